@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * crypto.c - SHA-256, hex, and UUIDs from mbedTLS's CTR-DRBG.
+ *
+ * mbedTLS 2.x names the one-shot functions *_ret and 3.x drops the suffix; the small shim
+ * below keeps the rest of the file version-free.
+ */
+#include "posedge/crypto.h"
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/log.h"
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define sha256_starts mbedtls_sha256_starts
+#define sha256_update mbedtls_sha256_update
+#define sha256_finish mbedtls_sha256_finish
+#else
+#define sha256_starts mbedtls_sha256_starts_ret
+#define sha256_update mbedtls_sha256_update_ret
+#define sha256_finish mbedtls_sha256_finish_ret
+#endif
+
+void pe_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
+                 uint8_t out[PE_SHA256_LEN])
+{
+    mbedtls_sha256_context ctx;
+    mbedtls_sha256_init(&ctx);
+    sha256_starts(&ctx, 0);
+    if (alen)
+        sha256_update(&ctx, a, alen);
+    if (blen)
+        sha256_update(&ctx, b, blen);
+    sha256_finish(&ctx, out);
+    mbedtls_sha256_free(&ctx);
+}
+
+void pe_hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int is_lhex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+int pe_is_sha256_hex(const char *s)
+{
+    if (!s)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!is_lhex(s[i]))
+            return 0;
+    return s[64] == '\0';
+}
+
+int pe_is_uuid(const char *s)
+{
+    if (!s)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return 0;
+        } else if (!is_lhex(s[i])) {
+            return 0;
+        }
+    }
+    return s[36] == '\0';
+}
+
+struct pe_rng {
+    mbedtls_entropy_context entropy;
+    mbedtls_ctr_drbg_context drbg;
+};
+
+int pe_rng_create(const char *pers, struct pe_rng **out)
+{
+    struct pe_rng *r = calloc(1, sizeof *r);
+    if (!r)
+        return PE_ENOMEM;
+    mbedtls_entropy_init(&r->entropy);
+    mbedtls_ctr_drbg_init(&r->drbg);
+    const char *p = pers ? pers : "posedge";
+    int rc = mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
+                                   (const unsigned char *)p, strlen(p));
+    if (rc != 0) {
+        pe_error("rng.seed", "mbedtls_rc=-0x%04x", (unsigned)-rc);
+        pe_rng_destroy(r);
+        return PE_ESYS;
+    }
+    *out = r;
+    return PE_OK;
+}
+
+void pe_rng_destroy(struct pe_rng *r)
+{
+    if (!r)
+        return;
+    mbedtls_ctr_drbg_free(&r->drbg);
+    mbedtls_entropy_free(&r->entropy);
+    free(r);
+}
+
+int pe_rng_bytes(struct pe_rng *r, void *buf, size_t n)
+{
+    /* CTR-DRBG hands out at most MBEDTLS_CTR_DRBG_MAX_REQUEST bytes per call. */
+    unsigned char *p = buf;
+    while (n > 0) {
+        size_t chunk = n > MBEDTLS_CTR_DRBG_MAX_REQUEST ? MBEDTLS_CTR_DRBG_MAX_REQUEST : n;
+        int rc = mbedtls_ctr_drbg_random(&r->drbg, p, chunk);
+        if (rc != 0) {
+            pe_error("rng.draw", "mbedtls_rc=-0x%04x", (unsigned)-rc);
+            return PE_ESYS;
+        }
+        p += chunk;
+        n -= chunk;
+    }
+    return PE_OK;
+}
+
+int pe_rng_uuid(struct pe_rng *r, char out[PE_UUID_STRLEN])
+{
+    uint8_t b[16];
+    char hex[33];
+    int rc = pe_rng_bytes(r, b, sizeof b);
+    if (rc)
+        return rc;
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    pe_hex(b, sizeof b, hex);
+    memcpy(out, hex, 8);
+    out[8] = '-';
+    memcpy(out + 9, hex + 8, 4);
+    out[13] = '-';
+    memcpy(out + 14, hex + 12, 4);
+    out[18] = '-';
+    memcpy(out + 19, hex + 16, 4);
+    out[23] = '-';
+    memcpy(out + 24, hex + 20, 12);
+    out[36] = '\0';
+    return PE_OK;
+}

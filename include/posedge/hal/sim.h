@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * hal/sim.h - the simulated shop floor of the sim board.
+ *
+ * A simulation drives the fake devices (hal/fake/) through their back doors: it scans
+ * barcodes on the fake scanner, puts weights on the fake scale, presses keys on the fake
+ * keypad and presents cards to the fake payment terminal. Its source is either a scenario (a
+ * JSON-lines script of till actions, see README "Scenario format") or the seeded shopper
+ * simulator. It also keeps the sim board's terminal clock: simulated UTC time that advances
+ * with each action, so a trading day takes seconds. Everything is deterministic for a given
+ * script or seed.
+ *
+ * The daemon's loop calls pe_sim_step when pe_sim_pending is false (the till has consumed the
+ * previous action and no payment is in flight), so actions never overtake each other.
+ */
+#ifndef POSEDGE_HAL_SIM_H
+#define POSEDGE_HAL_SIM_H
+
+#include <cjson/cJSON.h>
+
+#include "posedge/catalog.h"
+#include "posedge/hal/board.h"
+
+/* The devices a simulation drives; all must be opened with the "fake" driver. Borrowed. */
+struct pe_sim_devices {
+    struct pe_scanner *scanner;
+    struct pe_scale *scale;
+    struct pe_keypad *keypad;
+    struct pe_payment *payment;
+};
+
+struct pe_shopper_opts {
+    uint64_t seed;          /* PRNG seed: same seed, same shop day */
+    int64_t transactions;   /* customers to serve; < 0 for endless (daemon mode) */
+    int64_t start_ms;       /* sim clock at start, UTC ms */
+    int32_t tx_per_day;     /* customers per trading day before the Z report */
+    int32_t open_hour;      /* trading day opens (UTC hour) */
+    int32_t close_hour;     /* and closes */
+    int32_t card_pm;        /* per mille of customers paying by card */
+    int32_t split_pm;       /* per mille paying part card, part cash */
+    int32_t decline_pm;     /* per mille of card payments declined first */
+    int32_t return_pm;      /* per mille of customers returning a previous purchase */
+    int32_t void_pm;        /* per mille of transactions cancelled */
+    int32_t nosale_pm;      /* per mille of no-sale drawer openings */
+    int32_t weighed_pm;     /* per mille of basket lines that are weighed produce */
+    int32_t error_pm;       /* per mille of operator mistakes (unknown barcode, bad weight) */
+    int32_t max_lines;      /* most lines in a basket */
+    char operator_[33];     /* operator id logging in */
+};
+
+/* Fill o with the defaults documented in README (seed 1, endless, ...). */
+void pe_shopper_opts_default(struct pe_shopper_opts *o);
+
+struct pe_sim;
+
+/*
+ * Start a scenario from a JSON-lines file. The file is read and checked whole before
+ * anything runs: a bad line is refused with err naming the file, line number and reason.
+ * start_ms is the sim clock at start. Errors: PE_EIO, PE_EPARSE, PE_EINVAL, PE_ENOMEM.
+ */
+int pe_sim_scenario_create(const char *path, const struct pe_sim_devices *devs, int64_t start_ms,
+                           struct pe_sim **out, char *err, size_t errlen);
+
+/* Start the shopper simulator over a catalog (borrowed; must outlive the sim).
+ * Errors: PE_EINVAL (bad option, named in err), PE_ENOMEM. */
+int pe_sim_shopper_create(const struct pe_catalog *cat, const struct pe_shopper_opts *o,
+                          const struct pe_sim_devices *devs, struct pe_sim **out, char *err,
+                          size_t errlen);
+
+/* Free; pe_sim_destroy(NULL) is a no-op. Does not close the devices. */
+void pe_sim_destroy(struct pe_sim *sim);
+
+/* The sim board's terminal clock: simulated UTC ms. */
+int64_t pe_sim_now(const struct pe_sim *sim);
+
+/* True while an injected action waits unread in a device, or a payment is in flight. */
+bool pe_sim_pending(const struct pe_sim *sim);
+
+/* Simulated time at which the next action is due. Returns PE_OK, or PE_EEOF when done. */
+int pe_sim_next_due(struct pe_sim *sim, int64_t *due_ms);
+
+/*
+ * Perform the next action: advance the clock to its due time and inject it into its device.
+ * Returns PE_OK, PE_EEOF when the script or the requested number of customers is done,
+ * or PE_ENOMEM.
+ */
+int pe_sim_step(struct pe_sim *sim);
+
+/*
+ * Tell the simulation that the till committed a sale (seq, id and the event body, borrowed):
+ * the shopper keeps recent sales so that customers can come back with returns.
+ */
+void pe_sim_sale_committed(struct pe_sim *sim, int64_t seq, const char *id, const cJSON *body);
+
+/* Customers served so far (each sale, return, void or no-sale attempt counts one). */
+int64_t pe_sim_customers(const struct pe_sim *sim);
+
+#endif

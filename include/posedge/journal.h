@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * journal.h - the till's durable journal: a hash-chained event log in SQLite.
+ *
+ * The journal is one SQLite file in WAL mode with synchronous=FULL. Every change a till makes
+ * for one event (the event row, stock movements, report counters, returnable sale lines)
+ * happens between pe_journal_begin and pe_journal_commit, so it is durable as a whole or not
+ * at all; the till reports success (prints, opens the drawer) only after the commit returns.
+ * seq is gapless from 1; each record's prev is the previous record's hash (event.h). Nothing
+ * in the events table is ever updated or deleted by this API.
+ *
+ * Tables: meta (schema version, store, terminal), events (seq, id, type, ts_ms, record, hash,
+ * sig), stock (item, qty), counters (name, value), sale_lines (returnable quantities),
+ * parked (a basket parked at shutdown), uplink (reserved for the bridge watermarks).
+ */
+#ifndef POSEDGE_JOURNAL_H
+#define POSEDGE_JOURNAL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "posedge/event.h"
+
+struct pe_journal;
+
+struct pe_journal_opts {
+    const char *store;    /* must match the journal's store; NULL: take it from the file */
+    const char *terminal; /* likewise */
+    bool readonly;        /* open without creating or writing anything */
+    bool check;           /* run PRAGMA quick_check and verify the chain tail on open */
+    const char *vfs;      /* SQLite VFS name, NULL for the default (tests inject faults) */
+};
+
+/*
+ * Open (and, unless readonly, create) the journal at path. On error err names the file and
+ * what is wrong; for a damaged journal it also names the recovery command. A damaged journal
+ * is never replaced or repaired here.
+ * Errors: PE_EIO (cannot open/create), PE_ECORRUPT (not a journal, quick_check failed, chain
+ * tail broken), PE_EINVAL (belongs to another store/terminal, newer schema), PE_ENOMEM.
+ */
+int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
+                    struct pe_journal **out, char *err, size_t errlen);
+
+/* Close; pe_journal_close(NULL) is a no-op. An open transaction is rolled back. */
+void pe_journal_close(struct pe_journal *j);
+
+const char *pe_journal_store(const struct pe_journal *j);
+const char *pe_journal_terminal(const struct pe_journal *j);
+
+/* Start one event's transaction (BEGIN IMMEDIATE). Errors: PE_ESTATE (already in one),
+ * PE_EBUSY, PE_EIO. */
+int pe_journal_begin(struct pe_journal *j);
+
+/* Make the transaction durable. On failure the transaction is rolled back and the journal is
+ * as before begin. Errors: PE_EFULL (disk or quota full), PE_EIO, PE_ESTATE (none open). */
+int pe_journal_commit(struct pe_journal *j);
+
+/* Abandon the open transaction; a no-op when none is open. */
+void pe_journal_rollback(struct pe_journal *j);
+
+struct pe_journal_appended {
+    int64_t seq;                   /* the seq given to the event */
+    char hash[PE_SHA256_HEXLEN];   /* its hash */
+};
+
+/*
+ * Append one event inside the open transaction. m->seq is ignored (the next seq is used) and
+ * m->store / m->terminal must match the journal. body is borrowed.
+ * Errors: PE_ESTATE (no transaction), PE_EEXIST (an event with this id is already committed:
+ * out->seq tells which), PE_EINVAL, PE_EFULL, PE_EIO, PE_ENOMEM.
+ */
+int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const cJSON *body,
+                      struct pe_journal_appended *out);
+
+/* Seq of the committed event with this id. Errors: PE_ENOTFOUND, PE_EIO. */
+int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq);
+
+/* The last committed event: seq (0 when empty), hash (genesis when empty), ts (0 when empty).
+ * Any out pointer may be NULL. */
+int pe_journal_last(struct pe_journal *j, int64_t *seq, char hash[PE_SHA256_HEXLEN],
+                    int64_t *ts_ms);
+
+/* One stored record, malloc'd (caller frees). Errors: PE_ENOTFOUND, PE_EIO, PE_ENOMEM. */
+int pe_journal_get(struct pe_journal *j, int64_t seq, char **rec, size_t *len);
+
+/* ---- stock ledger (inside a transaction for writes) ---- */
+
+/* Add delta (may be negative; stock may go negative, as shops oversell) and return the new
+ * quantity. Errors: PE_ESTATE, PE_EIO, PE_EFULL. */
+int pe_journal_stock_add(struct pe_journal *j, const char *item, int64_t delta, int64_t *after);
+
+/* Set the quantity (a stock count), returning the previous one (0 when unknown). */
+int pe_journal_stock_set(struct pe_journal *j, const char *item, int64_t qty, int64_t *before);
+
+/* Current quantity; 0 with PE_OK when the item has no stock record. */
+int pe_journal_stock_get(struct pe_journal *j, const char *item, int64_t *qty);
+
+/* ---- report counters (inside a transaction for writes) ---- */
+
+int pe_journal_counter_add(struct pe_journal *j, const char *name, int64_t delta);
+int pe_journal_counter_set(struct pe_journal *j, const char *name, int64_t value);
+/* 0 with PE_OK when the counter does not exist. */
+int pe_journal_counter_get(struct pe_journal *j, const char *name, int64_t *value);
+/* Call fn for every counter whose name starts with prefix, in name order; fn returning
+ * non-zero stops the walk and that value is returned. */
+int pe_journal_counters_each(struct pe_journal *j, const char *prefix,
+                             int (*fn)(const char *name, int64_t value, void *ctx), void *ctx);
+/* Delete every counter whose name starts with prefix. */
+int pe_journal_counters_reset(struct pe_journal *j, const char *prefix);
+
+/* ---- returnable sale lines (inside a transaction for writes) ---- */
+
+struct pe_sale_line {
+    int32_t line;      /* 1-based line number in the sale */
+    char item[32];     /* item id */
+    int64_t qty;       /* units sold (grams when weighed) */
+    int64_t amount;    /* line amount paid, minor units, tax included */
+    int32_t tax_bp;    /* tax rate of the line */
+    int64_t returned;  /* units returned so far */
+};
+
+int pe_journal_sale_line_add(struct pe_journal *j, int64_t sale_seq, const struct pe_sale_line *l);
+
+/* Fill up to max lines of a sale; *n gets the count. Errors: PE_ENOTFOUND (no such sale). */
+int pe_journal_sale_lines(struct pe_journal *j, int64_t sale_seq, struct pe_sale_line *lines,
+                          int max, int *n);
+
+/* Record qty more units of a line as returned. Errors: PE_ERANGE (more than sold remains),
+ * PE_ENOTFOUND. */
+int pe_journal_sale_line_return(struct pe_journal *j, int64_t sale_seq, int32_t line,
+                                int64_t qty);
+
+/* ---- a basket parked at shutdown (not fiscal: an uncommitted basket) ---- */
+
+/* Store json (replacing any parked basket). Runs its own transaction. */
+int pe_journal_park(struct pe_journal *j, const char *json);
+/* Take the parked basket out (deleting it). *json is malloc'd, or NULL when none is parked. */
+int pe_journal_unpark(struct pe_journal *j, char **json);
+
+/* ---- reading and verification ---- */
+
+struct pe_journal_iter;
+
+struct pe_journal_rec {
+    int64_t seq;
+    const char *type;   /* borrowed until the next call */
+    const char *record; /* canonical bytes, borrowed until the next call */
+    size_t len;
+    const char *hash;
+};
+
+/* Iterate records with seq >= from_seq (and of one type when type is not NULL). */
+int pe_journal_iter_open(struct pe_journal *j, int64_t from_seq, const char *type,
+                         struct pe_journal_iter **out);
+/* PE_OK with rec filled, PE_EEOF at the end, PE_EIO. */
+int pe_journal_iter_next(struct pe_journal_iter *it, struct pe_journal_rec *rec);
+void pe_journal_iter_close(struct pe_journal_iter *it);
+
+struct pe_journal_verify_result {
+    int64_t count;     /* records checked */
+    int64_t last_seq;  /* last seq seen */
+    int64_t bad_seq;   /* first bad seq (0 when intact) */
+    char why[160];     /* reason for the first bad record */
+};
+
+/*
+ * Verify the whole chain from seq 1: every record is canonical JSON with all fields, seq is
+ * gapless and matches its row, id and hash match their columns, prev links and hashes match.
+ * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
+ */
+int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
+
+/* ---- fault injection for tests (store/journal_faultvfs.c) ---- */
+
+enum pe_fault_op { PE_FAULT_WRITE = 1, PE_FAULT_SYNC = 2, PE_FAULT_ANY = 3 };
+
+/* Register the VFS "pe-fault", a shim over the default VFS. Idempotent. */
+int pe_faultvfs_register(void);
+
+/* From now on, fail the nth (1-based) matching I/O call with err (PE_EIO or PE_EFULL); when
+ * sticky, keep failing every matching call after it too. */
+void pe_faultvfs_arm(enum pe_fault_op op, int64_t nth, int err, bool sticky);
+void pe_faultvfs_disarm(void);
+
+/* Matching calls seen since the last arm, and failures injected. */
+int64_t pe_faultvfs_calls(void);
+int64_t pe_faultvfs_failures(void);
+
+#endif
