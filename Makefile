@@ -27,7 +27,7 @@ endif
 CC := $(CROSS)gcc
 AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
-CPPFLAGS += -Iinclude -I. -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -MMD -MP
+CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -MMD -MP
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS)
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS))

@@ -31,6 +31,8 @@ struct pe_journal_opts {
     bool readonly;        /* open without creating or writing anything */
     bool check;           /* run PRAGMA quick_check and verify the chain tail on open */
     const char *vfs;      /* SQLite VFS name, NULL for the default (tests inject faults) */
+    int64_t max_bytes;    /* size quota of the file (PRAGMA max_page_count); 0: no quota.
+                           * When it is reached commits fail with PE_EFULL, nothing is evicted. */
 };
 
 /*
