@@ -21,7 +21,7 @@ typedef void (*pe_signal_cb)(int sig, void *ctx);
 /* Errors: PE_ENOMEM, PE_ESYS (pipe). */
 int pe_loop_create(struct pe_loop **out);
 
-/* Free; restores the default disposition of signals it took. pe_loop_destroy(NULL) is a
+/* Free; restores the previous disposition of signals it took. pe_loop_destroy(NULL) is a
  * no-op. Does not close watched fds (the caller owns them). */
 void pe_loop_destroy(struct pe_loop *l);
 
