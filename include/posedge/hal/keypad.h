@@ -16,7 +16,7 @@ enum pe_key_kind {
     PE_KEY_SHIFT_CLOSE,     /* amount: declared cash in drawer */
     PE_KEY_QTY,             /* qty: multiplier for the next scanned item */
     PE_KEY_ITEM,            /* text: barcode or item id keyed by hand */
-    PE_KEY_LINE_VOID,       /* line: 1-based basket line to remove */
+    PE_KEY_LINE_VOID,       /* line: 1-based basket line to void; other lines keep their numbers */
     PE_KEY_DISCOUNT,        /* line (0 = whole basket), percent_bp or amount */
     PE_KEY_SUBTOTAL,        /* - : close the basket and go to tender */
     PE_KEY_TENDER_CASH,     /* amount, or flags EXACT / NEXT_NOTE; flag SPLIT allows partial */

@@ -5,7 +5,7 @@
  * A simulation drives the fake devices (hal/fake/) through their back doors: it scans
  * barcodes on the fake scanner, puts weights on the fake scale, presses keys on the fake
  * keypad and presents cards to the fake payment terminal. Its source is either a scenario (a
- * JSON-lines script of till actions, see README "Scenario format") or the seeded shopper
+ * JSON-lines script of till actions, see docs/scenario.md) or the seeded shopper
  * simulator. It also keeps the sim board's terminal clock: simulated UTC time that advances
  * with each action, so a trading day takes seconds. Everything is deterministic for a given
  * script or seed.

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * catalog.c - the item catalog: loading and validating the JSON file, lookups, and EAN-13.
+ *
+ * The file is parsed with cJSON and checked whole before a catalog is returned: every item
+ * has every field with the right type, every barcode is a valid EAN-13, and ids and barcodes
+ * are unique. A refusal names the file, the item index and the field, so a bad catalog is
+ * fixed in one look. The loaded catalog owns one copy of every string and two open-addressing
+ * hash tables (by barcode and by id) over the item array; it never changes after loading, so
+ * the pointers it hands out stay valid until pe_catalog_destroy.
+ */
+#include "posedge/catalog.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "posedge/err.h"
+
+#define CATALOG_MAX_BYTES (64L * 1024 * 1024) /* refuse files larger than this */
+#define FIELD_MAX 256                         /* longest accepted string field, in bytes */
+#define JSON_INT_MAX 9007199254740991.0       /* 2^53 - 1: the doubles that are exact */
+
+struct pe_catalog {
+    struct pe_item *items; /* file order */
+    size_t count;          /* number of items */
+    size_t slots;          /* size of each hash table, a power of two > 2 * count */
+    size_t *by_barcode;    /* slot -> item index + 1; 0 is an empty slot */
+    size_t *by_id;         /* same, keyed by id */
+    char currency[4];      /* ISO 4217 code */
+};
+
+static const char *const item_fields[] = {"id",    "barcode", "name",   "category",
+                                          "brand", "price",   "tax_bp", "weighed"};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int pe_ean13_check_digit(const char *first12)
+{
+    if (!first12)
+        return -1;
+    int sum = 0;
+    for (int i = 0; i < 12; i++) {
+        char c = first12[i];
+        if (c < '0' || c > '9')
+            return -1;
+        /* Counted from the left, odd positions weigh 1 and even positions weigh 3. */
+        sum += (c - '0') * ((i % 2) ? 3 : 1);
+    }
+    return (10 - sum % 10) % 10;
+}
+
+bool pe_ean13_valid(const char *s)
+{
+    if (!s || strlen(s) != 13)
+        return false;
+    int check = pe_ean13_check_digit(s);
+    return check >= 0 && s[12] == '0' + check;
+}
+
+/* FNV-1a: small, and good enough for a table kept under half full. */
+static size_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t table_find(const struct pe_catalog *cat, const size_t *table, const char *key,
+                         bool by_id)
+{
+    size_t mask = cat->slots - 1;
+    size_t i = hash_str(key) & mask;
+    while (table[i]) {
+        const struct pe_item *it = &cat->items[table[i] - 1];
+        if (strcmp(by_id ? it->id : it->barcode, key) == 0)
+            return i;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+void pe_catalog_destroy(struct pe_catalog *cat)
+{
+    if (!cat)
+        return;
+    for (size_t i = 0; i < cat->count; i++) {
+        struct pe_item *it = &cat->items[i];
+        free((char *)it->id);
+        free((char *)it->barcode);
+        free((char *)it->name);
+        free((char *)it->category);
+        free((char *)it->brand);
+    }
+    free(cat->items);
+    free(cat->by_barcode);
+    free(cat->by_id);
+    free(cat);
+}
+
+size_t pe_catalog_count(const struct pe_catalog *cat)
+{
+    return cat ? cat->count : 0;
+}
+
+const struct pe_item *pe_catalog_at(const struct pe_catalog *cat, size_t i)
+{
+    return cat && i < cat->count ? &cat->items[i] : NULL;
+}
+
+const struct pe_item *pe_catalog_by_barcode(const struct pe_catalog *cat, const char *barcode)
+{
+    if (!cat || !barcode || cat->count == 0)
+        return NULL;
+    size_t slot = table_find(cat, cat->by_barcode, barcode, false);
+    return cat->by_barcode[slot] ? &cat->items[cat->by_barcode[slot] - 1] : NULL;
+}
+
+const struct pe_item *pe_catalog_by_id(const struct pe_catalog *cat, const char *id)
+{
+    if (!cat || !id || cat->count == 0)
+        return NULL;
+    size_t slot = table_find(cat, cat->by_id, id, true);
+    return cat->by_id[slot] ? &cat->items[cat->by_id[slot] - 1] : NULL;
+}
+
+const char *pe_catalog_currency(const struct pe_catalog *cat)
+{
+    return cat ? cat->currency : "";
+}
+
+/* Read a whole file into a NUL-terminated buffer the caller frees. */
+static int read_file(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        return PE_EIO;
+    }
+    int rc = PE_OK;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 65536;
+            if (cap > (size_t)CATALOG_MAX_BYTES + 1) {
+                seterr(err, errlen, "%s: larger than %ld bytes", path, CATALOG_MAX_BYTES);
+                rc = PE_EINVAL;
+                goto fail;
+            }
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                rc = PE_ENOMEM;
+                goto fail;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                seterr(err, errlen, "%s: read error", path);
+                rc = PE_EIO;
+                goto fail;
+            }
+            break;
+        }
+    }
+    buf[len] = '\0';
+    fclose(f);
+    *out = buf;
+    return PE_OK;
+fail:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* 1-based line of position pos in text, for JSON syntax errors. */
+static int line_of(const char *text, const char *pos)
+{
+    int line = 1;
+    for (const char *p = text; p < pos && *p; p++)
+        line += *p == '\n';
+    return line;
+}
+
+/* Copy a required non-empty string field of item i. */
+static int take_string(const char *path, size_t i, const cJSON *obj, const char *field,
+                       const char **out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (!v) {
+        seterr(err, errlen, "%s: items[%zu].%s: missing", path, i, field);
+        return PE_EINVAL;
+    }
+    if (!cJSON_IsString(v) || !v->valuestring) {
+        seterr(err, errlen, "%s: items[%zu].%s: not a string", path, i, field);
+        return PE_EINVAL;
+    }
+    size_t n = strlen(v->valuestring);
+    if (n == 0 || n > FIELD_MAX) {
+        seterr(err, errlen, "%s: items[%zu].%s: must be 1..%d bytes long", path, i, field,
+               FIELD_MAX);
+        return PE_EINVAL;
+    }
+    char *s = strdup(v->valuestring);
+    if (!s)
+        return PE_ENOMEM;
+    *out = s;
+    return PE_OK;
+}
+
+/* Read a required integer field of item i within lo..hi; floats and strings are refused. */
+static int take_int(const char *path, size_t i, const cJSON *obj, const char *field, int64_t lo,
+                    int64_t hi, int64_t *out, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (!v) {
+        seterr(err, errlen, "%s: items[%zu].%s: missing", path, i, field);
+        return PE_EINVAL;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+        fabs(v->valuedouble) > JSON_INT_MAX) {
+        seterr(err, errlen, "%s: items[%zu].%s: not an integer", path, i, field);
+        return PE_EINVAL;
+    }
+    int64_t n = (int64_t)v->valuedouble;
+    if (n < lo || n > hi) {
+        seterr(err, errlen, "%s: items[%zu].%s: %lld is outside %lld..%lld", path, i, field,
+               (long long)n, (long long)lo, (long long)hi);
+        return PE_EINVAL;
+    }
+    *out = n;
+    return PE_OK;
+}
+
+static int load_item(const char *path, size_t i, const cJSON *obj, struct pe_item *it, char *err,
+                     size_t errlen)
+{
+    int rc;
+    if (!cJSON_IsObject(obj)) {
+        seterr(err, errlen, "%s: items[%zu]: not an object", path, i);
+        return PE_EINVAL;
+    }
+    /* Unknown keys are refused: a misspelt "weighed" would sell produce by the piece. */
+    for (const cJSON *f = obj->child; f; f = f->next) {
+        bool known = false;
+        for (size_t k = 0; k < sizeof item_fields / sizeof item_fields[0]; k++)
+            known |= f->string && strcmp(f->string, item_fields[k]) == 0;
+        if (!known) {
+            seterr(err, errlen, "%s: items[%zu].%s: unknown field", path, i,
+                   f->string ? f->string : "?");
+            return PE_EINVAL;
+        }
+    }
+    if ((rc = take_string(path, i, obj, "id", &it->id, err, errlen)) ||
+        (rc = take_string(path, i, obj, "barcode", &it->barcode, err, errlen)) ||
+        (rc = take_string(path, i, obj, "name", &it->name, err, errlen)) ||
+        (rc = take_string(path, i, obj, "category", &it->category, err, errlen)) ||
+        (rc = take_string(path, i, obj, "brand", &it->brand, err, errlen)))
+        return rc;
+    if (strlen(it->barcode) != 13 || pe_ean13_check_digit(it->barcode) < 0 ||
+        it->barcode[12] < '0' || it->barcode[12] > '9') {
+        seterr(err, errlen, "%s: items[%zu].barcode: \"%s\" is not 13 digits", path, i,
+               it->barcode);
+        return PE_EINVAL;
+    }
+    if (!pe_ean13_valid(it->barcode)) {
+        seterr(err, errlen, "%s: items[%zu].barcode: bad EAN-13 check digit (expected %d)", path,
+               i, pe_ean13_check_digit(it->barcode));
+        return PE_EINVAL;
+    }
+    int64_t price, tax;
+    if ((rc = take_int(path, i, obj, "price", 0, INT64_C(1000000000), &price, err, errlen)) ||
+        (rc = take_int(path, i, obj, "tax_bp", 0, 10000, &tax, err, errlen)))
+        return rc;
+    it->price = price;
+    it->tax_bp = (int32_t)tax;
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(obj, "weighed");
+    if (!w) {
+        seterr(err, errlen, "%s: items[%zu].weighed: missing", path, i);
+        return PE_EINVAL;
+    }
+    if (!cJSON_IsBool(w)) {
+        seterr(err, errlen, "%s: items[%zu].weighed: not true or false", path, i);
+        return PE_EINVAL;
+    }
+    it->weighed = cJSON_IsTrue(w);
+    return PE_OK;
+}
+
+static int load_currency(const char *path, const cJSON *root, char out[4], char *err,
+                         size_t errlen)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "currency");
+    if (!c) {
+        seterr(err, errlen, "%s: currency: missing", path);
+        return PE_EINVAL;
+    }
+    const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
+    if (!s || strlen(s) != 3 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' ||
+        s[2] < 'A' || s[2] > 'Z') {
+        seterr(err, errlen, "%s: currency: not an ISO 4217 code (3 upper-case letters)", path);
+        return PE_EINVAL;
+    }
+    memcpy(out, s, 4);
+    return PE_OK;
+}
+
+int pe_catalog_load(const char *path, struct pe_catalog **out, char *err, size_t errlen)
+{
+    if (!path || !out)
+        return PE_EINVAL;
+    *out = NULL;
+    char *text = NULL;
+    cJSON *root = NULL;
+    struct pe_catalog *cat = NULL;
+    int rc = read_file(path, &text, err, errlen);
+    if (rc)
+        return rc;
+
+    const char *end = NULL;
+    root = cJSON_ParseWithOpts(text, &end, true);
+    if (!root) {
+        seterr(err, errlen, "%s:%d: malformed JSON", path, line_of(text, end ? end : text));
+        rc = PE_EPARSE;
+        goto cleanup_text;
+    }
+    if (!cJSON_IsObject(root)) {
+        seterr(err, errlen, "%s: not a JSON object", path);
+        rc = PE_EINVAL;
+        goto cleanup_json;
+    }
+    for (const cJSON *f = root->child; f; f = f->next) {
+        if (!f->string || (strcmp(f->string, "currency") && strcmp(f->string, "items"))) {
+            seterr(err, errlen, "%s: %s: unknown field", path, f->string ? f->string : "?");
+            rc = PE_EINVAL;
+            goto cleanup_json;
+        }
+    }
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "items");
+    if (!cJSON_IsArray(items)) {
+        seterr(err, errlen, "%s: items: %s", path, items ? "not an array" : "missing");
+        rc = PE_EINVAL;
+        goto cleanup_json;
+    }
+
+    cat = calloc(1, sizeof *cat);
+    if (!cat) {
+        rc = PE_ENOMEM;
+        goto cleanup_json;
+    }
+    if ((rc = load_currency(path, root, cat->currency, err, errlen)))
+        goto cleanup_cat;
+
+    size_t n = (size_t)cJSON_GetArraySize(items);
+    cat->slots = 16;
+    while (cat->slots < 2 * n + 1)
+        cat->slots *= 2;
+    cat->items = calloc(n ? n : 1, sizeof *cat->items);
+    cat->by_barcode = calloc(cat->slots, sizeof *cat->by_barcode);
+    cat->by_id = calloc(cat->slots, sizeof *cat->by_id);
+    if (!cat->items || !cat->by_barcode || !cat->by_id) {
+        rc = PE_ENOMEM;
+        goto cleanup_cat;
+    }
+
+    size_t i = 0;
+    for (const cJSON *obj = items->child; obj; obj = obj->next, i++) {
+        struct pe_item *it = &cat->items[i];
+        cat->count = i + 1; /* so that destroy frees what this item got so far */
+        if ((rc = load_item(path, i, obj, it, err, errlen)))
+            goto cleanup_cat;
+        size_t slot = table_find(cat, cat->by_barcode, it->barcode, false);
+        if (cat->by_barcode[slot]) {
+            seterr(err, errlen, "%s: items[%zu].barcode: duplicate of items[%zu] (%s)", path, i,
+                   cat->by_barcode[slot] - 1, it->barcode);
+            rc = PE_EINVAL;
+            goto cleanup_cat;
+        }
+        cat->by_barcode[slot] = i + 1;
+        slot = table_find(cat, cat->by_id, it->id, true);
+        if (cat->by_id[slot]) {
+            seterr(err, errlen, "%s: items[%zu].id: duplicate of items[%zu] (%s)", path, i,
+                   cat->by_id[slot] - 1, it->id);
+            rc = PE_EINVAL;
+            goto cleanup_cat;
+        }
+        cat->by_id[slot] = i + 1;
+    }
+    cat->count = i;
+    *out = cat;
+    cat = NULL;
+    rc = PE_OK;
+
+cleanup_cat:
+    pe_catalog_destroy(cat);
+cleanup_json:
+    cJSON_Delete(root);
+cleanup_text:
+    free(text);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fake_printer.c - the simulated receipt printer and the cash drawer behind it.
+ *
+ * Receipts are appended to a text file (cfg->path, else "<data_dir>/receipts.txt"), each one
+ * with a single write(2) on an O_APPEND descriptor, so a receipt is never interleaved with
+ * another writer's and a kill -9 between receipts leaves only whole ones. (A short write is
+ * continued, which only a full disk causes.) Drawer kicks are counted and appended to
+ * "<data_dir>/drawer.log". The back door pe_fake_printer_set_fail plays "paper out".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hal/fake/fake.h"
+#include "posedge/clock.h"
+#include "posedge/log.h"
+
+#define CUT_LINE_LEN (1 + PE_RECEIPT_COLS + 1) /* "\n", the '=' rule, "\n" */
+
+struct fake_printer {
+    struct pe_printer base; /* first: the till holds a struct pe_printer * */
+    int fd;                 /* the receipts file */
+    int drawer_fd;          /* drawer.log, or -1 without a data directory */
+    int64_t kicks;          /* drawer kicks since open */
+    bool drawer_open;       /* kicked and not yet closed through the back door */
+    bool fail;              /* paper out: print and cut fail, health FAILED */
+};
+
+static struct fake_printer *fake_of(struct pe_printer *dev)
+{
+    return dev && dev->ops == &pe_fake_printer_ops ? (struct fake_printer *)dev : NULL;
+}
+
+static int open_append(const char *path, int *out)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        pe_error("hal.fake.printer.open", "path=\"%s\" err=\"%s\"", path, strerror(errno));
+        return PE_EIO;
+    }
+    *out = fd;
+    return PE_OK;
+}
+
+/* One write(2) for the whole buffer; only a short write makes a second one. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            pe_error("hal.fake.printer.write", "err=\"%s\"", w < 0 ? strerror(errno) : "no space");
+            return PE_EIO;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+    return PE_OK;
+}
+
+static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out)
+{
+    char path[4096];
+    bool has_dir = cfg && cfg->data_dir && cfg->data_dir[0];
+    if (cfg && cfg->path && cfg->path[0]) {
+        if (snprintf(path, sizeof path, "%s", cfg->path) >= (int)sizeof path)
+            return PE_EINVAL;
+    } else if (has_dir) {
+        if (snprintf(path, sizeof path, "%s/receipts.txt", cfg->data_dir) >= (int)sizeof path)
+            return PE_EINVAL;
+    } else {
+        return PE_EINVAL;
+    }
+    struct fake_printer *p = calloc(1, sizeof *p);
+    if (!p)
+        return PE_ENOMEM;
+    p->fd = -1;
+    p->drawer_fd = -1;
+    int rc = open_append(path, &p->fd);
+    if (rc)
+        goto fail_free;
+    if (has_dir) {
+        if (snprintf(path, sizeof path, "%s/drawer.log", cfg->data_dir) >= (int)sizeof path) {
+            rc = PE_EINVAL;
+            goto fail_close;
+        }
+        if ((rc = open_append(path, &p->drawer_fd)))
+            goto fail_close;
+    }
+    p->base.ops = &pe_fake_printer_ops;
+    *out = &p->base;
+    return PE_OK;
+
+fail_close:
+    close(p->fd);
+fail_free:
+    free(p);
+    return rc;
+}
+
+static void printer_close(struct pe_printer *dev)
+{
+    struct fake_printer *p = fake_of(dev);
+    if (!p)
+        return;
+    close(p->fd);
+    if (p->drawer_fd >= 0)
+        close(p->drawer_fd);
+    free(p);
+}
+
+static int printer_print(struct pe_printer *dev, const char *text, size_t len)
+{
+    struct fake_printer *p = (struct fake_printer *)dev;
+    if (!text && len)
+        return PE_EINVAL;
+    if (p->fail)
+        return PE_EIO;
+    return write_all(p->fd, text, len);
+}
+
+static int printer_cut(struct pe_printer *dev)
+{
+    struct fake_printer *p = (struct fake_printer *)dev;
+    if (p->fail)
+        return PE_EIO;
+    char buf[CUT_LINE_LEN];
+    buf[0] = '\n';
+    memset(buf + 1, '=', PE_RECEIPT_COLS);
+    buf[CUT_LINE_LEN - 1] = '\n';
+    return write_all(p->fd, buf, sizeof buf);
+}
+
+static int printer_drawer_kick(struct pe_printer *dev)
+{
+    struct fake_printer *p = (struct fake_printer *)dev;
+    p->kicks++;
+    p->drawer_open = true;
+    if (p->drawer_fd < 0)
+        return PE_OK;
+    char ts[PE_TIME_STRLEN];
+    pe_time_format(pe_time_now_ms(), ts);
+    char line[96];
+    int n = snprintf(line, sizeof line, "%s drawer kick n=%lld\n", ts, (long long)p->kicks);
+    return write_all(p->drawer_fd, line, (size_t)n);
+}
+
+static int printer_drawer_is_open(struct pe_printer *dev, bool *open_)
+{
+    *open_ = ((struct fake_printer *)dev)->drawer_open;
+    return PE_OK;
+}
+
+static int printer_health(struct pe_printer *dev, enum pe_health *out)
+{
+    *out = ((struct fake_printer *)dev)->fail ? PE_HEALTH_FAILED : PE_HEALTH_OK;
+    return PE_OK;
+}
+
+const struct pe_printer_ops pe_fake_printer_ops = {
+    .name = "fake",
+    .open = printer_open,
+    .close = printer_close,
+    .print = printer_print,
+    .cut = printer_cut,
+    .drawer_kick = printer_drawer_kick,
+    .drawer_is_open = printer_drawer_is_open,
+    .health = printer_health,
+};
+
+int64_t pe_fake_printer_kicks(struct pe_printer *dev)
+{
+    struct fake_printer *p = fake_of(dev);
+    return p ? p->kicks : 0;
+}
+
+int pe_fake_drawer_close(struct pe_printer *dev)
+{
+    struct fake_printer *p = fake_of(dev);
+    if (!p)
+        return PE_EINVAL;
+    p->drawer_open = false;
+    return PE_OK;
+}
+
+int pe_fake_printer_set_fail(struct pe_printer *dev, bool fail)
+{
+    struct fake_printer *p = fake_of(dev);
+    if (!p)
+        return PE_EINVAL;
+    p->fail = fail;
+    return PE_OK;
+}

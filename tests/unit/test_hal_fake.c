@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_hal_fake.c - unit tests of the driver registry and the fake drivers, each reached the
+ * way the daemon reaches it: looked up by name, opened through its ops table and used through
+ * the class header's wrappers. The back doors of hal/fake/fake.h play the outside world.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hal/fake/fake.h"
+#include "posedge/crypto.h"
+#include "posedge/hal/board.h"
+#include "tests/unit/harness.h"
+
+#define CHECK_HAS(hay, needle)                                                                     \
+    do {                                                                                           \
+        const char *h__ = (hay), *n__ = (needle);                                                  \
+        if (!h__ || !strstr(h__, n__))                                                             \
+            pe_test_fail(__FILE__, __LINE__, "\"%s\" does not contain \"%s\"", h__ ? h__ : "",     \
+                         n__);                                                                     \
+    } while (0)
+
+/* True when fd polls readable right now. */
+static bool readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    CHECK(n >= 0);
+    return n == 1 && (p.revents & POLLIN);
+}
+
+static struct pe_hal_devcfg cfg_tmp(void)
+{
+    struct pe_hal_devcfg cfg = {.driver = "fake", .path = "", .data_dir = pe_test_tmpdir()};
+    return cfg;
+}
+
+/* The whole file as a string (caller frees), or NULL when it does not exist. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 1 << 20);
+    CHECK(buf != NULL);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void t_registry(void)
+{
+    CHECK(pe_hal_scanner_driver("fake") == &pe_fake_scanner_ops);
+    CHECK(pe_hal_scale_driver("fake") == &pe_fake_scale_ops);
+    CHECK(pe_hal_printer_driver("fake") == &pe_fake_printer_ops);
+    CHECK(pe_hal_payment_driver("fake") == &pe_fake_payment_ops);
+    CHECK(pe_hal_display_driver("fake") == &pe_fake_display_ops);
+    CHECK(pe_hal_keypad_driver("fake") == &pe_fake_keypad_ops);
+    CHECK(pe_hal_scanner_driver("evdev") == NULL);
+    CHECK(pe_hal_keypad_driver("") == NULL);
+    CHECK(pe_hal_printer_driver(NULL) == NULL);
+    CHECK_STR(pe_hal_driver_names(), "fake");
+    CHECK_STR(pe_fake_scanner_ops.name, "fake");
+
+    CHECK_STR(pe_key_kind_name(PE_KEY_LOGIN), "login");
+    CHECK_STR(pe_key_kind_name(PE_KEY_TENDER_CASH), "tender_cash");
+    CHECK_STR(pe_key_kind_name(PE_KEY_INV_COUNT), "inv_count");
+    CHECK_STR(pe_key_kind_name(PE_KEY_Z_REPORT), "z_report");
+    CHECK_STR(pe_key_kind_name((enum pe_key_kind)0), "?");
+    CHECK_STR(pe_key_kind_name((enum pe_key_kind)999), "?");
+    for (int k = PE_KEY_LOGIN; k <= PE_KEY_INV_COUNT; k++)
+        CHECK(strcmp(pe_key_kind_name((enum pe_key_kind)k), "?") != 0);
+}
+
+static void t_scanner_queue(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_scanner *sc = NULL;
+    CHECK_OK(pe_hal_scanner_driver("fake")->open(&cfg, &sc));
+    int fd = pe_scanner_fd(sc);
+    CHECK(fd >= 0);
+    struct pe_scan scan;
+    CHECK(!readable(fd));
+    CHECK_INT(pe_scanner_read(sc, &scan), PE_EAGAIN);
+
+    CHECK_OK(pe_fake_scanner_push(sc, "4006381333931"));
+    CHECK_OK(pe_fake_scanner_push(sc, "5901234123457"));
+    CHECK_INT(pe_fake_scanner_queued(sc), 2);
+    CHECK(readable(fd));
+    CHECK_OK(pe_scanner_read(sc, &scan));
+    CHECK_STR(scan.code, "4006381333931");
+    CHECK(readable(fd)); /* one still waits */
+    CHECK_OK(pe_scanner_read(sc, &scan));
+    CHECK_STR(scan.code, "5901234123457");
+    CHECK(!readable(fd));
+    CHECK_INT(pe_scanner_read(sc, &scan), PE_EAGAIN);
+    CHECK_INT(pe_fake_scanner_queued(sc), 0);
+
+    for (int i = 0; i < PE_FAKE_QUEUE_MAX; i++)
+        CHECK_OK(pe_fake_scanner_push(sc, "1"));
+    CHECK_INT(pe_fake_scanner_push(sc, "1"), PE_EFULL);
+    for (int i = 0; i < PE_FAKE_QUEUE_MAX; i++) {
+        CHECK(readable(fd));
+        CHECK_OK(pe_scanner_read(sc, &scan));
+    }
+    CHECK(!readable(fd));
+
+    char longcode[PE_SCAN_MAX + 1];
+    memset(longcode, '7', PE_SCAN_MAX);
+    longcode[PE_SCAN_MAX] = '\0';
+    CHECK_INT(pe_fake_scanner_push(sc, longcode), PE_EINVAL);
+    CHECK_INT(pe_fake_scanner_push(sc, ""), PE_EINVAL);
+    CHECK_INT(pe_fake_scanner_push(sc, NULL), PE_EINVAL);
+
+    /* Disabled: what waited is dropped and new scans are refused. */
+    CHECK_OK(pe_fake_scanner_push(sc, "1"));
+    CHECK_OK(pe_scanner_enable(sc, false));
+    CHECK(!readable(fd));
+    CHECK_INT(pe_fake_scanner_push(sc, "2"), PE_ESTATE);
+    CHECK_OK(pe_scanner_enable(sc, true));
+    CHECK_OK(pe_fake_scanner_push(sc, "3"));
+    CHECK_OK(pe_scanner_read(sc, &scan));
+    CHECK_STR(scan.code, "3");
+
+    enum pe_health h = PE_HEALTH_FAILED;
+    CHECK_OK(pe_scanner_health(sc, &h));
+    CHECK_INT(h, PE_HEALTH_OK);
+    pe_scanner_close(sc);
+    pe_scanner_close(NULL);
+}
+
+static void t_scale_queue(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_scale *s = NULL;
+    CHECK_OK(pe_hal_scale_driver("fake")->open(&cfg, &s));
+    int fd = pe_scale_fd(s);
+    struct pe_weight w;
+    CHECK(!readable(fd));
+    CHECK_INT(pe_scale_read(s, &w), PE_EAGAIN);
+    CHECK_OK(pe_fake_scale_push(s, 512, false));
+    CHECK_OK(pe_fake_scale_push(s, -3, true));
+    CHECK_INT(pe_fake_scale_queued(s), 2);
+    CHECK(readable(fd));
+    CHECK_OK(pe_scale_read(s, &w));
+    CHECK_INT(w.grams, 512);
+    CHECK(!w.stable);
+    CHECK_OK(pe_scale_read(s, &w));
+    CHECK_INT(w.grams, -3);
+    CHECK(w.stable);
+    CHECK(!readable(fd));
+    for (int i = 0; i < PE_FAKE_QUEUE_MAX; i++)
+        CHECK_OK(pe_fake_scale_push(s, i, true));
+    CHECK_INT(pe_fake_scale_push(s, 1, true), PE_EFULL);
+
+    /* The fake reports continuously: the optional request op is absent. */
+    CHECK(pe_fake_scale_ops.request == NULL);
+    CHECK_INT(pe_scale_request(s), PE_ENOTSUP);
+    CHECK_OK(pe_scale_zero(s));
+    enum pe_health h;
+    CHECK_OK(pe_scale_health(s, &h));
+    CHECK_INT(h, PE_HEALTH_OK);
+    pe_scale_close(s);
+}
+
+static void t_keypad_queue(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_keypad *k = NULL;
+    CHECK_OK(pe_hal_keypad_driver("fake")->open(&cfg, &k));
+    int fd = pe_keypad_fd(k);
+    struct pe_key_input in, out;
+    CHECK(!readable(fd));
+    CHECK_INT(pe_keypad_read(k, &out), PE_EAGAIN);
+
+    memset(&in, 0, sizeof in);
+    in.kind = PE_KEY_INV_RECEIPT;
+    snprintf(in.text, sizeof in.text, "PO-1");
+    in.nlines = 2;
+    snprintf(in.lines[0].code, sizeof in.lines[0].code, "4006381333931");
+    in.lines[0].qty = 24;
+    snprintf(in.lines[1].code, sizeof in.lines[1].code, "SKU-00001");
+    in.lines[1].qty = 6;
+    CHECK_OK(pe_fake_keypad_push(k, &in));
+    memset(&in, 0, sizeof in);
+    in.kind = PE_KEY_TENDER_CASH;
+    in.flags = PE_KEYF_EXACT;
+    CHECK_OK(pe_fake_keypad_push(k, &in));
+    CHECK_INT(pe_fake_keypad_queued(k), 2);
+
+    CHECK(readable(fd));
+    CHECK_OK(pe_keypad_read(k, &out));
+    CHECK_INT(out.kind, PE_KEY_INV_RECEIPT);
+    CHECK_STR(out.text, "PO-1");
+    CHECK_INT(out.nlines, 2);
+    CHECK_STR(out.lines[1].code, "SKU-00001");
+    CHECK_INT(out.lines[0].qty, 24);
+    CHECK_OK(pe_keypad_read(k, &out));
+    CHECK_INT(out.kind, PE_KEY_TENDER_CASH);
+    CHECK_INT(out.flags, PE_KEYF_EXACT);
+    CHECK(!readable(fd));
+
+    in.nlines = PE_KEY_MAX_LINES + 1;
+    CHECK_INT(pe_fake_keypad_push(k, &in), PE_EINVAL);
+    in.nlines = 0;
+    for (int i = 0; i < PE_FAKE_QUEUE_MAX; i++)
+        CHECK_OK(pe_fake_keypad_push(k, &in));
+    CHECK_INT(pe_fake_keypad_push(k, &in), PE_EFULL);
+    enum pe_health h;
+    CHECK_OK(pe_keypad_health(k, &h));
+    pe_keypad_close(k);
+}
+
+static void t_back_doors_refuse_other_drivers(void)
+{
+    /* A handle of some other driver must never be taken for a fake. */
+    static const struct pe_scanner_ops other_scanner = {.name = "other"};
+    static const struct pe_printer_ops other_printer = {.name = "other"};
+    static const struct pe_payment_ops other_payment = {.name = "other"};
+    static const struct pe_display_ops other_display = {.name = "other"};
+    struct pe_scanner sc = {.ops = &other_scanner};
+    struct pe_printer pr = {.ops = &other_printer};
+    struct pe_payment pay = {.ops = &other_payment};
+    struct pe_display d = {.ops = &other_display};
+    CHECK_INT(pe_fake_scanner_push(&sc, "1"), PE_EINVAL);
+    CHECK_INT(pe_fake_scanner_queued(&sc), 0);
+    CHECK_INT(pe_fake_scanner_push(NULL, "1"), PE_EINVAL);
+    CHECK_INT(pe_fake_printer_set_fail(&pr, true), PE_EINVAL);
+    CHECK_INT(pe_fake_printer_kicks(&pr), 0);
+    CHECK_INT(pe_fake_payment_present(&pay, "4111111111111111", false, NULL), PE_EINVAL);
+    CHECK(!pe_fake_payment_busy(&pay));
+    const char *l1, *l2;
+    CHECK_INT(pe_fake_display_lines(&d, &l1, &l2), PE_EINVAL);
+    /* The wrappers report missing optional ops. */
+    CHECK_INT(pe_scanner_health(&sc, NULL), PE_ENOTSUP);
+    CHECK_INT(pe_scanner_enable(&sc, true), PE_ENOTSUP);
+    CHECK_INT(pe_printer_cut(&pr), PE_ENOTSUP);
+    CHECK_INT(pe_printer_drawer_kick(&pr), PE_ENOTSUP);
+    CHECK_INT(pe_payment_cancel(&pay), PE_ENOTSUP);
+}
+
+static void expected_token(const char *pan, char out[48])
+{
+    uint8_t d[PE_SHA256_LEN];
+    char hex[PE_SHA256_HEXLEN];
+    const char *prefix = "posedge-fake-token/";
+    pe_sha256_2(prefix, strlen(prefix), pan, strlen(pan), d);
+    pe_hex(d, sizeof d, hex);
+    snprintf(out, 48, "tok_%.24s", hex);
+}
+
+static struct pe_payment *open_payment(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_payment *p = NULL;
+    CHECK_OK(pe_hal_payment_driver("fake")->open(&cfg, &p));
+    return p;
+}
+
+static struct pe_pay_request request(int64_t amount, const char *ref)
+{
+    struct pe_pay_request r;
+    memset(&r, 0, sizeof r);
+    r.amount = amount;
+    memcpy(r.currency, "EUR", 4);
+    snprintf(r.ref, sizeof r.ref, "%s", ref);
+    return r;
+}
+
+static void t_payment_approve(void)
+{
+    const char *pan = "4111111111111111";
+    struct pe_payment *p = open_payment();
+    int fd = pe_payment_fd(p);
+    CHECK(!readable(fd));
+    struct pe_pay_result res;
+    CHECK_INT(pe_payment_read(p, &res), PE_EAGAIN);
+
+    CHECK_OK(pe_fake_payment_present(p, pan, false, NULL));
+    CHECK(pe_fake_payment_card_present(p));
+    struct pe_pay_request req = request(1234, "0b5f3f1e-2f4d-4c4e-9d7e-1a2b3c4d5e6f");
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK(!pe_fake_payment_card_present(p)); /* consumed by the start */
+    CHECK(pe_fake_payment_busy(p));
+    CHECK(readable(fd));
+    memset(&res, 0x55, sizeof res);
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK(!readable(fd));
+    CHECK(!pe_fake_payment_busy(p));
+    CHECK(res.approved);
+    CHECK_INT(res.amount, 1234);
+    CHECK_STR(res.last4, "1111");
+    CHECK_STR(res.scheme, "visa");
+    char tok[48];
+    expected_token(pan, tok);
+    CHECK_STR(res.token, tok);
+    CHECK_INT(strlen(res.token), 28);
+    CHECK_INT(strlen(res.auth_code), 6);
+    CHECK(strspn(res.auth_code, "0123456789") == 6);
+    CHECK_STR(res.reason, "");
+    /* Nothing the till receives holds the PAN. */
+    CHECK(memmem(&res, sizeof res, pan, strlen(pan)) == NULL);
+    CHECK(memmem(&res, sizeof res, "411111111111", 12) == NULL);
+
+    /* The same card, ref and amount authorise with the same token and code. */
+    char first_auth[16];
+    memcpy(first_auth, res.auth_code, sizeof first_auth);
+    CHECK_OK(pe_fake_payment_present(p, pan, false, NULL));
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK_STR(res.auth_code, first_auth);
+    CHECK_STR(res.token, tok);
+
+    /* A refund to a presented card is approved alike. */
+    CHECK_OK(pe_fake_payment_present(p, "5555555555554444", false, NULL));
+    req.refund = true;
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK(res.approved);
+    CHECK_STR(res.scheme, "mastercard");
+    CHECK_STR(res.last4, "4444");
+    pe_payment_close(p);
+
+    /* The terminal's own record holds tokens, never a PAN. */
+    char *log = slurp(pe_test_path(1, "payments.log"));
+    CHECK(log != NULL);
+    CHECK_HAS(log, tok);
+    CHECK_HAS(log, "refund");
+    CHECK(strstr(log, pan) == NULL);
+    CHECK(strstr(log, "5555555555554444") == NULL);
+    free(log);
+}
+
+static void t_payment_decline_and_no_card(void)
+{
+    struct pe_payment *p = open_payment();
+    struct pe_pay_request req = request(500, "ref-1");
+    struct pe_pay_result res;
+
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK(!res.approved);
+    CHECK_STR(res.reason, "no card presented");
+    CHECK_STR(res.token, "");
+
+    CHECK_OK(pe_fake_payment_present(p, "378282246310005", true, NULL));
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK(!res.approved);
+    CHECK_INT(res.amount, 0);
+    CHECK_STR(res.reason, "declined by issuer");
+    CHECK_STR(res.scheme, "amex");
+    CHECK_STR(res.token, "");
+    CHECK_STR(res.auth_code, "");
+
+    CHECK_OK(pe_fake_payment_present(p, "6011111111111117", true, "insufficient funds"));
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK_STR(res.reason, "insufficient funds");
+    CHECK_STR(res.scheme, "card");
+
+    /* The declined card was consumed too. */
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_OK(pe_payment_read(p, &res));
+    CHECK_STR(res.reason, "no card presented");
+
+    /* A withdrawn card is gone. */
+    CHECK_OK(pe_fake_payment_present(p, "4111111111111111", false, NULL));
+    CHECK_OK(pe_fake_payment_present(p, NULL, false, NULL));
+    CHECK(!pe_fake_payment_card_present(p));
+    pe_payment_close(p);
+}
+
+static void t_payment_busy_and_cancel(void)
+{
+    struct pe_payment *p = open_payment();
+    int fd = pe_payment_fd(p);
+    struct pe_pay_request req = request(700, "ref-2");
+    struct pe_pay_result res;
+    CHECK_OK(pe_fake_payment_present(p, "4012888888881881", false, NULL));
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK_INT(pe_payment_start(p, &req), PE_EBUSY);
+    CHECK_OK(pe_payment_cancel(p));
+    CHECK(!readable(fd));
+    CHECK(!pe_fake_payment_busy(p));
+    CHECK_INT(pe_payment_read(p, &res), PE_EAGAIN);
+    CHECK_OK(pe_payment_start(p, &req));
+    CHECK(readable(fd));
+    CHECK_OK(pe_payment_read(p, &res));
+    req.amount = 0;
+    CHECK_INT(pe_payment_start(p, &req), PE_EINVAL);
+    CHECK_INT(pe_payment_start(p, NULL), PE_EINVAL);
+    enum pe_health h;
+    CHECK_OK(pe_payment_health(p, &h));
+    CHECK_INT(h, PE_HEALTH_OK);
+    pe_payment_close(p);
+}
+
+static void t_payment_refuses_bad_pan(void)
+{
+    struct pe_payment *p = open_payment();
+    CHECK_INT(pe_fake_payment_present(p, "4111111111111112", false, NULL), PE_EINVAL); /* Luhn */
+    CHECK_INT(pe_fake_payment_present(p, "41111111113", false, NULL), PE_EINVAL); /* 11 digits */
+    CHECK_INT(pe_fake_payment_present(p, "41111111111111111113", false, NULL), PE_EINVAL);
+    CHECK_INT(pe_fake_payment_present(p, "4111-1111-1111-1111", false, NULL), PE_EINVAL);
+    CHECK_INT(pe_fake_payment_present(p, "", false, NULL), PE_EINVAL);
+    CHECK(!pe_fake_payment_card_present(p));
+    CHECK_OK(pe_fake_payment_present(p, "411111111117", false, NULL)); /* 12 digits, Luhn */
+    CHECK_OK(pe_fake_payment_present(p, "4111111111111111110", false, NULL)); /* 19 digits */
+    CHECK(fake__pan_ok("5105105105105100"));
+    CHECK(!fake__pan_ok(NULL));
+    pe_payment_close(p);
+}
+
+static void t_printer_receipts_and_cut(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_printer *pr = NULL;
+    CHECK_OK(pe_hal_printer_driver("fake")->open(&cfg, &pr));
+    const char *r1 = "SHOP\nItem 1   12.99\nTOTAL    12.99\n";
+    CHECK_OK(pe_printer_print(pr, r1, strlen(r1)));
+    CHECK_OK(pe_printer_cut(pr));
+    CHECK_OK(pe_printer_print(pr, "x\n", 2));
+    CHECK_OK(pe_printer_print(pr, "", 0));
+    enum pe_health h;
+    CHECK_OK(pe_printer_health(pr, &h));
+    CHECK_INT(h, PE_HEALTH_OK);
+    pe_printer_close(pr);
+
+    char want[512];
+    char rule[PE_RECEIPT_COLS + 1];
+    memset(rule, '=', PE_RECEIPT_COLS);
+    rule[PE_RECEIPT_COLS] = '\0';
+    snprintf(want, sizeof want, "%s\n%s\nx\n", r1, rule);
+    char *got = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_STR(got, want);
+    free(got);
+
+    /* An explicit path wins over the data directory; reopening appends. */
+    cfg.path = pe_test_path(2, "paper.txt");
+    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_print(pr, "a\n", 2));
+    pe_printer_close(pr);
+    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_print(pr, "b\n", 2));
+    pe_printer_close(pr);
+    got = slurp(pe_test_path(2, "paper.txt"));
+    CHECK_STR(got, "a\nb\n");
+    free(got);
+
+    struct pe_hal_devcfg none = {.driver = "fake", .path = "", .data_dir = ""};
+    CHECK_INT(pe_fake_printer_ops.open(&none, &pr), PE_EINVAL);
+    struct pe_hal_devcfg bad = {.driver = "fake", .path = "/nonexistent-dir/x/receipts.txt"};
+    CHECK_INT(pe_fake_printer_ops.open(&bad, &pr), PE_EIO);
+}
+
+static void t_printer_drawer(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_printer *pr = NULL;
+    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    bool open_ = true;
+    CHECK_OK(pe_printer_drawer_is_open(pr, &open_));
+    CHECK(!open_);
+    CHECK_OK(pe_printer_drawer_kick(pr));
+    CHECK_OK(pe_printer_drawer_kick(pr));
+    CHECK_INT(pe_fake_printer_kicks(pr), 2);
+    CHECK_OK(pe_printer_drawer_is_open(pr, &open_));
+    CHECK(open_);
+    CHECK_OK(pe_fake_drawer_close(pr));
+    CHECK_OK(pe_printer_drawer_is_open(pr, &open_));
+    CHECK(!open_);
+    pe_printer_close(pr);
+
+    char *log = slurp(pe_test_path(1, "drawer.log"));
+    CHECK(log != NULL);
+    char *l2 = strchr(log, '\n');
+    CHECK(l2 != NULL);
+    *l2++ = '\0';
+    /* "<ISO UTC time> drawer kick n=<count>" */
+    CHECK_INT(strlen(log), 24 + strlen(" drawer kick n=1"));
+    CHECK_STR(log + 24, " drawer kick n=1");
+    CHECK(log[10] == 'T' && log[23] == 'Z');
+    CHECK_STR(l2 + 24, " drawer kick n=2\n");
+    free(log);
+}
+
+static void t_printer_failure(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_printer *pr = NULL;
+    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_fake_printer_set_fail(pr, true));
+    CHECK_INT(pe_printer_print(pr, "lost\n", 5), PE_EIO);
+    CHECK_INT(pe_printer_cut(pr), PE_EIO);
+    enum pe_health h;
+    CHECK_OK(pe_printer_health(pr, &h));
+    CHECK_INT(h, PE_HEALTH_FAILED);
+    CHECK_OK(pe_fake_printer_set_fail(pr, false));
+    CHECK_OK(pe_printer_print(pr, "kept\n", 5));
+    CHECK_OK(pe_printer_health(pr, &h));
+    CHECK_INT(h, PE_HEALTH_OK);
+    pe_printer_close(pr);
+    char *got = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_STR(got, "kept\n");
+    free(got);
+}
+
+static void t_display_lines(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_display *d = NULL;
+    CHECK_OK(pe_hal_display_driver("fake")->open(&cfg, &d));
+    const char *l1 = NULL, *l2 = NULL;
+    CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
+    CHECK_STR(l1, "");
+    CHECK_STR(l2, "");
+    CHECK_OK(pe_display_show(d, "Welcome", "Next customer please"));
+    CHECK_OK(pe_display_show(d, "Gala Apples 0.512 kg", "TOTAL 1.43"));
+    CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
+    CHECK_STR(l1, "Gala Apples 0.512 kg");
+    CHECK_STR(l2, "TOTAL 1.43");
+
+    char lng[100];
+    memset(lng, 'x', sizeof lng - 1);
+    lng[sizeof lng - 1] = '\0';
+    CHECK_OK(pe_display_show(d, lng, NULL));
+    CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
+    CHECK_INT(strlen(l1), PE_DISPLAY_COLS);
+    CHECK_STR(l2, "");
+    CHECK_OK(pe_display_show(d, l1, "keep")); /* its own line back */
+    CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
+    CHECK_INT(strlen(l1), PE_DISPLAY_COLS);
+
+    /* No clear op: the wrapper clears by showing two empty lines. */
+    CHECK(pe_fake_display_ops.clear == NULL);
+    CHECK_OK(pe_display_clear(d));
+    CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
+    CHECK_STR(l1, "");
+    CHECK_STR(l2, "");
+    enum pe_health h;
+    CHECK_OK(pe_display_health(d, &h));
+    pe_display_close(d);
+    pe_display_close(NULL);
+}
+
+static const struct pe_test tests[] = {
+    {"registry", t_registry},
+    {"scanner_queue", t_scanner_queue},
+    {"scale_queue", t_scale_queue},
+    {"keypad_queue", t_keypad_queue},
+    {"back_doors_refuse_other_drivers", t_back_doors_refuse_other_drivers},
+    {"payment_approve", t_payment_approve},
+    {"payment_decline_and_no_card", t_payment_decline_and_no_card},
+    {"payment_busy_and_cancel", t_payment_busy_and_cancel},
+    {"payment_refuses_bad_pan", t_payment_refuses_bad_pan},
+    {"printer_receipts_and_cut", t_printer_receipts_and_cut},
+    {"printer_drawer", t_printer_drawer},
+    {"printer_failure", t_printer_failure},
+    {"display_lines", t_display_lines},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return pe_test_main("hal_fake", tests, argc, argv);
+}
