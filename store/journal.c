@@ -1,0 +1,1013 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * journal.c - the till's journal: opening and checking the SQLite file, one transaction per
+ * event, appending sealed records, reading them back and verifying the chain.
+ *
+ * Durability: the file is in WAL mode with synchronous=FULL, so COMMIT returns only after the
+ * WAL (the transaction's commit frame included) has been synced; a power cut after the till
+ * printed a receipt cannot lose the sale. A COMMIT that fails is followed by ROLLBACK whenever
+ * SQLite left the transaction open, so the handle stays usable and the caller can retry the
+ * same event: the retry is idempotent because append first looks the event id up.
+ *
+ * The invariant: the events table only grows, by one sealed record at seq = last + 1 whose prev
+ * is the last record's hash. The last seq, hash and time are kept in memory (loaded at open,
+ * reloaded if another connection wrote), so the append path runs no query for them; every
+ * statement on that path is prepared once at open.
+ *
+ * A damaged file is reported, never repaired: the error names the file and the posedge-ctl
+ * commands that inspect it and copy its intact part.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/log.h"
+#include "store/journal_int.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+
+static const char *const sql[JS__COUNT] = {
+    [JS_BEGIN] = "BEGIN IMMEDIATE",
+    [JS_COMMIT] = "COMMIT",
+    [JS_ROLLBACK] = "ROLLBACK",
+    [JS_DATA_VERSION] = "PRAGMA data_version",
+    [JS_TAIL] = "SELECT seq, hash, ts_ms FROM events ORDER BY seq DESC LIMIT 1",
+    [JS_FIND] = "SELECT seq, hash FROM events WHERE id = ?1",
+    [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [JS_GET] = "SELECT record FROM events WHERE seq = ?1",
+    [JS_STOCK_ADD] = "INSERT INTO stock(item, qty) VALUES (?1, ?2) "
+                     "ON CONFLICT(item) DO UPDATE SET qty = qty + excluded.qty RETURNING qty",
+    [JS_STOCK_GET] = "SELECT qty FROM stock WHERE item = ?1",
+    [JS_STOCK_SET] = "INSERT INTO stock(item, qty) VALUES (?1, ?2) "
+                     "ON CONFLICT(item) DO UPDATE SET qty = excluded.qty",
+    [JS_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES (?1, ?2) "
+                       "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    [JS_COUNTER_SET] = "INSERT INTO counters(name, value) VALUES (?1, ?2) "
+                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    [JS_COUNTER_GET] = "SELECT value FROM counters WHERE name = ?1",
+    [JS_LINE_ADD] = "INSERT INTO sale_lines(sale_seq, line, item, qty, amount, tax_bp, returned) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [JS_LINE_LIST] = "SELECT line, item, qty, amount, tax_bp, returned FROM sale_lines "
+                     "WHERE sale_seq = ?1 ORDER BY line",
+    [JS_LINE_GET] = "SELECT qty, returned FROM sale_lines WHERE sale_seq = ?1 AND line = ?2",
+    [JS_LINE_RETURN] = "UPDATE sale_lines SET returned = returned + ?3 "
+                       "WHERE sale_seq = ?1 AND line = ?2 AND returned + ?3 <= qty",
+};
+
+/* Created in one transaction together with user_version, so a file has all of it or none. */
+static const char schema_sql[] =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE events(seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,"
+    " ts_ms INTEGER NOT NULL, record BLOB NOT NULL, hash TEXT NOT NULL, sig BLOB);"
+    "CREATE TABLE stock(item TEXT PRIMARY KEY, qty INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE sale_lines(sale_seq INTEGER NOT NULL, line INTEGER NOT NULL,"
+    " item TEXT NOT NULL, qty INTEGER NOT NULL, amount INTEGER NOT NULL,"
+    " tax_bp INTEGER NOT NULL, returned INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(sale_seq, line)) WITHOUT ROWID;"
+    "CREATE TABLE parked(slot INTEGER PRIMARY KEY CHECK (slot = 1), basket TEXT NOT NULL);"
+    "CREATE TABLE uplink(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+/* ---- small helpers ---- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return PE_OK;
+    case SQLITE_FULL:
+        return PE_EFULL;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return PE_ECORRUPT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return PE_EBUSY;
+    case SQLITE_NOMEM:
+        return PE_ENOMEM;
+    case SQLITE_CONSTRAINT:
+        return PE_EEXIST;
+    case SQLITE_READONLY:
+        return PE_ESTATE;
+    default: /* SQLITE_IOERR*, SQLITE_CANTOPEN, SQLITE_PROTOCOL and the rest */
+        return PE_EIO;
+    }
+}
+
+int journal__fail(struct pe_journal *j, int rc, const char *op)
+{
+    int e = map_rc(rc);
+    if (e == PE_OK)
+        e = PE_EIO; /* a caller only gets here with a failure */
+    pe_error("journal.sqlite", "op=%s rc=%d msg=\"%s\"", op, rc, sqlite3_errmsg(j->db));
+    if (j->in_txn && !j->lost && sqlite3_get_autocommit(j->db)) {
+        /* SQLite rolled the whole transaction back (full disk, I/O error). Later writes must
+         * not run in autocommit mode as if the transaction were still open. */
+        j->lost = e;
+        j->tail = j->committed;
+    }
+    return e;
+}
+
+int journal__writable(const struct pe_journal *j)
+{
+    if (!j->in_txn)
+        return PE_ESTATE;
+    return j->lost ? j->lost : PE_OK;
+}
+
+bool journal__valid_id(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return false;
+    for (; s[n]; n++) {
+        char c = s[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok || n >= PE_ID_MAX - 1)
+            return false;
+    }
+    return n > 0;
+}
+
+/* Run a statement without results to completion. */
+static int exec_stmt(struct pe_journal *j, enum journal_stmt s, const char *op)
+{
+    sqlite3_stmt *st = j->st[s];
+    int rc = sqlite3_step(st);
+    int e = rc == SQLITE_DONE || rc == SQLITE_ROW ? PE_OK : journal__fail(j, rc, op);
+    sqlite3_reset(st);
+    return e;
+}
+
+/* The one-integer result of a pragma or query run once (not on a hot path). */
+static int query_int(sqlite3 *db, const char *q, int64_t *out, int *sqlite_rc)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *out = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    *sqlite_rc = rc;
+    return rc == SQLITE_OK ? PE_OK : map_rc(rc);
+}
+
+/* ---- open ---- */
+
+/* Fill err with the message for a damaged journal and return PE_ECORRUPT. */
+static int damaged(const struct pe_journal *j, char *err, size_t errlen, const char *detail)
+{
+    pe_error("journal.damaged", "path=\"%s\" detail=\"%s\"", j->path, detail);
+    seterr(err, errlen,
+           "journal %s is damaged (%s); it has not been changed. Inspect it with "
+           "'posedge-ctl verify %s' and recover the intact part with "
+           "'posedge-ctl recover %s NEW.db'.",
+           j->path, detail, j->path, j->path);
+    return PE_ECORRUPT;
+}
+
+/* Report a SQLite failure during open: damage for corruption, err naming the file otherwise. */
+static int open_fail(struct pe_journal *j, int rc, const char *op, char *err, size_t errlen)
+{
+    int e = map_rc(rc);
+    if (e == PE_OK)
+        e = PE_EIO;
+    const char *msg = j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
+    pe_error("journal.sqlite", "op=%s rc=%d msg=\"%s\"", op, rc, msg);
+    if (e == PE_ECORRUPT) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s: %s", op, msg);
+        return damaged(j, err, errlen, detail);
+    }
+    seterr(err, errlen, "journal %s: %s failed: %s", j->path, op, msg);
+    return e;
+}
+
+/* PRAGMA quick_check: PE_OK for a single "ok" row, else the first message in detail. */
+static int quick_check(struct pe_journal *j, char *detail, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(j->db, "PRAGMA quick_check", -1, &st, NULL);
+    int rows = 0;
+    bool ok = false;
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *msg = (const char *)sqlite3_column_text(st, 0);
+            if (rows++ == 0) {
+                ok = msg && strcmp(msg, "ok") == 0;
+                snprintf(detail, n, "quick_check: %s", msg ? msg : "(null)");
+            }
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        snprintf(detail, n, "quick_check: %s", sqlite3_errmsg(j->db));
+        pe_error("journal.sqlite", "op=quick_check rc=%d msg=\"%s\"", rc, sqlite3_errmsg(j->db));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        int e = map_rc(rc);
+        return e == PE_ECORRUPT || e == PE_OK ? PE_ECORRUPT : e;
+    }
+    return ok && rows == 1 ? PE_OK : PE_ECORRUPT;
+}
+
+/* Read one meta value into out (size n). PE_ENOTFOUND when absent. */
+static int meta_get(struct pe_journal *j, const char *key, char *out, size_t n, int *sqlite_rc)
+{
+    sqlite3_stmt *st = NULL;
+    int e = PE_ENOTFOUND;
+    int rc = sqlite3_prepare_v2(j->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(st, 0);
+            snprintf(out, n, "%s", v ? v : "");
+            e = PE_OK;
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    *sqlite_rc = rc;
+    return rc == SQLITE_OK ? e : map_rc(rc);
+}
+
+/* Create the schema in a new file, inside one transaction. */
+static int create_schema(struct pe_journal *j, const struct pe_journal_opts *o, char *err,
+                         size_t errlen)
+{
+    int64_t version = 0, tables = 0;
+    sqlite3_stmt *st = NULL;
+    char now[PE_TIME_STRLEN];
+    int e;
+
+    int rc = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return open_fail(j, rc, "create", err, errlen);
+    /* Another process may have created it between our first look and the lock. */
+    if (query_int(j->db, "PRAGMA user_version", &version, &rc) ||
+        query_int(j->db, "SELECT count(*) FROM sqlite_schema", &tables, &rc))
+        goto fail;
+    if (version != 0 || tables != 0) {
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+        return PE_OK;
+    }
+    rc = sqlite3_exec(j->db, schema_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    pe_time_format(pe_time_now_ms(), now);
+    rc = sqlite3_prepare_v2(j->db,
+                            "INSERT INTO meta(key, value) VALUES "
+                            "('store', ?1), ('terminal', ?2), ('created', ?3)",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(st, 1, o->store, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, o->terminal, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        goto finalize;
+    sqlite3_finalize(st);
+    rc = sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    pe_info("journal.create", "path=\"%s\" store=%s terminal=%s", j->path, o->store, o->terminal);
+    return PE_OK;
+
+finalize:
+    sqlite3_finalize(st);
+fail:
+    e = open_fail(j, rc, "create", err, errlen);
+    if (!sqlite3_get_autocommit(j->db))
+        sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    return e;
+}
+
+/* Load the last event into j->tail and j->committed. */
+static int load_tail(struct pe_journal *j, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = j->st[JS_TAIL];
+    struct journal_tail t = {0};
+    int rc = sqlite3_step(st);
+    int e = PE_OK;
+    if (rc == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        t.seq = sqlite3_column_int64(st, 0);
+        t.ts_ms = sqlite3_column_int64(st, 2);
+        if (t.seq < 1 || !pe_is_sha256_hex(h)) {
+            e = damaged(j, err, errlen, "the last events row has a bad seq or hash");
+        } else {
+            memcpy(t.hash, h, PE_SHA256_HEXLEN);
+        }
+    } else if (rc == SQLITE_DONE) {
+        pe_event_genesis(j->store, j->terminal, t.hash);
+    } else {
+        e = open_fail(j, rc, "load tail", err, errlen);
+    }
+    sqlite3_reset(st);
+    if (e == PE_OK) {
+        j->tail = t;
+        j->committed = t;
+    }
+    return e;
+}
+
+/*
+ * Check the events row st stands on as the record of seq chained from prev: the record
+ * verifies, and the row's columns agree with it. hash gets the record's hash. why is filled
+ * on PE_ECHAIN.
+ */
+static int check_row(struct pe_journal *j, sqlite3_stmt *st, int64_t seq, const char *prev,
+                     char hash[PE_SHA256_HEXLEN], char *why, size_t whylen)
+{
+    /* Columns: seq, id, type, ts_ms, hash, record. */
+    const char *id = (const char *)sqlite3_column_text(st, 1);
+    const char *type = (const char *)sqlite3_column_text(st, 2);
+    int64_t ts_ms = sqlite3_column_int64(st, 3);
+    const char *hashcol = (const char *)sqlite3_column_text(st, 4);
+    const char *rec = sqlite3_column_blob(st, 5);
+    size_t len = (size_t)sqlite3_column_bytes(st, 5);
+    struct pe_event_meta m;
+
+    int rc = pe_event_verify(rec, len, seq, prev, &m, hash, NULL, why, whylen);
+    if (rc == PE_ENOMEM)
+        return rc;
+    if (rc) {
+        /* Name the row's seq even when the record's own could not be read or differs. */
+        char prefix[32];
+        int n = snprintf(prefix, sizeof prefix, "seq %lld: ", (long long)seq);
+        size_t plen = (size_t)n, rlen = strlen(why);
+        if (strncmp(why, prefix, plen) != 0 && whylen > plen) {
+            if (plen + rlen >= whylen)
+                rlen = whylen - plen - 1; /* the reason is cut, the prefix never */
+            memmove(why + plen, why, rlen);
+            memcpy(why, prefix, plen);
+            why[plen + rlen] = '\0';
+        }
+        return PE_ECHAIN;
+    }
+    const char *bad = NULL;
+    if (sqlite3_column_int64(st, 0) != m.seq)
+        bad = "seq column does not match the record";
+    else if (!id || strcmp(id, m.id) != 0)
+        bad = "id column does not match the record";
+    else if (!hashcol || strcmp(hashcol, hash) != 0)
+        bad = "hash column does not match the record";
+    else if (!type || strcmp(type, pe_event_type_name(m.type)) != 0)
+        bad = "type column does not match the record";
+    else if (ts_ms != m.ts_ms)
+        bad = "ts_ms column does not match the record";
+    else if (strcmp(m.store, j->store) != 0 || strcmp(m.terminal, j->terminal) != 0)
+        bad = "record belongs to another store or terminal";
+    if (bad) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, bad);
+        return PE_ECHAIN;
+    }
+    return PE_OK;
+}
+
+#define ROW_SQL "SELECT seq, id, type, ts_ms, hash, record FROM events"
+
+/*
+ * Verify the last record and the one before it: the cheap check at open that catches a torn
+ * or edited tail, which is where a crash or a tamperer leaves marks. why gets the reason.
+ */
+static int check_tail(struct pe_journal *j, char *why, size_t whylen, int *sqlite_rc)
+{
+    int64_t last = j->committed.seq;
+    int64_t first = last > 1 ? last - 1 : 1;
+    char prev[PE_SHA256_HEXLEN] = "", hash[PE_SHA256_HEXLEN];
+    sqlite3_stmt *st = NULL;
+    int64_t expect = first;
+    int e = PE_OK;
+
+    *sqlite_rc = SQLITE_OK;
+    if (last == 0)
+        return PE_OK;
+    int rc = sqlite3_prepare_v2(j->db, ROW_SQL " WHERE seq >= ?1 ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(st, 1, first);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        if (seq != expect) {
+            snprintf(why, whylen, "seq %lld: missing", (long long)expect);
+            e = PE_ECHAIN;
+            goto finalize;
+        }
+        if (seq == 1)
+            pe_event_genesis(j->store, j->terminal, prev);
+        /* The first record checked has no known predecessor unless it is seq 1. */
+        e = check_row(j, st, seq, seq == 1 || seq > first ? prev : NULL, hash, why, whylen);
+        if (e)
+            goto finalize;
+        memcpy(prev, hash, sizeof prev);
+        expect++;
+    }
+    if (rc != SQLITE_DONE)
+        goto fail;
+    if (expect != last + 1) {
+        snprintf(why, whylen, "seq %lld: missing", (long long)expect);
+        e = PE_ECHAIN;
+    }
+finalize:
+    sqlite3_finalize(st);
+    return e;
+fail:
+    *sqlite_rc = rc;
+    sqlite3_finalize(st);
+    return map_rc(rc) ? map_rc(rc) : PE_EIO;
+}
+
+int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
+                    struct pe_journal **out, char *err, size_t errlen)
+{
+    assert(path && opts && out);
+    struct pe_journal *j = calloc(1, sizeof *j);
+    int64_t version = 0, tables = 0, v = 0;
+    int rc = SQLITE_OK, e = PE_OK;
+    char detail[160] = "";
+
+    seterr(err, errlen, "%s", "");
+    if (!j)
+        return PE_ENOMEM;
+    j->path = strdup(path);
+    if (!j->path) {
+        e = PE_ENOMEM;
+        goto free_j;
+    }
+    j->readonly = opts->readonly;
+    if ((opts->store && !journal__valid_id(opts->store)) ||
+        (opts->terminal && !journal__valid_id(opts->terminal))) {
+        seterr(err, errlen, "store and terminal ids are 1..32 characters of [A-Za-z0-9._-]");
+        e = PE_EINVAL;
+        goto free_j;
+    }
+    /* A missing file is only created when we know whose journal it is. */
+    struct stat sb;
+    if (!opts->readonly && stat(path, &sb) != 0 && errno == ENOENT &&
+        (!opts->store || !opts->terminal)) {
+        seterr(err, errlen, "journal %s does not exist; store and terminal are needed to create it",
+               path);
+        e = PE_EINVAL;
+        goto free_j;
+    }
+
+    int flags = opts->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &j->db, flags, opts->vfs);
+    if (rc != SQLITE_OK) {
+        e = map_rc(rc);
+        e = e == PE_ENOMEM ? e : PE_EIO;
+        pe_error("journal.sqlite", "op=open rc=%d msg=\"%s\"", rc,
+                 j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+        seterr(err, errlen, "cannot open journal %s: %s", path,
+               j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+        goto close_db;
+    }
+    sqlite3_extended_result_codes(j->db, 1);
+    sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+
+    /* The first read of the file: one that is not a database at all fails here. */
+    if (query_int(j->db, "PRAGMA user_version", &version, &rc) ||
+        query_int(j->db, "SELECT count(*) FROM sqlite_schema", &tables, &rc)) {
+        e = open_fail(j, rc, "read schema", err, errlen);
+        goto close_db;
+    }
+    if (version > SCHEMA_VERSION) {
+        seterr(err, errlen, "journal %s has schema version %lld; this build knows up to %d", path,
+               (long long)version, SCHEMA_VERSION);
+        e = PE_EINVAL;
+        goto close_db;
+    }
+    if (version == 0 && tables != 0) {
+        seterr(err, errlen, "%s is not a posedge journal (it holds other tables)", path);
+        e = PE_ECORRUPT;
+        goto close_db;
+    }
+    if (version == 0 && (opts->readonly || !opts->store || !opts->terminal)) {
+        seterr(err, errlen, "%s is not a posedge journal (it is empty)%s", path,
+               opts->readonly ? "" : "; store and terminal are needed to create it");
+        e = opts->readonly ? PE_ECORRUPT : PE_EINVAL;
+        goto close_db;
+    }
+    /* Before anything could write: a damaged file is reported exactly as it was found. */
+    if (opts->check && version != 0) {
+        e = quick_check(j, detail, sizeof detail);
+        if (e == PE_ECORRUPT) {
+            damaged(j, err, errlen, detail);
+            goto close_db;
+        } else if (e) {
+            seterr(err, errlen, "journal %s: %s", path, detail);
+            goto close_db;
+        }
+    }
+
+    if (!opts->readonly) {
+        char mode[16] = "";
+        sqlite3_stmt *st = NULL;
+        rc = sqlite3_prepare_v2(j->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *m = (const char *)sqlite3_column_text(st, 0);
+            snprintf(mode, sizeof mode, "%s", m ? m : "");
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_OK) {
+            e = open_fail(j, rc, "journal_mode", err, errlen);
+            goto close_db;
+        }
+        if (strcmp(mode, "wal") != 0) {
+            seterr(err, errlen, "journal %s: cannot switch to WAL (mode is %s)", path, mode);
+            e = PE_EIO;
+            goto close_db;
+        }
+        /* FULL: a commit syncs the WAL, so a committed sale survives a power cut. */
+        rc = sqlite3_exec(j->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            e = open_fail(j, rc, "synchronous", err, errlen);
+            goto close_db;
+        }
+    }
+    sqlite3_exec(j->db, "PRAGMA cell_size_check=ON", NULL, NULL, NULL);
+    if (opts->max_bytes > 0) {
+        int64_t page = 0;
+        char q[64];
+        if (query_int(j->db, "PRAGMA page_size", &page, &rc) || page <= 0) {
+            e = open_fail(j, rc, "page_size", err, errlen);
+            goto close_db;
+        }
+        int64_t pages = opts->max_bytes / page;
+        snprintf(q, sizeof q, "PRAGMA max_page_count=%lld", (long long)(pages > 0 ? pages : 1));
+        if (query_int(j->db, q, &v, &rc)) {
+            e = open_fail(j, rc, "max_page_count", err, errlen);
+            goto close_db;
+        }
+    }
+    if (version == 0) {
+        e = create_schema(j, opts, err, errlen);
+        if (e)
+            goto close_db;
+    }
+
+    for (int i = 0; i < JS__COUNT; i++) {
+        rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            if ((rc & 0xff) == SQLITE_ERROR) {
+                seterr(err, errlen, "%s is not a posedge journal (%s)", path,
+                       sqlite3_errmsg(j->db));
+                e = PE_ECORRUPT;
+            } else {
+                e = open_fail(j, rc, "prepare", err, errlen);
+            }
+            goto finalize;
+        }
+    }
+
+    char store[64], terminal[64];
+    e = meta_get(j, "store", store, sizeof store, &rc);
+    if (e == PE_OK)
+        e = meta_get(j, "terminal", terminal, sizeof terminal, &rc);
+    if (e == PE_ENOTFOUND) {
+        seterr(err, errlen, "%s is not a posedge journal (no store or terminal in meta)", path);
+        e = PE_ECORRUPT;
+        goto finalize;
+    } else if (e) {
+        e = open_fail(j, rc, "read meta", err, errlen);
+        goto finalize;
+    }
+    if (!journal__valid_id(store) || !journal__valid_id(terminal)) {
+        e = damaged(j, err, errlen, "meta: store or terminal is not a valid id");
+        goto finalize;
+    }
+    memcpy(j->store, store, strlen(store) + 1);
+    memcpy(j->terminal, terminal, strlen(terminal) + 1);
+    if ((opts->store && strcmp(opts->store, store) != 0) ||
+        (opts->terminal && strcmp(opts->terminal, terminal) != 0)) {
+        seterr(err, errlen, "journal %s belongs to %s/%s, not %s/%s", path, store, terminal,
+               opts->store ? opts->store : store, opts->terminal ? opts->terminal : terminal);
+        e = PE_EINVAL;
+        goto finalize;
+    }
+
+    e = load_tail(j, err, errlen);
+    if (e)
+        goto finalize;
+    if (opts->check) {
+        e = check_tail(j, detail, sizeof detail, &rc);
+        if (e == PE_ECHAIN) {
+            e = damaged(j, err, errlen, detail);
+            goto finalize;
+        } else if (e) {
+            e = open_fail(j, rc, "check tail", err, errlen);
+            goto finalize;
+        }
+    }
+    if (query_int(j->db, "PRAGMA data_version", &j->data_version, &rc)) {
+        e = open_fail(j, rc, "data_version", err, errlen);
+        goto finalize;
+    }
+    pe_debug("journal.open", "path=\"%s\" store=%s terminal=%s last_seq=%lld", path, j->store,
+             j->terminal, (long long)j->committed.seq);
+    *out = j;
+    return PE_OK;
+
+finalize:
+    for (int i = 0; i < JS__COUNT; i++)
+        sqlite3_finalize(j->st[i]);
+close_db:
+    sqlite3_close(j->db);
+free_j:
+    free(j->path);
+    free(j);
+    return e;
+}
+
+void pe_journal_close(struct pe_journal *j)
+{
+    if (!j)
+        return;
+    pe_journal_rollback(j);
+    for (int i = 0; i < JS__COUNT; i++)
+        sqlite3_finalize(j->st[i]);
+    /* The last connection to close checkpoints the WAL into the main file and removes it. */
+    int rc = sqlite3_close(j->db);
+    if (rc != SQLITE_OK) {
+        /* An iterator is still open: the connection goes when its last statement does. */
+        pe_warn("journal.close", "path=\"%s\" rc=%d msg=\"%s\"", j->path, rc,
+                sqlite3_errmsg(j->db));
+        sqlite3_close_v2(j->db);
+    }
+    free(j->path);
+    free(j);
+}
+
+const char *pe_journal_store(const struct pe_journal *j)
+{
+    return j->store;
+}
+
+const char *pe_journal_terminal(const struct pe_journal *j)
+{
+    return j->terminal;
+}
+
+/* ---- transactions ---- */
+
+int pe_journal_begin(struct pe_journal *j)
+{
+    assert(j);
+    if (j->readonly || j->in_txn)
+        return PE_ESTATE;
+    int e = exec_stmt(j, JS_BEGIN, "begin");
+    if (e)
+        return e;
+    j->in_txn = true;
+    j->lost = 0;
+
+    /* Another connection may have appended since the tail was loaded (a second process on the
+     * same file by mistake); the write lock now held makes reloading it race-free, and it keeps
+     * this handle from chaining a record off a stale hash. */
+    sqlite3_stmt *st = j->st[JS_DATA_VERSION];
+    int rc = sqlite3_step(st);
+    int64_t dv = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    e = rc == SQLITE_ROW ? PE_OK : journal__fail(j, rc, "data_version");
+    sqlite3_reset(st);
+    if (e == PE_OK && dv != j->data_version) {
+        e = load_tail(j, NULL, 0);
+        if (e == PE_ECORRUPT)
+            pe_error("journal.tail", "path=\"%s\" msg=\"the last events row is damaged\"",
+                     j->path);
+        if (e == PE_OK)
+            j->data_version = dv;
+    }
+    if (e)
+        pe_journal_rollback(j);
+    return e;
+}
+
+int pe_journal_commit(struct pe_journal *j)
+{
+    assert(j);
+    if (!j->in_txn)
+        return PE_ESTATE;
+    int e = j->lost;
+    if (e == PE_OK) {
+        int rc = sqlite3_step(j->st[JS_COMMIT]);
+        sqlite3_reset(j->st[JS_COMMIT]);
+        if (rc == SQLITE_DONE) {
+            j->committed = j->tail;
+            j->in_txn = false;
+            return PE_OK;
+        }
+        e = journal__fail(j, rc, "commit");
+    }
+    /* SQLite may have ended the transaction itself (I/O error, full disk) or left it open
+     * (busy). Either way nothing of it may be committed later by accident, and the handle must
+     * be usable for the till's retry of the same event, so roll back whatever remains. */
+    pe_journal_rollback(j);
+    return e;
+}
+
+void pe_journal_rollback(struct pe_journal *j)
+{
+    if (!j || !j->in_txn)
+        return;
+    if (!sqlite3_get_autocommit(j->db)) {
+        int rc = sqlite3_step(j->st[JS_ROLLBACK]);
+        sqlite3_reset(j->st[JS_ROLLBACK]);
+        if (rc != SQLITE_DONE)
+            pe_error("journal.sqlite", "op=rollback rc=%d msg=\"%s\"", rc, sqlite3_errmsg(j->db));
+    }
+    j->tail = j->committed;
+    j->in_txn = false;
+    j->lost = 0;
+}
+
+/* ---- events ---- */
+
+/* Look an id up: PE_OK with seq (and hash when not NULL), PE_ENOTFOUND, or an error. */
+static int find(struct pe_journal *j, const char *id, int64_t *seq, char *hash)
+{
+    sqlite3_stmt *st = j->st[JS_FIND];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int e = PE_ENOTFOUND;
+    if (rc == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        *seq = sqlite3_column_int64(st, 0);
+        if (hash)
+            snprintf(hash, PE_SHA256_HEXLEN, "%s", h ? h : "");
+        e = PE_OK;
+    } else if (rc != SQLITE_DONE) {
+        e = journal__fail(j, rc, "find id");
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const cJSON *body,
+                      struct pe_journal_appended *out)
+{
+    assert(j && m && body && out);
+    int e = journal__writable(j);
+    if (e)
+        return e;
+    if (strcmp(m->store, j->store) != 0 || strcmp(m->terminal, j->terminal) != 0 ||
+        !pe_is_uuid(m->id))
+        return PE_EINVAL;
+
+    /* An id already stored means the till is retrying an event whose commit it could not
+     * confirm; reporting it instead of storing it twice makes that retry idempotent. */
+    int64_t seq = 0;
+    e = find(j, m->id, &seq, out->hash);
+    if (e == PE_OK) {
+        out->seq = seq;
+        return PE_EEXIST;
+    }
+    if (e != PE_ENOTFOUND)
+        return e;
+
+    struct pe_event_meta em = *m;
+    em.seq = j->tail.seq + 1;
+    char *rec = NULL;
+    size_t len = 0;
+    char hash[PE_SHA256_HEXLEN];
+    e = pe_event_seal(&em, body, j->tail.hash, &rec, &len, hash);
+    if (e)
+        return e;
+
+    sqlite3_stmt *st = j->st[JS_INSERT];
+    sqlite3_bind_int64(st, 1, em.seq);
+    sqlite3_bind_text(st, 2, em.id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, pe_event_type_name(em.type), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, em.ts_ms);
+    sqlite3_bind_blob64(st, 5, rec, len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    e = rc == SQLITE_DONE ? PE_OK : journal__fail(j, rc, "append");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* rec is freed below; leave no pointer to it behind */
+    free(rec);
+    if (e)
+        return e;
+
+    j->tail.seq = em.seq;
+    memcpy(j->tail.hash, hash, sizeof hash);
+    j->tail.ts_ms = em.ts_ms;
+    out->seq = em.seq;
+    memcpy(out->hash, hash, sizeof hash);
+    return PE_OK;
+}
+
+int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq)
+{
+    assert(j && id && seq);
+    return find(j, id, seq, NULL);
+}
+
+int pe_journal_last(struct pe_journal *j, int64_t *seq, char hash[PE_SHA256_HEXLEN],
+                    int64_t *ts_ms)
+{
+    assert(j);
+    if (seq)
+        *seq = j->committed.seq;
+    if (hash)
+        memcpy(hash, j->committed.hash, PE_SHA256_HEXLEN);
+    if (ts_ms)
+        *ts_ms = j->committed.ts_ms;
+    return PE_OK;
+}
+
+int pe_journal_get(struct pe_journal *j, int64_t seq, char **rec, size_t *len)
+{
+    assert(j && rec);
+    sqlite3_stmt *st = j->st[JS_GET];
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    int e = PE_OK;
+    if (rc == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        char *copy = malloc(n + 1);
+        if (!copy) {
+            e = PE_ENOMEM;
+        } else {
+            if (n)
+                memcpy(copy, p, n);
+            copy[n] = '\0';
+            *rec = copy;
+            if (len)
+                *len = n;
+        }
+    } else if (rc == SQLITE_DONE) {
+        e = PE_ENOTFOUND;
+    } else {
+        e = journal__fail(j, rc, "get");
+    }
+    sqlite3_reset(st);
+    return e;
+}
+
+/* ---- iteration ---- */
+
+/* An iterator is only a read statement; it keeps no pointer to the journal, and must be closed
+ * before the journal is (pe_journal_close otherwise leaves the connection to SQLite to close
+ * when the statement is finalized). */
+struct pe_journal_iter {
+    sqlite3_stmt *st; /* the running query */
+    bool done;        /* the query has ended; stepping again would restart it */
+};
+
+int pe_journal_iter_open(struct pe_journal *j, int64_t from_seq, const char *type,
+                         struct pe_journal_iter **out)
+{
+    assert(j && out);
+    struct pe_journal_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return PE_ENOMEM;
+    const char *q = type ? "SELECT seq, type, record, hash FROM events "
+                           "WHERE seq >= ?1 AND type = ?2 ORDER BY seq"
+                         : "SELECT seq, type, record, hash FROM events "
+                           "WHERE seq >= ?1 ORDER BY seq";
+    int rc = sqlite3_prepare_v2(j->db, q, -1, &it->st, NULL);
+    if (rc != SQLITE_OK) {
+        int e = journal__fail(j, rc, "iterate");
+        free(it);
+        return e;
+    }
+    sqlite3_bind_int64(it->st, 1, from_seq);
+    if (type)
+        sqlite3_bind_text(it->st, 2, type, -1, SQLITE_TRANSIENT);
+    *out = it;
+    return PE_OK;
+}
+
+int pe_journal_iter_next(struct pe_journal_iter *it, struct pe_journal_rec *rec)
+{
+    assert(it && rec);
+    if (it->done)
+        return PE_EEOF;
+    int rc = sqlite3_step(it->st);
+    if (rc == SQLITE_DONE) {
+        it->done = true;
+        return PE_EEOF;
+    }
+    if (rc != SQLITE_ROW) {
+        pe_error("journal.sqlite", "op=iterate rc=%d msg=\"%s\"", rc,
+                 sqlite3_errmsg(sqlite3_db_handle(it->st)));
+        int e = map_rc(rc);
+        return e ? e : PE_EIO;
+    }
+    rec->seq = sqlite3_column_int64(it->st, 0);
+    rec->type = (const char *)sqlite3_column_text(it->st, 1);
+    /* Read as text: SQLite adds a NUL after the bytes, so callers may also treat it as C. */
+    rec->record = (const char *)sqlite3_column_text(it->st, 2);
+    rec->len = (size_t)sqlite3_column_bytes(it->st, 2);
+    rec->hash = (const char *)sqlite3_column_text(it->st, 3);
+    if (!rec->record) {
+        rec->record = "";
+        rec->len = 0;
+    }
+    return PE_OK;
+}
+
+void pe_journal_iter_close(struct pe_journal_iter *it)
+{
+    if (!it)
+        return;
+    sqlite3_finalize(it->st);
+    free(it);
+}
+
+/* ---- verification ---- */
+
+int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res)
+{
+    assert(j && res);
+    memset(res, 0, sizeof *res);
+    char prev[PE_SHA256_HEXLEN], hash[PE_SHA256_HEXLEN];
+    int64_t expect = 1;
+    sqlite3_stmt *st = NULL;
+    int e = PE_OK;
+
+    pe_event_genesis(j->store, j->terminal, prev);
+    int rc = sqlite3_prepare_v2(j->db, ROW_SQL " ORDER BY seq", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return journal__fail(j, rc, "verify");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t seq = sqlite3_column_int64(st, 0);
+        if (seq > expect) {
+            snprintf(res->why, sizeof res->why, "seq %lld: missing (the next record is seq %lld)",
+                     (long long)expect, (long long)seq);
+            e = PE_ECHAIN;
+        } else if (seq < expect) {
+            snprintf(res->why, sizeof res->why, "seq %lld: unexpected row with seq %lld",
+                     (long long)expect, (long long)seq);
+            e = PE_ECHAIN;
+        } else {
+            e = check_row(j, st, seq, prev, hash, res->why, sizeof res->why);
+        }
+        if (e)
+            break;
+        memcpy(prev, hash, sizeof prev);
+        res->count++;
+        res->last_seq = seq;
+        expect++;
+    }
+    if (e == PE_OK && rc != SQLITE_DONE) {
+        /* A b-tree that cannot be read is a broken chain from here on, for the caller too. */
+        int mapped = journal__fail(j, rc, "verify");
+        if (mapped == PE_ECORRUPT) {
+            snprintf(res->why, sizeof res->why, "seq %lld: database is corrupt: %s",
+                     (long long)expect, sqlite3_errmsg(j->db));
+            e = PE_ECHAIN;
+        } else {
+            e = mapped;
+        }
+    }
+    if (e == PE_OK && res->last_seq < j->committed.seq) {
+        snprintf(res->why, sizeof res->why, "seq %lld: missing (the journal had seq %lld)",
+                 (long long)expect, (long long)j->committed.seq);
+        e = PE_ECHAIN;
+    }
+    if (e == PE_ECHAIN)
+        res->bad_seq = expect;
+    sqlite3_finalize(st);
+    return e;
+}

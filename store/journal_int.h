@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * journal_int.h - what journal.c (open, transactions, events, verification) and
+ * journal_ledger.c (stock, counters, sale lines, parked basket) share.
+ *
+ * The invariant both files keep: j->tail is the last event as this handle sees it (including
+ * the open transaction's appends) and j->committed the last durable one; whenever a transaction
+ * ends without a successful COMMIT, tail goes back to committed, so the next append chains from
+ * what is really on disk.
+ */
+#ifndef POSEDGE_STORE_JOURNAL_INT_H
+#define POSEDGE_STORE_JOURNAL_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "posedge/journal.h"
+
+/* Statements prepared once at open; the SQL is in journal.c. */
+enum journal_stmt {
+    JS_BEGIN,
+    JS_COMMIT,
+    JS_ROLLBACK,
+    JS_DATA_VERSION,
+    JS_TAIL,
+    JS_FIND,
+    JS_INSERT,
+    JS_GET,
+    JS_STOCK_ADD,
+    JS_STOCK_GET,
+    JS_STOCK_SET,
+    JS_COUNTER_ADD,
+    JS_COUNTER_SET,
+    JS_COUNTER_GET,
+    JS_LINE_ADD,
+    JS_LINE_LIST,
+    JS_LINE_GET,
+    JS_LINE_RETURN,
+    JS__COUNT
+};
+
+struct journal_tail {
+    int64_t seq;                 /* last seq, 0 when the journal is empty */
+    char hash[PE_SHA256_HEXLEN]; /* its hash, the genesis value when empty */
+    int64_t ts_ms;               /* its event time, 0 when empty */
+};
+
+struct pe_journal {
+    sqlite3 *db;                      /* the connection */
+    sqlite3_stmt *st[JS__COUNT];      /* hot statements, prepared at open */
+    char *path;                       /* file name, for messages */
+    char store[PE_ID_MAX];            /* store id from the meta table */
+    char terminal[PE_ID_MAX];         /* terminal id from the meta table */
+    bool readonly;                    /* opened without write access */
+    bool in_txn;                      /* between a successful begin and commit/rollback */
+    int lost;                         /* error with which SQLite ended the open transaction */
+    int64_t data_version;             /* PRAGMA data_version when the tail was last loaded */
+    struct journal_tail tail;         /* last event including the open transaction */
+    struct journal_tail committed;    /* last committed event */
+};
+
+/* Convert a SQLite result code to PE_E*, logging SQLite's message once. When SQLite has ended
+ * the open transaction by itself (I/O error, full disk), remember that and restore the tail. */
+int journal__fail(struct pe_journal *j, int rc, const char *op);
+
+/* PE_OK when a write may run now: a transaction is open and still alive. */
+int journal__writable(const struct pe_journal *j);
+
+/* True when s is 1..32 characters of [A-Za-z0-9._-]. */
+bool journal__valid_id(const char *s);
+
+#endif
