@@ -1,0 +1,1676 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * till.c - the till's transaction state machine (see till.h).
+ *
+ * Layout: basket arithmetic first, then event bodies, then the one commit path every event
+ * goes through (begin, build body, append, apply stock and counters, commit), then one handler
+ * per input. The commit path is the only place that touches the journal for writing, and the
+ * only caller of the printer and the drawer, which it reaches only after a successful commit.
+ */
+#include "agent/till.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/money.h"
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/json.h"
+#include "posedge/log.h"
+#include "posedge/report.h"
+
+#define MAX_LINES 100
+#define MAX_TENDERS 8
+#define MAX_RATES 8
+#define MAX_QTY 9999
+#define MAX_GRAMS 50000
+
+enum basket_mode { MODE_SALE = 0, MODE_RETURN };
+
+struct line {
+    const struct pe_item *item; /* catalog item (borrowed) */
+    int64_t qty;                /* units, or grams when weighed */
+    int64_t unit_price;         /* per unit, or per kg */
+    int64_t amount;             /* before discounts */
+    int64_t discount;           /* line discount */
+    int32_t orig_line;          /* return: the line of the original sale */
+    bool voided;                /* removed by a line void */
+};
+
+struct tender {
+    char method[8]; /* "cash" or "card" */
+    int64_t amount; /* tendered (cash may exceed what is due) */
+    char token[48];
+    char last4[5];
+    char scheme[16];
+    char auth[16];
+};
+
+struct basket {
+    char id[PE_UUID_STRLEN]; /* drawn when the basket opens, kept across commit retries */
+    enum basket_mode mode;
+    int64_t ref_seq;              /* return: original sale seq */
+    char ref_id[PE_UUID_STRLEN];  /* return: original sale id */
+    struct line lines[MAX_LINES];
+    int nlines;
+    int32_t disc_bp;              /* basket discount in basis points, or */
+    int64_t disc_amount;          /* a fixed basket discount */
+    struct tender tenders[MAX_TENDERS];
+    int ntenders;
+    bool commit_failed;           /* fully paid, commit failed: waiting for a retry */
+};
+
+struct totals {
+    int64_t subtotal;             /* sum of line amounts before discounts */
+    int64_t discount;             /* all discounts */
+    int64_t total;                /* due */
+    int64_t tax;                  /* tax included in total */
+    int64_t final[MAX_LINES];     /* per line after discounts */
+    int64_t disc[MAX_LINES];      /* per line discount incl. its share of the basket's */
+    int nrates;
+    struct {
+        int32_t bp;
+        int64_t gross, tax;
+    } rates[MAX_RATES];
+};
+
+struct pe_till {
+    struct till_deps d;
+    enum till_state state;
+    struct basket b;
+    char operator_[PE_ID_MAX];
+    bool shift_open;
+    int64_t pending_qty;          /* QTY key for the next counted item, 0 when none */
+    struct pe_weight weight;      /* last scale reading */
+    bool awaiting_payment;
+    int64_t pay_amount;           /* amount of the card request in flight */
+    bool pay_split;
+    int64_t tender_start_us;      /* when the final tender input arrived (latency) */
+    char line1[64], line2[64];    /* what the display shows */
+    struct till_stats stats;
+};
+
+/* ---- display and refusals ---- */
+
+static void show(struct pe_till *t, const char *l1, const char *l2)
+{
+    snprintf(t->line1, sizeof t->line1, "%s", l1);
+    snprintf(t->line2, sizeof t->line2, "%s", l2 ? l2 : "");
+    if (t->d.display)
+        pe_display_show(t->d.display, t->line1, t->line2);
+}
+
+static void refuse(struct pe_till *t, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Refuse an action: the display says why, the log records it, nothing else changes. */
+static void refuse(struct pe_till *t, const char *what, const char *fmt, ...)
+{
+    char why[128] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+    }
+    t->stats.refusals++;
+    show(t, what, why);
+    pe_info("till.refused", "reason=\"%s\" detail=\"%s\"", what, why);
+}
+
+static const char *fmt_amt(int64_t v, char *buf)
+{
+    return money_fmt(v, buf, 24);
+}
+
+/* ---- basket arithmetic ---- */
+
+static int compute(const struct pe_till *t, struct totals *x)
+{
+    const struct basket *b = &t->b;
+    int64_t w[MAX_LINES], share[MAX_LINES];
+    memset(x, 0, sizeof *x);
+    int live = 0;
+    for (int i = 0; i < b->nlines; i++) {
+        const struct line *l = &b->lines[i];
+        w[i] = l->voided ? 0 : l->amount - l->discount;
+        share[i] = 0;
+        if (!l->voided) {
+            x->subtotal += l->amount;
+            live++;
+        }
+    }
+    int64_t after_lines = 0;
+    for (int i = 0; i < b->nlines; i++)
+        after_lines += w[i];
+    int64_t bdisc = b->disc_bp ? money_percent(after_lines, b->disc_bp) : b->disc_amount;
+    if (bdisc > after_lines)
+        bdisc = after_lines;
+    if (bdisc > 0 && live > 0 && after_lines > 0) {
+        int rc = money_spread(bdisc, w, (size_t)b->nlines, share);
+        if (rc)
+            return rc;
+    }
+    for (int i = 0; i < b->nlines; i++) {
+        const struct line *l = &b->lines[i];
+        if (l->voided)
+            continue;
+        x->disc[i] = l->discount + share[i];
+        x->final[i] = l->amount - x->disc[i];
+        x->discount += x->disc[i];
+        x->total += x->final[i];
+        int r = 0;
+        while (r < x->nrates && x->rates[r].bp != l->item->tax_bp)
+            r++;
+        if (r == x->nrates) {
+            if (x->nrates == MAX_RATES)
+                return PE_ERANGE;
+            x->rates[x->nrates++].bp = l->item->tax_bp;
+        }
+        x->rates[r].gross += x->final[i];
+    }
+    for (int r = 0; r < x->nrates; r++) {
+        x->rates[r].tax = money_tax_included(x->rates[r].gross, x->rates[r].bp);
+        x->tax += x->rates[r].tax;
+    }
+    return PE_OK;
+}
+
+static int64_t tendered(const struct basket *b)
+{
+    int64_t s = 0;
+    for (int i = 0; i < b->ntenders; i++)
+        s += b->tenders[i].amount;
+    return s;
+}
+
+static int64_t tendered_by(const struct basket *b, const char *method)
+{
+    int64_t s = 0;
+    for (int i = 0; i < b->ntenders; i++)
+        if (strcmp(b->tenders[i].method, method) == 0)
+            s += b->tenders[i].amount;
+    return s;
+}
+
+static int live_lines(const struct basket *b)
+{
+    int n = 0;
+    for (int i = 0; i < b->nlines; i++)
+        n += !b->lines[i].voided;
+    return n;
+}
+
+/* ---- event bodies ---- */
+
+static cJSON *obj(void)
+{
+    return cJSON_CreateObject();
+}
+
+/* Adds to o; sets *err on failure so a chain of adds checks once. */
+static void add_i(cJSON *o, const char *k, int64_t v, int *err)
+{
+    if (!*err && pe_json_add_int(o, k, v))
+        *err = PE_ENOMEM;
+}
+
+static void add_s(cJSON *o, const char *k, const char *v, int *err)
+{
+    if (!*err && pe_json_add_str(o, k, v))
+        *err = PE_ENOMEM;
+}
+
+static void add_o(cJSON *o, const char *k, cJSON *v, int *err)
+{
+    if (!v) {
+        *err = PE_ENOMEM;
+        return;
+    }
+    if (*err || !cJSON_AddItemToObject(o, k, v)) {
+        cJSON_Delete(v);
+        *err = *err ? *err : PE_ENOMEM;
+    }
+}
+
+static void push(cJSON *arr, cJSON *v, int *err)
+{
+    if (!v) {
+        *err = PE_ENOMEM;
+        return;
+    }
+    if (*err || !cJSON_AddItemToArray(arr, v)) {
+        cJSON_Delete(v);
+        *err = *err ? *err : PE_ENOMEM;
+    }
+}
+
+static cJSON *lines_json(const struct pe_till *t, const struct totals *x, int *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) {
+        *err = PE_ENOMEM;
+        return NULL;
+    }
+    int no = 0;
+    for (int i = 0; i < t->b.nlines; i++) {
+        const struct line *l = &t->b.lines[i];
+        if (l->voided)
+            continue;
+        cJSON *o = obj();
+        if (!o) {
+            *err = PE_ENOMEM;
+            break;
+        }
+        add_i(o, "line", ++no, err);
+        if (t->b.mode == MODE_RETURN)
+            add_i(o, "orig_line", l->orig_line, err);
+        add_s(o, "item", l->item->id, err);
+        add_s(o, "barcode", l->item->barcode, err);
+        add_s(o, "name", l->item->name, err);
+        add_s(o, "category", l->item->category, err);
+        add_s(o, "brand", l->item->brand, err);
+        add_i(o, "qty", l->qty, err);
+        add_s(o, "unit", l->item->weighed ? "g" : "each", err);
+        add_i(o, "unit_price", l->unit_price, err);
+        add_i(o, "discount", x->disc[i], err);
+        add_i(o, "tax_bp", l->item->tax_bp, err);
+        add_i(o, "amount", x->final[i], err);
+        push(arr, o, err);
+    }
+    return arr;
+}
+
+static cJSON *tax_json(const struct totals *x, int *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) {
+        *err = PE_ENOMEM;
+        return NULL;
+    }
+    for (int r = 0; r < x->nrates; r++) {
+        cJSON *o = obj();
+        add_i(o, "rate_bp", x->rates[r].bp, err);
+        add_i(o, "gross", x->rates[r].gross, err);
+        add_i(o, "net", x->rates[r].gross - x->rates[r].tax, err);
+        add_i(o, "tax", x->rates[r].tax, err);
+        push(arr, o, err);
+    }
+    return arr;
+}
+
+static cJSON *tenders_json(const struct basket *b, int64_t change, int *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) {
+        *err = PE_ENOMEM;
+        return NULL;
+    }
+    (void)change;
+    for (int i = 0; i < b->ntenders; i++) {
+        const struct tender *tn = &b->tenders[i];
+        cJSON *o = obj();
+        add_s(o, "method", tn->method, err);
+        add_i(o, "amount", tn->amount, err);
+        if (strcmp(tn->method, "card") == 0) {
+            add_s(o, "token", tn->token, err);
+            add_s(o, "last4", tn->last4, err);
+            add_s(o, "scheme", tn->scheme, err);
+            add_s(o, "auth", tn->auth, err);
+        }
+        push(arr, o, err);
+    }
+    return arr;
+}
+
+static int basket_body(const struct pe_till *t, enum pe_event_type type, cJSON **out)
+{
+    struct totals x;
+    int err = compute(t, &x);
+    if (err)
+        return err;
+    cJSON *b = obj();
+    if (!b)
+        return PE_ENOMEM;
+    add_s(b, "currency", t->d.currency, &err);
+    add_o(b, "lines", lines_json(t, &x, &err), &err);
+    if (type == PE_EV_SALE || type == PE_EV_RETURN) {
+        int64_t paid = tendered(&t->b);
+        int64_t change = paid > x.total ? paid - x.total : 0;
+        cJSON *tot = obj();
+        add_i(tot, "subtotal", x.subtotal, &err);
+        add_i(tot, "discount", x.discount, &err);
+        add_i(tot, "tax", x.tax, &err);
+        add_i(tot, "total", x.total, &err);
+        add_i(tot, "tendered", paid, &err);
+        add_i(tot, "change", change, &err);
+        add_o(b, "totals", tot, &err);
+        add_o(b, "tax", tax_json(&x, &err), &err);
+        add_o(b, type == PE_EV_SALE ? "tenders" : "refunds", tenders_json(&t->b, change, &err),
+              &err);
+        if (type == PE_EV_RETURN) {
+            cJSON *orig = obj();
+            add_i(orig, "seq", t->b.ref_seq, &err);
+            add_s(orig, "id", t->b.ref_id, &err);
+            add_o(b, "original", orig, &err);
+        }
+    } else { /* void */
+        add_i(b, "amount", x.total, &err);
+        add_s(b, "reason", "cancelled by operator", &err);
+        add_s(b, "mode", t->b.mode == MODE_RETURN ? "return" : "sale", &err);
+    }
+    if (err) {
+        cJSON_Delete(b);
+        return err;
+    }
+    *out = b;
+    return PE_OK;
+}
+
+/* ---- the commit path ---- */
+
+struct op {
+    enum pe_event_type type;
+    const char *id; /* the event id drawn at capture */
+    int (*build)(struct pe_till *t, void *ctx, int64_t seq, cJSON **body);
+    int (*apply)(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body);
+    void *ctx;
+    bool cash_drawer; /* open the drawer after the commit */
+};
+
+static int cadd(struct pe_till *t, const char *name, int64_t delta)
+{
+    return delta ? pe_journal_counter_add(t->d.journal, name, delta) : PE_OK;
+}
+
+static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
+                        const cJSON *body)
+{
+    struct pe_render_hdr h = {
+        .title = t->d.title,
+        .store = t->d.store,
+        .terminal = t->d.terminal,
+        .operator_ = t->operator_,
+        .type = pe_event_type_name(op->type),
+        .seq = seq,
+        .id = op->id,
+        .ts_ms = ts,
+    };
+    char *text = NULL;
+    int rc = pe_render_event(&h, body, &text);
+    if (rc == PE_OK && t->d.printer) {
+        rc = pe_printer_print(t->d.printer, text, strlen(text));
+        if (rc == PE_OK)
+            pe_printer_cut(t->d.printer);
+    }
+    free(text);
+    if (rc != PE_OK) {
+        t->stats.print_failures++;
+        pe_warn("till.print_failed", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
+    }
+}
+
+/*
+ * Commit one event: the event row, its stock moves and counters in one transaction. Only after
+ * the commit returns does the receipt print and the drawer open, so no receipt or open drawer
+ * ever exists for an event the journal does not hold. A failed commit rolls everything back.
+ */
+static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
+{
+    struct pe_journal *j = t->d.journal;
+    struct pe_journal_appended app = {0};
+    cJSON *body = NULL;
+    int64_t last = 0, ts = t->d.now(t->d.now_ctx);
+    bool replay = false;
+    int rc = pe_journal_begin(j);
+    if (rc)
+        goto failed;
+    if ((rc = pe_journal_last(j, &last, NULL, NULL)))
+        goto rollback;
+    if ((rc = op->build(t, op->ctx, last + 1, &body)))
+        goto rollback;
+    struct pe_event_meta m = {.type = op->type, .ts_ms = ts};
+    snprintf(m.id, sizeof m.id, "%s", op->id);
+    snprintf(m.store, sizeof m.store, "%s", t->d.store);
+    snprintf(m.terminal, sizeof m.terminal, "%s", t->d.terminal);
+    snprintf(m.operator_, sizeof m.operator_, "%s", t->operator_);
+    rc = pe_journal_append(j, &m, body, &app);
+    if (rc == PE_EEXIST) {
+        /* An earlier commit of this very event reported failure but reached the disk. It is
+         * in the journal with its stock and counters: treat it as committed, apply nothing. */
+        pe_journal_rollback(j);
+        replay = true;
+        pe_warn("till.commit_replayed", "id=%s seq=%lld", op->id, (long long)app.seq);
+        goto committed;
+    }
+    if (rc)
+        goto rollback;
+    if (op->type != PE_EV_Z_REPORT) {
+        int64_t first = 0;
+        if ((rc = pe_journal_counter_get(j, "p.first_seq", &first)))
+            goto rollback;
+        if (!first && (rc = pe_journal_counter_set(j, "p.first_seq", app.seq)))
+            goto rollback;
+    }
+    if (op->apply && (rc = op->apply(t, op->ctx, app.seq, body)))
+        goto rollback;
+    if ((rc = pe_journal_commit(j)))
+        goto failed;
+
+committed:
+    t->stats.events++;
+    if (t->tender_start_us) {
+        if (t->stats.nlat == t->stats.caplat) {
+            size_t cap = t->stats.caplat ? t->stats.caplat * 2 : 1024;
+            int64_t *p = realloc(t->stats.lat_us, cap * sizeof *p);
+            if (p) {
+                t->stats.lat_us = p;
+                t->stats.caplat = cap;
+            }
+        }
+        if (t->stats.nlat < t->stats.caplat)
+            t->stats.lat_us[t->stats.nlat++] = pe_mono_us() - t->tender_start_us;
+        t->tender_start_us = 0;
+    }
+    if (!replay) {
+        pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
+                pe_event_type_name(op->type), op->id);
+        print_event(t, op, app.seq, ts, body);
+        if (op->cash_drawer && t->d.printer)
+            pe_printer_drawer_kick(t->d.printer);
+        if (t->d.committed)
+            t->d.committed(t->d.committed_ctx, app.seq, op->id, op->type, body);
+    }
+    cJSON_Delete(body);
+    if (seq_out)
+        *seq_out = app.seq;
+    return PE_OK;
+
+rollback:
+    pe_journal_rollback(j);
+failed:
+    cJSON_Delete(body);
+    t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
+    t->tender_start_us = 0;
+    refuse(t, rc == PE_EFULL ? "Journal full: not recorded" : "Journal error: not recorded",
+           "%s; nothing printed, retry", pe_strerror(rc));
+    pe_error("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type), op->id,
+             pe_errname(rc));
+    return rc;
+}
+
+/* ---- basket lifecycle ---- */
+
+static int open_basket(struct pe_till *t, enum basket_mode mode)
+{
+    memset(&t->b, 0, sizeof t->b);
+    int rc = pe_rng_uuid(t->d.rng, t->b.id);
+    if (rc)
+        return rc;
+    t->b.mode = mode;
+    t->state = TILL_BASKET;
+    return PE_OK;
+}
+
+static void close_basket(struct pe_till *t)
+{
+    memset(&t->b, 0, sizeof t->b);
+    t->state = TILL_IDLE;
+    t->pending_qty = 0;
+}
+
+static bool ready_to_trade(struct pe_till *t, const char *what)
+{
+    if (!t->operator_[0]) {
+        refuse(t, "Log in first", "%s needs an operator", what);
+        return false;
+    }
+    if (!t->shift_open) {
+        refuse(t, "Open a shift first", "%s needs an open shift", what);
+        return false;
+    }
+    return true;
+}
+
+static int sale_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)seq;
+    return basket_body(t, *(enum pe_event_type *)ctx, body);
+}
+
+static int sale_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)ctx;
+    struct pe_journal *j = t->d.journal;
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
+    int64_t total = 0, change = 0, disc = 0, rc;
+    pe_json_get_int(tot, "total", &total);
+    pe_json_get_int(tot, "change", &change);
+    pe_json_get_int(tot, "discount", &disc);
+    int64_t cash = tendered_by(&t->b, "cash") - change, card = tendered_by(&t->b, "card");
+    if ((rc = cadd(t, "p.sales.count", 1)) || (rc = cadd(t, "p.sales.gross", total)) ||
+        (rc = cadd(t, "p.sales.discount", disc)) || (rc = cadd(t, "p.tender.cash", cash)) ||
+        (rc = cadd(t, "p.tender.card", card)) || (rc = cadd(t, "g.sales", total)) ||
+        (rc = cadd(t, "shift.cash", cash)))
+        return (int)rc;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(body, "tax"))
+    {
+        int64_t bp = 0, g = 0, x = 0;
+        char name[48];
+        pe_json_get_int(r, "rate_bp", &bp);
+        pe_json_get_int(r, "gross", &g);
+        pe_json_get_int(r, "tax", &x);
+        snprintf(name, sizeof name, "p.tax.%lld.gross", (long long)bp);
+        if ((rc = cadd(t, name, g)))
+            return (int)rc;
+        snprintf(name, sizeof name, "p.tax.%lld.tax", (long long)bp);
+        if ((rc = cadd(t, name, x)))
+            return (int)rc;
+    }
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(body, "lines"))
+    {
+        struct pe_sale_line sl = {0};
+        int64_t no = 0, tax_bp = 0;
+        const char *item = "";
+        pe_json_get_int(l, "line", &no);
+        pe_json_get_str(l, "item", &item);
+        pe_json_get_int(l, "qty", &sl.qty);
+        pe_json_get_int(l, "amount", &sl.amount);
+        pe_json_get_int(l, "tax_bp", &tax_bp);
+        sl.line = (int32_t)no;
+        sl.tax_bp = (int32_t)tax_bp;
+        snprintf(sl.item, sizeof sl.item, "%s", item);
+        if ((rc = pe_journal_sale_line_add(j, seq, &sl)) ||
+            (rc = pe_journal_stock_add(j, item, -sl.qty, NULL)))
+            return (int)rc;
+    }
+    return PE_OK;
+}
+
+static int return_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)ctx;
+    (void)seq;
+    struct pe_journal *j = t->d.journal;
+    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
+    int64_t total = 0, rc;
+    pe_json_get_int(tot, "total", &total);
+    int64_t cash = tendered_by(&t->b, "cash"), card = tendered_by(&t->b, "card");
+    if ((rc = cadd(t, "p.returns.count", 1)) || (rc = cadd(t, "p.returns.amount", total)) ||
+        (rc = cadd(t, "p.tender.cash", -cash)) || (rc = cadd(t, "p.tender.card", -card)) ||
+        (rc = cadd(t, "g.returns", total)) || (rc = cadd(t, "shift.cash", -cash)))
+        return (int)rc;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(body, "tax"))
+    {
+        int64_t bp = 0, g = 0, x = 0;
+        char name[48];
+        pe_json_get_int(r, "rate_bp", &bp);
+        pe_json_get_int(r, "gross", &g);
+        pe_json_get_int(r, "tax", &x);
+        snprintf(name, sizeof name, "p.tax.%lld.gross", (long long)bp);
+        if ((rc = cadd(t, name, -g)))
+            return (int)rc;
+        snprintf(name, sizeof name, "p.tax.%lld.tax", (long long)bp);
+        if ((rc = cadd(t, name, -x)))
+            return (int)rc;
+    }
+    for (int i = 0; i < t->b.nlines; i++) {
+        const struct line *l = &t->b.lines[i];
+        if (l->voided)
+            continue;
+        /* The journal refuses an over-return here too, so the rule holds even if the basket
+         * check above were wrong. */
+        if ((rc = pe_journal_sale_line_return(j, t->b.ref_seq, l->orig_line, l->qty)) ||
+            (rc = pe_journal_stock_add(j, l->item->id, l->qty, NULL)))
+            return (int)rc;
+    }
+    return PE_OK;
+}
+
+static int void_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)ctx;
+    (void)seq;
+    int64_t amount = 0;
+    pe_json_get_int(body, "amount", &amount);
+    int rc = cadd(t, "p.voids.count", 1);
+    return rc ? rc : cadd(t, "p.voids.amount", amount);
+}
+
+/* Commit the basket as a sale or return once fully paid. */
+static void finish_basket(struct pe_till *t)
+{
+    enum pe_event_type type = t->b.mode == MODE_SALE ? PE_EV_SALE : PE_EV_RETURN;
+    struct op op = {
+        .type = type,
+        .id = t->b.id,
+        .build = sale_build,
+        .apply = type == PE_EV_SALE ? sale_apply : return_apply,
+        .ctx = &type,
+        .cash_drawer = tendered_by(&t->b, "cash") > 0,
+    };
+    struct totals x;
+    compute(t, &x);
+    int64_t paid = tendered(&t->b);
+    if (commit(t, &op, NULL) != PE_OK) {
+        t->b.commit_failed = true;
+        return;
+    }
+    char a[24], l2[64];
+    if (type == PE_EV_SALE && paid > x.total) {
+        snprintf(l2, sizeof l2, "Change %s", fmt_amt(paid - x.total, a));
+        show(t, "Thank you", l2);
+    } else {
+        snprintf(l2, sizeof l2, "%s %s", type == PE_EV_SALE ? "Paid" : "Refunded",
+                 fmt_amt(x.total, a));
+        show(t, "Thank you", l2);
+    }
+    close_basket(t);
+}
+
+/* ---- input: scans ---- */
+
+static void add_sale_line(struct pe_till *t, const struct pe_item *it)
+{
+    struct line l = {.item = it, .unit_price = it->price};
+    char a[24], l2[64];
+    if (it->weighed) {
+        if (t->pending_qty) {
+            t->pending_qty = 0;
+            refuse(t, "No quantity for weighed items", "%s is sold by weight", it->name);
+            return;
+        }
+        if (t->weight.grams <= 0) {
+            refuse(t, "Place the item on the scale", "%s is sold by weight", it->name);
+            return;
+        }
+        if (!t->weight.stable) {
+            refuse(t, "Scale not settled", "wait for a stable weight");
+            return;
+        }
+        if (t->weight.grams > MAX_GRAMS) {
+            refuse(t, "Weight out of range", "%d g", t->weight.grams);
+            return;
+        }
+        l.qty = t->weight.grams;
+        if (money_weighed(it->price, l.qty, &l.amount)) {
+            refuse(t, "Amount out of range", "%s", it->name);
+            return;
+        }
+        t->weight.grams = 0; /* the item leaves the scale with the customer */
+        t->weight.stable = false;
+    } else {
+        l.qty = t->pending_qty ? t->pending_qty : 1;
+        t->pending_qty = 0;
+        if (__builtin_mul_overflow(l.qty, it->price, &l.amount)) {
+            refuse(t, "Amount out of range", "%s", it->name);
+            return;
+        }
+    }
+    if (t->b.nlines == MAX_LINES) {
+        refuse(t, "Basket full", "%d lines: subtotal and pay", MAX_LINES);
+        return;
+    }
+    t->b.lines[t->b.nlines++] = l;
+    struct totals x;
+    char a2[24];
+    compute(t, &x);
+    snprintf(l2, sizeof l2, "%s  total %s", fmt_amt(l.amount, a), fmt_amt(x.total, a2));
+    show(t, it->name, l2);
+}
+
+static void add_return_line(struct pe_till *t, const struct pe_item *it)
+{
+    struct pe_sale_line sold[MAX_LINES];
+    int n = 0;
+    int rc = pe_journal_sale_lines(t->d.journal, t->b.ref_seq, sold, MAX_LINES, &n);
+    if (rc) {
+        refuse(t, "Original sale unavailable", "%s", pe_strerror(rc));
+        return;
+    }
+    int64_t want;
+    if (it->weighed) {
+        if (t->weight.grams <= 0 || !t->weight.stable) {
+            refuse(t, t->weight.grams <= 0 ? "Place the item on the scale" : "Scale not settled",
+                   "returns of %s are weighed", it->name);
+            return;
+        }
+        want = t->weight.grams;
+    } else {
+        want = t->pending_qty ? t->pending_qty : 1;
+    }
+    t->pending_qty = 0;
+    bool on_receipt = false;
+    int64_t best_left = 0, best_sold = 0, best_ret = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(sold[i].item, it->id) != 0)
+            continue;
+        on_receipt = true;
+        int64_t in_basket = 0;
+        for (int k = 0; k < t->b.nlines; k++)
+            if (!t->b.lines[k].voided && t->b.lines[k].orig_line == sold[i].line)
+                in_basket += t->b.lines[k].qty;
+        int64_t left = sold[i].qty - sold[i].returned - in_basket;
+        if (left >= want) {
+            struct line l = {.item = it, .qty = want, .orig_line = sold[i].line};
+            if (money_muldiv(sold[i].amount, want, sold[i].qty, &l.amount)) {
+                refuse(t, "Amount out of range", "%s", it->name);
+                return;
+            }
+            l.unit_price = it->weighed ? it->price
+                                       : (sold[i].qty ? sold[i].amount / sold[i].qty : 0);
+            if (t->b.nlines == MAX_LINES) {
+                refuse(t, "Basket full", "%d lines", MAX_LINES);
+                return;
+            }
+            t->b.lines[t->b.nlines++] = l;
+            if (it->weighed) {
+                t->weight.grams = 0;
+                t->weight.stable = false;
+            }
+            char a[24], l2[64];
+            snprintf(l2, sizeof l2, "Refund %s", fmt_amt(l.amount, a));
+            show(t, it->name, l2);
+            return;
+        }
+        if (left > best_left || best_sold == 0) {
+            best_left = left;
+            best_sold = sold[i].qty;
+            best_ret = sold[i].qty - left;
+        }
+    }
+    if (!on_receipt)
+        refuse(t, "Item not on that receipt", "%s is not on receipt #%lld", it->name,
+               (long long)t->b.ref_seq);
+    else
+        refuse(t, "Return exceeds quantity sold",
+               "sold %lld, already returned %lld, asked %lld", (long long)best_sold,
+               (long long)best_ret, (long long)want);
+}
+
+static void item_entered(struct pe_till *t, const char *code)
+{
+    const struct pe_item *it = pe_catalog_by_barcode(t->d.catalog, code);
+    if (!it)
+        it = pe_catalog_by_id(t->d.catalog, code);
+    if (!it) {
+        t->pending_qty = 0;
+        refuse(t, "Unknown item", "no item with code %.24s", code);
+        return;
+    }
+    if (t->state == TILL_TENDER) {
+        if (t->b.ntenders > 0 || t->b.commit_failed) {
+            refuse(t, "Payment in progress", "finish or cancel the payment first");
+            return;
+        }
+        t->state = TILL_BASKET; /* back from subtotal to add more */
+    }
+    if (t->state == TILL_IDLE) {
+        if (!ready_to_trade(t, "A sale"))
+            return;
+        int rc = open_basket(t, MODE_SALE);
+        if (rc) {
+            refuse(t, "Cannot start a sale", "%s", pe_strerror(rc));
+            return;
+        }
+    }
+    if (t->b.mode == MODE_RETURN)
+        add_return_line(t, it);
+    else
+        add_sale_line(t, it);
+}
+
+void till_on_scan(struct pe_till *t, const char *code)
+{
+    item_entered(t, code);
+}
+
+void till_on_weight(struct pe_till *t, const struct pe_weight *w)
+{
+    t->weight = *w;
+    char l2[32];
+    snprintf(l2, sizeof l2, "%d g%s", w->grams, w->stable ? "" : " (settling)");
+    show(t, "Scale", l2);
+}
+
+/* ---- input: tenders ---- */
+
+static void to_tender(struct pe_till *t)
+{
+    struct totals x;
+    compute(t, &x);
+    t->state = TILL_TENDER;
+    char a[24], l2[64];
+    snprintf(l2, sizeof l2, "%s %s", t->d.currency,
+             fmt_amt(x.total - tendered(&t->b) > 0 ? x.total - tendered(&t->b) : 0, a));
+    show(t, t->b.mode == MODE_SALE ? "Total due" : "Refund due", l2);
+}
+
+static bool can_tender(struct pe_till *t, const char *what)
+{
+    if (t->state == TILL_IDLE) {
+        refuse(t, "Nothing to pay", "%s with no open transaction", what);
+        return false;
+    }
+    if (live_lines(&t->b) == 0) {
+        refuse(t, "Basket is empty", "scan an item first");
+        return false;
+    }
+    if (t->awaiting_payment) {
+        refuse(t, "Card payment in progress", "wait for the terminal");
+        return false;
+    }
+    return true;
+}
+
+static void tender_cash(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (!can_tender(t, "Cash"))
+        return;
+    struct totals x;
+    compute(t, &x);
+    int64_t due = x.total - tendered(&t->b);
+    if (t->b.commit_failed || due <= 0) {
+        t->tender_start_us = pe_mono_us();
+        finish_basket(t); /* a retry of a failed commit */
+        return;
+    }
+    int64_t amount = k->amount;
+    if (k->flags & PE_KEYF_EXACT || t->b.mode == MODE_RETURN)
+        amount = due; /* refunds pay out exactly what is due, never change */
+    else if (k->flags & PE_KEYF_NEXT_NOTE)
+        amount = money_next_note(due);
+    char a[24], b2[24];
+    if (amount <= 0) {
+        refuse(t, "Enter the amount tendered", "due %s", fmt_amt(due, a));
+        return;
+    }
+    if (amount < due && !(k->flags & PE_KEYF_SPLIT)) {
+        refuse(t, "Tender short of total", "due %s, tendered %s", fmt_amt(due, a),
+               fmt_amt(amount, b2));
+        return;
+    }
+    if (t->b.ntenders == MAX_TENDERS) {
+        refuse(t, "Too many tenders", "at most %d", MAX_TENDERS);
+        return;
+    }
+    struct tender *tn = &t->b.tenders[t->b.ntenders++];
+    memset(tn, 0, sizeof *tn);
+    snprintf(tn->method, sizeof tn->method, "cash");
+    tn->amount = amount;
+    t->state = TILL_TENDER;
+    if (amount >= due) {
+        t->tender_start_us = pe_mono_us();
+        finish_basket(t);
+    } else {
+        to_tender(t);
+    }
+}
+
+static void tender_card(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (!can_tender(t, "Card"))
+        return;
+    struct totals x;
+    compute(t, &x);
+    int64_t due = x.total - tendered(&t->b);
+    if (t->b.commit_failed || due <= 0) {
+        t->tender_start_us = pe_mono_us();
+        finish_basket(t);
+        return;
+    }
+    int64_t amount = k->amount > 0 ? k->amount : due;
+    char a[24], b2[24];
+    if (amount > due) {
+        refuse(t, "Card amount above amount due", "due %s, asked %s", fmt_amt(due, a),
+               fmt_amt(amount, b2));
+        return;
+    }
+    if (t->b.ntenders == MAX_TENDERS) {
+        refuse(t, "Too many tenders", "at most %d", MAX_TENDERS);
+        return;
+    }
+    if (!t->d.payment) {
+        refuse(t, "No payment terminal", "pay cash");
+        return;
+    }
+    struct pe_pay_request req = {.amount = amount, .refund = t->b.mode == MODE_RETURN};
+    snprintf(req.currency, sizeof req.currency, "%s", t->d.currency);
+    snprintf(req.ref, sizeof req.ref, "%s", t->b.id);
+    int rc = pe_payment_start(t->d.payment, &req);
+    if (rc) {
+        refuse(t, "Payment terminal unavailable", "%s", pe_strerror(rc));
+        return;
+    }
+    t->awaiting_payment = true;
+    t->pay_amount = amount;
+    t->state = TILL_TENDER;
+    show(t, "Insert or tap card", fmt_amt(amount, a));
+}
+
+void till_on_payment(struct pe_till *t, const struct pe_pay_result *r)
+{
+    if (!t->awaiting_payment) {
+        pe_warn("till.payment_unexpected", "approved=%d", r->approved);
+        return;
+    }
+    t->awaiting_payment = false;
+    if (!r->approved) {
+        refuse(t, "Card declined", "%s", r->reason[0] ? r->reason : "declined");
+        to_tender(t);
+        snprintf(t->line1, sizeof t->line1, "Card declined"); /* keep the reason visible */
+        return;
+    }
+    if (t->b.ntenders == MAX_TENDERS) {
+        refuse(t, "Too many tenders", "at most %d", MAX_TENDERS);
+        return;
+    }
+    struct tender *tn = &t->b.tenders[t->b.ntenders++];
+    memset(tn, 0, sizeof *tn);
+    snprintf(tn->method, sizeof tn->method, "card");
+    tn->amount = r->approved && r->amount > 0 ? r->amount : t->pay_amount;
+    snprintf(tn->token, sizeof tn->token, "%s", r->token);
+    snprintf(tn->last4, sizeof tn->last4, "%s", r->last4);
+    snprintf(tn->scheme, sizeof tn->scheme, "%s", r->scheme);
+    snprintf(tn->auth, sizeof tn->auth, "%s", r->auth_code);
+    struct totals x;
+    compute(t, &x);
+    if (tendered(&t->b) >= x.total) {
+        t->tender_start_us = pe_mono_us();
+        finish_basket(t);
+    } else {
+        to_tender(t);
+    }
+}
+
+/* ---- input: other keys ---- */
+
+static void cancel(struct pe_till *t)
+{
+    if (t->state == TILL_IDLE) {
+        t->pending_qty = 0;
+        show(t, "Nothing to cancel", "");
+        return;
+    }
+    if (t->awaiting_payment) {
+        refuse(t, "Card payment in progress", "wait for the terminal");
+        return;
+    }
+    if (tendered_by(&t->b, "card") > 0) {
+        refuse(t, "Card payment taken", "complete the transaction");
+        return;
+    }
+    if (live_lines(&t->b) == 0) {
+        close_basket(t);
+        show(t, "Cancelled", "");
+        return;
+    }
+    enum pe_event_type type = PE_EV_VOID;
+    struct op op = {.type = PE_EV_VOID, .id = t->b.id, .build = sale_build, .apply = void_apply,
+                    .ctx = &type};
+    if (commit(t, &op, NULL) == PE_OK) {
+        close_basket(t);
+        show(t, "Transaction cancelled", "");
+    }
+}
+
+static void line_void(struct pe_till *t, int32_t line)
+{
+    if (t->state != TILL_BASKET && !(t->state == TILL_TENDER && t->b.ntenders == 0)) {
+        refuse(t, "No line to void", "no open basket");
+        return;
+    }
+    if (line < 1 || line > t->b.nlines || t->b.lines[line - 1].voided) {
+        refuse(t, "No such line", "line %d", line);
+        return;
+    }
+    t->b.lines[line - 1].voided = true;
+    t->state = TILL_BASKET;
+    show(t, "Line voided", t->b.lines[line - 1].item->name);
+}
+
+static void discount(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (t->state == TILL_IDLE || t->b.ntenders > 0 || t->b.mode == MODE_RETURN) {
+        refuse(t, "No discount now", "discounts apply to an open sale before payment");
+        return;
+    }
+    if ((k->percent_bp <= 0 && k->amount <= 0) || k->percent_bp > 10000) {
+        refuse(t, "Bad discount", "give a percentage or an amount");
+        return;
+    }
+    if (k->line == 0) {
+        struct totals x;
+        compute(t, &x);
+        if (!k->percent_bp && k->amount > x.total) {
+            refuse(t, "Discount above total", NULL);
+            return;
+        }
+        t->b.disc_bp = k->percent_bp;
+        t->b.disc_amount = k->percent_bp ? 0 : k->amount;
+    } else {
+        if (k->line < 1 || k->line > t->b.nlines || t->b.lines[k->line - 1].voided) {
+            refuse(t, "No such line", "line %d", k->line);
+            return;
+        }
+        struct line *l = &t->b.lines[k->line - 1];
+        int64_t d = k->percent_bp ? money_percent(l->amount, k->percent_bp) : k->amount;
+        if (d > l->amount) {
+            refuse(t, "Discount above line amount", NULL);
+            return;
+        }
+        l->discount = d;
+    }
+    struct totals x;
+    compute(t, &x);
+    char a[24], l2[64];
+    snprintf(l2, sizeof l2, "total %s", fmt_amt(x.total, a));
+    show(t, "Discount applied", l2);
+}
+
+static void start_return(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (t->state != TILL_IDLE) {
+        refuse(t, "Finish the open transaction", "before a return");
+        return;
+    }
+    if (!ready_to_trade(t, "A return"))
+        return;
+    int64_t seq = k->ref_seq;
+    int rc = PE_OK;
+    if (seq <= 0 && k->text[0])
+        rc = pe_journal_find_id(t->d.journal, k->text, &seq);
+    char *rec = NULL;
+    size_t len = 0;
+    if (rc == PE_OK && seq > 0)
+        rc = pe_journal_get(t->d.journal, seq, &rec, &len);
+    else if (rc == PE_OK)
+        rc = PE_ENOTFOUND;
+    cJSON *parsed = NULL;
+    const char *type = NULL, *id = NULL;
+    if (rc == PE_OK && pe_json_parse(rec, len, &parsed, NULL, 0) == PE_OK) {
+        pe_json_get_str(parsed, "type", &type);
+        pe_json_get_str(parsed, "id", &id);
+    }
+    if (rc != PE_OK || !type || strcmp(type, "sale") != 0 || !id) {
+        if (seq > 0)
+            refuse(t, "Unknown sale", "no sale with receipt #%lld", (long long)seq);
+        else
+            refuse(t, "Unknown sale", "no sale with id %.36s", k->text);
+        goto done;
+    }
+    if ((rc = open_basket(t, MODE_RETURN))) {
+        refuse(t, "Cannot start a return", "%s", pe_strerror(rc));
+        goto done;
+    }
+    t->b.ref_seq = seq;
+    snprintf(t->b.ref_id, sizeof t->b.ref_id, "%s", id);
+    char l2[64];
+    snprintf(l2, sizeof l2, "against receipt #%lld", (long long)seq);
+    show(t, "Return: scan items", l2);
+done:
+    cJSON_Delete(parsed);
+    free(rec);
+}
+
+/* Simple events with a body and an optional counter update, drawn id at capture. */
+struct simple {
+    cJSON *body;
+    const char *counter;
+    const char *counter2;
+    int64_t value2;
+};
+
+static int simple_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)t;
+    (void)seq;
+    struct simple *s = ctx;
+    *body = cJSON_Duplicate(s->body, 1);
+    return *body ? PE_OK : PE_ENOMEM;
+}
+
+static int simple_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)seq;
+    (void)body;
+    struct simple *s = ctx;
+    int rc = s->counter ? cadd(t, s->counter, 1) : PE_OK;
+    if (!rc && s->counter2)
+        rc = pe_journal_counter_set(t->d.journal, s->counter2, s->value2);
+    return rc;
+}
+
+static int simple_event(struct pe_till *t, enum pe_event_type type, cJSON *body,
+                        const char *counter, bool drawer, int64_t *seq)
+{
+    char id[PE_UUID_STRLEN];
+    struct simple s = {.body = body, .counter = counter};
+    int rc = body ? pe_rng_uuid(t->d.rng, id) : PE_ENOMEM;
+    if (rc) {
+        cJSON_Delete(body);
+        refuse(t, "Cannot record", "%s", pe_strerror(rc));
+        return rc;
+    }
+    struct op op = {.type = type, .id = id, .build = simple_build, .apply = simple_apply,
+                    .ctx = &s, .cash_drawer = drawer};
+    rc = commit(t, &op, seq);
+    cJSON_Delete(body);
+    return rc;
+}
+
+static bool idle_for(struct pe_till *t, const char *what)
+{
+    if (t->state != TILL_IDLE) {
+        refuse(t, "Finish the open transaction", "before %s", what);
+        return false;
+    }
+    return true;
+}
+
+static void no_sale(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (!idle_for(t, "a no-sale") || !ready_to_trade(t, "A no-sale"))
+        return;
+    cJSON *b = obj();
+    int err = 0;
+    add_s(b, "reason", k->text[0] ? k->text : "no sale", &err);
+    if (simple_event(t, PE_EV_NO_SALE, b, "p.nosale.count", true, NULL) == PE_OK)
+        show(t, "No sale", "drawer open");
+}
+
+struct shift_ctx {
+    struct simple s;
+    bool open;
+    int64_t cash;
+};
+
+static int shift_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)seq;
+    (void)body;
+    struct shift_ctx *c = ctx;
+    int rc = pe_journal_counter_set(t->d.journal, "shift.open", c->open);
+    if (!rc)
+        rc = pe_journal_counter_set(t->d.journal, "shift.cash", c->open ? c->cash : 0);
+    return rc;
+}
+
+static void shift(struct pe_till *t, const struct pe_key_input *k, bool open)
+{
+    if (!idle_for(t, open ? "opening a shift" : "closing a shift"))
+        return;
+    if (!t->operator_[0]) {
+        refuse(t, "Log in first", "shifts need an operator");
+        return;
+    }
+    if (open == t->shift_open) {
+        refuse(t, open ? "Shift already open" : "No shift open", NULL);
+        return;
+    }
+    if (k->amount < 0) {
+        refuse(t, "Bad amount", "must not be negative");
+        return;
+    }
+    int64_t expected = 0;
+    pe_journal_counter_get(t->d.journal, "shift.cash", &expected);
+    cJSON *b = obj();
+    int err = 0;
+    if (open) {
+        add_i(b, "float", k->amount, &err);
+    } else {
+        add_i(b, "declared", k->amount, &err);
+        add_i(b, "expected", expected, &err);
+        add_i(b, "variance", k->amount - expected, &err);
+    }
+    char id[PE_UUID_STRLEN];
+    struct shift_ctx c = {.s = {.body = b}, .open = open, .cash = k->amount};
+    int rc = err ? err : pe_rng_uuid(t->d.rng, id);
+    if (rc == PE_OK) {
+        struct op op = {.type = open ? PE_EV_SHIFT_OPEN : PE_EV_SHIFT_CLOSE,
+                        .id = id,
+                        .build = simple_build,
+                        .apply = shift_apply,
+                        .ctx = &c,
+                        .cash_drawer = true};
+        rc = commit(t, &op, NULL);
+    }
+    cJSON_Delete(b);
+    if (rc == PE_OK) {
+        t->shift_open = open;
+        show(t, open ? "Shift open" : "Shift closed", t->operator_);
+    }
+}
+
+struct report_ctx {
+    bool z;
+    int64_t number;
+};
+
+static int report_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    struct report_ctx *c = ctx;
+    int64_t n = 0;
+    int rc = pe_journal_counter_get(t->d.journal, c->z ? "z.number" : "p.x.count", &n);
+    if (rc)
+        return rc;
+    c->number = n + 1;
+    return pe_report_totals(t->d.journal, t->d.currency, c->number, seq - 1, body);
+}
+
+static int report_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)seq;
+    (void)body;
+    struct report_ctx *c = ctx;
+    if (!c->z)
+        return pe_journal_counter_set(t->d.journal, "p.x.count", c->number);
+    /* A Z report closes the period: its totals are in the event; the period counters start
+     * again from zero, the Z number and grand totals carry on. */
+    int rc = pe_journal_counter_set(t->d.journal, "z.number", c->number);
+    return rc ? rc : pe_journal_counters_reset(t->d.journal, "p.");
+}
+
+static void report(struct pe_till *t, bool z)
+{
+    if (!idle_for(t, z ? "a Z report" : "an X report"))
+        return;
+    if (!t->operator_[0]) {
+        refuse(t, "Log in first", "reports need an operator");
+        return;
+    }
+    if (z && t->shift_open) {
+        refuse(t, "Close the shift first", "a Z report closes the period");
+        return;
+    }
+    char id[PE_UUID_STRLEN];
+    struct report_ctx c = {.z = z};
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc) {
+        refuse(t, "Cannot record", "%s", pe_strerror(rc));
+        return;
+    }
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build,
+                    .apply = report_apply, .ctx = &c};
+    if (commit(t, &op, NULL) == PE_OK) {
+        char l2[32];
+        snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
+        show(t, z ? "Z report" : "X report", l2);
+    }
+}
+
+struct inv_ctx {
+    enum pe_key_kind kind;
+    const struct pe_key_input *k;
+    const struct pe_item *items[PE_KEY_MAX_LINES];
+};
+
+static int inv_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)seq;
+    struct inv_ctx *c = ctx;
+    int err = 0;
+    cJSON *b = obj(), *lines = cJSON_CreateArray();
+    if (c->kind == PE_KEY_INV_RECEIPT)
+        add_s(b, "reference", c->k->text, &err);
+    else if (c->kind == PE_KEY_INV_ADJUST)
+        add_s(b, "reason", c->k->text, &err);
+    for (int i = 0; i < c->k->nlines && !err; i++) {
+        const struct pe_item *it = c->items[i];
+        int64_t qty = c->k->lines[i].qty, have = 0;
+        int rc = pe_journal_stock_get(t->d.journal, it->id, &have);
+        if (rc) {
+            err = rc;
+            break;
+        }
+        cJSON *o = obj();
+        add_i(o, "line", i + 1, &err);
+        add_s(o, "item", it->id, &err);
+        add_s(o, "barcode", it->barcode, &err);
+        add_s(o, "name", it->name, &err);
+        add_s(o, "unit", it->weighed ? "g" : "each", &err);
+        if (c->kind == PE_KEY_INV_COUNT) {
+            add_i(o, "counted", qty, &err);
+            add_i(o, "previous", have, &err);
+            add_i(o, "variance", qty - have, &err);
+        } else {
+            add_i(o, "qty", qty, &err);
+            add_i(o, "stock_after", have + qty, &err);
+        }
+        push(lines, o, &err);
+    }
+    add_o(b, "lines", lines, &err);
+    if (err) {
+        cJSON_Delete(b);
+        return err;
+    }
+    *body = b;
+    return PE_OK;
+}
+
+static int inv_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
+{
+    (void)seq;
+    (void)body;
+    struct inv_ctx *c = ctx;
+    for (int i = 0; i < c->k->nlines; i++) {
+        int rc = c->kind == PE_KEY_INV_COUNT
+                     ? pe_journal_stock_set(t->d.journal, c->items[i]->id, c->k->lines[i].qty,
+                                            NULL)
+                     : pe_journal_stock_add(t->d.journal, c->items[i]->id, c->k->lines[i].qty,
+                                            NULL);
+        if (rc)
+            return rc;
+    }
+    return PE_OK;
+}
+
+static void inventory(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (!idle_for(t, "stock work"))
+        return;
+    if (!t->operator_[0]) {
+        refuse(t, "Log in first", "stock work needs an operator");
+        return;
+    }
+    if (k->nlines <= 0 || k->nlines > PE_KEY_MAX_LINES) {
+        refuse(t, "No stock lines", "give 1..%d lines", PE_KEY_MAX_LINES);
+        return;
+    }
+    struct inv_ctx c = {.kind = k->kind, .k = k};
+    for (int i = 0; i < k->nlines; i++) {
+        const char *code = k->lines[i].code;
+        int64_t q = k->lines[i].qty;
+        c.items[i] = pe_catalog_by_barcode(t->d.catalog, code);
+        if (!c.items[i])
+            c.items[i] = pe_catalog_by_id(t->d.catalog, code);
+        if (!c.items[i]) {
+            refuse(t, "Unknown item", "line %d: no item with code %.24s", i + 1, code);
+            return;
+        }
+        bool ok = k->kind == PE_KEY_INV_RECEIPT  ? q > 0
+                  : k->kind == PE_KEY_INV_ADJUST ? q != 0
+                                                 : q >= 0;
+        if (!ok || q > 100000000 || q < -100000000) {
+            refuse(t, "Bad quantity", "line %d: %lld", i + 1, (long long)q);
+            return;
+        }
+    }
+    enum pe_event_type type = k->kind == PE_KEY_INV_RECEIPT  ? PE_EV_INVENTORY_RECEIPT
+                              : k->kind == PE_KEY_INV_ADJUST ? PE_EV_INVENTORY_ADJUST
+                                                             : PE_EV_INVENTORY_COUNT;
+    char id[PE_UUID_STRLEN];
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc) {
+        refuse(t, "Cannot record", "%s", pe_strerror(rc));
+        return;
+    }
+    struct op op = {.type = type, .id = id, .build = inv_build, .apply = inv_apply, .ctx = &c};
+    if (commit(t, &op, NULL) == PE_OK)
+        show(t, "Stock updated", pe_event_type_name(type));
+}
+
+void till_on_key(struct pe_till *t, const struct pe_key_input *k)
+{
+    pe_debug("till.key", "kind=%s state=%d", pe_key_kind_name(k->kind), (int)t->state);
+    switch (k->kind) {
+    case PE_KEY_LOGIN:
+        if (t->state != TILL_IDLE) {
+            refuse(t, "Finish the open transaction", "before changing operator");
+            return;
+        }
+        if (!k->text[0] || strlen(k->text) >= sizeof t->operator_) {
+            refuse(t, "Bad operator id", "1..32 characters");
+            return;
+        }
+        for (const char *p = k->text; *p; p++) {
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-')) {
+                refuse(t, "Bad operator id", "letters, digits . _ - only");
+                return;
+            }
+        }
+        memcpy(t->operator_, k->text, strlen(k->text) + 1); /* length checked above */
+        show(t, "Logged in", t->operator_);
+        return;
+    case PE_KEY_LOGOUT:
+        if (t->state != TILL_IDLE) {
+            refuse(t, "Finish the open transaction", "before logging out");
+            return;
+        }
+        t->operator_[0] = '\0';
+        show(t, "Logged out", "");
+        return;
+    case PE_KEY_SHIFT_OPEN:
+    case PE_KEY_SHIFT_CLOSE:
+        shift(t, k, k->kind == PE_KEY_SHIFT_OPEN);
+        return;
+    case PE_KEY_QTY:
+        if (k->qty < 1 || k->qty > MAX_QTY) {
+            refuse(t, "Bad quantity", "1..%d", MAX_QTY);
+            return;
+        }
+        t->pending_qty = k->qty;
+        char l2[32];
+        snprintf(l2, sizeof l2, "%lld x", (long long)k->qty);
+        show(t, "Quantity", l2);
+        return;
+    case PE_KEY_ITEM:
+        item_entered(t, k->text);
+        return;
+    case PE_KEY_LINE_VOID:
+        line_void(t, k->line);
+        return;
+    case PE_KEY_DISCOUNT:
+        discount(t, k);
+        return;
+    case PE_KEY_SUBTOTAL:
+        if (t->state == TILL_IDLE || live_lines(&t->b) == 0) {
+            refuse(t, "Basket is empty", "scan an item first");
+            return;
+        }
+        if (t->b.commit_failed) {
+            t->tender_start_us = pe_mono_us();
+            finish_basket(t); /* TOTAL retries a commit that failed */
+            return;
+        }
+        to_tender(t);
+        return;
+    case PE_KEY_TENDER_CASH:
+        tender_cash(t, k);
+        return;
+    case PE_KEY_TENDER_CARD:
+        tender_card(t, k);
+        return;
+    case PE_KEY_CANCEL:
+        cancel(t);
+        return;
+    case PE_KEY_NO_SALE:
+        no_sale(t, k);
+        return;
+    case PE_KEY_RETURN:
+        start_return(t, k);
+        return;
+    case PE_KEY_X_REPORT:
+    case PE_KEY_Z_REPORT:
+        report(t, k->kind == PE_KEY_Z_REPORT);
+        return;
+    case PE_KEY_INV_RECEIPT:
+    case PE_KEY_INV_ADJUST:
+    case PE_KEY_INV_COUNT:
+        inventory(t, k);
+        return;
+    }
+    refuse(t, "Unknown key", "%d", (int)k->kind);
+}
+
+/* ---- parking ---- */
+
+int till_park(struct pe_till *t)
+{
+    if (t->state == TILL_IDLE || live_lines(&t->b) == 0)
+        return PE_OK;
+    int err = 0;
+    cJSON *p = obj(), *lines = cJSON_CreateArray();
+    add_s(p, "id", t->b.id, &err);
+    add_s(p, "mode", t->b.mode == MODE_RETURN ? "return" : "sale", &err);
+    add_i(p, "ref_seq", t->b.ref_seq, &err);
+    add_s(p, "ref_id", t->b.ref_id, &err);
+    add_i(p, "disc_bp", t->b.disc_bp, &err);
+    add_i(p, "disc_amount", t->b.disc_amount, &err);
+    add_s(p, "operator", t->operator_, &err);
+    for (int i = 0; i < t->b.nlines; i++) {
+        const struct line *l = &t->b.lines[i];
+        if (l->voided)
+            continue;
+        cJSON *o = obj();
+        add_s(o, "item", l->item->id, &err);
+        add_i(o, "qty", l->qty, &err);
+        add_i(o, "unit_price", l->unit_price, &err);
+        add_i(o, "amount", l->amount, &err);
+        add_i(o, "discount", l->discount, &err);
+        add_i(o, "orig_line", l->orig_line, &err);
+        push(lines, o, &err);
+    }
+    add_o(p, "lines", lines, &err);
+    /* Cash already in the drawer is given back when a basket is parked; an approved card
+     * payment cannot be, so it travels with the basket. */
+    add_o(p, "tenders", tenders_json(&t->b, 0, &err), &err);
+    char *s = err ? NULL : cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    if (!s)
+        return PE_ENOMEM;
+    int rc = pe_journal_park(t->d.journal, s);
+    free(s);
+    if (rc == PE_OK)
+        pe_info("till.parked", "id=%s lines=%d", t->b.id, live_lines(&t->b));
+    return rc;
+}
+
+static void unpark(struct pe_till *t)
+{
+    char *s = NULL;
+    if (pe_journal_unpark(t->d.journal, &s) != PE_OK || !s)
+        return;
+    cJSON *p = cJSON_Parse(s);
+    free(s);
+    const char *id = NULL, *mode = NULL, *ref_id = "", *op = "";
+    if (!p || pe_json_get_str(p, "id", &id) || !pe_is_uuid(id) ||
+        pe_json_get_str(p, "mode", &mode)) {
+        pe_warn("till.unpark_failed", "reason=\"parked basket unreadable, dropped\"");
+        cJSON_Delete(p);
+        return;
+    }
+    memset(&t->b, 0, sizeof t->b);
+    snprintf(t->b.id, sizeof t->b.id, "%s", id);
+    t->b.mode = strcmp(mode, "return") == 0 ? MODE_RETURN : MODE_SALE;
+    int64_t v = 0;
+    pe_json_get_int(p, "ref_seq", &t->b.ref_seq);
+    pe_json_get_str(p, "ref_id", &ref_id);
+    snprintf(t->b.ref_id, sizeof t->b.ref_id, "%s", ref_id);
+    if (pe_json_get_int(p, "disc_bp", &v) == PE_OK)
+        t->b.disc_bp = (int32_t)v;
+    pe_json_get_int(p, "disc_amount", &t->b.disc_amount);
+    pe_json_get_str(p, "operator", &op);
+    snprintf(t->operator_, sizeof t->operator_, "%s", op);
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "lines"))
+    {
+        const char *item = NULL;
+        if (pe_json_get_str(l, "item", &item) || t->b.nlines == MAX_LINES)
+            continue;
+        struct line *dst = &t->b.lines[t->b.nlines];
+        dst->item = pe_catalog_by_id(t->d.catalog, item);
+        if (!dst->item)
+            continue;
+        pe_json_get_int(l, "qty", &dst->qty);
+        pe_json_get_int(l, "unit_price", &dst->unit_price);
+        pe_json_get_int(l, "amount", &dst->amount);
+        pe_json_get_int(l, "discount", &dst->discount);
+        if (pe_json_get_int(l, "orig_line", &v) == PE_OK)
+            dst->orig_line = (int32_t)v;
+        t->b.nlines++;
+    }
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "tenders"))
+    {
+        const char *m = "", *tok = "", *l4 = "", *sch = "", *auth = "";
+        pe_json_get_str(l, "method", &m);
+        if (strcmp(m, "card") != 0 || t->b.ntenders == MAX_TENDERS)
+            continue;
+        struct tender *tn = &t->b.tenders[t->b.ntenders++];
+        snprintf(tn->method, sizeof tn->method, "card");
+        pe_json_get_int(l, "amount", &tn->amount);
+        pe_json_get_str(l, "token", &tok);
+        pe_json_get_str(l, "last4", &l4);
+        pe_json_get_str(l, "scheme", &sch);
+        pe_json_get_str(l, "auth", &auth);
+        snprintf(tn->token, sizeof tn->token, "%s", tok);
+        snprintf(tn->last4, sizeof tn->last4, "%s", l4);
+        snprintf(tn->scheme, sizeof tn->scheme, "%s", sch);
+        snprintf(tn->auth, sizeof tn->auth, "%s", auth);
+    }
+    cJSON_Delete(p);
+    t->state = t->b.ntenders ? TILL_TENDER : TILL_BASKET;
+    pe_info("till.unparked", "id=%s lines=%d", t->b.id, t->b.nlines);
+    show(t, "Parked basket resumed", t->b.id);
+}
+
+/* ---- lifecycle ---- */
+
+int till_create(const struct till_deps *deps, struct pe_till **out)
+{
+    struct pe_till *t = calloc(1, sizeof *t);
+    if (!t)
+        return PE_ENOMEM;
+    t->d = *deps;
+    int64_t open = 0;
+    int rc = pe_journal_counter_get(t->d.journal, "shift.open", &open);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    t->shift_open = open != 0;
+    unpark(t);
+    if (t->state == TILL_IDLE)
+        show(t, "Till ready", t->d.terminal);
+    *out = t;
+    return PE_OK;
+}
+
+void till_destroy(struct pe_till *t)
+{
+    if (!t)
+        return;
+    free(t->stats.lat_us);
+    free(t);
+}
+
+bool till_awaiting_payment(const struct pe_till *t)
+{
+    return t->awaiting_payment;
+}
+
+bool till_basket_open(const struct pe_till *t)
+{
+    return t->state != TILL_IDLE;
+}
+
+enum till_state till_state(const struct pe_till *t)
+{
+    return t->state;
+}
+
+const struct till_stats *till_stats(const struct pe_till *t)
+{
+    return &t->stats;
+}
+
+const char *till_display_line1(const struct pe_till *t)
+{
+    return t->line1;
+}

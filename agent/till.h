@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * till.h - the till: the transaction state machine between HAL input and the journal.
+ *
+ * States: idle -> basket -> tender -> (committed -> receipt) -> idle. Input arrives as scans,
+ * scale readings, operator keys and payment results; output goes to the customer display, the
+ * journal, the printer and the cash drawer, in that order. The invariant: an event is
+ * committed to the journal before anything is printed or the drawer opens, and a refused
+ * action (unknown item, unstable weight, declined card, short tender, over-return, unknown
+ * sale, failed commit) changes no journal state and leaves a clear message on the display.
+ */
+#ifndef POSEDGE_AGENT_TILL_H
+#define POSEDGE_AGENT_TILL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "posedge/catalog.h"
+#include "posedge/crypto.h"
+#include "posedge/event.h"
+#include "posedge/hal/board.h"
+#include "posedge/journal.h"
+
+struct till_deps {
+    struct pe_journal *journal;      /* borrowed; outlives the till */
+    const struct pe_catalog *catalog; /* borrowed */
+    struct pe_rng *rng;              /* borrowed: draws event ids */
+    struct pe_printer *printer;      /* borrowed */
+    struct pe_display *display;      /* borrowed */
+    struct pe_payment *payment;      /* borrowed */
+    const char *store;               /* ids and currency, borrowed */
+    const char *terminal;
+    const char *currency;
+    const char *title;               /* first line of every receipt */
+    int64_t (*now)(void *ctx);       /* the terminal clock: UTC ms */
+    void *now_ctx;
+    /* Called after each commit (body borrowed for the call); may be NULL. */
+    void (*committed)(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
+                      const cJSON *body);
+    void *committed_ctx;
+};
+
+struct till_stats {
+    int64_t events;          /* events committed */
+    int64_t refusals;        /* actions refused */
+    int64_t commit_failures; /* commits that failed (storage) */
+    int64_t print_failures;  /* receipts the printer could not print */
+    int64_t *lat_us;         /* last-tender-to-commit latencies, microseconds */
+    size_t nlat, caplat;
+};
+
+enum till_state { TILL_IDLE = 0, TILL_BASKET, TILL_TENDER };
+
+struct pe_till;
+
+/* Create a till over its dependencies; restores a basket parked at the last shutdown.
+ * Errors: PE_ENOMEM, PE_EIO (journal). */
+int till_create(const struct till_deps *deps, struct pe_till **out);
+void till_destroy(struct pe_till *t);
+
+void till_on_scan(struct pe_till *t, const char *code);
+void till_on_weight(struct pe_till *t, const struct pe_weight *w);
+void till_on_key(struct pe_till *t, const struct pe_key_input *k);
+void till_on_payment(struct pe_till *t, const struct pe_pay_result *r);
+
+/* True while a card payment is in flight. */
+bool till_awaiting_payment(const struct pe_till *t);
+
+/* True when a basket is open, or a commit failed and is waiting for a retry. */
+bool till_basket_open(const struct pe_till *t);
+enum till_state till_state(const struct pe_till *t);
+
+/* Park the open basket in the journal so the next start resumes it (shutdown). Returns PE_OK
+ * when nothing was open or it was parked; errors from the journal otherwise. */
+int till_park(struct pe_till *t);
+
+const struct till_stats *till_stats(const struct pe_till *t);
+
+/* Last message shown on the display (for tests and logs). */
+const char *till_display_line1(const struct pe_till *t);
+
+#endif

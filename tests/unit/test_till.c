@@ -1,0 +1,654 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_till.c - the till state machine against a real journal and the fake devices: every
+ * transition, every refusal (which must leave the journal untouched), the money it records,
+ * the stock it moves, the reports it closes, and what happens when a commit fails.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/till.h"
+#include "hal/fake/fake.h"
+#include "posedge/err.h"
+#include "posedge/json.h"
+#include "tests/unit/harness.h"
+
+struct fx {
+    struct pe_journal *j;
+    struct pe_catalog *cat;
+    struct pe_rng *rng;
+    struct pe_printer *printer;
+    struct pe_display *display;
+    struct pe_payment *payment;
+    struct pe_till *till;
+    int64_t clock;
+    const struct pe_item *counted, *counted2, *weighed;
+};
+
+static struct fx F;
+
+static int64_t fx_now(void *ctx)
+{
+    (void)ctx;
+    return F.clock += 1000;
+}
+
+static void fx_open_till(void)
+{
+    struct till_deps d = {
+        .journal = F.j,
+        .catalog = F.cat,
+        .rng = F.rng,
+        .printer = F.printer,
+        .display = F.display,
+        .payment = F.payment,
+        .store = "s001",
+        .terminal = "t01",
+        .currency = "EUR",
+        .title = "test shop",
+        .now = fx_now,
+    };
+    CHECK_OK(till_create(&d, &F.till));
+}
+
+static void fx_open_journal(const char *vfs)
+{
+    char err[512];
+    struct pe_journal_opts o = {.store = "s001", .terminal = "t01", .check = true, .vfs = vfs};
+    int rc = pe_journal_open(pe_test_path(0, "journal.db"), &o, &F.j, err, sizeof err);
+    if (rc)
+        pe_test_fail(__FILE__, __LINE__, "journal open: %s", err);
+}
+
+static void fx_setup_vfs(const char *vfs)
+{
+    char err[512], path[512];
+    memset(&F, 0, sizeof F);
+    F.clock = 1795000000000LL;
+    snprintf(path, sizeof path, "%s/boards/sim/catalog.json", pe_test_srcdir());
+    int rc = pe_catalog_load(path, &F.cat, err, sizeof err);
+    if (rc)
+        pe_test_fail(__FILE__, __LINE__, "catalog: %s", err);
+    for (size_t i = 0; i < pe_catalog_count(F.cat); i++) {
+        const struct pe_item *it = pe_catalog_at(F.cat, i);
+        if (it->weighed && !F.weighed)
+            F.weighed = it;
+        else if (!it->weighed && !F.counted)
+            F.counted = it;
+        else if (!it->weighed && !F.counted2 && it->tax_bp != F.counted->tax_bp)
+            F.counted2 = it;
+    }
+    CHECK(F.counted && F.counted2 && F.weighed);
+    fx_open_journal(vfs);
+    CHECK_OK(pe_rng_create("test", &F.rng));
+    struct pe_hal_devcfg dc = {"fake", "", pe_test_tmpdir()};
+    CHECK_OK(pe_hal_printer_driver("fake")->open(&dc, &F.printer));
+    CHECK_OK(pe_hal_display_driver("fake")->open(&dc, &F.display));
+    CHECK_OK(pe_hal_payment_driver("fake")->open(&dc, &F.payment));
+    fx_open_till();
+}
+
+static void fx_setup(void)
+{
+    fx_setup_vfs(NULL);
+}
+
+static void key(enum pe_key_kind kind, int64_t amount, int32_t flags)
+{
+    struct pe_key_input k = {.kind = kind, .amount = amount, .flags = flags};
+    till_on_key(F.till, &k);
+}
+
+static void key_text(enum pe_key_kind kind, const char *text)
+{
+    struct pe_key_input k = {.kind = kind};
+    snprintf(k.text, sizeof k.text, "%s", text);
+    till_on_key(F.till, &k);
+}
+
+static void open_for_trade(void)
+{
+    key_text(PE_KEY_LOGIN, "op01");
+    key(PE_KEY_SHIFT_OPEN, 10000, 0);
+    CHECK_STR(till_display_line1(F.till), "Shift open");
+}
+
+/* Deliver the fake terminal's answer to the till, as the daemon's loop would. */
+static void pay_result(void)
+{
+    struct pe_pay_result r;
+    CHECK_OK(pe_payment_read(F.payment, &r));
+    till_on_payment(F.till, &r);
+}
+
+static int64_t last_seq(void)
+{
+    int64_t s = 0;
+    CHECK_OK(pe_journal_last(F.j, &s, NULL, NULL));
+    return s;
+}
+
+/* The body of the event at seq (caller deletes the returned record). */
+static cJSON *event_at(int64_t seq, const cJSON **body, const char **type)
+{
+    char *rec = NULL;
+    size_t len = 0;
+    cJSON *p = NULL;
+    CHECK_OK(pe_journal_get(F.j, seq, &rec, &len));
+    CHECK_OK(pe_json_parse(rec, len, &p, NULL, 0));
+    free(rec);
+    *body = cJSON_GetObjectItemCaseSensitive(p, "body");
+    CHECK_OK(pe_json_get_str(p, "type", type));
+    return p;
+}
+
+static int64_t iget(const cJSON *o, const char *path)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    const cJSON *cur = o;
+    char *save = NULL;
+    char *last = NULL;
+    for (char *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
+        if (last)
+            cur = cJSON_GetObjectItemCaseSensitive(cur, last);
+        last = tok;
+    }
+    int64_t v = 0;
+    if (pe_json_get_int(cur, last, &v))
+        pe_test_fail(__FILE__, __LINE__, "no integer at %s", path);
+    return v;
+}
+
+static int64_t counter(const char *name)
+{
+    int64_t v = 0;
+    CHECK_OK(pe_journal_counter_get(F.j, name, &v));
+    return v;
+}
+
+static int64_t stock(const struct pe_item *it)
+{
+    int64_t v = 0;
+    CHECK_OK(pe_journal_stock_get(F.j, it->id, &v));
+    return v;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return calloc(1, 1);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = calloc(1, (size_t)n + 1);
+    CHECK(fread(s, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    return s;
+}
+
+static int count_substr(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void t_sale_cash_commits_then_prints(void)
+{
+    fx_setup();
+    open_for_trade();
+    int64_t s0 = stock(F.counted);
+    struct pe_key_input q = {.kind = PE_KEY_QTY, .qty = 2};
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_INT(till_state(F.till), TILL_BASKET);
+    CHECK_INT(last_seq(), 1); /* nothing journaled while the basket is open */
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    CHECK_INT(till_state(F.till), TILL_TENDER);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+    CHECK_INT(last_seq(), 2);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    CHECK_STR(type, "sale");
+    int64_t total = 2 * F.counted->price + F.counted2->price;
+    CHECK_INT(iget(b, "totals.total"), total);
+    CHECK_INT(iget(b, "totals.tendered") - iget(b, "totals.change"), total);
+    CHECK(iget(b, "totals.change") >= 0);
+    /* Tax per rate adds up to the tax total, and gross per rate to the total. */
+    int64_t tax = 0, gross = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(b, "tax"))
+    {
+        tax += iget(r, "tax");
+        gross += iget(r, "gross");
+    }
+    CHECK_INT(tax, iget(b, "totals.tax"));
+    CHECK_INT(gross, total);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "tax")), 2);
+    cJSON_Delete(rec);
+    CHECK_INT(stock(F.counted), s0 - 2);
+    CHECK_INT(counter("p.sales.count"), 1);
+    CHECK_INT(counter("p.sales.gross"), total);
+    CHECK_INT(counter("p.tender.cash"), total);
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK(strstr(receipts, "Receipt s001/t01 #2") != NULL);
+    CHECK(strstr(receipts, F.counted->name) != NULL);
+    free(receipts);
+    CHECK_INT(pe_fake_printer_kicks(F.printer), 2); /* shift open float, then the cash sale */
+}
+
+static void t_refusals_leave_no_record(void)
+{
+    fx_setup();
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_STR(till_display_line1(F.till), "Log in first");
+    key_text(PE_KEY_LOGIN, "op01");
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_STR(till_display_line1(F.till), "Open a shift first");
+    key(PE_KEY_SHIFT_OPEN, 10000, 0);
+    till_on_scan(F.till, "2990000000003");
+    CHECK_STR(till_display_line1(F.till), "Unknown item");
+    key(PE_KEY_TENDER_CASH, 100, 0);
+    CHECK_STR(till_display_line1(F.till), "Nothing to pay");
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, F.counted->price - 1, 0);
+    CHECK_STR(till_display_line1(F.till), "Tender short of total");
+    key(PE_KEY_Z_REPORT, 0, 0);
+    CHECK_STR(till_display_line1(F.till), "Finish the open transaction");
+    struct pe_key_input rk = {.kind = PE_KEY_RETURN, .ref_seq = 1};
+    till_on_key(F.till, &rk);
+    CHECK_STR(till_display_line1(F.till), "Finish the open transaction");
+    CHECK_INT(last_seq(), 1); /* only the shift_open */
+    CHECK(till_stats(F.till)->refusals >= 6);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 2);
+}
+
+static void t_weighed_items(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.weighed->barcode);
+    CHECK_STR(till_display_line1(F.till), "Place the item on the scale");
+    struct pe_weight w = {.grams = 640, .stable = false};
+    till_on_weight(F.till, &w);
+    till_on_scan(F.till, F.weighed->barcode);
+    CHECK_STR(till_display_line1(F.till), "Scale not settled");
+    w.grams = 0;
+    w.stable = true;
+    till_on_weight(F.till, &w);
+    till_on_scan(F.till, F.weighed->barcode);
+    CHECK_STR(till_display_line1(F.till), "Place the item on the scale");
+    w.grams = 640;
+    till_on_weight(F.till, &w);
+    till_on_scan(F.till, F.weighed->barcode);
+    CHECK_STR(till_display_line1(F.till), F.weighed->name);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 0);
+    CHECK_INT(iget(l, "qty"), 640);
+    CHECK_INT(iget(l, "amount"), (F.weighed->price * 640 + 500) / 1000);
+    const char *unit = NULL;
+    CHECK_OK(pe_json_get_str(l, "unit", &unit));
+    CHECK_STR(unit, "g");
+    cJSON_Delete(rec);
+    CHECK_INT(stock(F.weighed), -640);
+}
+
+static void t_card_decline_then_cash_no_pan_stored(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_OK(pe_fake_payment_present(F.payment, "4111111111111111", true, "insufficient funds"));
+    key(PE_KEY_TENDER_CARD, 0, 0);
+    CHECK(till_awaiting_payment(F.till));
+    key(PE_KEY_CANCEL, 0, 0);
+    CHECK_STR(till_display_line1(F.till), "Card payment in progress");
+    pay_result();
+    CHECK_STR(till_display_line1(F.till), "Card declined");
+    CHECK_INT(last_seq(), 1);
+    CHECK_OK(pe_fake_payment_present(F.payment, "5500000000000004", false, NULL));
+    key(PE_KEY_TENDER_CARD, 0, 0);
+    pay_result();
+    CHECK_INT(last_seq(), 2);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    const cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "tenders"), 0);
+    const char *last4 = NULL, *method = NULL;
+    CHECK_OK(pe_json_get_str(t, "last4", &last4));
+    CHECK_OK(pe_json_get_str(t, "method", &method));
+    CHECK_STR(last4, "0004");
+    CHECK_STR(method, "card");
+    CHECK_INT(iget(t, "amount"), F.counted->price);
+    cJSON_Delete(rec);
+    pe_journal_close(F.j);
+    F.j = NULL;
+    /* Neither PAN may appear anywhere in the journal files. */
+    char *db = slurp(pe_test_path(1, "journal.db"));
+    char *wal = slurp(pe_test_path(2, "journal.db-wal"));
+    CHECK(!strstr(db, "4111111111111111") && !strstr(db, "5500000000000004"));
+    CHECK(!strstr(wal, "4111111111111111") && !strstr(wal, "5500000000000004"));
+    free(db);
+    free(wal);
+}
+
+static void t_split_tender(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    int64_t total = F.counted->price + F.counted2->price;
+    CHECK_OK(pe_fake_payment_present(F.payment, "4111111111111111", false, NULL));
+    struct pe_key_input k = {.kind = PE_KEY_TENDER_CARD, .amount = total / 2,
+                             .flags = PE_KEYF_SPLIT};
+    till_on_key(F.till, &k);
+    pay_result();
+    CHECK_INT(till_state(F.till), TILL_TENDER);
+    CHECK_INT(last_seq(), 1);
+    key(PE_KEY_TENDER_CASH, 100, PE_KEYF_SPLIT); /* a partial cash tender is fine with SPLIT */
+    CHECK_INT(last_seq(), 1);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    CHECK_INT(last_seq(), 2);
+    CHECK_INT(counter("p.tender.card"), total / 2);
+    CHECK_INT(counter("p.tender.cash"), total - total / 2);
+}
+
+/* Sell two of an item, then return them: over-returns and unknown sales are refused. */
+static void t_returns(void)
+{
+    fx_setup();
+    open_for_trade();
+    int64_t s0 = stock(F.counted);
+    struct pe_key_input q = {.kind = PE_KEY_QTY, .qty = 2};
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 2);
+    struct pe_key_input rk = {.kind = PE_KEY_RETURN, .ref_seq = 99};
+    till_on_key(F.till, &rk);
+    CHECK_STR(till_display_line1(F.till), "Unknown sale");
+    rk.ref_seq = 1; /* seq 1 is the shift_open: not a sale */
+    till_on_key(F.till, &rk);
+    CHECK_STR(till_display_line1(F.till), "Unknown sale");
+    rk.ref_seq = 2;
+    till_on_key(F.till, &rk);
+    CHECK_INT(till_state(F.till), TILL_BASKET);
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_STR(till_display_line1(F.till), "Item not on that receipt");
+    q.qty = 3;
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_STR(till_display_line1(F.till), "Return exceeds quantity sold");
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 3);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(3, &b, &type);
+    CHECK_STR(type, "return");
+    CHECK_INT(iget(b, "original.seq"), 2);
+    CHECK_INT(iget(b, "totals.total"), F.counted->price);
+    cJSON_Delete(rec);
+    CHECK_INT(stock(F.counted), s0 - 1);
+    /* One unit is left to return; two more are refused, one is accepted. */
+    rk.ref_seq = 2;
+    till_on_key(F.till, &rk);
+    q.qty = 2;
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_STR(till_display_line1(F.till), "Return exceeds quantity sold");
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 4);
+    CHECK_INT(counter("p.returns.count"), 2);
+    CHECK_INT(counter("p.returns.amount"), 2 * F.counted->price);
+    CHECK_INT(counter("p.tender.cash"), 0);
+    CHECK_INT(stock(F.counted), s0);
+}
+
+static void t_void_and_no_sale(void)
+{
+    fx_setup();
+    open_for_trade();
+    int64_t s0 = stock(F.counted);
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted->barcode);
+    struct pe_key_input lv = {.kind = PE_KEY_LINE_VOID, .line = 2};
+    till_on_key(F.till, &lv);
+    CHECK_STR(till_display_line1(F.till), "Line voided");
+    till_on_key(F.till, &lv);
+    CHECK_STR(till_display_line1(F.till), "No such line");
+    key(PE_KEY_CANCEL, 0, 0);
+    CHECK_INT(last_seq(), 2);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    CHECK_STR(type, "void");
+    CHECK_INT(iget(b, "amount"), F.counted->price);
+    CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(b, "lines")), 1);
+    cJSON_Delete(rec);
+    CHECK_INT(stock(F.counted), s0);
+    key(PE_KEY_CANCEL, 0, 0); /* nothing open: no event */
+    CHECK_INT(last_seq(), 2);
+    int64_t kicks = pe_fake_printer_kicks(F.printer);
+    key_text(PE_KEY_NO_SALE, "change for float");
+    CHECK_INT(last_seq(), 3);
+    CHECK_INT(pe_fake_printer_kicks(F.printer), kicks + 1);
+    CHECK_INT(counter("p.voids.count"), 1);
+    CHECK_INT(counter("p.nosale.count"), 1);
+}
+
+static void t_discounts(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    struct pe_key_input d = {.kind = PE_KEY_DISCOUNT, .line = 1, .percent_bp = 1000};
+    till_on_key(F.till, &d);
+    struct pe_key_input bd = {.kind = PE_KEY_DISCOUNT, .line = 0, .amount = 101};
+    till_on_key(F.till, &bd);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    int64_t l1 = F.counted->price - (F.counted->price * 1000 + 5000) / 10000;
+    int64_t expect = l1 + F.counted2->price - 101;
+    CHECK_INT(iget(b, "totals.total"), expect);
+    int64_t sum = 0, disc = 0;
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(b, "lines"))
+    {
+        sum += iget(l, "amount");
+        disc += iget(l, "discount");
+    }
+    CHECK_INT(sum, expect); /* the basket discount is spread cent for cent */
+    CHECK_INT(disc, iget(b, "totals.discount"));
+    cJSON_Delete(rec);
+}
+
+static void t_x_and_z_reports(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    key(PE_KEY_X_REPORT, 0, 0);
+    CHECK_INT(last_seq(), 3);
+    key(PE_KEY_Z_REPORT, 0, 0);
+    CHECK_STR(till_display_line1(F.till), "Close the shift first");
+    key(PE_KEY_SHIFT_CLOSE, 10000 + F.counted->price, 0);
+    key(PE_KEY_Z_REPORT, 0, 0);
+    CHECK_INT(last_seq(), 5);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(5, &b, &type);
+    CHECK_STR(type, "z_report");
+    CHECK_INT(iget(b, "number"), 1);
+    CHECK_INT(iget(b, "sales.count"), 1);
+    CHECK_INT(iget(b, "sales.gross"), F.counted->price);
+    CHECK_INT(iget(b, "tenders.cash"), F.counted->price);
+    CHECK_INT(iget(b, "period.first_seq"), 1);
+    CHECK_INT(iget(b, "period.last_seq"), 4);
+    CHECK_INT(iget(b, "grand_total"), F.counted->price);
+    cJSON_Delete(rec);
+    rec = event_at(4, &b, &type);
+    CHECK_STR(type, "shift_close");
+    CHECK_INT(iget(b, "variance"), 0);
+    cJSON_Delete(rec);
+    CHECK_INT(counter("p.sales.count"), 0); /* the period is closed */
+    CHECK_INT(counter("z.number"), 1);
+    key(PE_KEY_Z_REPORT, 0, 0);
+    rec = event_at(6, &b, &type);
+    CHECK_INT(iget(b, "number"), 2); /* never resets */
+    CHECK_INT(iget(b, "sales.count"), 0);
+    CHECK_INT(iget(b, "grand_total"), F.counted->price);
+    CHECK_INT(iget(b, "period.first_seq"), 6);
+    cJSON_Delete(rec);
+}
+
+static void t_inventory(void)
+{
+    fx_setup();
+    key_text(PE_KEY_LOGIN, "op01");
+    struct pe_key_input k = {.kind = PE_KEY_INV_RECEIPT, .nlines = 2};
+    snprintf(k.text, sizeof k.text, "PO-1");
+    snprintf(k.lines[0].code, sizeof k.lines[0].code, "%s", F.counted->barcode);
+    k.lines[0].qty = 24;
+    snprintf(k.lines[1].code, sizeof k.lines[1].code, "%s", F.counted2->id);
+    k.lines[1].qty = 6;
+    till_on_key(F.till, &k);
+    CHECK_INT(last_seq(), 1);
+    CHECK_INT(stock(F.counted), 24);
+    CHECK_INT(stock(F.counted2), 6);
+    struct pe_key_input a = {.kind = PE_KEY_INV_ADJUST, .nlines = 1};
+    snprintf(a.text, sizeof a.text, "damage");
+    snprintf(a.lines[0].code, sizeof a.lines[0].code, "%s", F.counted->barcode);
+    a.lines[0].qty = -3;
+    till_on_key(F.till, &a);
+    CHECK_INT(stock(F.counted), 21);
+    a.lines[0].qty = 0;
+    till_on_key(F.till, &a);
+    CHECK_STR(till_display_line1(F.till), "Bad quantity");
+    snprintf(a.lines[0].code, sizeof a.lines[0].code, "0000000000000");
+    a.lines[0].qty = 1;
+    till_on_key(F.till, &a);
+    CHECK_STR(till_display_line1(F.till), "Unknown item");
+    struct pe_key_input c = {.kind = PE_KEY_INV_COUNT, .nlines = 1};
+    snprintf(c.lines[0].code, sizeof c.lines[0].code, "%s", F.counted->barcode);
+    c.lines[0].qty = 19;
+    till_on_key(F.till, &c);
+    CHECK_INT(stock(F.counted), 19);
+    CHECK_INT(last_seq(), 3);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(3, &b, &type);
+    CHECK_STR(type, "inventory_count");
+    const cJSON *l = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 0);
+    CHECK_INT(iget(l, "previous"), 21);
+    CHECK_INT(iget(l, "variance"), -2);
+    cJSON_Delete(rec);
+}
+
+/* A commit that fails (disk full) prints nothing and keeps the basket; TOTAL retries it. */
+static void t_commit_failure_keeps_basket(void)
+{
+    CHECK_OK(pe_faultvfs_register());
+    fx_setup_vfs("pe-fault");
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    char *before = slurp(pe_test_path(1, "receipts.txt"));
+    int64_t kicks = pe_fake_printer_kicks(F.printer);
+    pe_faultvfs_arm(PE_FAULT_ANY, 1, PE_EFULL, true);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK(pe_faultvfs_failures() > 0);
+    CHECK_STR(till_display_line1(F.till), "Journal full: not recorded");
+    CHECK(till_basket_open(F.till));
+    CHECK_INT(till_stats(F.till)->commit_failures, 1);
+    char *after = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_STR(after, before); /* nothing printed */
+    CHECK_INT(pe_fake_printer_kicks(F.printer), kicks);
+    free(after);
+    key(PE_KEY_SUBTOTAL, 0, 0); /* still full: refused again */
+    CHECK_INT(till_stats(F.till)->commit_failures, 2);
+    pe_faultvfs_disarm();
+    CHECK_INT(last_seq(), 1);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    CHECK(!till_basket_open(F.till));
+    CHECK_INT(last_seq(), 2);
+    after = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(after, "Receipt s001/t01 #2"), 1);
+    free(after);
+    free(before);
+    struct pe_journal_verify_result res;
+    CHECK_OK(pe_journal_verify(F.j, &res));
+    CHECK_INT(res.count, 2);
+}
+
+static void t_park_and_resume(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_OK(till_park(F.till));
+    till_destroy(F.till);
+    fx_open_till();
+    CHECK_INT(till_state(F.till), TILL_BASKET);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 2);
+    CHECK_INT(counter("p.sales.gross"), F.counted->price + F.counted2->price);
+    till_destroy(F.till);
+    fx_open_till(); /* nothing parked any more */
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+}
+
+static void t_shift_survives_restart(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_destroy(F.till);
+    fx_open_till();
+    key_text(PE_KEY_LOGIN, "op02");
+    key(PE_KEY_SHIFT_OPEN, 10000, 0);
+    CHECK_STR(till_display_line1(F.till), "Shift already open");
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_INT(till_state(F.till), TILL_BASKET);
+}
+
+static const struct pe_test tests[] = {
+    {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
+    {"refusals_leave_no_record", t_refusals_leave_no_record},
+    {"weighed_items", t_weighed_items},
+    {"card_decline_then_card_no_pan_stored", t_card_decline_then_cash_no_pan_stored},
+    {"split_tender", t_split_tender},
+    {"returns", t_returns},
+    {"void_and_no_sale", t_void_and_no_sale},
+    {"discounts", t_discounts},
+    {"x_and_z_reports", t_x_and_z_reports},
+    {"inventory", t_inventory},
+    {"commit_failure_keeps_basket", t_commit_failure_keeps_basket},
+    {"park_and_resume", t_park_and_resume},
+    {"shift_survives_restart", t_shift_survives_restart},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    return pe_test_main("till", tests, argc, argv);
+}
