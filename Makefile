@@ -46,8 +46,9 @@ CTL_LIB := $(BUILD)/libctl.a
 AGENT := $(BUILD)/posedge-agent
 CTL := $(BUILD)/posedge-ctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deps unit-tests clean
+.PHONY: all check demo bench deps unit-tests bench-bins clean
 all: $(AGENT) $(CTL)
 
 $(BUILD)/obj/%.o: %.c
@@ -74,7 +75,12 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 unit-tests: $(UNIT_BINS)
+bench-bins: $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
@@ -91,7 +97,7 @@ demo: deps
 	scripts/demo.sh build/$(BOARD)
 
 bench: deps
-	$(MAKE) VARIANT=release all
+	$(MAKE) VARIANT=release all bench-bins
 	scripts/bench.sh build/$(BOARD)
 
 clean:

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * agent_cfg.c - the table of posedge-agent's configuration keys. Adding a key is one line
+ * here and one field in agent_cfg.h; parsing, defaults, checks, --print-config and --help all
+ * follow from the table.
+ */
+#include "agent/agent_cfg.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/log.h"
+
+static int check_id(const void *v, char *why, size_t len)
+{
+    for (const char *p = v; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
+            return PE_EINVAL;
+        }
+    }
+    return PE_OK;
+}
+
+static int check_currency(const void *v, char *why, size_t len)
+{
+    const char *s = v;
+    if (strlen(s) != 3 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' || s[2] < 'A' ||
+        s[2] > 'Z') {
+        snprintf(why, len, "must be an ISO 4217 code such as \"EUR\"");
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+static int check_level(const void *v, char *why, size_t len)
+{
+    enum pe_log_level l;
+    if (pe_log_level_parse(v, &l) != PE_OK) {
+        snprintf(why, len, "must be one of debug, info, warn, error");
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+#define STR(k, f, d, lo, hi, h, c)                                                                 \
+    {k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo, hi, \
+     h, c}
+#define INT(k, f, d, lo, hi, h) {k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL}
+#define DEV(cls, f, defpath)                                                                       \
+    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls, check_id),   \
+        STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \
+            "device path of the " cls " (\"\": driver default)", NULL)
+
+const struct pe_cfg_opt agent_cfg_table[] = {
+    STR("store", store, "s001", 1, 32, "store id", check_id),
+    STR("terminal", terminal, "t01", 1, 32, "terminal (till) id", check_id),
+    STR("currency", currency, "EUR", 3, 3, "ISO 4217 currency of all amounts", check_currency),
+    STR("title", title, "posedge demo store", 0, 39, "first line of every receipt", NULL),
+    STR("data_dir", data_dir, "/var/lib/posedge", 1, AGENT_PATH_MAX - 1,
+        "directory of journal.db (and the fake devices' files)", NULL),
+    STR("catalog", catalog, "catalog.json", 1, AGENT_PATH_MAX - 1,
+        "item catalog; a relative path is taken from the config file's directory", NULL),
+    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", check_level),
+    INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
+        "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
+    DEV("scanner", scanner, ""),
+    DEV("scale", scale, ""),
+    DEV("printer", printer, ""),
+    DEV("payment", payment, ""),
+    DEV("display", display, ""),
+    DEV("keypad", keypad, ""),
+    INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
+    INT("sim.speed", sim_speed, "720", 1, 1000000,
+        "simulated seconds per real second (720: a 12-hour day in a minute)"),
+    INT("sim.tx_per_day", sim_tx_per_day, "300", 1, 100000, "shopper customers per trading day"),
+    INT("sim.card_pm", sim_card_pm, "550", 0, 1000, "per mille of customers paying by card"),
+    INT("sim.return_pm", sim_return_pm, "30", 0, 1000, "per mille of customers returning goods"),
+    INT("sim.void_pm", sim_void_pm, "20", 0, 1000, "per mille of transactions cancelled"),
+    INT("sim.decline_pm", sim_decline_pm, "40", 0, 1000, "per mille of card payments declined"),
+    INT("sim.nosale_pm", sim_nosale_pm, "15", 0, 1000, "per mille of no-sale drawer openings"),
+    {NULL},
+};

@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - posedge-agent: the till daemon.
+ *
+ * One thread around one poll(2) loop: the HAL input devices' fds, timers and a signal
+ * self-pipe. With --scenario or --shopper the agent performs exactly those transactions on the
+ * sim board's fake devices and exits; otherwise it runs until SIGTERM/SIGINT, when it parks an
+ * open basket in the journal and closes cleanly. Every event is committed to the journal before
+ * its receipt prints (till.c); this file only wires devices, clock, journal and till together.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent_cfg.h"
+#include "agent/till.h"
+#include "posedge/catalog.h"
+#include "posedge/clock.h"
+#include "posedge/crypto.h"
+#include "posedge/err.h"
+#include "posedge/hal/board.h"
+#include "posedge/hal/sim.h"
+#include "posedge/journal.h"
+#include "posedge/log.h"
+#include "posedge/loop.h"
+
+#define EXIT_USAGE 2
+#define EXIT_UNCOMMITTED 3
+
+struct agent {
+    struct agent_cfg cfg;
+    struct pe_loop *loop;
+    struct pe_journal *journal;
+    struct pe_catalog *catalog;
+    struct pe_rng *rng;
+    struct pe_scanner *scanner;
+    struct pe_scale *scale;
+    struct pe_printer *printer;
+    struct pe_payment *payment;
+    struct pe_display *display;
+    struct pe_keypad *keypad;
+    struct pe_sim *sim;
+    struct pe_till *till;
+    bool stop;
+    int stop_signal;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: posedge-agent -c FILE [--data-dir DIR] [--store ID] [--terminal ID]\n"
+            "                     [--scenario FILE | --shopper N [--seed S]]\n"
+            "                     [--set KEY=VALUE]... [--print-config] [--help]\n"
+            "\n"
+            "Runs a till: captures sales and stock work through the HAL and commits every event\n"
+            "to DIR/journal.db before its receipt prints. With --scenario (a JSON-lines script)\n"
+            "or --shopper N (N simulated customers) it performs exactly those transactions on\n"
+            "the sim board's fake devices and exits 0; without them it runs as a daemon.\n"
+            "\n"
+            "exit status: 0 done, 1 error, 2 usage or configuration error,\n"
+            "             3 a transaction could not be committed (journal full or failing)\n"
+            "\n"
+            "configuration keys (JSON file, or --set KEY=VALUE):\n");
+    pe_cfg_help(agent_cfg_table, out);
+}
+
+/* ---- clock ---- */
+
+static int64_t sim_clock(void *ctx)
+{
+    return pe_sim_now(((struct agent *)ctx)->sim);
+}
+
+static int64_t real_clock(void *ctx)
+{
+    (void)ctx;
+    return pe_time_now_ms();
+}
+
+/* ---- device input ---- */
+
+static void on_scanner(int fd, short revents, void *ctx)
+{
+    (void)fd;
+    (void)revents;
+    struct agent *a = ctx;
+    struct pe_scan s;
+    while (pe_scanner_read(a->scanner, &s) == PE_OK)
+        till_on_scan(a->till, s.code);
+}
+
+static void on_scale(int fd, short revents, void *ctx)
+{
+    (void)fd;
+    (void)revents;
+    struct agent *a = ctx;
+    struct pe_weight w;
+    while (pe_scale_read(a->scale, &w) == PE_OK)
+        till_on_weight(a->till, &w);
+}
+
+static void on_keypad(int fd, short revents, void *ctx)
+{
+    (void)fd;
+    (void)revents;
+    struct agent *a = ctx;
+    struct pe_key_input k;
+    while (pe_keypad_read(a->keypad, &k) == PE_OK)
+        till_on_key(a->till, &k);
+}
+
+static void on_payment(int fd, short revents, void *ctx)
+{
+    (void)fd;
+    (void)revents;
+    struct agent *a = ctx;
+    struct pe_pay_result r;
+    while (pe_payment_read(a->payment, &r) == PE_OK)
+        till_on_payment(a->till, &r);
+}
+
+static void on_signal(int sig, void *ctx)
+{
+    struct agent *a = ctx;
+    a->stop = true;
+    a->stop_signal = sig;
+    pe_info("agent.signal", "signal=%d", sig);
+    pe_loop_stop(a->loop);
+}
+
+static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
+                         const cJSON *body)
+{
+    struct agent *a = ctx;
+    if (a->sim && type == PE_EV_SALE)
+        pe_sim_sale_committed(a->sim, seq, id, body);
+}
+
+/* ---- set-up ---- */
+
+static int mkdirs(const char *path)
+{
+    char buf[AGENT_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return PE_ESYS;
+        *p = '/';
+    }
+    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+        return PE_ESYS;
+    return PE_OK;
+}
+
+/* Resolve a path from the config file: relative paths are relative to the file's folder. */
+static void resolve(const char *cfg_path, const char *p, char *out, size_t len)
+{
+    const char *slash = strrchr(cfg_path, '/');
+    if (p[0] == '/' || !slash)
+        snprintf(out, len, "%s", p);
+    else
+        snprintf(out, len, "%.*s/%s", (int)(slash - cfg_path), cfg_path, p);
+}
+
+#define OPEN_DEV(cls, field, finder, opsty)                                                        \
+    do {                                                                                           \
+        const struct opsty *ops = finder(a->cfg.field.driver);                                     \
+        struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir};      \
+        if (!ops) {                                                                                \
+            fprintf(stderr, "posedge-agent: devices." cls ".driver: no driver \"%s\" (built in: %s)\n", \
+                    a->cfg.field.driver, pe_hal_driver_names());                                   \
+            return EXIT_USAGE;                                                                     \
+        }                                                                                          \
+        int rc_ = ops->open(&dc, &a->field);                                                       \
+        if (rc_) {                                                                                 \
+            fprintf(stderr, "posedge-agent: cannot open the " cls " (%s %s): %s\n",              \
+                    a->cfg.field.driver, a->cfg.field.path, pe_strerror(rc_));                     \
+            return 1;                                                                              \
+        }                                                                                          \
+    } while (0)
+
+static int open_devices(struct agent *a)
+{
+    OPEN_DEV("scanner", scanner, pe_hal_scanner_driver, pe_scanner_ops);
+    OPEN_DEV("scale", scale, pe_hal_scale_driver, pe_scale_ops);
+    OPEN_DEV("printer", printer, pe_hal_printer_driver, pe_printer_ops);
+    OPEN_DEV("payment", payment, pe_hal_payment_driver, pe_payment_ops);
+    OPEN_DEV("display", display, pe_hal_display_driver, pe_display_ops);
+    OPEN_DEV("keypad", keypad, pe_hal_keypad_driver, pe_keypad_ops);
+    int rc = pe_loop_add_fd(a->loop, pe_scanner_fd(a->scanner), POLLIN, on_scanner, a);
+    if (!rc)
+        rc = pe_loop_add_fd(a->loop, pe_scale_fd(a->scale), POLLIN, on_scale, a);
+    if (!rc)
+        rc = pe_loop_add_fd(a->loop, pe_keypad_fd(a->keypad), POLLIN, on_keypad, a);
+    if (!rc)
+        rc = pe_loop_add_fd(a->loop, pe_payment_fd(a->payment), POLLIN, on_payment, a);
+    if (rc) {
+        fprintf(stderr, "posedge-agent: cannot watch devices: %s\n", pe_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static void close_devices(struct agent *a)
+{
+    pe_scanner_close(a->scanner);
+    pe_scale_close(a->scale);
+    pe_printer_close(a->printer);
+    pe_payment_close(a->payment);
+    pe_display_close(a->display);
+    pe_keypad_close(a->keypad);
+}
+
+#ifdef PE_FAULT_INJECTION
+/*
+ * Test builds only: PE_FAULT="write|sync|any:N:full|io[:sticky]" fails the Nth journal I/O
+ * call after start-up, so system tests can prove a failed commit leaves a consistent journal.
+ */
+static const char *fault_vfs(void)
+{
+    const char *spec = getenv("PE_FAULT");
+    if (!spec || !*spec)
+        return NULL;
+    char op[8] = "", kind[8] = "", sticky[8] = "";
+    long long nth = 0;
+    if (sscanf(spec, "%7[a-z]:%lld:%7[a-z]:%7[a-z]", op, &nth, kind, sticky) < 3 || nth < 1) {
+        fprintf(stderr, "posedge-agent: PE_FAULT: expected op:N:full|io[:sticky]\n");
+        return NULL;
+    }
+    return pe_faultvfs_register() == PE_OK ? "pe-fault" : NULL;
+}
+
+static void fault_arm(void)
+{
+    const char *spec = getenv("PE_FAULT");
+    char op[8] = "", kind[8] = "", sticky[8] = "";
+    long long nth = 0;
+    if (!spec || sscanf(spec, "%7[a-z]:%lld:%7[a-z]:%7[a-z]", op, &nth, kind, sticky) < 3)
+        return;
+    enum pe_fault_op fo = strcmp(op, "sync") == 0    ? PE_FAULT_SYNC
+                          : strcmp(op, "write") == 0 ? PE_FAULT_WRITE
+                                                     : PE_FAULT_ANY;
+    pe_faultvfs_arm(fo, nth, strcmp(kind, "full") == 0 ? PE_EFULL : PE_EIO,
+                    strcmp(sticky, "sticky") == 0);
+    pe_warn("agent.fault_armed", "spec=%s", spec);
+}
+#else
+static const char *fault_vfs(void)
+{
+    return NULL;
+}
+static void fault_arm(void)
+{
+}
+#endif
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static void summary(struct agent *a, int64_t started_us)
+{
+    const struct till_stats *s = till_stats(a->till);
+    int64_t p50 = 0, p99 = 0, max = 0;
+    if (s->nlat) {
+        qsort(s->lat_us, s->nlat, sizeof *s->lat_us, cmp_i64);
+        p50 = s->lat_us[s->nlat / 2];
+        p99 = s->lat_us[(s->nlat * 99) / 100 < s->nlat ? (s->nlat * 99) / 100 : s->nlat - 1];
+        max = s->lat_us[s->nlat - 1];
+    }
+    int64_t seq = 0;
+    pe_journal_last(a->journal, &seq, NULL, NULL);
+    pe_info("agent.summary",
+            "customers=%lld events=%lld last_seq=%lld refusals=%lld commit_failures=%lld "
+            "print_failures=%lld tender_commit_p50_us=%lld tender_commit_p99_us=%lld "
+            "tender_commit_max_us=%lld elapsed_ms=%lld",
+            (long long)(a->sim ? pe_sim_customers(a->sim) : 0), (long long)s->events,
+            (long long)seq, (long long)s->refusals, (long long)s->commit_failures,
+            (long long)s->print_failures, (long long)p50, (long long)p99, (long long)max,
+            (long long)((pe_mono_us() - started_us) / 1000));
+}
+
+/* Drive a batch run: inject the next simulated action whenever the till has taken the last. */
+static int run_batch(struct agent *a)
+{
+    for (;;) {
+        if (a->stop)
+            return 1;
+        if (!pe_sim_pending(a->sim) && !till_awaiting_payment(a->till)) {
+            int rc = pe_sim_step(a->sim);
+            if (rc == PE_EEOF)
+                return 0;
+            if (rc) {
+                pe_error("agent.sim", "err=%s", pe_errname(rc));
+                return 1;
+            }
+        }
+        int rc = pe_loop_run_once(a->loop, 1000);
+        if (rc) {
+            pe_error("agent.loop", "err=%s", pe_errname(rc));
+            return 1;
+        }
+    }
+}
+
+/* Daemon on the sim board: the endless shopper, paced to sim.speed against the real clock. */
+static int run_sim_daemon(struct agent *a)
+{
+    int64_t step_at = -1; /* monotonic ms at which the next action is due, -1: not planned */
+    while (!a->stop) {
+        int wait = 1000;
+        if (!pe_sim_pending(a->sim) && !till_awaiting_payment(a->till)) {
+            int64_t due = 0, now = pe_mono_ms();
+            if (pe_sim_next_due(a->sim, &due) != PE_OK)
+                return 0;
+            if (step_at < 0)
+                step_at = now + (due - pe_sim_now(a->sim)) / a->cfg.sim_speed;
+            if (now >= step_at) {
+                int rc = pe_sim_step(a->sim);
+                if (rc == PE_EEOF)
+                    return 0;
+                if (rc)
+                    return 1;
+                step_at = -1;
+                wait = 0;
+            } else {
+                wait = step_at - now > 1000 ? 1000 : (int)(step_at - now);
+            }
+        }
+        if (pe_loop_run_once(a->loop, wait))
+            return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"scenario", required_argument, NULL, 'S'},
+        {"shopper", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"store", required_argument, NULL, 'o'},
+        {"terminal", required_argument, NULL, 't'},
+        {"set", required_argument, NULL, 'k'},
+        {"print-config", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct agent a = {0};
+    const char *cfg_path = NULL, *scenario = NULL;
+    long long shopper = -1, seed = -1;
+    bool print_cfg = false;
+    char err[512];
+    struct {
+        const char *key, *value;
+    } sets[64];
+    int nsets = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'd':
+        case 'o':
+        case 't':
+            if (nsets == 64)
+                return EXIT_USAGE;
+            sets[nsets].key = c == 'd' ? "data_dir" : c == 'o' ? "store" : "terminal";
+            sets[nsets++].value = optarg;
+            break;
+        case 'S':
+            scenario = optarg;
+            break;
+        case 'n':
+        case 's': {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || *end || v < (c == 'n' ? 1 : 0)) {
+                fprintf(stderr, "posedge-agent: --%s: expected a %s integer, got \"%s\"\n",
+                        c == 'n' ? "shopper" : "seed", c == 'n' ? "positive" : "non-negative",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 'n' ? &shopper : &seed) = v;
+            break;
+        }
+        case 'k': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || nsets == 64) {
+                fprintf(stderr, "posedge-agent: --set: expected KEY=VALUE, got \"%s\"\n", optarg);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            sets[nsets].key = optarg;
+            sets[nsets++].value = eq + 1;
+            break;
+        }
+        case 'p':
+            print_cfg = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc || !cfg_path) {
+        fprintf(stderr, optind < argc ? "posedge-agent: unexpected argument \"%s\"\n"
+                                      : "posedge-agent: -c FILE is required%s\n",
+                optind < argc ? argv[optind] : "");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (scenario && shopper > 0) {
+        fprintf(stderr, "posedge-agent: --scenario and --shopper exclude each other\n");
+        return EXIT_USAGE;
+    }
+    if (pe_cfg_defaults(agent_cfg_table, &a.cfg) ||
+        pe_cfg_load_file(agent_cfg_table, &a.cfg, cfg_path, err, sizeof err)) {
+        fprintf(stderr, "posedge-agent: %s\n", err);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (pe_cfg_set(agent_cfg_table, &a.cfg, sets[i].key, sets[i].value, err, sizeof err)) {
+            fprintf(stderr, "posedge-agent: %s\n", err);
+            return EXIT_USAGE;
+        }
+    }
+    if (print_cfg)
+        return pe_cfg_print(agent_cfg_table, &a.cfg, stdout) ? 1 : 0;
+
+    enum pe_log_level level = PE_LOG_INFO;
+    pe_log_level_parse(a.cfg.log_level, &level);
+    pe_log_init("agent", level);
+    int64_t started_us = pe_mono_us();
+    int status = 1, rc;
+
+    /* Refuse unknown drivers before anything is created on disk. */
+    const struct agent_devcfg *devs[] = {&a.cfg.scanner, &a.cfg.scale, &a.cfg.printer,
+                                         &a.cfg.payment, &a.cfg.display, &a.cfg.keypad};
+    const void *found[] = {
+        pe_hal_scanner_driver(a.cfg.scanner.driver), pe_hal_scale_driver(a.cfg.scale.driver),
+        pe_hal_printer_driver(a.cfg.printer.driver), pe_hal_payment_driver(a.cfg.payment.driver),
+        pe_hal_display_driver(a.cfg.display.driver), pe_hal_keypad_driver(a.cfg.keypad.driver)};
+    static const char *const classes[] = {"scanner", "scale", "printer", "payment", "display",
+                                          "keypad"};
+    for (int i = 0; i < 6; i++) {
+        if (!found[i]) {
+            fprintf(stderr, "posedge-agent: devices.%s.driver: no driver \"%s\" (built in: %s)\n",
+                    classes[i], devs[i]->driver, pe_hal_driver_names());
+            return EXIT_USAGE;
+        }
+    }
+
+    char path[AGENT_PATH_MAX + 32];
+    if (mkdirs(a.cfg.data_dir)) {
+        fprintf(stderr, "posedge-agent: data_dir %s: cannot create: %s\n", a.cfg.data_dir,
+                strerror(errno));
+        return 1;
+    }
+    resolve(cfg_path, a.cfg.catalog, path, sizeof path);
+    if ((rc = pe_catalog_load(path, &a.catalog, err, sizeof err))) {
+        fprintf(stderr, "posedge-agent: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (strcmp(pe_catalog_currency(a.catalog), a.cfg.currency) != 0) {
+        fprintf(stderr, "posedge-agent: currency: %s, but the catalog %s is priced in %s\n",
+                a.cfg.currency, path, pe_catalog_currency(a.catalog));
+        status = EXIT_USAGE;
+        goto out_catalog;
+    }
+    snprintf(path, sizeof path, "%s/journal.db", a.cfg.data_dir);
+    struct pe_journal_opts jo = {
+        .store = a.cfg.store,
+        .terminal = a.cfg.terminal,
+        .check = true,
+        .vfs = fault_vfs(),
+        .max_bytes = a.cfg.journal_max_mb * 1024 * 1024,
+    };
+    if ((rc = pe_journal_open(path, &jo, &a.journal, err, sizeof err))) {
+        /* A damaged journal is the fiscal record: never replaced, the operator decides. */
+        fprintf(stderr, "posedge-agent: %s\n", err);
+        pe_error("agent.journal_refused", "path=%s err=%s", path, pe_errname(rc));
+        status = rc == PE_ECORRUPT ? 4 : 1;
+        goto out_catalog;
+    }
+    fault_arm();
+    char pers[96];
+    snprintf(pers, sizeof pers, "posedge-agent/%s/%s", a.cfg.store, a.cfg.terminal);
+    if ((rc = pe_rng_create(pers, &a.rng)) || (rc = pe_loop_create(&a.loop))) {
+        fprintf(stderr, "posedge-agent: start-up failed: %s\n", pe_strerror(rc));
+        goto out_journal;
+    }
+    static const int sigs[] = {SIGINT, SIGTERM};
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = pe_loop_signals(a.loop, sigs, 2, on_signal, &a))) {
+        fprintf(stderr, "posedge-agent: signals: %s\n", pe_strerror(rc));
+        goto out_loop;
+    }
+    if ((status = open_devices(&a)))
+        goto out_devices;
+    status = 1;
+
+    bool fake = strcmp(a.cfg.keypad.driver, "fake") == 0;
+    if ((scenario || shopper > 0) && !fake) {
+        fprintf(stderr, "posedge-agent: --scenario/--shopper drive the fake devices of the sim "
+                        "board; devices.keypad.driver is \"%s\"\n",
+                a.cfg.keypad.driver);
+        status = EXIT_USAGE;
+        goto out_devices;
+    }
+    int64_t last_ts = 0;
+    pe_journal_last(a.journal, NULL, NULL, &last_ts);
+    /* The simulated clock never runs behind the journal, so event time stays monotonic
+     * across restarts even after an accelerated day. */
+    int64_t start_ms = pe_time_now_ms();
+    if (last_ts >= start_ms)
+        start_ms = last_ts + 1;
+    if (fake) {
+        struct pe_sim_devices sd = {a.scanner, a.scale, a.keypad, a.payment};
+        if (scenario) {
+            rc = pe_sim_scenario_create(scenario, &sd, start_ms, &a.sim, err, sizeof err);
+        } else {
+            struct pe_shopper_opts so;
+            pe_shopper_opts_default(&so);
+            so.seed = (uint64_t)(seed >= 0 ? seed : a.cfg.sim_seed);
+            so.transactions = shopper > 0 ? shopper : -1;
+            so.start_ms = start_ms;
+            so.tx_per_day = (int32_t)a.cfg.sim_tx_per_day;
+            so.card_pm = (int32_t)a.cfg.sim_card_pm;
+            so.return_pm = (int32_t)a.cfg.sim_return_pm;
+            so.void_pm = (int32_t)a.cfg.sim_void_pm;
+            so.decline_pm = (int32_t)a.cfg.sim_decline_pm;
+            so.nosale_pm = (int32_t)a.cfg.sim_nosale_pm;
+            rc = pe_sim_shopper_create(a.catalog, &so, &sd, &a.sim, err, sizeof err);
+        }
+        if (rc) {
+            fprintf(stderr, "posedge-agent: %s\n", err);
+            status = EXIT_USAGE;
+            goto out_devices;
+        }
+    }
+    struct till_deps deps = {
+        .journal = a.journal,
+        .catalog = a.catalog,
+        .rng = a.rng,
+        .printer = a.printer,
+        .display = a.display,
+        .payment = a.payment,
+        .store = a.cfg.store,
+        .terminal = a.cfg.terminal,
+        .currency = a.cfg.currency,
+        .title = a.cfg.title,
+        .now = a.sim ? sim_clock : real_clock,
+        .now_ctx = &a,
+        .committed = on_committed,
+        .committed_ctx = &a,
+    };
+    if ((rc = till_create(&deps, &a.till))) {
+        fprintf(stderr, "posedge-agent: till: %s\n", pe_strerror(rc));
+        goto out_sim;
+    }
+    int64_t seq = 0;
+    pe_journal_last(a.journal, &seq, NULL, NULL);
+    pe_info("agent.start",
+            "store=%s terminal=%s journal=%s/journal.db last_seq=%lld mode=%s", a.cfg.store,
+            a.cfg.terminal, a.cfg.data_dir, (long long)seq,
+            scenario ? "scenario" : shopper > 0 ? "shopper" : "daemon");
+
+    if (scenario || shopper > 0)
+        status = run_batch(&a);
+    else if (a.sim)
+        status = run_sim_daemon(&a);
+    else
+        status = pe_loop_run(a.loop) ? 1 : 0;
+    if (a.stop && !(scenario || shopper > 0))
+        status = 0; /* a daemon asked to stop has done its job */
+
+    if (till_basket_open(a.till)) {
+        if (till_park(a.till) != PE_OK)
+            pe_error("agent.park_failed", "basket lost: it was never committed or printed");
+        if (scenario || shopper > 0)
+            status = status ? status : EXIT_UNCOMMITTED;
+    }
+    summary(&a, started_us);
+    till_destroy(a.till);
+out_sim:
+    pe_sim_destroy(a.sim);
+out_devices:
+    close_devices(&a);
+out_loop:
+    pe_loop_destroy(a.loop);
+    pe_rng_destroy(a.rng);
+out_journal:
+    pe_journal_close(a.journal);
+out_catalog:
+    pe_catalog_destroy(a.catalog);
+    return status;
+}

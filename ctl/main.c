@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - posedge-ctl: inspect, verify and report on journals.
+ *
+ *   posedge-ctl journal DB [--from SEQ] [--type TYPE]   events as JSON lines, in seq order
+ *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain
+ *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
+ *
+ * Every command opens the journal read-only: inspecting a till's fiscal record never changes
+ * it. Exit status: 0 success, 1 the check failed or the thing asked for does not exist,
+ * 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/journal.h"
+#include "posedge/json.h"
+#include "posedge/log.h"
+#include "posedge/report.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fputs("usage: posedge-ctl journal DB [--from SEQ] [--type TYPE]\n"
+          "       posedge-ctl verify DB\n"
+          "       posedge-ctl report DB --x | --z N\n"
+          "\n"
+          "journal  print the journal's events as JSON lines, one per line, in seq order\n"
+          "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
+          "         exit 0 with a one-line summary when intact, 1 naming the first bad seq\n"
+          "report   print the X report of the open period (not journaled: a preview),\n"
+          "         or Z report number N as it was printed\n",
+          out);
+}
+
+static int open_ro(const char *path, bool check, struct pe_journal **j)
+{
+    char err[512];
+    struct pe_journal_opts o = {.readonly = true, .check = check};
+    int rc = pe_journal_open(path, &o, j, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "posedge-ctl: %s\n", err);
+    return rc;
+}
+
+static int parse_i64(const char *opt, const char *s, long long min, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || !*s || v < min) {
+        fprintf(stderr, "posedge-ctl: %s: expected an integer >= %lld, got \"%s\"\n", opt, min, s);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_journal(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"type", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    long long from = 1;
+    const char *type = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'f' && parse_i64("--from", optarg, 1, &from) == 0)
+            continue;
+        if (c == 't') {
+            enum pe_event_type t;
+            if (pe_event_type_parse(optarg, &t) != PE_OK) {
+                fprintf(stderr, "posedge-ctl: --type: unknown event type \"%s\"\n", optarg);
+                return EXIT_USAGE;
+            }
+            type = optarg;
+            continue;
+        }
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (optind + 1 != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    struct pe_journal *j;
+    if (open_ro(argv[optind], false, &j))
+        return EXIT_FAIL;
+    struct pe_journal_iter *it;
+    int rc = pe_journal_iter_open(j, from, type, &it);
+    struct pe_journal_rec r;
+    while (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        fwrite(r.record, 1, r.len, stdout);
+        fputc('\n', stdout);
+    }
+    if (rc != PE_EEOF)
+        fprintf(stderr, "posedge-ctl: reading %s: %s\n", argv[optind], pe_strerror(rc));
+    pe_journal_iter_close(it);
+    pe_journal_close(j);
+    return rc == PE_EEOF && fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    if (argc != 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *path = argv[1];
+    struct pe_journal *j;
+    if (open_ro(path, false, &j))
+        return EXIT_FAIL;
+    struct pe_journal_verify_result res = {0};
+    int rc = pe_journal_verify(j, &res);
+    char head[PE_SHA256_HEXLEN] = "";
+    pe_journal_last(j, NULL, head, NULL);
+    pe_journal_close(j);
+    if (rc == PE_ECHAIN) {
+        printf("FAILED %s: first bad seq %lld: %s (%lld records checked before it)\n", path,
+               (long long)res.bad_seq, res.why, (long long)(res.bad_seq > 0 ? res.bad_seq - 1 : 0));
+        return EXIT_FAIL;
+    }
+    if (rc) {
+        printf("FAILED %s: %s\n", path, pe_strerror(rc));
+        return EXIT_FAIL;
+    }
+    /* The chain is intact; also have SQLite check the file's structure (indexes, pages). */
+    if (open_ro(path, true, &j)) {
+        printf("FAILED %s: the events verify but the database structure is damaged\n", path);
+        return EXIT_FAIL;
+    }
+    pe_journal_close(j);
+    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s\n", path,
+           (long long)res.count, (long long)res.last_seq, head);
+    return 0;
+}
+
+/* The currency of a journal: the one its first sale was made in. */
+static void journal_currency(struct pe_journal *j, char out[4])
+{
+    struct pe_journal_iter *it;
+    struct pe_journal_rec r;
+    snprintf(out, 4, "EUR");
+    if (pe_journal_iter_open(j, 1, "sale", &it) != PE_OK)
+        return;
+    cJSON *rec = NULL;
+    const char *cur = NULL;
+    if (pe_journal_iter_next(it, &r) == PE_OK && pe_json_parse(r.record, r.len, &rec, NULL, 0) == 0 &&
+        pe_json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "body"), "currency", &cur) == 0 &&
+        strlen(cur) == 3)
+        snprintf(out, 4, "%s", cur);
+    cJSON_Delete(rec);
+    pe_journal_iter_close(it);
+}
+
+static int report_x(struct pe_journal *j)
+{
+    int64_t last = 0, x = 0, ts = 0;
+    char cur[4];
+    journal_currency(j, cur);
+    pe_journal_last(j, &last, NULL, &ts);
+    pe_journal_counter_get(j, "p.x.count", &x);
+    cJSON *body = NULL;
+    char *text = NULL;
+    int rc = pe_report_totals(j, cur, x + 1, last, &body);
+    struct pe_render_hdr h = {
+        .title = "posedge",
+        .store = pe_journal_store(j),
+        .terminal = pe_journal_terminal(j),
+        .operator_ = "",
+        .type = "x_report",
+        .seq = 0,
+        .ts_ms = ts,
+    };
+    if (rc == PE_OK)
+        rc = pe_render_event(&h, body, &text);
+    if (rc == PE_OK)
+        fputs(text, stdout);
+    else
+        fprintf(stderr, "posedge-ctl: cannot build the X report: %s\n", pe_strerror(rc));
+    free(text);
+    cJSON_Delete(body);
+    return rc ? EXIT_FAIL : 0;
+}
+
+static int report_z(struct pe_journal *j, long long n)
+{
+    struct pe_journal_iter *it;
+    struct pe_journal_rec r;
+    int rc = pe_journal_iter_open(j, 1, "z_report", &it);
+    long long last = 0;
+    int status = EXIT_FAIL;
+    while (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        cJSON *rec = NULL;
+        int64_t num = 0;
+        if (pe_json_parse(r.record, r.len, &rec, NULL, 0) == PE_OK &&
+            pe_json_get_int(cJSON_GetObjectItemCaseSensitive(rec, "body"), "number", &num) ==
+                PE_OK) {
+            last = num;
+            if (num == n) {
+                char *text = NULL;
+                if (pe_render_record(rec, "posedge", &text) == PE_OK) {
+                    fputs(text, stdout);
+                    status = 0;
+                }
+                free(text);
+            }
+        }
+        cJSON_Delete(rec);
+        if (status == 0)
+            break;
+    }
+    pe_journal_iter_close(it);
+    if (status != 0 && (rc == PE_EEOF || rc == PE_OK))
+        fprintf(stderr, "posedge-ctl: no Z report number %lld (%s%lld)\n", n,
+                last ? "the last is " : "none yet, ", last);
+    else if (status != 0)
+        fprintf(stderr, "posedge-ctl: reading Z reports: %s\n", pe_strerror(rc));
+    return status;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"x", no_argument, NULL, 'x'},
+        {"z", required_argument, NULL, 'z'},
+        {NULL, 0, NULL, 0},
+    };
+    int c, want_x = 0;
+    long long z = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'x')
+            want_x = 1;
+        else if (c == 'z' && parse_i64("--z", optarg, 1, &z) == 0)
+            continue;
+        else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind + 1 != argc || want_x == (z > 0)) {
+        fprintf(stderr, "posedge-ctl: report needs DB and exactly one of --x, --z N\n");
+        return EXIT_USAGE;
+    }
+    struct pe_journal *j;
+    if (open_ro(argv[optind], false, &j))
+        return EXIT_FAIL;
+    int status = want_x ? report_x(j) : report_z(j, z);
+    pe_journal_close(j);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    pe_log_init("ctl", PE_LOG_WARN);
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "journal") == 0)
+        return cmd_journal(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
