@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers of the system tests.
+
+System tests run the real binaries (built with sanitizers) in fresh temporary directories and
+report one line per test, "ok - name" or "not ok - name: reason", which tests/run.sh counts.
+They run with /usr/bin/python3 (Debian's Python) and use only its standard library. Nothing
+here sleeps to synchronise: waits poll a condition against a deadline.
+"""
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+SRC = os.environ.get("PE_SRCDIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN = os.environ.get("PE_BIN", os.path.join(SRC, "build", "sim", "san"))
+BIN_RELEASE = os.environ.get("PE_BIN_RELEASE", os.path.join(SRC, "build", "sim"))
+AGENT = os.path.join(BIN, "posedge-agent")
+CTL = os.path.join(BIN, "posedge-ctl")
+CONFIG = os.path.join(SRC, "boards", "sim", "agent.json")
+
+_tests = []
+
+
+class Failure(Exception):
+    pass
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise Failure(msg)
+
+
+def tmpdir(name="pe-sys"):
+    d = tempfile.mkdtemp(prefix=name + "-")
+    return d
+
+
+def run(cmd, timeout=300, env=None, check_rc=None, input=None):
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=e, input=input)
+    if check_rc is not None and p.returncode != check_rc:
+        raise Failure("%s exited %d, expected %d\nstdout: %s\nstderr: %s" % (
+            " ".join(cmd), p.returncode, check_rc, p.stdout[-2000:], p.stderr[-3000:]))
+    return p
+
+
+def agent(data_dir, *args, env=None, timeout=600, check_rc=0, binary=None):
+    cmd = [binary or AGENT, "-c", CONFIG, "--data-dir", data_dir] + list(args)
+    return run(cmd, timeout=timeout, env=env, check_rc=check_rc)
+
+
+def ctl(*args, check_rc=None, timeout=300):
+    return run([CTL] + list(args), timeout=timeout, check_rc=check_rc)
+
+
+def journal_events(db):
+    p = ctl("journal", db, check_rc=0)
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)  # polling interval of a condition with a deadline, not a synchroniser
+    raise Failure("timed out after %ss waiting for %s" % (timeout, what))
+
+
+RECEIPT_RE = re.compile(r"^Receipt (\S+)/(\S+) #(\d+)\nID ([0-9a-f-]{36})$", re.M)
+
+
+def receipts(data_dir):
+    """(seq, id) of every complete receipt in the fake printer's output."""
+    path = os.path.join(data_dir, "receipts.txt")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return [(int(m.group(3)), m.group(4)) for m in RECEIPT_RE.finditer(text)]
+
+
+def db_rows(db, sql, args=()):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def main():
+    only = sys.argv[1:]
+    failed = 0
+    for fn in _tests:
+        if only and fn.__name__ not in only:
+            continue
+        name = "%s.%s" % (os.path.splitext(os.path.basename(sys.argv[0]))[0], fn.__name__)
+        t0 = time.monotonic()
+        try:
+            fn()
+            print("ok - %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
+        except Exception as e:  # report and go on: one failing test never hides the others
+            failed += 1
+            msg = str(e).replace("\n", "\n    ")
+            print("not ok - %s: %s" % (name, msg.splitlines()[0] if msg else type(e).__name__), flush=True)
+            print("    " + msg, flush=True)
+            traceback.print_exc(file=sys.stdout)
+    sys.exit(1 if failed else 0)
