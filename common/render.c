@@ -68,6 +68,10 @@ static const char *amt(int64_t v, char *out, size_t len)
 static void lr(struct buf *b, const char *left, const char *right)
 {
     int rw = (int)strlen(right);
+    if (rw == 0) {
+        put(b, "%.*s\n", COLS, left);
+        return;
+    }
     int lw = COLS - rw - 1;
     if (lw < 0)
         lw = 0;
@@ -104,6 +108,18 @@ static const char *gets(const cJSON *o, const char *k)
     return pe_json_get_str(o, k, &s) == PE_OK ? s : "";
 }
 
+/* A tax rate as a person writes it: 2000 -> "20%", 550 -> "5.5%", 1025 -> "10.25%". */
+static const char *rate(int64_t bp, char *out, size_t len)
+{
+    if (bp % 100 == 0)
+        snprintf(out, len, "%lld%%", (long long)bp / 100);
+    else if (bp % 10 == 0)
+        snprintf(out, len, "%lld.%lld%%", (long long)bp / 100, (long long)(bp % 100) / 10);
+    else
+        snprintf(out, len, "%lld.%02lld%%", (long long)bp / 100, (long long)bp % 100);
+    return out;
+}
+
 static void item_lines(struct buf *b, const cJSON *lines, const char *cur)
 {
     (void)cur;
@@ -118,10 +134,10 @@ static void item_lines(struct buf *b, const cJSON *lines, const char *cur)
                      (long long)(qty % 1000), amt(price, p, sizeof p));
         else
             snprintf(left, sizeof left, "  %lld x %s", (long long)qty, amt(price, p, sizeof p));
-        char right[96];
-        snprintf(right, sizeof right, "%s T%lld", amt(geti(l, "amount") + geti(l, "discount"), a,
-                                                      sizeof a),
-                 (long long)geti(l, "tax_bp") / 100);
+        char right[96], r[24];
+        snprintf(right, sizeof right, "%s %5s", amt(geti(l, "amount") + geti(l, "discount"), a,
+                                                    sizeof a),
+                 rate(geti(l, "tax_bp"), r, sizeof r));
         lr(b, left, right);
         if (geti(l, "discount"))
             lr(b, "    Discount", amt(-geti(l, "discount"), a, sizeof a));
@@ -148,12 +164,12 @@ static void tax_lines(struct buf *b, const cJSON *tax)
     const cJSON *t;
     cJSON_ArrayForEach(t, tax)
     {
-        char n[32], x[32], g[32], left[160];
-        int64_t bp = geti(t, "rate_bp");
-        snprintf(left, sizeof left, "T%lld %lld.%02lld%%  net %s tax %s", (long long)bp / 100,
-                 (long long)bp / 100, (long long)bp % 100, amt(geti(t, "net"), n, sizeof n),
-                 amt(geti(t, "tax"), x, sizeof x));
+        char n[32], x[32], g[32], r[24], left[160];
+        snprintf(left, sizeof left, "Tax %s on", rate(geti(t, "rate_bp"), r, sizeof r));
         lr(b, left, amt(geti(t, "gross"), g, sizeof g));
+        snprintf(left, sizeof left, "  net %s  tax %s", amt(geti(t, "net"), n, sizeof n),
+                 amt(geti(t, "tax"), x, sizeof x));
+        lr(b, left, "");
     }
 }
 
