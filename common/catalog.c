@@ -10,6 +10,7 @@
  * the pointers it hands out stay valid until pe_catalog_destroy.
  */
 #include "posedge/catalog.h"
+#include "posedge/file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -25,6 +26,8 @@
 #define CATALOG_MAX_BYTES (64L * 1024 * 1024) /* refuse files larger than this */
 #define FIELD_MAX 256                         /* longest accepted string field, in bytes */
 #define JSON_INT_MAX 9007199254740991.0       /* 2^53 - 1: the doubles that are exact */
+
+#define MAX_CATALOG_BYTES (16 * 1024 * 1024) /* a catalog of ~50,000 items */
 
 struct pe_catalog {
     struct pe_item *items; /* file order */
@@ -150,51 +153,6 @@ const char *pe_catalog_currency(const struct pe_catalog *cat)
 }
 
 /* Read a whole file into a NUL-terminated buffer the caller frees. */
-static int read_file(const char *path, char **out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
-        return PE_EIO;
-    }
-    int rc = PE_OK;
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 65536;
-            if (cap > (size_t)CATALOG_MAX_BYTES + 1) {
-                seterr(err, errlen, "%s: larger than %ld bytes", path, CATALOG_MAX_BYTES);
-                rc = PE_EINVAL;
-                goto fail;
-            }
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                rc = PE_ENOMEM;
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                seterr(err, errlen, "%s: read error", path);
-                rc = PE_EIO;
-                goto fail;
-            }
-            break;
-        }
-    }
-    buf[len] = '\0';
-    fclose(f);
-    *out = buf;
-    return PE_OK;
-fail:
-    free(buf);
-    fclose(f);
-    return rc;
-}
 
 /* 1-based line of position pos in text, for JSON syntax errors. */
 static int line_of(const char *text, const char *pos)
@@ -336,7 +294,7 @@ int pe_catalog_load(const char *path, struct pe_catalog **out, char *err, size_t
     char *text = NULL;
     cJSON *root = NULL;
     struct pe_catalog *cat = NULL;
-    int rc = read_file(path, &text, err, errlen);
+    int rc = pe_file_read(path, MAX_CATALOG_BYTES, &text, NULL, err, errlen);
     if (rc)
         return rc;
 

@@ -25,6 +25,7 @@
  *     objects, so each setting has exactly one spelling. A member given twice is refused.
  */
 #include "posedge/cfg.h"
+#include "posedge/file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -468,54 +469,13 @@ int pe_cfg_load_text(const struct pe_cfg_opt *table, void *dst, const char *text
 int pe_cfg_load_file(const struct pe_cfg_opt *table, void *dst, const char *path, char *err,
                      size_t errlen)
 {
-    int rc;
-    size_t len = 0, cap = 4096;
-    char *buf, *more;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        say(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        return PE_EIO;
-    }
-    buf = malloc(cap);
-    if (!buf)
-        goto out_of_memory;
-    for (;;) {
-        /* Read one byte past the limit to tell "exactly 1 MiB" from "too large". */
-        size_t want = cap - 1 - len;
-        if (want > (size_t)MAX_FILE + 1 - len)
-            want = (size_t)MAX_FILE + 1 - len;
-        size_t got = fread(buf + len, 1, want, f);
-        len += got;
-        if (got < want)
-            break;
-        if (len > MAX_FILE) {
-            say(err, errlen, "%s: cannot read: %s", path, strerror(EFBIG));
-            rc = PE_EIO;
-            goto free_buf;
-        }
-        if (len + 1 == cap) {
-            cap *= 2;
-            more = realloc(buf, cap);
-            if (!more)
-                goto out_of_memory;
-            buf = more;
-        }
-    }
-    if (ferror(f)) {
-        say(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        rc = PE_EIO;
-        goto free_buf;
-    }
-    buf[len] = '\0';
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = pe_file_read(path, MAX_FILE, &buf, &len, err, errlen);
+    if (rc)
+        return rc;
     rc = load(table, dst, buf, len, path, err, errlen);
-    goto free_buf;
-
-out_of_memory:
-    say(err, errlen, "%s: out of memory", path);
-    rc = PE_ENOMEM;
-free_buf:
     free(buf);
-    fclose(f);
     return rc;
 }
 

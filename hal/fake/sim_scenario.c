@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hal/fake/fake.h"
+#include "posedge/file.h"
 #include "posedge/clock.h"
 
 #define SCENARIO_MAX_BYTES (64L * 1024 * 1024)
@@ -27,6 +28,8 @@
 #define DEFAULT_PAN "4111111111111111"
 
 /* Parsing state of one file. */
+#define MAX_SCENARIO_BYTES (64 * 1024 * 1024) /* scenarios are scripts, not data sets */
+
 struct parser {
     const char *path;   /* as given, for messages */
     int lineno;         /* 1-based line being parsed */
@@ -510,52 +513,6 @@ static int parse_action(struct parser *p, const cJSON *o)
 
 /* ---- The file ----------------------------------------------------------------------------- */
 
-static int read_all(struct parser *p, char **out)
-{
-    FILE *f = fopen(p->path, "rb");
-    if (!f) {
-        if (p->err && p->errlen)
-            snprintf(p->err, p->errlen, "%s: %s", p->path, strerror(errno));
-        return PE_EIO;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = PE_OK;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 16384;
-            char *nb = cap <= (size_t)SCENARIO_MAX_BYTES ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                rc = cap <= (size_t)SCENARIO_MAX_BYTES ? PE_ENOMEM : PE_EINVAL;
-                if (rc == PE_EINVAL && p->err && p->errlen)
-                    snprintf(p->err, p->errlen, "%s: larger than %ld bytes", p->path,
-                             SCENARIO_MAX_BYTES);
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                if (p->err && p->errlen)
-                    snprintf(p->err, p->errlen, "%s: read error", p->path);
-                rc = PE_EIO;
-                goto fail;
-            }
-            break;
-        }
-    }
-    buf[len] = '\0';
-    fclose(f);
-    *out = buf;
-    return PE_OK;
-fail:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
 static int parse_text(struct parser *p, char *text)
 {
     char *line = text;
@@ -615,7 +572,7 @@ int pe_sim_scenario_create(const char *path, const struct pe_sim_devices *devs, 
     int rc = sim__create(devs, start_ms, &src, &p.sim, err, errlen);
     if (rc)
         return rc;
-    if ((rc = read_all(&p, &text)))
+    if ((rc = pe_file_read(path, MAX_SCENARIO_BYTES, &text, NULL, err, errlen)))
         goto fail;
     if ((rc = parse_text(&p, text)))
         goto fail;

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* file.h - reading a whole (small) file, for configuration, catalogs and scenarios. */
+#ifndef POSEDGE_FILE_H
+#define POSEDGE_FILE_H
+
+#include <stddef.h>
+
+/*
+ * Read the file at path, at most max bytes, into a malloc'd NUL-terminated buffer (*out, the
+ * caller frees; *len may be NULL). On error err gets "<path>: cannot read: <reason>" (a file
+ * over max bytes reads "File too large"). Errors: PE_EIO, PE_ENOMEM.
+ */
+int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err,
+                 size_t errlen);
+
+#endif
