@@ -9,6 +9,7 @@
 #include "posedge/report.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +22,54 @@
 #define COLS PE_RECEIPT_COLS
 
 struct buf {
-    char *p;
-    size_t len, cap;
-    int err;
+    char *p;    /* the document so far, NUL-terminated */
+    size_t len; /* bytes used, without the NUL */
+    size_t cap; /* bytes allocated */
+    int err;    /* first error; once set, nothing more is written */
 };
+
+/* Make room for n more bytes and the NUL; false (with b->err set) when that fails. */
+static bool reserve(struct buf *b, size_t n)
+{
+    if (b->err)
+        return false;
+    if (b->cap - b->len > n)
+        return true;
+    size_t cap = (b->cap + n + 1) * 2;
+    char *np = realloc(b->p, cap);
+    if (!np) {
+        b->err = PE_ENOMEM;
+        return false;
+    }
+    b->p = np;
+    b->cap = cap;
+    return true;
+}
+
+/* Append n bytes of s. The receipt of every event is built from these appends, so the hot
+ * helpers below use them instead of printf-style formatting. */
+static void put_n(struct buf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Append c n times. */
+static void put_fill(struct buf *b, char c, size_t n)
+{
+    if (!reserve(b, n))
+        return;
+    memset(b->p + b->len, c, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
 
 static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Append formatted text: for the rare documents (reports, inventory), not the receipt path. */
 static void put(struct buf *b, const char *fmt, ...)
 {
     if (b->err)
@@ -45,54 +87,116 @@ static void put(struct buf *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = (b->cap + (size_t)n + 1) * 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->err = PE_ENOMEM;
+        if (!reserve(b, (size_t)n))
             return;
-        }
-        b->p = np;
-        b->cap = cap;
     }
 }
 
-static const char *amt(int64_t v, char *out, size_t len)
+/*
+ * A short text built in a fixed array, cut like snprintf into the same array would cut it
+ * (at sizeof s - 1 bytes). Used for the receipt's left and right columns, which lr then cuts
+ * to the paper width anyway.
+ */
+struct text {
+    char s[160]; /* the text, always NUL-terminated */
+    size_t n;    /* its length */
+};
+
+static void cat_n(struct text *t, const char *s, size_t n)
 {
-    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    snprintf(out, len, "%s%llu.%02llu", v < 0 ? "-" : "", (unsigned long long)(a / 100),
-             (unsigned long long)(a % 100));
+    size_t room = sizeof t->s - 1 - t->n;
+    if (n > room)
+        n = room;
+    memcpy(t->s + t->n, s, n);
+    t->n += n;
+    t->s[t->n] = '\0';
+}
+
+static void cat(struct text *t, const char *s)
+{
+    cat_n(t, s, strlen(s));
+}
+
+/* v in decimal, exactly as "%0*lld" with width zpad writes it (zpad 0: as "%lld"): the
+ * zeros go after the sign and the sign counts towards the width. */
+static void cat_int(struct text *t, long long v, int zpad)
+{
+    char num[48];
+    char *p = num + sizeof num;
+    unsigned long long a = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int width = v < 0 ? zpad - 1 : zpad;
+    do {
+        *--p = (char)('0' + a % 10);
+        a /= 10;
+        width--;
+    } while (a);
+    while (width-- > 0 && p > num + 1)
+        *--p = '0';
+    if (v < 0)
+        *--p = '-';
+    cat_n(t, p, (size_t)(num + sizeof num - p));
+}
+
+/* Copy the n bytes at s into out (len bytes), cut and NUL-terminated as snprintf would. */
+static const char *copy_out(char *out, size_t len, const char *s, size_t n)
+{
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
     return out;
 }
 
-/* One line with left text and right-aligned right text, the left cut to fit. */
+/* An amount of minor units as "%s%llu.%02llu" wrote it: 1234 -> "12.34", -5 -> "-0.05". */
+static const char *amt(int64_t v, char *out, size_t len)
+{
+    /* The magnitude as unsigned: that of INT64_MIN does not fit an int64_t. */
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t units = a / 100, cents = a % 100;
+    char num[32];
+    char *p = num + sizeof num;
+    *--p = (char)('0' + cents % 10);
+    *--p = (char)('0' + cents / 10);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + units % 10);
+        units /= 10;
+    } while (units);
+    if (v < 0)
+        *--p = '-';
+    return copy_out(out, len, p, (size_t)(num + sizeof num - p));
+}
+
+/* One line with left text and right-aligned right text, the left cut to fit. Lengths are in
+ * bytes, as printf's "%-*.*s" counts them. */
 static void lr(struct buf *b, const char *left, const char *right)
 {
-    int rw = (int)strlen(right);
+    size_t rw = strlen(right);
     if (rw == 0) {
-        put(b, "%.*s\n", COLS, left);
+        put_n(b, left, strnlen(left, COLS));
+        put_n(b, "\n", 1);
         return;
     }
-    int lw = COLS - rw - 1;
-    if (lw < 0)
-        lw = 0;
-    put(b, "%-*.*s %s\n", lw, lw, left, right);
+    size_t lw = rw + 1 < COLS ? COLS - rw - 1 : 0;
+    size_t l = strnlen(left, lw);
+    put_n(b, left, l);
+    put_fill(b, ' ', lw - l + 1);
+    put_n(b, right, rw);
+    put_n(b, "\n", 1);
 }
 
 static void rule(struct buf *b, char c)
 {
-    char line[COLS + 2];
-    memset(line, c, COLS);
-    line[COLS] = '\n';
-    line[COLS + 1] = '\0';
-    put(b, "%s", line);
+    put_fill(b, c, COLS);
+    put_n(b, "\n", 1);
 }
 
 static void centre(struct buf *b, const char *s)
 {
-    int w = (int)strlen(s);
-    if (w > COLS)
-        w = COLS;
-    put(b, "%*s%.*s\n", (COLS - w) / 2, "", w, s);
+    size_t w = strnlen(s, COLS);
+    put_fill(b, ' ', (COLS - w) / 2);
+    put_n(b, s, w);
+    put_n(b, "\n", 1);
 }
 
 static int64_t geti(const cJSON *o, const char *k)
@@ -108,16 +212,22 @@ static const char *gets(const cJSON *o, const char *k)
     return pe_json_get_str(o, k, &s) == PE_OK ? s : "";
 }
 
-/* A tax rate as a person writes it: 2000 -> "20%", 550 -> "5.5%", 1025 -> "10.25%". */
+/* A tax rate as a person writes it: 2000 -> "20%", 550 -> "5.5%", 1025 -> "10.25%". The
+ * bytes are those of "%lld%%", "%lld.%lld%%" and "%lld.%02lld%%" with C's truncating division,
+ * negative rates included. */
 static const char *rate(int64_t bp, char *out, size_t len)
 {
-    if (bp % 100 == 0)
-        snprintf(out, len, "%lld%%", (long long)bp / 100);
-    else if (bp % 10 == 0)
-        snprintf(out, len, "%lld.%lld%%", (long long)bp / 100, (long long)(bp % 100) / 10);
-    else
-        snprintf(out, len, "%lld.%02lld%%", (long long)bp / 100, (long long)bp % 100);
-    return out;
+    struct text t = {.n = 0};
+    cat_int(&t, (long long)bp / 100, 0);
+    if (bp % 100 != 0) {
+        cat_n(&t, ".", 1);
+        if (bp % 10 == 0)
+            cat_int(&t, (long long)(bp % 100) / 10, 0);
+        else
+            cat_int(&t, (long long)bp % 100, 2);
+    }
+    cat_n(&t, "%", 1);
+    return copy_out(out, len, t.s, t.n);
 }
 
 static void item_lines(struct buf *b, const cJSON *lines, const char *cur)
@@ -126,19 +236,33 @@ static void item_lines(struct buf *b, const cJSON *lines, const char *cur)
     const cJSON *l;
     cJSON_ArrayForEach(l, lines)
     {
-        char a[32], p[32], left[160];
+        char a[32], p[32], r[24];
+        struct text left = {.n = 0}, right = {.n = 0};
         lr(b, gets(l, "name"), "");
         int64_t qty = geti(l, "qty"), price = geti(l, "unit_price");
-        if (strcmp(gets(l, "unit"), "g") == 0)
-            snprintf(left, sizeof left, "  %lld.%03lld kg x %s/kg", (long long)(qty / 1000),
-                     (long long)(qty % 1000), amt(price, p, sizeof p));
-        else
-            snprintf(left, sizeof left, "  %lld x %s", (long long)qty, amt(price, p, sizeof p));
-        char right[96], r[24];
-        snprintf(right, sizeof right, "%s %5s", amt(geti(l, "amount") + geti(l, "discount"), a,
-                                                    sizeof a),
-                 rate(geti(l, "tax_bp"), r, sizeof r));
-        lr(b, left, right);
+        /* "  %lld.%03lld kg x %s/kg" for weighed items, "  %lld x %s" for the rest. */
+        cat_n(&left, "  ", 2);
+        if (strcmp(gets(l, "unit"), "g") == 0) {
+            cat_int(&left, (long long)(qty / 1000), 0);
+            cat_n(&left, ".", 1);
+            cat_int(&left, (long long)(qty % 1000), 3);
+            cat_n(&left, " kg x ", 6);
+            cat(&left, amt(price, p, sizeof p));
+            cat_n(&left, "/kg", 3);
+        } else {
+            cat_int(&left, (long long)qty, 0);
+            cat_n(&left, " x ", 3);
+            cat(&left, amt(price, p, sizeof p));
+        }
+        /* "%s %5s": the amount before discount, then the rate right-aligned in 5 columns. */
+        cat(&right, amt(geti(l, "amount") + geti(l, "discount"), a, sizeof a));
+        cat_n(&right, " ", 1);
+        rate(geti(l, "tax_bp"), r, sizeof r);
+        size_t rn = strlen(r);
+        for (; rn < 5; rn++)
+            cat_n(&right, " ", 1);
+        cat(&right, r);
+        lr(b, left.s, right.s);
         if (geti(l, "discount"))
             lr(b, "    Discount", amt(-geti(l, "discount"), a, sizeof a));
     }
@@ -149,13 +273,22 @@ static void tender_lines(struct buf *b, const cJSON *tenders, const char *verb)
     const cJSON *t;
     cJSON_ArrayForEach(t, tenders)
     {
-        char a[32], left[160];
-        if (strcmp(gets(t, "method"), "card") == 0)
-            snprintf(left, sizeof left, "%s card %s ****%s auth %s", verb, gets(t, "scheme"),
-                     gets(t, "last4"), gets(t, "auth"));
-        else
-            snprintf(left, sizeof left, "%s %s", verb, gets(t, "method"));
-        lr(b, left, amt(geti(t, "amount"), a, sizeof a));
+        char a[32];
+        struct text left = {.n = 0};
+        /* "%s card %s ****%s auth %s" for cards, "%s %s" for the rest. */
+        cat(&left, verb);
+        if (strcmp(gets(t, "method"), "card") == 0) {
+            cat_n(&left, " card ", 6);
+            cat(&left, gets(t, "scheme"));
+            cat_n(&left, " ****", 5);
+            cat(&left, gets(t, "last4"));
+            cat_n(&left, " auth ", 6);
+            cat(&left, gets(t, "auth"));
+        } else {
+            cat_n(&left, " ", 1);
+            cat(&left, gets(t, "method"));
+        }
+        lr(b, left.s, amt(geti(t, "amount"), a, sizeof a));
     }
 }
 
@@ -164,12 +297,19 @@ static void tax_lines(struct buf *b, const cJSON *tax)
     const cJSON *t;
     cJSON_ArrayForEach(t, tax)
     {
-        char n[32], x[32], g[32], r[24], left[160];
-        snprintf(left, sizeof left, "Tax %s on", rate(geti(t, "rate_bp"), r, sizeof r));
-        lr(b, left, amt(geti(t, "gross"), g, sizeof g));
-        snprintf(left, sizeof left, "  net %s  tax %s", amt(geti(t, "net"), n, sizeof n),
-                 amt(geti(t, "tax"), x, sizeof x));
-        lr(b, left, "");
+        char n[32], x[32], g[32], r[24];
+        struct text left = {.n = 0};
+        /* "Tax %s on", then "  net %s  tax %s". */
+        cat_n(&left, "Tax ", 4);
+        cat(&left, rate(geti(t, "rate_bp"), r, sizeof r));
+        cat_n(&left, " on", 3);
+        lr(b, left.s, amt(geti(t, "gross"), g, sizeof g));
+        left.n = 0;
+        cat_n(&left, "  net ", 6);
+        cat(&left, amt(geti(t, "net"), n, sizeof n));
+        cat_n(&left, "  tax ", 6);
+        cat(&left, amt(geti(t, "tax"), x, sizeof x));
+        lr(b, left.s, "");
     }
 }
 
@@ -255,11 +395,21 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         return PE_EINVAL;
     pe_time_format(h->ts_ms, ts);
     centre(&b, h->title && *h->title ? h->title : "posedge");
-    snprintf(left, sizeof left, "Store %s  Till %s  Operator %s", h->store, h->terminal,
-             h->operator_ && *h->operator_ ? h->operator_ : "-");
-    centre(&b, left);
-    snprintf(left, sizeof left, "%.10s %.12s UTC", ts, ts + 11);
-    centre(&b, left);
+    /* "Store %s  Till %s  Operator %s", then the time as "%.10s %.12s UTC". */
+    struct text line = {.n = 0};
+    cat_n(&line, "Store ", 6);
+    cat(&line, h->store);
+    cat_n(&line, "  Till ", 7);
+    cat(&line, h->terminal);
+    cat_n(&line, "  Operator ", 11);
+    cat(&line, h->operator_ && *h->operator_ ? h->operator_ : "-");
+    centre(&b, line.s);
+    line.n = 0;
+    cat_n(&line, ts, 10);
+    cat_n(&line, " ", 1);
+    cat_n(&line, ts + 11, 12);
+    cat_n(&line, " UTC", 4);
+    centre(&b, line.s);
     rule(&b, '-');
 
     const char *type = h->type;
@@ -269,8 +419,10 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         rule(&b, '-');
         if (geti(tot, "discount"))
             lr(&b, "Discounts", amt(-geti(tot, "discount"), a, sizeof a));
-        snprintf(left, sizeof left, "TOTAL %s", cur);
-        lr(&b, left, amt(geti(tot, "total"), a, sizeof a));
+        line.n = 0;
+        cat_n(&line, "TOTAL ", 6);
+        cat(&line, cur);
+        lr(&b, line.s, amt(geti(tot, "total"), a, sizeof a));
         tender_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "tenders"), "Paid");
         if (geti(tot, "change"))
             lr(&b, "Change", amt(geti(tot, "change"), a, sizeof a));
@@ -316,11 +468,21 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     }
     rule(&b, '-');
     if (h->seq > 0) {
-        snprintf(left, sizeof left, "Receipt %s/%s #%lld", h->store, h->terminal,
-                 (long long)h->seq);
-        put(&b, "%s\n", left);
-        if (h->id)
-            put(&b, "ID %s\n", h->id);
+        /* "Receipt %s/%s #%lld", cut as a 160-byte buffer cuts it. */
+        line.n = 0;
+        cat_n(&line, "Receipt ", 8);
+        cat(&line, h->store);
+        cat_n(&line, "/", 1);
+        cat(&line, h->terminal);
+        cat_n(&line, " #", 2);
+        cat_int(&line, (long long)h->seq, 0);
+        put_n(&b, line.s, line.n);
+        put_n(&b, "\n", 1);
+        if (h->id) {
+            put_n(&b, "ID ", 3);
+            put_n(&b, h->id, strlen(h->id));
+            put_n(&b, "\n", 1);
+        }
     } else {
         put(&b, "Not a receipt: preview, not journaled\n");
     }

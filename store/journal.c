@@ -43,8 +43,13 @@ static const char *const sql[JS__COUNT] = {
     [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [JS_GET] = "SELECT record FROM events WHERE seq = ?1",
+    /* Two forms of the same upsert: RETURNING makes SQLite buffer the result in an ephemeral
+     * table on every step, which costs several times the write itself, so the plain form runs
+     * whenever the caller does not want the new quantity (every sale). */
     [JS_STOCK_ADD] = "INSERT INTO stock(item, qty) VALUES (?1, ?2) "
-                     "ON CONFLICT(item) DO UPDATE SET qty = qty + excluded.qty RETURNING qty",
+                     "ON CONFLICT(item) DO UPDATE SET qty = qty + excluded.qty",
+    [JS_STOCK_ADD_RET] = "INSERT INTO stock(item, qty) VALUES (?1, ?2) "
+                         "ON CONFLICT(item) DO UPDATE SET qty = qty + excluded.qty RETURNING qty",
     [JS_STOCK_GET] = "SELECT qty FROM stock WHERE item = ?1",
     [JS_STOCK_SET] = "INSERT INTO stock(item, qty) VALUES (?1, ?2) "
                      "ON CONFLICT(item) DO UPDATE SET qty = excluded.qty",
@@ -781,6 +786,30 @@ static int find(struct pe_journal *j, const char *id, int64_t *seq, char *hash)
     return e;
 }
 
+/* Store one sealed record as the next row and advance the in-transaction tail. The record's
+ * bytes are bound without a copy, so the caller keeps them alive until this returns. */
+static int insert(struct pe_journal *j, const struct pe_event_meta *m, const char *rec,
+                  size_t len, const char hash[PE_SHA256_HEXLEN])
+{
+    sqlite3_stmt *st = j->st[JS_INSERT];
+    sqlite3_bind_int64(st, 1, m->seq);
+    sqlite3_bind_text(st, 2, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, pe_event_type_name(m->type), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, m->ts_ms);
+    sqlite3_bind_blob64(st, 5, rec, len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int e = rc == SQLITE_DONE ? PE_OK : journal__fail(j, rc, "append");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* leave no pointer to the caller's record behind */
+    if (e)
+        return e;
+    j->tail.seq = m->seq;
+    memcpy(j->tail.hash, hash, PE_SHA256_HEXLEN);
+    j->tail.ts_ms = m->ts_ms;
+    return PE_OK;
+}
+
 int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const cJSON *body,
                       struct pe_journal_appended *out)
 {
@@ -812,27 +841,37 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e)
         return e;
 
-    sqlite3_stmt *st = j->st[JS_INSERT];
-    sqlite3_bind_int64(st, 1, em.seq);
-    sqlite3_bind_text(st, 2, em.id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, pe_event_type_name(em.type), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, em.ts_ms);
-    sqlite3_bind_blob64(st, 5, rec, len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    e = rc == SQLITE_DONE ? PE_OK : journal__fail(j, rc, "append");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st); /* rec is freed below; leave no pointer to it behind */
+    e = insert(j, &em, rec, len, hash);
     free(rec);
+    if (e == PE_OK && out) {
+        out->seq = em.seq;
+        memcpy(out->hash, hash, sizeof hash);
+    }
+    return e;
+}
+
+int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
+                      struct pe_journal_appended *out)
+{
+    assert(j && rec);
+    int e = journal__writable(j);
     if (e)
         return e;
-
-    j->tail.seq = em.seq;
-    memcpy(j->tail.hash, hash, sizeof hash);
-    j->tail.ts_ms = em.ts_ms;
-    out->seq = em.seq;
-    memcpy(out->hash, hash, sizeof hash);
-    return PE_OK;
+    struct pe_event_meta m;
+    char hash[PE_SHA256_HEXLEN], why[160];
+    e = pe_event_verify(rec, len, j->tail.seq + 1, j->tail.hash, &m, hash, NULL, why, sizeof why);
+    if (e) {
+        pe_warn("journal.import_refused", "seq=%lld why=\"%s\"", (long long)j->tail.seq + 1, why);
+        return e;
+    }
+    if (strcmp(m.store, j->store) != 0 || strcmp(m.terminal, j->terminal) != 0)
+        return PE_EINVAL;
+    e = insert(j, &m, rec, len, hash);
+    if (e == PE_OK && out) {
+        out->seq = m.seq;
+        memcpy(out->hash, hash, sizeof hash);
+    }
+    return e;
 }
 
 int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq)

@@ -28,6 +28,7 @@ enum journal_stmt {
     JS_INSERT,
     JS_GET,
     JS_STOCK_ADD,
+    JS_STOCK_ADD_RET,
     JS_STOCK_GET,
     JS_STOCK_SET,
     JS_COUNTER_ADD,

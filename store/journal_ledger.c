@@ -64,7 +64,8 @@ int pe_journal_stock_add(struct pe_journal *j, const char *item, int64_t delta, 
     if (!in_range(delta))
         return PE_ERANGE;
     int64_t qty = 0;
-    e = run_pair(j, JS_STOCK_ADD, item, delta, &qty, NULL, "stock_add");
+    e = run_pair(j, after ? JS_STOCK_ADD_RET : JS_STOCK_ADD, item, delta, after ? &qty : NULL,
+                 NULL, "stock_add");
     if (e == PE_OK && after)
         *after = qty;
     return e;

@@ -76,6 +76,16 @@ struct pe_journal_appended {
 int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const cJSON *body,
                       struct pe_journal_appended *out);
 
+/*
+ * Append an already-sealed record (a copy of this terminal's journal, e.g. by posedge-ctl
+ * recover) inside the open transaction. Its bytes are stored unchanged after pe_event_verify
+ * confirms it is canonical, complete and chains onto the current last record.
+ * Errors: PE_ESTATE, PE_EPARSE, PE_EINVAL (not canonical, another store/terminal), PE_ECHAIN
+ * (wrong seq, prev or hash), PE_EFULL, PE_EIO. out may be NULL.
+ */
+int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
+                      struct pe_journal_appended *out);
+
 /* Seq of the committed event with this id. Errors: PE_ENOTFOUND, PE_EIO. */
 int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq);
 
