@@ -18,6 +18,7 @@
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/json.h"
+#include "posedge/ledger.h"
 #include "posedge/log.h"
 #include "posedge/report.h"
 
@@ -375,15 +376,9 @@ struct op {
     enum pe_event_type type;
     const char *id; /* the event id drawn at capture */
     int (*build)(struct pe_till *t, void *ctx, int64_t seq, cJSON **body);
-    int (*apply)(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body);
     void *ctx;
     bool cash_drawer; /* open the drawer after the commit */
 };
-
-static int cadd(struct pe_till *t, const char *name, int64_t delta)
-{
-    return delta ? pe_journal_counter_add(t->d.journal, name, delta) : PE_OK;
-}
 
 static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
                         const cJSON *body)
@@ -447,14 +442,9 @@ static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
     }
     if (rc)
         goto rollback;
-    if (op->type != PE_EV_Z_REPORT) {
-        int64_t first = 0;
-        if ((rc = pe_journal_counter_get(j, "p.first_seq", &first)))
-            goto rollback;
-        if (!first && (rc = pe_journal_counter_set(j, "p.first_seq", app.seq)))
-            goto rollback;
-    }
-    if (op->apply && (rc = op->apply(t, op->ctx, app.seq, body)))
+    /* The event's effect on stock, counters and shift comes from its body alone (ledger.h),
+     * so a replay of the journal rebuilds exactly this state. */
+    if ((rc = pe_ledger_apply(j, op->type, app.seq, body)))
         goto rollback;
     if ((rc = pe_journal_commit(j)))
         goto failed;
@@ -540,108 +530,6 @@ static int sale_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
     return basket_body(t, *(enum pe_event_type *)ctx, body);
 }
 
-static int sale_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)ctx;
-    struct pe_journal *j = t->d.journal;
-    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
-    int64_t total = 0, change = 0, disc = 0, rc;
-    pe_json_get_int(tot, "total", &total);
-    pe_json_get_int(tot, "change", &change);
-    pe_json_get_int(tot, "discount", &disc);
-    int64_t cash = tendered_by(&t->b, "cash") - change, card = tendered_by(&t->b, "card");
-    if ((rc = cadd(t, "p.sales.count", 1)) || (rc = cadd(t, "p.sales.gross", total)) ||
-        (rc = cadd(t, "p.sales.discount", disc)) || (rc = cadd(t, "p.tender.cash", cash)) ||
-        (rc = cadd(t, "p.tender.card", card)) || (rc = cadd(t, "g.sales", total)) ||
-        (rc = cadd(t, "shift.cash", cash)))
-        return (int)rc;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(body, "tax"))
-    {
-        int64_t bp = 0, g = 0, x = 0;
-        char name[48];
-        pe_json_get_int(r, "rate_bp", &bp);
-        pe_json_get_int(r, "gross", &g);
-        pe_json_get_int(r, "tax", &x);
-        snprintf(name, sizeof name, "p.tax.%lld.gross", (long long)bp);
-        if ((rc = cadd(t, name, g)))
-            return (int)rc;
-        snprintf(name, sizeof name, "p.tax.%lld.tax", (long long)bp);
-        if ((rc = cadd(t, name, x)))
-            return (int)rc;
-    }
-    const cJSON *l;
-    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(body, "lines"))
-    {
-        struct pe_sale_line sl = {0};
-        int64_t no = 0, tax_bp = 0;
-        const char *item = "";
-        pe_json_get_int(l, "line", &no);
-        pe_json_get_str(l, "item", &item);
-        pe_json_get_int(l, "qty", &sl.qty);
-        pe_json_get_int(l, "amount", &sl.amount);
-        pe_json_get_int(l, "tax_bp", &tax_bp);
-        sl.line = (int32_t)no;
-        sl.tax_bp = (int32_t)tax_bp;
-        snprintf(sl.item, sizeof sl.item, "%s", item);
-        if ((rc = pe_journal_sale_line_add(j, seq, &sl)) ||
-            (rc = pe_journal_stock_add(j, item, -sl.qty, NULL)))
-            return (int)rc;
-    }
-    return PE_OK;
-}
-
-static int return_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)ctx;
-    (void)seq;
-    struct pe_journal *j = t->d.journal;
-    const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
-    int64_t total = 0, rc;
-    pe_json_get_int(tot, "total", &total);
-    int64_t cash = tendered_by(&t->b, "cash"), card = tendered_by(&t->b, "card");
-    if ((rc = cadd(t, "p.returns.count", 1)) || (rc = cadd(t, "p.returns.amount", total)) ||
-        (rc = cadd(t, "p.tender.cash", -cash)) || (rc = cadd(t, "p.tender.card", -card)) ||
-        (rc = cadd(t, "g.returns", total)) || (rc = cadd(t, "shift.cash", -cash)))
-        return (int)rc;
-    const cJSON *r;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(body, "tax"))
-    {
-        int64_t bp = 0, g = 0, x = 0;
-        char name[48];
-        pe_json_get_int(r, "rate_bp", &bp);
-        pe_json_get_int(r, "gross", &g);
-        pe_json_get_int(r, "tax", &x);
-        snprintf(name, sizeof name, "p.tax.%lld.gross", (long long)bp);
-        if ((rc = cadd(t, name, -g)))
-            return (int)rc;
-        snprintf(name, sizeof name, "p.tax.%lld.tax", (long long)bp);
-        if ((rc = cadd(t, name, -x)))
-            return (int)rc;
-    }
-    for (int i = 0; i < t->b.nlines; i++) {
-        const struct line *l = &t->b.lines[i];
-        if (l->voided)
-            continue;
-        /* The journal refuses an over-return here too, so the rule holds even if the basket
-         * check above were wrong. */
-        if ((rc = pe_journal_sale_line_return(j, t->b.ref_seq, l->orig_line, l->qty)) ||
-            (rc = pe_journal_stock_add(j, l->item->id, l->qty, NULL)))
-            return (int)rc;
-    }
-    return PE_OK;
-}
-
-static int void_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)ctx;
-    (void)seq;
-    int64_t amount = 0;
-    pe_json_get_int(body, "amount", &amount);
-    int rc = cadd(t, "p.voids.count", 1);
-    return rc ? rc : cadd(t, "p.voids.amount", amount);
-}
-
 /* Commit the basket as a sale or return once fully paid. */
 static void finish_basket(struct pe_till *t)
 {
@@ -650,7 +538,6 @@ static void finish_basket(struct pe_till *t)
         .type = type,
         .id = t->b.id,
         .build = sale_build,
-        .apply = type == PE_EV_SALE ? sale_apply : return_apply,
         .ctx = &type,
         .cash_drawer = tendered_by(&t->b, "cash") > 0,
     };
@@ -1011,7 +898,7 @@ static void cancel(struct pe_till *t)
         return;
     }
     enum pe_event_type type = PE_EV_VOID;
-    struct op op = {.type = PE_EV_VOID, .id = t->b.id, .build = sale_build, .apply = void_apply,
+    struct op op = {.type = PE_EV_VOID, .id = t->b.id, .build = sale_build,
                     .ctx = &type};
     if (commit(t, &op, NULL) == PE_OK) {
         close_basket(t);
@@ -1118,48 +1005,27 @@ done:
     free(rec);
 }
 
-/* Simple events with a body and an optional counter update, drawn id at capture. */
-struct simple {
-    cJSON *body;
-    const char *counter;
-    const char *counter2;
-    int64_t value2;
-};
-
+/* An event whose body is complete at capture (ctx is the body); its id is drawn now. */
 static int simple_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
 {
     (void)t;
     (void)seq;
-    struct simple *s = ctx;
-    *body = cJSON_Duplicate(s->body, 1);
+    *body = cJSON_Duplicate(ctx, 1);
     return *body ? PE_OK : PE_ENOMEM;
 }
 
-static int simple_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)seq;
-    (void)body;
-    struct simple *s = ctx;
-    int rc = s->counter ? cadd(t, s->counter, 1) : PE_OK;
-    if (!rc && s->counter2)
-        rc = pe_journal_counter_set(t->d.journal, s->counter2, s->value2);
-    return rc;
-}
-
-static int simple_event(struct pe_till *t, enum pe_event_type type, cJSON *body,
-                        const char *counter, bool drawer, int64_t *seq)
+/* Commit an event with a ready body (consumed) and open the drawer after it if asked. */
+static int simple_event(struct pe_till *t, enum pe_event_type type, cJSON *body, bool drawer)
 {
     char id[PE_UUID_STRLEN];
-    struct simple s = {.body = body, .counter = counter};
     int rc = body ? pe_rng_uuid(t->d.rng, id) : PE_ENOMEM;
-    if (rc) {
-        cJSON_Delete(body);
+    if (rc == PE_OK) {
+        struct op op = {.type = type, .id = id, .build = simple_build, .ctx = body,
+                        .cash_drawer = drawer};
+        rc = commit(t, &op, NULL);
+    } else {
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
-        return rc;
     }
-    struct op op = {.type = type, .id = id, .build = simple_build, .apply = simple_apply,
-                    .ctx = &s, .cash_drawer = drawer};
-    rc = commit(t, &op, seq);
     cJSON_Delete(body);
     return rc;
 }
@@ -1180,25 +1046,12 @@ static void no_sale(struct pe_till *t, const struct pe_key_input *k)
     cJSON *b = obj();
     int err = 0;
     add_s(b, "reason", k->text[0] ? k->text : "no sale", &err);
-    if (simple_event(t, PE_EV_NO_SALE, b, "p.nosale.count", true, NULL) == PE_OK)
+    if (err) {
+        cJSON_Delete(b);
+        b = NULL;
+    }
+    if (simple_event(t, PE_EV_NO_SALE, b, true) == PE_OK)
         show(t, "No sale", "drawer open");
-}
-
-struct shift_ctx {
-    struct simple s;
-    bool open;
-    int64_t cash;
-};
-
-static int shift_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)seq;
-    (void)body;
-    struct shift_ctx *c = ctx;
-    int rc = pe_journal_counter_set(t->d.journal, "shift.open", c->open);
-    if (!rc)
-        rc = pe_journal_counter_set(t->d.journal, "shift.cash", c->open ? c->cash : 0);
-    return rc;
 }
 
 static void shift(struct pe_till *t, const struct pe_key_input *k, bool open)
@@ -1228,19 +1081,11 @@ static void shift(struct pe_till *t, const struct pe_key_input *k, bool open)
         add_i(b, "expected", expected, &err);
         add_i(b, "variance", k->amount - expected, &err);
     }
-    char id[PE_UUID_STRLEN];
-    struct shift_ctx c = {.s = {.body = b}, .open = open, .cash = k->amount};
-    int rc = err ? err : pe_rng_uuid(t->d.rng, id);
-    if (rc == PE_OK) {
-        struct op op = {.type = open ? PE_EV_SHIFT_OPEN : PE_EV_SHIFT_CLOSE,
-                        .id = id,
-                        .build = simple_build,
-                        .apply = shift_apply,
-                        .ctx = &c,
-                        .cash_drawer = true};
-        rc = commit(t, &op, NULL);
+    if (err) {
+        cJSON_Delete(b);
+        b = NULL;
     }
-    cJSON_Delete(b);
+    int rc = simple_event(t, open ? PE_EV_SHIFT_OPEN : PE_EV_SHIFT_CLOSE, b, true);
     if (rc == PE_OK) {
         t->shift_open = open;
         show(t, open ? "Shift open" : "Shift closed", t->operator_);
@@ -1263,19 +1108,6 @@ static int report_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
     return pe_report_totals(t->d.journal, t->d.currency, c->number, seq - 1, body);
 }
 
-static int report_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)seq;
-    (void)body;
-    struct report_ctx *c = ctx;
-    if (!c->z)
-        return pe_journal_counter_set(t->d.journal, "p.x.count", c->number);
-    /* A Z report closes the period: its totals are in the event; the period counters start
-     * again from zero, the Z number and grand totals carry on. */
-    int rc = pe_journal_counter_set(t->d.journal, "z.number", c->number);
-    return rc ? rc : pe_journal_counters_reset(t->d.journal, "p.");
-}
-
 static void report(struct pe_till *t, bool z)
 {
     if (!idle_for(t, z ? "a Z report" : "an X report"))
@@ -1295,8 +1127,7 @@ static void report(struct pe_till *t, bool z)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build,
-                    .apply = report_apply, .ctx = &c};
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
     if (commit(t, &op, NULL) == PE_OK) {
         char l2[32];
         snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
@@ -1353,23 +1184,6 @@ static int inv_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
     return PE_OK;
 }
 
-static int inv_apply(struct pe_till *t, void *ctx, int64_t seq, const cJSON *body)
-{
-    (void)seq;
-    (void)body;
-    struct inv_ctx *c = ctx;
-    for (int i = 0; i < c->k->nlines; i++) {
-        int rc = c->kind == PE_KEY_INV_COUNT
-                     ? pe_journal_stock_set(t->d.journal, c->items[i]->id, c->k->lines[i].qty,
-                                            NULL)
-                     : pe_journal_stock_add(t->d.journal, c->items[i]->id, c->k->lines[i].qty,
-                                            NULL);
-        if (rc)
-            return rc;
-    }
-    return PE_OK;
-}
-
 static void inventory(struct pe_till *t, const struct pe_key_input *k)
 {
     if (!idle_for(t, "stock work"))
@@ -1410,7 +1224,7 @@ static void inventory(struct pe_till *t, const struct pe_key_input *k)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {.type = type, .id = id, .build = inv_build, .apply = inv_apply, .ctx = &c};
+    struct op op = {.type = type, .id = id, .build = inv_build, .ctx = &c};
     if (commit(t, &op, NULL) == PE_OK)
         show(t, "Stock updated", pe_event_type_name(type));
 }

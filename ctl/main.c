@@ -5,9 +5,10 @@
  *   posedge-ctl journal DB [--from SEQ] [--type TYPE]   events as JSON lines, in seq order
  *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
+ *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
- * it. Exit status: 0 success, 1 the check failed or the thing asked for does not exist,
+ * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the thing asked for does not exist,
  * 2 usage error.
  */
 #include <errno.h>
@@ -15,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/journal.h"
 #include "posedge/json.h"
+#include "posedge/ledger.h"
 #include "posedge/log.h"
 #include "posedge/report.h"
 
@@ -31,12 +34,16 @@ static void usage(FILE *out)
     fputs("usage: posedge-ctl journal DB [--from SEQ] [--type TYPE]\n"
           "       posedge-ctl verify DB\n"
           "       posedge-ctl report DB --x | --z N\n"
+          "       posedge-ctl recover DAMAGED.db NEW.db\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
           "         exit 0 with a one-line summary when intact, 1 naming the first bad seq\n"
           "report   print the X report of the open period (not journaled: a preview),\n"
-          "         or Z report number N as it was printed\n",
+          "         or Z report number N as it was printed\n"
+          "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
+          "         the first bad one, into a new journal and rebuild its stock, counters and\n"
+          "         shift state from them; the damaged file is only read\n",
           out);
 }
 
@@ -259,6 +266,96 @@ static int cmd_report(int argc, char **argv)
     return status;
 }
 
+/* Copy the verifiable prefix of a damaged journal into a new one, replaying each event's
+ * effect (ledger.h) so the new journal's stock and counters match its events exactly. */
+static int cmd_recover(int argc, char **argv)
+{
+    if (argc != 3) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *src_path = argv[1], *dst_path = argv[2];
+    if (access(dst_path, F_OK) == 0) {
+        fprintf(stderr, "posedge-ctl: %s exists; recover writes only a new file\n", dst_path);
+        return EXIT_USAGE;
+    }
+    struct pe_journal *src, *dst;
+    char err[512];
+    if (open_ro(src_path, false, &src))
+        return EXIT_FAIL;
+    struct pe_journal_opts o = {.store = pe_journal_store(src),
+                                .terminal = pe_journal_terminal(src)};
+    if (pe_journal_open(dst_path, &o, &dst, err, sizeof err)) {
+        fprintf(stderr, "posedge-ctl: %s\n", err);
+        pe_journal_close(src);
+        return EXIT_FAIL;
+    }
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    char prev[PE_SHA256_HEXLEN];
+    pe_event_genesis(pe_journal_store(src), pe_journal_terminal(src), prev);
+    int64_t copied = 0, src_last = 0;
+    char why[256] = "";
+    pe_journal_last(src, &src_last, NULL, NULL);
+    int rc = pe_journal_iter_open(src, 1, NULL, &it);
+    bool in_txn = false;
+    while (rc == PE_OK) {
+        rc = pe_journal_iter_next(it, &r);
+        if (rc != PE_OK)
+            break;
+        struct pe_event_meta m;
+        char hash[PE_SHA256_HEXLEN];
+        cJSON *rec = NULL;
+        if (pe_event_verify(r.record, r.len, copied + 1, prev, &m, hash, &rec, why, sizeof why) !=
+            PE_OK) {
+            cJSON_Delete(rec);
+            rc = PE_ECHAIN;
+            break;
+        }
+        /* Batches of 1,000 records per transaction: the new file is not live yet. */
+        if (!in_txn && (rc = pe_journal_begin(dst)) == PE_OK)
+            in_txn = true;
+        if (rc == PE_OK)
+            rc = pe_journal_import(dst, r.record, r.len, NULL);
+        if (rc == PE_OK)
+            rc = pe_ledger_apply(dst, m.type, m.seq, cJSON_GetObjectItemCaseSensitive(rec, "body"));
+        cJSON_Delete(rec);
+        if (rc != PE_OK) {
+            snprintf(why, sizeof why, "seq %lld: cannot write to %s: %s", (long long)m.seq,
+                     dst_path, pe_strerror(rc));
+            rc = PE_EIO;
+            break;
+        }
+        memcpy(prev, hash, sizeof prev);
+        copied++;
+        if (copied % 1000 == 0) {
+            in_txn = false;
+            if ((rc = pe_journal_commit(dst)))
+                break;
+        }
+    }
+    pe_journal_iter_close(it);
+    int crc = PE_OK;
+    if (in_txn)
+        crc = rc == PE_EIO ? (pe_journal_rollback(dst), PE_EIO) : pe_journal_commit(dst);
+    pe_journal_close(dst);
+    pe_journal_close(src);
+    if (rc == PE_EIO || crc) {
+        fprintf(stderr, "posedge-ctl: recover failed: %s\n", why[0] ? why : pe_strerror(crc));
+        remove(dst_path);
+        return EXIT_FAIL;
+    }
+    if (rc != PE_EEOF && !why[0])
+        snprintf(why, sizeof why, "seq %lld: unreadable (%s)", (long long)copied + 1,
+                 pe_strerror(rc));
+    printf("recovered seq 1..%lld of %s into %s%s%s\n", (long long)copied, src_path, dst_path,
+           why[0] ? "; stopped at " : " (the whole chain)", why);
+    if (why[0] || copied < src_last)
+        printf("events after seq %lld are NOT in %s: keep %s for the auditor\n",
+               (long long)copied, dst_path, src_path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     pe_log_init("ctl", PE_LOG_WARN);
@@ -277,6 +374,8 @@ int main(int argc, char **argv)
         return cmd_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "recover") == 0)
+        return cmd_recover(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;
