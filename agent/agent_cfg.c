@@ -15,12 +15,9 @@
 
 static int check_id(const void *v, char *why, size_t len)
 {
-    for (const char *p = v; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-')) {
-            snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
-            return PE_EINVAL;
-        }
+    if (!pe_event_id_valid(v, 1)) {
+        snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
+        return PE_EINVAL;
     }
     return PE_OK;
 }
@@ -49,7 +46,8 @@ static int check_level(const void *v, char *why, size_t len)
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
     {k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo, hi, \
      h, c}
-#define INT(k, f, d, lo, hi, h) {k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL}
+#define INT(k, f, d, lo, hi, h)                                                                    \
+    {k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL}
 #define DEV(cls, f, defpath)                                                                       \
     STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls, check_id),   \
         STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \

@@ -174,16 +174,11 @@ static void resolve(const char *cfg_path, const char *p, char *out, size_t len)
         snprintf(out, len, "%.*s/%s", (int)(slash - cfg_path), cfg_path, p);
 }
 
-#define OPEN_DEV(cls, field, finder, opsty)                                                        \
+/* Open one device of a class with the driver the configuration names (checked at start). */
+#define OPEN_DEV(cls, field, finder)                                                               \
     do {                                                                                           \
-        const struct opsty *ops = finder(a->cfg.field.driver);                                     \
         struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir};      \
-        if (!ops) {                                                                                \
-            fprintf(stderr, "posedge-agent: devices." cls ".driver: no driver \"%s\" (built in: %s)\n", \
-                    a->cfg.field.driver, pe_hal_driver_names());                                   \
-            return EXIT_USAGE;                                                                     \
-        }                                                                                          \
-        int rc_ = ops->open(&dc, &a->field);                                                       \
+        int rc_ = finder(a->cfg.field.driver)->open(&dc, &a->field);                               \
         if (rc_) {                                                                                 \
             fprintf(stderr, "posedge-agent: cannot open the " cls " (%s %s): %s\n",              \
                     a->cfg.field.driver, a->cfg.field.path, pe_strerror(rc_));                     \
@@ -193,12 +188,12 @@ static void resolve(const char *cfg_path, const char *p, char *out, size_t len)
 
 static int open_devices(struct agent *a)
 {
-    OPEN_DEV("scanner", scanner, pe_hal_scanner_driver, pe_scanner_ops);
-    OPEN_DEV("scale", scale, pe_hal_scale_driver, pe_scale_ops);
-    OPEN_DEV("printer", printer, pe_hal_printer_driver, pe_printer_ops);
-    OPEN_DEV("payment", payment, pe_hal_payment_driver, pe_payment_ops);
-    OPEN_DEV("display", display, pe_hal_display_driver, pe_display_ops);
-    OPEN_DEV("keypad", keypad, pe_hal_keypad_driver, pe_keypad_ops);
+    OPEN_DEV("scanner", scanner, pe_hal_scanner_driver);
+    OPEN_DEV("scale", scale, pe_hal_scale_driver);
+    OPEN_DEV("printer", printer, pe_hal_printer_driver);
+    OPEN_DEV("payment", payment, pe_hal_payment_driver);
+    OPEN_DEV("display", display, pe_hal_display_driver);
+    OPEN_DEV("keypad", keypad, pe_hal_keypad_driver);
     int rc = pe_loop_add_fd(a->loop, pe_scanner_fd(a->scanner), POLLIN, on_scanner, a);
     if (!rc)
         rc = pe_loop_add_fd(a->loop, pe_scale_fd(a->scale), POLLIN, on_scale, a);

@@ -755,18 +755,31 @@ static bool can_tender(struct pe_till *t, const char *what)
     return true;
 }
 
-static void tender_cash(struct pe_till *t, const struct pe_key_input *k)
+/*
+ * What every tender key does first: refuse when nothing can be paid, and when the basket is
+ * already paid (a commit failed) retry the commit instead. Returns true with *due set when the
+ * tender should go ahead.
+ */
+static bool tender_start(struct pe_till *t, const char *what, int64_t *due)
 {
-    if (!can_tender(t, "Cash"))
-        return;
+    if (!can_tender(t, what))
+        return false;
     struct totals x;
     compute(t, &x);
-    int64_t due = x.total - tendered(&t->b);
-    if (t->b.commit_failed || due <= 0) {
+    *due = x.total - tendered(&t->b);
+    if (t->b.commit_failed || *due <= 0) {
         t->tender_start_us = pe_mono_us();
         finish_basket(t); /* a retry of a failed commit */
-        return;
+        return false;
     }
+    return true;
+}
+
+static void tender_cash(struct pe_till *t, const struct pe_key_input *k)
+{
+    int64_t due;
+    if (!tender_start(t, "Cash", &due))
+        return;
     int64_t amount = k->amount;
     if (k->flags & PE_KEYF_EXACT || t->b.mode == MODE_RETURN)
         amount = due; /* refunds pay out exactly what is due, never change */
@@ -801,16 +814,9 @@ static void tender_cash(struct pe_till *t, const struct pe_key_input *k)
 
 static void tender_card(struct pe_till *t, const struct pe_key_input *k)
 {
-    if (!can_tender(t, "Card"))
+    int64_t due;
+    if (!tender_start(t, "Card", &due))
         return;
-    struct totals x;
-    compute(t, &x);
-    int64_t due = x.total - tendered(&t->b);
-    if (t->b.commit_failed || due <= 0) {
-        t->tender_start_us = pe_mono_us();
-        finish_basket(t);
-        return;
-    }
     int64_t amount = k->amount > 0 ? k->amount : due;
     char a[24], b2[24];
     if (amount > due) {
@@ -1127,7 +1133,8 @@ static void report(struct pe_till *t, bool z)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id,
+                    .build = report_build, .ctx = &c};
     if (commit(t, &op, NULL) == PE_OK) {
         char l2[32];
         snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
@@ -1238,16 +1245,9 @@ void till_on_key(struct pe_till *t, const struct pe_key_input *k)
             refuse(t, "Finish the open transaction", "before changing operator");
             return;
         }
-        if (!k->text[0] || strlen(k->text) >= sizeof t->operator_) {
-            refuse(t, "Bad operator id", "1..32 characters");
+        if (!pe_event_id_valid(k->text, 1)) {
+            refuse(t, "Bad operator id", "1..32 letters, digits, '.', '_' or '-'");
             return;
-        }
-        for (const char *p = k->text; *p; p++) {
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-')) {
-                refuse(t, "Bad operator id", "letters, digits . _ - only");
-                return;
-            }
         }
         memcpy(t->operator_, k->text, strlen(k->text) + 1); /* length checked above */
         show(t, "Logged in", t->operator_);

@@ -63,7 +63,7 @@ int pe_event_type_is_fiscal(enum pe_event_type t)
 }
 
 /* True when s has min..PE_ID_MAX-1 characters, all of [A-Za-z0-9._-]. */
-static bool valid_id(const char *s, size_t min)
+bool pe_event_id_valid(const char *s, size_t min)
 {
     size_t n = 0;
     if (!s)
@@ -112,10 +112,10 @@ int pe_event_seal(const struct pe_event_meta *m, const cJSON *body, const char *
                   char **out, size_t *len, char hash_out[PE_SHA256_HEXLEN])
 {
     assert(m && out && hash_out);
-    if (m->seq < 1 || !pe_is_uuid(m->id) || !valid_id(m->store, 1) ||
-        !valid_id(m->terminal, 1) || !valid_id(m->operator_, 0) || m->ts_ms < 0 ||
-        m->ts_ms > TS_MAX || !pe_event_type_name(m->type) || !pe_is_sha256_hex(prev_hex) ||
-        !cJSON_IsObject(body))
+    if (m->seq < 1 || !pe_is_uuid(m->id) || !pe_event_id_valid(m->store, 1) ||
+        !pe_event_id_valid(m->terminal, 1) || !pe_event_id_valid(m->operator_, 0) ||
+        m->ts_ms < 0 || m->ts_ms > TS_MAX || !pe_event_type_name(m->type) ||
+        !pe_is_sha256_hex(prev_hex) || !cJSON_IsObject(body))
         return PE_EINVAL;
 
     char *bodytext = NULL;
@@ -207,7 +207,7 @@ static int read_header(const cJSON *rec, struct pe_event_meta *m, const char **p
         {"operator", offsetof(struct pe_event_meta, operator_), 0},
     };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-        if (pe_json_get_str(rec, ids[i].key, &s) || !valid_id(s, ids[i].min)) {
+        if (pe_json_get_str(rec, ids[i].key, &s) || !pe_event_id_valid(s, ids[i].min)) {
             set_why(why, whylen, m->seq, "%s is not a valid id", ids[i].key);
             return PE_EINVAL;
         }

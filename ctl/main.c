@@ -8,8 +8,8 @@
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
- * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the thing asked for does not exist,
- * 2 usage error.
+ * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
+ * thing asked for does not exist, 2 usage error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -161,7 +161,8 @@ static void journal_currency(struct pe_journal *j, char out[4])
         return;
     cJSON *rec = NULL;
     const char *cur = NULL;
-    if (pe_journal_iter_next(it, &r) == PE_OK && pe_json_parse(r.record, r.len, &rec, NULL, 0) == 0 &&
+    if (pe_journal_iter_next(it, &r) == PE_OK &&
+        pe_json_parse(r.record, r.len, &rec, NULL, 0) == PE_OK &&
         pe_json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "body"), "currency", &cur) == 0 &&
         strlen(cur) == 3)
         snprintf(out, 4, "%s", cur);

@@ -145,21 +145,6 @@ int journal__writable(const struct pe_journal *j)
     return j->lost ? j->lost : PE_OK;
 }
 
-bool journal__valid_id(const char *s)
-{
-    size_t n = 0;
-    if (!s)
-        return false;
-    for (; s[n]; n++) {
-        char c = s[n];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok || n >= PE_ID_MAX - 1)
-            return false;
-    }
-    return n > 0;
-}
-
 /* Run a statement without results to completion. */
 static int exec_stmt(struct pe_journal *j, enum journal_stmt s, const char *op)
 {
@@ -478,8 +463,8 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         goto free_j;
     }
     j->readonly = opts->readonly;
-    if ((opts->store && !journal__valid_id(opts->store)) ||
-        (opts->terminal && !journal__valid_id(opts->terminal))) {
+    if ((opts->store && !pe_event_id_valid(opts->store, 1)) ||
+        (opts->terminal && !pe_event_id_valid(opts->terminal, 1))) {
         seterr(err, errlen, "store and terminal ids are 1..32 characters of [A-Za-z0-9._-]");
         e = PE_EINVAL;
         goto free_j;
@@ -616,7 +601,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         e = open_fail(j, rc, "read meta", err, errlen);
         goto finalize;
     }
-    if (!journal__valid_id(store) || !journal__valid_id(terminal)) {
+    if (!pe_event_id_valid(store, 1) || !pe_event_id_valid(terminal, 1)) {
         e = damaged(j, err, errlen, "meta: store or terminal is not a valid id");
         goto finalize;
     }

@@ -68,7 +68,5 @@ int journal__fail(struct pe_journal *j, int rc, const char *op);
 /* PE_OK when a write may run now: a transaction is open and still alive. */
 int journal__writable(const struct pe_journal *j);
 
-/* True when s is 1..32 characters of [A-Za-z0-9._-]. */
-bool journal__valid_id(const char *s);
 
 #endif

@@ -16,6 +16,7 @@
 #define POSEDGE_EVENT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,10 @@ struct pe_event_meta {
     enum pe_event_type type;     /* event type */
     int64_t ts_ms;               /* event time, UTC ms since epoch, from the terminal clock */
 };
+
+/* True when s is an id of min..PE_ID_MAX-1 characters, all letters, digits, '.', '_' or '-'
+ * (store, terminal and operator ids). */
+bool pe_event_id_valid(const char *s, size_t min);
 
 /* Genesis chain value for a terminal: hex(SHA-256("posedge/v1/genesis/" store "/" terminal)). */
 void pe_event_genesis(const char *store, const char *terminal, char out[PE_SHA256_HEXLEN]);
