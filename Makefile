@@ -31,25 +31,28 @@ CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SO
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS)
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS))
-LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lm
+LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lrdkafka -lm
 
 LIB_SRC := $(wildcard common/*.c) $(wildcard store/*.c) $(wildcard hal/*.c) \
            $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTL_SRC := $(filter-out ctl/main.c,$(wildcard ctl/*.c))
+BRIDGE_SRC := $(filter-out bridge/main.c,$(wildcard bridge/*.c))
 UNIT_SRC := $(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB := $(BUILD)/libposedge.a
 AGENT_LIB := $(BUILD)/libagent.a
 CTL_LIB := $(BUILD)/libctl.a
+BRIDGE_LIB := $(BUILD)/libbridge.a
+BRIDGE := $(BUILD)/posedge-bridge
 AGENT := $(BUILD)/posedge-agent
 CTL := $(BUILD)/posedge-ctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
 .PHONY: all check demo bench deps unit-tests bench-bins clean
-all: $(AGENT) $(CTL)
+all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,13 +68,19 @@ $(CTL_LIB): $(call obj,$(CTL_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BRIDGE_LIB): $(call obj,$(BRIDGE_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BRIDGE): $(call obj,bridge/main.c) $(BRIDGE_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(AGENT): $(call obj,agent/main.c) $(AGENT_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(CTL): $(call obj,ctl/main.c) $(CTL_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) $(AGENT_LIB) \
-                  $(CTL_LIB) $(LIB)
+                  $(CTL_LIB) $(BRIDGE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

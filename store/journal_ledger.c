@@ -349,3 +349,58 @@ rollback:
     pe_journal_rollback(j);
     return e;
 }
+
+/* ---- uplink watermarks (what the bridge has acknowledged) ---- */
+
+int pe_journal_uplink_get(struct pe_journal *j, int64_t *spooled, int64_t *delivered)
+{
+    assert(j);
+    static const char *const keys[] = {"spooled", "delivered"};
+    int64_t *outs[] = {spooled, delivered};
+    for (int i = 0; i < 2; i++) {
+        if (!outs[i])
+            continue;
+        *outs[i] = 0;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(j->db, "SELECT value FROM uplink WHERE key = ?1", -1, &st,
+                                    NULL);
+        if (rc != SQLITE_OK)
+            return journal__fail(j, rc, "uplink_get");
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        int e = run(j, st, outs[i], NULL, "uplink_get");
+        sqlite3_finalize(st);
+        if (e)
+            return e;
+    }
+    return PE_OK;
+}
+
+int pe_journal_uplink_set(struct pe_journal *j, int64_t spooled, int64_t delivered)
+{
+    assert(j);
+    /* Watermarks only move forward: an old retained ack must not pull them back. */
+    static const char sql[] = "INSERT INTO uplink(key, value) VALUES (?1, ?2) "
+                              "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
+    int e = pe_journal_begin(j);
+    if (e)
+        return e;
+    static const char *const keys[] = {"spooled", "delivered"};
+    int64_t vals[] = {spooled, delivered};
+    for (int i = 0; i < 2 && e == PE_OK; i++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+            e = journal__fail(j, rc, "uplink_set");
+            break;
+        }
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, vals[i]);
+        e = run(j, st, NULL, NULL, "uplink_set");
+        sqlite3_finalize(st);
+    }
+    if (e) {
+        pe_journal_rollback(j);
+        return e;
+    }
+    return pe_journal_commit(j);
+}

@@ -151,6 +151,13 @@ int pe_journal_park(struct pe_journal *j, const char *json);
 /* Take the parked basket out (deleting it). *json is malloc'd, or NULL when none is parked. */
 int pe_journal_unpark(struct pe_journal *j, char **json);
 
+/* ---- uplink watermarks: what the bridge acknowledged (spooled, delivered to Kafka) ---- */
+
+/* 0 for a watermark never set. Either out pointer may be NULL. */
+int pe_journal_uplink_get(struct pe_journal *j, int64_t *spooled, int64_t *delivered);
+/* Store the watermarks in their own transaction; they never move backwards. */
+int pe_journal_uplink_set(struct pe_journal *j, int64_t spooled, int64_t delivered);
+
 /* ---- reading and verification ---- */
 
 struct pe_journal_iter;

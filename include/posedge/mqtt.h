@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mqtt.h - an MQTT client driven by a daemon's own poll(2) loop (libmosquitto, no threads).
+ *
+ * The client registers its socket with the pe_loop, asks for POLLOUT only while libmosquitto
+ * wants to write, runs mosquitto_loop_misc from a timer, and reconnects by itself with capped
+ * exponential backoff and jitter. Sessions are persistent (clean session off) so QoS 1
+ * messages queued while a client was away are delivered when it comes back. Callbacks run on
+ * the loop's thread; pointers passed to them are valid only during the call.
+ */
+#ifndef POSEDGE_MQTT_H
+#define POSEDGE_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "posedge/loop.h"
+
+struct pe_mqtt;
+
+struct pe_mqtt_opts {
+    const char *client_id;    /* persistent session id, e.g. "posedge-agent-s001-t01" */
+    const char *host;         /* broker host (loopback in tests) */
+    int port;                 /* broker port */
+    int keepalive_s;          /* MQTT keepalive, seconds (default 30 when 0) */
+    const char *will_topic;   /* last will (retained, QoS 1), or NULL */
+    const char *will_payload; /* its payload */
+    int backoff_min_ms;       /* first reconnect delay (default 200 when 0) */
+    int backoff_max_ms;       /* cap (default 10000 when 0) */
+    uint64_t jitter_seed;     /* seed of the backoff jitter (0: from the clock) */
+    /* Connected (session_present tells whether the broker kept our session). */
+    void (*on_connect)(void *ctx, bool session_present);
+    /* Connection lost or refused; the client is already scheduling a reconnect. */
+    void (*on_disconnect)(void *ctx, int reason);
+    /* A message arrived (payload not NUL-terminated). */
+    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+                       bool retained);
+    /* A QoS 1 publish was acknowledged by the broker (mid from pe_mqtt_publish). */
+    void (*on_published)(void *ctx, int mid);
+    void *ctx;
+};
+
+/*
+ * Create a client and start connecting (asynchronously; on_connect reports success). Strings
+ * in opts are copied. Errors: PE_EINVAL, PE_ENOMEM, PE_ESYS (libmosquitto refused).
+ */
+int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct pe_mqtt **out);
+
+/* Disconnect cleanly (the will is not sent), unregister from the loop and free.
+ * pe_mqtt_destroy(NULL) is a no-op. */
+void pe_mqtt_destroy(struct pe_mqtt *m);
+
+/* True while connected. */
+bool pe_mqtt_connected(const struct pe_mqtt *m);
+
+/* Publish; *mid (may be NULL) identifies a QoS 1 publish for on_published.
+ * Errors: PE_EAGAIN (not connected), PE_ENOMEM, PE_EINVAL (payload too large), PE_EIO. */
+int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len,
+                    int qos, bool retain, int *mid);
+
+/* Subscribe (again after every reconnect: call it from on_connect). */
+int pe_mqtt_subscribe(struct pe_mqtt *m, const char *pattern, int qos);
+
+/* Parse "HOST:PORT" (port 1..65535) into host (size hostlen) and *port. PE_EINVAL if bad. */
+int pe_mqtt_parse_addr(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

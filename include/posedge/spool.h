@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * spool.h - the bridge's durable spool: events received from tills, kept until Kafka has them.
+ *
+ * One SQLite file (WAL, synchronous=FULL). Per (store, terminal) it keeps two contiguous
+ * watermarks: spooled = highest seq such that every seq up to it is in the spool, delivered =
+ * likewise for Kafka delivery reports. Intake accepts only the next seq of a terminal (its prev
+ * must equal the hash of the spooled tail): a duplicate is ignored, a gap is not stored (the
+ * till resends from spooled+1: go-back-N), so the spooled watermark is always the spool's
+ * contiguous tail. Rows at or below delivered may be pruned; nothing else is ever deleted.
+ * Intake writes happen in group-commit transactions (begin/add.../commit), and the ack that
+ * carries the watermark is published only after the commit returns.
+ */
+#ifndef POSEDGE_SPOOL_H
+#define POSEDGE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "posedge/event.h"
+
+struct pe_spool;
+
+struct pe_spool_opts {
+    int64_t max_bytes; /* quota on bytes of undelivered records; 0: none. When full, add
+                        * refuses with PE_EFULL (fiscal records are never evicted) */
+};
+
+/* Open or create. Errors: PE_EIO, PE_ECORRUPT (quick_check failed; names the file), PE_ENOMEM. */
+int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_spool **out,
+                  char *err, size_t errlen);
+/* Close; pe_spool_close(NULL) is a no-op. An open transaction is rolled back. */
+void pe_spool_close(struct pe_spool *s);
+
+struct pe_spool_terminal {
+    char store[PE_ID_MAX];
+    char terminal[PE_ID_MAX];
+    int64_t spooled;                  /* contiguous spooled watermark (0: none yet) */
+    int64_t delivered;                /* contiguous delivered watermark */
+    char tail_hash[PE_SHA256_HEXLEN]; /* hash of seq `spooled` (genesis when 0) */
+    int64_t oldest_pending_ts_ms;     /* event time of seq delivered+1, 0 when none pending */
+};
+
+/* State of one terminal (as of the last commit plus the open transaction); an unknown
+ * terminal reads as zeros with the genesis hash. */
+int pe_spool_terminal(struct pe_spool *s, const char *store, const char *terminal,
+                      struct pe_spool_terminal *out);
+
+/* Call fn for every known terminal, in (store, terminal) order; fn returning non-zero stops. */
+int pe_spool_terminals(struct pe_spool *s,
+                       int (*fn)(const struct pe_spool_terminal *t, void *ctx), void *ctx);
+
+int pe_spool_begin(struct pe_spool *s);
+/* Errors: PE_EFULL, PE_EIO; on failure everything since begin is rolled back. */
+int pe_spool_commit(struct pe_spool *s);
+void pe_spool_rollback(struct pe_spool *s);
+
+/*
+ * Add one verified record (rec: its canonical bytes; m, prev and hash from pe_event_verify)
+ * inside the open transaction.
+ * Returns PE_OK (stored; spooled advanced), PE_EEXIST (seq <= spooled with the same hash: a
+ * duplicate, ignored), PE_ECHAIN (seq <= spooled with another hash, or prev is not the tail
+ * hash: a conflict, for the dead-letter topic), PE_EAGAIN (seq > spooled + 1: a gap, not
+ * stored), PE_EFULL (quota reached, not stored), PE_ESTATE, PE_EIO.
+ */
+int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
+                 const char *hash, const char *rec, size_t len);
+
+struct pe_spool_row {
+    const char *store, *terminal;
+    int64_t seq;
+    const char *id;
+    const char *type;
+    int64_t ts_ms;
+    const char *record; /* canonical bytes */
+    size_t len;
+};
+
+/*
+ * Call fn for up to max spooled rows of one terminal with seq > after, in seq order. Row
+ * pointers are valid during the call only. fn returning non-zero stops (and is returned).
+ */
+int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, int64_t after,
+                  int max, int (*fn)(const struct pe_spool_row *r, void *ctx), void *ctx);
+
+/*
+ * Record that Kafka acknowledged everything of a terminal up to seq (delivery reports arrive
+ * in order per terminal). Runs in its own transaction unless one is open. Raises delivered to
+ * seq if higher, never lowers it. Errors: PE_EINVAL (seq > spooled), PE_EIO.
+ */
+int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *terminal,
+                           int64_t seq);
+
+/* Delete rows at or below their terminal's delivered watermark, at most max rows per call.
+ * *deleted (may be NULL) gets the count. */
+int pe_spool_prune(struct pe_spool *s, int max, int64_t *deleted);
+
+struct pe_spool_stats {
+    int64_t rows;          /* rows in the spool */
+    int64_t pending;       /* rows above their delivered watermark */
+    int64_t pending_bytes; /* their record bytes (what the quota counts) */
+};
+
+int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out);
+
+#endif
