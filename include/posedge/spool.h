@@ -27,7 +27,8 @@ struct pe_spool_opts {
                         * refuses with PE_EFULL (fiscal records are never evicted) */
 };
 
-/* Open or create. Errors: PE_EIO, PE_ECORRUPT (quick_check failed; names the file), PE_ENOMEM. */
+/* Open or create. opts may be NULL (no quota). Errors: PE_EIO, PE_ECORRUPT (not a spool, or
+ * quick_check failed; err names the file), PE_EINVAL (a newer schema version), PE_ENOMEM. */
 int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_spool **out,
                   char *err, size_t errlen);
 /* Close; pe_spool_close(NULL) is a no-op. An open transaction is rolled back. */
@@ -43,7 +44,7 @@ struct pe_spool_terminal {
 };
 
 /* State of one terminal (as of the last commit plus the open transaction); an unknown
- * terminal reads as zeros with the genesis hash. */
+ * terminal reads as zeros with the genesis hash. Errors: PE_EINVAL (not a valid id), PE_EIO. */
 int pe_spool_terminal(struct pe_spool *s, const char *store, const char *terminal,
                       struct pe_spool_terminal *out);
 
@@ -62,7 +63,10 @@ void pe_spool_rollback(struct pe_spool *s);
  * Returns PE_OK (stored; spooled advanced), PE_EEXIST (seq <= spooled with the same hash: a
  * duplicate, ignored), PE_ECHAIN (seq <= spooled with another hash, or prev is not the tail
  * hash: a conflict, for the dead-letter topic), PE_EAGAIN (seq > spooled + 1: a gap, not
- * stored), PE_EFULL (quota reached, not stored), PE_ESTATE, PE_EIO.
+ * stored), PE_EFULL (quota reached, not stored), PE_ESTATE, PE_EIO, PE_EINVAL (seq < 1, an
+ * invalid id, type or hash: pe_event_verify output never is), PE_ENOMEM. A seq already pruned
+ * counts as a duplicate: its hash is gone, it was delivered, and a till whose chain diverged
+ * shows at its next new record.
  */
 int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
                  const char *hash, const char *rec, size_t len);
@@ -80,6 +84,8 @@ struct pe_spool_row {
 /*
  * Call fn for up to max spooled rows of one terminal with seq > after, in seq order. Row
  * pointers are valid during the call only. fn returning non-zero stops (and is returned).
+ * Only committed rows are read (what may still be rolled back is never handed to Kafka); fn
+ * must not call pe_spool_rows again (PE_ESTATE).
  */
 int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, int64_t after,
                   int max, int (*fn)(const struct pe_spool_row *r, void *ctx), void *ctx);
@@ -92,8 +98,8 @@ int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, i
 int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *terminal,
                            int64_t seq);
 
-/* Delete rows at or below their terminal's delivered watermark, at most max rows per call.
- * *deleted (may be NULL) gets the count. */
+/* Delete rows at or below their terminal's delivered watermark, at most max rows per call,
+ * in its own transaction unless one is open. *deleted (may be NULL) gets the count. */
 int pe_spool_prune(struct pe_spool *s, int max, int64_t *deleted);
 
 struct pe_spool_stats {
