@@ -33,6 +33,18 @@ static int check_currency(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
+/* A host name or address for getaddrinfo: no blanks or control characters. */
+static int check_host(const void *v, char *why, size_t len)
+{
+    for (const unsigned char *p = v; *p; p++) {
+        if (*p <= ' ' || *p == 0x7f || *p == '/') {
+            snprintf(why, len, "must be a host name or address without blanks or '/'");
+            return PE_EINVAL;
+        }
+    }
+    return PE_OK;
+}
+
 static int check_level(const void *v, char *why, size_t len)
 {
     enum pe_log_level l;
@@ -80,5 +92,17 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     INT("sim.void_pm", sim_void_pm, "20", 0, 1000, "per mille of transactions cancelled"),
     INT("sim.decline_pm", sim_decline_pm, "40", 0, 1000, "per mille of card payments declined"),
     INT("sim.nosale_pm", sim_nosale_pm, "15", 0, 1000, "per mille of no-sale drawer openings"),
+    STR("mqtt.host", mqtt_host, "", 0, 255,
+        "MQTT broker of the uplink to the bridge (\"\": uplink off; --mqtt HOST:PORT)", check_host),
+    INT("mqtt.port", mqtt_port, "1883", 1, 65535, "MQTT broker port"),
+    INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 65535,
+        "MQTT keepalive in seconds (a silent broker is noticed within 1.5 times this)"),
+    INT("uplink.batch_max", uplink_batch_max, "200", 1, 100000, "most records per events message"),
+    INT("uplink.batch_bytes", uplink_batch_bytes, "262144", 1024, 64 * 1024 * 1024,
+        "most bytes per events message (a larger single record goes alone)"),
+    INT("uplink.window", uplink_window, "2000", 1, 1000000,
+        "most records sent and not yet acknowledged as spooled by the bridge"),
+    INT("uplink.resend_ms", uplink_resend_ms, "3000", 10, 3600000,
+        "send again from the spooled watermark when the ack has not moved for this long"),
     {NULL},
 };

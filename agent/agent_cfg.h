@@ -32,6 +32,13 @@ struct agent_cfg {
     int64_t sim_speed;              /* simulated seconds per real second in daemon mode */
     int64_t sim_tx_per_day;         /* shopper customers per trading day */
     int64_t sim_card_pm, sim_return_pm, sim_void_pm, sim_decline_pm, sim_nosale_pm;
+    char mqtt_host[256];            /* MQTT broker of the uplink; "" turns the uplink off */
+    int64_t mqtt_port;              /* its port */
+    int64_t mqtt_keepalive_s;       /* MQTT keepalive, seconds */
+    int64_t uplink_batch_max;       /* records per events message */
+    int64_t uplink_batch_bytes;     /* bytes per events message */
+    int64_t uplink_window;          /* records sent and not yet spooled by the bridge */
+    int64_t uplink_resend_ms;       /* ack stall after which the uplink sends again */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

@@ -6,7 +6,8 @@
  * self-pipe. With --scenario or --shopper the agent performs exactly those transactions on the
  * sim board's fake devices and exits; otherwise it runs until SIGTERM/SIGINT, when it parks an
  * open basket in the journal and closes cleanly. Every event is committed to the journal before
- * its receipt prints (till.c); this file only wires devices, clock, journal and till together.
+ * its receipt prints (till.c); this file only wires devices, clock, journal, till and (when
+ * mqtt.host is set) the uplink to the bridge (uplink.c) together.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 
 #include "agent/agent_cfg.h"
 #include "agent/till.h"
+#include "agent/uplink.h"
 #include "posedge/catalog.h"
 #include "posedge/clock.h"
 #include "posedge/crypto.h"
@@ -32,6 +34,7 @@
 #include "posedge/journal.h"
 #include "posedge/log.h"
 #include "posedge/loop.h"
+#include "posedge/mqtt.h"
 
 #define EXIT_USAGE 2
 #define EXIT_UNCOMMITTED 3
@@ -50,6 +53,7 @@ struct agent {
     struct pe_keypad *keypad;
     struct pe_sim *sim;
     struct pe_till *till;
+    struct uplink *uplink; /* NULL when mqtt.host is "" */
     bool stop;
     int stop_signal;
 };
@@ -59,6 +63,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: posedge-agent -c FILE [--data-dir DIR] [--store ID] [--terminal ID]\n"
             "                     [--scenario FILE | --shopper N [--seed S]]\n"
+            "                     [--mqtt HOST:PORT] [--wait-delivered SECONDS]\n"
             "                     [--set KEY=VALUE]... [--print-config] [--help]\n"
             "\n"
             "Runs a till: captures sales and stock work through the HAL and commits every event\n"
@@ -66,7 +71,13 @@ static void usage(FILE *out)
             "or --shopper N (N simulated customers) it performs exactly those transactions on\n"
             "the sim board's fake devices and exits 0; without them it runs as a daemon.\n"
             "\n"
-            "exit status: 0 done, 1 error, 2 usage or configuration error,\n"
+            "With --mqtt (mqtt.host/mqtt.port) the journal is also sent to the bridge over MQTT;\n"
+            "selling never waits for it. --wait-delivered (with --scenario/--shopper) keeps the\n"
+            "agent running after the transactions until the bridge reports every event delivered\n"
+            "to Kafka, and exits 1 if that takes longer than SECONDS.\n"
+            "\n"
+            "exit status: 0 done, 1 error (or --wait-delivered timed out),\n"
+            "             2 usage or configuration error,\n"
             "             3 a transaction could not be committed (journal full or failing)\n"
             "\n"
             "configuration keys (JSON file, or --set KEY=VALUE):\n");
@@ -143,6 +154,7 @@ static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_t
     struct agent *a = ctx;
     if (a->sim && type == PE_EV_SALE)
         pe_sim_sale_committed(a->sim, seq, id, body);
+    uplink_kick(a->uplink); /* only arms a timer: the receipt is not delayed */
 }
 
 /* ---- set-up ---- */
@@ -312,6 +324,37 @@ static int run_batch(struct agent *a)
     }
 }
 
+/* After a batch run: keep the loop (and so the uplink) running until the bridge reports every
+ * journal event delivered, or the deadline passes. */
+static int wait_delivered(struct agent *a, long long secs)
+{
+    int64_t last = 0, delivered = 0;
+    pe_journal_last(a->journal, &last, NULL, NULL);
+    pe_info("agent.wait_delivered", "last_seq=%lld timeout_s=%lld", (long long)last, secs);
+    int64_t deadline = pe_mono_ms() + secs * 1000;
+    for (;;) {
+        uplink_watermarks(a->uplink, NULL, &delivered);
+        if (delivered >= last) {
+            pe_info("agent.delivered", "delivered=%lld last_seq=%lld", (long long)delivered,
+                    (long long)last);
+            return 0;
+        }
+        int64_t left = deadline - pe_mono_ms();
+        if (a->stop || left <= 0) {
+            fprintf(stderr, "posedge-agent: %s: delivered %lld of %lld\n",
+                    a->stop ? "interrupted" : "timed out", (long long)delivered, (long long)last);
+            pe_error("agent.wait_timeout", "delivered=%lld last_seq=%lld interrupted=%d",
+                     (long long)delivered, (long long)last, a->stop);
+            return 1;
+        }
+        int rc = pe_loop_run_once(a->loop, left > 1000 ? 1000 : (int)left);
+        if (rc) {
+            pe_error("agent.loop", "err=%s", pe_errname(rc));
+            return 1;
+        }
+    }
+}
+
 /* Daemon on the sim board: the endless shopper, paced to sim.speed against the real clock. */
 static int run_sim_daemon(struct agent *a)
 {
@@ -353,13 +396,16 @@ int main(int argc, char **argv)
         {"store", required_argument, NULL, 'o'},
         {"terminal", required_argument, NULL, 't'},
         {"set", required_argument, NULL, 'k'},
+        {"mqtt", required_argument, NULL, 'm'},
+        {"wait-delivered", required_argument, NULL, 'w'},
         {"print-config", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct agent a = {0};
     const char *cfg_path = NULL, *scenario = NULL;
-    long long shopper = -1, seed = -1;
+    long long shopper = -1, seed = -1, wait_s = -1;
+    char mqtt_host[256], mqtt_port[8];
     bool print_cfg = false;
     char err[512];
     struct {
@@ -393,17 +439,34 @@ int main(int argc, char **argv)
             scenario = optarg;
             break;
         case 'n':
-        case 's': {
+        case 's':
+        case 'w': {
             char *end;
             errno = 0;
             long long v = strtoll(optarg, &end, 10);
-            if (errno || *end || v < (c == 'n' ? 1 : 0)) {
+            if (errno || *end || v < (c == 'n' ? 1 : 0) || (c == 'w' && v > 86400 * 365)) {
                 fprintf(stderr, "posedge-agent: --%s: expected a %s integer, got \"%s\"\n",
-                        c == 'n' ? "shopper" : "seed", c == 'n' ? "positive" : "non-negative",
+                        c == 'n' ? "shopper" : c == 's' ? "seed" : "wait-delivered",
+                        c == 'n' ? "positive" : "non-negative", optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 'n' ? &shopper : c == 's' ? &seed : &wait_s) = v;
+            break;
+        }
+        case 'm': {
+            int port = 0;
+            if (pe_mqtt_parse_addr(optarg, mqtt_host, sizeof mqtt_host, &port) != PE_OK) {
+                fprintf(stderr, "posedge-agent: --mqtt: expected HOST:PORT, got \"%s\"\n",
                         optarg);
                 return EXIT_USAGE;
             }
-            *(c == 'n' ? &shopper : &seed) = v;
+            if (nsets > 62)
+                return EXIT_USAGE;
+            snprintf(mqtt_port, sizeof mqtt_port, "%d", port);
+            sets[nsets].key = "mqtt.host";
+            sets[nsets++].value = mqtt_host;
+            sets[nsets].key = "mqtt.port";
+            sets[nsets++].value = mqtt_port;
             break;
         }
         case 'k': {
@@ -439,6 +502,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-agent: --scenario and --shopper exclude each other\n");
         return EXIT_USAGE;
     }
+    if (wait_s >= 0 && !scenario && shopper < 1) {
+        fprintf(stderr, "posedge-agent: --wait-delivered needs --scenario or --shopper\n");
+        return EXIT_USAGE;
+    }
     if (pe_cfg_defaults(agent_cfg_table, &a.cfg) ||
         pe_cfg_load_file(agent_cfg_table, &a.cfg, cfg_path, err, sizeof err)) {
         fprintf(stderr, "posedge-agent: %s\n", err);
@@ -452,6 +519,11 @@ int main(int argc, char **argv)
     }
     if (print_cfg)
         return pe_cfg_print(agent_cfg_table, &a.cfg, stdout) ? 1 : 0;
+    if (wait_s >= 0 && !a.cfg.mqtt_host[0]) {
+        fprintf(stderr, "posedge-agent: --wait-delivered needs the uplink (--mqtt HOST:PORT or "
+                        "mqtt.host)\n");
+        return EXIT_USAGE;
+    }
 
     enum pe_log_level level = PE_LOG_INFO;
     pe_log_level_parse(a.cfg.log_level, &level);
@@ -584,6 +656,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-agent: till: %s\n", pe_strerror(rc));
         goto out_sim;
     }
+    if (a.cfg.mqtt_host[0]) {
+        struct uplink_opts uo = {
+            .host = a.cfg.mqtt_host,
+            .port = (int)a.cfg.mqtt_port,
+            .keepalive_s = (int)a.cfg.mqtt_keepalive_s,
+            .store = a.cfg.store,
+            .terminal = a.cfg.terminal,
+            .batch_max = a.cfg.uplink_batch_max,
+            .batch_bytes = a.cfg.uplink_batch_bytes,
+            .window = a.cfg.uplink_window,
+            .resend_ms = a.cfg.uplink_resend_ms,
+        };
+        if ((rc = uplink_create(a.loop, a.journal, &uo, &a.uplink))) {
+            fprintf(stderr, "posedge-agent: uplink: %s\n", pe_strerror(rc));
+            goto out_till;
+        }
+    }
     int64_t seq = 0;
     pe_journal_last(a.journal, &seq, NULL, NULL);
     pe_info("agent.start",
@@ -591,9 +680,11 @@ int main(int argc, char **argv)
             a.cfg.terminal, a.cfg.data_dir, (long long)seq,
             scenario ? "scenario" : shopper > 0 ? "shopper" : "daemon");
 
-    if (scenario || shopper > 0)
+    if (scenario || shopper > 0) {
         status = run_batch(&a);
-    else if (a.sim)
+        if (status == 0 && wait_s >= 0)
+            status = wait_delivered(&a, wait_s);
+    } else if (a.sim)
         status = run_sim_daemon(&a);
     else
         status = pe_loop_run(a.loop) ? 1 : 0;
@@ -607,6 +698,8 @@ int main(int argc, char **argv)
             status = status ? status : EXIT_UNCOMMITTED;
     }
     summary(&a, started_us);
+    uplink_destroy(a.uplink);
+out_till:
     till_destroy(a.till);
 out_sim:
     pe_sim_destroy(a.sim);

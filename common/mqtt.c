@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mqtt.c - an MQTT client (libmosquitto, no threads) driven by a pe_loop.
+ *
+ * The file is laid out as: the library reference count, registration of the socket with the
+ * loop (sync_fd), the libmosquitto callbacks, connection attempts and the reconnect backoff,
+ * and the public functions.
+ *
+ * The invariant that matters: the loop watches exactly the socket libmosquitto currently owns.
+ * libmosquitto closes its socket inside our calls into it (loop_read, loop_write, loop_misc,
+ * disconnect) and may open a new one in connect, and a descriptor number is reused by the next
+ * socket(2); so after every call into the library sync_fd compares mosquitto_socket() with the
+ * descriptor we registered and re-registers, and also sets POLLOUT exactly while
+ * mosquitto_want_write() says there is something to send. A watch is never left on a closed
+ * descriptor, so a poll can never report on a socket that already belongs to someone else.
+ *
+ * Connecting never blocks on the network: mosquitto_connect_async makes a non-blocking socket
+ * whose connect(2) completes (or fails) while the CONNECT packet waits for POLLOUT. A failure
+ * at any stage (refused at once, refused later, CONNACK refused, keepalive timeout, connection
+ * lost) ends in lost(), which schedules the next attempt with capped exponential backoff and
+ * "equal jitter" (a delay drawn from [d/2, d]) from our own PRNG, so a fleet of tills that lost
+ * the same broker does not come back in lockstep. Name resolution (getaddrinfo) is the one
+ * blocking step: configure an address or a name in /etc/hosts on a till.
+ *
+ * Messages are never queued in libmosquitto while offline: pe_mqtt_publish refuses with
+ * PE_EAGAIN unless a CONNACK was accepted. QoS 1 messages that were already handed over and not
+ * yet acknowledged when a connection drops stay with libmosquitto, which sends them again
+ * (with DUP) after the next CONNACK, as MQTT requires of a persistent session.
+ *
+ * Reasons given to on_disconnect are PE_E* codes: PE_EDECLINED (the broker refused the
+ * CONNECT), PE_ENOMEM, PE_EIO (anything else: refused or failed connection, lost connection,
+ * keepalive timeout). pe_mqtt_destroy must not be called from this client's own callbacks.
+ */
+#include "posedge/mqtt.h"
+
+#include <limits.h>
+#include <mosquitto.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/log.h"
+
+#define MISC_INTERVAL_MS 1000 /* how often mosquitto_loop_misc runs (keepalive, pings) */
+#define MAX_INFLIGHT 100      /* QoS 1 publishes on the wire awaiting PUBACK */
+#define MAX_PAYLOAD 268435455 /* the largest MQTT packet body */
+
+struct pe_mqtt {
+    struct pe_loop *loop;      /* borrowed; outlives the client */
+    struct mosquitto *mosq;    /* the library's client */
+    struct pe_mqtt_opts o;     /* options; the strings below are our copies */
+    char *client_id;           /* owned copy of o.client_id */
+    char *host;                /* owned copy of o.host */
+    char *will_topic;          /* owned copy, or NULL */
+    char *will_payload;        /* owned copy, or NULL */
+    int fd;                    /* the socket the loop watches, -1 when none */
+    short events;              /* events requested for fd */
+    bool connected;            /* a CONNACK was accepted and the connection is up */
+    bool destroying;           /* in pe_mqtt_destroy: callbacks are not passed on */
+    int fails;                 /* failed attempts since the last connection */
+    int backoff_ms;            /* delay before the next attempt, before jitter */
+    uint64_t rng;              /* xorshift64* state of the jitter, never 0 */
+    int64_t retry_timer;       /* pending reconnect timer id, 0 when none */
+    int64_t misc_timer;        /* pending loop_misc timer id, 0 when none */
+};
+
+/* ---- libmosquitto's global state, initialised once for all clients ---- */
+
+static int lib_refs;
+
+static int lib_acquire(void)
+{
+    if (lib_refs == 0) {
+        int rc = mosquitto_lib_init();
+        if (rc != MOSQ_ERR_SUCCESS) {
+            pe_error("mqtt.lib_init", "rc=%d msg=\"%s\"", rc, mosquitto_strerror(rc));
+            return PE_ESYS;
+        }
+    }
+    lib_refs++;
+    return PE_OK;
+}
+
+static void lib_release(void)
+{
+    if (lib_refs > 0 && --lib_refs == 0)
+        mosquitto_lib_cleanup();
+}
+
+/* mosquitto_strerror has no text for a keepalive timeout. */
+static const char *mq_strerror(int rc)
+{
+    return rc == MOSQ_ERR_KEEPALIVE ? "keepalive timeout" : mosquitto_strerror(rc);
+}
+
+/* ---- jitter ---- */
+
+static uint64_t rand_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 2685821657736338717ULL;
+}
+
+/* ---- the socket in the loop ---- */
+
+static void on_socket(int fd, short revents, void *ctx);
+
+/* Make the loop watch the socket libmosquitto owns now, with POLLOUT only while it has
+ * something to write. Called after every call into libmosquitto. */
+static void sync_fd(struct pe_mqtt *m)
+{
+    int s = m->destroying ? -1 : mosquitto_socket(m->mosq);
+    if (m->fd >= 0 && s != m->fd) {
+        pe_loop_del_fd(m->loop, m->fd);
+        m->fd = -1;
+    }
+    if (s < 0)
+        return;
+    short ev = (short)(POLLIN | (mosquitto_want_write(m->mosq) ? POLLOUT : 0));
+    if (m->fd < 0) {
+        int rc = pe_loop_add_fd(m->loop, s, ev, on_socket, m);
+        if (rc != PE_OK) {
+            /* Nothing could wake us for this socket; the keepalive check in the misc timer
+             * ends the connection and the reconnect path tries again. */
+            pe_error("mqtt.watch", "fd=%d err=%s", s, pe_errname(rc));
+            return;
+        }
+        m->fd = s;
+        m->events = ev;
+    } else if (ev != m->events) {
+        pe_loop_mod_fd(m->loop, m->fd, ev);
+        m->events = ev;
+    }
+}
+
+static void on_socket(int fd, short revents, void *ctx)
+{
+    struct pe_mqtt *m = ctx;
+    int rc = MOSQ_ERR_SUCCESS;
+    if (fd != mosquitto_socket(m->mosq)) {
+        sync_fd(m);
+        return;
+    }
+    /* Errors and hang-ups are found by reading: the read fails and libmosquitto reports the
+     * disconnection through cb_disconnect. */
+    if (revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+        rc = mosquitto_loop_read(m->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (revents & POLLOUT) && mosquitto_socket(m->mosq) == fd)
+        mosquitto_loop_write(m->mosq, 1);
+    sync_fd(m);
+}
+
+/* ---- reconnecting ---- */
+
+static void attempt(void *ctx);
+
+static void schedule_retry(struct pe_mqtt *m)
+{
+    if (m->retry_timer || m->destroying)
+        return;
+    int d = m->backoff_ms;
+    int64_t delay = d / 2 + (int64_t)(rand_next(&m->rng) % (uint64_t)(d - d / 2 + 1));
+    m->backoff_ms = d > m->o.backoff_max_ms / 2 ? m->o.backoff_max_ms : 2 * d;
+    if (pe_loop_timer(m->loop, delay, attempt, m, &m->retry_timer) != PE_OK) {
+        /* Out of memory for a timer: the misc timer, which is always pending, tries again. */
+        m->retry_timer = 0;
+    }
+}
+
+static int reason_of(int mosq_rc)
+{
+    switch (mosq_rc) {
+    case MOSQ_ERR_CONN_REFUSED:
+        return PE_EDECLINED;
+    case MOSQ_ERR_NOMEM:
+        return PE_ENOMEM;
+    default:
+        return PE_EIO;
+    }
+}
+
+/* The connection (or the attempt at one) is over: the socket is closed already. */
+static void lost(struct pe_mqtt *m, int mosq_rc)
+{
+    bool was = m->connected;
+    m->connected = false;
+    sync_fd(m);
+    if (m->destroying)
+        return;
+    m->fails++;
+    if (was)
+        pe_warn("mqtt.disconnected", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
+                m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc));
+    else if (m->fails == 1)
+        pe_warn("mqtt.connect_failed", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
+                m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc));
+    else
+        pe_debug("mqtt.connect_failed", "client=%s host=%s port=%d attempt=%d rc=%d", m->client_id,
+                 m->host, m->o.port, m->fails, mosq_rc);
+    schedule_retry(m);
+    if (m->o.on_disconnect)
+        m->o.on_disconnect(m->o.ctx, reason_of(mosq_rc));
+}
+
+static void attempt(void *ctx)
+{
+    struct pe_mqtt *m = ctx;
+    m->retry_timer = 0;
+    if (m->connected || mosquitto_socket(m->mosq) >= 0)
+        return; /* already connected or connecting */
+    /* Non-blocking: the socket exists (connect in progress) when this returns success. */
+    int rc = mosquitto_connect_async(m->mosq, m->host, m->o.port, m->o.keepalive_s);
+    sync_fd(m);
+    if (rc != MOSQ_ERR_SUCCESS)
+        lost(m, rc);
+}
+
+static void misc_tick(void *ctx)
+{
+    struct pe_mqtt *m = ctx;
+    m->misc_timer = 0;
+    if (mosquitto_socket(m->mosq) >= 0) {
+        /* Sends PINGREQ when due; on a keepalive timeout (also a connect that never completes)
+         * it closes the socket and reports through cb_disconnect. */
+        mosquitto_loop_misc(m->mosq);
+        sync_fd(m);
+    } else if (!m->retry_timer) {
+        schedule_retry(m);
+    }
+    if (pe_loop_timer(m->loop, MISC_INTERVAL_MS, misc_tick, m, &m->misc_timer) != PE_OK)
+        m->misc_timer = 0;
+}
+
+/* ---- libmosquitto callbacks (run inside our calls into the library) ---- */
+
+static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
+{
+    struct pe_mqtt *m = obj;
+    (void)mosq;
+    if (m->destroying)
+        return;
+    if (rc != 0) {
+        /* The library follows this with a disconnection (MOSQ_ERR_CONN_REFUSED). */
+        pe_warn("mqtt.refused", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
+                m->host, m->o.port, rc, mosquitto_connack_string(rc));
+        return;
+    }
+    m->connected = true;
+    m->fails = 0;
+    m->backoff_ms = m->o.backoff_min_ms;
+    pe_info("mqtt.connected", "client=%s host=%s port=%d session_present=%d", m->client_id,
+            m->host, m->o.port, flags & 1);
+    if (m->o.on_connect)
+        m->o.on_connect(m->o.ctx, (flags & 1) != 0);
+}
+
+static void cb_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    (void)mosq;
+    lost(obj, rc == MOSQ_ERR_SUCCESS ? MOSQ_ERR_CONN_LOST : rc);
+}
+
+static void cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    struct pe_mqtt *m = obj;
+    (void)mosq;
+    if (m->destroying || !m->o.on_message)
+        return;
+    m->o.on_message(m->o.ctx, msg->topic, msg->payload ? msg->payload : "",
+                    (size_t)(msg->payloadlen > 0 ? msg->payloadlen : 0), msg->retain);
+}
+
+static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
+{
+    struct pe_mqtt *m = obj;
+    (void)mosq;
+    if (!m->destroying && m->o.on_published)
+        m->o.on_published(m->o.ctx, mid);
+}
+
+static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    (void)mosq;
+    (void)obj;
+    pe_debug("mqtt.lib", "level=%d msg=\"%s\"", level, str);
+}
+
+/* ---- public ---- */
+
+static char *dup_or_null(const char *s, bool *failed)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *failed = true;
+    return d;
+}
+
+int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct pe_mqtt **out)
+{
+    int rc;
+    if (!loop || !opts || !out || !opts->client_id || !opts->client_id[0] || !opts->host ||
+        !opts->host[0] || opts->port < 1 || opts->port > 65535 || opts->keepalive_s < 0 ||
+        (opts->keepalive_s > 0 && opts->keepalive_s < 5) || opts->keepalive_s > 65535 ||
+        opts->backoff_min_ms < 0 || opts->backoff_max_ms < 0 ||
+        (opts->will_topic && !opts->will_payload))
+        return PE_EINVAL;
+    struct pe_mqtt *m = calloc(1, sizeof *m);
+    if (!m)
+        return PE_ENOMEM;
+    m->loop = loop;
+    m->fd = -1;
+    m->o = *opts;
+    if (!m->o.keepalive_s)
+        m->o.keepalive_s = 30;
+    if (!m->o.backoff_min_ms)
+        m->o.backoff_min_ms = 200;
+    if (!m->o.backoff_max_ms)
+        m->o.backoff_max_ms = 10000;
+    if (m->o.backoff_max_ms < m->o.backoff_min_ms)
+        m->o.backoff_max_ms = m->o.backoff_min_ms;
+    m->backoff_ms = m->o.backoff_min_ms;
+    m->rng = opts->jitter_seed ? opts->jitter_seed
+                               : (uint64_t)pe_mono_us() ^ ((uint64_t)getpid() << 32) ^
+                                     (uint64_t)pe_time_now_ms();
+    if (!m->rng)
+        m->rng = 0x9e3779b97f4a7c15ULL;
+    bool failed = false;
+    m->client_id = dup_or_null(opts->client_id, &failed);
+    m->host = dup_or_null(opts->host, &failed);
+    m->will_topic = dup_or_null(opts->will_topic, &failed);
+    m->will_payload = dup_or_null(opts->will_topic ? opts->will_payload : NULL, &failed);
+    m->o.client_id = m->client_id;
+    m->o.host = m->host;
+    m->o.will_topic = m->will_topic;
+    m->o.will_payload = m->will_payload;
+    if (failed) {
+        rc = PE_ENOMEM;
+        goto free_strings;
+    }
+    if ((rc = lib_acquire()))
+        goto free_strings;
+    /* clean_session=false: the broker keeps our subscriptions and queues QoS 1 messages for
+     * us while we are away. */
+    m->mosq = mosquitto_new(m->client_id, false, m);
+    if (!m->mosq) {
+        pe_error("mqtt.new", "client=%s", m->client_id);
+        rc = PE_ENOMEM;
+        goto release_lib;
+    }
+    if (m->will_topic) {
+        size_t wl = strlen(m->will_payload);
+        int mrc = wl > MAX_PAYLOAD ? MOSQ_ERR_PAYLOAD_SIZE
+                                   : mosquitto_will_set(m->mosq, m->will_topic, (int)wl,
+                                                        m->will_payload, 1, true);
+        if (mrc != MOSQ_ERR_SUCCESS) {
+            pe_error("mqtt.will", "topic=%s rc=%d msg=\"%s\"", m->will_topic, mrc,
+                     mosquitto_strerror(mrc));
+            rc = mrc == MOSQ_ERR_NOMEM ? PE_ENOMEM : PE_EINVAL;
+            goto destroy_mosq;
+        }
+    }
+    mosquitto_max_inflight_messages_set(m->mosq, MAX_INFLIGHT);
+    mosquitto_connect_with_flags_callback_set(m->mosq, cb_connect);
+    mosquitto_disconnect_callback_set(m->mosq, cb_disconnect);
+    mosquitto_message_callback_set(m->mosq, cb_message);
+    mosquitto_publish_callback_set(m->mosq, cb_publish);
+    mosquitto_log_callback_set(m->mosq, cb_log);
+    /* The first attempt runs from the loop, so callbacks never run inside pe_mqtt_create. */
+    if ((rc = pe_loop_timer(loop, 0, attempt, m, &m->retry_timer)))
+        goto destroy_mosq;
+    if ((rc = pe_loop_timer(loop, MISC_INTERVAL_MS, misc_tick, m, &m->misc_timer)))
+        goto cancel_attempt;
+    *out = m;
+    return PE_OK;
+
+cancel_attempt:
+    pe_loop_timer_cancel(loop, m->retry_timer);
+destroy_mosq:
+    mosquitto_destroy(m->mosq);
+release_lib:
+    lib_release();
+free_strings:
+    free(m->client_id);
+    free(m->host);
+    free(m->will_topic);
+    free(m->will_payload);
+    free(m);
+    return rc;
+}
+
+void pe_mqtt_destroy(struct pe_mqtt *m)
+{
+    if (!m)
+        return;
+    if (m->retry_timer)
+        pe_loop_timer_cancel(m->loop, m->retry_timer);
+    if (m->misc_timer)
+        pe_loop_timer_cancel(m->loop, m->misc_timer);
+    m->destroying = true;
+    sync_fd(m); /* unwatch the socket before the library closes it */
+    /* DISCONNECT tells the broker to discard the will. It is written after anything still
+     * queued; what the socket cannot take now is lost with the connection. */
+    if (m->connected)
+        mosquitto_disconnect(m->mosq);
+    mosquitto_destroy(m->mosq);
+    lib_release();
+    free(m->client_id);
+    free(m->host);
+    free(m->will_topic);
+    free(m->will_payload);
+    free(m);
+}
+
+bool pe_mqtt_connected(const struct pe_mqtt *m)
+{
+    return m && m->connected;
+}
+
+int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len,
+                    int qos, bool retain, int *mid)
+{
+    if (!m || !topic || !topic[0] || qos < 0 || qos > 2 || (len && !payload))
+        return PE_EINVAL;
+    if (len > MAX_PAYLOAD)
+        return PE_EINVAL;
+    if (!m->connected)
+        return PE_EAGAIN;
+    int lmid = 0;
+    int rc = mosquitto_publish(m->mosq, &lmid, topic, (int)len, payload, qos, retain);
+    sync_fd(m);
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS:
+        if (mid)
+            *mid = lmid;
+        return PE_OK;
+    case MOSQ_ERR_NO_CONN:
+        return PE_EAGAIN;
+    case MOSQ_ERR_NOMEM:
+        pe_warn("mqtt.publish", "topic=%s rc=%d msg=\"%s\"", topic, rc, mosquitto_strerror(rc));
+        return PE_ENOMEM;
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_PAYLOAD_SIZE:
+    case MOSQ_ERR_OVERSIZE_PACKET:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_QOS_NOT_SUPPORTED:
+        pe_warn("mqtt.publish", "topic=%s rc=%d msg=\"%s\"", topic, rc, mosquitto_strerror(rc));
+        return PE_EINVAL;
+    default:
+        /* A write error: the read side notices the broken connection and reports it. */
+        pe_warn("mqtt.publish", "topic=%s rc=%d msg=\"%s\"", topic, rc, mosquitto_strerror(rc));
+        return PE_EIO;
+    }
+}
+
+int pe_mqtt_subscribe(struct pe_mqtt *m, const char *pattern, int qos)
+{
+    if (!m || !pattern || !pattern[0] || qos < 0 || qos > 2)
+        return PE_EINVAL;
+    if (!m->connected)
+        return PE_EAGAIN;
+    int rc = mosquitto_subscribe(m->mosq, NULL, pattern, qos);
+    sync_fd(m);
+    switch (rc) {
+    case MOSQ_ERR_SUCCESS:
+        return PE_OK;
+    case MOSQ_ERR_NO_CONN:
+        return PE_EAGAIN;
+    case MOSQ_ERR_NOMEM:
+        return PE_ENOMEM;
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_OVERSIZE_PACKET:
+        pe_warn("mqtt.subscribe", "pattern=%s rc=%d msg=\"%s\"", pattern, rc,
+                mosquitto_strerror(rc));
+        return PE_EINVAL;
+    default:
+        pe_warn("mqtt.subscribe", "pattern=%s rc=%d msg=\"%s\"", pattern, rc,
+                mosquitto_strerror(rc));
+        return PE_EIO;
+    }
+}
+
+int pe_mqtt_parse_addr(const char *s, char *host, size_t hostlen, int *port)
+{
+    if (!s || !host || !hostlen || !port)
+        return PE_EINVAL;
+    const char *h = s, *colon;
+    size_t hl;
+    if (s[0] == '[') { /* [IPv6]:PORT */
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return PE_EINVAL;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strchr(s, ':');
+        if (!colon || strchr(colon + 1, ':'))
+            return PE_EINVAL; /* no port, or an IPv6 address without brackets */
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= hostlen)
+        return PE_EINVAL;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (c <= ' ' || c == 0x7f || c == '/' || c == '[' || c == ']')
+            return PE_EINVAL;
+    }
+    const char *p = colon + 1;
+    long v = 0;
+    if (!*p || strlen(p) > 5)
+        return PE_EINVAL;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return PE_EINVAL;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < 1 || v > 65535)
+        return PE_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)v;
+    return PE_OK;
+}
