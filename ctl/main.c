@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/journal.h"
@@ -35,6 +36,8 @@ static void usage(FILE *out)
           "       posedge-ctl verify DB\n"
           "       posedge-ctl report DB --x | --z N\n"
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
+          "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
+          "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -43,7 +46,12 @@ static void usage(FILE *out)
           "         or Z report number N as it was printed\n"
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
           "         the first bad one, into a new journal and rebuild its stock, counters and\n"
-          "         shift state from them; the damaged file is only read\n",
+          "         shift state from them; the damaged file is only read\n"
+          "devkafka librdkafka's in-memory mock cluster as a development Kafka (not for\n"
+          "         production); prints bootstrap=127.0.0.1:PORT first; stdin takes down, up,\n"
+          "         errors N NAME\n"
+          "reconcile read the topics from the beginning (read_committed) and compare with the\n"
+          "         journals; exit 0 only when nothing is missing, duplicated or different\n",
           out);
 }
 
@@ -377,6 +385,10 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "recover") == 0)
         return cmd_recover(argc - 1, argv + 1);
+    if (strcmp(cmd, "devkafka") == 0)
+        return ctl_devkafka(argc - 1, argv + 1);
+    if (strcmp(cmd, "reconcile") == 0)
+        return ctl_reconcile(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

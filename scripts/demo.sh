@@ -1,42 +1,141 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# make demo: a simulated till trading for a minute on an accelerated clock (a 12-hour day in
-# about 12 seconds), then its receipts, its last Z report and a verification of its journal.
-# usage: scripts/demo.sh BUILD_DIR   (DEMO_SECONDS overrides 60)
+# make demo: a simulated store end to end on loopback. A real mosquitto broker (generated
+# config), the dev Kafka (librdkafka's mock cluster; or the Kafka named by KAFKA_BROKERS), one
+# bridge and three tills running the shopper on an accelerated clock. During the run Kafka goes
+# away for about 20 seconds, the MQTT broker restarts and one till is killed with kill -9 and
+# restarted. A line per second shows captured / spooled / delivered per till; the run ends with
+# posedge-ctl reconcile and exits 0 only when nothing was lost or duplicated.
+# usage: scripts/demo.sh BUILD_DIR          (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
-secs=${DEMO_SECONDS:-60}
+bin=$top/$build
+secs=${DEMO_SECONDS:-70}
 run=$(mktemp -d "${TMPDIR:-/tmp}/posedge-demo-XXXXXX")
-agent=$top/$build/posedge-agent
-ctl=$top/$build/posedge-ctl
-db=$run/journal.db
+tills="t01 t02 t03"
+pids=()
 
-echo "posedge demo: one simulated till for ${secs}s; run directory $run"
-"$agent" -c "$top/boards/sim/agent.json" --data-dir "$run" --set sim.speed=3600 \
-    --set sim.tx_per_day=200 2>"$run/agent.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for ((i = 0; i < secs; i += 5)); do
-    sleep 5   # the demo's pacing for a person watching, not synchronisation
-    kill -0 $pid 2>/dev/null || { echo "agent stopped early:"; tail -20 "$run/agent.log"; exit 1; }
-    n=$("$ctl" journal "$db" 2>/dev/null | wc -l)
-    z=$("$ctl" journal "$db" --type z_report 2>/dev/null | wc -l)
-    printf '  t=%3ds  events journaled: %6d  trading days closed (Z): %d\n' $((i + 5)) "$n" "$z"
-done
-kill -TERM $pid
-wait $pid
-trap - EXIT
-echo
-echo "---- last two receipts ($run/receipts.txt) ----"
-awk 'BEGIN{RS="==========================================\n"} {r[NR]=$0} END{printf "%s", r[NR-2]; print "=========================================="; printf "%s", r[NR-1]}' "$run/receipts.txt"
-z=$("$ctl" journal "$db" --type z_report | wc -l)
-if [ "$z" -gt 0 ]; then
-    echo "---- Z report No. $z (posedge-ctl report $db --z $z) ----"
-    "$ctl" report "$db" --z "$z"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port seconds
+    for ((i = 0; i < $2 * 10; i++)); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null || true
+    [ -n "${mqtt_pid:-}" ] && kill "$mqtt_pid" 2>/dev/null || true
+    [ -n "${bridge_pid:-}" ] && kill "$bridge_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# ---- the in-store broker ----
+mqtt_port=$(free_port)
+mkdir -p "$run/mosquitto"
+[ "$(id -u)" -eq 0 ] && mqtt_user="user root" || mqtt_user=""
+cat >"$run/mosquitto/mosquitto.conf" <<EOF
+$mqtt_user
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $run/mosquitto/
+max_queued_messages 100000
+EOF
+start_mqtt() {
+    /usr/sbin/mosquitto -c "$run/mosquitto/mosquitto.conf" >>"$run/mosquitto/mosquitto.log" 2>&1 &
+    mqtt_pid=$!
+    wait_port "$mqtt_port" 20 || { echo "mosquitto did not start"; exit 1; }
+}
+start_mqtt
+
+# ---- Kafka ----
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+    brokers=$KAFKA_BROKERS
+    echo "Kafka: $brokers (KAFKA_BROKERS); the outage part of the demo is skipped"
+else
+    mkfifo "$run/devkafka.in"
+    "$bin/posedge-ctl" devkafka <"$run/devkafka.in" >"$run/devkafka.out" 2>"$run/devkafka.log" &
+    kafka_pid=$!
+    exec 7>"$run/devkafka.in"
+    for ((i = 0; i < 100; i++)); do
+        brokers=$(sed -n 's/^bootstrap=//p' "$run/devkafka.out" | head -1)
+        [ -n "$brokers" ] && break
+        sleep 0.1
+    done
+    [ -n "$brokers" ] || { echo "devkafka did not start"; exit 1; }
+    echo "Kafka: posedge-ctl devkafka (librdkafka mock cluster) at $brokers"
 fi
-echo "---- posedge-ctl verify $db ----"
-"$ctl" verify "$db"
-grep 'event=agent.summary' "$run/agent.log" | sed 's/^/summary: /'
-echo "run directory: $run (journal.db, receipts.txt, drawer.log, agent.log)"
+
+# ---- the bridge and the tills ----
+"$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$run/bridge" \
+    --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" 2>"$run/bridge.log" &
+bridge_pid=$!
+declare -A till_pid
+start_till() { # terminal
+    "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
+        --mqtt "127.0.0.1:$mqtt_port" --set sim.speed=3600 --set sim.tx_per_day=600 \
+        --set sim.seed="${1#t}" 2>>"$run/$1.log" &
+    till_pid[$1]=$!
+}
+for t in $tills; do start_till "$t"; done
+echo "store s001: mosquitto :$mqtt_port, bridge, tills $tills; run directory $run"
+
+q() { sqlite3 -cmd '.timeout 2000' "file:$1?mode=ro" "$2" 2>/dev/null || echo 0; }
+status_line() {
+    local line="" backlog=0
+    for t in $tills; do
+        local db=$run/$t/journal.db c s d
+        c=$(q "$db" 'SELECT coalesce(max(seq),0) FROM events')
+        s=$(q "$db" "SELECT coalesce(max(value),0) FROM uplink WHERE key='spooled'")
+        d=$(q "$db" "SELECT coalesce(max(value),0) FROM uplink WHERE key='delivered'")
+        line+=$(printf ' %s %5s/%5s/%5s' "$t" "$c" "$s" "$d")
+        backlog=$((backlog + c - d))
+    done
+    printf 't=%3ds%s  backlog %d %s\n' "$1" "$line" "$backlog" "$2"
+}
+
+echo "          till captured/spooled/delivered"
+for ((sec = 1; sec <= secs; sec++)); do
+    sleep 1 # the demo's pace for a person watching, not synchronisation
+    note=""
+    if [ -z "${KAFKA_BROKERS:-}" ] && [ "$sec" -eq 10 ]; then
+        echo down >&7; note="<- Kafka goes away"
+    fi
+    if [ -z "${KAFKA_BROKERS:-}" ] && [ "$sec" -eq 30 ]; then
+        echo up >&7; note="<- Kafka is back"
+    fi
+    if [ "$sec" -eq 40 ]; then
+        kill -TERM "$mqtt_pid"; wait "$mqtt_pid" 2>/dev/null || true; start_mqtt
+        note="<- MQTT broker restarted"
+    fi
+    if [ "$sec" -eq 48 ]; then
+        kill -9 "${till_pid[t02]}"; wait "${till_pid[t02]}" 2>/dev/null || true
+        note="<- till t02 killed with kill -9"
+    fi
+    if [ "$sec" -eq 51 ]; then
+        start_till t02; note="<- till t02 restarted"
+    fi
+    status_line "$sec" "$note"
+done
+
+# Close the tills, then wait until the bridge reports everything delivered.
+for t in $tills; do kill -TERM "${till_pid[$t]}"; done
+for t in $tills; do wait "${till_pid[$t]}" || { echo "till $t did not stop cleanly"; exit 1; }; done
+for t in $tills; do
+    "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$t" --terminal "$t" \
+        --mqtt "127.0.0.1:$mqtt_port" --scenario /dev/null --wait-delivered 60 2>>"$run/$t.log" \
+        || { echo "till $t: not everything was delivered"; exit 1; }
+done
+status_line "$secs" "<- tills closed, all delivered"
+kill -TERM "$bridge_pid"; wait "$bridge_pid" || true
+
+echo
+echo "---- posedge-ctl reconcile --brokers $brokers $run/t0*/journal.db ----"
+status=0
+"$bin/posedge-ctl" reconcile --brokers "$brokers" "$run"/t0*/journal.db || status=$?
+echo "run directory: $run (journals, receipts, logs)"
+exit $status

@@ -120,3 +120,126 @@ def main():
             print("    " + msg, flush=True)
             traceback.print_exc(file=sys.stdout)
     sys.exit(1 if failed else 0)
+
+
+# ---- store fixtures: the real mosquitto broker, the dev Kafka, the bridge ----
+
+import signal
+import socket
+
+BRIDGE = os.path.join(BIN, "posedge-bridge")
+BRIDGE_CONFIG = os.path.join(SRC, "boards", "sim", "bridge.json")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Mosquitto:
+    """The real mosquitto broker on a free loopback port with a generated config."""
+
+    def __init__(self, workdir, port=None):
+        self.dir = os.path.join(workdir, "mosquitto")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(self.conf, "w") as f:
+            # user root: as root mosquitto would switch to its own user, which cannot write
+            # the persistence directory of a test run.
+            f.write("user root\nlistener %d 127.0.0.1\nallow_anonymous true\n"
+                    "persistence true\npersistence_location %s/\n"
+                    "max_queued_messages 100000\n" % (self.port, self.dir))
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "mosquitto.log"), "a")
+        self.proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", self.conf],
+                                     stdout=self.log, stderr=self.log)
+        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, 20,
+                   "mosquitto on port %d" % self.port)
+        check(self.proc.poll() is None, "mosquitto exited: see %s" % self.dir)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # a clean stop saves sessions and retained
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+
+class DevKafka:
+    """posedge-ctl devkafka: librdkafka's mock cluster, with fault commands on stdin."""
+
+    def __init__(self, workdir):
+        self.log = open(os.path.join(workdir, "devkafka.log"), "w")
+        self.proc = subprocess.Popen([CTL, "devkafka"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
+        first = self.proc.stdout.readline().strip()
+        check(first.startswith("bootstrap="), "devkafka first line: %r" % first)
+        self.bootstrap = first.split("=", 1)[1]
+
+    def command(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self.proc.stdout.readline()
+            check(line != "", "devkafka exited")
+            if line.startswith("ok ") or line.startswith("error "):
+                check(line.startswith("ok "), "devkafka %s: %s" % (cmd, line))
+                return
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+
+
+class Bridge:
+    def __init__(self, workdir, mqtt, brokers, *extra):
+        self.dir = os.path.join(workdir, "bridge")
+        os.makedirs(self.dir, exist_ok=True)
+        self.args = [BRIDGE, "-c", BRIDGE_CONFIG, "--data-dir", self.dir, "--mqtt", mqtt,
+                     "--kafka", brokers] + list(extra)
+        self.proc = None
+        self.logpath = os.path.join(workdir, "bridge.log")
+
+    def start(self):
+        self.log = open(self.logpath, "a")
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
+        return self
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            rc = self.proc.wait(timeout=60)
+            check(rc == 0, "bridge exit status %d, see %s" % (rc, self.logpath))
+
+    def logtext(self):
+        with open(self.logpath, errors="replace") as f:
+            return f.read()
+
+
+def reconcile(brokers, journals, *extra, check_rc=0):
+    p = run([CTL, "reconcile", "--brokers", brokers] + list(extra) + list(journals),
+            timeout=300, check_rc=check_rc)
+    last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else ""
+    return p, last

@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bridge.c - intake, acknowledgements and the drain (see bridge.h).
+ *
+ * Layout: per-terminal state, then intake (MQTT message -> verify -> spool, group-committed
+ * by a zero-delay timer, then the acks), then the drain (round robin over terminals, each in
+ * seq order, paced by a token bucket, bounded by the producer's in-flight limit), then the
+ * delivery reports that move the delivered watermark, then housekeeping and shutdown.
+ */
+#include "bridge/bridge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/output.h"
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/json.h"
+#include "posedge/log.h"
+#include "posedge/mqtt.h"
+#include "posedge/spool.h"
+
+#define MAX_TERMINALS 1024
+#define DRAIN_CHUNK 512      /* rows read from the spool per terminal per turn */
+#define PERSIST_MS 50        /* how often delivered watermarks are written and acked */
+#define HOUSEKEEPING_MS 2000 /* prune, state, stats */
+#define STATS_EVERY 5        /* housekeeping rounds between stats lines */
+#define TERM_WINDOW 65536    /* most records of one terminal produced and not yet delivered */
+
+struct term {
+    char store[PE_ID_MAX];
+    char terminal[PE_ID_MAX];
+    int64_t spooled;         /* committed spooled watermark */
+    int64_t produced;        /* highest seq handed to the producer */
+    int64_t delivered;       /* contiguous delivered, from delivery reports */
+    int64_t saved;           /* delivered as written to the spool */
+    int64_t acked_spooled;   /* watermarks of the last ack published */
+    int64_t acked_delivered;
+    bool dirty;              /* records added in the open transaction */
+    /* Delivery reports of one terminal arrive in order per topic, but its events go to
+     * several topics: seqs reported above the contiguous watermark wait here as bits,
+     * indexed by seq % TERM_WINDOW, until the gap below them closes. */
+    uint64_t done[TERM_WINDOW / 64];
+};
+
+struct bridge {
+    struct bridge_cfg cfg;  /* copy; kafka_properties borrowed from the caller */
+    struct pe_loop *loop;
+    struct pe_spool *spool;
+    struct pe_mqtt *mqtt;
+    struct output *out;
+    struct term terms[MAX_TERMINALS];
+    int nterms;
+    int rr;                 /* round-robin start of the next drain turn */
+    bool in_txn;            /* an intake transaction is open */
+    bool commit_planned;
+    bool drain_planned;
+    bool persist_planned;
+    bool spool_full;        /* the quota refused records: intake is not acknowledged */
+    bool stopping;
+    double tokens_ev;       /* pacing token buckets */
+    double tokens_bytes;
+    int64_t tokens_at_ms;
+    int64_t hk_rounds;
+    char state_topic[128];
+    struct bridge_stats st;
+};
+
+static void plan_drain(struct bridge *b, int64_t delay_ms);
+
+/* ---- terminals ---- */
+
+static struct term *term_find(struct bridge *b, const char *store, const char *terminal,
+                              bool create)
+{
+    for (int i = 0; i < b->nterms; i++)
+        if (strcmp(b->terms[i].terminal, terminal) == 0 && strcmp(b->terms[i].store, store) == 0)
+            return &b->terms[i];
+    if (!create || b->nterms == MAX_TERMINALS)
+        return NULL;
+    struct term *t = &b->terms[b->nterms++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->store, sizeof t->store, "%s", store);
+    snprintf(t->terminal, sizeof t->terminal, "%s", terminal);
+    struct pe_spool_terminal st;
+    if (pe_spool_terminal(b->spool, store, terminal, &st) == PE_OK) {
+        t->spooled = st.spooled;
+        t->delivered = t->saved = t->produced = st.delivered;
+    }
+    t->acked_spooled = t->acked_delivered = -1;
+    return t;
+}
+
+static int load_term(const struct pe_spool_terminal *st, void *ctx)
+{
+    term_find(ctx, st->store, st->terminal, true);
+    return 0;
+}
+
+/* ---- acknowledgements and state ---- */
+
+static void publish_ack(struct bridge *b, struct term *t)
+{
+    if (t->spooled == t->acked_spooled && t->delivered == t->acked_delivered)
+        return;
+    char topic[160], payload[96];
+    snprintf(topic, sizeof topic, "posedge/v1/%s/%s/ack", t->store, t->terminal);
+    int n = snprintf(payload, sizeof payload, "{\"spooled\":%lld,\"delivered\":%lld}",
+                     (long long)t->spooled, (long long)t->delivered);
+    if (pe_mqtt_publish(b->mqtt, topic, payload, (size_t)n, 1, true, NULL) == PE_OK) {
+        t->acked_spooled = t->spooled;
+        t->acked_delivered = t->delivered;
+    }
+}
+
+static void publish_state(struct bridge *b, const char *state)
+{
+    struct pe_spool_stats ss = {0};
+    pe_spool_stats(b->spool, &ss);
+    char ts[PE_TIME_STRLEN], payload[256];
+    pe_time_format(pe_time_now_ms(), ts);
+    int n = snprintf(payload, sizeof payload,
+                     "{\"state\":\"%s\",\"pending\":%lld,\"pending_bytes\":%lld,\"dead\":%lld,"
+                     "\"ts\":\"%s\"}",
+                     state, (long long)ss.pending, (long long)ss.pending_bytes,
+                     (long long)b->st.dead, ts);
+    pe_mqtt_publish(b->mqtt, b->state_topic, payload, (size_t)n, 1, true, NULL);
+}
+
+/* ---- intake ---- */
+
+static void dead_letter(struct bridge *b, const char *topic, const void *data, size_t len,
+                        const char *reason)
+{
+    b->st.dead++;
+    pe_warn("bridge.dead_letter", "topic=%s bytes=%zu reason=\"%s\"", topic, len, reason);
+    int rc = output_produce_dlq(b->out, b->cfg.topic_dlq, data, len, reason, topic);
+    if (rc)
+        pe_error("bridge.dead_letter_lost", "err=%s reason=\"%s\"", pe_errname(rc), reason);
+}
+
+static void commit_now(void *ctx)
+{
+    struct bridge *b = ctx;
+    b->commit_planned = false;
+    if (!b->in_txn)
+        return;
+    b->in_txn = false;
+    int rc = pe_spool_commit(b->spool);
+    for (int i = 0; i < b->nterms; i++) {
+        struct term *t = &b->terms[i];
+        if (!t->dirty)
+            continue;
+        t->dirty = false;
+        struct pe_spool_terminal st;
+        if (pe_spool_terminal(b->spool, t->store, t->terminal, &st) == PE_OK)
+            t->spooled = st.spooled;
+        /* Persist first, then acknowledge: the ack names only committed records. */
+        if (rc == PE_OK)
+            publish_ack(b, t);
+    }
+    if (rc) {
+        pe_error("bridge.spool_commit_failed", "err=%s (the tills will send again)",
+                 pe_errname(rc));
+        return;
+    }
+    plan_drain(b, 0);
+}
+
+static void open_txn(struct bridge *b)
+{
+    if (b->in_txn)
+        return;
+    int rc = pe_spool_begin(b->spool);
+    if (rc) {
+        pe_error("bridge.spool_begin_failed", "err=%s", pe_errname(rc));
+        return;
+    }
+    b->in_txn = true;
+    if (!b->commit_planned) {
+        /* Group commit: every message read in this loop round shares one transaction. */
+        b->commit_planned = true;
+        pe_loop_timer(b->loop, 0, commit_now, b, NULL);
+    }
+}
+
+/* "posedge/v1/<store>/<terminal>/events" -> store and terminal; false when not that shape. */
+static bool parse_topic(const char *topic, char *store, char *terminal)
+{
+    static const char prefix[] = "posedge/v1/";
+    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *s = topic + sizeof prefix - 1, *t = strchr(s, '/');
+    if (!t || t - s < 1 || t - s >= PE_ID_MAX)
+        return false;
+    const char *e = strchr(t + 1, '/');
+    if (!e || e - t - 1 < 1 || e - t - 1 >= PE_ID_MAX || strcmp(e, "/events") != 0)
+        return false;
+    memcpy(store, s, (size_t)(t - s));
+    store[t - s] = '\0';
+    memcpy(terminal, t + 1, (size_t)(e - t - 1));
+    terminal[e - t - 1] = '\0';
+    return pe_event_id_valid(store, 1) && pe_event_id_valid(terminal, 1);
+}
+
+static void intake_record(struct bridge *b, const char *topic, const char *store,
+                          const char *terminal, const char *line, size_t len)
+{
+    struct pe_event_meta m;
+    char hash[PE_SHA256_HEXLEN], why[200], reason[320];
+    cJSON *rec = NULL;
+    const char *prev = NULL;
+    b->st.received++;
+    int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
+    if (rc) {
+        dead_letter(b, topic, line, len, why);
+        goto done;
+    }
+    if (strcmp(m.store, store) != 0 || strcmp(m.terminal, terminal) != 0) {
+        snprintf(reason, sizeof reason, "seq %lld: record of %s/%s on the topic of %s/%s",
+                 (long long)m.seq, m.store, m.terminal, store, terminal);
+        dead_letter(b, topic, line, len, reason);
+        goto done;
+    }
+    pe_json_get_str(rec, "prev", &prev);
+    struct term *t = term_find(b, store, terminal, true);
+    if (!t) {
+        dead_letter(b, topic, line, len, "too many terminals for one bridge");
+        goto done;
+    }
+    open_txn(b);
+    if (!b->in_txn)
+        goto done;
+    rc = pe_spool_add(b->spool, &m, prev, hash, line, len);
+    switch (rc) {
+    case PE_OK:
+        b->st.stored++;
+        t->dirty = true;
+        break;
+    case PE_EEXIST:
+        b->st.duplicates++;
+        t->dirty = true; /* ack again: the till may have missed the last one */
+        t->acked_spooled = -1;
+        break;
+    case PE_EAGAIN:
+        b->st.gaps++;
+        break;
+    case PE_ECHAIN:
+        snprintf(reason, sizeof reason,
+                 "seq %lld: does not continue the spooled chain of %s/%s (seq regression or "
+                 "broken prev)",
+                 (long long)m.seq, store, terminal);
+        dead_letter(b, topic, line, len, reason);
+        break;
+    case PE_EFULL:
+        b->st.full++;
+        if (!b->spool_full) {
+            b->spool_full = true;
+            pe_error("bridge.spool_full", "quota_mb=%lld: not acknowledging new events; the "
+                                          "tills keep them until Kafka drains the spool",
+                     (long long)b->cfg.spool_max_mb);
+            publish_state(b, "spool_full");
+        }
+        break;
+    default:
+        pe_error("bridge.spool_add_failed", "err=%s", pe_errname(rc));
+        break;
+    }
+done:
+    cJSON_Delete(rec);
+}
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
+                       bool retained)
+{
+    struct bridge *b = ctx;
+    (void)retained;
+    if (b->stopping)
+        return;
+    char store[PE_ID_MAX], terminal[PE_ID_MAX], reason[128];
+    if (!parse_topic(topic, store, terminal) || strcmp(store, b->cfg.store) != 0) {
+        dead_letter(b, topic, payload, len, "topic outside this bridge's store events");
+        return;
+    }
+    if ((int64_t)len > b->cfg.max_payload) {
+        snprintf(reason, sizeof reason, "payload of %zu bytes over intake.max_payload %lld", len,
+                 (long long)b->cfg.max_payload);
+        dead_letter(b, topic, payload, len, reason);
+        return;
+    }
+    const char *p = payload, *end = p + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        if (e > p)
+            intake_record(b, topic, store, terminal, p, (size_t)(e - p));
+        p = e + 1;
+    }
+}
+
+static void on_connect(void *ctx, bool session_present)
+{
+    struct bridge *b = ctx;
+    /* Every store's events: another store's on this broker are dead letters, not ignored. */
+    const char *pattern = "posedge/v1/+/+/events";
+    pe_mqtt_subscribe(b->mqtt, pattern, 1);
+    pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s", session_present,
+            pattern);
+    publish_state(b, b->spool_full ? "spool_full" : "online");
+    for (int i = 0; i < b->nterms; i++) {
+        b->terms[i].acked_spooled = -1; /* re-publish every ack after a reconnect */
+        publish_ack(b, &b->terms[i]);
+    }
+}
+
+static void on_disconnect(void *ctx, int reason)
+{
+    (void)ctx;
+    pe_warn("bridge.mqtt_disconnected", "reason=%d", reason);
+}
+
+/* ---- drain ---- */
+
+struct turn {
+    struct bridge *b;
+    struct term *t;
+    int64_t budget_ev;
+    int64_t budget_bytes;
+    bool blocked; /* the producer refused (in-flight limit) */
+};
+
+static int produce_row(const struct pe_spool_row *r, void *ctx)
+{
+    struct turn *u = ctx;
+    if (u->budget_ev <= 0 || u->budget_bytes <= 0)
+        return 1;
+    if (r->seq > u->t->delivered + TERM_WINDOW) {
+        u->blocked = true; /* its delivery reports will make room */
+        return 1;
+    }
+    enum pe_event_type type;
+    const char *topic = u->b->cfg.topic_dlq;
+    if (pe_event_type_parse(r->type, &type) == PE_OK)
+        topic = u->b->cfg.topic[type];
+    struct output_ref ref = {.seq = r->seq};
+    snprintf(ref.store, sizeof ref.store, "%s", r->store);
+    snprintf(ref.terminal, sizeof ref.terminal, "%s", r->terminal);
+    int rc = output_produce(u->b->out, topic, &ref, r->id, r->type, r->ts_ms, r->record, r->len);
+    if (rc == PE_EAGAIN) {
+        u->blocked = true;
+        return 1;
+    }
+    if (rc) {
+        pe_error("bridge.produce_failed", "seq=%lld err=%s", (long long)r->seq, pe_errname(rc));
+        u->blocked = true;
+        return 1;
+    }
+    u->t->produced = r->seq;
+    u->b->st.produced++;
+    u->budget_ev--;
+    u->budget_bytes -= (int64_t)r->len;
+    return 0;
+}
+
+static void drain(void *ctx)
+{
+    struct bridge *b = ctx;
+    b->drain_planned = false;
+    if (b->nterms == 0)
+        return;
+    /* Token buckets refill with elapsed time, holding at most one second of pace. */
+    int64_t now = pe_mono_ms();
+    double dt = (double)(now - b->tokens_at_ms) / 1000.0;
+    b->tokens_at_ms = now;
+    int64_t ev = INT64_MAX / 4, bytes = INT64_MAX / 4;
+    if (b->cfg.drain_events_per_s > 0) {
+        b->tokens_ev += dt * (double)b->cfg.drain_events_per_s;
+        if (b->tokens_ev > (double)b->cfg.drain_events_per_s)
+            b->tokens_ev = (double)b->cfg.drain_events_per_s;
+        ev = (int64_t)b->tokens_ev;
+    }
+    if (b->cfg.drain_bytes_per_s > 0) {
+        b->tokens_bytes += dt * (double)b->cfg.drain_bytes_per_s;
+        if (b->tokens_bytes > (double)b->cfg.drain_bytes_per_s)
+            b->tokens_bytes = (double)b->cfg.drain_bytes_per_s;
+        bytes = (int64_t)b->tokens_bytes;
+    }
+    int64_t ev0 = ev, bytes0 = bytes;
+    bool more = true, blocked = false;
+    /* Round robin: each turn gives every terminal with a backlog up to DRAIN_CHUNK rows, in
+     * its own seq order, so live events of one till are not stuck behind another's backlog. */
+    while (more && !blocked && ev > 0 && bytes > 0) {
+        more = false;
+        for (int k = 0; k < b->nterms && !blocked && ev > 0 && bytes > 0; k++) {
+            struct term *t = &b->terms[(b->rr + k) % b->nterms];
+            if (t->produced >= t->spooled)
+                continue;
+            struct turn u = {b, t, ev < DRAIN_CHUNK ? ev : DRAIN_CHUNK, bytes, false};
+            int64_t before = u.budget_ev, before_b = u.budget_bytes;
+            pe_spool_rows(b->spool, t->store, t->terminal, t->produced, DRAIN_CHUNK, produce_row,
+                          &u);
+            ev -= before - u.budget_ev;
+            bytes -= before_b - u.budget_bytes;
+            blocked = u.blocked;
+            if (t->produced < t->spooled)
+                more = true;
+        }
+        b->rr = (b->rr + 1) % b->nterms;
+    }
+    if (b->cfg.drain_events_per_s > 0)
+        b->tokens_ev -= (double)(ev0 - ev);
+    if (b->cfg.drain_bytes_per_s > 0)
+        b->tokens_bytes -= (double)(bytes0 - bytes);
+    /* Blocked: the delivery reports will plan the next turn. Paced out: wait for tokens. */
+    if (more && !blocked)
+        plan_drain(b, 5);
+}
+
+static void plan_drain(struct bridge *b, int64_t delay_ms)
+{
+    if (b->drain_planned || b->stopping)
+        return;
+    b->drain_planned = true;
+    pe_loop_timer(b->loop, delay_ms, drain, b, NULL);
+}
+
+static void persist(void *ctx)
+{
+    struct bridge *b = ctx;
+    b->persist_planned = false;
+    for (int i = 0; i < b->nterms; i++) {
+        struct term *t = &b->terms[i];
+        if (t->delivered > t->saved) {
+            int rc = pe_spool_set_delivered(b->spool, t->store, t->terminal, t->delivered);
+            if (rc) {
+                pe_error("bridge.persist_failed", "err=%s", pe_errname(rc));
+                continue;
+            }
+            t->saved = t->delivered;
+        }
+        if (!b->in_txn)
+            publish_ack(b, t);
+    }
+}
+
+static void on_delivered(void *ctx, const struct output_ref *ref, int err)
+{
+    struct bridge *b = ctx;
+    if (ref->seq == 0) /* a dead letter */
+        return;
+    struct term *t = term_find(b, ref->store, ref->terminal, false);
+    if (!t)
+        return;
+    if (err) {
+        /* Produce it again from the spool; nothing is dropped. */
+        b->st.failed++;
+        pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
+                t->terminal, (long long)ref->seq, err);
+        t->produced = t->delivered;
+        memset(t->done, 0, sizeof t->done);
+        plan_drain(b, 100);
+        return;
+    }
+    b->st.delivered++;
+    if (ref->seq > t->delivered && ref->seq <= t->delivered + TERM_WINDOW) {
+        uint64_t bit = (uint64_t)ref->seq % TERM_WINDOW;
+        t->done[bit / 64] |= 1ULL << (bit % 64);
+        for (;;) {
+            uint64_t next = (uint64_t)(t->delivered + 1) % TERM_WINDOW;
+            if (!(t->done[next / 64] & (1ULL << (next % 64))))
+                break;
+            t->done[next / 64] &= ~(1ULL << (next % 64));
+            t->delivered++;
+        }
+    }
+    if (!b->persist_planned) {
+        b->persist_planned = true;
+        pe_loop_timer(b->loop, PERSIST_MS, persist, b, NULL);
+    }
+    plan_drain(b, 0);
+}
+
+static void on_reset(void *ctx)
+{
+    struct bridge *b = ctx;
+    pe_warn("bridge.producer_reset", "terminals=%d (producing again from delivered+1)",
+            b->nterms);
+    for (int i = 0; i < b->nterms; i++) {
+        b->terms[i].produced = b->terms[i].delivered;
+        memset(b->terms[i].done, 0, sizeof b->terms[i].done);
+    }
+    plan_drain(b, 0);
+}
+
+/* ---- housekeeping ---- */
+
+static void housekeeping(void *ctx)
+{
+    struct bridge *b = ctx;
+    int64_t pruned = 0;
+    if (!b->in_txn)
+        pe_spool_prune(b->spool, 50000, &pruned);
+    struct pe_spool_stats ss = {0};
+    pe_spool_stats(b->spool, &ss);
+    int64_t low_water = b->cfg.spool_max_mb * 1024 * 1024 * 9 / 10;
+    if (b->spool_full && (b->cfg.spool_max_mb == 0 || ss.pending_bytes < low_water)) {
+        b->spool_full = false;
+        pe_info("bridge.spool_ok", "pending_bytes=%lld: acknowledging again",
+                (long long)ss.pending_bytes);
+    }
+    publish_state(b, b->spool_full ? "spool_full" : "online");
+    if (++b->hk_rounds % STATS_EVERY == 0 || pruned)
+        pe_info("bridge.stats",
+                "received=%lld stored=%lld duplicates=%lld gaps=%lld dead=%lld full=%lld "
+                "produced=%lld delivered=%lld failed=%lld pending=%lld pruned=%lld",
+                (long long)b->st.received, (long long)b->st.stored, (long long)b->st.duplicates,
+                (long long)b->st.gaps, (long long)b->st.dead, (long long)b->st.full,
+                (long long)b->st.produced, (long long)b->st.delivered, (long long)b->st.failed,
+                (long long)ss.pending, (long long)pruned);
+    plan_drain(b, 0);
+    pe_loop_timer(b->loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
+}
+
+/* ---- lifecycle ---- */
+
+int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bridge **out,
+                  char *err, size_t errlen)
+{
+    struct bridge *b = calloc(1, sizeof *b);
+    if (!b)
+        return PE_ENOMEM;
+    b->cfg = *cfg;
+    b->loop = loop;
+    b->tokens_at_ms = pe_mono_ms();
+    snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/_bridge/state", cfg->store);
+    char path[BRIDGE_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
+    struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024};
+    int rc = pe_spool_open(path, &so, &b->spool, err, errlen);
+    if (rc)
+        goto free_bridge;
+    pe_spool_terminals(b->spool, load_term, b);
+    struct output_opts oo = {
+        .brokers = cfg->kafka_brokers,
+        .properties = cfg->kafka_properties,
+        .max_inflight = (int)cfg->kafka_max_inflight,
+        .on_delivered = on_delivered,
+        .on_reset = on_reset,
+        .ctx = b,
+    };
+    if ((rc = output_create(loop, &oo, &b->out, err, errlen)))
+        goto close_spool;
+    char client_id[96], will[64];
+    snprintf(client_id, sizeof client_id, "posedge-bridge-%s", cfg->store);
+    snprintf(will, sizeof will, "{\"state\":\"offline\"}");
+    struct pe_mqtt_opts mo = {
+        .client_id = client_id,
+        .host = cfg->mqtt_host,
+        .port = (int)cfg->mqtt_port,
+        .keepalive_s = (int)cfg->mqtt_keepalive_s,
+        .will_topic = b->state_topic,
+        .will_payload = will,
+        .on_connect = on_connect,
+        .on_disconnect = on_disconnect,
+        .on_message = on_message,
+        .ctx = b,
+    };
+    if ((rc = pe_mqtt_create(loop, &mo, &b->mqtt))) {
+        snprintf(err, errlen, "mqtt %s:%lld: %s", cfg->mqtt_host, (long long)cfg->mqtt_port,
+                 pe_strerror(rc));
+        goto destroy_output;
+    }
+    pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
+    plan_drain(b, 0);
+    pe_info("bridge.start", "store=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld", cfg->store,
+            path, b->nterms, cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port);
+    *out = b;
+    return PE_OK;
+
+destroy_output:
+    output_destroy(b->out);
+close_spool:
+    pe_spool_close(b->spool);
+free_bridge:
+    free(b);
+    return rc;
+}
+
+void bridge_destroy(struct bridge *b, int flush_ms)
+{
+    if (!b)
+        return;
+    b->stopping = true;
+    commit_now(b);
+    int rc = output_flush(b->out, flush_ms);
+    persist(b);
+    publish_state(b, "offline");
+    /* Give the last acks and the state a moment on the wire before disconnecting. */
+    int64_t deadline = pe_mono_ms() + 500;
+    while (pe_mono_ms() < deadline && pe_mqtt_connected(b->mqtt))
+        if (pe_loop_run_once(b->loop, 50))
+            break;
+    pe_info("bridge.stop", "flushed=%s produced=%lld delivered=%lld dead=%lld",
+            rc == PE_OK ? "yes" : "no (undelivered records stay in the spool)",
+            (long long)b->st.produced, (long long)b->st.delivered, (long long)b->st.dead);
+    pe_mqtt_destroy(b->mqtt);
+    output_destroy(b->out);
+    pe_spool_close(b->spool);
+    free(b);
+}
+
+const struct bridge_stats *bridge_stats(const struct bridge *b)
+{
+    return &b->st;
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bridge_cfg.c - the table of posedge-bridge's configuration keys, and the pass-through of
+ * librdkafka properties. Adding a key is one line here and one field in bridge_cfg.h.
+ */
+#include "bridge/bridge_cfg.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/file.h"
+#include "posedge/log.h"
+
+static int check_id(const void *v, char *why, size_t len)
+{
+    if (!pe_event_id_valid(v, 1)) {
+        snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+static int check_level(const void *v, char *why, size_t len)
+{
+    enum pe_log_level l;
+    if (pe_log_level_parse(v, &l) != PE_OK) {
+        snprintf(why, len, "must be one of debug, info, warn, error");
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+static int check_topic(const void *v, char *why, size_t len)
+{
+    for (const char *p = v; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            snprintf(why, len, "a Kafka topic name has only letters, digits, '.', '_', '-'");
+            return PE_EINVAL;
+        }
+    }
+    return PE_OK;
+}
+
+#define STR(k, f, d, lo, hi, h, c)                                                                 \
+    {k, PE_CFG_STR, offsetof(struct bridge_cfg, f), sizeof(((struct bridge_cfg *)0)->f), d, lo,   \
+     hi, h, c}
+#define INT(k, f, d, lo, hi, h)                                                                    \
+    {k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL}
+#define TOPIC(type, idx, d)                                                                        \
+    {"topics." type, PE_CFG_STR, offsetof(struct bridge_cfg, topic) + (idx) * BRIDGE_TOPIC_MAX,   \
+     BRIDGE_TOPIC_MAX, d, 1, BRIDGE_TOPIC_MAX - 1, "Kafka topic of " type " events", check_topic}
+
+const struct pe_cfg_opt bridge_cfg_table[] = {
+    STR("store", store, "s001", 1, 32, "the store this bridge serves", check_id),
+    STR("data_dir", data_dir, "/var/lib/posedge-bridge", 1, BRIDGE_PATH_MAX - 1,
+        "directory of spool.db", NULL),
+    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", check_level),
+    STR("mqtt.host", mqtt_host, "127.0.0.1", 1, 127, "in-store MQTT broker host", NULL),
+    INT("mqtt.port", mqtt_port, "1883", 1, 65535, "in-store MQTT broker port"),
+    INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 3600, "MQTT keepalive, seconds"),
+    STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers",
+        NULL),
+    INT("kafka.max_inflight", kafka_max_inflight, "100000", 1, 10000000,
+        "records produced and not yet acknowledged by Kafka"),
+    TOPIC("sale", PE_EV_SALE, "pos.sales"),
+    TOPIC("return", PE_EV_RETURN, "pos.sales"),
+    TOPIC("void", PE_EV_VOID, "pos.sales"),
+    TOPIC("no_sale", PE_EV_NO_SALE, "pos.sales"),
+    TOPIC("inventory_receipt", PE_EV_INVENTORY_RECEIPT, "pos.inventory"),
+    TOPIC("inventory_adjust", PE_EV_INVENTORY_ADJUST, "pos.inventory"),
+    TOPIC("inventory_count", PE_EV_INVENTORY_COUNT, "pos.inventory"),
+    TOPIC("shift_open", PE_EV_SHIFT_OPEN, "pos.reports"),
+    TOPIC("shift_close", PE_EV_SHIFT_CLOSE, "pos.reports"),
+    TOPIC("x_report", PE_EV_X_REPORT, "pos.reports"),
+    TOPIC("z_report", PE_EV_Z_REPORT, "pos.reports"),
+    STR("topics.dlq", topic_dlq, "pos.dlq", 1, BRIDGE_TOPIC_MAX - 1,
+        "dead-letter topic: invalid input, with the reason in headers", check_topic),
+    INT("intake.max_payload", max_payload, "1048576", 1024, 268435456,
+        "largest MQTT message accepted, bytes (larger ones are dead letters)"),
+    INT("drain.events_per_s", drain_events_per_s, "0", 0, 100000000,
+        "pace of the backlog toward Kafka, events/s (0: unlimited)"),
+    INT("drain.bytes_per_s", drain_bytes_per_s, "0", 0, INT64_MAX,
+        "pace toward Kafka, bytes/s (0: unlimited)"),
+    INT("spool.max_mb", spool_max_mb, "0", 0, 1048576,
+        "quota of undelivered records in MiB (0: none); when full, intake stops acknowledging"),
+    {NULL},
+};
+
+int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    int rc = pe_cfg_defaults(bridge_cfg_table, c);
+    if (rc)
+        return rc;
+    c->kafka_properties = cJSON_CreateObject();
+    if (!c->kafka_properties)
+        return PE_ENOMEM;
+    if (!path)
+        return PE_OK;
+    char *text = NULL;
+    if ((rc = pe_file_read(path, 1024 * 1024, &text, NULL, err, errlen)))
+        return rc;
+    cJSON *doc = cJSON_Parse(text);
+    cJSON *kafka = doc ? cJSON_GetObjectItemCaseSensitive(doc, "kafka") : NULL;
+    cJSON *props = cJSON_IsObject(kafka) ? cJSON_DetachItemFromObjectCaseSensitive(kafka,
+                                                                                   "properties")
+                                         : NULL;
+    if (props) {
+        if (!cJSON_IsObject(props)) {
+            snprintf(err, errlen, "%s: kafka.properties: expected an object", path);
+            rc = PE_EINVAL;
+            goto done;
+        }
+        const cJSON *p;
+        cJSON_ArrayForEach(p, props)
+        {
+            char v[64];
+            const char *val = NULL;
+            if (cJSON_IsString(p)) {
+                val = p->valuestring;
+            } else if (cJSON_IsBool(p)) {
+                val = cJSON_IsTrue(p) ? "true" : "false";
+            } else if (cJSON_IsNumber(p) && p->valuedouble == (double)(long long)p->valuedouble) {
+                snprintf(v, sizeof v, "%lld", (long long)p->valuedouble);
+                val = v;
+            } else {
+                snprintf(err, errlen, "%s: kafka.properties.%s: expected a string", path,
+                         p->string);
+                rc = PE_EINVAL;
+                goto done;
+            }
+            cJSON_AddStringToObject(c->kafka_properties, p->string, val);
+        }
+    }
+    if (doc) {
+        /* The rest goes through the table, which names unknown keys and bad values. */
+        char *rest = cJSON_PrintUnformatted(doc);
+        rc = rest ? pe_cfg_load_text(bridge_cfg_table, c, rest, path, err, errlen) : PE_ENOMEM;
+        free(rest);
+    } else {
+        rc = pe_cfg_load_text(bridge_cfg_table, c, text, path, err, errlen);
+    }
+done:
+    cJSON_Delete(props);
+    cJSON_Delete(doc);
+    free(text);
+    return rc;
+}
+
+int bridge_cfg_print(const struct bridge_cfg *c, FILE *out)
+{
+    /* The table prints its keys; the properties are merged in as "kafka.properties". */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (!mem)
+        return PE_ENOMEM;
+    int rc = pe_cfg_print(bridge_cfg_table, c, mem);
+    fclose(mem);
+    cJSON *doc = rc == PE_OK ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!doc)
+        return rc ? rc : PE_ENOMEM;
+    cJSON *masked = cJSON_Duplicate(c->kafka_properties, 1);
+    cJSON *p;
+    cJSON_ArrayForEach(p, masked)
+    {
+        if (strstr(p->string, "password") || strstr(p->string, "secret"))
+            cJSON_SetValuestring(p, "********");
+    }
+    cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
+    if (kafka && masked)
+        cJSON_AddItemToObject(kafka, "properties", masked);
+    else
+        cJSON_Delete(masked);
+    char *s = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!s)
+        return PE_ENOMEM;
+    fprintf(out, "%s\n", s);
+    free(s);
+    return PE_OK;
+}
+
+void bridge_cfg_free(struct bridge_cfg *c)
+{
+    cJSON_Delete(c->kafka_properties);
+    c->kafka_properties = NULL;
+}

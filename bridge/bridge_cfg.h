@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bridge_cfg.h - posedge-bridge's configuration: one struct and the table that drives its
+ * defaults, parsing, validation, --print-config and --help. "kafka.properties" is the one
+ * free-form object: any librdkafka property, passed through unchanged (SASL, SSL, tuning).
+ */
+#ifndef POSEDGE_BRIDGE_CFG_H
+#define POSEDGE_BRIDGE_CFG_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#include "posedge/cfg.h"
+#include "posedge/event.h"
+
+#define BRIDGE_PATH_MAX 256
+#define BRIDGE_TOPIC_MAX 128
+
+struct bridge_cfg {
+    char store[PE_ID_MAX];            /* the store this bridge serves */
+    char data_dir[BRIDGE_PATH_MAX];   /* spool.db lives here */
+    char log_level[8];                /* debug, info, warn, error */
+    char mqtt_host[128];              /* in-store broker */
+    int64_t mqtt_port;
+    int64_t mqtt_keepalive_s;
+    char kafka_brokers[512];          /* bootstrap.servers */
+    int64_t kafka_max_inflight;       /* records produced and not yet acknowledged */
+    char topic[PE_EV__COUNT][BRIDGE_TOPIC_MAX]; /* Kafka topic per event type */
+    char topic_dlq[BRIDGE_TOPIC_MAX]; /* dead letters */
+    int64_t max_payload;              /* largest MQTT payload accepted, bytes */
+    int64_t drain_events_per_s;       /* pace toward Kafka; 0: as fast as Kafka takes them */
+    int64_t drain_bytes_per_s;        /* likewise in record bytes; 0: unlimited */
+    int64_t spool_max_mb;             /* quota of undelivered records; 0: none */
+    cJSON *kafka_properties;          /* owned: object of string values (may be empty) */
+};
+
+extern const struct pe_cfg_opt bridge_cfg_table[];
+
+/*
+ * Defaults, then the file (path may be NULL), taking "kafka.properties" out before the table
+ * checks the rest. err names the file and key. Errors as pe_cfg_load_file; PE_EINVAL for a
+ * property whose value is not a string, number or boolean.
+ */
+int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t errlen);
+
+/* Print the effective configuration, properties included (values of keys containing
+ * "password" or "secret" are masked). */
+int bridge_cfg_print(const struct bridge_cfg *c, FILE *out);
+
+void bridge_cfg_free(struct bridge_cfg *c);
+
+#endif

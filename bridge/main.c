@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - posedge-bridge: one per store. Takes the tills' events from the in-store MQTT
+ * broker into a durable SQLite spool and forwards them to Kafka whenever the link is up.
+ * One thread, one poll(2) loop (bridge.c does the work). SIGTERM/SIGINT: stop intake, flush
+ * Kafka with a deadline, persist the watermarks, close.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bridge/bridge.h"
+#include "posedge/err.h"
+#include "posedge/log.h"
+#include "posedge/mqtt.h"
+
+#define EXIT_USAGE 2
+#define FLUSH_MS 5000
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: posedge-bridge -c FILE [--data-dir DIR] [--mqtt HOST:PORT] [--kafka BROKERS]\n"
+            "                      [--set KEY=VALUE]... [--print-config] [--help]\n"
+            "\n"
+            "Receives the store's till events over MQTT, keeps them in DIR/spool.db and\n"
+            "forwards them to Kafka (acks=all, idempotent), acknowledging to each till what is\n"
+            "spooled and what is delivered. Any librdkafka property can be given in the file as\n"
+            "\"kafka\": {\"properties\": {\"security.protocol\": \"SASL_SSL\", ...}}.\n"
+            "\n"
+            "configuration keys (JSON file, or --set KEY=VALUE):\n");
+    pe_cfg_help(bridge_cfg_table, out);
+}
+
+static void on_signal(int sig, void *ctx)
+{
+    pe_info("bridge.signal", "signal=%d", sig);
+    pe_loop_stop(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
+        {"mqtt", required_argument, NULL, 'm'},    {"kafka", required_argument, NULL, 'k'},
+        {"set", required_argument, NULL, 's'},     {"print-config", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    const char *cfg_path = NULL;
+    struct {
+        const char *key;
+        char value[512];
+    } sets[64];
+    int nsets = 0, c;
+    bool print_cfg = false;
+    char err[512];
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (nsets == 64) {
+            fprintf(stderr, "posedge-bridge: too many overrides\n");
+            return EXIT_USAGE;
+        }
+        switch (c) {
+        case 'c':
+            cfg_path = optarg;
+            break;
+        case 'd':
+            sets[nsets].key = "data_dir";
+            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", optarg);
+            break;
+        case 'k':
+            sets[nsets].key = "kafka.brokers";
+            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", optarg);
+            break;
+        case 'm': {
+            char host[128];
+            int port;
+            if (pe_mqtt_parse_addr(optarg, host, sizeof host, &port) != PE_OK) {
+                fprintf(stderr, "posedge-bridge: --mqtt: expected HOST:PORT, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            sets[nsets].key = "mqtt.host";
+            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", host);
+            sets[nsets].key = "mqtt.port";
+            snprintf(sets[nsets++].value, sizeof sets[0].value, "%d", port);
+            break;
+        }
+        case 's': {
+            char *eq = strchr(optarg, '=');
+            if (!eq) {
+                fprintf(stderr, "posedge-bridge: --set: expected KEY=VALUE, got \"%s\"\n", optarg);
+                return EXIT_USAGE;
+            }
+            *eq = '\0';
+            sets[nsets].key = optarg;
+            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", eq + 1);
+            break;
+        }
+        case 'p':
+            print_cfg = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc || !cfg_path) {
+        fprintf(stderr, optind < argc ? "posedge-bridge: unexpected argument \"%s\"\n"
+                                      : "posedge-bridge: -c FILE is required%s\n",
+                optind < argc ? argv[optind] : "");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    struct bridge_cfg cfg;
+    if (bridge_cfg_load(&cfg, cfg_path, err, sizeof err)) {
+        fprintf(stderr, "posedge-bridge: %s\n", err);
+        bridge_cfg_free(&cfg);
+        return EXIT_USAGE;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (pe_cfg_set(bridge_cfg_table, &cfg, sets[i].key, sets[i].value, err, sizeof err)) {
+            fprintf(stderr, "posedge-bridge: %s\n", err);
+            bridge_cfg_free(&cfg);
+            return EXIT_USAGE;
+        }
+    }
+    if (print_cfg) {
+        int rc = bridge_cfg_print(&cfg, stdout);
+        bridge_cfg_free(&cfg);
+        return rc ? 1 : 0;
+    }
+    enum pe_log_level level = PE_LOG_INFO;
+    pe_log_level_parse(cfg.log_level, &level);
+    pe_log_init("bridge", level);
+    int status = 1;
+    if (mkdir(cfg.data_dir, 0750) != 0 && errno != EEXIST) {
+        fprintf(stderr, "posedge-bridge: data_dir %s: %s\n", cfg.data_dir, strerror(errno));
+        bridge_cfg_free(&cfg);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct pe_loop *loop = NULL;
+    struct bridge *b = NULL;
+    static const int sigs[] = {SIGINT, SIGTERM};
+    int rc = pe_loop_create(&loop);
+    if (!rc)
+        rc = pe_loop_signals(loop, sigs, 2, on_signal, loop);
+    if (rc) {
+        fprintf(stderr, "posedge-bridge: start-up failed: %s\n", pe_strerror(rc));
+        goto out;
+    }
+    if ((rc = bridge_create(loop, &cfg, &b, err, sizeof err))) {
+        fprintf(stderr, "posedge-bridge: %s\n", err);
+        status = rc == PE_EINVAL ? EXIT_USAGE : 1;
+        goto out;
+    }
+    status = pe_loop_run(loop) == PE_OK ? 0 : 1;
+    bridge_destroy(b, FLUSH_MS);
+out:
+    pe_loop_destroy(loop);
+    bridge_cfg_free(&cfg);
+    return status;
+}

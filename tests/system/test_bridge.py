@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""System tests of the store: tills -> real mosquitto -> posedge-bridge -> Kafka (librdkafka's
+mock cluster in posedge-ctl devkafka), checked with posedge-ctl reconcile after every fault:
+Kafka down and up, request errors, the MQTT broker restarted, the bridge killed with kill -9
+under load, a till offline for a long backlog, and each kind of bad input.
+"""
+import json
+import os
+import random
+import subprocess
+import time
+
+from lib import (AGENT, CONFIG, CTL, Bridge, DevKafka, Mosquitto, agent, check, main, reconcile,
+                 run, test, tmpdir, wait_until)
+
+
+class Store:
+    """One simulated store: broker, dev Kafka and bridge in a fresh directory."""
+
+    def __init__(self, *bridge_args):
+        self.dir = tmpdir("pe-store")
+        self.mqtt = Mosquitto(self.dir).start()
+        self.kafka = DevKafka(self.dir)
+        self.bridge = Bridge(self.dir, self.mqtt.addr, self.kafka.bootstrap, *bridge_args).start()
+
+    def till(self, terminal):
+        return os.path.join(self.dir, terminal)
+
+    def agent_args(self, terminal):
+        return ["-c", CONFIG, "--data-dir", self.till(terminal), "--terminal", terminal,
+                "--mqtt", self.mqtt.addr]
+
+    def shop(self, terminal, n, seed, wait=120, check_rc=0):
+        return agent(self.till(terminal), "--terminal", terminal, "--mqtt", self.mqtt.addr,
+                     "--shopper", str(n), "--seed", str(seed), "--wait-delivered", str(wait),
+                     check_rc=check_rc)
+
+    def spawn(self, terminal, n, seed, wait=180):
+        return subprocess.Popen([AGENT] + self.agent_args(terminal) +
+                                ["--shopper", str(n), "--seed", str(seed), "--wait-delivered",
+                                 str(wait)],
+                                stdout=subprocess.DEVNULL, stderr=open(self.till(terminal) + ".log", "a"))
+
+    def journals(self, *terminals):
+        return [os.path.join(self.till(t), "journal.db") for t in terminals]
+
+    def reconcile(self, *terminals, check_rc=0):
+        return reconcile(self.kafka.bootstrap, self.journals(*terminals), check_rc=check_rc)
+
+    def close(self):
+        for p in (self.bridge.stop, self.kafka.stop, self.mqtt.stop):
+            try:
+                p()
+            except Exception:
+                pass
+
+
+def counts(last):
+    return dict(kv.split("=") for kv in last.split())
+
+
+@test
+def two_tills_end_to_end():
+    s = Store()
+    try:
+        a = s.spawn("t01", 300, 1)
+        b = s.spawn("t02", 300, 2)
+        check(a.wait(timeout=300) == 0, "till t01 did not see everything delivered")
+        check(b.wait(timeout=300) == 0, "till t02 did not see everything delivered")
+        p, last = s.reconcile("t01", "t02")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+        # The ack is retained and carries both watermarks.
+        sub = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(s.mqtt.port), "-t",
+                   "posedge/v1/s001/t01/ack", "-C", "1", "-W", "10"], check_rc=0)
+        ack = json.loads(sub.stdout)
+        n = len(run([CTL, "journal", s.journals("t01")[0]]).stdout.splitlines())
+        check(ack == {"spooled": n, "delivered": n}, "ack %s, journal has %d" % (ack, n))
+    finally:
+        s.close()
+
+
+@test
+def kafka_down_and_up_loses_nothing():
+    s = Store()
+    try:
+        s.kafka.command("down")
+        a = s.spawn("t01", 400, 3)
+        wait_until(lambda: "bridge.stats" in s.bridge.logtext() or a.poll() is not None, 30,
+                   "bridge running while Kafka is down")
+        time.sleep(3)  # Kafka stays away for a while: the outage itself, not a synchronisation
+        s.kafka.command("up")
+        check(a.wait(timeout=300) == 0, "not all delivered after Kafka came back")
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last + "\n" + p.stdout[-2000:])
+    finally:
+        s.close()
+
+
+@test
+def request_errors_are_retried():
+    s = Store()
+    try:
+        s.kafka.command("errors 30 NOT_LEADER_FOR_PARTITION")
+        s.shop("t01", 200, 4)
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+    finally:
+        s.close()
+
+
+@test
+def mqtt_broker_restart_and_offline_till_backlog():
+    s = Store()
+    try:
+        s.mqtt.stop()
+        # The till trades with no broker at all: selling never waits for the network.
+        agent(s.till("t01"), "--terminal", "t01", "--mqtt", s.mqtt.addr, "--shopper", "1500",
+              "--seed", "5")
+        s.mqtt.start()
+        a = s.spawn("t01", 200, 6)
+        time.sleep(1.5)  # the moment of the restart, mid-traffic
+        s.mqtt.stop()
+        s.mqtt.start()
+        check(a.wait(timeout=300) == 0, "backlog not delivered after the broker restart")
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+    finally:
+        s.close()
+
+
+@test
+def bridge_kill9_loop_loses_nothing():
+    s = Store()
+    rnd = random.Random(7)
+    try:
+        # Volume stays under what the mock cluster keeps per partition (about 5 MB): it drops
+        # its oldest segments beyond that, which would read as missing records.
+        tills = [s.spawn("t%02d" % i, 3000, 10 + i, wait=600) for i in (1, 2)]
+        kills = 0
+        for kills in range(1, 21):
+            time.sleep(rnd.uniform(0.05, 0.4))  # a random moment to crash at: the fault itself
+            s.bridge.kill()
+            s.bridge.start()
+        for t in tills:
+            check(t.wait(timeout=600) == 0, "a till never saw everything delivered")
+        check(kills >= 20, "only %d bridge kills landed under load" % kills)
+        p, last = s.reconcile("t01", "t02", check_rc=None)
+        c = counts(last)
+        check(c["missing"] == "0" and c["mismatched"] == "0", last + "\n" + p.stdout[-3000:])
+        print("# bridge kill -9 x%d: duplicates in Kafka %s (exactly-once is the next issue)"
+              % (kills, c["duplicates"]))
+    finally:
+        s.close()
+
+
+def pub(s, topic, payload, raw=False):
+    args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(s.mqtt.port), "-q", "1", "-t", topic]
+    if raw:
+        args += ["-f", payload]
+    else:
+        args += ["-m", payload]
+    run(args, check_rc=0)
+
+
+@test
+def bad_input_goes_to_dead_letters():
+    s = Store()
+    try:
+        s.shop("t01", 5, 8)
+        recs = run([CTL, "journal", s.journals("t01")[0]]).stdout.splitlines()
+        good = json.loads(recs[1])
+        big = os.path.join(s.dir, "big.bin")
+        with open(big, "w") as f:
+            f.write("x" * (1024 * 1024 + 1))  # one byte over the default intake.max_payload
+        wrong_type = dict(good, seq="2")
+        cases = [
+            ("posedge/v1/s001/t01/events", "{not json", False, "invalid JSON"),
+            ("posedge/v1/s001/t01/events", json.dumps(wrong_type), False, "seq"),
+            ("posedge/v1/s001/t01/events", big, True, "over intake.max_payload"),
+            ("posedge/v1/s999/t01/events", recs[0], False, "outside this bridge's store"),
+            ("posedge/v1/s001/t02/events", recs[0], False, "on the topic of"),
+            ("posedge/v1/s001/t01/events", recs[1].replace('"qty":', '"qty": '), False,
+             "not canonical"),
+        ]
+        edited = json.loads(recs[2])
+        edited["operator"] = "mallory"
+        body = json.dumps(edited, sort_keys=True, separators=(",", ":"))
+        cases.append(("posedge/v1/s001/t01/events", body, False, "hash"))
+        for topic, payload, raw, _ in cases:
+            pub(s, topic, payload, raw)
+        wait_until(lambda: s.bridge.logtext().count("bridge.dead_letter ") >= len(cases), 30,
+                   "%d dead letters" % len(cases))
+        log = s.bridge.logtext()
+        for _, _, _, reason in cases:
+            check(reason in log, "dead-letter reason %r not logged" % reason)
+        # The bridge is still serving and nothing of the till was lost or duplicated.
+        s.shop("t01", 20, 9)
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+    finally:
+        s.close()
+
+
+@test
+def bridge_config_errors_are_named():
+    d = tmpdir()
+    bad = os.path.join(d, "bridge.json")
+    for text, needle in [('{"stor":"s1"}', 'unknown key "stor"'),
+                         ('{"kafka":{"properties":{"linger.ms":[1]}}}', "kafka.properties.linger.ms"),
+                         ('{"topics":{"sale":"pos sales"}}', "topics.sale"),
+                         ('{"drain":{"events_per_s":-1}}', "drain.events_per_s")]:
+        with open(bad, "w") as f:
+            f.write(text)
+        p = run([os.path.join(os.path.dirname(CTL), "posedge-bridge"), "-c", bad], check_rc=2)
+        check(needle in p.stderr, "%s: expected %r in %r" % (text, needle, p.stderr))
+
+
+if __name__ == "__main__":
+    main()
