@@ -32,6 +32,7 @@ struct agent_cfg {
     int64_t sim_speed;              /* simulated seconds per real second in daemon mode */
     int64_t sim_tx_per_day;         /* shopper customers per trading day */
     int64_t sim_card_pm, sim_return_pm, sim_void_pm, sim_decline_pm, sim_nosale_pm;
+    int64_t sim_open_hour, sim_close_hour; /* the simulated shop's trading hours, UTC */
     char mqtt_host[256];            /* MQTT broker of the uplink; "" turns the uplink off */
     int64_t mqtt_port;              /* its port */
     int64_t mqtt_keepalive_s;       /* MQTT keepalive, seconds */

@@ -628,6 +628,8 @@ int main(int argc, char **argv)
             so.void_pm = (int32_t)a.cfg.sim_void_pm;
             so.decline_pm = (int32_t)a.cfg.sim_decline_pm;
             so.nosale_pm = (int32_t)a.cfg.sim_nosale_pm;
+            so.open_hour = (int32_t)a.cfg.sim_open_hour;
+            so.close_hour = (int32_t)a.cfg.sim_close_hour;
             rc = pe_sim_shopper_create(a.catalog, &so, &sd, &a.sim, err, sizeof err);
         }
         if (rc) {
@@ -694,7 +696,9 @@ int main(int argc, char **argv)
     if (till_basket_open(a.till)) {
         if (till_park(a.till) != PE_OK)
             pe_error("agent.park_failed", "basket lost: it was never committed or printed");
-        if (scenario || shopper > 0)
+        /* A basket that could not be committed is a failed run; one resumed from an earlier
+         * park and left untouched is not. */
+        if ((scenario || shopper > 0) && till_stats(a.till)->commit_failures > 0)
             status = status ? status : EXIT_UNCOMMITTED;
     }
     summary(&a, started_us);

@@ -77,8 +77,9 @@ bridge_pid=$!
 declare -A till_pid
 start_till() { # terminal
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
-        --mqtt "127.0.0.1:$mqtt_port" --set sim.speed=3600 --set sim.tx_per_day=600 \
-        --set sim.seed="${1#t}" 2>>"$run/$1.log" &
+        --mqtt "127.0.0.1:$mqtt_port" --set sim.speed=3600 --set sim.tx_per_day=460 \
+        --set sim.open_hour=0 --set sim.close_hour=23 --set sim.seed="${1#t}" \
+        2>>"$run/$1.log" &
     till_pid[$1]=$!
 }
 for t in $tills; do start_till "$t"; done
