@@ -64,7 +64,7 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 3600, "MQTT keepalive, seconds"),
     STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers",
         NULL),
-    INT("kafka.max_inflight", kafka_max_inflight, "100000", 1, 10000000,
+    INT("kafka.max_inflight", kafka_max_inflight, "10000", 1, 10000000,
         "records produced and not yet acknowledged by Kafka"),
     TOPIC("sale", PE_EV_SALE, "pos.sales"),
     TOPIC("return", PE_EV_RETURN, "pos.sales"),

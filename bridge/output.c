@@ -62,6 +62,7 @@ struct output {
     int64_t reset_timer;    /* a pending reset or retry, 0 when none */
     char *brokers;          /* bootstrap.servers, owned */
     cJSON *props;           /* the user's librdkafka properties, an owned copy (or NULL) */
+    size_t max_msg;         /* the producer's message.max.bytes */
     int max_inflight;       /* limit of slots in use */
     int inflight;           /* slots in use: produced, not yet reported */
     int nslots;             /* slots allocated in all slabs */
@@ -239,6 +240,13 @@ static int start(struct output *o, char *err, size_t errlen)
         goto destroy_conf;
     }
     /* conf now belongs to rk. */
+    char mmb[32];
+    size_t mmblen = sizeof mmb;
+    o->max_msg = 1000000;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", mmb, &mmblen) ==
+            RD_KAFKA_CONF_OK &&
+        atol(mmb) > 0)
+        o->max_msg = (size_t)atol(mmb);
     rd_kafka_set_log_queue(rk, NULL);
     o->mainq = rd_kafka_queue_get_main(rk);
     if (!o->mainq) {
@@ -508,12 +516,22 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
 {
     if (!o || !topic || !*topic || (!payload && len))
         return PE_EINVAL;
+    reason = reason ? reason : "";
+    source_topic = source_topic ? source_topic : "";
     const struct output_ref ref = {.seq = 0};
-    const struct header h[] = {
-        {"reason", reason ? reason : ""},
-        {"topic", source_topic ? source_topic : ""},
-    };
-    return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, 2);
+    struct header h[3] = {{"reason", reason}, {"topic", source_topic}, {"truncated", NULL}};
+    /* Input too large for Kafka is exactly what ends up here (the bridge's intake limit may be
+     * above message.max.bytes). Rather than lose the dead letter, keep its head and say how
+     * long it was: room is left for the record's framing and headers. */
+    size_t room = 1024 + strlen(reason) + strlen(source_topic);
+    size_t limit = o->max_msg > room ? o->max_msg - room : 0;
+    char orig[24];
+    if (len > limit) {
+        snprintf(orig, sizeof orig, "%zu", len);
+        h[2].value = orig;
+        len = limit;
+    }
+    return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, h[2].value ? 3 : 2);
 }
 
 int output_inflight(const struct output *o)

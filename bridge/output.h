@@ -52,7 +52,9 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
 int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
                    const char *id, const char *type, int64_t ts_ms, const char *rec, size_t len);
 
-/* Produce a dead letter: value = the original bytes, headers reason and topic (source). */
+/* Produce a dead letter: value = the original bytes, headers reason and topic (source). Bytes
+ * beyond what message.max.bytes allows are cut off, and a header truncated gives the original
+ * length. */
 int output_produce_dlq(struct output *o, const char *topic, const void *payload, size_t len,
                        const char *reason, const char *source_topic);
 

@@ -209,10 +209,11 @@ struct got {
     size_t len;
     int64_t ts;
     rd_kafka_timestamp_type_t tstype;
-    char h[7][128]; /* id, type, store, terminal, seq, reason, topic ("" when absent) */
+    char h[8][128]; /* id, type, store, terminal, seq, reason, topic, truncated ("": absent) */
 };
 
-static const char *const hnames[7] = {"id", "type", "store", "terminal", "seq", "reason", "topic"};
+static const char *const hnames[8] = {"id",  "type",   "store", "terminal",
+                                      "seq", "reason", "topic", "truncated"};
 
 static rd_kafka_t *consumer_new(const char *brokers)
 {
@@ -272,13 +273,13 @@ static int consume_all(const char *brokers, const char *topic, struct got *out, 
         g->has_key = m->key != NULL;
         if (m->key)
             snprintf(g->key, sizeof g->key, "%.*s", (int)m->key_len, (const char *)m->key);
-        CHECK(m->len < sizeof g->val);
-        memcpy(g->val, m->payload, m->len);
+        /* Only the head of a large value is kept; len says how long it was. */
+        memcpy(g->val, m->payload, m->len < sizeof g->val ? m->len : sizeof g->val);
         g->len = m->len;
         g->ts = rd_kafka_message_timestamp(m, &g->tstype);
         rd_kafka_headers_t *hdrs = NULL;
         if (rd_kafka_message_headers(m, &hdrs) == 0) {
-            for (int i = 0; i < 7; i++) {
+            for (int i = 0; i < 8; i++) {
                 const void *v;
                 size_t vlen;
                 if (rd_kafka_header_get_last(hdrs, hnames[i], &v, &vlen) == 0 && v)
@@ -541,6 +542,28 @@ static void t_dead_letter_headers(void)
     CHECK(!g[0].has_key);
     CHECK_STR(g[0].h[5], "bad schema: seq");
     CHECK_STR(g[0].h[6], "posedge/v1/s001/t01/events");
+    CHECK_STR(g[0].h[7], "");
+    teardown(&f);
+}
+
+static void t_dead_letter_too_large_is_cut(void)
+{
+    struct fixture f;
+    setup(&f, 0, NULL);
+    /* One byte over the bridge's default intake limit, itself above message.max.bytes. */
+    size_t n = 1024 * 1024 + 1;
+    char *big = malloc(n);
+    CHECK(big != NULL);
+    memset(big, 'x', n);
+    CHECK_OK(output_produce_dlq(f.o, "pos.dlq", big, n, "too large", "posedge/v1/s001/t01/events"));
+    free(big);
+    RUN_UNTIL(f.loop, f.s.dlq == 1, 30000);
+    static struct got g[4];
+    CHECK_INT(consume_all(f.m.brokers, "pos.dlq", g, 4), 1);
+    CHECK(g[0].len > 900000 && g[0].len < 1000000);
+    CHECK(g[0].val[0] == 'x');
+    CHECK_STR(g[0].h[5], "too large");
+    CHECK_STR(g[0].h[7], "1048577");
     teardown(&f);
 }
 
@@ -966,6 +989,7 @@ static const struct pe_test tests[] = {
     {"bad_input_refused", t_bad_input_refused},
     {"bad_property_named", t_bad_property_named},
     {"dead_letter_headers", t_dead_letter_headers},
+    {"dead_letter_too_large_is_cut", t_dead_letter_too_large_is_cut},
     {"flush", t_flush},
     {"fatal_error_recreates", t_fatal_error_recreates},
     {"fatal_before_first_delivery", t_fatal_before_first_delivery},
