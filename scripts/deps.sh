@@ -9,7 +9,7 @@ set -eu
 pkgs=(
     build-essential pkg-config
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
-    sqlite3 mosquitto mosquitto-clients valgrind python3 procps psmisc time
+    sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
 )
 
 missing=()
