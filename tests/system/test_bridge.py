@@ -239,6 +239,27 @@ def bad_input_goes_to_dead_letters():
 
 
 @test
+def full_spool_stops_acks_and_resumes():
+    """A full spool refuses new records (the tills keep them) and says so; it never evicts."""
+    s = Store("--set", "spool.max_mb=1")
+    try:
+        s.kafka.command("down")
+        a = s.spawn("t01", 1500, 13, wait=300)
+        wait_until(lambda: "bridge.spool_full" in s.bridge.logtext(), 120, "the spool to fill")
+        def bridge_state():
+            sub = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(s.mqtt.port), "-t",
+                       "posedge/v1/s001/_bridge/state", "-C", "1", "-W", "10"], check_rc=0)
+            return json.loads(sub.stdout)["state"] == "spool_full"
+        wait_until(bridge_state, 30, "the retained bridge state to say spool_full")
+        s.kafka.command("up")
+        check(a.wait(timeout=300) == 0, "not everything delivered after the spool drained")
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+    finally:
+        s.close()
+
+
+@test
 def bridge_config_errors_are_named():
     d = tmpdir()
     bad = os.path.join(d, "bridge.json")
