@@ -25,6 +25,12 @@
  *  - Acks are written to the journal at most once per PERSIST_MS (and at destroy): each write
  *    is a synchronous commit, and a stale stored watermark only means resending a little more
  *    after a crash.
+ *
+ * The retained state on .../state is published on every connect and then every STATE_MS while
+ * connected, so anyone subscribing sees how far behind the till is (posedge-ctl status). Its
+ * oldest_pending_ts is the event time of seq delivered + 1; that costs one journal read when
+ * delivered has moved since the last state and none otherwise. A clean exit publishes the same
+ * fields with "state":"offline"; only the will, set at connect, is the bare {"state":"offline"}.
  */
 #include "agent/uplink.h"
 
@@ -44,6 +50,7 @@
 #define BATCHES_PER_ROUND 4 /* batches sent per loop round before yielding to devices */
 #define ACK_GRACE_MS 500    /* longest wait for the retained ack after a connect */
 #define PERSIST_MS 1000     /* at most one watermark write per this interval */
+#define STATE_MS 10000      /* the retained state is republished this often while connected */
 
 static const char OFFLINE[] = "{\"state\":\"offline\"}";
 
@@ -73,6 +80,9 @@ struct uplink {
     int64_t resend_timer;
     int64_t hold_timer;
     int64_t persist_timer;
+    int64_t state_timer;
+    int64_t pending_seq;        /* the seq whose event time pending_ts_ms holds, 0 none */
+    int64_t pending_ts_ms;      /* its "ts" in ms since the epoch, -1 when unreadable */
     char *buf;                  /* the batch being built */
     size_t cap;                 /* its allocated size */
     int64_t batches;            /* counters for the summary line */
@@ -262,19 +272,65 @@ static void pump(struct uplink *u)
 
 /* ---- MQTT events ---- */
 
-static void publish_state(struct uplink *u)
+/* The event time of seq (the oldest record not yet delivered) into *ts_ms. One journal read
+ * per new seq: the answer is kept until delivered moves. False when it cannot be read. */
+static bool event_time(struct uplink *u, int64_t seq, int64_t *ts_ms)
 {
-    int64_t last = 0;
-    char ts[PE_TIME_STRLEN], msg[256];
+    if (u->pending_seq != seq) {
+        char *rec = NULL;
+        size_t len = 0;
+        cJSON *doc = NULL;
+        const char *ts = NULL;
+        int rc = pe_journal_get(u->j, seq, &rec, &len);
+        if (rc == PE_OK)
+            rc = pe_json_parse(rec, len, &doc, NULL, 0);
+        if (rc == PE_OK)
+            rc = pe_json_get_str(doc, "ts", &ts);
+        if (rc == PE_OK)
+            rc = pe_time_parse(ts, &u->pending_ts_ms);
+        if (rc != PE_OK) {
+            /* Logged once per seq: the state then says null until delivered moves on. */
+            pe_warn("uplink.state_ts", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
+            u->pending_ts_ms = -1;
+        }
+        u->pending_seq = seq;
+        cJSON_Delete(doc);
+        free(rec);
+    }
+    *ts_ms = u->pending_ts_ms;
+    return u->pending_ts_ms >= 0;
+}
+
+/* Publish the retained state ("online" or "offline") with the watermarks (docs/protocol.md). */
+static void publish_state(struct uplink *u, const char *state)
+{
+    int64_t last = 0, pending_ms = 0;
+    char ts[PE_TIME_STRLEN], pending[PE_TIME_STRLEN + 2] = "null", msg[320];
     pe_journal_last(u->j, &last, NULL, NULL);
+    if (u->delivered < last && event_time(u, u->delivered + 1, &pending_ms)) {
+        pe_time_format(pending_ms, ts);
+        snprintf(pending, sizeof pending, "\"%s\"", ts);
+    }
     pe_time_format(pe_time_now_ms(), ts);
     int n = snprintf(msg, sizeof msg,
-                     "{\"state\":\"online\",\"ts\":\"%s\",\"seq\":%lld,\"spooled\":%lld,"
-                     "\"delivered\":%lld}",
-                     ts, (long long)last, (long long)u->spooled, (long long)u->delivered);
+                     "{\"state\":\"%s\",\"ts\":\"%s\",\"seq\":%lld,\"spooled\":%lld,"
+                     "\"delivered\":%lld,\"oldest_pending_ts\":%s}",
+                     state, ts, (long long)last, (long long)u->spooled, (long long)u->delivered,
+                     pending);
     int rc = pe_mqtt_publish(u->mqtt, u->t_state, msg, (size_t)n, 1, true, NULL);
     if (rc)
         pe_warn("uplink.state_failed", "err=%s", pe_errname(rc));
+}
+
+static void state_tick(void *ctx)
+{
+    struct uplink *u = ctx;
+    u->state_timer = 0;
+    if (!pe_mqtt_connected(u->mqtt))
+        return; /* the next on_connect publishes and re-arms */
+    publish_state(u, "online");
+    if (pe_loop_timer(u->loop, STATE_MS, state_tick, u, &u->state_timer) != PE_OK)
+        u->state_timer = 0; /* out of memory: the next connect arms it again */
 }
 
 static void release_hold(struct uplink *u)
@@ -307,7 +363,10 @@ static void on_connect(void *ctx, bool session_present)
     int rc = pe_mqtt_subscribe(u->mqtt, u->t_ack, 1);
     if (rc)
         pe_warn("uplink.subscribe_failed", "topic=%s err=%s", u->t_ack, pe_errname(rc));
-    publish_state(u);
+    publish_state(u, "online");
+    if (!u->state_timer &&
+        pe_loop_timer(u->loop, STATE_MS, state_tick, u, &u->state_timer) != PE_OK)
+        u->state_timer = 0;
     /* A new connection starts from what the bridge has; earlier sends may be lost. */
     u->sent_up_to = u->spooled;
     u->last_done = true;
@@ -333,6 +392,10 @@ static void on_disconnect(void *ctx, int reason)
     if (u->hold_timer) {
         pe_loop_timer_cancel(u->loop, u->hold_timer);
         u->hold_timer = 0;
+    }
+    if (u->state_timer) {
+        pe_loop_timer_cancel(u->loop, u->state_timer);
+        u->state_timer = 0;
     }
 }
 
@@ -453,14 +516,16 @@ void uplink_destroy(struct uplink *u)
 {
     if (!u)
         return;
-    int64_t *timers[] = {&u->pump_timer, &u->resend_timer, &u->hold_timer, &u->persist_timer};
+    int64_t *timers[] = {&u->pump_timer, &u->resend_timer, &u->hold_timer, &u->persist_timer,
+                         &u->state_timer};
     for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
         if (*timers[i])
             pe_loop_timer_cancel(u->loop, *timers[i]);
     persist(u);
-    /* A clean exit says offline itself: a DISCONNECT makes the broker drop the will. */
+    /* A clean exit says offline itself, with how far the bridge got (a DISCONNECT makes the
+     * broker drop the will, which can only say "offline"). */
     if (pe_mqtt_connected(u->mqtt))
-        pe_mqtt_publish(u->mqtt, u->t_state, OFFLINE, sizeof OFFLINE - 1, 1, true, NULL);
+        publish_state(u, "offline");
     pe_info("uplink.summary", "batches=%lld records=%lld resends=%lld acks=%lld spooled=%lld "
             "delivered=%lld", (long long)u->batches, (long long)u->records,
             (long long)u->resends, (long long)u->acks, (long long)u->spooled,

@@ -35,15 +35,16 @@ struct uplink;
 
 /*
  * Create the uplink and start connecting (client id "posedge-agent-<store>-<terminal>",
- * persistent session, will = retained {"state":"offline"} on .../state). The loop and the
+ * persistent session, will = retained {"state":"offline"} on .../state; the retained online
+ * state with the watermarks is published on connect and every 10 s after). The loop and the
  * journal are borrowed and must outlive it. Errors: PE_EINVAL, PE_ENOMEM, PE_EIO (journal),
  * PE_ESYS (libmosquitto).
  */
 int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct uplink_opts *o,
                   struct uplink **out);
 
-/* Store the watermarks, publish the retained offline state when connected (best effort),
- * disconnect and free. uplink_destroy(NULL) is a no-op. */
+/* Store the watermarks, publish the retained offline state (with the watermarks) when
+ * connected (best effort), disconnect and free. uplink_destroy(NULL) is a no-op. */
 void uplink_destroy(struct uplink *u);
 
 /* Something was committed to the journal: send it soon (from a zero-delay timer, never from

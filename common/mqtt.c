@@ -348,9 +348,9 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
     }
     if ((rc = lib_acquire()))
         goto free_strings;
-    /* clean_session=false: the broker keeps our subscriptions and queues QoS 1 messages for
-     * us while we are away. */
-    m->mosq = mosquitto_new(m->client_id, false, m);
+    /* Daemons use clean_session=false: the broker keeps our subscriptions and queues QoS 1
+     * messages for us while we are away. */
+    m->mosq = mosquitto_new(m->client_id, opts->clean_session, m);
     if (!m->mosq) {
         pe_error("mqtt.new", "client=%s", m->client_id);
         rc = PE_ENOMEM;

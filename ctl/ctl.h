@@ -14,4 +14,9 @@ int ctl_devkafka(int argc, char **argv);
  * (ctl/reconcile.c) */
 int ctl_reconcile(int argc, char **argv);
 
+/* posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS] (ctl/status.c): the
+ * retained state and ack of every terminal of a store; exit 1 when the broker cannot be
+ * reached within the timeout. */
+int ctl_status(int argc, char **argv);
+
 #endif

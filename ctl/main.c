@@ -38,6 +38,7 @@ static void usage(FILE *out)
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
+          "       posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS]\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -389,6 +390,8 @@ int main(int argc, char **argv)
         return ctl_devkafka(argc - 1, argv + 1);
     if (strcmp(cmd, "reconcile") == 0)
         return ctl_reconcile(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return ctl_status(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

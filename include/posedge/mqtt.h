@@ -4,8 +4,8 @@
  *
  * The client registers its socket with the pe_loop, asks for POLLOUT only while libmosquitto
  * wants to write, runs mosquitto_loop_misc from a timer, and reconnects by itself with capped
- * exponential backoff and jitter. Sessions are persistent (clean session off) so QoS 1
- * messages queued while a client was away are delivered when it comes back. Callbacks run on
+ * exponential backoff and jitter. Sessions are persistent (clean session off) unless asked
+ * otherwise, so QoS 1 messages queued while a client was away are delivered when it returns. Callbacks run on
  * the loop's thread; pointers passed to them are valid only during the call.
  */
 #ifndef POSEDGE_MQTT_H
@@ -29,6 +29,8 @@ struct pe_mqtt_opts {
     int backoff_min_ms;       /* first reconnect delay (default 200 when 0) */
     int backoff_max_ms;       /* cap (default 10000 when 0) */
     uint64_t jitter_seed;     /* seed of the backoff jitter (0: from the clock) */
+    bool clean_session;       /* true for one-shot tools (no session is kept on the broker);
+                               * daemons leave it false so QoS 1 messages wait for them */
     /* Connected (session_present tells whether the broker kept our session). */
     void (*on_connect)(void *ctx, bool session_present);
     /* Connection lost or refused; the client is already scheduling a reconnect. */

@@ -8,8 +8,8 @@ published by hand with mosquitto_pub. Covered: batches carry every journal recor
 byte for byte within the batch limits; an agent started while the broker is down sells at once
 and sends its backlog when the broker appears; go-back-N from a hand-published ack; the
 --wait-delivered exit statuses; acks that are malformed or ahead of the journal are ignored; a
-restarted agent learns from the retained ack where the bridge is; retained online state and the
-offline will. Waits poll a condition against a deadline; nothing sleeps to synchronise.
+restarted agent learns from the retained ack where the bridge is; retained online state, the
+offline state of a clean exit and the offline will. Waits poll a condition against a deadline; nothing sleeps to synchronise.
 """
 import json
 import os
@@ -234,9 +234,13 @@ def batches_carry_the_journal_in_order():
         check("client=posedge-agent-s001-t01" in log, "client id logged")
         states = [json.loads(p) for p in sub.on(TOPIC + "state")]
         check(states and states[0]["state"] == "online" and states[0]["ts"].endswith("Z")
-              and {"seq", "spooled", "delivered"} <= set(states[0]), "online state %s" % states)
-        wait_until(lambda: json.loads(sub.on(TOPIC + "state")[-1]) == {"state": "offline"}, 20,
+              and {"seq", "spooled", "delivered", "oldest_pending_ts"} <= set(states[0]),
+              "online state %s" % states)
+        wait_until(lambda: json.loads(sub.on(TOPIC + "state")[-1])["state"] == "offline", 20,
                    "offline state after a clean exit")
+        off = json.loads(sub.on(TOPIC + "state")[-1])
+        check(off["seq"] == last and off["spooled"] == last and off["delivered"] == last
+              and off["oldest_pending_ts"] is None, "the offline state says how far: %s" % off)
 
 
 @test
@@ -379,8 +383,12 @@ def retained_state_online_and_will():
                    and b'online' in sub.on(TOPIC + "state")[-1], 60, "online again")
         a.proc.send_signal(signal.SIGTERM)
         check(a.wait() == 0, "SIGTERM: exit 0")
-        wait_until(lambda: sub.on(TOPIC + "state")[-1] == b'{"state":"offline"}', 30,
+        wait_until(lambda: json.loads(sub.on(TOPIC + "state")[-1])["state"] == "offline", 30,
                    "offline after SIGTERM")
+        off = json.loads(sub.on(TOPIC + "state")[-1])
+        check(set(off) == {"state", "ts", "seq", "spooled", "delivered", "oldest_pending_ts"}
+              and (off["oldest_pending_ts"] is None) == (off["seq"] == off["delivered"]),
+              "the offline state of a clean stop carries the numbers: %s" % off)
 
 
 @test
