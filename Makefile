@@ -31,7 +31,9 @@ CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SO
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS)
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS))
-LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lrdkafka -lm
+# Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
+LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lm
+KAFKA_LIBS := -lrdkafka
 
 LIB_SRC := $(wildcard common/*.c) $(wildcard store/*.c) $(wildcard hal/*.c) \
            $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
@@ -73,20 +75,20 @@ $(BRIDGE_LIB): $(call obj,$(BRIDGE_SRC))
 	$(AR) rcs $@ $^
 
 $(BRIDGE): $(call obj,bridge/main.c) $(BRIDGE_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 $(AGENT): $(call obj,agent/main.c) $(AGENT_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(CTL): $(call obj,ctl/main.c) $(CTL_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) $(AGENT_LIB) \
                   $(CTL_LIB) $(BRIDGE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 
 unit-tests: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/flow.h"
 #include "bridge/output.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
@@ -26,22 +27,17 @@
 #define PERSIST_MS 50        /* how often delivered watermarks are written and acked */
 #define HOUSEKEEPING_MS 2000 /* prune, state, stats */
 #define STATS_EVERY 5        /* housekeeping rounds between stats lines */
-#define TERM_WINDOW 65536    /* most records of one terminal produced and not yet delivered */
 
 struct term {
     char store[PE_ID_MAX];
     char terminal[PE_ID_MAX];
     int64_t spooled;         /* committed spooled watermark */
     int64_t produced;        /* highest seq handed to the producer */
-    int64_t delivered;       /* contiguous delivered, from delivery reports */
+    struct watermark done;   /* contiguous delivered (done.mark), from delivery reports */
     int64_t saved;           /* delivered as written to the spool */
     int64_t acked_spooled;   /* watermarks of the last ack published */
     int64_t acked_delivered;
     bool dirty;              /* records added in the open transaction */
-    /* Delivery reports of one terminal arrive in order per topic, but its events go to
-     * several topics: seqs reported above the contiguous watermark wait here as bits,
-     * indexed by seq % TERM_WINDOW, until the gap below them closes. */
-    uint64_t done[TERM_WINDOW / 64];
 };
 
 struct bridge {
@@ -59,9 +55,8 @@ struct bridge {
     bool persist_planned;
     bool spool_full;        /* the quota refused records: intake is not acknowledged */
     bool stopping;
-    double tokens_ev;       /* pacing token buckets */
-    double tokens_bytes;
-    int64_t tokens_at_ms;
+    struct pace pace_ev;    /* drain pace, events/s */
+    struct pace pace_bytes; /* and bytes/s */
     int64_t hk_rounds;
     char state_topic[128];
     struct bridge_stats st;
@@ -86,7 +81,8 @@ static struct term *term_find(struct bridge *b, const char *store, const char *t
     struct pe_spool_terminal st;
     if (pe_spool_terminal(b->spool, store, terminal, &st) == PE_OK) {
         t->spooled = st.spooled;
-        t->delivered = t->saved = t->produced = st.delivered;
+        t->saved = t->produced = st.delivered;
+        wm_init(&t->done, st.delivered);
     }
     t->acked_spooled = t->acked_delivered = -1;
     return t;
@@ -102,15 +98,15 @@ static int load_term(const struct pe_spool_terminal *st, void *ctx)
 
 static void publish_ack(struct bridge *b, struct term *t)
 {
-    if (t->spooled == t->acked_spooled && t->delivered == t->acked_delivered)
+    if (t->spooled == t->acked_spooled && t->done.mark == t->acked_delivered)
         return;
     char topic[160], payload[96];
     snprintf(topic, sizeof topic, "posedge/v1/%s/%s/ack", t->store, t->terminal);
     int n = snprintf(payload, sizeof payload, "{\"spooled\":%lld,\"delivered\":%lld}",
-                     (long long)t->spooled, (long long)t->delivered);
+                     (long long)t->spooled, (long long)t->done.mark);
     if (pe_mqtt_publish(b->mqtt, topic, payload, (size_t)n, 1, true, NULL) == PE_OK) {
         t->acked_spooled = t->spooled;
-        t->acked_delivered = t->delivered;
+        t->acked_delivered = t->done.mark;
     }
 }
 
@@ -121,7 +117,7 @@ static void publish_state(struct bridge *b, const char *state)
     char ts[PE_TIME_STRLEN], payload[256];
     pe_time_format(pe_time_now_ms(), ts);
     int n = snprintf(payload, sizeof payload,
-                     "{\"state\":\"%s\",\"pending\":%lld,\"pending_bytes\":%lld,\"dead\":%lld,"
+                     "{\"state\":\"%s\",\"pending\":%lld,\"spooled_bytes\":%lld,\"dead\":%lld,"
                      "\"ts\":\"%s\"}",
                      state, (long long)ss.pending, (long long)ss.pending_bytes,
                      (long long)b->st.dead, ts);
@@ -335,14 +331,11 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
     struct turn *u = ctx;
     if (u->budget_ev <= 0 || u->budget_bytes <= 0)
         return 1;
-    if (r->seq > u->t->delivered + TERM_WINDOW) {
+    if (r->seq > u->t->done.mark + WM_WINDOW) {
         u->blocked = true; /* its delivery reports will make room */
         return 1;
     }
-    enum pe_event_type type;
-    const char *topic = u->b->cfg.topic_dlq;
-    if (pe_event_type_parse(r->type, &type) == PE_OK)
-        topic = u->b->cfg.topic[type];
+    const char *topic = route_topic(&u->b->cfg, r->type);
     struct output_ref ref = {.seq = r->seq};
     snprintf(ref.store, sizeof ref.store, "%s", r->store);
     snprintf(ref.terminal, sizeof ref.terminal, "%s", r->terminal);
@@ -369,23 +362,8 @@ static void drain(void *ctx)
     b->drain_planned = false;
     if (b->nterms == 0)
         return;
-    /* Token buckets refill with elapsed time, holding at most one second of pace. */
     int64_t now = pe_mono_ms();
-    double dt = (double)(now - b->tokens_at_ms) / 1000.0;
-    b->tokens_at_ms = now;
-    int64_t ev = INT64_MAX / 4, bytes = INT64_MAX / 4;
-    if (b->cfg.drain_events_per_s > 0) {
-        b->tokens_ev += dt * (double)b->cfg.drain_events_per_s;
-        if (b->tokens_ev > (double)b->cfg.drain_events_per_s)
-            b->tokens_ev = (double)b->cfg.drain_events_per_s;
-        ev = (int64_t)b->tokens_ev;
-    }
-    if (b->cfg.drain_bytes_per_s > 0) {
-        b->tokens_bytes += dt * (double)b->cfg.drain_bytes_per_s;
-        if (b->tokens_bytes > (double)b->cfg.drain_bytes_per_s)
-            b->tokens_bytes = (double)b->cfg.drain_bytes_per_s;
-        bytes = (int64_t)b->tokens_bytes;
-    }
+    int64_t ev = pace_available(&b->pace_ev, now), bytes = pace_available(&b->pace_bytes, now);
     int64_t ev0 = ev, bytes0 = bytes;
     bool more = true, blocked = false;
     /* Round robin: each turn gives every terminal with a backlog up to DRAIN_CHUNK rows, in
@@ -408,13 +386,13 @@ static void drain(void *ctx)
         }
         b->rr = (b->rr + 1) % b->nterms;
     }
-    if (b->cfg.drain_events_per_s > 0)
-        b->tokens_ev -= (double)(ev0 - ev);
-    if (b->cfg.drain_bytes_per_s > 0)
-        b->tokens_bytes -= (double)(bytes0 - bytes);
+    pace_spend(&b->pace_ev, ev0 - ev);
+    pace_spend(&b->pace_bytes, bytes0 - bytes);
     /* Blocked: the delivery reports will plan the next turn. Paced out: wait for tokens. */
-    if (more && !blocked)
-        plan_drain(b, 5);
+    if (more && !blocked) {
+        int64_t wait = pace_wait_ms(&b->pace_ev), wb = pace_wait_ms(&b->pace_bytes);
+        plan_drain(b, wait > wb ? wait : (wb > 0 ? wb : 1));
+    }
 }
 
 static void plan_drain(struct bridge *b, int64_t delay_ms)
@@ -431,13 +409,13 @@ static void persist(void *ctx)
     b->persist_planned = false;
     for (int i = 0; i < b->nterms; i++) {
         struct term *t = &b->terms[i];
-        if (t->delivered > t->saved) {
-            int rc = pe_spool_set_delivered(b->spool, t->store, t->terminal, t->delivered);
+        if (t->done.mark > t->saved) {
+            int rc = pe_spool_set_delivered(b->spool, t->store, t->terminal, t->done.mark);
             if (rc) {
                 pe_error("bridge.persist_failed", "err=%s", pe_errname(rc));
                 continue;
             }
-            t->saved = t->delivered;
+            t->saved = t->done.mark;
         }
         if (!b->in_txn)
             publish_ack(b, t);
@@ -457,23 +435,17 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
         b->st.failed++;
         pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
                 t->terminal, (long long)ref->seq, err);
-        t->produced = t->delivered;
-        memset(t->done, 0, sizeof t->done);
+        t->produced = t->done.mark;
+        wm_reset(&t->done);
         plan_drain(b, 100);
         return;
     }
     b->st.delivered++;
-    if (ref->seq > t->delivered && ref->seq <= t->delivered + TERM_WINDOW) {
-        uint64_t bit = (uint64_t)ref->seq % TERM_WINDOW;
-        t->done[bit / 64] |= 1ULL << (bit % 64);
-        for (;;) {
-            uint64_t next = (uint64_t)(t->delivered + 1) % TERM_WINDOW;
-            if (!(t->done[next / 64] & (1ULL << (next % 64))))
-                break;
-            t->done[next / 64] &= ~(1ULL << (next % 64));
-            t->delivered++;
-        }
-    }
+    bool ok;
+    wm_mark(&t->done, ref->seq, &ok);
+    if (!ok)
+        pe_warn("bridge.delivery_beyond_window", "terminal=%s seq=%lld delivered=%lld",
+                t->terminal, (long long)ref->seq, (long long)t->done.mark);
     if (!b->persist_planned) {
         b->persist_planned = true;
         pe_loop_timer(b->loop, PERSIST_MS, persist, b, NULL);
@@ -487,8 +459,8 @@ static void on_reset(void *ctx)
     pe_warn("bridge.producer_reset", "terminals=%d (producing again from delivered+1)",
             b->nterms);
     for (int i = 0; i < b->nterms; i++) {
-        b->terms[i].produced = b->terms[i].delivered;
-        memset(b->terms[i].done, 0, sizeof b->terms[i].done);
+        b->terms[i].produced = b->terms[i].done.mark;
+        wm_reset(&b->terms[i].done);
     }
     plan_drain(b, 0);
 }
@@ -532,7 +504,8 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         return PE_ENOMEM;
     b->cfg = *cfg;
     b->loop = loop;
-    b->tokens_at_ms = pe_mono_ms();
+    pace_init(&b->pace_ev, cfg->drain_events_per_s, pe_mono_ms());
+    pace_init(&b->pace_bytes, cfg->drain_bytes_per_s, pe_mono_ms());
     snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/_bridge/state", cfg->store);
     char path[BRIDGE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);

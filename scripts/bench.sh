@@ -6,13 +6,30 @@
 #     receipt) as a ratio of raw SQLite one-row-per-transaction commits/s (WAL, synchronous=FULL)
 #   - p50/p99 latency from the last tender input to the journal commit
 #   - peak RSS of the agent over 10,000 shopper customers, and the stripped binary sizes
-# usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000)
+#   - the bridge, against a real mosquitto (generated config, free loopback port, no
+#     persistence) and `posedge-ctl devkafka` (librdkafka's mock cluster) started here:
+#     MQTT intake events/s into the spool as a ratio of raw libmosquitto QoS 1 publishes/s of
+#     one record per message (tests/bench/bench_mqtt.c); drain events/s from a 1,000,000-event
+#     spool into Kafka as a ratio of raw librdkafka produces/s of the same messages with the
+#     same properties (tests/bench/bench_kafka.c); that backlog's end-to-end time and the
+#     bridge's peak RSS while draining it
+# usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000, BENCH_INTAKE 100000,
+#                                      BENCH_BACKLOG 1000000)
 set -eu
 build=${1:?usage: scripts/bench.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
 customers=${BENCH_CUSTOMERS:-10000}
+intake_n=${BENCH_INTAKE:-100000}
+backlog=${BENCH_BACKLOG:-1000000}
+terminals=4
 dir=$(mktemp -d "$top/build/bench-XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
 
 raw() { "$top/$build/bench/bench_sqlite" "$dir" 3 | sed -n 's/^sqlite_commits_per_s=\([0-9]*\).*/\1/p'; }
 field() { sed -n "s/.*event=agent.summary.* $1=\([0-9]*\).*/\1/p" "$dir/agent.log" | tail -1; }
@@ -44,4 +61,84 @@ awk -v raw="$rawavg" -v r1="$raw1" -v r2="$raw2" -v ev="$events" -v ms="$elapsed
     printf "latency  last tender -> commit: p50 %.3f ms, p99 %.3f ms\n", p50 / 1000.0, p99 / 1000.0
     printf "memory   agent peak RSS over %d shopper customers: %.1f MB (goal <= 8 MB)\n", n, rss / 1024.0
     printf "size     stripped posedge-agent %.0f KB, posedge-ctl %.0f KB\n", asz / 1024.0, csz / 1024.0
+}'
+
+# ---- the bridge ----
+bin=$top/$build
+bench=$bin/bench
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_for() { # wait_for SECONDS WHAT COMMAND...: poll a condition against a deadline
+    local until=$(( $(now_ms) + $1 * 1000 )) what=$2
+    shift 2
+    until "$@"; do
+        if [ "$(now_ms)" -gt "$until" ]; then echo "bench: timed out waiting for $what" >&2; exit 1; fi
+        sleep 0.05
+    done
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+mqtt_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$dir/mosquitto"
+{
+    [ "$(id -u)" = 0 ] && echo "user root" # as root mosquitto would otherwise switch users
+    echo "listener $mqtt_port 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "persistence false"
+    echo "max_queued_messages 100000"
+} >"$dir/mosquitto/mosquitto.conf"
+/usr/sbin/mosquitto -c "$dir/mosquitto/mosquitto.conf" >"$dir/mosquitto/mosquitto.log" 2>&1 &
+pids+=($!)
+wait_for 20 "mosquitto on port $mqtt_port" port_open "$mqtt_port"
+"$bin/posedge-ctl" devkafka </dev/null >"$dir/devkafka.out" 2>"$dir/devkafka.log" &
+pids+=($!)
+wait_for 20 "devkafka" grep -q '^bootstrap=' "$dir/devkafka.out"
+kafka=$(sed -n 's/^bootstrap=//p' "$dir/devkafka.out")
+# bridge DATA_DIR KAFKA [RSS_FILE]: start posedge-bridge in the background (under /usr/bin/time
+# with RSS_FILE); $bridge_pid is the bridge itself, $job what to wait for.
+bridge() {
+    local wrap=()
+    if [ -n "${3:-}" ]; then wrap=(/usr/bin/time -f %M -o "$3"); fi
+    "${wrap[@]}" "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$1" \
+        --mqtt "127.0.0.1:$mqtt_port" --kafka "$2" 2>>"$dir/bridge.log" &
+    job=$!
+    bridge_pid=$job
+    if [ -n "${3:-}" ]; then
+        wait_for 20 "posedge-bridge under time" pgrep -P "$job" >/dev/null
+        bridge_pid=$(pgrep -P "$job")
+    fi
+    pids+=("$bridge_pid" "$job")
+}
+num() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+# Intake alone: Kafka is an unreachable loopback port, so the drain only queues records in
+# librdkafka and nothing leaves; the figure is MQTT -> verify -> spool commit -> ack.
+mraw=$("$bench/bench_mqtt" raw 127.0.0.1 "$mqtt_port" "$intake_n" "$terminals" | num raw_msgs_per_s)
+bridge "$dir/intake" 127.0.0.1:1
+intake=$("$bench/bench_mqtt" intake 127.0.0.1 "$mqtt_port" "$intake_n" "$terminals" 200 i |
+    num intake_events_per_s)
+# Its spool is thrown away: a kill -9 spares the 5 s the stop would spend flushing to nowhere.
+kill -KILL "$bridge_pid"
+wait "$job" 2>/dev/null || true
+
+# The drain: a spool of $backlog undelivered events, then a bridge started on it, timed until
+# every terminal's retained ack says delivered == its share. The raw limit is measured before
+# and after, as the mean of two runs.
+mkdir -p "$dir/drain"
+"$bench/bench_spool" "$dir/drain/spool.db" "$backlog" "$terminals" d >/dev/null 2>>"$dir/bench_spool.log"
+kraw() { "$bench/bench_kafka" "$kafka" "$dir/drain/spool.db" "$backlog" 2>>"$dir/bench_kafka.log" | num raw_produce_per_s; }
+k1=$(kraw)
+t0=$(now_ms)
+bridge "$dir/drain" "$kafka" "$dir/drain.rss"
+"$bench/bench_mqtt" wait 127.0.0.1 "$mqtt_port" "$backlog" "$terminals" d >/dev/null
+t1=$(now_ms)
+kill -TERM "$bridge_pid"
+wait "$job"
+k2=$(kraw)
+awk -v mraw="$mraw" -v intake="$intake" -v n="$intake_n" -v nt="$terminals" -v k1="$k1" -v k2="$k2" \
+    -v backlog="$(echo "$backlog" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" -v ms=$(( t1 - t0 )) -v rss="$(cat "$dir/drain.rss")" 'BEGIN {
+    kr = (k1 + k2) / 2; nb = backlog; gsub(",", "", nb); dr = nb / (ms / 1000.0)
+    printf "limit    raw mosquitto QoS1 publish msgs/s (1 record/msg, %d msgs): %.0f\n", n, mraw
+    printf "bridge   MQTT intake events/s (%d events of %d terminals, 200/msg, Kafka unreachable): %.0f = %.2f x raw mosquitto QoS1 publish\n", n, nt, intake, intake / mraw
+    printf "limit    raw librdkafka produce msgs/s (acks=all, idempotent, lz4, mock cluster): %.0f (runs %.0f, %.0f)\n", kr, k1, k2
+    printf "bridge   drain events/s from a %s-event spool: %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
+    printf "bridge   %s-event backlog end to end: %.1f s, peak RSS %.1f MB (goal <= 32 MB)\n", backlog, ms / 1000.0, rss / 1024.0
 }'

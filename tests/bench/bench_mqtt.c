@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * bench_mqtt.c - the MQTT side of the bridge benchmarks, one libmosquitto client in one thread.
+ *
+ *   bench_mqtt raw HOST PORT N T
+ *       The limit: N messages of one canonical record each (the same records the intake run
+ *       sends), QoS 1, to bench/raw/<terminal> where nobody subscribes; the rate is N over the
+ *       time from the first publish until every PUBACK is in.
+ *       Prints "raw_msgs_per_s=R messages=N bytes=B".
+ *   bench_mqtt intake HOST PORT N T BATCH PREFIX
+ *       The bridge's intake: N records of T terminals (s001/<PREFIX>01.., names no earlier run
+ *       on the same broker used, since acks are retained), each terminal's in seq order
+ *       in agent-style batches (up to BATCH records joined by '\n' per message) on
+ *       posedge/v1/s001/<terminal>/events, with the agent's go-back-N window (at most WINDOW
+ *       records of a terminal sent and not yet acknowledged as spooled). The rate is N over the
+ *       time from the first publish until the retained ack of every terminal says spooled == its
+ *       share. Prints "intake_events_per_s=R events=N messages=M".
+ *   bench_mqtt wait HOST PORT N T PREFIX
+ *       Wait until the retained ack of every terminal s001/<PREFIX>01.. says delivered == its
+ *       share of N (the drain benchmark's finish line). Prints "delivered=N".
+ *
+ * Both publishers keep the same client settings as posedge's own (pe_mqtt: 100 QoS 1 messages
+ * on the wire), records are generated before the clock starts, and everything is on loopback.
+ * Exit 1 when progress stalls for STALL_MS.
+ */
+#include <mosquitto.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posedge/clock.h"
+#include "tests/bench/bench_records.h"
+
+#define MAX_T 64
+#define MAX_INFLIGHT 100    /* as common/mqtt.c */
+#define RAW_WINDOW 1000     /* raw: messages published and not yet acknowledged */
+#define WINDOW 2000         /* intake: a terminal's records sent and not yet spooled (agent) */
+#define STALL_MS 60000
+
+struct rec {
+    char *data;
+    size_t len;
+};
+
+struct term {
+    char name[PE_ID_MAX];
+    struct rec *recs; /* its records, seq 1..n */
+    long n;
+    long sent;        /* records published */
+    long spooled;     /* from the ack */
+    long delivered;   /* from the ack */
+};
+
+static struct {
+    struct term t[MAX_T];
+    int nt;
+    bool connected, subscribed;
+    long acked; /* PUBACKs */
+    int64_t progress_ms;
+} st;
+
+static void on_connect(struct mosquitto *m, void *ctx, int rc)
+{
+    (void)m;
+    (void)ctx;
+    if (rc) {
+        fprintf(stderr, "bench_mqtt: connection refused: %s\n", mosquitto_connack_string(rc));
+        exit(1);
+    }
+    st.connected = true;
+}
+
+static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const int *qos)
+{
+    (void)m, (void)ctx, (void)mid, (void)n, (void)qos;
+    st.subscribed = true;
+}
+
+static void on_publish(struct mosquitto *m, void *ctx, int mid)
+{
+    (void)m, (void)ctx, (void)mid;
+    st.acked++;
+    st.progress_ms = pe_mono_ms();
+}
+
+/* posedge/v1/s001/<terminal>/ack {"spooled":N,"delivered":M} */
+static void on_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
+{
+    (void)m, (void)ctx;
+    char term[PE_ID_MAX], body[128];
+    if (sscanf(msg->topic, "posedge/v1/s001/%32[^/]/ack", term) != 1 || msg->payloadlen <= 0)
+        return;
+    snprintf(body, sizeof body, "%.*s", msg->payloadlen, (const char *)msg->payload);
+    long sp, de;
+    if (sscanf(body, "{\"spooled\":%ld,\"delivered\":%ld}", &sp, &de) != 2)
+        return;
+    for (int i = 0; i < st.nt; i++)
+        if (strcmp(st.t[i].name, term) == 0) {
+            if (sp > st.t[i].spooled || de > st.t[i].delivered)
+                st.progress_ms = pe_mono_ms();
+            st.t[i].spooled = sp;
+            st.t[i].delivered = de;
+        }
+}
+
+static void step(struct mosquitto *m, int timeout_ms)
+{
+    int rc = mosquitto_loop(m, timeout_ms, 1);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_mqtt: %s\n", mosquitto_strerror(rc));
+        exit(1);
+    }
+    if (pe_mono_ms() - st.progress_ms > STALL_MS) {
+        fprintf(stderr, "bench_mqtt: no progress for %d ms\n", STALL_MS);
+        exit(1);
+    }
+}
+
+static void publish(struct mosquitto *m, const char *topic, const void *p, size_t len)
+{
+    int rc = mosquitto_publish(m, NULL, topic, (int)len, p, 1, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_mqtt: publish: %s\n", mosquitto_strerror(rc));
+        exit(1);
+    }
+}
+
+static struct mosquitto *client(const char *host, int port, const char *sub)
+{
+    mosquitto_lib_init();
+    char id[64];
+    snprintf(id, sizeof id, "posedge-bench-%ld", (long)pe_mono_us());
+    struct mosquitto *m = mosquitto_new(id, true, NULL);
+    if (!m)
+        exit(1);
+    mosquitto_max_inflight_messages_set(m, MAX_INFLIGHT);
+    mosquitto_connect_callback_set(m, on_connect);
+    mosquitto_subscribe_callback_set(m, on_subscribe);
+    mosquitto_publish_callback_set(m, on_publish);
+    mosquitto_message_callback_set(m, on_message);
+    if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_mqtt: cannot connect to %s:%d\n", host, port);
+        exit(1);
+    }
+    st.progress_ms = pe_mono_ms();
+    while (!st.connected)
+        step(m, 100);
+    if (sub) {
+        mosquitto_subscribe(m, NULL, sub, 1);
+        while (!st.subscribed)
+            step(m, 100);
+    }
+    return m;
+}
+
+/* Seal n records spread round robin over nt terminals PREFIX01.. (share: n / nt, the first
+ * n % nt terminals one more). */
+static void make_terms(long n, int nt, const char *prefix, bool records)
+{
+    st.nt = nt;
+    for (int i = 0; i < nt; i++) {
+        struct term *t = &st.t[i];
+        snprintf(t->name, sizeof t->name, "%s%02d", prefix, i + 1);
+        t->n = n / nt + (i < n % nt);
+        if (!records)
+            continue;
+        struct bench_gen g;
+        bench_gen_init(&g, "s001", t->name, (uint64_t)i + 1);
+        t->recs = calloc((size_t)t->n, sizeof *t->recs);
+        char hash[PE_SHA256_HEXLEN];
+        for (long k = 0; k < t->n; k++)
+            if (!t->recs || bench_gen_next(&g, &t->recs[k].data, &t->recs[k].len, hash, NULL)) {
+                fprintf(stderr, "bench_mqtt: cannot build records\n");
+                exit(1);
+            }
+    }
+}
+
+static int run_raw(const char *host, int port, long n, int nt)
+{
+    make_terms(n, nt, "t", true);
+    struct mosquitto *m = client(host, port, NULL);
+    char topic[MAX_T][64];
+    for (int i = 0; i < nt; i++)
+        snprintf(topic[i], sizeof topic[i], "bench/raw/%s", st.t[i].name);
+    long sent = 0;
+    int64_t bytes = 0, t0 = pe_mono_us();
+    st.progress_ms = pe_mono_ms();
+    while (st.acked < n) {
+        while (sent < n && sent - st.acked < RAW_WINDOW) {
+            struct term *t = &st.t[sent % nt];
+            struct rec *r = &t->recs[t->sent++];
+            publish(m, topic[sent % nt], r->data, r->len);
+            bytes += (int64_t)r->len;
+            sent++;
+        }
+        step(m, sent < n ? 0 : 100);
+    }
+    double s = (double)(pe_mono_us() - t0) / 1e6;
+    printf("raw_msgs_per_s=%.0f messages=%ld bytes=%lld\n", (double)n / s, n, (long long)bytes);
+    mosquitto_disconnect(m);
+    return 0;
+}
+
+static int run_intake(const char *host, int port, long n, int nt, int batch, const char *prefix)
+{
+    make_terms(n, nt, prefix, true);
+    struct mosquitto *m = client(host, port, "posedge/v1/s001/+/ack");
+    char *buf = malloc((size_t)batch * 1024);
+    if (!buf)
+        return 1;
+    long msgs = 0;
+    int64_t t0 = pe_mono_us();
+    st.progress_ms = pe_mono_ms();
+    for (;;) {
+        bool done = true, more = false;
+        for (int i = 0; i < nt; i++) {
+            struct term *t = &st.t[i];
+            done = done && t->spooled >= t->n;
+            /* Go-back-N as the agent: resend from spooled + 1 only when it stalls; here
+             * nothing is lost, so the window alone paces the sender. */
+            if (t->sent >= t->n || t->sent - t->spooled >= WINDOW)
+                continue;
+            size_t len = 0;
+            int k = 0;
+            for (; k < batch && t->sent < t->n && t->sent - t->spooled < WINDOW; k++) {
+                struct rec *r = &t->recs[t->sent++];
+                if (k)
+                    buf[len++] = '\n';
+                memcpy(buf + len, r->data, r->len);
+                len += r->len;
+            }
+            char topic[96];
+            snprintf(topic, sizeof topic, "posedge/v1/s001/%s/events", t->name);
+            publish(m, topic, buf, len);
+            msgs++;
+            more = more || t->sent < t->n;
+        }
+        if (done)
+            break;
+        step(m, more ? 0 : 100);
+    }
+    double s = (double)(pe_mono_us() - t0) / 1e6;
+    printf("intake_events_per_s=%.0f events=%ld messages=%ld\n", (double)n / s, n, msgs);
+    mosquitto_disconnect(m);
+    free(buf);
+    return 0;
+}
+
+static int run_wait(const char *host, int port, long n, int nt, const char *prefix)
+{
+    make_terms(n, nt, prefix, false);
+    struct mosquitto *m = client(host, port, "posedge/v1/s001/+/ack");
+    st.progress_ms = pe_mono_ms();
+    for (;;) {
+        bool done = true;
+        for (int i = 0; i < nt; i++)
+            done = done && st.t[i].delivered >= st.t[i].n;
+        if (done)
+            break;
+        step(m, 100);
+    }
+    printf("delivered=%ld\n", n);
+    mosquitto_disconnect(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 6) {
+        fprintf(stderr, "usage: bench_mqtt raw|intake|wait HOST PORT N T [BATCH|PREFIX]\n");
+        return 2;
+    }
+    const char *host = argv[2];
+    int port = atoi(argv[3]), nt = atoi(argv[5]);
+    long n = atol(argv[4]);
+    if (n < 1 || nt < 1 || nt > MAX_T || n < nt) {
+        fprintf(stderr, "bench_mqtt: need N >= T and 1 <= T <= %d\n", MAX_T);
+        return 2;
+    }
+    if (strcmp(argv[1], "raw") == 0)
+        return run_raw(host, port, n, nt);
+    if (strcmp(argv[1], "intake") == 0)
+        return run_intake(host, port, n, nt, argc > 6 ? atoi(argv[6]) : 200,
+                          argc > 7 ? argv[7] : "t");
+    if (strcmp(argv[1], "wait") == 0)
+        return run_wait(host, port, n, nt, argc > 6 ? argv[6] : "t");
+    fprintf(stderr, "bench_mqtt: unknown mode %s\n", argv[1]);
+    return 2;
+}
