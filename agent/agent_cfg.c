@@ -13,15 +13,6 @@
 #include "posedge/err.h"
 #include "posedge/log.h"
 
-static int check_id(const void *v, char *why, size_t len)
-{
-    if (!pe_event_id_valid(v, 1)) {
-        snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
-        return PE_EINVAL;
-    }
-    return PE_OK;
-}
-
 static int check_currency(const void *v, char *why, size_t len)
 {
     const char *s = v;
@@ -45,36 +36,27 @@ static int check_host(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
-static int check_level(const void *v, char *why, size_t len)
-{
-    enum pe_log_level l;
-    if (pe_log_level_parse(v, &l) != PE_OK) {
-        snprintf(why, len, "must be one of debug, info, warn, error");
-        return PE_EINVAL;
-    }
-    return PE_OK;
-}
-
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
     {k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo, hi, \
      h, c}
 #define INT(k, f, d, lo, hi, h)                                                                    \
     {k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL}
 #define DEV(cls, f, defpath)                                                                       \
-    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls, check_id),   \
+    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls,             \
+        pe_cfg_check_id),                                                                          \
         STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \
             "device path of the " cls " (\"\": driver default)", NULL)
 
 const struct pe_cfg_opt agent_cfg_table[] = {
-    STR("store", store, "s001", 1, 32, "store id", check_id),
-    STR("terminal", terminal, "t01", 1, 32, "terminal (till) id", check_id),
+    STR("store", store, "s001", 1, 32, "store id", pe_cfg_check_id),
+    STR("terminal", terminal, "t01", 1, 32, "terminal (till) id", pe_cfg_check_id),
     STR("currency", currency, "EUR", 3, 3, "ISO 4217 currency of all amounts", check_currency),
     STR("title", title, "posedge demo store", 0, 39, "first line of every receipt", NULL),
     STR("data_dir", data_dir, "/var/lib/posedge", 1, AGENT_PATH_MAX - 1,
         "directory of journal.db (and the fake devices' files)", NULL),
     STR("catalog", catalog, "catalog.json", 1, AGENT_PATH_MAX - 1,
         "item catalog; a relative path is taken from the config file's directory", NULL),
-    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", check_level),
+    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
     INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
         "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
     DEV("scanner", scanner, ""),

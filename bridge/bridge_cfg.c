@@ -14,25 +14,6 @@
 #include "posedge/file.h"
 #include "posedge/log.h"
 
-static int check_id(const void *v, char *why, size_t len)
-{
-    if (!pe_event_id_valid(v, 1)) {
-        snprintf(why, len, "only letters, digits, '.', '_' and '-' are allowed");
-        return PE_EINVAL;
-    }
-    return PE_OK;
-}
-
-static int check_level(const void *v, char *why, size_t len)
-{
-    enum pe_log_level l;
-    if (pe_log_level_parse(v, &l) != PE_OK) {
-        snprintf(why, len, "must be one of debug, info, warn, error");
-        return PE_EINVAL;
-    }
-    return PE_OK;
-}
-
 static int check_topic(const void *v, char *why, size_t len)
 {
     for (const char *p = v; *p; p++) {
@@ -55,10 +36,10 @@ static int check_topic(const void *v, char *why, size_t len)
      BRIDGE_TOPIC_MAX, d, 1, BRIDGE_TOPIC_MAX - 1, "Kafka topic of " type " events", check_topic}
 
 const struct pe_cfg_opt bridge_cfg_table[] = {
-    STR("store", store, "s001", 1, 32, "the store this bridge serves", check_id),
+    STR("store", store, "s001", 1, 32, "the store this bridge serves", pe_cfg_check_id),
     STR("data_dir", data_dir, "/var/lib/posedge-bridge", 1, BRIDGE_PATH_MAX - 1,
         "directory of spool.db", NULL),
-    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", check_level),
+    STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
     STR("mqtt.host", mqtt_host, "127.0.0.1", 1, 127, "in-store MQTT broker host", NULL),
     INT("mqtt.port", mqtt_port, "1883", 1, 65535, "in-store MQTT broker port"),
     INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 3600, "MQTT keepalive, seconds"),

@@ -25,6 +25,7 @@
  *     objects, so each setting has exactly one spelling. A member given twice is refused.
  */
 #include "posedge/cfg.h"
+#include "posedge/event.h"
 #include "posedge/file.h"
 
 #include <cjson/cJSON.h>
@@ -641,4 +642,23 @@ void pe_cfg_help(const struct pe_cfg_opt *table, FILE *out)
         fprintf(out, "%-*s  %-4s  %s%s%s%*s  %s\n", kw, o->key, type_name(o->type), q, def, q,
                 pad, "", o->help ? o->help : "");
     }
+}
+
+int pe_cfg_check_id(const void *value, char *why, size_t whylen)
+{
+    if (!pe_event_id_valid(value, 1)) {
+        snprintf(why, whylen, "only letters, digits, '.', '_' and '-' are allowed");
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+int pe_cfg_check_log_level(const void *value, char *why, size_t whylen)
+{
+    enum pe_log_level l;
+    if (pe_log_level_parse(value, &l) != PE_OK) {
+        snprintf(why, whylen, "must be one of debug, info, warn, error");
+        return PE_EINVAL;
+    }
+    return PE_OK;
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/sqlite_util.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
@@ -82,50 +83,9 @@ static const char schema_sql[] =
     "CREATE TABLE uplink(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "PRAGMA user_version = 1;";
 
-/* ---- small helpers ---- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int map_rc(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_ROW:
-    case SQLITE_DONE:
-        return PE_OK;
-    case SQLITE_FULL:
-        return PE_EFULL;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return PE_ECORRUPT;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return PE_EBUSY;
-    case SQLITE_NOMEM:
-        return PE_ENOMEM;
-    case SQLITE_CONSTRAINT:
-        return PE_EEXIST;
-    case SQLITE_READONLY:
-        return PE_ESTATE;
-    default: /* SQLITE_IOERR*, SQLITE_CANTOPEN, SQLITE_PROTOCOL and the rest */
-        return PE_EIO;
-    }
-}
-
 int journal__fail(struct pe_journal *j, int rc, const char *op)
 {
-    int e = map_rc(rc);
+    int e = store__rc(rc);
     if (e == PE_OK)
         e = PE_EIO; /* a caller only gets here with a failure */
     pe_error("journal.sqlite", "op=%s rc=%d msg=\"%s\"", op, rc, sqlite3_errmsg(j->db));
@@ -172,7 +132,7 @@ static int query_int(sqlite3 *db, const char *q, int64_t *out, int *sqlite_rc)
     }
     sqlite3_finalize(st);
     *sqlite_rc = rc;
-    return rc == SQLITE_OK ? PE_OK : map_rc(rc);
+    return rc == SQLITE_OK ? PE_OK : store__rc(rc);
 }
 
 /* ---- open ---- */
@@ -181,7 +141,7 @@ static int query_int(sqlite3 *db, const char *q, int64_t *out, int *sqlite_rc)
 static int damaged(const struct pe_journal *j, char *err, size_t errlen, const char *detail)
 {
     pe_error("journal.damaged", "path=\"%s\" detail=\"%s\"", j->path, detail);
-    seterr(err, errlen,
+    store__seterr(err, errlen,
            "journal %s is damaged (%s); it has not been changed. Inspect it with "
            "'posedge-ctl verify %s' and recover the intact part with "
            "'posedge-ctl recover %s NEW.db'.",
@@ -192,7 +152,7 @@ static int damaged(const struct pe_journal *j, char *err, size_t errlen, const c
 /* Report a SQLite failure during open: damage for corruption, err naming the file otherwise. */
 static int open_fail(struct pe_journal *j, int rc, const char *op, char *err, size_t errlen)
 {
-    int e = map_rc(rc);
+    int e = store__rc(rc);
     if (e == PE_OK)
         e = PE_EIO;
     const char *msg = j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
@@ -202,36 +162,8 @@ static int open_fail(struct pe_journal *j, int rc, const char *op, char *err, si
         snprintf(detail, sizeof detail, "%s: %s", op, msg);
         return damaged(j, err, errlen, detail);
     }
-    seterr(err, errlen, "journal %s: %s failed: %s", j->path, op, msg);
+    store__seterr(err, errlen, "journal %s: %s failed: %s", j->path, op, msg);
     return e;
-}
-
-/* PRAGMA quick_check: PE_OK for a single "ok" row, else the first message in detail. */
-static int quick_check(struct pe_journal *j, char *detail, size_t n)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(j->db, "PRAGMA quick_check", -1, &st, NULL);
-    int rows = 0;
-    bool ok = false;
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *msg = (const char *)sqlite3_column_text(st, 0);
-            if (rows++ == 0) {
-                ok = msg && strcmp(msg, "ok") == 0;
-                snprintf(detail, n, "quick_check: %s", msg ? msg : "(null)");
-            }
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        snprintf(detail, n, "quick_check: %s", sqlite3_errmsg(j->db));
-        pe_error("journal.sqlite", "op=quick_check rc=%d msg=\"%s\"", rc, sqlite3_errmsg(j->db));
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        int e = map_rc(rc);
-        return e == PE_ECORRUPT || e == PE_OK ? PE_ECORRUPT : e;
-    }
-    return ok && rows == 1 ? PE_OK : PE_ECORRUPT;
 }
 
 /* Read one meta value into out (size n). PE_ENOTFOUND when absent. */
@@ -254,7 +186,7 @@ static int meta_get(struct pe_journal *j, const char *key, char *out, size_t n, 
     }
     sqlite3_finalize(st);
     *sqlite_rc = rc;
-    return rc == SQLITE_OK ? e : map_rc(rc);
+    return rc == SQLITE_OK ? e : store__rc(rc);
 }
 
 /* Create the schema in a new file, inside one transaction. */
@@ -442,7 +374,7 @@ finalize:
 fail:
     *sqlite_rc = rc;
     sqlite3_finalize(st);
-    return map_rc(rc) ? map_rc(rc) : PE_EIO;
+    return store__rc(rc) ? store__rc(rc) : PE_EIO;
 }
 
 int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
@@ -454,7 +386,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     int rc = SQLITE_OK, e = PE_OK;
     char detail[160] = "";
 
-    seterr(err, errlen, "%s", "");
+    store__seterr(err, errlen, "%s", "");
     if (!j)
         return PE_ENOMEM;
     j->path = strdup(path);
@@ -465,7 +397,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     j->readonly = opts->readonly;
     if ((opts->store && !pe_event_id_valid(opts->store, 1)) ||
         (opts->terminal && !pe_event_id_valid(opts->terminal, 1))) {
-        seterr(err, errlen, "store and terminal ids are 1..32 characters of [A-Za-z0-9._-]");
+        store__seterr(err, errlen, "store and terminal ids are 1..32 characters of [A-Za-z0-9._-]");
         e = PE_EINVAL;
         goto free_j;
     }
@@ -473,8 +405,9 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     struct stat sb;
     if (!opts->readonly && stat(path, &sb) != 0 && errno == ENOENT &&
         (!opts->store || !opts->terminal)) {
-        seterr(err, errlen, "journal %s does not exist; store and terminal are needed to create it",
-               path);
+        store__seterr(err, errlen,
+                      "journal %s does not exist; store and terminal are needed to create it",
+                      path);
         e = PE_EINVAL;
         goto free_j;
     }
@@ -482,11 +415,11 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     int flags = opts->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &j->db, flags, opts->vfs);
     if (rc != SQLITE_OK) {
-        e = map_rc(rc);
+        e = store__rc(rc);
         e = e == PE_ENOMEM ? e : PE_EIO;
         pe_error("journal.sqlite", "op=open rc=%d msg=\"%s\"", rc,
                  j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
-        seterr(err, errlen, "cannot open journal %s: %s", path,
+        store__seterr(err, errlen, "cannot open journal %s: %s", path,
                j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
         goto close_db;
     }
@@ -500,30 +433,30 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         goto close_db;
     }
     if (version > SCHEMA_VERSION) {
-        seterr(err, errlen, "journal %s has schema version %lld; this build knows up to %d", path,
-               (long long)version, SCHEMA_VERSION);
+        store__seterr(err, errlen, "journal %s has schema version %lld; this build knows up to %d",
+                      path, (long long)version, SCHEMA_VERSION);
         e = PE_EINVAL;
         goto close_db;
     }
     if (version == 0 && tables != 0) {
-        seterr(err, errlen, "%s is not a posedge journal (it holds other tables)", path);
+        store__seterr(err, errlen, "%s is not a posedge journal (it holds other tables)", path);
         e = PE_ECORRUPT;
         goto close_db;
     }
     if (version == 0 && (opts->readonly || !opts->store || !opts->terminal)) {
-        seterr(err, errlen, "%s is not a posedge journal (it is empty)%s", path,
+        store__seterr(err, errlen, "%s is not a posedge journal (it is empty)%s", path,
                opts->readonly ? "" : "; store and terminal are needed to create it");
         e = opts->readonly ? PE_ECORRUPT : PE_EINVAL;
         goto close_db;
     }
     /* Before anything could write: a damaged file is reported exactly as it was found. */
     if (opts->check && version != 0) {
-        e = quick_check(j, detail, sizeof detail);
+        e = store__quick_check(j->db, "journal", detail, sizeof detail);
         if (e == PE_ECORRUPT) {
             damaged(j, err, errlen, detail);
             goto close_db;
         } else if (e) {
-            seterr(err, errlen, "journal %s: %s", path, detail);
+            store__seterr(err, errlen, "journal %s: %s", path, detail);
             goto close_db;
         }
     }
@@ -543,7 +476,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
             goto close_db;
         }
         if (strcmp(mode, "wal") != 0) {
-            seterr(err, errlen, "journal %s: cannot switch to WAL (mode is %s)", path, mode);
+            store__seterr(err, errlen, "journal %s: cannot switch to WAL (mode is %s)", path, mode);
             e = PE_EIO;
             goto close_db;
         }
@@ -582,7 +515,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         rc = sqlite3_prepare_v3(j->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL);
         if (rc != SQLITE_OK) {
             if ((rc & 0xff) == SQLITE_ERROR) {
-                seterr(err, errlen, "%s is not a posedge journal (%s)", path,
+                store__seterr(err, errlen, "%s is not a posedge journal (%s)", path,
                        sqlite3_errmsg(j->db));
                 e = PE_ECORRUPT;
             } else {
@@ -597,7 +530,8 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     if (e == PE_OK)
         e = meta_get(j, "terminal", terminal, sizeof terminal, &rc);
     if (e == PE_ENOTFOUND) {
-        seterr(err, errlen, "%s is not a posedge journal (no store or terminal in meta)", path);
+        store__seterr(err, errlen, "%s is not a posedge journal (no store or terminal in meta)",
+                      path);
         e = PE_ECORRUPT;
         goto finalize;
     } else if (e) {
@@ -612,7 +546,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     memcpy(j->terminal, terminal, strlen(terminal) + 1);
     if ((opts->store && strcmp(opts->store, store) != 0) ||
         (opts->terminal && strcmp(opts->terminal, terminal) != 0)) {
-        seterr(err, errlen, "journal %s belongs to %s/%s, not %s/%s", path, store, terminal,
+        store__seterr(err, errlen, "journal %s belongs to %s/%s, not %s/%s", path, store, terminal,
                opts->store ? opts->store : store, opts->terminal ? opts->terminal : terminal);
         e = PE_EINVAL;
         goto finalize;
@@ -958,7 +892,7 @@ int pe_journal_iter_next(struct pe_journal_iter *it, struct pe_journal_rec *rec)
     if (rc != SQLITE_ROW) {
         pe_error("journal.sqlite", "op=iterate rc=%d msg=\"%s\"", rc,
                  sqlite3_errmsg(sqlite3_db_handle(it->st)));
-        int e = map_rc(rc);
+        int e = store__rc(rc);
         return e ? e : PE_EIO;
     }
     rec->seq = sqlite3_column_int64(it->st, 0);

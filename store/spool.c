@@ -40,9 +40,12 @@
 
 #include <sqlite3.h>
 
+#include "store/sqlite_util.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
 #include "posedge/spool.h"
+
+static int spool_rc(int rc);
 
 #define SCHEMA_VERSION 1
 #define APPLICATION_ID 0x50455350 /* "PESP": tells a spool from a journal or any other file */
@@ -159,53 +162,13 @@ static int64_t key_of(int64_t tid, int64_t seq)
     return tid << SEQ_BITS | seq;
 }
 
-/* ---- errors ---- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static int map_rc(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_ROW:
-    case SQLITE_DONE:
-        return PE_OK;
-    case SQLITE_FULL:
-        return PE_EFULL;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return PE_ECORRUPT;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return PE_EBUSY;
-    case SQLITE_NOMEM:
-        return PE_ENOMEM;
-    case SQLITE_READONLY:
-        return PE_ESTATE;
-    default: /* SQLITE_IOERR*, SQLITE_CANTOPEN, SQLITE_CONSTRAINT (a row that should not be
-              * there) and the rest */
-        return PE_EIO;
-    }
-}
-
 static void cache_restore(struct pe_spool *s);
 
 /* Convert a SQLite failure to PE_E*, logging SQLite's message once. When SQLite has ended the
  * open transaction by itself (I/O error, full disk), remember that and restore the cache. */
 static int fail(struct pe_spool *s, int rc, const char *op)
 {
-    int e = map_rc(rc);
+    int e = spool_rc(rc);
     if (e == PE_OK)
         e = PE_EIO; /* a caller only gets here with a failure */
     pe_error("spool.sqlite", "op=%s rc=%d msg=\"%s\"", op, rc, sqlite3_errmsg(s->db));
@@ -240,6 +203,14 @@ static int exec_stmt(struct pe_spool *s, enum spool_stmt i, const char *op)
     int e = rc == SQLITE_DONE || rc == SQLITE_ROW ? PE_OK : fail(s, rc, op);
     sqlite3_reset(st);
     return e;
+}
+
+
+/* The spool never expects a constraint violation (INSERT OR IGNORE and explicit checks come
+ * first), so one means a row that should not be there: an I/O-class error, not PE_EEXIST. */
+static int spool_rc(int rc)
+{
+    return (rc & 0xff) == SQLITE_CONSTRAINT ? PE_EIO : store__rc(rc);
 }
 
 /* ---- the terminal cache ---- */
@@ -387,7 +358,7 @@ static int cache_load(struct pe_spool *s, char *why, size_t whylen)
     while (e == PE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
         e = load_row(st, &c, why, whylen);
     if (e == PE_OK && rc != SQLITE_DONE) {
-        e = map_rc(rc) ? map_rc(rc) : PE_EIO;
+        e = spool_rc(rc) ? spool_rc(rc) : PE_EIO;
         pe_error("spool.sqlite", "op=load_terminals rc=%d msg=\"%s\"", rc, sqlite3_errmsg(s->db));
         snprintf(why, whylen, "reading terminals: %s", sqlite3_errmsg(s->db));
     }
@@ -509,7 +480,7 @@ static int check_term(struct pe_spool *s, const struct term *t, char *why, size_
     if (rc != SQLITE_OK) {
         pe_error("spool.sqlite", "op=check rc=%d msg=\"%s\"", rc, sqlite3_errmsg(s->db));
         snprintf(why, whylen, "reading %s/%s: %s", t->store, t->terminal, sqlite3_errmsg(s->db));
-        return map_rc(rc) ? map_rc(rc) : PE_EIO;
+        return spool_rc(rc) ? spool_rc(rc) : PE_EIO;
     }
     int64_t base = key_of(t->tid, 0);
     if (bad) {
@@ -568,14 +539,15 @@ read_fail: /* row_get has logged SQLite's message */
 static int damaged(const struct pe_spool *s, char *err, size_t errlen, const char *detail)
 {
     pe_error("spool.damaged", "path=\"%s\" detail=\"%s\"", s->path, detail);
-    seterr(err, errlen, "spool %s is damaged (%s); it has not been changed", s->path, detail);
+    store__seterr(err, errlen, "spool %s is damaged (%s); it has not been changed", s->path,
+                  detail);
     return PE_ECORRUPT;
 }
 
 /* Report a SQLite failure during open: damage for corruption, err naming the file otherwise. */
 static int open_fail(struct pe_spool *s, int rc, const char *op, char *err, size_t errlen)
 {
-    int e = map_rc(rc);
+    int e = spool_rc(rc);
     if (e == PE_OK)
         e = PE_EIO;
     const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
@@ -585,7 +557,7 @@ static int open_fail(struct pe_spool *s, int rc, const char *op, char *err, size
         snprintf(detail, sizeof detail, "%s: %s", op, msg);
         return damaged(s, err, errlen, detail);
     }
-    seterr(err, errlen, "spool %s: %s failed: %s", s->path, op, msg);
+    store__seterr(err, errlen, "spool %s: %s failed: %s", s->path, op, msg);
     return e;
 }
 
@@ -601,35 +573,6 @@ static int query_int(sqlite3 *db, const char *q, int64_t *out)
     }
     sqlite3_finalize(st);
     return rc;
-}
-
-/* PRAGMA quick_check: PE_OK for a single "ok" row, else PE_ECORRUPT with the first message in
- * detail (or another error when the check could not run). */
-static int quick_check(struct pe_spool *s, char *detail, size_t n)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
-    int rows = 0;
-    bool ok = false;
-    if (rc == SQLITE_OK) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *msg = (const char *)sqlite3_column_text(st, 0);
-            if (rows++ == 0) {
-                ok = msg && strcmp(msg, "ok") == 0;
-                snprintf(detail, n, "quick_check: %s", msg ? msg : "(null)");
-            }
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        snprintf(detail, n, "quick_check: %s", sqlite3_errmsg(s->db));
-        pe_error("spool.sqlite", "op=quick_check rc=%d msg=\"%s\"", rc, sqlite3_errmsg(s->db));
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        int e = map_rc(rc);
-        return e == PE_ECORRUPT || e == PE_OK ? PE_ECORRUPT : e;
-    }
-    return ok && rows == 1 ? PE_OK : PE_ECORRUPT;
 }
 
 /* Create the schema in an empty file, inside one transaction. */
@@ -678,13 +621,13 @@ static int identify(struct pe_spool *s, bool *empty, char *err, size_t errlen)
     if (*empty)
         return PE_OK;
     if (app != APPLICATION_ID || version < 1) {
-        seterr(err, errlen, "%s is not a posedge spool (application_id %lld, %lld tables)",
+        store__seterr(err, errlen, "%s is not a posedge spool (application_id %lld, %lld tables)",
                s->path, (long long)app, (long long)tables);
         pe_error("spool.open", "path=\"%s\" msg=\"not a posedge spool\"", s->path);
         return PE_ECORRUPT;
     }
     if (version > SCHEMA_VERSION) {
-        seterr(err, errlen, "spool %s has schema version %lld; this build knows up to %d",
+        store__seterr(err, errlen, "spool %s has schema version %lld; this build knows up to %d",
                s->path, (long long)version, SCHEMA_VERSION);
         return PE_EINVAL;
     }
@@ -707,7 +650,7 @@ static int set_durability(struct pe_spool *s, char *err, size_t errlen)
     if (rc != SQLITE_OK)
         return open_fail(s, rc, "journal_mode", err, errlen);
     if (strcmp(mode, "wal") != 0) {
-        seterr(err, errlen, "spool %s: cannot switch to WAL (mode is %s)", s->path, mode);
+        store__seterr(err, errlen, "spool %s: cannot switch to WAL (mode is %s)", s->path, mode);
         return PE_EIO;
     }
     rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
@@ -728,7 +671,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
     bool empty = false;
     int rc, e;
 
-    seterr(err, errlen, "%s", "");
+    store__seterr(err, errlen, "%s", "");
     *out = NULL;
     if (!s)
         return PE_ENOMEM;
@@ -743,9 +686,9 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-        e = map_rc(rc) == PE_ENOMEM ? PE_ENOMEM : PE_EIO;
+        e = spool_rc(rc) == PE_ENOMEM ? PE_ENOMEM : PE_EIO;
         pe_error("spool.sqlite", "op=open rc=%d msg=\"%s\"", rc, msg);
-        seterr(err, errlen, "cannot open spool %s: %s", path, msg);
+        store__seterr(err, errlen, "cannot open spool %s: %s", path, msg);
         goto close_db;
     }
     sqlite3_extended_result_codes(s->db, 1);
@@ -756,12 +699,12 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
         goto close_db;
     /* Before anything could write: a damaged file is reported exactly as it was found. */
     if (!empty) {
-        e = quick_check(s, detail, sizeof detail);
+        e = store__quick_check(s->db, "spool", detail, sizeof detail);
         if (e == PE_ECORRUPT) {
             damaged(s, err, errlen, detail);
             goto close_db;
         } else if (e) {
-            seterr(err, errlen, "spool %s: %s", path, detail);
+            store__seterr(err, errlen, "spool %s: %s", path, detail);
             goto close_db;
         }
     }
@@ -771,7 +714,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
     if (empty) {
         e = create_schema(s, err, errlen);
         if (e == PE_EBUSY) {
-            seterr(err, errlen, "%s is not a posedge spool (another program created tables)",
+            store__seterr(err, errlen, "%s is not a posedge spool (another program created tables)",
                    path);
             e = PE_ECORRUPT;
         }
@@ -798,7 +741,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
         damaged(s, err, errlen, detail);
         goto finalize;
     } else if (e) {
-        seterr(err, errlen, "spool %s: %s", path, e == PE_ENOMEM ? "out of memory" : detail);
+        store__seterr(err, errlen, "spool %s: %s", path, e == PE_ENOMEM ? "out of memory" : detail);
         goto finalize;
     }
     for (size_t i = 0; i < s->c.n; i++) {
@@ -807,7 +750,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
             damaged(s, err, errlen, detail);
             goto free_cache;
         } else if (e) {
-            seterr(err, errlen, "spool %s: %s", path, detail);
+            store__seterr(err, errlen, "spool %s: %s", path, detail);
             goto free_cache;
         }
     }

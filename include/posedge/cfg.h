@@ -33,6 +33,11 @@ struct pe_cfg_opt {
     int (*check)(const void *value, char *why, size_t whylen);
 };
 
+/* Ready-made check() hooks: an id of letters, digits, '.', '_' and '-' (store, terminal,
+ * driver names), and a log level name. */
+int pe_cfg_check_id(const void *value, char *why, size_t whylen);
+int pe_cfg_check_log_level(const void *value, char *why, size_t whylen);
+
 /* Reset every option of dst to its default. Returns PE_OK or PE_EINVAL (a bad table). */
 int pe_cfg_defaults(const struct pe_cfg_opt *table, void *dst);
 

@@ -5,8 +5,8 @@
  * The client registers its socket with the pe_loop, asks for POLLOUT only while libmosquitto
  * wants to write, runs mosquitto_loop_misc from a timer, and reconnects by itself with capped
  * exponential backoff and jitter. Sessions are persistent (clean session off) unless asked
- * otherwise, so QoS 1 messages queued while a client was away are delivered when it returns. Callbacks run on
- * the loop's thread; pointers passed to them are valid only during the call.
+ * otherwise, so QoS 1 messages queued while a client was away are delivered when it returns.
+ * Callbacks run on the loop's thread; pointers passed to them are valid only during the call.
  */
 #ifndef POSEDGE_MQTT_H
 #define POSEDGE_MQTT_H
