@@ -14,30 +14,15 @@ offline state of a clean exit and the offline will. Waits poll a condition again
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 
-from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SRC, check, db_rows, main, receipts, run, test,
-                 tmpdir, wait_until)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SRC, check, db_rows, free_port, main,
+                 port_open, receipts, run, test, tmpdir, wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 MOSQUITTO = os.environ.get("PE_MOSQUITTO", "/usr/sbin/mosquitto")
 TOPIC = "posedge/v1/s001/t01/"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class Broker:
