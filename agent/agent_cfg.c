@@ -37,12 +37,16 @@ static int check_host(const void *v, char *why, size_t len)
 }
 
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
-    {k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo, hi, \
-     h, c}
+    {                                                                                              \
+        k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo,   \
+            hi, h, c                                                                               \
+    }
 #define INT(k, f, d, lo, hi, h)                                                                    \
-    {k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL}
+    {                                                                                              \
+        k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL                        \
+    }
 #define DEV(cls, f, defpath)                                                                       \
-    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls,             \
+    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls,               \
         pe_cfg_check_id),                                                                          \
         STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \
             "device path of the " cls " (\"\": driver default)", NULL)

@@ -14,32 +14,32 @@
 #define AGENT_PATH_MAX 256
 
 struct agent_devcfg {
-    char driver[16];            /* HAL driver name */
-    char path[AGENT_PATH_MAX];  /* device node or file; "" for the driver's default */
+    char driver[16];           /* HAL driver name */
+    char path[AGENT_PATH_MAX]; /* device node or file; "" for the driver's default */
 };
 
 struct agent_cfg {
-    char store[PE_ID_MAX];          /* store id */
-    char terminal[PE_ID_MAX];       /* terminal id */
-    char currency[4];               /* ISO 4217 code of the catalog's prices */
-    char title[40];                 /* first line of every receipt */
-    char data_dir[AGENT_PATH_MAX];  /* journal.db, receipts.txt, drawer.log */
-    char catalog[AGENT_PATH_MAX];   /* catalog file; relative paths from the config's folder */
-    char log_level[8];              /* debug, info, warn, error */
-    int64_t journal_max_mb;         /* journal size quota in MiB; 0: no quota */
+    char store[PE_ID_MAX];         /* store id */
+    char terminal[PE_ID_MAX];      /* terminal id */
+    char currency[4];              /* ISO 4217 code of the catalog's prices */
+    char title[40];                /* first line of every receipt */
+    char data_dir[AGENT_PATH_MAX]; /* journal.db, receipts.txt, drawer.log */
+    char catalog[AGENT_PATH_MAX];  /* catalog file; relative paths from the config's folder */
+    char log_level[8];             /* debug, info, warn, error */
+    int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
     struct agent_devcfg scanner, scale, printer, payment, display, keypad;
-    int64_t sim_seed;               /* shopper seed in daemon mode */
-    int64_t sim_speed;              /* simulated seconds per real second in daemon mode */
-    int64_t sim_tx_per_day;         /* shopper customers per trading day */
+    int64_t sim_seed;       /* shopper seed in daemon mode */
+    int64_t sim_speed;      /* simulated seconds per real second in daemon mode */
+    int64_t sim_tx_per_day; /* shopper customers per trading day */
     int64_t sim_card_pm, sim_return_pm, sim_void_pm, sim_decline_pm, sim_nosale_pm;
     int64_t sim_open_hour, sim_close_hour; /* the simulated shop's trading hours, UTC */
-    char mqtt_host[256];            /* MQTT broker of the uplink; "" turns the uplink off */
-    int64_t mqtt_port;              /* its port */
-    int64_t mqtt_keepalive_s;       /* MQTT keepalive, seconds */
-    int64_t uplink_batch_max;       /* records per events message */
-    int64_t uplink_batch_bytes;     /* bytes per events message */
-    int64_t uplink_window;          /* records sent and not yet spooled by the bridge */
-    int64_t uplink_resend_ms;       /* ack stall after which the uplink sends again */
+    char mqtt_host[256];                   /* MQTT broker of the uplink; "" turns the uplink off */
+    int64_t mqtt_port;                     /* its port */
+    int64_t mqtt_keepalive_s;              /* MQTT keepalive, seconds */
+    int64_t uplink_batch_max;              /* records per events message */
+    int64_t uplink_batch_bytes;            /* bytes per events message */
+    int64_t uplink_window;                 /* records sent and not yet spooled by the bridge */
+    int64_t uplink_resend_ms;              /* ack stall after which the uplink sends again */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

@@ -189,10 +189,10 @@ static void resolve(const char *cfg_path, const char *p, char *out, size_t len)
 /* Open one device of a class with the driver the configuration names (checked at start). */
 #define OPEN_DEV(cls, field, finder)                                                               \
     do {                                                                                           \
-        struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir};      \
+        struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir};       \
         int rc_ = finder(a->cfg.field.driver)->open(&dc, &a->field);                               \
         if (rc_) {                                                                                 \
-            fprintf(stderr, "posedge-agent: cannot open the " cls " (%s %s): %s\n",              \
+            fprintf(stderr, "posedge-agent: cannot open the " cls " (%s %s): %s\n",                \
                     a->cfg.field.driver, a->cfg.field.path, pe_strerror(rc_));                     \
             return 1;                                                                              \
         }                                                                                          \
@@ -268,9 +268,7 @@ static const char *fault_vfs(void)
 {
     return NULL;
 }
-static void fault_arm(void)
-{
-}
+static void fault_arm(void) {}
 #endif
 
 static int cmp_i64(const void *x, const void *y)
@@ -446,7 +444,9 @@ int main(int argc, char **argv)
             long long v = strtoll(optarg, &end, 10);
             if (errno || *end || v < (c == 'n' ? 1 : 0) || (c == 'w' && v > 86400 * 365)) {
                 fprintf(stderr, "posedge-agent: --%s: expected a %s integer, got \"%s\"\n",
-                        c == 'n' ? "shopper" : c == 's' ? "seed" : "wait-delivered",
+                        c == 'n'   ? "shopper"
+                        : c == 's' ? "seed"
+                                   : "wait-delivered",
                         c == 'n' ? "positive" : "non-negative", optarg);
                 return EXIT_USAGE;
             }
@@ -456,8 +456,7 @@ int main(int argc, char **argv)
         case 'm': {
             int port = 0;
             if (pe_mqtt_parse_addr(optarg, mqtt_host, sizeof mqtt_host, &port) != PE_OK) {
-                fprintf(stderr, "posedge-agent: --mqtt: expected HOST:PORT, got \"%s\"\n",
-                        optarg);
+                fprintf(stderr, "posedge-agent: --mqtt: expected HOST:PORT, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
             if (nsets > 62)
@@ -492,8 +491,9 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc || !cfg_path) {
-        fprintf(stderr, optind < argc ? "posedge-agent: unexpected argument \"%s\"\n"
-                                      : "posedge-agent: -c FILE is required%s\n",
+        fprintf(stderr,
+                optind < argc ? "posedge-agent: unexpected argument \"%s\"\n"
+                              : "posedge-agent: -c FILE is required%s\n",
                 optind < argc ? argv[optind] : "");
         usage(stderr);
         return EXIT_USAGE;
@@ -532,14 +532,14 @@ int main(int argc, char **argv)
     int status = 1, rc;
 
     /* Refuse unknown drivers before anything is created on disk. */
-    const struct agent_devcfg *devs[] = {&a.cfg.scanner, &a.cfg.scale, &a.cfg.printer,
+    const struct agent_devcfg *devs[] = {&a.cfg.scanner, &a.cfg.scale,   &a.cfg.printer,
                                          &a.cfg.payment, &a.cfg.display, &a.cfg.keypad};
     const void *found[] = {
         pe_hal_scanner_driver(a.cfg.scanner.driver), pe_hal_scale_driver(a.cfg.scale.driver),
         pe_hal_printer_driver(a.cfg.printer.driver), pe_hal_payment_driver(a.cfg.payment.driver),
         pe_hal_display_driver(a.cfg.display.driver), pe_hal_keypad_driver(a.cfg.keypad.driver)};
-    static const char *const classes[] = {"scanner", "scale", "printer", "payment", "display",
-                                          "keypad"};
+    static const char *const classes[] = {"scanner", "scale",   "printer",
+                                          "payment", "display", "keypad"};
     for (int i = 0; i < 6; i++) {
         if (!found[i]) {
             fprintf(stderr, "posedge-agent: devices.%s.driver: no driver \"%s\" (built in: %s)\n",
@@ -599,8 +599,9 @@ int main(int argc, char **argv)
 
     bool fake = strcmp(a.cfg.keypad.driver, "fake") == 0;
     if ((scenario || shopper > 0) && !fake) {
-        fprintf(stderr, "posedge-agent: --scenario/--shopper drive the fake devices of the sim "
-                        "board; devices.keypad.driver is \"%s\"\n",
+        fprintf(stderr,
+                "posedge-agent: --scenario/--shopper drive the fake devices of the sim "
+                "board; devices.keypad.driver is \"%s\"\n",
                 a.cfg.keypad.driver);
         status = EXIT_USAGE;
         goto out_devices;
@@ -677,10 +678,11 @@ int main(int argc, char **argv)
     }
     int64_t seq = 0;
     pe_journal_last(a.journal, &seq, NULL, NULL);
-    pe_info("agent.start",
-            "store=%s terminal=%s journal=%s/journal.db last_seq=%lld mode=%s", a.cfg.store,
-            a.cfg.terminal, a.cfg.data_dir, (long long)seq,
-            scenario ? "scenario" : shopper > 0 ? "shopper" : "daemon");
+    pe_info("agent.start", "store=%s terminal=%s journal=%s/journal.db last_seq=%lld mode=%s",
+            a.cfg.store, a.cfg.terminal, a.cfg.data_dir, (long long)seq,
+            scenario      ? "scenario"
+            : shopper > 0 ? "shopper"
+                          : "daemon");
 
     if (scenario || shopper > 0) {
         status = run_batch(&a);

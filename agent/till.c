@@ -52,24 +52,24 @@ struct tender {
 struct basket {
     char id[PE_UUID_STRLEN]; /* drawn when the basket opens, kept across commit retries */
     enum basket_mode mode;
-    int64_t ref_seq;              /* return: original sale seq */
-    char ref_id[PE_UUID_STRLEN];  /* return: original sale id */
+    int64_t ref_seq;             /* return: original sale seq */
+    char ref_id[PE_UUID_STRLEN]; /* return: original sale id */
     struct line lines[MAX_LINES];
     int nlines;
-    int32_t disc_bp;              /* basket discount in basis points, or */
-    int64_t disc_amount;          /* a fixed basket discount */
+    int32_t disc_bp;     /* basket discount in basis points, or */
+    int64_t disc_amount; /* a fixed basket discount */
     struct tender tenders[MAX_TENDERS];
     int ntenders;
-    bool commit_failed;           /* fully paid, commit failed: waiting for a retry */
+    bool commit_failed; /* fully paid, commit failed: waiting for a retry */
 };
 
 struct totals {
-    int64_t subtotal;             /* sum of line amounts before discounts */
-    int64_t discount;             /* all discounts */
-    int64_t total;                /* due */
-    int64_t tax;                  /* tax included in total */
-    int64_t final[MAX_LINES];     /* per line after discounts */
-    int64_t disc[MAX_LINES];      /* per line discount incl. its share of the basket's */
+    int64_t subtotal;         /* sum of line amounts before discounts */
+    int64_t discount;         /* all discounts */
+    int64_t total;            /* due */
+    int64_t tax;              /* tax included in total */
+    int64_t final[MAX_LINES]; /* per line after discounts */
+    int64_t disc[MAX_LINES];  /* per line discount incl. its share of the basket's */
     int nrates;
     struct {
         int32_t bp;
@@ -83,13 +83,13 @@ struct pe_till {
     struct basket b;
     char operator_[PE_ID_MAX];
     bool shift_open;
-    int64_t pending_qty;          /* QTY key for the next counted item, 0 when none */
-    struct pe_weight weight;      /* last scale reading */
+    int64_t pending_qty;     /* QTY key for the next counted item, 0 when none */
+    struct pe_weight weight; /* last scale reading */
     bool awaiting_payment;
-    int64_t pay_amount;           /* amount of the card request in flight */
+    int64_t pay_amount; /* amount of the card request in flight */
     bool pay_split;
-    int64_t tender_start_us;      /* when the final tender input arrived (latency) */
-    char line1[64], line2[64];    /* what the display shows */
+    int64_t tender_start_us;   /* when the final tender input arrived (latency) */
+    char line1[64], line2[64]; /* what the display shows */
     struct till_stats stats;
 };
 
@@ -649,8 +649,8 @@ static void add_return_line(struct pe_till *t, const struct pe_item *it)
                 refuse(t, "Amount out of range", "%s", it->name);
                 return;
             }
-            l.unit_price = it->weighed ? it->price
-                                       : (sold[i].qty ? sold[i].amount / sold[i].qty : 0);
+            l.unit_price =
+                it->weighed ? it->price : (sold[i].qty ? sold[i].amount / sold[i].qty : 0);
             if (t->b.nlines == MAX_LINES) {
                 refuse(t, "Basket full", "%d lines", MAX_LINES);
                 return;
@@ -675,9 +675,8 @@ static void add_return_line(struct pe_till *t, const struct pe_item *it)
         refuse(t, "Item not on that receipt", "%s is not on receipt #%lld", it->name,
                (long long)t->b.ref_seq);
     else
-        refuse(t, "Return exceeds quantity sold",
-               "sold %lld, already returned %lld, asked %lld", (long long)best_sold,
-               (long long)best_ret, (long long)want);
+        refuse(t, "Return exceeds quantity sold", "sold %lld, already returned %lld, asked %lld",
+               (long long)best_sold, (long long)best_ret, (long long)want);
 }
 
 static void item_entered(struct pe_till *t, const char *code)
@@ -904,8 +903,7 @@ static void cancel(struct pe_till *t)
         return;
     }
     enum pe_event_type type = PE_EV_VOID;
-    struct op op = {.type = PE_EV_VOID, .id = t->b.id, .build = sale_build,
-                    .ctx = &type};
+    struct op op = {.type = PE_EV_VOID, .id = t->b.id, .build = sale_build, .ctx = &type};
     if (commit(t, &op, NULL) == PE_OK) {
         close_basket(t);
         show(t, "Transaction cancelled", "");
@@ -1026,8 +1024,8 @@ static int simple_event(struct pe_till *t, enum pe_event_type type, cJSON *body,
     char id[PE_UUID_STRLEN];
     int rc = body ? pe_rng_uuid(t->d.rng, id) : PE_ENOMEM;
     if (rc == PE_OK) {
-        struct op op = {.type = type, .id = id, .build = simple_build, .ctx = body,
-                        .cash_drawer = drawer};
+        struct op op = {
+            .type = type, .id = id, .build = simple_build, .ctx = body, .cash_drawer = drawer};
         rc = commit(t, &op, NULL);
     } else {
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
@@ -1133,8 +1131,8 @@ static void report(struct pe_till *t, bool z)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id,
-                    .build = report_build, .ctx = &c};
+    struct op op = {
+        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
     if (commit(t, &op, NULL) == PE_OK) {
         char l2[32];
         snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);

@@ -22,17 +22,17 @@
 #include "posedge/journal.h"
 
 struct till_deps {
-    struct pe_journal *journal;      /* borrowed; outlives the till */
+    struct pe_journal *journal;       /* borrowed; outlives the till */
     const struct pe_catalog *catalog; /* borrowed */
-    struct pe_rng *rng;              /* borrowed: draws event ids */
-    struct pe_printer *printer;      /* borrowed */
-    struct pe_display *display;      /* borrowed */
-    struct pe_payment *payment;      /* borrowed */
-    const char *store;               /* ids and currency, borrowed */
+    struct pe_rng *rng;               /* borrowed: draws event ids */
+    struct pe_printer *printer;       /* borrowed */
+    struct pe_display *display;       /* borrowed */
+    struct pe_payment *payment;       /* borrowed */
+    const char *store;                /* ids and currency, borrowed */
     const char *terminal;
     const char *currency;
-    const char *title;               /* first line of every receipt */
-    int64_t (*now)(void *ctx);       /* the terminal clock: UTC ms */
+    const char *title;         /* first line of every receipt */
+    int64_t (*now)(void *ctx); /* the terminal clock: UTC ms */
     void *now_ctx;
     /* Called after each commit (body borrowed for the call); may be NULL. */
     void (*committed)(void *ctx, int64_t seq, const char *id, enum pe_event_type type,

@@ -55,37 +55,37 @@
 static const char OFFLINE[] = "{\"state\":\"offline\"}";
 
 struct uplink {
-    struct pe_loop *loop;       /* borrowed */
-    struct pe_journal *j;       /* borrowed */
-    struct pe_mqtt *mqtt;       /* owned */
-    struct uplink_opts o;       /* limits (the id strings are not kept) */
-    char t_events[TOPIC_MAX];   /* posedge/v1/<store>/<terminal>/events */
-    char t_ack[TOPIC_MAX];      /* .../ack */
-    char t_state[TOPIC_MAX];    /* .../state */
-    int64_t spooled;            /* bridge watermarks as acknowledged */
+    struct pe_loop *loop;     /* borrowed */
+    struct pe_journal *j;     /* borrowed */
+    struct pe_mqtt *mqtt;     /* owned */
+    struct uplink_opts o;     /* limits (the id strings are not kept) */
+    char t_events[TOPIC_MAX]; /* posedge/v1/<store>/<terminal>/events */
+    char t_ack[TOPIC_MAX];    /* .../ack */
+    char t_state[TOPIC_MAX];  /* .../state */
+    int64_t spooled;          /* bridge watermarks as acknowledged */
     int64_t delivered;
-    int64_t saved_spooled;      /* as last written to the journal */
+    int64_t saved_spooled; /* as last written to the journal */
     int64_t saved_delivered;
-    int64_t persisted_at;       /* pe_mono_ms of the last write, 0 never */
-    int64_t sent_up_to;         /* last seq handed to MQTT since the last go-back */
-    int64_t stall_since;        /* pe_mono_ms since which the ack has not moved while
-                                 * records were outstanding */
-    bool holding;               /* connected, waiting for the retained ack */
-    bool was_connected;         /* on_connect seen since the last on_disconnect */
-    bool last_done;             /* the broker acknowledged the last batch sent */
-    bool resend_due;            /* a go-back waits for last_done */
-    bool warned_malformed;      /* a malformed ack was logged already */
-    int last_mid;               /* mid of the last batch sent */
-    int64_t pump_timer;         /* pending timer ids, 0 when none */
+    int64_t persisted_at;  /* pe_mono_ms of the last write, 0 never */
+    int64_t sent_up_to;    /* last seq handed to MQTT since the last go-back */
+    int64_t stall_since;   /* pe_mono_ms since which the ack has not moved while
+                            * records were outstanding */
+    bool holding;          /* connected, waiting for the retained ack */
+    bool was_connected;    /* on_connect seen since the last on_disconnect */
+    bool last_done;        /* the broker acknowledged the last batch sent */
+    bool resend_due;       /* a go-back waits for last_done */
+    bool warned_malformed; /* a malformed ack was logged already */
+    int last_mid;          /* mid of the last batch sent */
+    int64_t pump_timer;    /* pending timer ids, 0 when none */
     int64_t resend_timer;
     int64_t hold_timer;
     int64_t persist_timer;
     int64_t state_timer;
-    int64_t pending_seq;        /* the seq whose event time pending_ts_ms holds, 0 none */
-    int64_t pending_ts_ms;      /* its "ts" in ms since the epoch, -1 when unreadable */
-    char *buf;                  /* the batch being built */
-    size_t cap;                 /* its allocated size */
-    int64_t batches;            /* counters for the summary line */
+    int64_t pending_seq;   /* the seq whose event time pending_ts_ms holds, 0 none */
+    int64_t pending_ts_ms; /* its "ts" in ms since the epoch, -1 when unreadable */
+    char *buf;             /* the batch being built */
+    size_t cap;            /* its allocated size */
+    int64_t batches;       /* counters for the summary line */
     int64_t records;
     int64_t resends;
     int64_t acks;
@@ -244,8 +244,7 @@ static void pump(struct uplink *u)
         int rc = build(u, from, room < u->o.batch_max ? room : u->o.batch_max, &len, &n);
         if (rc || n == 0) {
             if (rc)
-                pe_warn("uplink.read_failed", "from=%lld err=%s", (long long)from,
-                        pe_errname(rc));
+                pe_warn("uplink.read_failed", "from=%lld err=%s", (long long)from, pe_errname(rc));
             break;
         }
         int mid = 0;
@@ -384,8 +383,8 @@ static void on_disconnect(void *ctx, int reason)
 {
     struct uplink *u = ctx;
     if (u->was_connected)
-        pe_warn("uplink.disconnected", "reason=%s sent_up_to=%lld spooled=%lld",
-                pe_errname(reason), (long long)u->sent_up_to, (long long)u->spooled);
+        pe_warn("uplink.disconnected", "reason=%s sent_up_to=%lld spooled=%lld", pe_errname(reason),
+                (long long)u->sent_up_to, (long long)u->spooled);
     u->was_connected = false;
     u->holding = false;
     u->resend_due = false;
@@ -450,8 +449,7 @@ static void on_ack(struct uplink *u, const void *payload, size_t len)
     pump(u); /* the window may have room again */
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
-                       bool retained)
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct uplink *u = ctx;
     (void)retained;
@@ -465,8 +463,8 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
                   struct uplink **out)
 {
     if (!loop || !journal || !o || !out || !o->host || !o->host[0] ||
-        !pe_event_id_valid(o->store, 1) || !pe_event_id_valid(o->terminal, 1) ||
-        o->batch_max < 1 || o->batch_bytes < 1 || o->window < 1 || o->resend_ms < 1)
+        !pe_event_id_valid(o->store, 1) || !pe_event_id_valid(o->terminal, 1) || o->batch_max < 1 ||
+        o->batch_bytes < 1 || o->window < 1 || o->resend_ms < 1)
         return PE_EINVAL;
     struct uplink *u = calloc(1, sizeof *u);
     if (!u)
@@ -526,10 +524,11 @@ void uplink_destroy(struct uplink *u)
      * broker drop the will, which can only say "offline"). */
     if (pe_mqtt_connected(u->mqtt))
         publish_state(u, "offline");
-    pe_info("uplink.summary", "batches=%lld records=%lld resends=%lld acks=%lld spooled=%lld "
-            "delivered=%lld", (long long)u->batches, (long long)u->records,
-            (long long)u->resends, (long long)u->acks, (long long)u->spooled,
-            (long long)u->delivered);
+    pe_info("uplink.summary",
+            "batches=%lld records=%lld resends=%lld acks=%lld spooled=%lld "
+            "delivered=%lld",
+            (long long)u->batches, (long long)u->records, (long long)u->resends, (long long)u->acks,
+            (long long)u->spooled, (long long)u->delivered);
     pe_mqtt_destroy(u->mqtt);
     free(u->buf);
     free(u);

@@ -20,15 +20,15 @@
 #include "posedge/loop.h"
 
 struct uplink_opts {
-    const char *host;     /* broker host */
-    int port;             /* broker port */
-    int keepalive_s;      /* MQTT keepalive, seconds */
-    const char *store;    /* ids naming the topics and the client id */
+    const char *host;  /* broker host */
+    int port;          /* broker port */
+    int keepalive_s;   /* MQTT keepalive, seconds */
+    const char *store; /* ids naming the topics and the client id */
     const char *terminal;
-    int64_t batch_max;    /* records per batch (>= 1) */
-    int64_t batch_bytes;  /* bytes per batch (>= 1; a single larger record goes alone) */
-    int64_t window;       /* records sent and not yet spooled (>= 1) */
-    int64_t resend_ms;    /* ack stall before going back to spooled + 1 (>= 1) */
+    int64_t batch_max;   /* records per batch (>= 1) */
+    int64_t batch_bytes; /* bytes per batch (>= 1; a single larger record goes alone) */
+    int64_t window;      /* records sent and not yet spooled (>= 1) */
+    int64_t resend_ms;   /* ack stall before going back to spooled + 1 (>= 1) */
 };
 
 struct uplink;

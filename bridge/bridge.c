@@ -31,29 +31,29 @@
 struct term {
     char store[PE_ID_MAX];
     char terminal[PE_ID_MAX];
-    int64_t spooled;         /* committed spooled watermark */
-    int64_t produced;        /* highest seq handed to the producer */
-    struct watermark done;   /* contiguous delivered (done.mark), from delivery reports */
-    int64_t saved;           /* delivered as written to the spool */
-    int64_t acked_spooled;   /* watermarks of the last ack published */
+    int64_t spooled;       /* committed spooled watermark */
+    int64_t produced;      /* highest seq handed to the producer */
+    struct watermark done; /* contiguous delivered (done.mark), from delivery reports */
+    int64_t saved;         /* delivered as written to the spool */
+    int64_t acked_spooled; /* watermarks of the last ack published */
     int64_t acked_delivered;
-    bool dirty;              /* records added in the open transaction */
+    bool dirty; /* records added in the open transaction */
 };
 
 struct bridge {
-    struct bridge_cfg cfg;  /* copy; kafka_properties borrowed from the caller */
+    struct bridge_cfg cfg; /* copy; kafka_properties borrowed from the caller */
     struct pe_loop *loop;
     struct pe_spool *spool;
     struct pe_mqtt *mqtt;
     struct output *out;
     struct term terms[MAX_TERMINALS];
     int nterms;
-    int rr;                 /* round-robin start of the next drain turn */
-    bool in_txn;            /* an intake transaction is open */
+    int rr;      /* round-robin start of the next drain turn */
+    bool in_txn; /* an intake transaction is open */
     bool commit_planned;
     bool drain_planned;
     bool persist_planned;
-    bool spool_full;        /* the quota refused records: intake is not acknowledged */
+    bool spool_full; /* the quota refused records: intake is not acknowledged */
     bool stopping;
     struct pace pace_ev;    /* drain pace, events/s */
     struct pace pace_bytes; /* and bytes/s */
@@ -253,8 +253,9 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
         b->st.full++;
         if (!b->spool_full) {
             b->spool_full = true;
-            pe_error("bridge.spool_full", "quota_mb=%lld: not acknowledging new events; the "
-                                          "tills keep them until Kafka drains the spool",
+            pe_error("bridge.spool_full",
+                     "quota_mb=%lld: not acknowledging new events; the "
+                     "tills keep them until Kafka drains the spool",
                      (long long)b->cfg.spool_max_mb);
             publish_state(b, "spool_full");
         }
@@ -267,8 +268,7 @@ done:
     cJSON_Delete(rec);
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
-                       bool retained)
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct bridge *b = ctx;
     (void)retained;
@@ -301,8 +301,7 @@ static void on_connect(void *ctx, bool session_present)
     /* Every store's events: another store's on this broker are dead letters, not ignored. */
     const char *pattern = "posedge/v1/+/+/events";
     pe_mqtt_subscribe(b->mqtt, pattern, 1);
-    pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s", session_present,
-            pattern);
+    pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s", session_present, pattern);
     publish_state(b, b->spool_full ? "spool_full" : "online");
     for (int i = 0; i < b->nterms; i++) {
         b->terms[i].acked_spooled = -1; /* re-publish every ack after a reconnect */
@@ -444,8 +443,8 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
     bool ok;
     wm_mark(&t->done, ref->seq, &ok);
     if (!ok)
-        pe_warn("bridge.delivery_beyond_window", "terminal=%s seq=%lld delivered=%lld",
-                t->terminal, (long long)ref->seq, (long long)t->done.mark);
+        pe_warn("bridge.delivery_beyond_window", "terminal=%s seq=%lld delivered=%lld", t->terminal,
+                (long long)ref->seq, (long long)t->done.mark);
     if (!b->persist_planned) {
         b->persist_planned = true;
         pe_loop_timer(b->loop, PERSIST_MS, persist, b, NULL);
@@ -456,8 +455,7 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
 static void on_reset(void *ctx)
 {
     struct bridge *b = ctx;
-    pe_warn("bridge.producer_reset", "terminals=%d (producing again from delivered+1)",
-            b->nterms);
+    pe_warn("bridge.producer_reset", "terminals=%d (producing again from delivered+1)", b->nterms);
     for (int i = 0; i < b->nterms; i++) {
         b->terms[i].produced = b->terms[i].done.mark;
         wm_reset(&b->terms[i].done);

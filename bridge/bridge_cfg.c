@@ -27,13 +27,20 @@ static int check_topic(const void *v, char *why, size_t len)
 }
 
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
-    {k, PE_CFG_STR, offsetof(struct bridge_cfg, f), sizeof(((struct bridge_cfg *)0)->f), d, lo,   \
-     hi, h, c}
+    {                                                                                              \
+        k, PE_CFG_STR, offsetof(struct bridge_cfg, f), sizeof(((struct bridge_cfg *)0)->f), d, lo, \
+            hi, h, c                                                                               \
+    }
 #define INT(k, f, d, lo, hi, h)                                                                    \
-    {k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL}
+    {                                                                                              \
+        k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL                       \
+    }
 #define TOPIC(type, idx, d)                                                                        \
-    {"topics." type, PE_CFG_STR, offsetof(struct bridge_cfg, topic) + (idx) * BRIDGE_TOPIC_MAX,   \
-     BRIDGE_TOPIC_MAX, d, 1, BRIDGE_TOPIC_MAX - 1, "Kafka topic of " type " events", check_topic}
+    {                                                                                              \
+        "topics." type, PE_CFG_STR, offsetof(struct bridge_cfg, topic) + (idx)*BRIDGE_TOPIC_MAX,   \
+            BRIDGE_TOPIC_MAX, d, 1, BRIDGE_TOPIC_MAX - 1, "Kafka topic of " type " events",        \
+            check_topic                                                                            \
+    }
 
 const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "the store this bridge serves", pe_cfg_check_id),
@@ -43,8 +50,7 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("mqtt.host", mqtt_host, "127.0.0.1", 1, 127, "in-store MQTT broker host", NULL),
     INT("mqtt.port", mqtt_port, "1883", 1, 65535, "in-store MQTT broker port"),
     INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 3600, "MQTT keepalive, seconds"),
-    STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers",
-        NULL),
+    STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers", NULL),
     INT("kafka.max_inflight", kafka_max_inflight, "10000", 1, 10000000,
         "records produced and not yet acknowledged by Kafka"),
     TOPIC("sale", PE_EV_SALE, "pos.sales"),
@@ -87,9 +93,8 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
         return rc;
     cJSON *doc = cJSON_Parse(text);
     cJSON *kafka = doc ? cJSON_GetObjectItemCaseSensitive(doc, "kafka") : NULL;
-    cJSON *props = cJSON_IsObject(kafka) ? cJSON_DetachItemFromObjectCaseSensitive(kafka,
-                                                                                   "properties")
-                                         : NULL;
+    cJSON *props =
+        cJSON_IsObject(kafka) ? cJSON_DetachItemFromObjectCaseSensitive(kafka, "properties") : NULL;
     if (props) {
         if (!cJSON_IsObject(props)) {
             snprintf(err, errlen, "%s: kafka.properties: expected an object", path);

@@ -17,21 +17,21 @@
 #define BRIDGE_TOPIC_MAX 128
 
 struct bridge_cfg {
-    char store[PE_ID_MAX];            /* the store this bridge serves */
-    char data_dir[BRIDGE_PATH_MAX];   /* spool.db lives here */
-    char log_level[8];                /* debug, info, warn, error */
-    char mqtt_host[128];              /* in-store broker */
+    char store[PE_ID_MAX];          /* the store this bridge serves */
+    char data_dir[BRIDGE_PATH_MAX]; /* spool.db lives here */
+    char log_level[8];              /* debug, info, warn, error */
+    char mqtt_host[128];            /* in-store broker */
     int64_t mqtt_port;
     int64_t mqtt_keepalive_s;
-    char kafka_brokers[512];          /* bootstrap.servers */
-    int64_t kafka_max_inflight;       /* records produced and not yet acknowledged */
+    char kafka_brokers[512];                    /* bootstrap.servers */
+    int64_t kafka_max_inflight;                 /* records produced and not yet acknowledged */
     char topic[PE_EV__COUNT][BRIDGE_TOPIC_MAX]; /* Kafka topic per event type */
-    char topic_dlq[BRIDGE_TOPIC_MAX]; /* dead letters */
-    int64_t max_payload;              /* largest MQTT payload accepted, bytes */
-    int64_t drain_events_per_s;       /* pace toward Kafka; 0: as fast as Kafka takes them */
-    int64_t drain_bytes_per_s;        /* likewise in record bytes; 0: unlimited */
-    int64_t spool_max_mb;             /* quota of undelivered records; 0: none */
-    cJSON *kafka_properties;          /* owned: object of string values (may be empty) */
+    char topic_dlq[BRIDGE_TOPIC_MAX];           /* dead letters */
+    int64_t max_payload;                        /* largest MQTT payload accepted, bytes */
+    int64_t drain_events_per_s; /* pace toward Kafka; 0: as fast as Kafka takes them */
+    int64_t drain_bytes_per_s;  /* likewise in record bytes; 0: unlimited */
+    int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
+    cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
 };
 
 extern const struct pe_cfg_opt bridge_cfg_table[];

@@ -14,9 +14,9 @@
 
 /* A token bucket: rate per second, holding at most one second's worth. rate 0: unlimited. */
 struct pace {
-    int64_t rate;    /* tokens per second; 0 for no limit */
-    double tokens;   /* available now */
-    int64_t at_ms;   /* when tokens was last refilled (monotonic ms) */
+    int64_t rate;  /* tokens per second; 0 for no limit */
+    double tokens; /* available now */
+    int64_t at_ms; /* when tokens was last refilled (monotonic ms) */
 };
 
 void pace_init(struct pace *p, int64_t rate, int64_t now_ms);
@@ -38,8 +38,8 @@ int64_t pace_wait_ms(const struct pace *p);
  * reports of lower seqs: such seqs wait as bits until the gap below them closes.
  */
 struct watermark {
-    int64_t mark;                   /* every seq <= mark is delivered */
-    uint64_t bits[WM_WINDOW / 64];  /* seqs in (mark, mark + WM_WINDOW] reported delivered */
+    int64_t mark;                  /* every seq <= mark is delivered */
+    uint64_t bits[WM_WINDOW / 64]; /* seqs in (mark, mark + WM_WINDOW] reported delivered */
 };
 
 void wm_init(struct watermark *w, int64_t mark);

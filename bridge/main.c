@@ -45,10 +45,10 @@ static void on_signal(int sig, void *ctx)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},  {"data-dir", required_argument, NULL, 'd'},
-        {"mqtt", required_argument, NULL, 'm'},    {"kafka", required_argument, NULL, 'k'},
-        {"set", required_argument, NULL, 's'},     {"print-config", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
+        {"mqtt", required_argument, NULL, 'm'},   {"kafka", required_argument, NULL, 'k'},
+        {"set", required_argument, NULL, 's'},    {"print-config", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
     struct {
@@ -79,8 +79,7 @@ int main(int argc, char **argv)
             char host[128];
             int port;
             if (pe_mqtt_parse_addr(optarg, host, sizeof host, &port) != PE_OK) {
-                fprintf(stderr, "posedge-bridge: --mqtt: expected HOST:PORT, got \"%s\"\n",
-                        optarg);
+                fprintf(stderr, "posedge-bridge: --mqtt: expected HOST:PORT, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
             sets[nsets].key = "mqtt.host";
@@ -112,8 +111,9 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc || !cfg_path) {
-        fprintf(stderr, optind < argc ? "posedge-bridge: unexpected argument \"%s\"\n"
-                                      : "posedge-bridge: -c FILE is required%s\n",
+        fprintf(stderr,
+                optind < argc ? "posedge-bridge: unexpected argument \"%s\"\n"
+                              : "posedge-bridge: -c FILE is required%s\n",
                 optind < argc ? argv[optind] : "");
         usage(stderr);
         return EXIT_USAGE;

@@ -38,8 +38,8 @@
 
 #define DEFAULT_MAX_INFLIGHT 100000
 #define SLAB_SLOTS 1024
-#define POLL_MS 100     /* the safety-net poll */
-#define RETRY_MS 1000   /* retry of a producer that could not be recreated */
+#define POLL_MS 100           /* the safety-net poll */
+#define RETRY_MS 1000         /* retry of a producer that could not be recreated */
 #define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
 
 struct slot {
@@ -48,31 +48,31 @@ struct slot {
 };
 
 struct slab {
-    struct slab *next;              /* all slabs, for release and reset */
-    struct slot slots[SLAB_SLOTS];  /* handed out one by one */
+    struct slab *next;             /* all slabs, for release and reset */
+    struct slot slots[SLAB_SLOTS]; /* handed out one by one */
 };
 
 struct output {
-    struct pe_loop *loop;   /* the loop the pipe and timers are registered with */
-    rd_kafka_t *rk;         /* the producer; NULL only while a recreate is pending */
+    struct pe_loop *loop;    /* the loop the pipe and timers are registered with */
+    rd_kafka_t *rk;          /* the producer; NULL only while a recreate is pending */
     rd_kafka_queue_t *mainq; /* its main queue, with the io event on pipe_wr */
-    int pipe_rd;            /* watched by the loop */
-    int pipe_wr;            /* written by librdkafka's threads (non-blocking) */
-    int64_t poll_timer;     /* the safety-net timer, 0 when none */
-    int64_t reset_timer;    /* a pending reset or retry, 0 when none */
-    char *brokers;          /* bootstrap.servers, owned */
-    cJSON *props;           /* the user's librdkafka properties, an owned copy (or NULL) */
-    size_t max_msg;         /* the producer's message.max.bytes */
-    int max_inflight;       /* limit of slots in use */
-    int inflight;           /* slots in use: produced, not yet reported */
-    int nslots;             /* slots allocated in all slabs */
-    struct slab *slabs;     /* allocated slabs */
-    struct slot *free;      /* free slots */
-    bool fatal;             /* librdkafka raised a fatal error: reset when not serving */
-    bool serving;           /* inside rd_kafka_poll / rd_kafka_flush */
+    int pipe_rd;             /* watched by the loop */
+    int pipe_wr;             /* written by librdkafka's threads (non-blocking) */
+    int64_t poll_timer;      /* the safety-net timer, 0 when none */
+    int64_t reset_timer;     /* a pending reset or retry, 0 when none */
+    char *brokers;           /* bootstrap.servers, owned */
+    cJSON *props;            /* the user's librdkafka properties, an owned copy (or NULL) */
+    size_t max_msg;          /* the producer's message.max.bytes */
+    int max_inflight;        /* limit of slots in use */
+    int inflight;            /* slots in use: produced, not yet reported */
+    int nslots;              /* slots allocated in all slabs */
+    struct slab *slabs;      /* allocated slabs */
+    struct slot *free;       /* free slots */
+    bool fatal;              /* librdkafka raised a fatal error: reset when not serving */
+    bool serving;            /* inside rd_kafka_poll / rd_kafka_flush */
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err); /* a record's fate */
     void (*on_reset)(void *ctx); /* the producer was recreated */
-    void *ctx;              /* passed to both callbacks */
+    void *ctx;                   /* passed to both callbacks */
 };
 
 /* ---- slots ---- */
@@ -141,8 +141,8 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     struct output_ref ref = sl->ref;
     slot_give(o, sl); /* before the callback, so that it may produce into the freed capacity */
     if (m->err)
-        pe_warn("output.delivery_failed", "topic=%s store=%s terminal=%s seq=%" PRId64
-                " err=%s", rd_kafka_topic_name(m->rkt), ref.store, ref.terminal, ref.seq,
+        pe_warn("output.delivery_failed", "topic=%s store=%s terminal=%s seq=%" PRId64 " err=%s",
+                rd_kafka_topic_name(m->rkt), ref.store, ref.terminal, ref.seq,
                 rd_kafka_err2name(m->err));
     if (o->on_delivered)
         o->on_delivered(o->ctx, &ref, (int)m->err);
@@ -465,11 +465,11 @@ static int produce(struct output *o, const char *topic, const struct output_ref 
     sl->ref = *ref;
     sl->ref.store[sizeof sl->ref.store - 1] = '\0';
     sl->ref.terminal[sizeof sl->ref.terminal - 1] = '\0';
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        o->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)val, len),
-        RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(sl), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(o->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)val, len),
+                          RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(sl), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         return PE_OK; /* hdrs now belong to the message */
     rd_kafka_headers_destroy(hdrs);

@@ -29,9 +29,9 @@ struct output_ref {
 };
 
 struct output_opts {
-    const char *brokers;         /* bootstrap.servers */
-    const cJSON *properties;     /* extra librdkafka properties (object of strings), borrowed */
-    int max_inflight;            /* records produced but not yet reported (default 100000) */
+    const char *brokers;     /* bootstrap.servers */
+    const cJSON *properties; /* extra librdkafka properties (object of strings), borrowed */
+    int max_inflight;        /* records produced but not yet reported (default 100000) */
     /* A record's fate: err 0 delivered (acks=all), else a librdkafka error code. */
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err);
     /* The producer was recreated after a fatal error: everything in flight is lost from it. */

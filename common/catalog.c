@@ -245,8 +245,8 @@ static int load_item(const char *path, size_t i, const cJSON *obj, struct pe_ite
         return PE_EINVAL;
     }
     if (!pe_ean13_valid(it->barcode)) {
-        seterr(err, errlen, "%s: items[%zu].barcode: bad EAN-13 check digit (expected %d)", path,
-               i, pe_ean13_check_digit(it->barcode));
+        seterr(err, errlen, "%s: items[%zu].barcode: bad EAN-13 check digit (expected %d)", path, i,
+               pe_ean13_check_digit(it->barcode));
         return PE_EINVAL;
     }
     int64_t price, tax;
@@ -268,8 +268,7 @@ static int load_item(const char *path, size_t i, const cJSON *obj, struct pe_ite
     return PE_OK;
 }
 
-static int load_currency(const char *path, const cJSON *root, char out[4], char *err,
-                         size_t errlen)
+static int load_currency(const char *path, const cJSON *root, char out[4], char *err, size_t errlen)
 {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "currency");
     if (!c) {

@@ -108,8 +108,8 @@ static int range_error(const struct pe_cfg_opt *o, int64_t lo, int64_t hi, const
  * Validate a converted value: length or range, then the check hook. full is false only for an
  * empty string default, which skips both (see the file comment).
  */
-static int validate(const struct pe_cfg_opt *o, const union value *v, bool full,
-                    const char *src, char *err, size_t errlen)
+static int validate(const struct pe_cfg_opt *o, const union value *v, bool full, const char *src,
+                    char *err, size_t errlen)
 {
     int64_t lo, hi;
     const void *p = NULL;
@@ -119,8 +119,8 @@ static int validate(const struct pe_cfg_opt *o, const union value *v, bool full,
         size_t len = strlen(v->s);
         str_bounds(o, &lo, &hi);
         if (full && (len < (uint64_t)lo || len > (uint64_t)hi)) {
-            say(err, errlen, "%s: %s: must be %" PRId64 "..%" PRId64 " characters", src, o->key,
-                lo, hi);
+            say(err, errlen, "%s: %s: must be %" PRId64 "..%" PRId64 " characters", src, o->key, lo,
+                hi);
             return PE_EINVAL;
         }
         if (len + 1 > o->size) { /* only reachable with a zero-size slot, a bad table */
@@ -171,8 +171,8 @@ static void store(const struct pe_cfg_opt *o, void *dst, const union value *v)
 }
 
 /* Convert text (a default or a command-line value) by the option's type. */
-static int from_text(const struct pe_cfg_opt *o, const char *text, union value *v,
-                     const char *src, char *err, size_t errlen)
+static int from_text(const struct pe_cfg_opt *o, const char *text, union value *v, const char *src,
+                     char *err, size_t errlen)
 {
     switch (o->type) {
     case PE_CFG_STR:
@@ -213,8 +213,8 @@ static int from_text(const struct pe_cfg_opt *o, const char *text, union value *
 }
 
 /* Convert a JSON value by the option's type. */
-static int from_json(const struct pe_cfg_opt *o, const cJSON *item, union value *v,
-                     const char *src, char *err, size_t errlen)
+static int from_json(const struct pe_cfg_opt *o, const cJSON *item, union value *v, const char *src,
+                     char *err, size_t errlen)
 {
     switch (o->type) {
     case PE_CFG_STR:
@@ -452,8 +452,8 @@ delete_root:
     return rc;
 }
 
-int pe_cfg_load_text(const struct pe_cfg_opt *table, void *dst, const char *text,
-                     const char *name, char *err, size_t errlen)
+int pe_cfg_load_text(const struct pe_cfg_opt *table, void *dst, const char *text, const char *name,
+                     char *err, size_t errlen)
 {
     const char *src = name ? name : "config";
     if (!text) {
@@ -639,8 +639,8 @@ void pe_cfg_help(const struct pe_cfg_opt *table, FILE *out)
         const char *q = o->type == PE_CFG_STR ? "\"" : "";
         const char *def = o->def ? o->def : "";
         int pad = dw - (int)strlen(def) - 2 * (int)strlen(q);
-        fprintf(out, "%-*s  %-4s  %s%s%s%*s  %s\n", kw, o->key, type_name(o->type), q, def, q,
-                pad, "", o->help ? o->help : "");
+        fprintf(out, "%-*s  %-4s  %s%s%s%*s  %s\n", kw, o->key, type_name(o->type), q, def, q, pad,
+                "", o->help ? o->help : "");
     }
 }
 

@@ -27,8 +27,7 @@
 #define sha256_finish mbedtls_sha256_finish_ret
 #endif
 
-void pe_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
-                 uint8_t out[PE_SHA256_LEN])
+void pe_sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[PE_SHA256_LEN])
 {
     mbedtls_sha256_context ctx;
     mbedtls_sha256_init(&ctx);

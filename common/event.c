@@ -28,9 +28,9 @@
 #include "posedge/json.h"
 
 #define GENESIS_PREFIX "posedge/v1/genesis/"
-#define MEMBERS 11            /* body hash id operator prev seq store terminal ts type v */
+#define MEMBERS 11               /* body hash id operator prev seq store terminal ts type v */
 #define TS_MAX 253402300799999LL /* 9999-12-31T23:59:59.999Z, the last time the format holds */
-#define HASH_MEMBER_LEN 74    /* ,"hash":"<64 hex>" */
+#define HASH_MEMBER_LEN 74       /* ,"hash":"<64 hex>" */
 
 static const struct {
     const char *name;
@@ -113,9 +113,9 @@ int pe_event_seal(const struct pe_event_meta *m, const cJSON *body, const char *
 {
     assert(m && out && hash_out);
     if (m->seq < 1 || !pe_is_uuid(m->id) || !pe_event_id_valid(m->store, 1) ||
-        !pe_event_id_valid(m->terminal, 1) || !pe_event_id_valid(m->operator_, 0) ||
-        m->ts_ms < 0 || m->ts_ms > TS_MAX || !pe_event_type_name(m->type) ||
-        !pe_is_sha256_hex(prev_hex) || !cJSON_IsObject(body))
+        !pe_event_id_valid(m->terminal, 1) || !pe_event_id_valid(m->operator_, 0) || m->ts_ms < 0 ||
+        m->ts_ms > TS_MAX || !pe_event_type_name(m->type) || !pe_is_sha256_hex(prev_hex) ||
+        !cJSON_IsObject(body))
         return PE_EINVAL;
 
     char *bodytext = NULL;
@@ -132,8 +132,8 @@ int pe_event_seal(const struct pe_event_meta *m, const cJSON *body, const char *
                            ",\"id\":\"%s\",\"operator\":\"%s\",\"prev\":\"%s\",\"seq\":%lld,"
                            "\"store\":\"%s\",\"terminal\":\"%s\",\"ts\":\"%s\",\"type\":\"%s\","
                            "\"v\":%d}",
-                           m->id, m->operator_, prev_hex, (long long)m->seq, m->store,
-                           m->terminal, ts, pe_event_type_name(m->type), PE_EVENT_VERSION);
+                           m->id, m->operator_, prev_hex, (long long)m->seq, m->store, m->terminal,
+                           ts, pe_event_type_name(m->type), PE_EVENT_VERSION);
     assert(taillen > 0 && (size_t)taillen < sizeof tail);
 
     static const char head[] = "{\"body\":";
@@ -269,8 +269,8 @@ static int rehash(const char *rec, size_t len, const char *prev, const char *has
 }
 
 int pe_event_verify(const char *rec, size_t len, int64_t expect_seq, const char *expect_prev,
-                    struct pe_event_meta *meta, char hash_out[PE_SHA256_HEXLEN],
-                    cJSON **rec_out, char *why, size_t whylen)
+                    struct pe_event_meta *meta, char hash_out[PE_SHA256_HEXLEN], cJSON **rec_out,
+                    char *why, size_t whylen)
 {
     cJSON *root = NULL;
     char *canon = NULL;

@@ -9,8 +9,7 @@
 
 #include "posedge/err.h"
 
-int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err,
-                 size_t errlen)
+int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {

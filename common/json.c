@@ -131,13 +131,27 @@ static int put_string(struct buf *b, const char *str)
         if (rc || !*s)
             break;
         switch (*s) {
-        case '"': rc = put(b, "\\\"", 2); break;
-        case '\\': rc = put(b, "\\\\", 2); break;
-        case '\b': rc = put(b, "\\b", 2); break;
-        case '\f': rc = put(b, "\\f", 2); break;
-        case '\n': rc = put(b, "\\n", 2); break;
-        case '\r': rc = put(b, "\\r", 2); break;
-        case '\t': rc = put(b, "\\t", 2); break;
+        case '"':
+            rc = put(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = put(b, "\\\\", 2);
+            break;
+        case '\b':
+            rc = put(b, "\\b", 2);
+            break;
+        case '\f':
+            rc = put(b, "\\f", 2);
+            break;
+        case '\n':
+            rc = put(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = put(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = put(b, "\\t", 2);
+            break;
         default: {
             /* The other controls as \u00xx, lower-case hex as "%04x" wrote them. */
             static const char hex[] = "0123456789abcdef";

@@ -40,10 +40,10 @@
 #include "posedge/log.h"
 
 struct watch {
-    int fd;        /* the watched descriptor; the caller owns it */
-    bool dead;     /* removed during dispatch, compacted away after it */
-    pe_fd_cb cb;   /* called with the ready events */
-    void *ctx;     /* passed to cb */
+    int fd;      /* the watched descriptor; the caller owns it */
+    bool dead;   /* removed during dispatch, compacted away after it */
+    pe_fd_cb cb; /* called with the ready events */
+    void *ctx;   /* passed to cb */
 };
 
 struct timer {
@@ -62,19 +62,19 @@ struct sigslot {
 };
 
 struct pe_loop {
-    struct watch *w;      /* watches, index for index with pfd */
-    struct pollfd *pfd;   /* what poll(2) sees; a dead entry has fd -1 */
-    size_t n;             /* entries in w and pfd, dead ones included */
-    size_t cap;           /* allocated entries of both arrays */
-    size_t ndead;         /* dead entries waiting for compaction */
-    bool dispatching;     /* between poll returning and the end of the round */
-    bool stop;            /* set by pe_loop_stop, cleared when pe_loop_run returns */
-    struct timer *heap;   /* pending timers, a min-heap on (due, id) */
-    size_t nt;            /* timers in heap */
-    size_t tcap;          /* allocated timers */
-    int64_t last_id;      /* id of the most recent timer */
-    int pipe_rd;          /* self-pipe read end, watched with on_pipe */
-    int pipe_wr;          /* self-pipe write end, written by on_signal */
+    struct watch *w;          /* watches, index for index with pfd */
+    struct pollfd *pfd;       /* what poll(2) sees; a dead entry has fd -1 */
+    size_t n;                 /* entries in w and pfd, dead ones included */
+    size_t cap;               /* allocated entries of both arrays */
+    size_t ndead;             /* dead entries waiting for compaction */
+    bool dispatching;         /* between poll returning and the end of the round */
+    bool stop;                /* set by pe_loop_stop, cleared when pe_loop_run returns */
+    struct timer *heap;       /* pending timers, a min-heap on (due, id) */
+    size_t nt;                /* timers in heap */
+    size_t tcap;              /* allocated timers */
+    int64_t last_id;          /* id of the most recent timer */
+    int pipe_rd;              /* self-pipe read end, watched with on_pipe */
+    int pipe_wr;              /* self-pipe write end, written by on_signal */
     struct sigslot sig[NSIG]; /* per signal number */
 };
 

@@ -49,22 +49,22 @@
 #define MAX_PAYLOAD 268435455 /* the largest MQTT packet body */
 
 struct pe_mqtt {
-    struct pe_loop *loop;      /* borrowed; outlives the client */
-    struct mosquitto *mosq;    /* the library's client */
-    struct pe_mqtt_opts o;     /* options; the strings below are our copies */
-    char *client_id;           /* owned copy of o.client_id */
-    char *host;                /* owned copy of o.host */
-    char *will_topic;          /* owned copy, or NULL */
-    char *will_payload;        /* owned copy, or NULL */
-    int fd;                    /* the socket the loop watches, -1 when none */
-    short events;              /* events requested for fd */
-    bool connected;            /* a CONNACK was accepted and the connection is up */
-    bool destroying;           /* in pe_mqtt_destroy: callbacks are not passed on */
-    int fails;                 /* failed attempts since the last connection */
-    int backoff_ms;            /* delay before the next attempt, before jitter */
-    uint64_t rng;              /* xorshift64* state of the jitter, never 0 */
-    int64_t retry_timer;       /* pending reconnect timer id, 0 when none */
-    int64_t misc_timer;        /* pending loop_misc timer id, 0 when none */
+    struct pe_loop *loop;   /* borrowed; outlives the client */
+    struct mosquitto *mosq; /* the library's client */
+    struct pe_mqtt_opts o;  /* options; the strings below are our copies */
+    char *client_id;        /* owned copy of o.client_id */
+    char *host;             /* owned copy of o.host */
+    char *will_topic;       /* owned copy, or NULL */
+    char *will_payload;     /* owned copy, or NULL */
+    int fd;                 /* the socket the loop watches, -1 when none */
+    short events;           /* events requested for fd */
+    bool connected;         /* a CONNACK was accepted and the connection is up */
+    bool destroying;        /* in pe_mqtt_destroy: callbacks are not passed on */
+    int fails;              /* failed attempts since the last connection */
+    int backoff_ms;         /* delay before the next attempt, before jitter */
+    uint64_t rng;           /* xorshift64* state of the jitter, never 0 */
+    int64_t retry_timer;    /* pending reconnect timer id, 0 when none */
+    int64_t misc_timer;     /* pending loop_misc timer id, 0 when none */
 };
 
 /* ---- libmosquitto's global state, initialised once for all clients ---- */
@@ -248,15 +248,15 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
         return;
     if (rc != 0) {
         /* The library follows this with a disconnection (MOSQ_ERR_CONN_REFUSED). */
-        pe_warn("mqtt.refused", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
-                m->host, m->o.port, rc, mosquitto_connack_string(rc));
+        pe_warn("mqtt.refused", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id, m->host,
+                m->o.port, rc, mosquitto_connack_string(rc));
         return;
     }
     m->connected = true;
     m->fails = 0;
     m->backoff_ms = m->o.backoff_min_ms;
-    pe_info("mqtt.connected", "client=%s host=%s port=%d session_present=%d", m->client_id,
-            m->host, m->o.port, flags & 1);
+    pe_info("mqtt.connected", "client=%s host=%s port=%d session_present=%d", m->client_id, m->host,
+            m->o.port, flags & 1);
     if (m->o.on_connect)
         m->o.on_connect(m->o.ctx, (flags & 1) != 0);
 }
@@ -328,9 +328,9 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
     if (m->o.backoff_max_ms < m->o.backoff_min_ms)
         m->o.backoff_max_ms = m->o.backoff_min_ms;
     m->backoff_ms = m->o.backoff_min_ms;
-    m->rng = opts->jitter_seed ? opts->jitter_seed
-                               : (uint64_t)pe_mono_us() ^ ((uint64_t)getpid() << 32) ^
-                                     (uint64_t)pe_time_now_ms();
+    m->rng = opts->jitter_seed
+                 ? opts->jitter_seed
+                 : (uint64_t)pe_mono_us() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)pe_time_now_ms();
     if (!m->rng)
         m->rng = 0x9e3779b97f4a7c15ULL;
     bool failed = false;
@@ -425,8 +425,8 @@ bool pe_mqtt_connected(const struct pe_mqtt *m)
     return m && m->connected;
 }
 
-int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len,
-                    int qos, bool retain, int *mid)
+int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain, int *mid)
 {
     if (!m || !topic || !topic[0] || qos < 0 || qos > 2 || (len && !payload))
         return PE_EINVAL;

@@ -362,7 +362,7 @@ static void report(struct buf *b, const cJSON *body, int z)
 
 static void inventory(struct buf *b, const cJSON *body, const char *type)
 {
-    const char *title = strcmp(type, "inventory_receipt") == 0   ? "GOODS RECEIVED"
+    const char *title = strcmp(type, "inventory_receipt") == 0  ? "GOODS RECEIVED"
                         : strcmp(type, "inventory_adjust") == 0 ? "STOCK ADJUSTMENT"
                                                                 : "STOCK COUNT";
     centre(b, title);

@@ -51,9 +51,9 @@
 #define EXIT_USAGE 2
 
 #define MAX_BROKERS 16
-#define PROXY_BUF 65536   /* bytes buffered per direction of a relayed connection */
-#define CMD_MAX 256       /* longest command line */
-#define API_PRODUCE 0     /* Kafka protocol API key of Produce */
+#define PROXY_BUF 65536 /* bytes buffered per direction of a relayed connection */
+#define CMD_MAX 256     /* longest command line */
+#define API_PRODUCE 0   /* Kafka protocol API key of Produce */
 
 static const char *const topics[] = {"pos.sales", "pos.inventory", "pos.reports", "pos.dlq"};
 
@@ -61,29 +61,29 @@ struct devkafka;
 
 /* One relayed connection. Bytes read from fd[d] wait in buf[d] until written to fd[1 - d]. */
 struct conn {
-    struct devkafka *dk;        /* owner */
-    int fd[2];                  /* [0] the client, [1] the mock broker */
-    char buf[2][PROXY_BUF];     /* per direction */
-    size_t off[2];              /* already written of buf[d] */
-    size_t len[2];              /* filled of buf[d] */
-    bool eof[2];                /* fd[d] reached end of input */
-    struct conn *prev, *next;   /* all connections */
+    struct devkafka *dk;      /* owner */
+    int fd[2];                /* [0] the client, [1] the mock broker */
+    char buf[2][PROXY_BUF];   /* per direction */
+    size_t off[2];            /* already written of buf[d] */
+    size_t len[2];            /* filled of buf[d] */
+    bool eof[2];              /* fd[d] reached end of input */
+    struct conn *prev, *next; /* all connections */
 };
 
 struct devkafka {
-    struct pe_loop *loop;             /* everything runs on it */
-    rd_kafka_t *rk;                   /* the handle the mock lives on */
-    rd_kafka_mock_cluster_t *mc;      /* the cluster */
-    int nbrokers;                     /* broker ids 1..nbrokers */
+    struct pe_loop *loop;                 /* everything runs on it */
+    rd_kafka_t *rk;                       /* the handle the mock lives on */
+    rd_kafka_mock_cluster_t *mc;          /* the cluster */
+    int nbrokers;                         /* broker ids 1..nbrokers */
     struct sockaddr_in addr[MAX_BROKERS]; /* the brokers' listeners, for the proxy */
-    int naddr;                        /* entries in addr */
-    int next_addr;                    /* where the next relayed connection goes first */
-    int listen_fd;                    /* the --port listener, -1 without one */
-    struct conn *conns;               /* relayed connections */
-    bool stdin_open;                  /* fd 0 is watched */
-    char line[CMD_MAX];               /* the command being read */
-    size_t linelen;                   /* bytes in line */
-    bool overlong;                    /* the current line is too long: skip to its end */
+    int naddr;                            /* entries in addr */
+    int next_addr;                        /* where the next relayed connection goes first */
+    int listen_fd;                        /* the --port listener, -1 without one */
+    struct conn *conns;                   /* relayed connections */
+    bool stdin_open;                      /* fd 0 is watched */
+    char line[CMD_MAX];                   /* the command being read */
+    size_t linelen;                       /* bytes in line */
+    bool overlong;                        /* the current line is too long: skip to its end */
 };
 
 static void usage(FILE *out)
@@ -154,8 +154,7 @@ static void conn_close(struct conn *c)
 static int pump(struct conn *c, int d)
 {
     while (c->off[d] < c->len[d]) {
-        ssize_t n = send(c->fd[1 - d], c->buf[d] + c->off[d], c->len[d] - c->off[d],
-                         MSG_NOSIGNAL);
+        ssize_t n = send(c->fd[1 - d], c->buf[d] + c->off[d], c->len[d] - c->off[d], MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -376,8 +375,8 @@ static void cmd_updown(struct devkafka *dk, const char *cmd, bool up, const char
         from = to = (int)id;
     }
     for (int b = from; b <= to; b++) {
-        rd_kafka_resp_err_t e = up ? rd_kafka_mock_broker_set_up(dk->mc, b)
-                                   : rd_kafka_mock_broker_set_down(dk->mc, b);
+        rd_kafka_resp_err_t e =
+            up ? rd_kafka_mock_broker_set_up(dk->mc, b) : rd_kafka_mock_broker_set_down(dk->mc, b);
         if (e) {
             say("error %s: broker %d: %s\n", cmd, b, rd_kafka_err2str(e));
             return;
@@ -504,8 +503,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     for (; *buf && i + 1 < sizeof q; buf++)
         q[i++] = *buf == '"' ? '\'' : (unsigned char)*buf < 0x20 ? ' ' : *buf;
     q[i] = '\0';
-    pe_log(level <= 4 ? PE_LOG_WARN : PE_LOG_DEBUG, "devkafka.librdkafka", "fac=%s msg=\"%s\"",
-           fac, q);
+    pe_log(level <= 4 ? PE_LOG_WARN : PE_LOG_DEBUG, "devkafka.librdkafka", "fac=%s msg=\"%s\"", fac,
+           q);
 }
 
 /* ---- the command ---- */
@@ -578,8 +577,7 @@ int ctl_devkafka(int argc, char **argv)
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(dk.mc, topics[i], partitions, rf);
         if (e) {
-            fprintf(stderr, "posedge-ctl devkafka: topic %s: %s\n", topics[i],
-                    rd_kafka_err2str(e));
+            fprintf(stderr, "posedge-ctl devkafka: topic %s: %s\n", topics[i], rd_kafka_err2str(e));
             goto destroy_mock;
         }
     }
@@ -609,8 +607,8 @@ int ctl_devkafka(int argc, char **argv)
     say("posedge devkafka: librdkafka's in-memory mock cluster (%d broker%s; %s, %s, %s, %s "
         "with %d partition%s each) for laptops, demos and tests - NOT for production: nothing "
         "is durable and all data is lost when it exits\n",
-        nbrokers, nbrokers == 1 ? "" : "s", topics[0], topics[1], topics[2], topics[3],
-        partitions, partitions == 1 ? "" : "s");
+        nbrokers, nbrokers == 1 ? "" : "s", topics[0], topics[1], topics[2], topics[3], partitions,
+        partitions == 1 ? "" : "s");
     pe_info("devkafka.start", "brokers=%d partitions=%d mock=%s proxy_port=%d", nbrokers,
             partitions, bootstraps, port);
 

@@ -361,8 +361,8 @@ static int cmd_recover(int argc, char **argv)
     printf("recovered seq 1..%lld of %s into %s%s%s\n", (long long)copied, src_path, dst_path,
            why[0] ? "; stopped at " : " (the whole chain)", why);
     if (why[0] || copied < src_last)
-        printf("events after seq %lld are NOT in %s: keep %s for the auditor\n",
-               (long long)copied, dst_path, src_path);
+        printf("events after seq %lld are NOT in %s: keep %s for the auditor\n", (long long)copied,
+               dst_path, src_path);
     return 0;
 }
 

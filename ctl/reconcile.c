@@ -68,39 +68,39 @@ struct list {
 };
 
 struct term {
-    char store[PE_ID_MAX];      /* store id */
-    char terminal[PE_ID_MAX];   /* terminal id */
-    struct pe_journal *j;       /* its journal, NULL for an unknown terminal */
-    const char *path;           /* the journal's path (borrowed from argv) */
-    int64_t *seqs;              /* seqs of its records in Kafka, sorted after reading */
-    size_t nseqs, cap;          /* entries and room in seqs */
-    struct ppos *pp;            /* per partition it appeared in */
-    int npp;                    /* entries in pp */
-    int64_t journal;            /* journal events that belong in the topics read */
+    char store[PE_ID_MAX];    /* store id */
+    char terminal[PE_ID_MAX]; /* terminal id */
+    struct pe_journal *j;     /* its journal, NULL for an unknown terminal */
+    const char *path;         /* the journal's path (borrowed from argv) */
+    int64_t *seqs;            /* seqs of its records in Kafka, sorted after reading */
+    size_t nseqs, cap;        /* entries and room in seqs */
+    struct ppos *pp;          /* per partition it appeared in */
+    int npp;                  /* entries in pp */
+    int64_t journal;          /* journal events that belong in the topics read */
     int64_t missing, duplicates, mismatched, out_of_order, not_in_journal;
     struct list show_missing, show_dup, show_mismatch;
 };
 
 struct part {
-    int topic;    /* index into rc->topics */
-    int32_t id;   /* partition id */
-    int64_t hi;   /* high watermark at start: read up to offset hi - 1 */
-    bool done;    /* reached hi */
+    int topic;  /* index into rc->topics */
+    int32_t id; /* partition id */
+    int64_t hi; /* high watermark at start: read up to offset hi - 1 */
+    bool done;  /* reached hi */
 };
 
 struct rec {
     const char *brokers;            /* bootstrap.servers */
     const char *topics[MAX_TOPICS]; /* topics read */
     int ntopics;
-    int timeout_s;                  /* overall limit */
-    struct term *terms;             /* journals' terminals first, then unknown ones */
+    int timeout_s;      /* overall limit */
+    struct term *terms; /* journals' terminals first, then unknown ones */
     int nterms, tcap;
-    struct part *parts;             /* non-empty partitions being read */
+    struct part *parts; /* non-empty partitions being read */
     int nparts, ndone;
-    int64_t records;                /* records read */
-    int64_t unidentified;           /* records without store/terminal/seq */
-    int64_t dead;                   /* dead letters (a "reason" header): never compared */
-    int64_t total;                  /* records expected (sum of hi - lo) */
+    int64_t records;      /* records read */
+    int64_t unidentified; /* records without store/terminal/seq */
+    int64_t dead;         /* dead letters (a "reason" header): never compared */
+    int64_t total;        /* records expected (sum of hi - lo) */
 };
 
 static void usage(FILE *out)
@@ -156,8 +156,7 @@ static void list_print(const char *what, const struct list *l, int64_t count)
     putchar('\n');
 }
 
-static struct term *term_find(struct rec *rc, const char *store, const char *terminal,
-                              bool add)
+static struct term *term_find(struct rec *rc, const char *store, const char *terminal, bool add)
 {
     for (int i = 0; i < rc->nterms; i++)
         if (!strcmp(rc->terms[i].store, store) && !strcmp(rc->terms[i].terminal, terminal))
@@ -194,8 +193,8 @@ static bool header(rd_kafka_headers_t *h, const char *name, char *out, size_t ou
 }
 
 /* store, terminal and seq of a record: from its headers, else from its JSON value. */
-static bool identify(const rd_kafka_message_t *m, char store[PE_ID_MAX],
-                     char terminal[PE_ID_MAX], int64_t *seq)
+static bool identify(const rd_kafka_message_t *m, char store[PE_ID_MAX], char terminal[PE_ID_MAX],
+                     int64_t *seq)
 {
     rd_kafka_headers_t *h = NULL;
     char seqtxt[24];
@@ -216,8 +215,8 @@ static bool identify(const rd_kafka_message_t *m, char store[PE_ID_MAX],
     bool ok = m->payload && pe_json_parse(m->payload, m->len, &doc, NULL, 0) == PE_OK &&
               pe_json_get_str(doc, "store", &s) == PE_OK &&
               pe_json_get_str(doc, "terminal", &t) == PE_OK &&
-              pe_json_get_int(doc, "seq", seq) == PE_OK && *seq >= 1 &&
-              pe_event_id_valid(s, 1) && pe_event_id_valid(t, 1);
+              pe_json_get_int(doc, "seq", seq) == PE_OK && *seq >= 1 && pe_event_id_valid(s, 1) &&
+              pe_event_id_valid(t, 1);
     if (ok) {
         snprintf(store, PE_ID_MAX, "%s", s);
         snprintf(terminal, PE_ID_MAX, "%s", t);
@@ -335,12 +334,9 @@ static int consumer_new(const struct rec *rc, rd_kafka_t **out)
                  (long long)pe_time_now_ms());
     pe_rng_destroy(rng);
     const char *conf_kv[][2] = {
-        {"bootstrap.servers", rc->brokers},
-        {"group.id", group},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"isolation.level", "read_committed"},
-        {"enable.partition.eof", "true"},
+        {"bootstrap.servers", rc->brokers},    {"group.id", group},
+        {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
+        {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"},
         {"auto.offset.reset", "earliest"},
     };
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -625,8 +621,9 @@ int ctl_reconcile(int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (!*optarg || *end || v < 1 || v > 86400) {
-                fprintf(stderr, "posedge-ctl reconcile: --timeout: expected seconds in 1..86400, "
-                                "got \"%s\"\n",
+                fprintf(stderr,
+                        "posedge-ctl reconcile: --timeout: expected seconds in 1..86400, "
+                        "got \"%s\"\n",
                         optarg);
                 return EXIT_USAGE;
             }

@@ -58,10 +58,10 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define QUIET_MS 300      /* no message for this long after the probe: everything is in */
-#define TOPIC_MAX 160     /* our topics and patterns */
-#define HOST_MAX 256      /* --mqtt host */
-#define WORD_MAX 16       /* a state word as printed ("online", "offline", "spool_full") */
+#define QUIET_MS 300  /* no message for this long after the probe: everything is in */
+#define TOPIC_MAX 160 /* our topics and patterns */
+#define HOST_MAX 256  /* --mqtt host */
+#define WORD_MAX 16   /* a state word as printed ("online", "offline", "spool_full") */
 #define BRIDGE_ID "_bridge"
 
 /* What the broker told us about one terminal; -1 marks a number not known. */
@@ -88,19 +88,19 @@ struct bridge_state {
 };
 
 struct status {
-    struct pe_loop *loop;     /* owned */
-    struct pe_mqtt *mqtt;     /* owned */
-    const char *store;        /* borrowed from argv */
-    const char *addr;         /* borrowed from argv, for messages */
-    char prefix[TOPIC_MAX];   /* "posedge/v1/<store>/" */
-    char probe[TOPIC_MAX];    /* our own probe topic */
-    bool connected;           /* on_connect seen at least once */
-    bool probed;              /* the probe came back: the subscriptions are in place */
-    int attempts_failed;      /* connection attempts that failed before the first connect */
-    int last_reason;          /* PE_E* of the last failure */
-    int64_t last_msg_ms;      /* pe_mono_ms of the probe or the last message after it */
-    bool oom;                 /* a terminal could not be recorded */
-    struct term *terms;       /* one per terminal seen, in arrival order until printed */
+    struct pe_loop *loop;   /* owned */
+    struct pe_mqtt *mqtt;   /* owned */
+    const char *store;      /* borrowed from argv */
+    const char *addr;       /* borrowed from argv, for messages */
+    char prefix[TOPIC_MAX]; /* "posedge/v1/<store>/" */
+    char probe[TOPIC_MAX];  /* our own probe topic */
+    bool connected;         /* on_connect seen at least once */
+    bool probed;            /* the probe came back: the subscriptions are in place */
+    int attempts_failed;    /* connection attempts that failed before the first connect */
+    int last_reason;        /* PE_E* of the last failure */
+    int64_t last_msg_ms;    /* pe_mono_ms of the probe or the last message after it */
+    bool oom;               /* a terminal could not be recorded */
+    struct term *terms;     /* one per terminal seen, in arrival order until printed */
     size_t nterms, cap;
     struct bridge_state bridge;
 };
@@ -175,8 +175,7 @@ static int64_t get_time(const cJSON *doc, const char *key)
 
 /* A message on .../<terminal>/state or .../<terminal>/ack. Empty payloads (a retained
  * message being cleared) and malformed JSON leave what we knew as unknown. */
-static void take(struct status *st, const char *id, bool is_state, const void *payload,
-                 size_t len)
+static void take(struct status *st, const char *id, bool is_state, const void *payload, size_t len)
 {
     cJSON *doc = NULL;
     if (len && (pe_json_parse(payload, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc))) {
@@ -212,8 +211,7 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
     cJSON_Delete(doc);
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len,
-                       bool retained)
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct status *st = ctx;
     (void)retained; /* a live message is the newest there is: take it too */
@@ -257,8 +255,7 @@ static void on_connect(void *ctx, bool session_present)
     if (rc == PE_OK)
         rc = pe_mqtt_publish(st->mqtt, st->probe, "probe", 5, 0, false, NULL);
     if (rc != PE_OK)
-        fprintf(stderr, "posedge-ctl status: subscribing at %s: %s\n", st->addr,
-                pe_strerror(rc));
+        fprintf(stderr, "posedge-ctl status: subscribing at %s: %s\n", st->addr, pe_strerror(rc));
 }
 
 static void on_disconnect(void *ctx, int reason)
@@ -418,8 +415,9 @@ int ctl_status(int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (!*optarg || *end || v < 1 || v > 3600) {
-                fprintf(stderr, "posedge-ctl status: --timeout: expected seconds in 1..3600, "
-                                "got \"%s\"\n",
+                fprintf(stderr,
+                        "posedge-ctl status: --timeout: expected seconds in 1..3600, "
+                        "got \"%s\"\n",
                         optarg);
                 return EXIT_USAGE;
             }

@@ -142,10 +142,10 @@ static int damaged(const struct pe_journal *j, char *err, size_t errlen, const c
 {
     pe_error("journal.damaged", "path=\"%s\" detail=\"%s\"", j->path, detail);
     store__seterr(err, errlen,
-           "journal %s is damaged (%s); it has not been changed. Inspect it with "
-           "'posedge-ctl verify %s' and recover the intact part with "
-           "'posedge-ctl recover %s NEW.db'.",
-           j->path, detail, j->path, j->path);
+                  "journal %s is damaged (%s); it has not been changed. Inspect it with "
+                  "'posedge-ctl verify %s' and recover the intact part with "
+                  "'posedge-ctl recover %s NEW.db'.",
+                  j->path, detail, j->path, j->path);
     return PE_ECORRUPT;
 }
 
@@ -377,8 +377,8 @@ fail:
     return store__rc(rc) ? store__rc(rc) : PE_EIO;
 }
 
-int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
-                    struct pe_journal **out, char *err, size_t errlen)
+int pe_journal_open(const char *path, const struct pe_journal_opts *opts, struct pe_journal **out,
+                    char *err, size_t errlen)
 {
     assert(path && opts && out);
     struct pe_journal *j = calloc(1, sizeof *j);
@@ -420,7 +420,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         pe_error("journal.sqlite", "op=open rc=%d msg=\"%s\"", rc,
                  j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
         store__seterr(err, errlen, "cannot open journal %s: %s", path,
-               j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+                      j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
         goto close_db;
     }
     sqlite3_extended_result_codes(j->db, 1);
@@ -445,7 +445,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     }
     if (version == 0 && (opts->readonly || !opts->store || !opts->terminal)) {
         store__seterr(err, errlen, "%s is not a posedge journal (it is empty)%s", path,
-               opts->readonly ? "" : "; store and terminal are needed to create it");
+                      opts->readonly ? "" : "; store and terminal are needed to create it");
         e = opts->readonly ? PE_ECORRUPT : PE_EINVAL;
         goto close_db;
     }
@@ -516,7 +516,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
         if (rc != SQLITE_OK) {
             if ((rc & 0xff) == SQLITE_ERROR) {
                 store__seterr(err, errlen, "%s is not a posedge journal (%s)", path,
-                       sqlite3_errmsg(j->db));
+                              sqlite3_errmsg(j->db));
                 e = PE_ECORRUPT;
             } else {
                 e = open_fail(j, rc, "prepare", err, errlen);
@@ -547,7 +547,8 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
     if ((opts->store && strcmp(opts->store, store) != 0) ||
         (opts->terminal && strcmp(opts->terminal, terminal) != 0)) {
         store__seterr(err, errlen, "journal %s belongs to %s/%s, not %s/%s", path, store, terminal,
-               opts->store ? opts->store : store, opts->terminal ? opts->terminal : terminal);
+                      opts->store ? opts->store : store,
+                      opts->terminal ? opts->terminal : terminal);
         e = PE_EINVAL;
         goto finalize;
     }
@@ -638,8 +639,7 @@ int pe_journal_begin(struct pe_journal *j)
     if (e == PE_OK && dv != j->data_version) {
         e = load_tail(j, NULL, 0);
         if (e == PE_ECORRUPT)
-            pe_error("journal.tail", "path=\"%s\" msg=\"the last events row is damaged\"",
-                     j->path);
+            pe_error("journal.tail", "path=\"%s\" msg=\"the last events row is damaged\"", j->path);
         if (e == PE_OK)
             j->data_version = dv;
     }
@@ -710,8 +710,8 @@ static int find(struct pe_journal *j, const char *id, int64_t *seq, char *hash)
 
 /* Store one sealed record as the next row and advance the in-transaction tail. The record's
  * bytes are bound without a copy, so the caller keeps them alive until this returns. */
-static int insert(struct pe_journal *j, const struct pe_event_meta *m, const char *rec,
-                  size_t len, const char hash[PE_SHA256_HEXLEN])
+static int insert(struct pe_journal *j, const struct pe_event_meta *m, const char *rec, size_t len,
+                  const char hash[PE_SHA256_HEXLEN])
 {
     sqlite3_stmt *st = j->st[JS_INSERT];
     sqlite3_bind_int64(st, 1, m->seq);
@@ -802,8 +802,7 @@ int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq)
     return find(j, id, seq, NULL);
 }
 
-int pe_journal_last(struct pe_journal *j, int64_t *seq, char hash[PE_SHA256_HEXLEN],
-                    int64_t *ts_ms)
+int pe_journal_last(struct pe_journal *j, int64_t *seq, char hash[PE_SHA256_HEXLEN], int64_t *ts_ms)
 {
     assert(j);
     if (seq)

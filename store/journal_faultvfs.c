@@ -27,12 +27,12 @@ struct ffile {
 };
 
 static struct {
-    int op;         /* armed enum pe_fault_op bits, 0 when disarmed */
-    int64_t nth;    /* 1-based matching call to fail */
-    int err;        /* PE_EFULL or PE_EIO */
-    bool sticky;    /* keep failing after the nth call */
-    int64_t calls;  /* matching calls since the last arm */
-    int64_t fails;  /* failures injected since the last arm */
+    int op;        /* armed enum pe_fault_op bits, 0 when disarmed */
+    int64_t nth;   /* 1-based matching call to fail */
+    int err;       /* PE_EFULL or PE_EIO */
+    bool sticky;   /* keep failing after the nth call */
+    int64_t calls; /* matching calls since the last arm */
+    int64_t fails; /* failures injected since the last arm */
 } fault;
 
 static sqlite3_vfs *real_vfs; /* the VFS underneath, the default one at registration */
@@ -156,16 +156,14 @@ static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
     {                                                                                              \
         .iVersion = (version), .xClose = f_close, .xRead = f_read, .xWrite = f_write,              \
         .xTruncate = f_truncate, .xSync = f_sync, .xFileSize = f_size, .xLock = f_lock,            \
-        .xUnlock = f_unlock, .xCheckReservedLock = f_check_reserved,                               \
-        .xFileControl = f_control, .xSectorSize = f_sector,                                        \
-        .xDeviceCharacteristics = f_devchar, .xShmMap = f_shm_map, .xShmLock = f_shm_lock,         \
-        .xShmBarrier = f_shm_barrier, .xShmUnmap = f_shm_unmap, .xFetch = f_fetch,                 \
-        .xUnfetch = f_unfetch,                                                                     \
+        .xUnlock = f_unlock, .xCheckReservedLock = f_check_reserved, .xFileControl = f_control,    \
+        .xSectorSize = f_sector, .xDeviceCharacteristics = f_devchar, .xShmMap = f_shm_map,        \
+        .xShmLock = f_shm_lock, .xShmBarrier = f_shm_barrier, .xShmUnmap = f_shm_unmap,            \
+        .xFetch = f_fetch, .xUnfetch = f_unfetch,                                                  \
     }
 
 /* Index i is the table for iVersion i + 1. */
-static const sqlite3_io_methods methods[3] = {FAULT_METHODS(1), FAULT_METHODS(2),
-                                               FAULT_METHODS(3)};
+static const sqlite3_io_methods methods[3] = {FAULT_METHODS(1), FAULT_METHODS(2), FAULT_METHODS(3)};
 
 static int v_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *outflags)
 {

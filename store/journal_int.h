@@ -48,17 +48,17 @@ struct journal_tail {
 };
 
 struct pe_journal {
-    sqlite3 *db;                      /* the connection */
-    sqlite3_stmt *st[JS__COUNT];      /* hot statements, prepared at open */
-    char *path;                       /* file name, for messages */
-    char store[PE_ID_MAX];            /* store id from the meta table */
-    char terminal[PE_ID_MAX];         /* terminal id from the meta table */
-    bool readonly;                    /* opened without write access */
-    bool in_txn;                      /* between a successful begin and commit/rollback */
-    int lost;                         /* error with which SQLite ended the open transaction */
-    int64_t data_version;             /* PRAGMA data_version when the tail was last loaded */
-    struct journal_tail tail;         /* last event including the open transaction */
-    struct journal_tail committed;    /* last committed event */
+    sqlite3 *db;                   /* the connection */
+    sqlite3_stmt *st[JS__COUNT];   /* hot statements, prepared at open */
+    char *path;                    /* file name, for messages */
+    char store[PE_ID_MAX];         /* store id from the meta table */
+    char terminal[PE_ID_MAX];      /* terminal id from the meta table */
+    bool readonly;                 /* opened without write access */
+    bool in_txn;                   /* between a successful begin and commit/rollback */
+    int lost;                      /* error with which SQLite ended the open transaction */
+    int64_t data_version;          /* PRAGMA data_version when the tail was last loaded */
+    struct journal_tail tail;      /* last event including the open transaction */
+    struct journal_tail committed; /* last committed event */
 };
 
 /* Convert a SQLite result code to PE_E*, logging SQLite's message once. When SQLite has ended
@@ -67,6 +67,5 @@ int journal__fail(struct pe_journal *j, int rc, const char *op);
 
 /* PE_OK when a write may run now: a transaction is open and still alive. */
 int journal__writable(const struct pe_journal *j);
-
 
 #endif

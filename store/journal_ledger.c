@@ -64,8 +64,8 @@ int pe_journal_stock_add(struct pe_journal *j, const char *item, int64_t delta, 
     if (!in_range(delta))
         return PE_ERANGE;
     int64_t qty = 0;
-    e = run_pair(j, after ? JS_STOCK_ADD_RET : JS_STOCK_ADD, item, delta, after ? &qty : NULL,
-                 NULL, "stock_add");
+    e = run_pair(j, after ? JS_STOCK_ADD_RET : JS_STOCK_ADD, item, delta, after ? &qty : NULL, NULL,
+                 "stock_add");
     if (e == PE_OK && after)
         *after = qty;
     return e;
@@ -152,9 +152,8 @@ int pe_journal_counters_each(struct pe_journal *j, const char *prefix,
     size_t plen = strlen(p);
     sqlite3_stmt *st = NULL;
     /* Names sort bytewise, so those starting with prefix are one run beginning at prefix. */
-    int rc = sqlite3_prepare_v2(j->db,
-                                "SELECT name, value FROM counters WHERE name >= ?1 ORDER BY name",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        j->db, "SELECT name, value FROM counters WHERE name >= ?1 ORDER BY name", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return journal__fail(j, rc, "counters_each");
     sqlite3_bind_text(st, 1, p, -1, SQLITE_STATIC);
@@ -180,9 +179,8 @@ int pe_journal_counters_reset(struct pe_journal *j, const char *prefix)
     if (e)
         return e;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(j->db,
-                                "DELETE FROM counters WHERE substr(name, 1, length(?1)) = ?1", -1,
-                                &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        j->db, "DELETE FROM counters WHERE substr(name, 1, length(?1)) = ?1", -1, &st, NULL);
     if (rc != SQLITE_OK)
         return journal__fail(j, rc, "counters_reset");
     sqlite3_bind_text(st, 1, prefix ? prefix : "", -1, SQLITE_STATIC);
@@ -245,8 +243,7 @@ int pe_journal_sale_lines(struct pe_journal *j, int64_t sale_seq, struct pe_sale
     return e;
 }
 
-int pe_journal_sale_line_return(struct pe_journal *j, int64_t sale_seq, int32_t line,
-                                int64_t qty)
+int pe_journal_sale_line_return(struct pe_journal *j, int64_t sale_seq, int32_t line, int64_t qty)
 {
     assert(j);
     int e = journal__writable(j);
@@ -362,8 +359,8 @@ int pe_journal_uplink_get(struct pe_journal *j, int64_t *spooled, int64_t *deliv
             continue;
         *outs[i] = 0;
         sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(j->db, "SELECT value FROM uplink WHERE key = ?1", -1, &st,
-                                    NULL);
+        int rc =
+            sqlite3_prepare_v2(j->db, "SELECT value FROM uplink WHERE key = ?1", -1, &st, NULL);
         if (rc != SQLITE_OK)
             return journal__fail(j, rc, "uplink_get");
         sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);

@@ -71,8 +71,7 @@ static int sale(struct pe_journal *j, int64_t seq, const cJSON *b)
         (rc = add(j, "p.sales.discount", num(tot, "discount"))) ||
         (rc = add(j, "p.tender.cash", cash)) ||
         (rc = add(j, "p.tender.card", paid_by(tenders, "card"))) ||
-        (rc = add(j, "g.sales", total)) || (rc = add(j, "shift.cash", cash)) ||
-        (rc = tax(j, b, 1)))
+        (rc = add(j, "g.sales", total)) || (rc = add(j, "shift.cash", cash)) || (rc = tax(j, b, 1)))
         return rc;
     const cJSON *l;
     cJSON_ArrayForEach(l, lines)
@@ -140,8 +139,7 @@ static int inventory(struct pe_journal *j, enum pe_event_type type, const cJSON 
     return PE_OK;
 }
 
-int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq,
-                    const cJSON *body)
+int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, const cJSON *body)
 {
     if (!cJSON_IsObject(body))
         return PE_EINVAL;

@@ -94,8 +94,8 @@ static cJSON *pair(const char *k1, int64_t v1, const char *k2, int64_t v2)
     return o;
 }
 
-int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
-                     int64_t last_seq, cJSON **body)
+int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number, int64_t last_seq,
+                     cJSON **body)
 {
     int err = 0;
     int64_t sales_n = counter(j, "p.sales.count", &err);

@@ -52,7 +52,7 @@ static int spool_rc(int rc);
 #define BUSY_TIMEOUT_MS 5000
 
 #define SEQ_BITS 40
-#define SEQ_MAX ((INT64_C(1) << SEQ_BITS) - 1)         /* 1.1e12 events per till */
+#define SEQ_MAX ((INT64_C(1) << SEQ_BITS) - 1)        /* 1.1e12 events per till */
 #define TID_MAX ((INT64_C(1) << (63 - SEQ_BITS)) - 1) /* 8.4 million terminals */
 
 /* Statements prepared once at open. */
@@ -204,7 +204,6 @@ static int exec_stmt(struct pe_spool *s, enum spool_stmt i, const char *op)
     sqlite3_reset(st);
     return e;
 }
-
 
 /* The spool never expects a constraint violation (INSERT OR IGNORE and explicit checks come
  * first), so one means a row that should not be there: an I/O-class error, not PE_EEXIST. */
@@ -436,9 +435,8 @@ static int probe(struct pe_spool *s, enum spool_stmt which, int64_t lo, int64_t 
 /* Hex digit values plus one (0: not a lower-case hex digit). A table, because the digits of
  * a hash are random and range tests on them mispredict on every other character. */
 static const uint8_t hexv[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
-    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
-    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
 };
 
 /* Decode 64 lower-case hex digits (and nothing after them); false for anything else. */
@@ -622,13 +620,13 @@ static int identify(struct pe_spool *s, bool *empty, char *err, size_t errlen)
         return PE_OK;
     if (app != APPLICATION_ID || version < 1) {
         store__seterr(err, errlen, "%s is not a posedge spool (application_id %lld, %lld tables)",
-               s->path, (long long)app, (long long)tables);
+                      s->path, (long long)app, (long long)tables);
         pe_error("spool.open", "path=\"%s\" msg=\"not a posedge spool\"", s->path);
         return PE_ECORRUPT;
     }
     if (version > SCHEMA_VERSION) {
         store__seterr(err, errlen, "spool %s has schema version %lld; this build knows up to %d",
-               s->path, (long long)version, SCHEMA_VERSION);
+                      s->path, (long long)version, SCHEMA_VERSION);
         return PE_EINVAL;
     }
     return PE_OK;
@@ -715,7 +713,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
         e = create_schema(s, err, errlen);
         if (e == PE_EBUSY) {
             store__seterr(err, errlen, "%s is not a posedge spool (another program created tables)",
-                   path);
+                          path);
             e = PE_ECORRUPT;
         }
         if (e)
@@ -786,8 +784,7 @@ void pe_spool_close(struct pe_spool *s)
     /* The last connection to close checkpoints the WAL into the main file and removes it. */
     int rc = sqlite3_close(s->db);
     if (rc != SQLITE_OK) {
-        pe_warn("spool.close", "path=\"%s\" rc=%d msg=\"%s\"", s->path, rc,
-                sqlite3_errmsg(s->db));
+        pe_warn("spool.close", "path=\"%s\" rc=%d msg=\"%s\"", s->path, rc, sqlite3_errmsg(s->db));
         sqlite3_close_v2(s->db);
     }
     cache_free(&s->c);
@@ -820,8 +817,7 @@ int pe_spool_begin(struct pe_spool *s)
         char why[200] = "";
         e = cache_load(s, why, sizeof why);
         if (e)
-            pe_error("spool.reload", "path=\"%s\" err=%s why=\"%s\"", s->path, pe_errname(e),
-                     why);
+            pe_error("spool.reload", "path=\"%s\" err=%s why=\"%s\"", s->path, pe_errname(e), why);
         else
             s->data_version = dv;
     }
@@ -931,8 +927,8 @@ int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *
         return e;
     const char *type = pe_event_type_name(m->type);
     uint8_t hbin[32];
-    if (m->seq < 1 || m->seq > SEQ_MAX || !type || !pe_is_uuid(m->id) ||
-        !hex_decode(hash, hbin) || len == 0 || len > INT_MAX)
+    if (m->seq < 1 || m->seq > SEQ_MAX || !type || !pe_is_uuid(m->id) || !hex_decode(hash, hbin) ||
+        len == 0 || len > INT_MAX)
         return PE_EINVAL;
 
     /* A cached terminal's ids are valid, so only a new one's are checked. */
@@ -1044,8 +1040,8 @@ int pe_spool_terminal(struct pe_spool *s, const char *store, const char *termina
     return PE_OK;
 }
 
-int pe_spool_terminals(struct pe_spool *s,
-                       int (*fn)(const struct pe_spool_terminal *t, void *ctx), void *ctx)
+int pe_spool_terminals(struct pe_spool *s, int (*fn)(const struct pe_spool_terminal *t, void *ctx),
+                       void *ctx)
 {
     assert(s && fn);
     /* Indexed, not by pointer: fn may add a terminal (or end a transaction) meanwhile. */
@@ -1141,8 +1137,7 @@ static int set_delivered(struct pe_spool *s, const char *store, const char *term
     return PE_OK;
 }
 
-int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *terminal,
-                           int64_t seq)
+int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *terminal, int64_t seq)
 {
     assert(s && store && terminal);
     if (s->in_txn) {

@@ -112,28 +112,28 @@ enum sim__input {
 
 /* One step: at most one device input, with the clock movement before it. */
 struct sim__step {
-    bool set_clock;               /* set the clock to clock_ms before advancing */
-    int64_t clock_ms;             /* see set_clock */
-    int64_t advance_ms;           /* then advance the clock by this much */
-    enum sim__input input;        /* what to inject */
-    enum pe_key_kind kind;        /* SIM_IN_KEY: the key */
-    int64_t amount;               /* SIM_IN_KEY: pe_key_input.amount */
-    int64_t qty;                  /* SIM_IN_KEY: pe_key_input.qty */
-    int64_t ref_seq;              /* SIM_IN_KEY: pe_key_input.ref_seq */
-    int32_t line;                 /* SIM_IN_KEY: pe_key_input.line */
-    int32_t percent_bp;           /* SIM_IN_KEY: pe_key_input.percent_bp */
-    int32_t flags;                /* SIM_IN_KEY: pe_key_input.flags */
-    char text[PE_KEY_TEXT_MAX];   /* SIM_IN_KEY text, or SIM_IN_SCAN code */
-    struct pe_key_line *lines;    /* SIM_IN_KEY inventory lines, owned (malloc) */
-    int nlines;                   /* entries in lines */
-    int32_t grams;                /* SIM_IN_WEIGH */
-    bool stable;                  /* SIM_IN_WEIGH */
-    bool card;                    /* SIM_IN_KEY: present pan first */
-    bool decline;                 /* the card is declined */
-    char pan[20];                 /* the test card's number (wiped once presented) */
-    char reason[64];              /* decline reason, "" for the default */
-    int32_t counts;               /* customers (shopper) or actions (scenario) begun here */
-    int lineno;                   /* scenario line, for logs; 0 for the shopper */
+    bool set_clock;             /* set the clock to clock_ms before advancing */
+    int64_t clock_ms;           /* see set_clock */
+    int64_t advance_ms;         /* then advance the clock by this much */
+    enum sim__input input;      /* what to inject */
+    enum pe_key_kind kind;      /* SIM_IN_KEY: the key */
+    int64_t amount;             /* SIM_IN_KEY: pe_key_input.amount */
+    int64_t qty;                /* SIM_IN_KEY: pe_key_input.qty */
+    int64_t ref_seq;            /* SIM_IN_KEY: pe_key_input.ref_seq */
+    int32_t line;               /* SIM_IN_KEY: pe_key_input.line */
+    int32_t percent_bp;         /* SIM_IN_KEY: pe_key_input.percent_bp */
+    int32_t flags;              /* SIM_IN_KEY: pe_key_input.flags */
+    char text[PE_KEY_TEXT_MAX]; /* SIM_IN_KEY text, or SIM_IN_SCAN code */
+    struct pe_key_line *lines;  /* SIM_IN_KEY inventory lines, owned (malloc) */
+    int nlines;                 /* entries in lines */
+    int32_t grams;              /* SIM_IN_WEIGH */
+    bool stable;                /* SIM_IN_WEIGH */
+    bool card;                  /* SIM_IN_KEY: present pan first */
+    bool decline;               /* the card is declined */
+    char pan[20];               /* the test card's number (wiped once presented) */
+    char reason[64];            /* decline reason, "" for the default */
+    int32_t counts;             /* customers (shopper) or actions (scenario) begun here */
+    int lineno;                 /* scenario line, for logs; 0 for the shopper */
 };
 
 /* What a source plugs into the engine. */

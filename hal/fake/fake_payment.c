@@ -150,13 +150,13 @@ static void record(struct fake_payment *p, const struct pe_pay_request *req,
     char ts[PE_TIME_STRLEN];
     pe_time_format(pe_time_now_ms(), ts);
     char line[512];
-    int n = snprintf(line, sizeof line,
-                     "%s %s ref=%.40s amount=%" PRId64 " %.3s approved=%d token=%s last4=%s "
-                     "scheme=%s auth=%s reason=\"%s\"\n",
-                     ts, req->refund ? "refund" : "charge", req->ref, req->amount, req->currency,
-                     r->approved ? 1 : 0, r->token[0] ? r->token : "-",
-                     r->last4[0] ? r->last4 : "-", r->scheme[0] ? r->scheme : "-",
-                     r->auth_code[0] ? r->auth_code : "-", r->reason);
+    int n =
+        snprintf(line, sizeof line,
+                 "%s %s ref=%.40s amount=%" PRId64 " %.3s approved=%d token=%s last4=%s "
+                 "scheme=%s auth=%s reason=\"%s\"\n",
+                 ts, req->refund ? "refund" : "charge", req->ref, req->amount, req->currency,
+                 r->approved ? 1 : 0, r->token[0] ? r->token : "-", r->last4[0] ? r->last4 : "-",
+                 r->scheme[0] ? r->scheme : "-", r->auth_code[0] ? r->auth_code : "-", r->reason);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof line)
@@ -249,8 +249,10 @@ int pe_fake_payment_present(struct pe_payment *dev, const char *pan, bool declin
     snprintf(p->token, sizeof p->token, "tok_%.24s", hex);
     memcpy(p->last4, pan + n - 4, 4);
     p->last4[4] = '\0';
-    const char *scheme = pan[0] == '4' ? "visa" : pan[0] == '5' ? "mastercard"
-                         : pan[0] == '3' ? "amex" : "card";
+    const char *scheme = pan[0] == '4'   ? "visa"
+                         : pan[0] == '5' ? "mastercard"
+                         : pan[0] == '3' ? "amex"
+                                         : "card";
     snprintf(p->scheme, sizeof p->scheme, "%s", scheme);
     if (decline)
         snprintf(p->reason, sizeof p->reason, "%s",

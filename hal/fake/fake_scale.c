@@ -12,8 +12,8 @@
 #include "hal/fake/fake.h"
 
 struct fake_scale {
-    struct pe_scale base;  /* first: the till holds a struct pe_scale * */
-    struct fake__queue q;  /* of struct pe_weight */
+    struct pe_scale base; /* first: the till holds a struct pe_scale * */
+    struct fake__queue q; /* of struct pe_weight */
 };
 
 static struct fake_scale *fake_of(struct pe_scale *dev)

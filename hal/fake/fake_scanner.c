@@ -12,9 +12,9 @@
 #include "hal/fake/fake.h"
 
 struct fake_scanner {
-    struct pe_scanner base;  /* first: the till holds a struct pe_scanner * */
-    struct fake__queue q;    /* of struct pe_scan */
-    bool enabled;            /* false after enable(false) */
+    struct pe_scanner base; /* first: the till holds a struct pe_scanner * */
+    struct fake__queue q;   /* of struct pe_scan */
+    bool enabled;           /* false after enable(false) */
 };
 
 static struct fake_scanner *fake_of(struct pe_scanner *dev)

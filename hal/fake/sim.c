@@ -220,8 +220,8 @@ int pe_sim_step(struct pe_sim *sim)
     pe_time_format(sim->now, ts);
     if (rc) {
         /* The input is lost, as a scan on a disabled scanner is; the run goes on. */
-        pe_warn("sim.inject", "sim_ts=%s line=%d input=%s err=%s", ts, st->lineno,
-                input_name(st), pe_errname(rc));
+        pe_warn("sim.inject", "sim_ts=%s line=%d input=%s err=%s", ts, st->lineno, input_name(st),
+                pe_errname(rc));
     } else if (st->input == SIM_IN_SCAN) {
         pe_debug("sim.step", "sim_ts=%s input=scan code=%s", ts, st->text);
     } else if (st->input == SIM_IN_WEIGH) {

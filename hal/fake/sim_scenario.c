@@ -85,8 +85,7 @@ static int get_int(struct parser *p, const cJSON *o, const char *name, bool requ
         return perr(p, PE_EINVAL, "\"%s\" must be an integer", name);
     int64_t n = (int64_t)v->valuedouble;
     if (n < lo || n > hi)
-        return perr(p, PE_EINVAL, "\"%s\" must be %lld..%lld", name, (long long)lo,
-                    (long long)hi);
+        return perr(p, PE_EINVAL, "\"%s\" must be %lld..%lld", name, (long long)lo, (long long)hi);
     *out = n;
     return PE_OK;
 }
@@ -212,8 +211,8 @@ static int parse_lines(struct parser *p, const cJSON *o, int64_t lo, int64_t hi,
         const cJSON *code = bc ? bc : it;
         if (!cJSON_IsString(code) || !code->valuestring || !code->valuestring[0] ||
             strlen(code->valuestring) >= sizeof kl->code)
-            return perr(p, PE_EINVAL, "lines[%d]: \"%s\" must be a string of 1..%zu characters",
-                        i, bc ? "barcode" : "item", sizeof kl->code - 1);
+            return perr(p, PE_EINVAL, "lines[%d]: \"%s\" must be a string of 1..%zu characters", i,
+                        bc ? "barcode" : "item", sizeof kl->code - 1);
         snprintf(kl->code, sizeof kl->code, "%s", code->valuestring);
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(l, "qty");
         if (!q)
@@ -222,8 +221,8 @@ static int parse_lines(struct parser *p, const cJSON *o, int64_t lo, int64_t hi,
             return perr(p, PE_EINVAL, "lines[%d]: \"qty\" must be an integer", i);
         int64_t v = (int64_t)q->valuedouble;
         if (v < lo || v > hi || (v == 0 && !zero_ok))
-            return perr(p, PE_EINVAL, "lines[%d]: \"qty\" must be %lld..%lld%s", i,
-                        (long long)lo, (long long)hi, zero_ok ? "" : " and not 0");
+            return perr(p, PE_EINVAL, "lines[%d]: \"qty\" must be %lld..%lld%s", i, (long long)lo,
+                        (long long)hi, zero_ok ? "" : " and not 0");
         kl->qty = v;
     }
     return PE_OK;
@@ -382,8 +381,7 @@ static int parse_action(struct parser *p, const cJSON *o)
     bool is_wait = strcmp(a, "wait") == 0;
     int64_t wait;
     /* A "wait" action moves the clock by "ms"; its own "wait" defaults to 0. */
-    if ((rc = get_int(p, o, "wait", false, 0, JSON_INT_MAX, is_wait ? 0 : DEFAULT_WAIT_MS,
-                      &wait)))
+    if ((rc = get_int(p, o, "wait", false, 0, JSON_INT_MAX, is_wait ? 0 : DEFAULT_WAIT_MS, &wait)))
         return rc;
     struct sim__step *st;
 

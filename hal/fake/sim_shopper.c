@@ -49,18 +49,18 @@ struct shopper {
     size_t ncounted;
     size_t *weighed; /* catalog indices of weighed items */
     size_t nweighed;
-    bool started;         /* the opening login is generated */
-    int64_t day_open;     /* current trading day, UTC ms */
-    int64_t day_close;    /* and its close */
-    int64_t interval;     /* mean time between customers */
-    int64_t next_arrival; /* when the next customer arrives */
-    int32_t served_today; /* customers today */
-    int64_t generated;    /* customers generated */
+    bool started;                  /* the opening login is generated */
+    int64_t day_open;              /* current trading day, UTC ms */
+    int64_t day_close;             /* and its close */
+    int64_t interval;              /* mean time between customers */
+    int64_t next_arrival;          /* when the next customer arrives */
+    int32_t served_today;          /* customers today */
+    int64_t generated;             /* customers generated */
     struct sold sales[SALES_KEPT]; /* ring of recent sales */
     int nsales;                    /* entries used */
     int sales_next;                /* where the next one goes */
     /* While generating a batch: */
-    struct pe_sim *sim;      /* the engine */
+    struct pe_sim *sim;       /* the engine */
     int64_t t;                /* due time of the last step generated */
     int64_t not_before;       /* the next step is due no earlier than this */
     bool count_next;          /* the next step begins a customer */
@@ -148,8 +148,8 @@ static int check_opts(const struct pe_shopper_opts *o, char *err, size_t errlen)
         const char *name;
         int32_t v;
     } pms[] = {
-        {"card_pm", o->card_pm},       {"split_pm", o->split_pm},   {"decline_pm", o->decline_pm},
-        {"return_pm", o->return_pm},   {"void_pm", o->void_pm},     {"nosale_pm", o->nosale_pm},
+        {"card_pm", o->card_pm},       {"split_pm", o->split_pm}, {"decline_pm", o->decline_pm},
+        {"return_pm", o->return_pm},   {"void_pm", o->void_pm},   {"nosale_pm", o->nosale_pm},
         {"weighed_pm", o->weighed_pm}, {"error_pm", o->error_pm},
     };
     for (size_t i = 0; i < sizeof pms / sizeof pms[0]; i++) {

@@ -51,8 +51,8 @@ int pe_cfg_load_file(const struct pe_cfg_opt *table, void *dst, const char *path
                      size_t errlen);
 
 /* Same as pe_cfg_load_file over an in-memory JSON text; name is used in messages. */
-int pe_cfg_load_text(const struct pe_cfg_opt *table, void *dst, const char *text,
-                     const char *name, char *err, size_t errlen);
+int pe_cfg_load_text(const struct pe_cfg_opt *table, void *dst, const char *text, const char *name,
+                     char *err, size_t errlen);
 
 /* Set one key from text (a command-line override). Errors as above. */
 int pe_cfg_set(const struct pe_cfg_opt *table, void *dst, const char *key, const char *value,

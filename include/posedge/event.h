@@ -58,13 +58,13 @@ int pe_event_type_is_fiscal(enum pe_event_type t);
 
 /* Header fields of an event; everything except body, prev and hash. */
 struct pe_event_meta {
-    int64_t seq;                 /* gapless per terminal, from 1 */
-    char id[PE_UUID_STRLEN];     /* UUID drawn at capture */
-    char store[PE_ID_MAX];       /* store id */
-    char terminal[PE_ID_MAX];    /* terminal id */
-    char operator_[PE_ID_MAX];   /* operator id ("" when none is logged in) */
-    enum pe_event_type type;     /* event type */
-    int64_t ts_ms;               /* event time, UTC ms since epoch, from the terminal clock */
+    int64_t seq;               /* gapless per terminal, from 1 */
+    char id[PE_UUID_STRLEN];   /* UUID drawn at capture */
+    char store[PE_ID_MAX];     /* store id */
+    char terminal[PE_ID_MAX];  /* terminal id */
+    char operator_[PE_ID_MAX]; /* operator id ("" when none is logged in) */
+    enum pe_event_type type;   /* event type */
+    int64_t ts_ms;             /* event time, UTC ms since epoch, from the terminal clock */
 };
 
 /* True when s is an id of min..PE_ID_MAX-1 characters, all letters, digits, '.', '_' or '-'
@@ -92,7 +92,7 @@ int pe_event_seal(const struct pe_event_meta *m, const cJSON *body, const char *
  * PE_ECHAIN (prev, seq or hash wrong), PE_ENOMEM.
  */
 int pe_event_verify(const char *rec, size_t len, int64_t expect_seq, const char *expect_prev,
-                    struct pe_event_meta *meta, char hash_out[PE_SHA256_HEXLEN],
-                    cJSON **rec_out, char *why, size_t whylen);
+                    struct pe_event_meta *meta, char hash_out[PE_SHA256_HEXLEN], cJSON **rec_out,
+                    char *why, size_t whylen);
 
 #endif

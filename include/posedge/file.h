@@ -10,7 +10,6 @@
  * caller frees; *len may be NULL). On error err gets "<path>: cannot read: <reason>" (a file
  * over max bytes reads "File too large"). Errors: PE_EIO, PE_ENOMEM.
  */
-int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err,
-                 size_t errlen);
+int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -42,8 +42,8 @@ struct pe_journal_opts {
  * Errors: PE_EIO (cannot open/create), PE_ECORRUPT (not a journal, quick_check failed, chain
  * tail broken), PE_EINVAL (belongs to another store/terminal, newer schema), PE_ENOMEM.
  */
-int pe_journal_open(const char *path, const struct pe_journal_opts *opts,
-                    struct pe_journal **out, char *err, size_t errlen);
+int pe_journal_open(const char *path, const struct pe_journal_opts *opts, struct pe_journal **out,
+                    char *err, size_t errlen);
 
 /* Close; pe_journal_close(NULL) is a no-op. An open transaction is rolled back. */
 void pe_journal_close(struct pe_journal *j);
@@ -63,8 +63,8 @@ int pe_journal_commit(struct pe_journal *j);
 void pe_journal_rollback(struct pe_journal *j);
 
 struct pe_journal_appended {
-    int64_t seq;                   /* the seq given to the event */
-    char hash[PE_SHA256_HEXLEN];   /* its hash */
+    int64_t seq;                 /* the seq given to the event */
+    char hash[PE_SHA256_HEXLEN]; /* its hash */
 };
 
 /*
@@ -125,12 +125,12 @@ int pe_journal_counters_reset(struct pe_journal *j, const char *prefix);
 /* ---- returnable sale lines (inside a transaction for writes) ---- */
 
 struct pe_sale_line {
-    int32_t line;      /* 1-based line number in the sale */
-    char item[32];     /* item id */
-    int64_t qty;       /* units sold (grams when weighed) */
-    int64_t amount;    /* line amount paid, minor units, tax included */
-    int32_t tax_bp;    /* tax rate of the line */
-    int64_t returned;  /* units returned so far */
+    int32_t line;     /* 1-based line number in the sale */
+    char item[32];    /* item id */
+    int64_t qty;      /* units sold (grams when weighed) */
+    int64_t amount;   /* line amount paid, minor units, tax included */
+    int32_t tax_bp;   /* tax rate of the line */
+    int64_t returned; /* units returned so far */
 };
 
 int pe_journal_sale_line_add(struct pe_journal *j, int64_t sale_seq, const struct pe_sale_line *l);
@@ -141,8 +141,7 @@ int pe_journal_sale_lines(struct pe_journal *j, int64_t sale_seq, struct pe_sale
 
 /* Record qty more units of a line as returned. Errors: PE_ERANGE (more than sold remains),
  * PE_ENOTFOUND. */
-int pe_journal_sale_line_return(struct pe_journal *j, int64_t sale_seq, int32_t line,
-                                int64_t qty);
+int pe_journal_sale_line_return(struct pe_journal *j, int64_t sale_seq, int32_t line, int64_t qty);
 
 /* ---- a basket parked at shutdown (not fiscal: an uncommitted basket) ---- */
 
@@ -178,10 +177,10 @@ int pe_journal_iter_next(struct pe_journal_iter *it, struct pe_journal_rec *rec)
 void pe_journal_iter_close(struct pe_journal_iter *it);
 
 struct pe_journal_verify_result {
-    int64_t count;     /* records checked */
-    int64_t last_seq;  /* last seq seen */
-    int64_t bad_seq;   /* first bad seq (0 when intact) */
-    char why[160];     /* reason for the first bad record */
+    int64_t count;    /* records checked */
+    int64_t last_seq; /* last seq seen */
+    int64_t bad_seq;  /* first bad seq (0 when intact) */
+    char why[160];    /* reason for the first bad record */
 };
 
 /*

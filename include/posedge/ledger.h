@@ -22,7 +22,6 @@
  * Errors: PE_EINVAL (a body without the fields its type needs), PE_ERANGE (a return of more
  * than remains of the sale line), and the journal's errors (PE_ESTATE, PE_EFULL, PE_EIO).
  */
-int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq,
-                    const cJSON *body);
+int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, const cJSON *body);
 
 #endif

@@ -58,8 +58,8 @@ bool pe_mqtt_connected(const struct pe_mqtt *m);
 
 /* Publish; *mid (may be NULL) identifies a QoS 1 publish for on_published.
  * Errors: PE_EAGAIN (not connected), PE_ENOMEM, PE_EINVAL (payload too large), PE_EIO. */
-int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len,
-                    int qos, bool retain, int *mid);
+int pe_mqtt_publish(struct pe_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                    bool retain, int *mid);
 
 /* Subscribe (again after every reconnect: call it from on_connect). */
 int pe_mqtt_subscribe(struct pe_mqtt *m, const char *pattern, int qos);

@@ -22,18 +22,18 @@
  * count); last_seq the last event the report covers. *body is owned by the caller.
  * Errors: PE_EIO, PE_ENOMEM.
  */
-int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
-                     int64_t last_seq, cJSON **body);
+int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number, int64_t last_seq,
+                     cJSON **body);
 
 struct pe_render_hdr {
-    const char *title;    /* first line, e.g. the shop name */
-    const char *store;    /* store id */
-    const char *terminal; /* terminal id */
-    const char *operator_;/* operator id, may be "" */
-    const char *type;     /* event type name */
-    int64_t seq;          /* receipt number; 0 for an uncommitted preview (ctl report --x) */
-    const char *id;       /* event id, may be NULL */
-    int64_t ts_ms;        /* event time */
+    const char *title;     /* first line, e.g. the shop name */
+    const char *store;     /* store id */
+    const char *terminal;  /* terminal id */
+    const char *operator_; /* operator id, may be "" */
+    const char *type;      /* event type name */
+    int64_t seq;           /* receipt number; 0 for an uncommitted preview (ctl report --x) */
+    const char *id;        /* event id, may be NULL */
+    int64_t ts_ms;         /* event time */
 };
 
 /*

@@ -49,8 +49,8 @@ int pe_spool_terminal(struct pe_spool *s, const char *store, const char *termina
                       struct pe_spool_terminal *out);
 
 /* Call fn for every known terminal, in (store, terminal) order; fn returning non-zero stops. */
-int pe_spool_terminals(struct pe_spool *s,
-                       int (*fn)(const struct pe_spool_terminal *t, void *ctx), void *ctx);
+int pe_spool_terminals(struct pe_spool *s, int (*fn)(const struct pe_spool_terminal *t, void *ctx),
+                       void *ctx);
 
 int pe_spool_begin(struct pe_spool *s);
 /* Errors: PE_EFULL, PE_EIO; on failure everything since begin is rolled back. */

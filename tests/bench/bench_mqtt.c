@@ -33,9 +33,9 @@
 #include "tests/bench/bench_records.h"
 
 #define MAX_T 64
-#define MAX_INFLIGHT 100    /* as common/mqtt.c */
-#define RAW_WINDOW 1000     /* raw: messages published and not yet acknowledged */
-#define WINDOW 2000         /* intake: a terminal's records sent and not yet spooled (agent) */
+#define MAX_INFLIGHT 100 /* as common/mqtt.c */
+#define RAW_WINDOW 1000  /* raw: messages published and not yet acknowledged */
+#define WINDOW 2000      /* intake: a terminal's records sent and not yet spooled (agent) */
 #define STALL_MS 60000
 
 struct rec {
@@ -47,9 +47,9 @@ struct term {
     char name[PE_ID_MAX];
     struct rec *recs; /* its records, seq 1..n */
     long n;
-    long sent;        /* records published */
-    long spooled;     /* from the ack */
-    long delivered;   /* from the ack */
+    long sent;      /* records published */
+    long spooled;   /* from the ack */
+    long delivered; /* from the ack */
 };
 
 static struct {

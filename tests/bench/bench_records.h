@@ -51,8 +51,8 @@ static void bench_gen_init(struct bench_gen *g, const char *store, const char *t
 
 /* Seal the terminal's next record: *rec (malloc'd, caller frees), *len, hash and meta.
  * Returns PE_OK or the error of pe_event_seal. */
-static int bench_gen_next(struct bench_gen *g, char **rec, size_t *len,
-                          char hash[PE_SHA256_HEXLEN], struct pe_event_meta *meta)
+static int bench_gen_next(struct bench_gen *g, char **rec, size_t *len, char hash[PE_SHA256_HEXLEN],
+                          struct pe_event_meta *meta)
 {
     g->m.seq++;
     g->m.ts_ms = BENCH_TS0_MS + g->m.seq * 1000;

@@ -50,9 +50,10 @@ static const char *load_bad(const char *text, int want_rc)
 }
 
 #define HEAD "{\"currency\":\"EUR\",\"items\":["
-#define ITEM(id, bc, price) "{\"id\":\"" id "\",\"barcode\":\"" bc "\",\"name\":\"N\","          \
-                            "\"category\":\"Snacks\",\"brand\":\"B\",\"price\":" price ","         \
-                            "\"tax_bp\":550,\"weighed\":false}"
+#define ITEM(id, bc, price)                                                                        \
+    "{\"id\":\"" id "\",\"barcode\":\"" bc "\",\"name\":\"N\","                                    \
+    "\"category\":\"Snacks\",\"brand\":\"B\",\"price\":" price ","                                 \
+    "\"tax_bp\":550,\"weighed\":false}"
 
 static void t_shipped_loads(void)
 {
@@ -65,7 +66,7 @@ static void t_shipped_loads(void)
     size_t n = pe_catalog_count(cat);
     CHECK(n >= 200);
     size_t weighed = 0;
-    const char *cats[] = {"Skincare", "Makeup",    "Hair Care", "Bath & Body",
+    const char *cats[] = {"Skincare",  "Makeup", "Hair Care", "Bath & Body",
                           "Fragrance", "Snacks", "Beverages", "Produce"};
     size_t per_cat[8] = {0};
     for (size_t i = 0; i < n; i++) {
@@ -132,8 +133,8 @@ static void t_ean13_known_answers(void)
 
 static void t_small_file_and_lookup(void)
 {
-    const char *path = write_tmp("ok.json", HEAD ITEM("A-1", "4006381333931", "199") ","
-                                                 ITEM("A-2", "5901234123457", "0") "]}");
+    const char *path = write_tmp("ok.json", HEAD ITEM("A-1", "4006381333931", "199") "," ITEM(
+                                                "A-2", "5901234123457", "0") "]}");
     struct pe_catalog *cat = NULL;
     char err[256] = "";
     CHECK_OK(pe_catalog_load(path, &cat, err, sizeof err));
@@ -154,27 +155,26 @@ static void t_small_file_and_lookup(void)
 
 static void t_refuses_bad_check_digit(void)
 {
-    const char *err = load_bad(HEAD ITEM("A-1", "4006381333931", "1") ","
-                                    ITEM("A-2", "4006381333932", "1") "]}",
-                               PE_EINVAL);
+    const char *err =
+        load_bad(HEAD ITEM("A-1", "4006381333931", "1") "," ITEM("A-2", "4006381333932", "1") "]}",
+                 PE_EINVAL);
     CHECK_HAS(err, "items[1].barcode");
     CHECK_HAS(err, "check digit");
-    err = load_bad(HEAD ITEM("A-1", "40063813339", "1") "]}",
-                   PE_EINVAL);
+    err = load_bad(HEAD ITEM("A-1", "40063813339", "1") "]}", PE_EINVAL);
     CHECK_HAS(err, "items[0].barcode");
 }
 
 static void t_refuses_duplicates(void)
 {
-    const char *err = load_bad(HEAD ITEM("A-1", "4006381333931", "1") ","
-                                    ITEM("A-2", "5901234123457", "1") ","
-                                    ITEM("A-3", "4006381333931", "1") "]}",
-                               PE_EINVAL);
+    const char *err =
+        load_bad(HEAD ITEM("A-1", "4006381333931", "1") "," ITEM(
+                     "A-2", "5901234123457", "1") "," ITEM("A-3", "4006381333931", "1") "]}",
+                 PE_EINVAL);
     CHECK_HAS(err, "items[2].barcode");
     CHECK_HAS(err, "duplicate of items[0]");
-    err = load_bad(HEAD ITEM("A-1", "4006381333931", "1") ","
-                        ITEM("A-1", "5901234123457", "1") "]}",
-                   PE_EINVAL);
+    err =
+        load_bad(HEAD ITEM("A-1", "4006381333931", "1") "," ITEM("A-1", "5901234123457", "1") "]}",
+                 PE_EINVAL);
     CHECK_HAS(err, "items[1].id");
     CHECK_HAS(err, "duplicate");
 }
@@ -184,16 +184,16 @@ static void t_refuses_bad_fields(void)
     const char *err = load_bad(HEAD ITEM("A-1", "4006381333931", "12.99") "]}", PE_EINVAL);
     CHECK_HAS(err, "items[0].price");
     CHECK_HAS(err, "integer");
-    err = load_bad(HEAD ITEM("A-1", "4006381333931", "\"1\"") "]}",
-                   PE_EINVAL);
+    err = load_bad(HEAD ITEM("A-1", "4006381333931", "\"1\"") "]}", PE_EINVAL);
     CHECK_HAS(err, "items[0].price");
-    err = load_bad(HEAD ITEM("A-1", "4006381333931", "-5") "]}",
-                   PE_EINVAL);
+    err = load_bad(HEAD ITEM("A-1", "4006381333931", "-5") "]}", PE_EINVAL);
     CHECK_HAS(err, "items[0].price");
-    err = load_bad(HEAD ITEM("A-1", "4006381333931", "1") ","
-                   "{\"id\":\"A-2\",\"barcode\":\"5901234123457\",\"category\":\"C\","
-                   "\"brand\":\"B\",\"price\":1,\"tax_bp\":0,\"weighed\":true}]}",
-                   PE_EINVAL);
+    err =
+        load_bad(HEAD ITEM("A-1", "4006381333931",
+                           "1") ","
+                                "{\"id\":\"A-2\",\"barcode\":\"5901234123457\",\"category\":\"C\","
+                                "\"brand\":\"B\",\"price\":1,\"tax_bp\":0,\"weighed\":true}]}",
+                 PE_EINVAL);
     CHECK_HAS(err, "items[1].name: missing");
     err = load_bad("{\"currency\":\"EUR\",\"items\":[{\"id\":\"A-2\",\"barcode\":\"5901234123457\","
                    "\"name\":\"N\",\"category\":\"C\",\"brand\":\"B\",\"price\":1,"

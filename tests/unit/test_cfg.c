@@ -44,7 +44,9 @@ static int check_terminal(const void *value, char *why, size_t whylen)
 }
 
 #define OPT(k, t, f, d, lo, hi, h, c)                                                              \
-    {k, t, offsetof(struct sample, f), sizeof(((struct sample *)0)->f), d, lo, hi, h, c}
+    {                                                                                              \
+        k, t, offsetof(struct sample, f), sizeof(((struct sample *)0)->f), d, lo, hi, h, c         \
+    }
 
 static const struct pe_cfg_opt table[] = {
     OPT("store", PE_CFG_STR, store, "s001", 1, 32, "store id", NULL),
@@ -119,8 +121,8 @@ static void t_bad_tables(void)
     struct sample s;
     /* The table's own mistakes are logged; keep them out of the test output. */
     pe_log_set_level(PE_LOG_OFF);
-    static const struct pe_cfg_opt bad_int[] = {
-        OPT("a", PE_CFG_INT, speed, "4x", 0, 10, "", NULL), {NULL}};
+    static const struct pe_cfg_opt bad_int[] = {OPT("a", PE_CFG_INT, speed, "4x", 0, 10, "", NULL),
+                                                {NULL}};
     static const struct pe_cfg_opt bad_bool[] = {
         OPT("a", PE_CFG_BOOL, verbose, "yes", 0, 0, "", NULL), {NULL}};
     static const struct pe_cfg_opt too_long[] = {
@@ -131,10 +133,11 @@ static void t_bad_tables(void)
         OPT("a", PE_CFG_STR, terminal, "x1", 0, 0, "", check_terminal), {NULL}};
     static const struct pe_cfg_opt leaf_and_object[] = {
         OPT("a", PE_CFG_INT, speed, "1", 0, 10, "", NULL),
-        OPT("a.b", PE_CFG_INT, port, "1", 0, 10, "", NULL), {NULL}};
-    static const struct pe_cfg_opt twice[] = {
-        OPT("a", PE_CFG_INT, speed, "1", 0, 10, "", NULL),
-        OPT("a", PE_CFG_INT, port, "1", 0, 10, "", NULL), {NULL}};
+        OPT("a.b", PE_CFG_INT, port, "1", 0, 10, "", NULL),
+        {NULL}};
+    static const struct pe_cfg_opt twice[] = {OPT("a", PE_CFG_INT, speed, "1", 0, 10, "", NULL),
+                                              OPT("a", PE_CFG_INT, port, "1", 0, 10, "", NULL),
+                                              {NULL}};
     static const struct pe_cfg_opt bad_key[] = {
         OPT("a..b", PE_CFG_INT, speed, "1", 0, 10, "", NULL), {NULL}};
     static const struct pe_cfg_opt no_default[] = {
@@ -294,9 +297,9 @@ static void t_not_json(void)
     CHECK_INT(pe_cfg_load_text(table, &s, "{\"store\":\"s1\",}", "t.json", err, sizeof err),
               PE_EPARSE);
     CHECK(strncmp(err, "t.json: not valid JSON (line 1, column ", 39) == 0);
-    CHECK_INT(pe_cfg_load_text(table, &s, "{\n  \"store\": \"s\",\n  oops\n}", "t.json", err,
-                               sizeof err),
-              PE_EPARSE);
+    CHECK_INT(
+        pe_cfg_load_text(table, &s, "{\n  \"store\": \"s\",\n  oops\n}", "t.json", err, sizeof err),
+        PE_EPARSE);
     CHECK(strncmp(err, "t.json: not valid JSON (line 3, column ", 39) == 0);
     refuse("[]", PE_EPARSE, "t.json: expected an object");
     refuse("\"store\"", PE_EPARSE, "t.json: expected an object");

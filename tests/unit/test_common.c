@@ -304,7 +304,7 @@ static void t_uuid_shape_and_uniqueness(void)
         CHECK_OK(pe_rng_uuid(rng, ids[i]));
         CHECK(pe_is_uuid(ids[i]));
         CHECK_INT(strlen(ids[i]), 36);
-        CHECK_INT(ids[i][14], '4');                   /* version 4 */
+        CHECK_INT(ids[i][14], '4');                /* version 4 */
         CHECK(strchr("89ab", ids[i][19]) != NULL); /* RFC 4122 variant */
     }
     qsort(ids, N, sizeof *ids, cmp_uuid);
@@ -379,7 +379,7 @@ static void t_log_level_parse(void)
     static const char *const names[] = {"debug", "info", "warn", "error", "off"};
     enum pe_log_level lv;
     for (int i = 0; i < 5; i++) {
-        lv = (enum pe_log_level)-1;
+        lv = (enum pe_log_level) - 1;
         CHECK_OK(pe_log_level_parse(names[i], &lv));
         CHECK_INT(lv, i);
     }

@@ -65,7 +65,7 @@ static void t_types(void)
     CHECK_STR(pe_event_type_name(PE_EV_INVENTORY_COUNT), "inventory_count");
     CHECK_STR(pe_event_type_name(PE_EV_Z_REPORT), "z_report");
     CHECK(pe_event_type_name(PE_EV__COUNT) == NULL);
-    CHECK(pe_event_type_name((enum pe_event_type)-1) == NULL);
+    CHECK(pe_event_type_name((enum pe_event_type) - 1) == NULL);
     for (int t = 0; t < PE_EV__COUNT; t++) {
         enum pe_event_type back;
         CHECK_OK(pe_event_type_parse(pe_event_type_name((enum pe_event_type)t), &back));

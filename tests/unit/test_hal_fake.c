@@ -409,7 +409,7 @@ static void t_payment_refuses_bad_pan(void)
     CHECK_INT(pe_fake_payment_present(p, "4111-1111-1111-1111", false, NULL), PE_EINVAL);
     CHECK_INT(pe_fake_payment_present(p, "", false, NULL), PE_EINVAL);
     CHECK(!pe_fake_payment_card_present(p));
-    CHECK_OK(pe_fake_payment_present(p, "411111111117", false, NULL)); /* 12 digits, Luhn */
+    CHECK_OK(pe_fake_payment_present(p, "411111111117", false, NULL));        /* 12 digits, Luhn */
     CHECK_OK(pe_fake_payment_present(p, "4111111111111111110", false, NULL)); /* 19 digits */
     CHECK(fake__pan_ok("5105105105105100"));
     CHECK(!fake__pan_ok(NULL));

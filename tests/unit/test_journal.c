@@ -127,8 +127,7 @@ static void raw_flip_record(const char *path, int64_t seq, size_t off)
     sqlite3_finalize(st);
     CHECK(off < len);
     rec[off] = (char)(rec[off] ^ 0x01);
-    CHECK_INT(sqlite3_prepare_v2(db, "UPDATE events SET record = ?1 WHERE seq = ?2", -1, &st,
-                                 NULL),
+    CHECK_INT(sqlite3_prepare_v2(db, "UPDATE events SET record = ?1 WHERE seq = ?2", -1, &st, NULL),
               SQLITE_OK);
     sqlite3_bind_blob(st, 1, rec, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, seq);
@@ -542,10 +541,10 @@ static void t_sale_lines(void)
 {
     const char *path = pe_test_path(0, "j.db");
     struct pe_journal *j = open_j(path, STORE, TERMINAL, false);
-    struct pe_sale_line l1 = {.line = 1, .item = "4006381333931", .qty = 3, .amount = 597,
-                              .tax_bp = 700};
-    struct pe_sale_line l2 = {.line = 2, .item = "BANANA", .qty = 1250, .amount = 249,
-                              .tax_bp = 700};
+    struct pe_sale_line l1 = {
+        .line = 1, .item = "4006381333931", .qty = 3, .amount = 597, .tax_bp = 700};
+    struct pe_sale_line l2 = {
+        .line = 2, .item = "BANANA", .qty = 1250, .amount = 249, .tax_bp = 700};
     struct pe_sale_line got[4];
     int n = -1;
 
@@ -635,8 +634,8 @@ static void t_park(void)
 static void t_iterator(void)
 {
     struct pe_journal *j = open_j(pe_test_path(0, "j.db"), STORE, TERMINAL, false);
-    static const enum pe_event_type types[] = {PE_EV_SHIFT_OPEN, PE_EV_SALE, PE_EV_RETURN,
-                                               PE_EV_SALE, PE_EV_NO_SALE, PE_EV_SALE};
+    static const enum pe_event_type types[] = {PE_EV_SHIFT_OPEN, PE_EV_SALE,    PE_EV_RETURN,
+                                               PE_EV_SALE,       PE_EV_NO_SALE, PE_EV_SALE};
     for (int i = 0; i < 6; i++)
         append_one(j, i + 1, types[i], 0);
 

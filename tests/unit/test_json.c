@@ -113,9 +113,9 @@ static void t_utf8(void)
     char *out = NULL;
     /* Two-, three- and four-byte sequences at their boundaries pass through literally. */
     static const char *const good[] = {
-        "\xc2\x80",         "\xdf\xbf",         "\xe0\xa0\x80",     "\xed\x9f\xbf",
-        "\xee\x80\x80",     "\xef\xbf\xbf",     "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",
-        "caf\xc3\xa9 \xe2\x82\xac 5",
+        "\xc2\x80",         "\xdf\xbf",         "\xe0\xa0\x80",
+        "\xed\x9f\xbf",     "\xee\x80\x80",     "\xef\xbf\xbf",
+        "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "caf\xc3\xa9 \xe2\x82\xac 5",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         CHECK_OK(canon_string(good[i], &out));
@@ -135,11 +135,12 @@ static void t_utf8(void)
         "\xed\xbf\xbf",     /* surrogate U+DFFF */
         "\xf4\x90\x80\x80", /* U+110000 */
         "\xf5\x80\x80\x80", /* beyond Unicode */
-        "\xff",             "\xfe",
-        "\xe2\x82",         /* truncated */
-        "\xe2\x82x",        /* broken continuation */
-        "ok\xc3",           /* truncated at the end */
-        "\xf0\x9f\x98",     /* truncated four-byte */
+        "\xff",
+        "\xfe",
+        "\xe2\x82",     /* truncated */
+        "\xe2\x82x",    /* broken continuation */
+        "ok\xc3",       /* truncated at the end */
+        "\xf0\x9f\x98", /* truncated four-byte */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         out = NULL;
@@ -162,7 +163,7 @@ static void t_numbers(void)
     CHECK_INT(canon_rc("[1.5]"), PE_EINVAL);
     CHECK_INT(canon_rc("{\"a\":{\"b\":[0.1]}}"), PE_EINVAL);
     CHECK_INT(canon_rc("[1e300]"), PE_EINVAL);
-    CHECK_INT(canon_rc("[9007199254740994]"), PE_EINVAL);  /* 2^53 + 2, exact as a double */
+    CHECK_INT(canon_rc("[9007199254740994]"), PE_EINVAL); /* 2^53 + 2, exact as a double */
     CHECK_INT(canon_rc("[-9007199254740994]"), PE_EINVAL);
     CHECK_INT(canon_rc("[18446744073709551616]"), PE_EINVAL);
 
@@ -226,9 +227,9 @@ static void t_parse_errors(void)
         const char *text;
         const char *why;
     } cases[] = {
-        {"{\"a\":1} x", "invalid JSON at byte 8"},  /* trailing garbage */
+        {"{\"a\":1} x", "invalid JSON at byte 8"}, /* trailing garbage */
         {"{\"a\":1}}", "invalid JSON at byte 7"},
-        {"[1,2", "invalid JSON at byte 4"},         /* truncated */
+        {"[1,2", "invalid JSON at byte 4"}, /* truncated */
         {"", "invalid JSON at byte 0"},
         {"   ", "invalid JSON at byte 3"},
         {"{\"a\":tru}", "invalid JSON at byte 5"},
@@ -241,8 +242,8 @@ static void t_parse_errors(void)
         CHECK(j == NULL);
         CHECK_STR(why, cases[i].why);
     }
-    static const char *const bad[] = {"{\"a\":1, x}", "[1,2,]", "{\"a\" 1}", "nul", "\"abc",
-                                      "[\"\\ud800\"]", "{'a':1}", "01x"};
+    static const char *const bad[] = {"{\"a\":1, x}", "[1,2,]",        "{\"a\" 1}", "nul",
+                                      "\"abc",        "[\"\\ud800\"]", "{'a':1}",   "01x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_INT(pe_json_parse(bad[i], strlen(bad[i]), &j, why, sizeof why), PE_EPARSE);
         CHECK(strncmp(why, "invalid JSON at byte ", 21) == 0);

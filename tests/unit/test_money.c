@@ -30,8 +30,8 @@ static void t_weighed(void)
 
 static void t_tax_included(void)
 {
-    CHECK_INT(money_tax_included(1200, 2000), 200);  /* 12.00 incl. 20 %: 2.00 tax */
-    CHECK_INT(money_tax_included(1055, 550), 55);    /* 10.55 incl. 5.5 %: 0.55 */
+    CHECK_INT(money_tax_included(1200, 2000), 200);   /* 12.00 incl. 20 %: 2.00 tax */
+    CHECK_INT(money_tax_included(1055, 550), 55);     /* 10.55 incl. 5.5 %: 0.55 */
     CHECK_INT(money_tax_included(-1200, 2000), -200); /* returns are symmetric */
     CHECK_INT(money_tax_included(999, 0), 0);
 }

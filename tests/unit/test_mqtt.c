@@ -172,8 +172,7 @@ static void broker_start(struct broker *b, int port)
     int64_t deadline = pe_mono_ms() + WAIT_MS;
     while (!port_open(b->port)) {
         if (pe_mono_ms() > deadline)
-            pe_test_fail(__FILE__, __LINE__, "mosquitto not listening on %d; see %s", b->port,
-                         log);
+            pe_test_fail(__FILE__, __LINE__, "mosquitto not listening on %d; see %s", b->port, log);
         nap_ms(10);
     }
 }
@@ -202,15 +201,15 @@ struct msg {
 
 struct probe {
     struct pe_mqtt *m;
-    const char *sub;       /* subscribe to this in on_connect, or NULL */
-    bool sub_if_fresh;     /* ... only when the broker had no session */
-    int connects;          /* on_connect calls */
-    int disconnects;       /* on_disconnect calls */
-    int reason;            /* reason of the last one */
-    bool session_present;  /* of the last on_connect */
-    int published;         /* on_published calls */
-    int last_mid;          /* mid of the last one */
-    int nmsg;              /* messages received */
+    const char *sub;      /* subscribe to this in on_connect, or NULL */
+    bool sub_if_fresh;    /* ... only when the broker had no session */
+    int connects;         /* on_connect calls */
+    int disconnects;      /* on_disconnect calls */
+    int reason;           /* reason of the last one */
+    bool session_present; /* of the last on_connect */
+    int published;        /* on_published calls */
+    int last_mid;         /* mid of the last one */
+    int nmsg;             /* messages received */
     struct msg msgs[MAXMSG];
 };
 
@@ -308,9 +307,24 @@ static void t_parse_addr(void)
     CHECK_STR(host, "::1");
     CHECK_INT(port, 8883);
     static const char *const bad[] = {
-        "", ":1883", "host", "host:", "host:0", "host:65536", "host:99999999", "host:12a",
-        "host:-1", "host: 1", "host:+1", "a:b:1", "::1:1883", "[::1]1883", "[::1]", "[]:1",
-        "ho st:1", "sixteen-chars.xy:1",
+        "",
+        ":1883",
+        "host",
+        "host:",
+        "host:0",
+        "host:65536",
+        "host:99999999",
+        "host:12a",
+        "host:-1",
+        "host: 1",
+        "host:+1",
+        "a:b:1",
+        "::1:1883",
+        "[::1]1883",
+        "[::1]",
+        "[]:1",
+        "ho st:1",
+        "sixteen-chars.xy:1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         port = -7;

@@ -42,8 +42,8 @@
 #define API_FETCH 1
 #define API_INIT_PRODUCER_ID 22
 
-#define MAXT 4        /* terminals per test */
-#define MAXREC 4096   /* records read back per test */
+#define MAXT 4      /* terminals per test */
+#define MAXREC 4096 /* records read back per test */
 #define TS0 1795000000000LL
 
 #define RUN_UNTIL(loop, cond, ms)                                                                  \
@@ -625,8 +625,8 @@ static void t_fatal_before_first_delivery(void)
     rd_kafka_mock_push_request_errors(m.mc, API_INIT_PRODUCER_ID, 1,
                                       RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
     CHECK_OK(pe_loop_create(&f.loop));
-    struct output_opts oo = {.brokers = m.brokers, .on_delivered = on_delivered,
-                             .on_reset = on_reset, .ctx = &f.s};
+    struct output_opts oo = {
+        .brokers = m.brokers, .on_delivered = on_delivered, .on_reset = on_reset, .ctx = &f.s};
     CHECK_OK(output_create(f.loop, &oo, &f.o, err, sizeof err));
     produce_upto(f.o, &f.s, 2, 10);
     RUN_UNTIL(f.loop, f.s.resets >= 1, 30000);
@@ -724,8 +724,8 @@ static void produce_journal(struct mock *m, const char *path, enum fault (*fault
     struct pe_journal_rec r;
     int delivered = 0, produced = 0;
     CHECK_OK(pe_loop_create(&loop));
-    struct output_opts oo = {.brokers = m->brokers, .on_delivered = count_delivered,
-                             .ctx = &delivered};
+    struct output_opts oo = {
+        .brokers = m->brokers, .on_delivered = count_delivered, .ctx = &delivered};
     CHECK_OK(output_create(loop, &oo, &o, err, sizeof err));
     struct pe_journal_opts jo = {.readonly = true};
     CHECK_OK(pe_journal_open(path, &jo, &j, err, sizeof err));
@@ -858,8 +858,11 @@ static void t_reconcile_clean(void)
 
 static enum fault faults_t01(int64_t seq)
 {
-    return seq == 5 ? F_SKIP : seq == 8 ? F_TWICE : seq == 9 ? F_ALTER : seq == 30 ? F_SKIP
-                                                                                   : F_NONE;
+    return seq == 5    ? F_SKIP
+           : seq == 8  ? F_TWICE
+           : seq == 9  ? F_ALTER
+           : seq == 30 ? F_SKIP
+                       : F_NONE;
 }
 
 static void t_reconcile_finds_faults(void)
@@ -1002,4 +1005,7 @@ static const struct pe_test tests[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv) { return pe_test_main("output", tests, argc, argv); }
+int main(int argc, char **argv)
+{
+    return pe_test_main("output", tests, argc, argv);
+}

@@ -29,12 +29,12 @@
 
 struct rig {
     struct pe_sim_devices devs;
-    char *rec;     /* recorded inputs, one per line */
-    size_t len;    /* bytes in rec */
-    size_t cap;    /* allocated */
-    int inputs;    /* inputs read so far */
-    int approved;  /* card payments approved */
-    int declined;  /* and declined */
+    char *rec;    /* recorded inputs, one per line */
+    size_t len;   /* bytes in rec */
+    size_t cap;   /* allocated */
+    int inputs;   /* inputs read so far */
+    int approved; /* card payments approved */
+    int declined; /* and declined */
 };
 
 static void rig_open(struct rig *r)
@@ -305,11 +305,10 @@ static void expect_refusal(struct rig *r, const char *text, int want_rc, const c
 {
     struct pe_sim *sim = (struct pe_sim *)1;
     char err[256] = "";
-    int rc = pe_sim_scenario_create(write_tmp("s.jsonl", text), &r->devs, 0, &sim, err,
-                                    sizeof err);
+    int rc = pe_sim_scenario_create(write_tmp("s.jsonl", text), &r->devs, 0, &sim, err, sizeof err);
     if (rc != want_rc)
-        pe_test_fail(__FILE__, __LINE__, "\"%s\": rc %s, expected %s (%s)", text,
-                     pe_errname(rc), pe_errname(want_rc), err);
+        pe_test_fail(__FILE__, __LINE__, "\"%s\": rc %s, expected %s (%s)", text, pe_errname(rc),
+                     pe_errname(want_rc), err);
     CHECK(sim == NULL);
     CHECK_HAS(err, want_err);
     /* Nothing of a refused script ran. */
@@ -345,8 +344,9 @@ static void t_scenario_refusals(void)
                    "clock: \"ts\" must be");
     expect_refusal(&r, "{\"do\":\"tender\",\"method\":\"card\",\"card\":\"4111111111111112\"}",
                    PE_EINVAL, "tender: \"card\" must be 12..19 digits passing the Luhn check");
-    expect_refusal(&r, "{\"do\":\"tender\",\"method\":\"cash\",\"card\":\"4111111111111111\","
-                       "\"amount\":5}",
+    expect_refusal(&r,
+                   "{\"do\":\"tender\",\"method\":\"cash\",\"card\":\"4111111111111111\","
+                   "\"amount\":5}",
                    PE_EINVAL, "tender: unknown field \"card\"");
     expect_refusal(&r, "{\"do\":\"tender\",\"method\":\"cash\"}", PE_EINVAL,
                    "tender: missing \"amount\"");
@@ -359,11 +359,13 @@ static void t_scenario_refusals(void)
     expect_refusal(&r, "{\"do\":\"return\"}", PE_EINVAL, "return: needs exactly one of");
     expect_refusal(&r, "{\"do\":\"inventory_receipt\",\"lines\":[]}", PE_EINVAL,
                    "inventory_receipt: \"lines\" must be an array");
-    expect_refusal(&r, "{\"do\":\"inventory_receipt\",\"lines\":[{\"item\":\"A\",\"qty\":1},"
-                       "{\"item\":\"B\"}]}",
+    expect_refusal(&r,
+                   "{\"do\":\"inventory_receipt\",\"lines\":[{\"item\":\"A\",\"qty\":1},"
+                   "{\"item\":\"B\"}]}",
                    PE_EINVAL, "inventory_receipt: lines[1]: missing \"qty\"");
-    expect_refusal(&r, "{\"do\":\"inventory_adjust\",\"reason\":\"x\",\"lines\":[{\"barcode\":"
-                       "\"1\",\"item\":\"A\",\"qty\":1}]}",
+    expect_refusal(&r,
+                   "{\"do\":\"inventory_adjust\",\"reason\":\"x\",\"lines\":[{\"barcode\":"
+                   "\"1\",\"item\":\"A\",\"qty\":1}]}",
                    PE_EINVAL, "lines[0]: needs exactly one of \"barcode\" and \"item\"");
     expect_refusal(&r, "{\"do\":\"inventory_adjust\",\"lines\":[{\"item\":\"A\",\"qty\":1}]}",
                    PE_EINVAL, "inventory_adjust: missing \"reason\"");
@@ -374,9 +376,9 @@ static void t_scenario_refusals(void)
 
     struct pe_sim *sim = NULL;
     char err[256] = "";
-    CHECK_INT(pe_sim_scenario_create(pe_test_path(1, "absent.jsonl"), &r.devs, 0, &sim, err,
-                                     sizeof err),
-              PE_EIO);
+    CHECK_INT(
+        pe_sim_scenario_create(pe_test_path(1, "absent.jsonl"), &r.devs, 0, &sim, err, sizeof err),
+        PE_EIO);
     CHECK_HAS(err, "absent.jsonl");
 
     /* The devices must be fakes. */
@@ -384,8 +386,8 @@ static void t_scenario_refusals(void)
     struct pe_scale not_fake = {.ops = &other};
     struct pe_sim_devices devs = r.devs;
     devs.scale = &not_fake;
-    CHECK_INT(pe_sim_scenario_create(write_tmp("ok.jsonl", "{\"do\":\"cancel\"}\n"), &devs, 0,
-                                     &sim, err, sizeof err),
+    CHECK_INT(pe_sim_scenario_create(write_tmp("ok.jsonl", "{\"do\":\"cancel\"}\n"), &devs, 0, &sim,
+                                     err, sizeof err),
               PE_EINVAL);
     CHECK_HAS(err, "scale");
     rig_close(&r);
@@ -471,7 +473,7 @@ static void t_shopper_refuses_bad_options(void)
         pe_shopper_opts_default(&o);                                                               \
         stmt;                                                                                      \
         err[0] = '\0';                                                                             \
-        CHECK_INT(pe_sim_shopper_create(cat, &o, &r.devs, &sim, err, sizeof err), PE_EINVAL);     \
+        CHECK_INT(pe_sim_shopper_create(cat, &o, &r.devs, &sim, err, sizeof err), PE_EINVAL);      \
         CHECK(sim == NULL);                                                                        \
         CHECK_HAS(err, msg);                                                                       \
     } while (0)

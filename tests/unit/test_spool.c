@@ -60,8 +60,8 @@ static enum pe_event_type type_of(int64_t seq)
 
 /* Seal the record of seq chained from prev; variant > 0 gives other content for the same
  * seq, pad adds that many bytes to the body. */
-static void rec_make(const struct till *t, int64_t seq, const char *prev, int variant,
-                     size_t pad, struct rec *r)
+static void rec_make(const struct till *t, int64_t seq, const char *prev, int variant, size_t pad,
+                     struct rec *r)
 {
     memset(r, 0, sizeof *r);
     r->m.seq = seq;
@@ -201,12 +201,12 @@ static int64_t raw_rows(const char *path, const char *terminal)
 
 /* Collects what pe_spool_rows hands out. */
 struct seen {
-    int n;         /* rows seen */
-    int stop_at;   /* return 7 at this row (0: never) */
-    int64_t first; /* first seq */
-    int64_t last;  /* last seq */
-    int64_t bytes; /* sum of record lengths */
-    bool ordered;  /* every seq was last + 1 */
+    int n;                   /* rows seen */
+    int stop_at;             /* return 7 at this row (0: never) */
+    int64_t first;           /* first seq */
+    int64_t last;            /* last seq */
+    int64_t bytes;           /* sum of record lengths */
+    bool ordered;            /* every seq was last + 1 */
     const struct till *till; /* when set, each row is compared with a fresh seal */
     struct pe_spool *nest;   /* when set, fn tries pe_spool_rows on it */
     int nest_rc;
@@ -237,8 +237,7 @@ static int on_row(const struct pe_spool_row *r, void *ctx)
         CHECK_STR(r->terminal, v->till->terminal);
         struct pe_event_meta m;
         char hash[PE_SHA256_HEXLEN], why[160];
-        CHECK_OK(pe_event_verify(r->record, r->len, r->seq, NULL, &m, hash, NULL, why,
-                                 sizeof why));
+        CHECK_OK(pe_event_verify(r->record, r->len, r->seq, NULL, &m, hash, NULL, why, sizeof why));
         CHECK_STR(r->id, m.id);
         CHECK_STR(r->type, pe_event_type_name(type_of(r->seq)));
         CHECK_INT(r->ts_ms, TS0 + r->seq * 1000 + v->till->num);

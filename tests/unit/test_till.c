@@ -355,8 +355,8 @@ static void t_split_tender(void)
     till_on_scan(F.till, F.counted2->barcode);
     int64_t total = F.counted->price + F.counted2->price;
     CHECK_OK(pe_fake_payment_present(F.payment, "4111111111111111", false, NULL));
-    struct pe_key_input k = {.kind = PE_KEY_TENDER_CARD, .amount = total / 2,
-                             .flags = PE_KEYF_SPLIT};
+    struct pe_key_input k = {
+        .kind = PE_KEY_TENDER_CARD, .amount = total / 2, .flags = PE_KEYF_SPLIT};
     till_on_key(F.till, &k);
     pay_result();
     CHECK_INT(till_state(F.till), TILL_TENDER);

@@ -10,25 +10,25 @@
 #include "posedge/hal/hal.h"
 
 enum pe_key_kind {
-    PE_KEY_LOGIN = 1,       /* text: operator id */
-    PE_KEY_LOGOUT,          /* - */
-    PE_KEY_SHIFT_OPEN,      /* amount: opening float */
-    PE_KEY_SHIFT_CLOSE,     /* amount: declared cash in drawer */
-    PE_KEY_QTY,             /* qty: multiplier for the next scanned item */
-    PE_KEY_ITEM,            /* text: barcode or item id keyed by hand */
-    PE_KEY_LINE_VOID,       /* line: 1-based basket line to void; other lines keep their numbers */
-    PE_KEY_DISCOUNT,        /* line (0 = whole basket), percent_bp or amount */
-    PE_KEY_SUBTOTAL,        /* - : close the basket and go to tender */
-    PE_KEY_TENDER_CASH,     /* amount, or flags EXACT / NEXT_NOTE; flag SPLIT allows partial */
-    PE_KEY_TENDER_CARD,     /* amount (0 = the rest due) */
-    PE_KEY_CANCEL,          /* cancel the open transaction (a void when lines exist) */
-    PE_KEY_NO_SALE,         /* text: reason; opens the drawer */
-    PE_KEY_RETURN,          /* ref_seq or text (sale id): start a return against a sale */
-    PE_KEY_X_REPORT,        /* - */
-    PE_KEY_Z_REPORT,        /* - */
-    PE_KEY_INV_RECEIPT,     /* lines (qty received), text: delivery reference */
-    PE_KEY_INV_ADJUST,      /* lines (signed qty), text: reason */
-    PE_KEY_INV_COUNT,       /* lines (counted qty) */
+    PE_KEY_LOGIN = 1,   /* text: operator id */
+    PE_KEY_LOGOUT,      /* - */
+    PE_KEY_SHIFT_OPEN,  /* amount: opening float */
+    PE_KEY_SHIFT_CLOSE, /* amount: declared cash in drawer */
+    PE_KEY_QTY,         /* qty: multiplier for the next scanned item */
+    PE_KEY_ITEM,        /* text: barcode or item id keyed by hand */
+    PE_KEY_LINE_VOID,   /* line: 1-based basket line to void; other lines keep their numbers */
+    PE_KEY_DISCOUNT,    /* line (0 = whole basket), percent_bp or amount */
+    PE_KEY_SUBTOTAL,    /* - : close the basket and go to tender */
+    PE_KEY_TENDER_CASH, /* amount, or flags EXACT / NEXT_NOTE; flag SPLIT allows partial */
+    PE_KEY_TENDER_CARD, /* amount (0 = the rest due) */
+    PE_KEY_CANCEL,      /* cancel the open transaction (a void when lines exist) */
+    PE_KEY_NO_SALE,     /* text: reason; opens the drawer */
+    PE_KEY_RETURN,      /* ref_seq or text (sale id): start a return against a sale */
+    PE_KEY_X_REPORT,    /* - */
+    PE_KEY_Z_REPORT,    /* - */
+    PE_KEY_INV_RECEIPT, /* lines (qty received), text: delivery reference */
+    PE_KEY_INV_ADJUST,  /* lines (signed qty), text: reason */
+    PE_KEY_INV_COUNT,   /* lines (counted qty) */
 };
 
 #define PE_KEYF_EXACT 0x1     /* TENDER_CASH: tender exactly the amount due */

@@ -38,7 +38,7 @@ struct pe_payment_ops {
     void (*close)(struct pe_payment *dev);
     int (*fd)(struct pe_payment *dev);
     int (*start)(struct pe_payment *dev, const struct pe_pay_request *req); /* PE_EBUSY */
-    int (*read)(struct pe_payment *dev, struct pe_pay_result *out);        /* PE_EAGAIN */
+    int (*read)(struct pe_payment *dev, struct pe_pay_result *out);         /* PE_EAGAIN */
     /* optional */
     int (*cancel)(struct pe_payment *dev);
     int (*health)(struct pe_payment *dev, enum pe_health *out);

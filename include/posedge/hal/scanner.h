@@ -18,7 +18,7 @@ struct pe_scanner_ops {
     /* mandatory */
     int (*open)(const struct pe_hal_devcfg *cfg, struct pe_scanner **out);
     void (*close)(struct pe_scanner *dev);
-    int (*fd)(struct pe_scanner *dev); /* pollable for POLLIN */
+    int (*fd)(struct pe_scanner *dev);                        /* pollable for POLLIN */
     int (*read)(struct pe_scanner *dev, struct pe_scan *out); /* PE_OK or PE_EAGAIN */
     /* optional */
     int (*health)(struct pe_scanner *dev, enum pe_health *out);

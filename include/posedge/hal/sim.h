@@ -30,22 +30,22 @@ struct pe_sim_devices {
 };
 
 struct pe_shopper_opts {
-    uint64_t seed;          /* PRNG seed: same seed, same shop day */
-    int64_t transactions;   /* customers to serve; < 0 for endless (daemon mode) */
-    int64_t start_ms;       /* sim clock at start, UTC ms */
-    int32_t tx_per_day;     /* customers per trading day before the Z report */
-    int32_t open_hour;      /* trading day opens (UTC hour) */
-    int32_t close_hour;     /* and closes */
-    int32_t card_pm;        /* per mille of customers paying by card */
-    int32_t split_pm;       /* per mille paying part card, part cash */
-    int32_t decline_pm;     /* per mille of card payments declined first */
-    int32_t return_pm;      /* per mille of customers returning a previous purchase */
-    int32_t void_pm;        /* per mille of transactions cancelled */
-    int32_t nosale_pm;      /* per mille of no-sale drawer openings */
-    int32_t weighed_pm;     /* per mille of basket lines that are weighed produce */
-    int32_t error_pm;       /* per mille of operator mistakes (unknown barcode, bad weight) */
-    int32_t max_lines;      /* most lines in a basket */
-    char operator_[33];     /* operator id logging in */
+    uint64_t seed;        /* PRNG seed: same seed, same shop day */
+    int64_t transactions; /* customers to serve; < 0 for endless (daemon mode) */
+    int64_t start_ms;     /* sim clock at start, UTC ms */
+    int32_t tx_per_day;   /* customers per trading day before the Z report */
+    int32_t open_hour;    /* trading day opens (UTC hour) */
+    int32_t close_hour;   /* and closes */
+    int32_t card_pm;      /* per mille of customers paying by card */
+    int32_t split_pm;     /* per mille paying part card, part cash */
+    int32_t decline_pm;   /* per mille of card payments declined first */
+    int32_t return_pm;    /* per mille of customers returning a previous purchase */
+    int32_t void_pm;      /* per mille of transactions cancelled */
+    int32_t nosale_pm;    /* per mille of no-sale drawer openings */
+    int32_t weighed_pm;   /* per mille of basket lines that are weighed produce */
+    int32_t error_pm;     /* per mille of operator mistakes (unknown barcode, bad weight) */
+    int32_t max_lines;    /* most lines in a basket */
+    char operator_[33];   /* operator id logging in */
 };
 
 /* Fill o with the defaults documented in README (seed 1, endless, ...). */
