@@ -406,10 +406,7 @@ int main(int argc, char **argv)
     char mqtt_host[256], mqtt_port[8];
     bool print_cfg = false;
     char err[512];
-    struct {
-        const char *key, *value;
-    } sets[64];
-    int nsets = 0;
+    static struct pe_cfg_overrides sets;
     int c;
 #ifdef __GLIBC__
     /* Each event allocates and frees the same few hundred KB (record, receipt, SQLite's
@@ -428,10 +425,14 @@ int main(int argc, char **argv)
         case 'd':
         case 'o':
         case 't':
-            if (nsets == 64)
+            if (pe_cfg_override(&sets,
+                                c == 'd'   ? "data_dir"
+                                : c == 'o' ? "store"
+                                           : "terminal",
+                                optarg)) {
+                fprintf(stderr, "posedge-agent: too many or too long overrides\n");
                 return EXIT_USAGE;
-            sets[nsets].key = c == 'd' ? "data_dir" : c == 'o' ? "store" : "terminal";
-            sets[nsets++].value = optarg;
+            }
             break;
         case 'S':
             scenario = optarg;
@@ -459,26 +460,20 @@ int main(int argc, char **argv)
                 fprintf(stderr, "posedge-agent: --mqtt: expected HOST:PORT, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
-            if (nsets > 62)
-                return EXIT_USAGE;
             snprintf(mqtt_port, sizeof mqtt_port, "%d", port);
-            sets[nsets].key = "mqtt.host";
-            sets[nsets++].value = mqtt_host;
-            sets[nsets].key = "mqtt.port";
-            sets[nsets++].value = mqtt_port;
+            if (pe_cfg_override(&sets, "mqtt.host", mqtt_host) ||
+                pe_cfg_override(&sets, "mqtt.port", mqtt_port)) {
+                fprintf(stderr, "posedge-agent: too many overrides\n");
+                return EXIT_USAGE;
+            }
             break;
         }
-        case 'k': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || nsets == 64) {
+        case 'k':
+            if (pe_cfg_override_arg(&sets, optarg)) {
                 fprintf(stderr, "posedge-agent: --set: expected KEY=VALUE, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
-            *eq = '\0';
-            sets[nsets].key = optarg;
-            sets[nsets++].value = eq + 1;
             break;
-        }
         case 'p':
             print_cfg = true;
             break;
@@ -511,11 +506,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-agent: %s\n", err);
         return EXIT_USAGE;
     }
-    for (int i = 0; i < nsets; i++) {
-        if (pe_cfg_set(agent_cfg_table, &a.cfg, sets[i].key, sets[i].value, err, sizeof err)) {
-            fprintf(stderr, "posedge-agent: %s\n", err);
-            return EXIT_USAGE;
-        }
+    if (pe_cfg_apply(agent_cfg_table, &a.cfg, &sets, err, sizeof err)) {
+        fprintf(stderr, "posedge-agent: %s\n", err);
+        return EXIT_USAGE;
     }
     if (print_cfg)
         return pe_cfg_print(agent_cfg_table, &a.cfg, stdout) ? 1 : 0;

@@ -51,29 +51,20 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
-    struct {
-        const char *key;
-        char value[512];
-    } sets[64];
-    int nsets = 0, c;
+    static struct pe_cfg_overrides sets;
+    int c, rc = PE_OK;
     bool print_cfg = false;
     char err[512];
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        if (nsets == 64) {
-            fprintf(stderr, "posedge-bridge: too many overrides\n");
-            return EXIT_USAGE;
-        }
         switch (c) {
         case 'c':
             cfg_path = optarg;
             break;
         case 'd':
-            sets[nsets].key = "data_dir";
-            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", optarg);
+            rc = pe_cfg_override(&sets, "data_dir", optarg);
             break;
         case 'k':
-            sets[nsets].key = "kafka.brokers";
-            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", optarg);
+            rc = pe_cfg_override(&sets, "kafka.brokers", optarg);
             break;
         case 'm': {
             char host[128];
@@ -82,23 +73,20 @@ int main(int argc, char **argv)
                 fprintf(stderr, "posedge-bridge: --mqtt: expected HOST:PORT, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
-            sets[nsets].key = "mqtt.host";
-            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", host);
-            sets[nsets].key = "mqtt.port";
-            snprintf(sets[nsets++].value, sizeof sets[0].value, "%d", port);
+            char portstr[8];
+            snprintf(portstr, sizeof portstr, "%d", port);
+            rc = pe_cfg_override(&sets, "mqtt.host", host);
+            if (!rc)
+                rc = pe_cfg_override(&sets, "mqtt.port", portstr);
             break;
         }
-        case 's': {
-            char *eq = strchr(optarg, '=');
-            if (!eq) {
+        case 's':
+            rc = pe_cfg_override_arg(&sets, optarg);
+            if (rc == PE_EINVAL) {
                 fprintf(stderr, "posedge-bridge: --set: expected KEY=VALUE, got \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
-            *eq = '\0';
-            sets[nsets].key = optarg;
-            snprintf(sets[nsets++].value, sizeof sets[0].value, "%s", eq + 1);
             break;
-        }
         case 'p':
             print_cfg = true;
             break;
@@ -107,6 +95,10 @@ int main(int argc, char **argv)
             return 0;
         default:
             usage(stderr);
+            return EXIT_USAGE;
+        }
+        if (rc) {
+            fprintf(stderr, "posedge-bridge: too many or too long overrides\n");
             return EXIT_USAGE;
         }
     }
@@ -124,15 +116,13 @@ int main(int argc, char **argv)
         bridge_cfg_free(&cfg);
         return EXIT_USAGE;
     }
-    for (int i = 0; i < nsets; i++) {
-        if (pe_cfg_set(bridge_cfg_table, &cfg, sets[i].key, sets[i].value, err, sizeof err)) {
-            fprintf(stderr, "posedge-bridge: %s\n", err);
-            bridge_cfg_free(&cfg);
-            return EXIT_USAGE;
-        }
+    if (pe_cfg_apply(bridge_cfg_table, &cfg, &sets, err, sizeof err)) {
+        fprintf(stderr, "posedge-bridge: %s\n", err);
+        bridge_cfg_free(&cfg);
+        return EXIT_USAGE;
     }
     if (print_cfg) {
-        int rc = bridge_cfg_print(&cfg, stdout);
+        rc = bridge_cfg_print(&cfg, stdout);
         bridge_cfg_free(&cfg);
         return rc ? 1 : 0;
     }
@@ -149,7 +139,7 @@ int main(int argc, char **argv)
     struct pe_loop *loop = NULL;
     struct bridge *b = NULL;
     static const int sigs[] = {SIGINT, SIGTERM};
-    int rc = pe_loop_create(&loop);
+    rc = pe_loop_create(&loop);
     if (!rc)
         rc = pe_loop_signals(loop, sigs, 2, on_signal, loop);
     if (rc) {

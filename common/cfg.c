@@ -662,3 +662,38 @@ int pe_cfg_check_log_level(const void *value, char *why, size_t whylen)
     }
     return PE_OK;
 }
+
+int pe_cfg_override(struct pe_cfg_overrides *o, const char *key, const char *value)
+{
+    if (o->n == PE_CFG_MAX_OVERRIDES || strlen(key) >= sizeof o->kv[0].key ||
+        strlen(value) >= sizeof o->kv[0].value)
+        return PE_ERANGE;
+    memcpy(o->kv[o->n].key, key, strlen(key) + 1);
+    memcpy(o->kv[o->n].value, value, strlen(value) + 1);
+    o->n++;
+    return PE_OK;
+}
+
+int pe_cfg_override_arg(struct pe_cfg_overrides *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    char key[sizeof o->kv[0].key];
+    if (!eq || eq == arg)
+        return PE_EINVAL;
+    if ((size_t)(eq - arg) >= sizeof key)
+        return PE_ERANGE;
+    memcpy(key, arg, (size_t)(eq - arg));
+    key[eq - arg] = '\0';
+    return pe_cfg_override(o, key, eq + 1);
+}
+
+int pe_cfg_apply(const struct pe_cfg_opt *table, void *dst, const struct pe_cfg_overrides *o,
+                 char *err, size_t errlen)
+{
+    for (int i = 0; i < o->n; i++) {
+        int rc = pe_cfg_set(table, dst, o->kv[i].key, o->kv[i].value, err, errlen);
+        if (rc)
+            return rc;
+    }
+    return PE_OK;
+}

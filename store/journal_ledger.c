@@ -51,18 +51,26 @@ static int run_pair(struct pe_journal *j, enum journal_stmt s, const char *key, 
     return run(j, st, first, had_row, op);
 }
 
+/* What every keyed write checks first: a writable journal inside a transaction, a key, and a
+ * value SQLite keeps as an exact integer. */
+static int check_write(struct pe_journal *j, const char *key, int64_t v)
+{
+    int e = journal__writable(j);
+    if (e)
+        return e;
+    if (!*key)
+        return PE_EINVAL;
+    return in_range(v) ? PE_OK : PE_ERANGE;
+}
+
 /* ---- stock ---- */
 
 int pe_journal_stock_add(struct pe_journal *j, const char *item, int64_t delta, int64_t *after)
 {
     assert(j && item);
-    int e = journal__writable(j);
+    int e = check_write(j, item, delta);
     if (e)
         return e;
-    if (!*item)
-        return PE_EINVAL;
-    if (!in_range(delta))
-        return PE_ERANGE;
     int64_t qty = 0;
     e = run_pair(j, after ? JS_STOCK_ADD_RET : JS_STOCK_ADD, item, delta, after ? &qty : NULL, NULL,
                  "stock_add");
@@ -74,13 +82,9 @@ int pe_journal_stock_add(struct pe_journal *j, const char *item, int64_t delta, 
 int pe_journal_stock_set(struct pe_journal *j, const char *item, int64_t qty, int64_t *before)
 {
     assert(j && item);
-    int e = journal__writable(j);
+    int e = check_write(j, item, qty);
     if (e)
         return e;
-    if (!*item)
-        return PE_EINVAL;
-    if (!in_range(qty))
-        return PE_ERANGE;
     int64_t old = 0;
     sqlite3_stmt *st = j->st[JS_STOCK_GET];
     sqlite3_bind_text(st, 1, item, -1, SQLITE_STATIC);
@@ -109,26 +113,18 @@ int pe_journal_stock_get(struct pe_journal *j, const char *item, int64_t *qty)
 int pe_journal_counter_add(struct pe_journal *j, const char *name, int64_t delta)
 {
     assert(j && name);
-    int e = journal__writable(j);
+    int e = check_write(j, name, delta);
     if (e)
         return e;
-    if (!*name)
-        return PE_EINVAL;
-    if (!in_range(delta))
-        return PE_ERANGE;
     return run_pair(j, JS_COUNTER_ADD, name, delta, NULL, NULL, "counter_add");
 }
 
 int pe_journal_counter_set(struct pe_journal *j, const char *name, int64_t value)
 {
     assert(j && name);
-    int e = journal__writable(j);
+    int e = check_write(j, name, value);
     if (e)
         return e;
-    if (!*name)
-        return PE_EINVAL;
-    if (!in_range(value))
-        return PE_ERANGE;
     return run_pair(j, JS_COUNTER_SET, name, value, NULL, NULL, "counter_set");
 }
 

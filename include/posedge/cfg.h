@@ -38,6 +38,27 @@ struct pe_cfg_opt {
 int pe_cfg_check_id(const void *value, char *why, size_t whylen);
 int pe_cfg_check_log_level(const void *value, char *why, size_t whylen);
 
+/* Command-line overrides, collected while the options are parsed and applied after the file
+ * (file first, then the command line, whatever the order of the arguments). */
+#define PE_CFG_MAX_OVERRIDES 64
+struct pe_cfg_overrides {
+    int n;
+    struct {
+        char key[64];
+        char value[512];
+    } kv[PE_CFG_MAX_OVERRIDES];
+};
+
+/* Add KEY = value (copied). Errors: PE_ERANGE (too many, or too long). */
+int pe_cfg_override(struct pe_cfg_overrides *o, const char *key, const char *value);
+
+/* Add a "KEY=VALUE" argument of --set. Errors: PE_EINVAL (no '='), PE_ERANGE. */
+int pe_cfg_override_arg(struct pe_cfg_overrides *o, const char *arg);
+
+/* pe_cfg_set each override in order; err as pe_cfg_set's. */
+int pe_cfg_apply(const struct pe_cfg_opt *table, void *dst, const struct pe_cfg_overrides *o,
+                 char *err, size_t errlen);
+
 /* Reset every option of dst to its default. Returns PE_OK or PE_EINVAL (a bad table). */
 int pe_cfg_defaults(const struct pe_cfg_opt *table, void *dst);
 

@@ -549,7 +549,31 @@ static void t_null_err_buffer(void)
     CHECK_STR(err, "command");
 }
 
+/* Command-line overrides apply in order after the file, and refuse what pe_cfg_set refuses. */
+static void t_overrides(void)
+{
+    static struct pe_cfg_overrides o;
+    struct sample s;
+    char err[ERRLEN];
+    defaults(&s);
+    CHECK_OK(pe_cfg_override_arg(&o, "sim.speed=7"));
+    CHECK_OK(pe_cfg_override(&o, "store", "s9"));
+    CHECK_OK(pe_cfg_override_arg(&o, "sim.speed=8"));
+    CHECK_INT(pe_cfg_override_arg(&o, "no-equals"), PE_EINVAL);
+    CHECK_INT(pe_cfg_override_arg(&o, "=value"), PE_EINVAL);
+    CHECK_OK(pe_cfg_apply(table, &s, &o, err, sizeof err));
+    CHECK_INT(s.speed, 8);
+    CHECK_STR(s.store, "s9");
+    CHECK_OK(pe_cfg_override_arg(&o, "sim.speed=0"));
+    CHECK_INT(pe_cfg_apply(table, &s, &o, err, sizeof err), PE_EINVAL);
+    CHECK(strstr(err, "sim.speed") != NULL);
+    while (o.n < PE_CFG_MAX_OVERRIDES)
+        CHECK_OK(pe_cfg_override(&o, "store", "s1"));
+    CHECK_INT(pe_cfg_override(&o, "store", "s2"), PE_ERANGE);
+}
+
 static const struct pe_test tests[] = {
+    {"overrides", t_overrides},
     {"defaults", t_defaults},
     {"bad_tables", t_bad_tables},
     {"empty_default_means_unset", t_empty_default_means_unset},
