@@ -53,7 +53,7 @@ CTL := $(BUILD)/posedge-ctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deps unit-tests bench-bins clean
+.PHONY: all check demo bench deps kafka unit-tests bench-bins clean
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE))
 
 $(BUILD)/obj/%.o: %.c
@@ -96,14 +96,18 @@ bench-bins: $(BENCH_BINS)
 deps:
 	@scripts/deps.sh
 
+# A real Kafka broker for the end-to-end tests, cached outside the repository.
+kafka:
+	@scripts/kafka.sh fetch
+
 # The test build: sanitizers on, fault injection compiled in. tests/run.sh prints the one
 # summary line "N passed, N failed" over every unit and system test it ran.
-check: deps
+check: deps kafka
 	$(MAKE) VARIANT=san all unit-tests
 	$(MAKE) VARIANT=release all
 	tests/run.sh build/$(BOARD)/san build/$(BOARD)
 
-demo: deps
+demo: deps kafka
 	$(MAKE) VARIANT=release all
 	scripts/demo.sh build/$(BOARD)
 

@@ -3,13 +3,13 @@
  * uplink.c - the agent's uplink: the journal, in seq order, to the bridge (docs/protocol.md).
  *
  * State is three numbers. spooled and delivered are the bridge's watermarks as acknowledged
- * (they only grow, and are stored in the journal's uplink table); sent_up_to is the last seq
- * handed to MQTT since we last went back. The sender publishes from sent_up_to + 1 while
- * sent_up_to - spooled < window; the ack moves spooled; and when records are outstanding and
- * the ack has not moved for resend_ms, sent_up_to goes back to spooled (go-back-N) and the
- * same records are sent again, which the bridge recognises as duplicates. Every (re)connect
- * also goes back to spooled. Nothing is lost by sending twice; nothing can be skipped because
- * the bridge only ever acknowledges a contiguous prefix.
+ * (stored in the journal's uplink table; they go back only when the bridge says less than
+ * before, after its spool was rebuilt); sent_up_to is the last seq handed to MQTT since we last
+ * went back. The sender publishes from sent_up_to + 1 while sent_up_to - spooled < window; the ack
+ * moves spooled; and when records are outstanding and the ack has not moved for resend_ms,
+ * sent_up_to goes back to spooled (go-back-N) and the same records are sent again, which the bridge
+ * recognises as duplicates. Every (re)connect also goes back to spooled. Nothing is lost by sending
+ * twice; nothing can be skipped because the bridge only ever acknowledges a contiguous prefix.
  *
  * Selling never waits for the uplink. A commit only arms a zero-delay timer (uplink_kick); the
  * sender then runs from the loop, a few batches per round, and re-arms itself while there is a
@@ -432,9 +432,24 @@ static void on_ack(struct uplink *u, const void *payload, size_t len)
                 (long long)s, (long long)d, (long long)last);
         return;
     }
-    if (s <= u->spooled && d <= u->delivered)
+    if (s == u->spooled && d == u->delivered)
         return;
     u->acks++;
+    if (s < u->spooled || d < u->delivered) {
+        /* The bridge has less than it said before: its spool was lost and rebuilt (from Kafka's
+         * committed state), or a restarted broker kept an older retained ack. The ack is the
+         * bridge's word: go back and resend from there. Records it still has are duplicates
+         * to it, so this costs traffic, never a record. */
+        pe_warn("uplink.ack_behind", "spooled=%lld->%lld delivered=%lld->%lld (resending)",
+                (long long)u->spooled, (long long)s, (long long)u->delivered, (long long)d);
+        if (s < u->spooled) {
+            u->spooled = s;
+            u->sent_up_to = s;
+            u->stall_since = pe_mono_ms();
+        }
+        if (d < u->delivered)
+            u->delivered = d;
+    }
     if (s > u->spooled) {
         u->spooled = s;
         u->stall_since = pe_mono_ms();

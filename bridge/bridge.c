@@ -17,6 +17,7 @@
 #include "bridge/output.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
+#include "posedge/journal.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
@@ -63,6 +64,7 @@ struct bridge {
 };
 
 static void plan_drain(struct bridge *b, int64_t delay_ms);
+static void plan_persist(struct bridge *b);
 
 /* ---- terminals ---- */
 
@@ -241,6 +243,10 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
         break;
     case PE_EAGAIN:
         b->st.gaps++;
+        /* Ack again: a till whose last ack came from a spool that was since lost or rebuilt
+         * learns where to resume (one ack per group commit, however many records). */
+        t->dirty = true;
+        t->acked_spooled = -1;
         break;
     case PE_ECHAIN:
         snprintf(reason, sizeof reason,
@@ -338,7 +344,8 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
     struct output_ref ref = {.seq = r->seq};
     snprintf(ref.store, sizeof ref.store, "%s", r->store);
     snprintf(ref.terminal, sizeof ref.terminal, "%s", r->terminal);
-    int rc = output_produce(u->b->out, topic, &ref, r->id, r->type, r->ts_ms, r->record, r->len);
+    int rc = output_produce(u->b->out, topic, &ref, r->id, r->type, r->hash, r->ts_ms, r->record,
+                            r->len);
     if (rc == PE_EAGAIN) {
         u->blocked = true;
         return 1;
@@ -445,11 +452,77 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
     if (!ok)
         pe_warn("bridge.delivery_beyond_window", "terminal=%s seq=%lld delivered=%lld", t->terminal,
                 (long long)ref->seq, (long long)t->done.mark);
+    plan_persist(b);
+    plan_drain(b, 0);
+}
+
+static void plan_persist(struct bridge *b)
+{
     if (!b->persist_planned) {
         b->persist_planned = true;
         pe_loop_timer(b->loop, PERSIST_MS, persist, b, NULL);
     }
+}
+
+/* Transactional mode: a Kafka transaction with the terminal's records up to seq committed. */
+static void on_committed(void *ctx, const char *store, const char *terminal, int64_t seq)
+{
+    struct bridge *b = ctx;
+    struct term *t = term_find(b, store, terminal, false);
+    if (!t || seq <= t->done.mark)
+        return;
+    b->st.delivered += seq - t->done.mark;
+    wm_init(&t->done, seq);
+    plan_persist(b);
     plan_drain(b, 0);
+}
+
+/* Transactional mode, at (re)start: what Kafka has committed of a terminal. The spool follows
+ * Kafka: a spool behind it is brought forward (those records are not produced again). */
+static void on_recovered(void *ctx, const char *store, const char *terminal, int64_t seq,
+                         const char *hash)
+{
+    struct bridge *b = ctx;
+    if (strcmp(store, b->cfg.store) != 0)
+        return;
+    struct term *t = term_find(b, store, terminal, true);
+    if (!t) {
+        pe_error("bridge.recover", "store=%s terminal=%s (too many terminals)", store, terminal);
+        return;
+    }
+    int64_t was_spooled = t->spooled, was_delivered = t->saved;
+    int rc = pe_spool_advance(b->spool, store, terminal, seq, hash);
+    if (rc == PE_ECHAIN)
+        pe_error("bridge.recover_conflict",
+                 "store=%s terminal=%s seq=%lld: Kafka's record has another hash than the "
+                 "spool's (a replaced journal?); taking Kafka's watermark",
+                 store, terminal, (long long)seq);
+    else if (rc)
+        pe_error("bridge.recover_failed", "store=%s terminal=%s seq=%lld err=%s", store, terminal,
+                 (long long)seq, pe_errname(rc));
+    struct pe_spool_terminal st;
+    if (pe_spool_terminal(b->spool, store, terminal, &st) == PE_OK) {
+        t->spooled = st.spooled;
+        t->saved = st.delivered;
+    }
+    if (seq < t->saved)
+        pe_warn("bridge.recover_behind",
+                "store=%s terminal=%s kafka=%lld spool_delivered=%lld: Kafka's committed state "
+                "is behind the spool (state topic lost?): resuming after the spool's",
+                store, terminal, (long long)seq, (long long)t->saved);
+    int64_t mark = seq > t->saved ? seq : t->saved;
+    wm_init(&t->done, mark);
+    t->produced = mark;
+    if (t->spooled != was_spooled || t->saved != was_delivered)
+        pe_info("bridge.recovered",
+                "store=%s terminal=%s kafka=%lld spooled=%lld->%lld delivered=%lld->%lld", store,
+                terminal, (long long)seq, (long long)was_spooled, (long long)t->spooled,
+                (long long)was_delivered, (long long)t->saved);
+    t->acked_spooled = -1;
+    if (!b->in_txn)
+        publish_ack(b, t);
+    else
+        t->dirty = true;
 }
 
 static void on_reset(void *ctx)
@@ -492,6 +565,43 @@ static void housekeeping(void *ctx)
     pe_loop_timer(b->loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
 }
 
+/* ---- fault injection (test builds) ---- */
+
+#ifdef PE_FAULT_INJECTION
+#include <unistd.h>
+/* PE_FAULT_SPOOL_FULL=FLAG: the spool is opened through the "pe-fault" VFS, and while the file
+ * FLAG exists every write to it fails as on a full disk (SQLITE_FULL). */
+static const char *fault_disk_flag(void)
+{
+    return getenv("PE_FAULT_SPOOL_FULL");
+}
+
+static void fault_disk_tick(void *ctx)
+{
+    struct bridge *b = ctx;
+    static bool armed;
+    bool full = access(fault_disk_flag(), F_OK) == 0;
+    if (full && !armed)
+        pe_faultvfs_arm(PE_FAULT_WRITE, 1, PE_EFULL, true);
+    else if (!full && armed)
+        pe_faultvfs_disarm();
+    if (full != armed)
+        pe_warn("bridge.fault", "PE_FAULT_SPOOL_FULL: disk %s", full ? "full" : "has space again");
+    armed = full;
+    pe_loop_timer(b->loop, 100, fault_disk_tick, b, NULL);
+}
+
+static const char *fault_disk_vfs(void)
+{
+    return fault_disk_flag() && pe_faultvfs_register() == PE_OK ? "pe-fault" : NULL;
+}
+#else
+static const char *fault_disk_vfs(void)
+{
+    return NULL;
+}
+#endif
+
 /* ---- lifecycle ---- */
 
 int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bridge **out,
@@ -507,11 +617,15 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/_bridge/state", cfg->store);
     char path[BRIDGE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
-    struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024};
+    struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024,
+                               .vfs = fault_disk_vfs()};
     int rc = pe_spool_open(path, &so, &b->spool, err, errlen);
     if (rc)
         goto free_bridge;
     pe_spool_terminals(b->spool, load_term, b);
+    char tid[64];
+    snprintf(tid, sizeof tid, "posedge-bridge-%s", bridge_cfg_id(cfg));
+    bool txn = bridge_cfg_transactional(cfg);
     struct output_opts oo = {
         .brokers = cfg->kafka_brokers,
         .properties = cfg->kafka_properties,
@@ -519,6 +633,13 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .on_delivered = on_delivered,
         .on_reset = on_reset,
         .ctx = b,
+        .transactional_id = txn ? tid : NULL,
+        .state_topic = cfg->state_topic,
+        .state_key = bridge_cfg_id(cfg),
+        .txn_max_events = (int)cfg->txn_max_events,
+        .txn_interval_ms = (int)cfg->txn_interval_ms,
+        .on_committed = on_committed,
+        .on_recovered = on_recovered,
     };
     if ((rc = output_create(loop, &oo, &b->out, err, errlen)))
         goto close_spool;
@@ -543,9 +664,14 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         goto destroy_output;
     }
     pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
+#ifdef PE_FAULT_INJECTION
+    if (so.vfs)
+        fault_disk_tick(b);
+#endif
     plan_drain(b, 0);
-    pe_info("bridge.start", "store=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld", cfg->store,
-            path, b->nterms, cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port);
+    pe_info("bridge.start", "store=%s id=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld",
+            cfg->store, bridge_cfg_id(cfg), cfg->kafka_mode, path, b->nterms, cfg->kafka_brokers,
+            cfg->mqtt_host, (long long)cfg->mqtt_port);
     *out = b;
     return PE_OK;
 

@@ -26,6 +26,19 @@ static int check_topic(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
+static int check_id_or_empty(const void *v, char *why, size_t len)
+{
+    return *(const char *)v ? pe_cfg_check_id(v, why, len) : PE_OK;
+}
+
+static int check_mode(const void *v, char *why, size_t len)
+{
+    if (strcmp(v, "transactional") == 0 || strcmp(v, "idempotent") == 0)
+        return PE_OK;
+    snprintf(why, len, "transactional (exactly once) or idempotent (at least once)");
+    return PE_EINVAL;
+}
+
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
     {                                                                                              \
         k, PE_CFG_STR, offsetof(struct bridge_cfg, f), sizeof(((struct bridge_cfg *)0)->f), d, lo, \
@@ -44,6 +57,10 @@ static int check_topic(const void *v, char *why, size_t len)
 
 const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "the store this bridge serves", pe_cfg_check_id),
+    STR("id", bridge_id, "", 0, 32,
+        "this bridge's id (default: the store id): its Kafka transactional.id is "
+        "posedge-bridge-<id> and its key in the state topic; keep it stable",
+        check_id_or_empty),
     STR("data_dir", data_dir, "/var/lib/posedge-bridge", 1, BRIDGE_PATH_MAX - 1,
         "directory of spool.db", NULL),
     STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
@@ -53,6 +70,17 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers", NULL),
     INT("kafka.max_inflight", kafka_max_inflight, "10000", 1, 10000000,
         "records produced and not yet acknowledged by Kafka"),
+    STR("kafka.mode", kafka_mode, "transactional", 1, 15,
+        "transactional: exactly once for read_committed consumers (needs Kafka transactions); "
+        "idempotent: at least once (a bridge restart may repeat records)",
+        check_mode),
+    STR("kafka.state_topic", state_topic, "posedge.bridge.state", 1, BRIDGE_TOPIC_MAX - 1,
+        "compacted topic of each bridge's committed watermarks (transactional mode)", check_topic),
+    INT("kafka.txn_max_events", txn_max_events, "5000", 1, 1000000,
+        "records per transaction: larger is faster, but more is produced again after an abort"),
+    INT("kafka.txn_interval_ms", txn_interval_ms, "100", 1, 600000,
+        "longest a transaction stays open: consumers see a record at most this much (plus "
+        "the commit) after the bridge has it"),
     TOPIC("sale", PE_EV_SALE, "pos.sales"),
     TOPIC("return", PE_EV_RETURN, "pos.sales"),
     TOPIC("void", PE_EV_VOID, "pos.sales"),
@@ -176,4 +204,14 @@ void bridge_cfg_free(struct bridge_cfg *c)
 {
     cJSON_Delete(c->kafka_properties);
     c->kafka_properties = NULL;
+}
+
+const char *bridge_cfg_id(const struct bridge_cfg *c)
+{
+    return c->bridge_id[0] ? c->bridge_id : c->store;
+}
+
+bool bridge_cfg_transactional(const struct bridge_cfg *c)
+{
+    return strcmp(c->kafka_mode, "transactional") == 0;
 }

@@ -8,6 +8,7 @@
 #define POSEDGE_BRIDGE_CFG_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "posedge/cfg.h"
@@ -18,6 +19,7 @@
 
 struct bridge_cfg {
     char store[PE_ID_MAX];          /* the store this bridge serves */
+    char bridge_id[PE_ID_MAX];      /* "" means the store id (bridge_cfg_id gives the value) */
     char data_dir[BRIDGE_PATH_MAX]; /* spool.db lives here */
     char log_level[8];              /* debug, info, warn, error */
     char mqtt_host[128];            /* in-store broker */
@@ -25,6 +27,10 @@ struct bridge_cfg {
     int64_t mqtt_keepalive_s;
     char kafka_brokers[512];                    /* bootstrap.servers */
     int64_t kafka_max_inflight;                 /* records produced and not yet acknowledged */
+    char kafka_mode[16];                        /* "transactional" or "idempotent" */
+    char state_topic[BRIDGE_TOPIC_MAX];         /* compacted topic of committed watermarks */
+    int64_t txn_max_events;                     /* records per Kafka transaction */
+    int64_t txn_interval_ms;                    /* longest a transaction stays open */
     char topic[PE_EV__COUNT][BRIDGE_TOPIC_MAX]; /* Kafka topic per event type */
     char topic_dlq[BRIDGE_TOPIC_MAX];           /* dead letters */
     int64_t max_payload;                        /* largest MQTT payload accepted, bytes */
@@ -48,5 +54,11 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
 int bridge_cfg_print(const struct bridge_cfg *c, FILE *out);
 
 void bridge_cfg_free(struct bridge_cfg *c);
+
+/* The bridge's id: bridge_id, or the store id when that is empty. */
+const char *bridge_cfg_id(const struct bridge_cfg *c);
+
+/* True in transactional (exactly-once) mode. */
+bool bridge_cfg_transactional(const struct bridge_cfg *c);
 
 #endif

@@ -19,6 +19,7 @@
 #include "posedge/mqtt.h"
 
 #define EXIT_USAGE 2
+#define EXIT_CORRUPT 4 /* as posedge-agent with a damaged journal */
 #define FLUSH_MS 5000
 
 static void usage(FILE *out)
@@ -148,7 +149,17 @@ int main(int argc, char **argv)
     }
     if ((rc = bridge_create(loop, &cfg, &b, err, sizeof err))) {
         fprintf(stderr, "posedge-bridge: %s\n", err);
-        status = rc == PE_EINVAL ? EXIT_USAGE : 1;
+        if (rc == PE_ECORRUPT)
+            fprintf(stderr,
+                    "posedge-bridge: to recover, move %s/spool.db (with its -wal and -shm files)\n"
+                    "  aside and start again: the bridge starts a new spool, resumes after what\n"
+                    "  Kafka has committed%s, and the tills send again what it lacks. Keep the\n"
+                    "  damaged file for analysis (sqlite3 FILE .recover).\n",
+                    cfg.data_dir,
+                    bridge_cfg_transactional(&cfg)
+                        ? ""
+                        : " (idempotent mode: from the start, so Kafka gets duplicates)");
+        status = rc == PE_EINVAL ? EXIT_USAGE : rc == PE_ECORRUPT ? EXIT_CORRUPT : 1;
         goto out;
     }
     status = pe_loop_run(loop) == PE_OK ? 0 : 1;

@@ -21,6 +21,7 @@
  * before the reset still counts: that record is in Kafka.
  */
 #include "bridge/output.h"
+#include "bridge/output_txn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +74,7 @@ struct output {
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err); /* a record's fate */
     void (*on_reset)(void *ctx); /* the producer was recreated */
     void *ctx;                   /* passed to both callbacks */
+    struct otxn *txn;            /* transactional mode: everything is delegated to it */
 };
 
 /* ---- slots ---- */
@@ -381,6 +383,14 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
     struct output *o = calloc(1, sizeof *o);
     if (!o)
         return PE_ENOMEM;
+    if (opts->transactional_id) {
+        rc = otxn_create(loop, opts, &o->txn, err, errlen);
+        if (rc)
+            free(o);
+        else
+            *out = o;
+        return rc;
+    }
     o->loop = loop;
     o->max_inflight = opts->max_inflight > 0 ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
     o->on_delivered = opts->on_delivered;
@@ -493,11 +503,14 @@ static int produce(struct output *o, const char *topic, const struct output_ref 
 }
 
 int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
-                   const char *id, const char *type, int64_t ts_ms, const char *rec, size_t len)
+                   const char *id, const char *type, const char *hash, int64_t ts_ms,
+                   const char *rec, size_t len)
 {
     if (!o || !topic || !*topic || !ref || !ref->store[0] || !ref->terminal[0] || !id || !type ||
         (!rec && len))
         return PE_EINVAL;
+    if (o->txn)
+        return otxn_produce(o->txn, topic, ref, id, type, hash, ts_ms, rec, len);
     /* The ref's strings need not be terminated within their arrays: bound every copy. */
     char store[sizeof ref->store], terminal[sizeof ref->terminal], seq[24];
     char key[sizeof store + sizeof terminal];
@@ -516,6 +529,8 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
 {
     if (!o || !topic || !*topic || (!payload && len))
         return PE_EINVAL;
+    if (o->txn)
+        return otxn_produce_dlq(o->txn, topic, payload, len, reason, source_topic);
     reason = reason ? reason : "";
     source_topic = source_topic ? source_topic : "";
     const struct output_ref ref = {.seq = 0};
@@ -536,13 +551,15 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
 
 int output_inflight(const struct output *o)
 {
-    return o ? o->inflight : 0;
+    return !o ? 0 : o->txn ? otxn_inflight(o->txn) : o->inflight;
 }
 
 int output_flush(struct output *o, int timeout_ms)
 {
     if (!o)
         return PE_OK;
+    if (o->txn)
+        return otxn_flush(o->txn, timeout_ms);
     int64_t deadline = pe_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         if (o->inflight == 0)
@@ -561,6 +578,11 @@ void output_destroy(struct output *o)
 {
     if (!o)
         return;
+    if (o->txn) {
+        otxn_destroy(o->txn);
+        free(o);
+        return;
+    }
     if (o->inflight > 0)
         pe_warn("output.destroy", "inflight=%d (not reported delivered: the spool keeps them)",
                 o->inflight);

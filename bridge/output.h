@@ -8,6 +8,14 @@
  * (rd_kafka_queue_io_event_enable) registered with the pe_loop, and on_delivered runs from
  * there. A fatal producer error destroys the producer and creates a new one; the caller is told
  * (on_reset) so it re-produces everything not yet reported delivered, in order.
+ *
+ * Transactional mode (opts.transactional_id set; output_txn.c): records are produced in Kafka
+ * transactions, each of which also carries this bridge's per-terminal committed watermarks as
+ * one record keyed by opts.state_key on the compacted opts.state_topic. Nothing is reported
+ * record by record: on_committed says that a terminal's records up to a seq are committed.
+ * Before the first record, and after any failure that could leave Kafka's state unknown, the
+ * producer fences its predecessors (init_transactions), reads the committed watermarks back
+ * (read_committed) and hands them to on_recovered, then on_reset: produce from there.
  */
 #ifndef POSEDGE_BRIDGE_OUTPUT_H
 #define POSEDGE_BRIDGE_OUTPUT_H
@@ -37,6 +45,18 @@ struct output_opts {
     /* The producer was recreated after a fatal error: everything in flight is lost from it. */
     void (*on_reset)(void *ctx);
     void *ctx;
+
+    /* Transactional mode, when transactional_id is not NULL. */
+    const char *transactional_id; /* stable per bridge: fences a predecessor's transactions */
+    const char *state_topic;      /* compacted topic of committed watermarks */
+    const char *state_key;        /* this bridge's key in it */
+    int txn_max_events;           /* records per transaction (default 5000) */
+    int txn_interval_ms;          /* longest a transaction stays open (default 100) */
+    /* Every record of the terminal up to seq is committed. */
+    void (*on_committed)(void *ctx, const char *store, const char *terminal, int64_t seq);
+    /* Kafka's committed watermark of a terminal, read back at (re)start: seq and its hash. */
+    void (*on_recovered)(void *ctx, const char *store, const char *terminal, int64_t seq,
+                         const char *hash);
 };
 
 /* Create and register with the loop. err names a bad property ("kafka.properties.linger.ms:
@@ -46,11 +66,14 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
 
 /*
  * Produce one event record: key "<store>/<terminal>", value rec (copied), timestamp ts_ms,
- * headers id, type, store, terminal, seq. Errors: PE_EAGAIN (in-flight limit or local queue
- * full: try again after delivery reports), PE_EINVAL, PE_EIO.
+ * headers id, type, store, terminal, seq. hash is the record's chain hash (kept as the
+ * terminal's watermark in transactional mode; may be NULL otherwise). Records of one terminal
+ * must be produced in seq order. Errors: PE_EAGAIN (in-flight limit or local queue full, or a
+ * transactional producer not ready yet: try again after the next report), PE_EINVAL, PE_EIO.
  */
 int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
-                   const char *id, const char *type, int64_t ts_ms, const char *rec, size_t len);
+                   const char *id, const char *type, const char *hash, int64_t ts_ms,
+                   const char *rec, size_t len);
 
 /* Produce a dead letter: value = the original bytes, headers reason and topic (source). Bytes
  * beyond what message.max.bytes allows are cut off, and a header truncated gives the original

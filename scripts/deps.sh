@@ -10,6 +10,7 @@ pkgs=(
     build-essential pkg-config
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
+    iproute2 iptables
 )
 
 missing=()

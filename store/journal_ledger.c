@@ -371,9 +371,10 @@ int pe_journal_uplink_get(struct pe_journal *j, int64_t *spooled, int64_t *deliv
 int pe_journal_uplink_set(struct pe_journal *j, int64_t spooled, int64_t delivered)
 {
     assert(j);
-    /* Watermarks only move forward: an old retained ack must not pull them back. */
+    /* The agent stores what the bridge last acknowledged, lower or higher: a bridge whose spool
+     * was rebuilt acknowledges less than before, and the agent must resend from there. */
     static const char sql[] = "INSERT INTO uplink(key, value) VALUES (?1, ?2) "
-                              "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)";
+                              "ON CONFLICT(key) DO UPDATE SET value = excluded.value";
     int e = pe_journal_begin(j);
     if (e)
         return e;

@@ -80,7 +80,7 @@ static const char *const sql[SS__COUNT] = {
     [SS_INSERT] = "INSERT INTO spool(k, id, type, ts_ms, fiscal, cum, hash, record) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [SS_ROW] = "SELECT hash, cum, ts_ms, length(record) FROM spool WHERE k = ?1",
-    [SS_RANGE] = "SELECT k, id, type, ts_ms, record FROM spool "
+    [SS_RANGE] = "SELECT k, id, type, ts_ms, record, hash FROM spool "
                  "WHERE k > ?1 AND k <= ?2 ORDER BY k LIMIT ?3",
     [SS_FIRST] = "SELECT k FROM spool WHERE k > ?1 AND k <= ?2 ORDER BY k LIMIT 1",
     [SS_LAST] = "SELECT k FROM spool WHERE k > ?1 AND k <= ?2 ORDER BY k DESC LIMIT 1",
@@ -457,6 +457,16 @@ static bool hex_decode(const char *hex, uint8_t out[32])
  * `terminals` and `spool` tables disagree (an edit, a restored backup of one table, damage).
  * why gets the reason for PE_ECORRUPT and for a failure to read.
  */
+static void hex_encode(const uint8_t in[32], char out[PE_SHA256_HEXLEN])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[64] = '\0';
+}
+
 static int check_term(struct pe_spool *s, const struct term *t, char *why, size_t whylen)
 {
     const struct term_state *c = &t->com;
@@ -681,7 +691,8 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
     s->max_bytes = opts && opts->max_bytes > 0 ? opts->max_bytes : 0;
     s->c.next_tid = 1;
 
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                         opts ? opts->vfs : NULL);
     if (rc != SQLITE_OK) {
         const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
         e = spool_rc(rc) == PE_ENOMEM ? PE_ENOMEM : PE_EIO;
@@ -1076,7 +1087,7 @@ int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, i
 
     /* fn may end a transaction, which can drop or reload the cache: keep copies. */
     struct pe_spool_row r = {0};
-    char st_id[PE_ID_MAX], te_id[PE_ID_MAX];
+    char st_id[PE_ID_MAX], te_id[PE_ID_MAX], hash[PE_SHA256_HEXLEN];
     memcpy(st_id, t->store, sizeof st_id);
     memcpy(te_id, t->terminal, sizeof te_id);
     int64_t base = key_of(t->tid, 0);
@@ -1096,10 +1107,17 @@ int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, i
         r.ts_ms = sqlite3_column_int64(st, 3);
         r.record = sqlite3_column_blob(st, 4);
         r.len = (size_t)sqlite3_column_bytes(st, 4);
-        if (!r.id || !r.type || !r.record) {
+        const uint8_t *h = sqlite3_column_blob(st, 5);
+        if (!r.id || !r.type || !r.record || !h) {
             e = PE_ENOMEM; /* SQLite could not convert the value */
             break;
         }
+        if (sqlite3_column_bytes(st, 5) != 32) {
+            e = missing(s, t, r.seq, "row hash is not 32 bytes");
+            break;
+        }
+        hex_encode(h, hash);
+        r.hash = hash;
         e = fn(&r, ctx);
         if (e)
             break;
@@ -1157,6 +1175,92 @@ int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *te
         return e;
     }
     return pe_spool_commit(s);
+}
+
+/* A new, empty terminal in the cache (linked; written at commit). */
+static int term_add(struct pe_spool *s, const char *store, const char *terminal, size_t pos,
+                    struct term **out)
+{
+    if (s->c.next_tid > TID_MAX) {
+        pe_error("spool.full", "path=\"%s\" msg=\"no terminal ids left\"", s->path);
+        return PE_EFULL;
+    }
+    struct term *nt = calloc(1, sizeof *nt);
+    if (!nt || cache_reserve(&s->c)) {
+        free(nt);
+        return PE_ENOMEM;
+    }
+    memcpy(nt->store, store, strlen(store) + 1);
+    memcpy(nt->terminal, terminal, strlen(terminal) + 1);
+    nt->tid = s->c.next_tid++;
+    pe_event_genesis(store, terminal, nt->com.tail_hash);
+    nt->cur = nt->com;
+    nt->fresh = true;
+    cache_link(&s->c, nt, pos);
+    s->memo = nt;
+    *out = nt;
+    return PE_OK;
+}
+
+static int advance(struct pe_spool *s, const char *store, const char *terminal, int64_t seq,
+                   const char *hash, const uint8_t hbin[32])
+{
+    size_t pos = 0;
+    struct term *t = term_find(s, store, terminal, &pos);
+    int e;
+    if (!t && (e = term_add(s, store, terminal, pos, &t)))
+        return e;
+    if (seq <= t->cur.spooled) {
+        /* The spool has it: the same record, or a chain Kafka does not know. */
+        if (seq > t->cur.pruned) {
+            uint8_t stored[32];
+            if (seq == t->cur.spooled) {
+                if (strncmp(hash, t->cur.tail_hash, PE_SHA256_HEXLEN) != 0)
+                    return PE_ECHAIN;
+            } else if ((e = row_get(s, t, seq, stored, NULL, NULL, NULL))) {
+                return e == PE_ENOTFOUND ? missing(s, t, seq, "row below spooled is missing") : e;
+            } else if (memcmp(stored, hbin, 32) != 0) {
+                return PE_ECHAIN;
+            }
+        }
+        return set_delivered(s, store, terminal, seq);
+    }
+    /* Behind Kafka: every row the spool has of this terminal is in Kafka already. */
+    sqlite3_stmt *st = s->st[SS_PRUNE];
+    sqlite3_bind_int64(st, 1, key_of(t->tid, t->cur.pruned));
+    sqlite3_bind_int64(st, 2, key_of(t->tid, t->cur.spooled));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fail(s, rc, "advance");
+    s->pending_bytes -= t->cur.spooled_bytes - t->cur.delivered_bytes;
+    t->cur.spooled = t->cur.delivered = t->cur.pruned = seq;
+    t->cur.delivered_bytes = t->cur.spooled_bytes;
+    memcpy(t->cur.tail_hash, hash, PE_SHA256_HEXLEN);
+    t->dirty = true;
+    return PE_OK;
+}
+
+int pe_spool_advance(struct pe_spool *s, const char *store, const char *terminal, int64_t seq,
+                     const char *hash)
+{
+    assert(s && store && terminal && hash);
+    uint8_t hbin[32];
+    if (seq < 1 || seq > SEQ_MAX || !hex_decode(hash, hbin) || !pe_event_id_valid(store, 1) ||
+        !pe_event_id_valid(terminal, 1))
+        return PE_EINVAL;
+    bool own = !s->in_txn;
+    int e = own ? pe_spool_begin(s) : writable(s);
+    if (e)
+        return e;
+    e = advance(s, store, terminal, seq, hash, hbin);
+    if (own) {
+        if (e)
+            pe_spool_rollback(s);
+        else
+            e = pe_spool_commit(s);
+    }
+    return e;
 }
 
 int pe_spool_prune(struct pe_spool *s, int max, int64_t *deleted)

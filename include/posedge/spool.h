@@ -25,6 +25,7 @@ struct pe_spool;
 struct pe_spool_opts {
     int64_t max_bytes; /* quota on bytes of undelivered records; 0: none. When full, add
                         * refuses with PE_EFULL (fiscal records are never evicted) */
+    const char *vfs;   /* SQLite VFS name, NULL for the default (tests: "pe-fault") */
 };
 
 /* Open or create. opts may be NULL (no quota). Errors: PE_EIO, PE_ECORRUPT (not a spool, or
@@ -79,6 +80,7 @@ struct pe_spool_row {
     int64_t ts_ms;
     const char *record; /* canonical bytes */
     size_t len;
+    const char *hash; /* its chain hash, hex */
 };
 
 /*
@@ -97,6 +99,19 @@ int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, i
  */
 int pe_spool_set_delivered(struct pe_spool *s, const char *store, const char *terminal,
                            int64_t seq);
+
+/*
+ * Kafka holds every record of the terminal up to seq, the last one with this hash (read back
+ * from Kafka's committed state at start). Raises delivered to seq. When the spool holds fewer
+ * records than that (it was lost and started anew, or restored from an old copy), the
+ * terminal's rows are deleted and its spooled, delivered and tail jump to seq and hash, so that
+ * its next record must continue Kafka's chain: the spool is brought forward, nothing is sent
+ * again. When the spool does hold seq, its hash must be this one. Runs in its own transaction
+ * unless one is open. Errors: PE_ECHAIN (the spool's record seq has another hash: nothing is
+ * changed), PE_EINVAL (bad id, seq < 1, hash not 64 hex digits), PE_EIO, PE_ENOMEM.
+ */
+int pe_spool_advance(struct pe_spool *s, const char *store, const char *terminal, int64_t seq,
+                     const char *hash);
 
 /* Delete rows at or below their terminal's delivered watermark, at most max rows per call,
  * in its own transaction unless one is open. *deleted (may be NULL) gets the count. */

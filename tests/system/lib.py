@@ -148,7 +148,8 @@ def port_open(port):
 class Mosquitto:
     """The real mosquitto broker on a free loopback port with a generated config."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, also_on=()):
+        """also_on: more addresses to listen on (same port), e.g. a veth end of a test."""
         self.dir = os.path.join(workdir, "mosquitto")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
@@ -156,9 +157,12 @@ class Mosquitto:
         with open(self.conf, "w") as f:
             # user root: as root mosquitto would switch to its own user, which cannot write
             # the persistence directory of a test run.
-            f.write("user root\nlistener %d 127.0.0.1\nallow_anonymous true\n"
-                    "persistence true\npersistence_location %s/\n"
-                    "max_queued_messages 100000\n" % (self.port, self.dir))
+            f.write("user root\nper_listener_settings false\nallow_anonymous true\n"
+                    "listener %d 127.0.0.1\n" % self.port)
+            for addr in also_on:
+                f.write("listener %d %s\n" % (self.port, addr))
+            f.write("persistence true\npersistence_location %s/\n"
+                    "max_queued_messages 100000\n" % self.dir)
         self.proc = None
 
     def start(self):
@@ -173,6 +177,13 @@ class Mosquitto:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # a clean stop saves sessions and retained
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+    def kill(self):
+        """kill -9: sessions and retained messages since the last autosave are lost."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(timeout=30)
         self.proc = None
 

@@ -175,7 +175,7 @@ static int produce_one(struct output *o, int t, int64_t seq)
     snprintf(ref.terminal, sizeof ref.terminal, "t%02d", t);
     make_id(t, seq, id);
     size_t len = make_rec(t, seq, rec, sizeof rec);
-    return output_produce(o, "pos.sales", &ref, id, "sale", TS0 + seq * 1000 + t, rec, len);
+    return output_produce(o, "pos.sales", &ref, id, "sale", NULL, TS0 + seq * 1000 + t, rec, len);
 }
 
 /* Produce terminals 0..nt-1 up to seq `to`, interleaved, from each one's produced + 1. */
@@ -468,19 +468,19 @@ static void t_bad_input_refused(void)
     struct fixture f;
     setup(&f, 0, NULL);
     struct output_ref ref = {.seq = 1};
-    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", TS0, "{}", 2), PE_EINVAL);
+    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", NULL, TS0, "{}", 2), PE_EINVAL);
     snprintf(ref.store, sizeof ref.store, "s001");
     snprintf(ref.terminal, sizeof ref.terminal, "t01");
-    CHECK_INT(output_produce(f.o, "", &ref, "id", "sale", TS0, "{}", 2), PE_EINVAL);
-    CHECK_INT(output_produce(f.o, "pos.sales", &ref, NULL, "sale", TS0, "{}", 2), PE_EINVAL);
-    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", TS0, NULL, 2), PE_EINVAL);
+    CHECK_INT(output_produce(f.o, "", &ref, "id", "sale", NULL, TS0, "{}", 2), PE_EINVAL);
+    CHECK_INT(output_produce(f.o, "pos.sales", &ref, NULL, "sale", NULL, TS0, "{}", 2), PE_EINVAL);
+    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", NULL, TS0, NULL, 2), PE_EINVAL);
     CHECK_INT(output_inflight(f.o), 0);
     /* Larger than message.max.bytes: refused at once, not retried forever. */
     size_t n = 2 * 1024 * 1024;
     char *huge = malloc(n);
     CHECK(huge != NULL);
     memset(huge, 'x', n);
-    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", TS0, huge, n), PE_EINVAL);
+    CHECK_INT(output_produce(f.o, "pos.sales", &ref, "id", "sale", NULL, TS0, huge, n), PE_EINVAL);
     free(huge);
     CHECK_INT(output_inflight(f.o), 0);
     teardown(&f);
@@ -746,7 +746,7 @@ static void produce_journal(struct mock *m, const char *path, enum fault (*fault
         if (f == F_ALTER)
             copy[r.len / 2] ^= 0x01;
         for (int k = 0; k < (f == F_TWICE ? 2 : 1); k++, produced++)
-            CHECK_OK(output_produce(o, topic_of(r.type), &ref, meta.id, r.type, meta.ts_ms, copy,
+            CHECK_OK(output_produce(o, topic_of(r.type), &ref, meta.id, r.type, NULL, meta.ts_ms, copy,
                                     r.len));
         free(copy);
     }

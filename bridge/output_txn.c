@@ -1,0 +1,1326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * output_txn.c - exactly-once into Kafka: the transactional producer on a thread of its own.
+ *
+ * Two threads, one owner each. The loop's thread (the bridge) owns the spool and decides what
+ * to produce; otxn_produce copies a record into the inbox and returns. The Kafka thread owns
+ * the rd_kafka_t: it takes records from the inbox, produces them inside a transaction, and
+ * ends the transaction when it holds txn_max_events records or has been open txn_interval_ms.
+ * Just before the commit it produces one more record into the same transaction: this bridge's
+ * watermarks (per terminal: the highest seq and its chain hash) keyed by state_key on the
+ * compacted state topic. Kafka commits the records and the watermark that covers them
+ * atomically, so a read_committed reader never sees one without the other.
+ *
+ * What happened travels back as events through a mutex-guarded list and one byte on a pipe
+ * that the loop watches: COMMITTED (these watermarks are in Kafka), RECOVERED (the watermarks
+ * read back from Kafka) and RESET (produce again from the committed watermarks). A reset also
+ * starts a new generation: records the loop's thread produced before it saw the reset carry
+ * the old one and are dropped by the Kafka thread, since the loop produces them again anyway.
+ *
+ * Recovery, before the first record and after any failure that leaves Kafka's state unknown
+ * (a fatal error, a commit or abort that failed for good): create the producer, call
+ * init_transactions (which fences any earlier producer with the same transactional.id and
+ * completes or aborts the transaction it left open, even one killed in the middle of its
+ * commit), then read the state topic with isolation.level=read_committed from the beginning to
+ * its end, keep the latest record with our key, and report it. Only then does the bridge
+ * produce, from exactly after those watermarks, whatever its spool says.
+ *
+ * An abortable error (a record that failed for good, a transaction timed out by the
+ * coordinator) aborts the transaction and resets to the committed watermarks with the same
+ * producer. Dead letters are not in the spool and cannot be produced again by the bridge, so
+ * the Kafka thread keeps those of the open transaction and puts them back after an abort.
+ *
+ * librdkafka recommends timeout -1 for commit and abort; they are called with COMMIT_MS and
+ * resumed while retriable (librdkafka >= 1.9 continues the operation in the background), so
+ * that a stop request is seen within a second even while Kafka is away.
+ */
+#include "bridge/output_txn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "posedge/clock.h"
+#include "posedge/crypto.h"
+#include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/json.h"
+#include "posedge/log.h"
+
+#define DEFAULT_MAX_INFLIGHT 100000
+#define DEFAULT_TXN_EVENTS 5000
+#define DEFAULT_TXN_MS 100
+#define IDLE_MS 100           /* the Kafka thread serves librdkafka's callbacks this often */
+#define COMMIT_MS 1000        /* one call of init/commit/abort; resumed while retriable */
+#define READ_MS 30000         /* longest read of the state topic */
+#define BACKOFF_MAX_MS 5000   /* longest pause between recovery attempts */
+#define MAX_MARKS 1024        /* terminals per bridge (as bridge.c) */
+#define MAX_DLQ 10000         /* dead letters waiting for Kafka; more are dropped, logged */
+#define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
+#define STATE_VERSION 1
+
+struct mark {
+    char store[PE_ID_MAX];
+    char terminal[PE_ID_MAX];
+    int64_t committed;            /* in Kafka */
+    char chash[PE_SHA256_HEXLEN]; /* hash of seq committed */
+    int64_t pending;              /* in the open transaction (== committed when none) */
+    char phash[PE_SHA256_HEXLEN]; /* hash of seq pending */
+};
+
+/* One record on its way to Kafka; the strings live in data[]. */
+struct msg {
+    struct msg *next;
+    uint64_t gen; /* generation it was produced in (events only) */
+    bool dlq;
+    struct output_ref ref;
+    char hash[PE_SHA256_HEXLEN];
+    int64_t ts_ms;
+    const char *topic;
+    const char *key; /* NULL for a dead letter */
+    size_t keylen;
+    int nh;
+    const char *hname[5];
+    const char *hval[5];
+    const void *val;
+    size_t len;
+    char data[];
+};
+
+enum ev_kind { EV_COMMITTED, EV_RECOVERED, EV_RESET };
+
+struct event {
+    struct event *next;
+    enum ev_kind kind;
+    uint64_t gen;    /* EV_RESET: the new generation */
+    int64_t records; /* EV_COMMITTED: event records in the transaction */
+    int n;
+    struct mark m[]; /* watermarks (committed, chash) */
+};
+
+struct otxn {
+    /* set at create, read by both threads */
+    struct pe_loop *loop;
+    char *brokers;
+    cJSON *props;
+    char *tid, *state_topic, *state_key;
+    int max_events, interval_ms, max_inflight;
+    void (*on_reset)(void *ctx);
+    void (*on_committed)(void *ctx, const char *store, const char *terminal, int64_t seq);
+    void (*on_recovered)(void *ctx, const char *store, const char *terminal, int64_t seq,
+                         const char *hash);
+    void *ctx;
+    int pipe_rd, pipe_wr;
+    pthread_t thread;
+    bool thread_started;
+
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct msg *in_head, **in_tail; /* the inbox */
+    struct event *ev_head, **ev_tail;
+    uint64_t gen;  /* the Kafka thread's generation */
+    int dlq_count; /* dead letters queued or in the open transaction */
+    bool stop;
+    bool flush; /* commit now, and again while records come */
+
+    /* the loop's thread only */
+    uint64_t gen_main;
+    bool ready; /* a RESET was seen: producing is allowed */
+    int inflight;
+
+    /* the Kafka thread only */
+    rd_kafka_t *rk;
+    size_t max_msg; /* message.max.bytes, read once at create */
+    bool inited;    /* init_transactions succeeded on rk */
+    bool fatal;     /* the error callback saw a fatal error */
+    bool open;      /* a transaction is open */
+    bool failed;    /* a produce into the open transaction failed */
+    int64_t opened_at;
+    int64_t txn_records;
+    int64_t commits;                  /* state records written, counted on from the recovered one */
+    int64_t commits_here;             /* transactions committed by this process */
+    struct msg *dlq_open, **dlq_tail; /* dead letters produced in the open transaction */
+    struct mark *marks;
+    int nmarks;
+};
+
+/* ---- small helpers ---- */
+
+static void wake_loop(struct otxn *x)
+{
+    char c = 1;
+    ssize_t r;
+    do
+        r = write(x->pipe_wr, &c, 1);
+    while (r < 0 && errno == EINTR);
+    /* EAGAIN: the pipe is full, so a wake-up is pending anyway. */
+}
+
+static void post(struct otxn *x, struct event *e)
+{
+    pthread_mutex_lock(&x->mu);
+    *x->ev_tail = e;
+    x->ev_tail = &e->next;
+    pthread_mutex_unlock(&x->mu);
+    wake_loop(x);
+}
+
+static struct event *event_new(enum ev_kind kind, int n)
+{
+    struct event *e = calloc(1, sizeof *e + (size_t)n * sizeof(struct mark));
+    if (e) {
+        e->kind = kind;
+        e->n = 0;
+    }
+    return e;
+}
+
+static const char *quotable(const char *s, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen; s++)
+        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
+    out[i] = '\0';
+    return out;
+}
+
+static void log_error(const char *event, rd_kafka_error_t *err)
+{
+    char q[512];
+    pe_warn(event, "err=%s retriable=%d abortable=%d fatal=%d reason=\"%s\"",
+            rd_kafka_error_name(err), rd_kafka_error_is_retriable(err),
+            rd_kafka_error_txn_requires_abort(err), rd_kafka_error_is_fatal(err),
+            quotable(rd_kafka_error_string(err), q, sizeof q));
+}
+
+static bool stopping(struct otxn *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool s = x->stop;
+    pthread_mutex_unlock(&x->mu);
+    return s;
+}
+
+/* Wait on the condition variable for up to ms (or until signalled); mu is held. */
+static void timed_wait(struct otxn *x, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+}
+
+/* ---- marks (Kafka thread) ---- */
+
+static struct mark *mark_find(struct mark *marks, int *n, const char *store, const char *terminal,
+                              bool add)
+{
+    for (int i = 0; i < *n; i++)
+        if (strcmp(marks[i].terminal, terminal) == 0 && strcmp(marks[i].store, store) == 0)
+            return &marks[i];
+    if (!add || *n == MAX_MARKS)
+        return NULL;
+    struct mark *m = &marks[(*n)++];
+    memset(m, 0, sizeof *m);
+    snprintf(m->store, sizeof m->store, "%s", store);
+    snprintf(m->terminal, sizeof m->terminal, "%s", terminal);
+    pe_event_genesis(store, terminal, m->chash);
+    memcpy(m->phash, m->chash, sizeof m->phash);
+    return m;
+}
+
+static void marks_rollback(struct otxn *x)
+{
+    for (int i = 0; i < x->nmarks; i++) {
+        x->marks[i].pending = x->marks[i].committed;
+        memcpy(x->marks[i].phash, x->marks[i].chash, sizeof x->marks[i].phash);
+    }
+}
+
+/* The state record: {"v":1,"bridge":K,"n":N,"ts":"...","terminals":[{store,terminal,seq,
+ * hash}...]} with the pending watermarks (what the transaction will have committed). */
+static char *state_json(struct otxn *x)
+{
+    cJSON *doc = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    char ts[PE_TIME_STRLEN];
+    pe_time_format(pe_time_now_ms(), ts);
+    if (!doc || !arr) {
+        cJSON_Delete(doc);
+        cJSON_Delete(arr);
+        return NULL;
+    }
+    cJSON_AddNumberToObject(doc, "v", STATE_VERSION);
+    cJSON_AddStringToObject(doc, "bridge", x->state_key);
+    cJSON_AddNumberToObject(doc, "n", (double)(x->commits + 1));
+    cJSON_AddStringToObject(doc, "ts", ts);
+    cJSON_AddItemToObject(doc, "terminals", arr);
+    for (int i = 0; i < x->nmarks; i++) {
+        const struct mark *m = &x->marks[i];
+        if (m->pending == 0)
+            continue;
+        cJSON *t = cJSON_CreateObject();
+        if (!t)
+            break;
+        cJSON_AddStringToObject(t, "store", m->store);
+        cJSON_AddStringToObject(t, "terminal", m->terminal);
+        cJSON_AddNumberToObject(t, "seq", (double)m->pending);
+        cJSON_AddStringToObject(t, "hash", m->phash);
+        cJSON_AddItemToArray(arr, t);
+    }
+    char *s = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    return s;
+}
+
+/* Parse a state record into marks (committed = pending = its values) and its commit number. */
+static int state_parse(const void *val, size_t len, struct mark *marks, int *nmarks, int64_t *n)
+{
+    cJSON *doc = NULL;
+    const cJSON *arr, *t;
+    if (pe_json_parse(val, len, &doc, NULL, 0) != PE_OK)
+        return PE_EINVAL;
+    int rc = PE_EINVAL;
+    int64_t v = 0;
+    if (pe_json_get_int(doc, "v", &v) || v != STATE_VERSION || pe_json_get_int(doc, "n", n))
+        goto out;
+    arr = cJSON_GetObjectItemCaseSensitive(doc, "terminals");
+    if (!cJSON_IsArray(arr))
+        goto out;
+    *nmarks = 0;
+    cJSON_ArrayForEach(t, arr)
+    {
+        const char *store, *terminal, *hash;
+        int64_t seq;
+        if (pe_json_get_str(t, "store", &store) || pe_json_get_str(t, "terminal", &terminal) ||
+            pe_json_get_str(t, "hash", &hash) || pe_json_get_int(t, "seq", &seq) || seq < 1 ||
+            !pe_event_id_valid(store, 1) || !pe_event_id_valid(terminal, 1) ||
+            !pe_is_sha256_hex(hash))
+            goto out;
+        struct mark *m = mark_find(marks, nmarks, store, terminal, true);
+        if (!m)
+            goto out;
+        m->committed = m->pending = seq;
+        memcpy(m->chash, hash, PE_SHA256_HEXLEN);
+        memcpy(m->phash, hash, PE_SHA256_HEXLEN);
+    }
+    rc = PE_OK;
+out:
+    cJSON_Delete(doc);
+    return rc;
+}
+
+/* ---- the producer (Kafka thread) ---- */
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct otxn *x = opaque;
+    char q[512];
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        x->fatal = true;
+        pe_error("output.fatal", "reason=\"%s\" (fencing and reading the state back)",
+                 quotable(reason, q, sizeof q));
+        return;
+    }
+    enum pe_log_level lvl = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? PE_LOG_WARN : PE_LOG_INFO;
+    pe_log(lvl, "output.kafka_error", "err=%s reason=\"%s\"",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), quotable(reason, q, sizeof q));
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    (void)rk;
+    enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
+    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
+        lvl = PE_LOG_INFO;
+    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, quotable(buf, q, sizeof q));
+}
+
+/* The state reader gets the producer's properties too; it need not say it ignores some. */
+static void on_log_reader(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    if (strcmp(fac, "CONFWARN") != 0)
+        on_log(rk, level, fac, buf);
+}
+
+/* Apply bootstrap.servers, our defaults, then the user's properties. */
+static int conf_fill(struct otxn *x, rd_kafka_conf_t *conf, const char *const (*defs)[2],
+                     size_t ndefs, bool strict, char *err, size_t errlen)
+{
+    char why[512];
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", x->brokers, why, sizeof why) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka.brokers: %s", why);
+        return PE_EINVAL;
+    }
+    for (size_t i = 0; i < ndefs; i++)
+        if (rd_kafka_conf_set(conf, defs[i][0], defs[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "%s: %s", defs[i][0], why);
+            return PE_EINVAL;
+        }
+    const cJSON *p;
+    cJSON_ArrayForEach(p, x->props)
+    {
+        if (!cJSON_IsString(p)) {
+            snprintf(err, errlen, "kafka.properties.%s: must be a string", p->string);
+            return PE_EINVAL;
+        }
+        if (rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why) !=
+                RD_KAFKA_CONF_OK &&
+            strict) {
+            snprintf(err, errlen, "kafka.properties.%s: %s", p->string, why);
+            return PE_EINVAL;
+        }
+    }
+    rd_kafka_conf_set_log_cb(conf, strict ? on_log : on_log_reader);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_opaque(conf, x);
+    return PE_OK;
+}
+
+static int producer_new(struct otxn *x, rd_kafka_t **out, char *err, size_t errlen)
+{
+    const char *const defs[][2] = {
+        {"transactional.id", x->tid},
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"compression.type", "lz4"},
+        {"queue.buffering.max.messages", QUEUE_MSGS},
+        {"partitioner", "murmur2_random"},
+    };
+    char why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!conf)
+        return PE_ENOMEM;
+    int rc = conf_fill(x, conf, defs, sizeof defs / sizeof defs[0], true, err, errlen);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!rk) {
+        snprintf(err, errlen, "kafka.properties: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return PE_EINVAL;
+    }
+    *out = rk;
+    return PE_OK;
+}
+
+static void producer_drop(struct otxn *x)
+{
+    if (!x->rk)
+        return;
+    rd_kafka_purge(x->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                              RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_destroy(x->rk);
+    x->rk = NULL;
+    x->open = false;
+    x->fatal = false;
+    x->inited = false;
+}
+
+/* Create the state topic, compacted, when it does not exist. */
+static void create_state_topic(struct otxn *x)
+{
+    char why[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(x->state_topic, 1, -1, why, sizeof why);
+    if (!nt) {
+        pe_warn("output.state_topic", "topic=%s create=\"%s\"", x->state_topic, why);
+        return;
+    }
+    rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    rd_kafka_queue_t *q = rd_kafka_queue_new(x->rk);
+    rd_kafka_CreateTopics(x->rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    const char *res = "timed out";
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *r = rd_kafka_event_CreateTopics_result(ev);
+        size_t cnt = 0;
+        const rd_kafka_topic_result_t **tr =
+            r ? rd_kafka_CreateTopics_result_topics(r, &cnt) : NULL;
+        if (rd_kafka_event_error(ev))
+            res = rd_kafka_event_error_string(ev);
+        else if (cnt == 1 && rd_kafka_topic_result_error(tr[0]))
+            res = rd_kafka_topic_result_error_string(tr[0]);
+        else
+            res = "created";
+        pe_info("output.state_topic", "topic=%s cleanup.policy=compact result=\"%s\"",
+                x->state_topic, quotable(res, why, sizeof why));
+        rd_kafka_event_destroy(ev);
+    } else {
+        pe_warn("output.state_topic", "topic=%s result=\"%s\"", x->state_topic, res);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+}
+
+/* Read our latest committed state record. PE_OK with x->marks set (empty when none). */
+static int read_state(struct otxn *x)
+{
+    static const char *const defs[][2] = {
+        {"group.id", "posedge-bridge-state"},  {"enable.auto.commit", "false"},
+        {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"},
+        {"auto.offset.reset", "earliest"},     {"allow.auto.create.topics", "false"},
+    };
+    char err[512], why[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!conf)
+        return PE_ENOMEM;
+    /* The user's properties apply (security, timeouts); producer-only ones are ignored. */
+    if (conf_fill(x, conf, defs, sizeof defs / sizeof defs[0], false, err, sizeof err)) {
+        pe_error("output.state_read", "err=\"%s\"", err);
+        rd_kafka_conf_destroy(conf);
+        return PE_EINVAL;
+    }
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
+    if (!c) {
+        pe_error("output.state_read", "err=\"%s\"", quotable(why, err, sizeof err));
+        rd_kafka_conf_destroy(conf);
+        return PE_EINVAL;
+    }
+    int rc = PE_EIO;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, x->state_topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(c, 0, rkt, &md, 5000) : RD_KAFKA_RESP_ERR__FAIL;
+    if (e) {
+        pe_warn("output.state_read", "topic=%s metadata=%s", x->state_topic, rd_kafka_err2name(e));
+        goto out;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        md->topics[0].partition_cnt == 0) {
+        create_state_topic(x);
+        x->nmarks = 0;
+        x->commits = 0;
+        rc = PE_OK;
+        goto out;
+    }
+    if (md->topics[0].err) {
+        pe_warn("output.state_read", "topic=%s err=%s", x->state_topic,
+                rd_kafka_err2name(md->topics[0].err));
+        goto out;
+    }
+    int np = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(np);
+    bool *eof = calloc((size_t)np, sizeof *eof);
+    struct mark *scratch = calloc(MAX_MARKS, sizeof *scratch);
+    if (!tp || !eof || !scratch) {
+        if (tp)
+            rd_kafka_topic_partition_list_destroy(tp);
+        free(eof);
+        free(scratch);
+        rc = PE_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < np; i++)
+        rd_kafka_topic_partition_list_add(tp, x->state_topic, md->topics[0].partitions[i].id)
+            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    e = rd_kafka_assign(c, tp);
+    rd_kafka_topic_partition_list_destroy(tp);
+    int neof = 0;
+    int64_t best = -1, records = 0, deadline = pe_mono_ms() + READ_MS;
+    size_t klen = strlen(x->state_key);
+    while (!e && neof < np && pe_mono_ms() < deadline && !stopping(x)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            for (int i = 0; i < np; i++)
+                if (md->topics[0].partitions[i].id == m->partition && !eof[i]) {
+                    eof[i] = true;
+                    neof++;
+                }
+        } else if (m->err) {
+            pe_info("output.state_read", "err=%s", rd_kafka_err2name(m->err));
+        } else if (m->key_len == klen && memcmp(m->key, x->state_key, klen) == 0) {
+            /* Later commits carry a higher n; a record that does not parse is skipped. */
+            records++;
+            int64_t n = 0;
+            int cnt = 0;
+            if (state_parse(m->payload, m->len, scratch, &cnt, &n) != PE_OK) {
+                pe_warn("output.state_bad",
+                        "topic=%s partition=%d offset=%" PRId64
+                        " (not a state record of version %d: skipped)",
+                        x->state_topic, (int)m->partition, m->offset, STATE_VERSION);
+            } else if (n > best) {
+                best = n;
+                memcpy(x->marks, scratch, (size_t)cnt * sizeof *x->marks);
+                x->nmarks = cnt;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    free(eof);
+    free(scratch);
+    if (neof == np) {
+        x->commits = best > 0 ? best : 0;
+        if (best < 0)
+            x->nmarks = 0;
+        rc = PE_OK;
+        pe_info("output.state_read", "topic=%s key=%s records=%" PRId64 " terminals=%d n=%" PRId64,
+                x->state_topic, x->state_key, records, x->nmarks, x->commits);
+    } else {
+        pe_warn("output.state_read", "topic=%s err=%s (end not reached: retrying)", x->state_topic,
+                e ? rd_kafka_err2name(e) : "timed out");
+    }
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return rc;
+}
+
+/* Dead letters of a failed transaction go back to the front of the inbox. */
+static void requeue_dlq(struct otxn *x)
+{
+    if (!x->dlq_open)
+        return;
+    pthread_mutex_lock(&x->mu);
+    *x->dlq_tail = x->in_head;
+    if (!x->in_head)
+        x->in_tail = x->dlq_tail;
+    x->in_head = x->dlq_open;
+    pthread_mutex_unlock(&x->mu);
+    x->dlq_open = NULL;
+    x->dlq_tail = &x->dlq_open;
+}
+
+static void post_reset(struct otxn *x, bool with_marks)
+{
+    if (with_marks) {
+        struct event *r = event_new(EV_RECOVERED, x->nmarks);
+        if (r) {
+            memcpy(r->m, x->marks, (size_t)x->nmarks * sizeof *x->marks);
+            r->n = x->nmarks;
+            post(x, r);
+        }
+    }
+    struct event *e = event_new(EV_RESET, 0);
+    pthread_mutex_lock(&x->mu);
+    x->gen++;
+    if (e)
+        e->gen = x->gen;
+    pthread_mutex_unlock(&x->mu);
+    if (e)
+        post(x, e);
+}
+
+/* Fence, read the state back, report it. PE_OK when producing may start. */
+static int recover(struct otxn *x)
+{
+    char err[512];
+    if (!x->rk) {
+        int rc = producer_new(x, &x->rk, err, sizeof err);
+        if (rc) {
+            pe_error("output.create_failed", "err=\"%s\"", err);
+            return rc;
+        }
+    }
+    while (!x->inited) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(x->rk, COMMIT_MS);
+        if (!e) {
+            x->inited = true;
+            break;
+        }
+        bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
+        if (!retry || stopping(x)) {
+            log_error("output.init_failed", e);
+            rd_kafka_error_destroy(e);
+            producer_drop(x);
+            return PE_EIO;
+        }
+        rd_kafka_error_destroy(e);
+        rd_kafka_poll(x->rk, 0);
+    }
+    int rc = read_state(x);
+    if (rc)
+        return rc;
+    x->open = false;
+    x->failed = false;
+    pe_info("output.recovered", "transactional_id=%s terminals=%d", x->tid, x->nmarks);
+    post_reset(x, true);
+    return PE_OK;
+}
+
+/* Start over with a new producer (a fatal error, or a transaction that could not be ended). */
+static void reinit(struct otxn *x, const char *why)
+{
+    pe_warn("output.reinit", "why=%s (fencing and reading the committed state back)", why);
+    producer_drop(x);
+    marks_rollback(x);
+    requeue_dlq(x);
+}
+
+static void abort_txn(struct otxn *x)
+{
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(x->rk, COMMIT_MS);
+        if (!e)
+            break;
+        log_error("output.abort", e);
+        bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
+        rd_kafka_error_destroy(e);
+        if (!retry || stopping(x)) {
+            reinit(x, "abort_failed");
+            return;
+        }
+    }
+    x->open = false;
+    x->failed = false;
+    pe_warn("output.aborted", "records=%" PRId64 " (producing them again)", x->txn_records);
+    marks_rollback(x);
+    requeue_dlq(x);
+    post_reset(x, false);
+}
+
+#ifdef PE_FAULT_INJECTION
+/* PE_FAULT_TXN_KILL=before:N or after:N: the bridge kills itself (SIGKILL) at its N-th commit,
+ * just before asking Kafka to commit (the state record is produced) or just after Kafka said
+ * committed (before the spool or the tills hear of it). Test builds only. */
+static void fault_txn_kill(struct otxn *x, bool after)
+{
+    const char *v = getenv("PE_FAULT_TXN_KILL");
+    if (!v)
+        return;
+    bool want_after = strncmp(v, "after:", 6) == 0;
+    if ((!want_after && strncmp(v, "before:", 7) != 0) || want_after != after)
+        return;
+    if (x->commits_here + (after ? 0 : 1) == atoll(strchr(v, ':') + 1)) {
+        pe_warn("output.fault", "PE_FAULT_TXN_KILL=%s: SIGKILL", v);
+        raise(SIGKILL);
+    }
+}
+#else
+static void fault_txn_kill(struct otxn *x, bool after)
+{
+    (void)x;
+    (void)after;
+}
+#endif
+
+static void commit_txn(struct otxn *x)
+{
+    char *state = x->failed ? NULL : state_json(x);
+    if (state) {
+        size_t klen = strlen(x->state_key);
+        rd_kafka_resp_err_t pe = rd_kafka_producev(
+            x->rk, RD_KAFKA_V_TOPIC(x->state_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(x->state_key, klen), RD_KAFKA_V_VALUE(state, strlen(state)),
+            RD_KAFKA_V_END);
+        free(state);
+        if (pe) {
+            pe_warn("output.state_produce", "err=%s", rd_kafka_err2name(pe));
+            x->failed = true;
+        }
+    } else {
+        x->failed = true;
+    }
+    if (x->failed) {
+        if (x->fatal)
+            reinit(x, "fatal");
+        else
+            abort_txn(x);
+        return;
+    }
+    fault_txn_kill(x, false);
+    for (;;) {
+        rd_kafka_error_t *e = rd_kafka_commit_transaction(x->rk, COMMIT_MS);
+        if (!e)
+            break;
+        if (rd_kafka_error_is_fatal(e) || x->fatal) {
+            log_error("output.commit", e);
+            rd_kafka_error_destroy(e);
+            reinit(x, "commit_fatal");
+            return;
+        }
+        if (rd_kafka_error_txn_requires_abort(e)) {
+            log_error("output.commit", e);
+            rd_kafka_error_destroy(e);
+            abort_txn(x);
+            return;
+        }
+        bool retry = rd_kafka_error_is_retriable(e);
+        if (!retry || stopping(x)) {
+            log_error("output.commit", e);
+            rd_kafka_error_destroy(e);
+            /* Committed or not: only Kafka knows. Ask it. */
+            reinit(x, retry ? "stopping" : "commit_failed");
+            return;
+        }
+        rd_kafka_error_destroy(e);
+    }
+    x->commits_here++;
+    fault_txn_kill(x, true);
+    /* Committed: report the watermarks that moved. */
+    struct event *ev = event_new(EV_COMMITTED, x->nmarks);
+    for (int i = 0; i < x->nmarks; i++) {
+        struct mark *m = &x->marks[i];
+        if (m->pending == m->committed)
+            continue;
+        m->committed = m->pending;
+        memcpy(m->chash, m->phash, sizeof m->chash);
+        if (ev)
+            ev->m[ev->n++] = *m;
+    }
+    x->commits++;
+    int ndlq = 0;
+    while (x->dlq_open) {
+        struct msg *d = x->dlq_open;
+        x->dlq_open = d->next;
+        free(d);
+        ndlq++;
+    }
+    x->dlq_tail = &x->dlq_open;
+    if (ndlq) {
+        pthread_mutex_lock(&x->mu);
+        x->dlq_count -= ndlq;
+        pthread_mutex_unlock(&x->mu);
+    }
+    pe_debug("output.committed", "records=%" PRId64 " dead=%d terminals=%d n=%" PRId64,
+             x->txn_records, ndlq, ev ? ev->n : -1, x->commits);
+    x->open = false;
+    if (ev) {
+        ev->records = x->txn_records;
+        post(x, ev);
+    }
+}
+
+/* Produce one record into the open transaction (opening one when none is). */
+static void produce_msg(struct otxn *x, struct msg *m)
+{
+    if (!x->open) {
+        rd_kafka_error_t *e = rd_kafka_begin_transaction(x->rk);
+        if (e) {
+            log_error("output.begin", e);
+            bool fatal = rd_kafka_error_is_fatal(e);
+            rd_kafka_error_destroy(e);
+            x->fatal = x->fatal || fatal;
+            x->failed = true;
+            if (m->dlq) {
+                pthread_mutex_lock(&x->mu);
+                m->next = x->in_head;
+                x->in_head = m;
+                if (!m->next)
+                    x->in_tail = &m->next;
+                pthread_mutex_unlock(&x->mu);
+            } else {
+                free(m);
+            }
+            reinit(x, "begin_failed");
+            return;
+        }
+        x->open = true;
+        x->failed = false;
+        x->opened_at = pe_mono_ms();
+        x->txn_records = 0;
+    }
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->nh);
+    for (int i = 0; hdrs && i < m->nh; i++)
+        rd_kafka_header_add(hdrs, m->hname[i], -1, m->hval[i], -1);
+    rd_kafka_resp_err_t e;
+    for (;;) {
+        e = rd_kafka_producev(
+            x->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(m->key, m->keylen), RD_KAFKA_V_VALUE((void *)m->val, m->len),
+            RD_KAFKA_V_TIMESTAMP(m->ts_ms > 0 ? m->ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(x))
+            break;
+        rd_kafka_poll(x->rk, 50);
+    }
+    if (e) {
+        rd_kafka_headers_destroy(hdrs);
+        pe_warn("output.produce_failed", "topic=%s err=%s", m->topic, rd_kafka_err2name(e));
+        if (e == RD_KAFKA_RESP_ERR__FATAL)
+            x->fatal = true;
+        x->failed = true;
+    }
+    if (m->dlq) {
+        /* Kept until the commit: a dead letter cannot be produced again from the spool. */
+        m->next = NULL;
+        *x->dlq_tail = m;
+        x->dlq_tail = &m->next;
+        return;
+    }
+    if (!e) {
+        struct mark *mk = mark_find(x->marks, &x->nmarks, m->ref.store, m->ref.terminal, true);
+        if (mk && m->ref.seq > mk->pending) {
+            mk->pending = m->ref.seq;
+            memcpy(mk->phash, m->hash, sizeof mk->phash);
+        }
+        x->txn_records++;
+    }
+    free(m);
+}
+
+/* Take up to max records from the inbox, waiting up to wait_ms for the first. */
+static struct msg *take(struct otxn *x, int64_t wait_ms, int64_t max, bool *flush, bool *stop)
+{
+    pthread_mutex_lock(&x->mu);
+    if (!x->in_head && !x->stop && !x->flush && wait_ms > 0)
+        timed_wait(x, wait_ms);
+    struct msg *head = NULL, **tail = &head;
+    int64_t n = 0;
+    while (x->in_head && n < max) {
+        struct msg *m = x->in_head;
+        x->in_head = m->next;
+        if (!x->in_head)
+            x->in_tail = &x->in_head;
+        if (!m->dlq && m->gen != x->gen) {
+            free(m); /* produced before the loop saw the last reset: it produces it again */
+            continue;
+        }
+        m->next = NULL;
+        *tail = m;
+        tail = &m->next;
+        n++;
+    }
+    *flush = x->flush;
+    if (x->flush && !x->in_head && !x->open)
+        x->flush = false;
+    *stop = x->stop;
+    pthread_mutex_unlock(&x->mu);
+    return head;
+}
+
+static void *run(void *arg)
+{
+    struct otxn *x = arg;
+    int64_t backoff = 0;
+    bool ready = false;
+    for (;;) {
+        if (stopping(x))
+            break;
+        if (!ready || !x->rk) {
+            if (backoff) {
+                pthread_mutex_lock(&x->mu);
+                if (!x->stop)
+                    timed_wait(x, backoff);
+                pthread_mutex_unlock(&x->mu);
+            }
+            ready = recover(x) == PE_OK;
+            backoff = ready     ? 0
+                      : backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
+                                : 250;
+            continue;
+        }
+        int64_t now = pe_mono_ms();
+        int64_t wait = x->open ? x->opened_at + x->interval_ms - now : IDLE_MS;
+        bool flush, stop;
+        struct msg *batch =
+            take(x, wait, x->open ? x->max_events - x->txn_records : x->max_events, &flush, &stop);
+        while (batch) {
+            struct msg *m = batch;
+            batch = m->next;
+            if (x->rk)
+                produce_msg(x, m);
+            else if (m->dlq) {
+                m->next = NULL;
+                *x->dlq_tail = m;
+                x->dlq_tail = &m->next;
+            } else {
+                free(m);
+            }
+        }
+        if (!x->rk) {
+            requeue_dlq(x);
+            ready = false;
+            continue;
+        }
+        rd_kafka_poll(x->rk, 0);
+        if (x->fatal) {
+            reinit(x, "fatal");
+            ready = false;
+            continue;
+        }
+        now = pe_mono_ms();
+        if (x->open && !stop &&
+            (x->failed || flush || x->txn_records >= x->max_events ||
+             now >= x->opened_at + x->interval_ms)) {
+            commit_txn(x);
+            if (!x->rk)
+                ready = false;
+        }
+    }
+    /* Stopping: whatever is still open is not committed; the bridge produces it again on its
+     * next start (after init_transactions has aborted it). */
+    if (x->rk && x->open) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(x->rk, COMMIT_MS);
+        if (e)
+            rd_kafka_error_destroy(e);
+    }
+    producer_drop(x);
+    return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+static void process(struct otxn *x)
+{
+    pthread_mutex_lock(&x->mu);
+    struct event *e = x->ev_head;
+    x->ev_head = NULL;
+    x->ev_tail = &x->ev_head;
+    pthread_mutex_unlock(&x->mu);
+    while (e) {
+        struct event *next = e->next;
+        switch (e->kind) {
+        case EV_RECOVERED:
+            for (int i = 0; i < e->n; i++)
+                if (x->on_recovered)
+                    x->on_recovered(x->ctx, e->m[i].store, e->m[i].terminal, e->m[i].committed,
+                                    e->m[i].chash);
+            break;
+        case EV_RESET:
+            x->gen_main = e->gen;
+            x->inflight = 0;
+            x->ready = true;
+            if (x->on_reset)
+                x->on_reset(x->ctx);
+            break;
+        case EV_COMMITTED:
+            x->inflight -= (int)e->records;
+            if (x->inflight < 0)
+                x->inflight = 0;
+            for (int i = 0; i < e->n; i++)
+                if (x->on_committed)
+                    x->on_committed(x->ctx, e->m[i].store, e->m[i].terminal, e->m[i].committed);
+            break;
+        }
+        free(e);
+        e = next;
+    }
+}
+
+static void drain_pipe(int fd)
+{
+    char buf[64];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+    }
+}
+
+static void on_readable(int fd, short revents, void *ctx)
+{
+    (void)revents;
+    drain_pipe(fd);
+    process(ctx);
+}
+
+static void enqueue(struct otxn *x, struct msg *m)
+{
+    m->next = NULL;
+    pthread_mutex_lock(&x->mu);
+    bool was_empty = x->in_head == NULL;
+    *x->in_tail = m;
+    x->in_tail = &m->next;
+    if (m->dlq)
+        x->dlq_count++;
+    if (was_empty)
+        pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* A message with room for n strings and a value; strings are copied in by put. */
+static struct msg *msg_new(size_t strings, size_t len)
+{
+    struct msg *m = calloc(1, sizeof *m + strings + len);
+    return m;
+}
+
+static const char *put(char **p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    memcpy(*p, s, n);
+    const char *r = *p;
+    *p += n;
+    return r;
+}
+
+int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref, const char *id,
+                 const char *type, const char *hash, int64_t ts_ms, const char *rec, size_t len)
+{
+    if (!hash || !pe_is_sha256_hex(hash))
+        return PE_EINVAL;
+    if (!x->ready || x->inflight >= x->max_inflight)
+        return PE_EAGAIN;
+    char store[sizeof ref->store], terminal[sizeof ref->terminal], seq[24];
+    char key[sizeof store + sizeof terminal];
+    snprintf(store, sizeof store, "%.*s", (int)sizeof store - 1, ref->store);
+    snprintf(terminal, sizeof terminal, "%.*s", (int)sizeof terminal - 1, ref->terminal);
+    snprintf(seq, sizeof seq, "%" PRId64, ref->seq);
+    int keylen = snprintf(key, sizeof key, "%s/%s", store, terminal);
+    size_t strs = strlen(topic) + (size_t)keylen + strlen(id) + strlen(type) + strlen(store) +
+                  strlen(terminal) + strlen(seq) + 7;
+    struct msg *m = msg_new(strs, len);
+    if (!m)
+        return PE_ENOMEM;
+    char *p = m->data;
+    m->gen = x->gen_main;
+    m->ref = *ref;
+    m->ref.store[sizeof m->ref.store - 1] = '\0';
+    m->ref.terminal[sizeof m->ref.terminal - 1] = '\0';
+    memcpy(m->hash, hash, PE_SHA256_HEXLEN);
+    m->ts_ms = ts_ms;
+    m->topic = put(&p, topic);
+    m->key = put(&p, key);
+    m->keylen = (size_t)keylen;
+    static const char *const names[] = {"id", "type", "store", "terminal", "seq"};
+    const char *vals[] = {id, type, store, terminal, seq};
+    for (int i = 0; i < 5; i++) {
+        m->hname[i] = names[i];
+        m->hval[i] = put(&p, vals[i]);
+    }
+    m->nh = 5;
+    memcpy(p, rec, len);
+    m->val = p;
+    m->len = len;
+    enqueue(x, m);
+    x->inflight++;
+    return PE_OK;
+}
+
+int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
+                     const char *reason, const char *source_topic)
+{
+    reason = reason ? reason : "";
+    source_topic = source_topic ? source_topic : "";
+    pthread_mutex_lock(&x->mu);
+    int queued = x->dlq_count;
+    pthread_mutex_unlock(&x->mu);
+    size_t max_msg = x->max_msg; /* set at create, before the thread started */
+    if (queued >= MAX_DLQ)
+        return PE_EAGAIN;
+    /* As output.c: keep the head of input too large for Kafka, and say how long it was. */
+    size_t room = 1024 + strlen(reason) + strlen(source_topic);
+    size_t limit = max_msg > room ? max_msg - room : 0;
+    char orig[24] = "";
+    if (len > limit) {
+        snprintf(orig, sizeof orig, "%zu", len);
+        len = limit;
+    }
+    size_t strs = strlen(topic) + strlen(reason) + strlen(source_topic) + strlen(orig) + 4;
+    struct msg *m = msg_new(strs, len);
+    if (!m)
+        return PE_ENOMEM;
+    char *p = m->data;
+    m->dlq = true;
+    m->topic = put(&p, topic);
+    m->hname[0] = "reason";
+    m->hval[0] = put(&p, reason);
+    m->hname[1] = "topic";
+    m->hval[1] = put(&p, source_topic);
+    m->nh = 2;
+    if (orig[0]) {
+        m->hname[2] = "truncated";
+        m->hval[2] = put(&p, orig);
+        m->nh = 3;
+    }
+    if (len)
+        memcpy(p, payload, len);
+    m->val = p;
+    m->len = len;
+    enqueue(x, m);
+    return PE_OK;
+}
+
+int otxn_inflight(const struct otxn *x)
+{
+    return x->inflight;
+}
+
+int otxn_flush(struct otxn *x, int timeout_ms)
+{
+    int64_t deadline = pe_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        process(x);
+        pthread_mutex_lock(&x->mu);
+        bool done = x->inflight == 0 && x->dlq_count == 0;
+        if (!done) {
+            x->flush = true;
+            pthread_cond_signal(&x->cv);
+        }
+        pthread_mutex_unlock(&x->mu);
+        if (done)
+            return PE_OK;
+        int64_t left = deadline - pe_mono_ms();
+        if (left <= 0)
+            return PE_EAGAIN;
+        struct pollfd pfd = {.fd = x->pipe_rd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)(left < IDLE_MS ? left : IDLE_MS)) > 0)
+            drain_pipe(x->pipe_rd);
+    }
+}
+
+static void free_msgs(struct msg *m)
+{
+    while (m) {
+        struct msg *n = m->next;
+        free(m);
+        m = n;
+    }
+}
+
+void otxn_destroy(struct otxn *x)
+{
+    if (!x)
+        return;
+    if (x->thread_started) {
+        pthread_mutex_lock(&x->mu);
+        x->stop = true;
+        pthread_cond_signal(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        pthread_join(x->thread, NULL);
+    }
+    if (x->inflight > 0)
+        pe_warn("output.destroy", "inflight=%d (not committed: the spool keeps them)", x->inflight);
+    pe_loop_del_fd(x->loop, x->pipe_rd);
+    close(x->pipe_rd);
+    close(x->pipe_wr);
+    free_msgs(x->in_head);
+    free_msgs(x->dlq_open);
+    while (x->ev_head) {
+        struct event *e = x->ev_head;
+        x->ev_head = e->next;
+        free(e);
+    }
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
+    free(x->marks);
+    cJSON_Delete(x->props);
+    free(x->brokers);
+    free(x->tid);
+    free(x->state_topic);
+    free(x->state_key);
+    free(x);
+}
+
+int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otxn **out, char *err,
+                size_t errlen)
+{
+    if (!opts->transactional_id || !*opts->transactional_id || !opts->state_topic ||
+        !*opts->state_topic || !opts->state_key || !*opts->state_key) {
+        snprintf(err, errlen, "kafka: transactional mode needs an id, a state topic and a key");
+        return PE_EINVAL;
+    }
+    struct otxn *x = calloc(1, sizeof *x);
+    if (!x)
+        return PE_ENOMEM;
+    x->loop = loop;
+    x->pipe_rd = x->pipe_wr = -1;
+    x->max_inflight = opts->max_inflight > 0 ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
+    x->max_events = opts->txn_max_events > 0 ? opts->txn_max_events : DEFAULT_TXN_EVENTS;
+    x->interval_ms = opts->txn_interval_ms > 0 ? opts->txn_interval_ms : DEFAULT_TXN_MS;
+    x->on_reset = opts->on_reset;
+    x->on_committed = opts->on_committed;
+    x->on_recovered = opts->on_recovered;
+    x->ctx = opts->ctx;
+    x->in_tail = &x->in_head;
+    x->ev_tail = &x->ev_head;
+    x->dlq_tail = &x->dlq_open;
+    x->brokers = strdup(opts->brokers);
+    x->tid = strdup(opts->transactional_id);
+    x->state_topic = strdup(opts->state_topic);
+    x->state_key = strdup(opts->state_key);
+    x->props = opts->properties ? cJSON_Duplicate(opts->properties, 1) : NULL;
+    x->marks = calloc(MAX_MARKS, sizeof *x->marks);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int fds[2] = {-1, -1}, rc;
+    bool watched = false;
+    if (!x->brokers || !x->tid || !x->state_topic || !x->state_key || !x->marks ||
+        (opts->properties && !x->props)) {
+        rc = PE_ENOMEM;
+        goto fail;
+    }
+    /* Check the configuration now, so that a bad property is refused at start, not retried. */
+    rd_kafka_t *probe = NULL;
+    if ((rc = producer_new(x, &probe, err, errlen)))
+        goto fail;
+    char mmb[32];
+    size_t mmblen = sizeof mmb;
+    x->max_msg = 1000000;
+    if (rd_kafka_conf_get(rd_kafka_conf(probe), "message.max.bytes", mmb, &mmblen) ==
+            RD_KAFKA_CONF_OK &&
+        atol(mmb) > 0)
+        x->max_msg = (size_t)atol(mmb);
+    rd_kafka_destroy(probe);
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "kafka: pipe: %s", strerror(errno));
+        fds[0] = fds[1] = -1;
+        rc = PE_ESYS;
+        goto fail;
+    }
+    x->pipe_rd = fds[0];
+    x->pipe_wr = fds[1];
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+            snprintf(err, errlen, "kafka: fcntl: %s", strerror(errno));
+            rc = PE_ESYS;
+            goto fail;
+        }
+    }
+    if ((rc = pe_loop_add_fd(loop, x->pipe_rd, POLLIN, on_readable, x))) {
+        snprintf(err, errlen, "kafka: cannot watch the commit pipe: %s", pe_strerror(rc));
+        goto fail;
+    }
+    watched = true;
+    if (pthread_create(&x->thread, NULL, run, x) != 0) {
+        snprintf(err, errlen, "kafka: cannot start the producer thread");
+        rc = PE_ESYS;
+        goto fail;
+    }
+    x->thread_started = true;
+    pe_info("output.start",
+            "mode=transactional transactional_id=%s state_topic=%s "
+            "txn_max_events=%d txn_interval_ms=%d max_inflight=%d brokers=%s",
+            x->tid, x->state_topic, x->max_events, x->interval_ms, x->max_inflight, x->brokers);
+    *out = x;
+    return PE_OK;
+
+fail:
+    if (watched)
+        pe_loop_del_fd(loop, fds[0]);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
+    free(x->marks);
+    cJSON_Delete(x->props);
+    free(x->brokers);
+    free(x->tid);
+    free(x->state_topic);
+    free(x->state_key);
+    free(x);
+    return rc;
+}

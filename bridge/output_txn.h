@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * output_txn.h - the transactional side of output.h (internal to bridge/output*.c).
+ *
+ * librdkafka's transactional calls block (init, commit and abort wait for the coordinator), so
+ * the transactional producer lives on a thread of its own; the loop's thread hands it copies of
+ * records and gets back, through a pipe watched by the loop, what was committed. See
+ * output_txn.c for the protocol between the two.
+ */
+#ifndef POSEDGE_BRIDGE_OUTPUT_TXN_H
+#define POSEDGE_BRIDGE_OUTPUT_TXN_H
+
+#include "bridge/output.h"
+
+struct otxn;
+
+int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otxn **out, char *err,
+                size_t errlen);
+int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref, const char *id,
+                 const char *type, const char *hash, int64_t ts_ms, const char *rec, size_t len);
+int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
+                     const char *reason, const char *source_topic);
+int otxn_inflight(const struct otxn *x);
+int otxn_flush(struct otxn *x, int timeout_ms);
+void otxn_destroy(struct otxn *x);
+
+#endif
