@@ -742,6 +742,7 @@ static void commit_txn(struct otxn *x)
         return;
     }
     fault_txn_kill(x, false);
+    int64_t c0 = pe_mono_ms();
     for (;;) {
         rd_kafka_error_t *e = rd_kafka_commit_transaction(x->rk, COMMIT_MS);
         if (!e)
@@ -795,8 +796,11 @@ static void commit_txn(struct otxn *x)
         x->dlq_count -= ndlq;
         pthread_mutex_unlock(&x->mu);
     }
-    pe_debug("output.committed", "records=%" PRId64 " dead=%d terminals=%d n=%" PRId64,
-             x->txn_records, ndlq, ev ? ev->n : -1, x->commits);
+    pe_debug("output.committed",
+             "records=%" PRId64 " dead=%d terminals=%d n=%" PRId64 " open_ms=%" PRId64
+             " commit_ms=%" PRId64,
+             x->txn_records, ndlq, ev ? ev->n : -1, x->commits, c0 - x->opened_at,
+             pe_mono_ms() - c0);
     x->open = false;
     if (ev) {
         ev->records = x->txn_records;

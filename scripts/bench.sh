@@ -94,14 +94,17 @@ wait_for 20 "devkafka" grep -q '^bootstrap=' "$dir/devkafka.out"
 kafka=$(sed -n 's/^bootstrap=//p' "$dir/devkafka.out")
 # bridge DATA_DIR KAFKA [RSS_FILE]: start posedge-bridge in the background (under /usr/bin/time
 # with RSS_FILE); $bridge_pid is the bridge itself, $job what to wait for.
-bridge() {
-    local wrap=()
-    if [ -n "${3:-}" ]; then wrap=(/usr/bin/time -f %M -o "$3"); fi
-    "${wrap[@]}" "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$1" \
-        --mqtt "127.0.0.1:$mqtt_port" --kafka "$2" 2>>"$dir/bridge.log" &
+bridge() { # bridge DATA_DIR BROKERS [RSS_FILE [--set K=V]...]; the mock runs are idempotent
+    local wrap=() data=$1 brokers=$2 rss=${3:-}
+    shift 2
+    [ $# -gt 0 ] && shift
+    if [ -n "$rss" ]; then wrap=(/usr/bin/time -f %M -o "$rss"); fi
+    "${wrap[@]}" "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$data" \
+        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" --set kafka.mode=idempotent "$@" \
+        2>>"$dir/bridge.log" &
     job=$!
     bridge_pid=$job
-    if [ -n "${3:-}" ]; then
+    if [ -n "$rss" ]; then
         wait_for 20 "posedge-bridge under time" pgrep -P "$job" >/dev/null
         bridge_pid=$(pgrep -P "$job")
     fi
@@ -139,6 +142,46 @@ awk -v mraw="$mraw" -v intake="$intake" -v n="$intake_n" -v nt="$terminals" -v k
     printf "limit    raw mosquitto QoS1 publish msgs/s (1 record/msg, %d msgs): %.0f\n", n, mraw
     printf "bridge   MQTT intake events/s (%d events of %d terminals, 200/msg, Kafka unreachable): %.0f = %.2f x raw mosquitto QoS1 publish\n", n, nt, intake, intake / mraw
     printf "limit    raw librdkafka produce msgs/s (acks=all, idempotent, lz4, mock cluster): %.0f (runs %.0f, %.0f)\n", kr, k1, k2
-    printf "bridge   drain events/s from a %s-event spool: %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
+    printf "bridge   drain events/s from a %s-event spool (mock cluster, kafka.mode=idempotent): %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
     printf "bridge   %s-event backlog end to end: %.1f s, peak RSS %.1f MB (goal <= 32 MB)\n", backlog, ms / 1000.0, rss / 1024.0
+}'
+
+# The drain into a real Apache Kafka broker (scripts/kafka.sh, one KRaft node on loopback),
+# in each kafka.mode, against raw librdkafka produce to the same broker in the same run. Each
+# mode drains a spool of its own; the raw limit is the mean of a run before and after.
+real_n=${BENCH_REAL_BACKLOG:-300000}
+mkdir -p "$dir/real"
+/usr/bin/python3 "$top/tests/system/kafka.py" serve "$dir/real" </dev/null >"$dir/real/serve.out" 2>&1 &
+pids+=($!)
+wait_for 120 "the Kafka broker" grep -q '^bootstrap=' "$dir/real/serve.out"
+real=$(sed -n 's/^bootstrap=//p' "$dir/real/serve.out")
+# One spool per mode, with terminals of their own (x.., y..): the retained acks of one drain
+# must not end the wait for the other.
+for p in x y; do
+    mkdir -p "$dir/real/$p"
+    "$bench/bench_spool" "$dir/real/$p/spool.db" "$real_n" "$terminals" "$p" >/dev/null \
+        2>>"$dir/bench_spool.log"
+done
+rraw() { "$bench/bench_kafka" "$real" "$dir/real/x/spool.db" "$real_n" 2>>"$dir/bench_kafka.log" | num raw_produce_per_s; }
+rraw >/dev/null # a first run warms the broker's JVM up and creates the topics
+r1=$(rraw)
+drain_mode() { # drain_mode MODE PREFIX: milliseconds for the bridge to drain that spool
+    local t0 t1
+    t0=$(now_ms)
+    bridge "$dir/real/$2" "$real" "$dir/real/$2.rss" --set "kafka.mode=$1"
+    "$bench/bench_mqtt" wait 127.0.0.1 "$mqtt_port" "$real_n" "$terminals" "$2" >/dev/null
+    t1=$(now_ms)
+    kill -TERM "$bridge_pid"
+    wait "$job"
+    echo $(( t1 - t0 ))
+}
+tx_ms=$(drain_mode transactional x)
+id_ms=$(drain_mode idempotent y)
+r2=$(rraw)
+awk -v r1="$r1" -v r2="$r2" -v n="$real_n" -v tx="$tx_ms" -v id="$id_ms" \
+    -v txm="$(cat "$dir/real/x.rss")" -v idm="$(cat "$dir/real/y.rss")" 'BEGIN {
+    kr = (r1 + r2) / 2; txr = n / (tx / 1000.0); idr = n / (id / 1000.0)
+    printf "limit    raw librdkafka produce msgs/s to a real Kafka 3.9 broker (acks=all, idempotent, lz4): %.0f (runs %.0f, %.0f)\n", kr, r1, r2
+    printf "bridge   real-broker drain, kafka.mode=transactional (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, txr, txr / kr, txm / 1024.0
+    printf "bridge   real-broker drain, kafka.mode=idempotent (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, idr, idr / kr, idm / 1024.0
 }'

@@ -288,3 +288,29 @@ class RealKafka:
             print("    Kafka log kept at %s (data in %s)" % (self.logpath, self.data), flush=True)
         else:
             shutil.rmtree(self.data, ignore_errors=True)
+
+
+def serve(workdir):
+    """`kafka.py serve DIR`: run one node until SIGTERM or SIGINT (for make bench and make
+    demo). The first line on stdout is "bootstrap=HOST:PORT"."""
+    k = RealKafka(workdir)
+
+    def stop(*_):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        k.start()
+        print("bootstrap=%s" % k.bootstrap, flush=True)
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        k.close()
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 3 or sys.argv[1] != "serve":
+        sys.exit("usage: kafka.py serve DIR")
+    serve(sys.argv[2])

@@ -1284,6 +1284,96 @@ static void t_throughput(void)
            N / (prune_us / 1e6));
 }
 
+static int hash_of_row(const struct pe_spool_row *r, void *ctx)
+{
+    char(*hashes)[PE_SHA256_HEXLEN] = ctx;
+    CHECK_STR(r->hash, hashes[r->seq]);
+    return 0;
+}
+
+/* Kafka's committed state brings a spool that is behind it forward, and checks one ahead. */
+static void t_advance(void)
+{
+    const char *path = pe_test_path(0, "spool.db");
+    struct pe_spool *s = open_s(path, 0);
+    struct till a;
+    struct rec r[12];
+    char hashes[12][PE_SHA256_HEXLEN];
+    till_init(&a, "s001", "t01", 1);
+    for (int i = 1; i <= 10; i++) {
+        till_next(&a, 0, &r[i]);
+        memcpy(hashes[i], r[i].hash, PE_SHA256_HEXLEN);
+    }
+    /* Behind: the spool has 1..3, Kafka has 1..7. */
+    CHECK_OK(pe_spool_begin(s));
+    for (int i = 1; i <= 3; i++)
+        CHECK_OK(add(s, &r[i]));
+    CHECK_OK(pe_spool_commit(s));
+    CHECK_OK(pe_spool_advance(s, "s001", "t01", 7, hashes[7]));
+    struct pe_spool_terminal t = term(s, "s001", "t01");
+    CHECK_INT(t.spooled, 7);
+    CHECK_INT(t.delivered, 7);
+    CHECK_STR(t.tail_hash, hashes[7]);
+    check_stats(s, 0, 0, 0);
+    CHECK_INT(raw_rows(path, "t01"), 0);
+    /* The till's resend of what Kafka has is a duplicate; its next record continues. */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(add(s, &r[5]), PE_EEXIST);
+    CHECK_OK(add(s, &r[8]));
+    CHECK_OK(pe_spool_commit(s));
+    check_stats(s, 1, 1, (int64_t)r[8].len);
+    struct seen v = rows(s, &a, 0, 100);
+    CHECK_INT(v.n, 1);
+    CHECK_INT(v.first, 8);
+    CHECK_OK(pe_spool_rows(s, "s001", "t01", 0, 100, hash_of_row, hashes));
+    pe_spool_close(s);
+    s = open_s(path, 0); /* the start-up checks accept what advance left */
+    CHECK_INT(term(s, "s001", "t01").spooled, 8);
+
+    /* Ahead: the spool has 1..10 of t02, Kafka 1..4: only delivered moves. */
+    struct till b;
+    till_init(&b, "s001", "t02", 2);
+    struct rec q[11];
+    char qh[11][PE_SHA256_HEXLEN];
+    CHECK_OK(pe_spool_begin(s));
+    for (int i = 1; i <= 10; i++) {
+        till_next(&b, 0, &q[i]);
+        memcpy(qh[i], q[i].hash, PE_SHA256_HEXLEN);
+        CHECK_OK(add(s, &q[i]));
+    }
+    CHECK_OK(pe_spool_commit(s));
+    CHECK_INT(pe_spool_advance(s, "s001", "t02", 4, qh[5]), PE_ECHAIN);
+    CHECK_INT(term(s, "s001", "t02").delivered, 0);
+    CHECK_OK(pe_spool_advance(s, "s001", "t02", 4, qh[4]));
+    t = term(s, "s001", "t02");
+    CHECK_INT(t.spooled, 10);
+    CHECK_INT(t.delivered, 4);
+    CHECK_INT(pe_spool_advance(s, "s001", "t02", 10, qh[9]), PE_ECHAIN);
+    CHECK_OK(pe_spool_advance(s, "s001", "t02", 10, qh[10]));
+    CHECK_INT(term(s, "s001", "t02").delivered, 10);
+    CHECK_OK(pe_spool_rows(s, "s001", "t02", 0, 100, hash_of_row, qh));
+
+    /* A terminal the spool never saw, inside an open transaction that is rolled back. */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_OK(pe_spool_advance(s, "s001", "t03", 5, qh[5]));
+    CHECK_INT(term(s, "s001", "t03").spooled, 5);
+    pe_spool_rollback(s);
+    CHECK_INT(term(s, "s001", "t03").spooled, 0);
+    CHECK_OK(pe_spool_advance(s, "s001", "t03", 5, qh[5]));
+    CHECK_INT(term(s, "s001", "t03").spooled, 5);
+
+    /* Refusals name nothing stored. */
+    CHECK_INT(pe_spool_advance(s, "s001", "t01", 0, hashes[1]), PE_EINVAL);
+    CHECK_INT(pe_spool_advance(s, "s001", "t01", 9, "xyz"), PE_EINVAL);
+    CHECK_INT(pe_spool_advance(s, "s 001", "t01", 9, hashes[9]), PE_EINVAL);
+    CHECK_INT(term(s, "s001", "t01").spooled, 8);
+    for (int i = 1; i <= 10; i++) {
+        rec_free(&r[i]);
+        rec_free(&q[i]);
+    }
+    pe_spool_close(s);
+}
+
 static const struct pe_test tests[] = {
     {"open_fresh", t_open_fresh},
     {"transaction_state", t_transaction_state},
@@ -1297,6 +1387,7 @@ static const struct pe_test tests[] = {
     {"reopen", t_reopen},
     {"second_handle", t_second_handle},
     {"set_delivered", t_set_delivered},
+    {"advance", t_advance},
     {"rows", t_rows},
     {"prune", t_prune},
     {"quota", t_quota},
