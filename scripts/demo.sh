@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # make demo: a simulated store end to end on loopback. A real mosquitto broker (generated
-# config), the dev Kafka (librdkafka's mock cluster; or the Kafka named by KAFKA_BROKERS), one
-# bridge and three tills running the shopper on an accelerated clock. During the run Kafka goes
-# away for about 20 seconds, the MQTT broker restarts and one till is killed with kill -9 and
-# restarted. A line per second shows captured / spooled / delivered per till; the run ends with
-# posedge-ctl reconcile and exits 0 only when nothing was lost or duplicated.
+# config), a real Apache Kafka broker (scripts/kafka.sh, one KRaft node; DEMO_KAFKA=mock uses
+# librdkafka's mock cluster instead, and KAFKA_BROKERS an existing Kafka), one bridge in
+# transactional mode and three tills running the shopper on an accelerated clock. During the
+# run Kafka is stopped for about 20 seconds, the MQTT broker restarts, the bridge is killed with
+# kill -9 and restarted, and one till is killed with kill -9 and restarted. A line per second
+# shows captured / spooled / delivered per till; the run ends with posedge-ctl reconcile (a
+# read_committed consumer) and exits 0 only when nothing was lost or duplicated.
 # usage: scripts/demo.sh BUILD_DIR          (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
@@ -53,9 +55,25 @@ start_mqtt() {
 start_mqtt
 
 # ---- Kafka ----
+outage() { :; }
+back() { :; }
 if [ -n "${KAFKA_BROKERS:-}" ]; then
     brokers=$KAFKA_BROKERS
     echo "Kafka: $brokers (KAFKA_BROKERS); the outage part of the demo is skipped"
+elif [ "${DEMO_KAFKA:-real}" = real ]; then
+    /usr/bin/python3 "$top/tests/system/kafka.py" serve "$run/kafka" </dev/null \
+        >"$run/kafka.out" 2>&1 &
+    kafka_pid=$!
+    for ((i = 0; i < 1200; i++)); do
+        brokers=$(sed -n 's/^bootstrap=//p' "$run/kafka.out" | head -1)
+        [ -n "$brokers" ] && break
+        kill -0 "$kafka_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$brokers" ] || { echo "Kafka did not start: see $run/kafka.out"; exit 1; }
+    echo "Kafka: Apache Kafka (one KRaft node, scripts/kafka.sh) at $brokers"
+    outage() { kill -USR1 "$kafka_pid"; }
+    back() { kill -USR2 "$kafka_pid"; }
 else
     mkfifo "$run/devkafka.in"
     "$bin/posedge-ctl" devkafka <"$run/devkafka.in" >"$run/devkafka.out" 2>"$run/devkafka.log" &
@@ -68,12 +86,17 @@ else
     done
     [ -n "$brokers" ] || { echo "devkafka did not start"; exit 1; }
     echo "Kafka: posedge-ctl devkafka (librdkafka mock cluster) at $brokers"
+    outage() { echo down >&7; }
+    back() { echo up >&7; }
 fi
 
 # ---- the bridge and the tills ----
-"$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$run/bridge" \
-    --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" 2>"$run/bridge.log" &
-bridge_pid=$!
+start_bridge() {
+    "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$run/bridge" \
+        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" 2>>"$run/bridge.log" &
+    bridge_pid=$!
+}
+start_bridge
 declare -A till_pid
 start_till() { # terminal
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
@@ -104,10 +127,14 @@ for ((sec = 1; sec <= secs; sec++)); do
     sleep 1 # the demo's pace for a person watching, not synchronisation
     note=""
     if [ -z "${KAFKA_BROKERS:-}" ] && [ "$sec" -eq 10 ]; then
-        echo down >&7; note="<- Kafka goes away"
+        outage; note="<- Kafka goes away"
     fi
     if [ -z "${KAFKA_BROKERS:-}" ] && [ "$sec" -eq 30 ]; then
-        echo up >&7; note="<- Kafka is back"
+        back; note="<- Kafka is back"
+    fi
+    if [ "$sec" -eq 36 ]; then
+        kill -9 "$bridge_pid"; wait "$bridge_pid" 2>/dev/null || true; start_bridge
+        note="<- bridge killed with kill -9 and restarted"
     fi
     if [ "$sec" -eq 40 ]; then
         kill -TERM "$mqtt_pid"; wait "$mqtt_pid" 2>/dev/null || true; start_mqtt

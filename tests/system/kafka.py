@@ -292,12 +292,23 @@ class RealKafka:
 
 def serve(workdir):
     """`kafka.py serve DIR`: run one node until SIGTERM or SIGINT (for make bench and make
-    demo). The first line on stdout is "bootstrap=HOST:PORT"."""
+    demo). The first line on stdout is "bootstrap=HOST:PORT". SIGUSR1 stops the broker (an
+    outage), SIGUSR2 starts it again on the same port and data; each prints a line."""
     k = RealKafka(workdir)
 
     def stop(*_):
         raise KeyboardInterrupt()
+
+    def outage(*_):
+        k.stop()
+        print("stopped", flush=True)
+
+    def back(*_):
+        k.start()
+        print("started", flush=True)
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, outage)
+    signal.signal(signal.SIGUSR2, back)
     try:
         k.start()
         print("bootstrap=%s" % k.bootstrap, flush=True)
