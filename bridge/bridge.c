@@ -38,7 +38,8 @@ struct term {
     int64_t saved;         /* delivered as written to the spool */
     int64_t acked_spooled; /* watermarks of the last ack published */
     int64_t acked_delivered;
-    bool dirty; /* records added in the open transaction */
+    int64_t refused; /* a seq the producer refused (too large for Kafka): the till waits */
+    bool dirty;      /* records added in the open transaction */
 };
 
 struct bridge {
@@ -351,8 +352,15 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
         return 1;
     }
     if (rc) {
-        pe_error("bridge.produce_failed", "seq=%lld err=%s", (long long)r->seq, pe_errname(rc));
-        u->blocked = true;
+        /* Never dropped (it is a journaled event), never in the way of the other tills: this
+         * till waits at this record until the configuration lets Kafka take it. */
+        if (u->t->refused != r->seq)
+            pe_error("bridge.produce_refused",
+                     "store=%s terminal=%s seq=%lld bytes=%zu err=%s (raise "
+                     "kafka.properties.message.max.bytes and the topic's max.message.bytes, "
+                     "then restart)",
+                     r->store, r->terminal, (long long)r->seq, r->len, pe_errname(rc));
+        u->t->refused = r->seq;
         return 1;
     }
     u->t->produced = r->seq;
@@ -378,7 +386,7 @@ static void drain(void *ctx)
         more = false;
         for (int k = 0; k < b->nterms && !blocked && ev > 0 && bytes > 0; k++) {
             struct term *t = &b->terms[(b->rr + k) % b->nterms];
-            if (t->produced >= t->spooled)
+            if (t->produced >= t->spooled || t->refused == t->produced + 1)
                 continue;
             struct turn u = {b, t, ev < DRAIN_CHUNK ? ev : DRAIN_CHUNK, bytes, false};
             int64_t before = u.budget_ev, before_b = u.budget_bytes;
@@ -387,7 +395,7 @@ static void drain(void *ctx)
             ev -= before - u.budget_ev;
             bytes -= before_b - u.budget_bytes;
             blocked = u.blocked;
-            if (t->produced < t->spooled)
+            if (t->produced < t->spooled && t->refused != t->produced + 1)
                 more = true;
         }
         b->rr = (b->rr + 1) % b->nterms;

@@ -67,6 +67,7 @@
 #define MAX_DLQ 10000         /* dead letters waiting for Kafka; more are dropped, logged */
 #define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
 #define STATE_VERSION 1
+#define WIRE_OVERHEAD 256 /* a record's framing and header names, beyond key, value, values */
 
 struct mark {
     char store[PE_ID_MAX];
@@ -1079,6 +1080,13 @@ int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref
     int keylen = snprintf(key, sizeof key, "%s/%s", store, terminal);
     size_t strs = strlen(topic) + (size_t)keylen + strlen(id) + strlen(type) + strlen(store) +
                   strlen(terminal) + strlen(seq) + 7;
+    /* Refused here, as the idempotent producer refuses it: once in a transaction, a record
+     * Kafka cannot take would abort that transaction and every retry of it. */
+    if (len + strs + WIRE_OVERHEAD > x->max_msg) {
+        pe_warn("output.refused", "topic=%s bytes=%zu message.max.bytes=%zu", topic, len,
+                x->max_msg);
+        return PE_EINVAL;
+    }
     struct msg *m = msg_new(strs, len);
     if (!m)
         return PE_ENOMEM;

@@ -34,7 +34,7 @@ run_prog() { # name timeout cmd...
     local p f
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
-    grep -E '^(ok|not ok) - ' "$out" | sed 's/^/   /'
+    grep -E '^(ok|not ok) - |^# ' "$out" | sed 's/^/   /'
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "   not ok - $name: exited with status $rc without reporting a failure"

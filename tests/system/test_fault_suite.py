@@ -164,7 +164,7 @@ class Scenario:
         line = ("scenario %d %-8s events=%d faults=%d missing=%s duplicates=%s mismatched=%s" %
                 (self.number, self.name, events, self.faults, counts.get("missing", "?"),
                  counts.get("duplicates", "?"), counts.get("mismatched", "?")))
-        print("    " + line, flush=True)
+        print("# " + line, flush=True)
         TOTAL["scenarios"] += 1
         TOTAL["events"] += events
         TOTAL["faults"] += self.faults
@@ -224,7 +224,7 @@ def s1_bridge_kill9_at_random_moments_and_inside_commits():
             kinds[kind] += 1
             sc.faults += 1
             sc.bridge.start()
-        print("    bridge kills: %s" % kinds, flush=True)
+        print("# bridge kills: %s" % kinds, flush=True)
         text = sc.bridge.logtext()
         check(text.count("PE_FAULT_TXN_KILL=before") == kinds["before_commit"] and
               text.count("PE_FAULT_TXN_KILL=after") == kinds["after_commit"],
@@ -295,10 +295,10 @@ def s4_kafka_stopped_and_restarted_with_a_100k_backlog():
             k.start()
         for t in tills:
             t.stop()
-        print("    spool backlog when Kafka came back: %d events" % backlog, flush=True)
+        print("# spool backlog when Kafka came back: %d events" % backlog, flush=True)
         t0 = time.monotonic()
         wait_until(lambda: sc.bridge_state().get("pending", 1) == 0, 300, "the backlog drained")
-        print("    drained in %.1fs" % (time.monotonic() - t0), flush=True)
+        print("# drained in %.1fs" % (time.monotonic() - t0), flush=True)
         sc.settle()
         check(sc.reconcile() >= 100000, "fewer than 100,000 events")
     finally:
@@ -389,7 +389,7 @@ def s5_network_partition_loss_and_delay():
             net.link(True)
         for loss, delay in ((20, 40), (0, 300), (50, 0), (10, 100)):
             how = net.netem(loss, delay)
-            print("    link: %s" % how, flush=True)
+            print("# link: %s" % how, flush=True)
             sc.faults += 1
             pause(2.0, 4.0)
         net.netem(0, 0)
@@ -468,7 +468,7 @@ def s7_corrupt_spool_refused_then_rebuilt():
 @test
 def total_line():
     """The suite's totals: the issue asks for at least 100 injected faults per run."""
-    print("    fault suite total: scenarios=%d events=%d faults=%d missing=%d duplicates=%d "
+    print("# fault suite total: scenarios=%d events=%d faults=%d missing=%d duplicates=%d "
           "mismatched=%d" % (TOTAL["scenarios"], TOTAL["events"], TOTAL["faults"],
                              TOTAL["missing"], TOTAL["duplicates"], TOTAL["mismatched"]),
           flush=True)

@@ -280,6 +280,28 @@ def go_back_n_from_a_hand_ack():
 
 
 @test
+def ack_going_back_is_followed():
+    """A bridge that lost its spool acknowledges less than before: the agent resends from it."""
+    with Fixture() as f:
+        b = f.add(Broker(f.d).start())
+        sub = f.add(Sub(b, TOPIC + "events"))
+        a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "120",
+                        "--set", "uplink.resend_ms=300"))
+        wait_until(lambda: seqs_seen(sub) >= set(range(1, 13)), 60, "all 12 records once")
+        ack(b, 12, 10)
+        wait_until(lambda: "event=uplink.ack spooled=12 delivered=10" in a.log(), 30, "ack taken")
+        n_before = len(batches(sub))
+        ack(b, 4, 4)  # the rebuilt spool: Kafka had 1..4
+        wait_until(lambda: "event=uplink.ack_behind spooled=12->4 delivered=10->4" in a.log(),
+                   30, "the ack going back taken")
+        wait_until(lambda: any(bt[0][0] == 5 for bt in batches(sub)[n_before:]), 30,
+                   "a batch from 5 on the wire again")
+        ack(b, 12, 12)
+        check(a.wait() == 0, "exit 0: %s" % a.log()[-2000:])
+        check(uplink_row(a.data) == {"spooled": 12, "delivered": 12}, "%s" % uplink_row(a.data))
+
+
+@test
 def wait_delivered_exit_statuses():
     with Fixture() as f:
         b = f.add(Broker(f.d).start())
