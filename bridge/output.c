@@ -21,6 +21,7 @@
  * before the reset still counts: that record is in Kafka.
  */
 #include "bridge/output.h"
+#include "bridge/kafka_common.h"
 #include "bridge/output_txn.h"
 
 #include <errno.h>
@@ -120,16 +121,6 @@ static void slots_release_all(struct output *o)
 
 /* ---- librdkafka callbacks (all run inside rd_kafka_poll on the loop's thread) ---- */
 
-/* Copy s into out for a quoted log value: '"' becomes '\'' and control characters a space. */
-static const char *quotable(const char *s, char *out, size_t outlen)
-{
-    size_t i = 0;
-    for (; s && *s && i + 1 < outlen; s++)
-        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
-    out[i] = '\0';
-    return out;
-}
-
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct output *o = opaque;
@@ -158,26 +149,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
         pe_error("output.fatal", "err=%s reason=\"%s\" inflight=%d (recreating the producer)",
-                 rd_kafka_err2name(orig), quotable(why, q, sizeof q), o->inflight);
+                 rd_kafka_err2name(orig), kc_quotable(why, q, sizeof q), o->inflight);
         o->fatal = true;
         return;
     }
-    enum pe_log_level lvl = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? PE_LOG_WARN : PE_LOG_INFO;
-    pe_log(lvl, "output.kafka_error", "err=%s reason=\"%s\"",
-           rd_kafka_err2name((rd_kafka_resp_err_t)err), quotable(reason, q, sizeof q));
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    char q[512];
-    (void)rk;
-    /* librdkafka's errors are mostly transient and the ones that matter also come through
-     * on_error (a broker that cannot be reached, a fatal error): warn at most, and connection
-     * failures, which repeat while Kafka is away, only at info. */
-    enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
-    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
-        lvl = PE_LOG_INFO;
-    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, quotable(buf, q, sizeof q));
+    kc_log_error(err, reason);
 }
 
 /* ---- the producer ---- */
@@ -233,7 +209,7 @@ static int start(struct output *o, char *err, size_t errlen)
     rd_kafka_conf_set_opaque(conf, o);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_log_cb(conf, kc_on_log);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
         /* Each property was accepted alone; their combination was not. */
@@ -242,13 +218,7 @@ static int start(struct output *o, char *err, size_t errlen)
         goto destroy_conf;
     }
     /* conf now belongs to rk. */
-    char mmb[32];
-    size_t mmblen = sizeof mmb;
-    o->max_msg = 1000000;
-    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", mmb, &mmblen) ==
-            RD_KAFKA_CONF_OK &&
-        atol(mmb) > 0)
-        o->max_msg = (size_t)atol(mmb);
+    o->max_msg = kc_max_msg(rk);
     rd_kafka_set_log_queue(rk, NULL);
     o->mainq = rd_kafka_queue_get_main(rk);
     if (!o->mainq) {
@@ -280,18 +250,6 @@ static void stop(struct output *o)
     o->rk = NULL;
 }
 
-static void drain_pipe(int fd)
-{
-    char buf[64];
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return;
-    }
-}
-
 static void reset_cb(void *ctx);
 
 /* Replace a producer that raised a fatal error (or could not be created) with a new one. */
@@ -300,7 +258,7 @@ static void reset(struct output *o)
     char err[512] = "";
     int dropped = o->inflight;
     stop(o);
-    drain_pipe(o->pipe_rd);
+    kc_drain_pipe(o->pipe_rd);
     slots_release_all(o);
     o->fatal = false;
     int rc = start(o, err, sizeof err);
@@ -355,7 +313,7 @@ static void serve(struct output *o, int timeout_ms)
 static void on_readable(int fd, short revents, void *ctx)
 {
     (void)revents;
-    drain_pipe(fd);
+    kc_drain_pipe(fd);
     serve(ctx, 0);
 }
 
@@ -403,23 +361,11 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
         rc = PE_ENOMEM;
         goto free_output;
     }
-    if (pipe(fds) < 0) {
-        snprintf(err, errlen, "kafka: pipe: %s", strerror(errno));
-        rc = PE_ESYS;
+    /* librdkafka's threads must never block on a full pipe. */
+    if ((rc = kc_pipe(fds, err, errlen)))
         goto free_output;
-    }
     o->pipe_rd = fds[0];
     o->pipe_wr = fds[1];
-    for (int i = 0; i < 2; i++) {
-        /* librdkafka's threads must never block on a full pipe. */
-        int fl = fcntl(fds[i], F_GETFL);
-        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
-            fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
-            snprintf(err, errlen, "kafka: fcntl: %s", strerror(errno));
-            rc = PE_ESYS;
-            goto close_pipe;
-        }
-    }
     if ((rc = start(o, err, errlen)))
         goto close_pipe;
     if ((rc = pe_loop_add_fd(loop, o->pipe_rd, POLLIN, on_readable, o))) {
@@ -511,17 +457,13 @@ int output_produce(struct output *o, const char *topic, const struct output_ref 
         return PE_EINVAL;
     if (o->txn)
         return otxn_produce(o->txn, topic, ref, id, type, hash, ts_ms, rec, len);
-    /* The ref's strings need not be terminated within their arrays: bound every copy. */
-    char store[sizeof ref->store], terminal[sizeof ref->terminal], seq[24];
-    char key[sizeof store + sizeof terminal];
-    snprintf(store, sizeof store, "%.*s", (int)sizeof store - 1, ref->store);
-    snprintf(terminal, sizeof terminal, "%.*s", (int)sizeof terminal - 1, ref->terminal);
-    snprintf(seq, sizeof seq, "%" PRId64, ref->seq);
-    int keylen = snprintf(key, sizeof key, "%s/%s", store, terminal);
+    struct kc_ids ids;
+    kc_ids(ref, &ids);
     const struct header h[] = {
-        {"id", id}, {"type", type}, {"store", store}, {"terminal", terminal}, {"seq", seq},
+        {"id", id},       {"type", type}, {"store", ids.store}, {"terminal", ids.terminal},
+        {"seq", ids.seq},
     };
-    return produce(o, topic, ref, key, (size_t)keylen, rec, len, ts_ms, h, 5);
+    return produce(o, topic, ref, ids.key, ids.keylen, rec, len, ts_ms, h, 5);
 }
 
 int output_produce_dlq(struct output *o, const char *topic, const void *payload, size_t len,
@@ -534,19 +476,10 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
     reason = reason ? reason : "";
     source_topic = source_topic ? source_topic : "";
     const struct output_ref ref = {.seq = 0};
-    struct header h[3] = {{"reason", reason}, {"topic", source_topic}, {"truncated", NULL}};
-    /* Input too large for Kafka is exactly what ends up here (the bridge's intake limit may be
-     * above message.max.bytes). Rather than lose the dead letter, keep its head and say how
-     * long it was: room is left for the record's framing and headers. */
-    size_t room = 1024 + strlen(reason) + strlen(source_topic);
-    size_t limit = o->max_msg > room ? o->max_msg - room : 0;
     char orig[24];
-    if (len > limit) {
-        snprintf(orig, sizeof orig, "%zu", len);
-        h[2].value = orig;
-        len = limit;
-    }
-    return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, h[2].value ? 3 : 2);
+    len = kc_dlq_cut(len, o->max_msg, reason, source_topic, orig);
+    struct header h[3] = {{"reason", reason}, {"topic", source_topic}, {"truncated", orig}};
+    return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, orig[0] ? 3 : 2);
 }
 
 int output_inflight(const struct output *o)

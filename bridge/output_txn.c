@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bridge/kafka_common.h"
 #include "posedge/clock.h"
 #include "posedge/crypto.h"
 #include "posedge/err.h"
@@ -123,6 +124,7 @@ struct otxn {
     int pipe_rd, pipe_wr;
     pthread_t thread;
     bool thread_started;
+    bool watched; /* pipe_rd is registered with the loop */
 
     /* shared, under mu */
     pthread_mutex_t mu;
@@ -186,22 +188,13 @@ static struct event *event_new(enum ev_kind kind, int n)
     return e;
 }
 
-static const char *quotable(const char *s, char *out, size_t outlen)
-{
-    size_t i = 0;
-    for (; s && *s && i + 1 < outlen; s++)
-        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
-    out[i] = '\0';
-    return out;
-}
-
 static void log_error(const char *event, rd_kafka_error_t *err)
 {
     char q[512];
     pe_warn(event, "err=%s retriable=%d abortable=%d fatal=%d reason=\"%s\"",
             rd_kafka_error_name(err), rd_kafka_error_is_retriable(err),
             rd_kafka_error_txn_requires_abort(err), rd_kafka_error_is_fatal(err),
-            quotable(rd_kafka_error_string(err), q, sizeof q));
+            kc_quotable(rd_kafka_error_string(err), q, sizeof q));
 }
 
 static bool stopping(struct otxn *x)
@@ -335,29 +328,17 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         x->fatal = true;
         pe_error("output.fatal", "reason=\"%s\" (fencing and reading the state back)",
-                 quotable(reason, q, sizeof q));
+                 kc_quotable(reason, q, sizeof q));
         return;
     }
-    enum pe_log_level lvl = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? PE_LOG_WARN : PE_LOG_INFO;
-    pe_log(lvl, "output.kafka_error", "err=%s reason=\"%s\"",
-           rd_kafka_err2name((rd_kafka_resp_err_t)err), quotable(reason, q, sizeof q));
-}
-
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    char q[512];
-    (void)rk;
-    enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
-    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
-        lvl = PE_LOG_INFO;
-    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, quotable(buf, q, sizeof q));
+    kc_log_error(err, reason);
 }
 
 /* The state reader gets the producer's properties too; it need not say it ignores some. */
 static void on_log_reader(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     if (strcmp(fac, "CONFWARN") != 0)
-        on_log(rk, level, fac, buf);
+        kc_on_log(rk, level, fac, buf);
 }
 
 /* Apply bootstrap.servers, our defaults, then the user's properties. */
@@ -389,7 +370,7 @@ static int conf_fill(struct otxn *x, rd_kafka_conf_t *conf, const char *const (*
             return PE_EINVAL;
         }
     }
-    rd_kafka_conf_set_log_cb(conf, strict ? on_log : on_log_reader);
+    rd_kafka_conf_set_log_cb(conf, strict ? kc_on_log : on_log_reader);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, x);
     return PE_OK;
@@ -463,7 +444,7 @@ static void create_state_topic(struct otxn *x)
         else
             res = "created";
         pe_info("output.state_topic", "topic=%s cleanup.policy=compact result=\"%s\"",
-                x->state_topic, quotable(res, why, sizeof why));
+                x->state_topic, kc_quotable(res, why, sizeof why));
         rd_kafka_event_destroy(ev);
     } else {
         pe_warn("output.state_topic", "topic=%s result=\"%s\"", x->state_topic, res);
@@ -492,7 +473,7 @@ static int read_state(struct otxn *x)
     }
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!c) {
-        pe_error("output.state_read", "err=\"%s\"", quotable(why, err, sizeof err));
+        pe_error("output.state_read", "err=\"%s\"", kc_quotable(why, err, sizeof err));
         rd_kafka_conf_destroy(conf);
         return PE_EINVAL;
     }
@@ -1016,22 +997,10 @@ static void process(struct otxn *x)
     }
 }
 
-static void drain_pipe(int fd)
-{
-    char buf[64];
-    for (;;) {
-        ssize_t r = read(fd, buf, sizeof buf);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return;
-    }
-}
-
 static void on_readable(int fd, short revents, void *ctx)
 {
     (void)revents;
-    drain_pipe(fd);
+    kc_drain_pipe(fd);
     process(ctx);
 }
 
@@ -1072,14 +1041,10 @@ int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref
         return PE_EINVAL;
     if (!x->ready || x->inflight >= x->max_inflight)
         return PE_EAGAIN;
-    char store[sizeof ref->store], terminal[sizeof ref->terminal], seq[24];
-    char key[sizeof store + sizeof terminal];
-    snprintf(store, sizeof store, "%.*s", (int)sizeof store - 1, ref->store);
-    snprintf(terminal, sizeof terminal, "%.*s", (int)sizeof terminal - 1, ref->terminal);
-    snprintf(seq, sizeof seq, "%" PRId64, ref->seq);
-    int keylen = snprintf(key, sizeof key, "%s/%s", store, terminal);
-    size_t strs = strlen(topic) + (size_t)keylen + strlen(id) + strlen(type) + strlen(store) +
-                  strlen(terminal) + strlen(seq) + 7;
+    struct kc_ids ids;
+    kc_ids(ref, &ids);
+    size_t strs = strlen(topic) + ids.keylen + strlen(id) + strlen(type) + strlen(ids.store) +
+                  strlen(ids.terminal) + strlen(ids.seq) + 7;
     /* Refused here, as the idempotent producer refuses it: once in a transaction, a record
      * Kafka cannot take would abort that transaction and every retry of it. */
     if (len + strs + WIRE_OVERHEAD > x->max_msg) {
@@ -1098,10 +1063,10 @@ int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref
     memcpy(m->hash, hash, PE_SHA256_HEXLEN);
     m->ts_ms = ts_ms;
     m->topic = put(&p, topic);
-    m->key = put(&p, key);
-    m->keylen = (size_t)keylen;
+    m->key = put(&p, ids.key);
+    m->keylen = ids.keylen;
     static const char *const names[] = {"id", "type", "store", "terminal", "seq"};
-    const char *vals[] = {id, type, store, terminal, seq};
+    const char *vals[] = {id, type, ids.store, ids.terminal, ids.seq};
     for (int i = 0; i < 5; i++) {
         m->hname[i] = names[i];
         m->hval[i] = put(&p, vals[i]);
@@ -1123,17 +1088,10 @@ int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, siz
     pthread_mutex_lock(&x->mu);
     int queued = x->dlq_count;
     pthread_mutex_unlock(&x->mu);
-    size_t max_msg = x->max_msg; /* set at create, before the thread started */
     if (queued >= MAX_DLQ)
         return PE_EAGAIN;
-    /* As output.c: keep the head of input too large for Kafka, and say how long it was. */
-    size_t room = 1024 + strlen(reason) + strlen(source_topic);
-    size_t limit = max_msg > room ? max_msg - room : 0;
-    char orig[24] = "";
-    if (len > limit) {
-        snprintf(orig, sizeof orig, "%zu", len);
-        len = limit;
-    }
+    char orig[24];
+    len = kc_dlq_cut(len, x->max_msg, reason, source_topic, orig);
     size_t strs = strlen(topic) + strlen(reason) + strlen(source_topic) + strlen(orig) + 4;
     struct msg *m = msg_new(strs, len);
     if (!m)
@@ -1183,7 +1141,7 @@ int otxn_flush(struct otxn *x, int timeout_ms)
             return PE_EAGAIN;
         struct pollfd pfd = {.fd = x->pipe_rd, .events = POLLIN};
         if (poll(&pfd, 1, (int)(left < IDLE_MS ? left : IDLE_MS)) > 0)
-            drain_pipe(x->pipe_rd);
+            kc_drain_pipe(x->pipe_rd);
     }
 }
 
@@ -1209,9 +1167,12 @@ void otxn_destroy(struct otxn *x)
     }
     if (x->inflight > 0)
         pe_warn("output.destroy", "inflight=%d (not committed: the spool keeps them)", x->inflight);
-    pe_loop_del_fd(x->loop, x->pipe_rd);
-    close(x->pipe_rd);
-    close(x->pipe_wr);
+    if (x->watched)
+        pe_loop_del_fd(x->loop, x->pipe_rd);
+    if (x->pipe_rd >= 0) {
+        close(x->pipe_rd);
+        close(x->pipe_wr);
+    }
     free_msgs(x->in_head);
     free_msgs(x->dlq_open);
     while (x->ev_head) {
@@ -1266,7 +1227,6 @@ int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otx
     pthread_cond_init(&x->cv, &ca);
     pthread_condattr_destroy(&ca);
     int fds[2] = {-1, -1}, rc;
-    bool watched = false;
     if (!x->brokers || !x->tid || !x->state_topic || !x->state_key || !x->marks ||
         (opts->properties && !x->props)) {
         rc = PE_ENOMEM;
@@ -1276,36 +1236,17 @@ int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otx
     rd_kafka_t *probe = NULL;
     if ((rc = producer_new(x, &probe, err, errlen)))
         goto fail;
-    char mmb[32];
-    size_t mmblen = sizeof mmb;
-    x->max_msg = 1000000;
-    if (rd_kafka_conf_get(rd_kafka_conf(probe), "message.max.bytes", mmb, &mmblen) ==
-            RD_KAFKA_CONF_OK &&
-        atol(mmb) > 0)
-        x->max_msg = (size_t)atol(mmb);
+    x->max_msg = kc_max_msg(probe);
     rd_kafka_destroy(probe);
-    if (pipe(fds) < 0) {
-        snprintf(err, errlen, "kafka: pipe: %s", strerror(errno));
-        fds[0] = fds[1] = -1;
-        rc = PE_ESYS;
+    if ((rc = kc_pipe(fds, err, errlen)))
         goto fail;
-    }
     x->pipe_rd = fds[0];
     x->pipe_wr = fds[1];
-    for (int i = 0; i < 2; i++) {
-        int fl = fcntl(fds[i], F_GETFL);
-        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
-            fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
-            snprintf(err, errlen, "kafka: fcntl: %s", strerror(errno));
-            rc = PE_ESYS;
-            goto fail;
-        }
-    }
     if ((rc = pe_loop_add_fd(loop, x->pipe_rd, POLLIN, on_readable, x))) {
         snprintf(err, errlen, "kafka: cannot watch the commit pipe: %s", pe_strerror(rc));
         goto fail;
     }
-    watched = true;
+    x->watched = true;
     if (pthread_create(&x->thread, NULL, run, x) != 0) {
         snprintf(err, errlen, "kafka: cannot start the producer thread");
         rc = PE_ESYS;
@@ -1320,19 +1261,6 @@ int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otx
     return PE_OK;
 
 fail:
-    if (watched)
-        pe_loop_del_fd(loop, fds[0]);
-    for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);
-    pthread_cond_destroy(&x->cv);
-    pthread_mutex_destroy(&x->mu);
-    free(x->marks);
-    cJSON_Delete(x->props);
-    free(x->brokers);
-    free(x->tid);
-    free(x->state_topic);
-    free(x->state_key);
-    free(x);
+    otxn_destroy(x); /* it frees whatever create got to */
     return rc;
 }

@@ -24,24 +24,5 @@ if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
-sudo=
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-echo "deps: installing ${missing[*]}"
-# A mirror can serve an index mid-sync ("File has unexpected size"): pause and try again.
-for attempt in 1 2 3 4 5; do
-    if $sudo apt-get update -qq; then
-        break
-    fi
-    [ "$attempt" -eq 5 ] && { echo "deps: apt-get update failed 5 times" >&2; exit 1; }
-    sleep $((attempt * 10))
-done
-for attempt in 1 2 3; do
-    if $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}"; then
-        exit 0
-    fi
-    sleep $((attempt * 10))
-    $sudo apt-get update -qq || true
-done
-echo "deps: could not install ${missing[*]}" >&2
-exit 1
+. "$(dirname "$0")/apt.sh"
+apt_install deps "${missing[@]}"

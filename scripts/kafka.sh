@@ -23,30 +23,7 @@ cache=${POSEDGE_CACHE:-$HOME/.cache/posedge}
 home=$cache/kafka-$version
 marker=$home/.fetched
 
-sudo=
-[ "$(id -u)" -eq 0 ] || sudo=sudo
-
-apt_install() {
-    echo "kafka: installing $*"
-    # A mirror can serve an index mid-sync ("File has unexpected size"): pause and try again.
-    for attempt in 1 2 3 4 5; do
-        if $sudo apt-get update -qq; then
-            break
-        fi
-        [ "$attempt" -eq 5 ] && { echo "kafka: apt-get update failed 5 times" >&2; exit 1; }
-        sleep $((attempt * 10))
-    done
-    for attempt in 1 2 3; do
-        if $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends "$@"; then
-            return 0
-        fi
-        sleep $((attempt * 10))
-        $sudo apt-get update -qq || true
-    done
-    echo "kafka: could not install $*" >&2
-    exit 1
-}
+. "$(dirname "$0")/apt.sh"
 
 pom() {
     cat <<EOF
@@ -144,7 +121,7 @@ fetch() {
     local need=()
     command -v java >/dev/null || need+=(default-jre-headless)
     command -v mvn >/dev/null || need+=(maven)
-    [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+    [ ${#need[@]} -eq 0 ] || apt_install kafka "${need[@]}"
 
     local t0=$SECONDS lib=$home/lib
     rm -f "$marker"

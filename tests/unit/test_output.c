@@ -36,6 +36,7 @@
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/kafka_mock.h"
 
 /* Kafka protocol API keys (rdkafka_protocol.h is not installed). */
 #define API_PRODUCE 0
@@ -46,53 +47,7 @@
 #define MAXREC 4096 /* records read back per test */
 #define TS0 1795000000000LL
 
-#define RUN_UNTIL(loop, cond, ms)                                                                  \
-    do {                                                                                           \
-        int64_t dl__ = pe_mono_ms() + (ms);                                                        \
-        while (!(cond)) {                                                                          \
-            if (pe_mono_ms() > dl__)                                                               \
-                pe_test_fail(__FILE__, __LINE__, "timed out after %d ms waiting for %s", (ms),     \
-                             #cond);                                                               \
-            CHECK_OK(pe_loop_run_once(loop, 20));                                                  \
-        }                                                                                          \
-    } while (0)
-
 /* ---- the mock cluster ---- */
-
-struct mock {
-    rd_kafka_t *rk;              /* the handle the mock cluster lives on */
-    rd_kafka_mock_cluster_t *mc; /* the cluster */
-    int nbrokers;                /* broker ids 1..nbrokers */
-    char brokers[256];           /* its bootstrap list */
-};
-
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
-
-static void mock_start(struct mock *m, int nbrokers)
-{
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!m->rk)
-        pe_test_fail(__FILE__, __LINE__, "rd_kafka_new: %s", why);
-    m->mc = rd_kafka_mock_cluster_new(m->rk, nbrokers);
-    CHECK(m->mc != NULL);
-    m->nbrokers = nbrokers;
-    snprintf(m->brokers, sizeof m->brokers, "%s", rd_kafka_mock_cluster_bootstraps(m->mc));
-}
-
-static void mock_stop(struct mock *m)
-{
-    rd_kafka_mock_cluster_destroy(m->mc);
-    rd_kafka_destroy(m->rk);
-}
 
 static void mock_all(struct mock *m, bool up)
 {
@@ -151,16 +106,6 @@ static void on_reset(void *ctx)
 }
 
 /* ---- records ---- */
-
-static size_t make_rec(int t, int64_t seq, char *buf, size_t cap)
-{
-    int n = snprintf(buf, cap,
-                     "{\"body\":{\"n\":%" PRId64 "},\"id\":\"00000000-0000-4000-8000-%04d%08" PRId64
-                     "\",\"seq\":%" PRId64 ",\"store\":\"s001\",\"terminal\":\"t%02d\","
-                     "\"type\":\"sale\",\"v\":1}",
-                     seq * 7, t, seq, seq, t);
-    return (size_t)n;
-}
 
 static void make_id(int t, int64_t seq, char id[64])
 {
@@ -746,8 +691,8 @@ static void produce_journal(struct mock *m, const char *path, enum fault (*fault
         if (f == F_ALTER)
             copy[r.len / 2] ^= 0x01;
         for (int k = 0; k < (f == F_TWICE ? 2 : 1); k++, produced++)
-            CHECK_OK(output_produce(o, topic_of(r.type), &ref, meta.id, r.type, NULL, meta.ts_ms, copy,
-                                    r.len));
+            CHECK_OK(output_produce(o, topic_of(r.type), &ref, meta.id, r.type, NULL, meta.ts_ms,
+                                    copy, r.len));
         free(copy);
     }
     pe_journal_iter_close(it);

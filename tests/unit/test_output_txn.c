@@ -38,6 +38,7 @@
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "tests/unit/harness.h"
+#include "tests/unit/kafka_mock.h"
 
 /* Kafka protocol API keys (rdkafka_protocol.h is not installed). */
 #define API_ADD_PARTITIONS_TO_TXN 24
@@ -51,51 +52,7 @@
 #define STATE_TOPIC "posedge.state"
 #define WAIT_MS 20000
 
-#define RUN_UNTIL(loop, cond, ms)                                                                  \
-    do {                                                                                           \
-        int64_t dl__ = pe_mono_ms() + (ms);                                                        \
-        while (!(cond)) {                                                                          \
-            if (pe_mono_ms() > dl__)                                                               \
-                pe_test_fail(__FILE__, __LINE__, "timed out after %d ms waiting for %s", (ms),     \
-                             #cond);                                                               \
-            CHECK_OK(pe_loop_run_once(loop, 20));                                                  \
-        }                                                                                          \
-    } while (0)
-
 /* ---- the mock cluster ---- */
-
-struct mock {
-    rd_kafka_t *rk;              /* the handle the mock cluster lives on */
-    rd_kafka_mock_cluster_t *mc; /* the cluster */
-    char brokers[256];           /* its bootstrap list */
-};
-
-static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
-
-static void mock_start(struct mock *m, int nbrokers)
-{
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, quiet_log);
-    m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!m->rk)
-        pe_test_fail(__FILE__, __LINE__, "rd_kafka_new: %s", why);
-    m->mc = rd_kafka_mock_cluster_new(m->rk, nbrokers);
-    CHECK(m->mc != NULL);
-    snprintf(m->brokers, sizeof m->brokers, "%s", rd_kafka_mock_cluster_bootstraps(m->mc));
-}
-
-static void mock_stop(struct mock *m)
-{
-    rd_kafka_mock_cluster_destroy(m->mc);
-    rd_kafka_destroy(m->rk);
-}
 
 /* ---- what the output reports: the sink plays the bridge ---- */
 
@@ -167,16 +124,6 @@ static void on_reset(void *ctx)
 }
 
 /* ---- records ---- */
-
-static size_t make_rec(int t, int64_t seq, char *buf, size_t cap)
-{
-    int n = snprintf(buf, cap,
-                     "{\"body\":{\"n\":%" PRId64 "},\"id\":\"00000000-0000-4000-8000-%04d%08" PRId64
-                     "\",\"seq\":%" PRId64 ",\"store\":\"s001\",\"terminal\":\"t%02d\","
-                     "\"type\":\"sale\",\"v\":1}",
-                     seq * 7, t, seq, seq, t);
-    return (size_t)n;
-}
 
 /* A chain hash stand-in: 64 lower-case hex digits, distinct per (terminal, seq). */
 static void make_hash(int t, int64_t seq, char out[PE_SHA256_HEXLEN])

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kafka_common.c - see kafka_common.h.
+ */
+#include "bridge/kafka_common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "posedge/err.h"
+#include "posedge/log.h"
+
+void kc_ids(const struct output_ref *ref, struct kc_ids *ids)
+{
+    snprintf(ids->store, sizeof ids->store, "%.*s", (int)sizeof ids->store - 1, ref->store);
+    snprintf(ids->terminal, sizeof ids->terminal, "%.*s", (int)sizeof ids->terminal - 1,
+             ref->terminal);
+    snprintf(ids->seq, sizeof ids->seq, "%" PRId64, ref->seq);
+    int n = snprintf(ids->key, sizeof ids->key, "%s/%s", ids->store, ids->terminal);
+    ids->keylen = n > 0 ? (size_t)n : 0;
+}
+
+size_t kc_max_msg(rd_kafka_t *rk)
+{
+    char v[32];
+    size_t len = sizeof v;
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", v, &len) == RD_KAFKA_CONF_OK &&
+        atol(v) > 0)
+        return (size_t)atol(v);
+    return 1000000;
+}
+
+const char *kc_quotable(const char *s, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen; s++)
+        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
+    out[i] = '\0';
+    return out;
+}
+
+void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    (void)rk;
+    enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
+    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
+        lvl = PE_LOG_INFO;
+    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, kc_quotable(buf, q, sizeof q));
+}
+
+void kc_log_error(int err, const char *reason)
+{
+    char q[512];
+    enum pe_log_level lvl = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? PE_LOG_WARN : PE_LOG_INFO;
+    pe_log(lvl, "output.kafka_error", "err=%s reason=\"%s\"",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), kc_quotable(reason, q, sizeof q));
+}
+
+int kc_pipe(int fds[2], char *err, size_t errlen)
+{
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "kafka: pipe: %s", strerror(errno));
+        fds[0] = fds[1] = -1;
+        return PE_ESYS;
+    }
+    for (int i = 0; i < 2; i++) {
+        int fl = fcntl(fds[i], F_GETFL);
+        if (fl < 0 || fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fds[i], F_SETFD, FD_CLOEXEC) < 0) {
+            snprintf(err, errlen, "kafka: fcntl: %s", strerror(errno));
+            close(fds[0]);
+            close(fds[1]);
+            fds[0] = fds[1] = -1;
+            return PE_ESYS;
+        }
+    }
+    return PE_OK;
+}
+
+void kc_drain_pipe(int fd)
+{
+    char buf[64];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+    }
+}
+
+size_t kc_dlq_cut(size_t len, size_t max_msg, const char *reason, const char *source_topic,
+                  char orig[24])
+{
+    /* Room is left for the record's framing and headers. */
+    size_t room = 1024 + strlen(reason) + strlen(source_topic);
+    size_t limit = max_msg > room ? max_msg - room : 0;
+    orig[0] = '\0';
+    if (len <= limit)
+        return len;
+    snprintf(orig, 24, "%zu", len);
+    return limit;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kafka_common.h - what the two producers of the bridge (output.c, idempotent on the loop;
+ * output_txn.c, transactional on its own thread) share: how librdkafka's logs and errors
+ * become posedge log lines, the wake-up pipe, and the cut of an oversized dead letter.
+ */
+#ifndef POSEDGE_BRIDGE_KAFKA_COMMON_H
+#define POSEDGE_BRIDGE_KAFKA_COMMON_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "bridge/output.h"
+
+/* The strings of an event record's key and headers, from its ref. */
+struct kc_ids {
+    char store[sizeof((struct output_ref *)0)->store];
+    char terminal[sizeof((struct output_ref *)0)->terminal];
+    char seq[24];
+    char key[sizeof((struct output_ref *)0)->store + sizeof((struct output_ref *)0)->terminal];
+    size_t keylen; /* key is "<store>/<terminal>" */
+};
+
+/* Fill ids from ref, whose strings need not be terminated within their arrays. */
+void kc_ids(const struct output_ref *ref, struct kc_ids *ids);
+
+/* The producer's message.max.bytes (librdkafka's default when it cannot be read). */
+size_t kc_max_msg(rd_kafka_t *rk);
+
+/* Copy s into out for a quoted log value: '"' becomes '\'' and control characters a space. */
+const char *kc_quotable(const char *s, char *out, size_t outlen);
+
+/* librdkafka's log callback: warn at most, and connection failures (which repeat while Kafka
+ * is away, and also come through the error callback) only at info. */
+void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/* Log a non-fatal error from librdkafka's error callback (all brokers down: warn; else info). */
+void kc_log_error(int err, const char *reason);
+
+/* A pipe for wake-ups from librdkafka's threads: both ends non-blocking (a full pipe means a
+ * wake-up is pending anyway) and close-on-exec. err says what failed. PE_OK or PE_ESYS. */
+int kc_pipe(int fds[2], char *err, size_t errlen);
+
+/* Read everything there is from a non-blocking pipe. */
+void kc_drain_pipe(int fd);
+
+/* Input too large for Kafka is exactly what becomes a dead letter (the bridge's intake limit
+ * may be above message.max.bytes). Rather than lose it, keep its head: returns the length to
+ * produce and, when cut, writes the original length into orig (else orig is ""). */
+size_t kc_dlq_cut(size_t len, size_t max_msg, const char *reason, const char *source_topic,
+                  char orig[24]);
+
+#endif
