@@ -2,11 +2,19 @@
 #
 # posedge build. One Makefile for every board: BOARD=sim (default, host + fake devices) selects
 # boards/$(BOARD)/board.mk, which says which toolchain and HAL drivers the board uses. Objects
-# and binaries go to build/$(BOARD)/ (release) or build/$(BOARD)/san/ (ASan+UBSan test build),
-# so boards and variants sit side by side.
+# and binaries go to build/$(BOARD)/ (release), build/$(BOARD)/san/ (ASan+UBSan test build) or
+# build/$(BOARD)/test/ (VARIANT=test: the release build with fault injection, no sanitizers:
+# the test build of the ARM boards, whose tests run under user-mode QEMU, where sanitizers are
+# unreliable), so boards and variants sit side by side.
+#
+# A cross board (CROSS set: rpi4, armhf) compiles with Debian's cross compiler against a
+# sysroot of its own, build/$(BOARD)/sysroot: its architecture's library packages, downloaded
+# and unpacked by scripts/sysroot.sh when it is missing (never touching the host's packages).
 #
 #   make              build/$(BOARD)/posedge-agent and posedge-ctl
-#   make check        install what is missing, build with sanitizers, run every test
+#   make BOARD=rpi4   the same for a Raspberry Pi 4 class till (arm64); BOARD=armhf for ARMv7
+#   make check        install what is missing, build with sanitizers, run every test (with the
+#                     ARM boards' test builds under QEMU: tests/run.sh)
 #   make demo         install what is missing, run a simulated till for a minute
 #   make bench        throughput, latency, memory and size figures
 #   make clean
@@ -19,6 +27,9 @@ ifeq ($(VARIANT),san)
 BUILD := build/$(BOARD)/san
 VFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
           -DPE_FAULT_INJECTION
+else ifeq ($(VARIANT),test)
+BUILD := build/$(BOARD)/test
+VFLAGS := -O2 -g -DPE_FAULT_INJECTION
 else
 BUILD := build/$(BOARD)
 VFLAGS := -O2 -g
@@ -27,10 +38,24 @@ endif
 CC := $(CROSS)gcc
 AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
+# The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
+# dependencies); a board needing more names them in BOARD_PKGS.
+LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
+
+# A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
+# /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
+ifneq ($(CROSS),)
+TRIPLET := $(patsubst %-,%,$(CROSS))
+SYSROOT := build/$(BOARD)/sysroot
+SYSROOT_STAMP := $(SYSROOT).manifest
+SYSROOT_FLAGS := --sysroot=$(SYSROOT)
+LDFLAGS += -Wl,-rpath-link,$(SYSROOT)/lib/$(TRIPLET):$(SYSROOT)/usr/lib/$(TRIPLET)
+endif
 CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -MMD -MP
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
-          -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS)
-LDFLAGS += $(filter -fsanitize%,$(VFLAGS))
+          -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS) $(BOARD_CFLAGS) \
+          $(SYSROOT_FLAGS)
+LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS)
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lm
 KAFKA_LIBS := -lrdkafka
@@ -40,7 +65,10 @@ LIB_SRC := $(wildcard common/*.c) $(wildcard store/*.c) $(wildcard hal/*.c) \
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
 CTL_SRC := $(filter-out ctl/main.c,$(wildcard ctl/*.c))
 BRIDGE_SRC := $(filter-out bridge/main.c,$(wildcard bridge/*.c))
-UNIT_SRC := $(filter-out tests/unit/harness.c,$(wildcard tests/unit/test_*.c))
+# A driver family's unit tests (tests/unit/test_hal_<family>*.c) need its drivers in the build.
+HAL_OFF := $(filter-out $(HAL_DIRS),$(notdir $(patsubst %/,%,$(wildcard hal/*/))))
+UNIT_SRC := $(filter-out tests/unit/harness.c $(HAL_OFF:%=tests/unit/test_hal_%%), \
+                         $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 LIB := $(BUILD)/libposedge.a
@@ -53,12 +81,29 @@ CTL := $(BUILD)/posedge-ctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deps kafka unit-tests bench-bins clean
+.PHONY: all check demo bench deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE))
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
+$(BUILD)/obj/%.o: %.c boards/$(BOARD)/board.mk | $(SYSROOT_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Made once, when missing (make clean removes it; the downloaded packages stay in the cache).
+sysroot: $(SYSROOT_STAMP)
+# One made from partial indexes (a mirror mid-sync: $(SYSROOT).degraded) is looked at again on
+# every run, and made anew once the mirror is whole.
+ifneq ($(CROSS),)
+$(SYSROOT_STAMP): $(if $(wildcard $(SYSROOT).degraded),FORCE)
+	scripts/sysroot.sh $(BOARD_ARCH) $(SYSROOT) $(LIB_PKGS) $(BOARD_PKGS)
+endif
+FORCE:
+
+# The board's data for scripts (tests/run.sh, scripts/arm-check.sh, scripts/bench.sh), as shell
+# assignments: eval "$$(make -s BOARD=rpi4 board-vars)".
+board-vars:
+	@echo "BOARD_ARCH='$(BOARD_ARCH)' CROSS='$(CROSS)' QEMU='$(QEMU)' SYSROOT='$(SYSROOT)'" \
+	      "HAL_DIRS='$(HAL_DIRS)'"
 
 $(LIB): $(call obj,$(LIB_SRC))
 	@rm -f $@
@@ -101,8 +146,12 @@ kafka:
 	@scripts/kafka.sh fetch
 
 # The test build: sanitizers on, fault injection compiled in. tests/run.sh prints the one
-# summary line "N passed, N failed" over every unit and system test it ran.
+# summary line "N passed, N failed" over every unit and system test it ran, the ARM boards'
+# included: it builds each in VARIANT=test and runs its tests under QEMU. It runs on the host.
 check: deps kafka
+ifneq ($(CROSS),)
+	$(error make check runs on the host board (make check); it tests $(BOARD) under $(QEMU))
+endif
 	$(MAKE) VARIANT=san all unit-tests
 	$(MAKE) VARIANT=release all
 	tests/run.sh build/$(BOARD)/san build/$(BOARD)

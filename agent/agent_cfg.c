@@ -49,7 +49,9 @@ static int check_host(const void *v, char *why, size_t len)
     STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls,               \
         pe_cfg_check_id),                                                                          \
         STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \
-            "device path of the " cls " (\"\": driver default)", NULL)
+            "device path of the " cls " (\"\": driver default)", NULL),                            \
+        STR("devices." cls ".options", f.options, "", 0, 127,                                      \
+            "driver options of the " cls ", e.g. \"baud=9600 parity=none bits=8\"", NULL)
 
 const struct pe_cfg_opt agent_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "store id", pe_cfg_check_id),

@@ -16,6 +16,7 @@
 struct agent_devcfg {
     char driver[16];           /* HAL driver name */
     char path[AGENT_PATH_MAX]; /* device node or file; "" for the driver's default */
+    char options[128];         /* driver options (hal.h), "" for the driver's defaults */
 };
 
 struct agent_cfg {

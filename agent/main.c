@@ -53,10 +53,15 @@ struct agent {
     struct pe_keypad *keypad;
     struct pe_sim *sim;
     struct pe_till *till;
-    struct uplink *uplink; /* NULL when mqtt.host is "" */
+    struct uplink *uplink;    /* NULL when mqtt.host is "" */
+    enum pe_health health[4]; /* last seen: scanner, scale, printer, display */
+    bool scale_polled;        /* the scale answers request(): ask it every SCALE_POLL_MS */
     bool stop;
     int stop_signal;
 };
+
+#define HEALTH_MS 1000    /* devices' health is looked at this often */
+#define SCALE_POLL_MS 250 /* a polled scale (NCI, 8213) is asked for a reading this often */
 
 static void usage(FILE *out)
 {
@@ -139,6 +144,55 @@ static void on_payment(int fd, short revents, void *ctx)
         till_on_payment(a->till, &r);
 }
 
+/* ---- device health: offline, back, out of paper ---- */
+
+/* The Linux drivers keep their fd through an unplug and reopen the device from their health op
+ * with backoff (hal/linux/linux.h); the agent looks at every device's health each HEALTH_MS,
+ * logs each change and says it on the customer display. */
+static void on_health(void *ctx)
+{
+    struct agent *a = ctx;
+    static const char *const names[4] = {"Scanner", "Scale", "Printer", "Display"};
+    enum pe_health h[4] = {PE_HEALTH_OK, PE_HEALTH_OK, PE_HEALTH_OK, PE_HEALTH_OK};
+    int rc[4] = {
+        pe_scanner_health(a->scanner, &h[0]),
+        pe_scale_health(a->scale, &h[1]),
+        pe_printer_health(a->printer, &h[2]),
+        pe_display_health(a->display, &h[3]),
+    };
+    for (int i = 0; i < 4; i++) {
+        if (rc[i] != PE_OK || h[i] == a->health[i])
+            continue;
+        static const char *const words[] = {"ok", "degraded", "failed"};
+        pe_log(h[i] == PE_HEALTH_OK ? PE_LOG_INFO : PE_LOG_WARN, "agent.device",
+               "device=%s health=%s", names[i], words[h[i]]);
+        if (h[i] == PE_HEALTH_FAILED)
+            till_on_device(a->till, names[i], false,
+                           i == 2 ? "receipts can be reprinted" : "check the cable");
+        else if (a->health[i] == PE_HEALTH_FAILED)
+            till_on_device(a->till, names[i], true, "");
+        a->health[i] = h[i];
+    }
+    pe_loop_timer(a->loop, HEALTH_MS, on_health, a, NULL);
+}
+
+static void on_scale_poll(void *ctx)
+{
+    struct agent *a = ctx;
+    pe_scale_request(a->scale);
+    pe_loop_timer(a->loop, SCALE_POLL_MS, on_scale_poll, a, NULL);
+}
+
+static void watch_health(struct agent *a)
+{
+    pe_loop_timer(a->loop, HEALTH_MS, on_health, a, NULL);
+    /* A scale that reports by itself (the fake) says so: request is not supported. */
+    if (pe_scale_request(a->scale) != PE_ENOTSUP) {
+        a->scale_polled = true;
+        pe_loop_timer(a->loop, SCALE_POLL_MS, on_scale_poll, a, NULL);
+    }
+}
+
 static void on_signal(int sig, void *ctx)
 {
     struct agent *a = ctx;
@@ -189,7 +243,8 @@ static void resolve(const char *cfg_path, const char *p, char *out, size_t len)
 /* Open one device of a class with the driver the configuration names (checked at start). */
 #define OPEN_DEV(cls, field, finder)                                                               \
     do {                                                                                           \
-        struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir};       \
+        struct pe_hal_devcfg dc = {a->cfg.field.driver, a->cfg.field.path, a->cfg.data_dir,        \
+                                   a->cfg.field.options};                                          \
         int rc_ = finder(a->cfg.field.driver)->open(&dc, &a->field);                               \
         if (rc_) {                                                                                 \
             fprintf(stderr, "posedge-agent: cannot open the " cls " (%s %s): %s\n",                \
@@ -652,6 +707,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-agent: till: %s\n", pe_strerror(rc));
         goto out_sim;
     }
+    /* Real devices are watched; the fakes of the sim board are driven by their back doors. */
+    const char *drivers[] = {a.cfg.scanner.driver, a.cfg.scale.driver, a.cfg.printer.driver,
+                             a.cfg.display.driver};
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+        if (strcmp(drivers[i], "fake") != 0) {
+            watch_health(&a);
+            break;
+        }
     if (a.cfg.mqtt_host[0]) {
         struct uplink_opts uo = {
             .host = a.cfg.mqtt_host,

@@ -103,6 +103,13 @@ static void show(struct pe_till *t, const char *l1, const char *l2)
         pe_display_show(t->d.display, t->line1, t->line2);
 }
 
+void till_on_device(struct pe_till *t, const char *device, bool online, const char *detail)
+{
+    char l1[32];
+    snprintf(l1, sizeof l1, "%s %s", device, online ? "online" : "offline");
+    show(t, l1, detail);
+}
+
 static void refuse(struct pe_till *t, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -63,6 +63,11 @@ void till_on_weight(struct pe_till *t, const struct pe_weight *w);
 void till_on_key(struct pe_till *t, const struct pe_key_input *k);
 void till_on_payment(struct pe_till *t, const struct pe_pay_result *r);
 
+/* A device went offline or came back (the agent polls the devices' health): the customer
+ * display says so (e.g. "Printer offline", "out of paper: receipts can be reprinted"); the sale
+ * in progress is not touched. */
+void till_on_device(struct pe_till *t, const char *device, bool online, const char *detail);
+
 /* True while a card payment is in flight. */
 bool till_awaiting_payment(const struct pe_till *t);
 

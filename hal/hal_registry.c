@@ -20,12 +20,23 @@
 #define NAMES_FAKE ""
 #endif
 
+#ifdef PE_HAL_linux
+#include "hal/linux/linux.h"
+#define NAMES_LINUX " evdev serial escpos"
+#else
+#define NAMES_LINUX ""
+#endif
+
 /* Each family adds " <name>"; the leading space is skipped on return. */
-static const char driver_names[] = "" NAMES_FAKE;
+static const char driver_names[] = "" NAMES_FAKE NAMES_LINUX;
 
 static const struct pe_scanner_ops *const scanners[] = {
 #ifdef PE_HAL_fake
     &pe_fake_scanner_ops,
+#endif
+#ifdef PE_HAL_linux
+    &pe_linux_evdev_scanner_ops,
+    &pe_linux_serial_scanner_ops,
 #endif
     NULL,
 };
@@ -34,12 +45,18 @@ static const struct pe_scale_ops *const scales[] = {
 #ifdef PE_HAL_fake
     &pe_fake_scale_ops,
 #endif
+#ifdef PE_HAL_linux
+    &pe_linux_scale_ops,
+#endif
     NULL,
 };
 
 static const struct pe_printer_ops *const printers[] = {
 #ifdef PE_HAL_fake
     &pe_fake_printer_ops,
+#endif
+#ifdef PE_HAL_linux
+    &pe_linux_printer_ops,
 #endif
     NULL,
 };
@@ -54,6 +71,9 @@ static const struct pe_payment_ops *const payments[] = {
 static const struct pe_display_ops *const displays[] = {
 #ifdef PE_HAL_fake
     &pe_fake_display_ops,
+#endif
+#ifdef PE_HAL_linux
+    &pe_linux_display_ops,
 #endif
     NULL,
 };

@@ -185,3 +185,43 @@ awk -v r1="$r1" -v r2="$r2" -v n="$real_n" -v tx="$tx_ms" -v id="$id_ms" \
     printf "bridge   real-broker drain, kafka.mode=transactional (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, txr, txr / kr, txm / 1024.0
     printf "bridge   real-broker drain, kafka.mode=idempotent (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, idr, idr / kr, idm / 1024.0
 }'
+
+# ---- the ARM boards ----
+# For each board whose board.mk names a QEMU (rpi4, armhf): its release build (made here when
+# missing or stale; a board that cannot be built is said so and left out), the stripped sizes
+# of posedge-agent and posedge-bridge (its own cross strip), and the agent's peak RSS over 1,000
+# shopper customers under user-mode QEMU. That RSS holds QEMU's own memory (its translated code
+# and the host's view of the guest), so the same QEMU running the agent's --help is given beside
+# it: the difference is near what the till itself needs.
+arm_n=1000
+for mk in "$top"/boards/*/board.mk; do
+    b=$(basename "$(dirname "$mk")")
+    vars=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top" \
+        BOARD="$b" board-vars) || continue
+    eval "$vars"
+    [ -n "$QEMU" ] || continue
+    if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top" -j2 BOARD="$b" VARIANT=release \
+        all >"$dir/arm-$b.build" 2>&1; then
+        echo "size     $b: the release build failed (make BOARD=$b), left out"
+        continue
+    fi
+    arm_strip() { "${CROSS}strip" -o "$dir/s" "$1" && stat -c %s "$dir/s"; }
+    aasz=$(arm_strip "$top/build/$b/posedge-agent")
+    absz=$(arm_strip "$top/build/$b/posedge-bridge")
+    goal=
+    [ "$BOARD_ARCH" = arm64 ] && goal=" (goal: agent <= 300 KB)"
+    awk -v b="$b" -v a="$BOARD_ARCH" -v asz="$aasz" -v bsz="$absz" -v goal="$goal" 'BEGIN {
+        printf "size     %s (%s): stripped posedge-agent %.0f KB, posedge-bridge %.0f KB%s\n", b, a, asz / 1024.0, bsz / 1024.0, goal
+    }'
+    run=("$QEMU" -L "$top/$SYSROOT")
+    /usr/bin/time -f %M -o "$dir/arm-$b.rss" "${run[@]}" "$top/build/$b/posedge-agent" \
+        -c "$top/boards/sim/agent.json" --data-dir "$dir/arm-$b" --shopper "$arm_n" --seed 7 \
+        2>"$dir/arm-$b.log"
+    /usr/bin/time -f %M -o "$dir/arm-$b.rss0" "${run[@]}" "$top/build/$b/posedge-agent" --help \
+        >/dev/null 2>&1
+    "$top/$build/posedge-ctl" verify "$dir/arm-$b/journal.db" >/dev/null
+    awk -v b="$b" -v q="$QEMU" -v n="$arm_n" -v rss="$(cat "$dir/arm-$b.rss")" \
+        -v rss0="$(cat "$dir/arm-$b.rss0")" 'BEGIN {
+        printf "memory   %s agent peak RSS under %s over %d shopper customers: %.1f MB (%s with the agent'"'"'s --help: %.1f MB)\n", b, q, n, rss / 1024.0, q, rss0 / 1024.0
+    }'
+done

@@ -11,6 +11,13 @@ pkgs=(
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
+    # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
+    # (libc6-dev-*-cross is only recommended by the compilers, and recommends are not installed
+    # here), user-mode QEMU to run their tests (qemu-user only: no binfmt registration, the tests
+    # name qemu-aarch64/qemu-arm themselves) and file(1) to check what was built. The boards'
+    # other libraries come from scripts/sysroot.sh, which never changes the host's packages.
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+    qemu-user file
 )
 
 missing=()

@@ -8,6 +8,13 @@
 #
 # usage: tests/run.sh SAN_BUILD_DIR RELEASE_BUILD_DIR [FILTER]
 # System tests run with /usr/bin/python3 (Debian's Python; they use only its standard library).
+#
+# Then the ARM boards (every board whose board.mk names a QEMU, or those in $PE_QEMU_BOARDS;
+# PE_QEMU_BOARDS= skips them): each is built in its test variant (VARIANT=test: -O2 with fault
+# injection and no sanitizers, which are unreliable under qemu-user; build/<board>/test) and its
+# unit test programs run under user-mode QEMU (qemu-aarch64/qemu-arm -L build/<board>/sysroot),
+# then its agent system test (scripts/arm-check.sh). A board whose build fails counts one
+# failure and runs nothing. FILTER arm/rpi4 runs only that board; arm runs only the ARM stage.
 set -u
 san=${1:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
 rel=${2:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
@@ -21,10 +28,10 @@ passed=0
 failed=0
 failures=()
 
-run_prog() { # name timeout cmd...
+run_prog() { # name timeout cmd...: 0 when it passed (or was filtered out), else 1
     local name=$1 limit=$2
     shift 2
-    local out=$logdir/$(basename "$name").log
+    local out=$logdir/${name//\//_}.log
     if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then
         return
     fi
@@ -46,6 +53,7 @@ run_prog() { # name timeout cmd...
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+    [ "$f" -eq 0 ]
 }
 
 for t in "$top/$san"/tests/test_*; do
@@ -55,6 +63,52 @@ done
 for t in "$top"/tests/system/test_*.py; do
     [ -f "$t" ] || continue
     run_prog "system/$(basename "$t" .py)" 1200 /usr/bin/python3 "$t"
+done
+
+# ---- the ARM boards under user-mode QEMU ----
+# Unit test programs that cannot work under qemu-user, as "program: reason", are skipped (and
+# said so); none so far. test_mqtt execs the host's mosquitto: a host program started from an
+# emulated one runs natively, and the ARM client reaches it over loopback. test_hal_linux_input
+# makes its uinput keyboard only where every ioctl of that works, else leaves that test out.
+qemu_skips=()
+qemu_skip() { # qemu_skip PROGRAM: the reason PROGRAM is skipped under qemu-user, or nothing
+    local s
+    for s in "${qemu_skips[@]}"; do
+        [ "${s%%:*}" = "$1" ] && echo "${s#*: }"
+    done
+}
+board_var() { # board_var BOARD VAR: a value of the board's board.mk, through make
+    (eval "$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top" \
+        BOARD="$1" board-vars)" && eval "echo \"\$$2\"")
+}
+arm_wanted() { # the ARM stage of board $1 runs unless FILTER rules all of it out
+    [ -z "$filter" ] || [[ "arm/$1/" == *"$filter"* ]] || [[ "$filter" == "arm/$1/"* ]]
+}
+if [ -z "${PE_QEMU_BOARDS+set}" ]; then
+    PE_QEMU_BOARDS=
+    for mk in "$top"/boards/*/board.mk; do
+        b=$(basename "$(dirname "$mk")")
+        [ -n "$(board_var "$b" QEMU)" ] && PE_QEMU_BOARDS="$PE_QEMU_BOARDS $b"
+    done
+fi
+for b in $PE_QEMU_BOARDS; do
+    arm_wanted "$b" || continue
+    # The build is never filtered out: a test must not run from a stale binary.
+    filter= run_prog "arm/$b/build" 1200 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        make -C "$top" -j2 BOARD="$b" VARIANT=test all unit-tests || continue
+    qemu=$(board_var "$b" QEMU)
+    sysroot=$top/$(board_var "$b" SYSROOT)
+    for t in "$top/build/$b/test"/tests/test_*; do
+        [ -x "$t" ] || continue
+        why=$(qemu_skip "$(basename "$t")")
+        if [ -n "$why" ]; then
+            echo "== arm/$b/unit/$(basename "$t")"
+            echo "   # skipped under $qemu: $why"
+            continue
+        fi
+        run_prog "arm/$b/unit/$(basename "$t")" 900 "$qemu" -L "$sysroot" "$t"
+    done
+    run_prog "arm/$b/agent" 600 "$top/scripts/arm-check.sh" "$b" "build/$b/test" "$rel"
 done
 
 echo

@@ -29,7 +29,8 @@
     X(EEXIST, -14, "already exists")                                                               \
     X(ECHAIN, -15, "hash chain is broken")                                                         \
     X(ESYS, -16, "system call failed")                                                             \
-    X(EEOF, -17, "end of input")
+    X(EEOF, -17, "end of input")                                                                   \
+    X(ETIMEDOUT, -18, "timed out")
 
 enum pe_err {
 #define PE__ERR_ENUM(name, value, msg) PE_##name = (value),

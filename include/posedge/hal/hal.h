@@ -30,6 +30,9 @@ struct pe_hal_devcfg {
     const char *driver;   /* driver name, e.g. "fake" */
     const char *path;     /* device node, tty or file; meaning is the driver's */
     const char *data_dir; /* the daemon's data directory (fakes write their records there) */
+    const char *options;  /* driver options: "key=value" words separated by spaces or commas,
+                           * e.g. "baud=9600 parity=even bits=7 protocol=nci" ("" or NULL:
+                           * the driver's defaults); an unknown key is refused by open */
 };
 
 #endif
