@@ -110,8 +110,11 @@ static void on_scanner(int fd, short revents, void *ctx)
     (void)revents;
     struct agent *a = ctx;
     struct pe_scan s;
-    while (pe_scanner_read(a->scanner, &s) == PE_OK)
+    while (pe_scanner_read(a->scanner, &s) == PE_OK) {
         till_on_scan(a->till, s.code);
+        if (a->sim && strcmp(a->cfg.scanner.driver, "fake") != 0)
+            pe_sim_device_input(a->sim, 0);
+    }
 }
 
 static void on_scale(int fd, short revents, void *ctx)
@@ -120,8 +123,11 @@ static void on_scale(int fd, short revents, void *ctx)
     (void)revents;
     struct agent *a = ctx;
     struct pe_weight w;
-    while (pe_scale_read(a->scale, &w) == PE_OK)
+    while (pe_scale_read(a->scale, &w) == PE_OK) {
         till_on_weight(a->till, &w);
+        if (a->sim && strcmp(a->cfg.scale.driver, "fake") != 0)
+            pe_sim_device_input(a->sim, 1);
+    }
 }
 
 static void on_keypad(int fd, short revents, void *ctx)

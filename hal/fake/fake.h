@@ -108,6 +108,7 @@ enum sim__input {
     SIM_IN_KEY,      /* a keypad action; with card set, a card is presented first */
     SIM_IN_SCAN,     /* a scanner code (text) */
     SIM_IN_WEIGH,    /* a scale reading */
+    SIM_IN_DEVICE,   /* none injected: wait for one from a real device (kind: 0 scan, 1 weigh) */
 };
 
 /* One step: at most one device input, with the clock movement before it. */

@@ -29,6 +29,8 @@ struct pe_sim {
     size_t cap;                 /* allocated entries */
     struct sim__source src;     /* where steps come from; owns src.ctx */
     int64_t customers;          /* sum of the counts of the steps performed */
+    int64_t dev_seen[2];        /* inputs taken from real devices: scans, weights */
+    int64_t dev_wanted[2];      /* device steps performed, by kind */
     bool done;                  /* the source has nothing more */
 };
 
@@ -45,10 +47,9 @@ int sim__create(const struct pe_sim_devices *devs, int64_t start_ms, const struc
     const char *bad = NULL;
     if (!devs || !out || !src || !src->refill)
         return PE_EINVAL;
-    if (!devs->scanner || devs->scanner->ops != &pe_fake_scanner_ops)
-        bad = "scanner";
-    else if (!devs->scale || devs->scale->ops != &pe_fake_scale_ops)
-        bad = "scale";
+    /* The scanner and the scale may be real devices (scenario "device" steps wait for them). */
+    if (!devs->scanner || !devs->scale)
+        bad = !devs->scanner ? "scanner" : "scale";
     else if (!devs->keypad || devs->keypad->ops != &pe_fake_keypad_ops)
         bad = "keypad";
     else if (!devs->payment || devs->payment->ops != &pe_fake_payment_ops)
@@ -105,9 +106,16 @@ int64_t pe_sim_customers(const struct pe_sim *sim)
     return sim->customers;
 }
 
+void pe_sim_device_input(struct pe_sim *sim, int kind)
+{
+    if (sim && (kind == 0 || kind == 1))
+        sim->dev_seen[kind]++;
+}
+
 bool pe_sim_pending(const struct pe_sim *sim)
 {
-    return pe_fake_scanner_queued(sim->devs.scanner) > 0 ||
+    return sim->dev_seen[0] < sim->dev_wanted[0] || sim->dev_seen[1] < sim->dev_wanted[1] ||
+           pe_fake_scanner_queued(sim->devs.scanner) > 0 ||
            pe_fake_scale_queued(sim->devs.scale) > 0 ||
            pe_fake_keypad_queued(sim->devs.keypad) > 0 || pe_fake_payment_busy(sim->devs.payment);
 }
@@ -165,6 +173,8 @@ static const char *input_name(const struct sim__step *st)
         return "scan";
     case SIM_IN_WEIGH:
         return "weigh";
+    case SIM_IN_DEVICE:
+        return st->qty ? "device_weigh" : "device_scan";
     case SIM_IN_NONE:
         break;
     }
@@ -212,6 +222,9 @@ int pe_sim_step(struct pe_sim *sim)
         break;
     case SIM_IN_WEIGH:
         rc = pe_fake_scale_push(sim->devs.scale, st->grams, st->stable);
+        break;
+    case SIM_IN_DEVICE:
+        sim->dev_wanted[st->qty ? 1 : 0]++;
         break;
     case SIM_IN_NONE:
         break;

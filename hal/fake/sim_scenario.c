@@ -466,6 +466,20 @@ static int parse_action(struct parser *p, const cJSON *o)
         st->qty = qty;
         return PE_OK;
     }
+    if (strcmp(a, "device") == 0) {
+        /* Nothing injected: the step is done when the till has taken one more input of this
+         * kind from a real device (the Linux scanner or scale of a test rig). */
+        char input[8];
+        if ((rc = check_fields(p, o, "input")) ||
+            (rc = get_str(p, o, "input", true, NULL, input, sizeof input)))
+            return rc;
+        if (strcmp(input, "scan") != 0 && strcmp(input, "weigh") != 0)
+            return perr(p, PE_EINVAL, "input: must be \"scan\" or \"weigh\"");
+        if ((rc = add_step(p, true, wait, SIM_IN_DEVICE, &st)))
+            return rc;
+        st->qty = input[0] == 'w';
+        return PE_OK;
+    }
     if (strcmp(a, "weigh") == 0) {
         int64_t grams;
         bool stable;

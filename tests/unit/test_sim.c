@@ -381,15 +381,36 @@ static void t_scenario_refusals(void)
         PE_EIO);
     CHECK_HAS(err, "absent.jsonl");
 
-    /* The devices must be fakes. */
-    static const struct pe_scale_ops other = {.name = "serial"};
-    struct pe_scale not_fake = {.ops = &other};
+    /* The keypad and the payment terminal must be fakes: the scenario plays the operator and
+     * the card. The scanner and the scale may be real ("device" steps wait for them). */
+    static const struct pe_keypad_ops other_keypad = {.name = "evdev"};
+    struct pe_keypad not_fake_keypad = {.ops = &other_keypad};
     struct pe_sim_devices devs = r.devs;
-    devs.scale = &not_fake;
+    devs.keypad = &not_fake_keypad;
     CHECK_INT(pe_sim_scenario_create(write_tmp("ok.jsonl", "{\"do\":\"cancel\"}\n"), &devs, 0, &sim,
                                      err, sizeof err),
               PE_EINVAL);
-    CHECK_HAS(err, "scale");
+    CHECK_HAS(err, "keypad");
+    static const struct pe_scale_ops other = {.name = "serial"};
+    struct pe_scale not_fake = {.ops = &other};
+    devs = r.devs;
+    devs.scale = &not_fake;
+    CHECK_OK(
+        pe_sim_scenario_create(write_tmp("dev.jsonl", "{\"do\":\"device\",\"input\":\"weigh\"}\n"),
+                               &devs, 0, &sim, err, sizeof err));
+    /* A device step waits for the real input, and is done once it came. */
+    CHECK_OK(pe_sim_step(sim));
+    CHECK(pe_sim_pending(sim));
+    pe_sim_device_input(sim, 0); /* a scan does not count for a weight */
+    CHECK(pe_sim_pending(sim));
+    pe_sim_device_input(sim, 1);
+    CHECK(!pe_sim_pending(sim));
+    pe_sim_destroy(sim);
+    CHECK_INT(
+        pe_sim_scenario_create(write_tmp("bad.jsonl", "{\"do\":\"device\",\"input\":\"key\"}\n"),
+                               &r.devs, 0, &sim, err, sizeof err),
+        PE_EINVAL);
+    CHECK_HAS(err, "input");
     rig_close(&r);
 }
 

@@ -67,6 +67,10 @@ int pe_sim_shopper_create(const struct pe_catalog *cat, const struct pe_shopper_
                           const struct pe_sim_devices *devs, struct pe_sim **out, char *err,
                           size_t errlen);
 
+/* The till took one input from a real (non-fake) device: kind 0 a scan, 1 a weight. A
+ * scenario's {"do":"device","input":"scan"|"weigh"} step waits for one (docs/scenario.md). */
+void pe_sim_device_input(struct pe_sim *sim, int kind);
+
 /* Free; pe_sim_destroy(NULL) is a no-op. Does not close the devices. */
 void pe_sim_destroy(struct pe_sim *sim);
 
