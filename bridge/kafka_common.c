@@ -35,15 +35,6 @@ size_t kc_max_msg(rd_kafka_t *rk)
     return 1000000;
 }
 
-const char *kc_quotable(const char *s, char *out, size_t outlen)
-{
-    size_t i = 0;
-    for (; s && *s && i + 1 < outlen; s++)
-        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
-    out[i] = '\0';
-    return out;
-}
-
 void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     char q[512];
@@ -51,7 +42,7 @@ void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf
     enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
     if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
         lvl = PE_LOG_INFO;
-    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, kc_quotable(buf, q, sizeof q));
+    pe_log(lvl, "output.librdkafka", "fac=%s msg=\"%s\"", fac, pe_log_quote(buf, q, sizeof q));
 }
 
 void kc_log_error(int err, const char *reason)
@@ -59,7 +50,7 @@ void kc_log_error(int err, const char *reason)
     char q[512];
     enum pe_log_level lvl = err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? PE_LOG_WARN : PE_LOG_INFO;
     pe_log(lvl, "output.kafka_error", "err=%s reason=\"%s\"",
-           rd_kafka_err2name((rd_kafka_resp_err_t)err), kc_quotable(reason, q, sizeof q));
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), pe_log_quote(reason, q, sizeof q));
 }
 
 int kc_pipe(int fds[2], char *err, size_t errlen)

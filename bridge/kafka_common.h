@@ -27,9 +27,6 @@ void kc_ids(const struct output_ref *ref, struct kc_ids *ids);
 /* The producer's message.max.bytes (librdkafka's default when it cannot be read). */
 size_t kc_max_msg(rd_kafka_t *rk);
 
-/* Copy s into out for a quoted log value: '"' becomes '\'' and control characters a space. */
-const char *kc_quotable(const char *s, char *out, size_t outlen);
-
 /* librdkafka's log callback: warn at most, and connection failures (which repeat while Kafka
  * is away, and also come through the error callback) only at info. */
 void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);

@@ -149,7 +149,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
         pe_error("output.fatal", "err=%s reason=\"%s\" inflight=%d (recreating the producer)",
-                 rd_kafka_err2name(orig), kc_quotable(why, q, sizeof q), o->inflight);
+                 rd_kafka_err2name(orig), pe_log_quote(why, q, sizeof q), o->inflight);
         o->fatal = true;
         return;
     }

@@ -194,7 +194,7 @@ static void log_error(const char *event, rd_kafka_error_t *err)
     pe_warn(event, "err=%s retriable=%d abortable=%d fatal=%d reason=\"%s\"",
             rd_kafka_error_name(err), rd_kafka_error_is_retriable(err),
             rd_kafka_error_txn_requires_abort(err), rd_kafka_error_is_fatal(err),
-            kc_quotable(rd_kafka_error_string(err), q, sizeof q));
+            pe_log_quote(rd_kafka_error_string(err), q, sizeof q));
 }
 
 static bool stopping(struct otxn *x)
@@ -328,7 +328,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         x->fatal = true;
         pe_error("output.fatal", "reason=\"%s\" (fencing and reading the state back)",
-                 kc_quotable(reason, q, sizeof q));
+                 pe_log_quote(reason, q, sizeof q));
         return;
     }
     kc_log_error(err, reason);
@@ -444,7 +444,7 @@ static void create_state_topic(struct otxn *x)
         else
             res = "created";
         pe_info("output.state_topic", "topic=%s cleanup.policy=compact result=\"%s\"",
-                x->state_topic, kc_quotable(res, why, sizeof why));
+                x->state_topic, pe_log_quote(res, why, sizeof why));
         rd_kafka_event_destroy(ev);
     } else {
         pe_warn("output.state_topic", "topic=%s result=\"%s\"", x->state_topic, res);
@@ -473,7 +473,7 @@ static int read_state(struct otxn *x)
     }
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!c) {
-        pe_error("output.state_read", "err=\"%s\"", kc_quotable(why, err, sizeof err));
+        pe_error("output.state_read", "err=\"%s\"", pe_log_quote(why, err, sizeof err));
         rd_kafka_conf_destroy(conf);
         return PE_EINVAL;
     }

@@ -70,3 +70,13 @@ void pe_log(enum pe_log_level level, const char *event, const char *fmt, ...)
         off += w;
     }
 }
+
+const char *pe_log_quote(const char *s, char *out, size_t outlen)
+{
+    size_t i = 0;
+    for (; s && *s && i + 1 < outlen; s++)
+        out[i++] = *s == '"' ? '\'' : (unsigned char)*s < 0x20 ? ' ' : *s;
+    if (outlen)
+        out[i] = '\0';
+    return out;
+}

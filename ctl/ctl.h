@@ -19,4 +19,8 @@ int ctl_reconcile(int argc, char **argv);
  * reached within the timeout. */
 int ctl_status(int argc, char **argv);
 
+/* A count of seconds in 1..max from option opt of command cmd: 0, or -1 after saying on
+ * stderr what was wrong (ctl/args.c). */
+int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);
+
 #endif

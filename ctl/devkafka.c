@@ -497,14 +497,9 @@ static void on_signal(int sig, void *ctx)
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     char q[512];
-    size_t i = 0;
     (void)rk;
-    /* pe_log does not escape: keep the message inside its quotes. */
-    for (; *buf && i + 1 < sizeof q; buf++)
-        q[i++] = *buf == '"' ? '\'' : (unsigned char)*buf < 0x20 ? ' ' : *buf;
-    q[i] = '\0';
     pe_log(level <= 4 ? PE_LOG_WARN : PE_LOG_DEBUG, "devkafka.librdkafka", "fac=%s msg=\"%s\"", fac,
-           q);
+           pe_log_quote(buf, q, sizeof q));
 }
 
 /* ---- the command ---- */

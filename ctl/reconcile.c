@@ -298,11 +298,8 @@ static int take(struct rec *rc, const rd_kafka_message_t *m, int topic)
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     char q[512];
-    size_t i = 0;
     (void)rk;
-    for (; *buf && i + 1 < sizeof q; buf++)
-        q[i++] = *buf == '"' ? '\'' : (unsigned char)*buf < 0x20 ? ' ' : *buf;
-    q[i] = '\0';
+    pe_log_quote(buf, q, sizeof q);
     /* Connection failures repeat while Kafka is away; the deadline reports them. */
     enum pe_log_level lvl = level <= 4 && strcmp(fac, "FAIL") != 0 ? PE_LOG_WARN : PE_LOG_DEBUG;
     pe_log(lvl, "reconcile.librdkafka", "fac=%s msg=\"%s\"", fac, q);
@@ -618,15 +615,9 @@ int ctl_reconcile(int argc, char **argv)
             if (topic_index(&rc, optarg) < 0)
                 rc.topics[rc.ntopics++] = optarg;
         } else if (c == 'T') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 1 || v > 86400) {
-                fprintf(stderr,
-                        "posedge-ctl reconcile: --timeout: expected seconds in 1..86400, "
-                        "got \"%s\"\n",
-                        optarg);
+            long v;
+            if (ctl_seconds("reconcile", "--timeout", optarg, 86400, &v))
                 return EXIT_USAGE;
-            }
             rc.timeout_s = (int)v;
         } else if (c == 'h') {
             usage(stdout);

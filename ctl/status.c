@@ -412,16 +412,8 @@ int ctl_status(int argc, char **argv)
             }
             st.store = optarg;
         } else if (c == 'T') {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (!*optarg || *end || v < 1 || v > 3600) {
-                fprintf(stderr,
-                        "posedge-ctl status: --timeout: expected seconds in 1..3600, "
-                        "got \"%s\"\n",
-                        optarg);
+            if (ctl_seconds("status", "--timeout", optarg, 3600, &timeout_s))
                 return EXIT_USAGE;
-            }
-            timeout_s = v;
         } else if (c == 'h') {
             usage(stdout);
             return 0;

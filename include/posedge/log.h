@@ -11,6 +11,8 @@
 #ifndef POSEDGE_LOG_H
 #define POSEDGE_LOG_H
 
+#include <stddef.h>
+
 enum pe_log_level { PE_LOG_DEBUG = 0, PE_LOG_INFO, PE_LOG_WARN, PE_LOG_ERROR, PE_LOG_OFF };
 
 /* Component name printed as comp=...; the string must outlive all logging (a literal). */
@@ -22,6 +24,10 @@ void pe_log_set_level(enum pe_log_level level);
 int pe_log_level_parse(const char *s, enum pe_log_level *out);
 
 /* Write one line if level is enabled. fmt may be NULL for an event without fields. */
+/* Copy s (NULL: "") into out for a quoted value of a log line, which pe_log does not escape:
+ * '"' becomes '\'' and control characters a space. Returns out. */
+const char *pe_log_quote(const char *s, char *out, size_t outlen);
+
 void pe_log(enum pe_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
