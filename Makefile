@@ -35,6 +35,12 @@ BUILD := build/$(BOARD)
 VFLAGS := -O2 -g
 endif
 
+# The version has one home: the top entry of pkg/changelog (VERSION=... overrides it, e.g. for
+# the upgrade test's second build). Only common/version.c is compiled with it; the stamp makes
+# that object rebuild when the version or board changes.
+VERSION ?= $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' pkg/changelog)
+VERSION_STAMP := build/$(BOARD)/$(notdir $(VARIANT)).version
+
 CC := $(CROSS)gcc
 AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
@@ -104,6 +110,12 @@ FORCE:
 board-vars:
 	@echo "BOARD_ARCH='$(BOARD_ARCH)' CROSS='$(CROSS)' QEMU='$(QEMU)' SYSROOT='$(SYSROOT)'" \
 	      "HAL_DIRS='$(HAL_DIRS)'"
+
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION) $(BOARD)' | cmp -s - $@ || echo '$(VERSION) $(BOARD)' > $@
+$(BUILD)/obj/common/version.o: CPPFLAGS += -DPE_VERSION='"$(VERSION)"' -DPE_BOARD='"$(BOARD)"'
+$(BUILD)/obj/common/version.o: $(VERSION_STAMP)
 
 $(LIB): $(call obj,$(LIB_SRC))
 	@rm -f $@

@@ -342,6 +342,7 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
     m->o.host = m->host;
     m->o.will_topic = m->will_topic;
     m->o.will_payload = m->will_payload;
+    m->o.username = m->o.password = NULL; /* handed to libmosquitto below, which copies them */
     if (failed) {
         rc = PE_ENOMEM;
         goto free_strings;
@@ -363,6 +364,17 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
                                                         m->will_payload, 1, true);
         if (mrc != MOSQ_ERR_SUCCESS) {
             pe_error("mqtt.will", "topic=%s rc=%d msg=\"%s\"", m->will_topic, mrc,
+                     mosquitto_strerror(mrc));
+            rc = mrc == MOSQ_ERR_NOMEM ? PE_ENOMEM : PE_EINVAL;
+            goto destroy_mosq;
+        }
+    }
+    if (opts->username && opts->username[0]) {
+        int mrc = mosquitto_username_pw_set(m->mosq, opts->username,
+                                            opts->password && opts->password[0] ? opts->password
+                                                                                : NULL);
+        if (mrc != MOSQ_ERR_SUCCESS) {
+            pe_error("mqtt.credentials", "client=%s rc=%d msg=\"%s\"", m->client_id, mrc,
                      mosquitto_strerror(mrc));
             rc = mrc == MOSQ_ERR_NOMEM ? PE_ENOMEM : PE_EINVAL;
             goto destroy_mosq;

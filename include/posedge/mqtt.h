@@ -26,6 +26,8 @@ struct pe_mqtt_opts {
     int keepalive_s;          /* MQTT keepalive, seconds (default 30 when 0) */
     const char *will_topic;   /* last will (retained, QoS 1), or NULL */
     const char *will_payload; /* its payload */
+    const char *username;     /* MQTT username, or NULL/"" for none (the broker's ACL names it) */
+    const char *password;     /* its password, or NULL; never logged */
     int backoff_min_ms;       /* first reconnect delay (default 200 when 0) */
     int backoff_max_ms;       /* cap (default 10000 when 0) */
     uint64_t jitter_seed;     /* seed of the backoff jitter (0: from the clock) */
