@@ -2,32 +2,48 @@
 /*
  * bridge.c - intake, acknowledgements and the drain (see bridge.h).
  *
- * Layout: per-terminal state, then intake (MQTT message -> verify -> spool, group-committed
- * by a zero-delay timer, then the acks), then the drain (round robin over terminals, each in
- * seq order, paced by a token bucket, bounded by the producer's in-flight limit), then the
- * delivery reports that move the delivered watermark, then housekeeping and shutdown.
+ * Layout: per-terminal state, then the acks and the bridge's own state document, then intake
+ * (MQTT message -> verify -> spool, group-committed by a zero-delay timer, then the acks; state
+ * documents of the store's tills are forwarded to the telemetry topic), then the drain (round
+ * robin over terminals, each in seq order, paced by a token bucket, bounded by the producer's
+ * in-flight limit), then the delivery reports that move the delivered watermark, then
+ * housekeeping and shutdown.
+ *
+ * The state document (docs/protocol.md, "The bridge's state") is retained on
+ * posedge/v1/<store>/bridge/state and produced to the telemetry topic with the same bytes. It
+ * goes out on connect, when something in it changes (at most once a second: a change only
+ * plans a check) and every fleet.state_interval_s. Telemetry is best effort on a producer of
+ * its own (telemetry.c), so nothing about it can hold up or fail the events' path.
  */
 #include "bridge/bridge.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/flow.h"
 #include "bridge/output.h"
+#include "bridge/telemetry.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/journal.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
+#include "posedge/notify.h"
 #include "posedge/spool.h"
+#include "posedge/version.h"
 
 #define MAX_TERMINALS 1024
 #define DRAIN_CHUNK 512      /* rows read from the spool per terminal per turn */
 #define PERSIST_MS 50        /* how often delivered watermarks are written and acked */
 #define HOUSEKEEPING_MS 2000 /* prune, state, stats */
 #define STATS_EVERY 5        /* housekeeping rounds between stats lines */
+#define STATE_MIN_MS 1000    /* the state document goes out at most this often on change */
+#define RATE_SAMPLES 32      /* delivered counts kept for the drain rate, one per housekeeping */
+#define PASSWORD_MAX 512     /* longest MQTT password */
+#define BRIDGE_TERMINAL "bridge" /* the reserved terminal name of the bridge's own topics */
 
 struct term {
     char store[PE_ID_MAX];
@@ -42,12 +58,32 @@ struct term {
     bool dirty;      /* records added in the open transaction */
 };
 
+/* What a state document says that counts as a change (everything but times and rates). */
+struct state_key {
+    char word[16]; /* online, spool_full, offline */
+    bool kafka_known;
+    bool kafka_connected;
+    int brokers_up;
+    int brokers;
+    int nterms;
+    int64_t pending;
+    int64_t pending_bytes;
+    int64_t dead;
+};
+
+/* A till whose state document was forwarded last, and a hash of its bytes. */
+struct forwarded {
+    char terminal[PE_ID_MAX];
+    uint64_t hash; /* FNV-1a of the document */
+};
+
 struct bridge {
     struct bridge_cfg cfg; /* copy; kafka_properties borrowed from the caller */
     struct pe_loop *loop;
     struct pe_spool *spool;
     struct pe_mqtt *mqtt;
     struct output *out;
+    struct telemetry *tele; /* state documents to Kafka, best effort */
     struct term terms[MAX_TERMINALS];
     int nterms;
     int rr;      /* round-robin start of the next drain turn */
@@ -62,6 +98,22 @@ struct bridge {
     int64_t hk_rounds;
     char state_topic[128];
     struct bridge_stats st;
+
+    /* the state document */
+    int64_t started_ms;          /* wall clock at create */
+    int64_t started_mono;        /* monotonic clock at create */
+    int64_t last_ok_ms;          /* wall clock of the last delivery report / commit, 0: none */
+    bool state_planned;          /* a change check is pending */
+    int64_t state_timer;         /* the periodic document's timer, 0 when none */
+    int64_t state_sent_mono;     /* when the last document went out (monotonic) */
+    struct state_key state_sent; /* what it said */
+    struct {
+        int64_t mono_ms;   /* when the sample was taken */
+        int64_t delivered; /* st.delivered then */
+    } rate[RATE_SAMPLES];  /* ring, newest at rate_next - 1 */
+    int rate_next, rate_n;
+    struct forwarded fwd[MAX_TERMINALS]; /* last forwarded till documents, for duplicates */
+    int nfwd;
 };
 
 static void plan_drain(struct bridge *b, int64_t delay_ms);
@@ -113,18 +165,196 @@ static void publish_ack(struct bridge *b, struct term *t)
     }
 }
 
-static void publish_state(struct bridge *b, const char *state)
+static const char *state_word(const struct bridge *b)
+{
+    return b->stopping ? "offline" : b->spool_full ? "spool_full" : "online";
+}
+
+static void state_key(const struct bridge *b, const char *word, const struct pe_spool_stats *ss,
+                      const struct output_kafka *k, struct state_key *out)
+{
+    memset(out, 0, sizeof *out); /* compared with memcmp: padding too */
+    snprintf(out->word, sizeof out->word, "%s", word);
+    out->kafka_known = k->known;
+    out->kafka_connected = k->connected;
+    out->brokers_up = k->brokers_up;
+    out->brokers = k->brokers;
+    out->nterms = b->nterms;
+    out->pending = ss->pending;
+    out->pending_bytes = ss->pending_bytes;
+    out->dead = b->st.dead;
+}
+
+/* Records per second Kafka took over the last fleet.state_interval_s (at least the last
+ * housekeeping round, at most what the samples cover). */
+static double drain_rate(const struct bridge *b, int64_t now)
+{
+    int64_t window = b->cfg.state_interval_s * 1000;
+    if (window < HOUSEKEEPING_MS)
+        window = HOUSEKEEPING_MS;
+    /* From the newest sample at least a window old; else the oldest point known: the start
+     * while the ring has not wrapped, its oldest sample once it has. */
+    int64_t at = b->started_mono, delivered = 0;
+    bool found = false;
+    for (int i = 1; i <= b->rate_n && !found; i++) {
+        int k = (b->rate_next - i + RATE_SAMPLES) % RATE_SAMPLES;
+        found = now - b->rate[k].mono_ms >= window || (i == RATE_SAMPLES);
+        if (found) {
+            at = b->rate[k].mono_ms;
+            delivered = b->rate[k].delivered;
+        }
+    }
+    if (now - at < 100)
+        return 0;
+    double r = (double)(b->st.delivered - delivered) * 1000.0 / (double)(now - at);
+    return (double)llround(r * 10) / 10;
+}
+
+static void add_time(cJSON *o, const char *key, int64_t ms)
+{
+    char ts[PE_TIME_STRLEN];
+    if (ms <= 0) {
+        cJSON_AddNullToObject(o, key);
+        return;
+    }
+    pe_time_format(ms, ts);
+    cJSON_AddStringToObject(o, key, ts);
+}
+
+/* The bridge's state document (docs/protocol.md, "The bridge's state"), malloc'd. */
+static char *state_doc(struct bridge *b, const char *word, const struct pe_spool_stats *ss,
+                       const struct output_kafka *k, int64_t now_ms, int64_t now_mono)
+{
+    int64_t oldest = 0;
+    for (int i = 0; ss->pending > 0 && i < b->nterms; i++) {
+        struct pe_spool_terminal st;
+        if (pe_spool_terminal(b->spool, b->terms[i].store, b->terms[i].terminal, &st) == PE_OK &&
+            st.oldest_pending_ts_ms > 0 && (oldest == 0 || st.oldest_pending_ts_ms < oldest))
+            oldest = st.oldest_pending_ts_ms;
+    }
+    cJSON *d = cJSON_CreateObject();
+    if (!d)
+        return NULL;
+    cJSON_AddStringToObject(d, "state", word);
+    add_time(d, "ts", now_ms);
+    cJSON_AddStringToObject(d, "version", pe_version());
+    cJSON_AddStringToObject(d, "board", pe_board());
+    cJSON_AddStringToObject(d, "store", b->cfg.store);
+    cJSON_AddStringToObject(d, "terminal", BRIDGE_TERMINAL);
+    cJSON_AddStringToObject(d, "bridge", bridge_cfg_id(&b->cfg));
+    add_time(d, "started", b->started_ms);
+    pe_json_add_int(d, "uptime_s", (now_mono - b->started_mono) / 1000);
+    cJSON *kafka = cJSON_AddObjectToObject(d, "kafka");
+    if (kafka) {
+        cJSON_AddStringToObject(kafka, "mode", b->cfg.kafka_mode);
+        if (k->known)
+            cJSON_AddBoolToObject(kafka, "connected", k->connected);
+        else
+            cJSON_AddNullToObject(kafka, "connected");
+        pe_json_add_int(kafka, "brokers_up", k->brokers_up);
+        pe_json_add_int(kafka, "brokers", k->brokers);
+        add_time(kafka, "last_delivered_ts", b->last_ok_ms);
+    }
+    pe_json_add_int(d, "pending", ss->pending);
+    pe_json_add_int(d, "spooled_bytes", ss->pending_bytes);
+    add_time(d, "oldest_pending_ts", oldest);
+    if (oldest > 0)
+        cJSON_AddNumberToObject(d, "oldest_pending_age_s",
+                                (double)llround((double)(now_ms - oldest) / 100) / 10);
+    else
+        cJSON_AddNullToObject(d, "oldest_pending_age_s");
+    cJSON_AddNumberToObject(d, "drain_eps", drain_rate(b, now_mono));
+    cJSON *quota = cJSON_AddObjectToObject(d, "quota");
+    cJSON *ev = quota ? cJSON_AddObjectToObject(quota, "events") : NULL;
+    cJSON *tm = quota ? cJSON_AddObjectToObject(quota, "telemetry") : NULL;
+    if (ev && tm) {
+        pe_json_add_int(ev, "used_bytes", ss->pending_bytes);
+        pe_json_add_int(ev, "limit_bytes", b->cfg.spool_max_mb * 1024 * 1024);
+        pe_json_add_int(tm, "used_bytes", 0); /* never stored: forwarded best effort */
+        pe_json_add_int(tm, "limit_bytes", 0);
+    }
+    pe_json_add_int(d, "terminals", b->nterms);
+    pe_json_add_int(d, "dead", b->st.dead);
+    char *s = cJSON_PrintUnformatted(d);
+    cJSON_Delete(d);
+    return s;
+}
+
+static void state_tick(void *ctx);
+
+/* Publish the state document now: retained on MQTT, to the telemetry topic, and a line for
+ * systemd. Best effort everywhere (MQTT may be down; Kafka may be). The periodic document is
+ * due fleet.state_interval_s after this one, whatever made this one go out. */
+static void publish_state(struct bridge *b, const char *word)
 {
     struct pe_spool_stats ss = {0};
+    struct output_kafka k;
     pe_spool_stats(b->spool, &ss);
-    char ts[PE_TIME_STRLEN], payload[256];
-    pe_time_format(pe_time_now_ms(), ts);
-    int n = snprintf(payload, sizeof payload,
-                     "{\"state\":\"%s\",\"pending\":%lld,\"spooled_bytes\":%lld,\"dead\":%lld,"
-                     "\"ts\":\"%s\"}",
-                     state, (long long)ss.pending, (long long)ss.pending_bytes,
-                     (long long)b->st.dead, ts);
-    pe_mqtt_publish(b->mqtt, b->state_topic, payload, (size_t)n, 1, true, NULL);
+    output_kafka_state(b->out, &k);
+    int64_t now_ms = pe_time_now_ms(), now_mono = pe_mono_ms();
+    char *doc = state_doc(b, word, &ss, &k, now_ms, now_mono);
+    if (!doc) {
+        pe_error("bridge.state", "err=ENOMEM");
+        return;
+    }
+    size_t len = strlen(doc);
+    pe_mqtt_publish(b->mqtt, b->state_topic, doc, len, 1, true, NULL);
+    char key[2 * PE_ID_MAX + 8];
+    snprintf(key, sizeof key, "%s/%s", b->cfg.store, BRIDGE_TERMINAL);
+    telemetry_produce(b->tele, b->cfg.telemetry_topic, key, doc, len, now_ms, "state");
+    free(doc);
+    char status[200];
+    snprintf(status, sizeof status,
+             "STATUS=%s: %d terminals, %lld pending, Kafka %s (%d/%d brokers up)", word, b->nterms,
+             (long long)ss.pending,
+             !k.known      ? "not known yet"
+             : k.connected ? "connected"
+                           : "not connected",
+             k.brokers_up, k.brokers);
+    pe_notify(status);
+    state_key(b, word, &ss, &k, &b->state_sent);
+    b->state_sent_mono = now_mono;
+    if (b->state_timer)
+        pe_loop_timer_cancel(b->loop, b->state_timer);
+    b->state_timer = 0;
+    if (!b->stopping)
+        pe_loop_timer(b->loop, b->cfg.state_interval_s * 1000, state_tick, b, &b->state_timer);
+}
+
+/* Publish when something the document says has changed since the last one. */
+static void state_check(void *ctx)
+{
+    struct bridge *b = ctx;
+    b->state_planned = false;
+    if (b->stopping)
+        return;
+    struct pe_spool_stats ss = {0};
+    struct output_kafka k;
+    struct state_key now;
+    pe_spool_stats(b->spool, &ss);
+    output_kafka_state(b->out, &k);
+    state_key(b, state_word(b), &ss, &k, &now);
+    if (memcmp(&now, &b->state_sent, sizeof now) != 0)
+        publish_state(b, state_word(b));
+}
+
+/* Something may have changed: check at once, or a second after the last document. */
+static void plan_state(struct bridge *b)
+{
+    if (b->state_planned || b->stopping)
+        return;
+    int64_t wait = b->state_sent_mono + STATE_MIN_MS - pe_mono_ms();
+    if (pe_loop_timer(b->loop, wait > 0 ? wait : 0, state_check, b, NULL) == PE_OK)
+        b->state_planned = true;
+}
+
+/* The periodic document, whether anything changed or not (publish_state arms the next). */
+static void state_tick(void *ctx)
+{
+    struct bridge *b = ctx;
+    b->state_timer = 0;
+    if (!b->stopping)
+        publish_state(b, state_word(b));
 }
 
 /* ---- intake ---- */
@@ -165,6 +395,7 @@ static void commit_now(void *ctx)
         return;
     }
     plan_drain(b, 0);
+    plan_state(b);
 }
 
 static void open_txn(struct bridge *b)
@@ -184,23 +415,24 @@ static void open_txn(struct bridge *b)
     }
 }
 
-/* "posedge/v1/<store>/<terminal>/events" -> store and terminal; false when not that shape. */
-static bool parse_topic(const char *topic, char *store, char *terminal)
+/* "posedge/v1/<store>/<terminal>/<rest>" -> store, terminal (valid ids) and rest; NULL when
+ * the topic is not of that shape. */
+static const char *parse_topic(const char *topic, char *store, char *terminal)
 {
     static const char prefix[] = "posedge/v1/";
     if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
-        return false;
+        return NULL;
     const char *s = topic + sizeof prefix - 1, *t = strchr(s, '/');
     if (!t || t - s < 1 || t - s >= PE_ID_MAX)
-        return false;
+        return NULL;
     const char *e = strchr(t + 1, '/');
-    if (!e || e - t - 1 < 1 || e - t - 1 >= PE_ID_MAX || strcmp(e, "/events") != 0)
-        return false;
+    if (!e || e - t - 1 < 1 || e - t - 1 >= PE_ID_MAX)
+        return NULL;
     memcpy(store, s, (size_t)(t - s));
     store[t - s] = '\0';
     memcpy(terminal, t + 1, (size_t)(e - t - 1));
     terminal[e - t - 1] = '\0';
-    return pe_event_id_valid(store, 1) && pe_event_id_valid(terminal, 1);
+    return pe_event_id_valid(store, 1) && pe_event_id_valid(terminal, 1) ? e + 1 : NULL;
 }
 
 static void intake_record(struct bridge *b, const char *topic, const char *store,
@@ -264,7 +496,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
                      "quota_mb=%lld: not acknowledging new events; the "
                      "tills keep them until Kafka drains the spool",
                      (long long)b->cfg.spool_max_mb);
-            publish_state(b, "spool_full");
+            plan_state(b);
         }
         break;
     default:
@@ -275,6 +507,67 @@ done:
     cJSON_Delete(rec);
 }
 
+static uint64_t fnv1a(const void *p, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* True when this document is the one last forwarded for the terminal (a retained document
+ * the broker hands out again at every subscription); else remembers it. */
+static bool forwarded_before(struct bridge *b, const char *terminal, const void *doc, size_t len)
+{
+    uint64_t h = fnv1a(doc, len);
+    for (int i = 0; i < b->nfwd; i++) {
+        if (strcmp(b->fwd[i].terminal, terminal) == 0) {
+            bool same = b->fwd[i].hash == h;
+            b->fwd[i].hash = h;
+            return same;
+        }
+    }
+    if (b->nfwd < MAX_TERMINALS) {
+        struct forwarded *f = &b->fwd[b->nfwd++];
+        snprintf(f->terminal, sizeof f->terminal, "%s", terminal);
+        f->hash = h;
+    }
+    return false;
+}
+
+/* A till's state document: to the telemetry topic, bytes as received, at its own time. */
+static void forward_state(struct bridge *b, const char *terminal, const void *payload, size_t len)
+{
+    if (len == 0)
+        return; /* a cleared retained topic */
+    if (strcmp(terminal, BRIDGE_TERMINAL) == 0)
+        return; /* ours go to Kafka as they are published (this may be a predecessor's will) */
+    if ((int64_t)len > b->cfg.max_payload) {
+        pe_warn("bridge.state_refused", "terminal=%s bytes=%zu reason=\"over intake.max_payload\"",
+                terminal, len);
+        return;
+    }
+    cJSON *doc = NULL;
+    char why[128];
+    if (pe_json_parse(payload, len, &doc, why, sizeof why) != PE_OK || !cJSON_IsObject(doc)) {
+        pe_warn("bridge.state_refused", "terminal=%s bytes=%zu reason=\"not a JSON object\"",
+                terminal, len);
+        cJSON_Delete(doc);
+        return;
+    }
+    /* Event time when the document says it (a bare last will does not): else sending time. */
+    const char *ts = NULL;
+    int64_t ts_ms = 0;
+    if (pe_json_get_str(doc, "ts", &ts) != PE_OK || pe_time_parse(ts, &ts_ms) != PE_OK)
+        ts_ms = 0;
+    cJSON_Delete(doc);
+    if (forwarded_before(b, terminal, payload, len))
+        return;
+    char key[2 * PE_ID_MAX + 2];
+    snprintf(key, sizeof key, "%s/%s", b->cfg.store, terminal);
+    telemetry_produce(b->tele, b->cfg.telemetry_topic, key, payload, len, ts_ms, "state");
+}
+
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct bridge *b = ctx;
@@ -282,7 +575,12 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     if (b->stopping)
         return;
     char store[PE_ID_MAX], terminal[PE_ID_MAX], reason[128];
-    if (!parse_topic(topic, store, terminal) || strcmp(store, b->cfg.store) != 0) {
+    const char *rest = parse_topic(topic, store, terminal);
+    if (rest && strcmp(rest, "state") == 0 && strcmp(store, b->cfg.store) == 0) {
+        forward_state(b, terminal, payload, len);
+        return;
+    }
+    if (!rest || strcmp(rest, "events") != 0 || strcmp(store, b->cfg.store) != 0) {
         dead_letter(b, topic, payload, len, "topic outside this bridge's store events");
         return;
     }
@@ -307,9 +605,13 @@ static void on_connect(void *ctx, bool session_present)
     struct bridge *b = ctx;
     /* Every store's events: another store's on this broker are dead letters, not ignored. */
     const char *pattern = "posedge/v1/+/+/events";
+    char states[PE_ID_MAX + 32];
+    snprintf(states, sizeof states, "posedge/v1/%s/+/state", b->cfg.store);
     pe_mqtt_subscribe(b->mqtt, pattern, 1);
-    pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s", session_present, pattern);
-    publish_state(b, b->spool_full ? "spool_full" : "online");
+    pe_mqtt_subscribe(b->mqtt, states, 1);
+    pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s,%s", session_present, pattern,
+            states);
+    publish_state(b, state_word(b));
     for (int i = 0; i < b->nterms; i++) {
         b->terms[i].acked_spooled = -1; /* re-publish every ack after a reconnect */
         publish_ack(b, &b->terms[i]);
@@ -420,6 +722,7 @@ static void plan_drain(struct bridge *b, int64_t delay_ms)
 static void persist(void *ctx)
 {
     struct bridge *b = ctx;
+    bool moved = false;
     b->persist_planned = false;
     for (int i = 0; i < b->nterms; i++) {
         struct term *t = &b->terms[i];
@@ -430,10 +733,13 @@ static void persist(void *ctx)
                 continue;
             }
             t->saved = t->done.mark;
+            moved = true;
         }
         if (!b->in_txn)
             publish_ack(b, t);
     }
+    if (moved)
+        plan_state(b);
 }
 
 static void on_delivered(void *ctx, const struct output_ref *ref, int err)
@@ -455,6 +761,7 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
         return;
     }
     b->st.delivered++;
+    b->last_ok_ms = pe_time_now_ms();
     bool ok;
     wm_mark(&t->done, ref->seq, &ok);
     if (!ok)
@@ -480,6 +787,7 @@ static void on_committed(void *ctx, const char *store, const char *terminal, int
     if (!t || seq <= t->done.mark)
         return;
     b->st.delivered += seq - t->done.mark;
+    b->last_ok_ms = pe_time_now_ms();
     wm_init(&t->done, seq);
     plan_persist(b);
     plan_drain(b, 0);
@@ -550,6 +858,8 @@ static void housekeeping(void *ctx)
 {
     struct bridge *b = ctx;
     int64_t pruned = 0;
+    if (b->stopping)
+        return;
     if (!b->in_txn)
         pe_spool_prune(b->spool, 50000, &pruned);
     struct pe_spool_stats ss = {0};
@@ -560,7 +870,13 @@ static void housekeeping(void *ctx)
         pe_info("bridge.spool_ok", "pending_bytes=%lld: acknowledging again",
                 (long long)ss.pending_bytes);
     }
-    publish_state(b, b->spool_full ? "spool_full" : "online");
+    /* A sample for the drain rate, and a look at what else may have changed (Kafka's link). */
+    b->rate[b->rate_next].mono_ms = pe_mono_ms();
+    b->rate[b->rate_next].delivered = b->st.delivered;
+    b->rate_next = (b->rate_next + 1) % RATE_SAMPLES;
+    if (b->rate_n < RATE_SAMPLES)
+        b->rate_n++;
+    plan_state(b);
     if (++b->hk_rounds % STATS_EVERY == 0 || pruned)
         pe_info("bridge.stats",
                 "received=%lld stored=%lld duplicates=%lld gaps=%lld dead=%lld full=%lld "
@@ -620,14 +936,24 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         return PE_ENOMEM;
     b->cfg = *cfg;
     b->loop = loop;
+    b->started_ms = pe_time_now_ms();
+    b->started_mono = pe_mono_ms();
     pace_init(&b->pace_ev, cfg->drain_events_per_s, pe_mono_ms());
     pace_init(&b->pace_bytes, cfg->drain_bytes_per_s, pe_mono_ms());
-    snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/_bridge/state", cfg->store);
+    snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/%s/state", cfg->store,
+             BRIDGE_TERMINAL);
+    /* First, so that a missing password file is named before anything is opened. */
+    char password[PASSWORD_MAX];
+    int rc = bridge_cfg_password(cfg, password, sizeof password, err, errlen);
+    if (rc) {
+        rc = rc == PE_ENOMEM ? rc : PE_EINVAL; /* the configuration names a file we cannot use */
+        goto free_bridge;
+    }
     char path[BRIDGE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
     struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024,
                                .vfs = fault_disk_vfs()};
-    int rc = pe_spool_open(path, &so, &b->spool, err, errlen);
+    rc = pe_spool_open(path, &so, &b->spool, err, errlen);
     if (rc)
         goto free_bridge;
     pe_spool_terminals(b->spool, load_term, b);
@@ -651,6 +977,9 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     };
     if ((rc = output_create(loop, &oo, &b->out, err, errlen)))
         goto close_spool;
+    if ((rc = telemetry_create(loop, cfg->kafka_brokers, cfg->kafka_properties, &b->tele, err,
+                               errlen)))
+        goto destroy_output;
     char client_id[96], will[64];
     snprintf(client_id, sizeof client_id, "posedge-bridge-%s", cfg->store);
     snprintf(will, sizeof will, "{\"state\":\"offline\"}");
@@ -661,33 +990,45 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .keepalive_s = (int)cfg->mqtt_keepalive_s,
         .will_topic = b->state_topic,
         .will_payload = will,
+        .username = cfg->mqtt_username[0] ? cfg->mqtt_username : NULL,
+        .password = password[0] ? password : NULL,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
         .ctx = b,
     };
-    if ((rc = pe_mqtt_create(loop, &mo, &b->mqtt))) {
+    rc = pe_mqtt_create(loop, &mo, &b->mqtt);
+    explicit_bzero(password, sizeof password); /* the client has its own copy */
+    if (rc) {
         snprintf(err, errlen, "mqtt %s:%lld: %s", cfg->mqtt_host, (long long)cfg->mqtt_port,
                  pe_strerror(rc));
-        goto destroy_output;
+        goto destroy_telemetry;
     }
     pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
+    /* The first document goes out on connect; this one only while MQTT is not there yet. */
+    pe_loop_timer(loop, cfg->state_interval_s * 1000, state_tick, b, &b->state_timer);
 #ifdef PE_FAULT_INJECTION
     if (so.vfs)
         fault_disk_tick(b);
 #endif
     plan_drain(b, 0);
-    pe_info("bridge.start", "store=%s id=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld",
-            cfg->store, bridge_cfg_id(cfg), cfg->kafka_mode, path, b->nterms, cfg->kafka_brokers,
-            cfg->mqtt_host, (long long)cfg->mqtt_port);
+    pe_info("bridge.start",
+            "store=%s id=%s version=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld "
+            "mqtt_user=%s telemetry_topic=%s",
+            cfg->store, bridge_cfg_id(cfg), pe_version(), cfg->kafka_mode, path, b->nterms,
+            cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port,
+            cfg->mqtt_username[0] ? cfg->mqtt_username : "-", cfg->telemetry_topic);
     *out = b;
     return PE_OK;
 
+destroy_telemetry:
+    telemetry_destroy(b->tele, 0);
 destroy_output:
     output_destroy(b->out);
 close_spool:
     pe_spool_close(b->spool);
 free_bridge:
+    explicit_bzero(password, sizeof password);
     free(b);
     return rc;
 }
@@ -710,6 +1051,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
             rc == PE_OK ? "yes" : "no (undelivered records stay in the spool)",
             (long long)b->st.produced, (long long)b->st.delivered, (long long)b->st.dead);
     pe_mqtt_destroy(b->mqtt);
+    telemetry_destroy(b->tele, 500); /* the offline document, if Kafka takes it soon */
     output_destroy(b->out);
     pe_spool_close(b->spool);
     free(b);

@@ -67,6 +67,10 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("mqtt.host", mqtt_host, "127.0.0.1", 1, 127, "in-store MQTT broker host", NULL),
     INT("mqtt.port", mqtt_port, "1883", 1, 65535, "in-store MQTT broker port"),
     INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 3600, "MQTT keepalive, seconds"),
+    STR("mqtt.username", mqtt_username, "", 0, 127,
+        "MQTT username (\"\": none); the store's ACL calls the bridge's user \"bridge\"", NULL),
+    STR("mqtt.password_file", mqtt_password_file, "", 0, BRIDGE_PATH_MAX - 1,
+        "file whose first line is the MQTT password (\"\": none; never logged)", NULL),
     STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers", NULL),
     INT("kafka.max_inflight", kafka_max_inflight, "10000", 1, 10000000,
         "records produced and not yet acknowledged by Kafka"),
@@ -76,6 +80,10 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         check_mode),
     STR("kafka.state_topic", state_topic, "posedge.bridge.state", 1, BRIDGE_TOPIC_MAX - 1,
         "compacted topic of each bridge's committed watermarks (transactional mode)", check_topic),
+    STR("kafka.telemetry_topic", telemetry_topic, "pos.telemetry", 1, BRIDGE_TOPIC_MAX - 1,
+        "topic of the store's state documents (tills' and the bridge's), best effort: never "
+        "spooled, never in a transaction",
+        check_topic),
     INT("kafka.txn_max_events", txn_max_events, "5000", 1, 1000000,
         "records per transaction: larger is faster, but more is produced again after an abort"),
     INT("kafka.txn_interval_ms", txn_interval_ms, "100", 1, 600000,
@@ -102,6 +110,9 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         "pace toward Kafka, bytes/s (0: unlimited)"),
     INT("spool.max_mb", spool_max_mb, "0", 0, 1048576,
         "quota of undelivered records in MiB (0: none); when full, intake stops acknowledging"),
+    INT("fleet.state_interval_s", state_interval_s, "10", 1, 86400,
+        "the bridge's retained state is republished this often, seconds (and on change, at "
+        "most once a second)"),
     {NULL},
 };
 
@@ -204,6 +215,36 @@ void bridge_cfg_free(struct bridge_cfg *c)
 {
     cJSON_Delete(c->kafka_properties);
     c->kafka_properties = NULL;
+}
+
+int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, char *err,
+                        size_t errlen)
+{
+    out[0] = '\0';
+    if (!c->mqtt_password_file[0])
+        return PE_OK;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = pe_file_read(c->mqtt_password_file, 4096, &text, &len, err, errlen);
+    if (rc) {
+        /* err reads "<path>: cannot read: <reason>"; say which key it is. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "mqtt.password_file %s", why);
+        return rc;
+    }
+    size_t n = strcspn(text, "\r\n");
+    if (n >= outlen) {
+        snprintf(err, errlen, "mqtt.password_file %s: the password is longer than %zu bytes",
+                 c->mqtt_password_file, outlen - 1);
+        rc = PE_EINVAL;
+    } else {
+        memcpy(out, text, n);
+        out[n] = '\0';
+    }
+    explicit_bzero(text, len);
+    free(text);
+    return rc;
 }
 
 const char *bridge_cfg_id(const struct bridge_cfg *c)

@@ -25,10 +25,13 @@ struct bridge_cfg {
     char mqtt_host[128];            /* in-store broker */
     int64_t mqtt_port;
     int64_t mqtt_keepalive_s;
+    char mqtt_username[128];                    /* "" for none (the broker's ACL names it) */
+    char mqtt_password_file[BRIDGE_PATH_MAX];   /* first line: the MQTT password ("": none) */
     char kafka_brokers[512];                    /* bootstrap.servers */
     int64_t kafka_max_inflight;                 /* records produced and not yet acknowledged */
     char kafka_mode[16];                        /* "transactional" or "idempotent" */
     char state_topic[BRIDGE_TOPIC_MAX];         /* compacted topic of committed watermarks */
+    char telemetry_topic[BRIDGE_TOPIC_MAX];     /* state documents, best effort */
     int64_t txn_max_events;                     /* records per Kafka transaction */
     int64_t txn_interval_ms;                    /* longest a transaction stays open */
     char topic[PE_EV__COUNT][BRIDGE_TOPIC_MAX]; /* Kafka topic per event type */
@@ -37,6 +40,7 @@ struct bridge_cfg {
     int64_t drain_events_per_s; /* pace toward Kafka; 0: as fast as Kafka takes them */
     int64_t drain_bytes_per_s;  /* likewise in record bytes; 0: unlimited */
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
+    int64_t state_interval_s;   /* the retained state is republished this often */
     cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
 };
 
@@ -54,6 +58,14 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
 int bridge_cfg_print(const struct bridge_cfg *c, FILE *out);
 
 void bridge_cfg_free(struct bridge_cfg *c);
+
+/*
+ * The MQTT password: the first line of mqtt.password_file (without its line end) into out, or
+ * "" when no file is configured. Never logged. err names the file. Errors: PE_EIO (unreadable),
+ * PE_EINVAL (the line does not fit in outlen), PE_ENOMEM.
+ */
+int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, char *err,
+                        size_t errlen);
 
 /* The bridge's id: bridge_id, or the store id when that is empty. */
 const char *bridge_cfg_id(const struct bridge_cfg *c);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "posedge/err.h"
 #include "posedge/log.h"
 
@@ -23,6 +25,34 @@ void kc_ids(const struct output_ref *ref, struct kc_ids *ids)
     snprintf(ids->seq, sizeof ids->seq, "%" PRId64, ref->seq);
     int n = snprintf(ids->key, sizeof ids->key, "%s/%s", ids->store, ids->terminal);
     ids->keylen = n > 0 ? (size_t)n : 0;
+}
+
+void kc_stats_parse(const char *json, size_t len, struct output_kafka *out)
+{
+    cJSON *doc = cJSON_ParseWithLength(json, len);
+    const cJSON *brokers = cJSON_GetObjectItemCaseSensitive(doc, "brokers"), *b;
+    struct output_kafka k = {.known = doc != NULL};
+    cJSON_ArrayForEach(b, brokers)
+    {
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(b, "source");
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(b, "state");
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(b, "nodeid");
+        if (!cJSON_IsString(src) || !cJSON_IsString(state) || !cJSON_IsNumber(id))
+            continue;
+        /* Connections: brokers from bootstrap.servers ("configured", with a node id once
+         * metadata named them) and from metadata ("learned"). "internal" and "logical"
+         * entries are librdkafka's own handles, not connections. */
+        if (strcmp(src->valuestring, "configured") != 0 && strcmp(src->valuestring, "learned") != 0)
+            continue;
+        bool up = strcmp(state->valuestring, "UP") == 0;
+        k.connected = k.connected || up;
+        if (id->valuedouble >= 0) {
+            k.brokers++;
+            k.brokers_up += up;
+        }
+    }
+    cJSON_Delete(doc);
+    *out = k;
 }
 
 size_t kc_max_msg(rd_kafka_t *rk)

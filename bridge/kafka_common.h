@@ -21,6 +21,15 @@ struct kc_ids {
     size_t keylen; /* key is "<store>/<terminal>" */
 };
 
+/* librdkafka's statistics interval for the producers, unless kafka.properties sets one: how
+ * soon the bridge's state notices that brokers went away or came back. */
+#define KC_STATS_MS "2000"
+
+/* Read the broker part of librdkafka's statistics JSON (len bytes, need not be terminated)
+ * into out: brokers known by node id, those with a connection up, and whether any connection
+ * (a bootstrap server's included) is up. */
+void kc_stats_parse(const char *json, size_t len, struct output_kafka *out);
+
 /* Fill ids from ref, whose strings need not be terminated within their arrays. */
 void kc_ids(const struct output_ref *ref, struct kc_ids *ids);
 

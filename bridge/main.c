@@ -3,7 +3,9 @@
  * main.c - posedge-bridge: one per store. Takes the tills' events from the in-store MQTT
  * broker into a durable SQLite spool and forwards them to Kafka whenever the link is up.
  * One thread, one poll(2) loop (bridge.c does the work). SIGTERM/SIGINT: stop intake, flush
- * Kafka with a deadline, persist the watermarks, close.
+ * Kafka with a deadline, persist the watermarks, close. Under systemd (Type=notify) it says
+ * READY=1 once it serves, STOPPING=1 when it stops, and pings the watchdog from its loop.
+ * --self-test checks the installation without starting (selftest.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,9 +16,12 @@
 #include <sys/stat.h>
 
 #include "bridge/bridge.h"
+#include "bridge/selftest.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
+#include "posedge/notify.h"
+#include "posedge/version.h"
 
 #define EXIT_USAGE 2
 #define EXIT_CORRUPT 4 /* as posedge-agent with a damaged journal */
@@ -26,12 +31,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: posedge-bridge -c FILE [--data-dir DIR] [--mqtt HOST:PORT] [--kafka BROKERS]\n"
-            "                      [--set KEY=VALUE]... [--print-config] [--help]\n"
+            "                      [--set KEY=VALUE]... [--print-config] [--self-test] [--help]\n"
             "\n"
             "Receives the store's till events over MQTT, keeps them in DIR/spool.db and\n"
             "forwards them to Kafka (acks=all, idempotent), acknowledging to each till what is\n"
             "spooled and what is delivered. Any librdkafka property can be given in the file as\n"
             "\"kafka\": {\"properties\": {\"security.protocol\": \"SASL_SSL\", ...}}.\n"
+            "\n"
+            "--self-test checks the installation and exits: the configuration (as loaded, with\n"
+            "the options above), the librdkafka properties, the MQTT password file, that the\n"
+            "data directory is writable, and the spool (quick_check and watermarks; none yet is\n"
+            "fine). One line per check, \"ok WHAT ...\" or \"FAIL WHAT ...: reason\"; exit status\n"
+            "0 when all passed, 1 otherwise. It never connects to Kafka or MQTT and changes\n"
+            "nothing, so an update can run it whatever the state of the network.\n"
             "\n"
             "configuration keys (JSON file, or --set KEY=VALUE):\n");
     pe_cfg_help(bridge_cfg_table, out);
@@ -46,15 +58,20 @@ static void on_signal(int sig, void *ctx)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"data-dir", required_argument, NULL, 'd'},
-        {"mqtt", required_argument, NULL, 'm'},   {"kafka", required_argument, NULL, 'k'},
-        {"set", required_argument, NULL, 's'},    {"print-config", no_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"mqtt", required_argument, NULL, 'm'},
+        {"kafka", required_argument, NULL, 'k'},
+        {"set", required_argument, NULL, 's'},
+        {"print-config", no_argument, NULL, 'p'},
+        {"self-test", no_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
     static struct pe_cfg_overrides sets;
     int c, rc = PE_OK;
-    bool print_cfg = false;
+    bool print_cfg = false, self_test = false;
     char err[512];
     while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -91,6 +108,9 @@ int main(int argc, char **argv)
         case 'p':
             print_cfg = true;
             break;
+        case 't':
+            self_test = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -112,15 +132,22 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct bridge_cfg cfg;
-    if (bridge_cfg_load(&cfg, cfg_path, err, sizeof err)) {
-        fprintf(stderr, "posedge-bridge: %s\n", err);
+    if (bridge_cfg_load(&cfg, cfg_path, err, sizeof err) ||
+        pe_cfg_apply(bridge_cfg_table, &cfg, &sets, err, sizeof err)) {
+        if (self_test)
+            printf("FAIL config %s: %s\n", cfg_path, err);
+        else
+            fprintf(stderr, "posedge-bridge: %s\n", err);
         bridge_cfg_free(&cfg);
-        return EXIT_USAGE;
+        return self_test ? 1 : EXIT_USAGE;
     }
-    if (pe_cfg_apply(bridge_cfg_table, &cfg, &sets, err, sizeof err)) {
-        fprintf(stderr, "posedge-bridge: %s\n", err);
+    if (self_test && !print_cfg) {
+        pe_log_init("bridge", PE_LOG_OFF); /* the check lines say it all */
+        printf("ok config %s: store %s, id %s, version %s\n", cfg_path, cfg.store,
+               bridge_cfg_id(&cfg), pe_version());
+        int failed = bridge_self_test(&cfg, stdout);
         bridge_cfg_free(&cfg);
-        return EXIT_USAGE;
+        return failed ? 1 : 0;
     }
     if (print_cfg) {
         rc = bridge_cfg_print(&cfg, stdout);
@@ -147,6 +174,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-bridge: start-up failed: %s\n", pe_strerror(rc));
         goto out;
     }
+    /* Before the bridge, so that a loop that hangs while it starts misses its pings too. */
+    if ((rc = pe_notify_start(loop)) != PE_OK)
+        fprintf(stderr, "posedge-bridge: systemd notification off: %s\n", pe_strerror(rc));
     if ((rc = bridge_create(loop, &cfg, &b, err, sizeof err))) {
         fprintf(stderr, "posedge-bridge: %s\n", err);
         if (rc == PE_ECORRUPT)
@@ -162,9 +192,14 @@ int main(int argc, char **argv)
         status = rc == PE_EINVAL ? EXIT_USAGE : rc == PE_ECORRUPT ? EXIT_CORRUPT : 1;
         goto out;
     }
+    /* Serving: the spool is open, the producer and the MQTT client exist (they connect, and
+     * reconnect, by themselves: a broker that is away must not fail the start). */
+    pe_notify("READY=1");
     status = pe_loop_run(loop) == PE_OK ? 0 : 1;
+    pe_notify("STOPPING=1");
     bridge_destroy(b, FLUSH_MS);
 out:
+    pe_notify_stop();
     pe_loop_destroy(loop);
     bridge_cfg_free(&cfg);
     return status;

@@ -76,6 +76,7 @@ struct output {
     void (*on_reset)(void *ctx); /* the producer was recreated */
     void *ctx;                   /* passed to both callbacks */
     struct otxn *txn;            /* transactional mode: everything is delegated to it */
+    struct output_kafka kafka;   /* the link to Kafka, from statistics and errors */
 };
 
 /* ---- slots ---- */
@@ -153,7 +154,20 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         o->fatal = true;
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        o->kafka.connected = false; /* at once, not at the next statistics */
+        o->kafka.brokers_up = 0;
+    }
     kc_log_error(err, reason);
+}
+
+/* librdkafka's statistics (served by rd_kafka_poll, on the loop's thread like the rest). */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct output *o = opaque;
+    (void)rk;
+    kc_stats_parse(json, len, &o->kafka);
+    return 0; /* librdkafka frees json */
 }
 
 /* ---- the producer ---- */
@@ -180,6 +194,7 @@ static int start(struct output *o, char *err, size_t errlen)
         /* The partitioner of the Java client, so keys land where other producers put them. */
         {"partitioner", "murmur2_random"},
         {"log.queue", "true"},
+        {"statistics.interval.ms", KC_STATS_MS},
     };
     char why[512];
     int rc;
@@ -210,6 +225,7 @@ static int start(struct output *o, char *err, size_t errlen)
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, kc_on_log);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
         /* Each property was accepted alone; their combination was not. */
@@ -248,6 +264,7 @@ static void stop(struct output *o)
                               RD_KAFKA_PURGE_F_NON_BLOCKING);
     rd_kafka_destroy(o->rk);
     o->rk = NULL;
+    o->kafka = (struct output_kafka){0};
 }
 
 static void reset_cb(void *ctx);
@@ -480,6 +497,14 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
     len = kc_dlq_cut(len, o->max_msg, reason, source_topic, orig);
     struct header h[3] = {{"reason", reason}, {"topic", source_topic}, {"truncated", orig}};
     return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, orig[0] ? 3 : 2);
+}
+
+void output_kafka_state(const struct output *o, struct output_kafka *out)
+{
+    if (o && o->txn)
+        otxn_kafka_state(o->txn, out);
+    else
+        *out = o ? o->kafka : (struct output_kafka){0};
 }
 
 int output_inflight(const struct output *o)

@@ -36,6 +36,15 @@ struct output_ref {
     int64_t seq; /* 0 for a dead letter */
 };
 
+/* What librdkafka knows of the event producer's link to Kafka, from its statistics (every
+ * KC_STATS_MS unless kafka.properties sets statistics.interval.ms) and its error reports. */
+struct output_kafka {
+    bool known;     /* statistics arrived since the producer was (re)created */
+    bool connected; /* a connection to at least one broker is up */
+    int brokers_up; /* brokers with a connection up (only those the producer needs) */
+    int brokers;    /* brokers known from metadata */
+};
+
 struct output_opts {
     const char *brokers;     /* bootstrap.servers */
     const cJSON *properties; /* extra librdkafka properties (object of strings), borrowed */
@@ -80,6 +89,9 @@ int output_produce(struct output *o, const char *topic, const struct output_ref 
  * length. */
 int output_produce_dlq(struct output *o, const char *topic, const void *payload, size_t len,
                        const char *reason, const char *source_topic);
+
+/* The producer's link to Kafka as librdkafka last reported it (all false/0 when unknown). */
+void output_kafka_state(const struct output *o, struct output_kafka *out);
 
 /* Records produced and not yet reported. */
 int output_inflight(const struct output *o);

@@ -134,7 +134,8 @@ struct otxn {
     uint64_t gen;  /* the Kafka thread's generation */
     int dlq_count; /* dead letters queued or in the open transaction */
     bool stop;
-    bool flush; /* commit now, and again while records come */
+    bool flush;                /* commit now, and again while records come */
+    struct output_kafka kafka; /* the producer's link to Kafka, from statistics and errors */
 
     /* the loop's thread only */
     uint64_t gen_main;
@@ -331,7 +332,26 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                  pe_log_quote(reason, q, sizeof q));
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        pthread_mutex_lock(&x->mu);
+        x->kafka.connected = false; /* at once, not at the next statistics */
+        x->kafka.brokers_up = 0;
+        pthread_mutex_unlock(&x->mu);
+    }
     kc_log_error(err, reason);
+}
+
+/* The producer's statistics (served by rd_kafka_poll on the Kafka thread). */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct otxn *x = opaque;
+    struct output_kafka k;
+    (void)rk;
+    kc_stats_parse(json, len, &k);
+    pthread_mutex_lock(&x->mu);
+    x->kafka = k;
+    pthread_mutex_unlock(&x->mu);
+    return 0; /* librdkafka frees json */
 }
 
 /* The state reader gets the producer's properties too; it need not say it ignores some. */
@@ -385,6 +405,7 @@ static int producer_new(struct otxn *x, rd_kafka_t **out, char *err, size_t errl
         {"compression.type", "lz4"},
         {"queue.buffering.max.messages", QUEUE_MSGS},
         {"partitioner", "murmur2_random"},
+        {"statistics.interval.ms", KC_STATS_MS},
     };
     char why[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -395,6 +416,7 @@ static int producer_new(struct otxn *x, rd_kafka_t **out, char *err, size_t errl
         rd_kafka_conf_destroy(conf);
         return rc;
     }
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
         snprintf(err, errlen, "kafka.properties: %s", why);
@@ -416,6 +438,9 @@ static void producer_drop(struct otxn *x)
     x->open = false;
     x->fatal = false;
     x->inited = false;
+    pthread_mutex_lock(&x->mu);
+    x->kafka = (struct output_kafka){0};
+    pthread_mutex_unlock(&x->mu);
 }
 
 /* Create the state topic, compacted, when it does not exist. */
@@ -1120,6 +1145,13 @@ int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, siz
 int otxn_inflight(const struct otxn *x)
 {
     return x->inflight;
+}
+
+void otxn_kafka_state(struct otxn *x, struct output_kafka *out)
+{
+    pthread_mutex_lock(&x->mu);
+    *out = x->kafka;
+    pthread_mutex_unlock(&x->mu);
 }
 
 int otxn_flush(struct otxn *x, int timeout_ms)

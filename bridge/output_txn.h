@@ -21,6 +21,7 @@ int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref
 int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
                      const char *reason, const char *source_topic);
 int otxn_inflight(const struct otxn *x);
+void otxn_kafka_state(struct otxn *x, struct output_kafka *out);
 int otxn_flush(struct otxn *x, int timeout_ms);
 void otxn_destroy(struct otxn *x);
 

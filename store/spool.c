@@ -32,11 +32,14 @@
  * damaged file is reported with its path, never repaired or replaced here.
  */
 #include <assert.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -670,12 +673,55 @@ static int set_durability(struct pe_spool *s, char *err, size_t errlen)
     return PE_OK;
 }
 
+/* identify, then quick_check a file that is not empty. err says what is wrong.
+ * Errors: as identify, PE_ECORRUPT (damaged), PE_EIO. */
+static int check_file(struct pe_spool *s, bool *empty, char *err, size_t errlen)
+{
+    char detail[200] = "";
+    int e = identify(s, empty, err, errlen);
+    if (e || *empty)
+        return e;
+    e = store__quick_check(s->db, "spool", detail, sizeof detail);
+    if (e == PE_ECORRUPT)
+        return damaged(s, err, errlen, detail);
+    if (e)
+        store__seterr(err, errlen, "spool %s: %s", s->path, detail);
+    return e;
+}
+
+/* Prepare the statements (which fails on a schema that is not ours), load the terminals and
+ * check each against its rows. On failure the caller frees the cache and the statements.
+ * Errors: PE_ECORRUPT, PE_EIO, PE_ENOMEM (err says what). */
+static int load_checked(struct pe_spool *s, char *err, size_t errlen)
+{
+    char detail[200] = "";
+    int e;
+    for (int i = 0; i < SS__COUNT; i++) {
+        int rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc == SQLITE_OK)
+            continue;
+        if ((rc & 0xff) != SQLITE_ERROR)
+            return open_fail(s, rc, "prepare", err, errlen);
+        /* A table or column is missing: the file says it is a spool but is not one. */
+        snprintf(detail, sizeof detail, "schema: %s", sqlite3_errmsg(s->db));
+        return damaged(s, err, errlen, detail);
+    }
+    e = cache_load(s, detail, sizeof detail);
+    for (size_t i = 0; e == PE_OK && i < s->c.n; i++)
+        e = check_term(s, s->c.v[i], detail, sizeof detail);
+    if (e == PE_ECORRUPT)
+        return damaged(s, err, errlen, detail);
+    if (e)
+        store__seterr(err, errlen, "spool %s: %s", s->path,
+                      e == PE_ENOMEM ? "out of memory" : detail);
+    return e;
+}
+
 int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_spool **out,
                   char *err, size_t errlen)
 {
     assert(path && out);
     struct pe_spool *s = calloc(1, sizeof *s);
-    char detail[200] = "";
     bool empty = false;
     int rc, e;
 
@@ -703,20 +749,10 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
 
-    e = identify(s, &empty, err, errlen);
+    /* Before anything could write: a damaged file is reported exactly as it was found. */
+    e = check_file(s, &empty, err, errlen);
     if (e)
         goto close_db;
-    /* Before anything could write: a damaged file is reported exactly as it was found. */
-    if (!empty) {
-        e = store__quick_check(s->db, "spool", detail, sizeof detail);
-        if (e == PE_ECORRUPT) {
-            damaged(s, err, errlen, detail);
-            goto close_db;
-        } else if (e) {
-            store__seterr(err, errlen, "spool %s: %s", path, detail);
-            goto close_db;
-        }
-    }
     e = set_durability(s, err, errlen);
     if (e)
         goto close_db;
@@ -731,38 +767,9 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
             goto close_db;
     }
 
-    for (int i = 0; i < SS__COUNT; i++) {
-        rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-        if (rc != SQLITE_OK) {
-            if ((rc & 0xff) == SQLITE_ERROR) {
-                /* A table or column is missing: the file says it is a spool but is not one. */
-                snprintf(detail, sizeof detail, "schema: %s", sqlite3_errmsg(s->db));
-                e = damaged(s, err, errlen, detail);
-            } else {
-                e = open_fail(s, rc, "prepare", err, errlen);
-            }
-            goto finalize;
-        }
-    }
-
-    e = cache_load(s, detail, sizeof detail);
-    if (e == PE_ECORRUPT) {
-        damaged(s, err, errlen, detail);
-        goto finalize;
-    } else if (e) {
-        store__seterr(err, errlen, "spool %s: %s", path, e == PE_ENOMEM ? "out of memory" : detail);
-        goto finalize;
-    }
-    for (size_t i = 0; i < s->c.n; i++) {
-        e = check_term(s, s->c.v[i], detail, sizeof detail);
-        if (e == PE_ECORRUPT) {
-            damaged(s, err, errlen, detail);
-            goto free_cache;
-        } else if (e) {
-            store__seterr(err, errlen, "spool %s: %s", path, detail);
-            goto free_cache;
-        }
-    }
+    e = load_checked(s, err, errlen);
+    if (e)
+        goto free_cache;
     if ((rc = query_int(s->db, "PRAGMA data_version", &s->data_version)) != SQLITE_OK) {
         e = open_fail(s, rc, "data_version", err, errlen);
         goto free_cache;
@@ -774,12 +781,118 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
 
 free_cache:
     cache_free(&s->c);
-finalize:
     for (int i = 0; i < SS__COUNT; i++)
         sqlite3_finalize(s->st[i]);
 close_db:
     sqlite3_close(s->db);
 free_s:
+    free(s->path);
+    free(s);
+    return e;
+}
+
+/* A file URI for path that opens it read-only without writing anything: every byte outside
+ * [A-Za-z0-9/._~-] percent-encoded, then the parameters (params starts with '?'). */
+static char *ro_uri(const char *path, const char *params)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(path);
+    char *u = malloc(5 + 3 * n + strlen(params) + 1), *p = u;
+    if (!u)
+        return NULL;
+    memcpy(p, "file:", 5);
+    p += 5;
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+            strchr("/._~-", *c)) {
+            *p++ = (char)*c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        }
+    }
+    memcpy(p, params, strlen(params) + 1);
+    return u;
+}
+
+int pe_spool_verify(const char *path, struct pe_spool_stats *stats, int64_t *terminals, char *err,
+                    size_t errlen)
+{
+    assert(path);
+    struct pe_spool *s = calloc(1, sizeof *s);
+    char *uri = NULL, wal[4096];
+    bool empty = false;
+    struct stat sb;
+    int rc, e;
+
+    store__seterr(err, errlen, "%s", "");
+    if (stats)
+        memset(stats, 0, sizeof *stats);
+    if (terminals)
+        *terminals = 0;
+    if (!s)
+        return PE_ENOMEM;
+    s->c.next_tid = 1;
+    s->path = strdup(path);
+    if (!s->path) {
+        e = PE_ENOMEM;
+        goto free_s;
+    }
+    if (stat(path, &sb) != 0) {
+        e = errno == ENOENT ? PE_ENOTFOUND : PE_EIO;
+        store__seterr(err, errlen, "spool %s: %s", path, strerror(errno));
+        goto free_s;
+    }
+    /*
+     * How to read a WAL database without writing: SQLite creates the -wal and -shm files when
+     * they are missing, even on a read-only connection. With no -wal (a spool closed cleanly:
+     * no bridge has it open) the main file is the whole spool and immutable=1 reads just that.
+     * With one (a bridge has it open, or was killed), readonly_shm=1 uses the -shm index
+     * without writing it; only a -wal left without its index makes SQLite build one.
+     */
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    bool has_wal = access(wal, F_OK) == 0;
+    uri = ro_uri(path, has_wal ? "?mode=ro&readonly_shm=1" : "?mode=ro&immutable=1");
+    if (!uri) {
+        e = PE_ENOMEM;
+        goto free_s;
+    }
+    rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    if (rc == SQLITE_OK && has_wal &&
+        (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) & 0xff) ==
+            SQLITE_CANTOPEN) {
+        sqlite3_close(s->db);
+        s->db = NULL;
+        rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY, NULL);
+    }
+    if (rc != SQLITE_OK) {
+        const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
+        e = spool_rc(rc) == PE_ENOMEM ? PE_ENOMEM : PE_EIO;
+        store__seterr(err, errlen, "cannot open spool %s: %s", path, msg);
+        goto close_db;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    e = check_file(s, &empty, err, errlen);
+    if (e || empty)
+        goto close_db; /* an empty file is a spool that was never written to */
+    e = load_checked(s, err, errlen);
+    if (e)
+        goto free_cache;
+    if (stats)
+        pe_spool_stats(s, stats);
+    if (terminals)
+        *terminals = (int64_t)s->c.n;
+
+free_cache:
+    cache_free(&s->c);
+    for (int i = 0; i < SS__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+close_db:
+    sqlite3_close(s->db);
+free_s:
+    free(uri);
     free(s->path);
     free(s);
     return e;

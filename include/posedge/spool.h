@@ -32,6 +32,21 @@ struct pe_spool_opts {
  * quick_check failed; err names the file), PE_EINVAL (a newer schema version), PE_ENOMEM. */
 int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_spool **out,
                   char *err, size_t errlen);
+struct pe_spool_stats;
+
+/*
+ * Check the spool at path as pe_spool_open does (what the file is, quick_check, every
+ * terminal's rows against its watermarks) without creating or changing any file: it is read
+ * as immutable when it has no write-ahead log, else read-only with its -shm index read-only
+ * too (only a write-ahead log left without its index makes SQLite build one). May run while
+ * a bridge has the spool open. stats and
+ * terminals (either may be NULL) get its counts; an empty file counts as a spool with none.
+ * err names the file and what is wrong. Errors: PE_ENOTFOUND (no file), PE_ECORRUPT (not a
+ * spool, or damaged), PE_EINVAL (a newer schema version), PE_EIO, PE_ENOMEM.
+ */
+int pe_spool_verify(const char *path, struct pe_spool_stats *stats, int64_t *terminals, char *err,
+                    size_t errlen);
+
 /* Close; pe_spool_close(NULL) is a no-op. An open transaction is rolled back. */
 void pe_spool_close(struct pe_spool *s);
 

@@ -10,12 +10,14 @@ every broker down at once) use librdkafka's mock cluster in posedge-ctl devkafka
 import json
 import os
 import random
+import re
 import subprocess
 import time
+from datetime import datetime, timezone
 
 from kafka import RealKafka
-from lib import (AGENT, CONFIG, CTL, Bridge, DevKafka, Mosquitto, agent, check, main, reconcile,
-                 run, test, tmpdir, wait_until)
+from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, CTL, SRC, Bridge, DevKafka, Mosquitto,
+                 agent, check, main, reconcile, run, test, tmpdir, wait_until)
 
 
 class Store:
@@ -209,13 +211,15 @@ def idempotent_mode_is_at_least_once():
         s.close()
 
 
-def pub(s, topic, payload, raw=False):
+def pub(s, topic, payload, raw=False, retain=False):
     args = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(s.mqtt.port), "-q", "1", "-t", topic]
     if raw:
         args += ["-f", payload]
+    elif payload == "":
+        args += ["-n"]
     else:
         args += ["-m", payload]
-    run(args, check_rc=0)
+    run(args + (["-r"] if retain else []), check_rc=0)
 
 
 @test
@@ -273,7 +277,7 @@ def full_spool_stops_acks_and_resumes():
         wait_until(lambda: "bridge.spool_full" in s.bridge.logtext(), 120, "the spool to fill")
         def bridge_state():
             sub = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(s.mqtt.port), "-t",
-                       "posedge/v1/s001/_bridge/state", "-C", "1", "-W", "10"], check_rc=0)
+                       "posedge/v1/s001/bridge/state", "-C", "1", "-W", "10"], check_rc=0)
             return json.loads(sub.stdout)["state"] == "spool_full"
         wait_until(bridge_state, 30, "the retained bridge state to say spool_full")
         s.kafka.command("up")
@@ -301,6 +305,353 @@ def release_bridge_is_valgrind_clean():
         check(last == "missing=0 duplicates=0 mismatched=0", last)
     finally:
         s.close()
+
+
+# ---- the bridge's state document, telemetry, self-test and MQTT credentials ----
+
+STATE_TOPIC = "posedge/v1/s001/bridge/state"
+STATE_KEYS = {"state", "ts", "version", "board", "store", "terminal", "bridge", "started",
+              "uptime_s", "kafka", "pending", "spooled_bytes", "oldest_pending_ts",
+              "oldest_pending_age_s", "drain_eps", "quota", "terminals", "dead"}
+
+
+def ms_of(ts):
+    """Milliseconds since the epoch of a protocol timestamp."""
+    t = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return int(round(t.timestamp() * 1000))
+
+
+def package_version():
+    with open(os.path.join(SRC, "pkg", "changelog")) as f:
+        return re.match(r"[^(]*\(([^)]*)\)", f.readline()).group(1)
+
+
+class Watch:
+    """Every message on an MQTT topic, as mosquitto_sub (in the background) prints them."""
+
+    def __init__(self, port, topic, workdir, name="watch", extra=()):
+        self.path = os.path.join(workdir, name + ".txt")
+        self.proc = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q",
+                                      "1", "-t", topic, "-F", "%r %p"] + list(extra),
+                                     stdout=open(self.path, "w"), stderr=subprocess.STDOUT)
+
+    def docs(self):
+        """(retained, document) of each complete line so far."""
+        out = []
+        with open(self.path) as f:
+            for line in f.read().splitlines(keepends=True):
+                if line.endswith("\n") and line[:2] in ("0 ", "1 "):
+                    out.append((line[0] == "1", json.loads(line[2:])))
+        return out
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def retained_state(port, topic=STATE_TOPIC):
+    p = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-C", "1",
+             "-W", "5", "--retained-only"])
+    return json.loads(p.stdout) if p.stdout.strip() else None
+
+
+def kafka_records(bootstrap, topic):
+    """(key, timestamp, headers, value) of every record of a topic, [] while it does not exist."""
+    p = run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q",
+             "-f", "%k\t%T\t%h\t%s\n"], timeout=60)
+    if p.returncode != 0:
+        return []
+    return [tuple(line.split("\t", 3)) for line in p.stdout.splitlines() if line.count("\t") >= 3]
+
+
+@test
+def bridge_state_document():
+    """The retained document on .../bridge/state: its fields, on change at most once a second,
+    every fleet.state_interval_s when idle, Kafka's link going and coming, offline at a stop."""
+    s = Store("--set", "fleet.state_interval_s=2", start_bridge=False)
+    w = Watch(s.mqtt.port, STATE_TOPIC, s.dir)
+    try:
+        s.bridge.start()
+        st = wait_until(lambda: [d for _, d in w.docs() if d["kafka"]["connected"]], 60,
+                        "a state document saying Kafka is connected")[-1]
+        check(set(st) == STATE_KEYS, "keys %s" % sorted(set(st) ^ STATE_KEYS))
+        check(st["state"] == "online" and st["store"] == "s001" and st["terminal"] == "bridge"
+              and st["bridge"] == "s001" and st["board"] == "sim", "%s" % st)
+        check(st["version"] == package_version(), "version %s" % st["version"])
+        check(ms_of(st["started"]) <= ms_of(st["ts"]) and isinstance(st["uptime_s"], int)
+              and st["uptime_s"] >= 0, "started %s ts %s" % (st["started"], st["ts"]))
+        k = st["kafka"]
+        check(set(k) == {"mode", "connected", "brokers_up", "brokers", "last_delivered_ts"}
+              and k["mode"] == "transactional" and k["brokers"] == 3 and k["brokers_up"] >= 1,
+              "kafka %s" % k)
+        check(st["quota"] == {"events": {"used_bytes": 0, "limit_bytes": 0},
+                              "telemetry": {"used_bytes": 0, "limit_bytes": 0}},
+              "quota %s" % st["quota"])
+        # Nothing under the old name.
+        check(retained_state(s.mqtt.port, "posedge/v1/s001/_bridge/state") is None,
+              "a retained document on the old topic _bridge/state")
+
+        a = s.spawn("t01", 400, 21)
+        check(a.wait(timeout=300) == 0, "not everything delivered")
+        n = len(run([CTL, "journal", s.journals("t01")[0]]).stdout.splitlines())
+        last = wait_until(lambda: [d for _, d in w.docs() if d["terminals"] == 1
+                                   and d["pending"] == 0 and d["kafka"]["last_delivered_ts"]],
+                          30, "the document after the till was delivered")[-1]
+        check(last["spooled_bytes"] == 0 and last["oldest_pending_ts"] is None
+              and last["oldest_pending_age_s"] is None, "%s" % last)
+        docs = [d for _, d in w.docs()]
+        busy = [d for d in docs if d["pending"] > 0]
+        check(busy and all(d["spooled_bytes"] > 0 and d["oldest_pending_ts"]
+                           and d["quota"]["events"]["used_bytes"] == d["spooled_bytes"]
+                           for d in busy), "documents while records were pending: %s" % busy[:3])
+        rates = [d["drain_eps"] for d in docs]
+        check(max(rates) > 0 and max(rates) <= n * 2, "drain rates %s (%d events)" % (rates, n))
+        # On change at most once a second (the first one, on connect, aside).
+        gaps = [ms_of(b["ts"]) - ms_of(a["ts"]) for a, b in zip(docs[1:], docs[2:])]
+        check(min(gaps) >= 950, "documents %d ms apart" % min(gaps))
+
+        # Idle: one every fleet.state_interval_s (2 s), and nothing in between.
+        seen = len(w.docs())
+        wait_until(lambda: len(w.docs()) >= seen + 3, 30, "three periodic documents")
+        idle = [d for _, d in w.docs()][seen - 1:]
+        gaps = [ms_of(b["ts"]) - ms_of(a["ts"]) for a, b in zip(idle, idle[1:])]
+        check(all(1900 <= g <= 3000 for g in gaps), "idle documents %s ms apart" % gaps)
+
+        # Kafka away and back: the document says so (librdkafka's statistics, every 2 s).
+        s.kafka.command("down")
+        wait_until(lambda: w.docs()[-1][1]["kafka"]["connected"] is False, 60,
+                   "connected: false while every broker is down")
+        check(w.docs()[-1][1]["kafka"]["brokers_up"] == 0, "%s" % w.docs()[-1][1])
+        s.kafka.command("up")
+        wait_until(lambda: w.docs()[-1][1]["kafka"]["connected"] is True, 60,
+                   "connected: true once the brokers are back")
+
+        s.bridge.stop()
+        st = retained_state(s.mqtt.port)
+        check(st and st["state"] == "offline" and set(st) == STATE_KEYS,
+              "retained after a clean stop: %s" % st)
+    finally:
+        w.close()
+        s.close()
+
+
+@test
+def bridge_will_is_bare_offline():
+    s = Store()
+    try:
+        wait_until(lambda: (retained_state(s.mqtt.port) or {}).get("state") == "online", 30,
+                   "the bridge online")
+        s.bridge.kill()
+        wait_until(lambda: retained_state(s.mqtt.port) == {"state": "offline"}, 60,
+                   "the bare offline will after kill -9 (keepalive)")
+    finally:
+        s.close()
+
+
+@test
+def state_documents_forwarded_to_telemetry():
+    """Tills' state documents (and the bridge's own) reach pos.telemetry: key, bytes, event-time
+    timestamp, header; cleared topics, other stores and non-JSON are not; a retained document
+    handed out again at a reconnect is not produced twice; the events stay exactly once."""
+    s = Store(start_bridge=False)
+    try:
+        t07 = json.dumps({"state": "online", "ts": "2026-01-02T03:04:05.678Z", "store": "s001",
+                          "terminal": "t07", "seq": 5})
+        pub(s, "posedge/v1/s001/t07/state", t07, retain=True)
+        pub(s, "posedge/v1/s001/t08/state", '{"state":"offline"}', retain=True)  # a will
+        pub(s, "posedge/v1/s001/t09/state", "x", retain=True)
+        pub(s, "posedge/v1/s001/t09/state", "", retain=True)  # cleared
+        pub(s, "posedge/v1/s001/t10/state", "not json", retain=True)
+        pub(s, "posedge/v1/s999/t01/state", t07, retain=True)  # another store's
+        s.bridge.start()
+        topic = "pos.telemetry"
+
+        def keyed(key):
+            return [r for r in kafka_records(s.kafka.bootstrap, topic) if r[0] == key]
+
+        wait_until(lambda: keyed("s001/t07") and keyed("s001/t08") and keyed("s001/bridge"), 60,
+                   "the retained documents in %s" % topic)
+        key, ts, headers, value = keyed("s001/t07")[0]
+        check(value == t07, "value %r, sent %r" % (value, t07))
+        check(int(ts) == ms_of("2026-01-02T03:04:05.678Z"), "timestamp %s: not the document's ts" % ts)
+        check(headers == "type=state", "headers %r" % headers)
+        check(keyed("s001/t08")[0][3] == '{"state":"offline"}', "the will's bytes")
+        b = json.loads(keyed("s001/bridge")[0][3])
+        check(set(b) == STATE_KEYS and int(keyed("s001/bridge")[0][1]) == ms_of(b["ts"]),
+              "the bridge's own: %s" % b)
+
+        # A newer document of t07, retained as the agents publish them.
+        t07b = t07.replace("03:04:05.678", "03:04:15.000").replace('"seq": 5', '"seq": 9')
+        pub(s, "posedge/v1/s001/t07/state", t07b, retain=True)
+        wait_until(lambda: len(keyed("s001/t07")) == 2, 30, "the live document")
+        # The broker restarts: at the new subscription it hands the retained documents out
+        # again, before anything published later; t07's marker comes after them.
+        s.mqtt.stop()
+        s.mqtt.start()
+        wait_until(lambda: s.bridge.logtext().count("bridge.mqtt_connected") >= 2, 60,
+                   "the bridge reconnected")
+        pub(s, "posedge/v1/s001/t11/state", '{"state":"online","ts":"2026-01-02T03:05:00.000Z"}',
+            retain=True)
+        wait_until(lambda: keyed("s001/t11"), 30, "the marker document")
+        check(len(keyed("s001/t07")) == 2 and len(keyed("s001/t08")) == 1,
+              "retained documents produced again after the reconnect")
+        recs = kafka_records(s.kafka.bootstrap, topic)
+        check(not [r for r in recs if r[0] in ("s001/t09", "s001/t10", "s999/t01")],
+              "cleared, non-JSON or foreign documents in %s" % topic)
+        check("bridge.state_refused" in s.bridge.logtext(), "the non-JSON document is logged")
+
+        # The events' path is untouched: exactly once, and reconcile reads only its topics.
+        s.shop("t01", 60, 22)
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+    finally:
+        s.close()
+
+
+@test
+def telemetry_refused_by_kafka_never_blocks_events():
+    """pos.telemetry refuses every record (max.message.bytes below any document): telemetry is
+    dropped and counted, the transactional path delivers everything exactly once."""
+    s = Store(real=True, start_bridge=False)
+    try:
+        s.kafka.create_topic("pos.telemetry", config={"max.message.bytes": "100"})
+        s.bridge.start()
+        a = s.spawn("t01", 300, 23)
+        check(a.wait(timeout=300) == 0, "not everything delivered")
+        p, last = s.reconcile("t01")
+        check(last == "missing=0 duplicates=0 mismatched=0", last)
+        wait_until(lambda: "telemetry.dropped" in s.bridge.logtext(), 60,
+                   "the refused telemetry counted")
+        check(kafka_records(s.kafka.bootstrap, "pos.telemetry") == [], "telemetry in Kafka")
+        check("output.aborted" not in s.bridge.logtext(), "a transaction was aborted")
+    finally:
+        s.close()
+
+
+def self_test(*args, check_rc=None):
+    return run([BRIDGE, "-c", BRIDGE_CONFIG, "--self-test", "--mqtt", "127.0.0.1:1",
+                "--kafka", "127.0.0.1:1"] + list(args), timeout=60, check_rc=check_rc)
+
+
+def tree(d):
+    """Every file under d with its size and modification time."""
+    out = {}
+    for root, _, files in os.walk(d):
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            out[os.path.join(root, f)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@test
+def self_test_checks_without_touching_anything():
+    d = tmpdir()
+    data = os.path.join(d, "bridge")
+    # A fresh install: no data directory, no spool; Kafka and MQTT unreachable (ports 1).
+    t0 = time.monotonic()
+    p = self_test("--data-dir", data, check_rc=0)
+    check(time.monotonic() - t0 < 30, "the self-test waited for the network")
+    lines = p.stdout.splitlines()
+    check([l.split()[:2] for l in lines] == [["ok", "config"], ["ok", "kafka.properties"],
+                                             ["ok", "mqtt.password_file"], ["ok", "data_dir"],
+                                             ["ok", "spool"]], p.stdout)
+    check("no spool yet" in lines[4] and not os.path.exists(data), p.stdout)
+
+    # A spool left by a bridge killed with kill -9 (WAL and -shm in place), checked as it is.
+    s = Store()
+    try:
+        s.shop("t01", 20, 24)
+        s.bridge.kill()
+        before = tree(s.bridge.dir)
+        check(any(f.endswith("spool.db-wal") for f in before), "no WAL left: %s" % before)
+        p = self_test("--data-dir", s.bridge.dir, check_rc=0)
+        check("ok spool " in p.stdout and "1 terminals" in p.stdout, p.stdout)
+        check(tree(s.bridge.dir) == before, "the self-test changed the spool's files")
+        # A bridge that is running meanwhile does not disturb it either.
+        s.bridge.start()
+        wait_until(lambda: "bridge.mqtt_connected" in s.bridge.logtext(), 30, "the bridge up")
+        self_test("--data-dir", s.bridge.dir, check_rc=0)
+    finally:
+        s.close()
+
+    # A corrupt spool fails, naming the file; so does an unusable configuration.
+    spool = os.path.join(d, "spool.db")
+    with open(spool, "wb") as f:
+        f.write(b"SQLite format 3\0" + os.urandom(8192))
+    p = self_test("--data-dir", d, check_rc=1)
+    check(("FAIL spool " + spool) in p.stdout, p.stdout)
+    p = self_test("--data-dir", d, "--set", "kafka.mode=sometimes", check_rc=1)
+    check(p.stdout.startswith("FAIL config ") and "kafka.mode" in p.stdout, p.stdout)
+    os.unlink(spool)
+    p = self_test("--data-dir", d, "--set", "mqtt.password_file=" + os.path.join(d, "nope"),
+                  check_rc=1)
+    check(("FAIL mqtt.password_file %s: cannot read" % os.path.join(d, "nope")) in p.stdout,
+          p.stdout)
+    help_text = run([BRIDGE, "--help"], check_rc=0).stdout
+    check("--self-test" in help_text, "--help does not document --self-test")
+
+
+def auth_broker(workdir, users):
+    """mosquitto with allow_anonymous false and a password file of users {name: password}."""
+    m = Mosquitto(workdir)
+    pw = os.path.join(m.dir, "passwd")
+    open(pw, "w").close()
+    for user, password in users.items():
+        run(["mosquitto_passwd", "-b", pw, user, password], check_rc=0)
+    with open(m.conf) as f:
+        conf = f.read().replace("allow_anonymous true", "allow_anonymous false")
+    with open(m.conf, "w") as f:
+        f.write(conf + "password_file %s\n" % pw)
+    return m.start()
+
+
+@test
+def mqtt_credentials_from_password_file():
+    d = tmpdir()
+    secret = "s3cret-%d" % random.randrange(1 << 30)
+    m = auth_broker(d, {"bridge": secret})
+    k = DevKafka(d)
+    pwfile = os.path.join(d, "bridge.pw")
+    with open(pwfile, "w") as f:
+        f.write(secret + "\nsecond line ignored\n")
+    ok = bad = None
+    try:
+        # Unreadable: refused at start, naming the key and the file.
+        missing = os.path.join(d, "missing.pw")
+        p = run([BRIDGE, "-c", BRIDGE_CONFIG, "--data-dir", os.path.join(d, "b0"), "--mqtt",
+                 m.addr, "--kafka", k.bootstrap, "--set", "mqtt.password_file=" + missing],
+                timeout=60)
+        check(p.returncode == 2 and ("mqtt.password_file %s: cannot read" % missing) in p.stderr,
+              "status %d: %s" % (p.returncode, p.stderr[-1000:]))
+        # The right password: connected, the state document is there.
+        ok = Bridge(os.path.join(d, "ok"), m.addr, k.bootstrap, "--set", "mqtt.username=bridge",
+                    "--set", "mqtt.password_file=" + pwfile).start()
+        wait_until(lambda: "bridge.mqtt_connected" in ok.logtext(), 30, "the bridge connected")
+        sub = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(m.port), "-u", "bridge", "-P",
+                   secret, "-t", STATE_TOPIC, "-C", "1", "-W", "10"], check_rc=0)
+        check(json.loads(sub.stdout)["state"] == "online", sub.stdout)
+        ok.stop()
+        # A wrong one: the broker refuses it.
+        wrong = os.path.join(d, "wrong.pw")
+        with open(wrong, "w") as f:
+            f.write("not-" + secret + "\n")
+        bad = Bridge(os.path.join(d, "bad"), m.addr, k.bootstrap, "--set",
+                     "mqtt.username=bridge", "--set", "mqtt.password_file=" + wrong).start()
+        wait_until(lambda: "mqtt.connect_failed" in bad.logtext(), 30, "the refusal logged")
+        check("bridge.mqtt_connected" not in bad.logtext(), "connected with a wrong password")
+        bad.stop()
+        for b in (ok, bad):
+            check(secret not in b.logtext(), "the password is in the log")
+        cfg = run([BRIDGE, "-c", BRIDGE_CONFIG, "--set", "mqtt.password_file=" + pwfile,
+                   "--print-config"], check_rc=0).stdout
+        check(secret not in cfg and pwfile in cfg, cfg)
+    finally:
+        for b in (ok, bad):
+            if b:
+                b.kill()
+        k.stop()
+        m.stop()
 
 
 @test

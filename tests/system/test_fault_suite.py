@@ -141,7 +141,7 @@ class Scenario:
     def bridge_state(self):
         """The bridge's retained state document (pending = spooled, not yet in Kafka)."""
         p = run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.mqtt.port), "-t",
-                 "posedge/v1/%s/_bridge/state" % self.store, "-C", "1", "-W", "5"])
+                 "posedge/v1/%s/bridge/state" % self.store, "-C", "1", "-W", "5"])
         import json
         try:
             return json.loads(p.stdout)
@@ -447,6 +447,10 @@ def s7_corrupt_spool_refused_then_rebuilt():
                 f.seek(off)
                 f.write(bytes(RNG.randrange(256) for _ in range(64)))
         sc.faults += 1
+        # The installation check sees it too, without changing anything.
+        p = run(sc.bridge.args + ["--self-test"], timeout=30)
+        check(p.returncode == 1 and ("FAIL spool " + spool) in p.stdout,
+              "--self-test on a corrupt spool: status %d\n%s" % (p.returncode, p.stdout))
         p = run(sc.bridge.args, timeout=30)
         check(p.returncode == 4, "a corrupt spool must be refused (exit 4), got %d" % p.returncode)
         check(spool in p.stderr and "damaged" in p.stderr and "move" in p.stderr,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bridge/kafka_common.h"
 #include "bridge/output.h"
 #include "ctl/ctl.h"
 #include "posedge/clock.h"
@@ -362,6 +363,65 @@ static void t_broker_outage(void)
     CHECK(!f.s.out_of_order);
     check_topic(f.m.brokers, 3, 250);
     teardown(&f);
+}
+
+/* What librdkafka knows of the link, as the bridge's state document shows it. */
+static struct output_kafka kstate(const struct output *o)
+{
+    struct output_kafka k;
+    output_kafka_state(o, &k);
+    return k;
+}
+
+static void t_kafka_state(void)
+{
+    struct fixture f;
+    setup(&f, 0, NULL);
+    CHECK(!kstate(f.o).known); /* no statistics yet */
+    produce_upto(f.o, &f.s, 1, 10);
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 1, 10), 30000);
+    /* Statistics every 2 s: three brokers known, the leader's connection up at least. */
+    RUN_UNTIL(f.loop, kstate(f.o).known && kstate(f.o).brokers == 3, 10000);
+    struct output_kafka k = kstate(f.o);
+    CHECK(k.connected);
+    CHECK(k.brokers_up >= 1 && k.brokers_up <= 3);
+    mock_all(&f.m, false);
+    RUN_UNTIL(f.loop, !kstate(f.o).connected, 15000);
+    CHECK_INT(kstate(f.o).brokers_up, 0);
+    mock_all(&f.m, true);
+    produce_upto(f.o, &f.s, 1, 11); /* something to connect for */
+    RUN_UNTIL(f.loop, kstate(f.o).connected && kstate(f.o).brokers_up >= 1, 15000);
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 1, 11), 30000);
+    teardown(&f);
+}
+
+static void t_stats_parse(void)
+{
+    /* The broker part of librdkafka's statistics, trimmed: two brokers known by id (one
+     * connected), a bootstrap entry not yet identified, librdkafka's own handles. */
+    static const char json[] =
+        "{\"name\":\"rdkafka#producer-1\",\"brokers\":{"
+        "\"k1:9092/1\":{\"nodeid\":1,\"source\":\"configured\",\"state\":\"UP\"},"
+        "\"k2:9092/2\":{\"nodeid\":2,\"source\":\"learned\",\"state\":\"INIT\"},"
+        "\"k3:9092/bootstrap\":{\"nodeid\":-1,\"source\":\"configured\",\"state\":\"DOWN\"},"
+        "\"TxnCoordinator\":{\"nodeid\":1,\"source\":\"logical\",\"state\":\"UP\"},"
+        "\":0/internal\":{\"nodeid\":-1,\"source\":\"internal\",\"state\":\"UP\"}}}";
+    struct output_kafka k;
+    kc_stats_parse(json, sizeof json - 1, &k);
+    CHECK(k.known && k.connected);
+    CHECK_INT(k.brokers, 2);
+    CHECK_INT(k.brokers_up, 1);
+    /* Down everywhere: only librdkafka's own handles are "UP". */
+    static const char down[] =
+        "{\"brokers\":{\"k1:9092/1\":{\"nodeid\":1,\"source\":\"configured\",\"state\":"
+        "\"TRY_CONNECT\"},\"TxnCoordinator\":{\"nodeid\":1,\"source\":\"logical\",\"state\":"
+        "\"UP\"},\":0/internal\":{\"nodeid\":-1,\"source\":\"internal\",\"state\":\"UP\"}}}";
+    kc_stats_parse(down, sizeof down - 1, &k);
+    CHECK(k.known && !k.connected);
+    CHECK_INT(k.brokers, 1);
+    CHECK_INT(k.brokers_up, 0);
+    kc_stats_parse("{not json", 9, &k);
+    CHECK(!k.known && !k.connected && k.brokers == 0);
 }
 
 static void t_produce_errors_retried(void)
@@ -932,6 +992,8 @@ static void t_reconcile_times_out(void)
 static const struct pe_test tests[] = {
     {"delivers_in_order", t_delivers_in_order},
     {"broker_outage", t_broker_outage},
+    {"kafka_state", t_kafka_state},
+    {"stats_parse", t_stats_parse},
     {"produce_errors_retried", t_produce_errors_retried},
     {"inflight_limit", t_inflight_limit},
     {"bad_input_refused", t_bad_input_refused},

@@ -439,6 +439,34 @@ static void t_commits(void)
     teardown(&f);
 }
 
+static struct output_kafka kstate(const struct output *o)
+{
+    struct output_kafka k;
+    output_kafka_state(o, &k);
+    return k;
+}
+
+/* The Kafka thread's view of the link reaches the loop's thread (under the mutex). */
+static void t_kafka_state(void)
+{
+    struct fixture f;
+    setup(&f, 3, PE_LOG_ERROR);
+    start_output(&f, TID, "bridge-1", 64);
+    const int64_t to[1] = {20};
+    produce_upto(f.o, &f.s, 1, to);
+    RUN_UNTIL(f.loop, all_committed(&f.s, 1, to), WAIT_MS);
+    RUN_UNTIL(f.loop, kstate(f.o).known && kstate(f.o).brokers == 3, 10000);
+    CHECK(kstate(f.o).connected && kstate(f.o).brokers_up >= 1);
+    for (int b = 1; b <= 3; b++)
+        CHECK_INT(rd_kafka_mock_broker_set_down(f.m.mc, b), 0);
+    RUN_UNTIL(f.loop, !kstate(f.o).connected, 15000);
+    CHECK_INT(kstate(f.o).brokers_up, 0);
+    for (int b = 1; b <= 3; b++)
+        CHECK_INT(rd_kafka_mock_broker_set_up(f.m.mc, b), 0);
+    RUN_UNTIL(f.loop, kstate(f.o).connected, 30000);
+    teardown(&f);
+}
+
 static void t_recovers_watermarks(void)
 {
     struct fixture f;
@@ -676,6 +704,7 @@ static void t_bad_arguments(void)
 
 static const struct pe_test tests[] = {
     {"commits", t_commits},
+    {"kafka_state", t_kafka_state},
     {"recovers_watermarks", t_recovers_watermarks},
     {"abort_resets", t_abort_resets},
     {"commit_retried", t_commit_retried},

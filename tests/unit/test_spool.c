@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "posedge/clock.h"
 #include "posedge/err.h"
@@ -1210,6 +1212,112 @@ static void t_damaged(void)
     expect_refused(p3, PE_ECORRUPT, "not consistent");
 }
 
+/* Size and modification time of a file, or -1s when it does not exist. */
+static void file_sig(const char *path, int64_t sig[3])
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        sig[0] = sig[1] = sig[2] = -1;
+        return;
+    }
+    sig[0] = (int64_t)sb.st_size;
+    sig[1] = (int64_t)sb.st_mtim.tv_sec;
+    sig[2] = (int64_t)sb.st_mtim.tv_nsec;
+}
+
+/* The spool's three files, to show that verify changed none of them. */
+static void files_sig(const char *path, int64_t sig[9])
+{
+    char p[600];
+    file_sig(path, sig);
+    snprintf(p, sizeof p, "%s-wal", path);
+    file_sig(p, sig + 3);
+    snprintf(p, sizeof p, "%s-shm", path);
+    file_sig(p, sig + 6);
+}
+
+static void expect_verify(const char *path, int want, const char *text)
+{
+    char err[512];
+    int64_t terminals = -1;
+    struct pe_spool_stats st;
+    int rc = pe_spool_verify(path, &st, &terminals, err, sizeof err);
+    if (rc != want)
+        pe_test_fail(__FILE__, __LINE__, "verify %s: %s, expected %s (%s)", path, pe_errname(rc),
+                     pe_errname(want), err);
+    CHECK(strstr(err, path) != NULL);
+    if (text && !strstr(err, text))
+        pe_test_fail(__FILE__, __LINE__, "err=\"%s\" does not say \"%s\"", err, text);
+}
+
+static void t_verify(void)
+{
+    char err[512];
+    int64_t n = -1, before[9], after[9];
+    struct pe_spool_stats st;
+
+    /* No file: its own answer (a fresh install has none). */
+    const char *absent = pe_test_path(0, "absent.db");
+    CHECK_INT(pe_spool_verify(absent, &st, &n, err, sizeof err), PE_ENOTFOUND);
+    CHECK(strstr(err, absent) != NULL);
+    CHECK(access(absent, F_OK) != 0); /* and not created */
+
+    /* A closed spool (no -wal, no -shm): counts right, nothing changed or created. A name
+     * with characters a URI would take apart. */
+    const char *good = pe_test_path(1, "a b?c#d%e.db");
+    struct pe_spool *s = open_s(good, 0);
+    struct till a, b;
+    till_init(&a, "s001", "t01", 1);
+    till_init(&b, "s001", "t02", 2);
+    add_n(s, &a, 10, 100, NULL);
+    add_n(s, &b, 5, 100, NULL);
+    CHECK_OK(pe_spool_set_delivered(s, "s001", "t01", 4));
+    struct pe_spool_stats want = stats(s);
+    pe_spool_close(s);
+    files_sig(good, before);
+    CHECK_OK(pe_spool_verify(good, &st, &n, err, sizeof err));
+    files_sig(good, after);
+    CHECK_INT(n, 2);
+    CHECK_INT(st.pending, 11);
+    CHECK_INT(st.pending, want.pending);
+    CHECK_INT(st.pending_bytes, want.pending_bytes);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    CHECK_INT(after[3], -1); /* no -wal */
+    CHECK_INT(after[6], -1); /* no -shm */
+
+    /* Open in another handle, with records only in the WAL: seen, and still nothing changed
+     * (the -shm index is read, never written). */
+    s = open_s(good, 0);
+    add_n(s, &a, 3, 100, NULL);
+    files_sig(good, before);
+    CHECK(before[3] > 0 && before[6] > 0);
+    CHECK_OK(pe_spool_verify(good, &st, &n, err, sizeof err));
+    files_sig(good, after);
+    CHECK_INT(st.pending, 14);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    pe_spool_close(s);
+
+    /* An empty file is a spool never written to. */
+    const char *empty = pe_test_path(2, "empty.db");
+    fclose(fopen(empty, "wb"));
+    CHECK_OK(pe_spool_verify(empty, &st, &n, err, sizeof err));
+    CHECK_INT(n, 0);
+
+    /* Refused as pe_spool_open refuses, with the file named. */
+    const char *p0 = pe_test_path(2, "pages.db");
+    spool_with(p0, 300);
+    fill_garbage(p0, 5 * 4096, 3 * 4096);
+    expect_verify(p0, PE_ECORRUPT, "damaged");
+    const char *p1 = pe_test_path(3, "edited.db");
+    spool_with(p1, 20);
+    raw_sql(p1, "UPDATE terminals SET spooled = 21");
+    expect_verify(p1, PE_ECORRUPT, "seq 21: missing");
+    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 2");
+    expect_verify(p1, PE_EINVAL, "schema version 2");
+    raw_sql(p1, "CREATE TABLE extra(x); PRAGMA application_id = 7");
+    expect_verify(p1, PE_ECORRUPT, "not a posedge spool");
+}
+
 /* 200,000 small records in transactions of 500 from 4 tills, then the drain. */
 static void t_throughput(void)
 {
@@ -1394,6 +1502,7 @@ static const struct pe_test tests[] = {
     {"stats", t_stats},
     {"not_a_spool", t_not_a_spool},
     {"damaged", t_damaged},
+    {"verify", t_verify},
     {"throughput", t_throughput},
     {NULL, NULL},
 };

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * selftest.c - the checks of posedge-bridge --self-test (see selftest.h).
+ *
+ * Each check prints its one line and says whether it passed. The data directory is judged by
+ * access(2) with the effective ids and the file system's read-only flag, never by writing a
+ * probe file; the spool is read through pe_spool_verify, which opens it read-only (the same
+ * checks as the bridge's start: quick_check and every terminal's rows against its
+ * watermarks). librdkafka's configuration is only parsed: no producer is created.
+ */
+#include "bridge/selftest.h"
+
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "posedge/err.h"
+#include "posedge/spool.h"
+
+/* Print "ok WHAT DETAIL" or "FAIL WHAT DETAIL"; returns 1 for a failure, else 0. */
+static int line(FILE *out, bool ok, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int line(FILE *out, bool ok, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(out, "%s %s ", ok ? "ok" : "FAIL", what);
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+    fflush(out);
+    return ok ? 0 : 1;
+}
+
+/* The librdkafka properties, each set on a configuration object as the producer would. */
+static int check_kafka(const struct bridge_cfg *cfg, FILE *out)
+{
+    char why[512];
+    int n = 0;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!conf)
+        return line(out, false, "kafka.properties", "%s: out of memory", cfg->kafka_brokers);
+    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, why, sizeof why) ==
+              RD_KAFKA_CONF_OK;
+    const char *bad = "kafka.brokers";
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cfg->kafka_properties)
+    {
+        if (!ok)
+            break;
+        bad = p->string;
+        if (!cJSON_IsString(p)) {
+            snprintf(why, sizeof why, "must be a string");
+            ok = false;
+        } else {
+            ok = rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why) ==
+                 RD_KAFKA_CONF_OK;
+            n++;
+        }
+    }
+    rd_kafka_conf_destroy(conf);
+    if (!ok)
+        return line(out, false, "kafka.properties", "%s: %s", bad, why);
+    return line(out, true, "kafka.properties",
+                "%d accepted by librdkafka %s (brokers %s, mode %s; not contacted)", n,
+                rd_kafka_version_str(), cfg->kafka_brokers, cfg->kafka_mode);
+}
+
+static int check_mqtt(const struct bridge_cfg *cfg, FILE *out)
+{
+    char pw[512], err[600];
+    int rc = bridge_cfg_password(cfg, pw, sizeof pw, err, sizeof err);
+    bool have = pw[0] != '\0';
+    memset(pw, 0, sizeof pw);
+    if (rc) /* err reads "mqtt.password_file FILE: why" */
+        return line(out, false, "mqtt.password_file", "%s",
+                    strncmp(err, "mqtt.password_file ", 19) == 0 ? err + 19 : err);
+    if (!cfg->mqtt_password_file[0])
+        return line(out, true, "mqtt.password_file", "none (user %s; broker %s:%lld not contacted)",
+                    cfg->mqtt_username[0] ? cfg->mqtt_username : "anonymous", cfg->mqtt_host,
+                    (long long)cfg->mqtt_port);
+    return line(out, true, "mqtt.password_file",
+                "%s: readable, %s (user %s; broker %s:%lld not contacted)", cfg->mqtt_password_file,
+                have ? "a password" : "EMPTY: no password",
+                cfg->mqtt_username[0] ? cfg->mqtt_username : "anonymous", cfg->mqtt_host,
+                (long long)cfg->mqtt_port);
+}
+
+/* Writable by us, on a file system mounted read-write. */
+static bool writable(const char *dir, char *why, size_t len)
+{
+    struct statvfs vfs;
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+        snprintf(why, len, "not writable: %s", strerror(errno));
+        return false;
+    }
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+        snprintf(why, len, "not writable: read-only file system");
+        return false;
+    }
+    return true;
+}
+
+static int check_data_dir(const struct bridge_cfg *cfg, FILE *out)
+{
+    struct stat sb;
+    struct statvfs vfs;
+    char why[300], parent[BRIDGE_PATH_MAX];
+    const char *dir = cfg->data_dir;
+    if (stat(dir, &sb) != 0) {
+        if (errno != ENOENT)
+            return line(out, false, "data_dir", "%s: %s", dir, strerror(errno));
+        /* The bridge makes it at start (one level, as mkdir). */
+        snprintf(parent, sizeof parent, "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (slash)
+            *(slash == parent ? slash + 1 : slash) = '\0';
+        else
+            snprintf(parent, sizeof parent, ".");
+        if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return line(out, false, "data_dir", "%s: does not exist, nor does its parent %s", dir,
+                        parent);
+        if (!writable(parent, why, sizeof why))
+            return line(out, false, "data_dir", "%s: does not exist, and its parent %s is %s", dir,
+                        parent, why);
+        return line(out, true, "data_dir", "%s: does not exist yet (made at start in %s)", dir,
+                    parent);
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return line(out, false, "data_dir", "%s: not a directory", dir);
+    if (!writable(dir, why, sizeof why))
+        return line(out, false, "data_dir", "%s: %s", dir, why);
+    if (statvfs(dir, &vfs) == 0)
+        return line(out, true, "data_dir", "%s: writable, %llu MiB free", dir,
+                    (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024));
+    return line(out, true, "data_dir", "%s: writable", dir);
+}
+
+static int check_spool(const struct bridge_cfg *cfg, FILE *out)
+{
+    char path[BRIDGE_PATH_MAX + 16], err[600];
+    struct pe_spool_stats ss;
+    int64_t terminals = 0;
+    snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
+    int rc = pe_spool_verify(path, &ss, &terminals, err, sizeof err);
+    if (rc == PE_ENOTFOUND)
+        return line(out, true, "spool", "%s: no spool yet (made at start)", path);
+    if (rc) /* err names the file: "spool FILE is damaged (...)", "FILE is not a spool" */
+        return line(out, false, "spool", "%s", strncmp(err, "spool ", 6) == 0 ? err + 6 : err);
+    return line(out, true, "spool", "%s: intact, %lld terminals, %lld records not yet in Kafka",
+                path, (long long)terminals, (long long)ss.pending);
+}
+
+int bridge_self_test(const struct bridge_cfg *cfg, FILE *out)
+{
+    return check_kafka(cfg, out) + check_mqtt(cfg, out) + check_data_dir(cfg, out) +
+           check_spool(cfg, out);
+}

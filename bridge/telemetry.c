@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * telemetry.c - the best-effort producer of state documents (see telemetry.h).
+ *
+ * Why a producer of its own rather than the event producer, in both modes:
+ *  - transactional mode: a record in a Kafka transaction that Kafka refuses (the telemetry
+ *    topic missing where topics are not created automatically, denied by an ACL, over its
+ *    max.message.bytes) fails the whole transaction, and every retry of it, so one bad
+ *    telemetry record would stop the exactly-once path; an aborted transaction would also
+ *    need the telemetry it held kept for producing again, and telemetry is never spooled.
+ *    Records of a plain producer are visible to read_committed consumers at once, and a state
+ *    document needs no atomicity with anything.
+ *  - idempotent mode: the event producer never lets a record expire (message.timeout.ms=0)
+ *    and counts every record against kafka.max_inflight; telemetry must expire and must not
+ *    take room from events. A fatal idempotence error on a telemetry partition would also
+ *    reset the event producer and make it produce everything in flight again.
+ * The price is one more librdkafka instance (a few threads, a connection per broker it needs).
+ *
+ * librdkafka's logs and errors of this producer are demoted to debug: the event producer
+ * already reports the same outages, and telemetry failures are counted instead.
+ */
+#include "bridge/telemetry.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/log.h"
+
+#define TELEMETRY_TIMEOUT_MS "30000" /* a record not in Kafka by then is dropped */
+#define QUEUE_MSGS "1000"            /* records queued at most (more are dropped) */
+#define QUEUE_KBYTES "2048"          /* and their bytes */
+#define POLL_MS 200                  /* serving interval while records are in flight */
+
+struct telemetry {
+    struct pe_loop *loop;     /* borrowed */
+    rd_kafka_t *rk;           /* the plain producer */
+    int64_t poll_timer;       /* pending serving timer, 0 when none */
+    struct telemetry_stats s; /* counters */
+    bool failing;             /* the last report was a failure (logged once per streak) */
+};
+
+/* Properties of the user's that this producer does not take: they would make it
+ * transactional or idempotent, or unbound what it keeps while Kafka is away. */
+static const char *const forced[] = {
+    "transactional.id",       "enable.idempotence",           "message.timeout.ms",
+    "delivery.timeout.ms",    "queue.buffering.max.messages", "queue.buffering.max.kbytes",
+    "statistics.interval.ms", "enable.gapless.guarantee",
+};
+
+static bool is_forced(const char *key)
+{
+    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
+        if (strcmp(key, forced[i]) == 0)
+            return true;
+    return false;
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    char q[512];
+    (void)rk;
+    (void)level;
+    pe_debug("telemetry.librdkafka", "fac=%s msg=\"%s\"", fac, pe_log_quote(buf, q, sizeof q));
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    char q[512];
+    (void)rk;
+    (void)opaque;
+    pe_debug("telemetry.kafka_error", "err=%s reason=\"%s\"",
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), pe_log_quote(reason, q, sizeof q));
+}
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct telemetry *t = opaque;
+    (void)rk;
+    if (!m->err) {
+        t->s.delivered++;
+        t->failing = false;
+        return;
+    }
+    t->s.dropped++;
+    if (!t->failing)
+        pe_info("telemetry.dropped", "topic=%s err=%s (best effort: not produced again)",
+                rd_kafka_topic_name(m->rkt), rd_kafka_err2name(m->err));
+    t->failing = true;
+}
+
+static void serve(void *ctx)
+{
+    struct telemetry *t = ctx;
+    t->poll_timer = 0;
+    rd_kafka_poll(t->rk, 0);
+    if (rd_kafka_outq_len(t->rk) > 0 &&
+        pe_loop_timer(t->loop, POLL_MS, serve, t, &t->poll_timer) != PE_OK)
+        t->poll_timer = 0; /* the next produce arms it again */
+}
+
+int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *properties,
+                     struct telemetry **out, char *err, size_t errlen)
+{
+    static const char *const defaults[][2] = {
+        {"acks", "1"},
+        {"compression.type", "lz4"},
+        {"linger.ms", "100"},
+        {"partitioner", "murmur2_random"},
+    };
+    static const char *const fixed[][2] = {
+        {"enable.idempotence", "false"},
+        {"message.timeout.ms", TELEMETRY_TIMEOUT_MS},
+        {"queue.buffering.max.messages", QUEUE_MSGS},
+        {"queue.buffering.max.kbytes", QUEUE_KBYTES},
+    };
+    char why[512];
+    int rc = PE_EINVAL;
+    struct telemetry *t = calloc(1, sizeof *t);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!t || !conf) {
+        rc = PE_ENOMEM;
+        goto fail;
+    }
+    t->loop = loop;
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) !=
+        RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka.brokers: %s", why);
+        goto fail;
+    }
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], why, sizeof why);
+    /* The event producer has checked these already; one it takes and we cannot is skipped. */
+    const cJSON *p;
+    cJSON_ArrayForEach(p, properties)
+    {
+        if (cJSON_IsString(p) && !is_forced(p->string))
+            rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why);
+    }
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], why, sizeof why) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "telemetry: %s: %s", fixed[i][0], why);
+            goto fail;
+        }
+    rd_kafka_conf_set_opaque(conf, t);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    t->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!t->rk) {
+        snprintf(err, errlen, "telemetry producer: %s", why);
+        goto fail;
+    }
+    *out = t;
+    return PE_OK;
+
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    free(t);
+    return rc;
+}
+
+int telemetry_produce(struct telemetry *t, const char *topic, const char *key, const void *val,
+                      size_t len, int64_t ts_ms, const char *type)
+{
+    if (!t || !topic || !*topic || !key || (!val && len) || !type) {
+        if (t)
+            t->s.dropped++;
+        return PE_EINVAL;
+    }
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    if (!h) {
+        t->s.dropped++;
+        return PE_ENOMEM;
+    }
+    rd_kafka_header_add(h, "type", -1, type, -1);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        t->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)val, len),
+        RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h);
+        t->s.dropped++;
+        pe_debug("telemetry.refused", "topic=%s bytes=%zu err=%s", topic, len,
+                 rd_kafka_err2name(e));
+        return e == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PE_EAGAIN
+               : e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR__INVALID_ARG
+                   ? PE_EINVAL
+                   : PE_EIO;
+    }
+    t->s.produced++;
+    if (!t->poll_timer && pe_loop_timer(t->loop, POLL_MS, serve, t, &t->poll_timer) != PE_OK)
+        t->poll_timer = 0;
+    return PE_OK;
+}
+
+void telemetry_stats(const struct telemetry *t, struct telemetry_stats *out)
+{
+    *out = t ? t->s : (struct telemetry_stats){0};
+}
+
+void telemetry_destroy(struct telemetry *t, int timeout_ms)
+{
+    if (!t)
+        return;
+    if (t->poll_timer)
+        pe_loop_timer_cancel(t->loop, t->poll_timer);
+    if (timeout_ms > 0)
+        rd_kafka_flush(t->rk, timeout_ms); /* serves the reports too */
+    rd_kafka_purge(t->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                              RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_poll(t->rk, 0);
+    pe_info("telemetry.stop", "produced=%lld delivered=%lld dropped=%lld", (long long)t->s.produced,
+            (long long)t->s.delivered, (long long)t->s.dropped);
+    rd_kafka_destroy(t->rk);
+    free(t);
+}
