@@ -36,6 +36,16 @@ static int check_host(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
+/* A terminal id; "bridge" is the store bridge's reserved name on the store's topics. */
+static int check_terminal(const void *v, char *why, size_t len)
+{
+    if (strcmp(v, "bridge") == 0) {
+        snprintf(why, len, "\"bridge\" is reserved for the store's bridge (docs/protocol.md)");
+        return PE_EINVAL;
+    }
+    return pe_cfg_check_id(v, why, len);
+}
+
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
     {                                                                                              \
         k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo,   \
@@ -55,7 +65,7 @@ static int check_host(const void *v, char *why, size_t len)
 
 const struct pe_cfg_opt agent_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "store id", pe_cfg_check_id),
-    STR("terminal", terminal, "t01", 1, 32, "terminal (till) id", pe_cfg_check_id),
+    STR("terminal", terminal, "t01", 1, 32, "terminal (till) id", check_terminal),
     STR("currency", currency, "EUR", 3, 3, "ISO 4217 currency of all amounts", check_currency),
     STR("title", title, "posedge demo store", 0, 39, "first line of every receipt", NULL),
     STR("data_dir", data_dir, "/var/lib/posedge", 1, AGENT_PATH_MAX - 1,
@@ -88,6 +98,14 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     INT("mqtt.port", mqtt_port, "1883", 1, 65535, "MQTT broker port"),
     INT("mqtt.keepalive_s", mqtt_keepalive_s, "30", 5, 65535,
         "MQTT keepalive in seconds (a silent broker is noticed within 1.5 times this)"),
+    STR("mqtt.username", mqtt_username, "", 0, 64,
+        "MQTT username (\"\": none); with the store ACL it is the terminal id", NULL),
+    STR("mqtt.password_file", mqtt_password_file, "", 0, AGENT_PATH_MAX - 1,
+        "file whose first line is the MQTT password (\"\": none)", NULL),
+    INT("fleet.state_interval_s", fleet_state_interval_s, "10", 1, 86400,
+        "the retained state document is republished this often (and on every change)"),
+    INT("fleet.cmd_max_age_s", fleet_cmd_max_age_s, "600", 1, 31 * 86400,
+        "fleet commands sent longer ago than this (or dated that far ahead) are refused"),
     INT("uplink.batch_max", uplink_batch_max, "200", 1, 100000, "most records per events message"),
     INT("uplink.batch_bytes", uplink_batch_bytes, "262144", 1024, 64 * 1024 * 1024,
         "most bytes per events message (a larger single record goes alone)"),

@@ -37,10 +37,15 @@ struct agent_cfg {
     char mqtt_host[256];                   /* MQTT broker of the uplink; "" turns the uplink off */
     int64_t mqtt_port;                     /* its port */
     int64_t mqtt_keepalive_s;              /* MQTT keepalive, seconds */
-    int64_t uplink_batch_max;              /* records per events message */
-    int64_t uplink_batch_bytes;            /* bytes per events message */
-    int64_t uplink_window;                 /* records sent and not yet spooled by the bridge */
-    int64_t uplink_resend_ms;              /* ack stall after which the uplink sends again */
+    char mqtt_username[65];                /* MQTT username ("": none); the ACL expects the
+                                            * terminal id */
+    char mqtt_password_file[AGENT_PATH_MAX]; /* first line: the MQTT password ("": none) */
+    int64_t fleet_state_interval_s;          /* retained state republished this often */
+    int64_t fleet_cmd_max_age_s;             /* older (or that far future) commands are refused */
+    int64_t uplink_batch_max;                /* records per events message */
+    int64_t uplink_batch_bytes;              /* bytes per events message */
+    int64_t uplink_window;                   /* records sent and not yet spooled by the bridge */
+    int64_t uplink_resend_ms;                /* ack stall after which the uplink sends again */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

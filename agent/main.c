@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +24,28 @@
 #endif
 
 #include "agent/agent_cfg.h"
+#include "agent/fleet.h"
 #include "agent/till.h"
 #include "agent/uplink.h"
 #include "posedge/catalog.h"
 #include "posedge/clock.h"
 #include "posedge/crypto.h"
 #include "posedge/err.h"
+#include "posedge/file.h"
+#include "posedge/json.h"
 #include "posedge/hal/board.h"
 #include "posedge/hal/sim.h"
 #include "posedge/journal.h"
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "posedge/mqtt.h"
+#include "posedge/notify.h"
+#include "posedge/version.h"
 
 #define EXIT_USAGE 2
 #define EXIT_UNCOMMITTED 3
+#define EXIT_RESTART                                                                               \
+    75 /* a remote set_config needs a clean restart (unit: RestartForceExitStatus) */
 
 struct agent {
     struct agent_cfg cfg;
@@ -53,9 +61,12 @@ struct agent {
     struct pe_keypad *keypad;
     struct pe_sim *sim;
     struct pe_till *till;
-    struct uplink *uplink;    /* NULL when mqtt.host is "" */
-    enum pe_health health[4]; /* last seen: scanner, scale, printer, display */
-    bool scale_polled;        /* the scale answers request(): ask it every SCALE_POLL_MS */
+    struct uplink *uplink;         /* NULL when mqtt.host is "" */
+    struct fleet *fleet;           /* with the uplink: state document and commands */
+    char cfg_path[AGENT_PATH_MAX]; /* the configuration file, for relative paths */
+    bool restart;                  /* stop, then exit EXIT_RESTART */
+    enum pe_health health[4];      /* last seen: scanner, scale, printer, display */
+    bool scale_polled;             /* the scale answers request(): ask it every SCALE_POLL_MS */
     bool stop;
     int stop_signal;
 };
@@ -69,7 +80,7 @@ static void usage(FILE *out)
             "usage: posedge-agent -c FILE [--data-dir DIR] [--store ID] [--terminal ID]\n"
             "                     [--scenario FILE | --shopper N [--seed S]]\n"
             "                     [--mqtt HOST:PORT] [--wait-delivered SECONDS]\n"
-            "                     [--set KEY=VALUE]... [--print-config] [--help]\n"
+            "                     [--set KEY=VALUE]... [--print-config] [--self-test] [--help]\n"
             "\n"
             "Runs a till: captures sales and stock work through the HAL and commits every event\n"
             "to DIR/journal.db before its receipt prints. With --scenario (a JSON-lines script)\n"
@@ -81,9 +92,17 @@ static void usage(FILE *out)
             "agent running after the transactions until the bridge reports every event delivered\n"
             "to Kafka, and exits 1 if that takes longer than SECONDS.\n"
             "\n"
-            "exit status: 0 done, 1 error (or --wait-delivered timed out),\n"
+            "With the uplink the agent also publishes its retained state document and answers\n"
+            "fleet commands from HQ (docs/protocol.md). --self-test checks the configuration,\n"
+            "the catalog, the data folder, the journal's hash chain and the real devices without\n"
+            "changing anything or needing the network, prints one line per check and exits 0 when\n"
+            "all pass, 1 otherwise (for OTA systems marking an update good or rolling it back).\n"
+            "\n"
+            "exit status: 0 done, 1 error (or --wait-delivered timed out, or a self-test failed),\n"
             "             2 usage or configuration error,\n"
-            "             3 a transaction could not be committed (journal full or failing)\n"
+            "             3 a transaction could not be committed (journal full or failing),\n"
+            "             4 the journal is damaged (the message says how to recover),\n"
+            "             75 a remote setting needs a restart (systemd restarts the unit)\n"
             "\n"
             "configuration keys (JSON file, or --set KEY=VALUE):\n");
     pe_cfg_help(agent_cfg_table, out);
@@ -178,6 +197,7 @@ static void on_health(void *ctx)
         else if (a->health[i] == PE_HEALTH_FAILED)
             till_on_device(a->till, names[i], true, "");
         a->health[i] = h[i];
+        fleet_changed(a->fleet);
     }
     pe_loop_timer(a->loop, HEALTH_MS, on_health, a, NULL);
 }
@@ -214,7 +234,360 @@ static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_t
     struct agent *a = ctx;
     if (a->sim && type == PE_EV_SALE)
         pe_sim_sale_committed(a->sim, seq, id, body);
-    uplink_kick(a->uplink); /* only arms a timer: the receipt is not delayed */
+    uplink_kick(a->uplink);  /* only arms a timer: the receipt is not delayed */
+    fleet_changed(a->fleet); /* likewise */
+}
+
+/* ---- the fleet channel's callbacks (fleet.h) ---- */
+
+static const char *const CLASSES[6] = {"scanner", "scale",   "printer",
+                                       "payment", "display", "keypad"};
+
+static const struct agent_devcfg *devcfg(const struct agent_cfg *c, int i)
+{
+    const struct agent_devcfg *d[6] = {&c->scanner, &c->scale,   &c->printer,
+                                       &c->payment, &c->display, &c->keypad};
+    return d[i];
+}
+
+static int device_health(struct agent *a, int i, enum pe_health *h)
+{
+    switch (i) {
+    case 0:
+        return pe_scanner_health(a->scanner, h);
+    case 1:
+        return pe_scale_health(a->scale, h);
+    case 2:
+        return pe_printer_health(a->printer, h);
+    case 3:
+        return pe_payment_health(a->payment, h);
+    case 4:
+        return pe_display_health(a->display, h);
+    default:
+        return pe_keypad_health(a->keypad, h);
+    }
+}
+
+/* The state document's "devices": each class's driver and health ("unknown" when the driver
+ * cannot tell). */
+static void fleet_devices(void *ctx, cJSON *obj)
+{
+    struct agent *a = ctx;
+    static const char *const words[] = {"ok", "degraded", "failed"};
+    for (int i = 0; i < 6; i++) {
+        enum pe_health h = PE_HEALTH_OK;
+        int rc = device_health(a, i, &h);
+        cJSON *d = cJSON_AddObjectToObject(obj, CLASSES[i]);
+        if (!d || !cJSON_AddStringToObject(d, "driver", devcfg(&a->cfg, i)->driver) ||
+            !cJSON_AddStringToObject(
+                d, "status",
+                rc == PE_OK && h >= PE_HEALTH_OK && h <= PE_HEALTH_FAILED ? words[h] : "unknown"))
+            return; /* out of memory: the document says less */
+    }
+}
+
+/* Settings applied at once; every other one takes a clean restart. */
+static bool live_key(const char *key)
+{
+    return strcmp(key, "log_level") == 0 || strcmp(key, "title") == 0 ||
+           strncmp(key, "fleet.", 6) == 0;
+}
+
+static void remote_cfg_path(const struct agent_cfg *c, char *out, size_t len)
+{
+    snprintf(out, len, "%s/remote-config.json", c->data_dir);
+}
+
+/* Apply <data_dir>/remote-config.json (settings made by set_config) to c. A setting that no
+ * longer passes (a key renamed by an upgrade, say) is logged and skipped, never fatal: an
+ * unattended till must come back up. */
+static void remote_cfg_load(struct agent_cfg *c)
+{
+    char path[AGENT_PATH_MAX + 32], err[600], *text = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL, *m;
+    remote_cfg_path(c, path, sizeof path);
+    if (access(path, F_OK) != 0)
+        return;
+    if (pe_file_read(path, 64 * 1024, &text, &len, err, sizeof err) != PE_OK ||
+        pe_json_parse(text, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc)) {
+        pe_warn("agent.remote_config_unreadable", "path=%s (ignored)", path);
+        goto out;
+    }
+    cJSON_ArrayForEach(m, doc)
+    {
+        if (!cJSON_IsString(m) ||
+            pe_cfg_set(agent_cfg_table, c, m->string, m->valuestring, err, sizeof err) != PE_OK) {
+            pe_warn("agent.remote_config_skipped", "path=%s key=%s err=\"%s\"", path, m->string,
+                    cJSON_IsString(m) ? err : "not a string");
+            continue;
+        }
+        pe_info("agent.remote_config", "key=%s", m->string);
+    }
+out:
+    cJSON_Delete(doc);
+    free(text);
+}
+
+/* Persist key=value in <data_dir>/remote-config.json (atomically replaced). */
+static int remote_cfg_save(const struct agent_cfg *c, const char *key, const char *value, char *err,
+                           size_t errlen)
+{
+    char path[AGENT_PATH_MAX + 32], *text = NULL, *out = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL;
+    remote_cfg_path(c, path, sizeof path);
+    if (access(path, F_OK) == 0 && pe_file_read(path, 64 * 1024, &text, &len, err, errlen) == 0)
+        pe_json_parse(text, len, &doc, NULL, 0);
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        doc = cJSON_CreateObject();
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
+    int rc = doc && cJSON_AddStringToObject(doc, key, value) && (out = cJSON_Print(doc))
+                 ? pe_file_write_atomic(path, out, strlen(out), err, errlen)
+                 : PE_ENOMEM;
+    if (rc == PE_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    cJSON_free(out);
+    cJSON_Delete(doc);
+    free(text);
+    return rc;
+}
+
+static void resolve(const char *cfg_path, const char *p, char *out, size_t len);
+
+/* The checks main() makes at start that the key table cannot: drivers built in, the catalog
+ * readable and priced in the currency. A setting that fails them would keep a restarted till
+ * from coming up, so set_config refuses it. */
+static int cross_check(const struct agent_cfg *c, const char *cfg_path, char *err, size_t len)
+{
+    const void *found[6] = {
+        pe_hal_scanner_driver(c->scanner.driver), pe_hal_scale_driver(c->scale.driver),
+        pe_hal_printer_driver(c->printer.driver), pe_hal_payment_driver(c->payment.driver),
+        pe_hal_display_driver(c->display.driver), pe_hal_keypad_driver(c->keypad.driver)};
+    for (int i = 0; i < 6; i++)
+        if (!found[i]) {
+            snprintf(err, len, "devices.%s.driver: no driver \"%s\" (built in: %s)", CLASSES[i],
+                     devcfg(c, i)->driver, pe_hal_driver_names());
+            return PE_EINVAL;
+        }
+    char path[AGENT_PATH_MAX * 2];
+    struct pe_catalog *cat = NULL;
+    resolve(cfg_path, c->catalog, path, sizeof path);
+    int rc = pe_catalog_load(path, &cat, err, len);
+    if (rc == PE_OK && strcmp(pe_catalog_currency(cat), c->currency) != 0) {
+        snprintf(err, len, "currency: %s, but the catalog %.300s is priced in %s", c->currency,
+                 path, pe_catalog_currency(cat));
+        rc = PE_EINVAL;
+    }
+    pe_catalog_destroy(cat);
+    return rc ? PE_EINVAL : PE_OK;
+}
+
+static int fleet_set_config(void *ctx, const char *key, const char *value, bool *live, char *err,
+                            size_t len)
+{
+    struct agent *a = ctx;
+    struct agent_cfg *c = malloc(sizeof *c);
+    if (!c) {
+        snprintf(err, len, "out of memory");
+        return PE_ENOMEM;
+    }
+    *c = a->cfg;
+    int rc = pe_cfg_set(agent_cfg_table, c, key, value, err, len);
+    if (rc == PE_OK)
+        rc = cross_check(c, a->cfg_path, err, len);
+    if (rc == PE_OK)
+        rc = remote_cfg_save(c, key, value, err, len);
+    if (rc == PE_OK && (*live = live_key(key))) {
+        a->cfg = *c; /* the till's borrowed strings stay where they were */
+        enum pe_log_level level = PE_LOG_INFO;
+        pe_log_level_parse(a->cfg.log_level, &level);
+        pe_log_set_level(level);
+        fleet_set_limits(a->fleet, a->cfg.fleet_state_interval_s, a->cfg.fleet_cmd_max_age_s);
+    }
+    if (rc == PE_OK)
+        pe_info("agent.set_config", "key=%s applied=%s", key, *live ? "live" : "restart");
+    free(c);
+    return rc;
+}
+
+static void fleet_restart(void *ctx)
+{
+    struct agent *a = ctx;
+    pe_info("agent.restart", "a remote setting needs a restart: closing cleanly");
+    a->restart = true;
+    a->stop = true;
+    pe_loop_stop(a->loop);
+}
+
+/* The first line of mqtt.password_file into out. Errors: PE_EIO (err names the file). */
+static int read_password(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = pe_file_read(path, 4096, &text, &len, err, errlen);
+    if (rc)
+        return rc;
+    text[strcspn(text, "\r\n")] = '\0';
+    if ((size_t)snprintf(out, outlen, "%s", text) >= outlen) {
+        snprintf(err, errlen, "mqtt.password_file %s: the password is too long", path);
+        rc = PE_EINVAL;
+    }
+    memset(text, 0, len);
+    free(text);
+    return rc;
+}
+
+/* ---- --self-test ---- */
+
+static int self_line(bool ok, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int self_line(bool ok, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%-4s %s: ", ok ? "ok" : "FAIL", check);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+    va_end(ap);
+    return ok ? 0 : 1;
+}
+
+/* Open and close one device with its configured driver (fakes are simulated: nothing to open). */
+#define SELF_DEV(cls, field, finder)                                                               \
+    do {                                                                                           \
+        const struct agent_devcfg *dc_ = &a->cfg.field;                                            \
+        if (strcmp(dc_->driver, "fake") == 0) {                                                    \
+            failed += self_line(true, "device " cls, "fake (simulated)");                          \
+            break;                                                                                 \
+        }                                                                                          \
+        struct pe_hal_devcfg hc_ = {dc_->driver, dc_->path, a->cfg.data_dir, dc_->options};        \
+        if (!finder(dc_->driver)) {                                                                \
+            failed += self_line(false, "device " cls, "no driver \"%s\"", dc_->driver);            \
+            break;                                                                                 \
+        }                                                                                          \
+        int rc_ = finder(dc_->driver)->open(&hc_, &a->field);                                      \
+        if (rc_ == PE_OK)                                                                          \
+            field##_close_ok(a);                                                                   \
+        failed += self_line(rc_ == PE_OK || rc_ == PE_EBUSY, "device " cls, "%s %s: %s",           \
+                            dc_->driver, dc_->path[0] ? dc_->path : "(driver default)",            \
+                            rc_ == PE_OK      ? "opens"                                            \
+                            : rc_ == PE_EBUSY ? "busy (in use, by the running agent?)"             \
+                                              : pe_strerror(rc_));                                 \
+    } while (0)
+
+static void scanner_close_ok(struct agent *a)
+{
+    pe_scanner_close(a->scanner);
+    a->scanner = NULL;
+}
+static void scale_close_ok(struct agent *a)
+{
+    pe_scale_close(a->scale);
+    a->scale = NULL;
+}
+static void printer_close_ok(struct agent *a)
+{
+    pe_printer_close(a->printer);
+    a->printer = NULL;
+}
+static void payment_close_ok(struct agent *a)
+{
+    pe_payment_close(a->payment);
+    a->payment = NULL;
+}
+static void display_close_ok(struct agent *a)
+{
+    pe_display_close(a->display);
+    a->display = NULL;
+}
+static void keypad_close_ok(struct agent *a)
+{
+    pe_keypad_close(a->keypad);
+    a->keypad = NULL;
+}
+
+/*
+ * posedge-agent --self-test: can this till run? The configuration (with the remote settings),
+ * the catalog, the data folder, the journal's integrity (the whole hash chain), the MQTT
+ * password file and every real device. Read-only: nothing is created or changed, and neither
+ * the bridge nor the network is needed, so an OTA system (Mender, RAUC, SWUpdate) can run it
+ * after an update to mark it good (exit 0) or roll it back (exit 1), even with the WAN down.
+ */
+static int run_self_test(struct agent *a)
+{
+    int failed = 0;
+    char err[600], path[AGENT_PATH_MAX + 32];
+    pe_log_init("agent", PE_LOG_ERROR); /* only the report on stdout */
+    printf("posedge-agent %s (%s) self-test, config %s\n", pe_version(), pe_board(), a->cfg_path);
+    int rc = cross_check(&a->cfg, a->cfg_path, err, sizeof err);
+    failed += self_line(rc == PE_OK, "config", "%s",
+                        rc == PE_OK ? "valid (store, terminal, "
+                                      "drivers, catalog, currency)"
+                                    : err);
+    struct stat st;
+    if (stat(a->cfg.data_dir, &st) == 0) {
+        bool w = S_ISDIR(st.st_mode) && access(a->cfg.data_dir, W_OK | X_OK) == 0;
+        failed += self_line(w, "data_dir", "%s %s", a->cfg.data_dir,
+                            w                     ? "is writable"
+                            : S_ISDIR(st.st_mode) ? "is not writable for this user"
+                                                  : "is not a directory");
+    } else {
+        /* Missing: the first start creates it, if the nearest existing folder lets us. */
+        char up[AGENT_PATH_MAX];
+        snprintf(up, sizeof up, "%s", a->cfg.data_dir);
+        char *slash;
+        while ((slash = strrchr(up, '/')) && slash != up && access(up, F_OK) != 0)
+            *slash = '\0';
+        if (slash == up && access(up, F_OK) != 0)
+            snprintf(up, sizeof up, "/");
+        bool w = access(up, W_OK | X_OK) == 0;
+        failed += self_line(w, "data_dir", "%s does not exist yet; %s", a->cfg.data_dir,
+                            w ? "the first start creates it" : "and this user cannot create it");
+    }
+    snprintf(path, sizeof path, "%s/journal.db", a->cfg.data_dir);
+    if (access(path, F_OK) != 0) {
+        failed += self_line(true, "journal", "%s: none yet (created at the first start)", path);
+    } else {
+        struct pe_journal_opts jo = {.readonly = true, .check = true};
+        struct pe_journal_verify_result vr = {0};
+        struct pe_journal *j = NULL;
+        rc = pe_journal_open(path, &jo, &j, err, sizeof err);
+        if (rc == PE_OK && (strcmp(pe_journal_store(j), a->cfg.store) != 0 ||
+                            strcmp(pe_journal_terminal(j), a->cfg.terminal) != 0)) {
+            snprintf(err, sizeof err, "%s belongs to %s/%s, the configuration says %s/%s", path,
+                     pe_journal_store(j), pe_journal_terminal(j), a->cfg.store, a->cfg.terminal);
+            rc = PE_EINVAL;
+        }
+        if (rc == PE_OK && (rc = pe_journal_verify(j, &vr)) != PE_OK)
+            snprintf(err, sizeof err, "%s: chain broken at seq %lld: %s", path,
+                     (long long)vr.bad_seq, vr.why);
+        if (rc == PE_OK)
+            failed += self_line(true, "journal", "%s: %lld events, hash chain intact", path,
+                                (long long)vr.count);
+        else
+            failed += self_line(false, "journal", "%s", err);
+        pe_journal_close(j);
+    }
+    if (a->cfg.mqtt_password_file[0]) {
+        char pw[256];
+        rc = read_password(a->cfg.mqtt_password_file, pw, sizeof pw, err, sizeof err);
+        memset(pw, 0, sizeof pw);
+        failed +=
+            self_line(rc == PE_OK, "mqtt.password_file", "%s", rc == PE_OK ? "readable" : err);
+    }
+    SELF_DEV("scanner", scanner, pe_hal_scanner_driver);
+    SELF_DEV("scale", scale, pe_hal_scale_driver);
+    SELF_DEV("printer", printer, pe_hal_printer_driver);
+    SELF_DEV("payment", payment, pe_hal_payment_driver);
+    SELF_DEV("display", display, pe_hal_display_driver);
+    SELF_DEV("keypad", keypad, pe_hal_keypad_driver);
+    printf("self-test: %s\n", failed ? "FAILED" : "passed");
+    fflush(stdout);
+    return failed ? 1 : 0;
 }
 
 /* ---- set-up ---- */
@@ -458,6 +831,7 @@ int main(int argc, char **argv)
         {"mqtt", required_argument, NULL, 'm'},
         {"wait-delivered", required_argument, NULL, 'w'},
         {"print-config", no_argument, NULL, 'p'},
+        {"self-test", no_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -465,7 +839,7 @@ int main(int argc, char **argv)
     const char *cfg_path = NULL, *scenario = NULL;
     long long shopper = -1, seed = -1, wait_s = -1;
     char mqtt_host[256], mqtt_port[8];
-    bool print_cfg = false;
+    bool print_cfg = false, self_test = false;
     char err[512];
     static struct pe_cfg_overrides sets;
     int c;
@@ -538,6 +912,9 @@ int main(int argc, char **argv)
         case 'p':
             print_cfg = true;
             break;
+        case 'T':
+            self_test = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -571,6 +948,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "posedge-agent: %s\n", err);
         return EXIT_USAGE;
     }
+    /* Settings made remotely (set_config) come after the file; the command line still wins. */
+    remote_cfg_load(&a.cfg);
+    pe_cfg_apply(agent_cfg_table, &a.cfg, &sets, err, sizeof err);
+    snprintf(a.cfg_path, sizeof a.cfg_path, "%s", cfg_path);
+    if (self_test)
+        return run_self_test(&a);
     if (print_cfg)
         return pe_cfg_print(agent_cfg_table, &a.cfg, stdout) ? 1 : 0;
     if (wait_s >= 0 && !a.cfg.mqtt_host[0]) {
@@ -602,6 +985,13 @@ int main(int argc, char **argv)
         }
     }
 
+    /* The MQTT password too is read before anything exists on disk. */
+    char password[256] = "";
+    if (a.cfg.mqtt_host[0] && a.cfg.mqtt_password_file[0] &&
+        read_password(a.cfg.mqtt_password_file, password, sizeof password, err, sizeof err)) {
+        fprintf(stderr, "posedge-agent: mqtt.password_file: %s\n", err);
+        return EXIT_USAGE;
+    }
     char path[AGENT_PATH_MAX + 32];
     if (mkdirs(a.cfg.data_dir)) {
         fprintf(stderr, "posedge-agent: data_dir %s: cannot create: %s\n", a.cfg.data_dir,
@@ -732,12 +1122,40 @@ int main(int argc, char **argv)
             .batch_bytes = a.cfg.uplink_batch_bytes,
             .window = a.cfg.uplink_window,
             .resend_ms = a.cfg.uplink_resend_ms,
+            .username = a.cfg.mqtt_username,
         };
-        if ((rc = uplink_create(a.loop, a.journal, &uo, &a.uplink))) {
+        uo.password = password[0] ? password : NULL;
+        fleet_hook(&uo, &a.fleet);
+        rc = uplink_create(a.loop, a.journal, &uo, &a.uplink);
+        if (rc) {
             fprintf(stderr, "posedge-agent: uplink: %s\n", pe_strerror(rc));
             goto out_till;
         }
+        struct fleet_deps fd = {
+            .loop = a.loop,
+            .journal = a.journal,
+            .till = a.till,
+            .uplink = a.uplink,
+            .store = a.cfg.store,
+            .terminal = a.cfg.terminal,
+            .data_dir = a.cfg.data_dir,
+            .state_interval_s = a.cfg.fleet_state_interval_s,
+            .cmd_max_age_s = a.cfg.fleet_cmd_max_age_s,
+            .devices = fleet_devices,
+            .set_config = fleet_set_config,
+            .restart = fleet_restart,
+            .ctx = &a,
+        };
+        if ((rc = fleet_create(&fd, &a.fleet))) {
+            fprintf(stderr, "posedge-agent: fleet channel: %s\n", pe_strerror(rc));
+            goto out_uplink;
+        }
     }
+    /* Under systemd (Type=notify): ready now, and the watchdog pinged from this loop, so a
+     * hung loop gets the till restarted. A failure here only loses that supervision. */
+    if ((rc = pe_notify_start(a.loop)))
+        pe_warn("agent.notify", "err=%s (running without the systemd watchdog)", pe_errname(rc));
+    pe_notify("READY=1");
     int64_t seq = 0;
     pe_journal_last(a.journal, &seq, NULL, NULL);
     pe_info("agent.start", "store=%s terminal=%s journal=%s/journal.db last_seq=%lld mode=%s",
@@ -756,6 +1174,8 @@ int main(int argc, char **argv)
         status = pe_loop_run(a.loop) ? 1 : 0;
     if (a.stop && !(scenario || shopper > 0))
         status = 0; /* a daemon asked to stop has done its job */
+    if (a.restart)
+        status = EXIT_RESTART;
 
     if (till_basket_open(a.till)) {
         if (till_park(a.till) != PE_OK)
@@ -765,7 +1185,10 @@ int main(int argc, char **argv)
         if ((scenario || shopper > 0) && till_stats(a.till)->commit_failures > 0)
             status = status ? status : EXIT_UNCOMMITTED;
     }
+    pe_notify("STOPPING=1");
     summary(&a, started_us);
+    fleet_destroy(a.fleet);
+out_uplink:
     uplink_destroy(a.uplink);
 out_till:
     till_destroy(a.till);
@@ -774,11 +1197,13 @@ out_sim:
 out_devices:
     close_devices(&a);
 out_loop:
+    pe_notify_stop();
     pe_loop_destroy(a.loop);
     pe_rng_destroy(a.rng);
 out_journal:
     pe_journal_close(a.journal);
 out_catalog:
     pe_catalog_destroy(a.catalog);
+    memset(password, 0, sizeof password);
     return status;
 }

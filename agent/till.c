@@ -1147,6 +1147,108 @@ static void report(struct pe_till *t, bool z)
     }
 }
 
+/* A report asked for over the fleet channel (fleet.c): the same rules as the keys, except that
+ * the operator comes with the command and the till's own login is left as it was. */
+int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t *seq,
+                       int64_t *number, char *why, size_t len)
+{
+    if (t->state != TILL_IDLE || t->awaiting_payment) {
+        snprintf(why, len, "a transaction is open at the till: try again when it is finished");
+        return PE_EBUSY;
+    }
+    if (z && t->shift_open) {
+        snprintf(why, len,
+                 "a shift is open (operator %s): close it first (a Z report closes "
+                 "the period)",
+                 t->operator_);
+        return PE_ESTATE;
+    }
+    if (!pe_event_id_valid(operator_, 1)) {
+        snprintf(why, len, "operator: not a valid id");
+        return PE_EINVAL;
+    }
+    char id[PE_UUID_STRLEN], saved[PE_ID_MAX];
+    struct report_ctx c = {.z = z};
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc) {
+        snprintf(why, len, "cannot draw an event id: %s", pe_strerror(rc));
+        return rc;
+    }
+    struct op op = {
+        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
+    memcpy(saved, t->operator_, sizeof saved);
+    snprintf(t->operator_, sizeof t->operator_, "%s", operator_);
+    rc = commit(t, &op, seq);
+    memcpy(t->operator_, saved, sizeof saved);
+    if (rc) {
+        snprintf(why, len, "not recorded: %s", pe_strerror(rc));
+        return rc;
+    }
+    *number = c.number;
+    char l2[32];
+    snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
+    show(t, z ? "Z report (HQ)" : "X report (HQ)", l2);
+    return PE_OK;
+}
+
+int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32], char *why,
+                 size_t len)
+{
+    struct pe_journal *j = t->d.journal;
+    int64_t last = 0;
+    char *rec = NULL, *text = NULL;
+    size_t rlen = 0;
+    cJSON *doc = NULL;
+    const char *ty = NULL;
+    int rc = pe_journal_last(j, &last, NULL, NULL);
+    if (rc == PE_OK && seq == 0)
+        seq = last;
+    if (rc == PE_OK && (seq < 1 || seq > last)) {
+        snprintf(why, len, "seq: no event %lld in the journal (last is %lld)", (long long)seq,
+                 (long long)last);
+        return PE_ENOTFOUND;
+    }
+    if (rc == PE_OK)
+        rc = pe_journal_get(j, seq, &rec, &rlen);
+    if (rc == PE_OK)
+        rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
+    if (rc == PE_OK)
+        rc = pe_json_get_str(doc, "type", &ty);
+    if (rc == PE_OK)
+        rc = pe_render_record(doc, t->d.title, &text);
+    if (rc) {
+        snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
+                 pe_strerror(rc));
+        goto out;
+    }
+    snprintf(type, 32, "%s", ty);
+    /* A copy says so, above and below, so it cannot pass for the original receipt. */
+    static const char COPY[] = "*** COPY - REPRINT ***\n";
+    if (!t->d.printer)
+        rc = PE_ENOTSUP;
+    if (!rc)
+        rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
+    if (!rc)
+        rc = pe_printer_print(t->d.printer, text, strlen(text));
+    if (!rc)
+        rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
+    if (!rc)
+        rc = pe_printer_cut(t->d.printer);
+    if (rc) {
+        t->stats.print_failures++;
+        snprintf(why, len, "the printer failed: %s", pe_strerror(rc));
+        pe_warn("till.reprint_failed", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
+        goto out;
+    }
+    *printed = seq;
+    pe_info("till.reprint", "seq=%lld type=%s", (long long)seq, type);
+out:
+    free(text);
+    cJSON_Delete(doc);
+    free(rec);
+    return rc;
+}
+
 struct inv_ctx {
     enum pe_key_kind kind;
     const struct pe_key_input *k;
@@ -1492,4 +1594,14 @@ const struct till_stats *till_stats(const struct pe_till *t)
 const char *till_display_line1(const struct pe_till *t)
 {
     return t->line1;
+}
+
+bool till_shift_open(const struct pe_till *t)
+{
+    return t->shift_open;
+}
+
+const char *till_operator(const struct pe_till *t)
+{
+    return t->operator_;
 }

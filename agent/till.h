@@ -79,6 +79,28 @@ enum till_state till_state(const struct pe_till *t);
  * when nothing was open or it was parked; errors from the journal otherwise. */
 int till_park(struct pe_till *t);
 
+/* True while a shift is open; the operator logged in ("" when none). */
+bool till_shift_open(const struct pe_till *t);
+const char *till_operator(const struct pe_till *t);
+
+/*
+ * Commit an X (z false) or Z report asked for remotely (fleet commands), with operator_ as the
+ * event's operator; the till's own login is untouched. On success *seq is the report's seq and
+ * *number its number. Errors (why gets a sentence for the answer): PE_EBUSY (a transaction is
+ * open at the till), PE_ESTATE (Z while a shift is open), PE_EINVAL (bad operator id), the
+ * journal's errors (nothing committed).
+ */
+int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t *seq,
+                       int64_t *number, char *why, size_t len);
+
+/*
+ * Print the receipt of journal event seq again (0: the last event), marked as a copy above and
+ * below. *printed gets the seq and type its type. Errors (why says which): PE_ENOTFOUND (no
+ * such seq), PE_ENOTSUP (no printer), the printer's and the journal's errors.
+ */
+int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32], char *why,
+                 size_t len);
+
 const struct till_stats *till_stats(const struct pe_till *t);
 
 /* Last message shown on the display (for tests and logs). */

@@ -26,11 +26,9 @@
  *    is a synchronous commit, and a stale stored watermark only means resending a little more
  *    after a crash.
  *
- * The retained state on .../state is published on every connect and then every STATE_MS while
- * connected, so anyone subscribing sees how far behind the till is (posedge-ctl status). Its
- * oldest_pending_ts is the event time of seq delivered + 1; that costs one journal read when
- * delivered has moved since the last state and none otherwise. A clean exit publishes the same
- * fields with "state":"offline"; only the will, set at connect, is the bare {"state":"offline"}.
+ * The uplink owns the till's one MQTT connection. The fleet channel (fleet.c: the retained state
+ * document, commands) rides on it through the hooks in uplink_opts: connects, messages on other
+ * topics than the ack, publish acknowledgements and watermark changes are passed on.
  */
 #include "agent/uplink.h"
 
@@ -50,9 +48,8 @@
 #define BATCHES_PER_ROUND 4 /* batches sent per loop round before yielding to devices */
 #define ACK_GRACE_MS 500    /* longest wait for the retained ack after a connect */
 #define PERSIST_MS 1000     /* at most one watermark write per this interval */
-#define STATE_MS 10000      /* the retained state is republished this often while connected */
 
-static const char OFFLINE[] = "{\"state\":\"offline\"}";
+static const char OFFLINE[] = "{\"state\":\"offline\"}"; /* the will */
 
 struct uplink {
     struct pe_loop *loop;     /* borrowed */
@@ -80,12 +77,9 @@ struct uplink {
     int64_t resend_timer;
     int64_t hold_timer;
     int64_t persist_timer;
-    int64_t state_timer;
-    int64_t pending_seq;   /* the seq whose event time pending_ts_ms holds, 0 none */
-    int64_t pending_ts_ms; /* its "ts" in ms since the epoch, -1 when unreadable */
-    char *buf;             /* the batch being built */
-    size_t cap;            /* its allocated size */
-    int64_t batches;       /* counters for the summary line */
+    char *buf;       /* the batch being built */
+    size_t cap;      /* its allocated size */
+    int64_t batches; /* counters for the summary line */
     int64_t records;
     int64_t resends;
     int64_t acks;
@@ -271,67 +265,6 @@ static void pump(struct uplink *u)
 
 /* ---- MQTT events ---- */
 
-/* The event time of seq (the oldest record not yet delivered) into *ts_ms. One journal read
- * per new seq: the answer is kept until delivered moves. False when it cannot be read. */
-static bool event_time(struct uplink *u, int64_t seq, int64_t *ts_ms)
-{
-    if (u->pending_seq != seq) {
-        char *rec = NULL;
-        size_t len = 0;
-        cJSON *doc = NULL;
-        const char *ts = NULL;
-        int rc = pe_journal_get(u->j, seq, &rec, &len);
-        if (rc == PE_OK)
-            rc = pe_json_parse(rec, len, &doc, NULL, 0);
-        if (rc == PE_OK)
-            rc = pe_json_get_str(doc, "ts", &ts);
-        if (rc == PE_OK)
-            rc = pe_time_parse(ts, &u->pending_ts_ms);
-        if (rc != PE_OK) {
-            /* Logged once per seq: the state then says null until delivered moves on. */
-            pe_warn("uplink.state_ts", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
-            u->pending_ts_ms = -1;
-        }
-        u->pending_seq = seq;
-        cJSON_Delete(doc);
-        free(rec);
-    }
-    *ts_ms = u->pending_ts_ms;
-    return u->pending_ts_ms >= 0;
-}
-
-/* Publish the retained state ("online" or "offline") with the watermarks (docs/protocol.md). */
-static void publish_state(struct uplink *u, const char *state)
-{
-    int64_t last = 0, pending_ms = 0;
-    char ts[PE_TIME_STRLEN], pending[PE_TIME_STRLEN + 2] = "null", msg[320];
-    pe_journal_last(u->j, &last, NULL, NULL);
-    if (u->delivered < last && event_time(u, u->delivered + 1, &pending_ms)) {
-        pe_time_format(pending_ms, ts);
-        snprintf(pending, sizeof pending, "\"%s\"", ts);
-    }
-    pe_time_format(pe_time_now_ms(), ts);
-    int n = snprintf(msg, sizeof msg,
-                     "{\"state\":\"%s\",\"ts\":\"%s\",\"seq\":%lld,\"spooled\":%lld,"
-                     "\"delivered\":%lld,\"oldest_pending_ts\":%s}",
-                     state, ts, (long long)last, (long long)u->spooled, (long long)u->delivered,
-                     pending);
-    int rc = pe_mqtt_publish(u->mqtt, u->t_state, msg, (size_t)n, 1, true, NULL);
-    if (rc)
-        pe_warn("uplink.state_failed", "err=%s", pe_errname(rc));
-}
-
-static void state_tick(void *ctx)
-{
-    struct uplink *u = ctx;
-    u->state_timer = 0;
-    if (!pe_mqtt_connected(u->mqtt))
-        return; /* the next on_connect publishes and re-arms */
-    publish_state(u, "online");
-    if (pe_loop_timer(u->loop, STATE_MS, state_tick, u, &u->state_timer) != PE_OK)
-        u->state_timer = 0; /* out of memory: the next connect arms it again */
-}
-
 static void release_hold(struct uplink *u)
 {
     if (!u->holding)
@@ -362,10 +295,8 @@ static void on_connect(void *ctx, bool session_present)
     int rc = pe_mqtt_subscribe(u->mqtt, u->t_ack, 1);
     if (rc)
         pe_warn("uplink.subscribe_failed", "topic=%s err=%s", u->t_ack, pe_errname(rc));
-    publish_state(u, "online");
-    if (!u->state_timer &&
-        pe_loop_timer(u->loop, STATE_MS, state_tick, u, &u->state_timer) != PE_OK)
-        u->state_timer = 0;
+    if (u->o.on_connect)
+        u->o.on_connect(u->o.hook_ctx);
     /* A new connection starts from what the bridge has; earlier sends may be lost. */
     u->sent_up_to = u->spooled;
     u->last_done = true;
@@ -392,15 +323,13 @@ static void on_disconnect(void *ctx, int reason)
         pe_loop_timer_cancel(u->loop, u->hold_timer);
         u->hold_timer = 0;
     }
-    if (u->state_timer) {
-        pe_loop_timer_cancel(u->loop, u->state_timer);
-        u->state_timer = 0;
-    }
 }
 
 static void on_published(void *ctx, int mid)
 {
     struct uplink *u = ctx;
+    if (u->o.on_published)
+        u->o.on_published(u->o.hook_ctx, mid);
     if (u->last_done || mid != u->last_mid)
         return;
     u->last_done = true;
@@ -461,15 +390,18 @@ static void on_ack(struct uplink *u, const void *payload, size_t len)
     pe_info("uplink.ack", "spooled=%lld delivered=%lld", (long long)u->spooled,
             (long long)u->delivered);
     persist_soon(u);
+    if (u->o.on_change)
+        u->o.on_change(u->o.hook_ctx);
     pump(u); /* the window may have room again */
 }
 
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct uplink *u = ctx;
-    (void)retained;
     if (strcmp(topic, u->t_ack) == 0)
         on_ack(u, payload, len);
+    else if (u->o.on_message)
+        u->o.on_message(u->o.hook_ctx, topic, payload, len, retained);
 }
 
 /* ---- public ---- */
@@ -488,6 +420,7 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
     u->j = journal;
     u->o = *o;
     u->o.host = u->o.store = u->o.terminal = NULL; /* borrowed only during create */
+    u->o.username = u->o.password = NULL;
     snprintf(u->t_events, sizeof u->t_events, "posedge/v1/%s/%s/events", o->store, o->terminal);
     snprintf(u->t_ack, sizeof u->t_ack, "posedge/v1/%s/%s/ack", o->store, o->terminal);
     snprintf(u->t_state, sizeof u->t_state, "posedge/v1/%s/%s/state", o->store, o->terminal);
@@ -507,6 +440,8 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
         .keepalive_s = o->keepalive_s,
         .will_topic = u->t_state,
         .will_payload = OFFLINE,
+        .username = o->username,
+        .password = o->password,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
@@ -529,16 +464,11 @@ void uplink_destroy(struct uplink *u)
 {
     if (!u)
         return;
-    int64_t *timers[] = {&u->pump_timer, &u->resend_timer, &u->hold_timer, &u->persist_timer,
-                         &u->state_timer};
+    int64_t *timers[] = {&u->pump_timer, &u->resend_timer, &u->hold_timer, &u->persist_timer};
     for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
         if (*timers[i])
             pe_loop_timer_cancel(u->loop, *timers[i]);
     persist(u);
-    /* A clean exit says offline itself, with how far the bridge got (a DISCONNECT makes the
-     * broker drop the will, which can only say "offline"). */
-    if (pe_mqtt_connected(u->mqtt))
-        publish_state(u, "offline");
     pe_info("uplink.summary",
             "batches=%lld records=%lld resends=%lld acks=%lld spooled=%lld "
             "delivered=%lld",
@@ -566,4 +496,36 @@ void uplink_watermarks(const struct uplink *u, int64_t *spooled, int64_t *delive
 bool uplink_connected(const struct uplink *u)
 {
     return u && pe_mqtt_connected(u->mqtt);
+}
+
+int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len,
+                   bool retain, int *mid)
+{
+    return pe_mqtt_publish(u->mqtt, topic, payload, len, 1, retain, mid);
+}
+
+int uplink_subscribe(struct uplink *u, const char *topic)
+{
+    return pe_mqtt_subscribe(u->mqtt, topic, 1);
+}
+
+int uplink_resend_from(struct uplink *u, int64_t seq)
+{
+    int64_t last = 0;
+    int rc = pe_journal_last(u->j, &last, NULL, NULL);
+    if (rc)
+        return rc;
+    if (seq < 1 || seq > last)
+        return PE_ERANGE;
+    /* Below spooled too: the bridge treats what it has as duplicates, so this costs traffic and
+     * repairs a downstream that lost records. An ack arriving meanwhile moves sent_up_to up to
+     * spooled again, which only shortens the resend to what the bridge lacks. */
+    pe_info("uplink.resend_from", "seq=%lld last=%lld spooled=%lld", (long long)seq,
+            (long long)last, (long long)u->spooled);
+    u->sent_up_to = seq - 1;
+    u->stall_since = pe_mono_ms();
+    u->resends++;
+    if (pe_mqtt_connected(u->mqtt) && !u->holding)
+        arm_pump(u);
+    return PE_OK;
 }

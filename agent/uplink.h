@@ -25,18 +25,30 @@ struct uplink_opts {
     int keepalive_s;   /* MQTT keepalive, seconds */
     const char *store; /* ids naming the topics and the client id */
     const char *terminal;
-    int64_t batch_max;   /* records per batch (>= 1) */
-    int64_t batch_bytes; /* bytes per batch (>= 1; a single larger record goes alone) */
-    int64_t window;      /* records sent and not yet spooled (>= 1) */
-    int64_t resend_ms;   /* ack stall before going back to spooled + 1 (>= 1) */
+    int64_t batch_max;    /* records per batch (>= 1) */
+    int64_t batch_bytes;  /* bytes per batch (>= 1; a single larger record goes alone) */
+    int64_t window;       /* records sent and not yet spooled (>= 1) */
+    int64_t resend_ms;    /* ack stall before going back to spooled + 1 (>= 1) */
+    const char *username; /* MQTT credentials, NULL or "" for none (borrowed during create) */
+    const char *password;
+    /* Hooks for the fleet channel sharing the connection (all may be NULL; called from the
+     * loop, never from inside an uplink_* call): connected (subscriptions are to be renewed),
+     * a message on a topic other than the ack, a QoS 1 publish acknowledged by the broker, the
+     * bridge's watermarks moved. */
+    void (*on_connect)(void *ctx);
+    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+                       bool retained);
+    void (*on_published)(void *ctx, int mid);
+    void (*on_change)(void *ctx);
+    void *hook_ctx;
 };
 
 struct uplink;
 
 /*
  * Create the uplink and start connecting (client id "posedge-agent-<store>-<terminal>",
- * persistent session, will = retained {"state":"offline"} on .../state; the retained online
- * state with the watermarks is published on connect and every 10 s after). The loop and the
+ * persistent session, will = retained {"state":"offline"} on .../state; the state document
+ * itself is the fleet channel's, fleet.c). The loop and the
  * journal are borrowed and must outlive it. Errors: PE_EINVAL, PE_ENOMEM, PE_EIO (journal),
  * PE_ESYS (libmosquitto).
  */
@@ -56,5 +68,17 @@ void uplink_watermarks(const struct uplink *u, int64_t *spooled, int64_t *delive
 
 /* True while connected to the broker. */
 bool uplink_connected(const struct uplink *u);
+
+/* Publish on the uplink's connection (QoS 1); *mid (may be NULL) as pe_mqtt_publish's.
+ * Errors: PE_EAGAIN (not connected), PE_ENOMEM, PE_EINVAL, PE_EIO. */
+int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len,
+                   bool retain, int *mid);
+
+/* Subscribe (QoS 1) on the uplink's connection; call it from the on_connect hook. */
+int uplink_subscribe(struct uplink *u, const char *topic);
+
+/* Send the journal again from seq on (fleet command resend_from), whatever the bridge has
+ * acknowledged. Errors: PE_ERANGE (seq outside 1 .. last seq), the journal's. */
+int uplink_resend_from(struct uplink *u, int64_t seq);
 
 #endif

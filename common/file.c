@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* file.c - read a whole small file into memory, refusing one larger than the caller's limit. */
+/* file.c - small whole files: read one into memory (refusing one larger than the caller's limit),
+ * or replace one atomically and durably (write, fsync, rename, fsync the folder). */
 #include "posedge/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "posedge/err.h"
 
@@ -64,4 +67,60 @@ free_buf:
 close_file:
     fclose(f);
     return rc;
+}
+
+int pe_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096], dir[4096];
+    const char *step = "path too long";
+    int e = ENAMETOOLONG, fd = -1;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.new", path) >= sizeof tmp)
+        goto failed;
+    step = "create";
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+        goto failed_errno;
+    step = "write";
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto failed_errno;
+        off += (size_t)n;
+    }
+    step = "fsync";
+    if (fsync(fd) != 0)
+        goto failed_errno;
+    step = "close";
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0)
+        goto failed_errno;
+    step = "rename";
+    if (rename(tmp, path) != 0)
+        goto failed_errno;
+    /* The rename is durable only once the folder's entry is on disk. */
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return PE_OK;
+
+failed_errno:
+    e = errno;
+failed:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (err && errlen)
+        snprintf(err, errlen, "%s: cannot write (%s): %s", path, step, strerror(e));
+    return PE_EIO;
 }

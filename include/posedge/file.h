@@ -12,4 +12,12 @@
  */
 int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 
+/*
+ * Replace the file at path with data atomically and durably: write path.new (mode 0640), fsync
+ * it, rename it over path, fsync the folder. After a power loss the file holds either the old
+ * or the new contents, never a torn mix (a plain rewrite in place could leave a half-written
+ * file). Errors: PE_EIO (err says which step and why).
+ */
+int pe_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
 #endif

@@ -727,6 +727,77 @@ static void t_replay_rebuilds_state(void)
     pe_journal_close(r);
 }
 
+/* Reports asked for over the fleet channel: busy while a basket is open, a Z refused while a
+ * shift is open, the command's operator on the event, the till's login untouched. */
+static void t_remote_reports(void)
+{
+    fx_setup();
+    open_for_trade();
+    char why[300];
+    int64_t seq = 0, number = 0, before = last_seq();
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_INT(till_remote_report(F.till, false, "hq", &seq, &number, why, sizeof why), PE_EBUSY);
+    CHECK(strstr(why, "transaction is open") != NULL);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    before = last_seq();
+    CHECK_INT(till_remote_report(F.till, true, "hq", &seq, &number, why, sizeof why), PE_ESTATE);
+    CHECK(strstr(why, "shift is open") != NULL);
+    CHECK_INT(last_seq(), before);
+    CHECK_INT(till_remote_report(F.till, false, "bad id!", &seq, &number, why, sizeof why),
+              PE_EINVAL);
+    CHECK_OK(till_remote_report(F.till, false, "boss", &seq, &number, why, sizeof why));
+    CHECK_INT(seq, before + 1);
+    CHECK_INT(number, 1);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    CHECK_STR(type, "x_report");
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(rec, "operator")->valuestring, "boss");
+    cJSON_Delete(rec);
+    CHECK_STR(till_operator(F.till), "op01");
+    CHECK(till_shift_open(F.till));
+    key(PE_KEY_SHIFT_CLOSE, 0, 0);
+    CHECK(!till_shift_open(F.till));
+    CHECK_OK(till_remote_report(F.till, true, "hq", &seq, &number, why, sizeof why));
+    rec = event_at(seq, &b, &type);
+    CHECK_STR(type, "z_report");
+    CHECK_INT(iget(b, "number"), number);
+    CHECK_INT(iget(b, "sales.count"), 1);
+    cJSON_Delete(rec);
+    CHECK_INT(counter("p.sales.count"), 0); /* the period is closed */
+}
+
+/* A reprint is the journal's event, rendered again and marked as a copy; paper out fails it
+ * with a reason, and a seq the journal does not have is named. */
+static void t_reprint(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    char why[300], type[32];
+    int64_t printed = 0;
+    CHECK_OK(till_reprint(F.till, 2, &printed, type, why, sizeof why));
+    CHECK_INT(printed, 2);
+    CHECK_STR(type, "sale");
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "Receipt s001/t01 #2"), 2);
+    CHECK_INT(count_substr(receipts, "*** COPY - REPRINT ***"), 2);
+    free(receipts);
+    CHECK_OK(till_reprint(F.till, 0, &printed, type, why, sizeof why));
+    CHECK_INT(printed, 2); /* 0: the last event */
+    CHECK_INT(till_reprint(F.till, 3, &printed, type, why, sizeof why), PE_ENOTFOUND);
+    CHECK(strstr(why, "no event 3") != NULL);
+    CHECK_OK(pe_fake_printer_set_fail(F.printer, true));
+    int64_t fails = till_stats(F.till)->print_failures;
+    CHECK(till_reprint(F.till, 1, &printed, type, why, sizeof why) != PE_OK);
+    CHECK(strstr(why, "printer failed") != NULL);
+    CHECK_INT(till_stats(F.till)->print_failures, fails + 1);
+    CHECK_INT(last_seq(), 2); /* a reprint commits nothing */
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
@@ -742,6 +813,8 @@ static const struct pe_test tests[] = {
     {"park_and_resume", t_park_and_resume},
     {"shift_survives_restart", t_shift_survives_restart},
     {"replay_rebuilds_state", t_replay_rebuilds_state},
+    {"remote_reports", t_remote_reports},
+    {"reprint", t_reprint},
     {NULL, NULL},
 };
 

@@ -1,0 +1,487 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""System tests of the till's fleet channel (agent/fleet.c; docs/protocol.md "Fleet state" and
+"Fleet commands") against the real mosquitto broker, and of posedge-agent --self-test.
+
+A till first trades a short day from tests/system/scenarios/day.jsonl (so its journal holds
+every event type), then runs as a daemon on the sim board at real speed with the simulated shop
+closed for the next hours: the till sits idle with no shift open, as a store's tills do at
+night when HQ runs its commands. Commands are published with mosquitto_pub; one mosquitto_sub
+started before them collects the answers, and each wait polls for the answer with its request
+id against a deadline. Covered: every field of the retained state document and its refresh on
+change, each command's effect on the journal, the receipts and the uplink, every refusal
+(bad_request, unknown_command, bad_args, replayed across a restart, retained, expired, a Z
+report while a shift is open), set_config applied live and by a restart (exit status 75, the
+setting persisted), the clean-exit offline state and the will, and the self-test's verdicts.
+"""
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import uuid
+
+from lib import (AGENT, CONFIG, SRC, Mosquitto, check, db_rows, main, run, test, tmpdir,
+                 wait_until)
+
+SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
+TOPIC = "posedge/v1/s001/t01/"
+
+
+def version():
+    with open(os.path.join(SRC, "pkg", "changelog")) as f:
+        return re.match(r"^\S+ \(([^)]+)\)", f.readline()).group(1)
+
+
+def last_event(data_dir):
+    return db_rows(os.path.join(data_dir, "journal.db"),
+                   "SELECT seq, type, record FROM events ORDER BY seq DESC LIMIT 1")[0]
+
+
+def closed_hours(data_dir):
+    """sim.open_hour/close_hour that keep the simulated shop closed for the next hour at
+    least, counted from the later of now and the journal's last event (the sim clock starts
+    there)."""
+    rec = json.loads(last_event(data_dir)[2])
+    t = max(datetime.datetime.now(datetime.timezone.utc),
+            datetime.datetime.strptime(rec["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc))
+    h = t.hour
+    return (h + 2, h + 3) if h <= 20 else (1, 2)
+
+
+class Answers:
+    """One mosquitto_sub on .../cmd/res, started before any command is sent."""
+
+    def __init__(self, broker, d, terminal="t01"):
+        self.path = os.path.join(d, "answers-%s.txt" % terminal)
+        self.out = open(self.path, "w")
+        self.proc = subprocess.Popen(
+            ["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-t",
+             "posedge/v1/s001/%s/cmd/res" % terminal, "-F", "%p"],
+            stdout=self.out, stderr=subprocess.STDOUT)
+        self.broker = broker
+        self.topic = "posedge/v1/s001/%s/cmd/res" % terminal
+        # Subscribed once our own probe on the answer topic comes back.
+        probe = "probe-%s" % uuid.uuid4()
+        wait_until(lambda: self._publish_probe(probe) and probe in self.text(), 20,
+                   "the answer subscription")
+
+    def _publish_probe(self, probe):
+        run(["mosquitto_pub", "-p", str(self.broker.port), "-t", self.topic, "-m",
+             json.dumps({"id": probe})], timeout=30, check_rc=0)
+        return True
+
+    def text(self):
+        with open(self.path) as f:
+            return f.read()
+
+    def all(self):
+        out = []
+        for line in self.text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def get(self, rid, timeout=20):
+        found = []
+
+        def seen():
+            found[:] = [a for a in self.all() if a.get("id") == rid and "ok" in a]
+            return found
+        wait_until(seen, timeout, "the answer to %s" % rid)
+        return found[0]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.out.close()
+
+
+def send(broker, payload, retain=False, terminal="t01"):
+    text = payload if isinstance(payload, str) else json.dumps(payload)
+    run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t",
+         "posedge/v1/s001/%s/cmd" % terminal, "-m", text] + (["-r"] if retain else []),
+        timeout=30, check_rc=0)
+
+
+def command(broker, answers, cmd, args=None, rid=None, **extra):
+    rid = rid or "t-%s" % uuid.uuid4()
+    msg = {"id": rid, "cmd": cmd}
+    if args is not None:
+        msg["args"] = args
+    msg.update(extra)
+    send(broker, msg)
+    return answers.get(rid)
+
+
+def retained_state(broker, terminal="t01"):
+    p = run(["mosquitto_sub", "-p", str(broker.port), "-t", "posedge/v1/s001/%s/state" % terminal,
+             "-C", "1", "-W", "5"], timeout=30)
+    return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else None
+
+
+class Till:
+    """A daemon till with the shop closed, its uplink on the broker."""
+
+    def __init__(self, broker, d, *extra):
+        self.d = d
+        self.broker = broker
+        self.extra = list(extra)
+        self.proc = None
+
+    def start(self, *more):
+        oh, ch = closed_hours(self.d)
+        self.log = open(os.path.join(self.d, "agent.log"), "a")
+        self.proc = subprocess.Popen(
+            [AGENT, "-c", CONFIG, "--data-dir", self.d, "--mqtt", self.broker.addr,
+             "--set", "sim.speed=1", "--set", "sim.open_hour=%d" % oh,
+             "--set", "sim.close_hour=%d" % ch, "--set", "fleet.state_interval_s=1"]
+            + self.extra + list(more), stdout=self.log, stderr=self.log)
+        wait_until(lambda: (retained_state(self.broker) or {}).get("state") == "online" and
+                   (retained_state(self.broker) or {}).get("started", "") > self.started_after,
+                   30, "the till's online state")
+        return self
+
+    @property
+    def started_after(self):
+        return getattr(self, "_after", "")
+
+    def mark(self):
+        self._after = datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+
+def setup(name, *extra, before_start=None):
+    d = tmpdir(name)
+    data = os.path.join(d, "t01")
+    run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", SCENARIO], timeout=120,
+        check_rc=0)
+    broker = Mosquitto(d).start()
+    answers = Answers(broker, d)
+    if before_start:
+        before_start(broker)
+    till = Till(broker, data, *extra)
+    till.mark()
+    till.start()
+    return d, data, broker, till, answers
+
+
+def teardown(broker, till, answers):
+    rc = till.stop()
+    answers.close()
+    broker.stop()
+    return rc
+
+
+@test
+def state_document_has_every_field():
+    d, data, broker, till, answers = setup("pe-fleet-state")
+    try:
+        st = retained_state(broker)
+        seq = last_event(data)[0]
+        for k in ("state", "ts", "version", "board", "store", "terminal", "started", "uptime_s",
+                  "seq", "spooled", "delivered", "oldest_pending_ts", "oldest_pending_age_s",
+                  "journal_bytes", "free_disk_bytes", "shift", "operator", "devices"):
+            check(k in st, "state document lacks %s: %s" % (k, st))
+        check(st["state"] == "online" and st["version"] == version() and st["board"] == "sim",
+              "state/version/board: %s" % st)
+        check(st["store"] == "s001" and st["terminal"] == "t01", "ids: %s" % st)
+        check(st["seq"] == seq, "seq %s, journal's last is %d" % (st["seq"], seq))
+        check(st["spooled"] == 0 and st["delivered"] == 0, "no bridge yet: %s" % st)
+        first = json.loads(db_rows(os.path.join(data, "journal.db"),
+                                   "SELECT record FROM events WHERE seq = 1")[0][0])
+        check(st["oldest_pending_ts"] == first["ts"],
+              "oldest pending is seq 1's ts %s: %s" % (first["ts"], st["oldest_pending_ts"]))
+        size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data)
+                   if f in ("journal.db", "journal.db-wal"))
+        check(st["journal_bytes"] == size, "journal_bytes %s, files %d" % (st["journal_bytes"], size))
+        check(st["free_disk_bytes"] > 0, "free disk: %s" % st["free_disk_bytes"])
+        check(st["shift"] == "closed", "the day ended with the shift closed: %s" % st["shift"])
+        check(sorted(st["devices"]) == ["display", "keypad", "payment", "printer", "scale",
+                                        "scanner"], "devices: %s" % st["devices"])
+        check(all(v == {"driver": "fake", "status": "ok"} for v in st["devices"].values()),
+              "devices: %s" % st["devices"])
+        # A bridge's ack moves the watermarks: the document follows within a second or so.
+        run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-r", "-t", TOPIC + "ack",
+             "-m", json.dumps({"spooled": seq, "delivered": seq})], timeout=30, check_rc=0)
+        wait_until(lambda: (retained_state(broker) or {}).get("delivered") == seq, 15,
+                   "delivered=%d in the state" % seq)
+        st = retained_state(broker)
+        check(st["oldest_pending_ts"] is None and st["oldest_pending_age_s"] is None,
+              "nothing pending: %s" % st)
+    finally:
+        rc = teardown(broker, till, answers)
+    check(rc == 0, "clean stop: exit status %s" % rc)
+
+
+@test
+def offline_on_clean_exit_and_will_on_kill():
+    d, data, broker, till, answers = setup("pe-fleet-offline")
+    try:
+        till.stop()
+        st = retained_state(broker)
+        check(st["state"] == "offline" and st["seq"] == last_event(data)[0],
+              "a clean exit says offline with its fields: %s" % st)
+        till.mark()
+        till.start()
+        till.proc.kill()
+        till.proc.wait(timeout=30)
+        wait_until(lambda: retained_state(broker) == {"state": "offline"}, 20,
+                   "the will (bare offline)")
+    finally:
+        teardown(broker, till, answers)
+
+
+@test
+def commands_ping_status_reports_reprint_resend():
+    d, data, broker, till, answers = setup("pe-fleet-cmds")
+    try:
+        a = command(broker, answers, "ping")
+        check(a["ok"] and a["result"] == {"pong": True, "version": version()} and
+              a["terminal"] == "t01" and a["cmd"] == "ping", "ping: %s" % a)
+        a = command(broker, answers, "status")
+        check(a["ok"] and a["result"]["seq"] == last_event(data)[0] and
+              a["result"]["state"] == "online", "status: %s" % a)
+
+        before = last_event(data)[0]
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == before + 1, "x_report: %s" % a)
+        seq, typ, rec = last_event(data)
+        rec = json.loads(rec)
+        check(typ == "x_report" and rec["operator"] == "boss", "journal: %s %s" % (typ, rec))
+        check(a["result"]["report"] == rec["body"] and a["result"]["number"] == rec["body"]["number"],
+              "the answer carries the committed report: %s" % a["result"])
+
+        a = command(broker, answers, "z_report")
+        seq, typ, rec = last_event(data)
+        rec = json.loads(rec)
+        check(a["ok"] and typ == "z_report" and a["result"]["seq"] == seq and
+              rec["operator"] == "hq", "z_report: %s / %s %s" % (a, typ, rec))
+        zs = db_rows(os.path.join(data, "journal.db"),
+                     "SELECT count(*) FROM events WHERE type = 'z_report'")[0][0]
+        check(a["result"]["number"] == zs, "Z number %s, Z reports in the journal %d"
+              % (a["result"]["number"], zs))
+        wait_until(lambda: (retained_state(broker) or {}).get("seq") == seq, 15,
+                   "the state document's seq after the Z report")
+
+        with open(os.path.join(data, "receipts.txt")) as f:
+            printed = f.read().count("*** COPY - REPRINT ***")
+        a = command(broker, answers, "reprint", {"seq": 3})
+        check(a["ok"] and a["result"] == {"seq": 3, "type": "sale"}, "reprint: %s" % a)
+        with open(os.path.join(data, "receipts.txt")) as f:
+            text = f.read()
+        check(text.count("*** COPY - REPRINT ***") == printed + 2,
+              "the copy is marked above and below")
+        a = command(broker, answers, "reprint")
+        check(a["ok"] and a["result"]["seq"] == seq, "reprint of the last: %s" % a)
+
+        # resend_from: with the bridge's ack at the end the uplink is quiet; resend_from 2 sends
+        # the journal again from seq 2 whatever the ack says.
+        run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-r", "-t", TOPIC + "ack",
+             "-m", json.dumps({"spooled": seq, "delivered": seq})], timeout=30, check_rc=0)
+        wait_until(lambda: (retained_state(broker) or {}).get("spooled") == seq, 15,
+                   "the ack taken")
+        ev_path = os.path.join(d, "events.txt")
+        with open(ev_path, "w") as ev:
+            sub = subprocess.Popen(["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-t",
+                                    TOPIC + "events", "-F", "%p"], stdout=ev)
+            try:
+                # The subscription is in place when a probe on the topic comes back.
+                wait_until(lambda: run(["mosquitto_pub", "-p", str(broker.port), "-t",
+                                        TOPIC + "events", "-m", "probe"], timeout=30).returncode
+                           == 0 and "probe" in open(ev_path).read(), 20, "events subscription")
+                a = command(broker, answers, "resend_from", {"seq": 2})
+                check(a["ok"] and a["result"] == {"from": 2, "to": seq}, "resend_from: %s" % a)
+                wait_until(lambda: '"seq":%d,' % seq in open(ev_path).read(), 20,
+                           "the resent records")
+            finally:
+                sub.terminate()
+                sub.wait(timeout=10)
+        seqs = [json.loads(l)["seq"] for l in open(ev_path).read().splitlines()
+                if l.startswith("{")]
+        check(seqs[:1] == [2] and sorted(set(seqs)) == list(range(2, seq + 1)),
+              "resent from 2 to %d: %s" % (seq, seqs[:10]))
+    finally:
+        rc = teardown(broker, till, answers)
+    check(rc == 0, "exit status %s" % rc)
+
+
+@test
+def refusals_name_their_reason():
+    # A retained command waits on the broker before the till first subscribes: a broker hands
+    # retained messages (flagged) to new subscriptions only, which is when one would run again.
+    ret_id = "ret-%s" % uuid.uuid4()
+    d, data, broker, till, answers = setup(
+        "pe-fleet-refuse", before_start=lambda b: send(b, {"id": ret_id, "cmd": "z_report"},
+                                                         retain=True))
+    try:
+        a = answers.get(ret_id)
+        check(not a["ok"] and a["error"] == "retained", "retained: %s" % a)
+        run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-r", "-n", "-t",
+             TOPIC + "cmd"], timeout=30, check_rc=0)
+        events = last_event(data)[0]
+        cases = [
+            ("nope", None, "unknown_command", "nope"),
+            ("ping", {"x": 1}, "bad_args", "unknown argument"),
+            ("z_report", {"operator": "no spaces"}, "bad_args", "operator"),
+            ("reprint", {"seq": 999999}, "bad_args", "no event 999999"),
+            ("reprint", {"seq": "3"}, "bad_args", "positive integer"),
+            ("resend_from", {}, "bad_args", "seq"),
+            ("resend_from", {"seq": 999999}, "bad_args", "last seq"),
+            ("set_config", {"key": "log_level", "value": "loud"}, "bad_args",
+             "log_level: must be one of"),
+            ("set_config", {"key": "no.such", "value": "1"}, "bad_args", "no.such"),
+            ("set_config", {"key": "store", "value": "s002"}, "bad_args",
+             "cannot be set remotely"),
+            ("set_config", {"key": "devices.scale.driver", "value": "nope"}, "bad_args",
+             "no driver"),
+        ]
+        for cmd, args, error, words in cases:
+            a = command(broker, answers, cmd, args)
+            check(not a["ok"] and a["error"] == error and words in a["reason"],
+                  "%s %s: expected %s (%s): %s" % (cmd, args, error, words, a))
+        a = command(broker, answers, "ping", ts="2020-01-01T00:00:00.000Z")
+        check(not a["ok"] and a["error"] == "expired", "old command: %s" % a)
+        a = command(broker, answers, "ping", ts="not a time")
+        check(not a["ok"] and a["error"] == "bad_request", "bad ts: %s" % a)
+        send(broker, "not json")
+        send(broker, {"cmd": "ping"})
+        wait_until(lambda: len([a for a in answers.all() if a.get("id") is None and
+                                a.get("error") == "bad_request"]) == 2, 20,
+                   "two bad_request answers with id null")
+
+        # Replays: the same id twice runs once, also after a restart.
+        rid = "z-%s" % uuid.uuid4()
+        a = command(broker, answers, "z_report", rid=rid)
+        check(a["ok"], "first z_report: %s" % a)
+        send(broker, {"id": rid, "cmd": "z_report"})
+        wait_until(lambda: len([x for x in answers.all() if x.get("id") == rid]) == 2, 20,
+                   "the replay's answer")
+        again = [x for x in answers.all() if x.get("id") == rid][1]
+        check(not again["ok"] and again["error"] == "replayed", "replay: %s" % again)
+        till.stop()
+        till.mark()
+        till.start()
+        send(broker, {"id": rid, "cmd": "z_report"})
+        wait_until(lambda: len([x for x in answers.all() if x.get("id") == rid]) == 3, 20,
+                   "the replay's answer after a restart")
+        again = [x for x in answers.all() if x.get("id") == rid][2]
+        check(not again["ok"] and again["error"] == "replayed", "replay after restart: %s" % again)
+        zs = db_rows(os.path.join(data, "journal.db"),
+                     "SELECT count(*) FROM events WHERE type = 'z_report' AND seq > ?",
+                     (events,))[0][0]
+        check(zs == 1, "one Z report from three copies of one request, got %d" % zs)
+    finally:
+        teardown(broker, till, answers)
+
+
+@test
+def z_report_refused_while_a_shift_is_open():
+    d = tmpdir("pe-fleet-shift")
+    data = os.path.join(d, "t01")
+    scen = os.path.join(d, "open.jsonl")
+    with open(scen, "w") as f:
+        f.write('{"do":"login","operator":"op17"}\n{"do":"shift_open","float":20000}\n')
+    run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", scen], timeout=120, check_rc=0)
+    broker = Mosquitto(d).start()
+    answers = Answers(broker, d)
+    till = Till(broker, data)
+    till.mark()
+    till.start()
+    try:
+        check(retained_state(broker)["shift"] == "open", "the shift is open")
+        a = command(broker, answers, "z_report")
+        check(not a["ok"] and a["error"] == "refused" and "shift is open" in a["reason"],
+              "Z with an open shift: %s" % a)
+        a = command(broker, answers, "x_report")
+        check(a["ok"], "an X report does not close anything: %s" % a)
+    finally:
+        teardown(broker, till, answers)
+
+
+@test
+def set_config_live_and_by_restart():
+    d, data, broker, till, answers = setup("pe-fleet-config")
+    try:
+        a = command(broker, answers, "set_config", {"key": "fleet.state_interval_s", "value": 2})
+        check(a["ok"] and a["result"] == {"key": "fleet.state_interval_s", "value": "2",
+                                          "applied": "live"}, "live: %s" % a)
+        a = command(broker, answers, "set_config", {"key": "title", "value": "Shop Two"})
+        check(a["ok"] and a["result"]["applied"] == "live", "title: %s" % a)
+        a = command(broker, answers, "reprint", {"seq": 3})
+        with open(os.path.join(data, "receipts.txt")) as f:
+            check("Shop Two" in f.read().split("*** COPY - REPRINT ***")[-2],
+                  "the new title is used at once")
+        a = command(broker, answers, "set_config", {"key": "uplink.window", "value": 123})
+        check(a["ok"] and a["result"]["applied"] == "restart", "restart: %s" % a)
+        rc = till.proc.wait(timeout=30)
+        check(rc == 75, "a clean restart exits 75, got %s" % rc)
+        with open(os.path.join(data, "remote-config.json")) as f:
+            saved = json.load(f)
+        check(saved == {"fleet.state_interval_s": "2", "title": "Shop Two",
+                        "uplink.window": "123"}, "persisted: %s" % saved)
+        p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--print-config"], check_rc=0)
+        check(re.search(r'"window":\s*123', p.stdout) and "Shop Two" in p.stdout,
+              "the next start reads it: %s" % p.stdout[-600:])
+        # The command line still wins over a remote setting.
+        p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "uplink.window=7",
+                 "--print-config"], check_rc=0)
+        check(re.search(r'"window":\s*7\b', p.stdout), "--set wins")
+    finally:
+        teardown(broker, till, answers)
+
+
+@test
+def self_test_verdicts():
+    d = tmpdir("pe-fleet-self")
+    data = os.path.join(d, "t01")
+    p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--self-test"], check_rc=0)
+    check("journal" in p.stdout and "the first start creates it" in p.stdout and
+          p.stdout.rstrip().endswith("self-test: passed"), "fresh install: %s" % p.stdout)
+    check(not os.path.exists(data), "the self-test created nothing")
+    run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", SCENARIO], timeout=120,
+        check_rc=0)
+    n = last_event(data)[0]
+    p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--self-test"], check_rc=0)
+    check("%d events, hash chain intact" % n in p.stdout, "journal line: %s" % p.stdout)
+    # An unknown driver: exit 1, the key named.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "devices.scale.driver=nope",
+             "--self-test"], check_rc=1)
+    check("FAIL config" in p.stdout and "devices.scale.driver" in p.stdout, p.stdout)
+    # A record edited behind the journal's back: exit 1, the seq named.
+    bad = os.path.join(d, "bad")
+    shutil.copytree(data, bad)
+    con = sqlite3.connect(os.path.join(bad, "journal.db"))
+    con.execute("UPDATE events SET record = replace(record, '\"total\":', '\"total\":1') "
+                "WHERE seq = 3")
+    con.commit()
+    con.close()
+    p = run([AGENT, "-c", CONFIG, "--data-dir", bad, "--self-test"], check_rc=1)
+    check(re.search(r"FAIL journal: .*seq 3", p.stdout), "broken chain named: %s" % p.stdout)
+    # Not a database at all.
+    with open(os.path.join(bad, "journal.db"), "r+b") as f:
+        f.write(b"garbage" * 100)
+    p = run([AGENT, "-c", CONFIG, "--data-dir", bad, "--self-test"], check_rc=1)
+    check("FAIL journal" in p.stdout and "journal.db" in p.stdout, p.stdout)
+    # A device that cannot be opened.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "devices.scale.driver=serial",
+             "--set", "devices.scale.path=/nonexistent/ttyUSB9", "--self-test"], check_rc=1)
+    check("FAIL device scale" in p.stdout and "/nonexistent/ttyUSB9" in p.stdout, p.stdout)
+
+
+if __name__ == "__main__":
+    main()
