@@ -1,11 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * args.c - option values the posedge-ctl commands share (see ctl.h).
+ * args.c - option values the posedge-ctl commands share (see ctl.h): counts of seconds, and
+ * what the commands that talk to the MQTT broker (status, fleet) take alike: the broker's
+ * address, the user's password file, a one-shot client id and the words for a broker that
+ * could not be reached; and how a value from a till or the bridge is printed in KEY=VALUE
+ * form. A password read here is never printed, not even in an error message.
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/json.h"
+#include "posedge/mqtt.h"
 
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out)
 {
@@ -18,4 +30,113 @@ int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, lon
     }
     *out = v;
     return 0;
+}
+
+int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, int *port)
+{
+    if (pe_mqtt_parse_addr(arg, host, hostlen, port) != PE_OK) {
+        fprintf(stderr, "posedge-ctl %s: --mqtt: expected HOST:PORT, got \"%s\"\n", cmd, arg);
+        return -1;
+    }
+    return 0;
+}
+
+int ctl_password_file(const char *cmd, const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "posedge-ctl %s: --password-file: cannot read %s: %s\n", cmd, path,
+                strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    out[0] = '\0';
+    if (!fgets(out, (int)n, f)) {
+        if (ferror(f)) {
+            fprintf(stderr, "posedge-ctl %s: --password-file: cannot read %s\n", cmd, path);
+            rc = -1;
+        }
+        out[0] = '\0'; /* an empty file: no password */
+    } else if (!strchr(out, '\n') && !feof(f)) {
+        fprintf(stderr,
+                "posedge-ctl %s: --password-file: the first line of %s is longer than %zu "
+                "bytes\n",
+                cmd, path, n - 2);
+        rc = -1;
+    }
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (rc)
+        explicit_bzero(out, n);
+    return rc;
+}
+
+void ctl_client_id(const char *cmd, char *out, size_t n)
+{
+    snprintf(out, n, "posedge-ctl-%s-%ld-%04x", cmd, (long)getpid(),
+             (unsigned)(pe_mono_us() & 0xffff));
+}
+
+void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
+                     int last_reason)
+{
+    if (last_reason == PE_EDECLINED) {
+        fprintf(stderr,
+                "posedge-ctl %s: the MQTT broker at %s refused the connection (not authorised: "
+                "check --user and --password-file)\n",
+                cmd, addr);
+        return;
+    }
+    const char *why = attempts_failed == 0 ? "no answer" : "connection refused or lost";
+    fprintf(stderr,
+            "posedge-ctl %s: cannot reach the MQTT broker at %s within %ld s (%s; %d attempt%s "
+            "failed)\n",
+            cmd, addr, timeout_s, why, attempts_failed, attempts_failed == 1 ? "" : "s");
+}
+
+/* True when s can be printed as it is after "KEY=": non-empty, no blank, quote, backslash,
+ * '=' or control character. */
+static bool plain(const char *s)
+{
+    if (!*s)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '\\' || *p == '=')
+            return false;
+    return true;
+}
+
+void ctl_put_text(FILE *out, const char *s)
+{
+    if (plain(s)) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < ' ' || *p == 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+void ctl_put_value(FILE *out, const cJSON *v)
+{
+    if (cJSON_IsString(v)) {
+        ctl_put_text(out, v->valuestring);
+        return;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble <= (double)PE_JSON_MAX_INT &&
+        v->valuedouble >= -(double)PE_JSON_MAX_INT &&
+        v->valuedouble == (double)(long long)v->valuedouble) {
+        fprintf(out, "%lld", (long long)v->valuedouble); /* exact: cJSON might say 1e+15 */
+        return;
+    }
+    char *s = cJSON_PrintUnformatted(v);
+    fputs(s ? s : "?", out);
+    free(s);
 }

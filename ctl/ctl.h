@@ -7,6 +7,13 @@
 #ifndef POSEDGE_CTL_H
 #define POSEDGE_CTL_H
 
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#define CTL_PASSWORD_MAX 512 /* a --password-file's first line, with newline and NUL */
+
 /* posedge-ctl devkafka [--port P] [--brokers N] [--partitions N] (ctl/devkafka.c) */
 int ctl_devkafka(int argc, char **argv);
 
@@ -14,13 +21,52 @@ int ctl_devkafka(int argc, char **argv);
  * (ctl/reconcile.c) */
 int ctl_reconcile(int argc, char **argv);
 
-/* posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS] (ctl/status.c): the
- * retained state and ack of every terminal of a store; exit 1 when the broker cannot be
- * reached within the timeout. */
+/* posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]
+ * [--timeout SECONDS] [--json] (ctl/status.c): the retained state and ack of every terminal of
+ * a store and the bridge's state; exit 1 when the broker cannot be reached within the
+ * timeout. */
 int ctl_status(int argc, char **argv);
+
+/* posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T] [--user U --password-file F]
+ * [--timeout SECONDS] [--json] CMD [KEY=VALUE...] (ctl/fleet.c): send a fleet command to one
+ * till, or to every online till of the store, and print the answers; exit 0 when every till
+ * addressed answered ok, 1 when one refused or did not answer. */
+int ctl_fleet(int argc, char **argv);
+
+/* posedge-ctl acl --store S [--bridge-user NAME] (ctl/acl.c): print the store's mosquitto
+ * acl_file (docs/protocol.md, "Access control"). */
+int ctl_acl(int argc, char **argv);
 
 /* A count of seconds in 1..max from option opt of command cmd: 0, or -1 after saying on
  * stderr what was wrong (ctl/args.c). */
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);
+
+/* --mqtt HOST:PORT of command cmd into host (hostlen bytes) and *port: 0, or -1 after saying
+ * on stderr what was wrong (ctl/args.c). */
+int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, int *port);
+
+/* The first line of the file at path (without its line ending) into out (n bytes, at least
+ * CTL_PASSWORD_MAX is plenty): an MQTT password. An empty file gives "" (no password).
+ * Returns 0, or -1 after saying on stderr why the file cannot be used; the password itself is
+ * never printed. The caller wipes out (explicit_bzero) once the client has taken it. */
+int ctl_password_file(const char *cmd, const char *path, char *out, size_t n);
+
+/* A client id for a one-shot connection of command cmd: "posedge-ctl-<cmd>-<pid>-<hex>". */
+void ctl_client_id(const char *cmd, char *out, size_t n);
+
+/* Say on stderr that the broker at addr could not be used within timeout_s: it refused us
+ * (last_reason PE_EDECLINED: the credentials), or never answered, or refused or lost the
+ * connection attempts_failed times. */
+void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
+                     int last_reason);
+
+/* Text from a till or the bridge after "KEY=": as it is when it has no blank, quote,
+ * backslash, '=' or control character (and is not empty), else as a JSON string, so that
+ * nothing a till sends can drive the operator's terminal or be mistaken for another pair. */
+void ctl_put_text(FILE *out, const char *s);
+
+/* A JSON value after "KEY=": a string as ctl_put_text, an integer exactly in decimal, anything
+ * else (a fraction, true, false, null, an object or array) as compact JSON. */
+void ctl_put_value(FILE *out, const cJSON *v);
 
 #endif

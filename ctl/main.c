@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * main.c - posedge-ctl: inspect, verify and report on journals.
+ * main.c - posedge-ctl: inspect, verify and report on journals, and look at and command a
+ * store's fleet through its MQTT broker.
  *
  *   posedge-ctl journal DB [--from SEQ] [--type TYPE]   events as JSON lines, in seq order
  *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
+ *
+ * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet and acl.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
@@ -38,7 +41,12 @@ static void usage(FILE *out)
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
-          "       posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS]\n"
+          "       posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
+          "                          [--timeout SECONDS] [--json]\n"
+          "       posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T]\n"
+          "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
+          "                         CMD [KEY=VALUE...]\n"
+          "       posedge-ctl acl --store S [--bridge-user NAME]\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -52,7 +60,17 @@ static void usage(FILE *out)
           "         production); prints bootstrap=127.0.0.1:PORT first; stdin takes down, up,\n"
           "         errors N NAME\n"
           "reconcile read the topics from the beginning (read_committed) and compare with the\n"
-          "         journals; exit 0 only when nothing is missing, duplicated or different\n",
+          "         journals; exit 0 only when nothing is missing, duplicated or different\n"
+          "status   every till's retained state and ack and the bridge's state, from the\n"
+          "         broker: backlog, version, uptime, devices, shift (--json: the documents)\n"
+          "fleet    send a fleet command (ping, status, x_report, z_report, set_config,\n"
+          "         resend_from, reprint) to till T, or to every online till of the store, and\n"
+          "         print the answers; exit 0 only when every till answered ok\n"
+          "acl      print the store's mosquitto acl_file: only the bridge user may command tills\n"
+          "\n"
+          "--user and --password-file (the file's first line is the password) log in to a\n"
+          "broker that has the store's ACL, normally as the bridge user. \"posedge-ctl CMD\n"
+          "--help\" explains status, fleet and acl further.\n",
           out);
 }
 
@@ -392,6 +410,10 @@ int main(int argc, char **argv)
         return ctl_reconcile(argc - 1, argv + 1);
     if (strcmp(cmd, "status") == 0)
         return ctl_status(argc - 1, argv + 1);
+    if (strcmp(cmd, "fleet") == 0)
+        return ctl_fleet(argc - 1, argv + 1);
+    if (strcmp(cmd, "acl") == 0)
+        return ctl_acl(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

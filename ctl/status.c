@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * status.c - posedge-ctl status: how far behind each terminal of a store is, from the broker.
+ * status.c - posedge-ctl status: how each terminal of a store is doing, from the broker.
  *
- *   posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS]
+ *   posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]
+ *                      [--timeout SECONDS] [--json]
  *
  * Everything it shows is what the broker keeps retained (docs/protocol.md): each agent's state
- * on posedge/v1/S/<terminal>/state, the bridge's ack on .../ack and the bridge's own state on
- * posedge/v1/S/_bridge/state. It connects with a one-shot client id, subscribes to those, and
- * collects until no message has arrived for QUIET_MS after the subscriptions are in place, or
- * until --timeout (default 5 s). Then it prints one line per terminal, sorted by id:
+ * document on posedge/v1/S/<terminal>/state, the bridge's ack on .../ack and the bridge's own
+ * state on posedge/v1/S/bridge/state (before protocol v1's fleet state the bridge used the
+ * terminal name "_bridge": its document is shown when there is no newer one, and "_bridge" is
+ * never taken for a till). It connects with a one-shot client id (as --user with the password
+ * from the first line of --password-file when given: the bridge user of the store's ACL may
+ * read all of this), subscribes to those, and collects until no message has arrived for
+ * QUIET_MS after the subscriptions are in place, or until --timeout (default 5 s). Then it
+ * prints one line per terminal, sorted by id:
  *
- *   TERMINAL  STATE    SEQ  SPOOLED  DELIVERED  BACKLOG  OLDEST_PENDING  STATE_AGE
+ *   TERMINAL  STATE  SEQ  SPOOLED  DELIVERED  BACKLOG  OLDEST_PENDING  STATE_AGE
+ *             VERSION  UPTIME  DEVICES  SHIFT
  *
  * SEQ is the last seq of the terminal's journal as its state says; SPOOLED and DELIVERED are
  * the larger of the agent's view (its state) and the bridge's retained ack, since both only
@@ -20,22 +26,40 @@
  * oldest pending record is then younger than that), "?" when unknown. A state that is only the
  * will ({"state":"offline"}, a till that died) names no seq: SEQ is then "-" and BACKLOG
  * ">=N", the records the bridge has but Kafka does not yet. STATE_AGE is how long ago the
- * state was published (agents republish every 10 s while connected). A last line gives the
- * bridge's state when it has one.
+ * state was published (agents republish every 10 s while connected). These eight columns keep
+ * their meaning and place: other tooling parses them. VERSION is the agent's package version;
+ * UPTIME how long it has been running (uptime_s plus the state's age; "-" unless online);
+ * DEVICES "ok" when every device's status is ok, else the others as class:status joined by
+ * commas ("scale:failed,printer:degraded"); SHIFT "open" or "closed". Any of them is "-" when
+ * the state does not say (the will says nothing of them). A last line gives the bridge's state
+ * when it has one (docs/protocol.md, "The bridge's state"):
+ *
+ *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown
+ *     kafka_brokers=UP/ALL kafka_mode=MODE last_delivered=AGE drain_eps=R oldest_pending=AGE
+ *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N version=V uptime=AGE state_age=AGE
+ *
+ * on one line. pending and spooled_bytes (what older bridges published, with state, dead and
+ * ts) are "-" when missing; every other field is shown only when the document has it, so an
+ * older bridge's document is shown as well as a newer one's. AGEs are "-" for a null time.
+ *
+ * With --json it prints instead one JSON object holding every document as it came:
+ * {"store":S,"ts":NOW,"terminals":{"t01":{"state":{...},"ack":{...}},...},"bridge":{...}},
+ * terminals sorted by id, null for a document that is missing or not a JSON object.
  *
  * The subscriptions are known to be in place when our own probe message, published after
- * them on the same connection, comes back: the broker handles one client's packets in order
+ * them on the same connection on posedge/v1/S/bridge/probe/<client id> (a topic the ACL lets
+ * the bridge user write and read), comes back: the broker handles one client's packets in order
  * and sends retained messages when it handles SUBSCRIBE, so by then every retained message
  * has arrived too. The wait is on the loop (pe_loop_run_once against a deadline), never a
  * sleep.
  *
  * Exit status: 0 when the table was printed (even empty, and even when the probe did not come
  * back in time: the table may then be incomplete, which stderr says); 1 when the broker could
- * not be reached within --timeout; 2 for a usage error.
+ * not be reached within --timeout or refused us (the credentials: said at once, without
+ * waiting for the timeout); 2 for a usage error or a password file that cannot be read.
  *
- * pe_mqtt sessions are persistent (clean session off), so the broker keeps a session for every
- * client id it has seen. The subscriptions are QoS 0, which the broker does not queue for an
- * absent client, so such a leftover session holds no messages.
+ * The client is a clean session, so the broker keeps nothing of it once it is gone; the
+ * subscriptions are QoS 0 besides.
  */
 #include <getopt.h>
 #include <stdbool.h>
@@ -58,11 +82,15 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define QUIET_MS 300  /* no message for this long after the probe: everything is in */
-#define TOPIC_MAX 160 /* our topics and patterns */
-#define HOST_MAX 256  /* --mqtt host */
-#define WORD_MAX 16   /* a state word as printed ("online", "offline", "spool_full") */
-#define BRIDGE_ID "_bridge"
+#define QUIET_MS 300                /* quiet this long after the probe: all is in */
+#define TOPIC_MAX 160               /* our topics and patterns */
+#define PREFIX_MAX (12 + PE_ID_MAX) /* "posedge/v1/<store>/" */
+#define HOST_MAX 256                /* --mqtt host */
+#define WORD_MAX 16                 /* a state word as printed ("online", "spool_full") */
+#define VERSION_MAX 24              /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
+#define DEVICES_MAX 160             /* the DEVICES column */
+#define BRIDGE_ID "bridge"
+#define OLD_BRIDGE_ID "_bridge" /* where the bridge published before the fleet state */
 
 /* What the broker told us about one terminal; -1 marks a number not known. */
 struct term {
@@ -77,44 +105,52 @@ struct term {
     int64_t pending_ts;   /* the state's oldest_pending_ts, ms since the epoch */
     int64_t ack_spooled;  /* from the ack */
     int64_t ack_delivered;
+    cJSON *state_doc; /* owned: the state document, NULL when none or not an object */
+    cJSON *ack_doc;   /* owned: the ack, likewise */
 };
 
 struct bridge_state {
-    bool present;         /* a non-empty _bridge/state arrived */
+    bool present;         /* a non-empty bridge state arrived */
     char state[WORD_MAX]; /* its "state", "?" when unreadable */
     int64_t ts;           /* -1 when unknown */
-    int64_t pending;
-    int64_t spooled_bytes;
+    cJSON *doc;           /* owned: the document, NULL when not an object */
 };
 
 struct status {
-    struct pe_loop *loop;   /* owned */
-    struct pe_mqtt *mqtt;   /* owned */
-    const char *store;      /* borrowed from argv */
-    const char *addr;       /* borrowed from argv, for messages */
-    char prefix[TOPIC_MAX]; /* "posedge/v1/<store>/" */
-    char probe[TOPIC_MAX];  /* our own probe topic */
-    bool connected;         /* on_connect seen at least once */
-    bool probed;            /* the probe came back: the subscriptions are in place */
-    int attempts_failed;    /* connection attempts that failed before the first connect */
-    int last_reason;        /* PE_E* of the last failure */
-    int64_t last_msg_ms;    /* pe_mono_ms of the probe or the last message after it */
-    bool oom;               /* a terminal could not be recorded */
-    struct term *terms;     /* one per terminal seen, in arrival order until printed */
+    struct pe_loop *loop;    /* owned */
+    struct pe_mqtt *mqtt;    /* owned */
+    const char *store;       /* borrowed from argv */
+    const char *addr;        /* borrowed from argv, for messages */
+    bool json;               /* --json: the documents instead of the table */
+    char prefix[PREFIX_MAX]; /* "posedge/v1/<store>/" */
+    char probe[TOPIC_MAX];   /* our own probe topic */
+    bool connected;          /* on_connect seen at least once */
+    bool probed;             /* the probe came back: the subscriptions are in place */
+    int attempts_failed;     /* connection attempts that failed before the first connect */
+    int last_reason;         /* PE_E* of the last failure */
+    int64_t last_msg_ms;     /* pe_mono_ms of the probe or the last message after it */
+    bool oom;                /* a terminal could not be recorded */
+    struct term *terms;      /* one per terminal seen, in arrival order until printed */
     size_t nterms, cap;
-    struct bridge_state bridge;
+    struct bridge_state bridge;     /* from posedge/v1/S/bridge/state */
+    struct bridge_state old_bridge; /* from posedge/v1/S/_bridge/state (older bridges) */
 };
 
 static void usage(FILE *out)
 {
-    fputs("usage: posedge-ctl status --mqtt HOST:PORT --store S [--timeout SECONDS]\n"
+    fputs("usage: posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
+          "                          [--timeout SECONDS] [--json]\n"
           "\n"
           "Reads the retained state and ack of every terminal of store S, and the bridge's\n"
           "state, from the MQTT broker, and prints per terminal: online/offline, last seq,\n"
-          "spooled, delivered, backlog (seq - delivered) and the age of the oldest record not\n"
-          "yet delivered. Collects until the broker has been quiet for 300 ms, at most\n"
-          "--timeout seconds (default 5). Exit 0 with the table, 1 when the broker cannot be\n"
-          "reached within --timeout, 2 for a usage error.\n",
+          "spooled, delivered, backlog (seq - delivered), the age of the oldest record not\n"
+          "yet delivered, the age of the state, the agent's version, its uptime, its devices\n"
+          "(ok, or those that are not, as class:status) and the shift; then the bridge's line.\n"
+          "--json prints every document instead, as one JSON object. --user and\n"
+          "--password-file (its first line is the password) log in to a broker with the\n"
+          "store's ACL, as the bridge user. Collects until the broker has been quiet for\n"
+          "300 ms, at most --timeout seconds (default 5). Exit 0 with the table, 1 when the\n"
+          "broker cannot be reached within --timeout or refuses us, 2 for a usage error.\n",
           out);
 }
 
@@ -141,17 +177,22 @@ static struct term *term_get(struct status *st, const char *id)
     return t;
 }
 
+/* True when s is 1..n-1 characters, all from set. */
+static bool word_of(const char *s, size_t n, const char *set)
+{
+    size_t len = strlen(s);
+    return len > 0 && len < n && strspn(s, set) == len;
+}
+
+#define LOWER "abcdefghijklmnopqrstuvwxyz_"
+
 /* The "state" member as a printable word, "?" when absent or odd. */
 static void state_word(const cJSON *doc, char out[WORD_MAX])
 {
     const char *s = NULL;
     snprintf(out, WORD_MAX, "?");
-    if (pe_json_get_str(doc, "state", &s) != PE_OK || !s[0] || strlen(s) >= WORD_MAX)
-        return;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
-            return;
-    snprintf(out, WORD_MAX, "%s", s);
+    if (pe_json_get_str(doc, "state", &s) == PE_OK && word_of(s, WORD_MAX, LOWER))
+        snprintf(out, WORD_MAX, "%s", s);
 }
 
 /* An integer member >= 0, or -1. */
@@ -182,14 +223,16 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
         cJSON_Delete(doc);
         doc = NULL; /* malformed: recorded as a state of "?" below */
     }
-    if (strcmp(id, BRIDGE_ID) == 0) {
-        struct bridge_state *b = &st->bridge;
+    bool is_bridge = strcmp(id, BRIDGE_ID) == 0, is_old = strcmp(id, OLD_BRIDGE_ID) == 0;
+    if (is_bridge || is_old) {
+        struct bridge_state *b = is_bridge ? &st->bridge : &st->old_bridge;
         if (is_state) {
             b->present = len > 0;
             state_word(doc, b->state);
             b->ts = get_time(doc, "ts");
-            b->pending = get_count(doc, "pending");
-            b->spooled_bytes = get_count(doc, "spooled_bytes");
+            cJSON_Delete(b->doc);
+            b->doc = doc;
+            doc = NULL;
         }
         cJSON_Delete(doc);
         return;
@@ -203,10 +246,16 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
         t->spooled = get_count(doc, "spooled");
         t->delivered = get_count(doc, "delivered");
         t->pending_ts = get_time(doc, "oldest_pending_ts");
+        cJSON_Delete(t->state_doc);
+        t->state_doc = doc;
+        doc = NULL;
     } else if (t) {
         t->has_ack = len > 0;
         t->ack_spooled = get_count(doc, "spooled");
         t->ack_delivered = get_count(doc, "delivered");
+        cJSON_Delete(t->ack_doc);
+        t->ack_doc = doc;
+        doc = NULL;
     }
     cJSON_Delete(doc);
 }
@@ -242,8 +291,9 @@ static void on_connect(void *ctx, bool session_present)
     struct status *st = ctx;
     (void)session_present;
     st->connected = true;
-    /* QoS 0: nothing is queued for this session once we are gone. */
-    const char *kinds[] = {"+/state", "+/ack", BRIDGE_ID "/state"};
+    /* QoS 0: nothing is queued for this session once we are gone. +/state covers the bridge's
+     * own state (terminal "bridge") and the old one ("_bridge"). */
+    const char *kinds[] = {"+/state", "+/ack"};
     char pattern[TOPIC_MAX];
     int rc = PE_OK;
     for (size_t i = 0; rc == PE_OK && i < sizeof kinds / sizeof *kinds; i++) {
@@ -300,7 +350,72 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const struct term *)a)->id, ((const struct term *)b)->id);
 }
 
-static void print_term(const struct term *t, int width, int64_t now)
+/* The columns after the eight original ones, from the state document. */
+struct extra {
+    char version[VERSION_MAX];
+    char uptime[24];
+    char devices[DEVICES_MAX];
+    char shift[WORD_MAX];
+};
+
+/* DEVICES: "ok" when every device says ok, else the others as class:status; "-" when the
+ * document names no device. A class or status that is not a plain word shows as "?". */
+static void fmt_devices(const cJSON *devices, char *out, size_t n)
+{
+    snprintf(out, n, "-");
+    if (!cJSON_IsObject(devices) || !devices->child)
+        return;
+    size_t used = 0;
+    bool truncated = false;
+    out[0] = '\0';
+    for (const cJSON *d = devices->child; d; d = d->next) {
+        const char *cls = d->string, *stat = NULL;
+        if (pe_json_get_str(d, "status", &stat) == PE_OK && strcmp(stat, "ok") == 0)
+            continue;
+        if (!cls || !word_of(cls, WORD_MAX, LOWER "0123456789-"))
+            cls = "?";
+        if (!stat || !word_of(stat, WORD_MAX, LOWER))
+            stat = "?";
+        int w = snprintf(out + used, n - used, "%s%s:%s", used ? "," : "", cls, stat);
+        if (w < 0 || (size_t)w >= n - used - 4) { /* room for ",..." */
+            out[used] = '\0';
+            truncated = true;
+            break;
+        }
+        used += (size_t)w;
+    }
+    if (truncated)
+        snprintf(out + used, n - used, "%s...", used ? "," : "");
+    else if (!used)
+        snprintf(out, n, "ok");
+}
+
+static void extra_of(const struct term *t, int64_t now, struct extra *x)
+{
+    const cJSON *doc = t->has_state ? t->state_doc : NULL;
+    const char *v = NULL;
+    int64_t up = -1;
+    snprintf(x->version, sizeof x->version, "-");
+    snprintf(x->uptime, sizeof x->uptime, "-");
+    snprintf(x->shift, sizeof x->shift, "-");
+    if (pe_json_get_str(doc, "version", &v) == PE_OK)
+        snprintf(x->version, sizeof x->version, "%s",
+                 word_of(v, VERSION_MAX,
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+~:_-")
+                     ? v
+                     : "?");
+    if (doc && strcmp(t->state, "online") == 0 && pe_json_get_int(doc, "uptime_s", &up) == PE_OK &&
+        up >= 0 && up < PE_JSON_MAX_INT / 1000) {
+        int64_t since = t->state_ts >= 0 && now > t->state_ts ? now - t->state_ts : 0;
+        fmt_age(up * 1000 + since, x->uptime, sizeof x->uptime);
+    }
+    fmt_devices(cJSON_GetObjectItemCaseSensitive(doc, "devices"), x->devices, sizeof x->devices);
+    if (pe_json_get_str(doc, "shift", &v) == PE_OK)
+        snprintf(x->shift, sizeof x->shift, "%s", word_of(v, WORD_MAX, LOWER) ? v : "?");
+}
+
+static void print_term(const struct term *t, int width, const struct extra *x, int vwidth,
+                       int dwidth, int64_t now)
 {
     char seq[24], spooled[24], delivered[24], backlog[24], pending[24] = "-", age[24] = "-";
     const char *state = !t->has_state ? "unknown" : t->state;
@@ -332,46 +447,199 @@ static void print_term(const struct term *t, int width, int64_t now)
     }
     if (t->has_state && t->state_ts >= 0)
         fmt_age(now - t->state_ts, age, sizeof age);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s\n", width, t->id, state, seq, spooled,
-           delivered, backlog, pending, age);
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %s\n", width, t->id, state,
+           seq, spooled, delivered, backlog, pending, age, vwidth, x->version, x->uptime, dwidth,
+           x->devices, x->shift);
+}
+
+/* " KEY=VALUE" of member key of obj when present (a scalar). */
+static void put_member(const char *name, const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsObject(v) || cJSON_IsArray(v))
+        return;
+    printf(" %s=", name);
+    ctl_put_value(stdout, v);
+}
+
+/* " KEY=AGE" from a timestamp member (how long ago), "-" when null, nothing when absent. */
+static void put_since(const char *name, const cJSON *obj, const char *key, int64_t now)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    int64_t ms = get_time(obj, key);
+    char age[24] = "-";
+    if (!v || (ms < 0 && !cJSON_IsNull(v)))
+        return;
+    if (ms >= 0)
+        fmt_age(now - ms, age, sizeof age);
+    printf(" %s=%s", name, age);
+}
+
+/* The bridge's line (docs/protocol.md, "The bridge's state"); see the file's comment. */
+static void print_bridge(const struct bridge_state *b, int64_t now)
+{
+    const cJSON *doc = b->doc, *v;
+    char age[24] = "-";
+    printf("bridge %s: pending=", b->state);
+    if ((v = cJSON_GetObjectItemCaseSensitive(doc, "pending")) && !cJSON_IsObject(v))
+        ctl_put_value(stdout, v);
+    else
+        fputc('-', stdout);
+    fputs(" spooled_bytes=", stdout);
+    if ((v = cJSON_GetObjectItemCaseSensitive(doc, "spooled_bytes")) && !cJSON_IsObject(v))
+        ctl_put_value(stdout, v);
+    else
+        fputc('-', stdout);
+    const cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
+    if (cJSON_IsObject(kafka)) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(kafka, "connected");
+        printf(" kafka=%s", cJSON_IsTrue(c)    ? "connected"
+                            : cJSON_IsFalse(c) ? "disconnected"
+                                               : "unknown");
+        int64_t up, all;
+        if (pe_json_get_int(kafka, "brokers_up", &up) == PE_OK &&
+            pe_json_get_int(kafka, "brokers", &all) == PE_OK)
+            printf(" kafka_brokers=%lld/%lld", (long long)up, (long long)all);
+        put_member("kafka_mode", kafka, "mode");
+        put_since("last_delivered", kafka, "last_delivered_ts", now);
+    } else if (kafka) {
+        put_member("kafka", doc, "kafka");
+    }
+    put_member("drain_eps", doc, "drain_eps");
+    if ((v = cJSON_GetObjectItemCaseSensitive(doc, "oldest_pending_age_s")) &&
+        (cJSON_IsNull(v) || cJSON_IsNumber(v))) {
+        char a[24] = "-";
+        if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e12)
+            fmt_age((int64_t)(v->valuedouble * 1000), a, sizeof a);
+        printf(" oldest_pending=%s", a);
+    }
+    const cJSON *quota = cJSON_GetObjectItemCaseSensitive(doc, "quota");
+    for (const cJSON *q = cJSON_IsObject(quota) ? quota->child : NULL; q; q = q->next) {
+        int64_t used, limit;
+        if (!q->string || !word_of(q->string, WORD_MAX, LOWER "0123456789-") ||
+            pe_json_get_int(q, "used_bytes", &used) != PE_OK ||
+            pe_json_get_int(q, "limit_bytes", &limit) != PE_OK)
+            continue;
+        printf(" quota.%s=%lld/", q->string, (long long)used);
+        if (limit > 0)
+            printf("%lld", (long long)limit);
+        else
+            fputs("none", stdout);
+    }
+    put_member("terminals", doc, "terminals");
+    put_member("dead", doc, "dead");
+    put_member("version", doc, "version");
+    int64_t up;
+    if (strcmp(b->state, "offline") != 0 && pe_json_get_int(doc, "uptime_s", &up) == PE_OK &&
+        up >= 0 && up < PE_JSON_MAX_INT / 1000) {
+        char a[24];
+        fmt_age(up * 1000 + (b->ts >= 0 && now > b->ts ? now - b->ts : 0), a, sizeof a);
+        printf(" uptime=%s", a);
+    }
+    if (b->ts >= 0)
+        fmt_age(now - b->ts, age, sizeof age);
+    printf(" state_age=%s\n", age);
 }
 
 static void print_table(struct status *st)
 {
     int64_t now = pe_time_now_ms();
-    int width = (int)strlen("TERMINAL");
-    for (size_t i = 0; i < st->nterms; i++)
-        if ((int)strlen(st->terms[i].id) > width)
-            width = (int)strlen(st->terms[i].id);
+    int width = (int)strlen("TERMINAL"), vwidth = (int)strlen("VERSION"),
+        dwidth = (int)strlen("DEVICES");
+    struct extra *x = calloc(st->nterms ? st->nterms : 1, sizeof *x);
+    if (!x) {
+        fprintf(stderr, "posedge-ctl status: %s\n", pe_strerror(PE_ENOMEM));
+        st->oom = true;
+        return;
+    }
     if (st->nterms)
         qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s\n", width, "TERMINAL", "STATE", "SEQ",
-           "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING", "STATE_AGE");
+    for (size_t i = 0; i < st->nterms; i++) {
+        extra_of(&st->terms[i], now, &x[i]);
+        if ((int)strlen(st->terms[i].id) > width)
+            width = (int)strlen(st->terms[i].id);
+        if ((int)strlen(x[i].version) > vwidth)
+            vwidth = (int)strlen(x[i].version);
+        if ((int)strlen(x[i].devices) > dwidth)
+            dwidth = (int)strlen(x[i].devices);
+    }
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %s\n", width, "TERMINAL",
+           "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING", "STATE_AGE", vwidth,
+           "VERSION", "UPTIME", dwidth, "DEVICES", "SHIFT");
     for (size_t i = 0; i < st->nterms; i++)
-        print_term(&st->terms[i], width, now);
+        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, now);
+    free(x);
     if (st->nterms == 0)
         printf("(no terminal of store %s has a retained state or ack)\n", st->store);
-    const struct bridge_state *b = &st->bridge;
-    if (b->present) {
-        char pending[24], bytes[24], age[24] = "-";
-        fmt_count(b->pending, pending, sizeof pending);
-        fmt_count(b->spooled_bytes, bytes, sizeof bytes);
-        if (b->ts >= 0)
-            fmt_age(now - b->ts, age, sizeof age);
-        printf("bridge %s: pending=%s spooled_bytes=%s state_age=%s\n", b->state, pending, bytes,
-               age);
+    const struct bridge_state *b = st->bridge.present ? &st->bridge : &st->old_bridge;
+    if (b->present)
+        print_bridge(b, now);
+}
+
+/* A copy of doc for the JSON output, or null. Returns NULL only when out of memory. */
+static cJSON *dup_or_null(const cJSON *doc)
+{
+    return doc ? cJSON_Duplicate(doc, true) : cJSON_CreateNull();
+}
+
+/* Every document as one JSON object on one line. Errors: PE_ENOMEM. */
+static int print_json(struct status *st)
+{
+    char ts[PE_TIME_STRLEN];
+    pe_time_format(pe_time_now_ms(), ts);
+    int rc = PE_ENOMEM;
+    cJSON *all = cJSON_CreateObject(), *terms = cJSON_CreateObject();
+    if (!all || !terms) {
+        cJSON_Delete(terms);
+        goto delete_all;
     }
+    cJSON_AddItemToObject(all, "store", cJSON_CreateString(st->store));
+    cJSON_AddItemToObject(all, "ts", cJSON_CreateString(ts));
+    cJSON_AddItemToObject(all, "terminals", terms);
+    if (st->nterms)
+        qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
+    for (size_t i = 0; i < st->nterms; i++) {
+        const struct term *t = &st->terms[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            goto delete_all;
+        cJSON_AddItemToObject(terms, t->id, o);
+        cJSON_AddItemToObject(o, "state", dup_or_null(t->has_state ? t->state_doc : NULL));
+        cJSON_AddItemToObject(o, "ack", dup_or_null(t->has_ack ? t->ack_doc : NULL));
+    }
+    const struct bridge_state *b = st->bridge.present ? &st->bridge : &st->old_bridge;
+    cJSON_AddItemToObject(all, "bridge", dup_or_null(b->present ? b->doc : NULL));
+    /* cJSON_AddItemToObject drops a NULL item silently: count what must be there. */
+    if (cJSON_GetArraySize(all) != 4 || cJSON_GetArraySize(terms) != (int)st->nterms)
+        goto delete_all;
+    for (const cJSON *o = terms->child; o; o = o->next)
+        if (cJSON_GetArraySize(o) != 2)
+            goto delete_all;
+    char *text = cJSON_PrintUnformatted(all);
+    if (!text)
+        goto delete_all;
+    puts(text);
+    free(text);
+    rc = PE_OK;
+delete_all:
+    cJSON_Delete(all);
+    if (rc)
+        fprintf(stderr, "posedge-ctl status: %s\n", pe_strerror(rc));
+    return rc;
 }
 
 /* ---- the command ---- */
 
-/* Run the loop until everything retained is in (quiet after the probe) or the deadline. */
+/* Run the loop until everything retained is in (quiet after the probe), the broker refused
+ * us, or the deadline. */
 static int collect(struct status *st, int64_t deadline)
 {
     for (;;) {
         int64_t now = pe_mono_ms(), wait = deadline - now;
         if (st->probed && now - st->last_msg_ms >= QUIET_MS)
             return PE_OK;
+        if (!st->connected && st->last_reason == PE_EDECLINED)
+            return PE_EDECLINED; /* the credentials: trying again will not help */
         if (wait <= 0)
             return PE_EAGAIN;
         if (st->probed && st->last_msg_ms + QUIET_MS - now < wait)
@@ -385,25 +653,22 @@ static int collect(struct status *st, int64_t deadline)
 int ctl_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"mqtt", required_argument, NULL, 'm'},
-        {"store", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"mqtt", required_argument, NULL, 'm'},    {"store", required_argument, NULL, 's'},
+        {"user", required_argument, NULL, 'u'},    {"password-file", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct status st = {.store = NULL};
-    char host[HOST_MAX];
+    char host[HOST_MAX], password[CTL_PASSWORD_MAX] = "";
+    const char *user = NULL, *password_file = NULL;
     int port = 0;
     long timeout_s = 5;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'm') {
-            if (pe_mqtt_parse_addr(optarg, host, sizeof host, &port) != PE_OK) {
-                fprintf(stderr, "posedge-ctl status: --mqtt: expected HOST:PORT, got \"%s\"\n",
-                        optarg);
+            if (ctl_mqtt_addr("status", optarg, host, sizeof host, &port))
                 return EXIT_USAGE;
-            }
             st.addr = optarg;
         } else if (c == 's') {
             if (!pe_event_id_valid(optarg, 1)) {
@@ -411,9 +676,15 @@ int ctl_status(int argc, char **argv)
                 return EXIT_USAGE;
             }
             st.store = optarg;
+        } else if (c == 'u') {
+            user = optarg;
+        } else if (c == 'p') {
+            password_file = optarg;
         } else if (c == 'T') {
             if (ctl_seconds("status", "--timeout", optarg, 3600, &timeout_s))
                 return EXIT_USAGE;
+        } else if (c == 'j') {
+            st.json = true;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
@@ -427,27 +698,34 @@ int ctl_status(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    if (password_file && !user) {
+        fprintf(stderr, "posedge-ctl status: --password-file needs --user\n");
+        return EXIT_USAGE;
+    }
+    if (password_file && ctl_password_file("status", password_file, password, sizeof password))
+        return EXIT_USAGE;
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
     /* Failed attempts are reported once, below, in words; the client's own lines would only
      * repeat them. */
     pe_log_set_level(PE_LOG_ERROR);
     char id[64];
-    snprintf(id, sizeof id, "posedge-ctl-status-%ld-%04x", (long)getpid(),
-             (unsigned)(pe_mono_us() & 0xffff));
+    ctl_client_id("status", id, sizeof id);
     snprintf(st.prefix, sizeof st.prefix, "posedge/v1/%s/", st.store);
-    snprintf(st.probe, sizeof st.probe, "posedge-ctl/probe/%s", id);
+    snprintf(st.probe, sizeof st.probe, "posedge/v1/%s/%s/probe/%s", st.store, BRIDGE_ID, id);
 
     int status = EXIT_FAIL;
     int rc = pe_loop_create(&st.loop);
     if (rc) {
         fprintf(stderr, "posedge-ctl status: %s\n", pe_strerror(rc));
-        return EXIT_FAIL;
+        goto wipe_password;
     }
     struct pe_mqtt_opts mo = {
         .client_id = id,
         .clean_session = true, /* a one-shot look: leave no session behind on the broker */
         .host = host,
         .port = port,
+        .username = user,
+        .password = password,
         .keepalive_s = 10,
         .backoff_min_ms = 100,
         .backoff_max_ms = 1000,
@@ -456,23 +734,19 @@ int ctl_status(int argc, char **argv)
         .on_message = on_message,
         .ctx = &st,
     };
-    if ((rc = pe_mqtt_create(st.loop, &mo, &st.mqtt))) {
+    rc = pe_mqtt_create(st.loop, &mo, &st.mqtt);
+    explicit_bzero(password, sizeof password); /* libmosquitto has its own copy */
+    if (rc) {
         fprintf(stderr, "posedge-ctl status: MQTT client for %s: %s\n", st.addr, pe_strerror(rc));
         goto destroy_loop;
     }
     rc = collect(&st, deadline);
-    if (rc != PE_OK && rc != PE_EAGAIN) {
+    if (rc != PE_OK && rc != PE_EAGAIN && rc != PE_EDECLINED) {
         fprintf(stderr, "posedge-ctl status: event loop: %s\n", pe_strerror(rc));
         goto destroy_mqtt;
     }
     if (!st.connected) {
-        const char *why = st.attempts_failed == 0          ? "no answer"
-                          : st.last_reason == PE_EDECLINED ? "the broker refused the connection"
-                                                           : "connection refused or lost";
-        fprintf(stderr,
-                "posedge-ctl status: cannot reach the MQTT broker at %s within %ld s (%s; %d "
-                "attempt%s failed)\n",
-                st.addr, timeout_s, why, st.attempts_failed, st.attempts_failed == 1 ? "" : "s");
+        ctl_unreachable("status", st.addr, timeout_s, st.attempts_failed, st.last_reason);
         goto destroy_mqtt;
     }
     if (!st.probed)
@@ -482,13 +756,26 @@ int ctl_status(int argc, char **argv)
                 timeout_s);
     if (st.oom)
         fprintf(stderr, "posedge-ctl status: out of memory: some terminals are missing\n");
-    print_table(&st);
+    if (st.json) {
+        if (print_json(&st))
+            goto destroy_mqtt;
+    } else {
+        print_table(&st);
+    }
     status = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 
 destroy_mqtt:
     pe_mqtt_destroy(st.mqtt);
 destroy_loop:
     pe_loop_destroy(st.loop);
+    for (size_t i = 0; i < st.nterms; i++) {
+        cJSON_Delete(st.terms[i].state_doc);
+        cJSON_Delete(st.terms[i].ack_doc);
+    }
     free(st.terms);
+    cJSON_Delete(st.bridge.doc);
+    cJSON_Delete(st.old_bridge.doc);
+wipe_password:
+    explicit_bzero(password, sizeof password);
     return status;
 }

@@ -148,8 +148,10 @@ def port_open(port):
 class Mosquitto:
     """The real mosquitto broker on a free loopback port with a generated config."""
 
-    def __init__(self, workdir, port=None, also_on=()):
-        """also_on: more addresses to listen on (same port), e.g. a veth end of a test."""
+    def __init__(self, workdir, port=None, also_on=(), anonymous=True, extra=()):
+        """also_on: more addresses to listen on (same port), e.g. a veth end of a test.
+        anonymous: allow_anonymous (False with a password_file in extra for an ACL test).
+        extra: more lines of mosquitto.conf, e.g. "password_file /path", "acl_file /path"."""
         self.dir = os.path.join(workdir, "mosquitto")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
@@ -157,12 +159,14 @@ class Mosquitto:
         with open(self.conf, "w") as f:
             # user root: as root mosquitto would switch to its own user, which cannot write
             # the persistence directory of a test run.
-            f.write("user root\nper_listener_settings false\nallow_anonymous true\n"
-                    "listener %d 127.0.0.1\n" % self.port)
+            f.write("user root\nper_listener_settings false\nallow_anonymous %s\n"
+                    "listener %d 127.0.0.1\n" % ("true" if anonymous else "false", self.port))
             for addr in also_on:
                 f.write("listener %d %s\n" % (self.port, addr))
             f.write("persistence true\npersistence_location %s/\n"
                     "max_queued_messages 100000\n" % self.dir)
+            for line in extra:
+                f.write(line + "\n")
         self.proc = None
 
     def start(self):

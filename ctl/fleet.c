@@ -1,0 +1,697 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleet.c - posedge-ctl fleet: send a fleet command to a store's tills and print the answers.
+ *
+ *   posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T] [--user U --password-file F]
+ *                     [--timeout SECONDS] [--json] CMD [KEY=VALUE...]
+ *
+ * The command is the JSON object of docs/protocol.md ("Fleet commands"):
+ * {"args":{...},"cmd":CMD,"id":"<uuid>","ts":"<now>"} in canonical form, one fresh UUID per till
+ * addressed (a request id is never reused), ts the UTC time it is sent. Each KEY=VALUE becomes a
+ * member of args: a decimal integer literal (0, or an optional '-' and digits without a leading
+ * zero, within +/- 2^53) as a JSON integer, anything else as a string. CMD and the keys are
+ * checked only for their syntax: the agent is the authority on which commands and arguments
+ * exist, so an unknown one is sent and its refusal printed.
+ *
+ * With --terminal T the answer topic posedge/v1/S/T/cmd/res is subscribed first and the command
+ * published on posedge/v1/S/T/cmd (QoS 1, not retained) right after it on the same connection:
+ * the broker handles one client's packets in order, so the subscription is in place before the
+ * till can answer. Without --terminal the tills are the store's: the answer topics
+ * (posedge/v1/S/+/cmd/res) and the retained states (posedge/v1/S/+/state) are subscribed, then a
+ * probe message on posedge/v1/S/bridge/probe/<client id> (a topic the bridge user may write);
+ * when the probe comes back every retained state has arrived, and the command goes to every
+ * till whose state says "online" (not to the bridge's own "bridge" state, nor the old
+ * "_bridge"). Tills that are not online are named on stderr and not addressed.
+ *
+ * Answers are matched by topic and request id; anything else on the answer topics (another
+ * operator's answers, a duplicate) is ignored. Each answer is printed as it arrives, on stdout:
+ * with --json the answer's JSON as it came, one per line; otherwise one line per till,
+ *
+ *   t01 ok z_report: seq=1234 number=7
+ *     report.count=12
+ *   t02 refused z_report: refused: a shift is open: close it first
+ *
+ * the result's scalar members on the first line while it fits in 100 columns, every other
+ * member (nested ones flattened to dotted paths) on a line of its own below it. The wait runs
+ * the event loop against the --timeout deadline (default 40 s, counted from the start: longer
+ * than the 30 s an agent holds a report for a busy till), never
+ * a sleep. The connection is a one-shot clean session, so nothing is left on the broker.
+ *
+ * Exit status: 0 when every till addressed answered ok; 1 when one refused, did not answer in
+ * time (each named on stderr), no till was online, or the broker could not be used; 2 for a
+ * usage error or a password file that cannot be read.
+ */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ctl/ctl.h"
+#include "posedge/clock.h"
+#include "posedge/crypto.h"
+#include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/json.h"
+#include "posedge/log.h"
+#include "posedge/loop.h"
+#include "posedge/mqtt.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* An agent holds a report up to 30 s for a transaction at the till to finish before it
+ * refuses it as busy (agent/fleet.c): wait longer than that by default. */
+#define DEFAULT_TIMEOUT_S 40
+#define TOPIC_MAX 160               /* our topics and patterns */
+#define PREFIX_MAX (12 + PE_ID_MAX) /* "posedge/v1/<store>/" */
+#define HOST_MAX 256                /* --mqtt host */
+#define WORD_MAX 40                 /* a state word or error code ("unknown_command") */
+#define LINE_COLS 100               /* the first line of a human-readable answer */
+#define PATH_MAX_ 256               /* a flattened path ("report.tax[0].net") */
+#define BRIDGE_ID "bridge"
+#define OLD_BRIDGE_ID "_bridge" /* the bridge's state topic before protocol v1's fleet state */
+
+/* One till: seen in a retained state (fan-out) or named by --terminal. */
+struct target {
+    char id[PE_ID_MAX];       /* terminal id */
+    char state[WORD_MAX];     /* its retained state's "state" ("?" unreadable, "" cleared) */
+    bool addressed;           /* the command is for this till */
+    char req[PE_UUID_STRLEN]; /* the request id drawn for it, "" until drawn */
+    bool sent;                /* the command was handed to the broker */
+    int send_err;             /* PE_E* when it cannot be sent at all, else 0 */
+    bool answered;            /* its answer arrived (later copies are ignored) */
+    bool ok;                  /* the answer said "ok":true */
+    char error[WORD_MAX];     /* the refusal's "error", for the summary */
+};
+
+struct fleet {
+    struct pe_loop *loop;    /* owned */
+    struct pe_mqtt *mqtt;    /* owned */
+    struct pe_rng *rng;      /* owned: request ids */
+    const char *store;       /* borrowed from argv */
+    const char *terminal;    /* --terminal, or NULL for every online till (borrowed) */
+    const char *cmd;         /* CMD (borrowed) */
+    const char *addr;        /* --mqtt as given, for messages (borrowed) */
+    cJSON *args;             /* owned: the command's args object */
+    bool json;               /* --json: print the answers' JSON */
+    char prefix[PREFIX_MAX]; /* "posedge/v1/<store>/" */
+    char probe[TOPIC_MAX];   /* our probe topic (fan-out) */
+    bool connected;          /* on_connect seen at least once */
+    bool probed;             /* fan-out: the probe came back, the tills are chosen */
+    int attempts_failed;     /* connection attempts that failed before the first connect */
+    int last_reason;         /* PE_E* of the last failure */
+    bool oom;                /* a till could not be recorded */
+    struct target *t;        /* the tills known (sorted by id once chosen) */
+    size_t n, cap;           /* entries and room in t */
+};
+
+static void usage(FILE *out)
+{
+    fputs("usage: posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T]\n"
+          "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
+          "                         CMD [KEY=VALUE...]\n"
+          "\n"
+          "Sends fleet command CMD (docs/protocol.md: ping, status, x_report, z_report,\n"
+          "set_config, resend_from, reprint) with arguments KEY=VALUE (a decimal integer is\n"
+          "sent as a number, anything else as a string) to till T of store S, or without\n"
+          "--terminal to every till whose retained state says online, and prints each answer\n"
+          "(--json: the answers' JSON, one per line). --user and --password-file (its first\n"
+          "line is the password) log in to a broker with the store's ACL, as the bridge user.\n"
+          "Waits at most --timeout seconds (default 40). Exit 0 when every till answered ok,\n"
+          "1 when one refused or did not answer in time, 2 for a usage error.\n",
+          out);
+}
+
+/* ---- the command ---- */
+
+/* True for a name of 1..PE_ID_MAX-1 letters, digits, '.', '_' or '-' beginning with a
+ * letter: CMD and argument keys. */
+static bool name_ok(const char *s)
+{
+    return pe_event_id_valid(s, 1) &&
+           ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'));
+}
+
+/* A decimal integer literal within the protocol's integer range: "0" or -?[1-9][0-9]*. */
+static bool int_literal(const char *s, int64_t *out)
+{
+    const char *p = s[0] == '-' ? s + 1 : s;
+    if (!*p || (p[0] == '0' && (p[1] || p != s)) || strspn(p, "0123456789") != strlen(p) ||
+        strlen(p) > 16)
+        return false;
+    long long v = strtoll(s, NULL, 10);
+    if (v > PE_JSON_MAX_INT || v < -PE_JSON_MAX_INT)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* KEY=VALUE into args. 0, or -1 after saying what was wrong. */
+static int add_arg(cJSON *args, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    char key[PE_ID_MAX];
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+        fprintf(stderr, "posedge-ctl fleet: expected KEY=VALUE, got \"%s\"\n", kv);
+        return -1;
+    }
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    if (!name_ok(key)) {
+        fprintf(stderr,
+                "posedge-ctl fleet: \"%s\": a key is a letter and up to %d letters, digits, '.', "
+                "'_' or '-'\n",
+                kv, PE_ID_MAX - 2);
+        return -1;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(args, key)) {
+        fprintf(stderr, "posedge-ctl fleet: argument %s given twice\n", key);
+        return -1;
+    }
+    int64_t v;
+    int rc = int_literal(eq + 1, &v) ? pe_json_add_int(args, key, v)
+                                     : pe_json_add_str(args, key, eq + 1);
+    if (rc) {
+        fprintf(stderr, "posedge-ctl fleet: %s: %s\n", key, pe_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* The command for t (drawing its request id the first time) in canonical form: *out is
+ * malloc'd, owned by the caller. Errors: PE_ENOMEM, PE_ESYS (no random bytes), PE_EINVAL (a
+ * value that is not UTF-8). */
+static int build(struct fleet *f, struct target *t, char **out, size_t *len)
+{
+    int rc;
+    if (!t->req[0] && (rc = pe_rng_uuid(f->rng, t->req)) != PE_OK)
+        return rc;
+    char ts[PE_TIME_STRLEN];
+    pe_time_format(pe_time_now_ms(), ts);
+    cJSON *c = cJSON_CreateObject(), *args = cJSON_Duplicate(f->args, true);
+    if (!c || !args) {
+        cJSON_Delete(args);
+        rc = PE_ENOMEM;
+        goto delete_cmd;
+    }
+    cJSON_AddItemToObject(c, "args", args);
+    if ((rc = pe_json_add_str(c, "id", t->req)) || (rc = pe_json_add_str(c, "cmd", f->cmd)) ||
+        (rc = pe_json_add_str(c, "ts", ts)))
+        goto delete_cmd;
+    rc = pe_json_canonical(c, out, len);
+delete_cmd:
+    cJSON_Delete(c);
+    return rc;
+}
+
+/* Publish the command to every till addressed that does not have it yet. A failure because
+ * the connection just went is retried from the next on_connect; any other is final. */
+static void send_pending(struct fleet *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        struct target *t = &f->t[i];
+        if (!t->addressed || t->sent || t->send_err)
+            continue;
+        char *payload = NULL, topic[TOPIC_MAX];
+        size_t len = 0;
+        int rc = build(f, t, &payload, &len);
+        snprintf(topic, sizeof topic, "%s%s/cmd", f->prefix, t->id);
+        if (rc == PE_OK)
+            rc = pe_mqtt_publish(f->mqtt, topic, payload, len, 1, false, NULL);
+        free(payload);
+        if (rc == PE_OK)
+            t->sent = true;
+        else if (rc != PE_EAGAIN)
+            t->send_err = rc;
+    }
+}
+
+/* ---- the tills ---- */
+
+static struct target *target_get(struct fleet *f, const char *id)
+{
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->t[i].id, id) == 0)
+            return &f->t[i];
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        struct target *t = realloc(f->t, cap * sizeof *t);
+        if (!t) {
+            f->oom = true;
+            return NULL;
+        }
+        f->t = t;
+        f->cap = cap;
+    }
+    struct target *t = &f->t[f->n++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    return t;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp(((const struct target *)a)->id, ((const struct target *)b)->id);
+}
+
+/* A retained state arrived before the probe came back: remember whether the till is online. */
+static void take_state(struct fleet *f, const char *id, const void *payload, size_t len)
+{
+    struct target *t = target_get(f, id);
+    if (!t)
+        return;
+    cJSON *doc = NULL;
+    const char *s = NULL;
+    snprintf(t->state, sizeof t->state, "%s", len ? "?" : "");
+    if (len && pe_json_parse(payload, len, &doc, NULL, 0) == PE_OK &&
+        pe_json_get_str(doc, "state", &s) == PE_OK && s[0] && strlen(s) < sizeof t->state &&
+        strspn(s, "abcdefghijklmnopqrstuvwxyz_") == strlen(s))
+        snprintf(t->state, sizeof t->state, "%s", s);
+    cJSON_Delete(doc);
+}
+
+/* The probe came back: every retained state is in. Address the online tills, say which are
+ * not, and send. */
+static void choose(struct fleet *f)
+{
+    f->probed = true;
+    if (f->n)
+        qsort(f->t, f->n, sizeof *f->t, by_id);
+    for (size_t i = 0; i < f->n; i++) {
+        struct target *t = &f->t[i];
+        t->addressed = strcmp(t->state, "online") == 0;
+        if (!t->addressed && t->state[0])
+            fprintf(stderr, "posedge-ctl fleet: %s is %s: not sent\n", t->id,
+                    strcmp(t->state, "?") == 0 ? "in an unreadable state" : t->state);
+    }
+    send_pending(f);
+}
+
+/* ---- printing an answer ---- */
+
+/* Free text (a refusal's reason) with control characters replaced by '?'. */
+static void put_clean(FILE *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        fputc(*p < ' ' || *p == 0x7f ? '?' : *p, out);
+}
+
+static bool is_leaf(const cJSON *v)
+{
+    return !(cJSON_IsObject(v) || cJSON_IsArray(v)) || !v->child;
+}
+
+/* Every leaf under v as "  path=value" lines. */
+static void put_flat(FILE *out, const char *path, const cJSON *v)
+{
+    if (is_leaf(v)) {
+        fputs("  ", out);
+        ctl_put_text(out, path);
+        fputc('=', out);
+        ctl_put_value(out, v);
+        fputc('\n', out);
+        return;
+    }
+    int i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+        char sub[PATH_MAX_];
+        if (cJSON_IsArray(v))
+            snprintf(sub, sizeof sub, "%s[%d]", path, i);
+        else
+            snprintf(sub, sizeof sub, "%s.%s", path, c->string ? c->string : "?");
+        put_flat(out, sub, c);
+    }
+}
+
+/* "t01 ok CMD: k=v k=v" and the rest of the result below it. */
+static void print_ok(FILE *out, const char *term, const char *cmd, const cJSON *result)
+{
+    char *first = NULL, *rest = NULL;
+    size_t flen = 0, rlen = 0;
+    FILE *fo = open_memstream(&first, &flen), *ro = open_memstream(&rest, &rlen);
+    if (!fo || !ro) {
+        if (fo)
+            fclose(fo);
+        if (ro)
+            fclose(ro);
+        free(first);
+        free(rest);
+        char *s = result ? cJSON_PrintUnformatted(result) : NULL;
+        fprintf(out, "%s ok %s%s%s\n", term, cmd, s ? ": " : "", s ? s : "");
+        free(s);
+        return;
+    }
+    fprintf(fo, "%s ok %s", term, cmd);
+    bool colon = false, full = false;
+    if (result && !cJSON_IsObject(result)) {
+        fputs(": ", fo);
+        ctl_put_value(fo, result);
+    } else if (result) {
+        for (const cJSON *c = result->child; c; c = c->next) {
+            if (!is_leaf(c)) {
+                put_flat(ro, c->string ? c->string : "?", c);
+                continue;
+            }
+            char *kv = NULL;
+            size_t kvlen = 0;
+            FILE *ko = open_memstream(&kv, &kvlen);
+            if (!ko)
+                continue;
+            ctl_put_text(ko, c->string ? c->string : "?");
+            fputc('=', ko);
+            ctl_put_value(ko, c);
+            fclose(ko);
+            fflush(fo);
+            if (!full && flen + 2 + kvlen <= LINE_COLS) {
+                fprintf(fo, "%s%s", colon ? " " : ": ", kv);
+                colon = true;
+            } else {
+                full = true; /* the rest below, in the result's order */
+                fprintf(ro, "  %s\n", kv);
+            }
+            free(kv);
+        }
+    }
+    fclose(fo);
+    fclose(ro);
+    fprintf(out, "%s\n%s", first, rest);
+    free(first);
+    free(rest);
+}
+
+/* An answer on posedge/v1/S/<id>/cmd/res: the one we wait for when it is from a till we sent
+ * to and carries its request id. */
+static void take_answer(struct fleet *f, const char *id, const void *payload, size_t len)
+{
+    struct target *t = NULL;
+    for (size_t i = 0; i < f->n && !t; i++)
+        if (f->t[i].sent && !f->t[i].answered && strcmp(f->t[i].id, id) == 0)
+            t = &f->t[i];
+    cJSON *doc = NULL;
+    const char *req = NULL;
+    if (!t || !len || pe_json_parse(payload, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc) ||
+        pe_json_get_str(doc, "id", &req) != PE_OK || strcmp(req, t->req) != 0) {
+        cJSON_Delete(doc);
+        return;
+    }
+    t->answered = true;
+    bool ok = false;
+    const char *error = NULL, *reason = NULL;
+    bool well_formed = pe_json_get_bool(doc, "ok", &ok) == PE_OK;
+    if (!well_formed)
+        ok = false;
+    t->ok = ok;
+    if (!ok) {
+        pe_json_get_str(doc, "error", &error);
+        pe_json_get_str(doc, "reason", &reason);
+        if (!well_formed)
+            error = "malformed answer (no \"ok\")";
+        snprintf(t->error, sizeof t->error, "%s", error ? error : "?");
+    }
+    if (f->json) {
+        if (memchr(payload, '\n', len)) {
+            char *s = cJSON_PrintUnformatted(doc);
+            if (s)
+                puts(s);
+            free(s);
+        } else {
+            fwrite(payload, 1, len, stdout);
+            fputc('\n', stdout);
+        }
+    } else if (ok) {
+        print_ok(stdout, t->id, f->cmd, cJSON_GetObjectItemCaseSensitive(doc, "result"));
+    } else {
+        printf("%s refused %s: ", t->id, f->cmd);
+        put_clean(stdout, error ? error : "?");
+        if (reason) {
+            fputs(": ", stdout);
+            put_clean(stdout, reason);
+        }
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    cJSON_Delete(doc);
+}
+
+/* ---- the connection ---- */
+
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
+{
+    struct fleet *f = ctx;
+    (void)retained;
+    if (!f->terminal && strcmp(topic, f->probe) == 0) {
+        if (!f->probed)
+            choose(f);
+        return;
+    }
+    size_t pl = strlen(f->prefix);
+    if (strncmp(topic, f->prefix, pl) != 0)
+        return;
+    const char *id = topic + pl, *slash = strchr(id, '/');
+    if (!slash || slash == id || (size_t)(slash - id) >= PE_ID_MAX)
+        return;
+    char tid[PE_ID_MAX];
+    memcpy(tid, id, (size_t)(slash - id));
+    tid[slash - id] = '\0';
+    if (!pe_event_id_valid(tid, 1) || strcmp(tid, BRIDGE_ID) == 0 ||
+        strcmp(tid, OLD_BRIDGE_ID) == 0)
+        return;
+    if (strcmp(slash, "/cmd/res") == 0)
+        take_answer(f, tid, payload, len);
+    else if (strcmp(slash, "/state") == 0 && !f->terminal && !f->probed)
+        take_state(f, tid, payload, len);
+}
+
+static void on_connect(void *ctx, bool session_present)
+{
+    struct fleet *f = ctx;
+    (void)session_present;
+    f->connected = true;
+    char pattern[TOPIC_MAX];
+    /* The answers first: QoS 1, so none is lost between the broker and us. */
+    snprintf(pattern, sizeof pattern, "%s%s/cmd/res", f->prefix, f->terminal ? f->terminal : "+");
+    int rc = pe_mqtt_subscribe(f->mqtt, pattern, 1);
+    if (rc == PE_OK && !f->terminal && !f->probed) {
+        snprintf(pattern, sizeof pattern, "%s+/state", f->prefix);
+        rc = pe_mqtt_subscribe(f->mqtt, pattern, 0);
+        if (rc == PE_OK)
+            rc = pe_mqtt_subscribe(f->mqtt, f->probe, 0);
+        if (rc == PE_OK)
+            rc = pe_mqtt_publish(f->mqtt, f->probe, "probe", 5, 0, false, NULL);
+    }
+    if (rc != PE_OK) {
+        fprintf(stderr, "posedge-ctl fleet: subscribing at %s: %s\n", f->addr, pe_strerror(rc));
+        return;
+    }
+    if (f->terminal || f->probed)
+        send_pending(f);
+}
+
+static void on_disconnect(void *ctx, int reason)
+{
+    struct fleet *f = ctx;
+    if (!f->connected)
+        f->attempts_failed++;
+    f->last_reason = reason;
+}
+
+/* True when nothing more can come: every till addressed answered or cannot be sent to. */
+static bool finished(const struct fleet *f)
+{
+    if (!f->terminal && !f->probed)
+        return false;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->t[i].addressed && !f->t[i].answered && !f->t[i].send_err)
+            return false;
+    return true;
+}
+
+/* ---- the command line ---- */
+
+int ctl_fleet(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"mqtt", required_argument, NULL, 'm'},
+        {"store", required_argument, NULL, 's'},
+        {"terminal", required_argument, NULL, 't'},
+        {"user", required_argument, NULL, 'u'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fleet f = {.store = NULL};
+    char host[HOST_MAX], password[CTL_PASSWORD_MAX] = "";
+    const char *user = NULL, *password_file = NULL;
+    int port = 0, c;
+    long timeout_s = DEFAULT_TIMEOUT_S;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'm') {
+            if (ctl_mqtt_addr("fleet", optarg, host, sizeof host, &port))
+                return EXIT_USAGE;
+            f.addr = optarg;
+        } else if (c == 's' || c == 't') {
+            if (!pe_event_id_valid(optarg, 1) || (c == 't' && strcmp(optarg, BRIDGE_ID) == 0)) {
+                fprintf(stderr, "posedge-ctl fleet: %s: not a %s id: \"%s\"\n",
+                        c == 's' ? "--store" : "--terminal", c == 's' ? "store" : "till", optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 's' ? &f.store : &f.terminal) = optarg;
+        } else if (c == 'u') {
+            user = optarg;
+        } else if (c == 'p') {
+            password_file = optarg;
+        } else if (c == 'T') {
+            if (ctl_seconds("fleet", "--timeout", optarg, 3600, &timeout_s))
+                return EXIT_USAGE;
+        } else if (c == 'j') {
+            f.json = true;
+        } else if (c == 'h') {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (!f.addr || !f.store || optind >= argc) {
+        fprintf(stderr, "posedge-ctl fleet: needs --mqtt HOST:PORT, --store S and CMD\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (password_file && !user) {
+        fprintf(stderr, "posedge-ctl fleet: --password-file needs --user\n");
+        return EXIT_USAGE;
+    }
+    f.cmd = argv[optind];
+    if (!name_ok(f.cmd)) {
+        fprintf(stderr,
+                "posedge-ctl fleet: \"%s\" is not a command name (a letter and up to %d letters, "
+                "digits, '.', '_' or '-')\n",
+                f.cmd, PE_ID_MAX - 2);
+        return EXIT_USAGE;
+    }
+    if (!(f.args = cJSON_CreateObject())) {
+        fprintf(stderr, "posedge-ctl fleet: %s\n", pe_strerror(PE_ENOMEM));
+        return EXIT_FAIL;
+    }
+    int status = EXIT_USAGE;
+    for (int i = optind + 1; i < argc; i++)
+        if (add_arg(f.args, argv[i]))
+            goto delete_args;
+    char *check = NULL;
+    int crc = pe_json_canonical(f.args, &check, NULL);
+    free(check);
+    if (crc) {
+        fprintf(stderr, "posedge-ctl fleet: the arguments cannot be sent: %s%s\n", pe_strerror(crc),
+                crc == PE_EINVAL ? " (a value that is not UTF-8)" : "");
+        goto delete_args;
+    }
+    if (password_file && ctl_password_file("fleet", password_file, password, sizeof password))
+        goto delete_args;
+
+    status = EXIT_FAIL;
+    int64_t deadline = pe_mono_ms() + timeout_s * 1000;
+    /* Failed attempts are reported once, below, in words; the client's own lines would only
+     * repeat them. */
+    pe_log_set_level(PE_LOG_ERROR);
+    char id[64];
+    ctl_client_id("fleet", id, sizeof id);
+    snprintf(f.prefix, sizeof f.prefix, "posedge/v1/%s/", f.store);
+    snprintf(f.probe, sizeof f.probe, "posedge/v1/%s/%s/probe/%s", f.store, BRIDGE_ID, id);
+    int rc = pe_rng_create("posedge-ctl/fleet", &f.rng);
+    if (rc == PE_OK)
+        rc = pe_loop_create(&f.loop);
+    if (rc) {
+        fprintf(stderr, "posedge-ctl fleet: %s\n", pe_strerror(rc));
+        goto destroy_loop;
+    }
+    if (f.terminal) {
+        struct target *t = target_get(&f, f.terminal);
+        if (!t) {
+            fprintf(stderr, "posedge-ctl fleet: %s\n", pe_strerror(PE_ENOMEM));
+            goto destroy_loop;
+        }
+        t->addressed = true;
+    }
+    struct pe_mqtt_opts mo = {
+        .client_id = id,
+        .clean_session = true, /* a one-shot client: leave no session behind on the broker */
+        .host = host,
+        .port = port,
+        .username = user,
+        .password = password,
+        .keepalive_s = 10,
+        .backoff_min_ms = 100,
+        .backoff_max_ms = 1000,
+        .on_connect = on_connect,
+        .on_disconnect = on_disconnect,
+        .on_message = on_message,
+        .ctx = &f,
+    };
+    rc = pe_mqtt_create(f.loop, &mo, &f.mqtt);
+    explicit_bzero(password, sizeof password); /* libmosquitto has its own copy */
+    if (rc) {
+        fprintf(stderr, "posedge-ctl fleet: MQTT client for %s: %s\n", f.addr, pe_strerror(rc));
+        goto destroy_loop;
+    }
+    while (!finished(&f) && !(!f.connected && f.last_reason == PE_EDECLINED)) {
+        int64_t wait = deadline - pe_mono_ms();
+        if (wait <= 0)
+            break;
+        if ((rc = pe_loop_run_once(f.loop, (int)wait))) {
+            fprintf(stderr, "posedge-ctl fleet: event loop: %s\n", pe_strerror(rc));
+            goto destroy_mqtt;
+        }
+    }
+    if (!f.connected) {
+        ctl_unreachable("fleet", f.addr, timeout_s, f.attempts_failed, f.last_reason);
+        goto destroy_mqtt;
+    }
+    if (!f.terminal && !f.probed) {
+        fprintf(stderr,
+                "posedge-ctl fleet: the broker did not confirm the subscriptions within %ld s: "
+                "nothing sent\n",
+                timeout_s);
+        goto destroy_mqtt;
+    }
+    if (f.oom)
+        fprintf(stderr, "posedge-ctl fleet: out of memory: some tills were not addressed\n");
+    size_t addressed = 0, good = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        const struct target *t = &f.t[i];
+        if (!t->addressed)
+            continue;
+        addressed++;
+        if (t->answered && t->ok)
+            good++;
+        else if (t->answered)
+            fprintf(stderr, "posedge-ctl fleet: %s refused %s (%s)\n", t->id, f.cmd, t->error);
+        else if (t->send_err)
+            fprintf(stderr, "posedge-ctl fleet: %s: the command could not be sent: %s\n", t->id,
+                    pe_strerror(t->send_err));
+        else
+            fprintf(stderr, "posedge-ctl fleet: %s did not answer within %ld s\n", t->id,
+                    timeout_s);
+    }
+    if (addressed == 0)
+        fprintf(stderr, "posedge-ctl fleet: no till of store %s is online: nothing sent\n",
+                f.store);
+    status = addressed > 0 && good == addressed && !f.oom && fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+
+destroy_mqtt:
+    pe_mqtt_destroy(f.mqtt);
+destroy_loop:
+    pe_loop_destroy(f.loop);
+    pe_rng_destroy(f.rng);
+    free(f.t);
+delete_args:
+    explicit_bzero(password, sizeof password);
+    cJSON_Delete(f.args);
+    return status;
+}
