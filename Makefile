@@ -17,6 +17,7 @@
 #                     ARM boards' test builds under QEMU: tests/run.sh)
 #   make demo         install what is missing, run a simulated till for a minute
 #   make bench        throughput, latency, memory and size figures
+#   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
 #   make clean
 
 BOARD ?= sim
@@ -87,7 +88,7 @@ CTL := $(BUILD)/posedge-ctl
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
+.PHONY: all check demo bench deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE))
 
 # Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
@@ -152,6 +153,17 @@ bench-bins: $(BENCH_BINS)
 
 deps:
 	@scripts/deps.sh
+
+# Debian packages of the board's architecture from the release build, into $(DEB_DIR):
+# posedge-agent, posedge-bridge, posedge-tools (scripts/deb.sh; docs/packaging.md). Their
+# version is $(VERSION); a cross board's Depends come from its sysroot's dpkg database, which
+# sysroot.sh adds to a sysroot made before it kept one.
+DEB_DIR ?= build/$(BOARD)/deb
+deb: all
+	$(if $(filter-out release,$(VARIANT)),$(error make deb packages the release build only))
+	$(if $(CROSS),scripts/sysroot.sh $(BOARD_ARCH) $(SYSROOT) $(LIB_PKGS) $(BOARD_PKGS))
+	CROSS='$(CROSS)' SYSROOT='$(SYSROOT)' \
+	    scripts/deb.sh $(BOARD) $(BOARD_ARCH) $(BUILD) $(DEB_DIR) $(VERSION)
 
 # A real Kafka broker for the end-to-end tests, cached outside the repository.
 kafka:

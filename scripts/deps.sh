@@ -18,6 +18,11 @@ pkgs=(
     # other libraries come from scripts/sysroot.sh, which never changes the host's packages.
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
     qemu-user file
+    # Debian packages (make deb, tests/system/test_packages.py): dpkg-dev for dpkg-shlibdeps
+    # and dpkg-gencontrol (the cross boards' strip comes with their compilers), lintian to
+    # check the packages, debootstrap with the archive keyring for the Debian root the install,
+    # upgrade, remove and purge cycle runs in.
+    dpkg-dev lintian debootstrap debian-archive-keyring
 )
 
 missing=()

@@ -31,6 +31,12 @@
 # and makes the sysroot anew when the mirror is whole again. The retries are spent once an hour
 # at most: after a partial update (stamp $POSEDGE_CACHE/apt/ARCH/partial) a fresh build
 # directory tries once.
+#
+# SYSROOT_DIR/var/lib/dpkg is a dpkg database of what was unpacked (status, and per package its
+# file list and control files: shlibs, symbols, md5sums, ...), as on a device where the packages
+# are installed: dpkg-query --admindir=SYSROOT_DIR/var/lib/dpkg reads it, and scripts/deb.sh
+# computes the Depends of the board's packages from its shlibs and symbols files. A sysroot made
+# before it existed gets it from the cached .debs on the next run.
 set -eu
 
 arch=${1:?usage: scripts/sysroot.sh ARCH SYSROOT_DIR PACKAGE...}
@@ -39,14 +45,52 @@ shift 2
 [ $# -gt 0 ] || { echo "usage: scripts/sysroot.sh ARCH SYSROOT_DIR PACKAGE..." >&2; exit 2; }
 manifest=$root.manifest
 degraded=$root.degraded
+cache=${POSEDGE_CACHE:-$HOME/.cache/posedge}
+state=$cache/apt/$arch
+debs=$cache/debs/$arch
+debfile() { echo "$debs/${1}_${2//:/%3a}_${3}.deb"; }
+
+# dpkg_db DIR LIST: DIR/var/lib/dpkg, the dpkg database of the packages of LIST ("package
+# version architecture" lines, their .debs in the cache), as dpkg would have written it on
+# installing them: a status entry each ("install ok installed"), info/NAME.list (every path
+# the package unpacks) and info/NAME.<control file> (NAME is package:arch for Multi-Arch: same
+# packages, as dpkg names them). Made aside and moved into place: it is whole or absent.
+dpkg_db() {
+    local db=$1/var/lib/dpkg p v a deb name ctl f
+    rm -rf "$db.tmp"
+    mkdir -p "$db.tmp/info" "$db.tmp/updates" "$db.tmp/triggers"
+    : >"$db.tmp/available"
+    echo 1 >"$db.tmp/info/format" # multiarch names (package:arch) in info/
+    while read -r p v a; do
+        deb=$(debfile "$p" "$v" "$a")
+        [ -f "$deb" ] || { echo "sysroot: $deb is missing" >&2; return 1; }
+        name=$p
+        dpkg-deb -f "$deb" Multi-Arch | grep -qx same && name=$p:$a
+        ctl=$db.tmp/ctl
+        rm -rf "$ctl"
+        dpkg-deb -e "$deb" "$ctl"
+        awk '{ print } /^Package: / { print "Status: install ok installed" }' "$ctl/control" \
+            >>"$db.tmp/status"
+        echo >>"$db.tmp/status"
+        for f in "$ctl"/*; do
+            [ "$(basename "$f")" = control ] || cp "$f" "$db.tmp/info/$name.$(basename "$f")"
+        done
+        dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -e 's|^\./$|/.|' -e 's|^\./|/|' -e 's|/$||' \
+            >"$db.tmp/info/$name.list"
+    done <"$2"
+    rm -rf "$db.tmp/ctl" "$db"
+    mv "$db.tmp" "$db"
+}
+
 if [ -f "$manifest" ] && [ -d "$root" ] && [ ! -f "$degraded" ]; then
+    if [ ! -f "$root/var/lib/dpkg/status" ]; then
+        dpkg_db "$root" "$manifest"
+        echo "sysroot: $root: dpkg database made from the cached packages"
+    fi
     echo "sysroot: $root present ($(wc -l <"$manifest") packages)"
     exit 0
 fi
 
-cache=${POSEDGE_CACHE:-$HOME/.cache/posedge}
-state=$cache/apt/$arch
-debs=$cache/debs/$arch
 mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/apt.conf.d" "$debs"
 : >"$state/status"
 
@@ -207,13 +251,12 @@ versions() {
              /^$/ { if (p != "") print p, v, a; p = "" } END { if (p != "") print p, v, a }' |
         sort -u
 }
-debfile() { echo "$debs/${1}_${2//:/%3a}_${3}.deb"; }
-
 t0=$(date +%s)
 partial=
 if [ -f "$degraded" ] && [ -f "$manifest" ] && [ -d "$root" ]; then
     if ! update 1; then
         echo "sysroot: $root stays made from partial indexes (see $degraded)" >&2
+        [ -f "$root/var/lib/dpkg/status" ] || dpkg_db "$root" "$manifest"
         exit 0
     fi
     echo "sysroot: the $arch indexes are whole again: making $root anew"
@@ -261,6 +304,7 @@ find "$root.tmp" -type l -lname '/*' | while read -r l; do
     t=$(readlink "$l")
     ln -sfn "$(realpath -m --relative-to="$(dirname "$l")" "$root.tmp$t")" "$l"
 done
+dpkg_db "$root.tmp" "$state/want"
 mv "$root.tmp" "$root"
 if [ -n "$partial" ]; then
     grep 'E: Failed' "$state/update.err" >"$degraded" || echo "apt-get update failed" >"$degraded"
