@@ -77,6 +77,20 @@ void ctl_client_id(const char *cmd, char *out, size_t n)
              (unsigned)(pe_mono_us() & 0xffff));
 }
 
+int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password, size_t pwlen,
+                  struct pe_mqtt **out)
+{
+    mo->clean_session = true;
+    mo->password = password;
+    mo->keepalive_s = 10;
+    mo->backoff_min_ms = 100;
+    mo->backoff_max_ms = 1000;
+    int rc = pe_mqtt_create(loop, mo, out);
+    explicit_bzero(password, pwlen); /* libmosquitto has its own copy */
+    mo->password = NULL;
+    return rc;
+}
+
 void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
                      int last_reason)
 {

@@ -54,6 +54,17 @@ int ctl_password_file(const char *cmd, const char *path, char *out, size_t n);
 /* A client id for a one-shot connection of command cmd: "posedge-ctl-<cmd>-<pid>-<hex>". */
 void ctl_client_id(const char *cmd, char *out, size_t n);
 
+struct pe_loop;
+struct pe_mqtt;
+struct pe_mqtt_opts;
+
+/* Create posedge-ctl's one-shot MQTT client from mo (client id, host, port, username and
+ * callbacks filled in by the caller): a clean session (no session is left on the broker), a
+ * short keepalive and reconnect backoff, and password (may be "") as the login's password,
+ * wiped here once libmosquitto has its own copy. Errors as pe_mqtt_create's. */
+int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password, size_t pwlen,
+                  struct pe_mqtt **out);
+
 /* Say on stderr that the broker at addr could not be used within timeout_s: it refused us
  * (last_reason PE_EDECLINED: the credentials), or never answered, or refused or lost the
  * connection attempts_failed times. */

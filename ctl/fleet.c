@@ -621,21 +621,15 @@ int ctl_fleet(int argc, char **argv)
     }
     struct pe_mqtt_opts mo = {
         .client_id = id,
-        .clean_session = true, /* a one-shot client: leave no session behind on the broker */
         .host = host,
         .port = port,
         .username = user,
-        .password = password,
-        .keepalive_s = 10,
-        .backoff_min_ms = 100,
-        .backoff_max_ms = 1000,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
         .ctx = &f,
     };
-    rc = pe_mqtt_create(f.loop, &mo, &f.mqtt);
-    explicit_bzero(password, sizeof password); /* libmosquitto has its own copy */
+    rc = ctl_mqtt_open(f.loop, &mo, password, sizeof password, &f.mqtt);
     if (rc) {
         fprintf(stderr, "posedge-ctl fleet: MQTT client for %s: %s\n", f.addr, pe_strerror(rc));
         goto destroy_loop;

@@ -721,21 +721,15 @@ int ctl_status(int argc, char **argv)
     }
     struct pe_mqtt_opts mo = {
         .client_id = id,
-        .clean_session = true, /* a one-shot look: leave no session behind on the broker */
         .host = host,
         .port = port,
         .username = user,
-        .password = password,
-        .keepalive_s = 10,
-        .backoff_min_ms = 100,
-        .backoff_max_ms = 1000,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
         .ctx = &st,
     };
-    rc = pe_mqtt_create(st.loop, &mo, &st.mqtt);
-    explicit_bzero(password, sizeof password); /* libmosquitto has its own copy */
+    rc = ctl_mqtt_open(st.loop, &mo, password, sizeof password, &st.mqtt);
     if (rc) {
         fprintf(stderr, "posedge-ctl status: MQTT client for %s: %s\n", st.addr, pe_strerror(rc));
         goto destroy_loop;

@@ -7,8 +7,13 @@
 # transactional mode and three tills running the shopper on an accelerated clock. During the
 # run Kafka is stopped for about 20 seconds, the MQTT broker restarts, the bridge is killed with
 # kill -9 and restarted, and one till is killed with kill -9 and restarted. A line per second
-# shows captured / spooled / delivered per till; the run ends with posedge-ctl reconcile (a
-# read_committed consumer) and exits 0 only when nothing was lost or duplicated.
+# shows captured / spooled / delivered per till. The broker runs with the store's ACL
+# (posedge-ctl acl) and a password per till and for the bridge; HQ's part is played by
+# posedge-ctl with the bridge's credentials: posedge-ctl status shows every till's state
+# document (a killed till shows offline), and posedge-ctl fleet ... z_report closes a till's
+# period once its shift is closed. The run ends with posedge-ctl reconcile (a read_committed
+# consumer), shows the remote Z report in Kafka, and exits 0 only when nothing was lost or
+# duplicated and the Z report arrived.
 # usage: scripts/demo.sh BUILD_DIR          (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
@@ -35,18 +40,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- the in-store broker ----
+# ---- the in-store broker, with the store's ACL (docs/protocol.md, "Access control") ----
 mqtt_port=$(free_port)
 mkdir -p "$run/mosquitto"
 [ "$(id -u)" -eq 0 ] && mqtt_user="user root" || mqtt_user=""
+"$bin/posedge-ctl" acl --store s001 >"$run/mosquitto/acl"
+for u in bridge $tills; do # one password per MQTT user, in a file only its daemon reads
+    (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$run/$u.pw")
+    mosquitto_passwd $([ "$u" = bridge ] && echo -c) -b "$run/mosquitto/passwd" "$u" \
+        "$(cat "$run/$u.pw")"
+done
 cat >"$run/mosquitto/mosquitto.conf" <<EOF
 $mqtt_user
 listener $mqtt_port 127.0.0.1
-allow_anonymous true
+allow_anonymous false
+password_file $run/mosquitto/passwd
+acl_file $run/mosquitto/acl
 persistence true
 persistence_location $run/mosquitto/
 max_queued_messages 100000
 EOF
+hq=(--mqtt "127.0.0.1:$mqtt_port" --store s001 --user bridge --password-file "$run/bridge.pw")
 start_mqtt() {
     /usr/sbin/mosquitto -c "$run/mosquitto/mosquitto.conf" >>"$run/mosquitto/mosquitto.log" 2>&1 &
     mqtt_pid=$!
@@ -93,15 +107,17 @@ fi
 # ---- the bridge and the tills ----
 start_bridge() {
     "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$run/bridge" \
-        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" 2>>"$run/bridge.log" &
+        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" --set mqtt.username=bridge \
+        --set mqtt.password_file="$run/bridge.pw" 2>>"$run/bridge.log" &
     bridge_pid=$!
 }
 start_bridge
 declare -A till_pid
 start_till() { # terminal
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
-        --mqtt "127.0.0.1:$mqtt_port" --set sim.speed=3600 --set sim.tx_per_day=460 \
-        --set sim.open_hour=0 --set sim.close_hour=23 --set sim.seed="${1#t}" \
+        --mqtt "127.0.0.1:$mqtt_port" --set mqtt.username="$1" \
+        --set mqtt.password_file="$run/$1.pw" --set sim.speed=3600 --set sim.tx_per_day=460 \
+        --set sim.open_hour=6 --set sim.close_hour=22 --set sim.seed="${1#t}" \
         2>>"$run/$1.log" &
     till_pid[$1]=$!
 }
@@ -120,6 +136,26 @@ status_line() {
         backlog=$((backlog + c - d))
     done
     printf 't=%3ds%s  backlog %d %s\n' "$1" "$line" "$backlog" "$2"
+}
+
+# HQ closes till t01's period remotely: once the simulated shop has closed for the night (the
+# till's state document says "shift":"closed"), posedge-ctl fleet sends z_report and prints the
+# till's answer; the seq of the committed Z report is then looked up in t01's journal.
+z_seq=""
+remote_z() {
+    echo "---- HQ: waiting for t01's shift to close, then posedge-ctl fleet ... z_report ----"
+    local i st
+    for ((i = 0; i < 300; i++)); do # up to 30 s: a simulated night comes every 24 s
+        st=$(mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -u bridge -P "$(cat "$run/bridge.pw")" \
+            -t posedge/v1/s001/t01/state -C 1 -W 2 2>/dev/null || true)
+        [[ "$st" == *'"shift":"closed"'* ]] && break
+        sleep 0.1
+    done
+    "$bin/posedge-ctl" fleet "${hq[@]}" --terminal t01 z_report | sed 's/^/  | /' || true
+    z_seq=$(sqlite3 -cmd '.timeout 2000' "file:$run/t01/journal.db?mode=ro" \
+        "SELECT seq FROM events WHERE type = 'z_report' AND
+         json_extract(record, '$.operator') = 'hq' ORDER BY seq DESC LIMIT 1" 2>/dev/null || true)
+    [ -n "$z_seq" ] && echo "  t01's Z report from HQ is seq $z_seq in its journal"
 }
 
 echo "          till captured/spooled/delivered"
@@ -147,7 +183,20 @@ for ((sec = 1; sec <= secs; sec++)); do
     if [ "$sec" -eq 51 ]; then
         start_till t02; note="<- till t02 restarted"
     fi
+    if [ "$sec" -eq 54 ]; then
+        kill -9 "${till_pid[t03]}"; wait "${till_pid[t03]}" 2>/dev/null || true
+        note="<- till t03 killed with kill -9: HQ looks at the store"
+    fi
     status_line "$sec" "$note"
+    if [ "$sec" -eq 56 ]; then
+        echo "---- posedge-ctl status --store s001 (as HQ, with the bridge's credentials) ----"
+        "$bin/posedge-ctl" status "${hq[@]}" | sed 's/^/  | /'
+        start_till t03
+        echo "---- till t03 restarted ----"
+    fi
+    if [ "$sec" -eq 58 ]; then
+        remote_z
+    fi
 done
 
 # Close the tills, then wait until the bridge reports everything delivered.
@@ -155,7 +204,9 @@ for t in $tills; do kill -TERM "${till_pid[$t]}"; done
 for t in $tills; do wait "${till_pid[$t]}" || { echo "till $t did not stop cleanly"; exit 1; }; done
 for t in $tills; do
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$t" --terminal "$t" \
-        --mqtt "127.0.0.1:$mqtt_port" --scenario /dev/null --wait-delivered 60 2>>"$run/$t.log" \
+        --mqtt "127.0.0.1:$mqtt_port" --set mqtt.username="$t" \
+        --set mqtt.password_file="$run/$t.pw" --scenario /dev/null --wait-delivered 60 \
+        2>>"$run/$t.log" \
         || { echo "till $t: not everything was delivered"; exit 1; }
 done
 status_line "$secs" "<- tills closed, all delivered"
@@ -165,5 +216,30 @@ echo
 echo "---- posedge-ctl reconcile --brokers $brokers $run/t0*/journal.db ----"
 status=0
 "$bin/posedge-ctl" reconcile --brokers "$brokers" "$run"/t0*/journal.db || status=$?
+echo
+echo "---- the remote Z report in Kafka (pos.reports, read_committed) ----"
+if [ -z "$z_seq" ]; then
+    echo "no Z report was made remotely"; status=1
+else
+    z_rec=$(kcat -b "$brokers" -C -t pos.reports -X isolation.level=read_committed -e -q \
+        -f '%s\n' 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if r.get("terminal") == "t01" and r.get("seq") == int(sys.argv[1]) and r.get("type") == "z_report":
+        b = r["body"]
+        print("  seq=%d type=%s operator=%s ts=%s number=%d grand_total=%d" % (
+            r["seq"], r["type"], r["operator"], r["ts"], b["number"], b["grand_total"]))
+' "$z_seq")
+    if [ -n "$z_rec" ]; then
+        echo "$z_rec"
+        echo "  t01's Z report seq $z_seq is in Kafka"
+    else
+        echo "t01's Z report seq $z_seq is not in Kafka"; status=1
+    fi
+fi
 echo "run directory: $run (journals, receipts, logs)"
 exit $status
