@@ -370,9 +370,8 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
         }
     }
     if (opts->username && opts->username[0]) {
-        int mrc = mosquitto_username_pw_set(m->mosq, opts->username,
-                                            opts->password && opts->password[0] ? opts->password
-                                                                                : NULL);
+        int mrc = mosquitto_username_pw_set(
+            m->mosq, opts->username, opts->password && opts->password[0] ? opts->password : NULL);
         if (mrc != MOSQ_ERR_SUCCESS) {
             pe_error("mqtt.credentials", "client=%s rc=%d msg=\"%s\"", m->client_id, mrc,
                      mosquitto_strerror(mrc));
