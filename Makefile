@@ -22,6 +22,10 @@
 
 BOARD ?= sim
 VARIANT ?= release
+# Debian's hardening for what ships (the sanitizer build has its own checks): fortified libc
+# calls, stack protector, and a read-only GOT bound at start (lintian's hardening checks).
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+HARDEN_LD := -Wl,-z,relro,-z,now
 include boards/$(BOARD)/board.mk
 
 ifeq ($(VARIANT),san)
@@ -30,10 +34,10 @@ VFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
           -DPE_FAULT_INJECTION
 else ifeq ($(VARIANT),test)
 BUILD := build/$(BOARD)/test
-VFLAGS := -O2 -g -DPE_FAULT_INJECTION
+VFLAGS := -O2 -g -DPE_FAULT_INJECTION $(HARDEN)
 else
 BUILD := build/$(BOARD)
-VFLAGS := -O2 -g
+VFLAGS := -O2 -g $(HARDEN)
 endif
 
 # The version has one home: the top entry of pkg/changelog (VERSION=... overrides it, e.g. for
@@ -62,7 +66,8 @@ CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SO
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS) $(BOARD_CFLAGS) \
           $(SYSROOT_FLAGS)
-LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS)
+LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
+           $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lm
 KAFKA_LIBS := -lrdkafka

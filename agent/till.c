@@ -1157,10 +1157,8 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
         return PE_EBUSY;
     }
     if (z && t->shift_open) {
-        snprintf(why, len,
-                 "a shift is open (operator %s): close it first (a Z report closes "
-                 "the period)",
-                 t->operator_);
+        snprintf(why, len, "a shift is open%s%s%s: close it first (a Z report closes the period)",
+                 t->operator_[0] ? " (operator " : "", t->operator_, t->operator_[0] ? ")" : "");
         return PE_ESTATE;
     }
     if (!pe_event_id_valid(operator_, 1)) {
