@@ -51,7 +51,8 @@ AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
 # dependencies); a board needing more names them in BOARD_PKGS.
-LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
+LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
+            libavro-dev libcurl4-openssl-dev
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
 # /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
@@ -71,6 +72,8 @@ LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lm
 KAFKA_LIBS := -lrdkafka
+# The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
+AVRO_LIBS := -lavro -lcurl
 
 LIB_SRC := $(wildcard common/*.c) $(wildcard store/*.c) $(wildcard hal/*.c) \
            $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
@@ -138,7 +141,7 @@ $(BRIDGE_LIB): $(call obj,$(BRIDGE_SRC))
 	$(AR) rcs $@ $^
 
 $(BRIDGE): $(call obj,bridge/main.c) $(BRIDGE_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 $(AGENT): $(call obj,agent/main.c) $(AGENT_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(CTL): $(call obj,ctl/main.c) $(CTL_LIB) $(LIB)
@@ -147,7 +150,7 @@ $(CTL): $(call obj,ctl/main.c) $(CTL_LIB) $(LIB)
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) $(AGENT_LIB) \
                   $(CTL_LIB) $(BRIDGE_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB)
 	@mkdir -p $(dir $@)

@@ -9,6 +9,8 @@ set -eu
 pkgs=(
     build-essential pkg-config
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
+    # The bridge's Avro output profiles: Apache Avro C, libcurl for the Schema Registry.
+    libavro-dev libcurl4-openssl-dev
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
     # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
