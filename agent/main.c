@@ -78,7 +78,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: posedge-agent -c FILE [--data-dir DIR] [--store ID] [--terminal ID]\n"
-            "                     [--scenario FILE | --shopper N [--seed S]]\n"
+            "                     [--scenario FILE | --shopper N [--seed S] |\n"
+            "                      --replay FILE... [--replay-format F] [--replay-store ID]]\n"
             "                     [--mqtt HOST:PORT] [--wait-delivered SECONDS]\n"
             "                     [--set KEY=VALUE]... [--print-config] [--self-test] [--help]\n"
             "\n"
@@ -86,6 +87,14 @@ static void usage(FILE *out)
             "to DIR/journal.db before its receipt prints. With --scenario (a JSON-lines script)\n"
             "or --shopper N (N simulated customers) it performs exactly those transactions on\n"
             "the sim board's fake devices and exits 0; without them it runs as a daemon.\n"
+            "\n"
+            "--replay FILE (repeatable) replays dataset files as till activity in the same way:\n"
+            "--replay-format online-retail (default; UCI Online Retail CSV, one sale per\n"
+            "InvoiceNo, C invoices as returns) or databricks (inventory_change/_snapshot CSVs\n"
+            "with item.csv and inventory_change_type.csv; --replay-store picks the store_id,\n"
+            "default the first one seen). The catalog must hold the files' items: make it with\n"
+            "posedge-ctl replay-catalog. Bad rows are reported on stderr as FILE:LINE and their\n"
+            "invoice or transaction is skipped whole (docs/scenario.md, \"Replaying datasets\").\n"
             "\n"
             "With --mqtt (mqtt.host/mqtt.port) the journal is also sent to the bridge over MQTT;\n"
             "selling never waits for it. --wait-delivered (with --scenario/--shopper) keeps the\n"
@@ -824,6 +833,9 @@ int main(int argc, char **argv)
         {"data-dir", required_argument, NULL, 'd'},
         {"scenario", required_argument, NULL, 'S'},
         {"shopper", required_argument, NULL, 'n'},
+        {"replay", required_argument, NULL, 'R'},
+        {"replay-format", required_argument, NULL, 'F'},
+        {"replay-store", required_argument, NULL, 'P'},
         {"seed", required_argument, NULL, 's'},
         {"store", required_argument, NULL, 'o'},
         {"terminal", required_argument, NULL, 't'},
@@ -842,6 +854,10 @@ int main(int argc, char **argv)
     bool print_cfg = false, self_test = false;
     char err[512];
     static struct pe_cfg_overrides sets;
+    /* --replay files; a replay runs like a scenario (scenario points at its first file). */
+    static const char *replay[64];
+    size_t nreplay = 0;
+    struct pe_replay_opts ro = {.format = PE_REPLAY_ONLINE_RETAIL};
     int c;
 #ifdef __GLIBC__
     /* Each event allocates and frees the same few hundred KB (record, receipt, SQLite's
@@ -870,7 +886,33 @@ int main(int argc, char **argv)
             }
             break;
         case 'S':
+            if (nreplay) {
+                fprintf(stderr, "posedge-agent: --scenario and --replay exclude each other\n");
+                return EXIT_USAGE;
+            }
             scenario = optarg;
+            break;
+        case 'R':
+            if ((scenario && !nreplay) || nreplay == sizeof replay / sizeof replay[0]) {
+                fprintf(stderr, "posedge-agent: %s\n",
+                        nreplay ? "--replay: at most 64 files"
+                                : "--scenario and --replay exclude each other");
+                return EXIT_USAGE;
+            }
+            replay[nreplay++] = optarg;
+            scenario = replay[0];
+            break;
+        case 'F':
+            if (pe_replay_format_parse(optarg, &ro.format)) {
+                fprintf(stderr,
+                        "posedge-agent: --replay-format: expected online-retail or "
+                        "databricks, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'P':
+            ro.store = optarg;
             break;
         case 'n':
         case 's':
@@ -1059,7 +1101,10 @@ int main(int argc, char **argv)
         start_ms = last_ts + 1;
     if (fake) {
         struct pe_sim_devices sd = {a.scanner, a.scale, a.keypad, a.payment};
-        if (scenario) {
+        if (nreplay) {
+            rc =
+                pe_sim_replay_create(replay, nreplay, &ro, a.catalog, &sd, &a.sim, err, sizeof err);
+        } else if (scenario) {
             rc = pe_sim_scenario_create(scenario, &sd, start_ms, &a.sim, err, sizeof err);
         } else {
             struct pe_shopper_opts so;

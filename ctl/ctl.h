@@ -37,6 +37,10 @@ int ctl_fleet(int argc, char **argv);
  * acl_file (docs/protocol.md, "Access control"). */
 int ctl_acl(int argc, char **argv);
 
+/* posedge-ctl replay-catalog --format online-retail|databricks [--currency CUR] [--tax-bp N]
+ * [--store ID] FILE... (ctl/replay_catalog.c): print the catalog a dataset replay needs. */
+int ctl_replay_catalog(int argc, char **argv);
+
 /* A count of seconds in 1..max from option opt of command cmd: 0, or -1 after saying on
  * stderr what was wrong (ctl/args.c). */
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);

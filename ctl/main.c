@@ -47,6 +47,7 @@ static void usage(FILE *out)
           "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
           "                         CMD [KEY=VALUE...]\n"
           "       posedge-ctl acl --store S [--bridge-user NAME]\n"
+          "       posedge-ctl replay-catalog --format online-retail|databricks FILE...\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -67,6 +68,7 @@ static void usage(FILE *out)
           "         resend_from, reprint) to till T, or to every online till of the store, and\n"
           "         print the answers; exit 0 only when every till answered ok\n"
           "acl      print the store's mosquitto acl_file: only the bridge user may command tills\n"
+          "replay-catalog  print the catalog for posedge-agent --replay of dataset files\n"
           "\n"
           "--user and --password-file (the file's first line is the password) log in to a\n"
           "broker that has the store's ACL, normally as the bridge user. \"posedge-ctl CMD\n"
@@ -414,6 +416,8 @@ int main(int argc, char **argv)
         return ctl_fleet(argc - 1, argv + 1);
     if (strcmp(cmd, "acl") == 0)
         return ctl_acl(argc - 1, argv + 1);
+    if (strcmp(cmd, "replay-catalog") == 0)
+        return ctl_replay_catalog(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -16,6 +16,8 @@
 #ifndef POSEDGE_HAL_SIM_H
 #define POSEDGE_HAL_SIM_H
 
+#include <stdio.h>
+
 #include <cjson/cJSON.h>
 
 #include "posedge/catalog.h"
@@ -98,5 +100,45 @@ void pe_sim_sale_committed(struct pe_sim *sim, int64_t seq, const char *id, cons
 
 /* Customers served so far (each sale, return, void or no-sale attempt counts one). */
 int64_t pe_sim_customers(const struct pe_sim *sim);
+
+/* ---- Dataset replay (hal/fake/replay.c, docs/scenario.md "Replaying datasets") ---------- */
+
+enum pe_replay_format {
+    PE_REPLAY_ONLINE_RETAIL = 1, /* UCI "Online Retail" CSV: one sale per InvoiceNo */
+    PE_REPLAY_DATABRICKS,        /* Databricks POS CSVs: inventory_change, inventory_snapshot */
+};
+
+struct pe_replay_opts {
+    enum pe_replay_format format; /* layout of the files */
+    const char *store;            /* Databricks store_id to replay; NULL: the first one seen */
+    const char *operator_;        /* operator id logging in; NULL: "replay" */
+    const char *currency;         /* replay-catalog: ISO code; NULL: GBP (Online Retail), USD */
+    int32_t tax_bp;               /* replay-catalog: tax rate of every item, basis points */
+    FILE *report;                 /* skipped rows and notes, one line each; NULL: stderr */
+};
+
+/* "online-retail" or "databricks" into *out. Errors: PE_EINVAL. */
+int pe_replay_format_parse(const char *name, enum pe_replay_format *out);
+
+/*
+ * Replay dataset files (npaths of them, in the order given) as till activity over cat
+ * (borrowed; must outlive the sim), which must hold their items (pe_replay_catalog makes such a
+ * catalog). Every file is read and checked whole at create: a bad row is reported to
+ * o->report as "FILE:LINE: reason" and its whole invoice or transaction is skipped, never half
+ * applied. Errors: PE_EIO (unreadable file), PE_EINVAL (a file of another layout; err names
+ * it), PE_ENOMEM.
+ */
+int pe_sim_replay_create(const char *const *paths, size_t npaths, const struct pe_replay_opts *o,
+                         const struct pe_catalog *cat, const struct pe_sim_devices *devs,
+                         struct pe_sim **out, char *err, size_t errlen);
+
+/*
+ * Derive a catalog (the JSON of catalog.h) from dataset files: one item per product, with a
+ * stable made-up EAN-13, the file's price (Online Retail: one item per StockCode and price) or
+ * a deterministic one (Databricks), as a malloc'd string in *json_out (the caller frees).
+ * Rows are checked as pe_sim_replay_create checks them. Errors: as pe_sim_replay_create.
+ */
+int pe_replay_catalog(const char *const *paths, size_t npaths, const struct pe_replay_opts *o,
+                      char **json_out, char *err, size_t errlen);
 
 #endif
