@@ -24,6 +24,7 @@
 
 #include "bridge/flow.h"
 #include "bridge/output.h"
+#include "bridge/profile.h"
 #include "bridge/telemetry.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
@@ -83,7 +84,8 @@ struct bridge {
     struct pe_spool *spool;
     struct pe_mqtt *mqtt;
     struct output *out;
-    struct telemetry *tele; /* state documents to Kafka, best effort */
+    struct telemetry *tele;  /* state documents to Kafka, best effort */
+    struct profile_out pout; /* the records of the event being produced (configured sinks) */
     struct term terms[MAX_TERMINALS];
     int nterms;
     int rr;      /* round-robin start of the next drain turn */
@@ -643,12 +645,35 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
         u->blocked = true; /* its delivery reports will make room */
         return 1;
     }
-    const char *topic = route_topic(&u->b->cfg, r->type);
     struct output_ref ref = {.seq = r->seq};
     snprintf(ref.store, sizeof ref.store, "%s", r->store);
     snprintf(ref.terminal, sizeof ref.terminal, "%s", r->terminal);
-    int rc = output_produce(u->b->out, topic, &ref, r->id, r->type, r->hash, r->ts_ms, r->record,
-                            r->len);
+    int rc;
+    if (!u->b->cfg.sinks_set) {
+        /* The implicit native sink: the record as it always was. */
+        rc = output_produce(u->b->out, route_topic(&u->b->cfg, r->type), &ref, r->id, r->type,
+                            r->hash, r->ts_ms, r->record, r->len);
+    } else {
+        /* Every sink's records of this event, produced (and committed) as one unit. */
+        struct profile_event ev = {
+            .store = r->store,
+            .terminal = r->terminal,
+            .id = r->id,
+            .type = r->type,
+            .seq = r->seq,
+            .ts_ms = r->ts_ms,
+            .rec = r->record,
+            .len = r->len,
+        };
+        rc = profile_map_event(&u->b->cfg, &ev, pe_time_now_ms(), &u->b->pout);
+        if (rc == PE_OK)
+            rc = output_produce_event(u->b->out, &ref, r->hash, u->b->pout.recs, u->b->pout.n);
+        if (rc == PE_ENOMEM)
+            rc = PE_EAGAIN; /* tried again on the next turn */
+        else if (rc == PE_OK)
+            u->b->st.dead += u->b->pout.dead;
+        profile_out_reset(&u->b->pout);
+    }
     if (rc == PE_EAGAIN) {
         u->blocked = true;
         return 1;
@@ -1018,6 +1043,11 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
             cfg->store, bridge_cfg_id(cfg), pe_version(), cfg->kafka_mode, path, b->nterms,
             cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port,
             cfg->mqtt_username[0] ? cfg->mqtt_username : "-", cfg->telemetry_topic);
+    for (int i = 0; cfg->sinks_set && i < cfg->nsinks; i++)
+        pe_info("bridge.sink", "name=%s profile=%s topic=%s late=%s lateness_s=%lld",
+                cfg->sinks[i].name, cfg->sinks[i].profile,
+                cfg->sinks[i].topic[0] ? cfg->sinks[i].topic : "topics.<type>", cfg->sinks[i].late,
+                (long long)cfg->sinks[i].lateness_s);
     *out = b;
     return PE_OK;
 
@@ -1054,6 +1084,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     telemetry_destroy(b->tele, 500); /* the offline document, if Kafka takes it soon */
     output_destroy(b->out);
     pe_spool_close(b->spool);
+    profile_out_free(&b->pout);
     free(b);
 }
 

@@ -4,6 +4,7 @@
  * librdkafka properties. Adding a key is one line here and one field in bridge_cfg.h.
  */
 #include "bridge/bridge_cfg.h"
+#include "bridge/profile.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -116,12 +117,179 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     {NULL},
 };
 
+/* The implicit sink when the file has none: today's records, unchanged, nothing flagged. */
+static void sinks_default(struct bridge_cfg *c)
+{
+    memset(c->sinks, 0, sizeof c->sinks);
+    snprintf(c->sinks[0].name, sizeof c->sinks[0].name, "native");
+    snprintf(c->sinks[0].profile, sizeof c->sinks[0].profile, "native");
+    snprintf(c->sinks[0].late, sizeof c->sinks[0].late, "off");
+    c->sinks[0].lateness_s = 3600;
+    c->nsinks = 1;
+    c->sinks_set = false;
+}
+
+static bool has_option(const struct profile_ops *p, const char *key)
+{
+    static const char *const common[] = {"name", "profile", "topic", "late", "lateness_s", NULL};
+    for (int i = 0; common[i]; i++)
+        if (strcmp(common[i], key) == 0)
+            return true;
+    for (int i = 0; p->options && p->options[i]; i++)
+        if (strcmp(p->options[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* A string member of a sink into out (outlen with NUL): 1..outlen-1 characters, or the default
+ * when absent. check may refuse it. */
+static int sink_str(const cJSON *o, const char *key, const char *def, char *out, size_t outlen,
+                    size_t min, int (*check)(const void *, char *, size_t), const char *path,
+                    int idx, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v) {
+        snprintf(out, outlen, "%s", def);
+        return PE_OK;
+    }
+    char why[160] = "";
+    if (!cJSON_IsString(v))
+        snprintf(why, sizeof why, "expected a string");
+    else if (strlen(v->valuestring) < min || strlen(v->valuestring) >= outlen)
+        snprintf(why, sizeof why, "expected %zu to %zu characters", min, outlen - 1);
+    else if (check && check(v->valuestring, why, sizeof why) != PE_OK && !why[0])
+        snprintf(why, sizeof why, "not valid");
+    if (why[0]) {
+        snprintf(err, errlen, "%s: sinks[%d].%s: %s", path, idx, key, why);
+        return PE_EINVAL;
+    }
+    snprintf(out, outlen, "%s", v->valuestring);
+    return PE_OK;
+}
+
+static int check_late(const void *v, char *why, size_t len)
+{
+    if (strcmp(v, "off") == 0 || strcmp(v, "flag") == 0 || strcmp(v, "route") == 0)
+        return PE_OK;
+    snprintf(why, len, "off, flag (a header) or route (a header, and to <topic>.late)");
+    return PE_EINVAL;
+}
+
+static int check_field(const void *v, char *why, size_t len)
+{
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_')) {
+            snprintf(why, len, "a field name has only letters, digits and '_'");
+            return PE_EINVAL;
+        }
+    return PE_OK;
+}
+
+/* Parse and check the "sinks" array into c->sinks. err names the file, the sink and the key. */
+static int sinks_load(struct bridge_cfg *c, const cJSON *arr, const char *path, char *err,
+                      size_t errlen)
+{
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) < 1 ||
+        cJSON_GetArraySize(arr) > BRIDGE_SINKS_MAX) {
+        snprintf(err, errlen,
+                 "%s: sinks: expected a list of 1 to %d sinks, e.g. "
+                 "[{\"profile\":\"native\"},{\"profile\":\"purchases-json\"}]",
+                 path, BRIDGE_SINKS_MAX);
+        return PE_EINVAL;
+    }
+    memset(c->sinks, 0, sizeof c->sinks);
+    c->nsinks = 0;
+    c->sinks_set = true;
+    const cJSON *o;
+    int i = 0, rc;
+    cJSON_ArrayForEach(o, arr)
+    {
+        struct bridge_sink *k = &c->sinks[i];
+        if (!cJSON_IsObject(o)) {
+            snprintf(err, errlen, "%s: sinks[%d]: expected an object with a \"profile\"", path, i);
+            return PE_EINVAL;
+        }
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "profile");
+        const struct profile_ops *p = cJSON_IsString(pv) ? profile_find(pv->valuestring) : NULL;
+        if (!p) {
+            snprintf(err, errlen, "%s: sinks[%d].profile: %s%s%s (one of %s)", path, i,
+                     cJSON_IsString(pv) ? "unknown profile \"" : "missing",
+                     cJSON_IsString(pv) ? pv->valuestring : "", cJSON_IsString(pv) ? "\"" : "",
+                     profile_names());
+            return PE_EINVAL;
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, o)
+        {
+            if (!has_option(p, m->string)) {
+                snprintf(err, errlen, "%s: sinks[%d].%s: unknown key for profile %s", path, i,
+                         m->string, p->name);
+                return PE_EINVAL;
+            }
+        }
+        snprintf(k->profile, sizeof k->profile, "%s", p->name);
+        if (!p->default_topic && cJSON_GetObjectItemCaseSensitive(o, "topic")) {
+            snprintf(err, errlen,
+                     "%s: sinks[%d].topic: the %s profile routes by event type (topics.<type>)",
+                     path, i, p->name);
+            return PE_EINVAL;
+        }
+        if ((rc = sink_str(o, "name", p->name, k->name, sizeof k->name, 1, pe_cfg_check_id, path, i,
+                           err, errlen)) ||
+            (rc = sink_str(o, "topic", p->default_topic ? p->default_topic : "", k->topic,
+                           sizeof k->topic, 1, check_topic, path, i, err, errlen)) ||
+            (rc = sink_str(o, "late", "flag", k->late, sizeof k->late, 1, check_late, path, i, err,
+                           errlen)) ||
+            (rc = sink_str(o, "ts_field", "ts", k->ts_field, sizeof k->ts_field, 1, check_field,
+                           path, i, err, errlen)) ||
+            (rc = sink_str(o, "country", "Unspecified", k->country, sizeof k->country, 0, NULL,
+                           path, i, err, errlen)) ||
+            (rc = sink_str(o, "source", "store", k->source, sizeof k->source, 1, NULL, path, i, err,
+                           errlen)))
+            return rc;
+        /* The native topics are the fiscal record that posedge-ctl reconcile checks, seq by
+         * seq: a late sale moved to another topic would read as missing there. */
+        if (!p->default_topic && strcmp(k->late, "route") == 0) {
+            snprintf(err, errlen,
+                     "%s: sinks[%d].late: the %s profile cannot route (its topics are the fiscal "
+                     "record reconcile checks); use \"flag\"",
+                     path, i, p->name);
+            return PE_EINVAL;
+        }
+        const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "lateness_s");
+        k->lateness_s = 3600;
+        if (ls) {
+            if (!cJSON_IsNumber(ls) || ls->valuedouble != (double)(int64_t)ls->valuedouble ||
+                ls->valuedouble < 1 || ls->valuedouble > 31536000) {
+                snprintf(err, errlen,
+                         "%s: sinks[%d].lateness_s: expected an integer from 1 to "
+                         "31536000 (seconds)",
+                         path, i);
+                return PE_EINVAL;
+            }
+            k->lateness_s = (int64_t)ls->valuedouble;
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->sinks[j].name, k->name) == 0) {
+                snprintf(err, errlen,
+                         "%s: sinks[%d].name: \"%s\" is already the name of sinks[%d] (give "
+                         "each sink of the same profile a \"name\")",
+                         path, i, k->name, j);
+                return PE_EINVAL;
+            }
+        c->nsinks = ++i;
+    }
+    return PE_OK;
+}
+
 int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
     int rc = pe_cfg_defaults(bridge_cfg_table, c);
     if (rc)
         return rc;
+    sinks_default(c);
     c->kafka_properties = cJSON_CreateObject();
     if (!c->kafka_properties)
         return PE_ENOMEM;
@@ -134,6 +302,9 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
     cJSON *kafka = doc ? cJSON_GetObjectItemCaseSensitive(doc, "kafka") : NULL;
     cJSON *props =
         cJSON_IsObject(kafka) ? cJSON_DetachItemFromObjectCaseSensitive(kafka, "properties") : NULL;
+    cJSON *sinks = doc ? cJSON_DetachItemFromObjectCaseSensitive(doc, "sinks") : NULL;
+    if (sinks && (rc = sinks_load(c, sinks, path, err, errlen)))
+        goto done;
     if (props) {
         if (!cJSON_IsObject(props)) {
             snprintf(err, errlen, "%s: kafka.properties: expected an object", path);
@@ -170,6 +341,7 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
         rc = pe_cfg_load_text(bridge_cfg_table, c, text, path, err, errlen);
     }
 done:
+    cJSON_Delete(sinks);
     cJSON_Delete(props);
     cJSON_Delete(doc);
     free(text);
@@ -196,6 +368,29 @@ int bridge_cfg_print(const struct bridge_cfg *c, FILE *out)
     {
         if (strstr(p->string, "password") || strstr(p->string, "secret"))
             cJSON_SetValuestring(p, "********");
+    }
+    /* Without "sinks" in the file the implicit native sink is not printed, so that the
+     * printed configuration read back means the same. */
+    cJSON *sinks = c->sinks_set ? cJSON_AddArrayToObject(doc, "sinks") : NULL;
+    for (int i = 0; sinks && i < c->nsinks; i++) {
+        const struct bridge_sink *k = &c->sinks[i];
+        const struct profile_ops *prof = profile_find(k->profile);
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !prof)
+            break;
+        cJSON_AddItemToArray(sinks, o);
+        cJSON_AddStringToObject(o, "name", k->name);
+        cJSON_AddStringToObject(o, "profile", k->profile);
+        if (k->topic[0])
+            cJSON_AddStringToObject(o, "topic", k->topic);
+        cJSON_AddStringToObject(o, "late", k->late);
+        cJSON_AddNumberToObject(o, "lateness_s", (double)k->lateness_s);
+        if (has_option(prof, "ts_field"))
+            cJSON_AddStringToObject(o, "ts_field", k->ts_field);
+        if (has_option(prof, "country"))
+            cJSON_AddStringToObject(o, "country", k->country);
+        if (has_option(prof, "source"))
+            cJSON_AddStringToObject(o, "source", k->source);
     }
     cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     if (kafka && masked)

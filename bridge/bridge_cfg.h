@@ -16,6 +16,19 @@
 
 #define BRIDGE_PATH_MAX 256
 #define BRIDGE_TOPIC_MAX 128
+#define BRIDGE_SINKS_MAX 8
+
+/* One output sink ("sinks" in the file): a profile (profile.h) and its topic. */
+struct bridge_sink {
+    char name[PE_ID_MAX];         /* unique among sinks; default: the profile's name */
+    char profile[32];             /* native, purchases-json, retail-json, orders-json */
+    char topic[BRIDGE_TOPIC_MAX]; /* "" for native (topics.<type>); else the profile's default */
+    char late[8];                 /* off, flag (a header) or route (header and <topic>.late) */
+    int64_t lateness_s;           /* older than this at produce time is late */
+    char ts_field[PE_ID_MAX];     /* purchases-json: name of the epoch-seconds field */
+    char country[64];             /* retail-json: the Country column */
+    char source[PE_ID_MAX];       /* orders-json: source of a sale without a channel */
+};
 
 struct bridge_cfg {
     char store[PE_ID_MAX];          /* the store this bridge serves */
@@ -42,14 +55,18 @@ struct bridge_cfg {
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
     int64_t state_interval_s;   /* the retained state is republished this often */
     cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
+    struct bridge_sink sinks[BRIDGE_SINKS_MAX]; /* output sinks, at least one */
+    int nsinks;
+    bool sinks_set; /* "sinks" was in the file (else: one native sink, late "off") */
 };
 
 extern const struct pe_cfg_opt bridge_cfg_table[];
 
 /*
- * Defaults, then the file (path may be NULL), taking "kafka.properties" out before the table
- * checks the rest. err names the file and key. Errors as pe_cfg_load_file; PE_EINVAL for a
- * property whose value is not a string, number or boolean.
+ * Defaults, then the file (path may be NULL), taking "kafka.properties" and "sinks" out before
+ * the table checks the rest. err names the file and key ("sinks[1].profile: ..."). Errors as
+ * pe_cfg_load_file; PE_EINVAL for a property whose value is not a string, number or boolean,
+ * or a sink that is not valid (unknown profile or key, bad topic, duplicate name).
  */
 int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t errlen);
 

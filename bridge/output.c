@@ -44,9 +44,15 @@
 #define RETRY_MS 1000         /* retry of a producer that could not be recreated */
 #define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
 
+/* A record in flight. The records of one event (output_produce_event) share the slot of the
+ * first, the head, which counts the reports still due and is given back with the last. */
 struct slot {
-    struct output_ref ref; /* what on_delivered reports */
+    struct output_ref ref; /* what on_delivered reports (the head's) */
     struct slot *next;     /* free list link while unused */
+    struct slot *head;     /* the event's head slot (itself for the head) */
+    int left;              /* head: reports still due */
+    int err;               /* head: the first error reported, 0 when none */
+    bool abandoned;        /* head: the event was refused half way: report nothing */
 };
 
 struct slab {
@@ -132,14 +138,23 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     /* After a fatal error the failures are not reported one by one: on_reset covers them. */
     if (m->err && o->fatal)
         return;
-    struct output_ref ref = sl->ref;
-    slot_give(o, sl); /* before the callback, so that it may produce into the freed capacity */
+    struct slot *h = sl->head;
     if (m->err)
         pe_warn("output.delivery_failed", "topic=%s store=%s terminal=%s seq=%" PRId64 " err=%s",
-                rd_kafka_topic_name(m->rkt), ref.store, ref.terminal, ref.seq,
+                rd_kafka_topic_name(m->rkt), h->ref.store, h->ref.terminal, h->ref.seq,
                 rd_kafka_err2name(m->err));
-    if (o->on_delivered)
-        o->on_delivered(o->ctx, &ref, (int)m->err);
+    if (m->err && !h->err)
+        h->err = (int)m->err;
+    if (sl != h)
+        slot_give(o, sl);
+    if (--h->left > 0)
+        return;
+    struct output_ref ref = h->ref;
+    int err = h->err;
+    bool abandoned = h->abandoned;
+    slot_give(o, h); /* before the callback, so that it may produce into the freed capacity */
+    if (o->on_delivered && !abandoned)
+        o->on_delivered(o->ctx, &ref, err);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -411,42 +426,25 @@ free_output:
     return rc;
 }
 
-struct header {
-    const char *name;  /* header name */
-    const char *value; /* NUL-terminated text */
-};
-
-/* Hand one record to librdkafka with its slot; the slot goes back on any refusal. */
-static int produce(struct output *o, const char *topic, const struct output_ref *ref,
-                   const char *key, size_t keylen, const void *val, size_t len, int64_t ts_ms,
-                   const struct header *h, int nh)
+/* Hand one record to librdkafka with slot sl (its report goes to sl->head). On a refusal
+ * the caller gives the slot back. */
+static int produce(struct output *o, struct slot *sl, const struct output_rec *r)
 {
-    if (!o->rk || o->fatal)
-        return PE_EAGAIN;
-    if (o->inflight >= o->max_inflight)
-        return PE_EAGAIN;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)nh);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nh);
     if (!hdrs)
         return PE_ENOMEM;
-    for (int i = 0; i < nh; i++)
-        rd_kafka_header_add(hdrs, h[i].name, -1, h[i].value, -1);
-    struct slot *sl = slot_take(o);
-    if (!sl) {
-        rd_kafka_headers_destroy(hdrs);
-        return PE_ENOMEM;
-    }
-    sl->ref = *ref;
-    sl->ref.store[sizeof sl->ref.store - 1] = '\0';
-    sl->ref.terminal[sizeof sl->ref.terminal - 1] = '\0';
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(o->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                          RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)val, len),
-                          RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
-                          RD_KAFKA_V_OPAQUE(sl), RD_KAFKA_V_END);
+    for (int i = 0; i < r->nh; i++)
+        rd_kafka_header_add(hdrs, r->h[i].name, -1, r->h[i].value, -1);
+    const char *topic = r->topic;
+    size_t len = r->len;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        o->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(r->key, r->key ? r->keylen : 0), RD_KAFKA_V_VALUE((void *)r->val, r->len),
+        RD_KAFKA_V_TIMESTAMP(r->ts_ms > 0 ? r->ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE(sl), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         return PE_OK; /* hdrs now belong to the message */
     rd_kafka_headers_destroy(hdrs);
-    slot_give(o, sl);
     switch (e) {
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
         return PE_EAGAIN;
@@ -465,6 +463,60 @@ static int produce(struct output *o, const char *topic, const struct output_ref 
     }
 }
 
+int output_produce_event(struct output *o, const struct output_ref *ref, const char *hash,
+                         const struct output_rec *recs, int n)
+{
+    if (!o || !ref || !ref->store[0] || !ref->terminal[0] || n < 0 || n > OUTPUT_MAX_RECS ||
+        (n && !recs))
+        return PE_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!recs[i].topic || !*recs[i].topic || (!recs[i].val && recs[i].len) || recs[i].nh < 0 ||
+            recs[i].nh > OUTPUT_MAX_HEADERS)
+            return PE_EINVAL;
+    if (o->txn)
+        return otxn_produce_event(o->txn, ref, hash, recs, n);
+    if (n == 0) {
+        /* Nothing to wait for: delivered as soon as the ones before it are. */
+        if (o->on_delivered)
+            o->on_delivered(o->ctx, ref, 0);
+        return PE_OK;
+    }
+    if (!o->rk || o->fatal || o->inflight + n > o->max_inflight)
+        return PE_EAGAIN;
+    struct slot *h = slot_take(o);
+    if (!h)
+        return PE_ENOMEM;
+    h->ref = *ref;
+    h->ref.store[sizeof h->ref.store - 1] = '\0';
+    h->ref.terminal[sizeof h->ref.terminal - 1] = '\0';
+    h->head = h;
+    h->left = n;
+    h->err = 0;
+    h->abandoned = false;
+    for (int i = 0; i < n; i++) {
+        struct slot *sl = i == 0 ? h : slot_take(o);
+        int rc = sl ? PE_OK : PE_ENOMEM;
+        if (sl) {
+            sl->head = h;
+            rc = produce(o, sl, &recs[i]);
+            if (rc && sl != h)
+                slot_give(o, sl);
+        }
+        if (rc == PE_OK)
+            continue;
+        if (i == 0) {
+            slot_give(o, h);
+            return rc;
+        }
+        /* Records 0..i-1 are in librdkafka: their reports still come and free the head, but
+         * report nothing; the caller produces the whole event again. */
+        h->left -= n - i;
+        h->abandoned = true;
+        return rc;
+    }
+    return PE_OK;
+}
+
 int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
                    const char *id, const char *type, const char *hash, int64_t ts_ms,
                    const char *rec, size_t len)
@@ -472,15 +524,23 @@ int output_produce(struct output *o, const char *topic, const struct output_ref 
     if (!o || !topic || !*topic || !ref || !ref->store[0] || !ref->terminal[0] || !id || !type ||
         (!rec && len))
         return PE_EINVAL;
-    if (o->txn)
-        return otxn_produce(o->txn, topic, ref, id, type, hash, ts_ms, rec, len);
     struct kc_ids ids;
     kc_ids(ref, &ids);
-    const struct header h[] = {
-        {"id", id},       {"type", type}, {"store", ids.store}, {"terminal", ids.terminal},
-        {"seq", ids.seq},
+    struct output_rec r = {
+        .topic = topic,
+        .key = ids.key,
+        .keylen = ids.keylen,
+        .val = rec,
+        .len = len,
+        .ts_ms = ts_ms,
+        .nh = 5,
+        .h = {{"id", id},
+              {"type", type},
+              {"store", ids.store},
+              {"terminal", ids.terminal},
+              {"seq", ids.seq}},
     };
-    return produce(o, topic, ref, ids.key, ids.keylen, rec, len, ts_ms, h, 5);
+    return output_produce_event(o, ref, hash, &r, 1);
 }
 
 int output_produce_dlq(struct output *o, const char *topic, const void *payload, size_t len,
@@ -492,11 +552,29 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
         return otxn_produce_dlq(o->txn, topic, payload, len, reason, source_topic);
     reason = reason ? reason : "";
     source_topic = source_topic ? source_topic : "";
-    const struct output_ref ref = {.seq = 0};
+    if (!o->rk || o->fatal || o->inflight >= o->max_inflight)
+        return PE_EAGAIN;
     char orig[24];
     len = kc_dlq_cut(len, o->max_msg, reason, source_topic, orig);
-    struct header h[3] = {{"reason", reason}, {"topic", source_topic}, {"truncated", orig}};
-    return produce(o, topic, &ref, NULL, 0, payload, len, 0, h, orig[0] ? 3 : 2);
+    struct output_rec r = {
+        .topic = topic,
+        .val = payload,
+        .len = len,
+        .nh = orig[0] ? 3 : 2,
+        .h = {{"reason", reason}, {"topic", source_topic}, {"truncated", orig}},
+    };
+    struct slot *sl = slot_take(o);
+    if (!sl)
+        return PE_ENOMEM;
+    sl->ref = (struct output_ref){.seq = 0};
+    sl->head = sl;
+    sl->left = 1;
+    sl->err = 0;
+    sl->abandoned = false;
+    int rc = produce(o, sl, &r);
+    if (rc)
+        slot_give(o, sl);
+    return rc;
 }
 
 void output_kafka_state(const struct output *o, struct output_kafka *out)

@@ -68,6 +68,27 @@ struct output_opts {
                          const char *hash);
 };
 
+/* One header of an output record: NUL-terminated name and value, borrowed. */
+struct output_header {
+    const char *name;
+    const char *value;
+};
+
+#define OUTPUT_MAX_HEADERS 10
+
+/* One Kafka record of an event, as an output profile made it (bridge/profile.h). Every
+ * pointer is borrowed for the duration of the call that takes it. */
+struct output_rec {
+    const char *topic; /* destination topic */
+    const void *key;   /* key bytes (NULL: no key) */
+    size_t keylen;
+    const void *val; /* value bytes */
+    size_t len;
+    int64_t ts_ms; /* record timestamp: the event time (0: the time of producing) */
+    int nh;        /* headers used in h */
+    struct output_header h[OUTPUT_MAX_HEADERS];
+};
+
 /* Create and register with the loop. err names a bad property ("kafka.properties.linger.ms:
  * ..."). Errors: PE_EINVAL, PE_ENOMEM, PE_ESYS. */
 int output_create(struct pe_loop *loop, const struct output_opts *opts, struct output **out,
@@ -83,6 +104,20 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
 int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
                    const char *id, const char *type, const char *hash, int64_t ts_ms,
                    const char *rec, size_t len);
+
+/*
+ * Produce every record of one spooled event as a unit: n records (n may be 0: the event maps to
+ * nothing, yet it counts as delivered once every earlier one is). In transactional mode they
+ * all go into one transaction, never split over two, and the terminal's watermark moves past
+ * ref->seq with that transaction. In idempotent mode on_delivered reports ref once, after the
+ * last of the n delivery reports (with the first error if any failed; an event with n = 0 is
+ * reported at once, from inside this call). All or nothing: on an error nothing of the event
+ * is left to be reported. hash as output_produce. Errors as output_produce; PE_EINVAL also for
+ * n > OUTPUT_MAX_RECS or a record without topic.
+ */
+#define OUTPUT_MAX_RECS 4096
+int output_produce_event(struct output *o, const struct output_ref *ref, const char *hash,
+                         const struct output_rec *recs, int n);
 
 /* Produce a dead letter: value = the original bytes, headers reason and topic (source). Bytes
  * beyond what message.max.bytes allows are cut off, and a header truncated gives the original

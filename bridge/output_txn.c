@@ -3,9 +3,11 @@
  * output_txn.c - exactly-once into Kafka: the transactional producer on a thread of its own.
  *
  * Two threads, one owner each. The loop's thread (the bridge) owns the spool and decides what
- * to produce; otxn_produce copies a record into the inbox and returns. The Kafka thread owns
- * the rd_kafka_t: it takes records from the inbox, produces them inside a transaction, and
- * ends the transaction when it holds txn_max_events records or has been open txn_interval_ms.
+ * to produce; otxn_produce_event copies an event's records (one per output record of every
+ * sink) into the inbox and returns. The Kafka thread owns the rd_kafka_t: it takes events from
+ * the inbox, produces all records of each inside a transaction (never splitting an event over
+ * two), and ends the transaction when it holds txn_max_events events or has been open
+ * txn_interval_ms.
  * Just before the commit it produces one more record into the same transaction: this bridge's
  * watermarks (per terminal: the highest seq and its chain hash) keyed by state_key on the
  * compacted state topic. Kafka commits the records and the watermark that covers them
@@ -79,10 +81,15 @@ struct mark {
     char phash[PE_SHA256_HEXLEN]; /* hash of seq pending */
 };
 
-/* One record on its way to Kafka; the strings live in data[]. */
+/* One record on its way to Kafka; the strings live in data[]. The records of one event form a
+ * group: the first is queued, the others hang from its more chain, and all of them are
+ * produced into the same transaction (an event that maps to no record is a head with empty
+ * set: it only moves the watermark). */
 struct msg {
     struct msg *next;
-    uint64_t gen; /* generation it was produced in (events only) */
+    struct msg *more; /* the event's further records (events only) */
+    bool empty;       /* the event has no record at all */
+    uint64_t gen;     /* generation it was produced in (events only) */
     bool dlq;
     struct output_ref ref;
     char hash[PE_SHA256_HEXLEN];
@@ -91,8 +98,8 @@ struct msg {
     const char *key; /* NULL for a dead letter */
     size_t keylen;
     int nh;
-    const char *hname[5];
-    const char *hval[5];
+    const char *hname[OUTPUT_MAX_HEADERS];
+    const char *hval[OUTPUT_MAX_HEADERS];
     const void *val;
     size_t len;
     char data[];
@@ -159,6 +166,16 @@ struct otxn {
 };
 
 /* ---- small helpers ---- */
+
+/* Free a message and the rest of its event's group. */
+static void msg_free(struct msg *m)
+{
+    while (m) {
+        struct msg *more = m->more;
+        free(m);
+        m = more;
+    }
+}
 
 static void wake_loop(struct otxn *x)
 {
@@ -794,7 +811,7 @@ static void commit_txn(struct otxn *x)
     while (x->dlq_open) {
         struct msg *d = x->dlq_open;
         x->dlq_open = d->next;
-        free(d);
+        msg_free(d);
         ndlq++;
     }
     x->dlq_tail = &x->dlq_open;
@@ -834,7 +851,7 @@ static void produce_msg(struct otxn *x, struct msg *m)
                     x->in_tail = &m->next;
                 pthread_mutex_unlock(&x->mu);
             } else {
-                free(m);
+                msg_free(m);
             }
             reinit(x, "begin_failed");
             return;
@@ -844,26 +861,29 @@ static void produce_msg(struct otxn *x, struct msg *m)
         x->opened_at = pe_mono_ms();
         x->txn_records = 0;
     }
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)m->nh);
-    for (int i = 0; hdrs && i < m->nh; i++)
-        rd_kafka_header_add(hdrs, m->hname[i], -1, m->hval[i], -1);
-    rd_kafka_resp_err_t e;
-    for (;;) {
-        e = rd_kafka_producev(
-            x->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(m->key, m->keylen), RD_KAFKA_V_VALUE((void *)m->val, m->len),
-            RD_KAFKA_V_TIMESTAMP(m->ts_ms > 0 ? m->ts_ms : 0), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(x))
-            break;
-        rd_kafka_poll(x->rk, 50);
-    }
-    if (e) {
-        rd_kafka_headers_destroy(hdrs);
-        pe_warn("output.produce_failed", "topic=%s err=%s", m->topic, rd_kafka_err2name(e));
-        if (e == RD_KAFKA_RESP_ERR__FATAL)
-            x->fatal = true;
-        x->failed = true;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (struct msg *r = m->empty ? NULL : m; r && !e; r = r->more) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nh);
+        for (int i = 0; hdrs && i < r->nh; i++)
+            rd_kafka_header_add(hdrs, r->hname[i], -1, r->hval[i], -1);
+        for (;;) {
+            e = rd_kafka_producev(x->rk, RD_KAFKA_V_TOPIC(r->topic),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(r->key, r->key ? r->keylen : 0),
+                                  RD_KAFKA_V_VALUE((void *)r->val, r->len),
+                                  RD_KAFKA_V_TIMESTAMP(r->ts_ms > 0 ? r->ts_ms : 0),
+                                  RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(x))
+                break;
+            rd_kafka_poll(x->rk, 50);
+        }
+        if (e) {
+            rd_kafka_headers_destroy(hdrs);
+            pe_warn("output.produce_failed", "topic=%s err=%s", r->topic, rd_kafka_err2name(e));
+            if (e == RD_KAFKA_RESP_ERR__FATAL)
+                x->fatal = true;
+            x->failed = true;
+        }
     }
     if (m->dlq) {
         /* Kept until the commit: a dead letter cannot be produced again from the spool. */
@@ -880,7 +900,7 @@ static void produce_msg(struct otxn *x, struct msg *m)
         }
         x->txn_records++;
     }
-    free(m);
+    msg_free(m);
 }
 
 /* Take up to max records from the inbox, waiting up to wait_ms for the first. */
@@ -897,7 +917,7 @@ static struct msg *take(struct otxn *x, int64_t wait_ms, int64_t max, bool *flus
         if (!x->in_head)
             x->in_tail = &x->in_head;
         if (!m->dlq && m->gen != x->gen) {
-            free(m); /* produced before the loop saw the last reset: it produces it again */
+            msg_free(m); /* produced before the loop saw the last reset: it produces it again */
             continue;
         }
         m->next = NULL;
@@ -949,7 +969,7 @@ static void *run(void *arg)
                 *x->dlq_tail = m;
                 x->dlq_tail = &m->next;
             } else {
-                free(m);
+                msg_free(m);
             }
         }
         if (!x->rk) {
@@ -1059,48 +1079,75 @@ static const char *put(char **p, const char *s)
     return r;
 }
 
-int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref, const char *id,
-                 const char *type, const char *hash, int64_t ts_ms, const char *rec, size_t len)
+/* Copy one record of an event into a new message. NULL when out of memory. */
+static struct msg *msg_of(struct otxn *x, const struct output_ref *ref, const char *hash,
+                          const struct output_rec *r)
 {
-    if (!hash || !pe_is_sha256_hex(hash))
-        return PE_EINVAL;
-    if (!x->ready || x->inflight >= x->max_inflight)
-        return PE_EAGAIN;
-    struct kc_ids ids;
-    kc_ids(ref, &ids);
-    size_t strs = strlen(topic) + ids.keylen + strlen(id) + strlen(type) + strlen(ids.store) +
-                  strlen(ids.terminal) + strlen(ids.seq) + 7;
-    /* Refused here, as the idempotent producer refuses it: once in a transaction, a record
-     * Kafka cannot take would abort that transaction and every retry of it. */
-    if (len + strs + WIRE_OVERHEAD > x->max_msg) {
-        pe_warn("output.refused", "topic=%s bytes=%zu message.max.bytes=%zu", topic, len,
-                x->max_msg);
-        return PE_EINVAL;
-    }
-    struct msg *m = msg_new(strs, len);
+    size_t strs = strlen(r->topic) + 1 + (r->key ? r->keylen + 1 : 0);
+    for (int i = 0; i < r->nh; i++)
+        strs += strlen(r->h[i].name) + strlen(r->h[i].value) + 2;
+    struct msg *m = msg_new(strs, r->len);
     if (!m)
-        return PE_ENOMEM;
+        return NULL;
     char *p = m->data;
     m->gen = x->gen_main;
     m->ref = *ref;
     m->ref.store[sizeof m->ref.store - 1] = '\0';
     m->ref.terminal[sizeof m->ref.terminal - 1] = '\0';
     memcpy(m->hash, hash, PE_SHA256_HEXLEN);
-    m->ts_ms = ts_ms;
-    m->topic = put(&p, topic);
-    m->key = put(&p, ids.key);
-    m->keylen = ids.keylen;
-    static const char *const names[] = {"id", "type", "store", "terminal", "seq"};
-    const char *vals[] = {id, type, ids.store, ids.terminal, ids.seq};
-    for (int i = 0; i < 5; i++) {
-        m->hname[i] = names[i];
-        m->hval[i] = put(&p, vals[i]);
+    m->ts_ms = r->ts_ms;
+    m->topic = put(&p, r->topic);
+    if (r->key) {
+        memcpy(p, r->key, r->keylen);
+        p[r->keylen] = '\0';
+        m->key = p;
+        m->keylen = r->keylen;
+        p += r->keylen + 1;
     }
-    m->nh = 5;
-    memcpy(p, rec, len);
+    for (int i = 0; i < r->nh; i++) {
+        m->hname[i] = put(&p, r->h[i].name);
+        m->hval[i] = put(&p, r->h[i].value);
+    }
+    m->nh = r->nh;
+    if (r->len)
+        memcpy(p, r->val, r->len);
     m->val = p;
-    m->len = len;
-    enqueue(x, m);
+    m->len = r->len;
+    return m;
+}
+
+int otxn_produce_event(struct otxn *x, const struct output_ref *ref, const char *hash,
+                       const struct output_rec *recs, int n)
+{
+    if (!hash || !pe_is_sha256_hex(hash))
+        return PE_EINVAL;
+    if (!x->ready || x->inflight >= x->max_inflight)
+        return PE_EAGAIN;
+    /* Refused here, as the idempotent producer refuses it: once in a transaction, a record
+     * Kafka cannot take would abort that transaction and every retry of it. */
+    for (int i = 0; i < n; i++) {
+        size_t strs = strlen(recs[i].topic) + recs[i].keylen;
+        for (int k = 0; k < recs[i].nh; k++)
+            strs += strlen(recs[i].h[k].name) + strlen(recs[i].h[k].value);
+        if (recs[i].len + strs + WIRE_OVERHEAD > x->max_msg) {
+            pe_warn("output.refused", "topic=%s bytes=%zu message.max.bytes=%zu", recs[i].topic,
+                    recs[i].len, x->max_msg);
+            return PE_EINVAL;
+        }
+    }
+    static const struct output_rec none = {.topic = ""};
+    struct msg *head = NULL, **tail = &head;
+    for (int i = 0; i < (n ? n : 1); i++) {
+        struct msg *m = msg_of(x, ref, hash, n ? &recs[i] : &none);
+        if (!m) {
+            msg_free(head);
+            return PE_ENOMEM;
+        }
+        *tail = m;
+        tail = &m->more;
+    }
+    head->empty = n == 0;
+    enqueue(x, head);
     x->inflight++;
     return PE_OK;
 }
@@ -1181,7 +1228,7 @@ static void free_msgs(struct msg *m)
 {
     while (m) {
         struct msg *n = m->next;
-        free(m);
+        msg_free(m);
         m = n;
     }
 }

@@ -16,8 +16,8 @@ struct otxn;
 
 int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otxn **out, char *err,
                 size_t errlen);
-int otxn_produce(struct otxn *x, const char *topic, const struct output_ref *ref, const char *id,
-                 const char *type, const char *hash, int64_t ts_ms, const char *rec, size_t len);
+int otxn_produce_event(struct otxn *x, const struct output_ref *ref, const char *hash,
+                       const struct output_rec *recs, int n);
 int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
                      const char *reason, const char *source_topic);
 int otxn_inflight(const struct otxn *x);
