@@ -47,6 +47,8 @@
 #define MISC_INTERVAL_MS 1000 /* how often mosquitto_loop_misc runs (keepalive, pings) */
 #define MAX_INFLIGHT 100      /* QoS 1 publishes on the wire awaiting PUBACK */
 #define MAX_PAYLOAD 268435455 /* the largest MQTT packet body */
+#define FLUSH_MS 500          /* longest a destroy spends letting the link go quiet */
+#define QUIET_MS 20           /* no traffic for this long: the link is quiet */
 
 struct pe_mqtt {
     struct pe_loop *loop;   /* borrowed; outlives the client */
@@ -418,10 +420,42 @@ void pe_mqtt_destroy(struct pe_mqtt *m)
         pe_loop_timer_cancel(m->loop, m->misc_timer);
     m->destroying = true;
     sync_fd(m); /* unwatch the socket before the library closes it */
-    /* DISCONNECT tells the broker to discard the will. It is written after anything still
-     * queued; what the socket cannot take now is lost with the connection. */
-    if (m->connected)
-        mosquitto_disconnect(m->mosq);
+    /* DISCONNECT tells the broker to discard the will; it must reach the broker's reads.
+     * Two things can lose it. A DISCONNECT left in libmosquitto's queue (a busy link) dies with
+     * the socket. And a socket closed while data it was sent is still unread (the PUBACK of a
+     * daemon's last "offline" state, on its way) is reset by the kernel: the broker then drops
+     * what it had not read yet, DISCONNECT included, and publishes the will instead of the
+     * daemon's own last words. So, for at most FLUSH_MS: write what is queued and read what
+     * arrives (callbacks are not passed on) until the link is quiet, then DISCONNECT and write
+     * it out. */
+    if (m->connected) {
+        int64_t deadline = pe_mono_ms() + FLUSH_MS;
+        bool sent = false;
+        for (;;) {
+            int64_t left = deadline - pe_mono_ms();
+            struct pollfd p = {.fd = mosquitto_socket(m->mosq), .events = POLLIN};
+            if (mosquitto_want_write(m->mosq))
+                p.events |= POLLOUT;
+            if (left <= 0 || p.fd < 0)
+                break;
+            int n = poll(&p, 1, (int)(left < QUIET_MS ? left : QUIET_MS));
+            if (n < 0)
+                break;
+            if (n == 0 && !(p.events & POLLOUT)) {
+                if (sent)
+                    break;
+                mosquitto_disconnect(m->mosq); /* quiet: say goodbye, then write it out */
+                sent = true;
+                continue;
+            }
+            if (((p.revents & POLLIN) && mosquitto_loop_read(m->mosq, 1) != MOSQ_ERR_SUCCESS) ||
+                ((p.revents & POLLOUT) && mosquitto_loop_write(m->mosq, 1) != MOSQ_ERR_SUCCESS) ||
+                (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
+                break;
+        }
+        if (!sent && mosquitto_socket(m->mosq) >= 0)
+            mosquitto_disconnect(m->mosq);
+    }
     mosquitto_destroy(m->mosq);
     lib_release();
     free(m->client_id);
