@@ -982,6 +982,10 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     if (rc)
         goto free_bridge;
     pe_spool_terminals(b->spool, load_term, b);
+    /* The Avro sinks' schema ids, before anything is produced: blocking registry calls belong
+     * here, never on the loop. */
+    if ((rc = profile_avro_start(cfg, b->spool, err, errlen)))
+        goto close_spool;
     char tid[64];
     snprintf(tid, sizeof tid, "posedge-bridge-%s", bridge_cfg_id(cfg));
     bool txn = bridge_cfg_transactional(cfg);
@@ -1056,6 +1060,7 @@ destroy_telemetry:
 destroy_output:
     output_destroy(b->out);
 close_spool:
+    profile_avro_stop();
     pe_spool_close(b->spool);
 free_bridge:
     explicit_bzero(password, sizeof password);
@@ -1085,6 +1090,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     output_destroy(b->out);
     pe_spool_close(b->spool);
     profile_out_free(&b->pout);
+    profile_avro_stop();
     free(b);
 }
 

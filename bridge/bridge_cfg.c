@@ -186,6 +186,47 @@ static int check_field(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
+static bool is_avro(const struct profile_ops *p)
+{
+    return p == &profile_inventory_avro || p == &profile_orders_avro;
+}
+
+/* An optional integer member of a sink from lo to hi, or def when absent. */
+static int sink_int(const cJSON *o, const char *key, int64_t def, int64_t lo, int64_t hi,
+                    int64_t *out, const char *path, int idx, char *err, size_t errlen)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    *out = def;
+    if (!v)
+        return PE_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
+        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
+        snprintf(err, errlen, "%s: sinks[%d].%s: expected an integer from %lld to %lld", path, idx,
+                 key, (long long)lo, (long long)hi);
+        return PE_EINVAL;
+    }
+    *out = (int64_t)v->valuedouble;
+    return PE_OK;
+}
+
+/* "name=N,name=N": names of letters, digits and '_', N from 0 to 2^31-1. */
+static int check_change_types(const void *v, char *why, size_t len)
+{
+    const char *p = v;
+    while (*p) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        size_t d = n && p[n] == '=' ? strspn(p + n + 1, "0123456789") : 0;
+        if (!d || d > 9 || (p[n + 1 + d] && p[n + 1 + d] != ',')) {
+            snprintf(why, len,
+                     "expected name=number pairs separated by commas, e.g. "
+                     "\"sale=1,restock=2,shrink=3,return=4\"");
+            return PE_EINVAL;
+        }
+        p += n + 1 + d + (p[n + 1 + d] == ',');
+    }
+    return PE_OK;
+}
+
 /* Parse and check the "sinks" array into c->sinks. err names the file, the sink and the key. */
 static int sinks_load(struct bridge_cfg *c, const cJSON *arr, const char *path, char *err,
                       size_t errlen)
@@ -246,8 +287,38 @@ static int sinks_load(struct bridge_cfg *c, const cJSON *arr, const char *path, 
             (rc = sink_str(o, "country", "Unspecified", k->country, sizeof k->country, 0, NULL,
                            path, i, err, errlen)) ||
             (rc = sink_str(o, "source", "store", k->source, sizeof k->source, 1, NULL, path, i, err,
-                           errlen)))
+                           errlen)) ||
+            (rc = sink_str(o, "registry_url", "", k->registry_url, sizeof k->registry_url, 0, NULL,
+                           path, i, err, errlen)) ||
+            (rc = sink_str(o, "registry_user", "", k->registry_user, sizeof k->registry_user, 0,
+                           NULL, path, i, err, errlen)) ||
+            (rc = sink_str(o, "registry_password_file", "", k->registry_password_file,
+                           sizeof k->registry_password_file, 0, NULL, path, i, err, errlen)) ||
+            (rc = sink_str(o, "registry_ca_file", "", k->registry_ca_file,
+                           sizeof k->registry_ca_file, 0, NULL, path, i, err, errlen)) ||
+            (rc = sink_str(o, "store_name", "", k->store_name, sizeof k->store_name, 0, NULL, path,
+                           i, err, errlen)) ||
+            (rc = sink_str(o, "catalog", "", k->catalog, sizeof k->catalog, 0, NULL, path, i, err,
+                           errlen)) ||
+            (rc = sink_str(o, "change_types", "sale=1,restock=2,shrink=3,return=4,correction=5",
+                           k->change_types, sizeof k->change_types, 1, check_change_types, path, i,
+                           err, errlen)) ||
+            (rc = sink_int(o, "store_id", 0, 0, INT32_MAX, &k->store_id, path, i, err, errlen)))
             return rc;
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "master_data");
+        if (md && !cJSON_IsBool(md)) {
+            snprintf(err, errlen, "%s: sinks[%d].master_data: expected true or false", path, i);
+            return PE_EINVAL;
+        }
+        k->master_data = !md || cJSON_IsTrue(md);
+        if (is_avro(p) && strncmp(k->registry_url, "http://", 7) != 0 &&
+            strncmp(k->registry_url, "https://", 8) != 0) {
+            snprintf(err, errlen,
+                     "%s: sinks[%d].registry_url: the %s profile needs the Schema Registry's "
+                     "URL, http(s)://host:port[/prefix]",
+                     path, i, p->name);
+            return PE_EINVAL;
+        }
         /* The native topics are the fiscal record that posedge-ctl reconcile checks, seq by
          * seq: a late sale moved to another topic would read as missing there. */
         if (!p->default_topic && strcmp(k->late, "route") == 0) {
@@ -391,6 +462,19 @@ int bridge_cfg_print(const struct bridge_cfg *c, FILE *out)
             cJSON_AddStringToObject(o, "country", k->country);
         if (has_option(prof, "source"))
             cJSON_AddStringToObject(o, "source", k->source);
+        if (has_option(prof, "registry_url")) {
+            cJSON_AddStringToObject(o, "registry_url", k->registry_url);
+            cJSON_AddStringToObject(o, "registry_user", k->registry_user);
+            cJSON_AddStringToObject(o, "registry_password_file", k->registry_password_file);
+            cJSON_AddStringToObject(o, "registry_ca_file", k->registry_ca_file);
+        }
+        if (has_option(prof, "store_id")) {
+            cJSON_AddNumberToObject(o, "store_id", (double)k->store_id);
+            cJSON_AddStringToObject(o, "store_name", k->store_name);
+            cJSON_AddStringToObject(o, "catalog", k->catalog);
+            cJSON_AddStringToObject(o, "change_types", k->change_types);
+            cJSON_AddBoolToObject(o, "master_data", k->master_data);
+        }
     }
     cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     if (kafka && masked)

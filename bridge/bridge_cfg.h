@@ -28,6 +28,15 @@ struct bridge_sink {
     char ts_field[PE_ID_MAX];     /* purchases-json: name of the epoch-seconds field */
     char country[64];             /* retail-json: the Country column */
     char source[PE_ID_MAX];       /* orders-json: source of a sale without a channel */
+    char registry_url[256];       /* Avro profiles: Schema Registry base URL (required) */
+    char registry_user[128];      /* its basic auth user ("": none) */
+    char registry_password_file[BRIDGE_PATH_MAX]; /* first line: its password ("": none) */
+    char registry_ca_file[BRIDGE_PATH_MAX];       /* PEM CA bundle ("": the system's) */
+    int64_t store_id;                             /* inventory-avro: 0: the store's digits */
+    char store_name[64];                          /* inventory-avro: "" means the store id */
+    char catalog[BRIDGE_PATH_MAX]; /* inventory-avro: catalog with numeric item ids ("") */
+    char change_types[256];        /* inventory-avro: "sale=1,restock=2,..." */
+    bool master_data;              /* inventory-avro: publish stores, items, types at start */
 };
 
 struct bridge_cfg {

@@ -21,6 +21,8 @@
 struct profile_slot {
     char topic[BRIDGE_TOPIC_MAX + 8]; /* the destination (".late" appended when routed) */
     void *owned;                      /* the value when owned, else NULL */
+    void *key;                        /* its own key (owned), else NULL: the shared key */
+    size_t keylen;                    /* bytes at key */
     const char *profile;              /* the profile header ("" for the implicit native sink) */
     const char *sink;                 /* the sink's name */
     bool late;                        /* flagged late */
@@ -30,10 +32,8 @@ struct profile_slot {
 };
 
 static const struct profile_ops *const all[] = {
-    &profile_native,
-    &profile_purchases_json,
-    &profile_retail_json,
-    &profile_orders_json,
+    &profile_native,      &profile_purchases_json, &profile_retail_json,
+    &profile_orders_json, &profile_inventory_avro, &profile_orders_avro,
 };
 
 const struct profile_ops *profile_find(const char *name)
@@ -46,7 +46,7 @@ const struct profile_ops *profile_find(const char *name)
 
 const char *profile_names(void)
 {
-    return "native, purchases-json, retail-json, orders-json";
+    return "native, purchases-json, retail-json, orders-json, inventory-avro, orders-avro";
 }
 
 /* ---- records ---- */
@@ -76,13 +76,28 @@ int profile_out_add(struct profile_out *out, const char *topic, void *val, size_
     return PE_OK;
 }
 
+int profile_out_add_keyed(struct profile_out *out, const char *topic, void *key, size_t keylen,
+                          void *val, size_t len)
+{
+    int rc = profile_out_add(out, topic, val, len, true);
+    if (rc) {
+        free(key);
+        return rc;
+    }
+    out->slots[out->n - 1].key = key;
+    out->slots[out->n - 1].keylen = keylen;
+    return PE_OK;
+}
+
 /* Take back records from..n-1. */
 static void truncate_to(struct profile_out *out, int from)
 {
     while (out->n > from) {
         out->n--;
         free(out->slots[out->n].owned);
+        free(out->slots[out->n].key);
         out->slots[out->n].owned = NULL;
+        out->slots[out->n].key = NULL;
     }
 }
 
@@ -189,8 +204,8 @@ static void finish(struct profile_out *out, const struct profile_event *ev)
         struct output_rec *r = &out->recs[i];
         struct profile_slot *s = &out->slots[i];
         r->topic = s->topic;
-        r->key = out->key;
-        r->keylen = kl > 0 ? (size_t)kl : 0;
+        r->key = s->key ? s->key : out->key;
+        r->keylen = s->key ? s->keylen : kl > 0 ? (size_t)kl : 0;
         r->ts_ms = ev->ts_ms;
         int n = 0;
         if (s->dead) {

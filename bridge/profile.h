@@ -73,6 +73,8 @@ extern const struct profile_ops profile_native;
 extern const struct profile_ops profile_purchases_json;
 extern const struct profile_ops profile_retail_json;
 extern const struct profile_ops profile_orders_json;
+extern const struct profile_ops profile_inventory_avro;
+extern const struct profile_ops profile_orders_avro;
 
 /* The profile of that name, or NULL. */
 const struct profile_ops *profile_find(const char *name);
@@ -85,6 +87,14 @@ const char *profile_names(void);
  * next reset, also on error), else borrowed until the records are produced. Errors: PE_ENOMEM.
  */
 int profile_out_add(struct profile_out *out, const char *topic, void *val, size_t len, bool owned);
+
+/*
+ * Add one record with a key of its own instead of the shared "<store>/<terminal>" (the Avro
+ * profiles' Confluent-framed keys). key and val are malloc'd and taken over, also on error.
+ * Errors: PE_ENOMEM.
+ */
+int profile_out_add_keyed(struct profile_out *out, const char *topic, void *key, size_t keylen,
+                          void *val, size_t len);
 
 /* Free what the records own and start empty (the arrays are kept for the next event). */
 void profile_out_reset(struct profile_out *out);
@@ -120,5 +130,26 @@ int profile_currency_exp(const char *currency);
 
 /* Format event time ms as UTC with a pattern of dd MM yyyy HH mm ss and literal characters. */
 void profile_time(int64_t ms, const char *pattern, char *out, size_t outlen);
+
+/* ---- the Avro profiles' start-up (profile_avro.c) ---- */
+
+struct pe_spool;
+
+/*
+ * Make the Avro sinks of cfg ready to map: parse their writer schemas, learn each subject's
+ * schema id (the ids kept in the spool first, then the Schema Registry: register, or when the
+ * registry refuses, its latest version; every id learned is kept in the spool), load the
+ * catalog, and publish the master data topics of inventory-avro sinks (best effort). Blocks
+ * for the registry's and Kafka's timeouts: call it at start, before the drain. Does nothing
+ * without Avro sinks. spool may be NULL (nothing kept). err names the sink, the subject and
+ * the registry URL. Errors: PE_EIO (the registry cannot be reached and the spool has no id for
+ * a subject), PE_EDECLINED (it refused both registration and lookup), PE_EINVAL (a bad
+ * catalog or schema), PE_ENOMEM.
+ */
+int profile_avro_start(const struct bridge_cfg *cfg, struct pe_spool *spool, char *err,
+                       size_t errlen);
+
+/* Free what profile_avro_start made; safe to call when it was not called or failed. */
+void profile_avro_stop(void);
 
 #endif

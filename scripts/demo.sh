@@ -14,13 +14,69 @@
 # period once its shift is closed. The run ends with posedge-ctl reconcile (a read_committed
 # consumer), shows the remote Z report in Kafka, and exits 0 only when nothing was lost or
 # duplicated and the Z report arrived.
-# usage: scripts/demo.sh BUILD_DIR          (DEMO_SECONDS: trading time, default 70)
+#
+# PROFILE=NAME (make demo passes it through) runs the same demo with the bridge writing one more
+# output profile (docs/protocol.md, "Output profiles"): its configuration, generated into the run
+# directory, is boards/sim/bridge.json with "sinks": native (which reconcile checks) and NAME's
+# sink. At the end it shows the first 5 records of NAME's topic, decoded (kcat, read_committed),
+# and the number of records on it next to the number the tills' journals imply. The profiles are
+# the table in profile_table below; an unknown NAME is refused (exit 2) before anything starts.
+# The profile part never changes the exit status.
+# usage: [PROFILE=native|purchases-json|retail-json|orders-json] scripts/demo.sh BUILD_DIR
+#        (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/$build
 secs=${DEMO_SECONDS:-70}
+profile=${PROFILE:-}
+
+# ---- PROFILE: one line per output profile ----
+# name, its topic, its sink in the bridge's "sinks" next to native ("-": none), the decoder
+# that prints a record (decode_json, decode_native), and the records the journals imply:
+# events:TYPES (one per event of those types) or lines:TYPES (one per line of those events).
+profile_table() {
+    cat <<'EOF'
+native          pos.sales  -                                                decode_native  events:sale,return,void,no_sale
+purchases-json  purchases  {"profile":"purchases-json"}                     decode_json    lines:sale
+retail-json     retail     {"profile":"retail-json","country":"France"}     decode_json    lines:sale,return
+orders-json     orders     {"profile":"orders-json","source":"store"}       decode_json    events:sale
+EOF
+    # inventory-avro and orders-avro go here, one line each. Their sinks need a registry_url:
+    # the demo then has to start a Schema Registry (scripts/registry.sh run PORT DIR) before
+    # the bridge, and a decode_avro has to print their records (kcat here has no Avro serdes).
+}
+if [ -n "$profile" ]; then
+    read -r _ p_topic p_sink p_decode p_expect < <(profile_table | awk -v p="$profile" '$1 == p') ||
+        true
+    if [ -z "${p_topic:-}" ]; then
+        echo "PROFILE=$profile: unknown profile; one of: $(profile_table | awk '{print $1}' |
+            paste -sd' ')" >&2
+        exit 2
+    fi
+fi
 run=$(mktemp -d "${TMPDIR:-/tmp}/posedge-demo-XXXXXX")
+
+# The bridge's configuration: the board's, or with PROFILE the board's plus "sinks" (a list,
+# which --set cannot give), checked by the bridge itself before anything starts.
+bridge_cfg=$top/boards/sim/bridge.json
+if [ -n "$profile" ]; then
+    bridge_cfg=$run/bridge.json
+    /usr/bin/python3 - "$top/boards/sim/bridge.json" "$p_sink" "$bridge_cfg" <<'EOF'
+import json, sys
+src, sink, out = sys.argv[1:]
+with open(src) as f:
+    cfg = json.load(f)
+cfg["sinks"] = [{"profile": "native"}] + ([] if sink == "-" else [json.loads(sink)])
+with open(out, "w") as f:
+    json.dump(cfg, f, indent=2)
+    f.write("\n")
+EOF
+    "$bin/posedge-bridge" -c "$bridge_cfg" --print-config >/dev/null ||
+        { echo "PROFILE=$profile: the bridge refuses $bridge_cfg"; exit 1; }
+    echo "PROFILE=$profile: bridge sinks $(/usr/bin/python3 -c 'import json,sys
+print(json.dumps(json.load(open(sys.argv[1]))["sinks"]))' "$bridge_cfg"), topic $p_topic"
+fi
 tills="t01 t02 t03"
 pids=()
 
@@ -106,7 +162,7 @@ fi
 
 # ---- the bridge and the tills ----
 start_bridge() {
-    "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$run/bridge" \
+    "$bin/posedge-bridge" -c "$bridge_cfg" --data-dir "$run/bridge" \
         --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" --set mqtt.username=bridge \
         --set mqtt.password_file="$run/bridge.pw" 2>>"$run/bridge.log" &
     bridge_pid=$!
@@ -240,6 +296,65 @@ for line in sys.stdin:
     else
         echo "t01's Z report seq $z_seq is not in Kafka"; status=1
     fi
+fi
+
+# ---- PROFILE: a few records of the profile's topic, decoded, and how many there are ----
+decode_json() { # kcat -J lines on stdin: key and value of each record
+    /usr/bin/python3 -c '
+import json, sys
+class Num(str):  # a number exactly as the bridge wrote it (2.50 stays 2.50)
+    pass
+def show(v):
+    if isinstance(v, dict):
+        return "{" + ", ".join("%s: %s" % (json.dumps(k), show(x)) for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    return v if isinstance(v, Num) else json.dumps(v, ensure_ascii=False)
+for line in sys.stdin:
+    m = json.loads(line)
+    try:
+        v = show(json.loads(m["payload"], parse_float=Num, parse_int=Num))
+    except (TypeError, ValueError):
+        v = repr(m["payload"])
+    print("  %s  %s" % (m["key"], v))
+'
+}
+decode_native() { # kcat -J lines on stdin: the gist of each native event
+    /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    e = json.loads(m["payload"])
+    b = e.get("body") or {}
+    tot = (b.get("totals") or {}).get("total")
+    print("  %s  seq=%s type=%s ts=%s operator=%s lines=%d total=%s %s" % (
+        m["key"], e["seq"], e["type"], e["ts"], e.get("operator"), len(b.get("lines") or []),
+        tot, b.get("currency", "")))
+'
+}
+journal_count() { # events:TYPES | lines:TYPES over the tills' journals
+    local what=${1%%:*} types="'${1#*:}'" n total=0 sql
+    types=${types//,/\',\'}
+    if [ "$what" = lines ]; then
+        sql="SELECT coalesce(sum(json_array_length(record, '\$.body.lines')), 0) FROM events
+             WHERE type IN ($types)"
+    else
+        sql="SELECT count(*) FROM events WHERE type IN ($types)"
+    fi
+    for t in $tills; do
+        n=$(sqlite3 -cmd '.timeout 2000' "file:$run/$t/journal.db?mode=ro" "$sql") || return 1
+        total=$((total + n))
+    done
+    echo "$total"
+}
+if [ -n "$profile" ]; then
+    kc=(kcat -b "$brokers" -C -t "$p_topic" -o beginning -e -q -X isolation.level=read_committed)
+    echo
+    echo "---- PROFILE=$profile: the first 5 records of $p_topic (kcat, read_committed) ----"
+    "${kc[@]}" -c 5 -J 2>/dev/null | "$p_decode" || echo "  (cannot read $p_topic)"
+    n=$("${kc[@]}" -f '%o\n' 2>/dev/null | wc -l)
+    want=$(journal_count "$p_expect" 2>/dev/null || echo "?")
+    echo "  $n records on $p_topic; the tills' journals imply $want (${p_expect/:/ of })"
 fi
 echo "run directory: $run (journals, receipts, logs)"
 exit $status

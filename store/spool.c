@@ -12,7 +12,9 @@
  * range scan with no index and no per-row planning. Each row also keeps cum, the terminal's
  * cumulative record bytes through that seq, which turns "bytes between two watermarks" into
  * two numbers instead of a scan. The view `records` shows rows with store, terminal and seq
- * for people using the sqlite3 shell.
+ * for people using the sqlite3 shell. Table `schema_ids` (schema version 2) keeps the Schema
+ * Registry ids the bridge's Avro sinks learned, so that they produce through a registry outage;
+ * a version 1 file is migrated at open (migrations[], one transaction per step).
  *
  * The invariant: for every terminal, the spool holds exactly the rows pruned+1..spooled,
  * seq spooled has hash tail_hash, and 0 <= pruned <= delivered <= spooled. Rows are only
@@ -50,7 +52,7 @@
 
 static int spool_rc(int rc);
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2          /* 2: table schema_ids (Schema Registry ids of the Avro sinks) */
 #define APPLICATION_ID 0x50455350 /* "PESP": tells a spool from a journal or any other file */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -114,8 +116,19 @@ static const char schema_sql[] =
     " s.fiscal AS fiscal, lower(hex(s.hash)) AS hash, s.record AS record"
     " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"
     " AND s.k < (t.tid + 1) * 1099511627776;"
+    "CREATE TABLE schema_ids(subject TEXT NOT NULL, schema TEXT NOT NULL, id INTEGER NOT NULL,"
+    " version INTEGER NOT NULL, learned_ms INTEGER NOT NULL, PRIMARY KEY(subject, schema));"
     "PRAGMA application_id = 1346720592;"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
+
+/* Migrations, by the version they upgrade from: each runs in one transaction with the
+ * user_version it sets, so a file is at one version or the next, never in between. */
+static const char *const migrations[SCHEMA_VERSION] = {
+    [1] = "CREATE TABLE IF NOT EXISTS schema_ids(subject TEXT NOT NULL, schema TEXT NOT NULL,"
+          " id INTEGER NOT NULL, version INTEGER NOT NULL, learned_ms INTEGER NOT NULL,"
+          " PRIMARY KEY(subject, schema));"
+          "PRAGMA user_version = 2;",
+};
 
 /* One terminal's watermarks. */
 struct term_state {
@@ -158,6 +171,7 @@ struct pe_spool {
     struct cache c;              /* the terminals */
     struct term *memo;           /* the last terminal looked up, or NULL */
     int64_t pending_bytes;       /* sum over terminals of cur bytes above delivered */
+    int64_t version;             /* the file's schema version as found at open */
 };
 
 static int64_t key_of(int64_t tid, int64_t seq)
@@ -622,6 +636,7 @@ fail:;
 static int identify(struct pe_spool *s, bool *empty, char *err, size_t errlen)
 {
     int64_t app = 0, version = 0, tables = 0;
+    s->version = 0;
     int rc;
     /* The first reads of the file: one that is not a database at all fails here. */
     if ((rc = query_int(s->db, "PRAGMA application_id", &app)) != SQLITE_OK ||
@@ -641,6 +656,30 @@ static int identify(struct pe_spool *s, bool *empty, char *err, size_t errlen)
         store__seterr(err, errlen, "spool %s has schema version %lld; this build knows up to %d",
                       s->path, (long long)version, SCHEMA_VERSION);
         return PE_EINVAL;
+    }
+    s->version = version;
+    return PE_OK;
+}
+
+/* Bring a spool of an older schema version up to SCHEMA_VERSION, one migration per
+ * transaction (a crash in between leaves a file at a version this code upgrades again). */
+static int migrate(struct pe_spool *s, char *err, size_t errlen)
+{
+    while (s->version >= 1 && s->version < SCHEMA_VERSION) {
+        int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, migrations[s->version], NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            int e = open_fail(s, rc, "migrate", err, errlen);
+            if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return e;
+        }
+        pe_info("spool.migrate", "path=\"%s\" from=%lld to=%lld", s->path, (long long)s->version,
+                (long long)s->version + 1);
+        s->version++;
     }
     return PE_OK;
 }
@@ -765,6 +804,8 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
         }
         if (e)
             goto close_db;
+    } else if ((e = migrate(s, err, errlen))) {
+        goto close_db;
     }
 
     e = load_checked(s, err, errlen);
@@ -1437,4 +1478,60 @@ int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out)
     }
     out->pending_bytes = s->pending_bytes;
     return PE_OK;
+}
+
+/* ---- Schema Registry ids ---- */
+
+int pe_spool_schema_put(struct pe_spool *s, const char *subject, const char *schema, int64_t id,
+                        int64_t version, int64_t now_ms)
+{
+    assert(s && subject && schema);
+    if (s->in_txn || s->in_rows)
+        return PE_ESTATE;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO schema_ids(subject, schema, id, version, learned_ms) "
+                                "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(subject, schema) DO "
+                                "UPDATE SET id = excluded.id, version = max(version, "
+                                "excluded.version), learned_ms = excluded.learned_ms",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, id);
+        sqlite3_bind_int64(st, 4, version);
+        sqlite3_bind_int64(st, 5, now_ms);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? PE_OK : fail(s, rc, "schema_put");
+}
+
+int pe_spool_schemas(struct pe_spool *s, int (*fn)(const struct pe_spool_schema *r, void *ctx),
+                     void *ctx)
+{
+    assert(s && fn);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT subject, schema, id, version, learned_ms FROM schema_ids "
+                                "ORDER BY subject, learned_ms, rowid",
+                                -1, &st, NULL);
+    int e = PE_OK;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pe_spool_schema r = {
+            .subject = (const char *)sqlite3_column_text(st, 0),
+            .schema = (const char *)sqlite3_column_text(st, 1),
+            .id = sqlite3_column_int64(st, 2),
+            .version = sqlite3_column_int64(st, 3),
+            .learned_ms = sqlite3_column_int64(st, 4),
+        };
+        rc = SQLITE_OK;
+        if (r.subject && r.schema && (e = fn(&r, ctx)) != 0)
+            break;
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_DONE)
+        e = fail(s, rc, "schemas");
+    sqlite3_finalize(st);
+    return e;
 }

@@ -140,4 +140,28 @@ struct pe_spool_stats {
 
 int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out);
 
+/* A Schema Registry id the bridge learned (table schema_ids, schema version 2). */
+struct pe_spool_schema {
+    const char *subject; /* the subject, "<topic>-key" or "<topic>-value" */
+    const char *schema;  /* the writer schema's text exactly as registered or fetched */
+    int64_t id;          /* the registry's global id: what a Confluent header carries */
+    int64_t version;     /* its version under the subject, 0 when not known */
+    int64_t learned_ms;  /* when it was learned (wall clock) */
+};
+
+/*
+ * Keep what the Schema Registry said about (subject, schema), replacing an earlier row of the
+ * same pair, in its own transaction: the Avro sinks then produce through a registry outage.
+ * Not while an intake transaction is open or rows are read (PE_ESTATE). Errors: PE_ESTATE,
+ * PE_EIO, PE_EFULL.
+ */
+int pe_spool_schema_put(struct pe_spool *s, const char *subject, const char *schema, int64_t id,
+                        int64_t version, int64_t now_ms);
+
+/* Call fn for every kept id, by subject and then oldest first (the last of a subject is the
+ * newest); row pointers are valid during the call. fn returning non-zero stops and is
+ * returned. Errors: PE_EIO. */
+int pe_spool_schemas(struct pe_spool *s, int (*fn)(const struct pe_spool_schema *r, void *ctx),
+                     void *ctx);
+
 #endif

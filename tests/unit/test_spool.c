@@ -302,7 +302,7 @@ static void t_open_fresh(void)
     pe_spool_close(NULL);
 
     CHECK_INT(raw_int(path, "PRAGMA application_id"), 0x50455350);
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 1);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 2);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM terminals"), 0);
     s = open_s(path, 0); /* and an existing empty spool opens again */
     CHECK_INT(nterms(s), 0);
@@ -1174,8 +1174,8 @@ static void t_not_a_spool(void)
 
     const char *newer = pe_test_path(3, "newer.db");
     spool_with(newer, 2);
-    raw_sql(newer, "PRAGMA user_version = 2");
-    expect_refused(newer, PE_EINVAL, "schema version 2");
+    raw_sql(newer, "PRAGMA user_version = 3");
+    expect_refused(newer, PE_EINVAL, "schema version 3");
 }
 
 static void t_damaged(void)
@@ -1312,8 +1312,8 @@ static void t_verify(void)
     spool_with(p1, 20);
     raw_sql(p1, "UPDATE terminals SET spooled = 21");
     expect_verify(p1, PE_ECORRUPT, "seq 21: missing");
-    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 2");
-    expect_verify(p1, PE_EINVAL, "schema version 2");
+    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 3");
+    expect_verify(p1, PE_EINVAL, "schema version 3");
     raw_sql(p1, "CREATE TABLE extra(x); PRAGMA application_id = 7");
     expect_verify(p1, PE_ECORRUPT, "not a posedge spool");
 }
@@ -1482,7 +1482,51 @@ static void t_advance(void)
     pe_spool_close(s);
 }
 
+static int count_schema(const struct pe_spool_schema *r, void *ctx)
+{
+    int *n = ctx;
+    if (strcmp(r->subject, "t-value") == 0 && r->id == 7 && r->version == 2)
+        (*n)++;
+    return 0;
+}
+
+/* Schema version 2 adds schema_ids: a version 1 file is migrated at open, and the ids kept
+ * there survive a reopen. */
+static void t_schema_ids_and_migration(void)
+{
+    const char *path = pe_test_path(0, "v1.db");
+    struct pe_spool *s = NULL;
+    char err[256];
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    pe_spool_close(s);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, "DROP TABLE schema_ids; PRAGMA user_version = 1;", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    CHECK_OK(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 1, 1000));
+    CHECK_OK(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 2, 2000)); /* replaces */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 2, 2000), PE_ESTATE);
+    pe_spool_rollback(s);
+    pe_spool_close(s);
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    int n = 0;
+    CHECK_OK(pe_spool_schemas(s, count_schema, &n));
+    CHECK_INT(n, 1);
+    pe_spool_close(s);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static const struct pe_test tests[] = {
+    {"schema_ids_and_migration", t_schema_ids_and_migration},
     {"open_fresh", t_open_fresh},
     {"transaction_state", t_transaction_state},
     {"add_in_order", t_add_in_order},
