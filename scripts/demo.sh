@@ -18,12 +18,16 @@
 # PROFILE=NAME (make demo passes it through) runs the same demo with the bridge writing one more
 # output profile (docs/protocol.md, "Output profiles"): its configuration, generated into the run
 # directory, is boards/sim/bridge.json with "sinks": native (which reconcile checks) and NAME's
-# sink. At the end it shows the first 5 records of NAME's topic, decoded (kcat, read_committed),
-# and the number of records on it next to the number the tills' journals imply. The profiles are
-# the table in profile_table below; an unknown NAME is refused (exit 2) before anything starts.
-# The profile part never changes the exit status.
-# usage: [PROFILE=native|purchases-json|retail-json|orders-json] scripts/demo.sh BUILD_DIR
-#        (DEMO_SECONDS: trading time, default 70)
+# sink. At the end it shows the first 5 records of NAME's topic, decoded, and the number of
+# records on it next to the number the tills' journals imply. The Avro profiles (inventory-avro,
+# orders-avro) need a Schema Registry: the demo starts one (scripts/registry.sh, on a free
+# loopback port) before the bridge, gives the sink its registry_url, and decodes their records
+# with fastavro (scripts/pydeps.sh) using the writer schema the 5-byte header names. PROFILE=all
+# gives the bridge every profile's sink side by side and shows 2 records of each topic. The
+# profiles are the table in profile_table below; an unknown NAME is refused (exit 2) before
+# anything starts. The profile part never changes the exit status.
+# usage: [PROFILE=native|purchases-json|retail-json|orders-json|inventory-avro|orders-avro|all]
+#        scripts/demo.sh BUILD_DIR   (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,55 +36,76 @@ secs=${DEMO_SECONDS:-70}
 profile=${PROFILE:-}
 
 # ---- PROFILE: one line per output profile ----
-# name, its topic, its sink in the bridge's "sinks" next to native ("-": none), the decoder
-# that prints a record (decode_json, decode_native), and the records the journals imply:
-# events:TYPES (one per event of those types) or lines:TYPES (one per line of those events).
+# name, its topic, its sink in the bridge's "sinks" next to native ("-": none; an Avro sink gets
+# "registry_url" added, and a relative "catalog" is taken from the top of the tree), the decoder
+# that prints a record (decode_json, decode_native, decode_avro), and the records the journals
+# imply: events:TYPES (one per event of those types) or lines:TYPES (one per line of those
+# events).
 profile_table() {
     cat <<'EOF'
-native          pos.sales  -                                                decode_native  events:sale,return,void,no_sale
-purchases-json  purchases  {"profile":"purchases-json"}                     decode_json    lines:sale
-retail-json     retail     {"profile":"retail-json","country":"France"}     decode_json    lines:sale,return
-orders-json     orders     {"profile":"orders-json","source":"store"}       decode_json    events:sale
+native          pos.sales                    -                                                                  decode_native  events:sale,return,void,no_sale
+purchases-json  purchases                    {"profile":"purchases-json"}                                       decode_json    lines:sale
+retail-json     retail                       {"profile":"retail-json","country":"France"}                       decode_json    lines:sale,return
+orders-json     orders                       {"profile":"orders-json","source":"store"}                         decode_json    events:sale
+inventory-avro  prod.inventory.transactions  {"profile":"inventory-avro","catalog":"boards/sim/catalog.json"}  decode_avro    lines:sale,return,inventory_receipt,inventory_adjust
+orders-avro     orders.avro                  {"profile":"orders-avro"}                                          decode_avro    events:sale
 EOF
-    # inventory-avro and orders-avro go here, one line each. Their sinks need a registry_url:
-    # the demo then has to start a Schema Registry (scripts/registry.sh run PORT DIR) before
-    # the bridge, and a decode_avro has to print their records (kcat here has no Avro serdes).
 }
 if [ -n "$profile" ]; then
-    read -r _ p_topic p_sink p_decode p_expect < <(profile_table | awk -v p="$profile" '$1 == p') ||
-        true
-    if [ -z "${p_topic:-}" ]; then
+    if [ "$profile" = all ]; then
+        profiles=$(profile_table)
+    else
+        profiles=$(profile_table | awk -v p="$profile" '$1 == p')
+    fi
+    if [ -z "$profiles" ]; then
         echo "PROFILE=$profile: unknown profile; one of: $(profile_table | awk '{print $1}' |
-            paste -sd' ')" >&2
+            paste -sd' ') all" >&2
         exit 2
     fi
 fi
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 run=$(mktemp -d "${TMPDIR:-/tmp}/posedge-demo-XXXXXX")
 
 # The bridge's configuration: the board's, or with PROFILE the board's plus "sinks" (a list,
-# which --set cannot give), checked by the bridge itself before anything starts.
+# which --set cannot give), checked by the bridge itself before anything starts. An Avro sink
+# needs a Schema Registry: it is started (below, before the bridge) on a port chosen here.
 bridge_cfg=$top/boards/sim/bridge.json
+registry_url=""
 if [ -n "$profile" ]; then
+    if grep -q decode_avro <<<"$profiles"; then
+        registry_port=$(free_port)
+        registry_url=http://127.0.0.1:$registry_port/apis/ccompat/v7
+    fi
     bridge_cfg=$run/bridge.json
-    /usr/bin/python3 - "$top/boards/sim/bridge.json" "$p_sink" "$bridge_cfg" <<'EOF'
-import json, sys
-src, sink, out = sys.argv[1:]
-with open(src) as f:
+    awk '{print $3}' <<<"$profiles" |
+        /usr/bin/python3 -c '
+import json, os, sys
+top, url, out = sys.argv[1:]
+with open(os.path.join(top, "boards", "sim", "bridge.json")) as f:
     cfg = json.load(f)
-cfg["sinks"] = [{"profile": "native"}] + ([] if sink == "-" else [json.loads(sink)])
+cfg["sinks"] = [{"profile": "native"}]
+for word in sys.stdin.read().split():
+    if word == "-":
+        continue
+    sink = json.loads(word)
+    if sink["profile"].endswith("-avro"):
+        sink["registry_url"] = url
+    if "catalog" in sink:
+        sink["catalog"] = os.path.join(top, sink["catalog"])
+    cfg["sinks"].append(sink)
 with open(out, "w") as f:
     json.dump(cfg, f, indent=2)
     f.write("\n")
-EOF
+' "$top" "$registry_url" "$bridge_cfg"
     "$bin/posedge-bridge" -c "$bridge_cfg" --print-config >/dev/null ||
         { echo "PROFILE=$profile: the bridge refuses $bridge_cfg"; exit 1; }
     echo "PROFILE=$profile: bridge sinks $(/usr/bin/python3 -c 'import json,sys
-print(json.dumps(json.load(open(sys.argv[1]))["sinks"]))' "$bridge_cfg"), topic $p_topic"
+print(json.dumps(json.load(open(sys.argv[1]))["sinks"]))' "$bridge_cfg"), topics $(
+        awk '{print $2}' <<<"$profiles" | paste -sd' ')"
 fi
 tills="t01 t02 t03"
 pids=()
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { # port seconds
     for ((i = 0; i < $2 * 10; i++)); do
         (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
@@ -93,6 +118,7 @@ cleanup() {
     [ -n "${kafka_pid:-}" ] && kill "$kafka_pid" 2>/dev/null || true
     [ -n "${mqtt_pid:-}" ] && kill "$mqtt_pid" 2>/dev/null || true
     [ -n "${bridge_pid:-}" ] && kill "$bridge_pid" 2>/dev/null || true
+    [ -n "${registry_pid:-}" ] && kill "$registry_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -135,7 +161,7 @@ elif [ "${DEMO_KAFKA:-real}" = real ]; then
         >"$run/kafka.out" 2>&1 &
     kafka_pid=$!
     for ((i = 0; i < 1200; i++)); do
-        brokers=$(sed -n 's/^bootstrap=//p' "$run/kafka.out" | head -1)
+        brokers=$(sed -n 's/^bootstrap=//p' "$run/kafka.out" 2>/dev/null | head -1)
         [ -n "$brokers" ] && break
         kill -0 "$kafka_pid" 2>/dev/null || break
         sleep 0.1
@@ -158,6 +184,23 @@ else
     echo "Kafka: posedge-ctl devkafka (librdkafka mock cluster) at $brokers"
     outage() { echo down >&7; }
     back() { echo up >&7; }
+fi
+
+# ---- the Schema Registry, for an Avro sink (scripts/registry.sh: Apicurio, built once) ----
+if [ -n "$registry_url" ]; then
+    "$top/scripts/registry.sh" fetch || { echo "scripts/registry.sh fetch failed"; exit 1; }
+    avro_py=$("$top/scripts/pydeps.sh" | tail -1) || { echo "scripts/pydeps.sh failed"; exit 1; }
+    "$top/scripts/registry.sh" run "$registry_port" "$run/registry" </dev/null \
+        >"$run/registry.log" 2>&1 &
+    registry_pid=$! # registry.sh run execs the JVM: this is the server itself
+    for ((i = 0; i < 900; i++)); do # up to 90 s: a cold JVM
+        curl -sf -o /dev/null "$registry_url/subjects" && break
+        kill -0 "$registry_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    curl -sf -o /dev/null "$registry_url/subjects" ||
+        { echo "the Schema Registry did not start: see $run/registry.log"; exit 1; }
+    echo "Schema Registry: Apicurio (scripts/registry.sh) at $registry_url"
 fi
 
 # ---- the bridge and the tills ----
@@ -347,14 +390,52 @@ journal_count() { # events:TYPES | lines:TYPES over the tills' journals
     done
     echo "$total"
 }
+decode_avro() { # kcat "%K %S\n%k%s" on stdin: key and value of each record, by fastavro
+    "$avro_py" -c '
+import io, json, struct, sys, urllib.request
+import fastavro
+url, data, pos, cache = sys.argv[1], sys.stdin.buffer.read(), 0, {}
+def decode(b):  # the 5-byte Confluent header, then Avro in the writer schema with that id
+    if b is None:
+        return None
+    if len(b) < 5 or b[0] != 0:
+        return b.decode(errors="replace")
+    i = struct.unpack(">I", b[1:5])[0]
+    if i not in cache:
+        with urllib.request.urlopen("%s/schemas/ids/%d" % (url, i), timeout=10) as r:
+            cache[i] = fastavro.parse_schema(json.loads(json.loads(r.read())["schema"]))
+    return fastavro.schemaless_reader(io.BytesIO(b[5:]), cache[i])
+while pos < len(data):
+    nl = data.index(b"\n", pos)
+    kl, vl = map(int, data[pos:nl].split())
+    pos = nl + 1
+    k = data[pos:pos + kl] if kl >= 0 else None
+    pos += max(kl, 0)
+    v = data[pos:pos + vl] if vl >= 0 else None
+    pos += max(vl, 0)
+    print("  %s  %s" % (json.dumps(decode(k)), json.dumps(decode(v), ensure_ascii=False)))
+' "$registry_url"
+}
 if [ -n "$profile" ]; then
-    kc=(kcat -b "$brokers" -C -t "$p_topic" -o beginning -e -q -X isolation.level=read_committed)
-    echo
-    echo "---- PROFILE=$profile: the first 5 records of $p_topic (kcat, read_committed) ----"
-    "${kc[@]}" -c 5 -J 2>/dev/null | "$p_decode" || echo "  (cannot read $p_topic)"
-    n=$("${kc[@]}" -f '%o\n' 2>/dev/null | wc -l)
-    want=$(journal_count "$p_expect" 2>/dev/null || echo "?")
-    echo "  $n records on $p_topic; the tills' journals imply $want (${p_expect/:/ of })"
+    [ "$profile" = all ] && first=2 || first=5
+    while read -r name p_topic _ p_decode p_expect <&3; do
+        kc=(kcat -b "$brokers" -C -t "$p_topic" -o beginning -e -q
+            -X isolation.level=read_committed)
+        echo
+        if [ "$p_decode" = decode_avro ]; then
+            echo "---- PROFILE=$name: the first $first records of $p_topic (kcat, read_committed;" \
+                "fastavro, writer schema by id from the registry) ----"
+            "${kc[@]}" -c "$first" -f '%K %S\n%k%s' 2>/dev/null | decode_avro ||
+                echo "  (cannot read $p_topic)"
+        else
+            echo "---- PROFILE=$name: the first $first records of $p_topic" \
+                "(kcat, read_committed) ----"
+            "${kc[@]}" -c "$first" -J 2>/dev/null | "$p_decode" || echo "  (cannot read $p_topic)"
+        fi
+        n=$("${kc[@]}" -f '%o\n' 2>/dev/null | wc -l)
+        want=$(journal_count "$p_expect" 2>/dev/null || echo "?")
+        echo "  $n records on $p_topic; the tills' journals imply $want (${p_expect/:/ of })"
+    done 3<<<"$profiles"
 fi
 echo "run directory: $run (journals, receipts, logs)"
 exit $status

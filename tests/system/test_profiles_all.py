@@ -1,24 +1,31 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: Apache-2.0
-"""Issue 7, acceptance 1 (in part): every output profile at once, from one run of tills.
+"""Issue 7, acceptance 1: every output profile at once, from one run of tills.
 
 One bridge (transactional, real mosquitto, real Apache Kafka from tests/system/kafka.py) has
-every sink the bridge offers configured side by side: native and the three JSON profiles
-(purchases-json, retail-json, orders-json). Three tills trade at the same time against it, two
-shoppers and the day scenario (which has returns, voids, stock work and reports), each until it
-has seen everything delivered. Then every profile's topic is read with kcat,
+every sink the bridge offers configured side by side: native, the three JSON profiles
+(purchases-json, retail-json, orders-json) and the two Avro profiles (inventory-avro,
+orders-avro). Three tills trade at the same time against it, two shoppers and the day scenario
+(which has returns, voids, stock work and reports), each until it has seen everything
+delivered. Then every profile's topic is read with kcat,
 isolation.level=read_committed, and must be non-empty and hold exactly what the tills'
 journals imply, counted per event id (the records' `id` header): one purchases-json record per
 line of each sale, one retail-json record per line of each sale and return, one orders-json
 record per sale. posedge-ctl reconcile passes on the native topics, and nothing is a dead
 letter.
 
-The Avro profiles (inventory-avro, orders-avro) are being added to the bridge; their place is
-marked AVRO below. For now the test checks native and the JSON profiles, and says on a "# "
-line whether bridge/profile_avro.c exists and whether the bridge accepts the Avro sinks.
+With them, the Avro profiles (inventory-avro, orders-avro) against a real Schema Registry
+(tests/system/registry.py): every record on their topics carries the 5-byte Confluent header
+with a schema id the registry holds for `<topic>-value` (and `<topic>-key` where the key is
+Avro), there is one prod.inventory.transactions record per stock-moving line (sale, return,
+inventory_receipt, inventory_adjust), one prod.inventory.snapshots record per inventory_count
+line and one orders.avro record per sale, counted per event id, and the master data topics are
+not empty. A sample of each is decoded with fastavro (the venv of scripts/pydeps.sh, in a
+subprocess) and its fields checked against the journals.
 """
 import json
 import os
+import struct
 import subprocess
 import time
 from collections import Counter
@@ -26,6 +33,7 @@ from collections import Counter
 from kafka import RealKafka
 from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, SRC, Bridge, Mosquitto, check,
                  journal_events, main, reconcile, run, test, tmpdir)
+from registry import Registry
 
 DAY = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 JSON_SINKS = [
@@ -41,35 +49,171 @@ JSON_EXPECT = {
     "orders": lambda e: 1 if e["type"] == "sale" else 0,
 }
 
-# ---- AVRO: inventory-avro and orders-avro go here. ----
-# When bridge/profile_avro.c exists, avro_note() asks the bridge (--print-config, which
-# contacts nothing) whether it takes these sinks, and says so on a "# " line. To finish: start
-# a Schema Registry (tests/system/registry.py) and put its URL in registry_url, append
-# AVRO_SINKS to the bridge's sinks below, and count their records per event id header as for
-# JSON_EXPECT (orders-avro: one per sale on its topic; inventory-avro: per stock movement on
-# prod.inventory.transactions and per inventory_count on prod.inventory.snapshots, as
-# docs/protocol.md will say). Counting needs no Avro decoding (kcat here has no Avro serdes).
-AVRO_SINKS = [
-    {"profile": "inventory-avro", "registry_url": "http://127.0.0.1:1/apis/ccompat/v7"},
-    {"profile": "orders-avro", "registry_url": "http://127.0.0.1:1/apis/ccompat/v7"},
-]
+# ---- AVRO: inventory-avro and orders-avro, against a real Schema Registry ----
+CATALOG = os.path.join(SRC, "boards", "sim", "catalog.json")
+STOCK = ("sale", "return", "inventory_receipt", "inventory_adjust")
 
 
-def avro_note(d):
-    """Why the Avro sinks are not part of the run (a "# " line for tests/run.sh)."""
-    if not os.path.exists(os.path.join(SRC, "bridge", "profile_avro.c")):
-        return "# AVRO: bridge/profile_avro.c does not exist yet: Avro sinks not checked"
-    with open(BRIDGE_CONFIG) as f:
-        cfg = json.load(f)
-    cfg["sinks"] = [{"profile": "native"}] + AVRO_SINKS
-    path = os.path.join(d, "bridge-avro.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    p = run([BRIDGE, "-c", path, "--print-config"], timeout=60)
+def avro_sinks(url):
+    return [{"profile": "inventory-avro", "registry_url": url, "catalog": CATALOG,
+             "store_name": "Lyon Part-Dieu"},
+            {"profile": "orders-avro", "registry_url": url}]
+
+
+# Per topic: whether the key is Avro, and the records it holds per journal event (None: master
+# data, published at start, only required to be non-empty).
+AVRO_EXPECT = {
+    "prod.inventory.transactions":
+        (True, lambda e: len(e["body"]["lines"]) if e["type"] in STOCK else 0),
+    "prod.inventory.snapshots":
+        (True, lambda e: len(e["body"]["lines"]) if e["type"] == "inventory_count" else 0),
+    "orders.avro": (False, lambda e: 1 if e["type"] == "sale" else 0),
+    "prod.stores": (True, None),
+    "prod.items": (True, None),
+    "prod.inventory.types": (True, None),
+}
+SAMPLE = 5  # records per Avro topic decoded with fastavro
+
+# Run by the venv's python: JSON lines {"key": hex|null, "value": hex} on stdin, the registry
+# URL as argv[1]; prints each record's key and value decoded (writer schema fetched by id).
+DECODER = r'''
+import io, json, sys, struct, urllib.request
+import fastavro
+url, cache = sys.argv[1], {}
+def decode(h):
+    if h is None:
+        return None
+    b = bytes.fromhex(h)
+    if len(b) < 5 or b[0] != 0:
+        return b.decode()
+    i = struct.unpack(">I", b[1:5])[0]
+    if i not in cache:
+        with urllib.request.urlopen("%s/schemas/ids/%d" % (url, i), timeout=10) as r:
+            cache[i] = fastavro.parse_schema(json.loads(json.loads(r.read())["schema"]))
+    return fastavro.schemaless_reader(io.BytesIO(b[5:]), cache[i])
+for line in sys.stdin:
+    m = json.loads(line)
+    print(json.dumps({"key": decode(m["key"]), "value": decode(m["value"])}))
+'''
+
+
+def raw_committed(bootstrap, topic):
+    """(headers, key bytes or None, value bytes) of every committed record of a topic."""
+    p = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e",
+                        "-q", "-X", "isolation.level=read_committed", "-f", "%K %S %h\n%k%s"],
+                       capture_output=True, timeout=180)
     if p.returncode != 0:
-        return "# AVRO: the bridge refuses the Avro sinks (%s): not checked" % (
-            p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1]
-    return "# AVRO: the bridge accepts the Avro sinks; checking them is still to be written"
+        return []
+    data, pos, out = p.stdout, 0, []
+    while pos < len(data):
+        nl = data.index(b"\n", pos)
+        kl, vl, hdr = data[pos:nl].decode().split(" ", 2)
+        pos = nl + 1
+        kl, vl = int(kl), int(vl)
+        k = data[pos:pos + kl] if kl >= 0 else None
+        pos += max(kl, 0)
+        v = data[pos:pos + max(vl, 0)]
+        pos += max(vl, 0)
+        out.append((dict(x.split("=", 1) for x in hdr.split(",") if "=" in x), k, v))
+    return out
+
+
+def subject_ids(reg, subject):
+    """Every schema id the registry holds under subject."""
+    status, versions = reg.request("GET", "/subjects/%s/versions" % subject)
+    check(status == 200 and versions, "registry: no versions of %s (HTTP %d)" % (subject, status))
+    ids = set()
+    for v in versions:
+        status, ans = reg.request("GET", "/subjects/%s/versions/%d" % (subject, v))
+        check(status == 200, "registry: %s version %d: HTTP %d" % (subject, v, status))
+        ids.add(ans["id"])
+    return ids
+
+
+def schema_id(b):
+    return struct.unpack(">I", b[1:5])[0] if b is not None and len(b) >= 5 and b[0] == 0 \
+        else None
+
+
+def decoded(py, url, recs):
+    """The (key, value) of recs decoded by fastavro in the venv's python."""
+    lines = "".join(json.dumps({"key": None if k is None else k.hex(), "value": v.hex()}) + "\n"
+                    for _, k, v in recs)
+    p = subprocess.run([py, "-c", DECODER, url], input=lines, capture_output=True, text=True,
+                       timeout=60)
+    check(p.returncode == 0, "fastavro decoder: %s" % p.stderr.strip()[-1500:])
+    return [(m["key"], m["value"]) for m in map(json.loads, p.stdout.splitlines())]
+
+
+def check_avro_sample(topic, recs, dec, by_id):
+    """A few fields of the decoded records against the journal event named by their id."""
+    for (h, _, _), (key, val) in zip(recs, dec):
+        e = by_id.get(h.get("id"))
+        if topic == "prod.inventory.transactions":
+            check(val["trans_id"] == "{%s}" % e["id"].upper(), "%s: trans_id %r" % (topic, val))
+            check(key == {k: val[k] for k in ("trans_id", "item_id", "store_id")},
+                  "%s: key %r" % (topic, key))
+            moved = [(-l["qty"] if e["type"] == "sale" else l["qty"]) for l in e["body"]["lines"]]
+            check(val["quantity"] in moved and val["store_id"] == 1,
+                  "%s: %r is not a line of %s %s" % (topic, val, e["type"], e["id"]))
+        elif topic == "prod.inventory.snapshots":
+            check(e["type"] == "inventory_count" and
+                  val["quantity"] in [l["counted"] for l in e["body"]["lines"]],
+                  "%s: %r is not a line of count %s" % (topic, val, e["id"]))
+        elif topic == "orders.avro":
+            b = e["body"]
+            check(key == "%s/%s" % (e["store"], e["terminal"]), "%s: key %r" % (topic, key))
+            check(len(val) == 1 and
+                  val[0]["order_id"] == int(e["id"].replace("-", "")[:15], 16) and
+                  round(val[0]["price"] * 100) == b["totals"]["total"] and
+                  [p["name"] for p in val[0]["products"]] == [l["name"] for l in b["lines"]],
+                  "%s: %r is not sale %s" % (topic, val, e["id"]))
+        elif topic == "prod.stores":
+            check(val == {"store_id": 1, "name": "Lyon Part-Dieu"}, "%s: %r" % (topic, val))
+
+
+def check_avro(kafka, reg, py, events):
+    by_id = {e["id"]: e for e in events}
+    for topic, (avro_key, per_event) in AVRO_EXPECT.items():
+        read = {}
+        want = Counter()
+        for e in events if per_event else ():
+            if per_event(e):
+                want[e["id"]] += per_event(e)
+
+        def all_there():
+            read["recs"] = raw_committed(kafka.bootstrap, topic)
+            n = len(read["recs"])
+            if per_event is None:
+                return n > 0, "%d records" % n
+            return n == sum(want.values()), "%d records, the journals imply %d" % (
+                n, sum(want.values()))
+        settled(all_there, topic)
+        recs = read["recs"]
+        check(recs, "%s is empty" % topic)
+        vids = subject_ids(reg, topic + "-value")
+        kids = subject_ids(reg, topic + "-key") if avro_key else set()
+        for h, k, v in recs:
+            check(schema_id(v) in vids, "%s: value header names schema id %s, the registry has "
+                  "%s for %s-value" % (topic, schema_id(v), sorted(vids), topic))
+            if avro_key:
+                check(schema_id(k) in kids, "%s: key header names schema id %s, the registry "
+                      "has %s for %s-key" % (topic, schema_id(k), sorted(kids), topic))
+        if per_event:
+            got = Counter(h.get("id") for h, _, _ in recs)
+            check(got == want, "%s: records per event differ from the journals: %s" % (
+                topic, list(((got - want) + (want - got)).items())[:5]))
+            check(all(h.get("profile") in ("inventory-avro", "orders-avro") for h, _, _ in recs),
+                  "%s: profile header" % topic)
+        sample = recs[:SAMPLE]
+        dec = decoded(py, reg.url, sample)
+        check(len(dec) == len(sample), "%s: fastavro decoded %d of %d" % (
+            topic, len(dec), len(sample)))
+        check_avro_sample(topic, sample, dec, by_id)
+        print("# %s: %d records%s, schema ids value %s%s; first decoded: %s" % (
+            topic, len(recs), " from %d events" % len(want) if per_event else "",
+            sorted(vids), " key %s" % sorted(kids) if avro_key else "",
+            json.dumps(dec[0][1])[:160]), flush=True)
 
 
 def settled(attempt, what, timeout=60):
@@ -104,17 +248,20 @@ def committed(bootstrap, topic):
 
 @test
 def every_profile_from_one_run_of_tills():
+    run(["bash", os.path.join(SRC, "scripts", "registry.sh"), "fetch"], timeout=900, check_rc=0)
+    py = run([os.path.join(SRC, "scripts", "pydeps.sh")], timeout=600,
+             check_rc=0).stdout.strip().splitlines()[-1]
     d = tmpdir("pe-profiles-all")
-    print(avro_note(d), flush=True)
     mqtt = Mosquitto(d).start()
-    kafka = bridge = None
+    kafka = bridge = reg = None
     failed = True
     tills = []
     try:
         kafka = RealKafka(d).start()
+        reg = Registry(d).start()
         with open(BRIDGE_CONFIG) as f:
             cfg = json.load(f)
-        cfg["sinks"] = JSON_SINKS  # AVRO: + AVRO_SINKS once they are checked
+        cfg["sinks"] = JSON_SINKS + avro_sinks(reg.url)
         cfg_path = os.path.join(d, "bridge.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
@@ -171,6 +318,7 @@ def every_profile_from_one_run_of_tills():
                 json.loads(v)
             print("# %s: %d records from %d events" % (topic, sum(got.values()), len(got)),
                   flush=True)
+        check_avro(kafka, reg, py, events)
         check(not committed(kafka.bootstrap, "pos.dlq"), "no dead letters")
         failed = False
     finally:
@@ -179,7 +327,7 @@ def every_profile_from_one_run_of_tills():
                 p.kill()
                 p.wait()
         for stop in ((lambda: bridge and bridge.stop()), (lambda: kafka and kafka.close(failed)),
-                     mqtt.stop):
+                     mqtt.stop, (lambda: reg and reg.close(failed))):
             try:
                 stop()
             except Exception:
