@@ -251,8 +251,12 @@ static int retail_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
         struct profile_buf b = {0};
         pb_str(&b, "{\"InvoiceNo\":");
         pb_json_str(&b, invoice);
+        /* A replayed dataset's StockCode at a second price is the catalog item CODE@PRICE
+         * (docs/scenario.md): the StockCode is the part before the '@'. */
+        char code[128];
+        snprintf(code, sizeof code, "%.*s", (int)strcspn(ln.item, "@"), ln.item);
         pb_str(&b, ",\"StockCode\":");
-        pb_json_str(&b, ln.item);
+        pb_json_str(&b, code);
         pb_str(&b, ",\"Description\":");
         pb_json_str(&b, ln.name);
         pb_str(&b, ",\"Quantity\":");

@@ -26,9 +26,9 @@ is sold as an ordinary line item, so it is a record like any product; AMAZONFEE 
 activity and has no record, the rest of its invoice does. CustomerID is not replayed (null);
 Country is the sink's `country`. The native topics still reconcile with the journal.
 
-Each StockCode has one UnitPrice in this input: a StockCode seen again at another price is an
-item of its own in the replay's catalog, `STOCK@PRICE` (e.g. `85123A@295`), and retail-json's
-StockCode is the till's item id, so such a row would come back as `85123A@295`.
+A StockCode sold at another price (85123A at 2.55, then 2.95) is an item of its own in the
+replay's catalog, `STOCK@PRICE` (`85123A@295`), because the till takes prices from its catalog;
+retail-json reports the StockCode without that suffix, so the row comes back as the input's.
 """
 import json
 import os
@@ -55,6 +55,7 @@ ROWS = [
     ("C536379", "71053", "WHITE METAL LANTERN, LARGE", "-2", "12/1/2010 9:41", "3.39", "17850", "United Kingdom"),
     ("C536379", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "-1", "12/1/2010 9:41", "2.55", "17850", "United Kingdom"),
     ("536370", "22728", "ALARM CLOCK BAKELIKE PINK", "24", "12/1/2010 9:45", "3.75", "12583", "France"),
+    ("536371", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", "32", "12/1/2010 9:50", "2.95", "13748", "United Kingdom"),
 ]
 SKIPPED = {"AMAZONFEE"}  # no till activity (docs/scenario.md)
 COUNTRY = "United Kingdom"
