@@ -60,7 +60,8 @@ struct basket {
     int64_t disc_amount; /* a fixed basket discount */
     struct tender tenders[MAX_TENDERS];
     int ntenders;
-    bool commit_failed; /* fully paid, commit failed: waiting for a retry */
+    bool commit_failed;       /* fully paid, commit failed: waiting for a retry */
+    char customer[PE_ID_MAX]; /* customer (loyalty) id, "" when none */
 };
 
 struct totals {
@@ -82,6 +83,7 @@ struct pe_till {
     enum till_state state;
     struct basket b;
     char operator_[PE_ID_MAX];
+    char next_customer[PE_ID_MAX]; /* a customer keyed while idle: for the next basket */
     bool shift_open;
     int64_t pending_qty;     /* QTY key for the next counted item, 0 when none */
     struct pe_weight weight; /* last scale reading */
@@ -343,6 +345,8 @@ static int basket_body(const struct pe_till *t, enum pe_event_type type, cJSON *
     if (!b)
         return PE_ENOMEM;
     add_s(b, "currency", t->d.currency, &err);
+    if (t->b.customer[0])
+        add_s(b, "customer_id", t->b.customer, &err);
     add_o(b, "lines", lines_json(t, &x, &err), &err);
     if (type == PE_EV_SALE || type == PE_EV_RETURN) {
         int64_t paid = tendered(&t->b);
@@ -508,6 +512,8 @@ static int open_basket(struct pe_till *t, enum basket_mode mode)
         return rc;
     t->b.mode = mode;
     t->state = TILL_BASKET;
+    memcpy(t->b.customer, t->next_customer, sizeof t->b.customer);
+    t->next_customer[0] = '\0';
     return PE_OK;
 }
 
@@ -1341,6 +1347,25 @@ static void inventory(struct pe_till *t, const struct pe_key_input *k)
         show(t, "Stock updated", pe_event_type_name(type));
 }
 
+/* A customer (loyalty card or keyed id) for the open basket, or for the next one when the till
+ * is idle; it goes on the sale or return as customer_id. Never a card number: only an id of
+ * letters, digits, '.', '_', '-'. */
+static void customer(struct pe_till *t, const struct pe_key_input *k)
+{
+    if (!pe_event_id_valid(k->text, 1)) {
+        refuse(t, "Bad customer id", "1..32 of letters, digits, '.', '_', '-'");
+        return;
+    }
+    if (t->state == TILL_TENDER) {
+        refuse(t, "Customer too late", "key the customer before the total");
+        return;
+    }
+    /* Valid ids are at most 32 characters: the copy fits PE_ID_MAX with its NUL. */
+    memcpy(t->state == TILL_BASKET ? t->b.customer : t->next_customer, k->text,
+           strlen(k->text) + 1);
+    show(t, "Customer", k->text);
+}
+
 void till_on_key(struct pe_till *t, const struct pe_key_input *k)
 {
     pe_debug("till.key", "kind=%s state=%d", pe_key_kind_name(k->kind), (int)t->state);
@@ -1424,6 +1449,9 @@ void till_on_key(struct pe_till *t, const struct pe_key_input *k)
     case PE_KEY_INV_COUNT:
         inventory(t, k);
         return;
+    case PE_KEY_CUSTOMER:
+        customer(t, k);
+        return;
     }
     refuse(t, "Unknown key", "%d", (int)k->kind);
 }
@@ -1443,6 +1471,7 @@ int till_park(struct pe_till *t)
     add_i(p, "disc_bp", t->b.disc_bp, &err);
     add_i(p, "disc_amount", t->b.disc_amount, &err);
     add_s(p, "operator", t->operator_, &err);
+    add_s(p, "customer", t->b.customer, &err);
     for (int i = 0; i < t->b.nlines; i++) {
         const struct line *l = &t->b.lines[i];
         if (l->voided)
@@ -1497,6 +1526,9 @@ static void unpark(struct pe_till *t)
     pe_json_get_int(p, "disc_amount", &t->b.disc_amount);
     pe_json_get_str(p, "operator", &op);
     snprintf(t->operator_, sizeof t->operator_, "%s", op);
+    const char *cust = "";
+    if (pe_json_get_str(p, "customer", &cust) == PE_OK && pe_event_id_valid(cust, 1))
+        snprintf(t->b.customer, sizeof t->b.customer, "%s", cust);
     const cJSON *l;
     cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "lines"))
     {

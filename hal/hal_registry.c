@@ -172,6 +172,8 @@ const char *pe_key_kind_name(enum pe_key_kind k)
         return "inv_adjust";
     case PE_KEY_INV_COUNT:
         return "inv_count";
+    case PE_KEY_CUSTOMER:
+        return "customer";
     }
     return "?";
 }

@@ -26,6 +26,7 @@
 #include "hal/fake/replay.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
+#include "posedge/event.h"
 
 #define REPLAY_MAX_BYTES (1024UL * 1024 * 1024) /* one CSV file; the UCI file is ~45 MB */
 #define SALE_MAX_LINES 100 /* lines of one till basket (agent/till.c MAX_LINES) */
@@ -60,6 +61,7 @@ struct rp_group {
     size_t orig;           /* return: index of the sale it returns against */
     char reason[32];       /* adjustment reason */
     int64_t seq;           /* sale: receipt number once committed; 0 before */
+    char customer[33];     /* Online Retail CustomerID as an id ("17850"), "" when none */
     bool bad;              /* while being read: a row was bad, the group is skipped */
     int rows;              /* while being read: rows seen */
 };
@@ -339,6 +341,23 @@ static int resolve(struct replay *r, struct rp_line *l, char *why, size_t whylen
 
 /* ---- Online Retail ------------------------------------------------------------------------ */
 
+/* The invoice's CustomerID as the till's customer id: "17850" (or "17850.0", as some exports
+ * write it) gives "17850"; empty or anything else that is no id gives "" (no customer). */
+static void or_customer(const char *field, char out[33])
+{
+    char id[33];
+    size_t n = strcspn(field, " \t");
+    if (n >= 3 && strcmp(field + n - 2, ".0") == 0)
+        n -= 2;
+    out[0] = '\0';
+    if (n == 0 || n >= sizeof id)
+        return;
+    memcpy(id, field, n);
+    id[n] = '\0';
+    if (pe_event_id_valid(id, 1))
+        memcpy(out, id, n + 1);
+}
+
 static const char *const or_cols[] = {"InvoiceNo",   "StockCode", "Description", "Quantity",
                                       "InvoiceDate", "UnitPrice", "CustomerID",  "Country"};
 
@@ -403,6 +422,7 @@ static int or_returns(struct replay *r, struct rp_group *inv)
                                .lineno = inv->lineno,
                                .orig = match[i]};
         snprintf(ret.ref, sizeof ret.ref, "%s", inv->ref);
+        memcpy(ret.customer, inv->customer, sizeof ret.customer);
         for (int k = i; k < inv->nlines && rc == PE_OK; k++) {
             if (match[k] != match[i])
                 continue;
@@ -499,6 +519,7 @@ static int or_finish(struct replay *r, struct rp_group *inv)
         struct rp_group s = {
             .kind = RP_SALE, .ts = inv->ts, .file = inv->file, .lineno = inv->lines[i].lineno};
         snprintf(s.ref, sizeof s.ref, "%s", inv->ref);
+        memcpy(s.customer, inv->customer, sizeof s.customer);
         for (int k = i; k < kept && k < i + SALE_MAX_LINES && rc == PE_OK; k++)
             rc = group_add(&s, &inv->lines[k]);
         if (i == first_last)
@@ -621,6 +642,7 @@ static int or_file(struct replay *r, const char *path, char *err, size_t errlen)
             inv.lineno = line;
             inv.ts = ts;
             snprintf(inv.ref, sizeof inv.ref, "%s", no);
+            or_customer(nf > 6 ? c.fields[6] : "", inv.customer);
         }
         inv.rows++;
         if (bad) {
@@ -1082,13 +1104,25 @@ static int scans(struct pe_sim *sim, const struct rp_group *g, int *added)
     return PE_OK;
 }
 
+/* The invoice's customer, keyed before its lines (the till puts it on the sale or return). */
+static int customer_key(struct pe_sim *sim, const struct rp_group *g, int *added)
+{
+    if (!g->customer[0])
+        return PE_OK;
+    struct sim__step *st = key(sim, g, PE_KEY_CUSTOMER, added);
+    if (!st)
+        return PE_ENOMEM;
+    snprintf(st->text, sizeof st->text, "%s", g->customer);
+    return PE_OK;
+}
+
 static int play(struct replay *r, struct pe_sim *sim, size_t gi, int *added)
 {
     const struct rp_group *g = &r->g[gi];
     struct sim__step *st;
     switch (g->kind) {
     case RP_SALE:
-        if (scans(sim, g, added))
+        if (customer_key(sim, g, added) || scans(sim, g, added))
             return PE_ENOMEM;
         if (g->discount > 0) {
             if (!(st = key(sim, g, PE_KEY_DISCOUNT, added)))
@@ -1112,7 +1146,8 @@ static int play(struct replay *r, struct pe_sim *sim, size_t gi, int *added)
         if (!(st = key(sim, g, PE_KEY_RETURN, added)))
             return PE_ENOMEM;
         st->ref_seq = seq;
-        if (scans(sim, g, added) || !(st = key(sim, g, PE_KEY_TENDER_CASH, added)))
+        if (customer_key(sim, g, added) || scans(sim, g, added) ||
+            !(st = key(sim, g, PE_KEY_TENDER_CASH, added)))
             return PE_ENOMEM;
         st->flags = PE_KEYF_EXACT;
         return PE_OK;

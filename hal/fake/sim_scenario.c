@@ -422,6 +422,11 @@ static int parse_action(struct parser *p, const cJSON *o)
             return rc;
         return get_str(p, o, "operator", true, NULL, st->text, 33);
     }
+    if (strcmp(a, "customer") == 0) {
+        if ((rc = check_fields(p, o, "id")) || (rc = add_key(p, true, wait, PE_KEY_CUSTOMER, &st)))
+            return rc;
+        return get_str(p, o, "id", true, NULL, st->text, 33);
+    }
     if (strcmp(a, "shift_open") == 0 || strcmp(a, "shift_close") == 0) {
         bool open_ = a[6] == 'o';
         const char *field = open_ ? "float" : "declared";

@@ -84,7 +84,8 @@ static void t_registry(void)
     CHECK_STR(pe_key_kind_name(PE_KEY_Z_REPORT), "z_report");
     CHECK_STR(pe_key_kind_name((enum pe_key_kind)0), "?");
     CHECK_STR(pe_key_kind_name((enum pe_key_kind)999), "?");
-    for (int k = PE_KEY_LOGIN; k <= PE_KEY_INV_COUNT; k++)
+    CHECK_STR(pe_key_kind_name(PE_KEY_CUSTOMER), "customer");
+    for (int k = PE_KEY_LOGIN; k <= PE_KEY_CUSTOMER; k++)
         CHECK(strcmp(pe_key_kind_name((enum pe_key_kind)k), "?") != 0);
 }
 

@@ -798,6 +798,41 @@ static void t_reprint(void)
     CHECK_INT(last_seq(), 2); /* a reprint commits nothing */
 }
 
+/* A customer keyed before the basket (for the next one) or during it goes on the sale as
+ * customer_id; a bad id, or one keyed at the tender, is refused and changes nothing. */
+static void t_customer(void)
+{
+    fx_setup();
+    open_for_trade();
+    key_text(PE_KEY_CUSTOMER, "17850");
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key_text(PE_KEY_CUSTOMER, "99");
+    CHECK_STR(till_display_line1(F.till), "Customer too late");
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(2, &b, &type);
+    CHECK_STR(type, "sale");
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(b, "customer_id")->valuestring, "17850");
+    cJSON_Delete(rec);
+    till_on_scan(F.till, F.counted->barcode);
+    key_text(PE_KEY_CUSTOMER, "no spaces allowed");
+    CHECK_STR(till_display_line1(F.till), "Bad customer id");
+    key_text(PE_KEY_CUSTOMER, "C-42");
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    rec = event_at(3, &b, &type);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(b, "customer_id")->valuestring, "C-42");
+    cJSON_Delete(rec);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    rec = event_at(4, &b, &type);
+    CHECK(cJSON_GetObjectItemCaseSensitive(b, "customer_id") == NULL); /* not carried over */
+    cJSON_Delete(rec);
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
@@ -815,6 +850,7 @@ static const struct pe_test tests[] = {
     {"replay_rebuilds_state", t_replay_rebuilds_state},
     {"remote_reports", t_remote_reports},
     {"reprint", t_reprint},
+    {"customer", t_customer},
     {NULL, NULL},
 };
 

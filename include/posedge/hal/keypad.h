@@ -29,6 +29,7 @@ enum pe_key_kind {
     PE_KEY_INV_RECEIPT, /* lines (qty received), text: delivery reference */
     PE_KEY_INV_ADJUST,  /* lines (signed qty), text: reason */
     PE_KEY_INV_COUNT,   /* lines (counted qty) */
+    PE_KEY_CUSTOMER,    /* text: customer (loyalty) id of the open basket, or of the next one */
 };
 
 #define PE_KEYF_EXACT 0x1     /* TENDER_CASH: tender exactly the amount due */
