@@ -35,8 +35,9 @@
 static const struct {
     const char *name;
     int fiscal;
+    const char *topic;
 } types[PE_EV__COUNT] = {
-#define PE__EV_ROW(name, str, fiscal) {str, fiscal},
+#define PE__EV_ROW(name, str, fiscal, topic) [PE_EV_##name] = {str, fiscal, topic},
     PE_EVENT_TYPES(PE__EV_ROW)
 #undef PE__EV_ROW
 };
@@ -60,6 +61,11 @@ int pe_event_type_parse(const char *s, enum pe_event_type *out)
 int pe_event_type_is_fiscal(enum pe_event_type t)
 {
     return (unsigned)t < PE_EV__COUNT ? types[t].fiscal : 0;
+}
+
+const char *pe_event_type_topic(enum pe_event_type t)
+{
+    return (unsigned)t < PE_EV__COUNT ? types[t].topic : NULL;
 }
 
 /* True when s has min..PE_ID_MAX-1 characters, all of [A-Za-z0-9._-]. */

@@ -26,22 +26,24 @@
 #define PE_ID_MAX 33   /* store, terminal and operator ids: 1..32 characters and NUL */
 #define PE_TYPE_MAX 24 /* event type names and NUL */
 
-/* Event types of v1. The string forms are the "type" values. */
+/* Event types of v1: X(name, type string, fiscal, default Kafka topic). The string forms are
+ * the "type" values; the topic is where the bridge's native profile and posedge-ctl reconcile
+ * put the type unless topics.<type> says otherwise. */
 #define PE_EVENT_TYPES(X)                                                                          \
-    X(SALE, "sale", 1)                                                                             \
-    X(RETURN, "return", 1)                                                                         \
-    X(VOID, "void", 1)                                                                             \
-    X(NO_SALE, "no_sale", 1)                                                                       \
-    X(INVENTORY_RECEIPT, "inventory_receipt", 0)                                                   \
-    X(INVENTORY_ADJUST, "inventory_adjust", 0)                                                     \
-    X(INVENTORY_COUNT, "inventory_count", 0)                                                       \
-    X(SHIFT_OPEN, "shift_open", 1)                                                                 \
-    X(SHIFT_CLOSE, "shift_close", 1)                                                               \
-    X(X_REPORT, "x_report", 1)                                                                     \
-    X(Z_REPORT, "z_report", 1)
+    X(SALE, "sale", 1, "pos.sales")                                                                \
+    X(RETURN, "return", 1, "pos.sales")                                                            \
+    X(VOID, "void", 1, "pos.sales")                                                                \
+    X(NO_SALE, "no_sale", 1, "pos.sales")                                                          \
+    X(INVENTORY_RECEIPT, "inventory_receipt", 0, "pos.inventory")                                  \
+    X(INVENTORY_ADJUST, "inventory_adjust", 0, "pos.inventory")                                    \
+    X(INVENTORY_COUNT, "inventory_count", 0, "pos.inventory")                                      \
+    X(SHIFT_OPEN, "shift_open", 1, "pos.reports")                                                  \
+    X(SHIFT_CLOSE, "shift_close", 1, "pos.reports")                                                \
+    X(X_REPORT, "x_report", 1, "pos.reports")                                                      \
+    X(Z_REPORT, "z_report", 1, "pos.reports")
 
 enum pe_event_type {
-#define PE__EV_ENUM(name, str, fiscal) PE_EV_##name,
+#define PE__EV_ENUM(name, str, fiscal, topic) PE_EV_##name,
     PE_EVENT_TYPES(PE__EV_ENUM)
 #undef PE__EV_ENUM
         PE_EV__COUNT
@@ -55,6 +57,9 @@ int pe_event_type_parse(const char *s, enum pe_event_type *out);
 
 /* True for fiscal types (never evicted, never pruned before delivery and retention). */
 int pe_event_type_is_fiscal(enum pe_event_type t);
+
+/* The type's default Kafka topic ("pos.sales" ...); NULL for an out-of-range value. */
+const char *pe_event_type_topic(enum pe_event_type t);
 
 /* Header fields of an event; everything except body, prev and hash. */
 struct pe_event_meta {
