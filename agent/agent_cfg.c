@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
 
@@ -44,6 +45,16 @@ static int check_terminal(const void *v, char *why, size_t len)
         return PE_EINVAL;
     }
     return pe_cfg_check_id(v, why, len);
+}
+
+/* The simulated clock's start: "" (now) or a UTC time in event-time format, 1970 or later. */
+static int check_sim_start(const void *v, char *why, size_t len)
+{
+    int64_t ms = 0;
+    if (*(const char *)v == '\0' || (pe_time_parse(v, &ms) == PE_OK && ms >= 0))
+        return PE_OK;
+    snprintf(why, len, "must be \"\" (now) or a UTC time such as \"2026-03-02T07:55:00.000Z\"");
+    return PE_EINVAL;
 }
 
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
@@ -82,6 +93,10 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     DEV("display", display, ""),
     DEV("keypad", keypad, ""),
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
+    STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,
+        "simulated clock's start, UTC \"YYYY-MM-DDTHH:MM:SS.mmmZ\" (\"\": now); never behind "
+        "the journal's last event",
+        check_sim_start),
     INT("sim.speed", sim_speed, "720", 1, 1000000,
         "simulated seconds per real second (720: a 12-hour day in a minute)"),
     INT("sim.tx_per_day", sim_tx_per_day, "300", 1, 100000, "shopper customers per trading day"),

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "posedge/cfg.h"
+#include "posedge/clock.h"
 #include "posedge/event.h"
 
 #define AGENT_PATH_MAX 256
@@ -30,6 +31,7 @@ struct agent_cfg {
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
     struct agent_devcfg scanner, scale, printer, payment, display, keypad;
     int64_t sim_seed;       /* shopper seed in daemon mode */
+    char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */
     int64_t sim_speed;      /* simulated seconds per real second in daemon mode */
     int64_t sim_tx_per_day; /* shopper customers per trading day */
     int64_t sim_card_pm, sim_return_pm, sim_void_pm, sim_decline_pm, sim_nosale_pm;

@@ -1097,6 +1097,8 @@ int main(int argc, char **argv)
     /* The simulated clock never runs behind the journal, so event time stays monotonic
      * across restarts even after an accelerated day. */
     int64_t start_ms = pe_time_now_ms();
+    if (a.cfg.sim_start[0])
+        pe_time_parse(a.cfg.sim_start, &start_ms); /* sim.start, checked by agent_cfg_table */
     if (last_ts >= start_ms)
         start_ms = last_ts + 1;
     if (fake) {
