@@ -4,6 +4,12 @@
  *
  * mbedTLS 2.x names the one-shot functions *_ret and 3.x drops the suffix; the small shim
  * below keeps the rest of the file version-free.
+ *
+ * Test builds only (PE_FAULT_INJECTION: the san and test variants): PE_TEST_RNG_SEED=<n> in the
+ * environment replaces the DRBG's entropy source by a SHA-256 counter stream of n, so a seeded
+ * run draws the same UUIDs every time (the golden-records test, tests/system/test_golden.py).
+ * The DRBG still mixes in the personalisation string, so two tills with one seed differ.
+ * Release builds do not contain this code and ignore the variable.
  */
 #include "posedge/crypto.h"
 
@@ -13,6 +19,11 @@
 #include <mbedtls/version.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef PE_FAULT_INJECTION
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#endif
 
 #include "posedge/err.h"
 #include "posedge/log.h"
@@ -83,7 +94,52 @@ int pe_is_uuid(const char *s)
 struct pe_rng {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
+#ifdef PE_FAULT_INJECTION
+    uint64_t test_seed; /* PE_TEST_RNG_SEED: the fixed "entropy" of a test run */
+    uint64_t test_ctr;  /* blocks of it handed out so far */
+#endif
 };
+
+#ifdef PE_FAULT_INJECTION
+#define TEST_SEED_ENV "PE_TEST_RNG_SEED"
+#define TEST_SEED_PREFIX "posedge-test-rng/"
+
+/* The entropy callback of a seeded test run: SHA-256(prefix || seed || counter), block after
+ * block. Deterministic by design; only ever compiled into test builds. */
+static int test_entropy(void *ctx, unsigned char *out, size_t len)
+{
+    struct pe_rng *r = ctx;
+    while (len > 0) {
+        char tail[64];
+        int n = snprintf(tail, sizeof tail, "%" PRIu64 "/%" PRIu64, r->test_seed, r->test_ctr++);
+        uint8_t d[PE_SHA256_LEN];
+        pe_sha256_2(TEST_SEED_PREFIX, strlen(TEST_SEED_PREFIX), tail, (size_t)n, d);
+        size_t k = len < sizeof d ? len : sizeof d;
+        memcpy(out, d, k);
+        out += k;
+        len -= k;
+    }
+    return 0;
+}
+
+/* PE_TEST_RNG_SEED: 0 when unset, 1 with *seed set, PE_EINVAL when it is not a decimal
+ * number (logged: a test asking for determinism must not silently get randomness). */
+static int test_seed(uint64_t *seed)
+{
+    const char *v = getenv(TEST_SEED_ENV);
+    if (!v || !*v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || *v < '0' || *v > '9') {
+        pe_error("rng.test_seed_bad", "%s=\"%.32s\" must be a decimal number", TEST_SEED_ENV, v);
+        return PE_EINVAL;
+    }
+    *seed = (uint64_t)n;
+    return 1;
+}
+#endif
 
 int pe_rng_create(const char *pers, struct pe_rng **out)
 {
@@ -93,8 +149,23 @@ int pe_rng_create(const char *pers, struct pe_rng **out)
     mbedtls_entropy_init(&r->entropy);
     mbedtls_ctr_drbg_init(&r->drbg);
     const char *p = pers ? pers : "posedge";
-    int rc = mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
-                                   (const unsigned char *)p, strlen(p));
+    int (*entropy)(void *, unsigned char *, size_t) = mbedtls_entropy_func;
+    void *entropy_ctx = &r->entropy;
+#ifdef PE_FAULT_INJECTION
+    int seeded = test_seed(&r->test_seed);
+    if (seeded < 0) {
+        pe_rng_destroy(r);
+        return seeded;
+    }
+    if (seeded) {
+        pe_warn("rng.test_seed", "%s=%" PRIu64 " pers=%s: identifiers are deterministic",
+                TEST_SEED_ENV, r->test_seed, p);
+        entropy = test_entropy;
+        entropy_ctx = r;
+    }
+#endif
+    int rc = mbedtls_ctr_drbg_seed(&r->drbg, entropy, entropy_ctx, (const unsigned char *)p,
+                                   strlen(p));
     if (rc != 0) {
         pe_error("rng.seed", "mbedtls_rc=-0x%04x", (unsigned)-rc);
         pe_rng_destroy(r);

@@ -30,6 +30,9 @@ struct pe_rng;
 /*
  * Create a CTR-DRBG seeded from the entropy source; pers is a personalisation string
  * (e.g. "posedge-agent/s001/t01"). Errors: PE_ENOMEM, PE_ESYS when seeding fails.
+ * Test builds (PE_FAULT_INJECTION) only: with PE_TEST_RNG_SEED=<n> in the environment the
+ * entropy is a fixed stream of n, so the draws repeat run to run (a warning says so); a value
+ * that is not a decimal number is PE_EINVAL. Release builds ignore the variable.
  */
 int pe_rng_create(const char *pers, struct pe_rng **out);
 
