@@ -10,6 +10,7 @@
 
 #include "posedge/cfg.h"
 #include "posedge/event.h"
+#include "posedge/hal/hal.h"
 
 #define AGENT_PATH_MAX 256
 
@@ -28,7 +29,7 @@ struct agent_cfg {
     char catalog[AGENT_PATH_MAX];  /* catalog file; relative paths from the config's folder */
     char log_level[8];             /* debug, info, warn, error */
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
-    struct agent_devcfg scanner, scale, printer, payment, display, keypad;
+    struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     int64_t sim_speed;      /* simulated seconds per real second in daemon mode */
     int64_t sim_tx_per_day; /* shopper customers per trading day */
