@@ -13,6 +13,7 @@
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
+#include "posedge/protocol.h"
 
 static int check_currency(const void *v, char *why, size_t len)
 {
@@ -37,11 +38,12 @@ static int check_host(const void *v, char *why, size_t len)
     return PE_OK;
 }
 
-/* A terminal id; "bridge" is the store bridge's reserved name on the store's topics. */
+/* A terminal id; the store bridge's reserved names on the store's topics are not one. */
 static int check_terminal(const void *v, char *why, size_t len)
 {
-    if (strcmp(v, "bridge") == 0) {
-        snprintf(why, len, "\"bridge\" is reserved for the store's bridge (docs/protocol.md)");
+    if (pe_id_reserved(v)) {
+        snprintf(why, len, "\"%s\" is reserved for the store's bridge (docs/protocol.md)",
+                 (const char *)v);
         return PE_EINVAL;
     }
     return pe_cfg_check_id(v, why, len);
@@ -66,13 +68,14 @@ static int check_sim_start(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL                        \
     }
-#define DEV(cls, f, defpath)                                                                       \
-    STR("devices." cls ".driver", f.driver, "fake", 1, 15, "HAL driver of the " cls,               \
-        pe_cfg_check_id),                                                                          \
-        STR("devices." cls ".path", f.path, defpath, 0, AGENT_PATH_MAX - 1,                        \
-            "device path of the " cls " (\"\": driver default)", NULL),                            \
-        STR("devices." cls ".options", f.options, "", 0, 127,                                      \
-            "driver options of the " cls ", e.g. \"baud=9600 parity=none bits=8\"", NULL)
+/* The three keys of each device class (PE_DEV_CLASSES), in the classes' order. */
+#define DEV(e, cls, label, input)                                                                  \
+    STR("devices." #cls ".driver", dev[PE_DEV_##e].driver, "fake", 1, 15,                          \
+        "HAL driver of the " #cls, pe_cfg_check_id),                                               \
+        STR("devices." #cls ".path", dev[PE_DEV_##e].path, "", 0, AGENT_PATH_MAX - 1,              \
+            "device path of the " #cls " (\"\": driver default)", NULL),                           \
+        STR("devices." #cls ".options", dev[PE_DEV_##e].options, "", 0, 127,                       \
+            "driver options of the " #cls ", e.g. \"baud=9600 parity=none bits=8\"", NULL),
 
 const struct pe_cfg_opt agent_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "store id", pe_cfg_check_id),
@@ -86,12 +89,7 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
     INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
         "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
-    DEV("scanner", scanner, ""),
-    DEV("scale", scale, ""),
-    DEV("printer", printer, ""),
-    DEV("payment", payment, ""),
-    DEV("display", display, ""),
-    DEV("keypad", keypad, ""),
+    PE_DEV_CLASSES(DEV)
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
     STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,
         "simulated clock's start, UTC \"YYYY-MM-DDTHH:MM:SS.mmmZ\" (\"\": now); never behind "

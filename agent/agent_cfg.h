@@ -11,6 +11,7 @@
 #include "posedge/cfg.h"
 #include "posedge/clock.h"
 #include "posedge/event.h"
+#include "posedge/hal/hal.h"
 
 #define AGENT_PATH_MAX 256
 
@@ -29,7 +30,7 @@ struct agent_cfg {
     char catalog[AGENT_PATH_MAX];  /* catalog file; relative paths from the config's folder */
     char log_level[8];             /* debug, info, warn, error */
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
-    struct agent_devcfg scanner, scale, printer, payment, display, keypad;
+    struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */
     int64_t sim_speed;      /* simulated seconds per real second in daemon mode */

@@ -29,9 +29,9 @@
 #include "posedge/file.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+#include "posedge/protocol.h"
 #include "posedge/version.h"
 
-#define TOPIC_MAX 160
 #define ID_MAX 64             /* request id length */
 #define CHANGE_MIN_MS 1000    /* a change republishes the state at most this often */
 #define RESTART_GRACE_MS 2000 /* longest wait for the broker to take a restart's answer */
@@ -44,9 +44,9 @@ struct fleet {
     char data_dir[512];
     char seen_path[512];
     char journal_path[512];
-    char t_state[TOPIC_MAX];               /* posedge/v1/<store>/<terminal>/state */
-    char t_cmd[TOPIC_MAX];                 /* .../cmd */
-    char t_res[TOPIC_MAX];                 /* .../cmd/res */
+    char t_state[PE_TOPIC_MAX];            /* posedge/v1/<store>/<terminal>/state */
+    char t_cmd[PE_TOPIC_MAX];              /* .../cmd */
+    char t_res[PE_TOPIC_MAX];              /* .../cmd/res */
     char seen[FLEET_SEEN_MAX][ID_MAX + 1]; /* ring of request ids, oldest at seen_head */
     int nseen, seen_head;
     int64_t started_ms;     /* UTC ms of create */
@@ -807,15 +807,15 @@ int fleet_create(const struct fleet_deps *d, struct fleet **out)
     if ((size_t)snprintf(f->seen_path, sizeof f->seen_path, "%s/fleet-seen", d->data_dir) >=
             sizeof f->seen_path ||
         (size_t)snprintf(f->journal_path, sizeof f->journal_path, "%s/journal.db", d->data_dir) >=
-            sizeof f->journal_path) {
+            sizeof f->journal_path ||
+        pe_topic(f->t_state, sizeof f->t_state, d->store, d->terminal, PE_CH_STATE, NULL) ||
+        pe_topic(f->t_cmd, sizeof f->t_cmd, d->store, d->terminal, PE_CH_CMD, NULL) ||
+        pe_topic(f->t_res, sizeof f->t_res, d->store, d->terminal, PE_CH_CMD_RES, NULL)) {
         free(f);
         return PE_EINVAL;
     }
     snprintf(f->data_dir, sizeof f->data_dir, "%s", d->data_dir);
     f->d.data_dir = f->data_dir;
-    snprintf(f->t_state, sizeof f->t_state, "posedge/v1/%s/%s/state", d->store, d->terminal);
-    snprintf(f->t_cmd, sizeof f->t_cmd, "posedge/v1/%s/%s/cmd", d->store, d->terminal);
-    snprintf(f->t_res, sizeof f->t_res, "posedge/v1/%s/%s/cmd/res", d->store, d->terminal);
     f->started_ms = pe_time_now_ms();
     seen_load(f);
     pe_info("fleet.start", "state=%s cmd=%s remembered_ids=%d", f->t_state, f->t_cmd, f->nseen);

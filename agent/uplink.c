@@ -43,8 +43,8 @@
 #include "posedge/json.h"
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
+#include "posedge/protocol.h"
 
-#define TOPIC_MAX 128
 #define BATCHES_PER_ROUND 4 /* batches sent per loop round before yielding to devices */
 #define ACK_GRACE_MS 500    /* longest wait for the retained ack after a connect */
 #define PERSIST_MS 1000     /* at most one watermark write per this interval */
@@ -56,9 +56,9 @@ struct uplink {
     struct pe_journal *j;     /* borrowed */
     struct pe_mqtt *mqtt;     /* owned */
     struct uplink_opts o;     /* limits (the id strings are not kept) */
-    char t_events[TOPIC_MAX]; /* posedge/v1/<store>/<terminal>/events */
-    char t_ack[TOPIC_MAX];    /* .../ack */
-    char t_state[TOPIC_MAX];  /* .../state */
+    char t_events[PE_TOPIC_MAX]; /* posedge/v1/<store>/<terminal>/events */
+    char t_ack[PE_TOPIC_MAX];    /* .../ack */
+    char t_state[PE_TOPIC_MAX];  /* .../state */
     int64_t spooled;          /* bridge watermarks as acknowledged */
     int64_t delivered;
     int64_t saved_spooled; /* as last written to the journal */
@@ -421,11 +421,12 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
     u->o = *o;
     u->o.host = u->o.store = u->o.terminal = NULL; /* borrowed only during create */
     u->o.username = u->o.password = NULL;
-    snprintf(u->t_events, sizeof u->t_events, "posedge/v1/%s/%s/events", o->store, o->terminal);
-    snprintf(u->t_ack, sizeof u->t_ack, "posedge/v1/%s/%s/ack", o->store, o->terminal);
-    snprintf(u->t_state, sizeof u->t_state, "posedge/v1/%s/%s/state", o->store, o->terminal);
-    int rc = pe_journal_uplink_get(journal, &u->spooled, &u->delivered);
-    if (rc)
+    int rc;
+    if ((rc = pe_topic(u->t_events, sizeof u->t_events, o->store, o->terminal, PE_CH_EVENTS,
+                       NULL)) ||
+        (rc = pe_topic(u->t_ack, sizeof u->t_ack, o->store, o->terminal, PE_CH_ACK, NULL)) ||
+        (rc = pe_topic(u->t_state, sizeof u->t_state, o->store, o->terminal, PE_CH_STATE, NULL)) ||
+        (rc = pe_journal_uplink_get(journal, &u->spooled, &u->delivered)))
         goto free_u;
     u->saved_spooled = u->spooled;
     u->saved_delivered = u->delivered;

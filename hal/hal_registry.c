@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hal_registry.c - the drivers compiled into this board's build, looked up by name.
+ * hal_registry.c - the device classes as data, and the drivers compiled into this board's
+ * build, looked up by class and name.
  *
  * Which driver directories are built is the board's choice (HAL_DIRS in boards/<b>/board.mk);
  * the Makefile passes -DPE_HAL_<dir>=1 for each, and only those drivers are referenced here,
- * so a board links no driver it does not use. Each table ends with NULL. A new driver family
- * (hal/linux: PE_HAL_linux) adds its private header, one #ifdef entry per class it serves, and
- * a NAMES_<family> string to driver_names.
+ * so a board links no driver it does not use. The drivers are one table; each ops table says
+ * its class, so a lookup is by class and name, and the list of names for messages is derived
+ * from the table. A new driver family (hal/linux: PE_HAL_linux) adds its private header and
+ * one #ifdef block of entries; a new driver of a family, one entry.
  */
 #include <string.h>
 
@@ -15,120 +17,66 @@
 
 #ifdef PE_HAL_fake
 #include "hal/fake/fake.h"
-#define NAMES_FAKE " fake"
-#else
-#define NAMES_FAKE ""
 #endif
-
 #ifdef PE_HAL_linux
 #include "hal/linux/linux.h"
-#define NAMES_LINUX " evdev serial escpos"
-#else
-#define NAMES_LINUX ""
 #endif
 
-/* Each family adds " <name>"; the leading space is skipped on return. */
-static const char driver_names[] = "" NAMES_FAKE NAMES_LINUX;
+const struct pe_dev_class_info pe_dev_classes[PE_DEV__COUNT] = {
+#define CLASS_INFO(e, name, label, input) [PE_DEV_##e] = {#name, label, input},
+    PE_DEV_CLASSES(CLASS_INFO)
+#undef CLASS_INFO
+};
 
-static const struct pe_scanner_ops *const scanners[] = {
+/* Every built-in driver, in the order of pe_hal_driver_names; NULL ends the table. */
+static const struct pe_device_ops *const drivers[] = {
 #ifdef PE_HAL_fake
-    &pe_fake_scanner_ops,
+    &pe_fake_scanner_ops.dev,
+    &pe_fake_scale_ops.dev,
+    &pe_fake_printer_ops.dev,
+    &pe_fake_payment_ops.dev,
+    &pe_fake_display_ops.dev,
+    &pe_fake_keypad_ops.dev,
 #endif
 #ifdef PE_HAL_linux
-    &pe_linux_evdev_scanner_ops,
-    &pe_linux_serial_scanner_ops,
+    &pe_linux_evdev_scanner_ops.dev,
+    &pe_linux_serial_scanner_ops.dev,
+    &pe_linux_scale_ops.dev,
+    &pe_linux_printer_ops.dev,
+    &pe_linux_display_ops.dev,
 #endif
     NULL,
 };
 
-static const struct pe_scale_ops *const scales[] = {
-#ifdef PE_HAL_fake
-    &pe_fake_scale_ops,
-#endif
-#ifdef PE_HAL_linux
-    &pe_linux_scale_ops,
-#endif
-    NULL,
-};
-
-static const struct pe_printer_ops *const printers[] = {
-#ifdef PE_HAL_fake
-    &pe_fake_printer_ops,
-#endif
-#ifdef PE_HAL_linux
-    &pe_linux_printer_ops,
-#endif
-    NULL,
-};
-
-static const struct pe_payment_ops *const payments[] = {
-#ifdef PE_HAL_fake
-    &pe_fake_payment_ops,
-#endif
-    NULL,
-};
-
-static const struct pe_display_ops *const displays[] = {
-#ifdef PE_HAL_fake
-    &pe_fake_display_ops,
-#endif
-#ifdef PE_HAL_linux
-    &pe_linux_display_ops,
-#endif
-    NULL,
-};
-
-static const struct pe_keypad_ops *const keypads[] = {
-#ifdef PE_HAL_fake
-    &pe_fake_keypad_ops,
-#endif
-    NULL,
-};
-
-/* Every ops table starts with its name, so one search serves all classes. */
-#define FIND(table, name)                                                                          \
-    do {                                                                                           \
-        if (!(name))                                                                               \
-            return NULL;                                                                           \
-        for (size_t i = 0; (table)[i]; i++)                                                        \
-            if (strcmp((table)[i]->name, (name)) == 0)                                             \
-                return (table)[i];                                                                 \
-        return NULL;                                                                               \
-    } while (0)
-
-const struct pe_scanner_ops *pe_hal_scanner_driver(const char *name)
+const struct pe_device_ops *pe_hal_driver(enum pe_dev_class cls, const char *name)
 {
-    FIND(scanners, name);
-}
-
-const struct pe_scale_ops *pe_hal_scale_driver(const char *name)
-{
-    FIND(scales, name);
-}
-
-const struct pe_printer_ops *pe_hal_printer_driver(const char *name)
-{
-    FIND(printers, name);
-}
-
-const struct pe_payment_ops *pe_hal_payment_driver(const char *name)
-{
-    FIND(payments, name);
-}
-
-const struct pe_display_ops *pe_hal_display_driver(const char *name)
-{
-    FIND(displays, name);
-}
-
-const struct pe_keypad_ops *pe_hal_keypad_driver(const char *name)
-{
-    FIND(keypads, name);
+    if (!name)
+        return NULL;
+    for (size_t i = 0; drivers[i]; i++)
+        if (drivers[i]->cls == cls && strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
 }
 
 const char *pe_hal_driver_names(void)
 {
-    return driver_names[0] == ' ' ? driver_names + 1 : driver_names;
+    static char names[256]; /* made once: the table is constant */
+    if (names[0])
+        return names;
+    for (size_t i = 0; drivers[i]; i++) {
+        size_t j = 0;
+        while (j < i && strcmp(drivers[j]->name, drivers[i]->name) != 0)
+            j++;
+        if (j < i)
+            continue; /* named already */
+        size_t len = strlen(names), n = strlen(drivers[i]->name);
+        if (len + n + 2 > sizeof names)
+            break;
+        if (len)
+            names[len++] = ' ';
+        memcpy(names + len, drivers[i]->name, n + 1);
+    }
+    return names;
 }
 
 const char *pe_key_kind_name(enum pe_key_kind k)

@@ -18,23 +18,23 @@ struct fake_display {
 
 static struct fake_display *fake_of(struct pe_display *dev)
 {
-    return dev && dev->ops == &pe_fake_display_ops ? (struct fake_display *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_display_ops.dev ? (struct fake_display *)dev : NULL;
 }
 
-static int display_open(const struct pe_hal_devcfg *cfg, struct pe_display **out)
+static int display_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     (void)cfg;
     struct fake_display *d = calloc(1, sizeof *d);
     if (!d)
         return PE_ENOMEM;
-    d->base.ops = &pe_fake_display_ops;
-    *out = &d->base;
+    d->base.dev.ops = &pe_fake_display_ops.dev;
+    *out = &d->base.dev;
     return PE_OK;
 }
 
-static void display_close(struct pe_display *dev)
+static void display_close(struct pe_device *dev)
 {
-    free(fake_of(dev));
+    free(fake_of(pe_display_of(dev)));
 }
 
 static void keep(char dst[PE_DISPLAY_COLS + 1], const char *src)
@@ -54,7 +54,7 @@ static int display_show(struct pe_display *dev, const char *line1, const char *l
     return PE_OK;
 }
 
-static int display_health(struct pe_display *dev, enum pe_health *out)
+static int display_health(struct pe_device *dev, enum pe_health *out)
 {
     (void)dev;
     *out = PE_HEALTH_OK;
@@ -62,11 +62,15 @@ static int display_health(struct pe_display *dev, enum pe_health *out)
 }
 
 const struct pe_display_ops pe_fake_display_ops = {
-    .name = "fake",
-    .open = display_open,
-    .close = display_close,
+    .dev =
+        {
+            .cls = PE_DEV_DISPLAY,
+            .name = "fake",
+            .open = display_open,
+            .close = display_close,
+            .health = display_health,
+        },
     .show = display_show,
-    .health = display_health,
 };
 
 int pe_fake_display_lines(struct pe_display *dev, const char **line1, const char **line2)

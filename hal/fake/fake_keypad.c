@@ -16,10 +16,10 @@ struct fake_keypad {
 
 static struct fake_keypad *fake_of(struct pe_keypad *dev)
 {
-    return dev && dev->ops == &pe_fake_keypad_ops ? (struct fake_keypad *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_keypad_ops.dev ? (struct fake_keypad *)dev : NULL;
 }
 
-static int keypad_open(const struct pe_hal_devcfg *cfg, struct pe_keypad **out)
+static int keypad_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     (void)cfg;
     struct fake_keypad *k = calloc(1, sizeof *k);
@@ -30,21 +30,21 @@ static int keypad_open(const struct pe_hal_devcfg *cfg, struct pe_keypad **out)
         free(k);
         return rc;
     }
-    k->base.ops = &pe_fake_keypad_ops;
-    *out = &k->base;
+    k->base.dev.ops = &pe_fake_keypad_ops.dev;
+    *out = &k->base.dev;
     return PE_OK;
 }
 
-static void keypad_close(struct pe_keypad *dev)
+static void keypad_close(struct pe_device *dev)
 {
-    struct fake_keypad *k = fake_of(dev);
+    struct fake_keypad *k = fake_of(pe_keypad_of(dev));
     if (!k)
         return;
     fake__queue_fini(&k->q);
     free(k);
 }
 
-static int keypad_fd(struct pe_keypad *dev)
+static int keypad_fd(struct pe_device *dev)
 {
     return ((struct fake_keypad *)dev)->q.efd;
 }
@@ -54,7 +54,7 @@ static int keypad_read(struct pe_keypad *dev, struct pe_key_input *out)
     return fake__queue_pop(&((struct fake_keypad *)dev)->q, out);
 }
 
-static int keypad_health(struct pe_keypad *dev, enum pe_health *out)
+static int keypad_health(struct pe_device *dev, enum pe_health *out)
 {
     (void)dev;
     *out = PE_HEALTH_OK;
@@ -62,12 +62,16 @@ static int keypad_health(struct pe_keypad *dev, enum pe_health *out)
 }
 
 const struct pe_keypad_ops pe_fake_keypad_ops = {
-    .name = "fake",
-    .open = keypad_open,
-    .close = keypad_close,
-    .fd = keypad_fd,
+    .dev =
+        {
+            .cls = PE_DEV_KEYPAD,
+            .name = "fake",
+            .open = keypad_open,
+            .close = keypad_close,
+            .fd = keypad_fd,
+            .health = keypad_health,
+        },
     .read = keypad_read,
-    .health = keypad_health,
 };
 
 int pe_fake_keypad_push(struct pe_keypad *dev, const struct pe_key_input *in)

@@ -44,7 +44,7 @@ struct fake_payment {
 
 static struct fake_payment *fake_of(struct pe_payment *dev)
 {
-    return dev && dev->ops == &pe_fake_payment_ops ? (struct fake_payment *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_payment_ops.dev ? (struct fake_payment *)dev : NULL;
 }
 
 bool fake__pan_ok(const char *pan)
@@ -80,7 +80,7 @@ static void forget_card(struct fake_payment *p)
     explicit_bzero(p->reason, sizeof p->reason);
 }
 
-static int payment_open(const struct pe_hal_devcfg *cfg, struct pe_payment **out)
+static int payment_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     struct fake_payment *p = calloc(1, sizeof *p);
     if (!p)
@@ -102,8 +102,8 @@ static int payment_open(const struct pe_hal_devcfg *cfg, struct pe_payment **out
             goto fail_queue;
         }
     }
-    p->base.ops = &pe_fake_payment_ops;
-    *out = &p->base;
+    p->base.dev.ops = &pe_fake_payment_ops.dev;
+    *out = &p->base.dev;
     return PE_OK;
 
 fail_queue:
@@ -113,9 +113,9 @@ fail_free:
     return rc;
 }
 
-static void payment_close(struct pe_payment *dev)
+static void payment_close(struct pe_device *dev)
 {
-    struct fake_payment *p = fake_of(dev);
+    struct fake_payment *p = fake_of(pe_payment_of(dev));
     if (!p)
         return;
     forget_card(p);
@@ -125,7 +125,7 @@ static void payment_close(struct pe_payment *dev)
     free(p);
 }
 
-static int payment_fd(struct pe_payment *dev)
+static int payment_fd(struct pe_device *dev)
 {
     return ((struct fake_payment *)dev)->q.efd;
 }
@@ -210,7 +210,7 @@ static int payment_cancel(struct pe_payment *dev)
     return PE_OK;
 }
 
-static int payment_health(struct pe_payment *dev, enum pe_health *out)
+static int payment_health(struct pe_device *dev, enum pe_health *out)
 {
     (void)dev;
     *out = PE_HEALTH_OK;
@@ -218,14 +218,18 @@ static int payment_health(struct pe_payment *dev, enum pe_health *out)
 }
 
 const struct pe_payment_ops pe_fake_payment_ops = {
-    .name = "fake",
-    .open = payment_open,
-    .close = payment_close,
-    .fd = payment_fd,
+    .dev =
+        {
+            .cls = PE_DEV_PAYMENT,
+            .name = "fake",
+            .open = payment_open,
+            .close = payment_close,
+            .fd = payment_fd,
+            .health = payment_health,
+        },
     .start = payment_start,
     .read = payment_read,
     .cancel = payment_cancel,
-    .health = payment_health,
 };
 
 int pe_fake_payment_present(struct pe_payment *dev, const char *pan, bool decline,

@@ -32,7 +32,7 @@ struct fake_printer {
 
 static struct fake_printer *fake_of(struct pe_printer *dev)
 {
-    return dev && dev->ops == &pe_fake_printer_ops ? (struct fake_printer *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_printer_ops.dev ? (struct fake_printer *)dev : NULL;
 }
 
 static int open_append(const char *path, int *out)
@@ -63,7 +63,7 @@ static int write_all(int fd, const char *buf, size_t len)
     return PE_OK;
 }
 
-static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out)
+static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     char path[4096];
     bool has_dir = cfg && cfg->data_dir && cfg->data_dir[0];
@@ -92,8 +92,8 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out
         if ((rc = open_append(path, &p->drawer_fd)))
             goto fail_close;
     }
-    p->base.ops = &pe_fake_printer_ops;
-    *out = &p->base;
+    p->base.dev.ops = &pe_fake_printer_ops.dev;
+    *out = &p->base.dev;
     return PE_OK;
 
 fail_close:
@@ -103,9 +103,9 @@ fail_free:
     return rc;
 }
 
-static void printer_close(struct pe_printer *dev)
+static void printer_close(struct pe_device *dev)
 {
-    struct fake_printer *p = fake_of(dev);
+    struct fake_printer *p = fake_of(pe_printer_of(dev));
     if (!p)
         return;
     close(p->fd);
@@ -156,21 +156,25 @@ static int printer_drawer_is_open(struct pe_printer *dev, bool *open_)
     return PE_OK;
 }
 
-static int printer_health(struct pe_printer *dev, enum pe_health *out)
+static int printer_health(struct pe_device *dev, enum pe_health *out)
 {
     *out = ((struct fake_printer *)dev)->fail ? PE_HEALTH_FAILED : PE_HEALTH_OK;
     return PE_OK;
 }
 
 const struct pe_printer_ops pe_fake_printer_ops = {
-    .name = "fake",
-    .open = printer_open,
-    .close = printer_close,
+    .dev =
+        {
+            .cls = PE_DEV_PRINTER,
+            .name = "fake",
+            .open = printer_open,
+            .close = printer_close,
+            .health = printer_health,
+        },
     .print = printer_print,
     .cut = printer_cut,
     .drawer_kick = printer_drawer_kick,
     .drawer_is_open = printer_drawer_is_open,
-    .health = printer_health,
 };
 
 int64_t pe_fake_printer_kicks(struct pe_printer *dev)

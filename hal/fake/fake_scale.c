@@ -18,10 +18,10 @@ struct fake_scale {
 
 static struct fake_scale *fake_of(struct pe_scale *dev)
 {
-    return dev && dev->ops == &pe_fake_scale_ops ? (struct fake_scale *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_scale_ops.dev ? (struct fake_scale *)dev : NULL;
 }
 
-static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_scale **out)
+static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     (void)cfg;
     struct fake_scale *s = calloc(1, sizeof *s);
@@ -32,21 +32,21 @@ static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_scale **out)
         free(s);
         return rc;
     }
-    s->base.ops = &pe_fake_scale_ops;
-    *out = &s->base;
+    s->base.dev.ops = &pe_fake_scale_ops.dev;
+    *out = &s->base.dev;
     return PE_OK;
 }
 
-static void scale_close(struct pe_scale *dev)
+static void scale_close(struct pe_device *dev)
 {
-    struct fake_scale *s = fake_of(dev);
+    struct fake_scale *s = fake_of(pe_scale_of(dev));
     if (!s)
         return;
     fake__queue_fini(&s->q);
     free(s);
 }
 
-static int scale_fd(struct pe_scale *dev)
+static int scale_fd(struct pe_device *dev)
 {
     return ((struct fake_scale *)dev)->q.efd;
 }
@@ -56,7 +56,7 @@ static int scale_read(struct pe_scale *dev, struct pe_weight *out)
     return fake__queue_pop(&((struct fake_scale *)dev)->q, out);
 }
 
-static int scale_health(struct pe_scale *dev, enum pe_health *out)
+static int scale_health(struct pe_device *dev, enum pe_health *out)
 {
     (void)dev;
     *out = PE_HEALTH_OK;
@@ -70,12 +70,16 @@ static int scale_zero(struct pe_scale *dev)
 }
 
 const struct pe_scale_ops pe_fake_scale_ops = {
-    .name = "fake",
-    .open = scale_open,
-    .close = scale_close,
-    .fd = scale_fd,
+    .dev =
+        {
+            .cls = PE_DEV_SCALE,
+            .name = "fake",
+            .open = scale_open,
+            .close = scale_close,
+            .fd = scale_fd,
+            .health = scale_health,
+        },
     .read = scale_read,
-    .health = scale_health,
     .zero = scale_zero,
 };
 

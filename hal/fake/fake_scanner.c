@@ -19,10 +19,10 @@ struct fake_scanner {
 
 static struct fake_scanner *fake_of(struct pe_scanner *dev)
 {
-    return dev && dev->ops == &pe_fake_scanner_ops ? (struct fake_scanner *)dev : NULL;
+    return dev && dev->dev.ops == &pe_fake_scanner_ops.dev ? (struct fake_scanner *)dev : NULL;
 }
 
-static int scanner_open(const struct pe_hal_devcfg *cfg, struct pe_scanner **out)
+static int scanner_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     (void)cfg;
     struct fake_scanner *s = calloc(1, sizeof *s);
@@ -33,22 +33,22 @@ static int scanner_open(const struct pe_hal_devcfg *cfg, struct pe_scanner **out
         free(s);
         return rc;
     }
-    s->base.ops = &pe_fake_scanner_ops;
+    s->base.dev.ops = &pe_fake_scanner_ops.dev;
     s->enabled = true;
-    *out = &s->base;
+    *out = &s->base.dev;
     return PE_OK;
 }
 
-static void scanner_close(struct pe_scanner *dev)
+static void scanner_close(struct pe_device *dev)
 {
-    struct fake_scanner *s = fake_of(dev);
+    struct fake_scanner *s = fake_of(pe_scanner_of(dev));
     if (!s)
         return;
     fake__queue_fini(&s->q);
     free(s);
 }
 
-static int scanner_fd(struct pe_scanner *dev)
+static int scanner_fd(struct pe_device *dev)
 {
     return ((struct fake_scanner *)dev)->q.efd;
 }
@@ -58,7 +58,7 @@ static int scanner_read(struct pe_scanner *dev, struct pe_scan *out)
     return fake__queue_pop(&((struct fake_scanner *)dev)->q, out);
 }
 
-static int scanner_health(struct pe_scanner *dev, enum pe_health *out)
+static int scanner_health(struct pe_device *dev, enum pe_health *out)
 {
     (void)dev;
     *out = PE_HEALTH_OK;
@@ -75,12 +75,16 @@ static int scanner_enable(struct pe_scanner *dev, bool on)
 }
 
 const struct pe_scanner_ops pe_fake_scanner_ops = {
-    .name = "fake",
-    .open = scanner_open,
-    .close = scanner_close,
-    .fd = scanner_fd,
+    .dev =
+        {
+            .cls = PE_DEV_SCANNER,
+            .name = "fake",
+            .open = scanner_open,
+            .close = scanner_close,
+            .fd = scanner_fd,
+            .health = scanner_health,
+        },
     .read = scanner_read,
-    .health = scanner_health,
     .enable = scanner_enable,
 };
 

@@ -50,9 +50,9 @@ int sim__create(const struct pe_sim_devices *devs, int64_t start_ms, const struc
     /* The scanner and the scale may be real devices (scenario "device" steps wait for them). */
     if (!devs->scanner || !devs->scale)
         bad = !devs->scanner ? "scanner" : "scale";
-    else if (!devs->keypad || devs->keypad->ops != &pe_fake_keypad_ops)
+    else if (!devs->keypad || devs->keypad->dev.ops != &pe_fake_keypad_ops.dev)
         bad = "keypad";
-    else if (!devs->payment || devs->payment->ops != &pe_fake_payment_ops)
+    else if (!devs->payment || devs->payment->dev.ops != &pe_fake_payment_ops.dev)
         bad = "payment";
     if (bad) {
         if (err && errlen)

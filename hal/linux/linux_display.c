@@ -115,7 +115,7 @@ static int reopen(void *ctx, int *fd)
     return rc;
 }
 
-static void display_close(struct pe_display *dev)
+static void display_close(struct pe_device *dev)
 {
     struct lx_display *d = (struct lx_display *)dev;
     if (!d)
@@ -126,7 +126,7 @@ static void display_close(struct pe_display *dev)
     free(d);
 }
 
-static int display_open(const struct pe_hal_devcfg *cfg, struct pe_display **out)
+static int display_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     char why[160] = "", v[16];
     if (!cfg || !cfg->path || !cfg->path[0] || !out)
@@ -167,13 +167,13 @@ static int display_open(const struct pe_hal_devcfg *cfg, struct pe_display **out
     d->path = strdup(cfg->path);
     d->options = strdup(o);
     if (!d->path || !d->options) {
-        display_close(&d->base);
+        display_close(&d->base.dev);
         return PE_ENOMEM;
     }
     d->cols = (size_t)cols;
     d->ansi = ansi;
-    d->base.ops = &pe_linux_display_ops;
-    *out = &d->base;
+    d->base.dev.ops = &pe_linux_display_ops.dev;
+    *out = &d->base.dev;
     return PE_OK;
 }
 
@@ -200,7 +200,7 @@ static int display_clear(struct pe_display *dev)
 }
 
 /* Always PE_OK with *out set: FAILED while the line is gone (and being reopened). */
-static int display_health(struct pe_display *dev, enum pe_health *out)
+static int display_health(struct pe_device *dev, enum pe_health *out)
 {
     struct lx_display *d = (struct lx_display *)dev;
     if (d->line.offline) {
@@ -219,10 +219,14 @@ static int display_health(struct pe_display *dev, enum pe_health *out)
 }
 
 const struct pe_display_ops pe_linux_display_ops = {
-    .name = "serial",
-    .open = display_open,
-    .close = display_close,
+    .dev =
+        {
+            .cls = PE_DEV_DISPLAY,
+            .name = "serial",
+            .open = display_open,
+            .close = display_close,
+            .health = display_health,
+        },
     .show = display_show,
     .clear = display_clear,
-    .health = display_health,
 };

@@ -328,7 +328,7 @@ static int reopen(void *ctx, int *fd)
 
 /* ---- ops ---- */
 
-static void printer_close(struct pe_printer *dev)
+static void printer_close(struct pe_device *dev)
 {
     struct lx_printer *p = (struct lx_printer *)dev;
     if (!p)
@@ -339,7 +339,7 @@ static void printer_close(struct pe_printer *dev)
     free(p);
 }
 
-static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out)
+static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     static const char *const cuts[] = {"partial", "full", NULL};
     static const char *const pins[] = {"2", "5", NULL};
@@ -399,7 +399,7 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out
     p->path = strdup(cfg->path);
     p->options = strdup(o);
     if (!p->path || !p->options) {
-        printer_close(&p->base);
+        printer_close(&p->base.dev);
         return PE_ENOMEM;
     }
     p->cols = (size_t)cols;
@@ -413,10 +413,10 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_printer **out
                                                 (unsigned char)t2};
     memcpy(p->cut, cutseq, sizeof p->cut);
     memcpy(p->kick, kick, sizeof p->kick);
-    p->base.ops = &pe_linux_printer_ops;
+    p->base.dev.ops = &pe_linux_printer_ops.dev;
     pe_info("hal.linux.printer.open", "path=\"%s\" tty=%d status=%d cols=%d", p->path, tty,
             p->status, cols);
-    *out = &p->base;
+    *out = &p->base.dev;
     return PE_OK;
 
 fail_close:
@@ -530,7 +530,7 @@ static int ask(struct lx_printer *p, enum cause *c)
 }
 
 /* Always PE_OK with *out set: FAILED while the device is gone (and being reopened). */
-static int printer_health(struct pe_printer *dev, enum pe_health *out)
+static int printer_health(struct pe_device *dev, enum pe_health *out)
 {
     struct lx_printer *p = (struct lx_printer *)dev;
     if (p->line.offline) {
@@ -564,12 +564,16 @@ static int printer_health(struct pe_printer *dev, enum pe_health *out)
 }
 
 const struct pe_printer_ops pe_linux_printer_ops = {
-    .name = "escpos",
-    .open = printer_open,
-    .close = printer_close,
+    .dev =
+        {
+            .cls = PE_DEV_PRINTER,
+            .name = "escpos",
+            .open = printer_open,
+            .close = printer_close,
+            .health = printer_health,
+        },
     .print = printer_print,
     .cut = printer_cut,
     .drawer_kick = printer_drawer_kick,
     .drawer_is_open = printer_drawer_is_open,
-    .health = printer_health,
 };

@@ -550,7 +550,7 @@ static int reopen(void *ctx, int *fd)
     return rc;
 }
 
-static int scale_health(struct pe_scale *dev, enum pe_health *out)
+static int scale_health(struct pe_device *dev, enum pe_health *out)
 {
     struct scale *s = (struct scale *)dev;
     if (s->line.offline) {
@@ -569,7 +569,7 @@ static int scale_health(struct pe_scale *dev, enum pe_health *out)
     return PE_OK;
 }
 
-static int scale_fd(struct pe_scale *dev)
+static int scale_fd(struct pe_device *dev)
 {
     return ((struct scale *)dev)->line.fd;
 }
@@ -626,7 +626,7 @@ static void scale_free(struct scale *s)
     free(s);
 }
 
-static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_scale **out)
+static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     const char *options = cfg->options ? cfg->options : "";
     char why[200] = "no device path";
@@ -634,7 +634,7 @@ static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_scale **out)
     struct scale *s = calloc(1, sizeof *s);
     if (!s)
         return PE_ENOMEM;
-    s->base.ops = &pe_linux_scale_ops;
+    s->base.dev.ops = &pe_linux_scale_ops.dev;
     s->state = PE_HEALTH_OK;
     if (!cfg->path || !cfg->path[0])
         goto out_log;
@@ -650,7 +650,7 @@ static int scale_open(const struct pe_hal_devcfg *cfg, struct pe_scale **out)
     if (rc)
         goto out_log;
     lx_line_init(&s->line, fd);
-    *out = &s->base;
+    *out = &s->base.dev;
     return PE_OK;
 
 out_log:
@@ -660,7 +660,7 @@ out_free:
     return rc;
 }
 
-static void scale_close(struct pe_scale *dev)
+static void scale_close(struct pe_device *dev)
 {
     struct scale *s = (struct scale *)dev;
     if (!s)
@@ -670,12 +670,16 @@ static void scale_close(struct pe_scale *dev)
 }
 
 const struct pe_scale_ops pe_linux_scale_ops = {
-    .name = "serial",
-    .open = scale_open,
-    .close = scale_close,
-    .fd = scale_fd,
+    .dev =
+        {
+            .cls = PE_DEV_SCALE,
+            .name = "serial",
+            .open = scale_open,
+            .close = scale_close,
+            .fd = scale_fd,
+            .health = scale_health,
+        },
     .read = scale_read,
-    .health = scale_health,
     .request = scale_request,
     .zero = scale_zero,
 };

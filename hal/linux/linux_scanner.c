@@ -195,7 +195,7 @@ static void scanner_free(struct scanner *s)
     free(s);
 }
 
-static int scanner_open(const struct pe_hal_devcfg *cfg, bool evdev, struct pe_scanner **out)
+static int scanner_open(const struct pe_hal_devcfg *cfg, bool evdev, struct pe_device **out)
 {
     static const char *const serial_keys[] = {"baud",   "parity",     "bits", "stop",
                                               "maxlen", "timeout_ms", NULL};
@@ -212,7 +212,7 @@ static int scanner_open(const struct pe_hal_devcfg *cfg, bool evdev, struct pe_s
     struct scanner *s = calloc(1, sizeof *s);
     if (!s)
         return PE_ENOMEM;
-    s->base.ops = evdev ? &pe_linux_evdev_scanner_ops : &pe_linux_serial_scanner_ops;
+    s->base.dev.ops = evdev ? &pe_linux_evdev_scanner_ops.dev : &pe_linux_serial_scanner_ops.dev;
     s->evdev = evdev;
     s->enabled = true;
     s->grab = true;
@@ -235,7 +235,7 @@ static int scanner_open(const struct pe_hal_devcfg *cfg, bool evdev, struct pe_s
         goto out_log;
     lx_line_init(&s->line, fd);
     s->last_ms = pe_mono_ms();
-    *out = &s->base;
+    *out = &s->base.dev;
     return PE_OK;
 
 out_log:
@@ -245,17 +245,17 @@ out_free:
     return rc;
 }
 
-static int serial_open(const struct pe_hal_devcfg *cfg, struct pe_scanner **out)
+static int serial_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     return scanner_open(cfg, false, out);
 }
 
-static int evdev_open(const struct pe_hal_devcfg *cfg, struct pe_scanner **out)
+static int evdev_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
     return scanner_open(cfg, true, out);
 }
 
-static void scanner_close(struct pe_scanner *dev)
+static void scanner_close(struct pe_device *dev)
 {
     struct scanner *s = (struct scanner *)dev;
     if (!s)
@@ -264,7 +264,7 @@ static void scanner_close(struct pe_scanner *dev)
     scanner_free(s);
 }
 
-static int scanner_fd(struct pe_scanner *dev)
+static int scanner_fd(struct pe_device *dev)
 {
     return ((struct scanner *)dev)->line.fd;
 }
@@ -397,7 +397,7 @@ static int scanner_read(struct pe_scanner *dev, struct pe_scan *out)
     }
 }
 
-static int scanner_health(struct pe_scanner *dev, enum pe_health *out)
+static int scanner_health(struct pe_device *dev, enum pe_health *out)
 {
     struct scanner *s = (struct scanner *)dev;
     if (s->line.offline) {
@@ -425,21 +425,29 @@ static int scanner_enable(struct pe_scanner *dev, bool on)
 }
 
 const struct pe_scanner_ops pe_linux_serial_scanner_ops = {
-    .name = "serial",
-    .open = serial_open,
-    .close = scanner_close,
-    .fd = scanner_fd,
+    .dev =
+        {
+            .cls = PE_DEV_SCANNER,
+            .name = "serial",
+            .open = serial_open,
+            .close = scanner_close,
+            .fd = scanner_fd,
+            .health = scanner_health,
+        },
     .read = scanner_read,
-    .health = scanner_health,
     .enable = scanner_enable,
 };
 
 const struct pe_scanner_ops pe_linux_evdev_scanner_ops = {
-    .name = "evdev",
-    .open = evdev_open,
-    .close = scanner_close,
-    .fd = scanner_fd,
+    .dev =
+        {
+            .cls = PE_DEV_SCANNER,
+            .name = "evdev",
+            .open = evdev_open,
+            .close = scanner_close,
+            .fd = scanner_fd,
+            .health = scanner_health,
+        },
     .read = scanner_read,
-    .health = scanner_health,
     .enable = scanner_enable,
 };

@@ -76,7 +76,7 @@ static void t_registry(void)
 #endif
     CHECK(pe_hal_keypad_driver("") == NULL);
     CHECK(pe_hal_printer_driver(NULL) == NULL);
-    CHECK_STR(pe_fake_scanner_ops.name, "fake");
+    CHECK_STR(pe_fake_scanner_ops.dev.name, "fake");
 
     CHECK_STR(pe_key_kind_name(PE_KEY_LOGIN), "login");
     CHECK_STR(pe_key_kind_name(PE_KEY_TENDER_CASH), "tender_cash");
@@ -93,7 +93,7 @@ static void t_scanner_queue(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_scanner *sc = NULL;
-    CHECK_OK(pe_hal_scanner_driver("fake")->open(&cfg, &sc));
+    CHECK_OK(pe_scanner_open(pe_hal_scanner_driver("fake"), &cfg, &sc));
     int fd = pe_scanner_fd(sc);
     CHECK(fd >= 0);
     struct pe_scan scan;
@@ -150,7 +150,7 @@ static void t_scale_queue(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_scale *s = NULL;
-    CHECK_OK(pe_hal_scale_driver("fake")->open(&cfg, &s));
+    CHECK_OK(pe_scale_open(pe_hal_scale_driver("fake"), &cfg, &s));
     int fd = pe_scale_fd(s);
     struct pe_weight w;
     CHECK(!readable(fd));
@@ -184,7 +184,7 @@ static void t_keypad_queue(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_keypad *k = NULL;
-    CHECK_OK(pe_hal_keypad_driver("fake")->open(&cfg, &k));
+    CHECK_OK(pe_keypad_open(pe_hal_keypad_driver("fake"), &cfg, &k));
     int fd = pe_keypad_fd(k);
     struct pe_key_input in, out;
     CHECK(!readable(fd));
@@ -231,14 +231,14 @@ static void t_keypad_queue(void)
 static void t_back_doors_refuse_other_drivers(void)
 {
     /* A handle of some other driver must never be taken for a fake. */
-    static const struct pe_scanner_ops other_scanner = {.name = "other"};
-    static const struct pe_printer_ops other_printer = {.name = "other"};
-    static const struct pe_payment_ops other_payment = {.name = "other"};
-    static const struct pe_display_ops other_display = {.name = "other"};
-    struct pe_scanner sc = {.ops = &other_scanner};
-    struct pe_printer pr = {.ops = &other_printer};
-    struct pe_payment pay = {.ops = &other_payment};
-    struct pe_display d = {.ops = &other_display};
+    static const struct pe_scanner_ops other_scanner = {.dev.name = "other"};
+    static const struct pe_printer_ops other_printer = {.dev.name = "other"};
+    static const struct pe_payment_ops other_payment = {.dev.name = "other"};
+    static const struct pe_display_ops other_display = {.dev.name = "other"};
+    struct pe_scanner sc = {.dev.ops = &other_scanner.dev};
+    struct pe_printer pr = {.dev.ops = &other_printer.dev};
+    struct pe_payment pay = {.dev.ops = &other_payment.dev};
+    struct pe_display d = {.dev.ops = &other_display.dev};
     CHECK_INT(pe_fake_scanner_push(&sc, "1"), PE_EINVAL);
     CHECK_INT(pe_fake_scanner_queued(&sc), 0);
     CHECK_INT(pe_fake_scanner_push(NULL, "1"), PE_EINVAL);
@@ -270,7 +270,7 @@ static struct pe_payment *open_payment(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_payment *p = NULL;
-    CHECK_OK(pe_hal_payment_driver("fake")->open(&cfg, &p));
+    CHECK_OK(pe_payment_open(pe_hal_payment_driver("fake"), &cfg, &p));
     return p;
 }
 
@@ -433,7 +433,7 @@ static void t_printer_receipts_and_cut(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_printer *pr = NULL;
-    CHECK_OK(pe_hal_printer_driver("fake")->open(&cfg, &pr));
+    CHECK_OK(pe_printer_open(pe_hal_printer_driver("fake"), &cfg, &pr));
     const char *r1 = "SHOP\nItem 1   12.99\nTOTAL    12.99\n";
     CHECK_OK(pe_printer_print(pr, r1, strlen(r1)));
     CHECK_OK(pe_printer_cut(pr));
@@ -455,10 +455,10 @@ static void t_printer_receipts_and_cut(void)
 
     /* An explicit path wins over the data directory; reopening appends. */
     cfg.path = pe_test_path(2, "paper.txt");
-    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
     CHECK_OK(pe_printer_print(pr, "a\n", 2));
     pe_printer_close(pr);
-    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
     CHECK_OK(pe_printer_print(pr, "b\n", 2));
     pe_printer_close(pr);
     got = slurp(pe_test_path(2, "paper.txt"));
@@ -466,16 +466,16 @@ static void t_printer_receipts_and_cut(void)
     free(got);
 
     struct pe_hal_devcfg none = {.driver = "fake", .path = "", .data_dir = ""};
-    CHECK_INT(pe_fake_printer_ops.open(&none, &pr), PE_EINVAL);
+    CHECK_INT(pe_printer_open(&pe_fake_printer_ops, &none, &pr), PE_EINVAL);
     struct pe_hal_devcfg bad = {.driver = "fake", .path = "/nonexistent-dir/x/receipts.txt"};
-    CHECK_INT(pe_fake_printer_ops.open(&bad, &pr), PE_EIO);
+    CHECK_INT(pe_printer_open(&pe_fake_printer_ops, &bad, &pr), PE_EIO);
 }
 
 static void t_printer_drawer(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_printer *pr = NULL;
-    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
     bool open_ = true;
     CHECK_OK(pe_printer_drawer_is_open(pr, &open_));
     CHECK(!open_);
@@ -506,7 +506,7 @@ static void t_printer_failure(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_printer *pr = NULL;
-    CHECK_OK(pe_fake_printer_ops.open(&cfg, &pr));
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
     CHECK_OK(pe_fake_printer_set_fail(pr, true));
     CHECK_INT(pe_printer_print(pr, "lost\n", 5), PE_EIO);
     CHECK_INT(pe_printer_cut(pr), PE_EIO);
@@ -527,7 +527,7 @@ static void t_display_lines(void)
 {
     struct pe_hal_devcfg cfg = cfg_tmp();
     struct pe_display *d = NULL;
-    CHECK_OK(pe_hal_display_driver("fake")->open(&cfg, &d));
+    CHECK_OK(pe_display_open(pe_hal_display_driver("fake"), &cfg, &d));
     const char *l1 = NULL, *l2 = NULL;
     CHECK_OK(pe_fake_display_lines(d, &l1, &l2));
     CHECK_STR(l1, "");

@@ -167,7 +167,7 @@ static struct pe_scale *scale_open(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "serial", .path = path, .options = options};
     struct pe_scale *s = NULL;
-    CHECK_OK(pe_linux_scale_ops.open(&cfg, &s));
+    CHECK_OK(pe_scale_open(&pe_linux_scale_ops, &cfg, &s));
     CHECK(s != NULL);
     return s;
 }
@@ -176,7 +176,7 @@ static int scale_open_rc(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "serial", .path = path, .options = options};
     struct pe_scale *s = NULL;
-    int rc = pe_linux_scale_ops.open(&cfg, &s);
+    int rc = pe_scale_open(&pe_linux_scale_ops, &cfg, &s);
     if (rc == PE_OK)
         pe_scale_close(s);
     return rc;
@@ -555,7 +555,7 @@ static void t_scale_options(void)
     CHECK_INT(scale_open_rc("/nonexistent/ttyUSB9", NULL), PE_EIO);
     CHECK_OK(scale_open_rc(p.path, ""));
     CHECK_OK(scale_open_rc(p.path, "protocol=8213 unit=lb timeout_ms=60000 stop=2"));
-    CHECK_STR(pe_linux_scale_ops.name, "serial");
+    CHECK_STR(pe_linux_scale_ops.dev.name, "serial");
     close(p.m);
 }
 
@@ -564,18 +564,18 @@ static void t_scale_options(void)
 static struct pe_scanner *scanner_open(const struct pe_scanner_ops *ops, const char *path,
                                        const char *options)
 {
-    struct pe_hal_devcfg cfg = {.driver = ops->name, .path = path, .options = options};
+    struct pe_hal_devcfg cfg = {.driver = ops->dev.name, .path = path, .options = options};
     struct pe_scanner *s = NULL;
-    CHECK_OK(ops->open(&cfg, &s));
+    CHECK_OK(pe_scanner_open(ops, &cfg, &s));
     CHECK(s != NULL);
     return s;
 }
 
 static int scanner_open_rc(const struct pe_scanner_ops *ops, const char *path, const char *options)
 {
-    struct pe_hal_devcfg cfg = {.driver = ops->name, .path = path, .options = options};
+    struct pe_hal_devcfg cfg = {.driver = ops->dev.name, .path = path, .options = options};
     struct pe_scanner *s = NULL;
-    int rc = ops->open(&cfg, &s);
+    int rc = pe_scanner_open(ops, &cfg, &s);
     if (rc == PE_OK)
         pe_scanner_close(s);
     return rc;
@@ -732,8 +732,8 @@ static void t_scanner_options(void)
     struct pty p = pty_new();
     const struct pe_scanner_ops *ser = &pe_linux_serial_scanner_ops;
     const struct pe_scanner_ops *ev = &pe_linux_evdev_scanner_ops;
-    CHECK_STR(ser->name, "serial");
-    CHECK_STR(ev->name, "evdev");
+    CHECK_STR(ser->dev.name, "serial");
+    CHECK_STR(ev->dev.name, "evdev");
     CHECK_INT(scanner_open_rc(ser, p.path, "suffix=cr"), PE_EINVAL);
     CHECK_INT(scanner_open_rc(ser, p.path, "grab=0"), PE_EINVAL); /* evdev's, not serial's */
     CHECK_INT(scanner_open_rc(ser, p.path, "maxlen=0"), PE_EINVAL);

@@ -120,7 +120,7 @@ static struct pe_printer *printer_open(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "escpos", .path = path, .options = options};
     struct pe_printer *p = NULL;
-    CHECK_OK(pe_linux_printer_ops.open(&cfg, &p));
+    CHECK_OK(pe_printer_open(&pe_linux_printer_ops, &cfg, &p));
     CHECK(p != NULL);
     return p;
 }
@@ -129,7 +129,7 @@ static int printer_open_rc(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "escpos", .path = path, .options = options};
     struct pe_printer *p = NULL;
-    int rc = pe_linux_printer_ops.open(&cfg, &p);
+    int rc = pe_printer_open(&pe_linux_printer_ops, &cfg, &p);
     if (rc == PE_OK)
         pe_printer_close(p);
     return rc;
@@ -139,7 +139,7 @@ static struct pe_display *display_open(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "serial", .path = path, .options = options};
     struct pe_display *d = NULL;
-    CHECK_OK(pe_linux_display_ops.open(&cfg, &d));
+    CHECK_OK(pe_display_open(&pe_linux_display_ops, &cfg, &d));
     CHECK(d != NULL);
     return d;
 }
@@ -148,7 +148,7 @@ static int display_open_rc(const char *path, const char *options)
 {
     struct pe_hal_devcfg cfg = {.driver = "serial", .path = path, .options = options};
     struct pe_display *d = NULL;
-    int rc = pe_linux_display_ops.open(&cfg, &d);
+    int rc = pe_display_open(&pe_linux_display_ops, &cfg, &d);
     if (rc == PE_OK)
         pe_display_close(d);
     return rc;
@@ -293,7 +293,7 @@ static void t_printer_stream_file(void)
     const char *lp = pe_test_path(0, "lp0");
     make_file(lp);
     struct pe_printer *p = printer_open(lp, NULL);
-    CHECK_STR(pe_linux_printer_ops.name, "escpos");
+    CHECK_STR(pe_linux_printer_ops.dev.name, "escpos");
     CHECK_OK(print_str(p, "Kaffee        2.50\nTOTAL         2.50\n"));
     CHECK_OK(pe_printer_cut(p));
     CHECK_OK(pe_printer_drawer_kick(p));
@@ -695,7 +695,7 @@ static void t_printer_options(void)
     CHECK_INT(printer_open_rc(pe_test_path(1, "missing"), NULL), PE_EIO);
     CHECK_INT(printer_open_rc(NULL, NULL), PE_EINVAL);
     CHECK_INT(printer_open_rc("", NULL), PE_EINVAL);
-    CHECK_INT(pe_linux_printer_ops.open(NULL, NULL), PE_EINVAL);
+    CHECK_INT(pe_printer_open(&pe_linux_printer_ops, NULL, NULL), PE_EINVAL);
 
     struct pty t;
     pty_open(&t);
@@ -718,7 +718,7 @@ static void t_display_escpos(void)
     struct pty t;
     pty_open(&t);
     struct pe_display *d = display_open(t.slave, "baud=9600");
-    CHECK_STR(pe_linux_display_ops.name, "serial");
+    CHECK_STR(pe_linux_display_ops.dev.name, "serial");
     EXPECT(t.master, "\x1b@");
     char want[256];
     size_t n;
@@ -850,7 +850,7 @@ static void t_display_options(void)
     CHECK_INT(display_open_rc(file, NULL), PE_EIO);
     CHECK_INT(display_open_rc(pe_test_path(1, "missing"), NULL), PE_EIO);
     CHECK_INT(display_open_rc(NULL, NULL), PE_EINVAL);
-    CHECK_INT(pe_linux_display_ops.open(NULL, NULL), PE_EINVAL);
+    CHECK_INT(pe_display_open(&pe_linux_display_ops, NULL, NULL), PE_EINVAL);
 }
 
 static const struct pe_test tests[] = {

@@ -41,10 +41,10 @@ static void rig_open(struct rig *r)
 {
     memset(r, 0, sizeof *r);
     struct pe_hal_devcfg cfg = {.driver = "fake", .path = "", .data_dir = pe_test_tmpdir()};
-    CHECK_OK(pe_hal_scanner_driver("fake")->open(&cfg, &r->devs.scanner));
-    CHECK_OK(pe_hal_scale_driver("fake")->open(&cfg, &r->devs.scale));
-    CHECK_OK(pe_hal_keypad_driver("fake")->open(&cfg, &r->devs.keypad));
-    CHECK_OK(pe_hal_payment_driver("fake")->open(&cfg, &r->devs.payment));
+    CHECK_OK(pe_scanner_open(pe_hal_scanner_driver("fake"), &cfg, &r->devs.scanner));
+    CHECK_OK(pe_scale_open(pe_hal_scale_driver("fake"), &cfg, &r->devs.scale));
+    CHECK_OK(pe_keypad_open(pe_hal_keypad_driver("fake"), &cfg, &r->devs.keypad));
+    CHECK_OK(pe_payment_open(pe_hal_payment_driver("fake"), &cfg, &r->devs.payment));
 }
 
 static void rig_close(struct rig *r)
@@ -383,16 +383,16 @@ static void t_scenario_refusals(void)
 
     /* The keypad and the payment terminal must be fakes: the scenario plays the operator and
      * the card. The scanner and the scale may be real ("device" steps wait for them). */
-    static const struct pe_keypad_ops other_keypad = {.name = "evdev"};
-    struct pe_keypad not_fake_keypad = {.ops = &other_keypad};
+    static const struct pe_keypad_ops other_keypad = {.dev.name = "evdev"};
+    struct pe_keypad not_fake_keypad = {.dev.ops = &other_keypad.dev};
     struct pe_sim_devices devs = r.devs;
     devs.keypad = &not_fake_keypad;
     CHECK_INT(pe_sim_scenario_create(write_tmp("ok.jsonl", "{\"do\":\"cancel\"}\n"), &devs, 0, &sim,
                                      err, sizeof err),
               PE_EINVAL);
     CHECK_HAS(err, "keypad");
-    static const struct pe_scale_ops other = {.name = "serial"};
-    struct pe_scale not_fake = {.ops = &other};
+    static const struct pe_scale_ops other = {.dev.name = "serial"};
+    struct pe_scale not_fake = {.dev.ops = &other.dev};
     devs = r.devs;
     devs.scale = &not_fake;
     CHECK_OK(

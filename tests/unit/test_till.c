@@ -87,9 +87,9 @@ static void fx_setup_vfs(const char *vfs)
     fx_open_journal(vfs);
     CHECK_OK(pe_rng_create("test", &F.rng));
     struct pe_hal_devcfg dc = {"fake", "", pe_test_tmpdir()};
-    CHECK_OK(pe_hal_printer_driver("fake")->open(&dc, &F.printer));
-    CHECK_OK(pe_hal_display_driver("fake")->open(&dc, &F.display));
-    CHECK_OK(pe_hal_payment_driver("fake")->open(&dc, &F.payment));
+    CHECK_OK(pe_printer_open(pe_hal_printer_driver("fake"), &dc, &F.printer));
+    CHECK_OK(pe_display_open(pe_hal_display_driver("fake"), &dc, &F.display));
+    CHECK_OK(pe_payment_open(pe_hal_payment_driver("fake"), &dc, &F.payment));
     fx_open_till();
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hal/board.h - driver lookup over the drivers compiled into this board's build.
+ * hal/board.h - every device class, and driver lookup over the drivers compiled into this
+ * board's build.
  *
  * Which drivers exist is decided at build time by boards/<board>/board.mk (HAL_DIRS); which one
  * serves each device class is data in the daemon's configuration ("devices.<class>.driver").
@@ -15,15 +16,20 @@
 #include "posedge/hal/scale.h"
 #include "posedge/hal/scanner.h"
 
-/* Each returns the driver's ops table, or NULL when no driver of that name is built in. */
-const struct pe_scanner_ops *pe_hal_scanner_driver(const char *name);
-const struct pe_scale_ops *pe_hal_scale_driver(const char *name);
-const struct pe_printer_ops *pe_hal_printer_driver(const char *name);
-const struct pe_payment_ops *pe_hal_payment_driver(const char *name);
-const struct pe_display_ops *pe_hal_display_driver(const char *name);
-const struct pe_keypad_ops *pe_hal_keypad_driver(const char *name);
+/* The ops of the driver called name that serves cls, or NULL when no such driver is built in
+ * (or name is NULL). */
+const struct pe_device_ops *pe_hal_driver(enum pe_dev_class cls, const char *name);
 
-/* Space-separated names of the built-in drivers, for error messages. */
+/* The same for one class, typed: pe_hal_scanner_driver(name), pe_hal_scale_driver(name), ... */
+#define PE__HAL_DRIVER(e, name, label, input)                                                      \
+    static inline const struct pe_##name##_ops *pe_hal_##name##_driver(const char *driver)        \
+    {                                                                                              \
+        return (const struct pe_##name##_ops *)(const void *)pe_hal_driver(PE_DEV_##e, driver);    \
+    }
+PE_DEV_CLASSES(PE__HAL_DRIVER)
+#undef PE__HAL_DRIVER
+
+/* Space-separated names of the built-in drivers, each once, for error messages. */
 const char *pe_hal_driver_names(void);
 
 #endif

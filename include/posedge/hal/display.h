@@ -10,36 +10,28 @@
 struct pe_display;
 
 struct pe_display_ops {
-    const char *name;
+    struct pe_device_ops dev; /* first: name, open, close, fd (optional), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_display **out);
-    void (*close)(struct pe_display *dev);
     int (*show)(struct pe_display *dev, const char *line1, const char *line2);
     /* optional */
     int (*clear)(struct pe_display *dev);
-    int (*health)(struct pe_display *dev, enum pe_health *out);
 };
 
 struct pe_display {
-    const struct pe_display_ops *ops;
+    struct pe_device dev; /* first member of every driver's device struct */
 };
+
+/* pe_display_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(DISPLAY, display)
 
 static inline int pe_display_show(struct pe_display *d, const char *l1, const char *l2)
 {
-    return d->ops->show(d, l1, l2);
+    return pe_display__ops(d)->show(d, l1, l2);
 }
 static inline int pe_display_clear(struct pe_display *d)
 {
-    return d->ops->clear ? d->ops->clear(d) : d->ops->show(d, "", "");
-}
-static inline int pe_display_health(struct pe_display *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
-}
-static inline void pe_display_close(struct pe_display *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_display__ops(d)->clear ? pe_display__ops(d)->clear(d)
+                                     : pe_display__ops(d)->show(d, "", "");
 }
 
 #endif

@@ -63,36 +63,21 @@ const char *pe_key_kind_name(enum pe_key_kind k);
 struct pe_keypad;
 
 struct pe_keypad_ops {
-    const char *name;
+    struct pe_device_ops dev; /* first: name, open, close, fd (mandatory), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_keypad **out);
-    void (*close)(struct pe_keypad *dev);
-    int (*fd)(struct pe_keypad *dev);
     int (*read)(struct pe_keypad *dev, struct pe_key_input *out); /* PE_OK or PE_EAGAIN */
-    /* optional */
-    int (*health)(struct pe_keypad *dev, enum pe_health *out);
 };
 
 struct pe_keypad {
-    const struct pe_keypad_ops *ops;
+    struct pe_device dev; /* first member of every driver's device struct */
 };
 
-static inline int pe_keypad_fd(struct pe_keypad *d)
-{
-    return d->ops->fd(d);
-}
+/* pe_keypad_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(KEYPAD, keypad)
+
 static inline int pe_keypad_read(struct pe_keypad *d, struct pe_key_input *out)
 {
-    return d->ops->read(d, out);
-}
-static inline int pe_keypad_health(struct pe_keypad *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
-}
-static inline void pe_keypad_close(struct pe_keypad *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_keypad__ops(d)->read(d, out);
 }
 
 #endif

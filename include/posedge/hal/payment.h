@@ -32,46 +32,32 @@ struct pe_pay_result {
 struct pe_payment;
 
 struct pe_payment_ops {
-    const char *name;
+    struct pe_device_ops dev; /* first: name, open, close, fd (mandatory), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_payment **out);
-    void (*close)(struct pe_payment *dev);
-    int (*fd)(struct pe_payment *dev);
     int (*start)(struct pe_payment *dev, const struct pe_pay_request *req); /* PE_EBUSY */
     int (*read)(struct pe_payment *dev, struct pe_pay_result *out);         /* PE_EAGAIN */
     /* optional */
     int (*cancel)(struct pe_payment *dev);
-    int (*health)(struct pe_payment *dev, enum pe_health *out);
 };
 
 struct pe_payment {
-    const struct pe_payment_ops *ops;
+    struct pe_device dev; /* first member of every driver's device struct */
 };
 
-static inline int pe_payment_fd(struct pe_payment *d)
-{
-    return d->ops->fd(d);
-}
+/* pe_payment_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(PAYMENT, payment)
+
 static inline int pe_payment_start(struct pe_payment *d, const struct pe_pay_request *r)
 {
-    return d->ops->start(d, r);
+    return pe_payment__ops(d)->start(d, r);
 }
 static inline int pe_payment_read(struct pe_payment *d, struct pe_pay_result *out)
 {
-    return d->ops->read(d, out);
+    return pe_payment__ops(d)->read(d, out);
 }
 static inline int pe_payment_cancel(struct pe_payment *d)
 {
-    return d->ops->cancel ? d->ops->cancel(d) : PE_ENOTSUP;
-}
-static inline int pe_payment_health(struct pe_payment *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
-}
-static inline void pe_payment_close(struct pe_payment *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_payment__ops(d)->cancel ? pe_payment__ops(d)->cancel(d) : PE_ENOTSUP;
 }
 
 #endif

@@ -16,47 +16,39 @@
 struct pe_printer;
 
 struct pe_printer_ops {
-    const char *name;
+    struct pe_device_ops dev; /* first: name, open, close, fd (optional: status events, if the
+                               * device sends any), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_printer **out);
-    void (*close)(struct pe_printer *dev);
     int (*print)(struct pe_printer *dev, const char *text, size_t len); /* PE_OK or PE_EIO */
     /* optional */
     int (*cut)(struct pe_printer *dev);
     int (*drawer_kick)(struct pe_printer *dev);
     int (*drawer_is_open)(struct pe_printer *dev, bool *open);
-    int (*health)(struct pe_printer *dev, enum pe_health *out);
-    int (*fd)(struct pe_printer *dev); /* status events, if the device sends any */
 };
 
 struct pe_printer {
-    const struct pe_printer_ops *ops;
+    struct pe_device dev; /* first member of every driver's device struct */
 };
+
+/* pe_printer_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(PRINTER, printer)
 
 static inline int pe_printer_print(struct pe_printer *d, const char *text, size_t len)
 {
-    return d->ops->print(d, text, len);
+    return pe_printer__ops(d)->print(d, text, len);
 }
 static inline int pe_printer_cut(struct pe_printer *d)
 {
-    return d->ops->cut ? d->ops->cut(d) : PE_ENOTSUP;
+    return pe_printer__ops(d)->cut ? pe_printer__ops(d)->cut(d) : PE_ENOTSUP;
 }
 static inline int pe_printer_drawer_kick(struct pe_printer *d)
 {
-    return d->ops->drawer_kick ? d->ops->drawer_kick(d) : PE_ENOTSUP;
+    return pe_printer__ops(d)->drawer_kick ? pe_printer__ops(d)->drawer_kick(d) : PE_ENOTSUP;
 }
 static inline int pe_printer_drawer_is_open(struct pe_printer *d, bool *open)
 {
-    return d->ops->drawer_is_open ? d->ops->drawer_is_open(d, open) : PE_ENOTSUP;
-}
-static inline int pe_printer_health(struct pe_printer *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
-}
-static inline void pe_printer_close(struct pe_printer *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_printer__ops(d)->drawer_is_open ? pe_printer__ops(d)->drawer_is_open(d, open)
+                                              : PE_ENOTSUP;
 }
 
 #endif

@@ -13,46 +13,32 @@ struct pe_weight {
 struct pe_scale;
 
 struct pe_scale_ops {
-    const char *name;
+    struct pe_device_ops dev; /* first: name, open, close, fd (mandatory), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_scale **out);
-    void (*close)(struct pe_scale *dev);
-    int (*fd)(struct pe_scale *dev);
     int (*read)(struct pe_scale *dev, struct pe_weight *out); /* PE_OK or PE_EAGAIN */
     /* optional */
-    int (*health)(struct pe_scale *dev, enum pe_health *out);
     int (*request)(struct pe_scale *dev); /* ask for a reading (polled protocols) */
     int (*zero)(struct pe_scale *dev);
 };
 
 struct pe_scale {
-    const struct pe_scale_ops *ops;
+    struct pe_device dev; /* first member of every driver's device struct */
 };
 
-static inline int pe_scale_fd(struct pe_scale *d)
-{
-    return d->ops->fd(d);
-}
+/* pe_scale_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(SCALE, scale)
+
 static inline int pe_scale_read(struct pe_scale *d, struct pe_weight *out)
 {
-    return d->ops->read(d, out);
-}
-static inline int pe_scale_health(struct pe_scale *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
+    return pe_scale__ops(d)->read(d, out);
 }
 static inline int pe_scale_request(struct pe_scale *d)
 {
-    return d->ops->request ? d->ops->request(d) : PE_ENOTSUP;
+    return pe_scale__ops(d)->request ? pe_scale__ops(d)->request(d) : PE_ENOTSUP;
 }
 static inline int pe_scale_zero(struct pe_scale *d)
 {
-    return d->ops->zero ? d->ops->zero(d) : PE_ENOTSUP;
-}
-static inline void pe_scale_close(struct pe_scale *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_scale__ops(d)->zero ? pe_scale__ops(d)->zero(d) : PE_ENOTSUP;
 }
 
 #endif

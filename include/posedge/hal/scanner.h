@@ -14,41 +14,27 @@ struct pe_scan {
 struct pe_scanner;
 
 struct pe_scanner_ops {
-    const char *name; /* driver name */
+    struct pe_device_ops dev; /* first: name, open, close, fd (mandatory), health */
     /* mandatory */
-    int (*open)(const struct pe_hal_devcfg *cfg, struct pe_scanner **out);
-    void (*close)(struct pe_scanner *dev);
-    int (*fd)(struct pe_scanner *dev);                        /* pollable for POLLIN */
     int (*read)(struct pe_scanner *dev, struct pe_scan *out); /* PE_OK or PE_EAGAIN */
     /* optional */
-    int (*health)(struct pe_scanner *dev, enum pe_health *out);
     int (*enable)(struct pe_scanner *dev, bool on);
 };
 
 struct pe_scanner {
-    const struct pe_scanner_ops *ops; /* first member of every driver's device struct */
+    struct pe_device dev; /* first member of every driver's device struct */
 };
 
-static inline int pe_scanner_fd(struct pe_scanner *d)
-{
-    return d->ops->fd(d);
-}
+/* pe_scanner_open, _close, _fd, _health, _of and _dev (hal.h) */
+PE_DEVICE_CLASS(SCANNER, scanner)
+
 static inline int pe_scanner_read(struct pe_scanner *d, struct pe_scan *out)
 {
-    return d->ops->read(d, out);
-}
-static inline int pe_scanner_health(struct pe_scanner *d, enum pe_health *out)
-{
-    return d->ops->health ? d->ops->health(d, out) : PE_ENOTSUP;
+    return pe_scanner__ops(d)->read(d, out);
 }
 static inline int pe_scanner_enable(struct pe_scanner *d, bool on)
 {
-    return d->ops->enable ? d->ops->enable(d, on) : PE_ENOTSUP;
-}
-static inline void pe_scanner_close(struct pe_scanner *d)
-{
-    if (d)
-        d->ops->close(d);
+    return pe_scanner__ops(d)->enable ? pe_scanner__ops(d)->enable(d, on) : PE_ENOTSUP;
 }
 
 #endif

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * selftest.c - posedge-agent --self-test: can this till run? The configuration (with the remote
+ * settings), the catalog, the data folder, the journal's integrity (the whole hash chain), the
+ * MQTT password file and every real device, one line each on stdout.
+ *
+ * The invariant: it is read-only. Nothing is created or changed, and neither the bridge nor the
+ * network is needed, so an OTA system (Mender, RAUC, SWUpdate) can run it after an update to
+ * mark it good (exit 0) or roll it back (exit 1), even with the WAN down.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "posedge/err.h"
+#include "posedge/log.h"
+#include "posedge/secret.h"
+#include "posedge/version.h"
+
+static int self_line(bool ok, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int self_line(bool ok, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%-4s %s: ", ok ? "ok" : "FAIL", check);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+    va_end(ap);
+    return ok ? 0 : 1;
+}
+
+static int check_data_dir(const struct agent *a)
+{
+    struct stat st;
+    if (stat(a->cfg.data_dir, &st) == 0) {
+        bool w = S_ISDIR(st.st_mode) && access(a->cfg.data_dir, W_OK | X_OK) == 0;
+        return self_line(w, "data_dir", "%s %s", a->cfg.data_dir,
+                         w                     ? "is writable"
+                         : S_ISDIR(st.st_mode) ? "is not writable for this user"
+                                               : "is not a directory");
+    }
+    /* Missing: the first start creates it, if the nearest existing folder lets us. */
+    char up[AGENT_PATH_MAX];
+    snprintf(up, sizeof up, "%s", a->cfg.data_dir);
+    char *slash;
+    while ((slash = strrchr(up, '/')) && slash != up && access(up, F_OK) != 0)
+        *slash = '\0';
+    if (slash == up && access(up, F_OK) != 0)
+        snprintf(up, sizeof up, "/");
+    bool w = access(up, W_OK | X_OK) == 0;
+    return self_line(w, "data_dir", "%s does not exist yet; %s", a->cfg.data_dir,
+                     w ? "the first start creates it" : "and this user cannot create it");
+}
+
+static int check_journal(const struct agent *a)
+{
+    char err[600], path[AGENT_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/journal.db", a->cfg.data_dir);
+    if (access(path, F_OK) != 0)
+        return self_line(true, "journal", "%s: none yet (created at the first start)", path);
+    struct pe_journal_opts jo = {.readonly = true, .check = true};
+    struct pe_journal_verify_result vr = {0};
+    struct pe_journal *j = NULL;
+    int rc = pe_journal_open(path, &jo, &j, err, sizeof err);
+    if (rc == PE_OK && (strcmp(pe_journal_store(j), a->cfg.store) != 0 ||
+                        strcmp(pe_journal_terminal(j), a->cfg.terminal) != 0)) {
+        snprintf(err, sizeof err, "%s belongs to %s/%s, the configuration says %s/%s", path,
+                 pe_journal_store(j), pe_journal_terminal(j), a->cfg.store, a->cfg.terminal);
+        rc = PE_EINVAL;
+    }
+    if (rc == PE_OK && (rc = pe_journal_verify(j, &vr)) != PE_OK)
+        snprintf(err, sizeof err, "%s: chain broken at seq %lld: %s", path,
+                 (long long)vr.bad_seq, vr.why);
+    pe_journal_close(j);
+    if (rc == PE_OK)
+        return self_line(true, "journal", "%s: %lld events, hash chain intact", path,
+                         (long long)vr.count);
+    return self_line(false, "journal", "%s", err);
+}
+
+static int check_password(const struct agent *a)
+{
+    char pw[PE_SECRET_MAX], err[600];
+    int rc = remote_cfg_password(&a->cfg, pw, sizeof pw, err, sizeof err);
+    pe_secret_wipe(pw, sizeof pw);
+    return self_line(rc == PE_OK, "mqtt.password_file", "%s", rc == PE_OK ? "readable" : err);
+}
+
+/* Open and close one device with its configured driver (fakes are simulated: nothing to open). */
+static int check_device(const struct agent *a, enum pe_dev_class cls)
+{
+    const struct agent_devcfg *dc = &a->cfg.dev[cls];
+    char check[32];
+    snprintf(check, sizeof check, "device %s", pe_dev_classes[cls].name);
+    if (strcmp(dc->driver, "fake") == 0)
+        return self_line(true, check, "fake (simulated)");
+    const struct pe_device_ops *ops = pe_hal_driver(cls, dc->driver);
+    if (!ops)
+        return self_line(false, check, "no driver \"%s\"", dc->driver);
+    struct pe_hal_devcfg hc = {dc->driver, dc->path, a->cfg.data_dir, dc->options};
+    struct pe_device *d = NULL;
+    int rc = pe_device_open(ops, &hc, &d);
+    if (rc == PE_OK)
+        pe_device_close(d);
+    return self_line(rc == PE_OK || rc == PE_EBUSY, check, "%s %s: %s", dc->driver,
+                     dc->path[0] ? dc->path : "(driver default)",
+                     rc == PE_OK      ? "opens"
+                     : rc == PE_EBUSY ? "busy (in use, by the running agent?)"
+                                      : pe_strerror(rc));
+}
+
+int selftest_run(struct agent *a)
+{
+    int failed = 0;
+    char err[600];
+    pe_log_init("agent", PE_LOG_ERROR); /* only the report on stdout */
+    printf("posedge-agent %s (%s) self-test, config %s\n", pe_version(), pe_board(), a->cfg_path);
+    int rc = remote_cfg_check(&a->cfg, a->cfg_path, err, sizeof err);
+    failed += self_line(rc == PE_OK, "config", "%s",
+                        rc == PE_OK ? "valid (store, terminal, drivers, catalog, currency)" : err);
+    failed += check_data_dir(a);
+    failed += check_journal(a);
+    if (a->cfg.mqtt_password_file[0])
+        failed += check_password(a);
+    for (int i = 0; i < PE_DEV__COUNT; i++)
+        failed += check_device(a, (enum pe_dev_class)i);
+    printf("self-test: %s\n", failed ? "FAILED" : "passed");
+    fflush(stdout);
+    return failed ? 1 : 0;
+}
