@@ -137,6 +137,10 @@ class RealKafka:
             "transaction.remove.expired.transaction.cleanup.interval.ms": "60000",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            # Records of any age are kept: a record's timestamp is its event's time, which for
+            # a simulated day or a replayed dataset is weeks or years old, and the default 7-day
+            # retention would delete them at the first check, about 30 s after the start.
+            "log.retention.ms": "-1",
             # After a kill the controller refuses the node's new registration until the old
             # one's session expires (DUPLICATE_BROKER_REGISTRATION): 4 s, not 9, of that.
             # Four heartbeats missed in a row would be a starved JVM, failing the test anyway.
