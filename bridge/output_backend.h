@@ -1,28 +1,35 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * output_txn.h - the transactional side of output.h (internal to bridge/output*.c).
+ * output_backend.h - the Kafka backends behind output.h (internal to bridge/output*.c).
  *
- * librdkafka's transactional calls block (init, commit and abort wait for the coordinator), so
- * the transactional producer lives on a thread of its own; the loop's thread hands it copies of
- * records and gets back, through a pipe watched by the loop, what was committed. See
- * output_txn.c for the protocol between the two.
+ * A backend is one const ops table: output_idempotent (output_idem.c: one idempotent producer
+ * served from the loop) and output_transactional (output_txn.c: a transactional producer on a
+ * thread of its own, because librdkafka's transactional calls block; the loop's thread hands it
+ * copies of records and gets back, through a pipe watched by the loop, what was committed).
+ * output.c picks one by opts->mode when the output is created and forwards every call to it;
+ * the arguments are checked there, so a backend sees only valid ones.
  */
-#ifndef POSEDGE_BRIDGE_OUTPUT_TXN_H
-#define POSEDGE_BRIDGE_OUTPUT_TXN_H
+#ifndef POSEDGE_BRIDGE_OUTPUT_BACKEND_H
+#define POSEDGE_BRIDGE_OUTPUT_BACKEND_H
 
 #include "bridge/output.h"
 
-struct otxn;
+struct output_backend {
+    enum output_mode mode; /* the kafka.mode it serves */
+    /* Make the backend's state in *impl and register with the loop (output_create). */
+    int (*create)(struct pe_loop *loop, const struct output_opts *opts, void **impl, char *err,
+                  size_t errlen);
+    int (*produce_event)(void *impl, const struct output_ref *ref, const char *hash,
+                         const struct output_rec *recs, int n);
+    int (*produce_dlq)(void *impl, const char *topic, const void *payload, size_t len,
+                       const char *reason, const char *source_topic);
+    void (*kafka_state)(void *impl, struct output_kafka *out);
+    int (*inflight)(const void *impl);
+    int (*flush)(void *impl, int timeout_ms);
+    void (*destroy)(void *impl); /* unregister and free; never NULL impl */
+};
 
-int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otxn **out, char *err,
-                size_t errlen);
-int otxn_produce_event(struct otxn *x, const struct output_ref *ref, const char *hash,
-                       const struct output_rec *recs, int n);
-int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
-                     const char *reason, const char *source_topic);
-int otxn_inflight(const struct otxn *x);
-void otxn_kafka_state(struct otxn *x, struct output_kafka *out);
-int otxn_flush(struct otxn *x, int timeout_ms);
-void otxn_destroy(struct otxn *x);
+extern const struct output_backend output_idempotent;
+extern const struct output_backend output_transactional;
 
 #endif

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * output.c - the bridge's Kafka producer on librdkafka, served from the bridge's poll loop.
+ * output_idem.c - the idempotent backend of the bridge's Kafka output (output_backend.h,
+ * kafka.mode=idempotent): a librdkafka producer served from the bridge's poll loop.
  *
- * One idempotent producer (acks=all, lz4, message.timeout.ms=0 so that no message ever expires
- * into loss) whose main queue carries delivery reports, errors and librdkafka's own log lines.
- * The queue's io event writes one byte into a non-blocking pipe whose read end is a pe_loop
- * watch; when it is readable the pipe is drained and rd_kafka_poll(rk, 0) serves the queue, so
- * every callback of this file runs on the loop's thread. A 100 ms timer polls as well, as a
- * safety net for a wake-up byte that could not be written.
+ * One idempotent producer (librdkafka role producer-idempotent: acks=all, lz4, message.timeout.ms=0
+ * so that no message ever expires into loss) whose main queue carries delivery reports, errors and
+ * librdkafka's own log lines. The queue's io event writes one byte into a non-blocking pipe whose
+ * read end is a pe_loop watch; when it is readable the pipe is drained and rd_kafka_poll(rk, 0)
+ * serves the queue, so every callback of this file runs on the loop's thread. A 100 ms timer polls
+ * as well, as a safety net for a wake-up byte that could not be written.
  *
  * Each produced record carries a slot (struct output_ref plus a free-list link) as its
  * msg_opaque. Slots come from slabs of SLAB_SLOTS that are allocated on demand and kept, so a
@@ -20,9 +21,9 @@
  * reported delivered, in order, into the fresh producer. A report of success that arrives
  * before the reset still counts: that record is in Kafka.
  */
-#include "bridge/output.h"
 #include "bridge/kafka_common.h"
-#include "bridge/output_txn.h"
+#include "bridge/output.h"
+#include "bridge/output_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,13 +37,13 @@
 
 #include "posedge/clock.h"
 #include "posedge/err.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/log.h"
 
 #define DEFAULT_MAX_INFLIGHT 100000
 #define SLAB_SLOTS 1024
 #define POLL_MS 100           /* the safety-net poll */
 #define RETRY_MS 1000         /* retry of a producer that could not be recreated */
-#define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
 
 /* A record in flight. The records of one event (output_produce_event) share the slot of the
  * first, the head, which counts the reports still due and is given back with the last. */
@@ -60,7 +61,7 @@ struct slab {
     struct slot slots[SLAB_SLOTS]; /* handed out one by one */
 };
 
-struct output {
+struct idem {
     struct pe_loop *loop;    /* the loop the pipe and timers are registered with */
     rd_kafka_t *rk;          /* the producer; NULL only while a recreate is pending */
     rd_kafka_queue_t *mainq; /* its main queue, with the io event on pipe_wr */
@@ -81,13 +82,12 @@ struct output {
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err); /* a record's fate */
     void (*on_reset)(void *ctx); /* the producer was recreated */
     void *ctx;                   /* passed to both callbacks */
-    struct otxn *txn;            /* transactional mode: everything is delegated to it */
     struct output_kafka kafka;   /* the link to Kafka, from statistics and errors */
 };
 
 /* ---- slots ---- */
 
-static struct slot *slot_take(struct output *o)
+static struct slot *slot_take(struct idem *o)
 {
     if (!o->free) {
         struct slab *s = malloc(sizeof *s);
@@ -107,7 +107,7 @@ static struct slot *slot_take(struct output *o)
     return sl;
 }
 
-static void slot_give(struct output *o, struct slot *sl)
+static void slot_give(struct idem *o, struct slot *sl)
 {
     sl->next = o->free;
     o->free = sl;
@@ -115,7 +115,7 @@ static void slot_give(struct output *o, struct slot *sl)
 }
 
 /* Every slot becomes free again (the producer that held them is gone). */
-static void slots_release_all(struct output *o)
+static void slots_release_all(struct idem *o)
 {
     o->free = NULL;
     for (struct slab *s = o->slabs; s; s = s->next)
@@ -130,7 +130,7 @@ static void slots_release_all(struct output *o)
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    struct output *o = opaque;
+    struct idem *o = opaque;
     struct slot *sl = m->_private;
     (void)rk;
     if (!sl)
@@ -159,7 +159,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    struct output *o = opaque;
+    struct idem *o = opaque;
     char q[512];
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
@@ -179,7 +179,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 /* librdkafka's statistics (served by rd_kafka_poll, on the loop's thread like the rest). */
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
-    struct output *o = opaque;
+    struct idem *o = opaque;
     (void)rk;
     kc_stats_parse(json, len, &o->kafka);
     return 0; /* librdkafka frees json */
@@ -187,55 +187,15 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 
 /* ---- the producer ---- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *prefix, const char *key, const char *val,
-                    char *err, size_t errlen)
-{
-    char why[512];
-    if (rd_kafka_conf_set(conf, key, val, why, sizeof why) == RD_KAFKA_CONF_OK)
-        return PE_OK;
-    snprintf(err, errlen, "%s%s: %s", prefix, key, why);
-    return PE_EINVAL;
-}
-
 /* Create the producer and hook its main queue to the pipe. On error nothing is left behind. */
-static int start(struct output *o, char *err, size_t errlen)
+static int start(struct idem *o, char *err, size_t errlen)
 {
-    static const char *const defaults[][2] = {
-        {"acks", "all"},
-        {"enable.idempotence", "true"},
-        {"compression.type", "lz4"},
-        {"message.timeout.ms", "0"},
-        {"queue.buffering.max.messages", QUEUE_MSGS},
-        /* The partitioner of the Java client, so keys land where other producers put them. */
-        {"partitioner", "murmur2_random"},
-        {"log.queue", "true"},
-        {"statistics.interval.ms", KC_STATS_MS},
-    };
     char why[512];
-    int rc;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf)
-        return PE_ENOMEM;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka.brokers: %s", why);
-        rc = PE_EINVAL;
-        goto destroy_conf;
-    }
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        if ((rc = conf_set(conf, "", defaults[i][0], defaults[i][1], err, errlen)))
-            goto destroy_conf;
-    const cJSON *p;
-    cJSON_ArrayForEach(p, o->props)
-    {
-        if (!cJSON_IsString(p)) {
-            snprintf(err, errlen, "kafka.properties.%s: must be a string", p->string);
-            rc = PE_EINVAL;
-            goto destroy_conf;
-        }
-        if ((rc = conf_set(conf, "kafka.properties.", p->string, p->valuestring, err, errlen)))
-            goto destroy_conf;
-    }
+    rd_kafka_conf_t *conf = NULL;
+    struct pe_kafka_site site = {.brokers = o->brokers, .properties = o->props};
+    int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_IDEMPOTENT, &site, &conf, err, errlen);
+    if (rc)
+        return rc;
     rd_kafka_conf_set_opaque(conf, o);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -245,8 +205,8 @@ static int start(struct output *o, char *err, size_t errlen)
     if (!rk) {
         /* Each property was accepted alone; their combination was not. */
         snprintf(err, errlen, "kafka.properties: %s", why);
-        rc = PE_EINVAL;
-        goto destroy_conf;
+        rd_kafka_conf_destroy(conf);
+        return PE_EINVAL;
     }
     /* conf now belongs to rk. */
     o->max_msg = kc_max_msg(rk);
@@ -260,14 +220,10 @@ static int start(struct output *o, char *err, size_t errlen)
     o->rk = rk;
     o->fatal = false;
     return PE_OK;
-
-destroy_conf:
-    rd_kafka_conf_destroy(conf);
-    return rc;
 }
 
 /* Destroy the producer without waiting for anything it still holds. */
-static void stop(struct output *o)
+static void stop(struct idem *o)
 {
     if (!o->rk)
         return;
@@ -285,7 +241,7 @@ static void stop(struct output *o)
 static void reset_cb(void *ctx);
 
 /* Replace a producer that raised a fatal error (or could not be created) with a new one. */
-static void reset(struct output *o)
+static void reset(struct idem *o)
 {
     char err[512] = "";
     int dropped = o->inflight;
@@ -309,13 +265,13 @@ static void reset(struct output *o)
 
 static void reset_cb(void *ctx)
 {
-    struct output *o = ctx;
+    struct idem *o = ctx;
     o->reset_timer = 0;
     reset(o);
 }
 
 /* Schedule a reset from outside a poll (output_produce saw the fatal state first). */
-static void plan_reset(struct output *o)
+static void plan_reset(struct idem *o)
 {
     o->fatal = true;
     if (!o->serving && !o->reset_timer)
@@ -323,7 +279,7 @@ static void plan_reset(struct output *o)
 }
 
 /* Serve the main queue (delivery reports, errors, logs), then act on a fatal error. */
-static void serve(struct output *o, int timeout_ms)
+static void serve(struct idem *o, int timeout_ms)
 {
     if (!o->rk || o->serving)
         return;
@@ -351,36 +307,20 @@ static void on_readable(int fd, short revents, void *ctx)
 
 static void on_poll_timer(void *ctx)
 {
-    struct output *o = ctx;
+    struct idem *o = ctx;
     serve(o, 0);
     pe_loop_timer(o->loop, POLL_MS, on_poll_timer, o, &o->poll_timer);
 }
 
-/* ---- public ---- */
+/* ---- the backend ---- */
 
-int output_create(struct pe_loop *loop, const struct output_opts *opts, struct output **out,
-                  char *err, size_t errlen)
+static int idem_create(struct pe_loop *loop, const struct output_opts *opts, void **impl,
+                       char *err, size_t errlen)
 {
     int rc, fds[2];
-    if (!opts->brokers || !*opts->brokers) {
-        snprintf(err, errlen, "kafka.brokers: missing (host:port[,host:port...])");
-        return PE_EINVAL;
-    }
-    if (opts->properties && !cJSON_IsObject(opts->properties)) {
-        snprintf(err, errlen, "kafka.properties: must be an object of strings");
-        return PE_EINVAL;
-    }
-    struct output *o = calloc(1, sizeof *o);
+    struct idem *o = calloc(1, sizeof *o);
     if (!o)
         return PE_ENOMEM;
-    if (opts->transactional_id) {
-        rc = otxn_create(loop, opts, &o->txn, err, errlen);
-        if (rc)
-            free(o);
-        else
-            *out = o;
-        return rc;
-    }
     o->loop = loop;
     o->max_inflight = opts->max_inflight > 0 ? opts->max_inflight : DEFAULT_MAX_INFLIGHT;
     o->on_delivered = opts->on_delivered;
@@ -409,7 +349,7 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
         goto unwatch;
     }
     pe_info("output.start", "brokers=%s max_inflight=%d", o->brokers, o->max_inflight);
-    *out = o;
+    *impl = o;
     return PE_OK;
 
 unwatch:
@@ -428,7 +368,7 @@ free_output:
 
 /* Hand one record to librdkafka with slot sl (its report goes to sl->head). On a refusal
  * the caller gives the slot back. */
-static int produce(struct output *o, struct slot *sl, const struct output_rec *r)
+static int produce(struct idem *o, struct slot *sl, const struct output_rec *r)
 {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nh);
     if (!hdrs)
@@ -463,18 +403,11 @@ static int produce(struct output *o, struct slot *sl, const struct output_rec *r
     }
 }
 
-int output_produce_event(struct output *o, const struct output_ref *ref, const char *hash,
-                         const struct output_rec *recs, int n)
+static int idem_produce_event(void *impl, const struct output_ref *ref, const char *hash,
+                              const struct output_rec *recs, int n)
 {
-    if (!o || !ref || !ref->store[0] || !ref->terminal[0] || n < 0 || n > OUTPUT_MAX_RECS ||
-        (n && !recs))
-        return PE_EINVAL;
-    for (int i = 0; i < n; i++)
-        if (!recs[i].topic || !*recs[i].topic || (!recs[i].val && recs[i].len) || recs[i].nh < 0 ||
-            recs[i].nh > OUTPUT_MAX_HEADERS)
-            return PE_EINVAL;
-    if (o->txn)
-        return otxn_produce_event(o->txn, ref, hash, recs, n);
+    struct idem *o = impl;
+    (void)hash;
     if (n == 0) {
         /* Nothing to wait for: delivered as soon as the ones before it are. */
         if (o->on_delivered)
@@ -517,41 +450,10 @@ int output_produce_event(struct output *o, const struct output_ref *ref, const c
     return PE_OK;
 }
 
-int output_produce(struct output *o, const char *topic, const struct output_ref *ref,
-                   const char *id, const char *type, const char *hash, int64_t ts_ms,
-                   const char *rec, size_t len)
+static int idem_produce_dlq(void *impl, const char *topic, const void *payload, size_t len,
+                            const char *reason, const char *source_topic)
 {
-    if (!o || !topic || !*topic || !ref || !ref->store[0] || !ref->terminal[0] || !id || !type ||
-        (!rec && len))
-        return PE_EINVAL;
-    struct kc_ids ids;
-    kc_ids(ref, &ids);
-    struct output_rec r = {
-        .topic = topic,
-        .key = ids.key,
-        .keylen = ids.keylen,
-        .val = rec,
-        .len = len,
-        .ts_ms = ts_ms,
-        .nh = 5,
-        .h = {{"id", id},
-              {"type", type},
-              {"store", ids.store},
-              {"terminal", ids.terminal},
-              {"seq", ids.seq}},
-    };
-    return output_produce_event(o, ref, hash, &r, 1);
-}
-
-int output_produce_dlq(struct output *o, const char *topic, const void *payload, size_t len,
-                       const char *reason, const char *source_topic)
-{
-    if (!o || !topic || !*topic || (!payload && len))
-        return PE_EINVAL;
-    if (o->txn)
-        return otxn_produce_dlq(o->txn, topic, payload, len, reason, source_topic);
-    reason = reason ? reason : "";
-    source_topic = source_topic ? source_topic : "";
+    struct idem *o = impl;
     if (!o->rk || o->fatal || o->inflight >= o->max_inflight)
         return PE_EAGAIN;
     char orig[24];
@@ -577,25 +479,21 @@ int output_produce_dlq(struct output *o, const char *topic, const void *payload,
     return rc;
 }
 
-void output_kafka_state(const struct output *o, struct output_kafka *out)
+static void idem_kafka_state(void *impl, struct output_kafka *out)
 {
-    if (o && o->txn)
-        otxn_kafka_state(o->txn, out);
-    else
-        *out = o ? o->kafka : (struct output_kafka){0};
+    const struct idem *o = impl;
+    *out = o->kafka;
 }
 
-int output_inflight(const struct output *o)
+static int idem_inflight(const void *impl)
 {
-    return !o ? 0 : o->txn ? otxn_inflight(o->txn) : o->inflight;
+    const struct idem *o = impl;
+    return o->inflight;
 }
 
-int output_flush(struct output *o, int timeout_ms)
+static int idem_flush(void *impl, int timeout_ms)
 {
-    if (!o)
-        return PE_OK;
-    if (o->txn)
-        return otxn_flush(o->txn, timeout_ms);
+    struct idem *o = impl;
     int64_t deadline = pe_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         if (o->inflight == 0)
@@ -610,15 +508,9 @@ int output_flush(struct output *o, int timeout_ms)
     }
 }
 
-void output_destroy(struct output *o)
+static void idem_destroy(void *impl)
 {
-    if (!o)
-        return;
-    if (o->txn) {
-        otxn_destroy(o->txn);
-        free(o);
-        return;
-    }
+    struct idem *o = impl;
     if (o->inflight > 0)
         pe_warn("output.destroy", "inflight=%d (not reported delivered: the spool keeps them)",
                 o->inflight);
@@ -639,3 +531,14 @@ void output_destroy(struct output *o)
     free(o->brokers);
     free(o);
 }
+
+const struct output_backend output_idempotent = {
+    .mode = OUTPUT_IDEMPOTENT,
+    .create = idem_create,
+    .produce_event = idem_produce_event,
+    .produce_dlq = idem_produce_dlq,
+    .kafka_state = idem_kafka_state,
+    .inflight = idem_inflight,
+    .flush = idem_flush,
+    .destroy = idem_destroy,
+};
