@@ -2,13 +2,13 @@
 /*
  * catalog.c - the item catalog: loading and validating the JSON file, lookups, and EAN-13.
  *
- * The file is parsed with cJSON and checked whole before a catalog is returned: every item
- * has every required field with the right type (the table fields[] is the schema: name, type,
- * range, whether required, the default of an optional one), every barcode is a valid EAN-13,
- * and ids and barcodes are unique. A refusal names the file, the item index and the field, so a bad catalog is
- * fixed in one look. The loaded catalog owns one copy of every string and two open-addressing
- * hash tables (by barcode and by id) over the item array; it never changes after loading, so
- * the pointers it hands out stay valid until pe_catalog_destroy.
+ * The file is parsed with cJSON and checked whole before a catalog is returned: every item has
+ * every required field with the right type (the table fields[] is the schema: name, type, range,
+ * whether required, the default of an optional one), every barcode is a valid EAN-13, and ids and
+ * barcodes are unique. A refusal names the file, the item index and the field, so a bad catalog is
+ * fixed in one look. The loaded catalog owns one copy of every string and two open-addressing hash
+ * tables (by barcode and by id) over the item array; it never changes after loading, so the
+ * pointers it hands out stay valid until pe_catalog_destroy.
  */
 #include "posedge/catalog.h"
 #include "posedge/file.h"
