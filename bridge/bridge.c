@@ -33,6 +33,8 @@
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
 #include "posedge/notify.h"
+#include "posedge/protocol.h"
+#include "posedge/secret.h"
 #include "posedge/spool.h"
 #include "posedge/version.h"
 
@@ -43,8 +45,6 @@
 #define STATS_EVERY 5        /* housekeeping rounds between stats lines */
 #define STATE_MIN_MS 1000    /* the state document goes out at most this often on change */
 #define RATE_SAMPLES 32      /* delivered counts kept for the drain rate, one per housekeeping */
-#define PASSWORD_MAX 512     /* longest MQTT password */
-#define BRIDGE_TERMINAL "bridge" /* the reserved terminal name of the bridge's own topics */
 
 struct term {
     char store[PE_ID_MAX];
@@ -85,7 +85,8 @@ struct bridge {
     struct pe_mqtt *mqtt;
     struct output *out;
     struct telemetry *tele;  /* state documents to Kafka, best effort */
-    struct profile_out pout; /* the records of the event being produced (configured sinks) */
+    struct profile_set *sinks; /* the output sinks, started */
+    struct profile_out pout;   /* the records of the event being produced */
     struct term terms[MAX_TERMINALS];
     int nterms;
     int rr;      /* round-robin start of the next drain turn */
@@ -98,7 +99,7 @@ struct bridge {
     struct pace pace_ev;    /* drain pace, events/s */
     struct pace pace_bytes; /* and bytes/s */
     int64_t hk_rounds;
-    char state_topic[128];
+    char state_topic[PE_TOPIC_MAX];
     struct bridge_stats st;
 
     /* the state document */
@@ -157,8 +158,9 @@ static void publish_ack(struct bridge *b, struct term *t)
 {
     if (t->spooled == t->acked_spooled && t->done.mark == t->acked_delivered)
         return;
-    char topic[160], payload[96];
-    snprintf(topic, sizeof topic, "posedge/v1/%s/%s/ack", t->store, t->terminal);
+    char topic[PE_TOPIC_MAX], payload[96];
+    if (pe_topic(topic, sizeof topic, t->store, t->terminal, PE_CH_ACK, NULL) != PE_OK)
+        return;
     int n = snprintf(payload, sizeof payload, "{\"spooled\":%lld,\"delivered\":%lld}",
                      (long long)t->spooled, (long long)t->done.mark);
     if (pe_mqtt_publish(b->mqtt, topic, payload, (size_t)n, 1, true, NULL) == PE_OK) {
@@ -242,7 +244,7 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
     cJSON_AddStringToObject(d, "version", pe_version());
     cJSON_AddStringToObject(d, "board", pe_board());
     cJSON_AddStringToObject(d, "store", b->cfg.store);
-    cJSON_AddStringToObject(d, "terminal", BRIDGE_TERMINAL);
+    cJSON_AddStringToObject(d, "terminal", PE_ID_BRIDGE);
     cJSON_AddStringToObject(d, "bridge", bridge_cfg_id(&b->cfg));
     add_time(d, "started", b->started_ms);
     pe_json_add_int(d, "uptime_s", (now_mono - b->started_mono) / 1000);
@@ -302,7 +304,7 @@ static void publish_state(struct bridge *b, const char *word)
     size_t len = strlen(doc);
     pe_mqtt_publish(b->mqtt, b->state_topic, doc, len, 1, true, NULL);
     char key[2 * PE_ID_MAX + 8];
-    snprintf(key, sizeof key, "%s/%s", b->cfg.store, BRIDGE_TERMINAL);
+    snprintf(key, sizeof key, "%s/%s", b->cfg.store, PE_ID_BRIDGE);
     telemetry_produce(b->tele, b->cfg.telemetry_topic, key, doc, len, now_ms, "state");
     free(doc);
     char status[200];
@@ -417,26 +419,6 @@ static void open_txn(struct bridge *b)
     }
 }
 
-/* "posedge/v1/<store>/<terminal>/<rest>" -> store, terminal (valid ids) and rest; NULL when
- * the topic is not of that shape. */
-static const char *parse_topic(const char *topic, char *store, char *terminal)
-{
-    static const char prefix[] = "posedge/v1/";
-    if (strncmp(topic, prefix, sizeof prefix - 1) != 0)
-        return NULL;
-    const char *s = topic + sizeof prefix - 1, *t = strchr(s, '/');
-    if (!t || t - s < 1 || t - s >= PE_ID_MAX)
-        return NULL;
-    const char *e = strchr(t + 1, '/');
-    if (!e || e - t - 1 < 1 || e - t - 1 >= PE_ID_MAX)
-        return NULL;
-    memcpy(store, s, (size_t)(t - s));
-    store[t - s] = '\0';
-    memcpy(terminal, t + 1, (size_t)(e - t - 1));
-    terminal[e - t - 1] = '\0';
-    return pe_event_id_valid(store, 1) && pe_event_id_valid(terminal, 1) ? e + 1 : NULL;
-}
-
 static void intake_record(struct bridge *b, const char *topic, const char *store,
                           const char *terminal, const char *line, size_t len)
 {
@@ -542,7 +524,7 @@ static void forward_state(struct bridge *b, const char *terminal, const void *pa
 {
     if (len == 0)
         return; /* a cleared retained topic */
-    if (strcmp(terminal, BRIDGE_TERMINAL) == 0)
+    if (pe_id_reserved(terminal))
         return; /* ours go to Kafka as they are published (this may be a predecessor's will) */
     if ((int64_t)len > b->cfg.max_payload) {
         pe_warn("bridge.state_refused", "terminal=%s bytes=%zu reason=\"over intake.max_payload\"",
@@ -577,12 +559,15 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     if (b->stopping)
         return;
     char store[PE_ID_MAX], terminal[PE_ID_MAX], reason[128];
-    const char *rest = parse_topic(topic, store, terminal);
-    if (rest && strcmp(rest, "state") == 0 && strcmp(store, b->cfg.store) == 0) {
+    enum pe_channel ch;
+    const char *rest = NULL;
+    bool ours = pe_topic_parse(topic, store, terminal, &ch, &rest) == PE_OK && !*rest &&
+                strcmp(store, b->cfg.store) == 0;
+    if (ours && ch == PE_CH_STATE) {
         forward_state(b, terminal, payload, len);
         return;
     }
-    if (!rest || strcmp(rest, "events") != 0 || strcmp(store, b->cfg.store) != 0) {
+    if (!ours || ch != PE_CH_EVENTS) {
         dead_letter(b, topic, payload, len, "topic outside this bridge's store events");
         return;
     }
@@ -606,9 +591,9 @@ static void on_connect(void *ctx, bool session_present)
 {
     struct bridge *b = ctx;
     /* Every store's events: another store's on this broker are dead letters, not ignored. */
-    const char *pattern = "posedge/v1/+/+/events";
-    char states[PE_ID_MAX + 32];
-    snprintf(states, sizeof states, "posedge/v1/%s/+/state", b->cfg.store);
+    char pattern[PE_TOPIC_MAX], states[PE_TOPIC_MAX];
+    pe_topic(pattern, sizeof pattern, PE_TOPIC_ANY, PE_TOPIC_ANY, PE_CH_EVENTS, NULL);
+    pe_topic(states, sizeof states, b->cfg.store, PE_TOPIC_ANY, PE_CH_STATE, NULL);
     pe_mqtt_subscribe(b->mqtt, pattern, 1);
     pe_mqtt_subscribe(b->mqtt, states, 1);
     pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s,%s", session_present, pattern,
@@ -648,32 +633,25 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
     struct output_ref ref = {.seq = r->seq};
     snprintf(ref.store, sizeof ref.store, "%s", r->store);
     snprintf(ref.terminal, sizeof ref.terminal, "%s", r->terminal);
-    int rc;
-    if (!u->b->cfg.sinks_set) {
-        /* The implicit native sink: the record as it always was. */
-        rc = output_produce(u->b->out, route_topic(&u->b->cfg, r->type), &ref, r->id, r->type,
-                            r->hash, r->ts_ms, r->record, r->len);
-    } else {
-        /* Every sink's records of this event, produced (and committed) as one unit. */
-        struct profile_event ev = {
-            .store = r->store,
-            .terminal = r->terminal,
-            .id = r->id,
-            .type = r->type,
-            .seq = r->seq,
-            .ts_ms = r->ts_ms,
-            .rec = r->record,
-            .len = r->len,
-        };
-        rc = profile_map_event(&u->b->cfg, &ev, pe_time_now_ms(), &u->b->pout);
-        if (rc == PE_OK)
-            rc = output_produce_event(u->b->out, &ref, r->hash, u->b->pout.recs, u->b->pout.n);
-        if (rc == PE_ENOMEM)
-            rc = PE_EAGAIN; /* tried again on the next turn */
-        else if (rc == PE_OK)
-            u->b->st.dead += u->b->pout.dead;
-        profile_out_reset(&u->b->pout);
-    }
+    /* Every sink's records of this event, produced (and committed) as one unit. */
+    struct profile_event ev = {
+        .store = r->store,
+        .terminal = r->terminal,
+        .id = r->id,
+        .type = r->type,
+        .seq = r->seq,
+        .ts_ms = r->ts_ms,
+        .rec = r->record,
+        .len = r->len,
+    };
+    int rc = profile_map_event(u->b->sinks, &ev, pe_time_now_ms(), &u->b->pout);
+    if (rc == PE_OK)
+        rc = output_produce_event(u->b->out, &ref, r->hash, u->b->pout.recs, u->b->pout.n);
+    if (rc == PE_ENOMEM)
+        rc = PE_EAGAIN; /* tried again on the next turn */
+    else if (rc == PE_OK)
+        u->b->st.dead += u->b->pout.dead;
+    profile_out_reset(&u->b->pout);
     if (rc == PE_EAGAIN) {
         u->blocked = true;
         return 1;
@@ -965,11 +943,15 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     b->started_mono = pe_mono_ms();
     pace_init(&b->pace_ev, cfg->drain_events_per_s, pe_mono_ms());
     pace_init(&b->pace_bytes, cfg->drain_bytes_per_s, pe_mono_ms());
-    snprintf(b->state_topic, sizeof b->state_topic, "posedge/v1/%s/%s/state", cfg->store,
-             BRIDGE_TERMINAL);
+    char password[PE_SECRET_MAX] = "";
+    int rc = pe_topic(b->state_topic, sizeof b->state_topic, cfg->store, PE_ID_BRIDGE,
+                      PE_CH_STATE, NULL);
+    if (rc) {
+        snprintf(err, errlen, "store: \"%s\" cannot be a topic level", cfg->store);
+        goto free_bridge;
+    }
     /* First, so that a missing password file is named before anything is opened. */
-    char password[PASSWORD_MAX];
-    int rc = bridge_cfg_password(cfg, password, sizeof password, err, errlen);
+    rc = bridge_cfg_password(cfg, password, sizeof password, err, errlen);
     if (rc) {
         rc = rc == PE_ENOMEM ? rc : PE_EINVAL; /* the configuration names a file we cannot use */
         goto free_bridge;
@@ -982,21 +964,27 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     if (rc)
         goto free_bridge;
     pe_spool_terminals(b->spool, load_term, b);
-    /* The Avro sinks' schema ids, before anything is produced: blocking registry calls belong
-     * here, never on the loop. */
-    if ((rc = profile_avro_start(cfg, b->spool, err, errlen)))
+    /* The sinks, before anything is produced: their init may block (a Schema Registry), which
+     * belongs here, never on the loop. They borrow b->cfg (and the caller's sink options). */
+    if ((rc = profile_set_create(&b->cfg, b->spool, &b->sinks, err, errlen)))
         goto close_spool;
     char tid[64];
     snprintf(tid, sizeof tid, "posedge-bridge-%s", bridge_cfg_id(cfg));
-    bool txn = bridge_cfg_transactional(cfg);
+    enum output_mode mode;
+    if (output_mode_parse(cfg->kafka_mode, &mode) != PE_OK) {
+        snprintf(err, errlen, "kafka.mode: \"%s\" is not a mode", cfg->kafka_mode);
+        rc = PE_EINVAL;
+        goto stop_sinks;
+    }
     struct output_opts oo = {
+        .mode = mode,
         .brokers = cfg->kafka_brokers,
         .properties = cfg->kafka_properties,
         .max_inflight = (int)cfg->kafka_max_inflight,
         .on_delivered = on_delivered,
         .on_reset = on_reset,
         .ctx = b,
-        .transactional_id = txn ? tid : NULL,
+        .transactional_id = tid,
         .state_topic = cfg->state_topic,
         .state_key = bridge_cfg_id(cfg),
         .txn_max_events = (int)cfg->txn_max_events,
@@ -1005,7 +993,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .on_recovered = on_recovered,
     };
     if ((rc = output_create(loop, &oo, &b->out, err, errlen)))
-        goto close_spool;
+        goto stop_sinks;
     if ((rc = telemetry_create(loop, cfg->kafka_brokers, cfg->kafka_properties, &b->tele, err,
                                errlen)))
         goto destroy_output;
@@ -1027,7 +1015,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .ctx = b,
     };
     rc = pe_mqtt_create(loop, &mo, &b->mqtt);
-    explicit_bzero(password, sizeof password); /* the client has its own copy */
+    pe_secret_wipe(password, sizeof password); /* the client has its own copy */
     if (rc) {
         snprintf(err, errlen, "mqtt %s:%lld: %s", cfg->mqtt_host, (long long)cfg->mqtt_port,
                  pe_strerror(rc));
@@ -1049,7 +1037,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
             cfg->mqtt_username[0] ? cfg->mqtt_username : "-", cfg->telemetry_topic);
     for (int i = 0; cfg->sinks_set && i < cfg->nsinks; i++)
         pe_info("bridge.sink", "name=%s profile=%s topic=%s late=%s lateness_s=%lld",
-                cfg->sinks[i].name, cfg->sinks[i].profile,
+                cfg->sinks[i].name, cfg->sinks[i].profile->name,
                 cfg->sinks[i].topic[0] ? cfg->sinks[i].topic : "topics.<type>", cfg->sinks[i].late,
                 (long long)cfg->sinks[i].lateness_s);
     *out = b;
@@ -1059,11 +1047,12 @@ destroy_telemetry:
     telemetry_destroy(b->tele, 0);
 destroy_output:
     output_destroy(b->out);
+stop_sinks:
+    profile_set_destroy(b->sinks);
 close_spool:
-    profile_avro_stop();
     pe_spool_close(b->spool);
 free_bridge:
-    explicit_bzero(password, sizeof password);
+    pe_secret_wipe(password, sizeof password);
     free(b);
     return rc;
 }
@@ -1088,9 +1077,9 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     pe_mqtt_destroy(b->mqtt);
     telemetry_destroy(b->tele, 500); /* the offline document, if Kafka takes it soon */
     output_destroy(b->out);
-    pe_spool_close(b->spool);
     profile_out_free(&b->pout);
-    profile_avro_stop();
+    profile_set_destroy(b->sinks);
+    pe_spool_close(b->spool);
     free(b);
 }
 

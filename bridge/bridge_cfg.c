@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * bridge_cfg.c - the table of posedge-bridge's configuration keys, and the pass-through of
- * librdkafka properties. Adding a key is one line here and one field in bridge_cfg.h.
+ * bridge_cfg.c - the table of posedge-bridge's configuration keys, the pass-through of
+ * librdkafka properties, and the sinks. Adding a key is one line here and one field in
+ * bridge_cfg.h; a topics.<type> key comes with each event type (PE_EVENT_TYPES).
+ *
+ * A sink's keys are two pe_cfg_opt tables: sink_keys below (the keys of every sink, into
+ * struct bridge_sink) and its profile's config map (into the profile's own options struct,
+ * which this file allocates). Both are parsed, checked and printed by the same few functions
+ * here, with messages naming the key as a user writes it: "bridge.json: sinks[1].topic: ...".
  */
 #include "bridge/bridge_cfg.h"
+#include "bridge/output.h"
 #include "bridge/profile.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +22,7 @@
 #include "posedge/err.h"
 #include "posedge/file.h"
 #include "posedge/log.h"
+#include "posedge/secret.h"
 
 static int check_topic(const void *v, char *why, size_t len)
 {
@@ -34,9 +43,10 @@ static int check_id_or_empty(const void *v, char *why, size_t len)
 
 static int check_mode(const void *v, char *why, size_t len)
 {
-    if (strcmp(v, "transactional") == 0 || strcmp(v, "idempotent") == 0)
+    enum output_mode m;
+    if (output_mode_parse(v, &m) == PE_OK)
         return PE_OK;
-    snprintf(why, len, "transactional (exactly once) or idempotent (at least once)");
+    output_mode_names(why, len);
     return PE_EINVAL;
 }
 
@@ -49,12 +59,14 @@ static int check_mode(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL                       \
     }
-#define TOPIC(type, idx, d)                                                                        \
+/* topics.<type> of one event type, made from PE_EVENT_TYPES (default: the type's topic). */
+#define TOPIC(name, type, fiscal, d)                                                               \
     {                                                                                              \
-        "topics." type, PE_CFG_STR, offsetof(struct bridge_cfg, topic) + (idx)*BRIDGE_TOPIC_MAX,   \
+        "topics." type, PE_CFG_STR,                                                                \
+            offsetof(struct bridge_cfg, topic) + (size_t)PE_EV_##name * BRIDGE_TOPIC_MAX,          \
             BRIDGE_TOPIC_MAX, d, 1, BRIDGE_TOPIC_MAX - 1, "Kafka topic of " type " events",        \
             check_topic                                                                            \
-    }
+    },
 
 const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("store", store, "s001", 1, 32, "the store this bridge serves", pe_cfg_check_id),
@@ -90,17 +102,7 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     INT("kafka.txn_interval_ms", txn_interval_ms, "100", 1, 600000,
         "longest a transaction stays open: consumers see a record at most this much (plus "
         "the commit) after the bridge has it"),
-    TOPIC("sale", PE_EV_SALE, "pos.sales"),
-    TOPIC("return", PE_EV_RETURN, "pos.sales"),
-    TOPIC("void", PE_EV_VOID, "pos.sales"),
-    TOPIC("no_sale", PE_EV_NO_SALE, "pos.sales"),
-    TOPIC("inventory_receipt", PE_EV_INVENTORY_RECEIPT, "pos.inventory"),
-    TOPIC("inventory_adjust", PE_EV_INVENTORY_ADJUST, "pos.inventory"),
-    TOPIC("inventory_count", PE_EV_INVENTORY_COUNT, "pos.inventory"),
-    TOPIC("shift_open", PE_EV_SHIFT_OPEN, "pos.reports"),
-    TOPIC("shift_close", PE_EV_SHIFT_CLOSE, "pos.reports"),
-    TOPIC("x_report", PE_EV_X_REPORT, "pos.reports"),
-    TOPIC("z_report", PE_EV_Z_REPORT, "pos.reports"),
+    PE_EVENT_TYPES(TOPIC)
     STR("topics.dlq", topic_dlq, "pos.dlq", 1, BRIDGE_TOPIC_MAX - 1,
         "dead-letter topic: invalid input, with the reason in headers", check_topic),
     INT("intake.max_payload", max_payload, "1048576", 1024, 268435456,
@@ -117,113 +119,288 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     {NULL},
 };
 
-/* The implicit sink when the file has none: today's records, unchanged, nothing flagged. */
-static void sinks_default(struct bridge_cfg *c)
-{
-    memset(c->sinks, 0, sizeof c->sinks);
-    snprintf(c->sinks[0].name, sizeof c->sinks[0].name, "native");
-    snprintf(c->sinks[0].profile, sizeof c->sinks[0].profile, "native");
-    snprintf(c->sinks[0].late, sizeof c->sinks[0].late, "off");
-    c->sinks[0].lateness_s = 3600;
-    c->nsinks = 1;
-    c->sinks_set = false;
-}
-
-static bool has_option(const struct profile_ops *p, const char *key)
-{
-    static const char *const common[] = {"name", "profile", "topic", "late", "lateness_s", NULL};
-    for (int i = 0; common[i]; i++)
-        if (strcmp(common[i], key) == 0)
-            return true;
-    for (int i = 0; p->options && p->options[i]; i++)
-        if (strcmp(p->options[i], key) == 0)
-            return true;
-    return false;
-}
-
-/* A string member of a sink into out (outlen with NUL): 1..outlen-1 characters, or the default
- * when absent. check may refuse it. */
-static int sink_str(const cJSON *o, const char *key, const char *def, char *out, size_t outlen,
-                    size_t min, int (*check)(const void *, char *, size_t), const char *path,
-                    int idx, char *err, size_t errlen)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!v) {
-        snprintf(out, outlen, "%s", def);
-        return PE_OK;
-    }
-    char why[160] = "";
-    if (!cJSON_IsString(v))
-        snprintf(why, sizeof why, "expected a string");
-    else if (strlen(v->valuestring) < min || strlen(v->valuestring) >= outlen)
-        snprintf(why, sizeof why, "expected %zu to %zu characters", min, outlen - 1);
-    else if (check && check(v->valuestring, why, sizeof why) != PE_OK && !why[0])
-        snprintf(why, sizeof why, "not valid");
-    if (why[0]) {
-        snprintf(err, errlen, "%s: sinks[%d].%s: %s", path, idx, key, why);
-        return PE_EINVAL;
-    }
-    snprintf(out, outlen, "%s", v->valuestring);
-    return PE_OK;
-}
+/* ---- sinks ---- */
 
 static int check_late(const void *v, char *why, size_t len)
 {
-    if (strcmp(v, "off") == 0 || strcmp(v, "flag") == 0 || strcmp(v, "route") == 0)
-        return PE_OK;
-    snprintf(why, len, "off, flag (a header) or route (a header, and to <topic>.late)");
+    static const struct {
+        const char *name, *what;
+    } modes[] = {
+#define LATE_ROW(name, str, what) {str, what},
+        BRIDGE_LATE_MODES(LATE_ROW)
+#undef LATE_ROW
+    };
+    size_t o = 0, n = sizeof modes / sizeof modes[0];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v, modes[i].name) == 0)
+            return PE_OK;
+    /* "off, flag (a header) or route (a header, and to <topic>.late)" */
+    for (size_t i = 0; i < n && o < len; i++) {
+        int w = snprintf(why + o, len - o, "%s%s%s%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+                         modes[i].name, modes[i].what ? " (" : "",
+                         modes[i].what ? modes[i].what : "", modes[i].what ? ")" : "");
+        o += w > 0 ? (size_t)w : 0;
+    }
     return PE_EINVAL;
 }
 
-static int check_field(const void *v, char *why, size_t len)
+static enum bridge_late late_mode(const char *s)
 {
-    for (const char *p = v; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_')) {
-            snprintf(why, len, "a field name has only letters, digits and '_'");
+    static const char *const names[BRIDGE_LATE__COUNT] = {
+#define LATE_NAME(name, str, what) [BRIDGE_LATE_##name] = str,
+        BRIDGE_LATE_MODES(LATE_NAME)
+#undef LATE_NAME
+    };
+    for (int i = 0; i < BRIDGE_LATE__COUNT; i++)
+        if (strcmp(s, names[i]) == 0)
+            return (enum bridge_late)i;
+    return BRIDGE_LATE_OFF; /* (cannot happen: check_late refused anything else) */
+}
+
+#define SINK_STR(k, f, d, lo, hi, h, c)                                                            \
+    {                                                                                              \
+        k, PE_CFG_STR, offsetof(struct bridge_sink, f), sizeof(((struct bridge_sink *)0)->f), d,   \
+            lo, hi, h, c                                                                           \
+    }
+
+/* The keys of every sink, besides "profile" (which says which further keys it takes). The
+ * defaults of name and topic come from the profile. */
+static const struct pe_cfg_opt sink_keys[] = {
+    SINK_STR("name", name, "", 1, PE_ID_MAX - 1,
+             "unique among sinks (default: the profile's name; two sinks of one profile need one)",
+             pe_cfg_check_id),
+    SINK_STR("topic", topic, "", 1, BRIDGE_TOPIC_MAX - 1,
+             "the sink's Kafka topic (default: the profile's; native takes none)", check_topic),
+    SINK_STR("late", late, "flag", 1, 7,
+             "late events: off, flag (headers late, lateness_s) or route (headers, and the "
+             "record goes to <topic>.late)",
+             check_late),
+    {"lateness_s", PE_CFG_INT, offsetof(struct bridge_sink, lateness_s), 0, "3600", 1, 31536000,
+     "an event older than this when it is produced is late, seconds", NULL},
+    {NULL},
+};
+
+static const struct pe_cfg_opt *opt_find(const struct pe_cfg_opt *table, const char *key)
+{
+    for (const struct pe_cfg_opt *o = table; o && o->key; o++)
+        if (strcmp(o->key, key) == 0)
+            return o;
+    return NULL;
+}
+
+/* A string option's length bounds, as pe_cfg reads them (max <= 0: as long as the slot). */
+static void str_bounds(const struct pe_cfg_opt *o, int64_t *lo, int64_t *hi)
+{
+    int64_t cap = (int64_t)o->size - 1;
+    *lo = o->min < 0 ? 0 : o->min;
+    *hi = o->max <= 0 || o->max > cap ? cap : o->max;
+}
+
+/* Check the JSON value v against option o and store it into dst; why says what is wrong. */
+static int opt_set(const struct pe_cfg_opt *o, void *dst, const cJSON *v, char *why, size_t len)
+{
+    char *slot = (char *)dst + o->offset;
+    switch (o->type) {
+    case PE_CFG_STR: {
+        int64_t lo, hi;
+        str_bounds(o, &lo, &hi);
+        if (!cJSON_IsString(v) || !v->valuestring) {
+            snprintf(why, len, "expected a string");
             return PE_EINVAL;
         }
+        size_t n = strlen(v->valuestring);
+        if ((int64_t)n < lo || (int64_t)n > hi) {
+            snprintf(why, len, "expected %lld to %lld characters", (long long)lo, (long long)hi);
+            return PE_EINVAL;
+        }
+        if (o->check && o->check(v->valuestring, why, len) != PE_OK) {
+            if (!why[0])
+                snprintf(why, len, "not valid");
+            return PE_EINVAL;
+        }
+        memcpy(slot, v->valuestring, n + 1);
+        return PE_OK;
+    }
+    case PE_CFG_INT: {
+        int64_t lo = o->min, hi = o->max;
+        if (lo == 0 && hi == 0)
+            lo = -(INT64_C(1) << 53), hi = INT64_C(1) << 53;
+        double d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        if (!isfinite(d) || d != floor(d) || d < (double)lo || d > (double)hi) {
+            snprintf(why, len, "expected an integer from %lld to %lld", (long long)lo,
+                     (long long)hi);
+            return PE_EINVAL;
+        }
+        int64_t i = (int64_t)d;
+        if (o->check && o->check(&i, why, len) != PE_OK) {
+            if (!why[0])
+                snprintf(why, len, "not valid");
+            return PE_EINVAL;
+        }
+        memcpy(slot, &i, sizeof i);
+        return PE_OK;
+    }
+    case PE_CFG_BOOL: {
+        if (!cJSON_IsBool(v)) {
+            snprintf(why, len, "expected true or false");
+            return PE_EINVAL;
+        }
+        bool b = cJSON_IsTrue(v);
+        if (o->check && o->check(&b, why, len) != PE_OK) {
+            if (!why[0])
+                snprintf(why, len, "not valid");
+            return PE_EINVAL;
+        }
+        memcpy(slot, &b, sizeof b);
+        return PE_OK;
+    }
+    }
+    snprintf(why, len, "unknown option type %d", (int)o->type);
+    return PE_EINVAL;
+}
+
+/* The current value of option o in src as a JSON item (NULL: out of memory). */
+static cJSON *opt_item(const struct pe_cfg_opt *o, const void *src)
+{
+    const char *slot = (const char *)src + o->offset;
+    switch (o->type) {
+    case PE_CFG_STR:
+        return cJSON_CreateString(slot);
+    case PE_CFG_INT: {
+        int64_t i;
+        memcpy(&i, slot, sizeof i);
+        return cJSON_CreateNumber((double)i);
+    }
+    case PE_CFG_BOOL: {
+        bool b;
+        memcpy(&b, slot, sizeof b);
+        return cJSON_CreateBool(b);
+    }
+    }
+    return NULL;
+}
+
+/* A required string option (min >= 1, default "") that is still empty: why says what it
+ * needs (its check's message on "", else its help). */
+static bool missing(const struct pe_cfg_opt *o, const void *src, char *why, size_t len)
+{
+    if (o->type != PE_CFG_STR || o->min < 1 || ((const char *)src + o->offset)[0])
+        return false;
+    if (!o->check || o->check("", why, len) == PE_OK || !why[0])
+        snprintf(why, len, "required: %s", o->help ? o->help : "a value");
+    return true;
+}
+
+/* The implicit sink when the file has none: today's records, unchanged, nothing flagged. */
+static int sinks_default(struct bridge_cfg *c)
+{
+    const struct profile_ops *p = profile_implicit();
+    struct bridge_sink *k = &c->sinks[0];
+    memset(c->sinks, 0, sizeof c->sinks);
+    if (pe_cfg_defaults(sink_keys, k))
+        return PE_EINVAL;
+    snprintf(k->name, sizeof k->name, "%s", p->name);
+    k->profile = p;
+    snprintf(k->late, sizeof k->late, "off");
+    k->late_mode = BRIDGE_LATE_OFF;
+    if (p->config_size && !(k->opts = calloc(1, p->config_size)))
+        return PE_ENOMEM;
+    if (p->config && pe_cfg_defaults(p->config, k->opts))
+        return PE_EINVAL;
+    c->nsinks = 1;
+    c->sinks_set = false;
     return PE_OK;
 }
 
-static bool is_avro(const struct profile_ops *p)
+static void sinks_free(struct bridge_cfg *c)
 {
-    return p == &profile_inventory_avro || p == &profile_orders_avro;
+    for (int i = 0; i < BRIDGE_SINKS_MAX; i++) {
+        free(c->sinks[i].opts);
+        c->sinks[i].opts = NULL;
+    }
 }
 
-/* An optional integer member of a sink from lo to hi, or def when absent. */
-static int sink_int(const cJSON *o, const char *key, int64_t def, int64_t lo, int64_t hi,
-                    int64_t *out, const char *path, int idx, char *err, size_t errlen)
+/* Parse and check sink i (object o) into c->sinks[i]. err names the file, the sink and the
+ * key. */
+static int sink_load(struct bridge_cfg *c, int i, const cJSON *o, const char *path, char *err,
+                     size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    *out = def;
-    if (!v)
-        return PE_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        snprintf(err, errlen, "%s: sinks[%d].%s: expected an integer from %lld to %lld", path, idx,
-                 key, (long long)lo, (long long)hi);
+    struct bridge_sink *k = &c->sinks[i];
+    char why[256] = "";
+    if (!cJSON_IsObject(o)) {
+        snprintf(err, errlen, "%s: sinks[%d]: expected an object with a \"profile\"", path, i);
         return PE_EINVAL;
     }
-    *out = (int64_t)v->valuedouble;
-    return PE_OK;
-}
-
-/* "name=N,name=N": names of letters, digits and '_', N from 0 to 2^31-1. */
-static int check_change_types(const void *v, char *why, size_t len)
-{
-    const char *p = v;
-    while (*p) {
-        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-        size_t d = n && p[n] == '=' ? strspn(p + n + 1, "0123456789") : 0;
-        if (!d || d > 9 || (p[n + 1 + d] && p[n + 1 + d] != ',')) {
-            snprintf(why, len,
-                     "expected name=number pairs separated by commas, e.g. "
-                     "\"sale=1,restock=2,shrink=3,return=4\"");
+    const cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "profile");
+    const struct profile_ops *p = cJSON_IsString(pv) ? profile_find(pv->valuestring) : NULL;
+    if (!p) {
+        char names[256];
+        snprintf(err, errlen, "%s: sinks[%d].profile: %s%s%s (one of %s)", path, i,
+                 cJSON_IsString(pv) ? "unknown profile \"" : "missing",
+                 cJSON_IsString(pv) ? pv->valuestring : "", cJSON_IsString(pv) ? "\"" : "",
+                 profile_names(names, sizeof names));
+        return PE_EINVAL;
+    }
+    if (pe_cfg_defaults(sink_keys, k))
+        return PE_EINVAL;
+    k->profile = p;
+    snprintf(k->name, sizeof k->name, "%s", p->name);
+    snprintf(k->topic, sizeof k->topic, "%s", p->default_topic ? p->default_topic : "");
+    if (p->config_size && !(k->opts = calloc(1, p->config_size)))
+        return PE_ENOMEM;
+    if (p->config && pe_cfg_defaults(p->config, k->opts))
+        return PE_EINVAL;
+    if (!p->default_topic && cJSON_GetObjectItemCaseSensitive(o, "topic")) {
+        snprintf(err, errlen,
+                 "%s: sinks[%d].topic: the %s profile routes by event type (topics.<type>)", path,
+                 i, p->name);
+        return PE_EINVAL;
+    }
+    const cJSON *m;
+    cJSON_ArrayForEach(m, o)
+    {
+        if (strcmp(m->string, "profile") == 0)
+            continue;
+        const struct pe_cfg_opt *opt = opt_find(sink_keys, m->string);
+        void *dst = k;
+        if (!opt) {
+            opt = opt_find(p->config, m->string);
+            dst = k->opts;
+        }
+        if (!opt) {
+            snprintf(err, errlen, "%s: sinks[%d].%s: unknown key for profile %s", path, i,
+                     m->string, p->name);
             return PE_EINVAL;
         }
-        p += n + 1 + d + (p[n + 1 + d] == ',');
+        if (opt_set(opt, dst, m, why, sizeof why)) {
+            snprintf(err, errlen, "%s: sinks[%d].%s: %s", path, i, m->string, why);
+            return PE_EINVAL;
+        }
     }
+    for (const struct pe_cfg_opt *opt = p->config; opt && opt->key; opt++)
+        if (missing(opt, k->opts, why, sizeof why)) {
+            snprintf(err, errlen, "%s: sinks[%d].%s: %s", path, i, opt->key, why);
+            return PE_EINVAL;
+        }
+    k->late_mode = late_mode(k->late);
+    /* The topics of a profile that routes by type are the fiscal record that posedge-ctl
+     * reconcile checks, seq by seq: a late sale moved to another topic would read as missing
+     * there. */
+    if (!p->default_topic && k->late_mode == BRIDGE_LATE_ROUTE) {
+        snprintf(err, errlen,
+                 "%s: sinks[%d].late: the %s profile cannot route (its topics are the fiscal "
+                 "record reconcile checks); use \"flag\"",
+                 path, i, p->name);
+        return PE_EINVAL;
+    }
+    for (int j = 0; j < i; j++)
+        if (strcmp(c->sinks[j].name, k->name) == 0) {
+            snprintf(err, errlen,
+                     "%s: sinks[%d].name: \"%s\" is already the name of sinks[%d] (give "
+                     "each sink of the same profile a \"name\")",
+                     path, i, k->name, j);
+            return PE_EINVAL;
+        }
     return PE_OK;
 }
 
@@ -239,6 +416,7 @@ static int sinks_load(struct bridge_cfg *c, const cJSON *arr, const char *path, 
                  path, BRIDGE_SINKS_MAX);
         return PE_EINVAL;
     }
+    sinks_free(c);
     memset(c->sinks, 0, sizeof c->sinks);
     c->nsinks = 0;
     c->sinks_set = true;
@@ -246,109 +424,8 @@ static int sinks_load(struct bridge_cfg *c, const cJSON *arr, const char *path, 
     int i = 0, rc;
     cJSON_ArrayForEach(o, arr)
     {
-        struct bridge_sink *k = &c->sinks[i];
-        if (!cJSON_IsObject(o)) {
-            snprintf(err, errlen, "%s: sinks[%d]: expected an object with a \"profile\"", path, i);
-            return PE_EINVAL;
-        }
-        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(o, "profile");
-        const struct profile_ops *p = cJSON_IsString(pv) ? profile_find(pv->valuestring) : NULL;
-        if (!p) {
-            snprintf(err, errlen, "%s: sinks[%d].profile: %s%s%s (one of %s)", path, i,
-                     cJSON_IsString(pv) ? "unknown profile \"" : "missing",
-                     cJSON_IsString(pv) ? pv->valuestring : "", cJSON_IsString(pv) ? "\"" : "",
-                     profile_names());
-            return PE_EINVAL;
-        }
-        const cJSON *m;
-        cJSON_ArrayForEach(m, o)
-        {
-            if (!has_option(p, m->string)) {
-                snprintf(err, errlen, "%s: sinks[%d].%s: unknown key for profile %s", path, i,
-                         m->string, p->name);
-                return PE_EINVAL;
-            }
-        }
-        snprintf(k->profile, sizeof k->profile, "%s", p->name);
-        if (!p->default_topic && cJSON_GetObjectItemCaseSensitive(o, "topic")) {
-            snprintf(err, errlen,
-                     "%s: sinks[%d].topic: the %s profile routes by event type (topics.<type>)",
-                     path, i, p->name);
-            return PE_EINVAL;
-        }
-        if ((rc = sink_str(o, "name", p->name, k->name, sizeof k->name, 1, pe_cfg_check_id, path, i,
-                           err, errlen)) ||
-            (rc = sink_str(o, "topic", p->default_topic ? p->default_topic : "", k->topic,
-                           sizeof k->topic, 1, check_topic, path, i, err, errlen)) ||
-            (rc = sink_str(o, "late", "flag", k->late, sizeof k->late, 1, check_late, path, i, err,
-                           errlen)) ||
-            (rc = sink_str(o, "ts_field", "ts", k->ts_field, sizeof k->ts_field, 1, check_field,
-                           path, i, err, errlen)) ||
-            (rc = sink_str(o, "country", "Unspecified", k->country, sizeof k->country, 0, NULL,
-                           path, i, err, errlen)) ||
-            (rc = sink_str(o, "source", "store", k->source, sizeof k->source, 1, NULL, path, i, err,
-                           errlen)) ||
-            (rc = sink_str(o, "registry_url", "", k->registry_url, sizeof k->registry_url, 0, NULL,
-                           path, i, err, errlen)) ||
-            (rc = sink_str(o, "registry_user", "", k->registry_user, sizeof k->registry_user, 0,
-                           NULL, path, i, err, errlen)) ||
-            (rc = sink_str(o, "registry_password_file", "", k->registry_password_file,
-                           sizeof k->registry_password_file, 0, NULL, path, i, err, errlen)) ||
-            (rc = sink_str(o, "registry_ca_file", "", k->registry_ca_file,
-                           sizeof k->registry_ca_file, 0, NULL, path, i, err, errlen)) ||
-            (rc = sink_str(o, "store_name", "", k->store_name, sizeof k->store_name, 0, NULL, path,
-                           i, err, errlen)) ||
-            (rc = sink_str(o, "catalog", "", k->catalog, sizeof k->catalog, 0, NULL, path, i, err,
-                           errlen)) ||
-            (rc = sink_str(o, "change_types", "sale=1,restock=2,shrink=3,return=4,correction=5",
-                           k->change_types, sizeof k->change_types, 1, check_change_types, path, i,
-                           err, errlen)) ||
-            (rc = sink_int(o, "store_id", 0, 0, INT32_MAX, &k->store_id, path, i, err, errlen)))
+        if ((rc = sink_load(c, i, o, path, err, errlen)))
             return rc;
-        const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "master_data");
-        if (md && !cJSON_IsBool(md)) {
-            snprintf(err, errlen, "%s: sinks[%d].master_data: expected true or false", path, i);
-            return PE_EINVAL;
-        }
-        k->master_data = !md || cJSON_IsTrue(md);
-        if (is_avro(p) && strncmp(k->registry_url, "http://", 7) != 0 &&
-            strncmp(k->registry_url, "https://", 8) != 0) {
-            snprintf(err, errlen,
-                     "%s: sinks[%d].registry_url: the %s profile needs the Schema Registry's "
-                     "URL, http(s)://host:port[/prefix]",
-                     path, i, p->name);
-            return PE_EINVAL;
-        }
-        /* The native topics are the fiscal record that posedge-ctl reconcile checks, seq by
-         * seq: a late sale moved to another topic would read as missing there. */
-        if (!p->default_topic && strcmp(k->late, "route") == 0) {
-            snprintf(err, errlen,
-                     "%s: sinks[%d].late: the %s profile cannot route (its topics are the fiscal "
-                     "record reconcile checks); use \"flag\"",
-                     path, i, p->name);
-            return PE_EINVAL;
-        }
-        const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "lateness_s");
-        k->lateness_s = 3600;
-        if (ls) {
-            if (!cJSON_IsNumber(ls) || ls->valuedouble != (double)(int64_t)ls->valuedouble ||
-                ls->valuedouble < 1 || ls->valuedouble > 31536000) {
-                snprintf(err, errlen,
-                         "%s: sinks[%d].lateness_s: expected an integer from 1 to "
-                         "31536000 (seconds)",
-                         path, i);
-                return PE_EINVAL;
-            }
-            k->lateness_s = (int64_t)ls->valuedouble;
-        }
-        for (int j = 0; j < i; j++)
-            if (strcmp(c->sinks[j].name, k->name) == 0) {
-                snprintf(err, errlen,
-                         "%s: sinks[%d].name: \"%s\" is already the name of sinks[%d] (give "
-                         "each sink of the same profile a \"name\")",
-                         path, i, k->name, j);
-                return PE_EINVAL;
-            }
         c->nsinks = ++i;
     }
     return PE_OK;
@@ -358,9 +435,8 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
 {
     memset(c, 0, sizeof *c);
     int rc = pe_cfg_defaults(bridge_cfg_table, c);
-    if (rc)
+    if (rc || (rc = sinks_default(c)))
         return rc;
-    sinks_default(c);
     c->kafka_properties = cJSON_CreateObject();
     if (!c->kafka_properties)
         return PE_ENOMEM;
@@ -445,36 +521,17 @@ int bridge_cfg_print(const struct bridge_cfg *c, FILE *out)
     cJSON *sinks = c->sinks_set ? cJSON_AddArrayToObject(doc, "sinks") : NULL;
     for (int i = 0; sinks && i < c->nsinks; i++) {
         const struct bridge_sink *k = &c->sinks[i];
-        const struct profile_ops *prof = profile_find(k->profile);
         cJSON *o = cJSON_CreateObject();
-        if (!o || !prof)
+        if (!o || !k->profile)
             break;
         cJSON_AddItemToArray(sinks, o);
         cJSON_AddStringToObject(o, "name", k->name);
-        cJSON_AddStringToObject(o, "profile", k->profile);
-        if (k->topic[0])
-            cJSON_AddStringToObject(o, "topic", k->topic);
-        cJSON_AddStringToObject(o, "late", k->late);
-        cJSON_AddNumberToObject(o, "lateness_s", (double)k->lateness_s);
-        if (has_option(prof, "ts_field"))
-            cJSON_AddStringToObject(o, "ts_field", k->ts_field);
-        if (has_option(prof, "country"))
-            cJSON_AddStringToObject(o, "country", k->country);
-        if (has_option(prof, "source"))
-            cJSON_AddStringToObject(o, "source", k->source);
-        if (has_option(prof, "registry_url")) {
-            cJSON_AddStringToObject(o, "registry_url", k->registry_url);
-            cJSON_AddStringToObject(o, "registry_user", k->registry_user);
-            cJSON_AddStringToObject(o, "registry_password_file", k->registry_password_file);
-            cJSON_AddStringToObject(o, "registry_ca_file", k->registry_ca_file);
-        }
-        if (has_option(prof, "store_id")) {
-            cJSON_AddNumberToObject(o, "store_id", (double)k->store_id);
-            cJSON_AddStringToObject(o, "store_name", k->store_name);
-            cJSON_AddStringToObject(o, "catalog", k->catalog);
-            cJSON_AddStringToObject(o, "change_types", k->change_types);
-            cJSON_AddBoolToObject(o, "master_data", k->master_data);
-        }
+        cJSON_AddStringToObject(o, "profile", k->profile->name);
+        for (const struct pe_cfg_opt *opt = sink_keys; opt->key; opt++)
+            if (strcmp(opt->key, "name") != 0 && (strcmp(opt->key, "topic") != 0 || k->topic[0]))
+                cJSON_AddItemToObject(o, opt->key, opt_item(opt, k));
+        for (const struct pe_cfg_opt *opt = k->profile->config; opt && opt->key; opt++)
+            cJSON_AddItemToObject(o, opt->key, opt_item(opt, k->opts));
     }
     cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     if (kafka && masked)
@@ -490,8 +547,21 @@ int bridge_cfg_print(const struct bridge_cfg *c, FILE *out)
     return PE_OK;
 }
 
+void bridge_cfg_help(FILE *out)
+{
+    char names[256];
+    pe_cfg_help(bridge_cfg_table, out);
+    fprintf(out,
+            "\nkeys of each sink (\"sinks\": [{\"profile\": \"...\", ...}, ...]; profile: one "
+            "of %s):\n",
+            profile_names(names, sizeof names));
+    pe_cfg_help(sink_keys, out);
+    profile_help(out);
+}
+
 void bridge_cfg_free(struct bridge_cfg *c)
 {
+    sinks_free(c);
     cJSON_Delete(c->kafka_properties);
     c->kafka_properties = NULL;
 }
@@ -499,31 +569,12 @@ void bridge_cfg_free(struct bridge_cfg *c)
 int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, char *err,
                         size_t errlen)
 {
-    out[0] = '\0';
+    if (outlen)
+        out[0] = '\0';
     if (!c->mqtt_password_file[0])
         return PE_OK;
-    char *text = NULL;
-    size_t len = 0;
-    int rc = pe_file_read(c->mqtt_password_file, 4096, &text, &len, err, errlen);
-    if (rc) {
-        /* err reads "<path>: cannot read: <reason>"; say which key it is. */
-        char why[512];
-        snprintf(why, sizeof why, "%s", err);
-        snprintf(err, errlen, "mqtt.password_file %s", why);
-        return rc;
-    }
-    size_t n = strcspn(text, "\r\n");
-    if (n >= outlen) {
-        snprintf(err, errlen, "mqtt.password_file %s: the password is longer than %zu bytes",
-                 c->mqtt_password_file, outlen - 1);
-        rc = PE_EINVAL;
-    } else {
-        memcpy(out, text, n);
-        out[n] = '\0';
-    }
-    explicit_bzero(text, len);
-    free(text);
-    return rc;
+    return pe_secret_read("mqtt.password_file", c->mqtt_password_file, 0, out, outlen, err,
+                          errlen);
 }
 
 const char *bridge_cfg_id(const struct bridge_cfg *c)
@@ -533,5 +584,6 @@ const char *bridge_cfg_id(const struct bridge_cfg *c)
 
 bool bridge_cfg_transactional(const struct bridge_cfg *c)
 {
-    return strcmp(c->kafka_mode, "transactional") == 0;
+    enum output_mode m;
+    return output_mode_parse(c->kafka_mode, &m) == PE_OK && m == OUTPUT_TRANSACTIONAL;
 }

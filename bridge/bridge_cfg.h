@@ -3,6 +3,9 @@
  * bridge_cfg.h - posedge-bridge's configuration: one struct and the table that drives its
  * defaults, parsing, validation, --print-config and --help. "kafka.properties" is the one
  * free-form object: any librdkafka property, passed through unchanged (SASL, SSL, tuning).
+ * "sinks" is a list of output sinks: the keys every sink has are a table here, the keys of a
+ * profile are its own table (profile.h, struct profile_ops.config), and both are parsed,
+ * checked and printed by the same code.
  */
 #ifndef POSEDGE_BRIDGE_CFG_H
 #define POSEDGE_BRIDGE_CFG_H
@@ -10,6 +13,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "posedge/cfg.h"
 #include "posedge/event.h"
@@ -18,25 +22,32 @@
 #define BRIDGE_TOPIC_MAX 128
 #define BRIDGE_SINKS_MAX 8
 
-/* One output sink ("sinks" in the file): a profile (profile.h) and its topic. */
+/* X(name, value, what it does) - a sink's handling of late events ("late"). */
+#define BRIDGE_LATE_MODES(X)                                                                       \
+    X(OFF, "off", NULL)                                                                            \
+    X(FLAG, "flag", "a header")                                                                    \
+    X(ROUTE, "route", "a header, and to <topic>.late")
+
+enum bridge_late {
+#define BRIDGE__LATE_ENUM(name, str, what) BRIDGE_LATE_##name,
+    BRIDGE_LATE_MODES(BRIDGE__LATE_ENUM)
+#undef BRIDGE__LATE_ENUM
+        BRIDGE_LATE__COUNT
+};
+
+struct profile_ops;
+
+/* One output sink ("sinks" in the file): a profile (profile.h), its topic and its options. */
 struct bridge_sink {
-    char name[PE_ID_MAX];         /* unique among sinks; default: the profile's name */
-    char profile[32];             /* native, purchases-json, retail-json, orders-json */
-    char topic[BRIDGE_TOPIC_MAX]; /* "" for native (topics.<type>); else the profile's default */
-    char late[8];                 /* off, flag (a header) or route (header and <topic>.late) */
-    int64_t lateness_s;           /* older than this at produce time is late */
-    char ts_field[PE_ID_MAX];     /* purchases-json: name of the epoch-seconds field */
-    char country[64];             /* retail-json: the Country column */
-    char source[PE_ID_MAX];       /* orders-json: source of a sale without a channel */
-    char registry_url[256];       /* Avro profiles: Schema Registry base URL (required) */
-    char registry_user[128];      /* its basic auth user ("": none) */
-    char registry_password_file[BRIDGE_PATH_MAX]; /* first line: its password ("": none) */
-    char registry_ca_file[BRIDGE_PATH_MAX];       /* PEM CA bundle ("": the system's) */
-    int64_t store_id;                             /* inventory-avro: 0: the store's digits */
-    char store_name[64];                          /* inventory-avro: "" means the store id */
-    char catalog[BRIDGE_PATH_MAX]; /* inventory-avro: catalog with numeric item ids ("") */
-    char change_types[256];        /* inventory-avro: "sale=1,restock=2,..." */
-    bool master_data;              /* inventory-avro: publish stores, items, types at start */
+    char name[PE_ID_MAX];              /* unique among sinks; default: the profile's name */
+    const struct profile_ops *profile; /* its profile */
+    char topic[BRIDGE_TOPIC_MAX];      /* "" for a profile that routes by type (native:
+                                          topics.<type>); else the profile's default */
+    char late[8];                      /* off, flag (a header) or route (header and .late) */
+    enum bridge_late late_mode;        /* late, parsed */
+    int64_t lateness_s;                /* older than this at produce time is late */
+    void *opts; /* the profile's own options (the struct of its config map), owned; NULL when
+                   it has none */
 };
 
 struct bridge_cfg {
@@ -64,7 +75,9 @@ struct bridge_cfg {
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
     int64_t state_interval_s;   /* the retained state is republished this often */
     cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
-    struct bridge_sink sinks[BRIDGE_SINKS_MAX]; /* output sinks, at least one */
+    struct bridge_sink sinks[BRIDGE_SINKS_MAX]; /* output sinks, at least one (their options
+                                                   are owned here: a copy of the struct
+                                                   borrows them, like kafka_properties) */
     int nsinks;
     bool sinks_set; /* "sinks" was in the file (else: one native sink, late "off") */
 };
@@ -79,16 +92,21 @@ extern const struct pe_cfg_opt bridge_cfg_table[];
  */
 int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t errlen);
 
-/* Print the effective configuration, properties included (values of keys containing
- * "password" or "secret" are masked). */
+/* Print the effective configuration, properties and sinks included (values of properties
+ * whose keys contain "password" or "secret" are masked). */
 int bridge_cfg_print(const struct bridge_cfg *c, FILE *out);
 
+/* --help: the keys of the table, then the keys of a sink and each profile's own. */
+void bridge_cfg_help(FILE *out);
+
+/* Free what load allocated (properties, the sinks' options). A zeroed struct is fine. */
 void bridge_cfg_free(struct bridge_cfg *c);
 
 /*
  * The MQTT password: the first line of mqtt.password_file (without its line end) into out, or
- * "" when no file is configured. Never logged. err names the file. Errors: PE_EIO (unreadable),
- * PE_EINVAL (the line does not fit in outlen), PE_ENOMEM.
+ * "" when no file is configured (pe_secret_read). Never logged; the caller wipes out when
+ * done. err names the key and the file. Errors: PE_EIO (unreadable), PE_EINVAL (the line does
+ * not fit in outlen), PE_ENOMEM.
  */
 int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, char *err,
                         size_t errlen);
@@ -96,7 +114,7 @@ int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, ch
 /* The bridge's id: bridge_id, or the store id when that is empty. */
 const char *bridge_cfg_id(const struct bridge_cfg *c);
 
-/* True in transactional (exactly-once) mode. */
+/* True in transactional (exactly-once) mode (kafka.mode, output.h's modes). */
 bool bridge_cfg_transactional(const struct bridge_cfg *c);
 
 #endif

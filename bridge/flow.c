@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* flow.c - pacing, the delivered watermark and routing (see flow.h). */
+/* flow.c - pacing and the delivered watermark (see flow.h). */
 #include "bridge/flow.h"
 
 #include <string.h>
-
-#include "posedge/err.h"
-#include "posedge/event.h"
 
 #define UNLIMITED (INT64_MAX / 4)
 
@@ -75,12 +72,4 @@ int64_t wm_mark(struct watermark *w, int64_t seq, bool *ok)
 void wm_reset(struct watermark *w)
 {
     memset(w->bits, 0, sizeof w->bits);
-}
-
-const char *route_topic(const struct bridge_cfg *cfg, const char *type)
-{
-    enum pe_event_type t;
-    if (!type || pe_event_type_parse(type, &t) != PE_OK)
-        return cfg->topic_dlq;
-    return cfg->topic[t];
 }

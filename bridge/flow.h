@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flow.h - the bridge's small arithmetic, kept apart so it can be tested on its own: the pace
- * of the drain (token buckets), the contiguous delivered watermark of one terminal whose
- * delivery reports arrive out of order across topics, and the topic of an event type.
+ * of the drain (token buckets) and the contiguous delivered watermark of one terminal whose
+ * delivery reports arrive out of order across topics. (The topic of an event type is the
+ * native profile's: topics.<type>, profile_native.c.)
  */
 #ifndef POSEDGE_BRIDGE_FLOW_H
 #define POSEDGE_BRIDGE_FLOW_H
 
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "bridge/bridge_cfg.h"
 
 /* A token bucket: rate per second, holding at most one second's worth. rate 0: unlimited. */
 struct pace {
@@ -50,8 +49,5 @@ int64_t wm_mark(struct watermark *w, int64_t seq, bool *ok);
 
 /* Forget everything above the mark (the producer was reset: those seqs are produced again). */
 void wm_reset(struct watermark *w);
-
-/* The Kafka topic of an event type name, or the dead-letter topic for an unknown type. */
-const char *route_topic(const struct bridge_cfg *cfg, const char *type);
 
 #endif

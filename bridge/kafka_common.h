@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kafka_common.h - what the two producers of the bridge (output.c, idempotent on the loop;
- * output_txn.c, transactional on its own thread) share: how librdkafka's logs and errors
- * become posedge log lines, the wake-up pipe, and the cut of an oversized dead letter.
+ * kafka_common.h - what the two backends of the bridge's output (output_idem.c, idempotent on
+ * the loop; output_txn.c, transactional on its own thread) share: how librdkafka's logs and
+ * errors become posedge log lines, the wake-up pipe, and the cut of an oversized dead letter.
+ * Their librdkafka configuration comes from posedge/kafka_conf.h, by role.
  */
 #ifndef POSEDGE_BRIDGE_KAFKA_COMMON_H
 #define POSEDGE_BRIDGE_KAFKA_COMMON_H
@@ -20,10 +21,6 @@ struct kc_ids {
     char key[sizeof((struct output_ref *)0)->store + sizeof((struct output_ref *)0)->terminal];
     size_t keylen; /* key is "<store>/<terminal>" */
 };
-
-/* librdkafka's statistics interval for the producers, unless kafka.properties sets one: how
- * soon the bridge's state notices that brokers went away or came back. */
-#define KC_STATS_MS "2000"
 
 /* Read the broker part of librdkafka's statistics JSON (len bytes, need not be terminated)
  * into out: brokers known by node id, those with a connection up, and whether any connection

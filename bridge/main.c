@@ -46,7 +46,7 @@ static void usage(FILE *out)
             "nothing, so an update can run it whatever the state of the network.\n"
             "\n"
             "configuration keys (JSON file, or --set KEY=VALUE):\n");
-    pe_cfg_help(bridge_cfg_table, out);
+    bridge_cfg_help(out);
 }
 
 static void on_signal(int sig, void *ctx)

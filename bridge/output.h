@@ -9,12 +9,13 @@
  * there. A fatal producer error destroys the producer and creates a new one; the caller is told
  * (on_reset) so it re-produces everything not yet reported delivered, in order.
  *
- * Transactional mode (opts.transactional_id set; output_txn.c): records are produced in Kafka
- * transactions, each of which also carries this bridge's per-terminal committed watermarks as
- * one record keyed by opts.state_key on the compacted opts.state_topic. Nothing is reported
- * record by record: on_committed says that a terminal's records up to a seq are committed.
- * Before the first record, and after any failure that could leave Kafka's state unknown, the
- * producer fences its predecessors (init_transactions), reads the committed watermarks back
+ * Two backends behind one ops table (output_backend.h), chosen once from opts.mode (kafka.mode):
+ * idempotent (output_idem.c, at least once) and transactional (output_txn.c). Transactional mode:
+ * records are produced in Kafka transactions, each of which also carries this bridge's per-terminal
+ * committed watermarks as one record keyed by opts.state_key on the compacted opts.state_topic.
+ * Nothing is reported record by record: on_committed says that a terminal's records up to a seq are
+ * committed. Before the first record, and after any failure that could leave Kafka's state unknown,
+ * the producer fences its predecessors (init_transactions), reads the committed watermarks back
  * (read_committed) and hands them to on_recovered, then on_reset: produce from there.
  */
 #ifndef POSEDGE_BRIDGE_OUTPUT_H
@@ -29,6 +30,27 @@
 
 struct output;
 
+/* X(name, kafka.mode value, what it promises) - the backends. */
+#define OUTPUT_MODES(X)                                                                            \
+    X(TRANSACTIONAL, "transactional", "exactly once")                                              \
+    X(IDEMPOTENT, "idempotent", "at least once")
+
+enum output_mode {
+#define OUTPUT__MODE_ENUM(name, str, what) OUTPUT_##name,
+    OUTPUT_MODES(OUTPUT__MODE_ENUM)
+#undef OUTPUT__MODE_ENUM
+        OUTPUT_MODE__COUNT
+};
+
+/* "transactional", "idempotent"; NULL for an out-of-range value. */
+const char *output_mode_name(enum output_mode m);
+
+/* The mode of that kafka.mode value. Errors: PE_EINVAL (no such mode). */
+int output_mode_parse(const char *s, enum output_mode *out);
+
+/* "transactional (exactly once) or idempotent (at least once)" into buf, for messages. */
+const char *output_mode_names(char *buf, size_t len);
+
 /* Identifies one produced record in its delivery report (copied by output_produce). */
 struct output_ref {
     char store[33];
@@ -37,7 +59,8 @@ struct output_ref {
 };
 
 /* What librdkafka knows of the event producer's link to Kafka, from its statistics (every
- * KC_STATS_MS unless kafka.properties sets statistics.interval.ms) and its error reports. */
+ * PE_KAFKA_STATS_MS unless kafka.properties sets statistics.interval.ms) and its error
+ * reports. */
 struct output_kafka {
     bool known;     /* statistics arrived since the producer was (re)created */
     bool connected; /* a connection to at least one broker is up */
@@ -46,6 +69,7 @@ struct output_kafka {
 };
 
 struct output_opts {
+    enum output_mode mode;   /* which backend (kafka.mode) */
     const char *brokers;     /* bootstrap.servers */
     const cJSON *properties; /* extra librdkafka properties (object of strings), borrowed */
     int max_inflight;        /* records produced but not yet reported (default 100000) */
@@ -55,7 +79,7 @@ struct output_opts {
     void (*on_reset)(void *ctx);
     void *ctx;
 
-    /* Transactional mode, when transactional_id is not NULL. */
+    /* Transactional mode. */
     const char *transactional_id; /* stable per bridge: fences a predecessor's transactions */
     const char *state_topic;      /* compacted topic of committed watermarks */
     const char *state_key;        /* this bridge's key in it */
@@ -89,8 +113,8 @@ struct output_rec {
     struct output_header h[OUTPUT_MAX_HEADERS];
 };
 
-/* Create and register with the loop. err names a bad property ("kafka.properties.linger.ms:
- * ..."). Errors: PE_EINVAL, PE_ENOMEM, PE_ESYS. */
+/* Create the backend of opts->mode and register it with the loop. err names a bad property
+ * ("kafka.properties.linger.ms: ..."). Errors: PE_EINVAL, PE_ENOMEM, PE_ESYS. */
 int output_create(struct pe_loop *loop, const struct output_opts *opts, struct output **out,
                   char *err, size_t errlen);
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * output_txn.c - exactly-once into Kafka: the transactional producer on a thread of its own.
+ * output_txn.c - exactly-once into Kafka: the transactional backend of the bridge's output
+ * (output_backend.h, kafka.mode=transactional), a producer on a thread of its own.
  *
  * Two threads, one owner each. The loop's thread (the bridge) owns the spool and decides what
- * to produce; otxn_produce_event copies an event's records (one per output record of every
+ * to produce; txn_produce_event copies an event's records (one per output record of every
  * sink) into the inbox and returns. The Kafka thread owns the rd_kafka_t: it takes events from
  * the inbox, produces all records of each inside a transaction (never splitting an event over
  * two), and ends the transaction when it holds txn_max_events events or has been open
@@ -36,7 +37,7 @@
  * resumed while retriable (librdkafka >= 1.9 continues the operation in the background), so
  * that a stop request is seen within a second even while Kafka is away.
  */
-#include "bridge/output_txn.h"
+#include "bridge/output_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/json.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/log.h"
 
 #define DEFAULT_MAX_INFLIGHT 100000
@@ -68,8 +70,8 @@
 #define BACKOFF_MAX_MS 5000   /* longest pause between recovery attempts */
 #define MAX_MARKS 1024        /* terminals per bridge (as bridge.c) */
 #define MAX_DLQ 10000         /* dead letters waiting for Kafka; more are dropped, logged */
-#define QUEUE_MSGS "10000000" /* librdkafka's own queue: far above any max_inflight */
 #define STATE_VERSION 1
+#define STATE_GROUP "posedge-bridge-state" /* the state reader's group (commits nothing) */
 #define WIRE_OVERHEAD 256 /* a record's framing and header names, beyond key, value, values */
 
 struct mark {
@@ -378,61 +380,24 @@ static void on_log_reader(const rd_kafka_t *rk, int level, const char *fac, cons
         kc_on_log(rk, level, fac, buf);
 }
 
-/* Apply bootstrap.servers, our defaults, then the user's properties. */
-static int conf_fill(struct otxn *x, rd_kafka_conf_t *conf, const char *const (*defs)[2],
-                     size_t ndefs, bool strict, char *err, size_t errlen)
+/* The callbacks both clients of the Kafka thread share. */
+static void set_callbacks(struct otxn *x, rd_kafka_conf_t *conf, bool reader)
 {
-    char why[512];
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", x->brokers, why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka.brokers: %s", why);
-        return PE_EINVAL;
-    }
-    for (size_t i = 0; i < ndefs; i++)
-        if (rd_kafka_conf_set(conf, defs[i][0], defs[i][1], why, sizeof why) != RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "%s: %s", defs[i][0], why);
-            return PE_EINVAL;
-        }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, x->props)
-    {
-        if (!cJSON_IsString(p)) {
-            snprintf(err, errlen, "kafka.properties.%s: must be a string", p->string);
-            return PE_EINVAL;
-        }
-        if (rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why) !=
-                RD_KAFKA_CONF_OK &&
-            strict) {
-            snprintf(err, errlen, "kafka.properties.%s: %s", p->string, why);
-            return PE_EINVAL;
-        }
-    }
-    rd_kafka_conf_set_log_cb(conf, strict ? kc_on_log : on_log_reader);
+    rd_kafka_conf_set_log_cb(conf, reader ? on_log_reader : kc_on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_opaque(conf, x);
-    return PE_OK;
 }
 
 static int producer_new(struct otxn *x, rd_kafka_t **out, char *err, size_t errlen)
 {
-    const char *const defs[][2] = {
-        {"transactional.id", x->tid},
-        {"acks", "all"},
-        {"enable.idempotence", "true"},
-        {"compression.type", "lz4"},
-        {"queue.buffering.max.messages", QUEUE_MSGS},
-        {"partitioner", "murmur2_random"},
-        {"statistics.interval.ms", KC_STATS_MS},
-    };
     char why[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf)
-        return PE_ENOMEM;
-    int rc = conf_fill(x, conf, defs, sizeof defs / sizeof defs[0], true, err, errlen);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = NULL;
+    struct pe_kafka_site site = {
+        .brokers = x->brokers, .properties = x->props, .transactional_id = x->tid};
+    int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_TRANSACTIONAL, &site, &conf, err, errlen);
+    if (rc)
         return rc;
-    }
+    set_callbacks(x, conf, false);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
@@ -498,28 +463,24 @@ static void create_state_topic(struct otxn *x)
 /* Read our latest committed state record. PE_OK with x->marks set (empty when none). */
 static int read_state(struct otxn *x)
 {
-    static const char *const defs[][2] = {
-        {"group.id", "posedge-bridge-state"},  {"enable.auto.commit", "false"},
-        {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "earliest"},     {"allow.auto.create.topics", "false"},
-    };
     char err[512], why[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf)
-        return PE_ENOMEM;
+    rd_kafka_conf_t *conf = NULL;
     /* The user's properties apply (security, timeouts); producer-only ones are ignored. */
-    if (conf_fill(x, conf, defs, sizeof defs / sizeof defs[0], false, err, sizeof err)) {
+    struct pe_kafka_site site = {
+        .brokers = x->brokers, .properties = x->props, .group_id = STATE_GROUP};
+    int rc = pe_kafka_conf_new(PE_KAFKA_READER_COMMITTED, &site, &conf, err, sizeof err);
+    if (rc) {
         pe_error("output.state_read", "err=\"%s\"", err);
-        rd_kafka_conf_destroy(conf);
-        return PE_EINVAL;
+        return rc;
     }
+    set_callbacks(x, conf, true);
     rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!c) {
         pe_error("output.state_read", "err=\"%s\"", pe_log_quote(why, err, sizeof err));
         rd_kafka_conf_destroy(conf);
         return PE_EINVAL;
     }
-    int rc = PE_EIO;
+    rc = PE_EIO;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(c, x->state_topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rkt ? rd_kafka_metadata(c, 0, rkt, &md, 5000) : RD_KAFKA_RESP_ERR__FAIL;
@@ -1116,9 +1077,10 @@ static struct msg *msg_of(struct otxn *x, const struct output_ref *ref, const ch
     return m;
 }
 
-int otxn_produce_event(struct otxn *x, const struct output_ref *ref, const char *hash,
-                       const struct output_rec *recs, int n)
+static int txn_produce_event(void *impl, const struct output_ref *ref, const char *hash,
+                             const struct output_rec *recs, int n)
 {
+    struct otxn *x = impl;
     if (!hash || !pe_is_sha256_hex(hash))
         return PE_EINVAL;
     if (!x->ready || x->inflight >= x->max_inflight)
@@ -1152,11 +1114,10 @@ int otxn_produce_event(struct otxn *x, const struct output_ref *ref, const char 
     return PE_OK;
 }
 
-int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, size_t len,
-                     const char *reason, const char *source_topic)
+static int txn_produce_dlq(void *impl, const char *topic, const void *payload, size_t len,
+                           const char *reason, const char *source_topic)
 {
-    reason = reason ? reason : "";
-    source_topic = source_topic ? source_topic : "";
+    struct otxn *x = impl;
     pthread_mutex_lock(&x->mu);
     int queued = x->dlq_count;
     pthread_mutex_unlock(&x->mu);
@@ -1189,20 +1150,23 @@ int otxn_produce_dlq(struct otxn *x, const char *topic, const void *payload, siz
     return PE_OK;
 }
 
-int otxn_inflight(const struct otxn *x)
+static int txn_inflight(const void *impl)
 {
+    const struct otxn *x = impl;
     return x->inflight;
 }
 
-void otxn_kafka_state(struct otxn *x, struct output_kafka *out)
+static void txn_kafka_state(void *impl, struct output_kafka *out)
 {
+    struct otxn *x = impl;
     pthread_mutex_lock(&x->mu);
     *out = x->kafka;
     pthread_mutex_unlock(&x->mu);
 }
 
-int otxn_flush(struct otxn *x, int timeout_ms)
+static int txn_flush(void *impl, int timeout_ms)
 {
+    struct otxn *x = impl;
     int64_t deadline = pe_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         process(x);
@@ -1233,10 +1197,9 @@ static void free_msgs(struct msg *m)
     }
 }
 
-void otxn_destroy(struct otxn *x)
+static void txn_destroy(void *impl)
 {
-    if (!x)
-        return;
+    struct otxn *x = impl;
     if (x->thread_started) {
         pthread_mutex_lock(&x->mu);
         x->stop = true;
@@ -1270,8 +1233,8 @@ void otxn_destroy(struct otxn *x)
     free(x);
 }
 
-int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otxn **out, char *err,
-                size_t errlen)
+static int txn_create(struct pe_loop *loop, const struct output_opts *opts, void **impl, char *err,
+                      size_t errlen)
 {
     if (!opts->transactional_id || !*opts->transactional_id || !opts->state_topic ||
         !*opts->state_topic || !opts->state_key || !*opts->state_key) {
@@ -1336,10 +1299,21 @@ int otxn_create(struct pe_loop *loop, const struct output_opts *opts, struct otx
             "mode=transactional transactional_id=%s state_topic=%s "
             "txn_max_events=%d txn_interval_ms=%d max_inflight=%d brokers=%s",
             x->tid, x->state_topic, x->max_events, x->interval_ms, x->max_inflight, x->brokers);
-    *out = x;
+    *impl = x;
     return PE_OK;
 
 fail:
-    otxn_destroy(x); /* it frees whatever create got to */
+    txn_destroy(x); /* it frees whatever create got to */
     return rc;
 }
+
+const struct output_backend output_transactional = {
+    .mode = OUTPUT_TRANSACTIONAL,
+    .create = txn_create,
+    .produce_event = txn_produce_event,
+    .produce_dlq = txn_produce_dlq,
+    .kafka_state = txn_kafka_state,
+    .inflight = txn_inflight,
+    .flush = txn_flush,
+    .destroy = txn_destroy,
+};

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * profile.c - the output profiles' registry, the records under construction, the driver that
- * runs every sink over one event (shared key, timestamp and headers, the late flag, dead
- * letters for what a profile cannot map), and small helpers for JSON profiles: exact decimal
- * money from integer minor units and event time in a pattern. See profile.h.
+ * profile.c - the output profiles' table, the started sinks, the records under construction,
+ * the driver that runs every sink over one event (shared key, timestamp and headers, the late
+ * flag, dead letters for what a profile cannot map), and small helpers for JSON profiles:
+ * exact decimal money from integer minor units and event time in a pattern. See profile.h.
  */
 #include "bridge/profile.h"
 
@@ -16,6 +16,28 @@
 #include "posedge/err.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+
+/* The profiles, in the order names are listed: one line each, X(symbol suffix). A profile is
+ * its file, which defines const struct profile_ops profile_<suffix>, and its line here. */
+#define PROFILES(X)                                                                                \
+    X(native)                                                                                      \
+    X(purchases_json)                                                                              \
+    X(retail_json)                                                                                 \
+    X(orders_json)                                                                                 \
+    X(inventory_avro)                                                                              \
+    X(orders_avro)
+
+#define PROFILE_DECL(n) extern const struct profile_ops profile_##n;
+PROFILES(PROFILE_DECL)
+#undef PROFILE_DECL
+
+static const struct profile_ops *const all[] = {
+#define PROFILE_ADDR(n) &profile_##n,
+    PROFILES(PROFILE_ADDR)
+#undef PROFILE_ADDR
+};
+
+#define NPROFILES (sizeof all / sizeof all[0])
 
 /* What one record owns; the output_rec of the same index points into it. */
 struct profile_slot {
@@ -31,22 +53,82 @@ struct profile_slot {
     char reason[256];                 /* a dead letter's reason */
 };
 
-static const struct profile_ops *const all[] = {
-    &profile_native,      &profile_purchases_json, &profile_retail_json,
-    &profile_orders_json, &profile_inventory_avro, &profile_orders_avro,
+struct profile_set {
+    const struct bridge_cfg *cfg;                  /* borrowed */
+    struct profile_sink sinks[BRIDGE_SINKS_MAX]; /* cfg's sinks, started */
+    int n;                                         /* sinks started */
+    bool needs_doc;                                /* some sink's profile reads ev->doc */
 };
 
 const struct profile_ops *profile_find(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++)
+    for (size_t i = 0; name && i < NPROFILES; i++)
         if (strcmp(all[i]->name, name) == 0)
             return all[i];
     return NULL;
 }
 
-const char *profile_names(void)
+const struct profile_ops *profile_implicit(void)
 {
-    return "native, purchases-json, retail-json, orders-json, inventory-avro, orders-avro";
+    return &profile_native;
+}
+
+const char *profile_names(char *buf, size_t len)
+{
+    size_t o = 0;
+    if (len)
+        buf[0] = '\0';
+    for (size_t i = 0; i < NPROFILES && o < len; i++) {
+        int n = snprintf(buf + o, len - o, "%s%s", i ? ", " : "", all[i]->name);
+        o += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+void profile_help(FILE *out)
+{
+    for (size_t i = 0; i < NPROFILES; i++) {
+        if (!all[i]->config || !all[i]->config->key)
+            continue;
+        fprintf(out, "\nkeys of a sink of profile %s:\n", all[i]->name);
+        pe_cfg_help(all[i]->config, out);
+    }
+}
+
+/* ---- the started sinks ---- */
+
+int profile_set_create(const struct bridge_cfg *cfg, struct pe_spool *spool,
+                       struct profile_set **out, char *err, size_t errlen)
+{
+    struct profile_set *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return PE_ENOMEM;
+    ps->cfg = cfg;
+    for (int i = 0; i < cfg->nsinks; i++) {
+        struct profile_sink *s = &ps->sinks[i];
+        s->ops = cfg->sinks[i].profile;
+        s->conf = &cfg->sinks[i];
+        s->cfg = cfg;
+        ps->needs_doc = ps->needs_doc || s->ops->needs_doc;
+        int rc = s->ops->init ? s->ops->init(s, spool, err, errlen) : PE_OK;
+        if (rc) {
+            profile_set_destroy(ps);
+            return rc;
+        }
+        ps->n = i + 1;
+    }
+    *out = ps;
+    return PE_OK;
+}
+
+void profile_set_destroy(struct profile_set *ps)
+{
+    if (!ps)
+        return;
+    for (int i = ps->n - 1; i >= 0; i--)
+        if (ps->sinks[i].ops->exit)
+            ps->sinks[i].ops->exit(&ps->sinks[i]);
+    free(ps);
 }
 
 /* ---- records ---- */
@@ -120,65 +202,65 @@ void profile_out_free(struct profile_out *out)
 
 static void finish(struct profile_out *out, const struct profile_event *ev);
 
-int profile_map_event(const struct bridge_cfg *cfg, const struct profile_event *ev0, int64_t now_ms,
+int profile_map_event(struct profile_set *ps, const struct profile_event *ev0, int64_t now_ms,
                       struct profile_out *out)
 {
     profile_out_reset(out);
+    const struct bridge_cfg *cfg = ps->cfg;
     struct profile_event ev = *ev0;
+    bool typed = pe_event_type_parse(ev.type, &ev.etype) == PE_OK;
     cJSON *doc = NULL;
     char parse_why[160] = "";
-    for (int i = 0; i < cfg->nsinks && !ev.doc && !doc && !parse_why[0]; i++) {
-        const struct profile_ops *p = profile_find(cfg->sinks[i].profile);
-        if (p && p->needs_doc &&
-            pe_json_parse(ev.rec, ev.len, &doc, parse_why, sizeof parse_why) != PE_OK &&
-            !parse_why[0])
-            snprintf(parse_why, sizeof parse_why, "the record is not JSON");
-    }
+    if (ps->needs_doc && !ev.doc &&
+        pe_json_parse(ev.rec, ev.len, &doc, parse_why, sizeof parse_why) != PE_OK &&
+        !parse_why[0])
+        snprintf(parse_why, sizeof parse_why, "the record is not JSON");
     if (doc)
         ev.doc = doc;
     int rc = PE_OK;
     int64_t late_ms = now_ms - ev.ts_ms;
-    for (int i = 0; i < cfg->nsinks; i++) {
-        const struct bridge_sink *k = &cfg->sinks[i];
-        const struct profile_ops *p = profile_find(k->profile);
+    for (int i = 0; i < ps->n; i++) {
+        struct profile_sink *sk = &ps->sinks[i];
+        const struct bridge_sink *k = sk->conf;
+        const char *pname = sk->ops->name;
         int from = out->n;
         char why[200] = "";
         int mrc = PE_EINVAL;
-        if (!p)
-            snprintf(why, sizeof why, "unknown profile %s", k->profile);
-        else if (p->needs_doc && !ev.doc)
+        if (!typed)
+            snprintf(why, sizeof why, "unknown event type %s", ev.type);
+        else if (sk->ops->needs_doc && !ev.doc)
             snprintf(why, sizeof why, "%s", parse_why);
         else
-            mrc = p->map(k, cfg, &ev, out, why, sizeof why);
+            mrc = sk->ops->map(sk, &ev, out, why, sizeof why);
         if (mrc == PE_ENOMEM) {
             rc = mrc;
             break;
         }
-        bool flag = strcmp(k->late, "off") != 0 && late_ms > k->lateness_s * 1000;
+        bool flag = k->late_mode != BRIDGE_LATE_OFF && late_ms > k->lateness_s * 1000;
         if (mrc != PE_OK) {
             truncate_to(out, from);
             if ((rc = profile_out_add(out, cfg->topic_dlq, (void *)ev.rec, ev.len, false)))
                 break;
             struct profile_slot *s = &out->slots[out->n - 1];
             s->dead = true;
-            snprintf(s->reason, sizeof s->reason, "%.31s: %.200s", k->profile,
+            snprintf(s->reason, sizeof s->reason, "%.31s: %.200s", pname,
                      why[0] ? why : "cannot map this event");
             out->dead++;
             pe_warn("bridge.profile_dead_letter",
                     "sink=%s profile=%s store=%s terminal=%s seq=%" PRId64 " reason=\"%s\"",
-                    k->name, k->profile, ev.store, ev.terminal, ev.seq, s->reason);
+                    k->name, pname, ev.store, ev.terminal, ev.seq, s->reason);
             flag = false;
         }
         for (int j = from; j < out->n; j++) {
             struct profile_slot *s = &out->slots[j];
-            s->profile = cfg->sinks_set ? k->profile : "";
+            s->profile = cfg->sinks_set ? pname : "";
             s->sink = k->name;
             if (!flag || s->dead)
                 continue;
             s->late = true;
             out->late++;
             snprintf(s->lateness, sizeof s->lateness, "%" PRId64, late_ms / 1000);
-            if (strcmp(k->late, "route") == 0) {
+            if (k->late_mode == BRIDGE_LATE_ROUTE) {
                 size_t tl = strlen(s->topic);
                 snprintf(s->topic + tl, sizeof s->topic - tl, ".late");
             }
@@ -198,7 +280,7 @@ static void finish(struct profile_out *out, const struct profile_event *ev)
 {
     int kl = snprintf(out->key, sizeof out->key, "%s/%s", ev->store, ev->terminal);
     snprintf(out->seq, sizeof out->seq, "%" PRId64, ev->seq);
-    snprintf(out->source, sizeof out->source, "posedge/v1/%s/%s/events", ev->store, ev->terminal);
+    pe_topic(out->source, sizeof out->source, ev->store, ev->terminal, PE_CH_EVENTS, NULL);
     const char *seq = out->seq, *source_topic = out->source;
     for (int i = 0; i < out->n; i++) {
         struct output_rec *r = &out->recs[i];

@@ -2,20 +2,30 @@
 /*
  * profile.h - output profiles: how one spooled event becomes the Kafka records of each sink.
  *
- * A sink (bridge_cfg.h, "sinks") names a profile and its topic. A profile is a const ops struct
- * (profile_native.c, profile_json.c) whose map turns one event into zero or more records
- * (topic and value); profile_map_event runs every configured sink over an event and gives each
- * record what all profiles share: key "<store>/<terminal>" (one till's records stay in one
- * partition, in seq order), timestamp = the event time, headers id, type, store, terminal, seq
- * (and profile, for any sink but the implicit native one), and the late flag. The records of all
- * sinks for one event are produced as one unit (output_produce_event), so in transactional mode
- * they are committed together, exactly once across all sinks.
+ * A sink (bridge_cfg.h, "sinks") names a profile, its topic and the profile's own options. A
+ * profile is one const struct profile_ops in a file of its own (profile_native.c,
+ * profile_json.c, profile_avro.c), in the manner of Fluent Bit's output plugins: its name, its
+ * configuration map (a pe_cfg_opt table over a struct of its own, which drives the parsing,
+ * defaults, validation, --help and --print-config of its sink keys), and three hooks: init
+ * makes the sink's state (registry clients, schema ids, a catalog: nothing global), map turns
+ * one event into zero or more records, exit frees the state. The one list of profiles is the
+ * table in profile.c; every name list in messages and help comes from it. Adding a profile is
+ * its file and one line of that table.
+ *
+ * profile_map_event runs every started sink over an event and gives each record what all
+ * profiles share: key "<store>/<terminal>" (one till's records stay in one partition, in seq
+ * order), timestamp = the event time, headers id, type, store, terminal, seq (and profile, for
+ * any sink but the implicit native one), and the late flag. The records of all sinks for one
+ * event are produced as one unit (output_produce_event), so in transactional mode they are
+ * committed together, exactly once across all sinks.
  *
  * The invariant: mapping never stops the bridge. An event a profile cannot map (a body it does
  * not understand) becomes, for that sink only, a dead letter on topics.dlq with the original
  * bytes and headers reason, topic, profile, sink, and the event's ids. Mapping is a pure
- * function of the event and the configuration, except for the late flag, which depends on the
- * time of producing (an event produced again after an abort is judged again).
+ * function of the event, the configuration and what init learned, except for the late flag,
+ * which depends on the time of producing (an event produced again after an abort is judged
+ * again). Only init may block (registry calls, a master data flush): it runs at start, before
+ * the drain, never on the loop.
  */
 #ifndef POSEDGE_BRIDGE_PROFILE_H
 #define POSEDGE_BRIDGE_PROFILE_H
@@ -24,21 +34,28 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bridge/bridge_cfg.h"
 #include "bridge/output.h"
+#include "posedge/cfg.h"
+#include "posedge/event.h"
+#include "posedge/protocol.h"
+
+struct pe_spool;
 
 /* One spooled event, borrowed for the duration of a call. */
 struct profile_event {
-    const char *store;    /* store id */
-    const char *terminal; /* terminal id */
-    const char *id;       /* event UUID */
-    const char *type;     /* "sale", ... */
-    int64_t seq;          /* per-terminal sequence */
-    int64_t ts_ms;        /* event time, UTC ms */
-    const char *rec;      /* the canonical record */
-    size_t len;           /* its length */
-    const cJSON *doc;     /* rec parsed (profile_map_event parses it when a sink needs it) */
+    const char *store;         /* store id */
+    const char *terminal;      /* terminal id */
+    const char *id;            /* event UUID */
+    const char *type;          /* "sale", ... */
+    enum pe_event_type etype;  /* type as the enum (profile_map_event sets it) */
+    int64_t seq;               /* per-terminal sequence */
+    int64_t ts_ms;             /* event time, UTC ms */
+    const char *rec;           /* the canonical record */
+    size_t len;                /* its length */
+    const cJSON *doc;          /* rec parsed (profile_map_event parses it when a sink needs it) */
 };
 
 /* The records made of one event so far (opaque outside profile.c but for recs and n). */
@@ -51,36 +68,75 @@ struct profile_out {
     int dead;                        /* dead letters made by the last profile_map_event */
     char key[2 * PE_ID_MAX];         /* "<store>/<terminal>", the key of every record */
     char seq[24];                    /* the seq header */
-    char source[2 * PE_ID_MAX + 24]; /* a dead letter's topic header: the events' MQTT topic */
+    char source[PE_TOPIC_MAX];       /* a dead letter's topic header: the events' MQTT topic */
+};
+
+/* One started sink: what every hook gets. */
+struct profile_sink {
+    const struct profile_ops *ops;  /* its profile */
+    const struct bridge_sink *conf; /* its configuration: name, topic, late; conf->opts is the
+                                       profile's own options struct (its config map's) */
+    const struct bridge_cfg *cfg;   /* the bridge's (store, topics.<type>, kafka) */
+    void *state;                    /* what init made, NULL until then (or when it made none) */
 };
 
 struct profile_ops {
-    const char *name;           /* the "profile" value in a sink */
-    const char *default_topic;  /* a sink's topic when it names none (NULL: native's map) */
-    const char *const *options; /* further keys a sink of this profile takes (NULL-ended) */
-    bool needs_doc;             /* map reads ev->doc */
+    const char *name;          /* the "profile" value in a sink */
+    const char *default_topic; /* a sink's topic when it names none; NULL: the profile routes by
+                                  event type (topics.<type>) and a sink of it takes no topic */
+    /* The sink keys of this profile beyond the common ones (name, topic, late, lateness_s): a
+     * {NULL}-ended table whose offsets are into a struct of config_size bytes, which the
+     * configuration allocates, fills with defaults and the sink's values, and hands to the
+     * hooks as conf->opts. An STR key whose default is "" and whose min is 1 is required.
+     * NULL: none. */
+    const struct pe_cfg_opt *config;
+    size_t config_size;
+    bool needs_doc; /* map reads ev->doc */
+    /*
+     * Optional. Make the sink ready to map: set s->state. spool keeps what the profile learns
+     * across restarts (pe_spool_meta_*, keys under a prefix of the profile's; may be NULL: then
+     * nothing is kept). May block (start-up only). err names the sink and what failed. Returns
+     * PE_OK or an error, which stops the bridge's start (PE_EINVAL: the configuration names
+     * something unusable). On error the hook frees what it made; exit is not called.
+     */
+    int (*init)(struct profile_sink *s, struct pe_spool *spool, char *err, size_t errlen);
     /*
      * Add the event's records with profile_out_add (zero or more). Returns PE_OK, or
      * PE_EINVAL with why saying what the profile cannot map: then whatever this call added is
      * taken back and the event is a dead letter for this sink. PE_ENOMEM likewise fails the
      * sink, and the caller retries the event later.
      */
-    int (*map)(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-               const struct profile_event *ev, struct profile_out *out, char *why, size_t whylen);
+    int (*map)(struct profile_sink *s, const struct profile_event *ev, struct profile_out *out,
+               char *why, size_t whylen);
+    /* Optional. Free s->state (init succeeded). */
+    void (*exit)(struct profile_sink *s);
 };
-
-extern const struct profile_ops profile_native;
-extern const struct profile_ops profile_purchases_json;
-extern const struct profile_ops profile_retail_json;
-extern const struct profile_ops profile_orders_json;
-extern const struct profile_ops profile_inventory_avro;
-extern const struct profile_ops profile_orders_avro;
 
 /* The profile of that name, or NULL. */
 const struct profile_ops *profile_find(const char *name);
 
-/* "native, purchases-json, ..." for messages. */
-const char *profile_names(void);
+/* The profile of the implicit sink when a configuration has none ("native"). */
+const struct profile_ops *profile_implicit(void);
+
+/* "native, purchases-json, ..." (every profile of the table, in its order) into buf. */
+const char *profile_names(char *buf, size_t len);
+
+/* --help: each profile's own sink keys (pe_cfg_help of its config map). */
+void profile_help(FILE *out);
+
+/* The started sinks of a configuration. */
+struct profile_set;
+
+/*
+ * Start every sink of cfg (its profile's init), in order. cfg (with its sinks' options) and
+ * spool are borrowed until profile_set_destroy. err names the sink. Errors: as the failing
+ * init (PE_EIO, PE_EDECLINED, PE_EINVAL ...), PE_ENOMEM; nothing is left started.
+ */
+int profile_set_create(const struct bridge_cfg *cfg, struct pe_spool *spool,
+                       struct profile_set **out, char *err, size_t errlen);
+
+/* Stop every sink (exit hooks, in reverse order) and free. NULL is a no-op. */
+void profile_set_destroy(struct profile_set *ps);
 
 /*
  * Add one record to topic (copied). val is taken over when owned (malloc'd; freed by the
@@ -103,12 +159,12 @@ void profile_out_reset(struct profile_out *out);
 void profile_out_free(struct profile_out *out);
 
 /*
- * Map ev through every sink of cfg into out (reset first), and give each record its key,
+ * Map ev through every sink of ps into out (reset first), and give each record its key,
  * timestamp and headers. now_ms is the time of producing, for the late flag. The records
  * borrow ev's strings and bytes and out's: produce them before either changes. Returns PE_OK
  * (out->n records, possibly 0), or PE_ENOMEM.
  */
-int profile_map_event(const struct bridge_cfg *cfg, const struct profile_event *ev, int64_t now_ms,
+int profile_map_event(struct profile_set *ps, const struct profile_event *ev, int64_t now_ms,
                       struct profile_out *out);
 
 /* ---- helpers for profiles (profile.c) ---- */
@@ -130,26 +186,5 @@ int profile_currency_exp(const char *currency);
 
 /* Format event time ms as UTC with a pattern of dd MM yyyy HH mm ss and literal characters. */
 void profile_time(int64_t ms, const char *pattern, char *out, size_t outlen);
-
-/* ---- the Avro profiles' start-up (profile_avro.c) ---- */
-
-struct pe_spool;
-
-/*
- * Make the Avro sinks of cfg ready to map: parse their writer schemas, learn each subject's
- * schema id (the ids kept in the spool first, then the Schema Registry: register, or when the
- * registry refuses, its latest version; every id learned is kept in the spool), load the
- * catalog, and publish the master data topics of inventory-avro sinks (best effort). Blocks
- * for the registry's and Kafka's timeouts: call it at start, before the drain. Does nothing
- * without Avro sinks. spool may be NULL (nothing kept). err names the sink, the subject and
- * the registry URL. Errors: PE_EIO (the registry cannot be reached and the spool has no id for
- * a subject), PE_EDECLINED (it refused both registration and lookup), PE_EINVAL (a bad
- * catalog or schema), PE_ENOMEM.
- */
-int profile_avro_start(const struct bridge_cfg *cfg, struct pe_spool *spool, char *err,
-                       size_t errlen);
-
-/* Free what profile_avro_start made; safe to call when it was not called or failed. */
-void profile_avro_stop(void);
 
 #endif

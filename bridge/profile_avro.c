@@ -4,38 +4,48 @@
  * bytes big-endian, Avro binary) with the ids of a Schema Registry (docs/protocol.md, "Output
  * profiles"):
  *
- *   inventory-avro  the Databricks point-of-sale layout: one record per stock movement on
- *                   the sink's topic (prod.inventory.transactions), inventory counts on
- *                   prod.inventory.snapshots, Avro keys; master data (prod.stores, prod.items,
- *                   prod.inventory.types) published at start
+ *   inventory-avro  the Databricks point-of-sale layout: one record per item and stock
+ *                   movement on the sink's topic (prod.inventory.transactions), inventory
+ *                   counts on prod.inventory.snapshots, Avro keys; master data (prod.stores,
+ *                   prod.items, prod.inventory.types) published at start
  *   orders-avro     one value per sale: an array of one Order record, key "<store>/<terminal>"
  *
  * The schemas' integer ids come from posedge's string ids: an id's trailing digits ("s001" is
  * store 1, "SKU-00203" item 203, "op17" employee 17), unless the sink says otherwise
- * (store_id; a catalog whose items carry item_id, supplier_id, safety_stock). What cannot be
- * mapped is refused with the reason, which makes the event a dead letter for the sink.
+ * (store_id; a catalog whose items carry item_id, supplier_id, safety_stock, read by
+ * posedge/catalog.h like the tills' own). What cannot be mapped is refused with the reason,
+ * which makes the event a dead letter for the sink.
  *
- * profile_avro_start runs once at start, before the drain, and is the only place that blocks:
- * it learns every subject's id (the spool's kept ids first, so a restart during a registry
+ * The pipeline inventory-avro feeds keys inventory changes on (trans_id, item_id): a sale with
+ * one item on two lines (scanned twice, a line discount on one) is one record with the lines'
+ * quantities summed, never two records with one key, which that pipeline's deduplication would
+ * silently drop one of.
+ *
+ * init runs once per sink at start, before the drain, and is the only place that blocks: it
+ * learns every subject's id (the ids the spool kept first, so a restart during a registry
  * outage needs no request; then the registry) and parses the writer schemas. After it, mapping
- * is a pure function of the event, the configuration and those ids. Its state is this file's
- * (one bridge per process): the runtime of each Avro sink, found by the sink's name.
+ * is a pure function of the event, the configuration and what init learned, all of it in the
+ * sink's own state (struct avro_sink): nothing here is global. Ids are kept in the spool's
+ * metadata under "avro/<subject>/<id>", value {"schema": text, "version": n}.
  */
 #include "bridge/profile.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge/avro_enc.h"
 #include "bridge/schema_registry.h"
+#include "posedge/catalog.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
-#include "posedge/file.h"
 #include "posedge/json.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/log.h"
+#include "posedge/secret.h"
 #include "posedge/spool.h"
 
 #define SNAPSHOTS_TOPIC "prod.inventory.snapshots"
@@ -44,6 +54,7 @@
 #define TYPES_TOPIC "prod.inventory.types"
 #define TYPES_MAX 32
 #define MASTER_FLUSH_MS 15000
+#define KEPT_PREFIX "avro/" /* the spool's metadata keys of this file */
 
 /* ---- the writer schemas ---- */
 
@@ -86,7 +97,86 @@ static const char orders_schema[] =
     "\"items\":{\"type\":\"record\",\"name\":\"Product\",\"fields\":[{\"name\":\"name\","
     "\"type\":\"string\"},{\"name\":\"price\",\"type\":\"double\"}]}}}]}}";
 
-/* ---- runtime state ---- */
+/* ---- configuration ---- */
+
+/* A sink's options (orders-avro takes the registry's; inventory-avro all of them). */
+struct avro_opts {
+    char registry_url[256];                       /* the Schema Registry's base URL */
+    char registry_user[128];                      /* its basic auth user ("": none) */
+    char registry_password_file[BRIDGE_PATH_MAX]; /* first line: its password ("": none) */
+    char registry_ca_file[BRIDGE_PATH_MAX];       /* PEM CA bundle ("": the system's) */
+    int64_t store_id;                             /* 0: the store id's digits */
+    char store_name[64];                          /* "": the store id */
+    char catalog[BRIDGE_PATH_MAX];                /* catalog file ("": none) */
+    char change_types[256];                       /* "sale=1,restock=2,..." */
+    bool master_data;                             /* publish stores, items, types at start */
+};
+
+static int check_url(const void *v, char *why, size_t len)
+{
+    if (strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0)
+        return PE_OK;
+    snprintf(why, len, "expected the Schema Registry's URL, http(s)://host:port[/prefix]");
+    return PE_EINVAL;
+}
+
+/* "name=N,name=N": names of letters, digits and '_', N from 0 to 2^31-1. */
+static int check_change_types(const void *v, char *why, size_t len)
+{
+    const char *p = v;
+    while (*p) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        size_t d = n && p[n] == '=' ? strspn(p + n + 1, "0123456789") : 0;
+        if (!d || d > 9 || (p[n + 1 + d] && p[n + 1 + d] != ',')) {
+            snprintf(why, len,
+                     "expected name=number pairs separated by commas, e.g. "
+                     "\"sale=1,restock=2,shrink=3,return=4\"");
+            return PE_EINVAL;
+        }
+        p += n + 1 + d + (p[n + 1 + d] == ',');
+    }
+    return PE_OK;
+}
+
+#define OPT_STR(k, f, d, lo, h, c)                                                                 \
+    {                                                                                              \
+        k, PE_CFG_STR, offsetof(struct avro_opts, f), sizeof(((struct avro_opts *)0)->f), d, lo,   \
+            0, h, c                                                                                \
+    }
+#define REGISTRY_KEYS                                                                              \
+    OPT_STR("registry_url", registry_url, "", 1,                                                   \
+            "the Schema Registry's base URL, http(s)://host:port[/prefix] (required)",             \
+            check_url),                                                                            \
+        OPT_STR("registry_user", registry_user, "", 0, "its HTTP basic auth user (\"\": none)",    \
+                NULL),                                                                             \
+        OPT_STR("registry_password_file", registry_password_file, "", 0,                           \
+                "file whose first line is that user's password (never logged)", NULL),             \
+        OPT_STR("registry_ca_file", registry_ca_file, "", 0,                                       \
+                "PEM CA bundle for the registry's certificate (\"\": the system's)", NULL)
+
+static const struct pe_cfg_opt orders_config[] = {
+    REGISTRY_KEYS,
+    {NULL},
+};
+
+static const struct pe_cfg_opt inventory_config[] = {
+    REGISTRY_KEYS,
+    {"store_id", PE_CFG_INT, offsetof(struct avro_opts, store_id), 0, "0", 0, INT32_MAX,
+     "the store's integer id (0: the store id's trailing digits)", NULL},
+    OPT_STR("store_name", store_name, "", 0,
+            "the name published on prod.stores (\"\": the store id)", NULL),
+    OPT_STR("catalog", catalog, "", 0,
+            "catalog file (the tills' format; items may carry item_id, supplier_id, "
+            "safety_stock), published on prod.items",
+            NULL),
+    OPT_STR("change_types", change_types, "sale=1,restock=2,shrink=3,return=4,correction=5", 1,
+            "change type names and ids (prod.inventory.types)", check_change_types),
+    {"master_data", PE_CFG_BOOL, offsetof(struct avro_opts, master_data), 0, "true", 0, 0,
+     "publish prod.stores, prod.items and prod.inventory.types at start", NULL},
+    {NULL},
+};
+
+/* ---- state ---- */
 
 /* One subject: its writer schema (ours, or the registry's latest) and id. */
 struct subj {
@@ -95,56 +185,45 @@ struct subj {
     uint32_t id;
 };
 
-/* A catalog item's numbers. */
-struct item {
-    char *id;         /* posedge's item id */
-    char *name;       /* its name */
-    int64_t item_id;  /* the numeric id */
-    int64_t supplier; /* supplier_id, 0 when not given */
-    int64_t safety;   /* safety_stock, 0 when not given */
+/* One item's movement in the event being mapped (inventory-avro's per-item sum). */
+struct agg {
+    int64_t item_id; /* the numeric id: the record's key with trans_id and store */
+    int64_t qty;     /* the lines' quantities, signed, summed */
+    int line;        /* the first line of the item, for messages */
 };
 
-/* One Avro sink. */
-struct rt {
-    const struct bridge_sink *sink; /* the configuration's (borrowed for the bridge's life) */
-    char name[PE_ID_MAX];
+/* One Avro sink: what init learned, and scratch for mapping. */
+struct avro_sink {
+    const struct avro_opts *o;  /* the sink's options (the configuration's) */
     struct subj tk, tv, sk, sv; /* inventory: transactions and snapshots key and value */
     struct subj ov;             /* orders: the value */
-    struct item *items;
-    size_t nitems;
+    struct pe_catalog *cat;     /* inventory: the catalog, NULL without one */
     struct {
         char name[32];
         int64_t id;
     } types[TYPES_MAX];
     int ntypes;
-    int64_t store_id; /* the store's numeric id, -1 when it has none */
+    int64_t store_id;              /* the store's numeric id, -1 when it has none */
+    struct pe_avro_buf kbuf, vbuf; /* encode scratch */
+    struct agg *agg;               /* per-item sums, room for nagg */
+    size_t nagg;
 };
 
-static struct rt rts[BRIDGE_SINKS_MAX];
-static int nrts;
-static struct pe_avro_buf kbuf, vbuf; /* encode scratch (one bridge thread maps) */
-
-/* Ids the spool kept (loaded once at start). */
+/* An id the spool kept. */
 struct kept {
     char *subject, *schema;
-    int64_t id, version;
+    int64_t id, version, updated_ms;
+    size_t ord; /* read in key order: ties of updated_ms keep it */
 };
 
+/* What init needs while it learns ids. */
 struct start_ctx {
-    struct pe_spool *spool;
-    struct pe_sr *sr;
-    struct kept *kept;
+    struct pe_spool *spool; /* where learned ids are kept (NULL: nowhere) */
+    struct pe_sr *sr;       /* the registry client */
+    struct kept *kept;      /* the ids kept, oldest first */
     size_t nkept;
-    const char *url;
+    const char *url; /* the registry's URL, for messages */
 };
-
-static struct rt *rt_of(const struct bridge_sink *s)
-{
-    for (int i = 0; i < nrts; i++)
-        if (strcmp(rts[i].name, s->name) == 0)
-            return &rts[i];
-    return NULL;
-}
 
 /* The trailing digits of s as a number, or -1 when it has none or they exceed an int32. */
 static int64_t digits_of(const char *s)
@@ -158,51 +237,43 @@ static int64_t digits_of(const char *s)
     return v > INT32_MAX ? -1 : v;
 }
 
-static const struct item *item_find(const struct rt *r, const char *id)
-{
-    for (size_t i = 0; i < r->nitems; i++)
-        if (strcmp(r->items[i].id, id) == 0)
-            return &r->items[i];
-    return NULL;
-}
-
 /* The item's numeric id: the catalog's item_id, else its trailing digits; -1 when none. */
-static int64_t item_id_of(const struct rt *r, const char *id)
+static int64_t item_id_of(const struct avro_sink *a, const char *id)
 {
-    const struct item *it = item_find(r, id);
-    return it ? it->item_id : digits_of(id);
+    const struct pe_item *it = pe_catalog_by_id(a->cat, id);
+    return it && it->item_id >= 0 ? it->item_id : digits_of(id);
 }
 
-static int64_t type_id(const struct rt *r, const char *name)
+static int64_t type_id(const struct avro_sink *a, const char *name)
 {
-    for (int i = 0; i < r->ntypes; i++)
-        if (strcmp(r->types[i].name, name) == 0)
-            return r->types[i].id;
+    for (int i = 0; i < a->ntypes; i++)
+        if (strcmp(a->types[i].name, name) == 0)
+            return a->types[i].id;
     return -1;
 }
 
 /* ---- encoding ---- */
 
 /* Encode key (may be NULL: the shared key) and value under the subjects, and add the record. */
-static int emit(struct profile_out *out, const char *topic, struct subj *ks, const cJSON *key,
-                struct subj *vs, const cJSON *val, char *why, size_t whylen)
+static int emit(struct avro_sink *a, struct profile_out *out, const char *topic, struct subj *ks,
+                const cJSON *key, struct subj *vs, const cJSON *val, char *why, size_t whylen)
 {
-    int rc = pe_avro_encode_confluent(vs->schema, vs->id, val, &vbuf, why, whylen);
+    int rc = pe_avro_encode_confluent(vs->schema, vs->id, val, &a->vbuf, why, whylen);
     if (!rc && key)
-        rc = pe_avro_encode_confluent(ks->schema, ks->id, key, &kbuf, why, whylen);
+        rc = pe_avro_encode_confluent(ks->schema, ks->id, key, &a->kbuf, why, whylen);
     if (rc)
         return rc == PE_ENOMEM ? rc : PE_EINVAL; /* a value the writer schema does not take */
-    uint8_t *v = malloc(vbuf.len ? vbuf.len : 1), *k = key ? malloc(kbuf.len) : NULL;
+    uint8_t *v = malloc(a->vbuf.len ? a->vbuf.len : 1), *k = key ? malloc(a->kbuf.len) : NULL;
     if (!v || (key && !k)) {
         free(v);
         free(k);
         return PE_ENOMEM;
     }
-    memcpy(v, vbuf.data, vbuf.len);
+    memcpy(v, a->vbuf.data, a->vbuf.len);
     if (!key)
-        return profile_out_add(out, topic, v, vbuf.len, true);
-    memcpy(k, kbuf.data, kbuf.len);
-    return profile_out_add_keyed(out, topic, k, kbuf.len, v, vbuf.len);
+        return profile_out_add(out, topic, v, a->vbuf.len, true);
+    memcpy(k, a->kbuf.data, a->kbuf.len);
+    return profile_out_add_keyed(out, topic, k, a->kbuf.len, v, a->vbuf.len);
 }
 
 /* "{UUID}" in upper case. */
@@ -218,30 +289,79 @@ static void guid_of(const char *id, char *out, size_t outlen)
 
 /* ---- inventory-avro ---- */
 
-static int inventory_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-                         const struct profile_event *ev, struct profile_out *out, char *why,
+/* One snapshot record of an inventory count line. */
+static int emit_snapshot(struct avro_sink *a, struct profile_out *out, int64_t iid,
+                         int64_t employee, const char *date, int64_t qty, char *why,
                          size_t whylen)
 {
-    (void)cfg;
-    struct rt *r = rt_of(s);
-    const char *kind = NULL;
+    cJSON *k = cJSON_CreateObject(), *v = cJSON_CreateObject();
+    cJSON_AddNumberToObject(k, "item_id", (double)iid);
+    cJSON_AddNumberToObject(k, "store_id", (double)a->store_id);
+    cJSON_AddStringToObject(k, "date_time", date);
+    cJSON_AddNumberToObject(v, "item_id", (double)iid);
+    cJSON_AddNumberToObject(v, "employee_id", (double)employee);
+    cJSON_AddNumberToObject(v, "store_id", (double)a->store_id);
+    cJSON_AddStringToObject(v, "date_time", date);
+    cJSON_AddNumberToObject(v, "quantity", (double)qty);
+    int rc = k && v ? emit(a, out, SNAPSHOTS_TOPIC, &a->sk, k, &a->sv, v, why, whylen) : PE_ENOMEM;
+    cJSON_Delete(k);
+    cJSON_Delete(v);
+    return rc;
+}
+
+/* One transaction record: an item's movement in one event. */
+static int emit_movement(struct avro_sink *a, struct profile_out *out, const char *topic,
+                         const char *guid, const char *date, const struct agg *g, int64_t tid,
+                         char *why, size_t whylen)
+{
+    cJSON *k = cJSON_CreateObject(), *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(k, "trans_id", guid);
+    cJSON_AddNumberToObject(k, "item_id", (double)g->item_id);
+    cJSON_AddNumberToObject(k, "store_id", (double)a->store_id);
+    cJSON_AddStringToObject(v, "trans_id", guid);
+    cJSON_AddNumberToObject(v, "item_id", (double)g->item_id);
+    cJSON_AddNumberToObject(v, "store_id", (double)a->store_id);
+    cJSON_AddStringToObject(v, "date_time", date);
+    cJSON_AddNumberToObject(v, "quantity", (double)g->qty);
+    cJSON_AddNumberToObject(v, "change_type_id", (double)tid);
+    int rc = k && v ? emit(a, out, topic, &a->tk, k, &a->tv, v, why, whylen) : PE_ENOMEM;
+    cJSON_Delete(k);
+    cJSON_Delete(v);
+    return rc;
+}
+
+static int inventory_map(struct profile_sink *s, const struct profile_event *ev,
+                         struct profile_out *out, char *why, size_t whylen)
+{
+    struct avro_sink *a = s->state;
+    const char *kind = NULL; /* the change type; NULL for an adjustment: by reason and sign */
     int sign = 1;
-    bool count = strcmp(ev->type, "inventory_count") == 0;
-    if (strcmp(ev->type, "sale") == 0)
+    bool count = false;
+    switch (ev->etype) {
+    case PE_EV_SALE:
         kind = "sale", sign = -1;
-    else if (strcmp(ev->type, "return") == 0)
+        break;
+    case PE_EV_RETURN:
         kind = "return";
-    else if (strcmp(ev->type, "inventory_receipt") == 0)
+        break;
+    case PE_EV_INVENTORY_RECEIPT:
         kind = "restock";
-    else if (strcmp(ev->type, "inventory_adjust") == 0)
-        kind = "adjust";
-    else if (!count)
-        return PE_OK;
-    if (!r || !r->tv.schema) {
-        snprintf(why, whylen, "the sink's schema ids are not known (not started)");
-        return PE_ESTATE;
+        break;
+    case PE_EV_INVENTORY_ADJUST:
+        break;
+    case PE_EV_INVENTORY_COUNT:
+        count = true;
+        break;
+    case PE_EV_VOID:
+    case PE_EV_NO_SALE:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV__COUNT:
+        return PE_OK; /* moves no stock */
     }
-    if (r->store_id < 0) {
+    if (a->store_id < 0) {
         snprintf(why, whylen, "store %s has no numeric id (sink key store_id)", ev->store);
         return PE_EINVAL;
     }
@@ -263,9 +383,15 @@ static int inventory_map(const struct bridge_sink *s, const struct bridge_cfg *c
             return PE_EINVAL;
         }
     }
-    const char *reason = NULL;
-    pe_json_get_str(body, "reason", &reason);
-    int idx = 0, rc = PE_OK;
+    size_t nlines = (size_t)cJSON_GetArraySize(lines), ng = 0;
+    if (!count && nlines > a->nagg) {
+        struct agg *g = realloc(a->agg, nlines * sizeof *g);
+        if (!g)
+            return PE_ENOMEM;
+        a->agg = g;
+        a->nagg = nlines;
+    }
+    int idx = 0, rc;
     cJSON_ArrayForEach(l, lines)
     {
         const char *item = NULL;
@@ -275,7 +401,7 @@ static int inventory_map(const struct bridge_sink *s, const struct bridge_cfg *c
             snprintf(why, whylen, "lines[%d] has no item or %s", idx, count ? "counted" : "qty");
             return PE_EINVAL;
         }
-        int64_t iid = item_id_of(r, item);
+        int64_t iid = item_id_of(a, item);
         if (iid < 0) {
             snprintf(why, whylen, "lines[%d]: item %s has no numeric id (catalog item_id)", idx,
                      item);
@@ -286,77 +412,65 @@ static int inventory_map(const struct bridge_sink *s, const struct bridge_cfg *c
             snprintf(why, whylen, "lines[%d]: quantity %" PRId64 " does not fit an int", idx, qty);
             return PE_EINVAL;
         }
-        const char *tname = kind;
-        if (kind && strcmp(kind, "adjust") == 0)
-            tname = reason && type_id(r, reason) >= 0 ? reason : qty < 0 ? "shrink" : "correction";
-        int64_t tid = tname ? type_id(r, tname) : 0;
+        if (count) {
+            if ((rc = emit_snapshot(a, out, iid, employee, date, qty, why, whylen)))
+                return rc;
+        } else {
+            /* One record per (trans_id, item_id): lines of one item add up. */
+            size_t k = 0;
+            while (k < ng && a->agg[k].item_id != iid)
+                k++;
+            if (k == ng)
+                a->agg[ng++] = (struct agg){.item_id = iid, .qty = 0, .line = idx};
+            a->agg[k].qty += qty; /* each within an int32: no overflow of the int64 sum */
+        }
+        idx++;
+    }
+    const char *reason = NULL;
+    pe_json_get_str(body, "reason", &reason);
+    for (size_t k = 0; k < ng; k++) {
+        const struct agg *g = &a->agg[k];
+        if (g->qty < INT32_MIN || g->qty > INT32_MAX) {
+            snprintf(why, whylen, "lines[%d]: quantity %" PRId64 " (its item's lines summed) "
+                     "does not fit an int", g->line, g->qty);
+            return PE_EINVAL;
+        }
+        const char *tname = kind ? kind
+                            : reason && type_id(a, reason) >= 0 ? reason
+                            : g->qty < 0                        ? "shrink"
+                                                                : "correction";
+        int64_t tid = type_id(a, tname);
         if (tid < 0) {
             snprintf(why, whylen, "no change type %s in change_types", tname);
             return PE_EINVAL;
         }
-        cJSON *k = cJSON_CreateObject(), *v = cJSON_CreateObject();
-        if (count) {
-            cJSON_AddNumberToObject(k, "item_id", (double)iid);
-            cJSON_AddNumberToObject(k, "store_id", (double)r->store_id);
-            cJSON_AddStringToObject(k, "date_time", date);
-            cJSON_AddNumberToObject(v, "item_id", (double)iid);
-            cJSON_AddNumberToObject(v, "employee_id", (double)employee);
-            cJSON_AddNumberToObject(v, "store_id", (double)r->store_id);
-            cJSON_AddStringToObject(v, "date_time", date);
-            cJSON_AddNumberToObject(v, "quantity", (double)qty);
-        } else {
-            cJSON_AddStringToObject(k, "trans_id", guid);
-            cJSON_AddNumberToObject(k, "item_id", (double)iid);
-            cJSON_AddNumberToObject(k, "store_id", (double)r->store_id);
-            cJSON_AddStringToObject(v, "trans_id", guid);
-            cJSON_AddNumberToObject(v, "item_id", (double)iid);
-            cJSON_AddNumberToObject(v, "store_id", (double)r->store_id);
-            cJSON_AddStringToObject(v, "date_time", date);
-            cJSON_AddNumberToObject(v, "quantity", (double)qty);
-            cJSON_AddNumberToObject(v, "change_type_id", (double)tid);
-        }
-        if (!k || !v)
-            rc = PE_ENOMEM;
-        else if (count)
-            rc = emit(out, SNAPSHOTS_TOPIC, &r->sk, k, &r->sv, v, why, whylen);
-        else
-            rc = emit(out, s->topic, &r->tk, k, &r->tv, v, why, whylen);
-        cJSON_Delete(k);
-        cJSON_Delete(v);
-        if (rc)
+        if ((rc = emit_movement(a, out, s->conf->topic, guid, date, g, tid, why, whylen)))
             return rc;
-        idx++;
     }
     return PE_OK;
 }
 
-static const char *const avro_common[] = {"registry_url", "registry_user", "registry_password_file",
-                                          "registry_ca_file", NULL};
-static const char *const inventory_options[] = {
-    "registry_url", "registry_user", "registry_password_file", "registry_ca_file", "store_id",
-    "store_name",   "catalog",       "change_types",           "master_data",      NULL};
-
-const struct profile_ops profile_inventory_avro = {
-    .name = "inventory-avro",
-    .default_topic = "prod.inventory.transactions",
-    .options = inventory_options,
-    .needs_doc = true,
-    .map = inventory_map,
-};
-
 /* ---- orders-avro ---- */
 
-static int orders_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-                      const struct profile_event *ev, struct profile_out *out, char *why,
-                      size_t whylen)
+static int orders_map(struct profile_sink *s, const struct profile_event *ev,
+                      struct profile_out *out, char *why, size_t whylen)
 {
-    (void)cfg;
-    if (strcmp(ev->type, "sale") != 0)
-        return PE_OK;
-    struct rt *r = rt_of(s);
-    if (!r || !r->ov.schema) {
-        snprintf(why, whylen, "the sink's schema ids are not known (not started)");
-        return PE_ESTATE;
+    struct avro_sink *a = s->state;
+    switch (ev->etype) {
+    case PE_EV_SALE:
+        break;
+    case PE_EV_RETURN:
+    case PE_EV_VOID:
+    case PE_EV_NO_SALE:
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV__COUNT:
+        return PE_OK; /* not an order */
     }
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(ev->doc, "body");
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(body, "lines"), *l;
@@ -416,53 +530,81 @@ static int orders_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
     if (!rc && (desc.failed || !arr || !o || !products))
         rc = PE_ENOMEM;
     if (!rc)
-        rc = emit(out, s->topic, NULL, NULL, &r->ov, arr, why, whylen);
+        rc = emit(a, out, s->conf->topic, NULL, NULL, &a->ov, arr, why, whylen);
     cJSON_Delete(arr);
     free(desc.s);
     return rc;
 }
 
-const struct profile_ops profile_orders_avro = {
-    .name = "orders-avro",
-    .default_topic = "orders.avro",
-    .options = avro_common,
-    .needs_doc = true,
-    .map = orders_map,
-};
 
-/* ---- start ---- */
+/* ---- start: the ids ---- */
 
+/* Keep what the registry taught the client, under "avro/<subject>/<id>" (a version known
+ * before is not forgotten when a registration does not say it). */
 static void learned(void *arg, const struct pe_sr_schema *s)
 {
     struct start_ctx *c = arg;
     if (!c->spool)
         return;
-    int rc =
-        pe_spool_schema_put(c->spool, s->subject, s->schema, s->id, s->version, pe_time_now_ms());
+    int64_t version = s->version;
+    for (size_t i = 0; i < c->nkept; i++)
+        if (c->kept[i].id == s->id && strcmp(c->kept[i].subject, s->subject) == 0 &&
+            c->kept[i].version > version)
+            version = c->kept[i].version;
+    char key[BRIDGE_TOPIC_MAX + 32];
+    snprintf(key, sizeof key, KEPT_PREFIX "%s/%d", s->subject, s->id);
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddStringToObject(v, "schema", s->schema);
+    cJSON_AddNumberToObject(v, "version", (double)version);
+    char *text = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    int rc = text ? pe_spool_meta_put(c->spool, key, text, pe_time_now_ms()) : PE_ENOMEM;
+    free(text);
     if (rc)
         pe_warn("bridge.avro_id_not_kept", "subject=%s id=%d err=%s", s->subject, s->id,
                 pe_errname(rc));
 }
 
-static int keep_row(const struct pe_spool_schema *r, void *arg)
+/* One kept id: "avro/<subject>/<id>" and {"schema":..., "version":...}; others are skipped. */
+static int keep_row(const struct pe_spool_meta *m, void *arg)
 {
     struct start_ctx *c = arg;
-    struct kept *k = realloc(c->kept, (c->nkept + 1) * sizeof *k);
-    if (!k)
-        return PE_ENOMEM;
-    c->kept = k;
-    k = &c->kept[c->nkept];
-    k->subject = strdup(r->subject);
-    k->schema = strdup(r->schema);
-    k->id = r->id;
-    k->version = r->version;
-    if (!k->subject || !k->schema) {
-        free(k->subject);
-        free(k->schema);
-        return PE_ENOMEM;
+    const char *subject = m->key + strlen(KEPT_PREFIX), *slash = strrchr(subject, '/');
+    cJSON *doc = NULL;
+    const char *schema = NULL;
+    int64_t version = 0;
+    if (!slash || slash == subject || digits_of(slash) < 0 ||
+        pe_json_parse(m->value, strlen(m->value), &doc, NULL, 0) != PE_OK ||
+        pe_json_get_str(doc, "schema", &schema) || pe_json_get_int(doc, "version", &version)) {
+        cJSON_Delete(doc);
+        return 0;
     }
-    c->nkept++;
-    return 0;
+    struct kept *k = realloc(c->kept, (c->nkept + 1) * sizeof *k);
+    int rc = k ? PE_OK : PE_ENOMEM;
+    if (k) {
+        c->kept = k;
+        k = &c->kept[c->nkept];
+        k->subject = strndup(subject, (size_t)(slash - subject));
+        k->schema = strdup(schema);
+        k->id = digits_of(slash);
+        k->version = version;
+        k->updated_ms = m->updated_ms;
+        k->ord = c->nkept;
+        if (k->subject && k->schema)
+            c->nkept++;
+        else
+            rc = PE_ENOMEM, free(k->subject), free(k->schema);
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+static int by_age(const void *x, const void *y)
+{
+    const struct kept *a = x, *b = y;
+    if (a->updated_ms != b->updated_ms)
+        return a->updated_ms < b->updated_ms ? -1 : 1;
+    return a->ord < b->ord ? -1 : a->ord > b->ord;
 }
 
 /* Learn subject's id and writer schema into sj: register ours; when the registry refuses it,
@@ -484,6 +626,7 @@ static int learn(struct start_ctx *c, struct subj *sj, const char *topic, const 
         writer = latest;
     }
     if (rc == PE_EIO || rc == PE_ETIMEDOUT || rc == PE_EBUSY) {
+        /* The newest kept id of the subject, one for our schema before any other. */
         const struct kept *k = NULL;
         for (size_t i = 0; i < c->nkept; i++)
             if (strcmp(c->kept[i].subject, sj->name) == 0 &&
@@ -521,83 +664,76 @@ static int learn(struct start_ctx *c, struct subj *sj, const char *topic, const 
     return rc;
 }
 
-/* "sale=1,restock=2" into r->types (checked by the configuration). */
-static void types_parse(struct rt *r, const char *spec)
+/* The kept ids and a registry client for sink s. err names the sink. */
+static int ctx_open(struct start_ctx *c, const struct profile_sink *s, struct pe_spool *spool,
+                    char *err, size_t errlen)
 {
-    const char *p = spec;
-    while (*p && r->ntypes < TYPES_MAX) {
-        const char *eq = strchr(p, '='), *end = strchr(p, ',');
-        if (!eq)
-            break;
-        size_t n = (size_t)(eq - p);
-        snprintf(r->types[r->ntypes].name, sizeof r->types[0].name, "%.*s", (int)n, p);
-        r->types[r->ntypes].id = strtoll(eq + 1, NULL, 10);
-        r->ntypes++;
-        p = end ? end + 1 : eq + strlen(eq);
+    const struct avro_opts *o = s->conf->opts;
+    char password[PE_SECRET_MAX] = "", what[PE_ID_MAX + 40];
+    int rc;
+    memset(c, 0, sizeof *c);
+    c->spool = spool;
+    c->url = o->registry_url;
+    if (spool && (rc = pe_spool_meta_list(spool, KEPT_PREFIX, keep_row, c))) {
+        snprintf(err, errlen, "spool: cannot read the kept schema ids: %s", pe_strerror(rc));
+        return rc;
     }
+    if (c->nkept > 1)
+        qsort(c->kept, c->nkept, sizeof *c->kept, by_age);
+    snprintf(what, sizeof what, "sink %s: registry_password_file", s->conf->name);
+    if (o->registry_password_file[0] &&
+        (rc = pe_secret_read(what, o->registry_password_file, 0, password, sizeof password, err,
+                             errlen)))
+        return rc == PE_ENOMEM ? rc : PE_EINVAL;
+    struct pe_sr_cfg sc = {
+        .url = o->registry_url,
+        .username = o->registry_user[0] ? o->registry_user : NULL,
+        .password = password[0] ? password : NULL,
+        .ca_file = o->registry_ca_file[0] ? o->registry_ca_file : NULL,
+        .learned = learned,
+        .learned_arg = c,
+    };
+    rc = pe_sr_create(&sc, &c->sr);
+    pe_secret_wipe(password, sizeof password); /* the client has its own copy */
+    if (rc) {
+        snprintf(err, errlen, "sink %s: registry_url %s: %s", s->conf->name, o->registry_url,
+                 pe_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < c->nkept; i++)
+        pe_sr_cache_put(c->sr, c->kept[i].subject, c->kept[i].schema, (int)c->kept[i].id,
+                        (int)c->kept[i].version);
+    return PE_OK;
 }
 
-/* The catalog's items with their numbers: item_id (default: the id's digits), supplier_id
- * and safety_stock (default 0). */
-static int catalog_load(struct rt *r, const char *path, char *err, size_t errlen)
+static void ctx_close(struct start_ctx *c)
 {
-    char *text = NULL;
-    int rc = pe_file_read(path, 64 * 1024 * 1024, &text, NULL, err, errlen);
-    if (rc)
-        return rc;
-    cJSON *doc = cJSON_Parse(text), *items = cJSON_GetObjectItemCaseSensitive(doc, "items"), *it;
-    free(text);
-    if (!cJSON_IsArray(items)) {
-        snprintf(err, errlen, "catalog %s: no items array", path);
-        cJSON_Delete(doc);
-        return PE_EINVAL;
+    pe_sr_destroy(c->sr);
+    for (size_t i = 0; i < c->nkept; i++) {
+        free(c->kept[i].subject);
+        free(c->kept[i].schema);
     }
-    r->items = calloc((size_t)cJSON_GetArraySize(items) + 1, sizeof *r->items);
-    rc = r->items ? PE_OK : PE_ENOMEM;
-    cJSON_ArrayForEach(it, items)
-    {
-        const char *id = NULL, *name = "";
-        struct item *m = &r->items[r->nitems];
-        if (rc || pe_json_get_str(it, "id", &id))
-            continue;
-        pe_json_get_str(it, "name", &name);
-        if (pe_json_get_int(it, "item_id", &m->item_id))
-            m->item_id = digits_of(id);
-        if (pe_json_get_int(it, "supplier_id", &m->supplier))
-            m->supplier = 0;
-        if (pe_json_get_int(it, "safety_stock", &m->safety))
-            m->safety = 0;
-        m->id = strdup(id);
-        m->name = strdup(name);
-        if (!m->id || !m->name)
-            rc = PE_ENOMEM;
-        r->nitems++;
-    }
-    cJSON_Delete(doc);
-    return rc;
+    free(c->kept);
+    memset(c, 0, sizeof *c);
 }
+
+/* ---- start: master data ---- */
 
 /* Best effort, at start: the master data of one inventory-avro sink, through a producer of its
- * own (idempotent, not transactional: they are configuration, not events). */
-static void master_publish(const struct bridge_cfg *cfg, struct rt *r, struct start_ctx *c)
+ * own (not transactional: they are configuration, not events). */
+static void master_publish(const struct profile_sink *s, struct avro_sink *a, struct start_ctx *c)
 {
+    const struct bridge_cfg *cfg = s->cfg;
     struct subj ks = {0}, sv = {0}, iv = {0}, tv = {0};
     char err[512] = "", errstr[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = NULL;
     rd_kafka_t *rk = NULL;
     int n = 0;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
+    struct pe_kafka_site site = {.brokers = cfg->kafka_brokers,
+                                 .properties = cfg->kafka_properties};
+    if (pe_kafka_conf_new(PE_KAFKA_PRODUCER_MASTER_DATA, &site, &conf, err, sizeof err)) {
+        pe_warn("bridge.avro_master_data", "published=no msg=\"%s\"", err);
         return;
-    }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cfg->kafka_properties)
-    {
-        if (strcmp(p->string, "transactional.id") != 0 && cJSON_IsString(p))
-            rd_kafka_conf_set(conf, p->string, p->valuestring, errstr, sizeof errstr);
     }
     if (learn(c, &ks, STORES_TOPIC, "key", int_schema, err, sizeof err) ||
         learn(c, &sv, STORES_TOPIC, "value", store_schema, err, sizeof err) ||
@@ -609,34 +745,36 @@ static void master_publish(const struct bridge_cfg *cfg, struct rt *r, struct st
     }
     if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
         pe_warn("bridge.avro_master_data", "published=no msg=\"%s\"", errstr);
+        rd_kafka_conf_destroy(conf);
         goto out;
     }
     /* One record per id: key the id ("int"), value the record. */
+    size_t nitems = pe_catalog_count(a->cat);
     for (int kind = 0; kind < 3; kind++) {
-        size_t count = kind == 0 ? 1 : kind == 1 ? r->nitems : (size_t)r->ntypes;
+        size_t count = kind == 0 ? 1 : kind == 1 ? nitems : (size_t)a->ntypes;
         for (size_t i = 0; i < count; i++) {
             cJSON *v = cJSON_CreateObject();
             int64_t id;
             const char *topic;
             struct subj *vs;
             if (kind == 0) {
-                id = r->store_id;
+                id = a->store_id;
                 cJSON_AddNumberToObject(v, "store_id", (double)id);
                 cJSON_AddStringToObject(v, "name",
-                                        r->sink->store_name[0] ? r->sink->store_name : cfg->store);
+                                        a->o->store_name[0] ? a->o->store_name : cfg->store);
                 topic = STORES_TOPIC, vs = &sv;
             } else if (kind == 1) {
-                const struct item *it = &r->items[i];
-                id = it->item_id;
+                const struct pe_item *it = pe_catalog_at(a->cat, i);
+                id = item_id_of(a, it->id);
                 cJSON_AddNumberToObject(v, "item_id", (double)id);
                 cJSON_AddStringToObject(v, "name", it->name);
-                cJSON_AddNumberToObject(v, "supplier_id", (double)it->supplier);
-                cJSON_AddNumberToObject(v, "safety_stock_quantity", (double)it->safety);
+                cJSON_AddNumberToObject(v, "supplier_id", (double)it->supplier_id);
+                cJSON_AddNumberToObject(v, "safety_stock_quantity", (double)it->safety_stock);
                 topic = ITEMS_TOPIC, vs = &iv;
             } else {
-                id = r->types[i].id;
+                id = a->types[i].id;
                 cJSON_AddNumberToObject(v, "change_type_id", (double)id);
-                cJSON_AddStringToObject(v, "change_type", r->types[i].name);
+                cJSON_AddStringToObject(v, "change_type", a->types[i].name);
                 topic = TYPES_TOPIC, vs = &tv;
             }
             cJSON *k = cJSON_CreateNumber((double)id);
@@ -647,19 +785,21 @@ static void master_publish(const struct bridge_cfg *cfg, struct rt *r, struct st
             if (strcmp(topic, STORES_TOPIC) != 0 && pe_sr_register(c->sr, ksub, int_schema, &kid))
                 kid = (int)ks.id; /* the same schema text has the same global id */
             if (id >= 0 &&
-                !pe_avro_encode_confluent(vs->schema, vs->id, v, &vbuf, err, sizeof err) &&
-                !pe_avro_encode_confluent(ks.schema, (uint32_t)kid, k, &kbuf, err, sizeof err) &&
-                rd_kafka_producev(
-                    rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                    RD_KAFKA_V_KEY(kbuf.data, kbuf.len), RD_KAFKA_V_VALUE(vbuf.data, vbuf.len),
-                    RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                !pe_avro_encode_confluent(vs->schema, vs->id, v, &a->vbuf, err, sizeof err) &&
+                !pe_avro_encode_confluent(ks.schema, (uint32_t)kid, k, &a->kbuf, err,
+                                          sizeof err) &&
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_KEY(a->kbuf.data, a->kbuf.len),
+                                  RD_KAFKA_V_VALUE(a->vbuf.data, a->vbuf.len),
+                                  RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR)
                 n++;
             cJSON_Delete(k);
             cJSON_Delete(v);
         }
     }
     rd_kafka_resp_err_t fe = rd_kafka_flush(rk, MASTER_FLUSH_MS);
-    pe_info("bridge.avro_master_data", "sink=%s records=%d flushed=%s", r->name, n,
+    pe_info("bridge.avro_master_data", "sink=%s records=%d flushed=%s", s->conf->name, n,
             fe ? rd_kafka_err2str(fe) : "yes");
     rd_kafka_destroy(rk);
 out:
@@ -669,118 +809,115 @@ out:
     pe_avro_schema_destroy(tv.schema);
 }
 
-/* The first line of the file into a malloc'd string. */
-static int first_line(const char *path, char **out, char *err, size_t errlen)
+/* ---- hooks ---- */
+
+/* "sale=1,restock=2" into a->types (checked by the configuration). */
+static void types_parse(struct avro_sink *a, const char *spec)
 {
-    size_t len = 0;
-    int rc = pe_file_read(path, 4096, out, &len, err, errlen);
-    if (!rc)
-        (*out)[strcspn(*out, "\r\n")] = '\0';
+    const char *p = spec;
+    while (*p && a->ntypes < TYPES_MAX) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!eq)
+            break;
+        size_t n = (size_t)(eq - p);
+        snprintf(a->types[a->ntypes].name, sizeof a->types[0].name, "%.*s", (int)n, p);
+        a->types[a->ntypes].id = strtoll(eq + 1, NULL, 10);
+        a->ntypes++;
+        p = end ? end + 1 : eq + strlen(eq);
+    }
+}
+
+static void avro_free(struct avro_sink *a)
+{
+    if (!a)
+        return;
+    struct subj *subjects[] = {&a->tk, &a->tv, &a->sk, &a->sv, &a->ov};
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++)
+        pe_avro_schema_destroy(subjects[i]->schema);
+    pe_catalog_destroy(a->cat);
+    pe_avro_buf_free(&a->kbuf);
+    pe_avro_buf_free(&a->vbuf);
+    free(a->agg);
+    free(a);
+}
+
+static void avro_exit(struct profile_sink *s)
+{
+    avro_free(s->state);
+    s->state = NULL;
+}
+
+static int inventory_init(struct profile_sink *s, struct pe_spool *spool, char *err,
+                          size_t errlen)
+{
+    struct avro_sink *a = calloc(1, sizeof *a);
+    struct start_ctx c;
+    if (!a)
+        return PE_ENOMEM;
+    a->o = s->conf->opts;
+    int rc = ctx_open(&c, s, spool, err, errlen);
+    if (rc)
+        goto fail;
+    a->store_id = a->o->store_id ? a->o->store_id : digits_of(s->cfg->store);
+    types_parse(a, a->o->change_types);
+    if (a->o->catalog[0] && (rc = pe_catalog_load(a->o->catalog, &a->cat, err, errlen))) {
+        rc = rc == PE_ENOMEM ? rc : PE_EINVAL; /* the configuration names a bad catalog */
+        goto fail;
+    }
+    if ((rc = learn(&c, &a->tk, s->conf->topic, "key", txn_key_schema, err, errlen)) ||
+        (rc = learn(&c, &a->tv, s->conf->topic, "value", txn_value_schema, err, errlen)) ||
+        (rc = learn(&c, &a->sk, SNAPSHOTS_TOPIC, "key", snap_key_schema, err, errlen)) ||
+        (rc = learn(&c, &a->sv, SNAPSHOTS_TOPIC, "value", snap_value_schema, err, errlen)))
+        goto fail;
+    if (a->o->master_data && a->store_id >= 0)
+        master_publish(s, a, &c);
+    ctx_close(&c);
+    s->state = a;
+    return PE_OK;
+
+fail:
+    ctx_close(&c);
+    avro_free(a);
     return rc;
 }
 
-static int sink_start(const struct bridge_cfg *cfg, const struct bridge_sink *k, struct rt *r,
-                      struct start_ctx *c, char *err, size_t errlen)
+static int orders_init(struct profile_sink *s, struct pe_spool *spool, char *err, size_t errlen)
 {
-    char *password = NULL;
-    int rc = PE_OK;
-    if (k->registry_password_file[0] &&
-        (rc = first_line(k->registry_password_file, &password, err, errlen)))
-        return rc == PE_ENOMEM ? rc : PE_EINVAL;
-    struct pe_sr_cfg sc = {
-        .url = k->registry_url,
-        .username = k->registry_user[0] ? k->registry_user : NULL,
-        .password = password,
-        .ca_file = k->registry_ca_file[0] ? k->registry_ca_file : NULL,
-        .learned = learned,
-        .learned_arg = c,
-    };
-    rc = pe_sr_create(&sc, &c->sr);
-    if (password) {
-        explicit_bzero(password, strlen(password));
-        free(password);
-    }
+    struct avro_sink *a = calloc(1, sizeof *a);
+    struct start_ctx c;
+    if (!a)
+        return PE_ENOMEM;
+    a->o = s->conf->opts;
+    int rc = ctx_open(&c, s, spool, err, errlen);
+    if (!rc)
+        rc = learn(&c, &a->ov, s->conf->topic, "value", orders_schema, err, errlen);
+    ctx_close(&c);
     if (rc) {
-        snprintf(err, errlen, "sink %s: registry_url %s: %s", k->name, k->registry_url,
-                 pe_strerror(rc));
+        avro_free(a);
         return rc;
     }
-    c->url = k->registry_url;
-    for (size_t i = 0; i < c->nkept; i++)
-        pe_sr_cache_put(c->sr, c->kept[i].subject, c->kept[i].schema, (int)c->kept[i].id,
-                        (int)c->kept[i].version);
-    r->sink = k;
-    snprintf(r->name, sizeof r->name, "%s", k->name);
-    if (strcmp(k->profile, "orders-avro") == 0) {
-        rc = learn(c, &r->ov, k->topic, "value", orders_schema, err, errlen);
-        goto done;
-    }
-    r->store_id = k->store_id ? k->store_id : digits_of(cfg->store);
-    types_parse(r, k->change_types);
-    if (k->catalog[0] && (rc = catalog_load(r, k->catalog, err, errlen)))
-        goto done;
-    if ((rc = learn(c, &r->tk, k->topic, "key", txn_key_schema, err, errlen)) ||
-        (rc = learn(c, &r->tv, k->topic, "value", txn_value_schema, err, errlen)) ||
-        (rc = learn(c, &r->sk, SNAPSHOTS_TOPIC, "key", snap_key_schema, err, errlen)) ||
-        (rc = learn(c, &r->sv, SNAPSHOTS_TOPIC, "value", snap_value_schema, err, errlen)))
-        goto done;
-    if (k->master_data && r->store_id >= 0)
-        master_publish(cfg, r, c);
-done:
-    pe_sr_destroy(c->sr);
-    c->sr = NULL;
-    return rc;
+    s->state = a;
+    return PE_OK;
 }
 
-int profile_avro_start(const struct bridge_cfg *cfg, struct pe_spool *spool, char *err,
-                       size_t errlen)
-{
-    struct start_ctx c = {.spool = spool};
-    int rc = PE_OK;
-    profile_avro_stop();
-    for (int i = 0; i < cfg->nsinks && !rc; i++) {
-        const struct bridge_sink *k = &cfg->sinks[i];
-        if (strcmp(k->profile, "inventory-avro") != 0 && strcmp(k->profile, "orders-avro") != 0)
-            continue;
-        if (nrts == 0 && spool && (rc = pe_spool_schemas(spool, keep_row, &c))) {
-            snprintf(err, errlen, "spool: cannot read the kept schema ids: %s", pe_strerror(rc));
-            break;
-        }
-        rc = sink_start(cfg, k, &rts[nrts++], &c, err, errlen);
-    }
-    for (size_t i = 0; i < c.nkept; i++) {
-        free(c.kept[i].subject);
-        free(c.kept[i].schema);
-    }
-    free(c.kept);
-    if (rc)
-        profile_avro_stop();
-    return rc;
-}
+const struct profile_ops profile_inventory_avro = {
+    .name = "inventory-avro",
+    .default_topic = "prod.inventory.transactions",
+    .config = inventory_config,
+    .config_size = sizeof(struct avro_opts),
+    .needs_doc = true,
+    .init = inventory_init,
+    .map = inventory_map,
+    .exit = avro_exit,
+};
 
-static void subj_free(struct subj *s)
-{
-    pe_avro_schema_destroy(s->schema);
-    s->schema = NULL;
-}
-
-void profile_avro_stop(void)
-{
-    for (int i = 0; i < nrts; i++) {
-        struct rt *r = &rts[i];
-        subj_free(&r->tk);
-        subj_free(&r->tv);
-        subj_free(&r->sk);
-        subj_free(&r->sv);
-        subj_free(&r->ov);
-        for (size_t j = 0; j < r->nitems; j++) {
-            free(r->items[j].id);
-            free(r->items[j].name);
-        }
-        free(r->items);
-    }
-    memset(rts, 0, sizeof rts);
-    nrts = 0;
-    pe_avro_buf_free(&kbuf);
-    pe_avro_buf_free(&vbuf);
-}
+const struct profile_ops profile_orders_avro = {
+    .name = "orders-avro",
+    .default_topic = "orders.avro",
+    .config = orders_config,
+    .config_size = sizeof(struct avro_opts),
+    .needs_doc = true,
+    .init = orders_init,
+    .map = orders_map,
+    .exit = avro_exit,
+};

@@ -13,17 +13,28 @@
  * configuration always give the same bytes. Weighed goods (unit "g") count as quantity 1 with
  * the line's price (amount before its discount) as the price; purchases-json adds weight_g.
  * A split tender's payment_method is the method of the largest tender (the first of equal
- * ones). Other event types map to nothing. A sale or return whose body lacks what a profile
- * needs is refused with the reason, which makes it a dead letter for that sink.
+ * ones). Other event types map to nothing (each map switches over every event type, so a new
+ * type is a decision here, not a silent default). A sale or return whose body lacks what a
+ * profile needs is refused with the reason, which makes it a dead letter for that sink. Each
+ * profile has one option (its config map) and no state.
  */
 #include "bridge/profile.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "posedge/err.h"
 #include "posedge/json.h"
+
+/* A sink's option of one string, and its config map. */
+#define ONE_STR(type, f, key, def, lo, help, check)                                                \
+    static const struct pe_cfg_opt type##_config[] = {                                             \
+        {key, PE_CFG_STR, offsetof(struct type, f), sizeof(((struct type *)0)->f), def, lo,        \
+         sizeof(((struct type *)0)->f) - 1, help, check},                                          \
+        {NULL},                                                                                    \
+    }
 
 /* One line of a sale or return body, checked. */
 struct line {
@@ -151,13 +162,44 @@ static int64_t epoch_s(int64_t ms)
 
 /* ---- purchases-json ---- */
 
-static int purchases_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-                         const struct profile_event *ev, struct profile_out *out, char *why,
-                         size_t whylen)
+struct purchases_opts {
+    char ts_field[PE_ID_MAX]; /* name of the epoch-seconds field */
+};
+
+static int check_field(const void *v, char *why, size_t len)
 {
-    (void)cfg;
-    if (strcmp(ev->type, "sale") != 0)
-        return PE_OK;
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_')) {
+            snprintf(why, len, "a field name has only letters, digits and '_'");
+            return PE_EINVAL;
+        }
+    return PE_OK;
+}
+
+ONE_STR(purchases_opts, ts_field, "ts_field", "ts", 1, "name of the epoch-seconds field",
+        check_field);
+
+static int purchases_map(struct profile_sink *s, const struct profile_event *ev,
+                         struct profile_out *out, char *why, size_t whylen)
+{
+    const struct purchases_opts *o = s->conf->opts;
+    switch (ev->etype) {
+    case PE_EV_SALE:
+        break;
+    case PE_EV_RETURN:
+    case PE_EV_VOID:
+    case PE_EV_NO_SALE:
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV__COUNT:
+        return PE_OK; /* not a purchase */
+    }
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -189,7 +231,7 @@ static int purchases_map(const struct bridge_sink *s, const struct bridge_cfg *c
         pb_str(&b, ",\"payment_method\":");
         pb_json_str(&b, pay);
         pb_str(&b, ",\"");
-        pb_str(&b, s->ts_field);
+        pb_str(&b, o->ts_field);
         pb_str(&b, "\":");
         pb_int(&b, epoch_s(ev->ts_ms));
         pb_str(&b, ",\"amount\":");
@@ -206,32 +248,52 @@ static int purchases_map(const struct bridge_sink *s, const struct bridge_cfg *c
         pb_str(&b, ",\"terminal\":");
         pb_json_str(&b, ev->terminal);
         pb_str(&b, "}");
-        if ((rc = emit(out, s->topic, &b)))
+        if ((rc = emit(out, s->conf->topic, &b)))
             return rc;
     }
     return PE_OK;
 }
 
-static const char *const purchases_options[] = {"ts_field", NULL};
-
 const struct profile_ops profile_purchases_json = {
     .name = "purchases-json",
     .default_topic = "purchases",
-    .options = purchases_options,
+    .config = purchases_opts_config,
+    .config_size = sizeof(struct purchases_opts),
     .needs_doc = true,
     .map = purchases_map,
 };
 
 /* ---- retail-json ---- */
 
-static int retail_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-                      const struct profile_event *ev, struct profile_out *out, char *why,
-                      size_t whylen)
+struct retail_opts {
+    char country[64]; /* the Country column */
+};
+
+ONE_STR(retail_opts, country, "country", "Unspecified", 0, "the Country column", NULL);
+
+static int retail_map(struct profile_sink *s, const struct profile_event *ev,
+                      struct profile_out *out, char *why, size_t whylen)
 {
-    (void)cfg;
-    bool ret = strcmp(ev->type, "return") == 0;
-    if (!ret && strcmp(ev->type, "sale") != 0)
-        return PE_OK;
+    const struct retail_opts *o = s->conf->opts;
+    bool ret = false;
+    switch (ev->etype) {
+    case PE_EV_SALE:
+        break;
+    case PE_EV_RETURN:
+        ret = true;
+        break;
+    case PE_EV_VOID:
+    case PE_EV_NO_SALE:
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV__COUNT:
+        return PE_OK; /* not an invoice */
+    }
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -268,33 +330,51 @@ static int retail_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
         pb_str(&b, ",\"CustomerID\":");
         pb_json_str(&b, customer);
         pb_str(&b, ",\"Country\":");
-        pb_json_str(&b, s->country);
+        pb_json_str(&b, o->country);
         pb_str(&b, "}");
-        if ((rc = emit(out, s->topic, &b)))
+        if ((rc = emit(out, s->conf->topic, &b)))
             return rc;
     }
     return PE_OK;
 }
 
-static const char *const retail_options[] = {"country", NULL};
-
 const struct profile_ops profile_retail_json = {
     .name = "retail-json",
     .default_topic = "retail",
-    .options = retail_options,
+    .config = retail_opts_config,
+    .config_size = sizeof(struct retail_opts),
     .needs_doc = true,
     .map = retail_map,
 };
 
 /* ---- orders-json ---- */
 
-static int orders_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
-                      const struct profile_event *ev, struct profile_out *out, char *why,
-                      size_t whylen)
+struct orders_opts {
+    char source[PE_ID_MAX]; /* source of a sale without a channel */
+};
+
+ONE_STR(orders_opts, source, "source", "store", 1, "source of a sale without a channel", NULL);
+
+static int orders_map(struct profile_sink *s, const struct profile_event *ev,
+                      struct profile_out *out, char *why, size_t whylen)
 {
-    (void)cfg;
-    if (strcmp(ev->type, "sale") != 0)
-        return PE_OK;
+    const struct orders_opts *o = s->conf->opts;
+    switch (ev->etype) {
+    case PE_EV_SALE:
+        break;
+    case PE_EV_RETURN:
+    case PE_EV_VOID:
+    case PE_EV_NO_SALE:
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV__COUNT:
+        return PE_OK; /* not an order */
+    }
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -315,7 +395,7 @@ static int orders_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
             return rc;
         items += line_count(&ln);
     }
-    const char *source = s->source;
+    const char *source = o->source;
     pe_json_get_str(body, "channel", &source);
     char date[32];
     profile_time(ev->ts_ms, "MM/dd/yyyy, HH:mm:ss", date, sizeof date);
@@ -331,15 +411,14 @@ static int orders_map(const struct bridge_sink *s, const struct bridge_cfg *cfg,
     pb_str(&b, ",\"created_at\":");
     pb_json_str(&b, date);
     pb_str(&b, "}");
-    return emit(out, s->topic, &b);
+    return emit(out, s->conf->topic, &b);
 }
-
-static const char *const orders_options[] = {"source", NULL};
 
 const struct profile_ops profile_orders_json = {
     .name = "orders-json",
     .default_topic = "orders",
-    .options = orders_options,
+    .config = orders_opts_config,
+    .config_size = sizeof(struct orders_opts),
     .needs_doc = true,
     .map = orders_map,
 };

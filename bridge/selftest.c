@@ -6,7 +6,7 @@
  * access(2) with the effective ids and the file system's read-only flag, never by writing a
  * probe file; the spool is read through pe_spool_verify, which opens it read-only (the same
  * checks as the bridge's start: quick_check and every terminal's rows against its
- * watermarks). librdkafka's configuration is only parsed: no producer is created.
+ * watermarks). librdkafka's configuration is only built: no producer is created.
  */
 #include "bridge/selftest.h"
 
@@ -21,6 +21,8 @@
 #include <fcntl.h>
 
 #include "posedge/err.h"
+#include "posedge/kafka_conf.h"
+#include "posedge/secret.h"
 #include "posedge/spool.h"
 
 /* Print "ok WHAT DETAIL" or "FAIL WHAT DETAIL"; returns 1 for a failure, else 0. */
@@ -39,46 +41,40 @@ static int line(FILE *out, bool ok, const char *what, const char *fmt, ...)
     return ok ? 0 : 1;
 }
 
-/* The librdkafka properties, each set on a configuration object as the producer would. */
+/* The librdkafka properties, on the configuration the event producer of the bridge's mode
+ * would get (posedge/kafka_conf.h); no client is created. */
 static int check_kafka(const struct bridge_cfg *cfg, FILE *out)
 {
-    char why[512];
-    int n = 0;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!conf)
-        return line(out, false, "kafka.properties", "%s: out of memory", cfg->kafka_brokers);
-    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka_brokers, why, sizeof why) ==
-              RD_KAFKA_CONF_OK;
-    const char *bad = "kafka.brokers";
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cfg->kafka_properties)
-    {
-        if (!ok)
-            break;
-        bad = p->string;
-        if (!cJSON_IsString(p)) {
-            snprintf(why, sizeof why, "must be a string");
-            ok = false;
-        } else {
-            ok = rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why) ==
-                 RD_KAFKA_CONF_OK;
-            n++;
-        }
+    char err[600], tid[64];
+    snprintf(tid, sizeof tid, "posedge-bridge-%s", bridge_cfg_id(cfg));
+    struct pe_kafka_site site = {
+        .brokers = cfg->kafka_brokers,
+        .properties = cfg->kafka_properties,
+        .transactional_id = tid,
+    };
+    rd_kafka_conf_t *conf = NULL;
+    int rc = pe_kafka_conf_new(bridge_cfg_transactional(cfg) ? PE_KAFKA_PRODUCER_TRANSACTIONAL
+                                                             : PE_KAFKA_PRODUCER_IDEMPOTENT,
+                               &site, &conf, err, sizeof err);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (rc) { /* err reads "kafka.properties.KEY: why" or "kafka.brokers: why" */
+        static const char prefix[] = "kafka.properties.";
+        return line(out, false, "kafka.properties", "%s",
+                    strncmp(err, prefix, sizeof prefix - 1) == 0 ? err + sizeof prefix - 1 : err);
     }
-    rd_kafka_conf_destroy(conf);
-    if (!ok)
-        return line(out, false, "kafka.properties", "%s: %s", bad, why);
     return line(out, true, "kafka.properties",
-                "%d accepted by librdkafka %s (brokers %s, mode %s; not contacted)", n,
-                rd_kafka_version_str(), cfg->kafka_brokers, cfg->kafka_mode);
+                "%d accepted by librdkafka %s (brokers %s, mode %s; not contacted)",
+                cJSON_GetArraySize(cfg->kafka_properties), rd_kafka_version_str(),
+                cfg->kafka_brokers, cfg->kafka_mode);
 }
 
 static int check_mqtt(const struct bridge_cfg *cfg, FILE *out)
 {
-    char pw[512], err[600];
+    char pw[PE_SECRET_MAX], err[600];
     int rc = bridge_cfg_password(cfg, pw, sizeof pw, err, sizeof err);
     bool have = pw[0] != '\0';
-    memset(pw, 0, sizeof pw);
+    pe_secret_wipe(pw, sizeof pw);
     if (rc) /* err reads "mqtt.password_file FILE: why" */
         return line(out, false, "mqtt.password_file", "%s",
                     strncmp(err, "mqtt.password_file ", 19) == 0 ? err + 19 : err);

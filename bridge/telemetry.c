@@ -28,12 +28,10 @@
 #include <string.h>
 
 #include "posedge/err.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/log.h"
 
-#define TELEMETRY_TIMEOUT_MS "30000" /* a record not in Kafka by then is dropped */
-#define QUEUE_MSGS "1000"            /* records queued at most (more are dropped) */
-#define QUEUE_KBYTES "2048"          /* and their bytes */
-#define POLL_MS 200                  /* serving interval while records are in flight */
+#define POLL_MS 200 /* serving interval while records are in flight */
 
 struct telemetry {
     struct pe_loop *loop;     /* borrowed */
@@ -42,22 +40,6 @@ struct telemetry {
     struct telemetry_stats s; /* counters */
     bool failing;             /* the last report was a failure (logged once per streak) */
 };
-
-/* Properties of the user's that this producer does not take: they would make it
- * transactional or idempotent, or unbound what it keeps while Kafka is away. */
-static const char *const forced[] = {
-    "transactional.id",       "enable.idempotence",           "message.timeout.ms",
-    "delivery.timeout.ms",    "queue.buffering.max.messages", "queue.buffering.max.kbytes",
-    "statistics.interval.ms", "enable.gapless.guarantee",
-};
-
-static bool is_forced(const char *key)
-{
-    for (size_t i = 0; i < sizeof forced / sizeof forced[0]; i++)
-        if (strcmp(key, forced[i]) == 0)
-            return true;
-    return false;
-}
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -105,47 +87,19 @@ static void serve(void *ctx)
 int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *properties,
                      struct telemetry **out, char *err, size_t errlen)
 {
-    static const char *const defaults[][2] = {
-        {"acks", "1"},
-        {"compression.type", "lz4"},
-        {"linger.ms", "100"},
-        {"partitioner", "murmur2_random"},
-    };
-    static const char *const fixed[][2] = {
-        {"enable.idempotence", "false"},
-        {"message.timeout.ms", TELEMETRY_TIMEOUT_MS},
-        {"queue.buffering.max.messages", QUEUE_MSGS},
-        {"queue.buffering.max.kbytes", QUEUE_KBYTES},
-    };
     char why[512];
-    int rc = PE_EINVAL;
+    rd_kafka_conf_t *conf = NULL;
     struct telemetry *t = calloc(1, sizeof *t);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!t || !conf) {
-        rc = PE_ENOMEM;
-        goto fail;
-    }
+    if (!t)
+        return PE_ENOMEM;
     t->loop = loop;
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, why, sizeof why) !=
-        RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka.brokers: %s", why);
-        goto fail;
-    }
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-        rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], why, sizeof why);
-    /* The event producer has checked these already; one it takes and we cannot is skipped. */
-    const cJSON *p;
-    cJSON_ArrayForEach(p, properties)
-    {
-        if (cJSON_IsString(p) && !is_forced(p->string))
-            rd_kafka_conf_set(conf, p->string, p->valuestring, why, sizeof why);
-    }
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "telemetry: %s: %s", fixed[i][0], why);
-            goto fail;
-        }
+    /* The event producer has checked the properties already; one it takes and this role
+     * cannot is skipped, and so are those that would make it transactional, idempotent or
+     * unbounded (kafka_conf.c, role producer-telemetry). */
+    struct pe_kafka_site site = {.brokers = brokers, .properties = properties};
+    int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_TELEMETRY, &site, &conf, err, errlen);
+    if (rc)
+        goto free_telemetry;
     rd_kafka_conf_set_opaque(conf, t);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -153,14 +107,14 @@ int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *pro
     t->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!t->rk) {
         snprintf(err, errlen, "telemetry producer: %s", why);
-        goto fail;
+        rd_kafka_conf_destroy(conf);
+        rc = PE_EINVAL;
+        goto free_telemetry;
     }
     *out = t;
     return PE_OK;
 
-fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
+free_telemetry:
     free(t);
     return rc;
 }

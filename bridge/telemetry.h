@@ -3,12 +3,12 @@
  * telemetry.h - the bridge's best-effort Kafka producer for what is not fiscal: the store's
  * state documents (docs/protocol.md, "Fleet state"), forwarded to kafka.telemetry_topic.
  *
- * A plain producer of its own, apart from the event producer in both modes: no transaction,
- * no idempotence, records that expire after TELEMETRY_TIMEOUT_MS, and a small bounded queue
- * whose overflow is dropped and counted. Nothing here is spooled and nothing waits for it, so
- * a telemetry topic Kafka refuses, a full queue or a Kafka outage costs telemetry records
- * only, never an event, a transaction or the loop's time. Served from the bridge's loop by a
- * timer that runs only while records are in flight.
+ * A plain producer of its own, apart from the event producer in both modes: no transaction, no
+ * idempotence, records that expire after 30 s, and a small bounded queue whose overflow is dropped
+ * and counted (librdkafka role producer-telemetry, posedge/kafka_conf.h). Nothing here is spooled
+ * and nothing waits for it, so a telemetry topic Kafka refuses, a full queue or a Kafka outage
+ * costs telemetry records only, never an event, a transaction or the loop's time. Served from the
+ * bridge's loop by a timer that runs only while records are in flight.
  */
 #ifndef POSEDGE_BRIDGE_TELEMETRY_H
 #define POSEDGE_BRIDGE_TELEMETRY_H

@@ -2,12 +2,13 @@
 /*
  * catalog.c - the item catalog: loading and validating the JSON file, lookups, and EAN-13.
  *
- * The file is parsed with cJSON and checked whole before a catalog is returned: every item
- * has every field with the right type, every barcode is a valid EAN-13, and ids and barcodes
- * are unique. A refusal names the file, the item index and the field, so a bad catalog is
- * fixed in one look. The loaded catalog owns one copy of every string and two open-addressing
- * hash tables (by barcode and by id) over the item array; it never changes after loading, so
- * the pointers it hands out stay valid until pe_catalog_destroy.
+ * The file is parsed with cJSON and checked whole before a catalog is returned: every item has
+ * every required field with the right type (the table fields[] is the schema: name, type, range,
+ * whether required, the default of an optional one), every barcode is a valid EAN-13, and ids and
+ * barcodes are unique. A refusal names the file, the item index and the field, so a bad catalog is
+ * fixed in one look. The loaded catalog owns one copy of every string and two open-addressing hash
+ * tables (by barcode and by id) over the item array; it never changes after loading, so the
+ * pointers it hands out stay valid until pe_catalog_destroy.
  */
 #include "posedge/catalog.h"
 #include "posedge/file.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +40,44 @@ struct pe_catalog {
     char currency[4];      /* ISO 4217 code */
 };
 
-static const char *const item_fields[] = {"id",    "barcode", "name",   "category",
-                                          "brand", "price",   "tax_bp", "weighed"};
+/* How a field of an item is read and checked. */
+enum field_type {
+    F_STR,   /* a string of 1..FIELD_MAX bytes, copied: const char * */
+    F_EAN13, /* a string of 13 digits with a valid check digit: const char * */
+    F_INT64, /* an integer in lo..hi: int64_t */
+    F_INT32, /* an integer in lo..hi: int32_t */
+    F_BOOL,  /* true or false: bool */
+};
+
+/* One field of an item: the catalog's schema is this table. */
+struct field {
+    const char *name;     /* the JSON member */
+    enum field_type type; /* what it holds */
+    bool required;        /* a missing one refuses the catalog; else def applies */
+    size_t offset;        /* in struct pe_item */
+    int64_t lo, hi;       /* integers: the range accepted */
+    int64_t def;          /* integers that are not required: the value when absent */
+};
+
+#define FIELD(n, t, req, lo, hi, def) {#n, t, req, offsetof(struct pe_item, n), lo, hi, def}
+
+/* In the order they are checked (a refusal names the first bad one). Unknown members are
+ * refused: a misspelt "weighed" would sell produce by the piece. */
+static const struct field fields[] = {
+    FIELD(id, F_STR, true, 0, 0, 0),
+    FIELD(barcode, F_EAN13, true, 0, 0, 0),
+    FIELD(name, F_STR, true, 0, 0, 0),
+    FIELD(category, F_STR, true, 0, 0, 0),
+    FIELD(brand, F_STR, true, 0, 0, 0),
+    FIELD(price, F_INT64, true, 0, INT64_C(1000000000), 0),
+    FIELD(tax_bp, F_INT32, true, 0, 10000, 0),
+    FIELD(weighed, F_BOOL, true, 0, 0, 0),
+    FIELD(item_id, F_INT64, false, 0, INT32_MAX, -1),
+    FIELD(supplier_id, F_INT64, false, 0, INT32_MAX, 0),
+    FIELD(safety_stock, F_INT64, false, 0, INT32_MAX, 0),
+};
+
+#define NFIELDS (sizeof fields / sizeof fields[0])
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -107,14 +145,10 @@ void pe_catalog_destroy(struct pe_catalog *cat)
 {
     if (!cat)
         return;
-    for (size_t i = 0; i < cat->count; i++) {
-        struct pe_item *it = &cat->items[i];
-        free((char *)it->id);
-        free((char *)it->barcode);
-        free((char *)it->name);
-        free((char *)it->category);
-        free((char *)it->brand);
-    }
+    for (size_t i = 0; i < cat->count; i++)
+        for (size_t f = 0; f < NFIELDS; f++)
+            if (fields[f].type == F_STR || fields[f].type == F_EAN13)
+                free(*(char **)((char *)&cat->items[i] + fields[f].offset));
     free(cat->items);
     free(cat->by_barcode);
     free(cat->by_id);
@@ -163,108 +197,110 @@ static int line_of(const char *text, const char *pos)
     return line;
 }
 
-/* Copy a required non-empty string field of item i. */
-static int take_string(const char *path, size_t i, const cJSON *obj, const char *field,
-                       const char **out, char *err, size_t errlen)
+/* Read field f of item i (obj) into it. */
+static int load_field(const char *path, size_t i, const cJSON *obj, const struct field *f,
+                      struct pe_item *it, char *err, size_t errlen)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-    if (!v) {
-        seterr(err, errlen, "%s: items[%zu].%s: missing", path, i, field);
+    char *slot = (char *)it + f->offset;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+    if (!v && f->required) {
+        seterr(err, errlen, "%s: items[%zu].%s: missing", path, i, f->name);
         return PE_EINVAL;
     }
-    if (!cJSON_IsString(v) || !v->valuestring) {
-        seterr(err, errlen, "%s: items[%zu].%s: not a string", path, i, field);
-        return PE_EINVAL;
+    if (!v && f->type != F_INT64 && f->type != F_INT32)
+        return PE_OK; /* an optional string or flag: NULL or false */
+    switch (f->type) {
+    case F_STR:
+    case F_EAN13: {
+        if (!cJSON_IsString(v) || !v->valuestring) {
+            seterr(err, errlen, "%s: items[%zu].%s: not a string", path, i, f->name);
+            return PE_EINVAL;
+        }
+        const char *s = v->valuestring;
+        size_t n = strlen(s);
+        if (n == 0 || n > FIELD_MAX) {
+            seterr(err, errlen, "%s: items[%zu].%s: must be 1..%d bytes long", path, i, f->name,
+                   FIELD_MAX);
+            return PE_EINVAL;
+        }
+        if (f->type == F_EAN13 && (n != 13 || pe_ean13_check_digit(s) < 0 || s[12] < '0' ||
+                                   s[12] > '9')) {
+            seterr(err, errlen, "%s: items[%zu].%s: \"%s\" is not 13 digits", path, i, f->name,
+                   s);
+            return PE_EINVAL;
+        }
+        if (f->type == F_EAN13 && !pe_ean13_valid(s)) {
+            seterr(err, errlen, "%s: items[%zu].%s: bad EAN-13 check digit (expected %d)", path,
+                   i, f->name, pe_ean13_check_digit(s));
+            return PE_EINVAL;
+        }
+        char *copy = strdup(s);
+        if (!copy)
+            return PE_ENOMEM;
+        memcpy(slot, &copy, sizeof copy);
+        return PE_OK;
     }
-    size_t n = strlen(v->valuestring);
-    if (n == 0 || n > FIELD_MAX) {
-        seterr(err, errlen, "%s: items[%zu].%s: must be 1..%d bytes long", path, i, field,
-               FIELD_MAX);
-        return PE_EINVAL;
+    case F_INT64:
+    case F_INT32: {
+        int64_t n = f->def;
+        if (v) {
+            /* Floats and strings are refused, and so are doubles past 2^53 (not exact). */
+            if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
+                fabs(v->valuedouble) > JSON_INT_MAX) {
+                seterr(err, errlen, "%s: items[%zu].%s: not an integer", path, i, f->name);
+                return PE_EINVAL;
+            }
+            n = (int64_t)v->valuedouble;
+            if (n < f->lo || n > f->hi) {
+                seterr(err, errlen, "%s: items[%zu].%s: %lld is outside %lld..%lld", path, i,
+                       f->name, (long long)n, (long long)f->lo, (long long)f->hi);
+                return PE_EINVAL;
+            }
+        }
+        if (f->type == F_INT32) {
+            int32_t n32 = (int32_t)n;
+            memcpy(slot, &n32, sizeof n32);
+        } else {
+            memcpy(slot, &n, sizeof n);
+        }
+        return PE_OK;
     }
-    char *s = strdup(v->valuestring);
-    if (!s)
-        return PE_ENOMEM;
-    *out = s;
-    return PE_OK;
-}
-
-/* Read a required integer field of item i within lo..hi; floats and strings are refused. */
-static int take_int(const char *path, size_t i, const cJSON *obj, const char *field, int64_t lo,
-                    int64_t hi, int64_t *out, char *err, size_t errlen)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-    if (!v) {
-        seterr(err, errlen, "%s: items[%zu].%s: missing", path, i, field);
-        return PE_EINVAL;
+    case F_BOOL: {
+        if (!cJSON_IsBool(v)) {
+            seterr(err, errlen, "%s: items[%zu].%s: not true or false", path, i, f->name);
+            return PE_EINVAL;
+        }
+        bool b = cJSON_IsTrue(v);
+        memcpy(slot, &b, sizeof b);
+        return PE_OK;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
-        fabs(v->valuedouble) > JSON_INT_MAX) {
-        seterr(err, errlen, "%s: items[%zu].%s: not an integer", path, i, field);
-        return PE_EINVAL;
     }
-    int64_t n = (int64_t)v->valuedouble;
-    if (n < lo || n > hi) {
-        seterr(err, errlen, "%s: items[%zu].%s: %lld is outside %lld..%lld", path, i, field,
-               (long long)n, (long long)lo, (long long)hi);
-        return PE_EINVAL;
-    }
-    *out = n;
-    return PE_OK;
+    seterr(err, errlen, "%s: items[%zu].%s: unknown field type", path, i, f->name);
+    return PE_EINVAL;
 }
 
 static int load_item(const char *path, size_t i, const cJSON *obj, struct pe_item *it, char *err,
                      size_t errlen)
 {
-    int rc;
     if (!cJSON_IsObject(obj)) {
         seterr(err, errlen, "%s: items[%zu]: not an object", path, i);
         return PE_EINVAL;
     }
-    /* Unknown keys are refused: a misspelt "weighed" would sell produce by the piece. */
-    for (const cJSON *f = obj->child; f; f = f->next) {
+    for (const cJSON *m = obj->child; m; m = m->next) {
         bool known = false;
-        for (size_t k = 0; k < sizeof item_fields / sizeof item_fields[0]; k++)
-            known |= f->string && strcmp(f->string, item_fields[k]) == 0;
+        for (size_t k = 0; k < NFIELDS; k++)
+            known |= m->string && strcmp(m->string, fields[k].name) == 0;
         if (!known) {
             seterr(err, errlen, "%s: items[%zu].%s: unknown field", path, i,
-                   f->string ? f->string : "?");
+                   m->string ? m->string : "?");
             return PE_EINVAL;
         }
     }
-    if ((rc = take_string(path, i, obj, "id", &it->id, err, errlen)) ||
-        (rc = take_string(path, i, obj, "barcode", &it->barcode, err, errlen)) ||
-        (rc = take_string(path, i, obj, "name", &it->name, err, errlen)) ||
-        (rc = take_string(path, i, obj, "category", &it->category, err, errlen)) ||
-        (rc = take_string(path, i, obj, "brand", &it->brand, err, errlen)))
-        return rc;
-    if (strlen(it->barcode) != 13 || pe_ean13_check_digit(it->barcode) < 0 ||
-        it->barcode[12] < '0' || it->barcode[12] > '9') {
-        seterr(err, errlen, "%s: items[%zu].barcode: \"%s\" is not 13 digits", path, i,
-               it->barcode);
-        return PE_EINVAL;
+    for (size_t k = 0; k < NFIELDS; k++) {
+        int rc = load_field(path, i, obj, &fields[k], it, err, errlen);
+        if (rc)
+            return rc;
     }
-    if (!pe_ean13_valid(it->barcode)) {
-        seterr(err, errlen, "%s: items[%zu].barcode: bad EAN-13 check digit (expected %d)", path, i,
-               pe_ean13_check_digit(it->barcode));
-        return PE_EINVAL;
-    }
-    int64_t price, tax;
-    if ((rc = take_int(path, i, obj, "price", 0, INT64_C(1000000000), &price, err, errlen)) ||
-        (rc = take_int(path, i, obj, "tax_bp", 0, 10000, &tax, err, errlen)))
-        return rc;
-    it->price = price;
-    it->tax_bp = (int32_t)tax;
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(obj, "weighed");
-    if (!w) {
-        seterr(err, errlen, "%s: items[%zu].weighed: missing", path, i);
-        return PE_EINVAL;
-    }
-    if (!cJSON_IsBool(w)) {
-        seterr(err, errlen, "%s: items[%zu].weighed: not true or false", path, i);
-        return PE_EINVAL;
-    }
-    it->weighed = cJSON_IsTrue(w);
     return PE_OK;
 }
 

@@ -6,9 +6,10 @@
  *
  * For laptops, demos and tests only: the mock keeps everything in memory and loses it on exit.
  * The first line on stdout is "bootstrap=HOST:PORT[,...]", the value for bootstrap.servers.
- * The topics pos.sales, pos.inventory, pos.reports and pos.dlq exist from the start; others are
- * created on first use. It runs until SIGINT or SIGTERM (exit 0), and takes fault commands on
- * stdin, one per line, each answered on stdout with "ok <command>" or "error <why>":
+ * The topics pos.sales, pos.inventory, pos.reports (the event types' default topics) and
+ * pos.dlq exist from the start; others are created on first use. It runs until SIGINT or
+ * SIGTERM (exit 0), and takes fault commands on stdin, one per line, each answered on stdout
+ * with "ok <command>" or "error <why>":
  *
  *   down [ID]             take every broker (or broker ID) down: connections are cut
  *   up [ID]               bring it back
@@ -44,6 +45,8 @@
 
 #include "ctl/ctl.h"
 #include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/log.h"
 #include "posedge/loop.h"
 
@@ -55,7 +58,40 @@
 #define CMD_MAX 256     /* longest command line */
 #define API_PRODUCE 0   /* Kafka protocol API key of Produce */
 
-static const char *const topics[] = {"pos.sales", "pos.inventory", "pos.reports", "pos.dlq"};
+#define DLQ_TOPIC "pos.dlq" /* the bridge's default topics.dlq */
+#define MAX_TOPICS (PE_EV__COUNT + 1)
+
+/* The topics made at start: the event types' default topics (PE_EVENT_TYPES, each once, in
+ * their order), then the dead-letter topic. Returns how many. */
+static int topics_made(const char *topics[MAX_TOPICS])
+{
+    int n = 0;
+    for (int t = 0; t < PE_EV__COUNT; t++) {
+        const char *topic = pe_event_type_topic((enum pe_event_type)t);
+        int i = 0;
+        while (i < n && strcmp(topics[i], topic) != 0)
+            i++;
+        if (i == n)
+            topics[n++] = topic;
+    }
+    topics[n++] = DLQ_TOPIC;
+    return n;
+}
+
+/* "a, b, c" and last "and d" (or ", d") into buf. */
+static const char *topics_list(char *buf, size_t len, const char *last_sep)
+{
+    const char *topics[MAX_TOPICS];
+    int n = topics_made(topics);
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && o < len; i++) {
+        int w = snprintf(buf + o, len - o, "%s%s", i == 0 ? "" : i == n - 1 ? last_sep : ", ",
+                         topics[i]);
+        o += w > 0 ? (size_t)w : 0;
+    }
+    return buf;
+}
 
 struct devkafka;
 
@@ -88,15 +124,17 @@ struct devkafka {
 
 static void usage(FILE *out)
 {
-    fputs("usage: posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
-          "\n"
-          "Runs librdkafka's in-memory mock cluster as a Kafka for laptops, demos and tests\n"
-          "(NOT for production: nothing is durable, all data is lost on exit). Prints\n"
-          "bootstrap=HOST:PORT first, creates pos.sales, pos.inventory, pos.reports and pos.dlq\n"
-          "with --partitions each (default 3) on --brokers brokers (default 3), and runs until\n"
-          "SIGINT or SIGTERM. --port P: also accept bootstrap connections on 127.0.0.1:P.\n"
-          "Commands on stdin: down [ID] | up [ID] | errors COUNT NAME | quit\n",
-          out);
+    char list[256];
+    fprintf(out,
+            "usage: posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
+            "\n"
+            "Runs librdkafka's in-memory mock cluster as a Kafka for laptops, demos and tests\n"
+            "(NOT for production: nothing is durable, all data is lost on exit). Prints\n"
+            "bootstrap=HOST:PORT first, creates %s\n"
+            "with --partitions each (default 3) on --brokers brokers (default 3), and runs until\n"
+            "SIGINT or SIGTERM. --port P: also accept bootstrap connections on 127.0.0.1:P.\n"
+            "Commands on stdin: down [ID] | up [ID] | errors COUNT NAME | quit\n",
+            topics_list(list, sizeof list, " and "));
 }
 
 static int parse_int(const char *opt, const char *s, long min, long max, int *out)
@@ -555,7 +593,11 @@ int ctl_devkafka(int argc, char **argv)
         fprintf(stderr, "posedge-ctl devkafka: cannot create the event loop\n");
         return EXIT_FAIL;
     }
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = NULL;
+    if (pe_kafka_conf_new(PE_KAFKA_MOCK_CLUSTER, NULL, &conf, why, sizeof why) != PE_OK) {
+        fprintf(stderr, "posedge-ctl devkafka: %s\n", why);
+        goto destroy_loop;
+    }
     rd_kafka_conf_set_log_cb(conf, on_log);
     dk.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!dk.rk) {
@@ -569,7 +611,10 @@ int ctl_devkafka(int argc, char **argv)
         goto destroy_rk;
     }
     int rf = nbrokers < 3 ? nbrokers : 3;
-    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
+    const char *topics[MAX_TOPICS];
+    char list[256];
+    int ntopics = topics_made(topics);
+    for (int i = 0; i < ntopics; i++) {
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(dk.mc, topics[i], partitions, rf);
         if (e) {
             fprintf(stderr, "posedge-ctl devkafka: topic %s: %s\n", topics[i], rd_kafka_err2str(e));
@@ -599,10 +644,10 @@ int ctl_devkafka(int argc, char **argv)
         say("bootstrap=127.0.0.1:%d\n", port);
     else
         say("bootstrap=%s\n", bootstraps);
-    say("posedge devkafka: librdkafka's in-memory mock cluster (%d broker%s; %s, %s, %s, %s "
+    say("posedge devkafka: librdkafka's in-memory mock cluster (%d broker%s; %s "
         "with %d partition%s each) for laptops, demos and tests - NOT for production: nothing "
         "is durable and all data is lost when it exits\n",
-        nbrokers, nbrokers == 1 ? "" : "s", topics[0], topics[1], topics[2], topics[3], partitions,
+        nbrokers, nbrokers == 1 ? "" : "s", topics_list(list, sizeof list, ", "), partitions,
         partitions == 1 ? "" : "s");
     pe_info("devkafka.start", "brokers=%d partitions=%d mock=%s proxy_port=%d", nbrokers,
             partitions, bootstraps, port);

@@ -23,10 +23,12 @@
  * three are 0, 1 when not, and 2 for a usage error, a journal that cannot be opened, or Kafka
  * not read to its end within --timeout.
  *
- * Which events belong where is the bridge's default topic map (docs/protocol.md): sale,
- * return, void, no_sale -> pos.sales; inventory_* -> pos.inventory; shift_*, x_report,
- * z_report -> pos.reports. With --topic only the events whose default topic is among the
- * given ones are compared.
+ * Which events belong where is the bridge's default topic map, the one of PE_EVENT_TYPES
+ * (posedge/event.h, docs/protocol.md): sale, return, void, no_sale -> pos.sales;
+ * inventory_* -> pos.inventory; shift_*, x_report, z_report -> pos.reports. The default topics
+ * are the distinct topics of that map, in its order. With --topic only the events whose
+ * default topic is among the given ones are compared. The consumer is librdkafka's role
+ * reader-committed (posedge/kafka_conf.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +46,7 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/journal.h"
+#include "posedge/kafka_conf.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
 
@@ -53,7 +56,6 @@
 #define MAX_TOPICS 32
 #define SHOW 10 /* seqs listed per kind and terminal */
 
-static const char *const default_topics[] = {"pos.sales", "pos.inventory", "pos.reports"};
 
 /* Where one terminal's records were last seen in one partition. */
 struct ppos {
@@ -103,11 +105,32 @@ struct rec {
     int64_t total;        /* records expected (sum of hi - lo) */
 };
 
+/* The distinct default topics of the event types, in their order, into topics (n of them). */
+static int default_topics(const char *topics[], int max)
+{
+    int n = 0;
+    for (int t = 0; t < PE_EV__COUNT; t++) {
+        const char *topic = pe_event_type_topic((enum pe_event_type)t);
+        int i = 0;
+        while (i < n && strcmp(topics[i], topic) != 0)
+            i++;
+        if (i == n && n < max)
+            topics[n++] = topic;
+    }
+    return n;
+}
+
 static void usage(FILE *out)
 {
+    const char *topics[MAX_TOPICS];
+    int n = default_topics(topics, MAX_TOPICS);
     fputs("usage: posedge-ctl reconcile --brokers B [--topic T]... [--timeout S] JOURNAL.db...\n"
           "\n"
-          "Reads the topics (default pos.sales, pos.inventory, pos.reports) up to their current\n"
+          "Reads the topics (default ",
+          out);
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? ", " : "", topics[i]);
+    fputs(") up to their current\n"
           "end and compares them with the journals: per terminal, events missing from Kafka,\n"
           "duplicate records, records whose bytes differ from the journal's, and seqs out of\n"
           "order within a partition. The last line reads\n"
@@ -120,14 +143,8 @@ static void usage(FILE *out)
 /* The default topic of an event type, NULL for none. */
 static const char *default_topic(const char *type)
 {
-    if (!strcmp(type, "sale") || !strcmp(type, "return") || !strcmp(type, "void") ||
-        !strcmp(type, "no_sale"))
-        return "pos.sales";
-    if (!strncmp(type, "inventory_", 10))
-        return "pos.inventory";
-    if (!strncmp(type, "shift_", 6) || !strcmp(type, "x_report") || !strcmp(type, "z_report"))
-        return "pos.reports";
-    return NULL;
+    enum pe_event_type t;
+    return pe_event_type_parse(type, &t) == PE_OK ? pe_event_type_topic(t) : NULL;
 }
 
 static int topic_index(const struct rec *rc, const char *topic)
@@ -330,20 +347,11 @@ static int consumer_new(const struct rec *rc, rd_kafka_t **out)
         snprintf(group, sizeof group, "posedge-reconcile-%ld-%lld", (long)getpid(),
                  (long long)pe_time_now_ms());
     pe_rng_destroy(rng);
-    const char *conf_kv[][2] = {
-        {"bootstrap.servers", rc->brokers},    {"group.id", group},
-        {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
-        {"isolation.level", "read_committed"}, {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "earliest"},
-    };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    for (size_t i = 0; i < sizeof conf_kv / sizeof conf_kv[0]; i++) {
-        if (rd_kafka_conf_set(conf, conf_kv[i][0], conf_kv[i][1], why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-            fprintf(stderr, "posedge-ctl reconcile: %s: %s\n", conf_kv[i][0], why);
-            rd_kafka_conf_destroy(conf);
-            return EXIT_USAGE;
-        }
+    rd_kafka_conf_t *conf = NULL;
+    struct pe_kafka_site site = {.brokers = rc->brokers, .group_id = group};
+    if (pe_kafka_conf_new(PE_KAFKA_READER_COMMITTED, &site, &conf, why, sizeof why) != PE_OK) {
+        fprintf(stderr, "posedge-ctl reconcile: %s\n", why);
+        return EXIT_USAGE;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
@@ -633,8 +641,7 @@ int ctl_reconcile(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (rc.ntopics == 0)
-        for (size_t i = 0; i < sizeof default_topics / sizeof default_topics[0]; i++)
-            rc.topics[rc.ntopics++] = default_topics[i];
+        rc.ntopics = default_topics(rc.topics, MAX_TOPICS);
 
     int64_t deadline = pe_mono_ms() + (int64_t)rc.timeout_s * 1000;
     rd_kafka_t *rk = NULL;

@@ -12,9 +12,12 @@
  * range scan with no index and no per-row planning. Each row also keeps cum, the terminal's
  * cumulative record bytes through that seq, which turns "bytes between two watermarks" into
  * two numbers instead of a scan. The view `records` shows rows with store, terminal and seq
- * for people using the sqlite3 shell. Table `schema_ids` (schema version 2) keeps the Schema
- * Registry ids the bridge's Avro sinks learned, so that they produce through a registry outage;
- * a version 1 file is migrated at open (migrations[], one transaction per step).
+ * for people using the sqlite3 shell. Table `meta` (schema version 3) is a small key/value
+ * store for what the bridge's modules keep across restarts apart from the records (the Avro
+ * sinks' schema ids, under keys of their own); the spool does not interpret it. An older file is
+ * migrated at open (migrations[], one transaction per step): version 2 kept the Avro sinks'
+ * ids in a table of their own, which becomes rows of `meta` under the keys the Avro profile
+ * (bridge/profile_avro.c) reads.
  *
  * The invariant: for every terminal, the spool holds exactly the rows pruned+1..spooled,
  * seq spooled has hash tail_hash, and 0 <= pruned <= delivered <= spooled. Rows are only
@@ -52,7 +55,7 @@
 
 static int spool_rc(int rc);
 
-#define SCHEMA_VERSION 2          /* 2: table schema_ids (Schema Registry ids of the Avro sinks) */
+#define SCHEMA_VERSION 3          /* 2: table schema_ids; 3: table meta instead of it */
 #define APPLICATION_ID 0x50455350 /* "PESP": tells a spool from a journal or any other file */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -116,10 +119,9 @@ static const char schema_sql[] =
     " s.fiscal AS fiscal, lower(hex(s.hash)) AS hash, s.record AS record"
     " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"
     " AND s.k < (t.tid + 1) * 1099511627776;"
-    "CREATE TABLE schema_ids(subject TEXT NOT NULL, schema TEXT NOT NULL, id INTEGER NOT NULL,"
-    " version INTEGER NOT NULL, learned_ms INTEGER NOT NULL, PRIMARY KEY(subject, schema));"
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
     "PRAGMA application_id = 1346720592;"
-    "PRAGMA user_version = 2;";
+    "PRAGMA user_version = 3;";
 
 /* Migrations, by the version they upgrade from: each runs in one transaction with the
  * user_version it sets, so a file is at one version or the next, never in between. */
@@ -128,6 +130,16 @@ static const char *const migrations[SCHEMA_VERSION] = {
           " id INTEGER NOT NULL, version INTEGER NOT NULL, learned_ms INTEGER NOT NULL,"
           " PRIMARY KEY(subject, schema));"
           "PRAGMA user_version = 2;",
+    /* Each kept id becomes the row the Avro profile writes: key "avro/<subject>/<id>", value
+     * {"schema":..., "version":...}; of two rows with one key the newer wins. */
+    [2] = "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+          " updated_ms INTEGER NOT NULL);"
+          "INSERT OR REPLACE INTO meta(key, value, updated_ms)"
+          " SELECT 'avro/' || subject || '/' || id,"
+          " json_object('schema', schema, 'version', version), learned_ms"
+          " FROM schema_ids ORDER BY learned_ms, rowid;"
+          "DROP TABLE schema_ids;"
+          "PRAGMA user_version = 3;",
 };
 
 /* One terminal's watermarks. */
@@ -1480,58 +1492,81 @@ int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out)
     return PE_OK;
 }
 
-/* ---- Schema Registry ids ---- */
+/* ---- metadata ---- */
 
-int pe_spool_schema_put(struct pe_spool *s, const char *subject, const char *schema, int64_t id,
-                        int64_t version, int64_t now_ms)
+int pe_spool_meta_put(struct pe_spool *s, const char *key, const char *value, int64_t now_ms)
 {
-    assert(s && subject && schema);
+    assert(s && key && value);
     if (s->in_txn || s->in_rows)
         return PE_ESTATE;
+    if (!*key)
+        return PE_EINVAL;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "INSERT INTO schema_ids(subject, schema, id, version, learned_ms) "
-                                "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(subject, schema) DO "
-                                "UPDATE SET id = excluded.id, version = max(version, "
-                                "excluded.version), learned_ms = excluded.learned_ms",
+                                "INSERT INTO meta(key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                                "updated_ms = excluded.updated_ms",
                                 -1, &st, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, subject, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, schema, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, id);
-        sqlite3_bind_int64(st, 4, version);
-        sqlite3_bind_int64(st, 5, now_ms);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now_ms);
         rc = sqlite3_step(st);
         rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_OK ? PE_OK : fail(s, rc, "schema_put");
+    return rc == SQLITE_OK ? PE_OK : fail(s, rc, "meta_put");
 }
 
-int pe_spool_schemas(struct pe_spool *s, int (*fn)(const struct pe_spool_schema *r, void *ctx),
-                     void *ctx)
+int pe_spool_meta_get(struct pe_spool *s, const char *key, char **value)
 {
-    assert(s && fn);
+    assert(s && key && value);
+    *value = NULL;
+    sqlite3_stmt *st = NULL;
+    int e = PE_ENOTFOUND;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(st, 0);
+            *value = strdup(v ? v : "");
+            e = *value ? PE_OK : PE_ENOMEM;
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK)
+        e = fail(s, rc, "meta_get");
+    sqlite3_finalize(st);
+    return e;
+}
+
+int pe_spool_meta_list(struct pe_spool *s, const char *prefix,
+                       int (*fn)(const struct pe_spool_meta *m, void *ctx), void *ctx)
+{
+    assert(s && prefix && fn);
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT subject, schema, id, version, learned_ms FROM schema_ids "
-                                "ORDER BY subject, learned_ms, rowid",
+                                "SELECT key, value, updated_ms FROM meta "
+                                "WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
                                 -1, &st, NULL);
     int e = PE_OK;
+    if (rc == SQLITE_OK)
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct pe_spool_schema r = {
-            .subject = (const char *)sqlite3_column_text(st, 0),
-            .schema = (const char *)sqlite3_column_text(st, 1),
-            .id = sqlite3_column_int64(st, 2),
-            .version = sqlite3_column_int64(st, 3),
-            .learned_ms = sqlite3_column_int64(st, 4),
+        struct pe_spool_meta m = {
+            .key = (const char *)sqlite3_column_text(st, 0),
+            .value = (const char *)sqlite3_column_text(st, 1),
+            .updated_ms = sqlite3_column_int64(st, 2),
         };
         rc = SQLITE_OK;
-        if (r.subject && r.schema && (e = fn(&r, ctx)) != 0)
+        if (m.key && m.value && (e = fn(&m, ctx)) != 0)
             break;
     }
     if (rc != SQLITE_OK && rc != SQLITE_DONE)
-        e = fail(s, rc, "schemas");
+        e = fail(s, rc, "meta_list");
     sqlite3_finalize(st);
     return e;
 }

@@ -8,6 +8,12 @@
  * per kilogram for weighed items (weighed:true). tax_bp is the tax rate in basis points
  * (2000 = 20.00 %). Prices are tax-inclusive, as on a shelf label. Every barcode must be a
  * valid EAN-13 and unique; every id unique. The catalog is read-only after loading.
+ *
+ * An item may also carry the numbers that downstream pipelines key on, all optional integers
+ * from 0 to 2^31-1: item_id (the item's numeric id, e.g. the Databricks layout's; the
+ * inventory-avro output profile uses it), supplier_id and safety_stock. This file is the one
+ * schema of the catalog: the tills, the bridge's profiles and the tools all load it here, and
+ * catalog.c's field table is the one list of its fields.
  */
 #ifndef POSEDGE_CATALOG_H
 #define POSEDGE_CATALOG_H
@@ -25,6 +31,9 @@ struct pe_item {
     int64_t price;        /* minor units per unit, or per kg when weighed */
     int32_t tax_bp;       /* tax rate in basis points, 0..10000 */
     bool weighed;         /* sold by weight (grams) */
+    int64_t item_id;      /* numeric id for pipelines, 0..2^31-1; -1 when the file has none */
+    int64_t supplier_id;  /* 0..2^31-1; 0 when the file has none */
+    int64_t safety_stock; /* units to keep in stock, 0..2^31-1; 0 when the file has none */
 };
 
 struct pe_catalog;

@@ -140,28 +140,35 @@ struct pe_spool_stats {
 
 int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out);
 
-/* A Schema Registry id the bridge learned (table schema_ids, schema version 2). */
-struct pe_spool_schema {
-    const char *subject; /* the subject, "<topic>-key" or "<topic>-value" */
-    const char *schema;  /* the writer schema's text exactly as registered or fetched */
-    int64_t id;          /* the registry's global id: what a Confluent header carries */
-    int64_t version;     /* its version under the subject, 0 when not known */
-    int64_t learned_ms;  /* when it was learned (wall clock) */
+/*
+ * Metadata: a small key/value store (table meta) for what the bridge's modules keep across
+ * restarts besides the records, e.g. ids learned from an outside service so that the bridge
+ * starts while that service is down. The spool does not interpret keys or values; each module
+ * uses keys under a prefix of its own ("avro/..."). Meant for a few hundred entries.
+ */
+struct pe_spool_meta {
+    const char *key;    /* the key */
+    const char *value;  /* its value (text) */
+    int64_t updated_ms; /* when it was last put (the caller's clock) */
 };
 
 /*
- * Keep what the Schema Registry said about (subject, schema), replacing an earlier row of the
- * same pair, in its own transaction: the Avro sinks then produce through a registry outage.
- * Not while an intake transaction is open or rows are read (PE_ESTATE). Errors: PE_ESTATE,
- * PE_EIO, PE_EFULL.
+ * Set key to value (both copied; key not empty), replacing an earlier value, in its own
+ * transaction. Not while an intake transaction is open or rows are read (PE_ESTATE). Errors:
+ * PE_ESTATE, PE_EINVAL (empty key), PE_EIO, PE_EFULL.
  */
-int pe_spool_schema_put(struct pe_spool *s, const char *subject, const char *schema, int64_t id,
-                        int64_t version, int64_t now_ms);
+int pe_spool_meta_put(struct pe_spool *s, const char *key, const char *value, int64_t now_ms);
 
-/* Call fn for every kept id, by subject and then oldest first (the last of a subject is the
- * newest); row pointers are valid during the call. fn returning non-zero stops and is
- * returned. Errors: PE_EIO. */
-int pe_spool_schemas(struct pe_spool *s, int (*fn)(const struct pe_spool_schema *r, void *ctx),
-                     void *ctx);
+/* The value of key into *value (malloc'd; the caller frees it). Errors: PE_ENOTFOUND (no such
+ * key: *value is NULL), PE_EIO, PE_ENOMEM. */
+int pe_spool_meta_get(struct pe_spool *s, const char *key, char **value);
+
+/*
+ * Call fn for every entry whose key starts with prefix ("" for all), in key order; entry
+ * pointers are valid during the call. fn returning non-zero stops and is returned.
+ * Errors: PE_EIO.
+ */
+int pe_spool_meta_list(struct pe_spool *s, const char *prefix,
+                       int (*fn)(const struct pe_spool_meta *m, void *ctx), void *ctx);
 
 #endif

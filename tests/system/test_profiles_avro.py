@@ -102,10 +102,14 @@ def expected(events):
         kind = {"sale": "sale", "return": "return", "inventory_receipt": "restock",
                 "inventory_adjust": "adjust"}.get(e["type"])
         if kind:
+            # One record per (trans_id, item_id): an item's lines summed (the pipeline's key).
+            qty = {}
             for l in b["lines"]:
-                q = -l["qty"] if kind == "sale" else l["qty"]
+                item = digits(l["item"])
+                qty[item] = qty.get(item, 0) + (-l["qty"] if kind == "sale" else l["qty"])
+            for item, q in qty.items():
                 t = kind if kind != "adjust" else ("shrink" if q < 0 else "correction")
-                txn.append({"trans_id": guid, "item_id": digits(l["item"]), "store_id": 1,
+                txn.append({"trans_id": guid, "item_id": item, "store_id": 1,
                             "date_time": dt, "quantity": q, "change_type_id": TYPES[t]})
         if e["type"] == "inventory_count":
             for l in b["lines"]:
@@ -171,6 +175,9 @@ def avro_sinks_decoded_by_fastavro_and_registry_outage():
         check(values(orders) == want_orders, "orders differ from the journals: %s vs %s"
               % (sorted(set(values(orders)) - set(want_orders))[:1],
                  sorted(set(want_orders) - set(values(orders)))[:1]))
+        keys = [(r["value"]["trans_id"], r["value"]["item_id"]) for r in txn]
+        check(len(set(keys)) == len(keys), "(trans_id, item_id) repeats: %d records, %d keys"
+              % (len(keys), len(set(keys))))
         # Keys, ids in the header against the registry's latest version, headers.
         ids = {s: reg.latest(s)["id"] for s in ("prod.inventory.transactions-key",
                                                  "prod.inventory.transactions-value",
@@ -215,8 +222,11 @@ def avro_sinks_decoded_by_fastavro_and_registry_outage():
         # The outage: the registry stops, the bridge restarts on the ids kept in its spool.
         bridge.stop()
         reg.stop()
-        kept = {r[0]: r[1] for r in db_rows(os.path.join(bridge.dir, "spool.db"),
-                                            "SELECT subject, id FROM schema_ids")}
+        # Kept as the spool's metadata: key "avro/<subject>/<id>" (docs/protocol.md).
+        kept = {k[len("avro/"):].rsplit("/", 1)[0]: int(k.rsplit("/", 1)[1])
+                for (k,) in db_rows(os.path.join(bridge.dir, "spool.db"),
+                                    "SELECT key FROM meta WHERE key LIKE 'avro/%' "
+                                    "ORDER BY updated_ms")}
         for s, i in ids.items():
             check(kept.get(s) == i, "the spool keeps %s id %s: %r" % (s, i, kept))
         check(not reg.running(), "the registry is down")

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_catalog.c - unit tests of the item catalog: the shipped sim catalog loads and holds
- * what the simulator needs, EAN-13 check digits match known answers, and the loader refuses
- * each kind of bad file with a message naming the file, the item index and the field.
+ * what the simulator needs, EAN-13 check digits match known answers, the loader refuses each
+ * kind of bad file with a message naming the file, the item index and the field, and the
+ * optional numbers pipelines key on (item_id, supplier_id, safety_stock) are checked.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,46 @@ static void t_refuses_bad_file(void)
     CHECK(cat == NULL);
 }
 
+/* The numbers pipelines key on are optional, checked when given, and default when not. */
+static void t_optional_pipeline_ids(void)
+{
+    const char *path = write_tmp(
+        "ids.json", HEAD ITEM("A-1", "4006381333931", "199") ","
+                         "{\"id\":\"A-2\",\"barcode\":\"5901234123457\",\"name\":\"N\","
+                         "\"category\":\"C\",\"brand\":\"B\",\"price\":1,\"tax_bp\":0,"
+                         "\"weighed\":false,\"item_id\":2147483647,\"supplier_id\":12,"
+                         "\"safety_stock\":40}]}");
+    struct pe_catalog *cat = NULL;
+    char err[256] = "";
+    CHECK_OK(pe_catalog_load(path, &cat, err, sizeof err));
+    const struct pe_item *a = pe_catalog_by_id(cat, "A-1"), *b = pe_catalog_by_id(cat, "A-2");
+    CHECK_INT(a->item_id, -1);
+    CHECK_INT(a->supplier_id, 0);
+    CHECK_INT(a->safety_stock, 0);
+    CHECK_INT(b->item_id, 2147483647);
+    CHECK_INT(b->supplier_id, 12);
+    CHECK_INT(b->safety_stock, 40);
+    CHECK_INT(b->tax_bp, 0);
+    CHECK_INT(b->price, 1);
+    pe_catalog_destroy(cat);
+
+#define WITH(extra)                                                                                \
+    "{\"currency\":\"EUR\",\"items\":[{\"id\":\"A-2\",\"barcode\":\"5901234123457\","           \
+    "\"name\":\"N\",\"category\":\"C\",\"brand\":\"B\",\"price\":1,\"tax_bp\":0,"             \
+    "\"weighed\":false," extra "}]}"
+    const char *e = load_bad(WITH("\"item_id\":2147483648"), PE_EINVAL);
+    CHECK_HAS(e, "items[0].item_id: 2147483648 is outside 0..2147483647");
+    e = load_bad(WITH("\"item_id\":\"7\""), PE_EINVAL);
+    CHECK_HAS(e, "items[0].item_id: not an integer");
+    e = load_bad(WITH("\"supplier_id\":-1"), PE_EINVAL);
+    CHECK_HAS(e, "items[0].supplier_id");
+    e = load_bad(WITH("\"safety_stock\":1.5"), PE_EINVAL);
+    CHECK_HAS(e, "items[0].safety_stock: not an integer");
+    e = load_bad(WITH("\"supplier\":3"), PE_EINVAL);
+    CHECK_HAS(e, "items[0].supplier: unknown field");
+#undef WITH
+}
+
 static const struct pe_test tests[] = {
     {"shipped_loads", t_shipped_loads},
     {"ean13_known_answers", t_ean13_known_answers},
@@ -245,6 +286,7 @@ static const struct pe_test tests[] = {
     {"refuses_duplicates", t_refuses_duplicates},
     {"refuses_bad_fields", t_refuses_bad_fields},
     {"refuses_bad_file", t_refuses_bad_file},
+    {"optional_pipeline_ids", t_optional_pipeline_ids},
     {NULL, NULL},
 };
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* test_flow.c - the bridge's pacing, delivered-watermark arithmetic and routing. */
+/* test_flow.c - the bridge's pacing, delivered-watermark arithmetic and its topics by type. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/bridge_cfg.h"
 #include "bridge/flow.h"
 #include "posedge/err.h"
 #include "tests/unit/harness.h"
@@ -83,22 +84,28 @@ static void t_watermark_across_topics(void)
     free(w);
 }
 
-static void t_routing(void)
+/* topics.<type>: one key per event type, made from PE_EVENT_TYPES with the type's topic as
+ * the default (the native profile routes by it; profile_native.c). */
+static void t_topics_by_type(void)
 {
     struct bridge_cfg c;
     char err[256];
     CHECK_OK(bridge_cfg_load(&c, NULL, err, sizeof err));
-    CHECK_STR(route_topic(&c, "sale"), "pos.sales");
-    CHECK_STR(route_topic(&c, "void"), "pos.sales");
-    CHECK_STR(route_topic(&c, "no_sale"), "pos.sales");
-    CHECK_STR(route_topic(&c, "inventory_count"), "pos.inventory");
-    CHECK_STR(route_topic(&c, "z_report"), "pos.reports");
-    CHECK_STR(route_topic(&c, "shift_open"), "pos.reports");
-    CHECK_STR(route_topic(&c, "bogus"), "pos.dlq");
+    for (int t = 0; t < PE_EV__COUNT; t++)
+        CHECK_STR(c.topic[t], pe_event_type_topic((enum pe_event_type)t));
+    CHECK_STR(c.topic[PE_EV_SALE], "pos.sales");
+    CHECK_STR(c.topic[PE_EV_VOID], "pos.sales");
+    CHECK_STR(c.topic[PE_EV_NO_SALE], "pos.sales");
+    CHECK_STR(c.topic[PE_EV_INVENTORY_COUNT], "pos.inventory");
+    CHECK_STR(c.topic[PE_EV_Z_REPORT], "pos.reports");
+    CHECK_STR(c.topic[PE_EV_SHIFT_OPEN], "pos.reports");
+    CHECK_STR(c.topic_dlq, "pos.dlq");
     CHECK_OK(pe_cfg_set(bridge_cfg_table, &c, "topics.return", "pos.returns", err, sizeof err));
-    CHECK_STR(route_topic(&c, "return"), "pos.returns");
+    CHECK_STR(c.topic[PE_EV_RETURN], "pos.returns");
+    CHECK_STR(c.topic[PE_EV_SALE], "pos.sales");
     CHECK(pe_cfg_set(bridge_cfg_table, &c, "topics.sale", "bad topic", err, sizeof err) != 0);
     CHECK(strstr(err, "topics.sale") != NULL);
+    CHECK(pe_cfg_set(bridge_cfg_table, &c, "topics.bogus", "x", err, sizeof err) != 0);
     bridge_cfg_free(&c);
 }
 
@@ -107,7 +114,7 @@ static const struct pe_test tests[] = {
     {"pace_rate_and_burst", t_pace_rate_and_burst},
     {"watermark_in_order", t_watermark_in_order},
     {"watermark_across_topics", t_watermark_across_topics},
-    {"routing", t_routing},
+    {"topics_by_type", t_topics_by_type},
     {NULL, NULL},
 };
 

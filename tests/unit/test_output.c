@@ -303,6 +303,7 @@ static void setup(struct fixture *f, int max_inflight, const char *props_json)
                                         "\"reconnect.backoff.max.ms\":\"200\"}");
     CHECK(f->props != NULL);
     struct output_opts oo = {
+        .mode = OUTPUT_IDEMPOTENT,
         .brokers = f->m.brokers,
         .properties = f->props,
         .max_inflight = max_inflight,
@@ -501,7 +502,7 @@ static void expect_refused(const char *props, const char *prefix)
     CHECK_OK(pe_loop_create(&loop));
     cJSON *p = cJSON_Parse(props);
     CHECK(p != NULL);
-    struct output_opts oo = {.brokers = m.brokers, .properties = p};
+    struct output_opts oo = {.mode = OUTPUT_IDEMPOTENT, .brokers = m.brokers, .properties = p};
     CHECK_INT(output_create(loop, &oo, &o, err, sizeof err), PE_EINVAL);
     CHECK(o == NULL);
     if (strncmp(err, prefix, strlen(prefix)) != 0)
@@ -525,7 +526,7 @@ static void t_bad_property_named(void)
     struct output *o = NULL;
     char err[256] = "";
     CHECK_OK(pe_loop_create(&loop));
-    struct output_opts oo = {.brokers = ""};
+    struct output_opts oo = {.mode = OUTPUT_IDEMPOTENT, .brokers = ""};
     CHECK_INT(output_create(loop, &oo, &o, err, sizeof err), PE_EINVAL);
     CHECK(strncmp(err, "kafka.brokers: ", 15) == 0);
     pe_loop_destroy(loop);
@@ -630,8 +631,11 @@ static void t_fatal_before_first_delivery(void)
     rd_kafka_mock_push_request_errors(m.mc, API_INIT_PRODUCER_ID, 1,
                                       RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
     CHECK_OK(pe_loop_create(&f.loop));
-    struct output_opts oo = {
-        .brokers = m.brokers, .on_delivered = on_delivered, .on_reset = on_reset, .ctx = &f.s};
+    struct output_opts oo = {.mode = OUTPUT_IDEMPOTENT,
+                             .brokers = m.brokers,
+                             .on_delivered = on_delivered,
+                             .on_reset = on_reset,
+                             .ctx = &f.s};
     CHECK_OK(output_create(f.loop, &oo, &f.o, err, sizeof err));
     produce_upto(f.o, &f.s, 2, 10);
     RUN_UNTIL(f.loop, f.s.resets >= 1, 30000);
@@ -729,8 +733,10 @@ static void produce_journal(struct mock *m, const char *path, enum fault (*fault
     struct pe_journal_rec r;
     int delivered = 0, produced = 0;
     CHECK_OK(pe_loop_create(&loop));
-    struct output_opts oo = {
-        .brokers = m->brokers, .on_delivered = count_delivered, .ctx = &delivered};
+    struct output_opts oo = {.mode = OUTPUT_IDEMPOTENT,
+                             .brokers = m->brokers,
+                             .on_delivered = count_delivered,
+                             .ctx = &delivered};
     CHECK_OK(output_create(loop, &oo, &o, err, sizeof err));
     struct pe_journal_opts jo = {.readonly = true};
     CHECK_OK(pe_journal_open(path, &jo, &j, err, sizeof err));

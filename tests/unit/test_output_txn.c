@@ -345,6 +345,7 @@ static int open_output(struct fixture *f, const char *tid, const char *key, int 
                                "\"fetch.wait.max.ms\":\"20\"}");
     CHECK(props != NULL);
     struct output_opts oo = {
+        .mode = OUTPUT_TRANSACTIONAL,
         .brokers = f->m.brokers,
         .properties = props,
         .on_reset = on_reset,
@@ -627,6 +628,7 @@ static void expect_create_refused(struct fixture *f, const char *tid, const char
     cJSON *p = props ? cJSON_Parse(props) : NULL;
     CHECK(!props || p);
     struct output_opts oo = {
+        .mode = OUTPUT_TRANSACTIONAL,
         .brokers = f->m.brokers,
         .properties = p,
         .on_reset = on_reset,

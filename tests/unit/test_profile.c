@@ -63,6 +63,18 @@ static int load(struct bridge_cfg *c, const char *text, char *err, size_t errlen
     return bridge_cfg_load(c, path, err, errlen);
 }
 
+/* Start c's sinks (their init hooks), map ev through them, stop them. */
+static int map(const struct bridge_cfg *c, const struct profile_event *ev, int64_t now,
+               struct profile_out *o)
+{
+    struct profile_set *ps = NULL;
+    char err[256] = "";
+    CHECK_OK(profile_set_create(c, NULL, &ps, err, sizeof err));
+    int rc = profile_map_event(ps, ev, now, o);
+    profile_set_destroy(ps);
+    return rc;
+}
+
 static const char *val(const struct profile_out *o, int i)
 {
     static char buf[4][2048];
@@ -113,7 +125,7 @@ static void t_purchases_json_bytes(void)
     CHECK_INT(load(&c, "{\"sinks\":[{\"profile\":\"purchases-json\"}]}", err, sizeof err), PE_OK);
     struct profile_out o = {0};
     struct profile_event ev = event(SALE, "sale", 3, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS + 1000, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS + 1000, &o), PE_OK);
     CHECK_INT(o.n, 2);
     CHECK_STR(val(&o, 0),
               "{\"transaction_id\":\"d9604cbf-6221-4f67-89b0-74d2b9c601ca\",\"customer_id\":null,"
@@ -140,7 +152,7 @@ static void t_purchases_json_bytes(void)
     CHECK(!header(r, "late"));
     /* A return, a void, a report: no purchase. */
     struct profile_event ret = event(RETURN, "return", 5, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ret, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ret, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 0);
     /* Another field name for the time, and a customer. */
     bridge_cfg_free(&c);
@@ -149,7 +161,7 @@ static void t_purchases_json_bytes(void)
                    "\"topic\":\"shop.purchases\"}]}",
                    err, sizeof err),
               PE_OK);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
     CHECK(strstr(val(&o, 0), ",\"event_ts\":1795248014,"));
     CHECK_STR(o.recs[0].topic, "shop.purchases");
     profile_out_free(&o);
@@ -165,7 +177,7 @@ static void t_retail_json_bytes_and_returns(void)
               PE_OK);
     struct profile_out o = {0};
     struct profile_event ev = event(SALE, "sale", 3, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 2);
     CHECK_STR(val(&o, 0), "{\"InvoiceNo\":\"3/s001/t01\",\"StockCode\":\"SKU-00001\","
                           "\"Description\":\"Aveline Day Cream 50ml\",\"Quantity\":2,"
@@ -177,7 +189,7 @@ static void t_retail_json_bytes_and_returns(void)
                           "\"CustomerID\":null,\"Country\":\"France\"}");
     CHECK_STR(o.recs[0].topic, "retail");
     struct profile_event ret = event(RETURN, "return", 5, TS_MS + 664000);
-    CHECK_INT(profile_map_event(&c, &ret, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ret, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 1);
     CHECK_STR(val(&o, 0), "{\"InvoiceNo\":\"C5/s001/t01\",\"StockCode\":\"SKU-00001\","
                           "\"Description\":\"Aveline \\\"Day\\\" Cream\",\"Quantity\":-1,"
@@ -195,13 +207,13 @@ static void t_orders_json_bytes(void)
     CHECK_INT(load(&c, "{\"sinks\":[{\"profile\":\"orders-json\"}]}", err, sizeof err), PE_OK);
     struct profile_out o = {0};
     struct profile_event ev = event(SALE, "sale", 3, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 1);
     CHECK_STR(val(&o, 0), "{\"customer_id\":null,\"source\":\"store\",\"quantity\":3,"
                           "\"total\":31.25,\"created_at\":\"11/21/2026, 08:00:14\"}");
     CHECK_STR(o.recs[0].topic, "orders");
     struct profile_event ret = event(RETURN, "return", 5, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ret, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ret, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 0);
     profile_out_free(&o);
     bridge_cfg_free(&c);
@@ -219,7 +231,7 @@ static void t_late_flag_and_route(void)
     struct profile_out o = {0};
     struct profile_event ev = event(SALE, "sale", 3, TS_MS);
     /* 3599 s old: only the orders sink (60 s) calls it late. */
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS + 3599000, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS + 3599000, &o), PE_OK);
     CHECK_INT(o.n, 4);
     CHECK_STR(o.recs[0].topic, "pos.sales");
     CHECK(!header(&o.recs[0], "late"));
@@ -231,7 +243,7 @@ static void t_late_flag_and_route(void)
     CHECK_STR(header(&o.recs[3], "lateness_s"), "3599");
     CHECK_INT(o.late, 1);
     /* 3601 s old: native and purchases flag it, purchases routes it. */
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS + 3601500, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS + 3601500, &o), PE_OK);
     CHECK_INT(o.n, 4);
     CHECK_STR(o.recs[0].topic, "pos.sales");
     CHECK_STR(header(&o.recs[0], "late"), "true");
@@ -245,7 +257,7 @@ static void t_late_flag_and_route(void)
     CHECK_INT(bridge_cfg_load(&c, NULL, err, sizeof err), PE_OK);
     CHECK_INT(c.nsinks, 1);
     CHECK(!c.sinks_set);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS + 86400000, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS + 86400000, &o), PE_OK);
     CHECK_INT(o.n, 1);
     CHECK_STR(o.recs[0].topic, "pos.sales");
     CHECK_INT(o.recs[0].nh, 5);
@@ -268,7 +280,7 @@ static void t_unmappable_is_a_dead_letter(void)
     cat[1] = 'k';
     struct profile_out o = {0};
     struct profile_event ev = event(bad, "sale", 3, TS_MS);
-    CHECK_INT(profile_map_event(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 3);
     CHECK_INT(o.dead, 1);
     CHECK_STR(o.recs[0].topic, "pos.sales");
@@ -282,12 +294,76 @@ static void t_unmappable_is_a_dead_letter(void)
     CHECK_STR(o.recs[2].topic, "orders"); /* orders needs no category */
     /* Not JSON at all: native still carries it, each JSON sink dead-letters it. */
     struct profile_event junk = event("{not json", "sale", 4, TS_MS);
-    CHECK_INT(profile_map_event(&c, &junk, TS_MS, &o), PE_OK);
+    CHECK_INT(map(&c, &junk, TS_MS, &o), PE_OK);
     CHECK_INT(o.n, 3);
     CHECK_INT(o.dead, 2);
     profile_out_free(&o);
     free(bad);
     bridge_cfg_free(&c);
+}
+
+/* native: the record itself on topics.<type> of its type; an unknown type is a dead letter of
+ * every sink (a spooled record always has a known type: pe_event_verify checks it). */
+static void t_native_routes_by_type(void)
+{
+    struct bridge_cfg c;
+    char err[512] = "";
+    CHECK_INT(load(&c,
+                   "{\"topics\":{\"z_report\":\"pos.z\"},\"sinks\":[{\"profile\":"
+                   "\"native\"},{\"profile\":\"orders-json\"}]}",
+                   err, sizeof err),
+              PE_OK);
+    static const char Z[] = "{\"type\":\"z_report\"}", C[] = "{\"type\":\"inventory_count\"}";
+    struct profile_out o = {0};
+    struct profile_event ev = event(Z, "z_report", 7, TS_MS);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 1);
+    CHECK_STR(o.recs[0].topic, "pos.z");
+    CHECK(o.recs[0].val == Z);
+    ev = event(C, "inventory_count", 8, TS_MS);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 1);
+    CHECK_STR(o.recs[0].topic, "pos.inventory");
+    ev = event(C, "bogus", 9, TS_MS);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 2);
+    CHECK_INT(o.dead, 2);
+    CHECK_STR(o.recs[0].topic, "pos.dlq");
+    CHECK_STR(header(&o.recs[0], "reason"), "native: unknown event type bogus");
+    CHECK_STR(header(&o.recs[1], "reason"), "orders-json: unknown event type bogus");
+    profile_out_free(&o);
+    bridge_cfg_free(&c);
+}
+
+/* The table: every profile found by its name, the names listed from it, the implicit one. */
+static void t_profile_table(void)
+{
+    char names[256];
+    profile_names(names, sizeof names);
+    CHECK_STR(names, "native, purchases-json, retail-json, orders-json, inventory-avro, "
+                     "orders-avro");
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(names, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save), n++) {
+        const struct profile_ops *p = profile_find(tok);
+        CHECK(p && strcmp(p->name, tok) == 0 && p->map);
+        CHECK(!p->config == !p->config_size);
+    }
+    CHECK_INT(n, 6);
+    CHECK(profile_find("csv") == NULL);
+    CHECK(profile_find(NULL) == NULL);
+    CHECK_STR(profile_implicit()->name, "native");
+    CHECK(profile_implicit()->default_topic == NULL);
+    /* --help lists each profile's own keys. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    profile_help(mem);
+    fclose(mem);
+    CHECK(strstr(text, "keys of a sink of profile purchases-json:\nts_field "));
+    CHECK(strstr(text, "keys of a sink of profile inventory-avro:\nregistry_url "));
+    CHECK(!strstr(text, "profile native"));
+    free(text);
 }
 
 static void t_sinks_config_errors_are_named(void)
@@ -299,7 +375,15 @@ static void t_sinks_config_errors_are_named(void)
         {"{\"sinks\":{}}", "sinks: expected a list"},
         {"{\"sinks\":[]}", "sinks: expected a list"},
         {"{\"sinks\":[{\"topic\":\"x\"}]}", "sinks[0].profile: missing"},
-        {"{\"sinks\":[{\"profile\":\"csv\"}]}", "sinks[0].profile: unknown profile \"csv\""},
+        {"{\"sinks\":[{\"profile\":\"csv\"}]}",
+         "sinks[0].profile: unknown profile \"csv\" (one of native, purchases-json, retail-json, "
+         "orders-json, inventory-avro, orders-avro)"},
+        {"{\"sinks\":[{\"profile\":\"native\",\"source\":\"x\"}]}",
+         "sinks[0].source: unknown key for profile native"},
+        {"{\"sinks\":[{\"profile\":\"orders-json\",\"source\":7}]}",
+         "sinks[0].source: expected a string"},
+        {"{\"sinks\":[{\"profile\":\"retail-json\",\"lateness_s\":1.5}]}",
+         "sinks[0].lateness_s: expected an integer from 1 to 31536000"},
         {"{\"sinks\":[{\"profile\":\"native\",\"topic\":\"x\"}]}", "sinks[0].topic: the native"},
         {"{\"sinks\":[{\"profile\":\"orders-json\",\"country\":\"FR\"}]}",
          "sinks[0].country: unknown key for profile orders-json"},
@@ -335,7 +419,6 @@ static void t_sinks_config_errors_are_named(void)
     CHECK_STR(c.store, "s002");
     CHECK_STR(c.sinks[0].late, "flag");
     CHECK_STR(c.sinks[1].topic, "orders");
-    CHECK_STR(c.sinks[1].source, "web");
     CHECK_INT(c.sinks[1].lateness_s, 3600);
     char *text = NULL;
     size_t len = 0;
@@ -355,6 +438,8 @@ static const struct pe_test tests[] = {
     {"orders_json_bytes", t_orders_json_bytes},
     {"late_flag_and_route", t_late_flag_and_route},
     {"unmappable_is_a_dead_letter", t_unmappable_is_a_dead_letter},
+    {"native_routes_by_type", t_native_routes_by_type},
+    {"profile_table", t_profile_table},
     {"sinks_config_errors_are_named", t_sinks_config_errors_are_named},
     {NULL, NULL},
 };

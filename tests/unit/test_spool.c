@@ -302,7 +302,7 @@ static void t_open_fresh(void)
     pe_spool_close(NULL);
 
     CHECK_INT(raw_int(path, "PRAGMA application_id"), 0x50455350);
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM terminals"), 0);
     s = open_s(path, 0); /* and an existing empty spool opens again */
     CHECK_INT(nterms(s), 0);
@@ -1174,8 +1174,8 @@ static void t_not_a_spool(void)
 
     const char *newer = pe_test_path(3, "newer.db");
     spool_with(newer, 2);
-    raw_sql(newer, "PRAGMA user_version = 3");
-    expect_refused(newer, PE_EINVAL, "schema version 3");
+    raw_sql(newer, "PRAGMA user_version = 4");
+    expect_refused(newer, PE_EINVAL, "schema version 4");
 }
 
 static void t_damaged(void)
@@ -1312,8 +1312,8 @@ static void t_verify(void)
     spool_with(p1, 20);
     raw_sql(p1, "UPDATE terminals SET spooled = 21");
     expect_verify(p1, PE_ECORRUPT, "seq 21: missing");
-    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 3");
-    expect_verify(p1, PE_EINVAL, "schema version 3");
+    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 4");
+    expect_verify(p1, PE_EINVAL, "schema version 4");
     raw_sql(p1, "CREATE TABLE extra(x); PRAGMA application_id = 7");
     expect_verify(p1, PE_ECORRUPT, "not a posedge spool");
 }
@@ -1482,51 +1482,145 @@ static void t_advance(void)
     pe_spool_close(s);
 }
 
-static int count_schema(const struct pe_spool_schema *r, void *ctx)
+struct meta_seen {
+    char keys[8][64];
+    char values[8][128];
+    int64_t updated[8];
+    int n;
+};
+
+static int see_meta(const struct pe_spool_meta *m, void *ctx)
 {
-    int *n = ctx;
-    if (strcmp(r->subject, "t-value") == 0 && r->id == 7 && r->version == 2)
-        (*n)++;
+    struct meta_seen *seen = ctx;
+    if (seen->n == 8)
+        return 1;
+    snprintf(seen->keys[seen->n], sizeof seen->keys[0], "%s", m->key);
+    snprintf(seen->values[seen->n], sizeof seen->values[0], "%s", m->value);
+    seen->updated[seen->n++] = m->updated_ms;
     return 0;
 }
 
-/* Schema version 2 adds schema_ids: a version 1 file is migrated at open, and the ids kept
- * there survive a reopen. */
-static void t_schema_ids_and_migration(void)
+static int64_t user_version(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void exec_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        pe_test_fail(__FILE__, __LINE__, "%s: %s", sql, msg);
+    sqlite3_free(msg);
+    sqlite3_close(db);
+}
+
+/* Metadata: a key/value store the spool does not interpret; put replaces, list takes a
+ * prefix, values survive a reopen, nothing is written inside an intake transaction. */
+static void t_meta(void)
+{
+    const char *path = pe_test_path(0, "meta.db");
+    struct pe_spool *s = NULL;
+    char err[256], *v = NULL;
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    CHECK_INT(pe_spool_meta_get(s, "a/1", &v), PE_ENOTFOUND);
+    CHECK(v == NULL);
+    CHECK_OK(pe_spool_meta_put(s, "a/1", "one", 1000));
+    CHECK_OK(pe_spool_meta_put(s, "a/2", "two", 1000));
+    CHECK_OK(pe_spool_meta_put(s, "b/1", "other", 1000));
+    CHECK_OK(pe_spool_meta_put(s, "a/1", "uno", 2000)); /* replaces */
+    CHECK_INT(pe_spool_meta_put(s, "", "x", 1), PE_EINVAL);
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(pe_spool_meta_put(s, "a/3", "x", 1), PE_ESTATE);
+    pe_spool_rollback(s);
+    pe_spool_close(s);
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    CHECK_OK(pe_spool_meta_get(s, "a/1", &v));
+    CHECK_STR(v, "uno");
+    free(v);
+    struct meta_seen seen = {0};
+    CHECK_OK(pe_spool_meta_list(s, "a/", see_meta, &seen));
+    CHECK_INT(seen.n, 2);
+    CHECK_STR(seen.keys[0], "a/1");
+    CHECK_STR(seen.values[0], "uno");
+    CHECK_INT(seen.updated[0], 2000);
+    CHECK_STR(seen.keys[1], "a/2");
+    memset(&seen, 0, sizeof seen);
+    CHECK_OK(pe_spool_meta_list(s, "", see_meta, &seen));
+    CHECK_INT(seen.n, 3);
+    memset(&seen, 0, sizeof seen);
+    CHECK_OK(pe_spool_meta_list(s, "a/%", see_meta, &seen)); /* a prefix, not a pattern */
+    CHECK_INT(seen.n, 0);
+    pe_spool_close(s);
+    CHECK_INT(user_version(path), 3);
+}
+
+/* Older files are migrated at open, one version per transaction: version 1 had no table of
+ * ids, version 2 kept the Avro sinks' ids in schema_ids, which become metadata under the keys
+ * the Avro profile uses ("avro/<subject>/<id>", {"schema":..., "version":...}; of two rows of
+ * one key the newer wins). */
+static void t_migration(void)
 {
     const char *path = pe_test_path(0, "v1.db");
     struct pe_spool *s = NULL;
     char err[256];
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
     pe_spool_close(s);
+    exec_sql(path, "DROP TABLE meta; PRAGMA user_version = 1;");
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    CHECK_OK(pe_spool_meta_put(s, "k", "v", 1));
+    pe_spool_close(s);
+    CHECK_INT(user_version(path), 3);
+
+    path = pe_test_path(0, "v2.db");
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    pe_spool_close(s);
+    exec_sql(path,
+             "DROP TABLE meta;"
+             "CREATE TABLE schema_ids(subject TEXT NOT NULL, schema TEXT NOT NULL, id INTEGER NOT "
+             "NULL, version INTEGER NOT NULL, learned_ms INTEGER NOT NULL, PRIMARY KEY(subject, "
+             "schema));"
+             "INSERT INTO schema_ids VALUES ('t-value', '\"int\"', 7, 2, 2000);"
+             "INSERT INTO schema_ids VALUES ('t-value', '\"long\"', 7, 0, 1000);"
+             "INSERT INTO schema_ids VALUES ('t-key', '{\"type\":\"string\"}', 8, 1, 1500);"
+             "PRAGMA user_version = 2;");
+    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
+    struct meta_seen seen = {0};
+    CHECK_OK(pe_spool_meta_list(s, "", see_meta, &seen));
+    CHECK_INT(seen.n, 2);
+    CHECK_STR(seen.keys[0], "avro/t-key/8");
+    CHECK_STR(seen.values[0], "{\"schema\":\"{\\\"type\\\":\\\"string\\\"}\",\"version\":1}");
+    CHECK_INT(seen.updated[0], 1500);
+    CHECK_STR(seen.keys[1], "avro/t-value/7");
+    CHECK_STR(seen.values[1], "{\"schema\":\"\\\"int\\\"\",\"version\":2}");
+    CHECK_INT(seen.updated[1], 2000);
+    pe_spool_close(s);
+    CHECK_INT(user_version(path), 3);
     sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, "DROP TABLE schema_ids; PRAGMA user_version = 1;", NULL, NULL, NULL),
-              SQLITE_OK);
-    sqlite3_close(db);
-    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
-    CHECK_OK(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 1, 1000));
-    CHECK_OK(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 2, 2000)); /* replaces */
-    CHECK_OK(pe_spool_begin(s));
-    CHECK_INT(pe_spool_schema_put(s, "t-value", "\"int\"", 7, 2, 2000), PE_ESTATE);
-    pe_spool_rollback(s);
-    pe_spool_close(s);
-    CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
-    int n = 0;
-    CHECK_OK(pe_spool_schemas(s, count_schema, &n));
-    CHECK_INT(n, 1);
-    pe_spool_close(s);
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
-    CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'schema_ids'",
+                                 -1, &st, NULL),
+              SQLITE_OK);
     CHECK_INT(sqlite3_step(st), SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(st, 0), 2);
+    CHECK_INT(sqlite3_column_int(st, 0), 0);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
 
 static const struct pe_test tests[] = {
-    {"schema_ids_and_migration", t_schema_ids_and_migration},
+    {"meta", t_meta},
+    {"migration", t_migration},
     {"open_fresh", t_open_fresh},
     {"transaction_state", t_transaction_state},
     {"add_in_order", t_add_in_order},
