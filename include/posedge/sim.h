@@ -1,20 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hal/sim.h - the simulated shop floor of the sim board.
+ * sim.h - the simulated shop floor of the sim board: the simulator layer (sim/).
  *
- * A simulation drives the fake devices (hal/fake/) through their back doors: it scans
- * barcodes on the fake scanner, puts weights on the fake scale, presses keys on the fake
- * keypad and presents cards to the fake payment terminal. Its source is either a scenario (a
- * JSON-lines script of till actions, see docs/scenario.md) or the seeded shopper
- * simulator. It also keeps the sim board's terminal clock: simulated UTC time that advances
- * with each action, so a trading day takes seconds. Everything is deterministic for a given
- * script or seed.
+ * The simulator sits above the HAL and below the daemons (common -> store | hal -> sim ->
+ * agent | bridge | ctl) and is built only for a board whose HAL_DIRS has fake, because it
+ * drives the fake devices (hal/fake/) through their back doors: it scans barcodes on the fake
+ * scanner, puts weights on the fake scale, presses keys on the fake keypad and presents cards
+ * to the fake payment terminal. Its source is a scenario (a JSON-lines script of till
+ * actions, see docs/scenario.md), the seeded shopper simulator or a dataset replay. It also
+ * keeps the sim board's terminal clock: simulated UTC time that advances with each action, so
+ * a trading day takes seconds. Everything is deterministic for a given script or seed.
  *
  * The daemon's loop calls pe_sim_step when pe_sim_pending is false (the till has consumed the
  * previous action and no payment is in flight), so actions never overtake each other.
  */
-#ifndef POSEDGE_HAL_SIM_H
-#define POSEDGE_HAL_SIM_H
+#ifndef POSEDGE_SIM_H
+#define POSEDGE_SIM_H
 
 #include <stdio.h>
 
@@ -101,7 +102,7 @@ void pe_sim_sale_committed(struct pe_sim *sim, int64_t seq, const char *id, cons
 /* Customers served so far (each sale, return, void or no-sale attempt counts one). */
 int64_t pe_sim_customers(const struct pe_sim *sim);
 
-/* ---- Dataset replay (hal/fake/replay.c, docs/scenario.md "Replaying datasets") ---------- */
+/* ---- Dataset replay (sim/replay.c, docs/scenario.md "Replaying datasets") --------------- */
 
 enum pe_replay_format {
     PE_REPLAY_ONLINE_RETAIL = 1, /* UCI "Online Retail" CSV: one sale per InvoiceNo */
