@@ -56,6 +56,7 @@ int pe_secret_read(const char *what, const char *path, unsigned flags, char *out
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(err, errlen, "%s %s: cannot read: %s", what, path, strerror(errno));
+        pe_secret_wipe(out, outlen);
         return PE_EIO;
     }
     int rc = PE_OK;
@@ -63,10 +64,10 @@ int pe_secret_read(const char *what, const char *path, unsigned flags, char *out
     if (fstat(fd, &st) != 0) {
         snprintf(err, errlen, "%s %s: cannot read: %s", what, path, strerror(errno));
         rc = PE_EIO;
-        goto close_fd;
+        goto wipe_out;
     }
     if ((flags & PE_SECRET_PRIVATE) && (rc = mode_ok(what, path, st.st_mode, err, errlen)))
-        goto close_fd;
+        goto wipe_out;
     /* Read until the first line ends, the file ends, or out is full: the line must fit in
      * outlen - 1 bytes, with its NUL. */
     size_t n = 0;
