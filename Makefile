@@ -11,7 +11,8 @@
 # sysroot of its own, build/$(BOARD)/sysroot: its architecture's library packages, downloaded
 # and unpacked by scripts/sysroot.sh when it is missing (never touching the host's packages).
 #
-#   make              build/$(BOARD)/posedge-agent and posedge-ctl
+#   make              build/$(BOARD)/posedge-agent, -bridge and -ctl; checks the layer order
+#                     (scripts/layers.sh: see "The layers" below)
 #   make BOARD=rpi4   the same for a Raspberry Pi 4 class till (arm64); BOARD=armhf for ARMv7
 #   make check        install what is missing, build with sanitizers, run every test (with the
 #                     ARM boards' test builds under QEMU: tests/run.sh)
@@ -97,6 +98,7 @@ LAYER_HEADERS_hal := hal/%
 LAYER_HEADERS_sim := sim.h hal/sim.h
 # The layers under the programs; each program links its own archive and then these.
 BASE_LAYERS := common store hal sim
+PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
 
 # The simulator drives the fake devices: it is built only where the board's HAL_DIRS has fake.
 # A program's file X_nosim.c stands in for X.c (the program's part that needs the simulator)
@@ -182,7 +184,7 @@ $(CTL): $(call obj,ctl/main.c) $(call lib,ctl) $(BASE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) \
-                  $(call lib,agent ctl bridge) $(BASE_LIBS)
+                  $(call lib,$(PROGRAM_LAYERS)) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 
