@@ -11,7 +11,8 @@
 # sysroot of its own, build/$(BOARD)/sysroot: its architecture's library packages, downloaded
 # and unpacked by scripts/sysroot.sh when it is missing (never touching the host's packages).
 #
-#   make              build/$(BOARD)/posedge-agent and posedge-ctl
+#   make              build/$(BOARD)/posedge-agent, -bridge and -ctl; checks the layer order
+#                     (scripts/layers.sh: see "The layers" below)
 #   make BOARD=rpi4   the same for a Raspberry Pi 4 class till (arm64); BOARD=armhf for ARMv7
 #   make check        install what is missing, build with sanitizers, run every test (with the
 #                     ARM boards' test builds under QEMU: tests/run.sh)
@@ -75,29 +76,70 @@ KAFKA_LIBS := -lrdkafka
 # The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
 AVRO_LIBS := -lavro -lcurl
 
-LIB_SRC := $(wildcard common/*.c) $(wildcard store/*.c) $(wildcard hal/*.c) \
-           $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
-AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
-CTL_SRC := $(filter-out ctl/main.c,$(wildcard ctl/*.c))
-BRIDGE_SRC := $(filter-out bridge/main.c,$(wildcard bridge/*.c))
-# A driver family's unit tests (tests/unit/test_hal_<family>*.c) need its drivers in the build.
+# ---- The layers ----------------------------------------------------------------------------
+# common -> store | hal -> sim -> agent | bridge | ctl. A layer is a top-level directory and one
+# archive, and may use only itself and the layers LAYER_USES_<layer> names: store and hal are
+# siblings that never use each other, and so are the three programs. A public header
+# (include/posedge/) belongs to common unless LAYER_HEADERS_<layer> names it (patterns as
+# make's, under include/posedge/). Programs link their archives highest layer first, so a call
+# from a lower layer up does not link; and scripts/layers.sh checks every include and every
+# archive's undefined symbols against this table, so a back edge fails `make` even where the
+# linker would let it through.
+LAYERS := common store hal sim agent bridge ctl
+LAYER_USES_common :=
+LAYER_USES_store := common
+LAYER_USES_hal := common
+LAYER_USES_sim := common hal
+LAYER_USES_agent := common store hal sim
+LAYER_USES_bridge := common store hal sim
+LAYER_USES_ctl := common store hal sim
+LAYER_HEADERS_store := journal.h spool.h report.h ledger.h faultvfs.h
+LAYER_HEADERS_hal := hal/%
+LAYER_HEADERS_sim := sim.h hal/sim.h
+# The layers under the programs; each program links its own archive and then these.
+BASE_LAYERS := common store hal sim
+PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
+
+# The simulator drives the fake devices: it is built only where the board's HAL_DIRS has fake.
+# A program's file X_nosim.c stands in for X.c (the program's part that needs the simulator)
+# on a board without it: X.c is built only with the sim layer, X_nosim.c only without.
+SIM := $(filter fake,$(HAL_DIRS))
+NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
+SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
+
+SRC_common := $(wildcard common/*.c)
+SRC_store := $(wildcard store/*.c)
+SRC_hal := $(wildcard hal/*.c) $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
+SRC_sim := $(if $(SIM),$(wildcard sim/*.c))
+SRC_agent := $(filter-out agent/main.c $(SIM_OFF_SRC),$(wildcard agent/*.c))
+SRC_bridge := $(filter-out bridge/main.c $(SIM_OFF_SRC),$(wildcard bridge/*.c))
+SRC_ctl := $(filter-out ctl/main.c $(SIM_OFF_SRC),$(wildcard ctl/*.c))
+
+# What the board leaves out (driver families, the simulator), as the include paths that name
+# it: a unit test that includes one of them needs it, and is not built.
 HAL_OFF := $(filter-out $(HAL_DIRS),$(notdir $(patsubst %/,%,$(wildcard hal/*/))))
-UNIT_SRC := $(filter-out tests/unit/harness.c $(HAL_OFF:%=tests/unit/test_hal_%%), \
-                         $(wildcard tests/unit/test_*.c))
+OFF_INCLUDES := $(HAL_OFF:%=hal/%/) $(if $(SIM),,sim/ posedge/sim.h posedge/hal/sim.h)
+HASH := \#
+UNIT_OFF := $(if $(strip $(OFF_INCLUDES)),$(shell grep -lF \
+                $(foreach i,$(OFF_INCLUDES),-e '$(HASH)include "$(i)') tests/unit/test_*.c))
+UNIT_SRC := $(filter-out tests/unit/harness.c $(UNIT_OFF),$(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-LIB := $(BUILD)/libposedge.a
-AGENT_LIB := $(BUILD)/libagent.a
-CTL_LIB := $(BUILD)/libctl.a
-BRIDGE_LIB := $(BUILD)/libbridge.a
+lib = $(foreach l,$(1),$(BUILD)/lib$(l).a)
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+# The layers this board builds (the sim layer may be empty), and the base archives highest
+# first, as every link line takes them.
+BUILT_LAYERS := $(foreach l,$(LAYERS),$(if $(strip $(SRC_$(l))),$(l)))
+BASE_LIBS := $(call lib,$(call reverse,$(filter $(BASE_LAYERS),$(BUILT_LAYERS))))
 BRIDGE := $(BUILD)/posedge-bridge
 AGENT := $(BUILD)/posedge-agent
 CTL := $(BUILD)/posedge-ctl
+LAYERS_OK := $(BUILD)/layers.ok
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
 .PHONY: all check demo bench deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
-all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE))
+all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE)) $(LAYERS_OK)
 
 # Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
 $(BUILD)/obj/%.o: %.c boards/$(BOARD)/board.mk | $(SYSROOT_STAMP)
@@ -126,35 +168,39 @@ $(VERSION_STAMP): FORCE
 $(BUILD)/obj/common/version.o: CPPFLAGS += -DPE_VERSION='"$(VERSION)"' -DPE_BOARD='"$(BOARD)"'
 $(BUILD)/obj/common/version.o: $(VERSION_STAMP)
 
-$(LIB): $(call obj,$(LIB_SRC))
-	@rm -f $@
-	$(AR) rcs $@ $^
-$(AGENT_LIB): $(call obj,$(AGENT_SRC))
-	@rm -f $@
-	$(AR) rcs $@ $^
-$(CTL_LIB): $(call obj,$(CTL_SRC))
-	@rm -f $@
-	$(AR) rcs $@ $^
+# One archive per layer.
+define layer_archive
+$(call lib,$(1)): $(call obj,$(SRC_$(1)))
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach l,$(BUILT_LAYERS),$(eval $(call layer_archive,$(l))))
 
-$(BRIDGE_LIB): $(call obj,$(BRIDGE_SRC))
-	@rm -f $@
-	$(AR) rcs $@ $^
-
-$(BRIDGE): $(call obj,bridge/main.c) $(BRIDGE_LIB) $(LIB)
+$(BRIDGE): $(call obj,bridge/main.c) $(call lib,bridge) $(BASE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
-$(AGENT): $(call obj,agent/main.c) $(AGENT_LIB) $(LIB)
+$(AGENT): $(call obj,agent/main.c) $(call lib,agent) $(BASE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(CTL): $(call obj,ctl/main.c) $(CTL_LIB) $(LIB)
+$(CTL): $(call obj,ctl/main.c) $(call lib,ctl) $(BASE_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
 
-$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) $(AGENT_LIB) \
-                  $(CTL_LIB) $(BRIDGE_LIB) $(LIB)
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) \
+                  $(call lib,$(PROGRAM_LAYERS)) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 
-$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(LIB)
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
+
+# The layer order, checked (scripts/layers.sh): every include of every layer's files (all of
+# them, built on this board or not), and the undefined symbols of the archives built.
+LAYER_FILES := $(shell find $(LAYERS) include -name '*.[ch]' 2>/dev/null)
+$(LAYERS_OK): scripts/layers.sh Makefile $(LAYER_FILES) $(call lib,$(BUILT_LAYERS))
+	@echo "scripts/layers.sh: the includes and symbols of $(BUILT_LAYERS)"
+	@LAYERS='$(LAYERS)' $(foreach l,$(LAYERS),LAYER_USES_$(l)='$(LAYER_USES_$(l))' \
+	    LAYER_HEADERS_$(l)='$(LAYER_HEADERS_$(l))') \
+	    scripts/layers.sh $(CROSS)nm $(foreach l,$(BUILT_LAYERS),$(l)=$(call lib,$(l)))
+	@touch $@
 
 unit-tests: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)

@@ -140,5 +140,6 @@ int pe_protocol_acl(FILE *out, const char *store, const char *bridge_user)
         pe_topic(t, sizeof t, store, PE_TOPIC_USER, till[i].ch, NULL);
         fprintf(out, "pattern %s %s\n", till[i].access, t);
     }
-    return ferror(out) ? PE_EIO : PE_OK;
+    /* Flushed here, so that a full disk or a closed pipe is this call's PE_EIO. */
+    return fflush(out) != 0 || ferror(out) ? PE_EIO : PE_OK;
 }

@@ -5,7 +5,7 @@
  *   posedge-ctl acl --store S [--bridge-user NAME]
  *
  * Prints the acl_file of docs/protocol.md ("Access control") for store S, byte for byte as the
- * protocol shows it, with NAME (default "bridge") as the bridge's MQTT user. The bridge user
+ * protocol shows it (pe_protocol_acl, the one writer of the store's topics), with NAME (default "bridge") as the bridge's MQTT user. The bridge user
  * may read every till's events, state and command answers, write acks and commands, and own
  * the reserved terminal "bridge"; each till, connecting with its terminal id as username, gets
  * its own topics only (mosquitto's %u patterns). So a till can neither publish another till's
@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "posedge/err.h"
 #include "posedge/event.h"
+#include "posedge/protocol.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -42,7 +44,7 @@ int ctl_acl(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *store = NULL, *user = "bridge";
+    const char *store = NULL, *user = "bridge"; /* the MQTT user, not the topic id */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -75,22 +77,7 @@ int ctl_acl(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    const char *s = store;
-    printf("# posedge ACL for store %s (mosquitto acl_file)\n"
-           "user %s\n"
-           "topic read posedge/v1/%s/+/events\n"
-           "topic read posedge/v1/%s/+/state\n"
-           "topic readwrite posedge/v1/%s/+/ack\n"
-           "topic write posedge/v1/%s/+/cmd\n"
-           "topic read posedge/v1/%s/+/cmd/res\n"
-           "topic readwrite posedge/v1/%s/bridge/#\n"
-           "\n"
-           "# each till: only its own topics (%%u is the MQTT username, the terminal id)\n"
-           "pattern write posedge/v1/%s/%%u/events\n"
-           "pattern readwrite posedge/v1/%s/%%u/state\n"
-           "pattern read posedge/v1/%s/%%u/ack\n"
-           "pattern read posedge/v1/%s/%%u/cmd\n"
-           "pattern write posedge/v1/%s/%%u/cmd/res\n",
-           s, user, s, s, s, s, s, s, s, s, s, s, s);
-    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+    if (pe_protocol_acl(stdout, store, user) != PE_OK || fflush(stdout) != 0)
+        return EXIT_FAIL;
+    return 0;
 }

@@ -2,11 +2,11 @@
 /*
  * args.c - option values the posedge-ctl commands share (see ctl.h): counts of seconds, and
  * what the commands that talk to the MQTT broker (status, fleet) take alike: the broker's
- * address, the user's password file, a one-shot client id and the words for a broker that
+ * address, a one-shot client id, the login (the password, read from --password-file by
+ * pe_secret_read, is wiped as soon as the client has its copy) and the words for a broker that
  * could not be reached; and how a value from a till or the bridge is printed in KEY=VALUE
- * form. A password read here is never printed, not even in an error message.
+ * form.
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #include "posedge/err.h"
 #include "posedge/json.h"
 #include "posedge/mqtt.h"
+#include "posedge/secret.h"
 
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out)
 {
@@ -41,36 +42,6 @@ int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, 
     return 0;
 }
 
-int ctl_password_file(const char *cmd, const char *path, char *out, size_t n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "posedge-ctl %s: --password-file: cannot read %s: %s\n", cmd, path,
-                strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    out[0] = '\0';
-    if (!fgets(out, (int)n, f)) {
-        if (ferror(f)) {
-            fprintf(stderr, "posedge-ctl %s: --password-file: cannot read %s\n", cmd, path);
-            rc = -1;
-        }
-        out[0] = '\0'; /* an empty file: no password */
-    } else if (!strchr(out, '\n') && !feof(f)) {
-        fprintf(stderr,
-                "posedge-ctl %s: --password-file: the first line of %s is longer than %zu "
-                "bytes\n",
-                cmd, path, n - 2);
-        rc = -1;
-    }
-    fclose(f);
-    out[strcspn(out, "\r\n")] = '\0';
-    if (rc)
-        explicit_bzero(out, n);
-    return rc;
-}
-
 void ctl_client_id(const char *cmd, char *out, size_t n)
 {
     snprintf(out, n, "posedge-ctl-%s-%ld-%04x", cmd, (long)getpid(),
@@ -86,7 +57,7 @@ int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password,
     mo->backoff_min_ms = 100;
     mo->backoff_max_ms = 1000;
     int rc = pe_mqtt_create(loop, mo, out);
-    explicit_bzero(password, pwlen); /* libmosquitto has its own copy */
+    pe_secret_wipe(password, pwlen); /* libmosquitto has its own copy */
     mo->password = NULL;
     return rc;
 }

@@ -12,8 +12,6 @@
 
 #include <cjson/cJSON.h>
 
-#define CTL_PASSWORD_MAX 512 /* a --password-file's first line, with newline and NUL */
-
 /* posedge-ctl devkafka [--port P] [--brokers N] [--partitions N] (ctl/devkafka.c) */
 int ctl_devkafka(int argc, char **argv);
 
@@ -48,12 +46,6 @@ int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, lon
 /* --mqtt HOST:PORT of command cmd into host (hostlen bytes) and *port: 0, or -1 after saying
  * on stderr what was wrong (ctl/args.c). */
 int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, int *port);
-
-/* The first line of the file at path (without its line ending) into out (n bytes, at least
- * CTL_PASSWORD_MAX is plenty): an MQTT password. An empty file gives "" (no password).
- * Returns 0, or -1 after saying on stderr why the file cannot be used; the password itself is
- * never printed. The caller wipes out (explicit_bzero) once the client has taken it. */
-int ctl_password_file(const char *cmd, const char *path, char *out, size_t n);
 
 /* A client id for a one-shot connection of command cmd: "posedge-ctl-<cmd>-<pid>-<hex>". */
 void ctl_client_id(const char *cmd, char *out, size_t n);

@@ -58,6 +58,8 @@
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "posedge/mqtt.h"
+#include "posedge/protocol.h"
+#include "posedge/secret.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -65,14 +67,10 @@
 /* An agent holds a report up to 30 s for a transaction at the till to finish before it
  * refuses it as busy (agent/fleet.c): wait longer than that by default. */
 #define DEFAULT_TIMEOUT_S 40
-#define TOPIC_MAX 160               /* our topics and patterns */
-#define PREFIX_MAX (12 + PE_ID_MAX) /* "posedge/v1/<store>/" */
-#define HOST_MAX 256                /* --mqtt host */
-#define WORD_MAX 40                 /* a state word or error code ("unknown_command") */
-#define LINE_COLS 100               /* the first line of a human-readable answer */
-#define PATH_MAX_ 256               /* a flattened path ("report.tax[0].net") */
-#define BRIDGE_ID "bridge"
-#define OLD_BRIDGE_ID "_bridge" /* the bridge's state topic before protocol v1's fleet state */
+#define HOST_MAX 256  /* --mqtt host */
+#define WORD_MAX 40   /* a state word or error code ("unknown_command") */
+#define LINE_COLS 100 /* the first line of a human-readable answer */
+#define PATH_MAX_ 256 /* a flattened path ("report.tax[0].net") */
 
 /* One till: seen in a retained state (fan-out) or named by --terminal. */
 struct target {
@@ -88,24 +86,23 @@ struct target {
 };
 
 struct fleet {
-    struct pe_loop *loop;    /* owned */
-    struct pe_mqtt *mqtt;    /* owned */
-    struct pe_rng *rng;      /* owned: request ids */
-    const char *store;       /* borrowed from argv */
-    const char *terminal;    /* --terminal, or NULL for every online till (borrowed) */
-    const char *cmd;         /* CMD (borrowed) */
-    const char *addr;        /* --mqtt as given, for messages (borrowed) */
-    cJSON *args;             /* owned: the command's args object */
-    bool json;               /* --json: print the answers' JSON */
-    char prefix[PREFIX_MAX]; /* "posedge/v1/<store>/" */
-    char probe[TOPIC_MAX];   /* our probe topic (fan-out) */
-    bool connected;          /* on_connect seen at least once */
-    bool probed;             /* fan-out: the probe came back, the tills are chosen */
-    int attempts_failed;     /* connection attempts that failed before the first connect */
-    int last_reason;         /* PE_E* of the last failure */
-    bool oom;                /* a till could not be recorded */
-    struct target *t;        /* the tills known (sorted by id once chosen) */
-    size_t n, cap;           /* entries and room in t */
+    struct pe_loop *loop;     /* owned */
+    struct pe_mqtt *mqtt;     /* owned */
+    struct pe_rng *rng;       /* owned: request ids */
+    const char *store;        /* borrowed from argv */
+    const char *terminal;     /* --terminal, or NULL for every online till (borrowed) */
+    const char *cmd;          /* CMD (borrowed) */
+    const char *addr;         /* --mqtt as given, for messages (borrowed) */
+    cJSON *args;              /* owned: the command's args object */
+    bool json;                /* --json: print the answers' JSON */
+    char probe[PE_TOPIC_MAX]; /* our probe topic (fan-out) */
+    bool connected;           /* on_connect seen at least once */
+    bool probed;              /* fan-out: the probe came back, the tills are chosen */
+    int attempts_failed;      /* connection attempts that failed before the first connect */
+    int last_reason;          /* PE_E* of the last failure */
+    bool oom;                 /* a till could not be recorded */
+    struct target *t;         /* the tills known (sorted by id once chosen) */
+    size_t n, cap;            /* entries and room in t */
 };
 
 static void usage(FILE *out)
@@ -215,10 +212,11 @@ static void send_pending(struct fleet *f)
         struct target *t = &f->t[i];
         if (!t->addressed || t->sent || t->send_err)
             continue;
-        char *payload = NULL, topic[TOPIC_MAX];
+        char *payload = NULL, topic[PE_TOPIC_MAX];
         size_t len = 0;
-        int rc = build(f, t, &payload, &len);
-        snprintf(topic, sizeof topic, "%s%s/cmd", f->prefix, t->id);
+        int rc = pe_topic(topic, sizeof topic, f->store, t->id, PE_CH_CMD, NULL);
+        if (rc == PE_OK)
+            rc = build(f, t, &payload, &len);
         if (rc == PE_OK)
             rc = pe_mqtt_publish(f->mqtt, topic, payload, len, 1, false, NULL);
         free(payload);
@@ -447,21 +445,15 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
             choose(f);
         return;
     }
-    size_t pl = strlen(f->prefix);
-    if (strncmp(topic, f->prefix, pl) != 0)
+    char store[PE_ID_MAX], tid[PE_ID_MAX];
+    enum pe_channel ch;
+    const char *suffix;
+    if (pe_topic_parse(topic, store, tid, &ch, &suffix) != PE_OK || strcmp(store, f->store) != 0 ||
+        *suffix || pe_id_reserved(tid))
         return;
-    const char *id = topic + pl, *slash = strchr(id, '/');
-    if (!slash || slash == id || (size_t)(slash - id) >= PE_ID_MAX)
-        return;
-    char tid[PE_ID_MAX];
-    memcpy(tid, id, (size_t)(slash - id));
-    tid[slash - id] = '\0';
-    if (!pe_event_id_valid(tid, 1) || strcmp(tid, BRIDGE_ID) == 0 ||
-        strcmp(tid, OLD_BRIDGE_ID) == 0)
-        return;
-    if (strcmp(slash, "/cmd/res") == 0)
+    if (ch == PE_CH_CMD_RES)
         take_answer(f, tid, payload, len);
-    else if (strcmp(slash, "/state") == 0 && !f->terminal && !f->probed)
+    else if (ch == PE_CH_STATE && !f->terminal && !f->probed)
         take_state(f, tid, payload, len);
 }
 
@@ -470,13 +462,16 @@ static void on_connect(void *ctx, bool session_present)
     struct fleet *f = ctx;
     (void)session_present;
     f->connected = true;
-    char pattern[TOPIC_MAX];
+    char pattern[PE_TOPIC_MAX];
     /* The answers first: QoS 1, so none is lost between the broker and us. */
-    snprintf(pattern, sizeof pattern, "%s%s/cmd/res", f->prefix, f->terminal ? f->terminal : "+");
-    int rc = pe_mqtt_subscribe(f->mqtt, pattern, 1);
+    int rc = pe_topic(pattern, sizeof pattern, f->store, f->terminal ? f->terminal : PE_TOPIC_ANY,
+                      PE_CH_CMD_RES, NULL);
+    if (rc == PE_OK)
+        rc = pe_mqtt_subscribe(f->mqtt, pattern, 1);
     if (rc == PE_OK && !f->terminal && !f->probed) {
-        snprintf(pattern, sizeof pattern, "%s+/state", f->prefix);
-        rc = pe_mqtt_subscribe(f->mqtt, pattern, 0);
+        rc = pe_topic(pattern, sizeof pattern, f->store, PE_TOPIC_ANY, PE_CH_STATE, NULL);
+        if (rc == PE_OK)
+            rc = pe_mqtt_subscribe(f->mqtt, pattern, 0);
         if (rc == PE_OK)
             rc = pe_mqtt_subscribe(f->mqtt, f->probe, 0);
         if (rc == PE_OK)
@@ -525,7 +520,7 @@ int ctl_fleet(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct fleet f = {.store = NULL};
-    char host[HOST_MAX], password[CTL_PASSWORD_MAX] = "";
+    char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
     const char *user = NULL, *password_file = NULL;
     int port = 0, c;
     long timeout_s = DEFAULT_TIMEOUT_S;
@@ -536,7 +531,7 @@ int ctl_fleet(int argc, char **argv)
                 return EXIT_USAGE;
             f.addr = optarg;
         } else if (c == 's' || c == 't') {
-            if (!pe_event_id_valid(optarg, 1) || (c == 't' && strcmp(optarg, BRIDGE_ID) == 0)) {
+            if (!pe_event_id_valid(optarg, 1) || (c == 't' && pe_id_reserved(optarg))) {
                 fprintf(stderr, "posedge-ctl fleet: %s: not a %s id: \"%s\"\n",
                         c == 's' ? "--store" : "--terminal", c == 's' ? "store" : "till", optarg);
                 return EXIT_USAGE;
@@ -592,8 +587,11 @@ int ctl_fleet(int argc, char **argv)
                 crc == PE_EINVAL ? " (a value that is not UTF-8)" : "");
         goto delete_args;
     }
-    if (password_file && ctl_password_file("fleet", password_file, password, sizeof password))
+    if (password_file && pe_secret_read("--password-file", password_file, 0, password,
+                                        sizeof password, err, sizeof err)) {
+        fprintf(stderr, "posedge-ctl fleet: %s\n", err);
         goto delete_args;
+    }
 
     status = EXIT_FAIL;
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
@@ -602,9 +600,9 @@ int ctl_fleet(int argc, char **argv)
     pe_log_set_level(PE_LOG_ERROR);
     char id[64];
     ctl_client_id("fleet", id, sizeof id);
-    snprintf(f.prefix, sizeof f.prefix, "posedge/v1/%s/", f.store);
-    snprintf(f.probe, sizeof f.probe, "posedge/v1/%s/%s/probe/%s", f.store, BRIDGE_ID, id);
-    int rc = pe_rng_create("posedge-ctl/fleet", &f.rng);
+    int rc = pe_topic(f.probe, sizeof f.probe, f.store, PE_ID_BRIDGE, PE_CH_PROBE, id);
+    if (rc == PE_OK)
+        rc = pe_rng_create("posedge-ctl/fleet", &f.rng);
     if (rc == PE_OK)
         rc = pe_loop_create(&f.loop);
     if (rc) {
@@ -685,7 +683,7 @@ destroy_loop:
     pe_rng_destroy(f.rng);
     free(f.t);
 delete_args:
-    explicit_bzero(password, sizeof password);
+    pe_secret_wipe(password, sizeof password);
     cJSON_Delete(f.args);
     return status;
 }

@@ -5,7 +5,7 @@
  *   posedge-ctl replay-catalog --format online-retail|databricks [--currency CUR]
  *                              [--tax-bp N] [--store ID] FILE... > catalog.json
  *
- * Reads dataset files the way `posedge-agent --replay` does (hal/fake/replay.c) and prints a
+ * Reads dataset files the way `posedge-agent --replay` does (sim/replay.c) and prints a
  * catalog (catalog.h) holding every product they sell, each with a stable made-up EAN-13.
  * Rows the replay would skip are reported on stderr as "FILE:LINE: reason" and add no item.
  * The catalog is a file rather than something the agent makes in memory so that the till
@@ -20,7 +20,7 @@
 
 #include "ctl/ctl.h"
 #include "posedge/err.h"
-#include "posedge/hal/sim.h"
+#include "posedge/sim.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2

@@ -78,19 +78,17 @@
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "posedge/mqtt.h"
+#include "posedge/protocol.h"
+#include "posedge/secret.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
 #define QUIET_MS 300                /* quiet this long after the probe: all is in */
-#define TOPIC_MAX 160               /* our topics and patterns */
-#define PREFIX_MAX (12 + PE_ID_MAX) /* "posedge/v1/<store>/" */
-#define HOST_MAX 256                /* --mqtt host */
-#define WORD_MAX 16                 /* a state word as printed ("online", "spool_full") */
-#define VERSION_MAX 24              /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
-#define DEVICES_MAX 160             /* the DEVICES column */
-#define BRIDGE_ID "bridge"
-#define OLD_BRIDGE_ID "_bridge" /* where the bridge published before the fleet state */
+#define HOST_MAX 256    /* --mqtt host */
+#define WORD_MAX 16     /* a state word as printed ("online", "spool_full") */
+#define VERSION_MAX 24  /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
+#define DEVICES_MAX 160 /* the DEVICES column */
 
 /* What the broker told us about one terminal; -1 marks a number not known. */
 struct term {
@@ -117,20 +115,19 @@ struct bridge_state {
 };
 
 struct status {
-    struct pe_loop *loop;    /* owned */
-    struct pe_mqtt *mqtt;    /* owned */
-    const char *store;       /* borrowed from argv */
-    const char *addr;        /* borrowed from argv, for messages */
-    bool json;               /* --json: the documents instead of the table */
-    char prefix[PREFIX_MAX]; /* "posedge/v1/<store>/" */
-    char probe[TOPIC_MAX];   /* our own probe topic */
-    bool connected;          /* on_connect seen at least once */
-    bool probed;             /* the probe came back: the subscriptions are in place */
-    int attempts_failed;     /* connection attempts that failed before the first connect */
-    int last_reason;         /* PE_E* of the last failure */
-    int64_t last_msg_ms;     /* pe_mono_ms of the probe or the last message after it */
-    bool oom;                /* a terminal could not be recorded */
-    struct term *terms;      /* one per terminal seen, in arrival order until printed */
+    struct pe_loop *loop;     /* owned */
+    struct pe_mqtt *mqtt;     /* owned */
+    const char *store;        /* borrowed from argv */
+    const char *addr;         /* borrowed from argv, for messages */
+    bool json;                /* --json: the documents instead of the table */
+    char probe[PE_TOPIC_MAX]; /* our own probe topic */
+    bool connected;           /* on_connect seen at least once */
+    bool probed;              /* the probe came back: the subscriptions are in place */
+    int attempts_failed;      /* connection attempts that failed before the first connect */
+    int last_reason;          /* PE_E* of the last failure */
+    int64_t last_msg_ms;      /* pe_mono_ms of the probe or the last message after it */
+    bool oom;                 /* a terminal could not be recorded */
+    struct term *terms;       /* one per terminal seen, in arrival order until printed */
     size_t nterms, cap;
     struct bridge_state bridge;     /* from posedge/v1/S/bridge/state */
     struct bridge_state old_bridge; /* from posedge/v1/S/_bridge/state (older bridges) */
@@ -223,7 +220,7 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
         cJSON_Delete(doc);
         doc = NULL; /* malformed: recorded as a state of "?" below */
     }
-    bool is_bridge = strcmp(id, BRIDGE_ID) == 0, is_old = strcmp(id, OLD_BRIDGE_ID) == 0;
+    bool is_bridge = strcmp(id, PE_ID_BRIDGE) == 0, is_old = strcmp(id, PE_ID_BRIDGE_OLD) == 0;
     if (is_bridge || is_old) {
         struct bridge_state *b = is_bridge ? &st->bridge : &st->old_bridge;
         if (is_state) {
@@ -269,19 +266,13 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         st->last_msg_ms = pe_mono_ms();
         return;
     }
-    size_t pl = strlen(st->prefix);
-    if (strncmp(topic, st->prefix, pl) != 0)
+    char store[PE_ID_MAX], tid[PE_ID_MAX];
+    enum pe_channel ch;
+    const char *suffix;
+    if (pe_topic_parse(topic, store, tid, &ch, &suffix) != PE_OK ||
+        strcmp(store, st->store) != 0 || *suffix || (ch != PE_CH_STATE && ch != PE_CH_ACK))
         return;
-    const char *id = topic + pl, *slash = strchr(id, '/');
-    if (!slash || slash == id || (size_t)(slash - id) >= PE_ID_MAX)
-        return;
-    char tid[PE_ID_MAX];
-    memcpy(tid, id, (size_t)(slash - id));
-    tid[slash - id] = '\0';
-    bool is_state = strcmp(slash, "/state") == 0;
-    if (!pe_event_id_valid(tid, 1) || (!is_state && strcmp(slash, "/ack") != 0))
-        return;
-    take(st, tid, is_state, payload, len);
+    take(st, tid, ch == PE_CH_STATE, payload, len);
     if (st->probed)
         st->last_msg_ms = pe_mono_ms();
 }
@@ -293,12 +284,13 @@ static void on_connect(void *ctx, bool session_present)
     st->connected = true;
     /* QoS 0: nothing is queued for this session once we are gone. +/state covers the bridge's
      * own state (terminal "bridge") and the old one ("_bridge"). */
-    const char *kinds[] = {"+/state", "+/ack"};
-    char pattern[TOPIC_MAX];
+    static const enum pe_channel kinds[] = {PE_CH_STATE, PE_CH_ACK};
+    char pattern[PE_TOPIC_MAX];
     int rc = PE_OK;
     for (size_t i = 0; rc == PE_OK && i < sizeof kinds / sizeof *kinds; i++) {
-        snprintf(pattern, sizeof pattern, "%s%s", st->prefix, kinds[i]);
-        rc = pe_mqtt_subscribe(st->mqtt, pattern, 0);
+        rc = pe_topic(pattern, sizeof pattern, st->store, PE_TOPIC_ANY, kinds[i], NULL);
+        if (rc == PE_OK)
+            rc = pe_mqtt_subscribe(st->mqtt, pattern, 0);
     }
     if (rc == PE_OK)
         rc = pe_mqtt_subscribe(st->mqtt, st->probe, 0);
@@ -659,7 +651,7 @@ int ctl_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct status st = {.store = NULL};
-    char host[HOST_MAX], password[CTL_PASSWORD_MAX] = "";
+    char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
     const char *user = NULL, *password_file = NULL;
     int port = 0;
     long timeout_s = 5;
@@ -702,19 +694,22 @@ int ctl_status(int argc, char **argv)
         fprintf(stderr, "posedge-ctl status: --password-file needs --user\n");
         return EXIT_USAGE;
     }
-    if (password_file && ctl_password_file("status", password_file, password, sizeof password))
+    if (password_file && pe_secret_read("--password-file", password_file, 0, password,
+                                        sizeof password, err, sizeof err)) {
+        fprintf(stderr, "posedge-ctl status: %s\n", err);
         return EXIT_USAGE;
+    }
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
     /* Failed attempts are reported once, below, in words; the client's own lines would only
      * repeat them. */
     pe_log_set_level(PE_LOG_ERROR);
     char id[64];
     ctl_client_id("status", id, sizeof id);
-    snprintf(st.prefix, sizeof st.prefix, "posedge/v1/%s/", st.store);
-    snprintf(st.probe, sizeof st.probe, "posedge/v1/%s/%s/probe/%s", st.store, BRIDGE_ID, id);
 
     int status = EXIT_FAIL;
-    int rc = pe_loop_create(&st.loop);
+    int rc = pe_topic(st.probe, sizeof st.probe, st.store, PE_ID_BRIDGE, PE_CH_PROBE, id);
+    if (rc == PE_OK)
+        rc = pe_loop_create(&st.loop);
     if (rc) {
         fprintf(stderr, "posedge-ctl status: %s\n", pe_strerror(rc));
         goto wipe_password;
@@ -770,6 +765,6 @@ destroy_loop:
     cJSON_Delete(st.bridge.doc);
     cJSON_Delete(st.old_bridge.doc);
 wipe_password:
-    explicit_bzero(password, sizeof password);
+    pe_secret_wipe(password, sizeof password);
     return status;
 }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 
 #include "posedge/err.h"
-#include "posedge/journal.h"
+#include "posedge/faultvfs.h"
 
 struct ffile {
     sqlite3_file base;  /* what SQLite sees; pMethods first, as SQLite requires */

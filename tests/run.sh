@@ -15,6 +15,9 @@
 # unit test programs run under user-mode QEMU (qemu-aarch64/qemu-arm -L build/<board>/sysroot),
 # then its agent system test (scripts/arm-check.sh). A board whose build fails counts one
 # failure and runs nothing. FILTER arm/rpi4 runs only that board; arm runs only the ARM stage.
+#
+# Last the other host boards (e.g. nofake, without the fake devices and the simulator; see
+# below; PE_HOST_BOARDS= skips them): built, their unit tests run, their release build checked.
 set -u
 san=${1:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
 rel=${2:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
@@ -109,6 +112,37 @@ for b in $PE_QEMU_BOARDS; do
         run_prog "arm/$b/unit/$(basename "$t")" 900 "$qemu" -L "$sysroot" "$t"
     done
     run_prog "arm/$b/agent" 600 "$top/scripts/arm-check.sh" "$b" "build/$b/test" "$rel"
+done
+
+# ---- the other host boards ----
+# Every board without a QEMU besides the one tested above (the board of SAN_BUILD_DIR), or
+# those in $PE_HOST_BOARDS (PE_HOST_BOARDS= skips them), e.g. nofake, whose HAL_DIRS leaves out
+# fake: built in the sanitizer and release variants (a board whose build fails counts one
+# failure and runs nothing), its unit test programs run (the Makefile builds only those the
+# board can: none that includes hal/fake/ or sim/ when it leaves them out), then
+# scripts/board-check.sh on its release build. FILTER board/nofake runs only that board.
+this_board=$(basename "$(dirname "$top/$san")")
+board_wanted() { # the stage of host board $1 runs unless FILTER rules all of it out
+    [ -z "$filter" ] || [[ "board/$1/" == *"$filter"* ]] || [[ "$filter" == "board/$1/"* ]]
+}
+if [ -z "${PE_HOST_BOARDS+set}" ]; then
+    PE_HOST_BOARDS=
+    for mk in "$top"/boards/*/board.mk; do
+        b=$(basename "$(dirname "$mk")")
+        [ "$b" != "$this_board" ] && [ -z "$(board_var "$b" QEMU)" ] &&
+            PE_HOST_BOARDS="$PE_HOST_BOARDS $b"
+    done
+fi
+for b in $PE_HOST_BOARDS; do
+    board_wanted "$b" || continue
+    filter= run_prog "board/$b/build" 1200 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL bash -c \
+        'make -C "$1" -j2 BOARD="$2" VARIANT=san all unit-tests && make -C "$1" -j2 BOARD="$2" all' \
+        make "$top" "$b" || continue
+    for t in "$top/build/$b/san"/tests/test_*; do
+        [ -x "$t" ] || continue
+        run_prog "board/$b/unit/$(basename "$t")" 600 "$t"
+    done
+    run_prog "board/$b/check" 120 "$top/scripts/board-check.sh" "$b" "build/$b"
 done
 
 echo

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hal/fake/fake.h - PRIVATE header of the fake drivers and the simulation (hal/fake/ only,
- * plus hal/hal_registry.c and the unit tests).
+ * hal/fake/fake.h - PRIVATE header of the fake drivers (hal/fake/), shared with the ones that
+ * play the world outside the till: the simulator (sim/), hal/hal_registry.c and the unit tests.
  *
  * Each fake exports one const ops table. Everything else a fake offers is a back door: what
- * the simulation (hal/fake/sim*.c) and the tests use to act as the world outside the till -
+ * the simulator (sim/) and the tests use to act as the world outside the till -
  * the shopper who scans, the card that is presented, the paper that runs out. A back door
  * takes the class's public handle and checks that it belongs to the fake driver; a handle of
  * another driver is refused with PE_EINVAL (or reads as empty), never misinterpreted.
@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "posedge/hal/board.h"
-#include "posedge/hal/sim.h"
 
 /* ---- The drivers ----------------------------------------------------------------------- */
 
@@ -100,59 +99,5 @@ void fake__queue_clear(struct fake__queue *q);
 
 /* True when pan is 12..19 digits and passes the Luhn check (in fake_payment.c). */
 bool fake__pan_ok(const char *pan);
-
-/* ---- Internal to hal/fake/: the simulation engine and its two sources -------------------- */
-
-enum sim__input {
-    SIM_IN_NONE = 0, /* no device input: only moves the clock (a trailing clock/wait) */
-    SIM_IN_KEY,      /* a keypad action; with card set, a card is presented first */
-    SIM_IN_SCAN,     /* a scanner code (text) */
-    SIM_IN_WEIGH,    /* a scale reading */
-    SIM_IN_DEVICE,   /* none injected: wait for one from a real device (kind: 0 scan, 1 weigh) */
-};
-
-/* One step: at most one device input, with the clock movement before it. */
-struct sim__step {
-    bool set_clock;             /* set the clock to clock_ms before advancing */
-    int64_t clock_ms;           /* see set_clock */
-    int64_t advance_ms;         /* then advance the clock by this much */
-    enum sim__input input;      /* what to inject */
-    enum pe_key_kind kind;      /* SIM_IN_KEY: the key */
-    int64_t amount;             /* SIM_IN_KEY: pe_key_input.amount */
-    int64_t qty;                /* SIM_IN_KEY: pe_key_input.qty */
-    int64_t ref_seq;            /* SIM_IN_KEY: pe_key_input.ref_seq */
-    int32_t line;               /* SIM_IN_KEY: pe_key_input.line */
-    int32_t percent_bp;         /* SIM_IN_KEY: pe_key_input.percent_bp */
-    int32_t flags;              /* SIM_IN_KEY: pe_key_input.flags */
-    char text[PE_KEY_TEXT_MAX]; /* SIM_IN_KEY text, or SIM_IN_SCAN code */
-    struct pe_key_line *lines;  /* SIM_IN_KEY inventory lines, owned (malloc) */
-    int nlines;                 /* entries in lines */
-    int32_t grams;              /* SIM_IN_WEIGH */
-    bool stable;                /* SIM_IN_WEIGH */
-    bool card;                  /* SIM_IN_KEY: present pan first */
-    bool decline;               /* the card is declined */
-    char pan[20];               /* the test card's number (wiped once presented) */
-    char reason[64];            /* decline reason, "" for the default */
-    int32_t counts;             /* customers (shopper) or actions (scenario) begun here */
-    int lineno;                 /* scenario line, for logs; 0 for the shopper */
-};
-
-/* What a source plugs into the engine. */
-struct sim__source {
-    void *ctx;
-    /* Append the next batch of steps (sim__append); PE_EEOF when there is none. */
-    int (*refill)(struct pe_sim *sim, void *ctx);
-    /* Optional: pe_sim_sale_committed. */
-    void (*committed)(void *ctx, int64_t seq, const char *id, const cJSON *body);
-    /* Frees ctx. */
-    void (*destroy)(void *ctx);
-};
-
-/* Check devs (all four fakes) and create an engine with no steps. Errors: PE_EINVAL, PE_ENOMEM.
- * On success the engine owns src->ctx; on error the caller still does. */
-int sim__create(const struct pe_sim_devices *devs, int64_t start_ms, const struct sim__source *src,
-                struct pe_sim **out, char *err, size_t errlen);
-/* A new zeroed step at the end of the queue, or NULL when out of memory. */
-struct sim__step *sim__append(struct pe_sim *sim);
 
 #endif

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "posedge/journal.h"
+#include "posedge/receipt.h"
 
 /*
  * Build the body of an X or Z report from the journal's counters as they stand (inside or

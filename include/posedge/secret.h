@@ -4,10 +4,10 @@
  *
  * A secret never comes from a configuration value or a command line, only from a file named by
  * one. The reader takes the file's first line (without CR/LF), can refuse a file whose mode lets
- * others read it (as ssh does with keys), and leaves no copy behind: every buffer it used is
- * wiped before it is freed, and on an error the output buffer is wiped too. The caller wipes its
- * own buffer with pe_secret_wipe when done. Messages name the setting and the file, never the
- * secret.
+ * others read it (as ssh does with keys), and leaves no copy behind: it reads straight into the
+ * caller's buffer (no stdio or heap copy), wipes what it read past the first line, and wipes
+ * the whole buffer on an error. The caller wipes its buffer with pe_secret_wipe when done.
+ * Messages name the setting and the file, never the secret.
  */
 #ifndef POSEDGE_SECRET_H
 #define POSEDGE_SECRET_H
@@ -21,10 +21,12 @@
 
 /*
  * Read the first line of the file at path into out (outlen bytes, NUL-terminated; an empty
- * file gives ""). what names the setting in messages ("mqtt.password_file"). With
- * PE_SECRET_PRIVATE a file with any of the mode bits 0027 set is refused, naming the file and
- * its mode. Errors (err says which file and why): PE_EIO (cannot be read), PE_EINVAL (the line
- * is longer than outlen - 1 bytes, or the mode is too open), PE_ENOMEM.
+ * file gives ""; the line ends at the first LF, CR or NUL). what names the setting in messages
+ * ("mqtt.password_file"): "<what> <path>: cannot read: <reason>", "<what> <path>: the first
+ * line is longer than N bytes". With PE_SECRET_PRIVATE a file with any of the mode bits 0027
+ * set is refused, naming the file and its mode. Errors (err says which file and why): PE_EIO
+ * (cannot be read), PE_EINVAL (the line is longer than outlen - 1 bytes, the mode is too open,
+ * or out is NULL or outlen 0). On an error out is wiped (all zeros).
  */
 int pe_secret_read(const char *what, const char *path, unsigned flags, char *out, size_t outlen,
                    char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common.c - unit tests of the small shared modules: errors (common/err.c), time
- * (common/clock.c), logging (common/log.c) and SHA-256 / UUIDs (common/crypto.c).
+ * (common/clock.c), logging (common/log.c), SHA-256 / UUIDs (common/crypto.c) and secret files
+ * (common/secret.c).
  *
  * Known answers come from outside the code under test: the SHA-256 vectors of FIPS 180-2, and
  * epoch values of dates that can be checked by hand. The logger is tested by pointing stderr
@@ -12,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posedge/clock.h"
 #include "posedge/crypto.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
+#include "posedge/secret.h"
 #include "tests/unit/harness.h"
 
 /* errors */
@@ -372,6 +375,164 @@ static void t_is_uuid(void)
     CHECK(!pe_is_uuid("123e4567-e89b-42d3-a456-42661417400g"));
 }
 
+/* secret files */
+
+/* Write text (n bytes) to a file of the test directory with the given mode; returns its path. */
+static const char *secret_file(int slot, const char *name, const char *text, size_t n,
+                               mode_t mode)
+{
+    const char *path = pe_test_path(slot, name);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    CHECK_INT(fwrite(text, 1, n, f), n);
+    CHECK_INT(fclose(f), 0);
+    CHECK_INT(chmod(path, mode), 0);
+    return path;
+}
+
+/* True when n bytes at p are all zero. */
+static int all_zero(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+static void t_secret_first_line(void)
+{
+    static const char text[] = "hunter2\nsecond line\n";
+    const char *path = secret_file(0, "pw", text, sizeof text - 1, 0600);
+    char out[64], err[256] = "";
+    memset(out, 'X', sizeof out);
+    CHECK_OK(pe_secret_read("mqtt.password_file", path, PE_SECRET_PRIVATE, out, sizeof out, err,
+                            sizeof err));
+    CHECK_STR(out, "hunter2");
+    /* What was read past the first line is wiped; the rest of the buffer is untouched. */
+    CHECK(all_zero(out + 7, sizeof text - 1 - 7));
+    CHECK(memchr(out, 's', sizeof out) == NULL);
+    CHECK_INT(out[sizeof text - 1], 'X');
+}
+
+static void t_secret_line_endings(void)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"pw\r\nnext\r\n", "pw"}, {"pw\r", "pw"}, {"pw", "pw"},   {"\npw\n", ""},
+        {"p w\t\n", "p w\t"},     {"", ""},       {"\r\n", ""},  {"a\0b\n", "a"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].text);
+        if (strcmp(cases[i].want, "a") == 0)
+            n = 4; /* "a\0b\n": a NUL ends the line too */
+        const char *path = secret_file(0, "pw", cases[i].text, n, 0640);
+        char out[16], err[256];
+        memset(out, 'X', sizeof out);
+        CHECK_OK(pe_secret_read("--password-file", path, PE_SECRET_PRIVATE, out, sizeof out, err,
+                                sizeof err));
+        CHECK_STR(out, cases[i].want);
+    }
+}
+
+static void t_secret_too_long(void)
+{
+    char out[8], err[256];
+    /* 7 bytes fit an 8-byte buffer, with or without a line ending after them. */
+    const char *path = secret_file(0, "seven", "1234567", 7, 0600);
+    CHECK_OK(pe_secret_read("s", path, 0, out, sizeof out, err, sizeof err));
+    CHECK_STR(out, "1234567");
+    path = secret_file(0, "seven", "1234567\nmore", 12, 0600);
+    CHECK_OK(pe_secret_read("s", path, 0, out, sizeof out, err, sizeof err));
+    CHECK_STR(out, "1234567");
+    /* 8 do not: refused, out wiped, the message names the setting and the file, not the
+     * secret. */
+    path = secret_file(1, "eight", "s3cr3t!!\n", 9, 0600);
+    memset(out, 'X', sizeof out);
+    CHECK_INT(pe_secret_read("mqtt.password_file", path, 0, out, sizeof out, err, sizeof err),
+              PE_EINVAL);
+    CHECK(all_zero(out, sizeof out));
+    char want[512];
+    snprintf(want, sizeof want, "mqtt.password_file %s: the first line is longer than 7 bytes",
+             path);
+    CHECK_STR(err, want);
+    CHECK(strstr(err, "s3cr3t") == NULL);
+    CHECK_INT(pe_secret_read("s", path, 0, NULL, 8, err, sizeof err), PE_EINVAL);
+    CHECK_INT(pe_secret_read("s", path, 0, out, 0, err, sizeof err), PE_EINVAL);
+}
+
+static void t_secret_unreadable(void)
+{
+    char out[16], err[512];
+    const char *path = pe_test_path(0, "missing");
+    memset(out, 'X', sizeof out);
+    CHECK_INT(pe_secret_read("mqtt.password_file", path, PE_SECRET_PRIVATE, out, sizeof out, err,
+                             sizeof err),
+              PE_EIO);
+    CHECK(all_zero(out, sizeof out));
+    char want[512];
+    snprintf(want, sizeof want, "mqtt.password_file %s: cannot read: No such file or directory",
+             path);
+    CHECK_STR(err, want);
+    /* A directory opens but cannot be read. */
+    CHECK_INT(pe_secret_read("s", pe_test_tmpdir(), 0, out, sizeof out, err, sizeof err), PE_EIO);
+    CHECK(strstr(err, "cannot read") != NULL);
+    CHECK_INT(pe_secret_check_mode("s", path, err, sizeof err), PE_EIO);
+}
+
+static void t_secret_mode(void)
+{
+    static const struct {
+        mode_t mode;
+        int rc;
+        const char *why;
+    } cases[] = {
+        {0600, PE_OK, NULL},
+        {0400, PE_OK, NULL},
+        {0640, PE_OK, NULL},
+        {0644, PE_EINVAL, "mode 0644 lets others read it (at most 0640: chmod 600 or 640)"},
+        {0604, PE_EINVAL, "mode 0604 lets others read it"},
+        {0601, PE_EINVAL, "mode 0601 lets others read it"},
+        {0660, PE_EINVAL, "mode 0660 lets its group write it"},
+        {0666, PE_EINVAL, "mode 0666 lets others read it"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *path = secret_file(0, "pw", "secret\n", 7, cases[i].mode);
+        char out[16], err[512] = "";
+        memset(out, 'X', sizeof out);
+        int rc =
+            pe_secret_read("bridge.key", path, PE_SECRET_PRIVATE, out, sizeof out, err, sizeof err);
+        CHECK_INT(rc, cases[i].rc);
+        CHECK_INT(pe_secret_check_mode("bridge.key", path, err, sizeof err), cases[i].rc);
+        if (cases[i].rc == PE_OK) {
+            CHECK_STR(out, "secret");
+            continue;
+        }
+        CHECK(all_zero(out, sizeof out));
+        CHECK(strncmp(err, "bridge.key ", 11) == 0);
+        CHECK(strstr(err, path) != NULL);
+        if (!strstr(err, cases[i].why))
+            pe_test_fail(__FILE__, __LINE__, "mode %04o: \"%s\" does not say \"%s\"",
+                         (unsigned)cases[i].mode, err, cases[i].why);
+        /* Without PE_SECRET_PRIVATE the mode is not looked at. */
+        CHECK_OK(pe_secret_read("bridge.key", path, 0, out, sizeof out, err, sizeof err));
+        CHECK_STR(out, "secret");
+    }
+}
+
+static void t_secret_wipe(void)
+{
+    char buf[32];
+    memset(buf, 'k', sizeof buf);
+    pe_secret_wipe(buf, 16);
+    CHECK(all_zero(buf, 16));
+    CHECK_INT(buf[16], 'k');
+    pe_secret_wipe(buf, 0);
+    CHECK_INT(buf[16], 'k');
+    pe_secret_wipe(NULL, 8); /* a no-op */
+}
+
 /* logging */
 
 static void t_log_level_parse(void)
@@ -523,6 +684,12 @@ static const struct pe_test tests[] = {
     {"log_one_line", t_log_one_line},
     {"log_levels_and_no_fields", t_log_levels_and_no_fields},
     {"log_long_line_stays_one_line", t_log_long_line_stays_one_line},
+    {"secret_first_line", t_secret_first_line},
+    {"secret_line_endings", t_secret_line_endings},
+    {"secret_too_long", t_secret_too_long},
+    {"secret_unreadable", t_secret_unreadable},
+    {"secret_mode", t_secret_mode},
+    {"secret_wipe", t_secret_wipe},
     {NULL, NULL},
 };
 

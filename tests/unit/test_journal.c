@@ -19,6 +19,7 @@
 
 #include "posedge/err.h"
 #include "posedge/event.h"
+#include "posedge/faultvfs.h"
 #include "posedge/journal.h"
 #include "posedge/json.h"
 #include "posedge/log.h"

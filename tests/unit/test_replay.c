@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_replay.c - unit tests of the dataset replay's CSV reader and field parsers
- * (hal/fake/replay.h): quoted fields with commas, quotes and line breaks, CRLF, a BOM, bad
+ * (sim/replay.h): quoted fields with commas, quotes and line breaks, CRLF, a BOM, bad
  * records with their line numbers and reading going on after them, decimal prices to exact
  * minor units, and the three timestamp layouts; then a whole Online Retail file compiled into
  * a catalog, with the bad rows reported as FILE:LINE.
@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hal/fake/replay.h"
 #include "posedge/err.h"
-#include "posedge/hal/sim.h"
+#include "posedge/sim.h"
+#include "sim/replay.h"
 #include "tests/unit/harness.h"
 
 static const char *put(const char *name, const char *text)

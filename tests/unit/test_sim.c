@@ -15,6 +15,7 @@
 
 #include "hal/fake/fake.h"
 #include "posedge/clock.h"
+#include "posedge/sim.h"
 #include "tests/unit/harness.h"
 
 #define CHECK_HAS(hay, needle)                                                                     \

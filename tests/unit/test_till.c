@@ -14,6 +14,7 @@
 #include "agent/till.h"
 #include "hal/fake/fake.h"
 #include "posedge/err.h"
+#include "posedge/faultvfs.h"
 #include "posedge/json.h"
 #include "posedge/ledger.h"
 #include "tests/unit/harness.h"

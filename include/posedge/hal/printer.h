@@ -10,8 +10,7 @@
 #define POSEDGE_HAL_PRINTER_H
 
 #include "posedge/hal/hal.h"
-
-#define PE_RECEIPT_COLS 42
+#include "posedge/receipt.h"
 
 struct pe_printer;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * hal/fake/replay.h - PRIVATE header of the dataset replay (hal/fake/replay*.c and the unit
+ * sim/replay.h - PRIVATE header of the dataset replay (sim/replay*.c and the unit
  * tests): the CSV reader and the field parsers the two dataset layouts share.
  *
  * The reader takes a whole file in memory and hands out one record at a time, with the line
@@ -11,8 +11,8 @@
  * quote, text after a closing quote) is refused on its own; reading goes on with the next
  * line, so one bad row never hides the rows after it.
  */
-#ifndef POSEDGE_HAL_FAKE_REPLAY_H
-#define POSEDGE_HAL_FAKE_REPLAY_H
+#ifndef POSEDGE_SIM_REPLAY_H
+#define POSEDGE_SIM_REPLAY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * render.c - the printed form of events: receipts, slips and X/Z reports, 42 columns wide.
+ * render.c - the printed form of events: receipts, slips and X/Z reports, PE_RECEIPT_COLS
+ * (42) columns wide.
  *
  * Rendering reads only the event (header and body), never live state, so a reprint from the
  * journal is identical to the original print. Every document ends with the receipt number
- * line and the event id, which ties paper to journal record.
+ * line and the event id, which ties paper to journal record. The document is chosen by a
+ * switch over enum pe_event_type without a default, so a new event type that has no printed
+ * form yet is a compile-time error here, not a PE_EINVAL at the till.
+ *
+ * It lives in store/ beside report.c (whose X/Z bodies it prints) and reads nothing of the
+ * journal: the daemons and posedge-ctl, above both, hand it the event.
  */
 #include "posedge/report.h"
 
@@ -16,8 +22,9 @@
 
 #include "posedge/clock.h"
 #include "posedge/err.h"
-#include "posedge/hal/printer.h"
+#include "posedge/event.h"
 #include "posedge/json.h"
+#include "posedge/receipt.h"
 
 #define COLS PE_RECEIPT_COLS
 
@@ -360,12 +367,11 @@ static void report(struct buf *b, const cJSON *body, int z)
     lr(b, "GRAND TOTAL (never reset)", amt(geti(body, "grand_total"), a, sizeof a));
 }
 
-static void inventory(struct buf *b, const cJSON *body, const char *type)
+static void inventory(struct buf *b, const cJSON *body, enum pe_event_type type)
 {
-    const char *title = strcmp(type, "inventory_receipt") == 0  ? "GOODS RECEIVED"
-                        : strcmp(type, "inventory_adjust") == 0 ? "STOCK ADJUSTMENT"
-                                                                : "STOCK COUNT";
-    centre(b, title);
+    centre(b, type == PE_EV_INVENTORY_RECEIPT  ? "GOODS RECEIVED"
+              : type == PE_EV_INVENTORY_ADJUST ? "STOCK ADJUSTMENT"
+                                               : "STOCK COUNT");
     if (*gets(body, "reference"))
         lr(b, "Reference", gets(body, "reference"));
     if (*gets(body, "reason"))
@@ -376,7 +382,7 @@ static void inventory(struct buf *b, const cJSON *body, const char *type)
     {
         char right[96];
         lr(b, gets(l, "name"), "");
-        if (strcmp(type, "inventory_count") == 0)
+        if (type == PE_EV_INVENTORY_COUNT)
             snprintf(right, sizeof right, "counted %lld (was %lld)", (long long)geti(l, "counted"),
                      (long long)geti(l, "previous"));
         else
@@ -391,7 +397,8 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     struct buf b = {0};
     char ts[PE_TIME_STRLEN], a[32], left[160];
     const char *cur = gets(body, "currency");
-    if (!cJSON_IsObject(body) || !h->type)
+    enum pe_event_type type;
+    if (!cJSON_IsObject(body) || !h->type || pe_event_type_parse(h->type, &type) != PE_OK)
         return PE_EINVAL;
     pe_time_format(h->ts_ms, ts);
     centre(&b, h->title && *h->title ? h->title : "posedge");
@@ -412,8 +419,8 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     centre(&b, line.s);
     rule(&b, '-');
 
-    const char *type = h->type;
-    if (strcmp(type, "sale") == 0) {
+    switch (type) {
+    case PE_EV_SALE: {
         const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
         item_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "lines"), cur);
         rule(&b, '-');
@@ -428,7 +435,9 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
             lr(&b, "Change", amt(geti(tot, "change"), a, sizeof a));
         rule(&b, '-');
         tax_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "tax"));
-    } else if (strcmp(type, "return") == 0) {
+        break;
+    }
+    case PE_EV_RETURN: {
         const cJSON *orig = cJSON_GetObjectItemCaseSensitive(body, "original");
         const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
         centre(&b, "RETURN");
@@ -441,28 +450,39 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         tender_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "refunds"), "Refunded");
         rule(&b, '-');
         tax_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "tax"));
-    } else if (strcmp(type, "void") == 0) {
+        break;
+    }
+    case PE_EV_VOID:
         centre(&b, "*** TRANSACTION CANCELLED ***");
         item_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "lines"), cur);
         rule(&b, '-');
         lr(&b, "Cancelled amount", amt(geti(body, "amount"), a, sizeof a));
         lr(&b, "Reason", gets(body, "reason"));
-    } else if (strcmp(type, "no_sale") == 0) {
+        break;
+    case PE_EV_NO_SALE:
         centre(&b, "*** NO SALE ***");
         lr(&b, "Reason", gets(body, "reason"));
-    } else if (strcmp(type, "shift_open") == 0) {
+        break;
+    case PE_EV_SHIFT_OPEN:
         centre(&b, "SHIFT OPEN");
         lr(&b, "Opening float", amt(geti(body, "float"), a, sizeof a));
-    } else if (strcmp(type, "shift_close") == 0) {
+        break;
+    case PE_EV_SHIFT_CLOSE:
         centre(&b, "SHIFT CLOSE");
         lr(&b, "Expected cash", amt(geti(body, "expected"), a, sizeof a));
         lr(&b, "Declared cash", amt(geti(body, "declared"), a, sizeof a));
         lr(&b, "Variance", amt(geti(body, "variance"), a, sizeof a));
-    } else if (strcmp(type, "x_report") == 0 || strcmp(type, "z_report") == 0) {
-        report(&b, body, type[0] == 'z');
-    } else if (strncmp(type, "inventory_", 10) == 0) {
+        break;
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+        report(&b, body, type == PE_EV_Z_REPORT);
+        break;
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
         inventory(&b, body, type);
-    } else {
+        break;
+    case PE_EV__COUNT: /* not a type: pe_event_type_parse never gives it */
         free(b.p);
         return PE_EINVAL;
     }

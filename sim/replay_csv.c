@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hal/fake/replay.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/file.h"
+#include "sim/replay.h"
 
 #define DECIMAL_MAX_UNITS 1000000000000LL /* 10^12 major units: refused above */
 #define INT_MAX_ABS 1000000000000000LL    /* 10^15 */

@@ -19,6 +19,7 @@
 #include "hal/fake/fake.h"
 #include "posedge/clock.h"
 #include "posedge/log.h"
+#include "sim/sim_int.h"
 
 struct pe_sim {
     struct pe_sim_devices devs; /* borrowed fake devices */

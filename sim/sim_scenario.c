@@ -17,8 +17,9 @@
 #include <string.h>
 
 #include "hal/fake/fake.h"
-#include "posedge/file.h"
 #include "posedge/clock.h"
+#include "posedge/file.h"
+#include "sim/sim_int.h"
 
 #define SCENARIO_MAX_BYTES (64L * 1024 * 1024)
 #define JSON_INT_MAX 9007199254740991LL /* 2^53 - 1: the integers a double holds exactly */

@@ -22,11 +22,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hal/fake/fake.h"
-#include "hal/fake/replay.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/event.h"
+#include "sim/replay.h"
+#include "sim/sim_int.h"
 
 #define REPLAY_MAX_BYTES (1024UL * 1024 * 1024) /* one CSV file; the UCI file is ~45 MB */
 #define SALE_MAX_LINES 100 /* lines of one till basket (agent/till.c MAX_LINES) */

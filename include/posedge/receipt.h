@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * receipt.h - the receipt paper: the one contract between the renderer (store/render.c, which
+ * lays out every printed document) and the receipt printer drivers (hal/, which print and cut
+ * it). Both sides of the layer order read it from here, common, so neither reaches into the
+ * other.
+ */
+#ifndef POSEDGE_RECEIPT_H
+#define POSEDGE_RECEIPT_H
+
+/* Columns of a printed line: every document is laid out to this width, and a driver's cut
+ * rule spans it. */
+#define PE_RECEIPT_COLS 42
+
+#endif
