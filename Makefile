@@ -95,7 +95,7 @@ LAYER_USES_bridge := common store hal sim
 LAYER_USES_ctl := common store hal sim
 LAYER_HEADERS_store := journal.h spool.h report.h ledger.h faultvfs.h
 LAYER_HEADERS_hal := hal/%
-LAYER_HEADERS_sim := sim.h hal/sim.h
+LAYER_HEADERS_sim := sim.h
 # The layers under the programs; each program links its own archive and then these.
 BASE_LAYERS := common store hal sim
 PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
@@ -118,7 +118,7 @@ SRC_ctl := $(filter-out ctl/main.c $(SIM_OFF_SRC),$(wildcard ctl/*.c))
 # What the board leaves out (driver families, the simulator), as the include paths that name
 # it: a unit test that includes one of them needs it, and is not built.
 HAL_OFF := $(filter-out $(HAL_DIRS),$(notdir $(patsubst %/,%,$(wildcard hal/*/))))
-OFF_INCLUDES := $(HAL_OFF:%=hal/%/) $(if $(SIM),,sim/ posedge/sim.h posedge/hal/sim.h)
+OFF_INCLUDES := $(HAL_OFF:%=hal/%/) $(if $(SIM),,sim/ posedge/sim.h)
 HASH := \#
 UNIT_OFF := $(if $(strip $(OFF_INCLUDES)),$(shell grep -lF \
                 $(foreach i,$(OFF_INCLUDES),-e '$(HASH)include "$(i)') tests/unit/test_*.c))

@@ -8,8 +8,8 @@
  *   remote_cfg.c  settings made remotely (set_config, remote-config.json) and the checks a
  *                 configuration must pass beyond its key table;
  *   agent_sim.c   the simulator of the sim board (--scenario, --shopper, --replay and the
- *                 daemon's endless shopper); the only file that calls it, so a board built
- *                 without one (no PE_HAL_fake) links none and refuses those options.
+ *                 daemon's endless shopper); the only file that calls it. On a board without
+ *                 the sim layer agent_sim_nosim.c stands in and refuses those options.
  * Everything runs on the one thread of the agent's loop.
  */
 #ifndef POSEDGE_AGENT_AGENT_H
@@ -135,10 +135,16 @@ struct agent_sim_opts {
 };
 
 /* A batch run: the agent performs a scenario, a replay or N customers, then exits. */
-bool agent_sim_batch(const struct agent_sim_opts *o);
+static inline bool agent_sim_batch(const struct agent_sim_opts *o)
+{
+    return o->scenario || o->nreplay || o->shopper > 0;
+}
 
 /* "scenario" (a scenario or a replay), "shopper" or "daemon", for the start log. */
-const char *agent_sim_mode(const struct agent_sim_opts *o);
+static inline const char *agent_sim_mode(const struct agent_sim_opts *o)
+{
+    return o->scenario || o->nreplay ? "scenario" : o->shopper > 0 ? "shopper" : "daemon";
+}
 
 /* The options hold together and this build has a simulator when they ask for one; called once
  * the command line is parsed. Errors: PE_EINVAL (err says what is wrong). */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agent_sim.c - the agent's hookup to the simulator of the sim board (posedge/hal/sim.h): a
+ * agent_sim.c - the agent's hookup to the simulator of the sim board (posedge/sim.h): a
  * scenario, a dataset replay or the seeded shopper drive the fake devices through their back
  * doors, and the sim clock is the till's terminal clock.
  *
- * This is the only file of the agent that calls the simulator. It is compiled against it only
- * when the board builds the fake HAL (PE_HAL_fake, from HAL_DIRS); otherwise the same functions
- * refuse --scenario, --shopper and --replay ("this board has no simulator") and do nothing else,
- * so a board without the simulator links none of it.
+ * This is the only file of the agent that calls the simulator. It is built only on a board
+ * with the sim layer (HAL_DIRS has fake); elsewhere agent_sim_nosim.c stands in for it, refusing
+ * --scenario, --shopper and --replay ("this board has no simulator"), so a board without the
+ * simulator links none of it.
  *
  * A simulated action is injected only when the previous one has been consumed and no payment
  * is in flight (pe_sim_pending, till_awaiting_payment), so actions never overtake each other.
@@ -19,26 +19,13 @@
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
-#ifdef PE_HAL_fake
-#include "posedge/hal/sim.h"
-#endif
-
-bool agent_sim_batch(const struct agent_sim_opts *o)
-{
-    return o->scenario || o->nreplay || o->shopper > 0;
-}
-
-const char *agent_sim_mode(const struct agent_sim_opts *o)
-{
-    return o->scenario || o->nreplay ? "scenario" : o->shopper > 0 ? "shopper" : "daemon";
-}
+#include "posedge/sim.h"
 
 static bool keypad_is_fake(const struct agent *a)
 {
     return strcmp(a->cfg.dev[PE_DEV_KEYPAD].driver, "fake") == 0;
 }
 
-#ifdef PE_HAL_fake
 
 int agent_sim_check(const struct agent_sim_opts *o, char *err, size_t len)
 {
@@ -173,74 +160,3 @@ int agent_sim_run_daemon(struct agent *a)
     }
     return 0;
 }
-
-#else /* no simulator on this board */
-
-int agent_sim_check(const struct agent_sim_opts *o, char *err, size_t len)
-{
-    if (agent_sim_batch(o) || o->replay_format || o->replay_store || o->seed >= 0) {
-        snprintf(err, len, "--scenario, --shopper and --replay: this board has no simulator");
-        return PE_EINVAL;
-    }
-    return PE_OK;
-}
-
-int agent_sim_start(struct agent *a, const struct agent_sim_opts *o, int64_t start_ms, char *err,
-                    size_t len)
-{
-    (void)o;
-    (void)start_ms;
-    (void)err;
-    (void)len;
-    if (keypad_is_fake(a))
-        pe_warn("agent.no_simulator", "the devices are fakes, but this board has no simulator: "
-                                      "nothing drives them");
-    return PE_OK;
-}
-
-void agent_sim_stop(struct agent *a)
-{
-    a->sim = NULL;
-}
-
-int64_t agent_sim_now(const struct agent *a)
-{
-    (void)a;
-    return pe_time_now_ms();
-}
-
-void agent_sim_committed(struct agent *a, int64_t seq, const char *id, enum pe_event_type type,
-                         const cJSON *body)
-{
-    (void)a;
-    (void)seq;
-    (void)id;
-    (void)type;
-    (void)body;
-}
-
-void agent_sim_device_input(struct agent *a, enum pe_dev_class cls)
-{
-    (void)a;
-    (void)cls;
-}
-
-int64_t agent_sim_customers(const struct agent *a)
-{
-    (void)a;
-    return 0;
-}
-
-int agent_sim_run_batch(struct agent *a)
-{
-    (void)a;
-    return 1;
-}
-
-int agent_sim_run_daemon(struct agent *a)
-{
-    (void)a;
-    return 1;
-}
-
-#endif

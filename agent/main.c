@@ -248,6 +248,7 @@ static int load_config(struct agent *a, const struct opts *o)
 /* ---- set-up helpers ---- */
 
 #ifdef PE_FAULT_INJECTION
+#include "posedge/faultvfs.h"
 /*
  * Test builds only: PE_FAULT="write|sync|any:N:full|io[:sticky]" fails the Nth journal I/O
  * call after start-up, so system tests can prove a failed commit leaves a consistent journal.

@@ -896,6 +896,8 @@ static void housekeeping(void *ctx)
 
 #ifdef PE_FAULT_INJECTION
 #include <unistd.h>
+
+#include "posedge/faultvfs.h"
 /* PE_FAULT_SPOOL_FULL=FLAG: the spool is opened through the "pe-fault" VFS, and while the file
  * FLAG exists every write to it fails as on a full disk (SQLITE_FULL). */
 static const char *fault_disk_flag(void)

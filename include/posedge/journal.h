@@ -190,10 +190,4 @@ struct pe_journal_verify_result {
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
 
-/* The test builds' fault-injection VFS is declared in posedge/faultvfs.h. Until the daemons'
- * test hooks include it themselves, their fault-injection builds see it through here. */
-#ifdef PE_FAULT_INJECTION
-#include "posedge/faultvfs.h"
-#endif
-
 #endif
