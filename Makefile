@@ -100,10 +100,12 @@ LAYER_HEADERS_sim := sim.h
 BASE_LAYERS := common store hal sim
 PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
 
-# The simulator drives the fake devices: it is built only where the board's HAL_DIRS has fake.
+# The simulator drives the fake devices: it is built only where the board's HAL_DIRS has fake,
+# and not where the board says BOARD_SIM := no (a till whose payment terminal and keypad are
+# still the fakes, but whose release binary must not carry a shopper: rpi4, armhf).
 # A program's file X_nosim.c stands in for X.c (the program's part that needs the simulator)
 # on a board without it: X.c is built only with the sim layer, X_nosim.c only without.
-SIM := $(filter fake,$(HAL_DIRS))
+SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
 NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
 

@@ -13,3 +13,6 @@ HAL_DIRS := fake linux
 QEMU := qemu-arm
 # Debian's armhf baseline, spelled out (it is also the compiler's default).
 BOARD_CFLAGS := -march=armv7-a -mfpu=vfpv3-d16 -mfloat-abi=hard -mthumb
+# The simulator (sim/) is for the test build, whose tests run a shopper under QEMU; the release
+# binary that ships to a till leaves it out.
+BOARD_SIM := $(if $(filter release,$(VARIANT)),no,yes)

@@ -14,3 +14,6 @@ HAL_DIRS := fake linux
 QEMU := qemu-aarch64
 # Tuned for the Pi 4's Cortex-A72, runnable on any ARMv8-A (Debian's arm64 baseline).
 BOARD_CFLAGS := -mtune=cortex-a72
+# The simulator (sim/) is for the test build, whose tests run a shopper under QEMU; the release
+# binary that ships to a till leaves it out.
+BOARD_SIM := $(if $(filter release,$(VARIANT)),no,yes)
