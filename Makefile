@@ -66,7 +66,7 @@ LDFLAGS += -Wl,-rpath-link,$(SYSROOT)/lib/$(TRIPLET):$(SYSROOT)/usr/lib/$(TRIPLE
 endif
 CPPFLAGS += $(foreach d,$(HAL_DIRS),-DPE_HAL_$(d)=1) -Iinclude -I. -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -MMD -MP
 CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
-          -Wmissing-prototypes -Wno-missing-field-initializers $(VFLAGS) $(BOARD_CFLAGS) \
+          -Wmissing-prototypes -Wswitch-enum -Wno-missing-field-initializers $(VFLAGS) $(BOARD_CFLAGS) \
           $(SYSROOT_FLAGS)
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))

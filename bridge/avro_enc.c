@@ -163,9 +163,11 @@ static bool fits(avro_type_t t, const cJSON *j)
     case AVRO_RECORD:
     case AVRO_MAP:
         return cJSON_IsObject(j);
-    default:
+    case AVRO_UNION: /* a union directly inside a union is not valid Avro */
+    case AVRO_LINK:  /* a recursive schema: no posedge schema has one */
         return false;
     }
+    return false;
 }
 
 static int fill(struct walk *w, avro_value_t *v, const cJSON *j);
@@ -333,9 +335,10 @@ static int fill(struct walk *w, avro_value_t *v, const cJSON *j)
         return PE_OK;
     case AVRO_UNION:
         return fill_union(w, v, j);
-    default:
-        return reject(w, PE_EINVAL, "unsupported Avro type");
+    case AVRO_LINK:
+        break;
     }
+    return reject(w, PE_EINVAL, "unsupported Avro type");
 }
 
 void pe_avro_buf_free(struct pe_avro_buf *b)

@@ -385,7 +385,10 @@ static int produce(struct idem *o, struct slot *sl, const struct output_rec *r)
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
         return PE_OK; /* hdrs now belong to the message */
     rd_kafka_headers_destroy(hdrs);
-    switch (e) {
+    /* librdkafka's error enumeration has some 200 values; the few named here need an action of
+     * their own and the rest are alike, so the switch is over the value, not the enumeration
+     * (-Wswitch-enum is for the project's own enumerations). */
+    switch ((int)e) {
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
         return PE_EAGAIN;
     case RD_KAFKA_RESP_ERR__FATAL:

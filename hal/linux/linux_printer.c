@@ -556,7 +556,10 @@ static int printer_health(struct pe_device *dev, enum pe_health *out)
     case CAUSE_NO_REPLY:
         *out = p->silent >= NO_REPLY_FAILED ? PE_HEALTH_FAILED : PE_HEALTH_DEGRADED;
         break;
-    default:
+    case CAUSE_OFFLINE:
+    case CAUSE_ERROR:
+    case CAUSE_COVER_OPEN:
+    case CAUSE_PAPER_END:
         *out = PE_HEALTH_FAILED;
         break;
     }
