@@ -230,6 +230,8 @@ int profile_map_event(struct profile_set *ps, const struct profile_event *ev0, i
             snprintf(why, sizeof why, "unknown event type %s", ev.type);
         else if (sk->ops->needs_doc && !ev.doc)
             snprintf(why, sizeof why, "%s", parse_why);
+        else if (!(sk->ops->types & PE_EV_BIT(ev.etype)))
+            mrc = PE_OK; /* a type this profile makes no record of */
         else
             mrc = sk->ops->map(sk, &ev, out, why, sizeof why);
         if (mrc == PE_ENOMEM) {

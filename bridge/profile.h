@@ -92,6 +92,10 @@ struct profile_ops {
     const struct pe_cfg_opt *config;
     size_t config_size;
     bool needs_doc; /* map reads ev->doc */
+    /* The event types map is called for (PE_EV_BIT of each, or PE_EV_ALL); an event of another
+     * type makes no record of this profile. So a new event type is mapped only by the profiles
+     * that name it, and touches no other profile's file. */
+    uint64_t types;
     /*
      * Optional. Make the sink ready to map: set s->state. spool keeps what the profile learns
      * across restarts (pe_spool_meta_*, keys under a prefix of the profile's; may be NULL: then

@@ -337,30 +337,15 @@ static int inventory_map(struct profile_sink *s, const struct profile_event *ev,
     const char *kind = NULL; /* the change type; NULL for an adjustment: by reason and sign */
     int sign = 1;
     bool count = false;
-    switch (ev->etype) {
-    case PE_EV_SALE:
+    /* The types are those of .types below: the four that move stock and the count. */
+    if (ev->etype == PE_EV_SALE)
         kind = "sale", sign = -1;
-        break;
-    case PE_EV_RETURN:
+    else if (ev->etype == PE_EV_RETURN)
         kind = "return";
-        break;
-    case PE_EV_INVENTORY_RECEIPT:
+    else if (ev->etype == PE_EV_INVENTORY_RECEIPT)
         kind = "restock";
-        break;
-    case PE_EV_INVENTORY_ADJUST:
-        break;
-    case PE_EV_INVENTORY_COUNT:
+    else if (ev->etype == PE_EV_INVENTORY_COUNT)
         count = true;
-        break;
-    case PE_EV_VOID:
-    case PE_EV_NO_SALE:
-    case PE_EV_SHIFT_OPEN:
-    case PE_EV_SHIFT_CLOSE:
-    case PE_EV_X_REPORT:
-    case PE_EV_Z_REPORT:
-    case PE_EV__COUNT:
-        return PE_OK; /* moves no stock */
-    }
     if (a->store_id < 0) {
         snprintf(why, whylen, "store %s has no numeric id (sink key store_id)", ev->store);
         return PE_EINVAL;
@@ -456,22 +441,6 @@ static int orders_map(struct profile_sink *s, const struct profile_event *ev,
                       struct profile_out *out, char *why, size_t whylen)
 {
     struct avro_sink *a = s->state;
-    switch (ev->etype) {
-    case PE_EV_SALE:
-        break;
-    case PE_EV_RETURN:
-    case PE_EV_VOID:
-    case PE_EV_NO_SALE:
-    case PE_EV_INVENTORY_RECEIPT:
-    case PE_EV_INVENTORY_ADJUST:
-    case PE_EV_INVENTORY_COUNT:
-    case PE_EV_SHIFT_OPEN:
-    case PE_EV_SHIFT_CLOSE:
-    case PE_EV_X_REPORT:
-    case PE_EV_Z_REPORT:
-    case PE_EV__COUNT:
-        return PE_OK; /* not an order */
-    }
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(ev->doc, "body");
     const cJSON *lines = cJSON_GetObjectItemCaseSensitive(body, "lines"), *l;
     const cJSON *totals = cJSON_GetObjectItemCaseSensitive(body, "totals");
@@ -906,6 +875,8 @@ const struct profile_ops profile_inventory_avro = {
     .config = inventory_config,
     .config_size = sizeof(struct avro_opts),
     .needs_doc = true,
+    .types = PE_EV_BIT(PE_EV_SALE) | PE_EV_BIT(PE_EV_RETURN) | PE_EV_BIT(PE_EV_INVENTORY_RECEIPT) |
+             PE_EV_BIT(PE_EV_INVENTORY_ADJUST) | PE_EV_BIT(PE_EV_INVENTORY_COUNT),
     .init = inventory_init,
     .map = inventory_map,
     .exit = avro_exit,
@@ -917,6 +888,7 @@ const struct profile_ops profile_orders_avro = {
     .config = orders_config,
     .config_size = sizeof(struct avro_opts),
     .needs_doc = true,
+    .types = PE_EV_BIT(PE_EV_SALE),
     .init = orders_init,
     .map = orders_map,
     .exit = avro_exit,

@@ -184,22 +184,6 @@ static int purchases_map(struct profile_sink *s, const struct profile_event *ev,
                          struct profile_out *out, char *why, size_t whylen)
 {
     const struct purchases_opts *o = s->conf->opts;
-    switch (ev->etype) {
-    case PE_EV_SALE:
-        break;
-    case PE_EV_RETURN:
-    case PE_EV_VOID:
-    case PE_EV_NO_SALE:
-    case PE_EV_INVENTORY_RECEIPT:
-    case PE_EV_INVENTORY_ADJUST:
-    case PE_EV_INVENTORY_COUNT:
-    case PE_EV_SHIFT_OPEN:
-    case PE_EV_SHIFT_CLOSE:
-    case PE_EV_X_REPORT:
-    case PE_EV_Z_REPORT:
-    case PE_EV__COUNT:
-        return PE_OK; /* not a purchase */
-    }
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -260,6 +244,7 @@ const struct profile_ops profile_purchases_json = {
     .config = purchases_opts_config,
     .config_size = sizeof(struct purchases_opts),
     .needs_doc = true,
+    .types = PE_EV_BIT(PE_EV_SALE),
     .map = purchases_map,
 };
 
@@ -275,25 +260,7 @@ static int retail_map(struct profile_sink *s, const struct profile_event *ev,
                       struct profile_out *out, char *why, size_t whylen)
 {
     const struct retail_opts *o = s->conf->opts;
-    bool ret = false;
-    switch (ev->etype) {
-    case PE_EV_SALE:
-        break;
-    case PE_EV_RETURN:
-        ret = true;
-        break;
-    case PE_EV_VOID:
-    case PE_EV_NO_SALE:
-    case PE_EV_INVENTORY_RECEIPT:
-    case PE_EV_INVENTORY_ADJUST:
-    case PE_EV_INVENTORY_COUNT:
-    case PE_EV_SHIFT_OPEN:
-    case PE_EV_SHIFT_CLOSE:
-    case PE_EV_X_REPORT:
-    case PE_EV_Z_REPORT:
-    case PE_EV__COUNT:
-        return PE_OK; /* not an invoice */
-    }
+    bool ret = ev->etype == PE_EV_RETURN; /* the types are SALE and RETURN */
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -344,6 +311,7 @@ const struct profile_ops profile_retail_json = {
     .config = retail_opts_config,
     .config_size = sizeof(struct retail_opts),
     .needs_doc = true,
+    .types = PE_EV_BIT(PE_EV_SALE) | PE_EV_BIT(PE_EV_RETURN),
     .map = retail_map,
 };
 
@@ -359,22 +327,6 @@ static int orders_map(struct profile_sink *s, const struct profile_event *ev,
                       struct profile_out *out, char *why, size_t whylen)
 {
     const struct orders_opts *o = s->conf->opts;
-    switch (ev->etype) {
-    case PE_EV_SALE:
-        break;
-    case PE_EV_RETURN:
-    case PE_EV_VOID:
-    case PE_EV_NO_SALE:
-    case PE_EV_INVENTORY_RECEIPT:
-    case PE_EV_INVENTORY_ADJUST:
-    case PE_EV_INVENTORY_COUNT:
-    case PE_EV_SHIFT_OPEN:
-    case PE_EV_SHIFT_CLOSE:
-    case PE_EV_X_REPORT:
-    case PE_EV_Z_REPORT:
-    case PE_EV__COUNT:
-        return PE_OK; /* not an order */
-    }
     const cJSON *body = body_of(ev, why, whylen),
                 *lines = body ? lines_of(body, why, whylen) : NULL;
     if (!lines)
@@ -420,5 +372,6 @@ const struct profile_ops profile_orders_json = {
     .config = orders_opts_config,
     .config_size = sizeof(struct orders_opts),
     .needs_doc = true,
+    .types = PE_EV_BIT(PE_EV_SALE),
     .map = orders_map,
 };

@@ -23,5 +23,6 @@ const struct profile_ops profile_native = {
     .name = "native",
     .default_topic = NULL,
     .needs_doc = false,
+    .types = PE_EV_ALL,
     .map = native_map,
 };

@@ -49,6 +49,11 @@ enum pe_event_type {
         PE_EV__COUNT
 };
 
+/* A set of event types as a bit mask: PE_EV_BIT(PE_EV_SALE) | PE_EV_BIT(PE_EV_RETURN). */
+#define PE_EV_BIT(t) (UINT64_C(1) << (t))
+#define PE_EV_ALL (PE_EV_BIT(PE_EV__COUNT) - 1)
+_Static_assert(PE_EV__COUNT < 64, "event type sets are 64-bit masks");
+
 /* "sale" etc.; NULL for an out-of-range value. */
 const char *pe_event_type_name(enum pe_event_type t);
 
