@@ -44,7 +44,7 @@ int ctl_acl(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *store = NULL, *user = "bridge"; /* the MQTT user, not the topic id */
+    const char *store = NULL, *user = PE_ID_BRIDGE; /* the bridge's MQTT user by default */
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
