@@ -39,15 +39,16 @@ profile=${PROFILE:-}
 # name, its topic, its sink in the bridge's "sinks" next to native ("-": none; an Avro sink gets
 # "registry_url" added, and a relative "catalog" is taken from the top of the tree), the decoder
 # that prints a record (decode_json, decode_native, decode_avro), and the records the journals
-# imply: events:TYPES (one per event of those types) or lines:TYPES (one per line of those
-# events).
+# imply: events:TYPES (one per event of those types), lines:TYPES (one per line of those
+# events) or items:TYPES (one per distinct item of each of those events: inventory-avro keys
+# its records on (trans_id, item_id) and sums an item's lines).
 profile_table() {
     cat <<'EOF'
 native          pos.sales                    -                                                                  decode_native  events:sale,return,void,no_sale
 purchases-json  purchases                    {"profile":"purchases-json"}                                       decode_json    lines:sale
 retail-json     retail                       {"profile":"retail-json","country":"France"}                       decode_json    lines:sale,return
 orders-json     orders                       {"profile":"orders-json","source":"store"}                         decode_json    events:sale
-inventory-avro  prod.inventory.transactions  {"profile":"inventory-avro","catalog":"boards/sim/catalog.json"}  decode_avro    lines:sale,return,inventory_receipt,inventory_adjust
+inventory-avro  prod.inventory.transactions  {"profile":"inventory-avro","catalog":"boards/sim/catalog.json"}  decode_avro    items:sale,return,inventory_receipt,inventory_adjust
 orders-avro     orders.avro                  {"profile":"orders-avro"}                                          decode_avro    events:sale
 EOF
 }
@@ -375,12 +376,15 @@ for line in sys.stdin:
         tot, b.get("currency", "")))
 '
 }
-journal_count() { # events:TYPES | lines:TYPES over the tills' journals
+journal_count() { # events:TYPES | lines:TYPES | items:TYPES over the tills' journals
     local what=${1%%:*} types="'${1#*:}'" n total=0 sql
     types=${types//,/\',\'}
     if [ "$what" = lines ]; then
         sql="SELECT coalesce(sum(json_array_length(record, '\$.body.lines')), 0) FROM events
              WHERE type IN ($types)"
+    elif [ "$what" = items ]; then
+        sql="SELECT count(*) FROM (SELECT DISTINCT events.seq, json_extract(l.value, '\$.item')
+             FROM events, json_each(events.record, '\$.body.lines') AS l WHERE type IN ($types))"
     else
         sql="SELECT count(*) FROM events WHERE type IN ($types)"
     fi
