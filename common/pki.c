@@ -57,6 +57,7 @@
 #define SAN_MAX 16
 #define CERT_PEM_MAX 4096
 #define ORG ",O=posedge"
+#define SEQ (MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)
 
 #define CA_KEY "ca.key"
 #define CA_CRT "ca.crt"
@@ -73,7 +74,8 @@
         (len) += (size_t)r__;                                                                      \
     } while (0)
 
-static void say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -252,11 +254,11 @@ static int write_time(unsigned char **c, unsigned char *start, int64_t ms)
     size_t len = 0;
     if (ms < 0 || !gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
         return MBEDTLS_ERR_ASN1_INVALID_DATA;
-    int year = tm.tm_year + 1900;
-    bool utc = year < 2050;
-    snprintf(s, sizeof s, "%0*d%02d%02d%02d%02d%02dZ", utc ? 2 : 4, utc ? year % 100 : year,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    ADD(len, mbedtls_asn1_write_raw_buffer(c, start, (const unsigned char *)s, strlen(s)));
+    /* strftime's %y would do for UTCTime, but GCC flags it (-Wformat-y2k): cut %Y instead. */
+    bool utc = tm.tm_year + 1900 < 2050;
+    strftime(s, sizeof s, "%Y%m%d%H%M%SZ", &tm);
+    const char *v = utc ? s + 2 : s;
+    ADD(len, mbedtls_asn1_write_raw_buffer(c, start, (const unsigned char *)v, strlen(v)));
     ADD(len, mbedtls_asn1_write_len(c, start, len));
     ADD(len, mbedtls_asn1_write_tag(c, start,
                                     utc ? MBEDTLS_ASN1_UTC_TIME : MBEDTLS_ASN1_GENERALIZED_TIME));
@@ -374,11 +376,11 @@ static int key_pem(const mbedtls_pk_context *pk, enum pe_pki_key_format fmt, uns
     ADD(alg, mbedtls_asn1_write_oid(&c, der, MBEDTLS_OID_EC_ALG_UNRESTRICTED,
                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_EC_ALG_UNRESTRICTED)));
     ADD(alg, mbedtls_asn1_write_len(&c, der, alg));
-    ADD(alg, mbedtls_asn1_write_tag(&c, der, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(alg, mbedtls_asn1_write_tag(&c, der, SEQ));
     len += alg;
     ADD(len, mbedtls_asn1_write_int(&c, der, 0));
     ADD(len, mbedtls_asn1_write_len(&c, der, len));
-    ADD(len, mbedtls_asn1_write_tag(&c, der, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(&c, der, SEQ));
     n = mbedtls_pem_write_buffer("-----BEGIN PRIVATE KEY-----\n", "-----END PRIVATE KEY-----\n", c,
                                  len, buf, size, olen);
     pe_secret_wipe(der, sizeof der);
@@ -605,11 +607,12 @@ static int san_der(const struct san *s, unsigned char *buf, size_t size, unsigne
             ADD(l, mbedtls_asn1_write_raw_buffer(&c, buf, (const unsigned char *)s->e[i].dns,
                                                  strlen(s->e[i].dns)));
         ADD(l, mbedtls_asn1_write_len(&c, buf, l));
-        ADD(l, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONTEXT_SPECIFIC | (s->e[i].ip ? 7 : 2)));
+        ADD(l, mbedtls_asn1_write_tag(&c, buf,
+                                      MBEDTLS_ASN1_CONTEXT_SPECIFIC | (s->e[i].ip ? 7 : 2)));
         len += l;
     }
     ADD(len, mbedtls_asn1_write_len(&c, buf, len));
-    ADD(len, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(&c, buf, SEQ));
     *out = c;
     return (int)len;
 }
@@ -626,7 +629,7 @@ static int eku_der(bool server, unsigned char *buf, size_t size, unsigned char *
         ADD(len, mbedtls_asn1_write_oid(&c, buf, MBEDTLS_OID_CLIENT_AUTH,
                                         MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)));
     ADD(len, mbedtls_asn1_write_len(&c, buf, len));
-    ADD(len, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(&c, buf, SEQ));
     *out = c;
     return (int)len;
 }
@@ -639,12 +642,12 @@ static bool find_ext(const mbedtls_x509_buf *ext, const char *oid, size_t oidlen
 {
     unsigned char *p = ext->p, *end = ext->p + ext->len;
     size_t len;
-    if (!p || mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+    if (!p || mbedtls_asn1_get_tag(&p, end, &len, SEQ))
         return false;
     end = p + len;
     while (p < end) {
         unsigned char *e;
-        if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+        if (mbedtls_asn1_get_tag(&p, end, &len, SEQ))
             return false;
         e = p + len;
         size_t olen;
@@ -678,7 +681,7 @@ static void san_text(const mbedtls_x509_crt *crt, char *out, size_t outlen)
                   MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), &v, &vlen))
         return;
     unsigned char *p = (unsigned char *)v, *end = p + vlen;
-    if (mbedtls_asn1_get_tag(&p, end, &len, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE))
+    if (mbedtls_asn1_get_tag(&p, end, &len, SEQ))
         return;
     end = p + len;
     while (p < end && used < outlen) {
@@ -1504,7 +1507,7 @@ static int write_ext(unsigned char **c, unsigned char *start, const char *oid, s
     ADD(len, mbedtls_asn1_write_octet_string(c, start, val, val_len));
     ADD(len, mbedtls_asn1_write_oid(c, start, oid, oid_len));
     ADD(len, mbedtls_asn1_write_len(c, start, len));
-    ADD(len, mbedtls_asn1_write_tag(c, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(c, start, SEQ));
     return (int)len;
 }
 
@@ -1515,7 +1518,7 @@ static int write_sig_alg(unsigned char **c, unsigned char *start)
     ADD(len, mbedtls_asn1_write_oid(c, start, MBEDTLS_OID_ECDSA_SHA256,
                                     MBEDTLS_OID_SIZE(MBEDTLS_OID_ECDSA_SHA256)));
     ADD(len, mbedtls_asn1_write_len(c, start, len));
-    ADD(len, mbedtls_asn1_write_tag(c, start, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(c, start, SEQ));
     return (int)len;
 }
 
@@ -1577,11 +1580,11 @@ static int crl_der(struct pe_pki_ca *ca, unsigned char *buf, size_t size, int64_
     ADD(a, mbedtls_asn1_write_len(&t, tmp, sizeof kid));
     ADD(a, mbedtls_asn1_write_tag(&t, tmp, MBEDTLS_ASN1_CONTEXT_SPECIFIC | 0));
     ADD(a, mbedtls_asn1_write_len(&t, tmp, a));
-    ADD(a, mbedtls_asn1_write_tag(&t, tmp, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(a, mbedtls_asn1_write_tag(&t, tmp, SEQ));
     ADD(exts, write_ext(&c, buf, MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER,
                         MBEDTLS_OID_SIZE(MBEDTLS_OID_AUTHORITY_KEY_IDENTIFIER), t, a));
     ADD(exts, mbedtls_asn1_write_len(&c, buf, exts));
-    ADD(exts, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(exts, mbedtls_asn1_write_tag(&c, buf, SEQ));
     ADD(exts, mbedtls_asn1_write_len(&c, buf, exts));
     ADD(exts, mbedtls_asn1_write_tag(&c, buf,
                                      MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 0));
@@ -1594,21 +1597,22 @@ static int crl_der(struct pe_pki_ca *ca, unsigned char *buf, size_t size, int64_
             ADD(e, write_time(&c, buf, rv[i].when_ms));
             ADD(e, write_serial(&c, buf, &rv[i]));
             ADD(e, mbedtls_asn1_write_len(&c, buf, e));
-            ADD(e, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+            ADD(e, mbedtls_asn1_write_tag(&c, buf, SEQ));
             list += e;
         }
         ADD(list, mbedtls_asn1_write_len(&c, buf, list));
-        ADD(list, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+        ADD(list, mbedtls_asn1_write_tag(&c, buf, SEQ));
         len += list;
     }
     ADD(len, write_time(&c, buf, next_ms));
     ADD(len, write_time(&c, buf, this_ms));
     /* issuer: the CA certificate's subject, byte for byte */
-    ADD(len, mbedtls_asn1_write_raw_buffer(&c, buf, ca->crt.subject_raw.p, ca->crt.subject_raw.len));
+    ADD(len,
+        mbedtls_asn1_write_raw_buffer(&c, buf, ca->crt.subject_raw.p, ca->crt.subject_raw.len));
     ADD(len, write_sig_alg(&c, buf));
     ADD(len, mbedtls_asn1_write_int(&c, buf, 1)); /* v2 */
     ADD(len, mbedtls_asn1_write_len(&c, buf, len));
-    ADD(len, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(&c, buf, SEQ));
     size_t tbs_len = len;
     if ((n = mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), c, tbs_len, hash)) != 0 ||
         (n = mbedtls_pk_sign(&ca->key, MBEDTLS_MD_SHA256, hash, 0, sig, &sig_len, rng_cb,
@@ -1627,7 +1631,7 @@ static int crl_der(struct pe_pki_ca *ca, unsigned char *buf, size_t size, int64_
     memcpy(c + tbs_len, s, tl);
     len = tbs_len + tl;
     ADD(len, mbedtls_asn1_write_len(&c, buf, len));
-    ADD(len, mbedtls_asn1_write_tag(&c, buf, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE));
+    ADD(len, mbedtls_asn1_write_tag(&c, buf, SEQ));
     *out = c;
     return (int)len;
 }
@@ -1777,7 +1781,7 @@ static bool token_norm(const char *in, char out[PE_PKI_TOKEN_LEN + 1])
             continue;
         if (c >= 'a' && c <= 'z')
             c = (char)(c - 'a' + 'A');
-        if (!strchr(B32, c) || c == '\0' || n == PE_PKI_TOKEN_LEN)
+        if (!strchr(B32, c) || n == PE_PKI_TOKEN_LEN)
             return false;
         out[n++] = c;
     }

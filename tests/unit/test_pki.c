@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "posedge/crypto.h"
@@ -759,6 +760,38 @@ static void t_hq_ca(void)
     pe_pki_ca_close(ca);
 }
 
+/* One process at a time: a second opener waits for the lock, then gives up with PE_EBUSY, and
+ * gets the CA once the first has closed it. */
+static void t_lock(void)
+{
+    const char *dir = make_ca();
+    int up[2], down[2];
+    CHECK(pipe(up) == 0 && pipe(down) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct pe_pki_ca *ca;
+        char c = 0;
+        if (pe_pki_ca_open(dir, &ca, err, sizeof err) != PE_OK)
+            _exit(1);
+        if (write(up[1], "x", 1) != 1 || read(down[0], &c, 1) != 1)
+            _exit(2);
+        pe_pki_ca_close(ca);
+        _exit(write(up[1], "y", 1) == 1 ? 0 : 3);
+    }
+    char c;
+    CHECK(read(up[0], &c, 1) == 1 && c == 'x');
+    struct pe_pki_ca *ca;
+    CHECK_INT(pe_pki_ca_open(dir, &ca, err, sizeof err), PE_EBUSY);
+    CHECK(strstr(err, "in use") != NULL);
+    CHECK(write(down[1], "g", 1) == 1);
+    CHECK(read(up[0], &c, 1) == 1 && c == 'y');
+    CHECK_OK(pe_pki_ca_open(dir, &ca, err, sizeof err));
+    pe_pki_ca_close(ca);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static const struct pe_test tests[] = {
     {"file_write_mode", t_file_write_mode},
     {"key_generate_modes", t_key_generate_modes},
@@ -781,6 +814,7 @@ static const struct pe_test tests[] = {
     {"renewal", t_renewal},
     {"revoked_terminal_gets_nothing", t_revoked_terminal_gets_nothing},
     {"hq_ca", t_hq_ca},
+    {"lock", t_lock},
     {NULL, NULL},
 };
 
