@@ -212,7 +212,8 @@ struct pe_pki_issue_req {
  * Issue a certificate: serial of 16 random octets, EKU clientAuth (serverAuth and the SAN for
  * SERVER), keyUsage digitalSignature, SKI and AKI. The index records it (durably) before
  * *pem_out (malloc'd, the caller's) is set; info (may be NULL) describes it. Errors: PE_EINVAL
- * (bad request: err says which field), PE_EDECLINED (bad CSR), PE_EIO, PE_ENOMEM, PE_ESYS.
+ * (bad request: err says which field), PE_EDECLINED (bad CSR), PE_ESTATE (the CA certificate
+ * has expired), PE_ECORRUPT (index.json's subject is not ca.crt's), PE_EIO, PE_ENOMEM, PE_ESYS.
  */
 int pe_pki_issue(struct pe_pki_ca *ca, const struct pe_pki_issue_req *req, char **pem_out,
                  struct pe_pki_cert_info *info, char *err, size_t errlen);
@@ -237,8 +238,8 @@ int pe_pki_revoke_terminal(struct pe_pki_ca *ca, const char *store, const char *
 /*
  * Write a new CRL to <dir>/crl.pem (0644): this update now, next update now + days (0: the
  * default 7), every revoked certificate, the next cRLNumber (recorded in the index first, so a
- * number is never reused). *pem_out (may be NULL) gets a malloc'd copy. Errors: PE_EINVAL,
- * PE_EIO, PE_ENOMEM, PE_ESYS.
+ * number is never reused). *pem_out (may be NULL) gets a malloc'd copy. Errors: PE_EINVAL
+ * (days outside 1..366), PE_ERANGE (cRLNumber exhausted), PE_EIO, PE_ENOMEM, PE_ESYS.
  */
 int pe_pki_crl_write(struct pe_pki_ca *ca, int64_t now_ms, int days, char **pem_out, char *err,
                      size_t errlen);
