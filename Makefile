@@ -71,7 +71,7 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
-LDLIBS := -lsqlite3 -lcjson -lmbedcrypto -lmosquitto -lm
+LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
 KAFKA_LIBS := -lrdkafka
 # The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
 AVRO_LIBS := -lavro -lcurl

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* file.c - small whole files: read one into memory (refusing one larger than the caller's limit),
- * or replace one atomically and durably (write, fsync, rename, fsync the folder). */
+ * or replace one atomically and durably (write, fsync, rename, fsync the folder), optionally
+ * with a given mode and without replacing an existing file (keys). */
 #include "posedge/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posedge/err.h"
@@ -123,4 +126,90 @@ failed:
     if (err && errlen)
         snprintf(err, errlen, "%s: cannot write (%s): %s", path, step, strerror(e));
     return PE_EIO;
+}
+
+/* The folder of path, for fsyncing a rename or link in it. */
+static void sync_dir_of(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+int pe_file_write_atomic_mode(const char *path, const void *data, size_t len, unsigned mode,
+                              unsigned flags, char *err, size_t errlen)
+{
+    char tmp[4096];
+    const char *step = "path too long";
+    int e = ENAMETOOLONG, fd = -1, rc = PE_EIO;
+    bool made = false; /* the temporary exists and must go on failure */
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= sizeof tmp)
+        goto failed;
+    /* mkstemp: O_CREAT|O_EXCL, mode 0600, a name of its own (a stale temporary of a crashed
+     * writer never blocks the next one). fchmod sets the final mode before any data exists. */
+    step = "create";
+    if ((fd = mkstemp(tmp)) < 0)
+        goto failed_errno;
+    made = true;
+    step = "chmod";
+    if (fchmod(fd, (mode_t)(mode & 07777)) != 0)
+        goto failed_errno;
+    step = "write";
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, (const char *)data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto failed_errno;
+        off += (size_t)n;
+    }
+    step = "fsync";
+    if (fsync(fd) != 0)
+        goto failed_errno;
+    step = "close";
+    int crc = close(fd);
+    fd = -1;
+    if (crc != 0)
+        goto failed_errno;
+    if (flags & PE_FILE_NOREPLACE) {
+        /* link(2) fails when path exists: the check and the creation are one step. */
+        step = "link";
+        if (link(tmp, path) != 0) {
+            if (errno == EEXIST) {
+                unlink(tmp);
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: exists already (not replaced)", path);
+                return PE_EEXIST;
+            }
+            goto failed_errno;
+        }
+        unlink(tmp);
+    } else {
+        step = "rename";
+        if (rename(tmp, path) != 0)
+            goto failed_errno;
+    }
+    /* The rename or link is durable only once the folder's entry is on disk. */
+    sync_dir_of(path);
+    return PE_OK;
+
+failed_errno:
+    e = errno;
+failed:
+    if (fd >= 0)
+        close(fd);
+    if (made)
+        unlink(tmp);
+    if (err && errlen)
+        snprintf(err, errlen, "%s: cannot write (%s): %s", path, step, strerror(e));
+    return rc;
 }

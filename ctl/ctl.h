@@ -39,6 +39,10 @@ int ctl_acl(int argc, char **argv);
  * [--store ID] FILE... (ctl/replay_catalog.c): print the catalog a dataset replay needs. */
 int ctl_replay_catalog(int argc, char **argv);
 
+/* posedge-ctl pki init|issue|revoke|list|crl|token|csr|show|verify ... (ctl/pki.c): the store's
+ * certificate authority (docs/pki.md). */
+int ctl_pki(int argc, char **argv);
+
 /* A count of seconds in 1..max from option opt of command cmd: 0, or -1 after saying on
  * stderr what was wrong (ctl/args.c). */
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);

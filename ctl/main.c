@@ -8,7 +8,7 @@
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
- * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet and acl.
+ * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl and pki.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
@@ -48,6 +48,7 @@ static void usage(FILE *out)
           "                         CMD [KEY=VALUE...]\n"
           "       posedge-ctl acl --store S [--bridge-user NAME]\n"
           "       posedge-ctl replay-catalog --format online-retail|databricks FILE...\n"
+          "       posedge-ctl pki init|issue|revoke|list|crl|token|csr|show|verify ...\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -69,6 +70,8 @@ static void usage(FILE *out)
           "         print the answers; exit 0 only when every till answered ok\n"
           "acl      print the store's mosquitto acl_file: only the bridge user may command tills\n"
           "replay-catalog  print the catalog for posedge-agent --replay of dataset files\n"
+          "pki      the store's certificate authority: CA, till certificates from CSRs,\n"
+          "         revocation and CRLs, enrolment tokens (posedge-ctl pki --help)\n"
           "\n"
           "--user and --password-file (the file's first line is the password) log in to a\n"
           "broker that has the store's ACL, normally as the bridge user. \"posedge-ctl CMD\n"
@@ -418,6 +421,8 @@ int main(int argc, char **argv)
         return ctl_acl(argc - 1, argv + 1);
     if (strcmp(cmd, "replay-catalog") == 0)
         return ctl_replay_catalog(argc - 1, argv + 1);
+    if (strcmp(cmd, "pki") == 0)
+        return ctl_pki(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

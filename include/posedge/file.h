@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* file.h - reading a whole (small) file, for configuration, catalogs and scenarios. */
+/* file.h - reading a whole (small) file, for configuration, catalogs and scenarios, and replacing
+ * one atomically (state files; keys and certificates with a given mode). */
 #ifndef POSEDGE_FILE_H
 #define POSEDGE_FILE_H
 
@@ -19,5 +20,20 @@ int pe_file_read(const char *path, size_t max, char **out, size_t *len, char *er
  * file). Errors: PE_EIO (err says which step and why).
  */
 int pe_file_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
+/* Flags of pe_file_write_atomic_mode. */
+#define PE_FILE_NOREPLACE 1u /* fail with PE_EEXIST when path exists (never clobber a key) */
+
+/*
+ * Like pe_file_write_atomic, with the file's permission bits given: the data goes to a fresh
+ * temporary file next to path (created O_EXCL with mode 0600 and then set to exactly mode,
+ * whatever the umask, before a byte is written), which is fsynced and renamed over path; the
+ * folder is fsynced. So a private key is never readable by others, not even for a moment, and
+ * a crash leaves the old file or the new one, at worst a stray "path.XXXXXX" temporary. With
+ * PE_FILE_NOREPLACE the temporary is linked to path instead, which fails when path exists.
+ * Errors: PE_EEXIST (NOREPLACE and path exists), PE_EIO (err says which step and why).
+ */
+int pe_file_write_atomic_mode(const char *path, const void *data, size_t len, unsigned mode,
+                              unsigned flags, char *err, size_t errlen);
 
 #endif
