@@ -598,7 +598,10 @@ static void t_fatal_commit_recovers(void)
     CHECK_INT(output_flush(f.o, WAIT_MS), PE_OK);
     /* The commit is told the producer was fenced: fatal. A new producer fences, reads the
      * watermarks back and resets. (Real Kafka would have aborted the failed transaction; the
-     * mock keeps its records and state record, so the recovered watermark covers them.) */
+     * mock keeps its records and state record, so the recovered watermark covers them. On a
+     * slow machine, such as an ARM board under QEMU, the records up to to2 may take more than
+     * one transaction, the first of which fails: then the watermark recovered is somewhere in
+     * between, and whatever it is, its hash must be that seq's.) */
     rd_kafka_mock_push_request_errors(f.m.mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
     const int64_t to2[2] = {25, 15};
     produce_upto(f.o, &f.s, 2, to2);
@@ -608,7 +611,7 @@ static void t_fatal_commit_recovers(void)
     CHECK_INT(output_inflight(f.o), 0);
     for (int t = 0; t < 2; t++) {
         char hash[PE_SHA256_HEXLEN];
-        CHECK(f.s.rec_seq[t] == to[t] || f.s.rec_seq[t] == to2[t]);
+        CHECK(f.s.rec_seq[t] >= to[t] && f.s.rec_seq[t] <= to2[t]);
         make_hash(t, f.s.rec_seq[t], hash);
         CHECK_STR(f.s.rec_hash[t], hash);
     }
