@@ -562,11 +562,15 @@ class RealKafka:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
-def serve(workdir):
-    """`kafka.py serve DIR`: run one node until SIGTERM or SIGINT (for make bench and make
-    demo). The first line on stdout is "bootstrap=HOST:PORT". SIGUSR1 stops the broker (an
-    outage), SIGUSR2 starts it again on the same port and data; each prints a line."""
-    k = RealKafka(workdir)
+def serve(workdir, security="plaintext"):
+    """`kafka.py serve [--sasl-ssl] DIR`: run one node until SIGTERM or SIGINT (for make bench
+    and make demo). The last line it prints at start is "bootstrap=HOST:PORT". With --sasl-ssl
+    the node is the SASL_SSL one of the tests, and lines before that one say how to reach it:
+    "internal=HOST:PORT" (PLAINTEXT, its own tools), "ca_file=PATH", "password_file=PATH" (the
+    bridge user's), "client_properties=PATH" (librdkafka key=value lines for the bridge user,
+    0600), and "set=KEY=VALUE" for each bridge setting (posedge-bridge --set). SIGUSR1 stops the
+    broker (an outage), SIGUSR2 starts it again on the same port and data; each prints a line."""
+    k = RealKafka(workdir, security=security)
 
     def stop(*_):
         raise KeyboardInterrupt()
@@ -583,6 +587,13 @@ def serve(workdir):
     signal.signal(signal.SIGUSR2, back)
     try:
         k.start()
+        if k.sasl:
+            print("internal=%s" % k.admin_bootstrap)
+            print("ca_file=%s" % k.sasl.ca_file)
+            print("password_file=%s" % k.sasl.password_file("bridge"))
+            print("client_properties=%s" % os.path.join(k.sasl.dir, "bridge.kcat"))
+            for kv in k.sasl.settings().items():
+                print("set=%s=%s" % kv)
         print("bootstrap=%s" % k.bootstrap, flush=True)
         while True:
             signal.pause()
@@ -594,6 +605,9 @@ def serve(workdir):
 
 if __name__ == "__main__":
     import sys
-    if len(sys.argv) != 3 or sys.argv[1] != "serve":
-        sys.exit("usage: kafka.py serve DIR")
-    serve(sys.argv[2])
+    args = sys.argv[1:]
+    sasl = "--sasl-ssl" in args
+    args = [a for a in args if a != "--sasl-ssl"]
+    if len(args) != 2 or args[0] != "serve":
+        sys.exit("usage: kafka.py serve [--sasl-ssl] DIR")
+    serve(args[1], "sasl_ssl" if sasl else "plaintext")

@@ -238,6 +238,10 @@ def wrong_password_then_sighup(name, terminal, seed, mode):
                      and s["kafka"].get("auth") == "auth_failed", 60, "state kafka.auth_failed")
         check(spooled(b, terminal) == (n, 0, n), "spool: %s, journal %d" % (
             spooled(b, terminal), n))
+        _, _, m = store()
+        p = run([CTL, "status", "--mqtt", m.addr, "--store", "s001"], timeout=60)
+        check(re.search(r"^bridge online: .* kafka=auth_failed ", p.stdout, re.M),
+              "posedge-ctl status: %s%s" % (p.stdout[-1500:], p.stderr[-500:]))
         check(t.proc.poll() is None, "the till saw its events delivered")
         check(len(auth_lines(b, "auth_failed")) == 1, "the refusal logged %d times, not once"
               % len(auth_lines(b, "auth_failed")))
@@ -287,6 +291,9 @@ def topic_not_authorized_loses_nothing():
                            and s["kafka"].get("auth") == "topic_not_authorized", 90,
                            "state kafka.auth topic_not_authorized")
         check(doc["kafka"].get("refused") == "pos.reports", "refused: %r" % doc["kafka"])
+        p = run([CTL, "status", "--mqtt", store()[2].addr, "--store", "s001"], timeout=60)
+        check(re.search(r"^bridge online: .* kafka=topic_not_authorized kafka_refused=pos.reports ",
+                        p.stdout, re.M), "posedge-ctl status: %s" % p.stdout[-1500:])
         wait_until(lambda: spooled(b, "t06")[0] == n, 60, "%d records spooled" % n)
         check(spooled(b, "t06")[1:] == (0, n), "spool: %s" % (spooled(b, "t06"),))
         check(len(auth_lines(b, "topic_not_authorized")) == 1,
