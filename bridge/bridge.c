@@ -764,9 +764,12 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
         return;
     if (err) {
         /* Produce it again from the spool; nothing is dropped. */
+        struct output_kafka k;
+        output_kafka_state(b->out, &k);
         b->st.failed++;
-        pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
-                t->terminal, (long long)ref->seq, err);
+        if (k.auth == OUTPUT_AUTH_OK) /* a refusal: output.kafka_auth said it, once */
+            pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
+                    t->terminal, (long long)ref->seq, err);
         t->produced = t->done.mark;
         wm_reset(&t->done);
         plan_drain(b, 100);

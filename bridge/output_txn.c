@@ -383,7 +383,6 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct otxn *x = opaque;
     char q[512];
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);

@@ -356,17 +356,24 @@ def no_secret_in_any_output():
         outputs.append(p.stdout + p.stderr)
     check(k.sasl.password_file("bridge") in outputs[0], "--print-config names the file")
     check("ok kafka.properties" in outputs[1], "--self-test: %s" % outputs[1])
-    p = run([KCAT, "-b", k.bootstrap] + k.sasl.kcat_args("admin") +
-            ["-C", "-t", "pos.telemetry", "-o", "beginning", "-e", "-q"], timeout=60)
-    check(p.returncode == 0 and '"auth":"topic_not_authorized"' in p.stdout,
-          "telemetry (with the state documents of a refusal): %s" % p.stderr[-500:])
-    outputs.append(p.stdout)
+    # The state documents in Kafka (this bridge's at least, over SASL_SSL; those of the tests
+    # above too when they ran).
+    def telemetry():
+        p = run([KCAT, "-b", k.bootstrap] + k.sasl.kcat_args("admin") +
+                ["-C", "-t", "pos.telemetry", "-o", "beginning", "-e", "-q"], timeout=60)
+        return p.stdout if p.returncode == 0 and '"terminal":"bridge"' in p.stdout else None
+    b.start()
+    try:
+        outputs.append(wait_until(telemetry, 60, "the bridge's state in pos.telemetry"))
+    finally:
+        b.stop()
+    check('"auth":"' in outputs[-1], "no kafka.auth in the state documents")
     texts = outputs[:]
     for path in _logs:
         if os.path.exists(path):
             with open(path, errors="replace") as f:
                 texts.append(f.read())
-    check(len(texts) >= 10, "only %d outputs to look at" % len(texts))
+    check(len(texts) >= 5, "only %d outputs to look at" % len(texts))
     secrets = list(k.sasl.passwords.values()) + ["not-the-password", "inline-secret"]
     for text in texts:
         for s in secrets:
