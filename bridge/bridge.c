@@ -66,6 +66,8 @@ struct state_key {
     bool kafka_connected;
     int brokers_up;
     int brokers;
+    enum output_auth kafka_auth;
+    char kafka_resource[OUTPUT_RESOURCE_MAX];
     int nterms;
     int64_t pending;
     int64_t pending_bytes;
@@ -183,6 +185,8 @@ static void state_key(const struct bridge *b, const char *word, const struct pe_
     out->kafka_connected = k->connected;
     out->brokers_up = k->brokers_up;
     out->brokers = k->brokers;
+    out->kafka_auth = k->auth;
+    snprintf(out->kafka_resource, sizeof out->kafka_resource, "%s", k->resource);
     out->nterms = b->nterms;
     out->pending = ss->pending;
     out->pending_bytes = ss->pending_bytes;
@@ -258,6 +262,11 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
         pe_json_add_int(kafka, "brokers_up", k->brokers_up);
         pe_json_add_int(kafka, "brokers", k->brokers);
         add_time(kafka, "last_delivered_ts", b->last_ok_ms);
+        cJSON_AddStringToObject(kafka, "auth", output_auth_name(k->auth));
+        if (k->resource[0])
+            cJSON_AddStringToObject(kafka, "refused", k->resource);
+        else
+            cJSON_AddNullToObject(kafka, "refused");
     }
     pe_json_add_int(d, "pending", ss->pending);
     pe_json_add_int(d, "spooled_bytes", ss->pending_bytes);
@@ -755,9 +764,12 @@ static void on_delivered(void *ctx, const struct output_ref *ref, int err)
         return;
     if (err) {
         /* Produce it again from the spool; nothing is dropped. */
+        struct output_kafka k;
+        output_kafka_state(b->out, &k);
         b->st.failed++;
-        pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
-                t->terminal, (long long)ref->seq, err);
+        if (k.auth == OUTPUT_AUTH_OK) /* a refusal: output.kafka_auth said it, once */
+            pe_warn("bridge.delivery_failed", "store=%s terminal=%s seq=%lld err=%d", t->store,
+                    t->terminal, (long long)ref->seq, err);
         t->produced = t->done.mark;
         wm_reset(&t->done);
         plan_drain(b, 100);
@@ -982,6 +994,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .mode = mode,
         .brokers = cfg->kafka_brokers,
         .properties = cfg->kafka_properties,
+        .security = &cfg->kafka_security,
         .max_inflight = (int)cfg->kafka_max_inflight,
         .on_delivered = on_delivered,
         .on_reset = on_reset,
@@ -996,8 +1009,8 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     };
     if ((rc = output_create(loop, &oo, &b->out, err, errlen)))
         goto stop_sinks;
-    if ((rc = telemetry_create(loop, cfg->kafka_brokers, cfg->kafka_properties, &b->tele, err,
-                               errlen)))
+    if ((rc = telemetry_create(loop, cfg->kafka_brokers, cfg->kafka_properties,
+                               &cfg->kafka_security, &b->tele, err, errlen)))
         goto destroy_output;
     char client_id[96], will[64];
     snprintf(client_id, sizeof client_id, "posedge-bridge-%s", cfg->store);
@@ -1083,6 +1096,24 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     profile_set_destroy(b->sinks);
     pe_spool_close(b->spool);
     free(b);
+}
+
+int bridge_reload(struct bridge *b)
+{
+    char err[512];
+    const struct bridge_cfg *c = &b->cfg;
+    int rc = output_reload(b->out, err, sizeof err);
+    if (rc) {
+        pe_error("bridge.reload_failed", "err=\"%s\" (the current Kafka producer stays)", err);
+        return rc;
+    }
+    if (telemetry_reload(b->tele, c->kafka_brokers, c->kafka_properties, &c->kafka_security, err,
+                         sizeof err))
+        pe_warn("bridge.reload_failed", "telemetry: err=\"%s\"", err);
+    pe_info("bridge.reloaded",
+            "kafka=producers recreated (the password file and certificates as they are now)");
+    plan_state(b);
+    return PE_OK;
 }
 
 const struct bridge_stats *bridge_stats(const struct bridge *b)

@@ -40,6 +40,12 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
  * publish the offline state, and free. NULL is a no-op. */
 void bridge_destroy(struct bridge *b, int flush_ms);
 
+/* SIGHUP: read the Kafka password file and certificates again (librdkafka loads them only when
+ * a client is created) and recreate the Kafka producers with them; nothing spooled is lost.
+ * A file that cannot be used is logged and the current producers stay. Errors: PE_EINVAL,
+ * PE_EIO, PE_ENOMEM (as output_reload). */
+int bridge_reload(struct bridge *b);
+
 const struct bridge_stats *bridge_stats(const struct bridge *b);
 
 #endif

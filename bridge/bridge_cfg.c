@@ -59,6 +59,10 @@ static int check_mode(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL                       \
     }
+/* kafka.<key> of one security setting, made from PE_KAFKA_SECURITY_KEYS (posedge/kafka_conf.h):
+ * the same list gives posedge-ctl its options and reads them from this file. */
+#define KAFKA_SECURITY(key, opt, field, d, h, c)                                                   \
+    STR("kafka." key, kafka_security.field, d, 0, 0, h, c),
 /* topics.<type> of one event type, made from PE_EVENT_TYPES (default: the type's topic). */
 #define TOPIC(name, type, fiscal, d)                                                               \
     {                                                                                              \
@@ -84,7 +88,9 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         "MQTT username (\"\": none); the store's ACL calls the bridge's user \"bridge\"", NULL),
     STR("mqtt.password_file", mqtt_password_file, "", 0, BRIDGE_PATH_MAX - 1,
         "file whose first line is the MQTT password (\"\": none; never logged)", NULL),
-    STR("kafka.brokers", kafka_brokers, "127.0.0.1:9092", 1, 511, "Kafka bootstrap servers", NULL),
+    STR("kafka.brokers", kafka_brokers, PE_KAFKA_DEFAULT_BROKERS, 1, 511, "Kafka bootstrap servers",
+        NULL),
+    PE_KAFKA_SECURITY_KEYS(KAFKA_SECURITY)
     INT("kafka.max_inflight", kafka_max_inflight, "10000", 1, 10000000,
         "records produced and not yet acknowledged by Kafka"),
     STR("kafka.mode", kafka_mode, "transactional", 1, 15,

@@ -2,7 +2,9 @@
 /*
  * bridge_cfg.h - posedge-bridge's configuration: one struct and the table that drives its
  * defaults, parsing, validation, --print-config and --help. "kafka.properties" is the one
- * free-form object: any librdkafka property, passed through unchanged (SASL, SSL, tuning).
+ * free-form object: any librdkafka property, passed through unchanged (tuning), except those
+ * the security settings own (kafka.security_protocol, kafka.sasl.*, kafka.tls.*: posedge/
+ * kafka_conf.h, which refuses them there and says what to write instead).
  * "sinks" is a list of output sinks: the keys every sink has are a table here, the keys of a
  * profile are its own table (profile.h, struct profile_ops.config), and both are parsed,
  * checked and printed by the same code.
@@ -17,6 +19,7 @@
 
 #include "posedge/cfg.h"
 #include "posedge/event.h"
+#include "posedge/kafka_conf.h"
 
 #define BRIDGE_PATH_MAX 256
 #define BRIDGE_TOPIC_MAX 128
@@ -63,6 +66,8 @@ struct bridge_cfg {
     char kafka_brokers[512];                    /* bootstrap.servers */
     int64_t kafka_max_inflight;                 /* records produced and not yet acknowledged */
     char kafka_mode[16];                        /* "transactional" or "idempotent" */
+    struct pe_kafka_security kafka_security;    /* kafka.security_protocol, kafka.sasl.*,
+                                                   kafka.tls.* (files named, never read here) */
     char state_topic[BRIDGE_TOPIC_MAX];         /* compacted topic of committed watermarks */
     char telemetry_topic[BRIDGE_TOPIC_MAX];     /* state documents, best effort */
     int64_t txn_max_events;                     /* records per Kafka transaction */

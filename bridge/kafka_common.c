@@ -128,3 +128,59 @@ size_t kc_dlq_cut(size_t len, size_t max_msg, const char *reason, const char *so
     snprintf(orig, 24, "%zu", len);
     return limit;
 }
+
+enum output_auth kc_auth_of(int err)
+{
+    /* librdkafka's error enumeration has some 200 values; the switch is over the value (see
+     * output_idem.c's produce). */
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE:
+        return OUTPUT_AUTH_AUTH_FAILED;
+    case RD_KAFKA_RESP_ERR__SSL:
+        return OUTPUT_AUTH_TLS_FAILED;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        return OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED;
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+        return OUTPUT_AUTH_TRANSACTIONAL_ID_NOT_AUTHORIZED;
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+        return OUTPUT_AUTH_GROUP_NOT_AUTHORIZED;
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        return OUTPUT_AUTH_CLUSTER_NOT_AUTHORIZED;
+    default:
+        return OUTPUT_AUTH_OK;
+    }
+}
+
+bool kc_auth_note(struct kc_auth *a, enum output_auth status, const char *resource, int err,
+                  const char *reason)
+{
+    char q[512];
+    if (!resource)
+        resource = "";
+    if (a->status == status && strcmp(a->resource, resource) == 0)
+        return false;
+    if (status == OUTPUT_AUTH_OK) {
+        pe_info("output.kafka_auth", "kafka=ok was=%s%s%s", output_auth_name(a->status),
+                a->resource[0] ? " resource=" : "", a->resource);
+    } else {
+        /* librdkafka's reasons name the mechanism, the user and the broker, never a password. */
+        pe_error("output.kafka_auth",
+                 "kafka=%s%s%s err=%s reason=\"%s\" (nothing is lost: every record stays in the "
+                 "spool; %s)",
+                 output_auth_name(status), resource[0] ? " resource=" : "", resource,
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err),
+                 pe_log_quote(reason ? reason : "", q, sizeof q), output_auth_hint(status));
+    }
+    a->status = status;
+    snprintf(a->resource, sizeof a->resource, "%s", resource);
+    return true;
+}
+
+void kc_auth_get(const struct kc_auth *a, struct output_kafka *out)
+{
+    out->auth = a->status;
+    snprintf(out->resource, sizeof out->resource, "%s", a->resource);
+}

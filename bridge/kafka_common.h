@@ -2,13 +2,15 @@
 /*
  * kafka_common.h - what the two backends of the bridge's output (output_idem.c, idempotent on
  * the loop; output_txn.c, transactional on its own thread) share: how librdkafka's logs and
- * errors become posedge log lines, the wake-up pipe, and the cut of an oversized dead letter.
- * Their librdkafka configuration comes from posedge/kafka_conf.h, by role.
+ * errors become posedge log lines, the wake-up pipe, the cut of an oversized dead letter, and
+ * what Kafka refuses (authentication, authorization: struct kc_auth). Their librdkafka
+ * configuration comes from posedge/kafka_conf.h, by role.
  */
 #ifndef POSEDGE_BRIDGE_KAFKA_COMMON_H
 #define POSEDGE_BRIDGE_KAFKA_COMMON_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "bridge/output.h"
@@ -46,6 +48,30 @@ int kc_pipe(int fds[2], char *err, size_t errlen);
 
 /* Read everything there is from a non-blocking pipe. */
 void kc_drain_pipe(int fd);
+
+/* A refusal by Kafka is retried this long after it was seen, not at once: a wrong password or
+ * a missing ACL does not mend itself in milliseconds, and every try costs Kafka and the log. */
+#define KC_AUTH_RETRY_MS 5000
+
+/* What Kafka refuses, as the backend last learnt it. Not locked: the owner guards it. */
+struct kc_auth {
+    enum output_auth status;            /* OUTPUT_AUTH_OK when nothing is refused */
+    char resource[OUTPUT_RESOURCE_MAX]; /* the topic, transactional id or group refused */
+};
+
+/* The refusal a librdkafka error code means (OUTPUT_AUTH_OK: none). */
+enum output_auth kc_auth_of(int err);
+
+/*
+ * Record what Kafka refuses now (status OUTPUT_AUTH_OK: nothing any more; resource may be
+ * NULL). A change is logged once: output.kafka_auth at error level with the librdkafka error
+ * err and reason and what to do, or at info when it is over. Returns true when it changed.
+ */
+bool kc_auth_note(struct kc_auth *a, enum output_auth status, const char *resource, int err,
+                  const char *reason);
+
+/* Copy a's status into out (the auth fields of the state). */
+void kc_auth_get(const struct kc_auth *a, struct output_kafka *out);
 
 /* Input too large for Kafka is exactly what becomes a dead letter (the bridge's intake limit
  * may be above message.max.bytes). Rather than lose it, keep its head: returns the length to

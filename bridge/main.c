@@ -3,8 +3,10 @@
  * main.c - posedge-bridge: one per store. Takes the tills' events from the in-store MQTT
  * broker into a durable SQLite spool and forwards them to Kafka whenever the link is up.
  * One thread, one poll(2) loop (bridge.c does the work). SIGTERM/SIGINT: stop intake, flush
- * Kafka with a deadline, persist the watermarks, close. Under systemd (Type=notify) it says
- * READY=1 once it serves, STOPPING=1 when it stops, and pings the watchdog from its loop.
+ * Kafka with a deadline, persist the watermarks, close. SIGHUP: read the Kafka password file
+ * and certificates again and recreate the Kafka producers (bridge_reload). Under systemd
+ * (Type=notify) it says READY=1 once it serves, STOPPING=1 when it stops, and pings the
+ * watchdog from its loop.
  * --self-test checks the installation without starting (selftest.c).
  */
 #include <errno.h>
@@ -35,8 +37,10 @@ static void usage(FILE *out)
             "\n"
             "Receives the store's till events over MQTT, keeps them in DIR/spool.db and\n"
             "forwards them to Kafka (acks=all, idempotent), acknowledging to each till what is\n"
-            "spooled and what is delivered. Any librdkafka property can be given in the file as\n"
-            "\"kafka\": {\"properties\": {\"security.protocol\": \"SASL_SSL\", ...}}.\n"
+            "spooled and what is delivered. TLS and SASL to Kafka: kafka.security_protocol,\n"
+            "kafka.sasl.* and kafka.tls.* (the password only from a file); SIGHUP reads the\n"
+            "password file and certificates again. Any other librdkafka property can be given\n"
+            "in the file as \"kafka\": {\"properties\": {\"linger.ms\": \"5\", ...}}.\n"
             "\n"
             "--self-test checks the installation and exits: the configuration (as loaded, with\n"
             "the options above), the librdkafka properties, the MQTT password file, that the\n"
@@ -49,10 +53,22 @@ static void usage(FILE *out)
     bridge_cfg_help(out);
 }
 
+/* What the signal handler acts on (the bridge exists once it serves). */
+struct running {
+    struct pe_loop *loop;
+    struct bridge *b;
+};
+
 static void on_signal(int sig, void *ctx)
 {
+    struct running *r = ctx;
     pe_info("bridge.signal", "signal=%d", sig);
-    pe_loop_stop(ctx);
+    if (sig == SIGHUP) {
+        if (r->b)
+            bridge_reload(r->b);
+        return;
+    }
+    pe_loop_stop(r->loop);
 }
 
 int main(int argc, char **argv)
@@ -166,10 +182,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct pe_loop *loop = NULL;
     struct bridge *b = NULL;
-    static const int sigs[] = {SIGINT, SIGTERM};
+    static struct running running;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
     rc = pe_loop_create(&loop);
+    running.loop = loop;
     if (!rc)
-        rc = pe_loop_signals(loop, sigs, 2, on_signal, loop);
+        rc = pe_loop_signals(loop, sigs, 3, on_signal, &running);
     if (rc) {
         fprintf(stderr, "posedge-bridge: start-up failed: %s\n", pe_strerror(rc));
         goto out;
@@ -194,9 +212,11 @@ int main(int argc, char **argv)
     }
     /* Serving: the spool is open, the producer and the MQTT client exist (they connect, and
      * reconnect, by themselves: a broker that is away must not fail the start). */
+    running.b = b;
     pe_notify("READY=1");
     status = pe_loop_run(loop) == PE_OK ? 0 : 1;
     pe_notify("STOPPING=1");
+    running.b = NULL;
     bridge_destroy(b, FLUSH_MS);
 out:
     pe_notify_stop();

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "posedge/err.h"
+#include "posedge/log.h"
 
 struct output {
     const struct output_backend *be; /* the backend chosen at create */
@@ -43,6 +44,25 @@ static const struct {
     OUTPUT_MODES(OUTPUT__MODE_ROW)
 #undef OUTPUT__MODE_ROW
 };
+
+static const struct {
+    const char *name;
+    const char *hint;
+} auths[OUTPUT_AUTH__COUNT] = {
+#define OUTPUT__AUTH_ROW(name, str, what) [OUTPUT_AUTH_##name] = {str, what},
+    OUTPUT_AUTH_STATES(OUTPUT__AUTH_ROW)
+#undef OUTPUT__AUTH_ROW
+};
+
+const char *output_auth_name(enum output_auth a)
+{
+    return (unsigned)a < OUTPUT_AUTH__COUNT ? auths[a].name : NULL;
+}
+
+const char *output_auth_hint(enum output_auth a)
+{
+    return (unsigned)a < OUTPUT_AUTH__COUNT ? auths[a].hint : NULL;
+}
 
 const char *output_mode_name(enum output_mode m)
 {
@@ -88,15 +108,29 @@ int output_create(struct pe_loop *loop, const struct output_opts *opts, struct o
         snprintf(err, errlen, "kafka.properties: must be an object of strings");
         return PE_EINVAL;
     }
+    int rc = pe_kafka_security_check(opts->security, err, errlen);
+    if (rc)
+        return rc;
     struct output *o = calloc(1, sizeof *o);
     if (!o)
         return PE_ENOMEM;
     o->be = be;
-    int rc = be->create(loop, opts, &o->impl, err, errlen);
+    rc = be->create(loop, opts, &o->impl, err, errlen);
     if (rc) {
         free(o);
         return rc;
     }
+    /* Secure by default; plaintext stays possible for a lab, and says so at every start. */
+    if (!pe_kafka_security_tls(opts->security))
+        pe_warn("output.kafka_plaintext",
+                "security_protocol=%s brokers=%s: records%s go to Kafka unencrypted (lab only; "
+                "set kafka.security_protocol=sasl_ssl)",
+                opts->security && opts->security->protocol[0] ? opts->security->protocol
+                                                              : "plaintext",
+                opts->brokers,
+                pe_kafka_security_protocol(opts->security) == PE_KAFKA_SASL_PLAINTEXT
+                    ? " and the SASL password"
+                    : "");
     *out = o;
     return PE_OK;
 }
@@ -160,6 +194,13 @@ void output_kafka_state(const struct output *o, struct output_kafka *out)
 int output_inflight(const struct output *o)
 {
     return o ? o->be->inflight(o->impl) : 0;
+}
+
+int output_reload(struct output *o, char *err, size_t errlen)
+{
+    if (!o)
+        return PE_EINVAL;
+    return o->be->reload(o->impl, err, errlen);
 }
 
 int output_flush(struct output *o, int timeout_ms)

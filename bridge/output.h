@@ -17,6 +17,13 @@
  * committed. Before the first record, and after any failure that could leave Kafka's state unknown,
  * the producer fences its predecessors (init_transactions), reads the committed watermarks back
  * (read_committed) and hands them to on_recovered, then on_reset: produce from there.
+ *
+ * Kafka refusing the bridge (a wrong password, a certificate it cannot verify, a topic or the
+ * transactional id without an ACL) loses nothing: what is not in Kafka stays in the spool and
+ * is produced again, the refusal is in output_kafka_state (auth) and logged once per change
+ * (output.kafka_auth), and the producer backs off instead of spinning. librdkafka reads the
+ * password and the certificates only when a client is created, so output_reload recreates the
+ * producer from the files as they are now (SIGHUP).
  */
 #ifndef POSEDGE_BRIDGE_OUTPUT_H
 #define POSEDGE_BRIDGE_OUTPUT_H
@@ -26,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "posedge/kafka_conf.h"
 #include "posedge/loop.h"
 
 struct output;
@@ -58,6 +66,39 @@ struct output_ref {
     int64_t seq; /* 0 for a dead letter */
 };
 
+/* X(name, value in the state document, what to do about it) - what Kafka refuses the
+ * bridge, from librdkafka's error reports, delivery reports and transactional calls. */
+#define OUTPUT_AUTH_STATES(X)                                                                      \
+    X(OK, "ok", NULL)                                                                              \
+    X(AUTH_FAILED, "auth_failed",                                                                  \
+      "check kafka.sasl.username, kafka.sasl.mechanism and the password file, then SIGHUP")       \
+    X(TLS_FAILED, "tls_failed",                                                                    \
+      "check kafka.tls.ca_file (and the client certificate) against the brokers' certificates "   \
+      "and names, then SIGHUP")                                                                    \
+    X(TOPIC_NOT_AUTHORIZED, "topic_not_authorized",                                                \
+      "grant the bridge's user Write on the topic (Kafka ACL); the bridge tries again by itself")  \
+    X(TRANSACTIONAL_ID_NOT_AUTHORIZED, "transactional_id_not_authorized",                          \
+      "grant the bridge's user Write on its transactional id (Kafka ACL)")                         \
+    X(GROUP_NOT_AUTHORIZED, "group_not_authorized",                                                \
+      "grant the bridge's user Read on the group (Kafka ACL)")                                     \
+    X(CLUSTER_NOT_AUTHORIZED, "cluster_not_authorized",                                            \
+      "grant the bridge's user IdempotentWrite on the cluster (Kafka ACL; brokers before 2.8)")
+
+enum output_auth {
+#define OUTPUT__AUTH_ENUM(name, str, what) OUTPUT_AUTH_##name,
+    OUTPUT_AUTH_STATES(OUTPUT__AUTH_ENUM)
+#undef OUTPUT__AUTH_ENUM
+        OUTPUT_AUTH__COUNT
+};
+
+/* "ok", "auth_failed", ...; NULL for an out-of-range value. */
+const char *output_auth_name(enum output_auth a);
+
+/* What to do about it (NULL for OUTPUT_AUTH_OK or an out-of-range value). */
+const char *output_auth_hint(enum output_auth a);
+
+#define OUTPUT_RESOURCE_MAX 256 /* a topic, transactional id or group name, and its NUL */
+
 /* What librdkafka knows of the event producer's link to Kafka, from its statistics (every
  * PE_KAFKA_STATS_MS unless kafka.properties sets statistics.interval.ms) and its error
  * reports. */
@@ -66,12 +107,16 @@ struct output_kafka {
     bool connected; /* a connection to at least one broker is up */
     int brokers_up; /* brokers with a connection up (only those the producer needs) */
     int brokers;    /* brokers known from metadata */
+    enum output_auth auth;              /* what Kafka refuses (OUTPUT_AUTH_OK: nothing) */
+    char resource[OUTPUT_RESOURCE_MAX]; /* the topic, transactional id or group it refuses
+                                           ("" for auth_failed, tls_failed, ok) */
 };
 
 struct output_opts {
     enum output_mode mode;   /* which backend (kafka.mode) */
     const char *brokers;     /* bootstrap.servers */
     const cJSON *properties; /* extra librdkafka properties (object of strings), borrowed */
+    const struct pe_kafka_security *security; /* TLS and SASL (copied; NULL: plaintext) */
     int max_inflight;        /* records produced but not yet reported (default 100000) */
     /* A record's fate: err 0 delivered (acks=all), else a librdkafka error code. */
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err);
@@ -154,6 +199,17 @@ void output_kafka_state(const struct output *o, struct output_kafka *out);
 
 /* Records produced and not yet reported. */
 int output_inflight(const struct output *o);
+
+/*
+ * Recreate the producer (and the clients it reads with) from the files as they are now: the
+ * password file and the certificates, which librdkafka reads only when a client is created
+ * (SIGHUP). The new configuration is made first; when that fails (a file unreadable or open to
+ * others) err says why and the current producer stays. Then, as after a fatal error, what was
+ * in flight is produced again: on_reset (transactional mode: after fencing and reading the
+ * committed state back, so nothing is doubled; idempotent mode: what was produced and not yet
+ * reported may be doubled, as at a restart). Errors: PE_EINVAL, PE_EIO, PE_ENOMEM.
+ */
+int output_reload(struct output *o, char *err, size_t errlen);
 
 /* Serve delivery reports for up to timeout_ms (used at shutdown). Returns PE_OK when nothing
  * is in flight any more, PE_EAGAIN otherwise. */

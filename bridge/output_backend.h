@@ -26,6 +26,7 @@ struct output_backend {
     void (*kafka_state)(void *impl, struct output_kafka *out);
     int (*inflight)(const void *impl);
     int (*flush)(void *impl, int timeout_ms);
+    int (*reload)(void *impl, char *err, size_t errlen); /* output_reload */
     void (*destroy)(void *impl); /* unregister and free; never NULL impl */
 };
 

@@ -20,6 +20,13 @@
  * slot is released and the owner gets on_reset instead, and produces again everything not yet
  * reported delivered, in order, into the fresh producer. A report of success that arrives
  * before the reset still counts: that record is in Kafka.
+ *
+ * Refusals by Kafka (kafka_common.h, struct kc_auth): a failed login or TLS handshake never
+ * fails a record (message.timeout.ms=0: they wait in librdkafka's queue, which the in-flight
+ * limit bounds) and ends when a broker connection comes up; a topic without Write is reported
+ * failed record by record (the owner produces them again) and holds producing for
+ * KC_AUTH_RETRY_MS, so that the retry does not spin. A reload (output_reload) swaps in a
+ * producer made from the files as they are now, and resets as after a fatal error.
  */
 #include "bridge/kafka_common.h"
 #include "bridge/output.h"
@@ -44,6 +51,7 @@
 #define SLAB_SLOTS 1024
 #define POLL_MS 100           /* the safety-net poll */
 #define RETRY_MS 1000         /* retry of a producer that could not be recreated */
+#define RELOAD_FLUSH_MS 1000  /* a reload first lets a working producer deliver this long */
 
 /* A record in flight. The records of one event (output_produce_event) share the slot of the
  * first, the head, which counts the reports still due and is given back with the last. */
@@ -71,6 +79,9 @@ struct idem {
     int64_t reset_timer;     /* a pending reset or retry, 0 when none */
     char *brokers;           /* bootstrap.servers, owned */
     cJSON *props;            /* the user's librdkafka properties, an owned copy (or NULL) */
+    struct pe_kafka_security sec; /* TLS and SASL settings, a copy */
+    struct kc_auth auth;          /* what Kafka refuses */
+    int64_t hold_until;           /* no producing before this (monotonic ms): a refusal */
     size_t max_msg;          /* the producer's message.max.bytes */
     int max_inflight;        /* limit of slots in use */
     int inflight;            /* slots in use: produced, not yet reported */
@@ -78,6 +89,7 @@ struct idem {
     struct slab *slabs;      /* allocated slabs */
     struct slot *free;       /* free slots */
     bool fatal;              /* librdkafka raised a fatal error: reset when not serving */
+    bool fatal_auth;         /* ... caused by a refusal: reset after KC_AUTH_RETRY_MS */
     bool serving;            /* inside rd_kafka_poll / rd_kafka_flush */
     void (*on_delivered)(void *ctx, const struct output_ref *ref, int err); /* a record's fate */
     void (*on_reset)(void *ctx); /* the producer was recreated */
@@ -139,10 +151,21 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (m->err && o->fatal)
         return;
     struct slot *h = sl->head;
-    if (m->err)
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    enum output_auth refusal = kc_auth_of(m->err);
+    if (refusal != OUTPUT_AUTH_OK) {
+        /* Said once per change, not once per record; tried again after a pause. */
+        kc_auth_note(&o->auth, refusal, refusal == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED ? topic : "",
+                     m->err, rd_kafka_err2str(m->err));
+        o->hold_until = pe_mono_ms() + KC_AUTH_RETRY_MS;
+    } else if (m->err) {
         pe_warn("output.delivery_failed", "topic=%s store=%s terminal=%s seq=%" PRId64 " err=%s",
-                rd_kafka_topic_name(m->rkt), h->ref.store, h->ref.terminal, h->ref.seq,
-                rd_kafka_err2name(m->err));
+                topic, h->ref.store, h->ref.terminal, h->ref.seq, rd_kafka_err2name(m->err));
+    } else if (o->auth.status != OUTPUT_AUTH_OK &&
+               (o->auth.status != OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED ||
+                strcmp(o->auth.resource, topic) == 0)) {
+        kc_auth_note(&o->auth, OUTPUT_AUTH_OK, NULL, 0, NULL); /* Kafka took it: over */
+    }
     if (m->err && !h->err)
         h->err = (int)m->err;
     if (sl != h)
@@ -164,8 +187,14 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
-        pe_error("output.fatal", "err=%s reason=\"%s\" inflight=%d (recreating the producer)",
-                 rd_kafka_err2name(orig), pe_log_quote(why, q, sizeof q), o->inflight);
+        if (kc_auth_of(orig) != OUTPUT_AUTH_OK) {
+            /* A refusal (an ACL the idempotent producer needs): recreated after a pause. */
+            kc_auth_note(&o->auth, kc_auth_of(orig), "", orig, why);
+            o->fatal_auth = true;
+        } else {
+            pe_error("output.fatal", "err=%s reason=\"%s\" inflight=%d (recreating the producer)",
+                     rd_kafka_err2name(orig), pe_log_quote(why, q, sizeof q), o->inflight);
+        }
         o->fatal = true;
         return;
     }
@@ -173,7 +202,11 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         o->kafka.connected = false; /* at once, not at the next statistics */
         o->kafka.brokers_up = 0;
     }
-    kc_log_error(err, reason);
+    enum output_auth refusal = kc_auth_of(err);
+    if (refusal == OUTPUT_AUTH_AUTH_FAILED || refusal == OUTPUT_AUTH_TLS_FAILED)
+        kc_auth_note(&o->auth, refusal, "", err, reason); /* repeats: said once per change */
+    else
+        kc_log_error(err, reason);
 }
 
 /* librdkafka's statistics (served by rd_kafka_poll, on the loop's thread like the rest). */
@@ -182,17 +215,23 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     struct idem *o = opaque;
     (void)rk;
     kc_stats_parse(json, len, &o->kafka);
+    /* A connection up has passed the TLS handshake and the login. */
+    if (o->kafka.connected &&
+        (o->auth.status == OUTPUT_AUTH_AUTH_FAILED || o->auth.status == OUTPUT_AUTH_TLS_FAILED))
+        kc_auth_note(&o->auth, OUTPUT_AUTH_OK, NULL, 0, NULL);
     return 0; /* librdkafka frees json */
 }
 
 /* ---- the producer ---- */
 
-/* Create the producer and hook its main queue to the pipe. On error nothing is left behind. */
-static int start(struct idem *o, char *err, size_t errlen)
+/* Make a producer from the configuration and the files as they are now (the password is
+ * read, the certificates loaded). On error nothing is left behind. */
+static int make(struct idem *o, rd_kafka_t **out, char *err, size_t errlen)
 {
     char why[512];
     rd_kafka_conf_t *conf = NULL;
-    struct pe_kafka_site site = {.brokers = o->brokers, .properties = o->props};
+    struct pe_kafka_site site = {
+        .brokers = o->brokers, .properties = o->props, .security = &o->sec};
     int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_IDEMPOTENT, &site, &conf, err, errlen);
     if (rc)
         return rc;
@@ -203,12 +242,18 @@ static int start(struct idem *o, char *err, size_t errlen)
     rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
-        /* Each property was accepted alone; their combination was not. */
+        /* Each property was accepted alone; their combination (or a certificate) was not. */
         snprintf(err, errlen, "kafka.properties: %s", why);
         rd_kafka_conf_destroy(conf);
         return PE_EINVAL;
     }
-    /* conf now belongs to rk. */
+    *out = rk; /* conf now belongs to rk */
+    return PE_OK;
+}
+
+/* Take rk as the producer: hook its main queue to the pipe. On error rk is destroyed. */
+static int attach(struct idem *o, rd_kafka_t *rk)
+{
     o->max_msg = kc_max_msg(rk);
     rd_kafka_set_log_queue(rk, NULL);
     o->mainq = rd_kafka_queue_get_main(rk);
@@ -218,8 +263,16 @@ static int start(struct idem *o, char *err, size_t errlen)
     }
     rd_kafka_queue_io_event_enable(o->mainq, o->pipe_wr, "1", 1);
     o->rk = rk;
-    o->fatal = false;
+    o->fatal = o->fatal_auth = false;
     return PE_OK;
+}
+
+/* Create the producer and hook its main queue to the pipe. On error nothing is left behind. */
+static int start(struct idem *o, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = NULL;
+    int rc = make(o, &rk, err, errlen);
+    return rc ? rc : attach(o, rk);
 }
 
 /* Destroy the producer without waiting for anything it still holds. */
@@ -248,7 +301,7 @@ static void reset(struct idem *o)
     stop(o);
     kc_drain_pipe(o->pipe_rd);
     slots_release_all(o);
-    o->fatal = false;
+    o->fatal = o->fatal_auth = false;
     int rc = start(o, err, sizeof err);
     if (rc) {
         pe_error("output.recreate_failed", "err=%s reason=\"%s\" (retrying in %d ms)",
@@ -289,7 +342,11 @@ static void serve(struct idem *o, int timeout_ms)
     else
         rd_kafka_poll(o->rk, 0);
     o->serving = false;
-    if (o->fatal) {
+    if (o->fatal && o->fatal_auth) {
+        /* Not at once: the same refusal would follow, again and again. */
+        if (!o->reset_timer)
+            pe_loop_timer(o->loop, KC_AUTH_RETRY_MS, reset_cb, o, &o->reset_timer);
+    } else if (o->fatal) {
         if (o->reset_timer) {
             pe_loop_timer_cancel(o->loop, o->reset_timer);
             o->reset_timer = 0;
@@ -327,6 +384,8 @@ static int idem_create(struct pe_loop *loop, const struct output_opts *opts, voi
     o->on_reset = opts->on_reset;
     o->ctx = opts->ctx;
     o->brokers = strdup(opts->brokers);
+    if (opts->security)
+        o->sec = *opts->security;
     /* A copy, since a reset recreates the producer long after the caller's config is gone. */
     o->props = opts->properties ? cJSON_Duplicate(opts->properties, 1) : NULL;
     if (!o->brokers || (opts->properties && !o->props)) {
@@ -417,7 +476,8 @@ static int idem_produce_event(void *impl, const struct output_ref *ref, const ch
             o->on_delivered(o->ctx, ref, 0);
         return PE_OK;
     }
-    if (!o->rk || o->fatal || o->inflight + n > o->max_inflight)
+    if (!o->rk || o->fatal || o->inflight + n > o->max_inflight ||
+        (o->hold_until && pe_mono_ms() < o->hold_until))
         return PE_EAGAIN;
     struct slot *h = slot_take(o);
     if (!h)
@@ -457,7 +517,8 @@ static int idem_produce_dlq(void *impl, const char *topic, const void *payload, 
                             const char *reason, const char *source_topic)
 {
     struct idem *o = impl;
-    if (!o->rk || o->fatal || o->inflight >= o->max_inflight)
+    if (!o->rk || o->fatal || o->inflight >= o->max_inflight ||
+        (o->hold_until && pe_mono_ms() < o->hold_until))
         return PE_EAGAIN;
     char orig[24];
     len = kc_dlq_cut(len, o->max_msg, reason, source_topic, orig);
@@ -486,6 +547,7 @@ static void idem_kafka_state(void *impl, struct output_kafka *out)
 {
     const struct idem *o = impl;
     *out = o->kafka;
+    kc_auth_get(&o->auth, out);
 }
 
 static int idem_inflight(const void *impl)
@@ -509,6 +571,37 @@ static int idem_flush(void *impl, int timeout_ms)
         /* rd_kafka_flush also sends lingering batches at once and serves reports. */
         serve(o, left < POLL_MS ? (int)left : POLL_MS);
     }
+}
+
+static int idem_reload(void *impl, char *err, size_t errlen)
+{
+    struct idem *o = impl;
+    rd_kafka_t *rk = NULL;
+    int rc = make(o, &rk, err, errlen);
+    if (rc)
+        return rc; /* the current producer stays */
+    /* A working producer delivers what it can first: what it still holds is produced again
+     * (at least once), so the less the better. */
+    if (o->rk && o->inflight > 0 && o->kafka.connected && o->auth.status == OUTPUT_AUTH_OK)
+        serve(o, RELOAD_FLUSH_MS);
+    int dropped = o->inflight;
+    if (o->reset_timer) {
+        pe_loop_timer_cancel(o->loop, o->reset_timer);
+        o->reset_timer = 0;
+    }
+    stop(o);
+    kc_drain_pipe(o->pipe_rd);
+    slots_release_all(o);
+    o->hold_until = 0;
+    if ((rc = attach(o, rk))) {
+        snprintf(err, errlen, "kafka: %s", pe_strerror(rc));
+        pe_loop_timer(o->loop, RETRY_MS, reset_cb, o, &o->reset_timer);
+    } else {
+        pe_info("output.reloaded", "dropped_inflight=%d (producing them again)", dropped);
+    }
+    if (o->on_reset)
+        o->on_reset(o->ctx);
+    return rc;
 }
 
 static void idem_destroy(void *impl)
@@ -543,5 +636,6 @@ const struct output_backend output_idempotent = {
     .kafka_state = idem_kafka_state,
     .inflight = idem_inflight,
     .flush = idem_flush,
+    .reload = idem_reload,
     .destroy = idem_destroy,
 };

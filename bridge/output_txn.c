@@ -36,6 +36,15 @@
  * librdkafka recommends timeout -1 for commit and abort; they are called with COMMIT_MS and
  * resumed while retriable (librdkafka >= 1.9 continues the operation in the background), so
  * that a stop request is seen within a second even while Kafka is away.
+ *
+ * Refusals by Kafka (kafka_common.h, struct kc_auth, guarded by mu): a failed login or TLS
+ * handshake keeps init_transactions retrying (nothing is produced before it succeeds); a
+ * transactional id without an ACL is a fatal error, and recovery is tried again with a growing
+ * pause; a topic without Write fails its records (delivery reports name the topic), so the
+ * transaction is aborted and the Kafka thread waits KC_AUTH_RETRY_MS before the loop produces
+ * it again, rather than spin. A reload request (output_reload, from the loop's thread) makes
+ * the Kafka thread swap in a producer made from the files as they are now and recover with it:
+ * init_transactions fences the old one and aborts its open transaction, so nothing is doubled.
  */
 #include "bridge/output_backend.h"
 
@@ -123,6 +132,7 @@ struct otxn {
     struct pe_loop *loop;
     char *brokers;
     cJSON *props;
+    struct pe_kafka_security sec; /* TLS and SASL settings, a copy */
     char *tid, *state_topic, *state_key;
     int max_events, interval_ms, max_inflight;
     void (*on_reset)(void *ctx);
@@ -143,8 +153,10 @@ struct otxn {
     uint64_t gen;  /* the Kafka thread's generation */
     int dlq_count; /* dead letters queued or in the open transaction */
     bool stop;
+    bool reload;               /* swap in a new producer (output_reload) */
     bool flush;                /* commit now, and again while records come */
     struct output_kafka kafka; /* the producer's link to Kafka, from statistics and errors */
+    struct kc_auth auth;       /* what Kafka refuses (written by the Kafka thread) */
 
     /* the loop's thread only */
     uint64_t gen_main;
@@ -158,6 +170,7 @@ struct otxn {
     bool fatal;     /* the error callback saw a fatal error */
     bool open;      /* a transaction is open */
     bool failed;    /* a produce into the open transaction failed */
+    bool refused_in_txn; /* the open transaction holds a record for the refused topic */
     int64_t opened_at;
     int64_t txn_records;
     int64_t commits;                  /* state records written, counted on from the recovered one */
@@ -223,6 +236,32 @@ static bool stopping(struct otxn *x)
     bool s = x->stop;
     pthread_mutex_unlock(&x->mu);
     return s;
+}
+
+/* Stopping, or a reload is waiting: a long wait or a retry loop ends. */
+static bool interrupted(struct otxn *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool s = x->stop || x->reload;
+    pthread_mutex_unlock(&x->mu);
+    return s;
+}
+
+/* kc_auth_note under mu (the loop's thread reads the state). */
+static bool note(struct otxn *x, enum output_auth status, const char *resource, int err,
+                 const char *reason)
+{
+    pthread_mutex_lock(&x->mu);
+    bool changed = kc_auth_note(&x->auth, status, resource, err, reason);
+    pthread_mutex_unlock(&x->mu);
+    return changed;
+}
+
+/* Kafka took something: a refusal of kind what (or of any kind, OUTPUT_AUTH__COUNT) is over. */
+static void accepted(struct otxn *x, enum output_auth what)
+{
+    if (x->auth.status != OUTPUT_AUTH_OK && (what == OUTPUT_AUTH__COUNT || x->auth.status == what))
+        note(x, OUTPUT_AUTH_OK, NULL, 0, NULL);
 }
 
 /* Wait on the condition variable for up to ms (or until signalled); mu is held. */
@@ -344,11 +383,17 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct otxn *x = opaque;
     char q[512];
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof why);
         x->fatal = true;
-        pe_error("output.fatal", "reason=\"%s\" (fencing and reading the state back)",
-                 pe_log_quote(reason, q, sizeof q));
+        enum output_auth refusal = kc_auth_of(orig);
+        if (refusal != OUTPUT_AUTH_OK)
+            note(x, refusal, refusal == OUTPUT_AUTH_TRANSACTIONAL_ID_NOT_AUTHORIZED ? x->tid : "",
+                 orig, why);
+        else
+            pe_error("output.fatal", "reason=\"%s\" (fencing and reading the state back)",
+                     pe_log_quote(reason, q, sizeof q));
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
@@ -357,7 +402,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         x->kafka.brokers_up = 0;
         pthread_mutex_unlock(&x->mu);
     }
-    kc_log_error(err, reason);
+    enum output_auth refusal = kc_auth_of(err);
+    if (refusal == OUTPUT_AUTH_AUTH_FAILED || refusal == OUTPUT_AUTH_TLS_FAILED)
+        note(x, refusal, "", err, reason); /* repeats while it lasts: said once per change */
+    else if (refusal == OUTPUT_AUTH_GROUP_NOT_AUTHORIZED)
+        note(x, refusal, STATE_GROUP, err, reason); /* the state reader's group */
+    else
+        kc_log_error(err, reason);
 }
 
 /* The producer's statistics (served by rd_kafka_poll on the Kafka thread). */
@@ -370,7 +421,28 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     pthread_mutex_lock(&x->mu);
     x->kafka = k;
     pthread_mutex_unlock(&x->mu);
+    /* A connection up has passed the TLS handshake and the login. */
+    if (k.connected) {
+        accepted(x, OUTPUT_AUTH_AUTH_FAILED);
+        accepted(x, OUTPUT_AUTH_TLS_FAILED);
+    }
     return 0; /* librdkafka frees json */
+}
+
+/* Delivery reports of the transactional producer: only refusals matter here (a failed record
+ * fails the commit, which aborts and produces everything again); they name the topic. */
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct otxn *x = opaque;
+    (void)rk;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    enum output_auth refusal = kc_auth_of(m->err);
+    if (refusal != OUTPUT_AUTH_OK)
+        note(x, refusal, refusal == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED ? topic : "", m->err,
+             rd_kafka_err2str(m->err));
+    else if (!m->err && x->auth.status == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED &&
+             strcmp(x->auth.resource, topic) == 0)
+        note(x, OUTPUT_AUTH_OK, NULL, 0, NULL); /* the topic took a record: granted */
 }
 
 /* The state reader gets the producer's properties too; it need not say it ignores some. */
@@ -392,15 +464,19 @@ static int producer_new(struct otxn *x, rd_kafka_t **out, char *err, size_t errl
 {
     char why[512];
     rd_kafka_conf_t *conf = NULL;
-    struct pe_kafka_site site = {
-        .brokers = x->brokers, .properties = x->props, .transactional_id = x->tid};
+    struct pe_kafka_site site = {.brokers = x->brokers,
+                                 .properties = x->props,
+                                 .security = &x->sec,
+                                 .transactional_id = x->tid};
     int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_TRANSACTIONAL, &site, &conf, err, errlen);
     if (rc)
         return rc;
     set_callbacks(x, conf, false);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk) {
+        /* Each property was accepted alone; their combination (or a certificate) was not. */
         snprintf(err, errlen, "kafka.properties: %s", why);
         rd_kafka_conf_destroy(conf);
         return PE_EINVAL;
@@ -466,8 +542,10 @@ static int read_state(struct otxn *x)
     char err[512], why[512];
     rd_kafka_conf_t *conf = NULL;
     /* The user's properties apply (security, timeouts); producer-only ones are ignored. */
-    struct pe_kafka_site site = {
-        .brokers = x->brokers, .properties = x->props, .group_id = STATE_GROUP};
+    struct pe_kafka_site site = {.brokers = x->brokers,
+                                 .properties = x->props,
+                                 .security = &x->sec,
+                                 .group_id = STATE_GROUP};
     int rc = pe_kafka_conf_new(PE_KAFKA_READER_COMMITTED, &site, &conf, err, sizeof err);
     if (rc) {
         pe_error("output.state_read", "err=\"%s\"", err);
@@ -497,8 +575,12 @@ static int read_state(struct otxn *x)
         goto out;
     }
     if (md->topics[0].err) {
-        pe_warn("output.state_read", "topic=%s err=%s", x->state_topic,
-                rd_kafka_err2name(md->topics[0].err));
+        if (kc_auth_of(md->topics[0].err) == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED)
+            note(x, OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED, x->state_topic, md->topics[0].err,
+                 "the state topic: the bridge needs Read and Write on it");
+        else
+            pe_warn("output.state_read", "topic=%s err=%s", x->state_topic,
+                    rd_kafka_err2name(md->topics[0].err));
         goto out;
     }
     int np = md->topics[0].partition_cnt;
@@ -624,11 +706,20 @@ static int recover(struct otxn *x)
         rd_kafka_error_t *e = rd_kafka_init_transactions(x->rk, COMMIT_MS);
         if (!e) {
             x->inited = true;
+            accepted(x, OUTPUT_AUTH_TRANSACTIONAL_ID_NOT_AUTHORIZED);
             break;
         }
         bool retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e);
-        if (!retry || stopping(x)) {
-            log_error("output.init_failed", e);
+        if (!retry || interrupted(x)) {
+            enum output_auth refusal = kc_auth_of(rd_kafka_error_code(e));
+            if (retry)
+                ; /* a stop or a reload, not a failure */
+            else if (refusal == OUTPUT_AUTH_OK)
+                log_error("output.init_failed", e);
+            else /* said once per change, however often it is tried */
+                note(x, refusal,
+                     refusal == OUTPUT_AUTH_TRANSACTIONAL_ID_NOT_AUTHORIZED ? x->tid : "",
+                     rd_kafka_error_code(e), rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
             producer_drop(x);
             return PE_EIO;
@@ -671,9 +762,22 @@ static void abort_txn(struct otxn *x)
     }
     x->open = false;
     x->failed = false;
-    pe_warn("output.aborted", "records=%" PRId64 " (producing them again)", x->txn_records);
     marks_rollback(x);
     requeue_dlq(x);
+    if (x->auth.status != OUTPUT_AUTH_OK) {
+        /* Kafka refuses something (output.kafka_auth said what): produce it again after a
+         * pause, not at once and forever. A stop or a reload ends the pause. */
+        pe_info("output.aborted",
+                "records=%" PRId64 " kafka=%s (producing them again in %d ms)", x->txn_records,
+                output_auth_name(x->auth.status), KC_AUTH_RETRY_MS);
+        pthread_mutex_lock(&x->mu);
+        int64_t until = pe_mono_ms() + KC_AUTH_RETRY_MS;
+        while (!x->stop && !x->reload && pe_mono_ms() < until)
+            timed_wait(x, until - pe_mono_ms());
+        pthread_mutex_unlock(&x->mu);
+    } else {
+        pe_warn("output.aborted", "records=%" PRId64 " (producing them again)", x->txn_records);
+    }
     post_reset(x, false);
 }
 
@@ -739,7 +843,8 @@ static void commit_txn(struct otxn *x)
             return;
         }
         if (rd_kafka_error_txn_requires_abort(e)) {
-            log_error("output.commit", e);
+            if (x->auth.status == OUTPUT_AUTH_OK) /* else output.kafka_auth said why */
+                log_error("output.commit", e);
             rd_kafka_error_destroy(e);
             abort_txn(x);
             return;
@@ -755,6 +860,11 @@ static void commit_txn(struct otxn *x)
         rd_kafka_error_destroy(e);
     }
     x->commits_here++;
+    accepted(x, OUTPUT_AUTH_AUTH_FAILED);
+    accepted(x, OUTPUT_AUTH_TLS_FAILED);
+    accepted(x, OUTPUT_AUTH_GROUP_NOT_AUTHORIZED);
+    if (x->refused_in_txn)
+        accepted(x, OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED);
     fault_txn_kill(x, true);
     /* Committed: report the watermarks that moved. */
     struct event *ev = event_new(EV_COMMITTED, x->nmarks);
@@ -819,11 +929,15 @@ static void produce_msg(struct otxn *x, struct msg *m)
         }
         x->open = true;
         x->failed = false;
+        x->refused_in_txn = false;
         x->opened_at = pe_mono_ms();
         x->txn_records = 0;
     }
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     for (struct msg *r = m->empty ? NULL : m; r && !e; r = r->more) {
+        if (x->auth.status == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED &&
+            strcmp(r->topic, x->auth.resource) == 0)
+            x->refused_in_txn = true;
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nh);
         for (int i = 0; hdrs && i < r->nh; i++)
             rd_kafka_header_add(hdrs, r->hname[i], -1, r->hval[i], -1);
@@ -840,7 +954,13 @@ static void produce_msg(struct otxn *x, struct msg *m)
         }
         if (e) {
             rd_kafka_headers_destroy(hdrs);
-            pe_warn("output.produce_failed", "topic=%s err=%s", r->topic, rd_kafka_err2name(e));
+            enum output_auth refusal = kc_auth_of(e);
+            if (refusal != OUTPUT_AUTH_OK) /* librdkafka knows the refusal from metadata */
+                note(x, refusal, refusal == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED ? r->topic : "", e,
+                     rd_kafka_err2str(e));
+            else
+                pe_warn("output.produce_failed", "topic=%s err=%s", r->topic,
+                        rd_kafka_err2name(e));
             if (e == RD_KAFKA_RESP_ERR__FATAL)
                 x->fatal = true;
             x->failed = true;
@@ -868,7 +988,7 @@ static void produce_msg(struct otxn *x, struct msg *m)
 static struct msg *take(struct otxn *x, int64_t wait_ms, int64_t max, bool *flush, bool *stop)
 {
     pthread_mutex_lock(&x->mu);
-    if (!x->in_head && !x->stop && !x->flush && wait_ms > 0)
+    if (!x->in_head && !x->stop && !x->reload && !x->flush && wait_ms > 0)
         timed_wait(x, wait_ms);
     struct msg *head = NULL, **tail = &head;
     int64_t n = 0;
@@ -894,6 +1014,39 @@ static struct msg *take(struct otxn *x, int64_t wait_ms, int64_t max, bool *flus
     return head;
 }
 
+/* A reload was asked for (and is taken now). */
+static bool take_reload(struct otxn *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool r = x->reload;
+    x->reload = false;
+    pthread_mutex_unlock(&x->mu);
+    return r;
+}
+
+/* Swap in a producer made from the files as they are now (output_reload). True when it was
+ * swapped: then it must recover (init_transactions fences the old one and aborts what it left
+ * open). On failure the current producer stays. */
+static bool reload(struct otxn *x)
+{
+    char err[512];
+    rd_kafka_t *rk = NULL;
+    if (producer_new(x, &rk, err, sizeof err) != PE_OK) {
+        pe_error("output.reload_failed", "err=\"%s\" (the current producer stays)", err);
+        return false;
+    }
+    if (x->rk) {
+        producer_drop(x);
+        marks_rollback(x);
+        requeue_dlq(x);
+    }
+    x->rk = rk;
+    pe_info("output.reloaded",
+            "transactional_id=%s (a new producer: fencing and reading the committed state back)",
+            x->tid);
+    return true;
+}
+
 static void *run(void *arg)
 {
     struct otxn *x = arg;
@@ -902,12 +1055,18 @@ static void *run(void *arg)
     for (;;) {
         if (stopping(x))
             break;
+        if (take_reload(x) && reload(x)) {
+            ready = false;
+            backoff = 0;
+        }
         if (!ready || !x->rk) {
             if (backoff) {
                 pthread_mutex_lock(&x->mu);
-                if (!x->stop)
+                if (!x->stop && !x->reload)
                     timed_wait(x, backoff);
                 pthread_mutex_unlock(&x->mu);
+                if (interrupted(x))
+                    continue;
             }
             ready = recover(x) == PE_OK;
             backoff = ready     ? 0
@@ -1161,7 +1320,29 @@ static void txn_kafka_state(void *impl, struct output_kafka *out)
     struct otxn *x = impl;
     pthread_mutex_lock(&x->mu);
     *out = x->kafka;
+    kc_auth_get(&x->auth, out);
     pthread_mutex_unlock(&x->mu);
+}
+
+static int txn_reload(void *impl, char *err, size_t errlen)
+{
+    struct otxn *x = impl;
+    /* The configuration is made here once (the password read, the key's mode checked), so a
+     * broken file is refused now; the Kafka thread makes its own. */
+    rd_kafka_conf_t *conf = NULL;
+    struct pe_kafka_site site = {.brokers = x->brokers,
+                                 .properties = x->props,
+                                 .security = &x->sec,
+                                 .transactional_id = x->tid};
+    int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_TRANSACTIONAL, &site, &conf, err, errlen);
+    if (rc)
+        return rc;
+    rd_kafka_conf_destroy(conf);
+    pthread_mutex_lock(&x->mu);
+    x->reload = true;
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    return PE_OK;
 }
 
 static int txn_flush(void *impl, int timeout_ms)
@@ -1257,6 +1438,8 @@ static int txn_create(struct pe_loop *loop, const struct output_opts *opts, void
     x->ev_tail = &x->ev_head;
     x->dlq_tail = &x->dlq_open;
     x->brokers = strdup(opts->brokers);
+    if (opts->security)
+        x->sec = *opts->security;
     x->tid = strdup(opts->transactional_id);
     x->state_topic = strdup(opts->state_topic);
     x->state_key = strdup(opts->state_key);
@@ -1315,5 +1498,6 @@ const struct output_backend output_transactional = {
     .kafka_state = txn_kafka_state,
     .inflight = txn_inflight,
     .flush = txn_flush,
+    .reload = txn_reload,
     .destroy = txn_destroy,
 };

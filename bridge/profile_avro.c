@@ -699,7 +699,8 @@ static void master_publish(const struct profile_sink *s, struct avro_sink *a, st
     rd_kafka_t *rk = NULL;
     int n = 0;
     struct pe_kafka_site site = {.brokers = cfg->kafka_brokers,
-                                 .properties = cfg->kafka_properties};
+                                 .properties = cfg->kafka_properties,
+                                 .security = &cfg->kafka_security};
     if (pe_kafka_conf_new(PE_KAFKA_PRODUCER_MASTER_DATA, &site, &conf, err, sizeof err)) {
         pe_warn("bridge.avro_master_data", "published=no msg=\"%s\"", err);
         return;

@@ -50,6 +50,7 @@ static int check_kafka(const struct bridge_cfg *cfg, FILE *out)
     struct pe_kafka_site site = {
         .brokers = cfg->kafka_brokers,
         .properties = cfg->kafka_properties,
+        .security = &cfg->kafka_security,
         .transactional_id = tid,
     };
     rd_kafka_conf_t *conf = NULL;

@@ -84,39 +84,72 @@ static void serve(void *ctx)
         t->poll_timer = 0; /* the next produce arms it again */
 }
 
-int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *properties,
-                     struct telemetry **out, char *err, size_t errlen)
+/* A new producer for t from the settings and the files as they are now. */
+static int make(struct telemetry *t, const char *brokers, const cJSON *properties,
+                const struct pe_kafka_security *security, rd_kafka_t **out, char *err,
+                size_t errlen)
 {
     char why[512];
     rd_kafka_conf_t *conf = NULL;
-    struct telemetry *t = calloc(1, sizeof *t);
-    if (!t)
-        return PE_ENOMEM;
-    t->loop = loop;
     /* The event producer has checked the properties already; one it takes and this role
      * cannot is skipped, and so are those that would make it transactional, idempotent or
      * unbounded (kafka_conf.c, role producer-telemetry). */
-    struct pe_kafka_site site = {.brokers = brokers, .properties = properties};
+    struct pe_kafka_site site = {
+        .brokers = brokers, .properties = properties, .security = security};
     int rc = pe_kafka_conf_new(PE_KAFKA_PRODUCER_TELEMETRY, &site, &conf, err, errlen);
     if (rc)
-        goto free_telemetry;
+        return rc;
     rd_kafka_conf_set_opaque(conf, t);
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
-    t->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (!t->rk) {
+    *out = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    if (!*out) {
         snprintf(err, errlen, "telemetry producer: %s", why);
         rd_kafka_conf_destroy(conf);
-        rc = PE_EINVAL;
-        goto free_telemetry;
+        return PE_EINVAL;
+    }
+    return PE_OK;
+}
+
+int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *properties,
+                     const struct pe_kafka_security *security, struct telemetry **out, char *err,
+                     size_t errlen)
+{
+    struct telemetry *t = calloc(1, sizeof *t);
+    if (!t)
+        return PE_ENOMEM;
+    t->loop = loop;
+    int rc = make(t, brokers, properties, security, &t->rk, err, errlen);
+    if (rc) {
+        free(t);
+        return rc;
     }
     *out = t;
     return PE_OK;
+}
 
-free_telemetry:
-    free(t);
-    return rc;
+/* Destroy a producer without waiting: what it holds is dropped, and counted. */
+static void drop(rd_kafka_t *rk)
+{
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                           RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_poll(rk, 0); /* the purged records' reports: dropped */
+    rd_kafka_destroy(rk);
+}
+
+int telemetry_reload(struct telemetry *t, const char *brokers, const cJSON *properties,
+                     const struct pe_kafka_security *security, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = NULL;
+    if (!t)
+        return PE_EINVAL;
+    int rc = make(t, brokers, properties, security, &rk, err, errlen);
+    if (rc)
+        return rc;
+    drop(t->rk);
+    t->rk = rk;
+    return PE_OK;
 }
 
 int telemetry_produce(struct telemetry *t, const char *topic, const char *key, const void *val,
@@ -166,11 +199,8 @@ void telemetry_destroy(struct telemetry *t, int timeout_ms)
         pe_loop_timer_cancel(t->loop, t->poll_timer);
     if (timeout_ms > 0)
         rd_kafka_flush(t->rk, timeout_ms); /* serves the reports too */
-    rd_kafka_purge(t->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                              RD_KAFKA_PURGE_F_NON_BLOCKING);
-    rd_kafka_poll(t->rk, 0);
+    drop(t->rk);
     pe_info("telemetry.stop", "produced=%lld delivered=%lld dropped=%lld", (long long)t->s.produced,
             (long long)t->s.delivered, (long long)t->s.dropped);
-    rd_kafka_destroy(t->rk);
     free(t);
 }

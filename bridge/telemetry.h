@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "posedge/kafka_conf.h"
 #include "posedge/loop.h"
 
 struct telemetry;
@@ -29,12 +30,21 @@ struct telemetry_stats {
 
 /*
  * Create the producer (librdkafka connects when the first record needs it). properties are
- * the user's librdkafka properties (security, tuning; borrowed), applied except those that
- * would make it transactional, idempotent or unbounded. err names a bad property.
- * Errors: PE_EINVAL, PE_ENOMEM.
+ * the user's librdkafka properties (tuning; borrowed), applied except those that would make it
+ * transactional, idempotent or unbounded; security the TLS and SASL settings (borrowed; NULL:
+ * plaintext). err names a bad property or file. Errors: PE_EINVAL, PE_EIO, PE_ENOMEM.
  */
 int telemetry_create(struct pe_loop *loop, const char *brokers, const cJSON *properties,
-                     struct telemetry **out, char *err, size_t errlen);
+                     const struct pe_kafka_security *security, struct telemetry **out, char *err,
+                     size_t errlen);
+
+/*
+ * Replace the producer with one made from the same settings and the files as they are now
+ * (SIGHUP: a new password or certificate). What the old one still holds is dropped (best
+ * effort). On an error err says why and the old producer stays. Errors as telemetry_create.
+ */
+int telemetry_reload(struct telemetry *t, const char *brokers, const cJSON *properties,
+                     const struct pe_kafka_security *security, char *err, size_t errlen);
 
 /*
  * Hand one record to Kafka, best effort: key and value (len bytes) are copied, ts_ms is the

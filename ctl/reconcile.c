@@ -2,7 +2,16 @@
 /*
  * reconcile.c - posedge-ctl reconcile: compare terminal journals with what is in Kafka.
  *
- *   posedge-ctl reconcile --brokers B [--topic T]... [--timeout S] JOURNAL.db...
+ *   posedge-ctl reconcile (--brokers B | --bridge-config FILE) [--security-protocol P]
+ *       [--sasl-mechanism M --sasl-username U --sasl-password-file F] [--tls-ca-file F]
+ *       [--tls-cert-file F --tls-key-file F] [--topic T]... [--timeout S] JOURNAL.db...
+ *
+ * Kafka is reached as the bridge reaches it: --bridge-config takes kafka.brokers,
+ * kafka.properties and the security settings (kafka.security_protocol, kafka.sasl.*,
+ * kafka.tls.*) from a bridge's configuration file, and the options above override them one by
+ * one (PE_KAFKA_SECURITY_KEYS: the same settings under the same names). A password is only
+ * ever read from a file, never taken on the command line. At HQ, use a reader's user of its
+ * own: it needs Read on the topics and on the groups posedge-reconcile-*.
  *
  * Reads the topics (default pos.sales, pos.inventory, pos.reports) from the beginning up to the
  * high watermarks taken when it starts, read_committed, with a throwaway consumer group that
@@ -92,6 +101,8 @@ struct part {
 
 struct rec {
     const char *brokers;            /* bootstrap.servers */
+    const cJSON *properties;        /* librdkafka properties (--bridge-config), or NULL */
+    struct pe_kafka_security sec;   /* TLS and SASL */
     const char *topics[MAX_TOPICS]; /* topics read */
     int ntopics;
     int timeout_s;      /* overall limit */
@@ -103,7 +114,37 @@ struct rec {
     int64_t unidentified; /* records without store/terminal/seq */
     int64_t dead;         /* dead letters (a "reason" header): never compared */
     int64_t total;        /* records expected (sum of hi - lo) */
+    int refused;          /* a librdkafka error saying Kafka refuses this client, 0: none */
+    char refusal[256];    /* its reason */
 };
+
+/* Kafka refuses this client for good (a wrong password, a certificate that does not verify, a
+ * missing ACL): waiting for the deadline would not help. */
+static bool refusal(int err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR__SSL:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Say why Kafka refused us, and what to check. EXIT_USAGE. */
+static int refused(const struct rec *rc)
+{
+    fprintf(stderr,
+            "posedge-ctl reconcile: Kafka at %s refuses this client: %s: %s (check the "
+            "security options; the user needs Read on the topics and on the groups "
+            "posedge-reconcile-*)\n",
+            rc->brokers, rd_kafka_err2name((rd_kafka_resp_err_t)rc->refused), rc->refusal);
+    return EXIT_USAGE;
+}
 
 /* The distinct default topics of the event types, in their order, into topics (n of them). */
 static int default_topics(const char *topics[], int max)
@@ -124,7 +165,8 @@ static void usage(FILE *out)
 {
     const char *topics[MAX_TOPICS];
     int n = default_topics(topics, MAX_TOPICS);
-    fputs("usage: posedge-ctl reconcile --brokers B [--topic T]... [--timeout S] JOURNAL.db...\n"
+    fputs("usage: posedge-ctl reconcile (--brokers B | --bridge-config FILE) [SECURITY]...\n"
+          "                             [--topic T]... [--timeout S] JOURNAL.db...\n"
           "\n"
           "Reads the topics (default ",
           out);
@@ -136,8 +178,15 @@ static void usage(FILE *out)
           "order within a partition. The last line reads\n"
           "\"missing=M duplicates=D mismatched=X\"; exit 0 when all three are 0, 1 when not,\n"
           "2 when the comparison could not be made (usage, unreadable journal, Kafka not read\n"
-          "to its end within --timeout, default 60 s).\n",
+          "to its end within --timeout, default 60 s).\n"
+          "\n"
+          "--bridge-config FILE connects as that bridge's configuration says: kafka.brokers,\n"
+          "kafka.properties and the security settings below (--brokers and the options below\n"
+          "override it). SECURITY (the bridge's kafka.* settings of the same names):\n",
           out);
+    for (int i = 0; pe_kafka_security_keys[i].key; i++)
+        fprintf(out, "  --%-20s kafka.%s: %s\n", pe_kafka_security_keys[i].option,
+                pe_kafka_security_keys[i].key, pe_kafka_security_keys[i].help);
 }
 
 /* The default topic of an event type, NULL for none. */
@@ -324,10 +373,14 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+    struct rec *rc = opaque;
     (void)rk;
-    (void)opaque;
     pe_log(PE_LOG_INFO, "reconcile.kafka_error", "err=%s reason=\"%s\"",
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    if (refusal(err) && !rc->refused) {
+        rc->refused = err;
+        snprintf(rc->refusal, sizeof rc->refusal, "%s", reason);
+    }
 }
 
 static int64_t left_ms(int64_t deadline)
@@ -336,7 +389,7 @@ static int64_t left_ms(int64_t deadline)
     return l > 0 ? l : 0;
 }
 
-static int consumer_new(const struct rec *rc, rd_kafka_t **out)
+static int consumer_new(struct rec *rc, rd_kafka_t **out)
 {
     char why[512], group[64] = "posedge-reconcile";
     struct pe_rng *rng = NULL;
@@ -348,13 +401,17 @@ static int consumer_new(const struct rec *rc, rd_kafka_t **out)
                  (long long)pe_time_now_ms());
     pe_rng_destroy(rng);
     rd_kafka_conf_t *conf = NULL;
-    struct pe_kafka_site site = {.brokers = rc->brokers, .group_id = group};
+    struct pe_kafka_site site = {.brokers = rc->brokers,
+                                 .properties = rc->properties,
+                                 .security = &rc->sec,
+                                 .group_id = group};
     if (pe_kafka_conf_new(PE_KAFKA_READER_COMMITTED, &site, &conf, why, sizeof why) != PE_OK) {
         fprintf(stderr, "posedge-ctl reconcile: %s\n", why);
         return EXIT_USAGE;
     }
     rd_kafka_conf_set_log_cb(conf, on_log);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_opaque(conf, rc);
     *out = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
     if (!*out) {
         rd_kafka_conf_destroy(conf);
@@ -368,7 +425,15 @@ static int consumer_new(const struct rec *rc, rd_kafka_t **out)
 static int plan(struct rec *rc, rd_kafka_t *rk, int64_t deadline)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, (int)left_ms(deadline));
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    /* A second at a time, serving the error reports in between: a refusal ends it early. */
+    while (e == RD_KAFKA_RESP_ERR__TIMED_OUT && left_ms(deadline) > 0 && !rc->refused) {
+        int64_t l = left_ms(deadline);
+        e = rd_kafka_metadata(rk, 1, NULL, &md, (int)(l < 1000 ? l : 1000));
+        rd_kafka_poll(rk, 0);
+    }
+    if (e && rc->refused)
+        return refused(rc);
     if (e) {
         fprintf(stderr, "posedge-ctl reconcile: cannot read the topics of Kafka at %s: %s\n",
                 rc->brokers, rd_kafka_err2str(e));
@@ -464,6 +529,10 @@ static int drain(struct rec *rc, rd_kafka_t *rk, int64_t deadline)
         } else if (m->err) {
             pe_log(PE_LOG_WARN, "reconcile.consume", "err=%s reason=\"%s\"",
                    rd_kafka_err2name(m->err), rd_kafka_message_errstr(m));
+            if (refusal(m->err) && !rc->refused) {
+                rc->refused = m->err;
+                snprintf(rc->refusal, sizeof rc->refusal, "%s", rd_kafka_message_errstr(m));
+            }
         } else if (p && !p->done && m->offset < p->hi) {
             e = take(rc, m, topic);
             if (m->offset + 1 >= p->hi)
@@ -472,6 +541,8 @@ static int drain(struct rec *rc, rd_kafka_t *rk, int64_t deadline)
             part_done(rc, p); /* written after we started: not ours to judge */
         }
         rd_kafka_message_destroy(m);
+        if (rc->refused)
+            return refused(rc);
         if (e) {
             fprintf(stderr, "posedge-ctl reconcile: %s\n", pe_strerror(e));
             return EXIT_USAGE;
@@ -599,20 +670,41 @@ static int report(struct rec *rc)
     return missing || dups || mism ? EXIT_FAIL : 0;
 }
 
+/* The security options' values start here in getopt's val (SEC_OPT + index). */
+#define SEC_OPT 1000
+#define SEC_MAX 16
+
 int ctl_reconcile(int argc, char **argv)
 {
-    static const struct option longopts[] = {
+    static const struct option fixed[] = {
         {"brokers", required_argument, NULL, 'b'},
+        {"bridge-config", required_argument, NULL, 'C'},
         {"topic", required_argument, NULL, 't'},
         {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
     };
+    struct option longopts[sizeof fixed / sizeof fixed[0] + SEC_MAX + 1];
+    const char *sec_args[SEC_MAX] = {NULL};
+    int nopt = 0, nsec = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        longopts[nopt++] = fixed[i];
+    for (; pe_kafka_security_keys[nsec].key && nsec < SEC_MAX; nsec++)
+        longopts[nopt++] = (struct option){pe_kafka_security_keys[nsec].option, required_argument,
+                                           NULL, SEC_OPT + nsec};
+    longopts[nopt] = (struct option){NULL, 0, NULL, 0};
     struct rec rc = {.timeout_s = 60};
+    struct pe_kafka_client bridge_cfg = {0};
+    const char *bridge_path = NULL;
+    char why[512];
     int c;
+    pe_kafka_security_defaults(&rc.sec);
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'b') {
+        if (c >= SEC_OPT && c < SEC_OPT + nsec) {
+            sec_args[c - SEC_OPT] = optarg; /* applied over --bridge-config, whatever the order */
+        } else if (c == 'C') {
+            bridge_path = optarg;
+        } else if (c == 'b') {
             rc.brokers = optarg;
         } else if (c == 't') {
             if (rc.ntopics == MAX_TOPICS || !*optarg) {
@@ -635,19 +727,47 @@ int ctl_reconcile(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (!rc.brokers || !*rc.brokers || optind >= argc) {
-        fprintf(stderr, "posedge-ctl reconcile: needs --brokers and at least one journal\n");
+    if (bridge_path) {
+        if (pe_kafka_client_load(bridge_path, &bridge_cfg, why, sizeof why) != PE_OK) {
+            fprintf(stderr, "posedge-ctl reconcile: --bridge-config %s\n", why);
+            return EXIT_USAGE;
+        }
+        rc.sec = bridge_cfg.security;
+        rc.properties = bridge_cfg.properties;
+        if (!rc.brokers)
+            rc.brokers = bridge_cfg.brokers;
+    }
+    int status = 0;
+    for (int i = 0; i < nsec && !status; i++)
+        if (sec_args[i] && pe_kafka_security_set(&rc.sec, i, sec_args[i], why, sizeof why)) {
+            fprintf(stderr, "posedge-ctl reconcile: --%s: %s\n", pe_kafka_security_keys[i].option,
+                    why);
+            status = EXIT_USAGE;
+        }
+    if (!status && pe_kafka_security_check(&rc.sec, why, sizeof why)) {
+        fprintf(stderr, "posedge-ctl reconcile: %s\n", why);
+        status = EXIT_USAGE;
+    }
+    if (!status && (!rc.brokers || !*rc.brokers || optind >= argc)) {
+        fprintf(stderr, "posedge-ctl reconcile: needs --brokers (or --bridge-config) and at "
+                        "least one journal\n");
         usage(stderr);
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
+    }
+    if (status) {
+        pe_kafka_client_free(&bridge_cfg);
+        return status;
     }
     if (rc.ntopics == 0)
         rc.ntopics = default_topics(rc.topics, MAX_TOPICS);
 
     int64_t deadline = pe_mono_ms() + (int64_t)rc.timeout_s * 1000;
     rd_kafka_t *rk = NULL;
-    int status = open_journals(&rc, argc - optind, argv + optind);
+    /* The consumer first: a security file that cannot be used is a usage error, named
+     * before any journal is opened. */
+    status = consumer_new(&rc, &rk);
     if (!status)
-        status = consumer_new(&rc, &rk);
+        status = open_journals(&rc, argc - optind, argv + optind);
     if (!status)
         status = plan(&rc, rk, deadline);
     if (!status)
@@ -670,5 +790,6 @@ int ctl_reconcile(int argc, char **argv)
     }
     free(rc.terms);
     free(rc.parts);
+    pe_kafka_client_free(&bridge_cfg);
     return status;
 }

@@ -34,11 +34,14 @@
  * the state does not say (the will says nothing of them). A last line gives the bridge's state
  * when it has one (docs/protocol.md, "The bridge's state"):
  *
- *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown
- *     kafka_brokers=UP/ALL kafka_mode=MODE last_delivered=AGE drain_eps=R oldest_pending=AGE
+ *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown|REFUSAL
+ *     [kafka_refused=NAME] kafka_brokers=UP/ALL kafka_mode=MODE last_delivered=AGE drain_eps=R
+ *     oldest_pending=AGE
  *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N version=V uptime=AGE state_age=AGE
  *
- * on one line. pending and spooled_bytes (what older bridges published, with state, dead and
+ * on one line; REFUSAL is what Kafka refuses the bridge when its document says so (auth_failed,
+ * tls_failed, topic_not_authorized with the topic as kafka_refused, ...). pending and
+ * spooled_bytes (what older bridges published, with state, dead and
  * ts) are "-" when missing; every other field is shown only when the document has it, so an
  * older bridge's document is shown as well as a newer one's. AGEs are "-" for a null time.
  *
@@ -485,9 +488,16 @@ static void print_bridge(const struct bridge_state *b, int64_t now)
     const cJSON *kafka = cJSON_GetObjectItemCaseSensitive(doc, "kafka");
     if (cJSON_IsObject(kafka)) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(kafka, "connected");
-        printf(" kafka=%s", cJSON_IsTrue(c)    ? "connected"
-                            : cJSON_IsFalse(c) ? "disconnected"
-                                               : "unknown");
+        const char *auth = NULL;
+        if (pe_json_get_str(kafka, "auth", &auth) == PE_OK && strcmp(auth, "ok") != 0)
+            printf(" kafka=%s", auth); /* refused: the connection state says less */
+        else
+            printf(" kafka=%s", cJSON_IsTrue(c)    ? "connected"
+                                : cJSON_IsFalse(c) ? "disconnected"
+                                                   : "unknown");
+        if (auth && strcmp(auth, "ok") != 0 &&
+            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(kafka, "refused")))
+            put_member("kafka_refused", kafka, "refused");
         int64_t up, all;
         if (pe_json_get_int(kafka, "brokers_up", &up) == PE_OK &&
             pe_json_get_int(kafka, "brokers", &all) == PE_OK)

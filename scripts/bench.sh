@@ -13,8 +13,13 @@
 #     spool into Kafka as a ratio of raw librdkafka produces/s of the same messages with the
 #     same properties (tests/bench/bench_kafka.c); that backlog's end-to-end time and the
 #     bridge's peak RSS while draining it
+#   - Kafka over SASL_SSL (the tests' SASL_SSL broker: TLS, SCRAM-SHA-512, ACLs): raw librdkafka
+#     produce over SASL_SSL and the bridge's drain over SASL_SSL as a ratio of it, and the cost
+#     of encryption: each against its plaintext figure on the same broker (its PLAINTEXT
+#     listener)
 # usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000, BENCH_INTAKE 100000,
-#                                      BENCH_BACKLOG 1000000)
+#                                      BENCH_BACKLOG 1000000, BENCH_REAL_BACKLOG 300000,
+#                                      BENCH_SASL_BACKLOG 100000)
 set -eu
 build=${1:?usage: scripts/bench.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -184,6 +189,60 @@ awk -v r1="$r1" -v r2="$r2" -v n="$real_n" -v tx="$tx_ms" -v id="$id_ms" \
     printf "limit    raw librdkafka produce msgs/s to a real Kafka 3.9 broker (acks=all, idempotent, lz4): %.0f (runs %.0f, %.0f)\n", kr, r1, r2
     printf "bridge   real-broker drain, kafka.mode=transactional (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, txr, txr / kr, txm / 1024.0
     printf "bridge   real-broker drain, kafka.mode=idempotent (%d events, start-up included): %.0f events/s = %.2f x raw produce, peak RSS %.1f MB\n", n, idr, idr / kr, idm / 1024.0
+}'
+
+# ---- Kafka over SASL_SSL ----
+# One broker (tests/system/kafka.py serve --sasl-ssl) with a SASL_SSL listener and a PLAINTEXT
+# one: each figure over SASL_SSL against the same figure over PLAINTEXT to the same broker in
+# the same run, so the ratio is what TLS and SCRAM cost. The bridge drains as its user (ACLs
+# and all); raw produce uses the same user's properties (bench_kafka PROPERTIES).
+sasl_n=${BENCH_SASL_BACKLOG:-100000}
+mkdir -p "$dir/sasl"
+/usr/bin/python3 "$top/tests/system/kafka.py" serve --sasl-ssl "$dir/sasl" </dev/null \
+    >"$dir/sasl/serve.out" 2>&1 &
+pids+=($!)
+wait_for 180 "the SASL_SSL Kafka broker" grep -q '^bootstrap=' "$dir/sasl/serve.out"
+sasl=$(sed -n 's/^bootstrap=//p' "$dir/sasl/serve.out")
+plain=$(sed -n 's/^internal=//p' "$dir/sasl/serve.out")
+sasl_props=$(sed -n 's/^client_properties=//p' "$dir/sasl/serve.out")
+sasl_sets=()
+while read -r kv; do sasl_sets+=(--set "$kv"); done < <(sed -n 's/^set=//p' "$dir/sasl/serve.out")
+for p in w p s; do # a spool per drain, terminals of their own (w.., p.., s..)
+    mkdir -p "$dir/sasl/$p"
+    sn=$sasl_n
+    [ "$p" = w ] && sn=2000
+    "$bench/bench_spool" "$dir/sasl/$p/spool.db" "$sn" "$terminals" "$p" >/dev/null \
+        2>>"$dir/bench_spool.log"
+done
+sraw() { # sraw BROKERS [PROPERTIES]: raw produce msgs/s
+    "$bench/bench_kafka" "$1" "$dir/sasl/p/spool.db" "$sasl_n" ${2:+"$2"} \
+        2>>"$dir/bench_kafka.log" | num raw_produce_per_s
+}
+sraw "$plain" >/dev/null # warms the broker's JVM up
+p1=$(sraw "$plain")
+s1=$(sraw "$sasl" "$sasl_props")
+drain_sasl() { # drain_sasl PREFIX BROKERS [--set K=V]...: ms for the bridge to drain that spool
+    local t0 t1 pre=$1 brokers=$2 n=$sasl_n
+    shift 2
+    [ "$pre" = w ] && n=2000
+    t0=$(now_ms)
+    bridge "$dir/sasl/$pre" "$brokers" "$dir/sasl/$pre.rss" --set kafka.mode=transactional "$@"
+    "$bench/bench_mqtt" wait 127.0.0.1 "$mqtt_port" "$n" "$terminals" "$pre" >/dev/null
+    t1=$(now_ms)
+    kill -TERM "$bridge_pid"
+    wait "$job"
+    echo $(( t1 - t0 ))
+}
+drain_sasl w "$plain" >/dev/null # the broker's transaction coordinator starts up here
+dp_ms=$(drain_sasl p "$plain")
+ds_ms=$(drain_sasl s "$sasl" "${sasl_sets[@]}")
+p2=$(sraw "$plain")
+s2=$(sraw "$sasl" "$sasl_props")
+awk -v p1="$p1" -v p2="$p2" -v s1="$s1" -v s2="$s2" -v n="$sasl_n" -v dp="$dp_ms" -v ds="$ds_ms" \
+    -v dsm="$(cat "$dir/sasl/s.rss")" 'BEGIN {
+    pr = (p1 + p2) / 2; sr = (s1 + s2) / 2; dpr = n / (dp / 1000.0); dsr = n / (ds / 1000.0)
+    printf "limit    raw librdkafka produce msgs/s over SASL_SSL (TLS, SCRAM-SHA-512, ACLs; real Kafka 3.9): %.0f (runs %.0f, %.0f) = %.2f x the same over PLAINTEXT to that broker, %.0f (runs %.0f, %.0f)\n", sr, s1, s2, sr / pr, pr, p1, p2
+    printf "bridge   drain over SASL_SSL, kafka.mode=transactional (%d events, start-up included): %.0f events/s = %.2f x raw produce over SASL_SSL; = %.2f x the same drain over PLAINTEXT (%.0f events/s), peak RSS %.1f MB\n", n, dsr, dsr / sr, dsr / dpr, dpr, dsm / 1024.0
 }'
 
 # ---- the ARM boards ----

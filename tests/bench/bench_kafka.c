@@ -11,8 +11,10 @@ X. The messages are the records of a spool filled by
  * with the seq header advanced), each with the bridge's key "<store>/<terminal>", timestamp
  * and headers id, type, store, terminal, seq, to the topic of its type. The rate is N over
  * the time from the first produce until the last delivery report; a failed report is an error.
+ * PROPERTIES, when given, is a file of librdkafka "key=value" lines applied last: the security
+ * of a SASL_SSL broker (it holds a password: mode 0600; the line buffer is wiped after use).
  *
- * usage: bench_kafka BROKERS SPOOL_DB N   prints "raw_produce_per_s=R messages=N"
+ * usage: bench_kafka BROKERS SPOOL_DB N [PROPERTIES]   prints "raw_produce_per_s=R messages=N"
  */
 #include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
@@ -52,6 +54,30 @@ static const char *topic_of(const char *type)
     return "pos.reports";
 }
 
+/* Apply the key=value lines of the file at path to conf. */
+static int properties(rd_kafka_conf_t *conf, const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int rc = 0;
+    if (!f) {
+        snprintf(why, whylen, "%s: cannot read", path);
+        return -1;
+    }
+    while (!rc && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *eq = strchr(line, '=');
+        if (line[0] == '#' || !eq)
+            continue;
+        *eq = '\0';
+        if (rd_kafka_conf_set(conf, line, eq + 1, why, whylen) != RD_KAFKA_CONF_OK)
+            rc = -1;
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    return rc;
+}
+
 static int load(const char *path, struct msg *pool, int *n)
 {
     sqlite3 *db;
@@ -88,7 +114,7 @@ static int load(const char *path, struct msg *pool, int *n)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_kafka BROKERS SPOOL_DB N\n");
+        fprintf(stderr, "usage: bench_kafka BROKERS SPOOL_DB N [PROPERTIES]\n");
         return 2;
     }
     long n = atol(argv[3]);
@@ -117,6 +143,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++)
         if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof why))
             goto bad_conf;
+    if (argc > 4 && properties(conf, argv[4], why, sizeof why))
+        goto bad_conf;
     rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
     if (!rk)

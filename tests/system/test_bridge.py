@@ -382,9 +382,10 @@ def bridge_state_document():
         check(ms_of(st["started"]) <= ms_of(st["ts"]) and isinstance(st["uptime_s"], int)
               and st["uptime_s"] >= 0, "started %s ts %s" % (st["started"], st["ts"]))
         k = st["kafka"]
-        check(set(k) == {"mode", "connected", "brokers_up", "brokers", "last_delivered_ts"}
-              and k["mode"] == "transactional" and k["brokers"] == 3 and k["brokers_up"] >= 1,
-              "kafka %s" % k)
+        check(set(k) == {"mode", "connected", "brokers_up", "brokers", "last_delivered_ts", "auth",
+                         "refused"}
+              and k["mode"] == "transactional" and k["brokers"] == 3 and k["brokers_up"] >= 1
+              and k["auth"] == "ok" and k["refused"] is None, "kafka %s" % k)
         check(st["quota"] == {"events": {"used_bytes": 0, "limit_bytes": 0},
                               "telemetry": {"used_bytes": 0, "limit_bytes": 0}},
               "quota %s" % st["quota"])

@@ -8,7 +8,10 @@
  * downstream job would see: key, value bytes, event-time timestamp, headers, and per-terminal
  * order with nothing missing and nothing twice. Faults come from the mock: brokers down, errors
  * pushed onto Produce requests, and a fatal idempotence error that makes the output recreate
- * its producer.
+ * its producer. Refusals: a login the mock cannot answer (it speaks no SASL) keeps every record
+ * in flight and says auth_failed; a topic refused keeps nothing lost and holds producing for a
+ * pause; a reload (SIGHUP) swaps the producer, and one whose password file others may read is
+ * refused while the producer stays.
  *
  * The reconcile_* tests close the loop: they write journals, produce their records through
  * the output as the bridge does (plus deliberate faults: a record skipped, one sent twice, one
@@ -17,6 +20,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdbool.h>
@@ -648,6 +652,118 @@ static void t_fatal_before_first_delivery(void)
     mock_stop(&m);
 }
 
+/* A SASL client of the mock, which speaks no SASL: every login fails, as with a wrong password.
+ * Nothing is reported failed, everything stays in flight, the state says auth_failed; a
+ * reload whose password file others may read is refused and the producer stays; a good one
+ * swaps it (and everything in flight is to be produced again: on_reset). */
+static void t_auth_failed_keeps_everything(void)
+{
+    struct fixture f;
+    char err[512] = "";
+    const char *pw = pe_test_path(0, "kafka.pw");
+    memset(&f, 0, sizeof f);
+    pe_log_init("test", PE_LOG_OFF); /* the refusal is logged as an error, by design */
+    mock_start(&f.m, 1);
+    CHECK_OK(pe_loop_create(&f.loop));
+    int fd = open(pw, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && write(fd, "pw\n", 3) == 3);
+    close(fd);
+    struct pe_kafka_security sec;
+    pe_kafka_security_defaults(&sec);
+    snprintf(sec.protocol, sizeof sec.protocol, "sasl_plaintext");
+    snprintf(sec.username, sizeof sec.username, "bridge");
+    snprintf(sec.password_file, sizeof sec.password_file, "%s", pw);
+    struct output_opts oo = {.mode = OUTPUT_IDEMPOTENT,
+                             .brokers = f.m.brokers,
+                             .security = &sec,
+                             .on_delivered = on_delivered,
+                             .on_reset = on_reset,
+                             .ctx = &f.s};
+    CHECK_OK(output_create(f.loop, &oo, &f.o, err, sizeof err));
+    produce_upto(f.o, &f.s, 2, 10);
+    RUN_UNTIL(f.loop, kstate(f.o).auth == OUTPUT_AUTH_AUTH_FAILED, 15000);
+    CHECK_STR(kstate(f.o).resource, "");
+    CHECK(!kstate(f.o).connected);
+    CHECK_STR(output_auth_name(kstate(f.o).auth), "auth_failed");
+    CHECK_INT(f.s.failed, 0);
+    CHECK_INT(f.s.delivered, 0);
+    CHECK_INT(output_inflight(f.o), 20);
+    CHECK_OK(chmod(pw, 0644));
+    CHECK_INT(output_reload(f.o, err, sizeof err), PE_EINVAL);
+    CHECK(strstr(err, pw) && strstr(err, "0644"));
+    CHECK_INT(output_inflight(f.o), 20);
+    CHECK_INT(f.s.resets, 0);
+    CHECK_OK(chmod(pw, 0600));
+    CHECK_OK(output_reload(f.o, err, sizeof err));
+    CHECK_INT(f.s.resets, 1);
+    CHECK_INT(output_inflight(f.o), 0);
+    /* Still refused until a connection proves otherwise. */
+    CHECK_INT(kstate(f.o).auth, OUTPUT_AUTH_AUTH_FAILED);
+    teardown(&f);
+}
+
+/* Try to produce terminal 0 up to seq to; false while the output holds (PE_EAGAIN). */
+static bool produce_held(struct output *o, struct sink *s, int64_t to)
+{
+    while (s->produced[0] < to) {
+        int rc = produce_one(o, 0, s->produced[0] + 1);
+        if (rc == PE_EAGAIN)
+            return false;
+        CHECK_OK(rc);
+        s->produced[0]++;
+    }
+    return true;
+}
+
+/* A topic without Write: its records are reported failed (the bridge produces them again),
+ * the state names the topic, producing is held for a pause instead of spinning, and once Kafka
+ * takes them the refusal is over; nothing is missing or doubled. */
+static void t_topic_not_authorized(void)
+{
+    struct fixture f;
+    setup(&f, 0, NULL);
+    pe_log_init("test", PE_LOG_OFF); /* the refusal is logged as an error, by design */
+    produce_upto(f.o, &f.s, 1, 10);
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 1, 10), 30000);
+    rd_kafka_mock_push_request_errors(f.m.mc, API_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    produce_upto(f.o, &f.s, 1, 20);
+    RUN_UNTIL(f.loop, kstate(f.o).auth == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED, 15000);
+    CHECK_STR(kstate(f.o).resource, "pos.sales");
+    RUN_UNTIL(f.loop, output_inflight(f.o) == 0, 15000);
+    CHECK(f.s.failed > 0);
+    f.s.produced[0] = f.s.last[0]; /* as the bridge: again from the last delivered */
+    int64_t t0 = pe_mono_ms();
+    CHECK_INT(produce_one(f.o, 0, f.s.produced[0] + 1), PE_EAGAIN);
+    RUN_UNTIL(f.loop, produce_held(f.o, &f.s, 20), 15000);
+    CHECK(pe_mono_ms() - t0 >= 4000); /* held for the pause (KC_AUTH_RETRY_MS) */
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 1, 20), 30000);
+    RUN_UNTIL(f.loop, kstate(f.o).auth == OUTPUT_AUTH_OK, 5000);
+    CHECK(!f.s.out_of_order);
+    check_topic(f.m.brokers, 1, 20);
+    teardown(&f);
+}
+
+/* A reload (SIGHUP) swaps the producer; what is produced again is in Kafka once. */
+static void t_reload(void)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f, 0, NULL);
+    produce_upto(f.o, &f.s, 2, 10);
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 2, 10), 30000);
+    produce_upto(f.o, &f.s, 2, 15);
+    CHECK_OK(output_reload(f.o, err, sizeof err));
+    CHECK_INT(f.s.resets, 1);
+    CHECK_INT(output_inflight(f.o), 0);
+    produce_upto(f.o, &f.s, 2, 30);
+    RUN_UNTIL(f.loop, all_delivered(&f.s, 2, 30), 30000);
+    CHECK(!f.s.out_of_order);
+    CHECK_INT(f.s.failed, 0);
+    check_topic(f.m.brokers, 2, 30);
+    teardown(&f);
+}
+
 static void t_destroy_with_inflight(void)
 {
     struct fixture f;
@@ -1010,6 +1126,9 @@ static const struct pe_test tests[] = {
     {"fatal_error_recreates", t_fatal_error_recreates},
     {"fatal_before_first_delivery", t_fatal_before_first_delivery},
     {"destroy_with_inflight", t_destroy_with_inflight},
+    {"auth_failed_keeps_everything", t_auth_failed_keeps_everything},
+    {"topic_not_authorized", t_topic_not_authorized},
+    {"reload", t_reload},
     {"reconcile_clean", t_reconcile_clean},
     {"reconcile_finds_faults", t_reconcile_finds_faults},
     {"reconcile_out_of_order", t_reconcile_out_of_order},

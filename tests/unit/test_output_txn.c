@@ -17,6 +17,9 @@
  * each record and the dead letter of the failed transaction exactly once; a commit that meets
  * retriable coordinator errors is retried without a reset; a fatal commit error makes a new
  * producer that fences, recovers and resets; bad hashes and incomplete options are refused.
+ * Refusals: a transactional id without an ACL is said (kafka.auth) and recovery is tried again
+ * until it is granted; a topic refused aborts, pauses, and produces again, each record once; a
+ * reload (SIGHUP) fences with a new producer and resumes from the committed watermarks.
  *
  * librdkafka 2.0.2's mock cluster does not implement read_committed isolation: it writes no
  * transaction markers and a fetch sees aborted and open transactions' records too. Faults are
@@ -41,6 +44,8 @@
 #include "tests/unit/kafka_mock.h"
 
 /* Kafka protocol API keys (rdkafka_protocol.h is not installed). */
+#define API_PRODUCE 0
+#define API_INIT_PRODUCER_ID 22
 #define API_ADD_PARTITIONS_TO_TXN 24
 #define API_END_TXN 26
 
@@ -624,6 +629,85 @@ static void t_fatal_commit_recovers(void)
     teardown(&f);
 }
 
+/* The transactional id without an ACL: fatal for the producer; the state names the id, and a
+ * new producer tries again (with a growing pause) until Kafka lets it in. */
+static void t_transactional_id_not_authorized(void)
+{
+    struct fixture f;
+    char err[512] = "";
+    setup(&f, 3, PE_LOG_OFF); /* the refusal is logged as an error, by design */
+    rd_kafka_mock_push_request_errors(f.m.mc, API_INIT_PRODUCER_ID, 3,
+                                      RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    sink_init(&f.s);
+    CHECK_OK(open_output(&f, TID, "bridge-1", 0, err, sizeof err));
+    RUN_UNTIL(f.loop, kstate(f.o).auth == OUTPUT_AUTH_TRANSACTIONAL_ID_NOT_AUTHORIZED, WAIT_MS);
+    CHECK_STR(kstate(f.o).resource, TID);
+    CHECK_INT(produce_one(f.o, 0, 1), PE_EAGAIN);
+    RUN_UNTIL(f.loop, f.s.resets == 1, WAIT_MS); /* granted (the errors are used up) */
+    CHECK_INT(kstate(f.o).auth, OUTPUT_AUTH_OK);
+    const int64_t to[1] = {20};
+    produce_upto(f.o, &f.s, 1, to);
+    CHECK_INT(output_flush(f.o, WAIT_MS), PE_OK);
+    check_sales(f.m.brokers, 1, to);
+    teardown(&f);
+}
+
+/* A topic without Write: the transaction aborts, the state names the topic, and after a pause
+ * the records are produced again; each is in Kafka once and the refusal is over. */
+static void t_topic_not_authorized(void)
+{
+    struct fixture f;
+    setup(&f, 3, PE_LOG_OFF);
+    start_output(&f, TID, "bridge-1", 0);
+    const int64_t to[1] = {10};
+    produce_upto(f.o, &f.s, 1, to);
+    CHECK_INT(output_flush(f.o, WAIT_MS), PE_OK);
+    rd_kafka_mock_push_request_errors(f.m.mc, API_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    const int64_t to2[1] = {20};
+    produce_upto(f.o, &f.s, 1, to2);
+    RUN_UNTIL(f.loop, kstate(f.o).auth == OUTPUT_AUTH_TOPIC_NOT_AUTHORIZED, WAIT_MS);
+    CHECK(strcmp(kstate(f.o).resource, "pos.sales") == 0 ||
+          strcmp(kstate(f.o).resource, STATE_TOPIC) == 0);
+    RUN_UNTIL(f.loop, f.s.resets == 2, WAIT_MS);
+    CHECK_INT(f.s.committed_at_reset[0], 10);
+    /* Produce again after every reset, as the bridge does: the mock answers the next
+     * transaction with a sequence error (it counted the refused batch), one abort more. */
+    RUN_UNTIL(f.loop, (produce_upto(f.o, &f.s, 1, to2), all_committed(&f.s, 1, to2)), 30000);
+    CHECK_INT(kstate(f.o).auth, OUTPUT_AUTH_OK);
+    CHECK(!f.s.backwards);
+    check_sales(f.m.brokers, 1, to2);
+    check_state(f.m.brokers, "bridge-1", 1, to2);
+    teardown(&f);
+}
+
+/* A reload (SIGHUP): a new producer fences the old one, reads the committed watermarks back
+ * and resets; what was in flight is produced again, once. */
+static void t_reload(void)
+{
+    struct fixture f;
+    char err[512] = "";
+    setup(&f, 3, PE_LOG_ERROR);
+    start_output(&f, TID, "bridge-1", 0);
+    const int64_t to[2] = {10, 10};
+    produce_upto(f.o, &f.s, 2, to);
+    CHECK_INT(output_flush(f.o, WAIT_MS), PE_OK);
+    CHECK_OK(output_reload(f.o, err, sizeof err));
+    RUN_UNTIL(f.loop, f.s.resets == 2, WAIT_MS);
+    CHECK_INT(f.s.recovered_at_reset, f.s.recovered);
+    CHECK_INT(f.s.committed_at_reset[0], 10);
+    CHECK_INT(f.s.committed_at_reset[1], 10);
+    const int64_t to2[2] = {25, 30};
+    produce_upto(f.o, &f.s, 2, to2);
+    CHECK_INT(output_flush(f.o, WAIT_MS), PE_OK);
+    CHECK(all_committed(&f.s, 2, to2));
+    check_sales(f.m.brokers, 2, to2);
+    check_state(f.m.brokers, "bridge-1", 2, to2);
+    teardown(&f);
+}
+
 static void expect_create_refused(struct fixture *f, const char *tid, const char *topic,
                                   const char *key, const char *props, const char *prefix)
 {
@@ -715,6 +799,9 @@ static const struct pe_test tests[] = {
     {"commit_retried", t_commit_retried},
     {"fatal_commit_recovers", t_fatal_commit_recovers},
     {"bad_arguments", t_bad_arguments},
+    {"transactional_id_not_authorized", t_transactional_id_not_authorized},
+    {"topic_not_authorized", t_topic_not_authorized},
+    {"reload", t_reload},
     {NULL, NULL},
 };
 
