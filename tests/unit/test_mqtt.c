@@ -209,6 +209,8 @@ struct probe {
     bool session_present; /* of the last on_connect */
     int published;        /* on_published calls */
     int last_mid;         /* mid of the last one */
+    int last_reason;      /* its MQTT v5 reason code */
+    int denied;           /* on_published calls with a failure reason (>= 0x80) */
     int nmsg;             /* messages received */
     struct msg msgs[MAXMSG];
 };
@@ -241,11 +243,13 @@ static void p_message(void *ctx, const char *topic, const void *payload, size_t 
     m->retained = retained;
 }
 
-static void p_published(void *ctx, int mid)
+static void p_published(void *ctx, int mid, int reason)
 {
     struct probe *p = ctx;
     p->published++;
     p->last_mid = mid;
+    p->last_reason = reason;
+    p->denied += reason >= PE_MQTT_RC_FAILURE;
 }
 
 static struct pe_mqtt *client(struct pe_loop *l, struct probe *p, const char *id, int port,
