@@ -315,9 +315,13 @@ static void step(void *ctx)
     if (e->done)
         return;
     if (access(e->token_file, F_OK) != 0) {
-        waiting(e, "enrol.waiting",
-                e->token_file[0] ? "no certificate yet: waiting for the enrolment token file"
-                                 : "no certificate, and enrol.token_file is not set");
+        bool expired = access(e->cert_file, F_OK) == 0;
+        char why[200];
+        snprintf(why, sizeof why, "%s%s",
+                 expired ? "the certificate has expired (or cannot be read)" : "no certificate yet",
+                 e->token_file[0] ? ": waiting for an enrolment token in enrol.token_file"
+                                  : ", and enrol.token_file is not set");
+        waiting(e, "enrol.waiting", why);
         arm(e, TOKEN_POLL_MS);
         return;
     }

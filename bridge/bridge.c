@@ -78,6 +78,7 @@ struct state_key {
     int64_t pending_bytes;
     int64_t dead;
     bool crl_due; /* the CRL is close to (or past) its next update */
+    int64_t signed_, refused; /* the enrolment signer's counts */
 };
 
 /* A till whose state document was forwarded last, and a hash of its bytes. */
@@ -126,7 +127,10 @@ struct bridge {
     struct forwarded fwd[MAX_TERMINALS]; /* last forwarded till documents, for duplicates */
     int nfwd;
     struct bridge_enrol *enrol; /* the enrolment signer (pki.dir), NULL when none */
-    bool crl_due;               /* the CRL's warning was logged (said once per change) */
+    bool crl_due;               /* the CRL is close to its next update (crl_watch) */
+    bool crl_read;              /* crl holds the CRL as last read, else crl_err says why */
+    struct pe_pki_crl_info crl;
+    char crl_err[PE_PKI_ERRLEN];
 };
 
 static void plan_drain(struct bridge *b, int64_t delay_ms);
@@ -198,6 +202,7 @@ static void state_key(const struct bridge *b, const char *word, const struct pe_
     out->pending_bytes = ss->pending_bytes;
     out->dead = b->st.dead;
     out->crl_due = b->crl_due;
+    bridge_enrol_counts(b->enrol, &out->signed_, &out->refused);
 }
 
 /* Records per second Kafka took over the last fleet.state_interval_s (at least the last
@@ -258,12 +263,33 @@ static void add_cert(const struct bridge *b, cJSON *d, int64_t now_ms)
     pe_json_add_int(c, "days_left", pe_pki_days_left(ci.not_after_ms, now_ms));
 }
 
-/* "crl": the CRL the broker serves and its next update, or null when none is watched. Logs
- * the warning once per change: a CRL past its next update locks every client out. */
+/* Look at the CRL the broker serves (every housekeeping round): crl_due when its next update
+ * is less than PE_PKI_CRL_WARN_DAYS away (or it cannot be read), said once per change: past
+ * it the broker refuses every client. */
+static void crl_watch(struct bridge *b, int64_t now_ms)
+{
+    char path[BRIDGE_PATH_MAX + 16];
+    if (!bridge_cfg_crl(&b->cfg, path, sizeof path))
+        return;
+    b->crl_read = pe_pki_crl_info_file(path, &b->crl, b->crl_err, sizeof b->crl_err) == PE_OK;
+    int64_t left = b->crl_read ? pe_pki_days_left(b->crl.next_update_ms, now_ms) : -1;
+    bool due = !b->crl_read ||
+               b->crl.next_update_ms - now_ms < (int64_t)PE_PKI_CRL_WARN_DAYS * 86400000;
+    if (due && !b->crl_due)
+        pe_warn("bridge.crl_due",
+                "crl=%s days_left=%lld%s%s: renew it now (posedge-ctl pki crl --dir DIR --out "
+                "FILE, then reload the broker); past its next update the broker refuses every "
+                "client",
+                path, (long long)left, b->crl_read ? "" : " err=", b->crl_read ? "" : b->crl_err);
+    else if (!due && b->crl_due)
+        pe_info("bridge.crl_ok", "crl=%s days_left=%lld", path, (long long)left);
+    b->crl_due = due;
+}
+
+/* "crl": the CRL the broker serves and its next update, or null when none is watched. */
 static void add_crl(struct bridge *b, cJSON *d, int64_t now_ms)
 {
-    char path[BRIDGE_PATH_MAX + 16], err[PE_PKI_ERRLEN];
-    struct pe_pki_crl_info ci;
+    char path[BRIDGE_PATH_MAX + 16];
     if (!bridge_cfg_crl(&b->cfg, path, sizeof path)) {
         cJSON_AddNullToObject(d, "crl");
         return;
@@ -272,25 +298,13 @@ static void add_crl(struct bridge *b, cJSON *d, int64_t now_ms)
     if (!c)
         return;
     cJSON_AddStringToObject(c, "file", path);
-    bool due = true;
-    int64_t left = -1;
-    if (pe_pki_crl_info_file(path, &ci, err, sizeof err) != PE_OK) {
-        cJSON_AddStringToObject(c, "error", err);
+    if (!b->crl_read) {
+        cJSON_AddStringToObject(c, "error", b->crl_err);
     } else {
-        left = pe_pki_days_left(ci.next_update_ms, now_ms);
-        due = ci.next_update_ms - now_ms < (int64_t)PE_PKI_CRL_WARN_DAYS * 86400000;
-        add_time(c, "next_update", ci.next_update_ms);
-        pe_json_add_int(c, "days_left", left);
+        add_time(c, "next_update", b->crl.next_update_ms);
+        pe_json_add_int(c, "days_left", pe_pki_days_left(b->crl.next_update_ms, now_ms));
     }
-    cJSON_AddBoolToObject(c, "warning", due);
-    if (due && !b->crl_due)
-        pe_warn("bridge.crl_due",
-                "crl=%s days_left=%lld: renew it now (posedge-ctl pki crl --dir DIR --out FILE, "
-                "then reload the broker); past its next update the broker refuses every client",
-                path, (long long)left);
-    else if (!due && b->crl_due)
-        pe_info("bridge.crl_ok", "crl=%s days_left=%lld", path, (long long)left);
-    b->crl_due = due;
+    cJSON_AddBoolToObject(c, "warning", b->crl_due);
 }
 
 /* The bridge's state document (docs/protocol.md, "The bridge's state"), malloc'd. */
@@ -942,6 +956,7 @@ static void housekeeping(void *ctx)
         pe_spool_prune(b->spool, 50000, &pruned);
     struct pe_spool_stats ss = {0};
     pe_spool_stats(b->spool, &ss);
+    crl_watch(b, pe_time_now_ms());
     int64_t low_water = b->cfg.spool_max_mb * 1024 * 1024 * 9 / 10;
     if (b->spool_full && (b->cfg.spool_max_mb == 0 || ss.pending_bytes < low_water)) {
         b->spool_full = false;
@@ -1118,6 +1133,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
                  pe_strerror(rc));
         goto destroy_telemetry;
     }
+    crl_watch(b, pe_time_now_ms());
     pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
     /* The first document goes out on connect; this one only while MQTT is not there yet. */
     pe_loop_timer(loop, cfg->state_interval_s * 1000, state_tick, b, &b->state_timer);

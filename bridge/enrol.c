@@ -155,6 +155,12 @@ bool bridge_enrol_message(struct bridge_enrol *e, struct pe_mqtt *m, const char 
     return true;
 }
 
+void bridge_enrol_counts(const struct bridge_enrol *e, int64_t *signed_, int64_t *refused)
+{
+    *signed_ = e ? e->signed_ : 0;
+    *refused = e ? e->refused : 0;
+}
+
 void bridge_enrol_state(const struct bridge_enrol *e, cJSON *doc)
 {
     if (!e) {

@@ -43,6 +43,9 @@ void bridge_enrol_subscribe(struct bridge_enrol *e, struct pe_mqtt *m);
 bool bridge_enrol_message(struct bridge_enrol *e, struct pe_mqtt *m, const char *terminal,
                           enum pe_channel ch, const void *payload, size_t len);
 
+/* Certificates signed and requests refused so far (both 0 for NULL). */
+void bridge_enrol_counts(const struct bridge_enrol *e, int64_t *signed_, int64_t *refused);
+
 /* "enrol": {"signed":N,"refused":N,"last_refusal":NAME|null} into the state document. */
 void bridge_enrol_state(const struct bridge_enrol *e, cJSON *doc);
 

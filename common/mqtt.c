@@ -74,6 +74,7 @@
 #define QUIET_OUT_MS 20       /* a TLS handshake that only finds the socket writable waits */
 #define OUT_SPINS 8           /* ... after this many such rounds in a row */
 #define DETAIL_MAX 200        /* the library's first error line of an attempt */
+#define WARNED_MAX 4          /* causes of failure remembered, each warned about once */
 
 struct pe_mqtt {
     struct pe_loop *loop;   /* borrowed; outlives the client */
@@ -97,7 +98,8 @@ struct pe_mqtt {
     int refused;            /* the CONNACK's refusal (v5 reason code) of this attempt, 0 none */
     int last_refused;       /* the refusal last logged, 0 none */
     char detail[DETAIL_MAX];    /* the library's first error line of this attempt, "" none */
-    char last_fail[DETAIL_MAX + 16]; /* the failure last logged as a warning, "" none */
+    char warned[WARNED_MAX][DETAIL_MAX + 16]; /* causes warned about since the last connection */
+    int nwarned;            /* entries of warned in use (the oldest is replaced when full) */
     int out_spins;          /* rounds in a row the TLS handshake found the socket only writable */
     bool out_quiet;         /* POLLOUT left out for QUIET_OUT_MS */
     int64_t quiet_timer;    /* pending end of out_quiet, 0 when none */
@@ -246,8 +248,21 @@ static int reason_of(const struct pe_mqtt *m, int mosq_rc)
     }
 }
 
+/* True the first time the cause why is seen since the last connection: a broker that refuses
+ * us in turn in two ways (a TLS alert, or the connection reset before it is read) is two
+ * warnings, not two per attempt. */
+static bool news(struct pe_mqtt *m, const char *why)
+{
+    for (int i = 0; i < m->nwarned; i++)
+        if (strcmp(m->warned[i], why) == 0)
+            return false;
+    int slot = m->nwarned < WARNED_MAX ? m->nwarned++ : m->fails % WARNED_MAX;
+    snprintf(m->warned[slot], sizeof m->warned[slot], "%s", why);
+    return true;
+}
+
 /* The connection (or the attempt at one) is over: the socket is closed already. A failure is
- * a warning when its cause differs from the last one warned about, else a debug line. */
+ * a warning the first time its cause is seen since the last connection, else a debug line. */
 static void lost(struct pe_mqtt *m, int mosq_rc)
 {
     bool was = m->connected;
@@ -259,17 +274,16 @@ static void lost(struct pe_mqtt *m, int mosq_rc)
     m->fails++;
     char why[DETAIL_MAX + 16];
     snprintf(why, sizeof why, "%d %s", m->refused ? -m->refused : mosq_rc, m->detail);
-    bool news = was || strcmp(why, m->last_fail) != 0;
-    snprintf(m->last_fail, sizeof m->last_fail, "%s", why);
+    bool first = news(m, why);
     if (m->refused)
         ; /* cb_connect said it, once per change */
     else if (was)
         pe_warn("mqtt.disconnected", "client=%s host=%s port=%d rc=%d msg=\"%s\" detail=\"%s\"",
                 m->client_id, m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc), m->detail);
-    else if (news)
+    else if (first)
         pe_warn("mqtt.connect_failed",
-                "client=%s host=%s port=%d tls=%d rc=%d msg=\"%s\" detail=\"%s\" (logged again "
-                "when the cause changes)",
+                "client=%s host=%s port=%d tls=%d rc=%d msg=\"%s\" detail=\"%s\" (each cause "
+                "is logged once until a connection succeeds)",
                 m->client_id, m->host, m->o.port, m->tls, mosq_rc, mq_strerror(mosq_rc), m->detail);
     else
         pe_debug("mqtt.connect_failed", "client=%s host=%s port=%d attempt=%d rc=%d", m->client_id,
@@ -342,7 +356,7 @@ static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
     m->connected = true;
     m->fails = 0;
     m->last_refused = 0;
-    m->last_fail[0] = '\0';
+    m->nwarned = 0;
     m->out_quiet = false;
     m->backoff_ms = m->o.backoff_min_ms;
     pe_info("mqtt.connected", "client=%s host=%s port=%d session_present=%d", m->client_id, m->host,
