@@ -275,16 +275,16 @@ static void lost(struct pe_mqtt *m, int mosq_rc)
     char why[DETAIL_MAX + 16];
     snprintf(why, sizeof why, "%d %s", m->refused ? -m->refused : mosq_rc, m->detail);
     bool first = news(m, why);
-    if (m->refused)
-        ; /* cb_connect said it, once per change */
-    else if (was)
+    if (was)
         pe_warn("mqtt.disconnected", "client=%s host=%s port=%d rc=%d msg=\"%s\" detail=\"%s\"",
                 m->client_id, m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc), m->detail);
     else if (first)
         pe_warn("mqtt.connect_failed",
                 "client=%s host=%s port=%d tls=%d rc=%d msg=\"%s\" detail=\"%s\" (each cause "
                 "is logged once until a connection succeeds)",
-                m->client_id, m->host, m->o.port, m->tls, mosq_rc, mq_strerror(mosq_rc), m->detail);
+                m->client_id, m->host, m->o.port, m->tls, mosq_rc,
+                m->refused ? "refused by the broker (mqtt.refused says why)" : mq_strerror(mosq_rc),
+                m->detail);
     else
         pe_debug("mqtt.connect_failed", "client=%s host=%s port=%d attempt=%d rc=%d", m->client_id,
                  m->host, m->o.port, m->fails, mosq_rc);

@@ -448,7 +448,14 @@ def plaintext_is_warned_and_the_lab_listener_works():
 
 
 @test
-def broker_config_as_packaged():
+def broker_config_as_packaged_and_acls_as_documented():
+    with open(os.path.join(SRC, "docs", "protocol.md")) as f:
+        doc = f.read()
+    for form in ("--tls", "--enrol"):
+        p = run([CTL, "acl", "--store", STORE, form], check_rc=0)
+        check("```\n" + p.stdout + "```" in doc, "acl %s is not as docs/protocol.md shows" % form)
+    p = run([CTL, "acl", "--store", STORE, "--tls", "--bridge-user", "x"], check_rc=2)
+    check("--bridge-user goes with --password" in p.stderr, p.stderr)
     p = run([CTL, "broker-config", "--conf-only", "--dir", "/etc/posedge/mqtt", "--conf", "-"],
             check_rc=0)
     with open(os.path.join(SRC, "pkg", "mosquitto-posedge.conf")) as f:
