@@ -85,6 +85,7 @@ struct target {
     char req[PE_UUID_STRLEN]; /* the request id drawn for it, "" until drawn */
     bool sent;                /* the command was handed to the broker */
     int mid;                  /* its publish, for the broker's answer (PUBACK) */
+    int refused;              /* the PUBACK's reason when the broker refused it, else 0 */
     int send_err;             /* PE_E* when it cannot be sent at all, else 0 */
     bool answered;            /* its answer arrived (later copies are ignored) */
     bool ok;                  /* the answer said "ok":true */
@@ -503,8 +504,7 @@ static void on_published(void *ctx, int mid, int reason)
         struct target *t = &f->t[i];
         if (t->sent && !t->answered && !t->send_err && t->mid == mid) {
             t->send_err = PE_EDECLINED;
-            fprintf(stderr, "posedge-ctl fleet: %s: the broker refused the command (%s)\n", t->id,
-                    pe_mqtt_reason(reason));
+            t->refused = reason;
         }
     }
 }
@@ -696,7 +696,10 @@ int ctl_fleet(int argc, char **argv)
         else if (t->answered)
             fprintf(stderr, "posedge-ctl fleet: %s refused %s (%s)\n", t->id, f.cmd, t->error);
         else if (t->send_err == PE_EDECLINED)
-            fprintf(stderr, "posedge-ctl fleet: %s: not authorised to command it\n", t->id);
+            fprintf(stderr,
+                    "posedge-ctl fleet: %s: the broker refused the command (%s: this login may "
+                    "not command it)\n",
+                    t->id, pe_mqtt_reason(t->refused));
         else if (t->send_err)
             fprintf(stderr, "posedge-ctl fleet: %s: the command could not be sent: %s\n", t->id,
                     pe_strerror(t->send_err));

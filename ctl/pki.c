@@ -36,6 +36,7 @@
 #include "posedge/file.h"
 #include "posedge/json.h"
 #include "posedge/pki.h"
+#include "posedge/protocol.h"
 #include "posedge/secret.h"
 
 #define EXIT_FAIL 1
@@ -46,7 +47,7 @@
     X(DIR, "dir", 1)                                                                               \
     X(STORE, "store", 1)                                                                           \
     X(TERMINAL, "terminal", 1)                                                                     \
-    X(BRIDGE, "bridge", 0)                                                                         \
+    X(BRIDGE, PE_ID_BRIDGE, 0) /* --bridge: the store bridge's identity */                        \
     X(HQ, "hq", 0)                                                                                 \
     X(SERVER, "server", 0)                                                                         \
     X(CSR, "csr", 1)                                                                               \
