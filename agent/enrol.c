@@ -93,7 +93,7 @@ static int install(struct enrol *e, const char *pem, struct pe_pki_cert_info *in
         return rc == PE_EIO ? rc : PE_EDECLINED;
     }
     if (rename(tmp, e->cert_file) != 0) {
-        snprintf(err, errlen, "%s: cannot rename to %s: %s", tmp, e->cert_file, strerror(errno));
+        snprintf(err, errlen, "%.200s: cannot rename to %.200s: %s", tmp, e->cert_file, strerror(errno));
         unlink(tmp);
         return PE_EIO;
     }

@@ -33,7 +33,7 @@ struct fleet_deps {
     const char *terminal;
     const char *data_dir;
     const char *cert_file;    /* the till's certificate (mqtt.tls.cert_file), copied; NULL or
-                               * "": none (the state says "cert":null) */
+                               * "": none (the state has no "cert") */
     int64_t state_interval_s; /* republish the state this often (>= 1) */
     int64_t cmd_max_age_s;    /* refuse commands dated further away than this (>= 1) */
     /* Add the devices to the state document: {"scanner":{"driver":D,"status":S},...}. */

@@ -241,15 +241,13 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
     cJSON_AddStringToObject(o, key, ts);
 }
 
-/* "cert": the bridge's own certificate (the file as it is now), or null without TLS. */
+/* "cert": the bridge's own certificate (the file as it is now), with mutual TLS only. */
 static void add_cert(const struct bridge *b, cJSON *d, int64_t now_ms)
 {
     struct pe_pki_cert_info ci;
     char err[PE_PKI_ERRLEN];
-    if (!b->cfg.mqtt_tls_cert_file[0]) {
-        cJSON_AddNullToObject(d, "cert");
+    if (!b->cfg.mqtt_tls_cert_file[0])
         return;
-    }
     cJSON *c = cJSON_AddObjectToObject(d, "cert");
     if (!c)
         return;
@@ -286,14 +284,12 @@ static void crl_watch(struct bridge *b, int64_t now_ms)
     b->crl_due = due;
 }
 
-/* "crl": the CRL the broker serves and its next update, or null when none is watched. */
+/* "crl": the CRL the broker serves and its next update, when one is watched. */
 static void add_crl(struct bridge *b, cJSON *d, int64_t now_ms)
 {
     char path[BRIDGE_PATH_MAX + 16];
-    if (!bridge_cfg_crl(&b->cfg, path, sizeof path)) {
-        cJSON_AddNullToObject(d, "crl");
+    if (!bridge_cfg_crl(&b->cfg, path, sizeof path))
         return;
-    }
     cJSON *c = cJSON_AddObjectToObject(d, "crl");
     if (!c)
         return;

@@ -163,10 +163,8 @@ void bridge_enrol_counts(const struct bridge_enrol *e, int64_t *signed_, int64_t
 
 void bridge_enrol_state(const struct bridge_enrol *e, cJSON *doc)
 {
-    if (!e) {
-        cJSON_AddNullToObject(doc, "enrol");
+    if (!e)
         return;
-    }
     cJSON *o = cJSON_AddObjectToObject(doc, "enrol");
     if (!o)
         return;

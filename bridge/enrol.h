@@ -46,7 +46,8 @@ bool bridge_enrol_message(struct bridge_enrol *e, struct pe_mqtt *m, const char 
 /* Certificates signed and requests refused so far (both 0 for NULL). */
 void bridge_enrol_counts(const struct bridge_enrol *e, int64_t *signed_, int64_t *refused);
 
-/* "enrol": {"signed":N,"refused":N,"last_refusal":NAME|null} into the state document. */
+/* "enrol": {"signed":N,"refused":N,"last_refusal":NAME|null} into the state document (nothing
+ * for NULL: no signer). */
 void bridge_enrol_state(const struct bridge_enrol *e, cJSON *doc);
 
 #endif
