@@ -100,6 +100,7 @@ struct uplink {
     } pending[PENDING_MAX]; /* the hooks' publishes awaiting the broker's answer */
     int pending_next;       /* the entry to use next (a ring) */
     struct uplink_denial denial;
+    int refused[PE_CH__COUNT]; /* per channel: the reason its last publish was refused, 0 taken */
 };
 
 /* ---- watermarks in the journal ---- */
@@ -343,42 +344,46 @@ static void on_disconnect(void *ctx, int reason)
     }
 }
 
-/* The topic of publish mid: one the hooks made (forgotten now), else an events batch. */
-static void topic_of(struct uplink *u, int mid, char *out, size_t len)
+/* The channel of publish mid: one the hooks made (forgotten now), else an events batch. */
+static enum pe_channel channel_of(struct uplink *u, int mid)
 {
-    enum pe_channel ch = PE_CH_EVENTS;
     for (int i = 0; i < PENDING_MAX; i++) {
         if (u->pending[i].mid == mid) {
-            ch = u->pending[i].ch;
             u->pending[i].mid = 0;
-            break;
+            return u->pending[i].ch;
         }
     }
-    if (pe_topic(out, len, u->store, u->terminal, ch, NULL) != PE_OK)
-        snprintf(out, len, "%s", u->t_events);
+    return PE_CH_EVENTS;
 }
 
-/* The broker answered publish mid with reason: count and say a refusal (once per change). */
+/* The broker answered publish mid with reason: count a refusal, and say it when the channel's
+ * verdict changes (refused now, or taken again), not at every resend. */
 static void judge(struct uplink *u, int mid, int reason)
 {
+    enum pe_channel ch = channel_of(u, mid);
     char topic[PE_TOPIC_MAX];
-    topic_of(u, mid, topic, sizeof topic);
+    if (pe_topic(topic, sizeof topic, u->store, u->terminal, ch, NULL) != PE_OK)
+        snprintf(topic, sizeof topic, "%s", u->t_events);
     struct uplink_denial *d = &u->denial;
-    bool same = strcmp(d->topic, topic) == 0;
-    if (reason < PE_MQTT_RC_FAILURE) {
-        if (d->now && same) {
-            d->now = false;
+    bool refused = reason >= PE_MQTT_RC_FAILURE;
+    if (!refused) {
+        if (u->refused[ch]) {
+            u->refused[ch] = 0;
             pe_info("uplink.denied_over", "topic=%s (the broker takes it again)", topic);
         }
+        d->now = false;
+        for (int c = 0; c < PE_CH__COUNT; c++)
+            d->now |= u->refused[c] != 0;
         return;
     }
     d->count++;
     d->ts_ms = pe_time_now_ms();
-    if (!d->now || !same || d->reason != reason)
+    if (u->refused[ch] != reason)
         pe_warn("uplink.denied",
                 "topic=%s reason=%d msg=\"%s\" count=%lld (the broker refused the publish: "
                 "nothing is lost, the journal keeps it; logged again when this changes)",
                 topic, reason, pe_mqtt_reason(reason), (long long)d->count);
+    u->refused[ch] = reason;
     snprintf(d->topic, sizeof d->topic, "%s", topic);
     d->reason = reason;
     d->now = true;

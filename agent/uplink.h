@@ -68,7 +68,7 @@ struct uplink_denial {
     char topic[PE_TOPIC_MAX]; /* the last one's topic, "" none */
     int reason;               /* its MQTT v5 reason code (0x87 not authorised) */
     int64_t ts_ms;            /* when it was refused, UTC ms; 0 none */
-    bool now;                 /* the last publish on that topic was refused too */
+    bool now;                 /* a channel's last publish was refused (not taken since) */
 };
 
 struct uplink;

@@ -274,6 +274,16 @@ def denied_publishes_are_kept_counted_and_shown():
         check(p.stdout.split("\n")[0].split()[-1] == "CERT" and row and
               re.search(r"\b(89|90)d!$", row[0]), p.stdout)
         a.stop()
+        # A till configured as t02 with t01's certificate: warned at start, and every topic of
+        # it denied (its events and its state), each said once however often it is sent.
+        b = f.add(Agent(f.d, "t02", m, "--shopper", "2", "--wait-delivered", "8", pki=pki,
+                        cert=crt, key=key).start())
+        check(b.wait(60) == 1, "t02 with t01's certificate delivered")
+        log = b.log()
+        denied = re.findall(r"event=uplink\.denied topic=(\S+)", log)
+        check("event=agent.cert_mismatch" in log and "uplink.resend" in log and
+              sorted(denied) == ["posedge/v1/s001/t02/events", "posedge/v1/s001/t02/state"],
+              "%s\n%s" % (denied, log[-3000:]))
 
 
 @test
