@@ -93,7 +93,8 @@ static int install(struct enrol *e, const char *pem, struct pe_pki_cert_info *in
         return rc == PE_EIO ? rc : PE_EDECLINED;
     }
     if (rename(tmp, e->cert_file) != 0) {
-        snprintf(err, errlen, "%.200s: cannot rename to %.200s: %s", tmp, e->cert_file, strerror(errno));
+        snprintf(err, errlen, "%.200s: cannot rename to %.200s: %s", tmp, e->cert_file,
+                 strerror(errno));
         unlink(tmp);
         return PE_EIO;
     }
@@ -482,7 +483,8 @@ int enrol_create(const struct enrol_deps *d, struct enrol **out)
         return PE_ENOMEM;
     e->d = *d;
     bool fits = true;
-#define COPY(dst, src) fits &= (size_t)snprintf(dst, sizeof dst, "%s", (src) ? (src) : "") < sizeof dst
+#define COPY(dst, src)                                                                             \
+    fits &= (size_t)snprintf(dst, sizeof dst, "%s", (src) ? (src) : "") < sizeof dst
     COPY(e->store, d->store);
     COPY(e->terminal, d->terminal);
     COPY(e->host, d->host);
@@ -491,7 +493,8 @@ int enrol_create(const struct enrol_deps *d, struct enrol **out)
     COPY(e->key_file, d->key_file);
     COPY(e->token_file, d->token_file);
 #undef COPY
-    if (!fits || pe_topic(e->t_enrol, sizeof e->t_enrol, e->store, e->terminal, PE_CH_ENROL, NULL) ||
+    if (!fits ||
+        pe_topic(e->t_enrol, sizeof e->t_enrol, e->store, e->terminal, PE_CH_ENROL, NULL) ||
         pe_topic(e->t_renew, sizeof e->t_renew, e->store, e->terminal, PE_CH_RENEW, NULL) ||
         pe_topic(e->t_res, sizeof e->t_res, e->store, e->terminal, PE_CH_ENROL_RES, NULL)) {
         free(e);

@@ -199,7 +199,8 @@ static bool add_cert(const struct fleet *f, cJSON *o, int64_t now)
         return false;
     if (pe_pki_cert_info_file(f->cert_file, &ci, err, sizeof err) != PE_OK)
         return cJSON_AddStringToObject(c, "error", err) != NULL;
-    return cJSON_AddStringToObject(c, "cn", ci.cn) && cJSON_AddStringToObject(c, "serial", ci.serial) &&
+    return cJSON_AddStringToObject(c, "cn", ci.cn) &&
+           cJSON_AddStringToObject(c, "serial", ci.serial) &&
            add_time(c, "not_after", ci.not_after_ms) &&
            cJSON_AddNumberToObject(c, "days_left", (double)pe_pki_days_left(ci.not_after_ms, now));
 }

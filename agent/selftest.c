@@ -101,7 +101,8 @@ static int check_tls(const struct agent *a)
     const struct agent_cfg *c = &a->cfg;
     char err[PE_PKI_ERRLEN], cn[PE_PKI_CN_MAX];
     if (!c->mqtt_tls_ca_file[0])
-        return self_line(true, "mqtt.tls", "off: plaintext MQTT (a lab only; set mqtt.tls.ca_file)");
+        return self_line(true, "mqtt.tls",
+                         "off: plaintext MQTT (a lab only; set mqtt.tls.ca_file)");
     if (access(c->mqtt_tls_ca_file, R_OK) != 0)
         return self_line(false, "mqtt.tls", "ca_file %s: cannot read", c->mqtt_tls_ca_file);
     if (!c->mqtt_tls_cert_file[0] || !c->mqtt_tls_key_file[0])

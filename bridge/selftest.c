@@ -176,8 +176,9 @@ static int check_tls(const struct bridge_cfg *cfg, FILE *out)
                                sizeof err);
     if (rc)
         return line(out, false, "mqtt.tls", "%s", err);
-    int failed = line(out, true, "mqtt.tls", "%s serial %s, key matches, chains to %s, %lld days left%s",
-                      me.cert.cn, me.cert.serial, cfg->mqtt_tls_ca_file, (long long)me.days_left,
+    int failed = line(out, true, "mqtt.tls",
+                      "%s serial %s, key matches, chains to %s, %lld days left%s", me.cert.cn,
+                      me.cert.serial, cfg->mqtt_tls_ca_file, (long long)me.days_left,
                       me.days_left < PE_PKI_CERT_WARN_DAYS ? " (renew it soon)" : "");
     if (me.crl)
         failed += line(out, true, "mqtt.tls.crl", "%s: next update in %lld days%s", crl_path,

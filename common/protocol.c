@@ -183,7 +183,8 @@ static int acl_tls(FILE *out, const char *store)
 {
     char t[PE_TOPIC_MAX];
     fprintf(out,
-            "# posedge ACL for store %s, mutual TLS (mosquitto acl_file; use_identity_as_username:\n"
+            "# posedge ACL for store %s, mutual TLS (mosquitto acl_file; "
+            "use_identity_as_username:\n"
             "# the username is the client certificate's CN, \"<store>/<name>\")\n"
             "user %s/%s\n",
             store, store, PE_ID_BRIDGE);
@@ -396,7 +397,8 @@ int pe_enrol_answer_json(const struct pe_enrol_answer *a, char **out)
         (!a->ok && (!a->error || !a->reason)))
         return PE_EINVAL;
     cJSON *o = cJSON_CreateObject();
-    bool ok = o && cJSON_AddNumberToObject(o, "v", 1) && cJSON_AddStringToObject(o, "req", a->req) &&
+    bool ok = o && cJSON_AddNumberToObject(o, "v", 1) &&
+              cJSON_AddStringToObject(o, "req", a->req) &&
               cJSON_AddBoolToObject(o, "ok", a->ok) &&
               (a->ok ? cJSON_AddStringToObject(o, "cert", a->cert) != NULL
                      : cJSON_AddStringToObject(o, "error", a->error) &&

@@ -59,7 +59,8 @@ struct bc {
 static void usage(FILE *out)
 {
     fputs("usage: posedge-ctl broker-config --store S --dir D [--tls-dir T] [--conf FILE|-]\n"
-          "                                 [--bind ADDR] [--port P] [--enrol-port P | --no-enrol]\n"
+          "                                 [--bind ADDR] [--port P]\n"
+          "                                 [--enrol-port P | --no-enrol]\n"
           "                                 [--lab-port P --lab-password-file F]\n"
           "       posedge-ctl broker-config --conf-only --dir D [...]\n"
           "\n"
@@ -78,8 +79,8 @@ static int port_arg(const char *opt, const char *s, long *out)
     char *end;
     long v = strtol(s, &end, 10);
     if (!*s || *end || v < 1 || v > 65535) {
-        fprintf(stderr, "posedge-ctl broker-config: %s: expected a port 1..65535, got \"%s\"\n", opt,
-                s);
+        fprintf(stderr, "posedge-ctl broker-config: %s: expected a port 1..65535, got \"%s\"\n",
+                opt, s);
         return -1;
     }
     *out = v;

@@ -22,9 +22,9 @@ int ctl_devkafka(int argc, char **argv);
 int ctl_reconcile(int argc, char **argv);
 
 /* posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]
- * [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json] (ctl/status.c): the retained state and ack of every terminal of
- * a store and the bridge's state; exit 1 when the broker cannot be reached within the
- * timeout. */
+ * [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json] (ctl/status.c): the
+ * retained state and ack of every terminal of a store and the bridge's state; exit 1 when the
+ * broker cannot be reached within the timeout. */
 int ctl_status(int argc, char **argv);
 
 /* posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T] [--user U --password-file F]

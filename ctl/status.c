@@ -43,9 +43,10 @@
  *     version=V uptime=AGE state_age=AGE
  *
  * on one line (cert_days, crl_days and crl=due when the bridge uses TLS and watches a CRL:
- * crl=due when its next update is less than two days away). pending and spooled_bytes (what older bridges published, with state, dead and
- * ts) are "-" when missing; every other field is shown only when the document has it, so an
- * older bridge's document is shown as well as a newer one's. AGEs are "-" for a null time.
+ * crl=due when its next update is less than two days away). pending and spooled_bytes (what
+ * older bridges published, with state, dead and ts) are "-" when missing; every other field is
+ * shown only when the document has it, so an older bridge's document is shown as well as a
+ * newer one's. AGEs are "-" for a null time.
  *
  * With --json it prints instead one JSON object holding every document as it came:
  * {"store":S,"ts":NOW,"terminals":{"t01":{"state":{...},"ack":{...}},...},"bridge":{...}},

@@ -183,7 +183,8 @@ class StorePKI:
         """A till's key (made as the till makes it: pki csr) and its certificate from the CA;
         (key, crt). days and at (a UTC time) as pki issue's --days and --at."""
         store = store or self.store
-        key, csr, crt = (self.path("%s-%s.%s" % (store, terminal, x)) for x in ("key", "csr", "crt"))
+        key, csr, crt = (self.path("%s-%s.%s" % (store, terminal, x))
+                         for x in ("key", "csr", "crt"))
         if not os.path.exists(key):
             self.pki("csr", "--key", key, "--store", store, "--terminal", terminal, "--out", csr)
         extra = (["--days", str(days)] if days else []) + (["--at", at] if at else [])
