@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent_cfg.h"
+#include "agent/enrol.h"
 #include "agent/fleet.h"
 #include "agent/till.h"
 #include "agent/uplink.h"
@@ -53,6 +54,7 @@ struct agent {
     struct pe_till *till;
     struct uplink *uplink;         /* NULL when mqtt.host is "" */
     struct fleet *fleet;           /* with the uplink: state document and commands */
+    struct enrol *enrol;           /* with mutual TLS: the certificate's enrolment and renewal */
     int64_t started_us;            /* pe_mono_us at start, for the summary */
     bool restart;                  /* stop, then exit EXIT_RESTART */
     bool stop;                     /* a signal or a restart asked the loop to end */

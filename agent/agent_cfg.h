@@ -43,6 +43,12 @@ struct agent_cfg {
     char mqtt_username[65];                /* MQTT username ("": none); the ACL expects the
                                             * terminal id */
     char mqtt_password_file[AGENT_PATH_MAX]; /* first line: the MQTT password ("": none) */
+    char mqtt_tls_ca_file[AGENT_PATH_MAX];   /* the broker's CA ("": plaintext, a lab) */
+    char mqtt_tls_cert_file[AGENT_PATH_MAX]; /* the till's certificate (mutual TLS) */
+    char mqtt_tls_key_file[AGENT_PATH_MAX];  /* its key, made here at enrolment (0600) */
+    char enrol_token_file[AGENT_PATH_MAX];   /* one-time enrolment token ("": none) */
+    int64_t enrol_port;                      /* the broker's enrolment listener */
+    int64_t enrol_renew_days;                /* renew when fewer days are left */
     int64_t fleet_state_interval_s;          /* retained state republished this often */
     int64_t fleet_cmd_max_age_s;             /* older (or that far future) commands are refused */
     int64_t uplink_batch_max;                /* records per events message */

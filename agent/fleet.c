@@ -29,6 +29,8 @@
 #include "posedge/file.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+#include "posedge/mqtt.h"
+#include "posedge/pki.h"
 #include "posedge/protocol.h"
 #include "posedge/version.h"
 
@@ -42,6 +44,7 @@ struct fleet {
     struct fleet_deps d;
     char store[PE_ID_MAX], terminal[PE_ID_MAX];
     char data_dir[512];
+    char cert_file[512];  /* "" none */
     char seen_path[512];
     char journal_path[512];
     char t_state[PE_TOPIC_MAX];            /* posedge/v1/<store>/<terminal>/state */
@@ -183,6 +186,41 @@ static cJSON *add_time(cJSON *o, const char *key, int64_t ms)
     return cJSON_AddStringToObject(o, key, ts);
 }
 
+/* "cert": what the till's certificate says (the file as it is now: a renewed certificate
+ * shows at once, and is used from the next connection), with mutual TLS only. */
+static bool add_cert(const struct fleet *f, cJSON *o, int64_t now)
+{
+    if (!f->cert_file[0])
+        return true;
+    cJSON *c = cJSON_AddObjectToObject(o, "cert");
+    struct pe_pki_cert_info ci;
+    char err[PE_PKI_ERRLEN];
+    if (!c)
+        return false;
+    if (pe_pki_cert_info_file(f->cert_file, &ci, err, sizeof err) != PE_OK)
+        return cJSON_AddStringToObject(c, "error", err) != NULL;
+    return cJSON_AddStringToObject(c, "cn", ci.cn) &&
+           cJSON_AddStringToObject(c, "serial", ci.serial) &&
+           add_time(c, "not_after", ci.not_after_ms) &&
+           cJSON_AddNumberToObject(c, "days_left", (double)pe_pki_days_left(ci.not_after_ms, now));
+}
+
+/* "denied": the publishes the broker refused (uplink.h). */
+static bool add_denied(const struct fleet *f, cJSON *o)
+{
+    struct uplink_denial d;
+    uplink_denied(f->d.uplink, &d);
+    cJSON *j = cJSON_AddObjectToObject(o, "denied");
+    if (!j || !cJSON_AddNumberToObject(j, "count", (double)d.count))
+        return false;
+    if (!d.count)
+        return cJSON_AddNullToObject(j, "topic") && cJSON_AddNullToObject(j, "reason") &&
+               cJSON_AddNullToObject(j, "ts") && cJSON_AddFalseToObject(j, "now");
+    return cJSON_AddStringToObject(j, "topic", d.topic) &&
+           cJSON_AddStringToObject(j, "reason", pe_mqtt_reason(d.reason)) &&
+           add_time(j, "ts", d.ts_ms) && cJSON_AddBoolToObject(j, "now", d.now);
+}
+
 int fleet_state(struct fleet *f, const char *state, cJSON **out)
 {
     int64_t last = 0, spooled = 0, delivered = 0, now = pe_time_now_ms(), pending_ms = 0;
@@ -224,6 +262,7 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
          cJSON_AddStringToObject(o, "shift", till_shift_open(f->d.till) ? "open" : "closed") &&
          (op[0] ? cJSON_AddStringToObject(o, "operator", op)
                 : cJSON_AddNullToObject(o, "operator")) &&
+         add_cert(f, o, now) && add_denied(f, o) &&
          (devs = cJSON_AddObjectToObject(o, "devices"));
     if (!ok) {
         cJSON_Delete(o);
@@ -509,7 +548,7 @@ static void cmd_set_config(struct fleet *f, const cJSON *args, struct answer *a,
     /* Identity and the link itself: a wrong value would orphan the journal or cut the till off
      * from the very channel that could set it back. */
     if (strcmp(key, "store") == 0 || strcmp(key, "terminal") == 0 || strcmp(key, "data_dir") == 0 ||
-        strncmp(key, "mqtt.", 5) == 0) {
+        strncmp(key, "mqtt.", 5) == 0 || strncmp(key, "enrol.", 6) == 0) {
         refuse(a, "bad_args", "%s: cannot be set remotely (change the configuration file)", key);
         return;
     }
@@ -766,9 +805,10 @@ static void hook_message(void *ctx, const char *topic, const void *payload, size
         on_command(f, payload, len, retained);
 }
 
-static void hook_published(void *ctx, int mid)
+static void hook_published(void *ctx, int mid, int reason)
 {
     struct fleet *f = *(struct fleet **)ctx;
+    (void)reason; /* the uplink counts and says refusals; a restart's answer was handled */
     if (f && f->restart_mid && mid == f->restart_mid)
         restart_now(f);
 }
@@ -778,14 +818,16 @@ static void hook_change(void *ctx)
     fleet_changed(*(struct fleet **)ctx);
 }
 
-void fleet_hook(struct uplink_opts *uo, struct fleet **slot)
+int fleet_hook(struct uplink_opts *uo, struct fleet **slot)
 {
+    static const struct uplink_hooks hooks = {
+        .on_connect = hook_connect,
+        .on_message = hook_message,
+        .on_published = hook_published,
+        .on_change = hook_change,
+    };
     *slot = NULL;
-    uo->on_connect = hook_connect;
-    uo->on_message = hook_message;
-    uo->on_published = hook_published;
-    uo->on_change = hook_change;
-    uo->hook_ctx = slot;
+    return uplink_add_hooks(uo, &hooks, slot);
 }
 
 /* ---- public ---- */
@@ -816,6 +858,8 @@ int fleet_create(const struct fleet_deps *d, struct fleet **out)
     }
     snprintf(f->data_dir, sizeof f->data_dir, "%s", d->data_dir);
     f->d.data_dir = f->data_dir;
+    snprintf(f->cert_file, sizeof f->cert_file, "%s", d->cert_file ? d->cert_file : "");
+    f->d.cert_file = f->cert_file;
     f->started_ms = pe_time_now_ms();
     seen_load(f);
     pe_info("fleet.start", "state=%s cmd=%s remembered_ids=%d", f->t_state, f->t_cmd, f->nseen);

@@ -32,6 +32,8 @@ struct fleet_deps {
     const char *store;          /* ids and the data folder, copied */
     const char *terminal;
     const char *data_dir;
+    const char *cert_file;    /* the till's certificate (mqtt.tls.cert_file), copied; NULL or
+                               * "": none (the state has no "cert") */
     int64_t state_interval_s; /* republish the state this often (>= 1) */
     int64_t cmd_max_age_s;    /* refuse commands dated further away than this (>= 1) */
     /* Add the devices to the state document: {"scanner":{"driver":D,"status":S},...}. */
@@ -51,8 +53,8 @@ struct fleet_deps {
 struct fleet;
 
 /*
- * Create the channel and hook it to the uplink (deps->uplink must have been created with
- * fleet_uplink_hooks' hooks filled in: see fleet_hook). Reads <data_dir>/fleet-seen.
+ * Create the channel and hook it to the uplink (deps->uplink must have been created with the
+ * fleet's hooks added: see fleet_hook). Reads <data_dir>/fleet-seen.
  * Errors: PE_EINVAL, PE_ENOMEM.
  */
 int fleet_create(const struct fleet_deps *deps, struct fleet **out);
@@ -68,9 +70,10 @@ void fleet_changed(struct fleet *f);
 /* Live settings changed by set_config. */
 void fleet_set_limits(struct fleet *f, int64_t state_interval_s, int64_t cmd_max_age_s);
 
-/* Fill the uplink's hooks with the fleet channel's (before uplink_create; fleet is the ctx
- * that fleet_create will return, so the hooks take a pointer to where it will be stored). */
-void fleet_hook(struct uplink_opts *uo, struct fleet **slot);
+/* Add the fleet channel's hooks to the uplink's (before uplink_create; fleet is the ctx that
+ * fleet_create will return, so the hooks take a pointer to where it will be stored).
+ * Errors: PE_ENOMEM (no free hook slot). */
+int fleet_hook(struct uplink_opts *uo, struct fleet **slot);
 
 /* The state document ("online" or "offline"), for the status command and tests; the caller
  * frees it with cJSON_Delete. Errors: PE_ENOMEM. */

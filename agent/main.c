@@ -11,7 +11,9 @@
  * up in order - devices (devices.c), journal, loop, simulator (agent_sim.c), till and, when
  * mqtt.host is set, the uplink to the bridge (uplink.c) with the fleet channel (fleet.c) - and
  * takes them down in the reverse order (stop, which also takes down a start that failed half
- * way). --self-test is selftest.c, remote settings are remote_cfg.c (agent.h).
+ * way). --self-test is selftest.c, remote settings are remote_cfg.c (agent.h). With mutual TLS
+ * (mqtt.tls.*) the certificate comes from enrolment (enrol.c): until it exists the till sells
+ * and journals, and the uplink starts once it is written.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -30,6 +33,7 @@
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
 #include "posedge/notify.h"
+#include "posedge/pki.h"
 #include "posedge/secret.h"
 
 #define GO_ON (-1) /* parse_args, load_config: no exit status yet, carry on */
@@ -349,6 +353,12 @@ static void on_restart(void *ctx)
 
 /* ---- start and stop ---- */
 
+/* Mutual TLS is configured: the CA, the till's certificate and its key. */
+static bool tls_mutual(const struct agent_cfg *c)
+{
+    return c->mqtt_tls_ca_file[0] && c->mqtt_tls_cert_file[0] && c->mqtt_tls_key_file[0];
+}
+
 /* The uplink to the bridge and the fleet channel on it. password is borrowed (NULL: none).
  * Returns 0 or the exit status 1. */
 static int start_uplink(struct agent *a, const char *password)
@@ -365,13 +375,20 @@ static int start_uplink(struct agent *a, const char *password)
         .resend_ms = a->cfg.uplink_resend_ms,
         .username = a->cfg.mqtt_username,
         .password = password,
+        .tls_ca_file = a->cfg.mqtt_tls_ca_file,
+        .tls_cert_file = a->cfg.mqtt_tls_cert_file,
+        .tls_key_file = a->cfg.mqtt_tls_key_file,
     };
-    fleet_hook(&uo, &a->fleet);
-    int rc = uplink_create(a->loop, a->journal, &uo, &a->uplink);
+    int rc = fleet_hook(&uo, &a->fleet);
+    if (rc == PE_OK && a->enrol)
+        rc = enrol_hook(&uo, &a->enrol);
+    if (rc == PE_OK)
+        rc = uplink_create(a->loop, a->journal, &uo, &a->uplink);
     if (rc) {
         fprintf(stderr, "posedge-agent: uplink: %s\n", pe_strerror(rc));
         return 1;
     }
+    enrol_attach(a->enrol, a->uplink);
     struct fleet_deps fd = {
         .loop = a->loop,
         .journal = a->journal,
@@ -380,6 +397,7 @@ static int start_uplink(struct agent *a, const char *password)
         .store = a->cfg.store,
         .terminal = a->cfg.terminal,
         .data_dir = a->cfg.data_dir,
+        .cert_file = a->cfg.mqtt_tls_ca_file[0] ? a->cfg.mqtt_tls_cert_file : NULL,
         .state_interval_s = a->cfg.fleet_state_interval_s,
         .cmd_max_age_s = a->cfg.fleet_cmd_max_age_s,
         .devices = devices_fleet,
@@ -392,6 +410,70 @@ static int start_uplink(struct agent *a, const char *password)
         return 1;
     }
     return 0;
+}
+
+/* enrol_deps.enrolled: the certificate exists now; the uplink starts (no password: with a
+ * certificate the broker takes the till's identity from it). */
+static void on_enrolled(void *ctx)
+{
+    struct agent *a = ctx;
+    if (a->uplink)
+        return;
+    if (start_uplink(a, NULL))
+        pe_error("agent.uplink_failed", "after enrolment (see the line above); restart the agent");
+    else
+        fleet_changed(a->fleet);
+}
+
+/* The uplink, now or (mutual TLS without a certificate yet) once enrolment has made one. */
+static int start_link(struct agent *a, const char *password)
+{
+    if (!tls_mutual(&a->cfg))
+        return start_uplink(a, password);
+    struct enrol_deps ed = {
+        .loop = a->loop,
+        .rng = a->rng,
+        .store = a->cfg.store,
+        .terminal = a->cfg.terminal,
+        .host = a->cfg.mqtt_host,
+        .port = (int)a->cfg.enrol_port,
+        .keepalive_s = (int)a->cfg.mqtt_keepalive_s,
+        .ca_file = a->cfg.mqtt_tls_ca_file,
+        .cert_file = a->cfg.mqtt_tls_cert_file,
+        .key_file = a->cfg.mqtt_tls_key_file,
+        .token_file = a->cfg.enrol_token_file,
+        .renew_days = a->cfg.enrol_renew_days,
+        .enrolled = on_enrolled,
+        .ctx = a,
+    };
+    int rc = enrol_create(&ed, &a->enrol);
+    if (rc) {
+        fprintf(stderr, "posedge-agent: enrolment: %s\n", pe_strerror(rc));
+        return 1;
+    }
+    if (enrol_pending(a->enrol)) {
+        pe_info("agent.uplink_waits", "cert_file=%s: the uplink starts once enrolment has made "
+                                      "the certificate",
+                a->cfg.mqtt_tls_cert_file);
+        return 0;
+    }
+    return start_uplink(a, password);
+}
+
+/* The certificate, when there is one, names this till (else every topic of ours is denied). */
+static void check_identity(const struct agent *a)
+{
+    struct pe_pki_cert_info ci;
+    char err[PE_PKI_ERRLEN], cn[PE_PKI_CN_MAX];
+    if (!tls_mutual(&a->cfg) || access(a->cfg.mqtt_tls_cert_file, F_OK) != 0 ||
+        pe_pki_cert_info_file(a->cfg.mqtt_tls_cert_file, &ci, err, sizeof err) != PE_OK ||
+        pe_pki_cn_make(PE_PKI_TERMINAL, a->cfg.store, a->cfg.terminal, cn, NULL, 0) != PE_OK)
+        return;
+    if (strcmp(ci.cn, cn) != 0)
+        pe_warn("agent.cert_mismatch",
+                "cert_file=%s cn=%s store=%s terminal=%s: the broker will deny every topic of "
+                "this till",
+                a->cfg.mqtt_tls_cert_file, ci.cn, a->cfg.store, a->cfg.terminal);
 }
 
 /* Everything after the checks, in order; what was made stays in a for stop. */
@@ -472,7 +554,7 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         return 1;
     }
     devices_watch(a);
-    if (a->cfg.mqtt_host[0] && start_uplink(a, password))
+    if (a->cfg.mqtt_host[0] && start_link(a, password))
         return 1;
     /* Under systemd (Type=notify): ready now, and the watchdog pinged from this loop, so a
      * hung loop gets the till restarted. A failure here only loses that supervision. */
@@ -499,6 +581,27 @@ static int start(struct agent *a, const struct opts *o)
         fprintf(stderr, "posedge-agent: %s\n", err);
         return EXIT_USAGE;
     }
+    /* Key and token files others may read are refused, as ssh does (the password file's mode
+     * is checked as it is read, below). A key or token not made yet is enrolment's to make. */
+    const struct {
+        const char *what, *path;
+    } private[] = {{"mqtt.tls.key_file", a->cfg.mqtt_tls_key_file},
+                   {"enrol.token_file", a->cfg.enrol_token_file}};
+    for (size_t i = 0; a->cfg.mqtt_host[0] && i < sizeof private / sizeof *private; i++) {
+        if (private[i].path[0] && access(private[i].path, F_OK) == 0 &&
+            pe_secret_check_mode(private[i].what, private[i].path, err, sizeof err)) {
+            fprintf(stderr, "posedge-agent: %s\n", err);
+            pe_error("agent.secret_refused", "%s", err);
+            return EXIT_USAGE;
+        }
+    }
+    if (a->cfg.mqtt_host[0] && !a->cfg.mqtt_tls_ca_file[0])
+        pe_warn("mqtt.plaintext",
+                "host=%s port=%lld: MQTT without TLS: the link is not encrypted and the broker "
+                "does not authenticate this till by certificate (a lab only; set "
+                "mqtt.tls.ca_file)",
+                a->cfg.mqtt_host, (long long)a->cfg.mqtt_port);
+    check_identity(a);
     char password[PE_SECRET_MAX] = "";
     if (a->cfg.mqtt_host[0] && a->cfg.mqtt_password_file[0] &&
         remote_cfg_password(&a->cfg, password, sizeof password, err, sizeof err)) {
@@ -515,6 +618,7 @@ static void stop(struct agent *a)
 {
     fleet_destroy(a->fleet);
     uplink_destroy(a->uplink);
+    enrol_destroy(a->enrol);
     till_destroy(a->till);
     agent_sim_stop(a);
     devices_close(a);

@@ -160,7 +160,9 @@ int remote_cfg_password(const struct agent_cfg *c, char *out, size_t outlen, cha
                         size_t errlen)
 {
     static const char what[] = "mqtt.password_file";
-    int rc = pe_secret_read(what, c->mqtt_password_file, 0, out, outlen, err, errlen);
+    /* Private, as a key file: a password others may read is refused, naming file and mode. */
+    int rc = pe_secret_read(what, c->mqtt_password_file, PE_SECRET_PRIVATE, out, outlen, err,
+                            errlen);
     /* err reads "mqtt.password_file <path>: ..."; callers name the setting themselves. */
     if (rc != PE_OK && strncmp(err, what, sizeof what - 1) == 0 && err[sizeof what - 1] == ' ')
         memmove(err, err + sizeof what, strlen(err + sizeof what) + 1);

@@ -2,7 +2,9 @@
 /*
  * selftest.c - posedge-agent --self-test: can this till run? The configuration (with the remote
  * settings), the catalog, the data folder, the journal's integrity (the whole hash chain), the
- * MQTT password file and every real device, one line each on stdout.
+ * MQTT password file, the TLS identity (the key's mode, key and certificate matching, the chain
+ * to the CA, the days left, the certificate naming this till; or the enrolment token when
+ * there is no certificate yet) and every real device, one line each on stdout.
  *
  * The invariant: it is read-only. Nothing is created or changed, and neither the bridge nor the
  * network is needed, so an OTA system (Mender, RAUC, SWUpdate) can run it after an update to
@@ -16,7 +18,9 @@
 
 #include "agent/agent.h"
 #include "posedge/err.h"
+#include "posedge/clock.h"
 #include "posedge/log.h"
+#include "posedge/pki.h"
 #include "posedge/secret.h"
 #include "posedge/version.h"
 
@@ -91,6 +95,44 @@ static int check_password(const struct agent *a)
     return self_line(rc == PE_OK, "mqtt.password_file", "%s", rc == PE_OK ? "readable" : err);
 }
 
+/* The TLS identity (pe_pki_self_check), or what enrolment needs to make one. */
+static int check_tls(const struct agent *a)
+{
+    const struct agent_cfg *c = &a->cfg;
+    char err[PE_PKI_ERRLEN], cn[PE_PKI_CN_MAX];
+    if (!c->mqtt_tls_ca_file[0])
+        return self_line(true, "mqtt.tls",
+                         "off: plaintext MQTT (a lab only; set mqtt.tls.ca_file)");
+    if (access(c->mqtt_tls_ca_file, R_OK) != 0)
+        return self_line(false, "mqtt.tls", "ca_file %s: cannot read", c->mqtt_tls_ca_file);
+    if (!c->mqtt_tls_cert_file[0] || !c->mqtt_tls_key_file[0])
+        return self_line(true, "mqtt.tls", "server verified against %s; no client certificate",
+                         c->mqtt_tls_ca_file);
+    if (access(c->mqtt_tls_cert_file, F_OK) != 0) {
+        if (!c->enrol_token_file[0] || access(c->enrol_token_file, F_OK) != 0)
+            return self_line(false, "mqtt.tls",
+                             "cert_file %s does not exist and there is no enrolment token "
+                             "(enrol.token_file): the uplink cannot start",
+                             c->mqtt_tls_cert_file);
+        int rc = pe_secret_check_mode("enrol.token_file", c->enrol_token_file, err, sizeof err);
+        return self_line(rc == PE_OK, "mqtt.tls", "%s",
+                         rc ? err : "no certificate yet: the till enrols with its token at start");
+    }
+    struct pe_pki_self me;
+    int rc = pe_pki_self_check(c->mqtt_tls_ca_file, c->mqtt_tls_cert_file, c->mqtt_tls_key_file,
+                               NULL, pe_time_now_ms(), &me, err, sizeof err);
+    if (rc)
+        return self_line(false, "mqtt.tls", "%s", err);
+    pe_pki_cn_make(PE_PKI_TERMINAL, c->store, c->terminal, cn, NULL, 0);
+    if (strcmp(me.cert.cn, cn) != 0)
+        return self_line(false, "mqtt.tls", "%s names %s, this till is %s: every topic would be "
+                                            "denied",
+                         c->mqtt_tls_cert_file, me.cert.cn, cn);
+    return self_line(true, "mqtt.tls", "%s serial %s, key matches, chains to %s, %lld days left%s",
+                     me.cert.cn, me.cert.serial, c->mqtt_tls_ca_file, (long long)me.days_left,
+                     me.days_left < c->enrol_renew_days ? " (renewal due)" : "");
+}
+
 /* Open and close one device with its configured driver (fakes are simulated: nothing to open). */
 static int check_device(const struct agent *a, enum pe_dev_class cls)
 {
@@ -127,6 +169,8 @@ int selftest_run(struct agent *a)
     failed += check_journal(a);
     if (a->cfg.mqtt_password_file[0])
         failed += check_password(a);
+    if (a->cfg.mqtt_host[0])
+        failed += check_tls(a);
     for (int i = 0; i < PE_DEV__COUNT; i++)
         failed += check_device(a, (enum pe_dev_class)i);
     printf("self-test: %s\n", failed ? "FAILED" : "passed");

@@ -27,8 +27,16 @@
  *    after a crash.
  *
  * The uplink owns the till's one MQTT connection. The fleet channel (fleet.c: the retained state
- * document, commands) rides on it through the hooks in uplink_opts: connects, messages on other
- * topics than the ack, publish acknowledgements and watermark changes are passed on.
+ * document, commands) and enrolment's renewal (enrol.c) ride on it through the hooks in
+ * uplink_opts: connects, messages on other topics than the ack, publish acknowledgements and
+ * watermark changes are passed on to each.
+ *
+ * A publish the broker refuses (PUBACK reason >= 0x80, MQTT v5: the ACL denied the topic) is not
+ * a delivery. For a batch nothing changes but the count: the ack does not move, so the records
+ * go again at the next go-back, as after any loss. Every refusal on the connection is counted
+ * and named by topic (uplink_publish remembers the topic of each publish it makes until the
+ * broker answers; the rest are the events' batches); the log says it when refusals start or
+ * their topic or reason changes, and when that topic is taken again.
  */
 #include "agent/uplink.h"
 
@@ -48,6 +56,7 @@
 #define BATCHES_PER_ROUND 4 /* batches sent per loop round before yielding to devices */
 #define ACK_GRACE_MS 500    /* longest wait for the retained ack after a connect */
 #define PERSIST_MS 1000     /* at most one watermark write per this interval */
+#define PENDING_MAX 32      /* publishes of the hooks remembered until the broker answers */
 
 static const char OFFLINE[] = "{\"state\":\"offline\"}"; /* the will */
 
@@ -56,6 +65,8 @@ struct uplink {
     struct pe_journal *j;     /* borrowed */
     struct pe_mqtt *mqtt;     /* owned */
     struct uplink_opts o;     /* limits (the id strings are not kept) */
+    char store[PE_ID_MAX];       /* the till's ids */
+    char terminal[PE_ID_MAX];
     char t_events[PE_TOPIC_MAX]; /* posedge/v1/<store>/<terminal>/events */
     char t_ack[PE_TOPIC_MAX];    /* .../ack */
     char t_state[PE_TOPIC_MAX];  /* .../state */
@@ -83,6 +94,13 @@ struct uplink {
     int64_t records;
     int64_t resends;
     int64_t acks;
+    struct {
+        int mid;          /* 0: a free entry */
+        enum pe_channel ch;
+    } pending[PENDING_MAX]; /* the hooks' publishes awaiting the broker's answer */
+    int pending_next;       /* the entry to use next (a ring) */
+    struct uplink_denial denial;
+    int refused[PE_CH__COUNT]; /* per channel: the reason its last publish was refused, 0 taken */
 };
 
 /* ---- watermarks in the journal ---- */
@@ -295,8 +313,9 @@ static void on_connect(void *ctx, bool session_present)
     int rc = pe_mqtt_subscribe(u->mqtt, u->t_ack, 1);
     if (rc)
         pe_warn("uplink.subscribe_failed", "topic=%s err=%s", u->t_ack, pe_errname(rc));
-    if (u->o.on_connect)
-        u->o.on_connect(u->o.hook_ctx);
+    for (int i = 0; i < UPLINK_HOOKS_MAX; i++)
+        if (u->o.hook[i].h && u->o.hook[i].h->on_connect)
+            u->o.hook[i].h->on_connect(u->o.hook[i].ctx);
     /* A new connection starts from what the bridge has; earlier sends may be lost. */
     u->sent_up_to = u->spooled;
     u->last_done = true;
@@ -325,11 +344,58 @@ static void on_disconnect(void *ctx, int reason)
     }
 }
 
-static void on_published(void *ctx, int mid)
+/* The channel of publish mid: one the hooks made (forgotten now), else an events batch. */
+static enum pe_channel channel_of(struct uplink *u, int mid)
+{
+    for (int i = 0; i < PENDING_MAX; i++) {
+        if (u->pending[i].mid == mid) {
+            u->pending[i].mid = 0;
+            return u->pending[i].ch;
+        }
+    }
+    return PE_CH_EVENTS;
+}
+
+/* The broker answered publish mid with reason: count a refusal, and say it when the channel's
+ * verdict changes (refused now, or taken again), not at every resend. */
+static void judge(struct uplink *u, int mid, int reason)
+{
+    enum pe_channel ch = channel_of(u, mid);
+    char topic[PE_TOPIC_MAX];
+    if (pe_topic(topic, sizeof topic, u->store, u->terminal, ch, NULL) != PE_OK)
+        snprintf(topic, sizeof topic, "%s", u->t_events);
+    struct uplink_denial *d = &u->denial;
+    bool refused = reason >= PE_MQTT_RC_FAILURE;
+    if (!refused) {
+        if (u->refused[ch]) {
+            u->refused[ch] = 0;
+            pe_info("uplink.denied_over", "topic=%s (the broker takes it again)", topic);
+        }
+        d->now = false;
+        for (int c = 0; c < PE_CH__COUNT; c++)
+            d->now |= u->refused[c] != 0;
+        return;
+    }
+    d->count++;
+    d->ts_ms = pe_time_now_ms();
+    if (u->refused[ch] != reason)
+        pe_warn("uplink.denied",
+                "topic=%s reason=%d msg=\"%s\" count=%lld (the broker refused the publish: "
+                "nothing is lost, the journal keeps it; logged again when this changes)",
+                topic, reason, pe_mqtt_reason(reason), (long long)d->count);
+    u->refused[ch] = reason;
+    snprintf(d->topic, sizeof d->topic, "%s", topic);
+    d->reason = reason;
+    d->now = true;
+}
+
+static void on_published(void *ctx, int mid, int reason)
 {
     struct uplink *u = ctx;
-    if (u->o.on_published)
-        u->o.on_published(u->o.hook_ctx, mid);
+    judge(u, mid, reason);
+    for (int i = 0; i < UPLINK_HOOKS_MAX; i++)
+        if (u->o.hook[i].h && u->o.hook[i].h->on_published)
+            u->o.hook[i].h->on_published(u->o.hook[i].ctx, mid, reason);
     if (u->last_done || mid != u->last_mid)
         return;
     u->last_done = true;
@@ -390,18 +456,22 @@ static void on_ack(struct uplink *u, const void *payload, size_t len)
     pe_info("uplink.ack", "spooled=%lld delivered=%lld", (long long)u->spooled,
             (long long)u->delivered);
     persist_soon(u);
-    if (u->o.on_change)
-        u->o.on_change(u->o.hook_ctx);
+    for (int i = 0; i < UPLINK_HOOKS_MAX; i++)
+        if (u->o.hook[i].h && u->o.hook[i].h->on_change)
+            u->o.hook[i].h->on_change(u->o.hook[i].ctx);
     pump(u); /* the window may have room again */
 }
 
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
 {
     struct uplink *u = ctx;
-    if (strcmp(topic, u->t_ack) == 0)
+    if (strcmp(topic, u->t_ack) == 0) {
         on_ack(u, payload, len);
-    else if (u->o.on_message)
-        u->o.on_message(u->o.hook_ctx, topic, payload, len, retained);
+        return;
+    }
+    for (int i = 0; i < UPLINK_HOOKS_MAX; i++)
+        if (u->o.hook[i].h && u->o.hook[i].h->on_message)
+            u->o.hook[i].h->on_message(u->o.hook[i].ctx, topic, payload, len, retained);
 }
 
 /* ---- public ---- */
@@ -421,6 +491,9 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
     u->o = *o;
     u->o.host = u->o.store = u->o.terminal = NULL; /* borrowed only during create */
     u->o.username = u->o.password = NULL;
+    u->o.tls_ca_file = u->o.tls_cert_file = u->o.tls_key_file = NULL;
+    snprintf(u->store, sizeof u->store, "%s", o->store);
+    snprintf(u->terminal, sizeof u->terminal, "%s", o->terminal);
     int rc;
     if ((rc = pe_topic(u->t_events, sizeof u->t_events, o->store, o->terminal, PE_CH_EVENTS,
                        NULL)) ||
@@ -443,6 +516,9 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
         .will_payload = OFFLINE,
         .username = o->username,
         .password = o->password,
+        .tls_ca_file = o->tls_ca_file,
+        .tls_cert_file = o->tls_cert_file,
+        .tls_key_file = o->tls_key_file,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
@@ -451,8 +527,12 @@ int uplink_create(struct pe_loop *loop, struct pe_journal *journal, const struct
     };
     if ((rc = pe_mqtt_create(loop, &mo, &u->mqtt)))
         goto free_u;
-    pe_info("uplink.start", "client=%s host=%s port=%d spooled=%lld delivered=%lld", id, o->host,
-            o->port, (long long)u->spooled, (long long)u->delivered);
+    pe_info("uplink.start", "client=%s host=%s port=%d tls=%s spooled=%lld delivered=%lld", id,
+            o->host, o->port,
+            !o->tls_ca_file || !o->tls_ca_file[0] ? "off"
+            : o->tls_cert_file && o->tls_cert_file[0] ? "mutual"
+                                                      : "server",
+            (long long)u->spooled, (long long)u->delivered);
     *out = u;
     return PE_OK;
 
@@ -499,10 +579,41 @@ bool uplink_connected(const struct uplink *u)
     return u && pe_mqtt_connected(u->mqtt);
 }
 
+int uplink_add_hooks(struct uplink_opts *o, const struct uplink_hooks *h, void *ctx)
+{
+    for (int i = 0; i < UPLINK_HOOKS_MAX; i++) {
+        if (!o->hook[i].h) {
+            o->hook[i].h = h;
+            o->hook[i].ctx = ctx;
+            return PE_OK;
+        }
+    }
+    return PE_ENOMEM;
+}
+
+void uplink_denied(const struct uplink *u, struct uplink_denial *out)
+{
+    memset(out, 0, sizeof *out);
+    if (u)
+        *out = u->denial;
+}
+
 int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len,
                    bool retain, int *mid)
 {
-    return pe_mqtt_publish(u->mqtt, topic, payload, len, 1, retain, mid);
+    int lmid = 0;
+    int rc = pe_mqtt_publish(u->mqtt, topic, payload, len, 1, retain, &lmid);
+    char store[PE_ID_MAX], term[PE_ID_MAX];
+    enum pe_channel ch;
+    if (rc == PE_OK && pe_topic_parse(topic, store, term, &ch, NULL) == PE_OK &&
+        ch != PE_CH_EVENTS) {
+        u->pending[u->pending_next].mid = lmid;
+        u->pending[u->pending_next].ch = ch;
+        u->pending_next = (u->pending_next + 1) % PENDING_MAX;
+    }
+    if (rc == PE_OK && mid)
+        *mid = lmid;
+    return rc;
 }
 
 int uplink_subscribe(struct uplink *u, const char *topic)

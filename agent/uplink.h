@@ -8,7 +8,10 @@
  * moved for `resend_ms` (go-back-N). Acks come on .../ack (retained, so a restarted agent
  * learns where the bridge is) and are kept in the journal's uplink table. The uplink never
  * blocks selling: it runs from loop timers and socket events, and a failure to publish only
- * stops sending until the next connection or kick.
+ * stops sending until the next connection or kick. A publish the broker refuses (an MQTT v5
+ * PUBACK reason code from 0x80 on: the ACL denied it) is no delivery: the records stay in the
+ * journal and go again with the next go-back; the refusal is counted, logged when it starts or
+ * changes, and shown in the state document (uplink_denied).
  */
 #ifndef POSEDGE_AGENT_UPLINK_H
 #define POSEDGE_AGENT_UPLINK_H
@@ -18,6 +21,21 @@
 
 #include "posedge/journal.h"
 #include "posedge/loop.h"
+#include "posedge/protocol.h"
+
+/* A part of the agent riding on the uplink's connection (the fleet channel, enrolment's
+ * renewal). Every hook may be NULL; they are called from the loop, never from inside an
+ * uplink_* call: connected (subscriptions are to be renewed), a message on a topic other than
+ * the ack (each part picks its own), a QoS 1 publish answered by the broker (reason: the MQTT
+ * v5 reason code, mqtt.h), the bridge's watermarks moved. */
+struct uplink_hooks {
+    void (*on_connect)(void *ctx);
+    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+                       bool retained);
+    void (*on_published)(void *ctx, int mid, int reason);
+    void (*on_change)(void *ctx);
+};
+#define UPLINK_HOOKS_MAX 2
 
 struct uplink_opts {
     const char *host;  /* broker host */
@@ -31,16 +49,26 @@ struct uplink_opts {
     int64_t resend_ms;    /* ack stall before going back to spooled + 1 (>= 1) */
     const char *username; /* MQTT credentials, NULL or "" for none (borrowed during create) */
     const char *password;
-    /* Hooks for the fleet channel sharing the connection (all may be NULL; called from the
-     * loop, never from inside an uplink_* call): connected (subscriptions are to be renewed),
-     * a message on a topic other than the ack, a QoS 1 publish acknowledged by the broker, the
-     * bridge's watermarks moved. */
-    void (*on_connect)(void *ctx);
-    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
-                       bool retained);
-    void (*on_published)(void *ctx, int mid);
-    void (*on_change)(void *ctx);
-    void *hook_ctx;
+    const char *tls_ca_file;   /* TLS (mqtt.h): the broker's CA, NULL or "" for plain TCP */
+    const char *tls_cert_file; /* the till's certificate and key (mutual TLS), or NULL */
+    const char *tls_key_file;
+    struct {
+        const struct uplink_hooks *h; /* NULL: a free slot */
+        void *ctx;
+    } hook[UPLINK_HOOKS_MAX]; /* filled by uplink_add_hooks */
+};
+
+/* Put the hooks h (static) with ctx into the first free slot of o. Errors: PE_ENOMEM (none
+ * free). */
+int uplink_add_hooks(struct uplink_opts *o, const struct uplink_hooks *h, void *ctx);
+
+/* The publishes the broker refused since start (uplink_denied). */
+struct uplink_denial {
+    int64_t count;            /* refused publishes, events and the fleet channel's */
+    char topic[PE_TOPIC_MAX]; /* the last one's topic, "" none */
+    int reason;               /* its MQTT v5 reason code (0x87 not authorised) */
+    int64_t ts_ms;            /* when it was refused, UTC ms; 0 none */
+    bool now;                 /* a channel's last publish was refused (not taken since) */
 };
 
 struct uplink;
@@ -69,7 +97,11 @@ void uplink_watermarks(const struct uplink *u, int64_t *spooled, int64_t *delive
 /* True while connected to the broker. */
 bool uplink_connected(const struct uplink *u);
 
-/* Publish on the uplink's connection (QoS 1); *mid (may be NULL) as pe_mqtt_publish's.
+/* What the broker refused so far (uplink_denial); u may be NULL (nothing). */
+void uplink_denied(const struct uplink *u, struct uplink_denial *out);
+
+/* Publish on the uplink's connection (QoS 1); *mid (may be NULL) as pe_mqtt_publish's; the
+ * topic is remembered until the broker answers, so a refusal names it.
  * Errors: PE_EAGAIN (not connected), PE_ENOMEM, PE_EINVAL, PE_EIO. */
 int uplink_publish(struct uplink *u, const char *topic, const void *payload, size_t len,
                    bool retain, int *mid);

@@ -14,6 +14,11 @@
  * goes out on connect, when something in it changes (at most once a second: a change only
  * plans a check) and every fleet.state_interval_s. Telemetry is best effort on a producer of
  * its own (telemetry.c), so nothing about it can hold up or fail the events' path.
+ *
+ * With mqtt.tls.* the bridge connects over mutual TLS; its state then carries its certificate's
+ * expiry and, when it watches one, the CRL's next update (a CRL past it locks every client out
+ * of the broker: warned from PE_PKI_CRL_WARN_DAYS before). With pki.dir it also signs its
+ * tills' enrolments and renewals (enrol.c), on messages of this same connection.
  */
 #include "bridge/bridge.h"
 
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/enrol.h"
 #include "bridge/flow.h"
 #include "bridge/output.h"
 #include "bridge/profile.h"
@@ -33,6 +39,7 @@
 #include "posedge/log.h"
 #include "posedge/mqtt.h"
 #include "posedge/notify.h"
+#include "posedge/pki.h"
 #include "posedge/protocol.h"
 #include "posedge/secret.h"
 #include "posedge/spool.h"
@@ -72,6 +79,8 @@ struct state_key {
     int64_t pending;
     int64_t pending_bytes;
     int64_t dead;
+    bool crl_due; /* the CRL is close to (or past) its next update */
+    int64_t signed_, refused; /* the enrolment signer's counts */
 };
 
 /* A till whose state document was forwarded last, and a hash of its bytes. */
@@ -119,6 +128,11 @@ struct bridge {
     int rate_next, rate_n;
     struct forwarded fwd[MAX_TERMINALS]; /* last forwarded till documents, for duplicates */
     int nfwd;
+    struct bridge_enrol *enrol; /* the enrolment signer (pki.dir), NULL when none */
+    bool crl_due;               /* the CRL is close to its next update (crl_watch) */
+    bool crl_read;              /* crl holds the CRL as last read, else crl_err says why */
+    struct pe_pki_crl_info crl;
+    char crl_err[PE_PKI_ERRLEN];
 };
 
 static void plan_drain(struct bridge *b, int64_t delay_ms);
@@ -191,6 +205,8 @@ static void state_key(const struct bridge *b, const char *word, const struct pe_
     out->pending = ss->pending;
     out->pending_bytes = ss->pending_bytes;
     out->dead = b->st.dead;
+    out->crl_due = b->crl_due;
+    bridge_enrol_counts(b->enrol, &out->signed_, &out->refused);
 }
 
 /* Records per second Kafka took over the last fleet.state_interval_s (at least the last
@@ -227,6 +243,68 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
     }
     pe_time_format(ms, ts);
     cJSON_AddStringToObject(o, key, ts);
+}
+
+/* "cert": the bridge's own certificate (the file as it is now), with mutual TLS only. */
+static void add_cert(const struct bridge *b, cJSON *d, int64_t now_ms)
+{
+    struct pe_pki_cert_info ci;
+    char err[PE_PKI_ERRLEN];
+    if (!b->cfg.mqtt_tls_cert_file[0])
+        return;
+    cJSON *c = cJSON_AddObjectToObject(d, "cert");
+    if (!c)
+        return;
+    if (pe_pki_cert_info_file(b->cfg.mqtt_tls_cert_file, &ci, err, sizeof err) != PE_OK) {
+        cJSON_AddStringToObject(c, "error", err);
+        return;
+    }
+    cJSON_AddStringToObject(c, "cn", ci.cn);
+    cJSON_AddStringToObject(c, "serial", ci.serial);
+    add_time(c, "not_after", ci.not_after_ms);
+    pe_json_add_int(c, "days_left", pe_pki_days_left(ci.not_after_ms, now_ms));
+}
+
+/* Look at the CRL the broker serves (every housekeeping round): crl_due when its next update
+ * is less than PE_PKI_CRL_WARN_DAYS away (or it cannot be read), said once per change: past
+ * it the broker refuses every client. */
+static void crl_watch(struct bridge *b, int64_t now_ms)
+{
+    char path[BRIDGE_PATH_MAX + 16];
+    if (!bridge_cfg_crl(&b->cfg, path, sizeof path))
+        return;
+    b->crl_read = pe_pki_crl_info_file(path, &b->crl, b->crl_err, sizeof b->crl_err) == PE_OK;
+    int64_t left = b->crl_read ? pe_pki_days_left(b->crl.next_update_ms, now_ms) : -1;
+    bool due = !b->crl_read ||
+               b->crl.next_update_ms - now_ms < (int64_t)PE_PKI_CRL_WARN_DAYS * 86400000;
+    if (due && !b->crl_due)
+        pe_warn("bridge.crl_due",
+                "crl=%s days_left=%lld%s%s: renew it now (posedge-ctl pki crl --dir DIR --out "
+                "FILE, then reload the broker); past its next update the broker refuses every "
+                "client",
+                path, (long long)left, b->crl_read ? "" : " err=", b->crl_read ? "" : b->crl_err);
+    else if (!due && b->crl_due)
+        pe_info("bridge.crl_ok", "crl=%s days_left=%lld", path, (long long)left);
+    b->crl_due = due;
+}
+
+/* "crl": the CRL the broker serves and its next update, when one is watched. */
+static void add_crl(struct bridge *b, cJSON *d, int64_t now_ms)
+{
+    char path[BRIDGE_PATH_MAX + 16];
+    if (!bridge_cfg_crl(&b->cfg, path, sizeof path))
+        return;
+    cJSON *c = cJSON_AddObjectToObject(d, "crl");
+    if (!c)
+        return;
+    cJSON_AddStringToObject(c, "file", path);
+    if (!b->crl_read) {
+        cJSON_AddStringToObject(c, "error", b->crl_err);
+    } else {
+        add_time(c, "next_update", b->crl.next_update_ms);
+        pe_json_add_int(c, "days_left", pe_pki_days_left(b->crl.next_update_ms, now_ms));
+    }
+    cJSON_AddBoolToObject(c, "warning", b->crl_due);
 }
 
 /* The bridge's state document (docs/protocol.md, "The bridge's state"), malloc'd. */
@@ -288,6 +366,10 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
     }
     pe_json_add_int(d, "terminals", b->nterms);
     pe_json_add_int(d, "dead", b->st.dead);
+    add_cert(b, d, now_ms);
+    add_crl(b, d, now_ms);
+    if (b->enrol)
+        bridge_enrol_state(b->enrol, d);
     char *s = cJSON_PrintUnformatted(d);
     cJSON_Delete(d);
     return s;
@@ -576,6 +658,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         forward_state(b, terminal, payload, len);
         return;
     }
+    if (ours && bridge_enrol_message(b->enrol, b->mqtt, terminal, ch, payload, len))
+        return;
     if (!ours || ch != PE_CH_EVENTS) {
         dead_letter(b, topic, payload, len, "topic outside this bridge's store events");
         return;
@@ -607,6 +691,7 @@ static void on_connect(void *ctx, bool session_present)
     pe_mqtt_subscribe(b->mqtt, states, 1);
     pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s,%s", session_present, pattern,
             states);
+    bridge_enrol_subscribe(b->enrol, b->mqtt);
     publish_state(b, state_word(b));
     for (int i = 0; i < b->nterms; i++) {
         b->terms[i].acked_spooled = -1; /* re-publish every ack after a reconnect */
@@ -879,6 +964,7 @@ static void housekeeping(void *ctx)
         pe_spool_prune(b->spool, 50000, &pruned);
     struct pe_spool_stats ss = {0};
     pe_spool_stats(b->spool, &ss);
+    crl_watch(b, pe_time_now_ms());
     int64_t low_water = b->cfg.spool_max_mb * 1024 * 1024 * 9 / 10;
     if (b->spool_full && (b->cfg.spool_max_mb == 0 || ss.pending_bytes < low_water)) {
         b->spool_full = false;
@@ -964,12 +1050,29 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         snprintf(err, errlen, "store: \"%s\" cannot be a topic level", cfg->store);
         goto free_bridge;
     }
-    /* First, so that a missing password file is named before anything is opened. */
+    /* First, so that a missing password file, or a key or password file others may read, is
+     * named before anything is opened (as ssh refuses such a key). */
     rc = bridge_cfg_password(cfg, password, sizeof password, err, errlen);
     if (rc) {
         rc = rc == PE_ENOMEM ? rc : PE_EINVAL; /* the configuration names a file we cannot use */
         goto free_bridge;
     }
+    if (cfg->mqtt_tls_key_file[0] &&
+        (rc = pe_secret_check_mode("mqtt.tls.key_file", cfg->mqtt_tls_key_file, err, errlen))) {
+        rc = PE_EINVAL;
+        goto free_bridge;
+    }
+    if (cfg->pki_dir[0] &&
+        (rc = bridge_enrol_create(cfg->pki_dir, cfg->store, &b->enrol, err, errlen))) {
+        rc = rc == PE_ENOMEM ? rc : PE_EINVAL;
+        goto free_bridge;
+    }
+    if (!cfg->mqtt_tls_ca_file[0])
+        pe_warn("mqtt.plaintext",
+                "host=%s port=%lld: MQTT without TLS: the link is not encrypted and the broker "
+                "does not authenticate the bridge by certificate (a lab only; set "
+                "mqtt.tls.ca_file)",
+                cfg->mqtt_host, (long long)cfg->mqtt_port);
     char path[BRIDGE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
     struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024,
@@ -1024,6 +1127,9 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         .will_payload = will,
         .username = cfg->mqtt_username[0] ? cfg->mqtt_username : NULL,
         .password = password[0] ? password : NULL,
+        .tls_ca_file = cfg->mqtt_tls_ca_file,
+        .tls_cert_file = cfg->mqtt_tls_cert_file,
+        .tls_key_file = cfg->mqtt_tls_key_file,
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
@@ -1036,6 +1142,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
                  pe_strerror(rc));
         goto destroy_telemetry;
     }
+    crl_watch(b, pe_time_now_ms());
     pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
     /* The first document goes out on connect; this one only while MQTT is not there yet. */
     pe_loop_timer(loop, cfg->state_interval_s * 1000, state_tick, b, &b->state_timer);
@@ -1046,10 +1153,14 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     plan_drain(b, 0);
     pe_info("bridge.start",
             "store=%s id=%s version=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld "
-            "mqtt_user=%s telemetry_topic=%s",
+            "mqtt_user=%s mqtt_tls=%s enrol_signer=%s telemetry_topic=%s",
             cfg->store, bridge_cfg_id(cfg), pe_version(), cfg->kafka_mode, path, b->nterms,
             cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port,
-            cfg->mqtt_username[0] ? cfg->mqtt_username : "-", cfg->telemetry_topic);
+            cfg->mqtt_username[0] ? cfg->mqtt_username : "-",
+            !cfg->mqtt_tls_ca_file[0]     ? "off"
+            : cfg->mqtt_tls_cert_file[0] ? "mutual"
+                                         : "server",
+            cfg->pki_dir[0] ? cfg->pki_dir : "off", cfg->telemetry_topic);
     for (int i = 0; cfg->sinks_set && i < cfg->nsinks; i++)
         pe_info("bridge.sink", "name=%s profile=%s topic=%s late=%s lateness_s=%lld",
                 cfg->sinks[i].name, cfg->sinks[i].profile->name,
@@ -1068,6 +1179,7 @@ close_spool:
     pe_spool_close(b->spool);
 free_bridge:
     pe_secret_wipe(password, sizeof password);
+    bridge_enrol_destroy(b->enrol);
     free(b);
     return rc;
 }
@@ -1095,6 +1207,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     profile_out_free(&b->pout);
     profile_set_destroy(b->sinks);
     pe_spool_close(b->spool);
+    bridge_enrol_destroy(b->enrol);
     free(b);
 }
 

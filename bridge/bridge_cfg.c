@@ -87,7 +87,26 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     STR("mqtt.username", mqtt_username, "", 0, 127,
         "MQTT username (\"\": none); the store's ACL calls the bridge's user \"bridge\"", NULL),
     STR("mqtt.password_file", mqtt_password_file, "", 0, BRIDGE_PATH_MAX - 1,
-        "file whose first line is the MQTT password (\"\": none; never logged)", NULL),
+        "file whose first line is the MQTT password (\"\": none; never logged; mode 0600 or "
+        "0640)",
+        NULL),
+    STR("mqtt.tls.ca_file", mqtt_tls_ca_file, "", 0, BRIDGE_PATH_MAX - 1,
+        "CA certificate the broker's certificate and host name are verified against (\"\": "
+        "plaintext MQTT, a lab only: warned at every start)",
+        NULL),
+    STR("mqtt.tls.cert_file", mqtt_tls_cert_file, "", 0, BRIDGE_PATH_MAX - 1,
+        "the bridge's certificate, CN <store>/bridge (mutual TLS; posedge-ctl pki issue --bridge)",
+        NULL),
+    STR("mqtt.tls.key_file", mqtt_tls_key_file, "", 0, BRIDGE_PATH_MAX - 1,
+        "the bridge's private key (mode 0600 or 0640)", NULL),
+    STR("mqtt.tls.crl_file", mqtt_tls_crl_file, "", 0, BRIDGE_PATH_MAX - 1,
+        "the CRL the broker serves: the state warns before its next update (\"\": "
+        "<pki.dir>/crl.pem when pki.dir is set)",
+        NULL),
+    STR("pki.dir", pki_dir, "", 0, BRIDGE_PATH_MAX - 1,
+        "the store CA (posedge-ctl pki init) with which the bridge signs tills' enrolments and "
+        "renewals (\"\": the bridge does not sign; HQ does)",
+        NULL),
     STR("kafka.brokers", kafka_brokers, PE_KAFKA_DEFAULT_BROKERS, 1, 511, "Kafka bootstrap servers",
         NULL),
     PE_KAFKA_SECURITY_KEYS(KAFKA_SECURITY)
@@ -579,8 +598,19 @@ int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, ch
         out[0] = '\0';
     if (!c->mqtt_password_file[0])
         return PE_OK;
-    return pe_secret_read("mqtt.password_file", c->mqtt_password_file, 0, out, outlen, err,
-                          errlen);
+    return pe_secret_read("mqtt.password_file", c->mqtt_password_file, PE_SECRET_PRIVATE, out,
+                          outlen, err, errlen);
+}
+
+const char *bridge_cfg_crl(const struct bridge_cfg *c, char *out, size_t outlen)
+{
+    if (c->mqtt_tls_crl_file[0])
+        snprintf(out, outlen, "%s", c->mqtt_tls_crl_file);
+    else if (c->pki_dir[0])
+        snprintf(out, outlen, "%s/crl.pem", c->pki_dir);
+    else
+        return NULL;
+    return out;
 }
 
 const char *bridge_cfg_id(const struct bridge_cfg *c)

@@ -63,6 +63,13 @@ struct bridge_cfg {
     int64_t mqtt_keepalive_s;
     char mqtt_username[128];                    /* "" for none (the broker's ACL names it) */
     char mqtt_password_file[BRIDGE_PATH_MAX];   /* first line: the MQTT password ("": none) */
+    char mqtt_tls_ca_file[BRIDGE_PATH_MAX];     /* the broker's CA ("": plaintext, a lab) */
+    char mqtt_tls_cert_file[BRIDGE_PATH_MAX];   /* the bridge's certificate, CN <store>/bridge */
+    char mqtt_tls_key_file[BRIDGE_PATH_MAX];    /* its key (0600) */
+    char mqtt_tls_crl_file[BRIDGE_PATH_MAX];    /* the CRL the broker serves, watched ("": the
+                                                   CA directory's, if any) */
+    char pki_dir[BRIDGE_PATH_MAX];              /* the store CA that signs enrolments ("": the
+                                                   bridge does not sign) */
     char kafka_brokers[512];                    /* bootstrap.servers */
     int64_t kafka_max_inflight;                 /* records produced and not yet acknowledged */
     char kafka_mode[16];                        /* "transactional" or "idempotent" */
@@ -109,12 +116,17 @@ void bridge_cfg_free(struct bridge_cfg *c);
 
 /*
  * The MQTT password: the first line of mqtt.password_file (without its line end) into out, or
- * "" when no file is configured (pe_secret_read). Never logged; the caller wipes out when
- * done. err names the key and the file. Errors: PE_EIO (unreadable), PE_EINVAL (the line does
- * not fit in outlen), PE_ENOMEM.
+ * "" when no file is configured (pe_secret_read; a file its group may write or others read is
+ * refused, naming the file and its mode). Never logged; the caller wipes out when done. err
+ * names the key and the file. Errors: PE_EIO (unreadable), PE_EINVAL (the line does not fit in
+ * outlen, or the mode is too open), PE_ENOMEM.
  */
 int bridge_cfg_password(const struct bridge_cfg *c, char *out, size_t outlen, char *err,
                         size_t errlen);
+
+/* The CRL file the bridge watches: mqtt.tls.crl_file, else <pki.dir>/crl.pem, else NULL. out
+ * holds the path (BRIDGE_PATH_MAX + 16 bytes). */
+const char *bridge_cfg_crl(const struct bridge_cfg *c, char *out, size_t outlen);
 
 /* The bridge's id: bridge_id, or the store id when that is empty. */
 const char *bridge_cfg_id(const struct bridge_cfg *c);

@@ -20,8 +20,10 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/kafka_conf.h"
+#include "posedge/pki.h"
 #include "posedge/secret.h"
 #include "posedge/spool.h"
 
@@ -155,8 +157,60 @@ static int check_spool(const struct bridge_cfg *cfg, FILE *out)
                 path, (long long)terminals, (long long)ss.pending);
 }
 
+/* The MQTT TLS identity (pe_pki_self_check: the key's mode, key and certificate matching, the
+ * chain to the CA, the CRL when one is watched, days to expiry). Said only with TLS configured
+ * (plaintext is the start's warning). */
+static int check_tls(const struct bridge_cfg *cfg, FILE *out)
+{
+    char err[PE_PKI_ERRLEN], crl[BRIDGE_PATH_MAX + 16];
+    if (!cfg->mqtt_tls_ca_file[0])
+        return 0;
+    if (!cfg->mqtt_tls_cert_file[0] || !cfg->mqtt_tls_key_file[0])
+        return line(out, !cfg->mqtt_tls_cert_file[0] && !cfg->mqtt_tls_key_file[0], "mqtt.tls",
+                    "%s", cfg->mqtt_tls_cert_file[0] || cfg->mqtt_tls_key_file[0]
+                              ? "mqtt.tls.cert_file and mqtt.tls.key_file go together"
+                              : "server verified; no client certificate");
+    struct pe_pki_self me;
+    const char *crl_path = bridge_cfg_crl(cfg, crl, sizeof crl);
+    int rc = pe_pki_self_check(cfg->mqtt_tls_ca_file, cfg->mqtt_tls_cert_file,
+                               cfg->mqtt_tls_key_file, crl_path, pe_time_now_ms(), &me, err,
+                               sizeof err);
+    if (rc)
+        return line(out, false, "mqtt.tls", "%s", err);
+    int failed = line(out, true, "mqtt.tls",
+                      "%s serial %s, key matches, chains to %s, %lld days left%s", me.cert.cn,
+                      me.cert.serial, cfg->mqtt_tls_ca_file, (long long)me.days_left,
+                      me.days_left < PE_PKI_CERT_WARN_DAYS ? " (renew it soon)" : "");
+    if (me.crl)
+        failed += line(out, true, "mqtt.tls.crl", "%s: next update in %lld days%s", crl_path,
+                       (long long)me.crl_days_left,
+                       me.crl_days_left < PE_PKI_CRL_WARN_DAYS
+                           ? " (renew it now: past it the broker refuses every client)"
+                           : "");
+    return failed;
+}
+
+/* The enrolment signer's CA (opened under its lock, read only), when one is configured. */
+static int check_pki(const struct bridge_cfg *cfg, FILE *out)
+{
+    char err[PE_PKI_ERRLEN];
+    struct pe_pki_ca *ca = NULL;
+    if (!cfg->pki_dir[0])
+        return 0;
+    int rc = pe_pki_ca_open(cfg->pki_dir, &ca, err, sizeof err);
+    if (rc)
+        return line(out, false, "pki.dir", "%s", err);
+    const char *store = pe_pki_ca_store(ca);
+    bool ok = strcmp(store, "*") == 0 || strcmp(store, cfg->store) == 0;
+    rc = line(out, ok, "pki.dir", "%s: a CA for %s%s", cfg->pki_dir,
+              strcmp(store, "*") == 0 ? "every store (HQ)" : store,
+              ok ? "" : ", not this bridge's store");
+    pe_pki_ca_close(ca);
+    return rc;
+}
+
 int bridge_self_test(const struct bridge_cfg *cfg, FILE *out)
 {
-    return check_kafka(cfg, out) + check_mqtt(cfg, out) + check_data_dir(cfg, out) +
-           check_spool(cfg, out);
+    return check_kafka(cfg, out) + check_mqtt(cfg, out) + check_tls(cfg, out) +
+           check_pki(cfg, out) + check_data_dir(cfg, out) + check_spool(cfg, out);
 }

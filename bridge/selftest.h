@@ -2,7 +2,8 @@
 /*
  * selftest.h - posedge-bridge --self-test: is this installation able to run? For a package's
  * post-install check and an OTA update's go/no-go, so it looks only at what is local: the
- * configuration, the MQTT credentials file, the data directory and the spool. It never
+ * configuration, the MQTT credentials file, the TLS identity and the enrolment CA (when
+ * configured), the data directory and the spool. It never
  * connects to Kafka or MQTT (a WAN outage must not roll an update back) and never creates or
  * changes a file.
  */

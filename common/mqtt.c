@@ -29,13 +29,34 @@
  *
  * Reasons given to on_disconnect are PE_E* codes: PE_EDECLINED (the broker refused the
  * CONNECT), PE_ENOMEM, PE_EIO (anything else: refused or failed connection, lost connection,
- * keepalive timeout). pe_mqtt_destroy must not be called from this client's own callbacks.
+ * keepalive timeout, TLS errors). pe_mqtt_destroy must not be called from this client's own
+ * callbacks.
+ *
+ * MQTT v5 and TLS, and what libmosquitto 2.0 needs for them in a loop of our own:
+ *  - A v5 session ends when its connection does unless the CONNECT carries a session expiry
+ *    interval, and libmosquitto has no non-blocking connect that takes CONNECT properties. It
+ *    keeps the properties given to mosquitto_connect_bind_v5 for every later (re)connect, and
+ *    stores them before it looks at the host; so set_session_expiry hands them over with a
+ *    NULL host (refused at once, nothing connects) and mosquitto_connect_async sends them from
+ *    then on. tests/unit/test_mqtt.c's persistent_session proves it still holds.
+ *  - A failed TLS handshake (a certificate the broker or we refuse, a host name that does not
+ *    match) closes the socket inside mosquitto_loop_read without any disconnect callback, so
+ *    on_socket notices the closed socket itself and goes the way of every other failure.
+ *  - During the handshake the library only advances it from mosquitto_loop_read, and it may
+ *    keep asking for POLLOUT after the handshake has all it needs to write: so while TLS is
+ *    not yet up a writable socket is read too, and a socket that keeps being only writable is
+ *    left alone for QUIET_OUT_MS at a time instead of spinning the loop.
+ *  - libmosquitto says why TLS failed only in its log; the first error line of an attempt is
+ *    kept and logged with the failure, once per change of the failure (a broker that refuses
+ *    us every ten seconds is one warning, not a warning every ten seconds).
  */
 #include "posedge/mqtt.h"
 
 #include <limits.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,12 +64,17 @@
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
+#include "posedge/secret.h"
 
 #define MISC_INTERVAL_MS 1000 /* how often mosquitto_loop_misc runs (keepalive, pings) */
 #define MAX_INFLIGHT 100      /* QoS 1 publishes on the wire awaiting PUBACK */
 #define MAX_PAYLOAD 268435455 /* the largest MQTT packet body */
 #define FLUSH_MS 500          /* longest a destroy spends letting the link go quiet */
 #define QUIET_MS 20           /* no traffic for this long: the link is quiet */
+#define QUIET_OUT_MS 20       /* a TLS handshake that only finds the socket writable waits */
+#define OUT_SPINS 8           /* ... after this many such rounds in a row */
+#define DETAIL_MAX 200        /* the library's first error line of an attempt */
+#define WARNED_MAX 4          /* causes of failure remembered, each warned about once */
 
 struct pe_mqtt {
     struct pe_loop *loop;   /* borrowed; outlives the client */
@@ -58,6 +84,7 @@ struct pe_mqtt {
     char *host;             /* owned copy of o.host */
     char *will_topic;       /* owned copy, or NULL */
     char *will_payload;     /* owned copy, or NULL */
+    bool tls;               /* TLS is on */
     int fd;                 /* the socket the loop watches, -1 when none */
     short events;           /* events requested for fd */
     bool connected;         /* a CONNACK was accepted and the connection is up */
@@ -67,6 +94,15 @@ struct pe_mqtt {
     uint64_t rng;           /* xorshift64* state of the jitter, never 0 */
     int64_t retry_timer;    /* pending reconnect timer id, 0 when none */
     int64_t misc_timer;     /* pending loop_misc timer id, 0 when none */
+    int lost_calls;         /* lost() calls so far (did a library call report its failure?) */
+    int refused;            /* the CONNACK's refusal (v5 reason code) of this attempt, 0 none */
+    int last_refused;       /* the refusal last logged, 0 none */
+    char detail[DETAIL_MAX];    /* the library's first error line of this attempt, "" none */
+    char warned[WARNED_MAX][DETAIL_MAX + 16]; /* causes warned about since the last connection */
+    int nwarned;            /* entries of warned in use (the oldest is replaced when full) */
+    int out_spins;          /* rounds in a row the TLS handshake found the socket only writable */
+    bool out_quiet;         /* POLLOUT left out for QUIET_OUT_MS */
+    int64_t quiet_timer;    /* pending end of out_quiet, 0 when none */
 };
 
 /* ---- libmosquitto's global state, initialised once for all clients ---- */
@@ -125,7 +161,7 @@ static void sync_fd(struct pe_mqtt *m)
     }
     if (s < 0)
         return;
-    short ev = (short)(POLLIN | (mosquitto_want_write(m->mosq) ? POLLOUT : 0));
+    short ev = (short)(POLLIN | (mosquitto_want_write(m->mosq) && !m->out_quiet ? POLLOUT : 0));
     if (m->fd < 0) {
         int rc = pe_loop_add_fd(m->loop, s, ev, on_socket, m);
         if (rc != PE_OK) {
@@ -142,20 +178,42 @@ static void sync_fd(struct pe_mqtt *m)
     }
 }
 
+static void lost(struct pe_mqtt *m, int mosq_rc);
+
+static void quiet_tick(void *ctx)
+{
+    struct pe_mqtt *m = ctx;
+    m->quiet_timer = 0;
+    m->out_quiet = false;
+    m->out_spins = 0;
+    sync_fd(m);
+}
+
 static void on_socket(int fd, short revents, void *ctx)
 {
     struct pe_mqtt *m = ctx;
-    int rc = MOSQ_ERR_SUCCESS;
+    int rc = MOSQ_ERR_SUCCESS, calls = m->lost_calls;
     if (fd != mosquitto_socket(m->mosq)) {
         sync_fd(m);
         return;
     }
     /* Errors and hang-ups are found by reading: the read fails and libmosquitto reports the
-     * disconnection through cb_disconnect. */
-    if (revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL))
+     * disconnection through cb_disconnect. A TLS handshake advances only by reading. */
+    bool handshake = m->tls && !m->connected;
+    if ((revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) || (handshake && (revents & POLLOUT)))
         rc = mosquitto_loop_read(m->mosq, 1);
     if (rc == MOSQ_ERR_SUCCESS && (revents & POLLOUT) && mosquitto_socket(m->mosq) == fd)
-        mosquitto_loop_write(m->mosq, 1);
+        rc = mosquitto_loop_write(m->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS && m->lost_calls == calls && mosquitto_socket(m->mosq) < 0) {
+        lost(m, rc); /* a failed TLS handshake: the library closed the socket and said nothing */
+        return;
+    }
+    if (handshake && (revents & POLLOUT) && !(revents & POLLIN) && ++m->out_spins >= OUT_SPINS &&
+        !m->quiet_timer &&
+        pe_loop_timer(m->loop, QUIET_OUT_MS, quiet_tick, m, &m->quiet_timer) == PE_OK)
+        m->out_quiet = true;
+    else if (revents & POLLIN)
+        m->out_spins = 0;
     sync_fd(m);
 }
 
@@ -176,8 +234,10 @@ static void schedule_retry(struct pe_mqtt *m)
     }
 }
 
-static int reason_of(int mosq_rc)
+static int reason_of(const struct pe_mqtt *m, int mosq_rc)
 {
+    if (m->refused)
+        return PE_EDECLINED; /* a v5 refusal reaches us as a protocol error */
     switch (mosq_rc) {
     case MOSQ_ERR_CONN_REFUSED:
         return PE_EDECLINED;
@@ -188,27 +248,51 @@ static int reason_of(int mosq_rc)
     }
 }
 
-/* The connection (or the attempt at one) is over: the socket is closed already. */
+/* True the first time the cause why is seen since the last connection: a broker that refuses
+ * us in turn in two ways (a TLS alert, or the connection reset before it is read) is two
+ * warnings, not two per attempt. */
+static bool news(struct pe_mqtt *m, const char *why)
+{
+    for (int i = 0; i < m->nwarned; i++)
+        if (strcmp(m->warned[i], why) == 0)
+            return false;
+    int slot = m->nwarned < WARNED_MAX ? m->nwarned++ : m->fails % WARNED_MAX;
+    snprintf(m->warned[slot], sizeof m->warned[slot], "%s", why);
+    return true;
+}
+
+/* The connection (or the attempt at one) is over: the socket is closed already. A failure is
+ * a warning the first time its cause is seen since the last connection, else a debug line. */
 static void lost(struct pe_mqtt *m, int mosq_rc)
 {
     bool was = m->connected;
+    m->lost_calls++;
     m->connected = false;
     sync_fd(m);
     if (m->destroying)
         return;
     m->fails++;
+    char why[DETAIL_MAX + 16];
+    snprintf(why, sizeof why, "%d %s", m->refused ? -m->refused : mosq_rc, m->detail);
+    bool first = news(m, why);
     if (was)
-        pe_warn("mqtt.disconnected", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
-                m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc));
-    else if (m->fails == 1)
-        pe_warn("mqtt.connect_failed", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id,
-                m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc));
+        pe_warn("mqtt.disconnected", "client=%s host=%s port=%d rc=%d msg=\"%s\" detail=\"%s\"",
+                m->client_id, m->host, m->o.port, mosq_rc, mq_strerror(mosq_rc), m->detail);
+    else if (first)
+        pe_warn("mqtt.connect_failed",
+                "client=%s host=%s port=%d tls=%d rc=%d msg=\"%s\" detail=\"%s\" (each cause "
+                "is logged once until a connection succeeds)",
+                m->client_id, m->host, m->o.port, m->tls, mosq_rc,
+                m->refused ? "refused by the broker (mqtt.refused says why)" : mq_strerror(mosq_rc),
+                m->detail);
     else
         pe_debug("mqtt.connect_failed", "client=%s host=%s port=%d attempt=%d rc=%d", m->client_id,
                  m->host, m->o.port, m->fails, mosq_rc);
     schedule_retry(m);
+    int reason = reason_of(m, mosq_rc);
+    m->refused = 0;
     if (m->o.on_disconnect)
-        m->o.on_disconnect(m->o.ctx, reason_of(mosq_rc));
+        m->o.on_disconnect(m->o.ctx, reason);
 }
 
 static void attempt(void *ctx)
@@ -217,6 +301,9 @@ static void attempt(void *ctx)
     m->retry_timer = 0;
     if (m->connected || mosquitto_socket(m->mosq) >= 0)
         return; /* already connected or connecting */
+    m->detail[0] = '\0';
+    m->refused = 0;
+    m->out_spins = 0;
     /* Non-blocking: the socket exists (connect in progress) when this returns success. */
     int rc = mosquitto_connect_async(m->mosq, m->host, m->o.port, m->o.keepalive_s);
     sync_fd(m);
@@ -242,20 +329,35 @@ static void misc_tick(void *ctx)
 
 /* ---- libmosquitto callbacks (run inside our calls into the library) ---- */
 
-static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags)
+static void cb_connect(struct mosquitto *mosq, void *obj, int rc, int flags,
+                       const mosquitto_property *props)
 {
     struct pe_mqtt *m = obj;
     (void)mosq;
     if (m->destroying)
         return;
     if (rc != 0) {
-        /* The library follows this with a disconnection (MOSQ_ERR_CONN_REFUSED). */
-        pe_warn("mqtt.refused", "client=%s host=%s port=%d rc=%d msg=\"%s\"", m->client_id, m->host,
-                m->o.port, rc, mosquitto_connack_string(rc));
+        /* The library follows this with a disconnection. With v5 the code is a reason code:
+         * 0x86 bad user name or password (also a certificate whose CN is no username), 0x87
+         * not authorised, 0x8A banned. Said once per change of the code. */
+        char *text = NULL;
+        mosquitto_property_read_string(props, MQTT_PROP_REASON_STRING, &text, false);
+        m->refused = rc;
+        if (rc != m->last_refused)
+            pe_warn("mqtt.refused",
+                    "client=%s host=%s port=%d tls=%d rc=%d msg=\"%s\" reason=\"%s\" (logged again "
+                    "when the reason changes)",
+                    m->client_id, m->host, m->o.port, m->tls, rc, pe_mqtt_reason(rc),
+                    text ? text : "");
+        m->last_refused = rc;
+        free(text);
         return;
     }
     m->connected = true;
     m->fails = 0;
+    m->last_refused = 0;
+    m->nwarned = 0;
+    m->out_quiet = false;
     m->backoff_ms = m->o.backoff_min_ms;
     pe_info("mqtt.connected", "client=%s host=%s port=%d session_present=%d", m->client_id, m->host,
             m->o.port, flags & 1);
@@ -279,19 +381,81 @@ static void cb_message(struct mosquitto *mosq, void *obj, const struct mosquitto
                     (size_t)(msg->payloadlen > 0 ? msg->payloadlen : 0), msg->retain);
 }
 
-static void cb_publish(struct mosquitto *mosq, void *obj, int mid)
+static void cb_publish(struct mosquitto *mosq, void *obj, int mid, int reason,
+                       const mosquitto_property *props)
 {
     struct pe_mqtt *m = obj;
     (void)mosq;
+    (void)props;
     if (!m->destroying && m->o.on_published)
-        m->o.on_published(m->o.ctx, mid);
+        m->o.on_published(m->o.ctx, mid, reason);
 }
 
 static void cb_log(struct mosquitto *mosq, void *obj, int level, const char *str)
 {
+    struct pe_mqtt *m = obj;
     (void)mosq;
-    (void)obj;
+    /* The first error of an attempt says why TLS failed ("certificate verify failed", "host
+     * name verification failed", "alert certificate revoked"): kept for lost()'s line. */
+    if ((level & MOSQ_LOG_ERR) && m && !m->detail[0]) {
+        pe_log_quote(str, m->detail, sizeof m->detail);
+    }
     pe_debug("mqtt.lib", "level=%d msg=\"%s\"", level, str);
+}
+
+/* Put the session expiry interval into every CONNECT (see the file's comment). */
+static int set_session_expiry(struct pe_mqtt *m)
+{
+    mosquitto_property *props = NULL;
+    int rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, UINT32_MAX);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_connect_bind_v5(m->mosq, NULL, 0, m->o.keepalive_s, NULL, props);
+    mosquitto_property_free_all(&props);
+    /* MOSQ_ERR_INVAL is the NULL host: the properties are stored by then. */
+    return rc == MOSQ_ERR_INVAL ? PE_OK : rc == MOSQ_ERR_NOMEM ? PE_ENOMEM : PE_ESYS;
+}
+
+/* No passphrase, ever: a key is unencrypted, and OpenSSL must never prompt on a terminal. */
+static int no_passphrase(char *buf, int size, int rwflag, void *userdata)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)userdata;
+    return 0;
+}
+
+/* TLS 1.2 or later, the broker's certificate and host name verified; the client's own
+ * certificate when given, its key file's mode checked first. */
+static int set_tls(struct pe_mqtt *m, const struct pe_mqtt_opts *o)
+{
+    const char *cert = o->tls_cert_file && o->tls_cert_file[0] ? o->tls_cert_file : NULL;
+    const char *key = o->tls_key_file && o->tls_key_file[0] ? o->tls_key_file : NULL;
+    char err[600];
+    if (!cert != !key) {
+        pe_error("mqtt.tls", "client=%s: %s", m->client_id,
+                 cert ? "a client certificate needs its key file"
+                      : "a key file needs its client certificate");
+        return PE_EINVAL;
+    }
+    if (key && pe_secret_check_mode("mqtt.tls.key_file", key, err, sizeof err) != PE_OK) {
+        pe_error("mqtt.tls_key", "client=%s %s", m->client_id, err);
+        return PE_EINVAL;
+    }
+    int rc = mosquitto_tls_set(m->mosq, o->tls_ca_file, NULL, cert, key, no_passphrase);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_insecure_set(m->mosq, false); /* the host name is checked */
+    if (rc != MOSQ_ERR_SUCCESS) {
+        /* mosquitto_tls_set opens each file: INVAL is one that cannot be read. */
+        pe_error("mqtt.tls", "client=%s ca_file=%s cert_file=%s key_file=%s rc=%d msg=\"%s\"",
+                 m->client_id, o->tls_ca_file, cert ? cert : "-", key ? key : "-", rc,
+                 rc == MOSQ_ERR_INVAL ? "a file cannot be read" : mosquitto_strerror(rc));
+        return rc == MOSQ_ERR_NOMEM ? PE_ENOMEM : PE_EINVAL;
+    }
+    m->tls = true;
+    return PE_OK;
 }
 
 /* ---- public ---- */
@@ -371,6 +535,19 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
             goto destroy_mosq;
         }
     }
+    int vrc = mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (vrc != MOSQ_ERR_SUCCESS) {
+        pe_error("mqtt.v5", "client=%s rc=%d msg=\"%s\"", m->client_id, vrc,
+                 mosquitto_strerror(vrc));
+        rc = PE_ESYS;
+        goto destroy_mosq;
+    }
+    if (!opts->clean_session && (rc = set_session_expiry(m))) {
+        pe_error("mqtt.session", "client=%s err=%s", m->client_id, pe_errname(rc));
+        goto destroy_mosq;
+    }
+    if (opts->tls_ca_file && opts->tls_ca_file[0] && (rc = set_tls(m, opts)))
+        goto destroy_mosq;
     if (opts->username && opts->username[0]) {
         int mrc = mosquitto_username_pw_set(
             m->mosq, opts->username, opts->password && opts->password[0] ? opts->password : NULL);
@@ -382,10 +559,10 @@ int pe_mqtt_create(struct pe_loop *loop, const struct pe_mqtt_opts *opts, struct
         }
     }
     mosquitto_max_inflight_messages_set(m->mosq, MAX_INFLIGHT);
-    mosquitto_connect_with_flags_callback_set(m->mosq, cb_connect);
+    mosquitto_connect_v5_callback_set(m->mosq, cb_connect);
     mosquitto_disconnect_callback_set(m->mosq, cb_disconnect);
     mosquitto_message_callback_set(m->mosq, cb_message);
-    mosquitto_publish_callback_set(m->mosq, cb_publish);
+    mosquitto_publish_v5_callback_set(m->mosq, cb_publish);
     mosquitto_log_callback_set(m->mosq, cb_log);
     /* The first attempt runs from the loop, so callbacks never run inside pe_mqtt_create. */
     if ((rc = pe_loop_timer(loop, 0, attempt, m, &m->retry_timer)))
@@ -418,6 +595,8 @@ void pe_mqtt_destroy(struct pe_mqtt *m)
         pe_loop_timer_cancel(m->loop, m->retry_timer);
     if (m->misc_timer)
         pe_loop_timer_cancel(m->loop, m->misc_timer);
+    if (m->quiet_timer)
+        pe_loop_timer_cancel(m->loop, m->quiet_timer);
     m->destroying = true;
     sync_fd(m); /* unwatch the socket before the library closes it */
     /* DISCONNECT tells the broker to discard the will; it must reach the broker's reads.
@@ -532,6 +711,11 @@ int pe_mqtt_subscribe(struct pe_mqtt *m, const char *pattern, int qos)
                 mosquitto_strerror(rc));
         return PE_EIO;
     }
+}
+
+const char *pe_mqtt_reason(int reason)
+{
+    return mosquitto_reason_string(reason);
 }
 
 int pe_mqtt_parse_addr(const char *s, char *host, size_t hostlen, int *port)

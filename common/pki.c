@@ -811,7 +811,7 @@ static void describe(const mbedtls_x509_crt *crt, struct pe_pki_cert_info *out)
                             crt, MBEDTLS_OID_SERVER_AUTH,
                             MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0)
         out->kind = PE_PKI_SERVER;
-    else if (strcmp(out->terminal, "bridge") == 0)
+    else if (strcmp(out->terminal, PE_ID_BRIDGE) == 0)
         out->kind = PE_PKI_BRIDGE;
     else if (strcmp(out->terminal, "hq") == 0)
         out->kind = PE_PKI_HQ;

@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * acl.c - posedge-ctl acl: the mosquitto access control list of one store.
+ * acl.c - posedge-ctl acl: the mosquitto access control lists of one store.
  *
- *   posedge-ctl acl --store S [--bridge-user NAME]
+ *   posedge-ctl acl --store S [--password [--bridge-user NAME] | --tls | --enrol]
  *
- * Prints the acl_file of docs/protocol.md ("Access control") for store S, byte for byte as the
- * protocol shows it (pe_protocol_acl, the one writer of the store's topics), with NAME (default "bridge") as the bridge's MQTT user. The bridge user
- * may read every till's events, state and command answers, write acks and commands, and own
- * the reserved terminal "bridge"; each till, connecting with its terminal id as username, gets
- * its own topics only (mosquitto's %u patterns). So a till can neither publish another till's
- * events nor command any till, and only the bridge user (and posedge-ctl connecting as it)
- * can command one. The file is meant for mosquitto's acl_file with allow_anonymous false and a
- * password_file. Exit status: 0, or 2 for a usage error (an invalid store or user name).
+ * Prints, for store S, one of the three acl_files of docs/protocol.md ("Access control"), each
+ * written by pe_protocol_acl_kind (the one writer of the store's topics):
+ *
+ *  --password (the default, for labs): password logins, the username a till's terminal id and
+ *    NAME (default "bridge") the bridge's user. The bridge user may read every till's events,
+ *    state and command answers, write acks and commands, and own the reserved terminal
+ *    "bridge"; each till gets its own topics only (mosquitto's %u patterns). Meant for
+ *    mosquitto's acl_file with allow_anonymous false and a password_file.
+ *  --tls: mutual TLS with use_identity_as_username, so the username is the client certificate's
+ *    CN "<store>/<name>": the users "S/bridge" (as above, and the enrolment signer's channels)
+ *    and "S/hq" (HQ's tool: commands, reading states, acks and answers), and for a till the
+ *    patterns posedge/v1/%u/..., which name its store and terminal both.
+ *  --enrol: the enrolment listener's: an anonymous client whose client id is its terminal id
+ *    may write posedge/v1/S/%c/enrol and read .../%c/enrol/res, nothing else.
+ *
+ * So a till can neither publish another till's events nor command any till, and only the
+ * bridge (and HQ) can command one. Exit status: 0, or 2 for a usage error (an invalid store or
+ * user name, two forms at once).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -27,12 +37,18 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: posedge-ctl acl --store S [--bridge-user NAME]\n"
+    fputs("usage: posedge-ctl acl --store S [--password [--bridge-user NAME] | --tls | --enrol]\n"
           "\n"
-          "Prints the mosquitto acl_file for store S (docs/protocol.md, \"Access control\"):\n"
-          "the bridge user NAME (default bridge) reads the store's events, states and command\n"
-          "answers and sends acks and commands; each till, whose MQTT username is its terminal\n"
-          "id, only its own topics. Use it with allow_anonymous false and a password_file.\n",
+          "Prints a mosquitto acl_file for store S (docs/protocol.md, \"Access control\").\n"
+          "--password (the default; labs): the bridge user NAME (default bridge) reads the\n"
+          "store's events, states and command answers and sends acks and commands; each till,\n"
+          "whose MQTT username is its terminal id, only its own topics. Use it with\n"
+          "allow_anonymous false and a password_file.\n"
+          "--tls: for a listener with require_certificate and use_identity_as_username: the\n"
+          "username is the certificate's CN, S/bridge for the bridge, S/hq for HQ's tool and\n"
+          "S/<terminal> for a till, which reaches only its own topics.\n"
+          "--enrol: for the enrolment listener (anonymous, client id = terminal id): a till may\n"
+          "only ask for its certificate and read the answer.\n",
           out);
 }
 
@@ -41,11 +57,16 @@ int ctl_acl(int argc, char **argv)
     static const struct option longopts[] = {
         {"store", required_argument, NULL, 's'},
         {"bridge-user", required_argument, NULL, 'u'},
+        {"password", no_argument, NULL, 'P'},
+        {"tls", no_argument, NULL, 'T'},
+        {"enrol", no_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *store = NULL, *user = PE_ID_BRIDGE; /* the bridge's MQTT user by default */
-    int c;
+    enum pe_acl_kind kind = PE_ACL_PASSWORD;
+    int c, forms = 0;
+    bool user_given = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 's') {
@@ -64,6 +85,10 @@ int ctl_acl(int argc, char **argv)
                 return EXIT_USAGE;
             }
             user = optarg;
+            user_given = true;
+        } else if (c == 'P' || c == 'T' || c == 'E') {
+            kind = c == 'P' ? PE_ACL_PASSWORD : c == 'T' ? PE_ACL_TLS : PE_ACL_ENROL;
+            forms++;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
@@ -77,7 +102,14 @@ int ctl_acl(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (pe_protocol_acl(stdout, store, user) != PE_OK || fflush(stdout) != 0)
+    if (forms > 1 || (user_given && kind != PE_ACL_PASSWORD)) {
+        fprintf(stderr, "posedge-ctl acl: %s\n",
+                forms > 1 ? "one of --password, --tls and --enrol"
+                          : "--bridge-user goes with --password (with --tls the bridge's user is "
+                            "its certificate's CN, S/bridge)");
+        return EXIT_USAGE;
+    }
+    if (pe_protocol_acl_kind(stdout, kind, store, user) != PE_OK || fflush(stdout) != 0)
         return EXIT_FAIL;
     return 0;
 }

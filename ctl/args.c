@@ -3,9 +3,9 @@
  * args.c - option values the posedge-ctl commands share (see ctl.h): counts of seconds, and
  * what the commands that talk to the MQTT broker (status, fleet) take alike: the broker's
  * address, a one-shot client id, the login (the password, read from --password-file by
- * pe_secret_read, is wiped as soon as the client has its copy) and the words for a broker that
- * could not be reached; and how a value from a till or the bridge is printed in KEY=VALUE
- * form.
+ * pe_secret_read, is wiped as soon as the client has its copy), the TLS options, and the words
+ * for a broker that could not be reached; and how a value from a till or the bridge is printed
+ * in KEY=VALUE form.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -62,21 +62,67 @@ int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password,
     return rc;
 }
 
+bool ctl_tls_opt(int c, const char *arg, struct ctl_tls *t)
+{
+    switch (c) {
+    case CTL_OPT_TLS_CA:
+        t->ca = arg;
+        return true;
+    case CTL_OPT_TLS_CERT:
+        t->cert = arg;
+        return true;
+    case CTL_OPT_TLS_KEY:
+        t->key = arg;
+        return true;
+    default:
+        return false;
+    }
+}
+
+int ctl_tls_check(const char *cmd, const struct ctl_tls *t)
+{
+    char err[600];
+    if (!t->cert != !t->key || ((t->cert || t->key) && !t->ca)) {
+        fprintf(stderr, "posedge-ctl %s: %s\n", cmd,
+                !t->cert != !t->key ? "--tls-cert and --tls-key go together"
+                                    : "--tls-cert needs --tls-ca (the broker's CA)");
+        return -1;
+    }
+    if (t->key && pe_secret_check_mode("--tls-key", t->key, err, sizeof err) != PE_OK) {
+        fprintf(stderr, "posedge-ctl %s: %s\n", cmd, err);
+        return -1;
+    }
+    return 0;
+}
+
+void ctl_tls_apply(const struct ctl_tls *t, struct pe_mqtt_opts *mo)
+{
+    mo->tls_ca_file = t->ca;
+    mo->tls_cert_file = t->cert;
+    mo->tls_key_file = t->key;
+}
+
 void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
-                     int last_reason)
+                     int last_reason, bool tls)
 {
     if (last_reason == PE_EDECLINED) {
         fprintf(stderr,
                 "posedge-ctl %s: the MQTT broker at %s refused the connection (not authorised: "
-                "check --user and --password-file)\n",
-                cmd, addr);
+                "check %s)\n",
+                cmd, addr,
+                tls ? "that --tls-cert names a user of the store's ACL, S/hq or S/bridge"
+                    : "--user and --password-file");
         return;
     }
     const char *why = attempts_failed == 0 ? "no answer" : "connection refused or lost";
     fprintf(stderr,
             "posedge-ctl %s: cannot reach the MQTT broker at %s within %ld s (%s; %d attempt%s "
-            "failed)\n",
-            cmd, addr, timeout_s, why, attempts_failed, attempts_failed == 1 ? "" : "s");
+            "failed)%s\n",
+            cmd, addr, timeout_s, why, attempts_failed, attempts_failed == 1 ? "" : "s",
+            tls && attempts_failed ? ": with TLS, check --tls-ca, that HOST is a name in the "
+                                     "broker's certificate, and --tls-cert/--tls-key (the "
+                                     "broker refuses a revoked or expired certificate)"
+                                   : "");
 }
 
 /* True when s can be printed as it is after "KEY=": non-empty, no blank, quote, backslash,

@@ -7,6 +7,8 @@
 #ifndef POSEDGE_CTL_H
 #define POSEDGE_CTL_H
 
+#include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -20,20 +22,25 @@ int ctl_devkafka(int argc, char **argv);
 int ctl_reconcile(int argc, char **argv);
 
 /* posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]
- * [--timeout SECONDS] [--json] (ctl/status.c): the retained state and ack of every terminal of
- * a store and the bridge's state; exit 1 when the broker cannot be reached within the
- * timeout. */
+ * [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json] (ctl/status.c): the
+ * retained state and ack of every terminal of a store and the bridge's state; exit 1 when the
+ * broker cannot be reached within the timeout. */
 int ctl_status(int argc, char **argv);
 
 /* posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T] [--user U --password-file F]
- * [--timeout SECONDS] [--json] CMD [KEY=VALUE...] (ctl/fleet.c): send a fleet command to one
+ * [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json] CMD [KEY=VALUE...]
+ * (ctl/fleet.c): send a fleet command to one
  * till, or to every online till of the store, and print the answers; exit 0 when every till
  * addressed answered ok, 1 when one refused or did not answer. */
 int ctl_fleet(int argc, char **argv);
 
-/* posedge-ctl acl --store S [--bridge-user NAME] (ctl/acl.c): print the store's mosquitto
- * acl_file (docs/protocol.md, "Access control"). */
+/* posedge-ctl acl --store S [--password [--bridge-user NAME] | --tls | --enrol] (ctl/acl.c):
+ * print one of the store's mosquitto acl_files (docs/protocol.md, "Access control"). */
 int ctl_acl(int argc, char **argv);
+
+/* posedge-ctl broker-config --store S --dir D ... (ctl/broker_config.c): the store broker's
+ * mosquitto.conf and its two ACL files (docs/pki.md, "The store broker"). */
+int ctl_broker_config(int argc, char **argv);
 
 /* posedge-ctl replay-catalog --format online-retail|databricks [--currency CUR] [--tax-bp N]
  * [--store ID] FILE... (ctl/replay_catalog.c): print the catalog a dataset replay needs. */
@@ -65,11 +72,36 @@ struct pe_mqtt_opts;
 int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password, size_t pwlen,
                   struct pe_mqtt **out);
 
+/* --tls-ca, --tls-cert and --tls-key of the commands that speak MQTT (status, fleet): TLS to
+ * the broker (its certificate and host name verified against the CA), and with a certificate
+ * of the store's CA mutual TLS, as "<store>/hq" or "<store>/bridge" (docs/pki.md). */
+struct ctl_tls {
+    const char *ca, *cert, *key; /* borrowed from argv; NULL when not given */
+};
+#define CTL_OPT_TLS_CA 0x1001
+#define CTL_OPT_TLS_CERT 0x1002
+#define CTL_OPT_TLS_KEY 0x1003
+#define CTL_TLS_LONGOPTS                                                                           \
+    {"tls-ca", required_argument, NULL, CTL_OPT_TLS_CA},                                           \
+        {"tls-cert", required_argument, NULL, CTL_OPT_TLS_CERT},                                   \
+        {"tls-key", required_argument, NULL, CTL_OPT_TLS_KEY}
+
+/* Take getopt's option c into t when it is one of CTL_TLS_LONGOPTS: true when it was. */
+bool ctl_tls_opt(int c, const char *arg, struct ctl_tls *t);
+
+/* The TLS options hold together (a certificate with its key, both with a CA; the key's mode
+ * private): 0, or -1 after saying on stderr what is wrong. */
+int ctl_tls_check(const char *cmd, const struct ctl_tls *t);
+
+/* Put the TLS options into mo. */
+void ctl_tls_apply(const struct ctl_tls *t, struct pe_mqtt_opts *mo);
+
 /* Say on stderr that the broker at addr could not be used within timeout_s: it refused us
- * (last_reason PE_EDECLINED: the credentials), or never answered, or refused or lost the
- * connection attempts_failed times. */
+ * (last_reason PE_EDECLINED: the credentials or the certificate's identity), or never
+ * answered, or refused or lost the connection attempts_failed times (with tls: hints at the
+ * certificates, the broker's name and the CRL). */
 void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
-                     int last_reason);
+                     int last_reason, bool tls);
 
 /* Text from a till or the bridge after "KEY=": as it is when it has no blank, quote,
  * backslash, '=' or control character (and is not empty), else as a JSON string, so that

@@ -3,7 +3,8 @@
  * fleet.c - posedge-ctl fleet: send a fleet command to a store's tills and print the answers.
  *
  *   posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T] [--user U --password-file F]
- *                     [--timeout SECONDS] [--json] CMD [KEY=VALUE...]
+ *                     [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json]
+ *                     CMD [KEY=VALUE...]
  *
  * The command is the JSON object of docs/protocol.md ("Fleet commands"):
  * {"args":{...},"cmd":CMD,"id":"<uuid>","ts":"<now>"} in canonical form, one fresh UUID per till
@@ -22,6 +23,10 @@
  * when the probe comes back every retained state has arrived, and the command goes to every
  * till whose state says "online" (not to the bridge's own "bridge" state, nor the old
  * "_bridge"). Tills that are not online are named on stderr and not addressed.
+ *
+ * A command the broker refuses (MQTT v5 PUBACK 0x87: the ACL does not let us command that till,
+ * e.g. logged in as a till) is not waited for: it is named on stderr as refused by the broker.
+ * --tls-ca, --tls-cert and --tls-key connect over (mutual) TLS, as S/hq or S/bridge.
  *
  * Answers are matched by topic and request id; anything else on the answer topics (another
  * operator's answers, a duplicate) is ignored. Each answer is printed as it arrives, on stdout:
@@ -79,6 +84,8 @@ struct target {
     bool addressed;           /* the command is for this till */
     char req[PE_UUID_STRLEN]; /* the request id drawn for it, "" until drawn */
     bool sent;                /* the command was handed to the broker */
+    int mid;                  /* its publish, for the broker's answer (PUBACK) */
+    int refused;              /* the PUBACK's reason when the broker refused it, else 0 */
     int send_err;             /* PE_E* when it cannot be sent at all, else 0 */
     bool answered;            /* its answer arrived (later copies are ignored) */
     bool ok;                  /* the answer said "ok":true */
@@ -109,6 +116,7 @@ static void usage(FILE *out)
 {
     fputs("usage: posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T]\n"
           "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
+          "                         [--tls-ca F [--tls-cert F --tls-key F]]\n"
           "                         CMD [KEY=VALUE...]\n"
           "\n"
           "Sends fleet command CMD (docs/protocol.md: ping, status, x_report, z_report,\n"
@@ -116,7 +124,8 @@ static void usage(FILE *out)
           "sent as a number, anything else as a string) to till T of store S, or without\n"
           "--terminal to every till whose retained state says online, and prints each answer\n"
           "(--json: the answers' JSON, one per line). --user and --password-file (its first\n"
-          "line is the password) log in to a broker with the store's ACL, as the bridge user.\n"
+          "line is the password) log in to a broker with the store's ACL, as the bridge user;\n"
+          "--tls-ca, --tls-cert and --tls-key connect over mutual TLS as S/hq (or S/bridge).\n"
           "Waits at most --timeout seconds (default 40). Exit 0 when every till answered ok,\n"
           "1 when one refused or did not answer in time, 2 for a usage error.\n",
           out);
@@ -218,7 +227,7 @@ static void send_pending(struct fleet *f)
         if (rc == PE_OK)
             rc = build(f, t, &payload, &len);
         if (rc == PE_OK)
-            rc = pe_mqtt_publish(f->mqtt, topic, payload, len, 1, false, NULL);
+            rc = pe_mqtt_publish(f->mqtt, topic, payload, len, 1, false, &t->mid);
         free(payload);
         if (rc == PE_OK)
             t->sent = true;
@@ -485,6 +494,21 @@ static void on_connect(void *ctx, bool session_present)
         send_pending(f);
 }
 
+/* The broker answered a command's publish: one it refused (the ACL) will never be answered. */
+static void on_published(void *ctx, int mid, int reason)
+{
+    struct fleet *f = ctx;
+    if (reason < PE_MQTT_RC_FAILURE)
+        return;
+    for (size_t i = 0; i < f->n; i++) {
+        struct target *t = &f->t[i];
+        if (t->sent && !t->answered && !t->send_err && t->mid == mid) {
+            t->send_err = PE_EDECLINED;
+            t->refused = reason;
+        }
+    }
+}
+
 static void on_disconnect(void *ctx, int reason)
 {
     struct fleet *f = ctx;
@@ -517,9 +541,11 @@ int ctl_fleet(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CTL_TLS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct fleet f = {.store = NULL};
+    struct ctl_tls tls = {NULL};
     char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
     const char *user = NULL, *password_file = NULL;
     int port = 0, c;
@@ -549,11 +575,13 @@ int ctl_fleet(int argc, char **argv)
         } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else {
+        } else if (!ctl_tls_opt(c, optarg, &tls)) {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
+    if (ctl_tls_check("fleet", &tls))
+        return EXIT_USAGE;
     if (!f.addr || !f.store || optind >= argc) {
         fprintf(stderr, "posedge-ctl fleet: needs --mqtt HOST:PORT, --store S and CMD\n");
         usage(stderr);
@@ -625,8 +653,10 @@ int ctl_fleet(int argc, char **argv)
         .on_connect = on_connect,
         .on_disconnect = on_disconnect,
         .on_message = on_message,
+        .on_published = on_published,
         .ctx = &f,
     };
+    ctl_tls_apply(&tls, &mo);
     rc = ctl_mqtt_open(f.loop, &mo, password, sizeof password, &f.mqtt);
     if (rc) {
         fprintf(stderr, "posedge-ctl fleet: MQTT client for %s: %s\n", f.addr, pe_strerror(rc));
@@ -642,7 +672,8 @@ int ctl_fleet(int argc, char **argv)
         }
     }
     if (!f.connected) {
-        ctl_unreachable("fleet", f.addr, timeout_s, f.attempts_failed, f.last_reason);
+        ctl_unreachable("fleet", f.addr, timeout_s, f.attempts_failed, f.last_reason,
+                        tls.ca != NULL);
         goto destroy_mqtt;
     }
     if (!f.terminal && !f.probed) {
@@ -664,6 +695,11 @@ int ctl_fleet(int argc, char **argv)
             good++;
         else if (t->answered)
             fprintf(stderr, "posedge-ctl fleet: %s refused %s (%s)\n", t->id, f.cmd, t->error);
+        else if (t->send_err == PE_EDECLINED)
+            fprintf(stderr,
+                    "posedge-ctl fleet: %s: the broker refused the command (%s: this login may "
+                    "not command it)\n",
+                    t->id, pe_mqtt_reason(t->refused));
         else if (t->send_err)
             fprintf(stderr, "posedge-ctl fleet: %s: the command could not be sent: %s\n", t->id,
                     pe_strerror(t->send_err));

@@ -8,7 +8,8 @@
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
- * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl and pki.
+ * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config
+ * and pki.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
@@ -42,11 +43,13 @@ static void usage(FILE *out)
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
           "       posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
+          "                          [--tls-ca F [--tls-cert F --tls-key F]]\n"
           "                          [--timeout SECONDS] [--json]\n"
           "       posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T]\n"
           "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
-          "                         CMD [KEY=VALUE...]\n"
-          "       posedge-ctl acl --store S [--bridge-user NAME]\n"
+          "                         [--tls-ca F [--tls-cert F --tls-key F]] CMD [KEY=VALUE...]\n"
+          "       posedge-ctl acl --store S [--bridge-user NAME] [--password | --tls | --enrol]\n"
+          "       posedge-ctl broker-config --store S --dir D [--tls-dir T] [--conf FILE|-] ...\n"
           "       posedge-ctl replay-catalog --format online-retail|databricks FILE...\n"
           "       posedge-ctl pki init|issue|revoke|list|crl|token|csr|show|verify ...\n"
           "\n"
@@ -68,14 +71,18 @@ static void usage(FILE *out)
           "fleet    send a fleet command (ping, status, x_report, z_report, set_config,\n"
           "         resend_from, reprint) to till T, or to every online till of the store, and\n"
           "         print the answers; exit 0 only when every till answered ok\n"
-          "acl      print the store's mosquitto acl_file: only the bridge user may command tills\n"
+          "acl      print a mosquitto acl_file of the store (password logins, mutual TLS, or the\n"
+          "         enrolment listener): only the bridge (and HQ) may command tills\n"
+          "broker-config  write the store broker's mosquitto.conf (mutual TLS, enrolment,\n"
+          "         optionally a plaintext lab listener) and its ACL files\n"
           "replay-catalog  print the catalog for posedge-agent --replay of dataset files\n"
           "pki      the store's certificate authority: CA, till certificates from CSRs,\n"
           "         revocation and CRLs, enrolment tokens (posedge-ctl pki --help)\n"
           "\n"
           "--user and --password-file (the file's first line is the password) log in to a\n"
-          "broker that has the store's ACL, normally as the bridge user. \"posedge-ctl CMD\n"
-          "--help\" explains status, fleet and acl further.\n",
+          "broker that has the store's ACL, normally as the bridge user; --tls-ca, --tls-cert\n"
+          "and --tls-key connect over mutual TLS instead, as S/hq. \"posedge-ctl CMD --help\"\n"
+          "explains status, fleet, acl and broker-config further.\n",
           out);
 }
 
@@ -419,6 +426,8 @@ int main(int argc, char **argv)
         return ctl_fleet(argc - 1, argv + 1);
     if (strcmp(cmd, "acl") == 0)
         return ctl_acl(argc - 1, argv + 1);
+    if (strcmp(cmd, "broker-config") == 0)
+        return ctl_broker_config(argc - 1, argv + 1);
     if (strcmp(cmd, "replay-catalog") == 0)
         return ctl_replay_catalog(argc - 1, argv + 1);
     if (strcmp(cmd, "pki") == 0)

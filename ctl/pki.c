@@ -6,7 +6,7 @@
  *   posedge-ctl pki init   --dir D (--store S | --hq) [--days N] [--name NAME]
  *   posedge-ctl pki issue  --dir D --store S (--terminal T | --bridge | --hq | --server)
  *                          (--csr FILE | --key-out FILE [--key-format F]) [--san DNS:x,IP:y]
- *                          --out CERT [--days N]
+ *                          --out CERT [--days N] [--at TIME]
  *   posedge-ctl pki revoke --dir D (--serial HEX | --terminal T [--store S])
  *   posedge-ctl pki list   --dir D [--json]
  *   posedge-ctl pki crl    --dir D [--out FILE] [--days N]
@@ -36,6 +36,7 @@
 #include "posedge/file.h"
 #include "posedge/json.h"
 #include "posedge/pki.h"
+#include "posedge/protocol.h"
 #include "posedge/secret.h"
 
 #define EXIT_FAIL 1
@@ -46,7 +47,7 @@
     X(DIR, "dir", 1)                                                                               \
     X(STORE, "store", 1)                                                                           \
     X(TERMINAL, "terminal", 1)                                                                     \
-    X(BRIDGE, "bridge", 0)                                                                         \
+    X(BRIDGE, PE_ID_BRIDGE, 0) /* --bridge: the store bridge's identity */                        \
     X(HQ, "hq", 0)                                                                                 \
     X(SERVER, "server", 0)                                                                         \
     X(CSR, "csr", 1)                                                                               \
@@ -63,6 +64,7 @@
     X(CA, "ca", 1)                                                                                 \
     X(CERT, "cert", 1)                                                                             \
     X(CRL, "crl", 1)                                                                               \
+    X(AT, "at", 1)                                                                                 \
     X(HELP, "help", 0)
 
 enum opt {
@@ -236,6 +238,14 @@ static int cmd_issue(const struct args *a)
                                       : "--san goes with --server only");
         return EXIT_USAGE;
     }
+    /* --at: issue as if it were that time (a certificate that is already expired, for a test
+     * that the broker refuses it; or one valid from a planned date). */
+    int64_t now_ms = pe_time_now_ms();
+    if (a->v[O_AT] && (pe_time_parse(a->v[O_AT], &now_ms) != PE_OK || now_ms < 0)) {
+        fail(a, "--at: expected a UTC time such as 2020-01-01T00:00:00.000Z, got \"%s\"",
+             a->v[O_AT]);
+        return EXIT_USAGE;
+    }
     char *csr = NULL, *pem = NULL;
     struct pe_pki_key *key = NULL;
     struct pe_rng *rng = NULL;
@@ -283,7 +293,7 @@ static int cmd_issue(const struct args *a)
                                    .key = key,
                                    .san = a->v[O_SAN],
                                    .days = days,
-                                   .now_ms = pe_time_now_ms()};
+                                   .now_ms = now_ms};
     struct pe_pki_cert_info info;
     if ((rc = pe_pki_issue(ca, &req, &pem, &info, err, sizeof err))) {
         fail(a, "%s", err);
@@ -301,7 +311,7 @@ static int cmd_issue(const struct args *a)
     fmt_time(info.not_after_ms, t);
     printf("issued %s certificate %s serial %s, valid until %s (%lld days), to %s\n",
            pe_pki_kind_name(kind), info.cn, info.serial, t,
-           (long long)pe_pki_days_left(info.not_after_ms, req.now_ms), a->v[O_OUT]);
+           (long long)pe_pki_days_left(info.not_after_ms, pe_time_now_ms()), a->v[O_OUT]);
     if (info.san[0])
         printf("subject alternative names %s\n", info.san);
     if (key)
@@ -687,13 +697,14 @@ static const struct sub subs[] = {
      "         create a CA in D (0700): key ca.key (0600), certificate ca.crt, index, first CRL"},
     {"issue", cmd_issue,
      BIT(DIR) | BIT(STORE) | BIT(TERMINAL) | BIT(BRIDGE) | BIT(HQ) | BIT(SERVER) | BIT(CSR) |
-         BIT(KEY_OUT) | BIT(KEY_FORMAT) | BIT(SAN) | BIT(OUT) | BIT(DAYS),
+         BIT(KEY_OUT) | BIT(KEY_FORMAT) | BIT(SAN) | BIT(OUT) | BIT(DAYS) | BIT(AT),
      BIT(DIR), false,
      "issue  --dir D --store S (--terminal T | --bridge | --hq | --server)\n"
      "         (--csr FILE | --key-out FILE [--key-format pkcs8|sec1]) [--san DNS:x,IP:y]\n"
-     "         --out CERT [--days N]\n"
+     "         --out CERT [--days N] [--at TIME]\n"
      "         issue S/T (or S/bridge, S/hq, S/server with --san) for the key of a CSR, or for\n"
-     "         a key made here and written to FILE (0600: the broker's own, lab use)"},
+     "         a key made here and written to FILE (0600: the broker's own, lab use); --at\n"
+     "         issues as if it were TIME (UTC, e.g. an expired certificate for a test)"},
     {"revoke", cmd_revoke, BIT(DIR) | BIT(SERIAL) | BIT(TERMINAL) | BIT(STORE), BIT(DIR), false,
      "revoke --dir D (--serial HEX | --terminal T [--store S])\n"
      "         revoke one certificate, or every one of a terminal (and void its tokens), and\n"

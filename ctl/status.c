@@ -3,7 +3,7 @@
  * status.c - posedge-ctl status: how each terminal of a store is doing, from the broker.
  *
  *   posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]
- *                      [--timeout SECONDS] [--json]
+ *                      [--tls-ca F [--tls-cert F --tls-key F]] [--timeout SECONDS] [--json]
  *
  * Everything it shows is what the broker keeps retained (docs/protocol.md): each agent's state
  * document on posedge/v1/S/<terminal>/state, the bridge's ack on .../ack and the bridge's own
@@ -16,7 +16,7 @@
  * prints one line per terminal, sorted by id:
  *
  *   TERMINAL  STATE  SEQ  SPOOLED  DELIVERED  BACKLOG  OLDEST_PENDING  STATE_AGE
- *             VERSION  UPTIME  DEVICES  SHIFT
+ *             VERSION  UPTIME  DEVICES  SHIFT  CERT
  *
  * SEQ is the last seq of the terminal's journal as its state says; SPOOLED and DELIVERED are
  * the larger of the agent's view (its state) and the bridge's retained ack, since both only
@@ -30,20 +30,26 @@
  * their meaning and place: other tooling parses them. VERSION is the agent's package version;
  * UPTIME how long it has been running (uptime_s plus the state's age; "-" unless online);
  * DEVICES "ok" when every device's status is ok, else the others as class:status joined by
- * commas ("scale:failed,printer:degraded"); SHIFT "open" or "closed". Any of them is "-" when
- * the state does not say (the will says nothing of them). A last line gives the bridge's state
- * when it has one (docs/protocol.md, "The bridge's state"):
+ * commas ("scale:failed,printer:degraded"); SHIFT "open" or "closed"; CERT, shown when a till
+ * of the store reports a certificate (mutual TLS), the days that certificate has left ("87d";
+ * "expired"; "?" when the till cannot read it; "-" without one), with "!" after it when the
+ * broker refused publishes of the till (its state's "denied"). Any
+ * of them is "-" when the state does not say (the will says nothing of them). A last line
+ * gives the bridge's state when it has one (docs/protocol.md, "The bridge's state"):
  *
  *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown|REFUSAL
  *     [kafka_refused=NAME] kafka_brokers=UP/ALL kafka_mode=MODE last_delivered=AGE drain_eps=R
  *     oldest_pending=AGE
- *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N version=V uptime=AGE state_age=AGE
+ *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N cert_days=N crl_days=N crl=due
+ *     version=V uptime=AGE state_age=AGE
  *
  * on one line; REFUSAL is what Kafka refuses the bridge when its document says so (auth_failed,
- * tls_failed, topic_not_authorized with the topic as kafka_refused, ...). pending and
- * spooled_bytes (what older bridges published, with state, dead and
- * ts) are "-" when missing; every other field is shown only when the document has it, so an
- * older bridge's document is shown as well as a newer one's. AGEs are "-" for a null time.
+ * tls_failed, topic_not_authorized with the topic as kafka_refused, ...); cert_days, crl_days
+ * and crl=due appear when the bridge uses TLS and watches a CRL (crl=due when its next update
+ * is less than two days away). pending and spooled_bytes (what older bridges published, with
+ * state, dead and ts) are "-" when missing; every other field is shown only when the document
+ * has it, so an older bridge's document is shown as well as a newer one's. AGEs are "-" for a
+ * null time.
  *
  * With --json it prints instead one JSON object holding every document as it came:
  * {"store":S,"ts":NOW,"terminals":{"t01":{"state":{...},"ack":{...}},...},"bridge":{...}},
@@ -139,6 +145,7 @@ struct status {
 static void usage(FILE *out)
 {
     fputs("usage: posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
+          "                          [--tls-ca F [--tls-cert F --tls-key F]]\n"
           "                          [--timeout SECONDS] [--json]\n"
           "\n"
           "Reads the retained state and ack of every terminal of store S, and the bridge's\n"
@@ -148,9 +155,12 @@ static void usage(FILE *out)
           "(ok, or those that are not, as class:status) and the shift; then the bridge's line.\n"
           "--json prints every document instead, as one JSON object. --user and\n"
           "--password-file (its first line is the password) log in to a broker with the\n"
-          "store's ACL, as the bridge user. Collects until the broker has been quiet for\n"
-          "300 ms, at most --timeout seconds (default 5). Exit 0 with the table, 1 when the\n"
-          "broker cannot be reached within --timeout or refuses us, 2 for a usage error.\n",
+          "store's ACL, as the bridge user. --tls-ca (the store's CA) connects over TLS, with\n"
+          "--tls-cert and --tls-key as S/hq (or S/bridge) of the store's mutual TLS ACL; the\n"
+          "CERT column then shows each till's certificate's days left. Collects until the\n"
+          "broker has been quiet for 300 ms, at most --timeout seconds (default 5). Exit 0\n"
+          "with the table, 1 when the broker cannot be reached within --timeout or refuses\n"
+          "us, 2 for a usage error.\n",
           out);
 }
 
@@ -351,6 +361,7 @@ struct extra {
     char uptime[24];
     char devices[DEVICES_MAX];
     char shift[WORD_MAX];
+    char cert[32];
 };
 
 /* DEVICES: "ok" when every device says ok, else the others as class:status; "-" when the
@@ -385,11 +396,27 @@ static void fmt_devices(const cJSON *devices, char *out, size_t n)
         snprintf(out, n, "ok");
 }
 
+/* CERT: the days the till's certificate has left, "!" when the broker refused its publishes. */
+static void fmt_cert(const cJSON *doc, char *out, size_t n)
+{
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(doc, "cert");
+    const cJSON *denied = cJSON_GetObjectItemCaseSensitive(doc, "denied");
+    int64_t days = 0, count = 0;
+    const char *mark = pe_json_get_int(denied, "count", &count) == PE_OK && count > 0 ? "!" : "";
+    if (cJSON_IsObject(cert) && pe_json_get_int(cert, "days_left", &days) == PE_OK && days < 0)
+        snprintf(out, n, "expired%s", mark);
+    else if (cJSON_IsObject(cert) && pe_json_get_int(cert, "days_left", &days) == PE_OK)
+        snprintf(out, n, "%lldd%s", (long long)(days < 99999 ? days : 99999), mark);
+    else
+        snprintf(out, n, "%s%s", cJSON_IsObject(cert) ? "?" : "-", mark);
+}
+
 static void extra_of(const struct term *t, int64_t now, struct extra *x)
 {
     const cJSON *doc = t->has_state ? t->state_doc : NULL;
     const char *v = NULL;
     int64_t up = -1;
+    fmt_cert(doc, x->cert, sizeof x->cert);
     snprintf(x->version, sizeof x->version, "-");
     snprintf(x->uptime, sizeof x->uptime, "-");
     snprintf(x->shift, sizeof x->shift, "-");
@@ -410,7 +437,7 @@ static void extra_of(const struct term *t, int64_t now, struct extra *x)
 }
 
 static void print_term(const struct term *t, int width, const struct extra *x, int vwidth,
-                       int dwidth, int64_t now)
+                       int dwidth, bool certs, int64_t now)
 {
     char seq[24], spooled[24], delivered[24], backlog[24], pending[24] = "-", age[24] = "-";
     const char *state = !t->has_state ? "unknown" : t->state;
@@ -442,9 +469,9 @@ static void print_term(const struct term *t, int width, const struct extra *x, i
     }
     if (t->has_state && t->state_ts >= 0)
         fmt_age(now - t->state_ts, age, sizeof age);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %s\n", width, t->id, state,
-           seq, spooled, delivered, backlog, pending, age, vwidth, x->version, x->uptime, dwidth,
-           x->devices, x->shift);
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%s\n", width, t->id,
+           state, seq, spooled, delivered, backlog, pending, age, vwidth, x->version, x->uptime,
+           dwidth, x->devices, certs ? 6 : 0, x->shift, certs ? " " : "", certs ? x->cert : "");
 }
 
 /* " KEY=VALUE" of member key of obj when present (a scalar). */
@@ -530,6 +557,15 @@ static void print_bridge(const struct bridge_state *b, int64_t now)
     }
     put_member("terminals", doc, "terminals");
     put_member("dead", doc, "dead");
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(doc, "cert");
+    const cJSON *crl = cJSON_GetObjectItemCaseSensitive(doc, "crl");
+    if (cJSON_IsObject(cert))
+        put_member("cert_days", cert, "days_left");
+    if (cJSON_IsObject(crl)) {
+        put_member("crl_days", crl, "days_left");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(crl, "warning")))
+            fputs(" crl=due", stdout);
+    }
     put_member("version", doc, "version");
     int64_t up;
     if (strcmp(b->state, "offline") != 0 && pe_json_get_int(doc, "uptime_s", &up) == PE_OK &&
@@ -554,10 +590,14 @@ static void print_table(struct status *st)
         st->oom = true;
         return;
     }
+    bool certs = false; /* a till reports a certificate: the CERT column is shown */
     if (st->nterms)
         qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
     for (size_t i = 0; i < st->nterms; i++) {
         extra_of(&st->terms[i], now, &x[i]);
+        if (st->terms[i].has_state &&
+            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st->terms[i].state_doc, "cert")))
+            certs = true;
         if ((int)strlen(st->terms[i].id) > width)
             width = (int)strlen(st->terms[i].id);
         if ((int)strlen(x[i].version) > vwidth)
@@ -565,11 +605,12 @@ static void print_table(struct status *st)
         if ((int)strlen(x[i].devices) > dwidth)
             dwidth = (int)strlen(x[i].devices);
     }
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %s\n", width, "TERMINAL",
-           "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING", "STATE_AGE", vwidth,
-           "VERSION", "UPTIME", dwidth, "DEVICES", "SHIFT");
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%s\n", width,
+           "TERMINAL", "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING",
+           "STATE_AGE", vwidth, "VERSION", "UPTIME", dwidth, "DEVICES", certs ? 6 : 0, "SHIFT",
+           certs ? " " : "", certs ? "CERT" : "");
     for (size_t i = 0; i < st->nterms; i++)
-        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, now);
+        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, certs, now);
     free(x);
     if (st->nterms == 0)
         printf("(no terminal of store %s has a retained state or ack)\n", st->store);
@@ -658,9 +699,11 @@ int ctl_status(int argc, char **argv)
         {"mqtt", required_argument, NULL, 'm'},    {"store", required_argument, NULL, 's'},
         {"user", required_argument, NULL, 'u'},    {"password-file", required_argument, NULL, 'p'},
         {"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          CTL_TLS_LONGOPTS,
+        {NULL, 0, NULL, 0},
     };
     struct status st = {.store = NULL};
+    struct ctl_tls tls = {NULL};
     char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
     const char *user = NULL, *password_file = NULL;
     int port = 0;
@@ -690,11 +733,13 @@ int ctl_status(int argc, char **argv)
         } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else {
+        } else if (!ctl_tls_opt(c, optarg, &tls)) {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
+    if (ctl_tls_check("status", &tls))
+        return EXIT_USAGE;
     if (!st.addr || !st.store || optind != argc) {
         fprintf(stderr, "posedge-ctl status: needs --mqtt HOST:PORT and --store S, nothing else\n");
         usage(stderr);
@@ -734,6 +779,7 @@ int ctl_status(int argc, char **argv)
         .on_message = on_message,
         .ctx = &st,
     };
+    ctl_tls_apply(&tls, &mo);
     rc = ctl_mqtt_open(st.loop, &mo, password, sizeof password, &st.mqtt);
     if (rc) {
         fprintf(stderr, "posedge-ctl status: MQTT client for %s: %s\n", st.addr, pe_strerror(rc));
@@ -745,7 +791,8 @@ int ctl_status(int argc, char **argv)
         goto destroy_mqtt;
     }
     if (!st.connected) {
-        ctl_unreachable("status", st.addr, timeout_s, st.attempts_failed, st.last_reason);
+        ctl_unreachable("status", st.addr, timeout_s, st.attempts_failed, st.last_reason,
+                        tls.ca != NULL);
         goto destroy_mqtt;
     }
     if (!st.probed)

@@ -52,6 +52,7 @@
 #include <stdint.h>
 
 #include "posedge/event.h"
+#include "posedge/protocol.h"
 
 #define PE_PKI_CN_MAX (2 * PE_ID_MAX) /* "<store>/<name>" and NUL */
 #define PE_PKI_SERIAL_MAX 41          /* up to 20 octets as hex, and NUL */
@@ -69,7 +70,7 @@
 #define PE_PKI_KINDS(X)                                                                            \
     X(CA, "ca", NULL, NULL, 3650)                                                                  \
     X(TERMINAL, "terminal", NULL, "client", 90)                                                    \
-    X(BRIDGE, "bridge", "bridge", "client", 365)                                                   \
+    X(BRIDGE, PE_ID_BRIDGE, PE_ID_BRIDGE, "client", 365) /* the reserved id of protocol.h */       \
     X(HQ, "hq", "hq", "client", 365)                                                               \
     X(SERVER, "server", "server", "server", 365)
 

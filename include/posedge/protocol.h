@@ -29,8 +29,9 @@
 #define PE_ID_BRIDGE_OLD "_bridge"
 
 /* Wildcards and ACL substitutions accepted in place of an id by pe_topic. */
-#define PE_TOPIC_ANY "+"  /* MQTT single-level wildcard */
-#define PE_TOPIC_USER "%u" /* mosquitto ACL pattern: the client's username */
+#define PE_TOPIC_ANY "+"    /* MQTT single-level wildcard */
+#define PE_TOPIC_USER "%u"   /* mosquitto ACL pattern: the client's username */
+#define PE_TOPIC_CLIENT "%c" /* mosquitto ACL pattern: the client's id */
 
 /* X(name, string) - the channels under posedge/v1/<store>/<terminal>/. */
 #define PE_CHANNELS(X)                                                                             \
@@ -41,6 +42,9 @@
     X(CMD_RES, "cmd/res")       /* till -> HQ: one answer per command */                          \
     X(TELEMETRY, "telemetry")   /* till -> bridge: telemetry documents */                         \
     X(PROBE, "probe")           /* a tool's round-trip probe on the bridge's own topics */        \
+    X(ENROL, "enrol")           /* new till -> signer: {"v":1,"req","token","csr"} (QoS 1) */    \
+    X(ENROL_RES, "enrol/res")   /* signer -> till: the certificate or the refusal */             \
+    X(RENEW, "renew")           /* enrolled till -> signer, over mutual TLS: a new CSR */         \
     X(ALL, "#")                 /* every channel (subscriptions and ACLs only) */
 
 enum pe_channel {
@@ -56,9 +60,9 @@ const char *pe_channel_name(enum pe_channel ch);
 /*
  * Format posedge/v1/<store>/<terminal>/<channel>[/<suffix>] into out (len bytes, PE_TOPIC_MAX
  * is always enough for a suffix of up to 64 bytes). store and terminal are ids
- * (pe_event_id_valid), PE_TOPIC_ANY or PE_TOPIC_USER; suffix may be NULL. Errors: PE_EINVAL
- * (an id or the suffix is not valid: nothing is written but an empty string), PE_ERANGE (out
- * is too small).
+ * (pe_event_id_valid), PE_TOPIC_ANY, PE_TOPIC_USER or PE_TOPIC_CLIENT; suffix may be NULL.
+ * Errors: PE_EINVAL (an id or the suffix is not valid: nothing is written but an empty
+ * string), PE_ERANGE (out is too small).
  */
 int pe_topic(char *out, size_t len, const char *store, const char *terminal, enum pe_channel ch,
              const char *suffix);
@@ -75,12 +79,86 @@ int pe_topic_parse(const char *topic, char store[PE_ID_MAX], char terminal[PE_ID
 /* True for ids that name no till: "bridge" and "_bridge". */
 bool pe_id_reserved(const char *id);
 
+/* The kinds of mosquitto ACL (acl_file format) posedge writes for a store's broker. */
+enum pe_acl_kind {
+    PE_ACL_PASSWORD, /* password logins: username = terminal id, the bridge user by name (labs) */
+    PE_ACL_TLS,      /* mutual TLS with use_identity_as_username: username = certificate CN */
+    PE_ACL_ENROL,    /* the enrolment listener: anonymous, client id = terminal id */
+};
+
 /*
- * Write the mosquitto ACL of a store (acl_file format) to out: the bridge user may read every
- * till's events and state, write acks and commands, read answers and use its own topics; each
- * till (username = terminal id) may use only its own topics. Errors: PE_EINVAL (a bad id),
- * PE_EIO (the write failed).
+ * Write the password-mode ACL of a store (PE_ACL_PASSWORD) to out: the bridge user may read
+ * every till's events and state, write acks and commands, read answers and use its own topics;
+ * each till (username = terminal id) may use only its own topics. Errors: PE_EINVAL (a bad
+ * id), PE_EIO (the write failed).
  */
 int pe_protocol_acl(FILE *out, const char *store, const char *bridge_user);
+
+/*
+ * Write the ACL of kind for store to out. PE_ACL_PASSWORD is pe_protocol_acl with bridge_user.
+ * PE_ACL_TLS (bridge_user ignored): the users "<store>/bridge" (the bridge: everything of
+ * PE_ACL_PASSWORD's bridge user, plus reading renewals and answering enrolments) and
+ * "<store>/hq" (HQ's tool: commands, and reading states, acks and answers), and for every
+ * client the patterns "posedge/v1/%u/<channel>" of a till, so a certificate "<store>/<till>"
+ * reaches its own topics only. PE_ACL_ENROL (bridge_user ignored): an enrolling client (client
+ * id = terminal id) may write posedge/v1/<store>/%c/enrol and read .../%c/enrol/res, nothing
+ * else. Errors: PE_EINVAL (a bad id or kind), PE_EIO (the write failed).
+ */
+int pe_protocol_acl_kind(FILE *out, enum pe_acl_kind kind, const char *store,
+                         const char *bridge_user);
+
+/* ---- enrolment messages (docs/protocol.md, "Enrolment") ----
+ *
+ * A till asks on posedge/v1/<store>/<terminal>/enrol (first enrolment, with its one-time token)
+ * or .../renew (over mutual TLS, no token) with {"v":1,"req":REQ,"token":T,"csr":PEM} and is
+ * answered on .../enrol/res with {"v":1,"req":REQ,"ok":true,"cert":PEM} or {"v":1,"req":REQ,
+ * "ok":false,"error":NAME,"reason":TEXT} (NAME from pki.h's PE_PKI_REFUSALS). The store and
+ * terminal come from the topic, never from the message. */
+#define PE_ENROL_REQ_MAX 64    /* a request id: 1..64 of A-Z a-z 0-9 . _ : - */
+#define PE_ENROL_PEM_MAX 8192  /* the longest CSR or certificate accepted */
+#define PE_ENROL_TOKEN_MAX 64  /* the longest token accepted (letters, digits, '-', blanks) */
+
+struct pe_enrol_request {
+    const char *req;   /* the till's request id */
+    const char *token; /* enrol: the one-time token; renew: NULL */
+    const char *csr;   /* the CSR, PEM */
+};
+
+struct pe_enrol_answer {
+    const char *req;    /* the request answered */
+    bool ok;            /* signed */
+    const char *cert;   /* ok: the certificate, PEM */
+    const char *error;  /* refused: the refusal's name ("token_used") */
+    const char *reason; /* refused: the refusal in words */
+};
+
+struct cJSON;
+
+/*
+ * The request r as JSON into *out (malloc'd, NUL-terminated; it holds the token: the caller
+ * wipes it with pe_secret_wipe before free). Built by hand, so no copy of the token is left in
+ * freed memory. Errors: PE_EINVAL (a field that is not valid), PE_ENOMEM.
+ */
+int pe_enrol_request_json(const struct pe_enrol_request *r, char **out);
+
+/*
+ * Parse a request of len bytes; renew says which channel it came on (a renewal carries no
+ * token, an enrolment must). out's strings point into *doc (the caller's: free it with
+ * pe_enrol_request_free, which wipes the token). Errors (why says which member): PE_EPARSE
+ * (not JSON), PE_EINVAL (a member missing, of the wrong type or not valid), PE_ENOMEM.
+ */
+int pe_enrol_request_parse(const void *payload, size_t len, bool renew, struct cJSON **doc,
+                           struct pe_enrol_request *out, char *why, size_t whylen);
+
+/* Wipe the token of a parsed request and free its document; NULL is a no-op. */
+void pe_enrol_request_free(struct cJSON *doc);
+
+/* The answer a as JSON into *out (malloc'd). Errors: PE_EINVAL, PE_ENOMEM. */
+int pe_enrol_answer_json(const struct pe_enrol_answer *a, char **out);
+
+/* Parse an answer; out's strings point into *doc (the caller's, cJSON_Delete). Errors as
+ * pe_enrol_request_parse's. */
+int pe_enrol_answer_parse(const void *payload, size_t len, struct cJSON **doc,
+                          struct pe_enrol_answer *out, char *why, size_t whylen);
 
 #endif

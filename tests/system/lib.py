@@ -145,17 +145,96 @@ def port_open(port):
         return False
 
 
-class Mosquitto:
-    """The real mosquitto broker on a free loopback port with a generated config."""
+class StorePKI:
+    """A store's PKI made with posedge-ctl pki in workdir/<name>: the CA (ca/, a store CA, or an
+    HQ CA for every store with hq=True), the broker's server certificate (CN <store>/server,
+    SAN DNS:localhost,IP:127.0.0.1), the bridge's (<store>/bridge) and HQ's (<store>/hq) client
+    certificates, and till certificates, tokens, revocations and CRLs on request. Keys are
+    0600 files; ctl outputs are kept in self.outputs for a test that greps for secrets."""
 
-    def __init__(self, workdir, port=None, also_on=(), anonymous=True, extra=()):
+    def __init__(self, workdir, store="s001", name="pki", hq=False):
+        self.store = store
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.ca = os.path.join(self.dir, "ca")
+        self.outputs = []
+        self.pki("init", "--dir", self.ca, *(["--hq"] if hq else ["--store", store]))
+        self.ca_crt = os.path.join(self.ca, "ca.crt")
+        self.server_key, self.server_crt = self.path("server.key"), self.path("server.crt")
+        self.pki("issue", "--dir", self.ca, "--store", store, "--server", "--san",
+                 "DNS:localhost,IP:127.0.0.1", "--key-out", self.server_key,
+                 "--out", self.server_crt)
+        self.bridge_key, self.bridge_crt = self.path("bridge.key"), self.path("bridge.crt")
+        self.pki("issue", "--dir", self.ca, "--store", store, "--bridge", "--key-out",
+                 self.bridge_key, "--out", self.bridge_crt)
+        self.hq_key, self.hq_crt = self.path("hq.key"), self.path("hq.crt")
+        self.pki("issue", "--dir", self.ca, "--store", store, "--hq", "--key-out", self.hq_key,
+                 "--out", self.hq_crt)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def pki(self, *args, check_rc=0):
+        p = run([CTL, "pki"] + list(args), timeout=60, check_rc=check_rc)
+        self.outputs.append(("pki " + " ".join(args), p.stdout + p.stderr))
+        return p
+
+    def till(self, terminal, store=None, days=None, at=None):
+        """A till's key (made as the till makes it: pki csr) and its certificate from the CA;
+        (key, crt). days and at (a UTC time) as pki issue's --days and --at."""
+        store = store or self.store
+        key, csr, crt = (self.path("%s-%s.%s" % (store, terminal, x))
+                         for x in ("key", "csr", "crt"))
+        if not os.path.exists(key):
+            self.pki("csr", "--key", key, "--store", store, "--terminal", terminal, "--out", csr)
+        extra = (["--days", str(days)] if days else []) + (["--at", at] if at else [])
+        self.pki("issue", "--dir", self.ca, "--store", store, "--terminal", terminal, "--csr", csr,
+                 "--out", crt, *extra)
+        return key, crt
+
+    def token(self, terminal, path=None, store=None):
+        """A one-time enrolment token for the till: the token (and its 0600 file when path)."""
+        args = ["token", "--dir", self.ca, "--store", store or self.store, "--terminal", terminal]
+        p = self.pki(*args + (["--out", path] if path else []))
+        if path:
+            with open(path) as f:
+                return f.readline().strip()
+        m = re.match(r"([A-Z2-7]{24})\n", p.stdout)
+        check(m, "no token in %r" % p.stdout)
+        return m.group(1)
+
+    def revoke(self, terminal):
+        self.pki("revoke", "--dir", self.ca, "--terminal", terminal, "--store", self.store)
+
+    @property
+    def crl(self):
+        return os.path.join(self.ca, "crl.pem")
+
+
+class Mosquitto:
+    """The real mosquitto broker on a free loopback port with a generated config.
+
+    With tls=StorePKI the configuration is posedge-ctl broker-config's (mutual TLS on self.port,
+    the enrolment listener on self.enrol_port, and with lab_password_file a plaintext lab
+    listener on self.lab_port), with the PKI's CA, server certificate and CRL copied into the
+    broker's directory; reload_crl() installs the CA's current CRL and reloads (SIGHUP)."""
+
+    def __init__(self, workdir, port=None, also_on=(), anonymous=True, extra=(), tls=None,
+                 lab_password_file=None, acl=None):
         """also_on: more addresses to listen on (same port), e.g. a veth end of a test.
         anonymous: allow_anonymous (False with a password_file in extra for an ACL test).
-        extra: more lines of mosquitto.conf, e.g. "password_file /path", "acl_file /path"."""
+        extra: more lines of mosquitto.conf, e.g. "password_file /path", "acl_file /path".
+        tls: a StorePKI: the store broker of broker-config instead (acl: another text for its
+        main ACL file, for a test of a denial)."""
         self.dir = os.path.join(workdir, "mosquitto")
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
         self.conf = os.path.join(self.dir, "mosquitto.conf")
+        self.tls = tls
+        self.proc = None
+        if tls:
+            self._tls_conf(tls, lab_password_file, acl, extra)
+            return
         with open(self.conf, "w") as f:
             # user root: as root mosquitto would switch to its own user, which cannot write
             # the persistence directory of a test run.
@@ -167,7 +246,38 @@ class Mosquitto:
                     "max_queued_messages 100000\n" % self.dir)
             for line in extra:
                 f.write(line + "\n")
-        self.proc = None
+
+    def _tls_conf(self, pki, lab_password_file, acl, extra):
+        self.enrol_port = free_port()
+        self.lab_port = free_port() if lab_password_file else None
+        for src, name in ((pki.ca_crt, "ca.crt"), (pki.server_crt, "server.crt"),
+                          (pki.server_key, "server.key"), (pki.crl, "crl.pem")):
+            shutil.copyfile(src, os.path.join(self.dir, name))
+        os.chmod(os.path.join(self.dir, "server.key"), 0o600)
+        posedge_conf = os.path.join(self.dir, "posedge.conf")
+        args = [CTL, "broker-config", "--store", pki.store, "--dir", self.dir, "--conf",
+                posedge_conf, "--bind", "127.0.0.1", "--port", str(self.port), "--enrol-port",
+                str(self.enrol_port)]
+        if lab_password_file:
+            args += ["--lab-port", str(self.lab_port), "--lab-password-file", lab_password_file]
+        run(args, timeout=30, check_rc=0)
+        if acl is not None:
+            with open(os.path.join(self.dir, "acl"), "w") as f:
+                f.write(acl)
+        with open(posedge_conf) as f:
+            generated = f.read()
+        with open(self.conf, "w") as f:
+            # user root as in the plaintext fixture; the rest is broker-config's, unchanged.
+            f.write("user root\npersistence true\npersistence_location %s/\n"
+                    "max_queued_messages 100000\nlog_type all\n" % self.dir)
+            for line in extra:
+                f.write(line + "\n")
+            f.write(generated)
+
+    def reload_crl(self):
+        """Install the CA's current CRL and reload the broker (SIGHUP, as systemctl reload)."""
+        shutil.copyfile(self.tls.crl, os.path.join(self.dir, "crl.pem"))
+        self.proc.send_signal(signal.SIGHUP)
 
     def start(self):
         self.log = open(os.path.join(self.dir, "mosquitto.log"), "a")
@@ -194,6 +304,10 @@ class Mosquitto:
     @property
     def addr(self):
         return "127.0.0.1:%d" % self.port
+
+    def logtext(self):
+        with open(os.path.join(self.dir, "mosquitto.log"), errors="replace") as f:
+            return f.read()
 
 
 class DevKafka:

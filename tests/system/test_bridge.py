@@ -618,6 +618,7 @@ def mqtt_credentials_from_password_file():
     pwfile = os.path.join(d, "bridge.pw")
     with open(pwfile, "w") as f:
         f.write(secret + "\nsecond line ignored\n")
+    os.chmod(pwfile, 0o600)  # a password file others may read is refused (issue 13)
     ok = bad = None
     try:
         # Unreadable: refused at start, naming the key and the file.
@@ -639,6 +640,7 @@ def mqtt_credentials_from_password_file():
         wrong = os.path.join(d, "wrong.pw")
         with open(wrong, "w") as f:
             f.write("not-" + secret + "\n")
+        os.chmod(wrong, 0o600)
         bad = Bridge(os.path.join(d, "bad"), m.addr, k.bootstrap, "--set",
                      "mqtt.username=bridge", "--set", "mqtt.password_file=" + wrong).start()
         wait_until(lambda: "mqtt.connect_failed" in bad.logtext(), 30, "the refusal logged")

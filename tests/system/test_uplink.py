@@ -424,7 +424,9 @@ def uplink_options_and_refusals():
             check_rc=0)
     cfg = json.loads(p.stdout)
     check(cfg["mqtt"] == {"host": "broker.lan", "port": 1884, "keepalive_s": 30, "username": "",
-                          "password_file": ""}, "%s" % cfg["mqtt"])
+                          "password_file": "",
+                          "tls": {"ca_file": "", "cert_file": "", "key_file": ""}},
+          "%s" % cfg["mqtt"])
     check(cfg["uplink"] == {"batch_max": 200, "batch_bytes": 262144, "window": 2000,
                             "resend_ms": 3000}, "%s" % cfg["uplink"])
     p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--print-config"], check_rc=0)

@@ -9,6 +9,11 @@
  * which exits at once, never leaves one behind. Readiness is found by polling a TCP connect
  * against a deadline, and every wait spins the pe_loop until a condition holds or a deadline
  * passes: nothing sleeps to synchronise.
+ *
+ * MQTT v5 and TLS: a publish the broker's ACL denies comes back with reason 0x87 (not a silent
+ * drop), a refused CONNACK is PE_EDECLINED; mutual TLS with certificates made by pe_pki in the
+ * test's directory, and the refusals (no client certificate, a broker whose certificate does
+ * not name the host, a key file others may read, a certificate without its key).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,16 +24,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "posedge/clock.h"
+#include "posedge/crypto.h"
 #include "posedge/err.h"
+#include "posedge/file.h"
 #include "posedge/log.h"
 #include "posedge/loop.h"
 #include "posedge/mqtt.h"
+#include "posedge/pki.h"
 #include "tests/unit/harness.h"
 
 #define WAIT_MS 10000 /* deadline of every wait */
@@ -135,15 +145,19 @@ static void reaper(const char *exe, const char *conf, const char *log, int life,
     _exit(0);
 }
 
-/* Start mosquitto on port (0: a free one) and return once it accepts connections. */
-static void broker_start(struct broker *b, int port)
+/* Start mosquitto on port (0: a free one) with the listener's lines extra (NULL: anonymous
+ * plain TCP) and return once it accepts connections. */
+static void broker_start_with(struct broker *b, int port, const char *extra)
 {
     b->port = port ? port : free_port();
     const char *conf = pe_test_path(0, "mosquitto.conf");
     FILE *f = fopen(conf, "w");
     if (!f)
         pe_test_fail(__FILE__, __LINE__, "cannot write %s", conf);
-    fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", b->port);
+    fprintf(f,
+            "user root\nper_listener_settings true\nlistener %d 127.0.0.1\n%s\n"
+            "persistence false\n",
+            b->port, extra ? extra : "allow_anonymous true");
     fclose(f);
     const char *exe = getenv("PE_MOSQUITTO");
     exe = exe && *exe ? exe : "/usr/sbin/mosquitto";
@@ -175,6 +189,11 @@ static void broker_start(struct broker *b, int port)
             pe_test_fail(__FILE__, __LINE__, "mosquitto not listening on %d; see %s", b->port, log);
         nap_ms(10);
     }
+}
+
+static void broker_start(struct broker *b, int port)
+{
+    broker_start_with(b, port, NULL);
 }
 
 static void broker_stop(struct broker *b)
@@ -209,6 +228,8 @@ struct probe {
     bool session_present; /* of the last on_connect */
     int published;        /* on_published calls */
     int last_mid;         /* mid of the last one */
+    int last_reason;      /* its MQTT v5 reason code */
+    int denied;           /* on_published calls with a failure reason (>= 0x80) */
     int nmsg;             /* messages received */
     struct msg msgs[MAXMSG];
 };
@@ -241,11 +262,13 @@ static void p_message(void *ctx, const char *topic, const void *payload, size_t 
     m->retained = retained;
 }
 
-static void p_published(void *ctx, int mid)
+static void p_published(void *ctx, int mid, int reason)
 {
     struct probe *p = ctx;
     p->published++;
     p->last_mid = mid;
+    p->last_reason = reason;
+    p->denied += reason >= PE_MQTT_RC_FAILURE;
 }
 
 static struct pe_mqtt *client(struct pe_loop *l, struct probe *p, const char *id, int port,
@@ -666,6 +689,235 @@ static void t_will(void)
     broker_stop(&b);
 }
 
+/* ---- MQTT v5 and TLS ---- */
+
+static void t_v5_denied_publish_has_its_reason(void)
+{
+    char acl[600], extra[800];
+    snprintf(acl, sizeof acl, "%s/acl", pe_test_tmpdir());
+    FILE *f = fopen(acl, "w");
+    CHECK(f != NULL);
+    fputs("topic readwrite ok/#\n", f);
+    fclose(f);
+    snprintf(extra, sizeof extra, "allow_anonymous true\nacl_file %s", acl);
+    struct broker b = {0};
+    broker_start_with(&b, 0, extra);
+    struct pe_loop *l = new_loop();
+    static struct probe p;
+    client(l, &p, "pe-test-v5", b.port, NULL);
+    WAIT_FOR(l, p.connects == 1);
+    int mid = 0;
+    CHECK_OK(pe_mqtt_publish(p.m, "no/x", "a", 1, 1, false, &mid));
+    WAIT_FOR(l, p.published == 1);
+    /* MQTT 3.1.1 would have acknowledged it and dropped it: v5 says why. */
+    CHECK_INT(p.last_mid, mid);
+    CHECK_INT(p.last_reason, PE_MQTT_RC_NOT_AUTHORIZED);
+    CHECK_INT(p.denied, 1);
+    CHECK_STR(pe_mqtt_reason(p.last_reason), "Not authorized");
+    CHECK_OK(pe_mqtt_publish(p.m, "ok/x", "a", 1, 1, false, &mid));
+    WAIT_FOR(l, p.published == 2);
+    CHECK(p.last_reason < PE_MQTT_RC_FAILURE); /* 0x10: nobody subscribed, still taken */
+    CHECK_INT(p.denied, 1);
+    CHECK_INT(p.disconnects, 0);
+    pe_mqtt_destroy(p.m);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
+static void t_v5_refused_connack_is_declined(void)
+{
+    struct broker b = {0};
+    broker_start_with(&b, 0, "allow_anonymous false");
+    struct pe_loop *l = new_loop();
+    static struct probe p;
+    client(l, &p, "pe-test-refused", b.port, NULL);
+    WAIT_FOR(l, p.disconnects >= 2);
+    CHECK_INT(p.connects, 0);
+    CHECK_INT(p.reason, PE_EDECLINED);
+    pe_mqtt_destroy(p.m);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
+/* A store CA in the test's directory, with the broker's certificate (SAN san) and a till's. */
+struct tls_files {
+    char ca[300], server_crt[300], server_key[300], till_crt[300], till_key[300];
+};
+
+static void write_cert(struct pe_pki_ca *ca, struct pe_rng *rng, enum pe_pki_kind kind,
+                       const char *san, const char *crt, const char *key)
+{
+    char err[PE_PKI_ERRLEN], *pem = NULL;
+    struct pe_pki_key *k = NULL;
+    CHECK_OK(pe_pki_key_generate(rng, &k, err, sizeof err));
+    CHECK_OK(pe_pki_key_save(k, key, PE_PKI_KEY_PKCS8, err, sizeof err));
+    struct pe_pki_issue_req r = {.kind = kind, .store = "s001", .terminal = "t01", .key = k,
+                                 .san = san, .now_ms = pe_time_now_ms()};
+    CHECK_OK(pe_pki_issue(ca, &r, &pem, NULL, err, sizeof err));
+    CHECK_OK(pe_file_write_atomic_mode(crt, pem, strlen(pem), 0644, 0, err, sizeof err));
+    free(pem);
+    pe_pki_key_destroy(k);
+}
+
+static void make_tls(struct tls_files *t, const char *san)
+{
+    const char *d = pe_test_tmpdir();
+    char dir[256], err[PE_PKI_ERRLEN];
+    snprintf(dir, sizeof dir, "%.200s/ca", d);
+    snprintf(t->ca, sizeof t->ca, "%s/ca.crt", dir);
+    snprintf(t->server_crt, sizeof t->server_crt, "%s/server.crt", d);
+    snprintf(t->server_key, sizeof t->server_key, "%s/server.key", d);
+    snprintf(t->till_crt, sizeof t->till_crt, "%s/till.crt", d);
+    snprintf(t->till_key, sizeof t->till_key, "%s/till.key", d);
+    struct pe_pki_ca_init ci = {.dir = dir, .store = "s001", .now_ms = pe_time_now_ms()};
+    CHECK_OK(pe_pki_ca_init(&ci, err, sizeof err));
+    struct pe_pki_ca *ca = NULL;
+    struct pe_rng *rng = NULL;
+    CHECK_OK(pe_pki_ca_open(dir, &ca, err, sizeof err));
+    CHECK_OK(pe_rng_create("test_mqtt", &rng));
+    write_cert(ca, rng, PE_PKI_SERVER, san, t->server_crt, t->server_key);
+    write_cert(ca, rng, PE_PKI_TERMINAL, NULL, t->till_crt, t->till_key);
+    pe_rng_destroy(rng);
+    pe_pki_ca_close(ca);
+}
+
+static void tls_broker(struct broker *b, const struct tls_files *t)
+{
+    char extra[1600];
+    snprintf(extra, sizeof extra,
+             "cafile %s\ncertfile %s\nkeyfile %s\ntls_version tlsv1.2\nrequire_certificate true\n"
+             "use_identity_as_username true\nallow_anonymous false",
+             t->ca, t->server_crt, t->server_key);
+    broker_start_with(b, 0, extra);
+}
+
+static struct pe_mqtt *tls_client(struct pe_loop *l, struct probe *p, int port,
+                                  const struct tls_files *t, bool cert)
+{
+    struct pe_mqtt_opts o = {
+        .client_id = "pe-test-tls",
+        .host = "127.0.0.1",
+        .port = port,
+        .keepalive_s = 10,
+        .backoff_min_ms = 20,
+        .backoff_max_ms = 200,
+        .jitter_seed = 42,
+        .tls_ca_file = t->ca,
+        .tls_cert_file = cert ? t->till_crt : NULL,
+        .tls_key_file = cert ? t->till_key : NULL,
+        .on_connect = p_connect,
+        .on_disconnect = p_disconnect,
+        .on_message = p_message,
+        .on_published = p_published,
+        .ctx = p,
+    };
+    CHECK_OK(pe_mqtt_create(l, &o, &p->m));
+    return p->m;
+}
+
+static void t_tls_mutual(void)
+{
+    static struct tls_files t;
+    make_tls(&t, "DNS:localhost,IP:127.0.0.1");
+    struct broker b = {0};
+    tls_broker(&b, &t);
+    struct pe_loop *l = new_loop();
+    static struct probe p;
+    p.sub = "posedge/v1/s001/t01/#";
+    tls_client(l, &p, b.port, &t, true);
+    WAIT_FOR(l, p.connects == 1);
+    CHECK_OK(pe_mqtt_publish(p.m, "posedge/v1/s001/t01/state", "s", 1, 1, false, NULL));
+    WAIT_FOR(l, p.nmsg == 1 && p.published == 1);
+    CHECK(p.last_reason < PE_MQTT_RC_FAILURE);
+    CHECK_INT(p.disconnects, 0);
+    pe_mqtt_destroy(p.m);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
+static void t_tls_refusals(void)
+{
+    static struct tls_files t;
+    make_tls(&t, "DNS:broker.example");
+    struct broker b = {0};
+    tls_broker(&b, &t);
+    struct pe_loop *l = new_loop();
+    /* The broker's certificate names broker.example, not 127.0.0.1: refused by us, and tried
+     * again with backoff like any failed connection. */
+    static struct probe p;
+    tls_client(l, &p, b.port, &t, true);
+    WAIT_FOR(l, p.disconnects >= 3);
+    CHECK_INT(p.connects, 0);
+    CHECK_INT(p.reason, PE_EIO);
+    pe_mqtt_destroy(p.m);
+    /* A key file others may read: refused before any connection (each logged: quiet here). */
+    pe_log_set_level(PE_LOG_OFF);
+    struct pe_mqtt *m = NULL;
+    CHECK(chmod(t.till_key, 0644) == 0);
+    struct pe_mqtt_opts o = {.client_id = "c", .host = "127.0.0.1", .port = b.port,
+                             .tls_ca_file = t.ca, .tls_cert_file = t.till_crt,
+                             .tls_key_file = t.till_key};
+    CHECK_INT(pe_mqtt_create(l, &o, &m), PE_EINVAL);
+    CHECK(chmod(t.till_key, 0600) == 0);
+    o.tls_key_file = NULL; /* a certificate without its key */
+    CHECK_INT(pe_mqtt_create(l, &o, &m), PE_EINVAL);
+    o.tls_key_file = t.till_key;
+    o.tls_ca_file = "/nonexistent/ca.crt";
+    CHECK_INT(pe_mqtt_create(l, &o, &m), PE_EINVAL);
+    CHECK(m == NULL);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
+static void t_tls_without_client_certificate(void)
+{
+    static struct tls_files t;
+    make_tls(&t, "DNS:localhost,IP:127.0.0.1");
+    struct broker b = {0};
+    tls_broker(&b, &t);
+    struct pe_loop *l = new_loop();
+    static struct probe p;
+    tls_client(l, &p, b.port, &t, false); /* the broker requires a certificate */
+    WAIT_FOR(l, p.disconnects >= 3);
+    CHECK_INT(p.connects, 0);
+    CHECK_INT(p.reason, PE_EIO);
+    pe_mqtt_destroy(p.m);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
+/* A broker that accepts the TCP connection but never answers the TLS handshake (stopped): the
+ * client waits on the loop without spinning, and the keepalive ends the attempt. */
+static void t_tls_handshake_waits_without_spinning(void)
+{
+    static struct tls_files t;
+    make_tls(&t, "DNS:localhost,IP:127.0.0.1");
+    struct broker b = {0};
+    tls_broker(&b, &t);
+    kill(b.pid, SIGSTOP);
+    struct pe_loop *l = new_loop();
+    static struct probe p;
+    tls_client(l, &p, b.port, &t, true);
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    int64_t t0 = pe_mono_ms();
+    while (pe_mono_ms() - t0 < 2000)
+        pe_loop_run_once(l, 50);
+    getrusage(RUSAGE_SELF, &r1);
+    long cpu_ms = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000 +
+                  (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) / 1000 +
+                  (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000 +
+                  (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1000;
+    if (cpu_ms > 500)
+        pe_test_fail(__FILE__, __LINE__, "%ld ms of CPU in 2 s of waiting for a handshake", cpu_ms);
+    CHECK_INT(p.connects, 0);
+    kill(b.pid, SIGCONT);
+    WAIT_FOR_MS(l, p.connects == 1, 30000);
+    pe_mqtt_destroy(p.m);
+    pe_loop_destroy(l);
+    broker_stop(&b);
+}
+
 static const struct pe_test tests[] = {
     {"parse_addr", t_parse_addr},
     {"create_refuses_bad_options", t_create_refuses_bad_options},
@@ -677,6 +929,12 @@ static const struct pe_test tests[] = {
     {"persistent_session", t_persistent_session},
     {"will", t_will},
     {"keepalive_detects_silent_broker", t_keepalive_detects_silent_broker},
+    {"v5_denied_publish_has_its_reason", t_v5_denied_publish_has_its_reason},
+    {"v5_refused_connack_is_declined", t_v5_refused_connack_is_declined},
+    {"tls_mutual", t_tls_mutual},
+    {"tls_refusals", t_tls_refusals},
+    {"tls_without_client_certificate", t_tls_without_client_certificate},
+    {"tls_handshake_waits_without_spinning", t_tls_handshake_waits_without_spinning},
     {NULL, NULL},
 };
 

@@ -3,7 +3,8 @@
  * test_protocol.c - unit tests of the MQTT protocol's one owner (common/protocol.c): topics
  * formatted and parsed back for every channel, with and without a suffix; the wildcard and
  * ACL placeholders; refused ids, suffixes and topics; buffers one byte too small; the reserved
- * ids; and the store's ACL text, byte for byte (docs/protocol.md, "Access control").
+ * ids; the store's ACL texts (password, mutual TLS, enrolment), byte for byte (docs/protocol.md,
+ * "Access control"); and the enrolment messages built and parsed, with their refusals.
  *
  * Expected topics are written out literally, not built with the code under test, so a change
  * of the wire format shows here.
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "posedge/err.h"
 #include "posedge/protocol.h"
@@ -23,7 +26,8 @@ static const struct {
 } channels[] = {
     {PE_CH_EVENTS, "events"}, {PE_CH_ACK, "ack"},           {PE_CH_STATE, "state"},
     {PE_CH_CMD, "cmd"},       {PE_CH_CMD_RES, "cmd/res"},   {PE_CH_TELEMETRY, "telemetry"},
-    {PE_CH_PROBE, "probe"},   {PE_CH_ALL, "#"},
+    {PE_CH_PROBE, "probe"},   {PE_CH_ENROL, "enrol"},       {PE_CH_ENROL_RES, "enrol/res"},
+    {PE_CH_RENEW, "renew"},   {PE_CH_ALL, "#"},
 };
 #define NCHANNELS (sizeof channels / sizeof channels[0])
 
@@ -227,6 +231,63 @@ static const char acl_s001[] =
     "pattern read posedge/v1/s001/%u/cmd\n"
     "pattern write posedge/v1/s001/%u/cmd/res\n";
 
+/* The mutual TLS ACL (use_identity_as_username: %u = "s001/t01"). */
+static const char acl_tls_s001[] =
+    "# posedge ACL for store s001, mutual TLS (mosquitto acl_file; use_identity_as_username:\n"
+    "# the username is the client certificate's CN, \"<store>/<name>\")\n"
+    "user s001/bridge\n"
+    "topic read posedge/v1/s001/+/events\n"
+    "topic read posedge/v1/s001/+/state\n"
+    "topic readwrite posedge/v1/s001/+/ack\n"
+    "topic write posedge/v1/s001/+/cmd\n"
+    "topic read posedge/v1/s001/+/cmd/res\n"
+    "topic read posedge/v1/s001/+/enrol\n"
+    "topic read posedge/v1/s001/+/renew\n"
+    "topic write posedge/v1/s001/+/enrol/res\n"
+    "topic readwrite posedge/v1/s001/bridge/#\n"
+    "\n"
+    "# HQ's tool (posedge-ctl status and fleet)\n"
+    "user s001/hq\n"
+    "topic write posedge/v1/s001/+/cmd\n"
+    "topic read posedge/v1/s001/+/state\n"
+    "topic read posedge/v1/s001/+/cmd/res\n"
+    "topic read posedge/v1/s001/+/ack\n"
+    "topic readwrite posedge/v1/s001/bridge/probe/#\n"
+    "\n"
+    "# each till: only its own topics (%u = \"<store>/<terminal>\", store and terminal\n"
+    "# both from its certificate)\n"
+    "pattern write posedge/v1/%u/events\n"
+    "pattern readwrite posedge/v1/%u/state\n"
+    "pattern read posedge/v1/%u/ack\n"
+    "pattern read posedge/v1/%u/cmd\n"
+    "pattern write posedge/v1/%u/cmd/res\n"
+    "pattern write posedge/v1/%u/renew\n"
+    "pattern read posedge/v1/%u/enrol/res\n";
+
+/* The enrolment listener's ACL (anonymous, %c = the terminal id). */
+static const char acl_enrol_s001[] =
+    "# posedge enrolment ACL for store s001 (mosquitto acl_file of the enrolment\n"
+    "# listener: anonymous, %c is the MQTT client id, the terminal id)\n"
+    "pattern write posedge/v1/s001/%c/enrol\n"
+    "pattern read posedge/v1/s001/%c/enrol/res\n";
+
+/* What pe_protocol_acl_kind writes for kind, store and user, as a malloc'd string; *rc its
+ * result. */
+static char *acl_kind_text(enum pe_acl_kind kind, const char *store, const char *user, int *rc)
+{
+    const char *path = pe_test_path(0, "acl");
+    FILE *f = fopen(path, "w+");
+    CHECK(f != NULL);
+    *rc = pe_protocol_acl_kind(f, kind, store, user);
+    rewind(f);
+    char *buf = calloc(1, 4096);
+    CHECK(buf != NULL);
+    size_t n = fread(buf, 1, 4095, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 /* What pe_protocol_acl writes for store and user, as a malloc'd string; *rc its result. */
 static char *acl_text(const char *store, const char *user, int *rc)
 {
@@ -283,6 +344,139 @@ static void t_acl_refusals(void)
     }
 }
 
+static void t_acl_kinds(void)
+{
+    int rc;
+    char *text = acl_kind_text(PE_ACL_TLS, "s001", NULL, &rc);
+    CHECK_OK(rc);
+    CHECK_STR(text, acl_tls_s001);
+    free(text);
+    text = acl_kind_text(PE_ACL_ENROL, "s001", NULL, &rc);
+    CHECK_OK(rc);
+    CHECK_STR(text, acl_enrol_s001);
+    free(text);
+    text = acl_kind_text(PE_ACL_PASSWORD, "s001", "bridge", &rc);
+    CHECK_OK(rc);
+    CHECK_STR(text, acl_s001);
+    free(text);
+    /* Another store: its name in every user and topic line, s001 nowhere. */
+    text = acl_kind_text(PE_ACL_TLS, "s-9", NULL, &rc);
+    CHECK_OK(rc);
+    CHECK(strstr(text, "\nuser s-9/bridge\n") && strstr(text, "\nuser s-9/hq\n"));
+    CHECK(strstr(text, "s001") == NULL);
+    free(text);
+    text = acl_kind_text(PE_ACL_TLS, "s/1", NULL, &rc);
+    CHECK_INT(rc, PE_EINVAL);
+    CHECK_STR(text, "");
+    free(text);
+    text = acl_kind_text((enum pe_acl_kind)7, "s001", NULL, &rc);
+    CHECK_INT(rc, PE_EINVAL);
+    free(text);
+    CHECK_OK(pe_topic((char[PE_TOPIC_MAX]){0}, PE_TOPIC_MAX, "s001", PE_TOPIC_CLIENT, PE_CH_ENROL,
+                      NULL));
+}
+
+static const char CSR[] = "-----BEGIN CERTIFICATE REQUEST-----\nMIIBx\n"
+                          "-----END CERTIFICATE REQUEST-----\n";
+static const char CRT[] = "-----BEGIN CERTIFICATE-----\nMIIBy\n-----END CERTIFICATE-----\n";
+
+static void t_enrol_request(void)
+{
+    char *text = NULL, why[200];
+    cJSON *doc = NULL;
+    struct pe_enrol_request r = {.req = "5b6f-1", .token = "ABCD-EFGH 2345", .csr = CSR}, p;
+    CHECK_OK(pe_enrol_request_json(&r, &text));
+    CHECK_STR(text, "{\"v\":1,\"req\":\"5b6f-1\",\"token\":\"ABCD-EFGH 2345\",\"csr\":"
+                    "\"-----BEGIN CERTIFICATE REQUEST-----\\nMIIBx\\n"
+                    "-----END CERTIFICATE REQUEST-----\\n\"}");
+    CHECK_OK(pe_enrol_request_parse(text, strlen(text), false, &doc, &p, why, sizeof why));
+    CHECK_STR(p.req, "5b6f-1");
+    CHECK_STR(p.token, "ABCD-EFGH 2345");
+    CHECK_STR(p.csr, CSR);
+    /* The same message on .../renew: a renewal carries no token. */
+    pe_enrol_request_free(doc);
+    CHECK_INT(pe_enrol_request_parse(text, strlen(text), true, &doc, &p, why, sizeof why),
+              PE_EINVAL);
+    CHECK(strstr(why, "token") != NULL);
+    pe_enrol_request_free(doc);
+    free(text);
+    r.token = NULL;
+    CHECK_OK(pe_enrol_request_json(&r, &text));
+    CHECK(strstr(text, "token") == NULL);
+    CHECK_OK(pe_enrol_request_parse(text, strlen(text), true, &doc, &p, why, sizeof why));
+    CHECK(p.token == NULL);
+    pe_enrol_request_free(doc);
+    /* ... and an enrolment needs one. */
+    CHECK_INT(pe_enrol_request_parse(text, strlen(text), false, &doc, &p, why, sizeof why),
+              PE_EINVAL);
+    pe_enrol_request_free(doc);
+    free(text);
+    /* Refused on the way out: bad ids, tokens and PEM. */
+    struct pe_enrol_request bad[] = {
+        {.req = "", .token = "T", .csr = CSR},          {.req = "a b", .token = "T", .csr = CSR},
+        {.req = "r", .token = "T\"x", .csr = CSR},       {.req = "r", .token = "", .csr = CSR},
+        {.req = "r", .token = "T", .csr = CRT},         {.req = "r", .token = "T", .csr = "x"},
+        {.req = "r", .token = "T", .csr = "-----BEGIN CERTIFICATE REQUEST-----\x01"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_INT(pe_enrol_request_json(&bad[i], &text), PE_EINVAL);
+    /* Refused on the way in, each naming the member. */
+    static const struct {
+        const char *json, *member;
+    } in[] = {
+        {"[]", "JSON object"},
+        {"{\"v\":2,\"req\":\"r\",\"token\":\"T\",\"csr\":\"x\"}", "v"},
+        {"{\"v\":1,\"token\":\"T\",\"csr\":\"x\"}", "req"},
+        {"{\"v\":1,\"req\":\"r\",\"token\":7,\"csr\":\"x\"}", "token"},
+        {"{\"v\":1,\"req\":\"r\",\"token\":\"T\",\"csr\":\"x\"}", "csr"},
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        CHECK(pe_enrol_request_parse(in[i].json, strlen(in[i].json), false, &doc, &p, why,
+                                     sizeof why) != PE_OK);
+        if (!strstr(why, in[i].member))
+            pe_test_fail(__FILE__, __LINE__, "%s: \"%s\" does not name %s", in[i].json, why,
+                         in[i].member);
+        pe_enrol_request_free(doc);
+    }
+    pe_enrol_request_free(NULL);
+}
+
+static void t_enrol_answer(void)
+{
+    char *text = NULL, why[200];
+    cJSON *doc = NULL;
+    struct pe_enrol_answer ok = {.req = "r1", .ok = true, .cert = CRT}, p;
+    CHECK_OK(pe_enrol_answer_json(&ok, &text));
+    CHECK_OK(pe_enrol_answer_parse(text, strlen(text), &doc, &p, why, sizeof why));
+    CHECK(p.ok);
+    CHECK_STR(p.req, "r1");
+    CHECK_STR(p.cert, CRT);
+    cJSON_Delete(doc);
+    free(text);
+    struct pe_enrol_answer no = {.req = "r2", .error = "token_used", .reason = "used already"};
+    CHECK_OK(pe_enrol_answer_json(&no, &text));
+    CHECK_OK(pe_enrol_answer_parse(text, strlen(text), &doc, &p, why, sizeof why));
+    CHECK(!p.ok);
+    CHECK_STR(p.error, "token_used");
+    CHECK_STR(p.reason, "used already");
+    CHECK(p.cert == NULL);
+    cJSON_Delete(doc);
+    free(text);
+    struct pe_enrol_answer bad = {.req = "r3", .ok = true, .cert = CSR};
+    CHECK_INT(pe_enrol_answer_json(&bad, &text), PE_EINVAL);
+    static const char *const in[] = {
+        "{\"v\":1,\"req\":\"r\",\"ok\":\"yes\"}",
+        "{\"v\":1,\"req\":\"r\",\"ok\":true}",
+        "{\"v\":1,\"req\":\"r\",\"ok\":false,\"error\":\"x\"}",
+        "{\"v\":1,\"ok\":true,\"cert\":\"x\"}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        CHECK(pe_enrol_answer_parse(in[i], strlen(in[i]), &doc, &p, why, sizeof why) != PE_OK);
+        cJSON_Delete(doc);
+    }
+}
+
 static const struct pe_test tests[] = {
     {"channel_names", t_channel_names},
     {"round_trip_every_channel", t_round_trip_every_channel},
@@ -294,6 +488,9 @@ static const struct pe_test tests[] = {
     {"reserved_ids", t_reserved_ids},
     {"acl_text", t_acl_text},
     {"acl_refusals", t_acl_refusals},
+    {"acl_kinds", t_acl_kinds},
+    {"enrol_request", t_enrol_request},
+    {"enrol_answer", t_enrol_answer},
     {NULL, NULL},
 };
 
