@@ -900,6 +900,24 @@ static int path_in(const struct pe_pki_ca *ca, const char *name, char *out, size
     return PE_OK;
 }
 
+/* A file of the CA directory belongs to the directory's owner, whoever writes it: root running
+ * posedge-ctl on the bridge's CA (user posedge, the enrolment signer) must not leave files the
+ * bridge can no longer read. Only root gives a file away; anyone else writes files it owns
+ * already. Called with the directory locked, so nobody reads the file in between. Errors:
+ * PE_EIO. */
+static int own_like_dir(const struct pe_pki_ca *ca, const char *path, char *err, size_t errlen)
+{
+    struct stat d;
+    if (geteuid() != 0 || ca->lock_fd < 0 || fstat(ca->lock_fd, &d) != 0 || d.st_uid == 0)
+        return PE_OK;
+    if (chown(path, d.st_uid, d.st_gid) != 0) {
+        say(err, errlen, "%s: cannot give it to the CA directory's owner: %s", path,
+            strerror(errno));
+        return PE_EIO;
+    }
+    return PE_OK;
+}
+
 /* Write a JSON document of the CA directory atomically with mode. */
 static int save_json(const struct pe_pki_ca *ca, const char *name, const cJSON *doc, unsigned mode,
                      char *err, size_t errlen)
@@ -921,7 +939,7 @@ static int save_json(const struct pe_pki_ca *ca, const char *name, const cJSON *
     nl[n + 1] = '\0';
     rc = pe_file_write_atomic_mode(path, nl, n + 1, mode, 0, err, errlen);
     free(nl);
-    return rc;
+    return rc ? rc : own_like_dir(ca, path, err, errlen);
 }
 
 static int load_json(const struct pe_pki_ca *ca, const char *name, cJSON **out, char *err,
@@ -1084,7 +1102,8 @@ int pe_pki_ca_init(const struct pe_pki_ca_init *o, char *err, size_t errlen)
     ca->key = key->pk;
     free(key);
     /* The key first, never replacing one: a second init racing this one fails here. */
-    if ((rc = key_write(&ca->key, path, PE_PKI_KEY_PKCS8, err, errlen)))
+    if ((rc = key_write(&ca->key, path, PE_PKI_KEY_PKCS8, err, errlen)) ||
+        (rc = own_like_dir(ca, path, err, errlen)))
         goto done;
     struct certspec s = {.subject = ca->subject,
                          .issuer = ca->subject,
@@ -1097,6 +1116,7 @@ int pe_pki_ca_init(const struct pe_pki_ca_init *o, char *err, size_t errlen)
         (rc = write_cert(&s, ca->rng, &pem, err, errlen)) ||
         (rc = path_in(ca, CA_CRT, path, sizeof path, err, errlen)) ||
         (rc = pe_file_write_atomic_mode(path, pem, strlen(pem), 0644, 0, err, errlen)) ||
+        (rc = own_like_dir(ca, path, err, errlen)) ||
         (rc = crt_parse(path, pem, strlen(pem), &ca->crt, err, errlen)))
         goto done;
     rc = PE_ENOMEM;
@@ -1710,7 +1730,8 @@ static int crl_write_locked(struct pe_pki_ca *ca, int64_t now_ms, int days, char
     }
     olen -= 1; /* it counts the NUL */
     if ((rc = path_in(ca, CRL, path, sizeof path, err, errlen)) ||
-        (rc = pe_file_write_atomic_mode(path, pem, olen, 0644, 0, err, errlen)))
+        (rc = pe_file_write_atomic_mode(path, pem, olen, 0644, 0, err, errlen)) ||
+        (rc = own_like_dir(ca, path, err, errlen)))
         goto done;
     if (pem_out) {
         *pem_out = (char *)pem;

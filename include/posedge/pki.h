@@ -40,6 +40,9 @@
  * writes, so the bridge's signer and an operator's posedge-ctl never interleave. index.json is
  * written before a certificate is handed out, and an enrolment token is marked used on disk
  * before the certificate is made: a crash can burn a token, never let one be used twice.
+ * The directory's files belong to the directory's owner: root working on a CA that another
+ * user owns (the bridge's, user posedge, in the package) gives every file it writes there to
+ * that user, so the signer can still read them.
  *
  * Times are UTC milliseconds since the epoch and always passed in (now_ms), so tests can put
  * the CA anywhere in time. Written for the mbedTLS 2.28 API (Debian 12).

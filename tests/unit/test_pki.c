@@ -792,6 +792,54 @@ static void t_lock(void)
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* Root working on a CA another user owns (the package's: the bridge, user posedge, signs with
+ * it) leaves every file of it to that user, who can then still enrol a till. Not as root
+ * (nothing to give away), the files are the writer's own, and the test has nothing to show. */
+static void t_root_keeps_owner(void)
+{
+    if (geteuid() != 0) {
+        printf("# root_keeps_owner: not root, nothing to check\n");
+        return;
+    }
+    const uid_t uid = 65534;
+    const gid_t gid = 65534;
+    CHECK(mkdir(P("ca"), 0700) == 0 && chown(P("ca"), uid, gid) == 0);
+    CHECK(chown(pe_test_tmpdir(), uid, gid) == 0); /* the child reaches the CA through it */
+    const char *dir = make_ca();
+    char tok[PE_PKI_TOKEN_LEN + 1], *csr = till_csr("till", "t01");
+    make_token(dir, "t01", 24, T0, tok);
+    struct pe_pki_ca *ca;
+    CHECK_OK(pe_pki_ca_open(dir, &ca, err, sizeof err));
+    CHECK_OK(pe_pki_crl_write(ca, T0, 7, NULL, err, sizeof err));
+    pe_pki_ca_close(ca);
+    static const char *const files[] = {"ca/ca.key", "ca/ca.crt", "ca/index.json",
+                                        "ca/tokens.json", "ca/crl.pem"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        struct stat st;
+        CHECK(stat(P(files[i]), &st) == 0);
+        CHECK_INT(st.st_uid, uid);
+        CHECK_INT(st.st_gid, gid);
+    }
+    CHECK_INT(mode_of(P("ca/ca.key")), 0600);
+    /* The owner itself enrols with root's token (reads tokens.json, writes index.json). */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        enum pe_pki_refusal why;
+        char *pem = NULL;
+        if (setgid(gid) != 0 || setuid(uid) != 0)
+            _exit(2);
+        int rc = enrol(dir, "t01", tok, false, csr, T0 + HOUR, &why, &pem);
+        if (rc != PE_OK || !pem)
+            fprintf(stderr, "# enrol as uid %u: %s\n", (unsigned)uid, err);
+        _exit(rc == PE_OK && pem ? 0 : 1);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 0);
+    free(csr);
+}
+
 static const struct pe_test tests[] = {
     {"file_write_mode", t_file_write_mode},
     {"key_generate_modes", t_key_generate_modes},
@@ -815,6 +863,7 @@ static const struct pe_test tests[] = {
     {"revoked_terminal_gets_nothing", t_revoked_terminal_gets_nothing},
     {"hq_ca", t_hq_ca},
     {"lock", t_lock},
+    {"root_keeps_owner", t_root_keeps_owner},
     {NULL, NULL},
 };
 
