@@ -15,9 +15,13 @@
 # DEBIAN/control, dpkg-deb --root-owner-group to build (no fakeroot needed).
 #
 # What comes from the board: the binaries, stripped with its $(CROSS)strip; /etc/posedge/
-# agent.json (boards/BOARD/agent.json with data_dir /var/lib/posedge/agent) and catalog.json;
-# the agent unit's device access (DeviceAllow=, SupplementaryGroups=) from the devices that
-# agent.json names. The bridge's configuration is pkg/bridge.json on every board.
+# agent.json (boards/BOARD/agent.json with pkg/agent.json's settings over it: data_dir
+# /var/lib/posedge/agent, mutual TLS on MQTT and enrolment) and catalog.json; the agent unit's
+# device access (DeviceAllow=, SupplementaryGroups=) from the devices that agent.json names.
+# The bridge's configuration is pkg/bridge.json on every board, with the store broker's
+# mosquitto configuration (pkg/mosquitto-posedge.conf as /etc/mosquitto/conf.d/posedge.conf)
+# and the daily CRL timer; its postinst makes the store's CA and TLS files
+# (pkg/bridge-pki.postinst).
 #
 # Depends: dpkg-shlibdeps reads the shlibs and symbols files of the packages that ship the
 # libraries the binaries need (NEEDED). For a host board those are the host's installed
@@ -79,14 +83,34 @@ SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$deb/changelog" -STimestamp)
 export SOURCE_DATE_EPOCH
 
 # ---- the agent's configuration and its unit's device access, from the board ----
-# data_dir is the one key that changes; anything else in the board's file stays as it is.
+# The board's file with pkg/agent.json's keys set over it (objects merged key by key): the
+# package's data_dir, and mutual TLS with enrolment. Anything else in the board's file stays
+# as it is, in its order; an object of plain values is written on one line when it fits, as the
+# boards' files write them.
 conf=$work/agent.json
-sed -E 's|("data_dir"[[:space:]]*:[[:space:]]*)"[^"]*"|\1"/var/lib/posedge/agent"|' \
-    "$bdir/agent.json" >"$conf"
-if ! grep -q '"data_dir": *"/var/lib/posedge/agent"' "$conf"; then
-    echo "deb: boards/$board/agent.json has no data_dir to set" >&2
-    exit 1
-fi
+/usr/bin/python3 - "$bdir/agent.json" "$top/pkg/agent.json" >"$conf" <<'EOF'
+import json, sys
+cfg, over = (json.load(open(p)) for p in sys.argv[1:3])
+if "data_dir" not in cfg:
+    sys.exit("deb: %s has no data_dir to set" % sys.argv[1])
+def merge(a, b):
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(a.get(k), dict):
+            merge(a[k], v)
+        else:
+            a[k] = v
+merge(cfg, over)
+def text(v, ind, lead):
+    if not isinstance(v, dict) or not v:
+        return json.dumps(v, ensure_ascii=False)
+    items = ["%s: %s" % (json.dumps(k, ensure_ascii=False), text(x, ind + 2, ind + 6 + len(k)))
+             for k, x in v.items()]
+    one = "{ " + ", ".join(items) + " }"
+    if ind and "\n" not in one and lead + len(one) <= 120:
+        return one
+    return "{\n" + ",\n".join(" " * (ind + 2) + i for i in items) + "\n" + " " * ind + "}"
+print(text(cfg, 0, 0))
+EOF
 # The device lines of the agent's unit: for each device with a real driver, DeviceAllow= for
 # its path and for its kind's device class (systemd resolves a path once, at start: the class
 # lets a device plugged in later open too), and the group that owns such nodes. A board with
@@ -140,12 +164,23 @@ binary() {
     install -d "$deb/$1/usr/share/man/man1"
     gzip -9n <"$top/pkg/man/$2.1" >"$deb/$1/usr/share/man/man1/$2.1.gz"
 }
-# scripts PKG UNIT STATE GROUPS PRIVATE: the maintainer scripts from pkg/*.in.
+# scripts PKG UNITS STATE GROUPS PRIVATE [SETUP PURGE]: the maintainer scripts from pkg/*.in;
+# SETUP and PURGE name the package's own part of postinst and postrm (shell files in pkg/, put
+# in place of @SETUP@ and @PURGE@ without their SPDX line).
 scripts() {
     local s
     for s in postinst prerm postrm; do
-        sed -e "s|@PKG@|$1|g" -e "s|@UNIT@|$2|g" -e "s|@STATE@|$3|g" -e "s|@GROUPS@|$4|g" \
-            -e "s|@PRIVATE@|$5|g" "$top/pkg/$s.in" >"$deb/$1/DEBIAN/$s"
+        awk -v setup="${6:+$top/pkg/$6}" -v purge="${7:+$top/pkg/$7}" '
+            function put(f,   l) {
+                if (f == "") return
+                while ((getline l < f) > 0) if (l !~ /SPDX-License-Identifier/) print l
+                close(f)
+            }
+            $0 == "@SETUP@" { put(setup); next }
+            $0 == "@PURGE@" { put(purge); next }
+            { print }' "$top/pkg/$s.in" |
+            sed -e "s|@PKG@|$1|g" -e "s|@UNITS@|$2|g" -e "s|@STATE@|$3|g" \
+                -e "s|@GROUPS@|$4|g" -e "s|@PRIVATE@|$5|g" >"$deb/$1/DEBIAN/$s"
         if grep -q '@[A-Z]*@' "$deb/$1/DEBIAN/$s"; then
             echo "deb: pkg/$s.in: a placeholder is left" >&2
             exit 1
@@ -178,9 +213,12 @@ p=posedge-bridge
 stage $p
 binary $p posedge-bridge
 install -D -m 0644 "$top/pkg/bridge.json" "$deb/$p/etc/posedge/bridge.json"
-install -D -m 0644 "$top/pkg/posedge-bridge.service" \
-    "$deb/$p/lib/systemd/system/posedge-bridge.service"
-scripts $p posedge-bridge.service /var/lib/posedge/bridge "" /etc/posedge/bridge.json
+install -D -m 0644 "$top/pkg/mosquitto-posedge.conf" "$deb/$p/etc/mosquitto/conf.d/posedge.conf"
+for u in posedge-bridge.service posedge-crl.service posedge-crl.timer; do
+    install -D -m 0644 "$top/pkg/$u" "$deb/$p/lib/systemd/system/$u"
+done
+scripts $p "posedge-bridge.service posedge-crl.timer" /var/lib/posedge/bridge "" \
+    /etc/posedge/bridge.json bridge-pki.postinst bridge-pki.postrm
 conffiles $p
 
 p=posedge-tools
