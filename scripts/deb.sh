@@ -166,14 +166,16 @@ binary() {
 }
 # scripts PKG UNITS STATE GROUPS PRIVATE [SETUP PURGE]: the maintainer scripts from pkg/*.in;
 # SETUP and PURGE name the package's own part of postinst and postrm (shell files in pkg/, put
-# in place of @SETUP@ and @PURGE@ without their SPDX line).
+# in place of @SETUP@ and @PURGE@ without their SPDX line and the "#" line after it).
 scripts() {
     local s
     for s in postinst prerm postrm; do
         awk -v setup="${6:+$top/pkg/$6}" -v purge="${7:+$top/pkg/$7}" '
             function put(f,   l) {
                 if (f == "") return
-                while ((getline l < f) > 0) if (l !~ /SPDX-License-Identifier/) print l
+                n = 0
+                while ((getline l < f) > 0)
+                    if (++n > 2 || (l !~ /SPDX-License-Identifier/ && l != "#")) print l
                 close(f)
             }
             $0 == "@SETUP@" { put(setup); next }

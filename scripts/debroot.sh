@@ -6,7 +6,7 @@
 # Debian (tests/system/test_packages.py: install, upgrade, remove and purge in a chroot).
 #
 # usage: scripts/debroot.sh ARCH PACKAGE...
-#   e.g. scripts/debroot.sh amd64 adduser libc6 libsqlite3-0 libcjson1 ...
+#   e.g. scripts/debroot.sh amd64 adduser libc6 libsqlite3-0 libcjson1 ... mosquitto
 # Prints the tarball's path on its last line. The tarball is
 #   $POSEDGE_CACHE/debroot/<codename>-<arch>-minbase-<hash>.tar.gz (default ~/.cache/posedge)
 # where <hash> is taken over the sorted package list: another list is another root, and a root
