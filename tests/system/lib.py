@@ -150,6 +150,17 @@ def now():
     return time.time() + _FAKE_OFFSET
 
 
+# The simulated clock's start (--set sim.start=...) of the tills a test runs: fixed, five minutes
+# before the simulated shop opens (sim.open_hour 8), so that no test depends on the date or the
+# time of day it runs at. A test that needs event times near the programs' now takes sim_day().
+SIM_START = "2026-03-02T07:55:00.000Z"
+
+
+def sim_day(days, clock="07:55:00"):
+    """A sim.start at clock on the programs' current UTC date plus days (-1: yesterday)."""
+    return time.strftime("%Y-%m-%dT", time.gmtime(now() + days * 86400)) + clock + ".000Z"
+
+
 def main():
     only = sys.argv[1:]
     failed = 0
