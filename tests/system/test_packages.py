@@ -544,7 +544,7 @@ def chroot_till_day():
                      log=log)
     try:
         p = c.run("/usr/bin/posedge-agent", "-c", "/etc/posedge/agent.json", "--shopper", "3",
-                  "--seed", "1", "--mqtt", mq.addr, "--wait-delivered", "3", user="posedge",
+                  "--seed", "1", "--set", "sim.start=" + lib.SIM_START, "--mqtt", mq.addr, "--wait-delivered", "3", user="posedge",
                   check_rc=None, timeout=120)
         # No Kafka: never delivered (1), but spooled.
         check(p.returncode in (0, 1), "the agent exited %d: %s" % (p.returncode,
