@@ -152,7 +152,9 @@ def now():
 
 # The simulated clock's start (--set sim.start=...) of the tills a test runs: fixed, five minutes
 # before the simulated shop opens (sim.open_hour 8), so that no test depends on the date or the
-# time of day it runs at. A test that needs event times near the programs' now takes sim_day().
+# time of day it runs at. Its events are months old: the test broker keeps records of any age
+# (kafka.py), and the bridge's sinks flag them late (lateness_s). A test that needs recent event
+# times takes sim_day().
 SIM_START = "2026-03-02T07:55:00.000Z"
 
 
