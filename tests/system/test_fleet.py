@@ -169,7 +169,11 @@ def setup(name, *extra, before_start=None):
         before_start(broker)
     till = Till(broker, data, *extra)
     till.mark()
-    till.start()
+    try:
+        till.start()
+    except Exception:  # a till that never came online is stopped with the rest, not left behind
+        teardown(broker, till, answers)
+        raise
     return d, data, broker, till, answers
 
 
@@ -395,8 +399,8 @@ def z_report_refused_while_a_shift_is_open():
     answers = Answers(broker, d)
     till = Till(broker, data)
     till.mark()
-    till.start()
     try:
+        till.start()
         check(retained_state(broker)["shift"] == "open", "the shift is open")
         a = command(broker, answers, "z_report")
         check(not a["ok"] and a["error"] == "refused" and "shift is open" in a["reason"],
