@@ -3,8 +3,9 @@
 #
 # arm-check.sh - the agent system test of a cross board, under user-mode QEMU (tests/run.sh
 # runs it for each board with a QEMU in its board.mk). The board's agent, built for its
-# architecture, sells to 200 shopper customers (seed 1) on the sim board's configuration (fake
-# devices: the test build has hal/fake), run as QEMU -L build/BOARD/sysroot; the HOST's
+# architecture, sells to 200 shopper customers (seed 1, the simulated clock from a fixed start,
+# never the time of day of the run) on the sim board's configuration (fake devices: the test
+# build has hal/fake), run as QEMU -L build/BOARD/sysroot; the HOST's
 # posedge-ctl then verifies the journal it wrote, so a journal made on the till is checked where
 # it will be read. The board's own agent.json must load as well (--print-config: keys and
 # values only, its devices are not opened). Prints "ok - name" or "not ok - name: reason".
@@ -50,7 +51,7 @@ fi
 
 name=arm/$board.agent_shopper_verifies
 "${run[@]}" "$build/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$dir/till" \
-    --shopper 200 --seed 1 2>"$dir/agent.log"
+    --shopper 200 --seed 1 --set sim.start=2026-03-02T07:55:00.000Z 2>"$dir/agent.log"
 rc=$?
 events=$(sed -n 's/.*event=agent.summary.* events=\([0-9]*\).*/\1/p' "$dir/agent.log" | tail -1)
 if [ "$rc" -ne 0 ]; then

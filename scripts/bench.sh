@@ -41,8 +41,9 @@ field() { sed -n "s/.*event=agent.summary.* $1=\([0-9]*\).*/\1/p" "$dir/agent.lo
 
 echo "posedge bench: build=$build dir=$dir (same disk for every figure)"
 raw1=$(raw)
+sim_start=(--set sim.start=2026-03-02T07:55:00.000Z) # the shopper's clock: never the run's time
 /usr/bin/time -f '%M' -o "$dir/rss" "$top/$build/posedge-agent" -c "$top/boards/sim/agent.json" \
-    --data-dir "$dir/till" --shopper "$customers" --seed 7 2>"$dir/agent.log"
+    --data-dir "$dir/till" --shopper "$customers" --seed 7 "${sim_start[@]}" 2>"$dir/agent.log"
 raw2=$(raw)
 rawavg=$(( (raw1 + raw2) / 2 ))
 events=$(field events)
@@ -275,7 +276,7 @@ for mk in "$top"/boards/*/board.mk; do
     run=("$QEMU" -L "$top/$SYSROOT")
     /usr/bin/time -f %M -o "$dir/arm-$b.rss" "${run[@]}" "$top/build/$b/posedge-agent" \
         -c "$top/boards/sim/agent.json" --data-dir "$dir/arm-$b" --shopper "$arm_n" --seed 7 \
-        2>"$dir/arm-$b.log"
+        "${sim_start[@]}" 2>"$dir/arm-$b.log"
     /usr/bin/time -f %M -o "$dir/arm-$b.rss0" "${run[@]}" "$top/build/$b/posedge-agent" --help \
         >/dev/null 2>&1
     "$top/$build/posedge-ctl" verify "$dir/arm-$b/journal.db" >/dev/null

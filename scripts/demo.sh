@@ -10,10 +10,18 @@
 # shows captured / spooled / delivered per till. The broker runs with the store's ACL
 # (posedge-ctl acl) and a password per till and for the bridge; HQ's part is played by
 # posedge-ctl with the bridge's credentials: posedge-ctl status shows every till's state
-# document (a killed till shows offline), and posedge-ctl fleet ... z_report closes a till's
-# period once its shift is closed. The run ends with posedge-ctl reconcile (a read_committed
-# consumer), shows the remote Z report in Kafka, and exits 0 only when nothing was lost or
-# duplicated and the Z report arrived.
+# document (a killed till shows offline), and posedge-ctl fleet ... z_report closes till t01's
+# period. The run ends with posedge-ctl reconcile (a read_committed consumer), shows the remote
+# Z report in Kafka with its sales, and exits 0 only when nothing was lost or duplicated and the
+# Z report arrived with sales in it.
+#
+# The tills' simulated clocks start at 05:55 UTC of today (sim.start), five minutes before the
+# simulated shop opens (06:00 to 22:00 at 3600 simulated seconds a second: a day every 24 s, the
+# shop open for the first 16), so a run goes the same way whatever the time of day. HQ's Z
+# report comes from 58 s, once t01 is mid-day: the shopper closes every day with its own Z
+# report, so t01 is stopped, its operator closes the shift (a scenario run), and t01 waits as an
+# idle till at night (a daemon whose clock starts at 23:00 of that day, at real speed) when HQ's
+# z_report comes; then it trades on.
 #
 # PROFILE=NAME (make demo passes it through) runs the same demo with the bridge writing one more
 # output profile (docs/protocol.md, "Output profiles"): its configuration, generated into the run
@@ -213,12 +221,13 @@ start_bridge() {
 }
 start_bridge
 declare -A till_pid
-start_till() { # terminal
+sim_start=$(date -u +%F)T05:55:00.000Z # a restarted till goes on from its journal's last event
+start_till() { # terminal [--set KEY=VALUE]...: the later --set of a key wins
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
         --mqtt "127.0.0.1:$mqtt_port" --set mqtt.username="$1" \
         --set mqtt.password_file="$run/$1.pw" --set sim.speed=3600 --set sim.tx_per_day=460 \
         --set sim.open_hour=6 --set sim.close_hour=22 --set sim.seed="${1#t}" \
-        2>>"$run/$1.log" &
+        --set sim.start="$sim_start" "${@:2}" 2>>"$run/$1.log" &
     till_pid[$1]=$!
 }
 for t in $tills; do start_till "$t"; done
@@ -238,24 +247,52 @@ status_line() {
     printf 't=%3ds%s  backlog %d %s\n' "$1" "$line" "$backlog" "$2"
 }
 
-# HQ closes till t01's period remotely: once the simulated shop has closed for the night (the
-# till's state document says "shift":"closed"), posedge-ctl fleet sends z_report and prints the
-# till's answer; the seq of the committed Z report is then looked up in t01's journal.
+# HQ closes till t01's period remotely. A till refuses a Z report while its shift is open, and
+# the shopper closes every trading day with its own Z report, after which the period is empty.
+# So once t01 is mid-day (its journal has a hundred sales since the day's opening and its clock
+# is two hours or more before the shop closes: 2 s at 3600x), it is stopped and its operator closes the
+# shift (a scenario run: login, shift close), and t01 runs again as an idle till at night: its clock starts at 23:00 of that day, at
+# real speed, the shop closed until 06:00. Once its state document says online with the shift
+# closed, posedge-ctl fleet sends z_report and prints the till's answer: the period's sales are
+# in it. The seq of the committed Z report is then looked up in t01's journal, and t01 trades on
+# (its clock goes on from its journal's last event).
 z_seq=""
 remote_z() {
-    echo "---- HQ: waiting for t01's shift to close, then posedge-ctl fleet ... z_report ----"
-    local i st
-    for ((i = 0; i < 300; i++)); do # up to 30 s: a simulated night comes every 24 s
+    echo "---- HQ: till t01 closes its shift, then posedge-ctl fleet ... z_report ----"
+    local i st day mid
+    for ((i = 0; i < 300; i++)); do # up to 30 s: a simulated day takes 24 s
+        mid=$(q "$run/t01/journal.db" "SELECT count(*) FROM events WHERE type = 'sale' AND
+            seq > (SELECT coalesce(max(seq), 0) FROM events WHERE type = 'shift_close') AND
+            (SELECT substr(json_extract(record, '$.ts'), 12, 2) FROM events ORDER BY seq DESC
+             LIMIT 1) < '20'")
+        [ "$mid" -ge 100 ] && break
+        sleep 0.1
+    done
+    kill -TERM "${till_pid[t01]}"
+    wait "${till_pid[t01]}" || { echo "till t01 did not stop cleanly"; start_till t01; return; }
+    printf '{"do":"login","operator":"op01"}\n{"do":"shift_close","declared":0}\n' \
+        >"$run/t01-close.jsonl"
+    "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/t01" --terminal t01 \
+        --scenario "$run/t01-close.jsonl" 2>>"$run/t01.log" ||
+        { echo "till t01 could not close its shift"; start_till t01; return; }
+    day=$(sqlite3 -cmd '.timeout 2000' "file:$run/t01/journal.db?mode=ro" \
+        "SELECT substr(json_extract(record, '$.ts'), 1, 10) FROM events ORDER BY seq DESC
+         LIMIT 1" 2>/dev/null || true)
+    start_till t01 --set sim.speed=1 --set sim.start="${day}T23:00:00.000Z"
+    for ((i = 0; i < 200; i++)); do # up to 20 s: the till starts and publishes its state
         st=$(mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -u bridge -P "$(cat "$run/bridge.pw")" \
             -t posedge/v1/s001/t01/state -C 1 -W 2 2>/dev/null || true)
-        [[ "$st" == *'"shift":"closed"'* ]] && break
+        [[ "$st" == *'"state":"online"'* && "$st" == *'"shift":"closed"'* ]] && break
         sleep 0.1
     done
     "$bin/posedge-ctl" fleet "${hq[@]}" --terminal t01 z_report | sed 's/^/  | /' || true
+    kill -TERM "${till_pid[t01]}"
+    wait "${till_pid[t01]}" || echo "till t01 did not stop cleanly"
+    start_till t01
     z_seq=$(sqlite3 -cmd '.timeout 2000' "file:$run/t01/journal.db?mode=ro" \
         "SELECT seq FROM events WHERE type = 'z_report' AND
          json_extract(record, '$.operator') = 'hq' ORDER BY seq DESC LIMIT 1" 2>/dev/null || true)
-    [ -n "$z_seq" ] && echo "  t01's Z report from HQ is seq $z_seq in its journal"
+    if [ -n "$z_seq" ]; then echo "  t01's Z report from HQ is seq $z_seq in its journal"; fi
 }
 
 echo "          till captured/spooled/delivered"
@@ -333,12 +370,19 @@ for line in sys.stdin:
         b = r["body"]
         print("  seq=%d type=%s operator=%s ts=%s number=%d grand_total=%d" % (
             r["seq"], r["type"], r["operator"], r["ts"], b["number"], b["grand_total"]))
+        print("  sales.count=%d sales.gross=%d" % (b["sales"]["count"], b["sales"]["gross"]))
 ' "$z_seq")
-    if [ -n "$z_rec" ]; then
+    if [ -z "$z_rec" ]; then
+        echo "t01's Z report seq $z_seq is not in Kafka"; status=1
+    else
         echo "$z_rec"
         echo "  t01's Z report seq $z_seq is in Kafka"
-    else
-        echo "t01's Z report seq $z_seq is not in Kafka"; status=1
+        if [[ "$z_rec" =~ sales\.count=([0-9]+)\ sales\.gross=([0-9]+) ]] &&
+            [ "${BASH_REMATCH[1]}" -gt 0 ] && [ "${BASH_REMATCH[2]}" -gt 0 ]; then
+            echo "  it closes a period with ${BASH_REMATCH[1]} sales"
+        else
+            echo "  it closes a period without sales"; status=1
+        fi
     fi
 fi
 

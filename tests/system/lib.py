@@ -102,6 +102,67 @@ def db_rows(db, sql, args=()):
         con.close()
 
 
+# ---- the wall clock: PE_TEST_FAKETIME ----
+# PE_TEST_FAKETIME="YYYY-MM-DD HH:MM:SS" (UTC) runs the programs of the build under test (those in
+# PE_BIN and PE_BIN_RELEASE, not those installed in a chroot) at that time: libfaketime (Debian's
+# faketime package) with one offset computed here, so all of them agree and their clocks run on
+# from there; their monotonic clocks are left alone, and so are librdkafka's condition waits
+# (faketime_waits.c). mosquitto, Kafka, kcat and this Python are not faked: a test that compares
+# a time with the programs' clock takes "now" from now(). This is how the suite is checked for
+# tests that depend on the time of day (README, "Testing").
+_FAKETIME = os.environ.get("PE_TEST_FAKETIME", "")
+_FAKE_OFFSET = 0
+if _FAKETIME:
+    import calendar
+    import glob
+    _FAKE_OFFSET = calendar.timegm(time.strptime(_FAKETIME, "%Y-%m-%d %H:%M:%S")) - int(time.time())
+    _FAKE_LIBS = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")[:1]
+    if not _FAKE_LIBS:
+        sys.exit("PE_TEST_FAKETIME needs libfaketime: apt-get install faketime")
+    _FAKE_LIBS.insert(0, os.path.join(tempfile.mkdtemp(prefix="pe-faketime-"), "waits.so"))
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", _FAKE_LIBS[0],
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "faketime_waits.c")],
+                   check=True)
+
+    _FAKED_DIRS = {os.path.normpath(BIN), os.path.normpath(BIN_RELEASE)}
+
+    class _FakedPopen(subprocess.Popen):
+        """Popen that fakes the clock of a command naming a program of the build under test
+        (also behind a wrapper such as valgrind or ip netns exec)."""
+
+        def __init__(self, args, *a, **kw):
+            words = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+            if any(os.path.dirname(os.path.normpath(str(w))) in _FAKED_DIRS for w in words):
+                env = dict(kw.get("env") or os.environ)
+                env.update(LD_PRELOAD=" ".join(_FAKE_LIBS), FAKETIME="%+d" % _FAKE_OFFSET,
+                           FAKETIME_DONT_FAKE_MONOTONIC="1",
+                           ASAN_OPTIONS=":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                               "verify_asan_link_order=0"])))
+                kw["env"] = env
+            super().__init__(args, *a, **kw)
+
+    subprocess.Popen = _FakedPopen
+
+
+def now():
+    """The posedge programs' wall clock in seconds since the epoch: time.time(), or the time
+    PE_TEST_FAKETIME makes them see."""
+    return time.time() + _FAKE_OFFSET
+
+
+# The simulated clock's start (--set sim.start=...) of the tills a test runs: fixed, five minutes
+# before the simulated shop opens (sim.open_hour 8), so that no test depends on the date or the
+# time of day it runs at. Its events are months old: the test broker keeps records of any age
+# (kafka.py), and the bridge's sinks flag them late (lateness_s). A test that needs recent event
+# times takes sim_day().
+SIM_START = "2026-03-02T07:55:00.000Z"
+
+
+def sim_day(days, clock="07:55:00"):
+    """A sim.start at clock on the programs' current UTC date plus days (-1: yesterday)."""
+    return time.strftime("%Y-%m-%dT", time.gmtime(now() + days * 86400)) + clock + ".000Z"
+
+
 def main():
     only = sys.argv[1:]
     failed = 0

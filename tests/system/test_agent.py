@@ -15,10 +15,11 @@ import signal
 import sqlite3
 import subprocess
 
-from lib import (AGENT, CONFIG, CTL, SRC, BIN_RELEASE, Failure, agent, check, ctl, db_rows,
-                 journal_events, main, receipts, run, test, tmpdir, wait_until)
+from lib import (AGENT, CONFIG, CTL, SRC, BIN_RELEASE, SIM_START, Failure, agent, check, ctl,
+                 db_rows, journal_events, main, receipts, run, test, tmpdir, wait_until)
 
-SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
+SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")  # sets its clock
+START = ["--set", "sim.start=" + SIM_START]  # the shopper's clock: never the time of the run
 
 
 def types(events):
@@ -80,7 +81,7 @@ def scenario_day_journal_and_receipts():
 @test
 def shopper_1000_verifies():
     d = tmpdir()
-    p = agent(d, "--shopper", "1000", "--seed", "7")
+    p = agent(d, *START, "--shopper", "1000", "--seed", "7")
     db = os.path.join(d, "journal.db")
     v = ctl("verify", db, check_rc=0)
     check(v.stdout.startswith("OK ") and "gapless" in v.stdout, v.stdout)
@@ -96,7 +97,7 @@ def shopper_1000_verifies():
     check(len(receipts(d)) == len(ev), "a receipt for every event")
     # Deterministic by seed: the same seed gives the same transactions (ids differ).
     d2 = tmpdir()
-    agent(d2, "--shopper", "1000", "--seed", "7")
+    agent(d2, *START, "--shopper", "1000", "--seed", "7")
     ev2 = journal_events(os.path.join(d2, "journal.db"))
     strip = lambda e: (e["type"], json.dumps(e["body"].get("lines"), sort_keys=True))
     check([strip(e) for e in ev] == [strip(e) for e in ev2], "same seed, same shop day")
@@ -105,10 +106,10 @@ def shopper_1000_verifies():
 @test
 def shopper_continues_journal_across_runs():
     d = tmpdir()
-    agent(d, "--shopper", "50", "--seed", "1")
+    agent(d, *START, "--shopper", "50", "--seed", "1")
     db = os.path.join(d, "journal.db")
     n1 = len(journal_events(db))
-    agent(d, "--shopper", "50", "--seed", "2")
+    agent(d, *START, "--shopper", "50", "--seed", "2")
     ev = journal_events(db)
     check([e["seq"] for e in ev] == list(range(1, len(ev) + 1)) and len(ev) > n1, "seq continues")
     ctl("verify", db, check_rc=0)
@@ -131,7 +132,7 @@ def flip_byte(db, seq, pos):
 @test
 def tampering_any_byte_detected():
     d = tmpdir()
-    agent(d, "--shopper", "40", "--seed", "3")
+    agent(d, *START, "--shopper", "40", "--seed", "3")
     db = os.path.join(d, "journal.db")
     n = len(journal_events(db))
     rnd = random.Random(11)
@@ -172,7 +173,7 @@ def tampering_any_byte_detected():
 @test
 def corrupt_journal_refused_at_start():
     d = tmpdir()
-    agent(d, "--shopper", "30", "--seed", "4")
+    agent(d, *START, "--shopper", "30", "--seed", "4")
     db = os.path.join(d, "journal.db")
     size = os.path.getsize(db)
     check(size > 8192, "journal too small to damage a middle page")
@@ -181,7 +182,7 @@ def corrupt_journal_refused_at_start():
         f.seek(4096)
         f.write(bytes(random.Random(1).randrange(256) for _ in range(4096)))
     before = hashlib.sha256(open(db, "rb").read()).hexdigest()
-    p = agent(d, "--shopper", "5", "--seed", "4", check_rc=4)
+    p = agent(d, *START, "--shopper", "5", "--seed", "4", check_rc=4)
     check(db in p.stderr and "posedge-ctl" in p.stderr and "damaged" in p.stderr,
           "message names the file and the recovery command: %s" % p.stderr)
     after = hashlib.sha256(open(db, "rb").read()).hexdigest()
@@ -189,7 +190,7 @@ def corrupt_journal_refused_at_start():
     check(ctl("verify", db).returncode == 1, "verify fails on the damaged journal")
     # A tampered tail record is refused at start too (the chain tail check).
     d2 = tmpdir()
-    agent(d2, "--shopper", "10", "--seed", "5")
+    agent(d2, *START, "--shopper", "10", "--seed", "5")
     db2 = os.path.join(d2, "journal.db")
     (last,) = db_rows(db2, "SELECT max(seq) FROM events")[0]
     flip_byte(db2, last, 20)
@@ -204,7 +205,7 @@ def corrupt_journal_refused_at_start():
     check(ctl("recover", db2, new).returncode == 2, "recover never overwrites a file")
     d3 = tmpdir()
     os.replace(new, os.path.join(d3, "journal.db"))
-    agent(d3, "--shopper", "20", "--seed", "6")
+    agent(d3, *START, "--shopper", "20", "--seed", "6")
     ev = journal_events(os.path.join(d3, "journal.db"))
     check(ev[last - 2]["seq"] == last - 1 and ev[last - 1]["seq"] == last, "seq continues after recovery")
 
@@ -213,7 +214,7 @@ def corrupt_journal_refused_at_start():
 def recover_rebuilds_the_same_state():
     """Replaying an intact journal gives byte-identical stock, counters and sale lines."""
     d = tmpdir()
-    agent(d, "--shopper", "300", "--seed", "8")
+    agent(d, *START, "--shopper", "300", "--seed", "8")
     db = os.path.join(d, "journal.db")
     new = os.path.join(d, "copy.db")
     p = ctl("recover", db, new, check_rc=0)
@@ -259,7 +260,7 @@ def config_errors_are_named():
     p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--scenario", bad_sc], check_rc=2)
     check("bad.jsonl:2" in p.stderr, "scenario error names the line: %s" % p.stderr)
     # A journal of another terminal is refused, not adopted.
-    agent(d, "--shopper", "2")
+    agent(d, *START, "--shopper", "2")
     p = agent(d, "--terminal", "t02", "--shopper", "1", check_rc=1)
     check("t01" in p.stderr, p.stderr)
 
@@ -267,7 +268,8 @@ def config_errors_are_named():
 @test
 def daemon_stops_cleanly_on_sigterm():
     d = tmpdir()
-    proc = subprocess.Popen([AGENT, "-c", CONFIG, "--data-dir", d, "--set", "sim.speed=20000"],
+    proc = subprocess.Popen([AGENT, "-c", CONFIG, "--data-dir", d, "--set", "sim.speed=20000"]
+                            + START,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     db = os.path.join(d, "journal.db")
     try:
@@ -293,7 +295,7 @@ def release_agent_is_valgrind_clean():
     agent_rel = os.path.join(BIN_RELEASE, "posedge-agent")
     p = run(["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
              "--show-leak-kinds=definite,indirect", "-q", agent_rel, "-c", CONFIG, "--data-dir", d,
-             "--shopper", "60", "--seed", "9"], timeout=900)
+             "--shopper", "60", "--seed", "9"] + START, timeout=900)
     check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
     p = run(["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
              "-q", os.path.join(BIN_RELEASE, "posedge-ctl"), "verify", os.path.join(d, "journal.db")])

@@ -16,8 +16,10 @@ import time
 from datetime import datetime, timezone
 
 from kafka import RealKafka
-from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, CTL, SRC, Bridge, DevKafka, Mosquitto,
-                 agent, check, main, reconcile, run, test, tmpdir, wait_until)
+from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, CTL, SIM_START, SRC, Bridge, DevKafka,
+                 Mosquitto, agent, check, main, reconcile, run, test, tmpdir, wait_until)
+
+START = ["--set", "sim.start=" + SIM_START]  # the tills' clock: never the time of the run
 
 
 class Store:
@@ -37,10 +39,10 @@ class Store:
 
     def agent_args(self, terminal):
         return ["-c", CONFIG, "--data-dir", self.till(terminal), "--terminal", terminal,
-                "--mqtt", self.mqtt.addr]
+                "--mqtt", self.mqtt.addr] + START
 
     def shop(self, terminal, n, seed, wait=120, check_rc=0):
-        return agent(self.till(terminal), "--terminal", terminal, "--mqtt", self.mqtt.addr,
+        return agent(self.till(terminal), "--terminal", terminal, "--mqtt", self.mqtt.addr, *START,
                      "--shopper", str(n), "--seed", str(seed), "--wait-delivered", str(wait),
                      check_rc=check_rc)
 
@@ -158,7 +160,7 @@ def mqtt_broker_restart_and_offline_till_backlog():
         s.mqtt.stop()
         # The till trades with no broker at all: selling never waits for the network.
         agent(s.till("t01"), "--terminal", "t01", "--mqtt", s.mqtt.addr, "--shopper", "1500",
-              "--seed", "5")
+              "--seed", "5", *START)
         s.mqtt.start()
         a = s.spawn("t01", 200, 6)
         time.sleep(1.5)  # the moment of the restart, mid-traffic
@@ -245,7 +247,7 @@ def bad_input_goes_to_dead_letters():
         # A seq regression: a valid record of t01 from another journal (a till reinstalled
         # without its journal) claims a seq the spool already holds with other content.
         other = os.path.join(s.dir, "other-t01")
-        agent(other, "--terminal", "t01", "--shopper", "2", "--seed", "99")
+        agent(other, "--terminal", "t01", "--shopper", "2", "--seed", "99", *START)
         foreign = run([CTL, "journal", os.path.join(other, "journal.db")]).stdout.splitlines()[0]
         cases.append(("posedge/v1/s001/t01/events", foreign, False, "seq regression"))
         edited = json.loads(recs[2])

@@ -17,7 +17,8 @@ import signal
 import subprocess
 import threading
 
-from lib import CTL, Failure, agent, check, ctl, free_port, journal_events, main, test, tmpdir
+from lib import (CTL, SIM_START, Failure, agent, check, ctl, free_port, journal_events, main, test,
+                 tmpdir)
 
 ROUTE = {"sale": "pos.sales", "return": "pos.sales", "void": "pos.sales", "no_sale": "pos.sales",
          "inventory_receipt": "pos.inventory", "inventory_adjust": "pos.inventory",
@@ -86,7 +87,7 @@ def run_reconcile(brokers, *args, timeout=120):
 
 def shopper_journal(customers=20):
     d = tmpdir()
-    agent(d, "--shopper", str(customers))
+    agent(d, "--shopper", str(customers), "--set", "sim.start=" + SIM_START)
     db = os.path.join(d, "journal.db")
     return db, journal_events(db)
 

@@ -32,8 +32,8 @@ import signal
 import subprocess
 import time
 
-from lib import (AGENT, BIN_RELEASE, CONFIG, Bridge, Failure, Mosquitto, check, db_rows, main,
-                 reconcile, run, test, tmpdir, wait_until)
+from lib import (AGENT, BIN_RELEASE, CONFIG, SIM_START, Bridge, Failure, Mosquitto, check,
+                 db_rows, main, reconcile, run, test, tmpdir, wait_until)
 from kafka import RealKafka
 
 KAFKA = None
@@ -71,7 +71,8 @@ class Till:
         pre = ["ip", "netns", "exec", self.netns] if self.netns else []
         return pre + [self.binary, "-c", CONFIG, "--data-dir", self.dir, "--store", self.sc.store,
                       "--terminal", self.terminal, "--mqtt", self.mqtt_addr,
-                      "--set", "mqtt.keepalive_s=5", "--set", "uplink.resend_ms=1000"] + list(extra)
+                      "--set", "mqtt.keepalive_s=5", "--set", "uplink.resend_ms=1000",
+                      "--set", "sim.start=" + SIM_START] + list(extra)
 
     def start(self):
         self.runs += 1

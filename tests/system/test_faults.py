@@ -11,10 +11,11 @@ import random
 import subprocess
 import time
 
-from lib import (AGENT, CONFIG, Failure, agent, check, ctl, db_rows, journal_events, main,
-                 receipts, test, tmpdir)
+from lib import (AGENT, CONFIG, SIM_START, Failure, agent, check, ctl, db_rows, journal_events,
+                 main, receipts, test, tmpdir)
 
 SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios", "day.jsonl")
+START = ["--set", "sim.start=" + SIM_START]  # the shopper's clock: never the time of the run
 
 
 def check_receipts_in_journal(d, ev):
@@ -33,7 +34,7 @@ def kill9_loop_never_loses_a_printed_sale():
     last = 0
     for i in range(34):
         proc = subprocess.Popen([AGENT, "-c", CONFIG, "--data-dir", d, "--shopper", "100000",
-                                 "--seed", str(100 + i)],
+                                 "--seed", str(100 + i)] + START,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(rnd.uniform(0.02, 0.9))  # a random moment to crash at: the fault itself
         if proc.poll() is None:
@@ -51,14 +52,14 @@ def kill9_loop_never_loses_a_printed_sale():
     check(kills >= 30, "only %d kills landed during a run" % kills)
     check(last > 100, "too few events journaled across the kill loop: %d" % last)
     # The till still trades normally afterwards.
-    agent(d, "--shopper", "20", "--seed", "1")
+    agent(d, *START, "--shopper", "20", "--seed", "1")
     ctl("verify", db, check_rc=0)
 
 
 @test
 def disk_full_refuses_sales_and_prints_nothing():
     d = tmpdir()
-    agent(d, "--shopper", "5", "--seed", "1")
+    agent(d, *START, "--shopper", "5", "--seed", "1")
     db = os.path.join(d, "journal.db")
     before = journal_events(db)
     n_receipts = len(receipts(d))
@@ -69,7 +70,7 @@ def disk_full_refuses_sales_and_prints_nothing():
     check(len(receipts(d)) == n_receipts, "nothing may be printed while the disk is full")
     ctl("verify", db, check_rc=0)
     # Space comes back: the till trades again from the same journal.
-    agent(d, "--shopper", "5", "--seed", "2")
+    agent(d, *START, "--shopper", "5", "--seed", "2")
     ctl("verify", db, check_rc=0)
 
 
@@ -80,7 +81,7 @@ def single_io_errors_at_every_step_leave_a_consistent_journal():
     for op in ("write", "sync"):
         for nth in range(1, 60, 2):
             d = tmpdir()
-            agent(d, "--shopper", "3", "--seed", "1")
+            agent(d, *START, "--shopper", "3", "--seed", "1")
             p = agent(d, "--scenario", SCENARIO, env={"PE_FAULT": "%s:%d:io" % (op, nth)}, check_rc=None)
             check(p.returncode in (0, 3), "%s:%d: exit %d\n%s" % (op, nth, p.returncode, p.stderr[-3000:]))
             failures_seen += "till.commit_failed" in p.stderr
@@ -96,7 +97,7 @@ def single_io_errors_at_every_step_leave_a_consistent_journal():
             if n_inv == 0:
                 check(stock.get("SKU-00203", 0) <= 0, "%s:%d: stock moved without its event" % (op, nth))
             # The next start opens the journal (quick_check and chain tail pass) and trades.
-            agent(d, "--shopper", "2", "--seed", "3")
+            agent(d, *START, "--shopper", "2", "--seed", "3")
     check(failures_seen >= 10, "the injected faults hit too few commits: %d" % failures_seen)
 
 

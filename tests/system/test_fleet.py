@@ -5,14 +5,16 @@
 
 A till first trades a short day from tests/system/scenarios/day.jsonl (so its journal holds
 every event type), then runs as a daemon on the sim board at real speed with the simulated shop
-closed for the next hours: the till sits idle with no shift open, as a store's tills do at
-night when HQ runs its commands. Commands are published with mosquitto_pub; one mosquitto_sub
-started before them collects the answers, and each wait polls for the answer with its request
-id against a deadline. Covered: every field of the retained state document and its refresh on
-change, each command's effect on the journal, the receipts and the uplink, every refusal
-(bad_request, unknown_command, bad_args, replayed across a restart, retained, expired, a Z
-report while a shift is open), set_config applied live and by a restart (exit status 75, the
-setting persisted), the clean-exit offline state and the will, and the self-test's verdicts.
+closed for the next hours (its clock starts at 21:00 of the scenario's day, the shop opens at
+08:00): the till sits idle with no shift open, as a store's tills do at night when HQ runs its
+commands, whatever the time of day the test runs at. Commands are published with
+mosquitto_pub; one mosquitto_sub started before them collects the answers, and each wait polls
+for the answer with its request id against a deadline. Covered: every field of the retained
+state document and its refresh on change, each command's effect on the journal, the receipts
+and the uplink, every refusal (bad_request, unknown_command, bad_args, replayed across a
+restart, retained, expired, a Z report while a shift is open), set_config applied live and by a
+restart (exit status 75, the setting persisted), the clean-exit offline state and the will, and
+the self-test's verdicts.
 """
 import datetime
 import json
@@ -24,10 +26,11 @@ import sqlite3
 import subprocess
 import uuid
 
-from lib import (AGENT, CONFIG, SRC, Mosquitto, check, db_rows, main, run, test, tmpdir,
+from lib import (AGENT, CONFIG, SRC, Mosquitto, check, db_rows, main, now, run, test, tmpdir,
                  wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
+DAY = "2026-11-21T"  # the day of SCENARIO's clock, from 08:00
 TOPIC = "posedge/v1/s001/t01/"
 
 
@@ -39,18 +42,6 @@ def version():
 def last_event(data_dir):
     return db_rows(os.path.join(data_dir, "journal.db"),
                    "SELECT seq, type, record FROM events ORDER BY seq DESC LIMIT 1")[0]
-
-
-def closed_hours(data_dir):
-    """sim.open_hour/close_hour that keep the simulated shop closed for the next hour at
-    least, counted from the later of now and the journal's last event (the sim clock starts
-    there)."""
-    rec = json.loads(last_event(data_dir)[2])
-    t = max(datetime.datetime.now(datetime.timezone.utc),
-            datetime.datetime.strptime(rec["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=datetime.timezone.utc))
-    h = t.hour
-    return (h + 2, h + 3) if h <= 20 else (1, 2)
 
 
 class Answers:
@@ -136,12 +127,14 @@ class Till:
         self.proc = None
 
     def start(self, *more):
-        oh, ch = closed_hours(self.d)
+        # The sim clock starts at 21:00 of the day (or just after the journal's last event, a
+        # restart's), the shop closed (sim.close_hour 20) until 08:00: 11 h at sim.speed=1.
         self.log = open(os.path.join(self.d, "agent.log"), "a")
         self.proc = subprocess.Popen(
             [AGENT, "-c", CONFIG, "--data-dir", self.d, "--mqtt", self.broker.addr,
-             "--set", "sim.speed=1", "--set", "sim.open_hour=%d" % oh,
-             "--set", "sim.close_hour=%d" % ch, "--set", "fleet.state_interval_s=1"]
+             "--set", "sim.speed=1", "--set", "sim.start=%s21:00:00.000Z" % DAY,
+             "--set", "sim.open_hour=8", "--set", "sim.close_hour=20",
+             "--set", "fleet.state_interval_s=1"]
             + self.extra + list(more), stdout=self.log, stderr=self.log)
         wait_until(lambda: (retained_state(self.broker) or {}).get("state") == "online" and
                    (retained_state(self.broker) or {}).get("started", "") > self.started_after,
@@ -153,8 +146,8 @@ class Till:
         return getattr(self, "_after", "")
 
     def mark(self):
-        self._after = datetime.datetime.now(datetime.timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%S.000Z")
+        self._after = datetime.datetime.fromtimestamp(now(), datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z")  # by the agent's clock, which says when it started
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -176,7 +169,11 @@ def setup(name, *extra, before_start=None):
         before_start(broker)
     till = Till(broker, data, *extra)
     till.mark()
-    till.start()
+    try:
+        till.start()
+    except Exception:  # a till that never came online is stopped with the rest, not left behind
+        teardown(broker, till, answers)
+        raise
     return d, data, broker, till, answers
 
 
@@ -395,14 +392,15 @@ def z_report_refused_while_a_shift_is_open():
     data = os.path.join(d, "t01")
     scen = os.path.join(d, "open.jsonl")
     with open(scen, "w") as f:
-        f.write('{"do":"login","operator":"op17"}\n{"do":"shift_open","float":20000}\n')
+        f.write('{"do":"clock","ts":"%s08:00:00.000Z"}\n{"do":"login","operator":"op17"}\n'
+                '{"do":"shift_open","float":20000}\n' % DAY)
     run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", scen], timeout=120, check_rc=0)
     broker = Mosquitto(d).start()
     answers = Answers(broker, d)
     till = Till(broker, data)
     till.mark()
-    till.start()
     try:
+        till.start()
         check(retained_state(broker)["shift"] == "open", "the shift is open")
         a = command(broker, answers, "z_report")
         check(not a["ok"] and a["error"] == "refused" and "shift is open" in a["reason"],

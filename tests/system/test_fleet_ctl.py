@@ -23,8 +23,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from lib import (AGENT, CONFIG, CTL, SRC, Mosquitto, check, free_port, main, run, test, tmpdir,
-                 wait_until)
+from lib import (AGENT, CONFIG, CTL, SIM_START, SRC, Mosquitto, check, free_port, main, now, run,
+                 test, tmpdir, wait_until)
 
 STORE = "s001"
 TOPIC = "posedge/v1/%s/" % STORE
@@ -32,7 +32,7 @@ UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0
 
 
 def now_ts(delta_s=0.0):
-    t = datetime.now(timezone.utc).timestamp() + delta_s
+    t = now() + delta_s  # by the clock of posedge-ctl
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -195,7 +195,7 @@ def one_till_commands_and_answers():
         }, ready=("posedge-test/ready", "1")))
 
         # The command as sent: topic, not retained, a UUID, typed args, ts now.
-        t0 = time.time()
+        t0 = now()
         p = fleet(m, "--terminal", "t01", "z_report", "operator=op17", "n=5", "neg=-3", "zero=0",
                   "lead=007", "text=a b", "big=99999999999999999999", "dec=1.5", "e=", check_rc=0)
         got = [(t, retained, c) for t, retained, _, c in r.got if t.endswith("/cmd")]
@@ -207,7 +207,7 @@ def one_till_commands_and_answers():
         check(c["args"] == {"operator": "op17", "n": 5, "neg": -3, "zero": 0, "lead": "007",
                             "text": "a b", "big": "99999999999999999999", "dec": "1.5", "e": ""},
               "args typed: %r" % c["args"])
-        check(t0 - 2 <= parse_ts(c["ts"]) <= time.time() + 2, "ts is now: %r" % c["ts"])
+        check(t0 - 2 <= parse_ts(c["ts"]) <= now() + 2, "ts is now: %r" % c["ts"])
         lines = p.stdout.splitlines()
         check(lines[0] == "t01 ok z_report: seq=1234 number=7", "first line: %r" % p.stdout)
         check(lines[1:] == ["  report.count=3", "  report.total=1250", "  report.currency=EUR"],
@@ -477,8 +477,9 @@ class Daemon:
         self.data = os.path.join(d, "till")
         self.logpath = os.path.join(d, "agent.log")
         with open(self.logpath, "w") as log:
-            self.proc = subprocess.Popen([AGENT, "-c", CONFIG, "--data-dir", self.data] +
-                                         list(args), stdout=subprocess.DEVNULL, stderr=log)
+            self.proc = subprocess.Popen([AGENT, "-c", CONFIG, "--data-dir", self.data,
+                                          "--set", "sim.start=" + SIM_START] + list(args),
+                                         stdout=subprocess.DEVNULL, stderr=log)
 
     def stop(self):
         if self.proc.poll() is None:

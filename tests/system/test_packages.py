@@ -831,7 +831,8 @@ def chroot_till_day():
         alog = open(c.path("/tmp/pe-agent.log"), "w")
         logs.append(alog)
         agent = c.popen("/usr/bin/posedge-agent", "-c", "/etc/posedge/agent.json", "--shopper",
-                        "3", "--seed", "1", "--set", "mqtt.port=%d" % mq.port, "--set",
+                        "3", "--seed", "1", "--set", "sim.start=" + lib.SIM_START,
+                        "--set", "mqtt.port=%d" % mq.port, "--set",
                         "enrol.port=%d" % mq.enrol_port, "--wait-delivered", "120",
                         user="posedge", log=alog)
         wait_until(lambda: "enrol.enrolled" in read(alog.name) or agent.poll() is not None, 30,

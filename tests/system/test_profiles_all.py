@@ -33,7 +33,7 @@ import time
 from collections import Counter
 
 from kafka import RealKafka
-from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, SRC, Bridge, Mosquitto, check,
+from lib import (AGENT, BRIDGE, BRIDGE_CONFIG, CONFIG, SIM_START, SRC, Bridge, Mosquitto, check,
                  journal_events, main, reconcile, run, test, tmpdir)
 from registry import Registry
 
@@ -284,8 +284,9 @@ def every_profile_from_one_run_of_tills():
         bridge.args[2] = cfg_path
         bridge.start()
 
-        runs = {"t01": ["--shopper", "80", "--seed", "11"],
-                "t02": ["--shopper", "50", "--seed", "12"],
+        start = ["--set", "sim.start=" + SIM_START]  # the scenario sets its own clock
+        runs = {"t01": ["--shopper", "80", "--seed", "11"] + start,
+                "t02": ["--shopper", "50", "--seed", "12"] + start,
                 "t03": ["--scenario", DAY]}
         for t, how in runs.items():
             data = os.path.join(d, t)

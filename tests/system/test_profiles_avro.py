@@ -18,8 +18,8 @@ import subprocess
 from datetime import datetime, timezone
 
 from kafka import RealKafka
-from lib import (BRIDGE_CONFIG, CTL, SRC, Bridge, Mosquitto, agent, check, db_rows, main, run,
-                 test, tmpdir)
+from lib import (BRIDGE_CONFIG, CTL, SIM_START, SRC, Bridge, Mosquitto, agent, check, db_rows, main,
+                 run, test, tmpdir)
 from registry import Registry
 
 DAY = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
@@ -156,7 +156,8 @@ def avro_sinks_decoded_by_fastavro_and_registry_outage():
         bridge.args[2] = cfg_path
         bridge.start()
         agent(os.path.join(d, "t01"), "--terminal", "t01", "--mqtt", mqtt.addr, "--shopper", "30",
-              "--seed", "11", "--wait-delivered", "180", check_rc=0)
+              "--seed", "11", "--set", "sim.start=" + SIM_START, "--wait-delivered", "180",
+              check_rc=0)
         agent(os.path.join(d, "t02"), "--terminal", "t02", "--mqtt", mqtt.addr, "--scenario", DAY,
               "--wait-delivered", "180", check_rc=0)
         events = journal(os.path.join(d, "t01", "journal.db")) + \
@@ -232,7 +233,8 @@ def avro_sinks_decoded_by_fastavro_and_registry_outage():
         check(not reg.running(), "the registry is down")
         bridge.start()
         agent(os.path.join(d, "t01"), "--terminal", "t01", "--mqtt", mqtt.addr, "--shopper", "10",
-              "--seed", "12", "--wait-delivered", "180", check_rc=0)
+              "--seed", "12", "--set", "sim.start=" + SIM_START, "--wait-delivered", "180",
+              check_rc=0)
         events = journal(os.path.join(d, "t01", "journal.db")) + \
             journal(os.path.join(d, "t02", "journal.db"))
         want_txn, _, want_orders = expected(events)

@@ -24,8 +24,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from lib import (AGENT, CONFIG, CTL, Mosquitto, check, free_port, journal_events, main, run,
-                 test, tmpdir, wait_until)
+from lib import (AGENT, CONFIG, CTL, SIM_START, Mosquitto, check, free_port, journal_events, main,
+                 now, run, test, tmpdir, wait_until)
 
 TOPIC = "posedge/v1/s001/"
 AGE_RE = r"(<=)?\d+(s|m\d\ds|h\d\dm|d\d\dh)"
@@ -61,7 +61,7 @@ def table(p):
 
 
 def now_ts(delta_s=0.0):
-    t = datetime.now(timezone.utc).timestamp() + delta_s
+    t = now() + delta_s  # the clock of posedge-ctl, which computes the ages
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -162,7 +162,8 @@ def offline_till_with_backlog():
         # it times out (no bridge) and its clean exit publishes the offline state.
         data = os.path.join(f.d, "till")
         a = run([AGENT, "-c", CONFIG, "--data-dir", data, "--shopper", "30", "--mqtt", m.addr,
-                 "--wait-delivered", "2"], timeout=300, check_rc=1)
+                 "--set", "sim.start=" + SIM_START, "--wait-delivered", "2"], timeout=300,
+                check_rc=1)
         check("event=uplink.connected" in a.stderr, "the agent connected: %s" % a.stderr[-2000:])
         n = len(journal_events(os.path.join(data, "journal.db")))
         check(n > 10, "30 customers make events: %d" % n)
@@ -241,7 +242,9 @@ def agent_republishes_its_state():
     with Fixture() as f:
         m = f.add(Mosquitto(f.d).start())
         sub = f.add(StateSub(m, TOPIC + "t01/state"))
-        a = f.add(Daemon(f.d, "--mqtt", m.addr, "--set", "sim.speed=100"))
+        # The shop opens 3 s after the start (5 simulated minutes), whatever the time of day.
+        a = f.add(Daemon(f.d, "--mqtt", m.addr, "--set", "sim.speed=100",
+                         "--set", "sim.start=" + SIM_START))
         db = os.path.join(a.data, "journal.db")
 
         def online():

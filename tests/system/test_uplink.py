@@ -17,8 +17,8 @@ import signal
 import subprocess
 import threading
 
-from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SRC, check, db_rows, free_port, main,
-                 port_open, receipts, run, test, tmpdir, wait_until)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, SRC, check, db_rows, free_port,
+                 main, port_open, receipts, run, test, tmpdir, wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 MOSQUITTO = os.environ.get("PE_MOSQUITTO", "/usr/sbin/mosquitto")
@@ -108,7 +108,8 @@ class Sub:
 
 
 class Agent:
-    """posedge-agent in the background, its log in a file."""
+    """posedge-agent in the background, its log in a file; its shopper's clock starts at
+    SIM_START (a scenario sets its own)."""
 
     def __init__(self, d, *args, prefix=(), binary=AGENT):
         self.data = os.path.join(d, "till")
@@ -116,7 +117,8 @@ class Agent:
                                                              if f.startswith("agent-")]))
         with open(self.logpath, "w") as log:
             self.proc = subprocess.Popen(list(prefix) + [binary, "-c", CONFIG, "--data-dir",
-                                                         self.data] + list(args),
+                                                         self.data, "--set",
+                                                         "sim.start=" + SIM_START] + list(args),
                                          stdout=subprocess.DEVNULL, stderr=log)
 
     def log(self):
