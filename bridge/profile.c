@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
@@ -411,24 +412,23 @@ int profile_currency_exp(const char *c)
 
 void profile_time(int64_t ms, const char *pattern, char *out, size_t outlen)
 {
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
+    struct pe_civil c; /* not time_t: 32 bits on armhf */
+    pe_time_split(ms, &c);
     size_t o = 0;
     for (const char *p = pattern; *p && o + 5 < outlen;) {
         int v = -1, w = 2;
         if (strncmp(p, "yyyy", 4) == 0)
-            v = tm.tm_year + 1900, w = 4, p += 4;
+            v = (int)c.year, w = 4, p += 4;
         else if (strncmp(p, "MM", 2) == 0)
-            v = tm.tm_mon + 1, p += 2;
+            v = c.mon, p += 2;
         else if (strncmp(p, "dd", 2) == 0)
-            v = tm.tm_mday, p += 2;
+            v = c.day, p += 2;
         else if (strncmp(p, "HH", 2) == 0)
-            v = tm.tm_hour, p += 2;
+            v = c.hour, p += 2;
         else if (strncmp(p, "mm", 2) == 0)
-            v = tm.tm_min, p += 2;
+            v = c.min, p += 2;
         else if (strncmp(p, "ss", 2) == 0)
-            v = tm.tm_sec, p += 2;
+            v = c.sec, p += 2;
         if (v < 0) {
             out[o++] = *p++;
             continue;

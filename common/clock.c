@@ -67,6 +67,23 @@ static void put_digits(char *out, int v, int n)
     }
 }
 
+void pe_time_split(int64_t ms, struct pe_civil *out)
+{
+    int64_t days = floordiv(ms, 86400000);
+    int64_t rem = ms - days * 86400000;
+    civil_from_days(days, &out->year, &out->mon, &out->day);
+    out->hour = (int)(rem / 3600000);
+    out->min = (int)(rem / 60000 % 60);
+    out->sec = (int)(rem / 1000 % 60);
+    out->msec = (int)(rem % 1000);
+}
+
+int64_t pe_time_join(const struct pe_civil *c)
+{
+    int64_t days = days_from_civil(c->year, c->mon, c->day);
+    return ((days * 24 + c->hour) * 60 + c->min) * 60000 + (int64_t)c->sec * 1000 + c->msec;
+}
+
 void pe_time_format(int64_t ms, char out[PE_TIME_STRLEN])
 {
     int64_t days = floordiv(ms, 86400000);

@@ -223,40 +223,45 @@ int pe_pki_cn_split(const char *cn, char store[PE_ID_MAX], char name[PE_ID_MAX])
 
 /* ---- time ---- */
 
+/* Times go through pe_time_split/join, never time_t: a 32-bit time_t (armhf) ends in 2038,
+ * before a CA's validity or a GeneralizedTime CRL does. */
 static int64_t x509_time_ms(const mbedtls_x509_time *t)
 {
-    struct tm tm = {.tm_year = t->year - 1900,
-                    .tm_mon = t->mon - 1,
-                    .tm_mday = t->day,
-                    .tm_hour = t->hour,
-                    .tm_min = t->min,
-                    .tm_sec = t->sec};
-    return (int64_t)timegm(&tm) * 1000;
+    struct pe_civil c = {.year = t->year, .mon = t->mon, .day = t->day,
+                         .hour = t->hour, .min = t->min, .sec = t->sec};
+    return pe_time_join(&c);
+}
+
+/* "YYYYMMDDhhmmss" (15 bytes with the NUL) of ms. Errors: PE_ERANGE. */
+static int civil_str(int64_t ms, char out[16], struct pe_civil *c)
+{
+    if (ms < 0)
+        return PE_ERANGE;
+    pe_time_split(ms, c);
+    if (c->year > 9999)
+        return PE_ERANGE;
+    snprintf(out, 16, "%04d%02d%02d%02d%02d%02d", (int)c->year, c->mon, c->day, c->hour, c->min,
+             c->sec);
+    return PE_OK;
 }
 
 /* "YYYYMMDDhhmmss" of ms (mbedtls_x509write_crt_set_validity's format). Errors: PE_ERANGE. */
 static int validity_str(int64_t ms, char out[16])
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (ms < 0 || !gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
-        return PE_ERANGE;
-    strftime(out, 16, "%Y%m%d%H%M%S", &tm);
-    return PE_OK;
+    struct pe_civil c;
+    return civil_str(ms, out, &c);
 }
 
 /* A CRL time: UTCTime before 2050, GeneralizedTime from 2050 (RFC 5280 5.1.2.4). */
 static int write_time(unsigned char **c, unsigned char *start, int64_t ms)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
+    struct pe_civil when;
     char s[20];
     size_t len = 0;
-    if (ms < 0 || !gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
+    if (civil_str(ms, s, &when))
         return MBEDTLS_ERR_ASN1_INVALID_DATA;
-    /* strftime's %y would do for UTCTime, but GCC flags it (-Wformat-y2k): cut %Y instead. */
-    bool utc = tm.tm_year + 1900 < 2050;
-    strftime(s, sizeof s, "%Y%m%d%H%M%SZ", &tm);
+    strcat(s, "Z");
+    bool utc = when.year < 2050; /* UTCTime: the year's last two digits */
     const char *v = utc ? s + 2 : s;
     ADD(len, mbedtls_asn1_write_raw_buffer(c, start, (const unsigned char *)v, strlen(v)));
     ADD(len, mbedtls_asn1_write_len(c, start, len));
