@@ -13,6 +13,11 @@
 #     spool into Kafka as a ratio of raw librdkafka produces/s of the same messages with the
 #     same properties (tests/bench/bench_kafka.c); that backlog's end-to-end time and the
 #     bridge's peak RSS while draining it
+#   - MQTT over mutual TLS, against the store broker as posedge-ctl broker-config writes it (a
+#     second mosquitto: its TLS listener with client certificates from a store CA made here, and
+#     its plaintext lab listener with password logins, the store's ACL on both): raw QoS 1
+#     publishes over TLS, the bridge's intake over TLS as a ratio of them, and the cost of
+#     encryption: each against its figure over the plaintext listener (medians of 3 runs)
 #   - Kafka over SASL_SSL (the tests' SASL_SSL broker: TLS, SCRAM-SHA-512, ACLs): raw librdkafka
 #     produce over SASL_SSL and the bridge's drain over SASL_SSL as a ratio of it, and the cost
 #     of encryption: each against its plaintext figure on the same broker (its PLAINTEXT
@@ -82,7 +87,8 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...: poll a condition against a dead
     done
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-mqtt_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mqtt_port=$(free_port)
 mkdir -p "$dir/mosquitto"
 {
     [ "$(id -u)" = 0 ] && echo "user root" # as root mosquitto would otherwise switch users
@@ -99,14 +105,16 @@ pids+=($!)
 wait_for 20 "devkafka" grep -q '^bootstrap=' "$dir/devkafka.out"
 kafka=$(sed -n 's/^bootstrap=//p' "$dir/devkafka.out")
 # bridge DATA_DIR KAFKA [RSS_FILE]: start posedge-bridge in the background (under /usr/bin/time
-# with RSS_FILE); $bridge_pid is the bridge itself, $job what to wait for.
+# with RSS_FILE); $bridge_pid is the bridge itself, $job what to wait for. Its broker is
+# $bridge_mqtt (HOST:PORT) when set, else the plaintext mosquitto.
 bridge() { # bridge DATA_DIR BROKERS [RSS_FILE [--set K=V]...]; the mock runs are idempotent
     local wrap=() data=$1 brokers=$2 rss=${3:-}
     shift 2
     [ $# -gt 0 ] && shift
     if [ -n "$rss" ]; then wrap=(/usr/bin/time -f %M -o "$rss"); fi
     "${wrap[@]}" "$bin/posedge-bridge" -c "$top/boards/sim/bridge.json" --data-dir "$data" \
-        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" --set kafka.mode=idempotent "$@" \
+        --mqtt "${bridge_mqtt:-127.0.0.1:$mqtt_port}" --kafka "$brokers" \
+        --set kafka.mode=idempotent "$@" \
         2>>"$dir/bridge.log" &
     job=$!
     bridge_pid=$job
@@ -150,6 +158,117 @@ awk -v mraw="$mraw" -v intake="$intake" -v n="$intake_n" -v nt="$terminals" -v k
     printf "limit    raw librdkafka produce msgs/s (acks=all, idempotent, lz4, mock cluster): %.0f (runs %.0f, %.0f)\n", kr, k1, k2
     printf "bridge   drain events/s from a %s-event spool (mock cluster, kafka.mode=idempotent): %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
     printf "bridge   %s-event backlog end to end: %.1f s, peak RSS %.1f MB (goal <= 32 MB)\n", backlog, ms / 1000.0, rss / 1024.0
+}'
+
+# ---- MQTT over mutual TLS ----
+# The store broker as posedge-ctl broker-config writes it, in a mosquitto of its own: its mutual
+# TLS listener (certificates from a store CA made here with posedge-ctl pki: the broker's, the
+# bridge's s001/bridge and the benchmark client's s001/bench; require_certificate, the CN as
+# username, the CRL, the store's ACL) and its lab listener (plaintext, password logins, the
+# store's ACL for password users), with the benchmark client's user added to both ACLs. Each
+# figure over TLS is set against raw publishes over TLS, and against the same figure over the
+# plaintext listener of the same broker with the same ACL: what encryption (and certificate
+# logins) cost. The raw limits are the mean of a run before and after the intakes.
+tdir=$dir/tls
+mkdir -p "$tdir"
+ctl=$bin/posedge-ctl
+{
+    "$ctl" pki init --dir "$tdir/ca" --store s001 &&
+        "$ctl" pki issue --dir "$tdir/ca" --store s001 --server \
+            --san DNS:localhost,IP:127.0.0.1 --key-out "$tdir/server.key" \
+            --out "$tdir/server.crt" &&
+        "$ctl" pki issue --dir "$tdir/ca" --store s001 --bridge --key-out "$tdir/bridge.key" \
+            --out "$tdir/bridge.crt" &&
+        "$ctl" pki issue --dir "$tdir/ca" --store s001 --terminal bench \
+            --key-out "$tdir/bench.key" --out "$tdir/bench.crt" &&
+        cp "$tdir/ca/ca.crt" "$tdir/ca.crt" &&
+        "$ctl" pki crl --dir "$tdir/ca" --out "$tdir/crl.pem"
+} >>"$dir/pki.log" 2>&1 ||
+    { echo "bench: posedge-ctl pki failed: see $dir/pki.log" >&2; exit 1; }
+for u in bridge bench; do # the lab listener's password logins
+    (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$tdir/$u.pw")
+    mosquitto_passwd $([ "$u" = bridge ] && echo -c) -b "$tdir/passwd" "$u" \
+        "$(cat "$tdir/$u.pw")"
+done
+tls_port=$(free_port)
+lab_port=$(free_port)
+while [ "$lab_port" = "$tls_port" ]; do lab_port=$(free_port); done
+"$ctl" broker-config --store s001 --dir "$tdir" --conf "$tdir/posedge.conf" --bind 127.0.0.1 \
+    --port "$tls_port" --no-enrol --lab-port "$lab_port" --lab-password-file "$tdir/passwd" \
+    >>"$dir/pki.log" 2>&1
+bench_acl() { # the benchmark client's lines: it publishes as every terminal and reads the acks
+    printf '\nuser %s\n' "$1"
+    printf 'topic %s\n' "write bench/#" "write posedge/v1/s001/+/events" \
+        "read posedge/v1/s001/+/ack"
+}
+bench_acl s001/bench >>"$tdir/acl"
+bench_acl bench >>"$tdir/acl-lab"
+{
+    [ "$(id -u)" = 0 ] && echo "user root"
+    echo "persistence false"
+    echo "max_queued_messages 100000"
+    cat "$tdir/posedge.conf"
+} >"$tdir/mosquitto.conf"
+/usr/sbin/mosquitto -c "$tdir/mosquitto.conf" >"$tdir/mosquitto.log" 2>&1 &
+pids+=($!)
+wait_for 20 "the TLS mosquitto on port $tls_port" port_open "$tls_port"
+wait_for 20 "the lab listener on port $lab_port" port_open "$lab_port"
+over_tls=(--tls "$tdir/ca.crt" "$tdir/bench.crt" "$tdir/bench.key")
+over_lab=(--user bench --password-file "$tdir/bench.pw")
+mraw_tls() {
+    "$bench/bench_mqtt" "${over_tls[@]}" raw 127.0.0.1 "$tls_port" "$intake_n" "$terminals" |
+        num raw_msgs_per_s
+}
+mraw_lab() {
+    "$bench/bench_mqtt" "${over_lab[@]}" raw 127.0.0.1 "$lab_port" "$intake_n" "$terminals" |
+        num raw_msgs_per_s
+}
+intake_over() { # intake_over lab|tls PREFIX: the intake's events/s over that listener
+    local over port sets
+    if [ "$1" = tls ]; then
+        over=("${over_tls[@]}") port=$tls_port
+        sets=(--set mqtt.tls.ca_file="$tdir/ca.crt" --set mqtt.tls.cert_file="$tdir/bridge.crt"
+            --set mqtt.tls.key_file="$tdir/bridge.key")
+    else
+        over=("${over_lab[@]}") port=$lab_port
+        sets=(--set mqtt.username=bridge --set mqtt.password_file="$tdir/bridge.pw")
+    fi
+    bridge_mqtt=127.0.0.1:$port bridge "$dir/intake-$2" 127.0.0.1:1 "" "${sets[@]}" \
+        >/dev/null
+    "$bench/bench_mqtt" "${over[@]}" intake 127.0.0.1 "$port" "$intake_n" "$terminals" 200 "$2" |
+        num intake_events_per_s
+    kill -KILL "$bridge_pid"
+    wait "$job" 2>/dev/null || true
+}
+# Three rounds, each with a raw run and an intake (one bridge and terminals of its own) over
+# each listener, the order swapped from round to round; each figure is the median of its three
+# runs, so that the load of a shared machine weighs on both sides alike.
+ml=() mt=() il=() it=()
+for r in 1 2 3; do
+    for over in $([ "$r" = 2 ] && echo tls lab || echo lab tls); do
+        if [ "$over" = lab ]; then
+            ml+=("$(mraw_lab)")
+            il+=("$(intake_over lab "j$r")")
+        else
+            mt+=("$(mraw_tls)")
+            it+=("$(intake_over tls "k$r")")
+        fi
+    done
+done
+awk -v ml="${ml[*]}" -v mt="${mt[*]}" -v il="${il[*]}" -v it="${it[*]}" -v n="$intake_n" \
+    -v nt="$terminals" '
+function med(s,   a, t) { # the median of three numbers
+    split(s, a, " ")
+    if (a[1] + 0 > a[2] + 0) { t = a[1]; a[1] = a[2]; a[2] = t }
+    if (a[2] + 0 > a[3] + 0) { t = a[2]; a[2] = a[3]; a[3] = t }
+    if (a[1] + 0 > a[2] + 0) { t = a[1]; a[1] = a[2]; a[2] = t }
+    return a[2]
+}
+function runs(s) { gsub(" ", ", ", s); return s }
+BEGIN {
+    lr = med(ml); tr = med(mt); li = med(il); ti = med(it)
+    printf "limit    raw mosquitto QoS1 publish msgs/s over mutual TLS (MQTT v5, TLS 1.2+, client certificate, the store ACL; broker-config): %.0f (runs %s) = %.2f x the same over plaintext to that broker (password login, same ACL), %.0f (runs %s)\n", tr, runs(mt), tr / lr, lr, runs(ml)
+    printf "bridge   MQTT intake over mutual TLS (%d events of %d terminals, 200/msg, Kafka unreachable): %.0f events/s (runs %s) = %.2f x raw publish over TLS; = %.2f x the same intake over plaintext, %.0f events/s (runs %s)\n", n, nt, ti, runs(it), ti / tr, ti / li, li, runs(il)
 }'
 
 # The drain into a real Apache Kafka broker (scripts/kafka.sh, one KRaft node on loopback),
@@ -250,9 +369,12 @@ awk -v p1="$p1" -v p2="$p2" -v s1="$s1" -v s2="$s2" -v n="$sasl_n" -v dp="$dp_ms
 # For each board whose board.mk names a QEMU (rpi4, armhf): its release build (made here when
 # missing or stale; a board that cannot be built is said so and left out), the stripped sizes
 # of posedge-agent and posedge-bridge (its own cross strip), and the agent's peak RSS over 1,000
-# shopper customers under user-mode QEMU. That RSS holds QEMU's own memory (its translated code
-# and the host's view of the guest), so the same QEMU running the agent's --help is given beside
-# it: the difference is near what the till itself needs.
+# shopper customers under user-mode QEMU. The release binaries of these boards carry no
+# simulator (BOARD_SIM), so the shopper runs in the board's test build (VARIANT=test: the same
+# code and flags, with the simulator and the fault injection points, inactive; made here too).
+# That RSS holds QEMU's own memory (its translated code and the host's view of the guest), so
+# the same QEMU running the agent's --help is given beside it: the difference is near what the
+# till itself needs.
 arm_n=1000
 for mk in "$top"/boards/*/board.mk; do
     b=$(basename "$(dirname "$mk")")
@@ -273,15 +395,20 @@ for mk in "$top"/boards/*/board.mk; do
     awk -v b="$b" -v a="$BOARD_ARCH" -v asz="$aasz" -v bsz="$absz" -v goal="$goal" 'BEGIN {
         printf "size     %s (%s): stripped posedge-agent %.0f KB, posedge-bridge %.0f KB%s\n", b, a, asz / 1024.0, bsz / 1024.0, goal
     }'
+    if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$top" -j2 BOARD="$b" VARIANT=test \
+        all >>"$dir/arm-$b.build" 2>&1; then
+        echo "memory   $b: the test build failed (make BOARD=$b VARIANT=test), left out"
+        continue
+    fi
     run=("$QEMU" -L "$top/$SYSROOT")
-    /usr/bin/time -f %M -o "$dir/arm-$b.rss" "${run[@]}" "$top/build/$b/posedge-agent" \
+    /usr/bin/time -f %M -o "$dir/arm-$b.rss" "${run[@]}" "$top/build/$b/test/posedge-agent" \
         -c "$top/boards/sim/agent.json" --data-dir "$dir/arm-$b" --shopper "$arm_n" --seed 7 \
         "${sim_start[@]}" 2>"$dir/arm-$b.log"
-    /usr/bin/time -f %M -o "$dir/arm-$b.rss0" "${run[@]}" "$top/build/$b/posedge-agent" --help \
-        >/dev/null 2>&1
+    /usr/bin/time -f %M -o "$dir/arm-$b.rss0" "${run[@]}" "$top/build/$b/test/posedge-agent" \
+        --help >/dev/null 2>&1
     "$top/$build/posedge-ctl" verify "$dir/arm-$b/journal.db" >/dev/null
     awk -v b="$b" -v q="$QEMU" -v n="$arm_n" -v rss="$(cat "$dir/arm-$b.rss")" \
         -v rss0="$(cat "$dir/arm-$b.rss0")" 'BEGIN {
-        printf "memory   %s agent peak RSS under %s over %d shopper customers: %.1f MB (%s with the agent'"'"'s --help: %.1f MB)\n", b, q, n, rss / 1024.0, q, rss0 / 1024.0
+        printf "memory   %s agent peak RSS under %s over %d shopper customers (its test build): %.1f MB (%s with the agent'"'"'s --help: %.1f MB)\n", b, q, n, rss / 1024.0, q, rss0 / 1024.0
     }'
 done

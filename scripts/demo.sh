@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# make demo: a simulated store end to end on loopback. A real mosquitto broker (generated
-# config), a real Apache Kafka broker (scripts/kafka.sh, one KRaft node; DEMO_KAFKA=mock uses
-# librdkafka's mock cluster instead, and KAFKA_BROKERS an existing Kafka), one bridge in
-# transactional mode and three tills running the shopper on an accelerated clock. During the
-# run Kafka is stopped for about 20 seconds, the MQTT broker restarts, the bridge is killed with
-# kill -9 and restarted, and one till is killed with kill -9 and restarted. A line per second
-# shows captured / spooled / delivered per till. The broker runs with the store's ACL
-# (posedge-ctl acl) and a password per till and for the bridge; HQ's part is played by
-# posedge-ctl with the bridge's credentials: posedge-ctl status shows every till's state
-# document (a killed till shows offline), and posedge-ctl fleet ... z_report closes till t01's
-# period. The run ends with posedge-ctl reconcile (a read_committed consumer), shows the remote
-# Z report in Kafka with its sales, and exits 0 only when nothing was lost or duplicated and the
-# Z report arrived with sales in it.
+# make demo: a simulated store end to end on loopback, secured as a store would be. A real
+# mosquitto broker, a real Apache Kafka broker (tests/system/kafka.py serve, one KRaft node;
+# DEMO_KAFKA=mock uses librdkafka's mock cluster instead, and KAFKA_BROKERS an existing Kafka),
+# one bridge in transactional mode and three tills running the shopper on an accelerated clock.
+# During the run Kafka is stopped for about 20 seconds, the MQTT broker restarts, the bridge is
+# killed with kill -9 and restarted, and one till is killed with kill -9 and restarted. A line
+# per second shows captured / spooled / delivered per till.
+#
+# Secure by default (docs/pki.md): the demo makes its own store CA (posedge-ctl pki init), the
+# broker's server certificate, the bridge's and HQ's client certificates and the CRL, and runs
+# mosquitto with posedge-ctl broker-config's configuration on two free loopback ports: mutual
+# TLS (require_certificate, the CN as username, the CRL, the per-till ACL) and the
+# enrolment-only listener. No till gets a certificate by hand: each gets a one-time token
+# (posedge-ctl pki token) as enrol.token_file, makes its own key, sends its CSR to the
+# enrolment listener, the bridge (pki.dir) checks the token and signs, and the till switches to
+# mutual TLS. Kafka is the tests' SASL_SSL node (kafka.py serve --sasl-ssl: TLS from a CA of its
+# own, SCRAM-SHA-512, ACLs that let the bridge's user write only its topics and use only its
+# transactional id, and HQ's user read them); the bridge logs in as its user with the settings
+# serve prints (set=KEY=VALUE). HQ's part is played by posedge-ctl with HQ's certificate
+# (s001/hq): posedge-ctl status shows every till's state document and certificate (a killed
+# till shows offline), and posedge-ctl fleet ... z_report closes till t01's period. The run ends
+# with posedge-ctl reconcile as HQ's Kafka user over SASL_SSL (--bridge-config, a read_committed
+# consumer), shows the remote Z report in Kafka with its sales (kcat as HQ's user), says what
+# was secured, and exits 0 only when nothing was lost or duplicated and the Z report arrived
+# with sales in it. DEMO_PLAINTEXT=1 runs the lab variant instead: plaintext MQTT with a
+# password per till and for the bridge (posedge-ctl acl), HQ with the bridge's credentials, and
+# Kafka over PLAINTEXT (a lab only: every daemon warns at start). DEMO_KAFKA=mock and
+# KAFKA_BROKERS are plaintext Kafka.
 #
 # The tills' simulated clocks start at 05:55 UTC of today (sim.start), five minutes before the
 # simulated shop opens (06:00 to 22:00 at 3600 simulated seconds a second: a day every 24 s, the
@@ -26,16 +41,20 @@
 # PROFILE=NAME (make demo passes it through) runs the same demo with the bridge writing one more
 # output profile (docs/protocol.md, "Output profiles"): its configuration, generated into the run
 # directory, is boards/sim/bridge.json with "sinks": native (which reconcile checks) and NAME's
-# sink. At the end it shows the first 5 records of NAME's topic, decoded, and the number of
-# records on it next to the number the tills' journals imply. The Avro profiles (inventory-avro,
-# orders-avro) need a Schema Registry: the demo starts one (scripts/registry.sh, on a free
-# loopback port) before the bridge, gives the sink its registry_url, and decodes their records
-# with fastavro (scripts/pydeps.sh) using the writer schema the 5-byte header names. PROFILE=all
-# gives the bridge every profile's sink side by side and shows 2 records of each topic. The
-# profiles are the table in profile_table below; an unknown NAME is refused (exit 2) before
-# anything starts. The profile part never changes the exit status.
+# sink. On the SASL_SSL broker, where no client may create a topic, the demo creates the
+# profile's topic as the broker's administrator and grants the bridge's user Write and HQ's Read
+# on it (Kafka's TopicCommand and AclCommand on the broker's internal listener), as an operator
+# of a managed Kafka would. At the end it shows the first 5 records of NAME's topic, decoded,
+# and the number of records on it next to the number the tills' journals imply. The Avro
+# profiles (inventory-avro, orders-avro) need a Schema Registry: the demo starts one
+# (scripts/registry.sh, on a free loopback port) while Kafka starts, gives the sink its
+# registry_url, and decodes their records with fastavro (scripts/pydeps.sh) using the writer
+# schema the 5-byte header names. PROFILE=all gives the bridge every profile's sink side by side
+# and shows 2 records of each topic. The profiles are the table in profile_table below; an
+# unknown NAME is refused (exit 2) before anything starts. The profile part never changes the
+# exit status.
 # usage: [PROFILE=native|purchases-json|retail-json|orders-json|inventory-avro|orders-avro|all]
-#        scripts/demo.sh BUILD_DIR   (DEMO_SECONDS: trading time, default 70)
+#        [DEMO_PLAINTEXT=1] scripts/demo.sh BUILD_DIR   (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -114,6 +133,8 @@ print(json.dumps(json.load(open(sys.argv[1]))["sinks"]))' "$bridge_cfg"), topics
 fi
 tills="t01 t02 t03"
 pids=()
+secure=1 # mutual TLS on MQTT, SASL_SSL to the demo's Kafka; DEMO_PLAINTEXT=1: the lab variant
+case "${DEMO_PLAINTEXT:-0}" in 0 | "") ;; *) secure=0 ;; esac
 
 wait_port() { # port seconds
     for ((i = 0; i < $2 * 10; i++)); do
@@ -131,17 +152,101 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- the in-store broker, with the store's ACL (docs/protocol.md, "Access control") ----
+# ---- Kafka (started first: a SASL_SSL node takes some 20 s to start and set up) ----
+# kcat_auth: kcat's options to read as HQ's user; kafka_sets: the bridge's kafka.* settings;
+# reconcile_args: how reconcile connects (the bootstrap is added below).
+outage() { :; }
+back() { :; }
+kcat_auth=()
+kafka_sets=()
+kafka_kind=""
+if [ -n "${KAFKA_BROKERS:-}" ]; then
+    kafka_kind=existing
+elif [ "${DEMO_KAFKA:-real}" = real ]; then
+    kafka_kind=real
+    serve=("$top/tests/system/kafka.py" serve)
+    [ "$secure" = 1 ] && serve+=(--sasl-ssl)
+    /usr/bin/python3 "${serve[@]}" "$run/kafka" </dev/null >"$run/kafka.out" 2>&1 &
+    kafka_pid=$!
+else
+    kafka_kind=mock
+fi
+
+# ---- the Schema Registry, for an Avro sink (scripts/registry.sh: Apicurio, built once) ----
+# Started now, so that its JVM starts while Kafka's does; waited for before the bridge starts.
+if [ -n "$registry_url" ]; then
+    "$top/scripts/registry.sh" fetch || { echo "scripts/registry.sh fetch failed"; exit 1; }
+    avro_py=$("$top/scripts/pydeps.sh" | tail -1) || { echo "scripts/pydeps.sh failed"; exit 1; }
+    "$top/scripts/registry.sh" run "$registry_port" "$run/registry" </dev/null \
+        >"$run/registry.log" 2>&1 &
+    registry_pid=$! # registry.sh run execs the JVM: this is the server itself
+fi
+
+# ---- the in-store broker ----
 mqtt_port=$(free_port)
 mkdir -p "$run/mosquitto"
 [ "$(id -u)" -eq 0 ] && mqtt_user="user root" || mqtt_user=""
-"$bin/posedge-ctl" acl --store s001 >"$run/mosquitto/acl"
-for u in bridge $tills; do # one password per MQTT user, in a file only its daemon reads
-    (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$run/$u.pw")
-    mosquitto_passwd $([ "$u" = bridge ] && echo -c) -b "$run/mosquitto/passwd" "$u" \
-        "$(cat "$run/$u.pw")"
-done
-cat >"$run/mosquitto/mosquitto.conf" <<EOF
+ctl() { "$bin/posedge-ctl" "$@"; }
+if [ "$secure" = 1 ]; then
+    # The store's PKI (docs/pki.md): its CA, the broker's server certificate (the tills check
+    # 127.0.0.1 against its SAN), the bridge's and HQ's client certificates, the CRL; then the
+    # store broker's whole configuration from posedge-ctl broker-config: mutual TLS on
+    # mqtt_port, the enrolment-only listener on enrol_port. Keys are 0600 files, never printed.
+    enrol_port=$(free_port)
+    while [ "$enrol_port" = "$mqtt_port" ]; do enrol_port=$(free_port); done
+    ca=$run/pki/ca
+    m=$run/mosquitto
+    mkdir -p "$run/pki"
+    {
+        ctl pki init --dir "$ca" --store s001 &&
+            ctl pki issue --dir "$ca" --store s001 --server --san DNS:localhost,IP:127.0.0.1 \
+                --key-out "$m/server.key" --out "$m/server.crt" &&
+            ctl pki issue --dir "$ca" --store s001 --bridge --key-out "$run/pki/bridge.key" \
+                --out "$run/pki/bridge.crt" &&
+            ctl pki issue --dir "$ca" --store s001 --hq --key-out "$run/pki/hq.key" \
+                --out "$run/pki/hq.crt" &&
+            cp "$ca/ca.crt" "$m/ca.crt" &&
+            ctl pki crl --dir "$ca" --out "$m/crl.pem" &&
+            ctl broker-config --store s001 --dir "$m" --conf "$m/posedge.conf" \
+                --bind 127.0.0.1 --port "$mqtt_port" --enrol-port "$enrol_port"
+    } >>"$run/pki.log" 2>&1 ||
+        { echo "the store's PKI could not be made: see $run/pki.log"; exit 1; }
+    # One enrolment token per till, in the file the till reads it from (0600; the till removes
+    # it once it is spent). Only the CA directory's index keeps it, as a hash.
+    for t in $tills; do
+        mkdir -p "$run/$t"
+        ctl pki token --dir "$ca" --store s001 --terminal "$t" --out "$run/$t/enrol.token" \
+            >>"$run/pki.log" 2>&1 || { echo "no token for $t: see $run/pki.log"; exit 1; }
+    done
+    { # the demo's own lines (as root, mosquitto would switch to a user that cannot read them)
+        echo "$mqtt_user"
+        echo "persistence true"
+        echo "persistence_location $m/"
+        echo "max_queued_messages 100000"
+        cat "$m/posedge.conf"
+    } >"$m/mosquitto.conf"
+    tls_ca=(--cafile "$ca/ca.crt")
+    hq=(--mqtt "127.0.0.1:$mqtt_port" --store s001 --tls-ca "$ca/ca.crt"
+        --tls-cert "$run/pki/hq.crt" --tls-key "$run/pki/hq.key")
+    hq_sub=(--cafile "$ca/ca.crt" --cert "$run/pki/hq.crt" --key "$run/pki/hq.key")
+    bridge_mqtt=(--set mqtt.tls.ca_file="$ca/ca.crt" --set mqtt.tls.cert_file="$run/pki/bridge.crt"
+        --set mqtt.tls.key_file="$run/pki/bridge.key" --set pki.dir="$ca")
+    till_mqtt() { # tm: till $1's settings; its certificate is made by enrolment with the token
+        tm=(--set mqtt.tls.ca_file="$ca/ca.crt" --set mqtt.tls.cert_file="$run/$1/till.crt"
+            --set mqtt.tls.key_file="$run/$1/till.key"
+            --set enrol.token_file="$run/$1/enrol.token" --set enrol.port="$enrol_port")
+    }
+    hq_who="HQ's certificate, s001/hq"
+else
+    # The lab variant: plaintext, with the store's ACL for password logins (docs/protocol.md,
+    # "Access control") and a password per till and for the bridge.
+    "$bin/posedge-ctl" acl --store s001 >"$run/mosquitto/acl"
+    for u in bridge $tills; do # one password per MQTT user, in a file only its daemon reads
+        (umask 077; od -An -N12 -tx1 /dev/urandom | tr -d ' \n' >"$run/$u.pw")
+        mosquitto_passwd $([ "$u" = bridge ] && echo -c) -b "$run/mosquitto/passwd" "$u" \
+            "$(cat "$run/$u.pw")"
+    done
+    cat >"$run/mosquitto/mosquitto.conf" <<EOF
 $mqtt_user
 listener $mqtt_port 127.0.0.1
 allow_anonymous false
@@ -151,34 +256,56 @@ persistence true
 persistence_location $run/mosquitto/
 max_queued_messages 100000
 EOF
-hq=(--mqtt "127.0.0.1:$mqtt_port" --store s001 --user bridge --password-file "$run/bridge.pw")
+    hq=(--mqtt "127.0.0.1:$mqtt_port" --store s001 --user bridge --password-file "$run/bridge.pw")
+    hq_sub=(-u bridge -P "$(cat "$run/bridge.pw")")
+    bridge_mqtt=(--set mqtt.username=bridge --set mqtt.password_file="$run/bridge.pw")
+    till_mqtt() { tm=(--set mqtt.username="$1" --set mqtt.password_file="$run/$1.pw"); }
+    hq_who="the bridge's credentials"
+fi
 start_mqtt() {
     /usr/sbin/mosquitto -c "$run/mosquitto/mosquitto.conf" >>"$run/mosquitto/mosquitto.log" 2>&1 &
     mqtt_pid=$!
-    wait_port "$mqtt_port" 20 || { echo "mosquitto did not start"; exit 1; }
+    wait_port "$mqtt_port" 20 || { echo "mosquitto did not start: see $run/mosquitto"; exit 1; }
 }
 start_mqtt
 
-# ---- Kafka ----
-outage() { :; }
-back() { :; }
-if [ -n "${KAFKA_BROKERS:-}" ]; then
+# ---- Kafka, ready ----
+if [ "$kafka_kind" = existing ]; then
     brokers=$KAFKA_BROKERS
+    kafka_desc="PLAINTEXT (KAFKA_BROKERS)"
     echo "Kafka: $brokers (KAFKA_BROKERS); the outage part of the demo is skipped"
-elif [ "${DEMO_KAFKA:-real}" = real ]; then
-    /usr/bin/python3 "$top/tests/system/kafka.py" serve "$run/kafka" </dev/null \
-        >"$run/kafka.out" 2>&1 &
-    kafka_pid=$!
-    for ((i = 0; i < 1200; i++)); do
+elif [ "$kafka_kind" = real ]; then
+    for ((i = 0; i < 1800; i++)); do # up to 180 s: a cold JVM on a loaded machine
         brokers=$(sed -n 's/^bootstrap=//p' "$run/kafka.out" 2>/dev/null | head -1)
         [ -n "$brokers" ] && break
         kill -0 "$kafka_pid" 2>/dev/null || break
         sleep 0.1
     done
     [ -n "$brokers" ] || { echo "Kafka did not start: see $run/kafka.out"; exit 1; }
-    echo "Kafka: Apache Kafka (one KRaft node, scripts/kafka.sh) at $brokers"
     outage() { kill -USR1 "$kafka_pid"; }
     back() { kill -USR2 "$kafka_pid"; }
+    if [ "$secure" = 1 ]; then
+        # The bridge logs in as user bridge (the settings serve prints: SCRAM-SHA-512, its
+        # password file, the broker's CA); HQ reads as user hq (kcat, reconcile).
+        while read -r kv; do kafka_sets+=(--set "$kv"); done \
+            < <(sed -n 's/^set=//p' "$run/kafka.out")
+        kafka_ca=$(sed -n 's/^ca_file=//p' "$run/kafka.out")
+        kafka_internal=$(sed -n 's/^internal=//p' "$run/kafka.out")
+        ksec=$(dirname "$kafka_ca")
+        kcat_auth=(-F "$ksec/hq.kcat")
+        cat >"$run/hq.json" <<EOF
+{"kafka": {"brokers": "$brokers", "security_protocol": "sasl_ssl",
+           "sasl": {"mechanism": "SCRAM-SHA-512", "username": "hq",
+                    "password_file": "$ksec/hq.password"},
+           "tls": {"ca_file": "$kafka_ca"}}}
+EOF
+        kafka_desc="SASL_SSL SCRAM-SHA-512"
+        echo "Kafka: Apache Kafka (one KRaft node, scripts/kafka.sh) at $brokers: SASL_SSL" \
+            "(TLS, SCRAM-SHA-512, ACLs; the bridge as user bridge, HQ as user hq)"
+    else
+        kafka_desc="PLAINTEXT"
+        echo "Kafka: Apache Kafka (one KRaft node, scripts/kafka.sh) at $brokers"
+    fi
 else
     mkfifo "$run/devkafka.in"
     "$bin/posedge-ctl" devkafka <"$run/devkafka.in" >"$run/devkafka.out" 2>"$run/devkafka.log" &
@@ -190,18 +317,58 @@ else
         sleep 0.1
     done
     [ -n "$brokers" ] || { echo "devkafka did not start"; exit 1; }
+    kafka_desc="PLAINTEXT (librdkafka's mock cluster)"
     echo "Kafka: posedge-ctl devkafka (librdkafka mock cluster) at $brokers"
     outage() { echo down >&7; }
     back() { echo up >&7; }
 fi
+reconcile_args=(--brokers "$brokers")
+[ -f "$run/hq.json" ] && reconcile_args=(--bridge-config "$run/hq.json")
 
-# ---- the Schema Registry, for an Avro sink (scripts/registry.sh: Apicurio, built once) ----
+# The profiles' topics on the SASL_SSL node: no client may create a topic there, so they are
+# created as its administrator (the internal listener), with Write for the bridge's user and
+# Read for HQ's, the JVM tools side by side.
+if [ -n "$profile" ] && [ -n "${kafka_internal:-}" ]; then
+    p_topics=$(awk '$3 != "-" {print $2}' <<<"$profiles")
+    if [ -n "$p_topics" ]; then
+        khome=$("$top/scripts/kafka.sh" home)
+        kadmin() {
+            java -Xmx256m -Djava.awt.headless=true \
+                -Dlog4j.configuration="file:$run/kafka/kafka/tools-log4j.properties" \
+                -cp "$khome/lib/*" "$@" --bootstrap-server "$kafka_internal" \
+                >>"$run/kafka-admin.log" 2>&1
+        }
+        topic_args=()
+        for t in $p_topics; do topic_args+=(--topic "$t"); done
+        jobs_=()
+        for t in $p_topics; do
+            kadmin org.apache.kafka.tools.TopicCommand --create --topic "$t" --partitions 1 \
+                --replication-factor 1 &
+            jobs_+=($!)
+        done
+        kadmin kafka.admin.AclCommand --add --force --allow-principal User:bridge \
+            --operation Write --operation Describe "${topic_args[@]}" &
+        jobs_+=($!)
+        kadmin kafka.admin.AclCommand --add --force --allow-principal User:hq \
+            --operation Read --operation Describe "${topic_args[@]}" &
+        jobs_+=($!)
+        for j in "${jobs_[@]}"; do
+            wait "$j" ||
+                { echo "PROFILE=$profile: topics or ACLs: see $run/kafka-admin.log"; exit 1; }
+        done
+        for t in $p_topics; do # until the topic has its leader (the bridge would wait too)
+            for ((i = 0; i < 300; i++)); do
+                kcat -b "$kafka_internal" -L -t "$t" -m 5 2>/dev/null |
+                    grep -q 'partition 0, leader 1' && break
+                sleep 0.1
+            done
+        done
+        echo "PROFILE=$profile: topics $(paste -sd' ' <<<"$p_topics") created on the SASL_SSL" \
+            "broker, Write for user bridge, Read for user hq"
+    fi
+fi
+
 if [ -n "$registry_url" ]; then
-    "$top/scripts/registry.sh" fetch || { echo "scripts/registry.sh fetch failed"; exit 1; }
-    avro_py=$("$top/scripts/pydeps.sh" | tail -1) || { echo "scripts/pydeps.sh failed"; exit 1; }
-    "$top/scripts/registry.sh" run "$registry_port" "$run/registry" </dev/null \
-        >"$run/registry.log" 2>&1 &
-    registry_pid=$! # registry.sh run execs the JVM: this is the server itself
     for ((i = 0; i < 900; i++)); do # up to 90 s: a cold JVM
         curl -sf -o /dev/null "$registry_url/subjects" && break
         kill -0 "$registry_pid" 2>/dev/null || break
@@ -215,23 +382,64 @@ fi
 # ---- the bridge and the tills ----
 start_bridge() {
     "$bin/posedge-bridge" -c "$bridge_cfg" --data-dir "$run/bridge" \
-        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" --set mqtt.username=bridge \
-        --set mqtt.password_file="$run/bridge.pw" 2>>"$run/bridge.log" &
+        --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" "${bridge_mqtt[@]}" \
+        "${kafka_sets[@]}" 2>>"$run/bridge.log" &
     bridge_pid=$!
 }
 start_bridge
+# The bridge subscribes to the enrolment topics once it is connected: a till asking before that
+# would get its answer only when it asks again (20 s later). Up to 20 s.
+for ((i = 0; i < 200; i++)); do
+    grep -q 'event=bridge\.mqtt_connected' "$run/bridge.log" 2>/dev/null && break
+    kill -0 "$bridge_pid" 2>/dev/null || { echo "the bridge exited: see $run/bridge.log"; exit 1; }
+    sleep 0.1
+done
 declare -A till_pid
 sim_start=$(date -u +%F)T05:55:00.000Z # a restarted till goes on from its journal's last event
 start_till() { # terminal [--set KEY=VALUE]...: the later --set of a key wins
+    till_mqtt "$1"
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
-        --mqtt "127.0.0.1:$mqtt_port" --set mqtt.username="$1" \
-        --set mqtt.password_file="$run/$1.pw" --set sim.speed=3600 --set sim.tx_per_day=460 \
-        --set sim.open_hour=6 --set sim.close_hour=22 --set sim.seed="${1#t}" \
-        --set sim.start="$sim_start" "${@:2}" 2>>"$run/$1.log" &
+        --mqtt "127.0.0.1:$mqtt_port" "${tm[@]}" --set sim.speed=3600 \
+        --set sim.tx_per_day=460 --set sim.open_hour=6 --set sim.close_hour=22 \
+        --set sim.seed="${1#t}" --set sim.start="$sim_start" "${@:2}" 2>>"$run/$1.log" &
     till_pid[$1]=$!
 }
 for t in $tills; do start_till "$t"; done
-echo "store s001: mosquitto :$mqtt_port, bridge, tills $tills; run directory $run"
+if [ "$secure" = 1 ]; then
+    echo "store s001: mosquitto mutual TLS :$mqtt_port and enrolment :$enrol_port" \
+        "(posedge-ctl broker-config), bridge (the enrolment signer), tills $tills" \
+        "(a token each); run directory $run"
+else
+    echo "store s001: mosquitto :$mqtt_port (DEMO_PLAINTEXT: passwords, no TLS), bridge," \
+        "tills $tills; run directory $run"
+fi
+
+# Enrolment: each till makes its key, sends its CSR with its token to the enrolment listener,
+# gets its certificate from the bridge and connects with it. Its sales are in its journal
+# meanwhile. Waited for here (up to 30 s), so the per-second lines start with enrolled tills.
+enrolled=0
+if [ "$secure" = 1 ]; then
+    echo "---- enrolment: a one-time token per till -> key and CSR on the till -> the bridge" \
+        "signs -> mutual TLS ----"
+    for ((i = 0; i < 300; i++)); do
+        n=0
+        for t in $tills; do # the certificate written and the spent token removed
+            [ -s "$run/$t/till.crt" ] && [ ! -e "$run/$t/enrol.token" ] && n=$((n + 1))
+        done
+        [ "$n" -eq 3 ] && break
+        sleep 0.1
+    done
+    for t in $tills; do
+        line=$(grep -o 'event=enrol\.enrolled cn=[^ ]* serial=[^ ]* not_after=[^ ]*' \
+            "$run/$t.log" | head -1)
+        if [ -n "$line" ]; then
+            echo "  $t: ${line#event=}"
+            enrolled=$((enrolled + 1))
+        else
+            echo "  $t: not enrolled (see $run/$t.log)"
+        fi
+    done
+fi
 
 q() { sqlite3 -cmd '.timeout 2000' "file:$1?mode=ro" "$2" 2>/dev/null || echo 0; }
 status_line() {
@@ -250,12 +458,13 @@ status_line() {
 # HQ closes till t01's period remotely. A till refuses a Z report while its shift is open, and
 # the shopper closes every trading day with its own Z report, after which the period is empty.
 # So once t01 is mid-day (its journal has a hundred sales since the day's opening and its clock
-# is two hours or more before the shop closes: 2 s at 3600x), it is stopped and its operator closes the
-# shift (a scenario run: login, shift close), and t01 runs again as an idle till at night: its clock starts at 23:00 of that day, at
-# real speed, the shop closed until 06:00. Once its state document says online with the shift
-# closed, posedge-ctl fleet sends z_report and prints the till's answer: the period's sales are
-# in it. The seq of the committed Z report is then looked up in t01's journal, and t01 trades on
-# (its clock goes on from its journal's last event).
+# is two hours or more before the shop closes: 2 s at 3600x), it is stopped and its operator
+# closes the shift (a scenario run: cancel the basket the stop parked, if any; login; shift
+# close), and t01 runs again as an idle till at night: its clock starts at 23:00 of that day,
+# at real speed, the shop closed until 06:00. Once its state document says online with the
+# shift closed (read as HQ), posedge-ctl fleet sends z_report and prints the till's answer: the
+# period's sales are in it. The seq of the committed Z report is then looked up in t01's
+# journal, and t01 trades on (its clock goes on from its journal's last event).
 z_seq=""
 remote_z() {
     echo "---- HQ: till t01 closes its shift, then posedge-ctl fleet ... z_report ----"
@@ -270,17 +479,21 @@ remote_z() {
     done
     kill -TERM "${till_pid[t01]}"
     wait "${till_pid[t01]}" || { echo "till t01 did not stop cleanly"; start_till t01; return; }
-    printf '{"do":"login","operator":"op01"}\n{"do":"shift_close","declared":0}\n' \
-        >"$run/t01-close.jsonl"
+    # A basket the stop parked comes back at the next start, and a till does not close its
+    # shift with a transaction open: the operator cancels it first (a void; nothing when none).
+    printf '%s\n' '{"do":"cancel"}' '{"do":"login","operator":"op01"}' \
+        '{"do":"shift_close","declared":0}' >"$run/t01-close.jsonl"
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/t01" --terminal t01 \
-        --scenario "$run/t01-close.jsonl" 2>>"$run/t01.log" ||
-        { echo "till t01 could not close its shift"; start_till t01; return; }
+        --scenario "$run/t01-close.jsonl" 2>>"$run/t01.log" &&
+        [ "$(q "$run/t01/journal.db" "SELECT type FROM events ORDER BY seq DESC LIMIT 1")" = \
+            shift_close ] ||
+        { echo "till t01 could not close its shift (see $run/t01.log)"; start_till t01; return; }
     day=$(sqlite3 -cmd '.timeout 2000' "file:$run/t01/journal.db?mode=ro" \
         "SELECT substr(json_extract(record, '$.ts'), 1, 10) FROM events ORDER BY seq DESC
          LIMIT 1" 2>/dev/null || true)
     start_till t01 --set sim.speed=1 --set sim.start="${day}T23:00:00.000Z"
     for ((i = 0; i < 200; i++)); do # up to 20 s: the till starts and publishes its state
-        st=$(mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -u bridge -P "$(cat "$run/bridge.pw")" \
+        st=$(mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" "${hq_sub[@]}" \
             -t posedge/v1/s001/t01/state -C 1 -W 2 2>/dev/null || true)
         [[ "$st" == *'"state":"online"'* && "$st" == *'"shift":"closed"'* ]] && break
         sleep 0.1
@@ -326,7 +539,7 @@ for ((sec = 1; sec <= secs; sec++)); do
     fi
     status_line "$sec" "$note"
     if [ "$sec" -eq 56 ]; then
-        echo "---- posedge-ctl status --store s001 (as HQ, with the bridge's credentials) ----"
+        echo "---- posedge-ctl status --store s001 (as HQ, with $hq_who) ----"
         "$bin/posedge-ctl" status "${hq[@]}" | sed 's/^/  | /'
         start_till t03
         echo "---- till t03 restarted ----"
@@ -340,9 +553,9 @@ done
 for t in $tills; do kill -TERM "${till_pid[$t]}"; done
 for t in $tills; do wait "${till_pid[$t]}" || { echo "till $t did not stop cleanly"; exit 1; }; done
 for t in $tills; do
+    till_mqtt "$t"
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$t" --terminal "$t" \
-        --mqtt "127.0.0.1:$mqtt_port" --set mqtt.username="$t" \
-        --set mqtt.password_file="$run/$t.pw" --scenario /dev/null --wait-delivered 60 \
+        --mqtt "127.0.0.1:$mqtt_port" "${tm[@]}" --scenario /dev/null --wait-delivered 60 \
         2>>"$run/$t.log" \
         || { echo "till $t: not everything was delivered"; exit 1; }
 done
@@ -350,16 +563,18 @@ status_line "$secs" "<- tills closed, all delivered"
 kill -TERM "$bridge_pid"; wait "$bridge_pid" || true
 
 echo
-echo "---- posedge-ctl reconcile --brokers $brokers $run/t0*/journal.db ----"
+echo "---- posedge-ctl reconcile ${reconcile_args[*]} $run/t0*/journal.db ----"
+[ -f "$run/hq.json" ] &&
+    echo "  (HQ's reader over SASL_SSL: user hq, SCRAM-SHA-512, the broker's CA)"
 status=0
-"$bin/posedge-ctl" reconcile --brokers "$brokers" "$run"/t0*/journal.db || status=$?
+"$bin/posedge-ctl" reconcile "${reconcile_args[@]}" "$run"/t0*/journal.db || status=$?
 echo
 echo "---- the remote Z report in Kafka (pos.reports, read_committed) ----"
 if [ -z "$z_seq" ]; then
     echo "no Z report was made remotely"; status=1
 else
-    z_rec=$(kcat -b "$brokers" -C -t pos.reports -X isolation.level=read_committed -e -q \
-        -f '%s\n' 2>/dev/null | /usr/bin/python3 -c '
+    z_rec=$(kcat -b "$brokers" "${kcat_auth[@]}" -C -t pos.reports \
+        -X isolation.level=read_committed -e -q -f '%s\n' 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 for line in sys.stdin:
     try:
@@ -428,7 +643,8 @@ journal_count() { # events:TYPES | lines:TYPES | items:TYPES over the tills' jou
              WHERE type IN ($types)"
     elif [ "$what" = items ]; then
         sql="SELECT count(*) FROM (SELECT DISTINCT events.seq, json_extract(l.value, '\$.item')
-             FROM events, json_each(events.record, '\$.body.lines') AS l WHERE type IN ($types))"
+             FROM events, json_each(events.record, '\$.body.lines') AS l
+             WHERE events.type IN ($types))"
     else
         sql="SELECT count(*) FROM events WHERE type IN ($types)"
     fi
@@ -467,7 +683,7 @@ while pos < len(data):
 if [ -n "$profile" ]; then
     [ "$profile" = all ] && first=2 || first=5
     while read -r name p_topic _ p_decode p_expect <&3; do
-        kc=(kcat -b "$brokers" -C -t "$p_topic" -o beginning -e -q
+        kc=(kcat -b "$brokers" "${kcat_auth[@]}" -C -t "$p_topic" -o beginning -e -q
             -X isolation.level=read_committed)
         echo
         if [ "$p_decode" = decode_avro ]; then
@@ -484,6 +700,24 @@ if [ -n "$profile" ]; then
         want=$(journal_count "$p_expect" 2>/dev/null || echo "?")
         echo "  $n records on $p_topic; the tills' journals imply $want (${p_expect/:/ of })"
     done 3<<<"$profiles"
+fi
+
+# ---- what was secured ----
+echo
+if [ "$secure" = 1 ]; then
+    certs=$("$bin/posedge-ctl" pki list --dir "$ca" 2>/dev/null |
+        awk '$3 == "terminal" && $5 == "valid"' | wc -l)
+    plain_re='event=mqtt\.plaintext' # and Kafka's, where it is SASL_SSL
+    [ -f "$run/hq.json" ] && plain_re+='\|event=output\.kafka_plaintext'
+    plain=$(grep -l "$plain_re" "$run"/*.log 2>/dev/null | xargs -r -n1 basename | paste -sd' ')
+    echo "secured: mqtt: mutual TLS (till certificates enrolled: $enrolled of 3, from the" \
+        "store CA by one-time tokens; the bridge s001/bridge, HQ s001/hq), kafka: $kafka_desc"
+    echo "  the store CA's index holds $certs till certificates; plaintext warnings in the" \
+        "logs: ${plain:-none}"
+    if [ "$enrolled" -ne 3 ] || [ -n "$plain" ]; then status=1; fi
+else
+    echo "NOT secured (DEMO_PLAINTEXT=1, a lab): mqtt: plaintext with passwords, kafka:" \
+        "$kafka_desc"
 fi
 echo "run directory: $run (journals, receipts, logs)"
 exit $status

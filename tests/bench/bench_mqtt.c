@@ -2,12 +2,12 @@
 /*
  * bench_mqtt.c - the MQTT side of the bridge benchmarks, one libmosquitto client in one thread.
  *
- *   bench_mqtt raw HOST PORT N T
+ *   bench_mqtt [CONNECTION] raw HOST PORT N T
  *       The limit: N messages of one canonical record each (the same records the intake run
  *       sends), QoS 1, to bench/raw/<terminal> where nobody subscribes; the rate is N over the
  *       time from the first publish until every PUBACK is in.
  *       Prints "raw_msgs_per_s=R messages=N bytes=B".
- *   bench_mqtt intake HOST PORT N T BATCH PREFIX
+ *   bench_mqtt [CONNECTION] intake HOST PORT N T BATCH PREFIX
  *       The bridge's intake: N records of T terminals (s001/<PREFIX>01.., names no earlier run
  *       on the same broker used, since acks are retained), each terminal's in seq order
  *       in agent-style batches (up to BATCH records joined by '\n' per message) on
@@ -15,15 +15,23 @@
  *       records of a terminal sent and not yet acknowledged as spooled). The rate is N over the
  *       time from the first publish until the retained ack of every terminal says spooled == its
  *       share. Prints "intake_events_per_s=R events=N messages=M".
- *   bench_mqtt wait HOST PORT N T PREFIX
+ *   bench_mqtt [CONNECTION] wait HOST PORT N T PREFIX
  *       Wait until the retained ack of every terminal s001/<PREFIX>01.. says delivered == its
  *       share of N (the drain benchmark's finish line). Prints "delivered=N".
  *
- * Both publishers keep the same client settings as posedge's own (pe_mqtt: 100 QoS 1 messages
- * on the wire), records are generated before the clock starts, and everything is on loopback.
- * Exit 1 when progress stalls for STALL_MS.
+ * CONNECTION, for a broker with the store's ACL (posedge-ctl broker-config):
+ *   --tls CA CERT KEY          TLS 1.2 or later, the broker's certificate checked against CA
+ *                              and HOST, the client certificate CERT with its key KEY
+ *   --user U --password-file F a password login (its first line); plaintext unless --tls
+ *
+ * Both publishers keep the same client settings as posedge's own (pe_mqtt: MQTT v5, 100 QoS 1
+ * messages on the wire, TLS as common/mqtt.c sets it), records are generated before the clock
+ * starts, and everything is on loopback. A publish the broker refuses (a v5 PUBACK reason code
+ * of 0x80 or more, e.g. 0x87 Not authorized by the ACL) ends the run with exit 1: it would
+ * otherwise count as done. Exit 1 too when progress stalls for STALL_MS.
  */
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +61,12 @@ struct term {
 };
 
 static struct {
+    const char *ca, *cert, *key; /* --tls */
+    const char *user;            /* --user */
+    char password[256];          /* --password-file's first line */
+} conn;
+
+static struct {
     struct term t[MAX_T];
     int nt;
     bool connected, subscribed;
@@ -77,9 +91,15 @@ static void on_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const i
     st.subscribed = true;
 }
 
-static void on_publish(struct mosquitto *m, void *ctx, int mid)
+static void on_publish(struct mosquitto *m, void *ctx, int mid, int reason,
+                       const mosquitto_property *props)
 {
-    (void)m, (void)ctx, (void)mid;
+    (void)m, (void)ctx, (void)props;
+    if (reason >= 0x80) { /* MQTT v5: refused (a success is < 0x80, e.g. 0x10 no subscribers) */
+        fprintf(stderr, "bench_mqtt: publish %d refused: %s\n", mid,
+                mosquitto_reason_string(reason));
+        exit(1);
+    }
     st.acked++;
     st.progress_ms = pe_mono_ms();
 }
@@ -134,10 +154,22 @@ static struct mosquitto *client(const char *host, int port, const char *sub)
     struct mosquitto *m = mosquitto_new(id, true, NULL);
     if (!m)
         exit(1);
+    int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (rc == MOSQ_ERR_SUCCESS && conn.ca) {
+        rc = mosquitto_tls_set(m, conn.ca, NULL, conn.cert, conn.key, NULL);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_tls_opts_set(m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+    }
+    if (rc == MOSQ_ERR_SUCCESS && conn.user)
+        rc = mosquitto_username_pw_set(m, conn.user, conn.password);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_mqtt: client settings: %s\n", mosquitto_strerror(rc));
+        exit(1);
+    }
     mosquitto_max_inflight_messages_set(m, MAX_INFLIGHT);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
-    mosquitto_publish_callback_set(m, on_publish);
+    mosquitto_publish_v5_callback_set(m, on_publish);
     mosquitto_message_callback_set(m, on_message);
     if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "bench_mqtt: cannot connect to %s:%d\n", host, port);
@@ -152,6 +184,14 @@ static struct mosquitto *client(const char *host, int port, const char *sub)
             step(m, 100);
     }
     return m;
+}
+
+/* Disconnects and frees the client and the library (a clean exit for LeakSanitizer). */
+static void finish(struct mosquitto *m)
+{
+    mosquitto_disconnect(m);
+    mosquitto_destroy(m);
+    mosquitto_lib_cleanup();
 }
 
 /* Seal n records spread round robin over nt terminals PREFIX01.. (share: n / nt, the first
@@ -199,7 +239,7 @@ static int run_raw(const char *host, int port, long n, int nt)
     }
     double s = (double)(pe_mono_us() - t0) / 1e6;
     printf("raw_msgs_per_s=%.0f messages=%ld bytes=%lld\n", (double)n / s, n, (long long)bytes);
-    mosquitto_disconnect(m);
+    finish(m);
     return 0;
 }
 
@@ -243,7 +283,7 @@ static int run_intake(const char *host, int port, long n, int nt, int batch, con
     }
     double s = (double)(pe_mono_us() - t0) / 1e6;
     printf("intake_events_per_s=%.0f events=%ld messages=%ld\n", (double)n / s, n, msgs);
-    mosquitto_disconnect(m);
+    finish(m);
     free(buf);
     return 0;
 }
@@ -262,14 +302,52 @@ static int run_wait(const char *host, int port, long n, int nt, const char *pref
         step(m, 100);
     }
     printf("delivered=%ld\n", n);
-    mosquitto_disconnect(m);
+    finish(m);
+    return 0;
+}
+
+/* --password-file F: its first line into conn.password. */
+static int read_password(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(conn.password, sizeof conn.password, f)) {
+        fprintf(stderr, "bench_mqtt: cannot read %s\n", path);
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    fclose(f);
+    conn.password[strcspn(conn.password, "\r\n")] = '\0';
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 6) {
-        fprintf(stderr, "usage: bench_mqtt raw|intake|wait HOST PORT N T [BATCH|PREFIX]\n");
+    const char *usage = "usage: bench_mqtt [--tls CA CERT KEY] [--user U --password-file F]\n"
+                        "                  raw|intake|wait HOST PORT N T [BATCH|PREFIX]\n";
+    bool password = false;
+    while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
+        int used = 0;
+        if (strcmp(argv[1], "--tls") == 0 && argc > 4) {
+            conn.ca = argv[2], conn.cert = argv[3], conn.key = argv[4];
+            used = 4;
+        } else if (strcmp(argv[1], "--user") == 0 && argc > 2) {
+            conn.user = argv[2];
+            used = 2;
+        } else if (strcmp(argv[1], "--password-file") == 0 && argc > 2) {
+            if (read_password(argv[2]))
+                return 2;
+            password = true;
+            used = 2;
+        } else {
+            fputs(usage, stderr);
+            return 2;
+        }
+        argc -= used;
+        argv += used;
+    }
+    if (argc < 6 || password != (conn.user != NULL)) {
+        fputs(usage, stderr);
         return 2;
     }
     const char *host = argv[2];
