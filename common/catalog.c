@@ -415,3 +415,39 @@ cleanup_text:
     free(text);
     return rc;
 }
+
+/* ---- documents (stubs: the implementation follows on this branch) ---- */
+
+const char *pe_promo_kind_name(enum pe_promo_kind k)
+{
+    static const char *const names[PE_PROMO__COUNT] = {
+#define PE__PROMO_NAME(name, str) [PE_PROMO_##name] = str,
+        PE_PROMO_KINDS(PE__PROMO_NAME)
+#undef PE__PROMO_NAME
+    };
+    return (unsigned)k < PE_PROMO__COUNT ? names[k] : NULL;
+}
+
+int pe_catalog_doc_parse_item(const cJSON *doc, struct pe_item_doc *out, char *why, size_t len)
+{
+    (void)doc, (void)out;
+    seterr(why, len, "not implemented yet");
+    return PE_ENOTSUP;
+}
+
+int pe_catalog_doc_parse_promotion(const cJSON *doc, struct pe_promotion *out, char *why,
+                                   size_t len)
+{
+    (void)doc, (void)out;
+    seterr(why, len, "not implemented yet");
+    return PE_ENOTSUP;
+}
+
+int pe_catalog_content_hash(const cJSON *const *items, size_t nitems,
+                            const cJSON *const *promotions, size_t npromotions,
+                            char out[PE_SHA256_HEXLEN], char *why, size_t len)
+{
+    (void)items, (void)nitems, (void)promotions, (void)npromotions, (void)out;
+    seterr(why, len, "not implemented yet");
+    return PE_ENOTSUP;
+}
