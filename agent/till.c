@@ -2289,12 +2289,20 @@ void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out)
 
 /* ---- lifecycle ---- */
 
+static int64_t wall_clock(void *ctx)
+{
+    (void)ctx;
+    return pe_time_now_ms();
+}
+
 int till_create(const struct till_deps *deps, struct pe_till **out)
 {
     struct pe_till *t = calloc(1, sizeof *t);
     if (!t)
         return PE_ENOMEM;
     t->d = *deps;
+    if (!t->d.now)
+        t->d.now = wall_clock; /* the real clock when none is given */
     int64_t open = 0;
     int rc = pe_journal_counter_get(t->d.journal, "shift.open", &open);
     if (rc) {

@@ -32,7 +32,7 @@ struct till_deps {
     const char *terminal;
     const char *currency;
     const char *title;         /* first line of every receipt */
-    int64_t (*now)(void *ctx); /* the terminal clock: UTC ms */
+    int64_t (*now)(void *ctx); /* the terminal clock: UTC ms (NULL: the real clock) */
     void *now_ctx;
     /* Called after each commit (body borrowed for the call); may be NULL. */
     void (*committed)(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
