@@ -405,7 +405,8 @@ static void on_version(struct catalog_sync *s, const void *payload, size_t len)
     snprintf(s->bridge_hash, sizeof s->bridge_hash, "%s", hash);
     cJSON_Delete(d);
     if (news)
-        pe_info("catalog.announced", "version=%lld hash=%.16s", (long long)version, hash);
+        pe_info("catalog.announced", "version=%lld hash=%.16s", (long long)version,
+                s->bridge_hash);
     consider(s);
 }
 
@@ -480,6 +481,16 @@ int catalog_sync_create(const struct catalog_sync_deps *d, struct catalog_sync *
             s->t_bridge);
     *out = s;
     return PE_OK;
+}
+
+void catalog_sync_kick(struct catalog_sync *s)
+{
+    if (!s || !s->complete)
+        return;
+    if (s->poll_timer)
+        pe_loop_timer_cancel(s->d.loop, s->poll_timer);
+    if (pe_loop_timer(s->d.loop, 0, poll_tick, s, &s->poll_timer) != PE_OK)
+        s->poll_timer = 0; /* out of memory: the poll tries later */
 }
 
 void catalog_sync_destroy(struct catalog_sync *s)

@@ -59,6 +59,10 @@ int catalog_sync_create(const struct catalog_sync_deps *d, struct catalog_sync *
 /* Cancel timers and free; NULL is a no-op. */
 void catalog_sync_destroy(struct catalog_sync *s);
 
+/* The till committed something (its basket may have just ended): a transfer waiting for it is
+ * applied soon (from a zero-delay timer, never from inside the caller). Cheap; NULL is a no-op. */
+void catalog_sync_kick(struct catalog_sync *s);
+
 /* Add "catalog":{"version","hash","applied","pending","error"} to the state document obj:
  * the version in force, its hash and when it was applied, the version being fetched or waiting
  * for the basket to end (null when none), and why the last one was refused (null when none).

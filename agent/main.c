@@ -339,6 +339,7 @@ static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_t
     agent_sim_committed(a, seq, id, type, body);
     uplink_kick(a->uplink);  /* only arms a timer: the receipt is not delayed */
     fleet_changed(a->fleet); /* likewise */
+    catalog_sync_kick(a->catalog_sync); /* likewise: a version waiting for the basket's end */
 }
 
 /* fleet_deps.catalog: the state document's "catalog". */
