@@ -110,7 +110,7 @@ static int run(struct pe_journal *j, sqlite3_stmt *st, char **text, size_t *len,
 static int run2(struct pe_journal *j, enum journal_cstmt s, const char *a, const char *b,
                 const char *op)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int e = stmt(j, s, &st);
     if (e)
         return e;
@@ -123,7 +123,7 @@ static int run2(struct pe_journal *j, enum journal_cstmt s, const char *a, const
 int pe_journal_catalog_get(struct pe_journal *j, struct pe_journal_catalog *out)
 {
     assert(j && out);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int e = stmt(j, JC_STATE_GET, &st);
     if (e)
         return e;
@@ -155,7 +155,7 @@ int pe_journal_catalog_set(struct pe_journal *j, const struct pe_journal_catalog
     if (c->version < 0 || !pe_is_sha256_hex(c->hash) || c->items < 0 || c->promotions < 0 ||
         strlen(c->currency) != 3)
         return PE_EINVAL;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if ((e = stmt(j, JC_STATE_SET, &st)))
         return e;
     sqlite3_bind_int64(st, 1, c->version);
@@ -173,7 +173,7 @@ int pe_journal_catalog_item(struct pe_journal *j, const char *code, char **doc, 
     *doc = NULL;
     static const enum journal_cstmt order[] = {JC_BY_BARCODE, JC_BY_ID};
     for (size_t i = 0; i < 2; i++) {
-        sqlite3_stmt *st;
+        sqlite3_stmt *st = NULL;
         bool found = false;
         int e = stmt(j, order[i], &st);
         if (e)
@@ -215,7 +215,7 @@ int pe_journal_catalog_put_item(struct pe_journal *j, const char *id,
     if ((e = run2(j, JC_BARCODES_DEL, id, NULL, "catalog_put_item")))
         return e;
     for (size_t i = 0; i < nbarcodes; i++) {
-        sqlite3_stmt *st;
+        sqlite3_stmt *st = NULL;
         char *other = NULL;
         bool found = false;
         if ((e = stmt(j, JC_BARCODE_OWNER, &st)))
@@ -303,7 +303,7 @@ int pe_journal_catalog_stage_put(struct pe_journal *j, int64_t i, const void *pa
     int e = pe_journal_begin(j);
     if (e)
         return e;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if ((e = stmt(j, JC_STAGE_PUT, &st)))
         goto rollback;
     sqlite3_bind_int64(st, 1, i);
@@ -320,7 +320,7 @@ int pe_journal_catalog_stage_get(struct pe_journal *j, int64_t i, char **payload
 {
     assert(j && payload);
     *payload = NULL;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     bool found = false;
     int e = stmt(j, JC_STAGE_GET, &st);
     if (e)
