@@ -1935,29 +1935,39 @@ static int catalog_load(struct pe_till *t)
     return PE_OK;
 }
 
-/* Store documents (a cJSON array of normal forms) as items or promotions. */
-static int put_docs(struct pe_till *t, const cJSON *docs, bool promotions)
+/* Store one document (normal form) as an item or a promotion. */
+static int put_doc(struct pe_till *t, const cJSON *d, bool promotion)
 {
-    const cJSON *d;
-    cJSON_ArrayForEach(d, docs)
-    {
-        char *text = NULL;
-        int rc = pe_json_canonical(d, &text, NULL);
-        const char *id = cJSON_GetObjectItemCaseSensitive(d, "id")->valuestring;
-        if (rc == PE_OK && promotions) {
-            rc = pe_journal_catalog_put_promotion(t->d.journal, id, text);
-        } else if (rc == PE_OK) {
-            struct pe_item_doc it;
-            rc = pe_catalog_doc_parse_item(d, &it, NULL, 0);
-            if (rc == PE_OK)
-                rc = pe_journal_catalog_put_item(t->d.journal, id, it.item.barcodes,
-                                                 it.item.nbarcodes, text, NULL);
-        }
-        free(text);
-        if (rc)
-            return rc;
+    char *text = NULL;
+    int rc = pe_json_canonical(d, &text, NULL);
+    const char *id = cJSON_GetObjectItemCaseSensitive(d, "id")->valuestring;
+    if (rc == PE_OK && promotion) {
+        rc = pe_journal_catalog_put_promotion(t->d.journal, id, text);
+    } else if (rc == PE_OK) {
+        struct pe_item_doc it;
+        rc = pe_catalog_doc_parse_item(d, &it, NULL, 0);
+        if (rc == PE_OK)
+            rc = pe_journal_catalog_put_item(t->d.journal, id, it.item.barcodes,
+                                             it.item.nbarcodes, text, NULL);
     }
-    return PE_OK;
+    free(text);
+    return rc;
+}
+
+/* Store every item and promotion of the file, one document at a time. */
+static int put_file(struct pe_till *t, const struct pe_catalog *cat)
+{
+    size_t n = pe_catalog_count(cat), np = pe_catalog_promotion_count(cat);
+    int rc = PE_OK;
+    for (size_t i = 0; !rc && i < n + np; i++) {
+        cJSON *d = NULL;
+        rc = i < n ? pe_catalog_item_json(pe_catalog_at(cat, i), pe_catalog_currency(cat), &d)
+                   : pe_catalog_promotion_json(pe_catalog_promotion_at(cat, i - n), &d);
+        if (!rc)
+            rc = put_doc(t, d, i >= n);
+        cJSON_Delete(d);
+    }
+    return rc;
 }
 
 /*
@@ -1981,24 +1991,18 @@ static int catalog_seed(struct pe_till *t)
     if (stored && strcmp(now.hash, c.hash) == 0)
         return PE_OK;
     c.applied_ms = t->d.now(t->d.now_ctx);
-    cJSON *items = NULL, *promos = NULL;
-    if ((rc = pe_catalog_docs(t->d.catalog, &items, &promos)))
-        return rc;
-    c.items = cJSON_GetArraySize(items);
-    c.promotions = cJSON_GetArraySize(promos);
+    c.items = (int64_t)pe_catalog_count(t->d.catalog);
+    c.promotions = (int64_t)pe_catalog_promotion_count(t->d.catalog);
     if ((rc = pe_journal_begin(t->d.journal)))
-        goto free_docs;
-    if ((rc = pe_journal_catalog_clear(t->d.journal)) || (rc = put_docs(t, items, false)) ||
-        (rc = put_docs(t, promos, true)) || (rc = pe_journal_catalog_set(t->d.journal, &c))) {
+        return rc;
+    if ((rc = pe_journal_catalog_clear(t->d.journal)) || (rc = put_file(t, t->d.catalog)) ||
+        (rc = pe_journal_catalog_set(t->d.journal, &c))) {
         pe_journal_rollback(t->d.journal);
-        goto free_docs;
+        return rc;
     }
     if ((rc = pe_journal_commit(t->d.journal)) == PE_OK)
         pe_info("till.catalog_seeded", "version=0 items=%lld promotions=%lld hash=%s",
                 (long long)c.items, (long long)c.promotions, c.hash);
-free_docs:
-    cJSON_Delete(items);
-    cJSON_Delete(promos);
     return rc;
 }
 

@@ -1499,26 +1499,35 @@ int pe_catalog_docs(const struct pe_catalog *cat, cJSON **items, cJSON **promoti
 
 int pe_catalog_hash(const struct pe_catalog *cat, char out[PE_SHA256_HEXLEN])
 {
-    cJSON *items = NULL, *promos = NULL;
+    if (!cat)
+        return PE_EINVAL;
+    /* One document at a time, in id order: a 50,000-item file is never a cJSON tree whole. */
+    const struct pe_item **it = malloc((cat->count ? cat->count : 1) * sizeof *it);
+    const struct pe_promotion **pr = malloc((cat->npromos ? cat->npromos : 1) * sizeof *pr);
     struct pe_catalog_hasher *h = NULL;
-    int rc = pe_catalog_docs(cat, &items, &promos);
-    if (!rc)
-        rc = pe_catalog_hasher_create(&h);
-    const cJSON *d;
-    cJSON_ArrayForEach(d, items)
-    {
-        if (!rc)
-            rc = pe_catalog_hasher_item(h, d, NULL, 0);
+    int rc = it && pr ? pe_catalog_hasher_create(&h) : PE_ENOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < cat->count; i++)
+            it[i] = cat->items[i];
+        for (size_t i = 0; i < cat->npromos; i++)
+            pr[i] = &cat->promos[i];
+        qsort(it, cat->count, sizeof *it, item_ptr_by_id);
+        qsort(pr, cat->npromos, sizeof *pr, promo_ptr_by_id);
     }
-    cJSON_ArrayForEach(d, promos)
-    {
+    for (size_t i = 0; !rc && i < cat->count + cat->npromos; i++) {
+        cJSON *d = NULL;
+        bool promo = i >= cat->count;
+        rc = promo ? pe_catalog_promotion_json(pr[i - cat->count], &d)
+                   : pe_catalog_item_json(it[i], cat->currency, &d);
         if (!rc)
-            rc = pe_catalog_hasher_promotion(h, d, NULL, 0);
+            rc = promo ? pe_catalog_hasher_promotion(h, d, NULL, 0)
+                       : pe_catalog_hasher_item(h, d, NULL, 0);
+        cJSON_Delete(d);
     }
     if (h)
         rc = rc ? (pe_catalog_hasher_free(h), rc) : pe_catalog_hasher_finish(h, out);
-    cJSON_Delete(items);
-    cJSON_Delete(promos);
+    free(it);
+    free(pr);
     /* The documents come from a catalog that was checked: only memory can fail here. */
     return rc == PE_EINVAL ? PE_ENOMEM : rc;
 }
