@@ -366,6 +366,11 @@ static void on_data(struct catalog_sync *s, const void *payload, size_t len)
     }
     s->have[e.chunk] = 1;
     s->received++;
+    /* The timeout is of silence: a long transfer that keeps coming is not asked again. */
+    if (s->timer)
+        pe_loop_timer_cancel(s->d.loop, s->timer);
+    s->timer = 0;
+    retry_later(s);
     s->lo = e.chunk < s->lo ? e.chunk : s->lo;
     s->hi = e.chunk > s->hi ? e.chunk : s->hi;
     /* Numbered from 0 or from 1: complete when every index of one of the two is in. */

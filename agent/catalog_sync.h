@@ -12,9 +12,9 @@
  * memory); once all are in, the till applies them (till.h: one transaction, every document and
  * the content hash checked), or defers while a basket is open. A delta the till cannot take
  * (another base, a hash that does not match) makes it ask for the whole catalog; a transfer
- * that stops is asked again after catalog_sync.timeout_ms; a version refused for its content is
- * kept out (the log and the state document say why) and not asked again until the bridge
- * announces another one. Everything runs on the agent's loop, between two device inputs.
+ * from which nothing came for catalog_sync.timeout_ms is asked again; a version refused for its
+ * content is kept out (the log and the state document say why) and not asked again until the
+ * bridge announces another one. Everything runs on the agent's loop, between two device inputs.
  */
 #ifndef POSEDGE_AGENT_CATALOG_SYNC_H
 #define POSEDGE_AGENT_CATALOG_SYNC_H
@@ -40,7 +40,7 @@ struct catalog_sync_deps {
     const char *store;          /* ids, copied */
     const char *terminal;
     const char *currency;       /* the till's currency, copied: another one is refused */
-    int64_t timeout_ms;         /* an answer not complete after this is asked again (>= 1) */
+    int64_t timeout_ms;         /* an answer silent this long, incomplete, is asked again */
     /* Something the state document shows changed (may be NULL). */
     void (*changed)(void *ctx);
     void *ctx;

@@ -129,8 +129,9 @@ class FakeBridge:
         self.out.close()
 
     def pub(self, topic, payload, retain=False):
-        run(["mosquitto_pub", "-p", str(self.broker.port), "-q", "1", "-t", topic, "-m",
-             payload] + (["-r"] if retain else []), timeout=30, check_rc=0)
+        # The payload on stdin (-s): a chunk of 500 items is longer than an argument may be.
+        run(["mosquitto_pub", "-p", str(self.broker.port), "-q", "1", "-t", topic, "-s"] +
+            (["-r"] if retain else []), timeout=30, check_rc=0, input=payload)
 
     def _read(self):
         for line in self.proc.stdout:
