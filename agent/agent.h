@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "agent/agent_cfg.h"
+#include "agent/catalog_sync.h"
 #include "agent/enrol.h"
 #include "agent/fleet.h"
 #include "agent/till.h"
@@ -55,6 +56,7 @@ struct agent {
     struct uplink *uplink;         /* NULL when mqtt.host is "" */
     struct fleet *fleet;           /* with the uplink: state document and commands */
     struct enrol *enrol;           /* with mutual TLS: the certificate's enrolment and renewal */
+    struct catalog_sync *catalog_sync; /* with the uplink: the catalog from the bridge */
     int64_t started_us;            /* pe_mono_us at start, for the summary */
     bool restart;                  /* stop, then exit EXIT_RESTART */
     bool stop;                     /* a signal or a restart asked the loop to end */

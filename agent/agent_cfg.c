@@ -143,5 +143,8 @@ const struct pe_cfg_opt agent_cfg_table[] = {
         "most records sent and not yet acknowledged as spooled by the bridge"),
     INT("uplink.resend_ms", uplink_resend_ms, "3000", 10, 3600000,
         "send again from the spooled watermark when the ack has not moved for this long"),
+    INT("catalog_sync.timeout_ms", catalog_timeout_ms, "30000", 100, 3600000,
+        "a catalog transfer from the bridge from which nothing came for this long, incomplete, "
+        "is asked for again"),
     {NULL},
 };

@@ -55,6 +55,7 @@ struct agent_cfg {
     int64_t uplink_batch_bytes;              /* bytes per events message */
     int64_t uplink_window;                   /* records sent and not yet spooled by the bridge */
     int64_t uplink_resend_ms;                /* ack stall after which the uplink sends again */
+    int64_t catalog_timeout_ms;              /* a catalog transfer not complete is asked again */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

@@ -263,6 +263,7 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
          (op[0] ? cJSON_AddStringToObject(o, "operator", op)
                 : cJSON_AddNullToObject(o, "operator")) &&
          add_cert(f, o, now) && add_denied(f, o) &&
+         (!f->d.catalog || f->d.catalog(f->d.ctx, o)) &&
          (devs = cJSON_AddObjectToObject(o, "devices"));
     if (!ok) {
         cJSON_Delete(o);

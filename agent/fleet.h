@@ -38,6 +38,9 @@ struct fleet_deps {
     int64_t cmd_max_age_s;    /* refuse commands dated further away than this (>= 1) */
     /* Add the devices to the state document: {"scanner":{"driver":D,"status":S},...}. */
     void (*devices)(void *ctx, cJSON *obj);
+    /* Add "catalog" to the state document (catalog_sync.h); false when out of memory. May be
+     * NULL (no "catalog"). */
+    bool (*catalog)(void *ctx, cJSON *obj);
     /*
      * set_config: check key=value exactly like the configuration file, persist it, apply it
      * when that is safe (*live true) or leave it for a restart (*live false). Errors: PE_EINVAL

@@ -339,6 +339,20 @@ static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_t
     agent_sim_committed(a, seq, id, type, body);
     uplink_kick(a->uplink);  /* only arms a timer: the receipt is not delayed */
     fleet_changed(a->fleet); /* likewise */
+    catalog_sync_kick(a->catalog_sync); /* likewise: a version waiting for the basket's end */
+}
+
+/* fleet_deps.catalog: the state document's "catalog". */
+static bool catalog_fleet(void *ctx, cJSON *obj)
+{
+    struct agent *a = ctx;
+    return catalog_sync_state(a->catalog_sync, a->till, obj);
+}
+
+/* catalog_sync_deps.changed: a version applied, deferred or refused. */
+static void on_catalog_changed(void *ctx)
+{
+    fleet_changed(((struct agent *)ctx)->fleet);
 }
 
 /* fleet_deps.restart: a remote setting needs a clean restart. */
@@ -380,6 +394,8 @@ static int start_uplink(struct agent *a, const char *password)
         .tls_key_file = a->cfg.mqtt_tls_key_file,
     };
     int rc = fleet_hook(&uo, &a->fleet);
+    if (rc == PE_OK)
+        rc = catalog_sync_hook(&uo, &a->catalog_sync);
     if (rc == PE_OK && a->enrol)
         rc = enrol_hook(&uo, &a->enrol);
     if (rc == PE_OK)
@@ -401,12 +417,30 @@ static int start_uplink(struct agent *a, const char *password)
         .state_interval_s = a->cfg.fleet_state_interval_s,
         .cmd_max_age_s = a->cfg.fleet_cmd_max_age_s,
         .devices = devices_fleet,
+        .catalog = catalog_fleet,
         .set_config = remote_cfg_set,
         .restart = on_restart,
         .ctx = a,
     };
     if ((rc = fleet_create(&fd, &a->fleet))) {
         fprintf(stderr, "posedge-agent: fleet channel: %s\n", pe_strerror(rc));
+        return 1;
+    }
+    struct catalog_sync_deps cd = {
+        .loop = a->loop,
+        .journal = a->journal,
+        .till = a->till,
+        .uplink = a->uplink,
+        .rng = a->rng,
+        .store = a->cfg.store,
+        .terminal = a->cfg.terminal,
+        .currency = a->cfg.currency,
+        .timeout_ms = a->cfg.catalog_timeout_ms,
+        .changed = on_catalog_changed,
+        .ctx = a,
+    };
+    if ((rc = catalog_sync_create(&cd, &a->catalog_sync))) {
+        fprintf(stderr, "posedge-agent: catalog sync: %s\n", pe_strerror(rc));
         return 1;
     }
     return 0;
@@ -616,6 +650,8 @@ static int start(struct agent *a, const struct opts *o)
 /* Take down whatever start made, in the reverse order. */
 static void stop(struct agent *a)
 {
+    catalog_sync_destroy(a->catalog_sync);
+    a->catalog_sync = NULL; /* the uplink's hooks look through this slot until it is gone */
     fleet_destroy(a->fleet);
     uplink_destroy(a->uplink);
     enrol_destroy(a->enrol);

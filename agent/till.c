@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agent/money.h"
+#include "agent/pricing.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/json.h"
@@ -30,14 +31,22 @@
 
 enum basket_mode { MODE_SALE = 0, MODE_RETURN };
 
+/* "promotion:" and a promotion id, or "base". */
+#define SOURCE_MAX (sizeof "promotion:" + PE_CATALOG_ID_MAX)
+
 struct line {
-    const struct pe_item *item; /* catalog item (borrowed) */
-    int64_t qty;                /* units, or grams when weighed */
-    int64_t unit_price;         /* per unit, or per kg */
-    int64_t amount;             /* before discounts */
-    int64_t discount;           /* line discount */
-    int32_t orig_line;          /* return: the line of the original sale */
-    bool voided;                /* removed by a line void */
+    struct pe_item *item;     /* the item as the catalog had it (owned: pe_item_dup) */
+    int64_t qty;              /* units, or grams when weighed */
+    int64_t unit_price;       /* per unit, or per kg: in force when added (a return: the sale's) */
+    int64_t amount;           /* before discounts */
+    int64_t discount;         /* the operator's line discount */
+    int64_t promo_disc;       /* what the promotion takes off (sales) */
+    int promo;                /* the promotion, index in t->promos; -1 none */
+    int32_t tax_bp;           /* the line's tax rate (a return: the sale's) */
+    int64_t catalog_version;  /* the catalog version the price came from */
+    char source[SOURCE_MAX];  /* a return: the sold line's price_source */
+    int32_t orig_line;        /* return: the line of the original sale */
+    bool voided;              /* removed by a line void */
 };
 
 struct tender {
@@ -78,8 +87,18 @@ struct totals {
     } rates[MAX_RATES];
 };
 
+/* The promotions of the catalog in force: parsed from their documents, whose strings they
+ * borrow. */
+struct promos {
+    struct pe_promotion *p; /* by id */
+    cJSON **docs;           /* the documents (owned) */
+    size_t n;
+};
+
 struct pe_till {
     struct till_deps d;
+    struct pe_journal_catalog cat; /* the catalog in force: version, hash, counts */
+    struct promos promos;          /* its promotions */
     enum till_state state;
     struct basket b;
     char operator_[PE_ID_MAX];
@@ -145,7 +164,7 @@ static int compute(const struct pe_till *t, struct totals *x)
     int live = 0;
     for (int i = 0; i < b->nlines; i++) {
         const struct line *l = &b->lines[i];
-        w[i] = l->voided ? 0 : l->amount - l->discount;
+        w[i] = l->voided ? 0 : l->amount - l->promo_disc - l->discount;
         share[i] = 0;
         if (!l->voided) {
             x->subtotal += l->amount;
@@ -167,17 +186,17 @@ static int compute(const struct pe_till *t, struct totals *x)
         const struct line *l = &b->lines[i];
         if (l->voided)
             continue;
-        x->disc[i] = l->discount + share[i];
+        x->disc[i] = l->promo_disc + l->discount + share[i];
         x->final[i] = l->amount - x->disc[i];
         x->discount += x->disc[i];
         x->total += x->final[i];
         int r = 0;
-        while (r < x->nrates && x->rates[r].bp != l->item->tax_bp)
+        while (r < x->nrates && x->rates[r].bp != l->tax_bp)
             r++;
         if (r == x->nrates) {
             if (x->nrates == MAX_RATES)
                 return PE_ERANGE;
-            x->rates[x->nrates++].bp = l->item->tax_bp;
+            x->rates[x->nrates++].bp = l->tax_bp;
         }
         x->rates[r].gross += x->final[i];
     }
@@ -257,6 +276,47 @@ static void push(cJSON *arr, cJSON *v, int *err)
     }
 }
 
+/* Where a line's price came from: "promotion:<id>" when a promotion took something off it,
+ * else "base"; a return's line says what the sold line said. */
+static const char *line_source(const struct pe_till *t, const struct line *l,
+                               char out[SOURCE_MAX])
+{
+    if (l->source[0])
+        return l->source;
+    if (l->promo >= 0 && (size_t)l->promo < t->promos.n && l->promo_disc > 0)
+        snprintf(out, SOURCE_MAX, "promotion:%s", t->promos.p[l->promo].id);
+    else
+        snprintf(out, SOURCE_MAX, "base");
+    return out;
+}
+
+/* A sale's promotions: {"id","name","amount"} for each that took something off, in the
+ * promotions' order; NULL (nothing to add) when none did. */
+static cJSON *promotions_json(const struct pe_till *t, int *err)
+{
+    cJSON *arr = NULL;
+    for (size_t k = 0; k < t->promos.n && !*err; k++) {
+        int64_t sum = 0;
+        for (int i = 0; i < t->b.nlines; i++) {
+            const struct line *l = &t->b.lines[i];
+            if (!l->voided && l->promo == (int)k)
+                sum += l->promo_disc;
+        }
+        if (sum <= 0)
+            continue;
+        if (!arr && !(arr = cJSON_CreateArray())) {
+            *err = PE_ENOMEM;
+            break;
+        }
+        cJSON *o = obj();
+        add_s(o, "id", t->promos.p[k].id, err);
+        add_s(o, "name", t->promos.p[k].name, err);
+        add_i(o, "amount", sum, err);
+        push(arr, o, err);
+    }
+    return arr;
+}
+
 static cJSON *lines_json(const struct pe_till *t, const struct totals *x, int *err)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -286,8 +346,11 @@ static cJSON *lines_json(const struct pe_till *t, const struct totals *x, int *e
         add_s(o, "unit", l->item->weighed ? "g" : "each", err);
         add_i(o, "unit_price", l->unit_price, err);
         add_i(o, "discount", x->disc[i], err);
-        add_i(o, "tax_bp", l->item->tax_bp, err);
+        add_i(o, "tax_bp", l->tax_bp, err);
         add_i(o, "amount", x->final[i], err);
+        add_i(o, "catalog_version", l->catalog_version, err);
+        char source[SOURCE_MAX];
+        add_s(o, "price_source", line_source(t, l, source), err);
         push(arr, o, err);
     }
     return arr;
@@ -348,6 +411,9 @@ static int basket_body(const struct pe_till *t, enum pe_event_type type, cJSON *
     if (t->b.customer[0])
         add_s(b, "customer_id", t->b.customer, &err);
     add_o(b, "lines", lines_json(t, &x, &err), &err);
+    cJSON *promos = type == PE_EV_SALE ? promotions_json(t, &err) : NULL;
+    if (promos)
+        add_o(b, "promotions", promos, &err);
     if (type == PE_EV_SALE || type == PE_EV_RETURN) {
         int64_t paid = tendered(&t->b);
         int64_t change = paid > x.total ? paid - x.total : 0;
@@ -389,6 +455,8 @@ struct op {
     int (*build)(struct pe_till *t, void *ctx, int64_t seq, cJSON **body);
     void *ctx;
     bool cash_drawer; /* open the drawer after the commit */
+    bool quiet;       /* the till's own work (a catalog applied): nothing printed, and a
+                       * failure is the caller's to report, not a refusal on the display */
 };
 
 static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
@@ -478,7 +546,8 @@ committed:
     if (!replay) {
         pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
                 pe_event_type_name(op->type), op->id);
-        print_event(t, op, app.seq, ts, body);
+        if (!op->quiet)
+            print_event(t, op, app.seq, ts, body);
         if (op->cash_drawer && t->d.printer)
             pe_printer_drawer_kick(t->d.printer);
         if (t->d.committed)
@@ -493,6 +562,11 @@ rollback:
     pe_journal_rollback(j);
 failed:
     cJSON_Delete(body);
+    if (op->quiet) {
+        pe_warn("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type),
+                op->id, pe_errname(rc));
+        return rc;
+    }
     t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
     t->tender_start_us = 0;
     refuse(t, rc == PE_EFULL ? "Journal full: not recorded" : "Journal error: not recorded",
@@ -504,8 +578,19 @@ failed:
 
 /* ---- basket lifecycle ---- */
 
+/* Free the basket's copies of its items (every line, voided ones too). */
+static void free_lines(struct basket *b)
+{
+    for (int i = 0; i < b->nlines; i++) {
+        free(b->lines[i].item);
+        b->lines[i].item = NULL;
+    }
+    b->nlines = 0;
+}
+
 static int open_basket(struct pe_till *t, enum basket_mode mode)
 {
+    free_lines(&t->b);
     memset(&t->b, 0, sizeof t->b);
     int rc = pe_rng_uuid(t->d.rng, t->b.id);
     if (rc)
@@ -519,6 +604,7 @@ static int open_basket(struct pe_till *t, enum basket_mode mode)
 
 static void close_basket(struct pe_till *t)
 {
+    free_lines(&t->b);
     memset(&t->b, 0, sizeof t->b);
     t->state = TILL_IDLE;
     t->pending_qty = 0;
@@ -573,72 +659,222 @@ static void finish_basket(struct pe_till *t)
     close_basket(t);
 }
 
+/* ---- the catalog in force ---- */
+
+/*
+ * Look code up (a barcode, or an item id) in the catalog in force: *out is a copy the caller
+ * frees. Errors: PE_ENOTFOUND, PE_ENOMEM, PE_EIO, PE_EINVAL (a stored document that does not
+ * parse: never stored so, but a damaged file is reported, not sold from).
+ */
+static int lookup(struct pe_till *t, const char *code, struct pe_item **out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL;
+    struct pe_item_doc d;
+    char why[PE_CATALOG_WHY_MAX];
+    *out = NULL;
+    int rc = pe_journal_catalog_item(t->d.journal, code, &text, &len);
+    if (rc == PE_OK)
+        rc = pe_json_parse(text, len, &doc, NULL, 0);
+    if (rc == PE_OK && (rc = pe_catalog_doc_parse_item(doc, &d, why, sizeof why)))
+        pe_error("till.catalog_damaged", "code=%.32s why=\"%s\"", code, why);
+    if (rc == PE_OK)
+        rc = pe_item_dup(&d.item, out);
+    cJSON_Delete(doc);
+    free(text);
+    return rc == PE_EPARSE ? PE_EINVAL : rc;
+}
+
+/* Re-price the open sale: which promotion takes how much off each live line, as the
+ * promotions in force now say (pricing.h). A manual line discount never takes a line below 0. */
+static void reprice(struct pe_till *t)
+{
+    struct pricing_line pl[MAX_LINES];
+    int idx[MAX_LINES], n = 0;
+    for (int i = 0; i < t->b.nlines; i++) {
+        struct line *l = &t->b.lines[i];
+        l->promo_disc = 0;
+        l->promo = -1;
+        if (l->voided || t->b.mode != MODE_SALE)
+            continue;
+        pl[n] = (struct pricing_line){.item = l->item->id,
+                                      .category = l->item->category,
+                                      .weighed = l->item->weighed,
+                                      .qty = l->qty,
+                                      .unit_price = l->unit_price,
+                                      .amount = l->amount};
+        idx[n++] = i;
+    }
+    if (n == 0 || t->promos.n == 0)
+        return;
+    int rc = pricing_apply(pl, (size_t)n, t->promos.p, t->promos.n, t->d.now(t->d.now_ctx));
+    if (rc) {
+        pe_warn("till.pricing_failed", "err=%s (no promotion applied)", pe_errname(rc));
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        struct line *l = &t->b.lines[idx[k]];
+        l->promo_disc = pl[k].discount;
+        l->promo = pl[k].promo;
+        if (l->discount > l->amount - l->promo_disc)
+            l->discount = l->amount - l->promo_disc;
+    }
+}
+
 /* ---- input: scans ---- */
 
-static void add_sale_line(struct pe_till *t, const struct pe_item *it)
+/* Add a sale line of it (the basket takes it over, or it is freed with a refusal). */
+static void add_sale_line(struct pe_till *t, struct pe_item *it)
 {
-    struct line l = {.item = it, .unit_price = it->price};
+    struct line l = {.item = it, .tax_bp = it->tax_bp, .catalog_version = t->cat.version,
+                     .promo = -1};
     char a[24], l2[64];
+    /* The price in force by the till's own clock: a change effective at 06:00 sells at the new
+     * price from 06:00 on, whether or not the store's link is up then. */
+    if (pe_item_price_at(it, t->d.now(t->d.now_ctx), &l.unit_price) != PE_OK) {
+        t->pending_qty = 0;
+        refuse(t, "No price in force", "%s cannot be sold now", it->name);
+        goto refused;
+    }
     if (it->weighed) {
         if (t->pending_qty) {
             t->pending_qty = 0;
             refuse(t, "No quantity for weighed items", "%s is sold by weight", it->name);
-            return;
+            goto refused;
         }
         if (t->weight.grams <= 0) {
             refuse(t, "Place the item on the scale", "%s is sold by weight", it->name);
-            return;
+            goto refused;
         }
         if (!t->weight.stable) {
             refuse(t, "Scale not settled", "wait for a stable weight");
-            return;
+            goto refused;
         }
         if (t->weight.grams > MAX_GRAMS) {
             refuse(t, "Weight out of range", "%d g", t->weight.grams);
-            return;
+            goto refused;
         }
         l.qty = t->weight.grams;
-        if (money_weighed(it->price, l.qty, &l.amount)) {
+        if (money_weighed(l.unit_price, l.qty, &l.amount)) {
             refuse(t, "Amount out of range", "%s", it->name);
-            return;
+            goto refused;
         }
         t->weight.grams = 0; /* the item leaves the scale with the customer */
         t->weight.stable = false;
     } else {
         l.qty = t->pending_qty ? t->pending_qty : 1;
         t->pending_qty = 0;
-        if (__builtin_mul_overflow(l.qty, it->price, &l.amount)) {
+        if (__builtin_mul_overflow(l.qty, l.unit_price, &l.amount)) {
             refuse(t, "Amount out of range", "%s", it->name);
-            return;
+            goto refused;
         }
     }
     if (t->b.nlines == MAX_LINES) {
         refuse(t, "Basket full", "%d lines: subtotal and pay", MAX_LINES);
-        return;
+        goto refused;
     }
     t->b.lines[t->b.nlines++] = l;
+    reprice(t);
     struct totals x;
     char a2[24];
     compute(t, &x);
     snprintf(l2, sizeof l2, "%s  total %s", fmt_amt(l.amount, a), fmt_amt(x.total, a2));
     show(t, it->name, l2);
+    return;
+refused:
+    free(it);
 }
 
-static void add_return_line(struct pe_till *t, const struct pe_item *it)
+/* What a sale's line says beyond its returnable quantities: the price charged per unit, the tax
+ * rate, the catalog version and the price source (older sales have neither: 0 and "base"). */
+struct sold_line {
+    int64_t unit_price;
+    int32_t tax_bp;
+    int64_t catalog_version;
+    char source[SOURCE_MAX];
+};
+
+/* Line number `line` of sale record rec (parsed), or NULL. */
+static const cJSON *record_line(const cJSON *rec, int32_t line)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(rec, "body"), "lines"))
+    {
+        int64_t no = 0;
+        if (pe_json_get_int(l, "line", &no) == PE_OK && no == line)
+            return l;
+    }
+    return NULL;
+}
+
+static void sold_line_of(const cJSON *l, struct sold_line *out)
+{
+    const char *src = "base";
+    int64_t v = 0;
+    memset(out, 0, sizeof *out);
+    pe_json_get_int(l, "unit_price", &out->unit_price);
+    if (pe_json_get_int(l, "tax_bp", &v) == PE_OK)
+        out->tax_bp = (int32_t)v;
+    pe_json_get_int(l, "catalog_version", &out->catalog_version);
+    pe_json_get_str(l, "price_source", &src);
+    snprintf(out->source, sizeof out->source, "%s", src);
+}
+
+/*
+ * The item a return line is for when the catalog in force no longer knows code (delisted, or
+ * its barcode moved): made from the sold line with that barcode or item id, so an item can be
+ * taken back whatever the catalog says today. NULL when no sold line matches.
+ */
+static struct pe_item *item_from_sale(const cJSON *rec, const char *code)
+{
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(
+                              cJSON_GetObjectItemCaseSensitive(rec, "body"), "lines"))
+    {
+        const char *id = "", *bc = "", *name = "", *cat = "", *brand = "", *unit = "";
+        pe_json_get_str(l, "item", &id);
+        pe_json_get_str(l, "barcode", &bc);
+        if (strcmp(code, id) != 0 && strcmp(code, bc) != 0)
+            continue;
+        pe_json_get_str(l, "name", &name);
+        pe_json_get_str(l, "category", &cat);
+        pe_json_get_str(l, "brand", &brand);
+        pe_json_get_str(l, "unit", &unit);
+        struct sold_line s;
+        sold_line_of(l, &s);
+        const char *barcodes[] = {bc};
+        struct pe_price price = {s.unit_price, 0, PE_CATALOG_OPEN};
+        struct pe_item it = {.id = id, .barcode = bc, .name = name, .category = cat,
+                             .brand = brand, .price = s.unit_price, .tax_bp = s.tax_bp,
+                             .weighed = strcmp(unit, "g") == 0, .item_id = -1,
+                             .barcodes = barcodes, .nbarcodes = 1, .prices = &price,
+                             .nprices = 1};
+        struct pe_item *copy = NULL;
+        return pe_item_dup(&it, &copy) == PE_OK ? copy : NULL;
+    }
+    return NULL;
+}
+
+/* Add a return line of it against the basket's sale (rec: that sale, parsed); the basket takes
+ * it over, or it is freed with a refusal. The line is priced as the sale charged it, never at
+ * today's catalog price. */
+static void add_return_line(struct pe_till *t, struct pe_item *it, const cJSON *rec)
 {
     struct pe_sale_line sold[MAX_LINES];
     int n = 0;
     int rc = pe_journal_sale_lines(t->d.journal, t->b.ref_seq, sold, MAX_LINES, &n);
     if (rc) {
         refuse(t, "Original sale unavailable", "%s", pe_strerror(rc));
-        return;
+        goto refused;
     }
     int64_t want;
     if (it->weighed) {
         if (t->weight.grams <= 0 || !t->weight.stable) {
             refuse(t, t->weight.grams <= 0 ? "Place the item on the scale" : "Scale not settled",
                    "returns of %s are weighed", it->name);
-            return;
+            goto refused;
         }
         want = t->weight.grams;
     } else {
@@ -657,16 +893,26 @@ static void add_return_line(struct pe_till *t, const struct pe_item *it)
                 in_basket += t->b.lines[k].qty;
         int64_t left = sold[i].qty - sold[i].returned - in_basket;
         if (left >= want) {
-            struct line l = {.item = it, .qty = want, .orig_line = sold[i].line};
+            struct sold_line s;
+            const cJSON *rl = record_line(rec, sold[i].line);
+            sold_line_of(rl, &s);
+            struct line l = {.item = it,
+                             .qty = want,
+                             .orig_line = sold[i].line,
+                             .tax_bp = sold[i].tax_bp,
+                             .catalog_version = s.catalog_version,
+                             .promo = -1};
+            memcpy(l.source, s.source, sizeof l.source);
             if (money_muldiv(sold[i].amount, want, sold[i].qty, &l.amount)) {
                 refuse(t, "Amount out of range", "%s", it->name);
-                return;
+                goto refused;
             }
+            /* Per kg as sold for weighed items; per unit as charged for the rest. */
             l.unit_price =
-                it->weighed ? it->price : (sold[i].qty ? sold[i].amount / sold[i].qty : 0);
+                it->weighed ? s.unit_price : (sold[i].qty ? sold[i].amount / sold[i].qty : 0);
             if (t->b.nlines == MAX_LINES) {
                 refuse(t, "Basket full", "%d lines", MAX_LINES);
-                return;
+                goto refused;
             }
             t->b.lines[t->b.nlines++] = l;
             if (it->weighed) {
@@ -690,38 +936,66 @@ static void add_return_line(struct pe_till *t, const struct pe_item *it)
     else
         refuse(t, "Return exceeds quantity sold", "sold %lld, already returned %lld, asked %lld",
                (long long)best_sold, (long long)best_ret, (long long)want);
+refused:
+    free(it);
+}
+
+/* The sale a return basket is against, parsed (caller deletes); NULL when unreadable. */
+static cJSON *return_sale(struct pe_till *t)
+{
+    char *rec = NULL;
+    size_t len = 0;
+    cJSON *p = NULL;
+    if (pe_journal_get(t->d.journal, t->b.ref_seq, &rec, &len) == PE_OK)
+        pe_json_parse(rec, len, &p, NULL, 0);
+    free(rec);
+    return p;
 }
 
 static void item_entered(struct pe_till *t, const char *code)
 {
-    const struct pe_item *it = pe_catalog_by_barcode(t->d.catalog, code);
-    if (!it)
-        it = pe_catalog_by_id(t->d.catalog, code);
+    struct pe_item *it = NULL;
+    cJSON *sale = NULL;
+    int rc = lookup(t, code, &it);
+    if (rc == PE_ENOTFOUND && t->state != TILL_IDLE && t->b.mode == MODE_RETURN &&
+        (sale = return_sale(t)))
+        it = item_from_sale(sale, code);
     if (!it) {
         t->pending_qty = 0;
-        refuse(t, "Unknown item", "no item with code %.24s", code);
-        return;
+        if (rc == PE_ENOTFOUND)
+            refuse(t, "Unknown item", "no item with code %.24s", code);
+        else
+            refuse(t, "Catalog unavailable", "%s", pe_strerror(rc));
+        goto done;
     }
     if (t->state == TILL_TENDER) {
         if (t->b.ntenders > 0 || t->b.commit_failed) {
             refuse(t, "Payment in progress", "finish or cancel the payment first");
-            return;
+            goto done;
         }
         t->state = TILL_BASKET; /* back from subtotal to add more */
     }
     if (t->state == TILL_IDLE) {
         if (!ready_to_trade(t, "A sale"))
-            return;
-        int rc = open_basket(t, MODE_SALE);
-        if (rc) {
+            goto done;
+        if ((rc = open_basket(t, MODE_SALE))) {
             refuse(t, "Cannot start a sale", "%s", pe_strerror(rc));
-            return;
+            goto done;
         }
     }
-    if (t->b.mode == MODE_RETURN)
-        add_return_line(t, it);
-    else
+    if (t->b.mode == MODE_RETURN) {
+        if (!sale && !(sale = return_sale(t))) {
+            refuse(t, "Original sale unavailable", "receipt #%lld", (long long)t->b.ref_seq);
+            goto done;
+        }
+        add_return_line(t, it, sale);
+    } else {
         add_sale_line(t, it);
+    }
+    it = NULL; /* the line's now, or freed with its refusal */
+done:
+    free(it);
+    cJSON_Delete(sale);
 }
 
 void till_on_scan(struct pe_till *t, const char *code)
@@ -935,6 +1209,7 @@ static void line_void(struct pe_till *t, int32_t line)
     }
     t->b.lines[line - 1].voided = true;
     t->state = TILL_BASKET;
+    reprice(t); /* a group deal may lose the unit it stood on */
     show(t, "Line voided", t->b.lines[line - 1].item->name);
 }
 
@@ -962,9 +1237,11 @@ static void discount(struct pe_till *t, const struct pe_key_input *k)
             refuse(t, "No such line", "line %d", k->line);
             return;
         }
+        /* On what the customer pays after the line's promotion. */
         struct line *l = &t->b.lines[k->line - 1];
-        int64_t d = k->percent_bp ? money_percent(l->amount, k->percent_bp) : k->amount;
-        if (d > l->amount) {
+        int64_t base = l->amount - l->promo_disc;
+        int64_t d = k->percent_bp ? money_percent(base, k->percent_bp) : k->amount;
+        if (d > base) {
             refuse(t, "Discount above line amount", NULL);
             return;
         }
@@ -1256,7 +1533,7 @@ out:
 struct inv_ctx {
     enum pe_key_kind kind;
     const struct pe_key_input *k;
-    const struct pe_item *items[PE_KEY_MAX_LINES];
+    struct pe_item *items[PE_KEY_MAX_LINES]; /* copies, freed by inventory() */
 };
 
 static int inv_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
@@ -1318,19 +1595,20 @@ static void inventory(struct pe_till *t, const struct pe_key_input *k)
     for (int i = 0; i < k->nlines; i++) {
         const char *code = k->lines[i].code;
         int64_t q = k->lines[i].qty;
-        c.items[i] = pe_catalog_by_barcode(t->d.catalog, code);
-        if (!c.items[i])
-            c.items[i] = pe_catalog_by_id(t->d.catalog, code);
-        if (!c.items[i]) {
-            refuse(t, "Unknown item", "line %d: no item with code %.24s", i + 1, code);
-            return;
+        int rc = lookup(t, code, &c.items[i]);
+        if (rc) {
+            if (rc == PE_ENOTFOUND)
+                refuse(t, "Unknown item", "line %d: no item with code %.24s", i + 1, code);
+            else
+                refuse(t, "Catalog unavailable", "%s", pe_strerror(rc));
+            goto done;
         }
         bool ok = k->kind == PE_KEY_INV_RECEIPT  ? q > 0
                   : k->kind == PE_KEY_INV_ADJUST ? q != 0
                                                  : q >= 0;
         if (!ok || q > 100000000 || q < -100000000) {
             refuse(t, "Bad quantity", "line %d: %lld", i + 1, (long long)q);
-            return;
+            goto done;
         }
     }
     enum pe_event_type type = k->kind == PE_KEY_INV_RECEIPT  ? PE_EV_INVENTORY_RECEIPT
@@ -1340,11 +1618,14 @@ static void inventory(struct pe_till *t, const struct pe_key_input *k)
     int rc = pe_rng_uuid(t->d.rng, id);
     if (rc) {
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
-        return;
+        goto done;
     }
     struct op op = {.type = type, .id = id, .build = inv_build, .ctx = &c};
     if (commit(t, &op, NULL) == PE_OK)
         show(t, "Stock updated", pe_event_type_name(type));
+done:
+    for (int i = 0; i < PE_KEY_MAX_LINES; i++)
+        free(c.items[i]);
 }
 
 /* A customer (loyalty card or keyed id) for the open basket, or for the next one when the till
@@ -1483,6 +1764,9 @@ int till_park(struct pe_till *t)
         add_i(o, "amount", l->amount, &err);
         add_i(o, "discount", l->discount, &err);
         add_i(o, "orig_line", l->orig_line, &err);
+        add_i(o, "tax_bp", l->tax_bp, &err);
+        add_i(o, "catalog_version", l->catalog_version, &err);
+        add_s(o, "source", l->source, &err);
         push(lines, o, &err);
     }
     add_o(p, "lines", lines, &err);
@@ -1514,6 +1798,7 @@ static void unpark(struct pe_till *t)
         cJSON_Delete(p);
         return;
     }
+    free_lines(&t->b);
     memset(&t->b, 0, sizeof t->b);
     snprintf(t->b.id, sizeof t->b.id, "%s", id);
     t->b.mode = strcmp(mode, "return") == 0 ? MODE_RETURN : MODE_SALE;
@@ -1536,17 +1821,28 @@ static void unpark(struct pe_till *t)
         if (pe_json_get_str(l, "item", &item) || t->b.nlines == MAX_LINES)
             continue;
         struct line *dst = &t->b.lines[t->b.nlines];
-        dst->item = pe_catalog_by_id(t->d.catalog, item);
-        if (!dst->item)
+        memset(dst, 0, sizeof *dst);
+        if (lookup(t, item, &dst->item) != PE_OK)
             continue;
+        dst->promo = -1;
+        dst->tax_bp = dst->item->tax_bp;
+        dst->catalog_version = t->cat.version;
         pe_json_get_int(l, "qty", &dst->qty);
         pe_json_get_int(l, "unit_price", &dst->unit_price);
         pe_json_get_int(l, "amount", &dst->amount);
         pe_json_get_int(l, "discount", &dst->discount);
         if (pe_json_get_int(l, "orig_line", &v) == PE_OK)
             dst->orig_line = (int32_t)v;
+        /* A basket parked by an older version has no tax rate or version of its own. */
+        if (pe_json_get_int(l, "tax_bp", &v) == PE_OK)
+            dst->tax_bp = (int32_t)v;
+        pe_json_get_int(l, "catalog_version", &dst->catalog_version);
+        const char *src = "";
+        pe_json_get_str(l, "source", &src);
+        snprintf(dst->source, sizeof dst->source, "%s", src);
         t->b.nlines++;
     }
+    reprice(t);
     cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "tenders"))
     {
         const char *m = "", *tok = "", *l4 = "", *sch = "", *auth = "";
@@ -1571,7 +1867,437 @@ static void unpark(struct pe_till *t)
     show(t, "Parked basket resumed", t->b.id);
 }
 
+/* ---- applying a catalog ---- */
+
+static void promos_free(struct promos *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        cJSON_Delete(p->docs[i]);
+    free(p->docs);
+    free(p->p);
+    memset(p, 0, sizeof *p);
+}
+
+struct promos_load {
+    struct promos *p;
+    size_t cap;
+};
+
+static int promo_row(const char *id, const char *doc, void *ctx)
+{
+    struct promos_load *pl = ctx;
+    struct promos *p = pl->p;
+    cJSON *d = NULL;
+    char why[PE_CATALOG_WHY_MAX];
+    if (pe_json_parse(doc, strlen(doc), &d, NULL, 0) != PE_OK) {
+        pe_error("till.catalog_damaged", "promotion=%s why=\"not JSON\"", id);
+        return PE_OK; /* a damaged row is left out, not sold from */
+    }
+    if (p->n == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 16;
+        struct pe_promotion *np = realloc(p->p, cap * sizeof *np);
+        if (np)
+            p->p = np;
+        cJSON **nd = np ? realloc(p->docs, cap * sizeof *nd) : NULL;
+        if (nd)
+            p->docs = nd;
+        if (!np || !nd) {
+            cJSON_Delete(d);
+            return PE_ENOMEM;
+        }
+        pl->cap = cap;
+    }
+    if (pe_catalog_doc_parse_promotion(d, &p->p[p->n], why, sizeof why) != PE_OK) {
+        pe_error("till.catalog_damaged", "promotion=%s why=\"%s\"", id, why);
+        cJSON_Delete(d);
+        return PE_OK;
+    }
+    p->docs[p->n++] = d;
+    return PE_OK;
+}
+
+/* Read the catalog in force (its state and promotions) from the journal. */
+static int catalog_load(struct pe_till *t)
+{
+    struct promos fresh = {0};
+    struct promos_load pl = {.p = &fresh};
+    struct pe_journal_catalog c;
+    int rc = pe_journal_catalog_get(t->d.journal, &c);
+    if (rc == PE_OK)
+        rc = pe_journal_catalog_each(t->d.journal, true, promo_row, &pl);
+    if (rc) {
+        promos_free(&fresh);
+        return rc;
+    }
+    promos_free(&t->promos);
+    t->promos = fresh;
+    t->cat = c;
+    return PE_OK;
+}
+
+/* Store one document (normal form) as an item or a promotion. */
+static int put_doc(struct pe_till *t, const cJSON *d, bool promotion)
+{
+    char *text = NULL;
+    int rc = pe_json_canonical(d, &text, NULL);
+    const char *id = cJSON_GetObjectItemCaseSensitive(d, "id")->valuestring;
+    if (rc == PE_OK && promotion) {
+        rc = pe_journal_catalog_put_promotion(t->d.journal, id, text);
+    } else if (rc == PE_OK) {
+        struct pe_item_doc it;
+        rc = pe_catalog_doc_parse_item(d, &it, NULL, 0);
+        if (rc == PE_OK)
+            rc = pe_journal_catalog_put_item(t->d.journal, id, it.item.barcodes,
+                                             it.item.nbarcodes, text, NULL);
+    }
+    free(text);
+    return rc;
+}
+
+/* Store every item and promotion of the file, one document at a time. */
+static int put_file(struct pe_till *t, const struct pe_catalog *cat)
+{
+    size_t n = pe_catalog_count(cat), np = pe_catalog_promotion_count(cat);
+    int rc = PE_OK;
+    for (size_t i = 0; !rc && i < n + np; i++) {
+        cJSON *d = NULL;
+        rc = i < n ? pe_catalog_item_json(pe_catalog_at(cat, i), pe_catalog_currency(cat), &d)
+                   : pe_catalog_promotion_json(pe_catalog_promotion_at(cat, i - n), &d);
+        if (!rc)
+            rc = put_doc(t, d, i >= n);
+        cJSON_Delete(d);
+    }
+    return rc;
+}
+
+/*
+ * Version 0: the catalog file (deps->catalog) as the catalog in force, stored in the journal on
+ * the first start, and again while no version from HQ has replaced it when the file changed (a
+ * new package). Not an event: the file is what the till always sold from before HQ sends one.
+ */
+static int catalog_seed(struct pe_till *t)
+{
+    struct pe_journal_catalog now = {0};
+    int rc = pe_journal_catalog_get(t->d.journal, &now);
+    if ((rc != PE_OK && rc != PE_ENOTFOUND) || !t->d.catalog)
+        return rc == PE_ENOTFOUND ? PE_OK : rc;
+    bool stored = rc == PE_OK;
+    if (stored && now.version > 0)
+        return PE_OK; /* HQ's catalog is in force: the file no longer counts */
+    struct pe_journal_catalog c = {0};
+    snprintf(c.currency, sizeof c.currency, "%s", pe_catalog_currency(t->d.catalog));
+    if ((rc = pe_catalog_hash(t->d.catalog, c.hash)))
+        return rc;
+    if (stored && strcmp(now.hash, c.hash) == 0)
+        return PE_OK;
+    c.applied_ms = t->d.now(t->d.now_ctx);
+    c.items = (int64_t)pe_catalog_count(t->d.catalog);
+    c.promotions = (int64_t)pe_catalog_promotion_count(t->d.catalog);
+    if ((rc = pe_journal_begin(t->d.journal)))
+        return rc;
+    if ((rc = pe_journal_catalog_clear(t->d.journal)) || (rc = put_file(t, t->d.catalog)) ||
+        (rc = pe_journal_catalog_set(t->d.journal, &c))) {
+        pe_journal_rollback(t->d.journal);
+        return rc;
+    }
+    if ((rc = pe_journal_commit(t->d.journal)) == PE_OK)
+        pe_info("till.catalog_seeded", "version=0 items=%lld promotions=%lld hash=%s",
+                (long long)c.items, (long long)c.promotions, c.hash);
+    return rc;
+}
+
+/* What building a catalog_applied event needs and learns. */
+struct apply_ctx {
+    const struct till_catalog_update *u;
+    int64_t previous;            /* the version it replaces */
+    struct pe_journal_catalog c; /* the one it puts in force */
+    char *why;
+    size_t len;
+};
+
+/* Chunk i of the update (caller deletes), or an error with why said. */
+static int get_chunk(struct apply_ctx *a, size_t i, cJSON **out)
+{
+    *out = NULL;
+    int rc = a->u->chunk(a->u->ctx, i, out);
+    if (rc == PE_OK && !cJSON_IsObject(*out))
+        rc = PE_EINVAL;
+    if (rc) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        snprintf(a->why, a->len, "chunk %zu: %s", i, rc == PE_EINVAL ? "not an object"
+                                                                    : pe_strerror(rc));
+    }
+    return rc;
+}
+
+/* A member of a chunk that must be a list (absent: empty). */
+static const cJSON *chunk_list(const cJSON *chunk, const char *key, size_t i, int *rc, char *why,
+                               size_t len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(chunk, key);
+    if (v && !cJSON_IsArray(v) && !*rc) {
+        snprintf(why, len, "chunk %zu: %s: not a list", i, key);
+        *rc = PE_EINVAL;
+    }
+    return cJSON_IsArray(v) ? v : NULL;
+}
+
+/* Pass 1 of a chunk: what it removes (a delta's delisted items and removed promotions, and the
+ * old rows of the items it brings, whose barcodes another item may take in the same update). */
+static int apply_removals(struct pe_till *t, struct apply_ctx *a, size_t ci, const cJSON *chunk)
+{
+    int rc = PE_OK;
+    static const struct {
+        const char *key;
+        bool docs, promotions;
+    } lists[] = {{"items", true, false},
+                 {"delisted", false, false},
+                 {"removed", false, true}};
+    for (size_t k = 0; k < sizeof lists / sizeof lists[0] && !rc; k++) {
+        const cJSON *arr = chunk_list(chunk, lists[k].key, ci, &rc, a->why, a->len), *e;
+        size_t n = 0;
+        cJSON_ArrayForEach(e, arr)
+        {
+            const cJSON *id = lists[k].docs ? cJSON_GetObjectItemCaseSensitive(e, "id") : e;
+            if (!cJSON_IsString(id) || !pe_catalog_id_valid(id->valuestring)) {
+                if (lists[k].docs)
+                    break; /* pass 2 names the bad document */
+                snprintf(a->why, a->len, "chunk %zu: %s[%zu]: not an id", ci, lists[k].key, n);
+                return PE_EINVAL;
+            }
+            rc = lists[k].promotions
+                     ? pe_journal_catalog_delete_promotion(t->d.journal, id->valuestring)
+                     : pe_journal_catalog_delete_item(t->d.journal, id->valuestring);
+            if (rc)
+                return rc;
+            n++;
+        }
+    }
+    return rc;
+}
+
+/* Pass 2 of a chunk: every document checked and stored in its normal form. */
+static int apply_docs(struct pe_till *t, struct apply_ctx *a, size_t ci, const cJSON *chunk)
+{
+    int rc = PE_OK;
+    char why[PE_CATALOG_WHY_MAX];
+    const cJSON *items = chunk_list(chunk, "items", ci, &rc, a->why, a->len);
+    const cJSON *promos = chunk_list(chunk, "promotions", ci, &rc, a->why, a->len);
+    const cJSON *d;
+    size_t i = 0;
+    cJSON_ArrayForEach(d, items)
+    {
+        struct pe_item_doc it;
+        cJSON *norm = NULL;
+        char *text = NULL, owner[PE_CATALOG_ID_MAX] = "";
+        if (rc)
+            break;
+        if ((rc = pe_catalog_doc_parse_item(d, &it, why, sizeof why))) {
+            snprintf(a->why, a->len, "chunk %zu: items[%zu]: %s", ci, i, why);
+            break;
+        }
+        if (strcmp(it.currency, t->d.currency) != 0) {
+            snprintf(a->why, a->len, "chunk %zu: items[%zu]: currency: %s, but this till sells in %s",
+                     ci, i, it.currency, t->d.currency);
+            rc = PE_EINVAL;
+            break;
+        }
+        rc = pe_catalog_item_json(&it.item, it.currency, &norm);
+        if (!rc)
+            rc = pe_json_canonical(norm, &text, NULL);
+        if (!rc)
+            rc = pe_journal_catalog_put_item(t->d.journal, it.item.id, it.item.barcodes,
+                                             it.item.nbarcodes, text, owner);
+        if (rc == PE_EEXIST) {
+            snprintf(a->why, a->len, "chunk %zu: items[%zu]: barcodes: one of %s's is also item "
+                     "%s's", ci, i, it.item.id, owner);
+            rc = PE_EINVAL;
+        }
+        free(text);
+        cJSON_Delete(norm);
+        i++;
+    }
+    i = 0;
+    cJSON_ArrayForEach(d, promos)
+    {
+        struct pe_promotion p;
+        cJSON *norm = NULL;
+        char *text = NULL;
+        if (rc)
+            break;
+        if ((rc = pe_catalog_doc_parse_promotion(d, &p, why, sizeof why))) {
+            snprintf(a->why, a->len, "chunk %zu: promotions[%zu]: %s", ci, i, why);
+            break;
+        }
+        rc = pe_catalog_promotion_json(&p, &norm);
+        if (!rc)
+            rc = pe_json_canonical(norm, &text, NULL);
+        if (!rc)
+            rc = pe_journal_catalog_put_promotion(t->d.journal, p.id, text);
+        free(text);
+        cJSON_Delete(norm);
+        i++;
+    }
+    return rc;
+}
+
+struct hash_walk {
+    struct pe_catalog_hasher *h;
+    bool promotions;
+    int64_t count;
+    char *why;
+    size_t len;
+};
+
+static int hash_row(const char *id, const char *doc, void *ctx)
+{
+    struct hash_walk *w = ctx;
+    cJSON *d = NULL;
+    char why[PE_CATALOG_WHY_MAX] = "not JSON";
+    int rc = pe_json_parse(doc, strlen(doc), &d, NULL, 0);
+    if (rc == PE_OK)
+        rc = w->promotions ? pe_catalog_hasher_promotion(w->h, d, why, sizeof why)
+                           : pe_catalog_hasher_item(w->h, d, why, sizeof why);
+    cJSON_Delete(d);
+    if (rc) {
+        snprintf(w->why, w->len, "%s %s: %s", w->promotions ? "promotion" : "item", id, why);
+        return rc == PE_EPARSE ? PE_EINVAL : rc;
+    }
+    w->count++;
+    return PE_OK;
+}
+
+/* The content hash and counts of the catalog the open transaction holds. */
+static int catalog_hash(struct pe_till *t, struct pe_journal_catalog *c, char *why, size_t len)
+{
+    struct hash_walk w = {.why = why, .len = len};
+    int rc = pe_catalog_hasher_create(&w.h);
+    if (rc)
+        return rc;
+    rc = pe_journal_catalog_each(t->d.journal, false, hash_row, &w);
+    c->items = w.count;
+    w.promotions = true;
+    w.count = 0;
+    if (!rc)
+        rc = pe_journal_catalog_each(t->d.journal, true, hash_row, &w);
+    c->promotions = w.count;
+    if (rc) {
+        pe_catalog_hasher_free(w.h);
+        return rc;
+    }
+    return pe_catalog_hasher_finish(w.h, c->hash);
+}
+
+/* The build of a catalog_applied event: the tables replaced inside the event's transaction,
+ * checked whole, and the body saying what is now in force. */
+static int apply_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)seq;
+    struct apply_ctx *a = ctx;
+    const struct till_catalog_update *u = a->u;
+    int rc = u->full ? pe_journal_catalog_clear(t->d.journal) : PE_OK;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        for (size_t i = 0; i < u->chunks && !rc; i++) {
+            cJSON *chunk = NULL;
+            if ((rc = get_chunk(a, i, &chunk)))
+                break;
+            rc = pass == 0 ? apply_removals(t, a, i, chunk) : apply_docs(t, a, i, chunk);
+            cJSON_Delete(chunk);
+        }
+    }
+    if (!rc)
+        rc = catalog_hash(t, &a->c, a->why, a->len);
+    if (!rc && strcmp(a->c.hash, u->hash) != 0) {
+        snprintf(a->why, a->len, "content hash %.16s... is not the %.16s... announced", a->c.hash,
+                 u->hash);
+        rc = PE_ECHAIN;
+    }
+    a->c.version = u->version;
+    a->c.applied_ms = t->d.now(t->d.now_ctx);
+    snprintf(a->c.currency, sizeof a->c.currency, "%s", t->d.currency);
+    if (!rc)
+        rc = pe_journal_catalog_set(t->d.journal, &a->c);
+    if (rc)
+        return rc;
+    int err = 0;
+    cJSON *b = obj();
+    if (!b)
+        return PE_ENOMEM;
+    add_i(b, "version", u->version, &err);
+    add_s(b, "hash", a->c.hash, &err);
+    add_i(b, "items", a->c.items, &err);
+    add_i(b, "promotions", a->c.promotions, &err);
+    add_i(b, "previous", a->previous, &err);
+    if (err) {
+        cJSON_Delete(b);
+        return err;
+    }
+    *body = b;
+    return PE_OK;
+}
+
+int till_catalog_apply(struct pe_till *t, const struct till_catalog_update *u, char *why,
+                       size_t len)
+{
+    char scratch[8];
+    if (!why || !len) {
+        why = scratch;
+        len = sizeof scratch;
+    }
+    why[0] = '\0';
+    if (!u || !u->chunk || u->version < 1 || !pe_is_sha256_hex(u->hash)) {
+        snprintf(why, len, "not a catalog version");
+        return PE_EINVAL;
+    }
+    if (t->state != TILL_IDLE || t->awaiting_payment) {
+        snprintf(why, len, "a basket is open: applied when it is finished");
+        return PE_EBUSY;
+    }
+    if (!u->full && u->since != t->cat.version) {
+        snprintf(why, len, "a delta since version %lld, but version %lld is in force",
+                 (long long)u->since, (long long)t->cat.version);
+        return PE_ESTATE;
+    }
+    struct apply_ctx a = {.u = u, .previous = t->cat.version, .why = why, .len = len};
+    char id[PE_UUID_STRLEN];
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc) {
+        snprintf(why, len, "cannot draw an event id: %s", pe_strerror(rc));
+        return rc;
+    }
+    struct op op = {
+        .type = PE_EV_CATALOG_APPLIED, .id = id, .build = apply_build, .ctx = &a, .quiet = true};
+    rc = commit(t, &op, NULL);
+    if (rc) {
+        if (!why[0])
+            snprintf(why, len, "not recorded: %s", pe_strerror(rc));
+        return rc;
+    }
+    /* Committed: the tables are the new version; the promotions in memory follow. */
+    if ((rc = catalog_load(t)))
+        pe_error("till.catalog_reload", "err=%s (the new version is in force in the journal; "
+                                        "promotions are reloaded at the next start)",
+                 pe_errname(rc));
+    pe_info("till.catalog_applied", "version=%lld previous=%lld items=%lld promotions=%lld "
+                                    "hash=%s full=%d",
+            (long long)a.c.version, (long long)a.previous, (long long)a.c.items,
+            (long long)a.c.promotions, a.c.hash, u->full);
+    return PE_OK;
+}
+
+void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out)
+{
+    *out = t->cat;
+}
+
 /* ---- lifecycle ---- */
+
+static int64_t wall_clock(void *ctx)
+{
+    (void)ctx;
+    return pe_time_now_ms();
+}
 
 int till_create(const struct till_deps *deps, struct pe_till **out)
 {
@@ -1579,6 +2305,8 @@ int till_create(const struct till_deps *deps, struct pe_till **out)
     if (!t)
         return PE_ENOMEM;
     t->d = *deps;
+    if (!t->d.now)
+        t->d.now = wall_clock; /* the real clock when none is given */
     int64_t open = 0;
     int rc = pe_journal_counter_get(t->d.journal, "shift.open", &open);
     if (rc) {
@@ -1586,6 +2314,17 @@ int till_create(const struct till_deps *deps, struct pe_till **out)
         return rc;
     }
     t->shift_open = open != 0;
+    /* The catalog in force: the journal's, seeded from the file while HQ has sent none. A seed
+     * that fails leaves the one stored before, if there is one. */
+    int seeded = catalog_seed(t);
+    if (seeded)
+        pe_warn("till.catalog_seed_failed", "err=%s", pe_errname(seeded));
+    if ((rc = catalog_load(t))) {
+        pe_error("till.catalog_unavailable", "err=%s", pe_errname(rc));
+        promos_free(&t->promos);
+        free(t);
+        return rc == PE_ENOTFOUND && seeded ? seeded : rc;
+    }
     unpark(t);
     if (t->state == TILL_IDLE)
         show(t, "Till ready", t->d.terminal);
@@ -1597,6 +2336,8 @@ void till_destroy(struct pe_till *t)
 {
     if (!t)
         return;
+    free_lines(&t->b);
+    promos_free(&t->promos);
     free(t->stats.lat_us);
     free(t);
 }

@@ -23,7 +23,7 @@
 
 struct till_deps {
     struct pe_journal *journal;       /* borrowed; outlives the till */
-    const struct pe_catalog *catalog; /* borrowed */
+    const struct pe_catalog *catalog; /* borrowed: the catalog file, version 0 (see below) */
     struct pe_rng *rng;               /* borrowed: draws event ids */
     struct pe_printer *printer;       /* borrowed */
     struct pe_display *display;       /* borrowed */
@@ -32,7 +32,7 @@ struct till_deps {
     const char *terminal;
     const char *currency;
     const char *title;         /* first line of every receipt */
-    int64_t (*now)(void *ctx); /* the terminal clock: UTC ms */
+    int64_t (*now)(void *ctx); /* the terminal clock: UTC ms (NULL: the real clock) */
     void *now_ctx;
     /* Called after each commit (body borrowed for the call); may be NULL. */
     void (*committed)(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
@@ -100,6 +100,43 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
  */
 int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32], char *why,
                  size_t len);
+
+/* ---- the catalog in force ----
+ *
+ * The till sells from the catalog in its journal (journal.h): items are looked up there, at the
+ * price in force by the till's clock when the line is added, and the promotions of that catalog
+ * apply (pricing.h). Until HQ sends a version, the catalog file (deps->catalog) is version 0:
+ * stored at the first start, and again at a start that finds the file changed. */
+
+/* A catalog version to put in force: the whole catalog (full) or the changes since version
+ * `since`, in parts ("chunks") each {"items":[item documents],"delisted":[item ids],
+ * "promotions":[promotion documents],"removed":[promotion ids]} (catalog.h's documents). */
+struct till_catalog_update {
+    int64_t version;  /* the version it puts in force (>= 1) */
+    bool full;        /* the whole catalog, else a delta */
+    int64_t since;    /* a delta's base: the version in force must be it */
+    const char *hash; /* the content hash the result must have (catalog.h) */
+    size_t chunks;    /* parts 0..chunks-1, read in that order, twice */
+    /* Part i, parsed, into *out (the till deletes it). An error stops the update. */
+    int (*chunk)(void *ctx, size_t i, cJSON **out);
+    void *ctx;
+};
+
+/*
+ * Put u in force between baskets: one journal transaction replaces the catalog's tables, checks
+ * every document and the content hash of the result, and commits the catalog_applied event
+ * ({"version","hash","items","promotions","previous"}); nothing is printed. On any error the
+ * catalog in force is unchanged and why says why. Errors: PE_EBUSY (a basket or a payment is
+ * open: try again when idle), PE_ESTATE (a delta whose base is not the version in force),
+ * PE_EINVAL (a document or a chunk refused: why names the chunk and document, as
+ * "chunk 2: items[7]: prices[1].effective_from: not a UTC time ..."), PE_ECHAIN (the result's
+ * content hash is not u->hash), the journal's errors (PE_EFULL, PE_EIO).
+ */
+int till_catalog_apply(struct pe_till *t, const struct till_catalog_update *u, char *why,
+                       size_t len);
+
+/* The state of the catalog in force (version, hash, counts, when applied). */
+void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out);
 
 const struct till_stats *till_stats(const struct pe_till *t);
 

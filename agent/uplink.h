@@ -24,7 +24,7 @@
 #include "posedge/protocol.h"
 
 /* A part of the agent riding on the uplink's connection (the fleet channel, enrolment's
- * renewal). Every hook may be NULL; they are called from the loop, never from inside an
+ * renewal, the catalog's sync). Every hook may be NULL; they are called from the loop, never from inside an
  * uplink_* call: connected (subscriptions are to be renewed), a message on a topic other than
  * the ack (each part picks its own), a QoS 1 publish answered by the broker (reason: the MQTT
  * v5 reason code, mqtt.h), the bridge's watermarks moved. */
@@ -35,7 +35,7 @@ struct uplink_hooks {
     void (*on_published)(void *ctx, int mid, int reason);
     void (*on_change)(void *ctx);
 };
-#define UPLINK_HOOKS_MAX 2
+#define UPLINK_HOOKS_MAX 3
 
 struct uplink_opts {
     const char *host;  /* broker host */

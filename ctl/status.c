@@ -16,7 +16,7 @@
  * prints one line per terminal, sorted by id:
  *
  *   TERMINAL  STATE  SEQ  SPOOLED  DELIVERED  BACKLOG  OLDEST_PENDING  STATE_AGE
- *             VERSION  UPTIME  DEVICES  SHIFT  CERT
+ *             VERSION  UPTIME  DEVICES  SHIFT  CATALOG  CERT
  *
  * SEQ is the last seq of the terminal's journal as its state says; SPOOLED and DELIVERED are
  * the larger of the agent's view (its state) and the bridge's retained ack, since both only
@@ -30,7 +30,10 @@
  * their meaning and place: other tooling parses them. VERSION is the agent's package version;
  * UPTIME how long it has been running (uptime_s plus the state's age; "-" unless online);
  * DEVICES "ok" when every device's status is ok, else the others as class:status joined by
- * commas ("scale:failed,printer:degraded"); SHIFT "open" or "closed"; CERT, shown when a till
+ * commas ("scale:failed,printer:degraded"); SHIFT "open" or "closed"; CATALOG, shown when a
+ * till of the store reports its catalog, the catalog version in force ("7"), with "->8" after
+ * it while version 8 is being fetched or waits for a basket to end, and "!" after it when the
+ * last version it was sent was refused (its state's catalog.error); CERT, shown when a till
  * of the store reports a certificate (mutual TLS), the days that certificate has left ("87d";
  * "expired"; "?" when the till cannot read it; "-" without one), with "!" after it when the
  * broker refused publishes of the till (its state's "denied"). Any
@@ -361,8 +364,26 @@ struct extra {
     char uptime[24];
     char devices[DEVICES_MAX];
     char shift[WORD_MAX];
+    char catalog[48];
     char cert[32];
 };
+
+/* CATALOG: the version in force, "->N" while N is pending, "!" after a refusal; "-" when the
+ * document has no catalog. */
+static void fmt_catalog(const cJSON *doc, char *out, size_t n)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "catalog");
+    int64_t v = 0, p = 0;
+    if (!cJSON_IsObject(c) || pe_json_get_int(c, "version", &v) != PE_OK || v < 0) {
+        snprintf(out, n, cJSON_IsObject(c) ? "?" : "-");
+        return;
+    }
+    int k = snprintf(out, n, "%lld", (long long)v);
+    if (k > 0 && (size_t)k < n && pe_json_get_int(c, "pending", &p) == PE_OK && p >= 0)
+        k += snprintf(out + k, n - (size_t)k, "->%lld", (long long)p);
+    if (k > 0 && (size_t)k < n && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "error")))
+        snprintf(out + k, n - (size_t)k, "!");
+}
 
 /* DEVICES: "ok" when every device says ok, else the others as class:status; "-" when the
  * document names no device. A class or status that is not a plain word shows as "?". */
@@ -417,6 +438,7 @@ static void extra_of(const struct term *t, int64_t now, struct extra *x)
     const char *v = NULL;
     int64_t up = -1;
     fmt_cert(doc, x->cert, sizeof x->cert);
+    fmt_catalog(doc, x->catalog, sizeof x->catalog);
     snprintf(x->version, sizeof x->version, "-");
     snprintf(x->uptime, sizeof x->uptime, "-");
     snprintf(x->shift, sizeof x->shift, "-");
@@ -437,7 +459,7 @@ static void extra_of(const struct term *t, int64_t now, struct extra *x)
 }
 
 static void print_term(const struct term *t, int width, const struct extra *x, int vwidth,
-                       int dwidth, bool certs, int64_t now)
+                       int dwidth, int cwidth, bool certs, int64_t now)
 {
     char seq[24], spooled[24], delivered[24], backlog[24], pending[24] = "-", age[24] = "-";
     const char *state = !t->has_state ? "unknown" : t->state;
@@ -469,9 +491,11 @@ static void print_term(const struct term *t, int width, const struct extra *x, i
     }
     if (t->has_state && t->state_ts >= 0)
         fmt_age(now - t->state_ts, age, sizeof age);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%s\n", width, t->id,
-           state, seq, spooled, delivered, backlog, pending, age, vwidth, x->version, x->uptime,
-           dwidth, x->devices, certs ? 6 : 0, x->shift, certs ? " " : "", certs ? x->cert : "");
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%-*s%s%s\n",
+           width, t->id, state, seq, spooled, delivered, backlog, pending, age, vwidth,
+           x->version, x->uptime, dwidth, x->devices, certs || cwidth ? 6 : 0, x->shift,
+           cwidth ? " " : "", certs ? cwidth : 0, cwidth ? x->catalog : "", certs ? " " : "",
+           certs ? x->cert : "");
 }
 
 /* " KEY=VALUE" of member key of obj when present (a scalar). */
@@ -591,6 +615,7 @@ static void print_table(struct status *st)
         return;
     }
     bool certs = false; /* a till reports a certificate: the CERT column is shown */
+    int cwidth = 0;     /* a till reports its catalog: the CATALOG column is shown, this wide */
     if (st->nterms)
         qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
     for (size_t i = 0; i < st->nterms; i++) {
@@ -604,13 +629,21 @@ static void print_table(struct status *st)
             vwidth = (int)strlen(x[i].version);
         if ((int)strlen(x[i].devices) > dwidth)
             dwidth = (int)strlen(x[i].devices);
+        if (st->terms[i].has_state &&
+            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st->terms[i].state_doc, "catalog")) &&
+            cwidth < (int)strlen("CATALOG"))
+            cwidth = (int)strlen("CATALOG");
     }
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%s\n", width,
-           "TERMINAL", "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING",
-           "STATE_AGE", vwidth, "VERSION", "UPTIME", dwidth, "DEVICES", certs ? 6 : 0, "SHIFT",
-           certs ? " " : "", certs ? "CERT" : "");
+    for (size_t i = 0; cwidth && i < st->nterms; i++)
+        if ((int)strlen(x[i].catalog) > cwidth)
+            cwidth = (int)strlen(x[i].catalog);
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%-*s%s%s\n",
+           width, "TERMINAL", "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG",
+           "OLDEST_PENDING", "STATE_AGE", vwidth, "VERSION", "UPTIME", dwidth, "DEVICES",
+           certs || cwidth ? 6 : 0, "SHIFT", cwidth ? " " : "", certs ? cwidth : 0,
+           cwidth ? "CATALOG" : "", certs ? " " : "", certs ? "CERT" : "");
     for (size_t i = 0; i < st->nterms; i++)
-        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, certs, now);
+        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, cwidth, certs, now);
     free(x);
     if (st->nterms == 0)
         printf("(no terminal of store %s has a retained state or ack)\n", st->store);

@@ -45,17 +45,26 @@ COLUMNS = ["TERMINAL", "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDES
            "STATE_AGE", "VERSION", "UPTIME", "DEVICES", "SHIFT"]
 
 
+CATALOGS = {}  # terminal -> its CATALOG column in the last table() (when it had one)
+
+
 def table(p):
-    """{terminal: [columns]} and the bridge line (or None) of a status output."""
+    """{terminal: [columns]} and the bridge line (or None) of a status output. The CATALOG
+    column, shown when a till reports its catalog (real agents do), goes to CATALOGS."""
     lines = p.stdout.splitlines()
-    check(lines and lines[0].split() == COLUMNS, "header: %r" % p.stdout)
+    head = lines[0].split() if lines else []
+    catalog = head == COLUMNS + ["CATALOG"]
+    check(head == COLUMNS or catalog, "header: %r" % p.stdout)
     rows, bridge = {}, None
+    CATALOGS.clear()
     for line in lines[1:]:
         if line.startswith("bridge "):
             bridge = line
         elif not line.startswith("("):
             cols = line.split()
-            check(len(cols) == len(COLUMNS), "%d columns: %r" % (len(COLUMNS), line))
+            check(len(cols) == len(head), "%d columns: %r" % (len(head), line))
+            if catalog:
+                CATALOGS[cols[0]] = cols.pop()
             rows[cols[0]] = cols[1:]
     return rows, bridge
 
@@ -189,6 +198,8 @@ def offline_till_with_backlog():
         check(rows["t01"][8] == "-", "t01 uptime: %r" % p.stdout)
         check(rows["t02"] == ["offline", "-", "40", "30", ">=10", "?", "-", "-", "-", "-", "-"],
               "t02: %r" % p.stdout)
+        # The agent's catalog is its file (version 0); the will says nothing of one.
+        check(CATALOGS == {"t01": "0", "t02": "-"}, "CATALOG: %r" % p.stdout)
         check(re.fullmatch(r"bridge online: pending=5 spooled_bytes=1234 state_age=\d+d\d\dh",
                            bridge or ""), "bridge line: %r" % bridge)
         check(took < 4, "done after the retained messages, not at the 5 s timeout: %.1fs" % took)

@@ -8,6 +8,10 @@
  * a failed commit leaves the handle usable and a retry of the same event idempotent; tampering
  * and damage are detected and reported with the recovery command, never repaired silently.
  * The fault loop fails the Nth write or sync for every N until a run triggers no fault.
+ * The applied catalog's tables change only inside a transaction (a rollback or a failed write
+ * at any point leaves them as they were), a barcode belongs to one item, the stage keeps what
+ * it is given across a reopen, and a journal of schema 1 is migrated when opened for writing
+ * and still read, catalog-less, when opened read-only.
  */
 #include <signal.h>
 #include <sqlite3.h>
@@ -275,10 +279,10 @@ static void t_open_refusals(void)
     CHECK(strstr(err, "belongs to s001/t02, not s002/t02") != NULL);
 
     /* A newer schema is refused, not misread. */
-    raw_sql(path, "PRAGMA user_version = 2");
+    raw_sql(path, "PRAGMA user_version = 3");
     struct pe_journal_opts plain = {0};
     CHECK_INT(pe_journal_open(path, &plain, &j, err, sizeof err), PE_EINVAL);
-    CHECK(strstr(err, "schema version 2") != NULL);
+    CHECK(strstr(err, "schema version 3") != NULL);
 
     /* Not a journal: a text file, another SQLite database, a database without the tables. */
     const char *text = pe_test_path(2, "text.db");
@@ -1259,8 +1263,244 @@ static void t_fault_counting(void)
     pe_journal_close(j);
 }
 
+
+/* ---- the applied catalog ---- */
+
+static const char *const BC1[] = {"4006381333931", "5901234123457"};
+static const char *const BC2[] = {"2145427049688"};
+
+struct catwalk {
+    char ids[256];
+};
+
+static int walk_row(const char *id, const char *doc, void *ctx)
+{
+    struct catwalk *w = ctx;
+    size_t n = strlen(w->ids);
+    snprintf(w->ids + n, sizeof w->ids - n, "%s%s=%s", n ? "," : "", id, doc);
+    return 0;
+}
+
+static void put_state(struct pe_journal *j, int64_t version)
+{
+    struct pe_journal_catalog c = {.version = version, .items = 2, .promotions = 1,
+                                   .applied_ms = 1795000000000LL + version};
+    snprintf(c.hash, sizeof c.hash, "%064lld", (long long)version);
+    snprintf(c.currency, sizeof c.currency, "EUR");
+    CHECK_OK(pe_journal_catalog_set(j, &c));
+}
+
+static void t_catalog_tables(void)
+{
+    const char *path = pe_test_path(0, "j.db");
+    struct pe_journal *j = open_j(path, STORE, TERMINAL, false);
+    struct pe_journal_catalog c;
+    char *doc = NULL, owner[PE_CATALOG_ID_MAX] = "";
+    CHECK_INT(pe_journal_catalog_get(j, &c), PE_ENOTFOUND);
+    /* Writes only inside a transaction. */
+    CHECK_INT(pe_journal_catalog_put_item(j, "A", BC1, 2, "{\"a\":1}", NULL), PE_ESTATE);
+    CHECK_INT(pe_journal_catalog_clear(j), PE_ESTATE);
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_catalog_put_item(j, "A", BC1, 2, "{\"a\":1}", owner));
+    CHECK_OK(pe_journal_catalog_put_item(j, "B", BC2, 1, "{\"b\":1}", owner));
+    CHECK_OK(pe_journal_catalog_put_promotion(j, "P", "{\"p\":1}"));
+    /* A barcode of another item: refused, naming it; nothing of B changes. */
+    CHECK_INT(pe_journal_catalog_put_item(j, "B", BC1 + 1, 1, "{\"b\":2}", owner), PE_EEXIST);
+    CHECK_STR(owner, "A");
+    CHECK_INT(pe_journal_catalog_put_item(j, "C D", BC2, 1, "{}", owner), PE_EINVAL);
+    put_state(j, 7);
+    CHECK_OK(pe_journal_commit(j));
+    CHECK_OK(pe_journal_catalog_get(j, &c));
+    CHECK_INT(c.version, 7);
+    CHECK_INT(c.items, 2);
+    CHECK_STR(c.currency, "EUR");
+    /* By any barcode, or by id. */
+    CHECK_OK(pe_journal_catalog_item(j, "5901234123457", &doc, NULL));
+    CHECK_STR(doc, "{\"a\":1}");
+    free(doc);
+    CHECK_OK(pe_journal_catalog_item(j, "B", &doc, NULL));
+    CHECK_STR(doc, "{\"b\":1}");
+    free(doc);
+    CHECK_INT(pe_journal_catalog_item(j, "Z", &doc, NULL), PE_ENOTFOUND);
+    CHECK(doc == NULL);
+    struct catwalk w = {""};
+    CHECK_OK(pe_journal_catalog_each(j, false, walk_row, &w));
+    CHECK_STR(w.ids, "A={\"a\":1},B={\"b\":1}");
+
+    /* A rolled-back replacement leaves everything as it was. */
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_catalog_clear(j));
+    CHECK_OK(pe_journal_catalog_put_item(j, "B", BC1, 2, "{\"b\":3}", owner));
+    put_state(j, 8);
+    CHECK_INT(pe_journal_catalog_item(j, "A", &doc, NULL), PE_ENOTFOUND); /* seen inside */
+    pe_journal_rollback(j);
+    CHECK_OK(pe_journal_catalog_get(j, &c));
+    CHECK_INT(c.version, 7);
+    CHECK_OK(pe_journal_catalog_item(j, "4006381333931", &doc, NULL));
+    CHECK_STR(doc, "{\"a\":1}");
+    free(doc);
+
+    /* An item moves its barcode to another in one transaction; deletes of what is not there
+     * are no error. */
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_catalog_delete_item(j, "A"));
+    CHECK_OK(pe_journal_catalog_delete_item(j, "nothing"));
+    CHECK_OK(pe_journal_catalog_put_item(j, "B", BC1, 2, "{\"b\":4}", owner));
+    CHECK_OK(pe_journal_catalog_delete_promotion(j, "P"));
+    CHECK_OK(pe_journal_commit(j));
+    CHECK_OK(pe_journal_catalog_item(j, "4006381333931", &doc, NULL));
+    CHECK_STR(doc, "{\"b\":4}");
+    free(doc);
+    CHECK_INT(pe_journal_catalog_item(j, "2145427049688", &doc, NULL), PE_ENOTFOUND);
+    memset(&w, 0, sizeof w);
+    CHECK_OK(pe_journal_catalog_each(j, true, walk_row, &w));
+    CHECK_STR(w.ids, "");
+
+    /* The stage: its own transactions, kept across a reopen, refused inside another. */
+    CHECK_OK(pe_journal_catalog_stage_put(j, 1, "{\"chunk\":1}", 11));
+    CHECK_OK(pe_journal_catalog_stage_put(j, 0, "{\"chunk\":0}", 11));
+    CHECK_OK(pe_journal_catalog_stage_put(j, 1, "{\"chunk\":9}", 11));
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_INT(pe_journal_catalog_stage_put(j, 2, "{}", 2), PE_ESTATE);
+    pe_journal_rollback(j);
+    pe_journal_close(j);
+    j = open_j(path, STORE, TERMINAL, true);
+    size_t len = 0;
+    CHECK_OK(pe_journal_catalog_stage_get(j, 1, &doc, &len));
+    CHECK_STR(doc, "{\"chunk\":9}");
+    CHECK_INT(len, 11);
+    free(doc);
+    CHECK_INT(pe_journal_catalog_stage_get(j, 2, &doc, &len), PE_ENOTFOUND);
+    CHECK_OK(pe_journal_catalog_stage_clear(j));
+    CHECK_INT(pe_journal_catalog_stage_get(j, 0, &doc, &len), PE_ENOTFOUND);
+    verify_ok(j, 0);
+    pe_journal_close(j);
+}
+
+/* A journal of schema 1 (before the catalog): read-only it opens without a catalog; for
+ * writing it gains the tables, its events untouched. */
+static void t_catalog_migration(void)
+{
+    const char *path = pe_test_path(0, "old.db");
+    struct pe_journal *j = open_j(path, STORE, TERMINAL, false);
+    append_one(j, 1, PE_EV_SALE, 0);
+    append_one(j, 2, PE_EV_NO_SALE, 0);
+    pe_journal_close(j);
+    raw_sql(path, "DROP TABLE catalog_items; DROP TABLE catalog_barcodes;"
+                  " DROP TABLE catalog_promotions; DROP TABLE catalog_state;"
+                  " DROP TABLE catalog_stage; PRAGMA user_version = 1;");
+    struct pe_journal_opts ro = {.readonly = true, .check = true};
+    char err[512];
+    CHECK_OK(pe_journal_open(path, &ro, &j, err, sizeof err));
+    struct pe_journal_catalog c;
+    char *doc = NULL;
+    CHECK_INT(pe_journal_catalog_get(j, &c), PE_ENOTFOUND);
+    CHECK_INT(pe_journal_catalog_item(j, "A", &doc, NULL), PE_ENOTFOUND);
+    struct catwalk w = {""};
+    CHECK_INT(pe_journal_catalog_each(j, false, walk_row, &w), PE_ENOTFOUND);
+    verify_ok(j, 2);
+    pe_journal_close(j);
+    j = open_j(path, STORE, TERMINAL, true);
+    verify_ok(j, 2);
+    CHECK_INT(pe_journal_catalog_get(j, &c), PE_ENOTFOUND);
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_catalog_put_item(j, "A", BC1, 2, "{}", NULL));
+    put_state(j, 1);
+    CHECK_OK(pe_journal_commit(j));
+    CHECK_OK(pe_journal_catalog_get(j, &c));
+    CHECK_INT(c.version, 1);
+    pe_journal_close(j);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(st, 0), 2);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The Nth write of a catalog replacement fails, for every N: the catalog is the old one or the
+ * new one, never a mix, and the handle goes on. */
+static void t_catalog_faults(void)
+{
+    CHECK_OK(pe_faultvfs_register());
+    const char *path = pe_test_path(0, "f.db");
+    struct pe_journal_opts o = {.store = STORE, .terminal = TERMINAL, .vfs = "pe-fault"};
+    struct pe_journal *j = NULL;
+    char err[512], name[16], bc[24];
+    CHECK_OK(pe_journal_open(path, &o, &j, err, sizeof err));
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_catalog_put_item(j, "OLD", BC2, 1, "{\"old\":1}", NULL));
+    put_state(j, 1);
+    CHECK_OK(pe_journal_commit(j));
+    int failed = 0;
+    for (int64_t nth = 1; nth < 2000; nth++) {
+        pe_faultvfs_arm(nth % 2 ? PE_FAULT_WRITE : PE_FAULT_SYNC, (nth + 1) / 2, PE_EIO, false);
+        int rc = pe_journal_begin(j);
+        if (!rc)
+            rc = pe_journal_catalog_clear(j);
+        /* Enough items to spill pages: the transaction writes more than one. */
+        for (int i = 0; i < 300 && !rc; i++) {
+            snprintf(name, sizeof name, "N%d", i);
+            snprintf(bc, sizeof bc, "200%09d", i);
+            bc[12] = (char)('0' + pe_ean13_check_digit(bc));
+            bc[13] = '\0';
+            const char *bcs[] = {bc};
+            rc = pe_journal_catalog_put_item(j, name, bcs, 1,
+                                             "{\"new\":\"................................\"}",
+                                             NULL);
+        }
+        if (!rc) {
+            struct pe_journal_catalog c = {.version = 2, .items = 300, .applied_ms = 1};
+            snprintf(c.hash, sizeof c.hash, "%064d", 2);
+            snprintf(c.currency, sizeof c.currency, "EUR");
+            rc = pe_journal_catalog_set(j, &c);
+        }
+        if (!rc)
+            rc = pe_journal_commit(j);
+        else
+            pe_journal_rollback(j);
+        bool tripped = pe_faultvfs_failures() > 0;
+        pe_faultvfs_disarm();
+        struct pe_journal_catalog c;
+        char *doc = NULL;
+        CHECK_OK(pe_journal_catalog_get(j, &c));
+        if (c.version == 1) {
+            CHECK(rc != PE_OK);
+            CHECK_OK(pe_journal_catalog_item(j, "OLD", &doc, NULL));
+            free(doc);
+            CHECK_INT(pe_journal_catalog_item(j, "N0", &doc, NULL), PE_ENOTFOUND);
+            failed++;
+        } else {
+            CHECK_INT(c.version, 2);
+            CHECK_INT(pe_journal_catalog_item(j, "OLD", &doc, NULL), PE_ENOTFOUND);
+            CHECK_OK(pe_journal_catalog_item(j, "N299", &doc, NULL));
+        }
+        free(doc);
+        if (c.version == 2) {
+            /* Back to the old one for the next round. */
+            CHECK_OK(pe_journal_begin(j));
+            CHECK_OK(pe_journal_catalog_clear(j));
+            CHECK_OK(pe_journal_catalog_put_item(j, "OLD", BC2, 1, "{\"old\":1}", NULL));
+            put_state(j, 1);
+            CHECK_OK(pe_journal_commit(j));
+            if (!tripped && nth % 2 == 0)
+                break; /* neither the Nth write nor the Nth sync is reached any more */
+        }
+    }
+    CHECK(failed >= 2);
+    pe_journal_close(j);
+    /* Reopened with the checks: intact. */
+    j = open_j(path, STORE, TERMINAL, true);
+    pe_journal_close(j);
+}
+
 static const struct pe_test tests[] = {
     {"create_reopen", t_create_reopen},
+    {"catalog_tables", t_catalog_tables},
+    {"catalog_migration", t_catalog_migration},
+    {"catalog_faults", t_catalog_faults},
     {"open_refusals", t_open_refusals},
     {"txn_rules", t_txn_rules},
     {"rollback_restores_tail", t_rollback_restores_tail},

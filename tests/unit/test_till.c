@@ -3,6 +3,14 @@
  * test_till.c - the till state machine against a real journal and the fake devices: every
  * transition, every refusal (which must leave the journal untouched), the money it records,
  * the stock it moves, the reports it closes, and what happens when a commit fails.
+ *
+ * The catalog in force (till.h): version 0 is the catalog file; a new version is applied only
+ * between baskets and journaled as catalog_applied; lines carry the catalog version and the
+ * price source; the price in force follows the till's clock to the millisecond; promotions are
+ * on the event and the receipt; returns take back what the sale charged whatever the catalog
+ * says now; a bad document, a delta on the wrong base, a content hash that does not match and
+ * a barcode taken twice all leave the old catalog in force; and an I/O failure at every write of
+ * an apply leaves the old catalog or the new one, never a mix.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +21,7 @@
 
 #include "agent/till.h"
 #include "hal/fake/fake.h"
+#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/faultvfs.h"
 #include "posedge/json.h"
@@ -834,6 +843,561 @@ static void t_customer(void)
     cJSON_Delete(rec);
 }
 
+
+/* ---- the catalog in force ---- */
+
+/* A version to apply: chunks (a cJSON array of chunk objects) handed out one copy at a time. */
+struct upd {
+    cJSON *chunks;
+    int calls;
+};
+
+static int upd_chunk(void *ctx, size_t i, cJSON **out)
+{
+    struct upd *u = ctx;
+    u->calls++;
+    *out = cJSON_Duplicate(cJSON_GetArrayItem(u->chunks, (int)i), 1);
+    return *out ? PE_OK : PE_ENOMEM;
+}
+
+/* The shipped catalog's items as documents (normal form, sorted by id; caller deletes). */
+static cJSON *file_items(void)
+{
+    cJSON *items = NULL;
+    CHECK_OK(pe_catalog_docs(F.cat, &items, NULL));
+    return items;
+}
+
+static cJSON *item_doc(cJSON *items, const char *id)
+{
+    cJSON *d;
+    cJSON_ArrayForEach(d, items)
+    {
+        if (strcmp(cJSON_GetObjectItem(d, "id")->valuestring, id) == 0)
+            return d;
+    }
+    pe_test_fail(__FILE__, __LINE__, "no item %s", id);
+}
+
+static int64_t ms_of(const char *t)
+{
+    int64_t v = 0;
+    CHECK_OK(pe_time_parse(t, &v));
+    return v;
+}
+
+/* Give item id of items the price windows given as JSON. */
+static void set_prices(cJSON *items, const char *id, const char *prices_json)
+{
+    cJSON *p = cJSON_Parse(prices_json);
+    CHECK(p != NULL);
+    cJSON_ReplaceItemInObject(item_doc(items, id), "prices", p);
+}
+
+static cJSON *parse_json(const char *text)
+{
+    cJSON *p = cJSON_Parse(text);
+    CHECK(p != NULL);
+    return p;
+}
+
+/* The content hash of items and promotions (arrays). */
+static void hash_of(const cJSON *items, const cJSON *promos, char out[PE_SHA256_HEXLEN])
+{
+    const cJSON *a[400], *b[16];
+    size_t na = 0, nb = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, items) a[na++] = d;
+    cJSON_ArrayForEach(d, promos) b[nb++] = d;
+    char why[PE_CATALOG_WHY_MAX] = "";
+    if (pe_catalog_content_hash(a, na, b, nb, out, why, sizeof why))
+        pe_test_fail(__FILE__, __LINE__, "hash: %s", why);
+}
+
+/* Apply version as a full transfer of items and promos in chunks of 100 items (the promotions
+ * with the last chunk). Returns the till's result; why gets its reason. */
+static int apply_full(int64_t version, const cJSON *items, const cJSON *promos, char *why,
+                      size_t len)
+{
+    const cJSON *d0;
+    /* Documents the till must refuse have no hash: any will do, it is never reached. */
+    char hash[PE_SHA256_HEXLEN] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    const cJSON *a[400], *b[16];
+    size_t na = 0, nb = 0;
+    cJSON_ArrayForEach(d0, items) a[na++] = d0;
+    cJSON_ArrayForEach(d0, promos) b[nb++] = d0;
+    char w[PE_CATALOG_WHY_MAX];
+    pe_catalog_content_hash(a, na, b, nb, hash, w, sizeof w);
+    struct upd u = {.chunks = cJSON_CreateArray()};
+    cJSON *chunk = NULL;
+    int n = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, items)
+    {
+        if (!chunk || n++ % 100 == 0) {
+            chunk = cJSON_CreateObject();
+            cJSON_AddItemToObject(chunk, "items", cJSON_CreateArray());
+            cJSON_AddItemToArray(u.chunks, chunk);
+        }
+        cJSON_AddItemToArray(cJSON_GetObjectItem(chunk, "items"), cJSON_Duplicate(d, 1));
+    }
+    if (!chunk) {
+        chunk = cJSON_CreateObject();
+        cJSON_AddItemToArray(u.chunks, chunk);
+    }
+    if (promos)
+        cJSON_AddItemToObject(chunk, "promotions", cJSON_Duplicate(promos, 1));
+    struct till_catalog_update up = {.version = version,
+                                     .full = true,
+                                     .hash = hash,
+                                     .chunks = (size_t)cJSON_GetArraySize(u.chunks),
+                                     .chunk = upd_chunk,
+                                     .ctx = &u};
+    int rc = till_catalog_apply(F.till, &up, why, len);
+    cJSON_Delete(u.chunks);
+    return rc;
+}
+
+/* The price of the last sale line journaled, and its version and source. */
+static void last_line(int64_t seq, int64_t *unit_price, int64_t *version, char source[64])
+{
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    const cJSON *lines = cJSON_GetObjectItemCaseSensitive(b, "lines");
+    const cJSON *l = cJSON_GetArrayItem(lines, cJSON_GetArraySize(lines) - 1);
+    *unit_price = iget(l, "unit_price");
+    *version = iget(l, "catalog_version");
+    const char *src = NULL;
+    CHECK_OK(pe_json_get_str(l, "price_source", &src));
+    snprintf(source, 64, "%s", src);
+    cJSON_Delete(rec);
+}
+
+/* Version 0 is the file: stored at the first start, its hash the file's; lines say so. */
+static void t_catalog_version0(void)
+{
+    fx_setup();
+    struct pe_journal_catalog c;
+    till_catalog(F.till, &c);
+    CHECK_INT(c.version, 0);
+    CHECK_INT(c.items, (int64_t)pe_catalog_count(F.cat));
+    CHECK_INT(c.promotions, 0);
+    char h[PE_SHA256_HEXLEN];
+    CHECK_OK(pe_catalog_hash(F.cat, h));
+    CHECK_STR(c.hash, h);
+    CHECK_STR(c.currency, "EUR");
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    int64_t price, version;
+    char src[64];
+    last_line(last_seq(), &price, &version, src);
+    CHECK_INT(price, F.counted->price);
+    CHECK_INT(version, 0);
+    CHECK_STR(src, "base");
+    /* A restart with the same file stores nothing again; the state is as it was. */
+    till_destroy(F.till);
+    fx_open_till();
+    struct pe_journal_catalog c2;
+    till_catalog(F.till, &c2);
+    CHECK_INT(c2.applied_ms, c.applied_ms);
+}
+
+/* A new version waits for the basket to end, then goes in force in one catalog_applied. */
+static void t_catalog_apply_between_baskets(void)
+{
+    fx_setup();
+    open_for_trade();
+    cJSON *items = file_items();
+    set_prices(items, F.counted->id,
+               "[{\"price\":777,\"effective_from\":\"2020-01-01T00:00:00.000Z\"}]");
+    till_on_scan(F.till, F.counted->barcode);
+    char why[256] = "";
+    int64_t seq = last_seq();
+    CHECK_INT(apply_full(3, items, NULL, why, sizeof why), PE_EBUSY);
+    CHECK(strstr(why, "basket is open") != NULL);
+    CHECK_INT(last_seq(), seq);
+    struct pe_journal_catalog c;
+    till_catalog(F.till, &c);
+    CHECK_INT(c.version, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT); /* the open basket sells at the old price */
+    int64_t price, version;
+    char src[64];
+    last_line(last_seq(), &price, &version, src);
+    CHECK_INT(price, F.counted->price);
+    char *before = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_OK(apply_full(3, items, NULL, why, sizeof why));
+    char *after = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_STR(after, before); /* nothing printed for it */
+    free(before);
+    free(after);
+    seq = last_seq();
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    CHECK_STR(type, "catalog_applied");
+    char h[PE_SHA256_HEXLEN];
+    hash_of(items, NULL, h);
+    CHECK_INT(iget(b, "version"), 3);
+    CHECK_INT(iget(b, "previous"), 0);
+    CHECK_INT(iget(b, "items"), (int64_t)pe_catalog_count(F.cat));
+    CHECK_INT(iget(b, "promotions"), 0);
+    const char *hs = NULL;
+    CHECK_OK(pe_json_get_str(b, "hash", &hs));
+    CHECK_STR(hs, h);
+    cJSON_Delete(rec);
+    CHECK_INT(counter("catalog.version"), 3);
+    till_catalog(F.till, &c);
+    CHECK_INT(c.version, 3);
+    CHECK_STR(c.hash, h);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    last_line(last_seq(), &price, &version, src);
+    CHECK_INT(price, 777);
+    CHECK_INT(version, 3);
+    /* The version survives a restart; the file no longer counts. */
+    till_destroy(F.till);
+    fx_open_till();
+    till_catalog(F.till, &c);
+    CHECK_INT(c.version, 3);
+    struct pe_journal_verify_result res;
+    CHECK_OK(pe_journal_verify(F.j, &res));
+    cJSON_Delete(items);
+}
+
+/* A change effective at a given minute: the till's clock decides, to the millisecond. */
+static void t_catalog_price_at_the_minute(void)
+{
+    fx_setup();
+    open_for_trade();
+    cJSON *items = file_items();
+    set_prices(items, F.counted->id,
+               "[{\"price\":100,\"effective_from\":\"2026-01-01T00:00:00.000Z\","
+               "\"effective_to\":\"2026-11-21T06:00:00.000Z\"},{\"price\":90,"
+               "\"effective_from\":\"2026-11-21T06:00:00.000Z\",\"effective_to\":null}]");
+    char why[256] = "";
+    CHECK_OK(apply_full(1, items, NULL, why, sizeof why));
+    int64_t change = ms_of("2026-11-21T06:00:00.000Z");
+    int64_t price, version;
+    char src[64];
+    const int64_t want[] = {100, 100, 90, 90};
+    const int64_t at[] = {change - 60000, change - 1, change, change + 60000};
+    for (int i = 0; i < 4; i++) {
+        F.clock = at[i] - 1000; /* the next reading of the clock is at[i] */
+        till_on_scan(F.till, F.counted->barcode);
+        key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+        last_line(last_seq(), &price, &version, src);
+        CHECK_INT(price, want[i]);
+        CHECK_INT(version, 1);
+    }
+    /* An item with no window in force yet is not sold. */
+    set_prices(items, F.counted2->id,
+               "[{\"price\":5,\"effective_from\":\"2027-01-01T00:00:00.000Z\"}]");
+    CHECK_OK(apply_full(2, items, NULL, why, sizeof why));
+    int64_t seq = last_seq();
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_STR(till_display_line1(F.till), "No price in force");
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    CHECK_STR(till_display_line1(F.till), "Basket is empty");
+    CHECK_INT(last_seq(), seq);
+    cJSON_Delete(items);
+}
+
+/* Promotions: on the line's discount, its price source, the event and the receipt. */
+static void t_catalog_promotions(void)
+{
+    fx_setup();
+    open_for_trade();
+    cJSON *items = file_items();
+    set_prices(items, F.counted->id,
+               "[{\"price\":200,\"effective_from\":\"2020-01-01T00:00:00.000Z\"}]");
+    char promo[512];
+    snprintf(promo, sizeof promo,
+             "[{\"v\":1,\"id\":\"P-3FOR2\",\"name\":\"3 for 2 deal\",\"kind\":\"n_for_m\","
+             "\"target\":{\"item\":\"%s\"},\"n\":3,\"m\":2,\"from\":\"2020-01-01T00:00:00.000Z\"}]",
+             F.counted->id);
+    cJSON *promos = parse_json(promo);
+    char why[256] = "";
+    CHECK_OK(apply_full(5, items, promos, why, sizeof why));
+    struct pe_journal_catalog c;
+    till_catalog(F.till, &c);
+    CHECK_INT(c.promotions, 1);
+    struct pe_key_input q = {.kind = PE_KEY_QTY, .qty = 3};
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(last_seq(), &b, &type);
+    const cJSON *l0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 0);
+    const cJSON *l1 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 1);
+    CHECK_INT(iget(l0, "discount"), 200);
+    CHECK_INT(iget(l0, "amount"), 400);
+    const char *src = NULL;
+    CHECK_OK(pe_json_get_str(l0, "price_source", &src));
+    CHECK_STR(src, "promotion:P-3FOR2");
+    CHECK_OK(pe_json_get_str(l1, "price_source", &src));
+    CHECK_STR(src, "base");
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "promotions"), 0);
+    CHECK_OK(pe_json_get_str(p, "name", &src));
+    CHECK_STR(src, "3 for 2 deal");
+    CHECK_INT(iget(p, "amount"), 200);
+    CHECK_INT(iget(b, "totals.total"), 400 + F.counted2->price);
+    CHECK_INT(iget(b, "totals.discount"), 200);
+    cJSON_Delete(rec);
+    char *r = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK(strstr(r, "Promotions\n  3 for 2 deal") != NULL);
+    CHECK(strstr(r, "-2.00\n") != NULL);
+    free(r);
+    /* Two of three voided off: the deal goes, the line pays its base price again. */
+    q.qty = 3;
+    till_on_key(F.till, &q);
+    till_on_scan(F.till, F.counted->barcode);
+    struct pe_key_input v = {.kind = PE_KEY_LINE_VOID, .line = 1};
+    till_on_key(F.till, &v);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    rec = event_at(last_seq(), &b, &type);
+    CHECK_INT(iget(b, "totals.total"), 200);
+    CHECK(cJSON_GetObjectItemCaseSensitive(b, "promotions") == NULL);
+    cJSON_Delete(rec);
+    cJSON_Delete(items);
+    cJSON_Delete(promos);
+}
+
+/* A return takes back what the sale charged, whatever the catalog says now, and an item the
+ * catalog no longer has. */
+static void t_catalog_returns_at_charged_price(void)
+{
+    fx_setup();
+    open_for_trade();
+    cJSON *items = file_items();
+    char promo[512];
+    snprintf(promo, sizeof promo,
+             "[{\"v\":1,\"id\":\"P-HALF\",\"name\":\"Half price\",\"kind\":\"percent\","
+             "\"target\":{\"item\":\"%s\"},\"percent_bp\":5000,"
+             "\"from\":\"2020-01-01T00:00:00.000Z\"}]",
+             F.counted->id);
+    cJSON *promos = parse_json(promo);
+    char why[256] = "";
+    CHECK_OK(apply_full(1, items, promos, why, sizeof why));
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    int64_t sale = last_seq();
+    int64_t half = F.counted->price - (F.counted->price + 1) / 2;
+    /* Version 2: a new price for the first item, no promotion; the second item delisted. */
+    set_prices(items, F.counted->id,
+               "[{\"price\":99999,\"effective_from\":\"2020-01-01T00:00:00.000Z\"}]");
+    cJSON *gone = NULL;
+    int idx = 0;
+    cJSON *d;
+    cJSON_ArrayForEach(d, items)
+    {
+        if (strcmp(cJSON_GetObjectItem(d, "id")->valuestring, F.counted2->id) == 0)
+            break;
+        idx++;
+    }
+    gone = cJSON_DetachItemFromArray(items, idx);
+    CHECK(gone != NULL);
+    CHECK_OK(apply_full(2, items, NULL, why, sizeof why));
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_STR(till_display_line1(F.till), "Unknown item"); /* not sold any more */
+    struct pe_key_input rk = {.kind = PE_KEY_RETURN, .ref_seq = sale};
+    till_on_key(F.till, &rk);
+    till_on_scan(F.till, F.counted->barcode);
+    till_on_scan(F.till, F.counted2->barcode); /* delisted: taken back from the sale's line */
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(last_seq(), &b, &type);
+    CHECK_STR(type, "return");
+    CHECK_INT(iget(b, "totals.total"), half + F.counted2->price);
+    const cJSON *l0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 0);
+    const cJSON *l1 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(b, "lines"), 1);
+    CHECK_INT(iget(l0, "amount"), half);
+    CHECK_INT(iget(l0, "catalog_version"), 1);
+    const char *src = NULL;
+    CHECK_OK(pe_json_get_str(l0, "price_source", &src));
+    CHECK_STR(src, "promotion:P-HALF");
+    CHECK_INT(iget(l1, "amount"), F.counted2->price);
+    CHECK_INT(iget(l1, "tax_bp"), F.counted2->tax_bp);
+    CHECK_OK(pe_json_get_str(l1, "item", &src));
+    CHECK_STR(src, F.counted2->id);
+    cJSON_Delete(rec);
+    /* Reports count what was charged. */
+    CHECK_INT(counter("p.returns.amount"), half + F.counted2->price);
+    CHECK_INT(counter("p.sales.gross"), half + F.counted2->price);
+    cJSON_Delete(gone);
+    cJSON_Delete(items);
+    cJSON_Delete(promos);
+}
+
+/* Everything refused leaves the catalog in force as it was, and journals nothing. */
+static void t_catalog_refusals(void)
+{
+    fx_setup();
+    open_for_trade();
+    cJSON *items = file_items();
+    char why[256] = "";
+    CHECK_OK(apply_full(4, items, NULL, why, sizeof why));
+    int64_t seq = last_seq();
+    struct pe_journal_catalog before, now;
+    till_catalog(F.till, &before);
+
+    /* A bad document: refused with the chunk, the document and the member. */
+    cJSON *bad = cJSON_Duplicate(items, 1);
+    set_prices(bad, F.counted->id, "[{\"price\":1,\"effective_from\":\"tomorrow\"}]");
+    CHECK_INT(apply_full(5, bad, NULL, why, sizeof why), PE_EINVAL);
+    CHECK(strstr(why, "chunk 0: items[") != NULL);
+    CHECK(strstr(why, "prices[0].effective_from: not a UTC time") != NULL);
+    cJSON_Delete(bad);
+    /* Another currency. */
+    bad = cJSON_Duplicate(items, 1);
+    cJSON_ReplaceItemInObject(item_doc(bad, F.counted->id), "currency", cJSON_CreateString("USD"));
+    CHECK_INT(apply_full(5, bad, NULL, why, sizeof why), PE_EINVAL);
+    CHECK(strstr(why, "currency: USD, but this till sells in EUR") != NULL);
+    cJSON_Delete(bad);
+    /* A barcode given to two items. */
+    bad = cJSON_Duplicate(items, 1);
+    cJSON *bc = cJSON_CreateArray();
+    cJSON_AddItemToArray(bc, cJSON_CreateString(F.counted->barcode));
+    cJSON_ReplaceItemInObject(item_doc(bad, F.counted2->id), "barcodes", bc);
+    CHECK_INT(apply_full(5, bad, NULL, why, sizeof why), PE_EINVAL);
+    CHECK(strstr(why, "is also item") != NULL);
+    cJSON_Delete(bad);
+    /* A hash that is not the result's. */
+    struct upd u = {.chunks = parse_json("[{\"items\":[]}]")};
+    struct till_catalog_update up = {.version = 5, .full = false, .since = 4,
+                                     .hash = "0000000000000000000000000000000000000000000000000000000000000000",
+                                     .chunks = 1, .chunk = upd_chunk, .ctx = &u};
+    CHECK_INT(till_catalog_apply(F.till, &up, why, sizeof why), PE_ECHAIN);
+    CHECK(strstr(why, "content hash") != NULL);
+    /* A delta on another base: refused before anything is read. */
+    up.since = 3;
+    u.calls = 0;
+    CHECK_INT(till_catalog_apply(F.till, &up, why, sizeof why), PE_ESTATE);
+    CHECK_INT(u.calls, 0);
+    /* A chunk that is not an object, a list that is not a list, an id that is not one. */
+    cJSON_Delete(u.chunks);
+    up.since = 4;
+    const char *chunks[] = {"[7]", "[{\"items\":{}}]", "[{\"delisted\":[\"\"]}]"};
+    const char *reasons[] = {"chunk 0: not an object", "chunk 0: items: not a list",
+                             "chunk 0: delisted[0]: not an id"};
+    for (int i = 0; i < 3; i++) {
+        u.chunks = parse_json(chunks[i]);
+        CHECK_INT(till_catalog_apply(F.till, &up, why, sizeof why), PE_EINVAL);
+        CHECK_STR(why, reasons[i]);
+        cJSON_Delete(u.chunks);
+    }
+    CHECK_INT(last_seq(), seq);
+    till_catalog(F.till, &now);
+    CHECK_INT(now.version, before.version);
+    CHECK_STR(now.hash, before.hash);
+    till_on_scan(F.till, F.counted->barcode);
+    CHECK_INT(till_state(F.till), TILL_BASKET); /* still sells */
+    key(PE_KEY_CANCEL, 0, 0);
+
+    /* A good delta: one price, one item delisted; its hash is that of the result. */
+    cJSON *after = cJSON_Duplicate(items, 1);
+    set_prices(after, F.counted->id,
+               "[{\"price\":4242,\"effective_from\":\"2020-01-01T00:00:00.000Z\"}]");
+    int idx = 0;
+    cJSON *d;
+    cJSON_ArrayForEach(d, after)
+    {
+        if (strcmp(cJSON_GetObjectItem(d, "id")->valuestring, F.counted2->id) == 0)
+            break;
+        idx++;
+    }
+    cJSON_DeleteItemFromArray(after, idx);
+    char h[PE_SHA256_HEXLEN];
+    hash_of(after, NULL, h);
+    char chunk[8192];
+    cJSON *changed = cJSON_Duplicate(item_doc(after, F.counted->id), 1);
+    char *ctext = cJSON_PrintUnformatted(changed);
+    snprintf(chunk, sizeof chunk, "[{\"items\":[%s],\"delisted\":[\"%s\"]}]", ctext,
+             F.counted2->id);
+    free(ctext);
+    cJSON_Delete(changed);
+    u.chunks = parse_json(chunk);
+    up.hash = h;
+    CHECK_OK(till_catalog_apply(F.till, &up, why, sizeof why));
+    cJSON_Delete(u.chunks);
+    till_catalog(F.till, &now);
+    CHECK_INT(now.version, 5);
+    CHECK_INT(now.items, before.items - 1);
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(last_seq(), &b, &type);
+    CHECK_STR(type, "catalog_applied");
+    CHECK_INT(iget(b, "previous"), 4);
+    cJSON_Delete(rec);
+    till_on_scan(F.till, F.counted2->barcode);
+    CHECK_STR(till_display_line1(F.till), "Unknown item");
+    cJSON_Delete(after);
+    cJSON_Delete(items);
+}
+
+/* An I/O failure at each write of an apply in turn: the old catalog or the new one, never a
+ * mix, and the journal intact (the SQLite strategy of failing the Nth write). */
+static void t_catalog_apply_atomic_under_io_faults(void)
+{
+    CHECK_OK(pe_faultvfs_register());
+    fx_setup_vfs("pe-fault");
+    open_for_trade();
+    cJSON *items = file_items();
+    char why[256] = "", h0[PE_SHA256_HEXLEN], h1[PE_SHA256_HEXLEN];
+    struct pe_journal_catalog c;
+    till_catalog(F.till, &c);
+    snprintf(h0, sizeof h0, "%s", c.hash);
+    set_prices(items, F.counted->id,
+               "[{\"price\":31337,\"effective_from\":\"2020-01-01T00:00:00.000Z\"}]");
+    hash_of(items, NULL, h1);
+    int failures = 0;
+    for (int64_t nth = 1;; nth++) {
+        pe_faultvfs_arm(PE_FAULT_WRITE, nth, PE_EIO, false);
+        int64_t seq = last_seq();
+        int rc = apply_full(1, items, NULL, why, sizeof why);
+        bool tripped = pe_faultvfs_failures() > 0;
+        pe_faultvfs_disarm();
+        /* Whatever happened, the journal as reopened holds one catalog whole. */
+        till_destroy(F.till);
+        pe_journal_close(F.j);
+        fx_open_journal("pe-fault");
+        fx_open_till();
+        key_text(PE_KEY_LOGIN, "op01"); /* the shift is still open */
+        struct pe_journal_verify_result res;
+        CHECK_OK(pe_journal_verify(F.j, &res));
+        till_catalog(F.till, &c);
+        int64_t price, version;
+        char src[64];
+        till_on_scan(F.till, F.counted->barcode);
+        key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+        last_line(last_seq(), &price, &version, src);
+        if (c.version == 0) {
+            CHECK(rc != PE_OK);
+            CHECK_STR(c.hash, h0);
+            CHECK_INT(price, F.counted->price);
+            CHECK_INT(last_seq(), seq + 1); /* the sale only: no catalog_applied */
+            failures++;
+        } else {
+            CHECK_INT(c.version, 1);
+            CHECK_STR(c.hash, h1);
+            CHECK_INT(price, 31337);
+            CHECK_INT(counter("catalog.version"), 1);
+        }
+        if (!tripped || c.version == 1)
+            break;
+        CHECK(nth < 5000);
+    }
+    CHECK(failures >= 1);
+    cJSON_Delete(items);
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
@@ -852,6 +1416,13 @@ static const struct pe_test tests[] = {
     {"remote_reports", t_remote_reports},
     {"reprint", t_reprint},
     {"customer", t_customer},
+    {"catalog_version0", t_catalog_version0},
+    {"catalog_apply_between_baskets", t_catalog_apply_between_baskets},
+    {"catalog_price_at_the_minute", t_catalog_price_at_the_minute},
+    {"catalog_promotions", t_catalog_promotions},
+    {"catalog_returns_at_charged_price", t_catalog_returns_at_charged_price},
+    {"catalog_refusals", t_catalog_refusals},
+    {"catalog_apply_atomic_under_io_faults", t_catalog_apply_atomic_under_io_faults},
     {NULL, NULL},
 };
 
