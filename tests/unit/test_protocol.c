@@ -27,7 +27,8 @@ static const struct {
     {PE_CH_EVENTS, "events"}, {PE_CH_ACK, "ack"},           {PE_CH_STATE, "state"},
     {PE_CH_CMD, "cmd"},       {PE_CH_CMD_RES, "cmd/res"},   {PE_CH_TELEMETRY, "telemetry"},
     {PE_CH_PROBE, "probe"},   {PE_CH_ENROL, "enrol"},       {PE_CH_ENROL_RES, "enrol/res"},
-    {PE_CH_RENEW, "renew"},   {PE_CH_ALL, "#"},
+    {PE_CH_RENEW, "renew"},   {PE_CH_CATALOG, "catalog"},   {PE_CH_CATALOG_GET, "catalog/get"},
+    {PE_CH_CATALOG_DATA, "catalog/data"},                   {PE_CH_ALL, "#"},
 };
 #define NCHANNELS (sizeof channels / sizeof channels[0])
 
