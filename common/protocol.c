@@ -123,13 +123,15 @@ struct acl_rule {
 
 /* What a till may do on its own channels (the patterns of both modes). */
 static const struct acl_rule till_rules[] = {
-    {"write", PE_CH_EVENTS}, {"readwrite", PE_CH_STATE}, {"read", PE_CH_ACK},
-    {"read", PE_CH_CMD},     {"write", PE_CH_CMD_RES},
+    {"write", PE_CH_EVENTS}, {"readwrite", PE_CH_STATE},   {"read", PE_CH_ACK},
+    {"read", PE_CH_CMD},     {"write", PE_CH_CMD_RES},     {"write", PE_CH_CATALOG_GET},
+    {"read", PE_CH_CATALOG_DATA},
 };
 /* What the bridge user may do on every till's channels. */
 static const struct acl_rule bridge_rules[] = {
-    {"read", PE_CH_EVENTS}, {"read", PE_CH_STATE},   {"readwrite", PE_CH_ACK},
-    {"write", PE_CH_CMD},   {"read", PE_CH_CMD_RES},
+    {"read", PE_CH_EVENTS}, {"read", PE_CH_STATE},       {"readwrite", PE_CH_ACK},
+    {"write", PE_CH_CMD},   {"read", PE_CH_CMD_RES},     {"read", PE_CH_CATALOG_GET},
+    {"write", PE_CH_CATALOG_DATA},
 };
 /* In TLS mode, besides: a till renews over its own connection (the answer comes on
  * enrol/res), and the bridge's signer reads renewals and enrolments and answers them. */
@@ -137,8 +139,11 @@ static const struct acl_rule till_tls_rules[] = {{"write", PE_CH_RENEW}, {"read"
 static const struct acl_rule signer_rules[] = {
     {"read", PE_CH_ENROL}, {"read", PE_CH_RENEW}, {"write", PE_CH_ENROL_RES}};
 /* HQ's tool (posedge-ctl status and fleet as "<store>/hq"): commands, and what it reads. */
-static const struct acl_rule hq_rules[] = {
-    {"write", PE_CH_CMD}, {"read", PE_CH_STATE}, {"read", PE_CH_CMD_RES}, {"read", PE_CH_ACK}};
+static const struct acl_rule hq_rules[] = {{"write", PE_CH_CMD},
+                                           {"read", PE_CH_STATE},
+                                           {"read", PE_CH_CMD_RES},
+                                           {"read", PE_CH_ACK},
+                                           {"read", PE_CH_CATALOG}};
 #define NRULES(a) (sizeof a / sizeof a[0])
 
 /* "topic ACCESS posedge/v1/<store>/+/<channel>" for each rule. */
@@ -149,6 +154,14 @@ static void rules_any(FILE *out, const char *store, const struct acl_rule *r, si
         pe_topic(t, sizeof t, store, PE_TOPIC_ANY, r[i].ch, NULL);
         fprintf(out, "topic %s %s\n", r[i].access, t);
     }
+}
+
+/* Every till reads the store catalog's version document, retained on the bridge's own id. */
+static void till_reads_bridge(FILE *out, const char *store)
+{
+    char t[PE_TOPIC_MAX];
+    pe_topic(t, sizeof t, store, PE_ID_BRIDGE, PE_CH_CATALOG, NULL);
+    fprintf(out, "pattern read %s\n", t);
 }
 
 /* Flushed here, so that a full disk or a closed pipe is the caller's PE_EIO. */
@@ -175,6 +188,7 @@ int pe_protocol_acl(FILE *out, const char *store, const char *bridge_user)
         pe_topic(t, sizeof t, store, PE_TOPIC_USER, till_rules[i].ch, NULL);
         fprintf(out, "pattern %s %s\n", till_rules[i].access, t);
     }
+    till_reads_bridge(out, store);
     return acl_done(out);
 }
 
@@ -207,6 +221,7 @@ static int acl_tls(FILE *out, const char *store)
         for (size_t i = 0; i < counts[k]; i++)
             fprintf(out, "pattern %s %s/%s/%s\n", sets[k][i].access, PE_TOPIC_ROOT,
                     PE_TOPIC_USER, pe_channel_name(sets[k][i].ch));
+    till_reads_bridge(out, store);
     return acl_done(out);
 }
 

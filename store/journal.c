@@ -31,7 +31,7 @@
 #include "posedge/log.h"
 #include "store/journal_int.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 5000
 
 static const char *const sql[JS__COUNT] = {
@@ -68,6 +68,18 @@ static const char *const sql[JS__COUNT] = {
                        "WHERE sale_seq = ?1 AND line = ?2 AND returned + ?3 <= qty",
 };
 
+/* The applied catalog (journal_catalog.c): item documents with their barcodes, promotion
+ * documents, the version in force, and the chunks of a transfer being received. */
+#define CATALOG_SQL                                                                                \
+    "CREATE TABLE catalog_items(id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;"           \
+    "CREATE TABLE catalog_barcodes(barcode TEXT PRIMARY KEY, item TEXT NOT NULL) WITHOUT ROWID;"  \
+    "CREATE INDEX catalog_barcodes_item ON catalog_barcodes(item);"                               \
+    "CREATE TABLE catalog_promotions(id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;"      \
+    "CREATE TABLE catalog_state(slot INTEGER PRIMARY KEY CHECK (slot = 1),"                       \
+    " version INTEGER NOT NULL, hash TEXT NOT NULL, items INTEGER NOT NULL,"                      \
+    " promotions INTEGER NOT NULL, applied_ms INTEGER NOT NULL, currency TEXT NOT NULL);"        \
+    "CREATE TABLE catalog_stage(chunk INTEGER PRIMARY KEY, payload BLOB NOT NULL);"
+
 /* Created in one transaction together with user_version, so a file has all of it or none. */
 static const char schema_sql[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -81,7 +93,13 @@ static const char schema_sql[] =
     " PRIMARY KEY(sale_seq, line)) WITHOUT ROWID;"
     "CREATE TABLE parked(slot INTEGER PRIMARY KEY CHECK (slot = 1), basket TEXT NOT NULL);"
     "CREATE TABLE uplink(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-    "PRAGMA user_version = 1;";
+    CATALOG_SQL "PRAGMA user_version = 2;";
+
+/* Migrations, by the version they upgrade from: each runs in one transaction with the
+ * user_version it sets, so a file is at one version or the next, never in between. */
+static const char *const migrations[SCHEMA_VERSION] = {
+    [1] = CATALOG_SQL "PRAGMA user_version = 2;", /* issue 14: the applied catalog */
+};
 
 int journal__fail(struct pe_journal *j, int rc, const char *op)
 {
@@ -239,6 +257,30 @@ fail:
     if (!sqlite3_get_autocommit(j->db))
         sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     return e;
+}
+
+/* Bring a journal of an older schema up to SCHEMA_VERSION, one migration per transaction (a
+ * crash in between leaves a file at a version this code upgrades again). It runs once the file
+ * has proved to be a journal (its statements prepared), so nothing else is ever changed. */
+static int migrate(struct pe_journal *j, int64_t version, char *err, size_t errlen)
+{
+    while (version >= 1 && version < SCHEMA_VERSION) {
+        int rc = sqlite3_exec(j->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(j->db, migrations[version], NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(j->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            int e = open_fail(j, rc, "migrate", err, errlen);
+            if (!sqlite3_get_autocommit(j->db))
+                sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+            return e;
+        }
+        pe_info("journal.migrate", "path=\"%s\" from=%lld to=%lld", j->path, (long long)version,
+                (long long)version + 1);
+        version++;
+    }
+    return PE_OK;
 }
 
 /* Load the last event into j->tail and j->committed. */
@@ -553,6 +595,8 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts, struct
         goto finalize;
     }
 
+    if (!opts->readonly && (e = migrate(j, version, err, errlen)))
+        goto finalize;
     e = load_tail(j, err, errlen);
     if (e)
         goto finalize;
@@ -578,6 +622,7 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts, struct
 finalize:
     for (int i = 0; i < JS__COUNT; i++)
         sqlite3_finalize(j->st[i]);
+    journal__catalog_close(j);
 close_db:
     sqlite3_close(j->db);
 free_j:
@@ -593,6 +638,7 @@ void pe_journal_close(struct pe_journal *j)
     pe_journal_rollback(j);
     for (int i = 0; i < JS__COUNT; i++)
         sqlite3_finalize(j->st[i]);
+    journal__catalog_close(j);
     /* The last connection to close checkpoints the WAL into the main file and removes it. */
     int rc = sqlite3_close(j->db);
     if (rc != SQLITE_OK) {

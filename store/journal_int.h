@@ -41,6 +41,25 @@ enum journal_stmt {
     JS__COUNT
 };
 
+/* Statements of the applied catalog (journal_catalog.c), prepared on first use: a journal
+ * opened read-only from before the catalog tables has none of them. */
+enum journal_cstmt {
+    JC_STATE_GET,
+    JC_STATE_SET,
+    JC_BY_BARCODE,
+    JC_BY_ID,
+    JC_ITEM_PUT,
+    JC_ITEM_DEL,
+    JC_BARCODES_DEL,
+    JC_BARCODE_OWNER,
+    JC_BARCODE_PUT,
+    JC_PROMO_PUT,
+    JC_PROMO_DEL,
+    JC_STAGE_PUT,
+    JC_STAGE_GET,
+    JC__COUNT
+};
+
 struct journal_tail {
     int64_t seq;                 /* last seq, 0 when the journal is empty */
     char hash[PE_SHA256_HEXLEN]; /* its hash, the genesis value when empty */
@@ -59,6 +78,7 @@ struct pe_journal {
     int64_t data_version;          /* PRAGMA data_version when the tail was last loaded */
     struct journal_tail tail;      /* last event including the open transaction */
     struct journal_tail committed; /* last committed event */
+    sqlite3_stmt *cst[JC__COUNT];  /* catalog statements, NULL until first used */
 };
 
 /* Convert a SQLite result code to PE_E*, logging SQLite's message once. When SQLite has ended
@@ -67,5 +87,8 @@ int journal__fail(struct pe_journal *j, int rc, const char *op);
 
 /* PE_OK when a write may run now: a transaction is open and still alive. */
 int journal__writable(const struct pe_journal *j);
+
+/* Finalize the catalog's statements (journal_catalog.c); at close. */
+void journal__catalog_close(struct pe_journal *j);
 
 #endif

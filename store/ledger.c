@@ -179,6 +179,10 @@ int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, 
     case PE_EV_INVENTORY_ADJUST:
     case PE_EV_INVENTORY_COUNT:
         return inventory(j, type, body);
+    case PE_EV_CATALOG_APPLIED:
+        /* The catalog's rows are not in the body (they are the journal's catalog tables, which
+         * the same transaction replaced); what the body says is the version in force. */
+        return pe_journal_counter_set(j, "catalog.version", num(body, "version"));
     case PE_EV__COUNT:
         break;
     }

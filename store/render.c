@@ -275,6 +275,23 @@ static void item_lines(struct buf *b, const cJSON *lines, const char *cur)
     }
 }
 
+/* The promotions a sale applied (body "promotions"): one line each, name and amount saved. */
+static void promotion_lines(struct buf *b, const cJSON *promos)
+{
+    if (cJSON_GetArraySize(promos) == 0)
+        return;
+    put_n(b, "Promotions\n", 11);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, promos)
+    {
+        char a[32];
+        struct text left = {.n = 0};
+        cat_n(&left, "  ", 2);
+        cat(&left, gets(p, "name"));
+        lr(b, left.s, amt(-geti(p, "amount"), a, sizeof a));
+    }
+}
+
 static void tender_lines(struct buf *b, const cJSON *tenders, const char *verb)
 {
     const cJSON *t;
@@ -423,6 +440,7 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     case PE_EV_SALE: {
         const cJSON *tot = cJSON_GetObjectItemCaseSensitive(body, "totals");
         item_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "lines"), cur);
+        promotion_lines(&b, cJSON_GetObjectItemCaseSensitive(body, "promotions"));
         rule(&b, '-');
         if (geti(tot, "discount"))
             lr(&b, "Discounts", amt(-geti(tot, "discount"), a, sizeof a));
@@ -482,6 +500,20 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     case PE_EV_INVENTORY_COUNT:
         inventory(&b, body, type);
         break;
+    case PE_EV_CATALOG_APPLIED: {
+        centre(&b, "CATALOG APPLIED");
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "version"));
+        lr(&b, "Version", left);
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "previous"));
+        lr(&b, "Previous version", left);
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "items"));
+        lr(&b, "Items", left);
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "promotions"));
+        lr(&b, "Promotions", left);
+        snprintf(left, sizeof left, "%.16s", gets(body, "hash"));
+        lr(&b, "Content hash", left);
+        break;
+    }
     case PE_EV__COUNT: /* not a type: pe_event_type_parse never gives it */
         free(b.p);
         return PE_EINVAL;

@@ -28,7 +28,8 @@
 
 /* Event types of v1: X(name, type string, fiscal, default Kafka topic). The string forms are
  * the "type" values; the topic is where the bridge's native profile and posedge-ctl reconcile
- * put the type unless topics.<type> says otherwise. */
+ * put the type unless topics.<type> says otherwise. catalog_applied (a till put a new catalog
+ * version in force) is fiscal: it is the audit trail of which prices were in force. */
 #define PE_EVENT_TYPES(X)                                                                          \
     X(SALE, "sale", 1, "pos.sales")                                                                \
     X(RETURN, "return", 1, "pos.sales")                                                            \
@@ -40,7 +41,8 @@
     X(SHIFT_OPEN, "shift_open", 1, "pos.reports")                                                  \
     X(SHIFT_CLOSE, "shift_close", 1, "pos.reports")                                                \
     X(X_REPORT, "x_report", 1, "pos.reports")                                                      \
-    X(Z_REPORT, "z_report", 1, "pos.reports")
+    X(Z_REPORT, "z_report", 1, "pos.reports")                                                  \
+    X(CATALOG_APPLIED, "catalog_applied", 1, "pos.reports")
 
 enum pe_event_type {
 #define PE__EV_ENUM(name, str, fiscal, topic) PE_EV_##name,

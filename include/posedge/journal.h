@@ -11,7 +11,11 @@
  *
  * Tables: meta (schema version, store, terminal), events (seq, id, type, ts_ms, record, hash,
  * sig), stock (item, qty), counters (name, value), sale_lines (returnable quantities),
- * parked (a basket parked at shutdown), uplink (reserved for the bridge watermarks).
+ * parked (a basket parked at shutdown), uplink (reserved for the bridge watermarks), and the
+ * applied catalog: catalog_items (id, doc), catalog_barcodes (barcode, item),
+ * catalog_promotions (id, doc), catalog_state (version, hash, counts, when applied, currency)
+ * and catalog_stage (the chunks of a transfer still being received). Schema version 2; a
+ * journal of version 1 gains the catalog tables when it is opened for writing.
  */
 #ifndef POSEDGE_JOURNAL_H
 #define POSEDGE_JOURNAL_H
@@ -21,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "posedge/catalog.h"
 #include "posedge/event.h"
 
 struct pe_journal;
@@ -156,6 +161,74 @@ int pe_journal_unpark(struct pe_journal *j, char **json);
 int pe_journal_uplink_get(struct pe_journal *j, int64_t *spooled, int64_t *delivered);
 /* Store the watermarks in their own transaction; they never move backwards. */
 int pe_journal_uplink_set(struct pe_journal *j, int64_t spooled, int64_t delivered);
+
+/* ---- the applied catalog (catalog.h's documents, in normal form) ----
+ *
+ * The catalog a till sells from. Its tables change only inside a transaction (the one that
+ * commits the catalog_applied event, or a till's first seeding from its catalog file), so a
+ * crash leaves the old catalog or the new one, never a mix. Reads see the last committed one
+ * (or, inside a transaction, what it has written so far). */
+
+struct pe_journal_catalog {
+    int64_t version;             /* the version in force; 0: the catalog file's */
+    char hash[PE_SHA256_HEXLEN]; /* its content hash (catalog.h) */
+    int64_t items;               /* item documents */
+    int64_t promotions;          /* promotion documents */
+    int64_t applied_ms;          /* when it was put in force, the till's clock (UTC ms) */
+    char currency[4];            /* ISO 4217 code of its prices */
+};
+
+/* The catalog's state. Errors: PE_ENOTFOUND (none was ever stored: a new journal, or one of
+ * schema version 1 opened read-only), PE_EIO. */
+int pe_journal_catalog_get(struct pe_journal *j, struct pe_journal_catalog *out);
+
+/* Store the state, inside the open transaction. Errors: PE_ESTATE, PE_EINVAL, PE_EFULL,
+ * PE_EIO. */
+int pe_journal_catalog_set(struct pe_journal *j, const struct pe_journal_catalog *c);
+
+/*
+ * The document of the item with barcode code (any of its barcodes) or, when no barcode is
+ * code, with id code: *doc is malloc'd and NUL-terminated (caller frees), *len (may be NULL)
+ * its length. Errors: PE_ENOTFOUND, PE_EIO, PE_ENOMEM.
+ */
+int pe_journal_catalog_item(struct pe_journal *j, const char *code, char **doc, size_t *len);
+
+/* Delete every item and promotion, inside the open transaction (a full transfer). */
+int pe_journal_catalog_clear(struct pe_journal *j);
+
+/*
+ * Store item id's document (its barcodes given, doc borrowed) inside the open transaction,
+ * replacing the item of that id and its barcodes. Errors: PE_EEXIST (a barcode belongs to
+ * another item: owner, PE_CATALOG_ID_MAX bytes, gets its id; nothing was stored), PE_ESTATE,
+ * PE_EINVAL, PE_EFULL, PE_EIO.
+ */
+int pe_journal_catalog_put_item(struct pe_journal *j, const char *id,
+                                const char *const *barcodes, size_t nbarcodes, const char *doc,
+                                char owner[PE_CATALOG_ID_MAX]);
+
+/* Delete item id (with its barcodes) or promotion id, inside the open transaction; an id that
+ * is not there is no error. */
+int pe_journal_catalog_delete_item(struct pe_journal *j, const char *id);
+int pe_journal_catalog_delete_promotion(struct pe_journal *j, const char *id);
+
+/* Store promotion id's document (borrowed), inside the open transaction. */
+int pe_journal_catalog_put_promotion(struct pe_journal *j, const char *id, const char *doc);
+
+/* Call fn for every item document (promotions false) or promotion document (true) in
+ * ascending id order (strcmp); fn returning non-zero stops the walk and that value is
+ * returned. id and doc are valid during the call. */
+int pe_journal_catalog_each(struct pe_journal *j, bool promotions,
+                            int (*fn)(const char *id, const char *doc, void *ctx), void *ctx);
+
+/* The chunks of a transfer being received (not fiscal: a receiving buffer that survives a
+ * restart). put stores chunk index i (replacing one of that index) and clear empties the
+ * stage, each in a transaction of its own; get reads chunk i (*payload malloc'd,
+ * NUL-terminated). Errors: PE_ENOTFOUND (get: no such chunk), PE_ESTATE (a transaction is
+ * open), PE_EFULL, PE_EIO, PE_ENOMEM. */
+int pe_journal_catalog_stage_put(struct pe_journal *j, int64_t i, const void *payload,
+                                 size_t len);
+int pe_journal_catalog_stage_get(struct pe_journal *j, int64_t i, char **payload, size_t *len);
+int pe_journal_catalog_stage_clear(struct pe_journal *j);
 
 /* ---- reading and verification ---- */
 

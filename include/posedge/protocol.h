@@ -45,9 +45,9 @@
     X(ENROL, "enrol")           /* new till -> signer: {"v":1,"req","token","csr"} (QoS 1) */    \
     X(ENROL_RES, "enrol/res")   /* signer -> till: the certificate or the refusal */             \
     X(RENEW, "renew")           /* enrolled till -> signer, over mutual TLS: a new CSR */         \
-    X(CATALOG, "catalog")       /* bridge: the store catalog's version document (retained) */   \
+    X(CATALOG, "catalog")       /* bridge (terminal "bridge"): the store catalog version (ret.) */\
     X(CATALOG_GET, "catalog/get")   /* till -> bridge: {"v":1,"req","since"} (QoS 1) */          \
-    X(CATALOG_DATA, "catalog/data") /* bridge -> till: the answer, in chunks (QoS 1) */          \
+    X(CATALOG_DATA, "catalog/data") /* bridge -> till: one chunk of a full or delta answer */    \
     X(ALL, "#")                 /* every channel (subscriptions and ACLs only) */
 
 enum pe_channel {

@@ -275,10 +275,10 @@ static void t_open_refusals(void)
     CHECK(strstr(err, "belongs to s001/t02, not s002/t02") != NULL);
 
     /* A newer schema is refused, not misread. */
-    raw_sql(path, "PRAGMA user_version = 2");
+    raw_sql(path, "PRAGMA user_version = 3");
     struct pe_journal_opts plain = {0};
     CHECK_INT(pe_journal_open(path, &plain, &j, err, sizeof err), PE_EINVAL);
-    CHECK(strstr(err, "schema version 2") != NULL);
+    CHECK(strstr(err, "schema version 3") != NULL);
 
     /* Not a journal: a text file, another SQLite database, a database without the tables. */
     const char *text = pe_test_path(2, "text.db");

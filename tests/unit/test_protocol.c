@@ -27,8 +27,8 @@ static const struct {
     {PE_CH_EVENTS, "events"}, {PE_CH_ACK, "ack"},           {PE_CH_STATE, "state"},
     {PE_CH_CMD, "cmd"},       {PE_CH_CMD_RES, "cmd/res"},   {PE_CH_TELEMETRY, "telemetry"},
     {PE_CH_PROBE, "probe"},   {PE_CH_ENROL, "enrol"},       {PE_CH_ENROL_RES, "enrol/res"},
-    {PE_CH_RENEW, "renew"},   {PE_CH_CATALOG, "catalog"},   {PE_CH_CATALOG_GET, "catalog/get"},
-    {PE_CH_CATALOG_DATA, "catalog/data"},                   {PE_CH_ALL, "#"},
+    {PE_CH_RENEW, "renew"},   {PE_CH_ALL, "#"},             {PE_CH_CATALOG, "catalog"},
+    {PE_CH_CATALOG_GET, "catalog/get"}, {PE_CH_CATALOG_DATA, "catalog/data"},
 };
 #define NCHANNELS (sizeof channels / sizeof channels[0])
 
@@ -223,6 +223,8 @@ static const char acl_s001[] =
     "topic readwrite posedge/v1/s001/+/ack\n"
     "topic write posedge/v1/s001/+/cmd\n"
     "topic read posedge/v1/s001/+/cmd/res\n"
+    "topic read posedge/v1/s001/+/catalog/get\n"
+    "topic write posedge/v1/s001/+/catalog/data\n"
     "topic readwrite posedge/v1/s001/bridge/#\n"
     "\n"
     "# each till: only its own topics (%u is the MQTT username, the terminal id)\n"
@@ -230,7 +232,10 @@ static const char acl_s001[] =
     "pattern readwrite posedge/v1/s001/%u/state\n"
     "pattern read posedge/v1/s001/%u/ack\n"
     "pattern read posedge/v1/s001/%u/cmd\n"
-    "pattern write posedge/v1/s001/%u/cmd/res\n";
+    "pattern write posedge/v1/s001/%u/cmd/res\n"
+    "pattern write posedge/v1/s001/%u/catalog/get\n"
+    "pattern read posedge/v1/s001/%u/catalog/data\n"
+    "pattern read posedge/v1/s001/bridge/catalog\n";
 
 /* The mutual TLS ACL (use_identity_as_username: %u = "s001/t01"). */
 static const char acl_tls_s001[] =
@@ -242,6 +247,8 @@ static const char acl_tls_s001[] =
     "topic readwrite posedge/v1/s001/+/ack\n"
     "topic write posedge/v1/s001/+/cmd\n"
     "topic read posedge/v1/s001/+/cmd/res\n"
+    "topic read posedge/v1/s001/+/catalog/get\n"
+    "topic write posedge/v1/s001/+/catalog/data\n"
     "topic read posedge/v1/s001/+/enrol\n"
     "topic read posedge/v1/s001/+/renew\n"
     "topic write posedge/v1/s001/+/enrol/res\n"
@@ -253,6 +260,7 @@ static const char acl_tls_s001[] =
     "topic read posedge/v1/s001/+/state\n"
     "topic read posedge/v1/s001/+/cmd/res\n"
     "topic read posedge/v1/s001/+/ack\n"
+    "topic read posedge/v1/s001/+/catalog\n"
     "topic readwrite posedge/v1/s001/bridge/probe/#\n"
     "\n"
     "# each till: only its own topics (%u = \"<store>/<terminal>\", store and terminal\n"
@@ -262,8 +270,11 @@ static const char acl_tls_s001[] =
     "pattern read posedge/v1/%u/ack\n"
     "pattern read posedge/v1/%u/cmd\n"
     "pattern write posedge/v1/%u/cmd/res\n"
+    "pattern write posedge/v1/%u/catalog/get\n"
+    "pattern read posedge/v1/%u/catalog/data\n"
     "pattern write posedge/v1/%u/renew\n"
-    "pattern read posedge/v1/%u/enrol/res\n";
+    "pattern read posedge/v1/%u/enrol/res\n"
+    "pattern read posedge/v1/s001/bridge/catalog\n";
 
 /* The enrolment listener's ACL (anonymous, %c = the terminal id). */
 static const char acl_enrol_s001[] =
