@@ -5,17 +5,19 @@
  * its canonical bytes (what is stored, served to the tills and hashed), and the content hash
  * of a store catalog.
  *
- * The one adapter between the bridge and the catalog document model: everything else of the
- * bridge (catalog_store.c, catalog_serve.c) calls these functions and nothing else about
- * documents, so the model's owner can change without the bridge noticing. The content hash is
- * SHA-256 of the canonical JSON {"items":[item docs by id],"promotions":[promotion docs by
- * id]}; since every stored document is canonical already, it is computed here as a stream over
- * the stored bytes, without parsing any of them.
+ * The one adapter between the bridge and the catalog document model (posedge/catalog.h):
+ * everything else of the bridge (catalog_store.c, catalog_serve.c) calls these functions and
+ * nothing else about documents. The content hash is the model's (SHA-256 of the canonical JSON
+ * {"items":[item docs by id],"promotions":[promotion docs by id]}, each in its normal form);
+ * since every stored document is its canonical normal form already, it is computed here as a
+ * stream over the stored bytes, without parsing any of them.
  */
 #ifndef POSEDGE_BRIDGE_CATALOG_DOC_H
 #define POSEDGE_BRIDGE_CATALOG_DOC_H
 
 #include <stddef.h>
+
+#include "posedge/catalog.h"
 
 /* X(name, collection, what) - the kinds of catalog document; the collection is their
  * collection in the spool (spool.h, "documents") and the name of their array in answers. */
@@ -36,21 +38,24 @@ const char *catalog_kind_coll(enum catalog_kind k);
 /* "item" or "promotion"; NULL for an out-of-range value. */
 const char *catalog_kind_what(enum catalog_kind k);
 
-/* The longest id accepted (bytes). */
-#define CATALOG_ID_MAX 64
+/*
+ * The scope of a record's key "<scope>/<id>" (keylen bytes, need not be terminated) for store:
+ * 2 the store's own, 1 "*" (every store), with the id in id; 0 another store's (or no key: a
+ * record for nobody), to be passed over; -1 a key of this store or "*" whose id is not valid
+ * (why says why), to be refused.
+ */
+int catalog_doc_key(const char *store, const void *key, size_t keylen, char id[PE_CATALOG_ID_MAX],
+                    char *why, size_t whylen);
 
 /*
  * Check that the value (len bytes, need not be terminated) is a valid document of kind whose
- * id is id (the key's part after the scope), and give its canonical bytes in *out (malloc'd,
- * NUL-terminated; the caller frees) and their length in *outlen. why gets the reason of a
- * refusal, naming the member ("prices[1].effective_to: before effective_from"). Errors:
- * PE_EINVAL (refused), PE_ENOMEM.
+ * id is id (from the record's key), and give its canonical normal form in *out (malloc'd,
+ * NUL-terminated; the caller frees) and its length in *outlen. why gets the reason of a
+ * refusal, naming the member ("prices[1]: overlaps prices[0]"). Errors: PE_EINVAL (refused),
+ * PE_ENOMEM.
  */
 int catalog_doc_check(enum catalog_kind kind, const char *id, const void *val, size_t len,
                       char **out, size_t *outlen, char *why, size_t whylen);
-
-/* True when id (the part of a record's key after "<scope>/") is a valid id of a document. */
-int catalog_doc_id_valid(const char *id);
 
 /* The currency of a canonical item document into out ("" when it has none). */
 void catalog_doc_currency(const char *doc, size_t len, char out[4]);

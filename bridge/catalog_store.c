@@ -30,7 +30,6 @@
 #define LAYER_ALL 0   /* "*": every store */
 #define LAYER_STORE 1 /* this store's own */
 #define MAX_PARTS 256 /* partitions one batch may read (both topics) */
-#define SCOPE_ALL "*"
 
 struct part_pos {
     const char *topic; /* borrowed from the consumer's settings (outlive the batch) */
@@ -165,42 +164,10 @@ static int note_position(struct catalog_store *cs, const char *topic, int32_t pa
     return PE_OK;
 }
 
-/* Split a key "<scope>/<id>" (keylen bytes) into scope and id. Returns the layer for this
- * store, -1 for another store's record, -2 for a key of this store or "*" that has no valid
- * id (why says why). */
-static int scope_of(const struct catalog_store *cs, const char *key, size_t keylen, char *id,
-                    size_t idlen, char *why, size_t whylen)
-{
-    const char *slash = key ? memchr(key, '/', keylen) : NULL;
-    size_t sl = slash ? (size_t)(slash - key) : keylen;
-    int layer;
-    if (!key)
-        return -1; /* nobody's: a compacted topic has no record without a key */
-    if (sl == 1 && key[0] == '*')
-        layer = LAYER_ALL;
-    else if (sl == strlen(cs->store) && memcmp(key, cs->store, sl) == 0)
-        layer = LAYER_STORE;
-    else
-        return -1;
-    size_t il = slash ? keylen - sl - 1 : 0;
-    if (!slash || il == 0 || il >= idlen || memchr(slash + 1, '\0', il)) {
-        snprintf(why, whylen, "key: expected \"<store or *>/<id>\"");
-        return -2;
-    }
-    memcpy(id, slash + 1, il);
-    id[il] = '\0';
-    if (!catalog_doc_id_valid(id)) {
-        snprintf(why, whylen, "key: \"%.80s\" is not a valid id (1 to %d of A-Z a-z 0-9 . _ : -)",
-                 id, CATALOG_ID_MAX);
-        return -2;
-    }
-    return layer;
-}
-
 int catalog_store_add(struct catalog_store *cs, const struct catalog_record *r,
                       enum catalog_outcome *outcome, char *why, size_t whylen)
 {
-    char id[CATALOG_ID_MAX + 2];
+    char id[PE_CATALOG_ID_MAX];
     *outcome = CATALOG_IGNORED;
     if (whylen)
         why[0] = '\0';
@@ -210,13 +177,14 @@ int catalog_store_add(struct catalog_store *cs, const struct catalog_record *r,
     if (rc)
         return rc;
     cs->records++;
-    int layer = scope_of(cs, r->key, r->keylen, id, sizeof id, why, whylen);
-    if (layer == -1)
+    int rank = catalog_doc_key(cs->store, r->key, r->keylen, id, why, whylen);
+    if (rank == 0)
         return PE_OK;
-    if (layer == -2) {
+    if (rank < 0) {
         *outcome = CATALOG_REFUSED;
         return PE_OK;
     }
+    int layer = rank == 2 ? LAYER_STORE : LAYER_ALL;
     char *doc = NULL;
     size_t len = 0;
     if (r->val) {
