@@ -117,9 +117,11 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
     char q[512];
     (void)rk;
-    /* Connection failures repeat while Kafka is away and come as errors too: info. */
+    /* Connection failures repeat while Kafka is away and come as errors too: info. So do the
+     * event producers' properties (kafka.properties), which this consumer leaves aside. */
     enum pe_log_level lvl = level <= 4 ? PE_LOG_WARN : level <= 6 ? PE_LOG_INFO : PE_LOG_DEBUG;
-    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0))
+    if (lvl == PE_LOG_WARN && (strcmp(fac, "FAIL") == 0 || strcmp(fac, "FATAL") == 0 ||
+                               strcmp(fac, "CONFWARN") == 0))
         lvl = PE_LOG_INFO;
     pe_log(lvl, "catalog.librdkafka", "fac=%s msg=\"%s\"", fac, pe_log_quote(buf, q, sizeof q));
 }
@@ -128,6 +130,11 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void say_error(struct catalog *c, int err, const char *reason)
 {
     char q[512];
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+        /* One connection lost (it is tried again): Kafka away is ALL_BROKERS_DOWN. */
+        pe_debug("catalog.kafka_transport", "reason=\"%s\"", pe_log_quote(reason, q, sizeof q));
+        return;
+    }
     if (err == c->last_err)
         return;
     c->last_err = err;
@@ -139,7 +146,7 @@ static void say_error(struct catalog *c, int err, const char *reason)
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), pe_log_quote(reason, q, sizeof q),
                  c->topics[CATALOG_ITEM], c->topics[CATALOG_PROMOTION], CATALOG_GROUP,
                  c->rejects);
-    else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT)
+    else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         pe_warn("catalog.kafka_down",
                 "err=%s (serving version %lld from the spool; reading on when Kafka is back)",
                 rd_kafka_err2name((rd_kafka_resp_err_t)err),
@@ -472,23 +479,27 @@ static void queue_error(struct catalog *c, rd_kafka_message_t *m)
         struct part *p = k >= 0 ? part_of(c, (enum catalog_kind)k, m->partition) : NULL;
         kafka_ok(c);
         if (p)
-            p->eof = true;
-        bool all = c->nparts > 0;
-        for (int i = 0; i < c->nparts && all; i++)
-            all = c->parts[i].eof;
-        if (all && !c->caught_up) {
-            const struct catalog_version *v = catalog_store_version(c->cs);
-            pe_info("catalog.caught_up", "version=%lld items=%lld promotions=%lld hash=%.16s",
-                    (long long)v->version, (long long)v->items, (long long)v->promotions,
-                    v->hash);
-        }
-        c->caught_up = all;
+            p->eof = true; /* said by check_caught_up once what was read before is committed */
         return;
     }
     if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
         m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         plan_discovery(c, DISCOVER_RETRY_MS);
     say_error(c, m->err, rd_kafka_message_errstr(m));
+}
+
+/* Every partition at its end, everything before committed: said once. */
+static void check_caught_up(struct catalog *c)
+{
+    bool all = c->nparts > 0;
+    for (int i = 0; i < c->nparts && all; i++)
+        all = c->parts[i].eof;
+    if (all && !c->caught_up) {
+        const struct catalog_version *v = catalog_store_version(c->cs);
+        pe_info("catalog.caught_up", "version=%lld items=%lld promotions=%lld hash=%.16s",
+                (long long)v->version, (long long)v->items, (long long)v->promotions, v->hash);
+    }
+    c->caught_up = all;
 }
 
 /* One turn: a batch of what the queue holds, committed. */
@@ -507,8 +518,10 @@ static void turn(void *ctx)
         rd_kafka_message_destroy(m);
         m = NULL;
     }
-    if (!m)
+    if (!m) {
+        check_caught_up(c);
         return;
+    }
     int rc = catalog_store_begin(c->cs);
     if (rc) {
         c->held = m;
@@ -595,6 +608,8 @@ static void turn(void *ctx)
     }
     if (more)
         plan_turn(c, 0);
+    else
+        check_caught_up(c);
 }
 
 static void on_queue(int fd, short revents, void *ctx)
