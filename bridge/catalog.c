@@ -100,8 +100,8 @@ struct catalog {
     bool caught_up;                  /* every partition at its end (said once per change) */
     rd_kafka_message_t *held;        /* read, but the spool was busy: first of the next turn */
     int64_t poll_timer, turn_timer, disc_timer, publish_timer; /* 0 when none */
+    int64_t turn_due;                /* when the planned turn runs (pe_mono_ms) */
     int64_t published_mono;          /* when the version document last went out */
-    int64_t published_version;       /* which version it said (-1: none yet) */
     int last_err;                    /* the last Kafka error said (once per change) */
     int topic_err[CATALOG_KIND__COUNT]; /* the last discovery's per topic, said once */
     struct catalog_stats st;
@@ -185,10 +185,8 @@ static void publish_version(void *ctx)
         pe_error("catalog.version_doc", "err=ENOMEM");
         return;
     }
-    if (pe_mqtt_publish(c->mqtt, c->version_topic, doc, strlen(doc), 1, true, NULL) == PE_OK) {
+    if (pe_mqtt_publish(c->mqtt, c->version_topic, doc, strlen(doc), 1, true, NULL) == PE_OK)
         c->published_mono = pe_mono_ms();
-        c->published_version = v->version;
-    }
     free(doc);
 }
 
@@ -462,12 +460,14 @@ static void on_discovered(int fd, short revents, void *ctx)
 
 static void plan_turn(struct catalog *c, int64_t delay_ms)
 {
+    int64_t due = pe_mono_ms() + delay_ms;
     if (c->turn_timer) {
-        if (delay_ms > 0)
-            return; /* one is planned already, sooner or as soon */
+        if (c->turn_due <= due)
+            return; /* one is planned already, as soon or sooner */
         pe_loop_timer_cancel(c->loop, c->turn_timer);
     }
     c->turn_timer = 0;
+    c->turn_due = due;
     pe_loop_timer(c->loop, delay_ms, turn, c, &c->turn_timer);
 }
 
@@ -692,7 +692,6 @@ int catalog_create(struct pe_loop *loop, const struct catalog_opts *o, struct ca
     c->spool = o->spool;
     c->tele = o->tele;
     c->qpipe[0] = c->qpipe[1] = c->dpipe[0] = c->dpipe[1] = -1;
-    c->published_version = -1;
     snprintf(c->store, sizeof c->store, "%s", o->store);
     snprintf(c->topics[CATALOG_ITEM], TOPIC_MAX, "%s", o->topic);
     snprintf(c->topics[CATALOG_PROMOTION], TOPIC_MAX, "%s", o->promotions_topic);

@@ -38,22 +38,15 @@
 #define sha256_finish mbedtls_sha256_finish_ret
 #endif
 
-static const struct {
-    const char *coll, *what;
-} kinds[CATALOG_KIND__COUNT] = {
-#define CATALOG__KIND_ROW(name, coll, what) [CATALOG_##name] = {coll, what},
+static const char *const colls[CATALOG_KIND__COUNT] = {
+#define CATALOG__KIND_ROW(name, coll) [CATALOG_##name] = coll,
     CATALOG_KINDS(CATALOG__KIND_ROW)
 #undef CATALOG__KIND_ROW
 };
 
 const char *catalog_kind_coll(enum catalog_kind k)
 {
-    return (unsigned)k < CATALOG_KIND__COUNT ? kinds[k].coll : NULL;
-}
-
-const char *catalog_kind_what(enum catalog_kind k)
-{
-    return (unsigned)k < CATALOG_KIND__COUNT ? kinds[k].what : NULL;
+    return (unsigned)k < CATALOG_KIND__COUNT ? colls[k] : NULL;
 }
 
 int catalog_doc_key(const char *store, const void *key, size_t keylen, char id[PE_CATALOG_ID_MAX],
@@ -146,7 +139,7 @@ static void reach(struct catalog_hash *h, int k)
             put(h, "],");
         h->kind++;
         put(h, "\"");
-        put(h, kinds[h->kind].coll);
+        put(h, colls[h->kind]);
         put(h, "\":[");
         h->first = true;
     }

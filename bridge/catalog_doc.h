@@ -19,14 +19,14 @@
 
 #include "posedge/catalog.h"
 
-/* X(name, collection, what) - the kinds of catalog document; the collection is their
- * collection in the spool (spool.h, "documents") and the name of their array in answers. */
+/* X(name, collection) - the kinds of catalog document; the collection is their collection in
+ * the spool (spool.h, "documents") and the name of their list in answers. */
 #define CATALOG_KINDS(X)                                                                           \
-    X(ITEM, "items", "item")                                                                       \
-    X(PROMOTION, "promotions", "promotion")
+    X(ITEM, "items")                                                                               \
+    X(PROMOTION, "promotions")
 
 enum catalog_kind {
-#define CATALOG__KIND_ENUM(name, coll, what) CATALOG_##name,
+#define CATALOG__KIND_ENUM(name, coll) CATALOG_##name,
     CATALOG_KINDS(CATALOG__KIND_ENUM)
 #undef CATALOG__KIND_ENUM
         CATALOG_KIND__COUNT
@@ -34,9 +34,6 @@ enum catalog_kind {
 
 /* "items" or "promotions"; NULL for an out-of-range value. */
 const char *catalog_kind_coll(enum catalog_kind k);
-
-/* "item" or "promotion"; NULL for an out-of-range value. */
-const char *catalog_kind_what(enum catalog_kind k);
 
 /*
  * The scope of a record's key "<scope>/<id>" (keylen bytes, need not be terminated) for store:

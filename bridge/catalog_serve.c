@@ -161,13 +161,17 @@ static int flush_chunk(struct answer *a)
     char head[512];
     int n = snprintf(head, sizeof head,
                      "{\"v\":1,\"req\":\"%s\",\"version\":%lld,\"since\":%lld,\"full\":%s,"
-                     "\"chunk\":%d,\"chunks\":%d,\"hash\":\"%s\",\"currency\":",
+                     "\"chunk\":%d,\"chunks\":%d,\"hash\":\"%s\"",
                      a->g->req, (long long)a->v.version, (long long)a->g->since,
                      a->full ? "true" : "false", a->chunk, a->chunks, a->v.hash);
     a->out.len = 0;
     int rc = put(&a->out, head, (size_t)n);
-    if (rc == PE_OK)
-        rc = a->v.currency[0] ? put_string(&a->out, a->v.currency) : puts_(&a->out, "null");
+    /* The catalog's currency; a catalog without items has none, and says nothing. */
+    if (rc == PE_OK && a->v.currency[0]) {
+        rc = puts_(&a->out, ",\"currency\":");
+        if (rc == PE_OK)
+            rc = put_string(&a->out, a->v.currency);
+    }
     for (int k = 0; rc == PE_OK && k < CATALOG_KIND__COUNT; k++)
         for (int r = 0; rc == PE_OK && r < 2; r++) {
             struct buf *l = &a->list[k][r];
