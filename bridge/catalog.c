@@ -28,6 +28,7 @@
 #include <librdkafka/rdkafka.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@
 #define POLL_MS 500            /* the safety-net poll */
 #define BUSY_RETRY_MS 5        /* the spool is in the intake's transaction */
 #define FAIL_RETRY_MS 1000     /* a batch failed: read again from the spool's positions */
-#define DISCOVER_WAIT_MS 5000  /* one metadata call */
+#define DISCOVER_WAIT_MS 2000  /* one metadata call (a stop waits for it at most this long) */
 #define DISCOVER_OK_MS 60000   /* look for new partitions this often */
 #define DISCOVER_RETRY_MS 5000 /* a topic missing, or Kafka away */
 #define PUBLISH_MIN_MS 500     /* the version document goes out at most this often */
@@ -67,6 +68,7 @@ struct discovery {
     int n[CATALOG_KIND__COUNT];         /* partitions found */
     int32_t ids[CATALOG_KIND__COUNT][MAX_PARTS];
     int wake;                           /* the pipe's write end */
+    atomic_bool stop;                   /* the loop waits for it: no further call */
 };
 
 /* A partition assigned. */
@@ -346,6 +348,10 @@ static void *discover(void *arg)
     struct discovery *d = arg;
     for (int k = 0; k < CATALOG_KIND__COUNT; k++) {
         const struct rd_kafka_metadata *md = NULL;
+        if (atomic_load(&d->stop)) {
+            d->err[k] = RD_KAFKA_RESP_ERR__DESTROY;
+            continue;
+        }
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(d->rk, d->topics[k], NULL);
         rd_kafka_resp_err_t e =
             rkt ? rd_kafka_metadata(d->rk, 0, rkt, &md, DISCOVER_WAIT_MS) : RD_KAFKA_RESP_ERR__FAIL;
@@ -376,6 +382,7 @@ static void start_discovery(void *ctx)
         return;
     c->disc.rk = c->rk;
     c->disc.wake = c->dpipe[1];
+    atomic_store(&c->disc.stop, false);
     for (int k = 0; k < CATALOG_KIND__COUNT; k++)
         c->disc.topics[k] = c->topics[k];
     if (pthread_create(&c->disc.thread, NULL, discover, &c->disc) != 0) {
@@ -398,6 +405,7 @@ static void join_discovery(struct catalog *c)
 {
     if (!c->disc.running)
         return;
+    atomic_store(&c->disc.stop, true);
     pthread_join(c->disc.thread, NULL);
     c->disc.running = false;
     kc_drain_pipe(c->dpipe[0]);
