@@ -312,7 +312,8 @@ static int assign(struct catalog *c)
         rd_kafka_message_destroy(c->held);
         c->held = NULL;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts ? c->nparts : 1);
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(c->nparts ? c->nparts : 1);
     if (!l)
         return PE_ENOMEM;
     int rc = PE_OK;
@@ -490,7 +491,8 @@ static void queue_error(struct catalog *c, rd_kafka_message_t *m)
             p->eof = true; /* said by check_caught_up once what was read before is committed */
         return;
     }
-    if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION || m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+    if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
         m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
         plan_discovery(c, DISCOVER_RETRY_MS);
     say_error(c, m->err, rd_kafka_message_errstr(m));

@@ -71,7 +71,8 @@ int catalog_store_read_version(struct pe_spool *sp, struct catalog_version *out)
     if (rc == PE_OK &&
         (pe_json_get_int(o, "version", &out->version) || out->version < 1 ||
          pe_json_get_str(o, "hash", &hash) || !pe_is_sha256_hex(hash) ||
-         pe_json_get_int(o, "items", &out->items) || pe_json_get_int(o, "promotions", &out->promotions) ||
+         pe_json_get_int(o, "items", &out->items) ||
+         pe_json_get_int(o, "promotions", &out->promotions) ||
          pe_json_get_str(o, "ts", &ts) || pe_time_parse(ts, &out->ts_ms) ||
          pe_json_get_str(o, "currency", &cur) || strlen(cur) > 3))
         rc = PE_ECORRUPT;

@@ -859,7 +859,8 @@ static int produce_all(const struct pub *p, const struct pe_kafka_site *site, co
     for (size_t i = 0; i < p->n; i++) {
         const struct rec *r = &p->v[i];
         rd_kafka_resp_err_t pe;
-        while ((pe = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(r->promotion ? promotions_topic : topic),
+        const char *t = r->promotion ? promotions_topic : topic;
+        while ((pe = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(t),
                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                        RD_KAFKA_V_KEY(r->key, strlen(r->key)),
                                        RD_KAFKA_V_VALUE(r->val, r->val ? r->len : 0),

@@ -47,7 +47,7 @@
     X(PRODUCER_TELEMETRY, "producer-telemetry")         /* state documents, best effort */        \
     X(PRODUCER_MASTER_DATA, "producer-master-data")     /* Avro master data at start */           \
     X(READER_COMMITTED, "reader-committed")             /* read_committed, commits nothing */     \
-    X(READER_CATALOG, "reader-catalog")   /* the bridge's catalog: read_committed, assigned, bounded */ \
+    X(READER_CATALOG, "reader-catalog")                 /* the bridge's catalog reader */        \
     X(MOCK_CLUSTER, "mock-cluster")                     /* the handle a mock cluster lives on */
 
 enum pe_kafka_role {

@@ -34,13 +34,13 @@ topic created on demand. Users (random passwords, in 0600 files; see SaslUsers):
           and posedge.*, and on the groups posedge-reconcile-*; Write on the catalog topics
           and on the transactional id posedge-ctl-catalog
 The topics are made by the fixture (the state topic and the catalog topics compacted), since
-no principal but admin may create one: a managed Kafka is set up that way too.
+no principal but admin may create one: a managed Kafka is set up that way too. The controller
+listener and an "internal" PLAINTEXT listener (inter-broker traffic and the fixture's own
+tools) are on 127.0.0.1 only; the authorizer must let their principal, User:ANONYMOUS, do
+anything (without it the KRaft node cannot register with its own controller).
 
 RealKafka(workdir, catalog=True) makes the catalog topics in plaintext mode too (compacted, as
-HQ would: a topic created on demand would not be), at the first start. The controller listener and an
-"internal" PLAINTEXT listener (inter-broker traffic and the fixture's own tools) are on
-127.0.0.1 only; the authorizer must let their principal, User:ANONYMOUS, do anything (without
-it the KRaft node cannot register with its own controller).
+HQ would: a topic created on demand would not be), at the first start.
 """
 import atexit
 import base64

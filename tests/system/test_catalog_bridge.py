@@ -383,7 +383,8 @@ def kafka_away_the_bridge_serves_and_catches_up():
         d = os.path.join(s.dir, "in")
         os.makedirs(d)
         b = s.bridge()
-        s.publish(write(os.path.join(d, "a.csv"), HEADER + csv_rows("s103", range(5), lambda n: 100)))
+        s.publish(write(os.path.join(d, "a.csv"),
+                        HEADER + csv_rows("s103", range(5), lambda n: 100)))
         v1 = s.wait_version(lambda v: v["items"] == 5, "5 items")
         k.stop()
         try:
