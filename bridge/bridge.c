@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bridge/catalog.h"
 #include "bridge/enrol.h"
 #include "bridge/flow.h"
 #include "bridge/output.h"
@@ -129,6 +130,7 @@ struct bridge {
     struct forwarded fwd[MAX_TERMINALS]; /* last forwarded till documents, for duplicates */
     int nfwd;
     struct bridge_enrol *enrol; /* the enrolment signer (pki.dir), NULL when none */
+    struct catalog *catalog;    /* the store catalog from HQ (catalog.enabled), NULL when off */
     bool crl_due;               /* the CRL is close to its next update (crl_watch) */
     bool crl_read;              /* crl holds the CRL as last read, else crl_err says why */
     struct pe_pki_crl_info crl;
@@ -658,6 +660,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         forward_state(b, terminal, payload, len);
         return;
     }
+    if (ours && catalog_message(b->catalog, terminal, ch, payload, len))
+        return;
     if (ours && bridge_enrol_message(b->enrol, b->mqtt, terminal, ch, payload, len))
         return;
     if (!ours || ch != PE_CH_EVENTS) {
@@ -692,6 +696,7 @@ static void on_connect(void *ctx, bool session_present)
     pe_info("bridge.mqtt_connected", "session_present=%d subscribe=%s,%s", session_present, pattern,
             states);
     bridge_enrol_subscribe(b->enrol, b->mqtt);
+    catalog_connected(b->catalog);
     publish_state(b, state_word(b));
     for (int i = 0; i < b->nterms; i++) {
         b->terms[i].acked_spooled = -1; /* re-publish every ack after a reconnect */
@@ -1115,6 +1120,19 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     if ((rc = telemetry_create(loop, cfg->kafka_brokers, cfg->kafka_properties,
                                &cfg->kafka_security, &b->tele, err, errlen)))
         goto destroy_output;
+    struct catalog_opts co = {
+        .store = cfg->store,
+        .brokers = cfg->kafka_brokers,
+        .properties = cfg->kafka_properties,
+        .security = &cfg->kafka_security,
+        .topic = cfg->catalog_topic,
+        .promotions_topic = cfg->catalog_promotions_topic,
+        .rejects_topic = cfg->catalog_rejects_topic,
+        .spool = b->spool,
+        .tele = b->tele,
+    };
+    if (cfg->catalog_enabled && (rc = catalog_create(loop, &co, &b->catalog, err, errlen)))
+        goto destroy_telemetry;
     char client_id[96], will[64];
     snprintf(client_id, sizeof client_id, "posedge-bridge-%s", cfg->store);
     snprintf(will, sizeof will, "{\"state\":\"offline\"}");
@@ -1140,8 +1158,9 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     if (rc) {
         snprintf(err, errlen, "mqtt %s:%lld: %s", cfg->mqtt_host, (long long)cfg->mqtt_port,
                  pe_strerror(rc));
-        goto destroy_telemetry;
+        goto destroy_catalog;
     }
+    catalog_attach(b->catalog, b->mqtt);
     crl_watch(b, pe_time_now_ms());
     pe_loop_timer(loop, HOUSEKEEPING_MS, housekeeping, b, NULL);
     /* The first document goes out on connect; this one only while MQTT is not there yet. */
@@ -1169,6 +1188,8 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     *out = b;
     return PE_OK;
 
+destroy_catalog:
+    catalog_destroy(b->catalog);
 destroy_telemetry:
     telemetry_destroy(b->tele, 0);
 destroy_output:
@@ -1201,6 +1222,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     pe_info("bridge.stop", "flushed=%s produced=%lld delivered=%lld dead=%lld",
             rc == PE_OK ? "yes" : "no (undelivered records stay in the spool)",
             (long long)b->st.produced, (long long)b->st.delivered, (long long)b->st.dead);
+    catalog_destroy(b->catalog); /* what it read and did not commit is read again next time */
     pe_mqtt_destroy(b->mqtt);
     telemetry_destroy(b->tele, 500); /* the offline document, if Kafka takes it soon */
     output_destroy(b->out);
@@ -1223,6 +1245,8 @@ int bridge_reload(struct bridge *b)
     if (telemetry_reload(b->tele, c->kafka_brokers, c->kafka_properties, &c->kafka_security, err,
                          sizeof err))
         pe_warn("bridge.reload_failed", "telemetry: err=\"%s\"", err);
+    if (catalog_reload(b->catalog, err, sizeof err))
+        pe_warn("bridge.reload_failed", "catalog: err=\"%s\" (the current consumer stays)", err);
     pe_info("bridge.reloaded",
             "kafka=producers recreated (the password file and certificates as they are now)");
     plan_state(b);

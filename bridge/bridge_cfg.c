@@ -59,6 +59,10 @@ static int check_mode(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct bridge_cfg, f), 0, d, lo, hi, h, NULL                       \
     }
+#define BOOL(k, f, d, h)                                                                           \
+    {                                                                                              \
+        k, PE_CFG_BOOL, offsetof(struct bridge_cfg, f), 0, d, 0, 0, h, NULL                        \
+    }
 /* kafka.<key> of one security setting, made from PE_KAFKA_SECURITY_KEYS (posedge/kafka_conf.h):
  * the same list gives posedge-ctl its options and reads them from this file. */
 #define KAFKA_SECURITY(key, opt, field, d, h, c)                                                   \
@@ -130,6 +134,18 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     PE_EVENT_TYPES(TOPIC)
     STR("topics.dlq", topic_dlq, "pos.dlq", 1, BRIDGE_TOPIC_MAX - 1,
         "dead-letter topic: invalid input, with the reason in headers", check_topic),
+    BOOL("catalog.enabled", catalog_enabled, "true",
+         "consume the store's catalog and promotions from Kafka into the spool and serve them to "
+         "the tills over MQTT (docs/protocol.md, \"The store catalog\")"),
+    STR("catalog.topic", catalog_topic, "pos.catalog", 1, BRIDGE_TOPIC_MAX - 1,
+        "compacted topic of HQ's item records, key <store or *>/<item id>", check_topic),
+    STR("catalog.promotions_topic", catalog_promotions_topic, "pos.promotions", 1,
+        BRIDGE_TOPIC_MAX - 1, "compacted topic of HQ's promotion records, key <store or *>/<id>",
+        check_topic),
+    STR("catalog.rejects_topic", catalog_rejects_topic, "pos.catalog.rejects", 1,
+        BRIDGE_TOPIC_MAX - 1,
+        "catalog records the bridge refuses, with the reason (a header and in the value)",
+        check_topic),
     INT("intake.max_payload", max_payload, "1048576", 1024, 268435456,
         "largest MQTT message accepted, bytes (larger ones are dead letters)"),
     INT("drain.events_per_s", drain_events_per_s, "0", 0, 100000000,

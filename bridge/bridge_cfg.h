@@ -81,6 +81,10 @@ struct bridge_cfg {
     int64_t txn_interval_ms;                    /* longest a transaction stays open */
     char topic[PE_EV__COUNT][BRIDGE_TOPIC_MAX]; /* Kafka topic per event type */
     char topic_dlq[BRIDGE_TOPIC_MAX];           /* dead letters */
+    bool catalog_enabled;                       /* consume and serve the store's catalog */
+    char catalog_topic[BRIDGE_TOPIC_MAX];       /* HQ's item records (compacted) */
+    char catalog_promotions_topic[BRIDGE_TOPIC_MAX]; /* HQ's promotion records (compacted) */
+    char catalog_rejects_topic[BRIDGE_TOPIC_MAX];    /* records refused, with the reason */
     int64_t max_payload;                        /* largest MQTT payload accepted, bytes */
     int64_t drain_events_per_s; /* pace toward Kafka; 0: as fast as Kafka takes them */
     int64_t drain_bytes_per_s;  /* likewise in record bytes; 0: unlimited */

@@ -155,7 +155,19 @@ int telemetry_reload(struct telemetry *t, const char *brokers, const cJSON *prop
 int telemetry_produce(struct telemetry *t, const char *topic, const char *key, const void *val,
                       size_t len, int64_t ts_ms, const char *type)
 {
-    if (!t || !topic || !*topic || !key || (!val && len) || !type) {
+    if (!key || !type) {
+        if (t)
+            t->s.dropped++;
+        return PE_EINVAL;
+    }
+    return telemetry_produce_keyed(t, topic, key, strlen(key), val, len, ts_ms, "type", type);
+}
+
+int telemetry_produce_keyed(struct telemetry *t, const char *topic, const void *key,
+                            size_t keylen, const void *val, size_t len, int64_t ts_ms,
+                            const char *hname, const char *hval)
+{
+    if (!t || !topic || !*topic || (!key && keylen) || (!val && len) || !hname || !hval) {
         if (t)
             t->s.dropped++;
         return PE_EINVAL;
@@ -165,10 +177,10 @@ int telemetry_produce(struct telemetry *t, const char *topic, const char *key, c
         t->s.dropped++;
         return PE_ENOMEM;
     }
-    rd_kafka_header_add(h, "type", -1, type, -1);
+    rd_kafka_header_add(h, hname, -1, hval, -1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         t->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)val, len),
+        RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)val, len),
         RD_KAFKA_V_TIMESTAMP(ts_ms > 0 ? ts_ms : 0), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * telemetry.h - the bridge's best-effort Kafka producer for what is not fiscal: the store's
- * state documents (docs/protocol.md, "Fleet state"), forwarded to kafka.telemetry_topic.
+ * state documents (docs/protocol.md, "Fleet state"), forwarded to kafka.telemetry_topic, and
+ * the catalog records the bridge refuses (catalog.rejects_topic).
  *
  * A plain producer of its own, apart from the event producer in both modes: no transaction, no
  * idempotence, records that expire after 30 s, and a small bounded queue whose overflow is dropped
@@ -54,6 +55,13 @@ int telemetry_reload(struct telemetry *t, const char *brokers, const cJSON *prop
  */
 int telemetry_produce(struct telemetry *t, const char *topic, const char *key, const void *val,
                       size_t len, int64_t ts_ms, const char *type);
+
+/* The same for a record of another kind (the catalog's rejects): a key of keylen bytes (NULL
+ * with keylen 0: none) and the one header hname = hval instead of "type". Returns as
+ * telemetry_produce. */
+int telemetry_produce_keyed(struct telemetry *t, const char *topic, const void *key,
+                            size_t keylen, const void *val, size_t len, int64_t ts_ms,
+                            const char *hname, const char *hval);
 
 /* Counters since create. */
 void telemetry_stats(const struct telemetry *t, struct telemetry_stats *out);

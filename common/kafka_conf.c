@@ -123,6 +123,27 @@ static const struct setting reader_defaults[] = {
     {NULL, NULL, FROM_CONST},
 };
 
+/* The bridge's catalog reader: partitions assigned by the bridge from offsets it keeps itself
+ * (nothing committed to Kafka), HQ's transactions seen whole or not at all, and a prefetch
+ * queue bounded to a few MB (librdkafka's default would hold 64 MB of a large catalog). */
+#define CATALOG_QUEUE_KBYTES "4096"
+static const struct setting catalog_defaults[] = {
+    {"group.id", NULL, FROM_GROUP},
+    {"enable.partition.eof", "true", FROM_CONST},
+    {"auto.offset.reset", "earliest", FROM_CONST},
+    {"allow.auto.create.topics", "false", FROM_CONST},
+    {"queued.max.messages.kbytes", CATALOG_QUEUE_KBYTES, FROM_CONST},
+    {NULL, NULL, FROM_CONST},
+};
+
+/* What makes it the catalog reader: the user's properties cannot change these. */
+static const struct setting catalog_fixed[] = {
+    {"enable.auto.commit", "false", FROM_CONST},
+    {"enable.auto.offset.store", "false", FROM_CONST},
+    {"isolation.level", "read_committed", FROM_CONST},
+    {NULL, NULL, FROM_CONST},
+};
+
 static const struct setting none[] = {{NULL, NULL, FROM_CONST}};
 
 static const struct role *role_of(enum pe_kafka_role r)
@@ -135,6 +156,7 @@ static const struct role *role_of(enum pe_kafka_role r)
                              master_data = {master_data_defaults, none, master_data_skip, true,
                                             false, true},
                              reader = {reader_defaults, none, NULL, true, false, true},
+                             catalog = {catalog_defaults, catalog_fixed, NULL, true, false, true},
                              mock = {none, none, NULL, false, false, false};
     switch (r) {
     case PE_KAFKA_PRODUCER_IDEMPOTENT:
@@ -147,6 +169,8 @@ static const struct role *role_of(enum pe_kafka_role r)
         return &master_data;
     case PE_KAFKA_READER_COMMITTED:
         return &reader;
+    case PE_KAFKA_READER_CATALOG:
+        return &catalog;
     case PE_KAFKA_MOCK_CLUSTER:
         return &mock;
     case PE_KAFKA_ROLE__COUNT:

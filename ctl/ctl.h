@@ -46,6 +46,10 @@ int ctl_broker_config(int argc, char **argv);
  * [--store ID] FILE... (ctl/replay_catalog.c): print the catalog a dataset replay needs. */
 int ctl_replay_catalog(int argc, char **argv);
 
+/* posedge-ctl catalog publish|status ... (ctl/catalog.c): HQ's catalog records into Kafka
+ * (checked first, one transaction), and every till's applied catalog version. */
+int ctl_catalog(int argc, char **argv);
+
 /* posedge-ctl pki init|issue|revoke|list|crl|token|csr|show|verify ... (ctl/pki.c): the store's
  * certificate authority (docs/pki.md). */
 int ctl_pki(int argc, char **argv);

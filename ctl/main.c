@@ -8,8 +8,8 @@
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
- * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config
- * and pki.
+ * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config,
+ * pki and catalog.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
@@ -52,6 +52,7 @@ static void usage(FILE *out)
           "       posedge-ctl broker-config --store S --dir D [--tls-dir T] [--conf FILE|-] ...\n"
           "       posedge-ctl replay-catalog --format online-retail|databricks FILE...\n"
           "       posedge-ctl pki init|issue|revoke|list|crl|token|csr|show|verify ...\n"
+          "       posedge-ctl catalog publish --brokers B FILE... | status --mqtt H:P --store S\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
@@ -77,7 +78,9 @@ static void usage(FILE *out)
           "         optionally a plaintext lab listener) and its ACL files\n"
           "replay-catalog  print the catalog for posedge-agent --replay of dataset files\n"
           "pki      the store's certificate authority: CA, till certificates from CSRs,\n"
-          "         revocation and CRLs, enrolment tokens (posedge-ctl pki --help)\n"
+          "         revocation and CRLs, enrolment tokens (posedge-ctl pki --help)\n"          "catalog  HQ's catalog: publish a CSV or JSON-lines file to Kafka (checked first,\n"
+          "         one transaction), or list the tills not at the store's catalog version\n"
+          "         (posedge-ctl catalog --help)\n"
           "\n"
           "--user and --password-file (the file's first line is the password) log in to a\n"
           "broker that has the store's ACL, normally as the bridge user; --tls-ca, --tls-cert\n"
@@ -432,6 +435,8 @@ int main(int argc, char **argv)
         return ctl_replay_catalog(argc - 1, argv + 1);
     if (strcmp(cmd, "pki") == 0)
         return ctl_pki(argc - 1, argv + 1);
+    if (strcmp(cmd, "catalog") == 0)
+        return ctl_catalog(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -14,10 +14,12 @@
  * two numbers instead of a scan. The view `records` shows rows with store, terminal and seq
  * for people using the sqlite3 shell. Table `meta` (schema version 3) is a small key/value
  * store for what the bridge's modules keep across restarts apart from the records (the Avro
- * sinks' schema ids, under keys of their own); the spool does not interpret it. An older file is
+ * sinks' schema ids, under keys of their own); the spool does not interpret it. Tables
+ * `doc_layers`, `docs` and `positions` (schema version 4) hold keyed documents taken from an
+ * outside log and the log positions read up to (see "Documents" below). An older file is
  * migrated at open (migrations[], one transaction per step): version 2 kept the Avro sinks'
  * ids in a table of their own, which becomes rows of `meta` under the keys the Avro profile
- * (bridge/profile_avro.c) reads.
+ * (bridge/profile_avro.c) reads; version 3 gains the document tables, empty.
  *
  * The invariant: for every terminal, the spool holds exactly the rows pruned+1..spooled,
  * seq spooled has hash tail_hash, and 0 <= pruned <= delivered <= spooled. Rows are only
@@ -55,7 +57,7 @@
 
 static int spool_rc(int rc);
 
-#define SCHEMA_VERSION 3          /* 2: table schema_ids; 3: table meta instead of it */
+#define SCHEMA_VERSION 4 /* 2: table schema_ids; 3: table meta instead of it; 4: documents */
 #define APPLICATION_ID 0x50455350 /* "PESP": tells a spool from a journal or any other file */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -104,6 +106,17 @@ static const char *const sql[SS__COUNT] = {
                      "spooled_bytes, delivered_bytes FROM terminals",
 };
 
+/* The document tables (schema version 4): each key's document per layer, each key's effective
+ * document (NULL once no layer has it) with its change number, and the log positions. */
+#define DOCS_SCHEMA                                                                                \
+    "CREATE TABLE doc_layers(coll TEXT NOT NULL, key TEXT NOT NULL, layer INTEGER NOT NULL,"      \
+    " doc TEXT NOT NULL, PRIMARY KEY(coll, key, layer)) WITHOUT ROWID;"                            \
+    "CREATE TABLE docs(coll TEXT NOT NULL, key TEXT NOT NULL, layer INTEGER NOT NULL,"            \
+    " change INTEGER NOT NULL, doc TEXT, PRIMARY KEY(coll, key)) WITHOUT ROWID;"                   \
+    "CREATE INDEX docs_by_change ON docs(coll, change);"                                           \
+    "CREATE TABLE positions(log TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,"     \
+    " PRIMARY KEY(log, part)) WITHOUT ROWID;"
+
 /* Created in one transaction together with application_id and user_version, so a file has
  * all of it or none. */
 static const char schema_sql[] =
@@ -120,8 +133,9 @@ static const char schema_sql[] =
     " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"
     " AND s.k < (t.tid + 1) * 1099511627776;"
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+    DOCS_SCHEMA
     "PRAGMA application_id = 1346720592;"
-    "PRAGMA user_version = 3;";
+    "PRAGMA user_version = 4;";
 
 /* Migrations, by the version they upgrade from: each runs in one transaction with the
  * user_version it sets, so a file is at one version or the next, never in between. */
@@ -140,6 +154,37 @@ static const char *const migrations[SCHEMA_VERSION] = {
           " FROM schema_ids ORDER BY learned_ms, rowid;"
           "DROP TABLE schema_ids;"
           "PRAGMA user_version = 3;",
+    [3] = DOCS_SCHEMA "PRAGMA user_version = 4;",
+};
+
+/* Statements of the documents, prepared at their first use (pe_spool_verify, which may read
+ * a file of an older version, never needs them). */
+enum doc_stmt {
+    DS_LAYER_PUT,
+    DS_LAYER_DEL,
+    DS_TOP,
+    DS_CUR,
+    DS_DOC_PUT,
+    DS_POS_PUT,
+    DS_META_SET,
+    DS__COUNT
+};
+
+static const char *const doc_sql[DS__COUNT] = {
+    [DS_LAYER_PUT] = "INSERT INTO doc_layers(coll, key, layer, doc) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT(coll, key, layer) DO UPDATE SET doc = excluded.doc",
+    [DS_LAYER_DEL] = "DELETE FROM doc_layers WHERE coll = ?1 AND key = ?2 AND layer = ?3",
+    [DS_TOP] = "SELECT layer, doc FROM doc_layers WHERE coll = ?1 AND key = ?2 "
+               "ORDER BY layer DESC LIMIT 1",
+    [DS_CUR] = "SELECT layer, doc, change FROM docs WHERE coll = ?1 AND key = ?2",
+    [DS_DOC_PUT] = "INSERT INTO docs(coll, key, layer, change, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+                   "ON CONFLICT(coll, key) DO UPDATE SET layer = excluded.layer, "
+                   "change = excluded.change, doc = excluded.doc",
+    [DS_POS_PUT] = "INSERT INTO positions(log, part, next) VALUES (?1, ?2, ?3) "
+                   "ON CONFLICT(log, part) DO UPDATE SET next = excluded.next",
+    [DS_META_SET] = "INSERT INTO meta(key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                    "updated_ms = excluded.updated_ms",
 };
 
 /* One terminal's watermarks. */
@@ -178,6 +223,8 @@ struct pe_spool {
     int64_t max_bytes;           /* quota on pending record bytes, 0: none */
     bool in_txn;                 /* between a successful begin and commit/rollback */
     bool in_rows;                /* pe_spool_rows is running (its statement is in use) */
+    bool in_read;                /* pe_spool_read's transaction is open: nothing may write */
+    sqlite3_stmt *dst[DS__COUNT]; /* the document statements, prepared when first used */
     int lost;                    /* error with which SQLite ended the open transaction */
     int64_t data_version;        /* PRAGMA data_version when the cache was loaded */
     struct cache c;              /* the terminals */
@@ -958,6 +1005,8 @@ void pe_spool_close(struct pe_spool *s)
     pe_spool_rollback(s);
     for (int i = 0; i < SS__COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < DS__COUNT; i++)
+        sqlite3_finalize(s->dst[i]);
     /* The last connection to close checkpoints the WAL into the main file and removes it. */
     int rc = sqlite3_close(s->db);
     if (rc != SQLITE_OK) {
@@ -974,7 +1023,7 @@ void pe_spool_close(struct pe_spool *s)
 int pe_spool_begin(struct pe_spool *s)
 {
     assert(s);
-    if (s->in_txn)
+    if (s->in_txn || s->in_read)
         return PE_ESTATE;
     int e = exec_stmt(s, SS_BEGIN, "begin");
     if (e)
@@ -1497,7 +1546,7 @@ int pe_spool_stats(struct pe_spool *s, struct pe_spool_stats *out)
 int pe_spool_meta_put(struct pe_spool *s, const char *key, const char *value, int64_t now_ms)
 {
     assert(s && key && value);
-    if (s->in_txn || s->in_rows)
+    if (s->in_txn || s->in_rows || s->in_read)
         return PE_ESTATE;
     if (!*key)
         return PE_EINVAL;
@@ -1568,5 +1617,291 @@ int pe_spool_meta_list(struct pe_spool *s, const char *prefix,
     if (rc != SQLITE_OK && rc != SQLITE_DONE)
         e = fail(s, rc, "meta_list");
     sqlite3_finalize(st);
+    return e;
+}
+
+/* ---- documents ----
+ *
+ * doc_layers holds what each layer says of a key; docs the effective document of every key
+ * ever seen (the highest layer's, or NULL once no layer has the key) with the change number of
+ * its last change. pe_spool_doc_put keeps the two consistent inside the caller's transaction:
+ * it writes the layer, looks up the highest layer left, and rewrites the effective row only
+ * when its bytes (or its presence) differ, so a document received again unchanged changes
+ * nothing and costs no change number.
+ */
+
+/* The document statement i, prepared at its first use. NULL after logging the failure. */
+static sqlite3_stmt *doc_stmt(struct pe_spool *s, enum doc_stmt i)
+{
+    if (!s->dst[i]) {
+        int rc = sqlite3_prepare_v3(s->db, doc_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->dst[i],
+                                    NULL);
+        if (rc != SQLITE_OK) {
+            pe_error("spool.sqlite", "op=prepare_docs rc=%d msg=\"%s\"", rc, sqlite3_errmsg(s->db));
+            s->dst[i] = NULL;
+        }
+    }
+    return s->dst[i];
+}
+
+/* Step a statement that returns no row, reset it and clear its bindings (no pointer to the
+ * caller's bytes stays behind). */
+static int doc_exec(struct pe_spool *s, sqlite3_stmt *st, const char *op)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? PE_OK : fail(s, rc, op);
+}
+
+/* The layer, document and (change not NULL) change number of the row st finds (one step):
+ * PE_OK with *doc malloc'd (NULL for a removed key), PE_ENOTFOUND, or an error. */
+static int doc_row(struct pe_spool *s, sqlite3_stmt *st, int *layer, char **doc, size_t *len,
+                   int64_t *change, const char *op)
+{
+    int rc = sqlite3_step(st), e = PE_OK;
+    *doc = NULL;
+    *len = 0;
+    *layer = -1;
+    if (rc == SQLITE_ROW) {
+        *layer = sqlite3_column_int(st, 0);
+        if (change)
+            *change = sqlite3_column_int64(st, 2);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            const char *d = (const char *)sqlite3_column_text(st, 1);
+            size_t n = (size_t)sqlite3_column_bytes(st, 1);
+            if (!d || !(*doc = malloc(n + 1))) {
+                e = PE_ENOMEM;
+            } else {
+                memcpy(*doc, d, n + 1);
+                *len = n;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        e = PE_ENOTFOUND;
+    } else {
+        e = fail(s, rc, op);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return e;
+}
+
+int pe_spool_doc_put(struct pe_spool *s, const char *coll, const char *key, int layer,
+                     const char *doc, size_t len, int64_t change, bool *changed)
+{
+    assert(s && coll && key);
+    if (changed)
+        *changed = false;
+    int e = writable(s);
+    if (e)
+        return e;
+    if (!*coll || !*key || layer < 0 || layer >= PE_SPOOL_LAYERS || change < 1 ||
+        len > INT_MAX)
+        return PE_EINVAL;
+    sqlite3_stmt *put = doc_stmt(s, doc ? DS_LAYER_PUT : DS_LAYER_DEL);
+    sqlite3_stmt *top = doc_stmt(s, DS_TOP), *cur = doc_stmt(s, DS_CUR);
+    sqlite3_stmt *eff = doc_stmt(s, DS_DOC_PUT);
+    if (!put || !top || !cur || !eff)
+        return PE_EIO;
+
+    sqlite3_bind_text(put, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(put, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int(put, 3, layer);
+    if (doc)
+        sqlite3_bind_text(put, 4, doc, (int)len, SQLITE_STATIC);
+    if ((e = doc_exec(s, put, "doc_layer")))
+        return e;
+
+    /* What the key's effective document is now, and what it was. */
+    char *now = NULL, *was = NULL;
+    size_t now_len = 0, was_len = 0;
+    int now_layer = -1, was_layer = -1;
+    sqlite3_bind_text(top, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(top, 2, key, -1, SQLITE_STATIC);
+    e = doc_row(s, top, &now_layer, &now, &now_len, NULL, "doc_top");
+    if (e == PE_ENOTFOUND)
+        e = PE_OK; /* in no layer any more */
+    if (e)
+        goto free_docs;
+    sqlite3_bind_text(cur, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(cur, 2, key, -1, SQLITE_STATIC);
+    int64_t was_change = 0;
+    e = doc_row(s, cur, &was_layer, &was, &was_len, &was_change, "doc_current");
+    bool known = e == PE_OK;
+    if (e == PE_ENOTFOUND)
+        e = PE_OK;
+    if (e)
+        goto free_docs;
+    bool same = now ? (was && now_len == was_len && memcmp(now, was, now_len) == 0) : !was;
+    if (same && (!known || now_layer == was_layer))
+        goto free_docs; /* unchanged; a key never seen that is removed needs no row either */
+    /* The same bytes from another layer are no change a reader sees: only the layer is
+     * written, under the change number the row has. */
+    sqlite3_bind_text(eff, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(eff, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int(eff, 3, now_layer);
+    sqlite3_bind_int64(eff, 4, same ? was_change : change);
+    if (now)
+        sqlite3_bind_text(eff, 5, now, (int)now_len, SQLITE_STATIC);
+    if ((e = doc_exec(s, eff, "doc_put")) == PE_OK && changed && !same)
+        *changed = true;
+
+free_docs:
+    free(now);
+    free(was);
+    return e;
+}
+
+int pe_spool_docs(struct pe_spool *s, const char *coll, int64_t after, bool removed,
+                  int (*fn)(const struct pe_spool_doc *d, void *ctx), void *ctx)
+{
+    assert(s && coll && fn);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                removed ? "SELECT key, doc, layer, change FROM docs "
+                                          "WHERE coll = ?1 AND change > ?2 ORDER BY key"
+                                        : "SELECT key, doc, layer, change FROM docs "
+                                          "WHERE coll = ?1 AND change > ?2 AND doc IS NOT NULL "
+                                          "ORDER BY key",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "docs");
+    sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    int e = PE_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pe_spool_doc d = {
+            .key = (const char *)sqlite3_column_text(st, 0),
+            .layer = sqlite3_column_int(st, 2),
+            .change = sqlite3_column_int64(st, 3),
+        };
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            d.doc = (const char *)sqlite3_column_text(st, 1);
+            d.len = (size_t)sqlite3_column_bytes(st, 1);
+        } else {
+            d.layer = -1;
+        }
+        if (!d.key || (sqlite3_column_type(st, 1) != SQLITE_NULL && !d.doc)) {
+            e = PE_ENOMEM; /* SQLite could not convert the value */
+            break;
+        }
+        if ((e = fn(&d, ctx)) != 0)
+            break;
+    }
+    if (e == PE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = fail(s, rc, "docs");
+    sqlite3_finalize(st);
+    return e;
+}
+
+int pe_spool_docs_count(struct pe_spool *s, const char *coll, int64_t after, int64_t *present,
+                        int64_t *removed)
+{
+    assert(s && coll);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT count(doc), count(*) - count(doc) FROM docs "
+                                "WHERE coll = ?1 AND change > ?2",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, after);
+        rc = sqlite3_step(st);
+    }
+    int e = rc == SQLITE_ROW ? PE_OK : fail(s, rc, "docs_count");
+    if (e == PE_OK) {
+        if (present)
+            *present = sqlite3_column_int64(st, 0);
+        if (removed)
+            *removed = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+int pe_spool_position_set(struct pe_spool *s, const char *log, int32_t part, int64_t next)
+{
+    assert(s && log);
+    int e = writable(s);
+    if (e)
+        return e;
+    if (!*log || part < 0 || next < 0)
+        return PE_EINVAL;
+    sqlite3_stmt *st = doc_stmt(s, DS_POS_PUT);
+    if (!st)
+        return PE_EIO;
+    sqlite3_bind_text(st, 1, log, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, part);
+    sqlite3_bind_int64(st, 3, next);
+    return doc_exec(s, st, "position");
+}
+
+int pe_spool_positions(struct pe_spool *s, int (*fn)(const struct pe_spool_position *p, void *ctx),
+                       void *ctx)
+{
+    assert(s && fn);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT log, part, next FROM positions ORDER BY log, part",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "positions");
+    int e = PE_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct pe_spool_position p = {
+            .log = (const char *)sqlite3_column_text(st, 0),
+            .part = (int32_t)sqlite3_column_int(st, 1),
+            .next = sqlite3_column_int64(st, 2),
+        };
+        if (!p.log) {
+            e = PE_ENOMEM;
+            break;
+        }
+        if ((e = fn(&p, ctx)) != 0)
+            break;
+    }
+    if (e == PE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = fail(s, rc, "positions");
+    sqlite3_finalize(st);
+    return e;
+}
+
+int pe_spool_meta_set(struct pe_spool *s, const char *key, const char *value, int64_t now_ms)
+{
+    assert(s && key && value);
+    int e = writable(s);
+    if (e)
+        return e;
+    if (!*key)
+        return PE_EINVAL;
+    sqlite3_stmt *st = doc_stmt(s, DS_META_SET);
+    if (!st)
+        return PE_EIO;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now_ms);
+    return doc_exec(s, st, "meta_set");
+}
+
+int pe_spool_read(struct pe_spool *s, int (*fn)(struct pe_spool *s, void *ctx), void *ctx)
+{
+    assert(s && fn);
+    if (s->in_txn || s->in_read)
+        return fn(s, ctx); /* already one view of the file */
+    int rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "read_begin");
+    s->in_read = true;
+    int e = fn(s, ctx);
+    s->in_read = false;
+    /* A read transaction has nothing to keep: COMMIT just ends it. */
+    rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        int f = fail(s, rc, "read_end");
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (e == PE_OK)
+            e = f;
+    }
     return e;
 }

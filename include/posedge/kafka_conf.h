@@ -2,7 +2,8 @@
 /*
  * kafka_conf.h - the one owner of librdkafka configuration: every Kafka client posedge makes
  * (the bridge's event producers, its telemetry and master data producers, the readers of
- * committed state in the bridge and in posedge-ctl, posedge-ctl's development cluster) gets
+ * committed state in the bridge and in posedge-ctl, the bridge's catalog reader, posedge-ctl's
+ * development cluster) gets
  * its rd_kafka_conf_t from pe_kafka_conf_new, by role.
  *
  * A role is what the client is for. It has defaults posedge chooses (acks=all and idempotence
@@ -46,6 +47,7 @@
     X(PRODUCER_TELEMETRY, "producer-telemetry")         /* state documents, best effort */        \
     X(PRODUCER_MASTER_DATA, "producer-master-data")     /* Avro master data at start */           \
     X(READER_COMMITTED, "reader-committed")             /* read_committed, commits nothing */     \
+    X(READER_CATALOG, "reader-catalog")                 /* the bridge's catalog reader */        \
     X(MOCK_CLUSTER, "mock-cluster")                     /* the handle a mock cluster lives on */
 
 enum pe_kafka_role {
@@ -164,7 +166,7 @@ struct pe_kafka_site {
                                      NULL; MOCK_CLUSTER takes none */
     const struct pe_kafka_security *security; /* NULL: plaintext; MOCK_CLUSTER takes none */
     const char *transactional_id; /* PRODUCER_TRANSACTIONAL: required */
-    const char *group_id;         /* READER_COMMITTED: required */
+    const char *group_id;         /* READER_COMMITTED, READER_CATALOG: required */
 };
 
 /*

@@ -171,4 +171,92 @@ int pe_spool_meta_get(struct pe_spool *s, const char *key, char **value);
 int pe_spool_meta_list(struct pe_spool *s, const char *prefix,
                        int (*fn)(const struct pe_spool_meta *m, void *ctx), void *ctx);
 
+/*
+ * Set key to value inside the open transaction (pe_spool_begin): it reaches the file with the
+ * rest of the transaction or not at all. Errors: PE_ESTATE (no transaction open), PE_EINVAL
+ * (empty key), PE_EIO, PE_EFULL.
+ */
+int pe_spool_meta_set(struct pe_spool *s, const char *key, const char *value, int64_t now_ms);
+
+/*
+ * ---- documents taken from an outside log ----
+ *
+ * Keyed documents that a bridge module reads from an outside log (a compacted Kafka topic) and
+ * serves on, kept with the positions in that log it has read up to. The spool does not
+ * interpret documents, collection names or log names.
+ *
+ * A document lives in a collection (a short name of the caller's), under a key, in a layer
+ * (0..PE_SPOOL_LAYERS-1): one key may have a document in several layers of its collection, and
+ * the one in the highest layer is the key's effective document (a general entry in layer 0
+ * overridden by a particular one in layer 1, say). The effective document of every key is kept
+ * with the change number the caller gave when it last changed; a key that no layer has any
+ * more keeps its row without a document (removed), so a reader can list everything that
+ * changed after a change number, removals included.
+ *
+ * Writes run inside pe_spool_begin .. pe_spool_commit, as intake does: the documents, the
+ * positions (pe_spool_position_set) and metadata (pe_spool_meta_set) of one batch reach the
+ * file together or not at all, so after a crash the positions say exactly what to read next.
+ */
+#define PE_SPOOL_LAYERS 8
+
+/*
+ * Put doc (len bytes of UTF-8 text, copied) as key's document in layer of coll, or with doc
+ * NULL take key out of that layer; then bring key's effective document up to date. When it
+ * changed (other bytes, or present where it was removed, or removed where it was present) its
+ * row gets the change number change and *changed (may be NULL) is set; the same bytes again,
+ * or from another layer, change nothing. Inside the open transaction only. Errors: PE_ESTATE
+ * (no transaction open), PE_EINVAL (empty coll or key, layer out of range, change < 1),
+ * PE_EIO, PE_EFULL, PE_ENOMEM; after an error the caller rolls the transaction back.
+ */
+int pe_spool_doc_put(struct pe_spool *s, const char *coll, const char *key, int layer,
+                     const char *doc, size_t len, int64_t change, bool *changed);
+
+/* One effective document, as pe_spool_docs hands it out (pointers valid during the call). */
+struct pe_spool_doc {
+    const char *key;  /* its key */
+    const char *doc;  /* the effective document (NUL-terminated), NULL when removed */
+    size_t len;       /* its length */
+    int layer;        /* the layer it comes from, -1 when removed */
+    int64_t change;   /* the change number of its last change */
+};
+
+/*
+ * Call fn for every key of coll whose change number is above after (0: every key), in key
+ * order (bytewise), with its effective document; removed keys too when removed is true. fn
+ * returning non-zero stops and is returned. Reads what the connection sees: the open
+ * transaction's writes included. Errors: PE_EIO, PE_ENOMEM.
+ */
+int pe_spool_docs(struct pe_spool *s, const char *coll, int64_t after, bool removed,
+                  int (*fn)(const struct pe_spool_doc *d, void *ctx), void *ctx);
+
+/* Count the keys of coll changed after after: *present (may be NULL) those with a document,
+ * *removed (may be NULL) the others. Errors: PE_EIO. */
+int pe_spool_docs_count(struct pe_spool *s, const char *coll, int64_t after, int64_t *present,
+                        int64_t *removed);
+
+/* Record that log's partition part is read up to next (the position of the next entry to
+ * read), inside the open transaction. Errors: PE_ESTATE (no transaction), PE_EINVAL (empty log,
+ * part or next negative), PE_EIO, PE_EFULL. */
+int pe_spool_position_set(struct pe_spool *s, const char *log, int32_t part, int64_t next);
+
+struct pe_spool_position {
+    const char *log; /* the log's name */
+    int32_t part;    /* its partition */
+    int64_t next;    /* the position of the next entry to read */
+};
+
+/* Call fn for every position recorded, by log and partition; fn returning non-zero stops and
+ * is returned. Errors: PE_EIO, PE_ENOMEM. */
+int pe_spool_positions(struct pe_spool *s, int (*fn)(const struct pe_spool_position *p, void *ctx),
+                       void *ctx);
+
+/*
+ * Run fn inside one read transaction, so that everything it reads (documents, counts,
+ * metadata) is one committed state of the file, whatever is written meanwhile by another
+ * connection. Inside an open write transaction fn simply runs (it sees that transaction).
+ * While fn runs nothing may begin a write (PE_ESTATE). Returns what fn returns, or PE_EIO when
+ * the transaction could not begin.
+ */
+int pe_spool_read(struct pe_spool *s, int (*fn)(struct pe_spool *s, void *ctx), void *ctx);
+
 #endif

@@ -28,14 +28,19 @@ topic created on demand. Users (random passwords, in 0600 files; see SaslUsers):
   admin   super user (SCRAM)
   bridge  the bridge's principal (SCRAM, and PLAIN with a password of its own): Write on the
           bridge's topics (bridge_topics(); minus deny_topics) and on the transactional id
-          posedge-bridge-<bridge_id>, Read on its state topic and its state reader's group
-  hq      a reader (SCRAM), as posedge-ctl reconcile runs at HQ: Read on pos.* and
-          posedge.*, and on the groups posedge-reconcile-*
-The topics are made by the fixture (the state topic compacted), since no principal but admin
-may create one: a managed Kafka is set up that way too. The controller listener and an
-"internal" PLAINTEXT listener (inter-broker traffic and the fixture's own tools) are on
-127.0.0.1 only; the authorizer must let their principal, User:ANONYMOUS, do anything (without
-it the KRaft node cannot register with its own controller).
+          posedge-bridge-<bridge_id>, Read on its state topic and its state reader's group,
+          and on the catalog topics (CATALOG_TOPICS) and the catalog reader's group
+  hq      HQ (SCRAM), as posedge-ctl reconcile and catalog publish run there: Read on pos.*
+          and posedge.*, and on the groups posedge-reconcile-*; Write on the catalog topics
+          and on the transactional id posedge-ctl-catalog
+The topics are made by the fixture (the state topic and the catalog topics compacted), since
+no principal but admin may create one: a managed Kafka is set up that way too. The controller
+listener and an "internal" PLAINTEXT listener (inter-broker traffic and the fixture's own
+tools) are on 127.0.0.1 only; the authorizer must let their principal, User:ANONYMOUS, do
+anything (without it the KRaft node cannot register with its own controller).
+
+RealKafka(workdir, catalog=True) makes the catalog topics in plaintext mode too (compacted, as
+HQ would: a topic created on demand would not be), at the first start.
 """
 import atexit
 import base64
@@ -107,6 +112,12 @@ def _tail(path, n):
 BRIDGE_TOPICS = ("pos.sales", "pos.inventory", "pos.reports", "pos.dlq", "pos.telemetry")
 STATE_TOPIC = "posedge.bridge.state"
 STATE_GROUP = "posedge-bridge-state"  # the group id of the bridge's state reader (output_txn.c)
+# HQ's catalog topics (compacted) and the rejects topic the bridge writes (bridge/catalog.h),
+# the catalog reader's group, and the transactional id of posedge-ctl catalog publish.
+CATALOG_TOPICS = ("pos.catalog", "pos.promotions")
+REJECTS_TOPIC = "pos.catalog.rejects"
+CATALOG_GROUP = "posedge-bridge-catalog"
+CATALOG_TID = "posedge-ctl-catalog"
 SECURITY_MODES = ("plaintext", "sasl_ssl")
 # The SASL mechanisms of the SASL_SSL listener, and the users created at format time (SCRAM).
 MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
@@ -225,7 +236,7 @@ class RealKafka:
     """
 
     def __init__(self, workdir, name="kafka", security="plaintext", bridge_id="s001",
-                 deny_topics=()):
+                 deny_topics=(), catalog=False):
         check(security in SECURITY_MODES, "security: one of %s" % ", ".join(SECURITY_MODES))
         self.home = kafka_home()
         self.classpath = os.path.join(self.home, "lib", "*")
@@ -236,6 +247,7 @@ class RealKafka:
         self.security = security
         self.bridge_id = bridge_id
         self.deny_topics = tuple(deny_topics)
+        self.catalog = catalog or security == "sasl_ssl"
         ports = set()
         while len(ports) < (3 if security == "sasl_ssl" else 2):
             ports.add(free_port())
@@ -415,12 +427,37 @@ class RealKafka:
             raise
         if self.sasl:
             self._setup_sasl()
+        elif self.catalog:
+            self._setup_catalog()
         self.start_seconds = time.monotonic() - t0
         return self
 
     def bridge_topics(self):
         """Every topic the bridge writes (its Write ACL, less deny_topics)."""
-        return BRIDGE_TOPICS + (STATE_TOPIC,)
+        return BRIDGE_TOPICS + (STATE_TOPIC, REJECTS_TOPIC)
+
+    @staticmethod
+    def catalog_topics():
+        """(topic, partitions, config) of the catalog topics: HQ's two compacted ones (three
+        partitions, so that a test sees records of one store spread over several) and the
+        rejects topic."""
+        compact = {"cleanup.policy": "compact"}
+        return [(t, 3, compact) for t in CATALOG_TOPICS] + [(REJECTS_TOPIC, 1, None)]
+
+    def _setup_catalog(self):
+        """Plaintext mode with catalog=True, once: the catalog topics."""
+        done = os.path.join(self.dir, "catalog.done")
+        if os.path.exists(done):
+            return
+        topics = self.catalog_topics()
+        jobs = [self._tool_start("org.apache.kafka.tools.TopicCommand",
+                                 *self._create_topic_args(t, n, c)) for t, n, c in topics]
+        for j in jobs:
+            self._tool_wait(j)
+        for t, n, _ in topics:
+            wait_until(lambda: sorted(self.topic_leaders(t).items())
+                       == [(i, 1) for i in range(n)], 60, "leaders of %s" % t)
+        open(done, "w").close()
 
     def _setup_sasl(self):
         """Once, at the first start: the topics and the ACLs (both live in the metadata log,
@@ -429,15 +466,17 @@ class RealKafka:
         if os.path.exists(done):
             return
         topics = [(t, 1, None) for t in BRIDGE_TOPICS] + [
-            (STATE_TOPIC, 1, {"cleanup.policy": "compact"})]
+            (STATE_TOPIC, 1, {"cleanup.policy": "compact"})] + self.catalog_topics()
         allowed = [t for t in self.bridge_topics() if t not in self.deny_topics]
         tid = "posedge-bridge-%s" % self.bridge_id
         jobs = [self._tool_start("org.apache.kafka.tools.TopicCommand",
                                  *self._create_topic_args(t, n, c)) for t, n, c in topics]
         jobs += [self._tool_start("kafka.admin.AclCommand", *args) for args in (
             self._acl_args("User:bridge", ("Write", "Describe"), topics=allowed, tids=(tid,)),
-            self._acl_args("User:bridge", ("Read",), topics=(STATE_TOPIC,),
-                           groups=(STATE_GROUP,)),
+            self._acl_args("User:bridge", ("Read",), topics=(STATE_TOPIC,) + CATALOG_TOPICS,
+                           groups=(STATE_GROUP, CATALOG_GROUP)),
+            self._acl_args("User:hq", ("Write", "Describe"), topics=CATALOG_TOPICS,
+                           tids=(CATALOG_TID,)),
             self._acl_args("User:hq", ("Read", "Describe"), topics=("pos.", "posedge."),
                            groups=("posedge-reconcile",), prefixed=True))]
         for j in jobs:

@@ -94,6 +94,17 @@ static void t_roles(void)
     CHECK_STR(get(c, "auto.offset.reset"), "smallest"); /* earliest */
     rd_kafka_conf_destroy(c);
 
+    /* The catalog reader: bounded, and read_committed whatever the user's properties say. */
+    cJSON_AddStringToObject(props, "isolation.level", "read_uncommitted");
+    cJSON_AddStringToObject(props, "enable.auto.commit", "true");
+    c = make(PE_KAFKA_READER_CATALOG, &site);
+    CHECK_STR(get(c, "group.id"), "g1");
+    CHECK_STR(get(c, "isolation.level"), "read_committed");
+    CHECK_STR(get(c, "enable.auto.commit"), "false");
+    CHECK_STR(get(c, "enable.partition.eof"), "true");
+    CHECK_STR(get(c, "queued.max.messages.kbytes"), "4096");
+    rd_kafka_conf_destroy(c);
+
     c = make(PE_KAFKA_MOCK_CLUSTER, NULL);
     CHECK_STR(get(c, "bootstrap.servers"), "");
     rd_kafka_conf_destroy(c);

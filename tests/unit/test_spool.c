@@ -302,7 +302,7 @@ static void t_open_fresh(void)
     pe_spool_close(NULL);
 
     CHECK_INT(raw_int(path, "PRAGMA application_id"), 0x50455350);
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 4);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM terminals"), 0);
     s = open_s(path, 0); /* and an existing empty spool opens again */
     CHECK_INT(nterms(s), 0);
@@ -1174,8 +1174,8 @@ static void t_not_a_spool(void)
 
     const char *newer = pe_test_path(3, "newer.db");
     spool_with(newer, 2);
-    raw_sql(newer, "PRAGMA user_version = 4");
-    expect_refused(newer, PE_EINVAL, "schema version 4");
+    raw_sql(newer, "PRAGMA user_version = 5");
+    expect_refused(newer, PE_EINVAL, "schema version 5");
 }
 
 static void t_damaged(void)
@@ -1312,8 +1312,8 @@ static void t_verify(void)
     spool_with(p1, 20);
     raw_sql(p1, "UPDATE terminals SET spooled = 21");
     expect_verify(p1, PE_ECORRUPT, "seq 21: missing");
-    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 4");
-    expect_verify(p1, PE_EINVAL, "schema version 4");
+    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 5");
+    expect_verify(p1, PE_EINVAL, "schema version 5");
     raw_sql(p1, "CREATE TABLE extra(x); PRAGMA application_id = 7");
     expect_verify(p1, PE_ECORRUPT, "not a posedge spool");
 }
@@ -1562,8 +1562,11 @@ static void t_meta(void)
     CHECK_OK(pe_spool_meta_list(s, "a/%", see_meta, &seen)); /* a prefix, not a pattern */
     CHECK_INT(seen.n, 0);
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 3);
+    CHECK_INT(user_version(path), 4);
 }
+
+/* What a file of schema version 3 or older lacks: the document tables. */
+#define NO_DOCS "DROP TABLE doc_layers; DROP TABLE docs; DROP TABLE positions; "
 
 /* Older files are migrated at open, one version per transaction: version 1 had no table of
  * ids, version 2 kept the Avro sinks' ids in schema_ids, which become metadata under the keys
@@ -1576,17 +1579,17 @@ static void t_migration(void)
     char err[256];
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
     pe_spool_close(s);
-    exec_sql(path, "DROP TABLE meta; PRAGMA user_version = 1;");
+    exec_sql(path, "DROP TABLE meta; " NO_DOCS "PRAGMA user_version = 1;");
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
     CHECK_OK(pe_spool_meta_put(s, "k", "v", 1));
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 3);
+    CHECK_INT(user_version(path), 4);
 
     path = pe_test_path(0, "v2.db");
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
     pe_spool_close(s);
     exec_sql(path,
-             "DROP TABLE meta;"
+             "DROP TABLE meta;" NO_DOCS
              "CREATE TABLE schema_ids(subject TEXT NOT NULL, schema TEXT NOT NULL, id INTEGER NOT "
              "NULL, version INTEGER NOT NULL, learned_ms INTEGER NOT NULL, PRIMARY KEY(subject, "
              "schema));"
@@ -1605,7 +1608,7 @@ static void t_migration(void)
     CHECK_STR(seen.values[1], "{\"schema\":\"\\\"int\\\"\",\"version\":2}");
     CHECK_INT(seen.updated[1], 2000);
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 3);
+    CHECK_INT(user_version(path), 4);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
@@ -1618,8 +1621,243 @@ static void t_migration(void)
     sqlite3_close(db);
 }
 
+/* ---- documents ---- */
+
+struct docs_seen {
+    int n;
+    char keys[16][32];
+    char docs[16][64]; /* "" for a removed key */
+    int layers[16];
+    int64_t changes[16];
+};
+
+static int see_doc(const struct pe_spool_doc *d, void *ctx)
+{
+    struct docs_seen *seen = ctx;
+    if (seen->n == 16)
+        return 1;
+    snprintf(seen->keys[seen->n], sizeof seen->keys[0], "%s", d->key);
+    snprintf(seen->docs[seen->n], sizeof seen->docs[0], "%s", d->doc ? d->doc : "");
+    CHECK_INT(d->doc ? strlen(d->doc) : 0, d->len);
+    seen->layers[seen->n] = d->layer;
+    seen->changes[seen->n++] = d->change;
+    return 0;
+}
+
+static void docs_list(struct pe_spool *s, const char *coll, int64_t after, bool removed,
+                      struct docs_seen *seen)
+{
+    memset(seen, 0, sizeof *seen);
+    CHECK_OK(pe_spool_docs(s, coll, after, removed, see_doc, seen));
+}
+
+static bool put(struct pe_spool *s, const char *coll, const char *key, int layer, const char *doc,
+                int64_t change)
+{
+    bool changed = false;
+    CHECK_OK(pe_spool_doc_put(s, coll, key, layer, doc, doc ? strlen(doc) : 0, change, &changed));
+    return changed;
+}
+
+/* Layers: the highest one a key is in is its effective document; a change number is given
+ * only when the effective document changes; a key in no layer stays as removed. */
+static void t_docs_layers(void)
+{
+    struct pe_spool *s = open_s(pe_test_path(0, "docs.db"), 0);
+    struct docs_seen seen;
+    int64_t present = -1, removed = -1;
+
+    CHECK_INT(pe_spool_doc_put(s, "items", "A", 0, "a", 1, 1, NULL), PE_ESTATE); /* no txn */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(pe_spool_doc_put(s, "", "A", 0, "a", 1, 1, NULL), PE_EINVAL);
+    CHECK_INT(pe_spool_doc_put(s, "items", "", 0, "a", 1, 1, NULL), PE_EINVAL);
+    CHECK_INT(pe_spool_doc_put(s, "items", "A", PE_SPOOL_LAYERS, "a", 1, 1, NULL), PE_EINVAL);
+    CHECK_INT(pe_spool_doc_put(s, "items", "A", -1, "a", 1, 1, NULL), PE_EINVAL);
+    CHECK_INT(pe_spool_doc_put(s, "items", "A", 0, "a", 1, 0, NULL), PE_EINVAL);
+    /* change 1: A and B in layer 0 (general), C removed although never seen: no row */
+    CHECK(put(s, "items", "A", 0, "{\"p\":1}", 1));
+    CHECK(put(s, "items", "B", 0, "{\"p\":2}", 1));
+    CHECK(!put(s, "items", "C", 0, NULL, 1));
+    CHECK(put(s, "promotions", "A", 0, "{\"x\":1}", 1)); /* another collection, same key */
+    CHECK_OK(pe_spool_commit(s));
+    docs_list(s, "items", 0, true, &seen);
+    CHECK_INT(seen.n, 2);
+    CHECK_STR(seen.keys[0], "A");
+    CHECK_STR(seen.docs[0], "{\"p\":1}");
+    CHECK_INT(seen.layers[0], 0);
+    CHECK_INT(seen.changes[0], 1);
+
+    /* change 2: A overridden in layer 1; B again with the same bytes (no change) */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "A", 1, "{\"p\":10}", 2));
+    CHECK(!put(s, "items", "B", 0, "{\"p\":2}", 2));
+    /* the same bytes in a higher layer: no change, but the row says where it comes from */
+    CHECK(!put(s, "items", "B", 1, "{\"p\":2}", 2));
+    CHECK_OK(pe_spool_commit(s));
+    docs_list(s, "items", 1, true, &seen);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.keys[0], "A");
+    CHECK_STR(seen.docs[0], "{\"p\":10}");
+    CHECK_INT(seen.layers[0], 1);
+    CHECK_INT(seen.changes[0], 2);
+    docs_list(s, "items", 0, true, &seen);
+    CHECK_INT(seen.layers[1], 1);
+    CHECK_INT(seen.changes[1], 1);
+
+    /* change 3: a general update of A is hidden by its layer 1 document: no change; taking A
+     * out of layer 1 falls back to layer 0's (a change); B out of layer 1 leaves the same
+     * bytes (no change). */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(!put(s, "items", "A", 0, "{\"p\":3}", 3));
+    CHECK(put(s, "items", "A", 1, NULL, 3));
+    CHECK(!put(s, "items", "B", 1, NULL, 3));
+    CHECK_OK(pe_spool_commit(s));
+    docs_list(s, "items", 2, true, &seen);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.docs[0], "{\"p\":3}");
+    CHECK_INT(seen.layers[0], 0);
+    CHECK_INT(seen.changes[0], 3);
+
+    /* change 4: B out of every layer: removed, and listed as removed after 3 */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "B", 0, NULL, 4));
+    CHECK(!put(s, "items", "B", 0, NULL, 4)); /* removing again changes nothing */
+    CHECK_OK(pe_spool_commit(s));
+    docs_list(s, "items", 3, true, &seen);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.keys[0], "B");
+    CHECK_STR(seen.docs[0], "");
+    CHECK_INT(seen.layers[0], -1);
+    CHECK_INT(seen.changes[0], 4);
+    docs_list(s, "items", 3, false, &seen);
+    CHECK_INT(seen.n, 0);
+    docs_list(s, "items", 0, false, &seen); /* a full listing: what is there */
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.keys[0], "A");
+    CHECK_OK(pe_spool_docs_count(s, "items", 0, &present, &removed));
+    CHECK_INT(present, 1);
+    CHECK_INT(removed, 1);
+    CHECK_OK(pe_spool_docs_count(s, "items", 3, &present, &removed));
+    CHECK_INT(present, 0);
+    CHECK_INT(removed, 1);
+    CHECK_OK(pe_spool_docs_count(s, "promotions", 0, &present, NULL));
+    CHECK_INT(present, 1);
+
+    /* change 5: B back */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "B", 1, "{\"p\":5}", 5));
+    CHECK_OK(pe_spool_commit(s));
+    docs_list(s, "items", 4, true, &seen);
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.docs[0], "{\"p\":5}");
+    pe_spool_close(s);
+}
+
+static int see_pos(const struct pe_spool_position *p, void *ctx)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s:%d:%lld ", p->log, (int)p->part, (long long)p->next);
+    return 0;
+}
+
+static int read_all(struct pe_spool *s, void *ctx)
+{
+    struct docs_seen *seen = ctx;
+    CHECK_INT(pe_spool_begin(s), PE_ESTATE); /* nothing writes inside a read */
+    CHECK_INT(pe_spool_meta_put(s, "x", "y", 1), PE_ESTATE);
+    memset(seen, 0, sizeof *seen);
+    return pe_spool_docs(s, "items", 0, true, see_doc, seen);
+}
+
+/* Documents, positions and metadata of one transaction reach the file together or not at all:
+ * a rollback (or a process killed before the commit) leaves the last committed batch. */
+static void t_docs_atomic(void)
+{
+    const char *path = pe_test_path(0, "atomic.db");
+    struct pe_spool *s = open_s(path, 0);
+    struct docs_seen seen;
+    char pos[256] = "", *v = NULL;
+
+    CHECK_INT(pe_spool_position_set(s, "log", 0, 5), PE_ESTATE);
+    CHECK_INT(pe_spool_meta_set(s, "k", "v", 1), PE_ESTATE);
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(pe_spool_position_set(s, "", 0, 5), PE_EINVAL);
+    CHECK_INT(pe_spool_position_set(s, "log", -1, 5), PE_EINVAL);
+    CHECK_INT(pe_spool_meta_set(s, "", "v", 1), PE_EINVAL);
+    CHECK(put(s, "items", "A", 0, "a1", 1));
+    CHECK_OK(pe_spool_position_set(s, "log", 0, 5));
+    CHECK_OK(pe_spool_position_set(s, "log", 1, 7));
+    CHECK_OK(pe_spool_meta_set(s, "feed/version", "1", 10));
+    CHECK_OK(pe_spool_commit(s));
+
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "A", 0, "a2", 2));
+    CHECK(put(s, "items", "B", 0, "b2", 2));
+    CHECK_OK(pe_spool_position_set(s, "log", 0, 9));
+    CHECK_OK(pe_spool_position_set(s, "other", 0, 1));
+    CHECK_OK(pe_spool_meta_set(s, "feed/version", "2", 20));
+    /* Inside the transaction its writes are seen. */
+    CHECK_OK(pe_spool_read(s, read_all, &seen));
+    CHECK_INT(seen.n, 2);
+    pe_spool_rollback(s);
+
+    CHECK_OK(pe_spool_positions(s, see_pos, pos));
+    CHECK_STR(pos, "log:0:5 log:1:7 ");
+    CHECK_OK(pe_spool_meta_get(s, "feed/version", &v));
+    CHECK_STR(v, "1");
+    free(v);
+    CHECK_OK(pe_spool_read(s, read_all, &seen));
+    CHECK_INT(seen.n, 1);
+    CHECK_STR(seen.docs[0], "a1");
+
+    /* Committed: the whole batch, after a reopen too. */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "B", 0, "b3", 3));
+    CHECK_OK(pe_spool_position_set(s, "log", 0, 12));
+    CHECK_OK(pe_spool_meta_set(s, "feed/version", "3", 30));
+    CHECK_OK(pe_spool_commit(s));
+    pe_spool_close(s);
+    s = open_s(path, 0);
+    pos[0] = '\0';
+    CHECK_OK(pe_spool_positions(s, see_pos, pos));
+    CHECK_STR(pos, "log:0:12 log:1:7 ");
+    CHECK_OK(pe_spool_meta_get(s, "feed/version", &v));
+    CHECK_STR(v, "3");
+    free(v);
+    docs_list(s, "items", 0, true, &seen);
+    CHECK_INT(seen.n, 2);
+    CHECK_STR(seen.docs[1], "b3");
+    CHECK_INT(seen.changes[1], 3);
+    /* The spool's own check at open and verify are content with the document tables. */
+    pe_spool_close(s);
+    char err[256];
+    CHECK_OK(pe_spool_verify(path, NULL, NULL, err, sizeof err));
+}
+
+/* A version 3 file (no document tables) gains them, empty, at open; verify reads one as it
+ * is. */
+static void t_migration_docs(void)
+{
+    const char *path = pe_test_path(0, "v3.db");
+    struct pe_spool *s = open_s(path, 0);
+    pe_spool_close(s);
+    exec_sql(path, NO_DOCS "PRAGMA user_version = 3;");
+    char err[256];
+    CHECK_OK(pe_spool_verify(path, NULL, NULL, err, sizeof err));
+    s = open_s(path, 0);
+    CHECK_INT(user_version(path), 4);
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "A", 0, "a", 1));
+    CHECK_OK(pe_spool_commit(s));
+    pe_spool_close(s);
+}
+
 static const struct pe_test tests[] = {
     {"meta", t_meta},
+    {"docs_layers", t_docs_layers},
+    {"docs_atomic", t_docs_atomic},
+    {"migration_docs", t_migration_docs},
     {"migration", t_migration},
     {"open_fresh", t_open_fresh},
     {"transaction_state", t_transaction_state},
