@@ -329,6 +329,9 @@ def bridge_killed_while_consuming_loses_and_doubles_nothing():
                        "the bridge to make a version")
             b.kill()
             b.start()
+            # The next kill is of a run that has begun: it logs where it starts from.
+            wait_until(lambda: sum(1 for l in open(logpath) if "event=catalog.start " in l)
+                       >= round_ + 2, 60, "the restarted bridge to start its catalog")
         v = s.wait_version(lambda v: v["items"] == len(expected), "every item", timeout=300)
 
         # What it serves is what was published...

@@ -904,9 +904,10 @@ static cJSON *parse_json(const char *text)
 /* The content hash of items and promotions (arrays). */
 static void hash_of(const cJSON *items, const cJSON *promos, char out[PE_SHA256_HEXLEN])
 {
-    const cJSON *a[400], *b[16];
+    const cJSON *a[400] = {0}, *b[16] = {0};
     size_t na = 0, nb = 0;
     const cJSON *d;
+    CHECK(cJSON_GetArraySize(items) <= 400 && cJSON_GetArraySize(promos) <= 16);
     cJSON_ArrayForEach(d, items) a[na++] = d;
     cJSON_ArrayForEach(d, promos) b[nb++] = d;
     char why[PE_CATALOG_WHY_MAX] = "";
@@ -923,8 +924,9 @@ static int apply_full(int64_t version, const cJSON *items, const cJSON *promos, 
     /* Documents the till must refuse have no hash: any will do, it is never reached. */
     char hash[PE_SHA256_HEXLEN] =
         "0000000000000000000000000000000000000000000000000000000000000000";
-    const cJSON *a[400], *b[16];
+    const cJSON *a[400] = {0}, *b[16] = {0};
     size_t na = 0, nb = 0;
+    CHECK(cJSON_GetArraySize(items) <= 400 && cJSON_GetArraySize(promos) <= 16);
     cJSON_ArrayForEach(d0, items) a[na++] = d0;
     cJSON_ArrayForEach(d0, promos) b[nb++] = d0;
     char w[PE_CATALOG_WHY_MAX];
