@@ -10,9 +10,18 @@
 # free because the shopper simulator scans 299... codes as "unknown item" mistakes. Prices are
 # integer cents, per unit, or per kilogram for weighed produce.
 #
+# With --csv it writes instead a CSV file for `posedge-ctl catalog publish` (make bench): the
+# rows of one store's items, each with one price in force from the epoch on; the sim catalog's
+# items, or with --items N that many invented ones (SKU-B000001.., in-store barcodes 28...,
+# categories and prices drawn as above). --change FIRST:COUNT:BUMP keeps only COUNT items from
+# the FIRST (numbered from 1) and raises their prices by BUMP cents: a price change.
+#
 # usage: scripts/gen-catalog.py [--check] [OUTPUT]   (OUTPUT defaults to boards/sim/catalog.json)
+#        scripts/gen-catalog.py --csv --store S [--items N] [--change FIRST:COUNT:BUMP] OUTPUT
 
+import csv
 import hashlib
+import io
 import json
 import os
 import sys
@@ -151,7 +160,61 @@ def render(items):
     return "".join(out)
 
 
+def invented(n):
+    """n invented items for benchmarks, in the sim catalog's form: ids SKU-B000001.., barcodes
+    28 followed by the number (unique, with their check digit), a category and a price drawn
+    from the categories above."""
+    out = []
+    for i in range(1, n + 1):
+        category, _, _, tax_bp, brands, products = CATEGORIES[h("bench/c/%d" % i) % len(CATEGORIES)]
+        brand, factor = brands[h("bench/b/%d" % i) % len(brands)]
+        pname, base = products[h("bench/p/%d" % i) % len(products)]
+        body = "28%010d" % i
+        out.append({"id": "SKU-B%06d" % i, "barcode": body + str(ean13_check(body)),
+                    "name": ("%s %s" % (brand, pname))[:NAME_MAX], "category": category,
+                    "brand": brand, "price": shelf_price(base * factor), "tax_bp": tax_bp,
+                    "weighed": False})
+    return out
+
+
+def render_csv(items, store):
+    """The items as posedge-ctl catalog publish's CSV: one row each, its price from the epoch."""
+    f = io.StringIO()
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["store", "id", "barcodes", "name", "category", "brand", "tax_bp", "weighed",
+                "currency", "price", "effective_from", "effective_to"])
+    for it in items:
+        w.writerow([store, it["id"], it["barcode"], it["name"], it["category"], it["brand"],
+                    it["tax_bp"], "true" if it["weighed"] else "false", CURRENCY, it["price"],
+                    "1970-01-01T00:00:00.000Z", ""])
+    return f.getvalue()
+
+
+def main_csv(args):
+    opts = {"--store": None, "--items": None, "--change": None}
+    rest = []
+    while args:
+        a = args.pop(0)
+        if a in opts and args:
+            opts[a] = args.pop(0)
+        else:
+            rest.append(a)
+    if not opts["--store"] or len(rest) != 1:
+        print("usage: gen-catalog.py --csv --store S [--items N] [--change FIRST:COUNT:BUMP] "
+              "OUTPUT", file=sys.stderr)
+        return 2
+    items = invented(int(opts["--items"])) if opts["--items"] else build()
+    if opts["--change"]:
+        first, count, bump = (int(x) for x in opts["--change"].split(":"))
+        items = [dict(it, price=it["price"] + bump) for it in items[first - 1:first - 1 + count]]
+    with open(rest[0], "w", encoding="utf-8") as f:
+        f.write(render_csv(items, opts["--store"]))
+    return 0
+
+
 def main(argv):
+    if "--csv" in argv:
+        return main_csv([a for a in argv if a != "--csv"])
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

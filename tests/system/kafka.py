@@ -601,15 +601,16 @@ class RealKafka:
             shutil.rmtree(self.data, ignore_errors=True)
 
 
-def serve(workdir, security="plaintext"):
-    """`kafka.py serve [--sasl-ssl] DIR`: run one node until SIGTERM or SIGINT (for make bench
-    and make demo). The last line it prints at start is "bootstrap=HOST:PORT". With --sasl-ssl
+def serve(workdir, security="plaintext", catalog=False):
+    """`kafka.py serve [--sasl-ssl] [--catalog] DIR`: run one node until SIGTERM or SIGINT (for
+    make bench and make demo). The last line it prints at start is "bootstrap=HOST:PORT".
+    --catalog makes the catalog topics in plaintext mode (RealKafka(catalog=True)). With --sasl-ssl
     the node is the SASL_SSL one of the tests, and lines before that one say how to reach it:
     "internal=HOST:PORT" (PLAINTEXT, its own tools), "ca_file=PATH", "password_file=PATH" (the
     bridge user's), "client_properties=PATH" (librdkafka key=value lines for the bridge user,
     0600), and "set=KEY=VALUE" for each bridge setting (posedge-bridge --set). SIGUSR1 stops the
     broker (an outage), SIGUSR2 starts it again on the same port and data; each prints a line."""
-    k = RealKafka(workdir, security=security)
+    k = RealKafka(workdir, security=security, catalog=catalog)
 
     def stop(*_):
         raise KeyboardInterrupt()
@@ -646,7 +647,8 @@ if __name__ == "__main__":
     import sys
     args = sys.argv[1:]
     sasl = "--sasl-ssl" in args
-    args = [a for a in args if a != "--sasl-ssl"]
+    catalog = "--catalog" in args
+    args = [a for a in args if a not in ("--sasl-ssl", "--catalog")]
     if len(args) != 2 or args[0] != "serve":
-        sys.exit("usage: kafka.py serve [--sasl-ssl] DIR")
-    serve(args[1], "sasl_ssl" if sasl else "plaintext")
+        sys.exit("usage: kafka.py serve [--sasl-ssl] [--catalog] DIR")
+    serve(args[1], "sasl_ssl" if sasl else "plaintext", catalog)
