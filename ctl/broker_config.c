@@ -131,7 +131,9 @@ static void write_conf(FILE *f, const struct bc *b)
           "# \"<store>/<name>\" is the username the ACL knows. New tills enrol on a listener of\n"
           "# their own. No anonymous access to the store's topics; no plaintext unless a lab\n"
           "# listener was asked for.\n"
-          "per_listener_settings true\n\n",
+          "per_listener_settings true\n"
+          "# Small requests and their answers go out at once (no Nagle wait for a delayed ACK).\n"
+          "set_tcp_nodelay true\n\n",
           f);
     fputs("# Mutual TLS: tills (s001/t01), the bridge (s001/bridge), HQ (s001/hq). A revoked or\n"
           "# expired certificate is refused at its next connection (reload after a new CRL).\n",

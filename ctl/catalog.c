@@ -852,6 +852,18 @@ static int produce_all(const struct pub *p, const struct pe_kafka_site *site, co
         fprintf(stderr, "posedge-ctl catalog publish: Kafka did not answer in time\n");
         goto destroy;
     }
+    /* A producer learns a topic's partitions on its first message to it, and waits for the
+     * next metadata round (about a second) to do so: ask for both topics now. */
+    const char *const topics[] = {topic, promotions_topic};
+    for (size_t i = 0; i < 2; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topics[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        left = deadline - pe_mono_ms();
+        if (rkt && left > 0 && !rd_kafka_metadata(rk, 0, rkt, &md, (int)left))
+            rd_kafka_metadata_destroy(md);
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+    }
     if ((e = rd_kafka_begin_transaction(rk))) {
         txn_failed("begin", e);
         goto destroy;
