@@ -216,6 +216,13 @@ static void try_apply(struct catalog_sync *s)
     switch (rc) {
     case PE_OK:
         s->applied++;
+        if (s->version > s->bridge_version) {
+            /* The bridge made this version after announcing the one asked for (it announces at
+             * most every 500 ms): take it as announced, or consider() would ask again, for
+             * everything, for what is now in force, until the announcement comes. */
+            s->bridge_version = s->version;
+            snprintf(s->bridge_hash, sizeof s->bridge_hash, "%s", s->hash);
+        }
         set_error(s, NULL);
         drop_transfer(s);
         changed(s);

@@ -38,6 +38,21 @@
 # idle till at night (a daemon whose clock starts at 23:00 of that day, at real speed) when HQ's
 # z_report comes; then it trades on.
 #
+# Prices from HQ (docs/protocol.md, "The store catalog"): before the tills start, HQ publishes
+# the store's catalog (posedge-ctl catalog publish, as HQ's Kafka user, of a CSV file that
+# scripts/demo-catalog.py writes from the board's catalog); at 3 s, while the store trades, HQ
+# publishes a change (JSON lines): one item's new price and a promotion, both effective at a
+# simulated time 5 to 6 hours ahead of the tills' clocks. The demo waits until posedge-ctl
+# catalog status lists every till current and shows posedge-ctl status (its CATALOG column). At
+# the end catalog status must list no till behind, and demo-catalog.py checks the journals: each
+# till's catalog_applied events end at the bridge's version, no sale line of the item at
+# another price than the one in force (old before, new after), the promotion on every line it
+# targets after the change and on none before, some of both at every till; it prints an excerpt
+# of a receipt that shows them. Any of it failing makes the exit status 1.
+#
+# DEMO_FAKETIME="YYYY-MM-DD HH:MM:SS" runs the posedge programs with their wall clock there (in
+# the past, e.g. yesterday 23:59:00 to cross midnight), as the tests' PE_TEST_FAKETIME does.
+#
 # PROFILE=NAME (make demo passes it through) runs the same demo with the bridge writing one more
 # output profile (docs/protocol.md, "Output profiles"): its configuration, generated into the run
 # directory, is boards/sim/bridge.json with "sinks": native (which reconcile checks) and NAME's
@@ -54,7 +69,8 @@
 # unknown NAME is refused (exit 2) before anything starts. The profile part never changes the
 # exit status.
 # usage: [PROFILE=native|purchases-json|retail-json|orders-json|inventory-avro|orders-avro|all]
-#        [DEMO_PLAINTEXT=1] scripts/demo.sh BUILD_DIR   (DEMO_SECONDS: trading time, default 70)
+#        [DEMO_PLAINTEXT=1] [DEMO_FAKETIME=TIME] scripts/demo.sh BUILD_DIR
+#        (DEMO_SECONDS: trading time, default 70)
 set -eu
 build=${1:?usage: scripts/demo.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -93,6 +109,38 @@ if [ -n "$profile" ]; then
 fi
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 run=$(mktemp -d "${TMPDIR:-/tmp}/posedge-demo-XXXXXX")
+
+# ---- DEMO_FAKETIME="YYYY-MM-DD HH:MM:SS" (UTC): the posedge programs at another wall clock ----
+# As the suite's PE_TEST_FAKETIME (README, "Testing"): libfaketime with one offset, their clocks
+# running on from there, the monotonic clocks and librdkafka's condition waits left alone
+# (tests/system/faketime_waits.c); mosquitto, Kafka, kcat and the demo's own tools keep the real
+# time. Take a time in the past: the certificates the faked programs make are valid from an hour
+# before their clock. bin becomes a folder of wrappers that exec the build's programs so.
+now_s() { echo $(($(date +%s) + fake_offset)); } # the posedge programs' wall clock
+fake_offset=0
+if [ -n "${DEMO_FAKETIME:-}" ]; then
+    fake_lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1)
+    [ -n "$fake_lib" ] ||
+        { echo "DEMO_FAKETIME needs libfaketime: apt-get install faketime"; exit 2; }
+    fake_at=$(date -u -d "$DEMO_FAKETIME" +%s) ||
+        { echo "DEMO_FAKETIME=\"$DEMO_FAKETIME\": not a time"; exit 2; }
+    fake_offset=$((fake_at - $(date +%s)))
+    cc -shared -fPIC -O2 -o "$run/faketime-waits.so" "$top/tests/system/faketime_waits.c" ||
+        { echo "DEMO_FAKETIME: cannot build faketime_waits.c"; exit 2; }
+    mkdir -p "$run/bin"
+    for p in posedge-agent posedge-bridge posedge-ctl; do
+        {
+            echo '#!/bin/sh'
+            printf 'LD_PRELOAD="%s %s" FAKETIME=%+d FAKETIME_DONT_FAKE_MONOTONIC=1 ' \
+                "$run/faketime-waits.so" "$fake_lib" "$fake_offset"
+            printf 'exec "%s" "$@"\n' "$bin/$p"
+        } >"$run/bin/$p"
+        chmod +x "$run/bin/$p"
+    done
+    real_bin=$bin
+    bin=$run/bin
+    echo "DEMO_FAKETIME: the posedge programs' clock reads $(date -u -d "@$(now_s)" '+%F %T') UTC"
+fi
 
 # The bridge's configuration: the board's, or with PROFILE the board's plus "sinks" (a list,
 # which --set cannot give), checked by the bridge itself before anything starts. An Avro sink
@@ -166,7 +214,10 @@ elif [ "${DEMO_KAFKA:-real}" = real ]; then
     kafka_kind=real
     serve=("$top/tests/system/kafka.py" serve)
     [ "$secure" = 1 ] && serve+=(--sasl-ssl)
-    /usr/bin/python3 "${serve[@]}" "$run/kafka" </dev/null >"$run/kafka.out" 2>&1 &
+    # The node's certificates are made by posedge-ctl at the programs' clock (lib.py's
+    # PE_TEST_FAKETIME), so that the faked programs take them as valid.
+    PE_TEST_FAKETIME=${DEMO_FAKETIME:-} PE_BIN=${real_bin:-$bin} PE_BIN_RELEASE=${real_bin:-$bin} \
+        /usr/bin/python3 "${serve[@]}" "$run/kafka" </dev/null >"$run/kafka.out" 2>&1 &
     kafka_pid=$!
 else
     kafka_kind=mock
@@ -394,8 +445,49 @@ for ((i = 0; i < 200; i++)); do
     kill -0 "$bridge_pid" 2>/dev/null || { echo "the bridge exited: see $run/bridge.log"; exit 1; }
     sleep 0.1
 done
+
+# ---- HQ publishes the store's catalog ----
+# HQ's files (demo-catalog.py writes them: a CSV of the board's catalog, the same items at the
+# same prices, and in JSON lines a promotion that runs already, both in force from the simulated
+# day's start) in one Kafka transaction, as HQ's Kafka user; the bridge reads them into its
+# spool and announces its version on its retained catalog topic, and the tills fetch it when
+# they connect. Waited for here (up to 30 s).
+# The tills' simulated clocks start at 05:55 of the programs' current UTC day, whatever the time.
+sim_start=$(date -u -d "@$(now_s)" +%F)T05:55:00.000Z # a restarted till goes on from its journal
+hq_cat() { /usr/bin/python3 "$top/scripts/demo-catalog.py" "$@"; }
+bridge_catalog() { # the bridge's retained version document, read as HQ ("" when none)
+    mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" "${hq_sub[@]}" -t posedge/v1/s001/bridge/catalog \
+        -C 1 -W 1 2>/dev/null || true
+}
+cat_field() { sed -n 's/.*"'"$1"'":\([^,}]*\).*/\1/p' <<<"$2" | tr -d '"'; }
+wait_catalog() { # ITEMS PROMOTIONS: until the bridge announces a catalog of that many (30 s)
+    local deadline=$((SECONDS + 30))
+    while :; do
+        doc=$(bridge_catalog)
+        [ "$(cat_field items "$doc"):$(cat_field promotions "$doc")" = "$1:$2" ] && return 0
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}
+hq_publish() { # FILE...: posedge-ctl catalog publish as HQ, its output indented
+    local out rc=0
+    echo "  posedge-ctl catalog publish ${reconcile_args[*]} $*"
+    out=$("$bin/posedge-ctl" catalog publish "${reconcile_args[@]}" "$@" 2>&1) || rc=$?
+    sed 's/^/  | /' <<<"$out"
+    [ "$rc" -eq 0 ] || { echo "HQ could not publish $* (exit $rc)"; exit 1; }
+}
+mkdir -p "$run/hq"
+hq_cat catalog "$top/boards/sim/catalog.json" s001 "${sim_start%%T*}" "$run/hq"
+cat_items=$(($(wc -l <"$run/hq/catalog.csv") - 1))
+cat_promos=$(wc -l <"$run/hq/promotions.jsonl")
+echo "---- HQ publishes the store's catalog: $cat_items items, $cat_promos promotion ----"
+hq_publish "$run/hq/catalog.csv" "$run/hq/promotions.jsonl"
+wait_catalog "$cat_items" "$cat_promos" ||
+    { echo "the bridge did not take HQ's catalog: see $run/bridge.log"; exit 1; }
+echo "  the bridge: catalog version $(cat_field version "$doc"), hash" \
+    "$(cat_field hash "$doc" | cut -c1-16)... (retained on posedge/v1/s001/bridge/catalog)"
+
 declare -A till_pid
-sim_start=$(date -u +%F)T05:55:00.000Z # a restarted till goes on from its journal's last event
 start_till() { # terminal [--set KEY=VALUE]...: the later --set of a key wins
     till_mqtt "$1"
     "$bin/posedge-agent" -c "$top/boards/sim/agent.json" --data-dir "$run/$1" --terminal "$1" \
@@ -508,6 +600,49 @@ remote_z() {
     if [ -n "$z_seq" ]; then echo "  t01's Z report from HQ is seq $z_seq in its journal"; fi
 }
 
+# HQ changes a price and starts a promotion while the store trades (demo-catalog.py says what),
+# both effective at the first full hour at least 5 simulated hours after the latest till's
+# clock: 5 to 6 s ahead at 3600x, so every till holds the new version before it is in force
+# and starts selling at the new price at that minute by its own clock. HQ publishes JSON lines
+# (the item's record with both price windows, the promotion); the bridge announces the new
+# version and each till fetches the delta and applies it between baskets, journaling
+# catalog_applied. Waited for (up to 30 s each): the bridge's version with the promotion, then
+# posedge-ctl catalog status listing no till behind; then posedge-ctl status shows every till's
+# CATALOG. The journals are checked against cat_eff at the end.
+cat_eff=""
+hq_change() {
+    local clock=0 ms t doc out rc=1 what deadline cat_version
+    echo "---- HQ: a price change and a promotion while the store trades ----"
+    for t in $tills; do
+        ms=$(q "$run/$t/journal.db" 'SELECT coalesce(max(ts_ms), 0) FROM events')
+        [ "$ms" -gt "$clock" ] && clock=$ms
+    done
+    { read -r cat_eff && read -r what; } < <(hq_cat change "$top/boards/sim/catalog.json" s001 \
+        "${sim_start%%T*}" "$clock" "$run/hq/change.jsonl")
+    [ -n "$cat_eff" ] || { echo "demo-catalog.py change failed"; exit 1; }
+    echo "  the tills' clocks read $(date -u -d "@$((clock / 1000))" +%H:%M); from $cat_eff:" \
+        "$what"
+    hq_publish "$run/hq/change.jsonl"
+    wait_catalog "$cat_items" $((cat_promos + 1)) ||
+        { echo "the bridge did not take HQ's change: see $run/bridge.log"; exit 1; }
+    # The bridge may make two versions of one transaction (a batch per topic): every till at
+    # the version catalog status reports, and that version still the bridge's afterwards.
+    deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        rc=0
+        out=$("$bin/posedge-ctl" catalog status "${hq[@]}" 2>&1) || rc=$?
+        cat_version=$(sed -n 's/^store s001: catalog version \([0-9]*\) .*/\1/p' <<<"$out")
+        [ "$rc" -eq 0 ] && [ "$(cat_field version "$(bridge_catalog)")" = "$cat_version" ] && break
+        rc=1
+    done
+    echo "  the bridge: catalog version $cat_version"
+    echo "---- HQ: posedge-ctl catalog status --store s001 ----"
+    sed 's/^/  | /' <<<"$out"
+    [ "$rc" -eq 0 ] || { echo "the tills did not all apply the bridge's version in 30 s"; exit 1; }
+    echo "---- HQ: posedge-ctl status --store s001 (CATALOG: the version each till sells from) ----"
+    "$bin/posedge-ctl" status "${hq[@]}" | sed 's/^/  | /'
+}
+
 echo "          till captured/spooled/delivered"
 for ((sec = 1; sec <= secs; sec++)); do
     sleep 1 # the demo's pace for a person watching, not synchronisation
@@ -538,6 +673,9 @@ for ((sec = 1; sec <= secs; sec++)); do
         note="<- till t03 killed with kill -9: HQ looks at the store"
     fi
     status_line "$sec" "$note"
+    if [ "$sec" -eq 3 ]; then
+        hq_change
+    fi
     if [ "$sec" -eq 56 ]; then
         echo "---- posedge-ctl status --store s001 (as HQ, with $hq_who) ----"
         "$bin/posedge-ctl" status "${hq[@]}" | sed 's/^/  | /'
@@ -599,6 +737,24 @@ for line in sys.stdin:
             echo "  it closes a period without sales"; status=1
         fi
     fi
+fi
+
+# ---- prices from HQ: every till at the bridge's version, the journals and the receipts ----
+echo
+echo "---- prices from HQ: posedge-ctl catalog status --store s001 (the tills closed) ----"
+rc=0
+out=$("$bin/posedge-ctl" catalog status "${hq[@]}" 2>&1) || rc=$?
+sed 's/^/  | /' <<<"$out"
+if [ "$rc" -ne 0 ]; then
+    echo "FAILED: a till is not at the store's catalog version"; status=1
+fi
+cat_version=$(sed -n 's/^store s001: catalog version \([0-9]*\) .*/\1/p' <<<"$out")
+if [ -z "$cat_eff" ]; then
+    echo "FAILED: HQ made no change while the store traded (DEMO_SECONDS=$secs: 3 at least)"
+    status=1
+else
+    echo "---- prices from HQ in the tills' journals and receipts (in force from $cat_eff) ----"
+    hq_cat check "$cat_eff" "${cat_version:-0}" "$run" $tills || status=1
 fi
 
 # ---- PROFILE: a few records of the profile's topic, decoded, and how many there are ----

@@ -408,6 +408,42 @@ def bad_delta_and_lost_chunk_are_asked_again():
 
 
 @test
+def an_answer_newer_than_the_announcement_is_applied_once():
+    # HQ's change on two topics can make two versions in a row; the bridge announces at most
+    # every 500 ms, so a till asking for the first gets the second. It applies it once and
+    # asks nothing more, neither before the second's announcement nor after it.
+    d, broker, bridge = setup("pe-cat-ahead")
+    till = None
+    try:
+        items = file_items()
+        bridge.publish(1, items, {})
+        till = idle_till(broker, os.path.join(d, "t01"))
+        wait_version(till, 1)
+        items["SKU-00001"]["prices"][0]["price"] = 1299
+        bridge.publish(2, items, {}, announce=False)
+        promos = {"P-1": promotion("P-1", "Skincare 10%", "percent", {"category": "Skincare"},
+                                   EPOCH, percent_bp=1000)}
+        bridge.publish(3, items, promos, announce=False)
+        i2, p2 = bridge.versions[2]
+        bridge.pub(TOPIC + "bridge/catalog", json.dumps({
+            "v": 1, "version": 2, "hash": content_hash(i2, p2), "items": len(i2),
+            "promotions": 0, "ts": ts(datetime.now(timezone.utc))}), retain=True)
+        wait_version(till, 3)
+        bridge.announce()  # version 3, late; then a real change
+        items["SKU-00002"]["prices"][0]["price"] = 999
+        bridge.publish(4, items, promos)
+        wait_version(till, 4)
+        check([s for t, s in bridge.requests] == [0, 1, 3], bridge.requests)
+        check([(a["version"], a["previous"]) for a in till.applied()] == [(1, 0), (3, 1), (4, 3)],
+              till.applied())
+    finally:
+        if till:
+            till.stop()
+        bridge.stop()
+        broker.stop()
+
+
+@test
 def offline_three_days_prices_change_at_the_minute_and_a_delta_catches_up():
     d, broker, bridge = setup("pe-cat-offline")
     till = None
