@@ -81,6 +81,7 @@ plain_mosquitto() {
         echo "allow_anonymous true"
         echo "persistence false"
         echo "max_queued_messages 100000"
+        echo "set_tcp_nodelay true" # as posedge-ctl broker-config writes the store broker
     } >"$dir/mosquitto/mosquitto.conf"
     /usr/sbin/mosquitto -c "$dir/mosquitto/mosquitto.conf" >"$dir/mosquitto/mosquitto.log" 2>&1 &
     pids+=($!)

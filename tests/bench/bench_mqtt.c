@@ -154,7 +154,10 @@ static struct mosquitto *client(const char *host, int port, const char *sub)
     struct mosquitto *m = mosquitto_new(id, true, NULL);
     if (!m)
         exit(1);
+    /* The socket options of posedge's own clients (common/mqtt.c): MQTT v5, no Nagle. */
     int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     if (rc == MOSQ_ERR_SUCCESS && conn.ca) {
         rc = mosquitto_tls_set(m, conn.ca, NULL, conn.cert, conn.key, NULL);
         if (rc == MOSQ_ERR_SUCCESS)

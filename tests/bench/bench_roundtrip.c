@@ -188,7 +188,9 @@ static void mqtt_rounds(const char *host, int port, int n, double *ms)
     char topic[128], value[128];
     mosquitto_lib_init();
     struct mosquitto *m = mosquitto_new(nonce, true, NULL);
-    if (!m || mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5))
+    /* The socket options of posedge's own clients (common/mqtt.c): MQTT v5, no Nagle. */
+    if (!m || mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5) ||
+        mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1))
         die("mqtt client", "cannot make one");
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
