@@ -188,7 +188,8 @@ static const char *const doc_sql[DS__COUNT] = {
     [DS_META_SET] = "INSERT INTO meta(key, value, updated_ms) VALUES (?1, ?2, ?3) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                     "updated_ms = excluded.updated_ms",
-    [DS_LAYER_GET] = "SELECT layer, doc FROM doc_layers WHERE coll = ?1 AND key = ?2 AND layer = ?3",
+    [DS_LAYER_GET] = "SELECT layer, doc FROM doc_layers "
+                     "WHERE coll = ?1 AND key = ?2 AND layer = ?3",
     [DS_DROP_LAYERS] = "DELETE FROM doc_layers WHERE coll = ?1",
     [DS_DROP_DOCS] = "DELETE FROM docs WHERE coll = ?1",
 };
