@@ -165,11 +165,14 @@ class Store:
         return run([CTL, "catalog", "status", "--mqtt", self.mqtt.addr, "--store", self.id],
                    timeout=60, check_rc=check_rc)
 
-    def till_state(self, terminal, version, applied=T0):
+    def till_state(self, terminal, version, applied=T0, ts=None):
+        """A till's retained state document; ts (its clock when written) only when given."""
+        doc = {"state": "online", "catalog": {"version": version, "hash": "x",
+                                              "applied": applied}}
+        if ts:
+            doc["ts"] = ts
         run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.mqtt.port), "-V", "mqttv5",
-             "-q", "1", "-r", "-t", self.topic(terminal, "state"),
-             "-m", json.dumps({"state": "online", "catalog": {"version": version, "hash": "x",
-                                                               "applied": applied}})],
+             "-q", "1", "-r", "-t", self.topic(terminal, "state"), "-m", json.dumps(doc)],
             timeout=30, check_rc=0)
 
 
@@ -272,15 +275,21 @@ def publish_then_full_and_delta_answers():
               and "%s:4: weighed" % bad in p.stderr, "refusals: %s" % p.stderr)
         check("rejected=2: nothing published" in p.stdout, p.stdout)
 
-        # catalog status: t01 current, t02 behind since it applied; then both current.
+        # catalog status: t01 current, t02 behind since it applied (how long ago in its own
+        # clock, a simulated one: its state's ts, not this host's); then both current.
         s.till_state("t01", v2["version"], "2026-03-01T10:00:00.000Z")
-        s.till_state("t02", v1["version"], "2026-02-01T10:00:00.000Z")
+        s.till_state("t02", v1["version"], "2026-02-01T10:00:00.000Z",
+                     ts="2026-02-01T10:03:04.500Z")
+        s.till_state("t03", v2["version"], "2026-02-01T10:00:00.000Z",
+                     ts="2026-02-03T12:00:00.000Z")
         p = s.status(check_rc=1)
         lines = {l.split()[0]: l for l in p.stdout.splitlines() if l.startswith("t0")}
         check("current" in lines.get("t01", "") and
               "behind by %d" % (v2["version"] - v1["version"]) in lines.get("t02", "")
-              and "2026-02-01T10:00:00.000Z" in lines.get("t02", ""), p.stdout)
-        check("tills=2 current=1 behind=1 unknown=0" in p.stdout, p.stdout)
+              and "2026-02-01T10:00:00.000Z (3m04s ago)" in lines.get("t02", ""), p.stdout)
+        check("2026-02-01T10:00:00.000Z (2d02h ago)" in lines.get("t03", ""), p.stdout)
+        check("ago" not in lines.get("t01", ""), "no ts, no \"ago\": %s" % p.stdout)
+        check("tills=3 current=2 behind=1 unknown=0" in p.stdout, p.stdout)
         s.till_state("t02", v2["version"])
         p = s.status(check_rc=0)
         check("catalog version %d" % v2["version"] in p.stdout, p.stdout)
