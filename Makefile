@@ -16,7 +16,7 @@
 #   make BOARD=rpi4   the same for a Raspberry Pi 4 class till (arm64); BOARD=armhf for ARMv7
 #   make check        install what is missing, build with sanitizers, run every test (with the
 #                     ARM boards' test builds under QEMU: tests/run.sh)
-#   make demo         install what is missing, run a simulated till for a minute
+#   make demo         install what is missing; a store end to end: 3 tills, faults, HQ prices
 #   make bench        throughput, latency, memory and size figures
 #   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
 #   make clean

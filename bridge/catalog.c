@@ -13,10 +13,25 @@
  * errors come the same way) signals on a second pipe when it goes from empty to not empty; a
  * timer polls as well, as a safety net. Each turn takes what the queue holds, up to BATCH_MAX
  * records or BUDGET_MS of the loop's time, into one batch (catalog_store.h): one spool
- * transaction, committed before the turn ends. A turn cut short plans the next at once. When
- * the spool is in another transaction (the intake's group commit), the record in hand is kept
- * and the turn tried again shortly. When a batch cannot be committed, the consumer is assigned
- * again from the positions in the spool, so what the batch held is read again.
+ * transaction, committed before the turn ends, which stages the records. A turn cut short
+ * plans the next at once. When the spool is in another transaction (the intake's group
+ * commit), the record in hand is kept and the turn tried again shortly. When a batch cannot be
+ * committed, the consumer is assigned again from the positions in the spool, so what the batch
+ * held is read again.
+ *
+ * Versions. A batch applies the stage (a new version) only at a point where the bridge has
+ * read everything HQ committed so far (at_end): the queue drained, and every assigned
+ * partition of both topics consumed up to the high watermark of its last fetch (librdkafka
+ * moves the position past a commit marker), or at its end (PARTITION_EOF, which under
+ * read_committed is the last stable offset) with the high watermark no further. An open or
+ * half-committed transaction keeps records above the stable offset: Kafka makes a commit
+ * visible partition by partition, and a partition that shows none of a transaction yet while
+ * another shows all of it has its part there, so the bridge waits. So a version holds the
+ * whole of each transaction HQ committed, or none of it, as far as the last fetch of each
+ * partition tells (with several brokers, the fetches of two partitions are not one moment). A
+ * stream that never reaches its end, or a transaction that stays open, cannot hold versions
+ * back for longer than STAGE_MAX_MS (or STAGE_MAX_RECORDS staged): then the stage is applied
+ * as it is (catalog.stage_cut).
  *
  * The invariant: the consumer's position of every partition is never behind the spool's and
  * is ahead of it only by what the open batch holds; the spool's is where a restart begins.
@@ -57,6 +72,8 @@
 #define DISCOVER_RETRY_MS 5000 /* a topic missing, or Kafka away */
 #define PUBLISH_MIN_MS 500     /* the version document goes out at most this often */
 #define REJECT_RECORD_MAX 65536 /* bytes of a refused value copied into its reject */
+#define STAGE_MAX_MS 10000     /* a stage waits for the topics' end at most this long */
+#define STAGE_MAX_RECORDS 100000 /* or until it holds this many records */
 
 /* One run of the discovery thread: its input and result. */
 struct discovery {
@@ -75,7 +92,8 @@ struct discovery {
 struct part {
     enum catalog_kind kind;
     int32_t id;
-    bool eof; /* at its end since the last record */
+    bool eof;    /* at its end since the last record */
+    int64_t end; /* the offset of that end (its last stable offset) */
 };
 
 struct catalog {
@@ -100,6 +118,8 @@ struct catalog {
     int nparts;
     bool assigned;                   /* parts is the consumer's assignment */
     bool caught_up;                  /* every partition at its end (said once per change) */
+    int64_t stage_mono;              /* when the stage began (pe_mono_ms), 0: empty */
+    bool stage_waits;                /* at the end, but a transaction open: said once */
     rd_kafka_message_t *held;        /* read, but the spool was busy: first of the next turn */
     int64_t poll_timer, turn_timer, disc_timer, publish_timer; /* 0 when none */
     int64_t turn_due;                /* when the planned turn runs (pe_mono_ms) */
@@ -251,38 +271,54 @@ static char *utf8_clean(const void *p, size_t n, size_t max)
 
 /* A refused record to the rejects topic: key as it came, value {"topic","partition",
  * "offset","reason","record"}, header reason. Best effort (the telemetry producer). */
-static void reject(struct catalog *c, const rd_kafka_message_t *m, const char *topic,
-                   const char *why)
+static void reject_record(struct catalog *c, const char *topic, int32_t partition,
+                          int64_t offset, const void *k, size_t klen, const void *val,
+                          size_t len, const char *why)
 {
-    char *record = m->payload ? utf8_clean(m->payload, m->len, REJECT_RECORD_MAX) : NULL;
-    char *key = utf8_clean(m->key ? m->key : "", m->key ? m->key_len : 0, 200), q[300];
+    char *record = val ? utf8_clean(val, len, REJECT_RECORD_MAX) : NULL;
+    char *key = utf8_clean(k ? k : "", k ? klen : 0, 200), q[300];
     c->st.refused++;
     pe_warn("catalog.refused", "topic=%s partition=%" PRId32 " offset=%" PRId64
             " key=\"%s\" reason=\"%s\"",
-            topic, m->partition, m->offset, key ? pe_log_quote(key, q, sizeof q) : "?", why);
+            topic, partition, offset, key ? pe_log_quote(key, q, sizeof q) : "?", why);
     cJSON *o = cJSON_CreateObject();
-    char *val = NULL;
+    char *out = NULL;
     if (o) {
         pe_json_add_str(o, "topic", topic);
-        pe_json_add_int(o, "partition", m->partition);
-        pe_json_add_int(o, "offset", m->offset);
+        pe_json_add_int(o, "partition", partition);
+        pe_json_add_int(o, "offset", offset);
         pe_json_add_str(o, "reason", why);
         if (record)
             pe_json_add_str(o, "record", record);
         else
             cJSON_AddNullToObject(o, "record");
-        if (m->payload && m->len > REJECT_RECORD_MAX)
-            pe_json_add_int(o, "truncated", (int64_t)m->len);
-        val = cJSON_PrintUnformatted(o);
+        if (val && len > REJECT_RECORD_MAX)
+            pe_json_add_int(o, "truncated", (int64_t)len);
+        out = cJSON_PrintUnformatted(o);
     }
-    if (!val || telemetry_produce_keyed(c->tele, c->rejects, m->key, m->key ? m->key_len : 0, val,
-                                        strlen(val), 0, "reason", why) != PE_OK)
+    if (!out || telemetry_produce_keyed(c->tele, c->rejects, k, k ? klen : 0, out, strlen(out),
+                                        0, "reason", why) != PE_OK)
         pe_error("catalog.reject_lost", "topic=%s offset=%" PRId64 " (counted and logged only)",
-                 topic, m->offset);
+                 topic, offset);
     cJSON_Delete(o);
-    free(val);
+    free(out);
     free(record);
     free(key);
+}
+
+static void reject(struct catalog *c, const rd_kafka_message_t *m, const char *topic,
+                   const char *why)
+{
+    reject_record(c, topic, m->partition, m->offset, m->key, m->key ? m->key_len : 0,
+                  m->payload, m->len, why);
+}
+
+/* catalog_refused_fn: a record refused as the stage is applied (its barcodes). */
+static void refused_at_apply(void *ctx, const struct catalog_refusal *r)
+{
+    struct catalog *c = ctx;
+    reject_record(c, c->topics[r->kind], r->partition, r->offset, r->key, strlen(r->key),
+                  r->record, r->record ? strlen(r->record) : 0, r->why);
 }
 
 /* ---- partitions ---- */
@@ -487,8 +523,10 @@ static void queue_error(struct catalog *c, rd_kafka_message_t *m)
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         struct part *p = k >= 0 ? part_of(c, (enum catalog_kind)k, m->partition) : NULL;
         kafka_ok(c);
-        if (p)
+        if (p) {
             p->eof = true; /* said by check_caught_up once what was read before is committed */
+            p->end = m->offset;
+        }
         return;
     }
     if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
@@ -498,12 +536,68 @@ static void queue_error(struct catalog *c, rd_kafka_message_t *m)
     say_error(c, m->err, rd_kafka_message_errstr(m));
 }
 
-/* Every partition at its end, everything before committed: said once. */
+/* Every partition at its end, with no transaction open above it (see the file's top): the
+ * bridge has read everything HQ committed so far. A partition is there when what was consumed
+ * of it reaches its high watermark (librdkafka moves the position past a commit marker), or
+ * when it said its end (the last stable offset) and the high watermark is no further. *open
+ * (may be NULL) says whether a transaction open above an end keeps it from being so. */
+static bool at_end(struct catalog *c, bool *open)
+{
+    if (open)
+        *open = false;
+    if (c->nparts == 0 || !c->rk)
+        return false;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(c->nparts);
+    if (!l)
+        return false;
+    for (int i = 0; i < c->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, c->topics[c->parts[i].kind], c->parts[i].id);
+    bool all = rd_kafka_position(c->rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (int i = 0; i < c->nparts && all; i++) {
+        const struct part *p = &c->parts[i];
+        int64_t lo = -1, hi = -1, pos = l->elems[i].offset;
+        if (rd_kafka_get_watermark_offsets(c->rk, c->topics[p->kind], p->id, &lo, &hi))
+            hi = -1;
+        if (pos >= 0 && hi >= 0 && pos >= hi)
+            continue; /* consumed up to the high watermark */
+        if (p->eof && hi > p->end && open)
+            *open = true;
+        all = p->eof && hi <= p->end;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return all;
+}
+
+/* Whether the open batch applies the stage: at the end (looked at only when the queue is
+ * drained: the ends it said are then all taken), or the stage waited long enough. */
+static bool apply_now(struct catalog *c, bool drained)
+{
+    int64_t staged = catalog_store_staged(c->cs);
+    if (staged == 0)
+        return false;
+    if (drained && at_end(c, NULL))
+        return true;
+    int64_t age = c->stage_mono ? pe_mono_ms() - c->stage_mono : 0;
+    if (age < STAGE_MAX_MS && staged < STAGE_MAX_RECORDS)
+        return false;
+    pe_info("catalog.stage_cut",
+            "staged=%lld age_ms=%lld (the topics' end not reached within %d s or %d records: "
+            "a version of what is read so far)",
+            (long long)staged, (long long)age, STAGE_MAX_MS / 1000, STAGE_MAX_RECORDS);
+    return true;
+}
+
+/* Every partition at its end, everything before committed and applied: said once. */
 static void check_caught_up(struct catalog *c)
 {
-    bool all = c->nparts > 0;
-    for (int i = 0; i < c->nparts && all; i++)
-        all = c->parts[i].eof;
+    bool open = false;
+    bool all = at_end(c, &open) && catalog_store_staged(c->cs) == 0;
+    if (open && !c->stage_waits && catalog_store_staged(c->cs) > 0)
+        pe_info("catalog.stage_waits",
+                "staged=%lld (a transaction is open in the topics: the stage waits for it, "
+                "at most %d s)",
+                (long long)catalog_store_staged(c->cs), STAGE_MAX_MS / 1000);
+    c->stage_waits = open;
     if (all && !c->caught_up) {
         const struct catalog_version *v = catalog_store_version(c->cs);
         pe_info("catalog.caught_up", "version=%lld items=%lld promotions=%lld hash=%.16s",
@@ -512,7 +606,46 @@ static void check_caught_up(struct catalog *c)
     c->caught_up = all;
 }
 
-/* One turn: a batch of what the queue holds, committed. */
+/* The batch of records read (staged of them staged, applied the stage's records when it
+ * applied it, else -1) is committed: a new version said and announced, the stage's age
+ * kept. */
+static void committed(struct catalog *c, bool changed, int64_t records, int64_t staged,
+                      int64_t applied)
+{
+    c->st.batches++;
+    if (catalog_store_staged(c->cs) == 0)
+        c->stage_mono = 0;
+    else if (!c->stage_mono)
+        c->stage_mono = pe_mono_ms();
+    if (staged > 0 && applied < 0)
+        pe_info("catalog.staged", "records=%" PRId64 " staged=%lld version=%lld", records,
+                (long long)catalog_store_staged(c->cs),
+                (long long)catalog_store_version(c->cs)->version);
+    if (changed) {
+        const struct catalog_version *v = catalog_store_version(c->cs);
+        c->st.versions++;
+        pe_info("catalog.version",
+                "version=%lld items=%lld promotions=%lld hash=%s records=%" PRId64
+                " refused_total=%lld",
+                (long long)v->version, (long long)v->items, (long long)v->promotions, v->hash,
+                applied, (long long)c->st.refused);
+        plan_publish(c);
+    }
+}
+
+/* A batch that failed: nothing of it kept, read again from the spool's positions. */
+static void batch_failed(struct catalog *c, int rc, int64_t n)
+{
+    pe_error("catalog.batch_failed",
+             "err=%s records=%" PRId64 " (nothing of it kept: read again from the spool's "
+             "positions)",
+             pe_errname(rc), n);
+    assign(c);
+    plan_turn(c, FAIL_RETRY_MS);
+}
+
+/* One turn: a batch of what the queue holds, committed; the stage applied with it when the
+ * topics' end is reached (or the stage is old). */
 static void turn(void *ctx)
 {
     struct catalog *c = ctx;
@@ -528,10 +661,11 @@ static void turn(void *ctx)
         rd_kafka_message_destroy(m);
         m = NULL;
     }
-    if (!m) {
+    if (!m && !apply_now(c, true)) {
         check_caught_up(c);
         return;
     }
+    int64_t staged_before = catalog_store_staged(c->cs);
     int rc = catalog_store_begin(c->cs);
     if (rc) {
         c->held = m;
@@ -542,7 +676,8 @@ static void turn(void *ctx)
     }
     int64_t deadline = pe_mono_ms() + BUDGET_MS, n = 0;
     bool more = false;
-    kafka_ok(c);
+    if (m)
+        kafka_ok(c);
     while (m) {
         if (m->err) {
             queue_error(c, m);
@@ -591,31 +726,22 @@ static void turn(void *ctx)
     }
     if (m)
         rd_kafka_message_destroy(m);
+    /* The queue is drained when the loop ran out of messages. */
+    int64_t applied = -1, staged = catalog_store_staged(c->cs) - staged_before;
+    if (rc == PE_OK && apply_now(c, !more)) {
+        applied = catalog_store_staged(c->cs);
+        rc = catalog_store_apply(c->cs, refused_at_apply, c);
+    }
     bool changed = false;
     if (rc == PE_OK)
         rc = catalog_store_commit(c->cs, pe_time_now_ms(), &changed);
     else
         catalog_store_rollback(c->cs);
     if (rc) {
-        pe_error("catalog.batch_failed",
-                 "err=%s records=%" PRId64 " (nothing of it kept: read again from the spool's "
-                 "positions)",
-                 pe_errname(rc), n);
-        assign(c);
-        plan_turn(c, FAIL_RETRY_MS);
+        batch_failed(c, rc, n);
         return;
     }
-    c->st.batches++;
-    if (changed) {
-        const struct catalog_version *v = catalog_store_version(c->cs);
-        c->st.versions++;
-        pe_info("catalog.version",
-                "version=%lld items=%lld promotions=%lld hash=%s records=%" PRId64
-                " refused_total=%lld",
-                (long long)v->version, (long long)v->items, (long long)v->promotions, v->hash, n,
-                (long long)c->st.refused);
-        plan_publish(c);
-    }
+    committed(c, changed, n, staged, applied);
     if (more)
         plan_turn(c, 0);
     else
@@ -733,11 +859,15 @@ int catalog_create(struct pe_loop *loop, const struct catalog_opts *o, struct ca
     }
     pe_loop_timer(loop, POLL_MS, safety_poll, c, &c->poll_timer);
     start_discovery(c);
+    if (catalog_store_staged(c->cs) > 0)
+        c->stage_mono = pe_mono_ms(); /* a stage left by the last run: its age counts anew */
     const struct catalog_version *v = catalog_store_version(c->cs);
     pe_info("catalog.start",
-            "topics=%s,%s rejects=%s version=%lld items=%lld promotions=%lld hash=%.16s",
+            "topics=%s,%s rejects=%s version=%lld items=%lld promotions=%lld hash=%.16s "
+            "staged=%lld",
             c->topics[CATALOG_ITEM], c->topics[CATALOG_PROMOTION], c->rejects,
-            (long long)v->version, (long long)v->items, (long long)v->promotions, v->hash);
+            (long long)v->version, (long long)v->items, (long long)v->promotions, v->hash,
+            (long long)catalog_store_staged(c->cs));
     *out = c;
     return PE_OK;
 

@@ -6,9 +6,11 @@
  * A librdkafka consumer (role reader-catalog: read_committed, so HQ's transactions arrive
  * whole or not at all) is assigned every partition of catalog.topic and
  * catalog.promotions_topic from the positions kept in the spool, and served from the bridge's
- * loop (its queue's io event on a pipe). What it reads goes into the spool batch by batch
- * (catalog_store.h: one transaction holds a batch's documents, positions and version), records
- * refused go to catalog.rejects_topic with their reason, and every new version is published
+ * loop (its queue's io event on a pipe). What it reads goes into the spool's stage batch by
+ * batch (catalog_store.h: one transaction holds a batch's records and positions), and becomes
+ * a version only where everything HQ committed so far is read (so a version never holds part
+ * of a transaction; catalog.c says how, and the bound on the wait), records refused go to
+ * catalog.rejects_topic with their reason, and every new version is published
  * retained on posedge/v1/<store>/bridge/catalog. Tills' catalog/get requests are answered from
  * the spool (catalog_serve.h), whether Kafka is there or not: while it is away the bridge serves
  * what it has, and when it is back the consumer reads on from its positions.
@@ -58,7 +60,7 @@ struct catalog_stats {
     int64_t ignored;  /* of other stores */
     int64_t refused;  /* refused, sent to the rejects topic */
     int64_t batches;  /* batches committed */
-    int64_t versions; /* of which raised the version */
+    int64_t versions; /* of which applied the stage and raised the version */
     int64_t served;   /* answers given to catalog/get */
 };
 

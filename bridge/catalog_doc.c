@@ -118,6 +118,38 @@ void catalog_doc_currency(const char *doc, size_t len, char out[4])
     cJSON_Delete(o);
 }
 
+int catalog_doc_barcodes(const char *doc, size_t len, uint64_t out[PE_CATALOG_BARCODES_MAX])
+{
+    /* In canonical JSON a quote inside a string is escaped, so these bytes are the member. */
+    static const char member[] = "\"barcodes\":[";
+    const size_t mlen = sizeof member - 1;
+    const char *p = NULL;
+    for (size_t i = 0; !p && i + mlen <= len; i++)
+        if (doc[i] == '"' && memcmp(doc + i, member, mlen) == 0)
+            p = doc + i + mlen;
+    if (!p)
+        return -1;
+    const char *end = doc + len;
+    int n = 0;
+    for (;;) {
+        if (n == PE_CATALOG_BARCODES_MAX || end - p < 15 || p[0] != '"' || p[14] != '"')
+            return -1;
+        uint64_t v = 0;
+        for (int i = 1; i <= 13; i++) {
+            if (p[i] < '0' || p[i] > '9')
+                return -1;
+            v = v * 10 + (uint64_t)(p[i] - '0');
+        }
+        out[n++] = v;
+        p += 15;
+        if (p < end && *p == ']')
+            return n;
+        if (p >= end || *p != ',')
+            return -1;
+        p++;
+    }
+}
+
 /* ---- the content hash ---- */
 
 struct catalog_hash {

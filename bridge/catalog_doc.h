@@ -16,6 +16,7 @@
 #define POSEDGE_BRIDGE_CATALOG_DOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "posedge/catalog.h"
 
@@ -56,6 +57,14 @@ int catalog_doc_check(enum catalog_kind kind, const char *id, const void *val, s
 
 /* The currency of a canonical item document into out ("" when it has none). */
 void catalog_doc_currency(const char *doc, size_t len, char out[4]);
+
+/*
+ * The barcodes of a stored item document (its canonical normal form, as catalog_doc_check
+ * gives it) as numbers (an EAN-13's 13 digits) into out: how many (1..PE_CATALOG_BARCODES_MAX),
+ * or -1 when the document holds no such list (a damaged one). Read from the bytes, without
+ * parsing the document.
+ */
+int catalog_doc_barcodes(const char *doc, size_t len, uint64_t out[PE_CATALOG_BARCODES_MAX]);
 
 /* A content hash being computed: items first, in id order, then promotions, in id order. */
 struct catalog_hash;

@@ -33,7 +33,11 @@
  *   TERMINAL  STATE  VERSION  APPLIED  STATUS
  *
  * STATUS is "current", or "behind by N" for a till at an older version (since APPLIED, when
- * it applied the one it has), or "unknown" for a till whose state says no version. The last
+ * it applied the one it has), or "unknown" for a till whose state says no version. APPLIED is
+ * the till's time, and how long before its state document was written ("ts"), in the till's
+ * own clock too: a simulated till's clock is not the wall clock (its state is republished
+ * every few seconds while it runs, so that is how long ago; an offline till's last state says
+ * how long before it went). The bridge's version time is compared with this host's clock. The last
  * line counts them: "tills=T current=C behind=B unknown=U". Exit 0 when every till is at the
  * bridge's version, 1 when one is not, when the bridge has published no version, or when the
  * broker cannot be reached; 2 for a usage error. Subscriptions are confirmed with a probe as
@@ -1047,6 +1051,7 @@ struct till {
     char state[16];     /* "online", "offline", "?" */
     int64_t version;    /* -1: the state says none */
     int64_t applied_ms; /* -1: unknown */
+    int64_t ts_ms;      /* when the state document was written (the till's clock), -1 */
     char error[120];    /* the catalog's error, "" when none */
 };
 
@@ -1096,7 +1101,7 @@ static void take_state(struct cstatus *st, const char *terminal, const void *pay
     memset(t, 0, sizeof *t);
     snprintf(t->id, sizeof t->id, "%s", terminal);
     snprintf(t->state, sizeof t->state, "?");
-    t->version = t->applied_ms = -1;
+    t->version = t->applied_ms = t->ts_ms = -1;
     cJSON *o = NULL;
     const char *s = NULL;
     if (pe_json_parse(payload, len, &o, NULL, 0) != PE_OK)
@@ -1109,6 +1114,7 @@ static void take_state(struct cstatus *st, const char *terminal, const void *pay
     if (pe_json_get_int(cat, "version", &v) == PE_OK && v >= 0)
         t->version = v;
     t->applied_ms = time_of(cat, "applied");
+    t->ts_ms = time_of(o, "ts");
     if (pe_json_get_str(cat, "error", &s) == PE_OK && *s)
         snprintf(t->error, sizeof t->error, "%s", s);
     cJSON_Delete(o);
@@ -1205,12 +1211,18 @@ static int st_collect(struct cstatus *st, int64_t deadline)
     }
 }
 
-/* "2026-12-08T06:00:00.000Z (3m04s ago)", or "-". */
+/* "2026-12-08T06:00:00.000Z (3m04s ago)" (ago: before now, in the clock ms is of), the time
+ * alone when now is unknown (-1), or "-". */
 static void fmt_when(int64_t ms, int64_t now, char *out, size_t n)
 {
     char ts[PE_TIME_STRLEN];
     if (ms < 0) {
         snprintf(out, n, "-");
+        return;
+    }
+    if (now < 0) {
+        pe_time_format(ms, ts);
+        snprintf(out, n, "%s", ts);
         return;
     }
     long long s = now > ms ? (long long)((now - ms) / 1000) : 0;
@@ -1252,7 +1264,7 @@ static int st_print(struct cstatus *st)
     for (size_t i = 0; i < st->n; i++) {
         const struct till *t = &st->tills[i];
         char ver[24], status[64];
-        fmt_when(t->applied_ms, now, when, sizeof when);
+        fmt_when(t->applied_ms, t->ts_ms, when, sizeof when); /* both the till's clock */
         if (t->version < 0) {
             snprintf(ver, sizeof ver, "-");
             snprintf(status, sizeof status, "unknown");

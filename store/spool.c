@@ -167,6 +167,9 @@ enum doc_stmt {
     DS_DOC_PUT,
     DS_POS_PUT,
     DS_META_SET,
+    DS_LAYER_GET,
+    DS_DROP_LAYERS,
+    DS_DROP_DOCS,
     DS__COUNT
 };
 
@@ -185,6 +188,10 @@ static const char *const doc_sql[DS__COUNT] = {
     [DS_META_SET] = "INSERT INTO meta(key, value, updated_ms) VALUES (?1, ?2, ?3) "
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
                     "updated_ms = excluded.updated_ms",
+    [DS_LAYER_GET] = "SELECT layer, doc FROM doc_layers "
+                     "WHERE coll = ?1 AND key = ?2 AND layer = ?3",
+    [DS_DROP_LAYERS] = "DELETE FROM doc_layers WHERE coll = ?1",
+    [DS_DROP_DOCS] = "DELETE FROM docs WHERE coll = ?1",
 };
 
 /* One terminal's watermarks. */
@@ -1751,6 +1758,46 @@ free_docs:
     free(now);
     free(was);
     return e;
+}
+
+int pe_spool_doc_get(struct pe_spool *s, const char *coll, const char *key, int layer,
+                     char **doc, size_t *len)
+{
+    assert(s && coll && key && doc && len);
+    *doc = NULL;
+    *len = 0;
+    if (!*coll || !*key || layer < -1 || layer >= PE_SPOOL_LAYERS)
+        return PE_EINVAL;
+    sqlite3_stmt *st = doc_stmt(s, layer < 0 ? DS_CUR : DS_LAYER_GET);
+    if (!st)
+        return PE_EIO;
+    sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    if (layer >= 0)
+        sqlite3_bind_int(st, 3, layer);
+    int got_layer;
+    int e = doc_row(s, st, &got_layer, doc, len, NULL, "doc_get");
+    if (e == PE_OK && !*doc)
+        e = PE_ENOTFOUND; /* a removed key */
+    return e;
+}
+
+int pe_spool_docs_drop(struct pe_spool *s, const char *coll)
+{
+    assert(s && coll);
+    int e = writable(s);
+    if (e)
+        return e;
+    if (!*coll)
+        return PE_EINVAL;
+    sqlite3_stmt *layers = doc_stmt(s, DS_DROP_LAYERS), *docs = doc_stmt(s, DS_DROP_DOCS);
+    if (!layers || !docs)
+        return PE_EIO;
+    sqlite3_bind_text(layers, 1, coll, -1, SQLITE_STATIC);
+    if ((e = doc_exec(s, layers, "docs_drop")))
+        return e;
+    sqlite3_bind_text(docs, 1, coll, -1, SQLITE_STATIC);
+    return doc_exec(s, docs, "docs_drop");
 }
 
 int pe_spool_docs(struct pe_spool *s, const char *coll, int64_t after, bool removed,

@@ -229,6 +229,21 @@ struct pe_spool_doc {
 int pe_spool_docs(struct pe_spool *s, const char *coll, int64_t after, bool removed,
                   int (*fn)(const struct pe_spool_doc *d, void *ctx), void *ctx);
 
+/*
+ * The document of key in layer of coll, or with layer -1 its effective document, into *doc
+ * (malloc'd, NUL-terminated; the caller frees) and its length into *len. Reads what the
+ * connection sees (the open transaction's writes included). Errors: PE_ENOTFOUND (no such
+ * document, or the key is removed: *doc NULL), PE_EINVAL (empty coll or key, layer out of
+ * range), PE_EIO, PE_ENOMEM.
+ */
+int pe_spool_doc_get(struct pe_spool *s, const char *coll, const char *key, int layer,
+                     char **doc, size_t *len);
+
+/* Take coll away whole, every layer and every row of it, removals too (a working collection
+ * its user empties, as if never used). Inside the open transaction only. Errors: PE_ESTATE (no
+ * transaction open), PE_EINVAL (empty coll), PE_EIO, PE_EFULL. */
+int pe_spool_docs_drop(struct pe_spool *s, const char *coll);
+
 /* Count the keys of coll changed after after: *present (may be NULL) those with a document,
  * *removed (may be NULL) the others. Errors: PE_EIO. */
 int pe_spool_docs_count(struct pe_spool *s, const char *coll, int64_t after, int64_t *present,

@@ -20,6 +20,7 @@ import os
 import random
 import select
 import subprocess
+import threading
 import time
 import uuid
 
@@ -164,11 +165,14 @@ class Store:
         return run([CTL, "catalog", "status", "--mqtt", self.mqtt.addr, "--store", self.id],
                    timeout=60, check_rc=check_rc)
 
-    def till_state(self, terminal, version, applied=T0):
+    def till_state(self, terminal, version, applied=T0, ts=None):
+        """A till's retained state document; ts (its clock when written) only when given."""
+        doc = {"state": "online", "catalog": {"version": version, "hash": "x",
+                                              "applied": applied}}
+        if ts:
+            doc["ts"] = ts
         run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.mqtt.port), "-V", "mqttv5",
-             "-q", "1", "-r", "-t", self.topic(terminal, "state"),
-             "-m", json.dumps({"state": "online", "catalog": {"version": version, "hash": "x",
-                                                               "applied": applied}})],
+             "-q", "1", "-r", "-t", self.topic(terminal, "state"), "-m", json.dumps(doc)],
             timeout=30, check_rc=0)
 
 
@@ -271,20 +275,135 @@ def publish_then_full_and_delta_answers():
               and "%s:4: weighed" % bad in p.stderr, "refusals: %s" % p.stderr)
         check("rejected=2: nothing published" in p.stdout, p.stdout)
 
-        # catalog status: t01 current, t02 behind since it applied; then both current.
+        # catalog status: t01 current, t02 behind since it applied (how long ago in its own
+        # clock, a simulated one: its state's ts, not this host's); then both current.
         s.till_state("t01", v2["version"], "2026-03-01T10:00:00.000Z")
-        s.till_state("t02", v1["version"], "2026-02-01T10:00:00.000Z")
+        s.till_state("t02", v1["version"], "2026-02-01T10:00:00.000Z",
+                     ts="2026-02-01T10:03:04.500Z")
+        s.till_state("t03", v2["version"], "2026-02-01T10:00:00.000Z",
+                     ts="2026-02-03T12:00:00.000Z")
         p = s.status(check_rc=1)
         lines = {l.split()[0]: l for l in p.stdout.splitlines() if l.startswith("t0")}
         check("current" in lines.get("t01", "") and
               "behind by %d" % (v2["version"] - v1["version"]) in lines.get("t02", "")
-              and "2026-02-01T10:00:00.000Z" in lines.get("t02", ""), p.stdout)
-        check("tills=2 current=1 behind=1 unknown=0" in p.stdout, p.stdout)
+              and "2026-02-01T10:00:00.000Z (3m04s ago)" in lines.get("t02", ""), p.stdout)
+        check("2026-02-01T10:00:00.000Z (2d02h ago)" in lines.get("t03", ""), p.stdout)
+        check("ago" not in lines.get("t01", ""), "no ts, no \"ago\": %s" % p.stdout)
+        check("tills=3 current=2 behind=1 unknown=0" in p.stdout, p.stdout)
         s.till_state("t02", v2["version"])
         p = s.status(check_rc=0)
         check("catalog version %d" % v2["version"] in p.stdout, p.stdout)
         check("kafka_refused" not in b.logtext(), "the bridge's Kafka access")
     finally:
+        s.close()
+
+
+def served(logtext):
+    """(version, full, entries) of every catalog.served line of a bridge's log."""
+    out = []
+    for l in logtext.splitlines():
+        if "event=catalog.served " in l:
+            f = dict(kv.split("=", 1) for kv in l.split() if "=" in kv)
+            out.append((int(f["version"]), f["full"] == "true", int(f["entries"])))
+    return out
+
+
+def versions_made(logtext):
+    """(version, items, promotions) of every catalog.version line of a bridge's log."""
+    out = []
+    for l in logtext.splitlines():
+        if "event=catalog.version " in l:
+            f = dict(kv.split("=", 1) for kv in l.split() if "=" in kv)
+            out.append((int(f["version"]), int(f["items"]), int(f["promotions"])))
+    return out
+
+
+@test
+def a_transaction_reaches_the_tills_whole():
+    """HQ's one transaction of 4000 items and 300 promotions (both topics, every partition):
+    no version the bridge makes, announces or serves holds part of it. A till-like observer
+    reads every version document the bridge publishes and fetches the whole catalog again and
+    again while the bridge reads the transaction; the bridge's log says what every version it
+    made and every answer it sent held."""
+    s = Store("s107")
+    stop = threading.Event()
+    fetched, errors = [], []
+    try:
+        d = os.path.join(s.dir, "in")
+        os.makedirs(d)
+        b = s.bridge()
+        base_promo = {"scope": "s107", "v": 1, "id": "P-BASE", "name": "base", "kind": "percent",
+                      "target": {"category": "Cat1"}, "percent_bp": 500, "from": T0}
+        s.publish(write(os.path.join(d, "base.csv"),
+                        HEADER + csv_rows("s107", range(5), lambda n: 100 + n)),
+                  write(os.path.join(d, "base.jsonl"), json.dumps(base_promo) + "\n"))
+        s.wait_version(lambda v: v["items"] == 5 and v["promotions"] == 1, "the base catalog")
+        before, after = (5, 1), (4005, 301)
+
+        # The observer: every version document from now on (the retained one first)...
+        sub = subprocess.Popen(["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                str(s.mqtt.port), "-V", "mqttv5", "-q", "1",
+                                "-t", s.topic("bridge", "catalog")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        announced = []
+
+        def read_versions():
+            for line in sub.stdout:
+                try:
+                    announced.append(json.loads(line))
+                except ValueError:
+                    errors.append("not JSON: %r" % line)
+
+        # ...and the whole catalog, fetched again and again.
+        def fetch_loop(terminal):
+            while not stop.is_set():
+                try:
+                    _, full = s.fetch(0, terminal=terminal, timeout=60)
+                    fetched.append((full["version"], len(full["items"]),
+                                    len(full["promotions"])))
+                except Exception as e:  # reported below
+                    errors.append("fetch: %s" % e)
+                    return
+        threads = [threading.Thread(target=read_versions, daemon=True)] + [
+            threading.Thread(target=fetch_loop, args=("t%02d" % i,), daemon=True)
+            for i in range(1, 4)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: announced and len(fetched) >= 3, 60, "the observer's first reads")
+
+        items = csv_rows("s107", range(5, 4005), lambda n: 200 + n % 500)
+        promos = "".join(json.dumps(dict(base_promo, id="P-%04d" % n, name="promo %d" % n,
+                                         percent_bp=100 + n)) + "\n" for n in range(300))
+        p = s.publish(write(os.path.join(d, "txn.csv"), HEADER + items),
+                      write(os.path.join(d, "txn.jsonl"), promos))
+        check("published items=4000 promotions=300 deletions=0 rejected=0" in p.stdout, p.stdout)
+        s.wait_version(lambda v: (v["items"], v["promotions"]) == after, "the whole transaction")
+        n = len(fetched)
+        wait_until(lambda: len(fetched) >= n + 3 or errors, 120, "fetches after it")
+        stop.set()
+        for t in threads[1:]:
+            t.join(timeout=120)
+        sub.kill()
+        sub.wait(timeout=30)
+        threads[0].join(timeout=30)
+        check(not errors, "observer: %s" % errors[:3])
+
+        seen = [(v["items"], v["promotions"]) for v in announced]
+        check(set(seen) <= {before, after} and seen[-1] == after,
+              "a version document held part of the transaction: %s" % seen)
+        got = [(i, pr) for _, i, pr in fetched]
+        check(set(got) <= {before, after} and got[-1] == after,
+              "a till fetched part of the transaction: %s" % got)
+        made = versions_made(b.logtext())
+        check(made and {(i, pr) for _, i, pr in made} <= {before, after},
+              "the bridge made a version with part of the transaction: %s" % made)
+        answers = served(b.logtext())
+        check(answers and {e for _, full, e in answers if full} <= {sum(before), sum(after)},
+              "the bridge served part of the transaction: %s" % sorted(set(answers)))
+        print("    %d version documents, %d fetches, %d versions made" % (
+            len(announced), len(fetched), len(made)), flush=True)
+    finally:
+        stop.set()
         s.close()
 
 
@@ -317,16 +436,20 @@ def bridge_killed_while_consuming_loses_and_doubles_nothing():
                 for n in kill9_items(batch - 1)[:100]:
                     expected.pop("SKU-%06d" % n, None)
 
-        # Kill the bridge at random points while it reads the 15,000 records and more.
+        # Kill the bridge at random points while it reads the 15,000 records and more: after
+        # it committed a batch into its stage or made a version.
         rng = random.Random(14)
         b = s.bridge()
         logpath = b.logpath
+
+        def batches():
+            return sum(1 for l in open(logpath)
+                       if "event=catalog.version " in l or "event=catalog.staged " in l)
         for round_ in range(4):
-            seen = sum(1 for l in open(logpath) if "event=catalog.version " in l)
-            target = seen + rng.randint(1, 3)
-            wait_until(lambda: sum(1 for l in open(logpath) if "event=catalog.version " in l)
-                       >= target or "event=catalog.caught_up" in open(logpath).read(), 180,
-                       "the bridge to make a version")
+            target = batches() + rng.randint(1, 3)
+            wait_until(lambda: batches() >= target
+                       or "event=catalog.caught_up" in open(logpath).read(), 180,
+                       "the bridge to commit a batch")
             b.kill()
             b.start()
             # The next kill is of a run that has begun: it logs where it starts from.
@@ -542,6 +665,72 @@ def catalog_over_sasl_ssl_with_the_fixtures_acls():
         if s:
             s.close()
         k.close()
+
+
+@test
+def a_barcode_of_another_item_is_refused_at_the_bridge():
+    """HQ publishes item B with a barcode item A has in the store: the bridge refuses B (not
+    the tills, which would refuse the whole version and stall the store) to the rejects topic,
+    naming the barcode and A, and serves the rest of the transaction. A store record over a
+    "*" one of the same item is no conflict; a barcode moved from one item to another in one
+    transaction goes through. Last in the file, and its "*" records deleted at the end: every
+    store of the file's Kafka would have them."""
+    s = Store("s108")
+    try:
+        d = os.path.join(s.dir, "in")
+        os.makedirs(d)
+        b = s.bridge()
+
+        def row(scope, item, code, price=100):
+            return "%s,%s,%s,Item %s,Cat,Brand,2000,false,EUR,%d,%s,\n" % (
+                scope, item, ean13(code), item, price, T0)
+        s.publish(write(os.path.join(d, "a.csv"), HEADER + row("s108", "SKU-A", 1) +
+                        row("*", "SKU-C", 5) + row("s108", "SKU-C", 5, 150)))
+        v1 = s.wait_version(lambda v: v["items"] == 2, "A and C")
+
+        mine = ["s108/SKU-%s" % i for i in "ABCDE"] + ["*/SKU-C", "*/SKU-F"]
+
+        def refused():  # of this test's records (another test's bad "*" record is refused too)
+            return [l for l in b.logtext().splitlines() if "event=catalog.refused" in l
+                    and any('key="%s"' % k in l for k in mine)]
+        check(not refused(), "a store record over \"*\" refused: %s" % refused())
+
+        # B takes A's barcode, "*"/F takes C's; D is good: one transaction.
+        s.publish(write(os.path.join(d, "b.csv"), HEADER + row("s108", "SKU-B", 1) +
+                        row("*", "SKU-F", 5) + row("s108", "SKU-D", 4)))
+        v2 = s.wait_version(lambda v: v["items"] == 3, "D")
+        _, full = s.fetch(0)
+        check(sorted(i["id"] for i in full["items"]) == ["SKU-A", "SKU-C", "SKU-D"],
+              "served: %s" % [i["id"] for i in full["items"]])
+        check(len({c for i in full["items"] for c in i["barcodes"]})
+              == sum(len(i["barcodes"]) for i in full["items"]), "a barcode of two items served")
+        check_hash(full)
+        got = {}
+        wait_until(lambda: got.update({k: val for k, _, val in rejects()})
+                   or {"s108/SKU-B", "*/SKU-F"} <= set(got), 120, "the rejects of B and F")
+        for key, code, other in (("s108/SKU-B", 1, "SKU-A"), ("*/SKU-F", 5, "SKU-C")):
+            why = got[key]["reason"]
+            check(ean13(code) in why and other in why, "%s: the reason %r" % (key, why))
+            check(json.loads(got[key]["record"])["id"] == key.split("/")[1]
+                  and got[key]["topic"] == "pos.catalog" and got[key]["offset"] >= 0,
+                  "%s: %s" % (key, got[key]))
+        check(len(refused()) == 2, "each refusal logged once: %s" % refused())
+
+        # A's barcode moves to E (and A gets another) in one transaction: both go through.
+        s.publish(write(os.path.join(d, "c.csv"), HEADER + row("s108", "SKU-E", 1) +
+                        row("s108", "SKU-A", 7)))
+        v3 = s.wait_version(lambda v: v["items"] == 4, "E")
+        _, full = s.fetch(v2["version"])
+        check({i["id"]: i["barcodes"] for i in full["items"]}
+              == {"SKU-A": [ean13(7)], "SKU-E": [ean13(1)]}, "the move: %s" % full["items"])
+        check(len(refused()) == 2, "the move refused: %s" % refused())
+        check(v1["version"] < v2["version"] < v3["version"], "versions")
+    finally:
+        s.close()
+        if _node is not None and _node.running():
+            s.publish(write(os.path.join(s.dir, "undo.jsonl"), "".join(
+                json.dumps({"scope": "*", "id": i, "delete": True}) + "\n"
+                for i in ("SKU-C", "SKU-F"))), check_rc=None)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 /*
  * test_catalog_store.c - the bridge's store catalog (bridge/catalog_store.c, catalog_serve.c,
  * catalog_doc.c) over a real spool: a batch and its positions are one transaction (a rollback
- * or a process gone before the commit leaves the last batch whole), every batch that changes
- * the catalog raises the version by one and marks what it changed, the store's records
+ * or a process gone before the commit leaves the last batch whole), records wait in the stage
+ * until a batch applies it, every applied stage that changes the catalog raises the version by
+ * one and marks what it changed, a barcode is one item's in force, the store's records
  * override "*" ones and their tombstones fall back, refused records change nothing, answers
  * are full or the delta (deletions included) in chunks of at most 500 entries, and the
  * streamed content hash is the model's (pe_catalog_content_hash).
@@ -89,11 +90,49 @@ static enum catalog_outcome add_item(struct catalog_store *cs, const char *scope
     return add(cs, CATALOG_ITEM, key, doc, NULL);
 }
 
+/* Refusals made as the stage is applied, kept. */
+struct refusals {
+    int n;
+    char key[8][64];
+    char why[8][256];
+    bool tombstone[8];
+};
+
+static void on_refused(void *ctx, const struct catalog_refusal *r)
+{
+    struct refusals *f = ctx;
+    CHECK(f->n < 8);
+    CHECK(r->offset >= 0 && r->partition == 0);
+    snprintf(f->key[f->n], sizeof f->key[0], "%s", r->key);
+    snprintf(f->why[f->n], sizeof f->why[0], "%s", r->why);
+    f->tombstone[f->n++] = r->record == NULL;
+}
+
+static struct refusals refused;
+
+/* Apply the stage and commit: the version rose or not. */
 static bool commit(struct catalog_store *cs)
+{
+    bool changed = false;
+    CHECK_OK(catalog_store_apply(cs, on_refused, &refused));
+    CHECK_OK(catalog_store_commit(cs, 1700000000000, &changed));
+    return changed;
+}
+
+/* Commit after an apply of the test's own. */
+static bool commit_after_apply(struct catalog_store *cs)
 {
     bool changed = false;
     CHECK_OK(catalog_store_commit(cs, 1700000000000, &changed));
     return changed;
+}
+
+/* Commit without applying: the records wait in the stage. */
+static void stage_only(struct catalog_store *cs)
+{
+    bool changed = true;
+    CHECK_OK(catalog_store_commit(cs, 1700000000000, &changed));
+    CHECK(!changed);
 }
 
 /* ---- answers, collected ---- */
@@ -477,6 +516,198 @@ static void t_hash_is_the_models(void)
     pe_spool_close(sp);
 }
 
+/* The stage: records of several batches are no part of the catalog (no version, nothing
+ * served) until a batch applies them, all at once as one version; a stage survives a restart
+ * (a process gone between batches), and a batch rolled back stages nothing. */
+static void t_stage(void)
+{
+    const char *path = pe_test_path(0, "spool.db");
+    struct pe_spool *sp = open_spool(path);
+    struct catalog_store *cs = NULL;
+    struct chunks ch = {0};
+    struct catalog_answer a;
+    char doc[512];
+    offsets[0] = offsets[1] = 0;
+    CHECK_OK(catalog_store_open(sp, "s001", &cs));
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "A", 1, 100);
+    CHECK(commit(cs)); /* v1: A */
+
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "B", 2, 200);
+    add_item(cs, "s001", "A", 1, 101);
+    CHECK_INT(catalog_store_staged(cs), 2);
+    stage_only(cs);
+    CHECK_INT(catalog_store_staged(cs), 2);
+    CHECK_OK(catalog_store_begin(cs));
+    promo_doc(doc, sizeof doc, "P", 10);
+    CHECK_INT(add(cs, CATALOG_PROMOTION, "s001/P", doc, NULL), CATALOG_STORED);
+    catalog_store_rollback(cs); /* staged nothing */
+    CHECK_INT(catalog_store_staged(cs), 2);
+    CHECK_OK(catalog_store_begin(cs));
+    CHECK_INT(add(cs, CATALOG_PROMOTION, "s001/P", doc, NULL), CATALOG_STORED);
+    CHECK_INT(add(cs, CATALOG_ITEM, "s001/A", NULL, NULL), CATALOG_STORED); /* the last wins */
+    add_item(cs, "s001", "A", 1, 102);
+    stage_only(cs);
+    CHECK_INT(catalog_store_version(cs)->version, 1);
+    ask(sp, 0, &ch, &a);
+    CHECK_INT(a.version, 1);
+    CHECK_INT(list_size(&ch, "items"), 1);
+    CHECK_INT(first_price(list_at(&ch, "items", 0)), 100);
+    CHECK_INT(list_size(&ch, "promotions"), 0);
+    catalog_store_close(cs);
+    pe_spool_close(sp);
+
+    /* A restart finds the stage, and positions past it. */
+    sp = open_spool(path);
+    CHECK_OK(catalog_store_open(sp, "s001", &cs));
+    CHECK_INT(catalog_store_staged(cs), 3); /* its scopes and ids */
+    int64_t next = 0;
+    CHECK_OK(catalog_store_position(cs, ITEMS, 0, &next));
+    CHECK_INT(next, offsets[CATALOG_ITEM]);
+    CHECK_OK(catalog_store_begin(cs));
+    CHECK(commit(cs)); /* a batch of no record applies it: v2, the whole stage */
+    CHECK_INT(catalog_store_staged(cs), 0);
+    const struct catalog_version *v = catalog_store_version(cs);
+    CHECK_INT(v->version, 2);
+    CHECK_INT(v->items, 2);
+    CHECK_INT(v->promotions, 1);
+    ask(sp, 1, &ch, &a);
+    CHECK_INT(list_size(&ch, "items"), 2);
+    CHECK_INT(first_price(list_at(&ch, "items", 0)), 102);
+    CHECK_INT(list_size(&ch, "promotions"), 1);
+    /* applied once: nothing more to stage in the same batch, nothing left to apply */
+    CHECK_OK(catalog_store_begin(cs));
+    CHECK_OK(catalog_store_apply(cs, NULL, NULL));
+    CHECK_INT(catalog_store_apply(cs, NULL, NULL), PE_ESTATE);
+    struct catalog_record r = {.topic = ITEMS};
+    enum catalog_outcome out;
+    char why[64];
+    CHECK_INT(catalog_store_add(cs, &r, &out, why, sizeof why), PE_ESTATE);
+    CHECK(!commit_after_apply(cs));
+    CHECK_INT(catalog_store_version(cs)->version, 2);
+    chunks_free(&ch);
+    catalog_store_close(cs);
+    pe_spool_close(sp);
+}
+
+/* The effective document of item id, or NULL (the caller frees). */
+static char *effective(struct pe_spool *sp, const char *id)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    int rc = pe_spool_doc_get(sp, "items", id, -1, &doc, &len);
+    CHECK(rc == PE_OK || rc == PE_ENOTFOUND);
+    return doc;
+}
+
+static bool has_barcode_of(struct pe_spool *sp, const char *id, int num)
+{
+    char *doc = effective(sp, id), code[16];
+    snprintf(code, sizeof code, "400%09d", num);
+    bool yes = doc && strstr(doc, code) != NULL;
+    free(doc);
+    return yes;
+}
+
+/* A barcode is one item's in the store: a record that would give an item in force another's
+ * barcode is refused when the stage is applied (naming the barcode and the other item), and
+ * its key keeps what it had; a store record of the same id as a "*" one is no conflict; a
+ * barcode moved from one item to another in one stage goes through in either id order; a
+ * store tombstone that would bring back a "*" record's barcode another item has is refused. */
+static void t_barcodes(void)
+{
+    struct pe_spool *sp = open_spool(pe_test_path(0, "spool.db"));
+    struct catalog_store *cs = NULL;
+    offsets[0] = offsets[1] = 0;
+    memset(&refused, 0, sizeof refused);
+    CHECK_OK(catalog_store_open(sp, "s001", &cs));
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "A", 1, 100);
+    add_item(cs, "*", "C", 5, 100);
+    add_item(cs, "s001", "C", 5, 150); /* the same id over "*": no conflict */
+    add_item(cs, "*", "G", 9, 100);
+    add_item(cs, "s001", "G", 10, 100);
+    add_item(cs, "s001", "H", 9, 100); /* G in force has 10: no conflict */
+    add_item(cs, "s001", "F", 20, 100);
+    CHECK(commit(cs));
+    CHECK_INT(refused.n, 0);
+    CHECK_INT(catalog_store_version(cs)->items, 5);
+
+    /* B takes A's barcode: refused, and the version does not rise for nothing. */
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "B", 1, 200);
+    CHECK(!commit(cs));
+    CHECK_INT(refused.n, 1);
+    CHECK_STR(refused.key[0], "s001/B");
+    CHECK(strstr(refused.why[0], "barcodes: 400000000001") && strstr(refused.why[0], "item A's"));
+    CHECK(effective(sp, "B") == NULL);
+    CHECK_INT(catalog_store_version(cs)->version, 1);
+    /* A "*" record of another item with A's barcode: refused too (A is in force here). */
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "*", "Z", 1, 200);
+    add_item(cs, "s001", "Y", 30, 300);
+    CHECK(commit(cs));
+    CHECK_INT(refused.n, 2);
+    CHECK_STR(refused.key[1], "*/Z");
+    CHECK(has_barcode_of(sp, "Y", 30) && effective(sp, "Z") == NULL);
+
+    /* Moves in one stage: A's barcode to D (A first), F's to E (E first: it waits for F). */
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "D", 1, 100);
+    add_item(cs, "s001", "A", 2, 100);
+    add_item(cs, "s001", "E", 20, 100);
+    add_item(cs, "s001", "F", 21, 100);
+    CHECK(commit(cs));
+    CHECK_INT(refused.n, 2);
+    CHECK(has_barcode_of(sp, "D", 1) && has_barcode_of(sp, "A", 2));
+    CHECK(has_barcode_of(sp, "E", 20) && has_barcode_of(sp, "F", 21));
+
+    /* A swap in one stage cannot go in either order: both refused, both keep theirs. */
+    CHECK_OK(catalog_store_begin(cs));
+    add_item(cs, "s001", "E", 21, 100);
+    add_item(cs, "s001", "F", 20, 100);
+    CHECK(!commit(cs));
+    CHECK_INT(refused.n, 4);
+    CHECK(has_barcode_of(sp, "E", 20) && has_barcode_of(sp, "F", 21));
+
+    /* The store's G delisted would fall back to "*"/G, whose barcode 9 is H's: refused. */
+    CHECK_OK(catalog_store_begin(cs));
+    CHECK_INT(add(cs, CATALOG_ITEM, "s001/G", NULL, NULL), CATALOG_STORED);
+    CHECK(!commit(cs));
+    CHECK_INT(refused.n, 5);
+    CHECK_STR(refused.key[4], "s001/G");
+    CHECK(refused.tombstone[4] && strstr(refused.why[4], "item H"));
+    CHECK(has_barcode_of(sp, "G", 10));
+    /* Once H lets it go, the same tombstone goes through. */
+    CHECK_OK(catalog_store_begin(cs));
+    CHECK_INT(add(cs, CATALOG_ITEM, "s001/G", NULL, NULL), CATALOG_STORED);
+    add_item(cs, "s001", "H", 11, 100);
+    CHECK(commit(cs));
+    CHECK_INT(refused.n, 5);
+    CHECK(has_barcode_of(sp, "G", 9) && has_barcode_of(sp, "H", 11));
+    catalog_store_close(cs);
+    pe_spool_close(sp);
+}
+
+/* Barcodes read from a stored document's bytes; a name that looks like the member does not
+ * fool it (canonical JSON escapes its quotes). */
+static void t_doc_barcodes(void)
+{
+    uint64_t codes[PE_CATALOG_BARCODES_MAX];
+    const char *two = "{\"barcodes\":[\"4006381333931\",\"0000000000000\"],\"id\":\"A\"}";
+    CHECK_INT(catalog_doc_barcodes(two, strlen(two), codes), 2);
+    CHECK(codes[0] == 4006381333931ull && codes[1] == 0);
+    const char *fake = "{\"barcodes\":[\"4006381333931\"],\"name\":\"\\\"barcodes\\\":[\"}";
+    CHECK_INT(catalog_doc_barcodes(fake, strlen(fake), codes), 1);
+    static const char *const bad[] = {"{\"id\":\"A\"}", "{\"barcodes\":[]}",
+                                      "{\"barcodes\":[\"123\"]}",
+                                      "{\"barcodes\":[\"400638133393x\"]}",
+                                      "{\"barcodes\":[\"4006381333931\""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_INT(catalog_doc_barcodes(bad[i], strlen(bad[i]), codes), -1);
+}
+
 /* catalog/get requests, and the version document. */
 static void t_messages(void)
 {
@@ -518,6 +749,9 @@ static const struct pe_test tests[] = {
     {"chunks", t_chunks},
     {"hash_is_the_models", t_hash_is_the_models},
     {"messages", t_messages},
+    {"stage", t_stage},
+    {"barcodes", t_barcodes},
+    {"doc_barcodes", t_doc_barcodes},
     {NULL, NULL},
 };
 

@@ -1753,6 +1753,55 @@ static void t_docs_layers(void)
     pe_spool_close(s);
 }
 
+/* One document by layer or the effective one; a working collection dropped whole leaves no
+ * row, and nothing of another collection goes with it. */
+static void t_docs_get_drop(void)
+{
+    struct pe_spool *s = open_s(pe_test_path(0, "getdrop.db"), 0);
+    struct docs_seen seen;
+    char *doc = NULL;
+    size_t len = 0;
+    int64_t present = -1, removed = -1;
+
+    CHECK_OK(pe_spool_begin(s));
+    CHECK(put(s, "items", "A", 0, "{\"p\":1}", 1));
+    CHECK(put(s, "items", "A", 1, "{\"p\":2}", 1));
+    CHECK(put(s, "items", "B", 0, "{\"p\":3}", 1));
+    CHECK(put(s, "items", "B", 0, NULL, 2));
+    CHECK(put(s, "work", "x", 0, "1", 1));
+    CHECK(put(s, "work", "y", 0, "2", 1));
+    CHECK(put(s, "work", "y", 0, NULL, 2)); /* a removal row */
+    CHECK_OK(pe_spool_doc_get(s, "items", "A", -1, &doc, &len)); /* seen inside */
+    CHECK_STR(doc, "{\"p\":2}");
+    CHECK_INT(len, 7);
+    free(doc);
+    CHECK_OK(pe_spool_commit(s));
+    CHECK_OK(pe_spool_doc_get(s, "items", "A", 0, &doc, &len));
+    CHECK_STR(doc, "{\"p\":1}");
+    free(doc);
+    CHECK_INT(pe_spool_doc_get(s, "items", "A", 2, &doc, &len), PE_ENOTFOUND);
+    CHECK(doc == NULL);
+    CHECK_INT(pe_spool_doc_get(s, "items", "B", -1, &doc, &len), PE_ENOTFOUND); /* removed */
+    CHECK_INT(pe_spool_doc_get(s, "items", "C", -1, &doc, &len), PE_ENOTFOUND);
+    CHECK_INT(pe_spool_doc_get(s, "items", "A", PE_SPOOL_LAYERS, &doc, &len), PE_EINVAL);
+    CHECK_INT(pe_spool_doc_get(s, "", "A", 0, &doc, &len), PE_EINVAL);
+
+    CHECK_INT(pe_spool_docs_drop(s, "work"), PE_ESTATE); /* no transaction */
+    CHECK_OK(pe_spool_begin(s));
+    CHECK_INT(pe_spool_docs_drop(s, ""), PE_EINVAL);
+    CHECK_OK(pe_spool_docs_drop(s, "work"));
+    CHECK_OK(pe_spool_commit(s));
+    CHECK_OK(pe_spool_docs_count(s, "work", 0, &present, &removed));
+    CHECK_INT(present, 0);
+    CHECK_INT(removed, 0);
+    CHECK_INT(pe_spool_doc_get(s, "work", "x", 0, &doc, &len), PE_ENOTFOUND);
+    docs_list(s, "items", 0, true, &seen);
+    CHECK_INT(seen.n, 2);
+    CHECK_OK(pe_spool_doc_get(s, "items", "A", 1, &doc, &len));
+    free(doc);
+    pe_spool_close(s);
+}
+
 static int see_pos(const struct pe_spool_position *p, void *ctx)
 {
     char *out = ctx;
@@ -1857,6 +1906,7 @@ static const struct pe_test tests[] = {
     {"meta", t_meta},
     {"docs_layers", t_docs_layers},
     {"docs_atomic", t_docs_atomic},
+    {"docs_get_drop", t_docs_get_drop},
     {"migration_docs", t_migration_docs},
     {"migration", t_migration},
     {"open_fresh", t_open_fresh},
