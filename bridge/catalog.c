@@ -70,7 +70,7 @@
 #define DISCOVER_WAIT_MS 2000  /* one metadata call (a stop waits for it at most this long) */
 #define DISCOVER_OK_MS 60000   /* look for new partitions this often */
 #define DISCOVER_RETRY_MS 5000 /* a topic missing, or Kafka away */
-#define PUBLISH_MIN_MS 500     /* the version document goes out at most this often */
+#define PUBLISH_MIN_MS 100     /* the version document goes out at most this often */
 #define REJECT_RECORD_MAX 65536 /* bytes of a refused value copied into its reject */
 #define STAGE_MAX_MS 10000     /* a stage waits for the topics' end at most this long */
 #define STAGE_MAX_RECORDS 100000 /* or until it holds this many records */
@@ -212,8 +212,10 @@ static void publish_version(void *ctx)
     free(doc);
 }
 
-/* A new version: out at once, or PUBLISH_MIN_MS after the last (a catalog read from the
- * beginning is many batches in a few seconds: the tills fetch the last of them). */
+/* A new version: out at once, or PUBLISH_MIN_MS after the last. A version is made only where
+ * everything committed has been read, so a backlog makes one; the bound is for HQ publishing
+ * many small transactions back to back: the tills fetch the last of a burst, and a till that
+ * applies one still gets the next within PUBLISH_MIN_MS. */
 static void plan_publish(struct catalog *c)
 {
     if (c->publish_timer)
