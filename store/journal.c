@@ -899,6 +899,15 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         if (m->type != PE_EV_SIGNER_INSTALLED && strcmp(j->tail.sig.key_id, key->key_id) != 0)
             return PE_ESTATE;
     }
+    if (m->type == PE_EV_SIGNER_INSTALLED) {
+        /* It records the signer's own key, signed by it; or, with no signer, signing turned
+         * off. Anything else would be a journal that does not verify. */
+        struct pe_signer_installed in;
+        if (pe_signer_installed_parse(body, &in, NULL, 0) != PE_OK ||
+            (key ? !in.key_id || strcmp(in.key_id, key->key_id) != 0
+                 : strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0))
+            return PE_EINVAL;
+    }
 
     struct pe_event_meta em = *m;
     em.seq = j->tail.seq + 1;
@@ -936,6 +945,10 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         memcpy(j->tail.sig.alg, sig.alg, sizeof sig.alg);
         memcpy(j->tail.sig.key_id, sig.key_id, sizeof sig.key_id);
         j->tail.sig.counter = sig.counter;
+        j->tail.sig.seq = em.seq;
+    } else if (e == PE_OK && m->type == PE_EV_SIGNER_INSTALLED) {
+        memset(&j->tail.sig, 0, sizeof j->tail.sig);
+        snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
         j->tail.sig.seq = em.seq;
     }
     if (e == PE_OK && out) {
@@ -975,6 +988,11 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
         memcpy(j->tail.sig.alg, sg.alg, sizeof sg.alg);
         memcpy(j->tail.sig.key_id, sg.key_id, sizeof sg.key_id);
         j->tail.sig.counter = sg.counter;
+        j->tail.sig.seq = m.seq;
+    } else if (e == PE_OK && m.type == PE_EV_SIGNER_INSTALLED) {
+        /* Unsigned: signing turned off (a key's would not verify; verify says so). */
+        memset(&j->tail.sig, 0, sizeof j->tail.sig);
+        snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
         j->tail.sig.seq = m.seq;
     }
     if (e == PE_OK && out) {
