@@ -934,6 +934,7 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         if (e) {
             pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
                      pe_signer_name(j->signer), pe_errname(e));
+            pe_signer_resume(j->signer, expect - 1);
             free(rec);
             return e;
         }
@@ -941,6 +942,8 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
 
     e = insert(j, &em, rec, len, hash, key ? enc : NULL, enclen);
     free(rec);
+    if (e && key) /* nothing was stored: the counter is not used */
+        pe_signer_resume(j->signer, signer_last(j, &j->tail));
     if (e == PE_OK && key) {
         memcpy(j->tail.sig.alg, sig.alg, sizeof sig.alg);
         memcpy(j->tail.sig.key_id, sig.key_id, sizeof sig.key_id);

@@ -341,6 +341,27 @@ static void t_sign_verify(void)
     t = g;
     t.rs[10] ^= 1;
     CHECK_INT(pe_signer_verify(pub, hash, &t), PE_EDECLINED);
+    /* r or s outside 1..n-1 (zero, all ones). */
+    t = g;
+    memset(t.rs, 0, 32);
+    CHECK_INT(pe_signer_verify(pub, hash, &t), PE_EDECLINED);
+    t = g;
+    memset(t.rs + 32, 0, 32);
+    CHECK_INT(pe_signer_verify(pub, hash, &t), PE_EDECLINED);
+    t = g;
+    memset(t.rs + 32, 0xff, 32);
+    CHECK_INT(pe_signer_verify(pub, hash, &t), PE_EDECLINED);
+    /* Many signatures of one key: the kept tables give the same answers. */
+    for (int i = 0; i < 20; i++) {
+        char hi[PE_SHA256_HEXLEN];
+        uint8_t hb[PE_SHA256_LEN];
+        pe_sha256_2(&i, sizeof i, NULL, 0, hb);
+        pe_hex(hb, sizeof hb, hi);
+        CHECK_OK(pe_signer_sign(s, hi, &t));
+        CHECK_OK(pe_signer_verify(pub, hi, &t));
+        CHECK_INT(pe_signer_verify(pub, hash, &t), PE_EDECLINED);
+        CHECK_INT(pe_signer_verify(opub, hi, &t), PE_EDECLINED);
+    }
     hash[0] = hash[0] == '0' ? '1' : '0';
     CHECK_INT(pe_signer_verify(pub, hash, &g), PE_EDECLINED);
 
