@@ -119,7 +119,7 @@ def records_readable_by_a_plain_kafka_consumer():
                       and "id=" + ev["id"] in headers, "headers %r" % headers)
                 seen[ev["seq"]] = topic
         check(sorted(seen) == sorted(journal), "every journal record is in Kafka once")
-        check(seen[1] == "pos.reports", "shift_open goes to pos.reports")
+        check(seen[1] == "pos.reports", "seq 1 (signer_installed) goes to pos.reports")
     finally:
         s.close()
 
