@@ -17,7 +17,8 @@ ECDSA, which also verifies every signature from the public key alone, without po
 
 And the life of a key: a restart continues the counter, a lost key file starts a new group with
 a new signer_installed, signer.type none journals signing turned off, recover keeps the
-signatures, and a key file others may read, or an unknown signer, is refused at start.
+signatures, and a key file others may read, or an unknown signer, is refused at start (and by
+--self-test).
 """
 import hashlib
 import json
@@ -288,9 +289,15 @@ def refusals_at_start():
     d = tmpdir()
     shop(d, 2)
     key = os.path.join(d, "signer.key")
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"], check_rc=0)
+    check(re.search(r"^ok   signer: software: key [0-9a-f]{32} in " + re.escape(key), p.stdout, re.M)
+          and re.search(r"^ok   journal: .* hash chain intact, \d+ signed$", p.stdout, re.M),
+          "self-test: %s" % p.stdout)
     os.chmod(key, 0o644)
     p = shop(d, 2, 2, check_rc=2)
     check("signer.type software" in p.stderr and key in p.stderr and "644" in p.stderr, p.stderr[-800:])
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"], check_rc=1)
+    check(re.search(r"^FAIL signer: .*" + re.escape(key) + ".*0644", p.stdout, re.M), p.stdout)
     os.chmod(key, 0o600)
     p = shop(d, 2, 2, "--set", "signer.type=hsm", check_rc=2)
     check("signer.type" in p.stderr and "software, none" in p.stderr, p.stderr[-800:])
