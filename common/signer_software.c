@@ -164,7 +164,11 @@ static int sw_sign(struct pe_signer *s, const char *hash, struct pe_signature *o
         return PE_ERANGE;
     if (!pe_is_sha256_hex(hash))
         return PE_EINVAL;
-    struct pe_signature g = {.alg = PE_SIGNER_ALG, .counter = w->next, .signed_ms = w->now(w->now_ctx)};
+    struct pe_signature g = {
+        .alg = PE_SIGNER_ALG,
+        .counter = w->next,
+        .signed_ms = w->now(w->now_ctx),
+    };
     memcpy(g.key_id, w->pub.key_id, sizeof g.key_id);
     char msg[PE_SIGNER_MESSAGE_MAX], err[160];
     size_t n = pe_signer_message(hash, g.counter, g.signed_ms, msg);

@@ -15,12 +15,12 @@
  * it. pe_journal_verify checks the signatures and counters besides the chain.
  *
  * Tables: meta (schema version, store, terminal), events (seq, id, type, ts_ms, record, hash,
- * sig: the signature's JSON or NULL), stock (item, qty), counters (name, value), sale_lines (returnable quantities),
- * parked (a basket parked at shutdown), uplink (reserved for the bridge watermarks), and the
- * applied catalog: catalog_items (id, doc), catalog_barcodes (barcode, item),
- * catalog_promotions (id, doc), catalog_state (version, hash, counts, when applied, currency)
- * and catalog_stage (the chunks of a transfer still being received). Schema version 2; a
- * journal of version 1 gains the catalog tables when it is opened for writing.
+ * sig: the signature's JSON or NULL), stock (item, qty), counters (name, value), sale_lines
+ * (returnable quantities), parked (a basket parked at shutdown), uplink (reserved for the
+ * bridge watermarks), and the applied catalog: catalog_items (id, doc), catalog_barcodes
+ * (barcode, item), catalog_promotions (id, doc), catalog_state (version, hash, counts, when
+ * applied, currency) and catalog_stage (the chunks of a transfer still being received). Schema
+ * version 2; a journal of version 1 gains the catalog tables when it is opened for writing.
  */
 #ifndef POSEDGE_JOURNAL_H
 #define POSEDGE_JOURNAL_H
