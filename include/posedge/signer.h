@@ -20,7 +20,7 @@
  *
  *   {"alg":"ES256","counter":N,"key_id":K,"sig":"<128 lower-case hex: r || s>","signed_ms":T}
  *
- * (about 250 bytes), where K is the key id: the first 16 octets of SHA-256 over the public
+ * (about 235 bytes), where K is the key id: the first 16 octets of SHA-256 over the public
  * key's DER SubjectPublicKeyInfo, as 32 lower-case hex digits (`openssl pkey -pubin -outform
  * DER | sha256sum`, cut to 32 digits).
  *
