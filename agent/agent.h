@@ -48,6 +48,7 @@ struct agent {
     struct pe_journal *journal;
     struct pe_catalog *catalog;
     struct pe_rng *rng;
+    struct pe_signer *signer;      /* NULL with signer.type none */
     struct pe_device *dev[PE_DEV__COUNT]; /* by class; NULL until opened */
     enum pe_health health[PE_DEV__COUNT]; /* last seen, while watched */
     bool scale_polled;             /* the scale answers request(): asked every SCALE_POLL_MS */

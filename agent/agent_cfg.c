@@ -59,6 +59,15 @@ static int check_sim_start(const void *v, char *why, size_t len)
     return PE_EINVAL;
 }
 
+/* A built-in signer's name, or "none". */
+static int check_signer(const void *v, char *why, size_t len)
+{
+    if (strcmp(v, PE_SIGNER_ALG_NONE) == 0 || pe_signer_find(v))
+        return PE_OK;
+    snprintf(why, len, "must be one of: %s, none", pe_signer_names());
+    return PE_EINVAL;
+}
+
 #define STR(k, f, d, lo, hi, h, c)                                                                 \
     {                                                                                              \
         k, PE_CFG_STR, offsetof(struct agent_cfg, f), sizeof(((struct agent_cfg *)0)->f), d, lo,   \
@@ -89,6 +98,14 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
     INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
         "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
+    STR("signer.type", signer_type, "software", 1, PE_SIGNER_NAME_MAX - 1,
+        "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till) "
+        "or none (unsigned; turning signing off is journaled)",
+        check_signer),
+    STR("signer.key_file", signer_key_file, "", 0, AGENT_PATH_MAX - 1,
+        "the software signer's private key, made on first use (mode 0600, never printed; "
+        "\"\": <data_dir>/signer.key)",
+        NULL),
     PE_DEV_CLASSES(DEV)
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
     STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,

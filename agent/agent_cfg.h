@@ -12,6 +12,7 @@
 #include "posedge/clock.h"
 #include "posedge/event.h"
 #include "posedge/hal/hal.h"
+#include "posedge/signer.h"
 
 #define AGENT_PATH_MAX 256
 
@@ -30,6 +31,8 @@ struct agent_cfg {
     char catalog[AGENT_PATH_MAX];  /* catalog file; relative paths from the config's folder */
     char log_level[8];             /* debug, info, warn, error */
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
+    char signer_type[PE_SIGNER_NAME_MAX];  /* signer.h's implementation, or "none" */
+    char signer_key_file[AGENT_PATH_MAX];  /* the software signer's key ("": data_dir's) */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */

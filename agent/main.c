@@ -510,6 +510,33 @@ static void check_identity(const struct agent *a)
                 a->cfg.mqtt_tls_cert_file, ci.cn, a->cfg.store, a->cfg.terminal);
 }
 
+/* The fiscal signer of signer.type (none: a->signer stays NULL). Its key is made on first use;
+ * a key file others may read is refused like any secret. Returns 0 or the exit status. */
+static int open_signer(struct agent *a)
+{
+    const struct pe_signer_ops *ops = pe_signer_find(a->cfg.signer_type);
+    if (!ops)
+        return 0; /* "none": agent_cfg_table allows nothing else */
+    char path[AGENT_PATH_MAX + 16], err[PE_PKI_ERRLEN];
+    if (a->cfg.signer_key_file[0])
+        snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);
+    else
+        snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
+    struct pe_signer_conf sc = {
+        .key_file = path,
+        .store = a->cfg.store,
+        .terminal = a->cfg.terminal,
+    };
+    int rc = pe_signer_open(ops, &sc, &a->signer, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "posedge-agent: signer.type %s: %s\n", ops->name, err);
+        pe_error("agent.signer_refused", "signer=%s err=%s detail=\"%s\"", ops->name,
+                 pe_errname(rc), err);
+        return rc == PE_EINVAL ? EXIT_USAGE : 1;
+    }
+    return 0;
+}
+
 /* Everything after the checks, in order; what was made stays in a for stop. */
 static int start_parts(struct agent *a, const struct opts *o, const char *password)
 {
@@ -545,6 +572,8 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         fprintf(stderr, "posedge-agent: start-up failed: %s\n", pe_strerror(rc));
         return 1;
     }
+    if ((rc = open_signer(a)))
+        return rc;
     static const int sigs[] = {SIGINT, SIGTERM};
     signal(SIGPIPE, SIG_IGN);
     if ((rc = pe_loop_signals(a->loop, sigs, 2, on_signal, a))) {
@@ -571,6 +600,7 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         .journal = a->journal,
         .catalog = a->catalog,
         .rng = a->rng,
+        .signer = a->signer,
         .printer = pe_printer_of(a->dev[PE_DEV_PRINTER]),
         .display = pe_display_of(a->dev[PE_DEV_DISPLAY]),
         .payment = pe_payment_of(a->dev[PE_DEV_PAYMENT]),
@@ -662,6 +692,7 @@ static void stop(struct agent *a)
     pe_loop_destroy(a->loop);
     pe_rng_destroy(a->rng);
     pe_journal_close(a->journal);
+    pe_signer_close(a->signer); /* after the journal, which borrows it */
     pe_catalog_destroy(a->catalog);
 }
 

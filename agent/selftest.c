@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * selftest.c - posedge-agent --self-test: can this till run? The configuration (with the remote
- * settings), the catalog, the data folder, the journal's integrity (the whole hash chain), the
- * MQTT password file, the TLS identity (the key's mode, key and certificate matching, the chain
+ * settings), the catalog, the data folder, the journal's integrity (the whole hash chain and
+ * its signatures), the signer's key (its file's mode, that it is a P-256 key), the MQTT
+ * password file, the TLS identity (the key's mode, key and certificate matching, the chain
  * to the CA, the days left, the certificate naming this till; or the enrolment token when
  * there is no certificate yet) and every real device, one line each on stdout.
  *
@@ -12,6 +13,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -82,9 +84,36 @@ static int check_journal(const struct agent *a)
                  (long long)vr.bad_seq, vr.why);
     pe_journal_close(j);
     if (rc == PE_OK)
-        return self_line(true, "journal", "%s: %lld events, hash chain intact", path,
-                         (long long)vr.count);
+        return self_line(true, "journal", "%s: %lld events, hash chain intact, %lld signed", path,
+                         (long long)vr.count, (long long)vr.nsigned);
     return self_line(false, "journal", "%s", err);
+}
+
+/* The software signer's key: readable by this user only, a P-256 key. Never made here. */
+static int check_signer(const struct agent *a)
+{
+    char err[PE_PKI_ERRLEN], path[AGENT_PATH_MAX + 16], kid[PE_SIGNER_KEY_ID_LEN];
+    if (!pe_signer_find(a->cfg.signer_type))
+        return self_line(true, "signer", "none: events are not signed (signer.type)");
+    if (a->cfg.signer_key_file[0])
+        snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);
+    else
+        snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
+    if (access(path, F_OK) != 0)
+        return self_line(true, "signer", "%s: %s does not exist yet; the first start makes it",
+                         a->cfg.signer_type, path);
+    struct pe_pki_key *k = NULL;
+    char *pem = NULL;
+    int rc = pe_pki_key_load(path, &k, err, sizeof err);
+    if (rc == PE_OK)
+        rc = pe_pki_key_public_pem(k, &pem, err, sizeof err);
+    if (rc == PE_OK && (rc = pe_signer_key_id(pem, kid)) != PE_OK)
+        snprintf(err, sizeof err, "%s: its public key does not parse back", path);
+    free(pem);
+    pe_pki_key_destroy(k);
+    if (rc)
+        return self_line(false, "signer", "%s", err);
+    return self_line(true, "signer", "%s: key %s in %s", a->cfg.signer_type, kid, path);
 }
 
 static int check_password(const struct agent *a)
@@ -167,6 +196,7 @@ int selftest_run(struct agent *a)
                         rc == PE_OK ? "valid (store, terminal, drivers, catalog, currency)" : err);
     failed += check_data_dir(a);
     failed += check_journal(a);
+    failed += check_signer(a);
     if (a->cfg.mqtt_password_file[0])
         failed += check_password(a);
     if (a->cfg.mqtt_host[0])

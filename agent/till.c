@@ -112,6 +112,8 @@ struct pe_till {
     int64_t tender_start_us;   /* when the final tender input arrived (latency) */
     char line1[64], line2[64]; /* what the display shows */
     struct till_stats stats;
+    bool install;                        /* a signer_installed event is due before the next event */
+    const struct pe_signer_key *install_key; /* the key it records; NULL: signing turned off */
 };
 
 /* ---- display and refusals ---- */
@@ -491,6 +493,8 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
  * the commit returns does the receipt print and the drawer open, so no receipt or open drawer
  * ever exists for an event the journal does not hold. A failed commit rolls everything back.
  */
+static int install_signer(struct pe_till *t);
+
 static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
 {
     struct pe_journal *j = t->d.journal;
@@ -498,7 +502,10 @@ static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
     cJSON *body = NULL;
     int64_t last = 0, ts = t->d.now(t->d.now_ctx);
     bool replay = false;
-    int rc = pe_journal_begin(j);
+    int rc = PE_OK;
+    if (t->install && op->type != PE_EV_SIGNER_INSTALLED && (rc = install_signer(t)))
+        goto failed;
+    rc = pe_journal_begin(j);
     if (rc)
         goto failed;
     if ((rc = pe_journal_last(j, &last, NULL, NULL)))
@@ -574,6 +581,59 @@ failed:
     pe_error("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type), op->id,
              pe_errname(rc));
     return rc;
+}
+
+/* ---- signing ---- */
+
+static int install_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)ctx;
+    (void)seq;
+    return pe_signer_installed_body(t->install_key, body);
+}
+
+/* Commit the signer_installed event that is due: the signer's key put in use, or signing
+ * turned off. Its receipt prints like any event's. */
+static int install_signer(struct pe_till *t)
+{
+    char id[PE_UUID_STRLEN];
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc)
+        return rc;
+    int64_t tender_start = t->tender_start_us; /* the latency is the event's that follows */
+    t->tender_start_us = 0;
+    struct op op = {.type = PE_EV_SIGNER_INSTALLED, .id = id, .build = install_build};
+    int64_t seq = 0;
+    rc = commit(t, &op, &seq);
+    t->tender_start_us = tender_start;
+    if (rc)
+        return rc;
+    t->install = false;
+    if (t->install_key)
+        pe_info("till.signer_installed", "seq=%lld signer=%s alg=%s key_id=%s", (long long)seq,
+                t->install_key->signer, t->install_key->alg, t->install_key->key_id);
+    else
+        pe_warn("till.signing_off", "seq=%lld: events from here on are not signed",
+                (long long)seq);
+    return PE_OK;
+}
+
+/* Hand the signer to the journal and see whether a signer_installed event is due. */
+static int signing_start(struct pe_till *t)
+{
+    struct pe_journal_signing js;
+    int rc = pe_journal_signing(t->d.journal, &js);
+    if (rc == PE_OK)
+        rc = pe_journal_set_signer(t->d.journal, t->d.signer);
+    if (rc)
+        return rc;
+    t->install_key = t->d.signer ? pe_signer_key(t->d.signer) : NULL;
+    bool signing = js.alg[0] && strcmp(js.alg, PE_SIGNER_ALG_NONE) != 0;
+    if (t->install_key)
+        t->install = strcmp(js.key_id, t->install_key->key_id) != 0;
+    else
+        t->install = signing; /* turning it off is on record; never signing needs nothing */
+    return PE_OK;
 }
 
 /* ---- basket lifecycle ---- */
@@ -2314,6 +2374,11 @@ int till_create(const struct till_deps *deps, struct pe_till **out)
         return rc;
     }
     t->shift_open = open != 0;
+    if ((rc = signing_start(t))) {
+        pe_error("till.signing_unavailable", "err=%s", pe_errname(rc));
+        free(t);
+        return rc;
+    }
     /* The catalog in force: the journal's, seeded from the file while HQ has sent none. A seed
      * that fails leaves the one stored before, if there is one. */
     int seeded = catalog_seed(t);

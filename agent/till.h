@@ -8,6 +8,11 @@
  * committed to the journal before anything is printed or the drawer opens, and a refused
  * action (unknown item, unstable weight, declined card, short tender, over-return, unknown
  * sale, failed commit) changes no journal state and leaves a clear message on the display.
+ *
+ * Signing: with a signer (deps->signer) every event is signed as it is committed (journal.h).
+ * A key the journal does not hold yet is put in use by a signer_installed event, committed and
+ * printed just before the till's first event with it; so is signing turned off (no signer on a
+ * journal whose last events were signed), as an unsigned signer_installed {"alg":"none"}.
  */
 #ifndef POSEDGE_AGENT_TILL_H
 #define POSEDGE_AGENT_TILL_H
@@ -20,11 +25,13 @@
 #include "posedge/event.h"
 #include "posedge/hal/board.h"
 #include "posedge/journal.h"
+#include "posedge/signer.h"
 
 struct till_deps {
     struct pe_journal *journal;       /* borrowed; outlives the till */
     const struct pe_catalog *catalog; /* borrowed: the catalog file, version 0 (see below) */
     struct pe_rng *rng;               /* borrowed: draws event ids */
+    struct pe_signer *signer;         /* borrowed: signs every event; NULL: events unsigned */
     struct pe_printer *printer;       /* borrowed */
     struct pe_display *display;       /* borrowed */
     struct pe_payment *payment;       /* borrowed */

@@ -21,6 +21,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/asn1write.h>
 #include <mbedtls/bignum.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
 #include <mbedtls/md.h>
@@ -311,6 +312,39 @@ void pe_pki_key_destroy(struct pe_pki_key *key)
         return;
     mbedtls_pk_free(&key->pk); /* zeroizes the private value */
     free(key);
+}
+
+int pe_pki_key_sign_digest(const struct pe_pki_key *key, const uint8_t digest[32],
+                           struct pe_rng *rng, uint8_t rs[64], char *err, size_t errlen)
+{
+    /* 2.28 takes the group non-const: it caches the base point's comb table in it, which is
+     * what makes every signature after the first one cheaper. */
+    mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
+    mbedtls_mpi r, s;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    int mrc = mbedtls_ecdsa_sign_det_ext(&ec->grp, &r, &s, &ec->d, digest, 32, MBEDTLS_MD_SHA256,
+                                         rng_cb, rng);
+    if (mrc == 0)
+        mrc = mbedtls_mpi_write_binary(&r, rs, 32);
+    if (mrc == 0)
+        mrc = mbedtls_mpi_write_binary(&s, rs + 32, 32);
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    return mrc ? mbed_fail(err, errlen, PE_ESYS, "signing", mrc) : PE_OK;
+}
+
+int pe_pki_key_public_pem(const struct pe_pki_key *key, char **pem_out, char *err, size_t errlen)
+{
+    unsigned char buf[512];
+    int mrc = mbedtls_pk_write_pubkey_pem((mbedtls_pk_context *)&key->pk, buf, sizeof buf);
+    if (mrc != 0)
+        return mbed_fail(err, errlen, PE_ESYS, "encoding the public key", mrc);
+    char *pem = strdup((const char *)buf);
+    if (!pem)
+        return PE_ENOMEM;
+    *pem_out = pem;
+    return PE_OK;
 }
 
 /* Parse a key from a NUL-terminated PEM buffer of len bytes (len without the NUL). */

@@ -4,7 +4,8 @@
  * store's fleet through its MQTT broker.
  *
  *   posedge-ctl journal DB [--from SEQ] [--type TYPE]   events as JSON lines, in seq order
- *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain
+ *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain,
+ *                                                       signatures and their counters
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
@@ -55,8 +56,10 @@ static void usage(FILE *out)
           "       posedge-ctl catalog publish --brokers B FILE... | status --mqtt H:P --store S\n"
           "\n"
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
-          "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain;\n"
-          "         exit 0 with a one-line summary when intact, 1 naming the first bad seq\n"
+          "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain,\n"
+          "         and each signature under the key its signer_installed event recorded, with\n"
+          "         counters rising by one; exit 0 with a one-line summary when intact, 1 naming\n"
+          "         the first bad seq\n"
           "report   print the X report of the open period (not journaled: a preview),\n"
           "         or Z report number N as it was printed\n"
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
@@ -188,8 +191,20 @@ static int cmd_verify(int argc, char **argv)
         return EXIT_FAIL;
     }
     pe_journal_close(j);
-    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s\n", path,
-           (long long)res.count, (long long)res.last_seq, head);
+    char sigs[160];
+    if (res.nsigned == 0 && !res.alg[0])
+        snprintf(sigs, sizeof sigs, "not signed");
+    else if (res.nsigned == 0)
+        snprintf(sigs, sizeof sigs, "no signature (signing turned off)");
+    else
+        snprintf(sigs, sizeof sigs,
+                 "%lld signatures valid from seq %lld under %lld key%s (last %.12s), counters "
+                 "gapless%s",
+                 (long long)res.nsigned, (long long)res.first_signed_seq, (long long)res.ngroups,
+                 res.ngroups == 1 ? "" : "s", res.key_id[0] ? res.key_id : "-",
+                 strcmp(res.alg, PE_SIGNER_ALG_NONE) == 0 ? ", signing turned off since" : "");
+    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s; %s\n", path,
+           (long long)res.count, (long long)res.last_seq, head, sigs);
     return 0;
 }
 
@@ -358,8 +373,14 @@ static int cmd_recover(int argc, char **argv)
         /* Batches of 1,000 records per transaction: the new file is not live yet. */
         if (!in_txn && (rc = pe_journal_begin(dst)) == PE_OK)
             in_txn = true;
-        if (rc == PE_OK)
-            rc = pe_journal_import(dst, r.record, r.len, NULL);
+        if (rc == PE_OK) {
+            /* The signature goes along (verify checks it); one that does not even decode is
+             * left behind, and verify names that record as unsigned. */
+            struct pe_signature sg;
+            bool sig_ok = r.sig && pe_signature_decode(r.sig, r.siglen, &sg, NULL, 0) == PE_OK;
+            rc = pe_journal_import_signed(dst, r.record, r.len, sig_ok ? r.sig : NULL,
+                                          sig_ok ? r.siglen : 0, NULL);
+        }
         if (rc == PE_OK)
             rc = pe_ledger_apply(dst, m.type, m.seq, cJSON_GetObjectItemCaseSensitive(rec, "body"));
         cJSON_Delete(rec);

@@ -13,6 +13,9 @@ pkgs=(
     libavro-dev libcurl4-openssl-dev
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
+    # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
+    # without posedge code, and plays a forger with a key of its own.
+    python3-cryptography
     # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
     # (libc6-dev-*-cross is only recommended by the compilers, and recommends are not installed
     # here), user-mode QEMU to run their tests (qemu-user only: no binfmt registration, the tests

@@ -14,6 +14,14 @@
  * reloaded if another connection wrote), so the append path runs no query for them; every
  * statement on that path is prepared once at open.
  *
+ * Signing (signer.h). With a signer taken, append signs the sealed record's hash and stores the
+ * signature in the row's sig column, in the same statement as the record. Where signing stands
+ * (the current group's key and its last counter) is kept beside the tail, in memory, and goes
+ * back with it when a transaction ends without a commit; the signer is then told the counter
+ * that is really stored (resume), so a counter is never stored twice nor skipped. It is read
+ * from the last signed record (or signer_installed event) when first needed, not at every open:
+ * read-only commands never pay for it.
+ *
  * A damaged file is reported, never repaired: the error names the file and the posedge-ctl
  * commands that inspect it and copy its intact part.
  */
@@ -28,6 +36,7 @@
 #include "store/sqlite_util.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
+#include "posedge/json.h"
 #include "posedge/log.h"
 #include "store/journal_int.h"
 
@@ -41,9 +50,13 @@ static const char *const sql[JS__COUNT] = {
     [JS_DATA_VERSION] = "PRAGMA data_version",
     [JS_TAIL] = "SELECT seq, hash, ts_ms FROM events ORDER BY seq DESC LIMIT 1",
     [JS_FIND] = "SELECT seq, hash FROM events WHERE id = ?1",
-    [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash, sig) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [JS_GET] = "SELECT record FROM events WHERE seq = ?1",
+    /* Where signing stands: the newest row that is signed or installs a signer. The newest row
+     * matches unless signing is off, so this reads one row in the normal case. */
+    [JS_SIGNING] = "SELECT seq, type, sig, record FROM events "
+                   "WHERE sig IS NOT NULL OR type = 'signer_installed' ORDER BY seq DESC LIMIT 1",
     /* Two forms of the same upsert: RETURNING makes SQLite buffer the result in an ephemeral
      * table on every step, which costs several times the write itself, so the plain form runs
      * whenever the caller does not want the new quantity (every sale). */
@@ -308,8 +321,72 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
     if (e == PE_OK) {
         j->tail = t;
         j->committed = t;
+        j->sig_loaded = false; /* read again when next needed: another writer may have signed */
     }
     return e;
+}
+
+/* Read where signing stands into tail and committed (see JS_SIGNING). Returns PE_ECORRUPT when
+ * that row's signature or signer_installed body cannot be read, naming it in the log. */
+static int load_signing(struct pe_journal *j)
+{
+    struct journal_signing g = {0};
+    sqlite3_stmt *st = j->st[JS_SIGNING];
+    int rc = sqlite3_step(st), e = PE_OK;
+    if (rc == SQLITE_ROW) {
+        g.seq = sqlite3_column_int64(st, 0);
+        const char *type = (const char *)sqlite3_column_text(st, 1);
+        const void *sig = sqlite3_column_blob(st, 2);
+        size_t siglen = (size_t)sqlite3_column_bytes(st, 2);
+        struct pe_signature sg;
+        char why[96] = "";
+        if (sig) {
+            e = pe_signature_decode(sig, siglen, &sg, why, sizeof why);
+            if (e == PE_OK) {
+                memcpy(g.alg, sg.alg, sizeof g.alg);
+                memcpy(g.key_id, sg.key_id, sizeof g.key_id);
+                g.counter = sg.counter;
+            }
+        } else {
+            /* An unsigned signer_installed: signing turned off ("none"). */
+            const char *rec = sqlite3_column_blob(st, 3);
+            size_t len = (size_t)sqlite3_column_bytes(st, 3);
+            cJSON *r = NULL;
+            struct pe_signer_installed in;
+            e = pe_json_parse(rec, len, &r, why, sizeof why);
+            if (e == PE_OK)
+                e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in,
+                                              why, sizeof why);
+            if (e == PE_OK && strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0) {
+                snprintf(why, sizeof why, "signer_installed of a key is not signed");
+                e = PE_EINVAL;
+            }
+            if (e == PE_OK)
+                snprintf(g.alg, sizeof g.alg, "%s", in.alg);
+            cJSON_Delete(r);
+        }
+        if (e) {
+            pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
+                     j->path, (long long)g.seq, type ? type : "", why);
+            e = PE_ECORRUPT;
+        }
+    } else if (rc != SQLITE_DONE) {
+        e = journal__fail(j, rc, "signing");
+    }
+    sqlite3_reset(st);
+    if (e == PE_OK) {
+        j->committed.sig = g;
+        j->tail.sig = g;
+        j->sig_loaded = true;
+    }
+    return e;
+}
+
+/* The last counter stored under the signer's key as the tail stands: 0 when the group is
+ * another key's (the signer's next signature would start its group). */
+static int64_t signer_last(const struct pe_journal *j, const struct journal_tail *t)
+{
+    return strcmp(t->sig.key_id, pe_signer_key(j->signer)->key_id) == 0 ? t->sig.counter : 0;
 }
 
 /*
@@ -366,7 +443,7 @@ static int check_row(struct pe_journal *j, sqlite3_stmt *st, int64_t seq, const 
     return PE_OK;
 }
 
-#define ROW_SQL "SELECT seq, id, type, ts_ms, hash, record FROM events"
+#define ROW_SQL "SELECT seq, id, type, ts_ms, hash, record, sig FROM events"
 
 /*
  * Verify the last record and the one before it: the cheap check at open that catches a torn
@@ -688,6 +765,8 @@ int pe_journal_begin(struct pe_journal *j)
             pe_error("journal.tail", "path=\"%s\" msg=\"the last events row is damaged\"", j->path);
         if (e == PE_OK)
             j->data_version = dv;
+        if (e == PE_OK && j->signer && (e = load_signing(j)) == PE_OK)
+            e = pe_signer_resume(j->signer, signer_last(j, &j->committed));
     }
     if (e)
         pe_journal_rollback(j);
@@ -730,6 +809,13 @@ void pe_journal_rollback(struct pe_journal *j)
     j->tail = j->committed;
     j->in_txn = false;
     j->lost = 0;
+    /* Whatever the transaction signed is gone with it: the signer continues from what is
+     * stored. Software signers cannot fail here (the value is in range). */
+    if (j->signer && j->sig_loaded) {
+        int e = pe_signer_resume(j->signer, signer_last(j, &j->committed));
+        if (e)
+            pe_error("journal.signer_resume", "err=%s", pe_errname(e));
+    }
 }
 
 /* ---- events ---- */
@@ -757,7 +843,7 @@ static int find(struct pe_journal *j, const char *id, int64_t *seq, char *hash)
 /* Store one sealed record as the next row and advance the in-transaction tail. The record's
  * bytes are bound without a copy, so the caller keeps them alive until this returns. */
 static int insert(struct pe_journal *j, const struct pe_event_meta *m, const char *rec, size_t len,
-                  const char hash[PE_SHA256_HEXLEN])
+                  const char hash[PE_SHA256_HEXLEN], const char *sig, size_t siglen)
 {
     sqlite3_stmt *st = j->st[JS_INSERT];
     sqlite3_bind_int64(st, 1, m->seq);
@@ -766,6 +852,10 @@ static int insert(struct pe_journal *j, const struct pe_event_meta *m, const cha
     sqlite3_bind_int64(st, 4, m->ts_ms);
     sqlite3_bind_blob64(st, 5, rec, len, SQLITE_STATIC);
     sqlite3_bind_text(st, 6, hash, -1, SQLITE_STATIC);
+    if (sig)
+        sqlite3_bind_blob64(st, 7, sig, siglen, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     int rc = sqlite3_step(st);
     int e = rc == SQLITE_DONE ? PE_OK : journal__fail(j, rc, "append");
     sqlite3_reset(st);
@@ -800,6 +890,25 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e != PE_ENOTFOUND)
         return e;
 
+    const struct pe_signer_key *key = NULL;
+    if (j->signer) {
+        if (!j->sig_loaded && (e = load_signing(j)))
+            return e;
+        key = pe_signer_key(j->signer);
+        /* A key signs only once the journal holds it: its signer_installed comes first. */
+        if (m->type != PE_EV_SIGNER_INSTALLED && strcmp(j->tail.sig.key_id, key->key_id) != 0)
+            return PE_ESTATE;
+    }
+    if (m->type == PE_EV_SIGNER_INSTALLED) {
+        /* It records the signer's own key, signed by it; or, with no signer, signing turned
+         * off. Anything else would be a journal that does not verify. */
+        struct pe_signer_installed in;
+        if (pe_signer_installed_parse(body, &in, NULL, 0) != PE_OK ||
+            (key ? !in.key_id || strcmp(in.key_id, key->key_id) != 0
+                 : strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0))
+            return PE_EINVAL;
+    }
+
     struct pe_event_meta em = *m;
     em.seq = j->tail.seq + 1;
     char *rec = NULL;
@@ -809,8 +918,42 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e)
         return e;
 
-    e = insert(j, &em, rec, len, hash);
+    struct pe_signature sig;
+    char enc[PE_SIGNER_ENCODED_MAX];
+    size_t enclen = 0;
+    if (key) {
+        int64_t expect = signer_last(j, &j->tail) + 1;
+        e = pe_signer_sign(j->signer, hash, &sig);
+        /* A counter other than the next one would make a journal that does not verify; a
+         * signer with a counter of its own that skipped is refused here (a later issue
+         * journals such gaps). */
+        if (e == PE_OK && (sig.counter != expect && strcmp(j->tail.sig.key_id, key->key_id) == 0))
+            e = PE_ESTATE;
+        if (e == PE_OK && !(enclen = pe_signature_encode(&sig, enc)))
+            e = PE_EINVAL;
+        if (e) {
+            pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
+                     pe_signer_name(j->signer), pe_errname(e));
+            pe_signer_resume(j->signer, expect - 1);
+            free(rec);
+            return e;
+        }
+    }
+
+    e = insert(j, &em, rec, len, hash, key ? enc : NULL, enclen);
     free(rec);
+    if (e && key) /* nothing was stored: the counter is not used */
+        pe_signer_resume(j->signer, signer_last(j, &j->tail));
+    if (e == PE_OK && key) {
+        memcpy(j->tail.sig.alg, sig.alg, sizeof sig.alg);
+        memcpy(j->tail.sig.key_id, sig.key_id, sizeof sig.key_id);
+        j->tail.sig.counter = sig.counter;
+        j->tail.sig.seq = em.seq;
+    } else if (e == PE_OK && m->type == PE_EV_SIGNER_INSTALLED) {
+        memset(&j->tail.sig, 0, sizeof j->tail.sig);
+        snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
+        j->tail.sig.seq = em.seq;
+    }
     if (e == PE_OK && out) {
         out->seq = em.seq;
         memcpy(out->hash, hash, sizeof hash);
@@ -821,10 +964,19 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
 int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
                       struct pe_journal_appended *out)
 {
+    return pe_journal_import_signed(j, rec, len, NULL, 0, out);
+}
+
+int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, const void *sig,
+                             size_t siglen, struct pe_journal_appended *out)
+{
     assert(j && rec);
     int e = journal__writable(j);
     if (e)
         return e;
+    struct pe_signature sg;
+    if (sig && pe_signature_decode(sig, siglen, &sg, NULL, 0) != PE_OK)
+        return PE_EPARSE;
     struct pe_event_meta m;
     char hash[PE_SHA256_HEXLEN], why[160];
     e = pe_event_verify(rec, len, j->tail.seq + 1, j->tail.hash, &m, hash, NULL, why, sizeof why);
@@ -834,11 +986,55 @@ int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
     }
     if (strcmp(m.store, j->store) != 0 || strcmp(m.terminal, j->terminal) != 0)
         return PE_EINVAL;
-    e = insert(j, &m, rec, len, hash);
+    e = insert(j, &m, rec, len, hash, sig, siglen);
+    if (e == PE_OK && sig) {
+        memcpy(j->tail.sig.alg, sg.alg, sizeof sg.alg);
+        memcpy(j->tail.sig.key_id, sg.key_id, sizeof sg.key_id);
+        j->tail.sig.counter = sg.counter;
+        j->tail.sig.seq = m.seq;
+    } else if (e == PE_OK && m.type == PE_EV_SIGNER_INSTALLED) {
+        /* Unsigned: signing turned off (a key's would not verify; verify says so). */
+        memset(&j->tail.sig, 0, sizeof j->tail.sig);
+        snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
+        j->tail.sig.seq = m.seq;
+    }
     if (e == PE_OK && out) {
         out->seq = m.seq;
         memcpy(out->hash, hash, sizeof hash);
     }
+    return e;
+}
+
+/* ---- signing ---- */
+
+int pe_journal_signing(struct pe_journal *j, struct pe_journal_signing *out)
+{
+    assert(j && out);
+    int e = j->sig_loaded ? PE_OK : load_signing(j);
+    if (e)
+        return e;
+    const struct journal_signing *g = &j->committed.sig;
+    memcpy(out->alg, g->alg, sizeof out->alg);
+    memcpy(out->key_id, g->key_id, sizeof out->key_id);
+    out->counter = g->counter;
+    out->seq = g->seq;
+    return PE_OK;
+}
+
+int pe_journal_set_signer(struct pe_journal *j, struct pe_signer *s)
+{
+    assert(j);
+    if (j->in_txn)
+        return PE_ESTATE;
+    int e = j->sig_loaded ? PE_OK : load_signing(j);
+    if (e)
+        return e;
+    j->signer = s;
+    if (!s)
+        return PE_OK;
+    e = pe_signer_resume(s, signer_last(j, &j->committed));
+    if (e)
+        j->signer = NULL;
     return e;
 }
 
@@ -907,9 +1103,9 @@ int pe_journal_iter_open(struct pe_journal *j, int64_t from_seq, const char *typ
     struct pe_journal_iter *it = calloc(1, sizeof *it);
     if (!it)
         return PE_ENOMEM;
-    const char *q = type ? "SELECT seq, type, record, hash FROM events "
+    const char *q = type ? "SELECT seq, type, record, hash, sig FROM events "
                            "WHERE seq >= ?1 AND type = ?2 ORDER BY seq"
-                         : "SELECT seq, type, record, hash FROM events "
+                         : "SELECT seq, type, record, hash, sig FROM events "
                            "WHERE seq >= ?1 ORDER BY seq";
     int rc = sqlite3_prepare_v2(j->db, q, -1, &it->st, NULL);
     if (rc != SQLITE_OK) {
@@ -946,6 +1142,8 @@ int pe_journal_iter_next(struct pe_journal_iter *it, struct pe_journal_rec *rec)
     rec->record = (const char *)sqlite3_column_text(it->st, 2);
     rec->len = (size_t)sqlite3_column_bytes(it->st, 2);
     rec->hash = (const char *)sqlite3_column_text(it->st, 3);
+    rec->sig = sqlite3_column_blob(it->st, 4);
+    rec->siglen = rec->sig ? (size_t)sqlite3_column_bytes(it->st, 4) : 0;
     if (!rec->record) {
         rec->record = "";
         rec->len = 0;
@@ -963,6 +1161,115 @@ void pe_journal_iter_close(struct pe_journal_iter *it)
 
 /* ---- verification ---- */
 
+/* The signing group verification is in: set by each signer_installed event. */
+struct vgroup {
+    char alg[PE_SIGNER_ALG_MAX];       /* "" before any signer_installed, "none", "ES256" */
+    char key_id[PE_SIGNER_KEY_ID_LEN]; /* ES256: the installed key */
+    struct pe_signer_pub *pub;         /* its public key */
+    int64_t counter;                   /* the last counter seen in the group, 0 before any */
+    int64_t seq;                       /* the signer_installed event's seq */
+};
+
+/* The signer_installed record at the row st stands on: start its group. */
+static int install_group(sqlite3_stmt *st, int64_t seq, struct vgroup *g, char *why,
+                         size_t whylen)
+{
+    const char *rec = sqlite3_column_blob(st, 5);
+    size_t len = (size_t)sqlite3_column_bytes(st, 5);
+    cJSON *r = NULL;
+    struct pe_signer_installed in;
+    char w[120] = "";
+    int e = pe_json_parse(rec, len, &r, w, sizeof w);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e == PE_OK)
+        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, w,
+                                      sizeof w);
+    struct pe_signer_pub *pub = NULL;
+    if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
+        snprintf(w, sizeof w, "signer_installed: public_key does not parse");
+    if (e == PE_OK) {
+        pe_signer_pub_free(g->pub);
+        memset(g, 0, sizeof *g);
+        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
+        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
+        g->pub = pub;
+        g->seq = seq;
+    }
+    cJSON_Delete(r);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    return PE_OK;
+}
+
+/*
+ * Check the signature of the row st stands on (the record of seq, hash already verified)
+ * against the group, which a signer_installed row starts. res counts what verified.
+ */
+static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgroup *g,
+                     struct pe_journal_verify_result *res)
+{
+    char *why = res->why;
+    size_t whylen = sizeof res->why;
+    const char *type = (const char *)sqlite3_column_text(st, 2);
+    const void *blob = sqlite3_column_blob(st, 6);
+    size_t bloblen = (size_t)sqlite3_column_bytes(st, 6);
+    struct pe_signature sig;
+    char w[96];
+    if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
+        int e = install_group(st, seq, g, why, whylen);
+        if (e)
+            return e;
+        res->ngroups += strcmp(g->alg, PE_SIGNER_ALG) == 0;
+    }
+    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    if (strcmp(g->alg, PE_SIGNER_ALG) != 0) {
+        if (!blob)
+            return PE_OK; /* before any signer, or with signing turned off */
+        if (g->alg[0])
+            snprintf(why, whylen, "seq %lld: signed, but signing was turned off at seq %lld",
+                     (long long)seq, (long long)g->seq);
+        else
+            snprintf(why, whylen, "seq %lld: signed, but no signer_installed event comes before it",
+                     (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (!blob) {
+        snprintf(why, whylen, "seq %lld: not signed (key %.12s installed at seq %lld)",
+                 (long long)seq, g->key_id, (long long)g->seq);
+        return PE_ECHAIN;
+    }
+    if (strcmp(sig.key_id, g->key_id) != 0) {
+        snprintf(why, whylen, "seq %lld: signed by key %.12s, not by the installed key %.12s",
+                 (long long)seq, sig.key_id, g->key_id);
+        return PE_ECHAIN;
+    }
+    if (g->counter > 0 && sig.counter != g->counter + 1) {
+        snprintf(why, whylen, "seq %lld: signature counter %lld, expected %lld", (long long)seq,
+                 (long long)sig.counter, (long long)g->counter + 1);
+        return PE_ECHAIN;
+    }
+    if (pe_signer_verify(g->pub, hash, &sig) != PE_OK) {
+        snprintf(why, whylen,
+                 "seq %lld: signature does not verify (the record changed after it was signed, "
+                 "or another key signed it)",
+                 (long long)seq);
+        return PE_ECHAIN;
+    }
+    g->counter = sig.counter;
+    res->nsigned++;
+    if (!res->first_signed_seq)
+        res->first_signed_seq = seq;
+    return PE_OK;
+}
+
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res)
 {
     assert(j && res);
@@ -970,6 +1277,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     char prev[PE_SHA256_HEXLEN], hash[PE_SHA256_HEXLEN];
     int64_t expect = 1;
     sqlite3_stmt *st = NULL;
+    struct vgroup g = {0};
     int e = PE_OK;
 
     pe_event_genesis(j->store, j->terminal, prev);
@@ -988,6 +1296,8 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
             e = PE_ECHAIN;
         } else {
             e = check_row(j, st, seq, prev, hash, res->why, sizeof res->why);
+            if (e == PE_OK)
+                e = check_sig(st, seq, hash, &g, res);
         }
         if (e)
             break;
@@ -1014,6 +1324,9 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     }
     if (e == PE_ECHAIN)
         res->bad_seq = expect;
+    memcpy(res->alg, g.alg, sizeof res->alg);
+    memcpy(res->key_id, g.key_id, sizeof res->key_id);
+    pe_signer_pub_free(g.pub);
     sqlite3_finalize(st);
     return e;
 }

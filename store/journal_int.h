@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "posedge/journal.h"
+#include "posedge/signer.h"
 
 /* Statements prepared once at open; the SQL is in journal.c. */
 enum journal_stmt {
@@ -27,6 +28,7 @@ enum journal_stmt {
     JS_FIND,
     JS_INSERT,
     JS_GET,
+    JS_SIGNING,
     JS_STOCK_ADD,
     JS_STOCK_ADD_RET,
     JS_STOCK_GET,
@@ -60,10 +62,20 @@ enum journal_cstmt {
     JC__COUNT
 };
 
+/* Where signing stands at a point of the journal: the group of the last signed record or
+ * signer_installed event. */
+struct journal_signing {
+    char alg[PE_SIGNER_ALG_MAX];       /* "ES256"; "none" (turned off); "" never signed */
+    char key_id[PE_SIGNER_KEY_ID_LEN]; /* the group's key, "" unless signed */
+    int64_t counter;                   /* the last counter stored under key_id */
+    int64_t seq;                       /* the record it was learnt from, 0 for none */
+};
+
 struct journal_tail {
     int64_t seq;                 /* last seq, 0 when the journal is empty */
     char hash[PE_SHA256_HEXLEN]; /* its hash, the genesis value when empty */
     int64_t ts_ms;               /* its event time, 0 when empty */
+    struct journal_signing sig;  /* valid once j->sig_loaded */
 };
 
 struct pe_journal {
@@ -79,6 +91,8 @@ struct pe_journal {
     struct journal_tail tail;      /* last event including the open transaction */
     struct journal_tail committed; /* last committed event */
     sqlite3_stmt *cst[JC__COUNT];  /* catalog statements, NULL until first used */
+    struct pe_signer *signer;      /* signs every append; NULL: none (borrowed) */
+    bool sig_loaded;               /* tail.sig and committed.sig have been read */
 };
 
 /* Convert a SQLite result code to PE_E*, logging SQLite's message once. When SQLite has ended

@@ -514,6 +514,15 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         lr(&b, "Content hash", left);
         break;
     }
+    case PE_EV_SIGNER_INSTALLED:
+        centre(&b, "SIGNATURE KEY INSTALLED");
+        lr(&b, "Signer", gets(body, "signer"));
+        lr(&b, "Algorithm", gets(body, "alg"));
+        if (strcmp(gets(body, "alg"), "none") == 0)
+            put(&b, "Events from here on are not signed\n");
+        else
+            lr(&b, "Key id", gets(body, "key_id"));
+        break;
     case PE_EV__COUNT: /* not a type: pe_event_type_parse never gives it */
         free(b.p);
         return PE_EINVAL;

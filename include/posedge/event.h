@@ -9,7 +9,7 @@
  * previous record's H (or the genesis value of the terminal for seq 1). The stored bytes are the
  * canonical bytes themselves, so changing any byte of a stored record is detected: either the
  * text stops being canonical JSON, or the hash no longer matches, or the next record's prev does
- * not. An ECDSA signature over H will travel beside the record (a later issue), not inside the
+ * not. An ECDSA signature over H (signer.h) is stored beside the record, not inside the
  * hashed bytes.
  */
 #ifndef POSEDGE_EVENT_H
@@ -29,7 +29,9 @@
 /* Event types of v1: X(name, type string, fiscal, default Kafka topic). The string forms are
  * the "type" values; the topic is where the bridge's native profile and posedge-ctl reconcile
  * put the type unless topics.<type> says otherwise. catalog_applied (a till put a new catalog
- * version in force) is fiscal: it is the audit trail of which prices were in force. */
+ * version in force) is fiscal: it is the audit trail of which prices were in force.
+ * signer_installed (a signing key put in use, signer.h) is fiscal too: without it no signature
+ * of its group can be verified, so it is kept and delivered like the records it vouches for. */
 #define PE_EVENT_TYPES(X)                                                                          \
     X(SALE, "sale", 1, "pos.sales")                                                                \
     X(RETURN, "return", 1, "pos.sales")                                                            \
@@ -42,7 +44,8 @@
     X(SHIFT_CLOSE, "shift_close", 1, "pos.reports")                                                \
     X(X_REPORT, "x_report", 1, "pos.reports")                                                      \
     X(Z_REPORT, "z_report", 1, "pos.reports")                                                  \
-    X(CATALOG_APPLIED, "catalog_applied", 1, "pos.reports")
+    X(CATALOG_APPLIED, "catalog_applied", 1, "pos.reports")                                        \
+    X(SIGNER_INSTALLED, "signer_installed", 1, "pos.reports")
 
 enum pe_event_type {
 #define PE__EV_ENUM(name, str, fiscal, topic) PE_EV_##name,

@@ -9,13 +9,18 @@
  * seq is gapless from 1; each record's prev is the previous record's hash (event.h). Nothing
  * in the events table is ever updated or deleted by this API.
  *
+ * Signing: with a signer taken (pe_journal_set_signer) every appended event is signed in its own
+ * transaction, and the signature (signer.h) is stored in the row's sig column; since the
+ * counter is in the row, a transaction that ends without a commit takes its counter back with
+ * it. pe_journal_verify checks the signatures and counters besides the chain.
+ *
  * Tables: meta (schema version, store, terminal), events (seq, id, type, ts_ms, record, hash,
- * sig), stock (item, qty), counters (name, value), sale_lines (returnable quantities),
- * parked (a basket parked at shutdown), uplink (reserved for the bridge watermarks), and the
- * applied catalog: catalog_items (id, doc), catalog_barcodes (barcode, item),
- * catalog_promotions (id, doc), catalog_state (version, hash, counts, when applied, currency)
- * and catalog_stage (the chunks of a transfer still being received). Schema version 2; a
- * journal of version 1 gains the catalog tables when it is opened for writing.
+ * sig: the signature's JSON or NULL), stock (item, qty), counters (name, value), sale_lines
+ * (returnable quantities), parked (a basket parked at shutdown), uplink (reserved for the
+ * bridge watermarks), and the applied catalog: catalog_items (id, doc), catalog_barcodes
+ * (barcode, item), catalog_promotions (id, doc), catalog_state (version, hash, counts, when
+ * applied, currency) and catalog_stage (the chunks of a transfer still being received). Schema
+ * version 2; a journal of version 1 gains the catalog tables when it is opened for writing.
  */
 #ifndef POSEDGE_JOURNAL_H
 #define POSEDGE_JOURNAL_H
@@ -27,6 +32,7 @@
 
 #include "posedge/catalog.h"
 #include "posedge/event.h"
+#include "posedge/signer.h"
 
 struct pe_journal;
 
@@ -90,6 +96,38 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
  */
 int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
                       struct pe_journal_appended *out);
+
+/* pe_journal_import with the record's signature as its sig column held it (sig NULL: none).
+ * The signature is stored as given, after it decodes (pe_signature_decode); pe_journal_verify
+ * checks it. Errors: those of pe_journal_import, and PE_EPARSE (a sig that does not decode). */
+int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, const void *sig,
+                             size_t siglen, struct pe_journal_appended *out);
+
+/* ---- signing (signer.h) ---- */
+
+/* Where signing stands at the journal's last committed record: the group of the last signed
+ * record or signer_installed event. */
+struct pe_journal_signing {
+    char alg[PE_SIGNER_ALG_MAX];       /* "ES256"; "none" (turned off by a signer_installed);
+                                        * "" when nothing was ever signed */
+    char key_id[PE_SIGNER_KEY_ID_LEN]; /* the group's key ("" unless signed) */
+    int64_t counter;                   /* the last counter stored under key_id */
+    int64_t seq;                       /* the record that says so (0: none) */
+};
+
+/* Errors: PE_ECORRUPT (that record's signature or body does not decode), PE_EIO. */
+int pe_journal_signing(struct pe_journal *j, struct pe_journal_signing *out);
+
+/*
+ * Sign every event appended from now on with s (borrowed; it must outlive the journal or be
+ * replaced first; NULL: append unsigned). The journal resumes s's counter from the last counter
+ * stored under s's key (0 when the current group is another key's), and again after every
+ * transaction that ends without a commit. While s's key is not the current group's, the only
+ * event that may be appended is the signer_installed event that puts it in use (others:
+ * PE_ESTATE), so no record is ever signed by a key the journal has not recorded.
+ * Errors: PE_ESTATE (a transaction is open), PE_ECORRUPT, PE_EIO, the signer's resume errors.
+ */
+int pe_journal_set_signer(struct pe_journal *j, struct pe_signer *s);
 
 /* Seq of the committed event with this id. Errors: PE_ENOTFOUND, PE_EIO. */
 int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq);
@@ -240,6 +278,8 @@ struct pe_journal_rec {
     const char *record; /* canonical bytes, borrowed until the next call */
     size_t len;
     const char *hash;
+    const void *sig; /* the sig column, borrowed until the next call; NULL when unsigned */
+    size_t siglen;
 };
 
 /* Iterate records with seq >= from_seq (and of one type when type is not NULL). */
@@ -254,11 +294,22 @@ struct pe_journal_verify_result {
     int64_t last_seq; /* last seq seen */
     int64_t bad_seq;  /* first bad seq (0 when intact) */
     char why[160];    /* reason for the first bad record */
+    int64_t nsigned;  /* records whose signature verified */
+    int64_t ngroups;  /* signer_installed events of a signing key */
+    int64_t first_signed_seq;           /* 0 when none is signed */
+    char key_id[PE_SIGNER_KEY_ID_LEN];  /* the last group's key ("" none) */
+    char alg[PE_SIGNER_ALG_MAX];        /* the last group's alg ("" never signed) */
 };
 
 /*
  * Verify the whole chain from seq 1: every record is canonical JSON with all fields, seq is
  * gapless and matches its row, id and hash match their columns, prev links and hashes match.
+ * And the signatures (signer.h): a signer_installed event starts a group (its key_id must be
+ * that of its public_key); from there on every record up to the next signer_installed is signed
+ * by that key, with a signature that verifies over its hash, counter and time, and a counter
+ * one above the previous record's (the installing record's is the first). Records before the
+ * first signer_installed, and after one that turned signing off ("none"), are unsigned; a
+ * signature there is an error too.
  * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);

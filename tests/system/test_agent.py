@@ -32,10 +32,15 @@ def scenario_day_journal_and_receipts():
     p = agent(d, "--scenario", SCENARIO)
     db = os.path.join(d, "journal.db")
     ev = journal_events(db)
-    check(types(ev) == ["shift_open", "inventory_receipt", "sale", "sale", "return", "void",
-                        "no_sale", "inventory_adjust", "inventory_count", "x_report",
-                        "shift_close", "z_report"], "journal types: %s" % types(ev))
-    check([e["seq"] for e in ev] == list(range(1, 13)), "seq not gapless from 1")
+    # The signing key is put in use just before the first event (signed, printed: seq 1).
+    check(types(ev) == ["signer_installed", "shift_open", "inventory_receipt", "sale", "sale",
+                        "return", "void", "no_sale", "inventory_adjust", "inventory_count",
+                        "x_report", "shift_close", "z_report"], "journal types: %s" % types(ev))
+    check([e["seq"] for e in ev] == list(range(1, 14)), "seq not gapless from 1")
+    inst = ev.pop(0)
+    check(inst["body"]["alg"] == "ES256" and inst["body"]["signer"] == "software"
+          and inst["body"]["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+          and inst["ts"] == ev[0]["ts"], "signer_installed %s" % inst)
     check(all(e["operator"] == "op17" and e["store"] == "s001" and e["terminal"] == "t01"
               for e in ev), "header fields")
     check(ev[0]["ts"] == "2026-11-21T08:00:03.000Z", "event time from the sim clock: %s" % ev[0]["ts"])
@@ -47,7 +52,7 @@ def scenario_day_journal_and_receipts():
     card = ev[3]["body"]["tenders"][0]
     check(card["method"] == "card" and card["last4"] == "1111" and "4111111111111111" not in json.dumps(ev),
           "card tender holds token and last 4 only")
-    check(ev[4]["body"]["original"]["seq"] == 3 and ev[4]["body"]["totals"]["total"] == 1499, "return")
+    check(ev[4]["body"]["original"]["seq"] == 4 and ev[4]["body"]["totals"]["total"] == 1499, "return")
     check(ev[5]["body"]["amount"] == 1949, "void amount")
     z = ev[11]["body"]
     check(z["number"] == 1 and z["sales"] == {"count": 2, "gross": 5074, "discount": 0}, "Z sales %s" % z["sales"])
@@ -64,8 +69,10 @@ def scenario_day_journal_and_receipts():
                    "Close the shift first"]:
         check('reason="%s"' % reason in p.stderr, "refusal not logged: %s" % reason)
     rc = receipts(d)
-    check([s for s, _ in rc] == list(range(1, 13)), "one receipt per event: %s" % rc)
-    check(all(ev[s - 1]["id"] == i for s, i in rc), "receipt ids match journal ids")
+    check([s for s, _ in rc] == list(range(1, 14)), "one receipt per event: %s" % rc)
+    check(all(([inst] + ev)[s - 1]["id"] == i for s, i in rc), "receipt ids match journal ids")
+    with open(os.path.join(d, "receipts.txt")) as f:
+        check("SIGNATURE KEY INSTALLED" in f.read(), "the signer_installed receipt")
     with open(os.path.join(d, "drawer.log")) as f:
         kicks = f.read().count("drawer kick")
     check(kicks == 5, "drawer kicks: shift open, cash sale, cash refund, no-sale, shift close; got %d" % kicks)
@@ -75,7 +82,13 @@ def scenario_day_journal_and_receipts():
     check("X REPORT" in out, "X report text")
     p = ctl("report", db, "--z", "7", check_rc=1)
     check("no Z report number 7" in p.stderr, p.stderr)
-    check(ctl("verify", db, check_rc=0).stdout.startswith("OK "), "verify")
+    v = ctl("verify", db, check_rc=0).stdout
+    check(v.startswith("OK ") and "13 signatures valid from seq 1" in v, "verify: %s" % v)
+    key = os.path.join(d, "signer.key")
+    check(os.stat(key).st_mode & 0o777 == 0o600, "signer.key mode")
+    with open(key) as f:
+        secret = "".join(f.read().splitlines()[1:-1])
+    check(len(secret) > 90 and secret[50:80] not in p.stderr, "the signer's key is never logged")
 
 
 @test

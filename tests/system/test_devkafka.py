@@ -23,7 +23,8 @@ from lib import (CTL, SIM_START, Failure, agent, check, ctl, free_port, journal_
 ROUTE = {"sale": "pos.sales", "return": "pos.sales", "void": "pos.sales", "no_sale": "pos.sales",
          "inventory_receipt": "pos.inventory", "inventory_adjust": "pos.inventory",
          "inventory_count": "pos.inventory", "shift_open": "pos.reports",
-         "shift_close": "pos.reports", "x_report": "pos.reports", "z_report": "pos.reports"}
+         "shift_close": "pos.reports", "x_report": "pos.reports", "z_report": "pos.reports",
+         "catalog_applied": "pos.reports", "signer_installed": "pos.reports"}
 
 
 class DevKafkaProc:

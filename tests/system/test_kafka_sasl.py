@@ -278,7 +278,7 @@ def wrong_password_idempotent_until_sighup():
 
 @test
 def topic_not_authorized_loses_nothing():
-    """The bridge's user loses Write on pos.reports (every till's first event, shift_open, goes
+    """The bridge's user loses Write on pos.reports (every till's first event, signer_installed, goes
     there): nothing is delivered, the state names the topic, the log says it once; once the
     ACL is back the bridge delivers by itself."""
     _, k, _ = store()

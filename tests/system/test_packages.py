@@ -81,7 +81,7 @@ PKI_FILES = {
 }
 # Keys that must never change once made (upgrade, remove), by path.
 KEYS = [CA + "/ca.key", MQ + "/server.key", MQ + "/bridge.key", MQ + "/hq.key",
-        "/var/lib/posedge/agent/till.key"]
+        "/var/lib/posedge/agent/till.key", "/var/lib/posedge/agent/signer.key"]
 # The unit settings every daemon's unit must have (issue 6), as key -> value.
 UNIT_MUST = {
     "Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30s", "Restart": "on-failure",
@@ -884,7 +884,10 @@ def chroot_till_day():
     check("enrol.signed" in read(blog.name), "the bridge did not sign: %s" % read(blog.name))
     for name in (blog.name, alog.name, mq.log_path, mq.out.name):
         check(token not in read(name), "%s holds the token" % name)
-    check(check_no_open_key() == 5, "the till's key too")
+    # The fiscal signer's key, made by the till at its first start like the TLS key.
+    check(owner_mode("/var/lib/posedge/agent/signer.key") == ("posedge", "posedge", "0o600"),
+          "signer.key: %s" % (owner_mode("/var/lib/posedge/agent/signer.key"),))
+    check(check_no_open_key() == 6, "the till's keys too (TLS and signer)")
     Cycle.spool, Cycle.spool_sha = spool_records()
     Cycle.keys = key_hashes()
     check(len(Cycle.keys) == len(KEYS), "keys: %s" % sorted(Cycle.keys))

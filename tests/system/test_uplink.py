@@ -259,22 +259,22 @@ def go_back_n_from_a_hand_ack():
         sub = f.add(Sub(b, TOPIC + "events"))
         a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "120",
                         "--set", "uplink.resend_ms=300"))
-        wait_until(lambda: seqs_seen(sub) >= set(range(1, 13)), 60, "all 12 records once")
+        wait_until(lambda: seqs_seen(sub) >= set(range(1, 14)), 60, "all 13 records once")
         # No ack at all: the agent goes back to spooled + 1 = 1 again and again.
         wait_until(lambda: a.log().count("event=uplink.resend from=1 ") >= 2, 30, "resends from 1")
         n_before = len(batches(sub))
         ack(b, 5, 0)
         wait_until(lambda: "event=uplink.ack spooled=5 delivered=0" in a.log(), 30, "ack taken")
-        wait_until(lambda: "event=uplink.resend from=6 to=12" in a.log(), 30, "resend from 6")
+        wait_until(lambda: "event=uplink.resend from=6 to=13" in a.log(), 30, "resend from 6")
         log = a.log()
         after = log[log.index("event=uplink.ack spooled=5"):]
         check("event=uplink.resend from=1 " not in after, "never from 1 after spooled=5")
         wait_until(lambda: any(bt[0][0] == 6 for bt in batches(sub)[n_before:]), 30,
                    "a batch from 6 on the wire")
         check(uplink_row(a.data).get("spooled", 0) in (0, 5), "stored spooled")
-        ack(b, 12, 12)
+        ack(b, 13, 13)
         check(a.wait() == 0, "exit 0: %s" % a.log()[-2000:])
-        check(uplink_row(a.data) == {"spooled": 12, "delivered": 12}, "%s" % uplink_row(a.data))
+        check(uplink_row(a.data) == {"spooled": 13, "delivered": 13}, "%s" % uplink_row(a.data))
         prev = 0
         for bt in batches(sub):  # a batch goes back to spooled + 1 or continues the last one
             check(bt[0][0] in (1, 6, prev + 1), "batch starts at %d after %d" % (bt[0][0], prev))
@@ -289,18 +289,18 @@ def ack_going_back_is_followed():
         sub = f.add(Sub(b, TOPIC + "events"))
         a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "120",
                         "--set", "uplink.resend_ms=300"))
-        wait_until(lambda: seqs_seen(sub) >= set(range(1, 13)), 60, "all 12 records once")
-        ack(b, 12, 10)
-        wait_until(lambda: "event=uplink.ack spooled=12 delivered=10" in a.log(), 30, "ack taken")
+        wait_until(lambda: seqs_seen(sub) >= set(range(1, 14)), 60, "all 13 records once")
+        ack(b, 13, 10)
+        wait_until(lambda: "event=uplink.ack spooled=13 delivered=10" in a.log(), 30, "ack taken")
         n_before = len(batches(sub))
         ack(b, 4, 4)  # the rebuilt spool: Kafka had 1..4
-        wait_until(lambda: "event=uplink.ack_behind spooled=12->4 delivered=10->4" in a.log(),
+        wait_until(lambda: "event=uplink.ack_behind spooled=13->4 delivered=10->4" in a.log(),
                    30, "the ack going back taken")
         wait_until(lambda: any(bt[0][0] == 5 for bt in batches(sub)[n_before:]), 30,
                    "a batch from 5 on the wire again")
-        ack(b, 12, 12)
+        ack(b, 13, 13)
         check(a.wait() == 0, "exit 0: %s" % a.log()[-2000:])
-        check(uplink_row(a.data) == {"spooled": 12, "delivered": 12}, "%s" % uplink_row(a.data))
+        check(uplink_row(a.data) == {"spooled": 13, "delivered": 13}, "%s" % uplink_row(a.data))
 
 
 @test
@@ -340,12 +340,12 @@ def acks_malformed_or_ahead_are_ignored():
         wait_until(a.waiting_for_delivery, 60, "the scenario")
         publish(b, TOPIC + "ack", '{"spooled":"x","delivered":1}')
         publish(b, TOPIC + "ack", '{"spooled":99,"delivered":99}')
-        wait_until(lambda: "event=uplink.ack_ahead spooled=99 delivered=99 last_seq=12" in a.log(),
+        wait_until(lambda: "event=uplink.ack_ahead spooled=99 delivered=99 last_seq=13" in a.log(),
                    30, "ack ahead of the journal logged")
         check(a.wait() == 1, "an ack ahead of the journal is not believed")
         log = a.log()
         check(log.count("event=uplink.ack_malformed") == 1, "malformed acks logged once")
-        check("timed out: delivered 0 of 12" in log, log[-2000:])
+        check("timed out: delivered 0 of 13" in log, log[-2000:])
         check("event=uplink.ack " not in log, "no ack taken")
 
 
@@ -355,16 +355,16 @@ def restarted_agent_learns_from_the_retained_ack():
         d = os.path.join(f.d, "till")
         run([AGENT, "-c", CONFIG, "--data-dir", d, "--scenario", SCENARIO], check_rc=0)
         b = f.add(Broker(f.d).start())
-        ack(b, 12, 12)  # what a bridge would have left retained
+        ack(b, 13, 13)  # what a bridge would have left retained
         sub = f.add(Sub(b, TOPIC + "events"))
         a = f.add(Agent(f.d, "--shopper", "3", "--mqtt", b.addr, "--wait-delivered", "120",
                         "--set", "uplink.resend_ms=5000"))
         last = wait_until(a.waiting_for_delivery, 120, "the shopper run")
-        wait_until(lambda: seqs_seen(sub) >= set(range(13, last + 1)), 60, "the new records")
+        wait_until(lambda: seqs_seen(sub) >= set(range(14, last + 1)), 60, "the new records")
         ack(b, last, last)
         check(a.wait() == 0, a.log()[-2000:])
-        check(min(seqs_seen(sub)) == 13, "nothing the bridge had was sent: %s" % sorted(seqs_seen(sub)))
-        check("event=uplink.ack spooled=12 delivered=12" in a.log(), "retained ack taken")
+        check(min(seqs_seen(sub)) == 14, "nothing the bridge had was sent: %s" % sorted(seqs_seen(sub)))
+        check("event=uplink.ack spooled=13 delivered=13" in a.log(), "retained ack taken")
 
 
 @test

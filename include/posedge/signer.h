@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * signer.h - the fiscal signer: an ops table with one implementation per kind of key holder,
+ * and what every implementation and every verifier share (the signed message, the stored
+ * signature, the signer_installed event's body).
+ *
+ * Every journal event is signed as it is committed (journal.h, pe_journal_set_signer). A
+ * signature covers the event's hash (which chains to every earlier record), the signer's
+ * counter and the signing time:
+ *
+ *   message = "posedge-sig/1|" <hash: 64 lower-case hex> "|" <counter> "|" <signed_ms>
+ *
+ * (ASCII; counter and signed_ms in decimal without leading zeros), signed as JWS ES256 signs:
+ * ECDSA P-256 over SHA-256(message), the signature the raw r || s of 64 octets. A verifier
+ * needs nothing from posedge: Python's cryptography verifies it with
+ * pub.verify(der(r, s), message, ECDSA(SHA256())).
+ *
+ * The signature travels beside the record, never inside the hashed bytes. In the journal's
+ * `sig` column it is the canonical JSON (json.h) of
+ *
+ *   {"alg":"ES256","counter":N,"key_id":K,"sig":"<128 lower-case hex: r || s>","signed_ms":T}
+ *
+ * (about 235 bytes), where K is the key id: the first 16 octets of SHA-256 over the public
+ * key's DER SubjectPublicKeyInfo, as 32 lower-case hex digits (`openssl pkey -pubin -outform
+ * DER | sha256sum`, cut to 32 digits).
+ *
+ * The counter is the signer's: it goes up by exactly one per signature under one key. A key is
+ * put in use by a signer_installed event, itself signed by that key, whose body is
+ *
+ *   {"alg":"ES256","key_id":K,"public_key":"<PEM SubjectPublicKeyInfo>","signer":"software"}
+ *
+ * and which starts a group: every record after it, up to the next signer_installed, must be
+ * signed by K with counters rising by one from the installing record's. Turning signing off
+ * (signer "none" on a journal that was signed) is itself journaled, unsigned, as
+ * {"alg":"none","signer":"none"}, so an unsigned record after a signed one is never silent.
+ *
+ * Implementations are ops tables: `software` (signer_software.c: a P-256 key in a 0600 file made
+ * on the device, mbedTLS) now, `pkcs11` (a token: smart card, TPM, HSM) later. A signer handle
+ * is the implementation's struct whose first member is struct pe_signer; callers use only the
+ * wrappers below. A signer is used from one thread.
+ */
+#ifndef POSEDGE_SIGNER_H
+#define POSEDGE_SIGNER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "posedge/crypto.h"
+
+#define PE_SIGNER_ALG "ES256"      /* the one signing algorithm */
+#define PE_SIGNER_ALG_NONE "none"  /* signing turned off */
+#define PE_SIGNER_ALG_MAX 8        /* "ES256", "none" and NUL */
+#define PE_SIGNER_NAME_MAX 16      /* "software", "pkcs11", "none" and NUL */
+#define PE_SIGNER_KEY_ID_LEN 33    /* 32 hex digits and NUL */
+#define PE_SIGNER_SIG_LEN 64       /* r || s */
+#define PE_SIGNER_MESSAGE_MAX 128  /* the signed message, and NUL */
+#define PE_SIGNER_ENCODED_MAX 320  /* the sig column's JSON, and NUL */
+
+/* One signature, as the sig column holds it. */
+struct pe_signature {
+    char alg[PE_SIGNER_ALG_MAX];          /* "ES256" */
+    char key_id[PE_SIGNER_KEY_ID_LEN];    /* the signing key */
+    int64_t counter;                      /* the signer's counter, >= 1 */
+    int64_t signed_ms;                    /* the signer's clock, UTC ms */
+    uint8_t rs[PE_SIGNER_SIG_LEN];        /* r || s, big-endian */
+};
+
+/* What a signer_installed event records of a key. */
+struct pe_signer_key {
+    const char *signer;                /* the implementation ("software") */
+    const char *alg;                   /* PE_SIGNER_ALG */
+    char key_id[PE_SIGNER_KEY_ID_LEN]; /* of public_key */
+    char *public_key;                  /* PEM SubjectPublicKeyInfo, owned by the signer */
+};
+
+/* How to open a signer; borrowed during open only. */
+struct pe_signer_conf {
+    const char *key_file; /* software: the key's file, made (0600) on first use */
+    const char *store;    /* the till's ids (personalisation of the signer's generator) */
+    const char *terminal;
+    int64_t (*now)(void *ctx); /* the signing time's clock, UTC ms (NULL: the real clock) */
+    void *now_ctx;
+};
+
+struct pe_signer;
+
+struct pe_signer_ops {
+    const char *name; /* "software": the signer.type setting */
+    /* mandatory: open (*out is the implementation's struct) and close (NULL is never passed) */
+    int (*open)(const struct pe_signer_conf *c, struct pe_signer **out, char *err, size_t errlen);
+    void (*close)(struct pe_signer *s);
+    /* mandatory: the key in use; valid until close */
+    const struct pe_signer_key *(*key)(const struct pe_signer *s);
+    /* mandatory: the counter the next signature will carry */
+    int64_t (*counter)(const struct pe_signer *s);
+    /* mandatory: learn the last counter durably stored under this key (0: none). The journal
+     * calls it when it takes the signer and after a transaction that ends without a commit. A
+     * signer whose counter lives in the journal (software) continues from it; one that keeps its
+     * own (a token) checks it against its own and reports a difference (a later issue). */
+    int (*resume)(struct pe_signer *s, int64_t last);
+    /* mandatory: sign hash (64 hex) with the next counter, which this consumes */
+    int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
+};
+
+/* The first member of every implementation's struct. */
+struct pe_signer {
+    const struct pe_signer_ops *ops;
+};
+
+/* The built-in implementations (common/signer_<name>.c). */
+extern const struct pe_signer_ops pe_signer_software;
+
+/* The implementation of that name, NULL when none is built in ("none" is not one). */
+const struct pe_signer_ops *pe_signer_find(const char *name);
+
+/* "software" (and every other built-in name, comma-separated) for messages. */
+const char *pe_signer_names(void);
+
+/*
+ * Open a signer with ops. Errors: the implementation's, with err naming the file or device and
+ * the reason and never key material (software: PE_EIO, PE_EINVAL for a key file others may
+ * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS).
+ */
+static inline int pe_signer_open(const struct pe_signer_ops *ops, const struct pe_signer_conf *c,
+                                 struct pe_signer **out, char *err, size_t errlen)
+{
+    return ops->open(c, out, err, errlen);
+}
+/* Close, wiping key material; NULL is a no-op. */
+static inline void pe_signer_close(struct pe_signer *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+static inline const struct pe_signer_key *pe_signer_key(const struct pe_signer *s)
+{
+    return s->ops->key(s);
+}
+static inline const char *pe_signer_name(const struct pe_signer *s)
+{
+    return s->ops->name;
+}
+static inline int64_t pe_signer_counter(const struct pe_signer *s)
+{
+    return s->ops->counter(s);
+}
+/* Errors: PE_EINVAL (last < 0), the implementation's (PE_ESTATE: its own counter disagrees). */
+static inline int pe_signer_resume(struct pe_signer *s, int64_t last)
+{
+    return s->ops->resume(s, last);
+}
+/* Sign hash (64 lower-case hex) with the next counter. Errors: PE_EINVAL (not a hash), PE_ERANGE
+ * (the counter is exhausted), PE_ESYS (the signing failed), PE_EIO (the device is gone). */
+static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
+{
+    return s->ops->sign(s, hash, out);
+}
+
+/* ---- shared by every implementation and every verifier ---- */
+
+/* The signed message of (hash, counter, signed_ms) into out; returns its length, or 0 when
+ * hash is not 64 lower-case hex or a number is negative. */
+size_t pe_signer_message(const char *hash, int64_t counter, int64_t signed_ms,
+                         char out[PE_SIGNER_MESSAGE_MAX]);
+
+/* The key id of a PEM public key (SubjectPublicKeyInfo, P-256), checking it parses.
+ * Errors: PE_EPARSE (not a public key), PE_EINVAL (not P-256). */
+int pe_signer_key_id(const char *pem, char out[PE_SIGNER_KEY_ID_LEN]);
+
+/* Encode sig as the sig column's JSON into out (NUL-terminated); returns its length, 0 when a
+ * field is out of range. */
+size_t pe_signature_encode(const struct pe_signature *sig, char out[PE_SIGNER_ENCODED_MAX]);
+
+/* Decode a sig column of len bytes. It must be exactly what pe_signature_encode makes.
+ * Errors: PE_EPARSE (why, may be NULL, says what is wrong). */
+int pe_signature_decode(const void *buf, size_t len, struct pe_signature *out, char *why,
+                        size_t whylen);
+
+/* A public key parsed for verifying. */
+struct pe_signer_pub;
+
+/* Parse pem (SubjectPublicKeyInfo, P-256); key_id (may be NULL) gets its key id. *out is the
+ * caller's (pe_signer_pub_free). Errors: PE_EPARSE, PE_EINVAL (not P-256), PE_ENOMEM. */
+int pe_signer_pub_parse(const char *pem, struct pe_signer_pub **out,
+                        char key_id[PE_SIGNER_KEY_ID_LEN]);
+
+/* NULL is a no-op. */
+void pe_signer_pub_free(struct pe_signer_pub *p);
+
+/* Check sig over hash under pub (only the signature: the key id and counter are the caller's
+ * to compare). Errors: PE_EDECLINED (it does not verify), PE_EINVAL (bad hash or alg). */
+int pe_signer_verify(struct pe_signer_pub *pub, const char *hash, const struct pe_signature *sig);
+
+/* ---- the signer_installed event's body ---- */
+
+/* The body recording key (k NULL: signing turned off, {"alg":"none","signer":"none"}).
+ * *out is the caller's. Errors: PE_ENOMEM. */
+int pe_signer_installed_body(const struct pe_signer_key *k, cJSON **out);
+
+/* What a signer_installed body says; strings borrowed from the body. */
+struct pe_signer_installed {
+    const char *alg;        /* PE_SIGNER_ALG or PE_SIGNER_ALG_NONE */
+    const char *signer;     /* the implementation, or "none" */
+    const char *key_id;     /* NULL for "none" */
+    const char *public_key; /* NULL for "none" */
+};
+
+/* Read a signer_installed body: every field present, alg known, key_id that of public_key.
+ * Errors: PE_EINVAL (why says which field). */
+int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out, char *why,
+                              size_t whylen);
+
+#endif
