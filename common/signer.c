@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "posedge/err.h"
+#include "posedge/event.h"
 #include "posedge/json.h"
 
 #define MESSAGE_PREFIX "posedge-sig/1|"
@@ -378,5 +379,99 @@ int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out
         return PE_EINVAL;
     }
     *out = r;
+    return PE_OK;
+}
+
+/* ---- checking a chain's signatures ---- */
+
+void pe_sig_group_clear(struct pe_sig_group *g)
+{
+    pe_signer_pub_free(g->pub);
+    memset(g, 0, sizeof *g);
+}
+
+int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len,
+                         char *why, size_t whylen)
+{
+    cJSON *r = NULL;
+    struct pe_signer_installed in;
+    struct pe_signer_pub *pub = NULL;
+    char w[120] = "";
+    int e = pe_json_parse(rec, len, &r, w, sizeof w);
+    if (e == PE_OK)
+        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, w,
+                                      sizeof w);
+    if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
+        snprintf(w, sizeof w, "signer_installed: public_key does not parse");
+    if (e == PE_OK) {
+        pe_sig_group_clear(g);
+        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
+        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
+        g->pub = pub;
+        g->seq = seq;
+    }
+    cJSON_Delete(r);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    return PE_OK;
+}
+
+int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, const char *rec,
+                       size_t len, const char *hash, const void *blob, size_t bloblen,
+                       bool *verified, char *why, size_t whylen)
+{
+    struct pe_signature sig;
+    char w[96];
+    if (verified)
+        *verified = false;
+    if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
+        int e = pe_sig_group_install(g, seq, rec, len, why, whylen);
+        if (e)
+            return e;
+    }
+    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    if (strcmp(g->alg, PE_SIGNER_ALG) != 0) {
+        if (!blob)
+            return PE_OK; /* before any signer, or with signing turned off */
+        if (g->alg[0])
+            snprintf(why, whylen, "seq %lld: signed, but signing was turned off at seq %lld",
+                     (long long)seq, (long long)g->seq);
+        else
+            snprintf(why, whylen, "seq %lld: signed, but no signer_installed event comes before it",
+                     (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (!blob) {
+        snprintf(why, whylen, "seq %lld: not signed (key %.12s installed at seq %lld)",
+                 (long long)seq, g->key_id, (long long)g->seq);
+        return PE_ECHAIN;
+    }
+    if (strcmp(sig.key_id, g->key_id) != 0) {
+        snprintf(why, whylen, "seq %lld: signed by key %.12s, not by the installed key %.12s",
+                 (long long)seq, sig.key_id, g->key_id);
+        return PE_ECHAIN;
+    }
+    if (g->counter > 0 && sig.counter != g->counter + 1) {
+        snprintf(why, whylen, "seq %lld: signature counter %lld, expected %lld", (long long)seq,
+                 (long long)sig.counter, (long long)g->counter + 1);
+        return PE_ECHAIN;
+    }
+    if (pe_signer_verify(g->pub, hash, &sig) != PE_OK) {
+        snprintf(why, whylen,
+                 "seq %lld: signature does not verify (the record changed after it was signed, "
+                 "or another key signed it)",
+                 (long long)seq);
+        return PE_ECHAIN;
+    }
+    g->counter = sig.counter;
+    if (verified)
+        *verified = true;
     return PE_OK;
 }

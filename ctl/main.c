@@ -10,7 +10,7 @@
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
  * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config,
- * pki and catalog.
+ * pki, catalog, export and audit.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
@@ -41,6 +41,8 @@ static void usage(FILE *out)
           "       posedge-ctl verify DB\n"
           "       posedge-ctl report DB --x | --z N\n"
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
+          "       posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n"
+          "       posedge-ctl audit FILE... [--journal DB]\n"
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
           "       posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
@@ -65,6 +67,11 @@ static void usage(FILE *out)
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
           "         the first bad one, into a new journal and rebuild its stock, counters and\n"
           "         shift state from them; the damaged file is only read\n"
+          "export   write seq FROM..TO of a journal as an archive (docs/audit.md): its records\n"
+          "         with their signatures, the keys in force and a manifest of counts and totals\n"
+          "audit    verify archives (and --journal, the live journal after them) as one history:\n"
+          "         chain, signatures, counters and every manifest figure; exit 0 with a\n"
+          "         one-line summary, 1 naming the file and the first bad seq\n"
           "devkafka librdkafka's in-memory mock cluster as a development Kafka (not for\n"
           "         production); prints bootstrap=127.0.0.1:PORT first; stdin takes down, up,\n"
           "         errors N NAME\n"
@@ -458,6 +465,10 @@ int main(int argc, char **argv)
         return ctl_pki(argc - 1, argv + 1);
     if (strcmp(cmd, "catalog") == 0)
         return ctl_catalog(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return ctl_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return ctl_audit(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

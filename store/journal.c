@@ -1161,112 +1161,28 @@ void pe_journal_iter_close(struct pe_journal_iter *it)
 
 /* ---- verification ---- */
 
-/* The signing group verification is in: set by each signer_installed event. */
-struct vgroup {
-    char alg[PE_SIGNER_ALG_MAX];       /* "" before any signer_installed, "none", "ES256" */
-    char key_id[PE_SIGNER_KEY_ID_LEN]; /* ES256: the installed key */
-    struct pe_signer_pub *pub;         /* its public key */
-    int64_t counter;                   /* the last counter seen in the group, 0 before any */
-    int64_t seq;                       /* the signer_installed event's seq */
-};
-
-/* The signer_installed record at the row st stands on: start its group. */
-static int install_group(sqlite3_stmt *st, int64_t seq, struct vgroup *g, char *why,
-                         size_t whylen)
-{
-    const char *rec = sqlite3_column_blob(st, 5);
-    size_t len = (size_t)sqlite3_column_bytes(st, 5);
-    cJSON *r = NULL;
-    struct pe_signer_installed in;
-    char w[120] = "";
-    int e = pe_json_parse(rec, len, &r, w, sizeof w);
-    if (e == PE_ENOMEM)
-        return e;
-    if (e == PE_OK)
-        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, w,
-                                      sizeof w);
-    struct pe_signer_pub *pub = NULL;
-    if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
-        snprintf(w, sizeof w, "signer_installed: public_key does not parse");
-    if (e == PE_OK) {
-        pe_signer_pub_free(g->pub);
-        memset(g, 0, sizeof *g);
-        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
-        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
-        g->pub = pub;
-        g->seq = seq;
-    }
-    cJSON_Delete(r);
-    if (e == PE_ENOMEM)
-        return e;
-    if (e) {
-        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
-        return PE_ECHAIN;
-    }
-    return PE_OK;
-}
-
-/*
- * Check the signature of the row st stands on (the record of seq, hash already verified)
- * against the group, which a signer_installed row starts. res counts what verified.
- */
-static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgroup *g,
+/* Check the signature of the row st stands on (the record of seq, hash already verified) in
+ * the signing group g (signer.h); res counts what verified. */
+static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct pe_sig_group *g,
                      struct pe_journal_verify_result *res)
 {
-    char *why = res->why;
-    size_t whylen = sizeof res->why;
     const char *type = (const char *)sqlite3_column_text(st, 2);
+    const char *rec = sqlite3_column_blob(st, 5);
+    size_t len = (size_t)sqlite3_column_bytes(st, 5);
     const void *blob = sqlite3_column_blob(st, 6);
     size_t bloblen = (size_t)sqlite3_column_bytes(st, 6);
-    struct pe_signature sig;
-    char w[96];
-    if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
-        int e = install_group(st, seq, g, why, whylen);
-        if (e)
-            return e;
-        res->ngroups += strcmp(g->alg, PE_SIGNER_ALG) == 0;
+    bool verified;
+    int e = pe_sig_group_check(g, seq, type, rec, len, hash, blob, bloblen, &verified, res->why,
+                               sizeof res->why);
+    if (e)
+        return e;
+    if (g->seq == seq && strcmp(g->alg, PE_SIGNER_ALG) == 0)
+        res->ngroups++;
+    if (verified) {
+        res->nsigned++;
+        if (!res->first_signed_seq)
+            res->first_signed_seq = seq;
     }
-    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
-        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
-        return PE_ECHAIN;
-    }
-    if (strcmp(g->alg, PE_SIGNER_ALG) != 0) {
-        if (!blob)
-            return PE_OK; /* before any signer, or with signing turned off */
-        if (g->alg[0])
-            snprintf(why, whylen, "seq %lld: signed, but signing was turned off at seq %lld",
-                     (long long)seq, (long long)g->seq);
-        else
-            snprintf(why, whylen, "seq %lld: signed, but no signer_installed event comes before it",
-                     (long long)seq);
-        return PE_ECHAIN;
-    }
-    if (!blob) {
-        snprintf(why, whylen, "seq %lld: not signed (key %.12s installed at seq %lld)",
-                 (long long)seq, g->key_id, (long long)g->seq);
-        return PE_ECHAIN;
-    }
-    if (strcmp(sig.key_id, g->key_id) != 0) {
-        snprintf(why, whylen, "seq %lld: signed by key %.12s, not by the installed key %.12s",
-                 (long long)seq, sig.key_id, g->key_id);
-        return PE_ECHAIN;
-    }
-    if (g->counter > 0 && sig.counter != g->counter + 1) {
-        snprintf(why, whylen, "seq %lld: signature counter %lld, expected %lld", (long long)seq,
-                 (long long)sig.counter, (long long)g->counter + 1);
-        return PE_ECHAIN;
-    }
-    if (pe_signer_verify(g->pub, hash, &sig) != PE_OK) {
-        snprintf(why, whylen,
-                 "seq %lld: signature does not verify (the record changed after it was signed, "
-                 "or another key signed it)",
-                 (long long)seq);
-        return PE_ECHAIN;
-    }
-    g->counter = sig.counter;
-    res->nsigned++;
-    if (!res->first_signed_seq)
-        res->first_signed_seq = seq;
     return PE_OK;
 }
 
@@ -1277,7 +1193,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     char prev[PE_SHA256_HEXLEN], hash[PE_SHA256_HEXLEN];
     int64_t expect = 1;
     sqlite3_stmt *st = NULL;
-    struct vgroup g = {0};
+    struct pe_sig_group g = {0};
     int e = PE_OK;
 
     pe_event_genesis(j->store, j->terminal, prev);
@@ -1326,7 +1242,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         res->bad_seq = expect;
     memcpy(res->alg, g.alg, sizeof res->alg);
     memcpy(res->key_id, g.key_id, sizeof res->key_id);
-    pe_signer_pub_free(g.pub);
+    pe_sig_group_clear(&g);
     sqlite3_finalize(st);
     return e;
 }

@@ -1,0 +1,1086 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * archive.c - posedge-ctl export and audit: a journal's records as an archive an auditor can
+ * check without posedge, and the check of archives and a live journal as one history.
+ *
+ *   posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE
+ *   posedge-ctl audit FILE... [--journal DB]
+ *
+ * The archive is the JSON-lines file docs/audit.md specifies: a manifest line, the key lines
+ * (the signer_installed records in force), one line per record with its exact hashed bytes and
+ * its signature. Every line is canonical JSON (json.h), so one range of one journal has one
+ * archive: the bytes depend on nothing but the records, except created_ms, which is
+ * SOURCE_DATE_EPOCH when that is set.
+ *
+ * The invariant: audit accepts a set of files only when every record chains onto the one
+ * before it from the first archive's anchor to the last record, every signature and counter
+ * verifies in its key group (signer.h's pe_sig_group, the journal's own verifier), and every
+ * figure of every manifest is what the records say. The manifest is not signed on its own: see
+ * docs/audit.md, "Why the manifest carries no signature of its own".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "posedge/clock.h"
+#include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/journal.h"
+#include "posedge/json.h"
+#include "posedge/signer.h"
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define FORMAT "posedge-archive/1"
+
+/* ---- what a manifest states of its records ---- */
+
+/* The money of a type: body[obj][member] (obj NULL: body[member]) in body.currency. */
+static const struct {
+    const char *type;
+    const char *obj;
+    const char *member;
+} money[] = {
+    {"sale", "totals", "total"},
+    {"return", "totals", "total"},
+    {"void", NULL, "amount"},
+};
+
+struct summary {
+    int64_t count;   /* records */
+    int64_t nsigned; /* records with a signature */
+    int64_t nkeys;   /* signer_installed records */
+    cJSON *types;    /* {"sale": n, ...} */
+    cJSON *totals;   /* {"sale": {"EUR": minor units}, ...} */
+};
+
+static int summary_init(struct summary *s)
+{
+    memset(s, 0, sizeof *s);
+    s->types = cJSON_CreateObject();
+    s->totals = cJSON_CreateObject();
+    return s->types && s->totals ? PE_OK : PE_ENOMEM;
+}
+
+static void summary_free(struct summary *s)
+{
+    cJSON_Delete(s->types);
+    cJSON_Delete(s->totals);
+}
+
+/* obj[key] += v, creating it (and, for path, the inner object) as needed. */
+static int add_to(cJSON *obj, const char *key, int64_t v)
+{
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!n)
+        return cJSON_AddNumberToObject(obj, key, (double)v) ? PE_OK : PE_ENOMEM;
+    int64_t sum = (int64_t)n->valuedouble + v;
+    if (sum > PE_JSON_MAX_INT || sum < -PE_JSON_MAX_INT)
+        return PE_ERANGE;
+    cJSON_SetNumberValue(n, (double)sum);
+    return PE_OK;
+}
+
+/* Count the parsed record rec (already verified) of type. */
+static int summary_add(struct summary *s, const cJSON *rec, const char *type, bool is_signed)
+{
+    s->count++;
+    s->nsigned += is_signed;
+    s->nkeys += strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
+    int e = add_to(s->types, type, 1);
+    const cJSON *body = cJSON_GetObjectItemCaseSensitive(rec, "body");
+    for (size_t i = 0; e == PE_OK && i < sizeof money / sizeof money[0]; i++) {
+        if (strcmp(type, money[i].type) != 0)
+            continue;
+        const cJSON *o = money[i].obj ? cJSON_GetObjectItemCaseSensitive(body, money[i].obj) : body;
+        const char *cur;
+        int64_t amount;
+        if (pe_json_get_str(body, "currency", &cur) || pe_json_get_int(o, money[i].member, &amount))
+            return PE_EINVAL;
+        cJSON *t = cJSON_GetObjectItemCaseSensitive(s->totals, type);
+        if (!t && !(t = cJSON_AddObjectToObject(s->totals, type)))
+            return PE_ENOMEM;
+        e = add_to(t, cur, amount);
+    }
+    return e;
+}
+
+/* ---- lines ---- */
+
+/* One key or record line: {"hash","kind","record","seq","sig"} as canonical JSON and "\n",
+ * into *out (malloc'd). */
+static int record_line(const char *kind, int64_t seq, const char *rec, size_t len,
+                       const char *hash, const void *sig, size_t siglen, char **out, size_t *outlen)
+{
+    cJSON *l = cJSON_CreateObject(), *s = NULL;
+    char *text = strndup(rec, len);
+    int e = l && text ? PE_OK : PE_ENOMEM;
+    if (e == PE_OK && sig)
+        e = pe_json_parse(sig, siglen, &s, NULL, 0);
+    if (e == PE_OK && !(s ? cJSON_AddItemToObject(l, "sig", s) : !!cJSON_AddNullToObject(l, "sig")))
+        e = PE_ENOMEM;
+    else
+        s = NULL;
+    if (e == PE_OK)
+        e = pe_json_add_str(l, "hash", hash);
+    if (e == PE_OK)
+        e = pe_json_add_str(l, "kind", kind);
+    if (e == PE_OK)
+        e = pe_json_add_str(l, "record", text);
+    if (e == PE_OK)
+        e = pe_json_add_int(l, "seq", seq);
+    char *j = NULL;
+    size_t n = 0;
+    if (e == PE_OK)
+        e = pe_json_canonical(l, &j, &n);
+    if (e == PE_OK) {
+        char *t = realloc(j, n + 2);
+        if (!t) {
+            free(j);
+            e = PE_ENOMEM;
+        } else {
+            t[n] = '\n';
+            t[n + 1] = '\0';
+            *out = t;
+            *outlen = n + 1;
+        }
+    }
+    cJSON_Delete(s);
+    cJSON_Delete(l);
+    free(text);
+    return e;
+}
+
+/* {"hash":h,"seq":seq} added to o as key. */
+static int add_point(cJSON *o, const char *key, int64_t seq, const char *hash)
+{
+    cJSON *p = cJSON_AddObjectToObject(o, key);
+    if (!p)
+        return PE_ENOMEM;
+    int e = pe_json_add_str(p, "hash", hash);
+    return e ? e : pe_json_add_int(p, "seq", seq);
+}
+
+/* ---- export ---- */
+
+struct export {
+    struct pe_journal *j;
+    int64_t from, to;
+    char anchor[PE_SHA256_HEXLEN]; /* the hash of seq from-1 (genesis for from 1) */
+    int64_t anchor_counter;        /* its signature's counter, 0 when unsigned */
+    char first[PE_SHA256_HEXLEN], last[PE_SHA256_HEXLEN];
+    char *key_lines;               /* the key lines, concatenated */
+    size_t key_len;
+    int64_t nkey_lines;
+    char *held;                    /* the line of the last signer_installed before from */
+    size_t held_len;
+    struct summary sum;
+};
+
+static int append(char **buf, size_t *len, const char *s, size_t n)
+{
+    char *t = realloc(*buf, *len + n + 1);
+    if (!t)
+        return PE_ENOMEM;
+    memcpy(t + *len, s, n);
+    *len += n;
+    t[*len] = '\0';
+    *buf = t;
+    return PE_OK;
+}
+
+/* Walk seq 1..to: the anchor, the keys in force and the summary of from..to. */
+static int export_scan(struct export *x, char *why, size_t whylen)
+{
+    struct pe_journal_iter *it;
+    struct pe_journal_rec r;
+    const char *installed = pe_event_type_name(PE_EV_SIGNER_INSTALLED);
+    int e = pe_journal_iter_open(x->j, 1, NULL, &it);
+    if (e)
+        return e;
+    while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= x->to) {
+        bool is_key = strcmp(r.type, installed) == 0;
+        if (r.seq < x->from) {
+            if (r.seq == x->from - 1) {
+                struct pe_signature s;
+                snprintf(x->anchor, sizeof x->anchor, "%s", r.hash);
+                x->anchor_counter = 0;
+                if (r.sig && pe_signature_decode(r.sig, r.siglen, &s, NULL, 0) == PE_OK)
+                    x->anchor_counter = s.counter;
+            }
+            if (is_key) {
+                free(x->held);
+                x->held = NULL;
+                e = record_line("key", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &x->held,
+                                &x->held_len);
+            }
+            continue;
+        }
+        if (r.seq == x->from)
+            snprintf(x->first, sizeof x->first, "%s", r.hash);
+        snprintf(x->last, sizeof x->last, "%s", r.hash);
+        if (is_key) {
+            char *l;
+            size_t n;
+            e = record_line("key", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &l, &n);
+            if (e == PE_OK) {
+                e = append(&x->key_lines, &x->key_len, l, n);
+                free(l);
+                x->nkey_lines++;
+            }
+        }
+        cJSON *rec = NULL;
+        if (e == PE_OK)
+            e = pe_json_parse(r.record, r.len, &rec, NULL, 0);
+        if (e == PE_OK)
+            e = summary_add(&x->sum, rec, r.type, r.sig != NULL);
+        if (e == PE_EINVAL)
+            snprintf(why, whylen, "seq %lld: a %s without currency or amount", (long long)r.seq,
+                     r.type);
+        cJSON_Delete(rec);
+    }
+    pe_journal_iter_close(it);
+    if (e == PE_EEOF || e == PE_OK)
+        e = PE_OK;
+    if (e == PE_OK && x->held) {
+        /* The key in force at the anchor goes first. */
+        char *all = NULL;
+        size_t n = 0;
+        e = append(&all, &n, x->held, x->held_len);
+        if (e == PE_OK && x->key_len)
+            e = append(&all, &n, x->key_lines, x->key_len);
+        if (e == PE_OK) {
+            free(x->key_lines);
+            x->key_lines = all;
+            x->key_len = n;
+            x->nkey_lines++;
+        } else {
+            free(all);
+        }
+    }
+    return e;
+}
+
+/* fsync the folder holding path, so that a rename into it is durable. 0 or -1 (errno). */
+static int fsync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+static int64_t created_ms(void)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    char *end;
+    if (sde && *sde) {
+        errno = 0;
+        long long v = strtoll(sde, &end, 10);
+        if (!errno && !*end && v >= 0 && v < PE_JSON_MAX_INT / 1000)
+            return (int64_t)v * 1000;
+    }
+    return pe_time_now_ms();
+}
+
+/* The manifest line into *out (malloc'd, with "\n"). */
+static int export_manifest(struct export *x, char **out, size_t *len)
+{
+    cJSON *m = cJSON_CreateObject(), *a = NULL;
+    int e = m ? PE_OK : PE_ENOMEM;
+    if (e == PE_OK && !(a = cJSON_AddObjectToObject(m, "anchor")))
+        e = PE_ENOMEM;
+    if (e == PE_OK)
+        e = pe_json_add_int(a, "counter", x->anchor_counter);
+    if (e == PE_OK)
+        e = pe_json_add_str(a, "hash", x->anchor);
+    if (e == PE_OK)
+        e = pe_json_add_int(a, "seq", x->from - 1);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "count", x->sum.count);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "created_ms", created_ms());
+    if (e == PE_OK)
+        e = add_point(m, "first", x->from, x->first);
+    if (e == PE_OK)
+        e = pe_json_add_str(m, "format", FORMAT);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "keys", x->nkey_lines);
+    if (e == PE_OK)
+        e = pe_json_add_str(m, "kind", "manifest");
+    if (e == PE_OK)
+        e = add_point(m, "last", x->to, x->last);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "signed", x->sum.nsigned);
+    if (e == PE_OK)
+        e = pe_json_add_str(m, "store", pe_journal_store(x->j));
+    if (e == PE_OK)
+        e = pe_json_add_str(m, "terminal", pe_journal_terminal(x->j));
+    if (e == PE_OK) {
+        cJSON_AddItemToObject(m, "totals", x->sum.totals);
+        cJSON_AddItemToObject(m, "types", x->sum.types);
+        x->sum.totals = x->sum.types = NULL;
+    }
+    char *j = NULL;
+    size_t n = 0;
+    if (e == PE_OK)
+        e = pe_json_canonical(m, &j, &n);
+    if (e == PE_OK) {
+        *out = NULL;
+        *len = 0;
+        e = append(out, len, j, n);
+        if (e == PE_OK)
+            e = append(out, len, "\n", 1);
+    }
+    free(j);
+    cJSON_Delete(m);
+    return e;
+}
+
+/* Write the archive to path: path.new written, fsynced, renamed over path, and the folder
+ * fsynced, so a crash, a power loss or a full disk never leaves a half archive under the name
+ * an auditor will be given, and an archive that was reported written survives a power loss
+ * (pruning deletes records only after this returns). */
+static int export_write(struct export *x, const char *path, char *why, size_t whylen)
+{
+    char tmp[4096];
+    char *manifest = NULL;
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
+        return PE_EINVAL;
+    size_t mlen;
+    int e = export_manifest(x, &manifest, &mlen);
+    if (e)
+        return e;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        snprintf(why, whylen, "%.200s: %s", tmp, strerror(errno));
+        free(manifest);
+        return PE_EIO;
+    }
+    bool ok = fwrite(manifest, 1, mlen, f) == mlen &&
+              (x->key_len == 0 || fwrite(x->key_lines, 1, x->key_len, f) == x->key_len);
+    e = ok ? pe_journal_iter_open(x->j, x->from, NULL, &it) : PE_EIO;
+    while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= x->to) {
+        char *l;
+        size_t n;
+        e = record_line("record", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &l, &n);
+        if (e == PE_OK && fwrite(l, 1, n, f) != n)
+            e = PE_EIO;
+        if (e == PE_OK)
+            free(l);
+    }
+    pe_journal_iter_close(it);
+    if (e == PE_EEOF)
+        e = PE_OK;
+    if (e == PE_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        e = PE_EIO;
+    if (fclose(f) != 0 && e == PE_OK)
+        e = PE_EIO;
+    if (e == PE_OK && rename(tmp, path) != 0)
+        e = PE_EIO;
+    if (e == PE_OK && fsync_dir(path) != 0)
+        e = PE_EIO;
+    if (e) {
+        snprintf(why, whylen, "%.200s: %s", path, e == PE_EIO ? strerror(errno) : pe_strerror(e));
+        unlink(tmp);
+    }
+    free(manifest);
+    return e;
+}
+
+int ctl_export(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
+    };
+    struct export x = {.from = 1};
+    const char *out = NULL;
+    int64_t to = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end;
+        long long v = 0;
+        if (c == 'f' || c == 't') {
+            errno = 0;
+            v = strtoll(optarg, &end, 10);
+            if (errno || *end || v < 1) {
+                fprintf(stderr, "posedge-ctl export: --%s: expected a seq >= 1, got \"%s\"\n",
+                        c == 'f' ? "from" : "to", optarg);
+                return EXIT_USAGE;
+            }
+        }
+        if (c == 'f')
+            x.from = v;
+        else if (c == 't')
+            to = v;
+        else if (c == 'o')
+            out = optarg;
+        else
+            goto usage;
+    }
+    if (optind + 1 != argc || !out)
+        goto usage;
+    const char *db = argv[optind];
+    char err[512];
+    struct pe_journal_opts o = {.readonly = true};
+    if (pe_journal_open(db, &o, &x.j, err, sizeof err)) {
+        fprintf(stderr, "posedge-ctl export: %s\n", err);
+        return EXIT_FAIL;
+    }
+    int rc = EXIT_FAIL;
+    struct pe_journal_verify_result res;
+    int64_t last = 0;
+    int e = pe_journal_verify(x.j, &res);
+    if (e == PE_ECHAIN) {
+        fprintf(stderr, "posedge-ctl export: %s does not verify (first bad seq %lld: %s); "
+                        "nothing exported\n",
+                db, (long long)res.bad_seq, res.why);
+        goto out;
+    }
+    if (e == PE_OK)
+        e = pe_journal_last(x.j, &last, NULL, NULL);
+    if (e) {
+        fprintf(stderr, "posedge-ctl export: %s: %s\n", db, pe_strerror(e));
+        goto out;
+    }
+    x.to = to ? to : last;
+    if (x.from > x.to || x.to > last) {
+        fprintf(stderr, "posedge-ctl export: %s holds seq 1..%lld; --from %lld --to %lld is not "
+                        "a range of it\n",
+                db, (long long)last, (long long)x.from, (long long)x.to);
+        goto out;
+    }
+    pe_event_genesis(pe_journal_store(x.j), pe_journal_terminal(x.j), x.anchor);
+    char why[256] = "";
+    e = summary_init(&x.sum);
+    if (e == PE_OK)
+        e = export_scan(&x, why, sizeof why);
+    if (e == PE_OK)
+        e = export_write(&x, out, why, sizeof why);
+    if (e) {
+        fprintf(stderr, "posedge-ctl export: %s\n", why[0] ? why : pe_strerror(e));
+        goto out;
+    }
+    printf("exported %s/%s seq %lld..%lld (%lld records, %lld signed) to %s, last hash %.16s\n",
+           pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from, (long long)x.to,
+           (long long)x.sum.count, (long long)x.sum.nsigned, out, x.last);
+    rc = 0;
+out:
+    summary_free(&x.sum);
+    free(x.key_lines);
+    free(x.held);
+    pe_journal_close(x.j);
+    return rc;
+usage:
+    fputs("usage: posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* ---- audit ---- */
+
+/* The history being audited, as far as it has been read. */
+struct history {
+    bool started;                        /* a first record or anchor was taken */
+    char store[PE_ID_MAX];               /* whose records */
+    char terminal[PE_ID_MAX];
+    int64_t first;                       /* the first seq of the history */
+    int64_t next;                        /* the seq the next record must have */
+    char prev[PE_SHA256_HEXLEN];         /* the hash of seq next-1 (the anchor at first) */
+    char group_hash[PE_SHA256_HEXLEN];   /* the hash of the group's signer_installed record */
+    struct pe_sig_group g;               /* the signing group in force */
+    int64_t nsigned, ngroups;            /* signatures verified, signing keys installed */
+    const char *where;                   /* the file the last record came from */
+};
+
+/* Take the record of seq (rec, len bytes; claimed: the hash its line or row states, may be
+ * NULL; sig the sig column's bytes or NULL) as the history's next one. *parsed (may be NULL) gets
+ * the record. Errors: PE_ECHAIN (why says "seq N: ..."), PE_ENOMEM. */
+static int feed(struct history *h, int64_t seq, const char *rec, size_t len, const char *claimed,
+                const void *sig, size_t siglen, cJSON **parsed, char *why, size_t whylen)
+{
+    struct pe_event_meta m;
+    char hash[PE_SHA256_HEXLEN];
+    cJSON *r = NULL;
+    if (seq != h->next) {
+        snprintf(why, whylen, "seq %lld: missing (the next record is seq %lld)",
+                 (long long)h->next, (long long)seq);
+        return PE_ECHAIN;
+    }
+    int e = pe_event_verify(rec, len, seq, h->prev, &m, hash, &r, why, whylen);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e) {
+        if (strncmp(why, "seq ", 4) != 0) {
+            char w[160];
+            snprintf(w, sizeof w, "%s", why);
+            snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        }
+        return PE_ECHAIN;
+    }
+    const char *bad = NULL;
+    if (claimed && strcmp(claimed, hash) != 0)
+        bad = "the hash beside the record is not the record's hash";
+    else if (strcmp(m.store, h->store) != 0 || strcmp(m.terminal, h->terminal) != 0)
+        bad = "record belongs to another store or terminal";
+    if (bad) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, bad);
+        cJSON_Delete(r);
+        return PE_ECHAIN;
+    }
+    bool verified;
+    const char *type = pe_event_type_name(m.type);
+    e = pe_sig_group_check(&h->g, seq, type, rec, len, hash, sig, siglen, &verified, why, whylen);
+    if (e) {
+        cJSON_Delete(r);
+        return e;
+    }
+    if (m.type == PE_EV_SIGNER_INSTALLED) {
+        memcpy(h->group_hash, hash, sizeof hash);
+        h->ngroups += strcmp(h->g.alg, PE_SIGNER_ALG) == 0;
+    }
+    h->nsigned += verified;
+    memcpy(h->prev, hash, sizeof hash);
+    h->next++;
+    if (parsed)
+        *parsed = r;
+    else
+        cJSON_Delete(r);
+    return PE_OK;
+}
+
+/* One archive file, opened, with its manifest. */
+struct archive {
+    const char *path;
+    FILE *f;
+    cJSON *manifest;
+    int64_t first, last;
+    char *line; /* getline's buffer */
+    size_t cap;
+};
+
+/* The next line of a as a canonical JSON object (*out the caller's); PE_EEOF at the end.
+ * Errors: PE_EPARSE (why says what is wrong). */
+static int next_line(struct archive *a, cJSON **out, char *why, size_t whylen)
+{
+    ssize_t n = getline(&a->line, &a->cap, a->f);
+    if (n < 0)
+        return PE_EEOF;
+    if (n == 0 || a->line[n - 1] != '\n') {
+        snprintf(why, whylen, "the last line is not terminated (the file was cut)");
+        return PE_EPARSE;
+    }
+    cJSON *o = NULL;
+    char *again = NULL;
+    size_t len;
+    int e = pe_json_parse(a->line, (size_t)n - 1, &o, why, whylen);
+    if (e == PE_OK && (!cJSON_IsObject(o) || pe_json_canonical(o, &again, &len) != PE_OK ||
+                       len != (size_t)n - 1 || memcmp(again, a->line, len) != 0)) {
+        snprintf(why, whylen, "a line is not canonical JSON");
+        e = PE_EPARSE;
+    }
+    free(again);
+    if (e) {
+        cJSON_Delete(o);
+        return e == PE_ENOMEM ? e : PE_EPARSE;
+    }
+    *out = o;
+    return PE_OK;
+}
+
+static int get_point(const cJSON *m, const char *key, int64_t *seq, const char **hash)
+{
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(m, key);
+    return pe_json_get_int(p, "seq", seq) || pe_json_get_str(p, "hash", hash) ||
+                   !pe_is_sha256_hex(*hash)
+               ? PE_EINVAL
+               : PE_OK;
+}
+
+/* Open a and read its manifest. Errors: PE_EIO, PE_EPARSE (why). */
+static int archive_open(struct archive *a, char *why, size_t whylen)
+{
+    const char *fmt, *hash;
+    a->f = fopen(a->path, "r");
+    if (!a->f) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return PE_EIO;
+    }
+    int e = next_line(a, &a->manifest, why, whylen);
+    if (e == PE_EEOF) {
+        snprintf(why, whylen, "empty file");
+        return PE_EPARSE;
+    }
+    if (e)
+        return e;
+    if (pe_json_get_str(a->manifest, "format", &fmt) || strcmp(fmt, FORMAT) != 0) {
+        snprintf(why, whylen, "not a %s archive (the first line is not its manifest)", FORMAT);
+        return PE_EPARSE;
+    }
+    if (get_point(a->manifest, "first", &a->first, &hash) ||
+        get_point(a->manifest, "last", &a->last, &hash) || a->first < 1 || a->last < a->first) {
+        snprintf(why, whylen, "manifest: first or last missing or out of order");
+        return PE_EPARSE;
+    }
+    return PE_OK;
+}
+
+static void archive_close(struct archive *a)
+{
+    if (a->f)
+        fclose(a->f);
+    cJSON_Delete(a->manifest);
+    free(a->line);
+}
+
+/* A line's record and signature: rec borrowed from l, *sig malloc'd canonical JSON or NULL. */
+static int line_record(const cJSON *l, int64_t *seq, const char **rec, const char **hash,
+                       char **sig, size_t *siglen)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(l, "sig");
+    *sig = NULL;
+    *siglen = 0;
+    if (pe_json_get_int(l, "seq", seq) || pe_json_get_str(l, "record", rec) ||
+        pe_json_get_str(l, "hash", hash) || !s)
+        return PE_EINVAL;
+    if (cJSON_IsNull(s))
+        return PE_OK;
+    return cJSON_IsObject(s) ? pe_json_canonical(s, sig, siglen) : PE_EINVAL;
+}
+
+/* The manifest's number key, or -1. */
+static int64_t mint(const cJSON *m, const char *key)
+{
+    int64_t v;
+    return pe_json_get_int(m, key, &v) ? -1 : v;
+}
+
+/* Two JSON values equal in canonical form. */
+static bool same_json(const cJSON *a, const cJSON *b)
+{
+    char *x = NULL, *y = NULL;
+    bool same = a && b && pe_json_canonical(a, &x, NULL) == PE_OK &&
+                pe_json_canonical(b, &y, NULL) == PE_OK && strcmp(x, y) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* Check archive a's anchor against the history (or start the history at it) and take its key
+ * lines. keys gets the seqs and hashes of the key lines inside the range. */
+static int audit_start(struct history *h, struct archive *a, cJSON **keys, int64_t *nkey_lines,
+                       cJSON **pending, char *why, size_t whylen)
+{
+    const char *store, *terminal, *ahash;
+    int64_t aseq, acounter;
+    const cJSON *anchor = cJSON_GetObjectItemCaseSensitive(a->manifest, "anchor");
+    if (pe_json_get_str(a->manifest, "store", &store) ||
+        pe_json_get_str(a->manifest, "terminal", &terminal) ||
+        get_point(a->manifest, "anchor", &aseq, &ahash) ||
+        pe_json_get_int(anchor, "counter", &acounter) || aseq != a->first - 1 ||
+        !pe_event_id_valid(store, 1) || !pe_event_id_valid(terminal, 1)) {
+        snprintf(why, whylen, "manifest: store, terminal or anchor missing or wrong");
+        return PE_ECHAIN;
+    }
+    if (h->started && (strcmp(store, h->store) != 0 || strcmp(terminal, h->terminal) != 0)) {
+        snprintf(why, whylen, "belongs to %s/%s, the history to %s/%s", store, terminal,
+                 h->store, h->terminal);
+        return PE_ECHAIN;
+    }
+    if (h->started && a->first > h->next) {
+        snprintf(why, whylen, "seq %lld: missing (gap: %s ends at seq %lld, this archive starts "
+                              "at seq %lld)",
+                 (long long)h->next, h->where, (long long)h->next - 1, (long long)a->first);
+        return PE_ECHAIN;
+    }
+    if (h->started && a->first < h->next) {
+        snprintf(why, whylen, "seq %lld: overlaps %s, which already holds seq %lld..%lld",
+                 (long long)a->first, h->where, (long long)h->first, (long long)h->next - 1);
+        return PE_ECHAIN;
+    }
+    if (h->started && strcmp(ahash, h->prev) != 0) {
+        snprintf(why, whylen, "seq %lld: anchor hash is not the hash of seq %lld in %s",
+                 (long long)a->first, (long long)aseq, h->where);
+        return PE_ECHAIN;
+    }
+    if (!h->started) {
+        snprintf(h->store, sizeof h->store, "%s", store);
+        snprintf(h->terminal, sizeof h->terminal, "%s", terminal);
+        h->first = h->next = a->first;
+        if (a->first == 1) {
+            pe_event_genesis(store, terminal, h->prev);
+            if (strcmp(ahash, h->prev) != 0) {
+                snprintf(why, whylen, "seq 1: anchor hash is not the genesis value of %s/%s",
+                         store, terminal);
+                return PE_ECHAIN;
+            }
+        } else {
+            snprintf(h->prev, sizeof h->prev, "%s", ahash);
+        }
+    }
+    /* The key lines: at most one before the range (the group in force at the anchor), then the
+     * signer_installed records of the range, in seq order. */
+    cJSON *l = NULL;
+    int e;
+    int64_t last_key = 0;
+    *nkey_lines = 0;
+    while ((e = next_line(a, &l, why, whylen)) == PE_OK) {
+        const char *kind, *rec, *hash;
+        char *sig = NULL;
+        size_t siglen;
+        int64_t seq;
+        if (pe_json_get_str(l, "kind", &kind) || strcmp(kind, "key") != 0)
+            break;
+        (*nkey_lines)++;
+        if (line_record(l, &seq, &rec, &hash, &sig, &siglen) || seq <= last_key) {
+            snprintf(why, whylen, "a key line is malformed or out of order");
+            e = PE_ECHAIN;
+        } else if (seq > a->last) {
+            snprintf(why, whylen, "seq %lld: a key line after the archive's last record",
+                     (long long)seq);
+            e = PE_ECHAIN;
+        } else if (seq >= a->first) {
+            cJSON *k = cJSON_CreateObject();
+            e = k && pe_json_add_str(k, "hash", hash) == PE_OK &&
+                        pe_json_add_int(k, "seq", seq) == PE_OK
+                    ? PE_OK
+                    : PE_ENOMEM;
+            if (e == PE_OK)
+                cJSON_AddItemToArray(*keys, k);
+            else
+                cJSON_Delete(k);
+        } else if (last_key) {
+            snprintf(why, whylen, "seq %lld: more than one key line before the range",
+                     (long long)seq);
+            e = PE_ECHAIN;
+        } else if (h->next > a->first || (h->g.seq != 0 && h->next == a->first &&
+                                          h->g.seq != seq && h->where)) {
+            snprintf(why, whylen, "seq %lld: the key in force is not the history's (seq %lld)",
+                     (long long)seq, (long long)h->g.seq);
+            e = PE_ECHAIN;
+        } else if (h->where) {
+            /* Continuing: the key line must be the record that started the group in force. */
+            if (strcmp(hash, h->group_hash) != 0) {
+                snprintf(why, whylen, "seq %lld: the key line is not the history's record",
+                         (long long)seq);
+                e = PE_ECHAIN;
+            }
+        } else {
+            /* Starting mid-history: the key stands on its own signature. */
+            struct pe_event_meta m;
+            char rh[PE_SHA256_HEXLEN];
+            bool verified;
+            e = pe_event_verify(rec, strlen(rec), seq, NULL, &m, rh, NULL, why, whylen);
+            if (e == PE_OK && (m.type != PE_EV_SIGNER_INSTALLED || strcmp(rh, hash) != 0)) {
+                snprintf(why, whylen, "seq %lld: the key line is not a signer_installed record",
+                         (long long)seq);
+                e = PE_ECHAIN;
+            }
+            if (e == PE_OK)
+                e = pe_sig_group_check(&h->g, seq, pe_event_type_name(m.type), rec, strlen(rec),
+                                       rh, sig, siglen, &verified, why, whylen);
+            if (e == PE_OK) {
+                memcpy(h->group_hash, rh, sizeof rh);
+                h->ngroups += strcmp(h->g.alg, PE_SIGNER_ALG) == 0;
+                if (strcmp(h->g.alg, PE_SIGNER_ALG) == 0)
+                    h->g.counter = acounter;
+            } else if (e != PE_ENOMEM) {
+                e = PE_ECHAIN;
+            }
+        }
+        free(sig);
+        last_key = seq;
+        cJSON_Delete(l);
+        l = NULL;
+        if (e)
+            return e;
+    }
+    if (e == PE_EPARSE)
+        return PE_ECHAIN;
+    if (h->where && strcmp(h->g.alg, PE_SIGNER_ALG) == 0 && acounter != h->g.counter) {
+        snprintf(why, whylen, "seq %lld: anchor counter %lld, the history's last counter %lld",
+                 (long long)a->first, (long long)acounter, (long long)h->g.counter);
+        cJSON_Delete(l);
+        return PE_ECHAIN;
+    }
+    *pending = l; /* the first record line (NULL at the end of the file) */
+    return e == PE_EEOF || e == PE_OK ? PE_OK : e;
+}
+
+/* Audit archive a as the continuation of h. Prints FAILED and returns 1, or returns 0. */
+static int audit_archive(struct history *h, struct archive *a)
+{
+    char why[320] = "";
+    struct summary sum;
+    cJSON *keys = cJSON_CreateArray(), *l = NULL;
+    int64_t nkey_lines = 0;
+    int e = summary_init(&sum);
+    if (e == PE_OK && !keys)
+        e = PE_ENOMEM;
+    if (e == PE_OK)
+        e = audit_start(h, a, &keys, &nkey_lines, &l, why, sizeof why);
+    h->started = true;
+    int ki = 0;
+    while (e == PE_OK && l) {
+        const char *kind, *rec, *hash;
+        char *sig = NULL;
+        size_t siglen;
+        int64_t seq;
+        cJSON *r = NULL;
+        if (pe_json_get_str(l, "kind", &kind) || strcmp(kind, "record") != 0 ||
+            line_record(l, &seq, &rec, &hash, &sig, &siglen)) {
+            snprintf(why, sizeof why, "seq %lld: a line that is not a record",
+                     (long long)h->next);
+            e = PE_ECHAIN;
+        }
+        if (e == PE_OK)
+            e = feed(h, seq, rec, strlen(rec), hash, sig, siglen, &r, why, sizeof why);
+        if (e == PE_OK) {
+            const cJSON *k = cJSON_GetArrayItem(keys, ki);
+            int64_t kseq = 0;
+            const char *khash = "";
+            if (k && pe_json_get_int(k, "seq", &kseq) == PE_OK &&
+                pe_json_get_str(k, "hash", &khash) == PE_OK && kseq == seq)
+                ki++;
+            const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r, "type"));
+            bool is_key = strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
+            if (is_key != (kseq == seq) || (is_key && strcmp(khash, hash) != 0)) {
+                snprintf(why, sizeof why, "seq %lld: the key lines do not list this "
+                                          "archive's signer_installed records",
+                         (long long)seq);
+                e = PE_ECHAIN;
+            }
+            if (e == PE_OK)
+                e = summary_add(&sum, r, type, sig != NULL);
+            if (e == PE_EINVAL) {
+                snprintf(why, sizeof why, "seq %lld: a %s without currency or amount",
+                         (long long)seq, type);
+                e = PE_ECHAIN;
+            }
+        }
+        free(sig);
+        cJSON_Delete(r);
+        cJSON_Delete(l);
+        l = NULL;
+        if (e == PE_OK) {
+            e = next_line(a, &l, why, sizeof why);
+            if (e == PE_EEOF)
+                e = PE_OK, l = NULL;
+            else if (e == PE_EPARSE) {
+                char w[160];
+                snprintf(w, sizeof w, "%s", why);
+                snprintf(why, sizeof why, "seq %lld: %s", (long long)h->next, w);
+                e = PE_ECHAIN;
+            }
+        }
+    }
+    cJSON_Delete(l);
+    /* The manifest states what the records say, figure by figure. */
+    const cJSON *m = a->manifest;
+    const char *lhash = "";
+    int64_t lseq = 0;
+    get_point(m, "last", &lseq, &lhash);
+    if (e == PE_OK) {
+        const char *bad = NULL;
+        if (h->next - 1 != a->last)
+            snprintf(why, sizeof why, "seq %lld: missing (the manifest's last seq is %lld)",
+                     (long long)h->next, (long long)a->last);
+        else if (strcmp(lhash, h->prev) != 0)
+            bad = "last hash";
+        else if (mint(m, "count") != sum.count)
+            bad = "count";
+        else if (mint(m, "signed") != sum.nsigned)
+            bad = "signed";
+        else if (mint(m, "keys") != nkey_lines || ki != cJSON_GetArraySize(keys))
+            bad = "keys";
+        else if (!same_json(cJSON_GetObjectItemCaseSensitive(m, "types"), sum.types))
+            bad = "types";
+        else if (!same_json(cJSON_GetObjectItemCaseSensitive(m, "totals"), sum.totals))
+            bad = "totals";
+        if (bad)
+            snprintf(why, sizeof why, "manifest: %s does not match the records", bad);
+        if (why[0])
+            e = PE_ECHAIN;
+    }
+    if (e == PE_OK)
+        printf("OK %s: seq %lld..%lld, %lld records, %lld signed, manifest matches\n", a->path,
+               (long long)a->first, (long long)a->last, (long long)sum.count,
+               (long long)sum.nsigned);
+    else
+        printf("FAILED %s: %s\n", a->path, why[0] ? why : pe_strerror(e));
+    h->where = a->path;
+    summary_free(&sum);
+    cJSON_Delete(keys);
+    return e == PE_OK ? 0 : EXIT_FAIL;
+}
+
+/* Audit the live journal db as the rest of h (or, with no archive before it, as the whole
+ * history): the journal verifies on its own, its record at the archives' last seq has their last
+ * hash, and its later records continue the chain. Prints FAILED and returns 1, or returns 0. */
+static int audit_journal(struct history *h, const char *db, int64_t *from_journal)
+{
+    char err[512], why[320] = "";
+    struct pe_journal *j = NULL;
+    struct pe_journal_opts o = {.readonly = true};
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    struct pe_journal_verify_result res = {0};
+    int64_t last = 0, n = 0;
+    char last_hash[PE_SHA256_HEXLEN] = "";
+    int e = pe_journal_open(db, &o, &j, err, sizeof err);
+    if (e) {
+        printf("FAILED %s: %s\n", db, err);
+        return EXIT_FAIL;
+    }
+    e = pe_journal_verify(j, &res);
+    if (e == PE_ECHAIN) {
+        snprintf(why, sizeof why, "first bad seq %lld: %s", (long long)res.bad_seq, res.why);
+        goto out;
+    }
+    if (e == PE_OK)
+        e = pe_journal_last(j, &last, last_hash, NULL);
+    if (e)
+        goto out;
+    if (!h->started) {
+        h->started = true;
+        snprintf(h->store, sizeof h->store, "%s", pe_journal_store(j));
+        snprintf(h->terminal, sizeof h->terminal, "%s", pe_journal_terminal(j));
+        h->first = h->next = 1;
+        pe_event_genesis(h->store, h->terminal, h->prev);
+    } else if (strcmp(pe_journal_store(j), h->store) != 0 ||
+               strcmp(pe_journal_terminal(j), h->terminal) != 0) {
+        snprintf(why, sizeof why, "belongs to %s/%s, the archives to %s/%s",
+                 pe_journal_store(j), pe_journal_terminal(j), h->store, h->terminal);
+        e = PE_ECHAIN;
+        goto out;
+    } else if (last < h->next - 1) {
+        snprintf(why, sizeof why, "ends at seq %lld, before the archives' last seq %lld",
+                 (long long)last, (long long)h->next - 1);
+        e = PE_ECHAIN;
+        goto out;
+    }
+    /* The junction: the journal's record at the archives' last seq must be the same record. */
+    int64_t from = h->next > 1 ? h->next - 1 : 1;
+    e = pe_journal_iter_open(j, from, NULL, &it);
+    while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK) {
+        if (r.seq < h->next) {
+            if (r.seq == h->next - 1 && strcmp(r.hash, h->prev) != 0) {
+                snprintf(why, sizeof why, "seq %lld: not the record %s holds (hash %.16s, there "
+                                          "%.16s)",
+                         (long long)r.seq, h->where ? h->where : "the archive", r.hash, h->prev);
+                e = PE_ECHAIN;
+            }
+            continue;
+        }
+        e = feed(h, r.seq, r.record, r.len, r.hash, r.sig, r.siglen, NULL, why, sizeof why);
+        n += e == PE_OK;
+    }
+    if (e == PE_EEOF)
+        e = PE_OK;
+    if (e == PE_OK && h->next - 1 != last) {
+        snprintf(why, sizeof why, "seq %lld: missing (the journal's last seq is %lld)",
+                 (long long)h->next, (long long)last);
+        e = PE_ECHAIN;
+    }
+out:
+    pe_journal_iter_close(it);
+    pe_journal_close(j);
+    if (e == PE_OK) {
+        if (n)
+            printf("OK %s: seq %lld..%lld continue the history (%lld records)\n", db,
+                   (long long)(last - n + 1), (long long)last, (long long)n);
+        else
+            printf("OK %s: ends at seq %lld, the archives' last record\n", db, (long long)last);
+        *from_journal = n;
+        h->where = db;
+        return 0;
+    }
+    printf("FAILED %s: %s\n", db, why[0] ? why : pe_strerror(e));
+    return EXIT_FAIL;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const struct archive *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+int ctl_audit(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"journal", required_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == 'j')
+            db = optarg;
+        else
+            goto usage;
+    }
+    int na = argc - optind;
+    if (na == 0 && !db)
+        goto usage;
+    struct archive *a = calloc(na ? (size_t)na : 1, sizeof *a);
+    struct history h = {0};
+    int rc = 0;
+    int64_t nj = 0;
+    if (!a) {
+        fputs("posedge-ctl audit: out of memory\n", stderr);
+        return EXIT_USAGE;
+    }
+    /* Every manifest first, so the archives are audited in seq order whatever order the
+     * command line gives them in. */
+    for (int i = 0; i < na && rc == 0; i++) {
+        char why[200];
+        a[i].path = argv[optind + i];
+        if (archive_open(&a[i], why, sizeof why)) {
+            printf("FAILED %s: %s\n", a[i].path, why);
+            rc = EXIT_FAIL;
+        }
+    }
+    if (rc == 0)
+        qsort(a, (size_t)na, sizeof *a, by_first);
+    for (int i = 0; i < na && rc == 0; i++)
+        rc = audit_archive(&h, &a[i]);
+    if (rc == 0 && db)
+        rc = audit_journal(&h, db, &nj);
+    if (rc == 0)
+        printf("audit OK: %s/%s seq %lld..%lld intact across %d archive(s)%s, %lld signatures "
+               "valid under %lld key(s), counters gapless, every manifest matches\n",
+               h.store, h.terminal, (long long)h.first, (long long)h.next - 1, na,
+               db ? " and the journal" : "", (long long)h.nsigned, (long long)h.ngroups);
+    for (int i = 0; i < na; i++)
+        archive_close(&a[i]);
+    free(a);
+    pe_sig_group_clear(&h.g);
+    return rc;
+usage:
+    fputs("usage: posedge-ctl audit FILE... [--journal DB]\n", stderr);
+    return EXIT_USAGE;
+}
