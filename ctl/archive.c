@@ -536,7 +536,7 @@ static int feed(struct history *h, int64_t seq, const char *rec, size_t len, con
     if (e) {
         if (strncmp(why, "seq ", 4) != 0) {
             char w[160];
-            snprintf(w, sizeof w, "%s", why);
+            snprintf(w, sizeof w, "%.150s", why);
             snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
         }
         return PE_ECHAIN;
@@ -891,7 +891,7 @@ static int audit_archive(struct history *h, struct archive *a)
                 e = PE_OK, l = NULL;
             else if (e == PE_EPARSE) {
                 char w[160];
-                snprintf(w, sizeof w, "%s", why);
+                snprintf(w, sizeof w, "%.150s", why);
                 snprintf(why, sizeof why, "seq %lld: %s", (long long)h->next, w);
                 e = PE_ECHAIN;
             }

@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""Issue 15, archives: `posedge-ctl export` and `posedge-ctl audit`, checked against an
+independent verifier.
+
+The agent sells (a key lost half-way, so the journal has two key groups), `posedge-ctl export`
+writes archives of it (whole, and in parts that start inside a key group), and both
+`posedge-ctl audit` and tests/system/audit_verify.py (Python with python3-cryptography, written
+from docs/audit.md alone, no posedge code) verify them, alone, together and with the live
+journal. The manifest's figures are compared with what this test sums from the journal itself.
+Then the forger's edits, each of which both verifiers must refuse naming what is wrong: a sale's
+total changed (with the archive's whole chain and manifest recomputed to match), a dropped line,
+a record signed again with another key, a manifest figure changed, a gap and an overlap between
+archives, and a journal that does not continue the archives.
+"""
+import copy
+import hashlib
+import json
+import os
+import sys
+
+from lib import (CTL, SIM_START, agent, check, ctl, journal_events, main, run, test, tmpdir)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VERIFY = os.path.join(HERE, "audit_verify.py")
+START = ["--set", "sim.start=" + SIM_START]
+MESSAGE = "posedge-sig/1|%s|%d|%d"
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def shop(d, n, seed):
+    agent(d, *START, "--shopper", str(n), "--seed", str(seed), check_rc=0)
+
+
+_journal = None
+
+
+def journal():
+    """One signed journal for every test: 120 customers, the key file lost, 60 more (a second
+    signer_installed, so two key groups). Made once."""
+    global _journal
+    if _journal is None:
+        d = tmpdir("pe-audit")
+        shop(d, 120, 3)
+        os.unlink(os.path.join(d, "signer.key"))
+        shop(d, 60, 4)
+        _journal = os.path.join(d, "journal.db")
+    return _journal
+
+
+def export(db, out, *rng):
+    p = ctl("export", db, *rng, "--out", out, check_rc=0)
+    check(os.path.exists(out) and not os.path.exists(out + ".new"), "written and renamed")
+    return p
+
+
+def both_ok(*files, journal_db=None):
+    """posedge-ctl audit and the independent verifier both accept files."""
+    args = list(files) + (["--journal", journal_db] if journal_db else [])
+    p = ctl("audit", *args, check_rc=0)
+    check("audit OK:" in p.stdout, p.stdout)
+    q = run([sys.executable, VERIFY] + list(files), check_rc=0)
+    check("verified:" in q.stdout, q.stdout)
+    return p.stdout, q.stdout
+
+
+def both_fail(files, *whats, ctl_file=None):
+    """Both verifiers refuse files (exit 1); each FAILED line names the file and every one of
+    whats (strings that say what is wrong: the seq, the figure)."""
+    p = ctl("audit", *files, check_rc=1)
+    q = run([sys.executable, VERIFY] + list(files), check_rc=1)
+    for out, who in ((p.stdout, "posedge-ctl audit"), (q.stdout, "audit_verify.py")):
+        failed = [l for l in out.splitlines() if l.startswith("FAILED ")]
+        check(failed, "%s should fail: %s" % (who, out))
+        line = failed[0]
+        check(line.startswith("FAILED %s: " % (ctl_file or files[-1])) or
+              any(line.startswith("FAILED %s: " % f) for f in files), "%s: %s" % (who, line))
+        for w in whats:
+            check(w in line, "%s should say %r: %s" % (who, w, line))
+    return p.stdout, q.stdout
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return [json.loads(l) for l in f.read().decode().splitlines()]
+
+
+def write(path, lines):
+    with open(path, "wb") as f:
+        for l in lines:
+            f.write(canonical(l) + b"\n")
+
+
+def totals_of(events):
+    """The manifest's figures, summed here from the journal's own events."""
+    types, totals = {}, {}
+    for e in events:
+        types[e["type"]] = types.get(e["type"], 0) + 1
+        b = e["body"]
+        amount = b["totals"]["total"] if e["type"] in ("sale", "return") else b.get("amount")
+        if e["type"] in ("sale", "return", "void"):
+            t = totals.setdefault(e["type"], {})
+            t[b["currency"]] = t.get(b["currency"], 0) + amount
+    return types, totals
+
+
+def seal(obj, prev):
+    obj = dict(obj)
+    obj.pop("hash", None)
+    obj["prev"] = prev
+    h = hashlib.sha256(prev.encode() + canonical(obj)).hexdigest()
+    obj["hash"] = h
+    return canonical(obj).decode(), h
+
+
+@test
+def export_verifies_with_audit_and_the_independent_verifier():
+    db = journal()
+    d = os.path.dirname(db)
+    ev = journal_events(db)
+    n = len(ev)
+    keys = [e["seq"] for e in ev if e["type"] == "signer_installed"]
+    check(len(keys) == 2 and keys[0] == 1 and 1 < keys[1] < n - 20, "two key groups: %s" % keys)
+    whole = os.path.join(d, "whole.arch")
+    export(db, whole)
+    a, b = both_ok(whole)
+    check(("seq 1..%d" % n) in a and ("%d signatures valid under 2 key(s)" % n) in a, a)
+    check(("seq 1..%d, %d signatures valid under 2 key(s)" % (n, n)) in b, b)
+    m = read(whole)[0]
+    types, totals = totals_of(ev)
+    check(m["types"] == types and m["totals"] == totals, "manifest %s vs journal %s %s"
+          % (m, types, totals))
+    check("return" in totals and "sale" in totals and "void" in totals, "sales, returns, voids")
+    check(m["count"] == n and m["signed"] == n and m["keys"] == 2 and m["first"]["seq"] == 1 and
+          m["last"]["seq"] == n and m["last"]["hash"] == ev[-1]["hash"] and
+          m["first"]["hash"] == ev[0]["hash"] and m["anchor"]["seq"] == 0, "manifest %s" % m)
+    # The same range again gives the same bytes (created_ms fixed by SOURCE_DATE_EPOCH).
+    e1, e2 = os.path.join(d, "e1.arch"), os.path.join(d, "e2.arch")
+    for f in (e1, e2):
+        run([CTL, "export", db, "--out", f], env={"SOURCE_DATE_EPOCH": "1767225600"}, check_rc=0)
+    check(open(e1, "rb").read() == open(e2, "rb").read(), "an export is reproducible")
+    check(read(e1)[0]["created_ms"] == 1767225600000, "created_ms from SOURCE_DATE_EPOCH")
+
+    # Three parts, the second starting inside the first key group and holding the second
+    # key's signer_installed, the third inside the second group; then the live journal.
+    cut1, cut2 = keys[1] - 10, keys[1] + 10
+    parts = [os.path.join(d, "p%d.arch" % i) for i in range(3)]
+    export(db, parts[0], "--to", str(cut1))
+    export(db, parts[1], "--from", str(cut1 + 1), "--to", str(cut2))
+    export(db, parts[2], "--from", str(cut2 + 1), "--to", str(n - 5))
+    p1 = read(parts[1])
+    check(p1[0]["keys"] == 2 and p1[1]["seq"] == 1 and p1[2]["seq"] == keys[1],
+          "the key in force and the key installed inside: %s" % p1[0])
+    p2 = read(parts[2])
+    check(p2[0]["keys"] == 1 and p2[1]["seq"] == keys[1], "the second key in force")
+    check(p2[0]["anchor"]["seq"] == cut2 and p2[0]["anchor"]["hash"] == ev[cut2 - 1]["hash"],
+          "anchor %s" % p2[0]["anchor"])
+    a, b = both_ok(*reversed(parts))  # any order on the command line
+    check(("seq 1..%d" % (n - 5)) in a and ("seq 1..%d" % (n - 5)) in b, a + b)
+    for p in parts[1:]:
+        both_ok(p)  # an archive starting mid-history stands alone on its key line
+    a, _ = both_ok(*parts, journal_db=db)
+    check(("seq 1..%d intact across 3 archive(s) and the journal" % n) in a, a)
+    check(("OK %s: seq %d..%d continue the history (5 records)" % (db, n - 4, n)) in a, a)
+    a = ctl("audit", "--journal", db, check_rc=0).stdout
+    check(("seq 1..%d intact across 0 archive(s) and the journal" % n) in a, a)
+
+
+@test
+def tampered_archives_fail_both_verifiers_naming_what_is_wrong():
+    db = journal()
+    d = os.path.dirname(db)
+    whole = os.path.join(d, "t-whole.arch")
+    export(db, whole)
+    lines = read(whole)
+    nk = lines[0]["keys"]
+    recs = lines[1 + nk:]
+    sales = [l for l in recs if json.loads(l["record"])["type"] == "sale"]
+    target = sales[len(sales) // 2]
+    tseq = target["seq"]
+
+    # A changed total: the record edited and hashed again, with every later record's prev and
+    # hash, the lines' hashes and the manifest's totals and last hash recomputed to match. Only
+    # the signature can tell.
+    forged = copy.deepcopy(lines)
+    prev = None
+    delta = 0
+    for l in forged[1 + nk:]:
+        obj = json.loads(l["record"])
+        if l["seq"] < tseq:
+            prev = l["hash"]
+            continue
+        if l["seq"] == tseq:
+            obj["body"]["totals"]["total"] += 100
+            delta = 100
+        l["record"], l["hash"] = seal(obj, prev)
+        prev = l["hash"]
+    m = forged[0]
+    cur = json.loads(target["record"])["body"]["currency"]
+    m["totals"]["sale"][cur] += delta
+    m["last"]["hash"] = prev
+    f = os.path.join(d, "t-total.arch")
+    write(f, forged)
+    both_fail([f], "seq %d:" % tseq, "signature")
+
+    # The same edit without recomputing anything: the hash no longer matches.
+    plain = copy.deepcopy(lines)
+    for l in plain:
+        if l.get("seq") == tseq and l["kind"] == "record":
+            obj = json.loads(l["record"])
+            obj["body"]["totals"]["total"] += 1
+            l["record"] = canonical(obj).decode()
+    f = os.path.join(d, "t-plain.arch")
+    write(f, plain)
+    both_fail([f], "seq %d:" % tseq, "hash")
+
+    # A dropped line.
+    dropped = [l for l in lines if not (l.get("kind") == "record" and l["seq"] == tseq)]
+    f = os.path.join(d, "t-drop.arch")
+    write(f, dropped)
+    both_fail([f], "seq %d:" % tseq, "missing")
+
+    # A record signed again with another key, under the installed key's id and under its own.
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    other = ec.generate_private_key(ec.SECP256R1())
+    der = other.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    other_id = hashlib.sha256(der).hexdigest()[:32]
+    for kid, what in ((target["sig"]["key_id"], "signature"), (other_id, other_id[:12])):
+        s = dict(target["sig"])
+        r, ss = decode_dss_signature(other.sign(
+            (MESSAGE % (target["hash"], s["counter"], s["signed_ms"])).encode(),
+            ec.ECDSA(hashes.SHA256())))
+        s["sig"] = (r.to_bytes(32, "big") + ss.to_bytes(32, "big")).hex()
+        s["key_id"] = kid
+        resigned = [dict(l, sig=s) if l.get("seq") == tseq and l["kind"] == "record" else l
+                    for l in lines]
+        f = os.path.join(d, "t-resign.arch")
+        write(f, resigned)
+        both_fail([f], "seq %d:" % tseq, what)
+
+    # A manifest figure changed: a total, a count, the last hash.
+    for change, what in ((lambda m: m["totals"]["sale"].update({cur: m["totals"]["sale"][cur] - 1}),
+                          "totals"),
+                         (lambda m: m.update(count=m["count"] + 1), "count"),
+                         (lambda m: m["types"].update(sale=m["types"]["sale"] - 1), "types"),
+                         (lambda m: m.update(signed=m["signed"] - 1), "signed")):
+        changed = copy.deepcopy(lines)
+        change(changed[0])
+        f = os.path.join(d, "t-manifest.arch")
+        write(f, changed)
+        both_fail([f], "manifest", what)
+
+    # A file cut short.
+    f = os.path.join(d, "t-cut.arch")
+    with open(whole, "rb") as src, open(f, "wb") as dst:
+        dst.write(src.read()[:-40])
+    both_fail([f], "cut")
+
+
+@test
+def gaps_overlaps_and_a_journal_that_does_not_continue_are_named():
+    db = journal()
+    d = os.path.dirname(db)
+    n = len(journal_events(db))
+    a, b, c = (os.path.join(d, x) for x in ("g1.arch", "g2.arch", "g3.arch"))
+    export(db, a, "--to", "50")
+    export(db, b, "--from", "61", "--to", "80")
+    export(db, c, "--from", "40", "--to", "70")
+    both_fail([a, b], "seq 51:", "missing")
+    both_fail([a, c], "seq 40:", "overlap")
+    # The journal of another till (same ids, another history) does not hold the archive's records.
+    other = tmpdir("pe-audit-other")
+    shop(other, 60, 9)
+    p = ctl("audit", a, "--journal", os.path.join(other, "journal.db"), check_rc=1)
+    check(("FAILED %s: seq 50: not the record" % os.path.join(other, "journal.db")) in p.stdout,
+          p.stdout)
+    # export refuses a range the journal does not hold, and a journal that does not verify.
+    p = ctl("export", db, "--from", str(n + 1), "--out", os.path.join(d, "x.arch"), check_rc=1)
+    check("is not a range of it" in p.stderr, p.stderr)
+
+
+if __name__ == "__main__":
+    main()
