@@ -169,6 +169,7 @@ static int add_point(cJSON *o, const char *key, int64_t seq, const char *hash)
 /* ---- export ---- */
 
 struct export {
+    const char *db;                /* the journal's file, for messages */
     struct pe_journal *j;
     int64_t from, to;
     char anchor[PE_SHA256_HEXLEN]; /* the hash of seq from-1 (genesis for from 1) */
@@ -408,6 +409,50 @@ static int export_write(struct export *x, const char *path, char *why, size_t wh
     return e;
 }
 
+/* Export x->from..to (to 0: the last record) of the verified journal x->j to path: the range
+ * checked against what the journal holds (PE_ERANGE, said on stderr), the anchor (genesis, or a
+ * pruned journal's own anchor and key record when from follows it), then scan and write.
+ * Errors: PE_ERANGE, PE_EIO, PE_ENOMEM, PE_EINVAL (why). */
+static int export_run(struct export *x, int64_t to, const char *path, char *why, size_t whylen)
+{
+    struct pe_journal_anchor a;
+    int64_t last = 0;
+    int e = pe_journal_last(x->j, &last, NULL, NULL);
+    if (e == PE_OK)
+        e = pe_journal_anchor(x->j, &a);
+    if (e)
+        return e;
+    if (x->from == 0)
+        x->from = a.seq + 1; /* the first record the journal holds */
+    x->to = to ? to : last;
+    if (x->from <= a.seq || x->from > x->to || x->to > last) {
+        fprintf(stderr, "posedge-ctl export: %s holds seq %lld..%lld; --from %lld --to %lld is "
+                        "not a range of it\n",
+                x->db, (long long)a.seq + 1, (long long)last, (long long)x->from,
+                (long long)x->to);
+        pe_journal_anchor_free(&a);
+        return PE_ERANGE;
+    }
+    pe_event_genesis(pe_journal_store(x->j), pe_journal_terminal(x->j), x->anchor);
+    if (a.seq) {
+        /* What came before was pruned: the anchor stands for it (the scan moves on from it). */
+        memcpy(x->anchor, a.hash, sizeof x->anchor);
+        x->anchor_counter = a.counter;
+        if (a.key_record)
+            e = record_line("key", a.key_seq, a.key_record, strlen(a.key_record), a.key_hash,
+                            a.key_sig, a.key_sig ? strlen(a.key_sig) : 0, &x->held,
+                            &x->held_len);
+    }
+    pe_journal_anchor_free(&a);
+    if (e == PE_OK)
+        e = summary_init(&x->sum);
+    if (e == PE_OK)
+        e = export_scan(x, why, whylen);
+    if (e == PE_OK)
+        e = export_write(x, path, why, whylen);
+    return e;
+}
+
 int ctl_export(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -416,7 +461,7 @@ int ctl_export(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    struct export x = {.from = 1};
+    struct export x = {.from = 0};
     const char *out = NULL;
     int64_t to = 0;
     int c;
@@ -445,6 +490,7 @@ int ctl_export(int argc, char **argv)
     if (optind + 1 != argc || !out)
         goto usage;
     const char *db = argv[optind];
+    x.db = db;
     char err[512];
     struct pe_journal_opts o = {.readonly = true};
     if (pe_journal_open(db, &o, &x.j, err, sizeof err)) {
@@ -453,7 +499,6 @@ int ctl_export(int argc, char **argv)
     }
     int rc = EXIT_FAIL;
     struct pe_journal_verify_result res;
-    int64_t last = 0;
     int e = pe_journal_verify(x.j, &res);
     if (e == PE_ECHAIN) {
         fprintf(stderr, "posedge-ctl export: %s does not verify (first bad seq %lld: %s); "
@@ -461,26 +506,14 @@ int ctl_export(int argc, char **argv)
                 db, (long long)res.bad_seq, res.why);
         goto out;
     }
-    if (e == PE_OK)
-        e = pe_journal_last(x.j, &last, NULL, NULL);
     if (e) {
         fprintf(stderr, "posedge-ctl export: %s: %s\n", db, pe_strerror(e));
         goto out;
     }
-    x.to = to ? to : last;
-    if (x.from > x.to || x.to > last) {
-        fprintf(stderr, "posedge-ctl export: %s holds seq 1..%lld; --from %lld --to %lld is not "
-                        "a range of it\n",
-                db, (long long)last, (long long)x.from, (long long)x.to);
-        goto out;
-    }
-    pe_event_genesis(pe_journal_store(x.j), pe_journal_terminal(x.j), x.anchor);
     char why[256] = "";
-    e = summary_init(&x.sum);
-    if (e == PE_OK)
-        e = export_scan(&x, why, sizeof why);
-    if (e == PE_OK)
-        e = export_write(&x, out, why, sizeof why);
+    e = export_run(&x, to, out, why, sizeof why);
+    if (e == PE_ERANGE)
+        goto out; /* said */
     if (e) {
         fprintf(stderr, "posedge-ctl export: %s\n", why[0] ? why : pe_strerror(e));
         goto out;
@@ -948,6 +981,7 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
     struct pe_journal_iter *it = NULL;
     struct pe_journal_rec r;
     struct pe_journal_verify_result res = {0};
+    struct pe_journal_anchor a = {0};
     int64_t last = 0, n = 0;
     char last_hash[PE_SHA256_HEXLEN] = "";
     int e = pe_journal_open(db, &o, &j, err, sizeof err);
@@ -964,16 +998,52 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
         e = pe_journal_last(j, &last, last_hash, NULL);
     if (e)
         goto out;
+    if (e == PE_OK)
+        e = pe_journal_anchor(j, &a);
+    if (e)
+        goto out;
+    if (h->started && (strcmp(pe_journal_store(j), h->store) != 0 ||
+                       strcmp(pe_journal_terminal(j), h->terminal) != 0)) {
+        snprintf(why, sizeof why, "belongs to %s/%s, the archives to %s/%s",
+                 pe_journal_store(j), pe_journal_terminal(j), h->store, h->terminal);
+        e = PE_ECHAIN;
+        goto out;
+    }
     if (!h->started) {
         h->started = true;
         snprintf(h->store, sizeof h->store, "%s", pe_journal_store(j));
         snprintf(h->terminal, sizeof h->terminal, "%s", pe_journal_terminal(j));
-        h->first = h->next = 1;
+        h->first = h->next = a.seq + 1;
         pe_event_genesis(h->store, h->terminal, h->prev);
-    } else if (strcmp(pe_journal_store(j), h->store) != 0 ||
-               strcmp(pe_journal_terminal(j), h->terminal) != 0) {
-        snprintf(why, sizeof why, "belongs to %s/%s, the archives to %s/%s",
-                 pe_journal_store(j), pe_journal_terminal(j), h->store, h->terminal);
+        if (a.seq) {
+            /* A pruned journal alone: the history starts at its anchor, as an archive that starts
+             * mid-history does (pe_journal_verify checked the key record it keeps). */
+            memcpy(h->prev, a.hash, sizeof h->prev);
+            if (a.key_record) {
+                size_t klen = strlen(a.key_record);
+                e = pe_sig_group_install(&h->g, a.key_seq, a.key_record, klen, why, sizeof why);
+                if (e)
+                    goto out;
+                memcpy(h->group_hash, a.key_hash, sizeof h->group_hash);
+                h->ngroups += strcmp(h->g.alg, PE_SIGNER_ALG) == 0;
+                if (strcmp(h->g.alg, PE_SIGNER_ALG) == 0)
+                    h->g.counter = a.counter;
+            }
+        }
+    } else if (a.seq > h->next - 1) {
+        snprintf(why, sizeof why, "seq %lld: missing (the archives end at seq %lld, the journal "
+                                  "was pruned up to seq %lld)",
+                 (long long)h->next, (long long)h->next - 1, (long long)a.seq);
+        e = PE_ECHAIN;
+        goto out;
+    } else if (a.seq == h->next - 1 &&
+               (strcmp(a.hash, h->prev) != 0 ||
+                (strcmp(h->g.alg, PE_SIGNER_ALG) == 0 && a.counter != h->g.counter) ||
+                (a.key_record ? strcmp(a.key_hash, h->group_hash) != 0 : h->g.alg[0] != 0))) {
+        snprintf(why, sizeof why, "seq %lld: the journal's anchor (hash %.16s, counter %lld) is "
+                                  "not the last record of %s (hash %.16s, counter %lld, or its key)",
+                 (long long)a.seq, a.hash, (long long)a.counter, h->where, h->prev,
+                 (long long)h->g.counter);
         e = PE_ECHAIN;
         goto out;
     } else if (last < h->next - 1) {
@@ -1006,6 +1076,7 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
         e = PE_ECHAIN;
     }
 out:
+    pe_journal_anchor_free(&a);
     pe_journal_iter_close(it);
     pe_journal_close(j);
     if (e == PE_OK) {
@@ -1082,5 +1153,121 @@ int ctl_audit(int argc, char **argv)
     return rc;
 usage:
     fputs("usage: posedge-ctl audit FILE... [--journal DB]\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* ---- prune ---- */
+
+int ctl_prune(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"through", required_argument, NULL, 't'},
+        {"archive-dir", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL;
+    long long through = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end;
+        if (c == 't') {
+            errno = 0;
+            through = strtoll(optarg, &end, 10);
+            if (errno || *end || through < 1) {
+                fprintf(stderr, "posedge-ctl prune: --through: expected a seq >= 1, got \"%s\"\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+        } else if (c == 'd') {
+            dir = optarg;
+        } else {
+            goto usage;
+        }
+    }
+    if (optind + 1 != argc || !dir || !through)
+        goto usage;
+    const char *db = argv[optind];
+    char err[512], why[320] = "", path[4096];
+    struct export x = {.db = db};
+    struct pe_journal_opts o = {0};
+    struct pe_journal_verify_result res;
+    struct pe_journal_anchor a = {0};
+    struct history h = {0};
+    struct archive ar = {0};
+    int rc = EXIT_FAIL;
+    if (pe_journal_open(db, &o, &x.j, err, sizeof err)) {
+        fprintf(stderr, "posedge-ctl prune: %s\n", err);
+        return EXIT_FAIL;
+    }
+    int e = pe_journal_verify(x.j, &res);
+    if (e == PE_ECHAIN) {
+        fprintf(stderr, "posedge-ctl prune: %s does not verify (first bad seq %lld: %s); nothing "
+                        "pruned\n",
+                db, (long long)res.bad_seq, res.why);
+        goto out;
+    }
+    if (e == PE_OK && (e = pe_journal_prunable(x.j, through, why, sizeof why)) != PE_OK &&
+        why[0]) {
+        fprintf(stderr, "posedge-ctl prune: %s: %s; nothing pruned\n", db, why);
+        goto out;
+    }
+    if (e == PE_OK)
+        e = pe_journal_anchor(x.j, &a);
+    if (e) {
+        fprintf(stderr, "posedge-ctl prune: %s: %s\n", db, pe_strerror(e));
+        goto out;
+    }
+    x.from = a.seq + 1;
+    if (snprintf(path, sizeof path, "%s/%s-%s-%012lld-%012lld.arch", dir,
+                 pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from,
+                 through) >= (int)sizeof path) {
+        fprintf(stderr, "posedge-ctl prune: --archive-dir: path too long\n");
+        goto out;
+    }
+    /* 1. The archive, durable (written, fsynced, renamed, folder fsynced) before any row goes. */
+    e = export_run(&x, through, path, why, sizeof why);
+    if (e == PE_ERANGE)
+        goto out;
+    if (e) {
+        fprintf(stderr, "posedge-ctl prune: %s; nothing pruned\n", why[0] ? why : pe_strerror(e));
+        goto out;
+    }
+    /* 2. Read back and audited as an auditor would, continuing from the journal's anchor. */
+    ar.path = path;
+    e = archive_open(&ar, why, sizeof why);
+    if (e == PE_OK && audit_archive(&h, &ar) != 0)
+        e = PE_ECHAIN;
+    if (e == PE_OK && strcmp(h.prev, x.last) != 0)
+        e = PE_ECHAIN;
+    if (e) {
+        fprintf(stderr, "posedge-ctl prune: %s does not audit%s%s; nothing pruned\n", path,
+                why[0] ? ": " : "", why);
+        goto out;
+    }
+    /* 3. The records it holds leave the journal, the anchor moving to its last one, in one
+     *    transaction. */
+    e = pe_journal_prune(x.j, through, x.last, why, sizeof why);
+    if (e) {
+        fprintf(stderr, "posedge-ctl prune: %s: %s; nothing pruned (the archive %s stays)\n", db,
+                why[0] ? why : pe_strerror(e), path);
+        goto out;
+    }
+    printf("pruned %s/%s seq %lld..%lld from %s into %s; the journal continues after seq %lld "
+           "(anchor hash %.16s)\n",
+           pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from, through, db, path,
+           through, x.last);
+    rc = 0;
+out:
+    archive_close(&ar);
+    pe_sig_group_clear(&h.g);
+    pe_journal_anchor_free(&a);
+    summary_free(&x.sum);
+    free(x.key_lines);
+    free(x.held);
+    pe_journal_close(x.j);
+    return rc;
+usage:
+    fputs("usage: posedge-ctl prune DB --through SEQ --archive-dir DIR\n", stderr);
     return EXIT_USAGE;
 }

@@ -13,7 +13,7 @@
  * pki, catalog, export and audit.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
- * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
+ * it; recover writes only the new file, and prune (ctl/archive.c) deletes only what it archived. Exit status: 0 success, 1 the check failed or the
  * thing asked for does not exist, 2 usage error.
  */
 #include <errno.h>
@@ -43,6 +43,7 @@ static void usage(FILE *out)
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
           "       posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n"
           "       posedge-ctl audit FILE... [--journal DB]\n"
+          "       posedge-ctl prune DB --through SEQ --archive-dir DIR\n"
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
           "       posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
@@ -72,6 +73,9 @@ static void usage(FILE *out)
           "audit    verify archives (and --journal, the live journal after them) as one history:\n"
           "         chain, signatures, counters and every manifest figure; exit 0 with a\n"
           "         one-line summary, 1 naming the file and the first bad seq\n"
+          "prune    archive seq ..SEQ into DIR (only records the bridge has acknowledged as\n"
+          "         delivered and a Z report has closed), audit it, then delete them from the\n"
+          "         journal, which keeps an anchor (the last pruned seq and hash)\n"
           "devkafka librdkafka's in-memory mock cluster as a development Kafka (not for\n"
           "         production); prints bootstrap=127.0.0.1:PORT first; stdin takes down, up,\n"
           "         errors N NAME\n"
@@ -210,8 +214,13 @@ static int cmd_verify(int argc, char **argv)
                  (long long)res.nsigned, (long long)res.first_signed_seq, (long long)res.ngroups,
                  res.ngroups == 1 ? "" : "s", res.key_id[0] ? res.key_id : "-",
                  strcmp(res.alg, PE_SIGNER_ALG_NONE) == 0 ? ", signing turned off since" : "");
-    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s; %s\n", path,
-           (long long)res.count, (long long)res.last_seq, head, sigs);
+    char from[96] = "1";
+    if (res.anchor_seq)
+        snprintf(from, sizeof from, "%lld", (long long)res.anchor_seq + 1);
+    printf("OK %s: %lld events, seq %s..%lld gapless%s, hash chain intact, head %.16s; %s\n", path,
+           (long long)res.count, from, (long long)res.last_seq,
+           res.anchor_seq ? " from the anchor (pruned before it: see docs/audit.md)" : "", head,
+           sigs);
     return 0;
 }
 
@@ -469,6 +478,8 @@ int main(int argc, char **argv)
         return ctl_export(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return ctl_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return ctl_prune(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

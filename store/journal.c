@@ -313,7 +313,17 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
             memcpy(t.hash, h, PE_SHA256_HEXLEN);
         }
     } else if (rc == SQLITE_DONE) {
+        /* Empty: the genesis value, or a journal pruned to its last record: the anchor. */
+        struct pe_journal_anchor a;
         pe_event_genesis(j->store, j->terminal, t.hash);
+        e = pe_journal_anchor(j, &a);
+        if (e == PE_OK && a.seq) {
+            t.seq = a.seq;
+            memcpy(t.hash, a.hash, sizeof t.hash);
+        }
+        if (e == PE_ECORRUPT)
+            e = damaged(j, err, errlen, "the anchor row (meta) does not parse");
+        pe_journal_anchor_free(&a);
     } else {
         e = open_fail(j, rc, "load tail", err, errlen);
     }
@@ -323,6 +333,36 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
         j->committed = t;
         j->sig_loaded = false; /* read again when next needed: another writer may have signed */
     }
+    return e;
+}
+
+/* Where signing stands when no live row says it (a pruned journal): the anchor's key record
+ * and counter. */
+static int anchor_signing(struct pe_journal *j, struct journal_signing *g)
+{
+    struct pe_journal_anchor a;
+    int e = pe_journal_anchor(j, &a);
+    if (e || !a.key_record) {
+        pe_journal_anchor_free(&a);
+        return e;
+    }
+    cJSON *r = NULL;
+    struct pe_signer_installed in;
+    e = pe_json_parse(a.key_record, strlen(a.key_record), &r, NULL, 0);
+    if (e == PE_OK)
+        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, NULL, 0);
+    if (e == PE_OK) {
+        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
+        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
+        g->counter = a.counter;
+        g->seq = a.key_seq;
+    } else if (e != PE_ENOMEM) {
+        pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=anchor", j->path,
+                 (long long)a.key_seq);
+        e = PE_ECORRUPT;
+    }
+    cJSON_Delete(r);
+    pe_journal_anchor_free(&a);
     return e;
 }
 
@@ -370,7 +410,10 @@ static int load_signing(struct pe_journal *j)
                      j->path, (long long)g.seq, type ? type : "", why);
             e = PE_ECORRUPT;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        e = anchor_signing(j, &g);
+    } else {
         e = journal__fail(j, rc, "signing");
     }
     sqlite3_reset(st);
@@ -455,12 +498,27 @@ static int check_tail(struct pe_journal *j, char *why, size_t whylen, int *sqlit
     int64_t first = last > 1 ? last - 1 : 1;
     char prev[PE_SHA256_HEXLEN] = "", hash[PE_SHA256_HEXLEN];
     sqlite3_stmt *st = NULL;
-    int64_t expect = first;
+    struct pe_journal_anchor a;
     int e = PE_OK;
 
     *sqlite_rc = SQLITE_OK;
     if (last == 0)
         return PE_OK;
+    /* A pruned journal: nothing before its anchor is here; the record after it chains from it. */
+    e = pe_journal_anchor(j, &a);
+    if (e) {
+        snprintf(why, whylen, "the anchor row (meta) does not parse");
+        return e == PE_ENOMEM ? e : PE_ECHAIN;
+    }
+    if (a.seq && first <= a.seq) {
+        first = a.seq + 1;
+        memcpy(prev, a.hash, sizeof prev);
+    }
+    bool known_prev = a.seq && first == a.seq + 1;
+    pe_journal_anchor_free(&a);
+    if (first > last)
+        return PE_OK; /* pruned to its last record: the anchor is the tail */
+    int64_t expect = first;
     int rc = sqlite3_prepare_v2(j->db, ROW_SQL " WHERE seq >= ?1 ORDER BY seq", -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto fail;
@@ -475,7 +533,8 @@ static int check_tail(struct pe_journal *j, char *why, size_t whylen, int *sqlit
         if (seq == 1)
             pe_event_genesis(j->store, j->terminal, prev);
         /* The first record checked has no known predecessor unless it is seq 1. */
-        e = check_row(j, st, seq, seq == 1 || seq > first ? prev : NULL, hash, why, whylen);
+        e = check_row(j, st, seq, seq == 1 || seq > first || known_prev ? prev : NULL, hash, why,
+                      whylen);
         if (e)
             goto finalize;
         memcpy(prev, hash, sizeof prev);
@@ -1186,6 +1245,61 @@ static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct pe_
     return PE_OK;
 }
 
+/* A pruned journal's verification starts at its anchor: prev its hash, expect the seq after it,
+ * and the signing group that of the key record it keeps (which must hash to its stated hash,
+ * be a signer_installed record and carry its own valid signature), with the anchor's counter. */
+static int verify_anchor(struct pe_journal *j, struct pe_sig_group *g, char *prev,
+                         int64_t *expect, struct pe_journal_verify_result *res)
+{
+    struct pe_journal_anchor a;
+    int e = pe_journal_anchor(j, &a);
+    if (e == PE_ECORRUPT) {
+        snprintf(res->why, sizeof res->why, "the anchor row (meta) does not parse");
+        res->bad_seq = 1;
+        return PE_ECHAIN;
+    }
+    if (e || !a.seq)
+        return e;
+    res->anchor_seq = a.seq;
+    res->last_seq = a.seq;
+    memcpy(prev, a.hash, PE_SHA256_HEXLEN);
+    *expect = a.seq + 1;
+    if (a.key_record) {
+        struct pe_event_meta m;
+        char h[PE_SHA256_HEXLEN], w[120] = "";
+        size_t len = strlen(a.key_record);
+        e = pe_event_verify(a.key_record, len, a.key_seq, NULL, &m, h, NULL, w, sizeof w);
+        if (e == PE_OK && (m.type != PE_EV_SIGNER_INSTALLED || strcmp(h, a.key_hash) != 0)) {
+            snprintf(w, sizeof w, "not the signer_installed record it names");
+            e = PE_ECHAIN;
+        }
+        if (e == PE_OK)
+            e = pe_sig_group_check(g, a.key_seq, pe_event_type_name(m.type), a.key_record, len, h,
+                                   a.key_sig, a.key_sig ? strlen(a.key_sig) : 0, NULL, w,
+                                   sizeof w);
+        if (e && e != PE_ENOMEM) {
+            snprintf(res->why, sizeof res->why, "anchor at seq %lld: key record of seq %lld: %s",
+                     (long long)a.seq, (long long)a.key_seq, w);
+            res->bad_seq = a.seq + 1;
+            e = PE_ECHAIN;
+        }
+        if (e == PE_OK && strcmp(g->alg, PE_SIGNER_ALG) == 0) {
+            g->counter = a.counter;
+            res->ngroups++;
+        }
+    }
+    pe_journal_anchor_free(&a);
+    return e;
+}
+
+int journal__reload(struct pe_journal *j)
+{
+    int e = load_tail(j, NULL, 0);
+    if (e == PE_OK && j->signer && (e = load_signing(j)) == PE_OK)
+        e = pe_signer_resume(j->signer, signer_last(j, &j->committed));
+    return e;
+}
+
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res)
 {
     assert(j && res);
@@ -1197,9 +1311,16 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     int e = PE_OK;
 
     pe_event_genesis(j->store, j->terminal, prev);
+    e = verify_anchor(j, &g, prev, &expect, res);
+    if (e) {
+        pe_sig_group_clear(&g);
+        return e;
+    }
     int rc = sqlite3_prepare_v2(j->db, ROW_SQL " ORDER BY seq", -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        pe_sig_group_clear(&g);
         return journal__fail(j, rc, "verify");
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         if (seq > expect) {

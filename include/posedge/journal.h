@@ -299,10 +299,13 @@ struct pe_journal_verify_result {
     int64_t first_signed_seq;           /* 0 when none is signed */
     char key_id[PE_SIGNER_KEY_ID_LEN];  /* the last group's key ("" none) */
     char alg[PE_SIGNER_ALG_MAX];        /* the last group's alg ("" never signed) */
+    int64_t anchor_seq;                 /* a pruned journal's anchor: checked from seq+1 */
 };
 
 /*
- * Verify the whole chain from seq 1: every record is canonical JSON with all fields, seq is
+ * Verify the whole chain from seq 1 (from its anchor in a pruned journal: the chain from the
+ * anchor's hash, the signatures from the key record the anchor keeps, whose own signature and
+ * hash are checked, and counters from the anchor's): every record is canonical JSON with all fields, seq is
  * gapless and matches its row, id and hash match their columns, prev links and hashes match.
  * And the signatures (signer.h): a signer_installed event starts a group (its key_id must be
  * that of its public_key); from there on every record up to the next signer_installed is signed
@@ -313,5 +316,46 @@ struct pe_journal_verify_result {
  * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
+
+/* ---- pruning (journal_prune.c) ----
+ *
+ * A pruned journal starts after its anchor: the last pruned record's seq, hash and signature
+ * counter, and the signer_installed record in force there, kept in the meta table so that the
+ * live journal verifies on its own from it (pe_journal_verify) and continues the archives that
+ * hold what was pruned (posedge-ctl audit, docs/audit.md). */
+struct pe_journal_anchor {
+    int64_t seq;                     /* the last pruned record; 0: never pruned */
+    char hash[PE_SHA256_HEXLEN];     /* its hash: the prev of record seq+1 */
+    int64_t counter;                 /* its signature's counter, 0 when unsigned */
+    int64_t key_seq;                 /* the signer_installed record in force at seq; 0: none */
+    char key_hash[PE_SHA256_HEXLEN]; /* its hash */
+    char *key_record;                /* its canonical bytes (NUL-terminated), owned */
+    char *key_sig;                   /* its sig column, owned; NULL when unsigned */
+};
+
+/* The journal's anchor into *out (zero when never pruned; pe_journal_anchor_free after).
+ * Errors: PE_ECORRUPT (the anchor row does not parse), PE_ENOMEM, PE_EIO. */
+int pe_journal_anchor(struct pe_journal *j, struct pe_journal_anchor *out);
+
+/* Free what an anchor owns and zero it; NULL is a no-op. */
+void pe_journal_anchor_free(struct pe_journal_anchor *a);
+
+/*
+ * Delete the records up to and including seq through from the live journal, making through the
+ * anchor, in one transaction. The caller must have made the archive of those records durable
+ * first and passes the hash of through as archived (archived_hash): the prune refuses when the
+ * journal's record differs. It refuses (why says which) a seq that is not in the live journal
+ * (PE_ERANGE), one the bridge has not acknowledged as delivered or that no Z report at or after
+ * it closes (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines
+ * of pruned sales go too (a pruned sale cannot be returned against). Errors also PE_ESTATE
+ * (read-only, or inside a transaction), the journal's write errors.
+ */
+int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived_hash,
+                     char *why, size_t whylen);
+
+/* The checks of pe_journal_prune that need no archive (in the live journal, delivered, closed
+ * by a Z report), for a caller to run before it writes the archive. Errors as pe_journal_prune's
+ * (PE_ERANGE, PE_ESTATE with why), PE_ECORRUPT, PE_EIO. */
+int pe_journal_prunable(struct pe_journal *j, int64_t through, char *why, size_t whylen);
 
 #endif
