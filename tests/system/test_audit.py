@@ -12,6 +12,13 @@ Then the forger's edits, each of which both verifiers must refuse naming what is
 total changed (with the archive's whole chain and manifest recomputed to match), a dropped line,
 a record signed again with another key, a manifest figure changed, a gap and an overlap between
 archives, and a journal that does not continue the archives.
+
+Pruning: `posedge-ctl prune` refuses records the bridge has not acknowledged as delivered and
+records of the open period (after the last Z report), and never deletes a row when its archive
+could not be written; a prune through a Z report leaves a journal that verifies from its anchor,
+that the agent goes on selling into, and that audits with its archive as one history (with
+both verifiers for the archives). The bridge's acknowledgement is written into the journal's
+uplink table here as the agent writes it when the bridge acks (test_uplink covers that path).
 """
 import copy
 import hashlib
@@ -19,7 +26,7 @@ import json
 import os
 import sys
 
-from lib import (CTL, SIM_START, agent, check, ctl, journal_events, main, run, test, tmpdir)
+from lib import (CTL, SIM_START, SRC, agent, check, ctl, journal_events, main, run, test, tmpdir)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERIFY = os.path.join(HERE, "audit_verify.py")
@@ -283,6 +290,95 @@ def gaps_overlaps_and_a_journal_that_does_not_continue_are_named():
     # export refuses a range the journal does not hold, and a journal that does not verify.
     p = ctl("export", db, "--from", str(n + 1), "--out", os.path.join(d, "x.arch"), check_rc=1)
     check("is not a range of it" in p.stderr, p.stderr)
+
+
+def ack(db, delivered):
+    """The bridge's acknowledgement as the agent stores it (pe_journal_uplink_set)."""
+    import sqlite3
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO uplink(key, value) VALUES ('spooled', ?1), ('delivered', ?1) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (delivered,))
+    con.commit()
+    con.close()
+
+
+@test
+def prune_keeps_one_history_with_its_archives():
+    d = tmpdir("pe-prune")
+    db = os.path.join(d, "journal.db")
+    agent(d, "--scenario", os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl"),
+          check_rc=0)
+    agent(d, "--set", "sim.start=2026-11-22T07:55:00.000Z", "--shopper", "15", "--seed", "2",
+          check_rc=0)
+    ev = journal_events(db)
+    n = len(ev)
+    z = [e["seq"] for e in ev if e["type"] == "z_report"][-1]
+    check(z < n - 5, "a Z report, then an open period: z=%d n=%d" % (z, n))
+    arch = os.path.join(d, "archive")
+    os.mkdir(arch)
+
+    # Undelivered: refused, nothing written, nothing deleted.
+    p = ctl("prune", db, "--through", str(z), "--archive-dir", arch, check_rc=1)
+    check("seq %d is not delivered yet" % z in p.stderr and "nothing pruned" in p.stderr, p.stderr)
+    ack(db, n)
+    # The open period: refused.
+    p = ctl("prune", db, "--through", str(z + 1), "--archive-dir", arch, check_rc=1)
+    check("seq %d is in the open period" % (z + 1) in p.stderr, p.stderr)
+    # An archive that cannot be written: nothing deleted.
+    notdir = os.path.join(d, "not-a-dir")
+    open(notdir, "w").close()
+    ctl("prune", db, "--through", str(z), "--archive-dir", notdir, check_rc=1)
+    check(os.listdir(arch) == [] and len(journal_events(db)) == n, "nothing pruned, no archive")
+
+    p = ctl("prune", db, "--through", str(z), "--archive-dir", arch, check_rc=0)
+    files = [os.path.join(arch, f) for f in os.listdir(arch)]
+    check(len(files) == 1 and files[0].endswith("-%012d-%012d.arch" % (1, z)), "%s" % files)
+    check(not any(f.endswith(".new") for f in os.listdir(arch)), "no .new left")
+    rest = journal_events(db)
+    check(rest[0]["seq"] == z + 1 and len(rest) == n - z, "pruned through %d" % z)
+    v = ctl("verify", db, check_rc=0).stdout
+    check(("seq %d..%d gapless from the anchor" % (z + 1, n)) in v, v)
+    a = ctl("audit", files[0], "--journal", db, check_rc=0).stdout
+    check(("audit OK: s001/t01 seq 1..%d intact across 1 archive(s) and the journal" % n) in a, a)
+    q = run([sys.executable, VERIFY, files[0]], check_rc=0).stdout
+    check(("seq 1..%d, %d signatures" % (z, z)) in q, q)
+    # Pruning again the same records: refused.
+    p = ctl("prune", db, "--through", str(z), "--archive-dir", arch, check_rc=1)
+    check("is not in the live journal" in p.stderr, p.stderr)
+
+    # The agent goes on selling into the pruned journal; the chain and the counters continue.
+    agent(d, "--set", "sim.start=2026-11-23T07:55:00.000Z", "--shopper", "5", "--seed", "5",
+          check_rc=0)
+    m = len(journal_events(db)) + z
+    check(m > n, "more sold")
+    a = ctl("audit", files[0], "--journal", db, check_rc=0).stdout
+    check(("seq 1..%d intact" % m) in a, a)
+    restf = os.path.join(d, "rest.arch")
+    export(db, restf)  # from the anchor: the journal's first record
+    both_ok(files[0], restf)
+    check(read(restf)[0]["anchor"]["seq"] == z, "the rest starts at the anchor")
+
+    # Without its archive the live journal still verifies from its anchor, but an archive that
+    # stops short of the anchor leaves a gap, and an edited anchor breaks the chain.
+    short = os.path.join(d, "short.arch")
+    # (the pruned records exist only in the archive now: cut it to seq 1..z-1)
+    lines = read(files[0])
+    kept = [l for l in lines[1:] if l["seq"] < z]
+    man = dict(lines[0])
+    write(short, [man] + kept)
+    both_fail([short], "seq %d:" % z, "missing")
+    import sqlite3
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT value FROM meta WHERE key = 'anchor'").fetchone()[0]
+    anchor = json.loads(row)
+    anchor["hash"] = "0" * 64
+    con.execute("UPDATE meta SET value = ? WHERE key = 'anchor'", (canonical(anchor).decode(),))
+    con.commit()
+    con.close()
+    p = ctl("verify", db, check_rc=1)
+    check(("first bad seq %d:" % (z + 1)) in p.stdout, p.stdout)
+    p = ctl("audit", files[0], "--journal", db, check_rc=1)
+    check(("FAILED %s:" % db) in p.stdout, p.stdout)
 
 
 if __name__ == "__main__":
