@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * archive.c - posedge-ctl export and audit: a journal's records as an archive an auditor can
- * check without posedge, and the check of archives and a live journal as one history.
+ * archive.c - posedge-ctl export, audit and prune: a journal's records as an archive an auditor
+ * can check without posedge, the check of archives and a live journal as one history, and the
+ * live journal pruned of what is archived.
  *
  *   posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE
  *   posedge-ctl audit FILE... [--journal DB]
+ *   posedge-ctl prune DB --through SEQ --archive-dir DIR
  *
- * The archive is the JSON-lines file docs/audit.md specifies: a manifest line, the key lines
- * (the signer_installed records in force), one line per record with its exact hashed bytes and
- * its signature. Every line is canonical JSON (json.h), so one range of one journal has one
- * archive: the bytes depend on nothing but the records, except created_ms, which is
- * SOURCE_DATE_EPOCH when that is set.
+ * The archive is the JSON-lines file docs/audit.md specifies (archive.h; the writer is
+ * store/journal_archive.c, which the agent's own pruning uses too): a manifest line, the key
+ * lines (the signer_installed records in force), one line per record with its exact hashed bytes
+ * and its signature.
  *
  * The invariant: audit accepts a set of files only when every record chains onto the one
  * before it from the first archive's anchor to the last record, every signature and counter
@@ -27,7 +28,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
-#include "posedge/clock.h"
+#include "posedge/archive.h"
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/journal.h"
@@ -36,422 +37,7 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-#define FORMAT "posedge-archive/1"
 
-/* ---- what a manifest states of its records ---- */
-
-/* The money of a type: body[obj][member] (obj NULL: body[member]) in body.currency. */
-static const struct {
-    const char *type;
-    const char *obj;
-    const char *member;
-} money[] = {
-    {"sale", "totals", "total"},
-    {"return", "totals", "total"},
-    {"void", NULL, "amount"},
-};
-
-struct summary {
-    int64_t count;   /* records */
-    int64_t nsigned; /* records with a signature */
-    int64_t nkeys;   /* signer_installed records */
-    cJSON *types;    /* {"sale": n, ...} */
-    cJSON *totals;   /* {"sale": {"EUR": minor units}, ...} */
-};
-
-static int summary_init(struct summary *s)
-{
-    memset(s, 0, sizeof *s);
-    s->types = cJSON_CreateObject();
-    s->totals = cJSON_CreateObject();
-    return s->types && s->totals ? PE_OK : PE_ENOMEM;
-}
-
-static void summary_free(struct summary *s)
-{
-    cJSON_Delete(s->types);
-    cJSON_Delete(s->totals);
-}
-
-/* obj[key] += v, creating it (and, for path, the inner object) as needed. */
-static int add_to(cJSON *obj, const char *key, int64_t v)
-{
-    cJSON *n = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!n)
-        return cJSON_AddNumberToObject(obj, key, (double)v) ? PE_OK : PE_ENOMEM;
-    int64_t sum = (int64_t)n->valuedouble + v;
-    if (sum > PE_JSON_MAX_INT || sum < -PE_JSON_MAX_INT)
-        return PE_ERANGE;
-    cJSON_SetNumberValue(n, (double)sum);
-    return PE_OK;
-}
-
-/* Count the parsed record rec (already verified) of type. */
-static int summary_add(struct summary *s, const cJSON *rec, const char *type, bool is_signed)
-{
-    s->count++;
-    s->nsigned += is_signed;
-    s->nkeys += strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
-    int e = add_to(s->types, type, 1);
-    const cJSON *body = cJSON_GetObjectItemCaseSensitive(rec, "body");
-    for (size_t i = 0; e == PE_OK && i < sizeof money / sizeof money[0]; i++) {
-        if (strcmp(type, money[i].type) != 0)
-            continue;
-        const cJSON *o = money[i].obj ? cJSON_GetObjectItemCaseSensitive(body, money[i].obj) : body;
-        const char *cur;
-        int64_t amount;
-        if (pe_json_get_str(body, "currency", &cur) || pe_json_get_int(o, money[i].member, &amount))
-            return PE_EINVAL;
-        cJSON *t = cJSON_GetObjectItemCaseSensitive(s->totals, type);
-        if (!t && !(t = cJSON_AddObjectToObject(s->totals, type)))
-            return PE_ENOMEM;
-        e = add_to(t, cur, amount);
-    }
-    return e;
-}
-
-/* ---- lines ---- */
-
-/* One key or record line: {"hash","kind","record","seq","sig"} as canonical JSON and "\n",
- * into *out (malloc'd). */
-static int record_line(const char *kind, int64_t seq, const char *rec, size_t len,
-                       const char *hash, const void *sig, size_t siglen, char **out, size_t *outlen)
-{
-    cJSON *l = cJSON_CreateObject(), *s = NULL;
-    char *text = strndup(rec, len);
-    int e = l && text ? PE_OK : PE_ENOMEM;
-    if (e == PE_OK && sig)
-        e = pe_json_parse(sig, siglen, &s, NULL, 0);
-    if (e == PE_OK && !(s ? cJSON_AddItemToObject(l, "sig", s) : !!cJSON_AddNullToObject(l, "sig")))
-        e = PE_ENOMEM;
-    else
-        s = NULL;
-    if (e == PE_OK)
-        e = pe_json_add_str(l, "hash", hash);
-    if (e == PE_OK)
-        e = pe_json_add_str(l, "kind", kind);
-    if (e == PE_OK)
-        e = pe_json_add_str(l, "record", text);
-    if (e == PE_OK)
-        e = pe_json_add_int(l, "seq", seq);
-    char *j = NULL;
-    size_t n = 0;
-    if (e == PE_OK)
-        e = pe_json_canonical(l, &j, &n);
-    if (e == PE_OK) {
-        char *t = realloc(j, n + 2);
-        if (!t) {
-            free(j);
-            e = PE_ENOMEM;
-        } else {
-            t[n] = '\n';
-            t[n + 1] = '\0';
-            *out = t;
-            *outlen = n + 1;
-        }
-    }
-    cJSON_Delete(s);
-    cJSON_Delete(l);
-    free(text);
-    return e;
-}
-
-/* {"hash":h,"seq":seq} added to o as key. */
-static int add_point(cJSON *o, const char *key, int64_t seq, const char *hash)
-{
-    cJSON *p = cJSON_AddObjectToObject(o, key);
-    if (!p)
-        return PE_ENOMEM;
-    int e = pe_json_add_str(p, "hash", hash);
-    return e ? e : pe_json_add_int(p, "seq", seq);
-}
-
-/* ---- export ---- */
-
-struct export {
-    const char *db;                /* the journal's file, for messages */
-    struct pe_journal *j;
-    int64_t from, to;
-    char anchor[PE_SHA256_HEXLEN]; /* the hash of seq from-1 (genesis for from 1) */
-    int64_t anchor_counter;        /* its signature's counter, 0 when unsigned */
-    char first[PE_SHA256_HEXLEN], last[PE_SHA256_HEXLEN];
-    char *key_lines;               /* the key lines, concatenated */
-    size_t key_len;
-    int64_t nkey_lines;
-    char *held;                    /* the line of the last signer_installed before from */
-    size_t held_len;
-    struct summary sum;
-};
-
-static int append(char **buf, size_t *len, const char *s, size_t n)
-{
-    char *t = realloc(*buf, *len + n + 1);
-    if (!t)
-        return PE_ENOMEM;
-    memcpy(t + *len, s, n);
-    *len += n;
-    t[*len] = '\0';
-    *buf = t;
-    return PE_OK;
-}
-
-/* Walk seq 1..to: the anchor, the keys in force and the summary of from..to. */
-static int export_scan(struct export *x, char *why, size_t whylen)
-{
-    struct pe_journal_iter *it;
-    struct pe_journal_rec r;
-    const char *installed = pe_event_type_name(PE_EV_SIGNER_INSTALLED);
-    int e = pe_journal_iter_open(x->j, 1, NULL, &it);
-    if (e)
-        return e;
-    while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= x->to) {
-        bool is_key = strcmp(r.type, installed) == 0;
-        if (r.seq < x->from) {
-            if (r.seq == x->from - 1) {
-                struct pe_signature s;
-                snprintf(x->anchor, sizeof x->anchor, "%s", r.hash);
-                x->anchor_counter = 0;
-                if (r.sig && pe_signature_decode(r.sig, r.siglen, &s, NULL, 0) == PE_OK)
-                    x->anchor_counter = s.counter;
-            }
-            if (is_key) {
-                free(x->held);
-                x->held = NULL;
-                e = record_line("key", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &x->held,
-                                &x->held_len);
-            }
-            continue;
-        }
-        if (r.seq == x->from)
-            snprintf(x->first, sizeof x->first, "%s", r.hash);
-        snprintf(x->last, sizeof x->last, "%s", r.hash);
-        if (is_key) {
-            char *l;
-            size_t n;
-            e = record_line("key", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &l, &n);
-            if (e == PE_OK) {
-                e = append(&x->key_lines, &x->key_len, l, n);
-                free(l);
-                x->nkey_lines++;
-            }
-        }
-        cJSON *rec = NULL;
-        if (e == PE_OK)
-            e = pe_json_parse(r.record, r.len, &rec, NULL, 0);
-        if (e == PE_OK)
-            e = summary_add(&x->sum, rec, r.type, r.sig != NULL);
-        if (e == PE_EINVAL)
-            snprintf(why, whylen, "seq %lld: a %s without currency or amount", (long long)r.seq,
-                     r.type);
-        cJSON_Delete(rec);
-    }
-    pe_journal_iter_close(it);
-    if (e == PE_EEOF || e == PE_OK)
-        e = PE_OK;
-    if (e == PE_OK && x->held) {
-        /* The key in force at the anchor goes first. */
-        char *all = NULL;
-        size_t n = 0;
-        e = append(&all, &n, x->held, x->held_len);
-        if (e == PE_OK && x->key_len)
-            e = append(&all, &n, x->key_lines, x->key_len);
-        if (e == PE_OK) {
-            free(x->key_lines);
-            x->key_lines = all;
-            x->key_len = n;
-            x->nkey_lines++;
-        } else {
-            free(all);
-        }
-    }
-    return e;
-}
-
-/* fsync the folder holding path, so that a rename into it is durable. 0 or -1 (errno). */
-static int fsync_dir(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
-static int64_t created_ms(void)
-{
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    char *end;
-    if (sde && *sde) {
-        errno = 0;
-        long long v = strtoll(sde, &end, 10);
-        if (!errno && !*end && v >= 0 && v < PE_JSON_MAX_INT / 1000)
-            return (int64_t)v * 1000;
-    }
-    return pe_time_now_ms();
-}
-
-/* The manifest line into *out (malloc'd, with "\n"). */
-static int export_manifest(struct export *x, char **out, size_t *len)
-{
-    cJSON *m = cJSON_CreateObject(), *a = NULL;
-    int e = m ? PE_OK : PE_ENOMEM;
-    if (e == PE_OK && !(a = cJSON_AddObjectToObject(m, "anchor")))
-        e = PE_ENOMEM;
-    if (e == PE_OK)
-        e = pe_json_add_int(a, "counter", x->anchor_counter);
-    if (e == PE_OK)
-        e = pe_json_add_str(a, "hash", x->anchor);
-    if (e == PE_OK)
-        e = pe_json_add_int(a, "seq", x->from - 1);
-    if (e == PE_OK)
-        e = pe_json_add_int(m, "count", x->sum.count);
-    if (e == PE_OK)
-        e = pe_json_add_int(m, "created_ms", created_ms());
-    if (e == PE_OK)
-        e = add_point(m, "first", x->from, x->first);
-    if (e == PE_OK)
-        e = pe_json_add_str(m, "format", FORMAT);
-    if (e == PE_OK)
-        e = pe_json_add_int(m, "keys", x->nkey_lines);
-    if (e == PE_OK)
-        e = pe_json_add_str(m, "kind", "manifest");
-    if (e == PE_OK)
-        e = add_point(m, "last", x->to, x->last);
-    if (e == PE_OK)
-        e = pe_json_add_int(m, "signed", x->sum.nsigned);
-    if (e == PE_OK)
-        e = pe_json_add_str(m, "store", pe_journal_store(x->j));
-    if (e == PE_OK)
-        e = pe_json_add_str(m, "terminal", pe_journal_terminal(x->j));
-    if (e == PE_OK) {
-        cJSON_AddItemToObject(m, "totals", x->sum.totals);
-        cJSON_AddItemToObject(m, "types", x->sum.types);
-        x->sum.totals = x->sum.types = NULL;
-    }
-    char *j = NULL;
-    size_t n = 0;
-    if (e == PE_OK)
-        e = pe_json_canonical(m, &j, &n);
-    if (e == PE_OK) {
-        *out = NULL;
-        *len = 0;
-        e = append(out, len, j, n);
-        if (e == PE_OK)
-            e = append(out, len, "\n", 1);
-    }
-    free(j);
-    cJSON_Delete(m);
-    return e;
-}
-
-/* Write the archive to path: path.new written, fsynced, renamed over path, and the folder
- * fsynced, so a crash, a power loss or a full disk never leaves a half archive under the name
- * an auditor will be given, and an archive that was reported written survives a power loss
- * (pruning deletes records only after this returns). */
-static int export_write(struct export *x, const char *path, char *why, size_t whylen)
-{
-    char tmp[4096];
-    char *manifest = NULL;
-    struct pe_journal_iter *it = NULL;
-    struct pe_journal_rec r;
-    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-        return PE_EINVAL;
-    size_t mlen;
-    int e = export_manifest(x, &manifest, &mlen);
-    if (e)
-        return e;
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        snprintf(why, whylen, "%.200s: %s", tmp, strerror(errno));
-        free(manifest);
-        return PE_EIO;
-    }
-    bool ok = fwrite(manifest, 1, mlen, f) == mlen &&
-              (x->key_len == 0 || fwrite(x->key_lines, 1, x->key_len, f) == x->key_len);
-    e = ok ? pe_journal_iter_open(x->j, x->from, NULL, &it) : PE_EIO;
-    while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= x->to) {
-        char *l;
-        size_t n;
-        e = record_line("record", r.seq, r.record, r.len, r.hash, r.sig, r.siglen, &l, &n);
-        if (e == PE_OK && fwrite(l, 1, n, f) != n)
-            e = PE_EIO;
-        if (e == PE_OK)
-            free(l);
-    }
-    pe_journal_iter_close(it);
-    if (e == PE_EEOF)
-        e = PE_OK;
-    if (e == PE_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-        e = PE_EIO;
-    if (fclose(f) != 0 && e == PE_OK)
-        e = PE_EIO;
-    if (e == PE_OK && rename(tmp, path) != 0)
-        e = PE_EIO;
-    if (e == PE_OK && fsync_dir(path) != 0)
-        e = PE_EIO;
-    if (e) {
-        snprintf(why, whylen, "%.200s: %s", path, e == PE_EIO ? strerror(errno) : pe_strerror(e));
-        unlink(tmp);
-    }
-    free(manifest);
-    return e;
-}
-
-/* Export x->from..to (to 0: the last record) of the verified journal x->j to path: the range
- * checked against what the journal holds (PE_ERANGE, said on stderr), the anchor (genesis, or a
- * pruned journal's own anchor and key record when from follows it), then scan and write.
- * Errors: PE_ERANGE, PE_EIO, PE_ENOMEM, PE_EINVAL (why). */
-static int export_run(struct export *x, int64_t to, const char *path, char *why, size_t whylen)
-{
-    struct pe_journal_anchor a;
-    int64_t last = 0;
-    int e = pe_journal_last(x->j, &last, NULL, NULL);
-    if (e == PE_OK)
-        e = pe_journal_anchor(x->j, &a);
-    if (e)
-        return e;
-    if (x->from == 0)
-        x->from = a.seq + 1; /* the first record the journal holds */
-    x->to = to ? to : last;
-    if (x->from <= a.seq || x->from > x->to || x->to > last) {
-        fprintf(stderr, "posedge-ctl export: %s holds seq %lld..%lld; --from %lld --to %lld is "
-                        "not a range of it\n",
-                x->db, (long long)a.seq + 1, (long long)last, (long long)x->from,
-                (long long)x->to);
-        pe_journal_anchor_free(&a);
-        return PE_ERANGE;
-    }
-    pe_event_genesis(pe_journal_store(x->j), pe_journal_terminal(x->j), x->anchor);
-    if (a.seq) {
-        /* What came before was pruned: the anchor stands for it (the scan moves on from it). */
-        memcpy(x->anchor, a.hash, sizeof x->anchor);
-        x->anchor_counter = a.counter;
-        if (a.key_record)
-            e = record_line("key", a.key_seq, a.key_record, strlen(a.key_record), a.key_hash,
-                            a.key_sig, a.key_sig ? strlen(a.key_sig) : 0, &x->held,
-                            &x->held_len);
-    }
-    pe_journal_anchor_free(&a);
-    if (e == PE_OK)
-        e = summary_init(&x->sum);
-    if (e == PE_OK)
-        e = export_scan(x, why, whylen);
-    if (e == PE_OK)
-        e = export_write(x, path, why, whylen);
-    return e;
-}
 
 int ctl_export(int argc, char **argv)
 {
@@ -461,9 +47,10 @@ int ctl_export(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
-    struct export x = {.from = 0};
+    struct pe_journal *j = NULL;
+    struct pe_archive_written w;
     const char *out = NULL;
-    int64_t to = 0;
+    int64_t from = 0, to = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -479,7 +66,7 @@ int ctl_export(int argc, char **argv)
             }
         }
         if (c == 'f')
-            x.from = v;
+            from = v;
         else if (c == 't')
             to = v;
         else if (c == 'o')
@@ -490,16 +77,15 @@ int ctl_export(int argc, char **argv)
     if (optind + 1 != argc || !out)
         goto usage;
     const char *db = argv[optind];
-    x.db = db;
     char err[512];
     struct pe_journal_opts o = {.readonly = true};
-    if (pe_journal_open(db, &o, &x.j, err, sizeof err)) {
+    if (pe_journal_open(db, &o, &j, err, sizeof err)) {
         fprintf(stderr, "posedge-ctl export: %s\n", err);
         return EXIT_FAIL;
     }
     int rc = EXIT_FAIL;
     struct pe_journal_verify_result res;
-    int e = pe_journal_verify(x.j, &res);
+    int e = pe_journal_verify(j, &res);
     if (e == PE_ECHAIN) {
         fprintf(stderr, "posedge-ctl export: %s does not verify (first bad seq %lld: %s); "
                         "nothing exported\n",
@@ -510,23 +96,18 @@ int ctl_export(int argc, char **argv)
         fprintf(stderr, "posedge-ctl export: %s: %s\n", db, pe_strerror(e));
         goto out;
     }
-    char why[256] = "";
-    e = export_run(&x, to, out, why, sizeof why);
-    if (e == PE_ERANGE)
-        goto out; /* said */
+    char why[320] = "";
+    e = pe_journal_export(j, db, from, to, out, &w, why, sizeof why);
     if (e) {
         fprintf(stderr, "posedge-ctl export: %s\n", why[0] ? why : pe_strerror(e));
         goto out;
     }
     printf("exported %s/%s seq %lld..%lld (%lld records, %lld signed) to %s, last hash %.16s\n",
-           pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from, (long long)x.to,
-           (long long)x.sum.count, (long long)x.sum.nsigned, out, x.last);
+           pe_journal_store(j), pe_journal_terminal(j), (long long)w.from, (long long)w.to,
+           (long long)w.count, (long long)w.nsigned, out, w.last);
     rc = 0;
 out:
-    summary_free(&x.sum);
-    free(x.key_lines);
-    free(x.held);
-    pe_journal_close(x.j);
+    pe_journal_close(j);
     return rc;
 usage:
     fputs("usage: posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n", stderr);
@@ -669,8 +250,9 @@ static int archive_open(struct archive *a, char *why, size_t whylen)
     }
     if (e)
         return e;
-    if (pe_json_get_str(a->manifest, "format", &fmt) || strcmp(fmt, FORMAT) != 0) {
-        snprintf(why, whylen, "not a %s archive (the first line is not its manifest)", FORMAT);
+    if (pe_json_get_str(a->manifest, "format", &fmt) || strcmp(fmt, PE_ARCHIVE_FORMAT) != 0) {
+        snprintf(why, whylen, "not a %s archive (the first line is not its manifest)",
+                 PE_ARCHIVE_FORMAT);
         return PE_EPARSE;
     }
     if (get_point(a->manifest, "first", &a->first, &hash) ||
@@ -867,10 +449,10 @@ static int audit_start(struct history *h, struct archive *a, cJSON **keys, int64
 static int audit_archive(struct history *h, struct archive *a)
 {
     char why[320] = "";
-    struct summary sum;
+    struct pe_archive_figures sum;
     cJSON *keys = cJSON_CreateArray(), *l = NULL;
     int64_t nkey_lines = 0;
-    int e = summary_init(&sum);
+    int e = pe_archive_figures_init(&sum);
     if (e == PE_OK && !keys)
         e = PE_ENOMEM;
     if (e == PE_OK)
@@ -907,7 +489,7 @@ static int audit_archive(struct history *h, struct archive *a)
                 e = PE_ECHAIN;
             }
             if (e == PE_OK)
-                e = summary_add(&sum, r, type, sig != NULL);
+                e = pe_archive_figures_add(&sum, r, type, sig != NULL);
             if (e == PE_EINVAL) {
                 snprintf(why, sizeof why, "seq %lld: a %s without currency or amount",
                          (long long)seq, type);
@@ -965,7 +547,7 @@ static int audit_archive(struct history *h, struct archive *a)
     else
         printf("FAILED %s: %s\n", a->path, why[0] ? why : pe_strerror(e));
     h->where = a->path;
-    summary_free(&sum);
+    pe_archive_figures_free(&sum);
     cJSON_Delete(keys);
     return e == PE_OK ? 0 : EXIT_FAIL;
 }
@@ -1041,7 +623,7 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
                 (strcmp(h->g.alg, PE_SIGNER_ALG) == 0 && a.counter != h->g.counter) ||
                 (a.key_record ? strcmp(a.key_hash, h->group_hash) != 0 : h->g.alg[0] != 0))) {
         snprintf(why, sizeof why, "seq %lld: the journal's anchor (hash %.16s, counter %lld) is "
-                                  "not the last record of %s (hash %.16s, counter %lld, or its key)",
+                                  "not the last record of %s (hash %.16s, counter %lld, or key)",
                  (long long)a.seq, a.hash, (long long)a.counter, h->where, h->prev,
                  (long long)h->g.counter);
         e = PE_ECHAIN;
@@ -1189,46 +771,45 @@ int ctl_prune(int argc, char **argv)
         goto usage;
     const char *db = argv[optind];
     char err[512], why[320] = "", path[4096];
-    struct export x = {.db = db};
+    struct pe_journal *j = NULL;
+    struct pe_archive_written w = {0};
     struct pe_journal_opts o = {0};
     struct pe_journal_verify_result res;
     struct pe_journal_anchor a = {0};
     struct history h = {0};
     struct archive ar = {0};
     int rc = EXIT_FAIL;
-    if (pe_journal_open(db, &o, &x.j, err, sizeof err)) {
+    if (pe_journal_open(db, &o, &j, err, sizeof err)) {
         fprintf(stderr, "posedge-ctl prune: %s\n", err);
         return EXIT_FAIL;
     }
-    int e = pe_journal_verify(x.j, &res);
+    int e = pe_journal_verify(j, &res);
     if (e == PE_ECHAIN) {
         fprintf(stderr, "posedge-ctl prune: %s does not verify (first bad seq %lld: %s); nothing "
                         "pruned\n",
                 db, (long long)res.bad_seq, res.why);
         goto out;
     }
-    if (e == PE_OK && (e = pe_journal_prunable(x.j, through, why, sizeof why)) != PE_OK &&
+    if (e == PE_OK && (e = pe_journal_prunable(j, through, why, sizeof why)) != PE_OK &&
         why[0]) {
         fprintf(stderr, "posedge-ctl prune: %s: %s; nothing pruned\n", db, why);
         goto out;
     }
     if (e == PE_OK)
-        e = pe_journal_anchor(x.j, &a);
+        e = pe_journal_anchor(j, &a);
     if (e) {
         fprintf(stderr, "posedge-ctl prune: %s: %s\n", db, pe_strerror(e));
         goto out;
     }
-    x.from = a.seq + 1;
+    int64_t from = a.seq + 1;
     if (snprintf(path, sizeof path, "%s/%s-%s-%012lld-%012lld.arch", dir,
-                 pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from,
+                 pe_journal_store(j), pe_journal_terminal(j), (long long)from,
                  through) >= (int)sizeof path) {
         fprintf(stderr, "posedge-ctl prune: --archive-dir: path too long\n");
         goto out;
     }
     /* 1. The archive, durable (written, fsynced, renamed, folder fsynced) before any row goes. */
-    e = export_run(&x, through, path, why, sizeof why);
-    if (e == PE_ERANGE)
-        goto out;
+    e = pe_journal_export(j, db, from, through, path, &w, why, sizeof why);
     if (e) {
         fprintf(stderr, "posedge-ctl prune: %s; nothing pruned\n", why[0] ? why : pe_strerror(e));
         goto out;
@@ -1238,7 +819,7 @@ int ctl_prune(int argc, char **argv)
     e = archive_open(&ar, why, sizeof why);
     if (e == PE_OK && audit_archive(&h, &ar) != 0)
         e = PE_ECHAIN;
-    if (e == PE_OK && strcmp(h.prev, x.last) != 0)
+    if (e == PE_OK && strcmp(h.prev, w.last) != 0)
         e = PE_ECHAIN;
     if (e) {
         fprintf(stderr, "posedge-ctl prune: %s does not audit%s%s; nothing pruned\n", path,
@@ -1247,7 +828,7 @@ int ctl_prune(int argc, char **argv)
     }
     /* 3. The records it holds leave the journal, the anchor moving to its last one, in one
      *    transaction. */
-    e = pe_journal_prune(x.j, through, x.last, why, sizeof why);
+    e = pe_journal_prune(j, through, w.last, why, sizeof why);
     if (e) {
         fprintf(stderr, "posedge-ctl prune: %s: %s; nothing pruned (the archive %s stays)\n", db,
                 why[0] ? why : pe_strerror(e), path);
@@ -1255,17 +836,14 @@ int ctl_prune(int argc, char **argv)
     }
     printf("pruned %s/%s seq %lld..%lld from %s into %s; the journal continues after seq %lld "
            "(anchor hash %.16s)\n",
-           pe_journal_store(x.j), pe_journal_terminal(x.j), (long long)x.from, through, db, path,
-           through, x.last);
+           pe_journal_store(j), pe_journal_terminal(j), (long long)from, through, db, path,
+           through, w.last);
     rc = 0;
 out:
     archive_close(&ar);
     pe_sig_group_clear(&h.g);
     pe_journal_anchor_free(&a);
-    summary_free(&x.sum);
-    free(x.key_lines);
-    free(x.held);
-    pe_journal_close(x.j);
+    pe_journal_close(j);
     return rc;
 usage:
     fputs("usage: posedge-ctl prune DB --through SEQ --archive-dir DIR\n", stderr);

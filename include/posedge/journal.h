@@ -305,8 +305,9 @@ struct pe_journal_verify_result {
 /*
  * Verify the whole chain from seq 1 (from its anchor in a pruned journal: the chain from the
  * anchor's hash, the signatures from the key record the anchor keeps, whose own signature and
- * hash are checked, and counters from the anchor's): every record is canonical JSON with all fields, seq is
- * gapless and matches its row, id and hash match their columns, prev links and hashes match.
+ * hash are checked, and counters from the anchor's): every record is canonical JSON with all
+ * fields, seq is gapless and matches its row, id and hash match their columns, prev links and
+ * hashes match.
  * And the signatures (signer.h): a signer_installed event starts a group (its key_id must be
  * that of its public_key); from there on every record up to the next signer_installed is signed
  * by that key, with a signature that verifies over its hash, counter and time, and a counter

@@ -243,7 +243,8 @@ def audit_file(hist, path):
     for k in keys:
         seq = k.get("seq")
         raw, rec = parse_record(k, seq)
-        if not is_int(seq) or seq <= last_key or seq > lseq or rec.get("type") != "signer_installed":
+        if (not is_int(seq) or seq <= last_key or seq > lseq
+                or rec.get("type") != "signer_installed"):
             raise Bad("seq %s: a key line out of order or not a signer_installed record" % seq)
         last_key = seq
         if seq >= fseq:
