@@ -26,7 +26,8 @@ import json
 import os
 import sys
 
-from lib import (CTL, SIM_START, SRC, agent, check, ctl, journal_events, main, run, test, tmpdir)
+from lib import (CTL, SIM_START, SRC, Bridge, DevKafka, Mosquitto, agent, check, ctl,
+                 journal_events, main, run, test, tmpdir)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERIFY = os.path.join(HERE, "audit_verify.py")
@@ -379,6 +380,58 @@ def prune_keeps_one_history_with_its_archives():
     check(("first bad seq %d:" % (z + 1)) in p.stdout, p.stdout)
     p = ctl("audit", files[0], "--journal", db, check_rc=1)
     check(("FAILED %s:" % db) in p.stdout, p.stdout)
+
+
+@test
+def the_agent_archives_closed_delivered_periods_by_itself():
+    """Through the real mosquitto and bridge (Kafka: the mock cluster): the bridge's
+    acknowledgements are what the agent's pruning goes by."""
+    d = tmpdir("pe-autoprune")
+    mq = Mosquitto(d).start()
+    kafka = DevKafka(d)
+    br = Bridge(d, mq.addr, kafka.bootstrap).start()
+    try:
+        till = os.path.join(d, "t01")
+        db = os.path.join(till, "journal.db")
+        arch = os.path.join(till, "archive")
+        link = ["--mqtt", mq.addr, "--wait-delivered", "120"]
+        # Day 1 closed by a Z report, day 2 open; everything delivered. The default keep_days
+        # (31) keeps it all.
+        agent(till, *link, "--scenario",
+              os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl"), check_rc=0)
+        agent(till, *link, "--set", "sim.start=2026-11-22T07:55:00.000Z", "--shopper", "10",
+              "--seed", "2", check_rc=0)
+        ev = journal_events(db)
+        z = [e["seq"] for e in ev if e["type"] == "z_report"][-1]
+        check(ev[0]["seq"] == 1 and not os.path.exists(arch) and z < len(ev), "nothing pruned")
+        # keep_days 0: at its start the agent archives the closed, delivered period and prunes
+        # it; the open period stays.
+        p = agent(till, *link, "--set", "journal.keep_days=0",
+                  "--set", "sim.start=2026-11-23T07:55:00.000Z", "--shopper", "5", "--seed", "3",
+                  check_rc=0)
+        check("event=journal.archived" in p.stderr, p.stderr[-2000:])
+        files = sorted(os.path.join(arch, f) for f in os.listdir(arch))
+        check(len(files) == 1 and files[0].endswith("-%012d-%012d.arch" % (1, z)), "%s" % files)
+        rest = journal_events(db)
+        check(rest[0]["seq"] == z + 1, "pruned through the Z report: %d" % rest[0]["seq"])
+        v = ctl("verify", db, check_rc=0).stdout
+        check("gapless from the anchor" in v, v)
+        a = ctl("audit", files[0], "--journal", db, check_rc=0).stdout
+        check(("seq 1..%d intact" % rest[-1]["seq"]) in a, a)
+        q = run([sys.executable, VERIFY, files[0]], check_rc=0).stdout
+        check(("seq 1..%d" % z) in q, q)
+        # Run again: nothing more is closed, nothing more goes.
+        p = agent(till, *link, "--set", "journal.keep_days=0",
+                  "--set", "sim.start=2026-11-24T07:55:00.000Z", "--shopper", "2", "--seed", "4",
+                  check_rc=0)
+        check("event=journal.archived" not in p.stderr and len(os.listdir(arch)) == 1,
+              "one archive")
+    finally:
+        for stop in (br.stop, kafka.stop, mq.stop):
+            try:
+                stop()
+            except Exception:
+                pass
 
 
 if __name__ == "__main__":
