@@ -53,7 +53,7 @@ PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
 # dependencies); a board needing more names them in BOARD_PKGS.
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev
+            libavro-dev libcurl4-openssl-dev libp11-kit-dev
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
 # /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
@@ -109,7 +109,15 @@ SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
 NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
 
-SRC_common := $(wildcard common/*.c)
+# The pkcs11 signer needs only the Cryptoki header of p11-kit (libp11-kit-dev): it loads the
+# token's module with dlopen, so nothing links to p11-kit. It is built where the header is (the
+# host's, or the board's sysroot: one made before libp11-kit-dev was in LIB_PKGS has none until
+# it is made anew), and signer.type pkcs11 is refused as unknown where it is not.
+P11_DIR := $(SYSROOT)/usr/include/p11-kit-1
+P11 := $(wildcard $(P11_DIR)/p11-kit/pkcs11.h)
+CPPFLAGS += $(if $(P11),-DPE_HAVE_PKCS11=1)
+$(BUILD)/obj/common/signer_pkcs11.o: CPPFLAGS += -I$(P11_DIR)
+SRC_common := $(filter-out $(if $(P11),,common/signer_pkcs11.c),$(wildcard common/*.c))
 SRC_store := $(wildcard store/*.c)
 SRC_hal := $(wildcard hal/*.c) $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
 SRC_sim := $(if $(SIM),$(wildcard sim/*.c))
@@ -124,7 +132,8 @@ OFF_INCLUDES := $(HAL_OFF:%=hal/%/) $(if $(SIM),,sim/ posedge/sim.h)
 HASH := \#
 UNIT_OFF := $(if $(strip $(OFF_INCLUDES)),$(shell grep -lF \
                 $(foreach i,$(OFF_INCLUDES),-e '$(HASH)include "$(i)') tests/unit/test_*.c))
-UNIT_SRC := $(filter-out tests/unit/harness.c $(UNIT_OFF),$(wildcard tests/unit/test_*.c))
+UNIT_SRC := $(filter-out tests/unit/harness.c $(UNIT_OFF) $(if $(P11),,tests/unit/test_signer_pkcs11.c),\
+                $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 lib = $(foreach l,$(1),$(BUILD)/lib$(l).a)
