@@ -3,16 +3,18 @@
  * signer_pkcs11.c - the `pkcs11` signer: an ECDSA P-256 key made on a PKCS#11 token (a smart
  * card, a TPM through tpm2-pkcs11, an HSM; SoftHSM2 in the tests) that never leaves it.
  *
- * The token's module is loaded with dlopen (signer.pkcs11_module), so posedge links to no PKCS#11
- * library and needs only the Cryptoki header (p11-kit's) to build. Opening finds the slot by the
- * token's label (slot ids change when a token is initialised or plugged elsewhere), logs in as
- * the user with the PIN read from signer.pkcs11_pin_file (secret.h: refused when others may read it;
- * read into a stack buffer at each login, wiped at once, never logged nor kept), and finds the
- * key pair by its label (signer.pkcs11_key). When there is none it generates one on the token:
- * CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN only (no decrypt, unwrap
- * or derive), so the private key can never be read out, not even wrapped. A key found that could
- * leave the token (extractable, or not sensitive) is refused; so is one whose private half does
- * not sign for its public half (checked with one signature over a fixed digest at every open).
+ * The token's module is loaded with dlopen (signer.pkcs11_module), so posedge links to no
+ * PKCS#11 library and needs only the Cryptoki header (p11-kit's) to build. Opening finds the slot
+ * by the token's label (slot ids change when a token is initialised or plugged elsewhere), logs
+ * in as the user with the PIN read from signer.pkcs11_pin_file (secret.h: refused when others may
+ * read it; read into a stack buffer at each login, wiped at once, never logged nor kept), and
+ * finds the key pair by its label (signer.pkcs11_key). When there is none it generates one on the
+ * token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN only (no decrypt,
+ * unwrap or derive), so the private key can never be read out, not even wrapped. A key found
+ * that was ever outside the token or could leave it (not CKA_ALWAYS_SENSITIVE, or not
+ * CKA_NEVER_EXTRACTABLE: imported, or extractable once) is refused; so is one whose private half
+ * does not sign for its public half (checked with one signature over a fixed digest at every
+ * open).
  *
  * Signing: SoftHSM2 and most tokens offer only CKM_ECDSA (no CKM_ECDSA_SHA256), so the digest of
  * the signed message is made here (signer.c: pe_signer_prepare) and the token signs those 32
@@ -30,6 +32,8 @@
  * this signer initialised it: many modules, SoftHSM2 among them, scan for tokens only in
  * C_Initialize) and goes through opening again without generating anything: it succeeds only with
  * the same key, by its key id, so a token swapped for another one is never silently signed with.
+ * A module's state is one per process (PKCS#11 has no per-caller context), so a process holds
+ * one pkcs11 signer per module at a time: recovering one finalises the module under any other.
  */
 #include <dlfcn.h>
 #include <mbedtls/bignum.h>

@@ -24,10 +24,22 @@
  * key's DER SubjectPublicKeyInfo, as 32 lower-case hex digits (`openssl pkey -pubin -outform
  * DER | sha256sum`, cut to 32 digits).
  *
- * The counter is the signer's: it goes up by exactly one per signature under one key. A key is
- * put in use by a signer_installed event, itself signed by that key, whose body is
+ * The counter is the signer's: it goes up by exactly one per signature under one key. Where it
+ * is kept, per implementation:
+ *   software  in the journal: each signature is stored in its event's row, in the event's own
+ *             transaction, and the journal hands the last counter under the key id back through
+ *             resume (at set_signer and after every transaction that did not commit), so a crash
+ *             can neither reuse nor skip a value.
+ *   pkcs11    the same: the token only signs; the journal's last signature under the key id
+ *             (the token's key, found again by its label at each start) is the counter's home.
+ *             A token with a monotonic counter of its own would check it in resume (none does
+ *             in SoftHSM2; a later issue).
+ * A key is put in use by a signer_installed event, itself signed by that key, whose body is
  *
  *   {"alg":"ES256","key_id":K,"public_key":"<PEM SubjectPublicKeyInfo>","signer":"software"}
+ *
+ * ("signer" is the implementation's name: "software" or "pkcs11"; a token's public key is read
+ * from it, CKA_EC_POINT)
  *
  * and which starts a group: every record after it, up to the next signer_installed, must be
  * signed by K with counters rising by one from the installing record's. Turning signing off
@@ -77,7 +89,7 @@ struct pe_signature {
 
 /* What a signer_installed event records of a key. */
 struct pe_signer_key {
-    const char *signer;                /* the implementation ("software") */
+    const char *signer;                /* the implementation ("software", "pkcs11") */
     const char *alg;                   /* PE_SIGNER_ALG */
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* of public_key */
     char *public_key;                  /* PEM SubjectPublicKeyInfo, owned by the signer */
@@ -100,7 +112,7 @@ struct pe_signer_conf {
 struct pe_signer;
 
 struct pe_signer_ops {
-    const char *name; /* "software": the signer.type setting */
+    const char *name; /* "software", "pkcs11": the signer.type setting */
     /* mandatory: open (*out is the implementation's struct) and close (NULL is never passed) */
     int (*open)(const struct pe_signer_conf *c, struct pe_signer **out, char *err, size_t errlen);
     void (*close)(struct pe_signer *s);
