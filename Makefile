@@ -53,7 +53,7 @@ PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
 # dependencies); a board needing more names them in BOARD_PKGS.
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev libp11-kit-dev
+            libavro-dev libcurl4-openssl-dev
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
 # /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
@@ -109,11 +109,12 @@ SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
 NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
 
-# The pkcs11 signer needs only the Cryptoki header of p11-kit (libp11-kit-dev): it loads the
-# token's module with dlopen, so nothing links to p11-kit. It is built where the header is (the
-# host's, or the board's sysroot: one made before libp11-kit-dev was in LIB_PKGS has none until
-# it is made anew), and signer.type pkcs11 is refused as unknown where it is not.
-P11_DIR := $(SYSROOT)/usr/include/p11-kit-1
+# The pkcs11 signer needs only the Cryptoki header of p11-kit (libp11-kit-dev, scripts/deps.sh):
+# it loads the token's module with dlopen, so nothing links to p11-kit. That header declares
+# types and constants only, in terms of the compiler's own <stddef.h> and unsigned long, so the
+# host's serves every board (no sysroot needs it). Without it the signer is not built, and
+# signer.type pkcs11 is refused as unknown.
+P11_DIR := /usr/include/p11-kit-1
 P11 := $(wildcard $(P11_DIR)/p11-kit/pkcs11.h)
 CPPFLAGS += $(if $(P11),-DPE_HAVE_PKCS11=1)
 $(BUILD)/obj/common/signer_pkcs11.o: CPPFLAGS += -I$(P11_DIR)
