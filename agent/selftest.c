@@ -125,7 +125,7 @@ static int check_signer(const struct agent *a)
     const struct pe_signer_ops *ops = pe_signer_find(a->cfg.signer_type);
     if (!ops)
         return self_line(true, "signer", "none: events are not signed (signer.type)");
-    if (ops->recover) /* a device: opened to be seen */
+    if (ops != &pe_signer_software) /* a device (a token): opened to be seen */
         return check_token(a, ops);
     if (a->cfg.signer_key_file[0])
         snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);

@@ -32,8 +32,8 @@ import re
 import shutil
 import sqlite3
 
-from lib import (AGENT, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows, journal_events, main,
-                 run, test, tmpdir)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows,
+                 journal_events, main, run, test, tmpdir)
 
 START = ["--set", "sim.start=" + SIM_START]
 MESSAGE = "posedge-sig/1|%s|%d|%d"
@@ -427,6 +427,20 @@ def pkcs11_refusals_name_the_setting():
     # Put right, it sells.
     shop(d, 2, 1, *sets, env=env)
     ctl("verify", db, check_rc=0)
+
+
+@test
+def pkcs11_release_agent_is_valgrind_clean():
+    """The token's module (SoftHSM2, with OpenSSL under it) loaded, used and finalised inside
+    the agent: no error and no leak of the agent's own."""
+    d = tmpdir()
+    env, sets, _ = token(d)
+    p = run(["valgrind", "--error-exitcode=9", "--leak-check=full",
+             "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
+             "-q", os.path.join(BIN_RELEASE, "posedge-agent"), "-c", CONFIG, "--data-dir", d,
+             "--shopper", "20", "--seed", "9"] + START + sets, env=env, timeout=900)
+    check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
+    ctl("verify", os.path.join(d, "journal.db"), check_rc=0)
 
 
 if __name__ == "__main__":
