@@ -32,6 +32,8 @@
  * this signer initialised it: many modules, SoftHSM2 among them, scan for tokens only in
  * C_Initialize) and goes through opening again without generating anything: it succeeds only with
  * the same key, by its key id, so a token swapped for another one is never silently signed with.
+ * Test builds (PE_FAULT_INJECTION) inject any CKR_ code in place of the token's answer while a
+ * file named by $PE_TEST_PKCS11_FAULT exists (injected, below).
  * A module's state is one per process (PKCS#11 has no per-caller context), so a process holds
  * one pkcs11 signer per module at a time: recovering one finalises the module under any other.
  */
@@ -84,6 +86,7 @@ static const CK_BYTE p256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x0
     X(CKR_PIN_EXPIRED, PE_EDECLINED)                                                               \
     X(CKR_PIN_LOCKED, PE_EDECLINED)                                                                \
     X(CKR_USER_PIN_NOT_INITIALIZED, PE_EDECLINED)                                                  \
+    X(CKR_FUNCTION_FAILED, PE_ESYS)                                                                \
     X(CKR_ATTRIBUTE_SENSITIVE, PE_ESYS)                                                            \
     X(CKR_MECHANISM_INVALID, PE_ESYS)                                                              \
     X(CKR_TOKEN_WRITE_PROTECTED, PE_ESYS)
@@ -109,6 +112,39 @@ static const char *ck_name(CK_RV rv, char buf[24])
     snprintf(buf, 24, "CKR_0x%lx", (unsigned long)rv);
     return buf;
 }
+
+#ifdef PE_FAULT_INJECTION
+/*
+ * Test builds only: while the file named by $PE_TEST_PKCS11_FAULT exists, signing (in place of
+ * C_SignInit) and finding the token (in place of C_GetSlotList, at open and recover) answer the
+ * CKR_ code of its first line, without calling the token: a token failing or removed on demand,
+ * for tests of every code and of the signer down (a system test creates and removes the file
+ * under a running agent). A name not in CK_RESULTS is CKR_GENERAL_ERROR.
+ */
+static CK_RV injected(void)
+{
+    const char *path = getenv("PE_TEST_PKCS11_FAULT");
+    FILE *f = path && path[0] ? fopen(path, "r") : NULL;
+    if (!f)
+        return CKR_OK;
+    char name[64] = "";
+    if (!fgets(name, sizeof name, f))
+        name[0] = '\0';
+    fclose(f);
+    name[strcspn(name, "\r\n")] = '\0';
+#define CK_NAMED(n, e)                                                                             \
+    if (strcmp(name, #n) == 0 && (n) != CKR_OK)                                                   \
+        return (n);
+    CK_RESULTS(CK_NAMED)
+#undef CK_NAMED
+    return CKR_GENERAL_ERROR;
+}
+#else
+static CK_RV injected(void)
+{
+    return CKR_OK;
+}
+#endif
 
 struct pkcs11 {
     struct pe_signer s;          /* first: the handle */
@@ -213,7 +249,9 @@ static int initialize(struct pkcs11 *w, char *err, size_t errlen)
 static int find_slot(struct pkcs11 *w, char *err, size_t errlen)
 {
     CK_ULONG n = 0;
-    CK_RV rv = w->f->C_GetSlotList(CK_TRUE, NULL, &n);
+    CK_RV rv = injected();
+    if (rv == CKR_OK)
+        rv = w->f->C_GetSlotList(CK_TRUE, NULL, &n);
     if (rv != CKR_OK)
         return fail(rv, "C_GetSlotList", err, errlen);
     CK_SLOT_ID *slots = calloc(n ? n : 1, sizeof *slots);
@@ -589,7 +627,9 @@ static int p11_sign(struct pe_signer *s, const char *hash, struct pe_signature *
         return rc;
     CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
     CK_ULONG n = sizeof g.rs;
-    CK_RV rv = w->f->C_SignInit(w->session, &m, w->priv);
+    CK_RV rv = injected();
+    if (rv == CKR_OK)
+        rv = w->f->C_SignInit(w->session, &m, w->priv);
     if (rv == CKR_OK)
         rv = w->f->C_Sign(w->session, digest, sizeof digest, g.rs, &n);
     char b[24];

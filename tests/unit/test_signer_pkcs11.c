@@ -12,7 +12,10 @@
  * file, never the PIN: the PIN appears neither in a message nor in the log); a token removed
  * (its directory moved away) makes sign answer PE_EIO without consuming the counter, recover
  * answers PE_EIO until it is back and then signing resumes with the same key and counter; a
- * token put back with another key under the same label is refused.
+ * token put back with another key under the same label is refused. In test builds, every CKR_
+ * code that says the token or its session is gone, injected in place of the token's answer,
+ * does the same and is logged once; a code that says only the signing failed is PE_ESYS and
+ * leaves the signer up.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -486,6 +489,76 @@ static void t_other_token_refused(void)
     pe_signer_close(s);
 }
 
+#ifdef PE_FAULT_INJECTION
+/* The lines of the log file that hold needle. */
+static int log_count(const char *log, const char *needle)
+{
+    fflush(stderr);
+    FILE *f = fopen(log, "r");
+    CHECK(f != NULL);
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+/* Every CKR_ code that says the token or its session is gone makes the signer down (PE_EIO, the
+ * counter kept, the code logged once however often sign is asked) until recover finds it back;
+ * a code that says the signing failed is PE_ESYS and leaves the signer up. The codes are
+ * injected (PE_TEST_PKCS11_FAULT, test builds only) in place of the token's answer. */
+static void t_injected_codes(void)
+{
+    make_token(TOKEN);
+    const char *log = tpath("log"), *fault = tpath("fault");
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && dup2(fd, 2) == 2);
+    close(fd);
+    CHECK(setenv("PE_TEST_PKCS11_FAULT", fault, 1) == 0);
+    struct pe_signer_conf c = conf_of(tpath("pin"));
+    struct pe_signer *s = open_ok(&c);
+    struct pe_signature sig;
+    char err[512], want[96];
+    int64_t next = 1;
+    static const char *const gone[] = {"CKR_DEVICE_REMOVED", "CKR_SESSION_HANDLE_INVALID",
+                                       "CKR_TOKEN_NOT_PRESENT", "CKR_DEVICE_ERROR",
+                                       "CKR_SESSION_CLOSED", "CKR_USER_NOT_LOGGED_IN"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
+        CHECK_OK(pe_signer_sign(s, hash_of((int)next), &sig));
+        CHECK_INT(sig.counter, next++);
+        write_file(fault, gone[i], 0600);
+        for (int k = 0; k < 3; k++)
+            CHECK_INT(pe_signer_sign(s, hash_of((int)next), &sig), PE_EIO);
+        CHECK_INT(pe_signer_counter(s), next);
+        snprintf(want, sizeof want, "event=signer.down signer=pkcs11 token=\"%s\" counter=%lld "
+                 "err=%s", TOKEN, (long long)next, gone[i]);
+        CHECK_INT(log_count(log, want), 1);
+        CHECK_INT(pe_signer_recover(s, err, sizeof err), PE_EIO);
+        if (!strstr(err, gone[i]))
+            pe_test_fail(__FILE__, __LINE__, "recover: %s", err);
+        CHECK(unlink(fault) == 0);
+        CHECK_OK(pe_signer_recover(s, err, sizeof err));
+        CHECK_OK(pe_signer_sign(s, hash_of((int)next), &sig));
+        CHECK_INT(sig.counter, next++);
+        verifies(s, hash_of((int)next - 1), &sig);
+    }
+    /* The signing failed, the token is there: an error of that one signature, not down. */
+    write_file(fault, "CKR_FUNCTION_FAILED", 0600);
+    CHECK_INT(pe_signer_sign(s, hash_of((int)next), &sig), PE_ESYS);
+    CHECK_INT(pe_signer_counter(s), next);
+    CHECK_INT(log_count(log, "event=signer.sign_failed signer=pkcs11"), 1);
+    CHECK_INT(log_count(log, "err=CKR_FUNCTION_FAILED"), 1);
+    CHECK(unlink(fault) == 0);
+    CHECK_OK(pe_signer_sign(s, hash_of((int)next), &sig)); /* no recover needed */
+    CHECK_INT(sig.counter, next);
+    pe_signer_close(s);
+    /* A token gone at open: PE_EIO naming the code. */
+    write_file(fault, "CKR_TOKEN_NOT_PRESENT", 0600);
+    open_refused(&c, PE_EIO, "CKR_TOKEN_NOT_PRESENT", (char *)NULL);
+}
+#endif
+
 /* The journal signs with the token as with the software signer, and continues the counter
  * after a restart. */
 static void t_journal_signs(void)
@@ -540,6 +613,9 @@ static const struct pe_test tests[] = {
     {"token_removed_and_back", t_token_removed_and_back},
     {"other_token_refused", t_other_token_refused},
     {"journal_signs", t_journal_signs},
+#ifdef PE_FAULT_INJECTION
+    {"injected_codes", t_injected_codes},
+#endif
     {NULL, NULL},
 };
 
