@@ -98,15 +98,15 @@ struct pe_signer_key {
 /* How to open a signer; borrowed during open only. */
 struct pe_signer_conf {
     const char *key_file; /* software: the key's file, made (0600) on first use */
-    const char *module;      /* pkcs11: the PKCS#11 module (.so) to load */
-    const char *token_label; /* pkcs11: the token's label (its slot is found by it) */
-    const char *pin_file;    /* pkcs11: the user PIN's file (secret.h, 0600 or 0640) */
-    const char *key_label;   /* pkcs11: the key's label (CKA_LABEL), made on first use */
-    bool find_only;          /* make no key: PE_ENOTFOUND when there is none (--self-test) */
     const char *store;    /* the till's ids (personalisation of the signer's generator) */
     const char *terminal;
     int64_t (*now)(void *ctx); /* the signing time's clock, UTC ms (NULL: the real clock) */
     void *now_ctx;
+    const char *module;      /* pkcs11: the PKCS#11 module (.so) to load */
+    const char *token_label; /* pkcs11: the token's label (its slot is found by it) */
+    const char *pin_file;    /* pkcs11: the user PIN's file (secret.h, 0600 or 0640) */
+    const char *key_label;   /* pkcs11: the key's label (CKA_LABEL), made on first use */
+    bool find_only;          /* pkcs11: make no key, PE_ENOTFOUND when there is none */
 };
 
 struct pe_signer;
@@ -154,7 +154,8 @@ const char *pe_signer_names(void);
  * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS; pkcs11: PE_EINVAL for a
  * setting missing, a module that is not PKCS#11 or a PIN file others may read, PE_EIO for a token
  * not present or gone, PE_EDECLINED for a PIN the token refuses, PE_ENOTFOUND for no key with
- * find_only, PE_ESTATE for a key that is not P-256 or whose halves do not match, PE_ESYS).
+ * find_only, PE_ESTATE for a key that is not P-256, was not made on the token (imported, or
+ * once extractable) or whose halves do not match, PE_ESYS).
  */
 static inline int pe_signer_open(const struct pe_signer_ops *ops, const struct pe_signer_conf *c,
                                  struct pe_signer **out, char *err, size_t errlen)
