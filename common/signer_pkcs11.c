@@ -133,7 +133,7 @@ static CK_RV injected(void)
     fclose(f);
     name[strcspn(name, "\r\n")] = '\0';
 #define CK_NAMED(n, e)                                                                             \
-    if (strcmp(name, #n) == 0 && (n) != CKR_OK)                                                   \
+    if (strcmp(name, #n) == 0 && (n) != CKR_OK)                                                    \
         return (n);
     CK_RESULTS(CK_NAMED)
 #undef CK_NAMED
@@ -147,23 +147,23 @@ static CK_RV injected(void)
 #endif
 
 struct pkcs11 {
-    struct pe_signer s;          /* first: the handle */
-    void *lib;                   /* the module (dlopen) */
-    CK_FUNCTION_LIST_PTR f;      /* its functions */
-    bool initialized;            /* C_Initialize done (by this signer or another) */
-    bool ours;                   /* this signer initialised the module: it finalises it */
-    CK_SLOT_ID slot;             /* the token's slot, found by its label */
-    CK_SESSION_HANDLE session;   /* logged in as the user */
-    bool have_session;           /* session is open */
-    CK_OBJECT_HANDLE priv;       /* the private key, in session */
-    bool down;                   /* a sign said the device is gone: PE_EIO until recover */
-    char module[PATH_MAX_];      /* signer.pkcs11_module */
-    char token[33];              /* signer.pkcs11_token (at most 32 octets) */
-    char key_label[LABEL_MAX + 1]; /* signer.pkcs11_key */
-    char pin_file[PATH_MAX_];    /* signer.pkcs11_pin_file: read at each login, never kept */
-    char desc[DESC_MAX];         /* the token's manufacturer, model and serial */
-    struct pe_signer_key pub;    /* what signer_installed records */
-    int64_t next;                /* the counter of the next signature */
+    struct pe_signer s;             /* first: the handle */
+    void *lib;                      /* the module (dlopen) */
+    CK_FUNCTION_LIST_PTR f;         /* its functions */
+    bool initialized;               /* C_Initialize done (by this signer or another) */
+    bool ours;                      /* this signer initialised the module: it finalises it */
+    CK_SLOT_ID slot;                /* the token's slot, found by its label */
+    CK_SESSION_HANDLE session;      /* logged in as the user */
+    bool have_session;              /* session is open */
+    CK_OBJECT_HANDLE priv;          /* the private key, in session */
+    bool down;                      /* a sign said the device is gone: PE_EIO until recover */
+    char module[PATH_MAX_];         /* signer.pkcs11_module */
+    char token[33];                 /* signer.pkcs11_token (at most 32 octets) */
+    char key_label[LABEL_MAX + 1];  /* signer.pkcs11_key */
+    char pin_file[PATH_MAX_];       /* signer.pkcs11_pin_file: read at each login, never kept */
+    char desc[DESC_MAX];            /* the token's manufacturer, model and serial */
+    struct pe_signer_key pub;       /* what signer_installed records */
+    int64_t next;                   /* the counter of the next signature */
     int64_t (*now)(void *ctx);
     void *now_ctx;
 };
@@ -215,7 +215,8 @@ static int load(struct pkcs11 *w, char *err, size_t errlen)
     void *sym = dlsym(w->lib, "C_GetFunctionList");
     memcpy(&gfl, &sym, sizeof gfl); /* POSIX: a dlsym result is a function's address */
     if (!sym || gfl(&w->f) != CKR_OK || !w->f) {
-        snprintf(err, errlen, "signer pkcs11: signer.pkcs11_module %s: not a PKCS#11 module", w->module);
+        snprintf(err, errlen, "signer pkcs11: signer.pkcs11_module %s: not a PKCS#11 module",
+                 w->module);
         return PE_EINVAL;
     }
     return PE_OK;
@@ -290,8 +291,8 @@ static int find_slot(struct pkcs11 *w, char *err, size_t errlen)
 static int login(struct pkcs11 *w, char *err, size_t errlen)
 {
     char pin[PE_SECRET_MAX];
-    int rc = pe_secret_read("signer.pkcs11_pin_file", w->pin_file, PE_SECRET_PRIVATE, pin, sizeof pin,
-                            err, errlen);
+    int rc = pe_secret_read("signer.pkcs11_pin_file", w->pin_file, PE_SECRET_PRIVATE, pin,
+                            sizeof pin, err, errlen);
     if (rc)
         return rc == PE_EIO ? PE_EINVAL : rc; /* a PIN file missing is the setting's fault */
     CK_RV rv = w->f->C_OpenSession(w->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
@@ -580,7 +581,8 @@ static int p11_open(const struct pe_signer_conf *c, struct pe_signer **out, char
     w->pub.signer = pe_signer_pkcs11.name;
     w->pub.alg = PE_SIGNER_ALG;
     int rc;
-    if ((rc = setting("signer.pkcs11_module", c->module, w->module, sizeof w->module, err, errlen)) ||
+    if ((rc = setting("signer.pkcs11_module", c->module, w->module, sizeof w->module, err,
+                      errlen)) ||
         (rc = setting("signer.pkcs11_token", c->token_label, w->token, sizeof w->token, err,
                       errlen)) ||
         (rc = setting("signer.pkcs11_key", c->key_label, w->key_label, sizeof w->key_label, err,
