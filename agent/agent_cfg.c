@@ -99,12 +99,24 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
         "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
     STR("signer.type", signer_type, "software", 1, PE_SIGNER_NAME_MAX - 1,
-        "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till) "
-        "or none (unsigned; turning signing off is journaled)",
+        "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till), "
+        "pkcs11 (a key made on a PKCS#11 token, where built) or none (unsigned; turning signing "
+        "off is journaled)",
         check_signer),
     STR("signer.key_file", signer_key_file, "", 0, AGENT_PATH_MAX - 1,
         "the software signer's private key, made on first use (mode 0600, never printed; "
         "\"\": <data_dir>/signer.key)",
+        NULL),
+    STR("signer.pkcs11_module", signer_pkcs11_module, "", 0, AGENT_PATH_MAX - 1,
+        "the pkcs11 signer's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so", NULL),
+    STR("signer.pkcs11_token", signer_pkcs11_token, "posedge", 1, 32,
+        "the pkcs11 signer's token, found by its label", NULL),
+    STR("signer.pkcs11_pin_file", signer_pkcs11_pin_file, "", 0, AGENT_PATH_MAX - 1,
+        "file whose first line is the pkcs11 token's user PIN (mode 0600 or 0640, never logged)",
+        NULL),
+    STR("signer.pkcs11_key", signer_pkcs11_key, "posedge-fiscal", 1, 64,
+        "the pkcs11 signer's key on the token (CKA_LABEL), made there on first use, sign-only "
+        "and never extractable",
         NULL),
     PE_DEV_CLASSES(DEV)
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),

@@ -33,6 +33,10 @@ struct agent_cfg {
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
     char signer_type[PE_SIGNER_NAME_MAX];  /* signer.h's implementation, or "none" */
     char signer_key_file[AGENT_PATH_MAX];  /* the software signer's key ("": data_dir's) */
+    char signer_pkcs11_module[AGENT_PATH_MAX];   /* pkcs11: the PKCS#11 module */
+    char signer_pkcs11_token[33];                /* pkcs11: the token's label */
+    char signer_pkcs11_pin_file[AGENT_PATH_MAX]; /* pkcs11: the user PIN's file (a secret) */
+    char signer_pkcs11_key[65];                  /* pkcs11: the key's label on the token */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */

@@ -524,6 +524,10 @@ static int open_signer(struct agent *a)
         snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
     struct pe_signer_conf sc = {
         .key_file = path,
+        .module = a->cfg.signer_pkcs11_module,
+        .token_label = a->cfg.signer_pkcs11_token,
+        .pin_file = a->cfg.signer_pkcs11_pin_file,
+        .key_label = a->cfg.signer_pkcs11_key,
         .store = a->cfg.store,
         .terminal = a->cfg.terminal,
     };

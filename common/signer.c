@@ -27,6 +27,9 @@
 /* Every built-in signer; a new one is its file and one line here. */
 static const struct pe_signer_ops *const signers[] = {
     &pe_signer_software,
+#ifdef PE_HAVE_PKCS11
+    &pe_signer_pkcs11,
+#endif
     NULL,
 };
 
@@ -60,6 +63,34 @@ size_t pe_signer_message(const char *hash, int64_t counter, int64_t signed_ms,
     int n = snprintf(out, PE_SIGNER_MESSAGE_MAX, MESSAGE_PREFIX "%s|%" PRId64 "|%" PRId64, hash,
                      counter, signed_ms);
     return n > 0 && n < PE_SIGNER_MESSAGE_MAX ? (size_t)n : 0;
+}
+
+/* ---- the counter and the signature, for every implementation ---- */
+
+int pe_signer_counter_resume(int64_t *next, int64_t last)
+{
+    if (last < 0 || last >= MAX_DECIMAL)
+        return PE_EINVAL;
+    *next = last + 1;
+    return PE_OK;
+}
+
+int pe_signer_prepare(int64_t next, const char *key_id, int64_t (*now)(void *ctx), void *now_ctx,
+                      const char *hash, struct pe_signature *out, uint8_t digest[PE_SHA256_LEN])
+{
+    if (next < 1 || next > MAX_DECIMAL)
+        return PE_ERANGE;
+    if (!pe_is_sha256_hex(hash))
+        return PE_EINVAL; /* before the clock is read: a refused request takes no time */
+    struct pe_signature g = {.alg = PE_SIGNER_ALG, .counter = next, .signed_ms = now(now_ctx)};
+    snprintf(g.key_id, sizeof g.key_id, "%s", key_id);
+    char msg[PE_SIGNER_MESSAGE_MAX];
+    size_t n = pe_signer_message(hash, g.counter, g.signed_ms, msg);
+    if (!n)
+        return PE_EINVAL;
+    pe_sha256_2(msg, n, NULL, 0, digest);
+    *out = g;
+    return PE_OK;
 }
 
 /* ---- keys ---- */

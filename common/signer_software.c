@@ -40,8 +40,6 @@
 #include "posedge/pki.h"
 #include "posedge/signer.h"
 
-#define COUNTER_MAX 9007199254740992LL /* 2^53: exact in JSON; ~285,000 years at 1,000/s */
-
 struct software {
     struct pe_signer s;       /* first: the handle */
     struct pe_pki_key *key;   /* the private key (wiped at close) */
@@ -151,36 +149,23 @@ static int64_t sw_counter(const struct pe_signer *s)
 
 static int sw_resume(struct pe_signer *s, int64_t last)
 {
-    if (last < 0 || last >= COUNTER_MAX)
-        return PE_EINVAL;
-    sw(s)->next = last + 1;
-    return PE_OK;
+    return pe_signer_counter_resume(&sw(s)->next, last);
 }
 
 static int sw_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     struct software *w = sw(s);
-    if (w->next > COUNTER_MAX)
-        return PE_ERANGE;
-    if (!pe_is_sha256_hex(hash))
-        return PE_EINVAL;
-    struct pe_signature g = {
-        .alg = PE_SIGNER_ALG,
-        .counter = w->next,
-        .signed_ms = w->now(w->now_ctx),
-    };
-    memcpy(g.key_id, w->pub.key_id, sizeof g.key_id);
-    char msg[PE_SIGNER_MESSAGE_MAX], err[160];
-    size_t n = pe_signer_message(hash, g.counter, g.signed_ms, msg);
-    if (!n)
-        return PE_EINVAL;
+    struct pe_signature g;
     uint8_t digest[PE_SHA256_LEN];
-    pe_sha256_2(msg, n, NULL, 0, digest);
-    int rc = pe_pki_key_sign_digest(w->key, digest, w->rng, g.rs, err, sizeof err);
+    char err[160];
+    int rc = pe_signer_prepare(w->next, w->pub.key_id, w->now, w->now_ctx, hash, &g, digest);
+    if (rc)
+        return rc;
+    rc = pe_pki_key_sign_digest(w->key, digest, w->rng, g.rs, err, sizeof err);
     if (rc) {
         pe_error("signer.sign_failed", "signer=software counter=%lld err=\"%s\"",
                  (long long)g.counter, err);
-        return rc;
+        return rc == PE_EIO ? PE_ESYS : rc; /* PE_EIO is the signer down: never this one */
     }
     w->next++;
     *out = g;

@@ -24,10 +24,22 @@
  * key's DER SubjectPublicKeyInfo, as 32 lower-case hex digits (`openssl pkey -pubin -outform
  * DER | sha256sum`, cut to 32 digits).
  *
- * The counter is the signer's: it goes up by exactly one per signature under one key. A key is
- * put in use by a signer_installed event, itself signed by that key, whose body is
+ * The counter is the signer's: it goes up by exactly one per signature under one key. Where it
+ * is kept, per implementation:
+ *   software  in the journal: each signature is stored in its event's row, in the event's own
+ *             transaction, and the journal hands the last counter under the key id back through
+ *             resume (at set_signer and after every transaction that did not commit), so a crash
+ *             can neither reuse nor skip a value.
+ *   pkcs11    the same: the token only signs; the journal's last signature under the key id
+ *             (the token's key, found again by its label at each start) is the counter's home.
+ *             A token with a monotonic counter of its own would check it in resume (none does
+ *             in SoftHSM2; a later issue).
+ * A key is put in use by a signer_installed event, itself signed by that key, whose body is
  *
  *   {"alg":"ES256","key_id":K,"public_key":"<PEM SubjectPublicKeyInfo>","signer":"software"}
+ *
+ * ("signer" is the implementation's name: "software" or "pkcs11"; a token's public key is read
+ * from it, CKA_EC_POINT)
  *
  * and which starts a group: every record after it, up to the next signer_installed, must be
  * signed by K with counters rising by one from the installing record's. Turning signing off
@@ -35,9 +47,16 @@
  * {"alg":"none","signer":"none"}, so an unsigned record after a signed one is never silent.
  *
  * Implementations are ops tables: `software` (signer_software.c: a P-256 key in a 0600 file made
- * on the device, mbedTLS) now, `pkcs11` (a token: smart card, TPM, HSM) later. A signer handle
- * is the implementation's struct whose first member is struct pe_signer; callers use only the
- * wrappers below. A signer is used from one thread.
+ * on the device, mbedTLS) and `pkcs11` (signer_pkcs11.c: a key made on a PKCS#11 token, a smart
+ * card, TPM or HSM, that never leaves it; built where the Cryptoki header is, PE_HAVE_PKCS11). A
+ * signer handle is the implementation's struct whose first member is struct pe_signer; callers
+ * use only the wrappers below. A signer is used from one thread.
+ *
+ * The signer down. A signer whose device is gone (a token unplugged, its session lost) answers
+ * sign with PE_EIO, and with nothing else: every other error of sign is a bug or a bad argument,
+ * never the device. Its counter is then not consumed. pe_signer_recover opens the device again
+ * (PE_EIO while it is still gone); once it returns PE_OK, sign works again with the same key and
+ * the same counter.
  */
 #ifndef POSEDGE_SIGNER_H
 #define POSEDGE_SIGNER_H
@@ -48,6 +67,7 @@
 #include <stdint.h>
 
 #include "posedge/crypto.h"
+#include "posedge/err.h"
 
 #define PE_SIGNER_ALG "ES256"      /* the one signing algorithm */
 #define PE_SIGNER_ALG_NONE "none"  /* signing turned off */
@@ -69,7 +89,7 @@ struct pe_signature {
 
 /* What a signer_installed event records of a key. */
 struct pe_signer_key {
-    const char *signer;                /* the implementation ("software") */
+    const char *signer;                /* the implementation ("software", "pkcs11") */
     const char *alg;                   /* PE_SIGNER_ALG */
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* of public_key */
     char *public_key;                  /* PEM SubjectPublicKeyInfo, owned by the signer */
@@ -82,12 +102,17 @@ struct pe_signer_conf {
     const char *terminal;
     int64_t (*now)(void *ctx); /* the signing time's clock, UTC ms (NULL: the real clock) */
     void *now_ctx;
+    const char *module;      /* pkcs11: the PKCS#11 module (.so) to load */
+    const char *token_label; /* pkcs11: the token's label (its slot is found by it) */
+    const char *pin_file;    /* pkcs11: the user PIN's file (secret.h, 0600 or 0640) */
+    const char *key_label;   /* pkcs11: the key's label (CKA_LABEL), made on first use */
+    bool find_only;          /* pkcs11: make no key, PE_ENOTFOUND when there is none */
 };
 
 struct pe_signer;
 
 struct pe_signer_ops {
-    const char *name; /* "software": the signer.type setting */
+    const char *name; /* "software", "pkcs11": the signer.type setting */
     /* mandatory: open (*out is the implementation's struct) and close (NULL is never passed) */
     int (*open)(const struct pe_signer_conf *c, struct pe_signer **out, char *err, size_t errlen);
     void (*close)(struct pe_signer *s);
@@ -102,6 +127,10 @@ struct pe_signer_ops {
     int (*resume)(struct pe_signer *s, int64_t last);
     /* mandatory: sign hash (64 hex) with the next counter, which this consumes */
     int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
+    /* optional: open the device again after sign said PE_EIO (software: none, never down) */
+    int (*recover)(struct pe_signer *s, char *err, size_t errlen);
+    /* optional: one line saying where the key is (the token, its slot, the key's label) */
+    int (*describe)(const struct pe_signer *s, char *out, size_t outlen);
 };
 
 /* The first member of every implementation's struct. */
@@ -111,17 +140,22 @@ struct pe_signer {
 
 /* The built-in implementations (common/signer_<name>.c). */
 extern const struct pe_signer_ops pe_signer_software;
+extern const struct pe_signer_ops pe_signer_pkcs11; /* only where PE_HAVE_PKCS11 */
 
 /* The implementation of that name, NULL when none is built in ("none" is not one). */
 const struct pe_signer_ops *pe_signer_find(const char *name);
 
-/* "software" (and every other built-in name, comma-separated) for messages. */
+/* "software, pkcs11" (every built-in name, comma-separated) for messages. */
 const char *pe_signer_names(void);
 
 /*
  * Open a signer with ops. Errors: the implementation's, with err naming the file or device and
  * the reason and never key material (software: PE_EIO, PE_EINVAL for a key file others may
- * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS).
+ * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS; pkcs11: PE_EINVAL for a
+ * setting missing, a module that is not PKCS#11 or a PIN file others may read, PE_EIO for a token
+ * not present or gone, PE_EDECLINED for a PIN the token refuses, PE_ENOTFOUND for no key with
+ * find_only, PE_ESTATE for a key that is not P-256, was not made on the token (imported, or
+ * once extractable) or whose halves do not match, PE_ESYS).
  */
 static inline int pe_signer_open(const struct pe_signer_ops *ops, const struct pe_signer_conf *c,
                                  struct pe_signer **out, char *err, size_t errlen)
@@ -152,11 +186,42 @@ static inline int pe_signer_resume(struct pe_signer *s, int64_t last)
     return s->ops->resume(s, last);
 }
 /* Sign hash (64 lower-case hex) with the next counter. Errors: PE_EINVAL (not a hash), PE_ERANGE
- * (the counter is exhausted), PE_ESYS (the signing failed), PE_EIO (the device is gone). */
+ * (the counter is exhausted), PE_ESYS (the signing failed), PE_EIO (the device is gone: the
+ * signer is down, the counter not consumed; pe_signer_recover). */
 static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     return s->ops->sign(s, hash, out);
 }
+/* Open the signer's device again, with the same key (the caller paces the attempts: it may load
+ * a module and log in). Errors: PE_ENOTSUP (a signer that is never down), PE_EIO (still gone),
+ * PE_EDECLINED (the PIN is refused), PE_ESTATE (the key found is not the one in use, or none),
+ * PE_ESYS; err says why, never a secret. */
+static inline int pe_signer_recover(struct pe_signer *s, char *err, size_t errlen)
+{
+    return s->ops->recover ? s->ops->recover(s, err, errlen) : PE_ENOTSUP;
+}
+/* One line saying where the key is held, into out. Errors: PE_ENOTSUP (the implementation says
+ * nothing more than its key id). */
+static inline int pe_signer_describe(const struct pe_signer *s, char *out, size_t outlen)
+{
+    return s->ops->describe ? s->ops->describe(s, out, outlen) : PE_ENOTSUP;
+}
+
+/* ---- shared by every implementation ---- */
+
+/* The counter's contract (signer_software.c says why): its durable home is the journal, which
+ * stores each signature in its event's row and hands the last one back through resume. These
+ * keep it the same for every implementation. */
+
+/* resume: next becomes last + 1. Errors: PE_EINVAL (last negative or past the counter's range). */
+int pe_signer_counter_resume(int64_t *next, int64_t last);
+
+/* The signature of hash with counter next under key_id, signed now (the clock is read only
+ * for a request that is not refused), all but its r || s, and the digest those must sign:
+ * SHA-256 of the signed message. Errors: PE_ERANGE (next is past the counter's range), PE_EINVAL
+ * (hash is not 64 lower-case hex, the clock negative). */
+int pe_signer_prepare(int64_t next, const char *key_id, int64_t (*now)(void *ctx), void *now_ctx,
+                      const char *hash, struct pe_signature *out, uint8_t digest[PE_SHA256_LEN]);
 
 /* ---- shared by every implementation and every verifier ---- */
 

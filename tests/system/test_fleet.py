@@ -344,6 +344,10 @@ def refusals_name_their_reason():
             ("set_config", {"key": "no.such", "value": "1"}, "bad_args", "no.such"),
             ("set_config", {"key": "store", "value": "s002"}, "bad_args",
              "cannot be set remotely"),
+            ("set_config", {"key": "signer.pkcs11_module", "value": "/tmp/any.so"}, "bad_args",
+             "cannot be set remotely"),
+            ("set_config", {"key": "signer.type", "value": "none"}, "bad_args",
+             "cannot be set remotely"),
             ("set_config", {"key": "devices.scale.driver", "value": "nope"}, "bad_args",
              "no driver"),
         ]

@@ -19,6 +19,11 @@ And the life of a key: a restart continues the counter, a lost key file starts a
 a new signer_installed, signer.type none journals signing turned off, recover keeps the
 signatures, and a key file others may read, or an unknown signer, is refused at start (and by
 --self-test).
+
+The same with signer.type pkcs11 on a SoftHSM2 token made per test (Debian's softhsm2): the key
+made on the token at the first start and found there at the next, every signature verified from
+its public key alone, refusals (wrong PIN, PIN file open to others, module or token missing)
+naming the file or setting, and the PIN never logged or printed.
 """
 import hashlib
 import json
@@ -27,8 +32,8 @@ import re
 import shutil
 import sqlite3
 
-from lib import (AGENT, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows, journal_events, main,
-                 run, test, tmpdir)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows,
+                 journal_events, main, run, test, tmpdir)
 
 START = ["--set", "sim.start=" + SIM_START]
 MESSAGE = "posedge-sig/1|%s|%d|%d"
@@ -79,8 +84,9 @@ def set_sig(db, seq, sig):
     con.close()
 
 
-def shop(d, n, seed=1, *extra, check_rc=0):
-    return agent(d, *START, "--shopper", str(n), "--seed", str(seed), *extra, check_rc=check_rc)
+def shop(d, n, seed=1, *extra, check_rc=0, env=None):
+    return agent(d, *START, "--shopper", str(n), "--seed", str(seed), *extra, check_rc=check_rc,
+                 env=env)
 
 
 # ---- independent verification (python3-cryptography) ----
@@ -300,7 +306,7 @@ def refusals_at_start():
     check(re.search(r"^FAIL signer: .*" + re.escape(key) + ".*0644", p.stdout, re.M), p.stdout)
     os.chmod(key, 0o600)
     p = shop(d, 2, 2, "--set", "signer.type=hsm", check_rc=2)
-    check("signer.type" in p.stderr and "software, none" in p.stderr, p.stderr[-800:])
+    check("signer.type" in p.stderr and "software, pkcs11, none" in p.stderr, p.stderr[-800:])
     # Another key file: refused when it is not a key, used when it is one elsewhere.
     bad = os.path.join(d, "bad.key")
     with open(bad, "w") as f:
@@ -317,7 +323,124 @@ def refusals_at_start():
     # --print-config shows the settings, never a key.
     p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--print-config"], check_rc=0)
     cfg = json.loads(p.stdout)
-    check(cfg["signer"] == {"type": "software", "key_file": ""}, "signer settings: %s" % cfg["signer"])
+    check(cfg["signer"] == {"type": "software", "key_file": "", "pkcs11_module": "",
+                            "pkcs11_token": "posedge", "pkcs11_pin_file": "",
+                            "pkcs11_key": "posedge-fiscal"}, "signer settings: %s" % cfg["signer"])
+
+
+# ---- the pkcs11 signer, on a SoftHSM2 token ----
+
+SOFTHSM2 = os.environ.get("PE_TEST_SOFTHSM2", "/usr/lib/softhsm/libsofthsm2.so")
+PIN = "582046"  # the user PIN: never in a log, a message, a receipt or the printed config
+SO_PIN = "193847"
+
+
+def token(d, label="till-t01"):
+    """A SoftHSM2 of d's own (SOFTHSM2_CONF) with one token; returns (env, the agent's --set
+    arguments for signer.type pkcs11, the PIN file)."""
+    check(os.path.exists(SOFTHSM2), "SoftHSM2's module %s: install softhsm2 (scripts/deps.sh)" % SOFTHSM2)
+    tokens = os.path.join(d, "tokens")
+    os.mkdir(tokens, 0o700)
+    conf = os.path.join(d, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % tokens)
+    env = {"SOFTHSM2_CONF": conf}
+    run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin",
+         SO_PIN], env=env, check_rc=0)
+    pin = os.path.join(d, "token.pin")
+    with open(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(PIN + "\n")
+    sets = ["--set", "signer.type=pkcs11", "--set", "signer.pkcs11_module=" + SOFTHSM2,
+            "--set", "signer.pkcs11_token=" + label, "--set", "signer.pkcs11_pin_file=" + pin]
+    return env, sets, pin
+
+
+@test
+def pkcs11_token_signs_every_event():
+    d = tmpdir()
+    env, sets, pin = token(d)
+    # --self-test before the first start: the token and PIN are fine, the key not made yet.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"] + sets, env=env, check_rc=0)
+    check(re.search(r"^ok   signer: pkcs11: no key \"posedge-fiscal\" on token \"till-t01\" yet",
+                    p.stdout, re.M), "self-test: %s" % p.stdout)
+    p = shop(d, 30, 1, *sets, env=env)
+    db = os.path.join(d, "journal.db")
+    ev = journal_events(db)
+    check(ev[0]["type"] == "signer_installed" and ev[0]["body"]["signer"] == "pkcs11",
+          "the token's key is put in use first: %s" % ev[0])
+    kid = ev[0]["body"]["key_id"]
+    v = ctl("verify", db, check_rc=0).stdout
+    check(v.startswith("OK ") and ("%d signatures valid from seq 1 under 1 key" % len(ev)) in v
+          and "counters gapless" in v, v)
+    check(verify_alone(db) == len(ev), "every record verified from the token's public key alone")
+    check("event=signer.key_created signer=pkcs11" in p.stderr, p.stderr[-1500:])
+    check(not os.path.exists(os.path.join(d, "signer.key")), "no key file: the key is on the token")
+    logs = p.stderr
+    # A restart finds the same key on the token and continues its counter.
+    p = shop(d, 10, 2, *sets, env=env)
+    logs += p.stderr
+    ev2 = journal_events(db)
+    check(sum(e["type"] == "signer_installed" for e in ev2) == 1 and len(ev2) > len(ev), "one key")
+    check(verify_alone(db) == len(ev2), "the counter continues across the restart")
+    check("key_created" not in p.stderr and ("key_id=%s" % kid) in p.stderr, p.stderr[-1500:])
+    # --self-test finds it, says where it is held, and that it cannot leave the token.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"] + sets, env=env, check_rc=0)
+    check(re.search(r"^ok   signer: pkcs11: key %s, key \"posedge-fiscal\" on token \"till-t01\" "
+                    r"\(SoftHSM project SoftHSM v2 serial \w+\) in .*: sensitive, never extractable, "
+                    r"made on the token$" % kid, p.stdout, re.M), "self-test: %s" % p.stdout)
+    logs += p.stdout + p.stderr
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--print-config"] + sets, env=env, check_rc=0)
+    check(json.loads(p.stdout)["signer"]["pkcs11_pin_file"] == pin, p.stdout)
+    logs += p.stdout + p.stderr + open(os.path.join(d, "receipts.txt")).read()
+    check(PIN not in logs, "the PIN is never logged or printed")
+
+
+@test
+def pkcs11_refusals_name_the_setting():
+    d = tmpdir()
+    env, sets, pin = token(d)
+    db = os.path.join(d, "journal.db")
+
+    def refused(extra, rc, *needles):
+        p = shop(d, 2, 1, *(sets + extra), env=env, check_rc=rc)
+        out = p.stdout + p.stderr
+        check(all(n in p.stderr for n in needles) and PIN not in out,
+              "expected %s: %s" % (needles, p.stderr[-800:]))
+        return p
+
+    wrong = os.path.join(d, "wrong.pin")
+    with open(os.open(wrong, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("000000\n")
+    refused(["--set", "signer.pkcs11_pin_file=" + wrong], 1, "signer.type pkcs11", wrong,
+            "CKR_PIN_INCORRECT")
+    os.chmod(pin, 0o644)
+    refused([], 2, "signer.pkcs11_pin_file", pin, "644")
+    os.chmod(pin, 0o600)
+    missing = os.path.join(d, "no-such-module.so")
+    refused(["--set", "signer.pkcs11_module=" + missing], 2, "signer.pkcs11_module", missing)
+    refused(["--set", "signer.pkcs11_token=not-plugged"], 1, "no token labelled \"not-plugged\"")
+    check(not os.path.exists(db) or not journal_events(db), "nothing was sold unsigned by a refused start")
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test", "--set",
+             "signer.pkcs11_pin_file=" + wrong] + sets[:6], env=env, check_rc=1)
+    check(re.search(r"^FAIL signer: .*" + re.escape(wrong) + ".*CKR_PIN_INCORRECT", p.stdout, re.M)
+          and PIN not in p.stdout + p.stderr, p.stdout)
+    # Put right, it sells.
+    shop(d, 2, 1, *sets, env=env)
+    ctl("verify", db, check_rc=0)
+
+
+@test
+def pkcs11_release_agent_is_valgrind_clean():
+    """The token's module (SoftHSM2, with OpenSSL under it) loaded, used and finalised inside
+    the agent: no error and no leak of the agent's own."""
+    d = tmpdir()
+    env, sets, _ = token(d)
+    p = run(["valgrind", "--error-exitcode=9", "--leak-check=full",
+             "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
+             "-q", os.path.join(BIN_RELEASE, "posedge-agent"), "-c", CONFIG, "--data-dir", d,
+             "--shopper", "20", "--seed", "9"] + START + sets, env=env, timeout=900)
+    check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
+    ctl("verify", os.path.join(d, "journal.db"), check_rc=0)
 
 
 if __name__ == "__main__":

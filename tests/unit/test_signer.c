@@ -288,8 +288,14 @@ static void t_key_refusals(void)
     struct pe_signer *s = NULL;
     char err[512];
     const struct pe_signer_ops *sw = pe_signer_find("software");
-    CHECK(pe_signer_find("none") == NULL && pe_signer_find("pkcs11") == NULL);
+    CHECK(pe_signer_find("none") == NULL && pe_signer_find("other") == NULL);
+#ifdef PE_HAVE_PKCS11
+    CHECK(pe_signer_find("pkcs11") == &pe_signer_pkcs11);
+    CHECK_STR(pe_signer_names(), "software, pkcs11");
+#else
+    CHECK(pe_signer_find("pkcs11") == NULL);
     CHECK_STR(pe_signer_names(), "software");
+#endif
     CHECK_OK(chmod(key, 0644));
     CHECK_INT(pe_signer_open(sw, &c, &s, err, sizeof err), PE_EINVAL);
     CHECK(strstr(err, key) != NULL);
