@@ -35,6 +35,7 @@ struct pe_render_hdr {
     int64_t seq;           /* receipt number; 0 for an uncommitted preview (ctl report --x) */
     const char *id;        /* event id, may be NULL */
     int64_t ts_ms;         /* event time */
+    bool signer_down;      /* committed unsigned in a signer outage: the receipt says so */
 };
 
 /*
