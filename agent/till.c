@@ -604,7 +604,12 @@ failed:
     }
     t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
     t->tender_start_us = 0;
-    refuse(t, rc == PE_EFULL ? "Journal full: not recorded" : "Journal error: not recorded",
+    /* PE_EUNAVAIL here: a signer that is down before its key is on record (the first start
+     * with the token out), where no outage can be opened. */
+    refuse(t,
+           rc == PE_EFULL       ? "Journal full: not recorded"
+           : rc == PE_EUNAVAIL ? "Signer unavailable: not recorded"
+                               : "Journal error: not recorded",
            "%s; nothing printed, retry", pe_strerror(rc));
     pe_error("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type), op->id,
              pe_errname(rc));
