@@ -718,6 +718,8 @@ static int signer_down(struct pe_till *t)
 static void signer_retry(struct pe_till *t)
 {
     int64_t now = t->d.now(t->d.now_ctx);
+    if (t->install)
+        return; /* another key than the one that went down: it cannot close the outage */
     if (t->up_try_ms && now >= t->up_try_ms && now - t->up_try_ms < t->d.signer_retry_ms)
         return;
     t->up_try_ms = now;
@@ -776,6 +778,10 @@ static int signing_start(struct pe_till *t)
         t->install = strcmp(js.key_id, t->install_key->key_id) != 0;
     else
         t->install = signing; /* turning it off is on record; never signing needs nothing */
+    if (t->install && js.down_seq)
+        pe_error("till.signer_outage_key", "down_seq=%lld key_id=%s: the outage can only be "
+                 "closed by the key that went down; events stay unsigned until it is back",
+                 (long long)js.down_seq, js.key_id);
     return PE_OK;
 }
 
