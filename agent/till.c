@@ -1698,14 +1698,28 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
                  (long long)last);
         return PE_ENOTFOUND;
     }
+    /* The record with its sig column: a copy of a receipt made while the signer was down says
+     * so as the original did. */
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    int64_t down = 0;
+    bool marked = false;
     if (rc == PE_OK)
-        rc = pe_journal_get(j, seq, &rec, &rlen);
+        rc = pe_journal_iter_open(j, seq, NULL, &it);
+    if (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
+        if (!(rec = malloc(r.len + 1)))
+            rc = PE_ENOMEM;
+        else
+            memcpy(rec, r.record, (rlen = r.len) + 1);
+    }
+    pe_journal_iter_close(it);
     if (rc == PE_OK)
         rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
     if (rc == PE_OK)
         rc = pe_json_get_str(doc, "type", &ty);
     if (rc == PE_OK)
-        rc = pe_render_record(doc, t->d.title, &text);
+        rc = pe_render_record_down(doc, t->d.title, marked, &text);
     if (rc) {
         snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
                  pe_strerror(rc));

@@ -579,6 +579,11 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 int pe_render_record(const cJSON *rec, const char *title, char **text)
 {
+    return pe_render_record_down(rec, title, false, text);
+}
+
+int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text)
+{
     int64_t seq = 0, ts = 0;
     if (pe_json_get_int(rec, "seq", &seq) || pe_time_parse(gets(rec, "ts"), &ts))
         return PE_EINVAL;
@@ -591,6 +596,7 @@ int pe_render_record(const cJSON *rec, const char *title, char **text)
         .seq = seq,
         .id = gets(rec, "id"),
         .ts_ms = ts,
+        .signer_down = signer_down,
     };
     return pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(rec, "body"), text);
 }

@@ -13,6 +13,7 @@
 #define POSEDGE_REPORT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "posedge/journal.h"
 #include "posedge/receipt.h"
@@ -48,5 +49,9 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 /* Render a parsed stored record (as returned by pe_event_verify's rec_out). */
 int pe_render_record(const cJSON *rec, const char *title, char **text);
+
+/* The same for a record stored unsigned in an outage of the signer (signer.h, the sig column's
+ * mark): the receipt says the signature device was unavailable, as the original did. */
+int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text);
 
 #endif

@@ -1515,6 +1515,14 @@ static void t_signer_down(void)
     CHECK_STR(ts.status, "ok");
     CHECK(!ts.alarm);
     CHECK_INT(ts.down_seq, 0);
+    /* A copy says what the original said. */
+    int64_t printed = 0;
+    char why[160];
+    CHECK_OK(till_reprint(F.till, 4, &printed, ty, why, sizeof why));
+    CHECK_OK(till_reprint(F.till, 7, &printed, ty, why, sizeof why));
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 3);
+    free(receipts);
     struct pe_journal_verify_result vr;
     CHECK_OK(pe_journal_verify(F.j, &vr));
     CHECK_INT(vr.count, 7);
