@@ -134,7 +134,8 @@ struct pe_signer_ops {
     int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
     /* optional: after a signer-down error, reach the device again (reopen the session, log in
      * again): PE_OK when sign works again, the signer-down error while the device is still
-     * gone. Without it the agent closes the signer and opens it again. */
+     * gone. Without it the till simply tries sign again (a software signer has nothing to
+     * reach). The till calls it at most every signer.retry_ms while an outage is open. */
     int (*recover)(struct pe_signer *s);
 };
 
@@ -193,18 +194,19 @@ static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct p
     return s->ops->sign(s, hash, out);
 }
 
-/* Bring a signer that reported signer-down back. Errors: PE_ENOTSUP (no recover op: open the
- * signer again instead), the signer-down error (still gone), the implementation's. */
+/* Bring a signer that reported signer-down back. Errors: PE_ENOTSUP (no recover op: just try
+ * sign again), the signer-down error (still gone), the implementation's. */
 static inline int pe_signer_recover(struct pe_signer *s)
 {
     return s->ops->recover ? s->ops->recover(s) : PE_ENOTSUP;
 }
 
-/* The signer-down errors: what sign (and open, and recover) answer when the signing device is
- * unavailable, so that selling goes on unsigned (above). PE_EUNAVAIL says so plainly; PE_EIO
- * (the device is gone) is taken the same way. Every other error of sign fails the commit as
- * before. The journal reports a signer that is down as PE_EUNAVAIL only, so that it is never
- * confused with an I/O error of the journal's own file. */
+/* The signer-down errors: what sign and recover answer when the signing device is unavailable,
+ * so that selling goes on unsigned (above). PE_EUNAVAIL says so plainly; PE_EIO (the device is
+ * gone) is taken the same way. Every other error of sign fails the commit as before. The
+ * journal reports a signer that is down as PE_EUNAVAIL only, so that it is never confused with
+ * an I/O error of the journal's own file. (open is not covered: a signer that cannot open at
+ * the agent's start stops the start, as before.) */
 static inline bool pe_signer_is_down(int err)
 {
     return err == PE_EUNAVAIL || err == PE_EIO;
