@@ -1066,6 +1066,101 @@ static void fresh(const char *from, const char *path)
     CHECK(fclose(out) == 0);
 }
 
+/*
+ * Fail the nth write or sync while signer_down, a marked event or signer_up commits, retry (or
+ * die, as a power cut would, and go on in a new process): the outage is opened once, closed
+ * once, the counter goes on by one across it, and the journal verifies.
+ */
+static void t_outage_under_faults(void)
+{
+    const char *key = pe_test_path(1, "signer.key");
+    const char *path = pe_test_path(0, "j.db");
+    char side[600];
+    CHECK_OK(pe_faultvfs_register());
+    pe_log_set_level(PE_LOG_OFF);
+    int64_t triggered = 0;
+    for (int step = 0; step < 3; step++) {
+        int64_t nth;
+        for (nth = 1; nth <= 200; nth++) {
+            unlink(path);
+            snprintf(side, sizeof side, "%s-wal", path);
+            unlink(side);
+            unplug(false);
+            signed_journal(path, key, 3);
+            pid_t pid = fork();
+            CHECK(pid >= 0);
+            if (pid == 0) {
+                struct pe_signer *s = open_faulty_signer(key);
+                struct pe_journal *j = open_j(path, "pe-fault");
+                if (pe_journal_set_signer(j, s) != PE_OK)
+                    _exit(3);
+                unplug(true);
+                if (step > 0 && (try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL) ||
+                                 try_event(j, 5, PE_EV_SALE, NULL)))
+                    _exit(4);
+                if (step == 2)
+                    unplug(false);
+                pe_faultvfs_arm(PE_FAULT_ANY, nth, PE_EIO, false);
+                int rc = step == 0   ? try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL)
+                         : step == 1 ? try_event(j, 6, PE_EV_SALE, NULL)
+                                     : try_up(j, 6);
+                bool hit = pe_faultvfs_failures() > 0;
+                pe_faultvfs_disarm();
+                if (rc != PE_OK && !hit)
+                    _exit(5);
+                if (nth % 2)
+                    _exit(hit ? 10 : 11);
+                if (rc != PE_OK) {
+                    rc = step == 0   ? try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL)
+                         : step == 1 ? try_event(j, 6, PE_EV_SALE, NULL)
+                                     : try_up(j, 6);
+                    if (rc != PE_OK && rc != PE_EEXIST)
+                        _exit(6);
+                }
+                pe_journal_close(j);
+                pe_signer_close(s);
+                _exit(hit ? 10 : 11);
+            }
+            int status = 0;
+            CHECK(waitpid(pid, &status, 0) == pid);
+            CHECK(WIFEXITED(status));
+            int code = WEXITSTATUS(status);
+            if (code != 10 && code != 11)
+                pe_test_fail(__FILE__, __LINE__, "step %d nth %lld: child exit %d", step,
+                             (long long)nth, code);
+            /* A new process, the signer back: close whatever outage is open, sell on. */
+            unplug(false);
+            struct pe_signer *s = open_faulty_signer(key);
+            struct pe_journal *j = open_j(path, NULL);
+            CHECK_OK(pe_journal_set_signer(j, s));
+            struct pe_journal_signing g;
+            CHECK_OK(pe_journal_signing(j, &g));
+            if (g.down_seq)
+                CHECK_OK(try_up(j, 7));
+            CHECK_OK(try_event(j, 8, PE_EV_SALE, NULL));
+            struct pe_journal_verify_result r;
+            int vrc = pe_journal_verify(j, &r);
+            if (vrc)
+                pe_test_fail(__FILE__, __LINE__, "step %d nth %lld: %s", step, (long long)nth,
+                             r.why);
+            CHECK_INT(r.down_seq, 0);
+            CHECK(r.noutages <= 1);
+            /* Every signed record's counter one above the last: nsigned is the last counter. */
+            CHECK_OK(pe_journal_signing(j, &g));
+            CHECK_INT(g.counter, r.nsigned);
+            pe_journal_close(j);
+            pe_signer_close(s);
+            if (code == 11)
+                break;
+            triggered++;
+        }
+        CHECK(nth <= 200);
+    }
+    pe_log_set_level(PE_LOG_INFO);
+    CHECK(triggered >= 6);
+    printf("    # %lld fault points\n", (long long)triggered);
+}
+
 static void t_outage_forgeries(void)
 {
     const char *path = pe_test_path(0, "j.db"), *key = pe_test_path(1, "signer.key");
@@ -1128,6 +1223,7 @@ static const struct pe_test tests[] = {
     {"mark_encoding", t_mark_encoding},
     {"signer_down_outage", t_signer_down_outage},
     {"outage_forgeries", t_outage_forgeries},
+    {"outage_under_faults", t_outage_under_faults},
     {NULL, NULL},
 };
 
