@@ -118,6 +118,12 @@ const struct pe_cfg_opt agent_cfg_table[] = {
         "the pkcs11 signer's key on the token (CKA_LABEL), made there on first use, sign-only "
         "and never extractable",
         NULL),
+    INT("signer.retry_ms", signer_retry_ms, "1000", 0, 3600000,
+        "while the signer is down, try it again before an event at most this often, by the "
+        "till's clock (0: before every event)"),
+    INT("signer.down_alarm_s", signer_down_alarm_s, "300", 0, 31536000,
+        "the till's state raises the signer_down alarm once the signer has been down this "
+        "long, by the till's clock"),
     PE_DEV_CLASSES(DEV)
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
     STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,

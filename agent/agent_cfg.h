@@ -37,6 +37,8 @@ struct agent_cfg {
     char signer_pkcs11_token[33];                /* pkcs11: the token's label */
     char signer_pkcs11_pin_file[AGENT_PATH_MAX]; /* pkcs11: the user PIN's file (a secret) */
     char signer_pkcs11_key[65];                  /* pkcs11: the key's label on the token */
+    int64_t signer_retry_ms;               /* signer down: try again at most this often */
+    int64_t signer_down_alarm_s;           /* signer down this long: alarm */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */

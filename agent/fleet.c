@@ -221,6 +221,29 @@ static bool add_denied(const struct fleet *f, cJSON *o)
            add_time(j, "ts", d.ts_ms) && cJSON_AddBoolToObject(j, "now", d.now);
 }
 
+/* "signer": where the fiscal signer stands (till.h, by the till's clock), and "alarms": the
+ * alarms raised now, by name ("signer_down": an outage older than signer.down_alarm_s). */
+static bool add_signer(const struct fleet *f, cJSON *o)
+{
+    struct till_signer ts;
+    till_signer(f->d.till, &ts);
+    cJSON *s = cJSON_AddObjectToObject(o, "signer");
+    cJSON *alarms = cJSON_AddArrayToObject(o, "alarms");
+    if (!s || !alarms || !cJSON_AddStringToObject(s, "status", ts.status) ||
+        !cJSON_AddNumberToObject(s, "outages", (double)ts.outages) ||
+        !cJSON_AddBoolToObject(s, "alarm", ts.alarm))
+        return false;
+    if (ts.alarm && !cJSON_AddItemToArray(alarms, cJSON_CreateString("signer_down")))
+        return false;
+    if (!ts.down_seq)
+        return cJSON_AddNullToObject(s, "down_since") && cJSON_AddNullToObject(s, "down_seq") &&
+               cJSON_AddNullToObject(s, "down_s") && cJSON_AddNumberToObject(s, "unsigned", 0);
+    return add_time(s, "down_since", ts.down_ms) &&
+           cJSON_AddNumberToObject(s, "down_seq", (double)ts.down_seq) &&
+           cJSON_AddNumberToObject(s, "down_s", (double)ts.down_s) &&
+           cJSON_AddNumberToObject(s, "unsigned", (double)ts.nunsigned);
+}
+
 int fleet_state(struct fleet *f, const char *state, cJSON **out)
 {
     int64_t last = 0, spooled = 0, delivered = 0, now = pe_time_now_ms(), pending_ms = 0;
@@ -262,7 +285,7 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
          cJSON_AddStringToObject(o, "shift", till_shift_open(f->d.till) ? "open" : "closed") &&
          (op[0] ? cJSON_AddStringToObject(o, "operator", op)
                 : cJSON_AddNullToObject(o, "operator")) &&
-         add_cert(f, o, now) && add_denied(f, o) &&
+         add_cert(f, o, now) && add_denied(f, o) && add_signer(f, o) &&
          (!f->d.catalog || f->d.catalog(f->d.ctx, o)) &&
          (devs = cJSON_AddObjectToObject(o, "devices"));
     if (!ok) {

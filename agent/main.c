@@ -616,6 +616,8 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         .now_ctx = a,
         .committed = on_committed,
         .committed_ctx = a,
+        .signer_retry_ms = a->cfg.signer_retry_ms,
+        .signer_down_alarm_s = a->cfg.signer_down_alarm_s,
     };
     if ((rc = till_create(&deps, &a->till))) {
         fprintf(stderr, "posedge-agent: till: %s\n", pe_strerror(rc));

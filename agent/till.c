@@ -114,6 +114,11 @@ struct pe_till {
     struct till_stats stats;
     bool install;                        /* a signer_installed event is due before the next event */
     const struct pe_signer_key *install_key; /* the key it records; NULL: signing turned off */
+    int64_t down_seq;   /* an outage of the signer is open: its signer_down (signer.h), 0 none */
+    int64_t down_ms;    /* when it began: that event's time */
+    int64_t up_try_ms;  /* the till's clock at the last try to close it, 0: none yet */
+    int recover_rc;     /* the last recover's error that was not the signer down, said once */
+    int64_t outages;    /* outages opened since the till started */
 };
 
 /* ---- display and refusals ---- */
@@ -462,7 +467,7 @@ struct op {
 };
 
 static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
-                        const cJSON *body)
+                        const cJSON *body, bool marked)
 {
     struct pe_render_hdr h = {
         .title = t->d.title,
@@ -473,6 +478,7 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
         .seq = seq,
         .id = op->id,
         .ts_ms = ts,
+        .signer_down = marked,
     };
     char *text = NULL;
     int rc = pe_render_event(&h, body, &text);
@@ -494,17 +500,27 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
  * ever exists for an event the journal does not hold. A failed commit rolls everything back.
  */
 static int install_signer(struct pe_till *t);
+static int signer_down(struct pe_till *t);
+static void signer_retry(struct pe_till *t);
 
 static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
 {
     struct pe_journal *j = t->d.journal;
     struct pe_journal_appended app = {0};
     cJSON *body = NULL;
-    int64_t last = 0, ts = t->d.now(t->d.now_ctx);
-    bool replay = false;
+    int64_t last = 0, ts = 0;
+    bool replay = false, opened = false;
+    bool own = op->type == PE_EV_SIGNER_INSTALLED || op->type == PE_EV_SIGNER_DOWN ||
+               op->type == PE_EV_SIGNER_UP; /* the till's own signing events */
     int rc = PE_OK;
-    if (t->install && op->type != PE_EV_SIGNER_INSTALLED && (rc = install_signer(t)))
+    if (!own && t->down_seq && t->d.signer)
+        signer_retry(t);
+    /* A new key (or signing turned off) goes on record once no outage is open: the key that
+     * went down is the one that closes it (signer.h). */
+    if (t->install && !own && !t->down_seq && (rc = install_signer(t)))
         goto failed;
+again:
+    ts = t->d.now(t->d.now_ctx);
     rc = pe_journal_begin(j);
     if (rc)
         goto failed;
@@ -518,6 +534,17 @@ static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
     snprintf(m.terminal, sizeof m.terminal, "%s", t->d.terminal);
     snprintf(m.operator_, sizeof m.operator_, "%s", t->operator_);
     rc = pe_journal_append(j, &m, body, &app);
+    if (rc == PE_EUNAVAIL && !own && !opened) {
+        /* The signer is down: selling goes on. Open the outage on record, then commit this
+         * event again, unsigned and marked (journal.h). */
+        pe_journal_rollback(j);
+        cJSON_Delete(body);
+        body = NULL;
+        opened = true;
+        if ((rc = signer_down(t)))
+            goto failed;
+        goto again;
+    }
     if (rc == PE_EEXIST) {
         /* An earlier commit of this very event reported failure but reached the disk. It is
          * in the journal with its stock and counters: treat it as committed, apply nothing. */
@@ -554,7 +581,7 @@ committed:
         pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
                 pe_event_type_name(op->type), op->id);
         if (!op->quiet)
-            print_event(t, op, app.seq, ts, body);
+            print_event(t, op, app.seq, ts, body, app.marked);
         if (op->cash_drawer && t->d.printer)
             pe_printer_drawer_kick(t->d.printer);
         if (t->d.committed)
@@ -569,6 +596,8 @@ rollback:
     pe_journal_rollback(j);
 failed:
     cJSON_Delete(body);
+    if (op->type == PE_EV_SIGNER_UP && rc == PE_EUNAVAIL)
+        return rc; /* still down: the caller's to say, once */
     if (op->quiet) {
         pe_warn("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type),
                 op->id, pe_errname(rc));
@@ -576,7 +605,12 @@ failed:
     }
     t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
     t->tender_start_us = 0;
-    refuse(t, rc == PE_EFULL ? "Journal full: not recorded" : "Journal error: not recorded",
+    /* PE_EUNAVAIL here: a signer that is down before its key is on record (the first start
+     * with the token out), where no outage can be opened. */
+    refuse(t,
+           rc == PE_EFULL       ? "Journal full: not recorded"
+           : rc == PE_EUNAVAIL ? "Signer unavailable: not recorded"
+                               : "Journal error: not recorded",
            "%s; nothing printed, retry", pe_strerror(rc));
     pe_error("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type), op->id,
              pe_errname(rc));
@@ -618,6 +652,116 @@ static int install_signer(struct pe_till *t)
     return PE_OK;
 }
 
+/* ---- signer down (signer.h) ---- */
+
+static int down_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)ctx;
+    (void)seq;
+    cJSON *b = obj();
+    int err = b ? PE_OK : PE_ENOMEM;
+    add_s(b, "error", pe_errname(pe_journal_sign_error(t->d.journal)), &err);
+    add_s(b, "key_id", pe_signer_key(t->d.signer)->key_id, &err);
+    if (err) {
+        cJSON_Delete(b);
+        return err;
+    }
+    *body = b;
+    return PE_OK;
+}
+
+static int up_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)ctx;
+    (void)seq;
+    struct pe_signer_collective c;
+    int rc = pe_journal_collective(t->d.journal, &c);
+    return rc ? rc : pe_signer_collective_body(&c, body);
+}
+
+/* Commit a signing event of the till's own (nothing printed), keeping the latency figure for
+ * the event that follows. */
+static int commit_own(struct pe_till *t, enum pe_event_type type,
+                      int (*build)(struct pe_till *, void *, int64_t, cJSON **), int64_t *seq)
+{
+    char id[PE_UUID_STRLEN];
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc)
+        return rc;
+    int64_t tender_start = t->tender_start_us;
+    t->tender_start_us = 0;
+    struct op op = {.type = type, .id = id, .build = build, .quiet = true};
+    rc = commit(t, &op, seq);
+    t->tender_start_us = tender_start;
+    return rc;
+}
+
+/* The signer could not sign: open an outage with a signer_down event. */
+static int signer_down(struct pe_till *t)
+{
+    int64_t seq = 0;
+    int rc = commit_own(t, PE_EV_SIGNER_DOWN, down_build, &seq);
+    if (rc)
+        return rc;
+    struct pe_journal_signing js;
+    t->down_seq = seq;
+    t->down_ms = pe_journal_signing(t->d.journal, &js) == PE_OK ? js.down_ms : 0;
+    t->up_try_ms = t->d.now(t->d.now_ctx);
+    t->outages++;
+    pe_error("till.signer_down", "seq=%lld err=%s: events are committed unsigned until the "
+             "signer is back", (long long)seq, pe_errname(pe_journal_sign_error(t->d.journal)));
+    return PE_OK;
+}
+
+/* An outage is open: at most every signer_retry_ms, see whether the signer is back, and if it
+ * is, close the outage with the signed collective (signer_up). Never fails the event that
+ * follows: while the signer stays down it is committed marked. */
+static void signer_retry(struct pe_till *t)
+{
+    int64_t now = t->d.now(t->d.now_ctx);
+    if (t->install)
+        return; /* another key than the one that went down: it cannot close the outage */
+    if (t->up_try_ms && now >= t->up_try_ms && now - t->up_try_ms < t->d.signer_retry_ms)
+        return;
+    t->up_try_ms = now;
+    char err[200] = "";
+    int rc = pe_signer_recover(t->d.signer, err, sizeof err);
+    if (rc != PE_OK && rc != PE_ENOTSUP) {
+        if (!pe_signer_is_down(rc) && rc != t->recover_rc) /* a PIN refused, another key: once */
+            pe_warn("till.signer_recover", "err=%s reason=\"%s\"", pe_errname(rc), err);
+        t->recover_rc = rc;
+        return;
+    }
+    t->recover_rc = 0;
+    int64_t seq = 0, down = t->down_seq;
+    rc = commit_own(t, PE_EV_SIGNER_UP, up_build, &seq);
+    if (rc == PE_OK) {
+        pe_info("till.signer_up", "seq=%lld covers=%lld-%lld down_ms=%lld", (long long)seq,
+                (long long)down, (long long)seq - 1, (long long)(now - t->down_ms));
+        t->down_seq = 0;
+        t->down_ms = 0;
+        t->up_try_ms = 0;
+    }
+}
+
+void till_signer(const struct pe_till *t, struct till_signer *out)
+{
+    memset(out, 0, sizeof *out);
+    out->outages = t->outages;
+    if (!t->down_seq) {
+        out->status = t->d.signer ? "ok" : "none";
+        return;
+    }
+    int64_t now = t->d.now(t->d.now_ctx), last = 0;
+    pe_journal_last(t->d.journal, &last, NULL, NULL);
+    out->status = "down";
+    out->down_seq = t->down_seq;
+    out->down_ms = t->down_ms;
+    out->down_s = now > t->down_ms ? (now - t->down_ms) / 1000 : 0;
+    out->nunsigned = last >= t->down_seq ? last - t->down_seq + 1 : 0;
+    out->alarm = now - t->down_ms >= t->d.signer_down_alarm_s * 1000;
+}
+
 /* Hand the signer to the journal and see whether a signer_installed event is due. */
 static int signing_start(struct pe_till *t)
 {
@@ -628,11 +772,20 @@ static int signing_start(struct pe_till *t)
     if (rc)
         return rc;
     t->install_key = t->d.signer ? pe_signer_key(t->d.signer) : NULL;
+    t->down_seq = js.down_seq; /* an outage left open by the last run goes on */
+    t->down_ms = js.down_ms;
+    if (js.down_seq)
+        pe_warn("till.signer_down_open", "seq=%lld: the signer has been down since then; trying "
+                "to close the outage before the next event", (long long)js.down_seq);
     bool signing = js.alg[0] && strcmp(js.alg, PE_SIGNER_ALG_NONE) != 0;
     if (t->install_key)
         t->install = strcmp(js.key_id, t->install_key->key_id) != 0;
     else
         t->install = signing; /* turning it off is on record; never signing needs nothing */
+    if (t->install && js.down_seq)
+        pe_error("till.signer_outage_key", "down_seq=%lld key_id=%s: the outage can only be "
+                 "closed by the key that went down; events stay unsigned until it is back",
+                 (long long)js.down_seq, js.key_id);
     return PE_OK;
 }
 
@@ -1549,14 +1702,28 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
                  (long long)last);
         return PE_ENOTFOUND;
     }
+    /* The record with its sig column: a copy of a receipt made while the signer was down says
+     * so as the original did. */
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    int64_t down = 0;
+    bool marked = false;
     if (rc == PE_OK)
-        rc = pe_journal_get(j, seq, &rec, &rlen);
+        rc = pe_journal_iter_open(j, seq, NULL, &it);
+    if (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
+        if (!(rec = malloc(r.len + 1)))
+            rc = PE_ENOMEM;
+        else
+            memcpy(rec, r.record, (rlen = r.len) + 1);
+    }
+    pe_journal_iter_close(it);
     if (rc == PE_OK)
         rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
     if (rc == PE_OK)
         rc = pe_json_get_str(doc, "type", &ty);
     if (rc == PE_OK)
-        rc = pe_render_record(doc, t->d.title, &text);
+        rc = pe_render_record_down(doc, t->d.title, marked, &text);
     if (rc) {
         snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
                  pe_strerror(rc));

@@ -3,6 +3,9 @@
  * signer.c - what every signer and every verifier share (signer.h): the built-in signers, the
  * signed message, the sig column's encoding, key ids, verifying, and the signer_installed body.
  *
+ * Also the signer-down path's shared pieces: the mark of a record stored unsigned in an outage
+ * and the signer_collective body that covers such records.
+ *
  * The invariant: a verifier accepts exactly what a signer can produce. The sig column is decoded
  * and encoded again, and must come out byte for byte the same (so one signature has one stored
  * form); the signed message is built by one function for both sides.
@@ -14,12 +17,24 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "posedge/err.h"
 #include "posedge/json.h"
+
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define sha256_starts mbedtls_sha256_starts
+#define sha256_update mbedtls_sha256_update
+#define sha256_finish mbedtls_sha256_finish
+#else
+#define sha256_starts mbedtls_sha256_starts_ret
+#define sha256_update mbedtls_sha256_update_ret
+#define sha256_finish mbedtls_sha256_finish_ret
+#endif
 
 #define MESSAGE_PREFIX "posedge-sig/1|"
 #define MAX_DECIMAL 9007199254740992LL /* 2^53: counters and times stay exact in JSON */
@@ -409,5 +424,124 @@ int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out
         return PE_EINVAL;
     }
     *out = r;
+    return PE_OK;
+}
+
+/* ---- the unsigned mark (signer down) ---- */
+
+size_t pe_signature_mark_encode(int64_t down_seq, char out[PE_SIGNER_ENCODED_MAX])
+{
+    if (down_seq < 1 || down_seq > MAX_DECIMAL)
+        return 0;
+    int n = snprintf(out, PE_SIGNER_ENCODED_MAX, "{\"alg\":\"%s\",\"signer_down\":%" PRId64 "}",
+                     PE_SIGNER_ALG_NONE, down_seq);
+    return n > 0 && n < PE_SIGNER_ENCODED_MAX ? (size_t)n : 0;
+}
+
+bool pe_signature_mark_decode(const void *buf, size_t len, int64_t *down_seq)
+{
+    static const char prefix[] = "{\"alg\":\"none\",\"signer_down\":";
+    const size_t plen = sizeof prefix - 1;
+    if (!buf || len <= plen + 1 || len >= PE_SIGNER_ENCODED_MAX || memcmp(buf, prefix, plen) != 0)
+        return false;
+    /* The rest is a decimal without leading zeros and the closing brace: encode it again and
+     * compare, so one outage has one stored form. */
+    const char *p = (const char *)buf + plen;
+    int64_t v = 0;
+    for (size_t i = 0; i < len - plen - 1; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > MAX_DECIMAL / 10)
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    char again[PE_SIGNER_ENCODED_MAX];
+    size_t n = pe_signature_mark_encode(v, again);
+    if (n != len || memcmp(again, buf, len) != 0)
+        return false;
+    *down_seq = v;
+    return true;
+}
+
+/* ---- the signer_collective body ---- */
+
+struct pe_signer_collective_acc {
+    mbedtls_sha256_context sha;
+    int64_t first_seq;
+    int64_t count;
+};
+
+int pe_signer_collective_begin(int64_t first_seq, struct pe_signer_collective_acc **out)
+{
+    struct pe_signer_collective_acc *a = calloc(1, sizeof *a);
+    if (!a)
+        return PE_ENOMEM;
+    mbedtls_sha256_init(&a->sha);
+    sha256_starts(&a->sha, 0);
+    a->first_seq = first_seq;
+    *out = a;
+    return PE_OK;
+}
+
+int pe_signer_collective_add(struct pe_signer_collective_acc *acc, const char *hash)
+{
+    if (!pe_is_sha256_hex(hash))
+        return PE_EINVAL;
+    sha256_update(&acc->sha, (const unsigned char *)hash, PE_SHA256_HEXLEN - 1);
+    acc->count++;
+    return PE_OK;
+}
+
+void pe_signer_collective_end(struct pe_signer_collective_acc *acc,
+                              struct pe_signer_collective *c)
+{
+    uint8_t d[PE_SHA256_LEN];
+    sha256_finish(&acc->sha, d);
+    memset(c, 0, sizeof *c);
+    c->first_seq = acc->first_seq;
+    c->count = acc->count;
+    c->last_seq = acc->first_seq + acc->count - 1;
+    pe_hex(d, sizeof d, c->hash);
+    pe_signer_collective_abort(acc);
+}
+
+void pe_signer_collective_abort(struct pe_signer_collective_acc *acc)
+{
+    if (!acc)
+        return;
+    mbedtls_sha256_free(&acc->sha);
+    free(acc);
+}
+
+int pe_signer_collective_body(const struct pe_signer_collective *c, cJSON **out)
+{
+    cJSON *b = cJSON_CreateObject();
+    int e = b ? PE_OK : PE_ENOMEM;
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "count", c->count);
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "first_seq", c->first_seq);
+    if (e == PE_OK)
+        e = pe_json_add_str(b, "hash", c->hash);
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "last_seq", c->last_seq);
+    if (e) {
+        cJSON_Delete(b);
+        return e;
+    }
+    *out = b;
+    return PE_OK;
+}
+
+int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *out)
+{
+    struct pe_signer_collective c = {0};
+    const char *h = NULL;
+    if (!cJSON_IsObject(body) || pe_json_get_int(body, "count", &c.count) ||
+        pe_json_get_int(body, "first_seq", &c.first_seq) ||
+        pe_json_get_int(body, "last_seq", &c.last_seq) || pe_json_get_str(body, "hash", &h) ||
+        !pe_is_sha256_hex(h) || c.first_seq < 1 || c.last_seq < c.first_seq ||
+        c.count != c.last_seq - c.first_seq + 1)
+        return PE_EINVAL;
+    memcpy(c.hash, h, PE_SHA256_HEXLEN);
+    *out = c;
     return PE_OK;
 }

@@ -58,8 +58,9 @@ static void usage(FILE *out)
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain,\n"
           "         and each signature under the key its signer_installed event recorded, with\n"
-          "         counters rising by one; exit 0 with a one-line summary when intact, 1 naming\n"
-          "         the first bad seq\n"
+          "         counters rising by one, and every record left unsigned while the signer was\n"
+          "         down covered by the signed collective (signer_up) after it; exit 0 with a\n"
+          "         one-line summary when intact, 1 naming the first bad seq\n"
           "report   print the X report of the open period (not journaled: a preview),\n"
           "         or Z report number N as it was printed\n"
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
@@ -203,8 +204,21 @@ static int cmd_verify(int argc, char **argv)
                  (long long)res.nsigned, (long long)res.first_signed_seq, (long long)res.ngroups,
                  res.ngroups == 1 ? "" : "s", res.key_id[0] ? res.key_id : "-",
                  strcmp(res.alg, PE_SIGNER_ALG_NONE) == 0 ? ", signing turned off since" : "");
-    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s; %s\n", path,
-           (long long)res.count, (long long)res.last_seq, head, sigs);
+    /* Outages of the signer (signer.h): closed ones are covered by their collective; one still
+     * open at the end is said, not failed (the signer is down now). */
+    char outages[160] = "";
+    if (res.noutages || res.down_seq) {
+        int n = snprintf(outages, sizeof outages,
+                         "; %lld unsigned while the signer was down, %lld outage%s covered by "
+                         "collective signatures",
+                         (long long)res.nmarked, (long long)res.noutages,
+                         res.noutages == 1 ? "" : "s");
+        if (res.down_seq && n > 0 && (size_t)n < sizeof outages)
+            snprintf(outages + n, sizeof outages - (size_t)n,
+                     ", signer down since seq %lld (not covered yet)", (long long)res.down_seq);
+    }
+    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s; %s%s\n", path,
+           (long long)res.count, (long long)res.last_seq, head, sigs, outages);
     return 0;
 }
 
@@ -374,10 +388,12 @@ static int cmd_recover(int argc, char **argv)
         if (!in_txn && (rc = pe_journal_begin(dst)) == PE_OK)
             in_txn = true;
         if (rc == PE_OK) {
-            /* The signature goes along (verify checks it); one that does not even decode is
-             * left behind, and verify names that record as unsigned. */
+            /* The signature (or a signer outage's mark) goes along (verify checks it); one that
+             * does not even decode is left behind, and verify names that record as unsigned. */
             struct pe_signature sg;
-            bool sig_ok = r.sig && pe_signature_decode(r.sig, r.siglen, &sg, NULL, 0) == PE_OK;
+            int64_t down = 0;
+            bool sig_ok = r.sig && (pe_signature_mark_decode(r.sig, r.siglen, &down) ||
+                                    pe_signature_decode(r.sig, r.siglen, &sg, NULL, 0) == PE_OK);
             rc = pe_journal_import_signed(dst, r.record, r.len, sig_ok ? r.sig : NULL,
                                           sig_ok ? r.siglen : 0, NULL);
         }

@@ -53,10 +53,12 @@ static const char *const sql[JS__COUNT] = {
     [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash, sig) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [JS_GET] = "SELECT record FROM events WHERE seq = ?1",
-    /* Where signing stands: the newest row that is signed or installs a signer. The newest row
-     * matches unless signing is off, so this reads one row in the normal case. */
-    [JS_SIGNING] = "SELECT seq, type, sig, record FROM events "
-                   "WHERE sig IS NOT NULL OR type = 'signer_installed' ORDER BY seq DESC LIMIT 1",
+    /* Where signing stands: the newest row before ?1 that is signed (or marked unsigned in a
+     * signer outage) or installs a signer. The newest row matches unless signing is off, so
+     * this reads one row in the normal case. */
+    [JS_SIGNING] = "SELECT seq, type, sig, record FROM events WHERE seq < ?1 AND "
+                   "(sig IS NOT NULL OR type = 'signer_installed') ORDER BY seq DESC LIMIT 1",
+    [JS_TS] = "SELECT ts_ms FROM events WHERE seq = ?1",
     /* Two forms of the same upsert: RETURNING makes SQLite buffer the result in an ephemeral
      * table on every step, which costs several times the write itself, so the plain form runs
      * whenever the caller does not want the new quantity (every sale). */
@@ -326,26 +328,30 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
     return e;
 }
 
-/* Read where signing stands into tail and committed (see JS_SIGNING). Returns PE_ECORRUPT when
- * that row's signature or signer_installed body cannot be read, naming it in the log. */
-static int load_signing(struct pe_journal *j)
+/* The newest signing row before seq `before` (see JS_SIGNING) into g; *mark gets the outage
+ * seq when that row is marked unsigned (signer.h), else 0. why is filled on PE_ECORRUPT. */
+static int signing_row(struct pe_journal *j, int64_t before, struct journal_signing *g,
+                       int64_t *mark, char *why, size_t whylen, char type_out[24])
 {
-    struct journal_signing g = {0};
     sqlite3_stmt *st = j->st[JS_SIGNING];
+    sqlite3_bind_int64(st, 1, before);
     int rc = sqlite3_step(st), e = PE_OK;
+    *mark = 0;
     if (rc == SQLITE_ROW) {
-        g.seq = sqlite3_column_int64(st, 0);
+        g->seq = sqlite3_column_int64(st, 0);
         const char *type = (const char *)sqlite3_column_text(st, 1);
+        snprintf(type_out, 24, "%s", type ? type : "");
         const void *sig = sqlite3_column_blob(st, 2);
         size_t siglen = (size_t)sqlite3_column_bytes(st, 2);
         struct pe_signature sg;
-        char why[96] = "";
-        if (sig) {
-            e = pe_signature_decode(sig, siglen, &sg, why, sizeof why);
+        if (sig && pe_signature_mark_decode(sig, siglen, mark)) {
+            /* Marked: the caller looks further back for the group. */
+        } else if (sig) {
+            e = pe_signature_decode(sig, siglen, &sg, why, whylen);
             if (e == PE_OK) {
-                memcpy(g.alg, sg.alg, sizeof g.alg);
-                memcpy(g.key_id, sg.key_id, sizeof g.key_id);
-                g.counter = sg.counter;
+                memcpy(g->alg, sg.alg, sizeof g->alg);
+                memcpy(g->key_id, sg.key_id, sizeof g->key_id);
+                g->counter = sg.counter;
             }
         } else {
             /* An unsigned signer_installed: signing turned off ("none"). */
@@ -353,27 +359,69 @@ static int load_signing(struct pe_journal *j)
             size_t len = (size_t)sqlite3_column_bytes(st, 3);
             cJSON *r = NULL;
             struct pe_signer_installed in;
-            e = pe_json_parse(rec, len, &r, why, sizeof why);
+            e = pe_json_parse(rec, len, &r, why, whylen);
             if (e == PE_OK)
                 e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in,
-                                              why, sizeof why);
+                                              why, whylen);
             if (e == PE_OK && strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0) {
-                snprintf(why, sizeof why, "signer_installed of a key is not signed");
+                snprintf(why, whylen, "signer_installed of a key is not signed");
                 e = PE_EINVAL;
             }
             if (e == PE_OK)
-                snprintf(g.alg, sizeof g.alg, "%s", in.alg);
+                snprintf(g->alg, sizeof g->alg, "%s", in.alg);
             cJSON_Delete(r);
         }
-        if (e) {
-            pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
-                     j->path, (long long)g.seq, type ? type : "", why);
+        if (e && e != PE_ENOMEM)
             e = PE_ECORRUPT;
-        }
     } else if (rc != SQLITE_DONE) {
         e = journal__fail(j, rc, "signing");
     }
     sqlite3_reset(st);
+    return e;
+}
+
+/* Read where signing stands into tail and committed (see JS_SIGNING): the group, and an outage
+ * of the signer still open (its signer_down's seq and time). Returns PE_ECORRUPT when that
+ * row's signature or signer_installed body cannot be read, naming it in the log. */
+static int load_signing(struct pe_journal *j)
+{
+    struct journal_signing g = {0};
+    char why[96] = "", type[24] = "";
+    int64_t mark = 0;
+    int e = signing_row(j, INT64_MAX, &g, &mark, why, sizeof why, type);
+    if (e == PE_OK && mark) {
+        /* An outage is open: the group is that of the last signed row before it began. */
+        int64_t at = g.seq;
+        memset(&g, 0, sizeof g);
+        g.down_seq = mark;
+        int64_t inner = 0;
+        if (mark > at || mark < 1) {
+            snprintf(why, sizeof why, "marked for an outage at seq %lld after it",
+                     (long long)mark);
+            g.seq = at;
+            e = PE_ECORRUPT;
+        }
+        if (e == PE_OK)
+            e = signing_row(j, mark, &g, &inner, why, sizeof why, type);
+        if (e == PE_OK && inner) {
+            snprintf(why, sizeof why, "an outage inside the outage at seq %lld", (long long)mark);
+            e = PE_ECORRUPT;
+        }
+        sqlite3_stmt *st = j->st[JS_TS];
+        sqlite3_bind_int64(st, 1, mark);
+        int rc = e == PE_OK ? sqlite3_step(st) : SQLITE_DONE;
+        if (rc == SQLITE_ROW)
+            g.down_ms = sqlite3_column_int64(st, 0);
+        else if (e == PE_OK && rc == SQLITE_DONE)
+            e = PE_ECORRUPT;
+        else if (e == PE_OK)
+            e = journal__fail(j, rc, "signing");
+        sqlite3_reset(st);
+        g.down_seq = mark;
+    }
+    if (e == PE_ECORRUPT)
+        pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
+                 j->path, (long long)g.seq, type, why);
     if (e == PE_OK) {
         j->committed.sig = g;
         j->tail.sig = g;
@@ -890,24 +938,49 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e != PE_ENOTFOUND)
         return e;
 
+    /* Where signing stands, read once (an outage may be open even with no signer now). */
     const struct pe_signer_key *key = NULL;
+    if (!j->sig_loaded && (e = load_signing(j)))
+        return e;
+    int64_t down = j->tail.sig.down_seq; /* an outage of the signer is open (signer.h) */
     if (j->signer) {
-        if (!j->sig_loaded && (e = load_signing(j)))
-            return e;
         key = pe_signer_key(j->signer);
-        /* A key signs only once the journal holds it: its signer_installed comes first. */
-        if (m->type != PE_EV_SIGNER_INSTALLED && strcmp(j->tail.sig.key_id, key->key_id) != 0)
+        /* A key signs only once the journal holds it: its signer_installed comes first. Inside
+         * an outage events are stored marked whatever the signer; only the group's key may
+         * close it. */
+        bool held = strcmp(j->tail.sig.key_id, key->key_id) == 0;
+        if (!held && (down ? m->type == PE_EV_SIGNER_UP : m->type != PE_EV_SIGNER_INSTALLED))
             return PE_ESTATE;
     }
     if (m->type == PE_EV_SIGNER_INSTALLED) {
         /* It records the signer's own key, signed by it; or, with no signer, signing turned
-         * off. Anything else would be a journal that does not verify. */
+         * off. Anything else would be a journal that does not verify. Not inside an outage:
+         * the key that went down is the one that closes it. */
         struct pe_signer_installed in;
+        if (down)
+            return PE_ESTATE;
         if (pe_signer_installed_parse(body, &in, NULL, 0) != PE_OK ||
             (key ? !in.key_id || strcmp(in.key_id, key->key_id) != 0
                  : strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0))
             return PE_EINVAL;
     }
+    /* signer_down opens an outage of the group's signer; signer_up closes the open one and
+     * must be its collective, which the journal checks against what it holds. */
+    if (m->type == PE_EV_SIGNER_DOWN && (down || !key))
+        return PE_ESTATE;
+    if (m->type == PE_EV_SIGNER_UP) {
+        struct pe_signer_collective want, got;
+        if (!down || !key)
+            return PE_ESTATE;
+        if ((e = pe_journal_collective(j, &want)))
+            return e;
+        if (pe_signer_collective_parse(body, &got) != PE_OK || got.first_seq != want.first_seq ||
+            got.last_seq != want.last_seq || strcmp(got.hash, want.hash) != 0)
+            return PE_EINVAL;
+    }
+    /* Stored unsigned and marked: the signer_down event and everything inside the outage but
+     * the signer_up that closes it. */
+    bool marked = m->type == PE_EV_SIGNER_DOWN || (down && m->type != PE_EV_SIGNER_UP);
 
     struct pe_event_meta em = *m;
     em.seq = j->tail.seq + 1;
@@ -921,7 +994,9 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     struct pe_signature sig;
     char enc[PE_SIGNER_ENCODED_MAX];
     size_t enclen = 0;
-    if (key) {
+    if (marked) {
+        enclen = pe_signature_mark_encode(down ? down : em.seq, enc);
+    } else if (key) {
         int64_t expect = signer_last(j, &j->tail) + 1;
         e = pe_signer_sign(j->signer, hash, &sig);
         /* A counter other than the next one would make a journal that does not verify; a
@@ -932,23 +1007,40 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         if (e == PE_OK && !(enclen = pe_signature_encode(&sig, enc)))
             e = PE_EINVAL;
         if (e) {
-            pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
-                     pe_signer_name(j->signer), pe_errname(e));
             pe_signer_resume(j->signer, expect - 1);
             free(rec);
+            if (pe_signer_is_down(e)) {
+                /* The device is gone: nothing is stored, and the caller opens an outage
+                 * (signer_down) or, for signer_up, goes on with it open. */
+                if (!j->sign_err)
+                    pe_warn("journal.signer_down", "seq=%lld signer=%s err=%s",
+                            (long long)em.seq, pe_signer_name(j->signer), pe_errname(e));
+                j->sign_err = e;
+                return PE_EUNAVAIL;
+            }
+            pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
+                     pe_signer_name(j->signer), pe_errname(e));
             return e;
         }
+        j->sign_err = 0;
     }
 
-    e = insert(j, &em, rec, len, hash, key ? enc : NULL, enclen);
+    e = insert(j, &em, rec, len, hash, marked || key ? enc : NULL, enclen);
     free(rec);
-    if (e && key) /* nothing was stored: the counter is not used */
+    if (e && key && !marked) /* nothing was stored: the counter is not used */
         pe_signer_resume(j->signer, signer_last(j, &j->tail));
-    if (e == PE_OK && key) {
+    if (e == PE_OK && marked) {
+        if (!down) {
+            j->tail.sig.down_seq = em.seq;
+            j->tail.sig.down_ms = em.ts_ms;
+        }
+    } else if (e == PE_OK && key) {
         memcpy(j->tail.sig.alg, sig.alg, sizeof sig.alg);
         memcpy(j->tail.sig.key_id, sig.key_id, sizeof sig.key_id);
         j->tail.sig.counter = sig.counter;
         j->tail.sig.seq = em.seq;
+        j->tail.sig.down_seq = 0;
+        j->tail.sig.down_ms = 0;
     } else if (e == PE_OK && m->type == PE_EV_SIGNER_INSTALLED) {
         memset(&j->tail.sig, 0, sizeof j->tail.sig);
         snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
@@ -957,8 +1049,53 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e == PE_OK && out) {
         out->seq = em.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->marked = marked;
     }
     return e;
+}
+
+int pe_journal_sign_error(const struct pe_journal *j)
+{
+    return j->sign_err;
+}
+
+int pe_journal_collective(struct pe_journal *j, struct pe_signer_collective *out)
+{
+    assert(j && out);
+    int e = j->sig_loaded ? PE_OK : load_signing(j);
+    if (e)
+        return e;
+    int64_t down = j->tail.sig.down_seq;
+    if (!down)
+        return PE_ESTATE;
+    sqlite3_stmt *st = NULL;
+    struct pe_signer_collective_acc *acc = NULL;
+    int rc = sqlite3_prepare_v2(j->db, "SELECT seq, hash FROM events WHERE seq >= ?1 AND "
+                                       "seq <= ?2 ORDER BY seq",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return journal__fail(j, rc, "collective");
+    sqlite3_bind_int64(st, 1, down);
+    sqlite3_bind_int64(st, 2, j->tail.seq);
+    e = pe_signer_collective_begin(down, &acc);
+    int64_t expect = down;
+    while (e == PE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        if (sqlite3_column_int64(st, 0) != expect || pe_signer_collective_add(acc, h ? h : ""))
+            e = PE_ECORRUPT;
+        expect++;
+    }
+    if (e == PE_OK && rc != SQLITE_DONE)
+        e = journal__fail(j, rc, "collective");
+    if (e == PE_OK && expect != j->tail.seq + 1)
+        e = PE_ECORRUPT;
+    sqlite3_finalize(st);
+    if (e) {
+        pe_signer_collective_abort(acc);
+        return e;
+    }
+    pe_signer_collective_end(acc, out);
+    return PE_OK;
 }
 
 int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
@@ -975,8 +1112,12 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (e)
         return e;
     struct pe_signature sg;
-    if (sig && pe_signature_decode(sig, siglen, &sg, NULL, 0) != PE_OK)
+    int64_t mark = 0;
+    if (sig && !pe_signature_mark_decode(sig, siglen, &mark) &&
+        pe_signature_decode(sig, siglen, &sg, NULL, 0) != PE_OK)
         return PE_EPARSE;
+    if (!j->sig_loaded && (e = load_signing(j)))
+        return e;
     struct pe_event_meta m;
     char hash[PE_SHA256_HEXLEN], why[160];
     e = pe_event_verify(rec, len, j->tail.seq + 1, j->tail.hash, &m, hash, NULL, why, sizeof why);
@@ -987,11 +1128,19 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (strcmp(m.store, j->store) != 0 || strcmp(m.terminal, j->terminal) != 0)
         return PE_EINVAL;
     e = insert(j, &m, rec, len, hash, sig, siglen);
-    if (e == PE_OK && sig) {
+    if (e == PE_OK && mark) {
+        /* Marked unsigned in a signer outage: the group stays; the outage is open. */
+        if (!j->tail.sig.down_seq) {
+            j->tail.sig.down_seq = mark;
+            j->tail.sig.down_ms = m.ts_ms;
+        }
+    } else if (e == PE_OK && sig) {
         memcpy(j->tail.sig.alg, sg.alg, sizeof sg.alg);
         memcpy(j->tail.sig.key_id, sg.key_id, sizeof sg.key_id);
         j->tail.sig.counter = sg.counter;
         j->tail.sig.seq = m.seq;
+        j->tail.sig.down_seq = 0;
+        j->tail.sig.down_ms = 0;
     } else if (e == PE_OK && m.type == PE_EV_SIGNER_INSTALLED) {
         /* Unsigned: signing turned off (a key's would not verify; verify says so). */
         memset(&j->tail.sig, 0, sizeof j->tail.sig);
@@ -1001,6 +1150,7 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (e == PE_OK && out) {
         out->seq = m.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->marked = mark != 0;
     }
     return e;
 }
@@ -1018,6 +1168,8 @@ int pe_journal_signing(struct pe_journal *j, struct pe_journal_signing *out)
     memcpy(out->key_id, g->key_id, sizeof out->key_id);
     out->counter = g->counter;
     out->seq = g->seq;
+    out->down_seq = g->down_seq;
+    out->down_ms = g->down_ms;
     return PE_OK;
 }
 
@@ -1170,6 +1322,12 @@ struct vgroup {
     int64_t seq;                       /* the signer_installed event's seq */
 };
 
+/* An outage of the signer as verification walks it (signer.h). */
+struct voutage {
+    int64_t down;                         /* its signer_down's seq, 0 when none is open */
+    struct pe_signer_collective_acc *acc; /* over the hashes from down on */
+};
+
 /* The signer_installed record at the row st stands on: start its group. */
 static int install_group(sqlite3_stmt *st, int64_t seq, struct vgroup *g, char *why,
                          size_t whylen)
@@ -1210,8 +1368,11 @@ static int install_group(sqlite3_stmt *st, int64_t seq, struct vgroup *g, char *
  * Check the signature of the row st stands on (the record of seq, hash already verified)
  * against the group, which a signer_installed row starts. res counts what verified.
  */
+static int check_up(sqlite3_stmt *st, int64_t seq, struct voutage *o,
+                    struct pe_journal_verify_result *res);
+
 static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgroup *g,
-                     struct pe_journal_verify_result *res)
+                     struct voutage *o, struct pe_journal_verify_result *res)
 {
     char *why = res->why;
     size_t whylen = sizeof res->why;
@@ -1220,11 +1381,73 @@ static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgr
     size_t bloblen = (size_t)sqlite3_column_bytes(st, 6);
     struct pe_signature sig;
     char w[96];
+    int64_t mark = 0;
+    bool is_down = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_DOWN)) == 0;
+    bool is_up = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_UP)) == 0;
+    if (blob && pe_signature_mark_decode(blob, bloblen, &mark)) {
+        /* Unsigned in an outage: a signer_down opens one (in a signing group), every other
+         * marked record must be inside the open one; the signer_up's collective covers them. */
+        if (is_down && o->down) {
+            snprintf(why, whylen, "seq %lld: signer_down inside the outage opened at seq %lld",
+                     (long long)seq, (long long)o->down);
+            return PE_ECHAIN;
+        }
+        if (is_down && (mark != seq || strcmp(g->alg, PE_SIGNER_ALG) != 0)) {
+            snprintf(why, whylen, "seq %lld: signer_down %s", (long long)seq,
+                     mark != seq ? "marked for another outage" : "with no signing key installed");
+            return PE_ECHAIN;
+        }
+        if (!is_down && !o->down) {
+            snprintf(why, whylen,
+                     "seq %lld: unsigned (marked signer down at seq %lld), but no outage of the "
+                     "signer is open",
+                     (long long)seq, (long long)mark);
+            return PE_ECHAIN;
+        }
+        if (!is_down && mark != o->down) {
+            snprintf(why, whylen,
+                     "seq %lld: marked for an outage at seq %lld, but the open one began at seq "
+                     "%lld",
+                     (long long)seq, (long long)mark, (long long)o->down);
+            return PE_ECHAIN;
+        }
+        if (is_up) {
+            snprintf(why, whylen, "seq %lld: signer_up is not signed", (long long)seq);
+            return PE_ECHAIN;
+        }
+        if (is_down) {
+            int e = pe_signer_collective_begin(seq, &o->acc);
+            if (e)
+                return e;
+            o->down = seq;
+        }
+        if (pe_signer_collective_add(o->acc, hash) != PE_OK)
+            return PE_EINVAL; /* hash was verified: cannot happen */
+        res->nmarked++;
+        return PE_OK;
+    }
+    if (o->down && !is_up) {
+        snprintf(why, whylen,
+                 "seq %lld: %s, but the signer is down since seq %lld and no signer_up covers "
+                 "seqs %lld-%lld",
+                 (long long)seq, blob ? "signed" : "not signed", (long long)o->down,
+                 (long long)o->down, (long long)seq - 1);
+        return PE_ECHAIN;
+    }
     if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
         int e = install_group(st, seq, g, why, whylen);
         if (e)
             return e;
         res->ngroups += strcmp(g->alg, PE_SIGNER_ALG) == 0;
+    }
+    if (is_down) {
+        snprintf(why, whylen, "seq %lld: signer_down is not marked unsigned", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_up && !o->down) {
+        snprintf(why, whylen, "seq %lld: signer_up, but no outage of the signer is open",
+                 (long long)seq);
+        return PE_ECHAIN;
     }
     if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
         snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
@@ -1263,10 +1486,61 @@ static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgr
                  (long long)seq);
         return PE_ECHAIN;
     }
+    if (is_up) {
+        int e = check_up(st, seq, o, res);
+        if (e)
+            return e;
+    }
     g->counter = sig.counter;
     res->nsigned++;
     if (!res->first_signed_seq)
         res->first_signed_seq = seq;
+    return PE_OK;
+}
+
+/* The signed signer_up at the row st stands on: its collective must cover exactly the open
+ * outage, seqs o->down to seq - 1, with their hashes' digest. Closes the outage. */
+static int check_up(sqlite3_stmt *st, int64_t seq, struct voutage *o,
+                    struct pe_journal_verify_result *res)
+{
+    const char *rec = sqlite3_column_blob(st, 5);
+    size_t len = (size_t)sqlite3_column_bytes(st, 5);
+    cJSON *r = NULL;
+    struct pe_signer_collective got, want;
+    int e = pe_json_parse(rec, len, &r, NULL, 0);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e == PE_OK)
+        e = pe_signer_collective_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &got);
+    cJSON_Delete(r);
+    pe_signer_collective_end(o->acc, &want);
+    o->acc = NULL;
+    int64_t down = o->down;
+    o->down = 0;
+    if (e) {
+        snprintf(res->why, sizeof res->why, "seq %lld: signer_up: its body is not a collective",
+                 (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (got.first_seq != want.first_seq || got.last_seq != want.last_seq) {
+        /* Name the first unsigned seq it leaves out (or the first it claims wrongly). */
+        int64_t bad = got.first_seq != want.first_seq ? down
+                      : got.last_seq < want.last_seq ? got.last_seq + 1
+                                                     : got.last_seq;
+        snprintf(res->why, sizeof res->why,
+                 "seq %lld: signer_up covers seqs %lld-%lld, but the outage is seqs %lld-%lld: "
+                 "seq %lld is not covered",
+                 (long long)seq, (long long)got.first_seq, (long long)got.last_seq,
+                 (long long)want.first_seq, (long long)want.last_seq, (long long)bad);
+        return PE_ECHAIN;
+    }
+    if (strcmp(got.hash, want.hash) != 0) {
+        snprintf(res->why, sizeof res->why,
+                 "seq %lld: signer_up: the collective hash does not match seqs %lld-%lld",
+                 (long long)seq, (long long)want.first_seq, (long long)want.last_seq);
+        return PE_ECHAIN;
+    }
+    res->noutages++;
     return PE_OK;
 }
 
@@ -1278,6 +1552,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     int64_t expect = 1;
     sqlite3_stmt *st = NULL;
     struct vgroup g = {0};
+    struct voutage o = {0};
     int e = PE_OK;
 
     pe_event_genesis(j->store, j->terminal, prev);
@@ -1297,7 +1572,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         } else {
             e = check_row(j, st, seq, prev, hash, res->why, sizeof res->why);
             if (e == PE_OK)
-                e = check_sig(st, seq, hash, &g, res);
+                e = check_sig(st, seq, hash, &g, &o, res);
         }
         if (e)
             break;
@@ -1326,6 +1601,8 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         res->bad_seq = expect;
     memcpy(res->alg, g.alg, sizeof res->alg);
     memcpy(res->key_id, g.key_id, sizeof res->key_id);
+    res->down_seq = o.down;
+    pe_signer_collective_abort(o.acc);
     pe_signer_pub_free(g.pub);
     sqlite3_finalize(st);
     return e;

@@ -184,8 +184,10 @@ int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, 
          * the same transaction replaced); what the body says is the version in force. */
         return pe_journal_counter_set(j, "catalog.version", num(body, "version"));
     case PE_EV_SIGNER_INSTALLED:
-        /* A key put in use: no stock or counter changes (the journal reads the key from the
-         * event itself when it verifies). */
+    case PE_EV_SIGNER_DOWN:
+    case PE_EV_SIGNER_UP:
+        /* A key put in use, or an outage of the signer: no stock or counter changes (the
+         * journal reads what it needs from the events themselves when it verifies). */
         return PE_OK;
     case PE_EV__COUNT:
         break;

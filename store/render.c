@@ -523,9 +523,31 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         else
             lr(&b, "Key id", gets(body, "key_id"));
         break;
+    case PE_EV_SIGNER_DOWN:
+        centre(&b, "SIGNATURE DEVICE UNAVAILABLE");
+        lr(&b, "Error", gets(body, "error"));
+        put(&b, "Events from here on are not signed\nuntil the device is back\n");
+        break;
+    case PE_EV_SIGNER_UP:
+        centre(&b, "SIGNATURE DEVICE BACK");
+        centre(&b, "COLLECTIVE SIGNATURE");
+        snprintf(left, sizeof left, "#%lld-#%lld", (long long)geti(body, "first_seq"),
+                 (long long)geti(body, "last_seq"));
+        lr(&b, "Unsigned receipts", left);
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "count"));
+        lr(&b, "Count", left);
+        snprintf(left, sizeof left, "%.16s", gets(body, "hash"));
+        lr(&b, "Hash", left);
+        break;
     case PE_EV__COUNT: /* not a type: pe_event_type_parse never gives it */
         free(b.p);
         return PE_EINVAL;
+    }
+    if (h->signer_down && type != PE_EV_SIGNER_DOWN) {
+        /* Committed unsigned (signer.h): a signed collective covers it once the device is
+         * back. */
+        centre(&b, "SIGNATURE DEVICE UNAVAILABLE");
+        centre(&b, "not signed");
     }
     rule(&b, '-');
     if (h->seq > 0) {
@@ -557,6 +579,11 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 int pe_render_record(const cJSON *rec, const char *title, char **text)
 {
+    return pe_render_record_down(rec, title, false, text);
+}
+
+int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text)
+{
     int64_t seq = 0, ts = 0;
     if (pe_json_get_int(rec, "seq", &seq) || pe_time_parse(gets(rec, "ts"), &ts))
         return PE_EINVAL;
@@ -569,6 +596,7 @@ int pe_render_record(const cJSON *rec, const char *title, char **text)
         .seq = seq,
         .id = gets(rec, "id"),
         .ts_ms = ts,
+        .signer_down = signer_down,
     };
     return pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(rec, "body"), text);
 }

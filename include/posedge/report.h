@@ -13,6 +13,7 @@
 #define POSEDGE_REPORT_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "posedge/journal.h"
 #include "posedge/receipt.h"
@@ -35,6 +36,7 @@ struct pe_render_hdr {
     int64_t seq;           /* receipt number; 0 for an uncommitted preview (ctl report --x) */
     const char *id;        /* event id, may be NULL */
     int64_t ts_ms;         /* event time */
+    bool signer_down;      /* committed unsigned in a signer outage: the receipt says so */
 };
 
 /*
@@ -47,5 +49,9 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 /* Render a parsed stored record (as returned by pe_event_verify's rec_out). */
 int pe_render_record(const cJSON *rec, const char *title, char **text);
+
+/* The same for a record stored unsigned in an outage of the signer (signer.h, the sig column's
+ * mark): the receipt says the signature device was unavailable, as the original did. */
+int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text);
 
 #endif

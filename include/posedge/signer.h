@@ -46,17 +46,46 @@
  * (signer "none" on a journal that was signed) is itself journaled, unsigned, as
  * {"alg":"none","signer":"none"}, so an unsigned record after a signed one is never silent.
  *
+ * Signer down. A signer whose device is gone (a token unplugged, a PKCS#11 session lost) answers
+ * sign with a signer-down error (pe_signer_is_down). Selling does not stop: the journal then
+ * stores events unsigned and marked so, inside an outage that two events bound (journal.h):
+ *
+ *   signer_down   opens the outage; unsigned and marked itself; body {"error":E,"key_id":K}
+ *                 (E the sign error's name, such as "EUNAVAIL"; K the group's key). Its event
+ *                 time is when the outage began.
+ *   <any event>   unsigned and marked: its sig column is
+ *                     {"alg":"none","signer_down":D}
+ *                 where D is the seq of the signer_down event that opened the outage (the
+ *                 signer_down event's own mark names its own seq).
+ *   signer_up     the signer is back, and this is the collective receipt (the Austrian
+ *                 Sammelbeleg): signed by the group's key with the counter one above the last
+ *                 one before the outage; body {"count":N,"first_seq":D,"hash":H,"last_seq":L}
+ *                 where L is the seq before signer_up, N = L - D + 1 and
+ *                     H = hex(SHA-256(h_D || h_D+1 || ... || h_L))
+ *                 over the records' hashes as their 64 lower-case hex digits, in seq order.
+ *                 Its event time is when the outage ended.
+ *
+ * So every record of the outage is covered by one signature after it: changing any of them
+ * changes its hash (and the chain after it), which changes H. Verification accepts a marked
+ * record only inside an outage (after its signer_down, before the signer_up that closes it);
+ * the signer_up must cover exactly D..L with the right H; an outage still open at the end of
+ * the journal is reported (the signer is still down), not an error. No signer_installed may
+ * come inside an outage: the key that was down is the one that closes it.
+ *
+ * Who retries. The journal never retries on its own: the till tries to commit signer_up before
+ * an event at most every signer.retry_ms, calling recover (below) first when the signer has it.
+ *
  * Implementations are ops tables: `software` (signer_software.c: a P-256 key in a 0600 file made
  * on the device, mbedTLS) and `pkcs11` (signer_pkcs11.c: a key made on a PKCS#11 token, a smart
  * card, TPM or HSM, that never leaves it; built where the Cryptoki header is, PE_HAVE_PKCS11). A
  * signer handle is the implementation's struct whose first member is struct pe_signer; callers
  * use only the wrappers below. A signer is used from one thread.
  *
- * The signer down. A signer whose device is gone (a token unplugged, its session lost) answers
- * sign with PE_EIO, and with nothing else: every other error of sign is a bug or a bad argument,
- * never the device. Its counter is then not consumed. pe_signer_recover opens the device again
- * (PE_EIO while it is still gone); once it returns PE_OK, sign works again with the same key and
- * the same counter.
+ * A signer whose device is gone (pkcs11: a token unplugged, its session lost) answers sign with
+ * PE_EIO (the test build's software signer, told to fail, with PE_EUNAVAIL), and with nothing
+ * else: every other error of sign is a bug or a bad argument, never the device. Its counter is
+ * then not consumed. pe_signer_recover opens the device again (PE_EIO while it is still gone);
+ * once it returns PE_OK, sign works again with the same key and the same counter.
  */
 #ifndef POSEDGE_SIGNER_H
 #define POSEDGE_SIGNER_H
@@ -127,7 +156,11 @@ struct pe_signer_ops {
     int (*resume)(struct pe_signer *s, int64_t last);
     /* mandatory: sign hash (64 hex) with the next counter, which this consumes */
     int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
-    /* optional: open the device again after sign said PE_EIO (software: none, never down) */
+    /* optional: after a signer-down error, reach the device again (reopen the session, log in
+     * again) with the same key: PE_OK when sign works again, the signer-down error while the
+     * device is still gone. Without it the till simply tries sign again (the software signer
+     * has nothing to reach). The till calls it at most every signer.retry_ms while an outage
+     * is open. */
     int (*recover)(struct pe_signer *s, char *err, size_t errlen);
     /* optional: one line saying where the key is (the token, its slot, the key's label) */
     int (*describe)(const struct pe_signer *s, char *out, size_t outlen);
@@ -186,8 +219,8 @@ static inline int pe_signer_resume(struct pe_signer *s, int64_t last)
     return s->ops->resume(s, last);
 }
 /* Sign hash (64 lower-case hex) with the next counter. Errors: PE_EINVAL (not a hash), PE_ERANGE
- * (the counter is exhausted), PE_ESYS (the signing failed), PE_EIO (the device is gone: the
- * signer is down, the counter not consumed; pe_signer_recover). */
+ * (the counter is exhausted), PE_ESYS (the signing failed), PE_EUNAVAIL or PE_EIO (the device is
+ * gone: signer down, pe_signer_is_down). */
 static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     return s->ops->sign(s, hash, out);
@@ -223,6 +256,17 @@ int pe_signer_counter_resume(int64_t *next, int64_t last);
 int pe_signer_prepare(int64_t next, const char *key_id, int64_t (*now)(void *ctx), void *now_ctx,
                       const char *hash, struct pe_signature *out, uint8_t digest[PE_SHA256_LEN]);
 
+/* The signer-down errors: what sign and recover answer when the signing device is unavailable,
+ * so that selling goes on unsigned (above). PE_EUNAVAIL says so plainly; PE_EIO (the device is
+ * gone) is taken the same way. Every other error of sign fails the commit as before. The
+ * journal reports a signer that is down as PE_EUNAVAIL only, so that it is never confused with
+ * an I/O error of the journal's own file. (open is not covered: a signer that cannot open at
+ * the agent's start stops the start, as before.) */
+static inline bool pe_signer_is_down(int err)
+{
+    return err == PE_EUNAVAIL || err == PE_EIO;
+}
+
 /* ---- shared by every implementation and every verifier ---- */
 
 /* The signed message of (hash, counter, signed_ms) into out; returns its length, or 0 when
@@ -242,6 +286,13 @@ size_t pe_signature_encode(const struct pe_signature *sig, char out[PE_SIGNER_EN
  * Errors: PE_EPARSE (why, may be NULL, says what is wrong). */
 int pe_signature_decode(const void *buf, size_t len, struct pe_signature *out, char *why,
                         size_t whylen);
+
+/* The sig column of a record stored unsigned during the outage opened at seq down_seq:
+ * {"alg":"none","signer_down":D}, NUL-terminated; returns its length, 0 when down_seq < 1. */
+size_t pe_signature_mark_encode(int64_t down_seq, char out[PE_SIGNER_ENCODED_MAX]);
+
+/* True when the sig column of len bytes is exactly such a mark; *down_seq gets D. */
+bool pe_signature_mark_decode(const void *buf, size_t len, int64_t *down_seq);
 
 /* A public key parsed for verifying. */
 struct pe_signer_pub;
@@ -276,5 +327,33 @@ struct pe_signer_installed {
  * Errors: PE_EINVAL (why says which field). */
 int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out, char *why,
                               size_t whylen);
+
+/* ---- the signer_up event's body (signer down, above) ---- */
+
+/* What a signer_up body says: the collective over the outage's records. */
+struct pe_signer_collective {
+    int64_t first_seq;            /* the signer_down event */
+    int64_t last_seq;             /* the last marked record */
+    int64_t count;                /* last_seq - first_seq + 1 */
+    char hash[PE_SHA256_HEXLEN];  /* over the records' hashes */
+};
+
+/* The collective over the marked records' hashes, in seq order from first_seq: begin, add
+ * each record's hash (64 lower-case hex), then end (which frees acc and fills c). Errors:
+ * PE_ENOMEM (begin), PE_EINVAL (add: not a hash; acc is unchanged). */
+struct pe_signer_collective_acc;
+int pe_signer_collective_begin(int64_t first_seq, struct pe_signer_collective_acc **out);
+int pe_signer_collective_add(struct pe_signer_collective_acc *acc, const char *hash);
+void pe_signer_collective_end(struct pe_signer_collective_acc *acc,
+                              struct pe_signer_collective *c);
+/* Free without a result; NULL is a no-op. */
+void pe_signer_collective_abort(struct pe_signer_collective_acc *acc);
+
+/* The body of c. *out is the caller's. Errors: PE_ENOMEM. */
+int pe_signer_collective_body(const struct pe_signer_collective *c, cJSON **out);
+
+/* Read a signer_up body: every field present, count = last - first + 1, hash 64 hex.
+ * Errors: PE_EINVAL. */
+int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *out);
 
 #endif

@@ -192,7 +192,8 @@ def state_document_has_every_field():
         seq = last_event(data)[0]
         for k in ("state", "ts", "version", "board", "store", "terminal", "started", "uptime_s",
                   "seq", "spooled", "delivered", "oldest_pending_ts", "oldest_pending_age_s",
-                  "journal_bytes", "free_disk_bytes", "shift", "operator", "devices"):
+                  "journal_bytes", "free_disk_bytes", "shift", "operator", "devices", "signer",
+                  "alarms"):
             check(k in st, "state document lacks %s: %s" % (k, st))
         check(st["state"] == "online" and st["version"] == version() and st["board"] == "sim",
               "state/version/board: %s" % st)
@@ -212,6 +213,9 @@ def state_document_has_every_field():
                                         "scanner"], "devices: %s" % st["devices"])
         check(all(v == {"driver": "fake", "status": "ok"} for v in st["devices"].values()),
               "devices: %s" % st["devices"])
+        check(st["signer"] == {"status": "ok", "outages": 0, "alarm": False, "down_since": None,
+                               "down_seq": None, "down_s": None, "unsigned": 0}
+              and st["alarms"] == [], "signer: %s, alarms: %s" % (st["signer"], st["alarms"]))
         # A bridge's ack moves the watermarks: the document follows within a second or so.
         run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-r", "-t", TOPIC + "ack",
              "-m", json.dumps({"spooled": seq, "delivered": seq})], timeout=30, check_rc=0)
@@ -483,6 +487,56 @@ def self_test_verdicts():
     p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "devices.scale.driver=serial",
              "--set", "devices.scale.path=/nonexistent/ttyUSB9", "--self-test"], check_rc=1)
     check("FAIL device scale" in p.stdout and "/nonexistent/ttyUSB9" in p.stdout, p.stdout)
+
+
+@test
+def signer_down_shows_in_the_state_with_its_alarm():
+    """The signer of a till is down (the test build's software signer fails while the file
+    PE_TEST_SIGNER_DOWN names exists): sales go on unsigned; the state says so and, the outage
+    being older than signer.down_alarm_s by the till's clock, raises the signer_down alarm; the
+    next event once the signer is back closes the outage and clears it."""
+    d = tmpdir("pe-fleet-signer")
+    data = os.path.join(d, "t01")
+    flag = os.path.join(d, "token-unplugged")
+    run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", SCENARIO], timeout=120,
+        check_rc=0)
+    open(flag, "w").close()
+    os.environ["PE_TEST_SIGNER_DOWN"] = flag
+    broker = till = answers = None
+    try:
+        run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "sim.start=%s12:00:00.000Z" % DAY,
+             "--shopper", "3"], timeout=120, check_rc=0)
+        down = db_rows(os.path.join(data, "journal.db"),
+                       "SELECT seq, ts_ms FROM events WHERE type = 'signer_down'")
+        check(len(down) == 1, "one outage opened: %s" % down)
+        broker = Mosquitto(d).start()
+        answers = Answers(broker, d)
+        till = Till(broker, data, "--set", "signer.down_alarm_s=3600")
+        till.mark()
+        till.start()
+        st = retained_state(broker)
+        seq = last_event(data)[0]
+        sg = st["signer"]
+        check(sg["status"] == "down" and sg["down_seq"] == down[0][0] and sg["alarm"] is True
+              and sg["unsigned"] == seq - down[0][0] + 1 and sg["down_s"] >= 3600
+              and st["alarms"] == ["signer_down"], "down, alarm raised: %s %s" % (sg, st["alarms"]))
+        os.remove(flag)
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 2, "signer_up, then the report: %s" % a)
+        check(db_rows(os.path.join(data, "journal.db"),
+                      "SELECT type FROM events WHERE seq = %d" % (seq + 1))[0][0] == "signer_up",
+              "the collective comes first")
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status") == "ok",
+                   15, "the signer ok in the state")
+        st = retained_state(broker)
+        check(st["signer"]["alarm"] is False and st["alarms"] == [] and st["signer"]["outages"] == 0,
+              "the alarm cleared: %s %s" % (st["signer"], st["alarms"]))
+    finally:
+        del os.environ["PE_TEST_SIGNER_DOWN"]
+        rc = teardown(broker, till, answers) if broker else None
+    check(rc == 0, "clean stop: exit status %s" % rc)
+    check(run([os.path.join(os.path.dirname(AGENT), "posedge-ctl"), "verify",
+               os.path.join(data, "journal.db")], check_rc=0).stdout.startswith("OK "), "verifies")
 
 
 if __name__ == "__main__":

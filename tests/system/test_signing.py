@@ -24,6 +24,12 @@ The same with signer.type pkcs11 on a SoftHSM2 token made per test (Debian's sof
 made on the token at the first start and found there at the next, every signature verified from
 its public key alone, refusals (wrong PIN, PIN file open to others, module or token missing)
 naming the file or setting, and the PIN never logged or printed.
+
+Signer down (include/posedge/signer.h): the test build's software signer fails as an unplugged
+token while the file PE_TEST_SIGNER_DOWN names exists. The till sells on: a signer_down event,
+then every event unsigned and marked, receipts saying SIGNATURE DEVICE UNAVAILABLE; once the
+signer is back a signed signer_up carries the collective over the outage, which the independent
+verifier here recomputes from the documented format; tampering with the outage is named.
 """
 import hashlib
 import json
@@ -107,9 +113,12 @@ def key_id(pub):
 
 def verify_alone(db):
     """Every signature of the journal, from the public keys its signer_installed events carry:
-    no posedge code involved. Returns the number verified."""
+    no posedge code involved. Records marked unsigned in an outage of the signer must be covered
+    by the signed signer_up after them: its collective is the SHA-256 over their hashes' hex
+    digits, in seq order. Returns the number verified."""
     hashes, serialization, ec, encode_dss_signature = crypto()
     pub, kid, last, n = None, None, 0, 0
+    down, covered = None, []
     for seq, typ, rec, h, sig in rows(db):
         if typ == "signer_installed":
             body = json.loads(rec)["body"]
@@ -120,11 +129,26 @@ def verify_alone(db):
         check(sig is not None, "seq %d is not signed" % seq)
         s = json.loads(sig)
         check(canonical(s) == bytes(sig), "seq %d: the sig column is canonical JSON" % seq)
+        if s.get("alg") == "none":
+            check(set(s) == {"alg", "signer_down"}, "seq %d: a mark: %s" % (seq, s))
+            if typ == "signer_down":
+                check(down is None and s["signer_down"] == seq, "seq %d opens an outage" % seq)
+                down = seq
+            check(down is not None and s["signer_down"] == down, "seq %d: inside the outage" % seq)
+            covered.append(h)
+            continue
         check(s["alg"] == "ES256" and s["key_id"] == kid, "seq %d: key %s" % (seq, s))
         check(last == 0 or s["counter"] == last + 1, "seq %d: counter %d after %d" % (seq, s["counter"], last))
         rs = bytes.fromhex(s["sig"])
         der = encode_dss_signature(int.from_bytes(rs[:32], "big"), int.from_bytes(rs[32:], "big"))
         pub.verify(der, (MESSAGE % (h, s["counter"], s["signed_ms"])).encode(), ec.ECDSA(hashes.SHA256()))
+        check((down is not None) == (typ == "signer_up"), "seq %d: %s with outage %s" % (seq, typ, down))
+        if typ == "signer_up":
+            body = json.loads(rec)["body"]
+            want = {"count": len(covered), "first_seq": down, "last_seq": seq - 1,
+                    "hash": hashlib.sha256("".join(covered).encode()).hexdigest()}
+            check(body == want, "seq %d: the collective %s, recomputed %s" % (seq, body, want))
+            down, covered = None, []
         last = s["counter"]
         n += 1
     return n
@@ -325,7 +349,8 @@ def refusals_at_start():
     cfg = json.loads(p.stdout)
     check(cfg["signer"] == {"type": "software", "key_file": "", "pkcs11_module": "",
                             "pkcs11_token": "posedge", "pkcs11_pin_file": "",
-                            "pkcs11_key": "posedge-fiscal"}, "signer settings: %s" % cfg["signer"])
+                            "pkcs11_key": "posedge-fiscal", "retry_ms": 1000,
+                            "down_alarm_s": 300}, "signer settings: %s" % cfg["signer"])
 
 
 # ---- the pkcs11 signer, on a SoftHSM2 token ----
@@ -441,6 +466,85 @@ def pkcs11_release_agent_is_valgrind_clean():
              "--shopper", "20", "--seed", "9"] + START + sets, env=env, timeout=900)
     check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
     ctl("verify", os.path.join(d, "journal.db"), check_rc=0)
+
+
+@test
+def signer_down_sells_unsigned_then_collective():
+    d = tmpdir()
+    db = os.path.join(d, "journal.db")
+    flag = os.path.join(d, "token-unplugged")
+    env = {"PE_TEST_SIGNER_DOWN": flag}
+    shop(d, 5)
+    n_signed = len(journal_events(db))
+    receipts = os.path.join(d, "receipts.txt")
+    printed = os.path.getsize(receipts)
+    # The token is unplugged: the till sells on, every event committed unsigned.
+    open(flag, "w").close()
+    p = agent(d, *START, "--shopper", "8", "--seed", "2", env=env)
+    check("event=till.signer_down seq=%d " % (n_signed + 1) in p.stderr, p.stderr[-1500:])
+    ev = journal_events(db)
+    outage = ev[n_signed:]
+    check(outage[0]["type"] == "signer_down" and outage[0]["body"]["error"] == "EUNAVAIL",
+          "the outage opens on record: %s" % outage[0])
+    check(sum(e["type"] == "sale" for e in outage) >= 3, "sales went on: %s" % [e["type"] for e in outage])
+    sigs = dict(db_rows(db, "SELECT seq, sig FROM events"))
+    down = outage[0]["seq"]
+    mark = '{"alg":"none","signer_down":%d}' % down
+    check(all(bytes(sigs[e["seq"]]).decode() == mark for e in outage), "every one marked")
+    with open(receipts) as f:
+        f.seek(printed)
+        text = f.read()
+    printed_seqs = [int(x) for x in re.findall(r"Receipt s001/t01 #(\d+)", text)]
+    check(printed_seqs and text.count("SIGNATURE DEVICE UNAVAILABLE") == len(printed_seqs),
+          "each receipt says the signature device is unavailable:\n%s" % text[:1500])
+    v = ctl("verify", db, check_rc=0).stdout
+    check("signer down since seq %d (not covered yet)" % down in v, v)
+    # A restart with the token still out goes on marking the same outage.
+    agent(d, *START, "--shopper", "2", "--seed", "3", env=env)
+    still = journal_events(db)[len(ev):]
+    check(still and all(bytes(dict(db_rows(db, "SELECT seq, sig FROM events"))[e["seq"]]).decode() == mark
+                        for e in still), "the outage goes on across a restart")
+    last_unsigned = journal_events(db)[-1]["seq"]
+    # Back: the first event closes the outage with the signed collective, then signing goes on.
+    os.remove(flag)
+    p = agent(d, *START, "--shopper", "4", "--seed", "4", env=env)
+    check("event=till.signer_up seq=%d covers=%d-%d" % (last_unsigned + 1, down, last_unsigned) in p.stderr,
+          p.stderr[-1500:])
+    ev = journal_events(db)
+    up = ev[last_unsigned]
+    check(up["type"] == "signer_up" and up["body"]["first_seq"] == down
+          and up["body"]["last_seq"] == last_unsigned, "the collective: %s" % up)
+    v = ctl("verify", db, check_rc=0).stdout
+    check(("%d unsigned while the signer was down, 1 outage covered" % (last_unsigned - down + 1)) in v, v)
+    n = verify_alone(db)
+    check(n == len(ev) - (last_unsigned - down + 1), "every signature and the collective verify alone")
+    # Tampering: a mark removed, a signed record marked, a marked sale changed (chain recomputed).
+    all_rows = rows(db)
+    sale = next(r for r in all_rows if r[0] > down and r[1] == "sale")
+    set_sig(db, sale[0], None)
+    verify_fails_at(db, sale[0], "not signed, but the signer is down since seq %d" % down)
+    set_sig(db, sale[0], mark)
+    signed = all_rows[2]
+    set_sig(db, signed[0], '{"alg":"none","signer_down":%d}' % signed[0])
+    verify_fails_at(db, signed[0], "no outage of the signer is open")
+    set_sig(db, signed[0], bytes(signed[4]).decode())
+    ctl("verify", db, check_rc=0)
+    con = sqlite3.connect(db)
+    prev = None
+    for seq, _, rec, h, _ in all_rows:
+        if seq < sale[0]:
+            prev = h
+            continue
+        obj = json.loads(rec)
+        if seq == sale[0]:
+            obj["body"]["totals"]["total"] += 1
+        new, nh = seal(obj, prev)
+        con.execute("UPDATE events SET record = ?, hash = ? WHERE seq = ?", (new, nh, seq))
+        prev = nh
+    con.commit()
+    con.close()
+    check(chain_intact(db), "the recomputed chain is intact")
+    verify_fails_at(db, last_unsigned + 1, "signature does not verify")
 
 
 if __name__ == "__main__":

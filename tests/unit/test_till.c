@@ -11,6 +11,11 @@
  * says now; a bad document, a delta on the wrong base, a content hash that does not match and
  * a barcode taken twice all leave the old catalog in force; and an I/O failure at every write of
  * an apply leaves the old catalog or the new one, never a mix.
+ *
+ * Signer down (signer.h): a sale made while the signer fails is committed after a signer_down,
+ * unsigned, and its receipt says so; the signer is tried again no more often than the setting
+ * says; the state's alarm rises after the configured time by the till's clock and clears when
+ * the signed collective (signer_up) closes the outage; the journal verifies.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -1400,8 +1405,138 @@ static void t_catalog_apply_atomic_under_io_faults(void)
     cJSON_Delete(items);
 }
 
+/* ---- signer down ---- */
+
+static void cash_sale(void)
+{
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+}
+
+static const char *type_at(int64_t seq, char out[32])
+{
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    snprintf(out, 32, "%s", type);
+    cJSON_Delete(rec);
+    return out;
+}
+
+static void t_signer_down(void)
+{
+    fx_setup();
+    till_destroy(F.till);
+    /* The software signer of test builds fails as an unplugged token while this file exists. */
+    const char *flag = pe_test_path(2, "unplugged");
+    setenv("PE_TEST_SIGNER_DOWN", flag, 1);
+    struct pe_signer_conf sc = {
+        .key_file = pe_test_path(3, "signer.key"), .store = "s001", .terminal = "t01"};
+    struct pe_signer *s = NULL;
+    char err[256], ty[32];
+    CHECK_OK(pe_signer_open(&pe_signer_software, &sc, &s, err, sizeof err));
+    unsetenv("PE_TEST_SIGNER_DOWN");
+    struct till_deps d = {
+        .journal = F.j, .catalog = F.cat, .rng = F.rng, .signer = s, .printer = F.printer,
+        .display = F.display, .payment = F.payment, .store = "s001", .terminal = "t01",
+        .currency = "EUR", .title = "test shop", .now = fx_now,
+        .signer_retry_ms = 60000, .signer_down_alarm_s = 300,
+    };
+    CHECK_OK(till_create(&d, &F.till));
+    struct till_signer ts;
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "ok");
+    CHECK(!ts.alarm);
+    open_for_trade(); /* 1 signer_installed, 2 shift_open */
+    CHECK_INT(last_seq(), 2);
+
+    FILE *f = fopen(flag, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    cash_sale(); /* 3 signer_down, 4 the sale, unsigned */
+    CHECK_INT(last_seq(), 4);
+    CHECK_STR(type_at(3, ty), "signer_down");
+    CHECK_STR(type_at(4, ty), "sale");
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(3, &b, &type);
+    const char *e = NULL;
+    CHECK_OK(pe_json_get_str(b, "error", &e));
+    CHECK_STR(e, "EUNAVAIL");
+    cJSON_Delete(rec);
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    const char *r4 = strstr(receipts, "SIGNATURE DEVICE UNAVAILABLE");
+    CHECK(r4 != NULL && strstr(r4, "Receipt s001/t01 #4") != NULL);
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 1);
+    free(receipts);
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "down");
+    CHECK_INT(ts.down_seq, 3);
+    CHECK_INT(ts.nunsigned, 2);
+    CHECK_INT(ts.outages, 1);
+    CHECK(!ts.alarm);
+
+    /* Back, but not tried again before signer.retry_ms has passed: still unsigned. */
+    unlink(flag);
+    cash_sale();
+    CHECK_INT(last_seq(), 5);
+    CHECK_STR(type_at(5, ty), "sale");
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 2);
+    free(receipts);
+
+    /* Down longer than signer.down_alarm_s by the till's clock: the alarm. */
+    int64_t down_ms = ts.down_ms;
+    F.clock = down_ms + 250 * 1000;
+    till_signer(F.till, &ts);
+    CHECK(!ts.alarm);
+    F.clock = down_ms + 400 * 1000;
+    till_signer(F.till, &ts);
+    CHECK(ts.alarm);
+    CHECK_INT(ts.nunsigned, 3);
+    CHECK(ts.down_s >= 400);
+
+    /* The next event tries again: the collective first, then the sale, signed. */
+    cash_sale();
+    CHECK_INT(last_seq(), 7);
+    CHECK_STR(type_at(6, ty), "signer_up");
+    rec = event_at(6, &b, &type);
+    CHECK_INT(iget(b, "first_seq"), 3);
+    CHECK_INT(iget(b, "last_seq"), 5);
+    CHECK_INT(iget(b, "count"), 3);
+    cJSON_Delete(rec);
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 2);
+    CHECK(strstr(receipts, "Receipt s001/t01 #7") != NULL);
+    free(receipts);
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "ok");
+    CHECK(!ts.alarm);
+    CHECK_INT(ts.down_seq, 0);
+    /* A copy says what the original said. */
+    int64_t printed = 0;
+    char why[160];
+    CHECK_OK(till_reprint(F.till, 4, &printed, ty, why, sizeof why));
+    CHECK_OK(till_reprint(F.till, 7, &printed, ty, why, sizeof why));
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 3);
+    free(receipts);
+    struct pe_journal_verify_result vr;
+    CHECK_OK(pe_journal_verify(F.j, &vr));
+    CHECK_INT(vr.count, 7);
+    CHECK_INT(vr.nmarked, 3);
+    CHECK_INT(vr.noutages, 1);
+    CHECK_INT(vr.nsigned, 4);
+    till_destroy(F.till);
+    F.till = NULL;
+    pe_signer_close(s);
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
+    {"signer_down", t_signer_down},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
     {"weighed_items", t_weighed_items},
     {"card_decline_then_card_no_pan_stored", t_card_decline_then_cash_no_pan_stored},
