@@ -26,8 +26,8 @@ import sqlite3
 import subprocess
 import uuid
 
-from lib import (AGENT, CONFIG, SRC, Mosquitto, check, db_rows, main, now, run, test, tmpdir,
-                 wait_until)
+from lib import (AGENT, CONFIG, PIN, SRC, Mosquitto, check, db_rows, main, now, run,
+                 softhsm_token, test, tmpdir, wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 DAY = "2026-11-21T"  # the day of SCENARIO's clock, from 08:00
@@ -537,6 +537,63 @@ def signer_down_shows_in_the_state_with_its_alarm():
     check(rc == 0, "clean stop: exit status %s" % rc)
     check(run([os.path.join(os.path.dirname(AGENT), "posedge-ctl"), "verify",
                os.path.join(data, "journal.db")], check_rc=0).stdout.startswith("OK "), "verifies")
+
+
+@test
+def pkcs11_token_removed_mid_run_then_collective():
+    """A running till signs with a key on a real PKCS#11 token (SoftHSM2) and loses the token:
+    its token directory is taken away under it. Selling goes on: the next command's event opens
+    an outage (signer_down) and is committed unsigned, the state says down; the token back, the
+    next event is the signed collective (signer_up) by the same key, the counter continuing, and
+    posedge-ctl verify checks the whole journal. The PIN appears in no log."""
+    d = tmpdir("pe-fleet-p11")
+    data = os.path.join(d, "t01")
+    os.mkdir(data, 0o700)
+    env, sets, _ = softhsm_token(d)
+    os.environ.update(env)
+    db = os.path.join(data, "journal.db")
+    tokens = os.path.join(d, "tokens")
+    broker = till = answers = None
+    try:
+        broker = Mosquitto(d).start()
+        answers = Answers(broker, d)
+        till = Till(broker, data, "--set", "signer.retry_ms=0", *sets)
+        till.mark()
+        till.start()
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"], "a signed report: %s" % a)
+        seq = a["result"]["seq"]
+        kid = db_rows(db, "SELECT json_extract(CAST(record AS TEXT), '$.body.key_id') FROM events "
+                          "WHERE type = 'signer_installed'")[0][0]
+        os.rename(tokens, tokens + ".away")  # the token is pulled out
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 2, "selling goes on: %s" % a)
+        rows = db_rows(db, "SELECT seq, type, sig FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        mark = '{"alg":"none","signer_down":%d}' % (seq + 1)
+        check([r[1] for r in rows] == ["signer_down", "x_report"]
+              and all(bytes(r[2]).decode() == mark for r in rows),
+              "the outage opened, its events marked: %s" % rows)
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status")
+                   == "down", 15, "the signer down in the state")
+        os.rename(tokens + ".away", tokens)  # and put back
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 4, "the collective, then the report: %s" % a)
+        up = db_rows(db, "SELECT type, json_extract(CAST(record AS TEXT), '$.body'), sig FROM events "
+                         "WHERE seq = ?", (seq + 3,))[0]
+        body, sig = json.loads(up[1]), json.loads(bytes(up[2]))
+        check(up[0] == "signer_up" and body["first_seq"] == seq + 1 and body["last_seq"] == seq + 2
+              and sig["key_id"] == kid, "signer_up by the token's key covers the outage: %s" % (up,))
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status")
+                   == "ok", 15, "the signer ok in the state")
+    finally:
+        for k in env:
+            del os.environ[k]
+        rc = teardown(broker, till, answers) if broker else None
+    check(rc == 0, "clean stop: exit status %s" % rc)
+    v = run([os.path.join(os.path.dirname(AGENT), "posedge-ctl"), "verify", db], check_rc=0).stdout
+    check(v.startswith("OK ") and "2 unsigned while the signer was down, 1 outage covered" in v, v)
+    with open(os.path.join(data, "agent.log")) as f:
+        check(PIN not in f.read(), "the PIN is never logged")
 
 
 if __name__ == "__main__":

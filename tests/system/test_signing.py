@@ -38,8 +38,8 @@ import re
 import shutil
 import sqlite3
 
-from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows,
-                 journal_events, main, run, test, tmpdir)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, PIN, SIM_START, agent, check, ctl, db_rows,
+                 journal_events, main, run, softhsm_token, test, tmpdir)
 
 START = ["--set", "sim.start=" + SIM_START]
 MESSAGE = "posedge-sig/1|%s|%d|%d"
@@ -355,35 +355,12 @@ def refusals_at_start():
 
 # ---- the pkcs11 signer, on a SoftHSM2 token ----
 
-SOFTHSM2 = os.environ.get("PE_TEST_SOFTHSM2", "/usr/lib/softhsm/libsofthsm2.so")
-PIN = "582046"  # the user PIN: never in a log, a message, a receipt or the printed config
-SO_PIN = "193847"
-
-
-def token(d, label="till-t01"):
-    """A SoftHSM2 of d's own (SOFTHSM2_CONF) with one token; returns (env, the agent's --set
-    arguments for signer.type pkcs11, the PIN file)."""
-    check(os.path.exists(SOFTHSM2), "SoftHSM2's module %s: install softhsm2 (scripts/deps.sh)" % SOFTHSM2)
-    tokens = os.path.join(d, "tokens")
-    os.mkdir(tokens, 0o700)
-    conf = os.path.join(d, "softhsm2.conf")
-    with open(conf, "w") as f:
-        f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % tokens)
-    env = {"SOFTHSM2_CONF": conf}
-    run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin",
-         SO_PIN], env=env, check_rc=0)
-    pin = os.path.join(d, "token.pin")
-    with open(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
-        f.write(PIN + "\n")
-    sets = ["--set", "signer.type=pkcs11", "--set", "signer.pkcs11_module=" + SOFTHSM2,
-            "--set", "signer.pkcs11_token=" + label, "--set", "signer.pkcs11_pin_file=" + pin]
-    return env, sets, pin
 
 
 @test
 def pkcs11_token_signs_every_event():
     d = tmpdir()
-    env, sets, pin = token(d)
+    env, sets, pin = softhsm_token(d)
     # --self-test before the first start: the token and PIN are fine, the key not made yet.
     p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"] + sets, env=env, check_rc=0)
     check(re.search(r"^ok   signer: pkcs11: no key \"posedge-fiscal\" on token \"till-t01\" yet",
@@ -423,7 +400,7 @@ def pkcs11_token_signs_every_event():
 @test
 def pkcs11_refusals_name_the_setting():
     d = tmpdir()
-    env, sets, pin = token(d)
+    env, sets, pin = softhsm_token(d)
     db = os.path.join(d, "journal.db")
 
     def refused(extra, rc, *needles):
@@ -459,7 +436,7 @@ def pkcs11_release_agent_is_valgrind_clean():
     """The token's module (SoftHSM2, with OpenSSL under it) loaded, used and finalised inside
     the agent: no error and no leak of the agent's own."""
     d = tmpdir()
-    env, sets, _ = token(d)
+    env, sets, _ = softhsm_token(d)
     p = run(["valgrind", "--error-exitcode=9", "--leak-check=full",
              "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
              "-q", os.path.join(BIN_RELEASE, "posedge-agent"), "-c", CONFIG, "--data-dir", d,
