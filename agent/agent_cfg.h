@@ -6,6 +6,7 @@
 #ifndef POSEDGE_AGENT_CFG_H
 #define POSEDGE_AGENT_CFG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "posedge/cfg.h"
@@ -33,6 +34,7 @@ struct agent_cfg {
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
     char signer_type[PE_SIGNER_NAME_MAX];  /* signer.h's implementation, or "none" */
     char signer_key_file[AGENT_PATH_MAX];  /* the software signer's key ("": data_dir's) */
+    bool till_training;                    /* training mode: flagged, kept out of every total */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */
