@@ -77,6 +77,10 @@ static int check_signer(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL                        \
     }
+#define BOOL(k, f, d, h)                                                                           \
+    {                                                                                              \
+        k, PE_CFG_BOOL, offsetof(struct agent_cfg, f), 0, d, 0, 0, h, NULL                         \
+    }
 /* The three keys of each device class (PE_DEV_CLASSES), in the classes' order. */
 #define DEV(e, cls, label, input)                                                                  \
     STR("devices." #cls ".driver", dev[PE_DEV_##e].driver, "fake", 1, 15,                          \
@@ -125,6 +129,9 @@ const struct pe_cfg_opt agent_cfg_table[] = {
         "the till's state raises the signer_down alarm once the signer has been down this "
         "long, by the till's clock"),
     PE_DEV_CLASSES(DEV)
+    BOOL("till.training", till_training, "false",
+         "training mode: sales, returns and voids are flagged \"training\", print TRAINING and stay "
+         "out of every total and out of stock (live: from the next basket)"),
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
     STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,
         "simulated clock's start, UTC \"YYYY-MM-DDTHH:MM:SS.mmmZ\" (\"\": now); never behind "

@@ -6,6 +6,7 @@
 #ifndef POSEDGE_AGENT_CFG_H
 #define POSEDGE_AGENT_CFG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "posedge/cfg.h"
@@ -39,6 +40,7 @@ struct agent_cfg {
     char signer_pkcs11_key[65];                  /* pkcs11: the key's label on the token */
     int64_t signer_retry_ms;               /* signer down: try again at most this often */
     int64_t signer_down_alarm_s;           /* signer down this long: alarm */
+    bool till_training;                    /* training mode: flagged, kept out of every total */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */

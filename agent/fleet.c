@@ -283,6 +283,7 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
          (free_bytes >= 0 ? cJSON_AddNumberToObject(o, "free_disk_bytes", free_bytes)
                           : cJSON_AddNullToObject(o, "free_disk_bytes")) &&
          cJSON_AddStringToObject(o, "shift", till_shift_open(f->d.till) ? "open" : "closed") &&
+         cJSON_AddBoolToObject(o, "training", till_training(f->d.till)) &&
          (op[0] ? cJSON_AddStringToObject(o, "operator", op)
                 : cJSON_AddNullToObject(o, "operator")) &&
          add_cert(f, o, now) && add_denied(f, o) && add_signer(f, o) &&

@@ -612,6 +612,7 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         .terminal = a->cfg.terminal,
         .currency = a->cfg.currency,
         .title = a->cfg.title,
+        .training = a->cfg.till_training,
         .now = a->sim ? sim_clock : real_clock,
         .now_ctx = a,
         .committed = on_committed,

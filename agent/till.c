@@ -71,6 +71,7 @@ struct basket {
     int ntenders;
     bool commit_failed;       /* fully paid, commit failed: waiting for a retry */
     char customer[PE_ID_MAX]; /* customer (loyalty) id, "" when none */
+    bool training;            /* opened in training mode: flagged, kept out of every total */
 };
 
 struct totals {
@@ -112,6 +113,7 @@ struct pe_till {
     int64_t tender_start_us;   /* when the final tender input arrived (latency) */
     char line1[64], line2[64]; /* what the display shows */
     struct till_stats stats;
+    bool training;                       /* training mode: the next baskets are training */
     bool install;                        /* a signer_installed event is due before the next event */
     const struct pe_signer_key *install_key; /* the key it records; NULL: signing turned off */
     int64_t down_seq;   /* an outage of the signer is open: its signer_down (signer.h), 0 none */
@@ -446,6 +448,14 @@ static int basket_body(const struct pe_till *t, enum pe_event_type type, cJSON *
         add_s(b, "reason", "cancelled by operator", &err);
         add_s(b, "mode", t->b.mode == MODE_RETURN ? "return" : "sale", &err);
     }
+    if (t->b.training && !err && !cJSON_AddTrueToObject(b, "training"))
+        err = PE_ENOMEM;
+    /* The perpetual total including this record (report.h), from the counters of every
+     * committed record: basket_body runs inside the event's own transaction. */
+    int64_t perpetual = 0;
+    if (!err)
+        err = pe_totals_perpetual(t->d.journal, &perpetual);
+    add_i(b, "perpetual_total", perpetual + pe_totals_delta(type, b), &err);
     if (err) {
         cJSON_Delete(b);
         return err;
@@ -464,6 +474,7 @@ struct op {
     bool cash_drawer; /* open the drawer after the commit */
     bool quiet;       /* the till's own work (a catalog applied): nothing printed, and a
                        * failure is the caller's to report, not a refusal on the display */
+    int64_t ts_ms;    /* the event time when the caller read the clock already; 0: now */
 };
 
 static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
@@ -520,7 +531,7 @@ static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
     if (t->install && !own && !t->down_seq && (rc = install_signer(t)))
         goto failed;
 again:
-    ts = t->d.now(t->d.now_ctx);
+    ts = op->ts_ms ? op->ts_ms : t->d.now(t->d.now_ctx); /* a closing: its Z's time */
     rc = pe_journal_begin(j);
     if (rc)
         goto failed;
@@ -809,6 +820,7 @@ static int open_basket(struct pe_till *t, enum basket_mode mode)
     if (rc)
         return rc;
     t->b.mode = mode;
+    t->b.training = t->training;
     t->state = TILL_BASKET;
     memcpy(t->b.customer, t->next_customer, sizeof t->b.customer);
     t->next_customer[0] = '\0';
@@ -1498,6 +1510,16 @@ static void start_return(struct pe_till *t, const struct pe_key_input *k)
             refuse(t, "Unknown sale", "no sale with id %.36s", k->text);
         goto done;
     }
+    cJSON *sale_body = cJSON_GetObjectItemCaseSensitive(parsed, "body");
+    if (pe_totals_training(sale_body) != t->training) {
+        /* Training money never meets real money: a training sale is returned in training
+         * mode only, and a real sale never is. */
+        refuse(t, t->training ? "Training: real sale" : "Training sale",
+               t->training ? "receipt #%lld is a real sale: leave training mode to return it"
+                           : "receipt #%lld was made in training mode",
+               (long long)seq);
+        goto done;
+    }
     if ((rc = open_basket(t, MODE_RETURN))) {
         refuse(t, "Cannot start a return", "%s", pe_strerror(rc));
         goto done;
@@ -1604,6 +1626,80 @@ struct report_ctx {
     int64_t number;
 };
 
+/* ---- month and year closings ---- */
+
+struct closing_ctx {
+    enum pe_event_type type; /* PE_EV_MONTH_CLOSE or PE_EV_YEAR_CLOSE */
+    char period[8];          /* "YYYY-MM" or "YYYY" */
+    int64_t number;
+};
+
+static int closing_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    struct closing_ctx *c = ctx;
+    (void)seq;
+    int64_t n = 0;
+    int rc = pe_journal_counter_get(t->d.journal, c->type == PE_EV_MONTH_CLOSE
+                                                      ? "close.month.number"
+                                                      : "close.year.number",
+                                    &n);
+    if (rc)
+        return rc;
+    c->number = n + 1;
+    return pe_report_closing(t->d.journal, c->type, c->period, t->d.currency, c->number, body);
+}
+
+/*
+ * Before a Z report at time now: when the month (year) of the last Z report is over,
+ * commit its month_close (and year_close) first, so the closing sums exactly the Z reports of
+ * its period and the Z about to be taken opens the next one. A month without a Z report has
+ * nothing to close. Returns PE_OK (nothing due, or committed) or the commit's error (then the
+ * Z report must not follow: the closing would be skipped).
+ */
+static int close_periods(struct pe_till *t, int64_t now)
+{
+    struct pe_journal *j = t->d.journal;
+    int64_t last_z = 0, ts = 0;
+    char *rec = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL;
+    const char *tss = NULL;
+    int rc = pe_journal_counter_get(j, "m.last_seq", &last_z);
+    if (rc || last_z == 0)
+        return rc;
+    if ((rc = pe_journal_get(j, last_z, &rec, &len)) == PE_OK &&
+        (rc = pe_json_parse(rec, len, &doc, NULL, 0)) == PE_OK &&
+        (pe_json_get_str(doc, "ts", &tss) || pe_time_parse(tss, &ts)))
+        rc = PE_EINVAL;
+    cJSON_Delete(doc);
+    free(rec);
+    if (rc) {
+        refuse(t, "Journal error: not recorded", "the last Z report (seq %lld) unreadable: %s",
+               (long long)last_z, pe_strerror(rc));
+        return rc;
+    }
+    static const enum pe_event_type types[] = {PE_EV_MONTH_CLOSE, PE_EV_YEAR_CLOSE};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        struct closing_ctx c = {.type = types[i]};
+        char cur[8];
+        pe_totals_period(c.type, ts, c.period);
+        pe_totals_period(c.type, now, cur);
+        if (strcmp(cur, c.period) <= 0)
+            break; /* the period of the last Z is still open (a year only closes with a month) */
+        char id[PE_UUID_STRLEN];
+        if ((rc = pe_rng_uuid(t->d.rng, id)))
+            return rc;
+        struct op op = {
+            .type = c.type, .id = id, .build = closing_build, .ctx = &c, .ts_ms = now};
+        int64_t seq = 0;
+        if ((rc = commit(t, &op, &seq)))
+            return rc;
+        pe_info("till.closing", "type=%s period=%s number=%lld seq=%lld",
+                pe_event_type_name(c.type), c.period, (long long)c.number, (long long)seq);
+    }
+    return PE_OK;
+}
+
 static int report_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
 {
     struct report_ctx *c = ctx;
@@ -1634,9 +1730,13 @@ static void report(struct pe_till *t, bool z)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {
-        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
-    if (commit(t, &op, NULL) == PE_OK) {
+    /* The Z report's time decides its month, so the closings are judged by the same time. */
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT,
+                    .id = id,
+                    .build = report_build,
+                    .ctx = &c,
+                    .ts_ms = t->d.now(t->d.now_ctx)};
+    if ((!z || close_periods(t, op.ts_ms) == PE_OK) && commit(t, &op, NULL) == PE_OK) {
         char l2[32];
         snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
         show(t, z ? "Z report" : "X report", l2);
@@ -1668,11 +1768,16 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
         snprintf(why, len, "cannot draw an event id: %s", pe_strerror(rc));
         return rc;
     }
-    struct op op = {
-        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT,
+                    .id = id,
+                    .build = report_build,
+                    .ctx = &c,
+                    .ts_ms = t->d.now(t->d.now_ctx)};
     memcpy(saved, t->operator_, sizeof saved);
     snprintf(t->operator_, sizeof t->operator_, "%s", operator_);
-    rc = commit(t, &op, seq);
+    rc = z ? close_periods(t, op.ts_ms) : PE_OK;
+    if (rc == PE_OK)
+        rc = commit(t, &op, seq);
     memcpy(t->operator_, saved, sizeof saved);
     if (rc) {
         snprintf(why, len, "not recorded: %s", pe_strerror(rc));
@@ -1980,6 +2085,8 @@ int till_park(struct pe_till *t)
     add_i(p, "disc_amount", t->b.disc_amount, &err);
     add_s(p, "operator", t->operator_, &err);
     add_s(p, "customer", t->b.customer, &err);
+    if (t->b.training && !err && !cJSON_AddTrueToObject(p, "training"))
+        err = PE_ENOMEM;
     for (int i = 0; i < t->b.nlines; i++) {
         const struct line *l = &t->b.lines[i];
         if (l->voided)
@@ -2041,6 +2148,7 @@ static void unpark(struct pe_till *t)
     const char *cust = "";
     if (pe_json_get_str(p, "customer", &cust) == PE_OK && pe_event_id_valid(cust, 1))
         snprintf(t->b.customer, sizeof t->b.customer, "%s", cust);
+    t->b.training = pe_totals_training(p);
     const cJSON *l;
     cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "lines"))
     {
@@ -2532,6 +2640,7 @@ int till_create(const struct till_deps *deps, struct pe_till **out)
     if (!t)
         return PE_ENOMEM;
     t->d = *deps;
+    t->training = deps->training;
     if (!t->d.now)
         t->d.now = wall_clock; /* the real clock when none is given */
     int64_t open = 0;
@@ -2587,6 +2696,18 @@ bool till_basket_open(const struct pe_till *t)
 enum till_state till_state(const struct pe_till *t)
 {
     return t->state;
+}
+
+void till_set_training(struct pe_till *t, bool on)
+{
+    if (t->training != on)
+        pe_info("till.training", "on=%d", on);
+    t->training = on;
+}
+
+bool till_training(const struct pe_till *t)
+{
+    return t->training;
 }
 
 const struct till_stats *till_stats(const struct pe_till *t)

@@ -46,6 +46,7 @@ struct till_deps {
     const char *terminal;
     const char *currency;
     const char *title;         /* first line of every receipt */
+    bool training;             /* start in training mode (till_set_training) */
     int64_t (*now)(void *ctx); /* the terminal clock: UTC ms (NULL: the real clock) */
     void *now_ctx;
     /* Called after each commit (body borrowed for the call); may be NULL. */
@@ -153,6 +154,16 @@ int till_catalog_apply(struct pe_till *t, const struct till_catalog_update *u, c
 
 /* The state of the catalog in force (version, hash, counts, when applied). */
 void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out);
+
+/*
+ * Training mode (setting till.training): baskets opened while it is on are committed, signed
+ * and printed like any other, but their sale, return or void says "training":true, the receipt
+ * says TRAINING, and they are kept out of every total (X, Z, month, year, perpetual) and out of
+ * stock. A training sale is returned in training mode only, and a real sale never is. A change
+ * applies from the next basket.
+ */
+void till_set_training(struct pe_till *t, bool on);
+bool till_training(const struct pe_till *t);
 
 const struct till_stats *till_stats(const struct pe_till *t);
 

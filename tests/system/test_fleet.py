@@ -432,6 +432,11 @@ def set_config_live_and_by_restart():
         with open(os.path.join(data, "receipts.txt")) as f:
             check("Shop Two" in f.read().split("*** COPY - REPRINT ***")[-2],
                   "the new title is used at once")
+        # Training mode, live: the state document says so at once.
+        a = command(broker, answers, "set_config", {"key": "till.training", "value": "true"})
+        check(a["ok"] and a["result"]["applied"] == "live", "till.training: %s" % a)
+        a = command(broker, answers, "status")
+        check(a["ok"] and a["result"]["training"] is True, "status says training: %s" % a)
         a = command(broker, answers, "set_config", {"key": "uplink.window", "value": 123})
         check(a["ok"] and a["result"]["applied"] == "restart", "restart: %s" % a)
         rc = till.proc.wait(timeout=30)
@@ -439,7 +444,7 @@ def set_config_live_and_by_restart():
         with open(os.path.join(data, "remote-config.json")) as f:
             saved = json.load(f)
         check(saved == {"fleet.state_interval_s": "2", "title": "Shop Two",
-                        "uplink.window": "123"}, "persisted: %s" % saved)
+                        "till.training": "true", "uplink.window": "123"}, "persisted: %s" % saved)
         p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--print-config"], check_rc=0)
         check(re.search(r'"window":\s*123', p.stdout) and "Shop Two" in p.stdout,
               "the next start reads it: %s" % p.stdout[-600:])
