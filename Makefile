@@ -109,7 +109,16 @@ SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
 NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
 
-SRC_common := $(wildcard common/*.c)
+# The pkcs11 signer needs only the Cryptoki header of p11-kit (libp11-kit-dev, scripts/deps.sh):
+# it loads the token's module with dlopen, so nothing links to p11-kit. That header declares
+# types and constants only, in terms of the compiler's own <stddef.h> and unsigned long, so the
+# host's serves every board (no sysroot needs it). Without it the signer is not built, and
+# signer.type pkcs11 is refused as unknown.
+P11_DIR := /usr/include/p11-kit-1
+P11 := $(wildcard $(P11_DIR)/p11-kit/pkcs11.h)
+CPPFLAGS += $(if $(P11),-DPE_HAVE_PKCS11=1)
+$(BUILD)/obj/common/signer_pkcs11.o: CPPFLAGS += -I$(P11_DIR)
+SRC_common := $(filter-out $(if $(P11),,common/signer_pkcs11.c),$(wildcard common/*.c))
 SRC_store := $(wildcard store/*.c)
 SRC_hal := $(wildcard hal/*.c) $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
 SRC_sim := $(if $(SIM),$(wildcard sim/*.c))
@@ -124,7 +133,8 @@ OFF_INCLUDES := $(HAL_OFF:%=hal/%/) $(if $(SIM),,sim/ posedge/sim.h)
 HASH := \#
 UNIT_OFF := $(if $(strip $(OFF_INCLUDES)),$(shell grep -lF \
                 $(foreach i,$(OFF_INCLUDES),-e '$(HASH)include "$(i)') tests/unit/test_*.c))
-UNIT_SRC := $(filter-out tests/unit/harness.c $(UNIT_OFF),$(wildcard tests/unit/test_*.c))
+UNIT_SRC := $(filter-out tests/unit/harness.c $(UNIT_OFF) $(if $(P11),,tests/unit/test_signer_pkcs11.c),\
+                $(wildcard tests/unit/test_*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 lib = $(foreach l,$(1),$(BUILD)/lib$(l).a)

@@ -77,6 +77,10 @@ static int check_signer(const void *v, char *why, size_t len)
     {                                                                                              \
         k, PE_CFG_INT, offsetof(struct agent_cfg, f), 0, d, lo, hi, h, NULL                        \
     }
+#define BOOL(k, f, d, h)                                                                           \
+    {                                                                                              \
+        k, PE_CFG_BOOL, offsetof(struct agent_cfg, f), 0, d, 0, 0, h, NULL                         \
+    }
 /* The three keys of each device class (PE_DEV_CLASSES), in the classes' order. */
 #define DEV(e, cls, label, input)                                                                  \
     STR("devices." #cls ".driver", dev[PE_DEV_##e].driver, "fake", 1, 15,                          \
@@ -105,14 +109,35 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     STR("journal.archive_dir", journal_archive_dir, "", 0, AGENT_PATH_MAX - 1,
         "where pruned periods are archived (docs/audit.md; \"\": <data_dir>/archive)", NULL),
     STR("signer.type", signer_type, "software", 1, PE_SIGNER_NAME_MAX - 1,
-        "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till) "
-        "or none (unsigned; turning signing off is journaled)",
+        "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till), "
+        "pkcs11 (a key made on a PKCS#11 token, where built) or none (unsigned; turning signing "
+        "off is journaled)",
         check_signer),
     STR("signer.key_file", signer_key_file, "", 0, AGENT_PATH_MAX - 1,
         "the software signer's private key, made on first use (mode 0600, never printed; "
         "\"\": <data_dir>/signer.key)",
         NULL),
+    STR("signer.pkcs11_module", signer_pkcs11_module, "", 0, AGENT_PATH_MAX - 1,
+        "the pkcs11 signer's PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so", NULL),
+    STR("signer.pkcs11_token", signer_pkcs11_token, "posedge", 1, 32,
+        "the pkcs11 signer's token, found by its label", NULL),
+    STR("signer.pkcs11_pin_file", signer_pkcs11_pin_file, "", 0, AGENT_PATH_MAX - 1,
+        "file whose first line is the pkcs11 token's user PIN (mode 0600 or 0640, never logged)",
+        NULL),
+    STR("signer.pkcs11_key", signer_pkcs11_key, "posedge-fiscal", 1, 64,
+        "the pkcs11 signer's key on the token (CKA_LABEL), made there on first use, sign-only "
+        "and never extractable",
+        NULL),
+    INT("signer.retry_ms", signer_retry_ms, "1000", 0, 3600000,
+        "while the signer is down, try it again before an event at most this often, by the "
+        "till's clock (0: before every event)"),
+    INT("signer.down_alarm_s", signer_down_alarm_s, "300", 0, 31536000,
+        "the till's state raises the signer_down alarm once the signer has been down this "
+        "long, by the till's clock"),
     PE_DEV_CLASSES(DEV)
+    BOOL("till.training", till_training, "false",
+         "training mode: sales, returns and voids are flagged \"training\", print TRAINING and stay "
+         "out of every total and out of stock (live: from the next basket)"),
     INT("sim.seed", sim_seed, "1", 0, INT64_MAX, "shopper seed (daemon mode on the sim board)"),
     STR("sim.start", sim_start, "", 0, PE_TIME_STRLEN - 1,
         "simulated clock's start, UTC \"YYYY-MM-DDTHH:MM:SS.mmmZ\" (\"\": now); never behind "

@@ -6,6 +6,7 @@
 #ifndef POSEDGE_AGENT_CFG_H
 #define POSEDGE_AGENT_CFG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "posedge/cfg.h"
@@ -35,6 +36,13 @@ struct agent_cfg {
     char journal_archive_dir[AGENT_PATH_MAX]; /* where they go ("": <data_dir>/archive) */
     char signer_type[PE_SIGNER_NAME_MAX];  /* signer.h's implementation, or "none" */
     char signer_key_file[AGENT_PATH_MAX];  /* the software signer's key ("": data_dir's) */
+    char signer_pkcs11_module[AGENT_PATH_MAX];   /* pkcs11: the PKCS#11 module */
+    char signer_pkcs11_token[33];                /* pkcs11: the token's label */
+    char signer_pkcs11_pin_file[AGENT_PATH_MAX]; /* pkcs11: the user PIN's file (a secret) */
+    char signer_pkcs11_key[65];                  /* pkcs11: the key's label on the token */
+    int64_t signer_retry_ms;               /* signer down: try again at most this often */
+    int64_t signer_down_alarm_s;           /* signer down this long: alarm */
+    bool till_training;                    /* training mode: flagged, kept out of every total */
     struct agent_devcfg dev[PE_DEV__COUNT]; /* devices.<class>.*, by class (hal.h) */
     int64_t sim_seed;       /* shopper seed in daemon mode */
     char sim_start[PE_TIME_STRLEN]; /* simulated clock's start, UTC event-time text; "": now */

@@ -27,11 +27,12 @@
 #include "posedge/journal.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+#include "posedge/signer.h"
 
 #define DAY_MS 86400000LL
 
-/* The newest Z report after the anchor whose event time is at or before cutoff and whose seq
- * is at or before delivered: *seq, 0 when none. */
+/* The newest Z report after the anchor whose event time is at or before cutoff, whose seq is at
+ * or before delivered and that is not inside an outage of the signer: *seq, 0 when none. */
 static int closing_z(struct pe_journal *j, int64_t after, int64_t cutoff, int64_t delivered,
                      int64_t *seq)
 {
@@ -42,7 +43,9 @@ static int closing_z(struct pe_journal *j, int64_t after, int64_t cutoff, int64_
     while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= delivered) {
         cJSON *rec = NULL;
         const char *t;
-        int64_t ts = 0;
+        int64_t ts = 0, down = 0;
+        if (r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down))
+            continue; /* inside an outage of the signer: never an anchor (journal.h) */
         if (pe_json_parse(r.record, r.len, &rec, NULL, 0) == PE_OK &&
             pe_json_get_str(rec, "ts", &t) == PE_OK && pe_time_parse(t, &ts) == PE_OK &&
             ts <= cutoff)

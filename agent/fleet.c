@@ -221,6 +221,29 @@ static bool add_denied(const struct fleet *f, cJSON *o)
            add_time(j, "ts", d.ts_ms) && cJSON_AddBoolToObject(j, "now", d.now);
 }
 
+/* "signer": where the fiscal signer stands (till.h, by the till's clock), and "alarms": the
+ * alarms raised now, by name ("signer_down": an outage older than signer.down_alarm_s). */
+static bool add_signer(const struct fleet *f, cJSON *o)
+{
+    struct till_signer ts;
+    till_signer(f->d.till, &ts);
+    cJSON *s = cJSON_AddObjectToObject(o, "signer");
+    cJSON *alarms = cJSON_AddArrayToObject(o, "alarms");
+    if (!s || !alarms || !cJSON_AddStringToObject(s, "status", ts.status) ||
+        !cJSON_AddNumberToObject(s, "outages", (double)ts.outages) ||
+        !cJSON_AddBoolToObject(s, "alarm", ts.alarm))
+        return false;
+    if (ts.alarm && !cJSON_AddItemToArray(alarms, cJSON_CreateString("signer_down")))
+        return false;
+    if (!ts.down_seq)
+        return cJSON_AddNullToObject(s, "down_since") && cJSON_AddNullToObject(s, "down_seq") &&
+               cJSON_AddNullToObject(s, "down_s") && cJSON_AddNumberToObject(s, "unsigned", 0);
+    return add_time(s, "down_since", ts.down_ms) &&
+           cJSON_AddNumberToObject(s, "down_seq", (double)ts.down_seq) &&
+           cJSON_AddNumberToObject(s, "down_s", (double)ts.down_s) &&
+           cJSON_AddNumberToObject(s, "unsigned", (double)ts.nunsigned);
+}
+
 int fleet_state(struct fleet *f, const char *state, cJSON **out)
 {
     int64_t last = 0, spooled = 0, delivered = 0, now = pe_time_now_ms(), pending_ms = 0;
@@ -260,9 +283,10 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
          (free_bytes >= 0 ? cJSON_AddNumberToObject(o, "free_disk_bytes", free_bytes)
                           : cJSON_AddNullToObject(o, "free_disk_bytes")) &&
          cJSON_AddStringToObject(o, "shift", till_shift_open(f->d.till) ? "open" : "closed") &&
+         cJSON_AddBoolToObject(o, "training", till_training(f->d.till)) &&
          (op[0] ? cJSON_AddStringToObject(o, "operator", op)
                 : cJSON_AddNullToObject(o, "operator")) &&
-         add_cert(f, o, now) && add_denied(f, o) &&
+         add_cert(f, o, now) && add_denied(f, o) && add_signer(f, o) &&
          (!f->d.catalog || f->d.catalog(f->d.ctx, o)) &&
          (devs = cJSON_AddObjectToObject(o, "devices"));
     if (!ok) {
@@ -547,9 +571,11 @@ static void cmd_set_config(struct fleet *f, const cJSON *args, struct answer *a,
     }
     const char *key = k->valuestring;
     /* Identity and the link itself: a wrong value would orphan the journal or cut the till off
-     * from the very channel that could set it back. */
+     * from the very channel that could set it back. The fiscal signer too: a remote command may
+     * neither turn signing off nor name a module for the till to load (signer.pkcs11_module). */
     if (strcmp(key, "store") == 0 || strcmp(key, "terminal") == 0 || strcmp(key, "data_dir") == 0 ||
-        strncmp(key, "mqtt.", 5) == 0 || strncmp(key, "enrol.", 6) == 0) {
+        strncmp(key, "mqtt.", 5) == 0 || strncmp(key, "enrol.", 6) == 0 ||
+        strncmp(key, "signer.", 7) == 0) {
         refuse(a, "bad_args", "%s: cannot be set remotely (change the configuration file)", key);
         return;
     }

@@ -535,6 +535,10 @@ static int open_signer(struct agent *a)
         snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
     struct pe_signer_conf sc = {
         .key_file = path,
+        .module = a->cfg.signer_pkcs11_module,
+        .token_label = a->cfg.signer_pkcs11_token,
+        .pin_file = a->cfg.signer_pkcs11_pin_file,
+        .key_label = a->cfg.signer_pkcs11_key,
         .store = a->cfg.store,
         .terminal = a->cfg.terminal,
     };
@@ -619,10 +623,13 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         .terminal = a->cfg.terminal,
         .currency = a->cfg.currency,
         .title = a->cfg.title,
+        .training = a->cfg.till_training,
         .now = a->sim ? sim_clock : real_clock,
         .now_ctx = a,
         .committed = on_committed,
         .committed_ctx = a,
+        .signer_retry_ms = a->cfg.signer_retry_ms,
+        .signer_down_alarm_s = a->cfg.signer_down_alarm_s,
     };
     if ((rc = till_create(&deps, &a->till))) {
         fprintf(stderr, "posedge-agent: till: %s\n", pe_strerror(rc));

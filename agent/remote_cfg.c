@@ -28,7 +28,7 @@
 static bool live_key(const char *key)
 {
     return strcmp(key, "log_level") == 0 || strcmp(key, "title") == 0 ||
-           strncmp(key, "fleet.", 6) == 0;
+           strcmp(key, "till.training") == 0 || strncmp(key, "fleet.", 6) == 0;
 }
 
 static void remote_cfg_path(const struct agent_cfg *c, char *out, size_t len)
@@ -149,6 +149,8 @@ int remote_cfg_set(void *ctx, const char *key, const char *value, bool *live, ch
         pe_log_level_parse(a->cfg.log_level, &level);
         pe_log_set_level(level);
         fleet_set_limits(a->fleet, a->cfg.fleet_state_interval_s, a->cfg.fleet_cmd_max_age_s);
+        if (a->till)
+            till_set_training(a->till, a->cfg.till_training);
     }
     if (rc == PE_OK)
         pe_info("agent.set_config", "key=%s applied=%s", key, *live ? "live" : "restart");

@@ -89,12 +89,44 @@ static int check_journal(const struct agent *a)
     return self_line(false, "journal", "%s", err);
 }
 
+/* The pkcs11 signer: its token present, the PIN accepted, its key found (never made here) and
+ * where it is held. */
+static int check_token(const struct agent *a, const struct pe_signer_ops *ops)
+{
+    char err[PE_PKI_ERRLEN], desc[1024];
+    struct pe_signer_conf sc = {
+        .module = a->cfg.signer_pkcs11_module,
+        .token_label = a->cfg.signer_pkcs11_token,
+        .pin_file = a->cfg.signer_pkcs11_pin_file,
+        .key_label = a->cfg.signer_pkcs11_key,
+        .store = a->cfg.store,
+        .terminal = a->cfg.terminal,
+        .find_only = true,
+    };
+    struct pe_signer *s = NULL;
+    int rc = pe_signer_open(ops, &sc, &s, err, sizeof err);
+    if (rc == PE_ENOTFOUND)
+        return self_line(true, "signer",
+                         "%s: no key \"%s\" on token \"%s\" yet; the first start makes it",
+                         ops->name, a->cfg.signer_pkcs11_key, a->cfg.signer_pkcs11_token);
+    if (rc)
+        return self_line(false, "signer", "%s", err);
+    if (pe_signer_describe(s, desc, sizeof desc) != PE_OK)
+        desc[0] = '\0';
+    rc = self_line(true, "signer", "%s: key %s, %s", ops->name, pe_signer_key(s)->key_id, desc);
+    pe_signer_close(s);
+    return rc;
+}
+
 /* The software signer's key: readable by this user only, a P-256 key. Never made here. */
 static int check_signer(const struct agent *a)
 {
     char err[PE_PKI_ERRLEN], path[AGENT_PATH_MAX + 16], kid[PE_SIGNER_KEY_ID_LEN];
-    if (!pe_signer_find(a->cfg.signer_type))
+    const struct pe_signer_ops *ops = pe_signer_find(a->cfg.signer_type);
+    if (!ops)
         return self_line(true, "signer", "none: events are not signed (signer.type)");
+    if (ops != &pe_signer_software) /* a device (a token): opened to be seen */
+        return check_token(a, ops);
     if (a->cfg.signer_key_file[0])
         snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);
     else

@@ -71,6 +71,7 @@ struct basket {
     int ntenders;
     bool commit_failed;       /* fully paid, commit failed: waiting for a retry */
     char customer[PE_ID_MAX]; /* customer (loyalty) id, "" when none */
+    bool training;            /* opened in training mode: flagged, kept out of every total */
 };
 
 struct totals {
@@ -112,8 +113,14 @@ struct pe_till {
     int64_t tender_start_us;   /* when the final tender input arrived (latency) */
     char line1[64], line2[64]; /* what the display shows */
     struct till_stats stats;
+    bool training;                       /* training mode: the next baskets are training */
     bool install;                        /* a signer_installed event is due before the next event */
     const struct pe_signer_key *install_key; /* the key it records; NULL: signing turned off */
+    int64_t down_seq;   /* an outage of the signer is open: its signer_down (signer.h), 0 none */
+    int64_t down_ms;    /* when it began: that event's time */
+    int64_t up_try_ms;  /* the till's clock at the last try to close it, 0: none yet */
+    int recover_rc;     /* the last recover's error that was not the signer down, said once */
+    int64_t outages;    /* outages opened since the till started */
 };
 
 /* ---- display and refusals ---- */
@@ -441,6 +448,14 @@ static int basket_body(const struct pe_till *t, enum pe_event_type type, cJSON *
         add_s(b, "reason", "cancelled by operator", &err);
         add_s(b, "mode", t->b.mode == MODE_RETURN ? "return" : "sale", &err);
     }
+    if (t->b.training && !err && !cJSON_AddTrueToObject(b, "training"))
+        err = PE_ENOMEM;
+    /* The perpetual total including this record (report.h), from the counters of every
+     * committed record: basket_body runs inside the event's own transaction. */
+    int64_t perpetual = 0;
+    if (!err)
+        err = pe_totals_perpetual(t->d.journal, &perpetual);
+    add_i(b, "perpetual_total", perpetual + pe_totals_delta(type, b), &err);
     if (err) {
         cJSON_Delete(b);
         return err;
@@ -459,10 +474,11 @@ struct op {
     bool cash_drawer; /* open the drawer after the commit */
     bool quiet;       /* the till's own work (a catalog applied): nothing printed, and a
                        * failure is the caller's to report, not a refusal on the display */
+    int64_t ts_ms;    /* the event time when the caller read the clock already; 0: now */
 };
 
 static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
-                        const cJSON *body)
+                        const cJSON *body, bool marked)
 {
     struct pe_render_hdr h = {
         .title = t->d.title,
@@ -473,6 +489,7 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
         .seq = seq,
         .id = op->id,
         .ts_ms = ts,
+        .signer_down = marked,
     };
     char *text = NULL;
     int rc = pe_render_event(&h, body, &text);
@@ -494,17 +511,27 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
  * ever exists for an event the journal does not hold. A failed commit rolls everything back.
  */
 static int install_signer(struct pe_till *t);
+static int signer_down(struct pe_till *t);
+static void signer_retry(struct pe_till *t);
 
 static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
 {
     struct pe_journal *j = t->d.journal;
     struct pe_journal_appended app = {0};
     cJSON *body = NULL;
-    int64_t last = 0, ts = t->d.now(t->d.now_ctx);
-    bool replay = false;
+    int64_t last = 0, ts = 0;
+    bool replay = false, opened = false;
+    bool own = op->type == PE_EV_SIGNER_INSTALLED || op->type == PE_EV_SIGNER_DOWN ||
+               op->type == PE_EV_SIGNER_UP; /* the till's own signing events */
     int rc = PE_OK;
-    if (t->install && op->type != PE_EV_SIGNER_INSTALLED && (rc = install_signer(t)))
+    if (!own && t->down_seq && t->d.signer)
+        signer_retry(t);
+    /* A new key (or signing turned off) goes on record once no outage is open: the key that
+     * went down is the one that closes it (signer.h). */
+    if (t->install && !own && !t->down_seq && (rc = install_signer(t)))
         goto failed;
+again:
+    ts = op->ts_ms ? op->ts_ms : t->d.now(t->d.now_ctx); /* a closing: its Z's time */
     rc = pe_journal_begin(j);
     if (rc)
         goto failed;
@@ -518,6 +545,17 @@ static int commit(struct pe_till *t, const struct op *op, int64_t *seq_out)
     snprintf(m.terminal, sizeof m.terminal, "%s", t->d.terminal);
     snprintf(m.operator_, sizeof m.operator_, "%s", t->operator_);
     rc = pe_journal_append(j, &m, body, &app);
+    if (rc == PE_EUNAVAIL && !own && !opened) {
+        /* The signer is down: selling goes on. Open the outage on record, then commit this
+         * event again, unsigned and marked (journal.h). */
+        pe_journal_rollback(j);
+        cJSON_Delete(body);
+        body = NULL;
+        opened = true;
+        if ((rc = signer_down(t)))
+            goto failed;
+        goto again;
+    }
     if (rc == PE_EEXIST) {
         /* An earlier commit of this very event reported failure but reached the disk. It is
          * in the journal with its stock and counters: treat it as committed, apply nothing. */
@@ -554,7 +592,7 @@ committed:
         pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
                 pe_event_type_name(op->type), op->id);
         if (!op->quiet)
-            print_event(t, op, app.seq, ts, body);
+            print_event(t, op, app.seq, ts, body, app.marked);
         if (op->cash_drawer && t->d.printer)
             pe_printer_drawer_kick(t->d.printer);
         if (t->d.committed)
@@ -569,6 +607,8 @@ rollback:
     pe_journal_rollback(j);
 failed:
     cJSON_Delete(body);
+    if (op->type == PE_EV_SIGNER_UP && rc == PE_EUNAVAIL)
+        return rc; /* still down: the caller's to say, once */
     if (op->quiet) {
         pe_warn("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type),
                 op->id, pe_errname(rc));
@@ -576,7 +616,12 @@ failed:
     }
     t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
     t->tender_start_us = 0;
-    refuse(t, rc == PE_EFULL ? "Journal full: not recorded" : "Journal error: not recorded",
+    /* PE_EUNAVAIL here: a signer that is down before its key is on record (the first start
+     * with the token out), where no outage can be opened. */
+    refuse(t,
+           rc == PE_EFULL       ? "Journal full: not recorded"
+           : rc == PE_EUNAVAIL ? "Signer unavailable: not recorded"
+                               : "Journal error: not recorded",
            "%s; nothing printed, retry", pe_strerror(rc));
     pe_error("till.commit_failed", "type=%s id=%s err=%s", pe_event_type_name(op->type), op->id,
              pe_errname(rc));
@@ -618,6 +663,116 @@ static int install_signer(struct pe_till *t)
     return PE_OK;
 }
 
+/* ---- signer down (signer.h) ---- */
+
+static int down_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)ctx;
+    (void)seq;
+    cJSON *b = obj();
+    int err = b ? PE_OK : PE_ENOMEM;
+    add_s(b, "error", pe_errname(pe_journal_sign_error(t->d.journal)), &err);
+    add_s(b, "key_id", pe_signer_key(t->d.signer)->key_id, &err);
+    if (err) {
+        cJSON_Delete(b);
+        return err;
+    }
+    *body = b;
+    return PE_OK;
+}
+
+static int up_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    (void)ctx;
+    (void)seq;
+    struct pe_signer_collective c;
+    int rc = pe_journal_collective(t->d.journal, &c);
+    return rc ? rc : pe_signer_collective_body(&c, body);
+}
+
+/* Commit a signing event of the till's own (nothing printed), keeping the latency figure for
+ * the event that follows. */
+static int commit_own(struct pe_till *t, enum pe_event_type type,
+                      int (*build)(struct pe_till *, void *, int64_t, cJSON **), int64_t *seq)
+{
+    char id[PE_UUID_STRLEN];
+    int rc = pe_rng_uuid(t->d.rng, id);
+    if (rc)
+        return rc;
+    int64_t tender_start = t->tender_start_us;
+    t->tender_start_us = 0;
+    struct op op = {.type = type, .id = id, .build = build, .quiet = true};
+    rc = commit(t, &op, seq);
+    t->tender_start_us = tender_start;
+    return rc;
+}
+
+/* The signer could not sign: open an outage with a signer_down event. */
+static int signer_down(struct pe_till *t)
+{
+    int64_t seq = 0;
+    int rc = commit_own(t, PE_EV_SIGNER_DOWN, down_build, &seq);
+    if (rc)
+        return rc;
+    struct pe_journal_signing js;
+    t->down_seq = seq;
+    t->down_ms = pe_journal_signing(t->d.journal, &js) == PE_OK ? js.down_ms : 0;
+    t->up_try_ms = t->d.now(t->d.now_ctx);
+    t->outages++;
+    pe_error("till.signer_down", "seq=%lld err=%s: events are committed unsigned until the "
+             "signer is back", (long long)seq, pe_errname(pe_journal_sign_error(t->d.journal)));
+    return PE_OK;
+}
+
+/* An outage is open: at most every signer_retry_ms, see whether the signer is back, and if it
+ * is, close the outage with the signed collective (signer_up). Never fails the event that
+ * follows: while the signer stays down it is committed marked. */
+static void signer_retry(struct pe_till *t)
+{
+    int64_t now = t->d.now(t->d.now_ctx);
+    if (t->install)
+        return; /* another key than the one that went down: it cannot close the outage */
+    if (t->up_try_ms && now >= t->up_try_ms && now - t->up_try_ms < t->d.signer_retry_ms)
+        return;
+    t->up_try_ms = now;
+    char err[200] = "";
+    int rc = pe_signer_recover(t->d.signer, err, sizeof err);
+    if (rc != PE_OK && rc != PE_ENOTSUP) {
+        if (!pe_signer_is_down(rc) && rc != t->recover_rc) /* a PIN refused, another key: once */
+            pe_warn("till.signer_recover", "err=%s reason=\"%s\"", pe_errname(rc), err);
+        t->recover_rc = rc;
+        return;
+    }
+    t->recover_rc = 0;
+    int64_t seq = 0, down = t->down_seq;
+    rc = commit_own(t, PE_EV_SIGNER_UP, up_build, &seq);
+    if (rc == PE_OK) {
+        pe_info("till.signer_up", "seq=%lld covers=%lld-%lld down_ms=%lld", (long long)seq,
+                (long long)down, (long long)seq - 1, (long long)(now - t->down_ms));
+        t->down_seq = 0;
+        t->down_ms = 0;
+        t->up_try_ms = 0;
+    }
+}
+
+void till_signer(const struct pe_till *t, struct till_signer *out)
+{
+    memset(out, 0, sizeof *out);
+    out->outages = t->outages;
+    if (!t->down_seq) {
+        out->status = t->d.signer ? "ok" : "none";
+        return;
+    }
+    int64_t now = t->d.now(t->d.now_ctx), last = 0;
+    pe_journal_last(t->d.journal, &last, NULL, NULL);
+    out->status = "down";
+    out->down_seq = t->down_seq;
+    out->down_ms = t->down_ms;
+    out->down_s = now > t->down_ms ? (now - t->down_ms) / 1000 : 0;
+    out->nunsigned = last >= t->down_seq ? last - t->down_seq + 1 : 0;
+    out->alarm = now - t->down_ms >= t->d.signer_down_alarm_s * 1000;
+}
+
 /* Hand the signer to the journal and see whether a signer_installed event is due. */
 static int signing_start(struct pe_till *t)
 {
@@ -628,11 +783,20 @@ static int signing_start(struct pe_till *t)
     if (rc)
         return rc;
     t->install_key = t->d.signer ? pe_signer_key(t->d.signer) : NULL;
+    t->down_seq = js.down_seq; /* an outage left open by the last run goes on */
+    t->down_ms = js.down_ms;
+    if (js.down_seq)
+        pe_warn("till.signer_down_open", "seq=%lld: the signer has been down since then; trying "
+                "to close the outage before the next event", (long long)js.down_seq);
     bool signing = js.alg[0] && strcmp(js.alg, PE_SIGNER_ALG_NONE) != 0;
     if (t->install_key)
         t->install = strcmp(js.key_id, t->install_key->key_id) != 0;
     else
         t->install = signing; /* turning it off is on record; never signing needs nothing */
+    if (t->install && js.down_seq)
+        pe_error("till.signer_outage_key", "down_seq=%lld key_id=%s: the outage can only be "
+                 "closed by the key that went down; events stay unsigned until it is back",
+                 (long long)js.down_seq, js.key_id);
     return PE_OK;
 }
 
@@ -656,6 +820,7 @@ static int open_basket(struct pe_till *t, enum basket_mode mode)
     if (rc)
         return rc;
     t->b.mode = mode;
+    t->b.training = t->training;
     t->state = TILL_BASKET;
     memcpy(t->b.customer, t->next_customer, sizeof t->b.customer);
     t->next_customer[0] = '\0';
@@ -1345,6 +1510,16 @@ static void start_return(struct pe_till *t, const struct pe_key_input *k)
             refuse(t, "Unknown sale", "no sale with id %.36s", k->text);
         goto done;
     }
+    cJSON *sale_body = cJSON_GetObjectItemCaseSensitive(parsed, "body");
+    if (pe_totals_training(sale_body) != t->training) {
+        /* Training money never meets real money: a training sale is returned in training
+         * mode only, and a real sale never is. */
+        refuse(t, t->training ? "Training: real sale" : "Training sale",
+               t->training ? "receipt #%lld is a real sale: leave training mode to return it"
+                           : "receipt #%lld was made in training mode",
+               (long long)seq);
+        goto done;
+    }
     if ((rc = open_basket(t, MODE_RETURN))) {
         refuse(t, "Cannot start a return", "%s", pe_strerror(rc));
         goto done;
@@ -1451,6 +1626,80 @@ struct report_ctx {
     int64_t number;
 };
 
+/* ---- month and year closings ---- */
+
+struct closing_ctx {
+    enum pe_event_type type; /* PE_EV_MONTH_CLOSE or PE_EV_YEAR_CLOSE */
+    char period[8];          /* "YYYY-MM" or "YYYY" */
+    int64_t number;
+};
+
+static int closing_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
+{
+    struct closing_ctx *c = ctx;
+    (void)seq;
+    int64_t n = 0;
+    int rc = pe_journal_counter_get(t->d.journal, c->type == PE_EV_MONTH_CLOSE
+                                                      ? "close.month.number"
+                                                      : "close.year.number",
+                                    &n);
+    if (rc)
+        return rc;
+    c->number = n + 1;
+    return pe_report_closing(t->d.journal, c->type, c->period, t->d.currency, c->number, body);
+}
+
+/*
+ * Before a Z report at time now: when the month (year) of the last Z report is over,
+ * commit its month_close (and year_close) first, so the closing sums exactly the Z reports of
+ * its period and the Z about to be taken opens the next one. A month without a Z report has
+ * nothing to close. Returns PE_OK (nothing due, or committed) or the commit's error (then the
+ * Z report must not follow: the closing would be skipped).
+ */
+static int close_periods(struct pe_till *t, int64_t now)
+{
+    struct pe_journal *j = t->d.journal;
+    int64_t last_z = 0, ts = 0;
+    char *rec = NULL;
+    size_t len = 0;
+    cJSON *doc = NULL;
+    const char *tss = NULL;
+    int rc = pe_journal_counter_get(j, "m.last_seq", &last_z);
+    if (rc || last_z == 0)
+        return rc;
+    if ((rc = pe_journal_get(j, last_z, &rec, &len)) == PE_OK &&
+        (rc = pe_json_parse(rec, len, &doc, NULL, 0)) == PE_OK &&
+        (pe_json_get_str(doc, "ts", &tss) || pe_time_parse(tss, &ts)))
+        rc = PE_EINVAL;
+    cJSON_Delete(doc);
+    free(rec);
+    if (rc) {
+        refuse(t, "Journal error: not recorded", "the last Z report (seq %lld) unreadable: %s",
+               (long long)last_z, pe_strerror(rc));
+        return rc;
+    }
+    static const enum pe_event_type types[] = {PE_EV_MONTH_CLOSE, PE_EV_YEAR_CLOSE};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        struct closing_ctx c = {.type = types[i]};
+        char cur[8];
+        pe_totals_period(c.type, ts, c.period);
+        pe_totals_period(c.type, now, cur);
+        if (strcmp(cur, c.period) <= 0)
+            break; /* the period of the last Z is still open (a year only closes with a month) */
+        char id[PE_UUID_STRLEN];
+        if ((rc = pe_rng_uuid(t->d.rng, id)))
+            return rc;
+        struct op op = {
+            .type = c.type, .id = id, .build = closing_build, .ctx = &c, .ts_ms = now};
+        int64_t seq = 0;
+        if ((rc = commit(t, &op, &seq)))
+            return rc;
+        pe_info("till.closing", "type=%s period=%s number=%lld seq=%lld",
+                pe_event_type_name(c.type), c.period, (long long)c.number, (long long)seq);
+    }
+    return PE_OK;
+}
+
 static int report_build(struct pe_till *t, void *ctx, int64_t seq, cJSON **body)
 {
     struct report_ctx *c = ctx;
@@ -1481,9 +1730,13 @@ static void report(struct pe_till *t, bool z)
         refuse(t, "Cannot record", "%s", pe_strerror(rc));
         return;
     }
-    struct op op = {
-        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
-    if (commit(t, &op, NULL) == PE_OK) {
+    /* The Z report's time decides its month, so the closings are judged by the same time. */
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT,
+                    .id = id,
+                    .build = report_build,
+                    .ctx = &c,
+                    .ts_ms = t->d.now(t->d.now_ctx)};
+    if ((!z || close_periods(t, op.ts_ms) == PE_OK) && commit(t, &op, NULL) == PE_OK) {
         char l2[32];
         snprintf(l2, sizeof l2, "No. %lld printed", (long long)c.number);
         show(t, z ? "Z report" : "X report", l2);
@@ -1515,11 +1768,16 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
         snprintf(why, len, "cannot draw an event id: %s", pe_strerror(rc));
         return rc;
     }
-    struct op op = {
-        .type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT, .id = id, .build = report_build, .ctx = &c};
+    struct op op = {.type = z ? PE_EV_Z_REPORT : PE_EV_X_REPORT,
+                    .id = id,
+                    .build = report_build,
+                    .ctx = &c,
+                    .ts_ms = t->d.now(t->d.now_ctx)};
     memcpy(saved, t->operator_, sizeof saved);
     snprintf(t->operator_, sizeof t->operator_, "%s", operator_);
-    rc = commit(t, &op, seq);
+    rc = z ? close_periods(t, op.ts_ms) : PE_OK;
+    if (rc == PE_OK)
+        rc = commit(t, &op, seq);
     memcpy(t->operator_, saved, sizeof saved);
     if (rc) {
         snprintf(why, len, "not recorded: %s", pe_strerror(rc));
@@ -1549,14 +1807,28 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
                  (long long)last);
         return PE_ENOTFOUND;
     }
+    /* The record with its sig column: a copy of a receipt made while the signer was down says
+     * so as the original did. */
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    int64_t down = 0;
+    bool marked = false;
     if (rc == PE_OK)
-        rc = pe_journal_get(j, seq, &rec, &rlen);
+        rc = pe_journal_iter_open(j, seq, NULL, &it);
+    if (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
+        if (!(rec = malloc(r.len + 1)))
+            rc = PE_ENOMEM;
+        else
+            memcpy(rec, r.record, (rlen = r.len) + 1);
+    }
+    pe_journal_iter_close(it);
     if (rc == PE_OK)
         rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
     if (rc == PE_OK)
         rc = pe_json_get_str(doc, "type", &ty);
     if (rc == PE_OK)
-        rc = pe_render_record(doc, t->d.title, &text);
+        rc = pe_render_record_down(doc, t->d.title, marked, &text);
     if (rc) {
         snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
                  pe_strerror(rc));
@@ -1813,6 +2085,8 @@ int till_park(struct pe_till *t)
     add_i(p, "disc_amount", t->b.disc_amount, &err);
     add_s(p, "operator", t->operator_, &err);
     add_s(p, "customer", t->b.customer, &err);
+    if (t->b.training && !err && !cJSON_AddTrueToObject(p, "training"))
+        err = PE_ENOMEM;
     for (int i = 0; i < t->b.nlines; i++) {
         const struct line *l = &t->b.lines[i];
         if (l->voided)
@@ -1874,6 +2148,7 @@ static void unpark(struct pe_till *t)
     const char *cust = "";
     if (pe_json_get_str(p, "customer", &cust) == PE_OK && pe_event_id_valid(cust, 1))
         snprintf(t->b.customer, sizeof t->b.customer, "%s", cust);
+    t->b.training = pe_totals_training(p);
     const cJSON *l;
     cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(p, "lines"))
     {
@@ -2365,6 +2640,7 @@ int till_create(const struct till_deps *deps, struct pe_till **out)
     if (!t)
         return PE_ENOMEM;
     t->d = *deps;
+    t->training = deps->training;
     if (!t->d.now)
         t->d.now = wall_clock; /* the real clock when none is given */
     int64_t open = 0;
@@ -2420,6 +2696,18 @@ bool till_basket_open(const struct pe_till *t)
 enum till_state till_state(const struct pe_till *t)
 {
     return t->state;
+}
+
+void till_set_training(struct pe_till *t, bool on)
+{
+    if (t->training != on)
+        pe_info("till.training", "on=%d", on);
+    t->training = on;
+}
+
+bool till_training(const struct pe_till *t)
+{
+    return t->training;
 }
 
 const struct till_stats *till_stats(const struct pe_till *t)

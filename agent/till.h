@@ -13,6 +13,13 @@
  * A key the journal does not hold yet is put in use by a signer_installed event, committed and
  * printed just before the till's first event with it; so is signing turned off (no signer on a
  * journal whose last events were signed), as an unsigned signer_installed {"alg":"none"}.
+ *
+ * Signer down (signer.h): when the signer cannot sign, selling goes on. The till commits a
+ * signer_down event (nothing printed) and then the event itself, which the journal stores
+ * unsigned and marked; its receipt says "SIGNATURE DEVICE UNAVAILABLE". Before each later event,
+ * at most every deps->signer_retry_ms, it tries to commit a signer_up (the signed collective over
+ * the outage's records); when that works signing goes on where the counter stood. The state
+ * (till_signer) raises an alarm once the outage is older than deps->signer_down_alarm_s.
  */
 #ifndef POSEDGE_AGENT_TILL_H
 #define POSEDGE_AGENT_TILL_H
@@ -39,12 +46,15 @@ struct till_deps {
     const char *terminal;
     const char *currency;
     const char *title;         /* first line of every receipt */
+    bool training;             /* start in training mode (till_set_training) */
     int64_t (*now)(void *ctx); /* the terminal clock: UTC ms (NULL: the real clock) */
     void *now_ctx;
     /* Called after each commit (body borrowed for the call); may be NULL. */
     void (*committed)(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
                       const cJSON *body);
     void *committed_ctx;
+    int64_t signer_retry_ms;     /* signer down: try signer_up at most this often (0: every event) */
+    int64_t signer_down_alarm_s; /* signer down this long: alarm (0: at once) */
 };
 
 struct till_stats {
@@ -145,7 +155,29 @@ int till_catalog_apply(struct pe_till *t, const struct till_catalog_update *u, c
 /* The state of the catalog in force (version, hash, counts, when applied). */
 void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out);
 
+/*
+ * Training mode (setting till.training): baskets opened while it is on are committed, signed
+ * and printed like any other, but their sale, return or void says "training":true, the receipt
+ * says TRAINING, and they are kept out of every total (X, Z, month, year, perpetual) and out of
+ * stock. A training sale is returned in training mode only, and a real sale never is. A change
+ * applies from the next basket.
+ */
+void till_set_training(struct pe_till *t, bool on);
+bool till_training(const struct pe_till *t);
+
 const struct till_stats *till_stats(const struct pe_till *t);
+
+/* Where the fiscal signer stands, by the till's clock. */
+struct till_signer {
+    const char *status; /* "ok"; "down" (an outage is open, signer.h); "none" (no signer) */
+    int64_t down_seq;   /* the open outage's signer_down, 0 when none */
+    int64_t down_ms;    /* when it began (that event's time), 0 when none */
+    int64_t down_s;     /* how long it has lasted, whole seconds */
+    int64_t nunsigned;  /* events stored unsigned in it so far (signer_down included) */
+    int64_t outages;    /* outages this till opened since it started */
+    bool alarm;         /* down for signer_down_alarm_s or longer */
+};
+void till_signer(const struct pe_till *t, struct till_signer *out);
 
 /* Last message shown on the display (for tests and logs). */
 const char *till_display_line1(const struct pe_till *t);

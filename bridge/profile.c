@@ -17,6 +17,7 @@
 #include "posedge/err.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+#include "posedge/report.h"
 
 /* The profiles, in the order names are listed: one line each, X(symbol suffix). A profile is
  * its file, which defines const struct profile_ops profile_<suffix>, and its line here. */
@@ -110,7 +111,7 @@ int profile_set_create(const struct bridge_cfg *cfg, struct pe_spool *spool,
         s->ops = cfg->sinks[i].profile;
         s->conf = &cfg->sinks[i];
         s->cfg = cfg;
-        ps->needs_doc = ps->needs_doc || s->ops->needs_doc;
+        ps->needs_doc = ps->needs_doc || s->ops->needs_doc || !s->ops->keeps_training;
         int rc = s->ops->init ? s->ops->init(s, spool, err, errlen) : PE_OK;
         if (rc) {
             profile_set_destroy(ps);
@@ -233,6 +234,9 @@ int profile_map_event(struct profile_set *ps, const struct profile_event *ev0, i
             snprintf(why, sizeof why, "%s", parse_why);
         else if (!(sk->ops->types & PE_EV_BIT(ev.etype)))
             mrc = PE_OK; /* a type this profile makes no record of */
+        else if (!sk->ops->keeps_training && ev.doc &&
+                 pe_totals_training(cJSON_GetObjectItemCaseSensitive(ev.doc, "body")))
+            mrc = PE_OK; /* a training record: kept out of this profile's figures */
         else
             mrc = sk->ops->map(sk, &ev, out, why, sizeof why);
         if (mrc == PE_ENOMEM) {

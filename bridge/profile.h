@@ -96,6 +96,10 @@ struct profile_ops {
      * type makes no record of this profile. So a new event type is mapped only by the profiles
      * that name it, and touches no other profile's file. */
     uint64_t types;
+    /* Training records (a sale, return or void whose body says "training":true, report.h) are
+     * mapped too. false: they make no record of this profile, as analytics should never count
+     * them (the bridge parses the record for such a sink). */
+    bool keeps_training;
     /*
      * Optional. Make the sink ready to map: set s->state. spool keeps what the profile learns
      * across restarts (pe_spool_meta_*, keys under a prefix of the profile's; may be NULL: then

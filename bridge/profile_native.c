@@ -24,5 +24,6 @@ const struct profile_ops profile_native = {
     .default_topic = NULL,
     .needs_doc = false,
     .types = PE_EV_ALL,
+    .keeps_training = true, /* the record as the till made it, flag and all */
     .map = native_map,
 };

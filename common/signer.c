@@ -3,6 +3,9 @@
  * signer.c - what every signer and every verifier share (signer.h): the built-in signers, the
  * signed message, the sig column's encoding, key ids, verifying, and the signer_installed body.
  *
+ * Also the signer-down path's shared pieces: the mark of a record stored unsigned in an outage
+ * and the signer_collective body that covers such records.
+ *
  * The invariant: a verifier accepts exactly what a signer can produce. The sig column is decoded
  * and encoded again, and must come out byte for byte the same (so one signature has one stored
  * form); the signed message is built by one function for both sides.
@@ -14,6 +17,8 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
+#include <mbedtls/version.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +27,25 @@
 #include "posedge/event.h"
 #include "posedge/json.h"
 
+#if MBEDTLS_VERSION_MAJOR >= 3
+#define sha256_starts mbedtls_sha256_starts
+#define sha256_update mbedtls_sha256_update
+#define sha256_finish mbedtls_sha256_finish
+#else
+#define sha256_starts mbedtls_sha256_starts_ret
+#define sha256_update mbedtls_sha256_update_ret
+#define sha256_finish mbedtls_sha256_finish_ret
+#endif
+
 #define MESSAGE_PREFIX "posedge-sig/1|"
 #define MAX_DECIMAL 9007199254740992LL /* 2^53: counters and times stay exact in JSON */
 
 /* Every built-in signer; a new one is its file and one line here. */
 static const struct pe_signer_ops *const signers[] = {
     &pe_signer_software,
+#ifdef PE_HAVE_PKCS11
+    &pe_signer_pkcs11,
+#endif
     NULL,
 };
 
@@ -61,6 +79,34 @@ size_t pe_signer_message(const char *hash, int64_t counter, int64_t signed_ms,
     int n = snprintf(out, PE_SIGNER_MESSAGE_MAX, MESSAGE_PREFIX "%s|%" PRId64 "|%" PRId64, hash,
                      counter, signed_ms);
     return n > 0 && n < PE_SIGNER_MESSAGE_MAX ? (size_t)n : 0;
+}
+
+/* ---- the counter and the signature, for every implementation ---- */
+
+int pe_signer_counter_resume(int64_t *next, int64_t last)
+{
+    if (last < 0 || last >= MAX_DECIMAL)
+        return PE_EINVAL;
+    *next = last + 1;
+    return PE_OK;
+}
+
+int pe_signer_prepare(int64_t next, const char *key_id, int64_t (*now)(void *ctx), void *now_ctx,
+                      const char *hash, struct pe_signature *out, uint8_t digest[PE_SHA256_LEN])
+{
+    if (next < 1 || next > MAX_DECIMAL)
+        return PE_ERANGE;
+    if (!pe_is_sha256_hex(hash))
+        return PE_EINVAL; /* before the clock is read: a refused request takes no time */
+    struct pe_signature g = {.alg = PE_SIGNER_ALG, .counter = next, .signed_ms = now(now_ctx)};
+    snprintf(g.key_id, sizeof g.key_id, "%s", key_id);
+    char msg[PE_SIGNER_MESSAGE_MAX];
+    size_t n = pe_signer_message(hash, g.counter, g.signed_ms, msg);
+    if (!n)
+        return PE_EINVAL;
+    pe_sha256_2(msg, n, NULL, 0, digest);
+    *out = g;
+    return PE_OK;
 }
 
 /* ---- keys ---- */
@@ -382,11 +428,131 @@ int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out
     return PE_OK;
 }
 
+/* ---- the unsigned mark (signer down) ---- */
+
+size_t pe_signature_mark_encode(int64_t down_seq, char out[PE_SIGNER_ENCODED_MAX])
+{
+    if (down_seq < 1 || down_seq > MAX_DECIMAL)
+        return 0;
+    int n = snprintf(out, PE_SIGNER_ENCODED_MAX, "{\"alg\":\"%s\",\"signer_down\":%" PRId64 "}",
+                     PE_SIGNER_ALG_NONE, down_seq);
+    return n > 0 && n < PE_SIGNER_ENCODED_MAX ? (size_t)n : 0;
+}
+
+bool pe_signature_mark_decode(const void *buf, size_t len, int64_t *down_seq)
+{
+    static const char prefix[] = "{\"alg\":\"none\",\"signer_down\":";
+    const size_t plen = sizeof prefix - 1;
+    if (!buf || len <= plen + 1 || len >= PE_SIGNER_ENCODED_MAX || memcmp(buf, prefix, plen) != 0)
+        return false;
+    /* The rest is a decimal without leading zeros and the closing brace: encode it again and
+     * compare, so one outage has one stored form. */
+    const char *p = (const char *)buf + plen;
+    int64_t v = 0;
+    for (size_t i = 0; i < len - plen - 1; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > MAX_DECIMAL / 10)
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    char again[PE_SIGNER_ENCODED_MAX];
+    size_t n = pe_signature_mark_encode(v, again);
+    if (n != len || memcmp(again, buf, len) != 0)
+        return false;
+    *down_seq = v;
+    return true;
+}
+
+/* ---- the signer_collective body ---- */
+
+struct pe_signer_collective_acc {
+    mbedtls_sha256_context sha;
+    int64_t first_seq;
+    int64_t count;
+};
+
+int pe_signer_collective_begin(int64_t first_seq, struct pe_signer_collective_acc **out)
+{
+    struct pe_signer_collective_acc *a = calloc(1, sizeof *a);
+    if (!a)
+        return PE_ENOMEM;
+    mbedtls_sha256_init(&a->sha);
+    sha256_starts(&a->sha, 0);
+    a->first_seq = first_seq;
+    *out = a;
+    return PE_OK;
+}
+
+int pe_signer_collective_add(struct pe_signer_collective_acc *acc, const char *hash)
+{
+    if (!pe_is_sha256_hex(hash))
+        return PE_EINVAL;
+    sha256_update(&acc->sha, (const unsigned char *)hash, PE_SHA256_HEXLEN - 1);
+    acc->count++;
+    return PE_OK;
+}
+
+void pe_signer_collective_end(struct pe_signer_collective_acc *acc,
+                              struct pe_signer_collective *c)
+{
+    uint8_t d[PE_SHA256_LEN];
+    sha256_finish(&acc->sha, d);
+    memset(c, 0, sizeof *c);
+    c->first_seq = acc->first_seq;
+    c->count = acc->count;
+    c->last_seq = acc->first_seq + acc->count - 1;
+    pe_hex(d, sizeof d, c->hash);
+    pe_signer_collective_abort(acc);
+}
+
+void pe_signer_collective_abort(struct pe_signer_collective_acc *acc)
+{
+    if (!acc)
+        return;
+    mbedtls_sha256_free(&acc->sha);
+    free(acc);
+}
+
+int pe_signer_collective_body(const struct pe_signer_collective *c, cJSON **out)
+{
+    cJSON *b = cJSON_CreateObject();
+    int e = b ? PE_OK : PE_ENOMEM;
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "count", c->count);
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "first_seq", c->first_seq);
+    if (e == PE_OK)
+        e = pe_json_add_str(b, "hash", c->hash);
+    if (e == PE_OK)
+        e = pe_json_add_int(b, "last_seq", c->last_seq);
+    if (e) {
+        cJSON_Delete(b);
+        return e;
+    }
+    *out = b;
+    return PE_OK;
+}
+
+int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *out)
+{
+    struct pe_signer_collective c = {0};
+    const char *h = NULL;
+    if (!cJSON_IsObject(body) || pe_json_get_int(body, "count", &c.count) ||
+        pe_json_get_int(body, "first_seq", &c.first_seq) ||
+        pe_json_get_int(body, "last_seq", &c.last_seq) || pe_json_get_str(body, "hash", &h) ||
+        !pe_is_sha256_hex(h) || c.first_seq < 1 || c.last_seq < c.first_seq ||
+        c.count != c.last_seq - c.first_seq + 1)
+        return PE_EINVAL;
+    memcpy(c.hash, h, PE_SHA256_HEXLEN);
+    *out = c;
+    return PE_OK;
+}
+
 /* ---- checking a chain's signatures ---- */
 
 void pe_sig_group_clear(struct pe_sig_group *g)
 {
     pe_signer_pub_free(g->pub);
+    pe_signer_collective_abort(g->acc);
     memset(g, 0, sizeof *g);
 }
 
@@ -404,10 +570,11 @@ int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, s
     if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
         snprintf(w, sizeof w, "signer_installed: public_key does not parse");
     if (e == PE_OK) {
-        pe_sig_group_clear(g);
+        pe_signer_pub_free(g->pub);
         snprintf(g->alg, sizeof g->alg, "%s", in.alg);
         snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
         g->pub = pub;
+        g->counter = 0;
         g->seq = seq;
     }
     cJSON_Delete(r);
@@ -420,18 +587,131 @@ int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, s
     return PE_OK;
 }
 
+/* A record marked unsigned (its outage down_seq D): a signer_down opens an outage (in a signing
+ * group, marked with its own seq), every other marked record must be inside the open one; the
+ * signer_up's collective covers them all. */
+static int check_marked(struct pe_sig_group *g, int64_t seq, int64_t mark, bool is_down,
+                        bool is_up, const char *hash, char *why, size_t whylen)
+{
+    if (is_down && g->down) {
+        snprintf(why, whylen, "seq %lld: signer_down inside the outage opened at seq %lld",
+                 (long long)seq, (long long)g->down);
+        return PE_ECHAIN;
+    }
+    if (is_down && (mark != seq || strcmp(g->alg, PE_SIGNER_ALG) != 0)) {
+        snprintf(why, whylen, "seq %lld: signer_down %s", (long long)seq,
+                 mark != seq ? "marked for another outage" : "with no signing key installed");
+        return PE_ECHAIN;
+    }
+    if (!is_down && !g->down) {
+        snprintf(why, whylen,
+                 "seq %lld: unsigned (marked signer down at seq %lld), but no outage of the "
+                 "signer is open",
+                 (long long)seq, (long long)mark);
+        return PE_ECHAIN;
+    }
+    if (!is_down && mark != g->down) {
+        snprintf(why, whylen,
+                 "seq %lld: marked for an outage at seq %lld, but the open one began at seq "
+                 "%lld",
+                 (long long)seq, (long long)mark, (long long)g->down);
+        return PE_ECHAIN;
+    }
+    if (is_up) {
+        snprintf(why, whylen, "seq %lld: signer_up is not signed", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_down) {
+        int e = pe_signer_collective_begin(seq, &g->acc);
+        if (e)
+            return e;
+        g->down = seq;
+    }
+    if (pe_signer_collective_add(g->acc, hash) != PE_OK) {
+        snprintf(why, whylen, "seq %lld: its hash is not 64 hex digits", (long long)seq);
+        return PE_ECHAIN;
+    }
+    g->nmarked++;
+    return PE_OK;
+}
+
+/* The signed signer_up rec of seq: its collective must cover exactly the open outage, seqs
+ * g->down to seq - 1, with their hashes' digest. Closes the outage. */
+static int check_up(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len, char *why,
+                    size_t whylen)
+{
+    cJSON *r = NULL;
+    struct pe_signer_collective got, want;
+    int e = pe_json_parse(rec, len, &r, NULL, 0);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e == PE_OK)
+        e = pe_signer_collective_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &got);
+    cJSON_Delete(r);
+    pe_signer_collective_end(g->acc, &want);
+    g->acc = NULL;
+    int64_t down = g->down;
+    g->down = 0;
+    if (e) {
+        snprintf(why, whylen, "seq %lld: signer_up: its body is not a collective", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (got.first_seq != want.first_seq || got.last_seq != want.last_seq) {
+        /* Name the first unsigned seq it leaves out (or the first it claims wrongly). */
+        int64_t bad = got.first_seq != want.first_seq ? down
+                      : got.last_seq < want.last_seq ? got.last_seq + 1
+                                                     : got.last_seq;
+        snprintf(why, whylen,
+                 "seq %lld: signer_up covers seqs %lld-%lld, but the outage is seqs %lld-%lld: "
+                 "seq %lld is not covered",
+                 (long long)seq, (long long)got.first_seq, (long long)got.last_seq,
+                 (long long)want.first_seq, (long long)want.last_seq, (long long)bad);
+        return PE_ECHAIN;
+    }
+    if (strcmp(got.hash, want.hash) != 0) {
+        snprintf(why, whylen,
+                 "seq %lld: signer_up: the collective hash does not match seqs %lld-%lld",
+                 (long long)seq, (long long)want.first_seq, (long long)want.last_seq);
+        return PE_ECHAIN;
+    }
+    g->noutages++;
+    return PE_OK;
+}
+
 int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, const char *rec,
                        size_t len, const char *hash, const void *blob, size_t bloblen,
                        bool *verified, char *why, size_t whylen)
 {
     struct pe_signature sig;
     char w[96];
+    int64_t mark = 0;
+    bool is_down = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_DOWN)) == 0;
+    bool is_up = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_UP)) == 0;
     if (verified)
         *verified = false;
+    if (blob && pe_signature_mark_decode(blob, bloblen, &mark))
+        return check_marked(g, seq, mark, is_down, is_up, hash, why, whylen);
+    if (g->down && !is_up) {
+        snprintf(why, whylen,
+                 "seq %lld: %s, but the signer is down since seq %lld and no signer_up covers "
+                 "seqs %lld-%lld",
+                 (long long)seq, blob ? "signed" : "not signed", (long long)g->down,
+                 (long long)g->down, (long long)seq - 1);
+        return PE_ECHAIN;
+    }
     if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
         int e = pe_sig_group_install(g, seq, rec, len, why, whylen);
         if (e)
             return e;
+    }
+    if (is_down) {
+        snprintf(why, whylen, "seq %lld: signer_down is not marked unsigned", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_up && !g->down) {
+        snprintf(why, whylen, "seq %lld: signer_up, but no outage of the signer is open",
+                 (long long)seq);
+        return PE_ECHAIN;
     }
     if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
         snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
@@ -469,6 +749,11 @@ int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, co
                  "or another key signed it)",
                  (long long)seq);
         return PE_ECHAIN;
+    }
+    if (is_up) {
+        int e = check_up(g, seq, rec, len, why, whylen);
+        if (e)
+            return e;
     }
     g->counter = sig.counter;
     if (verified)

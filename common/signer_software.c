@@ -26,6 +26,11 @@
  *   - what this cannot see is a journal replaced by an older copy of itself: the counters of the
  *     lost tail are then used again. The bridge holds those counters (a later issue checks
  *     them there), and a token's own counter (pkcs11) would catch it on the till.
+ *
+ * Test builds only (PE_FAULT_INJECTION: the san and test variants): PE_TEST_SIGNER_DOWN=<path>
+ * in the environment at open makes sign answer PE_EUNAVAIL, as a token that is unplugged does,
+ * for as long as a file exists at path; the signer-down path (signer.h) is tested through it.
+ * Release builds do not contain this code and ignore the variable.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,8 +45,6 @@
 #include "posedge/pki.h"
 #include "posedge/signer.h"
 
-#define COUNTER_MAX 9007199254740992LL /* 2^53: exact in JSON; ~285,000 years at 1,000/s */
-
 struct software {
     struct pe_signer s;       /* first: the handle */
     struct pe_pki_key *key;   /* the private key (wiped at close) */
@@ -50,6 +53,9 @@ struct software {
     int64_t next;             /* the counter of the next signature */
     int64_t (*now)(void *ctx);
     void *now_ctx;
+#ifdef PE_FAULT_INJECTION
+    char *down_file; /* PE_TEST_SIGNER_DOWN: the device is "unplugged" while this exists */
+#endif
 };
 
 static int64_t real_clock(void *ctx)
@@ -74,6 +80,9 @@ static void sw_close(struct pe_signer *s)
     pe_pki_key_destroy(w->key);
     pe_rng_destroy(w->rng);
     free(w->pub.public_key);
+#ifdef PE_FAULT_INJECTION
+    free(w->down_file);
+#endif
     free(w);
 }
 
@@ -130,6 +139,13 @@ static int sw_open(const struct pe_signer_conf *c, struct pe_signer **out, char 
                  c->key_file);
         goto fail;
     }
+#ifdef PE_FAULT_INJECTION
+    const char *down = getenv("PE_TEST_SIGNER_DOWN");
+    if (down && *down && !(w->down_file = strdup(down))) {
+        rc = PE_ENOMEM;
+        goto fail;
+    }
+#endif
     pe_info("signer.open", "signer=software key_id=%s path=\"%s\"", w->pub.key_id, c->key_file);
     *out = &w->s;
     return PE_OK;
@@ -151,36 +167,28 @@ static int64_t sw_counter(const struct pe_signer *s)
 
 static int sw_resume(struct pe_signer *s, int64_t last)
 {
-    if (last < 0 || last >= COUNTER_MAX)
-        return PE_EINVAL;
-    sw(s)->next = last + 1;
-    return PE_OK;
+    return pe_signer_counter_resume(&sw(s)->next, last);
 }
 
 static int sw_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     struct software *w = sw(s);
-    if (w->next > COUNTER_MAX)
-        return PE_ERANGE;
-    if (!pe_is_sha256_hex(hash))
-        return PE_EINVAL;
-    struct pe_signature g = {
-        .alg = PE_SIGNER_ALG,
-        .counter = w->next,
-        .signed_ms = w->now(w->now_ctx),
-    };
-    memcpy(g.key_id, w->pub.key_id, sizeof g.key_id);
-    char msg[PE_SIGNER_MESSAGE_MAX], err[160];
-    size_t n = pe_signer_message(hash, g.counter, g.signed_ms, msg);
-    if (!n)
-        return PE_EINVAL;
+    struct pe_signature g;
     uint8_t digest[PE_SHA256_LEN];
-    pe_sha256_2(msg, n, NULL, 0, digest);
-    int rc = pe_pki_key_sign_digest(w->key, digest, w->rng, g.rs, err, sizeof err);
+    char err[160];
+    int rc = pe_signer_prepare(w->next, w->pub.key_id, w->now, w->now_ctx, hash, &g, digest);
+    if (rc)
+        return rc;
+#ifdef PE_FAULT_INJECTION
+    struct stat st;
+    if (w->down_file && stat(w->down_file, &st) == 0)
+        return PE_EUNAVAIL;
+#endif
+    rc = pe_pki_key_sign_digest(w->key, digest, w->rng, g.rs, err, sizeof err);
     if (rc) {
         pe_error("signer.sign_failed", "signer=software counter=%lld err=\"%s\"",
                  (long long)g.counter, err);
-        return rc;
+        return rc == PE_EIO ? PE_ESYS : rc; /* PE_EIO is the signer down: never this one */
     }
     w->next++;
     *out = g;

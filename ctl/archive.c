@@ -127,6 +127,7 @@ struct history {
     char group_hash[PE_SHA256_HEXLEN];   /* the hash of the group's signer_installed record */
     struct pe_sig_group g;               /* the signing group in force */
     int64_t nsigned, ngroups;            /* signatures verified, signing keys installed */
+    int64_t perpetual;                   /* the perpetual total after seq next-1 (report.h) */
     const char *where;                   /* the file the last record came from */
 };
 
@@ -310,12 +311,13 @@ static int audit_start(struct history *h, struct archive *a, cJSON **keys, int64
                        cJSON **pending, char *why, size_t whylen)
 {
     const char *store, *terminal, *ahash;
-    int64_t aseq, acounter;
+    int64_t aseq, acounter, aperpetual;
     const cJSON *anchor = cJSON_GetObjectItemCaseSensitive(a->manifest, "anchor");
     if (pe_json_get_str(a->manifest, "store", &store) ||
         pe_json_get_str(a->manifest, "terminal", &terminal) ||
         get_point(a->manifest, "anchor", &aseq, &ahash) ||
-        pe_json_get_int(anchor, "counter", &acounter) || aseq != a->first - 1 ||
+        pe_json_get_int(anchor, "counter", &acounter) ||
+        pe_json_get_int(anchor, "perpetual_total", &aperpetual) || aseq != a->first - 1 ||
         !pe_event_id_valid(store, 1) || !pe_event_id_valid(terminal, 1)) {
         snprintf(why, whylen, "manifest: store, terminal or anchor missing or wrong");
         return PE_ECHAIN;
@@ -341,7 +343,19 @@ static int audit_start(struct history *h, struct archive *a, cJSON **keys, int64
                  (long long)a->first, (long long)aseq, h->where);
         return PE_ECHAIN;
     }
+    if (h->started && aperpetual != h->perpetual) {
+        snprintf(why, whylen, "seq %lld: anchor perpetual_total %lld, but the records before it "
+                              "sum to %lld",
+                 (long long)a->first, (long long)aperpetual, (long long)h->perpetual);
+        return PE_ECHAIN;
+    }
+    if (!h->started && aseq == 0 && aperpetual != 0) {
+        snprintf(why, whylen, "seq 1: anchor perpetual_total %lld before any record",
+                 (long long)aperpetual);
+        return PE_ECHAIN;
+    }
     if (!h->started) {
+        h->perpetual = aperpetual; /* mid-history: taken as given, as the anchor's hash is */
         snprintf(h->store, sizeof h->store, "%s", store);
         snprintf(h->terminal, sizeof h->terminal, "%s", terminal);
         h->first = h->next = a->first;
@@ -458,6 +472,7 @@ static int audit_archive(struct history *h, struct archive *a)
     if (e == PE_OK)
         e = audit_start(h, a, &keys, &nkey_lines, &l, why, sizeof why);
     h->started = true;
+    sum.perpetual = h->perpetual;
     int ki = 0;
     while (e == PE_OK && l) {
         const char *kind, *rec, *hash;
@@ -489,10 +504,21 @@ static int audit_archive(struct history *h, struct archive *a)
                 e = PE_ECHAIN;
             }
             if (e == PE_OK)
-                e = pe_archive_figures_add(&sum, r, type, sig != NULL);
+                e = pe_archive_figures_add(&sum, r, type, sig, siglen);
             if (e == PE_EINVAL) {
                 snprintf(why, sizeof why, "seq %lld: a %s without currency or amount",
                          (long long)seq, type);
+                e = PE_ECHAIN;
+            }
+            /* A record that states the perpetual total states the running sum. */
+            int64_t claimed;
+            if (e == PE_OK &&
+                pe_json_get_int(cJSON_GetObjectItemCaseSensitive(r, "body"), "perpetual_total",
+                                &claimed) == PE_OK &&
+                claimed != sum.perpetual) {
+                snprintf(why, sizeof why,
+                         "seq %lld: perpetual_total %lld, but the records up to it sum to %lld",
+                         (long long)seq, (long long)claimed, (long long)sum.perpetual);
                 e = PE_ECHAIN;
             }
         }
@@ -516,7 +542,7 @@ static int audit_archive(struct history *h, struct archive *a)
     /* The manifest states what the records say, figure by figure. */
     const cJSON *m = a->manifest;
     const char *lhash = "";
-    int64_t lseq = 0;
+    int64_t lseq = 0, mp = 0;
     get_point(m, "last", &lseq, &lhash);
     if (e == PE_OK) {
         const char *bad = NULL;
@@ -529,6 +555,10 @@ static int audit_archive(struct history *h, struct archive *a)
             bad = "count";
         else if (mint(m, "signed") != sum.nsigned)
             bad = "signed";
+        else if (mint(m, "marked") != sum.nmarked)
+            bad = "marked";
+        else if (pe_json_get_int(m, "perpetual_total", &mp) || mp != sum.perpetual)
+            bad = "perpetual_total";
         else if (mint(m, "keys") != nkey_lines || ki != cJSON_GetArraySize(keys))
             bad = "keys";
         else if (!same_json(cJSON_GetObjectItemCaseSensitive(m, "types"), sum.types))
@@ -540,10 +570,15 @@ static int audit_archive(struct history *h, struct archive *a)
         if (why[0])
             e = PE_ECHAIN;
     }
+    h->perpetual = sum.perpetual;
+    char marked[64] = "";
+    if (sum.nmarked)
+        snprintf(marked, sizeof marked, ", %lld unsigned while the signer was down",
+                 (long long)sum.nmarked);
     if (e == PE_OK)
-        printf("OK %s: seq %lld..%lld, %lld records, %lld signed, manifest matches\n", a->path,
+        printf("OK %s: seq %lld..%lld, %lld records, %lld signed%s, manifest matches\n", a->path,
                (long long)a->first, (long long)a->last, (long long)sum.count,
-               (long long)sum.nsigned);
+               (long long)sum.nsigned, marked);
     else
         printf("FAILED %s: %s\n", a->path, why[0] ? why : pe_strerror(e));
     h->where = a->path;
@@ -596,6 +631,7 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
         snprintf(h->store, sizeof h->store, "%s", pe_journal_store(j));
         snprintf(h->terminal, sizeof h->terminal, "%s", pe_journal_terminal(j));
         h->first = h->next = a.seq + 1;
+        h->perpetual = a.perpetual_total;
         pe_event_genesis(h->store, h->terminal, h->prev);
         if (a.seq) {
             /* A pruned journal alone: the history starts at its anchor, as an archive that starts
@@ -619,11 +655,12 @@ static int audit_journal(struct history *h, const char *db, int64_t *from_journa
         e = PE_ECHAIN;
         goto out;
     } else if (a.seq == h->next - 1 &&
-               (strcmp(a.hash, h->prev) != 0 ||
+               (strcmp(a.hash, h->prev) != 0 || a.perpetual_total != h->perpetual ||
                 (strcmp(h->g.alg, PE_SIGNER_ALG) == 0 && a.counter != h->g.counter) ||
                 (a.key_record ? strcmp(a.key_hash, h->group_hash) != 0 : h->g.alg[0] != 0))) {
         snprintf(why, sizeof why, "seq %lld: the journal's anchor (hash %.16s, counter %lld) is "
-                                  "not the last record of %s (hash %.16s, counter %lld, or key)",
+                                  "not the last record of %s (hash %.16s, counter %lld, or key, "
+                                  "or perpetual_total)",
                  (long long)a.seq, a.hash, (long long)a.counter, h->where, h->prev,
                  (long long)h->g.counter);
         e = PE_ECHAIN;
@@ -723,11 +760,24 @@ int ctl_audit(int argc, char **argv)
         rc = audit_archive(&h, &a[i]);
     if (rc == 0 && db)
         rc = audit_journal(&h, db, &nj);
+    /* Outages of the signer: closed ones covered by their collective; one still open at the end
+     * is said, not failed (as verify does). */
+    char outages[200] = "";
+    if (rc == 0 && (h.g.noutages || h.g.down)) {
+        int n = snprintf(outages, sizeof outages,
+                         ", %lld unsigned while the signer was down, %lld outage%s covered by "
+                         "collective signatures",
+                         (long long)h.g.nmarked, (long long)h.g.noutages,
+                         h.g.noutages == 1 ? "" : "s");
+        if (h.g.down && n > 0 && (size_t)n < sizeof outages)
+            snprintf(outages + n, sizeof outages - (size_t)n,
+                     ", signer down since seq %lld (not covered yet)", (long long)h.g.down);
+    }
     if (rc == 0)
         printf("audit OK: %s/%s seq %lld..%lld intact across %d archive(s)%s, %lld signatures "
-               "valid under %lld key(s), counters gapless, every manifest matches\n",
+               "valid under %lld key(s), counters gapless%s, every manifest matches\n",
                h.store, h.terminal, (long long)h.first, (long long)h.next - 1, na,
-               db ? " and the journal" : "", (long long)h.nsigned, (long long)h.ngroups);
+               db ? " and the journal" : "", (long long)h.nsigned, (long long)h.ngroups, outages);
     for (int i = 0; i < na; i++)
         archive_close(&a[i]);
     free(a);

@@ -7,6 +7,7 @@
  *   posedge-ctl verify DB                               check JSON, gapless seq, hash chain,
  *                                                       signatures and their counters
  *   posedge-ctl report DB --x | --z N                   print an X report or Z report N
+ *   posedge-ctl report DB --month YYYY-MM | --year YYYY print a month or year closing
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
  * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config,
@@ -39,7 +40,7 @@ static void usage(FILE *out)
 {
     fputs("usage: posedge-ctl journal DB [--from SEQ] [--type TYPE]\n"
           "       posedge-ctl verify DB\n"
-          "       posedge-ctl report DB --x | --z N\n"
+          "       posedge-ctl report DB --x | --z N | --month YYYY-MM | --year YYYY\n"
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
           "       posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n"
           "       posedge-ctl audit FILE... [--journal DB]\n"
@@ -61,10 +62,13 @@ static void usage(FILE *out)
           "journal  print the journal's events as JSON lines, one per line, in seq order\n"
           "verify   check every record: valid canonical JSON, gapless seq, the SHA-256 chain,\n"
           "         and each signature under the key its signer_installed event recorded, with\n"
-          "         counters rising by one; exit 0 with a one-line summary when intact, 1 naming\n"
-          "         the first bad seq\n"
+          "         counters rising by one, and every record left unsigned while the signer was\n"
+          "         down covered by the signed collective (signer_up) after it; then every\n"
+          "         figure taken from earlier records: each perpetual_total and grand_total,\n"
+          "         and each month and year closing recomputed from the records; exit 0 with\n"
+          "         a summary when intact, 1 naming the first bad seq\n"
           "report   print the X report of the open period (not journaled: a preview),\n"
-          "         or Z report number N as it was printed\n"
+          "         or Z report number N, or the month or year closing, as it was printed\n"
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
           "         the first bad one, into a new journal and rebuild its stock, counters and\n"
           "         shift state from them; the damaged file is only read\n"
@@ -183,7 +187,13 @@ static int cmd_verify(int argc, char **argv)
     if (open_ro(path, false, &j))
         return EXIT_FAIL;
     struct pe_journal_verify_result res = {0};
+    struct pe_totals_result tot = {0};
     int rc = pe_journal_verify(j, &res);
+    /* The chain holds: now every figure a record took from the records before it. */
+    if (rc == PE_OK && (rc = pe_totals_verify(j, &tot)) == PE_ECHAIN) {
+        res.bad_seq = tot.bad_seq;
+        snprintf(res.why, sizeof res.why, "%s", tot.why);
+    }
     char head[PE_SHA256_HEXLEN] = "";
     pe_journal_last(j, NULL, head, NULL);
     pe_journal_close(j);
@@ -214,13 +224,34 @@ static int cmd_verify(int argc, char **argv)
                  (long long)res.nsigned, (long long)res.first_signed_seq, (long long)res.ngroups,
                  res.ngroups == 1 ? "" : "s", res.key_id[0] ? res.key_id : "-",
                  strcmp(res.alg, PE_SIGNER_ALG_NONE) == 0 ? ", signing turned off since" : "");
+    /* Outages of the signer (signer.h): closed ones are covered by their collective; one still
+     * open at the end is said, not failed (the signer is down now). */
+    char outages[160] = "";
+    if (res.noutages || res.down_seq) {
+        int n = snprintf(outages, sizeof outages,
+                         "; %lld unsigned while the signer was down, %lld outage%s covered by "
+                         "collective signatures",
+                         (long long)res.nmarked, (long long)res.noutages,
+                         res.noutages == 1 ? "" : "s");
+        if (res.down_seq && n > 0 && (size_t)n < sizeof outages)
+            snprintf(outages + n, sizeof outages - (size_t)n,
+                     ", signer down since seq %lld (not covered yet)", (long long)res.down_seq);
+    }
     char from[96] = "1";
     if (res.anchor_seq)
         snprintf(from, sizeof from, "%lld", (long long)res.anchor_seq + 1);
-    printf("OK %s: %lld events, seq %s..%lld gapless%s, hash chain intact, head %.16s; %s\n", path,
-           (long long)res.count, from, (long long)res.last_seq,
+    printf("OK %s: %lld events, seq %s..%lld gapless%s, hash chain intact, head %.16s; %s%s\n",
+           path, (long long)res.count, from, (long long)res.last_seq,
            res.anchor_seq ? " from the anchor (pruned before it: see docs/audit.md)" : "", head,
-           sigs);
+           sigs, outages);
+    char skipped[96] = "";
+    if (tot.before_anchor)
+        snprintf(skipped, sizeof skipped, " (%lld more begin before the anchor: archived)",
+                 (long long)tot.before_anchor);
+    printf("OK totals: perpetual total %lld (%lld records carry it), %lld month and %lld year "
+           "closings recomputed%s, %lld training records kept out\n",
+           (long long)tot.perpetual, (long long)tot.carried, (long long)tot.months,
+           (long long)tot.years, skipped, (long long)tot.training);
     return 0;
 }
 
@@ -309,33 +340,77 @@ static int report_z(struct pe_journal *j, long long n)
     return status;
 }
 
+/* The month_close (month true) or year_close of period, printed as it was printed. Its
+ * figures are those verify recomputes from the records (pe_totals_verify). */
+static int report_closing(struct pe_journal *j, bool month, const char *period)
+{
+    const char *type = month ? "month_close" : "year_close";
+    struct pe_journal_iter *it;
+    struct pe_journal_rec r;
+    int rc = pe_journal_iter_open(j, 1, type, &it);
+    int status = EXIT_FAIL;
+    while (status != 0 && rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
+        cJSON *rec = NULL;
+        const char *p = NULL;
+        if (pe_json_parse(r.record, r.len, &rec, NULL, 0) == PE_OK &&
+            pe_json_get_str(cJSON_GetObjectItemCaseSensitive(rec, "body"), month ? "month" : "year",
+                            &p) == PE_OK &&
+            strcmp(p, period) == 0) {
+            char *text = NULL;
+            if (pe_render_record(rec, "posedge", &text) == PE_OK) {
+                fputs(text, stdout);
+                status = 0;
+            }
+            free(text);
+        }
+        cJSON_Delete(rec);
+    }
+    pe_journal_iter_close(it);
+    if (status != 0 && (rc == PE_EEOF || rc == PE_OK))
+        fprintf(stderr, "posedge-ctl: no %s of %s\n", type, period);
+    else if (status != 0)
+        fprintf(stderr, "posedge-ctl: reading %s events: %s\n", type, pe_strerror(rc));
+    return status;
+}
+
 static int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"x", no_argument, NULL, 'x'},
         {"z", required_argument, NULL, 'z'},
+        {"month", required_argument, NULL, 'm'},
+        {"year", required_argument, NULL, 'y'},
         {NULL, 0, NULL, 0},
     };
     int c, want_x = 0;
     long long z = 0;
+    const char *month = NULL, *year = NULL;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 'x')
             want_x = 1;
         else if (c == 'z' && parse_i64("--z", optarg, 1, &z) == 0)
             continue;
+        else if (c == 'm')
+            month = optarg;
+        else if (c == 'y')
+            year = optarg;
         else {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
-    if (optind + 1 != argc || want_x == (z > 0)) {
-        fprintf(stderr, "posedge-ctl: report needs DB and exactly one of --x, --z N\n");
+    if (optind + 1 != argc || want_x + (z > 0) + !!month + !!year != 1) {
+        fprintf(stderr, "posedge-ctl: report needs DB and exactly one of --x, --z N, "
+                        "--month YYYY-MM, --year YYYY\n");
         return EXIT_USAGE;
     }
     struct pe_journal *j;
     if (open_ro(argv[optind], false, &j))
         return EXIT_FAIL;
-    int status = want_x ? report_x(j) : report_z(j, z);
+    int status = want_x  ? report_x(j)
+                 : month ? report_closing(j, true, month)
+                 : year  ? report_closing(j, false, year)
+                         : report_z(j, z);
     pe_journal_close(j);
     return status;
 }
@@ -390,10 +465,12 @@ static int cmd_recover(int argc, char **argv)
         if (!in_txn && (rc = pe_journal_begin(dst)) == PE_OK)
             in_txn = true;
         if (rc == PE_OK) {
-            /* The signature goes along (verify checks it); one that does not even decode is
-             * left behind, and verify names that record as unsigned. */
+            /* The signature (or a signer outage's mark) goes along (verify checks it); one that
+             * does not even decode is left behind, and verify names that record as unsigned. */
             struct pe_signature sg;
-            bool sig_ok = r.sig && pe_signature_decode(r.sig, r.siglen, &sg, NULL, 0) == PE_OK;
+            int64_t down = 0;
+            bool sig_ok = r.sig && (pe_signature_mark_decode(r.sig, r.siglen, &down) ||
+                                    pe_signature_decode(r.sig, r.siglen, &sg, NULL, 0) == PE_OK);
             rc = pe_journal_import_signed(dst, r.record, r.len, sig_ok ? r.sig : NULL,
                                           sig_ok ? r.siglen : 0, NULL);
         }

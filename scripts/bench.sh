@@ -5,6 +5,8 @@
 #   - durable events/s through the whole till path (HAL fakes, state machine, journal commit,
 #     receipt) as a ratio of raw SQLite one-row-per-transaction commits/s (WAL, synchronous=FULL)
 #   - p50/p99 latency from the last tender input to the journal commit
+#   - signing cost per event, software and pkcs11 (a SoftHSM2 token made here), as a ratio of
+#     raw SQLite commits/s (tests/bench/bench_signer.c)
 #   - peak RSS of the agent over 10,000 shopper customers, and the stripped binary sizes
 #   - the bridge, against a real mosquitto (generated config, free loopback port, no
 #     persistence) and `posedge-ctl devkafka` (librdkafka's mock cluster) started here:
@@ -32,7 +34,9 @@
 #                                      BENCH_SASL_BACKLOG 100000, BENCH_CATALOG_TILLS 10,
 #                                      BENCH_CATALOG_PUBLISHES 20, BENCH_CATALOG_ITEMS 50000,
 #                                      BENCH_CATALOG_DELTA 1000; BENCH_ONLY=SECTION[,SECTION...]
-#                                      runs only those of: till bridge tls real sasl catalog arm;
+#                                      runs only those of: till signer bridge tls real sasl
+#                                      catalog arm; BENCH_PKCS11_MODULE the signer's token
+#                                      module, SoftHSM2's by default;
 #                                      BENCH_KEEP=1 keeps the run's directory and its logs)
 set -eu
 build=${1:?usage: scripts/bench.sh BUILD_DIR}
@@ -139,6 +143,33 @@ section_till() {
         printf "latency  last tender -> commit: p50 %.3f ms, p99 %.3f ms\n", p50 / 1000.0, p99 / 1000.0
         printf "memory   agent peak RSS over %d shopper customers: %.1f MB (goal <= 8 MB)\n", n, rss / 1024.0
         printf "size     stripped posedge-agent %.0f KB, posedge-ctl %.0f KB\n", asz / 1024.0, csz / 1024.0
+    }'
+}
+
+# ---- the signer ----
+# Signing cost per event (tests/bench/bench_signer.c): signatures/s of the software signer and
+# of the pkcs11 signer on a SoftHSM2 token made here (its own SOFTHSM2_CONF and token directory),
+# each as microseconds per event and as a ratio of the raw SQLite commits/s measured in the same
+# run (the durable commit every event costs anyway: a ratio >= 1 means signing is cheaper than
+# committing).
+section_signer() {
+    raw=$("$bench/bench_sqlite" "$dir" 3 | num sqlite_commits_per_s)
+    mkdir -p "$dir/softhsm/tokens"
+    printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
+        "$dir/softhsm/tokens" >"$dir/softhsm/softhsm2.conf"
+    export SOFTHSM2_CONF=$dir/softhsm/softhsm2.conf
+    local module=${BENCH_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so} pin=$dir/softhsm/pin
+    (umask 077 && echo 246810 >"$pin")
+    softhsm2-util --init-token --free --label bench --pin 246810 --so-pin 135791 >/dev/null
+    out=$("$bench/bench_signer" "$dir" 3 "$module" bench "$pin")
+    unset SOFTHSM2_CONF
+    awk -v raw="$raw" -v sw="$(echo "$out" | num software_signs_per_s)" \
+        -v swus="$(echo "$out" | num software_us_per_sign)" \
+        -v hsm="$(echo "$out" | num pkcs11_signs_per_s)" \
+        -v hsmus="$(echo "$out" | num pkcs11_us_per_sign)" 'BEGIN {
+        printf "limit    raw SQLite commits/s (WAL, synchronous=FULL, 1 row/txn): %d\n", raw
+        printf "signer   software (mbedTLS, P-256): %.0f signatures/s, %.1f us per event = %.2f x raw SQLite commits/s\n", sw, swus, sw / raw
+        printf "signer   pkcs11 (SoftHSM2 token, CKM_ECDSA): %.0f signatures/s, %.1f us per event = %.2f x raw SQLite commits/s\n", hsm, hsmus, hsm / raw
     }'
 }
 
@@ -674,6 +705,6 @@ section_arm() {
 }
 
 echo "posedge bench: build=$build dir=$dir (same disk for every figure)"
-for s in till bridge tls real sasl catalog arm; do
+for s in till signer bridge tls real sasl catalog arm; do
     if wanted "$s"; then "section_$s"; fi
 done

@@ -16,6 +16,10 @@ pkgs=(
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
     # without posedge code, and plays a forger with a key of its own.
     python3-cryptography
+    # The pkcs11 signer builds against p11-kit's Cryptoki header (it dlopens the token's module,
+    # so nothing links to p11-kit); its tests use SoftHSM2 as a real token, with softhsm2-util to
+    # make one in a temporary directory.
+    libp11-kit-dev softhsm2
     # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
     # (libc6-dev-*-cross is only recommended by the compilers, and recommends are not installed
     # here), user-mode QEMU to run their tests (qemu-user only: no binfmt registration, the tests

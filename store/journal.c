@@ -53,10 +53,12 @@ static const char *const sql[JS__COUNT] = {
     [JS_INSERT] = "INSERT INTO events(seq, id, type, ts_ms, record, hash, sig) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [JS_GET] = "SELECT record FROM events WHERE seq = ?1",
-    /* Where signing stands: the newest row that is signed or installs a signer. The newest row
-     * matches unless signing is off, so this reads one row in the normal case. */
-    [JS_SIGNING] = "SELECT seq, type, sig, record FROM events "
-                   "WHERE sig IS NOT NULL OR type = 'signer_installed' ORDER BY seq DESC LIMIT 1",
+    /* Where signing stands: the newest row before ?1 that is signed (or marked unsigned in a
+     * signer outage) or installs a signer. The newest row matches unless signing is off, so
+     * this reads one row in the normal case. */
+    [JS_SIGNING] = "SELECT seq, type, sig, record FROM events WHERE seq < ?1 AND "
+                   "(sig IS NOT NULL OR type = 'signer_installed') ORDER BY seq DESC LIMIT 1",
+    [JS_TS] = "SELECT ts_ms FROM events WHERE seq = ?1",
     /* Two forms of the same upsert: RETURNING makes SQLite buffer the result in an ephemeral
      * table on every step, which costs several times the write itself, so the plain form runs
      * whenever the caller does not want the new quantity (every sale). */
@@ -338,7 +340,8 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
 
 /* Where signing stands when no live row says it (a pruned journal): the anchor's key record
  * and counter. */
-static int anchor_signing(struct pe_journal *j, struct journal_signing *g)
+static int anchor_signing(struct pe_journal *j, struct journal_signing *g, char *why,
+                          size_t whylen)
 {
     struct pe_journal_anchor a;
     int e = pe_journal_anchor(j, &a);
@@ -357,7 +360,7 @@ static int anchor_signing(struct pe_journal *j, struct journal_signing *g)
         g->counter = a.counter;
         g->seq = a.key_seq;
     } else if (e != PE_ENOMEM) {
-        pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=anchor", j->path,
+        snprintf(why, whylen, "the anchor's key record of seq %lld does not parse",
                  (long long)a.key_seq);
         e = PE_ECORRUPT;
     }
@@ -366,26 +369,30 @@ static int anchor_signing(struct pe_journal *j, struct journal_signing *g)
     return e;
 }
 
-/* Read where signing stands into tail and committed (see JS_SIGNING). Returns PE_ECORRUPT when
- * that row's signature or signer_installed body cannot be read, naming it in the log. */
-static int load_signing(struct pe_journal *j)
+/* The newest signing row before seq `before` (see JS_SIGNING) into g; *mark gets the outage
+ * seq when that row is marked unsigned (signer.h), else 0. why is filled on PE_ECORRUPT. */
+static int signing_row(struct pe_journal *j, int64_t before, struct journal_signing *g,
+                       int64_t *mark, char *why, size_t whylen, char type_out[24])
 {
-    struct journal_signing g = {0};
     sqlite3_stmt *st = j->st[JS_SIGNING];
+    sqlite3_bind_int64(st, 1, before);
     int rc = sqlite3_step(st), e = PE_OK;
+    *mark = 0;
     if (rc == SQLITE_ROW) {
-        g.seq = sqlite3_column_int64(st, 0);
+        g->seq = sqlite3_column_int64(st, 0);
         const char *type = (const char *)sqlite3_column_text(st, 1);
+        snprintf(type_out, 24, "%s", type ? type : "");
         const void *sig = sqlite3_column_blob(st, 2);
         size_t siglen = (size_t)sqlite3_column_bytes(st, 2);
         struct pe_signature sg;
-        char why[96] = "";
-        if (sig) {
-            e = pe_signature_decode(sig, siglen, &sg, why, sizeof why);
+        if (sig && pe_signature_mark_decode(sig, siglen, mark)) {
+            /* Marked: the caller looks further back for the group. */
+        } else if (sig) {
+            e = pe_signature_decode(sig, siglen, &sg, why, whylen);
             if (e == PE_OK) {
-                memcpy(g.alg, sg.alg, sizeof g.alg);
-                memcpy(g.key_id, sg.key_id, sizeof g.key_id);
-                g.counter = sg.counter;
+                memcpy(g->alg, sg.alg, sizeof g->alg);
+                memcpy(g->key_id, sg.key_id, sizeof g->key_id);
+                g->counter = sg.counter;
             }
         } else {
             /* An unsigned signer_installed: signing turned off ("none"). */
@@ -393,30 +400,73 @@ static int load_signing(struct pe_journal *j)
             size_t len = (size_t)sqlite3_column_bytes(st, 3);
             cJSON *r = NULL;
             struct pe_signer_installed in;
-            e = pe_json_parse(rec, len, &r, why, sizeof why);
+            e = pe_json_parse(rec, len, &r, why, whylen);
             if (e == PE_OK)
                 e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in,
-                                              why, sizeof why);
+                                              why, whylen);
             if (e == PE_OK && strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0) {
-                snprintf(why, sizeof why, "signer_installed of a key is not signed");
+                snprintf(why, whylen, "signer_installed of a key is not signed");
                 e = PE_EINVAL;
             }
             if (e == PE_OK)
-                snprintf(g.alg, sizeof g.alg, "%s", in.alg);
+                snprintf(g->alg, sizeof g->alg, "%s", in.alg);
             cJSON_Delete(r);
         }
-        if (e) {
-            pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
-                     j->path, (long long)g.seq, type ? type : "", why);
+        if (e && e != PE_ENOMEM)
             e = PE_ECORRUPT;
-        }
-    } else if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        e = anchor_signing(j, &g);
-    } else {
+    } else if (rc != SQLITE_DONE) {
         e = journal__fail(j, rc, "signing");
     }
     sqlite3_reset(st);
+    return e;
+}
+
+/* Read where signing stands into tail and committed (see JS_SIGNING): the group, and an outage
+ * of the signer still open (its signer_down's seq and time). Returns PE_ECORRUPT when that
+ * row's signature or signer_installed body cannot be read, naming it in the log. */
+static int load_signing(struct pe_journal *j)
+{
+    struct journal_signing g = {0};
+    char why[96] = "", type[24] = "";
+    int64_t mark = 0;
+    int e = signing_row(j, INT64_MAX, &g, &mark, why, sizeof why, type);
+    if (e == PE_OK && mark) {
+        /* An outage is open: the group is that of the last signed row before it began. */
+        int64_t at = g.seq;
+        memset(&g, 0, sizeof g);
+        g.down_seq = mark;
+        int64_t inner = 0;
+        if (mark > at || mark < 1) {
+            snprintf(why, sizeof why, "marked for an outage at seq %lld after it",
+                     (long long)mark);
+            g.seq = at;
+            e = PE_ECORRUPT;
+        }
+        if (e == PE_OK)
+            e = signing_row(j, mark, &g, &inner, why, sizeof why, type);
+        if (e == PE_OK && inner) {
+            snprintf(why, sizeof why, "an outage inside the outage at seq %lld", (long long)mark);
+            e = PE_ECORRUPT;
+        }
+        sqlite3_stmt *st = j->st[JS_TS];
+        sqlite3_bind_int64(st, 1, mark);
+        int rc = e == PE_OK ? sqlite3_step(st) : SQLITE_DONE;
+        if (rc == SQLITE_ROW)
+            g.down_ms = sqlite3_column_int64(st, 0);
+        else if (e == PE_OK && rc == SQLITE_DONE)
+            e = PE_ECORRUPT;
+        else if (e == PE_OK)
+            e = journal__fail(j, rc, "signing");
+        sqlite3_reset(st);
+        g.down_seq = mark;
+    }
+    /* No live row says it (a pruned journal; the anchor is never inside an outage): the
+     * anchor's key record and counter. */
+    if (e == PE_OK && !g.seq)
+        e = anchor_signing(j, &g, why, sizeof why);
+    if (e == PE_ECORRUPT)
+        pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
+                 j->path, (long long)g.seq, type, why);
     if (e == PE_OK) {
         j->committed.sig = g;
         j->tail.sig = g;
@@ -949,24 +999,49 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e != PE_ENOTFOUND)
         return e;
 
+    /* Where signing stands, read once (an outage may be open even with no signer now). */
     const struct pe_signer_key *key = NULL;
+    if (!j->sig_loaded && (e = load_signing(j)))
+        return e;
+    int64_t down = j->tail.sig.down_seq; /* an outage of the signer is open (signer.h) */
     if (j->signer) {
-        if (!j->sig_loaded && (e = load_signing(j)))
-            return e;
         key = pe_signer_key(j->signer);
-        /* A key signs only once the journal holds it: its signer_installed comes first. */
-        if (m->type != PE_EV_SIGNER_INSTALLED && strcmp(j->tail.sig.key_id, key->key_id) != 0)
+        /* A key signs only once the journal holds it: its signer_installed comes first. Inside
+         * an outage events are stored marked whatever the signer; only the group's key may
+         * close it. */
+        bool held = strcmp(j->tail.sig.key_id, key->key_id) == 0;
+        if (!held && (down ? m->type == PE_EV_SIGNER_UP : m->type != PE_EV_SIGNER_INSTALLED))
             return PE_ESTATE;
     }
     if (m->type == PE_EV_SIGNER_INSTALLED) {
         /* It records the signer's own key, signed by it; or, with no signer, signing turned
-         * off. Anything else would be a journal that does not verify. */
+         * off. Anything else would be a journal that does not verify. Not inside an outage:
+         * the key that went down is the one that closes it. */
         struct pe_signer_installed in;
+        if (down)
+            return PE_ESTATE;
         if (pe_signer_installed_parse(body, &in, NULL, 0) != PE_OK ||
             (key ? !in.key_id || strcmp(in.key_id, key->key_id) != 0
                  : strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0))
             return PE_EINVAL;
     }
+    /* signer_down opens an outage of the group's signer; signer_up closes the open one and
+     * must be its collective, which the journal checks against what it holds. */
+    if (m->type == PE_EV_SIGNER_DOWN && (down || !key))
+        return PE_ESTATE;
+    if (m->type == PE_EV_SIGNER_UP) {
+        struct pe_signer_collective want, got;
+        if (!down || !key)
+            return PE_ESTATE;
+        if ((e = pe_journal_collective(j, &want)))
+            return e;
+        if (pe_signer_collective_parse(body, &got) != PE_OK || got.first_seq != want.first_seq ||
+            got.last_seq != want.last_seq || strcmp(got.hash, want.hash) != 0)
+            return PE_EINVAL;
+    }
+    /* Stored unsigned and marked: the signer_down event and everything inside the outage but
+     * the signer_up that closes it. */
+    bool marked = m->type == PE_EV_SIGNER_DOWN || (down && m->type != PE_EV_SIGNER_UP);
 
     struct pe_event_meta em = *m;
     em.seq = j->tail.seq + 1;
@@ -980,7 +1055,9 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     struct pe_signature sig;
     char enc[PE_SIGNER_ENCODED_MAX];
     size_t enclen = 0;
-    if (key) {
+    if (marked) {
+        enclen = pe_signature_mark_encode(down ? down : em.seq, enc);
+    } else if (key) {
         int64_t expect = signer_last(j, &j->tail) + 1;
         e = pe_signer_sign(j->signer, hash, &sig);
         /* A counter other than the next one would make a journal that does not verify; a
@@ -991,23 +1068,40 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         if (e == PE_OK && !(enclen = pe_signature_encode(&sig, enc)))
             e = PE_EINVAL;
         if (e) {
-            pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
-                     pe_signer_name(j->signer), pe_errname(e));
             pe_signer_resume(j->signer, expect - 1);
             free(rec);
+            if (pe_signer_is_down(e)) {
+                /* The device is gone: nothing is stored, and the caller opens an outage
+                 * (signer_down) or, for signer_up, goes on with it open. */
+                if (!j->sign_err)
+                    pe_warn("journal.signer_down", "seq=%lld signer=%s err=%s",
+                            (long long)em.seq, pe_signer_name(j->signer), pe_errname(e));
+                j->sign_err = e;
+                return PE_EUNAVAIL;
+            }
+            pe_error("journal.sign_failed", "seq=%lld signer=%s err=%s", (long long)em.seq,
+                     pe_signer_name(j->signer), pe_errname(e));
             return e;
         }
+        j->sign_err = 0;
     }
 
-    e = insert(j, &em, rec, len, hash, key ? enc : NULL, enclen);
+    e = insert(j, &em, rec, len, hash, marked || key ? enc : NULL, enclen);
     free(rec);
-    if (e && key) /* nothing was stored: the counter is not used */
+    if (e && key && !marked) /* nothing was stored: the counter is not used */
         pe_signer_resume(j->signer, signer_last(j, &j->tail));
-    if (e == PE_OK && key) {
+    if (e == PE_OK && marked) {
+        if (!down) {
+            j->tail.sig.down_seq = em.seq;
+            j->tail.sig.down_ms = em.ts_ms;
+        }
+    } else if (e == PE_OK && key) {
         memcpy(j->tail.sig.alg, sig.alg, sizeof sig.alg);
         memcpy(j->tail.sig.key_id, sig.key_id, sizeof sig.key_id);
         j->tail.sig.counter = sig.counter;
         j->tail.sig.seq = em.seq;
+        j->tail.sig.down_seq = 0;
+        j->tail.sig.down_ms = 0;
     } else if (e == PE_OK && m->type == PE_EV_SIGNER_INSTALLED) {
         memset(&j->tail.sig, 0, sizeof j->tail.sig);
         snprintf(j->tail.sig.alg, sizeof j->tail.sig.alg, "%s", PE_SIGNER_ALG_NONE);
@@ -1016,8 +1110,53 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e == PE_OK && out) {
         out->seq = em.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->marked = marked;
     }
     return e;
+}
+
+int pe_journal_sign_error(const struct pe_journal *j)
+{
+    return j->sign_err;
+}
+
+int pe_journal_collective(struct pe_journal *j, struct pe_signer_collective *out)
+{
+    assert(j && out);
+    int e = j->sig_loaded ? PE_OK : load_signing(j);
+    if (e)
+        return e;
+    int64_t down = j->tail.sig.down_seq;
+    if (!down)
+        return PE_ESTATE;
+    sqlite3_stmt *st = NULL;
+    struct pe_signer_collective_acc *acc = NULL;
+    int rc = sqlite3_prepare_v2(j->db, "SELECT seq, hash FROM events WHERE seq >= ?1 AND "
+                                       "seq <= ?2 ORDER BY seq",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return journal__fail(j, rc, "collective");
+    sqlite3_bind_int64(st, 1, down);
+    sqlite3_bind_int64(st, 2, j->tail.seq);
+    e = pe_signer_collective_begin(down, &acc);
+    int64_t expect = down;
+    while (e == PE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        if (sqlite3_column_int64(st, 0) != expect || pe_signer_collective_add(acc, h ? h : ""))
+            e = PE_ECORRUPT;
+        expect++;
+    }
+    if (e == PE_OK && rc != SQLITE_DONE)
+        e = journal__fail(j, rc, "collective");
+    if (e == PE_OK && expect != j->tail.seq + 1)
+        e = PE_ECORRUPT;
+    sqlite3_finalize(st);
+    if (e) {
+        pe_signer_collective_abort(acc);
+        return e;
+    }
+    pe_signer_collective_end(acc, out);
+    return PE_OK;
 }
 
 int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
@@ -1034,8 +1173,12 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (e)
         return e;
     struct pe_signature sg;
-    if (sig && pe_signature_decode(sig, siglen, &sg, NULL, 0) != PE_OK)
+    int64_t mark = 0;
+    if (sig && !pe_signature_mark_decode(sig, siglen, &mark) &&
+        pe_signature_decode(sig, siglen, &sg, NULL, 0) != PE_OK)
         return PE_EPARSE;
+    if (!j->sig_loaded && (e = load_signing(j)))
+        return e;
     struct pe_event_meta m;
     char hash[PE_SHA256_HEXLEN], why[160];
     e = pe_event_verify(rec, len, j->tail.seq + 1, j->tail.hash, &m, hash, NULL, why, sizeof why);
@@ -1046,11 +1189,19 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (strcmp(m.store, j->store) != 0 || strcmp(m.terminal, j->terminal) != 0)
         return PE_EINVAL;
     e = insert(j, &m, rec, len, hash, sig, siglen);
-    if (e == PE_OK && sig) {
+    if (e == PE_OK && mark) {
+        /* Marked unsigned in a signer outage: the group stays; the outage is open. */
+        if (!j->tail.sig.down_seq) {
+            j->tail.sig.down_seq = mark;
+            j->tail.sig.down_ms = m.ts_ms;
+        }
+    } else if (e == PE_OK && sig) {
         memcpy(j->tail.sig.alg, sg.alg, sizeof sg.alg);
         memcpy(j->tail.sig.key_id, sg.key_id, sizeof sg.key_id);
         j->tail.sig.counter = sg.counter;
         j->tail.sig.seq = m.seq;
+        j->tail.sig.down_seq = 0;
+        j->tail.sig.down_ms = 0;
     } else if (e == PE_OK && m.type == PE_EV_SIGNER_INSTALLED) {
         /* Unsigned: signing turned off (a key's would not verify; verify says so). */
         memset(&j->tail.sig, 0, sizeof j->tail.sig);
@@ -1060,6 +1211,7 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (e == PE_OK && out) {
         out->seq = m.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->marked = mark != 0;
     }
     return e;
 }
@@ -1077,6 +1229,8 @@ int pe_journal_signing(struct pe_journal *j, struct pe_journal_signing *out)
     memcpy(out->key_id, g->key_id, sizeof out->key_id);
     out->counter = g->counter;
     out->seq = g->seq;
+    out->down_seq = g->down_seq;
+    out->down_ms = g->down_ms;
     return PE_OK;
 }
 
@@ -1363,6 +1517,9 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         res->bad_seq = expect;
     memcpy(res->alg, g.alg, sizeof res->alg);
     memcpy(res->key_id, g.key_id, sizeof res->key_id);
+    res->nmarked = g.nmarked;
+    res->noutages = g.noutages;
+    res->down_seq = g.down;
     pe_sig_group_clear(&g);
     sqlite3_finalize(st);
     return e;

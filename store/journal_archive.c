@@ -24,6 +24,7 @@
 #include "posedge/event.h"
 #include "posedge/journal.h"
 #include "posedge/json.h"
+#include "posedge/report.h"
 #include "posedge/signer.h"
 
 /* ---- what a manifest states of its records ---- */
@@ -69,16 +70,22 @@ static int add_to(cJSON *obj, const char *key, int64_t v)
 
 /* Count the parsed record rec (already verified) of type. */
 int pe_archive_figures_add(struct pe_archive_figures *s, const cJSON *rec, const char *type,
-                           bool is_signed)
+                           const void *sig, size_t siglen)
 {
+    int64_t down;
+    bool marked = sig && pe_signature_mark_decode(sig, siglen, &down);
+    enum pe_event_type et;
     s->count++;
-    s->nsigned += is_signed;
+    s->nsigned += sig && !marked;
+    s->nmarked += marked;
     s->nkeys += strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
     int e = add_to(s->types, type, 1);
     const cJSON *body = cJSON_GetObjectItemCaseSensitive(rec, "body");
+    if (pe_event_type_parse(type, &et) == PE_OK)
+        s->perpetual += pe_totals_delta(et, body);
     for (size_t i = 0; e == PE_OK && i < sizeof money / sizeof money[0]; i++) {
-        if (strcmp(type, money[i].type) != 0)
-            continue;
+        if (strcmp(type, money[i].type) != 0 || pe_totals_training(body))
+            continue; /* training records stay out of every total */
         const cJSON *o = money[i].obj ? cJSON_GetObjectItemCaseSensitive(body, money[i].obj) : body;
         const char *cur;
         int64_t amount;
@@ -156,6 +163,8 @@ struct export {
     int64_t from, to;
     char anchor[PE_SHA256_HEXLEN]; /* the hash of seq from-1 (genesis for from 1) */
     int64_t anchor_counter;        /* its signature's counter, 0 when unsigned */
+    int64_t anchor_perpetual;      /* the perpetual total after seq from-1 */
+    int64_t jlast;                 /* the journal's last seq */
     char first[PE_SHA256_HEXLEN], last[PE_SHA256_HEXLEN];
     char *key_lines;               /* the key lines, concatenated */
     size_t key_len;
@@ -188,7 +197,30 @@ static int export_scan(struct export *x, char *why, size_t whylen)
         return e;
     while (e == PE_OK && (e = pe_journal_iter_next(it, &r)) == PE_OK && r.seq <= x->to) {
         bool is_key = strcmp(r.type, installed) == 0;
+        int64_t down = 0;
+        bool marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
+        if ((r.seq == x->from - 1 && marked) || (r.seq == x->to && marked && r.seq < x->jlast)) {
+            snprintf(why, whylen,
+                     "seq %lld is inside the outage of the signer opened at seq %lld: an archive "
+                     "%s there (its collective would be cut); %s",
+                     (long long)r.seq, (long long)down,
+                     r.seq == x->to ? "may not end" : "may not begin after it",
+                     r.seq == x->to ? "end before it or at the signer_up that closes it"
+                                    : "begin at its signer_down or after its signer_up");
+            e = PE_ERANGE;
+            break;
+        }
         if (r.seq < x->from) {
+            if (strcmp(r.type, "sale") == 0 || strcmp(r.type, "return") == 0) {
+                /* The perpetual total at the anchor: what the records before it add up to. */
+                cJSON *rec = NULL;
+                enum pe_event_type t;
+                e = pe_json_parse(r.record, r.len, &rec, NULL, 0);
+                if (e == PE_OK && pe_event_type_parse(r.type, &t) == PE_OK)
+                    x->anchor_perpetual +=
+                        pe_totals_delta(t, cJSON_GetObjectItemCaseSensitive(rec, "body"));
+                cJSON_Delete(rec);
+            }
             if (r.seq == x->from - 1) {
                 struct pe_signature s;
                 snprintf(x->anchor, sizeof x->anchor, "%s", r.hash);
@@ -221,7 +253,7 @@ static int export_scan(struct export *x, char *why, size_t whylen)
         if (e == PE_OK)
             e = pe_json_parse(r.record, r.len, &rec, NULL, 0);
         if (e == PE_OK)
-            e = pe_archive_figures_add(&x->sum, rec, r.type, r.sig != NULL);
+            e = pe_archive_figures_add(&x->sum, rec, r.type, r.sig, r.siglen);
         if (e == PE_EINVAL)
             snprintf(why, whylen, "seq %lld: a %s without currency or amount", (long long)r.seq,
                      r.type);
@@ -296,6 +328,8 @@ static int export_manifest(struct export *x, char **out, size_t *len)
     if (e == PE_OK)
         e = pe_json_add_str(a, "hash", x->anchor);
     if (e == PE_OK)
+        e = pe_json_add_int(a, "perpetual_total", x->anchor_perpetual);
+    if (e == PE_OK)
         e = pe_json_add_int(a, "seq", x->from - 1);
     if (e == PE_OK)
         e = pe_json_add_int(m, "count", x->sum.count);
@@ -311,6 +345,10 @@ static int export_manifest(struct export *x, char **out, size_t *len)
         e = pe_json_add_str(m, "kind", "manifest");
     if (e == PE_OK)
         e = add_point(m, "last", x->to, x->last);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "marked", x->sum.nmarked);
+    if (e == PE_OK)
+        e = pe_json_add_int(m, "perpetual_total", x->sum.perpetual);
     if (e == PE_OK)
         e = pe_json_add_int(m, "signed", x->sum.nsigned);
     if (e == PE_OK)
@@ -406,6 +444,7 @@ static int export_run(struct export *x, int64_t to, const char *path, char *why,
     if (x->from == 0)
         x->from = a.seq + 1; /* the first record the journal holds */
     x->to = to ? to : last;
+    x->jlast = last;
     if (x->from <= a.seq || x->from > x->to || x->to > last) {
         snprintf(why, whylen, "%.200s holds seq %lld..%lld; seq %lld..%lld is not a range of it",
                  x->db, (long long)a.seq + 1, (long long)last, (long long)x->from,
@@ -418,6 +457,7 @@ static int export_run(struct export *x, int64_t to, const char *path, char *why,
         /* What came before was pruned: the anchor stands for it (the scan moves on from it). */
         memcpy(x->anchor, a.hash, sizeof x->anchor);
         x->anchor_counter = a.counter;
+        x->anchor_perpetual = a.perpetual_total;
         if (a.key_record)
             e = record_line("key", a.key_seq, a.key_record, strlen(a.key_record), a.key_hash,
                             a.key_sig, a.key_sig ? strlen(a.key_sig) : 0, &x->held,
@@ -428,6 +468,8 @@ static int export_run(struct export *x, int64_t to, const char *path, char *why,
         e = pe_archive_figures_init(&x->sum);
     if (e == PE_OK)
         e = export_scan(x, why, whylen);
+    /* The range's records moved the total on from the anchor's. */
+    x->sum.perpetual += x->anchor_perpetual;
     if (e == PE_OK)
         e = export_write(x, path, why, whylen);
     return e;

@@ -29,6 +29,7 @@ enum journal_stmt {
     JS_INSERT,
     JS_GET,
     JS_SIGNING,
+    JS_TS,
     JS_STOCK_ADD,
     JS_STOCK_ADD_RET,
     JS_STOCK_GET,
@@ -69,6 +70,10 @@ struct journal_signing {
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* the group's key, "" unless signed */
     int64_t counter;                   /* the last counter stored under key_id */
     int64_t seq;                       /* the record it was learnt from, 0 for none */
+    /* An outage of the signer (signer.h), open from a signer_down event until the signer_up
+     * that covers it: */
+    int64_t down_seq; /* its signer_down event, 0 when no outage is open */
+    int64_t down_ms;  /* that event's time */
 };
 
 struct journal_tail {
@@ -93,6 +98,7 @@ struct pe_journal {
     sqlite3_stmt *cst[JC__COUNT];  /* catalog statements, NULL until first used */
     struct pe_signer *signer;      /* signs every append; NULL: none (borrowed) */
     bool sig_loaded;               /* tail.sig and committed.sig have been read */
+    int sign_err;                  /* the last signer-down error of sign, 0 none */
 };
 
 /* Convert a SQLite result code to PE_E*, logging SQLite's message once. When SQLite has ended

@@ -5,12 +5,15 @@
  *
  * The anchor is one row of the meta table, "anchor", whose value is the canonical JSON
  *
- *   {"counter":C,"hash":H,"key":{"hash":KH,"record":R,"seq":KS,"sig":S}|null,"seq":A}
+ *   {"counter":C,"hash":H,"key":{"hash":KH,"record":R,"seq":KS,"sig":S}|null,
+ *    "perpetual_total":P,"seq":A}
  *
  * A is the last pruned record's seq, H its hash (the prev of record A+1), C its signature's
  * counter (0 when unsigned), and key the signer_installed record in force at A (its exact bytes
  * R, hash and sig column S, or null when unsigned; key null when no signer_installed came at or
- * before A). So the live journal still verifies on its own from its anchor: chain, signatures
+ * before A), and P the perpetual total (report.h) after A, from which pe_totals_verify goes on.
+ * A is never inside an outage of the signer (its record is not marked unsigned), so no outage
+ * state needs keeping. So the live journal still verifies on its own from its anchor: chain, signatures
  * and counters, exactly as `posedge-ctl audit` continues an archive from its manifest's anchor.
  *
  * The invariant: pe_journal_prune moves the anchor and deletes the records up to it in one
@@ -29,6 +32,8 @@
 #include "posedge/event.h"
 #include "posedge/json.h"
 #include "posedge/log.h"
+#include "posedge/report.h"
+#include "posedge/signer.h"
 #include "store/journal_int.h"
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *why, size_t whylen,
@@ -68,6 +73,10 @@ static int anchor_parse(const char *text, struct pe_journal_anchor *a)
         goto out;
     }
     memcpy(a->hash, hash, PE_SHA256_HEXLEN);
+    if (pe_json_get_int(o, "perpetual_total", &a->perpetual_total)) {
+        e = PE_ECORRUPT;
+        goto out;
+    }
     if (!cJSON_IsNull(k)) {
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(k, "sig");
         if (pe_json_get_int(k, "seq", &a->key_seq) || a->key_seq < 1 || a->key_seq > a->seq ||
@@ -116,7 +125,8 @@ int pe_journal_anchor(struct pe_journal *j, struct pe_journal_anchor *out)
 
 /* The anchor's JSON for a pruned through seq with the key record of key_seq (0: none). */
 static int anchor_json(struct pe_journal *j, int64_t seq, const char *hash, int64_t counter,
-                       int64_t key_seq, const struct pe_journal_anchor *old, char **out)
+                       int64_t key_seq, int64_t perpetual, const struct pe_journal_anchor *old,
+                       char **out)
 {
     cJSON *o = cJSON_CreateObject(), *k = NULL;
     sqlite3_stmt *st = NULL;
@@ -125,6 +135,8 @@ static int anchor_json(struct pe_journal *j, int64_t seq, const char *hash, int6
         e = pe_json_add_int(o, "counter", counter);
     if (e == PE_OK)
         e = pe_json_add_str(o, "hash", hash);
+    if (e == PE_OK)
+        e = pe_json_add_int(o, "perpetual_total", perpetual);
     if (e == PE_OK)
         e = pe_json_add_int(o, "seq", seq);
     if (e == PE_OK && key_seq == 0 && old->key_record) {
@@ -190,6 +202,37 @@ static int query1(struct pe_journal *j, const char *q, int64_t a, int64_t *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? PE_OK : journal__fail(j, rc, "prune");
 }
 
+/* *perpetual (the total after seq after) moved on by the records after..through (report.h). */
+static int perpetual_at(struct pe_journal *j, int64_t after, int64_t through, int64_t *perpetual)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(j->db,
+                                "SELECT type, record FROM events WHERE seq > ?1 AND seq <= ?2 "
+                                "AND type IN ('sale', 'return') ORDER BY seq",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return journal__fail(j, rc, "prune");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, through);
+    int e = PE_OK;
+    while (e == PE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        enum pe_event_type type;
+        cJSON *r = NULL;
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        e = pe_json_parse(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), &r,
+                          NULL, 0);
+        if (e == PE_OK && pe_event_type_parse(t ? t : "", &type) == PE_OK)
+            *perpetual += pe_totals_delta(type, cJSON_GetObjectItemCaseSensitive(r, "body"));
+        else if (e != PE_ENOMEM)
+            e = PE_ECORRUPT;
+        cJSON_Delete(r);
+    }
+    if (e == PE_OK && rc != SQLITE_DONE)
+        e = journal__fail(j, rc, "prune");
+    sqlite3_finalize(st);
+    return e;
+}
+
 int pe_journal_prunable(struct pe_journal *j, int64_t through, char *why, size_t whylen)
 {
     assert(j);
@@ -221,7 +264,28 @@ int pe_journal_prunable(struct pe_journal *j, int64_t through, char *why, size_t
                             "closed periods are pruned",
                (long long)through);
         e = PE_ESTATE;
+        goto out;
     }
+    /* Not inside an outage of the signer: the anchor keeps no outage (its collective could not
+     * be checked from it). */
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(j->db, "SELECT sig FROM events WHERE seq = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, through);
+        rc = sqlite3_step(st);
+    }
+    int64_t down = 0;
+    if (rc == SQLITE_ROW &&
+        pe_signature_mark_decode(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                                 &down)) {
+        seterr(why, whylen, "seq %lld is inside the outage of the signer opened at seq %lld: "
+                            "prune through a seq before it or after the signer_up that closes it",
+               (long long)through, (long long)down);
+        e = PE_ESTATE;
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        e = journal__fail(j, rc, "prune");
+    }
+    sqlite3_finalize(st);
 out:
     pe_journal_anchor_free(&old);
     return e;
@@ -277,7 +341,10 @@ int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived
     if ((e = query1(j, "SELECT max(seq) FROM events WHERE type = 'signer_installed' AND seq <= ?1",
                     through, &key_seq)))
         goto rollback;
-    e = anchor_json(j, through, hash, counter, key_seq, &old, &anchor);
+    int64_t perpetual = old.perpetual_total;
+    e = perpetual_at(j, old.seq, through, &perpetual);
+    if (e == PE_OK)
+        e = anchor_json(j, through, hash, counter, key_seq, perpetual, &old, &anchor);
     if (e)
         goto rollback;
     static const char *const del[] = {

@@ -11,6 +11,7 @@
 
 #include "posedge/err.h"
 #include "posedge/json.h"
+#include "posedge/report.h"
 
 static int add(struct pe_journal *j, const char *name, int64_t delta)
 {
@@ -66,8 +67,11 @@ static int sale(struct pe_journal *j, int64_t seq, const cJSON *b)
         return PE_EINVAL;
     int64_t total = num(tot, "total");
     int64_t cash = paid_by(tenders, "cash") - num(tot, "change");
+    bool training = pe_totals_training(b);
     int rc;
-    if ((rc = add(j, "p.sales.count", 1)) || (rc = add(j, "p.sales.gross", total)) ||
+    if (training)
+        rc = add(j, "p.training.count", 1);
+    else if ((rc = add(j, "p.sales.count", 1)) || (rc = add(j, "p.sales.gross", total)) ||
         (rc = add(j, "p.sales.discount", num(tot, "discount"))) ||
         (rc = add(j, "p.tender.cash", cash)) ||
         (rc = add(j, "p.tender.card", paid_by(tenders, "card"))) ||
@@ -84,8 +88,9 @@ static int sale(struct pe_journal *j, int64_t seq, const cJSON *b)
         if (pe_json_get_str(l, "item", &item) || strlen(item) >= sizeof sl.item)
             return PE_EINVAL;
         memcpy(sl.item, item, strlen(item) + 1);
+        /* A training sale's lines can be returned in training mode; its stock never moves. */
         if ((rc = pe_journal_sale_line_add(j, seq, &sl)) ||
-            (rc = pe_journal_stock_add(j, item, -sl.qty, NULL)))
+            (!training && (rc = pe_journal_stock_add(j, item, -sl.qty, NULL))))
             return rc;
     }
     return PE_OK;
@@ -100,8 +105,11 @@ static int refund(struct pe_journal *j, const cJSON *b)
     if (!cJSON_IsObject(tot) || !cJSON_IsArray(refunds) || !cJSON_IsArray(lines) || orig < 1)
         return PE_EINVAL;
     int64_t total = num(tot, "total"), cash = paid_by(refunds, "cash");
+    bool training = pe_totals_training(b);
     int rc;
-    if ((rc = add(j, "p.returns.count", 1)) || (rc = add(j, "p.returns.amount", total)) ||
+    if (training)
+        rc = add(j, "p.training.count", 1);
+    else if ((rc = add(j, "p.returns.count", 1)) || (rc = add(j, "p.returns.amount", total)) ||
         (rc = add(j, "p.tender.cash", -cash)) ||
         (rc = add(j, "p.tender.card", -paid_by(refunds, "card"))) ||
         (rc = add(j, "g.returns", total)) || (rc = add(j, "shift.cash", -cash)) ||
@@ -116,7 +124,7 @@ static int refund(struct pe_journal *j, const cJSON *b)
         /* The journal refuses a return beyond what remains of the sold line. */
         if ((rc = pe_journal_sale_line_return(j, orig, (int32_t)num(l, "orig_line"),
                                               num(l, "qty"))) ||
-            (rc = pe_journal_stock_add(j, item, num(l, "qty"), NULL)))
+            (!training && (rc = pe_journal_stock_add(j, item, num(l, "qty"), NULL))))
             return rc;
     }
     return PE_OK;
@@ -139,6 +147,46 @@ static int inventory(struct pe_journal *j, enum pe_event_type type, const cJSON 
     return PE_OK;
 }
 
+/* Add a Z report's figures to the open month's (p "m.") or year's ("y.") sums (report.h). */
+static int closing_add(struct pe_journal *j, const char *p, int64_t seq, const cJSON *z)
+{
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(z, "sales");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(z, "returns");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(z, "voids");
+    const struct {
+        const char *name;
+        int64_t delta;
+    } sums[] = {
+        {"z.count", 1},
+        {"sales.count", num(s, "count")},
+        {"sales.gross", num(s, "gross")},
+        {"returns.count", num(r, "count")},
+        {"returns.amount", num(r, "amount")},
+        {"voids.count", num(v, "count")},
+        {"voids.amount", num(v, "amount")},
+    };
+    char name[32];
+    int64_t first = 0;
+    snprintf(name, sizeof name, "%sfirst_seq", p);
+    int rc = pe_journal_counter_get(j, name, &first);
+    if (!rc && !first)
+        rc = pe_journal_counter_set(
+            j, name, num(cJSON_GetObjectItemCaseSensitive(z, "period"), "first_seq"));
+    for (size_t i = 0; !rc && i < sizeof sums / sizeof sums[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", p, sums[i].name);
+        rc = add(j, name, sums[i].delta);
+    }
+    if (!rc) {
+        snprintf(name, sizeof name, "%slast_seq", p);
+        rc = pe_journal_counter_set(j, name, seq);
+    }
+    if (!rc) {
+        snprintf(name, sizeof name, "%sperpetual", p);
+        rc = pe_journal_counter_set(j, name, num(z, "grand_total"));
+    }
+    return rc;
+}
+
 int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, const cJSON *body)
 {
     if (!cJSON_IsObject(body))
@@ -158,6 +206,8 @@ int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, 
     case PE_EV_RETURN:
         return refund(j, body);
     case PE_EV_VOID:
+        if (pe_totals_training(body))
+            return add(j, "p.training.count", 1);
         rc = add(j, "p.voids.count", 1);
         return rc ? rc : add(j, "p.voids.amount", num(body, "amount"));
     case PE_EV_NO_SALE:
@@ -174,7 +224,17 @@ int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, 
         /* A Z report closes the period: its totals are in the event; the period counters
          * start again from zero, the Z number and the grand totals carry on. */
         rc = pe_journal_counter_set(j, "z.number", num(body, "number"));
+        if (!rc && !(rc = closing_add(j, "m.", seq, body)))
+            rc = closing_add(j, "y.", seq, body);
         return rc ? rc : pe_journal_counters_reset(j, "p.");
+    case PE_EV_MONTH_CLOSE:
+    case PE_EV_YEAR_CLOSE: {
+        /* The closing's figures are in the event; the month's (year's) sums start again. */
+        bool m = type == PE_EV_MONTH_CLOSE;
+        rc = pe_journal_counter_set(j, m ? "close.month.number" : "close.year.number",
+                                    num(body, "number"));
+        return rc ? rc : pe_journal_counters_reset(j, m ? "m." : "y.");
+    }
     case PE_EV_INVENTORY_RECEIPT:
     case PE_EV_INVENTORY_ADJUST:
     case PE_EV_INVENTORY_COUNT:
@@ -184,8 +244,10 @@ int pe_ledger_apply(struct pe_journal *j, enum pe_event_type type, int64_t seq, 
          * the same transaction replaced); what the body says is the version in force. */
         return pe_journal_counter_set(j, "catalog.version", num(body, "version"));
     case PE_EV_SIGNER_INSTALLED:
-        /* A key put in use: no stock or counter changes (the journal reads the key from the
-         * event itself when it verifies). */
+    case PE_EV_SIGNER_DOWN:
+    case PE_EV_SIGNER_UP:
+        /* A key put in use, or an outage of the signer: no stock or counter changes (the
+         * journal reads what it needs from the events themselves when it verifies). */
         return PE_OK;
     case PE_EV__COUNT:
         break;

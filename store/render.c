@@ -370,6 +370,10 @@ static void report(struct buf *b, const cJSON *body, int z)
     snprintf(left, sizeof left, "No-sale drawer openings");
     snprintf(range, sizeof range, "%lld", (long long)geti(n, "count"));
     lr(b, left, range);
+    if (geti(body, "training_records")) {
+        snprintf(range, sizeof range, "%lld", (long long)geti(body, "training_records"));
+        lr(b, "Training records (not in totals)", range);
+    }
     rule(b, '-');
     put(b, "Tenders\n");
     const cJSON *t;
@@ -382,6 +386,36 @@ static void report(struct buf *b, const cJSON *body, int z)
     tax_lines(b, cJSON_GetObjectItemCaseSensitive(body, "tax"));
     rule(b, '-');
     lr(b, "GRAND TOTAL (never reset)", amt(geti(body, "grand_total"), a, sizeof a));
+}
+
+/* A month_close or year_close (report.h): the sums of its period's Z reports. */
+static void closing(struct buf *b, const cJSON *body, bool month)
+{
+    char a[32], left[160], right[96];
+    const cJSON *period = cJSON_GetObjectItemCaseSensitive(body, "period");
+    snprintf(left, sizeof left, "%s CLOSING %s", month ? "MONTH" : "YEAR",
+             gets(body, month ? "month" : "year"));
+    centre(b, left);
+    snprintf(left, sizeof left, "No. %lld", (long long)geti(body, "number"));
+    centre(b, left);
+    snprintf(right, sizeof right, "%lld..%lld", (long long)geti(period, "first_seq"),
+             (long long)geti(period, "last_seq"));
+    lr(b, "Receipts", right);
+    snprintf(right, sizeof right, "%lld", (long long)geti(body, "z_reports"));
+    lr(b, "Z reports", right);
+    rule(b, '-');
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(body, "sales");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(body, "returns");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "voids");
+    snprintf(left, sizeof left, "Sales (%lld)", (long long)geti(s, "count"));
+    lr(b, left, amt(geti(s, "gross"), a, sizeof a));
+    snprintf(left, sizeof left, "Returns (%lld)", (long long)geti(r, "count"));
+    lr(b, left, amt(-geti(r, "amount"), a, sizeof a));
+    lr(b, "NET SALES", amt(geti(body, "net_sales"), a, sizeof a));
+    snprintf(left, sizeof left, "Voided transactions (%lld)", (long long)geti(v, "count"));
+    lr(b, left, amt(geti(v, "amount"), a, sizeof a));
+    rule(b, '-');
+    lr(b, "PERPETUAL TOTAL (never reset)", amt(geti(body, "perpetual_total"), a, sizeof a));
 }
 
 static void inventory(struct buf *b, const cJSON *body, enum pe_event_type type)
@@ -435,6 +469,10 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     cat_n(&line, " UTC", 4);
     centre(&b, line.s);
     rule(&b, '-');
+    /* A training record says so above and below, so it cannot pass for a real one. */
+    bool training = pe_totals_training(body);
+    if (training)
+        centre(&b, "*** TRAINING - NOT A REAL SALE ***");
 
     switch (type) {
     case PE_EV_SALE: {
@@ -523,11 +561,39 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
         else
             lr(&b, "Key id", gets(body, "key_id"));
         break;
+    case PE_EV_SIGNER_DOWN:
+        centre(&b, "SIGNATURE DEVICE UNAVAILABLE");
+        lr(&b, "Error", gets(body, "error"));
+        put(&b, "Events from here on are not signed\nuntil the device is back\n");
+        break;
+    case PE_EV_SIGNER_UP:
+        centre(&b, "SIGNATURE DEVICE BACK");
+        centre(&b, "COLLECTIVE SIGNATURE");
+        snprintf(left, sizeof left, "#%lld-#%lld", (long long)geti(body, "first_seq"),
+                 (long long)geti(body, "last_seq"));
+        lr(&b, "Unsigned receipts", left);
+        snprintf(left, sizeof left, "%lld", (long long)geti(body, "count"));
+        lr(&b, "Count", left);
+        snprintf(left, sizeof left, "%.16s", gets(body, "hash"));
+        lr(&b, "Hash", left);
+        break;
+    case PE_EV_MONTH_CLOSE:
+    case PE_EV_YEAR_CLOSE:
+        closing(&b, body, type == PE_EV_MONTH_CLOSE);
+        break;
     case PE_EV__COUNT: /* not a type: pe_event_type_parse never gives it */
         free(b.p);
         return PE_EINVAL;
     }
+    if (h->signer_down && type != PE_EV_SIGNER_DOWN) {
+        /* Committed unsigned (signer.h): a signed collective covers it once the device is
+         * back. */
+        centre(&b, "SIGNATURE DEVICE UNAVAILABLE");
+        centre(&b, "not signed");
+    }
     rule(&b, '-');
+    if (training)
+        centre(&b, "*** TRAINING - NOT A REAL SALE ***");
     if (h->seq > 0) {
         /* "Receipt %s/%s #%lld", cut as a 160-byte buffer cuts it. */
         line.n = 0;
@@ -557,6 +623,11 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 int pe_render_record(const cJSON *rec, const char *title, char **text)
 {
+    return pe_render_record_down(rec, title, false, text);
+}
+
+int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text)
+{
     int64_t seq = 0, ts = 0;
     if (pe_json_get_int(rec, "seq", &seq) || pe_time_parse(gets(rec, "ts"), &ts))
         return PE_EINVAL;
@@ -569,6 +640,7 @@ int pe_render_record(const cJSON *rec, const char *title, char **text)
         .seq = seq,
         .id = gets(rec, "id"),
         .ts_ms = ts,
+        .signer_down = signer_down,
     };
     return pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(rec, "body"), text);
 }

@@ -106,6 +106,7 @@ int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
     int64_t void_n = counter(j, "p.voids.count", &err);
     int64_t void_amt = counter(j, "p.voids.amount", &err);
     int64_t nosale_n = counter(j, "p.nosale.count", &err);
+    int64_t training_n = counter(j, "p.training.count", &err);
     int64_t first = counter(j, "p.first_seq", &err);
     int64_t g_sales = counter(j, "g.sales", &err);
     int64_t g_ret = counter(j, "g.returns", &err);
@@ -152,6 +153,11 @@ int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
     cJSON_AddItemToObject(b, "returns", r);
     cJSON_AddItemToObject(b, "voids", v);
     cJSON_AddItemToObject(b, "no_sales", n);
+    /* Records made in training mode: counted, and kept out of every figure above. */
+    if (pe_json_add_int(b, "training_records", training_n)) {
+        err = PE_ENOMEM;
+        goto fail;
+    }
     cJSON_AddItemToObject(b, "tax", t.tax);
     cJSON_AddItemToObject(b, "tenders", t.tenders);
     *body = b;

@@ -70,10 +70,12 @@ done
 
 # ---- the ARM boards under user-mode QEMU ----
 # Unit test programs that cannot work under qemu-user, as "program: reason", are skipped (and
-# said so); none so far. test_mqtt execs the host's mosquitto: a host program started from an
+# said so). test_mqtt execs the host's mosquitto: a host program started from an
 # emulated one runs natively, and the ARM client reaches it over loopback. test_hal_linux_input
 # makes its uinput keyboard only where every ioctl of that works, else leaves that test out.
-qemu_skips=()
+qemu_skips=(
+    "test_signer_pkcs11: its token is SoftHSM2's module of the host (x86-64), which an emulated ARM program cannot load"
+)
 qemu_skip() { # qemu_skip PROGRAM: the reason PROGRAM is skipped under qemu-user, or nothing
     local s
     for s in "${qemu_skips[@]}"; do

@@ -30,7 +30,8 @@
     X(ECHAIN, -15, "hash chain is broken")                                                         \
     X(ESYS, -16, "system call failed")                                                             \
     X(EEOF, -17, "end of input")                                                                   \
-    X(ETIMEDOUT, -18, "timed out")
+    X(ETIMEDOUT, -18, "timed out")                                                                 \
+    X(EUNAVAIL, -19, "device is unavailable")
 
 enum pe_err {
 #define PE__ERR_ENUM(name, value, msg) PE_##name = (value),

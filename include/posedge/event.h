@@ -31,7 +31,11 @@
  * put the type unless topics.<type> says otherwise. catalog_applied (a till put a new catalog
  * version in force) is fiscal: it is the audit trail of which prices were in force.
  * signer_installed (a signing key put in use, signer.h) is fiscal too: without it no signature
- * of its group can be verified, so it is kept and delivered like the records it vouches for. */
+ * of its group can be verified, so it is kept and delivered like the records it vouches for.
+ * signer_down and signer_up (an outage of the signer and the collective signature that covers
+ * it, signer.h) are fiscal for the same reason: they make the unsigned records verifiable.
+ * month_close and year_close (report.h) are the closings of a month's and a year's Z reports,
+ * committed by the till before the first Z report of the next month or year. */
 #define PE_EVENT_TYPES(X)                                                                          \
     X(SALE, "sale", 1, "pos.sales")                                                                \
     X(RETURN, "return", 1, "pos.sales")                                                            \
@@ -43,9 +47,13 @@
     X(SHIFT_OPEN, "shift_open", 1, "pos.reports")                                                  \
     X(SHIFT_CLOSE, "shift_close", 1, "pos.reports")                                                \
     X(X_REPORT, "x_report", 1, "pos.reports")                                                      \
-    X(Z_REPORT, "z_report", 1, "pos.reports")                                                  \
+    X(Z_REPORT, "z_report", 1, "pos.reports")                                                      \
     X(CATALOG_APPLIED, "catalog_applied", 1, "pos.reports")                                        \
-    X(SIGNER_INSTALLED, "signer_installed", 1, "pos.reports")
+    X(SIGNER_INSTALLED, "signer_installed", 1, "pos.reports")                                      \
+    X(SIGNER_DOWN, "signer_down", 1, "pos.reports")                                                \
+    X(SIGNER_UP, "signer_up", 1, "pos.reports")                                                    \
+    X(MONTH_CLOSE, "month_close", 1, "pos.reports")                                                \
+    X(YEAR_CLOSE, "year_close", 1, "pos.reports")
 
 enum pe_event_type {
 #define PE__EV_ENUM(name, str, fiscal, topic) PE_EV_##name,

@@ -12,7 +12,9 @@
  * Signing: with a signer taken (pe_journal_set_signer) every appended event is signed in its own
  * transaction, and the signature (signer.h) is stored in the row's sig column; since the
  * counter is in the row, a transaction that ends without a commit takes its counter back with
- * it. pe_journal_verify checks the signatures and counters besides the chain.
+ * it. pe_journal_verify checks the signatures and counters besides the chain. When the signer
+ * is down, events are stored unsigned and marked inside an outage that signer_down opens and a
+ * signed signer_up (the collective over the outage's records) closes (signer.h).
  *
  * Tables: meta (schema version, store, terminal), events (seq, id, type, ts_ms, record, hash,
  * sig: the signature's JSON or NULL), stock (item, qty), counters (name, value), sale_lines
@@ -76,13 +78,25 @@ void pe_journal_rollback(struct pe_journal *j);
 struct pe_journal_appended {
     int64_t seq;                 /* the seq given to the event */
     char hash[PE_SHA256_HEXLEN]; /* its hash */
+    bool marked;                 /* stored unsigned in an outage of the signer (signer.h) */
 };
 
 /*
  * Append one event inside the open transaction. m->seq is ignored (the next seq is used) and
  * m->store / m->terminal must match the journal. body is borrowed.
- * Errors: PE_ESTATE (no transaction), PE_EEXIST (an event with this id is already committed:
- * out->seq tells which), PE_EINVAL, PE_EFULL, PE_EIO, PE_ENOMEM.
+ *
+ * The signer (pe_journal_set_signer) signs it, except inside an outage of the signer
+ * (signer.h): a signer_down event opens one, and from there every event is stored unsigned and
+ * marked (out->marked) until a signer_up whose body is pe_journal_collective's closes it,
+ * signed. When sign answers a signer-down error (pe_signer_is_down) nothing is stored and
+ * append returns PE_EUNAVAIL: the caller appends signer_down (in a transaction of its own) and
+ * then the event again; for a signer_up it means the signer is still down.
+ *
+ * Errors: PE_ESTATE (no transaction; an event signed by a key the journal does not hold; a
+ * signer_down with no signer or inside an outage; a signer_up outside one or by another key; a
+ * signer_installed inside one), PE_EUNAVAIL (the signer is down), PE_EEXIST (an event with this
+ * id is already committed: out->seq tells which), PE_EINVAL (also: a signer_up body that is not
+ * the outage's collective), PE_EFULL, PE_EIO, PE_ENOMEM, the signer's sign errors.
  */
 int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const cJSON *body,
                       struct pe_journal_appended *out);
@@ -98,8 +112,9 @@ int pe_journal_import(struct pe_journal *j, const char *rec, size_t len,
                       struct pe_journal_appended *out);
 
 /* pe_journal_import with the record's signature as its sig column held it (sig NULL: none).
- * The signature is stored as given, after it decodes (pe_signature_decode); pe_journal_verify
- * checks it. Errors: those of pe_journal_import, and PE_EPARSE (a sig that does not decode). */
+ * The signature is stored as given, after it decodes (pe_signature_decode, or an outage's mark:
+ * pe_signature_mark_decode); pe_journal_verify checks it. Errors: those of pe_journal_import,
+ * and PE_EPARSE (a sig that does not decode). */
 int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, const void *sig,
                              size_t siglen, struct pe_journal_appended *out);
 
@@ -113,6 +128,8 @@ struct pe_journal_signing {
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* the group's key ("" unless signed) */
     int64_t counter;                   /* the last counter stored under key_id */
     int64_t seq;                       /* the record that says so (0: none) */
+    int64_t down_seq; /* an outage of the signer is open: its signer_down's seq (0: none) */
+    int64_t down_ms;  /* that event's time: when the outage began */
 };
 
 /* Errors: PE_ECORRUPT (that record's signature or body does not decode), PE_EIO. */
@@ -128,6 +145,15 @@ int pe_journal_signing(struct pe_journal *j, struct pe_journal_signing *out);
  * Errors: PE_ESTATE (a transaction is open), PE_ECORRUPT, PE_EIO, the signer's resume errors.
  */
 int pe_journal_set_signer(struct pe_journal *j, struct pe_signer *s);
+
+/* The signer-down error of the last sign that failed so (what a signer_down body names), 0
+ * after a sign that worked. */
+int pe_journal_sign_error(const struct pe_journal *j);
+
+/* The collective over the open outage as the journal stands (inside a transaction: with its
+ * appends): the body a signer_up must carry (pe_signer_collective_body). Errors: PE_ESTATE (no
+ * outage is open), PE_ECORRUPT (a row of it is missing or has a bad hash), PE_EIO, PE_ENOMEM. */
+int pe_journal_collective(struct pe_journal *j, struct pe_signer_collective *out);
 
 /* Seq of the committed event with this id. Errors: PE_ENOTFOUND, PE_EIO. */
 int pe_journal_find_id(struct pe_journal *j, const char *id, int64_t *seq);
@@ -300,6 +326,9 @@ struct pe_journal_verify_result {
     char key_id[PE_SIGNER_KEY_ID_LEN];  /* the last group's key ("" none) */
     char alg[PE_SIGNER_ALG_MAX];        /* the last group's alg ("" never signed) */
     int64_t anchor_seq;                 /* a pruned journal's anchor: checked from seq+1 */
+    int64_t nmarked;  /* records stored unsigned in outages of the signer (signer.h) */
+    int64_t noutages; /* outages closed by a signer_up whose collective verified */
+    int64_t down_seq; /* an outage still open at the end: its signer_down (0: none) */
 };
 
 /*
@@ -313,7 +342,11 @@ struct pe_journal_verify_result {
  * by that key, with a signature that verifies over its hash, counter and time, and a counter
  * one above the previous record's (the installing record's is the first). Records before the
  * first signer_installed, and after one that turned signing off ("none"), are unsigned; a
- * signature there is an error too.
+ * signature there is an error too. A record marked unsigned (signer.h) is accepted only inside
+ * an outage: from a signer_down (marked with its own seq, in a signing group) to the signed
+ * signer_up that closes it, whose collective must cover exactly those seqs with their hashes'
+ * digest; a signed record, or a signer_installed, inside an outage is an error, and so is a
+ * signer_up outside one. An outage still open at the end is reported in down_seq.
  * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
@@ -332,6 +365,7 @@ struct pe_journal_anchor {
     char key_hash[PE_SHA256_HEXLEN]; /* its hash */
     char *key_record;                /* its canonical bytes (NUL-terminated), owned */
     char *key_sig;                   /* its sig column, owned; NULL when unsigned */
+    int64_t perpetual_total;         /* the perpetual total (report.h) after record seq */
 };
 
 /* The journal's anchor into *out (zero when never pruned; pe_journal_anchor_free after).
@@ -346,8 +380,9 @@ void pe_journal_anchor_free(struct pe_journal_anchor *a);
  * anchor, in one transaction. The caller must have made the archive of those records durable
  * first and passes the hash of through as archived (archived_hash): the prune refuses when the
  * journal's record differs. It refuses (why says which) a seq that is not in the live journal
- * (PE_ERANGE), one the bridge has not acknowledged as delivered or that no Z report at or after
- * it closes (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines
+ * (PE_ERANGE), one the bridge has not acknowledged as delivered, that no Z report at or after
+ * it closes, or that is inside an outage of the signer (a record marked unsigned: an anchor
+ * never holds an open outage) (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines
  * of pruned sales go too (a pruned sale cannot be returned against). Errors also PE_ESTATE
  * (read-only, or inside a transaction), the journal's write errors.
  */

@@ -24,20 +24,68 @@
  * key's DER SubjectPublicKeyInfo, as 32 lower-case hex digits (`openssl pkey -pubin -outform
  * DER | sha256sum`, cut to 32 digits).
  *
- * The counter is the signer's: it goes up by exactly one per signature under one key. A key is
- * put in use by a signer_installed event, itself signed by that key, whose body is
+ * The counter is the signer's: it goes up by exactly one per signature under one key. Where it
+ * is kept, per implementation:
+ *   software  in the journal: each signature is stored in its event's row, in the event's own
+ *             transaction, and the journal hands the last counter under the key id back through
+ *             resume (at set_signer and after every transaction that did not commit), so a crash
+ *             can neither reuse nor skip a value.
+ *   pkcs11    the same: the token only signs; the journal's last signature under the key id
+ *             (the token's key, found again by its label at each start) is the counter's home.
+ *             A token with a monotonic counter of its own would check it in resume (none does
+ *             in SoftHSM2; a later issue).
+ * A key is put in use by a signer_installed event, itself signed by that key, whose body is
  *
  *   {"alg":"ES256","key_id":K,"public_key":"<PEM SubjectPublicKeyInfo>","signer":"software"}
+ *
+ * ("signer" is the implementation's name: "software" or "pkcs11"; a token's public key is read
+ * from it, CKA_EC_POINT)
  *
  * and which starts a group: every record after it, up to the next signer_installed, must be
  * signed by K with counters rising by one from the installing record's. Turning signing off
  * (signer "none" on a journal that was signed) is itself journaled, unsigned, as
  * {"alg":"none","signer":"none"}, so an unsigned record after a signed one is never silent.
  *
+ * Signer down. A signer whose device is gone (a token unplugged, a PKCS#11 session lost) answers
+ * sign with a signer-down error (pe_signer_is_down). Selling does not stop: the journal then
+ * stores events unsigned and marked so, inside an outage that two events bound (journal.h):
+ *
+ *   signer_down   opens the outage; unsigned and marked itself; body {"error":E,"key_id":K}
+ *                 (E the sign error's name, such as "EUNAVAIL"; K the group's key). Its event
+ *                 time is when the outage began.
+ *   <any event>   unsigned and marked: its sig column is
+ *                     {"alg":"none","signer_down":D}
+ *                 where D is the seq of the signer_down event that opened the outage (the
+ *                 signer_down event's own mark names its own seq).
+ *   signer_up     the signer is back, and this is the collective receipt (the Austrian
+ *                 Sammelbeleg): signed by the group's key with the counter one above the last
+ *                 one before the outage; body {"count":N,"first_seq":D,"hash":H,"last_seq":L}
+ *                 where L is the seq before signer_up, N = L - D + 1 and
+ *                     H = hex(SHA-256(h_D || h_D+1 || ... || h_L))
+ *                 over the records' hashes as their 64 lower-case hex digits, in seq order.
+ *                 Its event time is when the outage ended.
+ *
+ * So every record of the outage is covered by one signature after it: changing any of them
+ * changes its hash (and the chain after it), which changes H. Verification accepts a marked
+ * record only inside an outage (after its signer_down, before the signer_up that closes it);
+ * the signer_up must cover exactly D..L with the right H; an outage still open at the end of
+ * the journal is reported (the signer is still down), not an error. No signer_installed may
+ * come inside an outage: the key that was down is the one that closes it.
+ *
+ * Who retries. The journal never retries on its own: the till tries to commit signer_up before
+ * an event at most every signer.retry_ms, calling recover (below) first when the signer has it.
+ *
  * Implementations are ops tables: `software` (signer_software.c: a P-256 key in a 0600 file made
- * on the device, mbedTLS) now, `pkcs11` (a token: smart card, TPM, HSM) later. A signer handle
- * is the implementation's struct whose first member is struct pe_signer; callers use only the
- * wrappers below. A signer is used from one thread.
+ * on the device, mbedTLS) and `pkcs11` (signer_pkcs11.c: a key made on a PKCS#11 token, a smart
+ * card, TPM or HSM, that never leaves it; built where the Cryptoki header is, PE_HAVE_PKCS11). A
+ * signer handle is the implementation's struct whose first member is struct pe_signer; callers
+ * use only the wrappers below. A signer is used from one thread.
+ *
+ * A signer whose device is gone (pkcs11: a token unplugged, its session lost) answers sign with
+ * PE_EIO (the test build's software signer, told to fail, with PE_EUNAVAIL), and with nothing
+ * else: every other error of sign is a bug or a bad argument, never the device. Its counter is
+ * then not consumed. pe_signer_recover opens the device again (PE_EIO while it is still gone);
+ * once it returns PE_OK, sign works again with the same key and the same counter.
  */
 #ifndef POSEDGE_SIGNER_H
 #define POSEDGE_SIGNER_H
@@ -48,6 +96,7 @@
 #include <stdint.h>
 
 #include "posedge/crypto.h"
+#include "posedge/err.h"
 
 #define PE_SIGNER_ALG "ES256"      /* the one signing algorithm */
 #define PE_SIGNER_ALG_NONE "none"  /* signing turned off */
@@ -69,7 +118,7 @@ struct pe_signature {
 
 /* What a signer_installed event records of a key. */
 struct pe_signer_key {
-    const char *signer;                /* the implementation ("software") */
+    const char *signer;                /* the implementation ("software", "pkcs11") */
     const char *alg;                   /* PE_SIGNER_ALG */
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* of public_key */
     char *public_key;                  /* PEM SubjectPublicKeyInfo, owned by the signer */
@@ -82,12 +131,17 @@ struct pe_signer_conf {
     const char *terminal;
     int64_t (*now)(void *ctx); /* the signing time's clock, UTC ms (NULL: the real clock) */
     void *now_ctx;
+    const char *module;      /* pkcs11: the PKCS#11 module (.so) to load */
+    const char *token_label; /* pkcs11: the token's label (its slot is found by it) */
+    const char *pin_file;    /* pkcs11: the user PIN's file (secret.h, 0600 or 0640) */
+    const char *key_label;   /* pkcs11: the key's label (CKA_LABEL), made on first use */
+    bool find_only;          /* pkcs11: make no key, PE_ENOTFOUND when there is none */
 };
 
 struct pe_signer;
 
 struct pe_signer_ops {
-    const char *name; /* "software": the signer.type setting */
+    const char *name; /* "software", "pkcs11": the signer.type setting */
     /* mandatory: open (*out is the implementation's struct) and close (NULL is never passed) */
     int (*open)(const struct pe_signer_conf *c, struct pe_signer **out, char *err, size_t errlen);
     void (*close)(struct pe_signer *s);
@@ -102,6 +156,14 @@ struct pe_signer_ops {
     int (*resume)(struct pe_signer *s, int64_t last);
     /* mandatory: sign hash (64 hex) with the next counter, which this consumes */
     int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
+    /* optional: after a signer-down error, reach the device again (reopen the session, log in
+     * again) with the same key: PE_OK when sign works again, the signer-down error while the
+     * device is still gone. Without it the till simply tries sign again (the software signer
+     * has nothing to reach). The till calls it at most every signer.retry_ms while an outage
+     * is open. */
+    int (*recover)(struct pe_signer *s, char *err, size_t errlen);
+    /* optional: one line saying where the key is (the token, its slot, the key's label) */
+    int (*describe)(const struct pe_signer *s, char *out, size_t outlen);
 };
 
 /* The first member of every implementation's struct. */
@@ -111,17 +173,22 @@ struct pe_signer {
 
 /* The built-in implementations (common/signer_<name>.c). */
 extern const struct pe_signer_ops pe_signer_software;
+extern const struct pe_signer_ops pe_signer_pkcs11; /* only where PE_HAVE_PKCS11 */
 
 /* The implementation of that name, NULL when none is built in ("none" is not one). */
 const struct pe_signer_ops *pe_signer_find(const char *name);
 
-/* "software" (and every other built-in name, comma-separated) for messages. */
+/* "software, pkcs11" (every built-in name, comma-separated) for messages. */
 const char *pe_signer_names(void);
 
 /*
  * Open a signer with ops. Errors: the implementation's, with err naming the file or device and
  * the reason and never key material (software: PE_EIO, PE_EINVAL for a key file others may
- * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS).
+ * read or that holds no P-256 key, PE_EPARSE, PE_ENOMEM, PE_ESYS; pkcs11: PE_EINVAL for a
+ * setting missing, a module that is not PKCS#11 or a PIN file others may read, PE_EIO for a token
+ * not present or gone, PE_EDECLINED for a PIN the token refuses, PE_ENOTFOUND for no key with
+ * find_only, PE_ESTATE for a key that is not P-256, was not made on the token (imported, or
+ * once extractable) or whose halves do not match, PE_ESYS).
  */
 static inline int pe_signer_open(const struct pe_signer_ops *ops, const struct pe_signer_conf *c,
                                  struct pe_signer **out, char *err, size_t errlen)
@@ -152,10 +219,52 @@ static inline int pe_signer_resume(struct pe_signer *s, int64_t last)
     return s->ops->resume(s, last);
 }
 /* Sign hash (64 lower-case hex) with the next counter. Errors: PE_EINVAL (not a hash), PE_ERANGE
- * (the counter is exhausted), PE_ESYS (the signing failed), PE_EIO (the device is gone). */
+ * (the counter is exhausted), PE_ESYS (the signing failed), PE_EUNAVAIL or PE_EIO (the device is
+ * gone: signer down, pe_signer_is_down). */
 static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     return s->ops->sign(s, hash, out);
+}
+/* Open the signer's device again, with the same key (the caller paces the attempts: it may load
+ * a module and log in). Errors: PE_ENOTSUP (a signer that is never down), PE_EIO (still gone),
+ * PE_EDECLINED (the PIN is refused), PE_ESTATE (the key found is not the one in use, or none),
+ * PE_ESYS; err says why, never a secret. */
+static inline int pe_signer_recover(struct pe_signer *s, char *err, size_t errlen)
+{
+    return s->ops->recover ? s->ops->recover(s, err, errlen) : PE_ENOTSUP;
+}
+/* One line saying where the key is held, into out. Errors: PE_ENOTSUP (the implementation says
+ * nothing more than its key id). */
+static inline int pe_signer_describe(const struct pe_signer *s, char *out, size_t outlen)
+{
+    return s->ops->describe ? s->ops->describe(s, out, outlen) : PE_ENOTSUP;
+}
+
+/* ---- shared by every implementation ---- */
+
+/* The counter's contract (signer_software.c says why): its durable home is the journal, which
+ * stores each signature in its event's row and hands the last one back through resume. These
+ * keep it the same for every implementation. */
+
+/* resume: next becomes last + 1. Errors: PE_EINVAL (last negative or past the counter's range). */
+int pe_signer_counter_resume(int64_t *next, int64_t last);
+
+/* The signature of hash with counter next under key_id, signed now (the clock is read only
+ * for a request that is not refused), all but its r || s, and the digest those must sign:
+ * SHA-256 of the signed message. Errors: PE_ERANGE (next is past the counter's range), PE_EINVAL
+ * (hash is not 64 lower-case hex, the clock negative). */
+int pe_signer_prepare(int64_t next, const char *key_id, int64_t (*now)(void *ctx), void *now_ctx,
+                      const char *hash, struct pe_signature *out, uint8_t digest[PE_SHA256_LEN]);
+
+/* The signer-down errors: what sign and recover answer when the signing device is unavailable,
+ * so that selling goes on unsigned (above). PE_EUNAVAIL says so plainly; PE_EIO (the device is
+ * gone) is taken the same way. Every other error of sign fails the commit as before. The
+ * journal reports a signer that is down as PE_EUNAVAIL only, so that it is never confused with
+ * an I/O error of the journal's own file. (open is not covered: a signer that cannot open at
+ * the agent's start stops the start, as before.) */
+static inline bool pe_signer_is_down(int err)
+{
+    return err == PE_EUNAVAIL || err == PE_EIO;
 }
 
 /* ---- shared by every implementation and every verifier ---- */
@@ -177,6 +286,13 @@ size_t pe_signature_encode(const struct pe_signature *sig, char out[PE_SIGNER_EN
  * Errors: PE_EPARSE (why, may be NULL, says what is wrong). */
 int pe_signature_decode(const void *buf, size_t len, struct pe_signature *out, char *why,
                         size_t whylen);
+
+/* The sig column of a record stored unsigned during the outage opened at seq down_seq:
+ * {"alg":"none","signer_down":D}, NUL-terminated; returns its length, 0 when down_seq < 1. */
+size_t pe_signature_mark_encode(int64_t down_seq, char out[PE_SIGNER_ENCODED_MAX]);
+
+/* True when the sig column of len bytes is exactly such a mark; *down_seq gets D. */
+bool pe_signature_mark_decode(const void *buf, size_t len, int64_t *down_seq);
 
 /* A public key parsed for verifying. */
 struct pe_signer_pub;
@@ -212,6 +328,34 @@ struct pe_signer_installed {
 int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out, char *why,
                               size_t whylen);
 
+/* ---- the signer_up event's body (signer down, above) ---- */
+
+/* What a signer_up body says: the collective over the outage's records. */
+struct pe_signer_collective {
+    int64_t first_seq;            /* the signer_down event */
+    int64_t last_seq;             /* the last marked record */
+    int64_t count;                /* last_seq - first_seq + 1 */
+    char hash[PE_SHA256_HEXLEN];  /* over the records' hashes */
+};
+
+/* The collective over the marked records' hashes, in seq order from first_seq: begin, add
+ * each record's hash (64 lower-case hex), then end (which frees acc and fills c). Errors:
+ * PE_ENOMEM (begin), PE_EINVAL (add: not a hash; acc is unchanged). */
+struct pe_signer_collective_acc;
+int pe_signer_collective_begin(int64_t first_seq, struct pe_signer_collective_acc **out);
+int pe_signer_collective_add(struct pe_signer_collective_acc *acc, const char *hash);
+void pe_signer_collective_end(struct pe_signer_collective_acc *acc,
+                              struct pe_signer_collective *c);
+/* Free without a result; NULL is a no-op. */
+void pe_signer_collective_abort(struct pe_signer_collective_acc *acc);
+
+/* The body of c. *out is the caller's. Errors: PE_ENOMEM. */
+int pe_signer_collective_body(const struct pe_signer_collective *c, cJSON **out);
+
+/* Read a signer_up body: every field present, count = last - first + 1, hash 64 hex.
+ * Errors: PE_EINVAL. */
+int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *out);
+
 /* ---- checking a chain's signatures, record by record ----
  *
  * What every verifier of a chain does with the signatures (the journal's verify, posedge-ctl
@@ -219,7 +363,13 @@ int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out
  * checked. A signer_installed record starts a group; from there on each record up to the next
  * signer_installed must carry a signature by that key that verifies over its hash, counter and
  * time, its counter one above the previous record's (the installing record's is the first).
- * Before any signer_installed, and after one that turned signing off, records are unsigned. */
+ * Before any signer_installed, and after one that turned signing off, records are unsigned.
+ * Outages of the signer (signer down, above) are checked here too: a record marked unsigned is
+ * accepted only inside an outage (from a signer_down marked with its own seq, in a signing
+ * group, to the signed signer_up whose collective covers exactly its seqs with their hashes'
+ * digest); a signed record or a signer_installed inside an outage is an error, and so is a
+ * signer_up outside one. An outage still open after the last record is the caller's to report
+ * (down), not an error. */
 
 /* The signing group a verifier is in; zero it to start before any signer_installed. */
 struct pe_sig_group {
@@ -228,10 +378,15 @@ struct pe_sig_group {
     struct pe_signer_pub *pub;         /* its public key, owned (pe_sig_group_clear) */
     int64_t counter;                   /* the last counter seen in the group, 0 before any */
     int64_t seq;                       /* the signer_installed event's seq */
+    int64_t down;                         /* an outage open: its signer_down's seq (0: none) */
+    struct pe_signer_collective_acc *acc; /* the collective over the outage so far, owned */
+    int64_t nmarked;                      /* records seen marked unsigned in outages */
+    int64_t noutages;                     /* outages closed by a signer_up that verified */
 };
 
 /* Start the group of the signer_installed record rec (len bytes, already verified canonical) of
- * seq; the group's counter is 0 until its first signature. Errors: PE_ECHAIN (why: "seq N: ..."
+ * seq; the group's counter is 0 until its first signature (the outage fields and counts stay).
+ * Errors: PE_ECHAIN (why: "seq N: ..."
  * naming the bad field), PE_ENOMEM. */
 int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len,
                          char *why, size_t whylen);
@@ -244,7 +399,7 @@ int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, co
                        size_t len, const char *hash, const void *sig, size_t siglen,
                        bool *verified, char *why, size_t whylen);
 
-/* Free the group's key and zero it; the group may be used again. */
+/* Free the group's key and outage and zero it; the group may be used again. */
 void pe_sig_group_clear(struct pe_sig_group *g);
 
 #endif

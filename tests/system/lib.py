@@ -163,6 +163,33 @@ def sim_day(days, clock="07:55:00"):
     return time.strftime("%Y-%m-%dT", time.gmtime(now() + days * 86400)) + clock + ".000Z"
 
 
+# ---- a PKCS#11 token for the pkcs11 signer ----
+
+SOFTHSM2 = os.environ.get("PE_TEST_SOFTHSM2", "/usr/lib/softhsm/libsofthsm2.so")
+PIN = "582046"  # the user PIN: never in a log, a message, a receipt or the printed config
+SO_PIN = "193847"
+
+
+def softhsm_token(d, label="till-t01"):
+    """A SoftHSM2 (Debian's softhsm2, a real PKCS#11 token) of d's own (SOFTHSM2_CONF) with one token; returns (env, the agent's --set
+    arguments for signer.type pkcs11, the PIN file)."""
+    check(os.path.exists(SOFTHSM2), "SoftHSM2's module %s: install softhsm2 (scripts/deps.sh)" % SOFTHSM2)
+    tokens = os.path.join(d, "tokens")
+    os.mkdir(tokens, 0o700)
+    conf = os.path.join(d, "softhsm2.conf")
+    with open(conf, "w") as f:
+        f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % tokens)
+    env = {"SOFTHSM2_CONF": conf}
+    run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin",
+         SO_PIN], env=env, check_rc=0)
+    pin = os.path.join(d, "token.pin")
+    with open(os.open(pin, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(PIN + "\n")
+    sets = ["--set", "signer.type=pkcs11", "--set", "signer.pkcs11_module=" + SOFTHSM2,
+            "--set", "signer.pkcs11_token=" + label, "--set", "signer.pkcs11_pin_file=" + pin]
+    return env, sets, pin
+
+
 def main():
     only = sys.argv[1:]
     failed = 0

@@ -24,7 +24,8 @@ ROUTE = {"sale": "pos.sales", "return": "pos.sales", "void": "pos.sales", "no_sa
          "inventory_receipt": "pos.inventory", "inventory_adjust": "pos.inventory",
          "inventory_count": "pos.inventory", "shift_open": "pos.reports",
          "shift_close": "pos.reports", "x_report": "pos.reports", "z_report": "pos.reports",
-         "catalog_applied": "pos.reports", "signer_installed": "pos.reports"}
+         "catalog_applied": "pos.reports", "signer_installed": "pos.reports",
+         "signer_down": "pos.reports", "signer_up": "pos.reports"}
 
 
 class DevKafkaProc:

@@ -26,8 +26,8 @@ import sqlite3
 import subprocess
 import uuid
 
-from lib import (AGENT, CONFIG, SRC, Mosquitto, check, db_rows, main, now, run, test, tmpdir,
-                 wait_until)
+from lib import (AGENT, CONFIG, PIN, SRC, Mosquitto, check, db_rows, main, now, run,
+                 softhsm_token, test, tmpdir, wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 DAY = "2026-11-21T"  # the day of SCENARIO's clock, from 08:00
@@ -192,7 +192,8 @@ def state_document_has_every_field():
         seq = last_event(data)[0]
         for k in ("state", "ts", "version", "board", "store", "terminal", "started", "uptime_s",
                   "seq", "spooled", "delivered", "oldest_pending_ts", "oldest_pending_age_s",
-                  "journal_bytes", "free_disk_bytes", "shift", "operator", "devices"):
+                  "journal_bytes", "free_disk_bytes", "shift", "operator", "devices", "signer",
+                  "alarms"):
             check(k in st, "state document lacks %s: %s" % (k, st))
         check(st["state"] == "online" and st["version"] == version() and st["board"] == "sim",
               "state/version/board: %s" % st)
@@ -212,6 +213,9 @@ def state_document_has_every_field():
                                         "scanner"], "devices: %s" % st["devices"])
         check(all(v == {"driver": "fake", "status": "ok"} for v in st["devices"].values()),
               "devices: %s" % st["devices"])
+        check(st["signer"] == {"status": "ok", "outages": 0, "alarm": False, "down_since": None,
+                               "down_seq": None, "down_s": None, "unsigned": 0}
+              and st["alarms"] == [], "signer: %s, alarms: %s" % (st["signer"], st["alarms"]))
         # A bridge's ack moves the watermarks: the document follows within a second or so.
         run(["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-r", "-t", TOPIC + "ack",
              "-m", json.dumps({"spooled": seq, "delivered": seq})], timeout=30, check_rc=0)
@@ -344,6 +348,10 @@ def refusals_name_their_reason():
             ("set_config", {"key": "no.such", "value": "1"}, "bad_args", "no.such"),
             ("set_config", {"key": "store", "value": "s002"}, "bad_args",
              "cannot be set remotely"),
+            ("set_config", {"key": "signer.pkcs11_module", "value": "/tmp/any.so"}, "bad_args",
+             "cannot be set remotely"),
+            ("set_config", {"key": "signer.type", "value": "none"}, "bad_args",
+             "cannot be set remotely"),
             ("set_config", {"key": "devices.scale.driver", "value": "nope"}, "bad_args",
              "no driver"),
         ]
@@ -424,6 +432,11 @@ def set_config_live_and_by_restart():
         with open(os.path.join(data, "receipts.txt")) as f:
             check("Shop Two" in f.read().split("*** COPY - REPRINT ***")[-2],
                   "the new title is used at once")
+        # Training mode, live: the state document says so at once.
+        a = command(broker, answers, "set_config", {"key": "till.training", "value": "true"})
+        check(a["ok"] and a["result"]["applied"] == "live", "till.training: %s" % a)
+        a = command(broker, answers, "status")
+        check(a["ok"] and a["result"]["training"] is True, "status says training: %s" % a)
         a = command(broker, answers, "set_config", {"key": "uplink.window", "value": 123})
         check(a["ok"] and a["result"]["applied"] == "restart", "restart: %s" % a)
         rc = till.proc.wait(timeout=30)
@@ -431,7 +444,7 @@ def set_config_live_and_by_restart():
         with open(os.path.join(data, "remote-config.json")) as f:
             saved = json.load(f)
         check(saved == {"fleet.state_interval_s": "2", "title": "Shop Two",
-                        "uplink.window": "123"}, "persisted: %s" % saved)
+                        "till.training": "true", "uplink.window": "123"}, "persisted: %s" % saved)
         p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--print-config"], check_rc=0)
         check(re.search(r'"window":\s*123', p.stdout) and "Shop Two" in p.stdout,
               "the next start reads it: %s" % p.stdout[-600:])
@@ -479,6 +492,113 @@ def self_test_verdicts():
     p = run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "devices.scale.driver=serial",
              "--set", "devices.scale.path=/nonexistent/ttyUSB9", "--self-test"], check_rc=1)
     check("FAIL device scale" in p.stdout and "/nonexistent/ttyUSB9" in p.stdout, p.stdout)
+
+
+@test
+def signer_down_shows_in_the_state_with_its_alarm():
+    """The signer of a till is down (the test build's software signer fails while the file
+    PE_TEST_SIGNER_DOWN names exists): sales go on unsigned; the state says so and, the outage
+    being older than signer.down_alarm_s by the till's clock, raises the signer_down alarm; the
+    next event once the signer is back closes the outage and clears it."""
+    d = tmpdir("pe-fleet-signer")
+    data = os.path.join(d, "t01")
+    flag = os.path.join(d, "token-unplugged")
+    run([AGENT, "-c", CONFIG, "--data-dir", data, "--scenario", SCENARIO], timeout=120,
+        check_rc=0)
+    open(flag, "w").close()
+    os.environ["PE_TEST_SIGNER_DOWN"] = flag
+    broker = till = answers = None
+    try:
+        run([AGENT, "-c", CONFIG, "--data-dir", data, "--set", "sim.start=%s12:00:00.000Z" % DAY,
+             "--shopper", "3"], timeout=120, check_rc=0)
+        down = db_rows(os.path.join(data, "journal.db"),
+                       "SELECT seq, ts_ms FROM events WHERE type = 'signer_down'")
+        check(len(down) == 1, "one outage opened: %s" % down)
+        broker = Mosquitto(d).start()
+        answers = Answers(broker, d)
+        till = Till(broker, data, "--set", "signer.down_alarm_s=3600")
+        till.mark()
+        till.start()
+        st = retained_state(broker)
+        seq = last_event(data)[0]
+        sg = st["signer"]
+        check(sg["status"] == "down" and sg["down_seq"] == down[0][0] and sg["alarm"] is True
+              and sg["unsigned"] == seq - down[0][0] + 1 and sg["down_s"] >= 3600
+              and st["alarms"] == ["signer_down"], "down, alarm raised: %s %s" % (sg, st["alarms"]))
+        os.remove(flag)
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 2, "signer_up, then the report: %s" % a)
+        check(db_rows(os.path.join(data, "journal.db"),
+                      "SELECT type FROM events WHERE seq = %d" % (seq + 1))[0][0] == "signer_up",
+              "the collective comes first")
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status") == "ok",
+                   15, "the signer ok in the state")
+        st = retained_state(broker)
+        check(st["signer"]["alarm"] is False and st["alarms"] == [] and st["signer"]["outages"] == 0,
+              "the alarm cleared: %s %s" % (st["signer"], st["alarms"]))
+    finally:
+        del os.environ["PE_TEST_SIGNER_DOWN"]
+        rc = teardown(broker, till, answers) if broker else None
+    check(rc == 0, "clean stop: exit status %s" % rc)
+    check(run([os.path.join(os.path.dirname(AGENT), "posedge-ctl"), "verify",
+               os.path.join(data, "journal.db")], check_rc=0).stdout.startswith("OK "), "verifies")
+
+
+@test
+def pkcs11_token_removed_mid_run_then_collective():
+    """A running till signs with a key on a real PKCS#11 token (SoftHSM2) and loses the token:
+    its token directory is taken away under it. Selling goes on: the next command's event opens
+    an outage (signer_down) and is committed unsigned, the state says down; the token back, the
+    next event is the signed collective (signer_up) by the same key, the counter continuing, and
+    posedge-ctl verify checks the whole journal. The PIN appears in no log."""
+    d = tmpdir("pe-fleet-p11")
+    data = os.path.join(d, "t01")
+    os.mkdir(data, 0o700)
+    env, sets, _ = softhsm_token(d)
+    os.environ.update(env)
+    db = os.path.join(data, "journal.db")
+    tokens = os.path.join(d, "tokens")
+    broker = till = answers = None
+    try:
+        broker = Mosquitto(d).start()
+        answers = Answers(broker, d)
+        till = Till(broker, data, "--set", "signer.retry_ms=0", *sets)
+        till.mark()
+        till.start()
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"], "a signed report: %s" % a)
+        seq = a["result"]["seq"]
+        kid = db_rows(db, "SELECT json_extract(CAST(record AS TEXT), '$.body.key_id') FROM events "
+                          "WHERE type = 'signer_installed'")[0][0]
+        os.rename(tokens, tokens + ".away")  # the token is pulled out
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 2, "selling goes on: %s" % a)
+        rows = db_rows(db, "SELECT seq, type, sig FROM events WHERE seq > ? ORDER BY seq", (seq,))
+        mark = '{"alg":"none","signer_down":%d}' % (seq + 1)
+        check([r[1] for r in rows] == ["signer_down", "x_report"]
+              and all(bytes(r[2]).decode() == mark for r in rows),
+              "the outage opened, its events marked: %s" % rows)
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status")
+                   == "down", 15, "the signer down in the state")
+        os.rename(tokens + ".away", tokens)  # and put back
+        a = command(broker, answers, "x_report", {"operator": "boss"})
+        check(a["ok"] and a["result"]["seq"] == seq + 4, "the collective, then the report: %s" % a)
+        up = db_rows(db, "SELECT type, json_extract(CAST(record AS TEXT), '$.body'), sig FROM events "
+                         "WHERE seq = ?", (seq + 3,))[0]
+        body, sig = json.loads(up[1]), json.loads(bytes(up[2]))
+        check(up[0] == "signer_up" and body["first_seq"] == seq + 1 and body["last_seq"] == seq + 2
+              and sig["key_id"] == kid, "signer_up by the token's key covers the outage: %s" % (up,))
+        wait_until(lambda: ((retained_state(broker) or {}).get("signer") or {}).get("status")
+                   == "ok", 15, "the signer ok in the state")
+    finally:
+        for k in env:
+            del os.environ[k]
+        rc = teardown(broker, till, answers) if broker else None
+    check(rc == 0, "clean stop: exit status %s" % rc)
+    v = run([os.path.join(os.path.dirname(AGENT), "posedge-ctl"), "verify", db], check_rc=0).stdout
+    check(v.startswith("OK ") and "2 unsigned while the signer was down, 1 outage covered" in v, v)
+    with open(os.path.join(data, "agent.log")) as f:
+        check(PIN not in f.read(), "the PIN is never logged")
 
 
 if __name__ == "__main__":

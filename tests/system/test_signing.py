@@ -19,6 +19,17 @@ And the life of a key: a restart continues the counter, a lost key file starts a
 a new signer_installed, signer.type none journals signing turned off, recover keeps the
 signatures, and a key file others may read, or an unknown signer, is refused at start (and by
 --self-test).
+
+The same with signer.type pkcs11 on a SoftHSM2 token made per test (Debian's softhsm2): the key
+made on the token at the first start and found there at the next, every signature verified from
+its public key alone, refusals (wrong PIN, PIN file open to others, module or token missing)
+naming the file or setting, and the PIN never logged or printed.
+
+Signer down (include/posedge/signer.h): the test build's software signer fails as an unplugged
+token while the file PE_TEST_SIGNER_DOWN names exists. The till sells on: a signer_down event,
+then every event unsigned and marked, receipts saying SIGNATURE DEVICE UNAVAILABLE; once the
+signer is back a signed signer_up carries the collective over the outage, which the independent
+verifier here recomputes from the documented format; tampering with the outage is named.
 """
 import hashlib
 import json
@@ -27,8 +38,8 @@ import re
 import shutil
 import sqlite3
 
-from lib import (AGENT, CONFIG, CTL, SIM_START, agent, check, ctl, db_rows, journal_events, main,
-                 run, test, tmpdir)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, PIN, SIM_START, agent, check, ctl, db_rows,
+                 journal_events, main, run, softhsm_token, test, tmpdir)
 
 START = ["--set", "sim.start=" + SIM_START]
 MESSAGE = "posedge-sig/1|%s|%d|%d"
@@ -79,8 +90,9 @@ def set_sig(db, seq, sig):
     con.close()
 
 
-def shop(d, n, seed=1, *extra, check_rc=0):
-    return agent(d, *START, "--shopper", str(n), "--seed", str(seed), *extra, check_rc=check_rc)
+def shop(d, n, seed=1, *extra, check_rc=0, env=None):
+    return agent(d, *START, "--shopper", str(n), "--seed", str(seed), *extra, check_rc=check_rc,
+                 env=env)
 
 
 # ---- independent verification (python3-cryptography) ----
@@ -101,9 +113,12 @@ def key_id(pub):
 
 def verify_alone(db):
     """Every signature of the journal, from the public keys its signer_installed events carry:
-    no posedge code involved. Returns the number verified."""
+    no posedge code involved. Records marked unsigned in an outage of the signer must be covered
+    by the signed signer_up after them: its collective is the SHA-256 over their hashes' hex
+    digits, in seq order. Returns the number verified."""
     hashes, serialization, ec, encode_dss_signature = crypto()
     pub, kid, last, n = None, None, 0, 0
+    down, covered = None, []
     for seq, typ, rec, h, sig in rows(db):
         if typ == "signer_installed":
             body = json.loads(rec)["body"]
@@ -114,11 +129,26 @@ def verify_alone(db):
         check(sig is not None, "seq %d is not signed" % seq)
         s = json.loads(sig)
         check(canonical(s) == bytes(sig), "seq %d: the sig column is canonical JSON" % seq)
+        if s.get("alg") == "none":
+            check(set(s) == {"alg", "signer_down"}, "seq %d: a mark: %s" % (seq, s))
+            if typ == "signer_down":
+                check(down is None and s["signer_down"] == seq, "seq %d opens an outage" % seq)
+                down = seq
+            check(down is not None and s["signer_down"] == down, "seq %d: inside the outage" % seq)
+            covered.append(h)
+            continue
         check(s["alg"] == "ES256" and s["key_id"] == kid, "seq %d: key %s" % (seq, s))
         check(last == 0 or s["counter"] == last + 1, "seq %d: counter %d after %d" % (seq, s["counter"], last))
         rs = bytes.fromhex(s["sig"])
         der = encode_dss_signature(int.from_bytes(rs[:32], "big"), int.from_bytes(rs[32:], "big"))
         pub.verify(der, (MESSAGE % (h, s["counter"], s["signed_ms"])).encode(), ec.ECDSA(hashes.SHA256()))
+        check((down is not None) == (typ == "signer_up"), "seq %d: %s with outage %s" % (seq, typ, down))
+        if typ == "signer_up":
+            body = json.loads(rec)["body"]
+            want = {"count": len(covered), "first_seq": down, "last_seq": seq - 1,
+                    "hash": hashlib.sha256("".join(covered).encode()).hexdigest()}
+            check(body == want, "seq %d: the collective %s, recomputed %s" % (seq, body, want))
+            down, covered = None, []
         last = s["counter"]
         n += 1
     return n
@@ -300,7 +330,7 @@ def refusals_at_start():
     check(re.search(r"^FAIL signer: .*" + re.escape(key) + ".*0644", p.stdout, re.M), p.stdout)
     os.chmod(key, 0o600)
     p = shop(d, 2, 2, "--set", "signer.type=hsm", check_rc=2)
-    check("signer.type" in p.stderr and "software, none" in p.stderr, p.stderr[-800:])
+    check("signer.type" in p.stderr and "software, pkcs11, none" in p.stderr, p.stderr[-800:])
     # Another key file: refused when it is not a key, used when it is one elsewhere.
     bad = os.path.join(d, "bad.key")
     with open(bad, "w") as f:
@@ -317,7 +347,181 @@ def refusals_at_start():
     # --print-config shows the settings, never a key.
     p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--print-config"], check_rc=0)
     cfg = json.loads(p.stdout)
-    check(cfg["signer"] == {"type": "software", "key_file": ""}, "signer settings: %s" % cfg["signer"])
+    check(cfg["signer"] == {"type": "software", "key_file": "", "pkcs11_module": "",
+                            "pkcs11_token": "posedge", "pkcs11_pin_file": "",
+                            "pkcs11_key": "posedge-fiscal", "retry_ms": 1000,
+                            "down_alarm_s": 300}, "signer settings: %s" % cfg["signer"])
+
+
+# ---- the pkcs11 signer, on a SoftHSM2 token ----
+
+
+
+@test
+def pkcs11_token_signs_every_event():
+    d = tmpdir()
+    env, sets, pin = softhsm_token(d)
+    # --self-test before the first start: the token and PIN are fine, the key not made yet.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"] + sets, env=env, check_rc=0)
+    check(re.search(r"^ok   signer: pkcs11: no key \"posedge-fiscal\" on token \"till-t01\" yet",
+                    p.stdout, re.M), "self-test: %s" % p.stdout)
+    p = shop(d, 30, 1, *sets, env=env)
+    db = os.path.join(d, "journal.db")
+    ev = journal_events(db)
+    check(ev[0]["type"] == "signer_installed" and ev[0]["body"]["signer"] == "pkcs11",
+          "the token's key is put in use first: %s" % ev[0])
+    kid = ev[0]["body"]["key_id"]
+    v = ctl("verify", db, check_rc=0).stdout
+    check(v.startswith("OK ") and ("%d signatures valid from seq 1 under 1 key" % len(ev)) in v
+          and "counters gapless" in v, v)
+    check(verify_alone(db) == len(ev), "every record verified from the token's public key alone")
+    check("event=signer.key_created signer=pkcs11" in p.stderr, p.stderr[-1500:])
+    check(not os.path.exists(os.path.join(d, "signer.key")), "no key file: the key is on the token")
+    logs = p.stderr
+    # A restart finds the same key on the token and continues its counter.
+    p = shop(d, 10, 2, *sets, env=env)
+    logs += p.stderr
+    ev2 = journal_events(db)
+    check(sum(e["type"] == "signer_installed" for e in ev2) == 1 and len(ev2) > len(ev), "one key")
+    check(verify_alone(db) == len(ev2), "the counter continues across the restart")
+    check("key_created" not in p.stderr and ("key_id=%s" % kid) in p.stderr, p.stderr[-1500:])
+    # --self-test finds it, says where it is held, and that it cannot leave the token.
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test"] + sets, env=env, check_rc=0)
+    check(re.search(r"^ok   signer: pkcs11: key %s, key \"posedge-fiscal\" on token \"till-t01\" "
+                    r"\(SoftHSM project SoftHSM v2 serial \w+\) in .*: sensitive, never extractable, "
+                    r"made on the token$" % kid, p.stdout, re.M), "self-test: %s" % p.stdout)
+    logs += p.stdout + p.stderr
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--print-config"] + sets, env=env, check_rc=0)
+    check(json.loads(p.stdout)["signer"]["pkcs11_pin_file"] == pin, p.stdout)
+    logs += p.stdout + p.stderr + open(os.path.join(d, "receipts.txt")).read()
+    check(PIN not in logs, "the PIN is never logged or printed")
+
+
+@test
+def pkcs11_refusals_name_the_setting():
+    d = tmpdir()
+    env, sets, pin = softhsm_token(d)
+    db = os.path.join(d, "journal.db")
+
+    def refused(extra, rc, *needles):
+        p = shop(d, 2, 1, *(sets + extra), env=env, check_rc=rc)
+        out = p.stdout + p.stderr
+        check(all(n in p.stderr for n in needles) and PIN not in out,
+              "expected %s: %s" % (needles, p.stderr[-800:]))
+        return p
+
+    wrong = os.path.join(d, "wrong.pin")
+    with open(os.open(wrong, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("000000\n")
+    refused(["--set", "signer.pkcs11_pin_file=" + wrong], 1, "signer.type pkcs11", wrong,
+            "CKR_PIN_INCORRECT")
+    os.chmod(pin, 0o644)
+    refused([], 2, "signer.pkcs11_pin_file", pin, "644")
+    os.chmod(pin, 0o600)
+    missing = os.path.join(d, "no-such-module.so")
+    refused(["--set", "signer.pkcs11_module=" + missing], 2, "signer.pkcs11_module", missing)
+    refused(["--set", "signer.pkcs11_token=not-plugged"], 1, "no token labelled \"not-plugged\"")
+    check(not os.path.exists(db) or not journal_events(db), "nothing was sold unsigned by a refused start")
+    p = run([AGENT, "-c", CONFIG, "--data-dir", d, "--self-test", "--set",
+             "signer.pkcs11_pin_file=" + wrong] + sets[:6], env=env, check_rc=1)
+    check(re.search(r"^FAIL signer: .*" + re.escape(wrong) + ".*CKR_PIN_INCORRECT", p.stdout, re.M)
+          and PIN not in p.stdout + p.stderr, p.stdout)
+    # Put right, it sells.
+    shop(d, 2, 1, *sets, env=env)
+    ctl("verify", db, check_rc=0)
+
+
+@test
+def pkcs11_release_agent_is_valgrind_clean():
+    """The token's module (SoftHSM2, with OpenSSL under it) loaded, used and finalised inside
+    the agent: no error and no leak of the agent's own."""
+    d = tmpdir()
+    env, sets, _ = softhsm_token(d)
+    p = run(["valgrind", "--error-exitcode=9", "--leak-check=full",
+             "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
+             "-q", os.path.join(BIN_RELEASE, "posedge-agent"), "-c", CONFIG, "--data-dir", d,
+             "--shopper", "20", "--seed", "9"] + START + sets, env=env, timeout=900)
+    check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
+    ctl("verify", os.path.join(d, "journal.db"), check_rc=0)
+
+
+@test
+def signer_down_sells_unsigned_then_collective():
+    d = tmpdir()
+    db = os.path.join(d, "journal.db")
+    flag = os.path.join(d, "token-unplugged")
+    env = {"PE_TEST_SIGNER_DOWN": flag}
+    shop(d, 5)
+    n_signed = len(journal_events(db))
+    receipts = os.path.join(d, "receipts.txt")
+    printed = os.path.getsize(receipts)
+    # The token is unplugged: the till sells on, every event committed unsigned.
+    open(flag, "w").close()
+    p = agent(d, *START, "--shopper", "8", "--seed", "2", env=env)
+    check("event=till.signer_down seq=%d " % (n_signed + 1) in p.stderr, p.stderr[-1500:])
+    ev = journal_events(db)
+    outage = ev[n_signed:]
+    check(outage[0]["type"] == "signer_down" and outage[0]["body"]["error"] == "EUNAVAIL",
+          "the outage opens on record: %s" % outage[0])
+    check(sum(e["type"] == "sale" for e in outage) >= 3, "sales went on: %s" % [e["type"] for e in outage])
+    sigs = dict(db_rows(db, "SELECT seq, sig FROM events"))
+    down = outage[0]["seq"]
+    mark = '{"alg":"none","signer_down":%d}' % down
+    check(all(bytes(sigs[e["seq"]]).decode() == mark for e in outage), "every one marked")
+    with open(receipts) as f:
+        f.seek(printed)
+        text = f.read()
+    printed_seqs = [int(x) for x in re.findall(r"Receipt s001/t01 #(\d+)", text)]
+    check(printed_seqs and text.count("SIGNATURE DEVICE UNAVAILABLE") == len(printed_seqs),
+          "each receipt says the signature device is unavailable:\n%s" % text[:1500])
+    v = ctl("verify", db, check_rc=0).stdout
+    check("signer down since seq %d (not covered yet)" % down in v, v)
+    # A restart with the token still out goes on marking the same outage.
+    agent(d, *START, "--shopper", "2", "--seed", "3", env=env)
+    still = journal_events(db)[len(ev):]
+    check(still and all(bytes(dict(db_rows(db, "SELECT seq, sig FROM events"))[e["seq"]]).decode() == mark
+                        for e in still), "the outage goes on across a restart")
+    last_unsigned = journal_events(db)[-1]["seq"]
+    # Back: the first event closes the outage with the signed collective, then signing goes on.
+    os.remove(flag)
+    p = agent(d, *START, "--shopper", "4", "--seed", "4", env=env)
+    check("event=till.signer_up seq=%d covers=%d-%d" % (last_unsigned + 1, down, last_unsigned) in p.stderr,
+          p.stderr[-1500:])
+    ev = journal_events(db)
+    up = ev[last_unsigned]
+    check(up["type"] == "signer_up" and up["body"]["first_seq"] == down
+          and up["body"]["last_seq"] == last_unsigned, "the collective: %s" % up)
+    v = ctl("verify", db, check_rc=0).stdout
+    check(("%d unsigned while the signer was down, 1 outage covered" % (last_unsigned - down + 1)) in v, v)
+    n = verify_alone(db)
+    check(n == len(ev) - (last_unsigned - down + 1), "every signature and the collective verify alone")
+    # Tampering: a mark removed, a signed record marked, a marked sale changed (chain recomputed).
+    all_rows = rows(db)
+    sale = next(r for r in all_rows if r[0] > down and r[1] == "sale")
+    set_sig(db, sale[0], None)
+    verify_fails_at(db, sale[0], "not signed, but the signer is down since seq %d" % down)
+    set_sig(db, sale[0], mark)
+    signed = all_rows[2]
+    set_sig(db, signed[0], '{"alg":"none","signer_down":%d}' % signed[0])
+    verify_fails_at(db, signed[0], "no outage of the signer is open")
+    set_sig(db, signed[0], bytes(signed[4]).decode())
+    ctl("verify", db, check_rc=0)
+    con = sqlite3.connect(db)
+    prev = None
+    for seq, _, rec, h, _ in all_rows:
+        if seq < sale[0]:
+            prev = h
+            continue
+        obj = json.loads(rec)
+        if seq == sale[0]:
+            obj["body"]["totals"]["total"] += 1
+        new, nh = seal(obj, prev)
+        con.execute("UPDATE events SET record = ?, hash = ? WHERE seq = ?", (new, nh, seq))
+        prev = nh
+    con.commit()
+    con.close()
+    check(chain_intact(db), "the recomputed chain is intact")
+    verify_fails_at(db, last_unsigned + 1, "signature does not verify")
 
 
 if __name__ == "__main__":

@@ -266,6 +266,36 @@ static void t_late_flag_and_route(void)
     bridge_cfg_free(&c);
 }
 
+/* A training sale reaches the native sink with its flag, and no analytics sink counts it. */
+static void t_training_only_native(void)
+{
+    struct bridge_cfg c;
+    char err[512] = "";
+    CHECK_INT(load(&c,
+                   "{\"sinks\":[{\"profile\":\"native\"},{\"profile\":\"purchases-json\"},"
+                   "{\"profile\":\"retail-json\"},{\"profile\":\"orders-json\"}]}",
+                   err, sizeof err),
+              PE_OK);
+    /* The same sale, flagged: "training":true goes after "tenders" in canonical order. */
+    char rec[sizeof SALE + 32];
+    const char *at = strstr(SALE, ",\"totals\":");
+    CHECK(at);
+    snprintf(rec, sizeof rec, "%.*s,\"training\":true%s", (int)(at - SALE), SALE, at);
+    struct profile_out o = {0};
+    struct profile_event ev = event(rec, "sale", 3, TS_MS);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 1);
+    CHECK_STR(o.recs[0].topic, "pos.sales");
+    CHECK(strstr(val(&o, 0), "\"training\":true"));
+    CHECK_INT(o.dead, 0);
+    /* Unflagged, every sink maps it. */
+    ev = event(SALE, "sale", 3, TS_MS);
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK(o.n > 3);
+    profile_out_free(&o);
+    bridge_cfg_free(&c);
+}
+
 static void t_unmappable_is_a_dead_letter(void)
 {
     struct bridge_cfg c;
@@ -437,6 +467,7 @@ static const struct pe_test tests[] = {
     {"retail_json_bytes_and_returns", t_retail_json_bytes_and_returns},
     {"orders_json_bytes", t_orders_json_bytes},
     {"late_flag_and_route", t_late_flag_and_route},
+    {"training_only_native", t_training_only_native},
     {"unmappable_is_a_dead_letter", t_unmappable_is_a_dead_letter},
     {"native_routes_by_type", t_native_routes_by_type},
     {"profile_table", t_profile_table},

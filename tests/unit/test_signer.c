@@ -11,6 +11,13 @@
  * seq of each forgery: a record edited with its chain recomputed, a record re-signed with another
  * key (under its own key id or the installed one's), a counter that skips or repeats, a
  * signature removed, a signature before any key is installed.
+ *
+ * Signer down (signer.h): while sign fails so, nothing is signed or stored until a signer_down
+ * opens an outage; events are then stored marked, across a reopen, and the signer_up that
+ * closes it must carry the outage's collective and continues the counter. verify accepts a
+ * marked record only inside an outage covered exactly by a signer_up's collective, and names the
+ * seq of each forgery: a signed record turned into a marked one, a mark removed, a collective
+ * with a wrong digest or range, an outage no signer_up closes.
  */
 #include <signal.h>
 #include <sqlite3.h>
@@ -288,8 +295,14 @@ static void t_key_refusals(void)
     struct pe_signer *s = NULL;
     char err[512];
     const struct pe_signer_ops *sw = pe_signer_find("software");
-    CHECK(pe_signer_find("none") == NULL && pe_signer_find("pkcs11") == NULL);
+    CHECK(pe_signer_find("none") == NULL && pe_signer_find("other") == NULL);
+#ifdef PE_HAVE_PKCS11
+    CHECK(pe_signer_find("pkcs11") == &pe_signer_pkcs11);
+    CHECK_STR(pe_signer_names(), "software, pkcs11");
+#else
+    CHECK(pe_signer_find("pkcs11") == NULL);
     CHECK_STR(pe_signer_names(), "software");
+#endif
     CHECK_OK(chmod(key, 0644));
     CHECK_INT(pe_signer_open(sw, &c, &s, err, sizeof err), PE_EINVAL);
     CHECK(strstr(err, key) != NULL);
@@ -751,6 +764,454 @@ static void t_faults_keep_counters_gapless(void)
     printf("    # %lld fault points\n", (long long)triggered);
 }
 
+/* ---- signer down ---- */
+
+/* The software signer of test builds fails as an unplugged token while this file exists. */
+static const char *down_flag(void)
+{
+    return pe_test_path(3, "unplugged");
+}
+
+static void unplug(bool on)
+{
+    if (on) {
+        FILE *f = fopen(down_flag(), "w");
+        CHECK(f != NULL);
+        fclose(f);
+    } else {
+        unlink(down_flag());
+    }
+}
+
+static struct pe_signer *open_faulty_signer(const char *key_file)
+{
+    setenv("PE_TEST_SIGNER_DOWN", down_flag(), 1);
+    struct pe_signer *s = open_signer(key_file);
+    unsetenv("PE_TEST_SIGNER_DOWN");
+    return s;
+}
+
+static cJSON *down_body(const struct pe_signer *s)
+{
+    cJSON *b = cJSON_CreateObject();
+    CHECK_OK(pe_json_add_str(b, "error", "EUNAVAIL"));
+    CHECK_OK(pe_json_add_str(b, "key_id", pe_signer_key(s)->key_id));
+    return b;
+}
+
+/* Event n of type with body, appended in a transaction of its own; a's marked flag back. */
+static int try_marked(struct pe_journal *j, int n, enum pe_event_type type, cJSON *body,
+                      bool *marked)
+{
+    struct pe_event_meta m;
+    struct pe_journal_appended a = {0};
+    meta_of(&m, n, type);
+    int rc = pe_journal_begin(j);
+    if (rc == PE_OK)
+        rc = pe_journal_append(j, &m, body, &a);
+    if (rc == PE_OK)
+        rc = pe_journal_commit(j);
+    else
+        pe_journal_rollback(j);
+    cJSON_Delete(body);
+    if (marked)
+        *marked = a.marked;
+    return rc;
+}
+
+/* signer_up n with the open outage's collective (what the till appends). */
+static int try_up(struct pe_journal *j, int n)
+{
+    struct pe_signer_collective c;
+    cJSON *b = NULL;
+    int rc = pe_journal_begin(j);
+    if (rc == PE_OK && (rc = pe_journal_collective(j, &c)) == PE_OK)
+        rc = pe_signer_collective_body(&c, &b);
+    pe_journal_rollback(j);
+    return rc ? rc : try_marked(j, n, PE_EV_SIGNER_UP, b, NULL);
+}
+
+/* A journal at path: 1 signer_installed, 2 sale (signed), 3 signer_down, 4-5 sales (marked),
+ * 6 signer_up (counter 3), 7 sale (counter 4). */
+static void outage_journal(const char *path, const char *key_file)
+{
+    struct pe_signer *s = open_faulty_signer(key_file);
+    struct pe_journal *j = open_j(path, NULL);
+    CHECK_OK(pe_journal_set_signer(j, s));
+    install(j, 1, s);
+    CHECK_OK(try_event(j, 2, PE_EV_SALE, NULL));
+    unplug(true);
+    CHECK_INT(try_event(j, 3, PE_EV_SALE, NULL), PE_EUNAVAIL);
+    CHECK_OK(try_marked(j, 3, PE_EV_SIGNER_DOWN, down_body(s), NULL));
+    CHECK_OK(try_event(j, 4, PE_EV_SALE, NULL));
+    CHECK_OK(try_event(j, 5, PE_EV_SALE, NULL));
+    unplug(false);
+    CHECK_OK(try_up(j, 6));
+    CHECK_OK(try_event(j, 7, PE_EV_SALE, NULL));
+    verify_ok(j, 7, 4);
+    pe_journal_close(j);
+    pe_signer_close(s);
+}
+
+static void t_mark_encoding(void)
+{
+    char enc[PE_SIGNER_ENCODED_MAX];
+    int64_t d = 0;
+    size_t n = pe_signature_mark_encode(42, enc);
+    CHECK_STR(enc, "{\"alg\":\"none\",\"signer_down\":42}");
+    CHECK(pe_signature_mark_decode(enc, n, &d) && d == 42);
+    CHECK_INT((int64_t)pe_signature_mark_encode(0, enc), 0);
+    static const char *const bad[] = {
+        "{\"alg\":\"none\",\"signer_down\":042}", "{\"alg\":\"none\",\"signer_down\":0}",
+        "{\"alg\":\"none\",\"signer_down\": 42}", "{\"alg\":\"none\",\"signer_down\":42 }",
+        "{\"alg\":\"none\",\"signer_down\":-1}",  "{\"alg\":\"none\",\"signer_down\":}",
+        "{\"alg\":\"none\",\"signer\":\"none\"}",  "{\"alg\":\"none\",\"signer_down\":99999999999999999999}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (pe_signature_mark_decode(bad[i], strlen(bad[i]), &d))
+            pe_test_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
+    /* A mark is not a signature, and no signature is a mark. */
+    CHECK_INT(pe_signature_decode(enc, n, &(struct pe_signature){0}, NULL, 0), PE_EPARSE);
+}
+
+static void t_signer_down_outage(void)
+{
+    const char *path = pe_test_path(0, "j.db"), *key = pe_test_path(1, "signer.key");
+    struct pe_signer *s = open_faulty_signer(key);
+    struct pe_journal *j = open_j(path, NULL);
+    CHECK_OK(pe_journal_set_signer(j, s));
+    install(j, 1, s);
+    CHECK_OK(try_event(j, 2, PE_EV_SALE, NULL));
+    CHECK_OK(try_event(j, 3, PE_EV_SALE, NULL));
+    /* No outage to close, none to open without cause being the caller's. */
+    CHECK_INT(try_up(j, 90), PE_ESTATE);
+    unplug(true);
+    /* Down: nothing stored, the counter not used, the error remembered. */
+    CHECK_INT(try_event(j, 4, PE_EV_SALE, NULL), PE_EUNAVAIL);
+    CHECK_INT(pe_journal_sign_error(j), PE_EUNAVAIL);
+    CHECK_INT(pe_signer_counter(s), 4);
+    int64_t last = 0;
+    pe_journal_last(j, &last, NULL, NULL);
+    CHECK_INT(last, 3);
+    bool marked = false;
+    CHECK_OK(try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), &marked));
+    CHECK(marked);
+    CHECK_INT(try_marked(j, 91, PE_EV_SIGNER_DOWN, down_body(s), NULL), PE_ESTATE);
+    CHECK_OK(try_marked(j, 5, PE_EV_SALE, body_of(5), &marked));
+    CHECK(marked);
+    char *mark = raw_get(path, "sig", 5);
+    CHECK_STR(mark, "{\"alg\":\"none\",\"signer_down\":4}");
+    free(mark);
+    /* Still down: signer_up is refused with nothing stored, and no new key comes in. */
+    CHECK_INT(try_up(j, 92), PE_EUNAVAIL);
+    cJSON *ib = NULL;
+    CHECK_OK(pe_signer_installed_body(pe_signer_key(s), &ib));
+    CHECK_INT(try_marked(j, 93, PE_EV_SIGNER_INSTALLED, ib, NULL), PE_ESTATE);
+    struct pe_journal_signing g;
+    CHECK_OK(pe_journal_signing(j, &g));
+    CHECK_INT(g.down_seq, 4);
+    CHECK_INT(g.down_ms, T0 + 4);
+    CHECK_INT(g.counter, 3);
+    /* Mid-outage the journal verifies, and says the outage is open. */
+    struct pe_journal_verify_result r;
+    CHECK_OK(pe_journal_verify(j, &r));
+    CHECK_INT(r.down_seq, 4);
+    CHECK_INT(r.nmarked, 2);
+    pe_journal_close(j);
+    pe_signer_close(s);
+
+    /* A restart inside the outage finds it open and goes on marking. */
+    s = open_faulty_signer(key);
+    j = open_j(path, NULL);
+    CHECK_OK(pe_journal_set_signer(j, s));
+    CHECK_OK(pe_journal_signing(j, &g));
+    CHECK_INT(g.down_seq, 4);
+    CHECK_INT(g.counter, 3);
+    CHECK_OK(try_marked(j, 6, PE_EV_SALE, body_of(6), &marked));
+    CHECK(marked);
+    unplug(false);
+    /* Back: a signer_up that is not the outage's collective is refused. */
+    struct pe_signer_collective c;
+    cJSON *b = NULL;
+    CHECK_OK(pe_journal_begin(j));
+    CHECK_OK(pe_journal_collective(j, &c));
+    pe_journal_rollback(j);
+    CHECK_INT(c.first_seq, 4);
+    CHECK_INT(c.last_seq, 6);
+    CHECK_INT(c.count, 3);
+    c.last_seq = 5;
+    c.count = 2;
+    CHECK_OK(pe_signer_collective_body(&c, &b));
+    CHECK_INT(try_marked(j, 94, PE_EV_SIGNER_UP, b, NULL), PE_EINVAL);
+    CHECK_OK(try_up(j, 7));
+    CHECK_INT(sig_of(path, 7).counter, 4); /* one above the last before the outage */
+    CHECK_OK(try_marked(j, 8, PE_EV_SALE, body_of(8), &marked));
+    CHECK(!marked);
+    CHECK_INT(sig_of(path, 8).counter, 5);
+    CHECK_INT(pe_journal_sign_error(j), 0);
+    CHECK_OK(pe_journal_signing(j, &g));
+    CHECK_INT(g.down_seq, 0);
+    CHECK_OK(pe_journal_verify(j, &r));
+    CHECK_INT(r.count, 8);
+    CHECK_INT(r.nsigned, 5);
+    CHECK_INT(r.nmarked, 3);
+    CHECK_INT(r.noutages, 1);
+    CHECK_INT(r.down_seq, 0);
+    pe_journal_close(j);
+    pe_signer_close(s);
+
+    /* A copy (posedge-ctl recover) carries the marks and verifies. */
+    const char *copy = pe_test_path(2, "copy.db");
+    struct pe_journal_opts o = {.readonly = true};
+    struct pe_journal *src = NULL;
+    char err[256];
+    CHECK_OK(pe_journal_open(path, &o, &src, err, sizeof err));
+    struct pe_journal *dst = open_j(copy, NULL);
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec rec;
+    CHECK_OK(pe_journal_iter_open(src, 1, NULL, &it));
+    CHECK_OK(pe_journal_begin(dst));
+    while (pe_journal_iter_next(it, &rec) == PE_OK)
+        CHECK_OK(pe_journal_import_signed(dst, rec.record, rec.len, rec.sig, rec.siglen, NULL));
+    CHECK_OK(pe_journal_commit(dst));
+    pe_journal_iter_close(it);
+    CHECK_OK(pe_journal_verify(dst, &r));
+    CHECK_INT(r.noutages, 1);
+    pe_journal_close(dst);
+    pe_journal_close(src);
+}
+
+/* Re-seal records from..last of path as a forger holding the key would: edit (may be NULL)
+ * changes record `at`'s meta or body; every signed record is signed again with key_file (NULL:
+ * the signatures are left as they were) at its own counter; marks and NULLs are kept. */
+static void forge_from(const char *path, const char *key_file, int64_t from, int64_t at,
+                       void (*edit)(struct pe_event_meta *m, cJSON *body))
+{
+    struct pe_journal_opts o = {.readonly = true};
+    struct pe_journal *j = NULL;
+    char err[256], prev[PE_SHA256_HEXLEN];
+    CHECK_OK(pe_journal_open(path, &o, &j, err, sizeof err));
+    int64_t last = 0;
+    pe_journal_last(j, &last, NULL, NULL);
+    pe_journal_close(j);
+    char *h = raw_get(path, "hash", from - 1);
+    snprintf(prev, sizeof prev, "%s", h);
+    free(h);
+    for (int64_t seq = from; seq <= last; seq++) {
+        char *rec = raw_get(path, "record", seq), *sig = raw_get(path, "sig", seq), *out = NULL;
+        cJSON *r = NULL;
+        struct pe_event_meta m;
+        char hash[PE_SHA256_HEXLEN];
+        size_t len;
+        CHECK_OK(pe_event_verify(rec, strlen(rec), seq, NULL, &m, hash, &r, NULL, 0));
+        cJSON *body = cJSON_GetObjectItemCaseSensitive(r, "body");
+        if (seq == at && edit) {
+            edit(&m, body);
+            char q[160];
+            snprintf(q, sizeof q, "UPDATE events SET type = '%s' WHERE seq = %lld",
+                     pe_event_type_name(m.type), (long long)seq);
+            raw_sql(path, q);
+        }
+        CHECK_OK(pe_event_seal(&m, body, prev, &out, &len, hash));
+        struct pe_signature g;
+        char *resigned = NULL;
+        if (key_file && sig && pe_signature_decode(sig, strlen(sig), &g, NULL, 0) == PE_OK)
+            resigned = forge_sig(key_file, NULL, hash, g.counter);
+        raw_set(path, seq, out, hash, resigned ? resigned : sig);
+        memcpy(prev, hash, sizeof prev);
+        free(resigned);
+        free(sig);
+        free(out);
+        free(rec);
+        cJSON_Delete(r);
+    }
+}
+
+static void edit_up_hash(struct pe_event_meta *m, cJSON *body)
+{
+    (void)m;
+    cJSON_ReplaceItemInObject(body, "hash", cJSON_CreateString("00000000000000000000000000000000"
+                                                               "00000000000000000000000000000000"));
+}
+
+static void edit_up_range(struct pe_event_meta *m, cJSON *body)
+{
+    (void)m;
+    cJSON_ReplaceItemInObject(body, "last_seq", cJSON_CreateNumber(4));
+    cJSON_ReplaceItemInObject(body, "count", cJSON_CreateNumber(2));
+}
+
+static void edit_up_to_sale(struct pe_event_meta *m, cJSON *body)
+{
+    (void)body;
+    m->type = PE_EV_SALE;
+}
+
+static void edit_total(struct pe_event_meta *m, cJSON *body)
+{
+    (void)m;
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItemCaseSensitive(body, "totals"), "total",
+                              cJSON_CreateNumber(1));
+}
+
+/* path becomes a copy of the (closed) journal at from. */
+static void fresh(const char *from, const char *path)
+{
+    char side[600];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    FILE *in = fopen(from, "rb"), *out = fopen(path, "wb");
+    CHECK(in && out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        CHECK(fwrite(buf, 1, n, out) == n);
+    fclose(in);
+    CHECK(fclose(out) == 0);
+}
+
+/*
+ * Fail the nth write or sync while signer_down, a marked event or signer_up commits, retry (or
+ * die, as a power cut would, and go on in a new process): the outage is opened once, closed
+ * once, the counter goes on by one across it, and the journal verifies.
+ */
+static void t_outage_under_faults(void)
+{
+    const char *key = pe_test_path(1, "signer.key");
+    const char *path = pe_test_path(0, "j.db");
+    char side[600];
+    CHECK_OK(pe_faultvfs_register());
+    pe_log_set_level(PE_LOG_OFF);
+    int64_t triggered = 0;
+    for (int step = 0; step < 3; step++) {
+        int64_t nth;
+        for (nth = 1; nth <= 200; nth++) {
+            unlink(path);
+            snprintf(side, sizeof side, "%s-wal", path);
+            unlink(side);
+            unplug(false);
+            signed_journal(path, key, 3);
+            pid_t pid = fork();
+            CHECK(pid >= 0);
+            if (pid == 0) {
+                struct pe_signer *s = open_faulty_signer(key);
+                struct pe_journal *j = open_j(path, "pe-fault");
+                if (pe_journal_set_signer(j, s) != PE_OK)
+                    _exit(3);
+                unplug(true);
+                if (step > 0 && (try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL) ||
+                                 try_event(j, 5, PE_EV_SALE, NULL)))
+                    _exit(4);
+                if (step == 2)
+                    unplug(false);
+                pe_faultvfs_arm(PE_FAULT_ANY, nth, PE_EIO, false);
+                int rc = step == 0   ? try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL)
+                         : step == 1 ? try_event(j, 6, PE_EV_SALE, NULL)
+                                     : try_up(j, 6);
+                bool hit = pe_faultvfs_failures() > 0;
+                pe_faultvfs_disarm();
+                if (rc != PE_OK && !hit)
+                    _exit(5);
+                if (nth % 2)
+                    _exit(hit ? 10 : 11);
+                if (rc != PE_OK) {
+                    rc = step == 0   ? try_marked(j, 4, PE_EV_SIGNER_DOWN, down_body(s), NULL)
+                         : step == 1 ? try_event(j, 6, PE_EV_SALE, NULL)
+                                     : try_up(j, 6);
+                    if (rc != PE_OK && rc != PE_EEXIST)
+                        _exit(6);
+                }
+                pe_journal_close(j);
+                pe_signer_close(s);
+                _exit(hit ? 10 : 11);
+            }
+            int status = 0;
+            CHECK(waitpid(pid, &status, 0) == pid);
+            CHECK(WIFEXITED(status));
+            int code = WEXITSTATUS(status);
+            if (code != 10 && code != 11)
+                pe_test_fail(__FILE__, __LINE__, "step %d nth %lld: child exit %d", step,
+                             (long long)nth, code);
+            /* A new process, the signer back: close whatever outage is open, sell on. */
+            unplug(false);
+            struct pe_signer *s = open_faulty_signer(key);
+            struct pe_journal *j = open_j(path, NULL);
+            CHECK_OK(pe_journal_set_signer(j, s));
+            struct pe_journal_signing g;
+            CHECK_OK(pe_journal_signing(j, &g));
+            if (g.down_seq)
+                CHECK_OK(try_up(j, 7));
+            CHECK_OK(try_event(j, 8, PE_EV_SALE, NULL));
+            struct pe_journal_verify_result r;
+            int vrc = pe_journal_verify(j, &r);
+            if (vrc)
+                pe_test_fail(__FILE__, __LINE__, "step %d nth %lld: %s", step, (long long)nth,
+                             r.why);
+            CHECK_INT(r.down_seq, 0);
+            CHECK(r.noutages <= 1);
+            /* Every signed record's counter one above the last: nsigned is the last counter. */
+            CHECK_OK(pe_journal_signing(j, &g));
+            CHECK_INT(g.counter, r.nsigned);
+            pe_journal_close(j);
+            pe_signer_close(s);
+            if (code == 11)
+                break;
+            triggered++;
+        }
+        CHECK(nth <= 200);
+    }
+    pe_log_set_level(PE_LOG_INFO);
+    CHECK(triggered >= 6);
+    printf("    # %lld fault points\n", (long long)triggered);
+}
+
+static void t_outage_forgeries(void)
+{
+    const char *path = pe_test_path(0, "j.db"), *key = pe_test_path(1, "signer.key");
+    const char *orig = pe_test_path(2, "orig.db");
+    outage_journal(orig, key);
+#define FRESH() fresh(orig, path)
+    /* A signed record turned into an unsigned one, marked as if in an outage. */
+    FRESH();
+    raw_set(path, 2, NULL, NULL, "{\"alg\":\"none\",\"signer_down\":2}");
+    expect_bad(path, 2, "no outage of the signer is open");
+    FRESH();
+    raw_set(path, 7, NULL, NULL, "{\"alg\":\"none\",\"signer_down\":3}");
+    expect_bad(path, 7, "no outage of the signer is open");
+    /* An outage's mark removed, or naming another outage. */
+    FRESH();
+    raw_set(path, 4, NULL, NULL, NULL);
+    expect_bad(path, 4, "not signed, but the signer is down since seq 3");
+    FRESH();
+    raw_set(path, 4, NULL, NULL, "{\"alg\":\"none\",\"signer_down\":2}");
+    expect_bad(path, 4, "open one began at seq 3");
+    /* A marked sale edited: the chain recomputed, the collective's signature no longer holds. */
+    FRESH();
+    forge_from(path, NULL, 4, 4, edit_total);
+    expect_bad(path, 6, "signature does not verify");
+    /* Re-signed by the key itself: the collective's digest still catches it. */
+    FRESH();
+    forge_from(path, key, 4, 4, edit_total);
+    expect_bad(path, 6, "collective hash does not match seqs 3-5");
+    /* A collective with a wrong digest, or that leaves a seq out. */
+    FRESH();
+    forge_from(path, key, 6, 6, edit_up_hash);
+    expect_bad(path, 6, "collective hash does not match");
+    FRESH();
+    forge_from(path, key, 6, 6, edit_up_range);
+    expect_bad(path, 6, "seq 5 is not covered");
+    /* No collective: a signed record follows the outage. */
+    FRESH();
+    forge_from(path, key, 6, 6, edit_up_to_sale);
+    expect_bad(path, 6, "no signer_up covers seqs 3-5");
+#undef FRESH
+    struct pe_journal *j = open_j(orig, NULL);
+    verify_ok(j, 7, 4);
+    pe_journal_close(j);
+}
+
 static const struct pe_test tests[] = {
     {"key_made_once", t_key_made_once},
     {"key_refusals", t_key_refusals},
@@ -765,6 +1226,10 @@ static const struct pe_test tests[] = {
     {"signature_before_install", t_signature_before_install},
     {"recover_copies_signatures", t_recover_copies_signatures},
     {"faults_keep_counters_gapless", t_faults_keep_counters_gapless},
+    {"mark_encoding", t_mark_encoding},
+    {"signer_down_outage", t_signer_down_outage},
+    {"outage_forgeries", t_outage_forgeries},
+    {"outage_under_faults", t_outage_under_faults},
     {NULL, NULL},
 };
 

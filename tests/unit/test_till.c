@@ -11,6 +11,11 @@
  * says now; a bad document, a delta on the wrong base, a content hash that does not match and
  * a barcode taken twice all leave the old catalog in force; and an I/O failure at every write of
  * an apply leaves the old catalog or the new one, never a mix.
+ *
+ * Signer down (signer.h): a sale made while the signer fails is committed after a signer_down,
+ * unsigned, and its receipt says so; the signer is tried again no more often than the setting
+ * says; the state's alarm rises after the configured time by the till's clock and clears when
+ * the signed collective (signer_up) closes the outage; the journal verifies.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +31,7 @@
 #include "posedge/faultvfs.h"
 #include "posedge/json.h"
 #include "posedge/ledger.h"
+#include "posedge/report.h"
 #include "tests/unit/harness.h"
 
 struct fx {
@@ -1400,8 +1406,518 @@ static void t_catalog_apply_atomic_under_io_faults(void)
     cJSON_Delete(items);
 }
 
+/* ---- signer down ---- */
+
+static void cash_sale(void)
+{
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_NEXT_NOTE);
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+}
+
+static const char *type_at(int64_t seq, char out[32])
+{
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    snprintf(out, 32, "%s", type);
+    cJSON_Delete(rec);
+    return out;
+}
+
+static void t_signer_down(void)
+{
+    fx_setup();
+    till_destroy(F.till);
+    /* The software signer of test builds fails as an unplugged token while this file exists. */
+    const char *flag = pe_test_path(2, "unplugged");
+    setenv("PE_TEST_SIGNER_DOWN", flag, 1);
+    struct pe_signer_conf sc = {
+        .key_file = pe_test_path(3, "signer.key"), .store = "s001", .terminal = "t01"};
+    struct pe_signer *s = NULL;
+    char err[256], ty[32];
+    CHECK_OK(pe_signer_open(&pe_signer_software, &sc, &s, err, sizeof err));
+    unsetenv("PE_TEST_SIGNER_DOWN");
+    struct till_deps d = {
+        .journal = F.j, .catalog = F.cat, .rng = F.rng, .signer = s, .printer = F.printer,
+        .display = F.display, .payment = F.payment, .store = "s001", .terminal = "t01",
+        .currency = "EUR", .title = "test shop", .now = fx_now,
+        .signer_retry_ms = 60000, .signer_down_alarm_s = 300,
+    };
+    CHECK_OK(till_create(&d, &F.till));
+    struct till_signer ts;
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "ok");
+    CHECK(!ts.alarm);
+    open_for_trade(); /* 1 signer_installed, 2 shift_open */
+    CHECK_INT(last_seq(), 2);
+
+    FILE *f = fopen(flag, "w");
+    CHECK(f != NULL);
+    fclose(f);
+    cash_sale(); /* 3 signer_down, 4 the sale, unsigned */
+    CHECK_INT(last_seq(), 4);
+    CHECK_STR(type_at(3, ty), "signer_down");
+    CHECK_STR(type_at(4, ty), "sale");
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(3, &b, &type);
+    const char *e = NULL;
+    CHECK_OK(pe_json_get_str(b, "error", &e));
+    CHECK_STR(e, "EUNAVAIL");
+    cJSON_Delete(rec);
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    const char *r4 = strstr(receipts, "SIGNATURE DEVICE UNAVAILABLE");
+    CHECK(r4 != NULL && strstr(r4, "Receipt s001/t01 #4") != NULL);
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 1);
+    free(receipts);
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "down");
+    CHECK_INT(ts.down_seq, 3);
+    CHECK_INT(ts.nunsigned, 2);
+    CHECK_INT(ts.outages, 1);
+    CHECK(!ts.alarm);
+
+    /* Back, but not tried again before signer.retry_ms has passed: still unsigned. */
+    unlink(flag);
+    cash_sale();
+    CHECK_INT(last_seq(), 5);
+    CHECK_STR(type_at(5, ty), "sale");
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 2);
+    free(receipts);
+
+    /* Down longer than signer.down_alarm_s by the till's clock: the alarm. */
+    int64_t down_ms = ts.down_ms;
+    F.clock = down_ms + 250 * 1000;
+    till_signer(F.till, &ts);
+    CHECK(!ts.alarm);
+    F.clock = down_ms + 400 * 1000;
+    till_signer(F.till, &ts);
+    CHECK(ts.alarm);
+    CHECK_INT(ts.nunsigned, 3);
+    CHECK(ts.down_s >= 400);
+
+    /* The next event tries again: the collective first, then the sale, signed. */
+    cash_sale();
+    CHECK_INT(last_seq(), 7);
+    CHECK_STR(type_at(6, ty), "signer_up");
+    rec = event_at(6, &b, &type);
+    CHECK_INT(iget(b, "first_seq"), 3);
+    CHECK_INT(iget(b, "last_seq"), 5);
+    CHECK_INT(iget(b, "count"), 3);
+    cJSON_Delete(rec);
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 2);
+    CHECK(strstr(receipts, "Receipt s001/t01 #7") != NULL);
+    free(receipts);
+    till_signer(F.till, &ts);
+    CHECK_STR(ts.status, "ok");
+    CHECK(!ts.alarm);
+    CHECK_INT(ts.down_seq, 0);
+    /* A copy says what the original said. */
+    int64_t printed = 0;
+    char why[160];
+    CHECK_OK(till_reprint(F.till, 4, &printed, ty, why, sizeof why));
+    CHECK_OK(till_reprint(F.till, 7, &printed, ty, why, sizeof why));
+    receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "SIGNATURE DEVICE UNAVAILABLE"), 3);
+    free(receipts);
+    struct pe_journal_verify_result vr;
+    CHECK_OK(pe_journal_verify(F.j, &vr));
+    CHECK_INT(vr.count, 7);
+    CHECK_INT(vr.nmarked, 3);
+    CHECK_INT(vr.noutages, 1);
+    CHECK_INT(vr.nsigned, 4);
+    till_destroy(F.till);
+    F.till = NULL;
+    pe_signer_close(s);
+}
+
+/* ---- totals and closings (report.h) ---- */
+
+/* The perpetual_total of the sale, return or void at seq. */
+static int64_t perpetual_at(int64_t seq)
+{
+    const cJSON *b;
+    const char *type;
+    cJSON *rec = event_at(seq, &b, &type);
+    int64_t v = iget(b, "perpetual_total");
+    cJSON_Delete(rec);
+    return v;
+}
+
+/* Sell one unit of it for exact cash; returns the sale's seq. */
+static int64_t sell(const struct pe_item *it)
+{
+    till_on_scan(F.till, it->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+    return last_seq();
+}
+
+/* Return one unit of it against sale seq for cash; returns the return's seq. */
+static int64_t give_back(int64_t sale, const struct pe_item *it)
+{
+    struct pe_key_input rk = {.kind = PE_KEY_RETURN, .ref_seq = sale};
+    till_on_key(F.till, &rk);
+    till_on_scan(F.till, it->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(till_state(F.till), TILL_IDLE);
+    return last_seq();
+}
+
+static void verify_totals(struct pe_totals_result *res)
+{
+    int rc = pe_totals_verify(F.j, res);
+    if (rc)
+        pe_test_fail(__FILE__, __LINE__, "totals: %s (%s)", pe_errname(rc), res->why);
+}
+
+/* Close the shift and take the Z report at the till's clock. */
+static void close_day(void)
+{
+    key(PE_KEY_SHIFT_CLOSE, 0, 0);
+    key(PE_KEY_Z_REPORT, 0, 0);
+    CHECK_STR(till_display_line1(F.till), "Z report");
+}
+
+/* Sales add, returns subtract, voids add nothing; the figure survives a restart of the till and
+ * of the journal, and a commit that failed and was retried counts once. */
+static void t_perpetual_total(void)
+{
+    CHECK_OK(pe_faultvfs_register());
+    fx_setup_vfs("pe-fault");
+    open_for_trade();
+    int64_t a = F.counted->price, b = F.counted2->price;
+    int64_t s1 = sell(F.counted);
+    CHECK_INT(perpetual_at(s1), a);
+    int64_t s2 = sell(F.counted2);
+    CHECK_INT(perpetual_at(s2), a + b);
+    int64_t r1 = give_back(s1, F.counted);
+    CHECK_INT(perpetual_at(r1), b);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_CANCEL, 0, 0);
+    const cJSON *body;
+    const char *type;
+    cJSON *rec = event_at(last_seq(), &body, &type);
+    CHECK_STR(type, "void");
+    CHECK_INT(iget(body, "perpetual_total"), b); /* a void adds nothing */
+    cJSON_Delete(rec);
+    /* Restart: the till and the journal closed and opened again. */
+    till_destroy(F.till);
+    pe_journal_close(F.j);
+    fx_open_journal("pe-fault");
+    fx_open_till();
+    key_text(PE_KEY_LOGIN, "op01");
+    int64_t s3 = sell(F.counted);
+    CHECK_INT(perpetual_at(s3), b + a);
+    /* A commit that fails (the disk is full) is rolled back with its counters; the retry
+     * counts the sale once. */
+    till_on_scan(F.till, F.counted2->barcode);
+    pe_faultvfs_arm(PE_FAULT_ANY, 1, PE_EFULL, true);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK(till_basket_open(F.till));
+    pe_faultvfs_disarm();
+    key(PE_KEY_SUBTOTAL, 0, 0);
+    CHECK(!till_basket_open(F.till));
+    CHECK_INT(perpetual_at(last_seq()), 2 * b + a);
+    struct pe_totals_result res;
+    verify_totals(&res);
+    CHECK_INT(res.perpetual, 2 * b + a);
+    CHECK_INT(res.carried, 6);
+    CHECK_INT(res.training, 0);
+    /* The X report says the same as its grand total. */
+    key(PE_KEY_X_REPORT, 0, 0);
+    rec = event_at(last_seq(), &body, &type);
+    CHECK_INT(iget(body, "grand_total"), 2 * b + a);
+    cJSON_Delete(rec);
+    verify_totals(&res);
+}
+
+/* Copy the journal into a new one, sealing record seq with its body changed by edit (the
+ * forger's recomputed chain): pe_totals_verify must name seq. */
+static void forge(int64_t seq, const char *path, const char *value, const char *why)
+{
+    char err[256];
+    struct pe_journal *r;
+    struct pe_journal_opts o = {.store = "s001", .terminal = "t01"};
+    static int forged;
+    char name[32];
+    snprintf(name, sizeof name, "forged%d.db", ++forged);
+    CHECK_OK(pe_journal_open(pe_test_path(2, name), &o, &r, err, sizeof err));
+    CHECK_OK(pe_journal_begin(r));
+    char prev[PE_SHA256_HEXLEN];
+    pe_event_genesis("s001", "t01", prev);
+    for (int64_t s = 1; s <= last_seq(); s++) {
+        char *rec, hash[PE_SHA256_HEXLEN];
+        size_t len;
+        cJSON *p;
+        struct pe_event_meta m;
+        CHECK_OK(pe_journal_get(F.j, s, &rec, &len));
+        CHECK_OK(pe_event_verify(rec, len, s, NULL, &m, hash, &p, NULL, 0));
+        free(rec);
+        cJSON *body = cJSON_GetObjectItemCaseSensitive(p, "body");
+        if (s == seq) {
+            /* path is "key" or "obj.key" */
+            char k[64];
+            snprintf(k, sizeof k, "%s", path);
+            char *dot = strchr(k, '.');
+            cJSON *at = body;
+            if (dot) {
+                *dot = '\0';
+                at = cJSON_GetObjectItemCaseSensitive(body, k);
+            }
+            cJSON_ReplaceItemInObject(at, dot ? dot + 1 : k, cJSON_Parse(value));
+        }
+        char *out;
+        size_t olen;
+        CHECK_OK(pe_event_seal(&m, body, prev, &out, &olen, hash));
+        int irc = pe_journal_import(r, out, olen, NULL);
+        if (irc)
+            pe_test_fail(__FILE__, __LINE__, "import seq %lld: %s: %s", (long long)s,
+                         pe_errname(irc), out);
+        memcpy(prev, hash, sizeof prev);
+        free(out);
+        cJSON_Delete(p);
+    }
+    CHECK_OK(pe_journal_commit(r));
+    struct pe_totals_result res;
+    CHECK_INT(pe_totals_verify(r, &res), PE_ECHAIN);
+    CHECK_INT(res.bad_seq, seq);
+    if (!strstr(res.why, why))
+        pe_test_fail(__FILE__, __LINE__, "seq %lld: \"%s\" does not say \"%s\"", (long long)seq,
+                     res.why, why);
+    pe_journal_close(r);
+}
+
+/* Training mode: committed and printed, flagged, out of every total and of stock; training and
+ * real money never meet in a return. */
+static void t_training(void)
+{
+    fx_setup();
+    open_for_trade();
+    int64_t a = F.counted->price, b = F.counted2->price;
+    int64_t real = sell(F.counted);
+    int64_t s0 = stock(F.counted2);
+    till_set_training(F.till, true);
+    CHECK(till_training(F.till));
+    int64_t t1 = sell(F.counted2);
+    const cJSON *body;
+    const char *type;
+    cJSON *rec = event_at(t1, &body, &type);
+    CHECK_STR(type, "sale");
+    bool flag = false;
+    CHECK_OK(pe_json_get_bool(body, "training", &flag));
+    CHECK(flag);
+    CHECK_INT(iget(body, "perpetual_total"), a); /* unchanged */
+    cJSON_Delete(rec);
+    CHECK_INT(stock(F.counted2), s0);
+    CHECK_INT(counter("p.sales.count"), 1);
+    CHECK_INT(counter("p.sales.gross"), a);
+    CHECK_INT(counter("p.training.count"), 1);
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(receipts, "*** TRAINING - NOT A REAL SALE ***"), 2);
+    free(receipts);
+    /* In training mode a real sale cannot be returned; the training sale can, in training. */
+    struct pe_key_input rk = {.kind = PE_KEY_RETURN, .ref_seq = real};
+    till_on_key(F.till, &rk);
+    CHECK_STR(till_display_line1(F.till), "Training: real sale");
+    int64_t t2 = give_back(t1, F.counted2);
+    CHECK_INT(perpetual_at(t2), a);
+    CHECK_INT(stock(F.counted2), s0);
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_CANCEL, 0, 0); /* a training void */
+    CHECK_INT(counter("p.voids.count"), 0);
+    CHECK_INT(counter("p.training.count"), 3);
+    /* Out of training: the training sale is not returnable, real trade counts again. */
+    till_set_training(F.till, false);
+    rk.ref_seq = t1;
+    till_on_key(F.till, &rk);
+    CHECK_STR(till_display_line1(F.till), "Training sale");
+    int64_t s2 = sell(F.counted2);
+    CHECK_INT(perpetual_at(s2), a + b);
+    CHECK_INT(stock(F.counted2), s0 - 1);
+    close_day();
+    rec = event_at(last_seq(), &body, &type);
+    CHECK_STR(type, "z_report");
+    CHECK_INT(iget(body, "sales.count"), 2);
+    CHECK_INT(iget(body, "sales.gross"), a + b);
+    CHECK_INT(iget(body, "returns.count"), 0);
+    CHECK_INT(iget(body, "voids.count"), 0);
+    CHECK_INT(iget(body, "training_records"), 3);
+    CHECK_INT(iget(body, "grand_total"), a + b);
+    cJSON_Delete(rec);
+    struct pe_totals_result res;
+    verify_totals(&res);
+    CHECK_INT(res.training, 3);
+    CHECK_INT(res.perpetual, a + b);
+    /* A training sale that claims to be real is named by the totals. */
+    forge(t1, "training", "false", "perpetual_total");
+}
+
+/* Replay the journal's events into a new journal (what posedge-ctl recover does after a crash
+ * that damaged the file): the counters of the totals and closings come out the same. */
+static void replay_matches(void)
+{
+    char err[256];
+    struct pe_journal *r;
+    struct pe_journal_opts o = {.store = "s001", .terminal = "t01"};
+    CHECK_OK(pe_journal_open(pe_test_path(2, "replayed.db"), &o, &r, err, sizeof err));
+    CHECK_OK(pe_journal_begin(r));
+    for (int64_t seq = 1; seq <= last_seq(); seq++) {
+        char *rec;
+        size_t len;
+        cJSON *p;
+        const char *type = NULL;
+        enum pe_event_type et;
+        CHECK_OK(pe_journal_get(F.j, seq, &rec, &len));
+        CHECK_OK(pe_journal_import(r, rec, len, NULL));
+        CHECK_OK(pe_json_parse(rec, len, &p, NULL, 0));
+        CHECK_OK(pe_json_get_str(p, "type", &type));
+        CHECK_OK(pe_event_type_parse(type, &et));
+        CHECK_OK(pe_ledger_apply(r, et, seq, cJSON_GetObjectItemCaseSensitive(p, "body")));
+        cJSON_Delete(p);
+        free(rec);
+    }
+    CHECK_OK(pe_journal_commit(r));
+    static const char *const prefixes[] = {"g.", "m.", "y.", "close.", "p."};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        static struct dump live, replay;
+        memset(&live, 0, sizeof live);
+        memset(&replay, 0, sizeof replay);
+        CHECK_OK(pe_journal_counters_each(F.j, prefixes[i], dump_counter, &live));
+        CHECK_OK(pe_journal_counters_each(r, prefixes[i], dump_counter, &replay));
+        CHECK_STR(replay.text, live.text);
+    }
+    int64_t a = 0, b = 0;
+    CHECK_OK(pe_totals_perpetual(F.j, &a));
+    CHECK_OK(pe_totals_perpetual(r, &b));
+    CHECK_INT(b, a);
+    pe_journal_close(r);
+}
+
+/* Month and year closings: committed before the first Z report of a later month (year), summing
+ * exactly the Z reports of their period; verify recomputes them from the records. */
+static void t_closings(void)
+{
+    fx_setup();
+    int64_t a = F.counted->price, b = F.counted2->price;
+    F.clock = ms_of("2026-11-29T09:00:00.000Z");
+    open_for_trade();
+    int64_t nov1 = sell(F.counted);
+    sell(F.counted2);
+    close_day();
+    int64_t z1 = last_seq();
+    CHECK_INT(counter("m.z.count"), 1);
+    F.clock = ms_of("2026-11-30T09:00:00.000Z");
+    key(PE_KEY_SHIFT_OPEN, 0, 0);
+    give_back(nov1, F.counted);
+    till_set_training(F.till, true);
+    sell(F.counted); /* kept out of every closing */
+    till_set_training(F.till, false);
+    till_on_scan(F.till, F.counted2->barcode);
+    key(PE_KEY_CANCEL, 0, 0);
+    close_day();
+    int64_t z2 = last_seq();
+    /* No closing yet: the month is not over. */
+    const cJSON *body;
+    const char *type;
+    cJSON *rec = event_at(z2, &body, &type);
+    CHECK_STR(type, "z_report");
+    cJSON_Delete(rec);
+    F.clock = ms_of("2026-12-01T09:00:00.000Z");
+    key(PE_KEY_SHIFT_OPEN, 0, 0);
+    int64_t dec1 = sell(F.counted2);
+    close_day();
+    /* shift_close, then month_close of November, then the Z report of December 1st. */
+    int64_t mc = last_seq() - 1;
+    rec = event_at(mc, &body, &type);
+    CHECK_STR(type, "month_close");
+    const char *month = NULL;
+    CHECK_OK(pe_json_get_str(body, "month", &month));
+    CHECK_STR(month, "2026-11");
+    CHECK_INT(iget(body, "number"), 1);
+    CHECK_INT(iget(body, "period.first_seq"), 1);
+    CHECK_INT(iget(body, "period.last_seq"), z2);
+    CHECK_INT(iget(body, "z_reports"), 2);
+    CHECK_INT(iget(body, "sales.count"), 2);
+    CHECK_INT(iget(body, "sales.gross"), a + b);
+    CHECK_INT(iget(body, "returns.count"), 1);
+    CHECK_INT(iget(body, "returns.amount"), a);
+    CHECK_INT(iget(body, "voids.count"), 1);
+    CHECK_INT(iget(body, "voids.amount"), b);
+    CHECK_INT(iget(body, "net_sales"), b);
+    CHECK_INT(iget(body, "perpetual_total"), b);
+    cJSON_Delete(rec);
+    rec = event_at(last_seq(), &body, &type);
+    CHECK_STR(type, "z_report");
+    CHECK_INT(iget(body, "period.first_seq"), z2 + 1);
+    cJSON_Delete(rec);
+    CHECK_INT(counter("m.z.count"), 1); /* December's first */
+    CHECK_INT(counter("m.first_seq"), z2 + 1);
+    CHECK_INT(counter("y.z.count"), 3); /* the year goes on */
+    char *receipts = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK(strstr(receipts, "MONTH CLOSING 2026-11") != NULL);
+    free(receipts);
+    /* January: December's month close, then the year's, then the Z. */
+    F.clock = ms_of("2027-01-04T09:00:00.000Z");
+    key(PE_KEY_SHIFT_OPEN, 0, 0);
+    sell(F.counted);
+    close_day();
+    int64_t z = last_seq();
+    rec = event_at(z - 2, &body, &type);
+    CHECK_STR(type, "month_close");
+    CHECK_OK(pe_json_get_str(body, "month", &month));
+    CHECK_STR(month, "2026-12");
+    CHECK_INT(iget(body, "number"), 2);
+    CHECK_INT(iget(body, "z_reports"), 1);
+    CHECK_INT(iget(body, "sales.gross"), b);
+    CHECK_INT(iget(body, "perpetual_total"), 2 * b);
+    int64_t dec_last = iget(body, "period.last_seq");
+    CHECK(dec_last > dec1);
+    cJSON_Delete(rec);
+    rec = event_at(z - 1, &body, &type);
+    CHECK_STR(type, "year_close");
+    const char *year = NULL;
+    CHECK_OK(pe_json_get_str(body, "year", &year));
+    CHECK_STR(year, "2026");
+    CHECK_INT(iget(body, "period.first_seq"), 1);
+    CHECK_INT(iget(body, "period.last_seq"), dec_last);
+    CHECK_INT(iget(body, "z_reports"), 3);
+    CHECK_INT(iget(body, "sales.count"), 3);
+    CHECK_INT(iget(body, "sales.gross"), a + 2 * b);
+    CHECK_INT(iget(body, "returns.amount"), a);
+    CHECK_INT(iget(body, "net_sales"), 2 * b);
+    CHECK_INT(iget(body, "perpetual_total"), 2 * b);
+    cJSON_Delete(rec);
+    rec = event_at(z, &body, &type);
+    CHECK_STR(type, "z_report");
+    cJSON_Delete(rec);
+    CHECK_INT(counter("y.z.count"), 1);
+    CHECK_INT(counter("close.month.number"), 2);
+    CHECK_INT(counter("close.year.number"), 1);
+    replay_matches();
+    struct pe_totals_result res;
+    verify_totals(&res);
+    CHECK_INT(res.months, 2);
+    CHECK_INT(res.years, 1);
+    CHECK_INT(res.training, 1);
+    /* A closing whose figure was changed, or that leaves out a Z report, is named. */
+    forge(mc, "sales.gross", "1", "sales.gross 1, but its records give");
+    char zs[24];
+    snprintf(zs, sizeof zs, "%lld", (long long)z1 - 1);
+    forge(mc, "period.last_seq", zs, "not a Z report");
+    snprintf(zs, sizeof zs, "%lld", (long long)z1);
+    forge(mc, "period.last_seq", zs, "leaves out the Z report");
+    forge(z - 1, "perpetual_total", "7", "perpetual_total 7");
+    forge(z2, "grand_total", "0", "grand_total 0");
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
+    {"signer_down", t_signer_down},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
     {"weighed_items", t_weighed_items},
     {"card_decline_then_card_no_pan_stored", t_card_decline_then_cash_no_pan_stored},
@@ -1425,6 +1941,9 @@ static const struct pe_test tests[] = {
     {"catalog_returns_at_charged_price", t_catalog_returns_at_charged_price},
     {"catalog_refusals", t_catalog_refusals},
     {"catalog_apply_atomic_under_io_faults", t_catalog_apply_atomic_under_io_faults},
+    {"perpetual_total", t_perpetual_total},
+    {"training", t_training},
+    {"closings", t_closings},
     {NULL, NULL},
 };
 
