@@ -590,9 +590,10 @@ int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, s
 /* A record marked unsigned (its outage down_seq D): a signer_down opens an outage (in a signing
  * group, marked with its own seq), every other marked record must be inside the open one; the
  * signer_up's collective covers them all. */
-static int check_marked(struct pe_sig_group *g, int64_t seq, int64_t mark, bool is_down,
-                        bool is_up, const char *hash, char *why, size_t whylen)
+static int check_marked(struct pe_sig_group *g, int64_t seq, int64_t mark, const char *type,
+                        bool is_down, bool is_up, const char *hash, char *why, size_t whylen)
 {
+    bool is_installed = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
     if (is_down && g->down) {
         snprintf(why, whylen, "seq %lld: signer_down inside the outage opened at seq %lld",
                  (long long)seq, (long long)g->down);
@@ -619,6 +620,11 @@ static int check_marked(struct pe_sig_group *g, int64_t seq, int64_t mark, bool 
     }
     if (is_up) {
         snprintf(why, whylen, "seq %lld: signer_up is not signed", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_installed) {
+        snprintf(why, whylen, "seq %lld: signer_installed inside the outage opened at seq %lld",
+                 (long long)seq, (long long)g->down);
         return PE_ECHAIN;
     }
     if (is_down) {
@@ -690,7 +696,7 @@ int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, co
     if (verified)
         *verified = false;
     if (blob && pe_signature_mark_decode(blob, bloblen, &mark))
-        return check_marked(g, seq, mark, is_down, is_up, hash, why, whylen);
+        return check_marked(g, seq, mark, type, is_down, is_up, hash, why, whylen);
     if (g->down && !is_up) {
         snprintf(why, whylen,
                  "seq %lld: %s, but the signer is down since seq %lld and no signer_up covers "

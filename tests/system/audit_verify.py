@@ -82,6 +82,9 @@ class Group:
 
     def __init__(self):
         self.alg, self.key_id, self.pub, self.counter, self.hash = "", "", None, 0, ""
+        # An outage of the signer: its signer_down's seq (0: none open), the hashes so far.
+        self.down, self.down_hashes = 0, []
+        self.nmarked = self.noutages = 0
 
     def install(self, seq, body, h):
         hashes, serialization, ec, _ = crypto()
@@ -104,8 +107,54 @@ class Group:
             raise Bad("seq %d: signer_installed: unknown alg %r" % (seq, alg))
         self.counter, self.hash = 0, h
 
-    def check(self, seq, h, sig):
-        """The signature sig (a dict or None) of the record of hash h in this group."""
+    def check_marked(self, seq, typ, h, sig):
+        """A record marked unsigned in an outage (docs/audit.md, Outages of the signer)."""
+        d = sig["signer_down"]
+        if typ == "signer_down":
+            if self.down:
+                raise Bad("seq %d: signer_down inside the outage opened at seq %d"
+                          % (seq, self.down))
+            if d != seq or self.alg != "ES256":
+                raise Bad("seq %d: signer_down marked for another outage or outside a key group"
+                          % seq)
+            self.down, self.down_hashes = seq, []
+        elif not self.down:
+            raise Bad("seq %d: marked unsigned, but no outage of the signer is open" % seq)
+        elif d != self.down:
+            raise Bad("seq %d: marked for the outage at seq %d, the open one began at seq %d"
+                      % (seq, d, self.down))
+        if typ == "signer_up":
+            raise Bad("seq %d: signer_up is not signed" % seq)
+        if typ == "signer_installed":
+            raise Bad("seq %d: signer_installed inside the outage opened at seq %d"
+                      % (seq, self.down))
+        self.down_hashes.append(h)
+        self.nmarked += 1
+        return False
+
+    def check_up(self, seq, body):
+        """The signed signer_up's collective covers exactly the open outage."""
+        want = {"count": len(self.down_hashes), "first_seq": self.down,
+                "hash": hashlib.sha256("".join(self.down_hashes).encode()).hexdigest(),
+                "last_seq": seq - 1}
+        if body != want:
+            raise Bad("seq %d: signer_up's collective is not that of seqs %d-%d"
+                      % (seq, self.down, seq - 1))
+        self.down, self.down_hashes = 0, []
+        self.noutages += 1
+
+    def check(self, seq, h, sig, typ="", body=None):
+        """The signature sig (a dict or None) of the record of type typ and hash h in this
+        group."""
+        if isinstance(sig, dict) and set(sig) == {"alg", "signer_down"} and \
+                sig["alg"] == "none" and is_int(sig["signer_down"]) and sig["signer_down"] >= 1:
+            return self.check_marked(seq, typ, h, sig)
+        if self.down and typ != "signer_up":
+            raise Bad("seq %d: not marked, but the signer is down since seq %d" % (seq, self.down))
+        if typ == "signer_down":
+            raise Bad("seq %d: signer_down is not marked unsigned" % seq)
+        if typ == "signer_up" and not self.down:
+            raise Bad("seq %d: signer_up, but no outage of the signer is open" % seq)
         if self.alg != "ES256":
             if sig is not None:
                 raise Bad("seq %d: signed, but no key is in force" % seq)
@@ -132,6 +181,8 @@ class Group:
                             ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
             raise Bad("seq %d: the signature does not verify" % seq)
+        if typ == "signer_up":
+            self.check_up(seq, body)
         self.counter = sig["counter"]
         return True
 
@@ -158,6 +209,7 @@ class History:
         self.prev = ""
         self.group = Group()
         self.nsigned = self.ngroups = 0
+        self.perpetual = 0
 
     def feed(self, line):
         """One record line, the next of the history; returns its parsed record."""
@@ -181,10 +233,10 @@ class History:
             raise Bad("seq %d: the line's hash is not the record's" % seq)
         if not isinstance(rec.get("body"), dict) or not isinstance(rec.get("type"), str):
             raise Bad("seq %d: no body or type" % seq)
-        if rec["type"] == "signer_installed":
+        if rec["type"] == "signer_installed" and not self.group.down:
             self.group.install(seq, rec["body"], h)
             self.ngroups += self.group.alg == "ES256"
-        self.nsigned += self.group.check(seq, h, line["sig"])
+        self.nsigned += self.group.check(seq, h, line["sig"], rec["type"], rec["body"])
         self.prev = h
         self.next += 1
         return rec
@@ -202,6 +254,7 @@ def audit_file(hist, path):
     try:
         store, terminal = m["store"], m["terminal"]
         aseq, ahash, acounter = m["anchor"]["seq"], m["anchor"]["hash"], m["anchor"]["counter"]
+        aperpetual = m["anchor"]["perpetual_total"]
         fseq, lseq = m["first"]["seq"], m["last"]["seq"]
         nkeys = m["keys"]
     except (KeyError, TypeError):
@@ -214,7 +267,10 @@ def audit_file(hist, path):
         hist.first = hist.next = fseq
         if aseq == 0 and ahash != genesis(store, terminal):
             raise Bad("seq 1: the anchor is not the genesis value of %s/%s" % (store, terminal))
+        if aseq == 0 and aperpetual != 0:
+            raise Bad("seq 1: anchor perpetual_total %r before any record" % aperpetual)
         hist.prev = ahash
+        hist.perpetual = aperpetual
         continuing = False
     else:
         if (store, terminal) != (hist.store, hist.terminal):
@@ -231,6 +287,9 @@ def audit_file(hist, path):
         if hist.group.alg == "ES256" and acounter != hist.group.counter:
             raise Bad("seq %d: anchor counter %d, the last counter before it %d"
                       % (fseq, acounter, hist.group.counter))
+        if aperpetual != hist.perpetual:
+            raise Bad("seq %d: anchor perpetual_total %r, the records before it sum to %d"
+                      % (fseq, aperpetual, hist.perpetual))
         continuing = True
     keys = [l for l in lines[1:1 + nkeys]]
     if any(l.get("kind") != "key" for l in keys) or len(keys) != nkeys:
@@ -269,7 +328,7 @@ def audit_file(hist, path):
         hist.group.check(seq, h, k["sig"])
         if hist.group.alg == "ES256":
             hist.group.counter = acounter
-    count = signed = 0
+    count = signed = marked = 0
     types, totals = {}, {}
     for line in records:
         rec = hist.feed(line)
@@ -279,8 +338,19 @@ def audit_file(hist, path):
             raise Bad("seq %d: the key lines do not list this archive's signer_installed records"
                       % seq)
         count += 1
-        signed += line["sig"] is not None
+        is_mark = isinstance(line["sig"], dict) and line["sig"].get("alg") == "none"
+        signed += line["sig"] is not None and not is_mark
+        marked += is_mark
         add(types, typ, 1)
+        training = body.get("training") is True
+        if typ in ("sale", "return") and not training:
+            t = (body.get("totals") or {}).get("total")
+            if not is_int(t):
+                raise Bad("seq %d: a %s without currency or amount" % (seq, typ))
+            hist.perpetual += t if typ == "sale" else -t
+        if "perpetual_total" in body and body["perpetual_total"] != hist.perpetual:
+            raise Bad("seq %d: perpetual_total %r, but the records up to it sum to %d"
+                      % (seq, body["perpetual_total"], hist.perpetual))
         amount = None
         if typ in ("sale", "return"):
             amount = (body.get("totals") or {}).get("total")
@@ -289,13 +359,16 @@ def audit_file(hist, path):
         if typ in ("sale", "return", "void"):
             if not is_int(amount) or not isinstance(body.get("currency"), str):
                 raise Bad("seq %d: a %s without currency or amount" % (seq, typ))
-            add(totals.setdefault(typ, {}), body["currency"], amount)
+            if not training:
+                add(totals.setdefault(typ, {}), body["currency"], amount)
     if hist.next - 1 != lseq:
         raise Bad("seq %d: missing (the manifest's last seq is %d)" % (hist.next, lseq))
     for name, mine in (("last hash", m["last"].get("hash") == hist.prev),
                        ("first hash", m["first"].get("hash") == records[0]["hash"]),
                        ("count", m.get("count") == count),
                        ("signed", m.get("signed") == signed),
+                       ("marked", m.get("marked") == marked),
+                       ("perpetual_total", m.get("perpetual_total") == hist.perpetual),
                        ("types", m.get("types") == types),
                        ("totals", m.get("totals") == totals)):
         if not mine:
@@ -323,8 +396,16 @@ def main(argv):
             print("FAILED %s: %s" % (path, e))
             return 1
         print("OK %s: seq %d..%d, %d records, %d signed" % (path, f, l, n, s))
-    print("verified: %s/%s seq %d..%d, %d signatures valid under %d key(s), every manifest matches"
-          % (hist.store, hist.terminal, hist.first, hist.next - 1, hist.nsigned, hist.ngroups))
+    g = hist.group
+    outages = ""
+    if g.noutages or g.down:
+        outages = ", %d unsigned while the signer was down, %d outage(s) covered" % (
+            g.nmarked, g.noutages)
+        if g.down:
+            outages += ", signer down since seq %d (not covered yet)" % g.down
+    print("verified: %s/%s seq %d..%d, %d signatures valid under %d key(s)%s, every manifest "
+          "matches" % (hist.store, hist.terminal, hist.first, hist.next - 1, hist.nsigned,
+                       hist.ngroups, outages))
     return 0
 
 

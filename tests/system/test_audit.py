@@ -434,5 +434,121 @@ def the_agent_archives_closed_delivered_periods_by_itself():
                 pass
 
 
+@test
+def an_outage_of_the_signer_inside_archives():
+    """The signer down for a day (the test build's PE_TEST_SIGNER_DOWN): its marked records and
+    the signed collective that covers them verify in archives with both verifiers, whole and
+    split where an outage may be split; an archive never cuts an outage, nor does a prune; a
+    marked record changed, or its mark removed, fails both."""
+    d = tmpdir("pe-outage")
+    db = os.path.join(d, "journal.db")
+    flag = os.path.join(d, "token-unplugged")
+    env = {"PE_TEST_SIGNER_DOWN": flag}
+    agent(d, "--scenario", os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl"),
+          env=env, check_rc=0)
+    z1 = [e["seq"] for e in journal_events(db) if e["type"] == "z_report"][-1]
+    # Day 2 with the token pulled out: sales and the day's Z report unsigned, marked.
+    day2 = os.path.join(d, "day2.jsonl")
+    with open(day2, "w") as f:
+        for step in ({"do": "clock", "ts": "2026-11-22T08:00:00.000Z"},
+                     {"do": "login", "operator": "op17"}, {"do": "shift_open", "float": 20000},
+                     {"do": "scan", "barcode": "2145427049688", "qty": 2},
+                     {"do": "tender", "method": "cash", "amount": "exact"},
+                     {"do": "scan", "barcode": "2145427049688"},
+                     {"do": "tender", "method": "cash", "amount": "exact"},
+                     {"do": "shift_close", "declared": 24497}, {"do": "z_report"}):
+            f.write(json.dumps(step) + "\n")
+    open(flag, "w").close()
+    agent(d, "--scenario", day2, env=env, check_rc=0)
+    # The signer still down: the whole journal exports (its last record may end an outage
+    # still open), and both verifiers report the outage open, not failed.
+    opened = os.path.join(d, "open.arch")
+    export(db, opened)
+    d0 = next(e["seq"] for e in journal_events(db) if e["type"] == "signer_down")
+    c, q = both_ok(opened)
+    check("signer down since seq %d (not covered yet)" % d0 in c and
+          "signer down since seq %d (not covered yet)" % d0 in q, c + q)
+    os.remove(flag)
+    agent(d, "--set", "sim.start=2026-11-23T07:55:00.000Z", "--shopper", "4", "--seed", "5",
+          env=env, check_rc=0)
+    ev = journal_events(db)
+    n = len(ev)
+    down = next(e["seq"] for e in ev if e["type"] == "signer_down")
+    up = next(e["seq"] for e in ev if e["type"] == "signer_up")
+    z2 = [e["seq"] for e in ev if e["type"] == "z_report"][-1]
+    sale = next(e["seq"] for e in ev if e["type"] == "sale" and down < e["seq"] < up)
+    check(z1 < down < sale < z2 < up < n, "z1 %d down %d sale %d z2 %d up %d n %d"
+          % (z1, down, sale, z2, up, n))
+    nmarked = up - down
+    said = "%d unsigned while the signer was down, 1 outage" % nmarked
+
+    whole = os.path.join(d, "all.arch")
+    export(db, whole)
+    m = read(whole)[0]
+    check(m["marked"] == nmarked and m["signed"] == n - nmarked, "manifest: %s" % m)
+    c, q = both_ok(whole)
+    check(said in c and said in q, c + q)
+    # Split where an outage may be split: before its signer_down, after its signer_up.
+    for cut in (down - 1, up):
+        a1, a2 = os.path.join(d, "a1-%d.arch" % cut), os.path.join(d, "a2-%d.arch" % cut)
+        export(db, a1, "--to", str(cut))
+        export(db, a2, "--from", str(cut + 1))
+        c, q = both_ok(a2, a1)
+        check(said in c and said in q, c + q)
+    # Never inside: an archive would cut the outage from its collective.
+    for rng in (["--from", str(sale)], ["--to", str(sale)]):
+        p = ctl("export", db, *rng, "--out", os.path.join(d, "cut.arch"), check_rc=1)
+        check("inside the outage of the signer opened at seq %d" % down in p.stderr, p.stderr)
+    lines = read(whole)
+
+    # A marked sale's mark removed: both name it.
+    bad = os.path.join(d, "unmarked.arch")
+    t = copy.deepcopy(lines)
+    for l in t:
+        if l.get("kind") == "record" and l["seq"] == sale:
+            l["sig"] = None
+    write(bad, t)
+    both_fail([bad], "seq %d:" % sale, "signer is down since seq %d" % down)
+    # A marked sale changed (its operator), the chain after it recomputed: the collective's
+    # signature no longer verifies.
+    bad = os.path.join(d, "forged.arch")
+    t = copy.deepcopy(lines)
+    prev = None
+    for l in t[1:]:
+        if l.get("kind") != "record":
+            continue
+        if l["seq"] < sale:
+            prev = l["hash"]
+            continue
+        obj = json.loads(l["record"])
+        if l["seq"] == sale:
+            obj["operator"] = "op99"
+        l["record"], l["hash"] = seal(obj, prev)
+        prev = l["hash"]
+    write(bad, t)
+    both_fail([bad], "seq %d:" % up)
+
+    # Pruning: never through a record inside the outage; through day 1's Z report, the journal
+    # still verifies the outage from its anchor, and audits with its archive.
+    ack(db, n)
+    arch = os.path.join(d, "archive")
+    os.mkdir(arch)
+    p = ctl("prune", db, "--through", str(z2), "--archive-dir", arch, check_rc=1)
+    check("inside the outage of the signer opened at seq %d" % down in p.stderr and
+          os.listdir(arch) == [], p.stderr)
+    ctl("prune", db, "--through", str(z1), "--archive-dir", arch, check_rc=0)
+    v = ctl("verify", db, check_rc=0).stdout
+    check("gapless from the anchor" in v and said in v, v)
+    files = [os.path.join(arch, f) for f in os.listdir(arch)]
+    a = ctl("audit", *files, "--journal", db, check_rc=0).stdout
+    check(("seq 1..%d intact" % n) in a and said in a, a)
+    # The agent's own archiving skips the Z report inside the outage: nothing more goes.
+    p = agent(d, "--set", "journal.keep_days=0", "--set", "sim.start=2026-11-24T07:55:00.000Z",
+              "--shopper", "1", "--seed", "6", env=env, check_rc=0)
+    check("event=journal.archived" not in p.stderr and len(os.listdir(arch)) == 1,
+          p.stderr[-2000:])
+    ctl("verify", db, check_rc=0)
+
+
 if __name__ == "__main__":
     main()
