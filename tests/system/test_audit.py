@@ -103,16 +103,26 @@ def write(path, lines):
 
 
 def totals_of(events):
-    """The manifest's figures, summed here from the journal's own events."""
+    """The manifest's figures, summed here from the journal's own events (training records
+    out of the totals)."""
     types, totals = {}, {}
     for e in events:
         types[e["type"]] = types.get(e["type"], 0) + 1
         b = e["body"]
+        if b.get("training") is True:
+            continue
         amount = b["totals"]["total"] if e["type"] in ("sale", "return") else b.get("amount")
         if e["type"] in ("sale", "return", "void"):
             t = totals.setdefault(e["type"], {})
             t[b["currency"]] = t.get(b["currency"], 0) + amount
     return types, totals
+
+
+def perpetual(events):
+    """The perpetual total after events: sales minus returns, training records left out."""
+    return sum(e["body"]["totals"]["total"] * (1 if e["type"] == "sale" else -1)
+               for e in events if e["type"] in ("sale", "return")
+               and e["body"].get("training") is not True)
 
 
 def seal(obj, prev):
@@ -145,6 +155,10 @@ def export_verifies_with_audit_and_the_independent_verifier():
     check(m["count"] == n and m["signed"] == n and m["keys"] == 2 and m["first"]["seq"] == 1 and
           m["last"]["seq"] == n and m["last"]["hash"] == ev[-1]["hash"] and
           m["first"]["hash"] == ev[0]["hash"] and m["anchor"]["seq"] == 0, "manifest %s" % m)
+    check(m["marked"] == 0 and m["anchor"]["perpetual_total"] == 0 and
+          m["perpetual_total"] == perpetual(ev) == ev[-1]["body"].get("perpetual_total",
+                                                                     perpetual(ev)),
+          "the perpetual total: %s" % m)
     # The same range again gives the same bytes (created_ms fixed by SOURCE_DATE_EPOCH).
     e1, e2 = os.path.join(d, "e1.arch"), os.path.join(d, "e2.arch")
     for f in (e1, e2):
@@ -166,6 +180,8 @@ def export_verifies_with_audit_and_the_independent_verifier():
     check(p2[0]["keys"] == 1 and p2[1]["seq"] == keys[1], "the second key in force")
     check(p2[0]["anchor"]["seq"] == cut2 and p2[0]["anchor"]["hash"] == ev[cut2 - 1]["hash"],
           "anchor %s" % p2[0]["anchor"])
+    check(p2[0]["anchor"]["perpetual_total"] == perpetual(ev[:cut2]) and
+          p2[0]["perpetual_total"] == perpetual(ev[:n - 5]), "perpetual totals %s" % p2[0])
     a, b = both_ok(*reversed(parts))  # any order on the command line
     check(("seq 1..%d" % (n - 5)) in a and ("seq 1..%d" % (n - 5)) in b, a + b)
     for p in parts[1:]:
@@ -257,7 +273,10 @@ def tampered_archives_fail_both_verifiers_naming_what_is_wrong():
                           "totals"),
                          (lambda m: m.update(count=m["count"] + 1), "count"),
                          (lambda m: m["types"].update(sale=m["types"]["sale"] - 1), "types"),
-                         (lambda m: m.update(signed=m["signed"] - 1), "signed")):
+                         (lambda m: m.update(signed=m["signed"] - 1), "signed"),
+                         (lambda m: m.update(marked=1), "marked"),
+                         (lambda m: m.update(perpetual_total=m["perpetual_total"] + 1),
+                          "perpetual_total")):
         changed = copy.deepcopy(lines)
         change(changed[0])
         f = os.path.join(d, "t-manifest.arch")
