@@ -8,13 +8,13 @@
  *   {"counter":C,"hash":H,"key":{"hash":KH,"record":R,"seq":KS,"sig":S}|null,
  *    "perpetual_total":P,"seq":A}
  *
- * A is the last pruned record's seq, H its hash (the prev of record A+1), C its signature's
- * counter (0 when unsigned), and key the signer_installed record in force at A (its exact bytes
- * R, hash and sig column S, or null when unsigned; key null when no signer_installed came at or
- * before A), and P the perpetual total (report.h) after A, from which pe_totals_verify goes on.
- * A is never inside an outage of the signer (its record is not marked unsigned), so no outage
- * state needs keeping. So the live journal still verifies on its own from its anchor: chain, signatures
- * and counters, exactly as `posedge-ctl audit` continues an archive from its manifest's anchor.
+ * A is the last pruned record's seq, H its hash (the prev of record A+1), C its signature's counter
+ * (0 when unsigned), and key the signer_installed record in force at A (its exact bytes R, hash and
+ * sig column S, or null when unsigned; key null when no signer_installed came at or before A), and
+ * P the perpetual total (report.h) after A, from which pe_totals_verify goes on. A is never inside
+ * an outage of the signer (its record is not marked unsigned), so no outage state needs keeping. So
+ * the live journal still verifies on its own from its anchor: chain, signatures and counters,
+ * exactly as `posedge-ctl audit` continues an archive from its manifest's anchor.
  *
  * The invariant: pe_journal_prune moves the anchor and deletes the records up to it in one
  * SQLite transaction (WAL, synchronous=FULL), so after a crash the journal holds either the old

@@ -51,12 +51,12 @@ struct pe_archive_written {
 /*
  * Write seq from..to of journal j (db: its file name, for messages; from 0: the first record it
  * holds, after its anchor; to 0: its last) as an archive at path: path.new written, fsynced,
- * renamed over path, the folder fsynced, so the file is complete and durable when this returns
- * and absent or untouched when it fails. The journal should have been verified
- * (pe_journal_verify): records are written as they are. *out (may be NULL) says what was
- * written. Errors: PE_ERANGE (not a range the journal holds, or one that begins inside an outage
- * of the signer, or ends inside one before the journal's last record: why says which), PE_EIO (why names the file and the
- * reason), PE_EINVAL (why: a record without currency or amount), PE_ENOMEM.
+ * renamed over path, the folder fsynced, so the file is complete and durable when this returns and
+ * absent or untouched when it fails. The journal should have been verified (pe_journal_verify):
+ * records are written as they are. *out (may be NULL) says what was written. Errors: PE_ERANGE (not
+ * a range the journal holds, or one that begins inside an outage of the signer, or ends inside one
+ * before the journal's last record: why says which), PE_EIO (why names the file and the reason),
+ * PE_EINVAL (why: a record without currency or amount), PE_ENOMEM.
  */
 int pe_journal_export(struct pe_journal *j, const char *db, int64_t from, int64_t to,
                       const char *path, struct pe_archive_written *out, char *why, size_t whylen);

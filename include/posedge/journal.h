@@ -346,7 +346,8 @@ struct pe_journal_verify_result {
  * an outage: from a signer_down (marked with its own seq, in a signing group) to the signed
  * signer_up that closes it, whose collective must cover exactly those seqs with their hashes'
  * digest; a signed record, or a signer_installed, inside an outage is an error, and so is a
- * signer_up outside one. An outage still open at the end is reported in down_seq.
+ * signer_up outside one. An outage still open at the end is reported in down_seq. (These checks
+ * are pe_sig_group_check's, signer.h, which posedge-ctl audit applies to archives too.)
  * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
@@ -377,20 +378,20 @@ void pe_journal_anchor_free(struct pe_journal_anchor *a);
 
 /*
  * Delete the records up to and including seq through from the live journal, making through the
- * anchor, in one transaction. The caller must have made the archive of those records durable
- * first and passes the hash of through as archived (archived_hash): the prune refuses when the
- * journal's record differs. It refuses (why says which) a seq that is not in the live journal
- * (PE_ERANGE), one the bridge has not acknowledged as delivered, that no Z report at or after
- * it closes, or that is inside an outage of the signer (a record marked unsigned: an anchor
- * never holds an open outage) (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines
- * of pruned sales go too (a pruned sale cannot be returned against). Errors also PE_ESTATE
- * (read-only, or inside a transaction), the journal's write errors.
+ * anchor, in one transaction. The caller must have made the archive of those records durable first
+ * and passes the hash of through as archived (archived_hash): the prune refuses when the journal's
+ * record differs. It refuses (why says which) a seq that is not in the live journal (PE_ERANGE),
+ * one the bridge has not acknowledged as delivered, that no Z report at or after it closes, or that
+ * is inside an outage of the signer (a record marked unsigned: an anchor never holds an open
+ * outage) (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines of
+ * pruned sales go too (a pruned sale cannot be returned against). Errors also PE_ESTATE (read-only,
+ * or inside a transaction), the journal's write errors.
  */
 int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived_hash,
                      char *why, size_t whylen);
 
 /* The checks of pe_journal_prune that need no archive (in the live journal, delivered, closed
- * by a Z report), for a caller to run before it writes the archive. Errors as pe_journal_prune's
+ * by a Z report, not inside an outage of the signer), for a caller to run before it writes the archive. Errors as pe_journal_prune's
  * (PE_ERANGE, PE_ESTATE with why), PE_ECORRUPT, PE_EIO. */
 int pe_journal_prunable(struct pe_journal *j, int64_t through, char *why, size_t whylen);
 

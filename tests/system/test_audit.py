@@ -19,15 +19,24 @@ could not be written; a prune through a Z report leaves a journal that verifies 
 that the agent goes on selling into, and that audits with its archive as one history (with
 both verifiers for the archives). The bridge's acknowledgement is written into the journal's
 uplink table here as the agent writes it when the bridge acks (test_uplink covers that path).
+The agent archives by itself at its start (batch runs) and after a Z report while it runs as a
+daemon (the Z report asked for over MQTT), both through the real mosquitto and bridge.
+
+Outages of the signer (PE_TEST_SIGNER_DOWN): marked records and the signed collective verify in
+archives with both verifiers (an outage still open at the end reported, not failed); export
+refuses a range that would cut an outage from its collective, prune a seq inside one; a marked
+record changed or unmarked fails both.
 """
 import copy
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
 
-from lib import (CTL, SIM_START, SRC, Bridge, DevKafka, Mosquitto, agent, check, ctl,
-                 journal_events, main, run, test, tmpdir)
+from lib import (AGENT, CONFIG, CTL, SIM_START, SRC, Bridge, DevKafka, Mosquitto, agent, check,
+                 ctl, db_rows, journal_events, main, run, test, tmpdir, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERIFY = os.path.join(HERE, "audit_verify.py")
@@ -567,6 +576,71 @@ def an_outage_of_the_signer_inside_archives():
     check("event=journal.archived" not in p.stderr and len(os.listdir(arch)) == 1,
           p.stderr[-2000:])
     ctl("verify", db, check_rc=0)
+
+
+@test
+def the_daemon_prunes_after_a_z_report():
+    """A running till (daemon mode, shop closed) archives and prunes after a Z report it is
+    told to make over MQTT: the newest delivered Z report goes, the journal verifies from its
+    anchor, and the archive audits with it."""
+    d = tmpdir("pe-daemonprune")
+    mq = Mosquitto(d).start()
+    kafka = DevKafka(d)
+    br = Bridge(d, mq.addr, kafka.bootstrap).start()
+    till = os.path.join(d, "t01")
+    db = os.path.join(till, "journal.db")
+    arch = os.path.join(till, "archive")
+    proc = None
+    try:
+        # Day 1, closed by a Z report, made with no link: nothing delivered yet, so the daemon
+        # archives nothing at its start.
+        agent(till, "--scenario", os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl"),
+              check_rc=0)
+        z1 = [e["seq"] for e in journal_events(db) if e["type"] == "z_report"][-1]
+        log = open(os.path.join(d, "agent.log"), "w")
+        proc = subprocess.Popen(
+            [AGENT, "-c", CONFIG, "--data-dir", till, "--mqtt", mq.addr,
+             "--set", "sim.speed=1", "--set", "sim.start=2026-11-21T21:00:00.000Z",
+             "--set", "sim.open_hour=8", "--set", "sim.close_hour=20",
+             "--set", "journal.keep_days=0"], stdout=log, stderr=log)
+
+        def delivered():
+            r = db_rows(db, "SELECT value FROM uplink WHERE key = 'delivered'")
+            return r and r[0][0] >= z1
+        wait_until(delivered, 60, "the bridge's acknowledgement of day 1")
+        check(not os.path.exists(arch) or os.listdir(arch) == [], "nothing archived at start")
+        # The Z report (retained: the till takes it whenever it has subscribed).
+        run(["mosquitto_pub", "-p", str(mq.port), "-q", "1", "-r", "-t",
+             "posedge/v1/s001/t01/cmd", "-m", json.dumps({"id": "z-daemon", "cmd": "z_report"})],
+            timeout=30, check_rc=0)
+        wait_until(lambda: os.path.isdir(arch) and
+                   [f for f in os.listdir(arch) if f.endswith(".arch")], 60,
+                   "the archive written after the Z report")
+        proc.send_signal(signal.SIGTERM)
+        check(proc.wait(timeout=30) == 0, "the daemon stops cleanly")
+        proc = None
+        files = [os.path.join(arch, f) for f in os.listdir(arch)]
+        rest = journal_events(db)
+        z2 = [e["seq"] for e in rest if e["type"] == "z_report"]
+        check(len(files) == 1 and rest[0]["seq"] - 1 in [z1] + z2 and
+              files[0].endswith("-%012d-%012d.arch" % (1, rest[0]["seq"] - 1)),
+              "pruned through a Z report: %s %s" % (files, [e["seq"] for e in rest]))
+        with open(os.path.join(d, "agent.log")) as f:
+            check("event=journal.archived" in f.read(), "logged")
+        v = ctl("verify", db, check_rc=0).stdout
+        check("gapless from the anchor" in v, v)
+        a = ctl("audit", files[0], "--journal", db, check_rc=0).stdout
+        check(("seq 1..%d intact" % rest[-1]["seq"]) in a, a)
+        run([sys.executable, VERIFY, files[0]], check_rc=0)
+    finally:
+        if proc:
+            proc.kill()
+            proc.wait(timeout=30)
+        for stop in (br.stop, kafka.stop, mq.stop):
+            try:
+                stop()
+            except Exception:
+                pass
 
 
 if __name__ == "__main__":
