@@ -6,12 +6,13 @@
  * The anchor is one row of the meta table, "anchor", whose value is the canonical JSON
  *
  *   {"counter":C,"hash":H,"key":{"hash":KH,"record":R,"seq":KS,"sig":S}|null,
- *    "perpetual_total":P,"seq":A}
+ *    "perpetual_total":P,"seq":A,"ts_ms":T}
  *
  * A is the last pruned record's seq, H its hash (the prev of record A+1), C its signature's counter
  * (0 when unsigned), and key the signer_installed record in force at A (its exact bytes R, hash and
  * sig column S, or null when unsigned; key null when no signer_installed came at or before A), and
- * P the perpetual total (report.h) after A, from which pe_totals_verify goes on. A is never inside
+ * P the perpetual total (report.h) after A, from which pe_totals_verify goes on, and T record A's
+ * event time (the till's closings need the time of the last Z report, which may be A). A is never inside
  * an outage of the signer (its record is not marked unsigned), so no outage state needs keeping. So
  * the live journal still verifies on its own from its anchor: chain, signatures and counters,
  * exactly as `posedge-ctl audit` continues an archive from its manifest's anchor.
@@ -73,7 +74,8 @@ static int anchor_parse(const char *text, struct pe_journal_anchor *a)
         goto out;
     }
     memcpy(a->hash, hash, PE_SHA256_HEXLEN);
-    if (pe_json_get_int(o, "perpetual_total", &a->perpetual_total)) {
+    if (pe_json_get_int(o, "perpetual_total", &a->perpetual_total) ||
+        pe_json_get_int(o, "ts_ms", &a->ts_ms)) {
         e = PE_ECORRUPT;
         goto out;
     }
@@ -125,8 +127,8 @@ int pe_journal_anchor(struct pe_journal *j, struct pe_journal_anchor *out)
 
 /* The anchor's JSON for a pruned through seq with the key record of key_seq (0: none). */
 static int anchor_json(struct pe_journal *j, int64_t seq, const char *hash, int64_t counter,
-                       int64_t key_seq, int64_t perpetual, const struct pe_journal_anchor *old,
-                       char **out)
+                       int64_t key_seq, int64_t perpetual, int64_t ts_ms,
+                       const struct pe_journal_anchor *old, char **out)
 {
     cJSON *o = cJSON_CreateObject(), *k = NULL;
     sqlite3_stmt *st = NULL;
@@ -139,6 +141,8 @@ static int anchor_json(struct pe_journal *j, int64_t seq, const char *hash, int6
         e = pe_json_add_int(o, "perpetual_total", perpetual);
     if (e == PE_OK)
         e = pe_json_add_int(o, "seq", seq);
+    if (e == PE_OK)
+        e = pe_json_add_int(o, "ts_ms", ts_ms);
     if (e == PE_OK && key_seq == 0 && old->key_record) {
         /* The key in force is the old anchor's (no signer_installed among the pruned rows). */
         k = cJSON_AddObjectToObject(o, "key");
@@ -311,8 +315,9 @@ int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived
         goto rollback;
     /* The record that becomes the anchor, and the key in force at it. */
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(j->db, "SELECT hash, sig FROM events WHERE seq = ?1", -1, &st,
-                                NULL);
+    int64_t ts_ms = 0;
+    int rc = sqlite3_prepare_v2(j->db, "SELECT hash, sig, ts_ms FROM events WHERE seq = ?1", -1,
+                                &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, through);
         rc = sqlite3_step(st);
@@ -322,6 +327,7 @@ int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived
         const void *sig = sqlite3_column_blob(st, 1);
         struct pe_signature s;
         snprintf(hash, sizeof hash, "%s", h ? h : "");
+        ts_ms = sqlite3_column_int64(st, 2);
         if (sig && pe_signature_decode(sig, (size_t)sqlite3_column_bytes(st, 1), &s, NULL, 0) ==
                        PE_OK)
             counter = s.counter;
@@ -344,7 +350,7 @@ int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived
     int64_t perpetual = old.perpetual_total;
     e = perpetual_at(j, old.seq, through, &perpetual);
     if (e == PE_OK)
-        e = anchor_json(j, through, hash, counter, key_seq, perpetual, &old, &anchor);
+        e = anchor_json(j, through, hash, counter, key_seq, perpetual, ts_ms, &old, &anchor);
     if (e)
         goto rollback;
     static const char *const del[] = {

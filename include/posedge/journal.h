@@ -367,6 +367,7 @@ struct pe_journal_anchor {
     char *key_record;                /* its canonical bytes (NUL-terminated), owned */
     char *key_sig;                   /* its sig column, owned; NULL when unsigned */
     int64_t perpetual_total;         /* the perpetual total (report.h) after record seq */
+    int64_t ts_ms;                   /* record seq's event time (a Z report's: its period) */
 };
 
 /* The journal's anchor into *out (zero when never pruned; pe_journal_anchor_free after).

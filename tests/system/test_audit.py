@@ -643,5 +643,53 @@ def the_daemon_prunes_after_a_z_report():
                 pass
 
 
+@test
+def totals_and_closings_go_on_from_the_anchor():
+    """A journal pruned in November verifies its perpetual totals from the anchor's; December's
+    first Z report brings November's month_close, whose period began before the anchor: verify
+    says so rather than recompute it, and the archives and the journal audit as one history."""
+    d = tmpdir("pe-prune-totals")
+    db = os.path.join(d, "journal.db")
+    tx = ["--set", "sim.tx_per_day=25"]
+    agent(d, "--set", "sim.start=2026-11-28T07:55:00.000Z", *tx, "--shopper", "50", "--seed", "7",
+          check_rc=0)
+    ev = journal_events(db)
+    z = [e["seq"] for e in ev if e["type"] == "z_report"]
+    check(len(z) >= 1, "a Z report in November: %s" % z)
+    ack(db, len(ev))
+    arch = os.path.join(d, "archive")
+    os.mkdir(arch)
+    ctl("prune", db, "--through", str(z[-1]), "--archive-dir", arch, check_rc=0)
+    agent(d, "--set", "sim.start=2026-12-01T07:55:00.000Z", *tx, "--shopper", "60", "--seed", "8",
+          check_rc=0)
+    files = [os.path.join(arch, f) for f in os.listdir(arch)]
+    all_ev = [json.loads(l["record"]) for l in read(files[0])[1:] if l["kind"] == "record"]
+    all_ev += journal_events(db)
+    check([e["seq"] for e in all_ev] == list(range(1, len(all_ev) + 1)), "one history")
+    closes = [e for e in all_ev if e["type"] == "month_close"]
+    check(len(closes) == 1 and closes[0]["seq"] > z[-1] and
+          closes[0]["body"]["period"]["first_seq"] <= z[-1], "November's close: %s" % closes)
+    v = ctl("verify", db, check_rc=0).stdout
+    check(("perpetual total %d" % perpetual(all_ev)) in v and
+          "0 month and 0 year closings recomputed (1 more begin before the anchor" in v, v)
+    a = ctl("audit", *files, "--journal", db, check_rc=0).stdout
+    check(("seq 1..%d intact" % len(all_ev)) in a, a)
+    # The anchor's perpetual total is part of the history: changed, verify names the first
+    # record that states the total.
+    import sqlite3
+    con = sqlite3.connect(db)
+    anchor = json.loads(con.execute("SELECT value FROM meta WHERE key = 'anchor'").fetchone()[0])
+    anchor["perpetual_total"] += 1
+    con.execute("UPDATE meta SET value = ? WHERE key = 'anchor'", (canonical(anchor).decode(),))
+    con.commit()
+    con.close()
+    first = next(e["seq"] for e in all_ev if e["seq"] > z[-1] and
+                 e["type"] in ("sale", "return", "void", "x_report", "z_report"))
+    p = ctl("verify", db, check_rc=1)
+    check(("first bad seq %d:" % first) in p.stdout, p.stdout)
+    p = ctl("audit", *files, "--journal", db, check_rc=1)
+    check("perpetual_total" in p.stdout, p.stdout)
+
+
 if __name__ == "__main__":
     main()
