@@ -31,6 +31,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -496,7 +497,29 @@ def an_outage_of_the_signer_inside_archives():
     c, q = both_ok(opened)
     check("signer down since seq %d (not covered yet)" % d0 in c and
           "signer down since seq %d (not covered yet)" % d0 in q, c + q)
+    # A copy pruned while the outage is open, through day 1's Z report just before the
+    # signer_down: the group's last signed record is gone, so where signing stands comes from
+    # the anchor; the signer back, the collective closes the outage with the next counter.
+    d2 = os.path.join(d, "copy")
+    shutil.copytree(d, d2, ignore=shutil.ignore_patterns("*.arch", "token-unplugged"))
+    db2 = os.path.join(d2, "journal.db")
+    ack(db2, len(journal_events(db2)))
+    arch2 = os.path.join(d2, "archive")
+    os.mkdir(arch2)
+    ctl("prune", db2, "--through", str(z1), "--archive-dir", arch2, check_rc=0)
+    v = ctl("verify", db2, check_rc=0).stdout
+    check("from the anchor" in v and "signer down since seq %d (not covered yet)" % d0 in v, v)
     os.remove(flag)
+    agent(d2, "--set", "sim.start=2026-11-23T07:55:00.000Z", "--shopper", "2", "--seed", "5",
+          env=env, check_rc=0)
+    ev2 = journal_events(db2)
+    check(any(e["type"] == "signer_up" for e in ev2), "closed: %s" % [e["type"] for e in ev2])
+    v = ctl("verify", db2, check_rc=0).stdout
+    check("from the anchor" in v and "1 outage covered" in v, v)
+    files2 = [os.path.join(arch2, f) for f in os.listdir(arch2)]
+    a = ctl("audit", *files2, "--journal", db2, check_rc=0).stdout
+    check("1 outage" in a, a)
+
     agent(d, "--set", "sim.start=2026-11-23T07:55:00.000Z", "--shopper", "4", "--seed", "5",
           env=env, check_rc=0)
     ev = journal_events(db)
