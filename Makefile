@@ -53,7 +53,8 @@ PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
 # dependencies); a board needing more names them in BOARD_PKGS.
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev
+            libavro-dev libcurl4-openssl-dev \
+            $(if $(filter fake,$(HAL_DIRS)),libqrencode-dev zlib1g-dev)
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
 # /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
@@ -72,6 +73,8 @@ LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
+# The fake printer draws its receipts' QR codes (hal/fake/fake_qr.c): libqrencode, zlib.
+LDLIBS += $(if $(filter fake,$(HAL_DIRS)),-lqrencode -lz)
 KAFKA_LIBS := -lrdkafka
 # The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
 AVRO_LIBS := -lavro -lcurl

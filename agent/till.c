@@ -461,8 +461,21 @@ struct op {
                        * failure is the caller's to report, not a refusal on the display */
 };
 
-static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
-                        const cJSON *body)
+/* The receipt's QR code (pe_render_qr), after its text: on a printer without codes the
+ * receipt simply has none. */
+static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSON *body,
+                    const struct pe_journal_appended *app)
+{
+    char qr[PE_RECEIPT_QR_MAX];
+    size_t n = 0;
+    int rc = pe_render_qr(h, body, app->hash, app->is_signed ? &app->sig : NULL, qr, &n);
+    if (rc == PE_OK)
+        rc = pe_printer_print_qr(t->d.printer, qr, n);
+    return rc == PE_ENOTSUP ? PE_OK : rc;
+}
+
+static void print_event(struct pe_till *t, const struct op *op,
+                        const struct pe_journal_appended *app, int64_t ts, const cJSON *body)
 {
     struct pe_render_hdr h = {
         .title = t->d.title,
@@ -470,7 +483,7 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
         .terminal = t->d.terminal,
         .operator_ = t->operator_,
         .type = pe_event_type_name(op->type),
-        .seq = seq,
+        .seq = app->seq,
         .id = op->id,
         .ts_ms = ts,
     };
@@ -479,12 +492,14 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
     if (rc == PE_OK && t->d.printer) {
         rc = pe_printer_print(t->d.printer, text, strlen(text));
         if (rc == PE_OK)
+            rc = print_qr(t, &h, body, app);
+        if (rc == PE_OK)
             pe_printer_cut(t->d.printer);
     }
     free(text);
     if (rc != PE_OK) {
         t->stats.print_failures++;
-        pe_warn("till.print_failed", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
+        pe_warn("till.print_failed", "seq=%lld err=%s", (long long)app->seq, pe_errname(rc));
     }
 }
 
@@ -554,7 +569,7 @@ committed:
         pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
                 pe_event_type_name(op->type), op->id);
         if (!op->quiet)
-            print_event(t, op, app.seq, ts, body);
+            print_event(t, op, &app, ts, body);
         if (op->cash_drawer && t->d.printer)
             pe_printer_drawer_kick(t->d.printer);
         if (t->d.committed)

@@ -16,6 +16,9 @@ pkgs=(
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
     # without posedge code, and plays a forger with a key of its own.
     python3-cryptography
+    # The fake printer draws receipts' QR codes with libqrencode into PNGs it writes with zlib;
+    # tests/system/test_receipt_qr.py decodes them with zbarimg.
+    libqrencode-dev zlib1g-dev zbar-tools
     # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
     # (libc6-dev-*-cross is only recommended by the compilers, and recommends are not installed
     # here), user-mode QEMU to run their tests (qemu-user only: no binfmt registration, the tests

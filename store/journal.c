@@ -957,6 +957,9 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
     if (e == PE_OK && out) {
         out->seq = em.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->is_signed = key != NULL;
+        if (key)
+            out->sig = sig;
     }
     return e;
 }
@@ -1001,6 +1004,9 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
     if (e == PE_OK && out) {
         out->seq = m.seq;
         memcpy(out->hash, hash, sizeof hash);
+        out->is_signed = sig != NULL;
+        if (sig)
+            out->sig = sg;
     }
     return e;
 }

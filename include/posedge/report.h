@@ -16,6 +16,7 @@
 
 #include "posedge/journal.h"
 #include "posedge/receipt.h"
+#include "posedge/signer.h"
 
 /*
  * Build the body of an X or Z report from the journal's counters as they stand (inside or
@@ -47,5 +48,21 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 
 /* Render a parsed stored record (as returned by pe_event_verify's rec_out). */
 int pe_render_record(const cJSON *rec, const char *title, char **text);
+
+/*
+ * The QR code payload of a committed event's receipt (docs/protocol.md, "Receipt QR code"):
+ *
+ *   posedge-qr/1|store|terminal|seq|id|ts_ms|type|total|currency|hash|key_id|counter|signed_ms|sig
+ *
+ * from the header h (seq >= 1, id set), the event's body (total and currency, for a sale,
+ * return or void), its hash (64 hex digits) and its signature sig (NULL: unsigned, the last
+ * four fields empty). With the public key of key_id a reader rebuilds the signed message
+ * (signer.h) from hash, counter and signed_ms and checks sig (base64url of r || s). Written
+ * into out, NUL-terminated; *len (may be NULL) gets its length.
+ * Errors: PE_EINVAL (no seq, id or hash, a field holding '|' or a byte outside printable
+ * ASCII, an unknown type).
+ */
+int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *hash,
+                 const struct pe_signature *sig, char out[PE_RECEIPT_QR_MAX], size_t *len);
 
 #endif

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * render_qr.c - the payload of a receipt's QR code: one line of printable ASCII that ties the
+ * paper to its journal record and carries the record's signature (docs/protocol.md, "Receipt
+ * QR code").
+ *
+ * The invariant: a reader holding only the public key of key_id verifies a receipt from its
+ * payload alone. The payload carries the three values the signed message is made of (hash,
+ * counter, signed_ms: signer.h) verbatim, so the reader rebuilds that message byte for byte;
+ * nothing here is hashed or signed anew, and nothing needs the signer. The payload is built
+ * after the commit, when the signature is known, and from the event alone (as render.c), so a
+ * reprint from the journal carries the same code.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "posedge/err.h"
+#include "posedge/event.h"
+#include "posedge/json.h"
+#include "posedge/report.h"
+
+#define QR_VERSION "posedge-qr/1"
+
+struct out {
+    char *p;    /* PE_RECEIPT_QR_MAX bytes */
+    size_t len; /* used, without the NUL */
+    bool bad;   /* a field did not fit or held a byte it may not */
+};
+
+/* Append one field, '|' first unless it is the first: printable ASCII without '|'. */
+static void field(struct out *o, const char *s, size_t n)
+{
+    if (o->len > 0) {
+        if (o->len + 1 >= PE_RECEIPT_QR_MAX) {
+            o->bad = true;
+            return;
+        }
+        o->p[o->len++] = '|';
+    }
+    if (o->len + n >= PE_RECEIPT_QR_MAX) {
+        o->bad = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e || c == '|')
+            o->bad = true;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
+}
+
+static void field_s(struct out *o, const char *s)
+{
+    field(o, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void field_i(struct out *o, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    field(o, num, (size_t)n);
+}
+
+/* RFC 4648 section 5, without padding: 64 octets become 86 characters. */
+static size_t base64url(const uint8_t *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = abc[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = abc[v & 63];
+    }
+    return o;
+}
+
+/* The amount the receipt's total line shows: a sale's TOTAL, a return's REFUND, a void's
+ * cancelled amount. false for the documents that carry none. */
+static bool total_of(enum pe_event_type type, const cJSON *body, int64_t *total)
+{
+    switch (type) {
+    case PE_EV_SALE:
+    case PE_EV_RETURN:
+        return pe_json_get_int(cJSON_GetObjectItemCaseSensitive(body, "totals"), "total",
+                               total) == PE_OK;
+    case PE_EV_VOID:
+        return pe_json_get_int(body, "amount", total) == PE_OK;
+    case PE_EV_NO_SALE:
+    case PE_EV_INVENTORY_RECEIPT:
+    case PE_EV_INVENTORY_ADJUST:
+    case PE_EV_INVENTORY_COUNT:
+    case PE_EV_SHIFT_OPEN:
+    case PE_EV_SHIFT_CLOSE:
+    case PE_EV_X_REPORT:
+    case PE_EV_Z_REPORT:
+    case PE_EV_CATALOG_APPLIED:
+    case PE_EV_SIGNER_INSTALLED:
+    case PE_EV__COUNT:
+        break;
+    }
+    return false;
+}
+
+int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *hash,
+                 const struct pe_signature *sig, char out[PE_RECEIPT_QR_MAX], size_t *len)
+{
+    enum pe_event_type type;
+    if (!h || h->seq < 1 || !h->id || !h->type || !hash || !pe_is_sha256_hex(hash) ||
+        pe_event_type_parse(h->type, &type) != PE_OK)
+        return PE_EINVAL;
+    struct out o = {.p = out, .len = 0};
+    out[0] = '\0';
+    field_s(&o, QR_VERSION);
+    field_s(&o, h->store);
+    field_s(&o, h->terminal);
+    field_i(&o, h->seq);
+    field_s(&o, h->id);
+    field_i(&o, h->ts_ms);
+    field_s(&o, h->type);
+    int64_t total = 0;
+    const char *currency = NULL;
+    if (total_of(type, body, &total) && pe_json_get_str(body, "currency", &currency) == PE_OK) {
+        field_i(&o, total);
+        field_s(&o, currency);
+    } else {
+        field(&o, "", 0);
+        field(&o, "", 0);
+    }
+    field_s(&o, hash);
+    if (sig) {
+        char rs[88];
+        field_s(&o, sig->key_id);
+        field_i(&o, sig->counter);
+        field_i(&o, sig->signed_ms);
+        field(&o, rs, base64url(sig->rs, sizeof sig->rs, rs));
+    } else {
+        for (int i = 0; i < 4; i++)
+            field(&o, "", 0);
+    }
+    if (o.bad) {
+        out[0] = '\0';
+        return PE_EINVAL;
+    }
+    if (len)
+        *len = o.len;
+    return PE_OK;
+}
