@@ -51,7 +51,9 @@ CC := $(CROSS)gcc
 AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
-# dependencies); a board needing more names them in BOARD_PKGS.
+# dependencies); a board needing more names them in BOARD_PKGS. The fake printer's QR code
+# images (libqrencode, zlib; see SIM below) are in every sysroot of a board with the fake
+# devices, as its test build draws them (one sysroot serves all of a board's variants).
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
             libavro-dev libcurl4-openssl-dev \
             $(if $(filter fake,$(HAL_DIRS)),libqrencode-dev zlib1g-dev)
@@ -73,8 +75,6 @@ LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
-# The fake printer draws its receipts' QR codes (hal/fake/fake_qr.c): libqrencode, zlib.
-LDLIBS += $(if $(filter fake,$(HAL_DIRS)),-lqrencode -lz)
 KAFKA_LIBS := -lrdkafka
 # The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
 AVRO_LIBS := -lavro -lcurl
@@ -108,13 +108,22 @@ PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
 # still the fakes, but whose release binary must not carry a shopper: rpi4, armhf).
 # A program's file X_nosim.c stands in for X.c (the program's part that needs the simulator)
 # on a board without it: X.c is built only with the sim layer, X_nosim.c only without.
+# The fake printer's QR code images (hal/fake/fake_qr.c, with libqrencode and zlib) are for the
+# tests that decode them, so they go with the simulator too: without it fake_qr_nosim.c stands
+# in (the fake printer writes a code's payload and no image) and no binary links the two
+# libraries; a release till (rpi4, armhf: its ESC/POS printer draws codes itself) never does.
 SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
-NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
+NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c hal/fake/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
+# --as-needed: of the programs only those that draw codes (the agent) depend on them.
+ifneq ($(SIM),)
+LDLIBS += -Wl,--push-state,--as-needed -lqrencode -lz -Wl,--pop-state
+endif
 
 SRC_common := $(wildcard common/*.c)
 SRC_store := $(wildcard store/*.c)
-SRC_hal := $(wildcard hal/*.c) $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
+SRC_hal := $(filter-out $(SIM_OFF_SRC),$(wildcard hal/*.c) \
+                        $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c)))
 SRC_sim := $(if $(SIM),$(wildcard sim/*.c))
 SRC_agent := $(filter-out agent/main.c $(SIM_OFF_SRC),$(wildcard agent/*.c))
 SRC_bridge := $(filter-out bridge/main.c $(SIM_OFF_SRC),$(wildcard bridge/*.c))
@@ -155,9 +164,15 @@ $(BUILD)/obj/%.o: %.c boards/$(BOARD)/board.mk | $(SYSROOT_STAMP)
 sysroot: $(SYSROOT_STAMP)
 # One made from partial indexes (a mirror mid-sync: $(SYSROOT).degraded) is looked at again on
 # every run, and made anew once the mirror is whole.
+# One made before the board's package list grew gets the new packages: the list is kept beside
+# it ($(SYSROOT).pkgs, rewritten only when it changes) and sysroot.sh makes a sysroot anew that
+# lacks one of them.
 ifneq ($(CROSS),)
-$(SYSROOT_STAMP): $(if $(wildcard $(SYSROOT).degraded),FORCE)
+$(SYSROOT_STAMP): $(SYSROOT).pkgs $(if $(wildcard $(SYSROOT).degraded),FORCE)
 	scripts/sysroot.sh $(BOARD_ARCH) $(SYSROOT) $(LIB_PKGS) $(BOARD_PKGS)
+$(SYSROOT).pkgs: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIB_PKGS) $(BOARD_PKGS)' | cmp -s - $@ || echo '$(LIB_PKGS) $(BOARD_PKGS)' > $@
 endif
 FORCE:
 

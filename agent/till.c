@@ -461,16 +461,34 @@ struct op {
                        * failure is the caller's to report, not a refusal on the display */
 };
 
-/* The receipt's QR code (pe_render_qr), after its text: on a printer without codes the
- * receipt simply has none. */
+/*
+ * The receipt's QR code (pe_render_qr), after its text. A signed event's code is signed too
+ * (pe_signer_sign_receipt), over every field it shows; an unsigned event's (signing off, or the
+ * signer down) carries no signature, and the receipt still prints. A code that cannot be made
+ * is left out of the receipt (logged); a printer without codes simply prints none.
+ */
 static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSON *body,
                     const struct pe_journal_appended *app)
 {
     char qr[PE_RECEIPT_QR_MAX];
+    uint8_t rs[PE_SIGNER_SIG_LEN];
     size_t n = 0;
+    bool sealed = false;
     int rc = pe_render_qr(h, body, app->hash, app->is_signed ? &app->sig : NULL, qr, &n);
+    if (rc == PE_OK && app->is_signed && t->d.signer) {
+        int src = pe_signer_sign_receipt(t->d.signer, qr, n, rs);
+        sealed = src == PE_OK;
+        if (!sealed)
+            pe_warn("till.qr_unsigned", "seq=%lld err=%s", (long long)app->seq,
+                    pe_errname(src));
+    }
     if (rc == PE_OK)
-        rc = pe_printer_print_qr(t->d.printer, qr, n);
+        rc = pe_render_qr_seal(qr, &n, sealed ? rs : NULL);
+    if (rc != PE_OK) {
+        pe_warn("till.qr_failed", "seq=%lld err=%s", (long long)app->seq, pe_errname(rc));
+        return PE_OK;
+    }
+    rc = pe_printer_print_qr(t->d.printer, qr, n);
     return rc == PE_ENOTSUP ? PE_OK : rc;
 }
 

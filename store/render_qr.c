@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * render_qr.c - the payload of a receipt's QR code: one line of printable ASCII that ties the
- * paper to its journal record and carries the record's signature (docs/protocol.md, "Receipt
- * QR code").
+ * paper to its journal record and carries a signature over everything it shows
+ * (docs/protocol.md, "Receipt QR code").
  *
  * The invariant: a reader holding only the public key of key_id verifies a receipt from its
- * payload alone. The payload carries the three values the signed message is made of (hash,
- * counter, signed_ms: signer.h) verbatim, so the reader rebuilds that message byte for byte;
- * nothing here is hashed or signed anew, and nothing needs the signer. The payload is built
- * after the commit, when the signature is known, and from the event alone (as render.c), so a
- * reprint from the journal carries the same code.
+ * payload alone, and a payload with any byte changed (a total, a seq) does not verify. The
+ * signature in the last field is over the payload's bytes before its last '|' (pe_render_qr
+ * writes exactly those, the caller signs them with pe_signer_sign_receipt, and
+ * pe_render_qr_seal appends the signature). The event's own journal signature is named by its
+ * key id, counter and time, so an auditor finds the record the paper stands for. The payload
+ * is made from the event alone (as render.c), after the commit, when that signature is known.
  */
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,11 @@
 
 #define QR_VERSION "posedge-qr/1"
 
+/* The signature field: '|' and base64url of r || s without padding. */
+#define SIG_FIELD (1 + (4 * PE_SIGNER_SIG_LEN + 2) / 3)
+/* The signed part's bytes at most, so that its signature always fits. */
+#define SIGNED_MAX (PE_RECEIPT_QR_MAX - 1 - SIG_FIELD)
+
 struct out {
     char *p;    /* PE_RECEIPT_QR_MAX bytes */
     size_t len; /* used, without the NUL */
@@ -31,13 +37,13 @@ struct out {
 static void field(struct out *o, const char *s, size_t n)
 {
     if (o->len > 0) {
-        if (o->len + 1 >= PE_RECEIPT_QR_MAX) {
+        if (o->len + 1 > SIGNED_MAX) {
             o->bad = true;
             return;
         }
         o->p[o->len++] = '|';
     }
-    if (o->len + n >= PE_RECEIPT_QR_MAX) {
+    if (o->len + n > SIGNED_MAX) {
         o->bad = true;
         return;
     }
@@ -115,11 +121,14 @@ int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *h
                  const struct pe_signature *sig, char out[PE_RECEIPT_QR_MAX], size_t *len)
 {
     enum pe_event_type type;
+    if (!out || !len)
+        return PE_EINVAL;
+    out[0] = '\0';
+    *len = 0;
     if (!h || h->seq < 1 || !h->id || !h->type || !hash || !pe_is_sha256_hex(hash) ||
         pe_event_type_parse(h->type, &type) != PE_OK)
         return PE_EINVAL;
     struct out o = {.p = out, .len = 0};
-    out[0] = '\0';
     field_s(&o, QR_VERSION);
     field_s(&o, h->store);
     field_s(&o, h->terminal);
@@ -138,20 +147,31 @@ int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *h
     }
     field_s(&o, hash);
     if (sig) {
-        char rs[88];
         field_s(&o, sig->key_id);
         field_i(&o, sig->counter);
         field_i(&o, sig->signed_ms);
-        field(&o, rs, base64url(sig->rs, sizeof sig->rs, rs));
     } else {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 3; i++)
             field(&o, "", 0);
     }
     if (o.bad) {
         out[0] = '\0';
         return PE_EINVAL;
     }
-    if (len)
-        *len = o.len;
+    *len = o.len;
+    return PE_OK;
+}
+
+int pe_render_qr_seal(char out[PE_RECEIPT_QR_MAX], size_t *len,
+                      const uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    if (!out || !len || *len == 0 || *len > SIGNED_MAX || strlen(out) != *len)
+        return PE_EINVAL;
+    size_t n = *len;
+    out[n++] = '|';
+    if (rs)
+        n += base64url(rs, PE_SIGNER_SIG_LEN, out + n);
+    out[n] = '\0';
+    *len = n;
     return PE_OK;
 }

@@ -54,15 +54,19 @@ int pe_render_record(const cJSON *rec, const char *title, char **text);
  *
  *   posedge-qr/1|store|terminal|seq|id|ts_ms|type|total|currency|hash|key_id|counter|signed_ms|sig
  *
- * from the header h (seq >= 1, id set), the event's body (total and currency, for a sale,
- * return or void), its hash (64 hex digits) and its signature sig (NULL: unsigned, the last
- * four fields empty). With the public key of key_id a reader rebuilds the signed message
- * (signer.h) from hash, counter and signed_ms and checks sig (base64url of r || s). Written
- * into out, NUL-terminated; *len (may be NULL) gets its length.
+ * made in two steps. pe_render_qr writes the signed part, everything before "|sig", into out
+ * (NUL-terminated; *len its length), from the header h (seq >= 1, id set), the event's body
+ * (total and currency, for a sale, return or void; else both empty), its hash (64 hex digits)
+ * and its journal signature sig (NULL: an unsigned event, key_id, counter and signed_ms empty).
+ * The caller signs those *len bytes (pe_signer_sign_receipt), and pe_render_qr_seal appends
+ * '|' and the signature rs as base64url without padding (rs NULL: an unsigned receipt, the
+ * field empty). A payload always fits PE_RECEIPT_QR_MAX.
  * Errors: PE_EINVAL (no seq, id or hash, a field holding '|' or a byte outside printable
- * ASCII, an unknown type).
+ * ASCII, an unknown type, fields too long; seal: out is not what pe_render_qr made).
  */
 int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *hash,
                  const struct pe_signature *sig, char out[PE_RECEIPT_QR_MAX], size_t *len);
+int pe_render_qr_seal(char out[PE_RECEIPT_QR_MAX], size_t *len,
+                      const uint8_t rs[PE_SIGNER_SIG_LEN]);
 
 #endif

@@ -46,8 +46,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "posedge/crypto.h"
+#include "posedge/err.h"
 
 #define PE_SIGNER_ALG "ES256"      /* the one signing algorithm */
 #define PE_SIGNER_ALG_NONE "none"  /* signing turned off */
@@ -102,6 +104,9 @@ struct pe_signer_ops {
     int (*resume)(struct pe_signer *s, int64_t last);
     /* mandatory: sign hash (64 hex) with the next counter, which this consumes */
     int (*sign)(struct pe_signer *s, const char *hash, struct pe_signature *out);
+    /* optional: sign a receipt's QR code payload (pe_signer_sign_receipt), no counter used */
+    int (*sign_receipt)(struct pe_signer *s, const char *msg, size_t len,
+                        uint8_t rs[PE_SIGNER_SIG_LEN]);
 };
 
 /* The first member of every implementation's struct. */
@@ -156,6 +161,26 @@ static inline int pe_signer_resume(struct pe_signer *s, int64_t last)
 static inline int pe_signer_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     return s->ops->sign(s, hash, out);
+}
+
+/*
+ * Sign the len bytes of msg, a receipt's QR code payload (report.h, pe_render_qr: it begins
+ * with PE_SIGNER_RECEIPT_PREFIX), with the key in use: ECDSA P-256 over SHA-256(msg), r || s
+ * into rs. No counter is used: the payload names the event's own signature (key id, counter,
+ * time), and this one binds the printed fields (total, seq, ...) to it, so one scan and the
+ * public key verify the paper. The prefix keeps the two kinds of message apart: a receipt's
+ * signature can never pass for an event's ("posedge-sig/1|..."). Errors: PE_EINVAL (msg does
+ * not begin with the prefix), PE_ENOTSUP (the implementation has no receipt signatures), the
+ * implementation's (PE_ESYS, PE_EIO as sign).
+ */
+#define PE_SIGNER_RECEIPT_PREFIX "posedge-qr/"
+static inline int pe_signer_sign_receipt(struct pe_signer *s, const char *msg, size_t len,
+                                         uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    if (!msg || len < sizeof PE_SIGNER_RECEIPT_PREFIX - 1 ||
+        memcmp(msg, PE_SIGNER_RECEIPT_PREFIX, sizeof PE_SIGNER_RECEIPT_PREFIX - 1) != 0)
+        return PE_EINVAL;
+    return s->ops->sign_receipt ? s->ops->sign_receipt(s, msg, len, rs) : PE_ENOTSUP;
 }
 
 /* ---- shared by every implementation and every verifier ---- */
