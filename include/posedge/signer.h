@@ -218,6 +218,12 @@ void pe_signer_pub_free(struct pe_signer_pub *p);
  * to compare). Errors: PE_EDECLINED (it does not verify), PE_EINVAL (bad hash or alg). */
 int pe_signer_verify(struct pe_signer_pub *pub, const char *hash, const struct pe_signature *sig);
 
+/* Check rs over the len bytes of msg, a receipt's QR code payload before its last '|'
+ * (pe_signer_sign_receipt). Errors: PE_EDECLINED (it does not verify), PE_EINVAL (msg does not
+ * begin with PE_SIGNER_RECEIPT_PREFIX). */
+int pe_signer_verify_receipt(struct pe_signer_pub *pub, const char *msg, size_t len,
+                             const uint8_t rs[PE_SIGNER_SIG_LEN]);
+
 /* ---- the signer_installed event's body ---- */
 
 /* The body recording key (k NULL: signing turned off, {"alg":"none","signer":"none"}).
