@@ -464,7 +464,7 @@ struct op {
 /*
  * The receipt's QR code (pe_render_qr), after its text. A signed event's code is signed too
  * (pe_signer_sign_receipt), over every field it shows; an unsigned event's (signing off, or the
- * signer down) carries no signature, and the receipt still prints. A code that cannot be made
+ * signer down) carries no signature, and the receipt still prints. Also a reprint's. A code that cannot be made
  * is left out of the receipt (logged); a printer without codes simply prints none.
  */
 static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSON *body,
@@ -475,7 +475,9 @@ static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSO
     size_t n = 0;
     bool sealed = false;
     int rc = pe_render_qr(h, body, app->hash, app->is_signed ? &app->sig : NULL, qr, &n);
-    if (rc == PE_OK && app->is_signed && t->d.signer) {
+    /* Only the key that signed the event signs its code (a reprint after a key change: none). */
+    if (rc == PE_OK && app->is_signed && t->d.signer &&
+        strcmp(pe_signer_key(t->d.signer)->key_id, app->sig.key_id) == 0) {
         int src = pe_signer_sign_receipt(t->d.signer, qr, n, rs);
         sealed = src == PE_OK;
         if (!sealed)
@@ -1565,15 +1567,41 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
     return PE_OK;
 }
 
+/* Record seq as the journal holds it: parsed into *doc (the caller's), with its hash and its
+ * signature (a sig column that does not decode counts as none: the copy is then unsigned). */
+static int reprint_read(struct pe_journal *j, int64_t seq, cJSON **doc,
+                        struct pe_journal_appended *app)
+{
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    int rc = pe_journal_iter_open(j, seq, NULL, &it);
+    if (rc == PE_OK)
+        rc = pe_journal_iter_next(it, &r);
+    if (rc == PE_EEOF || (rc == PE_OK && r.seq != seq))
+        rc = PE_ENOTFOUND;
+    if (rc == PE_OK)
+        rc = pe_json_parse(r.record, r.len, doc, NULL, 0);
+    if (rc == PE_OK) {
+        memset(app, 0, sizeof *app);
+        app->seq = seq;
+        snprintf(app->hash, sizeof app->hash, "%s", r.hash);
+        app->is_signed =
+            r.sig && pe_signature_decode(r.sig, r.siglen, &app->sig, NULL, 0) == PE_OK;
+    }
+    pe_journal_iter_close(it);
+    return rc;
+}
+
 int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32], char *why,
                  size_t len)
 {
     struct pe_journal *j = t->d.journal;
     int64_t last = 0;
-    char *rec = NULL, *text = NULL;
-    size_t rlen = 0;
+    char *text = NULL;
     cJSON *doc = NULL;
     const char *ty = NULL;
+    struct pe_journal_appended app;
+    struct pe_render_hdr h;
     int rc = pe_journal_last(j, &last, NULL, NULL);
     if (rc == PE_OK && seq == 0)
         seq = last;
@@ -1583,20 +1611,21 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
         return PE_ENOTFOUND;
     }
     if (rc == PE_OK)
-        rc = pe_journal_get(j, seq, &rec, &rlen);
-    if (rc == PE_OK)
-        rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
+        rc = reprint_read(j, seq, &doc, &app);
     if (rc == PE_OK)
         rc = pe_json_get_str(doc, "type", &ty);
     if (rc == PE_OK)
-        rc = pe_render_record(doc, t->d.title, &text);
+        rc = pe_render_record_hdr(doc, t->d.title, &h);
+    if (rc == PE_OK)
+        rc = pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(doc, "body"), &text);
     if (rc) {
         snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
                  pe_strerror(rc));
         goto out;
     }
     snprintf(type, 32, "%s", ty);
-    /* A copy says so, above and below, so it cannot pass for the original receipt. */
+    /* A copy says so, above and below, so it cannot pass for the original receipt. Its QR code
+     * is the original's (deterministic signatures: the same payload, the same signature). */
     static const char COPY[] = "*** COPY - REPRINT ***\n";
     if (!t->d.printer)
         rc = PE_ENOTSUP;
@@ -1604,6 +1633,8 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
         rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
     if (!rc)
         rc = pe_printer_print(t->d.printer, text, strlen(text));
+    if (!rc)
+        rc = print_qr(t, &h, cJSON_GetObjectItemCaseSensitive(doc, "body"), &app);
     if (!rc)
         rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
     if (!rc)
@@ -1619,7 +1650,6 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
 out:
     free(text);
     cJSON_Delete(doc);
-    free(rec);
     return rc;
 }
 

@@ -49,6 +49,10 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 /* Render a parsed stored record (as returned by pe_event_verify's rec_out). */
 int pe_render_record(const cJSON *rec, const char *title, char **text);
 
+/* The header of a parsed stored record, its strings borrowed from rec. Errors: PE_EINVAL (no
+ * seq or ts). */
+int pe_render_record_hdr(const cJSON *rec, const char *title, struct pe_render_hdr *h);
+
 /*
  * The QR code payload of a committed event's receipt (docs/protocol.md, "Receipt QR code"):
  *

@@ -1418,7 +1418,7 @@ static char *qr_of(int64_t seq)
 }
 
 /* Every receipt ends with its QR code: unsigned (the last four fields empty) without a signer,
- * signed by the event's key over everything it shows with one. */
+ * signed by the event's key over everything it shows with one; a reprint carries the same. */
 static void t_receipt_qr(void)
 {
     fx_setup();
@@ -1474,6 +1474,19 @@ static void t_receipt_qr(void)
     CHECK_OK(pe_signer_pub_parse(k->public_key, &pub, NULL));
     CHECK_OK(pe_signer_verify_receipt(pub, qr, (size_t)(bar - qr), rs));
     pe_signer_pub_free(pub);
+
+    /* A reprint carries the original's code, signed or not. */
+    int64_t printed = 0;
+    char type[32], why[256];
+    char *unsigned_qr = qr_of(2);
+    CHECK_OK(till_reprint(F.till, 4, &printed, type, why, sizeof why));
+    CHECK_OK(till_reprint(F.till, 2, &printed, type, why, sizeof why));
+    char *all = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(all, qr), 2);
+    CHECK_INT(count_substr(all, unsigned_qr), 2);
+    CHECK_INT(count_substr(all, "\nQR "), 6); /* 4 events, 2 copies */
+    free(all);
+    free(unsigned_qr);
     free(qr);
     till_destroy(F.till);
     F.till = NULL;
