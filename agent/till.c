@@ -464,8 +464,8 @@ struct op {
 /*
  * The receipt's QR code (pe_render_qr), after its text. A signed event's code is signed too
  * (pe_signer_sign_receipt), over every field it shows; an unsigned event's (signing off, or the
- * signer down) carries no signature, and the receipt still prints. Also a reprint's. A code that cannot be made
- * is left out of the receipt (logged); a printer without codes simply prints none.
+ * signer down) carries no signature, and the receipt still prints; so does a reprint's. A code
+ * that cannot be made is left out of the receipt (logged); a printer without codes prints none.
  */
 static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSON *body,
                     const struct pe_journal_appended *app)
@@ -1573,7 +1573,7 @@ static int reprint_read(struct pe_journal *j, int64_t seq, cJSON **doc,
                         struct pe_journal_appended *app)
 {
     struct pe_journal_iter *it = NULL;
-    struct pe_journal_rec r;
+    struct pe_journal_rec r = {0};
     int rc = pe_journal_iter_open(j, seq, NULL, &it);
     if (rc == PE_OK)
         rc = pe_journal_iter_next(it, &r);
@@ -1600,8 +1600,8 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
     char *text = NULL;
     cJSON *doc = NULL;
     const char *ty = NULL;
-    struct pe_journal_appended app;
-    struct pe_render_hdr h;
+    struct pe_journal_appended app = {0};
+    struct pe_render_hdr h = {0};
     int rc = pe_journal_last(j, &last, NULL, NULL);
     if (rc == PE_OK && seq == 0)
         seq = last;

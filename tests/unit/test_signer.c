@@ -872,7 +872,8 @@ static void t_receipt_qr_unsigned(void)
     CHECK_OK(pe_render_qr(&hd, body, hash, NULL, qr, &n));
     CHECK_OK(pe_render_qr_seal(qr, &n, NULL));
     snprintf(want, sizeof want,
-             "posedge-qr/1|s001|t01|7|0a1b2c3d-0000-4000-8000-000000000007|%lld|void|250|EUR|%s||||",
+             "posedge-qr/1|s001|t01|7|0a1b2c3d-0000-4000-8000-000000000007|%lld|void|250|EUR"
+             "|%s||||",
              (long long)(T0 + 7), hash);
     CHECK_STR(qr, want);
     CHECK_INT(n, strlen(want));
