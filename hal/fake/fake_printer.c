@@ -13,7 +13,9 @@
  * receipts file, named after its payload: the first 16 hex digits of SHA-256(payload) and
  * ".png", so a test finds the image of a receipt's line, and a reprint rewrites the same file.
  * The image is written to a temporary name and renamed, so a reader never sees half of one.
- * A build without the simulator draws no images (fake_qr_nosim.c): the line alone is written.
+ * A build without the simulator draws no images (fake_qr_nosim.c), nor does the option
+ * "qr_png=off" (the benchmark's till path: a real printer draws its codes itself): the line
+ * alone is written. The option is the driver's only one; any other is refused at open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,8 @@ struct fake_printer {
     int fd;                 /* the receipts file */
     int drawer_fd;          /* drawer.log, or -1 without a data directory */
     char *qr_dir;           /* the QR codes' PNG folder, made at the first code */
+    bool qr_dir_made;       /* it exists (made, or found) */
+    bool qr_png;            /* write the PNGs (option qr_png, default on) */
     int64_t kicks;          /* drawer kicks since open */
     bool drawer_open;       /* kicked and not yet closed through the back door */
     bool fail;              /* paper out: print and cut fail, health FAILED */
@@ -74,8 +78,34 @@ static int write_all(int fd, const char *buf, size_t len)
     return PE_OK;
 }
 
+/* The options: "qr_png=on" (the default) or "qr_png=off"; anything else is refused. */
+static int parse_options(const char *o, bool *qr_png)
+{
+    *qr_png = true;
+    while (o && *o) {
+        o += strspn(o, " ,");
+        size_t n = strcspn(o, " ,");
+        if (n == 0)
+            break;
+        if (n == strlen("qr_png=on") && strncmp(o, "qr_png=on", n) == 0) {
+            *qr_png = true;
+        } else if (n == strlen("qr_png=off") && strncmp(o, "qr_png=off", n) == 0) {
+            *qr_png = false;
+        } else {
+            pe_error("hal.fake.printer.options", "option=\"%.*s\" known=\"qr_png=on|off\"",
+                     (int)n, o);
+            return PE_EINVAL;
+        }
+        o += n;
+    }
+    return PE_OK;
+}
+
 static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
 {
+    bool qr_png = true;
+    if (parse_options(cfg ? cfg->options : NULL, &qr_png))
+        return PE_EINVAL;
     char path[4096];
     bool has_dir = cfg && cfg->data_dir && cfg->data_dir[0];
     if (cfg && cfg->path && cfg->path[0]) {
@@ -92,6 +122,7 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
         return PE_ENOMEM;
     p->fd = -1;
     p->drawer_fd = -1;
+    p->qr_png = qr_png;
     const char *slash = strrchr(path, '/');
     int dirlen = slash ? (int)(slash - path) : 1;
     size_t qlen = (size_t)dirlen + sizeof "/qr";
@@ -172,11 +203,12 @@ static int write_qr_png(struct fake_printer *p, const char *data, size_t len)
         goto out;
     }
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    if (mkdir(p->qr_dir, 0755) != 0 && errno != EEXIST) {
+    if (!p->qr_dir_made && mkdir(p->qr_dir, 0755) != 0 && errno != EEXIST) {
         pe_error("hal.fake.printer.qr", "path=\"%s\" err=\"%s\"", p->qr_dir, strerror(errno));
         rc = PE_EIO;
         goto out;
     }
+    p->qr_dir_made = true;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         pe_error("hal.fake.printer.qr", "path=\"%s\" err=\"%s\"", tmp, strerror(errno));
@@ -209,7 +241,7 @@ static int printer_print_qr(struct pe_printer *dev, const char *data, size_t len
     memcpy(line, "QR ", 3);
     memcpy(line + 3, data, len);
     line[3 + len] = '\n';
-    int rc = write_qr_png(p, data, len);
+    int rc = p->qr_png ? write_qr_png(p, data, len) : PE_OK;
     return rc && rc != PE_ENOTSUP ? rc : write_all(p->fd, line, len + 4);
 }
 

@@ -8,7 +8,7 @@
 #include "hal/fake/fake.h"
 #include "posedge/err.h"
 
-int pe_fake_png_gray(const uint8_t *pixels, uint32_t w, uint32_t h, uint8_t **png, size_t *len)
+int pe_fake_png_mono(const uint8_t *pixels, uint32_t w, uint32_t h, uint8_t **png, size_t *len)
 {
     (void)pixels;
     (void)w;

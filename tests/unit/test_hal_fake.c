@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -573,8 +574,8 @@ static uint32_t rd32(const uint8_t *p)
 
 /*
  * Read a PNG as fake_qr.c writes it, checking every byte a decoder checks: the signature,
- * IHDR (8-bit gray, no interlace), every chunk's CRC-32, one zlib stream of rows with filter 0,
- * IEND last. *pixels (w x h, the caller frees) gets the image.
+ * IHDR (1-bit gray, no interlace), every chunk's CRC-32, one zlib stream of rows with filter
+ * None or Up, IEND last. *pixels (w x h, the caller frees) gets the image, 0 dark, 255 light.
  */
 static void png_read(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h, uint8_t **pixels)
 {
@@ -598,7 +599,7 @@ static void png_read(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h, u
             CHECK_INT(n, 13);
             *w = rd32(data);
             *h = rd32(data + 4);
-            CHECK(data[8] == 8 && data[9] == 0 && data[10] == 0 && data[11] == 0 && data[12] == 0);
+            CHECK(data[8] == 1 && data[9] == 0 && data[10] == 0 && data[11] == 0 && data[12] == 0);
         } else if (memcmp(type, "IDAT", 4) == 0) {
             CHECK(idat == NULL);
             idat = data;
@@ -612,7 +613,8 @@ static void png_read(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h, u
         o += 12 + n;
     }
     CHECK(end && idat);
-    uLongf rawlen = (uLongf)*h * (*w + 1);
+    size_t row = 1 + (*w + 7) / 8;
+    uLongf rawlen = (uLongf)(*h * row);
     uint8_t *raw = malloc(rawlen + 1);
     CHECK(raw != NULL);
     uLongf got = rawlen + 1;
@@ -621,29 +623,36 @@ static void png_read(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h, u
     *pixels = malloc((size_t)*w * *h);
     CHECK(*pixels != NULL);
     for (uint32_t y = 0; y < *h; y++) {
-        CHECK_INT(raw[(size_t)y * (*w + 1)], 0);
-        memcpy(*pixels + (size_t)y * *w, raw + (size_t)y * (*w + 1) + 1, *w);
+        uint8_t *r = raw + (size_t)y * row;
+        CHECK(r[0] == 0 || (r[0] == 2 && y > 0));
+        if (r[0] == 2) /* Up: each byte plus the one above it */
+            for (size_t i = 1; i < row; i++)
+                r[i] = (uint8_t)(r[i] + r[i - row]);
+        for (uint32_t x = 0; x < *w; x++)
+            (*pixels)[(size_t)y * *w + x] = (r[1 + x / 8] & (0x80 >> (x % 8))) ? 255 : 0;
     }
     free(raw);
 }
 
 /* The PNG writer: what it is given is what a decoder reads back. */
-static void t_png_gray(void)
+static void t_png_mono(void)
 {
-    const uint8_t px[6] = {0, 255, 17, 255, 0, 128};
+    const uint8_t px[2 * 11] = {0, 255, 1, 0, 0, 0, 0, 0, 0, 7, 0, /* 11: a second byte */
+                                255, 0, 0, 0, 0, 0, 0, 0, 9, 0, 255};
     uint8_t *png = NULL, *back = NULL;
     size_t len = 0;
     uint32_t w = 0, h = 0;
-    CHECK_OK(pe_fake_png_gray(px, 3, 2, &png, &len));
+    CHECK_OK(pe_fake_png_mono(px, 11, 2, &png, &len));
     png_read(png, len, &w, &h, &back);
-    CHECK_INT(w, 3);
+    CHECK_INT(w, 11);
     CHECK_INT(h, 2);
-    CHECK(memcmp(back, px, sizeof px) == 0);
+    for (size_t i = 0; i < sizeof px; i++)
+        CHECK_INT(back[i], px[i] ? 255 : 0);
     free(back);
     free(png);
-    CHECK_INT(pe_fake_png_gray(px, 0, 2, &png, &len), PE_EINVAL);
-    CHECK_INT(pe_fake_png_gray(px, 3, 4097, &png, &len), PE_EINVAL);
-    CHECK_INT(pe_fake_png_gray(NULL, 3, 2, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_png_mono(px, 0, 2, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_png_mono(px, 3, 4097, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_png_mono(NULL, 3, 2, &png, &len), PE_EINVAL);
 }
 
 /* The image is libqrencode's symbol (model 2, level M) for exactly the payload's bytes: each
@@ -736,6 +745,27 @@ static void t_printer_qr(void)
     pe_hex(d, 8, hex);
     snprintf(name, sizeof name, "qr/%s.png", hex);
     CHECK(access(pe_test_path(1, name), F_OK) != 0);
+
+    /* qr_png=off: the line alone; an unknown option is refused. */
+    CHECK(mkdir(pe_test_path(3, "off"), 0755) == 0);
+    cfg.path = pe_test_path(2, "off/receipts.txt");
+    cfg.options = "qr_png=off";
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
+    CHECK_OK(pe_printer_print_qr(pr, data, strlen(data)));
+    pe_printer_close(pr);
+    got = slurp(pe_test_path(3, "off/receipts.txt"));
+    snprintf(want, sizeof want, "QR %s\n", data);
+    CHECK_STR(got, want);
+    free(got);
+    CHECK(access(pe_test_path(3, "off/qr"), F_OK) != 0);
+    const char *bad[] = {"qr_png=maybe", "qr_png", "colour=red", "qr_png=on,cut=full"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg.options = bad[i];
+        CHECK_INT(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr), PE_EINVAL);
+    }
+    cfg.options = " qr_png=off, qr_png=on ";
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
+    pe_printer_close(pr);
 }
 
 static const struct pe_test tests[] = {
@@ -751,7 +781,7 @@ static const struct pe_test tests[] = {
     {"printer_receipts_and_cut", t_printer_receipts_and_cut},
     {"printer_drawer", t_printer_drawer},
     {"printer_failure", t_printer_failure},
-    {"png_gray", t_png_gray},
+    {"png_mono", t_png_mono},
     {"qr_png", t_qr_png},
     {"printer_qr", t_printer_qr},
     {"display_lines", t_display_lines},
