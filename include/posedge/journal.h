@@ -76,7 +76,7 @@ void pe_journal_rollback(struct pe_journal *j);
 struct pe_journal_appended {
     int64_t seq;                 /* the seq given to the event */
     char hash[PE_SHA256_HEXLEN]; /* its hash */
-    bool is_signed;              /* sig holds its signature (a receipt's QR code prints it) */
+    bool is_signed;              /* sig holds its signature (a receipt's QR code names it) */
     struct pe_signature sig;     /* valid when is_signed; not set for PE_EEXIST */
 };
 

@@ -15,6 +15,10 @@
  * needs nothing from posedge: Python's cryptography verifies it with
  * pub.verify(der(r, s), message, ECDSA(SHA256())).
  *
+ * A receipt's QR code is signed too, by the same key and without a counter, over its own
+ * payload, which begins "posedge-qr/" (pe_signer_sign_receipt; docs/protocol.md, "Receipt QR
+ * code"): the two kinds of message never collide.
+ *
  * The signature travels beside the record, never inside the hashed bytes. In the journal's
  * `sig` column it is the canonical JSON (json.h) of
  *
