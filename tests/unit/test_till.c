@@ -1488,6 +1488,24 @@ static void t_receipt_qr(void)
     free(all);
     free(unsigned_qr);
     free(qr);
+
+    /* A signer that cannot sign receipts (a token without it, or failing): the event is signed,
+     * its code names that signature but carries none, and the receipt prints. */
+    struct pe_signer_ops no_receipts = *F.signer->ops;
+    no_receipts.sign_receipt = NULL;
+    const struct pe_signer_ops *real = F.signer->ops;
+    F.signer->ops = &no_receipts;
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    F.signer->ops = real;
+    CHECK_INT(last_seq(), 5);
+    qr = qr_of(5);
+    CHECK(qr != NULL && strstr(qr, kid) != NULL);
+    CHECK(qr[strlen(qr) - 1] == '|' && qr[strlen(qr) - 2] != '|');
+    free(qr);
+    all = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK(strstr(all, "Receipt s001/t01 #5") != NULL);
+    free(all);
     till_destroy(F.till);
     F.till = NULL;
     pe_signer_close(F.signer);
