@@ -51,9 +51,12 @@ CC := $(CROSS)gcc
 AR := $(CROSS)ar
 PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
-# dependencies); a board needing more names them in BOARD_PKGS.
+# dependencies); a board needing more names them in BOARD_PKGS. The fake printer's QR code
+# images (libqrencode, zlib; see SIM below) are in every sysroot of a board with the fake
+# devices, as its test build draws them (one sysroot serves all of a board's variants).
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev
+            libavro-dev libcurl4-openssl-dev \
+            $(if $(filter fake,$(HAL_DIRS)),libqrencode-dev zlib1g-dev)
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
 # /usr/<triplet>); -rpath-link finds the libraries' own dependencies (libssl3, libsasl2, ...).
@@ -105,9 +108,17 @@ PROGRAM_LAYERS := $(filter-out $(BASE_LAYERS),$(LAYERS))
 # still the fakes, but whose release binary must not carry a shopper: rpi4, armhf).
 # A program's file X_nosim.c stands in for X.c (the program's part that needs the simulator)
 # on a board without it: X.c is built only with the sim layer, X_nosim.c only without.
+# The fake printer's QR code images (hal/fake/fake_qr.c, with libqrencode and zlib) are for the
+# tests that decode them, so they go with the simulator too: without it fake_qr_nosim.c stands
+# in (the fake printer writes a code's payload and no image) and no binary links the two
+# libraries; a release till (rpi4, armhf: its ESC/POS printer draws codes itself) never does.
 SIM := $(if $(filter no,$(BOARD_SIM)),,$(filter fake,$(HAL_DIRS)))
-NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c)
+NOSIM_SRC := $(wildcard agent/*_nosim.c bridge/*_nosim.c ctl/*_nosim.c hal/fake/*_nosim.c)
 SIM_OFF_SRC := $(if $(SIM),$(NOSIM_SRC),$(NOSIM_SRC:%_nosim.c=%.c))
+# --as-needed: of the programs only those that draw codes (the agent) depend on them.
+ifneq ($(SIM),)
+LDLIBS += -Wl,--push-state,--as-needed -lqrencode -lz -Wl,--pop-state
+endif
 
 # The pkcs11 signer needs only the Cryptoki header of p11-kit (libp11-kit-dev, scripts/deps.sh):
 # it loads the token's module with dlopen, so nothing links to p11-kit. That header declares
@@ -120,7 +131,8 @@ CPPFLAGS += $(if $(P11),-DPE_HAVE_PKCS11=1)
 $(BUILD)/obj/common/signer_pkcs11.o: CPPFLAGS += -I$(P11_DIR)
 SRC_common := $(filter-out $(if $(P11),,common/signer_pkcs11.c),$(wildcard common/*.c))
 SRC_store := $(wildcard store/*.c)
-SRC_hal := $(wildcard hal/*.c) $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c))
+SRC_hal := $(filter-out $(SIM_OFF_SRC),$(wildcard hal/*.c) \
+                        $(foreach d,$(HAL_DIRS),$(wildcard hal/$(d)/*.c)))
 SRC_sim := $(if $(SIM),$(wildcard sim/*.c))
 SRC_agent := $(filter-out agent/main.c $(SIM_OFF_SRC),$(wildcard agent/*.c))
 SRC_bridge := $(filter-out bridge/main.c $(SIM_OFF_SRC),$(wildcard bridge/*.c))
@@ -162,9 +174,15 @@ $(BUILD)/obj/%.o: %.c boards/$(BOARD)/board.mk | $(SYSROOT_STAMP)
 sysroot: $(SYSROOT_STAMP)
 # One made from partial indexes (a mirror mid-sync: $(SYSROOT).degraded) is looked at again on
 # every run, and made anew once the mirror is whole.
+# One made before the board's package list grew gets the new packages: the list is kept beside
+# it ($(SYSROOT).pkgs, rewritten only when it changes) and sysroot.sh makes a sysroot anew that
+# lacks one of them.
 ifneq ($(CROSS),)
-$(SYSROOT_STAMP): $(if $(wildcard $(SYSROOT).degraded),FORCE)
+$(SYSROOT_STAMP): $(SYSROOT).pkgs $(if $(wildcard $(SYSROOT).degraded),FORCE)
 	scripts/sysroot.sh $(BOARD_ARCH) $(SYSROOT) $(LIB_PKGS) $(BOARD_PKGS)
+$(SYSROOT).pkgs: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LIB_PKGS) $(BOARD_PKGS)' | cmp -s - $@ || echo '$(LIB_PKGS) $(BOARD_PKGS)' > $@
 endif
 FORCE:
 

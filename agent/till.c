@@ -477,8 +477,41 @@ struct op {
     int64_t ts_ms;    /* the event time when the caller read the clock already; 0: now */
 };
 
-static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int64_t ts,
-                        const cJSON *body, bool marked)
+/*
+ * The receipt's QR code (pe_render_qr), after its text. A signed event's code is signed too
+ * (pe_signer_sign_receipt), over every field it shows; an unsigned event's (signing off, or the
+ * signer down) carries no signature, and the receipt still prints; so does a reprint's. A code
+ * that cannot be made is left out of the receipt (logged); a printer without codes prints none.
+ */
+static int print_qr(struct pe_till *t, const struct pe_render_hdr *h, const cJSON *body,
+                    const struct pe_journal_appended *app)
+{
+    char qr[PE_RECEIPT_QR_MAX];
+    uint8_t rs[PE_SIGNER_SIG_LEN];
+    size_t n = 0;
+    bool sealed = false;
+    int rc = pe_render_qr(h, body, app->hash, app->is_signed ? &app->sig : NULL, qr, &n);
+    /* Only the key that signed the event signs its code (a reprint after a key change: none). */
+    if (rc == PE_OK && app->is_signed && t->d.signer &&
+        strcmp(pe_signer_key(t->d.signer)->key_id, app->sig.key_id) == 0) {
+        int src = pe_signer_sign_receipt(t->d.signer, qr, n, rs);
+        sealed = src == PE_OK;
+        if (!sealed)
+            pe_warn("till.qr_unsigned", "seq=%lld err=%s", (long long)app->seq,
+                    pe_errname(src));
+    }
+    if (rc == PE_OK)
+        rc = pe_render_qr_seal(qr, &n, sealed ? rs : NULL);
+    if (rc != PE_OK) {
+        pe_warn("till.qr_failed", "seq=%lld err=%s", (long long)app->seq, pe_errname(rc));
+        return PE_OK;
+    }
+    rc = pe_printer_print_qr(t->d.printer, qr, n);
+    return rc == PE_ENOTSUP ? PE_OK : rc;
+}
+
+static void print_event(struct pe_till *t, const struct op *op,
+                        const struct pe_journal_appended *app, int64_t ts, const cJSON *body)
 {
     struct pe_render_hdr h = {
         .title = t->d.title,
@@ -486,22 +519,24 @@ static void print_event(struct pe_till *t, const struct op *op, int64_t seq, int
         .terminal = t->d.terminal,
         .operator_ = t->operator_,
         .type = pe_event_type_name(op->type),
-        .seq = seq,
+        .seq = app->seq,
         .id = op->id,
         .ts_ms = ts,
-        .signer_down = marked,
+        .signer_down = app->marked,
     };
     char *text = NULL;
     int rc = pe_render_event(&h, body, &text);
     if (rc == PE_OK && t->d.printer) {
         rc = pe_printer_print(t->d.printer, text, strlen(text));
         if (rc == PE_OK)
+            rc = print_qr(t, &h, body, app);
+        if (rc == PE_OK)
             pe_printer_cut(t->d.printer);
     }
     free(text);
     if (rc != PE_OK) {
         t->stats.print_failures++;
-        pe_warn("till.print_failed", "seq=%lld err=%s", (long long)seq, pe_errname(rc));
+        pe_warn("till.print_failed", "seq=%lld err=%s", (long long)app->seq, pe_errname(rc));
     }
 }
 
@@ -592,7 +627,7 @@ committed:
         pe_info("till.commit", "seq=%lld type=%s id=%s", (long long)app.seq,
                 pe_event_type_name(op->type), op->id);
         if (!op->quiet)
-            print_event(t, op, app.seq, ts, body, app.marked);
+            print_event(t, op, &app, ts, body);
         if (op->cash_drawer && t->d.printer)
             pe_printer_drawer_kick(t->d.printer);
         if (t->d.committed)
@@ -1800,15 +1835,43 @@ int till_remote_report(struct pe_till *t, bool z, const char *operator_, int64_t
     return PE_OK;
 }
 
+/* Record seq as the journal holds it: parsed into *doc (the caller's), with its hash and its
+ * signature (a sig column that does not decode counts as none: the copy is then unsigned). */
+static int reprint_read(struct pe_journal *j, int64_t seq, cJSON **doc,
+                        struct pe_journal_appended *app)
+{
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r = {0};
+    int rc = pe_journal_iter_open(j, seq, NULL, &it);
+    if (rc == PE_OK)
+        rc = pe_journal_iter_next(it, &r);
+    if (rc == PE_EEOF || (rc == PE_OK && r.seq != seq))
+        rc = PE_ENOTFOUND;
+    if (rc == PE_OK)
+        rc = pe_json_parse(r.record, r.len, doc, NULL, 0);
+    if (rc == PE_OK) {
+        memset(app, 0, sizeof *app);
+        app->seq = seq;
+        snprintf(app->hash, sizeof app->hash, "%s", r.hash);
+        int64_t down = 0;
+        app->marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
+        app->is_signed = r.sig && !app->marked &&
+                         pe_signature_decode(r.sig, r.siglen, &app->sig, NULL, 0) == PE_OK;
+    }
+    pe_journal_iter_close(it);
+    return rc;
+}
+
 int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32], char *why,
                  size_t len)
 {
     struct pe_journal *j = t->d.journal;
     int64_t last = 0;
-    char *rec = NULL, *text = NULL;
-    size_t rlen = 0;
+    char *text = NULL;
     cJSON *doc = NULL;
     const char *ty = NULL;
+    struct pe_journal_appended app = {0};
+    struct pe_render_hdr h = {0};
     int rc = pe_journal_last(j, &last, NULL, NULL);
     if (rc == PE_OK && seq == 0)
         seq = last;
@@ -1817,35 +1880,23 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
                  (long long)last);
         return PE_ENOTFOUND;
     }
-    /* The record with its sig column: a copy of a receipt made while the signer was down says
-     * so as the original did. */
-    struct pe_journal_iter *it = NULL;
-    struct pe_journal_rec r;
-    int64_t down = 0;
-    bool marked = false;
     if (rc == PE_OK)
-        rc = pe_journal_iter_open(j, seq, NULL, &it);
-    if (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
-        marked = r.sig && pe_signature_mark_decode(r.sig, r.siglen, &down);
-        if (!(rec = malloc(r.len + 1)))
-            rc = PE_ENOMEM;
-        else
-            memcpy(rec, r.record, (rlen = r.len) + 1);
-    }
-    pe_journal_iter_close(it);
-    if (rc == PE_OK)
-        rc = pe_json_parse(rec, rlen, &doc, NULL, 0);
+        rc = reprint_read(j, seq, &doc, &app);
     if (rc == PE_OK)
         rc = pe_json_get_str(doc, "type", &ty);
     if (rc == PE_OK)
-        rc = pe_render_record_down(doc, t->d.title, marked, &text);
+        rc = pe_render_record_hdr(doc, t->d.title, &h);
+    h.signer_down = app.marked; /* a copy of a receipt made while the signer was down says so */
+    if (rc == PE_OK)
+        rc = pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(doc, "body"), &text);
     if (rc) {
         snprintf(why, len, "seq %lld: cannot read it from the journal: %s", (long long)seq,
                  pe_strerror(rc));
         goto out;
     }
     snprintf(type, 32, "%s", ty);
-    /* A copy says so, above and below, so it cannot pass for the original receipt. */
+    /* A copy says so, above and below, so it cannot pass for the original receipt. Its QR code
+     * is the original's (deterministic signatures: the same payload, the same signature). */
     static const char COPY[] = "*** COPY - REPRINT ***\n";
     if (!t->d.printer)
         rc = PE_ENOTSUP;
@@ -1853,6 +1904,8 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
         rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
     if (!rc)
         rc = pe_printer_print(t->d.printer, text, strlen(text));
+    if (!rc)
+        rc = print_qr(t, &h, cJSON_GetObjectItemCaseSensitive(doc, "body"), &app);
     if (!rc)
         rc = pe_printer_print(t->d.printer, COPY, sizeof COPY - 1);
     if (!rc)
@@ -1868,7 +1921,6 @@ int till_reprint(struct pe_till *t, int64_t seq, int64_t *printed, char type[32]
 out:
     free(text);
     cJSON_Delete(doc);
-    free(rec);
     return rc;
 }
 

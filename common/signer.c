@@ -269,6 +269,23 @@ out:
     return mrc;
 }
 
+/* r || s over digest under pub: 0 when it verifies, else an mbedTLS error. */
+static int verify_digest(struct pe_signer_pub *pub, const uint8_t digest[PE_SHA256_LEN],
+                         const uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    mbedtls_mpi r, s;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    int mrc = mbedtls_mpi_read_binary(&r, rs, 32);
+    if (mrc == 0)
+        mrc = mbedtls_mpi_read_binary(&s, rs + 32, 32);
+    if (mrc == 0)
+        mrc = ecdsa_verify(pub, digest, &r, &s);
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    return mrc;
+}
+
 int pe_signer_verify(struct pe_signer_pub *pub, const char *hash, const struct pe_signature *sig)
 {
     char msg[PE_SIGNER_MESSAGE_MAX];
@@ -277,17 +294,18 @@ int pe_signer_verify(struct pe_signer_pub *pub, const char *hash, const struct p
         return PE_EINVAL;
     uint8_t digest[PE_SHA256_LEN];
     pe_sha256_2(msg, n, NULL, 0, digest);
-    mbedtls_mpi r, s;
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
-    int mrc = mbedtls_mpi_read_binary(&r, sig->rs, 32);
-    if (mrc == 0)
-        mrc = mbedtls_mpi_read_binary(&s, sig->rs + 32, 32);
-    if (mrc == 0)
-        mrc = ecdsa_verify(pub, digest, &r, &s);
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&s);
-    return mrc == 0 ? PE_OK : PE_EDECLINED;
+    return verify_digest(pub, digest, sig->rs) == 0 ? PE_OK : PE_EDECLINED;
+}
+
+int pe_signer_verify_receipt(struct pe_signer_pub *pub, const char *msg, size_t len,
+                             const uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    if (!msg || len < sizeof PE_SIGNER_RECEIPT_PREFIX - 1 ||
+        memcmp(msg, PE_SIGNER_RECEIPT_PREFIX, sizeof PE_SIGNER_RECEIPT_PREFIX - 1) != 0)
+        return PE_EINVAL;
+    uint8_t digest[PE_SHA256_LEN];
+    pe_sha256_2(msg, len, NULL, 0, digest);
+    return verify_digest(pub, digest, rs) == 0 ? PE_OK : PE_EDECLINED;
 }
 
 /* ---- the sig column ---- */

@@ -617,6 +617,35 @@ static int p11_resume(struct pe_signer *s, int64_t last)
     return pe_signer_counter_resume(&p11(s)->next, last);
 }
 
+/* Sign digest on the token into rs; what names the request in the log (a counter, or a
+ * receipt). PE_EIO marks the signer down (the token, its session or the key is gone). */
+static int sign_digest(struct pkcs11 *w, const uint8_t digest[PE_SHA256_LEN],
+                       uint8_t rs[PE_SIGNER_SIG_LEN], const char *what)
+{
+    if (w->down)
+        return PE_EIO;
+    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    CK_ULONG n = PE_SIGNER_SIG_LEN;
+    CK_RV rv = injected();
+    if (rv == CKR_OK)
+        rv = w->f->C_SignInit(w->session, &m, w->priv);
+    if (rv == CKR_OK)
+        rv = w->f->C_Sign(w->session, (CK_BYTE_PTR)digest, PE_SHA256_LEN, rs, &n);
+    char b[24];
+    if (rv != CKR_OK && ck_err(rv) == PE_EIO) {
+        w->down = true;
+        pe_error("signer.down", "signer=pkcs11 token=\"%s\" %s err=%s", w->token, what,
+                 ck_name(rv, b));
+        return PE_EIO;
+    }
+    if (rv != CKR_OK || n != PE_SIGNER_SIG_LEN) {
+        pe_error("signer.sign_failed", "signer=pkcs11 token=\"%s\" %s err=%s len=%lu", w->token,
+                 what, ck_name(rv, b), (unsigned long)n);
+        return rv == CKR_HOST_MEMORY ? PE_ENOMEM : PE_ESYS;
+    }
+    return PE_OK;
+}
+
 static int p11_sign(struct pe_signer *s, const char *hash, struct pe_signature *out)
 {
     struct pkcs11 *w = p11(s);
@@ -627,28 +656,22 @@ static int p11_sign(struct pe_signer *s, const char *hash, struct pe_signature *
     int rc = pe_signer_prepare(w->next, w->pub.key_id, w->now, w->now_ctx, hash, &g, digest);
     if (rc)
         return rc;
-    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
-    CK_ULONG n = sizeof g.rs;
-    CK_RV rv = injected();
-    if (rv == CKR_OK)
-        rv = w->f->C_SignInit(w->session, &m, w->priv);
-    if (rv == CKR_OK)
-        rv = w->f->C_Sign(w->session, digest, sizeof digest, g.rs, &n);
-    char b[24];
-    if (rv != CKR_OK && ck_err(rv) == PE_EIO) {
-        w->down = true;
-        pe_error("signer.down", "signer=pkcs11 token=\"%s\" counter=%lld err=%s", w->token,
-                 (long long)g.counter, ck_name(rv, b));
-        return PE_EIO;
-    }
-    if (rv != CKR_OK || n != sizeof g.rs) {
-        pe_error("signer.sign_failed", "signer=pkcs11 token=\"%s\" counter=%lld err=%s len=%lu",
-                 w->token, (long long)g.counter, ck_name(rv, b), (unsigned long)n);
-        return rv == CKR_HOST_MEMORY ? PE_ENOMEM : PE_ESYS;
-    }
+    char what[40];
+    snprintf(what, sizeof what, "counter=%lld", (long long)g.counter);
+    if ((rc = sign_digest(w, digest, g.rs, what)))
+        return rc;
     w->next++;
     *out = g;
     return PE_OK;
+}
+
+/* A receipt's QR code payload (signer.h, pe_signer_sign_receipt): no counter. */
+static int p11_sign_receipt(struct pe_signer *s, const char *msg, size_t len,
+                            uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    uint8_t digest[PE_SHA256_LEN];
+    pe_sha256_2(msg, len, NULL, 0, digest);
+    return sign_digest(p11(s), digest, rs, "receipt=qr");
 }
 
 static int p11_recover(struct pe_signer *s, char *err, size_t errlen)
@@ -691,6 +714,7 @@ const struct pe_signer_ops pe_signer_pkcs11 = {
     .counter = p11_counter,
     .resume = p11_resume,
     .sign = p11_sign,
+    .sign_receipt = p11_sign_receipt,
     .recover = p11_recover,
     .describe = p11_describe,
 };

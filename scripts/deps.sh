@@ -20,6 +20,9 @@ pkgs=(
     # so nothing links to p11-kit); its tests use SoftHSM2 as a real token, with softhsm2-util to
     # make one in a temporary directory.
     libp11-kit-dev softhsm2
+    # The fake printer draws receipts' QR codes with libqrencode into PNGs it writes with zlib;
+    # tests/system/test_receipt_qr.py decodes them with zbarimg.
+    libqrencode-dev zlib1g-dev zbar-tools
     # The ARM boards (rpi4, armhf): Debian's cross compilers with their C libraries' headers
     # (libc6-dev-*-cross is only recommended by the compilers, and recommends are not installed
     # here), user-mode QEMU to run their tests (qemu-user only: no binfmt registration, the tests

@@ -14,7 +14,8 @@
 # resolved there, kept to library packages, downloaded into $POSEDGE_CACHE/debs/ARCH (default
 # cache ~/.cache/posedge: a rebuild downloads nothing it already has) and unpacked with dpkg -x
 # into SYSROOT_DIR. SYSROOT_DIR.manifest lists "package version architecture", one a line, and
-# is written last: with it present the sysroot is complete and this script does nothing.
+# is written last: with it present, listing every named package, the sysroot is complete and
+# this script does nothing.
 #
 # The C library: compiling and linking use the cross toolchain's own (libc6-dev-ARCH-cross in
 # /usr/<triplet>, from scripts/deps.sh), so libc6-dev and the packages only it needs are left
@@ -82,12 +83,21 @@ dpkg_db() {
     mv "$db.tmp" "$db"
 }
 
-if [ -f "$manifest" ] && [ -d "$root" ] && [ ! -f "$degraded" ]; then
+# A named package the manifest lacks (the board's list grew since): the sysroot is made anew.
+lacking=
+if [ -f "$manifest" ]; then
+    for p in "$@"; do
+        grep -q "^$p " "$manifest" || lacking="$lacking $p"
+    done
+    [ -z "$lacking" ] || echo "sysroot: $root lacks$lacking: made anew"
+fi
+if [ -f "$manifest" ] && [ -d "$root" ] && [ ! -f "$degraded" ] && [ -z "$lacking" ]; then
     if [ ! -f "$root/var/lib/dpkg/status" ]; then
         dpkg_db "$root" "$manifest"
         echo "sysroot: $root: dpkg database made from the cached packages"
     fi
     echo "sysroot: $root present ($(wc -l <"$manifest") packages)"
+    touch "$manifest" # up to date for make, whose list of packages may have changed
     exit 0
 fi
 
@@ -253,7 +263,7 @@ versions() {
 }
 t0=$(date +%s)
 partial=
-if [ -f "$degraded" ] && [ -f "$manifest" ] && [ -d "$root" ]; then
+if [ -f "$degraded" ] && [ -f "$manifest" ] && [ -d "$root" ] && [ -z "$lacking" ]; then
     if ! update 1; then
         echo "sysroot: $root stays made from partial indexes (see $degraded)" >&2
         [ -f "$root/var/lib/dpkg/status" ] || dpkg_db "$root" "$manifest"

@@ -1111,6 +1111,9 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         out->seq = em.seq;
         memcpy(out->hash, hash, sizeof hash);
         out->marked = marked;
+        out->is_signed = key != NULL && !marked;
+        if (out->is_signed)
+            out->sig = sig;
     }
     return e;
 }
@@ -1212,6 +1215,9 @@ int pe_journal_import_signed(struct pe_journal *j, const char *rec, size_t len, 
         out->seq = m.seq;
         memcpy(out->hash, hash, sizeof hash);
         out->marked = mark != 0;
+        out->is_signed = sig != NULL && !mark;
+        if (out->is_signed)
+            out->sig = sg;
     }
     return e;
 }

@@ -621,17 +621,12 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
     return PE_OK;
 }
 
-int pe_render_record(const cJSON *rec, const char *title, char **text)
-{
-    return pe_render_record_down(rec, title, false, text);
-}
-
-int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text)
+int pe_render_record_hdr(const cJSON *rec, const char *title, struct pe_render_hdr *h)
 {
     int64_t seq = 0, ts = 0;
     if (pe_json_get_int(rec, "seq", &seq) || pe_time_parse(gets(rec, "ts"), &ts))
         return PE_EINVAL;
-    struct pe_render_hdr h = {
+    *h = (struct pe_render_hdr){
         .title = title,
         .store = gets(rec, "store"),
         .terminal = gets(rec, "terminal"),
@@ -640,7 +635,13 @@ int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down,
         .seq = seq,
         .id = gets(rec, "id"),
         .ts_ms = ts,
-        .signer_down = signer_down,
     };
-    return pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(rec, "body"), text);
+    return PE_OK;
+}
+
+int pe_render_record(const cJSON *rec, const char *title, char **text)
+{
+    struct pe_render_hdr h;
+    int rc = pe_render_record_hdr(rec, title, &h);
+    return rc ? rc : pe_render_event(&h, cJSON_GetObjectItemCaseSensitive(rec, "body"), text);
 }

@@ -27,6 +27,8 @@ export PE_SRCDIR=$top PE_BIN=$top/$san PE_BIN_RELEASE=$top/$rel
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=86}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/pe-tests-XXXXXX")
+# A test keeps what a person would look at (e.g. a receipt's QR code image) in $PE_TEST_LOGDIR.
+export PE_TEST_LOGDIR=$logdir
 passed=0
 failed=0
 failures=()

@@ -72,6 +72,17 @@ int64_t pe_fake_printer_kicks(struct pe_printer *dev);
 int pe_fake_drawer_close(struct pe_printer *dev);
 int pe_fake_printer_set_fail(struct pe_printer *dev, bool fail);
 
+/*
+ * Printer, QR codes (fake_qr.c): the PNG of the QR code (model 2, level M) of the len bytes of
+ * data, 1..PE_RECEIPT_QR_MAX - 1, as the fake printer writes it; *png is malloc'd (the caller
+ * frees). pe_fake_png_mono is its PNG writer: w x h pixels (row by row, one byte each: 0 dark,
+ * any other value light; sides 1..4096), written as a 1-bit grayscale PNG. Errors: PE_EINVAL
+ * (bad size, data too long), PE_ENOMEM, PE_ENOTSUP (a build without the simulator, which draws
+ * no images: fake_qr_nosim.c).
+ */
+int pe_fake_qr_png(const char *data, size_t len, uint8_t **png, size_t *pnglen);
+int pe_fake_png_mono(const uint8_t *pixels, uint32_t w, uint32_t h, uint8_t **png, size_t *len);
+
 /* Display: the two lines last shown (borrowed, valid until the next show or close).
  * Errors: PE_EINVAL (not a fake). */
 int pe_fake_display_lines(struct pe_display *dev, const char **line1, const char **line2);

@@ -22,6 +22,9 @@
  *   status_ms=10..5000      wait for one status reply, default 250 (the agent asks for health
  *                           every second on its only thread, so this bounds its stall)
  *   timeout_ms=10..60000    bound on one write (a receipt, a cut, a kick), default 2000
+ *   qr_module=1..16         dots per QR code module, default 4 (a symbol of version 13-14,
+ *                           a receipt's, is then about 320 dots wide: a 58 mm head has 384;
+ *                           6 suits an 80 mm head of 576)
  *
  * Bytes sent. open and every reopen: ESC @ (1b 40). print: each '\n'-separated line of the
  * receipt, cut to cols and ended with LF (0a); a byte outside printable ASCII 0x20..0x7e
@@ -29,6 +32,10 @@
  * before LF is dropped; nothing else: the till asks for the cut after print. cut: ESC d 3
  * (1b 64 03, three lines past the print head) then GS V 66 0 (1d 56 42 00) or GS V 65 0
  * (1d 56 41 00). drawer_kick: ESC p m t1 t2 (1b 70 m t1 t2), 1b 70 00 32 64 by default.
+ * print_qr, the printer's own QR code (GS ( k, cn 49), centred, in one write: ESC a 1
+ * (1b 61 01); model 2 (1d 28 6b 04 00 31 41 32 00); module size (1d 28 6b 03 00 31 43 n);
+ * error correction M (1d 28 6b 03 00 31 45 31); store the k data bytes (1d 28 6b pL pH 31 50
+ * 30 d1..dk, pL + 256 pH = k + 3); print it (1d 28 6b 03 00 31 51 30); ESC a 0 (1b 61 00).
  *
  * Status (status on). Each query drains stale input, sends DLE EOT n (10 04 n) and waits up
  * to status_ms for one reply byte. A reply has the fixed bits of ESC/POS status (bits 1 and 4
@@ -108,6 +115,7 @@ struct lx_printer {
     int status_ms;          /* bound on the wait for one status reply */
     unsigned char cut[7];   /* ESC d 3, GS V 66|65 0 */
     unsigned char kick[5];  /* ESC p m t1 t2 */
+    int qr_module;          /* dots per QR code module */
     bool status;            /* ask real-time status (DLE EOT) */
     bool open_high;         /* connector pin 3 high means the drawer is open */
     int silent;             /* health checks in a row without a reply */
@@ -118,7 +126,7 @@ static const char *const printer_keys[] = {
     "baud",     "parity", "bits",       "stop",
     "cols",     "cut",    "drawer_pin", "drawer_open_level",
     "pulse_ms", "status", "status_ms",  "timeout_ms",
-    NULL,
+    "qr_module", NULL,
 };
 
 /* ---- options ---- */
@@ -351,7 +359,7 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
         return PE_EINVAL;
     const char *o = cfg->options ? cfg->options : "";
     int cols = PE_RECEIPT_COLS, cut = 0, pin = 0, level = 0, pulse = 100, status = 0;
-    int status_ms = 250, timeout = 2000;
+    int status_ms = 250, timeout = 2000, qr_module = 4;
     int rc = lx_opt_check(o, printer_keys, why, sizeof why);
     if (!rc)
         rc = opt_int(o, "cols", 1, MAX_COLS, &cols, why, sizeof why);
@@ -369,6 +377,8 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
         rc = opt_int(o, "status_ms", 10, 5000, &status_ms, why, sizeof why);
     if (!rc)
         rc = opt_int(o, "timeout_ms", 10, 60000, &timeout, why, sizeof why);
+    if (!rc)
+        rc = opt_int(o, "qr_module", 1, 16, &qr_module, why, sizeof why);
     if (rc)
         goto fail_log;
 
@@ -406,6 +416,7 @@ static int printer_open(const struct pe_hal_devcfg *cfg, struct pe_device **out)
     p->timeout_ms = timeout;
     p->status_ms = status_ms;
     p->status = want_status;
+    p->qr_module = qr_module;
     p->open_high = level == 0;
     int t1 = pulse / 2, t2 = t1 * 2 > 255 ? 255 : t1 * 2;
     const unsigned char cutseq[sizeof p->cut] = {ESC, 'd', 3, GS, 'V', cut ? 65 : 66, 0};
@@ -460,6 +471,31 @@ static int printer_cut(struct pe_printer *dev)
 {
     struct lx_printer *p = (struct lx_printer *)dev;
     return send(p, p->cut, sizeof p->cut, pe_mono_ms() + p->timeout_ms);
+}
+
+/* The GS ( k sequence of the top of the file, in one write. */
+static int printer_print_qr(struct pe_printer *dev, const char *data, size_t len)
+{
+    struct lx_printer *p = (struct lx_printer *)dev;
+    if (!data || len == 0 || len >= PE_RECEIPT_QR_MAX)
+        return PE_EINVAL;
+    unsigned char buf[PE_RECEIPT_QR_MAX + 64];
+    const unsigned char head[] = {
+        ESC, 'a', 1,                                                  /* centre */
+        GS,  '(', 'k', 4, 0, 49, 65, 50, 0,                           /* fn165: model 2 */
+        GS,  '(', 'k', 3, 0, 49, 67, (unsigned char)p->qr_module,     /* fn167: module size */
+        GS,  '(', 'k', 3, 0, 49, 69, 49,                              /* fn169: level M */
+        GS,  '(', 'k', (unsigned char)((len + 3) & 0xff), (unsigned char)((len + 3) >> 8), 49,
+        80,  48,                                                      /* fn180: store */
+    };
+    static const unsigned char tail[] = {
+        GS, '(', 'k', 3, 0, 49, 81, 48, /* fn181: print */
+        ESC, 'a', 0,                    /* left again */
+    };
+    memcpy(buf, head, sizeof head);
+    memcpy(buf + sizeof head, data, len);
+    memcpy(buf + sizeof head + len, tail, sizeof tail);
+    return send(p, buf, sizeof head + len + sizeof tail, pe_mono_ms() + p->timeout_ms);
 }
 
 static int printer_drawer_kick(struct pe_printer *dev)
@@ -579,4 +615,5 @@ const struct pe_printer_ops pe_linux_printer_ops = {
     .cut = printer_cut,
     .drawer_kick = printer_drawer_kick,
     .drawer_is_open = printer_drawer_is_open,
+    .print_qr = printer_print_qr,
 };

@@ -79,6 +79,8 @@ struct pe_journal_appended {
     int64_t seq;                 /* the seq given to the event */
     char hash[PE_SHA256_HEXLEN]; /* its hash */
     bool marked;                 /* stored unsigned in an outage of the signer (signer.h) */
+    bool is_signed;              /* sig holds its signature (a receipt's QR code names it) */
+    struct pe_signature sig;     /* valid when is_signed; not set for PE_EEXIST */
 };
 
 /*

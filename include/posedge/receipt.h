@@ -12,4 +12,9 @@
  * rule spans it. */
 #define PE_RECEIPT_COLS 42
 
+/* Bytes of a receipt's QR code payload (docs/protocol.md, "Receipt QR code"), with its NUL:
+ * printable ASCII, one line. The renderer (pe_render_qr, report.h) never makes a longer one,
+ * and a printer driver refuses one (PE_EINVAL). */
+#define PE_RECEIPT_QR_MAX 512
+
 #endif

@@ -35,6 +35,7 @@
 #include "posedge/event.h"
 #include "posedge/journal.h"
 #include "posedge/receipt.h"
+#include "posedge/signer.h"
 
 /*
  * Build the body of an X or Z report from the journal's counters as they stand (inside or
@@ -116,8 +117,28 @@ int pe_render_event(const struct pe_render_hdr *h, const cJSON *body, char **tex
 /* Render a parsed stored record (as returned by pe_event_verify's rec_out). */
 int pe_render_record(const cJSON *rec, const char *title, char **text);
 
-/* The same for a record stored unsigned in an outage of the signer (signer.h, the sig column's
- * mark): the receipt says the signature device was unavailable, as the original did. */
-int pe_render_record_down(const cJSON *rec, const char *title, bool signer_down, char **text);
+/* The header of a parsed stored record, its strings borrowed from rec. Errors: PE_EINVAL (no
+ * seq or ts). */
+int pe_render_record_hdr(const cJSON *rec, const char *title, struct pe_render_hdr *h);
+
+/*
+ * The QR code payload of a committed event's receipt (docs/protocol.md, "Receipt QR code"):
+ *
+ *   posedge-qr/1|store|terminal|seq|id|ts_ms|type|total|currency|hash|key_id|counter|signed_ms|sig
+ *
+ * made in two steps. pe_render_qr writes the signed part, everything before "|sig", into out
+ * (NUL-terminated; *len its length), from the header h (seq >= 1, id set), the event's body
+ * (total and currency, for a sale, return or void; else both empty), its hash (64 hex digits)
+ * and its journal signature sig (NULL: an unsigned event, key_id, counter and signed_ms empty).
+ * The caller signs those *len bytes (pe_signer_sign_receipt), and pe_render_qr_seal appends
+ * '|' and the signature rs as base64url without padding (rs NULL: an unsigned receipt, the
+ * field empty). A payload always fits PE_RECEIPT_QR_MAX.
+ * Errors: PE_EINVAL (no seq, id or hash, a field holding '|' or a byte outside printable
+ * ASCII, an unknown type, fields too long; seal: out is not what pe_render_qr made).
+ */
+int pe_render_qr(const struct pe_render_hdr *h, const cJSON *body, const char *hash,
+                 const struct pe_signature *sig, char out[PE_RECEIPT_QR_MAX], size_t *len);
+int pe_render_qr_seal(char out[PE_RECEIPT_QR_MAX], size_t *len,
+                      const uint8_t rs[PE_SIGNER_SIG_LEN]);
 
 #endif

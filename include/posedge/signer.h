@@ -15,6 +15,10 @@
  * needs nothing from posedge: Python's cryptography verifies it with
  * pub.verify(der(r, s), message, ECDSA(SHA256())).
  *
+ * A receipt's QR code is signed too, by the same key and without a counter, over its own
+ * payload, which begins "posedge-qr/" (pe_signer_sign_receipt; docs/protocol.md, "Receipt QR
+ * code"): the two kinds of message never collide.
+ *
  * The signature travels beside the record, never inside the hashed bytes. In the journal's
  * `sig` column it is the canonical JSON (json.h) of
  *
@@ -94,6 +98,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "posedge/crypto.h"
 #include "posedge/err.h"
@@ -164,6 +169,9 @@ struct pe_signer_ops {
     int (*recover)(struct pe_signer *s, char *err, size_t errlen);
     /* optional: one line saying where the key is (the token, its slot, the key's label) */
     int (*describe)(const struct pe_signer *s, char *out, size_t outlen);
+    /* optional: sign a receipt's QR code payload (pe_signer_sign_receipt), no counter used */
+    int (*sign_receipt)(struct pe_signer *s, const char *msg, size_t len,
+                        uint8_t rs[PE_SIGNER_SIG_LEN]);
 };
 
 /* The first member of every implementation's struct. */
@@ -267,6 +275,26 @@ static inline bool pe_signer_is_down(int err)
     return err == PE_EUNAVAIL || err == PE_EIO;
 }
 
+/*
+ * Sign the len bytes of msg, a receipt's QR code payload (report.h, pe_render_qr: it begins
+ * with PE_SIGNER_RECEIPT_PREFIX), with the key in use: ECDSA P-256 over SHA-256(msg), r || s
+ * into rs. No counter is used: the payload names the event's own signature (key id, counter,
+ * time), and this one binds the printed fields (total, seq, ...) to it, so one scan and the
+ * public key verify the paper. The prefix keeps the two kinds of message apart: a receipt's
+ * signature can never pass for an event's ("posedge-sig/1|..."). Errors: PE_EINVAL (msg does
+ * not begin with the prefix), PE_ENOTSUP (the implementation has no receipt signatures), the
+ * implementation's (PE_ESYS, PE_EIO as sign).
+ */
+#define PE_SIGNER_RECEIPT_PREFIX "posedge-qr/"
+static inline int pe_signer_sign_receipt(struct pe_signer *s, const char *msg, size_t len,
+                                         uint8_t rs[PE_SIGNER_SIG_LEN])
+{
+    if (!msg || len < sizeof PE_SIGNER_RECEIPT_PREFIX - 1 ||
+        memcmp(msg, PE_SIGNER_RECEIPT_PREFIX, sizeof PE_SIGNER_RECEIPT_PREFIX - 1) != 0)
+        return PE_EINVAL;
+    return s->ops->sign_receipt ? s->ops->sign_receipt(s, msg, len, rs) : PE_ENOTSUP;
+}
+
 /* ---- shared by every implementation and every verifier ---- */
 
 /* The signed message of (hash, counter, signed_ms) into out; returns its length, or 0 when
@@ -308,6 +336,12 @@ void pe_signer_pub_free(struct pe_signer_pub *p);
 /* Check sig over hash under pub (only the signature: the key id and counter are the caller's
  * to compare). Errors: PE_EDECLINED (it does not verify), PE_EINVAL (bad hash or alg). */
 int pe_signer_verify(struct pe_signer_pub *pub, const char *hash, const struct pe_signature *sig);
+
+/* Check rs over the len bytes of msg, a receipt's QR code payload before its last '|'
+ * (pe_signer_sign_receipt). Errors: PE_EDECLINED (it does not verify), PE_EINVAL (msg does not
+ * begin with PE_SIGNER_RECEIPT_PREFIX). */
+int pe_signer_verify_receipt(struct pe_signer_pub *pub, const char *msg, size_t len,
+                             const uint8_t rs[PE_SIGNER_SIG_LEN]);
 
 /* ---- the signer_installed event's body ---- */
 

@@ -9,6 +9,7 @@ sim board's fakes, driven by a scenario whose "device" steps wait for the real s
 weight. A weighed sale goes through end to end: scan, weigh, commit, print, drawer kick.
 """
 import json
+import re
 import os
 import pty
 import subprocess
@@ -117,6 +118,23 @@ def weighed_sale_through_linux_drivers():
     check(out.startswith(b"\x1b@"), "ESC @ first: %r" % out[:8])
     check(b"Bananas" in out, "the receipt names the item: %r" % out[:400])
     check(b"\x1dV" in out, "the receipt is cut")
+    # The sale's QR code, printed by the printer itself (GS ( k: store the payload, then print
+    # it) before the cut, its payload the sale's (docs/protocol.md, "Receipt QR code").
+    seq = sales[0]["seq"]
+    codes = {}
+    for m in re.finditer(rb"\x1d\(k(..)\x31\x50\x30(posedge-qr/1\|[^\x1d]*)\x1d\(k\x03\x00\x31\x51\x30",
+                         out, re.S):
+        check(int.from_bytes(m.group(1), "little") == len(m.group(2)) + 3,
+              "pL pH: the payload's length + 3: %r" % m.group(0)[:40])
+        fields = m.group(2).decode().split("|")
+        check(len(fields) == 14, "14 fields: %s" % fields)
+        codes[int(fields[3])] = (fields, m.start())
+    check(seq in codes, "the sale's code is stored and printed (codes of seqs %s): %r"
+          % (sorted(codes), out[-700:]))
+    fields, at = codes[seq]
+    check(fields[6] == "sale" and fields[7] == "127" and fields[8] == "EUR" and fields[13] != "",
+          "the sale's signed code: %s" % fields)
+    check(out.find(b"\x1dV", at) > at, "the code is printed before the cut")
     check(b"\x1bp\x00" in out, "the drawer is kicked (ESC p): %r" % out[-40:])
     check(b"W\r" in scale.bytes(), "the scale was asked for weights")
 

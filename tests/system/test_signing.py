@@ -376,6 +376,11 @@ def pkcs11_token_signs_every_event():
           and "counters gapless" in v, v)
     check(verify_alone(db) == len(ev), "every record verified from the token's public key alone")
     check("event=signer.key_created signer=pkcs11" in p.stderr, p.stderr[-1500:])
+    # Receipts' QR codes are signed on the token too (docs/protocol.md, "Receipt QR code").
+    with open(os.path.join(d, "receipts.txt")) as f:
+        codes = re.findall(r"^QR (posedge-qr/1\|.*)$", f.read(), re.M)
+    check(codes and all(c.rsplit("|", 1)[1] for c in codes) and "qr_unsigned" not in p.stderr,
+          "every code signed: %s" % codes[:2])
     check(not os.path.exists(os.path.join(d, "signer.key")), "no key file: the key is on the token")
     logs = p.stderr
     # A restart finds the same key on the token and continues its counter.

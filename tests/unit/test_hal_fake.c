@@ -6,9 +6,13 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <poll.h>
+#include <qrencode.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include "hal/fake/fake.h"
 #include "posedge/crypto.h"
@@ -561,6 +565,209 @@ static void t_display_lines(void)
     pe_display_close(NULL);
 }
 
+/* ---- the fake printer's QR codes (fake_qr.c) ---- */
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Read a PNG as fake_qr.c writes it, checking every byte a decoder checks: the signature,
+ * IHDR (1-bit gray, no interlace), every chunk's CRC-32, one zlib stream of rows with filter
+ * None or Up, IEND last. *pixels (w x h, the caller frees) gets the image, 0 dark, 255 light.
+ */
+static void png_read(const uint8_t *png, size_t len, uint32_t *w, uint32_t *h, uint8_t **pixels)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    CHECK(len > 8 + 25 + 12 + 12);
+    CHECK(memcmp(png, sig, 8) == 0);
+    size_t o = 8;
+    const uint8_t *idat = NULL;
+    size_t idatlen = 0;
+    int nchunks = 0;
+    bool end = false;
+    while (o < len) {
+        CHECK(!end);
+        CHECK(o + 12 <= len);
+        uint32_t n = rd32(png + o);
+        CHECK(o + 12 + n <= len);
+        CHECK_INT(rd32(png + o + 8 + n), crc32(crc32(0L, NULL, 0), png + o + 4, 4 + n));
+        const uint8_t *type = png + o + 4, *data = png + o + 8;
+        if (nchunks == 0) {
+            CHECK(memcmp(type, "IHDR", 4) == 0);
+            CHECK_INT(n, 13);
+            *w = rd32(data);
+            *h = rd32(data + 4);
+            CHECK(data[8] == 1 && data[9] == 0 && data[10] == 0 && data[11] == 0 && data[12] == 0);
+        } else if (memcmp(type, "IDAT", 4) == 0) {
+            CHECK(idat == NULL);
+            idat = data;
+            idatlen = n;
+        } else {
+            CHECK(memcmp(type, "IEND", 4) == 0);
+            CHECK_INT(n, 0);
+            end = true;
+        }
+        nchunks++;
+        o += 12 + n;
+    }
+    CHECK(end && idat);
+    size_t row = 1 + (*w + 7) / 8;
+    uLongf rawlen = (uLongf)(*h * row);
+    uint8_t *raw = malloc(rawlen + 1);
+    CHECK(raw != NULL);
+    uLongf got = rawlen + 1;
+    CHECK_INT(uncompress(raw, &got, idat, (uLong)idatlen), Z_OK);
+    CHECK_INT(got, rawlen);
+    *pixels = malloc((size_t)*w * *h);
+    CHECK(*pixels != NULL);
+    for (uint32_t y = 0; y < *h; y++) {
+        uint8_t *r = raw + (size_t)y * row;
+        CHECK(r[0] == 0 || (r[0] == 2 && y > 0));
+        if (r[0] == 2) /* Up: each byte plus the one above it */
+            for (size_t i = 1; i < row; i++)
+                r[i] = (uint8_t)(r[i] + r[i - row]);
+        for (uint32_t x = 0; x < *w; x++)
+            (*pixels)[(size_t)y * *w + x] = (r[1 + x / 8] & (0x80 >> (x % 8))) ? 255 : 0;
+    }
+    free(raw);
+}
+
+/* The PNG writer: what it is given is what a decoder reads back. */
+static void t_png_mono(void)
+{
+    const uint8_t px[2 * 11] = {0, 255, 1, 0, 0, 0, 0, 0, 0, 7, 0, /* 11: a second byte */
+                                255, 0, 0, 0, 0, 0, 0, 0, 9, 0, 255};
+    uint8_t *png = NULL, *back = NULL;
+    size_t len = 0;
+    uint32_t w = 0, h = 0;
+    CHECK_OK(pe_fake_png_mono(px, 11, 2, &png, &len));
+    png_read(png, len, &w, &h, &back);
+    CHECK_INT(w, 11);
+    CHECK_INT(h, 2);
+    for (size_t i = 0; i < sizeof px; i++)
+        CHECK_INT(back[i], px[i] ? 255 : 0);
+    free(back);
+    free(png);
+    CHECK_INT(pe_fake_png_mono(px, 0, 2, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_png_mono(px, 3, 4097, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_png_mono(NULL, 3, 2, &png, &len), PE_EINVAL);
+}
+
+/* The image is libqrencode's symbol (model 2, level M) for exactly the payload's bytes: each
+ * module 4 x 4 pixels, dark 0 and light 255, inside a light quiet zone of 4 modules. */
+static void t_qr_png(void)
+{
+    const char *data = "posedge-qr/1|s001|t01|7|id|1795256102007|sale|1007|EUR|||||";
+    uint8_t *png = NULL, *px = NULL;
+    size_t len = 0;
+    uint32_t w = 0, h = 0;
+    CHECK_OK(pe_fake_qr_png(data, strlen(data), &png, &len));
+    png_read(png, len, &w, &h, &px);
+    QRcode *q = QRcode_encodeData((int)strlen(data), (const unsigned char *)data, 0, QR_ECLEVEL_M);
+    CHECK(q != NULL);
+    CHECK_INT(w, (uint32_t)(q->width + 8) * 4);
+    CHECK_INT(h, w);
+    for (uint32_t y = 0; y < h; y++) {
+        for (uint32_t x = 0; x < w; x++) {
+            int mx = (int)x / 4 - 4, my = (int)y / 4 - 4;
+            bool dark = mx >= 0 && my >= 0 && mx < q->width && my < q->width &&
+                        (q->data[my * q->width + mx] & 1);
+            if (px[(size_t)y * w + x] != (dark ? 0 : 255))
+                pe_test_fail(__FILE__, __LINE__, "pixel (%u, %u) is %u, module (%d, %d) is %s",
+                             x, y, px[(size_t)y * w + x], mx, my, dark ? "dark" : "light");
+        }
+    }
+    QRcode_free(q);
+    free(px);
+    free(png);
+
+    char big[PE_RECEIPT_QR_MAX];
+    memset(big, 'A', sizeof big);
+    CHECK_INT(pe_fake_qr_png(big, sizeof big, &png, &len), PE_EINVAL);
+    CHECK_INT(pe_fake_qr_png(big, 0, &png, &len), PE_EINVAL);
+    CHECK_OK(pe_fake_qr_png(big, sizeof big - 1, &png, &len)); /* the longest payload fits */
+    free(png);
+}
+
+/* print_qr: the line "QR <payload>" in the receipt, and the symbol's PNG in qr/ beside it,
+ * named by the payload's SHA-256 (16 hex digits); a reprint rewrites the same file, paper out
+ * fails it and writes nothing, and a payload that is no single line is refused. */
+static void t_printer_qr(void)
+{
+    struct pe_hal_devcfg cfg = cfg_tmp();
+    struct pe_printer *pr = NULL;
+    const char *data = "posedge-qr/1|s001|t01|8|id|1795256102008|sale|1|EUR|||||";
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
+    CHECK_OK(pe_printer_print(pr, "TOTAL 0.01\n", 11));
+    CHECK_OK(pe_printer_print_qr(pr, data, strlen(data)));
+    CHECK_OK(pe_printer_cut(pr));
+    CHECK_OK(pe_printer_print_qr(pr, data, strlen(data)));
+    CHECK_OK(pe_fake_printer_set_fail(pr, true));
+    CHECK_INT(pe_printer_print_qr(pr, "posedge-qr/1|other", 18), PE_EIO);
+    CHECK_OK(pe_fake_printer_set_fail(pr, false));
+    CHECK_INT(pe_printer_print_qr(pr, "a\nb", 3), PE_EINVAL);
+    CHECK_INT(pe_printer_print_qr(pr, data, 0), PE_EINVAL);
+    CHECK_INT(pe_printer_print_qr(pr, NULL, 3), PE_EINVAL);
+    pe_printer_close(pr);
+
+    char *got = slurp(pe_test_path(0, "receipts.txt"));
+    CHECK(got != NULL);
+    char want[512], rule[PE_RECEIPT_COLS + 1];
+    memset(rule, '=', PE_RECEIPT_COLS);
+    rule[PE_RECEIPT_COLS] = '\0';
+    snprintf(want, sizeof want, "TOTAL 0.01\nQR %s\n\n%s\nQR %s\n", data, rule, data);
+    CHECK_STR(got, want);
+    free(got);
+
+    uint8_t d[PE_SHA256_LEN];
+    char hex[2 * PE_SHA256_LEN + 1], name[96];
+    pe_sha256_2(data, strlen(data), NULL, 0, d);
+    pe_hex(d, 8, hex);
+    snprintf(name, sizeof name, "qr/%s.png", hex);
+    FILE *f = fopen(pe_test_path(1, name), "rb");
+    CHECK(f != NULL);
+    static uint8_t file[1 << 16];
+    size_t n = fread(file, 1, sizeof file, f);
+    fclose(f);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    CHECK_OK(pe_fake_qr_png(data, strlen(data), &png, &len));
+    CHECK_INT(n, len);
+    CHECK(memcmp(file, png, len) == 0);
+    free(png);
+    /* No temporary left over, and no image of the code paper out refused. (Checked by name:
+     * readdir fails under 32-bit qemu-user on a 64-bit host's directories.) */
+    snprintf(name, sizeof name, "qr/%s.png.tmp", hex);
+    CHECK(access(pe_test_path(1, name), F_OK) != 0);
+    pe_sha256_2("posedge-qr/1|other", 18, NULL, 0, d);
+    pe_hex(d, 8, hex);
+    snprintf(name, sizeof name, "qr/%s.png", hex);
+    CHECK(access(pe_test_path(1, name), F_OK) != 0);
+
+    /* qr_png=off: the line alone; an unknown option is refused. */
+    CHECK(mkdir(pe_test_path(3, "off"), 0755) == 0);
+    cfg.path = pe_test_path(2, "off/receipts.txt");
+    cfg.options = "qr_png=off";
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
+    CHECK_OK(pe_printer_print_qr(pr, data, strlen(data)));
+    pe_printer_close(pr);
+    got = slurp(pe_test_path(3, "off/receipts.txt"));
+    snprintf(want, sizeof want, "QR %s\n", data);
+    CHECK_STR(got, want);
+    free(got);
+    CHECK(access(pe_test_path(3, "off/qr"), F_OK) != 0);
+    const char *bad[] = {"qr_png=maybe", "qr_png", "colour=red", "qr_png=on,cut=full"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cfg.options = bad[i];
+        CHECK_INT(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr), PE_EINVAL);
+    }
+    cfg.options = " qr_png=off, qr_png=on ";
+    CHECK_OK(pe_printer_open(&pe_fake_printer_ops, &cfg, &pr));
+    pe_printer_close(pr);
+}
+
 static const struct pe_test tests[] = {
     {"registry", t_registry},
     {"scanner_queue", t_scanner_queue},
@@ -574,6 +781,9 @@ static const struct pe_test tests[] = {
     {"printer_receipts_and_cut", t_printer_receipts_and_cut},
     {"printer_drawer", t_printer_drawer},
     {"printer_failure", t_printer_failure},
+    {"png_mono", t_png_mono},
+    {"qr_png", t_qr_png},
+    {"printer_qr", t_printer_qr},
     {"display_lines", t_display_lines},
     {NULL, NULL},
 };

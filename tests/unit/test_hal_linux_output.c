@@ -673,6 +673,54 @@ static void t_printer_stalled(void)
     close(t.master);
 }
 
+/* A receipt's QR code: GS ( k, the printer's own symbol, byte for byte; a payload of 300
+ * bytes needs pH (fn180's length is k + 3 = 303 = 0x012f). */
+static void t_printer_qr(void)
+{
+    const char *lp = pe_test_path(0, "lp0");
+    make_file(lp);
+    struct pe_printer *p = printer_open(lp, NULL);
+    CHECK_OK(pe_printer_print_qr(p, "posedge-qr/1|s|t", 16));
+    pe_printer_close(p);
+    static const char want[] = "\x1b@"
+                               "\x1b\x61\x01"
+                               "\x1d\x28\x6b\x04\x00\x31\x41\x32\x00"
+                               "\x1d\x28\x6b\x03\x00\x31\x43\x04"
+                               "\x1d\x28\x6b\x03\x00\x31\x45\x31"
+                               "\x1d\x28\x6b\x13\x00\x31\x50\x30"
+                               "posedge-qr/1|s|t"
+                               "\x1d\x28\x6b\x03\x00\x31\x51\x30"
+                               "\x1b\x61\x00";
+    size_t n;
+    unsigned char *got = slurp(lp, &n);
+    same_bytes(__LINE__, got, n, want, sizeof want - 1);
+    free(got);
+
+    char data[300];
+    memset(data, 'A', sizeof data);
+    make_file(lp);
+    p = printer_open(lp, "qr_module=6");
+    CHECK_OK(pe_printer_print_qr(p, data, sizeof data));
+    CHECK_INT(pe_printer_print_qr(p, data, 0), PE_EINVAL);
+    CHECK_INT(pe_printer_print_qr(p, NULL, 3), PE_EINVAL);
+    char big[PE_RECEIPT_QR_MAX];
+    memset(big, 'A', sizeof big);
+    CHECK_INT(pe_printer_print_qr(p, big, sizeof big), PE_EINVAL);
+    pe_printer_close(p);
+    got = slurp(lp, &n);
+    static const unsigned char head[] = {0x1b, '@',  0x1b, 0x61, 0x01, 0x1d, 0x28, 0x6b, 0x04,
+                                         0x00, 0x31, 0x41, 0x32, 0x00, 0x1d, 0x28, 0x6b, 0x03,
+                                         0x00, 0x31, 0x43, 0x06, 0x1d, 0x28, 0x6b, 0x03, 0x00,
+                                         0x31, 0x45, 0x31, 0x1d, 0x28, 0x6b, 0x2f, 0x01, 0x31,
+                                         0x50, 0x30};
+    CHECK_INT(n, sizeof head + sizeof data + 11);
+    if (n == sizeof head + sizeof data + 11) {
+        same_bytes(__LINE__, got, sizeof head, head, sizeof head);
+        same_bytes(__LINE__, got + sizeof head, sizeof data, data, sizeof data);
+    }
+    free(got);
+}
+
 static void t_printer_options(void)
 {
     const char *lp = pe_test_path(0, "lp0");
@@ -683,7 +731,8 @@ static void t_printer_options(void)
         "pulse_ms=1",  "pulse_ms=511",   "status=maybe",
         "cut=half",    "timeout_ms=5",   "drawer_open_level=mid",
         "baud=9600",   "parity=none",    "cols=42 colour=red",
-        "status_ms=9", "status_ms=5001",
+        "status_ms=9", "status_ms=5001", "qr_module=0",
+        "qr_module=17",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = printer_open_rc(lp, bad[i]);
@@ -865,6 +914,7 @@ static const struct pe_test tests[] = {
     {"printer_reopen", t_printer_reopen},
     {"printer_stalled", t_printer_stalled},
     {"printer_options", t_printer_options},
+    {"printer_qr", t_printer_qr},
     {"display_escpos", t_display_escpos},
     {"display_ansi", t_display_ansi},
     {"display_reopen", t_display_reopen},

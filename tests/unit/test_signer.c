@@ -18,6 +18,10 @@
  * marked record only inside an outage covered exactly by a signer_up's collective, and names the
  * seq of each forgery: a signed record turned into a marked one, a mark removed, a collective
  * with a wrong digest or range, an outage no signer_up closes.
+ *
+ * A receipt's QR code payload
+ * (store/render_qr.c) has its documented fields, is signed over all of them without using a
+ * counter, verifies with the public key alone and stops verifying when its total changes.
  */
 #include <signal.h>
 #include <sqlite3.h>
@@ -36,6 +40,8 @@
 #include "posedge/json.h"
 #include "posedge/log.h"
 #include "posedge/pki.h"
+#include "posedge/receipt.h"
+#include "posedge/report.h"
 #include "posedge/signer.h"
 #include "tests/unit/harness.h"
 
@@ -1212,6 +1218,193 @@ static void t_outage_forgeries(void)
     pe_journal_close(j);
 }
 
+/* ---- receipts' QR codes (store/render_qr.c, pe_signer_sign_receipt) ---- */
+
+/* RFC 4648 base64url without padding, decoded into out (n bytes expected): false when bad. */
+static bool unbase64url(const char *in, uint8_t *out, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (const char *p = in; *p; p++) {
+        const char *c = strchr(abc, *p);
+        if (!c)
+            return false;
+        acc = (acc << 6) | (uint32_t)(c - abc);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == n)
+                return false;
+            out[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return o == n;
+}
+
+static struct pe_render_hdr qr_hdr(const char *type)
+{
+    struct pe_render_hdr h = {.title = "Shop", .store = STORE, .terminal = TERMINAL,
+                              .operator_ = "op1", .type = type, .seq = 7,
+                              .id = "0a1b2c3d-0000-4000-8000-000000000007", .ts_ms = T0 + 7};
+    return h;
+}
+
+/* The payload field by field, signed over everything before its last '|' by the event's key
+ * without using a counter, verifying with the public key alone; any changed byte does not. */
+static void t_receipt_qr(void)
+{
+    struct pe_signer *s = open_signer(pe_test_path(0, "a.key"));
+    char hash[PE_SHA256_HEXLEN], qr[PE_RECEIPT_QR_MAX], want[PE_RECEIPT_QR_MAX];
+    uint8_t h[PE_SHA256_LEN], rs[PE_SIGNER_SIG_LEN], back[PE_SIGNER_SIG_LEN];
+    pe_sha256_2("sale 7", 6, NULL, 0, h);
+    pe_hex(h, sizeof h, hash);
+    struct pe_signature g;
+    CHECK_OK(pe_signer_sign(s, hash, &g));
+    struct pe_render_hdr hd = qr_hdr("sale");
+    cJSON *body = body_of(7);
+    size_t n = 0;
+    CHECK_OK(pe_render_qr(&hd, body, hash, &g, qr, &n));
+    snprintf(want, sizeof want, "posedge-qr/1|s001|t01|7|0a1b2c3d-0000-4000-8000-000000000007|%lld|"
+             "sale|1007|EUR|%s|%s|1|%lld", (long long)(T0 + 7), hash, g.key_id,
+             (long long)g.signed_ms);
+    CHECK_STR(qr, want);
+    CHECK_INT(n, strlen(want));
+
+    int64_t counter = pe_signer_counter(s);
+    CHECK_OK(pe_signer_sign_receipt(s, qr, n, rs));
+    CHECK_INT(pe_signer_counter(s), counter); /* the journal's counters stay gapless */
+    size_t signed_len = n;
+    CHECK_OK(pe_render_qr_seal(qr, &n, rs));
+    CHECK_INT(n, signed_len + 1 + 86);
+    CHECK_INT(strlen(qr), n);
+    CHECK(memcmp(qr, want, signed_len) == 0 && qr[signed_len] == '|');
+    CHECK(unbase64url(qr + signed_len + 1, back, sizeof back));
+    CHECK(memcmp(back, rs, sizeof rs) == 0);
+    CHECK(n < PE_RECEIPT_QR_MAX);
+
+    struct pe_signer_pub *pub = NULL;
+    CHECK_OK(pe_signer_pub_parse(pe_signer_key(s)->public_key, &pub, NULL));
+    CHECK_OK(pe_signer_verify_receipt(pub, qr, signed_len, rs));
+    /* Deterministic ECDSA: the same payload, the same signature. */
+    uint8_t rs2[PE_SIGNER_SIG_LEN];
+    CHECK_OK(pe_signer_sign_receipt(s, qr, signed_len, rs2));
+    CHECK(memcmp(rs, rs2, sizeof rs) == 0);
+    /* The total changed by one cent, or one more byte: it does not verify. */
+    char forged[PE_RECEIPT_QR_MAX];
+    memcpy(forged, qr, signed_len + 1);
+    char *tot = strstr(forged, "|1007|");
+    CHECK(tot != NULL);
+    tot[4] = '8';
+    CHECK_INT(pe_signer_verify_receipt(pub, forged, signed_len, rs), PE_EDECLINED);
+    CHECK_INT(pe_signer_verify_receipt(pub, qr, signed_len - 1, rs), PE_EDECLINED);
+    /* A receipt's signature never passes for an event's, nor is one made for another kind. */
+    char msg[PE_SIGNER_MESSAGE_MAX];
+    size_t mlen = pe_signer_message(hash, 2, T0, msg);
+    CHECK_INT(pe_signer_sign_receipt(s, msg, mlen, rs2), PE_EINVAL);
+    CHECK_INT(pe_signer_verify_receipt(pub, msg, mlen, rs), PE_EINVAL);
+    CHECK_INT(pe_signer_sign_receipt(s, "posedge-q", 9, rs2), PE_EINVAL);
+    CHECK_INT(pe_signer_sign_receipt(s, NULL, 0, rs2), PE_EINVAL);
+    /* Another key's public key does not verify it. */
+    struct pe_signer *other = open_signer(pe_test_path(1, "b.key"));
+    struct pe_signer_pub *opub = NULL;
+    CHECK_OK(pe_signer_pub_parse(pe_signer_key(other)->public_key, &opub, NULL));
+    CHECK_INT(pe_signer_verify_receipt(opub, qr, signed_len, rs), PE_EDECLINED);
+    pe_signer_pub_free(opub);
+    pe_signer_pub_free(pub);
+    pe_signer_close(other);
+    pe_signer_close(s);
+    cJSON_Delete(body);
+}
+
+/* An unsigned event (signing off, the signer down): the same fields, the last four empty, and
+ * the receipt still has its code. A void's amount is its total; a document without one leaves
+ * total and currency empty. */
+static void t_receipt_qr_unsigned(void)
+{
+    char hash[PE_SHA256_HEXLEN], qr[PE_RECEIPT_QR_MAX], want[PE_RECEIPT_QR_MAX];
+    uint8_t h[PE_SHA256_LEN];
+    pe_sha256_2("void", 4, NULL, 0, h);
+    pe_hex(h, sizeof h, hash);
+    struct pe_render_hdr hd = qr_hdr("void");
+    cJSON *body = cJSON_CreateObject();
+    CHECK_OK(pe_json_add_int(body, "amount", 250));
+    CHECK_OK(pe_json_add_str(body, "currency", "EUR"));
+    size_t n = 0;
+    CHECK_OK(pe_render_qr(&hd, body, hash, NULL, qr, &n));
+    CHECK_OK(pe_render_qr_seal(qr, &n, NULL));
+    snprintf(want, sizeof want,
+             "posedge-qr/1|s001|t01|7|0a1b2c3d-0000-4000-8000-000000000007|%lld|void|250|EUR"
+             "|%s||||",
+             (long long)(T0 + 7), hash);
+    CHECK_STR(qr, want);
+    CHECK_INT(n, strlen(want));
+    cJSON_Delete(body);
+
+    hd = qr_hdr("no_sale");
+    body = cJSON_CreateObject();
+    CHECK_OK(pe_render_qr(&hd, body, hash, NULL, qr, &n));
+    CHECK_OK(pe_render_qr_seal(qr, &n, NULL));
+    snprintf(want, sizeof want,
+             "posedge-qr/1|s001|t01|7|0a1b2c3d-0000-4000-8000-000000000007|%lld|no_sale|||%s||||",
+             (long long)(T0 + 7), hash);
+    CHECK_STR(qr, want);
+    cJSON_Delete(body);
+}
+
+/* What cannot be a payload is refused, and nothing half-made is left in out. */
+static void t_receipt_qr_refusals(void)
+{
+    char hash[PE_SHA256_HEXLEN], qr[PE_RECEIPT_QR_MAX], big[600];
+    uint8_t h[PE_SHA256_LEN];
+    pe_sha256_2("x", 1, NULL, 0, h);
+    pe_hex(h, sizeof h, hash);
+    cJSON *body = body_of(1);
+    size_t n = 0;
+    struct pe_render_hdr hd = qr_hdr("sale");
+    hd.seq = 0;
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    hd = qr_hdr("sale");
+    hd.id = NULL;
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    hd = qr_hdr("bogus");
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    hd = qr_hdr("sale");
+    CHECK_INT(pe_render_qr(&hd, body, "ABC", NULL, qr, &n), PE_EINVAL);
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, NULL), PE_EINVAL);
+    hd.store = "s|001";
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    CHECK_STR(qr, "");
+    CHECK_INT(n, 0);
+    hd.store = "s\n001";
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    hd.store = big;
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    /* The longest store id that fits still leaves room for the signature. */
+    size_t fixed = strlen("posedge-qr/1||t01|7|0a1b2c3d-0000-4000-8000-000000000007|") +
+                   strlen("1795256102007|sale|1001|EUR|") + 64 + 3;
+    size_t room = PE_RECEIPT_QR_MAX - 1 - 87 - fixed;
+    big[room] = '\0';
+    CHECK_OK(pe_render_qr(&hd, body, hash, NULL, qr, &n));
+    uint8_t rs[PE_SIGNER_SIG_LEN] = {1};
+    CHECK_OK(pe_render_qr_seal(qr, &n, rs));
+    CHECK_INT(n, PE_RECEIPT_QR_MAX - 1);
+    big[room] = 'a';
+    big[room + 1] = '\0';
+    CHECK_INT(pe_render_qr(&hd, body, hash, NULL, qr, &n), PE_EINVAL);
+    /* seal takes only what pe_render_qr made */
+    hd = qr_hdr("sale");
+    CHECK_OK(pe_render_qr(&hd, body, hash, NULL, qr, &n));
+    size_t wrong = n - 1;
+    CHECK_INT(pe_render_qr_seal(qr, &wrong, rs), PE_EINVAL);
+    wrong = 0;
+    CHECK_INT(pe_render_qr_seal(qr, &wrong, rs), PE_EINVAL);
+    cJSON_Delete(body);
+}
+
 static const struct pe_test tests[] = {
     {"key_made_once", t_key_made_once},
     {"key_refusals", t_key_refusals},
@@ -1230,6 +1423,9 @@ static const struct pe_test tests[] = {
     {"signer_down_outage", t_signer_down_outage},
     {"outage_forgeries", t_outage_forgeries},
     {"outage_under_faults", t_outage_under_faults},
+    {"receipt_qr", t_receipt_qr},
+    {"receipt_qr_unsigned", t_receipt_qr_unsigned},
+    {"receipt_qr_refusals", t_receipt_qr_refusals},
     {NULL, NULL},
 };
 

@@ -42,6 +42,7 @@ struct fx {
     struct pe_display *display;
     struct pe_payment *payment;
     struct pe_till *till;
+    struct pe_signer *signer; /* NULL: events unsigned (most tests) */
     int64_t clock;
     const struct pe_item *counted, *counted2, *weighed;
 };
@@ -63,6 +64,7 @@ static void fx_open_till(void)
         .printer = F.printer,
         .display = F.display,
         .payment = F.payment,
+        .signer = F.signer,
         .store = "s001",
         .terminal = "t01",
         .currency = "EUR",
@@ -1915,9 +1917,120 @@ static void t_closings(void)
     forge(z2, "grand_total", "0", "grand_total 0");
 }
 
+/* The QR code line of receipt #seq in receipts.txt, without "QR " (caller frees), or NULL. */
+static char *qr_of(int64_t seq)
+{
+    char *all = slurp(pe_test_path(1, "receipts.txt")), head[64];
+    snprintf(head, sizeof head, "\nQR posedge-qr/1|s001|t01|%lld|", (long long)seq);
+    char *p = strstr(all, head), *line = NULL;
+    if (p) {
+        p += 4;
+        size_t n = strcspn(p, "\n");
+        line = strndup(p, n);
+    }
+    free(all);
+    return line;
+}
+
+/* Every receipt ends with its QR code: unsigned (the last four fields empty) without a signer,
+ * signed by the event's key over everything it shows with one; a reprint carries the same. */
+static void t_receipt_qr(void)
+{
+    fx_setup();
+    open_for_trade();
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 2);
+    char *qr = qr_of(2);
+    CHECK(qr != NULL);
+    char want[64];
+    snprintf(want, sizeof want, "|sale|%lld|EUR|", (long long)F.counted->price);
+    CHECK(strstr(qr, want) != NULL);
+    CHECK(strlen(qr) > 4 && strcmp(qr + strlen(qr) - 4, "||||") == 0);
+    free(qr);
+
+    struct pe_signer_conf sc = {.key_file = pe_test_path(2, "signer.key"), .store = "s001",
+                                .terminal = "t01"};
+    char err[256];
+    CHECK_OK(pe_signer_open(pe_signer_find("software"), &sc, &F.signer, err, sizeof err));
+    till_destroy(F.till);
+    fx_open_till();
+    key_text(PE_KEY_LOGIN, "op01");
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    CHECK_INT(last_seq(), 4); /* 3: the key put in use */
+    qr = qr_of(4);
+    CHECK(qr != NULL);
+    CHECK(strstr(qr, want) != NULL);
+    char *bar = strrchr(qr, '|');
+    CHECK(bar != NULL && strlen(bar + 1) == 86);
+    const struct pe_signer_key *k = pe_signer_key(F.signer);
+    char kid[PE_SIGNER_KEY_ID_LEN + 2];
+    snprintf(kid, sizeof kid, "|%s|", k->key_id);
+    CHECK(strstr(qr, kid) != NULL);
+    /* the signature, decoded from base64url */
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t rs[PE_SIGNER_SIG_LEN];
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (const char *c = bar + 1; *c; c++) {
+        const char *at = strchr(abc, *c);
+        CHECK(at != NULL);
+        acc = (acc << 6) | (uint32_t)(at - abc);
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            CHECK(o < sizeof rs);
+            rs[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    CHECK_INT(o, sizeof rs);
+    struct pe_signer_pub *pub = NULL;
+    CHECK_OK(pe_signer_pub_parse(k->public_key, &pub, NULL));
+    CHECK_OK(pe_signer_verify_receipt(pub, qr, (size_t)(bar - qr), rs));
+    pe_signer_pub_free(pub);
+
+    /* A reprint carries the original's code, signed or not. */
+    int64_t printed = 0;
+    char type[32], why[256];
+    char *unsigned_qr = qr_of(2);
+    CHECK_OK(till_reprint(F.till, 4, &printed, type, why, sizeof why));
+    CHECK_OK(till_reprint(F.till, 2, &printed, type, why, sizeof why));
+    char *all = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK_INT(count_substr(all, qr), 2);
+    CHECK_INT(count_substr(all, unsigned_qr), 2);
+    CHECK_INT(count_substr(all, "\nQR "), 6); /* 4 events, 2 copies */
+    free(all);
+    free(unsigned_qr);
+    free(qr);
+
+    /* A signer that cannot sign receipts (a token without it, or failing): the event is signed,
+     * its code names that signature but carries none, and the receipt prints. */
+    struct pe_signer_ops no_receipts = *F.signer->ops;
+    no_receipts.sign_receipt = NULL;
+    const struct pe_signer_ops *real = F.signer->ops;
+    F.signer->ops = &no_receipts;
+    till_on_scan(F.till, F.counted->barcode);
+    key(PE_KEY_TENDER_CASH, 0, PE_KEYF_EXACT);
+    F.signer->ops = real;
+    CHECK_INT(last_seq(), 5);
+    qr = qr_of(5);
+    CHECK(qr != NULL && strstr(qr, kid) != NULL);
+    CHECK(qr[strlen(qr) - 1] == '|' && qr[strlen(qr) - 2] != '|');
+    free(qr);
+    all = slurp(pe_test_path(1, "receipts.txt"));
+    CHECK(strstr(all, "Receipt s001/t01 #5") != NULL);
+    free(all);
+    till_destroy(F.till);
+    F.till = NULL;
+    pe_signer_close(F.signer);
+    F.signer = NULL;
+}
+
 static const struct pe_test tests[] = {
     {"sale_cash_commits_then_prints", t_sale_cash_commits_then_prints},
     {"signer_down", t_signer_down},
+    {"receipt_qr", t_receipt_qr},
     {"refusals_leave_no_record", t_refusals_leave_no_record},
     {"weighed_items", t_weighed_items},
     {"card_decline_then_card_no_pan_stored", t_card_decline_then_cash_no_pan_stored},
