@@ -96,7 +96,7 @@ LAYER_USES_sim := common hal
 LAYER_USES_agent := common store hal sim
 LAYER_USES_bridge := common store hal sim
 LAYER_USES_ctl := common store hal sim
-LAYER_HEADERS_store := journal.h spool.h report.h ledger.h faultvfs.h
+LAYER_HEADERS_store := journal.h spool.h report.h ledger.h faultvfs.h archive.h
 LAYER_HEADERS_hal := hal/%
 LAYER_HEADERS_sim := sim.h
 # The layers under the programs; each program links its own archive and then these.

@@ -59,10 +59,18 @@ struct agent {
     struct enrol *enrol;           /* with mutual TLS: the certificate's enrolment and renewal */
     struct catalog_sync *catalog_sync; /* with the uplink: the catalog from the bridge */
     int64_t started_us;            /* pe_mono_us at start, for the summary */
+    int64_t archive_timer;         /* a pending agent_archive after a Z report, 0 none */
     bool restart;                  /* stop, then exit EXIT_RESTART */
     bool stop;                     /* a signal or a restart asked the loop to end */
     int stop_signal;
 };
+
+/* ---- archiver.c ---- */
+
+/* Archive and prune the closed, delivered periods older than journal.keep_days (see
+ * archiver.c), if any. Failures are logged and leave the journal as it was. Returns PE_OK or the
+ * error. */
+int agent_archive(struct agent *a);
 
 /* ---- devices.c ---- */
 

@@ -102,6 +102,12 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     STR("log_level", log_level, "info", 1, 7, "debug, info, warn or error", pe_cfg_check_log_level),
     INT("journal.max_mb", journal_max_mb, "0", 0, 1048576,
         "journal size quota in MiB (0: none); when full, sales are refused, nothing is evicted"),
+    INT("journal.keep_days", journal_keep_days, "31", 0, 36500,
+        "days of closed periods kept in the live journal: a period closed by a Z report this "
+        "much older than the newest event, and delivered to the bridge, is archived to "
+        "journal.archive_dir and pruned"),
+    STR("journal.archive_dir", journal_archive_dir, "", 0, AGENT_PATH_MAX - 1,
+        "where pruned periods are archived (docs/audit.md; \"\": <data_dir>/archive)", NULL),
     STR("signer.type", signer_type, "software", 1, PE_SIGNER_NAME_MAX - 1,
         "fiscal signer of every journal event: software (an ECDSA P-256 key made on the till), "
         "pkcs11 (a key made on a PKCS#11 token, where built) or none (unsigned; turning signing "

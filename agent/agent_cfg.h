@@ -32,6 +32,8 @@ struct agent_cfg {
     char catalog[AGENT_PATH_MAX];  /* catalog file; relative paths from the config's folder */
     char log_level[8];             /* debug, info, warn, error */
     int64_t journal_max_mb;        /* journal size quota in MiB; 0: no quota */
+    int64_t journal_keep_days;     /* closed, delivered periods kept this long, then archived */
+    char journal_archive_dir[AGENT_PATH_MAX]; /* where they go ("": <data_dir>/archive) */
     char signer_type[PE_SIGNER_NAME_MAX];  /* signer.h's implementation, or "none" */
     char signer_key_file[AGENT_PATH_MAX];  /* the software signer's key ("": data_dir's) */
     char signer_pkcs11_module[AGENT_PATH_MAX];   /* pkcs11: the PKCS#11 module */

@@ -332,10 +332,21 @@ static void on_signal(int sig, void *ctx)
     pe_loop_stop(a->loop);
 }
 
+static void archive_tick(void *ctx)
+{
+    struct agent *a = ctx;
+    a->archive_timer = 0;
+    agent_archive(a);
+}
+
 static void on_committed(void *ctx, int64_t seq, const char *id, enum pe_event_type type,
                          const cJSON *body)
 {
     struct agent *a = ctx;
+    /* A period closed: archive and prune what is now old enough, between baskets. */
+    if (type == PE_EV_Z_REPORT && !a->archive_timer &&
+        pe_loop_timer(a->loop, 0, archive_tick, a, &a->archive_timer) != PE_OK)
+        a->archive_timer = 0;
     agent_sim_committed(a, seq, id, type, body);
     uplink_kick(a->uplink);  /* only arms a timer: the receipt is not delayed */
     fleet_changed(a->fleet); /* likewise */
@@ -625,6 +636,7 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         return 1;
     }
     devices_watch(a);
+    agent_archive(a); /* what closed and was delivered while the till was down */
     if (a->cfg.mqtt_host[0] && start_link(a, password))
         return 1;
     /* Under systemd (Type=notify): ready now, and the watchdog pinged from this loop, so a

@@ -1708,6 +1708,16 @@ static int close_periods(struct pe_till *t, int64_t now)
         rc = PE_EINVAL;
     cJSON_Delete(doc);
     free(rec);
+    if (rc == PE_ENOTFOUND) {
+        /* Pruned through that Z report (journal.h): its time is the anchor's. */
+        struct pe_journal_anchor a;
+        rc = pe_journal_anchor(j, &a);
+        if (rc == PE_OK && a.seq == last_z)
+            ts = a.ts_ms;
+        else if (rc == PE_OK)
+            rc = PE_ENOTFOUND;
+        pe_journal_anchor_free(&a);
+    }
     if (rc) {
         refuse(t, "Journal error: not recorded", "the last Z report (seq %lld) unreadable: %s",
                (long long)last_z, pe_strerror(rc));

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "posedge/err.h"
+#include "posedge/event.h"
 #include "posedge/json.h"
 
 #if MBEDTLS_VERSION_MAJOR >= 3
@@ -561,5 +562,225 @@ int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *o
         return PE_EINVAL;
     memcpy(c.hash, h, PE_SHA256_HEXLEN);
     *out = c;
+    return PE_OK;
+}
+
+/* ---- checking a chain's signatures ---- */
+
+void pe_sig_group_clear(struct pe_sig_group *g)
+{
+    pe_signer_pub_free(g->pub);
+    pe_signer_collective_abort(g->acc);
+    memset(g, 0, sizeof *g);
+}
+
+int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len,
+                         char *why, size_t whylen)
+{
+    cJSON *r = NULL;
+    struct pe_signer_installed in;
+    struct pe_signer_pub *pub = NULL;
+    char w[120] = "";
+    int e = pe_json_parse(rec, len, &r, w, sizeof w);
+    if (e == PE_OK)
+        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, w,
+                                      sizeof w);
+    if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
+        snprintf(w, sizeof w, "signer_installed: public_key does not parse");
+    if (e == PE_OK) {
+        pe_signer_pub_free(g->pub);
+        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
+        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
+        g->pub = pub;
+        g->counter = 0;
+        g->seq = seq;
+    }
+    cJSON_Delete(r);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    return PE_OK;
+}
+
+/* A record marked unsigned (its outage down_seq D): a signer_down opens an outage (in a signing
+ * group, marked with its own seq), every other marked record must be inside the open one; the
+ * signer_up's collective covers them all. */
+static int check_marked(struct pe_sig_group *g, int64_t seq, int64_t mark, const char *type,
+                        bool is_down, bool is_up, const char *hash, char *why, size_t whylen)
+{
+    bool is_installed = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0;
+    if (is_down && g->down) {
+        snprintf(why, whylen, "seq %lld: signer_down inside the outage opened at seq %lld",
+                 (long long)seq, (long long)g->down);
+        return PE_ECHAIN;
+    }
+    if (is_down && (mark != seq || strcmp(g->alg, PE_SIGNER_ALG) != 0)) {
+        snprintf(why, whylen, "seq %lld: signer_down %s", (long long)seq,
+                 mark != seq ? "marked for another outage" : "with no signing key installed");
+        return PE_ECHAIN;
+    }
+    if (!is_down && !g->down) {
+        snprintf(why, whylen,
+                 "seq %lld: unsigned (marked signer down at seq %lld), but no outage of the "
+                 "signer is open",
+                 (long long)seq, (long long)mark);
+        return PE_ECHAIN;
+    }
+    if (!is_down && mark != g->down) {
+        snprintf(why, whylen,
+                 "seq %lld: marked for an outage at seq %lld, but the open one began at seq "
+                 "%lld",
+                 (long long)seq, (long long)mark, (long long)g->down);
+        return PE_ECHAIN;
+    }
+    if (is_up) {
+        snprintf(why, whylen, "seq %lld: signer_up is not signed", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_installed) {
+        snprintf(why, whylen, "seq %lld: signer_installed inside the outage opened at seq %lld",
+                 (long long)seq, (long long)g->down);
+        return PE_ECHAIN;
+    }
+    if (is_down) {
+        int e = pe_signer_collective_begin(seq, &g->acc);
+        if (e)
+            return e;
+        g->down = seq;
+    }
+    if (pe_signer_collective_add(g->acc, hash) != PE_OK) {
+        snprintf(why, whylen, "seq %lld: its hash is not 64 hex digits", (long long)seq);
+        return PE_ECHAIN;
+    }
+    g->nmarked++;
+    return PE_OK;
+}
+
+/* The signed signer_up rec of seq: its collective must cover exactly the open outage, seqs
+ * g->down to seq - 1, with their hashes' digest. Closes the outage. */
+static int check_up(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len, char *why,
+                    size_t whylen)
+{
+    cJSON *r = NULL;
+    struct pe_signer_collective got, want;
+    int e = pe_json_parse(rec, len, &r, NULL, 0);
+    if (e == PE_ENOMEM)
+        return e;
+    if (e == PE_OK)
+        e = pe_signer_collective_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &got);
+    cJSON_Delete(r);
+    pe_signer_collective_end(g->acc, &want);
+    g->acc = NULL;
+    int64_t down = g->down;
+    g->down = 0;
+    if (e) {
+        snprintf(why, whylen, "seq %lld: signer_up: its body is not a collective", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (got.first_seq != want.first_seq || got.last_seq != want.last_seq) {
+        /* Name the first unsigned seq it leaves out (or the first it claims wrongly). */
+        int64_t bad = got.first_seq != want.first_seq ? down
+                      : got.last_seq < want.last_seq ? got.last_seq + 1
+                                                     : got.last_seq;
+        snprintf(why, whylen,
+                 "seq %lld: signer_up covers seqs %lld-%lld, but the outage is seqs %lld-%lld: "
+                 "seq %lld is not covered",
+                 (long long)seq, (long long)got.first_seq, (long long)got.last_seq,
+                 (long long)want.first_seq, (long long)want.last_seq, (long long)bad);
+        return PE_ECHAIN;
+    }
+    if (strcmp(got.hash, want.hash) != 0) {
+        snprintf(why, whylen,
+                 "seq %lld: signer_up: the collective hash does not match seqs %lld-%lld",
+                 (long long)seq, (long long)want.first_seq, (long long)want.last_seq);
+        return PE_ECHAIN;
+    }
+    g->noutages++;
+    return PE_OK;
+}
+
+int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, const char *rec,
+                       size_t len, const char *hash, const void *blob, size_t bloblen,
+                       bool *verified, char *why, size_t whylen)
+{
+    struct pe_signature sig;
+    char w[96];
+    int64_t mark = 0;
+    bool is_down = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_DOWN)) == 0;
+    bool is_up = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_UP)) == 0;
+    if (verified)
+        *verified = false;
+    if (blob && pe_signature_mark_decode(blob, bloblen, &mark))
+        return check_marked(g, seq, mark, type, is_down, is_up, hash, why, whylen);
+    if (g->down && !is_up) {
+        snprintf(why, whylen,
+                 "seq %lld: %s, but the signer is down since seq %lld and no signer_up covers "
+                 "seqs %lld-%lld",
+                 (long long)seq, blob ? "signed" : "not signed", (long long)g->down,
+                 (long long)g->down, (long long)seq - 1);
+        return PE_ECHAIN;
+    }
+    if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
+        int e = pe_sig_group_install(g, seq, rec, len, why, whylen);
+        if (e)
+            return e;
+    }
+    if (is_down) {
+        snprintf(why, whylen, "seq %lld: signer_down is not marked unsigned", (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_up && !g->down) {
+        snprintf(why, whylen, "seq %lld: signer_up, but no outage of the signer is open",
+                 (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
+        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
+        return PE_ECHAIN;
+    }
+    if (strcmp(g->alg, PE_SIGNER_ALG) != 0) {
+        if (!blob)
+            return PE_OK; /* before any signer, or with signing turned off */
+        if (g->alg[0])
+            snprintf(why, whylen, "seq %lld: signed, but signing was turned off at seq %lld",
+                     (long long)seq, (long long)g->seq);
+        else
+            snprintf(why, whylen, "seq %lld: signed, but no signer_installed event comes before it",
+                     (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (!blob) {
+        snprintf(why, whylen, "seq %lld: not signed (key %.12s installed at seq %lld)",
+                 (long long)seq, g->key_id, (long long)g->seq);
+        return PE_ECHAIN;
+    }
+    if (strcmp(sig.key_id, g->key_id) != 0) {
+        snprintf(why, whylen, "seq %lld: signed by key %.12s, not by the installed key %.12s",
+                 (long long)seq, sig.key_id, g->key_id);
+        return PE_ECHAIN;
+    }
+    if (g->counter > 0 && sig.counter != g->counter + 1) {
+        snprintf(why, whylen, "seq %lld: signature counter %lld, expected %lld", (long long)seq,
+                 (long long)sig.counter, (long long)g->counter + 1);
+        return PE_ECHAIN;
+    }
+    if (pe_signer_verify(g->pub, hash, &sig) != PE_OK) {
+        snprintf(why, whylen,
+                 "seq %lld: signature does not verify (the record changed after it was signed, "
+                 "or another key signed it)",
+                 (long long)seq);
+        return PE_ECHAIN;
+    }
+    if (is_up) {
+        int e = check_up(g, seq, rec, len, why, whylen);
+        if (e)
+            return e;
+    }
+    g->counter = sig.counter;
+    if (verified)
+        *verified = true;
     return PE_OK;
 }

@@ -54,6 +54,19 @@ int ctl_catalog(int argc, char **argv);
  * certificate authority (docs/pki.md). */
 int ctl_pki(int argc, char **argv);
 
+/* posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE (ctl/archive.c): a range of a
+ * journal as an archive an auditor checks without posedge (docs/audit.md). */
+int ctl_export(int argc, char **argv);
+
+/* posedge-ctl audit FILE... [--journal DB] (ctl/archive.c): archives and a live journal
+ * verified as one history; exit 0 with a one-line summary, 1 naming the file and seq. */
+int ctl_audit(int argc, char **argv);
+
+/* posedge-ctl prune DB --through SEQ --archive-dir DIR (ctl/archive.c): archive the records up
+ * to SEQ (delivered and closed by a Z report only), read the archive back and audit it, then
+ * delete them from the live journal, which keeps an anchor (docs/audit.md). */
+int ctl_prune(int argc, char **argv);
+
 /* A count of seconds in 1..max from option opt of command cmd: 0, or -1 after saying on
  * stderr what was wrong (ctl/args.c). */
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);

@@ -11,10 +11,10 @@
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
  * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config,
- * pki and catalog.
+ * pki, catalog, export and audit.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
- * it; recover writes only the new file. Exit status: 0 success, 1 the check failed or the
+ * it; recover writes only the new file, and prune (ctl/archive.c) deletes only what it archived. Exit status: 0 success, 1 the check failed or the
  * thing asked for does not exist, 2 usage error.
  */
 #include <errno.h>
@@ -42,6 +42,9 @@ static void usage(FILE *out)
           "       posedge-ctl verify DB\n"
           "       posedge-ctl report DB --x | --z N | --month YYYY-MM | --year YYYY\n"
           "       posedge-ctl recover DAMAGED.db NEW.db\n"
+          "       posedge-ctl export DB [--from SEQ] [--to SEQ] --out FILE\n"
+          "       posedge-ctl audit FILE... [--journal DB]\n"
+          "       posedge-ctl prune DB --through SEQ --archive-dir DIR\n"
           "       posedge-ctl devkafka [--port P] [--brokers N] [--partitions N]\n"
           "       posedge-ctl reconcile --brokers B [--topic T]... JOURNAL.db...\n"
           "       posedge-ctl status --mqtt HOST:PORT --store S [--user U --password-file F]\n"
@@ -69,6 +72,14 @@ static void usage(FILE *out)
           "recover  copy the events of a damaged journal that still verify, from seq 1 up to\n"
           "         the first bad one, into a new journal and rebuild its stock, counters and\n"
           "         shift state from them; the damaged file is only read\n"
+          "export   write seq FROM..TO of a journal as an archive (docs/audit.md): its records\n"
+          "         with their signatures, the keys in force and a manifest of counts and totals\n"
+          "audit    verify archives (and --journal, the live journal after them) as one history:\n"
+          "         chain, signatures, counters and every manifest figure; exit 0 with a\n"
+          "         one-line summary, 1 naming the file and the first bad seq\n"
+          "prune    archive seq ..SEQ into DIR (only records the bridge has acknowledged as\n"
+          "         delivered and a Z report has closed), audit it, then delete them from the\n"
+          "         journal, which keeps an anchor (the last pruned seq and hash)\n"
           "devkafka librdkafka's in-memory mock cluster as a development Kafka (not for\n"
           "         production); prints bootstrap=127.0.0.1:PORT first; stdin takes down, up,\n"
           "         errors N NAME\n"
@@ -226,12 +237,21 @@ static int cmd_verify(int argc, char **argv)
             snprintf(outages + n, sizeof outages - (size_t)n,
                      ", signer down since seq %lld (not covered yet)", (long long)res.down_seq);
     }
-    printf("OK %s: %lld events, seq 1..%lld gapless, hash chain intact, head %.16s; %s%s\n", path,
-           (long long)res.count, (long long)res.last_seq, head, sigs, outages);
+    char from[96] = "1";
+    if (res.anchor_seq)
+        snprintf(from, sizeof from, "%lld", (long long)res.anchor_seq + 1);
+    printf("OK %s: %lld events, seq %s..%lld gapless%s, hash chain intact, head %.16s; %s%s\n",
+           path, (long long)res.count, from, (long long)res.last_seq,
+           res.anchor_seq ? " from the anchor (pruned before it: see docs/audit.md)" : "", head,
+           sigs, outages);
+    char skipped[96] = "";
+    if (tot.before_anchor)
+        snprintf(skipped, sizeof skipped, " (%lld more begin before the anchor: archived)",
+                 (long long)tot.before_anchor);
     printf("OK totals: perpetual total %lld (%lld records carry it), %lld month and %lld year "
-           "closings recomputed, %lld training records kept out\n",
+           "closings recomputed%s, %lld training records kept out\n",
            (long long)tot.perpetual, (long long)tot.carried, (long long)tot.months,
-           (long long)tot.years, (long long)tot.training);
+           (long long)tot.years, skipped, (long long)tot.training);
     return 0;
 }
 
@@ -531,6 +551,12 @@ int main(int argc, char **argv)
         return ctl_pki(argc - 1, argv + 1);
     if (strcmp(cmd, "catalog") == 0)
         return ctl_catalog(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return ctl_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return ctl_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "prune") == 0)
+        return ctl_prune(argc - 1, argv + 1);
     fprintf(stderr, "posedge-ctl: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

@@ -315,7 +315,17 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
             memcpy(t.hash, h, PE_SHA256_HEXLEN);
         }
     } else if (rc == SQLITE_DONE) {
+        /* Empty: the genesis value, or a journal pruned to its last record: the anchor. */
+        struct pe_journal_anchor a;
         pe_event_genesis(j->store, j->terminal, t.hash);
+        e = pe_journal_anchor(j, &a);
+        if (e == PE_OK && a.seq) {
+            t.seq = a.seq;
+            memcpy(t.hash, a.hash, sizeof t.hash);
+        }
+        if (e == PE_ECORRUPT)
+            e = damaged(j, err, errlen, "the anchor row (meta) does not parse");
+        pe_journal_anchor_free(&a);
     } else {
         e = open_fail(j, rc, "load tail", err, errlen);
     }
@@ -325,6 +335,37 @@ static int load_tail(struct pe_journal *j, char *err, size_t errlen)
         j->committed = t;
         j->sig_loaded = false; /* read again when next needed: another writer may have signed */
     }
+    return e;
+}
+
+/* Where signing stands when no live row says it (a pruned journal): the anchor's key record
+ * and counter. */
+static int anchor_signing(struct pe_journal *j, struct journal_signing *g, char *why,
+                          size_t whylen)
+{
+    struct pe_journal_anchor a;
+    int e = pe_journal_anchor(j, &a);
+    if (e || !a.key_record) {
+        pe_journal_anchor_free(&a);
+        return e;
+    }
+    cJSON *r = NULL;
+    struct pe_signer_installed in;
+    e = pe_json_parse(a.key_record, strlen(a.key_record), &r, NULL, 0);
+    if (e == PE_OK)
+        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, NULL, 0);
+    if (e == PE_OK) {
+        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
+        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
+        g->counter = a.counter;
+        g->seq = a.key_seq;
+    } else if (e != PE_ENOMEM) {
+        snprintf(why, whylen, "the anchor's key record of seq %lld does not parse",
+                 (long long)a.key_seq);
+        e = PE_ECORRUPT;
+    }
+    cJSON_Delete(r);
+    pe_journal_anchor_free(&a);
     return e;
 }
 
@@ -419,6 +460,10 @@ static int load_signing(struct pe_journal *j)
         sqlite3_reset(st);
         g.down_seq = mark;
     }
+    /* No live row says it (a pruned journal; the anchor is never inside an outage): the
+     * anchor's key record and counter. */
+    if (e == PE_OK && !g.seq)
+        e = anchor_signing(j, &g, why, sizeof why);
     if (e == PE_ECORRUPT)
         pe_error("journal.signing_unreadable", "path=\"%s\" seq=%lld type=%s why=\"%s\"",
                  j->path, (long long)g.seq, type, why);
@@ -503,12 +548,27 @@ static int check_tail(struct pe_journal *j, char *why, size_t whylen, int *sqlit
     int64_t first = last > 1 ? last - 1 : 1;
     char prev[PE_SHA256_HEXLEN] = "", hash[PE_SHA256_HEXLEN];
     sqlite3_stmt *st = NULL;
-    int64_t expect = first;
+    struct pe_journal_anchor a;
     int e = PE_OK;
 
     *sqlite_rc = SQLITE_OK;
     if (last == 0)
         return PE_OK;
+    /* A pruned journal: nothing before its anchor is here; the record after it chains from it. */
+    e = pe_journal_anchor(j, &a);
+    if (e) {
+        snprintf(why, whylen, "the anchor row (meta) does not parse");
+        return e == PE_ENOMEM ? e : PE_ECHAIN;
+    }
+    if (a.seq && first <= a.seq) {
+        first = a.seq + 1;
+        memcpy(prev, a.hash, sizeof prev);
+    }
+    bool known_prev = a.seq && first == a.seq + 1;
+    pe_journal_anchor_free(&a);
+    if (first > last)
+        return PE_OK; /* pruned to its last record: the anchor is the tail */
+    int64_t expect = first;
     int rc = sqlite3_prepare_v2(j->db, ROW_SQL " WHERE seq >= ?1 ORDER BY seq", -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto fail;
@@ -523,7 +583,8 @@ static int check_tail(struct pe_journal *j, char *why, size_t whylen, int *sqlit
         if (seq == 1)
             pe_event_genesis(j->store, j->terminal, prev);
         /* The first record checked has no known predecessor unless it is seq 1. */
-        e = check_row(j, st, seq, seq == 1 || seq > first ? prev : NULL, hash, why, whylen);
+        e = check_row(j, st, seq, seq == 1 || seq > first || known_prev ? prev : NULL, hash, why,
+                      whylen);
         if (e)
             goto finalize;
         memcpy(prev, hash, sizeof prev);
@@ -1319,235 +1380,84 @@ void pe_journal_iter_close(struct pe_journal_iter *it)
 
 /* ---- verification ---- */
 
-/* The signing group verification is in: set by each signer_installed event. */
-struct vgroup {
-    char alg[PE_SIGNER_ALG_MAX];       /* "" before any signer_installed, "none", "ES256" */
-    char key_id[PE_SIGNER_KEY_ID_LEN]; /* ES256: the installed key */
-    struct pe_signer_pub *pub;         /* its public key */
-    int64_t counter;                   /* the last counter seen in the group, 0 before any */
-    int64_t seq;                       /* the signer_installed event's seq */
-};
-
-/* An outage of the signer as verification walks it (signer.h). */
-struct voutage {
-    int64_t down;                         /* its signer_down's seq, 0 when none is open */
-    struct pe_signer_collective_acc *acc; /* over the hashes from down on */
-};
-
-/* The signer_installed record at the row st stands on: start its group. */
-static int install_group(sqlite3_stmt *st, int64_t seq, struct vgroup *g, char *why,
-                         size_t whylen)
+/* Check the signature of the row st stands on (the record of seq, hash already verified) in
+ * the signing group g (signer.h); res counts what verified. */
+static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct pe_sig_group *g,
+                     struct pe_journal_verify_result *res)
 {
+    const char *type = (const char *)sqlite3_column_text(st, 2);
     const char *rec = sqlite3_column_blob(st, 5);
     size_t len = (size_t)sqlite3_column_bytes(st, 5);
-    cJSON *r = NULL;
-    struct pe_signer_installed in;
-    char w[120] = "";
-    int e = pe_json_parse(rec, len, &r, w, sizeof w);
-    if (e == PE_ENOMEM)
-        return e;
-    if (e == PE_OK)
-        e = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &in, w,
-                                      sizeof w);
-    struct pe_signer_pub *pub = NULL;
-    if (e == PE_OK && in.public_key && (e = pe_signer_pub_parse(in.public_key, &pub, NULL)))
-        snprintf(w, sizeof w, "signer_installed: public_key does not parse");
-    if (e == PE_OK) {
-        pe_signer_pub_free(g->pub);
-        memset(g, 0, sizeof *g);
-        snprintf(g->alg, sizeof g->alg, "%s", in.alg);
-        snprintf(g->key_id, sizeof g->key_id, "%s", in.key_id ? in.key_id : "");
-        g->pub = pub;
-        g->seq = seq;
-    }
-    cJSON_Delete(r);
-    if (e == PE_ENOMEM)
-        return e;
-    if (e) {
-        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
-        return PE_ECHAIN;
-    }
-    return PE_OK;
-}
-
-/*
- * Check the signature of the row st stands on (the record of seq, hash already verified)
- * against the group, which a signer_installed row starts. res counts what verified.
- */
-static int check_up(sqlite3_stmt *st, int64_t seq, struct voutage *o,
-                    struct pe_journal_verify_result *res);
-
-static int check_sig(sqlite3_stmt *st, int64_t seq, const char *hash, struct vgroup *g,
-                     struct voutage *o, struct pe_journal_verify_result *res)
-{
-    char *why = res->why;
-    size_t whylen = sizeof res->why;
-    const char *type = (const char *)sqlite3_column_text(st, 2);
     const void *blob = sqlite3_column_blob(st, 6);
     size_t bloblen = (size_t)sqlite3_column_bytes(st, 6);
-    struct pe_signature sig;
-    char w[96];
-    int64_t mark = 0;
-    bool is_down = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_DOWN)) == 0;
-    bool is_up = type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_UP)) == 0;
-    if (blob && pe_signature_mark_decode(blob, bloblen, &mark)) {
-        /* Unsigned in an outage: a signer_down opens one (in a signing group), every other
-         * marked record must be inside the open one; the signer_up's collective covers them. */
-        if (is_down && o->down) {
-            snprintf(why, whylen, "seq %lld: signer_down inside the outage opened at seq %lld",
-                     (long long)seq, (long long)o->down);
-            return PE_ECHAIN;
-        }
-        if (is_down && (mark != seq || strcmp(g->alg, PE_SIGNER_ALG) != 0)) {
-            snprintf(why, whylen, "seq %lld: signer_down %s", (long long)seq,
-                     mark != seq ? "marked for another outage" : "with no signing key installed");
-            return PE_ECHAIN;
-        }
-        if (!is_down && !o->down) {
-            snprintf(why, whylen,
-                     "seq %lld: unsigned (marked signer down at seq %lld), but no outage of the "
-                     "signer is open",
-                     (long long)seq, (long long)mark);
-            return PE_ECHAIN;
-        }
-        if (!is_down && mark != o->down) {
-            snprintf(why, whylen,
-                     "seq %lld: marked for an outage at seq %lld, but the open one began at seq "
-                     "%lld",
-                     (long long)seq, (long long)mark, (long long)o->down);
-            return PE_ECHAIN;
-        }
-        if (is_up) {
-            snprintf(why, whylen, "seq %lld: signer_up is not signed", (long long)seq);
-            return PE_ECHAIN;
-        }
-        if (is_down) {
-            int e = pe_signer_collective_begin(seq, &o->acc);
-            if (e)
-                return e;
-            o->down = seq;
-        }
-        if (pe_signer_collective_add(o->acc, hash) != PE_OK)
-            return PE_EINVAL; /* hash was verified: cannot happen */
-        res->nmarked++;
-        return PE_OK;
+    bool verified;
+    int e = pe_sig_group_check(g, seq, type, rec, len, hash, blob, bloblen, &verified, res->why,
+                               sizeof res->why);
+    if (e)
+        return e;
+    if (g->seq == seq && strcmp(g->alg, PE_SIGNER_ALG) == 0)
+        res->ngroups++;
+    if (verified) {
+        res->nsigned++;
+        if (!res->first_signed_seq)
+            res->first_signed_seq = seq;
     }
-    if (o->down && !is_up) {
-        snprintf(why, whylen,
-                 "seq %lld: %s, but the signer is down since seq %lld and no signer_up covers "
-                 "seqs %lld-%lld",
-                 (long long)seq, blob ? "signed" : "not signed", (long long)o->down,
-                 (long long)o->down, (long long)seq - 1);
-        return PE_ECHAIN;
-    }
-    if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0) {
-        int e = install_group(st, seq, g, why, whylen);
-        if (e)
-            return e;
-        res->ngroups += strcmp(g->alg, PE_SIGNER_ALG) == 0;
-    }
-    if (is_down) {
-        snprintf(why, whylen, "seq %lld: signer_down is not marked unsigned", (long long)seq);
-        return PE_ECHAIN;
-    }
-    if (is_up && !o->down) {
-        snprintf(why, whylen, "seq %lld: signer_up, but no outage of the signer is open",
-                 (long long)seq);
-        return PE_ECHAIN;
-    }
-    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
-        snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
-        return PE_ECHAIN;
-    }
-    if (strcmp(g->alg, PE_SIGNER_ALG) != 0) {
-        if (!blob)
-            return PE_OK; /* before any signer, or with signing turned off */
-        if (g->alg[0])
-            snprintf(why, whylen, "seq %lld: signed, but signing was turned off at seq %lld",
-                     (long long)seq, (long long)g->seq);
-        else
-            snprintf(why, whylen, "seq %lld: signed, but no signer_installed event comes before it",
-                     (long long)seq);
-        return PE_ECHAIN;
-    }
-    if (!blob) {
-        snprintf(why, whylen, "seq %lld: not signed (key %.12s installed at seq %lld)",
-                 (long long)seq, g->key_id, (long long)g->seq);
-        return PE_ECHAIN;
-    }
-    if (strcmp(sig.key_id, g->key_id) != 0) {
-        snprintf(why, whylen, "seq %lld: signed by key %.12s, not by the installed key %.12s",
-                 (long long)seq, sig.key_id, g->key_id);
-        return PE_ECHAIN;
-    }
-    if (g->counter > 0 && sig.counter != g->counter + 1) {
-        snprintf(why, whylen, "seq %lld: signature counter %lld, expected %lld", (long long)seq,
-                 (long long)sig.counter, (long long)g->counter + 1);
-        return PE_ECHAIN;
-    }
-    if (pe_signer_verify(g->pub, hash, &sig) != PE_OK) {
-        snprintf(why, whylen,
-                 "seq %lld: signature does not verify (the record changed after it was signed, "
-                 "or another key signed it)",
-                 (long long)seq);
-        return PE_ECHAIN;
-    }
-    if (is_up) {
-        int e = check_up(st, seq, o, res);
-        if (e)
-            return e;
-    }
-    g->counter = sig.counter;
-    res->nsigned++;
-    if (!res->first_signed_seq)
-        res->first_signed_seq = seq;
     return PE_OK;
 }
 
-/* The signed signer_up at the row st stands on: its collective must cover exactly the open
- * outage, seqs o->down to seq - 1, with their hashes' digest. Closes the outage. */
-static int check_up(sqlite3_stmt *st, int64_t seq, struct voutage *o,
-                    struct pe_journal_verify_result *res)
+/* A pruned journal's verification starts at its anchor: prev its hash, expect the seq after it,
+ * and the signing group that of the key record it keeps (which must hash to its stated hash,
+ * be a signer_installed record and carry its own valid signature), with the anchor's counter. */
+static int verify_anchor(struct pe_journal *j, struct pe_sig_group *g, char *prev,
+                         int64_t *expect, struct pe_journal_verify_result *res)
 {
-    const char *rec = sqlite3_column_blob(st, 5);
-    size_t len = (size_t)sqlite3_column_bytes(st, 5);
-    cJSON *r = NULL;
-    struct pe_signer_collective got, want;
-    int e = pe_json_parse(rec, len, &r, NULL, 0);
-    if (e == PE_ENOMEM)
+    struct pe_journal_anchor a;
+    int e = pe_journal_anchor(j, &a);
+    if (e == PE_ECORRUPT) {
+        snprintf(res->why, sizeof res->why, "the anchor row (meta) does not parse");
+        res->bad_seq = 1;
+        return PE_ECHAIN;
+    }
+    if (e || !a.seq)
         return e;
-    if (e == PE_OK)
-        e = pe_signer_collective_parse(cJSON_GetObjectItemCaseSensitive(r, "body"), &got);
-    cJSON_Delete(r);
-    pe_signer_collective_end(o->acc, &want);
-    o->acc = NULL;
-    int64_t down = o->down;
-    o->down = 0;
-    if (e) {
-        snprintf(res->why, sizeof res->why, "seq %lld: signer_up: its body is not a collective",
-                 (long long)seq);
-        return PE_ECHAIN;
+    res->anchor_seq = a.seq;
+    res->last_seq = a.seq;
+    memcpy(prev, a.hash, PE_SHA256_HEXLEN);
+    *expect = a.seq + 1;
+    if (a.key_record) {
+        struct pe_event_meta m;
+        char h[PE_SHA256_HEXLEN], w[120] = "";
+        size_t len = strlen(a.key_record);
+        e = pe_event_verify(a.key_record, len, a.key_seq, NULL, &m, h, NULL, w, sizeof w);
+        if (e == PE_OK && (m.type != PE_EV_SIGNER_INSTALLED || strcmp(h, a.key_hash) != 0)) {
+            snprintf(w, sizeof w, "not the signer_installed record it names");
+            e = PE_ECHAIN;
+        }
+        if (e == PE_OK)
+            e = pe_sig_group_check(g, a.key_seq, pe_event_type_name(m.type), a.key_record, len, h,
+                                   a.key_sig, a.key_sig ? strlen(a.key_sig) : 0, NULL, w,
+                                   sizeof w);
+        if (e && e != PE_ENOMEM) {
+            snprintf(res->why, sizeof res->why, "anchor at seq %lld: key record of seq %lld: %s",
+                     (long long)a.seq, (long long)a.key_seq, w);
+            res->bad_seq = a.seq + 1;
+            e = PE_ECHAIN;
+        }
+        if (e == PE_OK && strcmp(g->alg, PE_SIGNER_ALG) == 0) {
+            g->counter = a.counter;
+            res->ngroups++;
+        }
     }
-    if (got.first_seq != want.first_seq || got.last_seq != want.last_seq) {
-        /* Name the first unsigned seq it leaves out (or the first it claims wrongly). */
-        int64_t bad = got.first_seq != want.first_seq ? down
-                      : got.last_seq < want.last_seq ? got.last_seq + 1
-                                                     : got.last_seq;
-        snprintf(res->why, sizeof res->why,
-                 "seq %lld: signer_up covers seqs %lld-%lld, but the outage is seqs %lld-%lld: "
-                 "seq %lld is not covered",
-                 (long long)seq, (long long)got.first_seq, (long long)got.last_seq,
-                 (long long)want.first_seq, (long long)want.last_seq, (long long)bad);
-        return PE_ECHAIN;
-    }
-    if (strcmp(got.hash, want.hash) != 0) {
-        snprintf(res->why, sizeof res->why,
-                 "seq %lld: signer_up: the collective hash does not match seqs %lld-%lld",
-                 (long long)seq, (long long)want.first_seq, (long long)want.last_seq);
-        return PE_ECHAIN;
-    }
-    res->noutages++;
-    return PE_OK;
+    pe_journal_anchor_free(&a);
+    return e;
+}
+
+int journal__reload(struct pe_journal *j)
+{
+    int e = load_tail(j, NULL, 0);
+    if (e == PE_OK && j->signer && (e = load_signing(j)) == PE_OK)
+        e = pe_signer_resume(j->signer, signer_last(j, &j->committed));
+    return e;
 }
 
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res)
@@ -1557,14 +1467,20 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
     char prev[PE_SHA256_HEXLEN], hash[PE_SHA256_HEXLEN];
     int64_t expect = 1;
     sqlite3_stmt *st = NULL;
-    struct vgroup g = {0};
-    struct voutage o = {0};
+    struct pe_sig_group g = {0};
     int e = PE_OK;
 
     pe_event_genesis(j->store, j->terminal, prev);
+    e = verify_anchor(j, &g, prev, &expect, res);
+    if (e) {
+        pe_sig_group_clear(&g);
+        return e;
+    }
     int rc = sqlite3_prepare_v2(j->db, ROW_SQL " ORDER BY seq", -1, &st, NULL);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK) {
+        pe_sig_group_clear(&g);
         return journal__fail(j, rc, "verify");
+    }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
         if (seq > expect) {
@@ -1578,7 +1494,7 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         } else {
             e = check_row(j, st, seq, prev, hash, res->why, sizeof res->why);
             if (e == PE_OK)
-                e = check_sig(st, seq, hash, &g, &o, res);
+                e = check_sig(st, seq, hash, &g, res);
         }
         if (e)
             break;
@@ -1607,9 +1523,10 @@ int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res
         res->bad_seq = expect;
     memcpy(res->alg, g.alg, sizeof res->alg);
     memcpy(res->key_id, g.key_id, sizeof res->key_id);
-    res->down_seq = o.down;
-    pe_signer_collective_abort(o.acc);
-    pe_signer_pub_free(g.pub);
+    res->nmarked = g.nmarked;
+    res->noutages = g.noutages;
+    res->down_seq = g.down;
+    pe_sig_group_clear(&g);
     sqlite3_finalize(st);
     return e;
 }

@@ -108,6 +108,10 @@ int journal__fail(struct pe_journal *j, int rc, const char *op);
 /* PE_OK when a write may run now: a transaction is open and still alive. */
 int journal__writable(const struct pe_journal *j);
 
+/* Read the tail (and, when next needed, signing) again after this handle changed the file
+ * outside an append (pruning). */
+int journal__reload(struct pe_journal *j);
+
 /* Finalize the catalog's statements (journal_catalog.c); at close. */
 void journal__catalog_close(struct pe_journal *j);
 

@@ -163,6 +163,7 @@ struct walk {
     struct zsnap *zs; /* the Z reports since the older of the two bases */
     size_t nz, capz;
     struct base month, year;
+    int64_t anchor; /* a pruned journal's anchor: the walk starts after it (0: from seq 1) */
 };
 
 static int fail(struct walk *w, int64_t seq, const char *fmt, ...)
@@ -277,6 +278,18 @@ static int closing(struct walk *w, enum pe_event_type type, int64_t seq, int64_t
     int64_t first = num(period, "first_seq"), last = num(period, "last_seq");
     struct base *b = month ? &w->month : &w->year;
     struct cum from = {0};
+    if (!b->set && w->anchor && first <= w->anchor) {
+        /* A pruned journal: the period began in the archives, whose Z reports are not here.
+         * Not recomputed; later closings go on from its end. */
+        const struct zsnap *ze = z_at(w, last);
+        b->set = true;
+        b->seq = last;
+        b->number = num(body, "number");
+        if (ze)
+            b->c = ze->c;
+        w->res->before_anchor++;
+        return PE_OK;
+    }
     if (b->set) {
         if (first != b->seq + 1)
             return fail(w, seq, "%s %s starts at seq %lld, but the last closing ended at %lld",
@@ -285,7 +298,7 @@ static int closing(struct walk *w, enum pe_event_type type, int64_t seq, int64_t
         if (num(body, "number") != b->number + 1)
             return fail(w, seq, "%s %s is number %lld after number %lld", tname, label,
                         (long long)num(body, "number"), (long long)b->number);
-    } else if (first != 1) {
+    } else if (first != 1 && first != w->anchor + 1) {
         /* The first closing of a journal that had Z reports before closings existed. */
         const struct zsnap *z0 = z_at(w, first - 1);
         if (!z0)
@@ -360,7 +373,14 @@ int pe_totals_verify(struct pe_journal *j, struct pe_totals_result *res)
     struct walk w = {.res = res};
     struct pe_journal_iter *it = NULL;
     struct pe_journal_rec r;
-    int rc = pe_journal_iter_open(j, 1, NULL, &it);
+    struct pe_journal_anchor an;
+    int rc = pe_journal_anchor(j, &an);
+    /* A pruned journal goes on from the total its anchor keeps. */
+    w.running = an.perpetual_total;
+    w.anchor = an.seq;
+    pe_journal_anchor_free(&an);
+    if (rc == PE_OK)
+        rc = pe_journal_iter_open(j, 1, NULL, &it);
     while (rc == PE_OK && (rc = pe_journal_iter_next(it, &r)) == PE_OK) {
         enum pe_event_type type;
         if (pe_event_type_parse(r.type, &type) != PE_OK)

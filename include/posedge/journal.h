@@ -327,14 +327,18 @@ struct pe_journal_verify_result {
     int64_t first_signed_seq;           /* 0 when none is signed */
     char key_id[PE_SIGNER_KEY_ID_LEN];  /* the last group's key ("" none) */
     char alg[PE_SIGNER_ALG_MAX];        /* the last group's alg ("" never signed) */
+    int64_t anchor_seq;                 /* a pruned journal's anchor: checked from seq+1 */
     int64_t nmarked;  /* records stored unsigned in outages of the signer (signer.h) */
     int64_t noutages; /* outages closed by a signer_up whose collective verified */
     int64_t down_seq; /* an outage still open at the end: its signer_down (0: none) */
 };
 
 /*
- * Verify the whole chain from seq 1: every record is canonical JSON with all fields, seq is
- * gapless and matches its row, id and hash match their columns, prev links and hashes match.
+ * Verify the whole chain from seq 1 (from its anchor in a pruned journal: the chain from the
+ * anchor's hash, the signatures from the key record the anchor keeps, whose own signature and
+ * hash are checked, and counters from the anchor's): every record is canonical JSON with all
+ * fields, seq is gapless and matches its row, id and hash match their columns, prev links and
+ * hashes match.
  * And the signatures (signer.h): a signer_installed event starts a group (its key_id must be
  * that of its public_key); from there on every record up to the next signer_installed is signed
  * by that key, with a signature that verifies over its hash, counter and time, and a counter
@@ -344,9 +348,54 @@ struct pe_journal_verify_result {
  * an outage: from a signer_down (marked with its own seq, in a signing group) to the signed
  * signer_up that closes it, whose collective must cover exactly those seqs with their hashes'
  * digest; a signed record, or a signer_installed, inside an outage is an error, and so is a
- * signer_up outside one. An outage still open at the end is reported in down_seq.
+ * signer_up outside one. An outage still open at the end is reported in down_seq. (These checks
+ * are pe_sig_group_check's, signer.h, which posedge-ctl audit applies to archives too.)
  * Returns PE_OK when intact, PE_ECHAIN (res->bad_seq/why say where) otherwise, PE_EIO.
  */
 int pe_journal_verify(struct pe_journal *j, struct pe_journal_verify_result *res);
+
+/* ---- pruning (journal_prune.c) ----
+ *
+ * A pruned journal starts after its anchor: the last pruned record's seq, hash and signature
+ * counter, and the signer_installed record in force there, kept in the meta table so that the
+ * live journal verifies on its own from it (pe_journal_verify) and continues the archives that
+ * hold what was pruned (posedge-ctl audit, docs/audit.md). */
+struct pe_journal_anchor {
+    int64_t seq;                     /* the last pruned record; 0: never pruned */
+    char hash[PE_SHA256_HEXLEN];     /* its hash: the prev of record seq+1 */
+    int64_t counter;                 /* its signature's counter, 0 when unsigned */
+    int64_t key_seq;                 /* the signer_installed record in force at seq; 0: none */
+    char key_hash[PE_SHA256_HEXLEN]; /* its hash */
+    char *key_record;                /* its canonical bytes (NUL-terminated), owned */
+    char *key_sig;                   /* its sig column, owned; NULL when unsigned */
+    int64_t perpetual_total;         /* the perpetual total (report.h) after record seq */
+    int64_t ts_ms;                   /* record seq's event time (a Z report's: its period) */
+};
+
+/* The journal's anchor into *out (zero when never pruned; pe_journal_anchor_free after).
+ * Errors: PE_ECORRUPT (the anchor row does not parse), PE_ENOMEM, PE_EIO. */
+int pe_journal_anchor(struct pe_journal *j, struct pe_journal_anchor *out);
+
+/* Free what an anchor owns and zero it; NULL is a no-op. */
+void pe_journal_anchor_free(struct pe_journal_anchor *a);
+
+/*
+ * Delete the records up to and including seq through from the live journal, making through the
+ * anchor, in one transaction. The caller must have made the archive of those records durable first
+ * and passes the hash of through as archived (archived_hash): the prune refuses when the journal's
+ * record differs. It refuses (why says which) a seq that is not in the live journal (PE_ERANGE),
+ * one the bridge has not acknowledged as delivered, that no Z report at or after it closes, or that
+ * is inside an outage of the signer (a record marked unsigned: an anchor never holds an open
+ * outage) (PE_ESTATE), and a record that is not the archived one (PE_ECHAIN). The sale lines of
+ * pruned sales go too (a pruned sale cannot be returned against). Errors also PE_ESTATE (read-only,
+ * or inside a transaction), the journal's write errors.
+ */
+int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived_hash,
+                     char *why, size_t whylen);
+
+/* The checks of pe_journal_prune that need no archive (in the live journal, delivered, closed
+ * by a Z report, not inside an outage of the signer), for a caller to run before it writes the archive. Errors as pe_journal_prune's
+ * (PE_ERANGE, PE_ESTATE with why), PE_ECORRUPT, PE_EIO. */
+int pe_journal_prunable(struct pe_journal *j, int64_t through, char *why, size_t whylen);
 
 #endif

@@ -78,6 +78,8 @@ struct pe_totals_result {
     int64_t months, years;    /* month_close and year_close records recomputed */
     int64_t bad_seq;          /* the first record whose figures are wrong (0: none) */
     char why[160];            /* what is wrong with it */
+    int64_t before_anchor;    /* closings of a pruned journal whose period began before its
+                                 anchor: not recomputed (their Z reports are archived) */
 };
 
 /*
@@ -86,7 +88,9 @@ struct pe_totals_result {
  * later one must), the grand_total of X and Z reports, and each month_close and year_close
  * (its period and seq range, its Z reports, counts, amounts and perpetual total). Run it on a
  * journal whose chain pe_journal_verify found intact. Errors: PE_ECHAIN (res->bad_seq and
- * res->why name the record), PE_EIO, PE_ENOMEM.
+ * res->why name the record), PE_EIO, PE_ENOMEM. A pruned journal is walked from its anchor:
+ * the perpetual total goes on from the anchor's, and a closing whose period began at or before
+ * the anchor is counted in before_anchor instead of recomputed.
  */
 int pe_totals_verify(struct pe_journal *j, struct pe_totals_result *res);
 

@@ -390,4 +390,50 @@ int pe_signer_collective_body(const struct pe_signer_collective *c, cJSON **out)
  * Errors: PE_EINVAL. */
 int pe_signer_collective_parse(const cJSON *body, struct pe_signer_collective *out);
 
+/* ---- checking a chain's signatures, record by record ----
+ *
+ * What every verifier of a chain does with the signatures (the journal's verify, posedge-ctl
+ * audit of archives): one group state, fed every record in seq order after its hash and chain
+ * checked. A signer_installed record starts a group; from there on each record up to the next
+ * signer_installed must carry a signature by that key that verifies over its hash, counter and
+ * time, its counter one above the previous record's (the installing record's is the first).
+ * Before any signer_installed, and after one that turned signing off, records are unsigned.
+ * Outages of the signer (signer down, above) are checked here too: a record marked unsigned is
+ * accepted only inside an outage (from a signer_down marked with its own seq, in a signing
+ * group, to the signed signer_up whose collective covers exactly its seqs with their hashes'
+ * digest); a signed record or a signer_installed inside an outage is an error, and so is a
+ * signer_up outside one. An outage still open after the last record is the caller's to report
+ * (down), not an error. */
+
+/* The signing group a verifier is in; zero it to start before any signer_installed. */
+struct pe_sig_group {
+    char alg[PE_SIGNER_ALG_MAX];       /* "" before any signer_installed, "none", "ES256" */
+    char key_id[PE_SIGNER_KEY_ID_LEN]; /* ES256: the installed key */
+    struct pe_signer_pub *pub;         /* its public key, owned (pe_sig_group_clear) */
+    int64_t counter;                   /* the last counter seen in the group, 0 before any */
+    int64_t seq;                       /* the signer_installed event's seq */
+    int64_t down;                         /* an outage open: its signer_down's seq (0: none) */
+    struct pe_signer_collective_acc *acc; /* the collective over the outage so far, owned */
+    int64_t nmarked;                      /* records seen marked unsigned in outages */
+    int64_t noutages;                     /* outages closed by a signer_up that verified */
+};
+
+/* Start the group of the signer_installed record rec (len bytes, already verified canonical) of
+ * seq; the group's counter is 0 until its first signature (the outage fields and counts stay).
+ * Errors: PE_ECHAIN (why: "seq N: ..."
+ * naming the bad field), PE_ENOMEM. */
+int pe_sig_group_install(struct pe_sig_group *g, int64_t seq, const char *rec, size_t len,
+                         char *why, size_t whylen);
+
+/* Check the record rec of seq and type (its hash already verified) with its signature (the sig
+ * column's bytes; sig NULL: unsigned), installing its group first when it is a signer_installed
+ * record. *verified (may be NULL) says whether a signature verified. Errors: PE_ECHAIN (why:
+ * "seq N: ..."), PE_ENOMEM. */
+int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, const char *rec,
+                       size_t len, const char *hash, const void *sig, size_t siglen,
+                       bool *verified, char *why, size_t whylen);
+
+/* Free the group's key and outage and zero it; the group may be used again. */
+void pe_sig_group_clear(struct pe_sig_group *g);
+
 #endif

@@ -11,7 +11,11 @@
  * The applied catalog's tables change only inside a transaction (a rollback or a failed write
  * at any point leaves them as they were), a barcode belongs to one item, the stage keeps what
  * it is given across a reopen, and a journal of schema 1 is migrated when opened for writing
- * and still read, catalog-less, when opened read-only.
+ * and still read, catalog-less, when opened read-only. Pruning deletes only delivered records
+ * closed by a Z report and still the archived ones, moves the anchor with the deletion in one
+ * transaction (a failed write or sync at any point, with or without a crash after it, leaves the
+ * old anchor and every record, or the new anchor and the rest), and the journal verifies,
+ * reopens with its tail check and takes appends from its anchor, even pruned to its last record.
  */
 #include <signal.h>
 #include <sqlite3.h>
@@ -1496,6 +1500,189 @@ static void t_catalog_faults(void)
     pe_journal_close(j);
 }
 
+/* ---- pruning ---- */
+
+#define PRUNE_EVENTS 10
+#define PRUNE_Z 6
+
+/* Events 1..PRUNE_EVENTS, a Z report at PRUNE_Z, all delivered. */
+static void make_prune_template(const char *path)
+{
+    struct pe_journal *j = open_j(path, STORE, TERMINAL, false);
+    for (int i = 1; i <= PRUNE_EVENTS; i++)
+        append_one(j, i, i == PRUNE_Z ? PE_EV_Z_REPORT : PE_EV_SALE, 0);
+    pe_journal_close(j);
+}
+
+static void hash_of(struct pe_journal *j, int64_t seq, char out[PE_SHA256_HEXLEN])
+{
+    struct pe_journal_iter *it = NULL;
+    struct pe_journal_rec r;
+    CHECK_OK(pe_journal_iter_open(j, seq, NULL, &it));
+    CHECK_OK(pe_journal_iter_next(it, &r));
+    CHECK_INT(r.seq, seq);
+    memcpy(out, r.hash, PE_SHA256_HEXLEN);
+    pe_journal_iter_close(it);
+}
+
+/* The journal holds seq first..last after the anchor first-1, and verifies from it. */
+static void check_pruned(struct pe_journal *j, int64_t first, int64_t last)
+{
+    struct pe_journal_verify_result r;
+    struct pe_journal_anchor a;
+    int64_t seq;
+    int rc = pe_journal_verify(j, &r);
+    if (rc)
+        pe_test_fail(__FILE__, __LINE__, "verify: %s bad_seq=%lld why=%s", pe_errname(rc),
+                     (long long)r.bad_seq, r.why);
+    CHECK_INT(r.anchor_seq, first - 1);
+    CHECK_INT(r.count, last - first + 1);
+    CHECK_INT(r.last_seq, last);
+    CHECK_OK(pe_journal_anchor(j, &a));
+    CHECK_INT(a.seq, first - 1);
+    pe_journal_anchor_free(&a);
+    CHECK_OK(pe_journal_last(j, &seq, NULL, NULL));
+    CHECK_INT(seq, last);
+}
+
+static void t_prune(void)
+{
+    const char *path = pe_test_path(0, "prune.db");
+    char h[PE_SHA256_HEXLEN], why[200];
+    make_prune_template(path);
+    struct pe_journal *j = open_j(path, NULL, NULL, false);
+    hash_of(j, PRUNE_Z, h);
+    /* Not delivered, then the open period, then not the archived record: refused, kept. */
+    CHECK_INT(pe_journal_prune(j, PRUNE_Z, h, why, sizeof why), PE_ESTATE);
+    CHECK(strstr(why, "not delivered") != NULL);
+    CHECK_OK(pe_journal_uplink_set(j, PRUNE_EVENTS, PRUNE_EVENTS));
+    CHECK_INT(pe_journal_prune(j, PRUNE_Z + 1, h, why, sizeof why), PE_ESTATE);
+    CHECK(strstr(why, "open period") != NULL);
+    CHECK_INT(pe_journal_prune(j, PRUNE_Z - 1, h, why, sizeof why), PE_ECHAIN);
+    CHECK_INT(pe_journal_prune(j, PRUNE_EVENTS + 1, h, why, sizeof why), PE_ERANGE);
+    verify_ok(j, PRUNE_EVENTS);
+    /* Through the Z report: the rest verifies from the anchor, also after a checked reopen. */
+    CHECK_OK(pe_journal_prune(j, PRUNE_Z, h, why, sizeof why));
+    check_pruned(j, PRUNE_Z + 1, PRUNE_EVENTS);
+    CHECK_INT(pe_journal_prune(j, PRUNE_Z, h, why, sizeof why), PE_ERANGE);
+    char *rec = NULL;
+    size_t len;
+    CHECK_INT(pe_journal_get(j, 1, &rec, &len), PE_ENOTFOUND);
+    pe_journal_close(j);
+    j = open_j(path, NULL, NULL, true);
+    check_pruned(j, PRUNE_Z + 1, PRUNE_EVENTS);
+    /* Appends continue the chain; a second period closes and goes, to the last record. */
+    append_one(j, PRUNE_EVENTS + 1, PE_EV_SALE, 0);
+    append_one(j, PRUNE_EVENTS + 2, PE_EV_Z_REPORT, 0);
+    CHECK_OK(pe_journal_uplink_set(j, PRUNE_EVENTS + 2, PRUNE_EVENTS + 2));
+    hash_of(j, PRUNE_EVENTS + 2, h);
+    CHECK_OK(pe_journal_prune(j, PRUNE_EVENTS + 2, h, why, sizeof why));
+    check_pruned(j, PRUNE_EVENTS + 3, PRUNE_EVENTS + 2); /* empty: the anchor is the tail */
+    pe_journal_close(j);
+    j = open_j(path, NULL, NULL, true);
+    check_pruned(j, PRUNE_EVENTS + 3, PRUNE_EVENTS + 2);
+    append_one(j, PRUNE_EVENTS + 3, PE_EV_SALE, 0);
+    check_pruned(j, PRUNE_EVENTS + 3, PRUNE_EVENTS + 3);
+    pe_journal_close(j);
+    /* An edited anchor breaks the chain at the record after it. */
+    raw_sql(path, "UPDATE meta SET value = replace(value, '\"hash\":\"', '\"hash\":\"0') "
+                  "WHERE key = 'anchor'");
+    j = open_j(path, NULL, NULL, false);
+    struct pe_journal_verify_result r;
+    CHECK(pe_journal_verify(j, &r) == PE_ECHAIN);
+    pe_journal_close(j);
+}
+
+/* Fail the nth write or sync of a prune, then close (or, crash: kill -9); the file must hold
+ * the old anchor and every record, or the new anchor and the rest. Returns whether it triggered
+ * and sets *pruned. */
+static bool prune_fault(const char *tpl, const char *path, enum pe_fault_op op, int err,
+                        int64_t nth, bool crash, bool *pruned)
+{
+    remove_db(path);
+    copy_file(tpl, path);
+    int report[2];
+    CHECK(pipe(report) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        close(report[0]);
+        struct pe_journal *j = open_fault(path);
+        char h[PE_SHA256_HEXLEN], why[200];
+        hash_of(j, PRUNE_Z, h);
+        pe_faultvfs_arm(op, nth, err, false);
+        int rc = pe_journal_prune(j, PRUNE_Z, h, why, sizeof why);
+        char ok = pe_faultvfs_failures() > 0 ? 't' : 'n';
+        pe_faultvfs_disarm();
+        if (rc != PE_OK && !expected_failure(rc, op, err))
+            ok = 'x';
+        if (write(report[1], &ok, 1) != 1)
+            _exit(1);
+        if (!crash) {
+            pe_journal_close(j);
+            _exit(0);
+        }
+        for (;;)
+            pause();
+    }
+    close(report[1]);
+    char ok = 0;
+    CHECK(read(report[0], &ok, 1) == 1);
+    close(report[0]);
+    if (crash)
+        CHECK(kill(pid, SIGKILL) == 0);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(ok != 'x');
+    struct pe_journal *j = open_j(path, NULL, NULL, true);
+    struct pe_journal_anchor a;
+    CHECK_OK(pe_journal_anchor(j, &a));
+    *pruned = a.seq == PRUNE_Z;
+    if (*pruned)
+        check_pruned(j, PRUNE_Z + 1, PRUNE_EVENTS);
+    else
+        verify_ok(j, PRUNE_EVENTS);
+    pe_journal_anchor_free(&a);
+    pe_journal_close(j);
+    return ok == 't';
+}
+
+static void t_prune_faults(void)
+{
+    const char *tpl = pe_test_path(0, "prune-template.db");
+    const char *path = pe_test_path(1, "prune-work.db");
+    CHECK_OK(pe_faultvfs_register());
+    make_prune_template(tpl);
+    struct pe_journal *j = open_j(tpl, NULL, NULL, false);
+    CHECK_OK(pe_journal_uplink_set(j, PRUNE_EVENTS, PRUNE_EVENTS));
+    pe_journal_close(j);
+    pe_log_set_level(PE_LOG_OFF);
+    static const struct {
+        enum pe_fault_op op;
+        int err;
+    } kinds[] = {{PE_FAULT_WRITE, PE_EFULL}, {PE_FAULT_WRITE, PE_EIO}, {PE_FAULT_SYNC, PE_EIO}};
+    int64_t points = 0, pruned_after = 0;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (int crash = 0; crash <= 1; crash++) {
+            int64_t nth;
+            for (nth = 1; nth <= 200; nth++) {
+                bool pruned;
+                if (!prune_fault(tpl, path, kinds[k].op, kinds[k].err, nth, crash, &pruned)) {
+                    CHECK(pruned); /* no fault: the prune happened */
+                    break;
+                }
+                points++;
+                pruned_after += pruned;
+            }
+            CHECK(nth > 1 && nth <= 200);
+        }
+    }
+    pe_log_set_level(PE_LOG_INFO);
+    printf("    # prune: %lld fault points, pruned anyway after %lld\n", (long long)points,
+           (long long)pruned_after);
+}
+
 static const struct pe_test tests[] = {
     {"create_reopen", t_create_reopen},
     {"catalog_tables", t_catalog_tables},
@@ -1523,6 +1710,8 @@ static const struct pe_test tests[] = {
     {"fault_sync_full", t_fault_sync_full},
     {"fault_sync_eio", t_fault_sync_eio},
     {"fault_sticky", t_fault_sticky},
+    {"prune", t_prune},
+    {"prune_faults", t_prune_faults},
     {NULL, NULL},
 };
 
