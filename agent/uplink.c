@@ -234,7 +234,7 @@ static int build(struct uplink *u, int64_t from, int64_t max, size_t *len, int64
         memcpy(u->buf + *len, r.record, r.len);
         *len += r.len;
         if (r.sig) {
-            u->buf[(*len)++] = '\t';
+            u->buf[(*len)++] = PE_EVENTS_SIG_SEP;
             memcpy(u->buf + *len, r.sig, r.siglen);
             *len += r.siglen;
         }

@@ -434,6 +434,7 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
     }
     pe_json_add_int(d, "terminals", b->nterms);
     pe_json_add_int(d, "dead", b->st.dead);
+    pe_json_add_int(d, "events_format", PE_EVENTS_FORMAT);
     add_signing(b, d);
     add_cert(b, d, now_ms);
     add_crl(b, d, now_ms);
@@ -818,7 +819,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
-        const char *tab = e > p ? memchr(p, '\t', (size_t)(e - p)) : NULL;
+        const char *tab = e > p ? memchr(p, PE_EVENTS_SIG_SEP, (size_t)(e - p)) : NULL;
         if (tab && tab + 1 == e)
             dead_letter(b, topic, p, (size_t)(e - p), "a tab without a signature after it");
         else if (e > p)
