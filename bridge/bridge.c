@@ -1081,6 +1081,25 @@ static void on_recovered(void *ctx, const char *store, const char *terminal, int
     int64_t mark = seq > t->saved ? seq : t->saved;
     wm_init(&t->done, mark);
     t->produced = mark;
+    if (t->spooled > was_spooled && t->sig.counter > 0) {
+        /* The spool jumped past records it never judged (it was lost or restored from an old
+         * copy): their counters are unknown, so the till's next signature starts the count
+         * again, as the first of a group does. */
+        t->sig.counter = 0;
+        if (b->in_txn) {
+            t->sig_dirty = true;
+        } else {
+            char key[2 * PE_ID_MAX + 8], *doc = NULL;
+            sig_key(t, key, sizeof key);
+            int e = sigcheck_till_save(&t->sig, &doc);
+            if (e == PE_OK)
+                e = pe_spool_meta_put(b->spool, key, doc, pe_time_now_ms());
+            free(doc);
+            if (e)
+                pe_error("bridge.sig_state", "store=%s terminal=%s err=%s", store, terminal,
+                         pe_errname(e));
+        }
+    }
     if (t->spooled != was_spooled || t->saved != was_delivered)
         pe_info("bridge.recovered",
                 "store=%s terminal=%s kafka=%lld spooled=%lld->%lld delivered=%lld->%lld", store,

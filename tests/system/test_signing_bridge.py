@@ -216,6 +216,9 @@ def signatures_travel_and_forgeries_go_to_dead_letters():
         check(state["signing"]["rejected_tills"] == [
             {"terminal": "t01", "rejected": len(forged), "last_reason": "missing_signature",
              "last_seq": n + len(forged)}], "per till: %s" % state["signing"])
+        st = run([CTL, "status", "--mqtt", mqtt.addr, "--store", "s001"], check_rc=0).stdout
+        check(" sig_rejected=%d sig_rejected.t01=%d:missing_signature@%d " % (
+            len(forged), len(forged), n + len(forged)) in st, "posedge-ctl status: %s" % st)
         log = bridge.logtext()
         check(log.count("event=bridge.sig_rejected ") == len(forged), "each refusal logged")
         # A restart keeps the till's key and counts (the spool holds them).
