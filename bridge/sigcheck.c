@@ -149,7 +149,7 @@ int sigcheck_record(const struct sigcheck_till *t, int64_t seq, const char *type
 {
     memset(v, 0, sizeof *v);
     v->counter = t->counter;
-    struct pe_signature s;
+    struct pe_signature s = {0};
     char w[96] = "";
     enum sig_form f = sig_form(sig, siglen, &s, w, sizeof w);
     if (f == SIG_MALFORMED)

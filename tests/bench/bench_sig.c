@@ -55,7 +55,7 @@ int main(int argc, char **argv)
     }
     int64_t t0 = pe_mono_us();
     for (long i = 0; i < n && !rc; i++) {
-        struct pe_signature sig;
+        struct pe_signature sig = {0};
         rc = pe_signer_sign(s, recs[i].hash, &sig);
         if (rc == PE_OK && !(recs[i].siglen = pe_signature_encode(&sig, recs[i].sig)))
             rc = PE_ERANGE;
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
         rc = pe_signer_pub_parse(pe_signer_key(s)->public_key, &pub, kid);
     int64_t t2 = pe_mono_us(), last = 0;
     for (long i = 0; i < n && !rc; i++) {
-        struct pe_signature sig;
+        struct pe_signature sig = {0};
         rc = pe_signature_decode(recs[i].sig, recs[i].siglen, &sig, NULL, 0);
         if (rc == PE_OK && (strcmp(sig.key_id, kid) != 0 || sig.counter != last + 1))
             rc = PE_ECHAIN;
