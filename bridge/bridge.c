@@ -630,6 +630,8 @@ static int check_sig(struct bridge *b, struct term *t, const struct pe_event_met
     return rc;
 }
 
+/* One line: the record (line, len) and its signature (sig, siglen; NULL: none) after the tab
+ * that follows it. A dead letter made here carries the whole line as it came. */
 static void intake_record(struct bridge *b, const char *topic, const char *store,
                           const char *terminal, const char *line, size_t len, const char *sig,
                           size_t siglen)
@@ -638,22 +640,23 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
     char hash[PE_SHA256_HEXLEN], why[200], reason[320];
     cJSON *rec = NULL;
     const char *prev = NULL;
+    size_t whole = sig ? (size_t)(sig + siglen - line) : len;
     b->st.received++;
     int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
     if (rc) {
-        dead_letter(b, topic, line, len, why);
+        dead_letter(b, topic, line, whole, why);
         goto done;
     }
     if (strcmp(m.store, store) != 0 || strcmp(m.terminal, terminal) != 0) {
         snprintf(reason, sizeof reason, "seq %lld: record of %s/%s on the topic of %s/%s",
                  (long long)m.seq, m.store, m.terminal, store, terminal);
-        dead_letter(b, topic, line, len, reason);
+        dead_letter(b, topic, line, whole, reason);
         goto done;
     }
     pe_json_get_str(rec, "prev", &prev);
     struct term *t = term_find(b, store, terminal, true);
     if (!t) {
-        dead_letter(b, topic, line, len, "too many terminals for one bridge");
+        dead_letter(b, topic, line, whole, "too many terminals for one bridge");
         goto done;
     }
     open_txn(b);
@@ -702,7 +705,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
                  "seq %lld: does not continue the spooled chain of %s/%s (seq regression or "
                  "broken prev)",
                  (long long)m.seq, store, terminal);
-        dead_letter(b, topic, line, len, reason);
+        dead_letter(b, topic, line, whole, reason);
         break;
     case PE_EFULL:
         b->st.full++;
