@@ -304,30 +304,3 @@ int sigcheck_till_load(struct sigcheck_till *t, const char *doc, char *why, size
         sigcheck_till_clear(t);
     return e;
 }
-
-void sigcheck_till_state(const struct sigcheck_till *t, cJSON *obj)
-{
-    cJSON *s = cJSON_AddObjectToObject(obj, "signing");
-    if (!s)
-        return;
-    if (t->alg[0])
-        cJSON_AddStringToObject(s, "alg", t->alg);
-    else
-        cJSON_AddNullToObject(s, "alg");
-    if (t->pub)
-        cJSON_AddStringToObject(s, "key_id", t->key_id);
-    else
-        cJSON_AddNullToObject(s, "key_id");
-    pe_json_add_int(s, "counter", t->counter);
-    pe_json_add_int(s, "keys", t->keys);
-    pe_json_add_int(s, "verified", t->verified);
-    pe_json_add_int(s, "unsigned", t->unsigned_);
-    pe_json_add_int(s, "rejected", t->rejected);
-    if (t->last_reason[0]) {
-        cJSON_AddStringToObject(s, "last_reason", t->last_reason);
-        pe_json_add_int(s, "last_seq", t->last_seq);
-    } else {
-        cJSON_AddNullToObject(s, "last_reason");
-        cJSON_AddNullToObject(s, "last_seq");
-    }
-}

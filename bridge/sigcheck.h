@@ -106,8 +106,4 @@ int sigcheck_till_save(const struct sigcheck_till *t, char **out);
  * PE_ENOMEM. */
 int sigcheck_till_load(struct sigcheck_till *t, const char *doc, char *why, size_t whylen);
 
-/* Add t's public state to obj: "signing":{"alg","key_id","counter","verified","unsigned",
- * "rejected","last_reason","last_seq"}. */
-void sigcheck_till_state(const struct sigcheck_till *t, cJSON *obj);
-
 #endif
