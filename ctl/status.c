@@ -102,6 +102,7 @@
 #define QUIET_MS 300                /* quiet this long after the probe: all is in */
 #define HOST_MAX 256    /* --mqtt host */
 #define WORD_MAX 16     /* a state word as printed ("online", "spool_full") */
+#define REASON_MAX 32   /* a refusal reason of the bridge's signature check ("missing_signature") */
 #define VERSION_MAX 24  /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
 #define DEVICES_MAX 160 /* the DEVICES column */
 
@@ -539,7 +540,7 @@ static void put_signing(const cJSON *sg)
         if (pe_json_get_str(t, "terminal", &term) != PE_OK || !pe_event_id_valid(term, 1) ||
             pe_json_get_int(t, "rejected", &k) != PE_OK ||
             pe_json_get_str(t, "last_reason", &why) != PE_OK ||
-            !word_of(why, WORD_MAX, LOWER) || pe_json_get_int(t, "last_seq", &seq) != PE_OK)
+            !word_of(why, REASON_MAX, LOWER) || pe_json_get_int(t, "last_seq", &seq) != PE_OK)
             continue;
         printf(" sig_rejected.%s=%lld:%s@%lld", term, (long long)k, why, (long long)seq);
     }
