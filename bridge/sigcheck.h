@@ -51,12 +51,15 @@ const char *sigcheck_reason_name(enum sigcheck_reason r);
 
 #define SIGCHECK_WHY_MAX 200
 
+/* A till's public key, parsed once for verifying (OpenSSL's libcrypto, see sigcheck.c). */
+struct sigcheck_key;
+
 /* One till's signing state and counts. Zeroed is a till that never installed a key. */
 struct sigcheck_till {
     char alg[PE_SIGNER_ALG_MAX];       /* "" never installed, "ES256", "none" (turned off) */
     char key_id[PE_SIGNER_KEY_ID_LEN]; /* ES256: the installed key */
     char *public_key;                  /* ES256: its PEM (owned) */
-    struct pe_signer_pub *pub;         /* ES256: parsed (owned; the per-till cache) */
+    struct sigcheck_key *pub;          /* ES256: parsed (owned; the per-till cache) */
     int64_t counter;                   /* the last counter under key_id, 0 before any */
     int64_t installed_seq;             /* seq of the signer_installed in force, 0 none */
     int64_t verified;                  /* records whose signature verified */
@@ -77,7 +80,7 @@ struct sigcheck_verdict {
     char alg[PE_SIGNER_ALG_MAX];  /* install: "ES256" or "none" */
     char key_id[PE_SIGNER_KEY_ID_LEN];
     char *public_key;             /* install of a key: owned until sigcheck_apply */
-    struct pe_signer_pub *pub;    /* likewise */
+    struct sigcheck_key *pub;     /* likewise */
 };
 
 /*
