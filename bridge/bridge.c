@@ -348,12 +348,13 @@ static void add_signing(const struct bridge *b, cJSON *d)
     cJSON *s = cJSON_AddObjectToObject(d, "signing");
     if (!s)
         return;
-    int64_t verified = 0, unsigned_ = 0, rejected = 0, keyed = 0;
+    int64_t verified = 0, unsigned_ = 0, unverified = 0, rejected = 0, keyed = 0;
     cJSON *tills = cJSON_CreateArray();
     for (int i = 0; i < b->nterms; i++) {
         const struct term *t = &b->terms[i];
         verified += t->sig.verified;
         unsigned_ += t->sig.unsigned_;
+        unverified += t->sig.unverified;
         rejected += t->sig.rejected;
         keyed += t->sig.pub != NULL;
         if (!t->sig.rejected || !tills)
@@ -370,6 +371,7 @@ static void add_signing(const struct bridge *b, cJSON *d)
     pe_json_add_int(s, "keyed", keyed);
     pe_json_add_int(s, "verified", verified);
     pe_json_add_int(s, "unsigned", unsigned_);
+    pe_json_add_int(s, "unverified", unverified);
     pe_json_add_int(s, "rejected", rejected);
     if (tills)
         cJSON_AddItemToObject(s, "rejected_tills", tills);

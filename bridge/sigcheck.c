@@ -250,8 +250,12 @@ int sigcheck_record(const struct sigcheck_till *t, int64_t seq, const char *type
     if (!keyed) {
         if (f != SIG_ES256)
             return PE_OK; /* a till without a key: unsigned, counted */
-        return refuse(v, SIGCHECK_UNKNOWN_KEY, seq, "signed by key %.12s, but %s", s.key_id,
-                      t->alg[0] ? "the till turned signing off" : "the till installed no key");
+        if (!t->alg[0]) {
+            v->unverified = true; /* its signer_installed never came here: as unsigned */
+            return PE_OK;
+        }
+        return refuse(v, SIGCHECK_UNKNOWN_KEY, seq, "signed by key %.12s, but the till turned "
+                      "signing off", s.key_id);
     }
     if (f == SIG_MARKED)
         return PE_OK; /* the till's signer was down: unsigned, marked so, counted */
@@ -284,6 +288,8 @@ void sigcheck_apply(struct sigcheck_till *t, int64_t seq, struct sigcheck_verdic
         t->last_seq = seq;
     } else if (v->verified) {
         t->verified++;
+    } else if (v->unverified) {
+        t->unverified++;
     } else {
         t->unsigned_++;
     }
@@ -336,6 +342,8 @@ int sigcheck_till_save(const struct sigcheck_till *t, char **out)
     if (!e)
         e = pe_json_add_int(d, "unsigned", t->unsigned_);
     if (!e)
+        e = pe_json_add_int(d, "unverified", t->unverified);
+    if (!e)
         e = pe_json_add_int(d, "rejected", t->rejected);
     if (!e)
         e = pe_json_add_int(d, "keys", t->keys);
@@ -364,6 +372,7 @@ int sigcheck_till_load(struct sigcheck_till *t, const char *doc, char *why, size
         pe_json_get_int(d, "installed_seq", &t->installed_seq) ||
         pe_json_get_int(d, "verified", &t->verified) ||
         pe_json_get_int(d, "unsigned", &t->unsigned_) ||
+        pe_json_get_int(d, "unverified", &t->unverified) ||
         pe_json_get_int(d, "rejected", &t->rejected) || pe_json_get_int(d, "keys", &t->keys) ||
         pe_json_get_str(d, "last_reason", &last) || pe_json_get_int(d, "last_seq", &t->last_seq) ||
         strlen(alg) >= sizeof t->alg || strlen(last) >= sizeof t->last_reason) {

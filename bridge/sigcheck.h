@@ -11,6 +11,10 @@
  * above the last, and a signature that verifies over the record's hash (signer.h); a record the
  * till marked unsigned ({"alg":"none",...}: its signer was down) passes, counted. A till that
  * never installed a key (or turned signing off) sends unsigned records, which pass, counted.
+ * A signed record of a till whose signer_installed the bridge never saw (its spool was made
+ * anew, or the key was installed through an older bridge) passes unverified, counted: refusing
+ * it would protect nothing, since an unsigned record of such a till passes. Once the bridge
+ * knows a key, every record is held to it.
  *
  * The invariant: sigcheck_record only judges, and changes nothing; sigcheck_apply moves the
  * till's state on once the record is stored, so a record that is not stored (a failed
@@ -64,6 +68,7 @@ struct sigcheck_till {
     int64_t installed_seq;             /* seq of the signer_installed in force, 0 none */
     int64_t verified;                  /* records whose signature verified */
     int64_t unsigned_;                 /* records accepted unsigned (no key, or marked) */
+    int64_t unverified;                /* records accepted signed by a key never seen installed */
     int64_t rejected;                  /* records refused */
     int64_t keys;                      /* keys installed (signer_installed of a key accepted) */
     char last_reason[24];              /* the last refusal's reason ("" none) */
@@ -75,6 +80,7 @@ struct sigcheck_verdict {
     enum sigcheck_reason reason;  /* SIGCHECK_OK: accepted */
     char why[SIGCHECK_WHY_MAX];   /* "<reason>: seq N: ..." for a refusal, for the dead letter */
     bool verified;                /* accepted with a signature that verified */
+    bool unverified;              /* accepted signed, its key unknown (no key installed) */
     int64_t counter;              /* the till's last counter after this record */
     bool install;                 /* the record puts alg (and a key) in use */
     char alg[PE_SIGNER_ALG_MAX];  /* install: "ES256" or "none" */

@@ -406,7 +406,8 @@ def bridge_state_document():
         check(last["spooled_bytes"] == 0 and last["oldest_pending_ts"] is None
               and last["oldest_pending_age_s"] is None, "%s" % last)
         check(last["events_format"] == 2 and last["signing"] == {
-            "keyed": 1, "verified": n, "unsigned": 0, "rejected": 0, "rejected_tills": []},
+            "keyed": 1, "verified": n, "unsigned": 0, "unverified": 0, "rejected": 0,
+            "rejected_tills": []},
             "every record of the till verified: %s" % last["signing"])
         docs = [d for _, d in w.docs()]
         busy = [d for d in docs if d["pending"] > 0]
