@@ -55,7 +55,7 @@ PKG_LIBS := sqlite3 libcjson mbedcrypto
 # images (libqrencode, zlib; see SIM below) are in every sysroot of a board with the fake
 # devices, as its test build draws them (one sysroot serves all of a board's variants).
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev \
+            libavro-dev libcurl4-openssl-dev libssl-dev \
             $(if $(filter fake,$(HAL_DIRS)),libqrencode-dev zlib1g-dev)
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
@@ -76,8 +76,9 @@ LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
 KAFKA_LIBS := -lrdkafka
-# The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry).
-AVRO_LIBS := -lavro -lcurl
+# The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry); its signature
+# check: OpenSSL's libcrypto (bridge/sigcheck.c).
+AVRO_LIBS := -lavro -lcurl -lcrypto
 
 # ---- The layers ----------------------------------------------------------------------------
 # common -> store | hal -> sim -> agent | bridge | ctl. A layer is a top-level directory and one
@@ -221,6 +222,10 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(call obj,tests/unit/harness.c) \
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(BASE_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS)
+# bench_sig times the bridge's own signature check (bridge/sigcheck.c).
+$(BUILD)/bench/bench_sig: $(call obj,tests/bench/bench_sig.c) $(call lib,bridge) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 
 # The layer order, checked (scripts/layers.sh): every include of every layer's files (all of
 # them, built on this board or not), and the undefined symbols of the archives built.

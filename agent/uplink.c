@@ -195,7 +195,9 @@ static void resend_tick(void *ctx)
 }
 
 /* Fill u->buf with records from..(at most) from+max-1, joined by '\n', within batch_bytes
- * (a first record larger than that goes alone). *n gets the count (0 at the journal's end). */
+ * (a first record larger than that goes alone). A signed record's line is the record, a tab
+ * and its sig column (docs/protocol.md, "Event lines"). *n gets the count (0 at the journal's
+ * end). */
 static int build(struct uplink *u, int64_t from, int64_t max, size_t *len, int64_t *n)
 {
     struct pe_journal_iter *it;
@@ -212,7 +214,7 @@ static int build(struct uplink *u, int64_t from, int64_t max, size_t *len, int64
             rc = PE_ECORRUPT;
             break;
         }
-        size_t need = *len + (*n ? 1 : 0) + r.len;
+        size_t need = *len + (*n ? 1 : 0) + r.len + (r.sig ? 1 + r.siglen : 0);
         if (*n && need > (size_t)u->o.batch_bytes)
             break;
         if (need > u->cap) {
@@ -231,6 +233,11 @@ static int build(struct uplink *u, int64_t from, int64_t max, size_t *len, int64
             u->buf[(*len)++] = '\n';
         memcpy(u->buf + *len, r.record, r.len);
         *len += r.len;
+        if (r.sig) {
+            u->buf[(*len)++] = PE_EVENTS_SIG_SEP;
+            memcpy(u->buf + *len, r.sig, r.siglen);
+            *len += r.siglen;
+        }
         (*n)++;
     }
     pe_journal_iter_close(it);

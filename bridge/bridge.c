@@ -32,6 +32,7 @@
 #include "bridge/flow.h"
 #include "bridge/output.h"
 #include "bridge/profile.h"
+#include "bridge/sigcheck.h"
 #include "bridge/telemetry.h"
 #include "posedge/clock.h"
 #include "posedge/err.h"
@@ -65,6 +66,8 @@ struct term {
     int64_t acked_delivered;
     int64_t refused; /* a seq the producer refused (too large for Kafka): the till waits */
     bool dirty;      /* records added in the open transaction */
+    struct sigcheck_till sig; /* its signing state, as of the open transaction */
+    bool sig_dirty;           /* sig changed in the open transaction (saved before commit) */
 };
 
 /* What a state document says that counts as a change (everything but times and rates). */
@@ -80,6 +83,7 @@ struct state_key {
     int64_t pending;
     int64_t pending_bytes;
     int64_t dead;
+    int64_t sig_rejected; /* records whose signature check failed, all tills */
     bool crl_due; /* the CRL is close to (or past) its next update */
     int64_t signed_, refused; /* the enrolment signer's counts */
 };
@@ -113,6 +117,7 @@ struct bridge {
     int64_t hk_rounds;
     char state_topic[PE_TOPIC_MAX];
     struct bridge_stats st;
+    int64_t sig_rejected; /* records refused by the signature check since the start */
 
     /* the state document */
     int64_t started_ms;          /* wall clock at create */
@@ -142,6 +147,31 @@ static void plan_persist(struct bridge *b);
 
 /* ---- terminals ---- */
 
+/* The spool's metadata key of a till's signing state (sigcheck.h). */
+static void sig_key(const struct term *t, char *out, size_t len)
+{
+    snprintf(out, len, "sig/%s/%s", t->store, t->terminal);
+}
+
+/* The till's signing state as the spool last committed it (none: a till never seen signing). */
+static void sig_load(struct bridge *b, struct term *t)
+{
+    char key[2 * PE_ID_MAX + 8], why[120];
+    char *doc = NULL;
+    sig_key(t, key, sizeof key);
+    sigcheck_till_clear(&t->sig);
+    t->sig_dirty = false;
+    int rc = pe_spool_meta_get(b->spool, key, &doc);
+    if (rc == PE_OK && (rc = sigcheck_till_load(&t->sig, doc, why, sizeof why)) != PE_OK)
+        pe_error("bridge.sig_state", "store=%s terminal=%s err=%s why=\"%s\" (its key is known "
+                 "again at its next signer_installed)", t->store, t->terminal, pe_errname(rc),
+                 rc == PE_EPARSE ? why : "");
+    else if (rc && rc != PE_ENOTFOUND)
+        pe_error("bridge.sig_state", "store=%s terminal=%s err=%s", t->store, t->terminal,
+                 pe_errname(rc));
+    free(doc);
+}
+
 static struct term *term_find(struct bridge *b, const char *store, const char *terminal,
                               bool create)
 {
@@ -161,6 +191,7 @@ static struct term *term_find(struct bridge *b, const char *store, const char *t
         wm_init(&t->done, st.delivered);
     }
     t->acked_spooled = t->acked_delivered = -1;
+    sig_load(b, t);
     return t;
 }
 
@@ -207,6 +238,7 @@ static void state_key(const struct bridge *b, const char *word, const struct pe_
     out->pending = ss->pending;
     out->pending_bytes = ss->pending_bytes;
     out->dead = b->st.dead;
+    out->sig_rejected = b->sig_rejected;
     out->crl_due = b->crl_due;
     bridge_enrol_counts(b->enrol, &out->signed_, &out->refused);
 }
@@ -309,6 +341,42 @@ static void add_crl(struct bridge *b, cJSON *d, int64_t now_ms)
     cJSON_AddBoolToObject(c, "warning", b->crl_due);
 }
 
+/* "signing": the tills' signatures as checked at intake, totals over the tills the bridge
+ * knows, and each till whose records were refused with its count and last reason. */
+static void add_signing(const struct bridge *b, cJSON *d)
+{
+    cJSON *s = cJSON_AddObjectToObject(d, "signing");
+    if (!s)
+        return;
+    int64_t verified = 0, unsigned_ = 0, unverified = 0, rejected = 0, keyed = 0;
+    cJSON *tills = cJSON_CreateArray();
+    for (int i = 0; i < b->nterms; i++) {
+        const struct term *t = &b->terms[i];
+        verified += t->sig.verified;
+        unsigned_ += t->sig.unsigned_;
+        unverified += t->sig.unverified;
+        rejected += t->sig.rejected;
+        keyed += t->sig.pub != NULL;
+        if (!t->sig.rejected || !tills)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            continue;
+        cJSON_AddStringToObject(o, "terminal", t->terminal);
+        pe_json_add_int(o, "rejected", t->sig.rejected);
+        cJSON_AddStringToObject(o, "last_reason", t->sig.last_reason);
+        pe_json_add_int(o, "last_seq", t->sig.last_seq);
+        cJSON_AddItemToArray(tills, o);
+    }
+    pe_json_add_int(s, "keyed", keyed);
+    pe_json_add_int(s, "verified", verified);
+    pe_json_add_int(s, "unsigned", unsigned_);
+    pe_json_add_int(s, "unverified", unverified);
+    pe_json_add_int(s, "rejected", rejected);
+    if (tills)
+        cJSON_AddItemToObject(s, "rejected_tills", tills);
+}
+
 /* The bridge's state document (docs/protocol.md, "The bridge's state"), malloc'd. */
 static char *state_doc(struct bridge *b, const char *word, const struct pe_spool_stats *ss,
                        const struct output_kafka *k, int64_t now_ms, int64_t now_mono)
@@ -368,6 +436,8 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
     }
     pe_json_add_int(d, "terminals", b->nterms);
     pe_json_add_int(d, "dead", b->st.dead);
+    pe_json_add_int(d, "events_format", PE_EVENTS_FORMAT);
+    add_signing(b, d);
     add_cert(b, d, now_ms);
     add_crl(b, d, now_ms);
     if (b->enrol)
@@ -466,6 +536,27 @@ static void dead_letter(struct bridge *b, const char *topic, const void *data, s
         pe_error("bridge.dead_letter_lost", "err=%s reason=\"%s\"", pe_errname(rc), reason);
 }
 
+/* Every till's signing state changed in the open transaction, into it: the spool then holds
+ * the records and the state that judged them, or neither. */
+static int save_sigs(struct bridge *b)
+{
+    int64_t now = pe_time_now_ms();
+    for (int i = 0; i < b->nterms; i++) {
+        struct term *t = &b->terms[i];
+        if (!t->sig_dirty)
+            continue;
+        char key[2 * PE_ID_MAX + 8], *doc = NULL;
+        sig_key(t, key, sizeof key);
+        int rc = sigcheck_till_save(&t->sig, &doc);
+        if (rc == PE_OK)
+            rc = pe_spool_meta_set(b->spool, key, doc, now);
+        free(doc);
+        if (rc)
+            return rc;
+    }
+    return PE_OK;
+}
+
 static void commit_now(void *ctx)
 {
     struct bridge *b = ctx;
@@ -473,9 +564,18 @@ static void commit_now(void *ctx)
     if (!b->in_txn)
         return;
     b->in_txn = false;
-    int rc = pe_spool_commit(b->spool);
+    int rc = save_sigs(b);
+    if (rc)
+        pe_spool_rollback(b->spool);
+    else
+        rc = pe_spool_commit(b->spool);
     for (int i = 0; i < b->nterms; i++) {
         struct term *t = &b->terms[i];
+        if (t->sig_dirty) {
+            if (rc)
+                sig_load(b, t); /* back to what the spool holds */
+            t->sig_dirty = false;
+        }
         if (!t->dirty)
             continue;
         t->dirty = false;
@@ -512,35 +612,79 @@ static void open_txn(struct bridge *b)
     }
 }
 
+/* Judge the record's signature when it is the till's next one (a duplicate or a gap is not
+ * stored, and never judged twice); *checked says it was, and rejected (when not NULL) why it
+ * goes to the dead-letter topic instead of the fiscal ones. */
+static int check_sig(struct bridge *b, struct term *t, const struct pe_event_meta *m,
+                     const char *prev, const char *hash, const cJSON *rec, const char *sig,
+                     size_t siglen, struct sigcheck_verdict *v, bool *checked)
+{
+    int64_t spooled = 0;
+    char tail[PE_SHA256_HEXLEN];
+    *checked = false;
+    memset(v, 0, sizeof *v);
+    if (pe_spool_next(b->spool, t->store, t->terminal, &spooled, tail) != PE_OK ||
+        m->seq != spooled + 1 || !prev || strcmp(prev, tail) != 0)
+        return PE_OK;
+    int rc = sigcheck_record(&t->sig, m->seq, pe_event_type_name(m->type), rec, hash, sig,
+                             siglen, v);
+    *checked = rc == PE_OK;
+    return rc;
+}
+
+/* One line: the record (line, len) and its signature (sig, siglen; NULL: none) after the tab
+ * that follows it. A dead letter made here carries the whole line as it came. */
 static void intake_record(struct bridge *b, const char *topic, const char *store,
-                          const char *terminal, const char *line, size_t len)
+                          const char *terminal, const char *line, size_t len, const char *sig,
+                          size_t siglen)
 {
     struct pe_event_meta m;
     char hash[PE_SHA256_HEXLEN], why[200], reason[320];
     cJSON *rec = NULL;
     const char *prev = NULL;
+    size_t whole = sig ? (size_t)(sig + siglen - line) : len;
     b->st.received++;
     int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
     if (rc) {
-        dead_letter(b, topic, line, len, why);
+        dead_letter(b, topic, line, whole, why);
         goto done;
     }
     if (strcmp(m.store, store) != 0 || strcmp(m.terminal, terminal) != 0) {
         snprintf(reason, sizeof reason, "seq %lld: record of %s/%s on the topic of %s/%s",
                  (long long)m.seq, m.store, m.terminal, store, terminal);
-        dead_letter(b, topic, line, len, reason);
+        dead_letter(b, topic, line, whole, reason);
         goto done;
     }
     pe_json_get_str(rec, "prev", &prev);
     struct term *t = term_find(b, store, terminal, true);
     if (!t) {
-        dead_letter(b, topic, line, len, "too many terminals for one bridge");
+        dead_letter(b, topic, line, whole, "too many terminals for one bridge");
         goto done;
     }
     open_txn(b);
     if (!b->in_txn)
         goto done;
-    rc = pe_spool_add(b->spool, &m, prev, hash, line, len);
+    struct sigcheck_verdict v;
+    bool checked = false;
+    if ((rc = check_sig(b, t, &m, prev, hash, rec, sig, siglen, &v, &checked)) != PE_OK) {
+        pe_error("bridge.sig_check_failed", "err=%s (the till sends it again)", pe_errname(rc));
+        goto done;
+    }
+    const char *rejected = checked && v.reason != SIGCHECK_OK ? v.why : NULL;
+    rc = pe_spool_add_signed(b->spool, &m, prev, hash, line, len, sig, siglen, rejected);
+    if (rc == PE_OK && checked) {
+        sigcheck_apply(&t->sig, m.seq, &v);
+        t->sig_dirty = true;
+        if (rejected) {
+            b->sig_rejected++;
+            pe_warn("bridge.sig_rejected",
+                    "store=%s terminal=%s seq=%lld reason=\"%s\" (stored and acknowledged; it goes "
+                    "to %s, never to the fiscal topics)",
+                    store, terminal, (long long)m.seq, rejected, b->cfg.topic_dlq);
+            plan_state(b);
+        }
+    }
+    sigcheck_verdict_free(&v);
     switch (rc) {
     case PE_OK:
         b->st.stored++;
@@ -563,7 +707,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
                  "seq %lld: does not continue the spooled chain of %s/%s (seq regression or "
                  "broken prev)",
                  (long long)m.seq, store, terminal);
-        dead_letter(b, topic, line, len, reason);
+        dead_letter(b, topic, line, whole, reason);
         break;
     case PE_EFULL:
         b->st.full++;
@@ -674,12 +818,18 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
         dead_letter(b, topic, payload, len, reason);
         return;
     }
+    /* A line is a record, or a record, a tab and its signature (docs/protocol.md, "Event
+     * lines"): a canonical record never holds a raw tab. */
     const char *p = payload, *end = p + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
-        if (e > p)
-            intake_record(b, topic, store, terminal, p, (size_t)(e - p));
+        const char *tab = e > p ? memchr(p, PE_EVENTS_SIG_SEP, (size_t)(e - p)) : NULL;
+        if (tab && tab + 1 == e)
+            dead_letter(b, topic, p, (size_t)(e - p), "a tab without a signature after it");
+        else if (e > p)
+            intake_record(b, topic, store, terminal, p, (size_t)((tab ? tab : e) - p),
+                          tab ? tab + 1 : NULL, tab ? (size_t)(e - tab - 1) : 0);
         p = e + 1;
     }
 }
@@ -742,6 +892,8 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
         .ts_ms = r->ts_ms,
         .rec = r->record,
         .len = r->len,
+        .sig = r->sig,
+        .rejected = r->rejected,
     };
     int rc = profile_map_event(u->b->sinks, &ev, pe_time_now_ms(), &u->b->pout);
     if (rc == PE_OK)
@@ -934,6 +1086,25 @@ static void on_recovered(void *ctx, const char *store, const char *terminal, int
     int64_t mark = seq > t->saved ? seq : t->saved;
     wm_init(&t->done, mark);
     t->produced = mark;
+    if (t->spooled > was_spooled && t->sig.counter > 0) {
+        /* The spool jumped past records it never judged (it was lost or restored from an old
+         * copy): their counters are unknown, so the till's next signature starts the count
+         * again, as the first of a group does. */
+        t->sig.counter = 0;
+        if (b->in_txn) {
+            t->sig_dirty = true;
+        } else {
+            char key[2 * PE_ID_MAX + 8], *doc = NULL;
+            sig_key(t, key, sizeof key);
+            int e = sigcheck_till_save(&t->sig, &doc);
+            if (e == PE_OK)
+                e = pe_spool_meta_put(b->spool, key, doc, pe_time_now_ms());
+            free(doc);
+            if (e)
+                pe_error("bridge.sig_state", "store=%s terminal=%s err=%s", store, terminal,
+                         pe_errname(e));
+        }
+    }
     if (t->spooled != was_spooled || t->saved != was_delivered)
         pe_info("bridge.recovered",
                 "store=%s terminal=%s kafka=%lld spooled=%lld->%lld delivered=%lld->%lld", store,
@@ -1197,6 +1368,8 @@ destroy_output:
 stop_sinks:
     profile_set_destroy(b->sinks);
 close_spool:
+    for (int i = 0; i < b->nterms; i++)
+        sigcheck_till_clear(&b->terms[i].sig);
     pe_spool_close(b->spool);
 free_bridge:
     pe_secret_wipe(password, sizeof password);
@@ -1228,6 +1401,8 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     output_destroy(b->out);
     profile_out_free(&b->pout);
     profile_set_destroy(b->sinks);
+    for (int i = 0; i < b->nterms; i++)
+        sigcheck_till_clear(&b->terms[i].sig);
     pe_spool_close(b->spool);
     bridge_enrol_destroy(b->enrol);
     free(b);

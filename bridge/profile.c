@@ -221,7 +221,17 @@ int profile_map_event(struct profile_set *ps, const struct profile_event *ev0, i
         ev.doc = doc;
     int rc = PE_OK;
     int64_t late_ms = now_ms - ev.ts_ms;
-    for (int i = 0; i < ps->n; i++) {
+    if (ev.rejected) {
+        /* Refused at intake (a forged or wrongly signed record): to the dead letters only. */
+        rc = profile_out_add(out, cfg->topic_dlq, (void *)ev.rec, ev.len, false);
+        if (rc == PE_OK) {
+            struct profile_slot *s = &out->slots[out->n - 1];
+            s->dead = true;
+            snprintf(s->reason, sizeof s->reason, "%s", ev.rejected);
+            out->dead++;
+        }
+    }
+    for (int i = 0; !ev.rejected && i < ps->n; i++) {
         struct profile_sink *sk = &ps->sinks[i];
         const struct bridge_sink *k = sk->conf;
         const char *pname = sk->ops->name;
@@ -300,7 +310,8 @@ static void finish(struct profile_out *out, const struct profile_event *ev)
         if (s->dead) {
             r->h[n++] = (struct output_header){"reason", s->reason};
             r->h[n++] = (struct output_header){"topic", source_topic};
-            r->h[n++] = (struct output_header){"sink", s->sink};
+            if (s->sink)
+                r->h[n++] = (struct output_header){"sink", s->sink};
         }
         r->h[n++] = (struct output_header){"id", ev->id};
         r->h[n++] = (struct output_header){"type", ev->type};
@@ -313,6 +324,8 @@ static void finish(struct profile_out *out, const struct profile_event *ev)
             r->h[n++] = (struct output_header){"late", "true"};
             r->h[n++] = (struct output_header){"lateness_s", s->lateness};
         }
+        if (ev->sig)
+            r->h[n++] = (struct output_header){"posedge-sig", ev->sig};
         r->nh = n;
     }
 }

@@ -56,6 +56,12 @@ struct profile_event {
     const char *rec;           /* the canonical record */
     size_t len;                /* its length */
     const cJSON *doc;          /* rec parsed (profile_map_event parses it when a sink needs it) */
+    const char *sig;           /* its signature as the till sent it (NUL-terminated JSON), NULL:
+                                * none; every record of the event carries it as the header
+                                * posedge-sig */
+    const char *rejected;      /* NULL, or why the intake's signature check refused it: then the
+                                * event maps to one dead letter with that reason, and no sink
+                                * sees it */
 };
 
 /* The records made of one event so far (opaque outside profile.c but for recs and n). */

@@ -43,10 +43,13 @@
  *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown|REFUSAL
  *     [kafka_refused=NAME] kafka_brokers=UP/ALL kafka_mode=MODE last_delivered=AGE drain_eps=R
  *     oldest_pending=AGE
- *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N cert_days=N crl_days=N crl=due
+ *     quota.CLASS=USED/LIMIT|none... terminals=N dead=N
+ *     [sig_rejected=N sig_rejected.TERMINAL=N:REASON@SEQ...] cert_days=N crl_days=N crl=due
  *     version=V uptime=AGE state_age=AGE
  *
- * on one line; REFUSAL is what Kafka refuses the bridge when its document says so (auth_failed,
+ * on one line; sig_rejected appears when the bridge's signature check refused records (and per
+ * till its count, last reason and that record's seq); REFUSAL is what Kafka refuses the bridge
+ * when its document says so (auth_failed,
  * tls_failed, topic_not_authorized with the topic as kafka_refused, ...); cert_days, crl_days
  * and crl=due appear when the bridge uses TLS and watches a CRL (crl=due when its next update
  * is less than two days away). pending and spooled_bytes (what older bridges published, with
@@ -99,6 +102,7 @@
 #define QUIET_MS 300                /* quiet this long after the probe: all is in */
 #define HOST_MAX 256    /* --mqtt host */
 #define WORD_MAX 16     /* a state word as printed ("online", "spool_full") */
+#define REASON_MAX 32   /* a refusal reason of the bridge's signature check ("missing_signature") */
 #define VERSION_MAX 24  /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
 #define DEVICES_MAX 160 /* the DEVICES column */
 
@@ -521,6 +525,27 @@ static void put_since(const char *name, const cJSON *obj, const char *key, int64
     printf(" %s=%s", name, age);
 }
 
+/* The bridge's signature check, when it refused records: sig_rejected=N, then per till
+ * sig_rejected.TERMINAL=N:LAST_REASON@SEQ. */
+static void put_signing(const cJSON *sg)
+{
+    int64_t n = 0;
+    if (!cJSON_IsObject(sg) || pe_json_get_int(sg, "rejected", &n) != PE_OK || n <= 0)
+        return;
+    printf(" sig_rejected=%lld", (long long)n);
+    const cJSON *tills = cJSON_GetObjectItemCaseSensitive(sg, "rejected_tills");
+    for (const cJSON *t = cJSON_IsArray(tills) ? tills->child : NULL; t; t = t->next) {
+        const char *term = NULL, *why = NULL;
+        int64_t k = 0, seq = 0;
+        if (pe_json_get_str(t, "terminal", &term) != PE_OK || !pe_event_id_valid(term, 1) ||
+            pe_json_get_int(t, "rejected", &k) != PE_OK ||
+            pe_json_get_str(t, "last_reason", &why) != PE_OK ||
+            !word_of(why, REASON_MAX, LOWER) || pe_json_get_int(t, "last_seq", &seq) != PE_OK)
+            continue;
+        printf(" sig_rejected.%s=%lld:%s@%lld", term, (long long)k, why, (long long)seq);
+    }
+}
+
 /* The bridge's line (docs/protocol.md, "The bridge's state"); see the file's comment. */
 static void print_bridge(const struct bridge_state *b, int64_t now)
 {
@@ -581,6 +606,7 @@ static void print_bridge(const struct bridge_state *b, int64_t now)
     }
     put_member("terminals", doc, "terminals");
     put_member("dead", doc, "dead");
+    put_signing(cJSON_GetObjectItemCaseSensitive(doc, "signing"));
     const cJSON *cert = cJSON_GetObjectItemCaseSensitive(doc, "cert");
     const cJSON *crl = cJSON_GetObjectItemCaseSensitive(doc, "crl");
     if (cJSON_IsObject(cert))

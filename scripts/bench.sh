@@ -16,7 +16,11 @@
 #     one record per message (tests/bench/bench_mqtt.c); drain events/s from a 1,000,000-event
 #     spool into Kafka as a ratio of raw librdkafka produces/s of the same messages with the
 #     same properties (tests/bench/bench_kafka.c); that backlog's end-to-end time and the
-#     bridge's peak RSS while draining it
+#     bridge's peak RSS while draining it; and the bridge's signature check per record (decode,
+#     key and counter, ECDSA P-256 verify with libcrypto and the till's key parsed once:
+#     tests/bench/bench_sig.c) in records/s as a ratio of that intake's events/s (above 1: the
+#     check keeps up with the intake on one core; its own time per record is 1/ratio of the
+#     intake's), with mbedTLS's verify rate and the till's signing rate beside it
 #   - MQTT over mutual TLS, against the store broker as posedge-ctl broker-config writes it (a
 #     second mosquitto: its TLS listener with client certificates from a store CA made here, and
 #     its plaintext lab listener with password logins, the store's ACL on both): raw QoS 1
@@ -31,7 +35,7 @@
 #     changes, as a ratio of a raw Kafka + MQTT round trip on the same brokers
 #     (tests/bench/bench_roundtrip.c); applying a 50,000-item catalog in full and a 1,000-change
 #     delta at a till (transfer and apply times) and the agent's peak RSS with 50,000 items
-# usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000, BENCH_INTAKE 100000,
+# usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000, BENCH_INTAKE 100000, BENCH_SIGS 20000,
 #                                      BENCH_BACKLOG 1000000, BENCH_REAL_BACKLOG 300000,
 #                                      BENCH_SASL_BACKLOG 100000, BENCH_CATALOG_TILLS 10,
 #                                      BENCH_CATALOG_PUBLISHES 20, BENCH_CATALOG_ITEMS 50000,
@@ -192,6 +196,11 @@ section_bridge() {
     # Its spool is thrown away: a kill -9 spares the 5 s the stop would spend flushing to nowhere.
     kill -KILL "$bridge_pid"
     wait "$job" 2>/dev/null || true
+    # What the signature check costs the intake per record (its records above are unsigned).
+    sigs=$("$bench/bench_sig" "$dir" "${BENCH_SIGS:-20000}" 2>>"$dir/bench_sig.log")
+    sigv=$(echo "$sigs" | num check_per_s)
+    sigm=$(echo "$sigs" | num mbedtls_verify_per_s)
+    sigs=$(echo "$sigs" | num sign_per_s)
 
     # The drain: a spool of $backlog undelivered events, then a bridge started on it, timed until
     # every terminal's retained ack says delivered == its share. The raw limit is measured before
@@ -208,10 +217,12 @@ section_bridge() {
     wait "$job"
     k2=$(kraw)
     awk -v mraw="$mraw" -v intake="$intake" -v n="$intake_n" -v nt="$terminals" -v k1="$k1" -v k2="$k2" \
+        -v sigv="$sigv" -v sigm="$sigm" -v sigs="$sigs" \
         -v backlog="$(echo "$backlog" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" -v ms=$(( t1 - t0 )) -v rss="$(cat "$dir/drain.rss")" 'BEGIN {
         kr = (k1 + k2) / 2; nb = backlog; gsub(",", "", nb); dr = nb / (ms / 1000.0)
         printf "limit    raw mosquitto QoS1 publish msgs/s (1 record/msg, %d msgs): %.0f\n", n, mraw
         printf "bridge   MQTT intake events/s (%d events of %d terminals, 200/msg, Kafka unreachable): %.0f = %.2f x raw mosquitto QoS1 publish\n", n, nt, intake, intake / mraw
+        printf "bridge   signature check at intake (decode, key, counter, ECDSA P-256 verify with libcrypto; key parsed once): %.0f records/s = %.2f x the MQTT intake events/s (mbedTLS would verify %.0f/s; the till signs %.0f/s)\n", sigv, sigv / intake, sigm, sigs
         printf "limit    raw librdkafka produce msgs/s (acks=all, idempotent, lz4, mock cluster): %.0f (runs %.0f, %.0f)\n", kr, k1, k2
         printf "bridge   drain events/s from a %s-event spool (mock cluster, kafka.mode=idempotent): %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
         printf "bridge   %s-event backlog end to end: %.1f s, peak RSS %.1f MB (goal <= 32 MB)\n", backlog, ms / 1000.0, rss / 1024.0

@@ -10,7 +10,7 @@ pkgs=(
     build-essential pkg-config
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
     # The bridge's Avro output profiles: Apache Avro C, libcurl for the Schema Registry.
-    libavro-dev libcurl4-openssl-dev
+    libavro-dev libcurl4-openssl-dev libssl-dev
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,

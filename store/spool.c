@@ -19,7 +19,11 @@
  * outside log and the log positions read up to (see "Documents" below). An older file is
  * migrated at open (migrations[], one transaction per step): version 2 kept the Avro sinks'
  * ids in a table of their own, which becomes rows of `meta` under the keys the Avro profile
- * (bridge/profile_avro.c) reads; version 3 gains the document tables, empty.
+ * (bridge/profile_avro.c) reads; version 3 gains the document tables, empty; version 4 gains
+ * the columns `sig` (the record's signature as the till sent it, NULL when it sent none) and
+ * `rejected` (NULL, or why the bridge's signature check refused the record: it is stored, so the
+ * till's chain and watermarks move on, and goes to the dead-letter topic instead of the fiscal
+ * ones), both NULL in the rows it had.
  *
  * The invariant: for every terminal, the spool holds exactly the rows pruned+1..spooled,
  * seq spooled has hash tail_hash, and 0 <= pruned <= delivered <= spooled. Rows are only
@@ -57,7 +61,8 @@
 
 static int spool_rc(int rc);
 
-#define SCHEMA_VERSION 4 /* 2: table schema_ids; 3: table meta instead of it; 4: documents */
+#define SCHEMA_VERSION 5 /* 2: table schema_ids; 3: table meta instead of it; 4: documents;
+                          * 5: spool.sig and spool.rejected */
 #define APPLICATION_ID 0x50455350 /* "PESP": tells a spool from a journal or any other file */
 #define BUSY_TIMEOUT_MS 5000
 
@@ -87,10 +92,10 @@ static const char *const sql[SS__COUNT] = {
     [SS_COMMIT] = "COMMIT",
     [SS_ROLLBACK] = "ROLLBACK",
     [SS_DATA_VERSION] = "PRAGMA data_version",
-    [SS_INSERT] = "INSERT INTO spool(k, id, type, ts_ms, fiscal, cum, hash, record) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SS_INSERT] = "INSERT INTO spool(k, id, type, ts_ms, fiscal, cum, hash, record, sig, "
+                  "rejected) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [SS_ROW] = "SELECT hash, cum, ts_ms, length(record) FROM spool WHERE k = ?1",
-    [SS_RANGE] = "SELECT k, id, type, ts_ms, record, hash FROM spool "
+    [SS_RANGE] = "SELECT k, id, type, ts_ms, record, hash, sig, rejected FROM spool "
                  "WHERE k > ?1 AND k <= ?2 ORDER BY k LIMIT ?3",
     [SS_FIRST] = "SELECT k FROM spool WHERE k > ?1 AND k <= ?2 ORDER BY k LIMIT 1",
     [SS_LAST] = "SELECT k FROM spool WHERE k > ?1 AND k <= ?2 ORDER BY k DESC LIMIT 1",
@@ -106,6 +111,13 @@ static const char *const sql[SS__COUNT] = {
                      "spooled_bytes, delivered_bytes FROM terminals",
 };
 
+/* The schema version a statement needs. pe_spool_verify reads files of older versions as they
+ * are, and leaves the statements of a later version unprepared (it never uses them). */
+static const int64_t sql_since[SS__COUNT] = {
+    [SS_INSERT] = 5,
+    [SS_RANGE] = 5,
+};
+
 /* The document tables (schema version 4): each key's document per layer, each key's effective
  * document (NULL once no layer has it) with its change number, and the log positions. */
 #define DOCS_SCHEMA                                                                                \
@@ -117,6 +129,15 @@ static const char *const sql[SS__COUNT] = {
     "CREATE TABLE positions(log TEXT NOT NULL, part INTEGER NOT NULL, next INTEGER NOT NULL,"     \
     " PRIMARY KEY(log, part)) WITHOUT ROWID;"
 
+/* The view for people using the sqlite3 shell (schema version 5: with sig and rejected). */
+#define RECORDS_VIEW                                                                               \
+    "CREATE VIEW records AS SELECT t.store AS store, t.terminal AS terminal,"                     \
+    " s.k - t.tid * 1099511627776 AS seq, s.id AS id, s.type AS type, s.ts_ms AS ts_ms,"          \
+    " s.fiscal AS fiscal, lower(hex(s.hash)) AS hash, s.record AS record, s.sig AS sig,"          \
+    " s.rejected AS rejected"                                                                      \
+    " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"                               \
+    " AND s.k < (t.tid + 1) * 1099511627776;"
+
 /* Created in one transaction together with application_id and user_version, so a file has
  * all of it or none. */
 static const char schema_sql[] =
@@ -126,16 +147,12 @@ static const char schema_sql[] =
     " delivered_bytes INTEGER NOT NULL, UNIQUE(store, terminal));"
     "CREATE TABLE spool(k INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,"
     " ts_ms INTEGER NOT NULL, fiscal INTEGER NOT NULL, cum INTEGER NOT NULL,"
-    " hash BLOB NOT NULL, record BLOB NOT NULL);"
-    "CREATE VIEW records AS SELECT t.store AS store, t.terminal AS terminal,"
-    " s.k - t.tid * 1099511627776 AS seq, s.id AS id, s.type AS type, s.ts_ms AS ts_ms,"
-    " s.fiscal AS fiscal, lower(hex(s.hash)) AS hash, s.record AS record"
-    " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"
-    " AND s.k < (t.tid + 1) * 1099511627776;"
+    " hash BLOB NOT NULL, record BLOB NOT NULL, sig BLOB, rejected TEXT);"
+    RECORDS_VIEW
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
     DOCS_SCHEMA
     "PRAGMA application_id = 1346720592;"
-    "PRAGMA user_version = 4;";
+    "PRAGMA user_version = 5;";
 
 /* Migrations, by the version they upgrade from: each runs in one transaction with the
  * user_version it sets, so a file is at one version or the next, never in between. */
@@ -155,6 +172,11 @@ static const char *const migrations[SCHEMA_VERSION] = {
           "DROP TABLE schema_ids;"
           "PRAGMA user_version = 3;",
     [3] = DOCS_SCHEMA "PRAGMA user_version = 4;",
+    /* Signatures travel with the records (docs/protocol.md, "Signatures"): rows spooled before
+     * have none, and none was refused. */
+    [4] = "ALTER TABLE spool ADD COLUMN sig BLOB;"
+          "ALTER TABLE spool ADD COLUMN rejected TEXT;"
+          "DROP VIEW records;" RECORDS_VIEW "PRAGMA user_version = 5;",
 };
 
 /* Statements of the documents, prepared at their first use (pe_spool_verify, which may read
@@ -802,6 +824,8 @@ static int load_checked(struct pe_spool *s, char *err, size_t errlen)
     char detail[200] = "";
     int e;
     for (int i = 0; i < SS__COUNT; i++) {
+        if (s->version < sql_since[i])
+            continue; /* pe_spool_verify of an older file: never used */
         int rc = sqlite3_prepare_v3(s->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc == SQLITE_OK)
             continue;
@@ -870,6 +894,7 @@ int pe_spool_open(const char *path, const struct pe_spool_opts *opts, struct pe_
         }
         if (e)
             goto close_db;
+        s->version = SCHEMA_VERSION;
     } else if ((e = migrate(s, err, errlen))) {
         goto close_db;
     }
@@ -1154,6 +1179,30 @@ static int duplicate(struct pe_spool *s, const struct term *t, int64_t seq, cons
 int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
                  const char *hash, const char *rec, size_t len)
 {
+    return pe_spool_add_signed(s, m, prev, hash, rec, len, NULL, 0, NULL);
+}
+
+int pe_spool_next(struct pe_spool *s, const char *store, const char *terminal, int64_t *spooled,
+                  char tail_hash[PE_SHA256_HEXLEN])
+{
+    assert(s && store && terminal && spooled && tail_hash);
+    struct term *t = term_find(s, store, terminal, NULL);
+    if (t) {
+        *spooled = t->cur.spooled;
+        memcpy(tail_hash, t->cur.tail_hash, PE_SHA256_HEXLEN);
+        return PE_OK;
+    }
+    if (!pe_event_id_valid(store, 1) || !pe_event_id_valid(terminal, 1))
+        return PE_EINVAL;
+    *spooled = 0;
+    pe_event_genesis(store, terminal, tail_hash);
+    return PE_OK;
+}
+
+int pe_spool_add_signed(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
+                        const char *hash, const char *rec, size_t len, const void *sig,
+                        size_t siglen, const char *rejected)
+{
     assert(s && m && prev && hash && rec);
     int e = writable(s);
     if (e)
@@ -1161,7 +1210,7 @@ int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *
     const char *type = pe_event_type_name(m->type);
     uint8_t hbin[32];
     if (m->seq < 1 || m->seq > SEQ_MAX || !type || !pe_is_uuid(m->id) || !hex_decode(hash, hbin) ||
-        len == 0 || len > INT_MAX)
+        len == 0 || len > INT_MAX || (sig && (siglen == 0 || siglen > INT_MAX)))
         return PE_EINVAL;
 
     /* A cached terminal's ids are valid, so only a new one's are checked. */
@@ -1217,6 +1266,14 @@ int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *
     sqlite3_bind_int64(st, 6, cum);
     sqlite3_bind_blob(st, 7, hbin, sizeof hbin, SQLITE_STATIC);
     sqlite3_bind_blob(st, 8, rec, (int)len, SQLITE_STATIC);
+    if (sig)
+        sqlite3_bind_text(st, 9, sig, (int)siglen, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    if (rejected)
+        sqlite3_bind_text(st, 10, rejected, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 10);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st); /* leave no pointer to the caller's record behind */
@@ -1340,6 +1397,9 @@ int pe_spool_rows(struct pe_spool *s, const char *store, const char *terminal, i
         }
         hex_encode(h, hash);
         r.hash = hash;
+        r.sig = (const char *)sqlite3_column_text(st, 6); /* NUL-terminated */
+        r.siglen = r.sig ? (size_t)sqlite3_column_bytes(st, 6) : 0;
+        r.rejected = (const char *)sqlite3_column_text(st, 7);
         e = fn(&r, ctx);
         if (e)
             break;

@@ -24,6 +24,12 @@
 /* Topic buffers: root, two ids, a channel and a suffix of up to 64 bytes fit. */
 #define PE_TOPIC_MAX 192
 
+/* The line format of an events payload (docs/protocol.md, "Event lines"): 2, a record and,
+ * after PE_EVENTS_SIG_SEP, its signature (the journal's sig column); a line without one is an
+ * unsigned record, as every line of format 1 was. */
+#define PE_EVENTS_FORMAT 2
+#define PE_EVENTS_SIG_SEP '\t'
+
 /* The store bridge's reserved terminal id, and the one it used before fleet state. */
 #define PE_ID_BRIDGE "bridge"
 #define PE_ID_BRIDGE_OLD "_bridge"

@@ -87,6 +87,24 @@ void pe_spool_rollback(struct pe_spool *s);
 int pe_spool_add(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
                  const char *hash, const char *rec, size_t len);
 
+/*
+ * pe_spool_add, and with what travelled beside the record: sig (siglen bytes, the record's
+ * signature as the till sent it; NULL: none) and rejected (NULL, or why the bridge refuses the
+ * record for the fiscal topics: it is stored all the same, so that the chain and the watermarks
+ * move on, and the drain sends it to the dead-letter topic with that reason). Both are kept as
+ * given (sig as text) and handed back by pe_spool_rows. Returns and errors as pe_spool_add; PE_EINVAL also for
+ * a sig of 0 bytes.
+ */
+int pe_spool_add_signed(struct pe_spool *s, const struct pe_event_meta *m, const char *prev,
+                        const char *hash, const char *rec, size_t len, const void *sig,
+                        size_t siglen, const char *rejected);
+
+/* Where a terminal's next record must go, as of the open transaction: *spooled (the next seq is
+ * one above) and tail_hash (its prev must be that; the genesis hash for a terminal the spool does
+ * not know). No I/O. Errors: PE_EINVAL (not a valid id). */
+int pe_spool_next(struct pe_spool *s, const char *store, const char *terminal, int64_t *spooled,
+                  char tail_hash[PE_SHA256_HEXLEN]);
+
 struct pe_spool_row {
     const char *store, *terminal;
     int64_t seq;
@@ -95,7 +113,10 @@ struct pe_spool_row {
     int64_t ts_ms;
     const char *record; /* canonical bytes */
     size_t len;
-    const char *hash; /* its chain hash, hex */
+    const char *hash;     /* its chain hash, hex */
+    const char *sig;      /* its signature as the till sent it (NUL-terminated), NULL: none */
+    size_t siglen;        /* bytes at sig */
+    const char *rejected; /* NULL, or why it goes to the dead-letter topic instead */
 };
 
 /*

@@ -315,7 +315,8 @@ def release_bridge_is_valgrind_clean():
 STATE_TOPIC = "posedge/v1/s001/bridge/state"
 STATE_KEYS = {"state", "ts", "version", "board", "store", "terminal", "bridge", "started",
               "uptime_s", "kafka", "pending", "spooled_bytes", "oldest_pending_ts",
-              "oldest_pending_age_s", "drain_eps", "quota", "terminals", "dead"}
+              "oldest_pending_age_s", "drain_eps", "quota", "terminals", "dead", "events_format",
+              "signing"}
 
 
 def ms_of(ts):
@@ -404,6 +405,10 @@ def bridge_state_document():
                           30, "the document after the till was delivered")[-1]
         check(last["spooled_bytes"] == 0 and last["oldest_pending_ts"] is None
               and last["oldest_pending_age_s"] is None, "%s" % last)
+        check(last["events_format"] == 2 and last["signing"] == {
+            "keyed": 1, "verified": n, "unsigned": 0, "unverified": 0, "rejected": 0,
+            "rejected_tills": []},
+            "every record of the till verified: %s" % last["signing"])
         docs = [d for _, d in w.docs()]
         busy = [d for d in docs if d["pending"] > 0]
         check(busy and all(d["spooled_bytes"] > 0 and d["oldest_pending_ts"]

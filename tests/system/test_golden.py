@@ -29,12 +29,14 @@ its output deliberately. Then:
      tstype, ts, value (the bytes as text)}; the offset is left out (three tills interleave
      differently every run), and so is the value of the `lateness_s` header (the bridge's
      wall clock minus the event's time; the `late` flag itself stays, since these events are
-     always older than an hour). Lines are sorted by topic, partition, key, then the records'
+     always older than an hour), and of the `posedge-sig` header (the signature) its `sig` and
+     `signed_ms`, since the signer's clock is the wall clock (its alg, key id and counter
+     stay). Lines are sorted by topic, partition, key, then the records'
      store, terminal and seq headers; the records of one event keep their order in Kafka.
   2. journal.jsonl: `posedge-ctl journal` of each till (t01, t02, t03), verbatim.
   3. The wire: every record in the tills' `events` payloads (mosquitto_sub on
-     posedge/v1/+/+/events; batches are split at `\\n`, resends collapse) must be exactly the
-     journal's records, byte for byte. Batching depends on timing, so only the records are
+     posedge/v1/+/+/events; batches are split at `\\n`, a signature after a tab is cut off,
+     resends collapse) must be exactly the journal's records, byte for byte. Batching depends on timing, so only the records are
      compared.
 
 The broker keeps records of any age (log.retention.ms=-1): the record timestamp is the
@@ -131,9 +133,21 @@ def topics(bootstrap):
     return sorted(t["topic"] for t in json.loads(p.stdout)["topics"])
 
 
+def header_value(k, v):
+    """v as the golden file keeps it: "*" for a header that varies; of the signature
+    (posedge-sig) its alg, key and counter, since its time is the wall clock's."""
+    if k in VARYING_HEADERS:
+        return "*"
+    if k == "posedge-sig":
+        sig = json.loads(v)
+        return json.dumps(dict(sig, sig="*", signed_ms="*"), sort_keys=True,
+                          separators=(",", ":"))
+    return v
+
+
 def canonical(m):
     h = m.get("headers") or []
-    headers = sorted(([k, "*" if k in VARYING_HEADERS else v]
+    headers = sorted(([k, header_value(k, v)]
                       for k, v in zip(h[0::2], h[1::2])), key=lambda kv: kv[0])
     rec = {"topic": m["topic"], "partition": m["partition"], "key": m["key"],
            "headers": headers, "tstype": m.get("tstype"), "ts": m.get("ts"),
@@ -207,8 +221,8 @@ def wire_records(path):
                 continue  # a line still being written
             term = m["topic"].split("/")[3]
             for r in m["payload"].split("\n"):
-                if r:
-                    recs.setdefault(term, set()).add(r)
+                if r:  # a record, or a record, a tab and its signature
+                    recs.setdefault(term, set()).add(r.split("\t", 1)[0])
     return recs
 
 

@@ -5,7 +5,7 @@
 Each test starts mosquitto on a free loopback port from a config generated in its temporary
 directory and watches the wire with mosquitto_sub; acks, which the bridge would publish, are
 published by hand with mosquitto_pub. Covered: batches carry every journal record in seq order
-byte for byte within the batch limits; an agent started while the broker is down sells at once
+byte for byte within the batch limits, each with its sig column after a tab; an agent started while the broker is down sells at once
 and sends its backlog when the broker appears; go-back-N from a hand-published ack; the
 --wait-delivered exit statuses; acks that are malformed or ahead of the journal are ignored; a
 restarted agent learns from the retained ack where the bridge is; retained online state, the
@@ -150,12 +150,14 @@ def journal_lines(data_dir):
     return p.stdout.splitlines()
 
 
-def batches(sub):
-    """Each events message as a list of (seq, record text)."""
+def batches(sub, lines=False):
+    """Each events message as a list of (seq, record text), or with lines (seq, record text,
+    signature text or None: what follows the record's tab, docs/protocol.md "Event lines")."""
     out = []
     for payload in sub.on(TOPIC + "events"):
-        recs = payload.decode().split("\n")
-        out.append([(json.loads(r)["seq"], r) for r in recs])
+        recs = [l.split("\t", 1) + [None] for l in payload.decode().split("\n")]
+        out.append([(json.loads(r[0])["seq"], r[0]) + ((r[1],) if lines else ())
+                    for r in recs])
     return out
 
 
@@ -208,11 +210,15 @@ def batches_carry_the_journal_in_order():
         got = [r for bt in batches(sub) for _, r in bt]
         check(got == want, "batches joined == posedge-ctl journal, byte for byte "
               "(%d records sent, %d in journal)" % (len(got), len(want)))
-        for bt in batches(sub):
+        sigs = dict(db_rows(os.path.join(a.data, "journal.db"), "SELECT seq, sig FROM events"))
+        for bt in batches(sub, lines=True):
             check(1 <= len(bt) <= 7, "batch of %d records" % len(bt))
-            size = len("\n".join(r for _, r in bt).encode())
+            size = len("\n".join(r + ("\t" + g if g else "") for _, r, g in bt).encode())
             check(size <= 4000 or len(bt) == 1, "batch of %d bytes" % size)
-            check([s for s, _ in bt] == list(range(bt[0][0], bt[0][0] + len(bt))),
+            for seq, _, g in bt:
+                check(g is not None and g.encode() == bytes(sigs[seq]),
+                      "seq %d travels with its sig column after a tab: %r" % (seq, g))
+            check([s for s, _, _ in bt] == list(range(bt[0][0], bt[0][0] + len(bt))),
                   "seqs contiguous within a batch")
         check(uplink_row(a.data) == {"spooled": last, "delivered": last},
               "watermarks stored: %s" % uplink_row(a.data))

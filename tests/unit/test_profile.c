@@ -461,7 +461,49 @@ static void t_sinks_config_errors_are_named(void)
     bridge_cfg_free(&c);
 }
 
+/* A signed event's records all carry its signature (posedge-sig), the late ones and every sink's
+ * too; one the intake's signature check refused is one dead letter with its reason, and no sink
+ * sees it. */
+static void t_signature_header_and_refused(void)
+{
+    struct bridge_cfg c;
+    char err[512] = "";
+    CHECK_INT(load(&c,
+                   "{\"sinks\":[{\"profile\":\"native\"},{\"profile\":\"purchases-json\"},"
+                   "{\"profile\":\"orders-json\"}]}",
+                   err, sizeof err),
+              PE_OK);
+    static const char sig[] = "{\"alg\":\"ES256\",\"counter\":3}";
+    struct profile_out o = {0};
+    struct profile_event ev = event(SALE, "sale", 3, TS_MS);
+    ev.sig = sig;
+    CHECK_INT(map(&c, &ev, TS_MS + 7200000, &o), PE_OK);
+    CHECK_INT(o.n, 4);
+    for (int i = 0; i < o.n; i++) {
+        CHECK_STR(header(&o.recs[i], "posedge-sig"), sig);
+        CHECK_STR(header(&o.recs[i], "late"), "true");
+    }
+    ev.rejected = "bad_signature: seq 3: signature does not verify";
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 1);
+    CHECK_INT(o.dead, 1);
+    CHECK_STR(o.recs[0].topic, "pos.dlq");
+    CHECK_STR(val(&o, 0), SALE);
+    CHECK_STR(header(&o.recs[0], "reason"), ev.rejected);
+    CHECK_STR(header(&o.recs[0], "topic"), "posedge/v1/s001/t01/events");
+    CHECK_STR(header(&o.recs[0], "seq"), "3");
+    CHECK_STR(header(&o.recs[0], "posedge-sig"), sig);
+    CHECK(!header(&o.recs[0], "sink") && !header(&o.recs[0], "profile"));
+    ev.sig = NULL; /* a refused record without a signature (missing_signature) */
+    CHECK_INT(map(&c, &ev, TS_MS, &o), PE_OK);
+    CHECK_INT(o.n, 1);
+    CHECK(!header(&o.recs[0], "posedge-sig"));
+    profile_out_free(&o);
+    bridge_cfg_free(&c);
+}
+
 static const struct pe_test tests[] = {
+    {"signature_header_and_refused", t_signature_header_and_refused},
     {"money_exact", t_money_exact},
     {"purchases_json_bytes", t_purchases_json_bytes},
     {"retail_json_bytes_and_returns", t_retail_json_bytes_and_returns},

@@ -302,7 +302,7 @@ static void t_open_fresh(void)
     pe_spool_close(NULL);
 
     CHECK_INT(raw_int(path, "PRAGMA application_id"), 0x50455350);
-    CHECK_INT(raw_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(raw_int(path, "PRAGMA user_version"), 5);
     CHECK_INT(raw_int(path, "SELECT count(*) FROM terminals"), 0);
     s = open_s(path, 0); /* and an existing empty spool opens again */
     CHECK_INT(nterms(s), 0);
@@ -1174,8 +1174,8 @@ static void t_not_a_spool(void)
 
     const char *newer = pe_test_path(3, "newer.db");
     spool_with(newer, 2);
-    raw_sql(newer, "PRAGMA user_version = 5");
-    expect_refused(newer, PE_EINVAL, "schema version 5");
+    raw_sql(newer, "PRAGMA user_version = 6");
+    expect_refused(newer, PE_EINVAL, "schema version 6");
 }
 
 static void t_damaged(void)
@@ -1312,8 +1312,8 @@ static void t_verify(void)
     spool_with(p1, 20);
     raw_sql(p1, "UPDATE terminals SET spooled = 21");
     expect_verify(p1, PE_ECORRUPT, "seq 21: missing");
-    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 5");
-    expect_verify(p1, PE_EINVAL, "schema version 5");
+    raw_sql(p1, "UPDATE terminals SET spooled = 20; PRAGMA user_version = 6");
+    expect_verify(p1, PE_EINVAL, "schema version 6");
     raw_sql(p1, "CREATE TABLE extra(x); PRAGMA application_id = 7");
     expect_verify(p1, PE_ECORRUPT, "not a posedge spool");
 }
@@ -1562,11 +1562,53 @@ static void t_meta(void)
     CHECK_OK(pe_spool_meta_list(s, "a/%", see_meta, &seen)); /* a prefix, not a pattern */
     CHECK_INT(seen.n, 0);
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 4);
+    CHECK_INT(user_version(path), 5);
 }
 
+/* The signatures and refusals of a terminal's rows (s001/t01). */
+struct sig_seen {
+    int n, with_sig, rejected;
+    char sig[128];
+    char reason[64];
+    int64_t rejected_seq;
+};
+
+static int on_sig_row(const struct pe_spool_row *r, void *ctx)
+{
+    struct sig_seen *v = ctx;
+    v->n++;
+    if (r->sig) {
+        v->with_sig++;
+        CHECK_INT(strlen(r->sig), r->siglen);
+        snprintf(v->sig, sizeof v->sig, "%s", r->sig);
+    }
+    if (r->rejected) {
+        v->rejected++;
+        snprintf(v->reason, sizeof v->reason, "%s", r->rejected);
+        v->rejected_seq = r->seq;
+    }
+    return 0;
+}
+
+static struct sig_seen sig_rows(struct pe_spool *s)
+{
+    struct sig_seen v = {0};
+    CHECK_OK(pe_spool_rows(s, "s001", "t01", 0, 100, on_sig_row, &v));
+    return v;
+}
+
+/* What a file of schema version 4 or older lacks: the spool's sig and rejected columns (and the
+ * view shows neither). */
+#define NO_SIGS                                                                                    \
+    "DROP VIEW records; ALTER TABLE spool DROP COLUMN sig; ALTER TABLE spool DROP COLUMN rejected;" \
+    "CREATE VIEW records AS SELECT t.store AS store, t.terminal AS terminal,"                     \
+    " s.k - t.tid * 1099511627776 AS seq, s.id AS id, s.type AS type, s.ts_ms AS ts_ms,"          \
+    " s.fiscal AS fiscal, lower(hex(s.hash)) AS hash, s.record AS record"                         \
+    " FROM spool s JOIN terminals t ON s.k > t.tid * 1099511627776"                               \
+    " AND s.k < (t.tid + 1) * 1099511627776;"
+
 /* What a file of schema version 3 or older lacks: the document tables. */
-#define NO_DOCS "DROP TABLE doc_layers; DROP TABLE docs; DROP TABLE positions; "
+#define NO_DOCS NO_SIGS "DROP TABLE doc_layers; DROP TABLE docs; DROP TABLE positions; "
 
 /* Older files are migrated at open, one version per transaction: version 1 had no table of
  * ids, version 2 kept the Avro sinks' ids in schema_ids, which become metadata under the keys
@@ -1583,7 +1625,7 @@ static void t_migration(void)
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
     CHECK_OK(pe_spool_meta_put(s, "k", "v", 1));
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 4);
+    CHECK_INT(user_version(path), 5);
 
     path = pe_test_path(0, "v2.db");
     CHECK_OK(pe_spool_open(path, NULL, &s, err, sizeof err));
@@ -1608,7 +1650,7 @@ static void t_migration(void)
     CHECK_STR(seen.values[1], "{\"schema\":\"\\\"int\\\"\",\"version\":2}");
     CHECK_INT(seen.updated[1], 2000);
     pe_spool_close(s);
-    CHECK_INT(user_version(path), 4);
+    CHECK_INT(user_version(path), 5);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
@@ -1895,15 +1937,83 @@ static void t_migration_docs(void)
     char err[256];
     CHECK_OK(pe_spool_verify(path, NULL, NULL, err, sizeof err));
     s = open_s(path, 0);
-    CHECK_INT(user_version(path), 4);
+    CHECK_INT(user_version(path), 5);
     CHECK_OK(pe_spool_begin(s));
     CHECK(put(s, "items", "A", 0, "a", 1));
     CHECK_OK(pe_spool_commit(s));
     pe_spool_close(s);
 }
 
+/* A version 4 file (rows without sig or rejected) is read by verify as it is, and gains both
+ * columns at open, NULL in the rows it had; new rows keep what they are given. */
+static void t_migration_sigs(void)
+{
+    const char *path = pe_test_path(0, "v4.db");
+    struct pe_spool *s = open_s(path, 0);
+    struct till a;
+    till_init(&a, "s001", "t01", 1);
+    add_n(s, &a, 3, 0, NULL);
+    pe_spool_close(s);
+    exec_sql(path, NO_SIGS "PRAGMA user_version = 4;");
+    char err[256];
+    struct pe_spool_stats st;
+    CHECK_OK(pe_spool_verify(path, &st, NULL, err, sizeof err));
+    CHECK_INT(st.rows, 3);
+    s = open_s(path, 0);
+    CHECK_INT(user_version(path), 5);
+    struct sig_seen v = sig_rows(s);
+    CHECK_INT(v.n, 3);
+    CHECK_INT(v.with_sig, 0);
+    CHECK_INT(v.rejected, 0);
+    pe_spool_close(s);
+}
+
+/* What travels beside a record (its signature, the intake's refusal) comes back with it; the
+ * next seq and prev are known before adding. */
+static void t_signed_rows(void)
+{
+    struct pe_spool *s = open_s(pe_test_path(0, "spool.db"), 0);
+    struct till a;
+    till_init(&a, "s001", "t01", 1);
+    int64_t spooled = -1;
+    char tail[PE_SHA256_HEXLEN];
+    CHECK_OK(pe_spool_next(s, "s001", "t01", &spooled, tail));
+    CHECK_INT(spooled, 0);
+    CHECK_STR(tail, a.prev);
+    CHECK_INT(pe_spool_next(s, "s 1", "t01", &spooled, tail), PE_EINVAL);
+    static const char sig[] = "{\"alg\":\"ES256\",\"counter\":1}";
+    CHECK_OK(pe_spool_begin(s));
+    for (int i = 0; i < 3; i++) {
+        struct rec r;
+        till_next(&a, 0, &r);
+        CHECK_OK(pe_spool_add_signed(s, &r.m, r.prev, r.hash, r.bytes, r.len,
+                                     i == 0 ? NULL : sig, i == 0 ? 0 : strlen(sig),
+                                     i == 2 ? "bad_signature: seq 3: forged" : NULL));
+        rec_free(&r);
+    }
+    CHECK_OK(pe_spool_next(s, "s001", "t01", &spooled, tail));
+    CHECK_INT(spooled, 3);
+    CHECK_STR(tail, a.prev);
+    struct rec r;
+    till_next(&a, 0, &r);
+    CHECK_INT(pe_spool_add_signed(s, &r.m, r.prev, r.hash, r.bytes, r.len, sig, 0, NULL),
+              PE_EINVAL);
+    rec_free(&r);
+    CHECK_OK(pe_spool_commit(s));
+    struct sig_seen v = sig_rows(s);
+    CHECK_INT(v.n, 3);
+    CHECK_INT(v.with_sig, 2);
+    CHECK_STR(v.sig, sig);
+    CHECK_INT(v.rejected, 1);
+    CHECK_STR(v.reason, "bad_signature: seq 3: forged");
+    CHECK_INT(v.rejected_seq, 3);
+    pe_spool_close(s);
+}
+
 static const struct pe_test tests[] = {
     {"meta", t_meta},
+    {"migration_sigs", t_migration_sigs},
+    {"signed_rows", t_signed_rows},
     {"docs_layers", t_docs_layers},
     {"docs_atomic", t_docs_atomic},
     {"docs_get_drop", t_docs_get_drop},
