@@ -176,7 +176,7 @@ static const char *const migrations[SCHEMA_VERSION] = {
      * have none, and none was refused. */
     [4] = "ALTER TABLE spool ADD COLUMN sig BLOB;"
           "ALTER TABLE spool ADD COLUMN rejected TEXT;"
-          "DROP VIEW records;" RECORDS_VIEW "PRAGMA user_version = 5;",
+          "DROP VIEW IF EXISTS records;" RECORDS_VIEW "PRAGMA user_version = 5;",
 };
 
 /* Statements of the documents, prepared at their first use (pe_spool_verify, which may read
