@@ -312,7 +312,8 @@ def commands_ping_status_reports_reprint_resend():
             finally:
                 sub.terminate()
                 sub.wait(timeout=10)
-        seqs = [json.loads(l)["seq"] for l in open(ev_path).read().splitlines()
+        # Event lines of format 2: the record, then after a tab its signature.
+        seqs = [json.loads(l.split("\t", 1)[0])["seq"] for l in open(ev_path).read().splitlines()
                 if l.startswith("{")]
         check(seqs[:1] == [2] and sorted(set(seqs)) == list(range(2, seq + 1)),
               "resent from 2 to %d: %s" % (seq, seqs[:10]))
