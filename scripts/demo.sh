@@ -858,6 +858,25 @@ if [ -n "$profile" ]; then
     done 3<<<"$profiles"
 fi
 
+# ---- fiscal: every journal's signatures and totals verified, one till exported and audited ----
+echo
+for t in $tills; do
+    if v=$(ctl verify "$run/$t/journal.db" 2>&1); then
+        echo "fiscal: $t: ${v#OK *: }" | head -1
+    else
+        echo "fiscal: $t: verify FAILED: $v"
+        status=1
+    fi
+done
+first=${tills%% *}
+if a=$(ctl export "$run/$first/journal.db" --out "$run/$first.archive" 2>&1 &&
+    ctl audit "$run/$first.archive" --journal "$run/$first/journal.db" 2>&1); then
+    echo "fiscal: $(tail -1 <<<"$a") (archive $run/$first.archive, docs/audit.md)"
+else
+    echo "fiscal: export and audit of $first FAILED: $a"
+    status=1
+fi
+
 # ---- what was secured ----
 echo
 if [ "$secure" = 1 ]; then
