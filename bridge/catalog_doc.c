@@ -27,16 +27,8 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/json.h"
+#include "posedge/sha256_compat.h"
 
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
 
 static const char *const colls[CATALOG_KIND__COUNT] = {
 #define CATALOG__KIND_ROW(name, coll) [CATALOG_##name] = coll,

@@ -27,16 +27,8 @@
 
 #include "posedge/err.h"
 #include "posedge/log.h"
+#include "posedge/sha256_compat.h"
 
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
 
 void pe_sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[PE_SHA256_LEN])
 {

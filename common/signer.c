@@ -26,16 +26,8 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/json.h"
+#include "posedge/sha256_compat.h"
 
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
 
 #define MESSAGE_PREFIX "posedge-sig/1|"
 #define MAX_DECIMAL 9007199254740992LL /* 2^53: counters and times stay exact in JSON */
