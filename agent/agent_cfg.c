@@ -196,3 +196,21 @@ const struct pe_cfg_opt agent_cfg_table[] = {
         "is asked for again"),
     {NULL},
 };
+
+void agent_signer_conf(const struct agent_cfg *c, char path[AGENT_SIGNER_PATH_MAX],
+                       struct pe_signer_conf *out)
+{
+    if (c->signer_key_file[0])
+        snprintf(path, AGENT_SIGNER_PATH_MAX, "%s", c->signer_key_file);
+    else
+        snprintf(path, AGENT_SIGNER_PATH_MAX, "%s/signer.key", c->data_dir);
+    *out = (struct pe_signer_conf){
+        .key_file = path,
+        .module = c->signer_pkcs11_module,
+        .token_label = c->signer_pkcs11_token,
+        .pin_file = c->signer_pkcs11_pin_file,
+        .key_label = c->signer_pkcs11_key,
+        .store = c->store,
+        .terminal = c->terminal,
+    };
+}

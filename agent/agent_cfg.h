@@ -73,4 +73,11 @@ struct agent_cfg {
 
 extern const struct pe_cfg_opt agent_cfg_table[];
 
+/* The signer's configuration from c (signer.h), its strings borrowed from c; the software
+ * signer's key file ("": <data_dir>/signer.key) into path (len bytes, AGENT_PATH_MAX + 16 is
+ * enough). One place for the daemon's open and the self-test's look. */
+#define AGENT_SIGNER_PATH_MAX (AGENT_PATH_MAX + 16)
+void agent_signer_conf(const struct agent_cfg *c, char path[AGENT_SIGNER_PATH_MAX],
+                       struct pe_signer_conf *out);
+
 #endif

@@ -528,20 +528,9 @@ static int open_signer(struct agent *a)
     const struct pe_signer_ops *ops = pe_signer_find(a->cfg.signer_type);
     if (!ops)
         return 0; /* "none": agent_cfg_table allows nothing else */
-    char path[AGENT_PATH_MAX + 16], err[PE_PKI_ERRLEN];
-    if (a->cfg.signer_key_file[0])
-        snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);
-    else
-        snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
-    struct pe_signer_conf sc = {
-        .key_file = path,
-        .module = a->cfg.signer_pkcs11_module,
-        .token_label = a->cfg.signer_pkcs11_token,
-        .pin_file = a->cfg.signer_pkcs11_pin_file,
-        .key_label = a->cfg.signer_pkcs11_key,
-        .store = a->cfg.store,
-        .terminal = a->cfg.terminal,
-    };
+    char path[AGENT_SIGNER_PATH_MAX], err[PE_PKI_ERRLEN];
+    struct pe_signer_conf sc;
+    agent_signer_conf(&a->cfg, path, &sc);
     int rc = pe_signer_open(ops, &sc, &a->signer, err, sizeof err);
     if (rc) {
         fprintf(stderr, "posedge-agent: signer.type %s: %s\n", ops->name, err);

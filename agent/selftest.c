@@ -93,16 +93,10 @@ static int check_journal(const struct agent *a)
  * where it is held. */
 static int check_token(const struct agent *a, const struct pe_signer_ops *ops)
 {
-    char err[PE_PKI_ERRLEN], desc[1024];
-    struct pe_signer_conf sc = {
-        .module = a->cfg.signer_pkcs11_module,
-        .token_label = a->cfg.signer_pkcs11_token,
-        .pin_file = a->cfg.signer_pkcs11_pin_file,
-        .key_label = a->cfg.signer_pkcs11_key,
-        .store = a->cfg.store,
-        .terminal = a->cfg.terminal,
-        .find_only = true,
-    };
+    char err[PE_PKI_ERRLEN], desc[1024], path[AGENT_SIGNER_PATH_MAX];
+    struct pe_signer_conf sc;
+    agent_signer_conf(&a->cfg, path, &sc);
+    sc.find_only = true;
     struct pe_signer *s = NULL;
     int rc = pe_signer_open(ops, &sc, &s, err, sizeof err);
     if (rc == PE_ENOTFOUND)
@@ -121,16 +115,14 @@ static int check_token(const struct agent *a, const struct pe_signer_ops *ops)
 /* The software signer's key: readable by this user only, a P-256 key. Never made here. */
 static int check_signer(const struct agent *a)
 {
-    char err[PE_PKI_ERRLEN], path[AGENT_PATH_MAX + 16], kid[PE_SIGNER_KEY_ID_LEN];
+    char err[PE_PKI_ERRLEN], path[AGENT_SIGNER_PATH_MAX], kid[PE_SIGNER_KEY_ID_LEN];
+    struct pe_signer_conf sc;
     const struct pe_signer_ops *ops = pe_signer_find(a->cfg.signer_type);
     if (!ops)
         return self_line(true, "signer", "none: events are not signed (signer.type)");
     if (ops != &pe_signer_software) /* a device (a token): opened to be seen */
         return check_token(a, ops);
-    if (a->cfg.signer_key_file[0])
-        snprintf(path, sizeof path, "%s", a->cfg.signer_key_file);
-    else
-        snprintf(path, sizeof path, "%s/signer.key", a->cfg.data_dir);
+    agent_signer_conf(&a->cfg, path, &sc);
     if (access(path, F_OK) != 0)
         return self_line(true, "signer", "%s: %s does not exist yet; the first start makes it",
                          a->cfg.signer_type, path);
