@@ -669,10 +669,10 @@ static void t_signature_before_install(void)
     raw_sql(path, "PRAGMA user_version"); /* the file is still a database */
 }
 
-static void t_recover_copies_signatures(void)
+/* Copy the journal at path into a new one at copy, records and signatures (or marks) as
+ * posedge-ctl recover copies them; returns the copy, open. */
+static struct pe_journal *copy_signed(const char *path, const char *copy)
 {
-    const char *path = pe_test_path(0, "j.db"), *copy = pe_test_path(1, "copy.db");
-    signed_journal(path, pe_test_path(2, "signer.key"), 5);
     struct pe_journal_opts o = {.readonly = true};
     struct pe_journal *src = NULL;
     char err[256];
@@ -686,13 +686,21 @@ static void t_recover_copies_signatures(void)
         CHECK_OK(pe_journal_import_signed(dst, r.record, r.len, r.sig, r.siglen, NULL));
     CHECK_OK(pe_journal_commit(dst));
     pe_journal_iter_close(it);
+    pe_journal_close(src);
+    return dst;
+}
+
+static void t_recover_copies_signatures(void)
+{
+    const char *path = pe_test_path(0, "j.db"), *copy = pe_test_path(1, "copy.db");
+    signed_journal(path, pe_test_path(2, "signer.key"), 5);
+    struct pe_journal *dst = copy_signed(path, copy);
     CHECK_INT(pe_journal_import_signed(dst, "x", 1, "{}", 2, NULL), PE_ESTATE);
     verify_ok(dst, 5, 5);
     struct pe_journal_signing g;
     CHECK_OK(pe_journal_signing(dst, &g));
     CHECK_INT(g.counter, 5);
     pe_journal_close(dst);
-    pe_journal_close(src);
 }
 
 /*
@@ -967,24 +975,10 @@ static void t_signer_down_outage(void)
     pe_signer_close(s);
 
     /* A copy (posedge-ctl recover) carries the marks and verifies. */
-    const char *copy = pe_test_path(2, "copy.db");
-    struct pe_journal_opts o = {.readonly = true};
-    struct pe_journal *src = NULL;
-    char err[256];
-    CHECK_OK(pe_journal_open(path, &o, &src, err, sizeof err));
-    struct pe_journal *dst = open_j(copy, NULL);
-    struct pe_journal_iter *it = NULL;
-    struct pe_journal_rec rec;
-    CHECK_OK(pe_journal_iter_open(src, 1, NULL, &it));
-    CHECK_OK(pe_journal_begin(dst));
-    while (pe_journal_iter_next(it, &rec) == PE_OK)
-        CHECK_OK(pe_journal_import_signed(dst, rec.record, rec.len, rec.sig, rec.siglen, NULL));
-    CHECK_OK(pe_journal_commit(dst));
-    pe_journal_iter_close(it);
+    struct pe_journal *dst = copy_signed(path, pe_test_path(2, "copy.db"));
     CHECK_OK(pe_journal_verify(dst, &r));
     CHECK_INT(r.noutages, 1);
     pe_journal_close(dst);
-    pe_journal_close(src);
 }
 
 /* Re-seal records from..last of path as a forger holding the key would: edit (may be NULL)
