@@ -18,6 +18,13 @@
 #
 # Last the other host boards (e.g. nofake, without the fake devices and the simulator; see
 # below; PE_HOST_BOARDS= skips them): built, their unit tests run, their release build checked.
+#
+# Jobs run $PE_TEST_JOBS at a time (default 2, the cores CI has): a job is one program, or a
+# board's stage (its build, then its programs, in order). The longest jobs start first, and
+# each job's results print as one block when it ends, so blocks appear in the order jobs end.
+# Every job gets its lane number in $PE_TEST_LANE (0 .. PE_TEST_JOBS-1): tests/system/lib.py
+# picks loopback ports from a range of its own per lane, so two tests running side by side
+# never race for one port.
 set -u
 san=${1:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
 rel=${2:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
@@ -32,6 +39,7 @@ export PE_TEST_LOGDIR=$logdir
 passed=0
 failed=0
 failures=()
+jobs_n=${PE_TEST_JOBS:-2}
 
 run_prog() { # name timeout cmd...: 0 when it passed (or was filtered out), else 1
     local name=$1 limit=$2
@@ -40,9 +48,10 @@ run_prog() { # name timeout cmd...: 0 when it passed (or was filtered out), else
     if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then
         return
     fi
-    echo "== $name"
+    local t0=$SECONDS
     timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
     local rc=$?
+    echo "== $name ($((SECONDS - t0))s)"
     local p f
     p=$(grep -c '^ok - ' "$out")
     f=$(grep -c '^not ok - ' "$out")
@@ -61,13 +70,39 @@ run_prog() { # name timeout cmd...: 0 when it passed (or was filtered out), else
     [ "$f" -eq 0 ]
 }
 
+# ---- the jobs ----
+# job WEIGHT COMMAND...: a job to run; WEIGHT is its rough length in seconds on CI (the longest
+# start first; a program not listed in the weights below counts 10).
+job_weight=()
+job_cmd=()
+job() {
+    job_weight+=("$1")
+    shift
+    job_cmd+=("$(printf '%q ' "$@")")
+}
+# Rough lengths in seconds, from a CI run: what makes the longest start first.
+weight() {
+    case $1 in
+    system/test_fault_suite) echo 460 ;;
+    arm/*) echo 400 ;;
+    system/test_bridge) echo 160 ;;
+    system/test_faults) echo 120 ;;
+    system/test_packages) echo 90 ;;
+    board/*) echo 150 ;;
+    system/test_profiles*|system/test_fleet*|system/test_catalog*) echo 40 ;;
+    system/*) echo 20 ;;
+    *) echo 10 ;;
+    esac
+}
+unit_prog() { run_prog "unit/$(basename "$1")" 600 "$1"; }
+system_prog() { run_prog "system/$(basename "$1" .py)" 1200 /usr/bin/python3 "$1"; }
 for t in "$top/$san"/tests/test_*; do
     [ -x "$t" ] || continue
-    run_prog "unit/$(basename "$t")" 600 "$t"
+    job "$(weight "unit/$(basename "$t")")" unit_prog "$t"
 done
 for t in "$top"/tests/system/test_*.py; do
     [ -f "$t" ] || continue
-    run_prog "system/$(basename "$t" .py)" 1200 /usr/bin/python3 "$t"
+    job "$(weight "system/$(basename "$t" .py)")" system_prog "$t"
 done
 
 # ---- the ARM boards under user-mode QEMU ----
@@ -98,11 +133,11 @@ if [ -z "${PE_QEMU_BOARDS+set}" ]; then
         [ -n "$(board_var "$b" QEMU)" ] && PE_QEMU_BOARDS="$PE_QEMU_BOARDS $b"
     done
 fi
-for b in $PE_QEMU_BOARDS; do
-    arm_wanted "$b" || continue
+arm_stage() { # arm_stage BOARD: its build, its unit programs under QEMU, its agent check
+    local b=$1 qemu sysroot t why
     # The build is never filtered out: a test must not run from a stale binary.
     filter= run_prog "arm/$b/build" 1200 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
-        make -C "$top" -j2 BOARD="$b" VARIANT=test all unit-tests || continue
+        make -C "$top" -j2 BOARD="$b" VARIANT=test all unit-tests || return
     qemu=$(board_var "$b" QEMU)
     sysroot=$top/$(board_var "$b" SYSROOT)
     for t in "$top/build/$b/test"/tests/test_*; do
@@ -116,6 +151,9 @@ for b in $PE_QEMU_BOARDS; do
         run_prog "arm/$b/unit/$(basename "$t")" 900 "$qemu" -L "$sysroot" "$t"
     done
     run_prog "arm/$b/agent" 600 "$top/scripts/arm-check.sh" "$b" "build/$b/test" "$rel"
+}
+for b in $PE_QEMU_BOARDS; do
+    arm_wanted "$b" && job "$(weight "arm/$b")" arm_stage "$b"
 done
 
 # ---- the other host boards ----
@@ -137,17 +175,60 @@ if [ -z "${PE_HOST_BOARDS+set}" ]; then
             PE_HOST_BOARDS="$PE_HOST_BOARDS $b"
     done
 fi
-for b in $PE_HOST_BOARDS; do
-    board_wanted "$b" || continue
+board_stage() { # board_stage BOARD: its builds, its unit programs, its release check
+    local b=$1 t
     filter= run_prog "board/$b/build" 1200 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL bash -c \
         'make -C "$1" -j2 BOARD="$2" VARIANT=san all unit-tests && make -C "$1" -j2 BOARD="$2" all' \
-        make "$top" "$b" || continue
+        make "$top" "$b" || return
     for t in "$top/build/$b/san"/tests/test_*; do
         [ -x "$t" ] || continue
         run_prog "board/$b/unit/$(basename "$t")" 600 "$t"
     done
     run_prog "board/$b/check" 120 "$top/scripts/board-check.sh" "$b" "build/$b"
+}
+for b in $PE_HOST_BOARDS; do
+    board_wanted "$b" && job "$(weight "board/$b")" board_stage "$b"
 done
+
+# ---- running them, $jobs_n at a time ----
+# A job runs in a subshell with its output in $logdir/job-K.out and its counts ("passed failed
+# failed-programs...") in $logdir/job-K.sum; the block is printed when the job ends.
+run_job() { # run_job K LANE
+    local k=$1
+    export PE_TEST_LANE=$2
+    passed=0 failed=0 failures=()
+    eval "${job_cmd[$k]}" >"$logdir/job-$k.out" 2>&1
+    echo "$passed $failed ${failures[*]}" >"$logdir/job-$k.sum"
+}
+collect() { # collect K: print job K's block and add its counts
+    local k=$1 p f names
+    cat "$logdir/job-$k.out"
+    read -r p f names <"$logdir/job-$k.sum" || { p=0 f=1 names="job-$k(${job_cmd[$k]})"; }
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ -n "$names" ] && failures+=($names)
+}
+order=$(for k in "${!job_cmd[@]}"; do echo "${job_weight[$k]} $k"; done | sort -s -k1,1nr | cut -d' ' -f2)
+declare -A job_of_pid=() lane_of_job=()
+free_lanes=()
+for ((l = 0; l < jobs_n; l++)); do free_lanes+=("$l"); done
+reap() { # wait for one job to end, print it, free its lane
+    local pid k
+    wait -n -p pid
+    k=${job_of_pid[$pid]}
+    unset "job_of_pid[$pid]"
+    free_lanes+=("${lane_of_job[$k]}")
+    collect "$k"
+}
+for k in $order; do
+    [ ${#free_lanes[@]} -gt 0 ] || reap
+    lane=${free_lanes[0]}
+    free_lanes=("${free_lanes[@]:1}")
+    lane_of_job[$k]=$lane
+    run_job "$k" "$lane" &
+    job_of_pid[$!]=$k
+done
+while [ ${#job_of_pid[@]} -gt 0 ]; do reap; done
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed programs: ${failures[*]}"

@@ -8,6 +8,7 @@ here sleeps to synchronise: waits poll a condition against a deadline.
 """
 import json
 import os
+import random
 import re
 import shutil
 import sqlite3
@@ -220,9 +221,25 @@ BRIDGE_CONFIG = os.path.join(SRC, "boards", "sim", "bridge.json")
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on. tests/run.sh runs tests side by side and gives each
+    its lane ($PE_TEST_LANE): a lane takes its ports from a range of its own, below the kernel's
+    ephemeral ports, so two tests never both get the port that one just let go, and no
+    outgoing connection takes one meanwhile. Without a lane, the kernel picks."""
+    lane = os.environ.get("PE_TEST_LANE")
+    if lane is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    base = 20000 + 1000 * int(lane)
+    for _ in range(1000):
+        port = random.randrange(base, base + 1000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise Failure("no free loopback port in %d..%d (lane %s)" % (base, base + 999, lane))
 
 
 def port_open(port):
