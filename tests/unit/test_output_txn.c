@@ -257,8 +257,11 @@ static int read_topic(const char *brokers, const char *topic, struct got *out, i
 /*
  * What a downstream job sees on pos.sales for terminals 0..nt-1: seqs 1..to[t] each exactly
  * once, in seq order within one partition per terminal, with key, bytes, timestamp and headers.
+ * With after_abort > 0, a seq above it may appear again (the mock shows an aborted
+ * transaction's records, see the top), but only as a run that starts over at or below the
+ * seq it repeats, never as a gap: then the count is not checked, the order of first sight is.
  */
-static void check_sales(const char *brokers, int nt, const int64_t *to)
+static void check_sales_as(const char *brokers, int nt, const int64_t *to, int64_t after_abort)
 {
     static struct got g[MAXREC];
     int n = read_topic(brokers, "pos.sales", g, MAXREC);
@@ -275,10 +278,12 @@ static void check_sales(const char *brokers, int nt, const int64_t *to)
         int t = term_index(g[i].h[3]);
         int64_t seq = strtoll(g[i].h[4], NULL, 10);
         CHECK(t < nt && seq >= 1 && seq <= to[t]);
-        if (++seen[t][seq] > 1)
+        if (++seen[t][seq] > 1 && !(after_abort > 0 && seq > after_abort))
             pe_test_fail(__FILE__, __LINE__, "t%02d seq %" PRId64 " is in Kafka twice", t, seq);
-        CHECK_INT(seq, next[t] + 1);
-        next[t] = seq;
+        if (seen[t][seq] == 1) {
+            CHECK_INT(seq, next[t] + 1);
+            next[t] = seq;
+        }
         if (part[t] < 0)
             part[t] = g[i].partition;
         CHECK_INT(g[i].partition, part[t]);
@@ -292,9 +297,15 @@ static void check_sales(const char *brokers, int nt, const int64_t *to)
         CHECK_STR(g[i].h[1], "sale");
         CHECK_STR(g[i].h[2], "s001");
     }
-    CHECK_INT(n, want);
+    if (after_abort == 0)
+        CHECK_INT(n, want);
     for (int t = 0; t < nt; t++)
         CHECK_INT(next[t], to[t]);
+}
+
+static void check_sales(const char *brokers, int nt, const int64_t *to)
+{
+    check_sales_as(brokers, nt, to, 0);
 }
 
 /* The latest state record keyed key: per terminal 0..nt-1, seq to[t] with its hash. */
@@ -678,7 +689,11 @@ static void t_topic_not_authorized(void)
     RUN_UNTIL(f.loop, (produce_upto(f.o, &f.s, 1, to2), all_committed(&f.s, 1, to2)), 30000);
     CHECK_INT(kstate(f.o).auth, OUTPUT_AUTH_OK);
     CHECK(!f.s.backwards);
-    check_sales(f.m.brokers, 1, to2);
+    /* The sequence error's abort comes after the producer sent some of that transaction's
+     * records (how many depends on timing: under qemu, some), and the mock shows them: the
+     * seqs after 10 may be seen twice here. That each is in Kafka once is the real broker's
+     * part (tests/system/test_bridge.py and test_fault_suite.py read it read_committed). */
+    check_sales_as(f.m.brokers, 1, to2, 10);
     check_state(f.m.brokers, "bridge-1", 1, to2);
     teardown(&f);
 }
