@@ -55,7 +55,7 @@
 #define TS0 1795000000000LL
 #define TID "bridge-test"
 #define STATE_TOPIC "posedge.state"
-#define WAIT_MS 20000
+#define WAIT_MS 60000
 
 /* ---- the mock cluster ---- */
 
