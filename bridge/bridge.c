@@ -645,6 +645,12 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
     size_t whole = sig ? (size_t)(sig + siglen - line) : len;
     b->st.received++;
     int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
+    if (rc == PE_ENOMEM) {
+        /* No verdict on the record: it is not stored nor acknowledged, so the till sends it
+         * again (go-back-N). */
+        pe_error("bridge.intake_failed", "err=%s (the till sends it again)", pe_errname(rc));
+        goto done;
+    }
     if (rc) {
         dead_letter(b, topic, line, whole, why);
         goto done;
