@@ -11,8 +11,9 @@
  * with them (common/json.c gives cJSON its malloc, so the events, the configuration and every
  * document, all cJSON trees, count); SQLite's, through SQLITE_CONFIG_MALLOC set before SQLite
  * initialises; and Avro C's, through avro_set_allocator (no scenario reaches them yet: the Avro
- * profiles start from a Schema Registry's ids). mbedTLS (Debian's is built without MBEDTLS_PLATFORM_MEMORY: no hook),
- * OpenSSL and librdkafka allocate on their own and are not stepped.
+ * profiles start from a Schema Registry's ids). mbedTLS (Debian's is built without
+ * MBEDTLS_PLATFORM_MEMORY: no hook), OpenSSL and librdkafka allocate on their own and are not
+ * stepped.
  *
  * Each failure is transient (only the Nth allocation fails), and what must hold after it: the
  * operation returned an error it documents (PE_ENOMEM, or PE_EIO where SQLite folds its own
@@ -69,11 +70,11 @@
 enum af_class { AF_OWN, AF_SQLITE, AF_NCLASS };
 
 static struct {
-    bool on;                /* counting (only around the operations under test) */
-    enum af_class cls;      /* the class whose fail_at-th allocation fails */
-    int64_t n[AF_NCLASS];   /* allocations counted since af_arm, per class */
-    int64_t fail_at;        /* the one that fails (1-based) */
-    int64_t failed;         /* failures injected since af_arm */
+    bool on;              /* counting (only around the operations under test) */
+    enum af_class cls;    /* the class whose fail_at-th allocation fails */
+    int64_t n[AF_NCLASS]; /* allocations counted since af_arm, per class */
+    int64_t fail_at;      /* the one that fails (1-based) */
+    int64_t failed;       /* failures injected since af_arm */
 } af;
 
 static void af_arm(enum af_class cls, int64_t nth)
@@ -105,7 +106,8 @@ static bool af_fail(void)
     return af_fail_in(AF_OWN);
 }
 
-/* The project's allocations (-Wl,--wrap=malloc,... for this program: the Makefile, ALLOCFAIL_WRAP). */
+/* The project's allocations (-Wl,--wrap=malloc,... for this program: ALLOCFAIL_WRAP in the
+ * Makefile). */
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t k, size_t n);
 void *__real_realloc(void *p, size_t n);
@@ -215,16 +217,20 @@ struct scenario {
     void (*final)(void *ctx);
 };
 
+/* SQLite's allocation points stepped per scenario (a schema alone is thousands of them). */
+#define SQLITE_POINTS 40
+
 /* Step N over every allocation of class cls in sc's run (stride > 1: every stride-th one).
  * Returns the points stepped; *total gets the class's allocations in a whole run. */
-static int64_t step_class(const struct scenario *sc, void *ctx, enum af_class cls,
-                          int64_t stride, int64_t *total)
+static int64_t step_class(const struct scenario *sc, void *ctx, enum af_class cls, int64_t stride,
+                          int64_t *total)
 {
     int64_t n, stepped = 0;
     /* PE_ALLOCFAIL_VERBOSE=1: a line per run; PE_ALLOCFAIL_FROM=N: start there (debugging). */
     bool verbose = getenv("PE_ALLOCFAIL_VERBOSE") != NULL;
     const char *from = getenv("PE_ALLOCFAIL_FROM");
-    for (n = from ? atoll(from) : 1;; n += stride) {
+    bool counting = stride > INT64_MAX / 4; /* a run without failure, to count */
+    for (n = counting ? stride : from ? atoll(from) : 1;; n += stride) {
         sc->fresh(ctx);
         int i = 0, rc = PE_OK;
         for (; i < sc->first; i++)
@@ -245,13 +251,13 @@ static int64_t step_class(const struct scenario *sc, void *ctx, enum af_class cl
             sc->check(ctx, i, rc);
             for (; i < sc->nops; i++)
                 if ((rc = sc->op(ctx, i)) != PE_OK)
-                    pe_test_fail(__FILE__, __LINE__, "%s: N=%lld: op %d failed again: %s",
-                                 sc->name, (long long)n, i, pe_errname(rc));
+                    pe_test_fail(__FILE__, __LINE__, "%s: N=%lld: op %d failed again: %s", sc->name,
+                                 (long long)n, i, pe_errname(rc));
         }
         sc->final(ctx);
         if (verbose)
-            fprintf(stderr, "%s: class %d N=%lld op=%d rc=%s\n", sc->name, cls, (long long)n,
-                    fi, pe_errname(frc));
+            fprintf(stderr, "%s: class %d N=%lld op=%d rc=%s\n", sc->name, cls, (long long)n, fi,
+                    pe_errname(frc));
         if (!hit) {
             *total = counted;
             return stepped;
@@ -260,10 +266,16 @@ static int64_t step_class(const struct scenario *sc, void *ctx, enum af_class cl
     }
 }
 
-/* Both classes; one "# " line saying how many points were stepped. */
-static void step(const struct scenario *sc, void *ctx, int64_t own_stride, int64_t sqlite_stride)
+/* Both classes; one "# " line saying how many points were stepped. SQLite's are stepped at a
+ * stride that makes about SQLITE_POINTS of them (every one in a short run), learnt from a run
+ * without failure. */
+static void step(const struct scenario *sc, void *ctx, int64_t own_stride)
 {
     int64_t own_total = 0, sq_total = 0;
+    step_class(sc, ctx, AF_SQLITE, INT64_MAX / 2, &sq_total);
+    int64_t sqlite_stride = sq_total / SQLITE_POINTS + 1;
+    if (sqlite_stride > 1 && sqlite_stride % 2 == 0)
+        sqlite_stride++; /* odd: not always the same site of a pattern of even length */
     const char *st = getenv("PE_ALLOCFAIL_STRIDE"); /* debugging: a quicker pass */
     if (st)
         own_stride = atoll(st);
@@ -289,9 +301,6 @@ static void expect_err(const char *what, int rc, const int *also)
 }
 
 static const int IO[] = {PE_EIO, 0};
-
-/* SQLite's allocations are stepped at this stride (prime): a schema alone is thousands. */
-#define SQLITE_STRIDE 97
 
 /* ---- files ---- */
 
@@ -343,16 +352,16 @@ static int64_t test_clock(void *ctx)
 
 static int signer_open(const char *key, struct pe_signer **out)
 {
-    struct pe_signer_conf c = {.key_file = key, .store = STORE, .terminal = TERMINAL,
-                               .now = test_clock};
+    struct pe_signer_conf c = {
+        .key_file = key, .store = STORE, .terminal = TERMINAL, .now = test_clock};
     char err[256];
     return pe_signer_open(pe_signer_find("software"), &c, out, err, sizeof err);
 }
 
 static int journal_open(const char *path, bool readonly, struct pe_journal **out)
 {
-    struct pe_journal_opts o = {.store = STORE, .terminal = TERMINAL, .check = true,
-                                .readonly = readonly};
+    struct pe_journal_opts o = {
+        .store = STORE, .terminal = TERMINAL, .check = true, .readonly = readonly};
     char err[512];
     return pe_journal_open(path, &o, out, err, sizeof err);
 }
@@ -555,10 +564,9 @@ static void t_journal_create(void)
     af_hooks();
     struct jnew c = {.j = NULL};
     snprintf(c.path, sizeof c.path, "%s", pe_test_path(0, "new.db"));
-    const struct scenario sc = {"journal create", 0,         1,
-                                jnew_fresh,       jnew_op,   jnew_check,
-                                jnew_final};
-    step(&sc, &c, 1, SQLITE_STRIDE);
+    const struct scenario sc = {"journal create", 0,          1,         jnew_fresh,
+                                jnew_op,          jnew_check, jnew_final};
+    step(&sc, &c, 1);
 }
 
 /*
@@ -566,7 +574,8 @@ static void t_journal_create(void)
  * verify, export an archive, close. Three scenarios step parts of it: the open, the sales (from
  * the template, opened), and reading, verifying and exporting (from the reference journal, which
  * holds the sales already). The last repeats the same allocation sites for every record, so it
- * is stepped at a stride (READ_STRIDE, prime: it falls on every site of a record in turn).
+ * is stepped at a stride (READ_STRIDE, prime: from one record to the next it falls on other
+ * sites).
  */
 enum { J_OPEN, J_SALE1, J_READ = J_SALE1 + NSALES, J_VERIFY, J_EXPORT, J_CLOSE, J_NOPS };
 
@@ -684,8 +693,11 @@ static void jrun_check(void *ctx, int i, int rc)
 {
     struct jrun *c = ctx;
     const int sale_also[] = {PE_EIO, 0};
-    expect_err(i == J_OPEN ? "open" : i < J_READ ? "a sale" : i == J_READ ? "read back"
-               : i == J_VERIFY ? "verify" : "export",
+    expect_err(i == J_OPEN     ? "open"
+               : i < J_READ    ? "a sale"
+               : i == J_READ   ? "read back"
+               : i == J_VERIFY ? "verify"
+                               : "export",
                rc, i >= J_SALE1 && i < J_READ ? sale_also : IO);
     jrun_close(c);
     /* The journal as stored: it verifies, every record is the reference's, and a failed sale
@@ -693,8 +705,8 @@ static void jrun_check(void *ctx, int i, int rc)
     int64_t n = journal_records(c->path, false);
     bool sale = i >= J_SALE1 && i < J_READ;
     if (n != c->count && !(sale && n == c->count + 1))
-        pe_test_fail(__FILE__, __LINE__, "op %d: %lld records after the failure, %lld committed",
-                     i, (long long)n, (long long)c->count);
+        pe_test_fail(__FILE__, __LINE__, "op %d: %lld records after the failure, %lld committed", i,
+                     (long long)n, (long long)c->count);
     c->count = n;
     /* A failed export leaves no archive, complete or not. */
     if (i == J_EXPORT)
@@ -720,9 +732,8 @@ static void journal_scenario(const char *name, int first, int last, int64_t stri
     c.from = first >= J_READ ? fx.full : fx.tmpl;
     c.start = first >= J_READ ? NREC : NBASE;
     c.last = last;
-    const struct scenario sc = {name, first, last + 1, jrun_fresh, jrun_op, jrun_check,
-                                jrun_final};
-    step(&sc, &c, stride, SQLITE_STRIDE);
+    const struct scenario sc = {name, first, last + 1, jrun_fresh, jrun_op, jrun_check, jrun_final};
+    step(&sc, &c, stride);
     remove_db(c.path);
     remove_db(c.arch);
 }
@@ -957,9 +968,9 @@ static void t_spool(void)
     CHECK_OK(spool_open(c.tmpl, &sp));
     CHECK_OK(spool_batch(sp, 1, NBASE));
     pe_spool_close(sp);
-    const struct scenario sc = {"spool", S_OPEN, S_NOPS, srun_fresh, srun_op, srun_check,
-                                srun_final};
-    step(&sc, &c, 1, SQLITE_STRIDE);
+    const struct scenario sc = {"spool", S_OPEN,     S_NOPS,    srun_fresh,
+                                srun_op, srun_check, srun_final};
+    step(&sc, &c, 1);
     fixture_free();
 }
 
@@ -998,8 +1009,8 @@ static int intake_load(struct irun *c)
 }
 
 /* One line: as bridge.c's intake_record. */
-static int intake_line(struct irun *c, const char *line, size_t len, const char *sig,
-                       size_t siglen, bool *dirty)
+static int intake_line(struct irun *c, const char *line, size_t len, const char *sig, size_t siglen,
+                       bool *dirty)
 {
     struct pe_event_meta m;
     char hash[PE_SHA256_HEXLEN], why[200], tail[PE_SHA256_HEXLEN];
@@ -1019,8 +1030,8 @@ static int intake_line(struct irun *c, const char *line, size_t len, const char 
     memset(&v, 0, sizeof v);
     bool next = pe_spool_next(c->sp, STORE, TERMINAL, &spooled, tail) == PE_OK &&
                 m.seq == spooled + 1 && strcmp(prev, tail) == 0;
-    if (next && (rc = sigcheck_record(&c->till, m.seq, pe_event_type_name(m.type), rec, hash,
-                                      sig, siglen, &v)) != PE_OK) {
+    if (next && (rc = sigcheck_record(&c->till, m.seq, pe_event_type_name(m.type), rec, hash, sig,
+                                      siglen, &v)) != PE_OK) {
         sigcheck_verdict_free(&v);
         cJSON_Delete(rec);
         return rc;
@@ -1172,9 +1183,9 @@ static void t_intake(void)
     for (int n = NBASE + 1; n <= NREC; n++)
         c.batchlen += (size_t)sprintf(c.batch + c.batchlen, "%s\t%s%s", fx.rec[n], fx.sig[n],
                                       n < NREC ? "\n" : "");
-    const struct scenario sc = {"intake", I_OPEN, I_NOPS, irun_fresh, irun_op, irun_check,
-                                irun_final};
-    step(&sc, &c, 1, SQLITE_STRIDE);
+    const struct scenario sc = {"intake", I_OPEN,     I_NOPS,    irun_fresh,
+                                irun_op,  irun_check, irun_final};
+    step(&sc, &c, 1);
     free(c.batch);
     fixture_free();
 }
@@ -1209,9 +1220,14 @@ struct prun {
 
 static struct profile_event pev(int n)
 {
-    return (struct profile_event){.store = STORE, .terminal = TERMINAL, .id = in[n].m.id,
-                                  .type = pe_event_type_name(in[n].m.type), .seq = n,
-                                  .ts_ms = in[n].m.ts_ms, .rec = fx.rec[n], .len = fx.len[n],
+    return (struct profile_event){.store = STORE,
+                                  .terminal = TERMINAL,
+                                  .id = in[n].m.id,
+                                  .type = pe_event_type_name(in[n].m.type),
+                                  .seq = n,
+                                  .ts_ms = in[n].m.ts_ms,
+                                  .rec = fx.rec[n],
+                                  .len = fx.len[n],
                                   .sig = fx.sig[n]};
 }
 
@@ -1234,8 +1250,8 @@ static void pref_take(struct pref *r, const struct profile_out *o)
         size_t cap = 256 + 2 * x->len + 2 * x->keylen, len = 0;
         char *t = malloc(cap + 2048);
         CHECK(t);
-        len += (size_t)snprintf(t + len, cap - len, "%s ts=%lld key=", x->topic,
-                                (long long)x->ts_ms);
+        len +=
+            (size_t)snprintf(t + len, cap - len, "%s ts=%lld key=", x->topic, (long long)x->ts_ms);
         for (size_t k = 0; k < x->keylen; k++)
             len += (size_t)snprintf(t + len, cap - len, "%02x", ((const unsigned char *)x->key)[k]);
         len += (size_t)snprintf(t + len, cap - len, " val=");
@@ -1297,8 +1313,8 @@ static void prun_final(void *ctx)
         CHECK_INT(c->got[e].n, c->ref[e].n);
         for (int k = 0; k < c->ref[e].n; k++)
             if (strcmp(c->got[e].rec[k], c->ref[e].rec[k]) != 0)
-                pe_test_fail(__FILE__, __LINE__, "event %d record %d:\n  %s\nexpected\n  %s", e,
-                             k, c->got[e].rec[k], c->ref[e].rec[k]);
+                pe_test_fail(__FILE__, __LINE__, "event %d record %d:\n  %s\nexpected\n  %s", e, k,
+                             c->got[e].rec[k], c->ref[e].rec[k]);
         pref_free(&c->got[e]);
     }
 }
@@ -1314,14 +1330,13 @@ static void profile_scenario(const char *name, const char *conf, struct pe_spool
     fclose(f);
     if (bridge_cfg_load(&c.cfg, path, err, sizeof err) != PE_OK)
         pe_test_fail(__FILE__, __LINE__, "%s: %s", path, err);
-    const struct scenario sc = {name, P_START, P_NOPS, prun_fresh, prun_op, prun_check,
-                                prun_final};
+    const struct scenario sc = {name, P_START, P_NOPS, prun_fresh, prun_op, prun_check, prun_final};
     c.taking = true;
     for (int i = 0; i < P_NOPS; i++)
         CHECK_OK(prun_op(&c, i));
     CHECK(c.ref[0].n > 0 && c.ref[1].n > 0);
     c.taking = false;
-    step(&sc, &c, 1, 1);
+    step(&sc, &c, 1);
     profile_out_free(&c.out);
     pref_free(&c.ref[0]);
     pref_free(&c.ref[1]);
