@@ -68,6 +68,7 @@ struct term {
     bool dirty;      /* records added in the open transaction */
     struct sigcheck_till sig; /* its signing state, as of the open transaction */
     bool sig_dirty;           /* sig changed in the open transaction (saved before commit) */
+    bool sig_loaded;          /* sig holds what the spool has (else it is read again first) */
 };
 
 /* What a state document says that counts as a change (everything but times and rates). */
@@ -153,23 +154,35 @@ static void sig_key(const struct term *t, char *out, size_t len)
     snprintf(out, len, "sig/%s/%s", t->store, t->terminal);
 }
 
-/* The till's signing state as the spool last committed it (none: a till never seen signing). */
-static void sig_load(struct bridge *b, struct term *t)
+/* The till's signing state as the spool last committed it (none: a till never seen signing).
+ * When it cannot be read now (out of memory, an I/O error) t->sig_loaded stays false: its
+ * records are then not taken in (the till sends them again) until a later load works, since
+ * judging them by an empty state would pass them unverified and save the empty state over
+ * the key the spool holds. */
+static int sig_load(struct bridge *b, struct term *t)
 {
     char key[2 * PE_ID_MAX + 8], why[120];
     char *doc = NULL;
     sig_key(t, key, sizeof key);
     sigcheck_till_clear(&t->sig);
     t->sig_dirty = false;
+    t->sig_loaded = false;
     int rc = pe_spool_meta_get(b->spool, key, &doc);
-    if (rc == PE_OK && (rc = sigcheck_till_load(&t->sig, doc, why, sizeof why)) != PE_OK)
+    if (rc == PE_OK)
+        rc = sigcheck_till_load(&t->sig, doc, why, sizeof why);
+    free(doc);
+    if (rc == PE_EPARSE)
         pe_error("bridge.sig_state", "store=%s terminal=%s err=%s why=\"%s\" (its key is known "
                  "again at its next signer_installed)", t->store, t->terminal, pe_errname(rc),
-                 rc == PE_EPARSE ? why : "");
-    else if (rc && rc != PE_ENOTFOUND)
-        pe_error("bridge.sig_state", "store=%s terminal=%s err=%s", t->store, t->terminal,
-                 pe_errname(rc));
-    free(doc);
+                 why);
+    else if (rc && rc != PE_ENOTFOUND) {
+        pe_error("bridge.sig_state", "store=%s terminal=%s err=%s (its records wait)", t->store,
+                 t->terminal, pe_errname(rc));
+        sigcheck_till_clear(&t->sig);
+        return rc;
+    }
+    t->sig_loaded = true;
+    return PE_OK;
 }
 
 static struct term *term_find(struct bridge *b, const char *store, const char *terminal,
@@ -191,7 +204,7 @@ static struct term *term_find(struct bridge *b, const char *store, const char *t
         wm_init(&t->done, st.delivered);
     }
     t->acked_spooled = t->acked_delivered = -1;
-    sig_load(b, t);
+    sig_load(b, t); /* when it fails, it is tried again at the till's next record */
     return t;
 }
 
@@ -645,6 +658,12 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
     size_t whole = sig ? (size_t)(sig + siglen - line) : len;
     b->st.received++;
     int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
+    if (rc == PE_ENOMEM) {
+        /* No verdict on the record: it is not stored nor acknowledged, so the till sends it
+         * again (go-back-N). */
+        pe_error("bridge.intake_failed", "err=%s (the till sends it again)", pe_errname(rc));
+        goto done;
+    }
     if (rc) {
         dead_letter(b, topic, line, whole, why);
         goto done;
@@ -664,6 +683,10 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
     open_txn(b);
     if (!b->in_txn)
         goto done;
+    if (!t->sig_loaded && (rc = sig_load(b, t)) != PE_OK) {
+        pe_error("bridge.sig_state_unread", "err=%s (the till sends it again)", pe_errname(rc));
+        goto done;
+    }
     struct sigcheck_verdict v;
     bool checked = false;
     if ((rc = check_sig(b, t, &m, prev, hash, rec, sig, siglen, &v, &checked)) != PE_OK) {

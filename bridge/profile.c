@@ -213,10 +213,13 @@ int profile_map_event(struct profile_set *ps, const struct profile_event *ev0, i
     bool typed = pe_event_type_parse(ev.type, &ev.etype) == PE_OK;
     cJSON *doc = NULL;
     char parse_why[160] = "";
-    if (ps->needs_doc && !ev.doc &&
-        pe_json_parse(ev.rec, ev.len, &doc, parse_why, sizeof parse_why) != PE_OK &&
-        !parse_why[0])
-        snprintf(parse_why, sizeof parse_why, "the record is not JSON");
+    if (ps->needs_doc && !ev.doc) {
+        int prc = pe_json_parse(ev.rec, ev.len, &doc, parse_why, sizeof parse_why);
+        if (prc == PE_ENOMEM)
+            return prc; /* not a dead letter: the event is mapped again later */
+        if (prc != PE_OK && !parse_why[0])
+            snprintf(parse_why, sizeof parse_why, "the record is not JSON");
+    }
     if (doc)
         ev.doc = doc;
     int rc = PE_OK;

@@ -289,21 +289,31 @@ static void guid_of(const char *id, char *out, size_t outlen)
 
 /* ---- inventory-avro ---- */
 
+/* Members of a record to encode; false when o is NULL or the member could not be added (out of
+ * memory: then the record must not go to the encoder, which would call the field missing and
+ * make the event a dead letter). */
+static bool put_num(cJSON *o, const char *k, double v)
+{
+    return o && cJSON_AddNumberToObject(o, k, v);
+}
+
+static bool put_str(cJSON *o, const char *k, const char *v)
+{
+    return o && cJSON_AddStringToObject(o, k, v);
+}
+
 /* One snapshot record of an inventory count line. */
 static int emit_snapshot(struct avro_sink *a, struct profile_out *out, int64_t iid,
                          int64_t employee, const char *date, int64_t qty, char *why,
                          size_t whylen)
 {
     cJSON *k = cJSON_CreateObject(), *v = cJSON_CreateObject();
-    cJSON_AddNumberToObject(k, "item_id", (double)iid);
-    cJSON_AddNumberToObject(k, "store_id", (double)a->store_id);
-    cJSON_AddStringToObject(k, "date_time", date);
-    cJSON_AddNumberToObject(v, "item_id", (double)iid);
-    cJSON_AddNumberToObject(v, "employee_id", (double)employee);
-    cJSON_AddNumberToObject(v, "store_id", (double)a->store_id);
-    cJSON_AddStringToObject(v, "date_time", date);
-    cJSON_AddNumberToObject(v, "quantity", (double)qty);
-    int rc = k && v ? emit(a, out, SNAPSHOTS_TOPIC, &a->sk, k, &a->sv, v, why, whylen) : PE_ENOMEM;
+    bool ok = put_num(k, "item_id", (double)iid) && put_num(k, "store_id", (double)a->store_id) &&
+              put_str(k, "date_time", date) && put_num(v, "item_id", (double)iid) &&
+              put_num(v, "employee_id", (double)employee) &&
+              put_num(v, "store_id", (double)a->store_id) && put_str(v, "date_time", date) &&
+              put_num(v, "quantity", (double)qty);
+    int rc = ok ? emit(a, out, SNAPSHOTS_TOPIC, &a->sk, k, &a->sv, v, why, whylen) : PE_ENOMEM;
     cJSON_Delete(k);
     cJSON_Delete(v);
     return rc;
@@ -315,16 +325,13 @@ static int emit_movement(struct avro_sink *a, struct profile_out *out, const cha
                          char *why, size_t whylen)
 {
     cJSON *k = cJSON_CreateObject(), *v = cJSON_CreateObject();
-    cJSON_AddStringToObject(k, "trans_id", guid);
-    cJSON_AddNumberToObject(k, "item_id", (double)g->item_id);
-    cJSON_AddNumberToObject(k, "store_id", (double)a->store_id);
-    cJSON_AddStringToObject(v, "trans_id", guid);
-    cJSON_AddNumberToObject(v, "item_id", (double)g->item_id);
-    cJSON_AddNumberToObject(v, "store_id", (double)a->store_id);
-    cJSON_AddStringToObject(v, "date_time", date);
-    cJSON_AddNumberToObject(v, "quantity", (double)g->qty);
-    cJSON_AddNumberToObject(v, "change_type_id", (double)tid);
-    int rc = k && v ? emit(a, out, topic, &a->tk, k, &a->tv, v, why, whylen) : PE_ENOMEM;
+    bool ok = put_str(k, "trans_id", guid) && put_num(k, "item_id", (double)g->item_id) &&
+              put_num(k, "store_id", (double)a->store_id) && put_str(v, "trans_id", guid) &&
+              put_num(v, "item_id", (double)g->item_id) &&
+              put_num(v, "store_id", (double)a->store_id) && put_str(v, "date_time", date) &&
+              put_num(v, "quantity", (double)g->qty) &&
+              put_num(v, "change_type_id", (double)tid);
+    int rc = ok ? emit(a, out, topic, &a->tk, k, &a->tv, v, why, whylen) : PE_ENOMEM;
     cJSON_Delete(k);
     cJSON_Delete(v);
     return rc;
@@ -471,8 +478,13 @@ static int orders_map(struct profile_sink *s, const struct profile_event *ev,
     snprintf(oid, sizeof oid, "%" PRIu64, v);
     struct profile_buf desc = {0};
     cJSON *arr = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    if (!arr || !o || !cJSON_AddItemToArray(arr, o)) {
+        cJSON_Delete(arr);
+        cJSON_Delete(o);
+        return PE_ENOMEM;
+    }
     cJSON *products = cJSON_AddArrayToObject(o, "products");
-    cJSON_AddItemToArray(arr, o);
+    bool ok = products != NULL;
     int idx = 0, rc = PE_OK;
     cJSON_ArrayForEach(l, lines)
     {
@@ -484,19 +496,20 @@ static int orders_map(struct profile_sink *s, const struct profile_event *ev,
             break;
         }
         cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "name", name);
-        cJSON_AddNumberToObject(p, "price", (double)amount / unit);
-        cJSON_AddItemToArray(products, p);
+        if (!ok || !put_str(p, "name", name) || !put_num(p, "price", (double)amount / unit) ||
+            !cJSON_AddItemToArray(products, p)) {
+            cJSON_Delete(p); /* not in products */
+            ok = false;
+        }
         if (idx++)
             pb_str(&desc, ", ");
         pb_str(&desc, name);
     }
-    cJSON_AddStringToObject(o, "order_id", oid);
-    cJSON_AddStringToObject(o, "customer", customer);
-    cJSON_AddStringToObject(o, "description", desc.s ? desc.s : "");
-    cJSON_AddNumberToObject(o, "price", (double)total / unit);
+    ok = ok && put_str(o, "order_id", oid) && put_str(o, "customer", customer) &&
+         put_str(o, "description", desc.s ? desc.s : "") &&
+         put_num(o, "price", (double)total / unit);
     /* Field order in the object does not matter: the encoder walks the schema. */
-    if (!rc && (desc.failed || !arr || !o || !products))
+    if (!rc && (desc.failed || !ok))
         rc = PE_ENOMEM;
     if (!rc)
         rc = emit(a, out, s->conf->topic, NULL, NULL, &a->ov, arr, why, whylen);
@@ -523,9 +536,9 @@ static void learned(void *arg, const struct pe_sr_schema *s)
     char key[BRIDGE_TOPIC_MAX + 32];
     snprintf(key, sizeof key, KEPT_PREFIX "%s/%d", s->subject, s->id);
     cJSON *v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "schema", s->schema);
-    cJSON_AddNumberToObject(v, "version", (double)version);
-    char *text = cJSON_PrintUnformatted(v);
+    char *text = put_str(v, "schema", s->schema) && put_num(v, "version", (double)version)
+                     ? cJSON_PrintUnformatted(v)
+                     : NULL;
     cJSON_Delete(v);
     int rc = text ? pe_spool_meta_put(c->spool, key, text, pe_time_now_ms()) : PE_ENOMEM;
     free(text);
@@ -542,9 +555,13 @@ static int keep_row(const struct pe_spool_meta *m, void *arg)
     cJSON *doc = NULL;
     const char *schema = NULL;
     int64_t version = 0;
-    if (!slash || slash == subject || digits_of(slash) < 0 ||
-        pe_json_parse(m->value, strlen(m->value), &doc, NULL, 0) != PE_OK ||
-        pe_json_get_str(doc, "schema", &schema) || pe_json_get_int(doc, "version", &version)) {
+    if (!slash || slash == subject || digits_of(slash) < 0)
+        return 0;
+    int prc = pe_json_parse(m->value, strlen(m->value), &doc, NULL, 0);
+    if (prc == PE_ENOMEM)
+        return prc; /* not skipped: a start without the id would take the registry as down */
+    if (prc != PE_OK || pe_json_get_str(doc, "schema", &schema) ||
+        pe_json_get_int(doc, "version", &version)) {
         cJSON_Delete(doc);
         return 0;
     }

@@ -140,21 +140,25 @@ static int refuse(struct sigcheck_verdict *v, enum sigcheck_reason r, int64_t se
  * a signature, or something that is neither. */
 enum sig_form { SIG_NONE, SIG_MARKED, SIG_ES256, SIG_MALFORMED };
 
-static enum sig_form sig_form(const void *sig, size_t siglen, struct pe_signature *out, char *why,
-                              size_t whylen)
+static int sig_form(const void *sig, size_t siglen, struct pe_signature *out, char *why,
+                    size_t whylen, enum sig_form *form)
 {
+    *form = SIG_NONE;
     if (!sig)
-        return SIG_NONE;
-    if (pe_signature_decode(sig, siglen, out, why, whylen) == PE_OK)
-        return SIG_ES256;
+        return PE_OK;
+    int e = pe_signature_decode(sig, siglen, out, why, whylen);
+    *form = SIG_ES256;
+    if (e == PE_OK || e == PE_ENOMEM)
+        return e; /* out of memory: no verdict on the signature */
     cJSON *o = NULL;
     const char *alg = NULL;
-    enum sig_form f = SIG_MALFORMED;
-    if (pe_json_parse(sig, siglen, &o, NULL, 0) == PE_OK && cJSON_IsObject(o) &&
-        pe_json_get_str(o, "alg", &alg) == PE_OK && strcmp(alg, PE_SIGNER_ALG_NONE) == 0)
-        f = SIG_MARKED;
+    *form = SIG_MALFORMED;
+    e = pe_json_parse(sig, siglen, &o, NULL, 0);
+    if (e == PE_OK && cJSON_IsObject(o) && pe_json_get_str(o, "alg", &alg) == PE_OK &&
+        strcmp(alg, PE_SIGNER_ALG_NONE) == 0)
+        *form = SIG_MARKED;
     cJSON_Delete(o);
-    return f;
+    return e == PE_ENOMEM ? e : PE_OK;
 }
 
 /* The counter of a signature under the till's key: one above the last (or any, for the first
@@ -183,8 +187,11 @@ static int check_install(const struct sigcheck_till *t, int64_t seq, const cJSON
 {
     struct pe_signer_installed in;
     char w[120] = "";
-    if (pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(rec, "body"), &in, w,
-                                  sizeof w) != PE_OK)
+    int pe = pe_signer_installed_parse(cJSON_GetObjectItemCaseSensitive(rec, "body"), &in, w,
+                                       sizeof w);
+    if (pe == PE_ENOMEM)
+        return pe; /* no verdict: the record is judged again when it comes again */
+    if (pe)
         return refuse(v, SIGCHECK_BAD_SIGNER_INSTALLED, seq, "%s", w);
     if (strcmp(in.alg, PE_SIGNER_ALG_NONE) == 0) {
         if (f == SIG_ES256)
@@ -241,7 +248,10 @@ int sigcheck_record(const struct sigcheck_till *t, int64_t seq, const char *type
     v->counter = t->counter;
     struct pe_signature s = {0};
     char w[96] = "";
-    enum sig_form f = sig_form(sig, siglen, &s, w, sizeof w);
+    enum sig_form f;
+    int fe = sig_form(sig, siglen, &s, w, sizeof w, &f);
+    if (fe)
+        return fe;
     if (f == SIG_MALFORMED)
         return refuse(v, SIGCHECK_MALFORMED_SIGNATURE, seq, "%s", w[0] ? w : "not a signature");
     if (type && strcmp(type, pe_event_type_name(PE_EV_SIGNER_INSTALLED)) == 0)

@@ -14,6 +14,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,28 @@
 
 /* Members of an object sorted on the stack up to this count, on the heap beyond it. */
 #define SORT_INLINE 16
+
+/*
+ * cJSON answers NULL both for malformed text and for a parse that ran out of memory. Its
+ * allocations come here (installed before main), so pe_json_parse can tell the two apart: a
+ * record is never judged malformed (a journal damaged, an event a dead letter) because memory
+ * ran short. Per thread, as the bridge parses on more than one.
+ */
+static _Thread_local bool parse_oom;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        parse_oom = true;
+    return p;
+}
+
+__attribute__((constructor)) static void json_hooks(void)
+{
+    cJSON_Hooks h = {.malloc_fn = json_malloc, .free_fn = free};
+    cJSON_InitHooks(&h);
+}
 
 struct buf {
     char *p;    /* bytes written so far, NUL-terminated once finished */
@@ -298,7 +321,14 @@ int pe_json_parse(const char *buf, size_t len, cJSON **out, char *why, size_t wh
         memcpy(copy, buf, len);
     copy[len] = '\0';
     const char *end = NULL;
+    parse_oom = false;
     cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
+    if (!root && parse_oom) {
+        if (why && whylen)
+            snprintf(why, whylen, "out of memory");
+        free(copy);
+        return PE_ENOMEM;
+    }
     if (!root) {
         size_t off = end && end >= copy ? (size_t)(end - copy) : 0;
         if (off > len)

@@ -351,10 +351,16 @@ int pe_signature_decode(const void *buf, size_t len, struct pe_signature *out, c
     cJSON *o = NULL;
     const char *alg = NULL, *kid = NULL, *rs = NULL;
     struct pe_signature s = {0};
-    if (!buf || len == 0 || len >= PE_SIGNER_ENCODED_MAX ||
-        pe_json_parse(buf, len, &o, NULL, 0) != PE_OK)
+    if (!buf || len == 0 || len >= PE_SIGNER_ENCODED_MAX)
         return bad(why, whylen, "signature is not JSON");
-    int e = PE_OK;
+    int e = pe_json_parse(buf, len, &o, NULL, 0);
+    if (e == PE_ENOMEM) {
+        if (why && whylen)
+            snprintf(why, whylen, "out of memory");
+        return e; /* not a verdict on the signature */
+    }
+    if (e)
+        return bad(why, whylen, "signature is not JSON");
     if (!cJSON_IsObject(o) || pe_json_get_str(o, "alg", &alg) ||
         pe_json_get_str(o, "key_id", &kid) || pe_json_get_str(o, "sig", &rs) ||
         pe_json_get_int(o, "counter", &s.counter) ||
@@ -424,7 +430,13 @@ int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out
         what = "signer_installed: key_id or public_key missing";
     if (what == NULL && r.public_key) {
         char kid[PE_SIGNER_KEY_ID_LEN];
-        if (pe_signer_key_id(r.public_key, kid) != PE_OK)
+        int e = pe_signer_key_id(r.public_key, kid);
+        if (e == PE_ENOMEM) {
+            if (why && whylen)
+                snprintf(why, whylen, "out of memory");
+            return e; /* not a verdict on the key */
+        }
+        if (e != PE_OK)
             what = "signer_installed: public_key is not a P-256 public key";
         else if (strcmp(kid, r.key_id) != 0)
             what = "signer_installed: key_id is not that of public_key";
@@ -729,7 +741,10 @@ int pe_sig_group_check(struct pe_sig_group *g, int64_t seq, const char *type, co
                  (long long)seq);
         return PE_ECHAIN;
     }
-    if (blob && pe_signature_decode(blob, bloblen, &sig, w, sizeof w) != PE_OK) {
+    int de = blob ? pe_signature_decode(blob, bloblen, &sig, w, sizeof w) : PE_OK;
+    if (de == PE_ENOMEM)
+        return de;
+    if (de) {
         snprintf(why, whylen, "seq %lld: %s", (long long)seq, w);
         return PE_ECHAIN;
     }

@@ -791,6 +791,10 @@ int pe_journal_open(const char *path, const struct pe_journal_opts *opts, struct
         if (e == PE_ECHAIN) {
             e = damaged(j, err, errlen, detail);
             goto finalize;
+        } else if (e == PE_ENOMEM) {
+            /* Not SQLite's (rc is SQLITE_OK then): a record could not be read into memory. */
+            store__seterr(err, errlen, "journal %s: check tail: out of memory", path);
+            goto finalize;
         } else if (e) {
             e = open_fail(j, rc, "check tail", err, errlen);
             goto finalize;
@@ -1020,7 +1024,9 @@ int pe_journal_append(struct pe_journal *j, const struct pe_event_meta *m, const
         struct pe_signer_installed in;
         if (down)
             return PE_ESTATE;
-        if (pe_signer_installed_parse(body, &in, NULL, 0) != PE_OK ||
+        if ((e = pe_signer_installed_parse(body, &in, NULL, 0)) == PE_ENOMEM)
+            return e;
+        if (e != PE_OK ||
             (key ? !in.key_id || strcmp(in.key_id, key->key_id) != 0
                  : strcmp(in.alg, PE_SIGNER_ALG_NONE) != 0))
             return PE_EINVAL;

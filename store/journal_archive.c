@@ -355,11 +355,16 @@ static int export_manifest(struct export *x, char **out, size_t *len)
         e = pe_json_add_str(m, "store", pe_journal_store(x->j));
     if (e == PE_OK)
         e = pe_json_add_str(m, "terminal", pe_journal_terminal(x->j));
-    if (e == PE_OK) {
-        cJSON_AddItemToObject(m, "totals", x->sum.totals);
-        cJSON_AddItemToObject(m, "types", x->sum.types);
-        x->sum.totals = x->sum.types = NULL;
-    }
+    /* Taken over by m once added (adding copies the key, which may fail: then the manifest
+     * would lack them, and the item stays ours to free). */
+    if (e == PE_OK && !cJSON_AddItemToObject(m, "totals", x->sum.totals))
+        e = PE_ENOMEM;
+    if (e == PE_OK)
+        x->sum.totals = NULL;
+    if (e == PE_OK && !cJSON_AddItemToObject(m, "types", x->sum.types))
+        e = PE_ENOMEM;
+    if (e == PE_OK)
+        x->sum.types = NULL;
     char *j = NULL;
     size_t n = 0;
     if (e == PE_OK)

@@ -127,7 +127,12 @@ int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
         err = t.err ? t.err : (rc < 0 ? rc : PE_EIO);
         goto fail;
     }
-    cJSON_AddItemToObject(b, "period", period);
+    /* Adding copies the key, which may fail: then the item is still ours (a report is never
+     * committed without a part of it). */
+    if (!cJSON_AddItemToObject(b, "period", period)) {
+        err = PE_ENOMEM;
+        goto fail;
+    }
     period = NULL;
     if (pe_json_add_str(b, "currency", currency) || pe_json_add_int(b, "number", number) ||
         pe_json_add_int(b, "net_sales", gross - ret_amt) ||
@@ -136,8 +141,10 @@ int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
         goto fail;
     }
     cJSON *s = pair("count", sales_n, "gross", gross);
-    if (s)
-        pe_json_add_int(s, "discount", disc);
+    if (s && pe_json_add_int(s, "discount", disc)) {
+        cJSON_Delete(s);
+        s = NULL;
+    }
     cJSON *r = pair("count", ret_n, "amount", ret_amt);
     cJSON *v = pair("count", void_n, "amount", void_amt);
     cJSON *n = pair("count", nosale_n, NULL, 0);
@@ -149,17 +156,30 @@ int pe_report_totals(struct pe_journal *j, const char *currency, int64_t number,
         err = PE_ENOMEM;
         goto fail;
     }
-    cJSON_AddItemToObject(b, "sales", s);
-    cJSON_AddItemToObject(b, "returns", r);
-    cJSON_AddItemToObject(b, "voids", v);
-    cJSON_AddItemToObject(b, "no_sales", n);
+    cJSON *part[] = {s, r, v, n};
+    static const char *const part_name[] = {"sales", "returns", "voids", "no_sales"};
+    for (int i = 0; i < 4; i++) {
+        if (!cJSON_AddItemToObject(b, part_name[i], part[i])) {
+            for (int k = i; k < 4; k++)
+                cJSON_Delete(part[k]);
+            err = PE_ENOMEM;
+            goto fail;
+        }
+    }
     /* Records made in training mode: counted, and kept out of every figure above. */
     if (pe_json_add_int(b, "training_records", training_n)) {
         err = PE_ENOMEM;
         goto fail;
     }
-    cJSON_AddItemToObject(b, "tax", t.tax);
-    cJSON_AddItemToObject(b, "tenders", t.tenders);
+    if (!cJSON_AddItemToObject(b, "tax", t.tax)) {
+        err = PE_ENOMEM;
+        goto fail;
+    }
+    t.tax = NULL;
+    if (!cJSON_AddItemToObject(b, "tenders", t.tenders)) {
+        err = PE_ENOMEM;
+        goto fail;
+    }
     *body = b;
     return PE_OK;
 

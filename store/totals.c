@@ -88,7 +88,10 @@ static bool add_obj(cJSON *b, const char *k, cJSON *v)
 {
     if (!v)
         return false;
-    cJSON_AddItemToObject(b, k, v);
+    if (!cJSON_AddItemToObject(b, k, v)) { /* the key's copy failed: v is still ours */
+        cJSON_Delete(v);
+        return false;
+    }
     return true;
 }
 

@@ -311,7 +311,7 @@ int pe_signer_key_id(const char *pem, char out[PE_SIGNER_KEY_ID_LEN]);
 size_t pe_signature_encode(const struct pe_signature *sig, char out[PE_SIGNER_ENCODED_MAX]);
 
 /* Decode a sig column of len bytes. It must be exactly what pe_signature_encode makes.
- * Errors: PE_EPARSE (why, may be NULL, says what is wrong). */
+ * Errors: PE_EPARSE (why, may be NULL, says what is wrong), PE_ENOMEM. */
 int pe_signature_decode(const void *buf, size_t len, struct pe_signature *out, char *why,
                         size_t whylen);
 
@@ -358,7 +358,7 @@ struct pe_signer_installed {
 };
 
 /* Read a signer_installed body: every field present, alg known, key_id that of public_key.
- * Errors: PE_EINVAL (why says which field). */
+ * Errors: PE_EINVAL (why says which field), PE_ENOMEM. */
 int pe_signer_installed_parse(const cJSON *body, struct pe_signer_installed *out, char *why,
                               size_t whylen);
 
