@@ -49,6 +49,7 @@ TOTAL = {"cuts": 0, "violations": 0, "agent": 0, "bridge": 0, "lost": 0}
 AGENT_SHARE = 5 / 6
 MAX_REPORTED = 5
 WORKERS = 2
+FLEET_CUTS = 30
 
 
 def folder(name):
@@ -124,22 +125,22 @@ def check_journal(d, v, tag):
         if printed(d):
             v.add("%s: the journal is gone but receipts were printed" % tag)
         return 0
-    p = run([CTL, "verify", db], timeout=120)
+    # Everything reads a copy (with its WAL, without the -shm), so that the till's next start
+    # meets the files as the cut left them and recovers its WAL itself.
+    work = d + ".check"
+    shutil.rmtree(work, ignore_errors=True)
+    copy = copy_db(db, work)
+    p = run([CTL, "verify", copy], timeout=120)
     if p.returncode != 0:
         v.add("%s: verify failed: %s" % (tag, (p.stdout + p.stderr).strip()[-500:]))
         return 0
-    p = run([CTL, "journal", db], timeout=120)
-    ev = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
-    by_seq = {e["seq"]: e["id"] for e in ev}
+    ev = table(copy, "SELECT seq, id FROM events")
+    by_seq = dict(ev)
     for seq, rid in printed(d):
         if by_seq.get(seq) != rid:
             v.add("%s: receipt #%d (id %s) was printed but the journal has %s" %
                   (tag, seq, rid, by_seq.get(seq)))
             break
-    # Stock and counters as posedge-ctl recover rebuilds them from the events.
-    work = d + ".check"
-    shutil.rmtree(work, ignore_errors=True)
-    copy = copy_db(db, work)
     rebuilt = os.path.join(work, "rebuilt.db")
     p = run([CTL, "recover", copy, rebuilt], timeout=120)
     if p.returncode != 0:
@@ -183,20 +184,23 @@ def agent_cuts(n, v, rnd, lie=None):
     return cuts, lost
 
 
-def agent_cuts_parallel(n, v, lie=None):
-    """agent_cuts in WORKERS threads (each its own till and random stream from the seed): the
-    daemons and posedge-ctl run as processes, so a second worker fills the waits of the first."""
+def agent_cuts_parallel(n, v, lie=None, fleet=0):
+    """agent_cuts in WORKERS threads (each its own till and random stream from the seed), and
+    fleet_cuts (fleet cuts) in one more: the daemons and posedge-ctl run as processes, so one
+    worker fills the waits of another."""
     import threading
     results = []
     per = [n // WORKERS + (1 if w < n % WORKERS else 0) for w in range(WORKERS)]
 
     def work(w):
         try:
-            results.append(agent_cuts(per[w], v, random.Random(SEED * 31 + w + 1), lie))
+            rnd = random.Random(SEED * 31 + w + 1)
+            results.append(fleet_cuts(fleet, v, rnd) if w == WORKERS else
+                           agent_cuts(per[w], v, rnd, lie))
         except Exception as e:  # reported as a violation: a worker never dies silently
             v.add("worker %d: %s" % (w, e))
             results.append((0, 0))
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(WORKERS)]
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(WORKERS + (fleet > 0))]
     for t in threads:
         t.start()
     for t in threads:
@@ -206,16 +210,16 @@ def agent_cuts_parallel(n, v, lie=None):
 
 @test
 def till_journal_survives_power_cuts():
-    n = max(1, int(CUTS * AGENT_SHARE))
+    n = max(1, int(CUTS * AGENT_SHARE) - FLEET_CUTS)
     t0 = time.monotonic()
     v = Violations("agent")
-    cuts, lost = agent_cuts_parallel(n, v)
+    cuts, lost = agent_cuts_parallel(n, v, fleet=FLEET_CUTS)
     TOTAL["cuts"] += cuts
     TOTAL["agent"] += cuts
     TOTAL["violations"] += len(v.found)
     TOTAL["lost"] += lost
-    print("# agent: cuts=%d violations=%d unsynced changes lost=%d (%.0fs)" %
-          (cuts, len(v.found), lost, time.monotonic() - t0), flush=True)
+    print("# till: cuts=%d (%d with fleet commands) violations=%d unsynced changes lost=%d "
+          "(%.0fs)" % (cuts, FLEET_CUTS, len(v.found), lost, time.monotonic() - t0), flush=True)
     check(not v.found, "%d violations, first: %s" % (len(v.found), v.found[0] if v.found else ""))
     check(lost > 0, "no cut lost an unsynced change: the harness cut nothing")
 
@@ -228,6 +232,70 @@ def selftest_a_disk_that_ignores_fsync_is_caught():
     print("# self-test (fsync ignored): cuts=%d violations found=%d" % (cuts, len(v.found)),
           flush=True)
     check(len(v.found) > 0, "with fsync ignored the harness found no violation")
+
+
+# ---- the till's small files: fleet-seen and remote-config.json (written with rename) ----
+
+def fleet_cuts(n, v, rnd):
+    """n cuts of a till daemon that takes fleet commands (set_config title=<unique>): a command
+    answered ok must be in remote-config.json after the cut (the till persists it, with its
+    request id in fleet-seen, before it answers), and the till must start again."""
+    d = folder("pe-cut-fleet")
+    m = Mosquitto(d).start()
+    td = os.path.join(d, "t01")
+    cutter = Cutter(td, AGENT_SKIP, rnd)
+    args = [AGENT, "-c", CONFIG, "--data-dir", td, "--mqtt", m.addr, "--set", "sim.open_hour=0",
+            "--set", "sim.close_hour=23", "--set", "sim.tx_per_day=3000"] + START
+    os.makedirs(td)
+    lost = cuts = 0
+    answered = None  # the last title the till said ok to
+    span = 0
+    try:
+        while cuts < n:
+            cut_at = rnd.randint(1, span) if span else 0
+            env = dict(os.environ)
+            env.update(cutter.env(cut_at))
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=open(td + ".log", "a"))
+            for k in range(2):
+                if proc.poll() is not None:
+                    break
+                title = "cut-%d-%d" % (cuts, k)
+                p = run([CTL, "fleet", "--mqtt", m.addr, "--store", "s001", "--terminal", "t01",
+                         "--timeout", "3", "--json", "set_config", "key=title", "value=" + title],
+                        timeout=30)
+                if p.returncode == 0 and '"ok":true' in p.stdout.replace(" ", ""):
+                    answered = title
+            if proc.poll() is None:
+                proc.kill()  # it wrote less than cut_at: the power goes now
+            proc.wait()
+            if not span:  # the first run, not cut, sizes the cut points
+                span = max(10, cutter.changes())
+                cutter.cut("all")
+                continue
+            lost += cutter.cut()
+            cuts += 1
+            if proc.returncode not in (0, -signal.SIGKILL):
+                v.add("fleet cut %d: the till did not start again (exit %d, see %s.log)" %
+                      (cuts, proc.returncode, td))
+            rc_path = os.path.join(td, "remote-config.json")
+            have = None
+            if os.path.exists(rc_path):
+                try:
+                    with open(rc_path) as f:
+                        have = json.load(f).get("title")
+                except ValueError as e:
+                    v.add("fleet cut %d at change %d: remote-config.json is damaged: %s" %
+                          (cuts, cut_at, e))
+                    continue
+            if answered and have != answered:
+                v.add("fleet cut %d at change %d: set_config title=%s was answered ok, "
+                      "remote-config.json holds %s" % (cuts, cut_at, answered, have))
+                answered = have
+            check_journal(td, v, "fleet cut %d at change %d" % (cuts, cut_at))
+    finally:
+        m.stop()
+    return cuts, lost
 
 
 # ---- the bridge ----
