@@ -283,7 +283,7 @@ $(CUTFS): tests/powercut/cutfs.c
 .PHONY: powercut
 powercut: deps kafka
 	$(MAKE) VARIANT=release all
-	PE_SRCDIR=$(CURDIR) PE_BIN=$(CURDIR)/$(BUILD) PE_BIN_RELEASE=$(CURDIR)/$(BUILD) \
+	POWERCUT_PLAIN=1 PE_SRCDIR=$(CURDIR) PE_BIN=$(CURDIR)/$(BUILD) PE_BIN_RELEASE=$(CURDIR)/$(BUILD) \
 	    /usr/bin/python3 tests/system/test_powercut.py
 
 demo: deps kafka

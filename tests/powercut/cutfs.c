@@ -307,8 +307,17 @@ static void sighting(int fd, const struct stat *st, const char *rel)
     size_t n = (size_t)st->st_size;
     if (n) {
         data = malloc(n);
-        if (!data || pread(fd, data, n, 0) != (ssize_t)n)
+        if (!data)
             die("read a new file");
+        if (pread(fd, data, n, 0) != (ssize_t)n) {
+            /* A write-only fd: read the file through its /proc name instead. */
+            char link[64];
+            snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+            int rfd = real_open(link, O_RDONLY | O_CLOEXEC);
+            if (rfd < 0 || pread(rfd, data, n, 0) != (ssize_t)n)
+                die("read a new file");
+            real_close(rfd);
+        }
     }
     log_rec(R_CREATE, st->st_ino, 0, rel, NULL, data, n);
     free(data);

@@ -49,7 +49,7 @@ TOTAL = {"cuts": 0, "violations": 0, "agent": 0, "bridge": 0, "lost": 0}
 AGENT_SHARE = 5 / 6
 MAX_REPORTED = 5
 WORKERS = 2
-FLEET_CUTS = 30
+FLEET_CUTS = min(30, max(1, CUTS // 30))
 TILL_CUTS = 8
 
 
