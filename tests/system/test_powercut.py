@@ -10,6 +10,9 @@ synced, the last write torn at 512-byte sectors). After each cut:
   agent   the journal verifies (posedge-ctl verify); every receipt the fake printer printed is
           in it with its id; stock and counters equal the projection of the events (what
           posedge-ctl recover rebuilds from them); the till starts again on it
+  fleet   a till daemon taking set_config commands: an answered one is in remote-config.json
+          after the cut; its uplink runs into a bridge that is never cut, and after the last cut
+          it gets everything delivered and Kafka holds its journal exactly once
   bridge  every seq the bridge acknowledged as spooled (its retained MQTT ack, watched
           throughout) is in the spool; the bridge starts again on it, the till's uplink
           resumes and the spool catches up; after the last cut everything is delivered, and
