@@ -58,28 +58,28 @@ struct rec {            /* one log record; name1, name2 and data follow it */
     uint64_t a;         /* WRITE: offset; TRUNC: the new size */
     uint32_t name2_len; /* bytes of the second name (RENAME, LINK: the new name) */
     uint32_t pad;
-    uint64_t data_len;  /* bytes of data (WRITE: the new bytes; CREATE: the file's bytes) */
+    uint64_t data_len; /* bytes of data (WRITE: the new bytes; CREATE: the file's bytes) */
 };
 
 #define MAX_FD 4096
 #define MAX_INO 65536
 
-struct fdinfo {     /* what an fd was last classified as */
-    dev_t dev;      /* its file's device and inode when classified (0: not classified) */
+struct fdinfo { /* what an fd was last classified as */
+    dev_t dev;  /* its file's device and inode when classified (0: not classified) */
     ino_t ino;
-    int kind;       /* 0 outside the folder or skipped, 1 a watched file, 2 a watched folder */
-    char rel[256];  /* its path relative to the folder ("" for the folder itself) */
+    int kind;      /* 0 outside the folder or skipped, 1 a watched file, 2 a watched folder */
+    char rel[256]; /* its path relative to the folder ("" for the folder itself) */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static char dir[PATH_MAX];      /* the watched folder, without a trailing slash */
+static char dir[PATH_MAX]; /* the watched folder, without a trailing slash */
 static size_t dirlen;
-static char skip[1024];         /* CUTFS_SKIP */
-static int logfd = -1;          /* the operation log (-1: the interposer is inactive) */
-static long cut_at, ops;        /* cut before change number cut_at; changes logged so far */
-static int lie_sync;            /* CUTFS_LIE=sync */
+static char skip[1024];  /* CUTFS_SKIP */
+static int logfd = -1;   /* the operation log (-1: the interposer is inactive) */
+static long cut_at, ops; /* cut before change number cut_at; changes logged so far */
+static int lie_sync;     /* CUTFS_LIE=sync */
 static struct fdinfo fds[MAX_FD];
-static ino_t known[MAX_INO];    /* inodes the log (or the starting folder) already names */
+static ino_t known[MAX_INO]; /* inodes the log (or the starting folder) already names */
 static size_t nknown;
 
 static int (*real_open)(const char *, int, ...);

@@ -74,7 +74,7 @@ class Cutter:
         return powercut.env(self.d, self.log, self.skip, cut_at, lie)
 
     def changes(self):
-        return sum(1 for r in powercut.read_log(self.log) if r[0] != powercut.R_CREATE)
+        return powercut.changes(self.log)
 
     def cut(self, mode=None):
         """The power goes: the folder as a disk could hold it. Returns the unsynced changes lost."""
@@ -285,7 +285,7 @@ def fleet_cuts(n, v, rnd):
                 issued.append(title)
                 p = run([CTL, "fleet", "--mqtt", m.addr, "--store", "s001", "--terminal", "t01",
                          "--timeout", "3", "--json", "set_config", "key=title", "value=" + title],
-                        timeout=30)
+                        timeout=60)
                 if p.returncode == 0 and '"ok":true' in p.stdout.replace(" ", ""):
                     answered = title
             if proc.poll() is None:
