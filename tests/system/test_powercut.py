@@ -34,7 +34,7 @@ import subprocess
 import time
 
 import powercut
-from lib import (BIN_RELEASE, BRIDGE_CONFIG, CONFIG, SIM_START, Failure, Mosquitto, check, main,
+from lib import (BIN_RELEASE, BRIDGE_CONFIG, CONFIG, SIM_START, Mosquitto, check, main, receipts,
                  run, test, tmpdir, wait_until)
 
 AGENT = os.path.join(BIN_RELEASE, "posedge-agent")
@@ -96,12 +96,8 @@ class Violations:
 
 # ---- the till ----
 
-RECEIPT_HEAD = "Receipt "
-
-
 def printed(d):
     """(seq, id) of every receipt the fake printer completed."""
-    from lib import receipts
     return receipts(d)
 
 
