@@ -18,6 +18,8 @@
 #                     ARM boards' test builds under QEMU: tests/run.sh)
 #   make demo         install what is missing; a store end to end: 3 tills, faults, HQ prices
 #   make bench        throughput, latency, memory and size figures
+#   make powercut     the power-cut suite alone (POWERCUT_CUTS=N, POWERCUT_SEED=S;
+#                     docs/powercut.md)
 #   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
 #   make clean
 
@@ -279,6 +281,21 @@ endif
 	$(MAKE) VARIANT=san all unit-tests
 	$(MAKE) VARIANT=release all
 	tests/run.sh build/$(BOARD)/san build/$(BOARD)
+
+# The power-cut harness's interposer (tests/powercut/cutfs.c, docs/powercut.md): a host
+# library preloaded into the release daemons, so it is built with the host's release build only.
+CUTFS := $(BUILD)/cutfs.so
+all: $(if $(or $(CROSS),$(filter-out release,$(VARIANT))),,$(CUTFS))
+$(CUTFS): tests/powercut/cutfs.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared -fPIC -O2 -g -std=c11 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+	    -o $@ $< -ldl
+
+.PHONY: powercut
+powercut: deps kafka
+	$(MAKE) VARIANT=release all
+	POWERCUT_PLAIN=1 PE_SRCDIR=$(CURDIR) PE_BIN=$(CURDIR)/$(BUILD) PE_BIN_RELEASE=$(CURDIR)/$(BUILD) \
+	    /usr/bin/python3 tests/system/test_powercut.py
 
 demo: deps kafka
 	$(MAKE) VARIANT=release all
