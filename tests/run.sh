@@ -86,7 +86,9 @@ job() {
 weight() {
     case $1 in
     system/test_fault_suite) echo 460 ;;
+    system/test_soak) echo 450 ;;
     arm/*) echo 400 ;;
+    system/test_powercut) echo 240 ;;
     system/test_bridge) echo 160 ;;
     system/test_faults) echo 120 ;;
     system/test_packages) echo 90 ;;
