@@ -10,10 +10,10 @@ directory (make soak: the release build). Till t04 sits in a network namespace b
 pair when the machine allows one (root and ip netns), so that its link can be cut.
 
 Faults, one every SOAK_FAULT_MIN..SOAK_FAULT_MAX seconds (3..8), the kind drawn with a seeded
-random generator (SOAK_SEED) by the weights in FAULTS: kill -9 of a till or of the bridge and a
-restart; mosquitto stopped or killed and started again; Kafka paused (SIGSTOP, SIGCONT) or
-stopped or killed and started again (at most one Kafka fault a minute, so that the backlog can
-drain between them); t04's link down for a while. Each is logged with its count per kind. A
+random generator (SOAK_SEED) by the weights in FAULTS: kill -9 of a till (not t01) or of the
+bridge (at most one per 5 minutes) and a restart; mosquitto stopped or killed and started again;
+Kafka paused (SIGSTOP, SIGCONT) or stopped or killed and started again (at most one Kafka fault
+a minute, so that the backlog can drain between them); t04's link down for a while. Each is logged with its count per kind. A
 daemon that dies by itself is a violation (and is started again).
 
 A sampler thread writes one CSV row every SOAK_SAMPLE_S seconds (3) and flushes it, so a run cut
@@ -45,10 +45,14 @@ import time
 TOP = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 TILLS = ("t01", "t02", "t03", "t04")
 DAEMONS = TILLS + ("bridge", "mosquitto", "kafka")
-# Kinds of fault and their weights. kafka_* are also limited to one per KAFKA_COOLDOWN_S.
+# Kinds of fault and their weights. Some are also limited to one per COOLDOWN_S seconds (by the
+# kind's first word, from the end of the last): Kafka's, so that the backlog drains between
+# them, and the bridge's kill -9, so that the bridge lives long enough (like till t01, which is
+# never killed) for its RSS and fds to show a leak within one life.
 FAULTS = (("till_kill9", 3), ("bridge_kill9", 2), ("mqtt_restart", 2), ("kafka_pause", 1),
           ("kafka_restart", 1), ("link_down", 2))
-KAFKA_COOLDOWN_S = 60
+COOLDOWN_S = {"kafka": 60, "bridge": 300}
+KILLED_TILLS = TILLS[1:]  # till_kill9's victims: t01 lives through the whole run
 
 # The bounds a run must keep (docs/soak.md). Slopes are least squares over the second half of
 # the run (the first half is warm-up); for RSS and fds they are the slope within each process's
@@ -205,8 +209,9 @@ def summary(rows, out=sys.stdout):
     def series(col, rs=second):
         return [(num(r["t_s"]), num(r[col])) for r in rs if num(r.get(col)) is not None]
 
-    print("soak summary: %.1f min sampled, %d samples; slopes over t >= %.0f s"
-          % (t_end / 60, len(run), half), file=out)
+    events = sum(max([y for _, y in series("events_" + t, rows)] or [0]) for t in TILLS)
+    print("soak summary: %.1f min sampled, %d samples, %d events; min and max over the run, "
+          "slopes over t >= %.0f s" % (t_end / 60, len(run), events, half), file=out)
     print("%-26s %14s %14s %16s" % ("quantity", "min", "max", "slope per hour"), file=out)
 
     def line(name, pts, s, unit=""):
@@ -229,7 +234,7 @@ def summary(rows, out=sys.stdout):
                 pts.append((t, num(r["rss_kb_" + d]) / 1024.0, pid))
                 fpts.append((t, num(r["fds_" + d]), pid))
         s = within_slope(pts)
-        line("rss_mb_" + d, [(t, y) for t, y, _ in pts], s, " MB")
+        line("rss_mb_" + d, [(t, y / 1024.0) for t, y in series("rss_kb_" + d, run)], s, " MB")
         bound = BOUNDS["rss_mb_per_h"].get(kind)
         if bound is not None and s is not None:
             span_h = (t_end - half) / 3600
@@ -238,7 +243,7 @@ def summary(rows, out=sys.stdout):
                 violations.append("rss of %s grows %.1f MB/h, %.1f MB over the second half "
                                   "(bound %.0f MB/h, at least %.0f MB)" %
                                   (d, s * 3600, s * span_h, bound, BOUNDS["rss_floor_mb"][kind]))
-        line("fds_" + d, [(t, y) for t, y, _ in fpts], within_slope(fpts))
+        line("fds_" + d, series("fds_" + d, run), within_slope(fpts))
         if d != "kafka":
             f1 = [y for _, y in series("fds_" + d, first)]
             f2 = [y for _, y in series("fds_" + d, second)]
@@ -252,11 +257,9 @@ def summary(rows, out=sys.stdout):
     for col in (["journal_bytes_" + t for t in TILLS] + ["spool_bytes"] + wal_cols +
                 ["events_" + t for t in TILLS] + ["backlog_" + t for t in TILLS] +
                 ["spool_backlog", "spool_pending_bytes"]):
-        pts = series(col)
-        if "_bytes" in col:  # shown in MB
-            pts = [(t, y / 1048576) for t, y in pts]
-            col = col.replace("_bytes", "_mb")
-        line(col, pts, slope(pts))
+        scale = 1048576.0 if "_bytes" in col else 1.0  # bytes shown in MB
+        pts = [(t, y / scale) for t, y in series(col, run)]
+        line(col.replace("_bytes", "_mb"), pts, slope([(t, y) for t, y in pts if t >= half]))
     for col in wal_cols:
         m = max([y for _, y in series(col, run)] or [0])
         if m > BOUNDS["wal_max_mb"] * 1048576:
@@ -453,7 +456,7 @@ def run_soak(build, minutes, workdir, seed):
 
     def fault(kind):
         if kind == "till_kill9":
-            t = tills[rng.choice(TILLS)]
+            t = tills[rng.choice(KILLED_TILLS)]
             with lock:
                 t.proc.kill()
                 t.proc.wait(timeout=30)
@@ -528,19 +531,18 @@ def run_soak(build, minutes, workdir, seed):
         fmin = float(os.environ.get("SOAK_FAULT_MIN", "3"))
         fmax = float(os.environ.get("SOAK_FAULT_MAX", "8"))
         end = t0 + minutes * 60
-        last_kafka = -KAFKA_COOLDOWN_S
+        last = {}  # the end of the last fault of a kind with a cooldown, by its first word
         while True:
             hold(fmin, fmax)  # the moment of the next fault
             if time.monotonic() >= end:
                 break
             check_alive()
             now = time.monotonic()
-            choice = [(k, w) for k, w in kinds
-                      if not k.startswith("kafka") or now - last_kafka >= KAFKA_COOLDOWN_S]
+            choice = [(k, w) for k, w in kinds if now - last.get(k.split("_")[0], -1e9) >=
+                      COOLDOWN_S.get(k.split("_")[0], 0)]
             kind = rng.choices([k for k, _ in choice], [w for _, w in choice])[0]
             detail = fault(kind)
-            if kind.startswith("kafka"):
-                last_kafka = time.monotonic()
+            last[kind.split("_")[0]] = time.monotonic()
             with lock:
                 counts[kind] += 1
             log("fault %d %s %s" % (sum(counts.values()), kind, detail))
