@@ -239,10 +239,11 @@ def summary(rows, out=sys.stdout):
         if bound is not None and s is not None:
             span_h = (t_end - half) / 3600
             allowed = max(bound * span_h, BOUNDS["rss_floor_mb"][kind])
-            if s * span_h > allowed:
+            if s * 3600 * span_h > allowed:
                 violations.append("rss of %s grows %.1f MB/h, %.1f MB over the second half "
                                   "(bound %.0f MB/h, at least %.0f MB)" %
-                                  (d, s * 3600, s * span_h, bound, BOUNDS["rss_floor_mb"][kind]))
+                                  (d, s * 3600, s * 3600 * span_h, bound,
+                                   BOUNDS["rss_floor_mb"][kind]))
         line("fds_" + d, series("fds_" + d, run), within_slope(fpts))
         if d != "kafka":
             f1 = [y for _, y in series("fds_" + d, first)]
