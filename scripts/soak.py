@@ -57,7 +57,8 @@ KILLED_TILLS = TILLS[1:]  # till_kill9's victims: t01 lives through the whole ru
 # The bounds a run must keep (docs/soak.md). Slopes are least squares over the second half of
 # the run (the first half is warm-up); for RSS and fds they are the slope within each process's
 # life (a pooled fit with one intercept per pid, leaving out each life's first LIFE_WARMUP_S
-# seconds), since a restarted daemon starts small again. A daemon's RSS may grow over the second
+# seconds), since a restarted daemon starts small again, and for RSS net of the most backlog
+# the life has held (within_slope_net: the allocator keeps that memory, a plateau). A daemon's RSS may grow over the second
 # half by its slope bound times that half's length, or by its floor if that is more: a short run
 # cannot tell a slope of a few MB an hour from an allocator settling down (the bridge's RSS
 # rises with the biggest backlog it has drained, up to a plateau), a long one can, and a leak of
@@ -181,6 +182,42 @@ def within_slope(points):
     return sxy / sxx if sxx else None
 
 
+def within_slope_net(points):
+    """The pooled slope of [(t, y, life, m)] per second as within_slope, net of m: y is fitted
+    as one intercept per life + b t + c m and b returned. m is the most backlog the life has
+    held so far: the allocator keeps the memory of the biggest backlog a daemon has buffered (a
+    high-water mark, not a leak), which would otherwise read as growth over a short life. Falls
+    back to within_slope when m never varies."""
+    lives_ = {}
+    for t, y, life, m in points:
+        lives_.setdefault(life, []).append((t, y, m))
+    stt = stm = smm = sty = smy = 0.0
+    for pts in lives_.values():
+        if len(pts) < 3:
+            continue
+        n = len(pts)
+        mt, my, mm = (sum(p[i] for p in pts) / n for i in range(3))
+        for t, y, m in pts:
+            dt, dy, dm = t - mt, y - my, m - mm
+            stt += dt * dt
+            stm += dt * dm
+            smm += dm * dm
+            sty += dt * dy
+            smy += dm * dy
+    det = stt * smm - stm * stm
+    if smm == 0 or det <= 1e-9 * stt * smm:
+        return within_slope([(t, y, life) for t, y, life, _ in points])
+    return (sty * smm - smy * stm) / det
+
+
+def backlog_of(r, d):
+    """The backlog daemon d buffers in row r: a till its own, the bridge (and Kafka) the
+    spool's, mosquitto the tills' (what it queues for the bridge)."""
+    cols = (["backlog_" + d] if d in TILLS else
+            ["backlog_" + t for t in TILLS] if d == "mosquitto" else ["spool_backlog"])
+    return sum(num(r.get(c)) or 0 for c in cols)
+
+
 def lives(rows, d):
     """Per row, the pid of daemon d and when that pid was first seen."""
     first = {}
@@ -220,20 +257,24 @@ def summary(rows, out=sys.stdout):
             name, "%.1f" % min(ys) if ys else "-", "%.1f" % max(ys) if ys else "-",
             "%+.1f%s" % (s * 3600, unit) if s is not None else "-"), file=out)
 
-    # RSS and fds per daemon: within each life, after its warm-up.
+    # RSS and fds per daemon: within each life, after its warm-up; RSS net of the most backlog
+    # the life has held (within_slope_net).
     for d in DAEMONS:
         kind = "agent" if d in TILLS else d
         lf = lives(rows, d)
         pts = []
         fpts = []
+        most = {}
         for r, (pid, born) in zip(rows, lf):
             t = num(r["t_s"])
+            if pid:
+                most[pid] = max(most.get(pid, 0), backlog_of(r, d))
             if r.get("phase") != "run" or t < half or not pid or t - born < LIFE_WARMUP_S:
                 continue
             if num(r.get("rss_kb_" + d)) is not None:
-                pts.append((t, num(r["rss_kb_" + d]) / 1024.0, pid))
+                pts.append((t, num(r["rss_kb_" + d]) / 1024.0, pid, most[pid]))
                 fpts.append((t, num(r["fds_" + d]), pid))
-        s = within_slope(pts)
+        s = within_slope_net(pts)
         line("rss_mb_" + d, [(t, y / 1024.0) for t, y in series("rss_kb_" + d, run)], s, " MB")
         bound = BOUNDS["rss_mb_per_h"].get(kind)
         if bound is not None and s is not None:
