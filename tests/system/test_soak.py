@@ -23,15 +23,17 @@ MINUTES = os.environ.get("PE_SOAK_MINUTES", "5")
 
 
 def synthetic_rows(minutes, rss_mb_per_h=0.0, fds_jump=0, wal_mb=4, stuck_backlog_s=0,
-                   bytes_per_event=3000):
-    """CSV rows (as scripts/soak.py writes them) of a quiet run, every 3 s, with the faults
-    asked for: a till's and the bridge's RSS growing, the bridge's fds jumping in the second
-    half, the spool's WAL at wal_mb, the spool's backlog stuck high for stuck_backlog_s."""
+                   bytes_per_event=3000, step_at_s=None):
+    """CSV rows (as scripts/soak.py writes them) of a quiet run, every 12 s (fewer rows than a
+    run's 3 s), with the faults asked for: a till's and the bridge's RSS growing, the bridge's
+    fds jumping in the second half, the spool's WAL at wal_mb, the spool's backlog stuck high
+    for stuck_backlog_s; with step_at_s a backlog of 2,000 for 30 s then, after which the
+    bridge's RSS stays 24 MB higher (an allocator's high-water mark)."""
     soak = load_soak()
     rows = []
-    n = int(minutes * 20)
+    n = int(minutes * 5)
     for i in range(n + 1):
-        t = i * 3.0
+        t = i * 12.0
         r = {c: "" for c in soak.columns()}
         r.update(t_s="%.1f" % t, phase="run", faults="0")
         for d in soak.DAEMONS:
@@ -48,6 +50,10 @@ def synthetic_rows(minutes, rss_mb_per_h=0.0, fds_jump=0, wal_mb=4, stuck_backlo
             r["backlog_" + k] = "10"
         r["spool_bytes"], r["spool_wal_bytes"] = str(4 << 20), str(wal_mb << 20)
         r["spool_backlog"] = "5000" if 60 <= t < 60 + stuck_backlog_s else "3"
+        if step_at_s is not None and t >= step_at_s:
+            r["rss_kb_bridge"] = str(int(r["rss_kb_bridge"]) + 24 * 1024)
+            if t < step_at_s + 30:
+                r["spool_backlog"] = "2000"
         r["spool_pending_bytes"] = "1000"
         rows.append(r)
     return rows
@@ -78,6 +84,10 @@ def summary_flags_each_bound():
           "12 MB/h over 2 hours: the till's bound (8) broken, the bridge's (16) not: %s" % v)
     v = flagged(synthetic_rows(120, rss_mb_per_h=30))
     check(any("rss of bridge" in x for x in v), "30 MB/h: the bridge's bound broken: %s" % v)
+    v = flagged(synthetic_rows(120, step_at_s=5400))
+    check(v == [], "a high-water step after a backlog is not growth: %s" % v)
+    v = flagged(synthetic_rows(120, rss_mb_per_h=30, step_at_s=5400))
+    check(any("rss of bridge" in x for x in v), "a leak beside a high-water step: %s" % v)
     check(any("open fds of bridge" in x for x in flagged(synthetic_rows(10, fds_jump=9))),
           "fds up by 9")
     check(flagged(synthetic_rows(10, fds_jump=8)) == [], "fds up by 8 is within the bound")
