@@ -20,6 +20,8 @@
 #   make bench        throughput, latency, memory and size figures
 #   make powercut     the power-cut suite alone (POWERCUT_CUTS=N, POWERCUT_SEED=S;
 #                     docs/powercut.md)
+#   make soak         a store under load and a random fault every few seconds for SOAK_MINUTES
+#                     (default 10), sampled for growth against stated bounds (docs/soak.md)
 #   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
 #   make clean
 
@@ -170,7 +172,7 @@ LAYERS_OK := $(BUILD)/layers.ok
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
+.PHONY: all check demo bench soak deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE)) $(LAYERS_OK)
 
 # Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
@@ -304,6 +306,12 @@ demo: deps kafka
 bench: deps
 	$(MAKE) VARIANT=release all bench-bins
 	scripts/bench.sh build/$(BOARD)
+
+# The release build, as a store runs it; SOAK_DIR, SOAK_SEED and the others: docs/soak.md.
+SOAK_MINUTES ?= 10
+soak: deps kafka
+	$(MAKE) VARIANT=release all
+	scripts/soak.py --minutes $(SOAK_MINUTES) build/$(BOARD)
 
 clean:
 	rm -rf build
