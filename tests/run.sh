@@ -89,6 +89,7 @@ weight() {
     system/test_soak) echo 450 ;;
     arm/*) echo 400 ;;
     system/test_powercut) echo 240 ;;
+    fuzz/stage) echo 300 ;;
     system/test_bridge) echo 160 ;;
     system/test_faults) echo 120 ;;
     system/test_packages) echo 90 ;;
@@ -119,6 +120,33 @@ for t in "$top"/tests/system/test_*.py; do
     n=system/$(basename "$t" .py)
     job "$(weight "$n")" "$(alone "$n")" system_prog "$t"
 done
+
+# ---- fuzz targets (tests/fuzz/; docs/fuzzing.md) ----
+# Each target's seed corpus and past crashes replayed under the sanitizers (gcc; the san build's
+# fuzz/replay_<name>, a plain main), one job each; and the fuzz stage: the clang build
+# (make VARIANT=fuzz fuzz-bins, beside SAN_BUILD_DIR), then fuzz/short: every target under
+# libFuzzer for a few seconds, within 5 minutes in all.
+replay_prog() { # replay_prog BIN: its target's corpus and crashes through it
+    local t=$1 n=${1##*/replay_} d
+    local fuzz_in=()
+    for d in corpus crashes; do
+        [ -d "$top/tests/fuzz/$d/$n" ] && fuzz_in+=("$top/tests/fuzz/$d/$n")
+    done
+    run_prog "fuzz/replay_$n" 600 "$t" "${fuzz_in[@]}"
+}
+for t in "$top/$san"/fuzz/replay_*; do
+    [ -x "$t" ] || continue
+    job 10 no replay_prog "$t"
+done
+fuzz_stage() {
+    local b
+    b=$(basename "$(dirname "$top/$san")")
+    filter= run_prog "fuzz/build" 1200 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        make -C "$top" -j2 BOARD="$b" VARIANT=fuzz fuzz-bins || return
+    run_prog "fuzz/short" 420 "$top/scripts/fuzz.sh" --check "$(dirname "$top/$san")/fuzz"
+}
+[ -z "$filter" ] || [[ "fuzz/short" == *"$filter"* ]] || [[ "fuzz/build" == *"$filter"* ]] &&
+    job "$(weight fuzz/stage)" no fuzz_stage
 
 # ---- the ARM boards under user-mode QEMU ----
 # Unit test programs that cannot work under qemu-user, as "program: reason", are skipped (and
