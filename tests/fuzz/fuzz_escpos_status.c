@@ -4,11 +4,12 @@
  * real-time status queries (DLE EOT 1, 2, 4), through hal/linux/escpos_status.c as the escpos
  * driver's health check and drawer_is_open read it.
  *
- * Input: a flags byte (bit 0: the drawer's open level is high), then records of a length byte and that many reply bytes (what one read returned), taken in
- * threes as one health check's answers to n = 1, 2 and 4; the check stops at the first read
- * without a reply byte, as the driver does at the first silence, and counts the silences in a
- * row. Checked beyond the sanitizers: a reply byte has the fixed bits, every cause has a name,
- * and the health follows the rules (paper end, cover open, error and offline are FAILED).
+ * Input: a flags byte (bit 0: the drawer's open level is high), then records of a length byte and
+ * that many reply bytes (what one read returned), taken in threes as one health check's answers to
+ * n = 1, 2 and 4; the check stops at the first read without a reply byte, as the driver does at the
+ * first silence, and counts the silences in a row. Checked beyond the sanitizers: a reply byte has
+ * the fixed bits, every cause has a name, and the health follows the rules (paper end, cover open,
+ * error and offline are FAILED).
  */
 #include <stdint.h>
 #include <stdlib.h>

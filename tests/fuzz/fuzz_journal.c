@@ -133,7 +133,8 @@ static void make_template(void)
     event(j, 2, PE_EV_SIGNER_INSTALLED, b);
     for (int n = 3; n <= EVENTS; n++)
         event(j, n, PE_EV_SALE, sale_body(n));
-    if ((rc = pe_journal_park(j, "{\"lines\":[{\"item\":\"SKU1\",\"qty\":2}],\"operator\":\"op1\"}")))
+    if ((rc = pe_journal_park(j,
+                              "{\"lines\":[{\"item\":\"SKU1\",\"qty\":2}],\"operator\":\"op1\"}")))
         die("park", rc, "");
     pe_journal_close(j);
     pe_signer_close(s);
@@ -157,7 +158,8 @@ static void stored_hash(sqlite3 *db, int64_t seq, char out[PE_SHA256_HEXLEN])
 {
     sqlite3_stmt *st = NULL;
     pe_event_genesis(STORE, TERMINAL, out);
-    if (sqlite3_prepare_v2(db, "SELECT hash FROM events WHERE seq = ?1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT hash FROM events WHERE seq = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
         return;
     sqlite3_bind_int64(st, 1, seq);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT &&
@@ -196,8 +198,7 @@ static void reseal(sqlite3 *db, int type, int64_t seq, const uint8_t *data, size
 }
 
 /* Overwrite column col of seq from offset with data, or cut it at offset when len is 0. */
-static void patch(sqlite3 *db, int col, int64_t seq, size_t offset, const uint8_t *data,
-                  size_t len)
+static void patch(sqlite3 *db, int col, int64_t seq, size_t offset, const uint8_t *data, size_t len)
 {
     static const char *const cols[] = {"record", "hash", "sig", "id"};
     char q[128];

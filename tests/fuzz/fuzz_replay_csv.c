@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (!devnull && !(devnull = fopen("/dev/null", "w")))
         abort();
-    struct pe_replay_opts o = {.format = (data[0] & 1) ? PE_REPLAY_DATABRICKS
-                                                       : PE_REPLAY_ONLINE_RETAIL,
+    struct pe_replay_opts o = {.format =
+                                   (data[0] & 1) ? PE_REPLAY_DATABRICKS : PE_REPLAY_ONLINE_RETAIL,
                                .report = devnull};
     data++;
     size--;

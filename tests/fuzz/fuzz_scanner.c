@@ -60,9 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i + 8 <= size; i += 8) {
         uint16_t type = (uint16_t)(data[i] | data[i + 1] << 8);
         uint16_t code = (uint16_t)(data[i + 2] | data[i + 3] << 8);
-        int32_t value =
-            (int32_t)((uint32_t)data[i + 4] | (uint32_t)data[i + 5] << 8 |
-                      (uint32_t)data[i + 6] << 16 | (uint32_t)data[i + 7] << 24);
+        int32_t value = (int32_t)((uint32_t)data[i + 4] | (uint32_t)data[i + 5] << 8 |
+                                  (uint32_t)data[i + 6] << 16 | (uint32_t)data[i + 7] << 24);
         if (type == 0xffff) {
             lx_evdev_drop(&d);
             if (lx_evdev_pending(&d))
