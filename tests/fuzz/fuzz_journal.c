@@ -4,24 +4,23 @@
  * damaged on disk (store/journal.c: open with its checks, verify, the signing state, the
  * pruning anchor, iteration, sale lines, the catalog state, the parked basket).
  *
- * A template journal is made once per process by the journal's own code: an unsigned sale,
- * a signer_installed by a software signer (its key made in the temporary directory), three
- * signed sales with stock, counters and sale lines, and a parked basket. Each input starts
- * from a fresh copy of it, changes rows through SQLite directly, and reads the copy back.
+ * Two template journals are made once per process by the journal's own code, each of five
+ * events with stock, counters and sale lines, and a parked basket: one unsigned, and one
+ * signed: an unsigned sale, a signer_installed by a software signer (its key made in the
+ * temporary directory) and three signed sales. Each input starts from a fresh copy of one,
+ * changes rows through SQLite directly, and reads the copy back. (Checking a signature takes
+ * milliseconds, so the unsigned template keeps most inputs fast.)
  *
  * Input: a flags byte (bit 0: open read-only, as posedge-ctl does; bit 1: check on open, as
- * the agent does), then operations of three bytes op, row, len and len bytes of data:
- *   op % 10: 0 record, 1 hash, 2 sig, 3 id, 4 type, 5 ts_ms (the data as a decimal) of the
- *            event seq row % 8; 6 meta value of key row % 4 (store, terminal, created, anchor);
- *            7 reseal: the data as a JSON body sealed (pe_event_seal, correct hash, prev the
- *            stored hash of seq - 1) as type op / 10 at seq row % 8; 8 delete event seq row % 8;
- *            9 the parked basket.
- *   op / 10 % 2: the value as text rather than a blob; 200 <= op < 220: SQL NULL instead;
- *   op >= 220: patch the record, hash, sig or id ((op - 220) % 4) of seq row % 8 in place:
- *            the data overwrites it from offset 16 * (row / 8), or, when empty, cuts it there
- *            (a torn write).
- * Checked beyond the sanitizers: a refusal to open says why (err not empty), and a verify that
- * fails names the bad seq and why.
+ * the agent does; bit 2: the signed template), then operations of three bytes op, row, len and len
+ * bytes of data: op % 10: 0 record, 1 hash, 2 sig, 3 id, 4 type, 5 ts_ms (the data as a decimal) of
+ * the event seq row % 8; 6 meta value of key row % 4 (store, terminal, created, anchor); 7 reseal:
+ * the data as a JSON body sealed (pe_event_seal, correct hash, prev the stored hash of seq - 1) as
+ * type op / 10 at seq row % 8; 8 delete event seq row % 8; 9 the parked basket. op / 10 % 2: the
+ * value as text rather than a blob; 200 <= op < 220: SQL NULL instead; op >= 220: patch the record,
+ * hash, sig or id ((op - 220) % 4) of seq row % 8 in place: the data overwrites it from offset 16 *
+ * (row / 8), or, when empty, cuts it there (a torn write). Checked beyond the sanitizers: a refusal
+ * to open says why (err not empty), and a verify that fails names the bad seq and why.
  *
  * The signer's key is random per process, so the records that carry it (the signer_installed
  * body) differ between processes; an input's outcome does not depend on the key's value.
@@ -47,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define T0 1795256102000LL
 #define EVENTS 5
 
-static uint8_t *tmpl;   /* the template journal's bytes */
-static size_t tmpl_len; /* and their count */
+static uint8_t *tmpl[2];   /* the template journals' bytes: unsigned, signed */
+static size_t tmpl_len[2]; /* and their counts */
 static int64_t clock_ms = T0;
 
 static int64_t fixed_clock(void *ctx)
@@ -109,7 +108,7 @@ static cJSON *sale_body(int n)
     return b;
 }
 
-static void make_template(void)
+static void make_template(int k)
 {
     char path[256], key[256], err[512] = "";
     snprintf(path, sizeof path, "%s/template.db", fuzz_tmp());
@@ -117,7 +116,7 @@ static void make_template(void)
     struct pe_signer_conf sc = {
         .key_file = key, .store = STORE, .terminal = TERMINAL, .now = fixed_clock};
     struct pe_signer *s = NULL;
-    int rc = pe_signer_open(pe_signer_find("software"), &sc, &s, err, sizeof err);
+    int rc = k ? pe_signer_open(pe_signer_find("software"), &sc, &s, err, sizeof err) : PE_OK;
     if (rc)
         die("signer", rc, err);
     struct pe_journal_opts o = {.store = STORE, .terminal = TERMINAL};
@@ -125,32 +124,39 @@ static void make_template(void)
     if ((rc = pe_journal_open(path, &o, &j, err, sizeof err)))
         die("open", rc, err);
     event(j, 1, PE_EV_SALE, sale_body(1));
-    if ((rc = pe_journal_set_signer(j, s)))
-        die("set_signer", rc, "");
-    cJSON *b = NULL;
-    if ((rc = pe_signer_installed_body(pe_signer_key(s), &b)))
-        die("installed body", rc, "");
-    event(j, 2, PE_EV_SIGNER_INSTALLED, b);
+    if (k) {
+        cJSON *b = NULL;
+        if ((rc = pe_journal_set_signer(j, s)))
+            die("set_signer", rc, "");
+        if ((rc = pe_signer_installed_body(pe_signer_key(s), &b)))
+            die("installed body", rc, "");
+        event(j, 2, PE_EV_SIGNER_INSTALLED, b);
+    } else {
+        event(j, 2, PE_EV_SALE, sale_body(2));
+    }
     for (int n = 3; n <= EVENTS; n++)
         event(j, n, PE_EV_SALE, sale_body(n));
     if ((rc = pe_journal_park(j,
                               "{\"lines\":[{\"item\":\"SKU1\",\"qty\":2}],\"operator\":\"op1\"}")))
         die("park", rc, "");
     pe_journal_close(j);
-    pe_signer_close(s);
+    if (s)
+        pe_signer_close(s);
     FILE *f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) || (tmpl_len = (size_t)ftell(f)) == 0 || fseek(f, 0, SEEK_SET))
+    if (!f || fseek(f, 0, SEEK_END) || (tmpl_len[k] = (size_t)ftell(f)) == 0 ||
+        fseek(f, 0, SEEK_SET))
         abort();
-    tmpl = malloc(tmpl_len);
-    if (!tmpl || fread(tmpl, 1, tmpl_len, f) != tmpl_len)
+    tmpl[k] = malloc(tmpl_len[k]);
+    if (!tmpl[k] || fread(tmpl[k], 1, tmpl_len[k], f) != tmpl_len[k])
         abort();
     fclose(f);
     fuzz_tmp_clean();
 }
 
-static void free_template(void)
+static void free_templates(void)
 {
-    free(tmpl);
+    free(tmpl[0]);
+    free(tmpl[1]);
 }
 
 /* The stored hash of seq (the genesis for 0 or a missing row) into out. */
@@ -326,11 +332,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[256], err[512] = "";
     if (size < 1)
         return 0;
-    if (!tmpl) {
-        make_template();
-        atexit(free_template);
+    if (!tmpl[0]) {
+        make_template(0);
+        make_template(1);
+        atexit(free_templates);
     }
-    fuzz_tmp_write("journal.db", tmpl, tmpl_len, path, sizeof path);
+    int k = (data[0] >> 2) & 1;
+    fuzz_tmp_write("journal.db", tmpl[k], tmpl_len[k], path, sizeof path);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         abort();
