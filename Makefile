@@ -18,6 +18,8 @@
 #                     ARM boards' test builds under QEMU: tests/run.sh)
 #   make demo         install what is missing; a store end to end: 3 tills, faults, HQ prices
 #   make bench        throughput, latency, memory and size figures
+#   make fuzz         install clang; run every fuzz target under libFuzzer for FUZZ_SECONDS each
+#                     (tests/fuzz/, scripts/fuzz.sh; docs/fuzzing.md)
 #   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
 #   make clean
 
@@ -36,6 +38,12 @@ VFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 else ifeq ($(VARIANT),test)
 BUILD := build/$(BOARD)/test
 VFLAGS := -O2 -g -DPE_FAULT_INJECTION $(HARDEN)
+else ifeq ($(VARIANT),fuzz)
+# The libFuzzer build (make fuzz): clang, every object instrumented for coverage with ASan and
+# UBSan; only the fuzz targets link libFuzzer itself (FUZZ_LINK below).
+BUILD := build/$(BOARD)/fuzz
+VFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+          -fno-sanitize-recover=all -DPE_FAULT_INJECTION
 else
 BUILD := build/$(BOARD)
 VFLAGS := -O2 -g $(HARDEN)
@@ -49,6 +57,9 @@ VERSION_STAMP := build/$(BOARD)/$(notdir $(VARIANT)).version
 
 CC := $(CROSS)gcc
 AR := $(CROSS)ar
+ifeq ($(VARIANT),fuzz)
+CC := clang
+endif
 PKG_LIBS := sqlite3 libcjson mbedcrypto
 # The Debian packages of the libraries below, for a cross board's sysroot (with their runtime
 # dependencies); a board needing more names them in BOARD_PKGS. The fake printer's QR code
@@ -163,7 +174,24 @@ LAYERS_OK := $(BUILD)/layers.ok
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all check demo bench deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE
+# ---- Fuzz targets (tests/fuzz/; docs/fuzzing.md) -------------------------------------------
+# tests/fuzz/fuzz_<name>.c is one target: LLVMFuzzerTestOneInput over one parser of outside
+# input, linked like a unit test. Two builds of each: $(BUILD)/fuzz/replay_<name> in the
+# sanitizer variant (gcc; tests/fuzz/replay.c's main feeds it the seed corpus and past crashes:
+# make check), and $(BUILD)/fuzz/fuzz_<name> in VARIANT=fuzz (clang's libFuzzer: make fuzz).
+# A target that includes what the board leaves out is not built, as for unit tests.
+FUZZ_ALL := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_OFF := $(if $(and $(strip $(OFF_INCLUDES)),$(FUZZ_ALL)),$(shell grep -lF \
+                $(foreach i,$(OFF_INCLUDES),-e '$(HASH)include "$(i)') $(FUZZ_ALL)))
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out $(FUZZ_OFF),$(FUZZ_ALL)))
+FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_LINK := -fsanitize=fuzzer,address,undefined
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+.PHONY: all check demo bench deb deps kafka unit-tests bench-bins sysroot board-vars clean FORCE \
+        fuzz fuzz-bins fuzz-replay
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE)) $(LAYERS_OK)
 
 # Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
@@ -227,6 +255,16 @@ $(BUILD)/bench/bench_sig: $(call obj,tests/bench/bench_sig.c) $(call lib,bridge)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
 
+# Every file under tests/fuzz/ sees the targets' prototypes (tests/fuzz/fuzz.h).
+$(BUILD)/obj/tests/fuzz/%.o: CPPFLAGS += -include tests/fuzz/fuzz.h
+$(BUILD)/fuzz/replay_%: $(call obj,tests/fuzz/fuzz_%.c) $(call obj,tests/fuzz/replay.c) \
+                        $(call lib,$(PROGRAM_LAYERS)) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
+$(BUILD)/fuzz/fuzz_%: $(call obj,tests/fuzz/fuzz_%.c) $(call lib,$(PROGRAM_LAYERS)) $(BASE_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(FUZZ_LINK) -o $@ $^ $(LDLIBS) $(KAFKA_LIBS) $(AVRO_LIBS)
+
 # The layer order, checked (scripts/layers.sh): every include of every layer's files (all of
 # them, built on this board or not), and the undefined symbols of the archives built.
 LAYER_FILES := $(shell find $(LAYERS) include -name '*.[ch]' 2>/dev/null)
@@ -239,6 +277,13 @@ $(LAYERS_OK): scripts/layers.sh Makefile $(LAYER_FILES) $(call lib,$(BUILT_LAYER
 
 unit-tests: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)
+fuzz-replay: $(FUZZ_REPLAY_BINS)
+fuzz-bins: $(FUZZ_BINS)
+ifneq ($(filter fuzz-bins,$(MAKECMDGOALS)),)
+ifneq ($(VARIANT),fuzz)
+$(error fuzz-bins are the libFuzzer build: make VARIANT=fuzz fuzz-bins, or make fuzz)
+endif
+endif
 
 deps:
 	@scripts/deps.sh
@@ -265,8 +310,10 @@ check: deps kafka
 ifneq ($(CROSS),)
 	$(error make check runs on the host board (make check); it tests $(BOARD) under $(QEMU))
 endif
-	$(MAKE) VARIANT=san all unit-tests
+	$(MAKE) VARIANT=san all unit-tests fuzz-replay
 	$(MAKE) VARIANT=release all
+	@scripts/deps.sh fuzz
+	$(MAKE) VARIANT=fuzz fuzz-bins
 	tests/run.sh build/$(BOARD)/san build/$(BOARD)
 
 demo: deps kafka
@@ -276,6 +323,18 @@ demo: deps kafka
 bench: deps
 	$(MAKE) VARIANT=release all bench-bins
 	scripts/bench.sh build/$(BOARD)
+
+# Every fuzz target under libFuzzer for FUZZ_SECONDS seconds each (FUZZ_TARGETS=a,b picks some),
+# with clang installed when missing (scripts/deps.sh fuzz). New inputs go to
+# build/$(BOARD)/fuzz/work/, never into tests/fuzz/ (FUZZ_MERGE=1 merges new coverage into the
+# seed corpus); a crash fails the run, its input kept where the message says.
+fuzz:
+ifneq ($(CROSS),)
+	$(error make fuzz runs on the host board)
+endif
+	@scripts/deps.sh fuzz
+	$(MAKE) VARIANT=fuzz fuzz-bins
+	FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_TARGETS='$(FUZZ_TARGETS)' scripts/fuzz.sh build/$(BOARD)/fuzz
 
 clean:
 	rm -rf build

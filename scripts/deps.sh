@@ -4,6 +4,11 @@
 # Installs what posedge needs to build and test, from the distribution's packages only, when it
 # is missing. Idempotent: when everything is present it installs nothing and says so. Runs
 # apt-get as root (directly when we are root, else through sudo).
+#
+# usage: scripts/deps.sh [fuzz]
+# With "fuzz" it installs only what `make fuzz` needs: Debian's clang, and compiler-rt's
+# development package, which holds libFuzzer (-fsanitize=fuzzer) and clang's own ASan and UBSan
+# runtimes (libclang-rt-dev: clang's packages leave it out).
 set -eu
 
 pkgs=(
@@ -37,6 +42,13 @@ pkgs=(
     dpkg-dev lintian debootstrap debian-archive-keyring
 )
 
+if [ "${1:-}" = fuzz ]; then
+    pkgs=(clang libclang-rt-dev)
+elif [ $# -gt 0 ]; then
+    echo "usage: scripts/deps.sh [fuzz]" >&2
+    exit 2
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -44,9 +56,9 @@ for p in "${pkgs[@]}"; do
     fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "deps: all ${#pkgs[@]} packages present"
+    echo "deps${1:+ $1}: all ${#pkgs[@]} packages present"
     exit 0
 fi
 
 . "$(dirname "$0")/apt.sh"
-apt_install deps "${missing[@]}"
+apt_install "deps${1:+ $1}" "${missing[@]}"

@@ -354,8 +354,8 @@ int pe_journal_prune(struct pe_journal *j, int64_t through, const char *archived
     if (e)
         goto rollback;
     static const char *const del[] = {
-        "INSERT INTO meta(key, value) VALUES ('anchor', ?2) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        ("INSERT INTO meta(key, value) VALUES ('anchor', ?2) "
+         "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
         "DELETE FROM events WHERE seq <= ?1",
         /* A sale pruned can no longer be found for a return: its lines go with it. */
         "DELETE FROM sale_lines WHERE sale_seq <= ?1",

@@ -70,6 +70,22 @@ for t in "$top"/tests/system/test_*.py; do
     run_prog "system/$(basename "$t" .py)" 1200 /usr/bin/python3 "$t"
 done
 
+# ---- fuzz targets (tests/fuzz/; docs/fuzzing.md) ----
+# Each target's seed corpus and past crashes replayed under the sanitizers (gcc; the san build's
+# fuzz/replay_<name>, a plain main), then fuzz/short: every target under libFuzzer for a few
+# seconds (clang; the fuzz build beside SAN_BUILD_DIR, make VARIANT=fuzz fuzz-bins), within
+# 5 minutes in all. Missing builds fail: make check builds both.
+for t in "$top/$san"/fuzz/replay_*; do
+    [ -x "$t" ] || continue
+    n=${t##*/replay_}
+    fuzz_in=()
+    for d in corpus crashes; do
+        [ -d "$top/tests/fuzz/$d/$n" ] && fuzz_in+=("$top/tests/fuzz/$d/$n")
+    done
+    run_prog "fuzz/replay_$n" 600 "$t" "${fuzz_in[@]}"
+done
+run_prog "fuzz/short" 420 "$top/scripts/fuzz.sh" --check "$(dirname "$top/$san")/fuzz"
+
 # ---- the ARM boards under user-mode QEMU ----
 # Unit test programs that cannot work under qemu-user, as "program: reason", are skipped (and
 # said so). test_mqtt execs the host's mosquitto: a host program started from an
