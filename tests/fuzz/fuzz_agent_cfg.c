@@ -17,8 +17,6 @@
 #include "posedge/err.h"
 #include "posedge/log.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static FILE *devnull;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -16,8 +16,6 @@
 #include "posedge/err.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static FILE *devnull;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -17,8 +17,6 @@
 
 #include "hal/linux/escpos_status.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 /* The next read: its bytes and length; false at the end of the input. */
 static bool next_read(const uint8_t **data, size_t *size, const uint8_t **buf, size_t *n)
 {

@@ -39,8 +39,6 @@
 #include "posedge/signer.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define STORE "s001"
 #define TERMINAL "t01"
 #define T0 1795256102000LL

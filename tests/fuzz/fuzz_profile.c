@@ -26,8 +26,6 @@
 #include "posedge/event.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define T0 1795256102000LL
 
 static struct bridge_cfg cfg;

@@ -19,8 +19,6 @@
 #include "posedge/sim.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define MAX_FILES 6
 static const char CUT[] = "\n--8<--\n";
 

@@ -15,8 +15,6 @@
 #include "posedge/err.h"
 #include "posedge/log.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct lx_scale_dec d;

@@ -19,8 +19,6 @@
 #include "hal/linux/evdev_decode.h"
 #include "hal/linux/serial_decode.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static void check(const struct pe_scan *s, size_t maxlen, bool serial)
 {
     size_t n = strnlen(s->code, sizeof s->code);

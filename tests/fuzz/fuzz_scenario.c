@@ -17,8 +17,6 @@
 #include "posedge/sim.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct pe_sim_devices devs;
 
 static void devs_close(void)

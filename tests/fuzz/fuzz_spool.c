@@ -30,8 +30,6 @@
 #include "posedge/spool.h"
 #include "tests/fuzz/fuzz_tmp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define T0 1795256102000LL
 #define TID_SPAN 1099511627776LL /* 2^40: k = tid * 2^40 + seq */
 
