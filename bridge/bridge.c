@@ -821,16 +821,12 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     /* A line is a record, or a record, a tab and its signature (docs/protocol.md, "Event
      * lines"): a canonical record never holds a raw tab. */
     const char *p = payload, *end = p + len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        const char *tab = e > p ? memchr(p, PE_EVENTS_SIG_SEP, (size_t)(e - p)) : NULL;
-        if (tab && tab + 1 == e)
-            dead_letter(b, topic, p, (size_t)(e - p), "a tab without a signature after it");
-        else if (e > p)
-            intake_record(b, topic, store, terminal, p, (size_t)((tab ? tab : e) - p),
-                          tab ? tab + 1 : NULL, tab ? (size_t)(e - tab - 1) : 0);
-        p = e + 1;
+    struct pe_events_line l;
+    while (pe_events_next_line(&p, end, &l)) {
+        if (l.bare_tab)
+            dead_letter(b, topic, l.rec, l.len, "a tab without a signature after it");
+        else
+            intake_record(b, topic, store, terminal, l.rec, l.len, l.sig, l.siglen);
     }
 }
 

@@ -389,11 +389,14 @@ out:
     return rc;
 }
 
-/* The integer member name of j into *out; PE_EPARSE (with the message) when absent. */
+/* The integer member name of j into *out; PE_EPARSE (with the message) when absent, or not
+ * an integer of 0..2^31-1 (an id of 1.5 is refused, not read as 1: it goes into every
+ * record's Confluent header). */
 static int get_int(struct pe_sr *sr, const cJSON *j, const char *name, const char *what, int *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2147483647.0) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 2147483647.0) ||
+        v->valuedouble != (double)(int)v->valuedouble) {
         set_err(sr, "%s: the answer has no integer \"%s\"", what, name);
         pe_warn("sr.answer", "error=EPARSE field=%s", name);
         return PE_EPARSE;

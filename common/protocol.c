@@ -30,6 +30,36 @@ bool pe_id_reserved(const char *id)
     return strcmp(id, PE_ID_BRIDGE) == 0 || strcmp(id, PE_ID_BRIDGE_OLD) == 0;
 }
 
+bool pe_events_next_line(const char **p, const char *end, struct pe_events_line *out)
+{
+    const char *s = *p;
+    while (s < end) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *e = nl ? nl : end;
+        *p = nl ? nl + 1 : end;
+        if (e == s) {
+            s = *p;
+            continue; /* an empty line */
+        }
+        const char *tab = memchr(s, PE_EVENTS_SIG_SEP, (size_t)(e - s));
+        memset(out, 0, sizeof *out);
+        out->rec = s;
+        if (tab && tab + 1 == e) {
+            out->len = (size_t)(e - s);
+            out->bare_tab = true;
+        } else if (tab) {
+            out->len = (size_t)(tab - s);
+            out->sig = tab + 1;
+            out->siglen = (size_t)(e - tab - 1);
+        } else {
+            out->len = (size_t)(e - s);
+        }
+        return true;
+    }
+    *p = end;
+    return false;
+}
+
 /* An id, or one of the two placeholders a subscription or an ACL pattern may hold. */
 static bool id_or_placeholder(const char *s)
 {

@@ -30,6 +30,22 @@
 #define PE_EVENTS_FORMAT 2
 #define PE_EVENTS_SIG_SEP '\t'
 
+/* One line of an events payload: the record and its signature (NULL, 0: none). */
+struct pe_events_line {
+    const char *rec;  /* the record's bytes (not NUL-terminated) */
+    size_t len;       /* their length, >= 1 */
+    const char *sig;  /* after the tab: the signature's bytes; NULL for an unsigned record */
+    size_t siglen;    /* their length (>= 1 when sig is not NULL) */
+    bool bare_tab;    /* the line ends in a tab with nothing after it: malformed, rec/len are
+                       * the whole line (tab included) for the dead letter */
+};
+/*
+ * Split the next line off an events payload: *p (advanced past the line and its newline) up to
+ * end. Empty lines are skipped. Returns false when no line is left. A canonical record never
+ * holds a raw tab or newline, so the first tab of a line ends its record.
+ */
+bool pe_events_next_line(const char **p, const char *end, struct pe_events_line *out);
+
 /* The store bridge's reserved terminal id, and the one it used before fleet state. */
 #define PE_ID_BRIDGE "bridge"
 #define PE_ID_BRIDGE_OLD "_bridge"
