@@ -216,7 +216,7 @@ static void patch(sqlite3 *db, int col, int64_t seq, size_t offset, const uint8_
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
         n = (size_t)sqlite3_column_bytes(st, 0);
         v = malloc(n + 1);
-        if (v)
+        if (v && n) /* an empty value's blob pointer is NULL */
             memcpy(v, sqlite3_column_blob(st, 0), n);
     }
     sqlite3_finalize(st);
