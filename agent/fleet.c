@@ -402,12 +402,14 @@ static void res_str(struct answer *a, const char *key, const char *v)
         refuse(a, "failed", "out of memory");
 }
 
-/* An integer argument (JSON integer within 1 .. 2^53); false (and a refusal) otherwise. */
+/* An integer argument (JSON integer within 1 .. 2^53); false (and a refusal) otherwise. The
+ * range is checked before the conversion: converting a double beyond int64_t (1e300) is
+ * undefined behaviour. */
 static bool arg_seq(const cJSON *args, const char *key, int64_t *out, struct answer *a)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble ||
-        v->valuedouble < 1 || v->valuedouble > 9007199254740992.0) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 9007199254740992.0) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble) {
         refuse(a, "bad_args", "%s: expected a positive integer", key);
         return false;
     }
@@ -563,10 +565,13 @@ static void cmd_set_config(struct fleet *f, const cJSON *args, struct answer *a,
             refuse(a, "bad_args", "value: longer than %zu bytes", sizeof value - 1);
             return;
         }
-    } else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) {
+    } else if (cJSON_IsNumber(v) && v->valuedouble >= -(double)PE_JSON_MAX_INT &&
+               v->valuedouble <= (double)PE_JSON_MAX_INT &&
+               v->valuedouble == (double)(int64_t)v->valuedouble) {
+        /* In range first: converting a double beyond int64_t (1e300) is undefined. */
         snprintf(value, sizeof value, "%lld", (long long)v->valuedouble);
     } else {
-        refuse(a, "bad_args", "value: expected a string or an integer");
+        refuse(a, "bad_args", "value: expected a string or an integer within +/- 2^53");
         return;
     }
     const char *key = k->valuestring;

@@ -94,7 +94,11 @@ run_one() { # run_one NAME: fuzz it; writes BUILD/work/NAME/result "execs crashe
     crashes=$(find "$work" -maxdepth 1 -newer "$work/.start" -type f \
               \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) |
               wc -l)
-    [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1
+    # Stopped from outside (SIGINT, SIGTERM: libFuzzer says so) is no crash, but no pass.
+    if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ] &&
+        ! grep -q 'libFuzzer: run interrupted' "$work/log"; then
+        crashes=1
+    fi
     echo "${execs:-0} $crashes $rc" >"$work/result"
     if [ "${FUZZ_MERGE:-0}" = 1 ] && [ "$rc" -eq 0 ]; then
         "$bin" -merge=1 -artifact_prefix="$work/" "$top/tests/fuzz/corpus/$name" "$work/corpus" \
@@ -112,12 +116,18 @@ wait
 
 total_execs=0
 total_crashes=0
+interrupted=0
 for name in "${names[@]}"; do
     work=$build/work/$name
     read -r execs crashes rc <"$work/result" || { execs=0 crashes=1 rc=?; }
     total_execs=$((total_execs + execs))
     total_crashes=$((total_crashes + crashes))
     say "fuzz $name: execs=$execs crashes=$crashes"
+    if [ "$crashes" -eq 0 ] && [ "$rc" != 0 ]; then
+        interrupted=1
+        echo "fuzz $name: interrupted (status $rc)" >&2
+        [ "$check" -eq 1 ] && echo "not ok - fuzz.$name: interrupted"
+    fi
     if [ "$crashes" -gt 0 ]; then
         input=$(find "$work" -maxdepth 1 -newer "$work/.start" -type f \
                 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) |
@@ -130,11 +140,11 @@ for name in "${names[@]}"; do
         echo "fuzz $name: FAILED: $msg" >&2
         grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$work/log" | head -n 5 | sed 's/^/  /' >&2
         [ "$check" -eq 1 ] && echo "not ok - fuzz.$name: $msg"
-    elif [ "$check" -eq 1 ]; then
+    elif [ "$check" -eq 1 ] && [ "$rc" = 0 ]; then
         echo "ok - fuzz.$name: $execs execs"
     fi
     [ "${FUZZ_MERGE:-0}" = 1 ] && [ -f "$work/merge.log" ] &&
         say "fuzz $name: merged into tests/fuzz/corpus/$name: $(grep -o '[0-9]* new files' "$work/merge.log" | tail -n 1)"
 done
 say "fuzz total: targets=${#names[@]} execs=$total_execs crashes=$total_crashes"
-[ "$total_crashes" -eq 0 ]
+[ "$total_crashes" -eq 0 ] && [ "$interrupted" -eq 0 ]

@@ -33,7 +33,8 @@
 /* One line of an events payload: the record and its signature (NULL, 0: none). */
 struct pe_events_line {
     const char *rec;  /* the record's bytes (not NUL-terminated) */
-    size_t len;       /* their length, >= 1 */
+    size_t len;       /* their length; 0 only before a signature (a line that starts with a
+                       * tab: the verifier refuses the empty record, a dead letter) */
     const char *sig;  /* after the tab: the signature's bytes; NULL for an unsigned record */
     size_t siglen;    /* their length (>= 1 when sig is not NULL) */
     bool bare_tab;    /* the line ends in a tab with nothing after it: malformed, rec/len are

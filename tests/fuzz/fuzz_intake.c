@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct pe_events_line l;
     size_t covered = 0, lines = 0;
     while (pe_events_next_line(&p, end, &l)) {
-        if (l.len == 0 || l.rec < (const char *)data || l.rec + l.len > end ||
+        if ((l.len == 0 && !l.sig) || l.rec < (const char *)data || l.rec + l.len > end ||
             (l.sig && (l.siglen == 0 || l.sig != l.rec + l.len + 1 || l.sig + l.siglen > end)))
             abort(); /* the splitter left the payload or made an empty piece */
         covered += l.len + (l.sig ? l.siglen + 1 : 0);

@@ -46,13 +46,13 @@ static CURLcode fuzz_curl_perform(CURL *curl)
         snprintf(sr->curl_err, sizeof sr->curl_err, "Failed to connect to localhost port 1");
         return transfer;
     }
-    /* The body in up to three writes, as a network delivers it. */
-    size_t at[] = {0, cut < bodylen ? cut : bodylen, bodylen / 2 > cut ? bodylen / 2 : cut,
-                   bodylen};
+    /* The body in up to three writes, as a network delivers it: cut at byte 2's offset and at
+     * the middle (whichever comes later). */
+    size_t c1 = cut < bodylen ? cut : bodylen;
+    size_t c2 = bodylen / 2 > c1 ? bodylen / 2 : c1;
+    size_t at[] = {0, c1, c2, bodylen};
     for (int i = 0; i < 3; i++) {
-        size_t from = at[i], to = at[i + 1] < from ? from : at[i + 1];
-        if (to > bodylen)
-            to = bodylen;
+        size_t from = at[i], to = at[i + 1];
         if (to == from)
             continue;
         if (on_data((char *)body + from, 1, to - from, sr) != to - from)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Defined by targets that need setup; weak, so a target without it links. */
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -32,6 +33,8 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
  * without sanitizers links. */
 __attribute__((weak)) void __sanitizer_set_death_callback(void (*cb)(void));
 
+static FILE *tap;                /* the result lines: stdout as it was before the target's setup
+                                  * (a target may send its own output to /dev/null) */
 static char name[128];           /* fuzz_<name>, from argv[0] */
 static const char *current;      /* the input being run, for the death callback */
 static const char *current_label; /* its PATH's label */
@@ -39,8 +42,8 @@ static const char *current_label; /* its PATH's label */
 static void on_death(void)
 {
     if (current) {
-        printf("not ok - %s.%s: sanitizer report on input %s\n", name, current_label, current);
-        fflush(stdout);
+        fprintf(tap, "not ok - %s.%s: sanitizer report on input %s\n", name, current_label, current);
+        fflush(tap);
     }
 }
 
@@ -48,7 +51,7 @@ static int run_file(const char *path, const char *label)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        printf("not ok - %s.%s: cannot open %s: %s\n", name, label, path, strerror(errno));
+        fprintf(tap, "not ok - %s.%s: cannot open %s: %s\n", name, label, path, strerror(errno));
         return -1;
     }
     size_t cap = 4096, len = 0;
@@ -71,14 +74,14 @@ static int run_file(const char *path, const char *label)
     fclose(f);
     if (!buf || bad) {
         free(buf);
-        printf("not ok - %s.%s: cannot read %s\n", name, label, path);
+        fprintf(tap, "not ok - %s.%s: cannot read %s\n", name, label, path);
         return -1;
     }
     /* Exactly len bytes (malloc(0) may return NULL: one byte then, with size 0). */
     unsigned char *exact = malloc(len ? len : 1);
     if (!exact) {
         free(buf);
-        printf("not ok - %s.%s: out of memory for %s\n", name, label, path);
+        fprintf(tap, "not ok - %s.%s: out of memory for %s\n", name, label, path);
         return -1;
     }
     memcpy(exact, buf, len);
@@ -122,19 +125,19 @@ static int run_path(const char *path)
     struct stat st;
     char label[256];
     if (stat(path, &st) != 0) {
-        printf("not ok - %s.%s: %s\n", name, path, strerror(errno));
+        fprintf(tap, "not ok - %s.%s: %s\n", name, path, strerror(errno));
         return -1;
     }
     label_of(path, S_ISDIR(st.st_mode), label, sizeof label);
     if (!S_ISDIR(st.st_mode)) {
         if (run_file(path, label) != 0)
             return -1;
-        printf("ok - %s.%s: 1 inputs\n", name, label);
+        fprintf(tap, "ok - %s.%s: 1 inputs\n", name, label);
         return 0;
     }
     DIR *d = opendir(path);
     if (!d) {
-        printf("not ok - %s.%s: cannot open %s: %s\n", name, label, path, strerror(errno));
+        fprintf(tap, "not ok - %s.%s: cannot open %s: %s\n", name, label, path, strerror(errno));
         return -1;
     }
     char **files = NULL;
@@ -182,14 +185,14 @@ static int run_path(const char *path)
         free(files[i]);
     free(files);
     if (rc != 0) {
-        printf("not ok - %s.%s: stopped after %zu of %zu inputs\n", name, label, ran, nfiles);
+        fprintf(tap, "not ok - %s.%s: stopped after %zu of %zu inputs\n", name, label, ran, nfiles);
         return -1;
     }
     if (ran == 0 && strcmp(label, "corpus") == 0) {
-        printf("not ok - %s.%s: no seed input in %s\n", name, label, path);
+        fprintf(tap, "not ok - %s.%s: no seed input in %s\n", name, label, path);
         return -1;
     }
-    printf("ok - %s.%s: %zu inputs\n", name, label, ran);
+    fprintf(tap, "ok - %s.%s: %zu inputs\n", name, label, ran);
     return 0;
 }
 
@@ -204,7 +207,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s PATH...\n", argv[0]);
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    int fd = dup(STDOUT_FILENO);
+    tap = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!tap) {
+        perror("replay: stdout");
+        return 2;
+    }
+    setvbuf(tap, NULL, _IOLBF, 0);
     if (__sanitizer_set_death_callback)
         __sanitizer_set_death_callback(on_death);
     if (LLVMFuzzerInitialize)

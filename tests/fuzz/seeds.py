@@ -112,7 +112,135 @@ def schema_registry():
         write("schema_registry", name, bytes([op, st, 7]) + body.encode())
 
 
-targets = {"intake": intake, "catalog": catalog, "schema_registry": schema_registry}
+def protocol_docs(first_member):
+    """The JSON examples of docs/protocol.md that start with first_member, parsed."""
+    import re
+    text = open(os.path.join(top, "docs/protocol.md")).read()
+    docs = []
+    for block in re.findall(r"```json\n(.*?)```", text, re.S):
+        for chunk in re.split(r"\n(?=\{)", block.strip()):
+            if chunk.startswith("{" + first_member):
+                chunk = chunk.replace("<sha256 hex>", "ab" * 32)
+                try:
+                    docs.append(json.loads(chunk))
+                except ValueError:
+                    pass
+    return docs
+
+
+def msg(sel, payload):
+    # One message of fuzz_ctl_status / fuzz_ctl_fleet: topic selector, 2-byte length, payload.
+    b = payload.encode() if isinstance(payload, str) else payload
+    return bytes([sel, len(b) >> 8, len(b) & 0xff]) + b
+
+
+def ctl_status():
+    # Retained state documents (docs/protocol.md's, which the agent's and the bridge's state
+    # encoders are documented by), the last will, acks as the bridge publishes them. Topic
+    # selectors of fuzz_ctl_status.c: 0 t01/state, 1 t01/ack, 2 t02/state, 3 t02/ack,
+    # 4 bridge/state, 5 _bridge/state.
+    docs = protocol_docs('"state"')
+    till = [d for d in docs if d.get("terminal") != "bridge"]
+    bridge = [d for d in docs if d.get("terminal") == "bridge"]
+    for n, d in enumerate(till):
+        t2 = dict(d, terminal="t02", seq=d["seq"] + 7, delivered=d["seq"])
+        write("ctl_status", "store-%d" % n,
+              msg(0, json.dumps(d, separators=(",", ":"))) + msg(1, '{"spooled":2025,"delivered":2019}')
+              + msg(2, json.dumps(t2)) + msg(3, '{"spooled":2032,"delivered":2025}')
+              + b"".join(msg(4, json.dumps(b)) for b in bridge) + b"\x00")
+        write("ctl_status", "json-%d" % n, msg(0, json.dumps(d)) + msg(4, json.dumps(bridge[0]) if bridge else b"") + b"\x01")
+    write("ctl_status", "will", msg(0, '{"state":"offline"}') + msg(1, "") + msg(5, '{"state":"offline"}') + b"\x00")
+    write("ctl_status", "cleared", msg(0, "") + msg(1, "") + msg(4, "") + b"\x00")
+
+
+def ctl_fleet():
+    # Answers on .../cmd/res as the agent's fleet channel writes them (docs/protocol.md, "Fleet
+    # commands"), results made from the golden run's report bodies; retained states before the
+    # probe. Selectors of fuzz_ctl_fleet.c: 0 t01/cmd/res, 1 t02/cmd/res, 2 t01/state; the last
+    # byte: the command (0 status, 2 x_report, 3 z_report, 1 ping) and 0x80 for --json.
+    recs = {}
+    for l in golden_journal():
+        r = json.loads(l)
+        recs.setdefault(r["type"], r)
+    state = protocol_docs('"state"')[0]
+
+    def ans(term, cmd, ok, **kw):
+        d = {"id": "req-" + term, "terminal": term, "cmd": cmd, "ok": ok,
+             "ts": "2026-03-02T22:05:00.000Z"}
+        d.update(kw)
+        return json.dumps(d, separators=(",", ":"))
+    x = recs["x_report"]
+    z = recs["z_report"]
+    write("ctl_fleet", "x_report", msg(0, ans("t01", "x_report", True, result={
+        "seq": x["seq"], "number": 1, "report": x["body"]})) + msg(1, ans("t02", "x_report", False,
+        error="busy", reason="a basket is open")) + b"\x02")
+    write("ctl_fleet", "z_report-json", msg(0, ans("t01", "z_report", True, result={
+        "seq": z["seq"], "number": 1, "report": z["body"]})) + b"\x83")
+    write("ctl_fleet", "z_report-refused", msg(0, ans("t01", "z_report", False, error="refused",
+          reason="a shift is open: close it first (a Z report closes the period)")) + b"\x03")
+    write("ctl_fleet", "ping", msg(2, json.dumps(state)) + msg(0, ans("t01", "ping", True,
+          result={"pong": True, "version": "0.6.0"})) + msg(1, ans("t02", "ping", True,
+          result={"pong": True, "version": "0.6.0"})) + b"\x01")
+    write("ctl_fleet", "status", msg(0, ans("t01", "status", True, result=state)) + b"\x00")
+    write("ctl_fleet", "malformed", msg(0, '{"id":"req-t01","result":1}') + msg(1, "[") + b"\x00")
+
+
+def agent_cmd():
+    # Commands as posedge-ctl fleet sends them (ctl/fleet.c build(): id, cmd, args, ts; the
+    # example of docs/protocol.md), one per command with its arguments.
+    def cmd(name, args, id="c-7f3a91", ts="2026-11-21T22:05:00.000Z"):
+        return json.dumps({"id": id, "cmd": name, "args": args, "ts": ts}, separators=(",", ":"))
+    write("agent_cmd", "ping", cmd("ping", {}))
+    write("agent_cmd", "status", cmd("status", {}))
+    write("agent_cmd", "x_report", cmd("x_report", {"operator": "op17"}))
+    write("agent_cmd", "z_report", cmd("z_report", {}))
+    write("agent_cmd", "set_config-int", cmd("set_config", {"key": "fleet.state_interval_s", "value": 30}))
+    write("agent_cmd", "set_config-str", cmd("set_config", {"key": "log.level", "value": "debug"}))
+    write("agent_cmd", "set_config-mqtt", cmd("set_config", {"key": "mqtt.host", "value": "10.0.0.1"}))
+    write("agent_cmd", "resend_from", cmd("resend_from", {"seq": 2019}))
+    write("agent_cmd", "reprint", cmd("reprint", {"seq": 3}))
+    write("agent_cmd", "unknown", cmd("format_disk", {}))
+    write("agent_cmd", "no-ts", '{"id":"c-1","cmd":"ping"}')
+
+
+def agent_catalog():
+    # What the agent reads on the catalog channels (docs/protocol.md, "Catalog"): the bridge's
+    # retained version document (kind 'V') and the chunks of the answer to the till's request
+    # (kind 'D'), as the bridge's catalog_serve writes them; the request id is the one
+    # fuzz_agent_catalog.c's stub draws. Items are made from the golden run's sale lines.
+    items = []
+    for f in sorted(os.listdir(os.path.join(corpus, "catalog"))):
+        data = open(os.path.join(corpus, "catalog", f), "rb").read()
+        if data.startswith(b"I") and b"\n{" in data:
+            items.append(json.loads(data.split(b"\n", 1)[1]))
+    promos = protocol_docs('"v":1,"id":"P-')
+    h = "e1bfdee1" + "ab" * 28
+    version = json.dumps({"v": 1, "version": 18, "hash": h, "items": len(items),
+                          "promotions": len(promos), "ts": "2026-12-07T05:00:01.668Z"})
+    req = "6b1bbaf4-24ee-488f-b3d5-e121a47aa1dc"
+
+    def chunk(n, of, full, since, its, prs, **kw):
+        d = {"v": 1, "req": req, "version": 18, "since": since, "full": full, "chunks": of,
+             "chunk": n, "hash": h, "currency": "EUR", "items": its, "promotions": prs}
+        d.update(kw)
+        return json.dumps(d, separators=(",", ":"))
+    half = len(items) // 2
+    write("agent_catalog", "full-2-chunks", msg(ord("V"), version)
+          + msg(ord("D"), chunk(1, 2, True, 0, items[:half], []))
+          + msg(ord("D"), chunk(2, 2, True, 0, items[half:], promos)))
+    write("agent_catalog", "delta", msg(ord("V"), version)
+          + msg(ord("D"), chunk(0, 1, False, 17, items[:2], [], deleted={"items": ["SKU-0002"]})))
+    write("agent_catalog", "redelivery", msg(ord("V"), version)
+          + msg(ord("D"), chunk(1, 2, True, 0, items[:1], []))
+          + msg(ord("D"), chunk(1, 2, True, 0, items[:1], [])))
+    write("agent_catalog", "other-currency", msg(ord("V"), version)
+          + msg(ord("D"), chunk(1, 1, True, 0, items[:1], [], currency="USD")))
+    write("agent_catalog", "no-catalog", msg(ord("V"), '{"v":1,"version":0}') + msg(ord("V"), ""))
+
+
+targets = {"intake": intake, "catalog": catalog, "schema_registry": schema_registry,
+           "ctl_status": ctl_status, "ctl_fleet": ctl_fleet, "agent_cmd": agent_cmd,
+           "agent_catalog": agent_catalog}
 
 if __name__ == "__main__":
     for name in sys.argv[1:] or sorted(targets):
