@@ -5,12 +5,17 @@
  * removed at exit, and writing an input into a file inside it.
  *
  * The invariant: a target writes nothing outside this directory, and the directory holds only
- * what the current input made (fuzz_tmp_clean empties it between inputs).
+ * what the current input made (fuzz_tmp_clean empties it between inputs). A process that ends
+ * without running its exit handlers (libFuzzer's _Exit on a crash, a timeout or a merge's
+ * child) leaves its directory behind; it is named after the process (pe-fuzz-<pid>-XXXXXX),
+ * and the next target to start removes those whose process is gone.
  */
 #ifndef POSEDGE_TESTS_FUZZ_TMP_H
 #define POSEDGE_TESTS_FUZZ_TMP_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +29,9 @@ static char fuzz_tmp_dir[64];
 
 /* Remove everything inside the directory (one level: the targets make no subdirectories
  * except those named here, which are emptied too). */
-static void fuzz_tmp_clean(void)
+static void fuzz_tmp_clean_dir(const char *dir)
 {
-    DIR *d = opendir(fuzz_tmp_dir);
+    DIR *d = opendir(dir);
     struct dirent *e;
     char p[512];
     if (!d)
@@ -34,7 +39,7 @@ static void fuzz_tmp_clean(void)
     while ((e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(p, sizeof p, "%s/%s", fuzz_tmp_dir, e->d_name);
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
         if (unlink(p) != 0) { /* a directory: empty it, then remove it */
             DIR *sub = opendir(p);
             struct dirent *f;
@@ -52,6 +57,30 @@ static void fuzz_tmp_clean(void)
     closedir(d);
 }
 
+static void fuzz_tmp_clean(void)
+{
+    fuzz_tmp_clean_dir(fuzz_tmp_dir);
+}
+
+/* Remove the directories under base left by fuzz processes that are gone. */
+static void fuzz_tmp_reap(const char *base)
+{
+    DIR *d = opendir(base);
+    struct dirent *e;
+    char p[512];
+    long pid;
+    while (d && (e = readdir(d))) {
+        if (sscanf(e->d_name, "pe-fuzz-%ld-", &pid) != 1 || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
+            errno != ESRCH)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", base, e->d_name);
+        fuzz_tmp_clean_dir(p);
+        rmdir(p);
+    }
+    if (d)
+        closedir(d);
+}
+
 static void fuzz_tmp_remove(void)
 {
     fuzz_tmp_clean();
@@ -65,7 +94,8 @@ static const char *fuzz_tmp(void)
     if (!fuzz_tmp_dir[0]) {
         struct stat st;
         const char *base = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp";
-        snprintf(fuzz_tmp_dir, sizeof fuzz_tmp_dir, "%s/pe-fuzz-XXXXXX", base);
+        fuzz_tmp_reap(base);
+        snprintf(fuzz_tmp_dir, sizeof fuzz_tmp_dir, "%s/pe-fuzz-%ld-XXXXXX", base, (long)getpid());
         if (!mkdtemp(fuzz_tmp_dir)) {
             perror("fuzz: mkdtemp");
             abort();
