@@ -105,8 +105,16 @@ int selftest_run(struct agent *a);
 /* ---- remote_cfg.c ---- */
 
 /* Apply <data_dir>/remote-config.json (settings made by set_config) to c. A setting that no
- * longer passes is logged and skipped, never fatal: an unattended till must come back up. */
+ * longer passes is logged and skipped, never fatal: an unattended till must come back up. So
+ * is a key that cannot be set remotely (remote_cfg_settable): the file is read back from disk
+ * and trusted no further than the command that wrote it. */
 void remote_cfg_load(struct agent_cfg *c);
+
+/* True for a key a remote setting may change. Not the identity and the link (store, terminal,
+ * data_dir, mqtt.*, enrol.*: a wrong value would orphan the journal or cut the till off from
+ * the very channel that could set it back), nor the fiscal signer (signer.*: a remote setting
+ * may neither turn signing off nor name a module for the till to load). */
+bool remote_cfg_settable(const char *key);
 
 /*
  * Load the catalog c names (a relative path is taken from cfg_path's folder) into *out, and

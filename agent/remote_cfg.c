@@ -10,7 +10,10 @@
  * applied after the configuration file and before the command line, which still wins.
  *
  * The invariant: a setting that would keep a restarted till from coming up is refused, and one
- * that no longer passes after an upgrade is skipped at load, never fatal.
+ * that no longer passes after an upgrade is skipped at load, never fatal. The keys that cannot
+ * be set remotely (remote_cfg_settable: identity, link, signer) are refused by set_config and
+ * skipped at load, so a remote-config.json damaged or edited on disk can neither orphan the
+ * journal nor turn signing off.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,13 @@ static bool live_key(const char *key)
 {
     return strcmp(key, "log_level") == 0 || strcmp(key, "title") == 0 ||
            strcmp(key, "till.training") == 0 || strncmp(key, "fleet.", 6) == 0;
+}
+
+bool remote_cfg_settable(const char *key)
+{
+    return strcmp(key, "store") != 0 && strcmp(key, "terminal") != 0 &&
+           strcmp(key, "data_dir") != 0 && strncmp(key, "mqtt.", 5) != 0 &&
+           strncmp(key, "enrol.", 6) != 0 && strncmp(key, "signer.", 7) != 0;
 }
 
 static void remote_cfg_path(const struct agent_cfg *c, char *out, size_t len)
@@ -51,6 +61,11 @@ void remote_cfg_load(struct agent_cfg *c)
     }
     cJSON_ArrayForEach(m, doc)
     {
+        if (!remote_cfg_settable(m->string)) {
+            pe_warn("agent.remote_config_skipped", "path=%s key=%s err=\"%s\"", path, m->string,
+                    "cannot be set remotely");
+            continue;
+        }
         if (!cJSON_IsString(m) ||
             pe_cfg_set(agent_cfg_table, c, m->string, m->valuestring, err, sizeof err) != PE_OK) {
             pe_warn("agent.remote_config_skipped", "path=%s key=%s err=\"%s\"", path, m->string,
@@ -132,6 +147,10 @@ int remote_cfg_set(void *ctx, const char *key, const char *value, bool *live, ch
                    size_t len)
 {
     struct agent *a = ctx;
+    if (!remote_cfg_settable(key)) {
+        snprintf(err, len, "%s: cannot be set remotely (change the configuration file)", key);
+        return PE_EINVAL;
+    }
     struct agent_cfg *c = malloc(sizeof *c);
     if (!c) {
         snprintf(err, len, "out of memory");

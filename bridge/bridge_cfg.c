@@ -13,6 +13,7 @@
 #include "bridge/output.h"
 #include "bridge/profile.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #include "posedge/err.h"
 #include "posedge/file.h"
+#include "posedge/json.h"
 #include "posedge/log.h"
 #include "posedge/secret.h"
 
@@ -504,12 +506,13 @@ int bridge_cfg_load(struct bridge_cfg *c, const char *path, char *err, size_t er
         {
             char v[64];
             const char *val = NULL;
+            int64_t n;
             if (cJSON_IsString(p)) {
                 val = p->valuestring;
             } else if (cJSON_IsBool(p)) {
                 val = cJSON_IsTrue(p) ? "true" : "false";
-            } else if (cJSON_IsNumber(p) && p->valuedouble == (double)(long long)p->valuedouble) {
-                snprintf(v, sizeof v, "%lld", (long long)p->valuedouble);
+            } else if (pe_json_int(p, &n) == PE_OK) {
+                snprintf(v, sizeof v, "%" PRId64, n);
                 val = v;
             } else {
                 snprintf(err, errlen, "%s: kafka.properties.%s: expected a string", path,

@@ -369,6 +369,15 @@ int pe_json_get_int(const cJSON *obj, const char *key, int64_t *out)
     return PE_OK;
 }
 
+int pe_json_int(const cJSON *item, int64_t *out)
+{
+    long long v;
+    if (!cJSON_IsNumber(item) || exact_int(item->valuedouble, &v))
+        return PE_EINVAL;
+    *out = (int64_t)v;
+    return PE_OK;
+}
+
 int pe_json_get_str(const cJSON *obj, const char *key, const char **out)
 {
     const cJSON *it;

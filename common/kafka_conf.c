@@ -16,6 +16,7 @@
 #include "posedge/kafka_conf.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include "posedge/err.h"
 #include "posedge/file.h"
+#include "posedge/json.h"
 #include "posedge/secret.h"
 
 #define QUEUE_MSGS "10000000" /* the event producers' own queue: far above any max_inflight */
@@ -644,8 +646,9 @@ int pe_kafka_client_load(const char *path, struct pe_kafka_client *out, char *er
         const char *pv = cJSON_IsString(p) ? p->valuestring
                         : cJSON_IsBool(p) ? (cJSON_IsTrue(p) ? "true" : "false")
                                           : NULL;
-        if (!pv && cJSON_IsNumber(p) && p->valuedouble == (double)(long long)p->valuedouble) {
-            snprintf(num, sizeof num, "%lld", (long long)p->valuedouble);
+        int64_t n;
+        if (!pv && pe_json_int(p, &n) == PE_OK) {
+            snprintf(num, sizeof num, "%" PRId64, n);
             pv = num;
         }
         if (!pv) {

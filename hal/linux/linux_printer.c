@@ -45,13 +45,14 @@
  * stopped at paper end, bit 6 error) and n = 4 (roll sensor: bits 2-3 near end, bits 5-6
  * paper end), stopping at the first silence, and answers
  *   FAILED    paper end, cover open, error, or offline for another reason; a printer silent
- *             for NO_REPLY_FAILED health checks in a row (switched off); the device gone
+ *             for LX_ESCPOS_NO_REPLY_FAILED health checks in a row (switched off); the device gone
  *   DEGRADED  paper near end, or no reply this time (one miss proves nothing)
  *   OK        otherwise; with status off, OK unless the device is gone.
  * While a tty still holds receipt bytes for the printer (TIOCOUTQ) a query would queue behind
  * them and time out, so health answers what it found last time instead. drawer_is_open asks
  * n = 1 (bit 2: connector pin 3 high) and reads it through drawer_open_level. A change of
  * cause is logged once (event hal.linux.printer.status).
+ * The replies are read by escpos_status.c (pure functions, fuzzed on their own).
  *
  * Errors and unplugging. print, cut and drawer_kick return PE_OK or PE_EIO: PE_EIO when the
  * device is gone (a write or read failed: EIO, ENODEV, EPIPE, a hang-up) or took nothing for
@@ -70,6 +71,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "hal/linux/escpos_status.h"
 #include "hal/linux/linux.h"
 #include "posedge/clock.h"
 #include "posedge/log.h"
@@ -80,31 +82,6 @@
 #define EOT 0x04
 
 #define MAX_COLS 64
-#define STATUS_FIXED_MASK 0x93 /* bits 0, 1, 4 and 7 of every DLE EOT reply */
-#define STATUS_FIXED 0x12      /* their values: bits 1 and 4 set */
-#define NO_REPLY_FAILED 3      /* silent health checks in a row that make FAILED */
-
-/* Why health says what it says. */
-enum cause {
-    CAUSE_OK = 0,
-    CAUSE_NEAR_END,
-    CAUSE_NO_REPLY,
-    CAUSE_OFFLINE,
-    CAUSE_ERROR,
-    CAUSE_COVER_OPEN,
-    CAUSE_PAPER_END,
-};
-
-static const char *const cause_names[] = {
-    [CAUSE_OK] = "ok",
-    [CAUSE_NEAR_END] = "paper_near_end",
-    [CAUSE_NO_REPLY] = "no_reply",
-    [CAUSE_OFFLINE] = "offline",
-    [CAUSE_ERROR] = "error",
-    [CAUSE_COVER_OPEN] = "cover_open",
-    [CAUSE_PAPER_END] = "paper_end",
-};
-
 struct lx_printer {
     struct pe_printer base; /* first: the till holds a struct pe_printer * */
     struct lx_line line;    /* the device, non-blocking; a placeholder while it is gone */
@@ -119,7 +96,7 @@ struct lx_printer {
     bool status;            /* ask real-time status (DLE EOT) */
     bool open_high;         /* connector pin 3 high means the drawer is open */
     int silent;             /* health checks in a row without a reply */
-    enum cause cause;       /* what the last health check found */
+    enum lx_escpos_cause cause; /* what the last health check found (escpos_status.h) */
 };
 
 static const char *const printer_keys[] = {
@@ -279,12 +256,8 @@ static int query(struct lx_printer *p, unsigned char n, unsigned char *reply)
             return lost(p, "read");
         if (got == 0)
             return PE_ETIMEDOUT; /* end of input (a regular file): nothing will answer */
-        for (ssize_t i = 0; i < got; i++) {
-            if ((buf[i] & STATUS_FIXED_MASK) == STATUS_FIXED) {
-                *reply = buf[i];
-                return PE_OK;
-            }
-        }
+        if (lx_escpos_reply(buf, (size_t)got, reply))
+            return PE_OK;
     }
 }
 
@@ -517,28 +490,12 @@ static int printer_drawer_is_open(struct pe_printer *dev, bool *open_)
     int rc = query(p, 1, &s1);
     if (rc)
         return rc;
-    *open_ = ((s1 & 0x04) != 0) == p->open_high;
+    *open_ = lx_escpos_drawer_open(s1, p->open_high);
     return PE_OK;
 }
 
-/* What the three status bytes say, the worst first. */
-static enum cause cause_of(unsigned char s1, unsigned char s2, unsigned char s4)
-{
-    if ((s4 & 0x60) || (s2 & 0x20))
-        return CAUSE_PAPER_END;
-    if (s2 & 0x04)
-        return CAUSE_COVER_OPEN;
-    if (s2 & 0x40)
-        return CAUSE_ERROR;
-    if (s1 & 0x08)
-        return CAUSE_OFFLINE;
-    if (s4 & 0x0c)
-        return CAUSE_NEAR_END;
-    return CAUSE_OK;
-}
-
 /* Ask the printer (status on): the cause, or PE_EIO when it is gone. */
-static int ask(struct lx_printer *p, enum cause *c)
+static int ask(struct lx_printer *p, enum lx_escpos_cause *c)
 {
     int queued = 0;
     if (ioctl(p->line.fd, TIOCOUTQ, &queued) == 0 && queued > 0) {
@@ -553,14 +510,14 @@ static int ask(struct lx_printer *p, enum cause *c)
         rc = query(p, 4, &s4);
     if (rc == PE_EIO)
         return PE_EIO;
-    *c = rc ? CAUSE_NO_REPLY : cause_of(s1, s2, s4);
-    p->silent = *c == CAUSE_NO_REPLY ? p->silent + 1 : 0;
-    if (*c != p->cause && *c != CAUSE_OK && *c != CAUSE_NO_REPLY)
+    *c = rc ? LX_ESCPOS_NO_REPLY : lx_escpos_cause(s1, s2, s4);
+    p->silent = *c == LX_ESCPOS_NO_REPLY ? p->silent + 1 : 0;
+    if (*c != p->cause && *c != LX_ESCPOS_OK && *c != LX_ESCPOS_NO_REPLY)
         pe_warn("hal.linux.printer.status", "path=\"%s\" cause=%s status=%02x,%02x,%02x", p->path,
-                cause_names[*c], s1, s2, s4);
+                lx_escpos_cause_name(*c), s1, s2, s4);
     else if (*c != p->cause)
-        pe_log(*c == CAUSE_OK ? PE_LOG_INFO : PE_LOG_WARN, "hal.linux.printer.status",
-               "path=\"%s\" cause=%s", p->path, cause_names[*c]);
+        pe_log(*c == LX_ESCPOS_OK ? PE_LOG_INFO : PE_LOG_WARN, "hal.linux.printer.status",
+               "path=\"%s\" cause=%s", p->path, lx_escpos_cause_name(*c));
     p->cause = *c;
     return PE_OK;
 }
@@ -575,30 +532,14 @@ static int printer_health(struct pe_device *dev, enum pe_health *out)
             return PE_OK;
         }
         p->silent = 0;
-        p->cause = CAUSE_OK;
+        p->cause = LX_ESCPOS_OK;
     }
-    enum cause c = CAUSE_OK;
+    enum lx_escpos_cause c = LX_ESCPOS_OK;
     if (p->status ? ask(p, &c) : check_hangup(p)) {
         *out = PE_HEALTH_FAILED; /* just lost: health reopens it from the next call on */
         return PE_OK;
     }
-    switch (c) {
-    case CAUSE_OK:
-        *out = PE_HEALTH_OK;
-        break;
-    case CAUSE_NEAR_END:
-        *out = PE_HEALTH_DEGRADED;
-        break;
-    case CAUSE_NO_REPLY:
-        *out = p->silent >= NO_REPLY_FAILED ? PE_HEALTH_FAILED : PE_HEALTH_DEGRADED;
-        break;
-    case CAUSE_OFFLINE:
-    case CAUSE_ERROR:
-    case CAUSE_COVER_OPEN:
-    case CAUSE_PAPER_END:
-        *out = PE_HEALTH_FAILED;
-        break;
-    }
+    *out = lx_escpos_health(c, p->silent);
     return PE_OK;
 }
 

@@ -11,6 +11,8 @@
  *  - a partial code is dropped after timeout_ms of silence (a scan cut off mid-way must not be
  *    glued to the next one). The silence is measured when read is called, before new input is
  *    read, from the time of the last input (pe_mono_ms).
+ * The bytes and events are decoded by serial_decode.c and evdev_decode.c (pure decoders, fuzzed
+ * on their own).
  * A device that goes away (EIO, ENODEV, hang-up) makes read return PE_EIO; its fd number stays
  * valid (lx_lost), and the health op reopens it with backoff (lx_retry) and reports FAILED
  * until then.
@@ -34,6 +36,7 @@
 
 #include "hal/linux/evdev_decode.h"
 #include "hal/linux/linux.h"
+#include "hal/linux/serial_decode.h"
 #include "posedge/clock.h"
 #include "posedge/log.h"
 
@@ -54,12 +57,8 @@ struct scanner {
     int timeout_ms;         /* silence that drops a partial code */
     size_t maxlen;          /* longest code accepted */
     int64_t last_ms;        /* pe_mono_ms when input was last read */
-    /* serial decoding */
-    char code[PE_SCAN_MAX]; /* the code being received, not NUL-terminated */
-    size_t len;             /* its length, <= maxlen */
-    bool overlong;          /* it passed maxlen: dropped up to its terminator */
-    /* evdev decoding */
-    struct lx_evdev dec;
+    struct lx_serial ser;   /* serial decoding (serial_decode.h) */
+    struct lx_evdev dec;    /* evdev decoding (evdev_decode.h) */
     /* input read, not yet decoded */
     size_t rxlen, rxpos;
     unsigned char rx[EVDEV_RX * sizeof(struct input_event) > SERIAL_RX
@@ -173,8 +172,7 @@ static int device_open(struct scanner *s, int *fd, char *why, size_t whylen)
 static void reset_input(struct scanner *s)
 {
     s->rxlen = s->rxpos = 0;
-    s->len = 0;
-    s->overlong = false;
+    lx_serial_drop(&s->ser);
     lx_evdev_drop(&s->dec);
 }
 
@@ -230,6 +228,7 @@ static int scanner_open(const struct pe_hal_devcfg *cfg, bool evdev, struct pe_d
     if (rc)
         goto out_log;
     lx_evdev_init(&s->dec, s->maxlen);
+    lx_serial_init(&s->ser, s->maxlen);
     rc = device_open(s, &fd, why, sizeof why);
     if (rc)
         goto out_log;
@@ -272,34 +271,16 @@ static int scanner_fd(struct pe_device *dev)
 /* ---- decoding ---- */
 
 /* Decode the serial bytes in rx up to the first complete code: PE_OK with it in out, or
- * PE_EAGAIN with rx used up. Printable ASCII and GS (0x1d, the GS1 separator) make up codes;
- * other bytes (a scanner's STX/ETX framing, NUL, line noise) are skipped. */
+ * PE_EAGAIN with rx used up (serial_decode.h says what makes up a code). */
 static int decode_serial(struct scanner *s, struct pe_scan *out)
 {
     while (s->rxpos < s->rxlen) {
-        unsigned char b = s->rx[s->rxpos++];
-        if (b == '\r' || b == '\n') {
-            if (s->overlong) {
-                pe_warn("hal.linux.scanner.overlong", "path=%s maxlen=%zu (code dropped)", s->path,
-                        s->maxlen);
-                s->overlong = false;
-                continue;
-            }
-            if (s->len == 0) /* the LF of a CRLF, or an empty line */
-                continue;
-            memcpy(out->code, s->code, s->len);
-            out->code[s->len] = '\0';
-            s->len = 0;
+        enum lx_serial_result r = lx_serial_feed(&s->ser, s->rx[s->rxpos++], out);
+        if (r == LX_SERIAL_CODE)
             return PE_OK;
-        }
-        if ((b < 0x20 && b != 0x1d) || b > 0x7e || s->overlong)
-            continue;
-        if (s->len >= s->maxlen) {
-            s->overlong = true;
-            s->len = 0;
-            continue;
-        }
-        s->code[s->len++] = (char)b;
+        if (r == LX_SERIAL_OVERLONG)
+            pe_warn("hal.linux.scanner.overlong", "path=%s maxlen=%zu (code dropped)", s->path,
+                    s->maxlen);
     }
     s->rxlen = s->rxpos = 0;
     return PE_EAGAIN;
@@ -333,15 +314,14 @@ static int decode_evdev(struct scanner *s, struct pe_scan *out)
 
 static bool partial(const struct scanner *s)
 {
-    return s->evdev ? lx_evdev_pending(&s->dec) : s->len > 0 || s->overlong;
+    return s->evdev ? lx_evdev_pending(&s->dec) : lx_serial_pending(&s->ser);
 }
 
 static void drop_partial(struct scanner *s)
 {
     pe_info("hal.linux.scanner.partial", "path=%s timeout_ms=%d (partial code dropped)", s->path,
             s->timeout_ms);
-    s->len = 0;
-    s->overlong = false;
+    lx_serial_drop(&s->ser);
     lx_evdev_drop(&s->dec);
 }
 
@@ -416,8 +396,7 @@ static int scanner_enable(struct pe_scanner *dev, bool on)
 {
     struct scanner *s = (struct scanner *)dev;
     if (!on) {
-        s->len = 0;
-        s->overlong = false;
+        lx_serial_drop(&s->ser);
         lx_evdev_drop(&s->dec);
     }
     s->enabled = on;

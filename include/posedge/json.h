@@ -43,6 +43,11 @@ int pe_json_get_int(const cJSON *obj, const char *key, int64_t *out);
 int pe_json_get_str(const cJSON *obj, const char *key, const char **out); /* borrowed */
 int pe_json_get_bool(const cJSON *obj, const char *key, bool *out);
 
+/* An item as an exact integer: PE_OK with *out when it is a number without a fraction within
+ * 2^53 (the doubles that are integers exactly), else PE_EINVAL. Never converts a double that
+ * does not fit an integer type (1e300 cast to long long is undefined behaviour). */
+int pe_json_int(const cJSON *item, int64_t *out);
+
 /* Add an integer member exactly (cJSON stores doubles; values within 2^53 are exact).
  * Returns PE_OK, PE_ERANGE beyond 2^53, PE_ENOMEM. */
 int pe_json_add_int(cJSON *obj, const char *key, int64_t v);

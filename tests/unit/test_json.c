@@ -327,6 +327,41 @@ static void t_getters(void)
     cJSON_Delete(j);
 }
 
+/* pe_json_int: exact integers within 2^53; anything else refused without a conversion that
+ * does not fit (a number such as 1e300 in a configuration file, found by fuzz_bridge_cfg). */
+static void t_int_value(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int64_t want;
+    } cases[] = {
+        {"0", PE_OK, 0},
+        {"-0", PE_OK, 0},
+        {"42", PE_OK, 42},
+        {"-7", PE_OK, -7},
+        {"9007199254740992", PE_OK, 9007199254740992LL},
+        {"-9007199254740992", PE_OK, -9007199254740992LL},
+        {"9007199254740994", PE_EINVAL, 0},
+        {"1.5", PE_EINVAL, 0},
+        {"1e300", PE_EINVAL, 0},
+        {"-1e300", PE_EINVAL, 0},
+        {"\"1\"", PE_EINVAL, 0},
+        {"true", PE_EINVAL, 0},
+        {"null", PE_EINVAL, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *v = cJSON_Parse(cases[i].text);
+        int64_t n = -1;
+        CHECK(v);
+        CHECK_INT(pe_json_int(v, &n), cases[i].rc);
+        if (cases[i].rc == PE_OK)
+            CHECK_INT(n, cases[i].want);
+        cJSON_Delete(v);
+    }
+    CHECK_INT(pe_json_int(NULL, &(int64_t){0}), PE_EINVAL);
+}
+
 static void t_round_trip(void)
 {
     /* Serialise, parse, serialise: the same bytes. */
@@ -354,6 +389,7 @@ static const struct pe_test tests[] = {
     {"parse_errors", t_parse_errors},
     {"parse_length", t_parse_length},
     {"getters", t_getters},
+    {"int_value", t_int_value},
     {"round_trip", t_round_trip},
     {NULL, NULL},
 };
