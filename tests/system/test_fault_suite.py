@@ -287,8 +287,10 @@ def s4_kafka_stopped_and_restarted_with_a_100k_backlog():
             (k.stop if i != 1 else k.kill)()
             sc.faults += 1
             if i == 2:
-                # Away long enough for a backlog of 100,000 events in the spool.
-                wait_until(lambda: sc.bridge_state().get("pending", 0) >= 100000, 300,
+                # Away long enough for a backlog of 100,000 events in the spool. Two signing
+                # tills fill it at about 500 events a second on two idle cores (each sale is
+                # signed twice); the deadline leaves room for a loaded machine.
+                wait_until(lambda: sc.bridge_state().get("pending", 0) >= 100000, 900,
                            "a spool backlog of 100,000 events")
                 backlog = sc.bridge_state().get("pending", 0)
             else:
@@ -304,6 +306,9 @@ def s4_kafka_stopped_and_restarted_with_a_100k_backlog():
         check(sc.reconcile() >= 100000, "fewer than 100,000 events")
     finally:
         sc.close()
+        # The next scenarios share this Kafka: a failure above must not leave it stopped.
+        if not k.running():
+            k.start()
 
 
 class Netns:
