@@ -442,6 +442,8 @@ def s7_corrupt_spool_refused_then_rebuilt():
         sc.bridge.start()
         tills = [sc.till(t).start() for t in ("t01", "t02")]
         pause(3.0, 5.0)
+        # Load enough to matter in the spool that is about to be damaged, however slow the box.
+        wait_until(lambda: all(t.events() > 500 for t in tills), 120, "500 events from each till")
         sc.bridge.stop()
         spool = os.path.join(sc.bridge.dir, "spool.db")
         size = os.path.getsize(spool)
