@@ -33,16 +33,7 @@
 #include "posedge/err.h"
 #include "posedge/file.h"
 #include "posedge/json.h"
-
-#if MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
+#include "posedge/sha256_compat.h"
 
 #define JSON_INT_MAX 9007199254740991.0 /* 2^53 - 1: the doubles that are exact */
 #define MAX_CATALOG_BYTES (16 * 1024 * 1024) /* a catalog file of ~50,000 items */
