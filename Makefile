@@ -358,7 +358,7 @@ bench: deps
 # The release build, as a store runs it; SOAK_DIR, SOAK_SEED and the others: docs/soak.md.
 SOAK_MINUTES ?= 10
 soak: deps kafka
-	$(MAKE) VARIANT=release all
+	$(MAKE) -j$(JOBS) VARIANT=release all
 	scripts/soak.py --minutes $(SOAK_MINUTES) build/$(BOARD)
 # Every fuzz target under libFuzzer for FUZZ_SECONDS seconds each (FUZZ_TARGETS=a,b picks some),
 # with clang installed when missing (scripts/deps.sh fuzz). New inputs go to

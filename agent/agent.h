@@ -110,6 +110,9 @@ int selftest_run(struct agent *a);
  * and trusted no further than the command that wrote it. */
 void remote_cfg_load(struct agent_cfg *c);
 
+/* The same over a document already read (text, len bytes; path only names it in the log). */
+void remote_cfg_apply(struct agent_cfg *c, const char *path, const char *text, size_t len);
+
 /* True for a key a remote setting may change. Not the identity and the link (store, terminal,
  * data_dir, mqtt.*, enrol.*: a wrong value would orphan the journal or cut the till off from
  * the very channel that could set it back), nor the fiscal signer (signer.*: a remote setting

@@ -46,18 +46,14 @@ static void remote_cfg_path(const struct agent_cfg *c, char *out, size_t len)
     snprintf(out, len, "%s/remote-config.json", c->data_dir);
 }
 
-void remote_cfg_load(struct agent_cfg *c)
+void remote_cfg_apply(struct agent_cfg *c, const char *path, const char *text, size_t len)
 {
-    char path[AGENT_PATH_MAX + 32], err[600], *text = NULL;
-    size_t len = 0;
+    char err[600];
     cJSON *doc = NULL, *m;
-    remote_cfg_path(c, path, sizeof path);
-    if (access(path, F_OK) != 0)
-        return;
-    if (pe_file_read(path, 64 * 1024, &text, &len, err, sizeof err) != PE_OK ||
-        pe_json_parse(text, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc)) {
+    if (pe_json_parse(text, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc)) {
         pe_warn("agent.remote_config_unreadable", "path=%s (ignored)", path);
-        goto out;
+        cJSON_Delete(doc);
+        return;
     }
     cJSON_ArrayForEach(m, doc)
     {
@@ -74,8 +70,20 @@ void remote_cfg_load(struct agent_cfg *c)
         }
         pe_info("agent.remote_config", "key=%s", m->string);
     }
-out:
     cJSON_Delete(doc);
+}
+
+void remote_cfg_load(struct agent_cfg *c)
+{
+    char path[AGENT_PATH_MAX + 32], err[600], *text = NULL;
+    size_t len = 0;
+    remote_cfg_path(c, path, sizeof path);
+    if (access(path, F_OK) != 0)
+        return;
+    if (pe_file_read(path, 64 * 1024, &text, &len, err, sizeof err) != PE_OK)
+        pe_warn("agent.remote_config_unreadable", "path=%s (ignored)", path);
+    else
+        remote_cfg_apply(c, path, text, len);
     free(text);
 }
 
