@@ -22,7 +22,8 @@
 # time, within 270 s in all, with a test harness line per target (ok - fuzz.<name>).
 #
 # The seed corpus (tests/fuzz/corpus/<name>/), the past crashes (tests/fuzz/crashes/<name>/) and
-# the dictionary (tests/fuzz/<name>.dict) are read only: the inputs libFuzzer finds go to
+# the dictionary (tests/fuzz/<name>.dict) and a target's own libFuzzer flags (tests/fuzz/<name>.options:
+# one flag a line, # comments) are read only: the inputs libFuzzer finds go to
 # BUILD/work/<name>/corpus/, which later runs start from as well, and its artifacts (crash-*,
 # leak-*, timeout-*, oom-*) to BUILD/work/<name>/.
 set -u
@@ -80,6 +81,12 @@ run_one() { # run_one NAME: fuzz it; writes BUILD/work/NAME/result "execs crashe
     local args=(-max_total_time="$seconds" -print_final_stats=1 -timeout="$hang"
                 -artifact_prefix="$work/")
     [ -f "$top/tests/fuzz/$name.dict" ] && args+=(-dict="$top/tests/fuzz/$name.dict")
+    local opt
+    if [ -f "$top/tests/fuzz/$name.options" ]; then
+        while read -r opt; do
+            case $opt in '' | '#'*) ;; *) args+=("$opt") ;; esac
+        done <"$top/tests/fuzz/$name.options"
+    fi
     local dirs=("$work/corpus")
     local d
     for d in corpus crashes; do
