@@ -72,7 +72,7 @@ PKG_LIBS := sqlite3 libcjson mbedcrypto
 # images (libqrencode, zlib; see SIM below) are in every sysroot of a board with the fake
 # devices, as its test build draws them (one sysroot serves all of a board's variants).
 LIB_PKGS := libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev \
-            libavro-dev libcurl4-openssl-dev libssl-dev \
+            libavro-dev libcurl4-openssl-dev libssl-dev libmicrohttpd-dev \
             $(if $(filter fake,$(HAL_DIRS)),libqrencode-dev zlib1g-dev)
 
 # A cross board: headers and libraries from its sysroot (the C library from the toolchain's own,
@@ -92,6 +92,9 @@ LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
+# The daemons' /metrics and /health (common/http.c, http.listen): GNU libmicrohttpd, linked only
+# by the programs that serve them (--as-needed: posedge-ctl does not).
+LDLIBS += -Wl,--push-state,--as-needed -lmicrohttpd -Wl,--pop-state
 KAFKA_LIBS := -lrdkafka
 # The bridge's Avro output profiles: Apache Avro C and libcurl (Schema Registry); its signature
 # check: OpenSSL's libcrypto (bridge/sigcheck.c).

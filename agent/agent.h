@@ -51,6 +51,7 @@ struct agent {
     struct pe_signer *signer;      /* NULL with signer.type none */
     struct pe_device *dev[PE_DEV__COUNT]; /* by class; NULL until opened */
     enum pe_health health[PE_DEV__COUNT]; /* last seen, while watched */
+    int64_t failed_since[PE_DEV__COUNT];  /* pe_mono_ms when last seen failed, 0: not failed */
     bool scale_polled;             /* the scale answers request(): asked every SCALE_POLL_MS */
     struct pe_sim *sim;            /* NULL: no simulation (real devices, or no simulator) */
     struct pe_till *till;
@@ -59,6 +60,8 @@ struct agent {
     struct enrol *enrol;           /* with mutual TLS: the certificate's enrolment and renewal */
     struct catalog_sync *catalog_sync; /* with the uplink: the catalog from the bridge */
     int64_t started_us;            /* pe_mono_us at start, for the summary */
+    int64_t started_ms;            /* wall clock at start (process_start_time_seconds) */
+    struct pe_http *http;          /* /metrics and /health (http.listen), NULL when off */
     int64_t archive_timer;         /* a pending agent_archive after a Z report, 0 none */
     bool restart;                  /* stop, then exit EXIT_RESTART */
     bool stop;                     /* a signal or a restart asked the loop to end */
@@ -102,6 +105,18 @@ void devices_fleet(void *ctx, cJSON *obj);
  * per check on stdout and returns the exit status, 0 when every check passed, else 1. */
 int selftest_run(struct agent *a);
 
+/* The class's device health now: true with *h, or false when the agent cannot tell (no device,
+ * or its driver does not say). *failed_ms (may be NULL) is how long it has been seen failed,
+ * 0 when it is not. */
+bool devices_health(struct agent *a, enum pe_dev_class cls, enum pe_health *h,
+                    int64_t *failed_ms);
+
+/* ---- metrics.c ---- */
+
+/* GET path on the till's http.listen: /metrics and /health (docs/metrics.md); a
+ * pe_http_handler. */
+int agent_http(void *ctx, const char *path, struct pe_http_reply *r);
+
 /* ---- remote_cfg.c ---- */
 
 /* Apply <data_dir>/remote-config.json (settings made by set_config) to c. A setting that no
@@ -113,11 +128,8 @@ void remote_cfg_load(struct agent_cfg *c);
 /* The same over a document already read (text, len bytes; path only names it in the log). */
 void remote_cfg_apply(struct agent_cfg *c, const char *path, const char *text, size_t len);
 
-/* True for a key a remote setting may change. Not the identity and the link (store, terminal,
- * data_dir, mqtt.*, enrol.*: a wrong value would orphan the journal or cut the till off from
- * the very channel that could set it back), nor the fiscal signer (signer.*: a remote setting
- * may neither turn signing off nor name a module for the till to load). */
-bool remote_cfg_settable(const char *key);
+/* remote_cfg_settable (which keys a remote setting may change) is declared in fleet.h, for
+ * the set_config command that applies it first. */
 
 /*
  * Load the catalog c names (a relative path is taken from cfg_path's folder) into *out, and

@@ -194,6 +194,14 @@ const struct pe_cfg_opt agent_cfg_table[] = {
     INT("catalog_sync.timeout_ms", catalog_timeout_ms, "30000", 100, 3600000,
         "a catalog transfer from the bridge from which nothing came for this long, incomplete, "
         "is asked for again"),
+    STR("http.listen", http_listen, "", 0, PE_HTTP_LISTEN_MAX - 1,
+        "HOST:PORT of /metrics and /health (docs/metrics.md); PORT alone is 127.0.0.1:PORT; "
+        "empty: off",
+        pe_http_check_listen),
+    INT("health.device_offline_s", health_device_offline_s, "300", 1, 86400,
+        "a device failed (offline) for this long makes /health answer 503"),
+    INT("health.disk_min_mb", health_disk_min_mb, "16", 0, 1048576,
+        "less free disk than this under data_dir makes /health answer 503 (0: not checked)"),
     {NULL},
 };
 

@@ -13,6 +13,7 @@
 #include "posedge/clock.h"
 #include "posedge/event.h"
 #include "posedge/hal/hal.h"
+#include "posedge/http.h"
 #include "posedge/signer.h"
 
 #define AGENT_PATH_MAX 256
@@ -69,6 +70,9 @@ struct agent_cfg {
     int64_t uplink_window;                   /* records sent and not yet spooled by the bridge */
     int64_t uplink_resend_ms;                /* ack stall after which the uplink sends again */
     int64_t catalog_timeout_ms;              /* a catalog transfer not complete is asked again */
+    char http_listen[PE_HTTP_LISTEN_MAX];    /* /metrics, /health: HOST:PORT, "" off */
+    int64_t health_device_offline_s;         /* a device failed this long fails /health */
+    int64_t health_disk_min_mb;              /* less free disk than this fails /health */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/log.h"
 
@@ -148,6 +149,28 @@ void devices_close(struct agent *a)
 
 /* ---- health: offline, back, out of paper ---- */
 
+/* Keep when the class was first seen failed (failed_since), for /health's threshold. */
+static void seen(struct agent *a, int cls, enum pe_health h)
+{
+    if (h != PE_HEALTH_FAILED)
+        a->failed_since[cls] = 0;
+    else if (!a->failed_since[cls])
+        a->failed_since[cls] = pe_mono_ms();
+}
+
+bool devices_health(struct agent *a, enum pe_dev_class cls, enum pe_health *h,
+                    int64_t *failed_ms)
+{
+    *h = PE_HEALTH_OK;
+    if (!a->dev[cls] || pe_device_health(a->dev[cls], h) != PE_OK || *h < PE_HEALTH_OK ||
+        *h > PE_HEALTH_FAILED)
+        return false;
+    seen(a, cls, *h);
+    if (failed_ms)
+        *failed_ms = a->failed_since[cls] ? pe_mono_ms() - a->failed_since[cls] : 0;
+    return true;
+}
+
 static void on_health(void *ctx)
 {
     struct agent *a = ctx;
@@ -158,8 +181,10 @@ static void on_health(void *ctx)
         rc[i] = pe_device_health(a->dev[i], &h[i]);
     }
     for (int i = 0; i < PE_DEV__COUNT; i++) {
-        if (rc[i] != PE_OK || h[i] == a->health[i] || h[i] < PE_HEALTH_OK ||
-            h[i] > PE_HEALTH_FAILED)
+        if (rc[i] != PE_OK || h[i] < PE_HEALTH_OK || h[i] > PE_HEALTH_FAILED)
+            continue;
+        seen(a, i, h[i]);
+        if (h[i] == a->health[i])
             continue;
         const char *label = pe_dev_classes[i].label;
         pe_log(h[i] == PE_HEALTH_OK ? PE_LOG_INFO : PE_LOG_WARN, "agent.device",

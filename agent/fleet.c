@@ -575,12 +575,8 @@ static void cmd_set_config(struct fleet *f, const cJSON *args, struct answer *a,
         return;
     }
     const char *key = k->valuestring;
-    /* Identity and the link itself: a wrong value would orphan the journal or cut the till off
-     * from the very channel that could set it back. The fiscal signer too: a remote command may
-     * neither turn signing off nor name a module for the till to load (signer.pkcs11_module). */
-    if (strcmp(key, "store") == 0 || strcmp(key, "terminal") == 0 || strcmp(key, "data_dir") == 0 ||
-        strncmp(key, "mqtt.", 5) == 0 || strncmp(key, "enrol.", 6) == 0 ||
-        strncmp(key, "signer.", 7) == 0) {
+    /* Identity, the link, the fiscal signer, the listener (remote_cfg_settable says why). */
+    if (!remote_cfg_settable(key)) {
         refuse(a, "bad_args", "%s: cannot be set remotely (change the configuration file)", key);
         return;
     }

@@ -82,4 +82,11 @@ int fleet_hook(struct uplink_opts *uo, struct fleet **slot);
  * frees it with cJSON_Delete. Errors: PE_ENOMEM. */
 int fleet_state(struct fleet *f, const char *state, cJSON **out);
 
+/* True for a key a remote setting may change (agent/remote_cfg.c). Not the identity and the
+ * link (store, terminal, data_dir, mqtt.*, enrol.*: a wrong value would orphan the journal or cut
+ * the till off from the very channel that could set it back), nor the fiscal signer (signer.*: a
+ * remote setting may neither turn signing off nor name a module for the till to load), nor the
+ * HTTP listener (http.*: where the till's metrics are served is the site's network decision). */
+bool remote_cfg_settable(const char *key);
+
 #endif

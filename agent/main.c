@@ -628,6 +628,11 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
     agent_archive(a); /* what closed and was delivered while the till was down */
     if (a->cfg.mqtt_host[0] && start_link(a, password))
         return 1;
+    if (a->cfg.http_listen[0] && (rc = pe_http_start(a->loop, a->cfg.http_listen, agent_http, a,
+                                                     &a->http, err, sizeof err))) {
+        fprintf(stderr, "posedge-agent: %s\n", err);
+        return 1;
+    }
     /* Under systemd (Type=notify): ready now, and the watchdog pinged from this loop, so a
      * hung loop gets the till restarted. A failure here only loses that supervision. */
     if ((rc = pe_notify_start(a->loop)))
@@ -688,6 +693,7 @@ static int start(struct agent *a, const struct opts *o)
 /* Take down whatever start made, in the reverse order. */
 static void stop(struct agent *a)
 {
+    pe_http_stop(a->http);
     catalog_sync_destroy(a->catalog_sync);
     a->catalog_sync = NULL; /* the uplink's hooks look through this slot until it is gone */
     fleet_destroy(a->fleet);
@@ -828,6 +834,7 @@ int main(int argc, char **argv)
     pe_log_level_parse(a.cfg.log_level, &level);
     pe_log_init("agent", level);
     a.started_us = pe_mono_us();
+    a.started_ms = pe_time_now_ms();
     status = start(&a, &o);
     if (status == 0)
         status = run(&a, &o);

@@ -38,7 +38,8 @@ bool remote_cfg_settable(const char *key)
 {
     return strcmp(key, "store") != 0 && strcmp(key, "terminal") != 0 &&
            strcmp(key, "data_dir") != 0 && strncmp(key, "mqtt.", 5) != 0 &&
-           strncmp(key, "enrol.", 6) != 0 && strncmp(key, "signer.", 7) != 0;
+           strncmp(key, "enrol.", 6) != 0 && strncmp(key, "signer.", 7) != 0 &&
+           strncmp(key, "http.", 5) != 0;
 }
 
 static void remote_cfg_path(const struct agent_cfg *c, char *out, size_t len)

@@ -610,6 +610,7 @@ again:
 
 committed:
     t->stats.events++;
+    t->stats.commit_failing = 0;
     if (t->tender_start_us) {
         if (t->stats.nlat == t->stats.caplat) {
             size_t cap = t->stats.caplat ? t->stats.caplat * 2 : 1024;
@@ -650,6 +651,8 @@ failed:
         return rc;
     }
     t->stats.commit_failures += rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY;
+    if (rc == PE_EFULL || rc == PE_EIO || rc == PE_EBUSY)
+        t->stats.commit_failing = rc;
     t->tender_start_us = 0;
     /* PE_EUNAVAIL here: a signer that is down before its key is on record (the first start
      * with the token out), where no outage can be opened. */

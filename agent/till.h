@@ -61,6 +61,7 @@ struct till_stats {
     int64_t events;          /* events committed */
     int64_t refusals;        /* actions refused */
     int64_t commit_failures; /* commits that failed (storage) */
+    int commit_failing;      /* the last commit failed with this error (storage), 0 if not */
     int64_t print_failures;  /* receipts the printer could not print */
     int64_t *lat_us;         /* last-tender-to-commit latencies, microseconds */
     size_t nlat, caplat;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "bridge/catalog.h"
+#include "bridge/catalog_store.h"
 #include "bridge/enrol.h"
 #include "bridge/flow.h"
 #include "bridge/output.h"
@@ -42,6 +43,7 @@
 #include "posedge/mqtt.h"
 #include "posedge/notify.h"
 #include "posedge/pki.h"
+#include "posedge/prom.h"
 #include "posedge/protocol.h"
 #include "posedge/secret.h"
 #include "posedge/spool.h"
@@ -119,6 +121,9 @@ struct bridge {
     char state_topic[PE_TOPIC_MAX];
     struct bridge_stats st;
     int64_t sig_rejected; /* records refused by the signature check since the start */
+    int64_t dead_by[BRIDGE_DEAD__COUNT]; /* st.dead by what was wrong */
+    struct pe_http *http;  /* /metrics and /health (http.listen), NULL when off */
+    int64_t mqtt_down_mono; /* when MQTT went down (monotonic), 0 while connected */
 
     /* the state document */
     int64_t started_ms;          /* wall clock at create */
@@ -539,10 +544,11 @@ static void state_tick(void *ctx)
 
 /* ---- intake ---- */
 
-static void dead_letter(struct bridge *b, const char *topic, const void *data, size_t len,
-                        const char *reason)
+static void dead_letter(struct bridge *b, enum bridge_dead cls, const char *topic,
+                        const void *data, size_t len, const char *reason)
 {
     b->st.dead++;
+    b->dead_by[cls]++;
     pe_warn("bridge.dead_letter", "topic=%s bytes=%zu reason=\"%s\"", topic, len, reason);
     int rc = output_produce_dlq(b->out, b->cfg.topic_dlq, data, len, reason, topic);
     if (rc)
@@ -665,19 +671,20 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
         goto done;
     }
     if (rc) {
-        dead_letter(b, topic, line, whole, why);
+        dead_letter(b, BRIDGE_DEAD_INVALID, topic, line, whole, why);
         goto done;
     }
     if (strcmp(m.store, store) != 0 || strcmp(m.terminal, terminal) != 0) {
         snprintf(reason, sizeof reason, "seq %lld: record of %s/%s on the topic of %s/%s",
                  (long long)m.seq, m.store, m.terminal, store, terminal);
-        dead_letter(b, topic, line, whole, reason);
+        dead_letter(b, BRIDGE_DEAD_WRONG_TERMINAL, topic, line, whole, reason);
         goto done;
     }
     pe_json_get_str(rec, "prev", &prev);
     struct term *t = term_find(b, store, terminal, true);
     if (!t) {
-        dead_letter(b, topic, line, whole, "too many terminals for one bridge");
+        dead_letter(b, BRIDGE_DEAD_TOO_MANY_TERMINALS, topic, line, whole,
+                    "too many terminals for one bridge");
         goto done;
     }
     open_txn(b);
@@ -730,7 +737,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
                  "seq %lld: does not continue the spooled chain of %s/%s (seq regression or "
                  "broken prev)",
                  (long long)m.seq, store, terminal);
-        dead_letter(b, topic, line, whole, reason);
+        dead_letter(b, BRIDGE_DEAD_CHAIN, topic, line, whole, reason);
         break;
     case PE_EFULL:
         b->st.full++;
@@ -832,13 +839,14 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     if (ours && bridge_enrol_message(b->enrol, b->mqtt, terminal, ch, payload, len))
         return;
     if (!ours || ch != PE_CH_EVENTS) {
-        dead_letter(b, topic, payload, len, "topic outside this bridge's store events");
+        dead_letter(b, BRIDGE_DEAD_FOREIGN_TOPIC, topic, payload, len,
+                    "topic outside this bridge's store events");
         return;
     }
     if ((int64_t)len > b->cfg.max_payload) {
         snprintf(reason, sizeof reason, "payload of %zu bytes over intake.max_payload %lld", len,
                  (long long)b->cfg.max_payload);
-        dead_letter(b, topic, payload, len, reason);
+        dead_letter(b, BRIDGE_DEAD_OVERSIZED, topic, payload, len, reason);
         return;
     }
     /* A line is a record, or a record, a tab and its signature (docs/protocol.md, "Event
@@ -847,7 +855,8 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
     struct pe_events_line l;
     while (pe_events_next_line(&p, end, &l)) {
         if (l.bare_tab)
-            dead_letter(b, topic, l.rec, l.len, "a tab without a signature after it");
+            dead_letter(b, BRIDGE_DEAD_BARE_TAB, topic, l.rec, l.len,
+                        "a tab without a signature after it");
         else
             intake_record(b, topic, store, terminal, l.rec, l.len, l.sig, l.siglen);
     }
@@ -856,6 +865,7 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
 static void on_connect(void *ctx, bool session_present)
 {
     struct bridge *b = ctx;
+    b->mqtt_down_mono = 0;
     /* Every store's events: another store's on this broker are dead letters, not ignored. */
     char pattern[PE_TOPIC_MAX], states[PE_TOPIC_MAX];
     pe_topic(pattern, sizeof pattern, PE_TOPIC_ANY, PE_TOPIC_ANY, PE_CH_EVENTS, NULL);
@@ -875,7 +885,9 @@ static void on_connect(void *ctx, bool session_present)
 
 static void on_disconnect(void *ctx, int reason)
 {
-    (void)ctx;
+    struct bridge *b = ctx;
+    if (!b->mqtt_down_mono)
+        b->mqtt_down_mono = pe_mono_ms();
     pe_warn("bridge.mqtt_disconnected", "reason=%d", reason);
 }
 
@@ -919,8 +931,11 @@ static int produce_row(const struct pe_spool_row *r, void *ctx)
         rc = output_produce_event(u->b->out, &ref, r->hash, u->b->pout.recs, u->b->pout.n);
     if (rc == PE_ENOMEM)
         rc = PE_EAGAIN; /* tried again on the next turn */
-    else if (rc == PE_OK)
+    else if (rc == PE_OK) {
         u->b->st.dead += u->b->pout.dead;
+        u->b->dead_by[r->rejected ? BRIDGE_DEAD_SIGNATURE : BRIDGE_DEAD_PROFILE] +=
+            u->b->pout.dead;
+    }
     profile_out_reset(&u->b->pout);
     if (rc == PE_EAGAIN) {
         u->blocked = true;
@@ -1360,6 +1375,10 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         fault_disk_tick(b);
 #endif
     plan_drain(b, 0);
+    b->mqtt_down_mono = pe_mono_ms(); /* until the first connect */
+    if (cfg->http_listen[0] &&
+        (rc = pe_http_start(loop, cfg->http_listen, bridge_http, b, &b->http, err, errlen)))
+        goto destroy_mqtt;
     pe_info("bridge.start",
             "store=%s id=%s version=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld "
             "mqtt_user=%s mqtt_tls=%s enrol_signer=%s telemetry_topic=%s",
@@ -1378,6 +1397,8 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     *out = b;
     return PE_OK;
 
+destroy_mqtt:
+    pe_mqtt_destroy(b->mqtt);
 destroy_catalog:
     catalog_destroy(b->catalog);
 destroy_telemetry:
@@ -1402,6 +1423,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     if (!b)
         return;
     b->stopping = true;
+    pe_http_stop(b->http);
     commit_now(b);
     int rc = output_flush(b->out, flush_ms);
     persist(b);
@@ -1450,4 +1472,182 @@ int bridge_reload(struct bridge *b)
 const struct bridge_stats *bridge_stats(const struct bridge *b)
 {
     return &b->st;
+}
+
+/* ---- /metrics and /health (docs/metrics.md) ---- */
+
+#define MQTT_DOWN_UNHEALTHY_MS 60000 /* MQTT down this long makes /health fail */
+
+static const char *const dead_names[] = {
+#define BRIDGE__DEAD_NAME(name, label) label,
+    BRIDGE_DEAD_REASONS(BRIDGE__DEAD_NAME)
+#undef BRIDGE__DEAD_NAME
+};
+
+static void metrics_terms(struct bridge *b, struct pe_prom *p, int64_t now_ms)
+{
+    struct pe_spool_terminal st[MAX_TERMINALS];
+    for (int i = 0; i < b->nterms; i++)
+        if (pe_spool_terminal(b->spool, b->terms[i].store, b->terms[i].terminal, &st[i]) != PE_OK)
+            st[i] = (struct pe_spool_terminal){.spooled = b->terms[i].spooled,
+                                               .delivered = b->terms[i].saved};
+    pe_prom_family(p, "posedge_events_spooled_total", "counter",
+                   "Events of the till in the bridge's spool: its spooled watermark (seq).");
+    for (int i = 0; i < b->nterms; i++)
+        pe_prom_sample(p, (double)st[i].spooled, "terminal", b->terms[i].terminal, NULL);
+    pe_prom_family(p, "posedge_events_delivered_total", "counter",
+                   "Events of the till Kafka has taken (acks=all, or committed): its delivered "
+                   "watermark (seq).");
+    for (int i = 0; i < b->nterms; i++)
+        pe_prom_sample(p, (double)st[i].delivered, "terminal", b->terms[i].terminal, NULL);
+    pe_prom_family(p, "posedge_backlog_events", "gauge",
+                   "Events of the till spooled and not yet in Kafka.");
+    for (int i = 0; i < b->nterms; i++)
+        pe_prom_sample(p, (double)(st[i].spooled - st[i].delivered), "terminal",
+                       b->terms[i].terminal, NULL);
+    pe_prom_family(p, "posedge_backlog_oldest_age_seconds", "gauge",
+                   "Age of the till's oldest event not yet in Kafka, from its event time (0: "
+                   "none waiting).");
+    for (int i = 0; i < b->nterms; i++) {
+        int64_t ts = st[i].oldest_pending_ts_ms, age = ts > 0 && now_ms > ts ? now_ms - ts : 0;
+        pe_prom_sample(p, (double)age / 1000.0, "terminal", b->terms[i].terminal, NULL);
+    }
+    pe_prom_family(p, "posedge_signatures_rejected_total", "counter",
+                   "Records of the till whose signature the bridge refused (they go to the dead "
+                   "letters only).");
+    for (int i = 0; i < b->nterms; i++)
+        pe_prom_sample(p, (double)b->terms[i].sig.rejected, "terminal", b->terms[i].terminal,
+                       NULL);
+}
+
+static int bridge_metrics(struct bridge *b, struct pe_http_reply *r)
+{
+    struct pe_prom p;
+    if (pe_prom_open(&p))
+        return PE_ENOMEM;
+    int64_t now_ms = pe_time_now_ms();
+    struct pe_spool_stats ss = {0};
+    struct output_kafka k;
+    pe_spool_stats(b->spool, &ss);
+    output_kafka_state(b->out, &k);
+    pe_prom_process(&p, b->started_ms);
+    pe_prom_labels(&p, "store", b->cfg.store, NULL);
+    pe_prom_family(&p, "posedge_build_info", "gauge", "The daemon's version and board.");
+    pe_prom_sample(&p, 1, "daemon", "bridge", "version", pe_version(), "board", pe_board(), NULL);
+    metrics_terms(b, &p, now_ms);
+    pe_prom_one(&p, "posedge_terminals", "gauge", "Tills the bridge knows.", b->nterms);
+    pe_prom_one(&p, "posedge_records_received_total", "counter",
+                "Event records received over MQTT since the start.", (double)b->st.received);
+    pe_prom_one(&p, "posedge_records_duplicate_total", "counter",
+                "Records received again and ignored (already spooled).",
+                (double)b->st.duplicates);
+    pe_prom_one(&p, "posedge_records_gap_total", "counter",
+                "Records ahead of the spooled watermark, dropped (the till sends them again).",
+                (double)b->st.gaps);
+    pe_prom_one(&p, "posedge_records_quota_refused_total", "counter",
+                "Records refused because the spool quota was reached (the till keeps them).",
+                (double)b->st.full);
+    pe_prom_family(&p, "posedge_dead_letters_total", "counter",
+                   "Records sent to the dead-letter topic, by what was wrong.");
+    for (int i = 0; i < BRIDGE_DEAD__COUNT; i++)
+        pe_prom_sample(&p, (double)b->dead_by[i], "reason", dead_names[i], NULL);
+    pe_prom_one(&p, "posedge_spool_backlog_bytes", "gauge",
+                "Record bytes in the spool not yet in Kafka (what spool.max_mb counts).",
+                (double)ss.pending_bytes);
+    pe_prom_one(&p, "posedge_spool_quota_bytes", "gauge",
+                "The spool quota, spool.max_mb in bytes (0: none).",
+                (double)b->cfg.spool_max_mb * 1024 * 1024);
+    pe_prom_one(&p, "posedge_spool_full", "gauge",
+                "1 while the quota refuses new records.", b->spool_full);
+    pe_prom_one(&p, "posedge_mqtt_connected", "gauge", "1 while connected to the MQTT broker.",
+                pe_mqtt_connected(b->mqtt));
+    pe_prom_one(&p, "posedge_kafka_connected", "gauge",
+                "1 while the event producer has a connection to a broker it needs.",
+                k.known && k.connected);
+    pe_prom_one(&p, "posedge_kafka_brokers_up", "gauge",
+                "Brokers the event producer has a connection to.", k.brokers_up);
+    pe_prom_family(&p, "posedge_kafka_refused", "gauge",
+                   "1 for what Kafka refuses the bridge now (authentication, TLS, an ACL).");
+    for (int i = 1; i < OUTPUT_AUTH__COUNT; i++)
+        pe_prom_sample(&p, k.auth == (enum output_auth)i, "reason",
+                       output_auth_name((enum output_auth)i), NULL);
+    pe_prom_one(&p, "posedge_kafka_produced_total", "counter",
+                "Records handed to the Kafka producer (again after a failure).",
+                (double)b->st.produced);
+    pe_prom_one(&p, "posedge_kafka_delivery_errors_total", "counter",
+                "Delivery reports with an error (the record is produced again).",
+                (double)b->st.failed);
+    pe_prom_one(&p, "posedge_kafka_transactions_committed_total", "counter",
+                "Kafka transactions committed (kafka.mode transactional).",
+                (double)k.txn_committed);
+    pe_prom_one(&p, "posedge_kafka_transactions_aborted_total", "counter",
+                "Kafka transactions aborted, or left to the next producer to abort.",
+                (double)k.txn_aborted);
+    pe_prom_one(&p, "posedge_kafka_last_delivery_timestamp_seconds", "gauge",
+                "When Kafka last took a record (0: not since the start).",
+                (double)b->last_ok_ms / 1000.0);
+    struct pe_pki_cert_info ci;
+    char err[PE_PKI_ERRLEN];
+    if (b->cfg.mqtt_tls_cert_file[0] &&
+        pe_pki_cert_info_file(b->cfg.mqtt_tls_cert_file, &ci, err, sizeof err) == PE_OK)
+        pe_prom_one(&p, "posedge_cert_expiry_timestamp_seconds", "gauge",
+                    "When the daemon's MQTT client certificate expires.",
+                    (double)ci.not_after_ms / 1000.0);
+    if (b->crl_read)
+        pe_prom_one(&p, "posedge_crl_next_update_timestamp_seconds", "gauge",
+                    "The next update of the CRL the broker serves (past it, every client is "
+                    "refused).",
+                    (double)b->crl.next_update_ms / 1000.0);
+    const struct catalog_version *cv = catalog_version(b->catalog);
+    if (cv)
+        pe_prom_one(&p, "posedge_catalog_version", "gauge",
+                    "The catalog version the bridge serves the tills (0: nothing from HQ yet).",
+                    (double)cv->version);
+    if (pe_prom_close(&p, &r->body, &r->len))
+        return PE_ENOMEM;
+    r->type = PE_PROM_TYPE;
+    return PE_OK;
+}
+
+static int bridge_health(struct bridge *b, struct pe_http_reply *r)
+{
+    struct output_kafka k;
+    output_kafka_state(b->out, &k);
+    cJSON *d = cJSON_CreateObject(), *arr = d ? cJSON_AddArrayToObject(d, "problems") : NULL;
+    if (!arr || !cJSON_AddStringToObject(d, "daemon", "bridge") ||
+        !cJSON_AddStringToObject(d, "store", b->cfg.store)) {
+        cJSON_Delete(d);
+        return PE_ENOMEM;
+    }
+    char detail[OUTPUT_RESOURCE_MAX + 300];
+    if (k.auth != OUTPUT_AUTH_OK) {
+        snprintf(detail, sizeof detail, "Kafka refuses the bridge: %s%s%s; %s",
+                 output_auth_name(k.auth), k.resource[0] ? " on " : "", k.resource,
+                 output_auth_hint(k.auth));
+        pe_http_problem(arr, "kafka_refused", detail);
+    }
+    if (b->spool_full) {
+        snprintf(detail, sizeof detail,
+                 "the spool holds spool.max_mb %lld MiB not yet in Kafka: new events are "
+                 "refused (the tills keep them)",
+                 (long long)b->cfg.spool_max_mb);
+        pe_http_problem(arr, "spool_full", detail);
+    }
+    int64_t down = b->mqtt_down_mono ? pe_mono_ms() - b->mqtt_down_mono : 0;
+    if (down >= MQTT_DOWN_UNHEALTHY_MS) {
+        snprintf(detail, sizeof detail, "no connection to the MQTT broker %s:%lld for %lld s",
+                 b->cfg.mqtt_host, (long long)b->cfg.mqtt_port, (long long)(down / 1000));
+        pe_http_problem(arr, "mqtt_down", detail);
+    }
+    return pe_http_health(r, d);
+}
+
+int bridge_http(void *ctx, const char *path, struct pe_http_reply *r)
+{
+    struct bridge *b = ctx;
+    if (strcmp(path, "/metrics") == 0)
+        return bridge_metrics(b, r);
+    if (strcmp(path, "/health") == 0)
+        return bridge_health(b, r);
+    return PE_ENOTFOUND;
 }

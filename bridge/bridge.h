@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bridge/bridge_cfg.h"
+#include "posedge/http.h"
 #include "posedge/loop.h"
 
 struct bridge;
@@ -29,6 +30,26 @@ struct bridge_stats {
     int64_t produced;   /* records handed to the Kafka producer */
     int64_t delivered;  /* delivery reports with success */
     int64_t failed;     /* delivery reports with an error (the record is produced again) */
+};
+
+/* X(name, label value) - what was wrong with a dead letter, the reason label of
+ * posedge_dead_letters_total (docs/metrics.md). */
+#define BRIDGE_DEAD_REASONS(X)                                                                     \
+    X(INVALID, "invalid_record")         /* not canonical JSON, a v1 field, or its hash */       \
+    X(WRONG_TERMINAL, "wrong_terminal")  /* another store's or till's record on this topic */    \
+    X(TOO_MANY_TERMINALS, "too_many_terminals")                                                    \
+    X(CHAIN, "chain_break")              /* does not continue the spooled chain */                \
+    X(FOREIGN_TOPIC, "foreign_topic")    /* a topic outside this store's events */                \
+    X(OVERSIZED, "oversized")            /* over intake.max_payload */                            \
+    X(BARE_TAB, "bare_tab")              /* a tab with no signature after it */                   \
+    X(SIGNATURE, "signature")            /* its signature refused at intake */                    \
+    X(PROFILE, "profile")                /* an output profile could not map it */
+
+enum bridge_dead {
+#define BRIDGE__DEAD_ENUM(name, label) BRIDGE_DEAD_##name,
+    BRIDGE_DEAD_REASONS(BRIDGE__DEAD_ENUM)
+#undef BRIDGE__DEAD_ENUM
+        BRIDGE_DEAD__COUNT
 };
 
 /* Create the bridge on a loop: opens DIR/spool.db, the producer and the MQTT client.
@@ -47,5 +68,9 @@ void bridge_destroy(struct bridge *b, int flush_ms);
 int bridge_reload(struct bridge *b);
 
 const struct bridge_stats *bridge_stats(const struct bridge *b);
+
+/* GET path on the bridge's http.listen: /metrics (Prometheus text) and /health (200 or 503 with
+ * the reasons, JSON), as docs/metrics.md describes them (a pe_http_handler). */
+int bridge_http(void *ctx, const char *path, struct pe_http_reply *r);
 
 #endif

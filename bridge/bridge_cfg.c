@@ -159,6 +159,10 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
     INT("fleet.state_interval_s", state_interval_s, "10", 1, 86400,
         "the bridge's retained state is republished this often, seconds (and on change, at "
         "most once a second)"),
+    STR("http.listen", http_listen, "", 0, PE_HTTP_LISTEN_MAX - 1,
+        "HOST:PORT of /metrics and /health (docs/metrics.md); PORT alone is 127.0.0.1:PORT; "
+        "empty: off",
+        pe_http_check_listen),
     {NULL},
 };
 

@@ -19,6 +19,7 @@
 
 #include "posedge/cfg.h"
 #include "posedge/event.h"
+#include "posedge/http.h"
 #include "posedge/kafka_conf.h"
 
 #define BRIDGE_PATH_MAX 256
@@ -90,6 +91,7 @@ struct bridge_cfg {
     int64_t drain_bytes_per_s;  /* likewise in record bytes; 0: unlimited */
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
     int64_t state_interval_s;   /* the retained state is republished this often */
+    char http_listen[PE_HTTP_LISTEN_MAX]; /* /metrics, /health: HOST:PORT, "" off */
     cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
     struct bridge_sink sinks[BRIDGE_SINKS_MAX]; /* output sinks, at least one (their options
                                                    are owned here: a copy of the struct

@@ -110,6 +110,8 @@ struct output_kafka {
     enum output_auth auth;              /* what Kafka refuses (OUTPUT_AUTH_OK: nothing) */
     char resource[OUTPUT_RESOURCE_MAX]; /* the topic, transactional id or group it refuses
                                            ("" for auth_failed, tls_failed, ok) */
+    int64_t txn_committed; /* transactions committed by this process (transactional mode) */
+    int64_t txn_aborted;   /* and aborted, or left to the next producer to abort */
 };
 
 struct output_opts {

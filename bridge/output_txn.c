@@ -175,6 +175,7 @@ struct otxn {
     int64_t txn_records;
     int64_t commits;                  /* state records written, counted on from the recovered one */
     int64_t commits_here;             /* transactions committed by this process */
+    int64_t txn_committed, txn_aborted; /* transactions ended, for the metrics (under mu) */
     struct msg *dlq_open, **dlq_tail; /* dead letters produced in the open transaction */
     struct mark *marks;
     int nmarks;
@@ -746,8 +747,20 @@ static void reinit(struct otxn *x, const char *why)
     requeue_dlq(x);
 }
 
+/* Count a transaction's end (committed or aborted) in what txn_kafka_state reports. */
+static void count_end(struct otxn *x, bool committed)
+{
+    pthread_mutex_lock(&x->mu);
+    if (committed)
+        x->txn_committed++;
+    else
+        x->txn_aborted++;
+    pthread_mutex_unlock(&x->mu);
+}
+
 static void abort_txn(struct otxn *x)
 {
+    count_end(x, false);
     for (;;) {
         rd_kafka_error_t *e = rd_kafka_abort_transaction(x->rk, COMMIT_MS);
         if (!e)
@@ -854,12 +867,14 @@ static void commit_txn(struct otxn *x)
             log_error("output.commit", e);
             rd_kafka_error_destroy(e);
             /* Committed or not: only Kafka knows. Ask it. */
+            count_end(x, false);
             reinit(x, retry ? "stopping" : "commit_failed");
             return;
         }
         rd_kafka_error_destroy(e);
     }
     x->commits_here++;
+    count_end(x, true);
     accepted(x, OUTPUT_AUTH_AUTH_FAILED);
     accepted(x, OUTPUT_AUTH_TLS_FAILED);
     accepted(x, OUTPUT_AUTH_GROUP_NOT_AUTHORIZED);
@@ -1320,6 +1335,8 @@ static void txn_kafka_state(void *impl, struct output_kafka *out)
     struct otxn *x = impl;
     pthread_mutex_lock(&x->mu);
     *out = x->kafka;
+    out->txn_committed = x->txn_committed;
+    out->txn_aborted = x->txn_aborted;
     kc_auth_get(&x->auth, out);
     pthread_mutex_unlock(&x->mu);
 }

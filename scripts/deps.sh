@@ -16,6 +16,10 @@ pkgs=(
     libsqlite3-dev libcjson-dev libmbedtls-dev libmosquitto-dev librdkafka-dev
     # The bridge's Avro output profiles: Apache Avro C, libcurl for the Schema Registry.
     libavro-dev libcurl4-openssl-dev libssl-dev
+    # The daemons' HTTP listener (/metrics, /health, the store dashboard): GNU libmicrohttpd.
+    # tests/system/test_metrics.py scrapes them with a real Prometheus and checks them with
+    # promtool (both in Debian's prometheus package).
+    libmicrohttpd-dev prometheus
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
