@@ -29,6 +29,7 @@
 
 #include "bridge/catalog.h"
 #include "bridge/catalog_store.h"
+#include "bridge/dashboard.h"
 #include "bridge/enrol.h"
 #include "bridge/flow.h"
 #include "bridge/output.h"
@@ -89,6 +90,7 @@ struct state_key {
     int64_t sig_rejected; /* records whose signature check failed, all tills */
     bool crl_due; /* the CRL is close to (or past) its next update */
     int64_t signed_, refused; /* the enrolment signer's counts */
+    uint64_t alarms; /* FNV-1a of the alarms on (which and whose) */
 };
 
 /* A till whose state document was forwarded last, and a hash of its bytes. */
@@ -123,6 +125,7 @@ struct bridge {
     int64_t sig_rejected; /* records refused by the signature check since the start */
     int64_t dead_by[BRIDGE_DEAD__COUNT]; /* st.dead by what was wrong */
     struct pe_http *http;  /* /metrics and /health (http.listen), NULL when off */
+    struct dashboard *dash; /* the tills' documents, the day's sales, the alarms */
     int64_t mqtt_down_mono; /* when MQTT went down (monotonic), 0 while connected */
 
     /* the state document */
@@ -241,6 +244,50 @@ static const char *state_word(const struct bridge *b)
     return b->stopping ? "offline" : b->spool_full ? "spool_full" : "online";
 }
 
+/* The store's alarms now (dashboard.c judges them), into out (DASHBOARD_ALARMS_MAX). */
+static int bridge_alarms(const struct bridge *b, const struct output_kafka *k, int64_t now_ms,
+                         struct dashboard_alarm_on *out)
+{
+    static char names[MAX_TERMINALS][PE_ID_MAX];
+    static int64_t oldest[MAX_TERMINALS];
+    struct dashboard_bridge db = {
+        .kafka_refused = k->auth != OUTPUT_AUTH_OK ? output_auth_name(k->auth) : NULL,
+        .spool_quota_bytes = b->cfg.spool_max_mb * 1024 * 1024,
+        .cert_days_left = INT64_MAX,
+        .crl_due = b->crl_due,
+        .crl_days_left = b->crl_read ? pe_pki_days_left(b->crl.next_update_ms, now_ms) : -1,
+        .terms = names,
+        .oldest_pending_ms = oldest,
+    };
+    struct pe_spool_stats ss = {0};
+    pe_spool_stats(b->spool, &ss);
+    db.spool_bytes = ss.pending_bytes;
+    for (int i = 0; ss.pending > 0 && i < b->nterms; i++) {
+        struct pe_spool_terminal st;
+        if (pe_spool_terminal(b->spool, b->terms[i].store, b->terms[i].terminal, &st) != PE_OK)
+            continue;
+        memcpy(names[db.nterms], b->terms[i].terminal, PE_ID_MAX);
+        oldest[db.nterms++] = st.oldest_pending_ts_ms;
+    }
+    struct pe_pki_cert_info ci;
+    char err[PE_PKI_ERRLEN];
+    if (b->cfg.mqtt_tls_cert_file[0] &&
+        pe_pki_cert_info_file(b->cfg.mqtt_tls_cert_file, &ci, err, sizeof err) == PE_OK)
+        db.cert_days_left = pe_pki_days_left(ci.not_after_ms, now_ms);
+    return dashboard_alarms(b->dash, &db, now_ms, out, DASHBOARD_ALARMS_MAX);
+}
+
+static uint64_t alarms_hash(const struct dashboard_alarm_on *a, int n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < n; i++) {
+        h = (h ^ (uint64_t)a[i].alarm) * 1099511628211ULL;
+        for (const char *c = a[i].terminal; *c; c++)
+            h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+    }
+    return h;
+}
+
 static void state_key(const struct bridge *b, const char *word, const struct pe_spool_stats *ss,
                       const struct output_kafka *k, struct state_key *out)
 {
@@ -259,6 +306,8 @@ static void state_key(const struct bridge *b, const char *word, const struct pe_
     out->sig_rejected = b->sig_rejected;
     out->crl_due = b->crl_due;
     bridge_enrol_counts(b->enrol, &out->signed_, &out->refused);
+    static struct dashboard_alarm_on on[DASHBOARD_ALARMS_MAX];
+    out->alarms = alarms_hash(on, bridge_alarms(b, k, pe_time_now_ms(), on));
 }
 
 /* Records per second Kafka took over the last fleet.state_interval_s (at least the last
@@ -396,8 +445,8 @@ static void add_signing(const struct bridge *b, cJSON *d)
 }
 
 /* The bridge's state document (docs/protocol.md, "The bridge's state"), malloc'd. */
-static char *state_doc(struct bridge *b, const char *word, const struct pe_spool_stats *ss,
-                       const struct output_kafka *k, int64_t now_ms, int64_t now_mono)
+static cJSON *state_obj(struct bridge *b, const char *word, const struct pe_spool_stats *ss,
+                        const struct output_kafka *k, int64_t now_ms, int64_t now_mono)
 {
     int64_t oldest = 0;
     for (int i = 0; ss->pending > 0 && i < b->nterms; i++) {
@@ -460,7 +509,18 @@ static char *state_doc(struct bridge *b, const char *word, const struct pe_spool
     add_crl(b, d, now_ms);
     if (b->enrol)
         bridge_enrol_state(b->enrol, d);
-    char *s = cJSON_PrintUnformatted(d);
+    static struct dashboard_alarm_on on[DASHBOARD_ALARMS_MAX];
+    cJSON *alarms = dashboard_alarms_json(on, bridge_alarms(b, k, now_ms, on));
+    if (alarms && !cJSON_AddItemToObject(d, "alarms", alarms))
+        cJSON_Delete(alarms);
+    return d;
+}
+
+static char *state_doc(struct bridge *b, const char *word, const struct pe_spool_stats *ss,
+                       const struct output_kafka *k, int64_t now_ms, int64_t now_mono)
+{
+    cJSON *d = state_obj(b, word, ss, k, now_ms, now_mono);
+    char *s = d ? cJSON_PrintUnformatted(d) : NULL;
     cJSON_Delete(d);
     return s;
 }
@@ -719,6 +779,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
     case PE_OK:
         b->st.stored++;
         t->dirty = true;
+        dashboard_event(b->dash, &m, rec);
         break;
     case PE_EEXIST:
         b->st.duplicates++;
@@ -811,7 +872,9 @@ static void forward_state(struct bridge *b, const char *terminal, const void *pa
     int64_t ts_ms = 0;
     if (pe_json_get_str(doc, "ts", &ts) != PE_OK || pe_time_parse(ts, &ts_ms) != PE_OK)
         ts_ms = 0;
+    dashboard_till_state(b->dash, terminal, doc);
     cJSON_Delete(doc);
+    plan_state(b); /* its alarms may have changed */
     if (forwarded_before(b, terminal, payload, len))
         return;
     char key[2 * PE_ID_MAX + 2];
@@ -1376,6 +1439,16 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
 #endif
     plan_drain(b, 0);
     b->mqtt_down_mono = pe_mono_ms(); /* until the first connect */
+    struct dashboard_limits lim = {
+        .till_silent_ms = cfg->alarm_till_silent_s * 1000,
+        .backlog_age_s = cfg->alarm_backlog_age_s,
+        .spool_pct = cfg->alarm_spool_pct,
+        .cert_days = cfg->alarm_cert_days,
+    };
+    if ((rc = dashboard_create(&lim, &b->dash))) {
+        snprintf(err, errlen, "out of memory");
+        goto destroy_mqtt;
+    }
     if (cfg->http_listen[0] &&
         (rc = pe_http_start(loop, cfg->http_listen, bridge_http, b, &b->http, err, errlen)))
         goto destroy_mqtt;
@@ -1398,6 +1471,7 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
     return PE_OK;
 
 destroy_mqtt:
+    dashboard_destroy(b->dash);
     pe_mqtt_destroy(b->mqtt);
 destroy_catalog:
     catalog_destroy(b->catalog);
@@ -1446,6 +1520,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
         sigcheck_till_clear(&b->terms[i].sig);
     pe_spool_close(b->spool);
     bridge_enrol_destroy(b->enrol);
+    dashboard_destroy(b->dash);
     free(b);
 }
 
@@ -1598,6 +1673,14 @@ static int bridge_metrics(struct bridge *b, struct pe_http_reply *r)
                     "The next update of the CRL the broker serves (past it, every client is "
                     "refused).",
                     (double)b->crl.next_update_ms / 1000.0);
+    static struct dashboard_alarm_on on[DASHBOARD_ALARMS_MAX];
+    int n = bridge_alarms(b, &k, now_ms, on);
+    pe_prom_family(&p, "posedge_alarm", "gauge",
+                   "1 for each alarm on now (docs/metrics.md, \"Alarms\"); terminal \"\" for the "
+                   "bridge's own.");
+    for (int i = 0; i < n; i++)
+        pe_prom_sample(&p, 1, "alarm", dashboard_alarm_name(on[i].alarm), "terminal",
+                       on[i].terminal, NULL);
     const struct catalog_version *cv = catalog_version(b->catalog);
     if (cv)
         pe_prom_one(&p, "posedge_catalog_version", "gauge",
@@ -1649,5 +1732,21 @@ int bridge_http(void *ctx, const char *path, struct pe_http_reply *r)
         return bridge_metrics(b, r);
     if (strcmp(path, "/health") == 0)
         return bridge_health(b, r);
+    if (strcmp(path, "/") == 0) {
+        r->type = "text/html; charset=utf-8";
+        return (r->body = strdup(dashboard_html)) ? PE_OK : PE_ENOMEM;
+    }
+    if (strcmp(path, "/dashboard.json") == 0) {
+        struct pe_spool_stats ss = {0};
+        struct output_kafka k;
+        pe_spool_stats(b->spool, &ss);
+        output_kafka_state(b->out, &k);
+        int64_t now_ms = pe_time_now_ms();
+        static struct dashboard_alarm_on on[DASHBOARD_ALARMS_MAX];
+        int n = bridge_alarms(b, &k, now_ms, on);
+        r->type = "application/json";
+        return dashboard_json(b->dash, state_obj(b, state_word(b), &ss, &k, now_ms, pe_mono_ms()),
+                              on, n, now_ms, &r->body, &r->len);
+    }
     return PE_ENOTFOUND;
 }

@@ -163,6 +163,14 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         "HOST:PORT of /metrics and /health (docs/metrics.md); PORT alone is 127.0.0.1:PORT; "
         "empty: off",
         pe_http_check_listen),
+    INT("alarm.till_silent_s", alarm_till_silent_s, "60", 1, 86400,
+        "a till from which no state document came for this long is offline (till_offline)"),
+    INT("alarm.backlog_age_s", alarm_backlog_age_s, "900", 1, 31 * 86400,
+        "backlog_old: a till's oldest event not yet in Kafka is older than this, seconds"),
+    INT("alarm.spool_pct", alarm_spool_pct, "80", 1, 100,
+        "spool_high: the spool holds more than this share of spool.max_mb, percent"),
+    INT("alarm.cert_days", alarm_cert_days, "30", 1, 3650,
+        "cert_expiry: the bridge's or a till's certificate has fewer days left than this"),
     {NULL},
 };
 

@@ -92,6 +92,10 @@ struct bridge_cfg {
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
     int64_t state_interval_s;   /* the retained state is republished this often */
     char http_listen[PE_HTTP_LISTEN_MAX]; /* /metrics, /health: HOST:PORT, "" off */
+    int64_t alarm_till_silent_s; /* a till with no state document this long is offline */
+    int64_t alarm_backlog_age_s; /* backlog_old: a till's oldest event not in Kafka older */
+    int64_t alarm_spool_pct;     /* spool_high: the spool above this share of its quota */
+    int64_t alarm_cert_days;     /* cert_expiry: a certificate with fewer days left */
     cJSON *kafka_properties;    /* owned: object of string values (may be empty) */
     struct bridge_sink sinks[BRIDGE_SINKS_MAX]; /* output sinks, at least one (their options
                                                    are owned here: a copy of the struct

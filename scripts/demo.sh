@@ -431,13 +431,21 @@ if [ -n "$registry_url" ]; then
 fi
 
 # ---- the bridge and the tills ----
+# The store dashboard and the bridge's /metrics and /health (docs/metrics.md) on a port of its
+# own, the same across the bridge's restarts, up until the end of the run.
+dash_port=$(free_port)
+while [ "$dash_port" = "$mqtt_port" ] || [ "$dash_port" = "${enrol_port:-}" ]; do
+    dash_port=$(free_port)
+done
 start_bridge() {
     "$bin/posedge-bridge" -c "$bridge_cfg" --data-dir "$run/bridge" \
         --mqtt "127.0.0.1:$mqtt_port" --kafka "$brokers" "${bridge_mqtt[@]}" \
-        "${kafka_sets[@]}" 2>>"$run/bridge.log" &
+        "${kafka_sets[@]}" --set http.listen="127.0.0.1:$dash_port" 2>>"$run/bridge.log" &
     bridge_pid=$!
 }
 start_bridge
+echo "dashboard: http://127.0.0.1:$dash_port/ (the store as the bridge sees it; metrics on" \
+    "/metrics, health on /health; up until the end of the run)"
 # The bridge subscribes to the enrolment topics once it is connected: a till asking before that
 # would get its answer only when it asks again (20 s later). Up to 20 s.
 for ((i = 0; i < 200; i++)); do
@@ -698,7 +706,6 @@ for t in $tills; do
         || { echo "till $t: not everything was delivered"; exit 1; }
 done
 status_line "$secs" "<- tills closed, all delivered"
-kill -TERM "$bridge_pid"; wait "$bridge_pid" || true
 
 echo
 echo "---- posedge-ctl reconcile ${reconcile_args[*]} $run/t0*/journal.db ----"
@@ -895,4 +902,7 @@ else
         "$kafka_desc"
 fi
 echo "run directory: $run (journals, receipts, logs)"
+# The dashboard was up until now: the bridge stops last.
+kill -TERM "$bridge_pid"; wait "$bridge_pid" || true
+echo "dashboard: http://127.0.0.1:$dash_port/ closed with the bridge"
 exit $status

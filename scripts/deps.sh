@@ -20,6 +20,9 @@ pkgs=(
     # tests/system/test_metrics.py scrapes them with a real Prometheus and checks them with
     # promtool (both in Debian's prometheus package).
     libmicrohttpd-dev prometheus
+    # tests/system/test_dashboard.py loads the bridge's store dashboard in headless Chromium
+    # (with a font for its screenshot).
+    chromium fonts-dejavu-core
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
     iproute2 iptables
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,

@@ -209,6 +209,34 @@ def prometheus_follows_the_backlog_through_a_kafka_outage():
 
 
 @test
+def alerting_rules_and_grafana_dashboard():
+    """docs/ ships Prometheus alerting rules for the alarms (promtool checks them and runs their
+    unit tests) and a Grafana dashboard whose queries name only documented metrics."""
+    import re
+    from lib import SRC
+    prom = os.path.join(SRC, "docs", "prometheus")
+    for args in (["check", "rules", "posedge-alerts.yml"],
+                 ["test", "rules", "posedge-alerts.test.yml"]):
+        p = subprocess.run(["promtool"] + args, cwd=prom, capture_output=True, text=True,
+                           timeout=60)
+        check(p.returncode == 0 and "SUCCESS" in p.stdout,
+              "promtool %s: rc %d\n%s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
+    with open(os.path.join(SRC, "docs", "metrics.md")) as f:
+        documented = set(re.findall(r"`(posedge_[a-z_]+)", f.read()))
+    with open(os.path.join(prom, "posedge-alerts.yml")) as f:
+        rules = f.read()
+    alarms = set(re.findall(r'alarm="([a-z_]+)"', rules))
+    check(alarms == {"till_offline", "backlog_old", "spool_high", "kafka_auth", "device_offline",
+                     "cert_expiry", "crl_expiry", "signer_down"},
+          "a rule for every alarm: %s" % sorted(alarms))
+    with open(os.path.join(SRC, "docs", "grafana", "posedge-stores.json")) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    used = set(re.findall(r"posedge_[a-z_]+", " ".join(exprs) + rules))
+    check(exprs and used <= documented, "undocumented metrics: %s" % sorted(used - documented))
+
+
+@test
 def a_bad_listen_address_is_refused_with_its_key():
     for prog, args in ((AGENT, ["-c", CONFIG]), (BRIDGE, ["-c", BRIDGE_CONFIG])):
         for bad, words in (("localhost:99999", "not a port"), ("::1:80", "IPv6"),
