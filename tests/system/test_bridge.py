@@ -302,9 +302,16 @@ def release_bridge_is_valgrind_clean():
         vg = os.path.join(s.dir, "valgrind.txt")
         s.bridge.args = ["valgrind", "--error-exitcode=9", "--leak-check=full",
                          "--errors-for-leak-kinds=definite", "--log-file=" + vg,
-                         os.path.join(BIN_RELEASE, "posedge-bridge")] + s.bridge.args[1:]
+                         os.path.join(BIN_RELEASE, "posedge-bridge")] + s.bridge.args[1:] + \
+            ["--set", "http.listen=0"]  # any free port: its listener and pages under valgrind
         s.bridge.start()
         s.shop("t01", 60, 14, wait=180)
+        port = int(wait_until(lambda: re.search(r"event=http\.listening .*port=(\d+)",
+                                                s.bridge.logtext()), 60, "the listener").group(1))
+        import urllib.request
+        for path in ("/metrics", "/health", "/", "/dashboard.json"):
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+                check(r.status == 200 and r.read(), "GET %s" % path)
         s.bridge.stop()  # checks exit status 0: valgrind exits 9 on any error or definite leak
         p, last = s.reconcile("t01")
         check(last == "missing=0 duplicates=0 mismatched=0", last)
@@ -318,7 +325,7 @@ STATE_TOPIC = "posedge/v1/s001/bridge/state"
 STATE_KEYS = {"state", "ts", "version", "board", "store", "terminal", "bridge", "started",
               "uptime_s", "kafka", "pending", "spooled_bytes", "oldest_pending_ts",
               "oldest_pending_age_s", "drain_eps", "quota", "terminals", "dead", "events_format",
-              "signing"}
+              "signing", "alarms"}
 
 
 def ms_of(ts):
