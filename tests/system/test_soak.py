@@ -23,12 +23,13 @@ MINUTES = os.environ.get("PE_SOAK_MINUTES", "5")
 
 
 def synthetic_rows(minutes, rss_mb_per_h=0.0, fds_jump=0, wal_mb=4, stuck_backlog_s=0,
-                   bytes_per_event=3000, step_at_s=None):
+                   bytes_per_event=3000, step_at_s=None, t02_life_s=None):
     """CSV rows (as scripts/soak.py writes them) of a quiet run, every 12 s (fewer rows than a
     run's 3 s), with the faults asked for: a till's and the bridge's RSS growing, the bridge's
     fds jumping in the second half, the spool's WAL at wal_mb, the spool's backlog stuck high
     for stuck_backlog_s; with step_at_s a backlog of 2,000 for 30 s then, after which the
-    bridge's RSS stays 24 MB higher (an allocator's high-water mark)."""
+    bridge's RSS stays 24 MB higher (an allocator's high-water mark); with t02_life_s, till t02
+    killed and restarted every t02_life_s seconds, its RSS climbing 2 MB in each life."""
     soak = load_soak()
     rows = []
     n = int(minutes * 5)
@@ -41,6 +42,10 @@ def synthetic_rows(minutes, rss_mb_per_h=0.0, fds_jump=0, wal_mb=4, stuck_backlo
         grow = int(t * rss_mb_per_h * 1024 / 3600)
         r["rss_kb_t01"] = str(8000 + grow)
         r["rss_kb_bridge"] = str(25000 + grow)
+        if t02_life_s:
+            life, into = divmod(t, t02_life_s)
+            r["pid_t02"] = str(1000 + int(life))
+            r["rss_kb_t02"] = str(7000 + int(2048 * into / t02_life_s))
         if i > n / 2:
             r["fds_bridge"] = str(20 + fds_jump)
         for k in soak.TILLS:
@@ -84,6 +89,9 @@ def summary_flags_each_bound():
           "12 MB/h over 2 hours: the till's bound (8) broken, the bridge's (16) not: %s" % v)
     v = flagged(synthetic_rows(120, rss_mb_per_h=30))
     check(any("rss of bridge" in x for x in v), "30 MB/h: the bridge's bound broken: %s" % v)
+    v = flagged(synthetic_rows(120, t02_life_s=120))
+    check(v == [], "a till killed every 2 minutes, 2 MB of warm-up in each life, is no leak: %s"
+          % v)
     v = flagged(synthetic_rows(120, step_at_s=5400))
     check(v == [], "a high-water step after a backlog is not growth: %s" % v)
     v = flagged(synthetic_rows(120, rss_mb_per_h=30, step_at_s=5400))
