@@ -308,7 +308,7 @@ def release_agent_is_valgrind_clean():
     agent_rel = os.path.join(BIN_RELEASE, "posedge-agent")
     p = run(["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
              "--show-leak-kinds=definite,indirect", "-q", agent_rel, "-c", CONFIG, "--data-dir", d,
-             "--shopper", "60", "--seed", "9"] + START, timeout=900)
+             "--shopper", "60", "--seed", "9", "--set", "http.listen=0"] + START, timeout=900)
     check(p.returncode == 0, "valgrind exit %d:\n%s" % (p.returncode, p.stderr[-4000:]))
     p = run(["valgrind", "--error-exitcode=9", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
              "-q", os.path.join(BIN_RELEASE, "posedge-ctl"), "verify", os.path.join(d, "journal.db")])
