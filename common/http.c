@@ -92,6 +92,7 @@ int pe_http_check_listen(const void *value, char *why, size_t whylen)
 }
 
 /* libmicrohttpd's own messages, as log lines. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
