@@ -1608,7 +1608,7 @@ static int bridge_metrics(struct bridge *b, struct pe_http_reply *r)
     pe_prom_process(&p, b->started_ms);
     pe_prom_labels(&p, "store", b->cfg.store, NULL);
     pe_prom_family(&p, "posedge_build_info", "gauge", "The daemon's version and board.");
-    pe_prom_sample(&p, 1, "daemon", "bridge", "version", pe_version(), "board", pe_board(), NULL);
+    pe_prom_sample(&p, 1, "daemon", PE_ID_BRIDGE, "version", pe_version(), "board", pe_board(), NULL);
     metrics_terms(b, &p, now_ms);
     pe_prom_one(&p, "posedge_terminals", "gauge", "Tills the bridge knows.", b->nterms);
     pe_prom_one(&p, "posedge_records_received_total", "counter",
@@ -1697,7 +1697,7 @@ static int bridge_health(struct bridge *b, struct pe_http_reply *r)
     struct output_kafka k;
     output_kafka_state(b->out, &k);
     cJSON *d = cJSON_CreateObject(), *arr = d ? cJSON_AddArrayToObject(d, "problems") : NULL;
-    if (!arr || !cJSON_AddStringToObject(d, "daemon", "bridge") ||
+    if (!arr || !cJSON_AddStringToObject(d, "daemon", PE_ID_BRIDGE) ||
         !cJSON_AddStringToObject(d, "store", b->cfg.store)) {
         cJSON_Delete(d);
         return PE_ENOMEM;
