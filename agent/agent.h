@@ -26,6 +26,7 @@
 #include "agent/enrol.h"
 #include "agent/fleet.h"
 #include "agent/till.h"
+#include "agent/upgrade.h"
 #include "agent/uplink.h"
 #include "posedge/catalog.h"
 #include "posedge/crypto.h"
@@ -59,6 +60,7 @@ struct agent {
     struct fleet *fleet;           /* with the uplink: state document and commands */
     struct enrol *enrol;           /* with mutual TLS: the certificate's enrolment and renewal */
     struct catalog_sync *catalog_sync; /* with the uplink: the catalog from the bridge */
+    struct upgrade *upgrade;       /* daemon mode: HQ's upgrades, handed to the upgrade unit */
     int64_t started_us;            /* pe_mono_us at start, for the summary */
     int64_t started_ms;            /* wall clock at start (process_start_time_seconds) */
     struct pe_http *http;          /* /metrics and /health (http.listen), NULL when off */

@@ -202,6 +202,11 @@ const struct pe_cfg_opt agent_cfg_table[] = {
         "a device failed (offline) for this long makes /health answer 503"),
     INT("health.disk_min_mb", health_disk_min_mb, "16", 0, 1048576,
         "less free disk than this under data_dir makes /health answer 503 (0: not checked)"),
+    INT("upgrade.watch_s", upgrade_watch_s, "60", 1, 3600,
+        "after an upgrade the new version must run this long without a restart, besides its "
+        "--self-test, or the upgrade unit rolls it back (docs/rollout.md)"),
+    INT("upgrade.hold_max_s", upgrade_hold_max_s, "900", 10, 86400,
+        "the till refuses new transactions while an upgrade installs, at most this long"),
     {NULL},
 };
 

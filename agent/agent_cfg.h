@@ -73,6 +73,8 @@ struct agent_cfg {
     char http_listen[PE_HTTP_LISTEN_MAX];    /* /metrics, /health: HOST:PORT, "" off */
     int64_t health_device_offline_s;         /* a device failed this long fails /health */
     int64_t health_disk_min_mb;              /* less free disk than this fails /health */
+    int64_t upgrade_watch_s;                 /* the new version's first seconds, judged */
+    int64_t upgrade_hold_max_s;              /* longest hold of the till while upgrading */
 };
 
 extern const struct pe_cfg_opt agent_cfg_table[];

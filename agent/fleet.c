@@ -288,6 +288,7 @@ int fleet_state(struct fleet *f, const char *state, cJSON **out)
                 : cJSON_AddNullToObject(o, "operator")) &&
          add_cert(f, o, now) && add_denied(f, o) && add_signer(f, o) &&
          (!f->d.catalog || f->d.catalog(f->d.ctx, o)) &&
+         (!f->d.upgrade_state || f->d.upgrade_state(f->d.ctx, o)) &&
          (devs = cJSON_AddObjectToObject(o, "devices"));
     if (!ok) {
         cJSON_Delete(o);
@@ -635,6 +636,39 @@ static void cmd_reprint(struct fleet *f, const cJSON *args, struct answer *a, co
     res_str(a, "type", type);
 }
 
+/* Hand the upgrade to the upgrade unit once the till is idle (upgrade.h); the outcome comes in
+ * the state document's "upgrade", with this command's id. */
+static void cmd_upgrade(struct fleet *f, const cJSON *args, struct answer *a, const char *id)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "version");
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(args, "after_shift");
+    if (!cJSON_IsString(v)) {
+        refuse(a, "bad_args", "version: expected the Debian version to install");
+        return;
+    }
+    if (as && !cJSON_IsBool(as)) {
+        refuse(a, "bad_args", "after_shift: expected true or false");
+        return;
+    }
+    if (!f->d.upgrade) {
+        refuse(a, "failed", "not supported by this agent (no upgrade unit in this mode)");
+        return;
+    }
+    bool current = false;
+    char why[500];
+    int rc = f->d.upgrade(f->d.ctx, id, v->valuestring, cJSON_IsTrue(as), &current, why,
+                          sizeof why);
+    if (rc) {
+        refuse(a, rc == PE_EINVAL ? "bad_args" : rc == PE_EBUSY ? "busy" : "failed", "%s", why);
+        return;
+    }
+    res_str(a, "version", v->valuestring);
+    res_str(a, "from", pe_version());
+    if (result(a) && !cJSON_AddBoolToObject(a->result, "current", current))
+        refuse(a, "failed", "out of memory");
+    fleet_changed(f);
+}
+
 static const struct command {
     const char *name;
     const char *args[3]; /* the members args may have; NULL-terminated */
@@ -647,6 +681,7 @@ static const struct command {
     {"set_config", {"key", "value", NULL}, cmd_set_config},
     {"resend_from", {"seq", NULL}, cmd_resend_from},
     {"reprint", {"seq", NULL}, cmd_reprint},
+    {"upgrade", {"version", "after_shift", NULL}, cmd_upgrade},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

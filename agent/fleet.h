@@ -48,6 +48,16 @@ struct fleet_deps {
      */
     int (*set_config)(void *ctx, const char *key, const char *value, bool *live, char *err,
                       size_t errlen);
+    /*
+     * upgrade: hand HQ's upgrade to version (request id id) to the upgrade unit once the till is
+     * idle (upgrade.h's upgrade_ask, whose errors it returns); *current when the till runs that
+     * version already. May be NULL (the command is refused as not supported).
+     */
+    int (*upgrade)(void *ctx, const char *id, const char *version, bool after_shift,
+                   bool *current, char *why, size_t len);
+    /* Add "upgrade" to the state document (upgrade.h); false when out of memory. May be NULL
+     * (no "upgrade"). */
+    bool (*upgrade_state)(void *ctx, cJSON *obj);
     /* A set_config needs a clean restart; its answer has reached the broker (or could not). */
     void (*restart)(void *ctx);
     void *ctx;

@@ -366,6 +366,25 @@ static void on_catalog_changed(void *ctx)
     fleet_changed(((struct agent *)ctx)->fleet);
 }
 
+/* fleet_deps.upgrade and upgrade_state: HQ's upgrades (upgrade.h). */
+static int upgrade_fleet(void *ctx, const char *id, const char *version, bool after_shift,
+                         bool *current, char *why, size_t len)
+{
+    struct agent *a = ctx;
+    return upgrade_ask(a->upgrade, id, version, after_shift, current, why, len);
+}
+
+static bool upgrade_fleet_state(void *ctx, cJSON *obj)
+{
+    return upgrade_state(((struct agent *)ctx)->upgrade, obj);
+}
+
+/* upgrade_deps.changed: the state's "upgrade" moved. */
+static void on_upgrade_changed(void *ctx)
+{
+    fleet_changed(((struct agent *)ctx)->fleet);
+}
+
 /* fleet_deps.restart: a remote setting needs a clean restart. */
 static void on_restart(void *ctx)
 {
@@ -429,6 +448,8 @@ static int start_uplink(struct agent *a, const char *password)
         .cmd_max_age_s = a->cfg.fleet_cmd_max_age_s,
         .devices = devices_fleet,
         .catalog = catalog_fleet,
+        .upgrade = a->upgrade ? upgrade_fleet : NULL,
+        .upgrade_state = a->upgrade ? upgrade_fleet_state : NULL,
         .set_config = remote_cfg_set,
         .restart = on_restart,
         .ctx = a,
@@ -625,6 +646,20 @@ static int start_parts(struct agent *a, const struct opts *o, const char *passwo
         return 1;
     }
     devices_watch(a);
+    /* A daemon takes HQ's upgrades (and holds the till at once when one is installing). */
+    struct upgrade_deps ud = {
+        .loop = a->loop,
+        .till = a->till,
+        .data_dir = a->cfg.data_dir,
+        .watch_s = a->cfg.upgrade_watch_s,
+        .hold_max_s = a->cfg.upgrade_hold_max_s,
+        .changed = on_upgrade_changed,
+        .ctx = a,
+    };
+    if (!agent_sim_batch(&o->sim) && (rc = upgrade_create(&ud, &a->upgrade, err, sizeof err))) {
+        fprintf(stderr, "posedge-agent: upgrade: %s\n", err);
+        return 1;
+    }
     agent_archive(a); /* what closed and was delivered while the till was down */
     if (a->cfg.mqtt_host[0] && start_link(a, password))
         return 1;
@@ -697,6 +732,8 @@ static void stop(struct agent *a)
     catalog_sync_destroy(a->catalog_sync);
     a->catalog_sync = NULL; /* the uplink's hooks look through this slot until it is gone */
     fleet_destroy(a->fleet);
+    upgrade_destroy(a->upgrade);
+    a->upgrade = NULL;
     uplink_destroy(a->uplink);
     enrol_destroy(a->enrol);
     till_destroy(a->till);

@@ -121,6 +121,7 @@ struct pe_till {
     int64_t up_try_ms;  /* the till's clock at the last try to close it, 0: none yet */
     int recover_rc;     /* the last recover's error that was not the signer down, said once */
     int64_t outages;    /* outages opened since the till started */
+    char hold[64];      /* no new transaction while set: why (till_hold), "" none */
 };
 
 /* ---- display and refusals ---- */
@@ -875,6 +876,10 @@ static void close_basket(struct pe_till *t)
 
 static bool ready_to_trade(struct pe_till *t, const char *what)
 {
+    if (t->hold[0]) {
+        refuse(t, "Please wait", "%s", t->hold);
+        return false;
+    }
     if (!t->operator_[0]) {
         refuse(t, "Log in first", "%s needs an operator", what);
         return false;
@@ -2773,6 +2778,17 @@ void till_set_training(struct pe_till *t, bool on)
 bool till_training(const struct pe_till *t)
 {
     return t->training;
+}
+
+void till_hold(struct pe_till *t, const char *why)
+{
+    bool was = t->hold[0] != '\0';
+    snprintf(t->hold, sizeof t->hold, "%s", why ? why : "");
+    if (was == (t->hold[0] != '\0'))
+        return;
+    pe_info("till.hold", "on=%d reason=\"%s\"", !was, t->hold);
+    if (t->state == TILL_IDLE)
+        show(t, was ? "Till ready" : "Please wait", was ? t->d.terminal : t->hold);
 }
 
 const struct till_stats *till_stats(const struct pe_till *t)

@@ -166,6 +166,15 @@ void till_catalog(const struct pe_till *t, struct pe_journal_catalog *out);
 void till_set_training(struct pe_till *t, bool on);
 bool till_training(const struct pe_till *t);
 
+/*
+ * Hold the till (why: what the display says, e.g. "installing an update"), or release it (why
+ * NULL). While held no new transaction opens (a sale, a return, a no-sale is refused with
+ * "Please wait"); one already open goes on to its end, and the rest of the till (reports,
+ * log-in, the shift) works as usual. The agent holds an idle till while an upgrade installs
+ * (upgrade.h), so that installing never interrupts a sale.
+ */
+void till_hold(struct pe_till *t, const char *why);
+
 const struct till_stats *till_stats(const struct pe_till *t);
 
 /* Where the fiscal signer stands, by the till's clock. */

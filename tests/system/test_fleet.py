@@ -602,5 +602,84 @@ def pkcs11_token_removed_mid_run_then_collective():
         check(PIN not in f.read(), "the PIN is never logged")
 
 
+@test
+def upgrade_hands_over_holds_the_till_and_reports():
+    """HQ's upgrade command at an idle till (agent/upgrade.c): the request for the upgrade unit
+    is written at once, the till is held (also by an agent restarted meanwhile, as the package
+    restarts it) and rewrites upgrade/alive; the unit's result ends the hold and shows in the
+    state document with the command's id. Bad versions, the running version and a second
+    upgrade while one installs are answered without a request."""
+    d, data, broker, till, answers = setup("pe-fleet-upgrade", "--set", "upgrade.watch_s=5")
+    udir = os.path.join(data, "upgrade")
+    try:
+        st = retained_state(broker)
+        check("upgrade" in st and st["upgrade"] is None, "no upgrade yet: %s" % st.get("upgrade"))
+        for bad in ("", "v1.0", "1.0 ; reboot", "1" * 65, 7):
+            a = command(broker, answers, "upgrade", {"version": bad})
+            check(not a["ok"] and a["error"] == "bad_args", "version %r: %s" % (bad, a))
+        a = command(broker, answers, "upgrade", {"version": "1.0", "after_shift": "yes"})
+        check(not a["ok"] and a["error"] == "bad_args", "after_shift 'yes': %s" % a)
+        a = command(broker, answers, "upgrade", {"version": version()})
+        check(a["ok"] and a["result"] == {"version": version(), "from": version(),
+                                          "current": True}, "the running version: %s" % a)
+        check(not os.path.exists(os.path.join(udir, "request")), "a request for the running one")
+        rid = "up-%s" % uuid.uuid4()
+        a = command(broker, answers, "upgrade", {"version": "99.0+test1", "after_shift": True},
+                    rid=rid)
+        check(a["ok"] and a["result"] == {"version": "99.0+test1", "from": version(),
+                                          "current": False}, "accepted: %s" % a)
+        # The shop is closed, no shift open: idle at once.
+        req = os.path.join(udir, "request")
+        wait_until(lambda: os.path.exists(req), 10, "the request for the upgrade unit")
+        with open(req) as f:
+            text = f.read()
+        for line in ("id=" + rid, "version=99.0+test1", "from=" + version(), "after_shift=1",
+                     "watch_s=5"):
+            check(line in text.split("\n"), "request lacks %r: %s" % (line, text))
+        check(not os.path.exists(os.path.join(udir, "pending")), "pending left beside request")
+
+        def upgrade_state():
+            return (retained_state(broker) or {}).get("upgrade") or {}
+        wait_until(lambda: upgrade_state().get("outcome") == "installing", 10, "installing")
+        up = upgrade_state()
+        check(up["id"] == rid and up["version"] == "99.0+test1" and up["previous"] == version(),
+              "installing: %s" % up)
+        alive = os.path.join(udir, "alive")
+        wait_until(lambda: os.path.exists(alive) and "pid=%d\n" % till.proc.pid in
+                   open(alive).read(), 10, "upgrade/alive from the agent")
+        check("version=%s\n" % version() in open(alive).read(), "alive: %s" % open(alive).read())
+        a = command(broker, answers, "upgrade", {"version": "99.1"})
+        check(not a["ok"] and a["error"] == "busy" and "99.0+test1" in a["reason"],
+              "a second upgrade while one installs: %s" % a)
+        # The package restarts the agent: the new one holds the till at once.
+        check(till.stop() == 0, "clean stop while installing")
+        till.mark()
+        till.start()
+        wait_until(lambda: "pid=%d\n" % till.proc.pid in open(alive).read(), 10,
+                   "upgrade/alive from the restarted agent")
+        check(upgrade_state().get("outcome") == "installing", "after the restart: %s" %
+              upgrade_state())
+        # The unit's result, then the request removed: the hold ends.
+        with open(os.path.join(udir, "result.new"), "w") as f:
+            f.write("id=%s\nversion=99.0+test1\nprevious=%s\noutcome=rolled_back\n"
+                    "reason=self-test failed: FAIL journal: broken\nts=2026-11-22T03:00:00.000Z\n"
+                    % (rid, version()))
+        os.rename(os.path.join(udir, "result.new"), os.path.join(udir, "result"))
+        os.unlink(req)
+        wait_until(lambda: upgrade_state().get("outcome") == "rolled_back", 10, "the result")
+        check(upgrade_state() == {"id": rid, "version": "99.0+test1", "previous": version(),
+                                  "outcome": "rolled_back",
+                                  "reason": "self-test failed: FAIL journal: broken",
+                                  "ts": "2026-11-22T03:00:00.000Z"}, "result: %s" % upgrade_state())
+        wait_until(lambda: not os.path.exists(alive), 10, "alive removed once done")
+    finally:
+        rc = teardown(broker, till, answers)
+    check(rc == 0, "clean stop: exit status %s" % rc)
+    log = open(os.path.join(data, "agent.log")).read()
+    for line in ('event=till.hold on=1 reason="installing an update"', "event=upgrade.installing",
+                 "event=till.hold on=0", "event=upgrade.done id=%s" % rid):
+        check(line in log, "agent.log lacks %r" % line)
+
+
 if __name__ == "__main__":
     main()
