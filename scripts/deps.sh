@@ -47,6 +47,9 @@ pkgs=(
     # check the packages, debootstrap with the archive keyring for the Debian root the install,
     # upgrade, remove and purge cycle runs in.
     dpkg-dev lintian debootstrap debian-archive-keyring
+    # The signed apt repository (make repo, scripts/repo.sh; docs/rollout.md): apt-ftparchive
+    # (apt-utils) writes its indexes, gpg makes the archive key and signs them.
+    apt-utils gnupg
 )
 
 if [ "${1:-}" = fuzz ]; then
