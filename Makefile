@@ -25,6 +25,8 @@
 #   make fuzz         install clang; run every fuzz target under libFuzzer for FUZZ_SECONDS each
 #                     (tests/fuzz/, scripts/fuzz.sh; docs/fuzzing.md)
 #   make deb          Debian packages of the board (build/$(BOARD)/deb/; docs/packaging.md)
+#   make repo         install what is missing; every board's packages published into the signed
+#                     apt repository $(REPO_DIR) (default build/repo; docs/rollout.md)
 #   make clean
 
 BOARD ?= sim
@@ -204,8 +206,8 @@ FUZZ_LINK := -fsanitize=fuzzer,address,undefined
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 
-.PHONY: all check demo bench soak deb deps kafka unit-tests bench-bins sysroot board-vars clean \
-        FORCE fuzz fuzz-bins fuzz-replay
+.PHONY: all check demo bench soak deb repo deps kafka unit-tests bench-bins sysroot board-vars \
+        clean FORCE fuzz fuzz-bins fuzz-replay
 all: $(AGENT) $(CTL) $(if $(wildcard bridge/main.c),$(BRIDGE)) $(LAYERS_OK)
 
 # Objects depend on the board's file too: its HAL_DIRS and flags are compiled into them.
@@ -318,6 +320,22 @@ deb: all
 	$(if $(CROSS),scripts/sysroot.sh $(BOARD_ARCH) $(SYSROOT) $(LIB_PKGS) $(BOARD_PKGS))
 	CROSS='$(CROSS)' SYSROOT='$(SYSROOT)' \
 	    scripts/deb.sh $(BOARD) $(BOARD_ARCH) $(BUILD) $(DEB_DIR) $(VERSION)
+
+# The signed apt repository the tills upgrade from (scripts/repo.sh; docs/rollout.md): make deb
+# for one board of each package architecture (sim amd64, rpi4 arm64, armhf armhf; nofake is
+# amd64 too, and its packages would collide with sim's names and versions), then all of them
+# published into $(REPO_DIR), with the keyring package, signed with the archive key in
+# $POSEDGE_REPO_GNUPGHOME (made when missing; default ~/.config/posedge/archive-gnupg). The
+# boards' builds are make's as usual: what is up to date is not built again. A published
+# version never changes: a new build needs a new version (pkg/changelog, or VERSION=...).
+REPO_DIR ?= build/repo
+REPO_BOARDS := sim rpi4 armhf
+repo: deps
+	$(if $(filter-out release,$(VARIANT)),$(error make repo publishes the release build only))
+	for b in $(REPO_BOARDS); do \
+	    $(MAKE) --no-print-directory BOARD=$$b DEB_DIR=build/$$b/deb deb || exit 1; \
+	done
+	scripts/repo.sh publish $(REPO_DIR) $(REPO_BOARDS:%=build/%/deb/*.deb)
 
 # A real Kafka broker for the end-to-end tests, cached outside the repository.
 kafka:
