@@ -22,9 +22,9 @@
 # Jobs run $PE_TEST_JOBS at a time (default 2, the cores CI has): a job is one program, or a
 # board's stage (its build, then its programs, in order). The longest jobs start first, and
 # each job's results print as one block when it ends, so blocks appear in the order jobs end.
-# Every job gets its lane number in $PE_TEST_LANE (0 .. PE_TEST_JOBS-1): tests/system/lib.py
-# picks loopback ports from a range of its own per lane, so two tests running side by side
-# never race for one port.
+# Jobs of one group (the tests that run make deb) never run side by side. Every job gets its
+# lane number in $PE_TEST_LANE (0 .. PE_TEST_JOBS-1): tests/system/lib.py picks loopback ports
+# from a range of its own per lane, so two tests running side by side never race for one port.
 set -u
 san=${1:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
 rel=${2:?usage: tests/run.sh SAN_BUILD RELEASE_BUILD [FILTER]}
@@ -71,15 +71,18 @@ run_prog() { # name timeout cmd...: 0 when it passed (or was filtered out), else
 }
 
 # ---- the jobs ----
-# job WEIGHT COMMAND...: a job to run; WEIGHT is its rough length in seconds on CI (the longest
-# start first; a program not listed in the weights below counts 10).
+# job WEIGHT ALONE GROUP COMMAND...: a job to run; WEIGHT is its rough length in seconds on CI
+# (the longest start first; a program not listed in the weights below counts 10), ALONE yes or
+# no (below), GROUP its group or nothing (below).
 job_weight=()
 job_cmd=()
 job_alone=()
+job_group=()
 job() {
     job_weight+=("$1")
     job_alone+=("$2")
-    shift 2
+    job_group+=("$3")
+    shift 3
     job_cmd+=("$(printf '%q ' "$@")")
 }
 # Rough lengths in seconds, from a CI run: what makes the longest start first.
@@ -93,6 +96,7 @@ weight() {
     system/test_bridge) echo 160 ;;
     system/test_faults) echo 120 ;;
     system/test_packages) echo 90 ;;
+    system/test_repo) echo 60 ;;
     board/*) echo 150 ;;
     system/test_profiles*|system/test_fleet*|system/test_catalog*) echo 40 ;;
     system/*) echo 20 ;;
@@ -108,17 +112,26 @@ alone() {
     *) echo no ;;
     esac
 }
+# Jobs of one group never run at the same time; while a job waits for its group, the next job in
+# line starts. Group deb: the tests that run make deb (scripts/deb.sh rewrites
+# build/<board>/deb/ in place, and test_packages relinks build/sim with another version for its
+# upgrade): two of them side by side would build into, and read from, one directory at once.
+group() {
+    case $1 in
+    system/test_packages | system/test_repo | system/test_rollout*) echo deb ;;
+    esac
+}
 unit_prog() { run_prog "unit/$(basename "$1")" 600 "$1"; }
 system_prog() { run_prog "system/$(basename "$1" .py)" 1200 /usr/bin/python3 "$1"; }
 for t in "$top/$san"/tests/test_*; do
     [ -x "$t" ] || continue
     n=unit/$(basename "$t")
-    job "$(weight "$n")" "$(alone "$n")" unit_prog "$t"
+    job "$(weight "$n")" "$(alone "$n")" "$(group "$n")" unit_prog "$t"
 done
 for t in "$top"/tests/system/test_*.py; do
     [ -f "$t" ] || continue
     n=system/$(basename "$t" .py)
-    job "$(weight "$n")" "$(alone "$n")" system_prog "$t"
+    job "$(weight "$n")" "$(alone "$n")" "$(group "$n")" system_prog "$t"
 done
 
 # ---- fuzz targets (tests/fuzz/; docs/fuzzing.md) ----
@@ -136,7 +149,7 @@ replay_prog() { # replay_prog BIN: its target's corpus and crashes through it
 }
 for t in "$top/$san"/fuzz/replay_*; do
     [ -x "$t" ] || continue
-    job 10 no replay_prog "$t"
+    job 10 no "" replay_prog "$t"
 done
 fuzz_stage() {
     local b
@@ -146,7 +159,7 @@ fuzz_stage() {
     run_prog "fuzz/short" 420 "$top/scripts/fuzz.sh" --check "$(dirname "$top/$san")/fuzz"
 }
 [ -z "$filter" ] || [[ "fuzz/short" == *"$filter"* ]] || [[ "fuzz/build" == *"$filter"* ]] &&
-    job "$(weight fuzz/stage)" no fuzz_stage
+    job "$(weight fuzz/stage)" no "" fuzz_stage
 
 # ---- the ARM boards under user-mode QEMU ----
 # Unit test programs that cannot work under qemu-user, as "program: reason", are skipped (and
@@ -196,7 +209,8 @@ arm_stage() { # arm_stage BOARD: its build, its unit programs under QEMU, its ag
     run_prog "arm/$b/agent" 600 "$top/scripts/arm-check.sh" "$b" "build/$b/test" "$rel"
 }
 for b in $PE_QEMU_BOARDS; do
-    arm_wanted "$b" && job "$(weight "arm/$b")" "$(alone "arm/$b")" arm_stage "$b"
+    arm_wanted "$b" && job "$(weight "arm/$b")" "$(alone "arm/$b")" "$(group "arm/$b")" \
+        arm_stage "$b"
 done
 
 # ---- the other host boards ----
@@ -230,7 +244,8 @@ board_stage() { # board_stage BOARD: its builds, its unit programs, its release 
     run_prog "board/$b/check" 120 "$top/scripts/board-check.sh" "$b" "build/$b"
 }
 for b in $PE_HOST_BOARDS; do
-    board_wanted "$b" && job "$(weight "board/$b")" "$(alone "board/$b")" board_stage "$b"
+    board_wanted "$b" && job "$(weight "board/$b")" "$(alone "board/$b")" "$(group "board/$b")" \
+        board_stage "$b"
 done
 
 # ---- running them, $jobs_n at a time ----
@@ -252,26 +267,42 @@ collect() { # collect K: print job K's block and add its counts
     [ -n "$names" ] && failures+=($names)
 }
 order=$(for k in "${!job_cmd[@]}"; do echo "${job_weight[$k]} $k"; done | sort -s -k1,1nr | cut -d' ' -f2)
-declare -A job_of_pid=() lane_of_job=()
+declare -A job_of_pid=() lane_of_job=() group_busy=()
 free_lanes=()
 for ((l = 0; l < jobs_n; l++)); do free_lanes+=("$l"); done
-reap() { # wait for one job to end, print it, free its lane
+reap() { # wait for one job to end, print it, free its lane and its group
     local pid k
     wait -n -p pid
     k=${job_of_pid[$pid]}
     unset "job_of_pid[$pid]"
     free_lanes+=("${lane_of_job[$k]}")
+    [ -z "${job_group[$k]}" ] || unset "group_busy[${job_group[$k]}]"
     collect "$k"
 }
-for k in $order; do
+pending=()
+for k in $order; do pending+=("$k"); done
+while [ ${#pending[@]} -gt 0 ]; do
+    [ ${#free_lanes[@]} -gt 0 ] || { reap; continue; }
+    # The first job in line whose group is free (a busy group has a job running to reap).
+    pick=
+    for i in "${!pending[@]}"; do
+        g=${job_group[${pending[$i]}]}
+        if [ -z "$g" ] || [ -z "${group_busy[$g]:-}" ]; then
+            pick=$i
+            break
+        fi
+    done
+    [ -n "$pick" ] || { reap; continue; }
+    k=${pending[$pick]}
+    unset "pending[$pick]"
+    pending=("${pending[@]}")
     if [ "${job_alone[$k]}" = yes ]; then
         while [ ${#job_of_pid[@]} -gt 0 ]; do reap; done
-    else
-        [ ${#free_lanes[@]} -gt 0 ] || reap
     fi
     lane=${free_lanes[0]}
     free_lanes=("${free_lanes[@]:1}")
     lane_of_job[$k]=$lane
+    [ -z "${job_group[$k]}" ] || group_busy[${job_group[$k]}]=$k
     run_job "$k" "$lane" &
     job_of_pid[$!]=$k
     if [ "${job_alone[$k]}" = yes ]; then
