@@ -215,6 +215,7 @@ def main():
 
 import signal
 import socket
+import threading
 
 BRIDGE = os.path.join(BIN, "posedge-bridge")
 BRIDGE_CONFIG = os.path.join(SRC, "boards", "sim", "bridge.json")
@@ -413,6 +414,136 @@ class Mosquitto:
     def logtext(self):
         with open(os.path.join(self.dir, "mosquitto.log"), errors="replace") as f:
             return f.read()
+
+
+# ---- tills played in Python: fleet commands and their answers (docs/protocol.md) ----
+
+def now_ts(delta_s=0.0):
+    """A protocol timestamp delta_s from now by the clock of the programs under test."""
+    t = now() + delta_s
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
+def creds(user, password):
+    return ["-u", user, "-P", password] if user else []
+
+
+def mqtt_publish(broker, topic, payload, retain=False, user=None, password=None, check_rc=0):
+    """mosquitto_pub of one QoS 1 message (retained when asked) to broker."""
+    return run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-t", topic,
+                "-m", payload] + (["-r"] if retain else []) + creds(user, password), timeout=30,
+               check_rc=check_rc)
+
+
+def fleet_answer(term, cmd, result=None, error=None, reason=None, req=None):
+    """A till's answer to fleet command cmd (a dict): ok with result, or refused with error and
+    reason; req replaces the command's request id."""
+    a = {"id": cmd["id"] if req is None else req, "terminal": term, "cmd": cmd["cmd"],
+         "ok": error is None, "ts": now_ts()}
+    if error is None:
+        if result is not None:
+            a["result"] = result
+    else:
+        a["error"] = error
+        if reason is not None:
+            a["reason"] = reason
+    return a
+
+
+class Responder:
+    """Plays tills: reads commands on the given topics, answers on <terminal>/cmd/res.
+
+    script: {terminal: fn(terminal, command) -> an answer dict, or a list of answer dicts and
+    functions (each called in turn once the answers before it are published: what the till does
+    next), or None for silence}; a terminal not in it never answers. ready = (topic, payload):
+    published retained before subscribing (also to it); the responder is ready once it comes
+    back, since the broker sends retained messages only after the subscriptions are in place.
+    user/password log in both the subscriber and the answers (an ACL test's till).
+    """
+
+    def __init__(self, broker, topics, script, ready, user=None, password=None):
+        self.broker, self.script, self.user, self.password = broker, script, user, password
+        self.ready_topic = ready[0]
+        self.got = []       # (topic, retained, payload as received, parsed or None)
+        self.answers = {}   # request id -> the answers sent (list of dicts)
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        mqtt_publish(broker, ready[0], ready[1], retain=True, user=user, password=password)
+        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+               "-F", "%r %t %p", "-t", ready[0]] + creds(user, password)
+        for t in topics:
+            cmd += ["-t", t]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_until(self.ready.is_set, 20, "responder ready")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            retained, topic, payload = line.rstrip(b"\n").split(b" ", 2)
+            topic = topic.decode()
+            if topic == self.ready_topic:
+                self.ready.set()
+                continue
+            try:
+                cmd = json.loads(payload)
+            except ValueError:
+                cmd = None
+            with self.lock:
+                self.got.append((topic, retained == b"1", payload.decode(), cmd))
+            parts = topic.split("/")
+            if cmd is None or len(parts) != 5 or parts[4] != "cmd" or parts[3] not in self.script:
+                continue
+            out = self.script[parts[3]](parts[3], cmd)
+            for a in out if isinstance(out, list) else [out] if out else []:
+                if callable(a):
+                    a()
+                    continue
+                with self.lock:
+                    self.answers.setdefault(a["id"], []).append(a)
+                mqtt_publish(self.broker, "/".join(parts[:4]) + "/cmd/res", json.dumps(a),
+                             user=self.user, password=self.password)
+
+    def commands(self):
+        """(terminal, command) of every command received so far (markers are no JSON)."""
+        with self.lock:
+            return [(t.split("/")[3], c) for t, _, _, c in self.got
+                    if t.endswith("/cmd") and c is not None]
+
+    def sync(self, topic, user=None, password=None):
+        """Publish a marker on topic (one the responder reads) and wait for it: every command
+        published before this has been received by then (the broker routes in order)."""
+        marker = "marker-%d" % time.monotonic_ns()
+        mqtt_publish(self.broker, topic, marker, user=user, password=password)
+        wait_until(lambda: any(p == marker for _, _, p, _ in list(self.got)), 20, "the marker")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+class Fixture:
+    """Everything a test started, stopped in reverse order whatever happens; d is its
+    temporary directory."""
+
+    def __init__(self, name="pe-sys"):
+        self.d = tmpdir(name)
+        self.items = []
+
+    def add(self, x):
+        self.items.append(x)
+        return x
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for x in reversed(self.items):
+            try:
+                x.stop()
+            except Exception:  # cleanup of one item never hides the test's own failure
+                pass
+        return False
 
 
 class DevKafka:

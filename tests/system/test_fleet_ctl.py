@@ -3,12 +3,12 @@
 """System tests of posedge-ctl fleet and posedge-ctl acl (ctl/fleet.c, ctl/acl.c).
 
 Each test starts the real mosquitto (lib.Mosquitto) on a free loopback port from a config
-generated in its temporary directory. The tills are played by a Responder: a mosquitto_sub
-process reading the commands and a thread answering each with mosquitto_pub as a script per
-terminal says (an answer, a refusal, a stale answer first, or nothing). Covered: the command
-as sent (topic, not retained, a UUID id, typed args, ts), human and --json output, a refusal
-and an unknown command (exit 1), a till that does not answer (exit 1 at --timeout, named),
-usage errors (exit 2), the fan-out to the online tills only; and the ACL of
+generated in its temporary directory. The tills are played by a Responder (lib.py): a
+mosquitto_sub process reading the commands and a thread answering each with mosquitto_pub as a
+script per terminal says (an answer, a refusal, a stale answer first, or nothing). Covered: the
+command as sent (topic, not retained, a UUID id, typed args, ts), human and --json output, a
+refusal and an unknown command (exit 1), a till that does not answer (exit 1 at --timeout,
+named), usage errors (exit 2), the fan-out to the online tills only; and the ACL of
 docs/protocol.md as printed by posedge-ctl acl, enforced by a broker without anonymous access:
 a till gets its own commands, cannot command another till nor publish its events, and
 posedge-ctl fleet and status work through it as the bridge user, also with a real agent
@@ -19,21 +19,17 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 from datetime import datetime, timezone
 
-from lib import (AGENT, CONFIG, CTL, SIM_START, SRC, Mosquitto, check, free_port, main, now, run,
-                 test, tmpdir, wait_until)
+from lib import (AGENT, CONFIG, CTL, SIM_START, SRC, Fixture, Mosquitto, Responder, check,
+                 free_port, main, now, now_ts, run, test, tmpdir, wait_until)
+from lib import fleet_answer as answer
+from lib import mqtt_publish as publish
 
 STORE = "s001"
 TOPIC = "posedge/v1/%s/" % STORE
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-
-
-def now_ts(delta_s=0.0):
-    t = now() + delta_s  # by the clock of posedge-ctl
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_ts(s):
@@ -41,32 +37,9 @@ def parse_ts(s):
     return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def creds(user, password):
-    return ["-u", user, "-P", password] if user else []
-
-
-def publish(broker, topic, payload, retain=False, user=None, password=None, check_rc=0):
-    return run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1", "-t", topic,
-                "-m", payload] + (["-r"] if retain else []) + creds(user, password), timeout=30,
-               check_rc=check_rc)
-
-
 def fleet(broker, *args, check_rc=None, timeout=60):
     return run([CTL, "fleet", "--mqtt", broker.addr, "--store", STORE] + list(args),
                timeout=timeout, check_rc=check_rc)
-
-
-def answer(term, cmd, result=None, error=None, reason=None, req=None):
-    a = {"id": cmd["id"] if req is None else req, "terminal": term, "cmd": cmd["cmd"],
-         "ok": error is None, "ts": now_ts()}
-    if error is None:
-        if result is not None:
-            a["result"] = result
-    else:
-        a["error"] = error
-        if reason is not None:
-            a["reason"] = reason
-    return a
 
 
 def standard_till(term, cmd):
@@ -79,97 +52,6 @@ def standard_till(term, cmd):
     return answer(term, cmd, error="unknown_command", reason="no such command: %s" % cmd["cmd"])
 
 
-class Responder:
-    """Plays tills: reads commands on the given topics, answers on <terminal>/cmd/res.
-
-    script: {terminal: fn(terminal, command) -> answer dict, list of them, or None for silence};
-    a terminal not in it never answers. ready = (topic, payload): published retained before
-    subscribing (also to it); the responder is ready once it comes back, since the broker sends
-    retained messages only after the subscriptions are in place. user/password log in both the
-    subscriber and the answers (an ACL test's till).
-    """
-
-    def __init__(self, broker, topics, script, ready, user=None, password=None):
-        self.broker, self.script, self.user, self.password = broker, script, user, password
-        self.ready_topic = ready[0]
-        self.got = []       # (topic, retained, payload as received, parsed or None)
-        self.answers = {}   # request id -> the answers sent (list of dicts)
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
-        publish(broker, ready[0], ready[1], retain=True, user=user, password=password)
-        cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-               "-F", "%r %t %p", "-t", ready[0]] + creds(user, password)
-        for t in topics:
-            cmd += ["-t", t]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        threading.Thread(target=self._read, daemon=True).start()
-        wait_until(self.ready.is_set, 20, "responder ready")
-
-    def _read(self):
-        for line in self.proc.stdout:
-            retained, topic, payload = line.rstrip(b"\n").split(b" ", 2)
-            topic = topic.decode()
-            if topic == self.ready_topic:
-                self.ready.set()
-                continue
-            try:
-                cmd = json.loads(payload)
-            except ValueError:
-                cmd = None
-            with self.lock:
-                self.got.append((topic, retained == b"1", payload.decode(), cmd))
-            parts = topic.split("/")
-            if cmd is None or len(parts) != 5 or parts[4] != "cmd" or parts[3] not in self.script:
-                continue
-            out = self.script[parts[3]](parts[3], cmd)
-            for a in out if isinstance(out, list) else [out] if out else []:
-                with self.lock:
-                    self.answers.setdefault(a["id"], []).append(a)
-                publish(self.broker, "/".join(parts[:4]) + "/cmd/res", json.dumps(a),
-                        user=self.user, password=self.password)
-
-    def commands(self):
-        """(terminal, command) of every command received so far (markers are no JSON)."""
-        with self.lock:
-            return [(t.split("/")[3], c) for t, _, _, c in self.got
-                    if t.endswith("/cmd") and c is not None]
-
-    def sync(self, topic, user=None, password=None):
-        """Publish a marker on topic (one the responder reads) and wait for it: every command
-        published before this has been received by then (the broker routes in order)."""
-        marker = "marker-%d" % time.monotonic_ns()
-        publish(self.broker, topic, marker, user=user, password=password)
-        wait_until(lambda: any(p == marker for _, _, p, _ in list(self.got)), 20, "the marker")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-
-class Fixture:
-    """Everything a test started, stopped in reverse order whatever happens."""
-
-    def __init__(self):
-        self.d = tmpdir("pe-fleet")
-        self.items = []
-
-    def add(self, x):
-        self.items.append(x)
-        return x
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for x in reversed(self.items):
-            try:
-                x.stop()
-            except Exception:  # cleanup of one item never hides the test's own failure
-                pass
-        return False
-
-
 def state_doc(term, state="online"):
     return json.dumps({"state": state, "ts": now_ts(), "version": "0.6.0", "board": "sim",
                        "store": STORE, "terminal": term, "uptime_s": 10, "seq": 5, "spooled": 5,
@@ -178,7 +60,7 @@ def state_doc(term, state="online"):
 
 @test
 def one_till_commands_and_answers():
-    with Fixture() as f:
+    with Fixture("pe-fleet") as f:
         m = f.add(Mosquitto(f.d).start())
 
         def stale_then_right(term, cmd):  # another operator's answer first, then ours
@@ -257,7 +139,7 @@ def one_till_commands_and_answers():
 
 @test
 def fan_out_to_online_tills():
-    with Fixture() as f:
+    with Fixture("pe-fleet") as f:
         m = f.add(Mosquitto(f.d).start())
         for term in ("t01", "t02"):
             publish(m, TOPIC + term + "/state", state_doc(term), retain=True)
@@ -403,7 +285,7 @@ def acl_broker(f):
 
 @test
 def acl_confines_tills():
-    with Fixture() as f:
+    with Fixture("pe-fleet") as f:
         m, secret = acl_broker(f)
 
         # Nobody gets in anonymously.
@@ -494,7 +376,7 @@ def package_version():
 
 @test
 def real_agent_through_the_acl():
-    with Fixture() as f:
+    with Fixture("pe-fleet") as f:
         m, secret = acl_broker(f)
         f.add(Daemon(f.d, "--mqtt", m.addr, "--set", "mqtt.username=t01",
                      "--set", "mqtt.password_file=" + secret["t01"]))

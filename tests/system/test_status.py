@@ -24,8 +24,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from lib import (AGENT, CONFIG, CTL, SIM_START, Mosquitto, check, free_port, journal_events, main,
-                 now, run, test, tmpdir, wait_until)
+from lib import (AGENT, CONFIG, CTL, SIM_START, Fixture, Mosquitto, check, free_port,
+                 journal_events, main, now, run, test, tmpdir, wait_until)
 
 TOPIC = "posedge/v1/s001/"
 AGE_RE = r"(<=)?\d+(s|m\d\ds|h\d\dm|d\d\dh)"
@@ -112,29 +112,6 @@ class StateSub:
             self.proc.wait(timeout=30)
 
 
-class Fixture:
-    """Everything a test started, stopped in reverse order whatever happens."""
-
-    def __init__(self):
-        self.d = tmpdir("pe-status")
-        self.items = []
-
-    def add(self, x):
-        self.items.append(x)
-        return x
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for x in reversed(self.items):
-            try:
-                x.stop()
-            except Exception:  # cleanup of one item never hides the test's own failure
-                pass
-        return False
-
-
 class Daemon:
     """posedge-agent as a daemon (the endless shopper), its log in a file."""
 
@@ -161,7 +138,7 @@ def record_ts(events, seq):
 
 @test
 def offline_till_with_backlog():
-    with Fixture() as f:
+    with Fixture("pe-status") as f:
         m = f.add(Mosquitto(f.d).start())
         p = status(m.addr)
         rows, bridge = table(p)
@@ -250,7 +227,7 @@ def unreachable_broker_and_usage_errors():
 
 @test
 def agent_republishes_its_state():
-    with Fixture() as f:
+    with Fixture("pe-status") as f:
         m = f.add(Mosquitto(f.d).start())
         sub = f.add(StateSub(m, TOPIC + "t01/state"))
         # The shop opens 3 s after the start (5 simulated minutes), whatever the time of day.
@@ -315,7 +292,7 @@ def full_state(term, **kw):
 
 @test
 def fleet_state_columns_and_json():
-    with Fixture() as f:
+    with Fixture("pe-status") as f:
         m = f.add(Mosquitto(f.d).start())
         t01 = full_state("t01")
         t02 = full_state("t02", shift="closed", version="0.6.1~rc1",
