@@ -1,128 +1,43 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * args.c - option values the posedge-ctl commands share (see ctl.h): counts of seconds, and
- * what the commands that talk to the MQTT broker (status, fleet) take alike: the broker's
- * address, a one-shot client id, the login (the password, read from --password-file by
- * pe_secret_read, is wiped as soon as the client has its copy), the TLS options, and the words
- * for a broker that could not be reached; and how a value from a till or the bridge is printed
- * in KEY=VALUE form.
+ * args.c - option values the posedge-ctl commands share (see ctl.h): counts and counts of
+ * seconds; and how text and values from a till or the bridge are printed, in KEY=VALUE form or
+ * as free text, so that nothing a till sends can drive the operator's terminal. (What the
+ * commands that talk to a store's broker take alike is ctl/link.c's.)
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "ctl/ctl.h"
-#include "posedge/clock.h"
 #include "posedge/err.h"
 #include "posedge/json.h"
-#include "posedge/mqtt.h"
-#include "posedge/secret.h"
 
-int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out)
+/* A decimal integer in min..max: 0, or -1 after saying that what was expected was `what`. */
+static int in_range(const char *cmd, const char *opt, const char *arg, const char *what,
+                    long min, long max, long *out)
 {
     char *end;
+    errno = 0;
     long v = strtol(arg, &end, 10);
-    if (!*arg || *end || v < 1 || v > max) {
-        fprintf(stderr, "posedge-ctl %s: %s: expected seconds in 1..%ld, got \"%s\"\n", cmd, opt,
-                max, arg);
+    if (!*arg || *end || errno || v < min || v > max) {
+        fprintf(stderr, "posedge-ctl %s: %s: expected %s in %ld..%ld, got \"%s\"\n", cmd, opt,
+                what, min, max, arg);
         return -1;
     }
     *out = v;
     return 0;
 }
 
-int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, int *port)
+int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out)
 {
-    if (pe_mqtt_parse_addr(arg, host, hostlen, port) != PE_OK) {
-        fprintf(stderr, "posedge-ctl %s: --mqtt: expected HOST:PORT, got \"%s\"\n", cmd, arg);
-        return -1;
-    }
-    return 0;
+    return in_range(cmd, opt, arg, "seconds", 1, max, out);
 }
 
-void ctl_client_id(const char *cmd, char *out, size_t n)
+int ctl_count(const char *cmd, const char *opt, const char *arg, long min, long max, long *out)
 {
-    snprintf(out, n, "posedge-ctl-%s-%ld-%04x", cmd, (long)getpid(),
-             (unsigned)(pe_mono_us() & 0xffff));
-}
-
-int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password, size_t pwlen,
-                  struct pe_mqtt **out)
-{
-    mo->clean_session = true;
-    mo->password = password;
-    mo->keepalive_s = 10;
-    mo->backoff_min_ms = 100;
-    mo->backoff_max_ms = 1000;
-    int rc = pe_mqtt_create(loop, mo, out);
-    pe_secret_wipe(password, pwlen); /* libmosquitto has its own copy */
-    mo->password = NULL;
-    return rc;
-}
-
-bool ctl_tls_opt(int c, const char *arg, struct ctl_tls *t)
-{
-    switch (c) {
-    case CTL_OPT_TLS_CA:
-        t->ca = arg;
-        return true;
-    case CTL_OPT_TLS_CERT:
-        t->cert = arg;
-        return true;
-    case CTL_OPT_TLS_KEY:
-        t->key = arg;
-        return true;
-    default:
-        return false;
-    }
-}
-
-int ctl_tls_check(const char *cmd, const struct ctl_tls *t)
-{
-    char err[600];
-    if (!t->cert != !t->key || ((t->cert || t->key) && !t->ca)) {
-        fprintf(stderr, "posedge-ctl %s: %s\n", cmd,
-                !t->cert != !t->key ? "--tls-cert and --tls-key go together"
-                                    : "--tls-cert needs --tls-ca (the broker's CA)");
-        return -1;
-    }
-    if (t->key && pe_secret_check_mode("--tls-key", t->key, err, sizeof err) != PE_OK) {
-        fprintf(stderr, "posedge-ctl %s: %s\n", cmd, err);
-        return -1;
-    }
-    return 0;
-}
-
-void ctl_tls_apply(const struct ctl_tls *t, struct pe_mqtt_opts *mo)
-{
-    mo->tls_ca_file = t->ca;
-    mo->tls_cert_file = t->cert;
-    mo->tls_key_file = t->key;
-}
-
-void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
-                     int last_reason, bool tls)
-{
-    if (last_reason == PE_EDECLINED) {
-        fprintf(stderr,
-                "posedge-ctl %s: the MQTT broker at %s refused the connection (not authorised: "
-                "check %s)\n",
-                cmd, addr,
-                tls ? "that --tls-cert names a user of the store's ACL, S/hq or S/bridge"
-                    : "--user and --password-file");
-        return;
-    }
-    const char *why = attempts_failed == 0 ? "no answer" : "connection refused or lost";
-    fprintf(stderr,
-            "posedge-ctl %s: cannot reach the MQTT broker at %s within %ld s (%s; %d attempt%s "
-            "failed)%s\n",
-            cmd, addr, timeout_s, why, attempts_failed, attempts_failed == 1 ? "" : "s",
-            tls && attempts_failed ? ": with TLS, check --tls-ca, that HOST is a name in the "
-                                     "broker's certificate, and --tls-cert/--tls-key (the "
-                                     "broker refuses a revoked or expired certificate)"
-                                   : "");
+    return in_range(cmd, opt, arg, "a count", min, max, out);
 }
 
 /* True when s can be printed as it is after "KEY=": non-empty, no blank, quote, backslash,
@@ -153,6 +68,23 @@ void ctl_put_text(FILE *out, const char *s)
             fputc(*p, out);
     }
     fputc('"', out);
+}
+
+int ctl_put_json(FILE *out, const cJSON *v)
+{
+    char *text = cJSON_PrintUnformatted(v);
+    if (!text)
+        return PE_ENOMEM;
+    fputs(text, out);
+    fputc('\n', out);
+    free(text);
+    return PE_OK;
+}
+
+void ctl_put_clean(FILE *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        fputc(*p < ' ' || *p == 0x7f ? '?' : *p, out);
 }
 
 void ctl_put_value(FILE *out, const cJSON *v)

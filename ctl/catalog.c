@@ -49,6 +49,7 @@
 #include <librdkafka/rdkafka.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1043,9 +1044,6 @@ static int cmd_publish(int argc, char **argv)
 
 /* ---- status ---- */
 
-#define QUIET_MS 300
-#define HOST_MAX 256
-
 struct till {
     char id[PE_ID_MAX];
     char state[16];     /* "online", "offline", "?" */
@@ -1055,14 +1053,10 @@ struct till {
     char error[120];    /* the catalog's error, "" when none */
 };
 
+_Static_assert(offsetof(struct till, id) == 0, "ctl_till_get and ctl_by_id: the id first");
+
 struct cstatus {
-    struct pe_loop *loop;
-    struct pe_mqtt *mqtt;
-    const char *store;
-    char probe[PE_TOPIC_MAX];
-    bool connected, probed;
-    int attempts_failed, last_reason;
-    int64_t last_msg_ms;
+    struct ctl_link link; /* the connection, the options it takes, the probe */
     bool have_version;
     int64_t version, items, promotions, ts_ms;
     char hash[PE_SHA256_HEXLEN];
@@ -1081,23 +1075,9 @@ static int64_t time_of(const cJSON *o, const char *key)
 
 static void take_state(struct cstatus *st, const char *terminal, const void *payload, size_t len)
 {
-    struct till *t = NULL;
-    for (size_t i = 0; i < st->n && !t; i++)
-        if (strcmp(st->tills[i].id, terminal) == 0)
-            t = &st->tills[i];
-    if (!t && len == 0)
-        return;
-    if (!t) {
-        if (st->n == st->cap) {
-            size_t cap = st->cap ? st->cap * 2 : 16;
-            struct till *v = realloc(st->tills, cap * sizeof *v);
-            if (!v)
-                return;
-            st->tills = v;
-            st->cap = cap;
-        }
-        t = &st->tills[st->n++];
-    }
+    struct till *t = ctl_till_get(&st->tills, &st->n, &st->cap, sizeof *t, terminal, len > 0);
+    if (!t)
+        return; /* a cleared state of a till not seen, or out of memory */
     memset(t, 0, sizeof *t);
     snprintf(t->id, sizeof t->id, "%s", terminal);
     snprintf(t->state, sizeof t->state, "?");
@@ -1106,9 +1086,7 @@ static void take_state(struct cstatus *st, const char *terminal, const void *pay
     const char *s = NULL;
     if (pe_json_parse(payload, len, &o, NULL, 0) != PE_OK)
         return;
-    if (pe_json_get_str(o, "state", &s) == PE_OK && strlen(s) < sizeof t->state &&
-        strspn(s, "abcdefghijklmnopqrstuvwxyz_") == strlen(s) && *s)
-        snprintf(t->state, sizeof t->state, "%s", s);
+    ctl_state_word(o, t->state, sizeof t->state);
     const cJSON *cat = cJSON_GetObjectItemCaseSensitive(o, "catalog");
     int64_t v;
     if (pe_json_get_int(cat, "version", &v) == PE_OK && v >= 0)
@@ -1140,75 +1118,14 @@ static void take_version(struct cstatus *st, const void *payload, size_t len)
     cJSON_Delete(o);
 }
 
-static void st_message(void *ctx, const char *topic, const void *payload, size_t len,
-                       bool retained)
+/* A message on one of the store's topics (ctl_link_deliver). */
+static void st_message(void *ctx, const char *terminal, enum pe_channel ch, const void *payload,
+                       size_t len)
 {
-    struct cstatus *st = ctx;
-    (void)retained;
-    if (strcmp(topic, st->probe) == 0) {
-        st->probed = true;
-        st->last_msg_ms = pe_mono_ms();
-        return;
-    }
-    char store[PE_ID_MAX], term[PE_ID_MAX];
-    enum pe_channel ch;
-    const char *suffix;
-    if (pe_topic_parse(topic, store, term, &ch, &suffix) != PE_OK ||
-        strcmp(store, st->store) != 0 || *suffix)
-        return;
-    if (ch == PE_CH_CATALOG && strcmp(term, PE_ID_BRIDGE) == 0)
-        take_version(st, payload, len);
-    else if (ch == PE_CH_STATE && !pe_id_reserved(term))
-        take_state(st, term, payload, len);
-    if (st->probed)
-        st->last_msg_ms = pe_mono_ms();
-}
-
-static void st_connect(void *ctx, bool session_present)
-{
-    struct cstatus *st = ctx;
-    char t1[PE_TOPIC_MAX], t2[PE_TOPIC_MAX];
-    (void)session_present;
-    st->connected = true;
-    int rc = pe_topic(t1, sizeof t1, st->store, PE_ID_BRIDGE, PE_CH_CATALOG, NULL);
-    if (rc == PE_OK)
-        rc = pe_topic(t2, sizeof t2, st->store, PE_TOPIC_ANY, PE_CH_STATE, NULL);
-    if (rc == PE_OK)
-        rc = pe_mqtt_subscribe(st->mqtt, t1, 0);
-    if (rc == PE_OK)
-        rc = pe_mqtt_subscribe(st->mqtt, t2, 0);
-    if (rc == PE_OK)
-        rc = pe_mqtt_subscribe(st->mqtt, st->probe, 0);
-    if (rc == PE_OK)
-        rc = pe_mqtt_publish(st->mqtt, st->probe, "probe", 5, 0, false, NULL);
-    if (rc != PE_OK)
-        fprintf(stderr, "posedge-ctl catalog status: subscribing: %s\n", pe_strerror(rc));
-}
-
-static void st_disconnect(void *ctx, int reason)
-{
-    struct cstatus *st = ctx;
-    if (!st->connected)
-        st->attempts_failed++;
-    st->last_reason = reason;
-}
-
-static int st_collect(struct cstatus *st, int64_t deadline)
-{
-    for (;;) {
-        int64_t now = pe_mono_ms(), wait = deadline - now;
-        if (st->probed && now - st->last_msg_ms >= QUIET_MS)
-            return PE_OK;
-        if (!st->connected && st->last_reason == PE_EDECLINED)
-            return PE_EDECLINED;
-        if (wait <= 0)
-            return PE_EAGAIN;
-        if (st->probed && st->last_msg_ms + QUIET_MS - now < wait)
-            wait = st->last_msg_ms + QUIET_MS - now;
-        int rc = pe_loop_run_once(st->loop, (int)wait);
-        if (rc)
-            return rc;
-    }
+    if (ch == PE_CH_CATALOG && strcmp(terminal, PE_ID_BRIDGE) == 0)
+        take_version(ctx, payload, len);
+    else if (ch == PE_CH_STATE && !pe_id_reserved(terminal))
+        take_state(ctx, terminal, payload, len);
 }
 
 /* "2026-12-08T06:00:00.000Z (3m04s ago)" (ago: before now, in the clock ms is of), the time
@@ -1237,11 +1154,6 @@ static void fmt_when(int64_t ms, int64_t now, char *out, size_t n)
         snprintf(out, n, "%s (%lldd%02lldh ago)", ts, s / 86400, s / 3600 % 24);
 }
 
-static int by_till(const void *a, const void *b)
-{
-    return strcmp(((const struct till *)a)->id, ((const struct till *)b)->id);
-}
-
 static int st_print(struct cstatus *st)
 {
     int64_t now = pe_time_now_ms();
@@ -1249,14 +1161,14 @@ static int st_print(struct cstatus *st)
     if (!st->have_version) {
         printf("store %s: no catalog version from the bridge (no retained document on its "
                "catalog topic: is the bridge running with catalog.enabled?)\n",
-               st->store);
+               st->link.store);
     } else {
         fmt_when(st->ts_ms, now, when, sizeof when);
         printf("store %s: catalog version %lld items=%lld promotions=%lld hash=%.16s made %s\n",
-               st->store, (long long)st->version, (long long)st->items,
+               st->link.store, (long long)st->version, (long long)st->items,
                (long long)st->promotions, st->hash, when);
     }
-    qsort(st->tills, st->n, sizeof *st->tills, by_till);
+    qsort(st->tills, st->n, sizeof *st->tills, ctl_by_id);
     long current = 0, behind = 0, unknown = 0;
     if (st->n)
         printf("%-12s %-10s %-8s %-42s %s\n", "TERMINAL", "STATE", "VERSION", "APPLIED",
@@ -1297,113 +1209,60 @@ static int st_print(struct cstatus *st)
 static int cmd_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"mqtt", required_argument, NULL, 'm'},    {"store", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, 'u'},    {"password-file", required_argument, NULL, 'p'},
-        {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        CTL_TLS_LONGOPTS,                          {NULL, 0, NULL, 0},
+        CTL_LINK_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    struct cstatus st = {.store = NULL};
-    struct ctl_tls tls = {NULL};
-    char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
-    const char *user = NULL, *password_file = NULL, *addr = NULL;
-    int port = 0, c;
-    long timeout_s = 5;
+    static const struct ctl_link_sub subs[] = {{PE_ID_BRIDGE, PE_CH_CATALOG, 0},
+                                               {NULL, PE_CH_STATE, 0}};
+    static const struct ctl_link_hooks hooks = {.message = st_message};
+    struct cstatus st = {.have_version = false};
+    ctl_link_init(&st.link, "catalog status", 5, 3600, &hooks, &st);
+    st.link.subs = subs;
+    st.link.nsubs = sizeof subs / sizeof *subs;
+    int c, taken, status = EXIT_USAGE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'm') {
-            if (ctl_mqtt_addr("catalog status", optarg, host, sizeof host, &port))
-                return EXIT_USAGE;
-            addr = optarg;
-        } else if (c == 's') {
-            if (!pe_event_id_valid(optarg, 1)) {
-                fprintf(stderr, "posedge-ctl catalog status: --store: not a store id: \"%s\"\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            st.store = optarg;
-        } else if (c == 'u') {
-            user = optarg;
-        } else if (c == 'p') {
-            password_file = optarg;
-        } else if (c == 'T') {
-            if (ctl_seconds("catalog status", "--timeout", optarg, 3600, &timeout_s))
-                return EXIT_USAGE;
+        if ((taken = ctl_link_opt(&st.link, c, optarg)) < 0) {
+            return EXIT_USAGE;
+        } else if (taken) {
+            continue;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (!ctl_tls_opt(c, optarg, &tls)) {
+        } else {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
-    if (ctl_tls_check("catalog status", &tls))
-        return EXIT_USAGE;
-    if (!addr || !st.store || optind != argc) {
+    if (!st.link.addr || !st.link.store || optind != argc) {
         fprintf(stderr, "posedge-ctl catalog status: needs --mqtt HOST:PORT and --store S\n");
         return EXIT_USAGE;
     }
-    if (password_file && !user) {
-        fprintf(stderr, "posedge-ctl catalog status: --password-file needs --user\n");
-        return EXIT_USAGE;
-    }
-    if (password_file && pe_secret_read("--password-file", password_file, 0, password,
-                                        sizeof password, err, sizeof err)) {
-        fprintf(stderr, "posedge-ctl catalog status: %s\n", err);
-        return EXIT_USAGE;
-    }
+    if (ctl_link_check(&st.link))
+        goto close_link;
+    status = EXIT_FAIL;
+    long timeout_s = st.link.timeout_s;
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
-    pe_log_set_level(PE_LOG_ERROR);
-    char id[64];
-    ctl_client_id("catalog", id, sizeof id);
-    int status = EXIT_FAIL;
-    int rc = pe_topic(st.probe, sizeof st.probe, st.store, PE_ID_BRIDGE, PE_CH_PROBE, id);
-    if (rc == PE_OK)
-        rc = pe_loop_create(&st.loop);
-    if (rc) {
-        fprintf(stderr, "posedge-ctl catalog status: %s\n", pe_strerror(rc));
-        goto wipe;
-    }
-    struct pe_mqtt_opts mo = {
-        .client_id = id,
-        .host = host,
-        .port = port,
-        .username = user,
-        .on_connect = st_connect,
-        .on_disconnect = st_disconnect,
-        .on_message = st_message,
-        .ctx = &st,
-    };
-    ctl_tls_apply(&tls, &mo);
-    rc = ctl_mqtt_open(st.loop, &mo, password, sizeof password, &st.mqtt);
-    if (rc) {
-        fprintf(stderr, "posedge-ctl catalog status: MQTT client for %s: %s\n", addr,
-                pe_strerror(rc));
-        goto destroy_loop;
-    }
-    rc = st_collect(&st, deadline);
+    if (ctl_link_open(&st.link))
+        goto close_link;
+    int rc = ctl_link_collect(&st.link, deadline);
     if (rc != PE_OK && rc != PE_EAGAIN && rc != PE_EDECLINED) {
         fprintf(stderr, "posedge-ctl catalog status: event loop: %s\n", pe_strerror(rc));
-        goto destroy_mqtt;
+        goto close_link;
     }
-    if (!st.connected) {
-        ctl_unreachable("catalog status", addr, timeout_s, st.attempts_failed, st.last_reason,
-                        tls.ca != NULL);
-        goto destroy_mqtt;
-    }
-    if (!st.probed)
+    if (!ctl_link_reached(&st.link, timeout_s))
+        goto close_link;
+    if (!st.link.probed)
         fprintf(stderr, "posedge-ctl catalog status: the broker did not confirm the "
                         "subscriptions within %ld s; the list may be incomplete\n",
                 timeout_s);
     status = st_print(&st);
     if (fflush(stdout) != 0)
         status = EXIT_FAIL;
-destroy_mqtt:
-    pe_mqtt_destroy(st.mqtt);
-destroy_loop:
-    pe_loop_destroy(st.loop);
+close_link:
+    ctl_link_close(&st.link);
     free(st.tills);
-wipe:
-    pe_secret_wipe(password, sizeof password);
     return status;
 }
 

@@ -10,9 +10,14 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
+
+#include "posedge/crypto.h"
+#include "posedge/protocol.h"
+#include "posedge/secret.h"
 
 /* posedge-ctl devkafka [--port P] [--brokers N] [--partitions N] (ctl/devkafka.c) */
 int ctl_devkafka(int argc, char **argv);
@@ -33,6 +38,13 @@ int ctl_status(int argc, char **argv);
  * till, or to every online till of the store, and print the answers; exit 0 when every till
  * addressed answered ok, 1 when one refused or did not answer. */
 int ctl_fleet(int argc, char **argv);
+
+/* posedge-ctl rollout --mqtt HOST:PORT --store S --version V [--canary N] [--max-failures K]
+ * [--after-shift] [--timeout SECONDS] [--json] [--user U --password-file F]
+ * [--tls-ca F [--tls-cert F --tls-key F]] (ctl/rollout.c): upgrade the store's online tills to
+ * V, canaries first, stopping when more than K fail; exit 0 when every till reached ends at V,
+ * 1 when the rollout stopped or a till failed or was not reached. */
+int ctl_rollout(int argc, char **argv);
 
 /* posedge-ctl acl --store S [--password [--bridge-user NAME] | --tls | --enrol] (ctl/acl.c):
  * print one of the store's mosquitto acl_files (docs/protocol.md, "Access control"). */
@@ -71,59 +83,257 @@ int ctl_prune(int argc, char **argv);
  * stderr what was wrong (ctl/args.c). */
 int ctl_seconds(const char *cmd, const char *opt, const char *arg, long max, long *out);
 
-/* --mqtt HOST:PORT of command cmd into host (hostlen bytes) and *port: 0, or -1 after saying
- * on stderr what was wrong (ctl/args.c). */
-int ctl_mqtt_addr(const char *cmd, const char *arg, char *host, size_t hostlen, int *port);
+/* A count in min..max from option opt of command cmd: 0, or -1 after saying on stderr what
+ * was wrong (ctl/args.c). */
+int ctl_count(const char *cmd, const char *opt, const char *arg, long min, long max, long *out);
 
-/* A client id for a one-shot connection of command cmd: "posedge-ctl-<cmd>-<pid>-<hex>". */
-void ctl_client_id(const char *cmd, char *out, size_t n);
+/* ---- the link: a one-shot connection to a store's MQTT broker (ctl/link.c) ----
+ *
+ * What status, fleet, catalog status and rollout share: the options --mqtt, --store, --user,
+ * --password-file, --timeout and --tls-*, a clean session with a short keepalive, the probe
+ * that says the subscriptions (and with them every retained message) are in place, the wait on
+ * the loop against a deadline (never a sleep), the words for a broker that cannot be used, and
+ * fleet commands and their answers.
+ *
+ * Use: ctl_link_init (with the command's hooks); ctl_link_opt for each option getopt returns
+ * (CTL_LINK_LONGOPTS); ctl_link_check; the subscriptions; ctl_link_open; ctl_link_run or
+ * ctl_link_collect; ctl_link_close (always, also after a failed check: it wipes the password).
+ */
 
 struct pe_loop;
 struct pe_mqtt;
-struct pe_mqtt_opts;
+struct pe_rng;
 
-/* Create posedge-ctl's one-shot MQTT client from mo (client id, host, port, username and
- * callbacks filled in by the caller): a clean session (no session is left on the broker), a
- * short keepalive and reconnect backoff, and password (may be "") as the login's password,
- * wiped here once libmosquitto has its own copy. Errors as pe_mqtt_create's. */
-int ctl_mqtt_open(struct pe_loop *loop, struct pe_mqtt_opts *mo, char *password, size_t pwlen,
-                  struct pe_mqtt **out);
+#define CTL_HOST_MAX 256 /* --mqtt's host */
+#define CTL_CLIENT_MAX 64
+#define CTL_QUIET_MS 300 /* ctl_link_collect: quiet this long after the probe, all is in */
 
-/* --tls-ca, --tls-cert and --tls-key of the commands that speak MQTT (status, fleet): TLS to
- * the broker (its certificate and host name verified against the CA), and with a certificate
- * of the store's CA mutual TLS, as "<store>/hq" or "<store>/bridge" (docs/pki.md). */
+/* --tls-ca, --tls-cert and --tls-key: TLS to the broker (its certificate and host name verified
+ * against the CA), and with a certificate of the store's CA mutual TLS, as "<store>/hq" or
+ * "<store>/bridge" (docs/pki.md). */
 struct ctl_tls {
     const char *ca, *cert, *key; /* borrowed from argv; NULL when not given */
 };
-#define CTL_OPT_TLS_CA 0x1001
-#define CTL_OPT_TLS_CERT 0x1002
-#define CTL_OPT_TLS_KEY 0x1003
-#define CTL_TLS_LONGOPTS                                                                           \
-    {"tls-ca", required_argument, NULL, CTL_OPT_TLS_CA},                                           \
+
+/* getopt values of the link's options. */
+enum {
+    CTL_OPT_TLS_CA = 0x1001,
+    CTL_OPT_TLS_CERT,
+    CTL_OPT_TLS_KEY,
+    CTL_OPT_MQTT,
+    CTL_OPT_STORE,
+    CTL_OPT_USER,
+    CTL_OPT_PASSWORD_FILE,
+    CTL_OPT_TIMEOUT,
+};
+#define CTL_LINK_LONGOPTS                                                                          \
+    {"mqtt", required_argument, NULL, CTL_OPT_MQTT},                                               \
+        {"store", required_argument, NULL, CTL_OPT_STORE},                                         \
+        {"user", required_argument, NULL, CTL_OPT_USER},                                           \
+        {"password-file", required_argument, NULL, CTL_OPT_PASSWORD_FILE},                         \
+        {"timeout", required_argument, NULL, CTL_OPT_TIMEOUT},                                     \
+        {"tls-ca", required_argument, NULL, CTL_OPT_TLS_CA},                                       \
         {"tls-cert", required_argument, NULL, CTL_OPT_TLS_CERT},                                   \
         {"tls-key", required_argument, NULL, CTL_OPT_TLS_KEY}
 
-/* Take getopt's option c into t when it is one of CTL_TLS_LONGOPTS: true when it was. */
-bool ctl_tls_opt(int c, const char *arg, struct ctl_tls *t);
+/* A subscription made at every connect: terminal (NULL: every one, "+") and channel of the
+ * link's store, at qos. */
+struct ctl_link_sub {
+    const char *terminal;
+    enum pe_channel ch;
+    int qos;
+};
 
-/* The TLS options hold together (a certificate with its key, both with a CA; the key's mode
- * private): 0, or -1 after saying on stderr what is wrong. */
-int ctl_tls_check(const char *cmd, const struct ctl_tls *t);
+struct ctl_link;
 
-/* Put the TLS options into mo. */
-void ctl_tls_apply(const struct ctl_tls *t, struct pe_mqtt_opts *mo);
+/* What a command does with the link's events; each gets the link's ctx. Only message is
+ * required. */
+struct ctl_link_hooks {
+    /* A message on posedge/v1/<store>/<terminal>/<ch> of the link's store, without a suffix
+     * (terminal may be a reserved id); payload is valid during the call only. */
+    void (*message)(void *ctx, const char *terminal, enum pe_channel ch, const void *payload,
+                    size_t len);
+    /* The probe came back for the first time: every retained message has arrived. */
+    void (*probed)(void *ctx);
+    /* Connected and subscribed (again after every reconnect). */
+    void (*connected)(void *ctx);
+    /* The broker answered a QoS 1 publish (pe_mqtt_opts.on_published). */
+    void (*published)(void *ctx, int mid, int reason);
+};
 
-/* Say on stderr that the broker at addr could not be used within timeout_s: it refused us
- * (last_reason PE_EDECLINED: the credentials or the certificate's identity), or never
- * answered, or refused or lost the connection attempts_failed times (with tls: hints at the
- * certificates, the broker's name and the CRL). */
-void ctl_unreachable(const char *cmd, const char *addr, long timeout_s, int attempts_failed,
-                     int last_reason, bool tls);
+struct ctl_link {
+    /* Set by ctl_link_init. */
+    const char *cmd;   /* the command, for messages: "posedge-ctl <cmd>: ..." */
+    long timeout_s;    /* --timeout, its default until given */
+    long timeout_max;  /* the largest --timeout taken */
+    const struct ctl_link_hooks *hooks; /* the command's */
+    void *ctx;                          /* the hooks' argument: the command's state */
+    /* The options (ctl_link_opt). */
+    const char *addr;          /* --mqtt as given (borrowed from argv), NULL until given */
+    char host[CTL_HOST_MAX];   /* and its parts */
+    int port;
+    const char *store;         /* --store (borrowed), NULL until given */
+    const char *user;          /* --user (borrowed) or NULL */
+    const char *password_file; /* --password-file (borrowed) or NULL */
+    struct ctl_tls tls;
+    char password[PE_SECRET_MAX]; /* read by ctl_link_check, wiped once the client has it */
+    /* Set by the command before ctl_link_open. */
+    const struct ctl_link_sub *subs; /* subscribed at every connect, before the probe */
+    size_t nsubs;
+    bool no_probe;                   /* do not send the probe (fleet --terminal) */
+    /* The connection (ctl_link_open). */
+    struct pe_loop *loop;           /* owned */
+    struct pe_mqtt *mqtt;           /* owned */
+    char client_id[CTL_CLIENT_MAX]; /* "posedge-ctl-<cmd>-<pid>-<hex>" */
+    char probe[PE_TOPIC_MAX];       /* posedge/v1/<store>/bridge/probe/<client id> */
+    bool connected;                 /* on_connect seen at least once */
+    bool probed;                    /* the probe came back */
+    int attempts_failed;            /* connection attempts that failed before the first connect */
+    int last_reason;                /* PE_E* of the last failure */
+    int64_t last_msg_ms;            /* pe_mono_ms of the probe or the last message after it */
+};
+
+/* Zero l and set its command name, --timeout's default and maximum, and the command's hooks
+ * and their argument ctx. */
+void ctl_link_init(struct ctl_link *l, const char *cmd, long timeout_s, long timeout_max,
+                   const struct ctl_link_hooks *hooks, void *ctx);
+
+/* Take getopt's option c (argument arg) when it is one of CTL_LINK_LONGOPTS: 1 taken, 0 not a
+ * link option, -1 after saying on stderr what was wrong with it. */
+int ctl_link_opt(struct ctl_link *l, int c, const char *arg);
+
+/* After the options, --mqtt and --store checked present by the command: the TLS options hold
+ * together (a certificate with its key, both with a CA, the key's mode private),
+ * --password-file has --user, and the password is read. 0, or -1 after saying on stderr what
+ * is wrong (a usage error). */
+int ctl_link_check(struct ctl_link *l);
+
+/* Start connecting (the loop, the client, the probe's topic); from here on, failed attempts
+ * are reported once by ctl_link_reached rather than logged. 0, or -1 after saying why. */
+int ctl_link_open(struct ctl_link *l);
+
+/* What the client does with a message that arrives on topic: the probe, or a message of the
+ * store for the message hook (the fuzz targets' way in). */
+void ctl_link_deliver(struct ctl_link *l, const char *topic, const void *payload, size_t len);
+
+/* Run the loop until done(l) (NULL: never; the command's state is l->ctx), the broker refuses
+ * us before we ever connected, or deadline (pe_mono_ms). Returns PE_OK (done), PE_EDECLINED,
+ * PE_EAGAIN (the deadline) or the loop's error. */
+int ctl_link_run(struct ctl_link *l, int64_t deadline, bool (*done)(const struct ctl_link *l));
+
+/* Run until everything retained has arrived (the probe came back and nothing more for
+ * CTL_QUIET_MS). Returns as ctl_link_run. */
+int ctl_link_collect(struct ctl_link *l, int64_t deadline);
+
+/* True once connected; else false after saying on stderr that the broker could not be used
+ * within --timeout (timeout_s): it refused us (the credentials or the certificate's identity),
+ * never answered, or refused or lost the connection attempts. */
+bool ctl_link_reached(const struct ctl_link *l, long timeout_s);
+
+/* Disconnect and free what ctl_link_open made, and wipe the password. Safe on a link never
+ * opened, and twice. */
+void ctl_link_close(struct ctl_link *l);
+
+/* Publish fleet command cmd with args (NULL: none) to terminal (docs/protocol.md, "Fleet
+ * commands") in canonical form, QoS 1, not retained, ts now; req is its request id, drawn from
+ * rng when empty (so a command sent again after PE_EAGAIN keeps it). *mid (may be NULL) for
+ * the published hook. Errors: PE_EAGAIN (not connected: send it from the connected hook),
+ * PE_ENOMEM, PE_ESYS (no random bytes), PE_EINVAL (a value that is not UTF-8), PE_EIO. */
+int ctl_link_command(struct ctl_link *l, struct pe_rng *rng, const char *terminal,
+                     const char *cmd, const cJSON *args, char req[PE_UUID_STRLEN], int *mid);
+
+/* An answer to a fleet command, from .../cmd/res. */
+struct ctl_answer {
+    cJSON *doc;          /* owned: the answer (ctl_answer_free) */
+    bool ok;             /* it says "ok":true */
+    const char *error;   /* refused: its "error", a placeholder when it has none (borrowed) */
+    const char *reason;  /* refused: its "reason", or NULL (borrowed) */
+    const cJSON *result; /* ok: its "result", or NULL (borrowed) */
+};
+
+/* The answer in payload when it is a JSON object with request id req: true and *a filled
+ * (ctl_answer_free it); false for anything else (another request's answer, not JSON). An
+ * answer without a boolean "ok" is a refusal, its error says so. */
+bool ctl_answer_take(const void *payload, size_t len, const char *req, struct ctl_answer *a);
+
+/* Free an answer's document; safe twice. */
+void ctl_answer_free(struct ctl_answer *a);
+
+/* ---- the tills of a store, and a till's state document (ctl/till_state.c;
+ * docs/protocol.md, "Fleet state") ---- */
+
+/* The record of till id in a command's array of per-till records: *(T **)arrayp (arrayp is
+ * the address of the command's typed pointer) holds *n records of size bytes, room for *cap,
+ * each beginning with its till's id (char id[PE_ID_MAX] as the first member). The record found;
+ * else with add a new one at the end, zeroed but for its id (the array grows, 16 records at
+ * first, then doubling: pointers into it last until the next add); NULL when there is none and
+ * not add, or when out of memory (the array as it was). */
+void *ctl_till_get(void *arrayp, size_t *n, size_t *cap, size_t size, const char *id, bool add);
+
+/* qsort's comparison of records that begin with a till's id (char id[PE_ID_MAX] as their first
+ * member: every command's per-till record does), by id. */
+int ctl_by_id(const void *a, const void *b);
+
+#define CTL_VERSION_MAX 65 /* a package version: 1..64 characters and NUL */
+#define CTL_REQ_MAX 65     /* a request id: 1..64 characters and NUL */
+
+/* The "state" member as a word of 1..n-1 of a-z and '_' ("online"), "?" when it is absent or
+ * anything else (doc NULL included). */
+void ctl_state_word(const cJSON *doc, char *out, size_t n);
+
+/* True for a Debian version as the upgrade command takes it: 1..64 characters of A-Z a-z 0-9
+ * . + ~ : -, the first a digit. */
+bool ctl_version_valid(const char *s);
+
+/* X(NAME, word, final) - the outcomes of the state's "upgrade" member, in the order a till goes
+ * through them; final ones end an upgrade. */
+#define CTL_UPGRADE_OUTCOMES(X)                                                                    \
+    X(WAITING, "waiting", false)         /* for the till to be idle, or its shift to close */     \
+    X(INSTALLING, "installing", false)   /* the upgrade unit has it: install, self-test, run */   \
+    X(OK, "ok", true)                    /* upgraded: the new version passed its first minute */  \
+    X(ROLLED_BACK, "rolled_back", true)  /* the new version failed: the till runs previous */     \
+    X(FAILED, "failed", true)            /* it could not be installed: nothing changed */
+
+enum ctl_outcome {
+#define CTL__OUTCOME_ENUM(name, word, final) CTL_OUTCOME_##name,
+    CTL_UPGRADE_OUTCOMES(CTL__OUTCOME_ENUM)
+#undef CTL__OUTCOME_ENUM
+        CTL_OUTCOME_UNKNOWN /* missing, or a word not above */
+};
+
+/* The outcome's word; "?" for CTL_OUTCOME_UNKNOWN. */
+const char *ctl_outcome_word(enum ctl_outcome o);
+
+/* True for the outcomes that end an upgrade. */
+bool ctl_outcome_final(enum ctl_outcome o);
+
+/* The state document's "upgrade" member. */
+struct ctl_upgrade {
+    char id[CTL_REQ_MAX];           /* the upgrade command's request id; "" when not a string
+                                     * of 1..64 characters */
+    char version[CTL_VERSION_MAX];  /* the version asked for; "" when not a version */
+    char previous[CTL_VERSION_MAX]; /* the version before; "" when null or not a version */
+    enum ctl_outcome outcome;
+    const char *reason;             /* why (rolled_back, failed); NULL when null or not a
+                                     * string; borrowed from the document */
+};
+
+/* true with *out filled when doc's "upgrade" is an object; false when it is null, absent or
+ * anything else (the till never had an upgrade, or is an older agent, or the state is the
+ * bare will). */
+bool ctl_upgrade_of(const cJSON *doc, struct ctl_upgrade *out);
 
 /* Text from a till or the bridge after "KEY=": as it is when it has no blank, quote,
  * backslash, '=' or control character (and is not empty), else as a JSON string, so that
  * nothing a till sends can drive the operator's terminal or be mistaken for another pair. */
 void ctl_put_text(FILE *out, const char *s);
+
+/* v as compact JSON and a newline on out (the --json outputs: one line each): PE_OK, or
+ * PE_ENOMEM. */
+int ctl_put_json(FILE *out, const cJSON *v);
+
+/* Free text from a till (a refusal's reason) with control characters replaced by '?'. */
+void ctl_put_clean(FILE *out, const char *s);
 
 /* A JSON value after "KEY=": a string as ctl_put_text, an integer exactly in decimal, anything
  * else (a fraction, true, false, null, an object or array) as compact JSON. */

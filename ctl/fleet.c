@@ -24,6 +24,9 @@
  * till whose state says "online" (not to the bridge's own "bridge" state, nor the old
  * "_bridge"). Tills that are not online are named on stderr and not addressed.
  *
+ * The connection, its options, the probe, the command's JSON and the matching of answers are
+ * the link's (ctl/link.c), which posedge-ctl status and rollout share.
+ *
  * A command the broker refuses (MQTT v5 PUBACK 0x87: the ACL does not let us command that till,
  * e.g. logged in as a till) is not waited for: it is named on stderr as refused by the broker.
  * --tls-ca, --tls-cert and --tls-key connect over (mutual) TLS, as S/hq or S/bridge.
@@ -48,6 +51,7 @@
  */
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,11 +64,8 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/json.h"
-#include "posedge/log.h"
-#include "posedge/loop.h"
 #include "posedge/mqtt.h"
 #include "posedge/protocol.h"
-#include "posedge/secret.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -72,7 +73,6 @@
 /* An agent holds a report up to 30 s for a transaction at the till to finish before it
  * refuses it as busy (agent/fleet.c): wait longer than that by default. */
 #define DEFAULT_TIMEOUT_S 40
-#define HOST_MAX 256  /* --mqtt host */
 #define WORD_MAX 40   /* a state word or error code ("unknown_command") */
 #define LINE_COLS 100 /* the first line of a human-readable answer */
 #define PATH_MAX_ 256 /* a flattened path ("report.tax[0].net") */
@@ -92,21 +92,17 @@ struct target {
     char error[WORD_MAX];     /* the refusal's "error", for the summary */
 };
 
+_Static_assert(offsetof(struct target, id) == 0, "ctl_till_get and ctl_by_id: the id first");
+
 struct fleet {
-    struct pe_loop *loop;     /* owned */
-    struct pe_mqtt *mqtt;     /* owned */
+    struct ctl_link link;     /* the connection, the options it takes, the probe (fan-out:
+                               * once it came back, the tills are chosen) */
     struct pe_rng *rng;       /* owned: request ids */
-    const char *store;        /* borrowed from argv */
     const char *terminal;     /* --terminal, or NULL for every online till (borrowed) */
     const char *cmd;          /* CMD (borrowed) */
-    const char *addr;         /* --mqtt as given, for messages (borrowed) */
     cJSON *args;              /* owned: the command's args object */
     bool json;                /* --json: print the answers' JSON */
-    char probe[PE_TOPIC_MAX]; /* our probe topic (fan-out) */
-    bool connected;           /* on_connect seen at least once */
-    bool probed;              /* fan-out: the probe came back, the tills are chosen */
-    int attempts_failed;      /* connection attempts that failed before the first connect */
-    int last_reason;          /* PE_E* of the last failure */
+    struct ctl_link_sub subs[2]; /* the answers, and (fan-out) the states */
     bool oom;                 /* a till could not be recorded */
     struct target *t;         /* the tills known (sorted by id once chosen) */
     size_t n, cap;            /* entries and room in t */
@@ -187,32 +183,6 @@ static int add_arg(cJSON *args, const char *kv)
     return 0;
 }
 
-/* The command for t (drawing its request id the first time) in canonical form: *out is
- * malloc'd, owned by the caller. Errors: PE_ENOMEM, PE_ESYS (no random bytes), PE_EINVAL (a
- * value that is not UTF-8). */
-static int build(struct fleet *f, struct target *t, char **out, size_t *len)
-{
-    int rc;
-    if (!t->req[0] && (rc = pe_rng_uuid(f->rng, t->req)) != PE_OK)
-        return rc;
-    char ts[PE_TIME_STRLEN];
-    pe_time_format(pe_time_now_ms(), ts);
-    cJSON *c = cJSON_CreateObject(), *args = cJSON_Duplicate(f->args, true);
-    if (!c || !args) {
-        cJSON_Delete(args);
-        rc = PE_ENOMEM;
-        goto delete_cmd;
-    }
-    cJSON_AddItemToObject(c, "args", args);
-    if ((rc = pe_json_add_str(c, "id", t->req)) || (rc = pe_json_add_str(c, "cmd", f->cmd)) ||
-        (rc = pe_json_add_str(c, "ts", ts)))
-        goto delete_cmd;
-    rc = pe_json_canonical(c, out, len);
-delete_cmd:
-    cJSON_Delete(c);
-    return rc;
-}
-
 /* Publish the command to every till addressed that does not have it yet. A failure because
  * the connection just went is retried from the next on_connect; any other is final. */
 static void send_pending(struct fleet *f)
@@ -221,14 +191,7 @@ static void send_pending(struct fleet *f)
         struct target *t = &f->t[i];
         if (!t->addressed || t->sent || t->send_err)
             continue;
-        char *payload = NULL, topic[PE_TOPIC_MAX];
-        size_t len = 0;
-        int rc = pe_topic(topic, sizeof topic, f->store, t->id, PE_CH_CMD, NULL);
-        if (rc == PE_OK)
-            rc = build(f, t, &payload, &len);
-        if (rc == PE_OK)
-            rc = pe_mqtt_publish(f->mqtt, topic, payload, len, 1, false, &t->mid);
-        free(payload);
+        int rc = ctl_link_command(&f->link, f->rng, t->id, f->cmd, f->args, t->req, &t->mid);
         if (rc == PE_OK)
             t->sent = true;
         else if (rc != PE_EAGAIN)
@@ -240,53 +203,35 @@ static void send_pending(struct fleet *f)
 
 static struct target *target_get(struct fleet *f, const char *id)
 {
-    for (size_t i = 0; i < f->n; i++)
-        if (strcmp(f->t[i].id, id) == 0)
-            return &f->t[i];
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        struct target *t = realloc(f->t, cap * sizeof *t);
-        if (!t) {
-            f->oom = true;
-            return NULL;
-        }
-        f->t = t;
-        f->cap = cap;
-    }
-    struct target *t = &f->t[f->n++];
-    memset(t, 0, sizeof *t);
-    snprintf(t->id, sizeof t->id, "%s", id);
+    struct target *t = ctl_till_get(&f->t, &f->n, &f->cap, sizeof *t, id, true);
+    f->oom |= !t;
     return t;
-}
-
-static int by_id(const void *a, const void *b)
-{
-    return strcmp(((const struct target *)a)->id, ((const struct target *)b)->id);
 }
 
 /* A retained state arrived before the probe came back: remember whether the till is online. */
 static void take_state(struct fleet *f, const char *id, const void *payload, size_t len)
 {
     struct target *t = target_get(f, id);
+    cJSON *doc = NULL;
     if (!t)
         return;
-    cJSON *doc = NULL;
-    const char *s = NULL;
-    snprintf(t->state, sizeof t->state, "%s", len ? "?" : "");
-    if (len && pe_json_parse(payload, len, &doc, NULL, 0) == PE_OK &&
-        pe_json_get_str(doc, "state", &s) == PE_OK && s[0] && strlen(s) < sizeof t->state &&
-        strspn(s, "abcdefghijklmnopqrstuvwxyz_") == strlen(s))
-        snprintf(t->state, sizeof t->state, "%s", s);
+    if (!len) {
+        t->state[0] = '\0'; /* cleared */
+        return;
+    }
+    if (pe_json_parse(payload, len, &doc, NULL, 0) != PE_OK)
+        doc = NULL;
+    ctl_state_word(doc, t->state, sizeof t->state);
     cJSON_Delete(doc);
 }
 
 /* The probe came back: every retained state is in. Address the online tills, say which are
  * not, and send. */
-static void choose(struct fleet *f)
+static void choose(void *ctx)
 {
-    f->probed = true;
+    struct fleet *f = ctx;
     if (f->n)
-        qsort(f->t, f->n, sizeof *f->t, by_id);
+        qsort(f->t, f->n, sizeof *f->t, ctl_by_id);
     for (size_t i = 0; i < f->n; i++) {
         struct target *t = &f->t[i];
         t->addressed = strcmp(t->state, "online") == 0;
@@ -298,13 +243,6 @@ static void choose(struct fleet *f)
 }
 
 /* ---- printing an answer ---- */
-
-/* Free text (a refusal's reason) with control characters replaced by '?'. */
-static void put_clean(FILE *out, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        fputc(*p < ' ' || *p == 0x7f ? '?' : *p, out);
-}
 
 static bool is_leaf(const cJSON *v)
 {
@@ -397,100 +335,57 @@ static void take_answer(struct fleet *f, const char *id, const void *payload, si
     for (size_t i = 0; i < f->n && !t; i++)
         if (f->t[i].sent && !f->t[i].answered && strcmp(f->t[i].id, id) == 0)
             t = &f->t[i];
-    cJSON *doc = NULL;
-    const char *req = NULL;
-    if (!t || !len || pe_json_parse(payload, len, &doc, NULL, 0) != PE_OK || !cJSON_IsObject(doc) ||
-        pe_json_get_str(doc, "id", &req) != PE_OK || strcmp(req, t->req) != 0) {
-        cJSON_Delete(doc);
+    struct ctl_answer a;
+    if (!t || !ctl_answer_take(payload, len, t->req, &a))
         return;
-    }
     t->answered = true;
-    bool ok = false;
-    const char *error = NULL, *reason = NULL;
-    bool well_formed = pe_json_get_bool(doc, "ok", &ok) == PE_OK;
-    if (!well_formed)
-        ok = false;
-    t->ok = ok;
-    if (!ok) {
-        pe_json_get_str(doc, "error", &error);
-        pe_json_get_str(doc, "reason", &reason);
-        if (!well_formed)
-            error = "malformed answer (no \"ok\")";
-        snprintf(t->error, sizeof t->error, "%s", error ? error : "?");
-    }
+    t->ok = a.ok;
+    if (!a.ok)
+        snprintf(t->error, sizeof t->error, "%s", a.error);
     if (f->json) {
         if (memchr(payload, '\n', len)) {
-            char *s = cJSON_PrintUnformatted(doc);
-            if (s)
-                puts(s);
-            free(s);
+            ctl_put_json(stdout, a.doc); /* one line each; out of memory: none */
         } else {
             fwrite(payload, 1, len, stdout);
             fputc('\n', stdout);
         }
-    } else if (ok) {
-        print_ok(stdout, t->id, f->cmd, cJSON_GetObjectItemCaseSensitive(doc, "result"));
+    } else if (a.ok) {
+        print_ok(stdout, t->id, f->cmd, a.result);
     } else {
         printf("%s refused %s: ", t->id, f->cmd);
-        put_clean(stdout, error ? error : "?");
-        if (reason) {
+        ctl_put_clean(stdout, a.error);
+        if (a.reason) {
             fputs(": ", stdout);
-            put_clean(stdout, reason);
+            ctl_put_clean(stdout, a.reason);
         }
         fputc('\n', stdout);
     }
     fflush(stdout);
-    cJSON_Delete(doc);
+    ctl_answer_free(&a);
 }
 
 /* ---- the connection ---- */
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
+/* A message on one of the store's topics (ctl_link_deliver): an answer, or before the probe
+ * came back a till's state. */
+static void on_message(void *ctx, const char *tid, enum pe_channel ch, const void *payload,
+                       size_t len)
 {
     struct fleet *f = ctx;
-    (void)retained;
-    if (!f->terminal && strcmp(topic, f->probe) == 0) {
-        if (!f->probed)
-            choose(f);
-        return;
-    }
-    char store[PE_ID_MAX], tid[PE_ID_MAX];
-    enum pe_channel ch;
-    const char *suffix;
-    if (pe_topic_parse(topic, store, tid, &ch, &suffix) != PE_OK || strcmp(store, f->store) != 0 ||
-        *suffix || pe_id_reserved(tid))
+    if (pe_id_reserved(tid))
         return;
     if (ch == PE_CH_CMD_RES)
         take_answer(f, tid, payload, len);
-    else if (ch == PE_CH_STATE && !f->terminal && !f->probed)
+    else if (ch == PE_CH_STATE && !f->terminal && !f->link.probed)
         take_state(f, tid, payload, len);
 }
 
-static void on_connect(void *ctx, bool session_present)
+/* Subscribed (the answers first, QoS 1 so that none is lost between the broker and us): send
+ * what is not sent yet, once the tills are chosen. */
+static void on_connect(void *ctx)
 {
     struct fleet *f = ctx;
-    (void)session_present;
-    f->connected = true;
-    char pattern[PE_TOPIC_MAX];
-    /* The answers first: QoS 1, so none is lost between the broker and us. */
-    int rc = pe_topic(pattern, sizeof pattern, f->store, f->terminal ? f->terminal : PE_TOPIC_ANY,
-                      PE_CH_CMD_RES, NULL);
-    if (rc == PE_OK)
-        rc = pe_mqtt_subscribe(f->mqtt, pattern, 1);
-    if (rc == PE_OK && !f->terminal && !f->probed) {
-        rc = pe_topic(pattern, sizeof pattern, f->store, PE_TOPIC_ANY, PE_CH_STATE, NULL);
-        if (rc == PE_OK)
-            rc = pe_mqtt_subscribe(f->mqtt, pattern, 0);
-        if (rc == PE_OK)
-            rc = pe_mqtt_subscribe(f->mqtt, f->probe, 0);
-        if (rc == PE_OK)
-            rc = pe_mqtt_publish(f->mqtt, f->probe, "probe", 5, 0, false, NULL);
-    }
-    if (rc != PE_OK) {
-        fprintf(stderr, "posedge-ctl fleet: subscribing at %s: %s\n", f->addr, pe_strerror(rc));
-        return;
-    }
-    if (f->terminal || f->probed)
+    if (f->terminal || f->link.probed)
         send_pending(f);
 }
 
@@ -509,18 +404,25 @@ static void on_published(void *ctx, int mid, int reason)
     }
 }
 
-static void on_disconnect(void *ctx, int reason)
+static const struct ctl_link_hooks hooks = {
+    .message = on_message,
+    .probed = choose,
+    .connected = on_connect,
+    .published = on_published,
+};
+
+/* A fleet before its options: default --timeout DEFAULT_TIMEOUT_S. */
+static void fleet_init(struct fleet *f)
 {
-    struct fleet *f = ctx;
-    if (!f->connected)
-        f->attempts_failed++;
-    f->last_reason = reason;
+    memset(f, 0, sizeof *f);
+    ctl_link_init(&f->link, "fleet", DEFAULT_TIMEOUT_S, 3600, &hooks, f);
 }
 
 /* True when nothing more can come: every till addressed answered or cannot be sent to. */
-static bool finished(const struct fleet *f)
+static bool finished(const struct ctl_link *l)
 {
-    if (!f->terminal && !f->probed)
+    const struct fleet *f = l->ctx;
+    if (!f->terminal && !f->link.probed)
         return false;
     for (size_t i = 0; i < f->n; i++)
         if (f->t[i].addressed && !f->t[i].answered && !f->t[i].send_err)
@@ -533,62 +435,40 @@ static bool finished(const struct fleet *f)
 int ctl_fleet(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"mqtt", required_argument, NULL, 'm'},
-        {"store", required_argument, NULL, 's'},
+        CTL_LINK_LONGOPTS,
         {"terminal", required_argument, NULL, 't'},
-        {"user", required_argument, NULL, 'u'},
-        {"password-file", required_argument, NULL, 'p'},
-        {"timeout", required_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
-        CTL_TLS_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    struct fleet f = {.store = NULL};
-    struct ctl_tls tls = {NULL};
-    char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
-    const char *user = NULL, *password_file = NULL;
-    int port = 0, c;
-    long timeout_s = DEFAULT_TIMEOUT_S;
+    struct fleet f;
+    fleet_init(&f);
+    int c, taken;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'm') {
-            if (ctl_mqtt_addr("fleet", optarg, host, sizeof host, &port))
-                return EXIT_USAGE;
-            f.addr = optarg;
-        } else if (c == 's' || c == 't') {
-            if (!pe_event_id_valid(optarg, 1) || (c == 't' && pe_id_reserved(optarg))) {
-                fprintf(stderr, "posedge-ctl fleet: %s: not a %s id: \"%s\"\n",
-                        c == 's' ? "--store" : "--terminal", c == 's' ? "store" : "till", optarg);
+        if ((taken = ctl_link_opt(&f.link, c, optarg)) < 0) {
+            return EXIT_USAGE;
+        } else if (taken) {
+            continue;
+        } else if (c == 't') {
+            if (!pe_event_id_valid(optarg, 1) || pe_id_reserved(optarg)) {
+                fprintf(stderr, "posedge-ctl fleet: --terminal: not a till id: \"%s\"\n", optarg);
                 return EXIT_USAGE;
             }
-            *(c == 's' ? &f.store : &f.terminal) = optarg;
-        } else if (c == 'u') {
-            user = optarg;
-        } else if (c == 'p') {
-            password_file = optarg;
-        } else if (c == 'T') {
-            if (ctl_seconds("fleet", "--timeout", optarg, 3600, &timeout_s))
-                return EXIT_USAGE;
+            f.terminal = optarg;
         } else if (c == 'j') {
             f.json = true;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (!ctl_tls_opt(c, optarg, &tls)) {
+        } else {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
-    if (ctl_tls_check("fleet", &tls))
-        return EXIT_USAGE;
-    if (!f.addr || !f.store || optind >= argc) {
+    if (!f.link.addr || !f.link.store || optind >= argc) {
         fprintf(stderr, "posedge-ctl fleet: needs --mqtt HOST:PORT, --store S and CMD\n");
         usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (password_file && !user) {
-        fprintf(stderr, "posedge-ctl fleet: --password-file needs --user\n");
         return EXIT_USAGE;
     }
     f.cmd = argv[optind];
@@ -606,82 +486,55 @@ int ctl_fleet(int argc, char **argv)
     int status = EXIT_USAGE;
     for (int i = optind + 1; i < argc; i++)
         if (add_arg(f.args, argv[i]))
-            goto delete_args;
+            goto close_link;
     char *check = NULL;
     int crc = pe_json_canonical(f.args, &check, NULL);
     free(check);
     if (crc) {
         fprintf(stderr, "posedge-ctl fleet: the arguments cannot be sent: %s%s\n", pe_strerror(crc),
                 crc == PE_EINVAL ? " (a value that is not UTF-8)" : "");
-        goto delete_args;
+        goto close_link;
     }
-    if (password_file && pe_secret_read("--password-file", password_file, 0, password,
-                                        sizeof password, err, sizeof err)) {
-        fprintf(stderr, "posedge-ctl fleet: %s\n", err);
-        goto delete_args;
-    }
+    if (ctl_link_check(&f.link))
+        goto close_link;
 
     status = EXIT_FAIL;
+    long timeout_s = f.link.timeout_s;
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
-    /* Failed attempts are reported once, below, in words; the client's own lines would only
-     * repeat them. */
-    pe_log_set_level(PE_LOG_ERROR);
-    char id[64];
-    ctl_client_id("fleet", id, sizeof id);
-    int rc = pe_topic(f.probe, sizeof f.probe, f.store, PE_ID_BRIDGE, PE_CH_PROBE, id);
-    if (rc == PE_OK)
-        rc = pe_rng_create("posedge-ctl/fleet", &f.rng);
-    if (rc == PE_OK)
-        rc = pe_loop_create(&f.loop);
+    /* The answers, and without --terminal the states, which the probe says are all in. */
+    f.subs[0] = (struct ctl_link_sub){f.terminal, PE_CH_CMD_RES, 1};
+    f.subs[1] = (struct ctl_link_sub){NULL, PE_CH_STATE, 0};
+    f.link.subs = f.subs;
+    f.link.nsubs = f.terminal ? 1 : 2;
+    f.link.no_probe = f.terminal != NULL;
+    int rc = pe_rng_create("posedge-ctl/fleet", &f.rng);
     if (rc) {
         fprintf(stderr, "posedge-ctl fleet: %s\n", pe_strerror(rc));
-        goto destroy_loop;
+        goto close_link;
     }
     if (f.terminal) {
         struct target *t = target_get(&f, f.terminal);
         if (!t) {
             fprintf(stderr, "posedge-ctl fleet: %s\n", pe_strerror(PE_ENOMEM));
-            goto destroy_loop;
+            goto close_link;
         }
         t->addressed = true;
     }
-    struct pe_mqtt_opts mo = {
-        .client_id = id,
-        .host = host,
-        .port = port,
-        .username = user,
-        .on_connect = on_connect,
-        .on_disconnect = on_disconnect,
-        .on_message = on_message,
-        .on_published = on_published,
-        .ctx = &f,
-    };
-    ctl_tls_apply(&tls, &mo);
-    rc = ctl_mqtt_open(f.loop, &mo, password, sizeof password, &f.mqtt);
-    if (rc) {
-        fprintf(stderr, "posedge-ctl fleet: MQTT client for %s: %s\n", f.addr, pe_strerror(rc));
-        goto destroy_loop;
+    if (ctl_link_open(&f.link))
+        goto close_link;
+    rc = ctl_link_run(&f.link, deadline, finished);
+    if (rc != PE_OK && rc != PE_EAGAIN && rc != PE_EDECLINED) {
+        fprintf(stderr, "posedge-ctl fleet: event loop: %s\n", pe_strerror(rc));
+        goto close_link;
     }
-    while (!finished(&f) && !(!f.connected && f.last_reason == PE_EDECLINED)) {
-        int64_t wait = deadline - pe_mono_ms();
-        if (wait <= 0)
-            break;
-        if ((rc = pe_loop_run_once(f.loop, (int)wait))) {
-            fprintf(stderr, "posedge-ctl fleet: event loop: %s\n", pe_strerror(rc));
-            goto destroy_mqtt;
-        }
-    }
-    if (!f.connected) {
-        ctl_unreachable("fleet", f.addr, timeout_s, f.attempts_failed, f.last_reason,
-                        tls.ca != NULL);
-        goto destroy_mqtt;
-    }
-    if (!f.terminal && !f.probed) {
+    if (!ctl_link_reached(&f.link, timeout_s))
+        goto close_link;
+    if (!f.terminal && !f.link.probed) {
         fprintf(stderr,
                 "posedge-ctl fleet: the broker did not confirm the subscriptions within %ld s: "
                 "nothing sent\n",
                 timeout_s);
-        goto destroy_mqtt;
+        goto close_link;
     }
     if (f.oom)
         fprintf(stderr, "posedge-ctl fleet: out of memory: some tills were not addressed\n");
@@ -709,17 +562,13 @@ int ctl_fleet(int argc, char **argv)
     }
     if (addressed == 0)
         fprintf(stderr, "posedge-ctl fleet: no till of store %s is online: nothing sent\n",
-                f.store);
+                f.link.store);
     status = addressed > 0 && good == addressed && !f.oom && fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 
-destroy_mqtt:
-    pe_mqtt_destroy(f.mqtt);
-destroy_loop:
-    pe_loop_destroy(f.loop);
+close_link:
+    ctl_link_close(&f.link);
     pe_rng_destroy(f.rng);
     free(f.t);
-delete_args:
-    pe_secret_wipe(password, sizeof password);
     cJSON_Delete(f.args);
     return status;
 }

@@ -12,11 +12,12 @@
  * never taken for a till). It connects with a one-shot client id (as --user with the password
  * from the first line of --password-file when given: the bridge user of the store's ACL may
  * read all of this), subscribes to those, and collects until no message has arrived for
- * QUIET_MS after the subscriptions are in place, or until --timeout (default 5 s). Then it
- * prints one line per terminal, sorted by id:
+ * CTL_QUIET_MS (300 ms) after the subscriptions are in place, or until --timeout (default 5 s).
+ * The connection, its options and the probe are the link's (ctl/link.c). Then it prints one
+ * line per terminal, sorted by id:
  *
  *   TERMINAL  STATE  SEQ  SPOOLED  DELIVERED  BACKLOG  OLDEST_PENDING  STATE_AGE
- *             VERSION  UPTIME  DEVICES  SHIFT  CATALOG  CERT
+ *             VERSION  UPTIME  DEVICES  SHIFT  CATALOG  CERT  UPGRADE
  *
  * SEQ is the last seq of the terminal's journal as its state says; SPOOLED and DELIVERED are
  * the larger of the agent's view (its state) and the bridge's retained ack, since both only
@@ -36,8 +37,12 @@
  * last version it was sent was refused (its state's catalog.error); CERT, shown when a till
  * of the store reports a certificate (mutual TLS), the days that certificate has left ("87d";
  * "expired"; "?" when the till cannot read it; "-" without one), with "!" after it when the
- * broker refused publishes of the till (its state's "denied"). Any
- * of them is "-" when the state does not say (the will says nothing of them). A last line
+ * broker refused publishes of the till (its state's "denied"); UPGRADE, shown when a till of
+ * the store reports an upgrade (its state's "upgrade" is an object: docs/protocol.md,
+ * "Rollout"), that upgrade's OUTCOME:VERSION ("ok:0.9.1", "waiting:0.9.1",
+ * "rolled_back:0.9.1"; "?" for a part that is not readable; "-" when the till never had one).
+ * The columns after DEVICES are one list (TAIL_COLUMNS), each padded but the last shown. Any of
+ * them is "-" when the state does not say (the will says nothing of them). A last line
  * gives the bridge's state when it has one (docs/protocol.md, "The bridge's state"):
  *
  *   bridge STATE: pending=N spooled_bytes=N kafka=connected|disconnected|unknown|REFUSAL
@@ -78,10 +83,10 @@
  */
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -90,17 +95,11 @@
 #include "posedge/err.h"
 #include "posedge/event.h"
 #include "posedge/json.h"
-#include "posedge/log.h"
-#include "posedge/loop.h"
-#include "posedge/mqtt.h"
 #include "posedge/protocol.h"
-#include "posedge/secret.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 
-#define QUIET_MS 300                /* quiet this long after the probe: all is in */
-#define HOST_MAX 256    /* --mqtt host */
 #define WORD_MAX 16     /* a state word as printed ("online", "spool_full") */
 #define REASON_MAX 32   /* a refusal reason of the bridge's signature check ("missing_signature") */
 #define VERSION_MAX 24  /* a version as printed ("0.6.0", "1.2.3~rc1-2") */
@@ -123,6 +122,8 @@ struct term {
     cJSON *ack_doc;   /* owned: the ack, likewise */
 };
 
+_Static_assert(offsetof(struct term, id) == 0, "ctl_till_get and ctl_by_id: the id first");
+
 struct bridge_state {
     bool present;         /* a non-empty bridge state arrived */
     char state[WORD_MAX]; /* its "state", "?" when unreadable */
@@ -131,17 +132,8 @@ struct bridge_state {
 };
 
 struct status {
-    struct pe_loop *loop;     /* owned */
-    struct pe_mqtt *mqtt;     /* owned */
-    const char *store;        /* borrowed from argv */
-    const char *addr;         /* borrowed from argv, for messages */
+    struct ctl_link link;     /* the connection, the options it takes, the probe */
     bool json;                /* --json: the documents instead of the table */
-    char probe[PE_TOPIC_MAX]; /* our own probe topic */
-    bool connected;           /* on_connect seen at least once */
-    bool probed;              /* the probe came back: the subscriptions are in place */
-    int attempts_failed;      /* connection attempts that failed before the first connect */
-    int last_reason;          /* PE_E* of the last failure */
-    int64_t last_msg_ms;      /* pe_mono_ms of the probe or the last message after it */
     bool oom;                 /* a terminal could not be recorded */
     struct term *terms;       /* one per terminal seen, in arrival order until printed */
     size_t nterms, cap;
@@ -164,7 +156,9 @@ static void usage(FILE *out)
           "--password-file (its first line is the password) log in to a broker with the\n"
           "store's ACL, as the bridge user. --tls-ca (the store's CA) connects over TLS, with\n"
           "--tls-cert and --tls-key as S/hq (or S/bridge) of the store's mutual TLS ACL; the\n"
-          "CERT column then shows each till's certificate's days left. Collects until the\n"
+          "CERT column then shows each till's certificate's days left. The UPGRADE column,\n"
+          "shown once a till has had an upgrade (posedge-ctl rollout), is its last upgrade's\n"
+          "OUTCOME:VERSION (waiting, installing, ok, rolled_back or failed). Collects until the\n"
           "broker has been quiet for 300 ms, at most --timeout seconds (default 5). Exit 0\n"
           "with the table, 1 when the broker cannot be reached within --timeout or refuses\n"
           "us, 2 for a usage error.\n",
@@ -175,22 +169,8 @@ static void usage(FILE *out)
 
 static struct term *term_get(struct status *st, const char *id)
 {
-    for (size_t i = 0; i < st->nterms; i++)
-        if (strcmp(st->terms[i].id, id) == 0)
-            return &st->terms[i];
-    if (st->nterms == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 16;
-        struct term *t = realloc(st->terms, cap * sizeof *t);
-        if (!t) {
-            st->oom = true;
-            return NULL;
-        }
-        st->terms = t;
-        st->cap = cap;
-    }
-    struct term *t = &st->terms[st->nterms++];
-    memset(t, 0, sizeof *t);
-    snprintf(t->id, sizeof t->id, "%s", id);
+    struct term *t = ctl_till_get(&st->terms, &st->nterms, &st->cap, sizeof *t, id, true);
+    st->oom |= !t;
     return t;
 }
 
@@ -202,15 +182,6 @@ static bool word_of(const char *s, size_t n, const char *set)
 }
 
 #define LOWER "abcdefghijklmnopqrstuvwxyz_"
-
-/* The "state" member as a printable word, "?" when absent or odd. */
-static void state_word(const cJSON *doc, char out[WORD_MAX])
-{
-    const char *s = NULL;
-    snprintf(out, WORD_MAX, "?");
-    if (pe_json_get_str(doc, "state", &s) == PE_OK && word_of(s, WORD_MAX, LOWER))
-        snprintf(out, WORD_MAX, "%s", s);
-}
 
 /* An integer member >= 0, or -1. */
 static int64_t get_count(const cJSON *doc, const char *key)
@@ -245,7 +216,7 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
         struct bridge_state *b = is_bridge ? &st->bridge : &st->old_bridge;
         if (is_state) {
             b->present = len > 0;
-            state_word(doc, b->state);
+            ctl_state_word(doc, b->state, sizeof b->state);
             b->ts = get_time(doc, "ts");
             cJSON_Delete(b->doc);
             b->doc = doc;
@@ -257,7 +228,7 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
     struct term *t = term_get(st, id);
     if (t && is_state) {
         t->has_state = len > 0;
-        state_word(doc, t->state);
+        ctl_state_word(doc, t->state, sizeof t->state);
         t->state_ts = get_time(doc, "ts");
         t->seq = get_count(doc, "seq");
         t->spooled = get_count(doc, "spooled");
@@ -277,55 +248,26 @@ static void take(struct status *st, const char *id, bool is_state, const void *p
     cJSON_Delete(doc);
 }
 
-static void on_message(void *ctx, const char *topic, const void *payload, size_t len, bool retained)
+/* A message on one of the store's topics (ctl_link_deliver). */
+static void on_message(void *ctx, const char *terminal, enum pe_channel ch, const void *payload,
+                       size_t len)
 {
-    struct status *st = ctx;
-    (void)retained; /* a live message is the newest there is: take it too */
-    if (strcmp(topic, st->probe) == 0) {
-        st->probed = true;
-        st->last_msg_ms = pe_mono_ms();
-        return;
-    }
-    char store[PE_ID_MAX], tid[PE_ID_MAX];
-    enum pe_channel ch;
-    const char *suffix;
-    if (pe_topic_parse(topic, store, tid, &ch, &suffix) != PE_OK ||
-        strcmp(store, st->store) != 0 || *suffix || (ch != PE_CH_STATE && ch != PE_CH_ACK))
-        return;
-    take(st, tid, ch == PE_CH_STATE, payload, len);
-    if (st->probed)
-        st->last_msg_ms = pe_mono_ms();
+    if (ch == PE_CH_STATE || ch == PE_CH_ACK)
+        take(ctx, terminal, ch == PE_CH_STATE, payload, len);
 }
 
-static void on_connect(void *ctx, bool session_present)
-{
-    struct status *st = ctx;
-    (void)session_present;
-    st->connected = true;
-    /* QoS 0: nothing is queued for this session once we are gone. +/state covers the bridge's
-     * own state (terminal "bridge") and the old one ("_bridge"). */
-    static const enum pe_channel kinds[] = {PE_CH_STATE, PE_CH_ACK};
-    char pattern[PE_TOPIC_MAX];
-    int rc = PE_OK;
-    for (size_t i = 0; rc == PE_OK && i < sizeof kinds / sizeof *kinds; i++) {
-        rc = pe_topic(pattern, sizeof pattern, st->store, PE_TOPIC_ANY, kinds[i], NULL);
-        if (rc == PE_OK)
-            rc = pe_mqtt_subscribe(st->mqtt, pattern, 0);
-    }
-    if (rc == PE_OK)
-        rc = pe_mqtt_subscribe(st->mqtt, st->probe, 0);
-    if (rc == PE_OK)
-        rc = pe_mqtt_publish(st->mqtt, st->probe, "probe", 5, 0, false, NULL);
-    if (rc != PE_OK)
-        fprintf(stderr, "posedge-ctl status: subscribing at %s: %s\n", st->addr, pe_strerror(rc));
-}
+/* QoS 0: nothing is queued for this session once we are gone. +/state covers the bridge's own
+ * state (terminal "bridge") and the old one ("_bridge"). */
+static const struct ctl_link_sub subs[] = {{NULL, PE_CH_STATE, 0}, {NULL, PE_CH_ACK, 0}};
+static const struct ctl_link_hooks hooks = {.message = on_message};
 
-static void on_disconnect(void *ctx, int reason)
+/* A status before its options: default --timeout 5 s. */
+static void status_init(struct status *st)
 {
-    struct status *st = ctx;
-    if (!st->connected)
-        st->attempts_failed++;
-    st->last_reason = reason;
+    memset(st, 0, sizeof *st);
+    ctl_link_init(&st->link, "status", 5, 3600, &hooks, st);
+    st->link.subs = subs;
+    st->link.nsubs = sizeof subs / sizeof *subs;
 }
 
 /* ---- the table ---- */
@@ -357,19 +299,39 @@ static int64_t max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-static int by_id(const void *a, const void *b)
-{
-    return strcmp(((const struct term *)a)->id, ((const struct term *)b)->id);
-}
+/* X(NAME, header, member) - the columns after DEVICES, in order: SHIFT always, each of the
+ * others when some till of the store reports what it shows (its state has member as an
+ * object). */
+#define TAIL_COLUMNS(X)                                                                            \
+    X(SHIFT, "SHIFT", NULL)                                                                        \
+    X(CATALOG, "CATALOG", "catalog")                                                               \
+    X(CERT, "CERT", "cert")                                                                        \
+    X(UPGRADE, "UPGRADE", "upgrade")
+
+enum tail {
+#define TAIL_ENUM(name, head, member) TAIL_##name,
+    TAIL_COLUMNS(TAIL_ENUM)
+#undef TAIL_ENUM
+        TAIL__COUNT
+};
+
+static const struct {
+    const char *head;   /* the column's header */
+    const char *member; /* shown when a till's state has this member as an object; NULL: always */
+} tails[TAIL__COUNT] = {
+#define TAIL_ROW(name, h, m) [TAIL_##name] = {h, m},
+    TAIL_COLUMNS(TAIL_ROW)
+#undef TAIL_ROW
+};
+
+#define TAIL_MAX 80 /* a tail column's value: "rolled_back:" and a version of 64 */
 
 /* The columns after the eight original ones, from the state document. */
 struct extra {
     char version[VERSION_MAX];
     char uptime[24];
     char devices[DEVICES_MAX];
-    char shift[WORD_MAX];
-    char catalog[48];
-    char cert[32];
+    char tail[TAIL__COUNT][TAIL_MAX];
 };
 
 /* CATALOG: the version in force, "->N" while N is pending, "!" after a refusal; "-" when the
@@ -436,16 +398,28 @@ static void fmt_cert(const cJSON *doc, char *out, size_t n)
         snprintf(out, n, "%s%s", cJSON_IsObject(cert) ? "?" : "-", mark);
 }
 
+/* UPGRADE: OUTCOME:VERSION of the till's last upgrade ("ok:0.9.1"), "?" for a part that is
+ * not readable; "-" when it never had one. */
+static void fmt_upgrade(const cJSON *doc, char *out, size_t n)
+{
+    struct ctl_upgrade u;
+    if (ctl_upgrade_of(doc, &u))
+        snprintf(out, n, "%s:%s", ctl_outcome_word(u.outcome), u.version[0] ? u.version : "?");
+    else
+        snprintf(out, n, "-");
+}
+
 static void extra_of(const struct term *t, int64_t now, struct extra *x)
 {
     const cJSON *doc = t->has_state ? t->state_doc : NULL;
     const char *v = NULL;
     int64_t up = -1;
-    fmt_cert(doc, x->cert, sizeof x->cert);
-    fmt_catalog(doc, x->catalog, sizeof x->catalog);
+    fmt_cert(doc, x->tail[TAIL_CERT], TAIL_MAX);
+    fmt_catalog(doc, x->tail[TAIL_CATALOG], TAIL_MAX);
+    fmt_upgrade(doc, x->tail[TAIL_UPGRADE], TAIL_MAX);
     snprintf(x->version, sizeof x->version, "-");
     snprintf(x->uptime, sizeof x->uptime, "-");
-    snprintf(x->shift, sizeof x->shift, "-");
+    snprintf(x->tail[TAIL_SHIFT], TAIL_MAX, "-");
     if (pe_json_get_str(doc, "version", &v) == PE_OK)
         snprintf(x->version, sizeof x->version, "%s",
                  word_of(v, VERSION_MAX,
@@ -459,11 +433,28 @@ static void extra_of(const struct term *t, int64_t now, struct extra *x)
     }
     fmt_devices(cJSON_GetObjectItemCaseSensitive(doc, "devices"), x->devices, sizeof x->devices);
     if (pe_json_get_str(doc, "shift", &v) == PE_OK)
-        snprintf(x->shift, sizeof x->shift, "%s", word_of(v, WORD_MAX, LOWER) ? v : "?");
+        snprintf(x->tail[TAIL_SHIFT], TAIL_MAX, "%s", word_of(v, WORD_MAX, LOWER) ? v : "?");
+}
+
+/* The columns after DEVICES (widths[i] 0: not shown), each padded to its width but the last,
+ * so that no line ends in blanks. */
+static void put_tail(const char *const vals[TAIL__COUNT], const int widths[TAIL__COUNT])
+{
+    int last = 0;
+    for (int i = 0; i < TAIL__COUNT; i++)
+        if (widths[i])
+            last = i;
+    for (int i = 0; i <= last; i++) {
+        if (i == last)
+            fputs(vals[i], stdout);
+        else if (widths[i])
+            printf("%-*s  ", widths[i], vals[i]);
+    }
+    putchar('\n');
 }
 
 static void print_term(const struct term *t, int width, const struct extra *x, int vwidth,
-                       int dwidth, int cwidth, bool certs, int64_t now)
+                       int dwidth, const int twidths[TAIL__COUNT], int64_t now)
 {
     char seq[24], spooled[24], delivered[24], backlog[24], pending[24] = "-", age[24] = "-";
     const char *state = !t->has_state ? "unknown" : t->state;
@@ -495,11 +486,13 @@ static void print_term(const struct term *t, int width, const struct extra *x, i
     }
     if (t->has_state && t->state_ts >= 0)
         fmt_age(now - t->state_ts, age, sizeof age);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%-*s%s%s\n",
-           width, t->id, state, seq, spooled, delivered, backlog, pending, age, vwidth,
-           x->version, x->uptime, dwidth, x->devices, certs || cwidth ? 6 : 0, x->shift,
-           cwidth ? " " : "", certs ? cwidth : 0, cwidth ? x->catalog : "", certs ? " " : "",
-           certs ? x->cert : "");
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  ", width, t->id, state,
+           seq, spooled, delivered, backlog, pending, age, vwidth, x->version, x->uptime, dwidth,
+           x->devices);
+    const char *vals[TAIL__COUNT];
+    for (int i = 0; i < TAIL__COUNT; i++)
+        vals[i] = x->tail[i];
+    put_tail(vals, twidths);
 }
 
 /* " KEY=VALUE" of member key of obj when present (a scalar). */
@@ -640,39 +633,41 @@ static void print_table(struct status *st)
         st->oom = true;
         return;
     }
-    bool certs = false; /* a till reports a certificate: the CERT column is shown */
-    int cwidth = 0;     /* a till reports its catalog: the CATALOG column is shown, this wide */
+    int twidths[TAIL__COUNT] = {0}; /* 0: the column is not shown */
     if (st->nterms)
-        qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
+        qsort(st->terms, st->nterms, sizeof *st->terms, ctl_by_id);
     for (size_t i = 0; i < st->nterms; i++) {
-        extra_of(&st->terms[i], now, &x[i]);
-        if (st->terms[i].has_state &&
-            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st->terms[i].state_doc, "cert")))
-            certs = true;
-        if ((int)strlen(st->terms[i].id) > width)
-            width = (int)strlen(st->terms[i].id);
+        const struct term *t = &st->terms[i];
+        extra_of(t, now, &x[i]);
+        if ((int)strlen(t->id) > width)
+            width = (int)strlen(t->id);
         if ((int)strlen(x[i].version) > vwidth)
             vwidth = (int)strlen(x[i].version);
         if ((int)strlen(x[i].devices) > dwidth)
             dwidth = (int)strlen(x[i].devices);
-        if (st->terms[i].has_state &&
-            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(st->terms[i].state_doc, "catalog")) &&
-            cwidth < (int)strlen("CATALOG"))
-            cwidth = (int)strlen("CATALOG");
+        for (int k = 0; k < TAIL__COUNT; k++)
+            if (!tails[k].member ||
+                (t->has_state &&
+                 cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(t->state_doc, tails[k].member))))
+                twidths[k] = (int)strlen(tails[k].head);
     }
-    for (size_t i = 0; cwidth && i < st->nterms; i++)
-        if ((int)strlen(x[i].catalog) > cwidth)
-            cwidth = (int)strlen(x[i].catalog);
-    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  %-*s%s%-*s%s%s\n",
-           width, "TERMINAL", "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG",
-           "OLDEST_PENDING", "STATE_AGE", vwidth, "VERSION", "UPTIME", dwidth, "DEVICES",
-           certs || cwidth ? 6 : 0, "SHIFT", cwidth ? " " : "", certs ? cwidth : 0,
-           cwidth ? "CATALOG" : "", certs ? " " : "", certs ? "CERT" : "");
+    twidths[TAIL_SHIFT] = (int)strlen(tails[TAIL_SHIFT].head); /* even with no till */
     for (size_t i = 0; i < st->nterms; i++)
-        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, cwidth, certs, now);
+        for (int k = 0; k < TAIL__COUNT; k++)
+            if (twidths[k] && (int)strlen(x[i].tail[k]) > twidths[k])
+                twidths[k] = (int)strlen(x[i].tail[k]);
+    printf("%-*s  %-7s  %8s  %8s  %9s  %7s  %14s  %9s  %-*s  %7s  %-*s  ", width, "TERMINAL",
+           "STATE", "SEQ", "SPOOLED", "DELIVERED", "BACKLOG", "OLDEST_PENDING", "STATE_AGE",
+           vwidth, "VERSION", "UPTIME", dwidth, "DEVICES");
+    const char *heads[TAIL__COUNT];
+    for (int k = 0; k < TAIL__COUNT; k++)
+        heads[k] = tails[k].head;
+    put_tail(heads, twidths);
+    for (size_t i = 0; i < st->nterms; i++)
+        print_term(&st->terms[i], width, &x[i], vwidth, dwidth, twidths, now);
     free(x);
     if (st->nterms == 0)
-        printf("(no terminal of store %s has a retained state or ack)\n", st->store);
+        printf("(no terminal of store %s has a retained state or ack)\n", st->link.store);
     const struct bridge_state *b = st->bridge.present ? &st->bridge : &st->old_bridge;
     if (b->present)
         print_bridge(b, now);
@@ -695,11 +690,11 @@ static int print_json(struct status *st)
         cJSON_Delete(terms);
         goto delete_all;
     }
-    cJSON_AddItemToObject(all, "store", cJSON_CreateString(st->store));
+    cJSON_AddItemToObject(all, "store", cJSON_CreateString(st->link.store));
     cJSON_AddItemToObject(all, "ts", cJSON_CreateString(ts));
     cJSON_AddItemToObject(all, "terminals", terms);
     if (st->nterms)
-        qsort(st->terms, st->nterms, sizeof *st->terms, by_id);
+        qsort(st->terms, st->nterms, sizeof *st->terms, ctl_by_id);
     for (size_t i = 0; i < st->nterms; i++) {
         const struct term *t = &st->terms[i];
         cJSON *o = cJSON_CreateObject();
@@ -717,12 +712,7 @@ static int print_json(struct status *st)
     for (const cJSON *o = terms->child; o; o = o->next)
         if (cJSON_GetArraySize(o) != 2)
             goto delete_all;
-    char *text = cJSON_PrintUnformatted(all);
-    if (!text)
-        goto delete_all;
-    puts(text);
-    free(text);
-    rc = PE_OK;
+    rc = ctl_put_json(stdout, all);
 delete_all:
     cJSON_Delete(all);
     if (rc)
@@ -732,129 +722,53 @@ delete_all:
 
 /* ---- the command ---- */
 
-/* Run the loop until everything retained is in (quiet after the probe), the broker refused
- * us, or the deadline. */
-static int collect(struct status *st, int64_t deadline)
-{
-    for (;;) {
-        int64_t now = pe_mono_ms(), wait = deadline - now;
-        if (st->probed && now - st->last_msg_ms >= QUIET_MS)
-            return PE_OK;
-        if (!st->connected && st->last_reason == PE_EDECLINED)
-            return PE_EDECLINED; /* the credentials: trying again will not help */
-        if (wait <= 0)
-            return PE_EAGAIN;
-        if (st->probed && st->last_msg_ms + QUIET_MS - now < wait)
-            wait = st->last_msg_ms + QUIET_MS - now;
-        int rc = pe_loop_run_once(st->loop, (int)wait);
-        if (rc)
-            return rc;
-    }
-}
-
 int ctl_status(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"mqtt", required_argument, NULL, 'm'},    {"store", required_argument, NULL, 's'},
-        {"user", required_argument, NULL, 'u'},    {"password-file", required_argument, NULL, 'p'},
-        {"timeout", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},          CTL_TLS_LONGOPTS,
+        CTL_LINK_LONGOPTS,
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct status st = {.store = NULL};
-    struct ctl_tls tls = {NULL};
-    char host[HOST_MAX], password[PE_SECRET_MAX] = "", err[512];
-    const char *user = NULL, *password_file = NULL;
-    int port = 0;
-    long timeout_s = 5;
-    int c;
+    struct status st;
+    status_init(&st);
+    int c, taken, status = EXIT_USAGE;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == 'm') {
-            if (ctl_mqtt_addr("status", optarg, host, sizeof host, &port))
-                return EXIT_USAGE;
-            st.addr = optarg;
-        } else if (c == 's') {
-            if (!pe_event_id_valid(optarg, 1)) {
-                fprintf(stderr, "posedge-ctl status: --store: not a store id: \"%s\"\n", optarg);
-                return EXIT_USAGE;
-            }
-            st.store = optarg;
-        } else if (c == 'u') {
-            user = optarg;
-        } else if (c == 'p') {
-            password_file = optarg;
-        } else if (c == 'T') {
-            if (ctl_seconds("status", "--timeout", optarg, 3600, &timeout_s))
-                return EXIT_USAGE;
+        if ((taken = ctl_link_opt(&st.link, c, optarg)) < 0) {
+            return EXIT_USAGE;
+        } else if (taken) {
+            continue;
         } else if (c == 'j') {
             st.json = true;
         } else if (c == 'h') {
             usage(stdout);
             return 0;
-        } else if (!ctl_tls_opt(c, optarg, &tls)) {
+        } else {
             usage(stderr);
             return EXIT_USAGE;
         }
     }
-    if (ctl_tls_check("status", &tls))
-        return EXIT_USAGE;
-    if (!st.addr || !st.store || optind != argc) {
+    if (!st.link.addr || !st.link.store || optind != argc) {
         fprintf(stderr, "posedge-ctl status: needs --mqtt HOST:PORT and --store S, nothing else\n");
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (password_file && !user) {
-        fprintf(stderr, "posedge-ctl status: --password-file needs --user\n");
-        return EXIT_USAGE;
-    }
-    if (password_file && pe_secret_read("--password-file", password_file, 0, password,
-                                        sizeof password, err, sizeof err)) {
-        fprintf(stderr, "posedge-ctl status: %s\n", err);
-        return EXIT_USAGE;
-    }
+    if (ctl_link_check(&st.link))
+        goto close_link;
+    status = EXIT_FAIL;
+    long timeout_s = st.link.timeout_s;
     int64_t deadline = pe_mono_ms() + timeout_s * 1000;
-    /* Failed attempts are reported once, below, in words; the client's own lines would only
-     * repeat them. */
-    pe_log_set_level(PE_LOG_ERROR);
-    char id[64];
-    ctl_client_id("status", id, sizeof id);
-
-    int status = EXIT_FAIL;
-    int rc = pe_topic(st.probe, sizeof st.probe, st.store, PE_ID_BRIDGE, PE_CH_PROBE, id);
-    if (rc == PE_OK)
-        rc = pe_loop_create(&st.loop);
-    if (rc) {
-        fprintf(stderr, "posedge-ctl status: %s\n", pe_strerror(rc));
-        goto wipe_password;
-    }
-    struct pe_mqtt_opts mo = {
-        .client_id = id,
-        .host = host,
-        .port = port,
-        .username = user,
-        .on_connect = on_connect,
-        .on_disconnect = on_disconnect,
-        .on_message = on_message,
-        .ctx = &st,
-    };
-    ctl_tls_apply(&tls, &mo);
-    rc = ctl_mqtt_open(st.loop, &mo, password, sizeof password, &st.mqtt);
-    if (rc) {
-        fprintf(stderr, "posedge-ctl status: MQTT client for %s: %s\n", st.addr, pe_strerror(rc));
-        goto destroy_loop;
-    }
-    rc = collect(&st, deadline);
+    if (ctl_link_open(&st.link))
+        goto close_link;
+    int rc = ctl_link_collect(&st.link, deadline);
     if (rc != PE_OK && rc != PE_EAGAIN && rc != PE_EDECLINED) {
         fprintf(stderr, "posedge-ctl status: event loop: %s\n", pe_strerror(rc));
-        goto destroy_mqtt;
+        goto close_link;
     }
-    if (!st.connected) {
-        ctl_unreachable("status", st.addr, timeout_s, st.attempts_failed, st.last_reason,
-                        tls.ca != NULL);
-        goto destroy_mqtt;
-    }
-    if (!st.probed)
+    if (!ctl_link_reached(&st.link, timeout_s))
+        goto close_link;
+    if (!st.link.probed)
         fprintf(stderr,
                 "posedge-ctl status: the broker did not confirm the subscriptions within %ld s; "
                 "the table may be incomplete\n",
@@ -863,16 +777,14 @@ int ctl_status(int argc, char **argv)
         fprintf(stderr, "posedge-ctl status: out of memory: some terminals are missing\n");
     if (st.json) {
         if (print_json(&st))
-            goto destroy_mqtt;
+            goto close_link;
     } else {
         print_table(&st);
     }
     status = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
 
-destroy_mqtt:
-    pe_mqtt_destroy(st.mqtt);
-destroy_loop:
-    pe_loop_destroy(st.loop);
+close_link:
+    ctl_link_close(&st.link);
     for (size_t i = 0; i < st.nterms; i++) {
         cJSON_Delete(st.terms[i].state_doc);
         cJSON_Delete(st.terms[i].ack_doc);
@@ -880,7 +792,5 @@ destroy_loop:
     free(st.terms);
     cJSON_Delete(st.bridge.doc);
     cJSON_Delete(st.old_bridge.doc);
-wipe_password:
-    pe_secret_wipe(password, sizeof password);
     return status;
 }

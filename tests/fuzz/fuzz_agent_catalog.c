@@ -29,6 +29,7 @@
 #include "posedge/err.h"
 #include "posedge/log.h"
 #include "posedge/loop.h"
+#include "tests/fuzz/fuzz_msgs.h"
 
 #define FUZZ_STAGE_MAX 64
 static struct {
@@ -245,20 +246,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (catalog_sync_create(&d, &s) != PE_OK)
         abort();
     struct catalog_sync *slot = s;
-    size_t i = 0;
-    while (i + 3 <= size) {
-        bool version = data[i] == 'V';
-        size_t len = (size_t)data[i + 1] << 8 | data[i + 2];
-        i += 3;
-        if (len > size - i)
-            len = size - i;
-        char *p = malloc(len ? len : 1);
-        if (!p)
-            break;
-        memcpy(p, data + i, len);
-        hook_message(&slot, version ? s->t_bridge : s->t_data, p, len, !version);
-        free(p);
-        i += len;
+    size_t pos = 0;
+    struct fuzz_msg m;
+    while (fuzz_next_msg(data, size, &pos, &m)) {
+        bool version = m.sel == 'V';
+        hook_message(&slot, version ? s->t_bridge : s->t_data, m.payload, m.len, !version);
+        free(m.payload);
         catalog_sync_kick(s);
     }
     cJSON *obj = cJSON_CreateObject();

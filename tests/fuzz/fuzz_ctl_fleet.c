@@ -4,14 +4,17 @@
  * the tills' retained state documents before it sends, and their answers on .../cmd/res,
  * printed as a person reads them or as --json.
  *
- * The command's file is compiled into this one, so its own handler (on_message: topic, store,
- * channel, then take_state or take_answer) and printers run, with stdout sent to /dev/null.
+ * The command's file is compiled into this one, so its own handler (through the link:
+ * ctl_link_deliver parses the topic, then on_message calls take_state or take_answer) and
+ * printers run, with stdout sent to /dev/null.
  * The command was sent to t01 and t02 (request ids req-t01, req-t02), as after choose().
  *
  * Input: messages, each a topic selector byte (fuzz_topics below), a 2-byte big-endian length
  * and the payload; the last byte picks the command's name and --json.
  */
 #include "ctl/fleet.c"
+#include "posedge/log.h"
+#include "tests/fuzz/fuzz_msgs.h"
 
 static const char *const fuzz_topics[] = {
     "posedge/v1/s001/t01/cmd/res", "posedge/v1/s001/t02/cmd/res", "posedge/v1/s001/t01/state",
@@ -34,10 +37,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fleet f;
-    memset(&f, 0, sizeof f);
-    f.store = "s001";
-    f.addr = "127.0.0.1:1883";
-    snprintf(f.probe, sizeof f.probe, "posedge/v1/s001/ctl-probe");
+    fleet_init(&f);
+    f.link.store = "s001";
+    f.link.addr = "127.0.0.1:1883";
+    snprintf(f.link.probe, sizeof f.link.probe, "posedge/v1/s001/ctl-probe");
     uint8_t last = size ? data[size - 1] : 0;
     f.cmd = fuzz_cmds[last % (sizeof fuzz_cmds / sizeof fuzz_cmds[0])];
     f.json = (last & 0x80) != 0;
@@ -49,20 +52,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(t->req, sizeof t->req, "req-%s", sent[k]);
         t->addressed = t->sent = true;
     }
-    size_t i = 0;
-    while (i + 3 <= size) {
-        const char *topic = fuzz_topics[data[i] % (sizeof fuzz_topics / sizeof fuzz_topics[0])];
-        size_t len = (size_t)data[i + 1] << 8 | data[i + 2];
-        i += 3;
-        if (len > size - i)
-            len = size - i;
-        char *p = malloc(len ? len : 1);
-        if (!p)
-            break;
-        memcpy(p, data + i, len);
-        on_message(&f, topic, p, len, true);
-        free(p);
-        i += len;
+    size_t pos = 0;
+    struct fuzz_msg m;
+    while (fuzz_next_msg(data, size, &pos, &m)) {
+        const char *topic = fuzz_topics[m.sel % (sizeof fuzz_topics / sizeof fuzz_topics[0])];
+        ctl_link_deliver(&f.link, topic, m.payload, m.len);
+        free(m.payload);
     }
     fflush(stdout);
     free(f.t);

@@ -3,8 +3,8 @@
  * fuzz_ctl_status.c - fuzz target: the retained state documents and acks posedge-ctl status
  * reads from the broker (ctl/status.c), then its table and its --json output.
  *
- * The command's file is compiled into this one, so its own message handler (on_message: topic,
- * store, channel, then the document) and printers run; the clock is fixed (an age depends on
+ * The command's file is compiled into this one, so its own message handler (through the link:
+ * ctl_link_deliver parses the topic, then on_message takes the document) and printers run; the clock is fixed (an age depends on
  * now) and stdout goes to /dev/null.
  *
  * Input: messages, each a topic selector byte (fuzz_topics below), a 2-byte big-endian length
@@ -12,6 +12,8 @@
  * byte's low bit picks --json.
  */
 #include "posedge/clock.h"
+#include "posedge/log.h"
+#include "tests/fuzz/fuzz_msgs.h"
 
 static int64_t fuzz_now(void);
 /* A fixed clock for the printers (the ages they show are now minus a document's time). */
@@ -44,26 +46,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct status st;
-    memset(&st, 0, sizeof st);
-    st.store = "s001";
-    st.addr = "127.0.0.1:1883";
-    snprintf(st.probe, sizeof st.probe, "posedge/v1/s001/ctl-probe");
+    status_init(&st);
+    st.link.store = "s001";
+    st.link.addr = "127.0.0.1:1883";
+    snprintf(st.link.probe, sizeof st.link.probe, "posedge/v1/s001/ctl-probe");
     st.json = size > 0 && (data[size - 1] & 1);
-    size_t i = 0;
-    while (i + 3 <= size) {
-        const char *topic = fuzz_topics[data[i] % (sizeof fuzz_topics / sizeof fuzz_topics[0])];
-        size_t len = (size_t)data[i + 1] << 8 | data[i + 2];
-        i += 3;
-        if (len > size - i)
-            len = size - i;
-        /* The payload in a buffer of its own size, as libmosquitto hands it over. */
-        char *p = malloc(len ? len : 1);
-        if (!p)
-            break;
-        memcpy(p, data + i, len);
-        on_message(&st, topic, p, len, true);
-        free(p);
-        i += len;
+    size_t pos = 0;
+    struct fuzz_msg m;
+    while (fuzz_next_msg(data, size, &pos, &m)) {
+        const char *topic = fuzz_topics[m.sel % (sizeof fuzz_topics / sizeof fuzz_topics[0])];
+        ctl_link_deliver(&st.link, topic, m.payload, m.len);
+        free(m.payload);
     }
     if (st.json)
         print_json(&st);

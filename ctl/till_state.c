@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * till_state.c - what posedge-ctl's commands that look at a store's tills share (ctl.h): their
+ * per-till records (a growable array sorted by id; each record begins with the till's id), and
+ * what they read alike from a till's retained state document (docs/protocol.md, "Fleet
+ * state"): its state word, and its "upgrade" member, which status shows as the UPGRADE column
+ * and rollout follows.
+ *
+ * Everything here comes from the network: a member that is missing, of the wrong type or not
+ * of the expected form is read as unknown ("?", "", CTL_OUTCOME_UNKNOWN), never trusted, and
+ * every string kept is a copy within a fixed bound or checked before it is printed.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/ctl.h"
+#include "posedge/err.h"
+#include "posedge/json.h"
+
+void *ctl_till_get(void *arrayp, size_t *n, size_t *cap, size_t size, const char *id, bool add)
+{
+    char *v;
+    memcpy(&v, arrayp, sizeof v); /* the command's T *, as the char * it converts to */
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v + i * size, id) == 0) /* the id is each record's first member */
+            return v + i * size;
+    if (!add)
+        return NULL;
+    if (*n == *cap) {
+        size_t room = *cap ? *cap * 2 : 16;
+        if (room > SIZE_MAX / size || !(v = realloc(v, room * size)))
+            return NULL;
+        memcpy(arrayp, &v, sizeof v);
+        *cap = room;
+    }
+    char *rec = v + (*n)++ * size;
+    memset(rec, 0, size);
+    snprintf(rec, PE_ID_MAX, "%s", id);
+    return rec;
+}
+
+int ctl_by_id(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b); /* the id is each record's first member */
+}
+
+void ctl_state_word(const cJSON *doc, char *out, size_t n)
+{
+    const char *s = NULL;
+    size_t len;
+    snprintf(out, n, "?");
+    if (pe_json_get_str(doc, "state", &s) == PE_OK && (len = strlen(s)) > 0 && len < n &&
+        strspn(s, "abcdefghijklmnopqrstuvwxyz_") == len)
+        snprintf(out, n, "%s", s);
+}
+
+bool ctl_version_valid(const char *s)
+{
+    size_t len = strlen(s);
+    return len >= 1 && len < CTL_VERSION_MAX && s[0] >= '0' && s[0] <= '9' &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+~:-") == len;
+}
+
+static const struct {
+    const char *word;
+    bool final;
+} outcomes[] = {
+#define CTL__OUTCOME_ROW(name, w, f) [CTL_OUTCOME_##name] = {w, f},
+    CTL_UPGRADE_OUTCOMES(CTL__OUTCOME_ROW)
+#undef CTL__OUTCOME_ROW
+};
+
+const char *ctl_outcome_word(enum ctl_outcome o)
+{
+    return (size_t)o < sizeof outcomes / sizeof *outcomes ? outcomes[o].word : "?";
+}
+
+bool ctl_outcome_final(enum ctl_outcome o)
+{
+    return (size_t)o < sizeof outcomes / sizeof *outcomes && outcomes[o].final;
+}
+
+/* A string member that is a version into out (CTL_VERSION_MAX bytes), else "". */
+static void version_of(const cJSON *obj, const char *key, char *out)
+{
+    const char *s = NULL;
+    out[0] = '\0';
+    if (pe_json_get_str(obj, key, &s) == PE_OK && ctl_version_valid(s))
+        snprintf(out, CTL_VERSION_MAX, "%s", s);
+}
+
+bool ctl_upgrade_of(const cJSON *doc, struct ctl_upgrade *out)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(doc, "upgrade");
+    const char *s = NULL;
+    memset(out, 0, sizeof *out);
+    out->outcome = CTL_OUTCOME_UNKNOWN;
+    if (!cJSON_IsObject(u))
+        return false;
+    if (pe_json_get_str(u, "id", &s) == PE_OK && s[0] && strlen(s) < sizeof out->id)
+        snprintf(out->id, sizeof out->id, "%s", s);
+    version_of(u, "version", out->version);
+    version_of(u, "previous", out->previous);
+    if (pe_json_get_str(u, "outcome", &s) == PE_OK)
+        for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++)
+            if (strcmp(s, outcomes[i].word) == 0)
+                out->outcome = (enum ctl_outcome)i;
+    if (pe_json_get_str(u, "reason", &out->reason) != PE_OK)
+        out->reason = NULL;
+    return true;
+}
