@@ -10,8 +10,8 @@
  *   posedge-ctl report DB --month YYYY-MM | --year YYYY print a month or year closing
  *   posedge-ctl recover DAMAGED.db NEW.db               copy the intact prefix to a new journal
  *
- * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, acl, broker-config,
- * pki, catalog, export and audit.
+ * and, in files of their own (ctl.h): devkafka, reconcile, status, fleet, rollout, acl,
+ * broker-config, pki, catalog, export and audit.
  *
  * Every command opens the journal read-only: inspecting a till's fiscal record never changes
  * it; recover writes only the new file, and prune (ctl/archive.c) deletes only what it archived. Exit status: 0 success, 1 the check failed or the
@@ -53,6 +53,9 @@ static void usage(FILE *out)
           "       posedge-ctl fleet --mqtt HOST:PORT --store S [--terminal T]\n"
           "                         [--user U --password-file F] [--timeout SECONDS] [--json]\n"
           "                         [--tls-ca F [--tls-cert F --tls-key F]] CMD [KEY=VALUE...]\n"
+          "       posedge-ctl rollout --mqtt HOST:PORT --store S --version V [--canary N]\n"
+          "                           [--max-failures K] [--after-shift] [--timeout SECONDS]\n"
+          "                           [--json] [--user U --password-file F] [--tls-ca F ...]\n"
           "       posedge-ctl acl --store S [--bridge-user NAME] [--password | --tls | --enrol]\n"
           "       posedge-ctl broker-config --store S --dir D [--tls-dir T] [--conf FILE|-] ...\n"
           "       posedge-ctl replay-catalog --format online-retail|databricks FILE...\n"
@@ -90,6 +93,9 @@ static void usage(FILE *out)
           "fleet    send a fleet command (ping, status, x_report, z_report, set_config,\n"
           "         resend_from, reprint) to till T, or to every online till of the store, and\n"
           "         print the answers; exit 0 only when every till answered ok\n"
+          "rollout  upgrade the store's tills to package version V: N canaries first, then\n"
+          "         the rest unless more than K failed; each followed in its retained state\n"
+          "         until upgraded, rolled back or failed; exit 0 only when all end at V\n"
           "acl      print a mosquitto acl_file of the store (password logins, mutual TLS, or the\n"
           "         enrolment listener): only the bridge (and HQ) may command tills\n"
           "broker-config  write the store broker's mosquitto.conf (mutual TLS, enrolment,\n"
@@ -103,7 +109,7 @@ static void usage(FILE *out)
           "--user and --password-file (the file's first line is the password) log in to a\n"
           "broker that has the store's ACL, normally as the bridge user; --tls-ca, --tls-cert\n"
           "and --tls-key connect over mutual TLS instead, as S/hq. \"posedge-ctl CMD --help\"\n"
-          "explains status, fleet, acl and broker-config further.\n",
+          "explains status, fleet, rollout, acl and broker-config further.\n",
           out);
 }
 
@@ -541,6 +547,8 @@ int main(int argc, char **argv)
         return ctl_status(argc - 1, argv + 1);
     if (strcmp(cmd, "fleet") == 0)
         return ctl_fleet(argc - 1, argv + 1);
+    if (strcmp(cmd, "rollout") == 0)
+        return ctl_rollout(argc - 1, argv + 1);
     if (strcmp(cmd, "acl") == 0)
         return ctl_acl(argc - 1, argv + 1);
     if (strcmp(cmd, "broker-config") == 0)

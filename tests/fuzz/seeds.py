@@ -185,6 +185,44 @@ def ctl_fleet():
     write("ctl_fleet", "malformed", msg(0, '{"id":"req-t01","result":1}') + msg(1, "[") + b"\x00")
 
 
+def ctl_rollout():
+    # What posedge-ctl rollout reads (docs/protocol.md, "Rollout"): the tills' retained states
+    # before the probe (from the section's examples), then an answer to the upgrade command as
+    # the agent's fleet channel writes them, and the states that follow its outcome with the
+    # request id fuzz_ctl_rollout.c gives (req-<terminal>). Selectors of fuzz_ctl_rollout.c:
+    # 0 t01/state, 1 t02/state, 2 t01/cmd/res, 3 t02/cmd/res, 4 the probe; the last byte's low
+    # bit: --json.
+    docs = [d for d in protocol_docs('"state"') if isinstance(d.get("upgrade"), dict)]
+    ok = [d for d in docs if d["upgrade"]["outcome"] == "ok"][0]
+    back = [d for d in docs if d["upgrade"]["outcome"] == "rolled_back"][0]
+
+    def state(d, term, version, upgrade=None, **up):
+        u = dict(upgrade, id="req-" + term, **up) if upgrade else None
+        return json.dumps(dict(d, terminal=term, version=version, upgrade=u), separators=(",", ":"))
+
+    def ans(term, ok=True, **kw):
+        a = {"id": "req-" + term, "terminal": term, "cmd": "upgrade", "ok": ok,
+             "ts": "2026-11-21T14:20:00.000Z"}
+        a.update(kw)
+        return json.dumps(a, separators=(",", ":"))
+    accepted = {"version": "0.9.1", "from": "0.9.0", "current": False}
+    before = msg(0, state(ok, "t01", "0.9.0")) + msg(1, state(back, "t02", "0.9.0")) + msg(4, "probe")
+    write("ctl_rollout", "ok", before + msg(2, ans("t01", result=accepted))
+          + msg(0, state(ok, "t01", "0.9.0", ok["upgrade"], outcome="waiting"))
+          + msg(0, state(ok, "t01", "0.9.0", ok["upgrade"], outcome="installing"))
+          + msg(0, '{"state":"offline"}') + msg(0, state(ok, "t01", "0.9.1", ok["upgrade"]))
+          + msg(3, ans("t02", result=dict(accepted, current=True))) + b"\x00")
+    write("ctl_rollout", "rolled_back-json", before + msg(2, ans("t01", result=accepted))
+          + msg(0, state(back, "t01", "0.9.0", back["upgrade"]))
+          + msg(3, ans("t02", False, error="busy", reason="an upgrade is being installed"))
+          + b"\x01")
+    write("ctl_rollout", "failed", before + msg(0, state(ok, "t01", "0.9.0", ok["upgrade"],
+          outcome="failed", reason="apt-get: E: Unable to locate package posedge-agent"))
+          + msg(1, state(ok, "t02", "0.9.2", ok["upgrade"])) + b"\x00")
+    write("ctl_rollout", "cleared", msg(0, "") + msg(1, state(ok, "t02", "0.9.0")) + msg(1, "")
+          + msg(0, '{"state":"offline"}') + msg(4, "probe") + b"\x00")
+
+
 def agent_cmd():
     # Commands as posedge-ctl fleet sends them (ctl/fleet.c build(): id, cmd, args, ts; the
     # example of docs/protocol.md), one per command with its arguments.
@@ -239,7 +277,8 @@ def agent_catalog():
 
 
 targets = {"intake": intake, "catalog": catalog, "schema_registry": schema_registry,
-           "ctl_status": ctl_status, "ctl_fleet": ctl_fleet, "agent_cmd": agent_cmd,
+           "ctl_status": ctl_status, "ctl_fleet": ctl_fleet, "ctl_rollout": ctl_rollout,
+           "agent_cmd": agent_cmd,
            "agent_catalog": agent_catalog}
 
 if __name__ == "__main__":
