@@ -207,8 +207,16 @@ install -D -m 0644 "$work/posedge-agent.service" \
     "$deb/$p/lib/systemd/system/posedge-agent.service"
 install -D -m 0644 "$top/docs/hardware/99-posedge.rules" \
     "$deb/$p/usr/share/doc/$p/examples/99-posedge.rules"
-scripts $p posedge-agent.service /var/lib/posedge/agent "dialout input lp" \
-    /etc/posedge/agent.json
+# The root-owned upgrade unit (docs/rollout.md): its script, the path unit that starts it on
+# the agent's request, and its manual page.
+install -D -m 0755 "$top/pkg/posedge-upgrade" "$deb/$p/usr/sbin/posedge-upgrade"
+for u in posedge-upgrade.path posedge-upgrade.service; do
+    install -D -m 0644 "$top/pkg/$u" "$deb/$p/lib/systemd/system/$u"
+done
+install -d "$deb/$p/usr/share/man/man8"
+gzip -9n <"$top/pkg/man/posedge-upgrade.8" >"$deb/$p/usr/share/man/man8/posedge-upgrade.8.gz"
+scripts $p "posedge-agent.service posedge-upgrade.path" /var/lib/posedge/agent \
+    "dialout input lp" /etc/posedge/agent.json
 conffiles $p
 
 p=posedge-bridge
