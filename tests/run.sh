@@ -118,7 +118,7 @@ alone() {
 # upgrade): two of them side by side would build into, and read from, one directory at once.
 group() {
     case $1 in
-    system/test_packages | system/test_repo | system/test_rollout*) echo deb ;;
+    system/test_packages | system/test_repo) echo deb ;;
     esac
 }
 unit_prog() { run_prog "unit/$(basename "$1")" 600 "$1"; }

@@ -33,6 +33,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 
 import lib
 from lib import check, main, test, tmpdir, wait_until
@@ -54,7 +55,8 @@ HAND = {"posedge-agent": {"adduser": ""},
                            "posedge-tools": "(= %s)" % VERSION},
         "posedge-tools": {}}
 # The systemd units of each package.
-UNITS = {"posedge-agent": ["posedge-agent.service"],
+UNITS = {"posedge-agent": ["posedge-agent.service", "posedge-upgrade.path",
+                           "posedge-upgrade.service"],
          "posedge-bridge": ["posedge-bridge.service", "posedge-crl.service", "posedge-crl.timer"],
          "posedge-tools": []}
 # The bridge package's TLS files (pkg/bridge-pki.postinst): path -> (owner, group, mode).
@@ -237,6 +239,8 @@ def check_packages(board, arch, multiarch, admindir):
                     "/usr/share/doc/%s/changelog.gz" % p,
                     "/usr/share/man/man1/%s.1.gz" % b}
             want |= {"/lib/systemd/system/" + u for u in UNITS[p]}
+            if p == "posedge-agent":
+                want |= {"/usr/sbin/posedge-upgrade", "/usr/share/man/man8/posedge-upgrade.8.gz"}
             if p == "posedge-bridge":
                 want.add("/etc/mosquitto/conf.d/posedge.conf")
             check(want <= files, "%s lacks %s" % (p, sorted(want - files)))
@@ -519,6 +523,9 @@ class Chroot:
 
 class Cycle:
     chroot = None
+    gnupg = None  # the test's archive key home (scripts/repo.sh), outside the repository
+    repo = None  # the signed repository, inside the chroot (/srv/posedge-repo)
+    gnupg_homes = []  # every key home the test made
     failed = None  # the first failed step
     rebuilt = False
     journal = None  # (seq, id) of the journal's events
@@ -531,6 +538,9 @@ def close_cycle():
     if Cycle.chroot:
         Cycle.chroot.close()
         Cycle.chroot = None
+    for home in Cycle.gnupg_homes:  # the test's archive keys: their gpg-agents end with them
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True)
+    Cycle.gnupg_homes = []
     if Cycle.rebuilt:  # build/sim back to the changelog's version
         Cycle.rebuilt = False
         subprocess.run(["make", "-C", SRC, "-j2", "--no-print-directory", "BOARD=sim", "all"],
@@ -558,6 +568,38 @@ def step(fn):
             raise
     wrapper.__name__ = fn.__name__
     return test(wrapper)
+
+
+REPO = "/srv/posedge-repo"
+KEYRING = "/usr/share/keyrings/posedge-archive-keyring.gpg"
+SOURCES = "/etc/apt/sources.list.d/posedge.sources"
+
+
+def publish(repo, gnupg, debs):
+    """scripts/repo.sh publish: the debs into the signed repository at repo (a host path)."""
+    if gnupg not in Cycle.gnupg_homes:
+        Cycle.gnupg_homes.append(gnupg)
+    env = dict(make_env(), POSEDGE_REPO_GNUPGHOME=gnupg)
+    return sh([os.path.join(SRC, "scripts", "repo.sh"), "publish", repo] + sorted(debs),
+              env=env, timeout=600)
+
+
+def point_apt(uri, keyring=KEYRING):
+    """The chroot's only apt source: the posedge repository at uri, signed-by keyring."""
+    with open(Cycle.chroot.path(SOURCES), "w") as f:
+        f.write("Types: deb\nURIs: %s\nSuites: stable\nComponents: main\nSigned-By: %s\n" %
+                (uri, keyring))
+
+
+def apt_get(*args, check_rc=0):
+    return Cycle.chroot.run("apt-get", "-q", "-o", "Dpkg::Use-Pty=0", *args, check_rc=check_rc,
+                            timeout=600)
+
+
+def candidate(pkg):
+    out = Cycle.chroot.run("apt-cache", "policy", pkg).stdout
+    m = re.search(r"Candidate: (\S+)", out)
+    return m.group(1) if m else "(none)"
 
 
 def status(pkg):
@@ -642,19 +684,52 @@ def chroot_install():
     # /run/systemd/system makes the scripts believe systemd runs, so that they do ask.
     with open(c.path("/usr/sbin/policy-rc.d"), "w") as f:
         f.write("#!/bin/sh\nexit 101\n")
+    # The upgrade steps' supervisor stands in for systemd's restart of the agent.
     with open(c.path("/usr/local/sbin/deb-systemd-invoke"), "w") as f:
         f.write('#!/bin/sh\necho "$*" >>/var/log/pe-invoke.log\n'
+                'if [ "$*" = "restart posedge-agent.service" ] && [ -f /run/pe-agent.pid ]; then\n'
+                '    kill -TERM "$(cat /run/pe-agent.pid)" 2>/dev/null || true\nfi\n'
                 'exec /usr/bin/deb-systemd-invoke "$@"\n')
+    # apt runs dpkg with its own PATH (DPkg::Path): the stub goes in front there too.
+    with open(c.path("/etc/apt/apt.conf.d/99pe-test"), "w") as f:
+        f.write('DPkg::Path "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin";\n')
     os.chmod(c.path("/usr/sbin/policy-rc.d"), 0o755)
     os.chmod(c.path("/usr/local/sbin/deb-systemd-invoke"), 0o755)
     os.makedirs(c.path("/run/systemd/system"), exist_ok=True)
     check(c.run("getent", "passwd", "posedge", check_rc=None).returncode == 2, "posedge exists")
-    os.makedirs(c.path("/tmp/v1"))
-    for deb in debs.values():
-        shutil.copy(deb, c.path("/tmp/v1/"))
-    c.run("sh", "-c", "dpkg -i /tmp/v1/*.deb </dev/null")
+    # The signed repository (scripts/repo.sh, the test's own key outside it) as a till sees it
+    # over a file: URL, and apt's only source: debootstrap's mirror entry goes.
+    Cycle.gnupg = tmpdir("pe-archive-key")
+    Cycle.repo = c.path(REPO)
+    publish(Cycle.repo, Cycle.gnupg, debs.values())
+    os.unlink(c.path("/etc/apt/sources.list"))
+    # Refused: the same packages unsigned, or signed by another key.
+    shutil.copytree(Cycle.repo, c.path("/srv/unsigned"))
+    for f in ("InRelease", "Release.gpg"):
+        os.unlink(c.path("/srv/unsigned/dists/stable/" + f))
+    other = tmpdir("pe-other-key")
+    publish(c.path("/srv/otherkey"), other, debs.values())
+    shutil.copy(os.path.join(Cycle.repo, "posedge-archive-keyring.gpg"), c.path(KEYRING))
+    for where, says in (("/srv/unsigned", "is not signed"), ("/srv/otherkey", "NO_PUBKEY")):
+        point_apt("file:" + where)
+        u = apt_get("update", check_rc=None)
+        check(u.returncode != 0 and says in u.stdout + u.stderr,
+              "apt-get update of %s exited %d: %s" % (where, u.returncode, u.stdout + u.stderr))
+        check(candidate("posedge-agent") == "(none)", "apt offers posedge-agent %s from %s" % (
+            candidate("posedge-agent"), where))
+    # The real one: the keyring by hand (a till's first contact), then from its package.
+    point_apt("file:" + REPO)
+    u = apt_get("update")
+    check("NO_PUBKEY" not in u.stdout + u.stderr and "not signed" not in u.stdout + u.stderr,
+          "apt-get update: %s" % (u.stdout + u.stderr))
+    check(candidate("posedge-agent") == VERSION, "candidate %s" % candidate("posedge-agent"))
+    apt_get("install", "-y", "--no-install-recommends", "posedge-archive-keyring", *PKGS)
     for p in PKGS:
-        check(status(p) == "ii " + VERSION, "%s: %s after dpkg -i" % (p, status(p)))
+        check(status(p) == "ii " + VERSION, "%s: %s after apt-get install" % (p, status(p)))
+    check(status("posedge-archive-keyring").startswith("ii "), "keyring: %s" %
+          status("posedge-archive-keyring"))
+    owner = c.run("dpkg", "-S", KEYRING, check_rc=None).stdout
+    check(owner.startswith("posedge-archive-keyring:"), "%s belongs to %s" % (KEYRING, owner))
     pw = c.run("getent", "passwd", "posedge").stdout.strip().split(":")
     check(int(pw[2]) < 1000 and pw[6] == "/usr/sbin/nologin", "posedge user: %s" % pw)
     groups = c.run("id", "-nG", "posedge").stdout.split()
@@ -670,9 +745,12 @@ def chroot_install():
               "%s.service not enabled" % u)
     check(os.path.islink(c.path("/etc/systemd/system/timers.target.wants/posedge-crl.timer")),
           "posedge-crl.timer not enabled")
+    check(os.path.islink(c.path("/etc/systemd/system/paths.target.wants/posedge-upgrade.path")),
+          "posedge-upgrade.path not enabled")
     calls = invoked()
     for want in ("start posedge-agent.service", "start posedge-bridge.service",
-                 "start posedge-crl.timer", "restart mosquitto.service"):
+                 "start posedge-crl.timer", "restart mosquitto.service",
+                 "start posedge-upgrade.path"):
         check(want in calls, "a fresh install asks for %r: asked for %s" % (want, calls))
     # The store's PKI: the CA for bridge.json's store, the broker's, the bridge's and HQ's
     # certificates, each key for its user only.
@@ -739,7 +817,7 @@ class ChrootBroker:
                          ("listener 8884\n", "listener %d 127.0.0.1\n" % self.enrol_port)):
             check(conf.count(old) == 1, "posedge.conf has no %r" % old)
             conf = conf.replace(old, new)
-        os.makedirs(c.path("/tmp/pe-mq/conf.d"))
+        os.makedirs(c.path("/tmp/pe-mq/conf.d"), exist_ok=True)  # again for each step
         with open(c.path("/tmp/pe-mq/conf.d/posedge.conf"), "w") as f:
             f.write(conf)
         with open(c.path("/tmp/pe-mq/mosquitto.conf"), "w") as f:
@@ -894,8 +972,145 @@ def chroot_till_day():
     check(owner_mode("/var/lib/posedge/agent/journal.db")[0] == "posedge", "journal's owner")
 
 
+SUPERVISE = """#!/bin/sh
+# The till's supervisor in the chroot, systemd's stand-in (tests/system/test_packages.py): runs
+# the agent as posedge, starts it again a second after it exits (Restart=), and the
+# deb-systemd-invoke stub ends it when a package asks for a restart.
+while [ ! -e /run/pe-stop ]; do
+    setpriv --reuid=posedge --regid=posedge --init-groups --reset-env "$@" >>/tmp/pe-agent.log 2>&1 &
+    echo $! >/run/pe-agent.pid
+    wait $!
+    echo "exit $?" >>/tmp/pe-agent-exits
+    sleep 1
+done
+"""
+REQUEST = "/var/lib/posedge/agent/upgrade/request"
+RESULT = "/var/lib/posedge/agent/upgrade/result"
+
+
+class Store:
+    """The installed store at work in the chroot: the broker and the bridge as installed, till
+    t07 (enrolled in chroot_till_day) selling under SUPERVISE, the upgrade unit run as root
+    whenever the agent's request appears (posedge-upgrade.path's stand-in: the unit's own
+    ExecStart), and extra tills that enrol with a technician's token and sell unsupervised."""
+
+    def __init__(self, c, extra=()):
+        self.c, self.procs, self.logs, self.unit_out = c, [], [], []
+        self.stop_unit = threading.Event()
+        self.mq = ChrootBroker(c)
+        try:
+            self._start(extra)
+        except BaseException:
+            self.stop()
+            raise
+
+    def agent_args(self, terminal=None):
+        a = ["/usr/bin/posedge-agent", "-c", "/etc/posedge/agent.json",
+             "--set", "sim.start=2026-03-03T09:00:00.000Z", "--set", "sim.speed=60",
+             "--set", "sim.tx_per_day=600", "--set", "mqtt.port=%d" % self.mq.port,
+             "--set", "enrol.port=%d" % self.mq.enrol_port, "--set", "http.listen=",
+             "--set", "upgrade.watch_s=3", "--set", "fleet.state_interval_s=1"]
+        if terminal:
+            d = "/var/lib/posedge/" + terminal
+            a += ["--terminal", terminal, "--data-dir", d,
+                  "--set", "mqtt.tls.cert_file=%s/till.crt" % d,
+                  "--set", "mqtt.tls.key_file=%s/till.key" % d,
+                  "--set", "enrol.token_file=%s/enrol.token" % d]
+        return a
+
+    def _start(self, extra):
+        c = self.c
+        blog = open(c.path("/tmp/pe-bridge.log"), "a")
+        self.logs.append(blog)
+        self.procs.append(c.popen("/usr/bin/posedge-bridge", "-c", "/etc/posedge/bridge.json",
+                                  "--mqtt", "127.0.0.1:%d" % self.mq.port, "--kafka",
+                                  "127.0.0.1:%d" % lib.free_port(), user="posedge", log=blog))
+        for f in ("/run/pe-stop", "/run/pe-agent.pid"):
+            if os.path.exists(c.path(f)):
+                os.unlink(c.path(f))
+        with open(c.path("/usr/local/sbin/pe-supervise"), "w") as f:
+            f.write(SUPERVISE)
+        os.chmod(c.path("/usr/local/sbin/pe-supervise"), 0o755)
+        slog = open(c.path("/tmp/pe-supervise.log"), "a")
+        self.logs.append(slog)
+        self.supervisor = c.popen("/usr/local/sbin/pe-supervise", *self.agent_args(), user=None,
+                                  log=slog)
+        for t in extra:
+            d = "/var/lib/posedge/" + t
+            c.run("install", "-d", "-m", "0750", "-o", "posedge", "-g", "posedge", d)
+            c.run("/usr/bin/posedge-ctl", "pki", "token", "--dir", CA, "--store", "s001",
+                  "--terminal", t, "--out", "/root/%s.token" % t)
+            c.run("install", "-m", "0600", "-o", "posedge", "-g", "posedge",
+                  "/root/%s.token" % t, d + "/enrol.token")
+            log = open(c.path("/tmp/pe-agent-%s.log" % t), "a")
+            self.logs.append(log)
+            self.procs.append(c.popen(*self.agent_args(t), user="posedge", log=log))
+        self.unit = threading.Thread(target=self._path_unit, daemon=True)
+        self.unit.start()
+        wait_until(lambda: all((self.state(t) or {}).get("state") == "online"
+                               for t in ("t07",) + tuple(extra)), 60, "the tills online")
+
+    def _path_unit(self):
+        """posedge-upgrade.path: the service's ExecStart whenever the request exists."""
+        u = unit_settings(self.c.path("/lib/systemd/system/posedge-upgrade.service"))
+        cmd = shlex.split(u["ExecStart"][0])
+        while not self.stop_unit.is_set():
+            if os.path.exists(self.c.path(REQUEST)):
+                p = self.c.run(*cmd, check_rc=None, timeout=900)
+                self.unit_out.append((p.returncode, p.stdout + p.stderr))
+            self.stop_unit.wait(0.2)
+
+    def ctl(self, *args, check_rc=None, timeout=60):
+        return sh([os.path.join(REL, "posedge-ctl")] + list(args) + [
+            "--mqtt", "127.0.0.1:%d" % self.mq.port, "--store", "s001",
+            "--tls-ca", self.c.path(MQ + "/ca.crt"), "--tls-cert", self.c.path(MQ + "/hq.crt"),
+            "--tls-key", self.c.path(MQ + "/hq.key")], check_rc=check_rc, timeout=timeout)
+
+    def state(self, terminal):
+        p = self.ctl("status", "--json", check_rc=None)
+        if p.returncode != 0:
+            return None
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError:
+            return None
+        return (doc.get("terminals") or {}).get(terminal, {}).get("state")
+
+    def agent_log(self):
+        return read(self.c.path("/tmp/pe-agent.log"))
+
+    def stop(self):
+        self.stop_unit.set()
+        if getattr(self, "unit", None):
+            self.unit.join(timeout=900)
+        open(self.c.path("/run/pe-stop"), "w").close()
+        if os.path.exists(self.c.path("/run/pe-agent.pid")):
+            self.c.run("sh", "-c", 'kill -TERM "$(cat /run/pe-agent.pid)"', check_rc=None)
+        for p in self.procs + ([self.supervisor] if getattr(self, "supervisor", None) else []):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.mq.stop()
+        for f in self.logs:
+            f.close()
+
+
+def journal_grows(store, past, what):
+    """The till sells: its journal gets new sales beyond seq past (and the bridge spools them)."""
+    wait_until(lambda: any(s > past for s, _ in journal_events()), 60, what)
+
+
 @step
 def chroot_upgrade():
+    """apt upgrades the till to v2 from the signed repository, through the whole path: HQ's
+    rollout (posedge-ctl rollout, the till as the canary), the agent's request at an idle
+    moment, the upgrade unit's apt-get, self-test and first seconds; the journal and the spool
+    keep every record, the edited configuration and the keys stay, and the till sells before
+    and after."""
     c = Cycle.chroot
     conf = c.path("/etc/posedge/agent.json")
     text = open(conf).read()
@@ -904,16 +1119,44 @@ def chroot_upgrade():
         f.write(text.replace('"title": "posedge demo store"', '"title": "edited by the test"'))
     check(sh(["dpkg", "--compare-versions", UPGRADE, "gt", VERSION], check_rc=None).returncode
           == 0, "%s is not newer than %s" % (UPGRADE, VERSION))
-    out = c.path("/tmp/v2")
     Cycle.rebuilt = True
-    debs = build("sim", UPGRADE, out)
+    debs = build("sim", UPGRADE, tmpdir("pe-v2"))
     for p, deb in debs.items():
         check(field(deb, "Version") == UPGRADE, "%s: Version %s" % (deb, field(deb, "Version")))
+    publish(Cycle.repo, Cycle.gnupg, debs.values())
+    apt_get("update")
+    check(candidate("posedge-agent") == UPGRADE, "candidate %s" % candidate("posedge-agent"))
     invoked()
-    c.run("sh", "-c", "dpkg -i /tmp/v2/*.deb </dev/null")
-    for p in PKGS:
-        check(status(p) == "ii " + UPGRADE, "%s: %s after the upgrade" % (p, status(p)))
-    new = tmpdir("pe-v2")
+    store = Store(c)
+    try:
+        before = journal_events()
+        journal_grows(store, before[-1][0], "sales before the upgrade")
+        r = store.ctl("rollout", "--version", UPGRADE, "--canary", "1", "--timeout", "300",
+                      timeout=400)
+        check(r.returncode == 0 and "rollout t07: ok %s -> %s" % (VERSION, UPGRADE) in r.stdout,
+              "rollout exited %d: %s\nunit: %s" % (r.returncode, r.stdout + r.stderr,
+                                                  store.unit_out))
+        for p in PKGS:
+            check(status(p) == "ii " + UPGRADE, "%s: %s after the upgrade" % (p, status(p)))
+        res = read(c.path(RESULT))
+        check("outcome=ok\n" in res and "previous=%s\n" % VERSION in res, "result: %s" % res)
+        st = store.state("t07")
+        check(st["version"] == UPGRADE and st["upgrade"]["outcome"] == "ok" and
+              st["upgrade"]["previous"] == VERSION, "state: %s" % st)
+        upgraded = journal_events()
+        journal_grows(store, upgraded[-1][0], "sales after the upgrade")
+        log = store.agent_log()
+        check('till.hold on=1 reason="installing an update"' in log and "till.hold on=0" in log,
+              "the till was not held while installing: %s" % log[-1500:])
+    finally:
+        store.stop()
+    after = journal_events()
+    check(after[:len(before)] == before, "the journal changed in the upgrade")
+    v = c.run("/usr/bin/posedge-ctl", "verify", "/var/lib/posedge/agent/journal.db", user="posedge")
+    check(v.stdout.startswith("OK"), "posedge-ctl verify: %s" % v.stdout)
+    spool = spool_records()[0]
+    check(spool[:len(Cycle.spool)] == Cycle.spool, "the spool lost records in the upgrade")
+    new = tmpdir("pe-v2x")
     extract(debs["posedge-agent"], new)
     same = sh(["cmp", new + "/usr/bin/posedge-agent", c.path("/usr/bin/posedge-agent")],
               check_rc=None).returncode == 0
@@ -922,24 +1165,106 @@ def chroot_upgrade():
     check("edited by the test" in open(conf).read(), "the edit of agent.json is gone")
     for leftover in (".dpkg-dist", ".dpkg-new", ".dpkg-old"):
         check(not os.path.exists(conf + leftover), "agent.json%s after the upgrade" % leftover)
-    check(journal_events() == Cycle.journal, "the journal changed in the upgrade")
-    check(spool_records() == (Cycle.spool, Cycle.spool_sha), "the spool changed in the upgrade")
     check(key_hashes() == Cycle.keys, "a key changed in the upgrade")
     for path, want in PKI_FILES.items():
         check(owner_mode(path) == want, "%s after the upgrade: %s" % (path, owner_mode(path)))
     check(c.run("getent", "passwd", "posedge", check_rc=None).returncode == 0, "posedge is gone")
     calls = invoked()
     for want in ("restart posedge-agent.service", "restart posedge-bridge.service",
-                 "restart posedge-crl.timer", "try-reload-or-restart mosquitto.service"):
+                 "restart posedge-crl.timer", "try-reload-or-restart mosquitto.service",
+                 "restart posedge-upgrade.path"):
         check(want in calls, "the upgrade asks for %r: asked for %s" % (want, calls))
     check(not any(l.startswith("stop ") for l in calls), "the upgrade stopped: %s" % calls)
     check("restart mosquitto.service" not in calls, "the upgrade restarts the broker: %s" % calls)
     # The enrolled till's self-test checks its identity now (mqtt.host is set).
-    for daemon, conf in (("posedge-agent", "agent.json"), ("posedge-bridge", "bridge.json")):
-        p = c.run("/usr/bin/" + daemon, "-c", "/etc/posedge/" + conf, "--self-test",
+    for daemon, conf_ in (("posedge-agent", "agent.json"), ("posedge-bridge", "bridge.json")):
+        p = c.run("/usr/bin/" + daemon, "-c", "/etc/posedge/" + conf_, "--self-test",
                   user="posedge", check_rc=None, timeout=120)
         check(p.returncode == 0 and "s001/" in p.stdout, "%s --self-test after the upgrade "
               "exited %d: %s" % (daemon, p.returncode, (p.stdout + p.stderr).strip()[-600:]))
+    Cycle.journal = after
+    Cycle.spool, Cycle.spool_sha = spool_records()
+
+
+BROKEN = UPGRADE + "+broken"
+BROKEN_AGENT = """#!/bin/sh
+# posedge-agent %s: deliberately broken (tests/system/test_packages.py), its self-test fails.
+echo "FAIL build: deliberately broken for the rollback test"
+exit 1
+"""
+
+
+def broken_debs(debs, out):
+    """v3: v2's packages as BROKEN, with an agent that fails its self-test (and every start)."""
+    for p, deb in debs.items():
+        d = tmpdir("pe-v3-" + p)
+        sh(["dpkg-deb", "-R", deb, d])
+        ctl = os.path.join(d, "DEBIAN", "control")
+        text = read(ctl).replace("Version: " + UPGRADE, "Version: " + BROKEN)
+        text = text.replace("(= %s)" % UPGRADE, "(= %s)" % BROKEN)
+        with open(ctl, "w") as f:
+            f.write(text)
+        if p == "posedge-agent":
+            with open(os.path.join(d, "usr", "bin", "posedge-agent"), "w") as f:
+                f.write(BROKEN_AGENT % BROKEN)
+            sh(["sh", "-c", "cd %s && find . -type f ! -path './DEBIAN/*' -printf '%%P\\0' | "
+                "sort -z | xargs -0r md5sum >DEBIAN/md5sums" % shlex.quote(d)])
+        sh(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", d,
+            os.path.join(out, "%s_%s_%s.deb" % (p, BROKEN, HOST_ARCH))])
+        shutil.rmtree(d, ignore_errors=True)
+    return [os.path.join(out, n) for n in sorted(os.listdir(out))]
+
+
+@step
+def chroot_rollout_rolls_back():
+    """A broken v3 (its self-test fails) rolled out over three tills, t07 the canary: the
+    upgrade unit installs it, the self-test fails, v2 is installed again by itself and runs, the
+    state says why, and the rollout stops without asking t08 and t09. The till keeps its journal
+    and sells again."""
+    c = Cycle.chroot
+    v2 = _built.get(("sim", UPGRADE))  # chroot_upgrade's build
+    check(isinstance(v2, dict), "no v2 build: %s" % v2)
+    out = tmpdir("pe-v3")
+    publish(Cycle.repo, Cycle.gnupg, broken_debs(v2, out))
+    apt_get("update")
+    check(candidate("posedge-agent") == BROKEN, "candidate %s" % candidate("posedge-agent"))
+    store = Store(c, extra=("t08", "t09"))
+    try:
+        before = journal_events()
+        r = store.ctl("rollout", "--version", BROKEN, "--canary", "1", "--max-failures", "0",
+                      "--timeout", "300", timeout=400)
+        text = r.stdout + r.stderr
+        check(r.returncode == 1 and "rollout t07: rolled_back" in text and
+              "self-test failed" in text and "rollout stopped" in text,
+              "rollout exited %d: %s\nunit: %s" % (r.returncode, text, store.unit_out))
+        check("t08" in text.split("rollout stopped", 1)[1] and
+              "t09" in text.split("rollout stopped", 1)[1], "not asked: %s" % text)
+        for p in PKGS:
+            check(status(p) == "ii " + UPGRADE, "%s: %s after the rollback" % (p, status(p)))
+        res = read(c.path(RESULT))
+        check("outcome=rolled_back\n" in res and "version=%s\n" % BROKEN in res and
+              "reason=self-test failed: FAIL build: deliberately broken" in res, "result: %s" % res)
+        st = store.state("t07")
+        check(st["version"] == UPGRADE and st["upgrade"]["outcome"] == "rolled_back" and
+              "self-test failed" in st["upgrade"]["reason"], "state: %s" % st)
+        for t in ("t08", "t09"):
+            check((store.state(t) or {}).get("upgrade") is None, "%s was asked: %s" % (
+                t, store.state(t)))
+            check("upgrade." not in read(c.path("/tmp/pe-agent-%s.log" % t)),
+                  "%s heard of the upgrade" % t)
+        s_ = store.ctl("status", check_rc=0).stdout
+        check(re.search(r"t07 .*rolled_back:%s" % re.escape(BROKEN), s_), "status: %s" % s_)
+        journal_grows(store, journal_events()[-1][0], "sales after the rollback")
+    finally:
+        store.stop()
+        c.run("rm", "-rf", "/var/lib/posedge/t08", "/var/lib/posedge/t09")
+    after = journal_events()
+    check(after[:len(before)] == before, "the journal changed in the rollback")
+    v = c.run("/usr/bin/posedge-ctl", "verify", "/var/lib/posedge/agent/journal.db", user="posedge")
+    check(v.stdout.startswith("OK"), "posedge-ctl verify: %s" % v.stdout)
+    check(key_hashes() == Cycle.keys, "a key changed in the rollback")
+    Cycle.journal = journal_events()
+    Cycle.spool, Cycle.spool_sha = spool_records()
 
 
 @step
