@@ -52,7 +52,11 @@ VFLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-poi
           -fno-sanitize-recover=all -DPE_FAULT_INJECTION
 else
 BUILD := build/$(BOARD)
-VFLAGS := -O2 -g $(HARDEN)
+# Release: every function and object in a section of its own, and the linker drops those no
+# program reaches (GC_LD): a till's agent does not carry the store CA's half of common/pki.c
+# nor the spool's. On arm64 the stripped agent went from 514 to 450 KB (docs: issue 19's note).
+VFLAGS := -O2 -g $(HARDEN) -ffunction-sections -fdata-sections
+GC_LD := -Wl,--gc-sections
 endif
 
 # The version has one home: the top entry of pkg/changelog (VERSION=... overrides it, e.g. for
@@ -91,7 +95,7 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
           -Wmissing-prototypes -Wswitch-enum -Wno-missing-field-initializers $(VFLAGS) $(BOARD_CFLAGS) \
           $(SYSROOT_FLAGS)
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
-           $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD))
+           $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD)) $(GC_LD)
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
 LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
 # The daemons' /metrics and /health (common/http.c, http.listen): GNU libmicrohttpd, linked only
