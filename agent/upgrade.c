@@ -37,8 +37,8 @@ enum phase { IDLE, WAITING, INSTALLING };
 /* pending and request: one accepted upgrade. */
 struct ticket {
     char id[ID_MAX + 1];
-    char version[UPGRADE_VERSION_MAX + 1];
-    char from[UPGRADE_VERSION_MAX + 1];
+    char version[PE_VERSION_MAX];
+    char from[PE_VERSION_MAX];
     char ts[PE_TIME_STRLEN];
     bool after_shift;
     int64_t watch_s;
@@ -48,8 +48,8 @@ struct ticket {
 struct result {
     bool have;
     char id[ID_MAX + 1];
-    char version[UPGRADE_VERSION_MAX + 1];
-    char previous[UPGRADE_VERSION_MAX + 1];
+    char version[PE_VERSION_MAX];
+    char previous[PE_VERSION_MAX];
     char outcome[16];
     char reason[REASON_MAX];
     char ts[PE_TIME_STRLEN];
@@ -65,18 +65,6 @@ struct upgrade {
     int64_t held_since;   /* pe_mono_ms the till was held, 0 when it is not */
     bool hold_expired;    /* released at hold_max_s while request stays */
 };
-
-bool upgrade_version_valid(const char *v)
-{
-    size_t n = strlen(v);
-    if (n < 1 || n > UPGRADE_VERSION_MAX || v[0] < '0' || v[0] > '9')
-        return false;
-    for (; *v; v++)
-        if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
-              strchr(".+~:-", *v)))
-            return false;
-    return true;
-}
 
 /* The value of "key=" in text (a line of its own), cut to n - 1 bytes; "" when absent. */
 static void kv_get(const char *text, const char *key, char *out, size_t n)
@@ -122,7 +110,7 @@ static bool ticket_read(const char *path, struct ticket *t)
     kv_get(text, "watch_s", v, sizeof v);
     t->watch_s = atoll(v);
     free(text);
-    if (!t->id[0] || !upgrade_version_valid(t->version)) {
+    if (!t->id[0] || !pe_version_valid(t->version)) {
         pe_warn("upgrade.bad_file", "path=%s: no id or no valid version (ignored)", path);
         return false;
     }
@@ -143,7 +131,8 @@ static void result_read(struct upgrade *u)
     kv_get(text, "reason", r->reason, sizeof r->reason);
     kv_get(text, "ts", r->ts, sizeof r->ts);
     free(text);
-    r->have = r->id[0] && r->outcome[0];
+    /* The unit writes a final outcome; anything else is not shown as one. */
+    r->have = r->id[0] && pe_upgrade_outcome_final(pe_upgrade_outcome_parse(r->outcome));
 }
 
 static int ticket_write(const struct upgrade *u, const struct ticket *t, char *err, size_t len)
@@ -293,10 +282,10 @@ int upgrade_ask(struct upgrade *u, const char *id, const char *version, bool aft
                 bool *current, char *why, size_t len)
 {
     *current = false;
-    if (!upgrade_version_valid(version)) {
+    if (!pe_version_valid(version)) {
         snprintf(why, len,
                  "version: expected a Debian version (a digit, then A-Z a-z 0-9 . + ~ : -; at "
-                 "most %d characters)", UPGRADE_VERSION_MAX);
+                 "most %d characters)", PE_VERSION_MAX - 1);
         return PE_EINVAL;
     }
     if (u->phase == INSTALLING) {
@@ -346,11 +335,14 @@ bool upgrade_state(const struct upgrade *u, cJSON *obj)
     if (u->phase != IDLE) {
         const char *reason = NULL;
         if (u->phase == WAITING)
-            reason = u->t.after_shift && till_shift_open(u->d.till) ? "waiting for the shift to close"
-                                                                    : "waiting for an idle till";
+            reason = u->t.after_shift && till_shift_open(u->d.till)
+                         ? "waiting for the shift to close"
+                         : "waiting for an idle till";
+        enum pe_upgrade_outcome now = u->phase == WAITING ? PE_UPGRADE_WAITING
+                                                          : PE_UPGRADE_INSTALLING;
         return add_str_or_null(o, "id", u->t.id) && add_str_or_null(o, "version", u->t.version) &&
                add_str_or_null(o, "previous", u->t.from) &&
-               add_str_or_null(o, "outcome", u->phase == WAITING ? "waiting" : "installing") &&
+               add_str_or_null(o, "outcome", pe_upgrade_outcome_word(now)) &&
                add_str_or_null(o, "reason", reason) && add_str_or_null(o, "ts", u->t.ts);
     }
     const struct result *r = &u->last;

@@ -29,8 +29,7 @@
 
 #include "agent/till.h"
 #include "posedge/loop.h"
-
-#define UPGRADE_VERSION_MAX 64 /* a Debian version's length, at most */
+#include "posedge/protocol.h"
 
 struct upgrade_deps {
     struct pe_loop *loop;   /* borrowed; outlive the upgrade */
@@ -51,10 +50,6 @@ int upgrade_create(const struct upgrade_deps *deps, struct upgrade **out, char *
 /* Cancel the timer and free; the files stay (a restart carries on). NULL is a no-op. */
 void upgrade_destroy(struct upgrade *u);
 
-/* True for a Debian version as the command takes it: 1..64 characters of A-Z a-z 0-9 . + ~ : -,
- * beginning with a digit. */
-bool upgrade_version_valid(const char *v);
-
 /*
  * HQ's upgrade command (request id id): upgrade to version once the till is idle. *current is
  * set when the till runs version already (nothing is written). An earlier upgrade still
@@ -65,7 +60,7 @@ int upgrade_ask(struct upgrade *u, const char *id, const char *version, bool aft
                 bool *current, char *why, size_t len);
 
 /* Add "upgrade" to the state document: null, or {"id","version","previous","outcome",
- * "reason","ts"} (outcome waiting, installing, ok, rolled_back or failed). False when out of
+ * "reason","ts"} (outcome: protocol.h's PE_UPGRADE_OUTCOMES). False when out of
  * memory. */
 bool upgrade_state(const struct upgrade *u, cJSON *obj);
 

@@ -30,6 +30,40 @@ bool pe_id_reserved(const char *id)
     return strcmp(id, PE_ID_BRIDGE) == 0 || strcmp(id, PE_ID_BRIDGE_OLD) == 0;
 }
 
+bool pe_version_valid(const char *s)
+{
+    size_t len = s ? strlen(s) : 0;
+    return len >= 1 && len < PE_VERSION_MAX && s[0] >= '0' && s[0] <= '9' &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+~:-") == len;
+}
+
+static const struct {
+    const char *word;
+    bool final;
+} outcomes[] = {
+#define PE__OUTCOME_ROW(name, w, f) [PE_UPGRADE_##name] = {w, f},
+    PE_UPGRADE_OUTCOMES(PE__OUTCOME_ROW)
+#undef PE__OUTCOME_ROW
+};
+
+const char *pe_upgrade_outcome_word(enum pe_upgrade_outcome o)
+{
+    return (size_t)o < sizeof outcomes / sizeof *outcomes ? outcomes[o].word : "?";
+}
+
+enum pe_upgrade_outcome pe_upgrade_outcome_parse(const char *word)
+{
+    for (size_t i = 0; word && i < sizeof outcomes / sizeof *outcomes; i++)
+        if (strcmp(outcomes[i].word, word) == 0)
+            return (enum pe_upgrade_outcome)i;
+    return PE_UPGRADE_UNKNOWN;
+}
+
+bool pe_upgrade_outcome_final(enum pe_upgrade_outcome o)
+{
+    return (size_t)o < sizeof outcomes / sizeof *outcomes && outcomes[o].final;
+}
+
 bool pe_events_next_line(const char **p, const char *end, struct pe_events_line *out)
 {
     const char *s = *p;

@@ -274,46 +274,19 @@ void *ctl_till_get(void *arrayp, size_t *n, size_t *cap, size_t size, const char
  * member: every command's per-till record does), by id. */
 int ctl_by_id(const void *a, const void *b);
 
-#define CTL_VERSION_MAX 65 /* a package version: 1..64 characters and NUL */
 #define CTL_REQ_MAX 65     /* a request id: 1..64 characters and NUL */
 
 /* The "state" member as a word of 1..n-1 of a-z and '_' ("online"), "?" when it is absent or
  * anything else (doc NULL included). */
 void ctl_state_word(const cJSON *doc, char *out, size_t n);
 
-/* True for a Debian version as the upgrade command takes it: 1..64 characters of A-Z a-z 0-9
- * . + ~ : -, the first a digit. */
-bool ctl_version_valid(const char *s);
-
-/* X(NAME, word, final) - the outcomes of the state's "upgrade" member, in the order a till goes
- * through them; final ones end an upgrade. */
-#define CTL_UPGRADE_OUTCOMES(X)                                                                    \
-    X(WAITING, "waiting", false)         /* for the till to be idle, or its shift to close */     \
-    X(INSTALLING, "installing", false)   /* the upgrade unit has it: install, self-test, run */   \
-    X(OK, "ok", true)                    /* upgraded: the new version passed its first minute */  \
-    X(ROLLED_BACK, "rolled_back", true)  /* the new version failed: the till runs previous */     \
-    X(FAILED, "failed", true)            /* it could not be installed: nothing changed */
-
-enum ctl_outcome {
-#define CTL__OUTCOME_ENUM(name, word, final) CTL_OUTCOME_##name,
-    CTL_UPGRADE_OUTCOMES(CTL__OUTCOME_ENUM)
-#undef CTL__OUTCOME_ENUM
-        CTL_OUTCOME_UNKNOWN /* missing, or a word not above */
-};
-
-/* The outcome's word; "?" for CTL_OUTCOME_UNKNOWN. */
-const char *ctl_outcome_word(enum ctl_outcome o);
-
-/* True for the outcomes that end an upgrade. */
-bool ctl_outcome_final(enum ctl_outcome o);
-
 /* The state document's "upgrade" member. */
 struct ctl_upgrade {
     char id[CTL_REQ_MAX];           /* the upgrade command's request id; "" when not a string
                                      * of 1..64 characters */
-    char version[CTL_VERSION_MAX];  /* the version asked for; "" when not a version */
-    char previous[CTL_VERSION_MAX]; /* the version before; "" when null or not a version */
-    enum ctl_outcome outcome;
+    char version[PE_VERSION_MAX];  /* the version asked for; "" when not a version */
+    char previous[PE_VERSION_MAX]; /* the version before; "" when null or not a version */
+    enum pe_upgrade_outcome outcome;
     const char *reason;             /* why (rolled_back, failed); NULL when null or not a
                                      * string; borrowed from the document */
 };

@@ -118,7 +118,7 @@ enum wave { WAVE_NONE, WAVE_CANARY, WAVE_REST };
 struct till {
     char id[PE_ID_MAX];             /* terminal id */
     char state[WORD_MAX];           /* its state's "state" ("?" unreadable) */
-    char version[CTL_VERSION_MAX];  /* its state's "version"; "" when none or not a version */
+    char version[PE_VERSION_MAX];  /* its state's "version"; "" when none or not a version */
     enum wave wave;                 /* the wave it is asked in; WAVE_NONE not (yet) */
     enum result result;             /* R_PENDING until it is final */
     char req[PE_UUID_STRLEN];       /* the upgrade's request id, "" until drawn */
@@ -126,10 +126,10 @@ struct till {
     int mid;                        /* its publish, for the broker's answer (PUBACK) */
     bool answered;                  /* its answer arrived */
     bool accepted;                  /* the answer or its state says it took the upgrade */
-    char from[CTL_VERSION_MAX];     /* the version it ran when asked, "" unknown */
+    char from[PE_VERSION_MAX];     /* the version it ran when asked, "" unknown */
     bool seen;                      /* its state gave an outcome for req */
-    enum ctl_outcome outcome;       /* the last of them */
-    char previous[CTL_VERSION_MAX]; /* that upgrade's "previous", "" when none */
+    enum pe_upgrade_outcome outcome;       /* the last of them */
+    char previous[PE_VERSION_MAX]; /* that upgrade's "previous", "" when none */
     char reason[REASON_MAX];        /* why it failed (a till's words, unprinted yet), "" */
 };
 
@@ -182,7 +182,7 @@ static struct till *till_get(struct rollout *r, const char *id, bool add)
     size_t n = r->n;
     struct till *t = ctl_till_get(&r->t, &r->n, &r->cap, sizeof *t, id, add);
     if (t && r->n > n)
-        t->outcome = CTL_OUTCOME_UNKNOWN;
+        t->outcome = PE_UPGRADE_UNKNOWN;
     r->oom |= add && !t;
     return t;
 }
@@ -294,17 +294,17 @@ static void follow(struct rollout *r, struct till *t, const cJSON *doc)
     bool changed = !t->seen || u.outcome != t->outcome;
     t->seen = true;
     t->outcome = u.outcome;
-    if (!ctl_outcome_final(u.outcome)) {
+    if (!pe_upgrade_outcome_final(u.outcome)) {
         if (changed)
             fprintf(stderr, "posedge-ctl rollout: %s: %s (upgrade to %s)\n", t->id,
-                    ctl_outcome_word(u.outcome), r->version);
+                    pe_upgrade_outcome_word(u.outcome), r->version);
         return;
     }
     snprintf(t->previous, sizeof t->previous, "%s", u.previous);
-    enum result res = u.outcome == CTL_OUTCOME_ROLLED_BACK ? R_ROLLED_BACK : R_FAILED;
-    if (u.outcome == CTL_OUTCOME_OK && strcmp(t->version, r->version) == 0)
+    enum result res = u.outcome == PE_UPGRADE_ROLLED_BACK ? R_ROLLED_BACK : R_FAILED;
+    if (u.outcome == PE_UPGRADE_OK && strcmp(t->version, r->version) == 0)
         finish(r, t, R_OK);
-    else if (u.outcome == CTL_OUTCOME_OK)
+    else if (u.outcome == PE_UPGRADE_OK)
         fail(r, t, R_FAILED, "outcome ok, but the till runs %s", t->version[0] ? t->version : "?");
     else if (u.reason)
         fail(r, t, res, "%s", u.reason);
@@ -330,7 +330,7 @@ static void take_state(struct rollout *r, const char *id, const void *payload, s
         doc = NULL;
     ctl_state_word(doc, t->state, sizeof t->state);
     t->version[0] = '\0';
-    if (pe_json_get_str(doc, "version", &v) == PE_OK && ctl_version_valid(v))
+    if (pe_json_get_str(doc, "version", &v) == PE_OK && pe_version_valid(v))
         snprintf(t->version, sizeof t->version, "%s", v);
     if (r->planned && t->wave != WAVE_NONE)
         follow(r, t, doc);
@@ -355,7 +355,7 @@ static void take_answer(struct rollout *r, const char *id, const void *payload, 
             fail(r, t, R_REFUSED, "%s", a.error);
     } else {
         t->accepted = true;
-        if (pe_json_get_str(a.result, "from", &from) == PE_OK && ctl_version_valid(from))
+        if (pe_json_get_str(a.result, "from", &from) == PE_OK && pe_version_valid(from))
             snprintf(t->from, sizeof t->from, "%s", from);
         if (pe_json_get_bool(a.result, "current", &current) == PE_OK && current)
             finish(r, t, R_CURRENT);
@@ -487,7 +487,7 @@ static int run_wave(struct rollout *r, enum wave w, long count)
             fail(r, t, R_TIMEOUT, "no answer within %ld s", timeout_s);
         else
             fail(r, t, R_TIMEOUT, "no outcome within %ld s (last outcome: %s)", timeout_s,
-                 t->seen ? ctl_outcome_word(t->outcome) : "none");
+                 t->seen ? pe_upgrade_outcome_word(t->outcome) : "none");
     }
     r->wave = WAVE_NONE;
     return PE_OK;
@@ -539,7 +539,7 @@ static int print_json(const struct rollout *r, bool stopped, size_t failed)
         cJSON_AddItemToObject(j, "from", str_or_null(t->wave ? t->from : t->version));
         cJSON_AddItemToObject(j, "id", str_or_null(t->sent ? t->req : NULL));
         cJSON_AddItemToObject(j, "outcome",
-                              str_or_null(t->seen ? ctl_outcome_word(t->outcome) : NULL));
+                              str_or_null(t->seen ? pe_upgrade_outcome_word(t->outcome) : NULL));
         cJSON_AddItemToObject(j, "previous", str_or_null(t->previous));
         cJSON_AddItemToObject(j, "reason", str_or_null(t->reason));
         if (cJSON_GetArraySize(j) != 9) /* cJSON_AddItemToObject drops a NULL item silently */
@@ -611,7 +611,7 @@ int ctl_rollout(int argc, char **argv)
             continue;
         switch (c) {
         case 'v':
-            if (!ctl_version_valid(optarg)) {
+            if (!pe_version_valid(optarg)) {
                 fprintf(stderr,
                         "posedge-ctl rollout: --version: not a package version (1..64 of "
                         "A-Z a-z 0-9 . + ~ : -, a digit first): \"%s\"\n",

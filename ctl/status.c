@@ -404,7 +404,7 @@ static void fmt_upgrade(const cJSON *doc, char *out, size_t n)
 {
     struct ctl_upgrade u;
     if (ctl_upgrade_of(doc, &u))
-        snprintf(out, n, "%s:%s", ctl_outcome_word(u.outcome), u.version[0] ? u.version : "?");
+        snprintf(out, n, "%s:%s", pe_upgrade_outcome_word(u.outcome), u.version[0] ? u.version : "?");
     else
         snprintf(out, n, "-");
 }

@@ -7,7 +7,7 @@
  * and rollout follows.
  *
  * Everything here comes from the network: a member that is missing, of the wrong type or not
- * of the expected form is read as unknown ("?", "", CTL_OUTCOME_UNKNOWN), never trusted, and
+ * of the expected form is read as unknown ("?", "", PE_UPGRADE_UNKNOWN), never trusted, and
  * every string kept is a copy within a fixed bound or checked before it is printed.
  */
 #include <stdbool.h>
@@ -57,39 +57,13 @@ void ctl_state_word(const cJSON *doc, char *out, size_t n)
         snprintf(out, n, "%s", s);
 }
 
-bool ctl_version_valid(const char *s)
-{
-    size_t len = strlen(s);
-    return len >= 1 && len < CTL_VERSION_MAX && s[0] >= '0' && s[0] <= '9' &&
-           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+~:-") == len;
-}
-
-static const struct {
-    const char *word;
-    bool final;
-} outcomes[] = {
-#define CTL__OUTCOME_ROW(name, w, f) [CTL_OUTCOME_##name] = {w, f},
-    CTL_UPGRADE_OUTCOMES(CTL__OUTCOME_ROW)
-#undef CTL__OUTCOME_ROW
-};
-
-const char *ctl_outcome_word(enum ctl_outcome o)
-{
-    return (size_t)o < sizeof outcomes / sizeof *outcomes ? outcomes[o].word : "?";
-}
-
-bool ctl_outcome_final(enum ctl_outcome o)
-{
-    return (size_t)o < sizeof outcomes / sizeof *outcomes && outcomes[o].final;
-}
-
-/* A string member that is a version into out (CTL_VERSION_MAX bytes), else "". */
+/* A string member that is a version into out (PE_VERSION_MAX bytes), else "". */
 static void version_of(const cJSON *obj, const char *key, char *out)
 {
     const char *s = NULL;
     out[0] = '\0';
-    if (pe_json_get_str(obj, key, &s) == PE_OK && ctl_version_valid(s))
-        snprintf(out, CTL_VERSION_MAX, "%s", s);
+    if (pe_json_get_str(obj, key, &s) == PE_OK && pe_version_valid(s))
+        snprintf(out, PE_VERSION_MAX, "%s", s);
 }
 
 bool ctl_upgrade_of(const cJSON *doc, struct ctl_upgrade *out)
@@ -97,7 +71,7 @@ bool ctl_upgrade_of(const cJSON *doc, struct ctl_upgrade *out)
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(doc, "upgrade");
     const char *s = NULL;
     memset(out, 0, sizeof *out);
-    out->outcome = CTL_OUTCOME_UNKNOWN;
+    out->outcome = PE_UPGRADE_UNKNOWN;
     if (!cJSON_IsObject(u))
         return false;
     if (pe_json_get_str(u, "id", &s) == PE_OK && s[0] && strlen(s) < sizeof out->id)
@@ -105,9 +79,7 @@ bool ctl_upgrade_of(const cJSON *doc, struct ctl_upgrade *out)
     version_of(u, "version", out->version);
     version_of(u, "previous", out->previous);
     if (pe_json_get_str(u, "outcome", &s) == PE_OK)
-        for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++)
-            if (strcmp(s, outcomes[i].word) == 0)
-                out->outcome = (enum ctl_outcome)i;
+        out->outcome = pe_upgrade_outcome_parse(s);
     if (pe_json_get_str(u, "reason", &out->reason) != PE_OK)
         out->reason = NULL;
     return true;

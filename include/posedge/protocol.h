@@ -105,6 +105,37 @@ int pe_topic_parse(const char *topic, char store[PE_ID_MAX], char terminal[PE_ID
 /* True for ids that name no till: "bridge" and "_bridge". */
 bool pe_id_reserved(const char *id);
 
+/* ---- upgrades (docs/protocol.md, "Rollout") ---- */
+
+#define PE_VERSION_MAX 65 /* a package version: 1..64 characters and NUL */
+
+/* True for a Debian version as the upgrade command takes it: 1..64 characters of A-Z a-z 0-9
+ * . + ~ : -, the first a digit (also what pkg/posedge-upgrade accepts). */
+bool pe_version_valid(const char *s);
+
+/* X(NAME, word, final) - the outcomes of the state's "upgrade" member, in the order a till goes
+ * through them; final ones end an upgrade (the upgrade unit writes those). */
+#define PE_UPGRADE_OUTCOMES(X)                                                                     \
+    X(WAITING, "waiting", false)         /* for the till to be idle, or its shift to close */     \
+    X(INSTALLING, "installing", false)   /* the upgrade unit has it: install, self-test, run */   \
+    X(OK, "ok", true)                    /* upgraded: the new version passed its first minute */  \
+    X(ROLLED_BACK, "rolled_back", true)  /* the new version failed: the till runs previous */     \
+    X(FAILED, "failed", true)            /* it could not be installed: nothing changed */
+
+enum pe_upgrade_outcome {
+#define PE__OUTCOME_ENUM(name, word, final) PE_UPGRADE_##name,
+    PE_UPGRADE_OUTCOMES(PE__OUTCOME_ENUM)
+#undef PE__OUTCOME_ENUM
+        PE_UPGRADE_UNKNOWN /* missing, or a word not above */
+};
+
+/* The outcome's word; "?" for PE_UPGRADE_UNKNOWN. */
+const char *pe_upgrade_outcome_word(enum pe_upgrade_outcome o);
+/* The outcome a word names; PE_UPGRADE_UNKNOWN for any other (NULL included). */
+enum pe_upgrade_outcome pe_upgrade_outcome_parse(const char *word);
+/* True for the outcomes that end an upgrade. */
+bool pe_upgrade_outcome_final(enum pe_upgrade_outcome o);
+
 /* The kinds of mosquitto ACL (acl_file format) posedge writes for a store's broker. */
 enum pe_acl_kind {
     PE_ACL_PASSWORD, /* password logins: username = terminal id, the bridge user by name (labs) */
