@@ -35,13 +35,18 @@
 #     changes, as a ratio of a raw Kafka + MQTT round trip on the same brokers
 #     (tests/bench/bench_roundtrip.c); applying a 50,000-item catalog in full and a 1,000-change
 #     delta at a till (transfer and apply times) and the agent's peak RSS with 50,000 items
+#   - a peer, side by side (issue 19): rsyslog (disk-assisted action queue, omkafka, its
+#     documented reliable-forwarding settings) and posedge-bridge, each draining the same
+#     1,000,000 events into the same real Kafka with a 30 s broker outage in the middle: drain
+#     time after recovery, events lost and duplicated, peak RSS, posedge's as a ratio of rsyslog's
 # usage: scripts/bench.sh BUILD_DIR   (BENCH_CUSTOMERS overrides 10000, BENCH_INTAKE 100000, BENCH_SIGS 20000,
 #                                      BENCH_BACKLOG 1000000, BENCH_REAL_BACKLOG 300000,
 #                                      BENCH_SASL_BACKLOG 100000, BENCH_CATALOG_TILLS 10,
 #                                      BENCH_CATALOG_PUBLISHES 20, BENCH_CATALOG_ITEMS 50000,
-#                                      BENCH_CATALOG_DELTA 1000; BENCH_ONLY=SECTION[,SECTION...]
+#                                      BENCH_CATALOG_DELTA 1000, BENCH_PEER_EVENTS 1000000,
+#                                      BENCH_PEER_OUTAGE 30; BENCH_ONLY=SECTION[,SECTION...]
 #                                      runs only those of: till signer bridge tls real sasl
-#                                      catalog arm; BENCH_PKCS11_MODULE the signer's token
+#                                      catalog peer arm; BENCH_PKCS11_MODULE the signer's token
 #                                      module, SoftHSM2's by default;
 #                                      BENCH_KEEP=1 keeps the run's directory and its logs)
 set -eu
@@ -668,6 +673,221 @@ BEGIN {
 }'
 }
 
+# ---- a peer, side by side (issue 19) ----
+# posedge against the tool many sites already forward with: rsyslog with a disk-assisted action
+# queue and omkafka (Debian's rsyslog and rsyslog-kafka), in its documented reliable-forwarding
+# setup. Both take the same BENCH_PEER_EVENTS events (1,000,000 by default) into the same real
+# Kafka broker (tests/system/kafka.py serve: one KRaft node on loopback, as in section_real),
+# each into a topic of its own made beforehand with message.timestamp.type=LogAppendTime, so
+# that every record says when the broker wrote it. The events are sealed into a spool of 4
+# terminals by bench_spool (about 540-byte records, as the drain figure's backlog), and the very
+# same records, one canonical JSON line each, are dumped from that spool into a file for
+# rsyslog: a backlog on disk for each tool, nothing on the wire until it drains.
+#   - posedge-bridge drains the spool with its board's settings (kafka.mode=transactional, the
+#     default) into pos.sales.
+#   - rsyslogd drains the file into peer.rsyslog: rsyslogd -n -f CONF -i PIDFILE, with its
+#     configuration, work directory and queue files in this run's directory, as whoever runs the
+#     bench. Its input is imfile: the file is complete before rsyslogd starts, imfile turns each
+#     line into exactly one message (no rate limit or datagram loss as with imuxsock/imudp, no
+#     framing or unacknowledged-close window as with plain TCP syslog on imtcp/imptcp), reads
+#     faster than omkafka sends, and keeps its read position in the work directory.
+# The outage, the same for both: once the tool's topic holds half the events, the broker is
+# stopped (kafka.py serve's SIGUSR1: a controlled shutdown of the JVM), and started again on
+# the same port and data 30 s later (BENCH_PEER_OUTAGE; SIGUSR2). It is back when kafka.py
+# says "started" (the broker serves metadata again); the down time printed runs from SIGUSR1
+# to then, restart included. A run ends when the tool says it has nothing left (posedge: every
+# terminal's retained ack says delivered == its share; rsyslog: its main and action queues are
+# empty in impstats) and its topic's end offset has not moved for 5 s, or when the offset has
+# not moved for 180 s (what is missing then counts as lost). The tool is then stopped and a
+# read_committed consumer (kcat) reads its topic from the start: lost = events whose id is not
+# there, duplicated = records beyond one per id, drain after recovery = the last record's
+# LogAppendTime minus the moment the broker was back. Peak RSS is each process's whole life
+# (/usr/bin/time). Each line gives posedge's figure, rsyslog's, and posedge's as a ratio of
+# rsyslog's (below 1: posedge needs less).
+#
+# rsyslog's settings, from its documentation on forwarding without loss (the queues guide's
+# disk-assisted action queue, omkafka's reliability parameters):
+#   queue.type="LinkedList" queue.filename="kafka"   the action gets a queue of its own that is
+#       disk-assisted: in memory up to queue.size, spilled to files in the work directory past
+#       its high-water mark, as while Kafka is away
+#   queue.maxDiskSpace="4g"     room for the whole backlog on disk: nothing discarded for space
+#   queue.saveOnShutdown="on"   what is still queued at shutdown is written to disk, not dropped
+#   action.resumeRetryCount="-1"  retry for ever while Kafka is away instead of giving up
+#   confParam enable.idempotence=true  librdkafka's idempotent producer: its own retries write
+#       no duplicate (and acks=all with them); compression.codec=lz4, as posedge's producer, so
+#       both put the same bytes on the wire
+#   topicConfParam acks=all     a record counts as sent once every in-sync replica has it
+#   resubmitOnFailure="on"      a record whose delivery failed is produced again once Kafka can
+#       take it, not dropped
+#   keepFailedMessages="on" failedMsgFile=...  those still failed at shutdown are saved to that
+#       file and resubmitted at the next start
+#   template %rawmsg%           the line as read: the same bytes as posedge's record
+# Left at their defaults: queue.size (1,000 for an action queue), action.resumeInterval (30 s),
+# librdkafka's message.timeout.ms (300 s) and queue.buffering.max.messages (100,000). Note that
+# omkafka's action succeeds once librdkafka has taken the record into its memory queue, not at
+# Kafka's acknowledgement: from then on only that queue (and the failed-message list) holds it.
+section_peer() {
+    local pdir=$dir/peer kpid kafka home rs_job rs_pid
+    local peer_n=${BENCH_PEER_EVENTS:-1000000} outage=${BENCH_PEER_OUTAGE:-30}
+    plain_mosquitto
+    mkdir -p "$pdir/posedge" "$pdir/rsyslog/work"
+    /usr/bin/python3 "$top/tests/system/kafka.py" serve "$pdir" </dev/null >"$pdir/serve.out" 2>&1 &
+    kpid=$!
+    pids+=("$kpid")
+    wait_for 180 "the Kafka broker" grep -q '^bootstrap=' "$pdir/serve.out"
+    kafka=$(sed -n 's/^bootstrap=//p' "$pdir/serve.out")
+    home=$("$top/scripts/kafka.sh" home)
+    for t in pos.sales peer.rsyslog; do
+        java -Xmx256m -Dlog4j.configuration="file:$pdir/kafka/tools-log4j.properties" \
+            -cp "$home/lib/*" org.apache.kafka.tools.TopicCommand --bootstrap-server "$kafka" \
+            --create --topic "$t" --partitions 1 --replication-factor 1 \
+            --config message.timestamp.type=LogAppendTime >>"$pdir/topics.log" 2>&1
+    done
+    "$bench/bench_spool" "$pdir/posedge/spool.db" "$peer_n" "$terminals" p >/dev/null \
+        2>>"$dir/bench_spool.log"
+    sqlite3 "$pdir/posedge/spool.db" "SELECT CAST(record AS TEXT) FROM spool ORDER BY k" \
+        >"$pdir/events.log"
+    [ "$(wc -l <"$pdir/events.log")" -eq "$peer_n" ] ||
+        { echo "bench: the events file does not hold $peer_n lines" >&2; exit 1; }
+
+    cat >"$pdir/rsyslog/rsyslog.conf" <<CONF
+# Generated by scripts/bench.sh (section_peer): rsyslog's documented reliable forwarding to Kafka.
+global(workDirectory="$pdir/rsyslog/work" maxMessageSize="8k")
+module(load="impstats" interval="1" format="json" log.syslog="off"
+       log.file="$pdir/rsyslog/stats.json")
+module(load="imfile" mode="inotify")
+module(load="omkafka")
+template(name="event" type="string" string="%rawmsg%")
+ruleset(name="events") {
+    action(type="omkafka" name="kafka" broker=["$kafka"] topic="peer.rsyslog" template="event"
+           confParam=["enable.idempotence=true", "compression.codec=lz4"]
+           topicConfParam=["acks=all"]
+           resubmitOnFailure="on" keepFailedMessages="on"
+           failedMsgFile="$pdir/rsyslog/work/failed.kafkamsgs"
+           queue.type="LinkedList" queue.filename="kafka" queue.maxDiskSpace="4g"
+           queue.saveOnShutdown="on" action.resumeRetryCount="-1")
+}
+input(type="imfile" file="$pdir/events.log" tag="pos" ruleset="events")
+*.* action(type="omfile" file="$pdir/rsyslog/internal.log")
+CONF
+
+    peer_offset() { # peer_offset TOPIC: its end offset (empty while the broker is away)
+        /usr/bin/kcat -Q -b "$kafka" -t "$1:0:-1" 2>/dev/null | sed -n 's/.* offset \([0-9]*\)$/\1/p'
+    }
+    peer_at_half() { # peer_at_half TOPIC: it holds half the events; $peer_at is its end offset
+        peer_at=$(peer_offset "$1")
+        [ -n "$peer_at" ] && [ "$peer_at" -ge $(( peer_n / 2 )) ]
+    }
+    peer_says() { grep -c "^$1\$" "$pdir/serve.out" || true; } # how often kafka.py said $1
+    peer_said() { [ "$(peer_says "$1")" -gt "$2" ]; }           # peer_said WORD N: more than N
+    peer_empty_posedge() { # every terminal's retained ack says delivered == its share
+        local i topics=() share
+        for i in $(seq 1 "$terminals"); do topics+=(-t "$(printf 'posedge/v1/s001/p%02d/ack' "$i")"); done
+        mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -C "$terminals" -W 3 "${topics[@]}" \
+            2>/dev/null | sed -n 's/.*"delivered":\([0-9]*\).*/\1/p' >"$pdir/acks"
+        [ "$(wc -l <"$pdir/acks")" -eq "$terminals" ] || return 1
+        for i in $(seq 1 "$terminals"); do
+            share=$(( peer_n / terminals + (i <= peer_n % terminals ? 1 : 0) ))
+            grep -qx "$share" "$pdir/acks" || return 1
+        done
+    }
+    peer_empty_rsyslog() { # rsyslog's main and action queues empty in its last statistics
+        local q s
+        for q in 'main Q' 'kafka queue' 'kafka queue\[DA\]'; do
+            s=$(grep "\"name\": \"$q\"" "$pdir/rsyslog/stats.json" | tail -1 |
+                sed -n 's/.*"size": \([0-9]*\).*/\1/p')
+            case $q in *DA*) s=${s:-0} ;; esac # the disk part is reported once it has been used
+            [ "${s:-1}" = 0 ] || return 1
+        done
+    }
+    # peer_run TOOL TOPIC: the outage once TOPIC holds half the events, then the wait for the
+    # end; sets peer_at (TOPIC's end offset when the broker was stopped), peer_back (ms, the
+    # broker serving again) and peer_down (ms, SIGUSR1 to then).
+    peer_run() {
+        local tool=$1 topic=$2 t_stop s0 a0 o last=-1 moved now
+        wait_for 600 "$tool to put half the events into $topic" peer_at_half "$topic"
+        s0=$(peer_says stopped) a0=$(peer_says started)
+        t_stop=$(now_ms)
+        kill -USR1 "$kpid"
+        wait_for 120 "the broker to stop" peer_said stopped "$s0"
+        while [ $(( $(now_ms) - t_stop )) -lt $(( outage * 1000 )) ]; do sleep 0.1; done
+        kill -USR2 "$kpid"
+        wait_for 180 "the broker to start again" peer_said started "$a0"
+        peer_back=$(now_ms)
+        peer_down=$(( peer_back - t_stop ))
+        moved=$peer_back
+        while :; do
+            now=$(now_ms)
+            o=$(peer_offset "$topic")
+            if [ -n "$o" ] && [ "$o" != "$last" ]; then last=$o moved=$now; fi
+            if [ $(( now - moved )) -ge 5000 ] && "peer_empty_$tool"; then break; fi
+            if [ $(( now - moved )) -ge 180000 ]; then
+                echo "bench: $tool: $topic has not grown for 180 s; what is missing counts lost" >&2
+                break
+            fi
+            sleep 0.2
+        done
+    }
+    # peer_count TOPIC: "records=R distinct=D first_ms=F last_ms=L" of that topic, read_committed
+    peer_count() {
+        /usr/bin/kcat -C -b "$kafka" -t "$1" -o beginning -e -q -X isolation.level=read_committed \
+            -f '%T %s\n' 2>>"$pdir/kcat.log" | awk '
+            { if ($1 + 0 > last) last = $1 + 0
+              if (first == 0 || $1 + 0 < first) first = $1 + 0
+              rec++
+              if (match($0, /"id":"[^"]*"/)) { id = substr($0, RSTART + 6, RLENGTH - 7); if (!(id in seen)) { seen[id] = 1; n++ } } }
+            END { printf "records=%d distinct=%d first_ms=%.0f last_ms=%.0f\n", rec, n, first, last }'
+    }
+
+    local p_t0 p_back p_down p_at p_count r_t0 r_back r_down r_at r_count peer_at peer_back peer_down
+    # posedge
+    p_t0=$(now_ms)
+    bridge "$pdir/posedge" "$kafka" "$pdir/posedge.rss" --set kafka.mode=transactional
+    peer_run posedge pos.sales
+    p_back=$peer_back p_down=$peer_down p_at=$peer_at
+    kill -TERM "$bridge_pid"
+    wait "$job"
+    p_count=$(peer_count pos.sales)
+    # rsyslog
+    r_t0=$(now_ms)
+    /usr/bin/time -f %M -o "$pdir/rsyslog.rss" /usr/sbin/rsyslogd -n -f "$pdir/rsyslog/rsyslog.conf" \
+        -i "$pdir/rsyslog/rsyslogd.pid" >"$pdir/rsyslog/rsyslogd.log" 2>&1 &
+    rs_job=$!
+    wait_for 20 "rsyslogd under time" pgrep -P "$rs_job" >/dev/null
+    rs_pid=$(pgrep -P "$rs_job")
+    pids+=("$rs_pid" "$rs_job")
+    peer_run rsyslog peer.rsyslog
+    r_back=$peer_back r_down=$peer_down r_at=$peer_at
+    kill -TERM "$rs_pid"
+    wait "$rs_job"
+    r_count=$(peer_count peer.rsyslog)
+    kill -TERM "$kpid" # the broker's JVM: not needed further
+    wait "$kpid" || true
+    local p keep=()
+    for p in "${pids[@]}"; do [ "$p" = "$kpid" ] || keep+=("$p"); done
+    pids=("${keep[@]}")
+
+    awk -v n="$peer_n" -v p="$p_count" -v r="$r_count" -v pt0="$p_t0" -v rt0="$r_t0" \
+        -v pb="$p_back" -v rb="$r_back" -v pd="$p_down" -v rd="$r_down" -v out="$outage" -v pa="$p_at" -v ra="$r_at" \
+        -v prss="$(cat "$pdir/posedge.rss")" -v rrss="$(cat "$pdir/rsyslog.rss")" \
+        -v ver="$(/usr/sbin/rsyslogd -v | sed -n '1s/^rsyslogd *\([^ ,]*\).*/\1/p')" '
+function val(s, k) { return match(" " s, " " k "=[0-9.]+") ? substr(" " s, RSTART + length(k) + 2, RLENGTH - length(k) - 2) + 0 : -1 }
+function ratio(a, b) { return b > 0 ? sprintf("%.2f x rsyslog", a / b) : (a > 0 ? "rsyslog none" : "both none") }
+function commas(x,   s, r) { s = sprintf("%d", x); r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) } return s r }
+BEGIN {
+    pl = n - val(p, "distinct"); rl = n - val(r, "distinct")
+    pdup = val(p, "records") - val(p, "distinct"); rdup = val(r, "records") - val(r, "distinct")
+    pdr = (val(p, "last_ms") - pb) / 1000.0; rdr = (val(r, "last_ms") - rb) / 1000.0
+    pe = (val(p, "last_ms") - pt0) / 1000.0; re = (val(r, "last_ms") - rt0) / 1000.0
+    printf "peer     %s events (~540 B) into a real Kafka 3.9 broker, stopped (SIGUSR1) at half written and started %d s later (SIGUSR2): down %.1f s for posedge (stopped at offset %s), %.1f s for rsyslog %s (at %s), restart included\n", commas(n), out, pd / 1000.0, commas(pa), rd / 1000.0, ver, commas(ra)
+    printf "peer     drain after the broker is back (to the last record written): posedge %.1f s, rsyslog %.1f s = %s\n", pdr, rdr, ratio(pdr, rdr)
+    printf "peer     start to last record, outage included: posedge %.1f s, rsyslog %.1f s = %s\n", pe, re, ratio(pe, re)
+    printf "peer     events lost (id not in the topic, read_committed): posedge %s, rsyslog %s = %s\n", commas(pl), commas(rl), ratio(pl, rl)
+    printf "peer     records duplicated (beyond one per id): posedge %s, rsyslog %s = %s\n", commas(pdup), commas(rdup), ratio(pdup, rdup)
+    printf "peer     peak RSS: posedge-bridge %.1f MB, rsyslogd %.1f MB = %s\n", prss / 1024.0, rrss / 1024.0, ratio(prss, rrss)
+}'
+}
+
 # ---- the ARM boards ----
 # For each board whose board.mk names a QEMU (rpi4, armhf): its release build (made here when
 # missing or stale; a board that cannot be built is said so and left out), the stripped sizes
@@ -719,6 +939,6 @@ section_arm() {
 }
 
 echo "posedge bench: build=$build dir=$dir (same disk for every figure)"
-for s in till signer bridge tls real sasl catalog arm; do
+for s in till signer bridge tls real sasl catalog peer arm; do
     if wanted "$s"; then "section_$s"; fi
 done

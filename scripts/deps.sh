@@ -24,6 +24,10 @@ pkgs=(
     # (with a font for its screenshot).
     chromium fonts-dejavu-core
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
+    # make bench's peer figures (scripts/bench.sh, section_peer): rsyslog with omkafka drains
+    # the same events into the same Kafka as the bridge, with its own configuration and work
+    # directory in the run's directory (the system's rsyslog service is not used).
+    rsyslog rsyslog-kafka
     iproute2 iptables
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
     # without posedge code, and plays a forger with a key of its own.
