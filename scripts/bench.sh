@@ -723,6 +723,8 @@ BEGIN {
 #       file and resubmitted at the next start
 #   template %rawmsg%           the line as read: the same bytes as posedge's record
 # Left at their defaults: queue.size (1,000 for an action queue), action.resumeInterval (30 s),
+# queue.timeoutEnqueue (2 s: a message that cannot enter the full in-memory part of the queue
+# within it is discarded, which impstats counts as discarded.full and the lost line repeats),
 # librdkafka's message.timeout.ms (300 s) and queue.buffering.max.messages (100,000). Note that
 # omkafka's action succeeds once librdkafka has taken the record into its memory queue, not at
 # Kafka's acknowledgement: from then on only that queue (and the failed-message list) holds it.
@@ -839,7 +841,8 @@ CONF
             END { printf "records=%d distinct=%d first_ms=%.0f last_ms=%.0f\n", rec, n, first, last }'
     }
 
-    local p_t0 p_back p_down p_at p_count r_t0 r_back r_down r_at r_count peer_at peer_back peer_down
+    local p_t0 p_back p_down p_at p_count r_t0 r_back r_down r_at r_count r_disc r_held
+    local peer_at peer_back peer_down
     # posedge
     p_t0=$(now_ms)
     bridge "$pdir/posedge" "$kafka" "$pdir/posedge.rss" --set kafka.mode=transactional
@@ -861,6 +864,14 @@ CONF
     kill -TERM "$rs_pid"
     wait "$rs_job"
     r_count=$(peer_count peer.rsyslog)
+    # What rsyslog says of its own losses: messages its queues discarded when full (the last
+    # statistics of each), and events still in its failed-message file and queue files after
+    # the shutdown (sent only at a next start).
+    r_disc=$(grep -h '"origin": "core.queue"' "$pdir/rsyslog/stats.json" |
+        sed -n 's/.*"name": "\([^"]*\)".*"discarded.full": \([0-9]*\), "discarded.nf": \([0-9]*\).*/\1|\2 \3/p' |
+        awk -F'|' '{ last[$1] = $2 } END { for (q in last) { split(last[q], d, " "); n += d[1] + d[2] } print n + 0 }')
+    r_held=$(cat "$pdir/rsyslog/work/failed.kafkamsgs" "$pdir/rsyslog/work"/kafka.[0-9]* 2>/dev/null |
+        grep -o '"id":"' | wc -l)
     kill -TERM "$kpid" # the broker's JVM: not needed further
     wait "$kpid" || true
     local p keep=()
@@ -869,6 +880,7 @@ CONF
 
     awk -v n="$peer_n" -v p="$p_count" -v r="$r_count" -v pt0="$p_t0" -v rt0="$r_t0" \
         -v pb="$p_back" -v rb="$r_back" -v pd="$p_down" -v rd="$r_down" -v out="$outage" -v pa="$p_at" -v ra="$r_at" \
+        -v rdisc="$r_disc" -v rheld="$r_held" \
         -v prss="$(cat "$pdir/posedge.rss")" -v rrss="$(cat "$pdir/rsyslog.rss")" \
         -v ver="$(/usr/sbin/rsyslogd -v | sed -n '1s/^rsyslogd *\([^ ,]*\).*/\1/p')" '
 function val(s, k) { return match(" " s, " " k "=[0-9.]+") ? substr(" " s, RSTART + length(k) + 2, RLENGTH - length(k) - 2) + 0 : -1 }
@@ -882,7 +894,7 @@ BEGIN {
     printf "peer     %s events (~540 B) into a real Kafka 3.9 broker, stopped (SIGUSR1) at half written and started %d s later (SIGUSR2): down %.1f s for posedge (stopped at offset %s), %.1f s for rsyslog %s (at %s), restart included\n", commas(n), out, pd / 1000.0, commas(pa), rd / 1000.0, ver, commas(ra)
     printf "peer     drain after the broker is back (to the last record written): posedge %.1f s, rsyslog %.1f s = %s\n", pdr, rdr, ratio(pdr, rdr)
     printf "peer     start to last record, outage included: posedge %.1f s, rsyslog %.1f s = %s\n", pe, re, ratio(pe, re)
-    printf "peer     events lost (id not in the topic, read_committed): posedge %s, rsyslog %s = %s\n", commas(pl), commas(rl), ratio(pl, rl)
+    printf "peer     events lost (id not in the topic, read_committed): posedge %s, rsyslog %s = %s (rsyslog'"'"'s statistics: %s discarded from a full queue; %s still in its failed-message and queue files after shutdown)\n", commas(pl), commas(rl), ratio(pl, rl), commas(rdisc), commas(rheld)
     printf "peer     records duplicated (beyond one per id): posedge %s, rsyslog %s = %s\n", commas(pdup), commas(rdup), ratio(pdup, rdup)
     printf "peer     peak RSS: posedge-bridge %.1f MB, rsyslogd %.1f MB = %s\n", prss / 1024.0, rrss / 1024.0, ratio(prss, rrss)
 }'
