@@ -377,6 +377,7 @@ demo: deps kafka
 	scripts/demo.sh build/$(BOARD)
 
 bench: deps
+	@scripts/deps.sh bench
 	$(MAKE) VARIANT=release all bench-bins
 	scripts/bench.sh build/$(BOARD)
 

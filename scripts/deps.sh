@@ -5,7 +5,7 @@
 # is missing. Idempotent: when everything is present it installs nothing and says so. Runs
 # apt-get as root (directly when we are root, else through sudo).
 #
-# usage: scripts/deps.sh [fuzz]
+# usage: scripts/deps.sh [fuzz|bench]
 # With "fuzz" it installs only what `make fuzz` needs: Debian's clang, and compiler-rt's
 # development package, which holds libFuzzer (-fsanitize=fuzzer) and clang's own ASan and UBSan
 # runtimes (libclang-rt-dev: clang's packages leave it out).
@@ -24,10 +24,6 @@ pkgs=(
     # (with a font for its screenshot).
     chromium fonts-dejavu-core
     sqlite3 mosquitto mosquitto-clients kcat valgrind python3 procps psmisc time
-    # make bench's peer figures (scripts/bench.sh, section_peer): rsyslog with omkafka drains
-    # the same events into the same Kafka as the bridge, with its own configuration and work
-    # directory in the run's directory (the system's rsyslog service is not used).
-    rsyslog rsyslog-kafka
     iproute2 iptables
     # tests/system/test_signing.py verifies the journal's signatures from the public key alone,
     # without posedge code, and plays a forger with a key of its own.
@@ -58,8 +54,14 @@ pkgs=(
 
 if [ "${1:-}" = fuzz ]; then
     pkgs=(clang libclang-rt-dev)
+elif [ "${1:-}" = bench ]; then
+    # make bench's peer figures (scripts/bench.sh, section_peer): rsyslog with omkafka drains
+    # the same events into the same Kafka as the bridge, with its own configuration and work
+    # directory in the run's directory (the system's rsyslog service is not used). Only the
+    # bench installs it: make check has no use for a second syslog daemon.
+    pkgs=(rsyslog rsyslog-kafka)
 elif [ $# -gt 0 ]; then
-    echo "usage: scripts/deps.sh [fuzz]" >&2
+    echo "usage: scripts/deps.sh [fuzz|bench]" >&2
     exit 2
 fi
 
