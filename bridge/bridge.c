@@ -3,7 +3,9 @@
  * bridge.c - intake, acknowledgements and the drain (see bridge.h).
  *
  * Layout: per-terminal state, then the acks and the bridge's own state document, then intake
- * (MQTT message -> verify -> spool, group-committed by a zero-delay timer, then the acks; state
+ * (MQTT message -> verify, a slice of lines at a time on the loop thread and intake_verify.c's
+ * helpers together -> spool, in line order on the loop thread only, group-committed by a
+ * zero-delay timer, then the acks; state
  * documents of the store's tills are forwarded to the telemetry topic), then the drain (round
  * robin over terminals, each in seq order, paced by a token bucket, bounded by the producer's
  * in-flight limit), then the delivery reports that move the delivered watermark, then
@@ -32,6 +34,7 @@
 #include "bridge/dashboard.h"
 #include "bridge/enrol.h"
 #include "bridge/flow.h"
+#include "bridge/intake_verify.h"
 #include "bridge/output.h"
 #include "bridge/profile.h"
 #include "bridge/sigcheck.h"
@@ -57,6 +60,7 @@
 #define STATS_EVERY 5        /* housekeeping rounds between stats lines */
 #define STATE_MIN_MS 1000    /* the state document goes out at most this often on change */
 #define RATE_SAMPLES 32      /* delivered counts kept for the drain rate, one per housekeeping */
+#define INTAKE_SLICE 256     /* lines of a message verified at once (intake_verify.c) */
 
 struct term {
     char store[PE_ID_MAX];
@@ -110,6 +114,8 @@ struct bridge {
     struct profile_out pout;   /* the records of the event being produced */
     struct term terms[MAX_TERMINALS];
     int nterms;
+    struct intake_verify *verify;            /* checks records on helper threads too */
+    struct intake_line lines[INTAKE_SLICE]; /* the slice of a message being taken in */
     int rr;      /* round-robin start of the next drain turn */
     bool in_txn; /* an intake transaction is open */
     bool commit_planned;
@@ -711,19 +717,22 @@ static int check_sig(struct bridge *b, struct term *t, const struct pe_event_met
     return rc;
 }
 
-/* One line: the record (line, len) and its signature (sig, siglen; NULL: none) after the tab
- * that follows it. A dead letter made here carries the whole line as it came. */
+/* One verified line (intake_verify.c): the record (l->rec, l->len) and its signature (l->sig,
+ * l->siglen; NULL: none) after the tab that follows it. A dead letter made here carries the
+ * whole line as it came. */
 static void intake_record(struct bridge *b, const char *topic, const char *store,
-                          const char *terminal, const char *line, size_t len, const char *sig,
-                          size_t siglen)
+                          const char *terminal, struct intake_line *l)
 {
-    struct pe_event_meta m;
-    char hash[PE_SHA256_HEXLEN], why[200], reason[320];
-    cJSON *rec = NULL;
+    const char *line = l->rec, *sig = l->sig;
+    size_t len = l->len, siglen = l->siglen;
+    const struct pe_event_meta m = l->m;
+    const char *hash = l->hash, *why = l->why;
+    char reason[320];
+    cJSON *rec = l->root;
     const char *prev = NULL;
     size_t whole = sig ? (size_t)(sig + siglen - line) : len;
     b->st.received++;
-    int rc = pe_event_verify(line, len, 0, NULL, &m, hash, &rec, why, sizeof why);
+    int rc = l->rc;
     if (rc == PE_ENOMEM) {
         /* No verdict on the record: it is not stored nor acknowledged, so the till sends it
          * again (go-back-N). */
@@ -816,7 +825,7 @@ static void intake_record(struct bridge *b, const char *topic, const char *store
         break;
     }
 done:
-    cJSON_Delete(rec);
+    intake_line_free(l);
 }
 
 static uint64_t fnv1a(const void *p, size_t len)
@@ -916,12 +925,22 @@ static void on_message(void *ctx, const char *topic, const void *payload, size_t
      * lines"): a canonical record never holds a raw tab. */
     const char *p = payload, *end = p + len;
     struct pe_events_line l;
-    while (pe_events_next_line(&p, end, &l)) {
-        if (l.bare_tab)
-            dead_letter(b, BRIDGE_DEAD_BARE_TAB, topic, l.rec, l.len,
-                        "a tab without a signature after it");
-        else
-            intake_record(b, topic, store, terminal, l.rec, l.len, l.sig, l.siglen);
+    bool more = true;
+    while (more) {
+        /* The lines of the message in slices of INTAKE_SLICE: all of a slice verified at once
+         * (on the helpers too), then taken in, in order, here. */
+        size_t n = 0;
+        while (n < INTAKE_SLICE && (more = pe_events_next_line(&p, end, &l)))
+            b->lines[n++] = (struct intake_line){.rec = l.rec, .len = l.len, .sig = l.sig,
+                                                 .siglen = l.siglen, .bare_tab = l.bare_tab};
+        intake_verify_run(b->verify, b->lines, n);
+        for (size_t i = 0; i < n; i++) {
+            if (b->lines[i].bare_tab)
+                dead_letter(b, BRIDGE_DEAD_BARE_TAB, topic, b->lines[i].rec, b->lines[i].len,
+                            "a tab without a signature after it");
+            else
+                intake_record(b, topic, store, terminal, &b->lines[i]);
+        }
     }
 }
 
@@ -1346,6 +1365,10 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
                 "does not authenticate the bridge by certificate (a lab only; set "
                 "mqtt.tls.ca_file)",
                 cfg->mqtt_host, (long long)cfg->mqtt_port);
+    if ((rc = intake_verify_create((int)cfg->verify_threads, &b->verify))) {
+        snprintf(err, errlen, "intake.verify_threads: cannot start the helper threads");
+        goto free_bridge;
+    }
     char path[BRIDGE_PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/spool.db", cfg->data_dir);
     struct pe_spool_opts so = {.max_bytes = cfg->spool_max_mb * 1024 * 1024,
@@ -1454,14 +1477,15 @@ int bridge_create(struct pe_loop *loop, const struct bridge_cfg *cfg, struct bri
         goto destroy_mqtt;
     pe_info("bridge.start",
             "store=%s id=%s version=%s mode=%s spool=%s terminals=%d kafka=%s mqtt=%s:%lld "
-            "mqtt_user=%s mqtt_tls=%s enrol_signer=%s telemetry_topic=%s",
+            "mqtt_user=%s mqtt_tls=%s enrol_signer=%s telemetry_topic=%s verify_helpers=%d",
             cfg->store, bridge_cfg_id(cfg), pe_version(), cfg->kafka_mode, path, b->nterms,
             cfg->kafka_brokers, cfg->mqtt_host, (long long)cfg->mqtt_port,
             cfg->mqtt_username[0] ? cfg->mqtt_username : "-",
             !cfg->mqtt_tls_ca_file[0]     ? "off"
             : cfg->mqtt_tls_cert_file[0] ? "mutual"
                                          : "server",
-            cfg->pki_dir[0] ? cfg->pki_dir : "off", cfg->telemetry_topic);
+            cfg->pki_dir[0] ? cfg->pki_dir : "off", cfg->telemetry_topic,
+            intake_verify_helpers(b->verify));
     for (int i = 0; cfg->sinks_set && i < cfg->nsinks; i++)
         pe_info("bridge.sink", "name=%s profile=%s topic=%s late=%s lateness_s=%lld",
                 cfg->sinks[i].name, cfg->sinks[i].profile->name,
@@ -1487,6 +1511,7 @@ close_spool:
     pe_spool_close(b->spool);
 free_bridge:
     pe_secret_wipe(password, sizeof password);
+    intake_verify_destroy(b->verify);
     bridge_enrol_destroy(b->enrol);
     free(b);
     return rc;
@@ -1519,6 +1544,7 @@ void bridge_destroy(struct bridge *b, int flush_ms)
     for (int i = 0; i < b->nterms; i++)
         sigcheck_till_clear(&b->terms[i].sig);
     pe_spool_close(b->spool);
+    intake_verify_destroy(b->verify);
     bridge_enrol_destroy(b->enrol);
     dashboard_destroy(b->dash);
     free(b);

@@ -150,6 +150,9 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         check_topic),
     INT("intake.max_payload", max_payload, "1048576", 1024, 268435456,
         "largest MQTT message accepted, bytes (larger ones are dead letters)"),
+    INT("intake.verify_threads", verify_threads, "-1", -1, 3,
+        "helper threads that check records (JSON, canonical form, hash) beside the loop "
+        "thread: -1 one fewer than the processors online (at most 3), 0 none"),
     INT("drain.events_per_s", drain_events_per_s, "0", 0, 100000000,
         "pace of the backlog toward Kafka, events/s (0: unlimited)"),
     INT("drain.bytes_per_s", drain_bytes_per_s, "0", 0, INT64_MAX,

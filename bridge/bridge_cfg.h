@@ -87,6 +87,7 @@ struct bridge_cfg {
     char catalog_promotions_topic[BRIDGE_TOPIC_MAX]; /* HQ's promotion records (compacted) */
     char catalog_rejects_topic[BRIDGE_TOPIC_MAX];    /* records refused, with the reason */
     int64_t max_payload;                        /* largest MQTT payload accepted, bytes */
+    int64_t verify_threads;                     /* intake's helper threads, -1: auto */
     int64_t drain_events_per_s; /* pace toward Kafka; 0: as fast as Kafka takes them */
     int64_t drain_bytes_per_s;  /* likewise in record bytes; 0: unlimited */
     int64_t spool_max_mb;       /* quota of undelivered records; 0: none */
