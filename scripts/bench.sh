@@ -20,7 +20,13 @@
 #     key and counter, ECDSA P-256 verify with libcrypto and the till's key parsed once:
 #     tests/bench/bench_sig.c) in records/s as a ratio of that intake's events/s (above 1: the
 #     check keeps up with the intake on one core; its own time per record is 1/ratio of the
-#     intake's), with mbedTLS's verify rate and the till's signing rate beside it
+#     intake's), with mbedTLS's verify rate and the till's signing rate beside it; and a store
+#     of 50 tills on that bridge (bench_mqtt store: 50 connections, each till subscribed to its
+#     own ack, agent-style batches and window): a backlog of BENCH_STORE50 records (3,000 per
+#     till) all committed at once, with the intake fairness across tills (Jain's index and
+#     min/max of per-till spooled records/s until the first till is fully spooled), and a
+#     steady load of BENCH_STORE50_RATE records/s per till for 15 s, each with the p50/p99 time
+#     from a record's commit at its till to the ack that says it is spooled reaching the till
 #   - MQTT over mutual TLS, against the store broker as posedge-ctl broker-config writes it (a
 #     second mosquitto: its TLS listener with client certificates from a store CA made here, and
 #     its plaintext lab listener with password logins, the store's ACL on both): raw QoS 1
@@ -198,6 +204,11 @@ section_bridge() {
     bridge "$dir/intake" 127.0.0.1:1
     intake=$("$bench/bench_mqtt" intake 127.0.0.1 "$mqtt_port" "$intake_n" "$terminals" 200 i |
         num intake_events_per_s)
+    # A store of 50 tills on the same bridge: a backlog (fairness), then a steady load.
+    local s50=${BENCH_STORE50:-150000} s50rate=${BENCH_STORE50_RATE:-20}
+    store_b=$("$bench/bench_mqtt" store 127.0.0.1 "$mqtt_port" "$s50" 50 200 b 0)
+    store_p=$("$bench/bench_mqtt" store 127.0.0.1 "$mqtt_port" $(( s50rate * 50 * 15 )) 50 200 p \
+        "$s50rate")
     # Its spool is thrown away: a kill -9 spares the 5 s the stop would spend flushing to nowhere.
     kill -KILL "$bridge_pid"
     wait "$job" 2>/dev/null || true
@@ -231,6 +242,14 @@ section_bridge() {
         printf "limit    raw librdkafka produce msgs/s (acks=all, idempotent, lz4, mock cluster): %.0f (runs %.0f, %.0f)\n", kr, k1, k2
         printf "bridge   drain events/s from a %s-event spool (mock cluster, kafka.mode=idempotent): %.0f = %.2f x raw librdkafka produce (goal >= 0.50)\n", backlog, dr, dr / kr
         printf "bridge   %s-event backlog end to end: %.1f s, peak RSS %.1f MB (goal <= 32 MB)\n", backlog, ms / 1000.0, rss / 1024.0
+    }'
+    echo "$store_b" | awk -v mraw="$mraw" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "store50  backlog of %d events from 50 tills (all committed at once): %.0f events/s = %.2f x raw mosquitto QoS1 publish; fairness: Jain %.3f, per-till spooled events/s min %.0f max %.0f; commit -> spooled ack p50 %.0f ms, p99 %.0f ms\n", v["events"], v["store_events_per_s"], v["store_events_per_s"] / mraw, v["jain"], v["till_min_per_s"], v["till_max_per_s"], v["commit_ack_p50_ms"], v["commit_ack_p99_ms"]
+    }'
+    echo "$store_p" | awk -v rate="${BENCH_STORE50_RATE:-20}" '{
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "store50  steady load of 50 tills x %d events/s for 15 s: commit -> spooled ack p50 %.1f ms, p99 %.1f ms, max %.1f ms; fairness: Jain %.3f\n", rate, v["commit_ack_p50_ms"], v["commit_ack_p99_ms"], v["commit_ack_max_ms"], v["jain"]
     }'
 }
 

@@ -15,6 +15,17 @@
  *       records of a terminal sent and not yet acknowledged as spooled). The rate is N over the
  *       time from the first publish until the retained ack of every terminal says spooled == its
  *       share. Prints "intake_events_per_s=R events=N messages=M".
+ *   bench_mqtt [CONNECTION] store HOST PORT N T BATCH PREFIX RATE
+ *       A store of T tills on one bridge: each till s001/<PREFIX>01.. its own MQTT connection
+ *       subscribed to its own ack, N records in all, each till's records committed at RATE
+ *       records/s from the start (staggered across tills; RATE 0: all committed at the start,
+ *       a backlog after an outage), each till publishing what it has committed as the agent
+ *       does (batches of up to BATCH, the go-back-N window). Fairness: every till's spooled
+ *       records/s from the start until the first till is fully spooled, as Jain's index
+ *       (sum x)^2 / (T sum x^2) (1: equal shares, 1/T: one till takes all) and min/max; latency:
+ *       from each record's commit to the ack that first says it is spooled arriving at its
+ *       till. Prints "store_events_per_s=R jain=J till_min_per_s=A till_max_per_s=B
+ *       commit_ack_p50_ms=P commit_ack_p99_ms=Q commit_ack_max_ms=M events=N tills=T".
  *   bench_mqtt [CONNECTION] wait HOST PORT N T PREFIX
  *       Wait until the retained ack of every terminal s001/<PREFIX>01.. says delivered == its
  *       share of N (the drain benchmark's finish line). Prints "delivered=N".
@@ -32,6 +43,7 @@
  */
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +70,11 @@ struct term {
     long sent;      /* records published */
     long spooled;   /* from the ack */
     long delivered; /* from the ack */
+    /* store: the till's own connection */
+    struct mosquitto *mosq;
+    bool connected, asked, subscribed; /* asked: its SUBSCRIBE is out */
+    int64_t phase_us;   /* its first commit, after the start */
+    int64_t done_us;    /* when its last record was acknowledged as spooled, 0: not yet */
 };
 
 static struct {
@@ -291,6 +308,242 @@ static int run_intake(const char *host, int port, long n, int nt, int batch, con
     return 0;
 }
 
+/* ---- store: T tills, each on a connection of its own ---- */
+
+static struct {
+    int64_t t0;     /* the start, monotonic us */
+    double rate;    /* records/s per till, 0: all committed at the start */
+    int64_t *lat;   /* commit -> ack, us, one per record acknowledged */
+    long nlat;
+    int64_t first_done_us; /* when the first till was fully spooled */
+    long at_first[MAX_T];  /* every till's spooled then */
+} so;
+
+static int64_t commit_us(const struct term *t, long seq)
+{
+    return so.rate > 0 ? so.t0 + t->phase_us + (int64_t)((double)(seq - 1) * 1e6 / so.rate)
+                       : so.t0;
+}
+
+static void till_connect(struct mosquitto *m, void *ctx, int rc)
+{
+    (void)m;
+    if (rc) {
+        fprintf(stderr, "bench_mqtt: connection refused: %s\n", mosquitto_connack_string(rc));
+        exit(1);
+    }
+    ((struct term *)ctx)->connected = true;
+}
+
+static void till_subscribe(struct mosquitto *m, void *ctx, int mid, int n, const int *qos)
+{
+    (void)m, (void)mid, (void)n, (void)qos;
+    ((struct term *)ctx)->subscribed = true;
+}
+
+static void till_message(struct mosquitto *m, void *ctx, const struct mosquitto_message *msg)
+{
+    (void)m;
+    struct term *t = ctx;
+    char body[128];
+    long sp, de;
+    if (msg->payloadlen <= 0)
+        return;
+    snprintf(body, sizeof body, "%.*s", msg->payloadlen, (const char *)msg->payload);
+    if (sscanf(body, "{\"spooled\":%ld,\"delivered\":%ld}", &sp, &de) != 2 || sp <= t->spooled)
+        return;
+    int64_t now = pe_mono_us();
+    if (sp > t->n)
+        sp = t->n;
+    for (long seq = t->spooled + 1; seq <= sp; seq++)
+        so.lat[so.nlat++] = now - commit_us(t, seq);
+    t->spooled = sp;
+    st.progress_ms = now / 1000;
+    if (sp == t->n && !t->done_us) {
+        t->done_us = now;
+        if (!so.first_done_us) {
+            so.first_done_us = now;
+            for (int i = 0; i < st.nt; i++)
+                so.at_first[i] = st.t[i].spooled;
+        }
+    }
+}
+
+static void till_step(struct mosquitto *m, int rc)
+{
+    (void)m;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "bench_mqtt: %s\n", mosquitto_strerror(rc));
+        exit(1);
+    }
+}
+
+/* Read and write what every till's socket is ready for, waiting at most timeout_ms. */
+static void tills_poll(int timeout_ms)
+{
+    struct pollfd pfd[MAX_T];
+    for (int i = 0; i < st.nt; i++) {
+        struct mosquitto *m = st.t[i].mosq;
+        pfd[i] = (struct pollfd){.fd = mosquitto_socket(m),
+                                 .events = (short)(POLLIN | (mosquitto_want_write(m) ? POLLOUT : 0))};
+    }
+    if (poll(pfd, (nfds_t)st.nt, timeout_ms) < 0)
+        return;
+    for (int i = 0; i < st.nt; i++) {
+        struct mosquitto *m = st.t[i].mosq;
+        if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
+            till_step(m, mosquitto_loop_read(m, 1));
+        if (pfd[i].revents & POLLOUT)
+            till_step(m, mosquitto_loop_write(m, 1));
+    }
+    if (pe_mono_ms() - st.progress_ms > STALL_MS) {
+        fprintf(stderr, "bench_mqtt: no progress for %d ms\n", STALL_MS);
+        exit(1);
+    }
+}
+
+static void tills_misc(int64_t *last_ms)
+{
+    if (pe_mono_ms() - *last_ms < 1000)
+        return;
+    *last_ms = pe_mono_ms();
+    for (int i = 0; i < st.nt; i++)
+        till_step(st.t[i].mosq, mosquitto_loop_misc(st.t[i].mosq));
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int run_store(const char *host, int port, long n, int nt, int batch, const char *prefix,
+                     double rate)
+{
+    make_terms(n, nt, prefix, true);
+    so.rate = rate;
+    so.lat = calloc((size_t)n, sizeof *so.lat);
+    char *buf = malloc((size_t)batch * 1024);
+    if (!so.lat || !buf)
+        return 1;
+    mosquitto_lib_init();
+    int64_t misc_ms = pe_mono_ms();
+    st.progress_ms = pe_mono_ms();
+    for (int i = 0; i < nt; i++) {
+        struct term *t = &st.t[i];
+        char id[64];
+        snprintf(id, sizeof id, "posedge-bench-%s-%ld", t->name, (long)pe_mono_us());
+        struct mosquitto *m = t->mosq = mosquitto_new(id, true, t);
+        if (!m)
+            return 1;
+        int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+        if (rc == MOSQ_ERR_SUCCESS && conn.ca) {
+            rc = mosquitto_tls_set(m, conn.ca, NULL, conn.cert, conn.key, NULL);
+            if (rc == MOSQ_ERR_SUCCESS)
+                rc = mosquitto_tls_opts_set(m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
+        }
+        if (rc == MOSQ_ERR_SUCCESS && conn.user)
+            rc = mosquitto_username_pw_set(m, conn.user, conn.password);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "bench_mqtt: client settings: %s\n", mosquitto_strerror(rc));
+            return 1;
+        }
+        mosquitto_max_inflight_messages_set(m, MAX_INFLIGHT);
+        mosquitto_connect_callback_set(m, till_connect);
+        mosquitto_subscribe_callback_set(m, till_subscribe);
+        mosquitto_publish_v5_callback_set(m, on_publish);
+        mosquitto_message_callback_set(m, till_message);
+        if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
+            fprintf(stderr, "bench_mqtt: cannot connect to %s:%d\n", host, port);
+            return 1;
+        }
+        t->phase_us = rate > 0 ? (int64_t)(1e6 / rate * i / nt) : 0;
+    }
+    for (bool ready = false; !ready;) {
+        ready = true;
+        for (int i = 0; i < nt; i++) {
+            struct term *t = &st.t[i];
+            if (t->connected && !t->asked) {
+                char topic[96];
+                snprintf(topic, sizeof topic, "posedge/v1/s001/%s/ack", t->name);
+                mosquitto_subscribe(t->mosq, NULL, topic, 1);
+                t->asked = true;
+            }
+            ready = ready && t->subscribed;
+        }
+        tills_poll(100);
+    }
+    long msgs = 0;
+    so.t0 = pe_mono_us();
+    st.progress_ms = pe_mono_ms();
+    for (int left = nt; left > 0;) {
+        int64_t now = pe_mono_us(), next = INT64_MAX;
+        left = 0;
+        for (int i = 0; i < nt; i++) {
+            struct term *t = &st.t[i];
+            left += t->spooled < t->n;
+            /* What the till has committed by now, and when its next commit comes. */
+            long committed = t->n;
+            if (rate > 0) {
+                int64_t since = now - so.t0 - t->phase_us;
+                committed = since < 0 ? 0 : 1 + (long)((double)since * rate / 1e6);
+                if (committed > t->n)
+                    committed = t->n;
+                if (committed < t->n && commit_us(t, committed + 1) < next)
+                    next = commit_us(t, committed + 1);
+            }
+            while (t->sent < committed && t->sent - t->spooled < WINDOW) {
+                size_t len = 0;
+                for (int k = 0; k < batch && t->sent < committed && t->sent - t->spooled < WINDOW;
+                     k++) {
+                    struct rec *r = &t->recs[t->sent++];
+                    if (k)
+                        buf[len++] = '\n';
+                    memcpy(buf + len, r->data, r->len);
+                    len += r->len;
+                }
+                char topic[96];
+                snprintf(topic, sizeof topic, "posedge/v1/s001/%s/events", t->name);
+                int rc = mosquitto_publish(t->mosq, NULL, topic, (int)len, buf, 1, false);
+                if (rc != MOSQ_ERR_SUCCESS) {
+                    fprintf(stderr, "bench_mqtt: publish: %s\n", mosquitto_strerror(rc));
+                    return 1;
+                }
+                msgs++;
+            }
+        }
+        int wait_ms = next == INT64_MAX ? 100 : (int)((next - pe_mono_us()) / 1000);
+        tills_poll(wait_ms < 0 ? 0 : wait_ms > 100 ? 100 : wait_ms);
+        tills_misc(&misc_ms);
+    }
+    int64_t end = pe_mono_us();
+    double s = (double)(end - so.t0) / 1e6, fs = (double)(so.first_done_us - so.t0) / 1e6;
+    double sum = 0, sum2 = 0, lo = 1e300, hi = 0;
+    for (int i = 0; i < nt; i++) {
+        double x = (double)so.at_first[i] / fs;
+        sum += x, sum2 += x * x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+    }
+    qsort(so.lat, (size_t)so.nlat, sizeof *so.lat, cmp_i64);
+    long p50 = so.nlat / 2, p99 = so.nlat * 99 / 100;
+    printf("store_events_per_s=%.0f jain=%.3f till_min_per_s=%.0f till_max_per_s=%.0f "
+           "commit_ack_p50_ms=%.1f commit_ack_p99_ms=%.1f commit_ack_max_ms=%.1f events=%ld "
+           "tills=%d messages=%ld\n",
+           (double)n / s, sum * sum / (nt * sum2), lo, hi, (double)so.lat[p50] / 1000.0,
+           (double)so.lat[p99] / 1000.0, (double)so.lat[so.nlat - 1] / 1000.0, n, nt, msgs);
+    for (int i = 0; i < nt; i++) {
+        mosquitto_disconnect(st.t[i].mosq);
+        mosquitto_destroy(st.t[i].mosq);
+    }
+    mosquitto_lib_cleanup();
+    free(so.lat);
+    free(buf);
+    return 0;
+}
+
 static int run_wait(const char *host, int port, long n, int nt, const char *prefix)
 {
     make_terms(n, nt, prefix, false);
@@ -327,7 +580,7 @@ static int read_password(const char *path)
 int main(int argc, char **argv)
 {
     const char *usage = "usage: bench_mqtt [--tls CA CERT KEY] [--user U --password-file F]\n"
-                        "                  raw|intake|wait HOST PORT N T [BATCH|PREFIX]\n";
+                        "                  raw|intake|store|wait HOST PORT N T [BATCH|PREFIX] [PREFIX] [RATE]\n";
     bool password = false;
     while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
         int used = 0;
@@ -365,6 +618,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "intake") == 0)
         return run_intake(host, port, n, nt, argc > 6 ? atoi(argv[6]) : 200,
                           argc > 7 ? argv[7] : "t");
+    if (strcmp(argv[1], "store") == 0)
+        return run_store(host, port, n, nt, argc > 6 ? atoi(argv[6]) : 200,
+                         argc > 7 ? argv[7] : "t", argc > 8 ? atof(argv[8]) : 0);
     if (strcmp(argv[1], "wait") == 0)
         return run_wait(host, port, n, nt, argc > 6 ? argv[6] : "t");
     fprintf(stderr, "bench_mqtt: unknown mode %s\n", argv[1]);
