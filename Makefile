@@ -97,7 +97,9 @@ CFLAGS += -std=c11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes
 LDFLAGS += $(filter -fsanitize%,$(VFLAGS)) $(BOARD_CFLAGS) $(SYSROOT_FLAGS) \
            $(if $(filter -D_FORTIFY_SOURCE%,$(VFLAGS)),$(HARDEN_LD)) $(GC_LD)
 # Each binary links only what it uses: librdkafka alone is most of a till's memory otherwise.
-LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lmosquitto -lm
+# libcrypto (OpenSSL, in every process anyway under libmosquitto) does the arithmetic of the
+# till's signatures (common/pki.c, pe_pki_key_sign_digest).
+LDLIBS := -lsqlite3 -lcjson -lmbedx509 -lmbedcrypto -lcrypto -lmosquitto -lm
 # The daemons' /metrics and /health (common/http.c, http.listen): GNU libmicrohttpd, linked only
 # by the programs that serve them (--as-needed: posedge-ctl does not).
 LDLIBS += -Wl,--push-state,--as-needed -lmicrohttpd -Wl,--pop-state

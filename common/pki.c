@@ -6,7 +6,9 @@
  * The invariant: a certificate names only an identity the CA authorised ("<store>/<name>", both
  * parts ids), never anything a CSR asked for, and is handed out only after the index holds it
  * on disk; a token is spent on disk before a certificate is made for it. Key material lives in
- * mbedTLS contexts and in buffers that are wiped before they are freed; no message names it.
+ * mbedTLS contexts, in libcrypto BIGNUMs that are cleared before they are freed (a signature's
+ * arithmetic: see "Signing" below), and in buffers that are wiped before they are freed; no
+ * message names it.
  *
  * mbedTLS has no CRL writer and no PKCS#8 writer: both are DER written here with the asn1write
  * functions, which write backwards from the end of a buffer (so lists go in reverse order).
@@ -24,14 +26,20 @@
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/error.h>
+#include <mbedtls/hmac_drbg.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha1.h>
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/obj_mac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,9 +287,14 @@ int64_t pe_pki_days_left(int64_t t_ms, int64_t now_ms)
 
 /* ---- keys ---- */
 
+struct pki_signing;
+
 struct pe_pki_key {
     mbedtls_pk_context pk;
+    struct pki_signing *signing; /* libcrypto's side, made at the first signature (see below) */
 };
+
+static void signing_free(struct pki_signing *g);
 
 static bool is_p256(const mbedtls_pk_context *pk)
 {
@@ -311,27 +324,191 @@ void pe_pki_key_destroy(struct pe_pki_key *key)
     if (!key)
         return;
     mbedtls_pk_free(&key->pk); /* zeroizes the private value */
+    signing_free(key->signing); /* clears libcrypto's copy of it */
     free(key);
 }
 
-int pe_pki_key_sign_digest(const struct pe_pki_key *key, const uint8_t digest[32],
-                           struct pe_rng *rng, uint8_t rs[64], char *err, size_t errlen)
+/*
+ * Signing (pe_pki_key_sign_digest). mbedTLS 2.28's P-256 arithmetic is generic multi-precision
+ * code: one signature took about a millisecond of CPU, twice per event on the till (the record
+ * and its receipt's QR code), which was most of the till's CPU (issue 19). libcrypto, already
+ * in every process under libmosquitto and used by the bridge for verifying (bridge/sigcheck.c),
+ * has a constant-time P-256 with its generator's table built in: a signature made as below
+ * takes a tenth of mbedTLS's time (about 80 against 870 us on a loaded 2-core VM). So:
+ *   - the nonce is still mbedtls_ecdsa_sign_det_ext's, derived here with the same mbedTLS calls
+ *     (RFC 6979: HMAC_DRBG over SHA-256 seeded with d || (digest mod n), k drawn from it by
+ *     mbedtls_ecp_gen_privkey, the next draw when r or s comes out zero), so a signature is the
+ *     one mbedTLS would make, byte for byte (tests/unit/test_signer.c checks it);
+ *   - R = kG, r = x(R) mod n and s = (e + rd) / k mod n are libcrypto's: EC_POINT_mul with the
+ *     secret scalar (constant time), and the inversion of k blinded as mbedTLS does it,
+ *     s = t(e + rd) / (kt) with t from the caller's rng, and kt inverted by Fermat (n is prime:
+ *     (kt)^(n-2)) in BN_mod_exp_mont_consttime with the order's Montgomery form kept.
+ * The curve and the private scalar in libcrypto's form are made at a key's first signature and
+ * kept with it (cleared when the key is destroyed). Every secret number of one signature is a
+ * BIGNUM of its own, cleared before it is freed.
+ */
+struct pki_signing {
+    EC_GROUP *group;   /* P-256 */
+    BIGNUM *d;         /* the private scalar (BN_FLG_CONSTTIME) */
+    BIGNUM *n_2;       /* the group order minus 2: the exponent that inverts mod n */
+    BN_MONT_CTX *mont; /* Montgomery form of the order, for that exponentiation */
+    BN_CTX *bn;        /* libcrypto's scratch numbers, cleared when freed */
+};
+
+static void signing_free(struct pki_signing *g)
 {
-    /* 2.28 takes the group non-const: it caches the base point's comb table in it, which is
-     * what makes every signature after the first one cheaper. */
-    mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
-    mbedtls_mpi r, s;
-    mbedtls_mpi_init(&r);
-    mbedtls_mpi_init(&s);
-    int mrc = mbedtls_ecdsa_sign_det_ext(&ec->grp, &r, &s, &ec->d, digest, 32, MBEDTLS_MD_SHA256,
-                                         rng_cb, rng);
+    if (!g)
+        return;
+    EC_GROUP_free(g->group);
+    BN_clear_free(g->d);
+    BN_free(g->n_2);
+    BN_MONT_CTX_free(g->mont);
+    BN_CTX_free(g->bn);
+    free(g);
+}
+
+/* "what: <libcrypto's first error>" into err (the queue emptied); returns PE_ESYS. */
+static int ossl_fail(char *err, size_t errlen, const char *what)
+{
+    char m[160] = "no error queued";
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, m, sizeof m);
+    ERR_clear_error();
+    say(err, errlen, "%s: libcrypto: %s", what, m);
+    return PE_ESYS;
+}
+
+/* libcrypto's side of signing with key, made once. Errors: PE_ENOMEM, PE_ESYS. */
+static int signing_make(struct pe_pki_key *key, char *err, size_t errlen)
+{
+    const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
+    uint8_t d[32];
+    struct pki_signing *g = calloc(1, sizeof *g);
+    if (!g)
+        return PE_ENOMEM;
+    int mrc = mbedtls_mpi_write_binary(&ec->d, d, sizeof d);
+    if (mrc) {
+        free(g);
+        return mbed_fail(err, errlen, PE_ESYS, "signing", mrc);
+    }
+    g->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    g->d = BN_new();
+    g->n_2 = BN_new();
+    g->mont = BN_MONT_CTX_new();
+    g->bn = BN_CTX_new();
+    const BIGNUM *n = g->group ? EC_GROUP_get0_order(g->group) : NULL;
+    bool ok = n && g->d && g->n_2 && g->mont && g->bn && BN_bin2bn(d, sizeof d, g->d) &&
+              BN_copy(g->n_2, n) && BN_sub_word(g->n_2, 2) && BN_MONT_CTX_set(g->mont, n, g->bn);
+    mbedtls_platform_zeroize(d, sizeof d);
+    if (!ok) {
+        signing_free(g);
+        return ossl_fail(err, errlen, "signing");
+    }
+    BN_set_flags(g->d, BN_FLG_CONSTTIME);
+    key->signing = g;
+    return PE_OK;
+}
+
+/*
+ * r and s for digest with the nonce kb: 1 when r or s is zero (the caller draws the next
+ * nonce), 0 with rs filled, -1 when libcrypto failed (its error queued).
+ */
+static int sign_with(struct pki_signing *g, const uint8_t kb[32], const uint8_t digest[32],
+                     const uint8_t tb[32], uint8_t rs[64])
+{
+    const BIGNUM *n = EC_GROUP_get0_order(g->group);
+    BIGNUM *k = BN_new(), *t = BN_new(), *kt = BN_new(), *s = BN_new();
+    BIGNUM *x = BN_new(), *r = BN_new(), *e = BN_new();
+    EC_POINT *R = EC_POINT_new(g->group);
+    int res = -1;
+    if (!k || !t || !kt || !s || !x || !r || !e || !R)
+        goto done;
+    BN_set_flags(k, BN_FLG_CONSTTIME);
+    if (!BN_bin2bn(kb, 32, k) || !EC_POINT_mul(g->group, R, k, NULL, NULL, g->bn) ||
+        !EC_POINT_get_affine_coordinates(g->group, R, x, NULL, g->bn) ||
+        !BN_nnmod(r, x, n, g->bn))
+        goto done;
+    if (BN_is_zero(r)) {
+        res = 1;
+        goto done;
+    }
+    /* t in 1..n-1 blinds the inversion; any such t gives the same s. */
+    if (!BN_bin2bn(tb, 32, t) || !BN_nnmod(t, t, n, g->bn) || (BN_is_zero(t) && !BN_one(t)) ||
+        !BN_bin2bn(digest, 32, e) || !BN_mod_mul(s, r, g->d, n, g->bn) ||
+        !BN_mod_add(s, s, e, n, g->bn) || !BN_mod_mul(s, s, t, n, g->bn) ||
+        !BN_mod_mul(kt, k, t, n, g->bn) ||
+        !BN_mod_exp_mont_consttime(kt, kt, g->n_2, n, g->bn, g->mont) ||
+        !BN_mod_mul(s, s, kt, n, g->bn))
+        goto done;
+    if (BN_is_zero(s)) {
+        res = 1;
+        goto done;
+    }
+    res = BN_bn2binpad(r, rs, 32) == 32 && BN_bn2binpad(s, rs + 32, 32) == 32 ? 0 : -1;
+done:
+    EC_POINT_clear_free(R);
+    BN_clear_free(k);
+    BN_clear_free(t);
+    BN_clear_free(kt);
+    BN_clear_free(s);
+    BN_clear_free(x);
+    BN_free(r);
+    BN_free(e);
+    return res;
+}
+
+int pe_pki_key_sign_digest(struct pe_pki_key *key, const uint8_t digest[32], struct pe_rng *rng,
+                           uint8_t rs[64], char *err, size_t errlen)
+{
+    if (!key->signing) {
+        int rc = signing_make(key, err, errlen);
+        if (rc)
+            return rc;
+    }
+    const mbedtls_ecp_keypair *ec = mbedtls_pk_ec(key->pk);
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    mbedtls_hmac_drbg_context drbg;
+    mbedtls_mpi h, k;
+    uint8_t seed[64], kb[32], tb[32];
+    int mrc, res = 1, rc = PE_OK;
+    mbedtls_hmac_drbg_init(&drbg);
+    mbedtls_mpi_init(&h);
+    mbedtls_mpi_init(&k);
+    /* The nonce as mbedtls_ecdsa_sign_det_ext derives it: seeded with d || (digest mod n). */
+    mrc = mbedtls_mpi_write_binary(&ec->d, seed, 32);
     if (mrc == 0)
-        mrc = mbedtls_mpi_write_binary(&r, rs, 32);
+        mrc = mbedtls_mpi_read_binary(&h, digest, 32);
+    if (mrc == 0 && mbedtls_mpi_cmp_mpi(&h, &ec->grp.N) >= 0)
+        mrc = mbedtls_mpi_sub_mpi(&h, &h, &ec->grp.N);
     if (mrc == 0)
-        mrc = mbedtls_mpi_write_binary(&s, rs + 32, 32);
-    mbedtls_mpi_free(&r);
-    mbedtls_mpi_free(&s);
-    return mrc ? mbed_fail(err, errlen, PE_ESYS, "signing", mrc) : PE_OK;
+        mrc = mbedtls_mpi_write_binary(&h, seed + 32, 32);
+    if (mrc == 0)
+        mrc = mbedtls_hmac_drbg_seed_buf(&drbg, md, seed, sizeof seed);
+    for (int tries = 0; mrc == 0 && res == 1; tries++) {
+        if (tries > 10) {
+            mrc = MBEDTLS_ERR_ECP_RANDOM_FAILED;
+            break;
+        }
+        mrc = mbedtls_ecp_gen_privkey(&ec->grp, &k, mbedtls_hmac_drbg_random, &drbg);
+        if (mrc == 0)
+            mrc = mbedtls_mpi_write_binary(&k, kb, sizeof kb);
+        if (mrc == 0)
+            mrc = rng_cb(rng, tb, sizeof tb);
+        if (mrc == 0 && (res = sign_with(key->signing, kb, digest, tb, rs)) < 0)
+            rc = ossl_fail(err, errlen, "signing");
+        if (rc)
+            break;
+    }
+    if (mrc)
+        rc = mbed_fail(err, errlen, PE_ESYS, "signing", mrc);
+    mbedtls_platform_zeroize(seed, sizeof seed);
+    mbedtls_platform_zeroize(kb, sizeof kb);
+    mbedtls_platform_zeroize(tb, sizeof tb);
+    mbedtls_mpi_free(&k); /* zeroizes */
+    mbedtls_mpi_free(&h);
+    mbedtls_hmac_drbg_free(&drbg); /* zeroizes */
+    return rc;
 }
 
 int pe_pki_key_public_pem(const struct pe_pki_key *key, char **pem_out, char *err, size_t errlen)

@@ -8,8 +8,8 @@
  * (pe_pki_key_load). Key material stays in mbedTLS contexts and wiped buffers; no message, log
  * line or error names it (the key id and the public key are public). Signatures are
  * deterministic ECDSA (RFC 6979): no signature depends on a random draw, the generator only
- * blinds the arithmetic. The key's context stays loaded, so the base point's precomputed table
- * is made once per process, not once per signature.
+ * blinds the arithmetic. The key stays loaded, with libcrypto's form of it made at the first
+ * signature (pe_pki_key_sign_digest), not once per signature.
  *
  * Where the counter lives, and what a crash does. The counter's durable home is the journal
  * itself: each signature is stored in its event's row (the sig column), in the same SQLite

@@ -136,12 +136,14 @@ void pe_pki_key_destroy(struct pe_pki_key *key);
 
 /*
  * Sign a SHA-256 digest with key: deterministic ECDSA (RFC 6979, so no signature depends on the
- * quality of a random draw), the scalar multiplication blinded with draws from rng (borrowed).
- * rs gets r and s, 32 big-endian octets each (the raw form of JWS ES256 and of PKCS#11
- * CKM_ECDSA). Errors: PE_ESYS (mbedTLS failed: err says how).
+ * quality of a random draw; byte for byte mbedtls_ecdsa_sign_det_ext's), the arithmetic
+ * libcrypto's constant-time P-256 with the inversion blinded by draws from rng (borrowed). The
+ * first call keeps libcrypto's form of the key in key (wiped by pe_pki_key_destroy). rs gets r
+ * and s, 32 big-endian octets each (the raw form of JWS ES256 and of PKCS#11 CKM_ECDSA).
+ * Errors: PE_ESYS (mbedTLS or libcrypto failed: err says how), PE_ENOMEM.
  */
-int pe_pki_key_sign_digest(const struct pe_pki_key *key, const uint8_t digest[32],
-                           struct pe_rng *rng, uint8_t rs[64], char *err, size_t errlen);
+int pe_pki_key_sign_digest(struct pe_pki_key *key, const uint8_t digest[32], struct pe_rng *rng,
+                           uint8_t rs[64], char *err, size_t errlen);
 
 /* The key's public half as a PEM SubjectPublicKeyInfo ("BEGIN PUBLIC KEY"): *pem_out is
  * malloc'd, NUL-terminated, the caller's. Errors: PE_ENOMEM, PE_ESYS. */

@@ -19,10 +19,13 @@
  * seq of each forgery: a signed record turned into a marked one, a mark removed, a collective
  * with a wrong digest or range, an outage no signer_up closes.
  *
- * A receipt's QR code payload
- * (store/render_qr.c) has its documented fields, is signed over all of them without using a
+ * A signature is the one mbedtls_ecdsa_sign_det_ext makes, byte for byte (pe_pki_key_sign_digest
+ * does the arithmetic with libcrypto but derives the nonce as mbedTLS does). A receipt's QR code
+ * payload (store/render_qr.c) has its documented fields, is signed over all of them without using a
  * counter, verifies with the public key alone and stops verifying when its total changes.
  */
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/pk.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1399,10 +1402,61 @@ static void t_receipt_qr_refusals(void)
     cJSON_Delete(body);
 }
 
+/* mbedTLS's blinding draws: they change no signature, so any bytes do. */
+static int blind_rng(void *ctx, unsigned char *buf, size_t n)
+{
+    unsigned *x = ctx;
+    for (size_t i = 0; i < n; i++) {
+        *x = *x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(*x >> 16);
+    }
+    return 0;
+}
+
+static void t_sign_is_mbedtls_det(void)
+{
+    const char *path = pe_test_path(0, "det.key");
+    pe_signer_close(open_signer(path)); /* makes the key file */
+    struct pe_pki_key *k = NULL;
+    struct pe_rng *rng = NULL;
+    char err[256];
+    CHECK_OK(pe_pki_key_load(path, &k, err, sizeof err));
+    CHECK_OK(pe_rng_create("det", &rng));
+    mbedtls_pk_context pk;
+    mbedtls_pk_init(&pk);
+    CHECK_INT(mbedtls_pk_parse_keyfile(&pk, path, NULL), 0);
+    mbedtls_ecp_keypair *ec = mbedtls_pk_ec(pk);
+    mbedtls_mpi r, s;
+    mbedtls_mpi_init(&r);
+    mbedtls_mpi_init(&s);
+    unsigned seed = 7;
+    for (int i = 0; i < 64; i++) {
+        uint8_t d[32], ours[64], theirs[64];
+        /* Edge digests first: zero, all ones (above the order: reduced), then hashes. */
+        if (i < 2)
+            memset(d, i ? 0xff : 0, sizeof d);
+        else
+            pe_sha256_2(&i, sizeof i, NULL, 0, d);
+        CHECK_OK(pe_pki_key_sign_digest(k, d, rng, ours, err, sizeof err));
+        CHECK_INT(mbedtls_ecdsa_sign_det_ext(&ec->grp, &r, &s, &ec->d, d, sizeof d,
+                                             MBEDTLS_MD_SHA256, blind_rng, &seed),
+                  0);
+        CHECK_INT(mbedtls_mpi_write_binary(&r, theirs, 32), 0);
+        CHECK_INT(mbedtls_mpi_write_binary(&s, theirs + 32, 32), 0);
+        CHECK(memcmp(ours, theirs, sizeof ours) == 0);
+    }
+    mbedtls_mpi_free(&r);
+    mbedtls_mpi_free(&s);
+    mbedtls_pk_free(&pk);
+    pe_rng_destroy(rng);
+    pe_pki_key_destroy(k);
+}
+
 static const struct pe_test tests[] = {
     {"key_made_once", t_key_made_once},
     {"key_refusals", t_key_refusals},
     {"sign_verify", t_sign_verify},
+    {"sign_is_mbedtls_det", t_sign_is_mbedtls_det},
     {"installed_body", t_installed_body},
     {"journal_signs", t_journal_signs},
     {"rollback_gives_counter_back", t_rollback_gives_counter_back},
