@@ -46,6 +46,11 @@ def kill9_loop_never_loses_a_printed_sale():
             kills += 1
         _, err = proc.communicate(timeout=120)
         check(proc.returncode in (0, -9), "agent run %d exited %s:\n%s" % (i, proc.returncode, err[-3000:]))
+        if last == 0 and (not os.path.exists(db) or os.path.getsize(db) == 0):
+            # Killed before the journal's first write (a slow start on a loaded machine): no
+            # journal yet, so nothing may have been printed; the next start makes it.
+            check(receipts(d) == [], "receipts printed with no journal after kill %d" % i)
+            continue
         v = run([CTL_RELEASE, "verify", db], timeout=300)
         check(v.returncode == 0, "after kill %d verify failed: %s" % (i, v.stdout + v.stderr))
         ev = journal_events(db)
