@@ -71,7 +71,9 @@ static void kv_get(const char *text, const char *key, char *out, size_t n)
 {
     size_t kl = strlen(key);
     out[0] = '\0';
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    for (const char *l = text, *next; l && *l; l = next) {
+        next = strchr(l, '\n');
+        next = next ? next + 1 : NULL;
         if (strncmp(l, key, kl) != 0 || l[kl] != '=')
             continue;
         const char *v = l + kl + 1, *end = strchr(v, '\n');

@@ -163,15 +163,10 @@ static void publish(struct mosquitto *m, const char *topic, const void *p, size_
     }
 }
 
-static struct mosquitto *client(const char *host, int port, const char *sub)
+/* The options of posedge's own clients (common/mqtt.c) on a bench client: MQTT v5, no Nagle,
+ * and the connection's TLS and login (conn). False (said on stderr) when one is refused. */
+static bool client_settings(struct mosquitto *m)
 {
-    mosquitto_lib_init();
-    char id[64];
-    snprintf(id, sizeof id, "posedge-bench-%ld", (long)pe_mono_us());
-    struct mosquitto *m = mosquitto_new(id, true, NULL);
-    if (!m)
-        exit(1);
-    /* The socket options of posedge's own clients (common/mqtt.c): MQTT v5, no Nagle. */
     int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
@@ -184,8 +179,21 @@ static struct mosquitto *client(const char *host, int port, const char *sub)
         rc = mosquitto_username_pw_set(m, conn.user, conn.password);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "bench_mqtt: client settings: %s\n", mosquitto_strerror(rc));
-        exit(1);
+        return false;
     }
+    return true;
+}
+
+static struct mosquitto *client(const char *host, int port, const char *sub)
+{
+    mosquitto_lib_init();
+    char id[64];
+    snprintf(id, sizeof id, "posedge-bench-%ld", (long)pe_mono_us());
+    struct mosquitto *m = mosquitto_new(id, true, NULL);
+    if (!m)
+        exit(1);
+    if (!client_settings(m))
+        exit(1);
     mosquitto_max_inflight_messages_set(m, MAX_INFLIGHT);
     mosquitto_connect_callback_set(m, on_connect);
     mosquitto_subscribe_callback_set(m, on_subscribe);
@@ -436,20 +444,8 @@ static int run_store(const char *host, int port, long n, int nt, int batch, cons
         struct mosquitto *m = t->mosq = mosquitto_new(id, true, t);
         if (!m)
             return 1;
-        int rc = mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-        if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-        if (rc == MOSQ_ERR_SUCCESS && conn.ca) {
-            rc = mosquitto_tls_set(m, conn.ca, NULL, conn.cert, conn.key, NULL);
-            if (rc == MOSQ_ERR_SUCCESS)
-                rc = mosquitto_tls_opts_set(m, 1 /* SSL_VERIFY_PEER */, "tlsv1.2", NULL);
-        }
-        if (rc == MOSQ_ERR_SUCCESS && conn.user)
-            rc = mosquitto_username_pw_set(m, conn.user, conn.password);
-        if (rc != MOSQ_ERR_SUCCESS) {
-            fprintf(stderr, "bench_mqtt: client settings: %s\n", mosquitto_strerror(rc));
+        if (!client_settings(m))
             return 1;
-        }
         mosquitto_max_inflight_messages_set(m, MAX_INFLIGHT);
         mosquitto_connect_callback_set(m, till_connect);
         mosquitto_subscribe_callback_set(m, till_subscribe);

@@ -523,8 +523,8 @@ class Responder:
 
 
 class Fixture:
-    """Everything a test started, stopped in reverse order whatever happens; d is its
-    temporary directory."""
+    """Everything a test started, stopped in reverse order whatever happens (an item's
+    cleanup() when it has one, else its stop()); d is its temporary directory."""
 
     def __init__(self, name="pe-sys"):
         self.d = tmpdir(name)
@@ -540,7 +540,7 @@ class Fixture:
     def __exit__(self, *exc):
         for x in reversed(self.items):
             try:
-                x.stop()
+                getattr(x, "cleanup", x.stop)()
             except Exception:  # cleanup of one item never hides the test's own failure
                 pass
         return False

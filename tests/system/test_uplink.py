@@ -17,8 +17,8 @@ import signal
 import subprocess
 import threading
 
-from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, SRC, check, db_rows, free_port,
-                 main, port_open, receipts, run, test, tmpdir, wait_until)
+from lib import (AGENT, BIN_RELEASE, CONFIG, CTL, SIM_START, SRC, Fixture, check, db_rows,
+                 free_port, main, port_open, receipts, run, test, tmpdir, wait_until)
 
 SCENARIO = os.path.join(SRC, "tests", "system", "scenarios", "day.jsonl")
 MOSQUITTO = os.environ.get("PE_MOSQUITTO", "/usr/sbin/mosquitto")
@@ -137,6 +137,8 @@ class Agent:
             self.proc.kill()
             self.proc.wait(timeout=30)
 
+    cleanup = kill  # a Fixture kills it at the end (lib.Fixture)
+
     def waiting_for_delivery(self):
         """last_seq from the agent.wait_delivered line, or None before it is logged."""
         for line in self.log().splitlines():
@@ -169,32 +171,9 @@ def uplink_row(data_dir):
     return dict(db_rows(os.path.join(data_dir, "journal.db"), "SELECT key, value FROM uplink"))
 
 
-class Fixture:
-    """Everything a test started, stopped in reverse order whatever happens."""
-
-    def __init__(self):
-        self.d = tmpdir("pe-uplink")
-        self.items = []
-
-    def add(self, x):
-        self.items.append(x)
-        return x
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        for x in reversed(self.items):
-            try:
-                x.kill() if isinstance(x, Agent) else x.stop()
-            except Exception:  # cleanup of one item never hides the test's own failure
-                pass
-        return False
-
-
 @test
 def batches_carry_the_journal_in_order():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         sub = f.add(Sub(b, TOPIC + "events", TOPIC + "state"))
         a = f.add(Agent(f.d, "--shopper", "30", "--mqtt", b.addr, "--wait-delivered", "120",
@@ -238,7 +217,7 @@ def batches_carry_the_journal_in_order():
 
 @test
 def broker_down_selling_continues_then_backlog_goes():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = Broker(f.d)  # not started: its port is free
         a = f.add(Agent(f.d, "--shopper", "20", "--mqtt", b.addr, "--wait-delivered", "120",
                         "--set", "uplink.resend_ms=300"))
@@ -260,7 +239,7 @@ def broker_down_selling_continues_then_backlog_goes():
 
 @test
 def go_back_n_from_a_hand_ack():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         sub = f.add(Sub(b, TOPIC + "events"))
         a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "120",
@@ -290,7 +269,7 @@ def go_back_n_from_a_hand_ack():
 @test
 def ack_going_back_is_followed():
     """A bridge that lost its spool acknowledges less than before: the agent resends from it."""
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         sub = f.add(Sub(b, TOPIC + "events"))
         a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "120",
@@ -311,7 +290,7 @@ def ack_going_back_is_followed():
 
 @test
 def wait_delivered_exit_statuses():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         a = f.add(Agent(f.d, "--shopper", "3", "--mqtt", b.addr, "--wait-delivered", "2"))
         check(a.wait() == 1, "no ack: exit 1")
@@ -338,7 +317,7 @@ def wait_delivered_exit_statuses():
 
 @test
 def acks_malformed_or_ahead_are_ignored():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         publish(b, TOPIC + "ack", "not json")
         a = f.add(Agent(f.d, "--scenario", SCENARIO, "--mqtt", b.addr, "--wait-delivered", "10"))
@@ -357,7 +336,7 @@ def acks_malformed_or_ahead_are_ignored():
 
 @test
 def restarted_agent_learns_from_the_retained_ack():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         d = os.path.join(f.d, "till")
         run([AGENT, "-c", CONFIG, "--data-dir", d, "--scenario", SCENARIO], check_rc=0)
         b = f.add(Broker(f.d).start())
@@ -375,7 +354,7 @@ def restarted_agent_learns_from_the_retained_ack():
 
 @test
 def retained_state_online_and_will():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         sub = f.add(Sub(b, TOPIC + "state"))
         a = f.add(Agent(f.d, "--mqtt", b.addr, "--set", "sim.speed=100"))  # a daemon
@@ -408,7 +387,7 @@ def retained_state_online_and_will():
 
 @test
 def release_agent_with_uplink_is_valgrind_clean():
-    with Fixture() as f:
+    with Fixture("pe-uplink") as f:
         b = f.add(Broker(f.d).start())
         vg = ["valgrind", "--error-exitcode=9", "--leak-check=full",
               "--errors-for-leak-kinds=definite,indirect", "--show-leak-kinds=definite,indirect",
