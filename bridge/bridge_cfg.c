@@ -129,10 +129,12 @@ const struct pe_cfg_opt bridge_cfg_table[] = {
         "spooled, never in a transaction",
         check_topic),
     INT("kafka.txn_max_events", txn_max_events, "5000", 1, 1000000,
-        "records per transaction: larger is faster, but more is produced again after an abort"),
+        "records per transaction: larger is faster, but more is produced again after an abort; "
+        "doubled by each commit while a backlog waits, up to half of kafka.max_inflight"),
     INT("kafka.txn_interval_ms", txn_interval_ms, "100", 1, 600000,
         "longest a transaction stays open: consumers see a record at most this much (plus "
-        "the commit) after the bridge has it"),
+        "the commit) after the bridge has it; doubled with the size while a backlog waits, up "
+        "to 1 s"),
     PE_EVENT_TYPES(TOPIC)
     STR("topics.dlq", topic_dlq, "pos.dlq", 1, BRIDGE_TOPIC_MAX - 1,
         "dead-letter topic: invalid input, with the reason in headers", check_topic),

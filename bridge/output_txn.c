@@ -7,8 +7,14 @@
  * to produce; txn_produce_event copies an event's records (one per output record of every
  * sink) into the inbox and returns. The Kafka thread owns the rd_kafka_t: it takes events from
  * the inbox, produces all records of each inside a transaction (never splitting an event over
- * two), and ends the transaction when it holds txn_max_events events or has been open
- * txn_interval_ms.
+ * two), and ends the transaction when it holds its goal of events or has been open its goal of
+ * time. The goals start at txn_max_events and txn_interval_ms; while a backlog waits in the inbox
+ * at a commit they double, up to half of max_inflight events and TXN_MS_MAX, and they fall back once the
+ * inbox is empty: a backlog needs throughput (each commit costs the same flush, EndTxn and
+ * AddPartitionsToTxn round trips whatever its size), live sales need latency.
+ * Records are handed to librdkafka without a copy: a message stays on the held list until the
+ * transaction that carried it has ended (committed: delivered; aborted: purged, and librdkafka
+ * has let go of it) or the producer is gone.
  * Just before the commit it produces one more record into the same transaction: this bridge's
  * watermarks (per terminal: the highest seq and its chain hash) keyed by state_key on the
  * compacted state topic. Kafka commits the records and the watermark that covers them
@@ -78,6 +84,7 @@
 #define READ_MS 30000         /* longest read of the state topic */
 #define BACKOFF_MAX_MS 5000   /* longest pause between recovery attempts */
 #define MAX_MARKS 1024        /* terminals per bridge (as bridge.c) */
+#define TXN_MS_MAX 1000 /* the longest a backlog's transaction stays open */
 #define MAX_DLQ 10000         /* dead letters waiting for Kafka; more are dropped, logged */
 #define STATE_VERSION 1
 #define STATE_GROUP "posedge-bridge-state" /* the state reader's group (commits nothing) */
@@ -173,6 +180,9 @@ struct otxn {
     bool refused_in_txn; /* the open transaction holds a record for the refused topic */
     int64_t opened_at;
     int64_t txn_records;
+    int64_t goal_events, goal_ms;     /* when the open transaction ends (see the top) */
+    struct msg *held, **held_tail;    /* the open transaction's records, librdkafka reads them */
+    struct msg *retired;              /* records of an aborted one, until librdkafka lets go */
     int64_t commits;                  /* state records written, counted on from the recovered one */
     int64_t commits_here;             /* transactions committed by this process */
     int64_t txn_committed, txn_aborted; /* transactions ended, for the metrics (under mu) */
@@ -191,6 +201,57 @@ static void msg_free(struct msg *m)
         free(m);
         m = more;
     }
+}
+
+static void free_msgs(struct msg *m);
+
+/* Keep an event's records until librdkafka is done with them (produced without a copy). */
+static void hold(struct otxn *x, struct msg *m)
+{
+    m->next = NULL;
+    *x->held_tail = m;
+    x->held_tail = &m->next;
+}
+
+/* The open transaction ended. Committed: its records were delivered, librdkafka holds none of
+ * them. Aborted: they were purged, but the purge's reports may still be on their way, so they
+ * wait on the retired list until librdkafka's queue is empty (release_retired). */
+static void end_held(struct otxn *x, bool committed)
+{
+    if (committed) {
+        free_msgs(x->held);
+    } else if (x->held) {
+        *x->held_tail = x->retired;
+        x->retired = x->held;
+    }
+    x->held = NULL;
+    x->held_tail = &x->held;
+}
+
+/* Free the retired records once librdkafka has nothing left (or there is no producer). */
+static void release_retired(struct otxn *x)
+{
+    if (x->retired && (!x->rk || rd_kafka_outq_len(x->rk) == 0)) {
+        free_msgs(x->retired);
+        x->retired = NULL;
+    }
+}
+
+/* Double the goals while a backlog waits, else fall back to the configured ones. */
+static void set_goals(struct otxn *x, bool backlog)
+{
+    /* Half of max_inflight stays for the inbox: the loop fills it while a commit runs (a
+     * quarter was measured slower: the loop then waits for each commit to make room), and what
+     * it holds at the commit is how a backlog shows. */
+    int64_t most = (int64_t)x->max_inflight / 2;
+    if (most < x->max_events)
+        most = x->max_events;
+    int64_t most_ms = TXN_MS_MAX > x->interval_ms ? TXN_MS_MAX : x->interval_ms;
+    x->goal_events = !backlog ? x->max_events : x->goal_events * 2 < most ? x->goal_events * 2 : most;
+    /* A transaction holding every record the loop may have out gets no more before it ends. */
+    if (x->goal_events > x->max_inflight)
+        x->goal_events = x->max_inflight;
+    x->goal_ms = !backlog ? x->interval_ms : x->goal_ms * 2 < most_ms ? x->goal_ms * 2 : most_ms;
 }
 
 static void wake_loop(struct otxn *x)
@@ -494,6 +555,8 @@ static void producer_drop(struct otxn *x)
                               RD_KAFKA_PURGE_F_NON_BLOCKING);
     rd_kafka_destroy(x->rk);
     x->rk = NULL;
+    end_held(x, false);
+    release_retired(x); /* no producer: nothing refers to them */
     x->open = false;
     x->fatal = false;
     x->inited = false;
@@ -775,6 +838,8 @@ static void abort_txn(struct otxn *x)
     }
     x->open = false;
     x->failed = false;
+    end_held(x, false);
+    set_goals(x, false);
     marks_rollback(x);
     requeue_dlq(x);
     if (x->auth.status != OUTPUT_AUTH_OK) {
@@ -875,6 +940,11 @@ static void commit_txn(struct otxn *x)
     }
     x->commits_here++;
     count_end(x, true);
+    end_held(x, true);
+    pthread_mutex_lock(&x->mu);
+    bool backlog = x->in_head != NULL;
+    pthread_mutex_unlock(&x->mu);
+    set_goals(x, backlog);
     accepted(x, OUTPUT_AUTH_AUTH_FAILED);
     accepted(x, OUTPUT_AUTH_TLS_FAILED);
     accepted(x, OUTPUT_AUTH_GROUP_NOT_AUTHORIZED);
@@ -908,9 +978,9 @@ static void commit_txn(struct otxn *x)
     }
     pe_debug("output.committed",
              "records=%" PRId64 " dead=%d terminals=%d n=%" PRId64 " open_ms=%" PRId64
-             " commit_ms=%" PRId64,
+             " commit_ms=%" PRId64 " next_goal=%" PRId64 "/%" PRId64 "ms",
              x->txn_records, ndlq, ev ? ev->n : -1, x->commits, c0 - x->opened_at,
-             pe_mono_ms() - c0);
+             pe_mono_ms() - c0, x->goal_events, x->goal_ms);
     x->open = false;
     if (ev) {
         ev->records = x->txn_records;
@@ -957,8 +1027,10 @@ static void produce_msg(struct otxn *x, struct msg *m)
         for (int i = 0; hdrs && i < r->nh; i++)
             rd_kafka_header_add(hdrs, r->hname[i], -1, r->hval[i], -1);
         for (;;) {
+            /* An event's records stay held until the transaction ends: no copy. A dead letter
+             * goes back to the inbox after an abort, so librdkafka gets a copy of it. */
             e = rd_kafka_producev(x->rk, RD_KAFKA_V_TOPIC(r->topic),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                  RD_KAFKA_V_MSGFLAGS(m->dlq ? RD_KAFKA_MSG_F_COPY : 0),
                                   RD_KAFKA_V_KEY(r->key, r->key ? r->keylen : 0),
                                   RD_KAFKA_V_VALUE((void *)r->val, r->len),
                                   RD_KAFKA_V_TIMESTAMP(r->ts_ms > 0 ? r->ts_ms : 0),
@@ -996,7 +1068,7 @@ static void produce_msg(struct otxn *x, struct msg *m)
         }
         x->txn_records++;
     }
-    msg_free(m);
+    hold(x, m);
 }
 
 /* Take up to max records from the inbox, waiting up to wait_ms for the first. */
@@ -1090,10 +1162,10 @@ static void *run(void *arg)
             continue;
         }
         int64_t now = pe_mono_ms();
-        int64_t wait = x->open ? x->opened_at + x->interval_ms - now : IDLE_MS;
+        int64_t wait = x->open ? x->opened_at + x->goal_ms - now : IDLE_MS;
         bool flush, stop;
         struct msg *batch =
-            take(x, wait, x->open ? x->max_events - x->txn_records : x->max_events, &flush, &stop);
+            take(x, wait, x->open ? x->goal_events - x->txn_records : x->goal_events, &flush, &stop);
         while (batch) {
             struct msg *m = batch;
             batch = m->next;
@@ -1113,6 +1185,7 @@ static void *run(void *arg)
             continue;
         }
         rd_kafka_poll(x->rk, 0);
+        release_retired(x);
         if (x->fatal) {
             reinit(x, "fatal");
             ready = false;
@@ -1120,8 +1193,8 @@ static void *run(void *arg)
         }
         now = pe_mono_ms();
         if (x->open && !stop &&
-            (x->failed || flush || x->txn_records >= x->max_events ||
-             now >= x->opened_at + x->interval_ms)) {
+            (x->failed || flush || x->txn_records >= x->goal_events ||
+             now >= x->opened_at + x->goal_ms)) {
             commit_txn(x);
             if (!x->rk)
                 ready = false;
@@ -1454,6 +1527,8 @@ static int txn_create(struct pe_loop *loop, const struct output_opts *opts, void
     x->in_tail = &x->in_head;
     x->ev_tail = &x->ev_head;
     x->dlq_tail = &x->dlq_open;
+    x->held_tail = &x->held;
+    set_goals(x, false);
     x->brokers = strdup(opts->brokers);
     if (opts->security)
         x->sec = *opts->security;
