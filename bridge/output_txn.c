@@ -8,10 +8,10 @@
  * sink) into the inbox and returns. The Kafka thread owns the rd_kafka_t: it takes events from
  * the inbox, produces all records of each inside a transaction (never splitting an event over
  * two), and ends the transaction when it holds its goal of events or has been open its goal of
- * time. The goals start at txn_max_events and txn_interval_ms; while a backlog waits in the inbox
- * at a commit they double, up to half of max_inflight events and TXN_MS_MAX, and they fall back once the
- * inbox is empty: a backlog needs throughput (each commit costs the same flush, EndTxn and
- * AddPartitionsToTxn round trips whatever its size), live sales need latency.
+ * time. The goals start at txn_max_events and txn_interval_ms; while a backlog waits in the
+ * inbox at a commit they double, up to half of max_inflight events and TXN_MS_MAX, and they fall
+ * back once the inbox is empty: a backlog needs throughput (each commit costs the same flush,
+ * EndTxn and AddPartitionsToTxn round trips whatever its size), live sales need latency.
  * Records are handed to librdkafka without a copy: a message stays on the held list until the
  * transaction that carried it has ended (committed: delivered; aborted: purged, and librdkafka
  * has let go of it) or the producer is gone.
@@ -84,7 +84,7 @@
 #define READ_MS 30000         /* longest read of the state topic */
 #define BACKOFF_MAX_MS 5000   /* longest pause between recovery attempts */
 #define MAX_MARKS 1024        /* terminals per bridge (as bridge.c) */
-#define TXN_MS_MAX 1000 /* the longest a backlog's transaction stays open */
+#define TXN_MS_MAX 1000       /* the longest a backlog's transaction stays open */
 #define MAX_DLQ 10000         /* dead letters waiting for Kafka; more are dropped, logged */
 #define STATE_VERSION 1
 #define STATE_GROUP "posedge-bridge-state" /* the state reader's group (commits nothing) */
@@ -203,7 +203,15 @@ static void msg_free(struct msg *m)
     }
 }
 
-static void free_msgs(struct msg *m);
+/* Free a list of messages (linked by next), each with its group. */
+static void free_msgs(struct msg *m)
+{
+    while (m) {
+        struct msg *n = m->next;
+        msg_free(m);
+        m = n;
+    }
+}
 
 /* Keep an event's records until librdkafka is done with them (produced without a copy). */
 static void hold(struct otxn *x, struct msg *m)
@@ -237,21 +245,28 @@ static void release_retired(struct otxn *x)
     }
 }
 
-/* Double the goals while a backlog waits, else fall back to the configured ones. */
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Double the goals while a backlog waits, else fall back to the configured ones. Half of
+ * max_inflight stays for the inbox: the loop fills it while a commit runs (a quarter was
+ * measured slower: the loop then waits for each commit to make room), and what it holds at the
+ * commit is how a backlog shows. A transaction holding every record the loop may have out gets
+ * no more before it ends, so the goal never passes max_inflight. */
 static void set_goals(struct otxn *x, bool backlog)
 {
-    /* Half of max_inflight stays for the inbox: the loop fills it while a commit runs (a
-     * quarter was measured slower: the loop then waits for each commit to make room), and what
-     * it holds at the commit is how a backlog shows. */
-    int64_t most = (int64_t)x->max_inflight / 2;
-    if (most < x->max_events)
-        most = x->max_events;
-    int64_t most_ms = TXN_MS_MAX > x->interval_ms ? TXN_MS_MAX : x->interval_ms;
-    x->goal_events = !backlog ? x->max_events : x->goal_events * 2 < most ? x->goal_events * 2 : most;
-    /* A transaction holding every record the loop may have out gets no more before it ends. */
-    if (x->goal_events > x->max_inflight)
-        x->goal_events = x->max_inflight;
-    x->goal_ms = !backlog ? x->interval_ms : x->goal_ms * 2 < most_ms ? x->goal_ms * 2 : most_ms;
+    int64_t most = max64(x->max_inflight / 2, x->max_events);
+    int64_t events = backlog ? min64(x->goal_events * 2, most) : x->max_events;
+    x->goal_events = min64(events, x->max_inflight);
+    int64_t most_ms = max64(TXN_MS_MAX, x->interval_ms);
+    x->goal_ms = backlog ? min64(x->goal_ms * 2, most_ms) : x->interval_ms;
 }
 
 static void wake_loop(struct otxn *x)
@@ -1164,8 +1179,8 @@ static void *run(void *arg)
         int64_t now = pe_mono_ms();
         int64_t wait = x->open ? x->opened_at + x->goal_ms - now : IDLE_MS;
         bool flush, stop;
-        struct msg *batch =
-            take(x, wait, x->open ? x->goal_events - x->txn_records : x->goal_events, &flush, &stop);
+        int64_t room = x->open ? x->goal_events - x->txn_records : x->goal_events;
+        struct msg *batch = take(x, wait, room, &flush, &stop);
         while (batch) {
             struct msg *m = batch;
             batch = m->next;
@@ -1459,14 +1474,6 @@ static int txn_flush(void *impl, int timeout_ms)
     }
 }
 
-static void free_msgs(struct msg *m)
-{
-    while (m) {
-        struct msg *n = m->next;
-        msg_free(m);
-        m = n;
-    }
-}
 
 static void txn_destroy(void *impl)
 {

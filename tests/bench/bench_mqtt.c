@@ -271,6 +271,23 @@ static int run_raw(const char *host, int port, long n, int nt)
     return 0;
 }
 
+/* The terminal's next agent-style batch: up to batch records from sent + 1, none past upto nor
+ * beyond the go-back-N window, joined by '\n' into buf; topic gets its events topic. */
+static size_t next_batch(struct term *t, long upto, int batch, char *buf, char *topic,
+                         size_t topiclen)
+{
+    size_t len = 0;
+    for (int k = 0; k < batch && t->sent < upto && t->sent - t->spooled < WINDOW; k++) {
+        struct rec *r = &t->recs[t->sent++];
+        if (k)
+            buf[len++] = '\n';
+        memcpy(buf + len, r->data, r->len);
+        len += r->len;
+    }
+    snprintf(topic, topiclen, "posedge/v1/s001/%s/events", t->name);
+    return len;
+}
+
 static int run_intake(const char *host, int port, long n, int nt, int batch, const char *prefix)
 {
     make_terms(n, nt, prefix, true);
@@ -290,17 +307,8 @@ static int run_intake(const char *host, int port, long n, int nt, int batch, con
              * nothing is lost, so the window alone paces the sender. */
             if (t->sent >= t->n || t->sent - t->spooled >= WINDOW)
                 continue;
-            size_t len = 0;
-            int k = 0;
-            for (; k < batch && t->sent < t->n && t->sent - t->spooled < WINDOW; k++) {
-                struct rec *r = &t->recs[t->sent++];
-                if (k)
-                    buf[len++] = '\n';
-                memcpy(buf + len, r->data, r->len);
-                len += r->len;
-            }
             char topic[96];
-            snprintf(topic, sizeof topic, "posedge/v1/s001/%s/events", t->name);
+            size_t len = next_batch(t, t->n, batch, buf, topic, sizeof topic);
             publish(m, topic, buf, len);
             msgs++;
             more = more || t->sent < t->n;
@@ -491,17 +499,8 @@ static int run_store(const char *host, int port, long n, int nt, int batch, cons
                     next = commit_us(t, committed + 1);
             }
             while (t->sent < committed && t->sent - t->spooled < WINDOW) {
-                size_t len = 0;
-                for (int k = 0; k < batch && t->sent < committed && t->sent - t->spooled < WINDOW;
-                     k++) {
-                    struct rec *r = &t->recs[t->sent++];
-                    if (k)
-                        buf[len++] = '\n';
-                    memcpy(buf + len, r->data, r->len);
-                    len += r->len;
-                }
                 char topic[96];
-                snprintf(topic, sizeof topic, "posedge/v1/s001/%s/events", t->name);
+                size_t len = next_batch(t, committed, batch, buf, topic, sizeof topic);
                 int rc = mosquitto_publish(t->mosq, NULL, topic, (int)len, buf, 1, false);
                 if (rc != MOSQ_ERR_SUCCESS) {
                     fprintf(stderr, "bench_mqtt: publish: %s\n", mosquitto_strerror(rc));
