@@ -55,6 +55,26 @@ void kc_stats_parse(const char *json, size_t len, struct output_kafka *out)
     *out = k;
 }
 
+rd_kafka_topic_t *kc_topic(rd_kafka_t *rk, struct kc_topics *t, const char *topic)
+{
+    for (int i = 0; i < t->n; i++)
+        if (strcmp(rd_kafka_topic_name(t->rkt[i]), topic) == 0)
+            return t->rkt[i];
+    if (t->n == KC_TOPICS_MAX)
+        return NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (rkt)
+        t->rkt[t->n++] = rkt;
+    return rkt;
+}
+
+void kc_topics_drop(struct kc_topics *t)
+{
+    for (int i = 0; i < t->n; i++)
+        rd_kafka_topic_destroy(t->rkt[i]);
+    t->n = 0;
+}
+
 size_t kc_max_msg(rd_kafka_t *rk)
 {
     char v[32];

@@ -35,6 +35,24 @@ void kc_ids(const struct output_ref *ref, struct kc_ids *ids);
 /* The producer's message.max.bytes (librdkafka's default when it cannot be read). */
 size_t kc_max_msg(rd_kafka_t *rk);
 
+/* A producer's topic handles, one per topic it has produced to, made before its first record.
+ * librdkafka (2.0.2) asks for a topic's partitions at once only when an application makes a
+ * handle for it (rd_kafka_topic_new); a record produced by topic name to a topic it has not
+ * seen waits for its 1 s scan of unknown topics, so a new producer's first transaction took
+ * a second. With the handle made, records produced by name find the topic known. */
+#define KC_TOPICS_MAX 64
+struct kc_topics {
+    int n;
+    rd_kafka_topic_t *rkt[KC_TOPICS_MAX];
+};
+
+/* The handle of topic for rk, made (and its metadata asked for) the first time; NULL when
+ * KC_TOPICS_MAX are in use or librdkafka refuses one (then the topic waits for the scan). */
+rd_kafka_topic_t *kc_topic(rd_kafka_t *rk, struct kc_topics *t, const char *topic);
+
+/* Give the handles back: before rd_kafka_destroy of the producer they came from. */
+void kc_topics_drop(struct kc_topics *t);
+
 /* librdkafka's log callback: warn at most, and connection failures (which repeat while Kafka
  * is away, and also come through the error callback) only at info. */
 void kc_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);

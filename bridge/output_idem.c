@@ -78,6 +78,7 @@ struct idem {
     int64_t poll_timer;      /* the safety-net timer, 0 when none */
     int64_t reset_timer;     /* a pending reset or retry, 0 when none */
     char *brokers;           /* bootstrap.servers, owned */
+    struct kc_topics topics; /* rk's topic handles (kafka_common.h) */
     cJSON *props;            /* the user's librdkafka properties, an owned copy (or NULL) */
     struct pe_kafka_security sec; /* TLS and SASL settings, a copy */
     struct kc_auth auth;          /* what Kafka refuses */
@@ -286,6 +287,7 @@ static void stop(struct idem *o)
     /* Purged messages void their delivery reports; the caller still has them (spool). */
     rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                               RD_KAFKA_PURGE_F_NON_BLOCKING);
+    kc_topics_drop(&o->topics);
     rd_kafka_destroy(o->rk);
     o->rk = NULL;
     o->kafka = (struct output_kafka){0};
@@ -436,6 +438,7 @@ static int produce(struct idem *o, struct slot *sl, const struct output_rec *r)
         rd_kafka_header_add(hdrs, r->h[i].name, -1, r->h[i].value, -1);
     const char *topic = r->topic;
     size_t len = r->len;
+    kc_topic(o->rk, &o->topics, topic);
     rd_kafka_resp_err_t e = rd_kafka_producev(
         o->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(r->key, r->key ? r->keylen : 0), RD_KAFKA_V_VALUE((void *)r->val, r->len),

@@ -179,6 +179,7 @@ struct otxn {
     bool failed;    /* a produce into the open transaction failed */
     bool refused_in_txn; /* the open transaction holds a record for the refused topic */
     int64_t opened_at;
+    struct kc_topics topics; /* rk's topic handles (kafka_common.h) */
     int64_t txn_records;
     int64_t goal_events, goal_ms;     /* when the open transaction ends (see the top) */
     struct msg *held, **held_tail;    /* the open transaction's records, librdkafka reads them */
@@ -568,6 +569,7 @@ static void producer_drop(struct otxn *x)
         return;
     rd_kafka_purge(x->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                               RD_KAFKA_PURGE_F_NON_BLOCKING);
+    kc_topics_drop(&x->topics);
     rd_kafka_destroy(x->rk);
     x->rk = NULL;
     end_held(x, false);
@@ -806,6 +808,7 @@ static int recover(struct otxn *x)
         rd_kafka_error_destroy(e);
         rd_kafka_poll(x->rk, 0);
     }
+    kc_topic(x->rk, &x->topics, x->state_topic); /* its partitions, asked for while we read */
     int rc = read_state(x);
     if (rc)
         return rc;
@@ -904,6 +907,7 @@ static void commit_txn(struct otxn *x)
     char *state = x->failed ? NULL : state_json(x);
     if (state) {
         size_t klen = strlen(x->state_key);
+        kc_topic(x->rk, &x->topics, x->state_topic);
         rd_kafka_resp_err_t pe = rd_kafka_producev(
             x->rk, RD_KAFKA_V_TOPIC(x->state_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(x->state_key, klen), RD_KAFKA_V_VALUE(state, strlen(state)),
@@ -1041,6 +1045,7 @@ static void produce_msg(struct otxn *x, struct msg *m)
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)r->nh);
         for (int i = 0; hdrs && i < r->nh; i++)
             rd_kafka_header_add(hdrs, r->hname[i], -1, r->hval[i], -1);
+        kc_topic(x->rk, &x->topics, r->topic);
         for (;;) {
             /* An event's records stay held until the transaction ends: no copy. A dead letter
              * goes back to the inbox after an abort, so librdkafka gets a copy of it. */

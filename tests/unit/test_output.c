@@ -450,6 +450,39 @@ static void t_stats_parse(void)
     CHECK(!k.known && !k.connected && k.brokers == 0);
 }
 
+/* One handle per topic and producer, the same one each time; past KC_TOPICS_MAX none (the
+ * record is produced by name); dropped with the producer. */
+static void t_topic_handles(void)
+{
+    char why[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", "127.0.0.1:1", why, sizeof why) ==
+          RD_KAFKA_CONF_OK);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+    CHECK(rk != NULL);
+    if (!rk)
+        return;
+    struct kc_topics t = {0};
+    rd_kafka_topic_t *a = kc_topic(rk, &t, "pos.sales");
+    CHECK(a != NULL);
+    CHECK_STR(a ? rd_kafka_topic_name(a) : "", "pos.sales");
+    CHECK(kc_topic(rk, &t, "pos.sales") == a);
+    rd_kafka_topic_t *b = kc_topic(rk, &t, "pos.reports");
+    CHECK(b != NULL && b != a);
+    CHECK_INT(t.n, 2);
+    char name[32];
+    for (int i = t.n; i < KC_TOPICS_MAX; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        CHECK(kc_topic(rk, &t, name) != NULL);
+    }
+    CHECK(kc_topic(rk, &t, "one.too.many") == NULL);
+    CHECK(kc_topic(rk, &t, "pos.reports") == b);
+    CHECK_INT(t.n, KC_TOPICS_MAX);
+    kc_topics_drop(&t);
+    CHECK_INT(t.n, 0);
+    rd_kafka_destroy(rk);
+}
+
 static void t_produce_errors_retried(void)
 {
     struct fixture f;
@@ -1144,6 +1177,7 @@ static const struct pe_test tests[] = {
     {"broker_outage", t_broker_outage},
     {"kafka_state", t_kafka_state},
     {"stats_parse", t_stats_parse},
+    {"topic_handles", t_topic_handles},
     {"produce_errors_retried", t_produce_errors_retried},
     {"inflight_limit", t_inflight_limit},
     {"bad_input_refused", t_bad_input_refused},
