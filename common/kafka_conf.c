@@ -120,9 +120,6 @@ static const struct setting reader_defaults[] = {
     {"enable.auto.offset.store", "false", FROM_CONST},
     {"isolation.level", "read_committed", FROM_CONST},
     {"enable.partition.eof", "true", FROM_CONST},
-    /* These readers read to the end and stop: the last fetch, at the end of the log, would
-     * otherwise wait librdkafka's 500 ms for data that is not coming before it says so. */
-    {"fetch.wait.max.ms", "10", FROM_CONST},
     {"auto.offset.reset", "earliest", FROM_CONST},
     {"allow.auto.create.topics", "false", FROM_CONST},
     {NULL, NULL, FROM_CONST},
