@@ -816,7 +816,8 @@ static int recover(struct otxn *x)
         rd_kafka_error_destroy(e);
         rd_kafka_poll(x->rk, 0);
     }
-    kc_topic(x->rk, &x->topics, x->state_topic); /* its partitions, asked for while we read */
+    /* The state topic's handle (its partitions asked for while we read), for every commit. */
+    kc_topic(x->rk, &x->topics, x->state_topic);
     int rc = read_state(x);
     if (rc)
         return rc;
@@ -915,7 +916,6 @@ static void commit_txn(struct otxn *x)
     char *state = x->failed ? NULL : state_json(x);
     if (state) {
         size_t klen = strlen(x->state_key);
-        kc_topic(x->rk, &x->topics, x->state_topic);
         rd_kafka_resp_err_t pe = rd_kafka_producev(
             x->rk, RD_KAFKA_V_TOPIC(x->state_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY(x->state_key, klen), RD_KAFKA_V_VALUE(state, strlen(state)),
@@ -1497,7 +1497,6 @@ static int txn_flush(void *impl, int timeout_ms)
             kc_drain_pipe(x->pipe_rd);
     }
 }
-
 
 static void txn_destroy(void *impl)
 {
